@@ -1,0 +1,483 @@
+//! Command-line interface: argument types and one function per command.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use dutywatch_checks::crm::Crm;
+use dutywatch_checks::lint::{LintReport, lint};
+use dutywatch_checks::party::Party;
+use jiff::Timestamp;
+use sha2::Digest as _;
+
+use crate::clock::{Clock, FixedClock, SystemClock};
+use crate::config::{self, Config, MANUAL_SOURCE};
+use crate::daemon::{self, Command as DaemonCommand};
+use crate::engine::{Engine, evidence_source};
+use crate::status;
+use crate::store::{NewEvidence, Store};
+use crate::systemd::ServiceManager;
+use crate::telemetry::LogFormat;
+
+/// Verifies the duties a contractor and its MSP split in their Customer
+/// Responsibility Matrix (CMMC 2.0 / NIST SP 800-171 rev2).
+#[derive(Debug, Parser)]
+#[command(name = "dutywatch", version, about)]
+pub struct Cli {
+    /// Log format: auto picks journald under systemd, text on a terminal.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "auto",
+        global = true,
+        env = "DUTYWATCH_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ConfigArg {
+    /// The configuration file.
+    #[arg(long, short, env = "DUTYWATCH_CONFIG", default_value_os_t = default_config())]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: collect on schedule, evaluate, escalate.
+    Run(ConfigArg),
+    /// Run one full cycle as of an instant and exit (what-if runs, tests).
+    Once {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The instant to run as (RFC 3339); default now.
+        #[arg(long)]
+        at: Option<Timestamp>,
+        /// Print the status as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show every watched duty's verdict, due time and reason.
+    Status {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this contractor (client id).
+        #[arg(long)]
+        client: Option<String>,
+        /// Only duties this party is responsible for.
+        #[arg(long)]
+        party: Option<Party>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate the configuration, its CRMs, sources and duties.
+    CheckConfig(ConfigArg),
+    /// Customer Responsibility Matrix tools.
+    #[command(subcommand)]
+    Crm(CrmCommand),
+    /// Evidence tools.
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
+    /// Run the bundled demo: a fictional contractor and MSP, evidence dated
+    /// relative to now, a status table and escalation mails.
+    Demo {
+        /// The demo's source folder.
+        #[arg(long, default_value = "config/demo")]
+        from: PathBuf,
+        /// Where to render and run it (replaced on each run).
+        #[arg(long, default_value = "target/demo")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CrmCommand {
+    /// Check a CRM: unowned or doubly assigned objectives, unknown ids,
+    /// missing responsibilities, evidence producers and verification.
+    Lint {
+        /// A CRM CSV file; without it, every contractor's CRM in the config.
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Service packages the client holds (comma-separated); with a FILE.
+        #[arg(long, value_delimiter = ',')]
+        packages: Option<Vec<String>>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Record hand-made evidence (a signed review, a training roster) for a
+    /// duty whose source is `manual`.
+    Add {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The contractor (client id); optional with one contractor.
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long)]
+        duty: String,
+        /// The evidence file; stored as is, with its SHA-256.
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        note: Option<String>,
+        /// Who adds it; default the login name.
+        #[arg(long)]
+        by: Option<String>,
+        /// When the work was done (RFC 3339); default now.
+        #[arg(long)]
+        done_at: Option<Timestamp>,
+    },
+    /// Recompute every evidence hash and chain link; report tampering.
+    Verify(ConfigArg),
+}
+
+fn default_config() -> PathBuf {
+    // systemd's ConfigurationDirectory= sets this; /etc elsewhere.
+    std::env::var_os("CONFIGURATION_DIRECTORY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/dutywatch"))
+        .join("dutywatch.toml")
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run_daemon(args.config),
+        Command::Once { config, at, json } => {
+            let clock = at.map_or_else(
+                || Arc::new(SystemClock) as Arc<dyn Clock>,
+                |at| Arc::new(FixedClock(at)),
+            );
+            once(&config.config, clock.now(), json)
+        }
+        Command::Status {
+            config,
+            client,
+            party,
+            json,
+        } => {
+            let config = load(&config.config)?;
+            let store = Store::open_read_only(&config.database)?;
+            let filter = status::Filter {
+                contractor: client,
+                party,
+            };
+            if let Some(id) = filter
+                .contractor
+                .as_ref()
+                .filter(|id| !config.contractors.iter().any(|c| &c.id == *id))
+            {
+                bail!("no contractor `{id}` in {}", config.path.display());
+            }
+            print_status(&config, &store, &filter, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig(args) => check_config(&args.config),
+        Command::Crm(CrmCommand::Lint {
+            file,
+            config,
+            packages,
+            json,
+        }) => crm_lint(file.as_deref(), &config.config, packages, json),
+        Command::Evidence(EvidenceCommand::Add {
+            config,
+            client,
+            duty,
+            file,
+            note,
+            by,
+            done_at,
+        }) => evidence_add(&config.config, client, &duty, &file, note, by, done_at),
+        Command::Evidence(EvidenceCommand::Verify(args)) => {
+            let config = load(&args.config)?;
+            let report = Store::open_read_only(&config.database)?.verify_chain()?;
+            match report.broken {
+                None => {
+                    println!("evidence chain intact: {} row(s) verified", report.rows);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some((id, what)) => {
+                    println!(
+                        "evidence chain BROKEN at {id}: {what} ({} row(s) checked)",
+                        report.rows
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Demo { from, out } => crate::demo::run(&from, &out),
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Config> {
+    config::load(path).map_err(|errors| anyhow::anyhow!("{errors}"))
+}
+
+fn run_daemon(config_path: PathBuf) -> anyhow::Result<ExitCode> {
+    // A small, explicit runtime: the work is a few files, a database and
+    // mail, and systemd's TasksMax= must never be hit.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(8)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let (sender, receiver) = tokio::sync::mpsc::channel(8);
+        tokio::spawn(forward_signals(sender));
+        daemon::run(
+            config_path,
+            Arc::new(SystemClock),
+            receiver,
+            ServiceManager::from_env(),
+        )
+        .await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP reloads, SIGTERM and SIGINT stop.
+async fn forward_signals(sender: tokio::sync::mpsc::Sender<DaemonCommand>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut hangup), Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("SignalHandlerError");
+        return;
+    };
+    loop {
+        let command = tokio::select! {
+            _ = hangup.recv() => DaemonCommand::Reload,
+            _ = terminate.recv() => DaemonCommand::Shutdown,
+            _ = interrupt.recv() => DaemonCommand::Shutdown,
+        };
+        if sender.send(command).await.is_err() || command == DaemonCommand::Shutdown {
+            return;
+        }
+    }
+}
+
+/// One full cycle at `now`, then the status table.
+pub fn once(config_path: &Path, now: Timestamp, json: bool) -> anyhow::Result<ExitCode> {
+    let config = load(config_path)?;
+    for contractor in &config.contractors {
+        for problem in config::crm_problems(contractor) {
+            tracing::warn!(%problem, "CrmProblem");
+        }
+    }
+    let store = Store::open(&config.database)
+        .with_context(|| format!("opening the database `{}`", config.database.display()))?;
+    let mut engine = Engine::new(Arc::new(config), store);
+    let summary = engine.cycle(now)?;
+    tracing::info!(%summary, "CycleFinished");
+    print_status(
+        engine.config(),
+        engine.store(),
+        &status::Filter::default(),
+        json,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_status(
+    config: &Config,
+    store: &Store,
+    filter: &status::Filter,
+    json: bool,
+) -> anyhow::Result<()> {
+    let rows = status::rows(config, store, filter)?;
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut stdout, &rows)?;
+        writeln!(stdout)?;
+    } else {
+        write!(stdout, "{}", status::table(&rows, &config.timezone))?;
+    }
+    Ok(())
+}
+
+fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
+    let config = match config::load(path) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprint!("{errors}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut crm_errors = 0;
+    for contractor in &config.contractors {
+        let watched = contractor
+            .duties
+            .iter()
+            .filter(|d| config.perspective.watches(d))
+            .count();
+        println!(
+            "contractor {} ({}): {} CRM row(s), {} source(s), {} duties ({} watched from the {:?} perspective)",
+            contractor.id,
+            contractor.name,
+            contractor.crm.crm.rows().len(),
+            contractor.sources.len(),
+            contractor.duties.len(),
+            watched,
+            config.perspective,
+        );
+        for problem in config::crm_problems(contractor) {
+            eprintln!("{problem}");
+            crm_errors += 1;
+        }
+    }
+    if crm_errors > 0 {
+        eprintln!("{crm_errors} CRM error(s); see `dutywatch crm lint` for the coverage table");
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("configuration OK: {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn crm_lint(
+    file: Option<&Path>,
+    config_path: &Path,
+    packages: Option<Vec<String>>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let reports: Vec<(String, LintReport)> = match file {
+        Some(file) => {
+            let bytes = std::fs::read(file)
+                .with_context(|| format!("reading the CRM `{}`", file.display()))?;
+            let load = Crm::from_csv(&file.display().to_string(), &bytes);
+            vec![(file.display().to_string(), lint(&load, packages.as_deref()))]
+        }
+        None => {
+            let config = load(config_path)?;
+            config
+                .contractors
+                .iter()
+                .map(|c| (c.id.clone(), lint(&c.crm, Some(&c.packages))))
+                .collect()
+        }
+    };
+    let failed = reports.iter().any(|(_, report)| report.has_errors());
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        let value: serde_json::Map<String, serde_json::Value> = reports
+            .iter()
+            .map(|(name, report)| Ok((name.clone(), serde_json::to_value(report)?)))
+            .collect::<Result<_, serde_json::Error>>()?;
+        serde_json::to_writer_pretty(&mut stdout, &value)?;
+        writeln!(stdout)?;
+    } else {
+        for (name, report) in &reports {
+            writeln!(stdout, "== {name}")?;
+            for finding in &report.findings {
+                writeln!(stdout, "{finding}")?;
+            }
+            let errors = report
+                .findings
+                .iter()
+                .filter(|f| f.severity == dutywatch_checks::lint::Severity::Error)
+                .count();
+            let warnings = report.findings.len() - errors;
+            writeln!(stdout, "\n{}", report.coverage)?;
+            writeln!(stdout, "{errors} error(s), {warnings} warning(s)")?;
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn evidence_add(
+    config_path: &Path,
+    client: Option<String>,
+    duty_id: &str,
+    file: &Path,
+    note: Option<String>,
+    by: Option<String>,
+    done_at: Option<Timestamp>,
+) -> anyhow::Result<ExitCode> {
+    let config = load(config_path)?;
+    let contractor = match (&client, config.contractors.as_slice()) {
+        (Some(id), all) => all
+            .iter()
+            .find(|c| &c.id == id)
+            .with_context(|| format!("no contractor `{id}` in {}", config.path.display()))?,
+        (None, [only]) => only,
+        (None, all) => {
+            let ids: Vec<&str> = all.iter().map(|c| c.id.as_str()).collect();
+            bail!(
+                "several contractors are configured; say which with --client ({})",
+                ids.join(", ")
+            );
+        }
+    };
+    let duty = contractor
+        .duty(duty_id)
+        .with_context(|| format!("no duty `{duty_id}` for contractor `{}`", contractor.id))?;
+    if duty.source != MANUAL_SOURCE {
+        bail!(
+            "duty `{duty_id}` reads evidence from source `{}`; only duties with source = \"{MANUAL_SOURCE}\" take hand-added evidence",
+            duty.source
+        );
+    }
+    let payload = std::fs::read(file).with_context(|| format!("reading `{}`", file.display()))?;
+    let now = Timestamp::now();
+    let done_at = done_at.unwrap_or(now);
+    if done_at > now {
+        bail!("--done-at {done_at} is in the future; evidence records work already done");
+    }
+    let by = by
+        .or_else(|| std::env::var("SUDO_USER").ok())
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let name = file.file_name().map_or_else(
+        || file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let origin = match &note {
+        Some(note) => format!("manual: {name} added by {by}: {note}"),
+        None => format!("manual: {name} added by {by}"),
+    };
+    let media_type = match file
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("pdf") => "application/pdf",
+        Some("csv") => "text/csv",
+        Some("json") => "application/json",
+        Some("txt") => "text/plain",
+        _ => "application/octet-stream",
+    };
+    let source = evidence_source(duty);
+    let mut store = Store::open(&config.database)?;
+    let id = store.add_evidence(&NewEvidence {
+        client: &contractor.id,
+        source: &source,
+        fetched_at: now,
+        effective_at: Timestamp::from_second(done_at.as_second())?,
+        media_type,
+        origin: &origin,
+        payload: &payload,
+    })?;
+    let digest = hex::encode(sha2::Sha256::digest(&payload));
+    println!(
+        "stored {id} for duty `{duty_id}` of `{}`: {name}, sha256 {digest}, done {done_at}, by {by}",
+        contractor.id
+    );
+    println!("the daemon re-evaluates it at its next cycle; `dutywatch once` does it now");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,232 @@
+//! `dutywatch run`: the scheduler around the engine.
+//!
+//! Timers here are wall-clock, not monotonic: the loop sleeps in short
+//! slices and recomputes what is due from `Clock::now()` on every wake, so
+//! a suspend, a clock step or a long cycle can delay a job but never skip
+//! it. A job that missed several occurrences runs once, not once per miss.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use jiff::Timestamp;
+use tokio::sync::mpsc;
+
+use crate::clock::Clock;
+use crate::config::{self, Config, ConfigErrors};
+use crate::engine::{Engine, Scope, Summary};
+use crate::store::Store;
+use crate::systemd::ServiceManager;
+
+/// The longest the loop sleeps before looking at the clock again.
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+/// What the outside world can ask of a running daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Reload,
+    Shutdown,
+}
+
+/// The scheduler's state: the engine plus when each job runs next.
+#[derive(Debug)]
+pub struct Daemon {
+    config_path: PathBuf,
+    engine: Engine,
+    /// Next run per (contractor, source).
+    next_collect: BTreeMap<(String, String), Timestamp>,
+    next_evaluate: Timestamp,
+}
+
+impl Daemon {
+    /// Opens the store for `config` and plans the first runs: a source
+    /// that has never run, or whose last run is older than its schedule's
+    /// previous occurrence, runs at once.
+    pub fn start(config_path: PathBuf, config: Config, now: Timestamp) -> anyhow::Result<Daemon> {
+        let store = Store::open(&config.database)
+            .with_context(|| format!("opening the database `{}`", config.database.display()))?;
+        let config = Arc::new(config);
+        let mut daemon = Daemon {
+            config_path,
+            engine: Engine::new(Arc::clone(&config), store),
+            next_collect: BTreeMap::new(),
+            // Evaluate everything on start: time has passed while we were down.
+            next_evaluate: now,
+        };
+        daemon.plan(now)?;
+        Ok(daemon)
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        self.engine.config()
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// When the next job is due.
+    pub fn next_wake(&self) -> Timestamp {
+        self.next_collect
+            .values()
+            .copied()
+            .chain([self.next_evaluate])
+            .min()
+            .unwrap_or(self.next_evaluate)
+    }
+
+    fn plan(&mut self, now: Timestamp) -> anyhow::Result<()> {
+        let config = Arc::clone(self.engine.config());
+        let mut next = BTreeMap::new();
+        for contractor in &config.contractors {
+            for source in &contractor.sources {
+                let key = (contractor.id.clone(), source.id.clone());
+                let at = match self.engine.store().last_run(&contractor.id, &source.id)? {
+                    None => now,
+                    // Missed while down (or never due since): next
+                    // occurrence after the last run, which may be past.
+                    Some(last) => source.schedule.next_after(last).unwrap_or(Timestamp::MAX),
+                };
+                next.insert(key, at);
+            }
+        }
+        self.next_collect = next;
+        Ok(())
+    }
+
+    /// Runs every job due at `now`; returns a summary when anything ran.
+    pub fn step(&mut self, now: Timestamp) -> anyhow::Result<Option<Summary>> {
+        let due: Vec<(String, String)> = self
+            .next_collect
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(key, _)| key.clone())
+            .collect();
+        let evaluate_all = self.next_evaluate <= now;
+        let scope = if evaluate_all {
+            Scope::All
+        } else {
+            Scope::Sources(due.iter().cloned().collect::<BTreeSet<_>>())
+        };
+        // Advance the schedule before running: a pass that fails (disk
+        // full, database locked) is retried at the next occurrence instead
+        // of spinning on the same instant.
+        let config = Arc::clone(self.engine.config());
+        for key in &due {
+            let next = config
+                .contractors
+                .iter()
+                .find(|c| c.id == key.0)
+                .and_then(|c| c.source(&key.1))
+                .and_then(|s| s.schedule.next_after(now))
+                .unwrap_or(Timestamp::MAX);
+            self.next_collect.insert(key.clone(), next);
+        }
+        if evaluate_all {
+            self.next_evaluate = config.evaluate.next_after(now).unwrap_or(Timestamp::MAX);
+        }
+        let summary = self.engine.pass(&due, &scope, now)?;
+        let worked = summary.collected
+            + summary.collection_failures
+            + summary.evaluated
+            + summary.mails_sent
+            + summary.mail_failures;
+        Ok((worked > 0).then_some(summary))
+    }
+
+    /// Re-reads the config file. On any problem the running config stays
+    /// and the problems are returned; on success every duty is
+    /// re-evaluated at the next step.
+    pub fn reload(&mut self, now: Timestamp) -> Result<(), ConfigErrors> {
+        let config = config::load(&self.config_path)?;
+        if config.database != self.engine.config().database {
+            tracing::warn!(
+                old = %self.engine.config().database.display(),
+                new = %config.database.display(),
+                "ConfigReloadDatabaseIgnored"
+            );
+        }
+        self.engine.set_config(Arc::new(config));
+        self.next_evaluate = now;
+        if let Err(error) = self.plan(now) {
+            tracing::error!(%error, "ConfigReloadPlanError");
+        }
+        Ok(())
+    }
+}
+
+/// Runs the daemon until `commands` says stop (or closes).
+pub async fn run(
+    config_path: PathBuf,
+    clock: Arc<dyn Clock>,
+    mut commands: mpsc::Receiver<Command>,
+    service: ServiceManager,
+) -> anyhow::Result<()> {
+    let config = config::load(&config_path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    for contractor in &config.contractors {
+        for problem in config::crm_problems(contractor) {
+            tracing::warn!(%problem, "CrmProblem");
+        }
+    }
+    let mut daemon = Daemon::start(config_path, config, clock.now())?;
+    service.ready();
+    tracing::info!(next = %daemon.next_wake(), "DaemonStarted");
+    let watchdog = service.watchdog_interval();
+
+    loop {
+        // The watchdog is fed from the loop itself: a wedged loop stops
+        // feeding it and systemd restarts the service.
+        service.watchdog();
+        let now = clock.now();
+        if daemon.next_wake() <= now {
+            // SQLite and file reads block; keep them off the async workers.
+            let (returned, outcome) = tokio::task::spawn_blocking(move || {
+                let outcome = daemon.step(now);
+                (daemon, outcome)
+            })
+            .await
+            .context("the scheduler task panicked")?;
+            daemon = returned;
+            match outcome {
+                Ok(Some(summary)) => {
+                    tracing::info!(%summary, "CycleFinished");
+                    service.status(&format!("last cycle {now}: {summary}"));
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    // A store failure is logged and retried at the next
+                    // wake rather than killing the watch for everyone.
+                    tracing::error!(error = format!("{error:#}"), "CycleError");
+                    service.status(&format!("last cycle {now} failed: {error}"));
+                }
+            }
+            continue;
+        }
+        let until_next = daemon.next_wake().duration_since(now);
+        let mut sleep = Duration::try_from(until_next)
+            .unwrap_or(MAX_SLEEP)
+            .min(MAX_SLEEP);
+        if let Some(interval) = watchdog {
+            sleep = sleep.min(interval);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(sleep) => {}
+            command = commands.recv() => match command {
+                Some(Command::Reload) => {
+                    service.reloading();
+                    match daemon.reload(clock.now()) {
+                        Ok(()) => tracing::info!("ConfigReloaded"),
+                        Err(errors) => tracing::error!(errors = %errors, "ConfigReloadRejected"),
+                    }
+                    service.ready();
+                }
+                Some(Command::Shutdown) | None => break,
+            }
+        }
+    }
+    service.stopping();
+    tracing::info!("DaemonStopped");
+    Ok(())
+}

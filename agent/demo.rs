@@ -1,0 +1,159 @@
+//! `dutywatch demo`: the bundled demo, runnable with no credentials and no
+//! network.
+//!
+//! Evidence files in the demo are templates: `{{now-20d}}` and friends are
+//! replaced with instants relative to the moment the demo runs, so it always
+//! shows a mix of met, due-soon, lapsed and missing evidence, however old
+//! the checkout is. Forms: `{{now}}`, `{{now-20d}}`, `{{now+3h}}` (RFC 3339),
+//! `{{date:now-20d}}` (a bare date) and `{{epoch:now-2d}}` (Unix seconds as
+//! a float, as NinjaOne sends them). A file listed in `demo.toml` under
+//! `[modified]` gets that modification time, to show stale evidence.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use dutywatch_checks::period::Period;
+use jiff::{SignedDuration, Timestamp};
+
+/// Renders `from` into `out` (replacing it) and runs one cycle there.
+pub fn run(from: &Path, out: &Path) -> anyhow::Result<ExitCode> {
+    let config = from.join("dutywatch.toml");
+    if !config.is_file() {
+        bail!(
+            "no demo at `{}`: run this from the dutywatch checkout, or pass --from <dir>",
+            from.display()
+        );
+    }
+    let now = Timestamp::from_second(Timestamp::now().as_second())?;
+    if out.exists() {
+        std::fs::remove_dir_all(out).with_context(|| format!("clearing `{}`", out.display()))?;
+    }
+    render_tree(from, out, now)?;
+    apply_modified_times(out, now)?;
+    println!("demo rendered into {} as of {now}\n", out.display());
+    let code = crate::cli::once(&out.join("dutywatch.toml"), now, false)?;
+    let mails = out.join("outbox");
+    let count = std::fs::read_dir(&mails).map(|d| d.count()).unwrap_or(0);
+    println!(
+        "\n{count} escalation mail(s) written to {}",
+        mails.display()
+    );
+    println!(
+        "re-run `dutywatch once --config {}` to see that no mail is sent twice",
+        out.join("dutywatch.toml").display()
+    );
+    Ok(code)
+}
+
+fn render_tree(from: &Path, to: &Path, now: Timestamp) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating `{}`", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading `{}`", from.display()))? {
+        let entry = entry?;
+        let path = entry.path();
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            render_tree(&path, &target, now)?;
+            continue;
+        }
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("reading `{}`", path.display()))?;
+        let rendered = match String::from_utf8(bytes) {
+            Ok(text) => render(&text, now)
+                .with_context(|| format!("rendering `{}`", path.display()))?
+                .into_bytes(),
+            Err(binary) => binary.into_bytes(),
+        };
+        std::fs::write(&target, rendered)
+            .with_context(|| format!("writing `{}`", target.display()))?;
+    }
+    Ok(())
+}
+
+/// Replaces every `{{…}}` token in `text`.
+pub fn render(text: &str, now: Timestamp) -> anyhow::Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find("}}").context("a `{{` is not closed with `}}`")?;
+        out.push_str(&token(after[..end].trim(), now)?);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn token(token: &str, now: Timestamp) -> anyhow::Result<String> {
+    let (form, instant) = token.split_once(':').unwrap_or(("", token));
+    let at = instant_at(instant, now)?;
+    Ok(match form {
+        "" => at.to_string(),
+        "date" => at.strftime("%Y-%m-%d").to_string(),
+        "epoch" => format!("{}.0", at.as_second()),
+        other => bail!("unknown form `{other}` in `{{{{{token}}}}}`: use date: or epoch:"),
+    })
+}
+
+fn instant_at(text: &str, now: Timestamp) -> anyhow::Result<Timestamp> {
+    let Some(offset) = text.strip_prefix("now") else {
+        bail!("`{text}` must start with `now`");
+    };
+    if offset.is_empty() {
+        return Ok(now);
+    }
+    let (sign, period) = match offset.split_at(1) {
+        ("+", period) => (1, period),
+        ("-", period) => (-1, period),
+        _ => bail!("`{text}`: write now+<duration> or now-<duration>"),
+    };
+    let period: Period = period.parse()?;
+    Ok(now.checked_add(SignedDuration::from_secs(sign * period.as_secs()))?)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoManifest {
+    #[serde(default)]
+    modified: std::collections::BTreeMap<String, String>,
+}
+
+fn apply_modified_times(out: &Path, now: Timestamp) -> anyhow::Result<()> {
+    let manifest_path = out.join("demo.toml");
+    let Ok(text) = std::fs::read_to_string(&manifest_path) else {
+        return Ok(());
+    };
+    let manifest: DemoManifest =
+        toml::from_str(&text).with_context(|| format!("reading `{}`", manifest_path.display()))?;
+    for (file, when) in manifest.modified {
+        let at = instant_at(&when, now)?;
+        let path = out.join(&file);
+        let handle = std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening `{}`", path.display()))?;
+        handle
+            .set_modified(std::time::SystemTime::from(at))
+            .with_context(|| format!("dating `{}`", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_relative_instants_in_three_forms() {
+        let now: Timestamp = "2026-11-23T12:00:00Z".parse().unwrap();
+        let text = "a={{now-20d}} b={{ date:now+1d }} c={{epoch:now-1h}} d={{now}}";
+        assert_eq!(
+            render(text, now).unwrap(),
+            "a=2026-11-03T12:00:00Z b=2026-11-24 c=1795431600.0 d=2026-11-23T12:00:00Z"
+        );
+        assert!(render("{{later}}", now).is_err());
+        assert!(render("{{now-3x}}", now).is_err());
+        assert!(render("{{now", now).is_err());
+    }
+}

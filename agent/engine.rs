@@ -1,0 +1,371 @@
+//! One pass of the data flow: source → evidence store → checks →
+//! escalation → mail. The daemon decides *when* to call these; the engine
+//! decides nothing about time except through the `now` it is given.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use dutywatch_checks::duty::{Duty, EvidenceWindow};
+use dutywatch_checks::evaluate::evaluate;
+use dutywatch_checks::evidence::{Collection, EvidenceView, Snapshot};
+use dutywatch_checks::verdict::{StateKind, Verdict};
+use jiff::{SignedDuration, Timestamp};
+
+use crate::config::{Config, Contractor, MANUAL_SOURCE, SourceKind};
+use crate::escalation;
+use crate::mail::{self, Mailer};
+use crate::sources::{self, Collected};
+use crate::store::{NewEvidence, Store, StoredEvidence};
+
+/// At most this many mails are sent per delivery pass, so one pass stays
+/// short even after a long mail outage.
+const DELIVERY_BATCH: usize = 200;
+
+/// The engine owns the store's one writing connection.
+#[derive(Debug)]
+pub struct Engine {
+    config: Arc<Config>,
+    store: Store,
+    mailer: Box<dyn Mailer>,
+}
+
+/// What a pass did, for logs and the service manager's status line.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub collected: usize,
+    pub collection_failures: usize,
+    pub evaluated: usize,
+    pub changed: usize,
+    pub mails_sent: usize,
+    pub mail_failures: usize,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} collected, {} collection failure(s), {} duties evaluated, {} changed state, {} mail(s) sent, {} mail failure(s)",
+            self.collected,
+            self.collection_failures,
+            self.evaluated,
+            self.changed,
+            self.mails_sent,
+            self.mail_failures
+        )
+    }
+}
+
+/// Which duties a pass re-evaluates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    /// Duties reading these (contractor, source) pairs.
+    Sources(BTreeSet<(String, String)>),
+}
+
+impl Engine {
+    pub fn new(config: Arc<Config>, store: Store) -> Engine {
+        let mailer = mail::mailer(&config.mail);
+        Engine {
+            config,
+            store,
+            mailer,
+        }
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Swaps in a new, already validated config.
+    pub fn set_config(&mut self, config: Arc<Config>) {
+        self.mailer = mail::mailer(&config.mail);
+        self.config = config;
+    }
+
+    /// Collects everything, evaluates every watched duty and delivers mail.
+    pub fn cycle(&mut self, now: Timestamp) -> anyhow::Result<Summary> {
+        let config = Arc::clone(&self.config);
+        let pairs: Vec<(String, String)> = config
+            .contractors
+            .iter()
+            .flat_map(|c| c.sources.iter().map(|s| (c.id.clone(), s.id.clone())))
+            .collect();
+        self.pass(&pairs, &Scope::All, now)
+    }
+
+    /// Collects `sources`, re-evaluates the duties in `scope`, delivers mail.
+    pub fn pass(
+        &mut self,
+        sources: &[(String, String)],
+        scope: &Scope,
+        now: Timestamp,
+    ) -> anyhow::Result<Summary> {
+        let mut summary = Summary::default();
+        for (contractor, source) in sources {
+            if self.collect(contractor, source, now)? {
+                summary.collected += 1;
+            } else {
+                summary.collection_failures += 1;
+            }
+        }
+        let (evaluated, changed) = self.evaluate(scope, now)?;
+        summary.evaluated = evaluated;
+        summary.changed = changed;
+        let (sent, failed) = self.deliver(now)?;
+        summary.mails_sent = sent;
+        summary.mail_failures = failed;
+        Ok(summary)
+    }
+
+    /// Runs one collection and stores its outcome; `Ok(false)` when the
+    /// collector failed (recorded, so verdicts say so).
+    pub fn collect(
+        &mut self,
+        contractor_id: &str,
+        source_id: &str,
+        now: Timestamp,
+    ) -> anyhow::Result<bool> {
+        let config = Arc::clone(&self.config);
+        let Some(source) = config
+            .contractors
+            .iter()
+            .find(|c| c.id == contractor_id)
+            .and_then(|c| c.source(source_id))
+        else {
+            anyhow::bail!("no source `{source_id}` for contractor `{contractor_id}`");
+        };
+        match sources::collect(source) {
+            Ok(Collected {
+                effective_at,
+                media_type,
+                origin,
+                payload,
+            }) => {
+                let evidence = NewEvidence {
+                    client: contractor_id,
+                    source: source_id,
+                    fetched_at: now,
+                    effective_at,
+                    media_type,
+                    origin: &origin,
+                    payload: &payload,
+                };
+                self.store
+                    .record_collection(now, &evidence)
+                    .with_context(|| format!("storing evidence of {contractor_id}/{source_id}"))?;
+                tracing::info!(contractor = contractor_id, source = source_id, %origin, "SourceCollected");
+                Ok(true)
+            }
+            Err(error) => {
+                let error = error.to_string();
+                tracing::warn!(contractor = contractor_id, source = source_id, %error, "SourceCollectError");
+                self.store
+                    .record_collection_failure(contractor_id, source_id, now, now, &error)
+                    .with_context(|| {
+                        format!("recording the failure of {contractor_id}/{source_id}")
+                    })?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Evaluates the watched duties in `scope`; returns (evaluated, changed).
+    pub fn evaluate(&mut self, scope: &Scope, now: Timestamp) -> anyhow::Result<(usize, usize)> {
+        let config = Arc::clone(&self.config);
+        let mut evaluated = 0;
+        let mut changed = 0;
+        for contractor in &config.contractors {
+            let watched: Vec<&Duty> = contractor
+                .duties
+                .iter()
+                .filter(|duty| config.perspective.watches(duty))
+                .collect();
+            let keep: Vec<&str> = watched.iter().map(|d| d.id.as_str()).collect();
+            self.store
+                .retain_duties(&contractor.id, &keep)
+                .context("forgetting duties no longer configured")?;
+            for duty in watched {
+                let in_scope = match scope {
+                    Scope::All => true,
+                    Scope::Sources(pairs) => {
+                        pairs.contains(&(contractor.id.clone(), duty.source.clone()))
+                    }
+                };
+                if !in_scope {
+                    continue;
+                }
+                let verdict = self.verdict(contractor, duty, now)?;
+                let from_store = self
+                    .store
+                    .record_verdict(
+                        &contractor.id,
+                        duty.id.as_str(),
+                        now,
+                        &verdict,
+                        &mut |transition| {
+                            escalation::decide(
+                                contractor,
+                                duty,
+                                transition.verdict,
+                                transition.from,
+                            )
+                        },
+                    )
+                    .with_context(|| {
+                        format!("recording the verdict of {}/{}", contractor.id, duty.id)
+                    })?;
+                evaluated += 1;
+                if let Some(kind) = from_store {
+                    changed += 1;
+                    log_change(&contractor.id, duty, kind, &verdict);
+                }
+            }
+        }
+        Ok((evaluated, changed))
+    }
+
+    /// The verdict of one duty at `now`, from stored evidence.
+    pub fn verdict(
+        &self,
+        contractor: &Contractor,
+        duty: &Duty,
+        now: Timestamp,
+    ) -> anyhow::Result<Verdict> {
+        let manual = duty.source == MANUAL_SOURCE;
+        let source_key = evidence_source(duty);
+        let mut collection = if manual {
+            Collection::Manual
+        } else {
+            self.store.collection(&contractor.id, &source_key)?
+        };
+        let since = match duty.evidence_window(now, manual) {
+            EvidenceWindow::Latest => Some(now),
+            EvidenceWindow::Since(at) => Some(at),
+            EvidenceWindow::All => None,
+        };
+        let mut stored = self.store.snapshots(&contractor.id, &source_key, since)?;
+        // Evidence from after `now` does not exist yet as far as a
+        // what-if run at an earlier instant is concerned.
+        stored.retain(|row| row.effective_at <= now);
+        if duty.evidence_window(now, manual) == EvidenceWindow::Latest && stored.len() > 1 {
+            stored.drain(..stored.len() - 1);
+        }
+        let mut snapshots = Vec::with_capacity(stored.len());
+        for row in &stored {
+            match self.records(contractor, duty, row) {
+                Ok(records) => snapshots.push(Snapshot {
+                    id: row.id,
+                    effective_at: row.effective_at,
+                    records,
+                }),
+                Err(error) => {
+                    // Stored evidence that no longer parses (the config's
+                    // format changed under it) cannot vouch for anything.
+                    collection = Collection::Failed {
+                        since: row.fetched_at,
+                        error: error.to_string(),
+                    };
+                }
+            }
+        }
+        let view = EvidenceView {
+            source: &duty.source,
+            collection: &collection,
+            snapshots: &snapshots,
+        };
+        Ok(evaluate(duty, view, now))
+    }
+
+    fn records(
+        &self,
+        contractor: &Contractor,
+        duty: &Duty,
+        row: &StoredEvidence,
+    ) -> Result<Vec<serde_json::Value>, sources::ParseError> {
+        if duty.source == MANUAL_SOURCE {
+            return Ok(vec![sources::manual_record(
+                row.effective_at,
+                &row.origin,
+                &row.sha256,
+            )]);
+        }
+        let Some(source) = contractor.source(&duty.source) else {
+            return Err(sources::ParseError {
+                origin: row.origin.clone(),
+                location: String::new(),
+                message: format!("source `{}` is no longer configured", duty.source),
+            });
+        };
+        match &source.kind {
+            SourceKind::File {
+                format, records, ..
+            } => sources::parse_records(*format, records.as_ref(), &row.origin, &row.payload),
+        }
+    }
+
+    /// Sends what the outbox holds; returns (sent, failed).
+    pub fn deliver(&mut self, now: Timestamp) -> anyhow::Result<(usize, usize)> {
+        let pending = self.store.pending_mail(now, DELIVERY_BATCH)?;
+        let mut sent = 0;
+        let mut failed = 0;
+        for item in pending {
+            let message_id = format!("<escalation-{}.{}@dutywatch>", item.id, item.client);
+            match self.mailer.send(&item.mail, &message_id) {
+                Ok(()) => {
+                    self.store.mark_sent(item.id, now)?;
+                    sent += 1;
+                }
+                Err(error) => {
+                    let retry_at = now.checked_add(retry_delay(item.attempts)).unwrap_or(now);
+                    tracing::warn!(outbox = item.id, duty = %item.duty, %error, %retry_at, "MailSendError");
+                    self.store
+                        .mark_failed(item.id, now, &error.to_string(), retry_at)?;
+                    failed += 1;
+                }
+            }
+        }
+        Ok((sent, failed))
+    }
+}
+
+/// The store's source key for a duty's evidence: hand-added evidence is
+/// kept per duty, collected evidence per source.
+pub fn evidence_source(duty: &Duty) -> String {
+    if duty.source == MANUAL_SOURCE {
+        format!("{MANUAL_SOURCE}:{}", duty.id)
+    } else {
+        duty.source.clone()
+    }
+}
+
+/// 1 min, 5 min, 25 min, … capped at 6 h: patient with a relay that is
+/// down for maintenance, quick after a blip.
+fn retry_delay(attempts: u32) -> SignedDuration {
+    let minutes = 5_i64.saturating_pow(attempts.min(6)).min(360);
+    SignedDuration::from_mins(minutes)
+}
+
+fn log_change(contractor: &str, duty: &Duty, kind: StateKind, verdict: &Verdict) {
+    if kind.needs_attention() {
+        tracing::warn!(contractor, duty = %duty.id, state = %kind, reason = %verdict.reason, "DutyStateChanged");
+    } else {
+        tracing::info!(contractor, duty = %duty.id, state = %kind, reason = %verdict.reason, "DutyStateChanged");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_backs_off_and_caps() {
+        let minutes: Vec<i64> = (0..8).map(|a| retry_delay(a).as_mins()).collect();
+        assert_eq!(minutes, [1, 5, 25, 125, 360, 360, 360, 360]);
+    }
+}

@@ -1,0 +1,18 @@
+//! dutywatch: turns a Customer Responsibility Matrix into duties with
+//! deadlines and checks them against evidence. See ARCHITECTURE.md.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod engine;
+pub mod escalation;
+pub mod mail;
+pub mod schedule;
+pub mod secret;
+pub mod sources;
+pub mod status;
+pub mod store;
+pub mod systemd;
+pub mod telemetry;

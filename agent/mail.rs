@@ -1,0 +1,85 @@
+//! Mail delivery behind one interface, so the escalation path does not
+//! care whether mail goes to a folder or (later) an SMTP relay.
+
+use std::path::PathBuf;
+
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::{FileTransport, Message, Transport as _};
+
+use crate::config::{MailConfig, Transport};
+use crate::store::OutgoingMail;
+
+/// Delivers one message; `message_id` is stable per outbox row so a
+/// receiving system can drop a re-delivery after a crash mid-send.
+pub trait Mailer: Send + std::fmt::Debug {
+    fn send(&self, mail: &OutgoingMail, message_id: &str) -> Result<(), MailError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("`{address}` is not a deliverable address: {reason}")]
+    Address { address: String, reason: String },
+    #[error("cannot build the message: {0}")]
+    Build(String),
+    #[error("cannot write the message to `{dir}`: {reason}")]
+    File { dir: PathBuf, reason: String },
+}
+
+/// Writes each message as an `.eml` file into a directory.
+#[derive(Debug)]
+pub struct FileMailer {
+    from: Mailbox,
+    dir: PathBuf,
+}
+
+pub fn mailer(config: &MailConfig) -> Box<dyn Mailer> {
+    match &config.transport {
+        Transport::File { dir } => Box::new(FileMailer {
+            from: config.from.clone(),
+            dir: dir.clone(),
+        }),
+    }
+}
+
+/// Builds the RFC 5322 message for `mail`.
+pub fn message(
+    from: &Mailbox,
+    mail: &OutgoingMail,
+    message_id: &str,
+) -> Result<Message, MailError> {
+    let mut builder = Message::builder()
+        .from(from.clone())
+        .subject(mail.subject.clone())
+        .message_id(Some(message_id.to_owned()))
+        .header(ContentType::TEXT_PLAIN);
+    let mailbox = |address: &String| {
+        address.parse::<Mailbox>().map_err(|e| MailError::Address {
+            address: address.clone(),
+            reason: e.to_string(),
+        })
+    };
+    for address in &mail.to {
+        builder = builder.to(mailbox(address)?);
+    }
+    for address in &mail.cc {
+        builder = builder.cc(mailbox(address)?);
+    }
+    builder
+        .body(mail.body.clone())
+        .map_err(|e| MailError::Build(e.to_string()))
+}
+
+impl Mailer for FileMailer {
+    fn send(&self, mail: &OutgoingMail, message_id: &str) -> Result<(), MailError> {
+        let file_error = |reason: String| MailError::File {
+            dir: self.dir.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(&self.dir).map_err(|e| file_error(e.to_string()))?;
+        let message = message(&self.from, mail, message_id)?;
+        FileTransport::new(&self.dir)
+            .send(&message)
+            .map(|_| ())
+            .map_err(|e| file_error(e.to_string()))
+    }
+}

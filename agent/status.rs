@@ -1,0 +1,159 @@
+//! `dutywatch status`: every watched duty's verdict, due time and reason.
+
+use std::fmt::Write as _;
+
+use dutywatch_checks::party::Party;
+use dutywatch_checks::verdict::StateKind;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::config::Config;
+use crate::store::Store;
+
+/// One line of the status report.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StatusRow {
+    pub contractor: String,
+    pub duty: String,
+    pub title: String,
+    pub responsible: Party,
+    pub accountable: Party,
+    pub objectives: Vec<String>,
+    pub state: StateKind,
+    pub due: Option<Timestamp>,
+    pub state_since: Option<Timestamp>,
+    pub evaluated_at: Option<Timestamp>,
+    pub reason: String,
+    pub evidence: Vec<i64>,
+}
+
+/// Which rows to show.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub contractor: Option<String>,
+    pub party: Option<Party>,
+}
+
+/// Joins the configured duties with their stored verdicts. A watched duty
+/// never evaluated shows as `no_evidence`, never as missing from the list.
+pub fn rows(config: &Config, store: &Store, filter: &Filter) -> anyhow::Result<Vec<StatusRow>> {
+    let current = store.current_verdicts(filter.contractor.as_deref())?;
+    let mut rows = Vec::new();
+    for contractor in &config.contractors {
+        if filter
+            .contractor
+            .as_ref()
+            .is_some_and(|id| *id != contractor.id)
+        {
+            continue;
+        }
+        for duty in &contractor.duties {
+            if !config.perspective.watches(duty)
+                || filter.party.is_some_and(|p| p != duty.responsible)
+            {
+                continue;
+            }
+            let stored = current
+                .iter()
+                .find(|v| v.client == contractor.id && v.duty == duty.id.as_str());
+            let (state, due, reason, evidence, since, evaluated) = match stored {
+                Some(v) => (
+                    v.verdict.state.kind(),
+                    v.verdict.state.due(),
+                    v.verdict.reason.clone(),
+                    v.verdict.evidence.iter().map(|e| e.0).collect(),
+                    Some(v.state_since),
+                    Some(v.evaluated_at),
+                ),
+                None => (
+                    StateKind::NoEvidence,
+                    None,
+                    "not evaluated yet: run `dutywatch once` or start the daemon".to_owned(),
+                    Vec::new(),
+                    None,
+                    None,
+                ),
+            };
+            rows.push(StatusRow {
+                contractor: contractor.id.clone(),
+                duty: duty.id.to_string(),
+                title: duty.title.clone(),
+                responsible: duty.responsible,
+                accountable: duty.accountable(),
+                objectives: duty.objectives.iter().map(ToString::to_string).collect(),
+                state,
+                due,
+                state_since: since,
+                evaluated_at: evaluated,
+                reason,
+                evidence,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// A fixed-width table; times in the configured zone.
+pub fn table(rows: &[StatusRow], zone: &TimeZone) -> String {
+    let show = |at: Option<Timestamp>| {
+        at.map(|t| {
+            t.to_zoned(zone.clone())
+                .strftime("%Y-%m-%d %H:%M %Z")
+                .to_string()
+        })
+        .unwrap_or_else(|| "-".to_owned())
+    };
+    let header = [
+        "CONTRACTOR",
+        "DUTY",
+        "STATE",
+        "DUE",
+        "RESPONSIBLE",
+        "REASON",
+    ];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|row| {
+            [
+                row.contractor.clone(),
+                row.duty.clone(),
+                row.state.to_string(),
+                show(row.due),
+                row.responsible.to_string(),
+                row.reason.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (width, cell) in widths.iter_mut().zip(row.iter()).take(5) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: [&str; 6]| {
+        for (i, cell) in cells.iter().enumerate() {
+            if i < 5 {
+                let _ = write!(out, "{cell:<width$}  ", width = widths[i]);
+            } else {
+                let _ = writeln!(out, "{cell}");
+            }
+        }
+    };
+    line(header);
+    for row in &cells {
+        line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]]);
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for row in rows {
+        *counts.entry(row.state).or_insert(0) += 1;
+    }
+    let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let _ = writeln!(out, "\n{} duties: {}", rows.len(), summary.join(", "));
+    out
+}
+
+/// True when any row needs someone's attention (for exit codes).
+pub fn needs_attention(rows: &[StatusRow]) -> bool {
+    rows.iter().any(|row| row.state.needs_attention())
+}

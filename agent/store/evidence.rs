@@ -1,0 +1,637 @@
+//! Immutable, hash-chained evidence rows.
+//!
+//! Each row stores the SHA-256 of its payload and a `chain` value:
+//!
+//! ```text
+//! chain = hex(sha256(ns(prev_chain) ns(client) ns(source) ns(fetched_at) ns(effective_at)
+//!                    ns(media_type) ns(origin) ns(sha256)))
+//! ns(x) = "<byte length of x in decimal>:" x ","        (a netstring)
+//! ```
+//!
+//! where `prev_chain` is the previous row's `chain` (in id order), or 64 zeros for the first
+//! row, and the timestamps are the stored text. Netstrings make the encoding unambiguous, so an
+//! assessor can recompute the chain with any SHA-256 tool, and no two different rows hash the
+//! same. The chain shows rewritten, removed and reordered rows; removing the newest rows only
+//! shows against a head recorded elsewhere ([`ChainReport::head`]).
+
+use dutywatch_checks::evidence::EvidenceId;
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+use sha2::{Digest, Sha256};
+
+use super::{Store, StoreError, ts_text};
+
+/// `prev_chain` of the first evidence row.
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Evidence about to be stored, exactly as received.
+#[derive(Clone, Copy, Debug)]
+pub struct NewEvidence<'a> {
+    pub client: &'a str,
+    pub source: &'a str,
+    /// When dutywatch read it; for a collector run also the run's finish time.
+    pub fetched_at: Timestamp,
+    /// The instant the content speaks for (file mtime, API call time, stated completion).
+    pub effective_at: Timestamp,
+    pub media_type: &'a str,
+    /// Where it came from: a file path, a URL, "manual upload by alice: note".
+    pub origin: &'a str,
+    pub payload: &'a [u8],
+}
+
+/// One stored evidence row. Timestamps are whole seconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvidence {
+    pub id: EvidenceId,
+    pub client: String,
+    pub source: String,
+    pub fetched_at: Timestamp,
+    pub effective_at: Timestamp,
+    pub media_type: String,
+    pub origin: String,
+    /// Lowercase hex SHA-256 of `payload`.
+    pub sha256: String,
+    pub payload: Vec<u8>,
+}
+
+/// The outcome of [`Store::verify_chain`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Evidence rows in the database.
+    pub rows: u64,
+    /// The first row (in id order) whose payload hash or chain link does not check out, and
+    /// what is wrong with it. Rows after it are not checked: they chain onto a broken row.
+    pub broken: Option<(EvidenceId, String)>,
+    /// The newest row's `chain` when nothing is broken. Recording it outside the database
+    /// (ticket, log, assessor's notes) lets a later check also show removed newest rows.
+    pub head: Option<String>,
+}
+
+/// Columns of [`StoredEvidence`], in the order [`stored_from_row`] reads them.
+const STORED_COLUMNS: &str =
+    "id, client, source, fetched_at, effective_at, media_type, origin, sha256, payload";
+
+impl Store {
+    /// A collector run that succeeded. In ONE transaction: if `evidence` has the same sha256
+    /// and effective_at as the newest (last inserted) evidence of (client, source), no new
+    /// evidence row is written and that row's id is returned — a file read every hour must not
+    /// grow the database; else a chained row is inserted. Always records a `source_runs` row
+    /// (outcome `ok`, finished at `evidence.fetched_at`).
+    ///
+    /// "Newest" is by insertion, not by effective_at, so a file whose mtime went backwards
+    /// (restored from a backup) is stored once, not on every read.
+    pub fn record_collection(
+        &mut self,
+        started_at: Timestamp,
+        evidence: &NewEvidence<'_>,
+    ) -> Result<EvidenceId, StoreError> {
+        let on_err = self.sql_error(format!(
+            "recording collection of {}/{}",
+            evidence.client, evidence.source
+        ));
+        self.record_collection_inner(started_at, evidence)
+            .map_err(on_err)
+    }
+
+    fn record_collection_inner(
+        &mut self,
+        started_at: Timestamp,
+        evidence: &NewEvidence<'_>,
+    ) -> rusqlite::Result<EvidenceId> {
+        let tx = self.write_tx()?;
+        let sha256 = sha256_hex(evidence.payload);
+        let effective_at = ts_text(evidence.effective_at);
+        let newest: Option<(i64, String, String)> = tx
+            .query_row(
+                "SELECT id, sha256, effective_at FROM evidence
+                 WHERE client = ?1 AND source = ?2 ORDER BY id DESC LIMIT 1",
+                params![evidence.client, evidence.source],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?;
+        let id = match newest {
+            Some((id, sha, eff)) if sha == sha256 && eff == effective_at => EvidenceId(id),
+            _ => insert_evidence(&tx, evidence, &sha256)?,
+        };
+        tx.execute(
+            "INSERT INTO source_runs
+                 (client, source, started_at, finished_at, outcome, evidence_id, error)
+             VALUES (?1, ?2, ?3, ?4, 'ok', ?5, NULL)",
+            params![
+                evidence.client,
+                evidence.source,
+                ts_text(started_at),
+                ts_text(evidence.fetched_at),
+                id.0
+            ],
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Manual evidence (`dutywatch evidence add`): always a new chained row, no `source_runs`
+    /// row (a person is not a collector that can fail).
+    pub fn add_evidence(&mut self, evidence: &NewEvidence<'_>) -> Result<EvidenceId, StoreError> {
+        let on_err = self.sql_error(format!(
+            "adding evidence for {}/{}",
+            evidence.client, evidence.source
+        ));
+        let inner = |store: &mut Store| {
+            let tx = store.write_tx()?;
+            let id = insert_evidence(&tx, evidence, &sha256_hex(evidence.payload))?;
+            tx.commit()?;
+            Ok(id)
+        };
+        inner(self).map_err(on_err)
+    }
+
+    /// Evidence of (client, source), oldest (by effective_at) first: every row with
+    /// `effective_at >= since`, plus the newest row before `since`, so a rule always sees the
+    /// state at the window start; all rows when `since` is `None`.
+    pub fn snapshots(
+        &self,
+        client: &str,
+        source: &str,
+        since: Option<Timestamp>,
+    ) -> Result<Vec<StoredEvidence>, StoreError> {
+        let on_err = self.sql_error(format!("reading evidence of {client}/{source}"));
+        let sql = format!(
+            "SELECT {STORED_COLUMNS} FROM evidence
+             WHERE client = ?1 AND source = ?2
+               AND (?3 IS NULL
+                    OR effective_at >= ?3
+                    OR id = (SELECT id FROM evidence
+                             WHERE client = ?1 AND source = ?2 AND effective_at < ?3
+                             ORDER BY effective_at DESC, id DESC LIMIT 1))
+             ORDER BY effective_at, id"
+        );
+        let since = since.map(ts_text);
+        let read = || -> rusqlite::Result<Vec<StoredEvidence>> {
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![client, source, since], stored_from_row)?;
+            rows.collect()
+        };
+        read().map_err(on_err)
+    }
+
+    /// One evidence row by id.
+    pub fn evidence(&self, id: EvidenceId) -> Result<Option<StoredEvidence>, StoreError> {
+        let on_err = self.sql_error(format!("reading evidence {id}"));
+        self.conn
+            .query_row(
+                &format!("SELECT {STORED_COLUMNS} FROM evidence WHERE id = ?1"),
+                [id.0],
+                stored_from_row,
+            )
+            .optional()
+            .map_err(on_err)
+    }
+
+    /// Recomputes every payload hash and chain link in id order and reports the first broken
+    /// row, so tampering with the evidence (with the triggers dropped) shows.
+    pub fn verify_chain(&self) -> Result<ChainReport, StoreError> {
+        let on_err = self.sql_error("verifying the evidence chain".to_owned());
+        self.verify_chain_inner().map_err(on_err)
+    }
+
+    fn verify_chain_inner(&self) -> rusqlite::Result<ChainReport> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, client, source, fetched_at, effective_at, media_type, origin, sha256,
+                    payload, prev_chain, chain
+             FROM evidence ORDER BY id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut report = ChainReport {
+            rows: 0,
+            broken: None,
+            head: None,
+        };
+        // The chain value the next row must link to, and the row it came from.
+        let mut expected_prev = GENESIS.to_owned();
+        let mut prev_id: Option<i64> = None;
+        while let Some(row) = rows.next()? {
+            report.rows += 1;
+            if report.broken.is_some() {
+                continue;
+            }
+            let id: i64 = row.get(0)?;
+            let fields = ChainFields {
+                client: row.get_ref(1)?.as_str()?,
+                source: row.get_ref(2)?.as_str()?,
+                fetched_at: row.get_ref(3)?.as_str()?,
+                effective_at: row.get_ref(4)?.as_str()?,
+                media_type: row.get_ref(5)?.as_str()?,
+                origin: row.get_ref(6)?.as_str()?,
+                sha256: row.get_ref(7)?.as_str()?,
+            };
+            let payload = row.get_ref(8)?.as_blob()?;
+            let prev_chain = row.get_ref(9)?.as_str()?;
+            let chain = row.get_ref(10)?.as_str()?;
+
+            let problem = if sha256_hex(payload) != fields.sha256 {
+                Some("payload does not match its recorded sha256".to_owned())
+            } else if prev_chain != expected_prev {
+                Some(match prev_id {
+                    None => "first row does not start the chain from 64 zeros".to_owned(),
+                    Some(prev) => format!(
+                        "prev_chain does not link to the chain of row {} \
+                         (a row was removed, inserted or reordered)",
+                        EvidenceId(prev)
+                    ),
+                })
+            } else if chain_link(prev_chain, &fields) != chain {
+                Some("chain does not match the row's recorded fields".to_owned())
+            } else {
+                None
+            };
+            match problem {
+                Some(what) => report.broken = Some((EvidenceId(id), what)),
+                None => {
+                    expected_prev = chain.to_owned();
+                    prev_id = Some(id);
+                }
+            }
+        }
+        if report.broken.is_none() && prev_id.is_some() {
+            report.head = Some(expected_prev);
+        }
+        Ok(report)
+    }
+}
+
+/// The fields a chain link covers, as stored.
+struct ChainFields<'a> {
+    client: &'a str,
+    source: &'a str,
+    fetched_at: &'a str,
+    effective_at: &'a str,
+    media_type: &'a str,
+    origin: &'a str,
+    sha256: &'a str,
+}
+
+/// The chain value of a row whose predecessor has chain `prev` (see the module docs).
+fn chain_link(prev: &str, row: &ChainFields<'_>) -> String {
+    let mut hasher = Sha256::new();
+    for field in [
+        prev,
+        row.client,
+        row.source,
+        row.fetched_at,
+        row.effective_at,
+        row.media_type,
+        row.origin,
+        row.sha256,
+    ] {
+        hasher.update(field.len().to_string().as_bytes());
+        hasher.update(b":");
+        hasher.update(field.as_bytes());
+        hasher.update(b",");
+    }
+    hex::encode(hasher.finalize())
+}
+
+fn sha256_hex(payload: &[u8]) -> String {
+    hex::encode(Sha256::digest(payload))
+}
+
+/// Appends a chained evidence row inside the caller's (immediate) transaction, which holds
+/// the write lock, so no other writer can slip a row in between reading the previous chain
+/// and inserting.
+fn insert_evidence(
+    tx: &Transaction<'_>,
+    evidence: &NewEvidence<'_>,
+    sha256: &str,
+) -> rusqlite::Result<EvidenceId> {
+    let prev: String = tx
+        .query_row(
+            "SELECT chain FROM evidence ORDER BY id DESC LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or_else(|| GENESIS.to_owned());
+    let fetched_at = ts_text(evidence.fetched_at);
+    let effective_at = ts_text(evidence.effective_at);
+    let chain = chain_link(
+        &prev,
+        &ChainFields {
+            client: evidence.client,
+            source: evidence.source,
+            fetched_at: &fetched_at,
+            effective_at: &effective_at,
+            media_type: evidence.media_type,
+            origin: evidence.origin,
+            sha256,
+        },
+    );
+    tx.execute(
+        "INSERT INTO evidence (client, source, fetched_at, effective_at, media_type, origin,
+                               sha256, payload, prev_chain, chain)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            evidence.client,
+            evidence.source,
+            fetched_at,
+            effective_at,
+            evidence.media_type,
+            evidence.origin,
+            sha256,
+            evidence.payload,
+            prev,
+            chain
+        ],
+    )?;
+    Ok(EvidenceId(tx.last_insert_rowid()))
+}
+
+fn stored_from_row(row: &Row<'_>) -> rusqlite::Result<StoredEvidence> {
+    Ok(StoredEvidence {
+        id: EvidenceId(row.get(0)?),
+        client: row.get(1)?,
+        source: row.get(2)?,
+        fetched_at: row.get(3)?,
+        effective_at: row.get(4)?,
+        media_type: row.get(5)?,
+        origin: row.get(6)?,
+        sha256: row.get(7)?,
+        payload: row.get(8)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::{temp_store, ts};
+    use super::*;
+
+    fn new<'a>(payload: &'a [u8], effective_at: &str) -> NewEvidence<'a> {
+        NewEvidence {
+            client: "acme",
+            source: "mfa_export",
+            fetched_at: ts("2026-11-23T10:00:00Z"),
+            effective_at: ts(effective_at),
+            media_type: "text/csv",
+            origin: "/srv/exports/mfa.csv",
+            payload,
+        }
+    }
+
+    fn count(store: &Store, table: &str) -> i64 {
+        store
+            .conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn same_content_and_effective_time_is_not_stored_twice() {
+        let mut t = temp_store();
+        let started = ts("2026-11-23T09:59:59Z");
+        let first = t
+            .store
+            .record_collection(started, &new(b"a,b\n", "2026-11-20T00:00:00Z"))
+            .unwrap();
+        let again = t
+            .store
+            .record_collection(started, &new(b"a,b\n", "2026-11-20T00:00:00Z"))
+            .unwrap();
+        assert_eq!(first, again);
+        assert_eq!(count(&t.store, "evidence"), 1);
+        assert_eq!(count(&t.store, "source_runs"), 2);
+    }
+
+    #[test]
+    fn changed_content_or_effective_time_is_a_new_row() {
+        let mut t = temp_store();
+        let started = ts("2026-11-23T09:59:59Z");
+        let a = t
+            .store
+            .record_collection(started, &new(b"v1", "2026-11-20T00:00:00Z"))
+            .unwrap();
+        let b = t
+            .store
+            .record_collection(started, &new(b"v2", "2026-11-20T00:00:00Z"))
+            .unwrap();
+        let c = t
+            .store
+            .record_collection(started, &new(b"v2", "2026-11-21T00:00:00Z"))
+            .unwrap();
+        assert!(a < b && b < c);
+        assert_eq!(count(&t.store, "evidence"), 3);
+        // Going back to old content is new evidence too: the newest row is what counts.
+        let d = t
+            .store
+            .record_collection(started, &new(b"v1", "2026-11-20T00:00:00Z"))
+            .unwrap();
+        assert!(d > c);
+        assert_eq!(t.store.verify_chain().unwrap().broken, None);
+    }
+
+    #[test]
+    fn stored_evidence_round_trips() {
+        let mut t = temp_store();
+        let mut e = new(b"\x00\xffbytes", "2026-11-20T00:00:00.75Z");
+        e.origin = "manual upload by alice: quarterly review";
+        let id = t.store.add_evidence(&e).unwrap();
+        let stored = t.store.evidence(id).unwrap().unwrap();
+        assert_eq!(stored.id, id);
+        assert_eq!(stored.client, "acme");
+        assert_eq!(stored.source, "mfa_export");
+        assert_eq!(stored.fetched_at, ts("2026-11-23T10:00:00Z"));
+        assert_eq!(
+            stored.effective_at,
+            ts("2026-11-20T00:00:00Z"),
+            "whole seconds"
+        );
+        assert_eq!(stored.media_type, "text/csv");
+        assert_eq!(stored.origin, "manual upload by alice: quarterly review");
+        assert_eq!(stored.sha256, sha256_hex(b"\x00\xffbytes"));
+        assert_eq!(stored.payload, b"\x00\xffbytes");
+        assert_eq!(t.store.evidence(EvidenceId(999)).unwrap(), None);
+    }
+
+    #[test]
+    fn manual_evidence_is_always_new_and_has_no_run() {
+        let mut t = temp_store();
+        let e = new(b"same", "2026-11-20T00:00:00Z");
+        let a = t.store.add_evidence(&e).unwrap();
+        let b = t.store.add_evidence(&e).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(count(&t.store, "source_runs"), 0);
+    }
+
+    #[test]
+    fn evidence_cannot_be_updated_or_deleted() {
+        let mut t = temp_store();
+        let id = t
+            .store
+            .add_evidence(&new(b"x", "2026-11-20T00:00:00Z"))
+            .unwrap();
+        let update = t
+            .store
+            .conn
+            .execute("UPDATE evidence SET payload = x'00' WHERE id = ?1", [id.0])
+            .unwrap_err();
+        assert!(update.to_string().contains("immutable"), "{update}");
+        let delete = t
+            .store
+            .conn
+            .execute("DELETE FROM evidence WHERE id = ?1", [id.0])
+            .unwrap_err();
+        assert!(delete.to_string().contains("immutable"), "{delete}");
+        assert_eq!(t.store.evidence(id).unwrap().unwrap().payload, b"x");
+    }
+
+    #[test]
+    fn verify_chain_finds_tampering() {
+        let mut t = temp_store();
+        let empty = t.store.verify_chain().unwrap();
+        assert_eq!(
+            empty,
+            ChainReport {
+                rows: 0,
+                broken: None,
+                head: None
+            }
+        );
+        let mut ids = Vec::new();
+        for (i, payload) in [b"one", b"two", b"six"].iter().enumerate() {
+            let eff = format!("2026-11-2{i}T00:00:00Z");
+            ids.push(t.store.add_evidence(&new(*payload, &eff)).unwrap());
+        }
+        let clean = t.store.verify_chain().unwrap();
+        assert_eq!(clean.rows, 3);
+        assert_eq!(clean.broken, None);
+        let head = clean.head.unwrap();
+        assert_eq!(head.len(), 64);
+
+        t.store
+            .conn
+            .execute_batch("DROP TRIGGER evidence_no_update")
+            .unwrap();
+        t.store
+            .conn
+            .execute(
+                "UPDATE evidence SET payload = CAST('TWO' AS BLOB) WHERE id = ?1",
+                [ids[1].0],
+            )
+            .unwrap();
+        let report = t.store.verify_chain().unwrap();
+        assert_eq!(report.rows, 3);
+        assert_eq!(report.head, None);
+        let (id, what) = report.broken.unwrap();
+        assert_eq!(id, ids[1]);
+        assert!(what.contains("sha256"), "{what}");
+
+        // Re-hashing the payload is not enough: the chain covers the hash.
+        t.store
+            .conn
+            .execute(
+                "UPDATE evidence SET sha256 = ?1 WHERE id = ?2",
+                params![sha256_hex(b"TWO"), ids[1].0],
+            )
+            .unwrap();
+        let (id, what) = t.store.verify_chain().unwrap().broken.unwrap();
+        assert_eq!(id, ids[1]);
+        assert!(what.contains("chain does not match"), "{what}");
+    }
+
+    #[test]
+    fn verify_chain_finds_removed_rows() {
+        let mut t = temp_store();
+        let mut ids = Vec::new();
+        for payload in [b"one", b"two", b"six"] {
+            ids.push(
+                t.store
+                    .add_evidence(&new(payload, "2026-11-20T00:00:00Z"))
+                    .unwrap(),
+            );
+        }
+        t.store
+            .conn
+            .execute_batch("DROP TRIGGER evidence_no_delete")
+            .unwrap();
+        t.store
+            .conn
+            .execute("DELETE FROM evidence WHERE id = ?1", [ids[1].0])
+            .unwrap();
+        let report = t.store.verify_chain().unwrap();
+        assert_eq!(report.rows, 2);
+        let (id, what) = report.broken.unwrap();
+        assert_eq!(id, ids[2]);
+        assert!(what.contains("prev_chain"), "{what}");
+    }
+
+    #[test]
+    fn chain_encoding_is_unambiguous() {
+        let fields = |client, source| ChainFields {
+            client,
+            source,
+            fetched_at: "t",
+            effective_at: "t",
+            media_type: "m",
+            origin: "o",
+            sha256: "s",
+        };
+        assert_ne!(
+            chain_link(GENESIS, &fields("ab", "c")),
+            chain_link(GENESIS, &fields("a", "bc"))
+        );
+        assert_ne!(
+            chain_link(GENESIS, &fields("a,", "b")),
+            chain_link(GENESIS, &fields("a", ",b"))
+        );
+    }
+
+    #[test]
+    fn snapshots_window() {
+        let mut t = temp_store();
+        let started = ts("2026-11-23T00:00:00Z");
+        let mut record = |payload: &[u8], eff: &str| {
+            t.store
+                .record_collection(started, &new(payload, eff))
+                .unwrap()
+        };
+        let jan = record(b"jan", "2026-01-01T00:00:00Z");
+        let feb = record(b"feb", "2026-02-01T00:00:00Z");
+        let mar = record(b"mar", "2026-03-01T00:00:00Z");
+        // Recorded last but speaks for an earlier instant (a backdated export).
+        let feb2 = record(b"feb2", "2026-02-15T00:00:00Z");
+        // Another source and another client are not mixed in.
+        t.store
+            .add_evidence(&NewEvidence {
+                source: "other",
+                ..new(b"x", "2026-02-20T00:00:00Z")
+            })
+            .unwrap();
+        t.store
+            .add_evidence(&NewEvidence {
+                client: "globex",
+                ..new(b"x", "2026-02-20T00:00:00Z")
+            })
+            .unwrap();
+
+        let ids = |since: Option<&str>| -> Vec<EvidenceId> {
+            t.store
+                .snapshots("acme", "mfa_export", since.map(ts))
+                .unwrap()
+                .into_iter()
+                .map(|s| s.id)
+                .collect()
+        };
+        assert_eq!(ids(None), vec![jan, feb, feb2, mar]);
+        // The newest row before the window start, then everything inside.
+        assert_eq!(ids(Some("2026-02-10T00:00:00Z")), vec![feb, feb2, mar]);
+        // A row exactly at the start is inside, and the newest older one still comes along.
+        assert_eq!(ids(Some("2026-02-01T00:00:00Z")), vec![jan, feb, feb2, mar]);
+        // A window after all evidence still sees the state at its start.
+        assert_eq!(ids(Some("2026-06-01T00:00:00Z")), vec![mar]);
+        assert_eq!(ids(Some("2025-01-01T00:00:00Z")), vec![jan, feb, feb2, mar]);
+        assert!(
+            t.store
+                .snapshots("acme", "nothing", None)
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,451 @@
+//! The SQLite state of dutywatch: evidence, collector runs, verdicts, escalations and the
+//! mail outbox.
+//!
+//! Only this module touches SQLite. One [`Store`] is one connection; the daemon keeps a single
+//! writer (every write transaction is `IMMEDIATE`, so a second writer such as
+//! `dutywatch evidence add` waits on `busy_timeout` instead of failing half-way), and reports
+//! open their own [`Store::open_read_only`].
+//!
+//! Timestamps are stored as RFC 3339 text in UTC with whole seconds. One fixed width makes text
+//! order equal time order, which the SQL relies on; sub-second precision means nothing for a
+//! duty that is due on a day, so values read back are truncated to the second.
+
+mod backup;
+mod evidence;
+mod files;
+mod outbox;
+mod runs;
+mod verdicts;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite_migration::{M, Migrations};
+
+pub use evidence::{ChainReport, NewEvidence, StoredEvidence};
+pub use outbox::PendingMail;
+pub use verdicts::{CurrentVerdict, OutgoingMail, Transition};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
+/// Never edit a released migration: add the next one.
+const MIGRATION_LIST: &[M<'static>] = &[M::up(include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
+
+/// How long a statement waits for another connection's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the store could not do what was asked. Every variant names the database or file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("no database at {} — run `dutywatch once` or start the daemon first", path.display())]
+    Missing { path: PathBuf },
+    #[error("cannot create directory {}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create {}", path.display())]
+    CreateFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot restrict permissions of {} to 0600", path.display())]
+    Permissions {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open database {}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot configure database {} ({setting})", path.display())]
+    Configure {
+        path: PathBuf,
+        setting: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database {} stays in journal mode `{mode}`, expected `wal`", path.display())]
+    NotWal { path: PathBuf, mode: String },
+    #[error("cannot migrate database {}", path.display())]
+    Migrate {
+        path: PathBuf,
+        #[source]
+        source: rusqlite_migration::Error,
+    },
+    #[error(
+        "database {} has schema version {found}, this dutywatch expects {expected} — \
+         start the daemon of the matching version to migrate it",
+        path.display()
+    )]
+    SchemaVersion {
+        path: PathBuf,
+        found: i64,
+        expected: usize,
+    },
+    #[error("{op} in {}", path.display())]
+    Sql {
+        op: String,
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("no outbox mail with id {id} in {}", path.display())]
+    NoSuchMail { id: i64, path: PathBuf },
+    #[error("refusing to back up database {} onto itself", path.display())]
+    BackupOntoSelf { path: PathBuf },
+    #[error("cannot back up database to {}", path.display())]
+    Backup {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot finish backup file {}", path.display())]
+    BackupFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One connection to the dutywatch database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database for writing and brings its schema up to date.
+    ///
+    /// The file is created 0600 before SQLite sees it, and SQLite gives `-wal`/`-shm` the main
+    /// file's mode; existing files with group or other bits are tightened, as evidence may
+    /// describe a contractor's controlled systems.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        files::prepare_db_file(path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn =
+            Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        configure(&conn, path)?;
+        // WAL must be set before any transaction (SQLite ignores the switch inside one), so
+        // it happens above; migrations then take the write lock up front.
+        conn.set_transaction_behavior(TransactionBehavior::Immediate);
+        MIGRATIONS
+            .to_latest(&mut conn)
+            .map_err(|source| StoreError::Migrate {
+                path: path.to_owned(),
+                source,
+            })?;
+        files::restrict_sidecars(path)?;
+        Ok(Store {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Opens an existing database for reading (`dutywatch status`, reports). Never creates,
+    /// migrates or chmods anything; fails if the schema is not the one this binary knows.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        // A failing stat (e.g. no permission on the directory) is not "missing": SQLite
+        // reports the real cause below.
+        if matches!(path.try_exists(), Ok(false)) {
+            return Err(StoreError::Missing {
+                path: path.to_owned(),
+            });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|source| StoreError::Configure {
+                path: path.to_owned(),
+                setting: "busy_timeout",
+                source,
+            })?;
+        let found: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|source| StoreError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        let expected = MIGRATION_LIST.len();
+        if usize::try_from(found).ok() != Some(expected) {
+            return Err(StoreError::SchemaVersion {
+                path: path.to_owned(),
+                found,
+                expected,
+            });
+        }
+        Ok(Store {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The database file this store is connected to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Wraps a SQLite error with what was being done and the database path.
+    /// Captures nothing borrowed, so `self` stays free for the operation itself.
+    fn sql_error(&self, op: String) -> impl FnOnce(rusqlite::Error) -> StoreError + use<> {
+        let path = self.path.clone();
+        move |source| StoreError::Sql { op, path, source }
+    }
+
+    /// Starts a write transaction that holds the write lock from its first statement, so it
+    /// cannot fail with `SQLITE_BUSY` half-way when upgrading from a read lock.
+    fn write_tx(&mut self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+    }
+}
+
+/// Per-connection settings for the writer.
+fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let fail = |setting: &'static str| {
+        move |source| StoreError::Configure {
+            path: path.to_owned(),
+            setting,
+            source,
+        }
+    };
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(fail("busy_timeout"))?;
+    // `execute("PRAGMA journal_mode=WAL")` fails because the pragma returns a row; and
+    // SQLite answers with the mode it actually uses, which we check.
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(fail("journal_mode"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NotWal {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    // NORMAL is durable across application crashes in WAL mode; only a power loss can drop
+    // the last transactions, and the next evaluation rewrites those.
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(fail("synchronous"))?;
+    // The bundled SQLite enables foreign keys by default, a system one does not.
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(fail("foreign_keys"))?;
+    Ok(())
+}
+
+/// The stored form of an instant: UTC, whole seconds, RFC 3339 (`2026-11-23T09:00:00Z`).
+fn ts_text(ts: Timestamp) -> String {
+    whole_seconds(ts).to_string()
+}
+
+/// Drops sub-second precision, so every stored timestamp has the same width.
+fn whole_seconds(ts: Timestamp) -> Timestamp {
+    Timestamp::from_second(ts.as_second()).unwrap_or(ts)
+}
+
+/// Turns a decoding failure of column `idx` into the error rusqlite itself uses for bad
+/// column data, so readers can stay in `rusqlite::Result`.
+fn bad_column(idx: usize, err: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(err))
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    use std::path::PathBuf;
+
+    use jiff::Timestamp;
+
+    use super::Store;
+
+    /// A temporary directory with a fresh store in it; the directory lives as long as this.
+    pub(crate) struct TempStore {
+        pub(crate) dir: tempfile::TempDir,
+        pub(crate) path: PathBuf,
+        pub(crate) store: Store,
+    }
+
+    pub(crate) fn temp_store() -> TempStore {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state").join("dutywatch.db");
+        let store = Store::open(&path).unwrap();
+        TempStore { dir, path, store }
+    }
+
+    pub(crate) fn ts(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::test_util::{temp_store, ts};
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    }
+
+    #[test]
+    fn database_and_sidecars_are_private() {
+        let mut t = temp_store();
+        t.store
+            .add_evidence(&NewEvidence {
+                client: "acme",
+                source: "manual",
+                fetched_at: ts("2026-11-23T09:00:00Z"),
+                effective_at: ts("2026-11-23T09:00:00Z"),
+                media_type: "text/plain",
+                origin: "test",
+                payload: b"x",
+            })
+            .unwrap();
+        assert_eq!(mode(&t.path), 0o600);
+        for suffix in ["-wal", "-shm"] {
+            let file = sidecar(&t.path, suffix);
+            assert!(file.exists(), "{} should exist in WAL mode", file.display());
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        assert_eq!(mode(t.path.parent().unwrap()), 0o700);
+    }
+
+    #[test]
+    fn existing_world_readable_database_is_tightened() {
+        let t = temp_store();
+        drop(t.store);
+        std::fs::set_permissions(&t.path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _store = Store::open(&t.path).unwrap();
+        assert_eq!(mode(&t.path), 0o600);
+    }
+
+    #[test]
+    fn connection_settings() {
+        let t = temp_store();
+        let conn = &t.store.conn;
+        let journal: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(journal, "wal");
+        let sync: i64 = conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 1, "NORMAL");
+        let fk: i64 = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 1);
+    }
+
+    #[test]
+    fn reopening_is_idempotent() {
+        let t = temp_store();
+        drop(t.store);
+        let again = Store::open(&t.path).unwrap();
+        drop(again);
+        Store::open(&t.path).unwrap();
+    }
+
+    #[test]
+    fn read_only_of_missing_file_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nope.db");
+        let err = Store::open_read_only(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Missing { .. }));
+        let text = err.to_string();
+        assert!(text.contains("nope.db"), "{text}");
+        assert!(text.contains("run `dutywatch once`"), "{text}");
+        assert!(!path.exists(), "must not create the file");
+    }
+
+    #[test]
+    fn read_only_reads_and_refuses_writes() {
+        let mut t = temp_store();
+        t.store
+            .add_evidence(&NewEvidence {
+                client: "acme",
+                source: "manual",
+                fetched_at: ts("2026-11-23T09:00:00Z"),
+                effective_at: ts("2026-11-23T09:00:00Z"),
+                media_type: "text/plain",
+                origin: "test",
+                payload: b"x",
+            })
+            .unwrap();
+        drop(t.store);
+        let mut reader = Store::open_read_only(&t.path).unwrap();
+        assert_eq!(reader.verify_chain().unwrap().rows, 1);
+        let err = reader
+            .add_evidence(&NewEvidence {
+                client: "acme",
+                source: "manual",
+                fetched_at: ts("2026-11-23T09:00:00Z"),
+                effective_at: ts("2026-11-23T09:00:00Z"),
+                media_type: "text/plain",
+                origin: "test",
+                payload: b"y",
+            })
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Sql { .. }), "{err}");
+    }
+
+    #[test]
+    fn read_only_rejects_unmigrated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE x (y)")
+            .unwrap();
+        let err = Store::open_read_only(&path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::SchemaVersion {
+                    found: 0,
+                    expected: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn timestamps_are_whole_seconds() {
+        let precise: Timestamp = "2026-11-23T09:00:00.123456789Z".parse().unwrap();
+        assert_eq!(ts_text(precise), "2026-11-23T09:00:00Z");
+        assert_eq!(ts_text(ts("2026-01-02T03:04:05Z")), "2026-01-02T03:04:05Z");
+    }
+
+    #[test]
+    fn migrations_are_valid() {
+        MIGRATIONS.validate().unwrap();
+    }
+}

@@ -1,0 +1,322 @@
+//! The mail outbox: escalations decided but not yet delivered.
+//!
+//! Rows are written together with their escalation (see `verdicts`), so the sender only has
+//! to drain this table: a mail is retried until [`Store::mark_sent`], and never sent twice
+//! unless the process dies between the SMTP handoff and `mark_sent` (at-least-once).
+
+use jiff::Timestamp;
+use rusqlite::params;
+
+use super::{OutgoingMail, Store, StoreError, bad_column, ts_text};
+
+/// An outbox mail due for (another) delivery attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingMail {
+    /// Outbox row id, for [`Store::mark_sent`] / [`Store::mark_failed`].
+    pub id: i64,
+    pub mail: OutgoingMail,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    pub client: String,
+    pub duty: String,
+}
+
+impl Store {
+    /// Unsent mail whose next attempt is due at `now`, oldest first, at most `limit`.
+    pub fn pending_mail(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<PendingMail>, StoreError> {
+        let on_err = self.sql_error("reading the mail outbox".to_owned());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let read = || -> rusqlite::Result<Vec<PendingMail>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT o.id, o.mail_to, o.mail_cc, o.subject, o.body, o.attempts,
+                        e.client, e.duty
+                 FROM outbox AS o JOIN escalations AS e ON e.id = o.escalation_id
+                 WHERE o.sent_at IS NULL AND o.next_attempt_at <= ?1
+                 ORDER BY o.id
+                 LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![ts_text(now), limit], |row| {
+                let addresses = |idx: usize| -> rusqlite::Result<Vec<String>> {
+                    serde_json::from_str(row.get_ref(idx)?.as_str()?)
+                        .map_err(|e| bad_column(idx, e))
+                };
+                let attempts: i64 = row.get(5)?;
+                Ok(PendingMail {
+                    id: row.get(0)?,
+                    mail: OutgoingMail {
+                        to: addresses(1)?,
+                        cc: addresses(2)?,
+                        subject: row.get(3)?,
+                        body: row.get(4)?,
+                    },
+                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    client: row.get(6)?,
+                    duty: row.get(7)?,
+                })
+            })?;
+            rows.collect()
+        };
+        read().map_err(on_err)
+    }
+
+    /// Marks a mail delivered. Marking an already delivered mail again keeps the first
+    /// delivery time; an unknown id is an error.
+    pub fn mark_sent(&mut self, id: i64, at: Timestamp) -> Result<(), StoreError> {
+        let on_err = self.sql_error(format!("marking outbox mail {id} sent"));
+        let at = ts_text(at);
+        self.update_unsent(id, |tx| {
+            tx.execute(
+                "UPDATE outbox SET sent_at = ?2, last_attempt_at = ?2, last_error = NULL
+                 WHERE id = ?1 AND sent_at IS NULL",
+                params![id, at],
+            )
+        })
+        .map_err(on_err)?
+    }
+
+    /// Records a failed delivery attempt (`attempts` + 1) and when to try again. A mail that
+    /// was delivered meanwhile stays delivered; an unknown id is an error.
+    pub fn mark_failed(
+        &mut self,
+        id: i64,
+        at: Timestamp,
+        error: &str,
+        retry_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let on_err = self.sql_error(format!("marking outbox mail {id} failed"));
+        let (at, retry_at) = (ts_text(at), ts_text(retry_at));
+        self.update_unsent(id, |tx| {
+            tx.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_attempt_at = ?2,
+                                   last_error = ?3, next_attempt_at = ?4
+                 WHERE id = ?1 AND sent_at IS NULL",
+                params![id, at, error, retry_at],
+            )
+        })
+        .map_err(on_err)?
+    }
+
+    /// Runs `update` (which touches only unsent rows) in a write transaction; if it changed
+    /// nothing, tells a delivered mail (fine) from an unknown id (error).
+    fn update_unsent(
+        &mut self,
+        id: i64,
+        update: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<usize>,
+    ) -> rusqlite::Result<Result<(), StoreError>> {
+        let path = self.path.clone();
+        let tx = self.write_tx()?;
+        let changed = update(&tx)?;
+        let exists = changed > 0
+            || tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE id = ?1)",
+                [id],
+                |r| r.get::<_, bool>(0),
+            )?;
+        tx.commit()?;
+        Ok(if exists {
+            Ok(())
+        } else {
+            Err(StoreError::NoSuchMail { id, path })
+        })
+    }
+
+    /// Escalations decided so far, of one client or all.
+    pub fn escalation_count(&self, client: Option<&str>) -> Result<u64, StoreError> {
+        let on_err = self.sql_error("counting escalations".to_owned());
+        let count: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM escalations WHERE ?1 IS NULL OR client = ?1",
+                [client],
+                |row| row.get(0),
+            )
+            .map_err(on_err)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dutywatch_checks::verdict::State;
+
+    use super::super::test_util::{temp_store, ts};
+    use super::super::verdicts::tests::{due_soon, mail_on_change, verdict};
+    use super::*;
+
+    #[test]
+    fn pending_sent_and_retry_timing() {
+        let mut t = temp_store();
+        let mut seen = Vec::new();
+        let mut decide = mail_on_change(&mut seen);
+        t.store
+            .record_verdict(
+                "acme",
+                "access_review",
+                ts("2026-11-23T09:00:00Z"),
+                &due_soon(),
+                &mut decide,
+            )
+            .unwrap();
+        t.store
+            .record_verdict(
+                "globex",
+                "backup_test",
+                ts("2026-11-23T09:30:00Z"),
+                &verdict(State::NoEvidence, "no backup report"),
+                &mut decide,
+            )
+            .unwrap();
+        drop(decide);
+
+        // Not due before it was decided.
+        assert!(
+            t.store
+                .pending_mail(ts("2026-11-23T08:59:59Z"), 10)
+                .unwrap()
+                .is_empty()
+        );
+        let pending = t
+            .store
+            .pending_mail(ts("2026-11-23T10:00:00Z"), 10)
+            .unwrap();
+        assert_eq!(pending.len(), 2);
+        let first = &pending[0];
+        assert_eq!(
+            (first.client.as_str(), first.duty.as_str()),
+            ("acme", "access_review")
+        );
+        assert_eq!(first.attempts, 0);
+        assert_eq!(
+            first.mail,
+            OutgoingMail {
+                to: vec!["it@acme.example".to_owned()],
+                cc: vec!["msp@example.net".to_owned()],
+                subject: "access_review: due_soon".to_owned(),
+                body: "access review due in 8 days".to_owned(),
+            }
+        );
+        assert_eq!(pending[1].client, "globex");
+        let limited = t.store.pending_mail(ts("2026-11-23T10:00:00Z"), 1).unwrap();
+        assert_eq!(limited.len(), 1);
+        assert_eq!(limited[0].id, first.id);
+
+        // A failure postpones the mail until retry_at.
+        t.store
+            .mark_failed(
+                first.id,
+                ts("2026-11-23T10:00:00Z"),
+                "451 try again later",
+                ts("2026-11-23T10:05:00Z"),
+            )
+            .unwrap();
+        let ids = |store: &Store, now: &str| -> Vec<i64> {
+            store
+                .pending_mail(ts(now), 10)
+                .unwrap()
+                .into_iter()
+                .map(|m| m.id)
+                .collect()
+        };
+        assert_eq!(ids(&t.store, "2026-11-23T10:04:59Z"), vec![pending[1].id]);
+        let retried = t
+            .store
+            .pending_mail(ts("2026-11-23T10:05:00Z"), 10)
+            .unwrap();
+        assert_eq!(retried[0].id, first.id, "still oldest first");
+        assert_eq!(retried[0].attempts, 1);
+
+        t.store
+            .mark_failed(
+                first.id,
+                ts("2026-11-23T10:05:00Z"),
+                "451 again",
+                ts("2026-11-23T10:15:00Z"),
+            )
+            .unwrap();
+        assert_eq!(
+            t.store
+                .pending_mail(ts("2026-11-23T10:15:00Z"), 10)
+                .unwrap()[0]
+                .attempts,
+            2
+        );
+
+        // Sent mail is never pending again, and a late failure report does not revive it.
+        t.store
+            .mark_sent(first.id, ts("2026-11-23T10:15:01Z"))
+            .unwrap();
+        t.store
+            .mark_sent(first.id, ts("2026-11-23T10:16:00Z"))
+            .unwrap();
+        t.store
+            .mark_failed(
+                first.id,
+                ts("2026-11-23T10:16:00Z"),
+                "late",
+                ts("2026-11-23T10:17:00Z"),
+            )
+            .unwrap();
+        assert_eq!(ids(&t.store, "2026-12-01T00:00:00Z"), vec![pending[1].id]);
+        let sent_at: String = t
+            .store
+            .conn
+            .query_row(
+                "SELECT sent_at FROM outbox WHERE id = ?1",
+                [first.id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(sent_at, "2026-11-23T10:15:01Z");
+    }
+
+    #[test]
+    fn unknown_mail_id_is_an_error() {
+        let mut t = temp_store();
+        let err = t
+            .store
+            .mark_sent(42, ts("2026-11-23T10:00:00Z"))
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::NoSuchMail { id: 42, .. }),
+            "{err}"
+        );
+        let err = t
+            .store
+            .mark_failed(
+                42,
+                ts("2026-11-23T10:00:00Z"),
+                "x",
+                ts("2026-11-23T10:00:00Z"),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::NoSuchMail { id: 42, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn escalation_count_per_client() {
+        let mut t = temp_store();
+        let mut seen = Vec::new();
+        let mut decide = mail_on_change(&mut seen);
+        let at = ts("2026-11-23T09:00:00Z");
+        t.store
+            .record_verdict("acme", "a", at, &due_soon(), &mut decide)
+            .unwrap();
+        t.store
+            .record_verdict("acme", "b", at, &due_soon(), &mut decide)
+            .unwrap();
+        t.store
+            .record_verdict("globex", "a", at, &due_soon(), &mut decide)
+            .unwrap();
+        drop(decide);
+        assert_eq!(t.store.escalation_count(None).unwrap(), 3);
+        assert_eq!(t.store.escalation_count(Some("acme")).unwrap(), 2);
+        assert_eq!(t.store.escalation_count(Some("initech")).unwrap(), 0);
+    }
+}

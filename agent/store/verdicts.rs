@@ -1,0 +1,541 @@
+//! Verdicts: each duty's current state, the history of its state changes, and the
+//! escalations decided on those changes.
+//!
+//! Escalation is decided in the transaction that records the state change, keyed on the
+//! history row, so a state change produces at most one mail — also across restarts and
+//! crashes — and a decided mail is never lost.
+
+use std::str::FromStr;
+
+use dutywatch_checks::verdict::{StateKind, Verdict};
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+use super::{Store, StoreError, bad_column, ts_text, whole_seconds};
+
+/// A change of a duty's state kind, handed to the escalation policy.
+#[derive(Clone, Copy, Debug)]
+pub struct Transition<'a> {
+    pub client: &'a str,
+    pub duty: &'a str,
+    /// `None` when the duty had no recorded state (first evaluation, or re-added to config).
+    pub from: Option<StateKind>,
+    pub to: StateKind,
+    pub verdict: &'a Verdict,
+    /// The `verdict_history` row of this change.
+    pub history_id: i64,
+    /// The evaluation instant, whole seconds.
+    pub at: Timestamp,
+}
+
+/// A mail the escalation policy wants sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutgoingMail {
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub subject: String,
+    pub body: String,
+}
+
+/// A duty's latest verdict.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CurrentVerdict {
+    pub client: String,
+    pub duty: String,
+    pub verdict: Verdict,
+    /// When the duty entered its current state kind.
+    pub state_since: Timestamp,
+    pub evaluated_at: Timestamp,
+}
+
+impl Store {
+    /// Records an evaluation of one duty. In ONE immediate transaction: upserts `duty_state`;
+    /// if the state kind differs from the previous one (or there is none), inserts a
+    /// `verdict_history` row and calls `decide`; if that returns a mail, inserts an
+    /// `escalations` row and an `outbox` row due at `at`.
+    ///
+    /// Returns the new state kind if it changed. A same-kind re-evaluation only refreshes the
+    /// verdict (reason, evidence) and `evaluated_at`, so the same state never mails twice.
+    /// If anything fails, nothing is recorded — including the decided mail.
+    pub fn record_verdict(
+        &mut self,
+        client: &str,
+        duty: &str,
+        at: Timestamp,
+        verdict: &Verdict,
+        decide: &mut dyn FnMut(&Transition<'_>) -> Option<OutgoingMail>,
+    ) -> Result<Option<StateKind>, StoreError> {
+        let on_err = self.sql_error(format!("recording verdict of {client}/{duty}"));
+        let mut inner = |store: &mut Store| {
+            let tx = store.write_tx()?;
+            let changed = record_verdict_tx(&tx, client, duty, at, verdict, decide)?;
+            tx.commit()?;
+            Ok(changed)
+        };
+        inner(self).map_err(on_err)
+    }
+
+    /// Current verdicts, of one client or all, ordered by client and duty.
+    pub fn current_verdicts(
+        &self,
+        client: Option<&str>,
+    ) -> Result<Vec<CurrentVerdict>, StoreError> {
+        let on_err = self.sql_error("reading current verdicts".to_owned());
+        let read = || -> rusqlite::Result<Vec<CurrentVerdict>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT client, duty, verdict, state_since, evaluated_at FROM duty_state
+                 WHERE ?1 IS NULL OR client = ?1
+                 ORDER BY client, duty",
+            )?;
+            let rows = stmt.query_map([client], |row| {
+                Ok(CurrentVerdict {
+                    client: row.get(0)?,
+                    duty: row.get(1)?,
+                    verdict: verdict_column(row, 2)?,
+                    state_since: row.get(3)?,
+                    evaluated_at: row.get(4)?,
+                })
+            })?;
+            rows.collect()
+        };
+        read().map_err(on_err)
+    }
+
+    /// The state changes of one duty, oldest first: when each began and its first verdict.
+    pub fn history(
+        &self,
+        client: &str,
+        duty: &str,
+    ) -> Result<Vec<(Timestamp, Verdict)>, StoreError> {
+        let on_err = self.sql_error(format!("reading verdict history of {client}/{duty}"));
+        let read = || -> rusqlite::Result<Vec<(Timestamp, Verdict)>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT at, verdict FROM verdict_history WHERE client = ?1 AND duty = ?2
+                 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![client, duty], |row| {
+                Ok((row.get(0)?, verdict_column(row, 1)?))
+            })?;
+            rows.collect()
+        };
+        read().map_err(on_err)
+    }
+
+    /// Forgets duties of `client` that are no longer configured: deletes their `duty_state`
+    /// rows only; history, escalations and the outbox stay as the record of what happened.
+    pub fn retain_duties(&mut self, client: &str, keep: &[&str]) -> Result<(), StoreError> {
+        let on_err = self.sql_error(format!("forgetting unconfigured duties of {client}"));
+        let inner = |store: &mut Store| {
+            // The list travels as one JSON parameter: no SQL built from names, any length.
+            let keep = serde_json::to_string(keep)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            let tx = store.write_tx()?;
+            tx.execute(
+                "DELETE FROM duty_state
+                 WHERE client = ?1 AND duty NOT IN (SELECT value FROM json_each(?2))",
+                params![client, keep],
+            )?;
+            tx.commit()
+        };
+        inner(self).map_err(on_err)
+    }
+}
+
+fn record_verdict_tx(
+    tx: &Transaction<'_>,
+    client: &str,
+    duty: &str,
+    at: Timestamp,
+    verdict: &Verdict,
+    decide: &mut dyn FnMut(&Transition<'_>) -> Option<OutgoingMail>,
+) -> rusqlite::Result<Option<StateKind>> {
+    let at = whole_seconds(at);
+    let at_text = ts_text(at);
+    let json = serde_json::to_string(verdict)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let to = verdict.state.kind();
+    let from = tx
+        .query_row(
+            "SELECT state FROM duty_state WHERE client = ?1 AND duty = ?2",
+            params![client, duty],
+            |row| kind_column(row, 0),
+        )
+        .optional()?;
+
+    if from == Some(to) {
+        tx.execute(
+            "UPDATE duty_state SET verdict = ?3, evaluated_at = ?4
+             WHERE client = ?1 AND duty = ?2",
+            params![client, duty, json, at_text],
+        )?;
+        return Ok(None);
+    }
+
+    tx.execute(
+        "INSERT INTO duty_state (client, duty, state, state_since, verdict, evaluated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?4)
+         ON CONFLICT (client, duty) DO UPDATE SET
+             state = excluded.state,
+             state_since = excluded.state_since,
+             verdict = excluded.verdict,
+             evaluated_at = excluded.evaluated_at",
+        params![client, duty, to.as_str(), at_text, json],
+    )?;
+    tx.execute(
+        "INSERT INTO verdict_history (client, duty, state, at, verdict)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![client, duty, to.as_str(), at_text, json],
+    )?;
+    let history_id = tx.last_insert_rowid();
+    let transition = Transition {
+        client,
+        duty,
+        from,
+        to,
+        verdict,
+        history_id,
+        at,
+    };
+    if let Some(mail) = decide(&transition) {
+        tx.execute(
+            "INSERT INTO escalations (history_id, client, duty, state, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![history_id, client, duty, to.as_str(), at_text],
+        )?;
+        let escalation_id = tx.last_insert_rowid();
+        let to_json = serde_json::to_string(&mail.to)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        let cc_json = serde_json::to_string(&mail.cc)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        tx.execute(
+            "INSERT INTO outbox (escalation_id, mail_to, mail_cc, subject, body, created_at,
+                                 attempts, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?6)",
+            params![
+                escalation_id,
+                to_json,
+                cc_json,
+                mail.subject,
+                mail.body,
+                at_text
+            ],
+        )?;
+    }
+    Ok(Some(to))
+}
+
+/// Reads a stored verdict; a row this binary cannot parse is an error naming the column,
+/// never a panic.
+fn verdict_column(row: &Row<'_>, idx: usize) -> rusqlite::Result<Verdict> {
+    let text = row.get_ref(idx)?.as_str()?;
+    serde_json::from_str(text).map_err(|e| bad_column(idx, e))
+}
+
+fn kind_column(row: &Row<'_>, idx: usize) -> rusqlite::Result<StateKind> {
+    let text = row.get_ref(idx)?.as_str()?;
+    StateKind::from_str(text).map_err(|e| bad_column(idx, UnknownState(e)))
+}
+
+/// A state kind in the database this binary does not know (written by a newer version?).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UnknownState(String);
+
+#[cfg(test)]
+pub(super) mod tests {
+    use dutywatch_checks::verdict::State;
+
+    use super::super::test_util::{temp_store, ts};
+    use super::*;
+
+    pub(in super::super) fn verdict(state: State, reason: &str) -> Verdict {
+        Verdict {
+            state,
+            reason: reason.to_owned(),
+            evidence: Vec::new(),
+        }
+    }
+
+    pub(in super::super) fn due_soon() -> Verdict {
+        verdict(
+            State::DueSoon {
+                due: ts("2026-12-01T00:00:00Z"),
+            },
+            "access review due in 8 days",
+        )
+    }
+
+    /// An escalation policy that mails on every change and remembers what it saw.
+    pub(in super::super) fn mail_on_change(
+        seen: &mut Vec<(Option<StateKind>, StateKind, i64)>,
+    ) -> impl FnMut(&Transition<'_>) -> Option<OutgoingMail> + '_ {
+        |t| {
+            seen.push((t.from, t.to, t.history_id));
+            Some(OutgoingMail {
+                to: vec!["it@acme.example".to_owned()],
+                cc: vec!["msp@example.net".to_owned()],
+                subject: format!("{}: {}", t.duty, t.to),
+                body: t.verdict.reason.clone(),
+            })
+        }
+    }
+
+    fn count(store: &Store, table: &str) -> i64 {
+        store
+            .conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn same_kind_twice_is_one_change_and_one_mail() {
+        let mut t = temp_store();
+        let mut seen = Vec::new();
+        let mut decide = mail_on_change(&mut seen);
+        let first = t
+            .store
+            .record_verdict(
+                "acme",
+                "access_review",
+                ts("2026-11-23T09:00:00Z"),
+                &due_soon(),
+                &mut decide,
+            )
+            .unwrap();
+        assert_eq!(first, Some(StateKind::DueSoon));
+        let mut later = due_soon();
+        later.reason = "access review due in 7 days".to_owned();
+        let second = t
+            .store
+            .record_verdict(
+                "acme",
+                "access_review",
+                ts("2026-11-24T09:00:00Z"),
+                &later,
+                &mut decide,
+            )
+            .unwrap();
+        assert_eq!(second, None);
+        drop(decide);
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].0, None);
+        assert_eq!(seen[0].1, StateKind::DueSoon);
+        assert_eq!(count(&t.store, "verdict_history"), 1);
+        assert_eq!(count(&t.store, "escalations"), 1);
+        assert_eq!(count(&t.store, "outbox"), 1);
+
+        // duty_state follows every evaluation; state_since stays at the change.
+        let current = t.store.current_verdicts(Some("acme")).unwrap();
+        assert_eq!(current.len(), 1);
+        assert_eq!(current[0].verdict, later);
+        assert_eq!(current[0].state_since, ts("2026-11-23T09:00:00Z"));
+        assert_eq!(current[0].evaluated_at, ts("2026-11-24T09:00:00Z"));
+    }
+
+    #[test]
+    fn kind_change_is_a_second_change_and_mail() {
+        let mut t = temp_store();
+        let mut seen = Vec::new();
+        let mut decide = mail_on_change(&mut seen);
+        t.store
+            .record_verdict(
+                "acme",
+                "access_review",
+                ts("2026-11-23T09:00:00Z"),
+                &due_soon(),
+                &mut decide,
+            )
+            .unwrap();
+        let met = verdict(State::Met { next_due: None }, "reviewed by bob");
+        let changed = t
+            .store
+            .record_verdict(
+                "acme",
+                "access_review",
+                ts("2026-11-25T09:00:00Z"),
+                &met,
+                &mut decide,
+            )
+            .unwrap();
+        assert_eq!(changed, Some(StateKind::Met));
+        drop(decide);
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[1].0, Some(StateKind::DueSoon));
+        assert_eq!(seen[1].1, StateKind::Met);
+        assert_ne!(seen[0].2, seen[1].2);
+        assert_eq!(t.store.escalation_count(None).unwrap(), 2);
+        assert_eq!(count(&t.store, "outbox"), 2);
+
+        let history = t.store.history("acme", "access_review").unwrap();
+        assert_eq!(
+            history,
+            vec![
+                (ts("2026-11-23T09:00:00Z"), due_soon()),
+                (ts("2026-11-25T09:00:00Z"), met)
+            ]
+        );
+        let current = t.store.current_verdicts(None).unwrap();
+        assert_eq!(current[0].state_since, ts("2026-11-25T09:00:00Z"));
+    }
+
+    #[test]
+    fn a_change_without_mail_records_no_escalation() {
+        let mut t = temp_store();
+        let changed = t
+            .store
+            .record_verdict(
+                "acme",
+                "access_review",
+                ts("2026-11-23T09:00:00Z"),
+                &verdict(State::Met { next_due: None }, "ok"),
+                &mut |_| None,
+            )
+            .unwrap();
+        assert_eq!(changed, Some(StateKind::Met));
+        assert_eq!(count(&t.store, "verdict_history"), 1);
+        assert_eq!(t.store.escalation_count(None).unwrap(), 0);
+        assert_eq!(count(&t.store, "outbox"), 0);
+    }
+
+    #[test]
+    fn reopening_does_not_mail_the_same_state_again() {
+        let t = temp_store();
+        let path = t.path.clone();
+        let mut seen = Vec::new();
+        {
+            let mut store = t.store;
+            store
+                .record_verdict(
+                    "acme",
+                    "access_review",
+                    ts("2026-11-23T09:00:00Z"),
+                    &due_soon(),
+                    &mut mail_on_change(&mut seen),
+                )
+                .unwrap();
+        }
+        let mut store = Store::open(&path).unwrap();
+        let changed = store
+            .record_verdict(
+                "acme",
+                "access_review",
+                ts("2026-11-23T10:00:00Z"),
+                &due_soon(),
+                &mut mail_on_change(&mut seen),
+            )
+            .unwrap();
+        assert_eq!(changed, None);
+        assert_eq!(seen.len(), 1);
+        assert_eq!(store.escalation_count(Some("acme")).unwrap(), 1);
+        assert_eq!(count(&store, "outbox"), 1);
+    }
+
+    #[test]
+    fn current_verdicts_are_ordered_and_filtered() {
+        let mut t = temp_store();
+        let at = ts("2026-11-23T09:00:00Z");
+        for (client, duty) in [
+            ("globex", "b"),
+            ("acme", "z"),
+            ("acme", "a"),
+            ("globex", "a"),
+        ] {
+            t.store
+                .record_verdict(client, duty, at, &due_soon(), &mut |_| None)
+                .unwrap();
+        }
+        let keys = |client| -> Vec<(String, String)> {
+            t.store
+                .current_verdicts(client)
+                .unwrap()
+                .into_iter()
+                .map(|v| (v.client, v.duty))
+                .collect()
+        };
+        let pair = |c: &str, d: &str| (c.to_owned(), d.to_owned());
+        assert_eq!(
+            keys(None),
+            vec![
+                pair("acme", "a"),
+                pair("acme", "z"),
+                pair("globex", "a"),
+                pair("globex", "b")
+            ]
+        );
+        assert_eq!(
+            keys(Some("globex")),
+            vec![pair("globex", "a"), pair("globex", "b")]
+        );
+    }
+
+    #[test]
+    fn retain_duties_forgets_only_current_state() {
+        let mut t = temp_store();
+        let at = ts("2026-11-23T09:00:00Z");
+        for (client, duty) in [("acme", "keep"), ("acme", "gone"), ("globex", "gone")] {
+            t.store
+                .record_verdict(client, duty, at, &due_soon(), &mut |_| {
+                    Some(OutgoingMail {
+                        to: vec!["a@b.example".to_owned()],
+                        cc: Vec::new(),
+                        subject: "s".to_owned(),
+                        body: "b".to_owned(),
+                    })
+                })
+                .unwrap();
+        }
+        t.store
+            .retain_duties("acme", &["keep", "never-seen"])
+            .unwrap();
+        let left: Vec<(String, String)> = t
+            .store
+            .current_verdicts(None)
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.client, v.duty))
+            .collect();
+        assert_eq!(
+            left,
+            vec![
+                ("acme".to_owned(), "keep".to_owned()),
+                ("globex".to_owned(), "gone".to_owned())
+            ]
+        );
+        assert_eq!(t.store.history("acme", "gone").unwrap().len(), 1);
+        assert_eq!(t.store.escalation_count(Some("acme")).unwrap(), 2);
+
+        t.store.retain_duties("acme", &[]).unwrap();
+        assert!(t.store.current_verdicts(Some("acme")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn corrupt_rows_are_errors_not_panics() {
+        let mut t = temp_store();
+        t.store
+            .record_verdict(
+                "acme",
+                "access_review",
+                ts("2026-11-23T09:00:00Z"),
+                &due_soon(),
+                &mut |_| None,
+            )
+            .unwrap();
+        t.store
+            .conn
+            .execute_batch("UPDATE duty_state SET verdict = '{', state = 'waived'")
+            .unwrap();
+        let err = t.store.current_verdicts(None).unwrap_err();
+        assert!(matches!(err, StoreError::Sql { .. }), "{err}");
+        let err = t
+            .store
+            .record_verdict(
+                "acme",
+                "access_review",
+                ts("2026-11-23T10:00:00Z"),
+                &due_soon(),
+                &mut |_| None,
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("acme/access_review"), "{err}");
+    }
+}

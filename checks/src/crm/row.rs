@@ -1,0 +1,271 @@
+//! One [`RawCrmRow`] → one [`CrmRow`], or the reasons it cannot be one.
+//!
+//! Every problem in a row is reported, not just the first, so one edit pass fixes the row.
+
+use super::{Assignment, CrmRow, EvidenceProducer, RawCrmRow, RejectedRow, Responsibility};
+use crate::catalog::ControlRef;
+use crate::lint::{Finding, code};
+
+pub(super) struct Parsed {
+    /// The row, or what is left of it for the linter when it has errors.
+    pub(super) outcome: Result<CrmRow, RejectedRow>,
+    /// Errors (the row is rejected) and warnings (it is kept).
+    pub(super) problems: Vec<Finding>,
+}
+
+pub(super) fn parse(raw: RawCrmRow) -> Parsed {
+    let location = raw.location;
+    let cell = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let id = cell(raw.id);
+    let owner = cell(raw.owner);
+    let contractor_does = cell(raw.contractor_does);
+    let msp_does = cell(raw.msp_does);
+    let evidence_producer = cell(raw.evidence_producer);
+    let verification = cell(raw.verification);
+    let package = cell(raw.package);
+    let justification = cell(raw.justification);
+
+    let mut problems = Vec::new();
+    let mut error = |code, message: String, help: String| {
+        problems.push(Finding::error(Some(location.clone()), code, message, help));
+    };
+
+    let control = match &id {
+        None => {
+            error(
+                code::MISSING_ID,
+                "row has no id".to_owned(),
+                "write the requirement (e.g. 3.1.1) or objective (e.g. 3.1.1[a]) in the id column"
+                    .to_owned(),
+            );
+            None
+        }
+        Some(text) => match text.parse::<ControlRef>() {
+            Ok(control) => Some(control),
+            Err(err) => {
+                error(
+                    code::INVALID_ID,
+                    err.to_string(),
+                    "write a NIST SP 800-171 rev2 number such as 3.1.1, or 3.1.1[a] for one objective"
+                        .to_owned(),
+                );
+                None
+            }
+        },
+    };
+    // Names the row in messages even when its id is missing or malformed.
+    let subject = match (&control, &id) {
+        (Some(control), _) => control.to_string(),
+        (None, Some(text)) => format!("`{text}`"),
+        (None, None) => "this row".to_owned(),
+    };
+
+    let owner = match owner.as_deref() {
+        None => {
+            error(
+                code::MISSING_OWNER,
+                format!("{subject} has no owner"),
+                OWNER_HELP.to_owned(),
+            );
+            None
+        }
+        Some(text) => {
+            let parsed = parse_owner(text);
+            if parsed.is_none() {
+                error(
+                    code::INVALID_OWNER,
+                    format!("owner `{text}` of {subject} is not one of {OWNER_VALUES}"),
+                    OWNER_HELP.to_owned(),
+                );
+            }
+            parsed
+        }
+    };
+
+    // The MSP-side columns are read only when the MSP has a part.
+    let msp_has_part = matches!(owner, Some(Responsibility::Msp | Responsibility::Shared));
+    let producer = match evidence_producer.as_deref() {
+        Some(text) if msp_has_part => {
+            let parsed = parse_evidence_producer(text);
+            if parsed.is_none() {
+                error(
+                    code::INVALID_EVIDENCE_PRODUCER,
+                    format!(
+                        "evidence_producer `{text}` of {subject} is not one of contractor, msp, both"
+                    ),
+                    "write who produces the evidence of the MSP's work: contractor, msp or both"
+                        .to_owned(),
+                );
+            }
+            parsed
+        }
+        _ => None,
+    };
+
+    let mut missing_duty = |party: &str, column: &str| {
+        error(
+            code::MISSING_DUTY,
+            format!("{subject} is owned by the {party} but {column} is empty"),
+            format!("describe what the {party} does for {subject} in {column}"),
+        );
+    };
+    let assignment = match owner {
+        None => None,
+        Some(Responsibility::Contractor) => match &contractor_does {
+            Some(text) => Some(Assignment::Contractor {
+                contractor_does: text.clone(),
+            }),
+            None => {
+                missing_duty("contractor", "contractor_does");
+                None
+            }
+        },
+        Some(Responsibility::Msp) => match &msp_does {
+            Some(text) => Some(Assignment::Msp {
+                msp_does: text.clone(),
+                evidence_producer: producer,
+                verification: verification.clone(),
+            }),
+            None => {
+                missing_duty("MSP", "msp_does");
+                None
+            }
+        },
+        Some(Responsibility::Shared) => match (&contractor_does, &msp_does) {
+            (Some(contractor), Some(msp)) => Some(Assignment::Shared {
+                contractor_does: contractor.clone(),
+                msp_does: msp.clone(),
+                evidence_producer: producer,
+                verification: verification.clone(),
+            }),
+            (contractor, msp) => {
+                let empty: Vec<&str> = [
+                    contractor.is_none().then_some("contractor_does"),
+                    msp.is_none().then_some("msp_does"),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                let verb = if empty.len() == 1 { "is" } else { "are" };
+                error(
+                    code::SHARED_MISSING_SIDE,
+                    format!(
+                        "{subject} is shared but {} {verb} empty",
+                        empty.join(" and ")
+                    ),
+                    "a shared row needs both sides written out: what the contractor does \
+                     (contractor_does) and what the MSP does (msp_does); if only one party \
+                     does the work, make it the owner"
+                        .to_owned(),
+                );
+                None
+            }
+        },
+        Some(Responsibility::NotApplicable) => match &justification {
+            Some(text) => Some(Assignment::NotApplicable {
+                justification: text.clone(),
+            }),
+            None => {
+                error(
+                    code::NOT_APPLICABLE_WITHOUT_REASON,
+                    format!("{subject} is not_applicable but has no justification"),
+                    format!(
+                        "say in justification why {subject} does not apply (an assessor will ask)"
+                    ),
+                );
+                None
+            }
+        },
+    };
+
+    if let Some(owner) = owner {
+        let ignored = ignored_columns(
+            owner,
+            [
+                ("contractor_does", contractor_does.is_some()),
+                ("msp_does", msp_does.is_some()),
+                ("evidence_producer", evidence_producer.is_some()),
+                ("verification", verification.is_some()),
+            ],
+        );
+        if !ignored.is_empty() {
+            let help = match owner {
+                Responsibility::Msp => {
+                    "clear the cells, or make the row shared if the contractor has a part"
+                }
+                Responsibility::Contractor => {
+                    "clear the cells, or make the row shared or msp if the MSP has a part"
+                }
+                Responsibility::Shared | Responsibility::NotApplicable => "clear the cells",
+            };
+            problems.push(Finding::warning(
+                Some(location.clone()),
+                code::IGNORED_FIELD,
+                format!(
+                    "{} of {subject} {} ignored because the owner is {owner}",
+                    ignored.join(", "),
+                    if ignored.len() == 1 { "is" } else { "are" },
+                ),
+                help.to_owned(),
+            ));
+        }
+    }
+
+    // Any error rejects the row, including ones that still left an assignment behind (an
+    // unreadable evidence_producer).
+    let clean = !problems.iter().any(Finding::is_error);
+    let outcome = match (control, assignment) {
+        (Some(control), Some(assignment)) if clean => Ok(CrmRow {
+            location,
+            control,
+            assignment,
+            package,
+        }),
+        (control, _) => Err(RejectedRow { location, control }),
+    };
+    Parsed { outcome, problems }
+}
+
+const OWNER_VALUES: &str = "contractor, msp, shared, not_applicable";
+const OWNER_HELP: &str =
+    "set owner to contractor, msp, shared or not_applicable (n/a and na also work)";
+
+fn parse_owner(text: &str) -> Option<Responsibility> {
+    match text.to_ascii_lowercase().as_str() {
+        "contractor" => Some(Responsibility::Contractor),
+        "msp" => Some(Responsibility::Msp),
+        "shared" => Some(Responsibility::Shared),
+        "not_applicable" | "n/a" | "na" => Some(Responsibility::NotApplicable),
+        _ => None,
+    }
+}
+
+fn parse_evidence_producer(text: &str) -> Option<EvidenceProducer> {
+    match text.to_ascii_lowercase().as_str() {
+        "contractor" => Some(EvidenceProducer::Contractor),
+        "msp" => Some(EvidenceProducer::Msp),
+        "both" => Some(EvidenceProducer::Both),
+        _ => None,
+    }
+}
+
+/// Filled columns the owner gives no meaning to; worth a warning because the author clearly
+/// meant something by them.
+fn ignored_columns(owner: Responsibility, filled: [(&'static str, bool); 4]) -> Vec<&'static str> {
+    let used: &[&str] = match owner {
+        Responsibility::Contractor => &["contractor_does"],
+        Responsibility::Msp => &["msp_does", "evidence_producer", "verification"],
+        Responsibility::Shared => &[
+            "contractor_does",
+            "msp_does",
+            "evidence_producer",
+            "verification",
+        ],
+        Responsibility::NotApplicable => &[],
+    };
+    filled
+        .into_iter()
+        .filter(|(column, is_filled)| *is_filled && !used.contains(column))
+        .map(|(column, _)| column)
+        .collect()
+}

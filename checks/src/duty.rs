@@ -1,0 +1,336 @@
+//! Duties: what must be done, by whom, proven by which evidence, by when.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::catalog::{self, ControlRef, ObjectiveId, UnknownControl};
+use crate::crm::{Assignment, Location, Ownership};
+use crate::party::Party;
+use crate::period::Period;
+use crate::predicate::{FieldPath, Predicate};
+
+/// A duty's name in configs, history and mails: lowercase letters, digits,
+/// `-`, `_` and `.`, so it is safe in file names and mail headers.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct DutyId(String);
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a valid id: use 1 to 64 lowercase letters, digits, `-`, `_` or `.`, starting with a letter or digit"
+)]
+pub struct InvalidId(String);
+
+impl DutyId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Checks the id syntax shared by duties, sources and clients.
+pub fn validate_id(text: &str) -> Result<(), InvalidId> {
+    let ok = !text.is_empty()
+        && text.len() <= 64
+        && text.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidId(text.to_owned()))
+    }
+}
+
+impl FromStr for DutyId {
+    type Err = InvalidId;
+
+    fn from_str(text: &str) -> Result<DutyId, InvalidId> {
+        validate_id(text)?;
+        Ok(DutyId(text.to_owned()))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DutyId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<DutyId, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for DutyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A duty bound to a party through the CRM.
+///
+/// The accountable party is not a field: it is always the contractor
+/// (the contract and DFARS 7012 put it there, whoever does the work).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Duty {
+    pub id: DutyId,
+    pub title: String,
+    /// The assessment objectives this duty serves, never empty.
+    pub objectives: Vec<ObjectiveId>,
+    /// Who must do it, as the CRM assigns the objectives.
+    pub responsible: Party,
+    /// The id of the evidence source the duty reads.
+    pub source: String,
+    /// Evidence older than this says nothing about today.
+    pub max_age: Option<Period>,
+    /// Names a record in reasons (e.g. `userPrincipalName`).
+    pub label: Option<FieldPath>,
+    pub rule: Rule,
+}
+
+impl Duty {
+    pub fn accountable(&self) -> Party {
+        Party::Contractor
+    }
+}
+
+/// When a duty counts as done, and by when it must be done.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rule {
+    Recurring(Recurring),
+    Continuous(Continuous),
+    EventClock(EventClock),
+}
+
+impl Rule {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Rule::Recurring(_) => "recurring",
+            Rule::Continuous(_) => "continuous",
+            Rule::EventClock(_) => "event_clock",
+        }
+    }
+}
+
+/// Done at least once every `every`, e.g. an access review each 90 days.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recurring {
+    pub every: Period,
+    /// How long before the due time `due_soon` starts.
+    pub warn_before: Period,
+    /// The field holding when a record's work was completed.
+    pub completed_at: FieldPath,
+    /// Which records are completions; all records when absent.
+    pub filter: Option<Predicate>,
+}
+
+/// A condition that must hold, e.g. MFA enforced for every member.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Continuous {
+    pub expect: Quantifier,
+    /// Which records the condition is about; all records when absent.
+    pub filter: Option<Predicate>,
+    pub check: Predicate,
+    /// Fewer matching records than this is missing evidence, not success:
+    /// "every user has MFA" over zero users proves nothing.
+    pub min_records: usize,
+    /// How long the condition may fail before the duty has lapsed.
+    pub tolerance: Period,
+}
+
+/// How many of the records must pass a continuous condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quantifier {
+    All,
+    Any,
+    None,
+}
+
+/// Each event record opens a clock with ordered steps, e.g. an incident:
+/// hand-off within 24 h of detection, report within 72 h of discovery.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventClock {
+    /// The field that names an event.
+    pub event_id: FieldPath,
+    /// Which records are events; all records when absent.
+    pub filter: Option<Predicate>,
+    pub steps: Vec<Step>,
+}
+
+/// One step of an event clock.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub name: String,
+    /// The field whose time starts this step's clock; a step whose start
+    /// is not yet recorded is not yet open.
+    pub starts: FieldPath,
+    /// The field whose time records the step done.
+    pub done: FieldPath,
+    pub within: Period,
+    pub warn_before: Period,
+}
+
+/// A duty as configured, before the CRM says who does it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DutySpec {
+    pub id: DutyId,
+    pub title: String,
+    pub controls: Vec<ControlRef>,
+    /// Which side of shared objectives this duty checks.
+    pub party: Option<Party>,
+    pub source: String,
+    pub max_age: Option<Period>,
+    pub label: Option<FieldPath>,
+    pub rule: Rule,
+}
+
+/// Why a duty cannot be bound to a responsible party.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AssignError {
+    #[error(transparent)]
+    Unknown(#[from] UnknownControl),
+    #[error("the duty names no requirement or objective")]
+    NoObjectives,
+    #[error(
+        "{objective} has no owner in the CRM, so nobody is responsible for this duty; add a CRM row for it"
+    )]
+    Unowned { objective: ObjectiveId },
+    #[error("{objective} is not applicable per {location}; remove it from this duty")]
+    NotApplicable {
+        objective: ObjectiveId,
+        location: Location,
+    },
+    #[error(
+        "{objective} is shared per {location}; say which side this duty checks with party = \"contractor\" or \"msp\""
+    )]
+    SharedNeedsParty {
+        objective: ObjectiveId,
+        location: Location,
+    },
+    #[error(
+        "party = \"{said}\", but {location} gives {objective} to the {owner} alone; fix the duty or the CRM"
+    )]
+    PartyMismatch {
+        objective: ObjectiveId,
+        said: Party,
+        owner: Party,
+        location: Location,
+    },
+    #[error(
+        "{first} falls to the {first_party} but {second} to the {second_party}; split this into one duty per party"
+    )]
+    Mixed {
+        first: ObjectiveId,
+        first_party: Party,
+        second: ObjectiveId,
+        second_party: Party,
+    },
+}
+
+impl DutySpec {
+    /// Binds the duty to the party the CRM makes responsible for all of its
+    /// objectives. Assessors score NOT MET when each side thought the other
+    /// did the work, so an objective nobody owns, or owned by a different
+    /// party than the duty claims, is an error rather than a guess.
+    pub fn assign(self, ownership: &Ownership) -> Result<Duty, AssignError> {
+        let mut objectives = Vec::new();
+        for control in &self.controls {
+            for objective in catalog::resolve(*control)? {
+                if !objectives.contains(&objective) {
+                    objectives.push(objective);
+                }
+            }
+        }
+        let mut responsible: Option<(ObjectiveId, Party)> = None;
+        for &objective in &objectives {
+            let row = ownership
+                .row(objective)
+                .ok_or(AssignError::Unowned { objective })?;
+            let location = row.location.clone();
+            let party = match (&row.assignment, self.party) {
+                (Assignment::NotApplicable { .. }, _) => {
+                    return Err(AssignError::NotApplicable {
+                        objective,
+                        location,
+                    });
+                }
+                (Assignment::Shared { .. }, Some(party)) => party,
+                (Assignment::Shared { .. }, None) => {
+                    return Err(AssignError::SharedNeedsParty {
+                        objective,
+                        location,
+                    });
+                }
+                (Assignment::Contractor { .. }, said) | (Assignment::Msp { .. }, said) => {
+                    let owner = if matches!(row.assignment, Assignment::Msp { .. }) {
+                        Party::Msp
+                    } else {
+                        Party::Contractor
+                    };
+                    if let Some(said) = said.filter(|said| *said != owner) {
+                        return Err(AssignError::PartyMismatch {
+                            objective,
+                            said,
+                            owner,
+                            location,
+                        });
+                    }
+                    owner
+                }
+            };
+            match responsible {
+                None => responsible = Some((objective, party)),
+                Some((first, first_party)) if first_party != party => {
+                    return Err(AssignError::Mixed {
+                        first,
+                        first_party,
+                        second: objective,
+                        second_party: party,
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        let Some((_, responsible)) = responsible else {
+            // `controls` was empty; config loading rejects that first.
+            return Err(AssignError::NoObjectives);
+        };
+        Ok(Duty {
+            id: self.id,
+            title: self.title,
+            objectives,
+            responsible,
+            source: self.source,
+            max_age: self.max_age,
+            label: self.label,
+            rule: self.rule,
+        })
+    }
+}
+
+/// Which evidence a duty needs from the store at `now`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvidenceWindow {
+    /// The newest snapshot is the whole story (exports hold full history).
+    Latest,
+    /// Every snapshot from this instant on, plus the one before it.
+    Since(jiff::Timestamp),
+    /// Everything: hand-added evidence, one completion per row.
+    All,
+}
+
+impl Duty {
+    pub fn evidence_window(&self, now: jiff::Timestamp, manual: bool) -> EvidenceWindow {
+        match &self.rule {
+            Rule::Recurring(_) if manual => EvidenceWindow::All,
+            Rule::Recurring(_) | Rule::EventClock(_) => EvidenceWindow::Latest,
+            Rule::Continuous(rule) => {
+                // Enough history that a failure run longer than the
+                // tolerance is visible as one.
+                let back = rule.tolerance.as_secs() * 2 + self.max_age.map_or(0, Period::as_secs);
+                EvidenceWindow::Since(
+                    now.saturating_sub(jiff::SignedDuration::from_secs(back))
+                        .unwrap_or(jiff::Timestamp::MIN),
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! What the checks know about evidence: snapshots of records, and whether
+//! the collector that produces them is healthy.
+//!
+//! The agent owns fetching and storage; it hands the checks a read-only
+//! [`EvidenceView`] per duty.
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+/// The store's id of one immutable evidence row.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct EvidenceId(pub i64);
+
+impl std::fmt::Display for EvidenceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "E{}", self.0)
+    }
+}
+
+/// One collected piece of evidence, parsed into records.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub id: EvidenceId,
+    /// The instant the content speaks for: an export file's modification
+    /// time, an API call's time, a manual upload's stated completion time.
+    /// Freshness is judged on this, not on when dutywatch read it, so a
+    /// file nobody re-exports goes stale even though it is read every hour.
+    pub effective_at: Timestamp,
+    /// Each record is a JSON object (CSV rows become objects of strings).
+    pub records: Vec<Value>,
+}
+
+/// The health of the collector behind a source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Collection {
+    /// Evidence arrives by hand (`dutywatch evidence add`), not from a
+    /// collector, so there is no collector to fail.
+    Manual,
+    /// The collector has never run.
+    NeverRun,
+    /// The latest run succeeded.
+    Ok { at: Timestamp },
+    /// The latest run failed; `since` is the first failure of this streak.
+    Failed { since: Timestamp, error: String },
+}
+
+/// Everything a duty may look at: the collector's health and the
+/// snapshots of its source, oldest first.
+#[derive(Clone, Copy, Debug)]
+pub struct EvidenceView<'a> {
+    pub source: &'a str,
+    pub collection: &'a Collection,
+    pub snapshots: &'a [Snapshot],
+}
+
+impl EvidenceView<'_> {
+    pub fn latest(&self) -> Option<&Snapshot> {
+        self.snapshots.last()
+    }
+}

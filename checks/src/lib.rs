@@ -1,0 +1,10 @@
+pub mod catalog;
+pub mod crm;
+pub mod duty;
+pub mod evaluate;
+pub mod evidence;
+pub mod lint;
+pub mod party;
+pub mod period;
+pub mod predicate;
+pub mod verdict;

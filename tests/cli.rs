@@ -1,0 +1,297 @@
+//! The binary as a user runs it.
+
+use crate::util::{self, Fixture, at, text};
+
+#[test]
+fn check_config_names_file_line_and_key_for_every_problem() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    let broken = good
+        .replace("schedule = \"0 6 * * *\"", "schedule = \"0 6 * *\"")
+        .replace("source = \"mfa\"\nlabel", "source = \"mfaa\"\nlabel")
+        .replace(
+            "timezone = \"America/New_York\"",
+            "timezone = \"Mars/Olympus\"",
+        );
+    fixture.write("dutywatch.toml", &broken);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("3 problem(s)"), "{stderr}");
+    assert!(
+        stderr.contains("dutywatch.toml:3: timezone: `Mars/Olympus` is not an IANA time zone"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(": contractor[acme].source[reviews].schedule: `0 6 * *` is not a cron schedule: it has 4 fields"), "{stderr}");
+    assert!(stderr.contains("contractor[acme].duty[mfa-registered].source: no source `mfaa` is configured for this contractor; known: reviews, mfa"), "{stderr}");
+    let line_of = |needle: &str| {
+        broken
+            .lines()
+            .position(|l| l.contains(needle))
+            .expect("line")
+            + 1
+    };
+    assert!(
+        stderr.contains(&format!("dutywatch.toml:{}:", line_of("source = \"mfaa\""))),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn toml_syntax_errors_and_unknown_keys_are_located() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    fixture.write(
+        "dutywatch.toml",
+        &good.replace("warn_before = \"14d\"", "warn_befor = \"14d\""),
+    );
+    let (_, stderr) = text(&fixture.run(&["check-config", "--config", "dutywatch.toml"]));
+    let line = good
+        .lines()
+        .position(|l| l.contains("warn_before"))
+        .expect("line")
+        + 1;
+    assert!(
+        stderr.contains(&format!(
+            "dutywatch.toml:{line}: unknown field `warn_befor`"
+        )),
+        "{stderr}"
+    );
+
+    fixture.write(
+        "dutywatch.toml",
+        &good.replace("rule = \"recurring\"", "rule = \"sometimes\""),
+    );
+    let (_, stderr) = text(&fixture.run(&["check-config", "--config", "dutywatch.toml"]));
+    assert!(
+        stderr.contains(
+            "unknown variant `sometimes`, expected one of `recurring`, `continuous`, `event_clock`"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_duty_on_an_objective_nobody_owns_is_refused_with_its_reason() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    fixture.write(
+        "dutywatch.toml",
+        &good.replace("objectives = [\"3.2.1\"]", "objectives = [\"3.9.1\"]"),
+    );
+    let (_, stderr) = text(&fixture.run(&["check-config", "--config", "dutywatch.toml"]));
+    assert!(
+        stderr.contains("duty[training].objectives: 3.9.1[a] has no owner in the CRM"),
+        "{stderr}"
+    );
+    fixture.write(
+        "dutywatch.toml",
+        &good.replace(
+            "party = \"contractor\"\nsource = \"reviews\"",
+            "source = \"reviews\"",
+        ),
+    );
+    let (_, stderr) = text(&fixture.run(&["check-config", "--config", "dutywatch.toml"]));
+    assert!(stderr.contains("3.1.1[a] is shared per"), "{stderr}");
+    assert!(stderr.contains("crm.csv:2"), "{stderr}");
+}
+
+#[test]
+fn once_at_an_instant_prints_the_status_and_status_filters_it() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    let output = fixture.run(&[
+        "once",
+        "--config",
+        "dutywatch.toml",
+        "--at",
+        "2026-11-23T16:00:00Z",
+    ]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("acme        access-review   met"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("3 duties: 2 met, 1 no_evidence"),
+        "{stdout}"
+    );
+
+    let output = fixture.run(&[
+        "status",
+        "--config",
+        "dutywatch.toml",
+        "--party",
+        "msp",
+        "--json",
+    ]);
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let rows = rows.as_array().expect("array");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["duty"], "mfa-registered");
+    assert_eq!(rows[0]["responsible"], "msp");
+    assert_eq!(rows[0]["accountable"], "contractor");
+    assert_eq!(rows[0]["state"], "met");
+
+    let output = fixture.run(&["status", "--config", "dutywatch.toml", "--client", "nobody"]);
+    assert!(!output.status.success());
+    assert!(text(&output).1.contains("no contractor `nobody`"));
+}
+
+#[test]
+fn hand_added_evidence_meets_a_manual_duty() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    fixture.write("roster.pdf", "%PDF-1.4 signed training roster");
+    let output = fixture.run(&[
+        "evidence",
+        "add",
+        "--config",
+        "dutywatch.toml",
+        "--duty",
+        "training",
+        "--file",
+        "roster.pdf",
+        "--note",
+        "2026 class",
+        "--by",
+        "chris",
+        "--done-at",
+        "2026-11-01T12:00:00Z",
+    ]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("sha256 "), "{stdout}");
+    assert!(stdout.contains("by chris"), "{stdout}");
+    let output = fixture.run(&["once", "--config", "dutywatch.toml", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let training = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["duty"] == "training")
+        .expect("training")
+        .clone();
+    assert_eq!(training["state"], "met");
+    assert!(
+        training["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("last done 2026-11-01 12:00 UTC")
+    );
+
+    // Only manual duties take hand-added evidence.
+    let output = fixture.run(&[
+        "evidence",
+        "add",
+        "--config",
+        "dutywatch.toml",
+        "--duty",
+        "mfa-registered",
+        "--file",
+        "roster.pdf",
+    ]);
+    assert!(!output.status.success());
+    assert!(text(&output).1.contains("reads evidence from source `mfa`"));
+
+    let output = fixture.run(&["evidence", "verify", "--config", "dutywatch.toml"]);
+    assert!(output.status.success());
+    assert!(
+        text(&output)
+            .0
+            .contains("evidence chain intact: 3 row(s) verified"),
+        "{}",
+        text(&output).0
+    );
+}
+
+#[test]
+fn crm_lint_is_clean_on_the_demo_and_locates_each_problem_in_a_broken_crm() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo/crm.csv");
+    let fixture = Fixture::new();
+    let output = fixture.run(&[
+        "crm",
+        "lint",
+        demo,
+        "--packages",
+        "managed-core,siem-premium",
+    ]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("0 error(s)"), "{stdout}");
+    assert!(
+        stdout.contains("320"),
+        "the coverage table counts all 320 objectives: {stdout}"
+    );
+
+    fixture.write(
+        "broken.csv",
+        "id,owner,contractor_does,msp_does,evidence_producer,verification,package,justification\n\
+         3.1.1,shared,Approves access,,both,Report,,\n\
+         3.1.99,contractor,Does it,,contractor,,,\n\
+         3.5.3,msp,,Enforces MFA,,,,\n\
+         3.2.1,not_applicable,,,,,,\n\
+         3.14.1,msp,,Patches,msp,Weekly report,,\n\
+         3.14.1,contractor,Patches,,contractor,,,\n",
+    );
+    let output = fixture.run(&["crm", "lint", "broken.csv"]);
+    let (stdout, _) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    for expected in [
+        "broken.csv:2:",
+        "broken.csv:3:",
+        "broken.csv:4:",
+        "broken.csv:5:",
+        "broken.csv:7:",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected} missing in:\n{stdout}"
+        );
+    }
+
+    let output = fixture.run(&["crm", "lint", "broken.csv", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert!(
+        report["broken.csv"]["findings"]
+            .as_array()
+            .is_some_and(|f| f.len() >= 5),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_demo_shows_every_kind_of_verdict_and_writes_mails() {
+    let fixture = Fixture::new();
+    let from = concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo");
+    let out = fixture.path("demo");
+    let output = fixture.run(&[
+        "demo",
+        "--from",
+        from,
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    for state in [
+        "met",
+        "due_soon",
+        "lapsed",
+        "no_evidence",
+        "stale_evidence",
+        "source_error",
+    ] {
+        assert!(
+            stdout.contains(&format!("  {state}  ")),
+            "no {state} in:\n{stdout}"
+        );
+    }
+    let mails = std::fs::read_dir(out.join("outbox"))
+        .expect("outbox")
+        .count();
+    assert!(mails >= 6, "{mails} mails");
+    assert!(
+        stdout.contains(&format!("{mails} escalation mail(s) written")),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,232 @@
+//! Collect → store → evaluate → escalate → mail, through the library.
+
+use std::sync::Arc;
+
+use dutywatch::engine::Engine;
+use dutywatch::store::Store;
+use dutywatch_checks::verdict::StateKind;
+
+use crate::util::{self, MFA_BAD, at};
+
+fn engine(fixture: &util::Fixture) -> Engine {
+    let config = fixture.load();
+    let store = Store::open(&config.database).expect("store opens");
+    Engine::new(Arc::new(config), store)
+}
+
+fn states(engine: &Engine) -> Vec<(String, StateKind)> {
+    engine
+        .store()
+        .current_verdicts(None)
+        .expect("verdicts")
+        .into_iter()
+        .map(|v| (v.duty, v.verdict.state.kind()))
+        .collect()
+}
+
+#[test]
+fn first_cycle_judges_every_duty_and_mails_what_needs_attention() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    let mut engine = engine(&fixture);
+    let summary = engine.cycle(now).expect("cycle");
+    assert_eq!(summary.collected, 2);
+    assert_eq!(summary.evaluated, 3);
+    assert_eq!(
+        states(&engine),
+        [
+            ("access-review".to_owned(), StateKind::Met),
+            ("mfa-registered".to_owned(), StateKind::Met),
+            ("training".to_owned(), StateKind::NoEvidence),
+        ]
+    );
+    let mails = fixture.mails();
+    assert_eq!(
+        mails.len(),
+        1,
+        "only the manual duty without evidence needs attention"
+    );
+    assert!(
+        mails[0].contains("Subject: [dutywatch] NO EVIDENCE: Annual training"),
+        "{}",
+        mails[0]
+    );
+    assert!(mails[0].contains("To: it@acme.example"));
+}
+
+#[test]
+fn the_same_state_never_mails_twice_across_cycles_and_restarts() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    fixture.write_dated("evidence/mfa.json", MFA_BAD, now);
+    {
+        let mut engine = engine(&fixture);
+        engine.cycle(now).expect("first cycle");
+        assert_eq!(fixture.mails().len(), 2);
+        engine
+            .cycle(at("2026-11-23T15:15:00Z"))
+            .expect("second cycle");
+        assert_eq!(
+            fixture.mails().len(),
+            2,
+            "a second cycle in the same states sends nothing"
+        );
+    }
+    // A restart: a new engine on the same database.
+    let mut engine = engine(&fixture);
+    let summary = engine
+        .cycle(at("2026-11-23T16:00:00Z"))
+        .expect("after restart");
+    assert_eq!(summary.changed, 0);
+    assert_eq!(summary.mails_sent, 0);
+    assert_eq!(
+        fixture.mails().len(),
+        2,
+        "a restart does not repeat escalations"
+    );
+
+    // A real change of state escalates again: the MFA gap outlives its
+    // 24 h tolerance and lapses. The MSP is responsible, so the accountable
+    // contractor is copied.
+    let summary = engine
+        .cycle(at("2026-11-24T15:00:01Z"))
+        .expect("a day later");
+    assert_eq!(summary.changed, 1);
+    let mails = fixture.mails();
+    assert_eq!(mails.len(), 3);
+    let lapse = mails
+        .iter()
+        .find(|m| m.contains("LAPSED"))
+        .expect("a lapse mail");
+    assert!(lapse.contains("To: soc@keystone.example"), "{lapse}");
+    assert!(
+        lapse.contains("Cc: it@acme.example"),
+        "the accountable contractor is copied: {lapse}"
+    );
+    assert!(
+        lapse.contains("b@acme.example"),
+        "the mail names the offending account: {lapse}"
+    );
+}
+
+#[test]
+fn an_undelivered_escalation_survives_a_restart_and_is_sent_once() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    // The outbox directory cannot be created: a file is in its way.
+    fixture.write("outbox", "not a directory");
+    {
+        let mut engine = engine(&fixture);
+        let summary = engine.cycle(now).expect("cycle");
+        assert_eq!(summary.mail_failures, 1);
+        assert_eq!(
+            engine
+                .store()
+                .pending_mail(at("2026-11-23T16:00:00Z"), 10)
+                .expect("pending")
+                .len(),
+            1
+        );
+    }
+    std::fs::remove_file(fixture.path("outbox")).expect("clear the obstacle");
+    let mut engine = engine(&fixture);
+    // Before the retry time nothing is sent; after it, exactly once.
+    assert_eq!(
+        engine.deliver(at("2026-11-23T15:00:30Z")).expect("deliver"),
+        (0, 0)
+    );
+    assert_eq!(
+        engine.deliver(at("2026-11-23T15:01:00Z")).expect("deliver"),
+        (1, 0)
+    );
+    assert_eq!(
+        engine.deliver(at("2026-11-23T15:30:00Z")).expect("deliver"),
+        (0, 0)
+    );
+    assert_eq!(fixture.mails().len(), 1);
+}
+
+#[test]
+fn unreadable_evidence_is_a_named_source_error_not_a_pass() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    fixture.write_dated("evidence/mfa.json", "{\"value\": [", now);
+    let mut engine = engine(&fixture);
+    let summary = engine.cycle(now).expect("cycle");
+    assert_eq!(summary.collection_failures, 1);
+    let verdicts = engine.store().current_verdicts(None).expect("verdicts");
+    let mfa = verdicts
+        .iter()
+        .find(|v| v.duty == "mfa-registered")
+        .expect("mfa duty");
+    assert_eq!(mfa.verdict.state.kind(), StateKind::SourceError);
+    assert!(
+        mfa.verdict.reason.contains("mfa.json` line 1"),
+        "{}",
+        mfa.verdict.reason
+    );
+    assert!(
+        mfa.verdict.reason.contains("is not valid JSON"),
+        "{}",
+        mfa.verdict.reason
+    );
+
+    // Deleting the export is just as visible.
+    std::fs::remove_file(fixture.path("evidence/mfa.json")).expect("rm");
+    engine.cycle(at("2026-11-23T16:00:00Z")).expect("cycle");
+    let verdicts = engine.store().current_verdicts(None).expect("verdicts");
+    let mfa = verdicts
+        .iter()
+        .find(|v| v.duty == "mfa-registered")
+        .expect("mfa duty");
+    assert_eq!(mfa.verdict.state.kind(), StateKind::SourceError);
+    assert!(
+        mfa.verdict.reason.contains("no file matches"),
+        "{}",
+        mfa.verdict.reason
+    );
+}
+
+#[test]
+fn an_export_nobody_refreshes_goes_stale() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    fixture.write_dated(
+        "evidence/mfa.json",
+        util::MFA_OK,
+        at("2026-11-20T15:00:00Z"),
+    );
+    let mut engine = engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let verdicts = engine.store().current_verdicts(None).expect("verdicts");
+    let mfa = verdicts
+        .iter()
+        .find(|v| v.duty == "mfa-registered")
+        .expect("mfa duty");
+    assert_eq!(mfa.verdict.state.kind(), StateKind::StaleEvidence);
+    assert!(
+        mfa.verdict
+            .reason
+            .contains("(3d old); it may be at most 2d old"),
+        "{}",
+        mfa.verdict.reason
+    );
+}
+
+#[test]
+fn evidence_is_deduplicated_and_its_chain_verifies() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    let mut engine = engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    engine.cycle(at("2026-11-23T16:00:00Z")).expect("cycle");
+    let report = engine.store().verify_chain().expect("verify");
+    assert_eq!(
+        report.rows, 2,
+        "an unchanged export read twice is stored once"
+    );
+    assert!(report.broken.is_none());
+    fixture.write_dated("evidence/mfa.json", MFA_BAD, at("2026-11-23T16:30:00Z"));
+    engine.cycle(at("2026-11-23T17:00:00Z")).expect("cycle");
+    assert_eq!(engine.store().verify_chain().expect("verify").rows, 3);
+}

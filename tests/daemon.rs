@@ -1,0 +1,162 @@
+//! The scheduler: what runs when, reloads, restarts.
+
+use dutywatch::daemon::Daemon;
+use dutywatch_checks::verdict::StateKind;
+
+use crate::util::{self, at};
+
+fn start(fixture: &util::Fixture, now: jiff::Timestamp) -> Daemon {
+    Daemon::start(fixture.config_path(), fixture.load(), now).expect("daemon starts")
+}
+
+#[test]
+fn sources_never_run_are_collected_at_start_then_on_their_cron_schedule() {
+    // 15:00 UTC = 10:00 in New York.
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    let mut daemon = start(&fixture, now);
+    assert_eq!(daemon.next_wake(), now);
+    let summary = daemon.step(now).expect("step").expect("work was due");
+    assert_eq!(summary.collected, 2);
+    assert_eq!(summary.evaluated, 3);
+    // Next: the hourly MFA source at 11:00 New York time.
+    assert_eq!(
+        daemon.next_wake(),
+        at("2026-11-23T15:15:00Z"),
+        "the 15-minute evaluation comes first"
+    );
+    let summary = daemon
+        .step(at("2026-11-23T15:15:00Z"))
+        .expect("step")
+        .expect("evaluation due");
+    assert_eq!((summary.collected, summary.evaluated), (0, 3));
+    assert_eq!(daemon.next_wake(), at("2026-11-23T15:30:00Z"));
+    // Nothing is due in between.
+    assert!(
+        daemon
+            .step(at("2026-11-23T15:20:00Z"))
+            .expect("step")
+            .is_none()
+    );
+    // At 11:00 New York the MFA source runs; only its duty is re-evaluated.
+    let summary = daemon
+        .step(at("2026-11-23T16:00:00Z"))
+        .expect("step")
+        .expect("due");
+    assert_eq!(summary.collected, 1);
+}
+
+#[test]
+fn a_suspended_daemon_catches_up_once_not_once_per_missed_run() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    let mut daemon = start(&fixture, now);
+    daemon.step(now).expect("step");
+    // The host sleeps for 20 hours: 20 hourly MFA runs were missed.
+    let later = at("2026-11-24T11:00:30Z");
+    let summary = daemon.step(later).expect("step").expect("work");
+    assert_eq!(
+        summary.collected, 2,
+        "each source runs once on wake, however many runs it missed"
+    );
+    assert!(daemon.next_wake() > later);
+}
+
+#[test]
+fn a_restarted_daemon_runs_what_it_missed_while_down() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    {
+        let mut daemon = start(&fixture, now);
+        daemon.step(now).expect("step");
+    }
+    // Down from 15:00 to 15:30: the hourly source (next 16:00) is not due,
+    // the daily 06:00 one is not due either.
+    let daemon = start(&fixture, at("2026-11-23T15:30:00Z"));
+    assert_eq!(
+        daemon.next_wake(),
+        at("2026-11-23T15:30:00Z"),
+        "evaluation runs at start"
+    );
+    // Down until the next day at 12:00: both sources missed a run.
+    let mut daemon = start(&fixture, at("2026-11-24T17:00:00Z"));
+    let summary = daemon
+        .step(at("2026-11-24T17:00:00Z"))
+        .expect("step")
+        .expect("work");
+    assert_eq!(summary.collected, 2);
+}
+
+#[test]
+fn a_reload_with_a_broken_config_keeps_the_old_one_running() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    let mut daemon = start(&fixture, now);
+    daemon.step(now).expect("step");
+
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    let broken = good.replace("every = \"90d\"", "every = \"ninety days\"");
+    fixture.write("dutywatch.toml", &broken);
+    let errors = daemon
+        .reload(at("2026-11-23T15:05:00Z"))
+        .expect_err("the broken config is rejected");
+    let text = errors.to_string();
+    assert!(text.contains("dutywatch.toml:"), "names the file: {text}");
+    assert!(
+        text.contains("`ninety days` is not a duration"),
+        "says what is wrong: {text}"
+    );
+    assert_eq!(
+        daemon.config().contractors[0].duties.len(),
+        3,
+        "the old config still runs"
+    );
+    daemon
+        .step(at("2026-11-23T15:15:00Z"))
+        .expect("the daemon keeps working");
+
+    // A valid change is taken, and applies at once.
+    let renamed = good.replace(
+        "title = \"MFA registered\"",
+        "title = \"MFA registered for everyone\"",
+    );
+    fixture.write("dutywatch.toml", &renamed);
+    daemon
+        .reload(at("2026-11-23T15:20:00Z"))
+        .expect("a valid config is taken");
+    let duty = daemon.config().contractors[0]
+        .duty("mfa-registered")
+        .expect("duty");
+    assert_eq!(duty.title, "MFA registered for everyone");
+    assert_eq!(
+        daemon.next_wake(),
+        at("2026-11-23T15:20:00Z"),
+        "duties are re-evaluated after a reload"
+    );
+}
+
+#[test]
+fn a_removed_duty_leaves_the_status_and_its_history_stays() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    let mut daemon = start(&fixture, now);
+    daemon.step(now).expect("step");
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    let start_of_training = good
+        .find("[[contractor.duty]]\nid = \"training\"")
+        .expect("training duty");
+    fixture.write("dutywatch.toml", &good[..start_of_training]);
+    daemon.reload(at("2026-11-23T15:05:00Z")).expect("reload");
+    daemon.step(at("2026-11-23T15:05:00Z")).expect("step");
+    let store = daemon.engine().store();
+    let current: Vec<String> = store
+        .current_verdicts(None)
+        .expect("current")
+        .into_iter()
+        .map(|v| v.duty)
+        .collect();
+    assert_eq!(current, ["access-review", "mfa-registered"]);
+    let history = store.history("acme", "training").expect("history");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].1.state.kind(), StateKind::NoEvidence);
+}

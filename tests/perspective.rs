@@ -1,0 +1,196 @@
+//! An MSP watching its own duties across clients, never mixing them.
+
+use std::sync::Arc;
+
+use dutywatch::config::{self, Perspective};
+use dutywatch::engine::Engine;
+use dutywatch::status::{self, Filter};
+use dutywatch::store::Store;
+use dutywatch_checks::party::Party;
+
+use crate::util::{CRM, Fixture, MFA_BAD, MFA_OK, at};
+
+fn client(id: &str, name: &str) -> String {
+    format!(
+        r#"
+[[contractor]]
+id = "{id}"
+name = "{name}"
+contacts = ["it@{id}.example"]
+msp_contacts = ["team-{id}@keystone.example"]
+crm_file = "{id}/crm.csv"
+
+[[contractor.source]]
+id = "mfa"
+kind = "file"
+path = "{id}/mfa.json"
+schedule = "0 * * * *"
+
+[[contractor.source]]
+id = "reviews"
+kind = "file"
+path = "{id}/reviews.csv"
+schedule = "0 6 * * *"
+"#
+    )
+}
+
+const SHARED_DUTIES: &str = r#"
+[[duty]]
+id = "mfa-registered"
+title = "MFA registered"
+objectives = ["3.5.3"]
+source = "mfa"
+label = "userPrincipalName"
+rule = "continuous"
+check = "isMfaRegistered == true"
+tolerance = "24h"
+
+[[duty]]
+id = "access-review"
+title = "Quarterly access review"
+objectives = ["3.1.1"]
+party = "contractor"
+source = "reviews"
+rule = "recurring"
+completed_at = "signed_off_at"
+every = "90d"
+
+[[duty]]
+id = "account-admin-report"
+title = "Monthly account administration report"
+objectives = ["3.1.1"]
+party = "msp"
+source = "reviews"
+rule = "recurring"
+completed_at = "signed_off_at"
+every = "31d"
+"#;
+
+fn msp_fixture() -> Fixture {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = Fixture::new();
+    let config = format!(
+        r#"
+perspective = "msp"
+timezone = "UTC"
+database = "state/msp.db"
+
+[mail]
+from = "dutywatch@keystone.example"
+transport = "file"
+
+[msp]
+name = "Keystone IT"
+contacts = ["soc@keystone.example"]
+{SHARED_DUTIES}{}{}"#,
+        client("acme", "Acme Machining"),
+        client("birch", "Birch Avionics")
+    );
+    fixture.write("dutywatch.toml", &config);
+    for (id, mfa) in [("acme", MFA_BAD), ("birch", MFA_OK)] {
+        fixture.write(&format!("{id}/crm.csv"), CRM);
+        fixture.write_dated(&format!("{id}/mfa.json"), mfa, now);
+        fixture.write_dated(
+            &format!("{id}/reviews.csv"),
+            "signed_off_at\n2026-06-01T00:00:00Z\n",
+            now,
+        );
+    }
+    fixture
+}
+
+#[test]
+fn msp_perspective_watches_only_the_msps_duties() {
+    let fixture = msp_fixture();
+    let config = fixture.load();
+    assert_eq!(config.perspective, Perspective::Msp);
+    let mut engine = Engine::new(
+        Arc::new(config),
+        Store::open(&fixture.path("state/msp.db")).expect("store"),
+    );
+    let summary = engine.cycle(at("2026-11-23T15:00:00Z")).expect("cycle");
+    // Two MSP duties per client; the contractor's access review is not watched.
+    assert_eq!(summary.evaluated, 4);
+    let rows = status::rows(engine.config(), engine.store(), &Filter::default()).expect("rows");
+    assert!(
+        rows.iter().all(|row| row.responsible == Party::Msp),
+        "{rows:?}"
+    );
+    let names: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.contractor.clone(), r.duty.clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("acme".to_owned(), "mfa-registered".to_owned()),
+            ("acme".to_owned(), "account-admin-report".to_owned()),
+            ("birch".to_owned(), "mfa-registered".to_owned()),
+            ("birch".to_owned(), "account-admin-report".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn msp_perspective_keeps_clients_apart_in_status_and_mail() {
+    let fixture = msp_fixture();
+    let config = fixture.load();
+    let mut engine = Engine::new(
+        Arc::new(config),
+        Store::open(&fixture.path("state/msp.db")).expect("store"),
+    );
+    engine.cycle(at("2026-11-23T15:00:00Z")).expect("cycle");
+
+    let only_birch = Filter {
+        contractor: Some("birch".to_owned()),
+        party: None,
+    };
+    let rows = status::rows(engine.config(), engine.store(), &only_birch).expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.contractor == "birch"));
+    assert!(rows.iter().all(|r| !r.reason.contains("acme")), "{rows:?}");
+
+    let mails = fixture.mails();
+    assert!(!mails.is_empty());
+    for mail in &mails {
+        let acme = mail.contains("acme");
+        let birch = mail.contains("birch") || mail.contains("Birch");
+        assert!(
+            acme != birch,
+            "every mail is about exactly one client:\n{mail}"
+        );
+        if acme {
+            assert!(mail.contains("team-acme@keystone.example"));
+            assert!(!mail.contains("b@acme.example") || mail.contains("Acme Machining"));
+        }
+    }
+    // Acme's MFA gap is Acme's alone.
+    let mfa: Vec<&String> = mails
+        .iter()
+        .filter(|m| m.contains("MFA registered"))
+        .collect();
+    assert_eq!(mfa.len(), 1, "only acme's MFA duty needs attention");
+    assert!(
+        mfa[0].contains("To: team-acme@keystone.example"),
+        "{}",
+        mfa[0]
+    );
+}
+
+#[test]
+fn contractor_perspective_refuses_several_contractors() {
+    let fixture = msp_fixture();
+    let text = std::fs::read_to_string(fixture.config_path()).expect("read");
+    fixture.write(
+        "dutywatch.toml",
+        &text.replace("perspective = \"msp\"", "perspective = \"contractor\""),
+    );
+    let errors = config::load(&fixture.config_path()).expect_err("rejected");
+    assert!(
+        errors
+            .to_string()
+            .contains("watches one contractor, but 2 are configured"),
+        "{errors}"
+    );
+}

@@ -1,0 +1,83 @@
+//! The daemon under a service manager: readiness, watchdog, clean stop.
+
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util;
+
+/// Reads notify datagrams until one satisfies `want`, or fails after a
+/// generous deadline (a stuck daemon must fail the test, not hang it).
+fn wait_for(socket: &UnixDatagram, seen: &mut Vec<String>, want: impl Fn(&[String]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut buffer = [0u8; 4096];
+    while !want(seen) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out; notify messages so far: {seen:?}"
+        );
+        if let Ok(len) = socket.recv(&mut buffer) {
+            seen.push(String::from_utf8_lossy(&buffer[..len]).into_owned());
+        }
+    }
+}
+
+#[test]
+fn the_daemon_notifies_ready_feeds_the_watchdog_and_stops_cleanly_on_sigterm() {
+    let fixture = util::standard(jiff::Timestamp::now());
+    let socket_path = fixture.path("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("bind the notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dutywatch"))
+        .args(["run", "--config", "dutywatch.toml"])
+        .current_dir(fixture.dir.path())
+        .env("NOTIFY_SOCKET", &socket_path)
+        // A 400 ms watchdog: the loop must ping every 200 ms.
+        .env("WATCHDOG_USEC", "400000")
+        .env_remove("WATCHDOG_PID")
+        .env("DUTYWATCH_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the daemon starts");
+
+    let mut seen = Vec::new();
+    wait_for(&socket, &mut seen, |m| {
+        m.iter().any(|s| s.contains("READY=1"))
+    });
+    let ready = seen
+        .iter()
+        .position(|s| s.contains("READY=1"))
+        .expect("ready");
+    wait_for(&socket, &mut seen, |m| {
+        m[ready..]
+            .iter()
+            .filter(|s| s.contains("WATCHDOG=1"))
+            .count()
+            >= 3
+    });
+    assert!(
+        seen.iter().any(|s| s.starts_with("STATUS=last cycle")),
+        "the first cycle reports its summary: {seen:?}"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    wait_for(&socket, &mut seen, |m| {
+        m.iter().any(|s| s.contains("STOPPING=1"))
+    });
+    let exit = child.wait().expect("the daemon exits");
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        use std::io::Read as _;
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    assert!(exit.success(), "exit {exit:?}: {stderr}");
+    assert!(fixture.path("state/dutywatch.db").exists());
+}

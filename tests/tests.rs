@@ -1,0 +1,9 @@
+//! End-to-end tests: one binary, one module per area (ripgrep's layout).
+
+mod util;
+
+mod cli;
+mod cycle;
+mod daemon;
+mod perspective;
+mod service;

@@ -1,0 +1,188 @@
+//! A temporary installation: config, CRM and evidence files in a temp dir.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use dutywatch::config::{self, Config};
+use jiff::Timestamp;
+
+/// A small CRM: one shared, two MSP-owned and one contractor-owned
+/// requirement (the rest of the catalog is unowned, which lint reports but
+/// loading tolerates).
+pub(crate) const CRM: &str = "\
+id,owner,contractor_does,msp_does,evidence_producer,verification,package,justification
+3.1.1,shared,Approves access,Administers accounts,both,Monthly account report,,
+3.5.3,msp,,Enforces MFA,msp,Monthly MFA export,,
+3.14.1,msp,,Patches systems,msp,Weekly patch report,,
+3.2.1,contractor,Trains staff,,contractor,,,
+";
+
+pub(crate) fn at(text: &str) -> Timestamp {
+    text.parse().expect("test timestamps are valid")
+}
+
+#[derive(Debug)]
+pub(crate) struct Fixture {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub(crate) fn new() -> Fixture {
+        Fixture {
+            dir: tempfile::tempdir().expect("a temp dir"),
+        }
+    }
+
+    pub(crate) fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    pub(crate) fn write(&self, relative: &str, content: &str) -> PathBuf {
+        let path = self.path(relative);
+        std::fs::create_dir_all(path.parent().expect("has a parent")).expect("mkdir");
+        std::fs::write(&path, content).expect("write");
+        path
+    }
+
+    /// Writes `content` with the file's modification time set to `at`, the
+    /// instant a file source takes the evidence to speak for.
+    pub(crate) fn write_dated(&self, relative: &str, content: &str, at: Timestamp) -> PathBuf {
+        let path = self.write(relative, content);
+        let file = std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        file.set_modified(std::time::SystemTime::from(at))
+            .expect("set mtime");
+        path
+    }
+
+    pub(crate) fn config_path(&self) -> PathBuf {
+        self.path("dutywatch.toml")
+    }
+
+    pub(crate) fn load(&self) -> Config {
+        config::load(&self.config_path()).unwrap_or_else(|e| panic!("config should load: {e}"))
+    }
+
+    pub(crate) fn mails(&self) -> Vec<String> {
+        let dir = self.path("outbox");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut mails: Vec<String> = entries
+            .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("read mail"))
+            .collect();
+        mails.sort();
+        mails
+    }
+
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
+        dutywatch_command(self.dir.path(), args)
+    }
+}
+
+pub(crate) fn dutywatch_command(dir: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DUTYWATCH_CONFIG")
+        .env_remove("STATE_DIRECTORY")
+        .env("DUTYWATCH_LOG", "warn")
+        .output()
+        .expect("the dutywatch binary runs")
+}
+
+pub(crate) fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A contractor-perspective config with a patch source, an access-review
+/// source and a manual duty.
+pub(crate) fn contractor_config(extra: &str) -> String {
+    format!(
+        r#"
+perspective = "contractor"
+timezone = "America/New_York"
+database = "state/dutywatch.db"
+
+[mail]
+from = "dutywatch@acme.example"
+transport = "file"
+dir = "outbox"
+
+[msp]
+name = "Keystone IT"
+contacts = ["soc@keystone.example"]
+
+[[contractor]]
+id = "acme"
+name = "Acme Machining"
+contacts = ["it@acme.example"]
+crm_file = "crm.csv"
+
+[[contractor.source]]
+id = "reviews"
+kind = "file"
+path = "evidence/reviews.csv"
+schedule = "0 6 * * *"
+
+[[contractor.source]]
+id = "mfa"
+kind = "file"
+path = "evidence/mfa.json"
+schedule = "0 * * * *"
+max_age = "2d"
+
+[[contractor.duty]]
+id = "access-review"
+title = "Quarterly access review"
+objectives = ["3.1.1"]
+party = "contractor"
+source = "reviews"
+rule = "recurring"
+completed_at = "signed_off_at"
+every = "90d"
+warn_before = "14d"
+
+[[contractor.duty]]
+id = "mfa-registered"
+title = "MFA registered"
+objectives = ["3.5.3"]
+source = "mfa"
+label = "userPrincipalName"
+rule = "continuous"
+check = "isMfaRegistered == true"
+tolerance = "24h"
+
+[[contractor.duty]]
+id = "training"
+title = "Annual training"
+objectives = ["3.2.1"]
+source = "manual"
+rule = "recurring"
+every = "365d"
+{extra}"#
+    )
+}
+
+pub(crate) const MFA_OK: &str =
+    r#"{"value": [{"userPrincipalName": "a@acme.example", "isMfaRegistered": true}]}"#;
+pub(crate) const MFA_BAD: &str = r#"{"value": [{"userPrincipalName": "a@acme.example", "isMfaRegistered": true}, {"userPrincipalName": "b@acme.example", "isMfaRegistered": false}]}"#;
+
+/// The standard fixture, evidence dated relative to `now`.
+pub(crate) fn standard(now: Timestamp) -> Fixture {
+    let fixture = Fixture::new();
+    fixture.write("dutywatch.toml", &contractor_config(""));
+    fixture.write("crm.csv", CRM);
+    fixture.write_dated(
+        "evidence/reviews.csv",
+        "review_id,signed_off_at\nQ3,2026-10-01T12:00:00Z\n",
+        now,
+    );
+    fixture.write_dated("evidence/mfa.json", MFA_OK, now);
+    fixture
+}
