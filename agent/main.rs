@@ -7,7 +7,7 @@ use dutywatch::cli::{self, Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(error) = dutywatch::telemetry::init(cli.log_format) {
+    if let Err(error) = dutywatch::telemetry::init(cli.log_format, cli.default_log_level()) {
         eprintln!("dutywatch: cannot set up logging: {error:#}");
         return ExitCode::FAILURE;
     }

@@ -35,10 +35,11 @@ pub enum LogFormat {
 /// Installs the global subscriber. Call once, first thing in `main`.
 ///
 /// The filter comes from `DUTYWATCH_LOG`, else `RUST_LOG` (`tracing_subscriber::EnvFilter`
-/// syntax, e.g. `info,dutywatch::sources=debug`), else `info`. An invalid filter is an error
-/// rather than silently logging nothing.
-pub fn init(format: LogFormat) -> anyhow::Result<()> {
-    let filter = env_filter(&|name| std::env::var(name).ok())?;
+/// syntax, e.g. `info,dutywatch::sources=debug`), else `default` (`info` for the daemon, `warn`
+/// for one-shot commands whose output is the point). An invalid filter is an error rather than
+/// silently logging nothing.
+pub fn init(format: LogFormat, default: LevelFilter) -> anyhow::Result<()> {
+    let filter = env_filter(&|name| std::env::var(name).ok(), default)?;
     let under_journal = stderr_is_journal();
     let mut journald_error = None;
     let layer = match resolve(format, under_journal) {
@@ -108,8 +109,11 @@ fn json_layer() -> BoxedLayer {
 }
 
 /// Builds the filter from the first non-empty variable in [`FILTER_VARS`].
-fn env_filter(env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<EnvFilter> {
-    let builder = EnvFilter::builder().with_default_directive(LevelFilter::INFO.into());
+fn env_filter(
+    env: &dyn Fn(&str) -> Option<String>,
+    default: LevelFilter,
+) -> anyhow::Result<EnvFilter> {
+    let builder = EnvFilter::builder().with_default_directive(default.into());
     let found = FILTER_VARS.iter().find_map(|var| {
         env(var)
             .filter(|value| !value.trim().is_empty())
@@ -190,26 +194,34 @@ mod tests {
 
     #[test]
     fn dutywatch_log_wins_over_rust_log() {
-        let filter = env_filter(&env_of(&[
-            ("DUTYWATCH_LOG", "dutywatch=trace"),
-            ("RUST_LOG", "warn"),
-        ]))
+        let filter = env_filter(
+            &env_of(&[("DUTYWATCH_LOG", "dutywatch=trace"), ("RUST_LOG", "warn")]),
+            LevelFilter::INFO,
+        )
         .unwrap();
         assert_eq!(filter.to_string(), "dutywatch=trace");
 
-        let filter = env_filter(&env_of(&[("DUTYWATCH_LOG", " "), ("RUST_LOG", "warn")])).unwrap();
+        let filter = env_filter(
+            &env_of(&[("DUTYWATCH_LOG", " "), ("RUST_LOG", "warn")]),
+            LevelFilter::INFO,
+        )
+        .unwrap();
         assert_eq!(filter.to_string(), "warn");
     }
 
     #[test]
     fn defaults_to_info() {
-        let filter = env_filter(&env_of(&[])).unwrap();
+        let filter = env_filter(&env_of(&[]), LevelFilter::INFO).unwrap();
         assert_eq!(filter.max_level_hint(), Some(LevelFilter::INFO));
     }
 
     #[test]
     fn invalid_filter_names_the_variable() {
-        let error = env_filter(&env_of(&[("RUST_LOG", "dutywatch=loud")])).unwrap_err();
+        let error = env_filter(
+            &env_of(&[("RUST_LOG", "dutywatch=loud")]),
+            LevelFilter::INFO,
+        )
+        .unwrap_err();
         assert!(
             error
                 .to_string()

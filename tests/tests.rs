@@ -2,6 +2,7 @@
 
 mod util;
 
+mod backup;
 mod cli;
 mod cycle;
 mod daemon;

@@ -1,0 +1,113 @@
+//! Online backup while cycles run, and restore.
+
+use std::sync::{Arc, mpsc};
+
+use dutywatch::engine::Engine;
+use dutywatch::store::{CurrentVerdict, Store};
+use jiff::{SignedDuration, Timestamp};
+
+use crate::util::{self, MFA_BAD, MFA_OK, at, text};
+
+fn integrity(path: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(path).expect("open the copy");
+    conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .expect("integrity_check")
+}
+
+#[test]
+fn backups_taken_while_cycles_run_are_consistent_snapshots() {
+    let start = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(start);
+    let config = fixture.load();
+    let database = config.database.clone();
+    let mut engine = Engine::new(Arc::new(config), Store::open(&database).expect("store"));
+    engine.cycle(start).expect("first cycle");
+
+    // The writer runs cycles, flipping the MFA export each time, and
+    // reports the verdicts after every cycle.
+    let (sender, receiver) = mpsc::channel::<Vec<CurrentVerdict>>();
+    let first = engine.store().current_verdicts(None).expect("verdicts");
+    sender.send(first).expect("send");
+    let mfa = fixture.path("evidence/mfa.json");
+    let writer = std::thread::spawn(move || {
+        for i in 1..=40_i64 {
+            let now = start + SignedDuration::from_mins(15 * i);
+            std::fs::write(&mfa, if i % 2 == 0 { MFA_OK } else { MFA_BAD }).expect("write");
+            let file = std::fs::File::options()
+                .write(true)
+                .open(&mfa)
+                .expect("open");
+            file.set_modified(std::time::SystemTime::from(now))
+                .expect("mtime");
+            engine.cycle(now).expect("cycle");
+            sender
+                .send(engine.store().current_verdicts(None).expect("verdicts"))
+                .expect("send");
+        }
+    });
+
+    let mut copies = Vec::new();
+    for n in 0..8 {
+        let copy = fixture.path(&format!("backups/copy-{n}.db"));
+        let output = fixture.run(&[
+            "backup",
+            "--config",
+            "dutywatch.toml",
+            copy.to_str().expect("utf-8"),
+        ]);
+        assert!(output.status.success(), "{:?}", text(&output));
+        assert!(
+            text(&output).0.contains("chain intact"),
+            "{:?}",
+            text(&output)
+        );
+        copies.push(copy);
+    }
+    writer.join().expect("the writer finishes");
+    let snapshots: Vec<Vec<CurrentVerdict>> = receiver.iter().collect();
+    assert_eq!(snapshots.len(), 41);
+
+    for copy in &copies {
+        assert_eq!(integrity(copy), "ok", "{}", copy.display());
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(copy).expect("stat").permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "a backup holds security data");
+        let restored = Store::open(copy).expect("a backup opens as a database");
+        let verdicts = restored.current_verdicts(None).expect("verdicts");
+        assert!(
+            snapshots.contains(&verdicts),
+            "the copy matches the verdicts of some cycle boundary exactly: {verdicts:?}"
+        );
+        assert!(restored.verify_chain().expect("verify").broken.is_none());
+    }
+}
+
+#[test]
+fn a_restored_backup_serves_status_with_the_same_verdicts() {
+    let now = Timestamp::now();
+    let fixture = util::standard(now);
+    let output = fixture.run(&["once", "--config", "dutywatch.toml", "--json"]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let before: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let output = fixture.run(&["backup", "--config", "dutywatch.toml", "backup.db"]);
+    assert!(output.status.success(), "{:?}", text(&output));
+
+    // Disaster: the state directory is gone. Restore = put the copy back.
+    std::fs::remove_dir_all(fixture.path("state")).expect("lose the state");
+    std::fs::create_dir_all(fixture.path("state")).expect("mkdir");
+    std::fs::copy(
+        fixture.path("backup.db"),
+        fixture.path("state/dutywatch.db"),
+    )
+    .expect("restore");
+    let output = fixture.run(&["status", "--config", "dutywatch.toml", "--json"]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let after: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(before, after);
+    // And the restored database does not mail again what it already mailed.
+    let mails = fixture.mails().len();
+    let output = fixture.run(&["once", "--config", "dutywatch.toml"]);
+    assert!(output.status.success());
+    assert_eq!(fixture.mails().len(), mails);
+}
