@@ -38,6 +38,8 @@ pub struct Daemon {
     /// Next run per (contractor, source).
     next_collect: BTreeMap<(String, String), Timestamp>,
     next_evaluate: Timestamp,
+    /// When the outbox next has a mail to (re)try.
+    next_mail: Option<Timestamp>,
 }
 
 impl Daemon {
@@ -54,6 +56,7 @@ impl Daemon {
             next_collect: BTreeMap::new(),
             // Evaluate everything on start: time has passed while we were down.
             next_evaluate: now,
+            next_mail: None,
         };
         daemon.plan(now)?;
         Ok(daemon)
@@ -73,6 +76,7 @@ impl Daemon {
             .values()
             .copied()
             .chain([self.next_evaluate])
+            .chain(self.next_mail)
             .min()
             .unwrap_or(self.next_evaluate)
     }
@@ -128,6 +132,7 @@ impl Daemon {
             self.next_evaluate = config.evaluate.next_after(now).unwrap_or(Timestamp::MAX);
         }
         let summary = self.engine.pass(&due, &scope, now)?;
+        self.next_mail = self.engine.store().next_mail_attempt()?;
         let worked = summary.collected
             + summary.collection_failures
             + summary.evaluated

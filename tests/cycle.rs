@@ -14,6 +14,17 @@ fn engine(fixture: &util::Fixture) -> Engine {
     Engine::new(Arc::new(config), store)
 }
 
+fn verdict_of(engine: &Engine, duty: &str) -> dutywatch_checks::verdict::Verdict {
+    engine
+        .store()
+        .current_verdicts(None)
+        .expect("verdicts")
+        .into_iter()
+        .find(|v| v.duty == duty)
+        .unwrap_or_else(|| panic!("no verdict for {duty}"))
+        .verdict
+}
+
 fn states(engine: &Engine) -> Vec<(String, StateKind)> {
     engine
         .store()
@@ -154,37 +165,17 @@ fn unreadable_evidence_is_a_named_source_error_not_a_pass() {
     let mut engine = engine(&fixture);
     let summary = engine.cycle(now).expect("cycle");
     assert_eq!(summary.collection_failures, 1);
-    let verdicts = engine.store().current_verdicts(None).expect("verdicts");
-    let mfa = verdicts
-        .iter()
-        .find(|v| v.duty == "mfa-registered")
-        .expect("mfa duty");
-    assert_eq!(mfa.verdict.state.kind(), StateKind::SourceError);
-    assert!(
-        mfa.verdict.reason.contains("mfa.json` line 1"),
-        "{}",
-        mfa.verdict.reason
-    );
-    assert!(
-        mfa.verdict.reason.contains("is not valid JSON"),
-        "{}",
-        mfa.verdict.reason
-    );
+    let mfa = verdict_of(&engine, "mfa-registered");
+    assert_eq!(mfa.state.kind(), StateKind::SourceError);
+    assert!(mfa.reason.contains("mfa.json` line 1"), "{}", mfa.reason);
+    assert!(mfa.reason.contains("is not valid JSON"), "{}", mfa.reason);
 
     // Deleting the export is just as visible.
     std::fs::remove_file(fixture.path("evidence/mfa.json")).expect("rm");
     engine.cycle(at("2026-11-23T16:00:00Z")).expect("cycle");
-    let verdicts = engine.store().current_verdicts(None).expect("verdicts");
-    let mfa = verdicts
-        .iter()
-        .find(|v| v.duty == "mfa-registered")
-        .expect("mfa duty");
-    assert_eq!(mfa.verdict.state.kind(), StateKind::SourceError);
-    assert!(
-        mfa.verdict.reason.contains("no file matches"),
-        "{}",
-        mfa.verdict.reason
-    );
+    let mfa = verdict_of(&engine, "mfa-registered");
+    assert_eq!(mfa.state.kind(), StateKind::SourceError);
+    assert!(mfa.reason.contains("no file matches"), "{}", mfa.reason);
 }
 
 #[test]
@@ -198,18 +189,12 @@ fn an_export_nobody_refreshes_goes_stale() {
     );
     let mut engine = engine(&fixture);
     engine.cycle(now).expect("cycle");
-    let verdicts = engine.store().current_verdicts(None).expect("verdicts");
-    let mfa = verdicts
-        .iter()
-        .find(|v| v.duty == "mfa-registered")
-        .expect("mfa duty");
-    assert_eq!(mfa.verdict.state.kind(), StateKind::StaleEvidence);
+    let mfa = verdict_of(&engine, "mfa-registered");
+    assert_eq!(mfa.state.kind(), StateKind::StaleEvidence);
     assert!(
-        mfa.verdict
-            .reason
-            .contains("(3d old); it may be at most 2d old"),
+        mfa.reason.contains("(3d old); it may be at most 2d old"),
         "{}",
-        mfa.verdict.reason
+        mfa.reason
     );
 }
 

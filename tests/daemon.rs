@@ -160,3 +160,30 @@ fn a_removed_duty_leaves_the_status_and_its_history_stays() {
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].1.state.kind(), StateKind::NoEvidence);
 }
+
+#[test]
+fn the_daemon_wakes_to_retry_a_failed_mail_on_time() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    fixture.write("outbox", "a file where the mail folder should be");
+    let mut daemon = start(&fixture, now);
+    let summary = daemon.step(now).expect("step").expect("work");
+    assert_eq!(summary.mail_failures, 1);
+    // The first retry is a minute out, long before the next evaluation.
+    assert_eq!(daemon.next_wake(), at("2026-11-23T15:01:00Z"));
+    std::fs::remove_file(fixture.path("outbox")).expect("clear the obstacle");
+    let summary = daemon
+        .step(at("2026-11-23T15:01:00Z"))
+        .expect("step")
+        .expect("the retry ran");
+    assert_eq!(
+        (summary.collected, summary.evaluated, summary.mails_sent),
+        (0, 0, 1)
+    );
+    assert_eq!(fixture.mails().len(), 1);
+    assert_eq!(
+        daemon.next_wake(),
+        at("2026-11-23T15:15:00Z"),
+        "nothing left to retry"
+    );
+}

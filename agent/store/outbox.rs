@@ -22,6 +22,19 @@ pub struct PendingMail {
 }
 
 impl Store {
+    /// When the earliest unsent mail is next due; `None` when the outbox is empty. The
+    /// daemon wakes for it, so a retry is not held back until some other job runs.
+    pub fn next_mail_attempt(&self) -> Result<Option<Timestamp>, StoreError> {
+        let on_err = self.sql_error("reading the mail outbox".to_owned());
+        self.conn
+            .query_row(
+                "SELECT MIN(next_attempt_at) FROM outbox WHERE sent_at IS NULL",
+                [],
+                |row| row.get::<_, Option<Timestamp>>(0),
+            )
+            .map_err(on_err)
+    }
+
     /// Unsent mail whose next attempt is due at `now`, oldest first, at most `limit`.
     pub fn pending_mail(
         &self,
