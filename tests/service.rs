@@ -22,8 +22,16 @@ fn wait_for(socket: &UnixDatagram, seen: &mut Vec<String>, want: impl Fn(&[Strin
     }
 }
 
+fn signal(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
 #[test]
-fn the_daemon_notifies_ready_feeds_the_watchdog_and_stops_cleanly_on_sigterm() {
+fn the_daemon_notifies_ready_feeds_the_watchdog_survives_a_bad_reload_and_stops_on_sigterm() {
     let fixture = util::standard(jiff::Timestamp::now());
     let socket_path = fixture.path("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).expect("bind the notify socket");
@@ -64,11 +72,37 @@ fn the_daemon_notifies_ready_feeds_the_watchdog_and_stops_cleanly_on_sigterm() {
         "the first cycle reports its summary: {seen:?}"
     );
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
+    // SIGHUP with a broken config: reported, and the daemon keeps running
+    // on the old one (RELOADING=1, then READY=1 again, the watchdog fed).
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    fixture.write(
+        "dutywatch.toml",
+        &good.replace("every = \"90d\"", "every = \"soon\""),
+    );
+    signal(&child, "-HUP");
+    wait_for(&socket, &mut seen, |m| {
+        m.iter().any(|s| s.contains("RELOADING=1"))
+    });
+    let reloading = seen
+        .iter()
+        .position(|s| s.contains("RELOADING=1"))
+        .expect("reloading");
+    wait_for(&socket, &mut seen, |m| {
+        m[reloading..].iter().any(|s| s.contains("READY=1"))
+    });
+    wait_for(&socket, &mut seen, |m| {
+        m[reloading..]
+            .iter()
+            .filter(|s| s.contains("WATCHDOG=1"))
+            .count()
+            >= 2
+    });
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "a bad reload must not stop the daemon"
+    );
+
+    signal(&child, "-TERM");
     wait_for(&socket, &mut seen, |m| {
         m.iter().any(|s| s.contains("STOPPING=1"))
     });
@@ -79,5 +113,10 @@ fn the_daemon_notifies_ready_feeds_the_watchdog_and_stops_cleanly_on_sigterm() {
         let _ = pipe.read_to_string(&mut stderr);
     }
     assert!(exit.success(), "exit {exit:?}: {stderr}");
+    assert!(
+        stderr.contains("ConfigReloadRejected"),
+        "the rejected reload is logged: {stderr}"
+    );
+    assert!(stderr.contains("`soon` is not a duration"), "{stderr}");
     assert!(fixture.path("state/dutywatch.db").exists());
 }
