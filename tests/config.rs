@@ -1,0 +1,135 @@
+//! Configs as shipped and as written by hand.
+
+use dutywatch::config;
+
+use crate::util::{self, Fixture, at, text};
+
+/// Every config shipped in `config/` must load, so examples cannot rot.
+#[test]
+fn every_shipped_config_loads() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut checked = 0;
+    let mut pending = vec![root];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read config dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                // Evidence templates are data, not configs.
+                if path.file_name().is_some_and(|n| n != "evidence") {
+                    pending.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "toml")
+                && path.file_name().is_some_and(|n| n != "demo.toml")
+            {
+                let output = util::dutywatch_command(
+                    path.parent().expect("parent"),
+                    &["check-config", "--config", path.to_str().expect("utf-8")],
+                );
+                let (stdout, stderr) = text(&output);
+                assert!(
+                    output.status.success(),
+                    "{}:\n{stdout}{stderr}",
+                    path.display()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 1, "no config found under config/");
+}
+
+const INLINE: &str = r#"
+perspective = "contractor"
+timezone = "UTC"
+
+[mail]
+from = "dutywatch@acme.example"
+transport = "file"
+
+[msp]
+name = "Keystone IT"
+contacts = ["soc@keystone.example"]
+
+[[contractor]]
+id = "acme"
+name = "Acme Machining"
+contacts = ["it@acme.example"]
+
+[[contractor.crm]]
+id = "3.5.3"
+owner = "msp"
+msp_does = "Enforces MFA"
+evidence_producer = "msp"
+verification = "Monthly export"
+
+[[contractor.crm]]
+id = "3.2.1"
+owner = "shared"
+contractor_does = "Trains staff"
+
+[[contractor.source]]
+id = "mfa"
+kind = "file"
+path = "mfa.json"
+schedule = "0 * * * *"
+
+[[contractor.duty]]
+id = "mfa-registered"
+title = "MFA registered"
+objectives = ["3.5.3"]
+source = "mfa"
+rule = "continuous"
+check = "isMfaRegistered == true"
+tolerance = "24h"
+"#;
+
+#[test]
+fn inline_crm_rows_load_and_their_problems_point_at_config_lines() {
+    let fixture = Fixture::new();
+    fixture.write("dutywatch.toml", INLINE);
+    let loaded = config::load(&fixture.config_path()).expect("loads");
+    let contractor = &loaded.contractors[0];
+    assert_eq!(
+        contractor.crm.crm.rows().len(),
+        1,
+        "the shared row without an MSP side is rejected"
+    );
+    assert_eq!(
+        contractor.duties[0].responsible,
+        dutywatch_checks::party::Party::Msp
+    );
+
+    let output = fixture.run(&["crm", "lint", "--config", "dutywatch.toml"]);
+    let (stdout, _) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let line = INLINE
+        .lines()
+        .position(|l| l == "id = \"3.2.1\"")
+        .expect("line")
+        + 1;
+    // The row's location is its [[contractor.crm]] table.
+    assert!(
+        stdout.contains(&format!("dutywatch.toml:{}:", line - 1))
+            || stdout.contains(&format!("dutywatch.toml:{line}:")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("3.2.1"), "{stdout}");
+}
+
+#[test]
+fn crm_file_and_inline_rows_together_are_refused() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    let both = good.replace(
+        "crm_file = \"crm.csv\"",
+        "crm_file = \"crm.csv\"\n\n[[contractor.crm]]\nid = \"3.1.1\"\nowner = \"contractor\"\ncontractor_does = \"x\"",
+    );
+    fixture.write("dutywatch.toml", &both);
+    let errors = config::load(&fixture.config_path()).expect_err("refused");
+    assert!(
+        errors
+            .to_string()
+            .contains("either as crm_file or as inline [[contractor.crm]] rows, not both"),
+        "{errors}"
+    );
+}
