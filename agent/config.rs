@@ -7,7 +7,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use dutywatch_checks::catalog::ControlRef;
 use dutywatch_checks::crm::{Crm, CrmLoad, Location, RawCrmRow};
@@ -24,6 +27,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::schedule::Schedule;
+use crate::secret::{Secret, SecretRef};
 
 /// The source id a duty names to take hand-added evidence
 /// (`dutywatch evidence add`) instead of a collector's.
@@ -34,6 +38,9 @@ pub const MANUAL_SOURCE: &str = "manual";
 const DEFAULT_EVALUATE: &str = "*/15 * * * *";
 
 /// A validated configuration.
+///
+/// `Debug` is safe to log: the one secret it can hold (the SMTP password) is a [`Secret`],
+/// which prints `[redacted]`.
 #[derive(Debug)]
 pub struct Config {
     pub path: PathBuf,
@@ -73,12 +80,92 @@ pub struct MailConfig {
     pub transport: Transport,
 }
 
-/// How mail leaves. Only the file transport exists so far: it writes one
-/// `.eml` per message into a directory (demo, dry runs, tests).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How mail leaves.
+#[derive(Debug, Clone)]
 pub enum Transport {
+    /// One `.eml` per message into a directory (demo, dry runs, tests).
     File { dir: PathBuf },
+    /// An SMTP relay.
+    Smtp(SmtpConfig),
 }
+
+/// An SMTP relay, as validated: the TLS mode is explicit and a password is already resolved,
+/// so a missing credential fails `check-config` and a reload, not the first escalation.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// A host name or IP address (IPv6 without brackets).
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub login: Option<SmtpLogin>,
+    /// For connecting and for each SMTP command.
+    pub timeout: Duration,
+}
+
+impl SmtpConfig {
+    /// `host:port`, the name errors and logs use for the relay.
+    pub fn relay(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// The account dutywatch logs in to the relay with.
+#[derive(Debug, Clone)]
+pub struct SmtpLogin {
+    pub username: String,
+    /// Shared, not copied: [`Secret`] is deliberately not `Clone`.
+    pub password: Arc<Secret>,
+}
+
+/// How the connection to the relay is protected. Never guessed from the port: a wrong guess
+/// either fails every handshake (implicit TLS spoken to a STARTTLS port) or, worse, sends
+/// mail and password in clear text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS before anything else is sent; refused if the
+    /// relay does not offer it. Submission, port 587.
+    Starttls,
+    /// TLS from the first byte (SMTPS), port 465.
+    Implicit,
+    /// No encryption, port 25: only for a relay on this host.
+    None,
+}
+
+impl SmtpTls {
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Implicit => 465,
+            SmtpTls::None => 25,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmtpTls::Starttls => "starttls",
+            SmtpTls::Implicit => "implicit",
+            SmtpTls::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for SmtpTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Used when `[mail] timeout` is not set.
+const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest `[mail] timeout` accepted, a sanity bound. The engine waits for the relay inside
+/// the scheduler loop, which cannot feed systemd's watchdog meanwhile, and the timeout applies
+/// per SMTP command: keep it well below `WatchdogSec=` (60 s in the shipped units).
+const MAX_SMTP_TIMEOUT_SECS: i64 = 300;
 
 #[derive(Debug)]
 pub struct MspInfo {
@@ -210,14 +297,23 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawMail {
     from: Spanned<String>,
-    transport: RawTransport,
-    dir: Option<String>,
+    transport: Spanned<RawTransport>,
+    // file
+    dir: Option<Spanned<String>>,
+    // smtp
+    host: Option<Spanned<String>>,
+    port: Option<Spanned<u16>>,
+    tls: Option<Spanned<SmtpTls>>,
+    username: Option<Spanned<String>>,
+    password: Option<Spanned<SecretRef>>,
+    timeout: Option<Spanned<Period>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
 #[serde(rename_all = "lowercase")]
 enum RawTransport {
     File,
+    Smtp,
 }
 
 #[derive(Deserialize)]
@@ -340,8 +436,19 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 }
 
 /// Validates config `text` as if read from `path` (relative paths in it
-/// are resolved against the directory of `path`).
+/// are resolved against the directory of `path`). Secrets it names are
+/// resolved against the process environment.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
+    parse_with_env(path, text, &|name| std::env::var(name).ok())
+}
+
+/// [`parse`] with `env` standing in for the process environment when
+/// resolving secrets, so tests need not mutate global state.
+pub fn parse_with_env(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
     let mut cx = Context {
         file: path.to_owned(),
         text,
@@ -383,11 +490,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     };
 
     let from = cx.mailbox(&raw.mail.from, "mail.from");
-    let transport = match raw.mail.transport {
-        RawTransport::File => Transport::File {
-            dir: resolve(&base, raw.mail.dir.as_deref().unwrap_or("outbox")),
-        },
-    };
+    let transport = cx.transport(&raw.mail, &base, env);
     let msp = MspInfo {
         name: raw.msp.name.clone(),
         contacts: cx.addresses(&raw.msp.contacts, "msp.contacts"),
@@ -437,7 +540,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
     }
-    let (Some(timezone), Some(evaluate), Some(from)) = (timezone, evaluate, from) else {
+    let (Some(timezone), Some(evaluate), Some(from), Some(transport)) =
+        (timezone, evaluate, from, transport)
+    else {
         // Each of these pushed an error when it failed.
         return Err(ConfigErrors(cx.errors));
     };
@@ -457,6 +562,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         msp,
         contractors,
     })
+}
+
+/// A relay on this host: clear text to it never crosses a network.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn resolve(base: &Path, path: &str) -> PathBuf {
@@ -522,6 +633,224 @@ impl Context<'_> {
                 );
                 None
             }
+        }
+    }
+
+    /// `[mail]`'s transport and the keys that belong to it; `None` after an error.
+    fn transport(
+        &mut self,
+        raw: &RawMail,
+        base: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Transport> {
+        let start = self.errors.len();
+        let offset = raw.transport.span().start;
+        let kind = *raw.transport.get_ref();
+        // Say exactly which keys do not belong to the chosen transport,
+        // instead of silently ignoring them.
+        let present = [
+            ("dir", raw.dir.as_ref().map(|v| v.span().start)),
+            ("host", raw.host.as_ref().map(|v| v.span().start)),
+            ("port", raw.port.as_ref().map(|v| v.span().start)),
+            ("tls", raw.tls.as_ref().map(|v| v.span().start)),
+            ("username", raw.username.as_ref().map(|v| v.span().start)),
+            ("password", raw.password.as_ref().map(|v| v.span().start)),
+            ("timeout", raw.timeout.as_ref().map(|v| v.span().start)),
+        ];
+        let (name, allowed): (&str, &[&str]) = match kind {
+            RawTransport::File => ("file", &["dir"]),
+            RawTransport::Smtp => (
+                "smtp",
+                &["host", "port", "tls", "username", "password", "timeout"],
+            ),
+        };
+        for (field, at) in present {
+            if let Some(at) = at
+                && !allowed.contains(&field)
+            {
+                self.error(
+                    at,
+                    &format!("mail.{field}"),
+                    format!(
+                        "`{field}` does not apply to transport = \"{name}\" (it takes: {})",
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+        let transport = match kind {
+            RawTransport::File => Some(Transport::File {
+                dir: resolve(
+                    base,
+                    raw.dir
+                        .as_ref()
+                        .map_or("outbox", |dir| dir.get_ref().as_str()),
+                ),
+            }),
+            RawTransport::Smtp => self.smtp(raw, offset, env).map(Transport::Smtp),
+        };
+        if self.errors.len() > start {
+            return None;
+        }
+        transport
+    }
+
+    fn smtp(
+        &mut self,
+        raw: &RawMail,
+        offset: usize,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<SmtpConfig> {
+        let start = self.errors.len();
+        let host = match &raw.host {
+            Some(host) => self.smtp_host(host),
+            None => {
+                self.error(
+                    offset,
+                    "mail.host",
+                    "transport = \"smtp\" needs `host`, the relay's name or address, e.g. host = \"smtp.example.com\"".to_owned(),
+                );
+                None
+            }
+        };
+        let tls = match &raw.tls {
+            Some(tls) => Some(*tls.get_ref()),
+            None => {
+                self.error(
+                    offset,
+                    "mail.tls",
+                    "transport = \"smtp\" needs `tls`: \"starttls\" (submission, port 587), \"implicit\" (SMTPS, port 465) or \"none\" (plain text, port 25, only to a relay on this host); it is not guessed from the port because a wrong guess fails every handshake or sends mail in clear text".to_owned(),
+                );
+                None
+            }
+        };
+        let port = match (&raw.port, tls) {
+            (Some(port), _) if *port.get_ref() == 0 => {
+                self.error(
+                    port.span().start,
+                    "mail.port",
+                    "port 0 cannot be connected to; leave `port` out to use the usual port for `tls` (587 starttls, 465 implicit, 25 none)".to_owned(),
+                );
+                None
+            }
+            (Some(port), _) => Some(*port.get_ref()),
+            (None, tls) => tls.map(SmtpTls::default_port),
+        };
+        let timeout = match &raw.timeout {
+            None => Some(DEFAULT_SMTP_TIMEOUT),
+            Some(timeout) => {
+                let secs = timeout.get_ref().as_secs();
+                if (1..=MAX_SMTP_TIMEOUT_SECS).contains(&secs) {
+                    u64::try_from(secs).ok().map(Duration::from_secs)
+                } else {
+                    self.error(
+                        timeout.span().start,
+                        "mail.timeout",
+                        format!(
+                            "a timeout of {} is out of range; give 1s to {}m (default 30s): it bounds each wait for the relay, and the scheduler cannot feed systemd's watchdog while it waits",
+                            timeout.get_ref(),
+                            MAX_SMTP_TIMEOUT_SECS / 60
+                        ),
+                    );
+                    None
+                }
+            }
+        };
+        let login = match (&raw.username, &raw.password) {
+            (None, None) => None,
+            (Some(username), None) => {
+                self.error(
+                    username.span().start,
+                    "mail.password",
+                    "`username` is set but `password` is not; add e.g. password = { credential = \"smtp-password\" }, or remove `username` for a relay that takes mail without login".to_owned(),
+                );
+                None
+            }
+            (None, Some(password)) => {
+                self.error(
+                    password.span().start,
+                    "mail.username",
+                    "`password` is set but `username` is not; the relay needs both to log in"
+                        .to_owned(),
+                );
+                None
+            }
+            (Some(username), Some(password)) => {
+                if username.get_ref().trim().is_empty() {
+                    self.error(
+                        username.span().start,
+                        "mail.username",
+                        "`username` is empty".to_owned(),
+                    );
+                }
+                if let (Some(SmtpTls::None), Some(host)) = (tls, &host)
+                    && !is_loopback(host)
+                {
+                    self.error(
+                        raw.tls.as_ref().map_or(offset, |tls| tls.span().start),
+                        "mail.tls",
+                        format!(
+                            "tls = \"none\" with a password would send the password in clear text to `{host}`: AUTH PLAIN and LOGIN only base64-encode it, so anyone on the network path can read and reuse it; use tls = \"starttls\" or \"implicit\", or a relay on this host (localhost, 127.0.0.1, ::1)"
+                        ),
+                    );
+                }
+                // Resolved now, so `check-config` and a reload catch a
+                // missing credential before an escalation needs it.
+                match password.get_ref().resolve_with(env) {
+                    Ok(secret) => Some(SmtpLogin {
+                        username: username.get_ref().clone(),
+                        password: Arc::new(secret),
+                    }),
+                    Err(error) => {
+                        self.error(
+                            password.span().start,
+                            "mail.password",
+                            format!("cannot resolve the SMTP password: {error}"),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        if self.errors.len() > start {
+            return None;
+        }
+        Some(SmtpConfig {
+            host: host?,
+            port: port?,
+            tls: tls?,
+            login,
+            timeout: timeout?,
+        })
+    }
+
+    /// A bare host name or IP address: lettre takes the port separately
+    /// and connects to exactly this name, which TLS also verifies.
+    fn smtp_host(&mut self, host: &Spanned<String>) -> Option<String> {
+        let text = host.get_ref().trim();
+        let problem = if text.is_empty() {
+            Some("`host` is empty".to_owned())
+        } else if text.contains("://") {
+            Some(format!(
+                "`{text}` is a URL; write only the host name (e.g. `smtp.example.com`) and choose encryption with `tls`"
+            ))
+        } else if text.starts_with('[') {
+            Some(format!("write the IPv6 address `{text}` without brackets"))
+        } else if text.contains(':') && text.parse::<IpAddr>().is_err() {
+            Some(format!(
+                "`{text}` is not a host name; give the port separately as `port = …`"
+            ))
+        } else if text.contains(|c: char| c.is_whitespace() || c == '/' || c == '@') {
+            Some(format!("`{text}` is not a host name or IP address"))
+        } else {
+            None
+        };
+        match problem {
+            Some(message) => {
+                self.error(host.span().start, "mail.host", message);
+                None
+            }
+            None => Some(text.to_owned()),
         }
     }
 
@@ -970,4 +1299,262 @@ pub fn crm_problems(contractor: &Contractor) -> Vec<String> {
         .filter(|f| f.severity == Severity::Error)
         .map(|f| format!("contractor[{}]: {f}", contractor.id))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PASSWORD: &str = "hunter2-correct-horse";
+
+    /// A minimal valid config whose `[mail]` table is `from` plus `mail`.
+    fn text(mail: &str) -> String {
+        format!(
+            r#"perspective = "contractor"
+timezone = "UTC"
+database = "state/dutywatch.db"
+
+[mail]
+from = "dutywatch@acme.example"
+{mail}
+
+[msp]
+name = "Keystone IT"
+contacts = ["soc@keystone.example"]
+
+[[contractor]]
+id = "acme"
+name = "Acme Machining"
+contacts = ["it@acme.example"]
+
+[[contractor.crm]]
+id = "3.1.1"
+owner = "contractor"
+contractor_does = "Approves access"
+"#
+        )
+    }
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "SMTP_PASSWORD" => Some(PASSWORD.to_owned()),
+            _ => None,
+        }
+    }
+
+    fn parse_mail(mail: &str) -> Result<Config, ConfigErrors> {
+        parse_with_env(
+            Path::new("/etc/dutywatch/dutywatch.toml"),
+            &text(mail),
+            &env,
+        )
+    }
+
+    fn smtp(mail: &str) -> SmtpConfig {
+        match parse_mail(mail) {
+            Ok(config) => match config.mail.transport {
+                Transport::Smtp(smtp) => smtp,
+                other => panic!("not smtp: {other:?}"),
+            },
+            Err(errors) => panic!("{errors}"),
+        }
+    }
+
+    /// The one error a `[mail]` table gives, as `line: key: message`.
+    fn error(mail: &str) -> (Option<usize>, String, String) {
+        match parse_mail(mail) {
+            Ok(config) => panic!("should fail: {config:?}"),
+            Err(ConfigErrors(errors)) => {
+                assert_eq!(errors.len(), 1, "{errors:#?}");
+                let error = errors.into_iter().next().unwrap();
+                (error.line, error.key, error.message)
+            }
+        }
+    }
+
+    #[test]
+    fn smtp_with_a_login_resolves_the_password_at_load() {
+        let smtp = smtp(
+            r#"transport = "smtp"
+host = "smtp.example.com"
+tls = "starttls"
+username = "dutywatch@acme.example"
+password = { env = "SMTP_PASSWORD" }"#,
+        );
+        assert_eq!(smtp.host, "smtp.example.com");
+        assert_eq!((smtp.port, smtp.tls), (587, SmtpTls::Starttls));
+        assert_eq!(smtp.timeout, Duration::from_secs(30));
+        assert_eq!(smtp.relay(), "smtp.example.com:587");
+        let login = smtp.login.expect("a login");
+        assert_eq!(login.username, "dutywatch@acme.example");
+        assert_eq!(login.password.expose(), PASSWORD);
+    }
+
+    #[test]
+    fn config_debug_never_prints_the_password() {
+        let config = parse_mail(
+            r#"transport = "smtp"
+host = "smtp.example.com"
+tls = "implicit"
+username = "dutywatch"
+password = { env = "SMTP_PASSWORD" }"#,
+        )
+        .unwrap();
+        let debug = format!("{config:?} {config:#?}");
+        assert!(!debug.contains(PASSWORD), "{debug}");
+        assert!(debug.contains("[redacted]"));
+    }
+
+    #[test]
+    fn the_port_defaults_by_tls_mode_and_can_be_set() {
+        let port = |mail: &str| smtp(mail).port;
+        assert_eq!(
+            port("transport = \"smtp\"\nhost = \"relay\"\ntls = \"implicit\""),
+            465
+        );
+        assert_eq!(
+            port("transport = \"smtp\"\nhost = \"relay\"\ntls = \"none\""),
+            25
+        );
+        assert_eq!(
+            port("transport = \"smtp\"\nhost = \"relay\"\ntls = \"starttls\"\nport = 2525"),
+            2525
+        );
+        let smtp = smtp("transport = \"smtp\"\nhost = \"::1\"\ntls = \"none\"\ntimeout = \"10s\"");
+        assert_eq!(smtp.timeout, Duration::from_secs(10));
+        assert_eq!(smtp.relay(), "[::1]:25");
+    }
+
+    #[test]
+    fn tls_is_required_and_never_guessed() {
+        let (line, key, message) = error("transport = \"smtp\"\nhost = \"relay\"\nport = 465");
+        assert_eq!((line, key.as_str()), (Some(7), "mail.tls"));
+        assert!(
+            message.contains("is not guessed from the port"),
+            "{message}"
+        );
+
+        let Err(errors) = parse_mail("transport = \"smtp\"\nhost = \"relay\"\ntls = \"ssl\"")
+        else {
+            panic!("`ssl` is not a tls mode");
+        };
+        let text = errors.to_string();
+        assert!(text.contains("dutywatch.toml:9"), "{text}");
+        assert!(
+            text.contains("starttls") && text.contains("implicit"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn host_is_required_and_bare() {
+        let (line, key, _) = error("transport = \"smtp\"\ntls = \"starttls\"");
+        assert_eq!((line, key.as_str()), (Some(7), "mail.host"));
+        for (host, says) in [
+            ("smtps://smtp.example.com", "is a URL"),
+            ("smtp.example.com:587", "give the port separately"),
+            ("[::1]", "without brackets"),
+            ("", "is empty"),
+        ] {
+            let (line, key, message) = error(&format!(
+                "transport = \"smtp\"\ntls = \"starttls\"\nhost = \"{host}\""
+            ));
+            assert_eq!((line, key.as_str()), (Some(9), "mail.host"), "{host}");
+            assert!(message.contains(says), "{host}: {message}");
+        }
+    }
+
+    #[test]
+    fn username_and_password_come_together() {
+        let (line, key, message) =
+            error("transport = \"smtp\"\nhost = \"relay\"\ntls = \"starttls\"\nusername = \"dw\"");
+        assert_eq!((line, key.as_str()), (Some(10), "mail.password"));
+        assert!(
+            message.contains("`username` is set but `password` is not"),
+            "{message}"
+        );
+
+        let (line, key, message) = error(
+            "transport = \"smtp\"\nhost = \"relay\"\ntls = \"starttls\"\npassword = { env = \"SMTP_PASSWORD\" }",
+        );
+        assert_eq!((line, key.as_str()), (Some(10), "mail.username"));
+        assert!(
+            message.contains("`password` is set but `username` is not"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_password_in_clear_text_goes_only_to_this_host() {
+        let login = "username = \"dw\"\npassword = { env = \"SMTP_PASSWORD\" }";
+        let (line, key, message) = error(&format!(
+            "transport = \"smtp\"\nhost = \"smtp.example.com\"\ntls = \"none\"\n{login}"
+        ));
+        assert_eq!((line, key.as_str()), (Some(9), "mail.tls"));
+        assert!(
+            message.contains("send the password in clear text to `smtp.example.com`"),
+            "{message}"
+        );
+        for host in ["localhost", "127.0.0.1", "127.0.0.2", "::1"] {
+            let smtp = smtp(&format!(
+                "transport = \"smtp\"\nhost = \"{host}\"\ntls = \"none\"\n{login}"
+            ));
+            assert!(smtp.login.is_some(), "{host}");
+        }
+        // Without a password there is nothing to leak but the mail itself,
+        // which an MTA relaying on port 25 sees anyway.
+        assert!(
+            smtp("transport = \"smtp\"\nhost = \"mx.example.com\"\ntls = \"none\"")
+                .login
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_missing_credential_fails_the_load_and_names_it() {
+        let (line, key, message) = error(
+            "transport = \"smtp\"\nhost = \"relay\"\ntls = \"starttls\"\nusername = \"dw\"\npassword = { credential = \"smtp-password\" }",
+        );
+        assert_eq!((line, key.as_str()), (Some(11), "mail.password"));
+        assert_eq!(
+            message,
+            "cannot resolve the SMTP password: credential smtp-password needs $CREDENTIALS_DIRECTORY, \
+             which is not set; add LoadCredential=smtp-password:<path> to the systemd unit"
+        );
+    }
+
+    #[test]
+    fn keys_of_the_other_transport_are_named() {
+        let (line, key, message) = error("transport = \"file\"\nhost = \"relay\"");
+        assert_eq!((line, key.as_str()), (Some(8), "mail.host"));
+        assert_eq!(
+            message,
+            "`host` does not apply to transport = \"file\" (it takes: dir)"
+        );
+        let (_, key, message) =
+            error("transport = \"smtp\"\nhost = \"relay\"\ntls = \"starttls\"\ndir = \"outbox\"");
+        assert_eq!(key, "mail.dir");
+        assert!(
+            message.starts_with("`dir` does not apply to transport = \"smtp\""),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn port_and_timeout_must_be_usable() {
+        let (_, key, _) =
+            error("transport = \"smtp\"\nhost = \"relay\"\ntls = \"starttls\"\nport = 0");
+        assert_eq!(key, "mail.port");
+        let (_, key, message) =
+            error("transport = \"smtp\"\nhost = \"relay\"\ntls = \"starttls\"\ntimeout = \"6m\"");
+        assert_eq!(key, "mail.timeout");
+        assert!(message.contains("out of range"), "{message}");
+        // Zero is no period at all; the parser says so, with the line.
+        let Err(errors) = parse_mail(
+            "transport = \"smtp\"\nhost = \"relay\"\ntls = \"starttls\"\ntimeout = \"0s\"",
+        ) else {
+            panic!("a zero timeout must fail");
+        };
+        assert!(errors.to_string().contains("longer than zero"), "{errors}");
+    }
 }

@@ -310,11 +310,31 @@ impl Engine {
     }
 
     /// Sends what the outbox holds; returns (sent, failed).
+    ///
+    /// After a failure every other mail would share (relay unreachable,
+    /// login refused) the rest of the batch is not tried: each would wait out
+    /// its own timeout while the scheduler loop cannot feed the watchdog.
+    /// They are marked failed with that reason and retried on their own
+    /// schedule, like the mail that hit the failure.
     pub fn deliver(&mut self, now: Timestamp) -> anyhow::Result<(usize, usize)> {
         let pending = self.store.pending_mail(now, DELIVERY_BATCH)?;
         let mut sent = 0;
         let mut failed = 0;
+        let mut relay_down: Option<String> = None;
+        let mut deferred = 0;
         for item in pending {
+            let retry_at = now.checked_add(retry_delay(item.attempts)).unwrap_or(now);
+            if let Some(reason) = &relay_down {
+                self.store.mark_failed(
+                    item.id,
+                    now,
+                    &format!("not attempted: {reason}"),
+                    retry_at,
+                )?;
+                failed += 1;
+                deferred += 1;
+                continue;
+            }
             let message_id = format!("<escalation-{}.{}@dutywatch>", item.id, item.client);
             match self.mailer.send(&item.mail, &message_id) {
                 Ok(()) => {
@@ -322,13 +342,19 @@ impl Engine {
                     sent += 1;
                 }
                 Err(error) => {
-                    let retry_at = now.checked_add(retry_delay(item.attempts)).unwrap_or(now);
                     tracing::warn!(outbox = item.id, duty = %item.duty, %error, %retry_at, "MailSendError");
                     self.store
                         .mark_failed(item.id, now, &error.to_string(), retry_at)?;
                     failed += 1;
+                    if error.affects_every_mail() {
+                        relay_down = Some(error.to_string());
+                    }
                 }
             }
+        }
+        if deferred > 0 {
+            // The reason was logged with the MailSendError that set it.
+            tracing::warn!(deferred, "MailDeliveryDeferred");
         }
         Ok((sent, failed))
     }

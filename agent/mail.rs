@@ -1,5 +1,7 @@
 //! Mail delivery behind one interface, so the escalation path does not
-//! care whether mail goes to a folder or (later) an SMTP relay.
+//! care whether mail goes to a folder or an SMTP relay.
+
+mod smtp;
 
 use std::path::PathBuf;
 
@@ -8,6 +10,8 @@ use lettre::{FileTransport, Message, Transport as _};
 
 use crate::config::{MailConfig, Transport};
 use crate::store::OutgoingMail;
+
+pub use smtp::{SmtpFailure, SmtpMailer};
 
 /// Delivers one message; `message_id` is stable per outbox row so a
 /// receiving system can drop a re-delivery after a crash mid-send.
@@ -23,6 +27,21 @@ pub enum MailError {
     Build(String),
     #[error("cannot write the message to `{dir}`: {reason}")]
     File { dir: PathBuf, reason: String },
+    /// Names the relay and what it answered; never the login's password.
+    #[error("smtp relay {relay}: {failure}")]
+    Smtp { relay: String, failure: SmtpFailure },
+}
+
+impl MailError {
+    /// Whether every other mail would fail the same way right now (relay
+    /// unreachable, login refused), so a delivery pass should stop instead of
+    /// waiting out one timeout per mail.
+    pub fn affects_every_mail(&self) -> bool {
+        match self {
+            MailError::Smtp { failure, .. } => failure.affects_every_mail(),
+            MailError::Address { .. } | MailError::Build(_) | MailError::File { .. } => false,
+        }
+    }
 }
 
 /// Writes each message as an `.eml` file into a directory.
@@ -38,6 +57,7 @@ pub fn mailer(config: &MailConfig) -> Box<dyn Mailer> {
             from: config.from.clone(),
             dir: dir.clone(),
         }),
+        Transport::Smtp(smtp) => Box::new(SmtpMailer::new(config.from.clone(), smtp)),
     }
 }
 

@@ -9,3 +9,4 @@ mod cycle;
 mod daemon;
 mod perspective;
 mod service;
+mod smtp;

@@ -6,6 +6,8 @@ use std::process::Output;
 use dutywatch::config::{self, Config};
 use jiff::Timestamp;
 
+pub(crate) mod smtp_server;
+
 /// A small CRM: one shared, two MSP-owned and one contractor-owned
 /// requirement (the rest of the catalog is unowned, which lint reports but
 /// loading tolerates).
@@ -100,9 +102,17 @@ pub(crate) fn text(output: &Output) -> (String, String) {
     )
 }
 
+/// `[mail]`'s transport keys for the file transport into `outbox/`.
+pub(crate) const FILE_MAIL: &str = "transport = \"file\"\ndir = \"outbox\"";
+
 /// A contractor-perspective config with a patch source, an access-review
 /// source and a manual duty.
 pub(crate) fn contractor_config(extra: &str) -> String {
+    contractor_config_with_mail(FILE_MAIL, extra)
+}
+
+/// [`contractor_config`] with `mail` as `[mail]`'s transport keys.
+pub(crate) fn contractor_config_with_mail(mail: &str, extra: &str) -> String {
     format!(
         r#"
 perspective = "contractor"
@@ -111,8 +121,7 @@ database = "state/dutywatch.db"
 
 [mail]
 from = "dutywatch@acme.example"
-transport = "file"
-dir = "outbox"
+{mail}
 
 [msp]
 name = "Keystone IT"

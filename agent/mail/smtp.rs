@@ -1,0 +1,379 @@
+//! Delivery through an SMTP relay with lettre's blocking `SmtpTransport`.
+//!
+//! The engine sends from blocking code, a few mails at a time, so there is no connection pool
+//! (a pooled connection the relay has dropped fails the next send, lettre #743): every mail
+//! opens, authenticates, sends and quits. TLS is rustls with aws-lc-rs and the platform's trust
+//! store.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::response::{Category, Code, Severity};
+use lettre::{SmtpTransport, Transport as _};
+
+use super::{MailError, Mailer, message};
+use crate::config::{SmtpConfig, SmtpLogin, SmtpTls};
+use crate::secret::Secret;
+use crate::store::OutgoingMail;
+
+/// Longest relay reply or library message kept in an error; the rest of a
+/// multi-line banner says nothing an operator needs.
+const MAX_DETAIL_CHARS: usize = 300;
+
+/// Reply codes that concern the session, not one message: every mail would
+/// get the same answer (RFC 5321 421, RFC 4954 454/530/534/535/538).
+const SESSION_CODES: [u16; 6] = [421, 454, 530, 534, 535, 538];
+
+/// Why the relay did not take a mail. Each message says whether retrying can help, and none
+/// contains the password (see [`scrub`]).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SmtpFailure {
+    /// A 4xx reply.
+    #[error("deferred with {code} ({category}): {reply}; transient, will be retried")]
+    Transient {
+        code: u16,
+        category: &'static str,
+        reply: String,
+    },
+    /// A 5xx reply.
+    #[error(
+        "rejected with {code} ({category}): {reply}; permanent, retrying will not help until \
+         the login, the sender or the recipients are fixed"
+    )]
+    Permanent {
+        code: u16,
+        category: &'static str,
+        reply: String,
+    },
+    #[error("no answer within {secs}s (`[mail] timeout`); transient, will be retried")]
+    Timeout { secs: u64 },
+    #[error("cannot talk to the relay: {detail}; transient, will be retried")]
+    Connection { detail: String },
+    #[error(
+        "tls = \"{mode}\" failed: {detail}; check that `tls` matches the relay's port \
+         (implicit on 465, starttls on 587) and that its certificate is valid for its host name"
+    )]
+    Tls { mode: SmtpTls, detail: String },
+    #[error("{detail}; permanent, retrying will not help until the relay or `[mail]` changes")]
+    Protocol { detail: String },
+    /// TLS could not even be configured, typically no CA certificates on the host.
+    #[error(
+        "cannot set up tls: {detail}; rustls-platform-verifier reads the system's CA \
+         certificates (Debian: ca-certificates); permanent until they are installed"
+    )]
+    TlsSetup { detail: String },
+}
+
+impl SmtpFailure {
+    pub(super) fn affects_every_mail(&self) -> bool {
+        match self {
+            SmtpFailure::Transient { code, .. } | SmtpFailure::Permanent { code, .. } => {
+                SESSION_CODES.contains(code)
+            }
+            SmtpFailure::Timeout { .. }
+            | SmtpFailure::Connection { .. }
+            | SmtpFailure::Tls { .. }
+            | SmtpFailure::Protocol { .. }
+            | SmtpFailure::TlsSetup { .. } => true,
+        }
+    }
+}
+
+/// Sends each mail through one relay.
+pub struct SmtpMailer {
+    from: Mailbox,
+    config: SmtpConfig,
+    /// Built once; `Err` when TLS could not be set up (no usable trust store), reported by every
+    /// send so the outbox keeps the mail and says why.
+    transport: Result<SmtpTransport, SmtpFailure>,
+}
+
+impl fmt::Debug for SmtpMailer {
+    /// The relay, not the transport: lettre's `Debug` is not ours to vouch for.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpMailer")
+            .field("from", &self.from.to_string())
+            .field("relay", &self.config.relay())
+            .field("tls", &self.config.tls)
+            .field(
+                "username",
+                &self.config.login.as_ref().map(|l| l.username.as_str()),
+            )
+            .field("timeout", &self.config.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmtpMailer {
+    pub fn new(from: Mailbox, config: &SmtpConfig) -> SmtpMailer {
+        let transport = transport(config).map_err(|error| {
+            let failure = SmtpFailure::TlsSetup {
+                detail: scrub(&error.to_string(), config.login.as_ref()),
+            };
+            tracing::error!(relay = %config.relay(), error = %failure, "SmtpSetupError");
+            failure
+        });
+        SmtpMailer {
+            from,
+            config: config.clone(),
+            transport,
+        }
+    }
+
+    fn error(&self, failure: SmtpFailure) -> MailError {
+        MailError::Smtp {
+            relay: self.config.relay(),
+            failure,
+        }
+    }
+}
+
+impl Mailer for SmtpMailer {
+    fn send(&self, mail: &OutgoingMail, message_id: &str) -> Result<(), MailError> {
+        let message = message(&self.from, mail, message_id)?;
+        let transport = self
+            .transport
+            .as_ref()
+            .map_err(|failure| self.error(failure.clone()))?;
+        transport
+            .send(&message)
+            .map(|_| ())
+            .map_err(|error| self.error(classify(&error, &self.config)))
+    }
+}
+
+/// The lettre transport for `config`: the TLS mode exactly as configured,
+/// an explicit timeout, PLAIN or LOGIN when there is a login.
+fn transport(config: &SmtpConfig) -> Result<SmtpTransport, lettre::transport::smtp::Error> {
+    let tls = match config.tls {
+        SmtpTls::Starttls => Tls::Required(TlsParameters::new_rustls(config.host.clone())?),
+        SmtpTls::Implicit => Tls::Wrapper(TlsParameters::new_rustls(config.host.clone())?),
+        SmtpTls::None => Tls::None,
+    };
+    let mut builder = SmtpTransport::builder_dangerous(config.host.as_str())
+        .port(config.port)
+        .tls(tls)
+        .timeout(Some(config.timeout));
+    if let Some(login) = &config.login {
+        builder = builder
+            .credentials(Credentials::new(
+                login.username.clone(),
+                login.password.expose().to_owned(),
+            ))
+            .authentication(vec![Mechanism::Plain, Mechanism::Login]);
+    }
+    Ok(builder.build())
+}
+
+/// Sorts a lettre error into what an operator can act on.
+fn classify(error: &lettre::transport::smtp::Error, config: &SmtpConfig) -> SmtpFailure {
+    let login = config.login.as_ref();
+    if let Some(code) = error.status() {
+        // lettre keeps the reply text as the error's source.
+        let reply = std::error::Error::source(error)
+            .map(|text| scrub(&text.to_string(), login))
+            .unwrap_or_default();
+        let (number, category) = (u16::from(code), category(code));
+        return match code.severity {
+            Severity::TransientNegativeCompletion => SmtpFailure::Transient {
+                code: number,
+                category,
+                reply,
+            },
+            _ => SmtpFailure::Permanent {
+                code: number,
+                category,
+                reply,
+            },
+        };
+    }
+    let detail = scrub(&error.to_string(), login);
+    if error.is_timeout() {
+        SmtpFailure::Timeout {
+            secs: config.timeout.as_secs(),
+        }
+    } else if error.is_tls() || (config.tls != SmtpTls::None && is_tls_io(error)) {
+        SmtpFailure::Tls {
+            mode: config.tls,
+            detail,
+        }
+    } else if error.is_client() || error.is_response() {
+        SmtpFailure::Protocol { detail }
+    } else {
+        SmtpFailure::Connection { detail }
+    }
+}
+
+/// A handshake that fails inside rustls surfaces as an I/O error wrapping a `rustls::Error`
+/// (lettre files it under network or connection); find it so the message can point at `tls`.
+fn is_tls_io(error: &lettre::transport::smtp::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::InvalidData
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// The reply code's second digit (RFC 5321 4.2.1), or what the code means
+/// when it is one of the authentication replies.
+fn category(code: Code) -> &'static str {
+    if matches!(u16::from(code), 454 | 530 | 534 | 535 | 538) {
+        return "authentication";
+    }
+    match code.category {
+        Category::Syntax => "syntax",
+        Category::Information => "information",
+        Category::Connections => "connection",
+        Category::MailSystem => "mail system",
+        Category::Unspecified3 | Category::Unspecified4 => "unspecified",
+    }
+}
+
+/// Makes relay replies and library messages safe to log and store: the password in every form
+/// it was sent in (raw, base64 for AUTH LOGIN, the base64 AUTH PLAIN response) becomes
+/// `[redacted]`, control characters become spaces, and the text is cut to
+/// [`MAX_DETAIL_CHARS`]. A relay echoing a command it did not like would otherwise put the
+/// credentials into the log and the outbox table.
+fn scrub(text: &str, login: Option<&SmtpLogin>) -> String {
+    let mut text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if let Some(login) = login {
+        let password = login.password.expose();
+        // Wrapped as secrets so they are wiped when dropped, like the password itself.
+        let forms = [
+            Secret::new(BASE64.encode(format!("\0{}\0{password}", login.username))),
+            Secret::new(BASE64.encode(password)),
+            Secret::new(password.to_owned()),
+        ];
+        for form in &forms {
+            if !form.expose().is_empty() && text.contains(form.expose()) {
+                text = text.replace(form.expose(), "[redacted]");
+            }
+        }
+    }
+    let text = text.trim();
+    match text.char_indices().nth(MAX_DETAIL_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    const PASSWORD: &str = "hunter2-correct-horse";
+
+    fn config(tls: SmtpTls) -> SmtpConfig {
+        SmtpConfig {
+            host: "smtp.example.com".into(),
+            port: tls.default_port(),
+            tls,
+            login: Some(SmtpLogin {
+                username: "dutywatch".into(),
+                password: Arc::new(Secret::new(PASSWORD.into())),
+            }),
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    #[test]
+    fn scrub_removes_every_form_of_the_password() {
+        let config = config(SmtpTls::Starttls);
+        let plain = BASE64.encode(format!("\0dutywatch\0{PASSWORD}"));
+        let login = BASE64.encode(PASSWORD);
+        let reply =
+            format!("500 5.5.2 unrecognized: AUTH PLAIN {plain}\r\nor {login} or {PASSWORD}");
+        let scrubbed = scrub(&reply, config.login.as_ref());
+        assert_eq!(
+            scrubbed,
+            "500 5.5.2 unrecognized: AUTH PLAIN [redacted]  or [redacted] or [redacted]"
+        );
+    }
+
+    #[test]
+    fn scrub_cuts_long_replies() {
+        let scrubbed = scrub(&"x".repeat(1000), None);
+        assert_eq!(scrubbed.chars().count(), MAX_DETAIL_CHARS + 1);
+        assert!(scrubbed.ends_with('…'));
+    }
+
+    #[test]
+    fn reply_codes_name_their_category() {
+        let code = |text: &str| -> Code {
+            format!("{text} x\r\n")
+                .parse::<lettre::transport::smtp::response::Response>()
+                .unwrap()
+                .code()
+        };
+        assert_eq!(category(code("550")), "mail system");
+        assert_eq!(category(code("451")), "mail system");
+        assert_eq!(category(code("421")), "connection");
+        assert_eq!(category(code("535")), "authentication");
+        assert_eq!(category(code("501")), "syntax");
+    }
+
+    #[test]
+    fn session_failures_stop_the_batch_message_failures_do_not() {
+        let failure = |code| SmtpFailure::Permanent {
+            code,
+            category: "",
+            reply: String::new(),
+        };
+        assert!(failure(535).affects_every_mail());
+        assert!(!failure(550).affects_every_mail());
+        assert!(
+            SmtpFailure::Timeout { secs: 30 }.affects_every_mail(),
+            "one timeout per mail would stall the scheduler"
+        );
+    }
+
+    #[test]
+    fn debug_names_the_relay_not_the_password() {
+        let from: Mailbox = "dutywatch@acme.example".parse().unwrap();
+        for tls in [SmtpTls::Starttls, SmtpTls::Implicit, SmtpTls::None] {
+            let mailer = SmtpMailer::new(from.clone(), &config(tls));
+            let debug = format!("{mailer:?} {mailer:#?}");
+            assert!(!debug.contains(PASSWORD), "{debug}");
+            assert!(debug.contains("smtp.example.com:"), "{debug}");
+        }
+    }
+
+    #[test]
+    fn messages_say_whether_retrying_helps() {
+        let transient = SmtpFailure::Transient {
+            code: 451,
+            category: "mail system",
+            reply: "4.3.0 try later".into(),
+        };
+        assert_eq!(
+            transient.to_string(),
+            "deferred with 451 (mail system): 4.3.0 try later; transient, will be retried"
+        );
+        let permanent = SmtpFailure::Permanent {
+            code: 535,
+            category: "authentication",
+            reply: "5.7.8 credentials invalid".into(),
+        };
+        assert!(
+            permanent.to_string().starts_with(
+                "rejected with 535 (authentication): 5.7.8 credentials invalid; permanent"
+            ),
+            "{permanent}"
+        );
+    }
+}

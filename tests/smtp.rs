@@ -1,0 +1,426 @@
+//! Escalations through a real SMTP server (aiosmtpd on loopback, see `util/smtp_server.py`).
+
+use std::path::Path;
+use std::process::Output;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use dutywatch::engine::Engine;
+use dutywatch::store::Store;
+use jiff::Timestamp;
+
+use crate::util::smtp_server::{Options, Received, SmtpServer};
+use crate::util::{self, MFA_BAD, at, text};
+
+const USER: &str = "dutywatch";
+const PASSWORD: &str = "s3cret-relay-pass";
+const WRONG_PASSWORD: &str = "not-the-relay-pass";
+
+/// `[mail]` keys for the test server: plain text is allowed because it is
+/// on loopback.
+fn smtp_mail(server: &SmtpServer, login: &str) -> String {
+    format!(
+        "transport = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\ntimeout = \"5s\"\n{login}",
+        server.port
+    )
+}
+
+/// The standard fixture, mailing through `server`.
+fn fixture(server: &SmtpServer, login: &str, now: Timestamp) -> util::Fixture {
+    let fixture = util::standard(now);
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config_with_mail(&smtp_mail(server, login), ""),
+    );
+    fixture
+}
+
+fn engine(fixture: &util::Fixture) -> Engine {
+    let config = fixture.load();
+    let store = Store::open(&config.database).expect("store opens");
+    Engine::new(Arc::new(config), store)
+}
+
+fn by_subject<'a>(received: &'a [Received], needle: &str) -> &'a Received {
+    received
+        .iter()
+        .find(|m| m.header("Subject").is_some_and(|s| s.contains(needle)))
+        .unwrap_or_else(|| panic!("no mail about {needle}: {received:#?}"))
+}
+
+#[test]
+fn an_escalation_reaches_the_relay_with_its_envelope_and_headers() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = SmtpServer::start(Options::default());
+    let fixture = fixture(&server, "", now);
+    fixture.write_dated("evidence/mfa.json", MFA_BAD, now);
+    let mut engine = engine(&fixture);
+
+    let summary = engine.cycle(now).expect("cycle");
+    assert_eq!((summary.mails_sent, summary.mail_failures), (2, 0));
+    // The MSP's MFA gap outlives its 24 h tolerance: a lapse, copied to the
+    // accountable contractor.
+    let summary = engine
+        .cycle(at("2026-11-24T15:00:01Z"))
+        .expect("a day later");
+    assert_eq!((summary.mails_sent, summary.mail_failures), (1, 0));
+
+    let received = server.accepted();
+    assert_eq!(received.len(), 3, "{received:#?}\n{}", server.log());
+    let training = by_subject(&received, "NO EVIDENCE: Annual training");
+    assert_eq!(training.mail_from, "dutywatch@acme.example");
+    assert_eq!(training.rcpt_tos, ["it@acme.example"]);
+    assert_eq!(training.header("To").as_deref(), Some("it@acme.example"));
+    assert_eq!(training.header("Cc"), None);
+
+    let lapse = by_subject(&received, "LAPSED");
+    assert_eq!(
+        lapse.header("Subject").as_deref(),
+        Some("[dutywatch] LAPSED: MFA registered (Acme Machining)")
+    );
+    assert_eq!(lapse.mail_from, "dutywatch@acme.example");
+    let mut recipients = lapse.rcpt_tos.clone();
+    recipients.sort();
+    assert_eq!(recipients, ["it@acme.example", "soc@keystone.example"]);
+    assert_eq!(lapse.header("To").as_deref(), Some("soc@keystone.example"));
+    assert_eq!(lapse.header("Cc").as_deref(), Some("it@acme.example"));
+    assert_eq!(
+        lapse.header("From").as_deref(),
+        Some("dutywatch@acme.example")
+    );
+    assert!(lapse.data.contains("b@acme.example"), "{}", lapse.data);
+    assert_eq!(lapse.authenticated_as, None);
+
+    // One Message-ID per outbox row, derived from it: a redelivery after a
+    // crash carries the same one.
+    let mut ids: Vec<String> = received
+        .iter()
+        .map(|m| m.header("Message-ID").expect("a Message-ID"))
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "<escalation-1.acme@dutywatch>",
+            "<escalation-2.acme@dutywatch>",
+            "<escalation-3.acme@dutywatch>"
+        ]
+    );
+    assert!(
+        fixture.mails().is_empty(),
+        "nothing goes to the file outbox"
+    );
+}
+
+#[test]
+fn a_transient_rejection_is_retried_on_a_later_pass_and_delivered_once() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = SmtpServer::start(Options {
+        reject: Some((451, 1)),
+        ..Options::default()
+    });
+    let fixture = fixture(&server, "", now);
+    let mut engine = engine(&fixture);
+
+    let summary = engine.cycle(now).expect("cycle");
+    assert_eq!((summary.mails_sent, summary.mail_failures), (0, 1));
+    assert_eq!(server.accepted().len(), 0);
+
+    // Not before the retry time (one minute after a first failure); then once.
+    assert_eq!(
+        engine.deliver(at("2026-11-23T15:00:30Z")).expect("deliver"),
+        (0, 0)
+    );
+    assert_eq!(
+        engine.deliver(at("2026-11-23T15:01:00Z")).expect("deliver"),
+        (1, 0)
+    );
+    assert_eq!(
+        engine.deliver(at("2026-11-23T15:30:00Z")).expect("deliver"),
+        (0, 0)
+    );
+
+    let received = server.received();
+    assert_eq!(received.len(), 2, "{received:#?}");
+    assert!(!received[0].accepted && received[1].accepted);
+    assert_eq!(
+        received[0].header("Message-ID"),
+        received[1].header("Message-ID"),
+        "the retry is the same message"
+    );
+    assert_eq!(
+        received[1].header("Subject").as_deref(),
+        Some("[dutywatch] NO EVIDENCE: Annual training (Acme Machining)")
+    );
+}
+
+#[test]
+fn a_permanent_rejection_says_so_and_the_mail_stays_in_the_outbox() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = SmtpServer::start(Options {
+        reject: Some((550, 1)),
+        ..Options::default()
+    });
+    let fixture = fixture(&server, "", now);
+    let output = once(&fixture, None, now);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "smtp relay 127.0.0.1:{}: rejected with 550 (mail system)",
+            server.port
+        )) && stderr.contains("permanent"),
+        "{stderr}"
+    );
+    assert_eq!(pending(&fixture), 1);
+}
+
+/// Runs `dutywatch once` at `now` with `credentials` as `$CREDENTIALS_DIRECTORY`, logging
+/// everything: the password must not show up even at trace level.
+fn once(fixture: &util::Fixture, credentials: Option<&Path>, now: Timestamp) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"));
+    command
+        .args([
+            "once",
+            "--config",
+            "dutywatch.toml",
+            "--at",
+            &now.to_string(),
+        ])
+        .current_dir(fixture.dir.path())
+        .env_remove("DUTYWATCH_CONFIG")
+        .env_remove("STATE_DIRECTORY")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env("DUTYWATCH_LOG", "trace")
+        .env("DUTYWATCH_LOG_FORMAT", "text");
+    if let Some(dir) = credentials {
+        command.env("CREDENTIALS_DIRECTORY", dir);
+    }
+    command.output().expect("the dutywatch binary runs")
+}
+
+/// Unsent outbox mail, whenever due.
+fn pending(fixture: &util::Fixture) -> usize {
+    let store = Store::open_read_only(&fixture.path("state/dutywatch.db")).expect("store opens");
+    store
+        .pending_mail(at("2100-01-01T00:00:00Z"), 100)
+        .expect("outbox")
+        .len()
+}
+
+/// The password as sent (raw, AUTH LOGIN, AUTH PLAIN) must appear in none of `haystacks`.
+fn assert_no_password(what: &str, haystack: &[u8]) {
+    for password in [PASSWORD, WRONG_PASSWORD] {
+        let forms = [
+            password.to_owned(),
+            BASE64.encode(password),
+            BASE64.encode(format!("\0{USER}\0{password}")),
+        ];
+        for form in forms {
+            assert!(
+                !haystack
+                    .windows(form.len())
+                    .any(|window| window == form.as_bytes()),
+                "{what} contains the password (as `{form}`)"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_password_comes_from_the_credential_and_never_leaks() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = SmtpServer::start(Options {
+        login: Some((USER, PASSWORD)),
+        ..Options::default()
+    });
+    let login = format!("username = \"{USER}\"\npassword = {{ credential = \"smtp-password\" }}");
+    let fixture = fixture(&server, &login, now);
+    let credentials = tempfile::tempdir().expect("a credentials dir");
+    let credential = credentials.path().join("smtp-password");
+
+    // A wrong password: the relay refuses the login, the mail stays queued.
+    std::fs::write(&credential, format!("{WRONG_PASSWORD}\n")).expect("write credential");
+    let refused = once(&fixture, Some(credentials.path()), now);
+    let (stdout, stderr) = text(&refused);
+    assert!(refused.status.success(), "{stdout}{stderr}");
+    assert!(server.received().is_empty(), "{:#?}", server.received());
+    assert!(
+        stderr.contains(&format!(
+            "smtp relay 127.0.0.1:{}: rejected with 535 (authentication)",
+            server.port
+        )),
+        "{stderr}"
+    );
+    assert_eq!(pending(&fixture), 1);
+
+    // The right password, after the retry time: delivered, once.
+    std::fs::write(&credential, format!("{PASSWORD}\n")).expect("write credential");
+    let delivered = once(
+        &fixture,
+        Some(credentials.path()),
+        at("2026-11-23T15:02:00Z"),
+    );
+    let again = once(
+        &fixture,
+        Some(credentials.path()),
+        at("2026-11-23T15:30:00Z"),
+    );
+    for output in [&delivered, &again] {
+        let (stdout, stderr) = text(output);
+        assert!(output.status.success(), "{stdout}{stderr}");
+    }
+    let received = server.accepted();
+    assert_eq!(received.len(), 1, "{received:#?}");
+    assert_eq!(received[0].authenticated_as.as_deref(), Some(USER));
+    assert_eq!(
+        server.auth_attempts(),
+        ["refused dutywatch", "accepted dutywatch"],
+        "one login per delivery attempt, none when nothing is due"
+    );
+    assert_eq!(received[0].rcpt_tos, ["it@acme.example"]);
+    assert_eq!(pending(&fixture), 0);
+
+    for (name, output) in [
+        ("refused", &refused),
+        ("delivered", &delivered),
+        ("again", &again),
+    ] {
+        assert_no_password(&format!("stdout of the {name} run"), &output.stdout);
+        assert_no_password(&format!("stderr of the {name} run"), &output.stderr);
+    }
+    for entry in std::fs::read_dir(fixture.path("state")).expect("state dir") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read a database file");
+        assert_no_password(&path.display().to_string(), &bytes);
+    }
+}
+
+#[test]
+fn a_missing_credential_fails_check_config_naming_it_not_its_value() {
+    let server = SmtpServer::start(Options::default());
+    let login = format!("username = \"{USER}\"\npassword = {{ credential = \"smtp-password\" }}");
+    let fixture = fixture(&server, &login, at("2026-11-23T15:00:00Z"));
+    let credentials = tempfile::tempdir().expect("a credentials dir");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"))
+        .args(["check-config", "--config", "dutywatch.toml"])
+        .current_dir(fixture.dir.path())
+        .env("CREDENTIALS_DIRECTORY", credentials.path())
+        .output()
+        .expect("the dutywatch binary runs");
+    let (stdout, stderr) = text(&output);
+    assert!(!output.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("mail.password: cannot resolve the SMTP password: cannot read credential smtp-password from "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn implicit_tls_to_a_plain_port_names_the_tls_setting() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = SmtpServer::start(Options::default());
+    let fixture = util::standard(now);
+    let mail = format!(
+        "transport = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"implicit\"\ntimeout = \"5s\"",
+        server.port
+    );
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config_with_mail(&mail, ""),
+    );
+    let output = once(&fixture, None, now);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "smtp relay 127.0.0.1:{}: tls = \"implicit\" failed: ",
+            server.port
+        )) && stderr.contains("check that `tls` matches the relay's port"),
+        "{stderr}"
+    );
+    assert!(server.received().is_empty());
+    assert_eq!(pending(&fixture), 1);
+}
+
+#[test]
+fn a_refused_login_stops_the_pass_instead_of_trying_every_mail() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = SmtpServer::start(Options {
+        login: Some((USER, PASSWORD)),
+        ..Options::default()
+    });
+    let secrets = util::Fixture::new();
+    let password_file = secrets.write("smtp-password", WRONG_PASSWORD);
+    let login = format!(
+        "username = \"{USER}\"\npassword = {{ file = \"{}\" }}",
+        password_file.display()
+    );
+    let fixture = fixture(&server, &login, now);
+    fixture.write_dated("evidence/mfa.json", MFA_BAD, now);
+    let mut engine = engine(&fixture);
+
+    let summary = engine.cycle(now).expect("cycle");
+    assert_eq!((summary.mails_sent, summary.mail_failures), (0, 2));
+    assert_eq!(
+        server.auth_attempts(),
+        ["refused dutywatch"],
+        "the second mail is not tried against a relay that refused the login"
+    );
+    // Both are due again after the first back-off, and both wait for it.
+    assert_eq!(
+        engine.deliver(at("2026-11-23T15:00:59Z")).expect("deliver"),
+        (0, 0)
+    );
+    assert_eq!(
+        engine
+            .store()
+            .pending_mail(at("2026-11-23T15:01:00Z"), 10)
+            .expect("outbox")
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn a_reload_with_a_missing_credential_keeps_the_old_login() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = SmtpServer::start(Options {
+        login: Some((USER, PASSWORD)),
+        ..Options::default()
+    });
+    let secrets = util::Fixture::new();
+    let password_file = secrets.write("smtp-password", PASSWORD);
+    let login = format!(
+        "username = \"{USER}\"\npassword = {{ file = \"{}\" }}",
+        password_file.display()
+    );
+    let fixture = fixture(&server, &login, now);
+    let mut daemon = dutywatch::daemon::Daemon::start(fixture.config_path(), fixture.load(), now)
+        .expect("daemon starts");
+    daemon.step(now).expect("step");
+    assert_eq!(server.accepted().len(), 1);
+
+    std::fs::remove_file(&password_file).expect("remove the password");
+    let errors = daemon
+        .reload(at("2026-11-23T15:05:00Z"))
+        .expect_err("a config whose password cannot be read is rejected");
+    let text = errors.to_string();
+    assert!(
+        text.contains("mail.password: cannot resolve the SMTP password: cannot read secret file"),
+        "{text}"
+    );
+
+    // The running config kept its resolved password: the next escalation
+    // still logs in and is delivered.
+    let later = at("2026-11-23T16:00:00Z");
+    fixture.write_dated("evidence/mfa.json", MFA_BAD, later);
+    let summary = daemon.step(later).expect("step").expect("work was due");
+    assert_eq!((summary.mails_sent, summary.mail_failures), (1, 0));
+    assert_eq!(server.accepted().len(), 2);
+    assert_eq!(
+        server.auth_attempts(),
+        ["accepted dutywatch", "accepted dutywatch"]
+    );
+}
