@@ -23,6 +23,9 @@ use crate::systemd::ServiceManager;
 /// The longest the loop sleeps before looking at the clock again.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
+/// How long one pass may run while the watchdog is still fed for it.
+const MAX_PASS: Duration = Duration::from_secs(600);
+
 /// What the outside world can ask of a running daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -186,13 +189,31 @@ pub async fn run(
         service.watchdog();
         let now = clock.now();
         if daemon.next_wake() <= now {
-            // SQLite and file reads block; keep them off the async workers.
-            let (returned, outcome) = tokio::task::spawn_blocking(move || {
+            // SQLite, files and SMTP block; keep them off the async workers.
+            let mut pass = tokio::task::spawn_blocking(move || {
                 let outcome = daemon.step(now);
                 (daemon, outcome)
-            })
-            .await
-            .context("the scheduler task panicked")?;
+            });
+            let started = std::time::Instant::now();
+            let (returned, outcome) = loop {
+                let Some(interval) = watchdog else {
+                    break (&mut pass).await.context("the scheduler task panicked")?;
+                };
+                tokio::select! {
+                    joined = &mut pass => break joined.context("the scheduler task panicked")?,
+                    () = tokio::time::sleep(interval) => {
+                        // A pass may rightly take a while (a slow relay, a big
+                        // export), so the watchdog is fed while it runs, but only
+                        // for a bounded time: a wedged pass still gets the
+                        // service restarted.
+                        if started.elapsed() < MAX_PASS {
+                            service.watchdog();
+                        } else {
+                            tracing::error!(seconds = started.elapsed().as_secs(), "CyclePassStuck");
+                        }
+                    }
+                }
+            };
             daemon = returned;
             match outcome {
                 Ok(Some(summary)) => {
