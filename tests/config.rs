@@ -5,8 +5,11 @@ use dutywatch::config;
 use crate::util::{self, Fixture, at, text};
 
 /// Every config shipped in `config/` must load, so examples cannot rot.
+/// Examples name the SMTP password as a systemd credential; one is provided.
 #[test]
 fn every_shipped_config_loads() {
+    let credentials = Fixture::new();
+    credentials.write("smtp-password", "example-password\n");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let mut checked = 0;
     let mut pending = vec![root];
@@ -21,10 +24,12 @@ fn every_shipped_config_loads() {
             } else if path.extension().is_some_and(|e| e == "toml")
                 && path.file_name().is_some_and(|n| n != "demo.toml")
             {
-                let output = util::dutywatch_command(
-                    path.parent().expect("parent"),
-                    &["check-config", "--config", path.to_str().expect("utf-8")],
-                );
+                let output = std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"))
+                    .args(["check-config", "--config", path.to_str().expect("utf-8")])
+                    .env("CREDENTIALS_DIRECTORY", credentials.dir.path())
+                    .env_remove("DUTYWATCH_CONFIG")
+                    .output()
+                    .expect("runs");
                 let (stdout, stderr) = text(&output);
                 assert!(
                     output.status.success(),
@@ -35,7 +40,10 @@ fn every_shipped_config_loads() {
             }
         }
     }
-    assert!(checked >= 1, "no config found under config/");
+    assert!(
+        checked >= 3,
+        "demo and examples: only {checked} config(s) found under config/"
+    );
 }
 
 const INLINE: &str = r#"

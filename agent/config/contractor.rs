@@ -1,0 +1,217 @@
+//! `[[contractor]]`: contacts, the CRM, and the sources and duties checked against it.
+
+use std::path::Path;
+
+use dutywatch_checks::crm::{Crm, CrmLoad, Location, RawCrmRow};
+use dutywatch_checks::duty::Duty;
+use dutywatch_checks::lint::Severity;
+use dutywatch_checks::party::Party;
+use jiff::tz::TimeZone;
+use lettre::Address;
+use toml::Spanned;
+
+use super::raw::{RawContractor, RawDuty};
+use super::{Context, MspInfo, Source, resolve};
+
+/// One contractor: the MSP's client, or the organisation itself.
+#[derive(Debug)]
+pub struct Contractor {
+    pub id: String,
+    pub name: String,
+    pub contacts: Vec<Address>,
+    /// Who at the MSP answers for this client's duties.
+    pub msp_contacts: Vec<Address>,
+    pub packages: Vec<String>,
+    pub crm: CrmLoad,
+    pub sources: Vec<Source>,
+    pub duties: Vec<Duty>,
+}
+
+impl Contractor {
+    pub fn source(&self, id: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.id == id)
+    }
+
+    pub fn duty(&self, id: &str) -> Option<&Duty> {
+        self.duties.iter().find(|d| d.id.as_str() == id)
+    }
+
+    pub fn contacts_of(&self, party: Party) -> &[Address] {
+        match party {
+            Party::Contractor => &self.contacts,
+            Party::Msp => &self.msp_contacts,
+        }
+    }
+}
+
+impl Context<'_> {
+    pub(super) fn contractor(
+        &mut self,
+        raw: &Spanned<RawContractor>,
+        shared_duties: &[Spanned<RawDuty>],
+        base: &Path,
+        zone: &TimeZone,
+        msp: &MspInfo,
+    ) -> Option<Contractor> {
+        let start = self.errors.len();
+        let raw = raw.get_ref();
+        let id = raw.id.get_ref().clone();
+        let key = format!("contractor[{id}]");
+        self.id(&raw.id, &format!("{key}.id"));
+        let contacts = self.addresses(&raw.contacts, &format!("{key}.contacts"));
+        if raw.contacts.is_empty() {
+            self.error(
+                raw.id.span().start,
+                &format!("{key}.contacts"),
+                "a contractor needs at least one contact: duties escalate to it and it is accountable for all of them".to_owned(),
+            );
+        }
+        let mut msp_contacts = self.addresses(&raw.msp_contacts, &format!("{key}.msp_contacts"));
+        if msp_contacts.is_empty() {
+            msp_contacts = msp.contacts.clone();
+        }
+
+        let crm = self.crm(raw, base, &key)?;
+
+        let mut sources = Vec::new();
+        for raw_source in &raw.source {
+            if let Some(source) = self.source(raw_source, base, zone, &key) {
+                if sources.iter().any(|s: &Source| s.id == source.id) {
+                    self.error(
+                        raw_source.span().start,
+                        &format!("{key}.source"),
+                        format!("source `{}` is configured twice", source.id),
+                    );
+                } else {
+                    sources.push(source);
+                }
+            }
+        }
+
+        // Duties may name a source whose own definition is broken: that is
+        // one problem, reported at the source, not one more per duty.
+        let declared_sources: Vec<String> = raw
+            .source
+            .iter()
+            .map(|s| s.get_ref().id.get_ref().clone())
+            .collect();
+        let ownership = crm.crm.ownership(Some(&raw.packages));
+        let mut duties: Vec<Duty> = Vec::new();
+        for raw_duty in shared_duties.iter().chain(&raw.duty) {
+            let Some(spec) = self.duty_spec(raw_duty, &key, &declared_sources) else {
+                continue;
+            };
+            if duties.iter().any(|d| d.id == spec.id) {
+                self.error(
+                    raw_duty.get_ref().id.span().start,
+                    &format!("{key}.duty"),
+                    format!("duty `{}` is configured twice for this contractor", spec.id),
+                );
+                continue;
+            }
+            let source_max_age = sources
+                .iter()
+                .find(|s| s.id == spec.source)
+                .and_then(|s| s.max_age);
+            match spec.assign(&ownership) {
+                Ok(mut duty) => {
+                    duty.max_age = duty.max_age.or(source_max_age);
+                    duties.push(duty);
+                }
+                Err(error) => self.error(
+                    raw_duty
+                        .get_ref()
+                        .objectives
+                        .first()
+                        .map_or(raw_duty.span().start, |o| o.span().start),
+                    &format!("{key}.duty[{}].objectives", raw_duty.get_ref().id.get_ref()),
+                    error.to_string(),
+                ),
+            }
+        }
+
+        if self.errors.len() > start {
+            return None;
+        }
+        Some(Contractor {
+            id,
+            name: raw.name.clone(),
+            contacts,
+            msp_contacts,
+            packages: raw.packages.clone(),
+            crm,
+            sources,
+            duties,
+        })
+    }
+
+    fn crm(&mut self, raw: &RawContractor, base: &Path, key: &str) -> Option<CrmLoad> {
+        match (&raw.crm_file, raw.crm.is_empty()) {
+            (Some(file), true) => {
+                let path = resolve(base, file.get_ref());
+                match std::fs::read(&path) {
+                    Ok(bytes) => Some(Crm::from_csv(&path.display().to_string(), &bytes)),
+                    Err(error) => {
+                        self.error(
+                            file.span().start,
+                            &format!("{key}.crm_file"),
+                            format!("cannot read the CRM `{}`: {error}", path.display()),
+                        );
+                        None
+                    }
+                }
+            }
+            (None, false) => {
+                let rows = raw
+                    .crm
+                    .iter()
+                    .map(|row| {
+                        let location = Location {
+                            file: self.file.display().to_string(),
+                            line: u32::try_from(self.line(row.span().start)).unwrap_or(u32::MAX),
+                        };
+                        let row = row.get_ref();
+                        RawCrmRow {
+                            location,
+                            id: row.id.clone(),
+                            owner: row.owner.clone(),
+                            contractor_does: row.contractor_does.clone(),
+                            msp_does: row.msp_does.clone(),
+                            evidence_producer: row.evidence_producer.clone(),
+                            verification: row.verification.clone(),
+                            package: row.package.clone(),
+                            justification: row.justification.clone(),
+                        }
+                    })
+                    .collect();
+                Some(Crm::from_raw(rows))
+            }
+            (Some(file), false) => {
+                self.error(
+                    file.span().start,
+                    &format!("{key}.crm_file"),
+                    "give the CRM either as crm_file or as inline [[contractor.crm]] rows, not both".to_owned(),
+                );
+                None
+            }
+            (None, true) => {
+                self.error(
+                    raw.id.span().start,
+                    &format!("{key}.crm_file"),
+                    "no CRM: set crm_file = \"crm.csv\" or add [[contractor.crm]] rows".to_owned(),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// CRM findings as config-level messages for `check-config` and start-up.
+pub fn crm_problems(contractor: &Contractor) -> Vec<String> {
+    dutywatch_checks::lint::lint(&contractor.crm, Some(&contractor.packages))
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| format!("contractor[{}]: {f}", contractor.id))
+        .collect()
+}

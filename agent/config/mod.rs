@@ -1,0 +1,374 @@
+//! `dutywatch.toml`: parsed into types that cannot hold a bad state.
+//!
+//! Loading is all-or-nothing: either every contractor, source and duty is
+//! valid, or the caller gets every problem at once, each naming the file,
+//! line and key, what is wrong and what is allowed. The daemon relies on
+//! that: a reload with a broken file keeps the old config running.
+//!
+//! This module holds the top-level types, the entry points and `Context`,
+//! which collects located errors; each part of the file is validated in its
+//! own submodule, from the serde shapes in `raw`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use dutywatch_checks::duty::{Duty, validate_id};
+use dutywatch_checks::party::Party;
+use jiff::tz::TimeZone;
+use lettre::Address;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::schedule::Schedule;
+#[cfg(doc)]
+use crate::secret::Secret;
+
+mod contractor;
+mod duty;
+mod mail;
+mod raw;
+mod source;
+#[cfg(test)]
+mod tests;
+
+pub use contractor::{Contractor, crm_problems};
+pub use mail::{MailConfig, SmtpConfig, SmtpLogin, SmtpTls, Transport};
+pub use source::{FileFormat, Source, SourceKind};
+
+use raw::RawConfig;
+
+/// The source id a duty names to take hand-added evidence
+/// (`dutywatch evidence add`) instead of a collector's.
+pub const MANUAL_SOURCE: &str = "manual";
+
+/// Re-evaluates every duty this often unless the config says otherwise, so
+/// a duty turns due-soon or lapsed on time even when no evidence arrives.
+const DEFAULT_EVALUATE: &str = "*/15 * * * *";
+
+/// A validated configuration.
+///
+/// `Debug` is safe to log: the one secret it can hold (the SMTP password) is a [`Secret`],
+/// which prints `[redacted]`.
+#[derive(Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub perspective: Perspective,
+    pub timezone: TimeZone,
+    pub database: PathBuf,
+    pub evaluate: Schedule,
+    pub mail: MailConfig,
+    pub msp: MspInfo,
+    pub contractors: Vec<Contractor>,
+}
+
+/// Whose duties this instance watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Perspective {
+    /// Every duty of the contractor's CRM, whoever does it: the contractor
+    /// is accountable for all of them.
+    Contractor,
+    /// Only what the MSP is responsible for (including its side of shared
+    /// rows), across all of its clients.
+    Msp,
+}
+
+impl Perspective {
+    pub fn watches(self, duty: &Duty) -> bool {
+        match self {
+            Perspective::Contractor => true,
+            Perspective::Msp => duty.responsible == Party::Msp,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct MspInfo {
+    pub name: String,
+    pub contacts: Vec<Address>,
+}
+
+/// One problem in a config, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem found in a config.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.0.len();
+        writeln!(f, "{count} problem(s) in the configuration:")?;
+        for error in &self.0 {
+            writeln!(f, "  {error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads and validates the config at `path`, CRM files included.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.to_owned(),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read the config file: {e}"),
+        }])
+    })?;
+    parse(path, &text)
+}
+
+/// Validates config `text` as if read from `path` (relative paths in it
+/// are resolved against the directory of `path`). Secrets it names are
+/// resolved against the process environment.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
+    parse_with_env(path, text, &|name| std::env::var(name).ok())
+}
+
+/// [`parse`] with `env` standing in for the process environment when
+/// resolving secrets, so tests need not mutate global state.
+pub fn parse_with_env(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    let mut cx = Context {
+        file: path.to_owned(),
+        text,
+        errors: Vec::new(),
+    };
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(error) => {
+            let line = error.span().map(|span| cx.line(span.start));
+            return Err(ConfigErrors(vec![ConfigError {
+                file: path.to_owned(),
+                line,
+                key: String::new(),
+                message: error.message().trim_end().to_owned(),
+            }]));
+        }
+    };
+    let base = path.parent().map(Path::to_owned).unwrap_or_default();
+
+    let timezone = match TimeZone::get(raw.timezone.get_ref()) {
+        Ok(zone) => Some(zone),
+        Err(_) => {
+            cx.error(
+                raw.timezone.span().start,
+                "timezone",
+                format!(
+                    "`{}` is not an IANA time zone; write e.g. `America/New_York` or `UTC`",
+                    raw.timezone.get_ref()
+                ),
+            );
+            None
+        }
+    };
+    let zone = timezone.clone().unwrap_or(TimeZone::UTC);
+
+    let evaluate = match &raw.evaluate {
+        Some(line) => cx.schedule(line, "evaluate", &zone),
+        None => Schedule::parse(DEFAULT_EVALUATE, zone.clone()).ok(),
+    };
+
+    let mail = cx.mail(&raw.mail, &base, env);
+    let msp = MspInfo {
+        name: raw.msp.name.clone(),
+        contacts: cx.addresses(&raw.msp.contacts, "msp.contacts"),
+    };
+
+    match (raw.perspective, raw.contractor.len()) {
+        (_, 0) => cx.error_at_line(
+            None,
+            "contractor",
+            "no [[contractor]] is configured; add one with its id, name, contacts, CRM, sources and duties".to_owned(),
+        ),
+        (Perspective::Contractor, n) if n > 1 => cx.error(
+            raw.contractor[1].span().start,
+            "contractor",
+            format!(
+                "perspective = \"contractor\" watches one contractor, but {n} are configured; an MSP watching several clients uses perspective = \"msp\""
+            ),
+        ),
+        _ => {}
+    }
+    if raw.perspective == Perspective::Msp && msp.contacts.is_empty() && raw.msp.contacts.is_empty()
+    {
+        cx.error_at_line(
+            None,
+            "msp.contacts",
+            "perspective = \"msp\" needs at least one MSP contact to escalate to".to_owned(),
+        );
+    }
+
+    let mut contractors = Vec::new();
+    let mut seen_ids = BTreeSet::new();
+    for raw_contractor in &raw.contractor {
+        let id = raw_contractor.get_ref().id.get_ref().clone();
+        if !seen_ids.insert(id.clone()) {
+            cx.error(
+                raw_contractor.get_ref().id.span().start,
+                "contractor.id",
+                format!("contractor `{id}` is configured twice"),
+            );
+            continue;
+        }
+        if let Some(contractor) = cx.contractor(raw_contractor, &raw.duty, &base, &zone, &msp) {
+            contractors.push(contractor);
+        }
+    }
+
+    if !cx.errors.is_empty() {
+        return Err(ConfigErrors(cx.errors));
+    }
+    let (Some(timezone), Some(evaluate), Some(mail)) = (timezone, evaluate, mail) else {
+        // Each of these pushed an error when it failed.
+        return Err(ConfigErrors(cx.errors));
+    };
+    let database = match raw.database {
+        Some(database) => resolve(&base, &database),
+        None => crate::systemd::state_dir()
+            .unwrap_or_else(|| base.join("state"))
+            .join("dutywatch.db"),
+    };
+    Ok(Config {
+        path: path.to_owned(),
+        perspective: raw.perspective,
+        timezone,
+        database,
+        evaluate,
+        mail,
+        msp,
+        contractors,
+    })
+}
+
+fn resolve(base: &Path, path: &str) -> PathBuf {
+    let path = Path::new(path);
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        base.join(path)
+    }
+}
+
+struct Context<'a> {
+    file: PathBuf,
+    text: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Context<'_> {
+    fn line(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn error(&mut self, offset: usize, key: &str, message: String) {
+        let line = Some(self.line(offset));
+        self.error_at_line(line, key, message);
+    }
+
+    fn error_at_line(&mut self, line: Option<usize>, key: &str, message: String) {
+        self.errors.push(ConfigError {
+            file: self.file.clone(),
+            line,
+            key: key.to_owned(),
+            message,
+        });
+    }
+
+    /// `value` read with `parse`; a parse error is reported verbatim, at the
+    /// value's line.
+    fn parsed<T, E: fmt::Display>(
+        &mut self,
+        value: &Spanned<String>,
+        key: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        match parse(value.get_ref()) {
+            Ok(parsed) => Some(parsed),
+            Err(error) => {
+                self.error(value.span().start, key, error.to_string());
+                None
+            }
+        }
+    }
+
+    /// Names each key that is set (`Some` offset) but not among those the
+    /// variant `{choice} = "{name}"` takes, instead of silently ignoring it.
+    fn keys_not_taken<'k>(
+        &mut self,
+        key: &str,
+        choice: &str,
+        name: &str,
+        allowed: &[&str],
+        present: impl IntoIterator<Item = (&'k str, Option<usize>)>,
+    ) {
+        for (field, at) in present {
+            if let Some(at) = at
+                && !allowed.contains(&field)
+            {
+                self.error(
+                    at,
+                    &format!("{key}.{field}"),
+                    format!(
+                        "`{field}` does not apply to {choice} = \"{name}\" (it takes: {})",
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    fn schedule(&mut self, line: &Spanned<String>, key: &str, zone: &TimeZone) -> Option<Schedule> {
+        self.parsed(line, key, |text| Schedule::parse(text, zone.clone()))
+    }
+
+    fn addresses(&mut self, texts: &[Spanned<String>], key: &str) -> Vec<Address> {
+        texts
+            .iter()
+            .filter_map(|text| match text.get_ref().trim().parse::<Address>() {
+                Ok(address) => Some(address),
+                Err(error) => {
+                    self.error(
+                        text.span().start,
+                        key,
+                        format!("`{}` is not a mail address: {error}", text.get_ref()),
+                    );
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn id(&mut self, id: &Spanned<String>, key: &str) -> bool {
+        self.parsed(id, key, validate_id).is_some()
+    }
+}

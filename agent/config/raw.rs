@@ -1,0 +1,154 @@
+//! The serde shape of `dutywatch.toml`, before validation. Values keep their
+//! spans where an error may need to name a line.
+
+use dutywatch_checks::duty::Quantifier;
+use dutywatch_checks::party::Party;
+use dutywatch_checks::period::Period;
+use dutywatch_checks::predicate::{FieldPath, Predicate};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{FileFormat, Perspective, SmtpTls};
+use crate::secret::SecretRef;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) perspective: Perspective,
+    pub(super) timezone: Spanned<String>,
+    pub(super) database: Option<String>,
+    pub(super) evaluate: Option<Spanned<String>>,
+    pub(super) mail: RawMail,
+    pub(super) msp: RawMsp,
+    #[serde(default)]
+    pub(super) duty: Vec<Spanned<RawDuty>>,
+    #[serde(default)]
+    pub(super) contractor: Vec<Spanned<RawContractor>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMail {
+    pub(super) from: Spanned<String>,
+    pub(super) transport: Spanned<RawTransport>,
+    // file
+    pub(super) dir: Option<Spanned<String>>,
+    // smtp
+    pub(super) host: Option<Spanned<String>>,
+    pub(super) port: Option<Spanned<u16>>,
+    pub(super) tls: Option<Spanned<SmtpTls>>,
+    pub(super) username: Option<Spanned<String>>,
+    pub(super) password: Option<Spanned<SecretRef>>,
+    pub(super) timeout: Option<Spanned<Period>>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum RawTransport {
+    File,
+    Smtp,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMsp {
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) contacts: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawContractor {
+    pub(super) id: Spanned<String>,
+    pub(super) name: String,
+    pub(super) contacts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) msp_contacts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) packages: Vec<String>,
+    pub(super) crm_file: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) crm: Vec<Spanned<RawInlineCrmRow>>,
+    #[serde(default)]
+    pub(super) source: Vec<Spanned<RawSource>>,
+    #[serde(default)]
+    pub(super) duty: Vec<Spanned<RawDuty>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInlineCrmRow {
+    pub(super) id: Option<String>,
+    pub(super) owner: Option<String>,
+    pub(super) contractor_does: Option<String>,
+    pub(super) msp_does: Option<String>,
+    pub(super) evidence_producer: Option<String>,
+    pub(super) verification: Option<String>,
+    pub(super) package: Option<String>,
+    pub(super) justification: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSource {
+    pub(super) id: Spanned<String>,
+    pub(super) kind: RawSourceKind,
+    pub(super) path: Option<Spanned<String>>,
+    pub(super) format: Option<FileFormat>,
+    pub(super) records: Option<FieldPath>,
+    pub(super) schedule: Spanned<String>,
+    pub(super) max_age: Option<Period>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum RawSourceKind {
+    File,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDuty {
+    pub(super) id: Spanned<String>,
+    pub(super) title: String,
+    pub(super) objectives: Vec<Spanned<String>>,
+    pub(super) party: Option<Party>,
+    pub(super) source: Spanned<String>,
+    pub(super) max_age: Option<Period>,
+    pub(super) label: Option<FieldPath>,
+    pub(super) rule: RawRuleKind,
+    // recurring
+    pub(super) every: Option<Period>,
+    pub(super) warn_before: Option<Period>,
+    pub(super) completed_at: Option<FieldPath>,
+    #[serde(rename = "where")]
+    pub(super) filter: Option<Predicate>,
+    // continuous
+    pub(super) expect: Option<Quantifier>,
+    pub(super) check: Option<Predicate>,
+    pub(super) min_records: Option<usize>,
+    pub(super) tolerance: Option<Period>,
+    // event clock
+    pub(super) event_id: Option<FieldPath>,
+    #[serde(default)]
+    pub(super) step: Vec<RawStep>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum RawRuleKind {
+    Recurring,
+    Continuous,
+    EventClock,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStep {
+    pub(super) name: String,
+    pub(super) starts: FieldPath,
+    pub(super) done: FieldPath,
+    pub(super) within: Period,
+    pub(super) warn_before: Option<Period>,
+}

@@ -1,0 +1,254 @@
+use std::time::Duration;
+
+use super::*;
+
+const PASSWORD: &str = "hunter2-correct-horse";
+
+/// A minimal valid config whose `[mail]` table is `from` plus `mail`.
+fn text(mail: &str) -> String {
+    format!(
+        r#"perspective = "contractor"
+timezone = "UTC"
+database = "state/dutywatch.db"
+
+[mail]
+from = "dutywatch@acme.example"
+{mail}
+
+[msp]
+name = "Keystone IT"
+contacts = ["soc@keystone.example"]
+
+[[contractor]]
+id = "acme"
+name = "Acme Machining"
+contacts = ["it@acme.example"]
+
+[[contractor.crm]]
+id = "3.1.1"
+owner = "contractor"
+contractor_does = "Approves access"
+"#
+    )
+}
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "SMTP_PASSWORD" => Some(PASSWORD.to_owned()),
+        _ => None,
+    }
+}
+
+fn parse_mail(mail: &str) -> Result<Config, ConfigErrors> {
+    parse_with_env(
+        Path::new("/etc/dutywatch/dutywatch.toml"),
+        &text(mail),
+        &env,
+    )
+}
+
+fn smtp(mail: &str) -> SmtpConfig {
+    match parse_mail(mail) {
+        Ok(config) => match config.mail.transport {
+            Transport::Smtp(smtp) => smtp,
+            other => panic!("not smtp: {other:?}"),
+        },
+        Err(errors) => panic!("{errors}"),
+    }
+}
+
+/// The one error a `[mail]` table gives, as `line: key: message`.
+fn error(mail: &str) -> (Option<usize>, String, String) {
+    match parse_mail(mail) {
+        Ok(config) => panic!("should fail: {config:?}"),
+        Err(ConfigErrors(errors)) => {
+            assert_eq!(errors.len(), 1, "{errors:#?}");
+            let error = errors.into_iter().next().unwrap();
+            (error.line, error.key, error.message)
+        }
+    }
+}
+
+#[test]
+fn smtp_with_a_login_resolves_the_password_at_load() {
+    let smtp = smtp(
+        r#"transport = "smtp"
+host = "smtp.example.com"
+tls = "starttls"
+username = "dutywatch@acme.example"
+password = { env = "SMTP_PASSWORD" }"#,
+    );
+    assert_eq!(smtp.host, "smtp.example.com");
+    assert_eq!((smtp.port, smtp.tls), (587, SmtpTls::Starttls));
+    assert_eq!(smtp.timeout, Duration::from_secs(30));
+    assert_eq!(smtp.relay(), "smtp.example.com:587");
+    let login = smtp.login.expect("a login");
+    assert_eq!(login.username, "dutywatch@acme.example");
+    assert_eq!(login.password.expose(), PASSWORD);
+}
+
+#[test]
+fn config_debug_never_prints_the_password() {
+    let config = parse_mail(
+        r#"transport = "smtp"
+host = "smtp.example.com"
+tls = "implicit"
+username = "dutywatch"
+password = { env = "SMTP_PASSWORD" }"#,
+    )
+    .unwrap();
+    let debug = format!("{config:?} {config:#?}");
+    assert!(!debug.contains(PASSWORD), "{debug}");
+    assert!(debug.contains("[redacted]"));
+}
+
+#[test]
+fn the_port_defaults_by_tls_mode_and_can_be_set() {
+    let port = |mail: &str| smtp(mail).port;
+    assert_eq!(
+        port("transport = \"smtp\"\nhost = \"relay\"\ntls = \"implicit\""),
+        465
+    );
+    assert_eq!(
+        port("transport = \"smtp\"\nhost = \"relay\"\ntls = \"none\""),
+        25
+    );
+    assert_eq!(
+        port("transport = \"smtp\"\nhost = \"relay\"\ntls = \"starttls\"\nport = 2525"),
+        2525
+    );
+    let smtp = smtp("transport = \"smtp\"\nhost = \"::1\"\ntls = \"none\"\ntimeout = \"10s\"");
+    assert_eq!(smtp.timeout, Duration::from_secs(10));
+    assert_eq!(smtp.relay(), "[::1]:25");
+}
+
+#[test]
+fn tls_is_required_and_never_guessed() {
+    let (line, key, message) = error("transport = \"smtp\"\nhost = \"relay\"\nport = 465");
+    assert_eq!((line, key.as_str()), (Some(7), "mail.tls"));
+    assert!(
+        message.contains("is not guessed from the port"),
+        "{message}"
+    );
+
+    let Err(errors) = parse_mail("transport = \"smtp\"\nhost = \"relay\"\ntls = \"ssl\"") else {
+        panic!("`ssl` is not a tls mode");
+    };
+    let text = errors.to_string();
+    assert!(text.contains("dutywatch.toml:9"), "{text}");
+    assert!(
+        text.contains("starttls") && text.contains("implicit"),
+        "{text}"
+    );
+}
+
+#[test]
+fn host_is_required_and_bare() {
+    let (line, key, _) = error("transport = \"smtp\"\ntls = \"starttls\"");
+    assert_eq!((line, key.as_str()), (Some(7), "mail.host"));
+    for (host, says) in [
+        ("smtps://smtp.example.com", "is a URL"),
+        ("smtp.example.com:587", "give the port separately"),
+        ("[::1]", "without brackets"),
+        ("", "is empty"),
+    ] {
+        let (line, key, message) = error(&format!(
+            "transport = \"smtp\"\ntls = \"starttls\"\nhost = \"{host}\""
+        ));
+        assert_eq!((line, key.as_str()), (Some(9), "mail.host"), "{host}");
+        assert!(message.contains(says), "{host}: {message}");
+    }
+}
+
+#[test]
+fn username_and_password_come_together() {
+    let (line, key, message) =
+        error("transport = \"smtp\"\nhost = \"relay\"\ntls = \"starttls\"\nusername = \"dw\"");
+    assert_eq!((line, key.as_str()), (Some(10), "mail.password"));
+    assert!(
+        message.contains("`username` is set but `password` is not"),
+        "{message}"
+    );
+
+    let (line, key, message) = error(
+        "transport = \"smtp\"\nhost = \"relay\"\ntls = \"starttls\"\npassword = { env = \"SMTP_PASSWORD\" }",
+    );
+    assert_eq!((line, key.as_str()), (Some(10), "mail.username"));
+    assert!(
+        message.contains("`password` is set but `username` is not"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_password_in_clear_text_goes_only_to_this_host() {
+    let login = "username = \"dw\"\npassword = { env = \"SMTP_PASSWORD\" }";
+    let (line, key, message) = error(&format!(
+        "transport = \"smtp\"\nhost = \"smtp.example.com\"\ntls = \"none\"\n{login}"
+    ));
+    assert_eq!((line, key.as_str()), (Some(9), "mail.tls"));
+    assert!(
+        message.contains("send the password in clear text to `smtp.example.com`"),
+        "{message}"
+    );
+    for host in ["localhost", "127.0.0.1", "127.0.0.2", "::1"] {
+        let smtp = smtp(&format!(
+            "transport = \"smtp\"\nhost = \"{host}\"\ntls = \"none\"\n{login}"
+        ));
+        assert!(smtp.login.is_some(), "{host}");
+    }
+    // Without a password there is nothing to leak but the mail itself,
+    // which an MTA relaying on port 25 sees anyway.
+    assert!(
+        smtp("transport = \"smtp\"\nhost = \"mx.example.com\"\ntls = \"none\"")
+            .login
+            .is_none()
+    );
+}
+
+#[test]
+fn a_missing_credential_fails_the_load_and_names_it() {
+    let (line, key, message) = error(
+        "transport = \"smtp\"\nhost = \"relay\"\ntls = \"starttls\"\nusername = \"dw\"\npassword = { credential = \"smtp-password\" }",
+    );
+    assert_eq!((line, key.as_str()), (Some(11), "mail.password"));
+    assert_eq!(
+        message,
+        "cannot resolve the SMTP password: credential smtp-password needs $CREDENTIALS_DIRECTORY, \
+         which is not set; add LoadCredential=smtp-password:<path> to the systemd unit"
+    );
+}
+
+#[test]
+fn keys_of_the_other_transport_are_named() {
+    let (line, key, message) = error("transport = \"file\"\nhost = \"relay\"");
+    assert_eq!((line, key.as_str()), (Some(8), "mail.host"));
+    assert_eq!(
+        message,
+        "`host` does not apply to transport = \"file\" (it takes: dir)"
+    );
+    let (_, key, message) =
+        error("transport = \"smtp\"\nhost = \"relay\"\ntls = \"starttls\"\ndir = \"outbox\"");
+    assert_eq!(key, "mail.dir");
+    assert!(
+        message.starts_with("`dir` does not apply to transport = \"smtp\""),
+        "{message}"
+    );
+}
+
+#[test]
+fn port_and_timeout_must_be_usable() {
+    let (_, key, _) = error("transport = \"smtp\"\nhost = \"relay\"\ntls = \"starttls\"\nport = 0");
+    assert_eq!(key, "mail.port");
+    let (_, key, message) =
+        error("transport = \"smtp\"\nhost = \"relay\"\ntls = \"starttls\"\ntimeout = \"6m\"");
+    assert_eq!(key, "mail.timeout");
+    assert!(message.contains("out of range"), "{message}");
+    // Zero is no period at all; the parser says so, with the line.
+    let Err(errors) =
+        parse_mail("transport = \"smtp\"\nhost = \"relay\"\ntls = \"starttls\"\ntimeout = \"0s\"")
+    else {
+        panic!("a zero timeout must fail");
+    };
+    assert!(errors.to_string().contains("longer than zero"), "{errors}");
+}
