@@ -1,18 +1,9 @@
 //! Collect → store → evaluate → escalate → mail, through the library.
 
-use std::sync::Arc;
-
 use dutywatch::engine::Engine;
-use dutywatch::store::Store;
 use dutywatch_checks::verdict::StateKind;
 
 use crate::util::{self, MFA_BAD, at};
-
-fn engine(fixture: &util::Fixture) -> Engine {
-    let config = fixture.load();
-    let store = Store::open(&config.database).expect("store opens");
-    Engine::new(Arc::new(config), store)
-}
 
 fn verdict_of(engine: &Engine, duty: &str) -> dutywatch_checks::verdict::Verdict {
     engine
@@ -39,7 +30,7 @@ fn states(engine: &Engine) -> Vec<(String, StateKind)> {
 fn first_cycle_judges_every_duty_and_mails_what_needs_attention() {
     let now = at("2026-11-23T15:00:00Z");
     let fixture = util::standard(now);
-    let mut engine = engine(&fixture);
+    let mut engine = util::engine(&fixture);
     let summary = engine.cycle(now).expect("cycle");
     assert_eq!(summary.collected, 2);
     assert_eq!(summary.evaluated, 3);
@@ -71,7 +62,7 @@ fn the_same_state_never_mails_twice_across_cycles_and_restarts() {
     let fixture = util::standard(now);
     fixture.write_dated("evidence/mfa.json", MFA_BAD, now);
     {
-        let mut engine = engine(&fixture);
+        let mut engine = util::engine(&fixture);
         engine.cycle(now).expect("first cycle");
         assert_eq!(fixture.mails().len(), 2);
         engine
@@ -84,7 +75,7 @@ fn the_same_state_never_mails_twice_across_cycles_and_restarts() {
         );
     }
     // A restart: a new engine on the same database.
-    let mut engine = engine(&fixture);
+    let mut engine = util::engine(&fixture);
     let summary = engine
         .cycle(at("2026-11-23T16:00:00Z"))
         .expect("after restart");
@@ -127,7 +118,7 @@ fn an_undelivered_escalation_survives_a_restart_and_is_sent_once() {
     // The outbox directory cannot be created: a file is in its way.
     fixture.write("outbox", "not a directory");
     {
-        let mut engine = engine(&fixture);
+        let mut engine = util::engine(&fixture);
         let summary = engine.cycle(now).expect("cycle");
         assert_eq!(summary.mail_failures, 1);
         assert_eq!(
@@ -140,20 +131,9 @@ fn an_undelivered_escalation_survives_a_restart_and_is_sent_once() {
         );
     }
     std::fs::remove_file(fixture.path("outbox")).expect("clear the obstacle");
-    let mut engine = engine(&fixture);
+    let mut engine = util::engine(&fixture);
     // Before the retry time nothing is sent; after it, exactly once.
-    assert_eq!(
-        engine.deliver(at("2026-11-23T15:00:30Z")).expect("deliver"),
-        (0, 0)
-    );
-    assert_eq!(
-        engine.deliver(at("2026-11-23T15:01:00Z")).expect("deliver"),
-        (1, 0)
-    );
-    assert_eq!(
-        engine.deliver(at("2026-11-23T15:30:00Z")).expect("deliver"),
-        (0, 0)
-    );
+    util::assert_retried_once_a_minute_after(&mut engine, at("2026-11-23T15:00:00Z"));
     assert_eq!(fixture.mails().len(), 1);
 }
 
@@ -162,7 +142,7 @@ fn unreadable_evidence_is_a_named_source_error_not_a_pass() {
     let now = at("2026-11-23T15:00:00Z");
     let fixture = util::standard(now);
     fixture.write_dated("evidence/mfa.json", "{\"value\": [", now);
-    let mut engine = engine(&fixture);
+    let mut engine = util::engine(&fixture);
     let summary = engine.cycle(now).expect("cycle");
     assert_eq!(summary.collection_failures, 1);
     let mfa = verdict_of(&engine, "mfa-registered");
@@ -187,7 +167,7 @@ fn an_export_nobody_refreshes_goes_stale() {
         util::MFA_OK,
         at("2026-11-20T15:00:00Z"),
     );
-    let mut engine = engine(&fixture);
+    let mut engine = util::engine(&fixture);
     engine.cycle(now).expect("cycle");
     let mfa = verdict_of(&engine, "mfa-registered");
     assert_eq!(mfa.state.kind(), StateKind::StaleEvidence);
@@ -202,7 +182,7 @@ fn an_export_nobody_refreshes_goes_stale() {
 fn evidence_is_deduplicated_and_its_chain_verifies() {
     let now = at("2026-11-23T15:00:00Z");
     let fixture = util::standard(now);
-    let mut engine = engine(&fixture);
+    let mut engine = util::engine(&fixture);
     engine.cycle(now).expect("cycle");
     engine.cycle(at("2026-11-23T16:00:00Z")).expect("cycle");
     let report = engine.store().verify_chain().expect("verify");

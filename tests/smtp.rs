@@ -2,11 +2,9 @@
 
 use std::path::Path;
 use std::process::Output;
-use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use dutywatch::engine::Engine;
 use dutywatch::store::Store;
 use jiff::Timestamp;
 
@@ -36,12 +34,6 @@ fn fixture(server: &SmtpServer, login: &str, now: Timestamp) -> util::Fixture {
     fixture
 }
 
-fn engine(fixture: &util::Fixture) -> Engine {
-    let config = fixture.load();
-    let store = Store::open(&config.database).expect("store opens");
-    Engine::new(Arc::new(config), store)
-}
-
 fn by_subject<'a>(received: &'a [Received], needle: &str) -> &'a Received {
     received
         .iter()
@@ -55,7 +47,7 @@ fn an_escalation_reaches_the_relay_with_its_envelope_and_headers() {
     let server = SmtpServer::start(Options::default());
     let fixture = fixture(&server, "", now);
     fixture.write_dated("evidence/mfa.json", MFA_BAD, now);
-    let mut engine = engine(&fixture);
+    let mut engine = util::engine(&fixture);
 
     let summary = engine.cycle(now).expect("cycle");
     assert_eq!((summary.mails_sent, summary.mail_failures), (2, 0));
@@ -121,25 +113,14 @@ fn a_transient_rejection_is_retried_on_a_later_pass_and_delivered_once() {
         ..Options::default()
     });
     let fixture = fixture(&server, "", now);
-    let mut engine = engine(&fixture);
+    let mut engine = util::engine(&fixture);
 
     let summary = engine.cycle(now).expect("cycle");
     assert_eq!((summary.mails_sent, summary.mail_failures), (0, 1));
     assert_eq!(server.accepted().len(), 0);
 
     // Not before the retry time (one minute after a first failure); then once.
-    assert_eq!(
-        engine.deliver(at("2026-11-23T15:00:30Z")).expect("deliver"),
-        (0, 0)
-    );
-    assert_eq!(
-        engine.deliver(at("2026-11-23T15:01:00Z")).expect("deliver"),
-        (1, 0)
-    );
-    assert_eq!(
-        engine.deliver(at("2026-11-23T15:30:00Z")).expect("deliver"),
-        (0, 0)
-    );
+    util::assert_retried_once_a_minute_after(&mut engine, at("2026-11-23T15:00:00Z"));
 
     let received = server.received();
     assert_eq!(received.len(), 2, "{received:#?}");
@@ -359,7 +340,7 @@ fn a_refused_login_stops_the_pass_instead_of_trying_every_mail() {
     );
     let fixture = fixture(&server, &login, now);
     fixture.write_dated("evidence/mfa.json", MFA_BAD, now);
-    let mut engine = engine(&fixture);
+    let mut engine = util::engine(&fixture);
 
     let summary = engine.cycle(now).expect("cycle");
     assert_eq!((summary.mails_sent, summary.mail_failures), (0, 2));

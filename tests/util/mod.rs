@@ -195,3 +195,34 @@ pub(crate) fn standard(now: Timestamp) -> Fixture {
     fixture.write_dated("evidence/mfa.json", MFA_OK, now);
     fixture
 }
+
+/// An engine on the fixture's config and database, as `once` builds it.
+pub(crate) fn engine(fixture: &Fixture) -> dutywatch::engine::Engine {
+    let config = fixture.load();
+    let store = dutywatch::store::Store::open(&config.database).expect("store opens");
+    dutywatch::engine::Engine::new(std::sync::Arc::new(config), store)
+}
+
+/// After one failed delivery at `failed_at`, nothing is retried before the
+/// one-minute back-off, the retry delivers, and nothing is sent again.
+pub(crate) fn assert_retried_once_a_minute_after(
+    engine: &mut dutywatch::engine::Engine,
+    failed_at: Timestamp,
+) {
+    let after = |seconds: i64| failed_at + jiff::SignedDuration::from_secs(seconds);
+    assert_eq!(
+        engine.deliver(after(30)).expect("deliver"),
+        (0, 0),
+        "retried too early"
+    );
+    assert_eq!(
+        engine.deliver(after(60)).expect("deliver"),
+        (1, 0),
+        "the retry delivers"
+    );
+    assert_eq!(
+        engine.deliver(after(1800)).expect("deliver"),
+        (0, 0),
+        "delivered twice"
+    );
+}
