@@ -466,6 +466,7 @@ mod tests {
         assert_eq!(format!("{secret:?}"), "[redacted]");
         assert_eq!(format!("{secret}"), "[redacted]");
         #[derive(Debug)]
+        // The fields are only ever read through Debug, which is the point.
         #[allow(dead_code)]
         struct Login {
             user: String,
