@@ -503,3 +503,99 @@ fn verdicts_serialize_with_a_state_tag() {
     let back: Verdict = serde_json::from_value(json).unwrap();
     assert_eq!(back, verdict);
 }
+
+/// With no new evidence, time can only make things worse: met, then due
+/// soon, then lapsed, never back; and the switches happen exactly at the
+/// instants the rule defines.
+#[test]
+fn without_new_evidence_states_only_worsen_as_time_passes() {
+    fn rank(kind: StateKind) -> u8 {
+        match kind {
+            StateKind::Met => 0,
+            StateKind::DueSoon => 1,
+            StateKind::Lapsed => 2,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let mut recurring = access_review();
+    recurring.max_age = None;
+    let mut continuous = mfa_enforced();
+    continuous.max_age = None;
+    let cases = [
+        // Done 09-01 (and exported then), every 90d, 14d warning: due 11-30.
+        (
+            recurring,
+            exported_at(reviews("2026-09-01T00:00:00Z"), "2026-09-01T00:00:00Z"),
+            "2026-11-16T00:00:00Z",
+            "2026-11-30T00:00:01Z",
+        ),
+        // Failing from 11-22 with a 24h tolerance.
+        (
+            continuous,
+            vec![
+                users(1, "2026-11-20T00:00:00Z", true),
+                users(2, "2026-11-22T00:00:00Z", false),
+            ],
+            "2026-11-22T00:00:00Z",
+            "2026-11-23T00:00:01Z",
+        ),
+    ];
+    for (duty, snapshots, due_soon_at, lapsed_at) in cases {
+        let switches = [at(due_soon_at), at(lapsed_at)];
+        let mut now = at("2026-11-22T00:00:00Z") - jiff::SignedDuration::from_hours(24 * 100);
+        let end = at("2027-01-01T00:00:00Z");
+        let mut worst = 0;
+        let mut first_seen = [None, None];
+        while now < end {
+            // Evidence does not exist before it was collected.
+            let known: Vec<Snapshot> = snapshots
+                .iter()
+                .filter(|s| s.effective_at <= now)
+                .cloned()
+                .collect();
+            if !known.is_empty() {
+                let view = EvidenceView {
+                    source: "src",
+                    collection: &ok(),
+                    snapshots: &known,
+                };
+                let kind = evaluate(&duty, view, now).state.kind();
+                let rank = rank(kind);
+                assert!(
+                    rank >= worst,
+                    "{}: {kind} at {now} after a worse state",
+                    duty.id
+                );
+                worst = rank;
+                for (level, seen) in first_seen.iter_mut().enumerate() {
+                    if usize::from(rank) > level && seen.is_none() {
+                        *seen = Some(now);
+                    }
+                }
+            }
+            // On the hour, but every second close to a switch.
+            let close = switches
+                .iter()
+                .any(|s| (s.as_second() - now.as_second()).abs() <= 2);
+            let step = if close {
+                1
+            } else {
+                3600 - now.as_second().rem_euclid(3600)
+            };
+            now += jiff::SignedDuration::from_secs(step);
+        }
+        assert_eq!(
+            first_seen,
+            [Some(switches[0]), Some(switches[1])],
+            "{}",
+            duty.id
+        );
+    }
+}
+
+fn exported_at(mut snapshots: Vec<Snapshot>, effective_at: &str) -> Vec<Snapshot> {
+    for snapshot in &mut snapshots {
+        snapshot.effective_at = at(effective_at);
+    }
+    snapshots
+}
