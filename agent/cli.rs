@@ -41,12 +41,14 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// The daemon narrates its work; one-shot commands print their result
-    /// and log only what went wrong, unless `DUTYWATCH_LOG` says otherwise.
+    /// The daemon narrates its work (lapses at warn, for `journalctl -p
+    /// warning`); one-shot commands print their result, which already says
+    /// what a warning would, so they log only errors unless `DUTYWATCH_LOG`
+    /// asks for more.
     pub fn default_log_level(&self) -> tracing::level_filters::LevelFilter {
         match self.command {
             Command::Run(_) => tracing::level_filters::LevelFilter::INFO,
-            _ => tracing::level_filters::LevelFilter::WARN,
+            _ => tracing::level_filters::LevelFilter::ERROR,
         }
     }
 }

@@ -35,7 +35,7 @@ pub enum LogFormat {
 /// Installs the global subscriber. Call once, first thing in `main`.
 ///
 /// The filter comes from `DUTYWATCH_LOG`, else `RUST_LOG` (`tracing_subscriber::EnvFilter`
-/// syntax, e.g. `info,dutywatch::sources=debug`), else `default` (`info` for the daemon, `warn`
+/// syntax, e.g. `info,dutywatch::sources=debug`), else `default` (`info` for the daemon, `error`
 /// for one-shot commands whose output is the point). An invalid filter is an error rather than
 /// silently logging nothing.
 pub fn init(format: LogFormat, default: LevelFilter) -> anyhow::Result<()> {
