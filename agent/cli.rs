@@ -253,6 +253,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "BROKEN"
                 }
             );
+            // The copy is faithful, but what it copied was tampered with: a
+            // backup script must not file it away as a good one.
+            if let Some((id, what)) = report.broken {
+                eprintln!(
+                    "error: the evidence chain is broken at {id}: {what}; the backup holds the rows as they are, so keep an older one as well"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { from, out } => crate::demo::run(&from, &out),

@@ -149,6 +149,7 @@ impl Daemon {
     /// re-evaluated at the next step.
     pub fn reload(&mut self, now: Timestamp) -> Result<(), ConfigErrors> {
         let config = config::load(&self.config_path)?;
+        log_crm_problems(&config);
         if config.database != self.engine.config().database {
             tracing::warn!(
                 old = %self.engine.config().database.display(),
@@ -165,6 +166,16 @@ impl Daemon {
     }
 }
 
+/// CRM rows the loader set aside run without their duties; every (re)load
+/// says which, so an edit that breaks a row is never silent.
+fn log_crm_problems(config: &Config) {
+    for contractor in &config.contractors {
+        for problem in config::crm_problems(contractor) {
+            tracing::warn!(%problem, "CrmProblem");
+        }
+    }
+}
+
 /// Runs the daemon until `commands` says stop (or closes).
 pub async fn run(
     config_path: PathBuf,
@@ -173,11 +184,7 @@ pub async fn run(
     service: ServiceManager,
 ) -> anyhow::Result<()> {
     let config = config::load(&config_path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
-    for contractor in &config.contractors {
-        for problem in config::crm_problems(contractor) {
-            tracing::warn!(%problem, "CrmProblem");
-        }
-    }
+    log_crm_problems(&config);
     let mut daemon = Daemon::start(config_path, config, clock.now())?;
     service.ready();
     tracing::info!(next = %daemon.next_wake(), "DaemonStarted");

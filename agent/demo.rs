@@ -26,9 +26,14 @@ pub fn run(from: &Path, out: &Path) -> anyhow::Result<ExitCode> {
         );
     }
     let now = Timestamp::from_second(Timestamp::now().as_second())?;
-    if out.exists() {
-        std::fs::remove_dir_all(out).with_context(|| format!("clearing `{}`", out.display()))?;
-    }
+    clear_previous(out)?;
+    // Marked before anything else lands, so even a half-rendered demo can be replaced.
+    std::fs::create_dir_all(out).with_context(|| format!("creating `{}`", out.display()))?;
+    std::fs::write(
+        out.join(MARKER),
+        "rendered by `dutywatch demo`; replaced on the next run\n",
+    )
+    .with_context(|| format!("writing `{}`", out.join(MARKER).display()))?;
     render_tree(from, out, now)?;
     apply_modified_times(out, now)?;
     println!("demo rendered into {} as of {now}\n", out.display());
@@ -44,6 +49,32 @@ pub fn run(from: &Path, out: &Path) -> anyhow::Result<ExitCode> {
         out.join("dutywatch.toml").display()
     );
     Ok(code)
+}
+
+/// Marks a directory as the demo's own, so a later run may replace it.
+const MARKER: &str = ".dutywatch-demo";
+
+/// Removes an earlier demo from `out`. Anything else there is left alone:
+/// a mistyped `--out ~` must not delete a home directory.
+fn clear_previous(out: &Path) -> anyhow::Result<()> {
+    let mut entries = match std::fs::read_dir(out) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => {
+            return Err(error).with_context(|| format!("reading `{}`", out.display()));
+        }
+    };
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    if !out.join(MARKER).is_file() {
+        bail!(
+            "`{}` is not empty and was not made by `dutywatch demo` (it has no {MARKER}); \
+             pass an empty or new directory as --out",
+            out.display()
+        );
+    }
+    std::fs::remove_dir_all(out).with_context(|| format!("clearing `{}`", out.display()))
 }
 
 fn render_tree(from: &Path, to: &Path, now: Timestamp) -> anyhow::Result<()> {
@@ -103,10 +134,12 @@ fn instant_at(text: &str, now: Timestamp) -> anyhow::Result<Timestamp> {
     if offset.is_empty() {
         return Ok(now);
     }
-    let (sign, period) = match offset.split_at(1) {
-        ("+", period) => (1, period),
-        ("-", period) => (-1, period),
-        _ => bail!("`{text}`: write now+<duration> or now-<duration>"),
+    let (sign, period) = if let Some(period) = offset.strip_prefix('+') {
+        (1, period)
+    } else if let Some(period) = offset.strip_prefix('-') {
+        (-1, period)
+    } else {
+        bail!("`{text}`: write now+<duration> or now-<duration>")
     };
     let period: Period = period.parse()?;
     Ok(now.checked_add(SignedDuration::from_secs(sign * period.as_secs()))?)
@@ -121,8 +154,12 @@ struct DemoManifest {
 
 fn apply_modified_times(out: &Path, now: Timestamp) -> anyhow::Result<()> {
     let manifest_path = out.join("demo.toml");
-    let Ok(text) = std::fs::read_to_string(&manifest_path) else {
-        return Ok(());
+    let text = match std::fs::read_to_string(&manifest_path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => {
+            return Err(error).with_context(|| format!("reading `{}`", manifest_path.display()));
+        }
     };
     let manifest: DemoManifest =
         toml::from_str(&text).with_context(|| format!("reading `{}`", manifest_path.display()))?;
@@ -155,5 +192,27 @@ mod tests {
         assert!(render("{{later}}", now).is_err());
         assert!(render("{{now-3x}}", now).is_err());
         assert!(render("{{now", now).is_err());
+        assert!(render("{{now€3d}}", now).is_err(), "multibyte after now");
+        assert!(render("{{nowé}}", now).is_err());
+    }
+
+    #[test]
+    fn replaces_only_a_directory_it_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        clear_previous(&out).unwrap();
+
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("thesis.tex"), "years of work").unwrap();
+        let error = clear_previous(&out).unwrap_err().to_string();
+        assert!(
+            error.contains("was not made by `dutywatch demo`"),
+            "{error}"
+        );
+        assert!(out.join("thesis.tex").exists());
+
+        std::fs::write(out.join(MARKER), "").unwrap();
+        clear_previous(&out).unwrap();
+        assert!(!out.exists());
     }
 }

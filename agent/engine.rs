@@ -249,10 +249,15 @@ impl Engine {
             EvidenceWindow::Since(at) => Some(at),
             EvidenceWindow::All => None,
         };
-        let mut stored = self.store.snapshots(&contractor.id, &source_key, since)?;
-        // Evidence from after `now` does not exist yet as far as a
-        // what-if run at an earlier instant is concerned.
-        stored.retain(|row| row.effective_at <= now);
+        // Evidence dated after `now` does not exist yet as far as a what-if
+        // run at an earlier instant is concerned; in a live run it means a
+        // clock ahead (a file share's), which the reason must say, or the
+        // verdict would rest on older evidence without a word.
+        let (ahead, mut stored): (Vec<StoredEvidence>, Vec<StoredEvidence>) = self
+            .store
+            .snapshots(&contractor.id, &source_key, since)?
+            .into_iter()
+            .partition(|row| row.effective_at > now);
         if duty.evidence_window(now, manual) == EvidenceWindow::Latest && stored.len() > 1 {
             stored.drain(..stored.len() - 1);
         }
@@ -279,7 +284,17 @@ impl Engine {
             collection: &collection,
             snapshots: &snapshots,
         };
-        Ok(evaluate(duty, view, now))
+        let mut verdict = evaluate(duty, view, now);
+        if let Some(newest) = ahead.last() {
+            verdict.reason += &format!(
+                "; not used: {} snapshot(s) dated after {now}, the newest `{}` as of {} \
+                 (a what-if run, or the clock of whatever wrote it is ahead)",
+                ahead.len(),
+                newest.origin,
+                newest.effective_at
+            );
+        }
+        Ok(verdict)
     }
 
     fn records(

@@ -19,8 +19,7 @@ const MAX_SECRET_BYTES: u64 = 64 * 1024;
 ///
 /// TOML: `password = { env = "SMTP_PASSWORD" }`, `{ file = "/etc/dutywatch/smtp-password" }`
 /// or `{ credential = "smtp-password" }`.
-#[derive(Debug, Clone, serde::Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretRef {
     /// An environment variable, used verbatim. Development only: under systemd, environment
     /// variables leak into `systemctl show` and child processes; use `Credential`.
@@ -30,6 +29,83 @@ pub enum SecretRef {
     /// A systemd credential id, read from `$CREDENTIALS_DIRECTORY/<id>`; one trailing newline
     /// is stripped.
     Credential(String),
+}
+
+/// What to write instead of a literal secret; every deserialize error says it.
+const SECRET_FORMS: &str = "where to find the secret: { credential = \"smtp-password\" } (systemd LoadCredential=), { file = \"/path\" } or { env = \"VAR\" }";
+
+/// Hand-written so that no error repeats what was written: a plain value in a secret's place is
+/// most likely the secret itself, and serde's stock messages (`unknown variant `hunter2``,
+/// `invalid type: integer `1234``) would carry it into `check-config` output and the journal.
+impl<'de> serde::Deserialize<'de> for SecretRef {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<SecretRef, D::Error> {
+        deserializer.deserialize_any(SecretRefVisitor)
+    }
+}
+
+struct SecretRefVisitor;
+
+impl SecretRefVisitor {
+    fn literal<E: serde::de::Error>(what: &str) -> E {
+        E::custom(format_args!(
+            "a secret is never written into the config, and this {what} (not repeated here) \
+             looks like one; remove it from the file and write {SECRET_FORMS}"
+        ))
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for SecretRefVisitor {
+    type Value = SecretRef;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(SECRET_FORMS)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<SecretRef, E> {
+        Err(Self::literal("text"))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<SecretRef, E> {
+        Err(Self::literal("number"))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<SecretRef, E> {
+        Err(Self::literal("number"))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<SecretRef, E> {
+        Err(Self::literal("number"))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<SecretRef, E> {
+        Err(Self::literal("value"))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<SecretRef, A::Error> {
+        Err(Self::literal("list"))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<SecretRef, A::Error> {
+        use serde::de::Error as _;
+        const FORMS: &[&str] = &["credential", "file", "env"];
+        let Some(form) = map.next_key::<String>()? else {
+            return Err(A::Error::custom(format_args!(
+                "the table is empty; write {SECRET_FORMS}"
+            )));
+        };
+        let secret = match form.as_str() {
+            "env" => SecretRef::Env(map.next_value()?),
+            "file" => SecretRef::File(map.next_value()?),
+            "credential" => SecretRef::Credential(map.next_value()?),
+            _ => return Err(A::Error::unknown_field(&form, FORMS)),
+        };
+        if map.next_key::<String>()?.is_some() {
+            return Err(A::Error::custom(format_args!(
+                "give one place, not several; write {SECRET_FORMS}"
+            )));
+        }
+        Ok(secret)
+    }
 }
 
 impl fmt::Display for SecretRef {
@@ -293,9 +369,34 @@ mod tests {
             parse(r#"password = { credential = "smtp-password" }"#).unwrap(),
             SecretRef::Credential("smtp-password".into())
         );
-        assert!(parse(r#"password = "literal""#).is_err());
         assert!(parse(r#"password = { vault = "x" }"#).is_err());
         assert!(parse(r#"password = { env = "A", file = "/b" }"#).is_err());
+        assert!(parse(r#"password = {}"#).is_err());
+    }
+
+    #[test]
+    fn a_literal_in_a_secrets_place_is_refused_without_being_repeated() {
+        for (text, secret) in [
+            (
+                r#"password = "hunter2-correct-horse""#,
+                "hunter2-correct-horse",
+            ),
+            ("password = 80474112", "80474112"),
+            (
+                r#"password = ["hunter2-correct-horse"]"#,
+                "hunter2-correct-horse",
+            ),
+            (r#"password = { env = "A", hunter2 = "x" }"#, "hunter2"),
+        ] {
+            // The config loader reports `message()`: toml's own Display quotes the source line.
+            let error = toml::from_str::<Smtp>(text).unwrap_err();
+            let shown = error.message();
+            assert!(!shown.contains(secret), "{text}: {shown}");
+            assert!(
+                shown.contains("credential = \"smtp-password\""),
+                "says what to write: {shown}"
+            );
+        }
     }
 
     #[test]

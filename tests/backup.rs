@@ -130,3 +130,33 @@ fn a_restored_backup_serves_status_with_the_same_verdicts() {
     assert!(output.status.success());
     assert_eq!(fixture.mails().len(), mails);
 }
+
+#[test]
+fn tampered_evidence_fails_verify_and_backup() {
+    let fixture = util::standard(Timestamp::now());
+    let output = fixture.run(&["once", "--config", "dutywatch.toml"]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let output = fixture.run(&["backup", "--config", "dutywatch.toml", "good.db"]);
+    assert!(output.status.success(), "{:?}", text(&output));
+
+    // Someone with write access to the database rewrites an export.
+    let conn = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("open");
+    conn.execute_batch(
+        "DROP TRIGGER evidence_no_update;
+         UPDATE evidence SET payload = CAST('{\"value\": []}' AS BLOB)
+          WHERE id = (SELECT MIN(id) FROM evidence);",
+    )
+    .expect("tamper");
+    drop(conn);
+
+    let output = fixture.run(&["evidence", "verify", "--config", "dutywatch.toml"]);
+    let (stdout, _) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("evidence chain BROKEN at"), "{stdout}");
+
+    let output = fixture.run(&["backup", "--config", "dutywatch.toml", "bad.db"]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("chain BROKEN"), "{stdout}");
+    assert!(stderr.contains("keep an older one"), "{stderr}");
+}

@@ -12,12 +12,28 @@ fn check_config_names_file_line_and_key_for_every_problem() {
         .replace(
             "timezone = \"America/New_York\"",
             "timezone = \"Mars/Olympus\"",
-        );
+        )
+        // Keys that would otherwise be silently ignored.
+        .replace(
+            "path = \"evidence/reviews.csv\"",
+            "path = \"evidence/reviews.csv\"\nrecords = \"value\"",
+        )
+        .replace("every = \"365d\"", "every = \"365d\"\nmax_age = \"30d\"");
     fixture.write("dutywatch.toml", &broken);
     let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
     let (_, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("3 problem(s)"), "{stderr}");
+    assert!(stderr.contains("5 problem(s)"), "{stderr}");
+    assert!(
+        stderr.contains("contractor[acme].source[reviews].records: `records` says where the records sit inside a JSON document"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "contractor[acme].duty[training].max_age: `max_age` limits how old an export may be"
+        ),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("dutywatch.toml:3: timezone: `Mars/Olympus` is not an IANA time zone"),
         "{stderr}"

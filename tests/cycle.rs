@@ -179,6 +179,38 @@ fn an_export_nobody_refreshes_goes_stale() {
 }
 
 #[test]
+fn an_export_dated_ahead_of_now_is_named_not_silently_passed_over() {
+    // A file share whose clock runs ten minutes fast writes the only export.
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    fixture.write_dated(
+        "evidence/mfa.json",
+        util::MFA_OK,
+        at("2026-11-23T15:10:00Z"),
+    );
+    let mut engine = util::engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let mfa = verdict_of(&engine, "mfa-registered");
+    assert_eq!(mfa.state.kind(), StateKind::NoEvidence, "{}", mfa.reason);
+    assert!(
+        mfa.reason
+            .contains("not used: 1 snapshot(s) dated after 2026-11-23T15:00:00Z"),
+        "{}",
+        mfa.reason
+    );
+    assert!(
+        mfa.reason.contains("mfa.json` as of 2026-11-23T15:10:00Z"),
+        "{}",
+        mfa.reason
+    );
+
+    // Once the wall clock passes it, the same export counts.
+    engine.cycle(at("2026-11-23T16:00:00Z")).expect("cycle");
+    let mfa = verdict_of(&engine, "mfa-registered");
+    assert_eq!(mfa.state.kind(), StateKind::Met, "{}", mfa.reason);
+}
+
+#[test]
 fn evidence_is_deduplicated_and_its_chain_verifies() {
     let now = at("2026-11-23T15:00:00Z");
     let fixture = util::standard(now);

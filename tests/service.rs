@@ -51,6 +51,15 @@ fn the_daemon_notifies_ready_feeds_the_watchdog_survives_a_bad_reload_and_stops_
         .stderr(Stdio::piped())
         .spawn()
         .expect("the daemon starts");
+    // Drained as it comes: the fixture's CRM leaves most objectives unowned,
+    // and a full pipe would block the daemon's logging, and with it the loop.
+    let mut pipe = child.stderr.take().expect("stderr is piped");
+    let stderr_reader = std::thread::spawn(move || {
+        use std::io::Read as _;
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    });
 
     let mut seen = Vec::new();
     wait_for(&socket, &mut seen, |m| {
@@ -102,21 +111,40 @@ fn the_daemon_notifies_ready_feeds_the_watchdog_survives_a_bad_reload_and_stops_
         "a bad reload must not stop the daemon"
     );
 
+    // A good config whose CRM gained a row it must set aside: the reload
+    // takes it and says which row, as start-up does.
+    fixture.write("dutywatch.toml", &good);
+    fixture.write(
+        "crm.csv",
+        &format!(
+            "{}3.99.1,msp,,Does a thing,msp,Monthly report,,\n",
+            util::CRM
+        ),
+    );
+    let reloads = seen.len();
+    signal(&child, "-HUP");
+    wait_for(&socket, &mut seen, |m| {
+        m[reloads..].iter().any(|s| s.contains("RELOADING=1"))
+    });
+    wait_for(&socket, &mut seen, |m| {
+        m[reloads..].iter().any(|s| s.contains("READY=1"))
+    });
+
     signal(&child, "-TERM");
     wait_for(&socket, &mut seen, |m| {
         m.iter().any(|s| s.contains("STOPPING=1"))
     });
     let exit = child.wait().expect("the daemon exits");
-    let mut stderr = String::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        use std::io::Read as _;
-        let _ = pipe.read_to_string(&mut stderr);
-    }
+    let stderr = stderr_reader.join().expect("the stderr reader");
     assert!(exit.success(), "exit {exit:?}: {stderr}");
     assert!(
         stderr.contains("ConfigReloadRejected"),
         "the rejected reload is logged: {stderr}"
     );
     assert!(stderr.contains("`soon` is not a duration"), "{stderr}");
+    assert!(
+        stderr.contains("CrmProblem") && stderr.contains("3.99.1"),
+        "the reloaded CRM's problem is logged: {stderr}"
+    );
     assert!(fixture.path("state/dutywatch.db").exists());
 }

@@ -37,6 +37,13 @@ impl Context<'_> {
         }
         let source = raw.source.get_ref();
         let manual = source == MANUAL_SOURCE;
+        if manual && raw.max_age.is_some() {
+            self.error(
+                offset,
+                &format!("{key}.max_age"),
+                format!("`max_age` limits how old an export may be; hand-added evidence (`source = \"{MANUAL_SOURCE}\"`) is dated by when the work was done, and `every` already says when it is due again, so remove it"),
+            );
+        }
         if !manual && !sources.contains(source) {
             let known: Vec<&str> = sources.iter().map(String::as_str).collect();
             self.error(
@@ -160,7 +167,7 @@ impl Context<'_> {
             controls,
             party: raw.party,
             source: source.clone(),
-            max_age: if manual { None } else { raw.max_age },
+            max_age: raw.max_age,
             label: raw.label.clone(),
             rule: rule?,
         })

@@ -97,6 +97,13 @@ impl Context<'_> {
                     self.error(path.span().start, &format!("{key}.format"), "cannot tell the format from the file name; set format = \"csv\" or \"json\"".to_owned());
                     return None;
                 };
+                if format == FileFormat::Csv && raw.records.is_some() {
+                    self.error(
+                        offset,
+                        &format!("{key}.records"),
+                        "`records` says where the records sit inside a JSON document; a CSV file's rows are the records, so remove it (or set format = \"json\")".to_owned(),
+                    );
+                }
                 if glob::Pattern::new(&pattern.to_string_lossy()).is_err() {
                     self.error(
                         path.span().start,

@@ -103,6 +103,19 @@ password = { env = "SMTP_PASSWORD" }"#,
 }
 
 #[test]
+fn a_literal_password_is_located_but_never_repeated() {
+    let errors = parse_mail(&format!(
+        "transport = \"smtp\"\nhost = \"smtp.example.com\"\ntls = \"implicit\"\nusername = \"dutywatch\"\npassword = \"{PASSWORD}\""
+    ))
+    .unwrap_err();
+    let shown = format!("{errors} {errors:?}");
+    assert!(!shown.contains(PASSWORD), "{shown}");
+    assert_eq!(errors.0.len(), 1, "{shown}");
+    assert_eq!(errors.0[0].line, Some(11), "the password line: {shown}");
+    assert!(shown.contains("never written into the config"), "{shown}");
+}
+
+#[test]
 fn the_port_defaults_by_tls_mode_and_can_be_set() {
     let port = |mail: &str| smtp(mail).port;
     assert_eq!(

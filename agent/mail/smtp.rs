@@ -244,17 +244,24 @@ fn category(code: Code) -> &'static str {
 /// [`MAX_DETAIL_CHARS`]. A relay echoing a command it did not like would otherwise put the
 /// credentials into the log and the outbox table.
 fn scrub(text: &str, login: Option<&SmtpLogin>) -> String {
-    let mut text: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let controls_to_spaces = |text: &str| -> String {
+        text.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    };
+    let mut text = text.to_owned();
     if let Some(login) = login {
         let password = login.password.expose();
-        // Wrapped as secrets so they are wiped when dropped, like the password itself.
+        // Wrapped as secrets so they are wiped when dropped, like the password itself. The
+        // raw forms go first, before control characters are replaced, so a password holding
+        // one (a trailing newline from `{ env = … }`) still matches; the replaced form catches
+        // it in text that had been cleaned already.
         let forms = [
             Secret::new(BASE64.encode(format!("\0{}\0{password}", login.username))),
             Secret::new(BASE64.encode(password)),
             Secret::new(password.to_owned()),
+            Secret::new(controls_to_spaces(password)),
+            Secret::new(password.trim().to_owned()),
         ];
         for form in &forms {
             if !form.expose().is_empty() && text.contains(form.expose()) {
@@ -262,6 +269,7 @@ fn scrub(text: &str, login: Option<&SmtpLogin>) -> String {
             }
         }
     }
+    let text = controls_to_spaces(&text);
     let text = text.trim();
     match text.char_indices().nth(MAX_DETAIL_CHARS) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
@@ -303,6 +311,23 @@ mod tests {
             scrubbed,
             "500 5.5.2 unrecognized: AUTH PLAIN [redacted]  or [redacted] or [redacted]"
         );
+    }
+
+    #[test]
+    fn scrub_finds_a_password_that_holds_control_characters() {
+        let login = SmtpLogin {
+            username: "dutywatch".into(),
+            password: Arc::new(Secret::new("pw\tsecret\n".into())),
+        };
+        for reply in [
+            "535 rejected pw\tsecret\n for dutywatch",
+            "535 rejected pw secret  for dutywatch",
+            "535 rejected pw\tsecret for dutywatch",
+        ] {
+            let scrubbed = scrub(reply, Some(&login));
+            assert!(!scrubbed.contains("secret"), "{reply:?} -> {scrubbed}");
+            assert!(scrubbed.contains("[redacted]"), "{scrubbed}");
+        }
     }
 
     #[test]

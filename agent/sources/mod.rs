@@ -92,6 +92,8 @@ pub fn parse_records(
                     )
                 })?
                 .clone();
+            let names =
+                header_names(&headers).map_err(|message| error("line 1".to_owned(), message))?;
             let mut rows = Vec::new();
             for record in reader.records() {
                 let record = record.map_err(|e| {
@@ -109,15 +111,10 @@ pub fn parse_records(
                     };
                     error(format!("line {line}"), message)
                 })?;
-                let object = headers
+                let object = names
                     .iter()
                     .zip(record.iter())
-                    .map(|(key, value)| {
-                        (
-                            key.trim().to_owned(),
-                            Value::String(value.trim().to_owned()),
-                        )
-                    })
+                    .map(|(key, value)| (key.clone(), Value::String(value.trim().to_owned())))
                     .collect();
                 rows.push(Value::Object(object));
             }
@@ -147,7 +144,23 @@ pub fn parse_records(
                 },
             };
             match list {
-                Value::Array(items) => Ok(items),
+                Value::Array(items) => {
+                    // A list of names or numbers has no fields to check: every
+                    // comparison would quietly miss, which `expect = "none"`
+                    // and `!=` would read as a pass.
+                    if let Some((index, item)) =
+                        items.iter().enumerate().find(|(_, item)| !item.is_object())
+                    {
+                        return Err(error(
+                            format!("record {}", index + 1),
+                            format!(
+                                "is {}, not an object with fields; point `records` at the list of objects",
+                                json_kind(item)
+                            ),
+                        ));
+                    }
+                    Ok(items)
+                }
                 object @ Value::Object(_) => Ok(vec![object]),
                 _ => Err(error(
                     String::new(),
@@ -155,6 +168,41 @@ pub fn parse_records(
                 )),
             }
         }
+    }
+}
+
+/// The header row's names, trimmed; a blank or repeated name is an error,
+/// since one column would silently overwrite or hide another.
+fn header_names(headers: &csv::StringRecord) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = Vec::with_capacity(headers.len());
+    for (index, name) in headers.iter().enumerate() {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(format!(
+                "column {} has no name in the header row; name it or remove the column",
+                index + 1
+            ));
+        }
+        if let Some(first) = names.iter().position(|seen| seen == name) {
+            return Err(format!(
+                "the header `{name}` names columns {} and {}; each column needs its own name",
+                first + 1,
+                index + 1
+            ));
+        }
+        names.push(name.to_owned());
+    }
+    Ok(names)
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "true or false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -185,6 +233,28 @@ mod tests {
         assert_eq!(
             bad.to_string(),
             "`r.csv` line 3: has 1 fields where the header has 2"
+        );
+        let bom = parse_records(FileFormat::Csv, None, "r.csv", b"\xef\xbb\xbfa,b\n1,2\n").unwrap();
+        assert_eq!(
+            bom,
+            vec![serde_json::json!({"a": "1", "b": "2"})],
+            "Excel's BOM"
+        );
+        let twice = parse_records(
+            FileFormat::Csv,
+            None,
+            "r.csv",
+            b"Status,id,Status \n1,2,3\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            twice.to_string(),
+            "`r.csv` line 1: the header `Status` names columns 1 and 3; each column needs its own name"
+        );
+        let blank = parse_records(FileFormat::Csv, None, "r.csv", b"a,,b\n1,2,3\n").unwrap_err();
+        assert!(
+            blank.to_string().contains("line 1: column 2 has no name"),
+            "{blank}"
         );
         let bytes = parse_records(FileFormat::Csv, None, "r.csv", b"a\n\xff\xfe\n").unwrap_err();
         assert!(
@@ -224,6 +294,17 @@ mod tests {
                 .to_string()
                 .starts_with("`b.json` line 3, column 0: is not valid JSON"),
             "{broken}"
+        );
+        let names = parse_records(
+            FileFormat::Json,
+            None,
+            "l.json",
+            br#"{"value": [{"a": 1}, "bob"]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            names.to_string(),
+            "`l.json` record 2: is text, not an object with fields; point `records` at the list of objects"
         );
         let missing = parse_records(FileFormat::Json, Some(&path), "m.json", b"{}").unwrap_err();
         assert!(

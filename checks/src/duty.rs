@@ -325,7 +325,11 @@ impl Duty {
             Rule::Continuous(rule) => {
                 // Enough history that a failure run longer than the
                 // tolerance is visible as one.
-                let back = rule.tolerance.as_secs() * 2 + self.max_age.map_or(0, Period::as_secs);
+                let back = rule
+                    .tolerance
+                    .as_secs()
+                    .saturating_mul(2)
+                    .saturating_add(self.max_age.map_or(0, Period::as_secs));
                 EvidenceWindow::Since(
                     now.saturating_sub(jiff::SignedDuration::from_secs(back))
                         .unwrap_or(jiff::Timestamp::MIN),

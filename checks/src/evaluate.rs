@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::duty::{Continuous, Duty, EventClock, Quantifier, Recurring, Rule};
 use crate::evidence::{Collection, EvidenceId, EvidenceView, Snapshot};
 use crate::period::Period;
-use crate::predicate::Predicate;
+use crate::predicate::{FieldPath, Predicate, value_as_timestamp};
 use crate::verdict::{State, Verdict};
 
 /// How many offending records a reason names before it summarises.
@@ -325,21 +325,43 @@ struct OpenStep {
 fn event_clock(rule: &EventClock, latest: &Snapshot, now: Timestamp) -> Verdict {
     let mut open: Vec<OpenStep> = Vec::new();
     let mut late: Vec<String> = Vec::new();
+    // Start times that are there but cannot be read: whether those clocks
+    // run is unknown, so they can never add up to "met".
+    let mut unknown: Vec<String> = Vec::new();
+    let mut unreadable_done: Vec<String> = Vec::new();
     let mut events = 0;
     let mut unnamed = 0;
-    for record in selected(&latest.records, rule.filter.as_ref(), now) {
-        let Some(event) = rule.event_id.lookup(record).map(scalar_text) else {
-            unnamed += 1;
+    for (index, record) in latest.records.iter().enumerate() {
+        if rule
+            .filter
+            .as_ref()
+            .is_some_and(|filter| !filter.matches(record, now))
+        {
             continue;
-        };
+        }
         events += 1;
+        // An event without its id still runs its clock; it is named by its
+        // place in the export so someone can find it.
+        let event = rule
+            .event_id
+            .lookup(record)
+            .map(scalar_text)
+            .unwrap_or_else(|| {
+                unnamed += 1;
+                format!("record {}", index + 1)
+            });
         for step in &rule.steps {
-            let Some(started) = step.starts.timestamp(record) else {
-                continue;
+            let started = match reading(&step.starts, record) {
+                Reading::Absent => continue,
+                Reading::Unreadable => {
+                    unknown.push(format!("{event} `{}`", step.starts));
+                    continue;
+                }
+                Reading::At(at) => at,
             };
             let due = add(started, step.within);
-            match step.done.timestamp(record) {
-                Some(done) => {
+            match reading(&step.done, record) {
+                Reading::At(done) => {
                     if done > due {
                         late.push(format!(
                             "{event}: {} done {} late",
@@ -348,12 +370,19 @@ fn event_clock(rule: &EventClock, latest: &Snapshot, now: Timestamp) -> Verdict 
                         ));
                     }
                 }
-                None => open.push(OpenStep {
-                    event: event.clone(),
-                    step: step.name.clone(),
-                    due,
-                    state: deadline_state(due, step.warn_before, now),
-                }),
+                // An unreadable completion is not a completion: the clock
+                // keeps running, and the reason says why.
+                done @ (Reading::Absent | Reading::Unreadable) => {
+                    if matches!(done, Reading::Unreadable) {
+                        unreadable_done.push(format!("{event} `{}`", step.done));
+                    }
+                    open.push(OpenStep {
+                        event: event.clone(),
+                        step: step.name.clone(),
+                        due,
+                        state: deadline_state(due, step.warn_before, now),
+                    });
+                }
             }
         }
     }
@@ -363,14 +392,36 @@ fn event_clock(rule: &EventClock, latest: &Snapshot, now: Timestamp) -> Verdict 
     }
     if unnamed > 0 {
         notes += &format!(
-            "; {unnamed} record(s) ignored: `{}` is missing",
+            "; {unnamed} event(s) without `{}`, named by their record number",
             rule.event_id
+        );
+    }
+    if !unreadable_done.is_empty() {
+        notes += &format!(
+            "; not a date, so not counted as done: {}",
+            unreadable_done.join(", ")
+        );
+    }
+    if !unknown.is_empty() {
+        notes += &format!(
+            "; not a date, so whether the clock runs is unknown: {}",
+            unknown.join(", ")
         );
     }
     // The most urgent open step decides: lapsed before due soon, then the
     // earliest deadline.
     open.sort_by_key(|step| (severity(&step.state), step.due));
     let Some(worst) = open.first() else {
+        if !unknown.is_empty() {
+            return verdict(
+                State::NoEvidence,
+                format!(
+                    "no open step can be ruled out in {events} event(s) as of {}{notes}",
+                    show(latest.effective_at)
+                ),
+                vec![latest.id],
+            );
+        }
         return verdict(
             State::Met { next_due: None },
             format!(
@@ -408,6 +459,23 @@ fn event_clock(rule: &EventClock, latest: &Snapshot, now: Timestamp) -> Verdict 
         ),
     };
     verdict(worst.state.clone(), reason + &notes, vec![latest.id])
+}
+
+/// A time field of one record, told apart the three ways that matter.
+enum Reading {
+    /// Not there, null or empty: the step has not started, or is not done.
+    Absent,
+    /// There but not a time.
+    Unreadable,
+    At(Timestamp),
+}
+
+fn reading(path: &FieldPath, record: &Value) -> Reading {
+    match path.lookup(record) {
+        None => Reading::Absent,
+        Some(Value::String(text)) if text.trim().is_empty() => Reading::Absent,
+        Some(value) => value_as_timestamp(value).map_or(Reading::Unreadable, Reading::At),
+    }
 }
 
 fn severity(state: &State) -> u8 {

@@ -22,6 +22,10 @@ const UNITS: [(char, i64); 5] = [
     ('s', 1),
 ];
 
+/// The longest period a config may write. No compliance deadline is longer,
+/// and the bound keeps every sum of periods and instants far inside range.
+const MAX_SECONDS: i64 = 36_500 * 86_400;
+
 /// Why a text is not a period.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -39,8 +43,14 @@ impl Period {
     }
 
     /// The span from `earlier` to `later`, zero if `later` is not later.
+    ///
+    /// A part second counts as a whole one: an instant a millisecond past a
+    /// deadline is overdue by 1s, never by a `0s` that no config could
+    /// express and that would contradict being late at all.
     pub fn between(earlier: jiff::Timestamp, later: jiff::Timestamp) -> Period {
-        Period::from_secs(later.as_second() - earlier.as_second())
+        let span = later.duration_since(earlier);
+        let part = i64::from(span.subsec_nanos() > 0);
+        Period::from_secs(span.as_secs().saturating_add(part))
     }
 
     pub fn as_secs(self) -> i64 {
@@ -92,6 +102,9 @@ impl FromStr for Period {
         }
         if total == 0 {
             return Err(error("it must be longer than zero"));
+        }
+        if total > MAX_SECONDS {
+            return Err(error("it may be at most 100 years (36500d)"));
         }
         Ok(Period::from_secs(total))
     }
@@ -149,6 +162,7 @@ mod tests {
             ("1d 12h", 36 * 3600),
             ("1d12h30m", 36 * 3600 + 1800),
             (" 24h ", 86_400),
+            ("36500d", 36_500 * 86_400),
         ];
         for (text, seconds) in cases {
             assert_eq!(text.parse::<Period>().unwrap().as_secs(), seconds, "{text}");
@@ -166,6 +180,8 @@ mod tests {
             "0h",
             "1.5d",
             "99999999999999999999d",
+            "100000000000000d",
+            "36501d",
             "3 d",
         ] {
             let error = text.parse::<Period>().unwrap_err().to_string();
@@ -183,6 +199,29 @@ mod tests {
         assert_eq!(Period::from_secs(36 * 3600 + 60).to_string(), "1d 12h 1m");
         assert_eq!(Period::from_secs(0).to_string(), "0s");
         assert_eq!(Period::from_secs(-5).to_string(), "0s");
+    }
+
+    #[test]
+    fn between_counts_a_part_second_as_whole() {
+        let due: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let later = |text: &str| text.parse::<jiff::Timestamp>().unwrap();
+        assert_eq!(Period::between(due, due).as_secs(), 0);
+        assert_eq!(
+            Period::between(due, later("2026-01-01T00:00:00.001Z")).as_secs(),
+            1
+        );
+        assert_eq!(
+            Period::between(due, later("2026-01-01T00:00:01Z")).as_secs(),
+            1
+        );
+        assert_eq!(
+            Period::between(due, later("2026-01-01T00:00:01.5Z")).as_secs(),
+            2
+        );
+        assert_eq!(
+            Period::between(later("2026-01-01T00:00:05Z"), due).as_secs(),
+            0
+        );
     }
 
     #[test]

@@ -111,6 +111,7 @@ impl FromStr for Predicate {
             source,
             tokens,
             next: 0,
+            depth: 0,
         };
         let expr = parser.or()?;
         if let Some(token) = parser.peek() {
@@ -522,10 +523,18 @@ fn tokenize(source: &str) -> Result<Vec<Token>, ParsePredicateError> {
     Ok(tokens)
 }
 
+/// How deeply `(` and `not` may nest. Parsing, matching and dropping an
+/// expression all recurse once per level, so an unbounded depth would let
+/// one config line overflow the stack; real conditions nest two or three
+/// levels.
+const MAX_NESTING: usize = 32;
+
 struct Parser<'a> {
     source: &'a str,
     tokens: Vec<Token>,
     next: usize,
+    /// `(` and `not` levels open at the current token.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -583,12 +592,14 @@ impl Parser<'_> {
     }
 
     fn unary(&mut self) -> Result<Expr, ParsePredicateError> {
+        let position = self.peek().map(|token| token.position);
         if self.take_keyword("not") {
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            let inner = self.nested(position, Parser::unary)?;
+            return Ok(Expr::Not(Box::new(inner)));
         }
         if matches!(self.peek().map(|t| &t.kind), Some(TokenKind::OpenParen)) {
             self.next += 1;
-            let inner = self.or()?;
+            let inner = self.nested(position, Parser::or)?;
             return match self.peek() {
                 Some(Token {
                     kind: TokenKind::CloseParen,
@@ -602,6 +613,24 @@ impl Parser<'_> {
             };
         }
         self.comparison()
+    }
+
+    /// Parses one more level of `(` or `not`, refusing past [`MAX_NESTING`].
+    fn nested(
+        &mut self,
+        position: Option<usize>,
+        parse: fn(&mut Self) -> Result<Expr, ParsePredicateError>,
+    ) -> Result<Expr, ParsePredicateError> {
+        if self.depth == MAX_NESTING {
+            return Err(self.error_at(
+                position.unwrap_or(0),
+                &format!("`(` and `not` nest more than {MAX_NESTING} levels deep here; simplify the expression"),
+            ));
+        }
+        self.depth += 1;
+        let inner = parse(self);
+        self.depth -= 1;
+        inner
     }
 
     fn comparison(&mut self) -> Result<Expr, ParsePredicateError> {
@@ -816,6 +845,32 @@ mod tests {
             assert!(error.contains(expected), "{expression}: {error}");
             assert!(error.contains("at character"), "{error}");
         }
+    }
+
+    #[test]
+    fn nesting_is_bounded_so_no_config_line_can_overflow_the_stack() {
+        let deep = |levels: usize| format!("{}a == 1{}", "(".repeat(levels), ")".repeat(levels));
+        assert!(check(&deep(MAX_NESTING), json!({"a": 1})));
+        let error = deep(MAX_NESTING + 1).parse::<Predicate>().unwrap_err();
+        assert!(
+            error.to_string().contains("nest more than 32 levels"),
+            "{error}"
+        );
+        assert_eq!(
+            error.position, MAX_NESTING,
+            "points at the first `(` too many"
+        );
+
+        // Far past any stack: refused, not a crash.
+        assert!(deep(200_000).parse::<Predicate>().is_err());
+        let nots = format!("{}a == 1", "not ".repeat(200_000));
+        let error = nots.parse::<Predicate>().unwrap_err();
+        assert!(error.to_string().contains("simplify"), "{error}");
+        // Even counts of `not` up to the limit still read as written.
+        assert!(check(
+            &format!("{}a == 1", "not ".repeat(MAX_NESTING)),
+            json!({"a": 1})
+        ));
     }
 
     #[test]

@@ -137,6 +137,27 @@ fn recurring_lapses_one_second_after_due_and_says_how_late() {
 }
 
 #[test]
+fn a_lapse_within_the_first_second_is_one_second_overdue_and_reads_back() {
+    // Date-only completions put the deadline on a whole second; a cron run
+    // lands a few milliseconds after it.
+    let snapshots = reviews("2026-08-20");
+    let verdict = run(
+        &access_review(),
+        ok(),
+        &snapshots,
+        "2026-11-18T00:00:00.004Z",
+    );
+    let lapsed = State::Lapsed {
+        since: at("2026-11-18T00:00:00Z"),
+        overdue: period("1s"),
+    };
+    assert_eq!(verdict.state, lapsed);
+    // The store keeps verdicts as JSON; what it writes it must read.
+    let stored = serde_json::to_string(&verdict).unwrap();
+    assert_eq!(serde_json::from_str::<Verdict>(&stored).unwrap(), verdict);
+}
+
+#[test]
 fn recurring_ignores_filtered_out_future_and_unreadable_completions() {
     let snapshots = vec![snapshot(
         1,
@@ -476,7 +497,7 @@ fn event_clock_reports_the_worst_step_and_notes_late_completions() {
     )];
     let verdict = run(&incident_clock(), ok(), &snapshots, "2026-11-23T00:00:00Z");
     assert_eq!(verdict.state.kind(), StateKind::Lapsed);
-    assert!(verdict.reason.starts_with("event C: hand-off to contractor was due 2026-11-21 00:00 UTC and is 2d overdue (1 more open step(s))"), "{}", verdict.reason);
+    assert!(verdict.reason.starts_with("event C: hand-off to contractor was due 2026-11-21 00:00 UTC and is 2d overdue (2 more open step(s))"), "{}", verdict.reason);
     assert!(
         verdict
             .reason
@@ -485,7 +506,88 @@ fn event_clock_reports_the_worst_step_and_notes_late_completions() {
     assert!(
         verdict
             .reason
-            .contains("1 record(s) ignored: `id` is missing")
+            .contains("1 event(s) without `id`, named by their record number")
+    );
+}
+
+#[test]
+fn an_event_without_its_id_still_runs_its_clock() {
+    let snapshots = [snapshot(
+        1,
+        "2026-11-23T00:00:00Z",
+        json!([{"detected_at": "2026-11-20T00:00:00Z", "handed_off_at": ""}]),
+    )];
+    let verdict = run(&incident_clock(), ok(), &snapshots, "2026-11-23T00:00:00Z");
+    assert_eq!(
+        verdict.state,
+        State::Lapsed {
+            since: at("2026-11-21T00:00:00Z"),
+            overdue: period("2d"),
+        }
+    );
+    assert!(
+        verdict
+            .reason
+            .starts_with("event record 1: hand-off to contractor"),
+        "{}",
+        verdict.reason
+    );
+}
+
+#[test]
+fn an_unreadable_start_time_is_never_met() {
+    // A spreadsheet's local date format: present, but not a date we can read.
+    let snapshots = [snapshot(
+        1,
+        "2026-11-23T00:00:00Z",
+        json!([
+            {"id": "INC-1", "detected_at": "2026-11-01T00:00:00Z", "handed_off_at": "2026-11-01T05:00:00Z"},
+            {"id": "INC-7", "detected_at": "03/02/2026 09:12", "handed_off_at": ""},
+        ]),
+    )];
+    let verdict = run(&incident_clock(), ok(), &snapshots, "2026-11-23T01:00:00Z");
+    assert_eq!(verdict.state, State::NoEvidence);
+    assert!(
+        verdict
+            .reason
+            .contains("whether the clock runs is unknown: INC-7 `detected_at`"),
+        "{}",
+        verdict.reason
+    );
+
+    // A running clock elsewhere still decides, with the unknown one named.
+    let snapshots = [snapshot(
+        1,
+        "2026-11-23T00:00:00Z",
+        json!([
+            {"id": "INC-2", "detected_at": "2026-11-22T12:00:00Z"},
+            {"id": "INC-7", "detected_at": "03/02/2026 09:12"},
+        ]),
+    )];
+    let verdict = run(&incident_clock(), ok(), &snapshots, "2026-11-23T01:00:00Z");
+    assert_eq!(verdict.state.kind(), StateKind::DueSoon);
+    assert!(
+        verdict.reason.contains("INC-7 `detected_at`"),
+        "{}",
+        verdict.reason
+    );
+}
+
+#[test]
+fn an_unreadable_completion_does_not_stop_the_clock() {
+    let snapshots = [snapshot(
+        1,
+        "2026-11-23T00:00:00Z",
+        json!([{"id": "INC-3", "detected_at": "2026-11-20T00:00:00Z", "handed_off_at": "yesterday"}]),
+    )];
+    let verdict = run(&incident_clock(), ok(), &snapshots, "2026-11-23T00:00:00Z");
+    assert_eq!(verdict.state.kind(), StateKind::Lapsed);
+    assert!(
+        verdict
+            .reason
+            .contains("not a date, so not counted as done: INC-3 `handed_off_at`"),
+        "{}",
+        verdict.reason
     );
 }
 
