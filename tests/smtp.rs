@@ -8,7 +8,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use dutywatch::store::Store;
 use jiff::Timestamp;
 
-use crate::util::smtp_server::{Options, Received, SmtpServer};
+use crate::util::smtp_server::{Options, Received, ServerTls, SmtpServer};
+use crate::util::test_pki::TestPki;
 use crate::util::{self, MFA_BAD, at, text};
 
 const USER: &str = "dutywatch";
@@ -160,6 +161,16 @@ fn a_permanent_rejection_says_so_and_the_mail_stays_in_the_outbox() {
 /// Runs `dutywatch once` at `now` with `credentials` as `$CREDENTIALS_DIRECTORY`, logging
 /// everything: the password must not show up even at trace level.
 fn once(fixture: &util::Fixture, credentials: Option<&Path>, now: Timestamp) -> Output {
+    once_with(fixture, credentials, now, &[])
+}
+
+/// [`once`] with more environment, e.g. `SSL_CERT_FILE` to trust a test CA.
+fn once_with(
+    fixture: &util::Fixture,
+    credentials: Option<&Path>,
+    now: Timestamp,
+    env: &[(&str, &Path)],
+) -> Output {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"));
     command
         .args([
@@ -178,6 +189,12 @@ fn once(fixture: &util::Fixture, credentials: Option<&Path>, now: Timestamp) -> 
     if let Some(dir) = credentials {
         command.env("CREDENTIALS_DIRECTORY", dir);
     }
+    // The trust store is what the test says: the host's `SSL_CERT_DIR` would
+    // add the system's CAs to a test CA.
+    command
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .envs(env.iter().copied());
     command.output().expect("the dutywatch binary runs")
 }
 
@@ -404,4 +421,86 @@ fn a_reload_with_a_missing_credential_keeps_the_old_login() {
         server.auth_attempts(),
         ["accepted dutywatch", "accepted dutywatch"]
     );
+}
+
+/// A fixture mailing `localhost:port` over `tls`, logging in with the credential.
+fn tls_fixture(port: u16, tls: &str, now: Timestamp) -> (util::Fixture, tempfile::TempDir) {
+    let mail = format!(
+        "transport = \"smtp\"\nhost = \"localhost\"\nport = {port}\ntls = \"{tls}\"\ntimeout = \"5s\"\n\
+         username = \"{USER}\"\npassword = {{ credential = \"smtp-password\" }}"
+    );
+    let fixture = util::standard(now);
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config_with_mail(&mail, ""),
+    );
+    let credentials = tempfile::tempdir().expect("a credentials dir");
+    std::fs::write(credentials.path().join("smtp-password"), PASSWORD).expect("credential");
+    (fixture, credentials)
+}
+
+#[test]
+fn over_starttls_and_implicit_tls_the_relay_is_verified_and_the_login_encrypted() {
+    let now = at("2026-11-23T15:00:00Z");
+    let pki = TestPki::new("dutywatch test CA");
+    for (mode, tls) in [
+        (ServerTls::Starttls, "starttls"),
+        (ServerTls::Implicit, "implicit"),
+    ] {
+        let server = SmtpServer::start(Options {
+            login: Some((USER, PASSWORD)),
+            tls: Some((mode, &pki)),
+            ..Options::default()
+        });
+        let (fixture, credentials) = tls_fixture(server.port, tls, now);
+        let output = once_with(
+            &fixture,
+            Some(credentials.path()),
+            now,
+            &[("SSL_CERT_FILE", &pki.ca())],
+        );
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{tls}: {stdout}{stderr}");
+        let received = server.accepted();
+        assert_eq!(received.len(), 1, "{tls}: {stderr}\n{}", server.log());
+        assert!(received[0].tls, "{tls}: the message came in the clear");
+        assert_eq!(received[0].authenticated_as.as_deref(), Some(USER), "{tls}");
+        assert_eq!(server.auth_attempts(), ["accepted dutywatch"], "{tls}");
+        assert_eq!(pending(&fixture), 0, "{tls}");
+        assert_no_password(&format!("stdout ({tls})"), &output.stdout);
+        assert_no_password(&format!("stderr ({tls})"), &output.stderr);
+    }
+}
+
+#[test]
+fn a_relay_certificate_from_an_unknown_ca_is_refused_before_the_login() {
+    let now = at("2026-11-23T15:00:00Z");
+    let relay = TestPki::new("the relay's CA");
+    let trusted = TestPki::new("some other CA");
+    let server = SmtpServer::start(Options {
+        login: Some((USER, PASSWORD)),
+        tls: Some((ServerTls::Starttls, &relay)),
+        ..Options::default()
+    });
+    let (fixture, credentials) = tls_fixture(server.port, "starttls", now);
+    let output = once_with(
+        &fixture,
+        Some(credentials.path()),
+        now,
+        &[("SSL_CERT_FILE", &trusted.ca())],
+    );
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(
+        server.auth_attempts().is_empty(),
+        "the password went to an unverified relay"
+    );
+    assert!(server.received().is_empty());
+    assert!(
+        stderr.contains(&format!("smtp relay localhost:{}", server.port))
+            && stderr.contains("certificate"),
+        "the failure names the relay and its certificate: {stderr}"
+    );
+    assert_eq!(pending(&fixture), 1, "the escalation waits for a retry");
+    assert_no_password("stderr", &output.stderr);
 }

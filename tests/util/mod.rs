@@ -7,6 +7,7 @@ use dutywatch::config::{self, Config};
 use jiff::Timestamp;
 
 pub(crate) mod smtp_server;
+pub(crate) mod test_pki;
 
 /// A small CRM: one shared, two MSP-owned and one contractor-owned
 /// requirement (the rest of the catalog is unowned, which lint reports but

@@ -11,10 +11,14 @@ Options:
   --maildir DIR  where received messages are written (created if missing)
   --reject C:N   answer DATA of the first N messages with reply code C (e.g. 451:1, 550:2)
 
+  --tls MODE     `starttls` (offered and required before MAIL and AUTH) or `implicit` (TLS from
+                 the first byte); needs --cert and --key, PEM files. Without it, TLS is not
+                 offered and AUTH is allowed in the clear (loopback tests need no certificates).
+
 With SMTP_TEST_USER and SMTP_TEST_PASSWORD in the environment, AUTH PLAIN/LOGIN is required
 and only that pair is accepted (535 otherwise); each attempt appends `accepted <login>` or
-`refused <login>` to auth.log in --maildir (never the password). TLS is not offered and AUTH is allowed
-without it (auth_require_tls=False): the tests run on loopback and need no certificates.
+`refused <login>` to auth.log in --maildir (never the password). Each received message records
+whether it came over TLS.
 
 The server exits when its stdin reaches end of file, so it never outlives a test process that
 died without killing it.
@@ -25,6 +29,7 @@ import asyncio
 import json
 import logging
 import os
+import ssl
 import sys
 import threading
 import warnings
@@ -58,6 +63,7 @@ class Handler:
             "mail_from": envelope.mail_from,
             "rcpt_tos": list(envelope.rcpt_tos),
             "authenticated_as": session.auth_data if session.authenticated else None,
+            "tls": server.transport.get_extra_info("ssl_object") is not None,
             "data": envelope.original_content.decode("utf-8", "replace"),
         }
         # Written before the reply, and renamed into place, so the file is complete by the time
@@ -107,9 +113,22 @@ async def serve(args):
     if user is not None and password is not None:
         options["auth_required"] = True
         options["authenticator"] = authenticator(user.encode(), password.encode(), args.maildir)
+    implicit = None
+    if args.tls is not None:
+        if not (args.cert and args.key):
+            raise SystemExit("--tls needs --cert and --key")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.cert, args.key)
+        if args.tls == "starttls":
+            options.update(tls_context=context, require_starttls=True, auth_require_tls=True)
+        else:
+            implicit = context
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: SMTP(handler, loop=loop, **options), host="127.0.0.1", port=args.port
+        lambda: SMTP(handler, loop=loop, **options),
+        host="127.0.0.1",
+        port=args.port,
+        ssl=implicit,
     )
     port = server.sockets[0].getsockname()[1]
     print(f"listening {port}", flush=True)
@@ -122,6 +141,9 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--maildir", required=True)
     parser.add_argument("--reject", type=parse_reject, default=(None, 0))
+    parser.add_argument("--tls", choices=["starttls", "implicit"])
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
     args = parser.parse_args()
     # aiosmtpd warns about AUTH without TLS and deprecated attributes; that is the point here.
     logging.getLogger("mail.log").setLevel(logging.ERROR)

@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{OnceLock, mpsc};
 use std::time::Duration;
 
+use super::test_pki::TestPki;
+
 /// The SMTP server library the test server runs on, pinned.
 const AIOSMTPD: &str = "aiosmtpd==1.4.6";
 
@@ -22,6 +24,16 @@ pub(crate) struct Options<'a> {
     pub(crate) login: Option<(&'a str, &'a str)>,
     /// Answer DATA of the first `count` messages with `code` (e.g. 451 or 550).
     pub(crate) reject: Option<(u16, usize)>,
+    /// Speak TLS with this PKI's `localhost` certificate.
+    pub(crate) tls: Option<(ServerTls, &'a TestPki)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ServerTls {
+    /// STARTTLS offered, and required before MAIL and AUTH.
+    Starttls,
+    /// TLS from the first byte.
+    Implicit,
 }
 
 #[derive(Debug)]
@@ -38,6 +50,8 @@ pub(crate) struct Received {
     pub(crate) mail_from: String,
     pub(crate) rcpt_tos: Vec<String>,
     pub(crate) authenticated_as: Option<String>,
+    /// Whether the message came over TLS.
+    pub(crate) tls: bool,
     pub(crate) data: String,
 }
 
@@ -109,6 +123,17 @@ impl SmtpServer {
         }
         if let Some((code, count)) = options.reject {
             command.arg("--reject").arg(format!("{code}:{count}"));
+        }
+        if let Some((mode, pki)) = options.tls {
+            let mode = match mode {
+                ServerTls::Starttls => "starttls",
+                ServerTls::Implicit => "implicit",
+            };
+            command
+                .args(["--tls", mode, "--cert"])
+                .arg(pki.server_cert())
+                .arg("--key")
+                .arg(pki.server_key());
         }
         if let Some((user, password)) = options.login {
             command
