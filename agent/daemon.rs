@@ -23,6 +23,10 @@ use crate::systemd::ServiceManager;
 /// The longest the loop sleeps before looking at the clock again.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
+/// How long the outbox rests after a pass that failed before it could say
+/// when its next mail is due.
+const OUTBOX_ERROR_BACKOFF: jiff::SignedDuration = jiff::SignedDuration::from_mins(1);
+
 /// How long one pass may run while the watchdog is still fed for it.
 const MAX_PASS: Duration = Duration::from_secs(600);
 
@@ -133,6 +137,12 @@ impl Daemon {
         }
         if evaluate_all {
             self.next_evaluate = config.evaluate.next_after(now).unwrap_or(Timestamp::MAX);
+        }
+        // Likewise the outbox, until a finished pass reads its real next
+        // attempt: a pass that fails after the relay took a mail (the store
+        // cannot record it) must not loop straight back to the same mail.
+        if self.next_mail.is_some_and(|at| at <= now) {
+            self.next_mail = now.checked_add(OUTBOX_ERROR_BACKOFF).ok();
         }
         let summary = self.engine.pass(&due, &scope, now)?;
         self.next_mail = self.engine.store().next_mail_attempt()?;

@@ -350,7 +350,17 @@ impl Engine {
                 deferred += 1;
                 continue;
             }
-            let message_id = format!("<escalation-{}.{}@dutywatch>", item.id, item.client);
+            if !self.store.claim_mail(item.id, now, retry_at)? {
+                // Another sender on this database took it since it was read.
+                continue;
+            }
+            let message_id = format!(
+                "<escalation-{}.{}.{}@{}>",
+                item.id,
+                item.message_token,
+                item.client,
+                self.config.mail.from.email.domain()
+            );
             match self.mailer.send(&item.mail, &message_id) {
                 Ok(()) => {
                     self.store.mark_sent(item.id, now)?;

@@ -160,3 +160,46 @@ fn tampered_evidence_fails_verify_and_backup() {
     assert!(stdout.contains("chain BROKEN"), "{stdout}");
     assert!(stderr.contains("keep an older one"), "{stderr}");
 }
+
+#[test]
+fn mail_decided_after_a_restore_never_reuses_a_message_id() {
+    let start = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(start);
+    let once = |now: &str| {
+        let output = fixture.run(&["once", "--config", "dutywatch.toml", "--at", now]);
+        assert!(output.status.success(), "{:?}", text(&output));
+    };
+    once("2026-11-23T15:00:00Z");
+    let output = fixture.run(&["backup", "--config", "dutywatch.toml", "backup.db"]);
+    assert!(output.status.success(), "{:?}", text(&output));
+
+    // A second escalation, mailed after the backup was taken.
+    fixture.write_dated("evidence/mfa.json", MFA_BAD, at("2026-11-23T15:30:00Z"));
+    once("2026-11-23T16:00:00Z");
+    assert_eq!(fixture.mails().len(), 2);
+
+    // The database is restored from the backup: the same escalation is
+    // decided again, as outbox row 2 again, and mailed again.
+    std::fs::copy(
+        fixture.path("backup.db"),
+        fixture.path("state/dutywatch.db"),
+    )
+    .expect("restore");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(fixture.path(&format!("state/dutywatch.db{suffix}")));
+    }
+    once("2026-11-23T16:15:00Z");
+    let mails = fixture.mails();
+    assert_eq!(mails.len(), 3);
+    let mut ids: Vec<&str> = mails
+        .iter()
+        .map(|mail| {
+            mail.lines()
+                .find_map(|line| line.strip_prefix("Message-ID: "))
+                .expect("a Message-ID")
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "a Message-ID was used twice: {ids:?}");
+}

@@ -187,3 +187,47 @@ fn the_daemon_wakes_to_retry_a_failed_mail_on_time() {
         "nothing left to retry"
     );
 }
+
+#[test]
+fn a_pass_that_cannot_record_a_delivery_backs_off_instead_of_resending() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    let mut daemon = start(&fixture, now);
+    // The store refuses to record deliveries (as a full disk would), after the
+    // mailer has already handed the mail over.
+    let conn = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("open");
+    conn.execute_batch(
+        "CREATE TRIGGER refuse_sent BEFORE UPDATE OF sent_at ON outbox
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+    )
+    .expect("trigger");
+
+    let error = daemon.step(now).expect_err("the pass fails");
+    assert!(format!("{error:#}").contains("disk is full"), "{error:#}");
+    assert_eq!(fixture.mails().len(), 1, "the mail went out once");
+    assert!(
+        daemon.next_wake() > now,
+        "the failed pass is not retried at the same instant"
+    );
+    assert!(
+        daemon
+            .step(at("2026-11-23T15:00:30Z"))
+            .expect("nothing due")
+            .is_none(),
+        "nothing is due within the back-off"
+    );
+    assert_eq!(fixture.mails().len(), 1, "not resent within the back-off");
+
+    // The disk has room again: the one retry is a duplicate at most, then done.
+    conn.execute_batch("DROP TRIGGER refuse_sent")
+        .expect("drop trigger");
+    daemon.step(at("2026-11-23T15:01:00Z")).expect("step");
+    assert_eq!(
+        fixture.mails().len(),
+        2,
+        "at most one duplicate, a back-off later"
+    );
+    daemon.step(at("2026-11-23T15:05:00Z")).expect("step");
+    daemon.step(at("2026-11-23T16:00:00Z")).expect("step");
+    assert_eq!(fixture.mails().len(), 2);
+}

@@ -30,7 +30,10 @@ pub use verdicts::{CurrentVerdict, OutgoingMail, Transition};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
 /// Never edit a released migration: add the next one.
-const MIGRATION_LIST: &[M<'static>] = &[M::up(include_str!("migrations/0001_init.sql"))];
+const MIGRATION_LIST: &[M<'static>] = &[
+    M::up(include_str!("migrations/0001_init.sql")),
+    M::up(include_str!("migrations/0002_message_tokens.sql")),
+];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 
 /// How long a statement waits for another connection's lock before giving up.
@@ -360,7 +363,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 1);
+        assert_eq!(usize::try_from(version).unwrap(), MIGRATION_LIST.len());
     }
 
     #[test]
@@ -429,7 +432,7 @@ mod tests {
                 err,
                 StoreError::SchemaVersion {
                     found: 0,
-                    expected: 1,
+                    expected: 2,
                     ..
                 }
             ),
@@ -447,5 +450,38 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         MIGRATIONS.validate().unwrap();
+    }
+
+    #[test]
+    fn mail_queued_before_message_tokens_gets_one_on_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        let mut conn = Connection::open(&path).unwrap();
+        Migrations::new(MIGRATION_LIST[..1].to_vec())
+            .to_latest(&mut conn)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO verdict_history (client, duty, state, at, verdict)
+                 VALUES ('acme', 'training', 'no_evidence', '2026-11-23T15:00:00Z', '{}');
+             INSERT INTO escalations (history_id, client, duty, state, created_at)
+                 VALUES (1, 'acme', 'training', 'no_evidence', '2026-11-23T15:00:00Z');
+             INSERT INTO outbox (escalation_id, mail_to, mail_cc, subject, body, created_at,
+                                 attempts, next_attempt_at)
+                 VALUES (1, '[\"it@acme.example\"]', '[]', 's', 'b', '2026-11-23T15:00:00Z',
+                         0, '2026-11-23T15:00:00Z');",
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = Store::open(&path).unwrap();
+        let pending = store
+            .pending_mail("2026-11-23T16:00:00Z".parse().unwrap(), 10)
+            .unwrap();
+        assert_eq!(pending.len(), 1, "the queued mail survives the upgrade");
+        let token = &pending[0].message_token;
+        assert!(
+            token.len() == 16 && token.chars().all(|c| c.is_ascii_hexdigit()),
+            "{token:?}"
+        );
     }
 }

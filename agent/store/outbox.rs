@@ -1,8 +1,13 @@
 //! The mail outbox: escalations decided but not yet delivered.
 //!
 //! Rows are written together with their escalation (see `verdicts`), so the sender only has
-//! to drain this table: a mail is retried until [`Store::mark_sent`], and never sent twice
-//! unless the process dies between the SMTP handoff and `mark_sent` (at-least-once).
+//! to drain this table: a mail is retried until [`Store::mark_sent`] (at-least-once).
+//!
+//! A sender first [claims](Store::claim_mail) a row, which moves its next attempt to the
+//! retry time in the same write. If the relay takes the mail and `mark_sent` then fails
+//! (disk full) or the process dies, the mail goes out again only after that back-off, and a
+//! second process on the same database (`dutywatch once` beside the daemon) cannot pick up
+//! a row the first is sending.
 
 use jiff::Timestamp;
 use rusqlite::params;
@@ -17,6 +22,9 @@ pub struct PendingMail {
     pub mail: OutgoingMail,
     /// Failed attempts so far.
     pub attempts: u32,
+    /// Random, fixed when the mail was decided: with the row id it makes a Message-ID that
+    /// a redelivery repeats and no other mail, even after a restore, ever carries.
+    pub message_token: String,
     pub client: String,
     pub duty: String,
 }
@@ -46,7 +54,7 @@ impl Store {
         let read = || -> rusqlite::Result<Vec<PendingMail>> {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT o.id, o.mail_to, o.mail_cc, o.subject, o.body, o.attempts,
-                        e.client, e.duty
+                        e.client, e.duty, o.message_token
                  FROM outbox AS o JOIN escalations AS e ON e.id = o.escalation_id
                  WHERE o.sent_at IS NULL AND o.next_attempt_at <= ?1
                  ORDER BY o.id
@@ -69,11 +77,35 @@ impl Store {
                     attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
                     client: row.get(6)?,
                     duty: row.get(7)?,
+                    message_token: row.get(8)?,
                 })
             })?;
             rows.collect()
         };
         read().map_err(on_err)
+    }
+
+    /// Takes a due mail for one delivery attempt: its next attempt moves to `retry_at` at
+    /// once. `false` when it is not due any more (another sender claimed it) or was sent.
+    pub fn claim_mail(
+        &mut self,
+        id: i64,
+        now: Timestamp,
+        retry_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let on_err = self.sql_error(format!("claiming outbox mail {id}"));
+        let (now, retry_at) = (ts_text(now), ts_text(retry_at));
+        let mut claim = || -> rusqlite::Result<bool> {
+            let tx = self.write_tx()?;
+            let changed = tx.execute(
+                "UPDATE outbox SET next_attempt_at = ?3, last_attempt_at = ?2
+                 WHERE id = ?1 AND sent_at IS NULL AND next_attempt_at <= ?2",
+                params![id, now, retry_at],
+            )?;
+            tx.commit()?;
+            Ok(changed == 1)
+        };
+        claim().map_err(on_err)
     }
 
     /// Marks a mail delivered. Marking an already delivered mail again keeps the first
@@ -284,6 +316,59 @@ mod tests {
             )
             .unwrap();
         assert_eq!(sent_at, "2026-11-23T10:15:01Z");
+    }
+
+    #[test]
+    fn a_claim_is_taken_once_and_lapses_at_its_retry_time() {
+        let mut t = temp_store();
+        let mut seen = Vec::new();
+        let mut decide = mail_on_change(&mut seen);
+        t.store
+            .record_verdict(
+                "acme",
+                "access_review",
+                ts("2026-11-23T09:00:00Z"),
+                &due_soon(),
+                &mut decide,
+            )
+            .unwrap();
+        drop(decide);
+        // A second process on the same database: `dutywatch once` beside the daemon.
+        let mut other = Store::open(&t.path).unwrap();
+        let now = ts("2026-11-23T10:00:00Z");
+        let retry_at = ts("2026-11-23T10:01:00Z");
+        let id = t.store.pending_mail(now, 10).unwrap()[0].id;
+        assert_eq!(
+            other.pending_mail(now, 10).unwrap()[0].id,
+            id,
+            "both see it due"
+        );
+
+        assert!(t.store.claim_mail(id, now, retry_at).unwrap());
+        assert!(
+            !other.claim_mail(id, now, retry_at).unwrap(),
+            "claimed once"
+        );
+        assert!(other.pending_mail(now, 10).unwrap().is_empty());
+
+        // The claimant never recorded the outcome (it died, or mark_sent failed): the mail
+        // is due again at the retry time, not before.
+        assert!(
+            !other
+                .claim_mail(id, ts("2026-11-23T10:00:59Z"), retry_at)
+                .unwrap()
+        );
+        assert!(
+            other
+                .claim_mail(id, retry_at, ts("2026-11-23T10:06:00Z"))
+                .unwrap()
+        );
+        other.mark_sent(id, retry_at).unwrap();
+        assert!(
+            !t.store
+                .claim_mail(id, ts("2026-12-01T00:00:00Z"), ts("2026-12-01T00:01:00Z"))
+                .unwrap()
+        );
     }
 
     #[test]

@@ -209,8 +209,8 @@ fn record_verdict_tx(
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         tx.execute(
             "INSERT INTO outbox (escalation_id, mail_to, mail_cc, subject, body, created_at,
-                                 attempts, next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?6)",
+                                 attempts, next_attempt_at, message_token)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?6, lower(hex(randomblob(8))))",
             params![
                 escalation_id,
                 to_json,

@@ -90,7 +90,8 @@ CREATE TABLE escalations (
 CREATE INDEX escalations_by_client ON escalations (client);
 
 -- Mail decided but maybe not yet delivered; written in the same transaction as the
--- escalation, so a crash can delay a mail but never lose or duplicate it.
+-- escalation, so a crash can delay a mail but never lose it (delivery is at-least-once:
+-- a crash between the relay's acceptance and recording it sends it once more).
 CREATE TABLE outbox (
     id              INTEGER PRIMARY KEY,
     escalation_id   INTEGER NOT NULL UNIQUE REFERENCES escalations (id),

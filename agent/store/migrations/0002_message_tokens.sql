@@ -1,0 +1,6 @@
+-- A Message-ID must never name two different mails, and receivers (mail systems, MSP
+-- ticketing) may drop a repeated one. Outbox row ids can repeat: a restored backup hands out
+-- again the ids of mails sent after it was taken. So each mail carries a random token, fixed
+-- when it is decided, so that a redelivery keeps its Message-ID.
+ALTER TABLE outbox ADD COLUMN message_token TEXT NOT NULL DEFAULT '';
+UPDATE outbox SET message_token = lower(hex(randomblob(8)));
