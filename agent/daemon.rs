@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;
-use crate::config::{self, Config, ConfigErrors};
+use crate::config::{self, Config};
 use crate::engine::{Engine, Scope, Summary};
 use crate::store::Store;
 use crate::systemd::ServiceManager;
@@ -65,7 +65,7 @@ impl Daemon {
             next_evaluate: now,
             next_mail: None,
         };
-        daemon.plan(now)?;
+        daemon.next_collect = plan(daemon.engine.store(), &config, now)?;
         Ok(daemon)
     }
 
@@ -86,25 +86,6 @@ impl Daemon {
             .chain(self.next_mail)
             .min()
             .unwrap_or(self.next_evaluate)
-    }
-
-    fn plan(&mut self, now: Timestamp) -> anyhow::Result<()> {
-        let config = Arc::clone(self.engine.config());
-        let mut next = BTreeMap::new();
-        for contractor in &config.contractors {
-            for source in &contractor.sources {
-                let key = (contractor.id.clone(), source.id.clone());
-                let at = match self.engine.store().last_run(&contractor.id, &source.id)? {
-                    None => now,
-                    // Missed while down (or never due since): next
-                    // occurrence after the last run, which may be past.
-                    Some(last) => source.schedule.next_after(last).unwrap_or(Timestamp::MAX),
-                };
-                next.insert(key, at);
-            }
-        }
-        self.next_collect = next;
-        Ok(())
     }
 
     /// Runs every job due at `now`; returns a summary when anything ran.
@@ -154,11 +135,13 @@ impl Daemon {
         Ok((worked > 0).then_some(summary))
     }
 
-    /// Re-reads the config file. On any problem the running config stays
-    /// and the problems are returned; on success every duty is
-    /// re-evaluated at the next step.
-    pub fn reload(&mut self, now: Timestamp) -> Result<(), ConfigErrors> {
+    /// Re-reads the config file. On any problem (the config's, or the
+    /// store's while planning it) the running config stays and the problem
+    /// is returned; on success every duty is re-evaluated at the next step.
+    pub fn reload(&mut self, now: Timestamp) -> anyhow::Result<()> {
         let config = config::load(&self.config_path)?;
+        let next_collect = plan(self.engine.store(), &config, now)
+            .context("planning the new config's collections")?;
         log_crm_problems(&config);
         if config.database != self.engine.config().database {
             tracing::warn!(
@@ -168,12 +151,33 @@ impl Daemon {
             );
         }
         self.engine.set_config(Arc::new(config));
+        self.next_collect = next_collect;
         self.next_evaluate = now;
-        if let Err(error) = self.plan(now) {
-            tracing::error!(%error, "ConfigReloadPlanError");
-        }
         Ok(())
     }
+}
+
+/// When each source of `config` runs next: a source that has never run, or
+/// whose last run is older than its schedule's previous occurrence, at once.
+fn plan(
+    store: &Store,
+    config: &Config,
+    now: Timestamp,
+) -> anyhow::Result<BTreeMap<(String, String), Timestamp>> {
+    let mut next = BTreeMap::new();
+    for contractor in &config.contractors {
+        for source in &contractor.sources {
+            let key = (contractor.id.clone(), source.id.clone());
+            let at = match store.last_run(&contractor.id, &source.id)? {
+                None => now,
+                // Missed while down (or never due since): next
+                // occurrence after the last run, which may be past.
+                Some(last) => source.schedule.next_after(last).unwrap_or(Timestamp::MAX),
+            };
+            next.insert(key, at);
+        }
+    }
+    Ok(next)
 }
 
 /// CRM rows the loader set aside run without their duties; every (re)load
@@ -261,7 +265,7 @@ pub async fn run(
                     service.reloading();
                     match daemon.reload(clock.now()) {
                         Ok(()) => tracing::info!("ConfigReloaded"),
-                        Err(errors) => tracing::error!(errors = %errors, "ConfigReloadRejected"),
+                        Err(error) => tracing::error!(errors = format!("{error:#}"), "ConfigReloadRejected"),
                     }
                     service.ready();
                 }

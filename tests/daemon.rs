@@ -136,6 +136,40 @@ fn a_reload_with_a_broken_config_keeps_the_old_one_running() {
 }
 
 #[test]
+fn a_reload_the_store_cannot_plan_is_rejected_whole() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    let mut daemon = start(&fixture, now);
+    daemon.step(now).expect("step");
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    fixture.write(
+        "dutywatch.toml",
+        &good.replace("schedule = \"0 * * * *\"", "schedule = \"30 * * * *\""),
+    );
+    // The store cannot say when sources last ran (a damaged table).
+    rusqlite::Connection::open(fixture.path("state/dutywatch.db"))
+        .expect("open")
+        .execute_batch("ALTER TABLE source_runs RENAME TO source_runs_damaged")
+        .expect("damage");
+
+    let error = daemon
+        .reload(at("2026-11-23T15:05:00Z"))
+        .expect_err("rejected, not half applied");
+    assert!(
+        format!("{error:#}").contains("planning the new config's collections"),
+        "{error:#}"
+    );
+    let mfa = daemon.config().contractors[0]
+        .source("mfa")
+        .expect("the mfa source");
+    assert_eq!(
+        mfa.schedule.next_after(now),
+        Some(at("2026-11-23T16:00:00Z")),
+        "the old schedule still runs"
+    );
+}
+
+#[test]
 fn a_removed_duty_leaves_the_status_and_its_history_stays() {
     let now = at("2026-11-23T15:00:00Z");
     let fixture = util::standard(now);
