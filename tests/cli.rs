@@ -54,6 +54,25 @@ fn check_config_names_file_line_and_key_for_every_problem() {
 }
 
 #[test]
+fn a_condition_on_an_export_of_any_age_is_refused() {
+    // Without `max_age`, an MFA export nobody refreshes would say "all
+    // registered" forever.
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    fixture.write(
+        "dutywatch.toml",
+        &good.replacen("max_age = \"2d\"\n", "", 1),
+    );
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("contractor[acme].duty[mfa-registered].max_age: how old may source `mfa`'s evidence be and still count as current? set `max_age` on the source"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn toml_syntax_errors_and_unknown_keys_are_located() {
     let fixture = util::standard(at("2026-11-23T15:00:00Z"));
     let good = std::fs::read_to_string(fixture.config_path()).expect("read");

@@ -80,6 +80,7 @@ id = "mfa"
 kind = "file"
 path = "mfa.json"
 schedule = "0 * * * *"
+max_age = "2d"
 
 [[contractor.duty]]
 id = "mfa-registered"

@@ -25,6 +25,7 @@ id = "mfa"
 kind = "file"
 path = "{id}/mfa.json"
 schedule = "0 * * * *"
+max_age = "2d"
 
 [[contractor.source]]
 id = "reviews"

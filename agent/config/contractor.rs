@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use dutywatch_checks::crm::{Crm, CrmLoad, Location, RawCrmRow};
-use dutywatch_checks::duty::Duty;
+use dutywatch_checks::duty::{Duty, Rule};
 use dutywatch_checks::lint::Severity;
 use dutywatch_checks::party::Party;
 use jiff::tz::TimeZone;
@@ -116,6 +116,23 @@ impl Context<'_> {
             match spec.assign(&ownership) {
                 Ok(mut duty) => {
                     duty.max_age = duty.max_age.or(source_max_age);
+                    // A recurring duty reads dated completions, so an old export can only
+                    // make it look late. A condition or an incident list, though, would
+                    // keep saying what it said when the export was written: without a
+                    // limit, an export nobody refreshes would count as current forever.
+                    let judges_the_present =
+                        matches!(duty.rule, Rule::Continuous(_) | Rule::EventClock(_));
+                    if judges_the_present && duty.max_age.is_none() {
+                        self.error(
+                            raw_duty.span().start,
+                            &format!("{key}.duty[{}].max_age", duty.id),
+                            format!(
+                                "how old may source `{}`'s evidence be and still count as current? set `max_age` on the source (e.g. \"8d\" for a weekly export) or on this duty; without it an export nobody refreshes would count forever",
+                                duty.source
+                            ),
+                        );
+                        continue;
+                    }
                     duties.push(duty);
                 }
                 Err(error) => self.error(
