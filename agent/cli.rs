@@ -345,13 +345,22 @@ fn print_status(
     filter: &status::Filter,
     json: bool,
 ) -> anyhow::Result<()> {
-    let rows = status::rows(config, store, filter)?;
+    let report = status::report(config, store, filter)?;
     let mut stdout = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut stdout, &rows)?;
+        serde_json::to_writer_pretty(&mut stdout, &report)?;
         writeln!(stdout)?;
     } else {
-        write!(stdout, "{}", status::table(&rows, &config.timezone))?;
+        write!(
+            stdout,
+            "{}",
+            status::table(&report.duties, &config.timezone)
+        )?;
+        write!(
+            stdout,
+            "{}",
+            status::undelivered_table(&report.undelivered_mail, &config.timezone)
+        )?;
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! `dutywatch status`: every watched duty's verdict, due time and reason.
+//! `dutywatch status`: every watched duty's verdict, due time and reason, and the
+//! escalation mail not delivered yet.
 
 use std::fmt::Write as _;
 
@@ -8,7 +9,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{Store, UndeliveredMail};
 
 /// One line of the status report.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -25,6 +26,22 @@ pub struct StatusRow {
     pub evaluated_at: Option<Timestamp>,
     pub reason: String,
     pub evidence: Vec<i64>,
+}
+
+/// What `status --json` prints.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Report {
+    pub duties: Vec<StatusRow>,
+    pub undelivered_mail: Vec<UndeliveredMail>,
+}
+
+/// The report for `filter`: its duties, and the undelivered mail of its
+/// contractors (of every party: a mail stuck at the relay concerns both).
+pub fn report(config: &Config, store: &Store, filter: &Filter) -> anyhow::Result<Report> {
+    Ok(Report {
+        duties: rows(config, store, filter)?,
+        undelivered_mail: store.undelivered_mail(filter.contractor.as_deref())?,
+    })
 }
 
 /// Which rows to show.
@@ -150,6 +167,47 @@ pub fn table(rows: &[StatusRow], zone: &TimeZone) -> String {
     }
     let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
     let _ = writeln!(out, "\n{} duties: {}", rows.len(), summary.join(", "));
+    out
+}
+
+/// The undelivered mail as text: nothing when all was delivered.
+pub fn undelivered_table(mails: &[UndeliveredMail], zone: &TimeZone) -> String {
+    let show = |at: Timestamp| {
+        at.to_zoned(zone.clone())
+            .strftime("%Y-%m-%d %H:%M %Z")
+            .to_string()
+    };
+    let mut out = String::new();
+    if mails.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\n{} escalation mail(s) not delivered yet:",
+        mails.len()
+    );
+    for mail in mails {
+        let attempts = match (mail.attempts, &mail.last_error) {
+            (0, _) => "not attempted yet".to_owned(),
+            (n, Some(error)) => format!("{n} failed attempt(s), last: {error}"),
+            (n, None) => format!("{n} failed attempt(s)"),
+        };
+        let _ = writeln!(
+            out,
+            "  {}/{}  \"{}\" to {}  queued {}, next attempt {}; {attempts}",
+            mail.client,
+            mail.duty,
+            mail.subject,
+            mail.to
+                .iter()
+                .chain(&mail.cc)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            show(mail.queued_at),
+            show(mail.next_attempt_at),
+        );
+    }
     out
 }
 

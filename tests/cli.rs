@@ -160,8 +160,8 @@ fn once_at_an_instant_prints_the_status_and_status_filters_it() {
         "msp",
         "--json",
     ]);
-    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
-    let rows = rows.as_array().expect("array");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let rows = report["duties"].as_array().expect("array");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["duty"], "mfa-registered");
     assert_eq!(rows[0]["responsible"], "msp");
@@ -198,8 +198,8 @@ fn hand_added_evidence_meets_a_manual_duty() {
     assert!(stdout.contains("sha256 "), "{stdout}");
     assert!(stdout.contains("by chris"), "{stdout}");
     let output = fixture.run(&["once", "--config", "dutywatch.toml", "--json"]);
-    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
-    let training = rows
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let training = report["duties"]
         .as_array()
         .expect("rows")
         .iter()

@@ -160,6 +160,29 @@ fn a_permanent_rejection_says_so_and_the_mail_stays_in_the_outbox() {
         "{stderr}"
     );
     assert_eq!(pending(&fixture), 1);
+
+    // Where people look, not only in the log.
+    let output = fixture.run(&["status", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("1 escalation mail(s) not delivered yet:")
+            && stdout.contains("acme/training  \"[dutywatch] NO EVIDENCE: Annual training (Acme Machining)\" to it@acme.example")
+            && stdout.contains("1 failed attempt(s), last: smtp relay 127.0.0.1:"),
+        "{stdout}"
+    );
+    let output = fixture.run(&["status", "--config", "dutywatch.toml", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let stuck = &report["undelivered_mail"][0];
+    assert_eq!(stuck["duty"], "training");
+    assert_eq!(stuck["attempts"], 1);
+    assert!(
+        stuck["last_error"]
+            .as_str()
+            .expect("an error")
+            .contains("550"),
+        "{stuck}"
+    );
 }
 
 /// Runs `dutywatch once` at `now` with `credentials` as `$CREDENTIALS_DIRECTORY`, logging

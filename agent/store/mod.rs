@@ -25,7 +25,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
 
 pub use evidence::{ChainReport, NewEvidence, StoredEvidence};
-pub use outbox::PendingMail;
+pub use outbox::{PendingMail, UndeliveredMail};
 pub use verdicts::{CurrentVerdict, OutgoingMail, Transition};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.

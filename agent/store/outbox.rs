@@ -29,7 +29,62 @@ pub struct PendingMail {
     pub duty: String,
 }
 
+/// A mail not delivered yet, as `dutywatch status` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct UndeliveredMail {
+    pub id: i64,
+    pub client: String,
+    pub duty: String,
+    pub subject: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub queued_at: Timestamp,
+    /// Failed attempts so far; 0 when none was made yet.
+    pub attempts: u32,
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
+}
+
 impl Store {
+    /// Every unsent mail of one client or all, oldest first: a relay that refuses mail must
+    /// show where people look, not only in the log.
+    pub fn undelivered_mail(
+        &self,
+        client: Option<&str>,
+    ) -> Result<Vec<UndeliveredMail>, StoreError> {
+        let on_err = self.sql_error("reading the mail outbox".to_owned());
+        let read = || -> rusqlite::Result<Vec<UndeliveredMail>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT o.id, e.client, e.duty, o.subject, o.mail_to, o.mail_cc, o.created_at,
+                        o.attempts, o.next_attempt_at, o.last_error
+                 FROM outbox AS o JOIN escalations AS e ON e.id = o.escalation_id
+                 WHERE o.sent_at IS NULL AND (?1 IS NULL OR e.client = ?1)
+                 ORDER BY o.id",
+            )?;
+            let rows = stmt.query_map(params![client], |row| {
+                let addresses = |idx: usize| -> rusqlite::Result<Vec<String>> {
+                    serde_json::from_str(row.get_ref(idx)?.as_str()?)
+                        .map_err(|e| bad_column(idx, e))
+                };
+                let attempts: i64 = row.get(7)?;
+                Ok(UndeliveredMail {
+                    id: row.get(0)?,
+                    client: row.get(1)?,
+                    duty: row.get(2)?,
+                    subject: row.get(3)?,
+                    to: addresses(4)?,
+                    cc: addresses(5)?,
+                    queued_at: row.get(6)?,
+                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    next_attempt_at: row.get(8)?,
+                    last_error: row.get(9)?,
+                })
+            })?;
+            rows.collect()
+        };
+        read().map_err(on_err)
+    }
+
     /// When the earliest unsent mail is next due; `None` when the outbox is empty. The
     /// daemon wakes for it, so a retry is not held back until some other job runs.
     pub fn next_mail_attempt(&self) -> Result<Option<Timestamp>, StoreError> {
