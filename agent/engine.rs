@@ -14,9 +14,9 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::config::{Config, Contractor, MANUAL_SOURCE, SourceKind};
 use crate::escalation;
-use crate::mail::{self, Mailer};
+use crate::mail::{self, MailError, Mailer};
 use crate::sources::{self, Collected};
-use crate::store::{NewEvidence, Store, StoredEvidence};
+use crate::store::{NewEvidence, PendingMail, Store, StoredEvidence};
 
 /// At most this many mails are sent per delivery pass, so one pass stays
 /// short even after a long mail outage.
@@ -361,7 +361,7 @@ impl Engine {
                 item.client,
                 self.config.mail.from.email.domain()
             );
-            match self.mailer.send(&item.mail, &message_id) {
+            match self.send(&item, &message_id)? {
                 Ok(()) => {
                     self.store.mark_sent(item.id, now)?;
                     sent += 1;
@@ -382,6 +382,45 @@ impl Engine {
             tracing::warn!(deferred, "MailDeliveryDeferred");
         }
         Ok((sent, failed))
+    }
+}
+
+impl Engine {
+    /// Sends `item` to the recipients still waiting for it. When the relay
+    /// refuses the envelope for a reason of its own (not one every mail would
+    /// meet), the recipients are tried one by one, so a single bad address
+    /// cannot keep the mail from the others; each that takes it is recorded,
+    /// so a retry goes only to the rest. `Err` is the store's, the inner
+    /// error the mail's.
+    fn send(
+        &mut self,
+        item: &PendingMail,
+        message_id: &str,
+    ) -> anyhow::Result<Result<(), MailError>> {
+        let remaining = item.remaining();
+        let error = match self.mailer.send(&item.mail, message_id, &remaining) {
+            Ok(()) => return Ok(Ok(())),
+            Err(error) => error,
+        };
+        if remaining.len() < 2 || error.affects_every_mail() {
+            return Ok(Err(error));
+        }
+        let mut refused = Vec::new();
+        for address in &remaining {
+            match self
+                .mailer
+                .send(&item.mail, message_id, std::slice::from_ref(address))
+            {
+                Ok(()) => self.store.mark_delivered_to(item.id, address)?,
+                Err(error) if error.affects_every_mail() => return Ok(Err(error)),
+                Err(error) => refused.push(format!("{address}: {error}")),
+            }
+        }
+        Ok(if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(MailError::Refused { refused })
+        })
     }
 }
 

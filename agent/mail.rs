@@ -5,18 +5,26 @@ mod smtp;
 
 use std::path::PathBuf;
 
+use lettre::address::Envelope;
 use lettre::message::{Mailbox, header::ContentType};
-use lettre::{FileTransport, Message, Transport as _};
+use lettre::{Address, FileTransport, Message, Transport as _};
 
 use crate::config::{MailConfig, Transport};
 use crate::store::OutgoingMail;
 
 pub use smtp::{SmtpFailure, SmtpMailer};
 
-/// Delivers one message; `message_id` is stable per outbox row so a
-/// receiving system can drop a re-delivery after a crash mid-send.
+/// Delivers one message to `recipients`, the envelope: a subset of its `To`
+/// and `Cc`, which the headers always show whole. `message_id` is stable per
+/// outbox row so a receiving system can drop a re-delivery after a crash
+/// mid-send.
 pub trait Mailer: Send + std::fmt::Debug {
-    fn send(&self, mail: &OutgoingMail, message_id: &str) -> Result<(), MailError>;
+    fn send(
+        &self,
+        mail: &OutgoingMail,
+        message_id: &str,
+        recipients: &[String],
+    ) -> Result<(), MailError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +38,9 @@ pub enum MailError {
     /// Names the relay and what it answered; never the login's password.
     #[error("smtp relay {relay}: {failure}")]
     Smtp { relay: String, failure: SmtpFailure },
+    /// Sent to each recipient alone, some were refused: `address: why` each.
+    #[error("not delivered to {}", refused.join("; "))]
+    Refused { refused: Vec<String> },
 }
 
 impl MailError {
@@ -39,7 +50,10 @@ impl MailError {
     pub fn affects_every_mail(&self) -> bool {
         match self {
             MailError::Smtp { failure, .. } => failure.affects_every_mail(),
-            MailError::Address { .. } | MailError::Build(_) | MailError::File { .. } => false,
+            MailError::Address { .. }
+            | MailError::Build(_)
+            | MailError::File { .. }
+            | MailError::Refused { .. } => false,
         }
     }
 }
@@ -89,16 +103,39 @@ pub fn message(
         .map_err(|e| MailError::Build(e.to_string()))
 }
 
+/// The SMTP envelope: `from` as the sender, `recipients` as the RCPT TO list.
+pub fn envelope(from: &Mailbox, recipients: &[String]) -> Result<Envelope, MailError> {
+    let addresses = recipients
+        .iter()
+        .map(|address| {
+            address
+                .parse::<Mailbox>()
+                .map(|mailbox| mailbox.email)
+                .map_err(|e| MailError::Address {
+                    address: address.clone(),
+                    reason: e.to_string(),
+                })
+        })
+        .collect::<Result<Vec<Address>, MailError>>()?;
+    Envelope::new(Some(from.email.clone()), addresses).map_err(|e| MailError::Build(e.to_string()))
+}
+
 impl Mailer for FileMailer {
-    fn send(&self, mail: &OutgoingMail, message_id: &str) -> Result<(), MailError> {
+    fn send(
+        &self,
+        mail: &OutgoingMail,
+        message_id: &str,
+        recipients: &[String],
+    ) -> Result<(), MailError> {
         let file_error = |reason: String| MailError::File {
             dir: self.dir.clone(),
             reason,
         };
         std::fs::create_dir_all(&self.dir).map_err(|e| file_error(e.to_string()))?;
         let message = message(&self.from, mail, message_id)?;
+        let envelope = envelope(&self.from, recipients)?;
         FileTransport::new(&self.dir)
-            .send(&message)
+            .send_raw(&envelope, &message.formatted())
             .map(|_| ())
             .map_err(|e| file_error(e.to_string()))
     }

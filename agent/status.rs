@@ -192,18 +192,25 @@ pub fn undelivered_table(mails: &[UndeliveredMail], zone: &TimeZone) -> String {
             (n, Some(error)) => format!("{n} failed attempt(s), last: {error}"),
             (n, None) => format!("{n} failed attempt(s)"),
         };
+        let waiting: Vec<&str> = mail
+            .to
+            .iter()
+            .chain(&mail.cc)
+            .filter(|address| !mail.delivered_to.contains(address))
+            .map(String::as_str)
+            .collect();
+        let delivered = if mail.delivered_to.is_empty() {
+            String::new()
+        } else {
+            format!(" (delivered to {})", mail.delivered_to.join(", "))
+        };
         let _ = writeln!(
             out,
-            "  {}/{}  \"{}\" to {}  queued {}, next attempt {}; {attempts}",
+            "  {}/{}  \"{}\" to {}{delivered}  queued {}, next attempt {}; {attempts}",
             mail.client,
             mail.duty,
             mail.subject,
-            mail.to
-                .iter()
-                .chain(&mail.cc)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", "),
+            waiting.join(", "),
             show(mail.queued_at),
             show(mail.next_attempt_at),
         );

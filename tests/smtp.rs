@@ -111,6 +111,79 @@ fn an_escalation_reaches_the_relay_with_its_envelope_and_headers() {
 }
 
 #[test]
+fn a_refused_recipient_does_not_keep_the_mail_from_the_others() {
+    // The MSP's mailbox is gone; the lapse goes to it, copying the contractor.
+    let now = at("2026-11-23T15:00:00Z");
+    let server = SmtpServer::start(Options {
+        reject_recipient: Some(("soc@keystone.example", 3)),
+        ..Options::default()
+    });
+    let fixture = fixture(&server, "", now);
+    // Failing for 25 hours, past its 24-hour tolerance: lapsed at once.
+    fixture.write_dated("evidence/mfa.json", MFA_BAD, at("2026-11-22T14:00:00Z"));
+    let mut engine = util::engine(&fixture);
+    let lapsed_at = now;
+    let summary = engine.cycle(lapsed_at).expect("cycle");
+    assert_eq!(
+        (summary.mails_sent, summary.mail_failures),
+        (1, 1),
+        "the training mail went; the lapse is still owed to the MSP"
+    );
+
+    let lapses = |server: &SmtpServer| -> Vec<Vec<String>> {
+        server
+            .accepted()
+            .iter()
+            .filter(|m| m.header("Subject").is_some_and(|s| s.contains("LAPSED")))
+            .map(|m| m.rcpt_tos.clone())
+            .collect()
+    };
+    assert_eq!(
+        lapses(&server),
+        [["it@acme.example"]],
+        "the contractor has it although the MSP's address was refused"
+    );
+    let lapse = by_subject(&server.accepted(), "LAPSED").clone();
+    assert_eq!(lapse.header("To").as_deref(), Some("soc@keystone.example"));
+    assert_eq!(lapse.header("Cc").as_deref(), Some("it@acme.example"));
+
+    // Where people look: who has it, who does not, and why.
+    let stuck = engine.store().undelivered_mail(None).expect("outbox");
+    assert_eq!(stuck.len(), 1);
+    assert_eq!(stuck[0].delivered_to, ["it@acme.example"]);
+    let error = stuck[0].last_error.as_deref().expect("an error");
+    assert!(
+        error.starts_with("not delivered to soc@keystone.example: smtp relay")
+            && error.contains("550"),
+        "{error}"
+    );
+
+    let output = fixture.run(&["status", "--config", "dutywatch.toml"]);
+    let (stdout, _) = text(&output);
+    assert!(
+        stdout.contains("\" to soc@keystone.example (delivered to it@acme.example)"),
+        "{stdout}"
+    );
+
+    // Retries go to the refused address only, until its mailbox is back.
+    let after = |secs: i64| lapsed_at + jiff::SignedDuration::from_secs(secs);
+    assert_eq!(engine.deliver(after(60)).expect("deliver"), (0, 1));
+    assert_eq!(engine.deliver(after(60 + 300)).expect("deliver"), (1, 0));
+    assert_eq!(
+        lapses(&server),
+        [["it@acme.example"], ["soc@keystone.example"]],
+        "each recipient got it exactly once"
+    );
+    assert!(
+        engine
+            .store()
+            .undelivered_mail(None)
+            .expect("outbox")
+            .is_empty()
+    );
+}
+
+#[test]
 fn a_transient_rejection_is_retried_on_a_later_pass_and_delivered_once() {
     let now = at("2026-11-23T15:00:00Z");
     let server = SmtpServer::start(Options {

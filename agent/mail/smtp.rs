@@ -15,7 +15,7 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::response::{Category, Code, Severity};
 use lettre::{SmtpTransport, Transport as _};
 
-use super::{MailError, Mailer, message};
+use super::{MailError, Mailer, envelope, message};
 use crate::config::{SmtpConfig, SmtpLogin, SmtpTls};
 use crate::secret::Secret;
 use crate::store::OutgoingMail;
@@ -133,14 +133,20 @@ impl SmtpMailer {
 }
 
 impl Mailer for SmtpMailer {
-    fn send(&self, mail: &OutgoingMail, message_id: &str) -> Result<(), MailError> {
+    fn send(
+        &self,
+        mail: &OutgoingMail,
+        message_id: &str,
+        recipients: &[String],
+    ) -> Result<(), MailError> {
         let message = message(&self.from, mail, message_id)?;
+        let envelope = envelope(&self.from, recipients)?;
         let transport = self
             .transport
             .as_ref()
             .map_err(|failure| self.error(failure.clone()))?;
         transport
-            .send(&message)
+            .send_raw(&envelope, &message.formatted())
             .map(|_| ())
             .map_err(|error| self.error(classify(&error, &self.config)))
     }

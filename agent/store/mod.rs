@@ -32,7 +32,7 @@ pub use verdicts::{CurrentVerdict, OutgoingMail, Transition};
 /// Never edit a released migration: add the next one.
 const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0001_init.sql")),
-    M::up(include_str!("migrations/0002_message_tokens.sql")),
+    M::up(include_str!("migrations/0002_outbox_delivery.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 

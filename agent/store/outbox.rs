@@ -27,6 +27,19 @@ pub struct PendingMail {
     pub message_token: String,
     pub client: String,
     pub duty: String,
+    /// Recipients the relay already took it for.
+    pub delivered_to: Vec<String>,
+}
+
+impl PendingMail {
+    /// The recipients still waiting for it.
+    pub fn remaining(&self) -> Vec<String> {
+        self.mail
+            .recipients()
+            .into_iter()
+            .filter(|address| !self.delivered_to.contains(address))
+            .collect()
+    }
 }
 
 /// A mail not delivered yet, as `dutywatch status` reports it.
@@ -43,6 +56,8 @@ pub struct UndeliveredMail {
     pub attempts: u32,
     pub next_attempt_at: Timestamp,
     pub last_error: Option<String>,
+    /// Recipients the relay already took it for; the rest are still waiting.
+    pub delivered_to: Vec<String>,
 }
 
 impl Store {
@@ -56,7 +71,7 @@ impl Store {
         let read = || -> rusqlite::Result<Vec<UndeliveredMail>> {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT o.id, e.client, e.duty, o.subject, o.mail_to, o.mail_cc, o.created_at,
-                        o.attempts, o.next_attempt_at, o.last_error
+                        o.attempts, o.next_attempt_at, o.last_error, o.delivered_to
                  FROM outbox AS o JOIN escalations AS e ON e.id = o.escalation_id
                  WHERE o.sent_at IS NULL AND (?1 IS NULL OR e.client = ?1)
                  ORDER BY o.id",
@@ -78,6 +93,7 @@ impl Store {
                     attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
                     next_attempt_at: row.get(8)?,
                     last_error: row.get(9)?,
+                    delivered_to: addresses(10)?,
                 })
             })?;
             rows.collect()
@@ -109,7 +125,7 @@ impl Store {
         let read = || -> rusqlite::Result<Vec<PendingMail>> {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT o.id, o.mail_to, o.mail_cc, o.subject, o.body, o.attempts,
-                        e.client, e.duty, o.message_token
+                        e.client, e.duty, o.message_token, o.delivered_to
                  FROM outbox AS o JOIN escalations AS e ON e.id = o.escalation_id
                  WHERE o.sent_at IS NULL AND o.next_attempt_at <= ?1
                  ORDER BY o.id
@@ -133,6 +149,7 @@ impl Store {
                     client: row.get(6)?,
                     duty: row.get(7)?,
                     message_token: row.get(8)?,
+                    delivered_to: addresses(9)?,
                 })
             })?;
             rows.collect()
@@ -161,6 +178,20 @@ impl Store {
             Ok(changed == 1)
         };
         claim().map_err(on_err)
+    }
+
+    /// Records that the relay took the mail for `address`, while others are still due.
+    pub fn mark_delivered_to(&mut self, id: i64, address: &str) -> Result<(), StoreError> {
+        let on_err = self.sql_error(format!("recording a delivery of outbox mail {id}"));
+        self.update_unsent(id, |tx| {
+            tx.execute(
+                "UPDATE outbox SET delivered_to = json_insert(delivered_to, '$[#]', ?2)
+                 WHERE id = ?1 AND sent_at IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM json_each(delivered_to) WHERE value = ?2)",
+                params![id, address],
+            )
+        })
+        .map_err(on_err)?
     }
 
     /// Marks a mail delivered. Marking an already delivered mail again keeps the first
@@ -424,6 +455,40 @@ mod tests {
                 .claim_mail(id, ts("2026-12-01T00:00:00Z"), ts("2026-12-01T00:01:00Z"))
                 .unwrap()
         );
+    }
+
+    #[test]
+    fn deliveries_to_single_recipients_are_kept_once_each() {
+        let mut t = temp_store();
+        let mut seen = Vec::new();
+        let mut decide = mail_on_change(&mut seen);
+        t.store
+            .record_verdict(
+                "acme",
+                "access_review",
+                ts("2026-11-23T09:00:00Z"),
+                &due_soon(),
+                &mut decide,
+            )
+            .unwrap();
+        drop(decide);
+        let now = ts("2026-11-23T10:00:00Z");
+        let mail = t.store.pending_mail(now, 10).unwrap().remove(0);
+        assert_eq!(mail.remaining(), ["it@acme.example", "msp@example.net"]);
+
+        t.store
+            .mark_delivered_to(mail.id, "msp@example.net")
+            .unwrap();
+        t.store
+            .mark_delivered_to(mail.id, "msp@example.net")
+            .unwrap();
+        let mail = t.store.pending_mail(now, 10).unwrap().remove(0);
+        assert_eq!(mail.delivered_to, ["msp@example.net"], "recorded once");
+        assert_eq!(mail.remaining(), ["it@acme.example"]);
+        assert!(matches!(
+            t.store.mark_delivered_to(999, "x@example.net"),
+            Err(StoreError::NoSuchMail { id: 999, .. })
+        ));
     }
 
     #[test]

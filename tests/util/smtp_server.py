@@ -11,6 +11,8 @@ Options:
   --maildir DIR  where received messages are written (created if missing)
   --reject C:N   answer DATA of the first N messages with reply code C (e.g. 451:1, 550:2)
 
+  --reject-rcpt ADDRESS:N
+                 answer RCPT TO for ADDRESS with 550 the first N times (a departed mailbox)
   --tls MODE     `starttls` (offered and required before MAIL and AUTH) or `implicit` (TLS from
                  the first byte); needs --cert and --key, PEM files. Without it, TLS is not
                  offered and AUTH is allowed in the clear (loopback tests need no certificates).
@@ -46,12 +48,28 @@ def parse_reject(text):
     return code, int(count)
 
 
+def parse_reject_rcpt(text):
+    address, _, count = text.rpartition(":")
+    if not (address and count.isdigit()):
+        raise argparse.ArgumentTypeError(f"--reject-rcpt wants ADDRESS:COUNT, got {text!r}")
+    return address.lower(), int(count)
+
+
 class Handler:
-    def __init__(self, maildir, reject_code, reject_count):
+    def __init__(self, maildir, reject_code, reject_count, reject_rcpt):
         self.maildir = maildir
         self.reject_code = reject_code
         self.reject_count = reject_count
         self.received = 0
+        self.reject_rcpt = dict(reject_rcpt)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        left = self.reject_rcpt.get(address.lower(), 0)
+        if left > 0:
+            self.reject_rcpt[address.lower()] = left - 1
+            return f"550 5.1.1 <{address}>: mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         self.received += 1
@@ -106,7 +124,7 @@ def exit_on_stdin_eof():
 async def serve(args):
     reject_code, reject_count = args.reject
     os.makedirs(args.maildir, exist_ok=True)
-    handler = Handler(args.maildir, reject_code, reject_count)
+    handler = Handler(args.maildir, reject_code, reject_count, args.reject_rcpt)
     user = os.environ.get("SMTP_TEST_USER")
     password = os.environ.get("SMTP_TEST_PASSWORD")
     options = {"hostname": "localhost", "auth_require_tls": False}
@@ -141,6 +159,7 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--maildir", required=True)
     parser.add_argument("--reject", type=parse_reject, default=(None, 0))
+    parser.add_argument("--reject-rcpt", type=parse_reject_rcpt, action="append", default=[])
     parser.add_argument("--tls", choices=["starttls", "implicit"])
     parser.add_argument("--cert")
     parser.add_argument("--key")

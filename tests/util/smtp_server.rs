@@ -24,6 +24,8 @@ pub(crate) struct Options<'a> {
     pub(crate) login: Option<(&'a str, &'a str)>,
     /// Answer DATA of the first `count` messages with `code` (e.g. 451 or 550).
     pub(crate) reject: Option<(u16, usize)>,
+    /// Refuse RCPT TO for this address (550) the first `count` times.
+    pub(crate) reject_recipient: Option<(&'a str, usize)>,
     /// Speak TLS with this PKI's `localhost` certificate.
     pub(crate) tls: Option<(ServerTls, &'a TestPki)>,
 }
@@ -123,6 +125,11 @@ impl SmtpServer {
         }
         if let Some((code, count)) = options.reject {
             command.arg("--reject").arg(format!("{code}:{count}"));
+        }
+        if let Some((address, count)) = options.reject_recipient {
+            command
+                .arg("--reject-rcpt")
+                .arg(format!("{address}:{count}"));
         }
         if let Some((mode, pki)) = options.tls {
             let mode = match mode {
