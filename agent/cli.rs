@@ -13,7 +13,7 @@ use dutywatch_checks::party::Party;
 use jiff::Timestamp;
 use sha2::Digest as _;
 
-use crate::clock::{Clock, FixedClock, SystemClock};
+use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config, MANUAL_SOURCE};
 use crate::daemon::{self, Command as DaemonCommand};
 use crate::engine::{Engine, evidence_source};
@@ -174,13 +174,7 @@ fn default_config() -> PathBuf {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run_daemon(args.config),
-        Command::Once { config, at, json } => {
-            let clock = at.map_or_else(
-                || Arc::new(SystemClock) as Arc<dyn Clock>,
-                |at| Arc::new(FixedClock(at)),
-            );
-            once(&config.config, clock.now(), json)
-        }
+        Command::Once { config, at, json } => once(&config.config, at, json),
         Command::Status {
             config,
             client,
@@ -318,15 +312,24 @@ async fn forward_signals(sender: tokio::sync::mpsc::Sender<DaemonCommand>) {
 }
 
 /// One full cycle at `now`, then the status table.
-pub fn once(config_path: &Path, now: Timestamp, json: bool) -> anyhow::Result<ExitCode> {
+/// One cycle as of `at`, or of the wall clock, then the status.
+pub fn once(config_path: &Path, at: Option<Timestamp>, json: bool) -> anyhow::Result<ExitCode> {
+    let now = at.unwrap_or_else(|| SystemClock.now());
     let config = load(config_path)?;
-    for contractor in &config.contractors {
-        for problem in config::crm_problems(contractor) {
-            tracing::warn!(%problem, "CrmProblem");
-        }
-    }
+    crate::daemon::log_crm_problems(&config);
     let store = Store::open(&config.database)
         .with_context(|| format!("opening the database `{}`", config.database.display()))?;
+    // A cycle writes history, collector runs and mail as of `now`; one dated
+    // (`--at`) before what the database already holds would rewrite its past.
+    if let Some(latest) = store.latest_activity()?
+        && at.is_some()
+        && now < latest
+    {
+        bail!(
+            "the database `{}` already holds work done as of {latest}; a cycle as of {now} would write its history out of order. For a what-if in the past, take a copy (`dutywatch backup <file>`) and run against a config whose `database` is that copy",
+            config.database.display()
+        );
+    }
     let mut engine = Engine::new(Arc::new(config), store);
     let summary = engine.cycle(now)?;
     tracing::info!(%summary, "CycleFinished");

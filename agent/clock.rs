@@ -1,5 +1,6 @@
-//! Where "now" comes from. Everything that judges time takes a `Clock`, so
-//! `dutywatch once --at …` and the tests decide what time it is.
+//! Where the daemon's "now" comes from. Everything below the daemon loop
+//! takes `now` as an argument, so `dutywatch once --at …` and the tests
+//! decide what time it is.
 
 use jiff::Timestamp;
 
@@ -14,15 +15,5 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         Timestamp::now()
-    }
-}
-
-/// A clock stopped at one instant.
-#[derive(Clone, Copy, Debug)]
-pub struct FixedClock(pub Timestamp);
-
-impl Clock for FixedClock {
-    fn now(&self) -> Timestamp {
-        self.0
     }
 }

@@ -170,6 +170,9 @@ fn plan(
             let key = (contractor.id.clone(), source.id.clone());
             let at = match store.last_run(&contractor.id, &source.id)? {
                 None => now,
+                // Recorded ahead of now (a clock that was ahead, a what-if run
+                // into the future): it must not hold collection back.
+                Some(last) if last > now => now,
                 // Missed while down (or never due since): next
                 // occurrence after the last run, which may be past.
                 Some(last) => source.schedule.next_after(last).unwrap_or(Timestamp::MAX),
@@ -182,7 +185,7 @@ fn plan(
 
 /// CRM rows the loader set aside run without their duties; every (re)load
 /// says which, so an edit that breaks a row is never silent.
-fn log_crm_problems(config: &Config) {
+pub(crate) fn log_crm_problems(config: &Config) {
     for contractor in &config.contractors {
         for problem in config::crm_problems(contractor) {
             tracing::warn!(%problem, "CrmProblem");

@@ -37,7 +37,7 @@ pub fn run(from: &Path, out: &Path) -> anyhow::Result<ExitCode> {
     render_tree(from, out, now)?;
     apply_modified_times(out, now)?;
     println!("demo rendered into {} as of {now}\n", out.display());
-    let code = crate::cli::once(&out.join("dutywatch.toml"), now, false)?;
+    let code = crate::cli::once(&out.join("dutywatch.toml"), Some(now), false)?;
     let mails = out.join("outbox");
     let count = std::fs::read_dir(&mails).map(|d| d.count()).unwrap_or(0);
     println!(

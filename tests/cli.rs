@@ -330,3 +330,25 @@ fn the_demo_shows_every_kind_of_verdict_and_writes_mails() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_what_if_run_cannot_rewrite_the_databases_past() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    let run = |at: &str| fixture.run(&["once", "--config", "dutywatch.toml", "--at", at]);
+    assert!(run("2026-11-23T15:00:00Z").status.success());
+    let mails = fixture.mails().len();
+
+    let output = run("2026-11-20T09:00:00Z");
+    let (stdout, stderr) = text(&output);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stderr.contains("already holds work done as of 2026-11-23T15:00:00Z")
+            && stderr.contains("dutywatch backup"),
+        "{stderr}"
+    );
+    assert_eq!(fixture.mails().len(), mails, "nothing was mailed");
+    assert!(
+        run("2026-11-23T15:00:00Z").status.success(),
+        "the same instant again is fine"
+    );
+}

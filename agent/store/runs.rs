@@ -89,6 +89,20 @@ impl Store {
         })
     }
 
+    /// The latest instant the database has worked at: a collection or an evaluation. History
+    /// written before it would be out of order.
+    pub fn latest_activity(&self) -> Result<Option<Timestamp>, StoreError> {
+        let on_err = self.sql_error("reading the latest activity".to_owned());
+        self.conn
+            .query_row(
+                "SELECT MAX(at) FROM (SELECT MAX(evaluated_at) AS at FROM duty_state
+                                      UNION ALL SELECT MAX(started_at) FROM source_runs)",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(on_err)
+    }
+
     /// `started_at` of the latest run of any outcome, for the scheduler's catch-up.
     pub fn last_run(&self, client: &str, source: &str) -> Result<Option<Timestamp>, StoreError> {
         let on_err = self.sql_error(format!("reading last run of {client}/{source}"));
