@@ -404,21 +404,24 @@ mod tests {
         assert_eq!(sent_at, "2026-11-23T10:15:01Z");
     }
 
-    #[test]
-    fn a_claim_is_taken_once_and_lapses_at_its_retry_time() {
-        let mut t = temp_store();
+    /// Queues acme's access-review due-soon mail, decided 2026-11-23 09:00.
+    fn queue_access_review_mail(store: &mut Store) {
         let mut seen = Vec::new();
-        let mut decide = mail_on_change(&mut seen);
-        t.store
+        store
             .record_verdict(
                 "acme",
                 "access_review",
                 ts("2026-11-23T09:00:00Z"),
                 &due_soon(),
-                &mut decide,
+                &mut mail_on_change(&mut seen),
             )
             .unwrap();
-        drop(decide);
+    }
+
+    #[test]
+    fn a_claim_is_taken_once_and_lapses_at_its_retry_time() {
+        let mut t = temp_store();
+        queue_access_review_mail(&mut t.store);
         // A second process on the same database: `dutywatch once` beside the daemon.
         let mut other = Store::open(&t.path).unwrap();
         let now = ts("2026-11-23T10:00:00Z");
@@ -460,18 +463,7 @@ mod tests {
     #[test]
     fn deliveries_to_single_recipients_are_kept_once_each() {
         let mut t = temp_store();
-        let mut seen = Vec::new();
-        let mut decide = mail_on_change(&mut seen);
-        t.store
-            .record_verdict(
-                "acme",
-                "access_review",
-                ts("2026-11-23T09:00:00Z"),
-                &due_soon(),
-                &mut decide,
-            )
-            .unwrap();
-        drop(decide);
+        queue_access_review_mail(&mut t.store);
         let now = ts("2026-11-23T10:00:00Z");
         let mail = t.store.pending_mail(now, 10).unwrap().remove(0);
         assert_eq!(mail.remaining(), ["it@acme.example", "msp@example.net"]);
