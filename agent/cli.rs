@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use sha2::Digest as _;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, Config, MANUAL_SOURCE};
+use crate::config::{self, Config, MANUAL_SOURCE, Secrets, SmtpLogin, SmtpPassword, Transport};
 use crate::daemon::{self, Command as DaemonCommand};
 use crate::engine::{Engine, evidence_source};
 use crate::status;
@@ -181,7 +181,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             party,
             json,
         } => {
-            let config = load(&config.config)?;
+            let config = load(&config.config, Secrets::Skip)?;
             let store = Store::open_read_only(&config.database)?;
             let filter = status::Filter {
                 contractor: client,
@@ -214,7 +214,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             done_at,
         }) => evidence_add(&config.config, client, &duty, &file, note, by, done_at),
         Command::Evidence(EvidenceCommand::Verify(args)) => {
-            let config = load(&args.config)?;
+            let config = load(&args.config, Secrets::Skip)?;
             let report = Store::open_read_only(&config.database)?.verify_chain()?;
             match report.broken {
                 None => {
@@ -231,7 +231,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Backup { config, file } => {
-            let config = load(&config.config)?;
+            let config = load(&config.config, Secrets::Skip)?;
             let store = Store::open_read_only(&config.database)?;
             store.backup_to(&file)?;
             let copy = Store::open_read_only(&file)?;
@@ -261,8 +261,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn load(path: &Path) -> anyhow::Result<Config> {
-    config::load(path).map_err(|errors| anyhow::anyhow!("{errors}"))
+fn load(path: &Path, secrets: Secrets) -> anyhow::Result<Config> {
+    config::load_with(path, secrets).map_err(|errors| anyhow::anyhow!("{errors}"))
 }
 
 fn run_daemon(config_path: PathBuf) -> anyhow::Result<ExitCode> {
@@ -315,7 +315,7 @@ async fn forward_signals(sender: tokio::sync::mpsc::Sender<DaemonCommand>) {
 /// One cycle as of `at`, or of the wall clock, then the status.
 pub fn once(config_path: &Path, at: Option<Timestamp>, json: bool) -> anyhow::Result<ExitCode> {
     let now = at.unwrap_or_else(|| SystemClock.now());
-    let config = load(config_path)?;
+    let config = load(config_path, Secrets::Read)?;
     crate::daemon::log_crm_problems(&config);
     let store = Store::open(&config.database)
         .with_context(|| format!("opening the database `{}`", config.database.display()))?;
@@ -369,13 +369,23 @@ fn print_status(
 }
 
 fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
-    let config = match config::load(path) {
+    let config = match config::load_with(path, Secrets::ReadWhereReadable) {
         Ok(config) => config,
         Err(errors) => {
             eprint!("{errors}");
             return Ok(ExitCode::FAILURE);
         }
     };
+    if let Transport::Smtp(smtp) = &config.mail.transport
+        && let Some(SmtpLogin {
+            password: SmtpPassword::NotRead(origin),
+            ..
+        }) = &smtp.login
+    {
+        println!(
+            "note: mail.password comes from {origin}, which only the service can read (systemd passes $CREDENTIALS_DIRECTORY); it is read, and checked, when the service starts"
+        );
+    }
     let mut crm_errors = 0;
     for contractor in &config.contractors {
         let watched = contractor
@@ -420,7 +430,7 @@ fn crm_lint(
             vec![(file.display().to_string(), lint(&load, packages.as_deref()))]
         }
         None => {
-            let config = load(config_path)?;
+            let config = load(config_path, Secrets::Skip)?;
             config
                 .contractors
                 .iter()
@@ -469,7 +479,7 @@ fn evidence_add(
     by: Option<String>,
     done_at: Option<Timestamp>,
 ) -> anyhow::Result<ExitCode> {
-    let config = load(config_path)?;
+    let config = load(config_path, Secrets::Skip)?;
     let contractor = match (&client, config.contractors.as_slice()) {
         (Some(id), all) => all
             .iter()
@@ -494,7 +504,7 @@ fn evidence_add(
         );
     }
     let payload = std::fs::read(file).with_context(|| format!("reading `{}`", file.display()))?;
-    let now = Timestamp::now();
+    let now = SystemClock.now();
     let done_at = done_at.unwrap_or(now);
     if done_at > now {
         bail!("--done-at {done_at} is in the future; evidence records work already done");

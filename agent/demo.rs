@@ -16,6 +16,8 @@ use anyhow::{Context as _, bail};
 use dutywatch_checks::period::Period;
 use jiff::{SignedDuration, Timestamp};
 
+use crate::clock::{Clock as _, SystemClock};
+
 /// Renders `from` into `out` (replacing it) and runs one cycle there.
 pub fn run(from: &Path, out: &Path) -> anyhow::Result<ExitCode> {
     let config = from.join("dutywatch.toml");
@@ -25,7 +27,7 @@ pub fn run(from: &Path, out: &Path) -> anyhow::Result<ExitCode> {
             from.display()
         );
     }
-    let now = Timestamp::from_second(Timestamp::now().as_second())?;
+    let now = Timestamp::from_second(SystemClock.now().as_second())?;
     clear_previous(out)?;
     // Marked before anything else lands, so even a half-rendered demo can be replaced.
     std::fs::create_dir_all(out).with_context(|| format!("creating `{}`", out.display()))?;

@@ -416,6 +416,60 @@ fn a_missing_credential_fails_check_config_naming_it_not_its_value() {
 }
 
 #[test]
+fn commands_that_send_no_mail_run_from_a_shell_without_the_services_credential() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = SmtpServer::start(Options {
+        login: Some((USER, PASSWORD)),
+        ..Options::default()
+    });
+    let login = format!("username = \"{USER}\"\npassword = {{ credential = \"smtp-password\" }}");
+    let fixture = fixture(&server, &login, now);
+    let credentials = tempfile::tempdir().expect("a credentials dir");
+    std::fs::write(credentials.path().join("smtp-password"), PASSWORD).expect("credential");
+    // The service ran once.
+    let output = once(&fixture, Some(credentials.path()), now);
+    assert!(output.status.success(), "{:?}", text(&output));
+
+    // An administrator's root shell: no $CREDENTIALS_DIRECTORY.
+    let shell = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"))
+            .args(args)
+            .args(["--config", "dutywatch.toml"])
+            .current_dir(fixture.dir.path())
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .env_remove("DUTYWATCH_CONFIG")
+            .env("DUTYWATCH_LOG", "error")
+            .output()
+            .expect("the dutywatch binary runs")
+    };
+    for args in [
+        &["status"][..],
+        &["evidence", "verify"],
+        &["backup", "copy.db"],
+    ] {
+        let output = shell(args);
+        assert!(output.status.success(), "{args:?}: {:?}", text(&output));
+    }
+    // The fixture's CRM leaves most objectives unowned, which check-config
+    // reports; the credential is not among its problems.
+    let output = shell(&["check-config"]);
+    let (stdout, stderr) = text(&output);
+    assert!(!stderr.contains("mail.password"), "{stderr}");
+    assert!(
+        stdout.contains("note: mail.password comes from credential smtp-password, which only the service can read"),
+        "{stdout}"
+    );
+    // What sends mail still needs the password, and says where it should come from.
+    let output = shell(&["once"]);
+    let (stdout, stderr) = text(&output);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stderr.contains("credential smtp-password needs $CREDENTIALS_DIRECTORY"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn implicit_tls_to_a_plain_port_names_the_tls_setting() {
     let now = at("2026-11-23T15:00:00Z");
     let server = SmtpServer::start(Options::default());

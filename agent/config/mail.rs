@@ -10,8 +10,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::raw::{RawMail, RawTransport};
-use super::{Context, resolve};
-use crate::secret::Secret;
+use super::{Context, Secrets, resolve};
+use crate::secret::{Secret, SecretError, SecretRef};
 
 #[derive(Debug)]
 pub struct MailConfig {
@@ -56,8 +56,27 @@ impl SmtpConfig {
 #[derive(Debug, Clone)]
 pub struct SmtpLogin {
     pub username: String,
+    pub password: SmtpPassword,
+}
+
+/// The relay password: read when the config was loaded to send mail, otherwise only where it
+/// is (see [`Secrets`](super::Secrets)).
+#[derive(Debug, Clone)]
+pub enum SmtpPassword {
     /// Shared, not copied: [`Secret`] is deliberately not `Clone`.
-    pub password: Arc<Secret>,
+    Read(Arc<Secret>),
+    /// Not read, by a command that sends no mail, or because only the service can read it.
+    NotRead(SecretRef),
+}
+
+impl SmtpPassword {
+    /// The password, if it was read.
+    pub fn secret(&self) -> Option<&Secret> {
+        match self {
+            SmtpPassword::Read(secret) => Some(secret),
+            SmtpPassword::NotRead(_) => None,
+        }
+    }
 }
 
 /// How the connection to the relay is protected. Never guessed from the port: a wrong guess
@@ -292,10 +311,24 @@ impl Context<'_> {
                 }
                 // Resolved now, so `check-config` and a reload catch a
                 // missing credential before an escalation needs it.
-                match password.get_ref().resolve_with(env) {
-                    Ok(secret) => Some(SmtpLogin {
+                let read = match self.secrets {
+                    Secrets::Skip => Ok(SmtpPassword::NotRead(password.get_ref().clone())),
+                    Secrets::Read | Secrets::ReadWhereReadable => {
+                        match password.get_ref().resolve_with(env) {
+                            Ok(secret) => Ok(SmtpPassword::Read(Arc::new(secret))),
+                            Err(SecretError::NoCredentialsDirectory { .. })
+                                if self.secrets == Secrets::ReadWhereReadable =>
+                            {
+                                Ok(SmtpPassword::NotRead(password.get_ref().clone()))
+                            }
+                            Err(error) => Err(error),
+                        }
+                    }
+                };
+                match read {
+                    Ok(password) => Some(SmtpLogin {
                         username: username.get_ref().clone(),
-                        password: Arc::new(secret),
+                        password,
                     }),
                     Err(error) => {
                         self.error(

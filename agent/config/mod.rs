@@ -33,7 +33,7 @@ mod source;
 mod tests;
 
 pub use contractor::{Contractor, crm_problems};
-pub use mail::{MailConfig, SmtpConfig, SmtpLogin, SmtpTls, Transport};
+pub use mail::{MailConfig, SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls, Transport};
 pub use source::{FileFormat, Source, SourceKind};
 
 use raw::RawConfig;
@@ -126,8 +126,27 @@ impl fmt::Display for ConfigErrors {
     }
 }
 
-/// Reads and validates the config at `path`, CRM files included.
+/// What loading a config does with the secrets it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    /// Read them all; one that cannot be read is a config error. For what sends mail (`run`,
+    /// a reload, `once`): a missing credential shows before an escalation needs it.
+    Read,
+    /// Like `Read`, except that a systemd credential is left unread outside the service (no
+    /// `$CREDENTIALS_DIRECTORY`): `check-config` from an administrator's shell.
+    ReadWhereReadable,
+    /// Read none: for commands that send no mail (`status`, `backup`, `evidence …`), so an
+    /// administrator's shell can run them on the production config.
+    Skip,
+}
+
+/// Reads and validates the config at `path`, CRM files included, reading its secrets.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    load_with(path, Secrets::Read)
+}
+
+/// [`load`], doing with the secrets what `secrets` says.
+pub fn load_with(path: &Path, secrets: Secrets) -> Result<Config, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             file: path.to_owned(),
@@ -136,7 +155,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
             message: format!("cannot read the config file: {e}"),
         }])
     })?;
-    parse(path, &text)
+    parse_with(path, &text, &|name| std::env::var(name).ok(), secrets)
 }
 
 /// Validates config `text` as if read from `path` (relative paths in it
@@ -153,10 +172,21 @@ pub fn parse_with_env(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
+    parse_with(path, text, env, Secrets::Read)
+}
+
+/// [`parse_with_env`], doing with the secrets what `secrets` says.
+pub fn parse_with(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    secrets: Secrets,
+) -> Result<Config, ConfigErrors> {
     let mut cx = Context {
         file: path.to_owned(),
         text,
         errors: Vec::new(),
+        secrets,
     };
     let raw: RawConfig = match toml::from_str(text) {
         Ok(raw) => raw,
@@ -278,6 +308,7 @@ struct Context<'a> {
     file: PathBuf,
     text: &'a str,
     errors: Vec<ConfigError>,
+    secrets: Secrets,
 }
 
 impl Context<'_> {

@@ -84,7 +84,7 @@ password = { env = "SMTP_PASSWORD" }"#,
     assert_eq!(smtp.relay(), "smtp.example.com:587");
     let login = smtp.login.expect("a login");
     assert_eq!(login.username, "dutywatch@acme.example");
-    assert_eq!(login.password.expose(), PASSWORD);
+    assert_eq!(login.password.secret().expect("read").expose(), PASSWORD);
 }
 
 #[test]

@@ -16,7 +16,7 @@ use lettre::transport::smtp::response::{Category, Code, Severity};
 use lettre::{SmtpTransport, Transport as _};
 
 use super::{MailError, Mailer, envelope, message};
-use crate::config::{SmtpConfig, SmtpLogin, SmtpTls};
+use crate::config::{SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls};
 use crate::secret::Secret;
 use crate::store::OutgoingMail;
 
@@ -60,6 +60,9 @@ pub enum SmtpFailure {
     Tls { mode: SmtpTls, detail: String },
     #[error("{detail}; permanent, retrying will not help until the relay or `[mail]` changes")]
     Protocol { detail: String },
+    /// The config was loaded without reading the password (by a command that sends no mail).
+    #[error("the password ({origin}) was not read, so nothing can be sent from here")]
+    PasswordNotRead { origin: String },
     /// TLS could not even be configured, typically no CA certificates on the host.
     #[error(
         "cannot set up tls: {detail}; rustls-platform-verifier reads the system's CA \
@@ -78,6 +81,7 @@ impl SmtpFailure {
             | SmtpFailure::Connection { .. }
             | SmtpFailure::Tls { .. }
             | SmtpFailure::Protocol { .. }
+            | SmtpFailure::PasswordNotRead { .. }
             | SmtpFailure::TlsSetup { .. } => true,
         }
     }
@@ -110,13 +114,19 @@ impl fmt::Debug for SmtpMailer {
 
 impl SmtpMailer {
     pub fn new(from: Mailbox, config: &SmtpConfig) -> SmtpMailer {
-        let transport = transport(config).map_err(|error| {
-            let failure = SmtpFailure::TlsSetup {
-                detail: scrub(&error.to_string(), config.login.as_ref()),
-            };
-            tracing::error!(relay = %config.relay(), error = %failure, "SmtpSetupError");
-            failure
-        });
+        let transport = match config.login.as_ref().map(|login| &login.password) {
+            // Loaded by a command that sends no mail; never log in without the password.
+            Some(SmtpPassword::NotRead(origin)) => Err(SmtpFailure::PasswordNotRead {
+                origin: origin.to_string(),
+            }),
+            _ => transport(config).map_err(|error| {
+                let failure = SmtpFailure::TlsSetup {
+                    detail: scrub(&error.to_string(), config.login.as_ref()),
+                };
+                tracing::error!(relay = %config.relay(), error = %failure, "SmtpSetupError");
+                failure
+            }),
+        };
         SmtpMailer {
             from,
             config: config.clone(),
@@ -164,11 +174,13 @@ fn transport(config: &SmtpConfig) -> Result<SmtpTransport, lettre::transport::sm
         .port(config.port)
         .tls(tls)
         .timeout(Some(config.timeout));
-    if let Some(login) = &config.login {
+    if let Some(login) = &config.login
+        && let Some(password) = login.password.secret()
+    {
         builder = builder
             .credentials(Credentials::new(
                 login.username.clone(),
-                login.password.expose().to_owned(),
+                password.expose().to_owned(),
             ))
             .authentication(vec![Mechanism::Plain, Mechanism::Login]);
     }
@@ -256,8 +268,10 @@ fn scrub(text: &str, login: Option<&SmtpLogin>) -> String {
             .collect()
     };
     let mut text = text.to_owned();
-    if let Some(login) = login {
-        let password = login.password.expose();
+    if let Some(login) = login
+        && let Some(password) = login.password.secret()
+    {
+        let password = password.expose();
         // Wrapped as secrets so they are wiped when dropped, like the password itself. The
         // raw forms go first, before control characters are replaced, so a password holding
         // one (a trailing newline from `{ env = … }`) still matches; the replaced form catches
@@ -299,7 +313,7 @@ mod tests {
             tls,
             login: Some(SmtpLogin {
                 username: "dutywatch".into(),
-                password: Arc::new(Secret::new(PASSWORD.into())),
+                password: SmtpPassword::Read(Arc::new(Secret::new(PASSWORD.into()))),
             }),
             timeout: Duration::from_secs(30),
         }
@@ -323,7 +337,7 @@ mod tests {
     fn scrub_finds_a_password_that_holds_control_characters() {
         let login = SmtpLogin {
             username: "dutywatch".into(),
-            password: Arc::new(Secret::new("pw\tsecret\n".into())),
+            password: SmtpPassword::Read(Arc::new(Secret::new("pw\tsecret\n".into()))),
         };
         for reply in [
             "535 rejected pw\tsecret\n for dutywatch",
