@@ -126,8 +126,9 @@ pub enum CrmCommand {
         file: Option<PathBuf>,
         #[command(flatten)]
         config: ConfigArg,
-        /// Service packages the client holds (comma-separated); with a FILE.
-        #[arg(long, value_delimiter = ',')]
+        /// Service packages the client holds (comma-separated; empty for none); with a FILE,
+        /// since a config says each contractor's own.
+        #[arg(long, value_delimiter = ',', requires = "file")]
         packages: Option<Vec<String>>,
         #[arg(long)]
         json: bool,
@@ -422,6 +423,13 @@ fn crm_lint(
     packages: Option<Vec<String>>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
+    let packages: Option<Vec<String>> = packages.map(|packages| {
+        packages
+            .into_iter()
+            .map(|package| package.trim().to_owned())
+            .filter(|package| !package.is_empty())
+            .collect()
+    });
     let reports: Vec<(String, LintReport)> = match file {
         Some(file) => {
             let bytes = std::fs::read(file)

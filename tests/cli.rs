@@ -292,6 +292,13 @@ fn crm_lint_is_clean_on_the_demo_and_locates_each_problem_in_a_broken_crm() {
             .is_some_and(|f| f.len() >= 5),
         "{report}"
     );
+
+    // Packages are a client's, so they go with a file, not with a config
+    // that already says each contractor's.
+    let output = fixture.run(&["crm", "lint", "--packages", "premium"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("<FILE>"), "{stderr}");
 }
 
 #[test]

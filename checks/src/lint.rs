@@ -213,6 +213,26 @@ fn check_row(row: &CrmRow, packages: Option<&[String]>, findings: &mut Vec<Findi
         ));
     }
 
+    if let (Some(package), Some(held)) = (&row.package, packages)
+        && !row.applies_to(packages)
+    {
+        let held = if held.is_empty() {
+            "none".to_owned()
+        } else {
+            held.join(", ")
+        };
+        findings.push(Finding::warning(
+            at(),
+            code::PACKAGE_NOT_HELD,
+            format!(
+                "{control} is in package `{package}`, which this client does not hold (it holds: {held}); the row does not apply"
+            ),
+            format!(
+                "add `{package}` to the client's packages if it bought it; otherwise another row must cover {control}"
+            ),
+        ));
+    }
+
     // The contractor stays accountable for MSP work, so it must be able to show who proves
     // the work was done and how it checks that. Alone the MSP's gap is an error; in a shared
     // row the contractor's own part still stands, so it is a warning.
@@ -239,26 +259,6 @@ fn check_row(row: &CrmRow, packages: Option<&[String]>, findings: &mut Vec<Findi
             code::MISSING_VERIFICATION,
             format!("{control} {side} but does not say how the contractor verifies the MSP's work"),
             "describe in verification how the contractor checks it, e.g. \"monthly review of the MSP's patch report\"",
-        ));
-    }
-
-    if let (Some(package), Some(held)) = (&row.package, packages)
-        && !row.applies_to(packages)
-    {
-        let held = if held.is_empty() {
-            "none".to_owned()
-        } else {
-            held.join(", ")
-        };
-        findings.push(Finding::warning(
-            at(),
-            code::PACKAGE_NOT_HELD,
-            format!(
-                "{control} is in package `{package}`, which this client does not hold (it holds: {held}); the row does not apply"
-            ),
-            format!(
-                "add `{package}` to the client's packages if it bought it; otherwise another row must cover {control}"
-            ),
         ));
     }
 }

@@ -351,6 +351,24 @@ fn rows_of_packages_not_held_warn_and_leave_gaps() {
         "3.3.1 has no owner (objectives [a] to [f]); only rows in packages this client does not hold cover them: crm.csv:2 (package `premium`)"
     );
     assert_eq!(report.coverage.total.unowned, 6);
+
+    // Whoever owns the row: a row that does not apply is never dropped in silence.
+    let none: [String; 0] = [];
+    let report = lint_csv(&csv, Some(&none));
+    assert_eq!(
+        codes(&report)
+            .into_iter()
+            .filter(|(_, _, code)| *code == "package-not-held")
+            .count(),
+        2,
+        "the contractor's row in an unheld package warns too: {:?}",
+        codes(&report)
+    );
+    assert!(
+        report.findings[1].message.contains("(it holds: none)"),
+        "{}",
+        report.findings[1].message
+    );
 }
 
 #[test]
