@@ -142,3 +142,60 @@ fn crm_file_and_inline_rows_together_are_refused() {
         "{errors}"
     );
 }
+
+/// The config error for a duty on an objective the CRM leaves unowned.
+fn duty_error(fixture: &Fixture) -> String {
+    let errors = config::load(&fixture.config_path()).expect_err("the duty cannot be assigned");
+    errors.to_string()
+}
+
+#[test]
+fn an_unowned_objective_says_why_the_crm_did_not_cover_it() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    // The MSP's MFA row lost its description: the loader sets it aside.
+    fixture.write(
+        "crm.csv",
+        &util::CRM.replace("3.5.3,msp,,Enforces MFA,", "3.5.3,msp,,,"),
+    );
+    let text = duty_error(&fixture);
+    assert!(
+        text.contains("duty[mfa-registered].objectives: 3.5.3[a] has no owner in the CRM")
+            && text.contains("(set aside, ")
+            && text.contains("crm.csv:3: "),
+        "names the row that was set aside and why: {text}"
+    );
+
+    // The row is in a package this client does not hold.
+    fixture.write(
+        "crm.csv",
+        &util::CRM.replace("Monthly MFA export,,", "Monthly MFA export,premium,"),
+    );
+    let text = duty_error(&fixture);
+    assert!(
+        text.contains("crm.csv:3 is in package `premium`, which this client does not hold"),
+        "{text}"
+    );
+
+    // No usable row at all.
+    fixture.write("crm.csv", "");
+    let text = duty_error(&fixture);
+    assert!(text.contains("the CRM has no usable row: "), "{text}");
+}
+
+#[test]
+fn an_unreadable_crm_does_not_hide_the_other_problems() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    fixture.write(
+        "dutywatch.toml",
+        &good
+            .replace("crm_file = \"crm.csv\"", "crm_file = \"nope.csv\"")
+            .replace("source = \"mfa\"\nlabel", "source = \"mfaa\"\nlabel"),
+    );
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("2 problem(s)"), "{stderr}");
+    assert!(stderr.contains("crm_file: cannot read the CRM"), "{stderr}");
+    assert!(stderr.contains("no source `mfaa`"), "{stderr}");
+}

@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
+use dutywatch_checks::catalog::{ControlRef, ObjectiveId};
 use dutywatch_checks::crm::{Crm, CrmLoad, Location, RawCrmRow};
-use dutywatch_checks::duty::{Duty, Rule};
+use dutywatch_checks::duty::{AssignError, Duty, Rule};
 use dutywatch_checks::lint::Severity;
 use dutywatch_checks::party::Party;
 use jiff::tz::TimeZone;
@@ -71,7 +72,9 @@ impl Context<'_> {
             msp_contacts = msp.contacts.clone();
         }
 
-        let crm = self.crm(raw, base, &key)?;
+        // A CRM that cannot be read still leaves the sources and duties to
+        // check, so one run shows every problem.
+        let crm = self.crm(raw, base, &key);
 
         let mut sources = Vec::new();
         for raw_source in &raw.source {
@@ -95,10 +98,16 @@ impl Context<'_> {
             .iter()
             .map(|s| s.get_ref().id.get_ref().clone())
             .collect();
-        let ownership = crm.crm.ownership(Some(&raw.packages));
+        let ownership = crm
+            .as_ref()
+            .map(|crm| crm.crm.ownership(Some(&raw.packages)));
         let mut duties: Vec<Duty> = Vec::new();
         for raw_duty in shared_duties.iter().chain(&raw.duty) {
             let Some(spec) = self.duty_spec(raw_duty, &key, &declared_sources) else {
+                continue;
+            };
+            let (Some(crm), Some(ownership)) = (&crm, &ownership) else {
+                // Reported at crm_file; nobody can be made responsible without it.
                 continue;
             };
             if duties.iter().any(|d| d.id == spec.id) {
@@ -113,7 +122,7 @@ impl Context<'_> {
                 .iter()
                 .find(|s| s.id == spec.source)
                 .and_then(|s| s.max_age);
-            match spec.assign(&ownership) {
+            match spec.assign(ownership) {
                 Ok(mut duty) => {
                     duty.max_age = duty.max_age.or(source_max_age);
                     // A recurring duty reads dated completions, so an old export can only
@@ -135,21 +144,30 @@ impl Context<'_> {
                     }
                     duties.push(duty);
                 }
-                Err(error) => self.error(
-                    raw_duty
-                        .get_ref()
-                        .objectives
-                        .first()
-                        .map_or(raw_duty.span().start, |o| o.span().start),
-                    &format!("{key}.duty[{}].objectives", raw_duty.get_ref().id.get_ref()),
-                    error.to_string(),
-                ),
+                Err(error) => {
+                    let why = match &error {
+                        AssignError::Unowned { objective } => {
+                            set_aside(crm, *objective, &raw.packages)
+                        }
+                        _ => String::new(),
+                    };
+                    self.error(
+                        raw_duty
+                            .get_ref()
+                            .objectives
+                            .first()
+                            .map_or(raw_duty.span().start, |o| o.span().start),
+                        &format!("{key}.duty[{}].objectives", raw_duty.get_ref().id.get_ref()),
+                        format!("{error}{why}"),
+                    );
+                }
             }
         }
 
         if self.errors.len() > start {
             return None;
         }
+        let crm = crm?;
         Some(Contractor {
             id,
             name: raw.name.clone(),
@@ -220,6 +238,64 @@ impl Context<'_> {
                 None
             }
         }
+    }
+}
+
+/// Why `objective` has no owner when the CRM did try to give it one: rows for it that were
+/// set aside, with their errors (which `crm_problems` would only show once the config loads),
+/// rows in packages the client does not hold, or a CRM with no usable row at all. Empty when
+/// the CRM simply has no row for it.
+fn set_aside(crm: &CrmLoad, objective: ObjectiveId, packages: &[String]) -> String {
+    let covers = |control: ControlRef| match control {
+        ControlRef::Requirement(requirement) => requirement == objective.requirement(),
+        ControlRef::Objective(other) => other == objective,
+    };
+    // The errors at `location`, or all of them.
+    let errors_at = |location: Option<&Location>| -> Vec<String> {
+        crm.problems
+            .iter()
+            .filter(|finding| {
+                finding.severity == Severity::Error
+                    && (location.is_none() || finding.location.as_ref() == location)
+            })
+            .map(|finding| match &finding.location {
+                Some(at) => format!("{at}: {}", finding.message),
+                None => finding.message.clone(),
+            })
+            .collect()
+    };
+    let mut reasons: Vec<String> = crm
+        .rejected
+        .iter()
+        .filter(|row| row.control.is_some_and(covers))
+        .flat_map(|row| errors_at(Some(&row.location)))
+        .map(|reason| format!("set aside, {reason}"))
+        .collect();
+    reasons.extend(
+        crm.crm
+            .rows()
+            .iter()
+            .filter(|row| covers(row.control) && !row.applies_to(Some(packages)))
+            .map(|row| {
+                format!(
+                    "{} is in package `{}`, which this client does not hold",
+                    row.location,
+                    row.package.as_deref().unwrap_or_default()
+                )
+            }),
+    );
+    if reasons.is_empty() && crm.crm.rows().is_empty() {
+        reasons.extend(
+            errors_at(None)
+                .into_iter()
+                .take(3)
+                .map(|reason| format!("the CRM has no usable row: {reason}")),
+        );
+    }
+    if reasons.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", reasons.join("; "))
     }
 }
 
