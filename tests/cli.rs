@@ -88,7 +88,7 @@ fn toml_syntax_errors_and_unknown_keys_are_located() {
         + 1;
     assert!(
         stderr.contains(&format!(
-            "dutywatch.toml:{line}: unknown field `warn_befor`"
+            "dutywatch.toml:{line}: contractor.duty.warn_befor: unknown field `warn_befor`"
         )),
         "{stderr}"
     );
@@ -102,6 +102,36 @@ fn toml_syntax_errors_and_unknown_keys_are_located() {
         stderr.contains(
             "unknown variant `sometimes`, expected one of `recurring`, `continuous`, `event_clock`"
         ),
+        "{stderr}"
+    );
+
+    // A key given twice, and a value of the wrong type: named, with the fix.
+    fixture.write(
+        "dutywatch.toml",
+        &good.replace("max_age = \"2d\"", "max_age = \"2d\"\nmax_age = \"3d\""),
+    );
+    let (_, stderr) = text(&fixture.run(&["check-config", "--config", "dutywatch.toml"]));
+    assert!(
+        stderr.contains("contractor.source.max_age: duplicate key; keep one of them"),
+        "{stderr}"
+    );
+    fixture.write("dutywatch.toml", &good.replace("id = \"acme\"", "id = 3.1"));
+    let (_, stderr) = text(&fixture.run(&["check-config", "--config", "dutywatch.toml"]));
+    assert!(
+        stderr.contains(
+            "contractor.id: invalid type: floating point `3.1`, expected a string; quote the value"
+        ),
+        "{stderr}"
+    );
+
+    // Not UTF-8: the line where it stops being text.
+    let mut bytes = good.clone().into_bytes();
+    bytes.extend_from_slice(b"\n# caf\xe9\n");
+    std::fs::write(fixture.config_path(), bytes).expect("write");
+    let (_, stderr) = text(&fixture.run(&["check-config", "--config", "dutywatch.toml"]));
+    let line = good.lines().count() + 2;
+    assert!(
+        stderr.contains(&format!("dutywatch.toml:{line}: is not UTF-8 text")),
         "{stderr}"
     );
 }

@@ -147,13 +147,23 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 
 /// [`load`], doing with the secrets what `secrets` says.
 pub fn load_with(path: &Path, secrets: Secrets) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let error = |line: Option<usize>, message: String| {
         ConfigErrors(vec![ConfigError {
             file: path.to_owned(),
-            line: None,
+            line,
             key: String::new(),
-            message: format!("cannot read the config file: {e}"),
+            message,
         }])
+    };
+    let bytes = std::fs::read(path)
+        .map_err(|e| error(None, format!("cannot read the config file: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        error(
+            Some(line),
+            "is not UTF-8 text; save the config as UTF-8".to_owned(),
+        )
     })?;
     parse_with(path, &text, &|name| std::env::var(name).ok(), secrets)
 }
@@ -192,11 +202,25 @@ pub fn parse_with(
         Ok(raw) => raw,
         Err(error) => {
             let line = error.span().map(|span| cx.line(span.start));
+            let key = error
+                .span()
+                .map(|span| toml_key_at(text, span.start))
+                .unwrap_or_default();
+            let message = error.message().trim_end();
+            let hint = if message.contains("expected a string") {
+                "; quote the value, e.g. id = \"3.1.1\""
+            } else if message.contains("expected a sequence") {
+                "; write a list, e.g. [\"a\", \"b\"]"
+            } else if message.starts_with("duplicate key") {
+                "; keep one of them"
+            } else {
+                ""
+            };
             return Err(ConfigErrors(vec![ConfigError {
                 file: path.to_owned(),
                 line,
-                key: String::new(),
-                message: error.message().trim_end().to_owned(),
+                key,
+                message: format!("{message}{hint}"),
             }]));
         }
     };
@@ -301,6 +325,38 @@ fn resolve(base: &Path, path: &str) -> PathBuf {
         path.to_owned()
     } else {
         base.join(path)
+    }
+}
+
+/// The dotted key a TOML parse error at `offset` is about, read off the text: the table header
+/// above it (`[[contractor.duty]]` gives `contractor.duty`) and the key on its line, if any.
+/// toml's errors carry a position but not the key, and "duplicate key" alone helps nobody.
+fn toml_key_at(text: &str, offset: usize) -> String {
+    let header = |line: &str| -> Option<String> {
+        let line = line.trim();
+        let inner = line.strip_prefix('[')?.trim_start_matches('[');
+        Some(inner.split(']').next()?.trim().to_owned())
+    };
+    let before = text.get(..offset).unwrap_or(text);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let rest = &text[line_start..];
+    let line = rest.split('\n').next().unwrap_or_default().trim();
+    if let Some(table) = header(line) {
+        return table;
+    }
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .find_map(header)
+        .unwrap_or_default();
+    let key = line
+        .split_once('=')
+        .map(|(key, _)| key.trim().trim_matches('"'))
+        .filter(|key| !key.is_empty() && !key.starts_with('#'));
+    match key {
+        Some(key) if table.is_empty() => key.to_owned(),
+        Some(key) => format!("{table}.{key}"),
+        None => table,
     }
 }
 

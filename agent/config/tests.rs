@@ -265,3 +265,16 @@ fn port_and_timeout_must_be_usable() {
     };
     assert!(errors.to_string().contains("longer than zero"), "{errors}");
 }
+
+#[test]
+fn toml_errors_are_placed_under_their_table_and_key() {
+    let text = "timezone = \"UTC\"\n[mail]\nfrom = \"x\"\n\n[[contractor.duty]]\nid = \"é\"\n  every = 3\n";
+    let at = |needle: &str| text.find(needle).unwrap();
+    assert_eq!(toml_key_at(text, at("timezone")), "timezone");
+    assert_eq!(toml_key_at(text, at("from")), "mail.from");
+    assert_eq!(toml_key_at(text, at("[[contractor")), "contractor.duty");
+    assert_eq!(toml_key_at(text, at("every")), "contractor.duty.every");
+    // Offsets inside a character or past the end never panic.
+    assert_eq!(toml_key_at(text, at("é") + 1), "contractor.duty");
+    assert_eq!(toml_key_at(text, text.len() + 10), "contractor.duty");
+}
