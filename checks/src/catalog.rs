@@ -287,7 +287,11 @@ enum Problem {
     /// A CMMC practice id such as `AC.L2-3.1.1`; carries the NIST number to suggest.
     CmmcForm(String),
     NoSuchFamily(String),
-    NumberOutOfRange(String),
+    /// A requirement number no family has (0, or past 255); carries the family.
+    NumberOutOfRange {
+        number: String,
+        family: u8,
+    },
     BadLetter(String),
     UnexpectedObjective,
     MissingObjective,
@@ -305,9 +309,11 @@ impl fmt::Display for Problem {
                     "family 3.{family} does not exist (families are 3.1 to 3.14)"
                 )
             }
-            Self::NumberOutOfRange(number) => {
-                write!(f, "requirement number {number} is out of range (1 to 255)")
-            }
+            Self::NumberOutOfRange { number, family } => write!(
+                f,
+                "requirement 3.{family}.{number} does not exist (family 3.{family} has {})",
+                family_size(*family)
+            ),
             Self::BadLetter(letter) => {
                 write!(f, "objective `[{letter}]` is not a single letter a to z")
             }
@@ -367,7 +373,10 @@ fn parse_requirement(text: &str) -> Result<RequirementId, Problem> {
         .parse::<u8>()
         .ok()
         .filter(|n| *n >= 1)
-        .ok_or_else(|| Problem::NumberOutOfRange(number.to_owned()))?;
+        .ok_or_else(|| Problem::NumberOutOfRange {
+            number: number.to_owned(),
+            family: family_number,
+        })?;
     RequirementId::new(family_number, number_value).ok_or(Problem::Shape)
 }
 
@@ -835,11 +844,11 @@ mod tests {
             ),
             (
                 "3.1.0",
-                "invalid control id `3.1.0`: requirement number 0 is out of range (1 to 255); expected a requirement like 3.1.1 or an objective like 3.1.1[a]",
+                "invalid control id `3.1.0`: requirement 3.1.0 does not exist (family 3.1 has 22); expected a requirement like 3.1.1 or an objective like 3.1.1[a]",
             ),
             (
                 "3.1.300",
-                "invalid control id `3.1.300`: requirement number 300 is out of range (1 to 255); expected a requirement like 3.1.1 or an objective like 3.1.1[a]",
+                "invalid control id `3.1.300`: requirement 3.1.300 does not exist (family 3.1 has 22); expected a requirement like 3.1.1 or an objective like 3.1.1[a]",
             ),
             (
                 "AC.L2-3.1.1",

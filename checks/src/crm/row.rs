@@ -186,6 +186,7 @@ pub(super) fn parse(raw: RawCrmRow) -> Parsed {
                 ("msp_does", msp_does.is_some()),
                 ("evidence_producer", evidence_producer.is_some()),
                 ("verification", verification.is_some()),
+                ("justification", justification.is_some()),
             ],
         );
         if !ignored.is_empty() {
@@ -251,9 +252,10 @@ fn parse_evidence_producer(text: &str) -> Option<EvidenceProducer> {
 
 /// Filled columns the owner gives no meaning to; worth a warning because the author clearly
 /// meant something by them.
-fn ignored_columns(owner: Responsibility, filled: [(&'static str, bool); 4]) -> Vec<&'static str> {
+fn ignored_columns(owner: Responsibility, filled: [(&'static str, bool); 5]) -> Vec<&'static str> {
     let used: &[&str] = match owner {
-        Responsibility::Contractor => &["contractor_does"],
+        // Who produces the evidence is worth saying for any owner's work.
+        Responsibility::Contractor => &["contractor_does", "evidence_producer"],
         Responsibility::Msp => &["msp_does", "evidence_producer", "verification"],
         Responsibility::Shared => &[
             "contractor_does",
@@ -261,7 +263,7 @@ fn ignored_columns(owner: Responsibility, filled: [(&'static str, bool); 4]) -> 
             "evidence_producer",
             "verification",
         ],
-        Responsibility::NotApplicable => &[],
+        Responsibility::NotApplicable => &["justification"],
     };
     filled
         .into_iter()

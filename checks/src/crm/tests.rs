@@ -338,22 +338,31 @@ fn ignored_cells_warn_but_keep_the_row() {
     let load = load(
         "3.1.1,contractor,x,msp part,msp,checks,,\n\
          3.1.2,msp,contractor part,does,msp,checks,,\n\
-         3.1.3,n/a,,,,,,not in scope\n",
+         3.1.3,n/a,,,,,,not in scope\n\
+         3.1.4,contractor,x,,,,,we think it does not apply\n",
     );
     assert_eq!(
         problems(&load),
-        [(Some(2), "ignored-field"), (Some(3), "ignored-field")]
+        [
+            (Some(2), "ignored-field"),
+            (Some(3), "ignored-field"),
+            (Some(5), "ignored-field")
+        ]
+    );
+    assert_eq!(
+        load.problems[2].message,
+        "justification of 3.1.4 is ignored because the owner is contractor"
     );
     assert_eq!(
         load.problems[0].message,
-        "msp_does, evidence_producer, verification of 3.1.1 are ignored because the owner is contractor"
+        "msp_does, verification of 3.1.1 are ignored because the owner is contractor"
     );
     assert_eq!(
         load.problems[1].message,
         "contractor_does of 3.1.2 is ignored because the owner is msp"
     );
     assert!(!load.has_errors());
-    assert_eq!(load.crm.rows().len(), 3);
+    assert_eq!(load.crm.rows().len(), 4);
 }
 
 #[test]
