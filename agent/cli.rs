@@ -14,7 +14,9 @@ use jiff::Timestamp;
 use sha2::Digest as _;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, Config, MANUAL_SOURCE, Secrets, SmtpLogin, SmtpPassword, Transport};
+use crate::config::{
+    self, Config, MANUAL_SOURCE, Secrets, SmtpLogin, SmtpPassword, SourceKind, Transport,
+};
 use crate::daemon::{self, Command as DaemonCommand};
 use crate::engine::{Engine, evidence_source};
 use crate::status;
@@ -317,7 +319,7 @@ async fn forward_signals(sender: tokio::sync::mpsc::Sender<DaemonCommand>) {
 pub fn once(config_path: &Path, at: Option<Timestamp>, json: bool) -> anyhow::Result<ExitCode> {
     let now = at.unwrap_or_else(|| SystemClock.now());
     let config = load(config_path, Secrets::Read)?;
-    crate::daemon::log_crm_problems(&config);
+    daemon::log_crm_problems(&config);
     let store = Store::open(&config.database)
         .with_context(|| format!("opening the database `{}`", config.database.display()))?;
     // A cycle writes history, collector runs and mail as of `now`; one dated
@@ -407,6 +409,22 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
         for problem in config::crm_problems(contractor) {
             eprintln!("{problem}");
             crm_errors += 1;
+        }
+        // Not an error: an export may not have been written yet. But the
+        // duties reading it will be source_error until it is, so say it now.
+        for source in &contractor.sources {
+            let SourceKind::File { pattern, .. } = &source.kind;
+            let matched = glob::glob(&pattern.to_string_lossy())
+                .map(|mut paths| paths.any(|path| path.is_ok_and(|path| path.is_file())))
+                .unwrap_or(false);
+            if !matched {
+                println!(
+                    "note: contractor[{}].source[{}]: no file matches `{}` yet; its duties are source_error until one does",
+                    contractor.id,
+                    source.id,
+                    pattern.display()
+                );
+            }
         }
     }
     if crm_errors > 0 {

@@ -54,6 +54,24 @@ fn check_config_names_file_line_and_key_for_every_problem() {
 }
 
 #[test]
+fn check_config_notes_a_source_that_matches_no_file_yet() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    std::fs::remove_file(fixture.path("evidence/mfa.json")).expect("rm");
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (stdout, _) = text(&output);
+    assert!(
+        stdout.contains("note: contractor[acme].source[mfa]: no file matches `")
+            && stdout
+                .contains("evidence/mfa.json` yet; its duties are source_error until one does"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("source[reviews]: no file"),
+        "the reviews export exists: {stdout}"
+    );
+}
+
+#[test]
 fn a_condition_on_an_export_of_any_age_is_refused() {
     // Without `max_age`, an MFA export nobody refreshes would say "all
     // registered" forever.
