@@ -25,6 +25,7 @@ pub mod code {
     pub const MISSING_COLUMN: &str = "missing-column";
     pub const UNKNOWN_COLUMN: &str = "unknown-column";
     pub const DUPLICATE_COLUMN: &str = "duplicate-column";
+    pub const MULTI_LINE_ROW: &str = "multi-line-row";
     // Row problems found while parsing (the row is rejected, except `ignored-field`).
     pub const MISSING_ID: &str = "missing-id";
     pub const INVALID_ID: &str = "invalid-id";

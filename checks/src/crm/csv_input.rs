@@ -87,6 +87,23 @@ pub(super) fn read(file: &str, bytes: &[u8]) -> CsvRead {
         }
         let line = record.position().map_or(1, |p| lines.line_at(p.byte()));
         let location = Location::new(file, line);
+        // A quoted cell may hold a line break, and a long description sometimes does; but a
+        // quote left open swallows the rows after it into one cell, which would otherwise
+        // show only as their objectives going unowned.
+        let breaks = record
+            .iter()
+            .flat_map(|field| field.iter())
+            .filter(|&&byte| byte == b'\n')
+            .count();
+        if breaks > 0 {
+            let last = u32::try_from(breaks).map_or(u32::MAX, |breaks| line.saturating_add(breaks));
+            out.problems.push(Finding::warning(
+                Some(location.clone()),
+                code::MULTI_LINE_ROW,
+                format!("this row runs on to line {last}: a quoted cell holds a line break"),
+                "if that is not meant, a quote (\") opened on this row is not closed; close it or remove it".to_owned(),
+            ));
+        }
         match &header {
             None => match read_header(&record, &location, &mut out.problems) {
                 Some(read) => header = Some(read),

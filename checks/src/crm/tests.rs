@@ -461,3 +461,29 @@ fn append_keeps_precedence_order() {
     assert_eq!(problems(&first), [(Some(7), "shared-missing-side")]);
     assert_eq!(first.rejected.len(), 1);
 }
+
+#[test]
+fn a_row_running_over_several_lines_is_pointed_out() {
+    // A description over two lines is fine, but worth a look...
+    let load = self::load(
+        "3.1.1,contractor,\"Approves access\r\nquarterly\",,,,,\n3.1.2,contractor,x,,,,,\n",
+    );
+    assert_eq!(problems(&load), [(Some(2), "multi-line-row")]);
+    assert_eq!(load.crm.rows().len(), 2);
+    assert_eq!(
+        load.crm.rows()[1].location.line,
+        4,
+        "later lines keep their numbers"
+    );
+
+    // ...because a quote left open swallows the rows after it.
+    let load = self::load(
+        "3.1.1,contractor,\"a,,,,,\n3.1.2,contractor,x\",,,,,\n3.1.3,contractor,x,,,,,\n",
+    );
+    assert_eq!(problems(&load)[0], (Some(2), "multi-line-row"));
+    assert_eq!(
+        load.problems[0].message,
+        "this row runs on to line 3: a quoted cell holds a line break"
+    );
+    assert!(load.problems[0].help.contains("is not closed"));
+}
