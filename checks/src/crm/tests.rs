@@ -105,7 +105,7 @@ fn lines_are_physical_lines() {
          \n\
          3.1.2,contractor,Limits roles,,,,,\n",
     );
-    assert_eq!(problems(&load), []);
+    assert_eq!(problems(&load), [(Some(2), "multi-line-row")]);
     let lines: Vec<u32> = load.crm.rows().iter().map(|r| r.location.line).collect();
     assert_eq!(lines, [2, 5]);
 

@@ -491,7 +491,10 @@ fn malformed_files_are_findings_not_panics() {
         ),
         (
             b"id,owner,contractor_does\n\"3.1.1,contractor,never closed\n",
-            &[(Some(2), Error, "invalid-csv")],
+            &[
+                (Some(2), Warning, "multi-line-row"),
+                (Some(2), Error, "invalid-csv"),
+            ],
         ),
     ];
     for (input, expected) in cases {
