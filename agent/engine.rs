@@ -383,9 +383,7 @@ impl Engine {
         }
         Ok((sent, failed))
     }
-}
 
-impl Engine {
     /// Sends `item` to the recipients still waiting for it. When the relay
     /// refuses the envelope for a reason of its own (not one every mail would
     /// meet), the recipients are tried one by one, so a single bad address
@@ -398,6 +396,10 @@ impl Engine {
         message_id: &str,
     ) -> anyhow::Result<Result<(), MailError>> {
         let remaining = item.remaining();
+        if remaining.is_empty() {
+            // Everyone has it; only recording that failed last time.
+            return Ok(Ok(()));
+        }
         let error = match self.mailer.send(&item.mail, message_id, &remaining) {
             Ok(()) => return Ok(Ok(())),
             Err(error) => error,

@@ -227,3 +227,39 @@ fn evidence_is_deduplicated_and_its_chain_verifies() {
     engine.cycle(at("2026-11-23T17:00:00Z")).expect("cycle");
     assert_eq!(engine.store().verify_chain().expect("verify").rows, 3);
 }
+
+#[test]
+fn a_mail_every_recipient_already_has_is_closed_without_sending_it_again() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    // The mail folder cannot be created: the training escalation stays queued.
+    fixture.write("outbox", "not a directory");
+    let mut engine = util::engine(&fixture);
+    let summary = engine.cycle(now).expect("cycle");
+    assert_eq!((summary.mails_sent, summary.mail_failures), (0, 1));
+
+    // Its only recipient got it on an attempt whose outcome was never
+    // recorded as a whole (say the disk filled up right after).
+    let mut store =
+        dutywatch::store::Store::open(&fixture.path("state/dutywatch.db")).expect("store");
+    let pending = store
+        .pending_mail(at("2100-01-01T00:00:00Z"), 10)
+        .expect("outbox");
+    store
+        .mark_delivered_to(pending[0].id, "it@acme.example")
+        .expect("record");
+    std::fs::remove_file(fixture.path("outbox")).expect("rm");
+
+    assert_eq!(
+        engine.deliver(at("2026-11-23T15:01:00Z")).expect("deliver"),
+        (1, 0)
+    );
+    assert!(fixture.mails().is_empty(), "nobody got it twice");
+    assert!(
+        engine
+            .store()
+            .undelivered_mail(None)
+            .expect("outbox")
+            .is_empty()
+    );
+}
