@@ -22,6 +22,12 @@ use crate::store::{NewEvidence, PendingMail, Store, StoredEvidence};
 /// short even after a long mail outage.
 const DELIVERY_BATCH: usize = 200;
 
+/// How long a claimed mail stays with the sender that claimed it. Longer than any pass can
+/// run (the daemon's watchdog restarts one stuck for 10 minutes), so a second sender never
+/// takes a mail that is still being sent; if the claimant dies or cannot record the outcome,
+/// the mail goes out again after this, once.
+const CLAIM_HOLD: SignedDuration = SignedDuration::from_mins(30);
+
 /// The engine owns the store's one writing connection.
 #[derive(Debug)]
 pub struct Engine {
@@ -337,8 +343,13 @@ impl Engine {
         let mut failed = 0;
         let mut relay_down: Option<String> = None;
         let mut deferred = 0;
+        let claimed_until = now.checked_add(CLAIM_HOLD).unwrap_or(now);
         for item in pending {
             let retry_at = now.checked_add(retry_delay(item.attempts)).unwrap_or(now);
+            if !self.store.claim_mail(item.id, now, claimed_until)? {
+                // Another sender on this database took it since it was read.
+                continue;
+            }
             if let Some(reason) = &relay_down {
                 self.store.mark_failed(
                     item.id,
@@ -348,10 +359,6 @@ impl Engine {
                 )?;
                 failed += 1;
                 deferred += 1;
-                continue;
-            }
-            if !self.store.claim_mail(item.id, now, retry_at)? {
-                // Another sender on this database took it since it was read.
                 continue;
             }
             let message_id = format!(

@@ -3,11 +3,11 @@
 //! Rows are written together with their escalation (see `verdicts`), so the sender only has
 //! to drain this table: a mail is retried until [`Store::mark_sent`] (at-least-once).
 //!
-//! A sender first [claims](Store::claim_mail) a row, which moves its next attempt to the
-//! retry time in the same write. If the relay takes the mail and `mark_sent` then fails
-//! (disk full) or the process dies, the mail goes out again only after that back-off, and a
-//! second process on the same database (`dutywatch once` beside the daemon) cannot pick up
-//! a row the first is sending.
+//! A sender first [claims](Store::claim_mail) a row, which moves its next attempt past the
+//! longest a pass can run, in the same write; the outcome then sets the real next attempt. A
+//! second process on the same database (`dutywatch once` beside the daemon) cannot pick up a
+//! row the first is sending, and if the relay takes the mail and `mark_sent` then fails (disk
+//! full) or the process dies, the mail goes out again once, when the claim runs out.
 
 use jiff::Timestamp;
 use rusqlite::params;
@@ -157,16 +157,17 @@ impl Store {
         read().map_err(on_err)
     }
 
-    /// Takes a due mail for one delivery attempt: its next attempt moves to `retry_at` at
-    /// once. `false` when it is not due any more (another sender claimed it) or was sent.
+    /// Takes a due mail for one delivery attempt: its next attempt moves to `until` at once,
+    /// and [`mark_sent`](Store::mark_sent) or [`mark_failed`](Store::mark_failed) settle it.
+    /// `false` when it is not due any more (another sender claimed it) or was sent.
     pub fn claim_mail(
         &mut self,
         id: i64,
         now: Timestamp,
-        retry_at: Timestamp,
+        until: Timestamp,
     ) -> Result<bool, StoreError> {
         let on_err = self.sql_error(format!("claiming outbox mail {id}"));
-        let (now, retry_at) = (ts_text(now), ts_text(retry_at));
+        let (now, retry_at) = (ts_text(now), ts_text(until));
         let mut claim = || -> rusqlite::Result<bool> {
             let tx = self.write_tx()?;
             let changed = tx.execute(
