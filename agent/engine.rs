@@ -392,8 +392,7 @@ impl Engine {
     }
 
     /// Sends `item` to the recipients still waiting for it. When the relay
-    /// refuses the envelope for a reason of its own (not one every mail would
-    /// meet), the recipients are tried one by one, so a single bad address
+    /// refuses one of the recipients, they are tried one by one, so a single bad address
     /// cannot keep the mail from the others; each that takes it is recorded,
     /// so a retry goes only to the rest. `Err` is the store's, the inner
     /// error the mail's.
@@ -411,7 +410,9 @@ impl Engine {
             Ok(()) => return Ok(Ok(())),
             Err(error) => error,
         };
-        if remaining.len() < 2 || error.affects_every_mail() {
+        // A message the relay refuses as such (too large, content) would be refused for each
+        // recipient alone too: no point in N more sessions.
+        if remaining.len() < 2 || !error.refuses_a_recipient() {
             return Ok(Err(error));
         }
         let mut refused = Vec::new();

@@ -44,6 +44,18 @@ pub enum MailError {
 }
 
 impl MailError {
+    /// Whether the relay refused one of the recipients (so the others may still get it), not
+    /// the message itself.
+    pub fn refuses_a_recipient(&self) -> bool {
+        match self {
+            MailError::Smtp { failure, .. } => failure.refuses_a_recipient(),
+            MailError::Address { .. }
+            | MailError::Build(_)
+            | MailError::File { .. }
+            | MailError::Refused { .. } => false,
+        }
+    }
+
     /// Whether every other mail would fail the same way right now (relay
     /// unreachable, login refused), so a delivery pass should stop instead of
     /// waiting out one timeout per mail.

@@ -184,6 +184,28 @@ fn a_refused_recipient_does_not_keep_the_mail_from_the_others() {
 }
 
 #[test]
+fn a_refused_message_is_not_sent_to_each_recipient_alone() {
+    // 554 at DATA: the message, not a mailbox, is the problem.
+    let now = at("2026-11-23T15:00:00Z");
+    let server = SmtpServer::start(Options {
+        reject: Some((554, 2)),
+        ..Options::default()
+    });
+    let fixture = fixture(&server, "", now);
+    fixture.write_dated("evidence/mfa.json", MFA_BAD, at("2026-11-22T14:00:00Z"));
+    let mut engine = util::engine(&fixture);
+    let summary = engine.cycle(now).expect("cycle");
+    assert_eq!((summary.mails_sent, summary.mail_failures), (0, 2));
+    let received = server.received();
+    assert_eq!(
+        received.len(),
+        2,
+        "one attempt per mail, the two-recipient lapse included: {received:#?}"
+    );
+    assert!(received.iter().all(|m| !m.accepted));
+}
+
+#[test]
 fn a_transient_rejection_is_retried_on_a_later_pass_and_delivered_once() {
     let now = at("2026-11-23T15:00:00Z");
     let server = SmtpServer::start(Options {

@@ -41,8 +41,9 @@ pub enum SmtpFailure {
     },
     /// A 5xx reply.
     #[error(
-        "rejected with {code} ({category}): {reply}; permanent, retrying will not help until \
-         the login, the sender or the recipients are fixed"
+        "rejected with {code} ({category}): {reply}; permanent: retried every few hours, \
+         but only a change at the relay (the login, the sender, the recipient's mailbox) \
+         will let it through"
     )]
     Permanent {
         code: u16,
@@ -71,7 +72,22 @@ pub enum SmtpFailure {
     TlsSetup { detail: String },
 }
 
+/// Replies a relay gives to one RCPT TO: that recipient's mailbox, not the message, is the
+/// problem (RFC 5321 4.2.2: unavailable, not local, name not allowed).
+const RECIPIENT_CODES: [u16; 4] = [450, 550, 551, 553];
+
 impl SmtpFailure {
+    /// Whether the relay refused a recipient rather than the message: worth trying the other
+    /// recipients alone. (lettre does not say which command failed; these codes mean RCPT.)
+    pub(super) fn refuses_a_recipient(&self) -> bool {
+        match self {
+            SmtpFailure::Transient { code, .. } | SmtpFailure::Permanent { code, .. } => {
+                RECIPIENT_CODES.contains(code)
+            }
+            _ => false,
+        }
+    }
+
     pub(super) fn affects_every_mail(&self) -> bool {
         match self {
             SmtpFailure::Transient { code, .. } | SmtpFailure::Permanent { code, .. } => {
