@@ -73,6 +73,10 @@ pub enum Command {
         /// The instant to run as (RFC 3339); default now.
         #[arg(long)]
         at: Option<Timestamp>,
+        /// A what-if: run on a scratch copy of the database and write the mail to a scratch
+        /// folder; nothing is stored and nothing is sent. Any --at, past or future.
+        #[arg(long)]
+        dry_run: bool,
         /// Print the status as JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -177,7 +181,22 @@ fn default_config() -> PathBuf {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run_daemon(args.config),
-        Command::Once { config, at, json } => once(&config.config, at, json),
+        Command::Once {
+            config,
+            at,
+            dry_run: false,
+            json,
+        } => once(&config.config, at, json),
+        Command::Once {
+            config,
+            at,
+            dry_run: true,
+            json,
+        } => what_if(
+            &config.config,
+            at.unwrap_or_else(|| SystemClock.now()),
+            json,
+        ),
         Command::Status {
             config,
             client,
@@ -314,24 +333,36 @@ async fn forward_signals(sender: tokio::sync::mpsc::Sender<DaemonCommand>) {
     }
 }
 
-/// One full cycle at `now`, then the status table.
-/// One cycle as of `at`, or of the wall clock, then the status.
+/// How far `--at` may run ahead of the wall clock on the real database: clock skew between
+/// hosts, not a what-if.
+const AT_AHEAD_TOLERANCE: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+/// One cycle as of `at`, or of the wall clock, then the status. It stores and mails for
+/// real, so `--at` must lie between what the database holds and the clock.
 pub fn once(config_path: &Path, at: Option<Timestamp>, json: bool) -> anyhow::Result<ExitCode> {
     let now = at.unwrap_or_else(|| SystemClock.now());
     let config = load(config_path, Secrets::Read)?;
     daemon::log_crm_problems(&config);
     let store = Store::open(&config.database)
         .with_context(|| format!("opening the database `{}`", config.database.display()))?;
-    // A cycle writes history, collector runs and mail as of `now`; one dated
-    // (`--at`) before what the database already holds would rewrite its past.
-    if let Some(latest) = store.latest_activity()?
-        && at.is_some()
-        && now < latest
-    {
-        bail!(
-            "the database `{}` already holds work done as of {latest}; a cycle as of {now} would write its history out of order. For a what-if in the past, take a copy (`dutywatch backup <file>`) and run against a config whose `database` is that copy",
-            config.database.display()
-        );
+    if at.is_some() {
+        // A cycle writes history, collector runs and mail as of `now`: dated
+        // before what the database holds it would rewrite its past, dated
+        // ahead of the clock the daemon would later write behind it.
+        if let Some(latest) = store.latest_activity()?
+            && now < latest
+        {
+            bail!(
+                "the database `{}` already holds work done as of {latest}; a cycle as of {now} would write its history out of order. For a what-if, add --dry-run",
+                config.database.display()
+            );
+        }
+        let clock = SystemClock.now();
+        if now > clock.checked_add(AT_AHEAD_TOLERANCE).unwrap_or(clock) {
+            bail!(
+                "--at {now} is ahead of the clock ({clock}): the cycle would store history and send mail dated in the future. For a what-if, add --dry-run"
+            );
+        }
     }
     let mut engine = Engine::new(Arc::new(config), store);
     let summary = engine.cycle(now)?;
@@ -342,6 +373,45 @@ pub fn once(config_path: &Path, at: Option<Timestamp>, json: bool) -> anyhow::Re
         &status::Filter::default(),
         json,
     )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `once --dry-run`: the same cycle on a scratch copy of the database, with the mail written
+/// to a scratch folder that is then deleted. The real database and the relay are not touched,
+/// and the SMTP password is not read.
+fn what_if(config_path: &Path, now: Timestamp, json: bool) -> anyhow::Result<ExitCode> {
+    let mut config = load(config_path, Secrets::Skip)?;
+    daemon::log_crm_problems(&config);
+    let scratch = tempfile::Builder::new()
+        .prefix("dutywatch-what-if-")
+        .tempdir()
+        .context("creating a scratch directory for the dry run")?;
+    let copy = scratch.path().join("what-if.db");
+    if config.database.exists() {
+        Store::open_read_only(&config.database)?
+            .backup_to(&copy)
+            .with_context(|| format!("copying `{}`", config.database.display()))?;
+    }
+    let outbox = scratch.path().join("outbox");
+    config.database = copy;
+    config.mail.transport = Transport::File {
+        dir: outbox.clone(),
+    };
+    let store = Store::open(&config.database)?;
+    let mut engine = Engine::new(Arc::new(config), store);
+    let summary = engine.cycle(now)?;
+    tracing::info!(%summary, "CycleFinished");
+    print_status(
+        engine.config(),
+        engine.store(),
+        &status::Filter::default(),
+        json,
+    )?;
+    let mails = std::fs::read_dir(&outbox).map_or(0, Iterator::count);
+    // On stderr, so `--json` output stays one JSON document.
+    eprintln!(
+        "dry run as of {now}: {mails} escalation mail(s) would be sent; nothing was stored and nothing was sent"
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -398,12 +398,71 @@ fn a_what_if_run_cannot_rewrite_the_databases_past() {
     assert!(!output.status.success(), "{stdout}");
     assert!(
         stderr.contains("already holds work done as of 2026-11-23T15:00:00Z")
-            && stderr.contains("dutywatch backup"),
+            && stderr.contains("add --dry-run"),
         "{stderr}"
     );
     assert_eq!(fixture.mails().len(), mails, "nothing was mailed");
     assert!(
         run("2026-11-23T15:00:00Z").status.success(),
         "the same instant again is fine"
+    );
+
+    // Nor date it ahead of the clock.
+    let output = run("2099-01-01T00:00:00Z");
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(stderr.contains("is ahead of the clock"), "{stderr}");
+    assert!(stderr.contains("add --dry-run"), "{stderr}");
+}
+
+#[test]
+fn a_dry_run_answers_what_if_without_storing_or_sending() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    let output = fixture.run(&[
+        "once",
+        "--config",
+        "dutywatch.toml",
+        "--at",
+        "2026-11-23T15:00:00Z",
+    ]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let database = fixture.path("state/dutywatch.db");
+    let before = std::fs::read(&database).expect("read the database");
+    let mails = fixture.mails().len();
+
+    // A year on, the quarterly access review has lapsed; and back in time.
+    for when in ["2027-11-23T15:00:00Z", "2026-11-01T00:00:00Z"] {
+        let output = fixture.run(&[
+            "once",
+            "--config",
+            "dutywatch.toml",
+            "--dry-run",
+            "--at",
+            when,
+            "--json",
+        ]);
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{when}: {stderr}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+        let review = report["duties"]
+            .as_array()
+            .expect("duties")
+            .iter()
+            .find(|d| d["duty"] == "access-review")
+            .expect("access-review")
+            .clone();
+        assert!(
+            stderr.contains(&format!("dry run as of {when}: "))
+                && stderr.contains("nothing was stored and nothing was sent"),
+            "{stderr}"
+        );
+        if when.starts_with("2027") {
+            assert_eq!(review["state"], "lapsed", "{review}");
+        }
+    }
+    assert_eq!(fixture.mails().len(), mails, "no mail went out");
+    assert!(
+        std::fs::read(&database).expect("read the database") == before,
+        "the database is untouched"
     );
 }
