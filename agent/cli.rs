@@ -484,16 +484,26 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
         // duties reading it will be source_error until it is, so say it now.
         for source in &contractor.sources {
             let SourceKind::File { pattern, .. } = &source.kind;
-            let matched = glob::glob(&pattern.to_string_lossy())
-                .map(|mut paths| paths.any(|path| path.is_ok_and(|path| path.is_file())))
-                .unwrap_or(false);
-            if !matched {
-                println!(
-                    "note: contractor[{}].source[{}]: no file matches `{}` yet; its duties are source_error until one does",
-                    contractor.id,
-                    source.id,
+            let mut matched = false;
+            let mut unreadable = None;
+            for path in glob::glob(&pattern.to_string_lossy()).into_iter().flatten() {
+                match path {
+                    Ok(path) => matched |= path.is_file(),
+                    Err(error) => unreadable = Some(error),
+                }
+            }
+            let at = format!("note: contractor[{}].source[{}]", contractor.id, source.id);
+            match (matched, unreadable) {
+                (true, _) => {}
+                // From an administrator's shell the service's folders may be closed.
+                (false, Some(error)) => println!(
+                    "{at}: cannot look for `{}`: {error}; this account may not see what the service sees",
                     pattern.display()
-                );
+                ),
+                (false, None) => println!(
+                    "{at}: no file matches `{}` yet; its duties are source_error until one does",
+                    pattern.display()
+                ),
             }
         }
     }

@@ -97,7 +97,14 @@ impl<'de> serde::de::Visitor<'de> for SecretRefVisitor {
             "env" => SecretRef::Env(map.next_value()?),
             "file" => SecretRef::File(map.next_value()?),
             "credential" => SecretRef::Credential(map.next_value()?),
-            _ => return Err(A::Error::unknown_field(&form, FORMS)),
+            // Not `unknown_field`: it would quote the key, which may be the secret itself
+            // (`password = { hunter2 = "" }`).
+            _ => {
+                return Err(A::Error::custom(format_args!(
+                    "the table must hold one of {}, and this key (not repeated here) is none of them; write {SECRET_FORMS}",
+                    FORMS.join(", ")
+                )));
+            }
         };
         if map.next_key::<String>()?.is_some() {
             return Err(A::Error::custom(format_args!(
@@ -387,6 +394,7 @@ mod tests {
                 "hunter2-correct-horse",
             ),
             (r#"password = { env = "A", hunter2 = "x" }"#, "hunter2"),
+            (r#"password = { hunter2 = "x" }"#, "hunter2"),
         ] {
             // The config loader reports `message()`: toml's own Display quotes the source line.
             let error = toml::from_str::<Smtp>(text).unwrap_err();

@@ -54,6 +54,26 @@ fn check_config_names_file_line_and_key_for_every_problem() {
 }
 
 #[test]
+fn hand_added_evidence_feeds_only_recurring_duties() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    fixture.write(
+        "dutywatch.toml",
+        &good.replace(
+            "source = \"manual\"\nrule = \"recurring\"\nevery = \"365d\"",
+            "source = \"manual\"\nrule = \"continuous\"\ncheck = \"done == true\"\ntolerance = \"1d\"",
+        ),
+    );
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("contractor[acme].duty[training].rule: hand-added evidence (`source = \"manual\"`) records when a piece of work was done, which only rule = \"recurring\" reads"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn check_config_notes_a_source_that_matches_no_file_yet() {
     let fixture = util::standard(at("2026-11-23T15:00:00Z"));
     std::fs::remove_file(fixture.path("evidence/mfa.json")).expect("rm");

@@ -37,6 +37,13 @@ impl Context<'_> {
         }
         let source = raw.source.get_ref();
         let manual = source == MANUAL_SOURCE;
+        if manual && raw.rule != RawRuleKind::Recurring {
+            self.error(
+                offset,
+                &format!("{key}.rule"),
+                format!("hand-added evidence (`source = \"{MANUAL_SOURCE}\"`) records when a piece of work was done, which only rule = \"recurring\" reads; a condition or an incident clock needs a source that exports records"),
+            );
+        }
         if manual && raw.max_age.is_some() {
             self.error(
                 offset,

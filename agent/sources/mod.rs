@@ -111,11 +111,26 @@ pub fn parse_records(
                     };
                     error(format!("line {line}"), message)
                 })?;
-                let object = names
-                    .iter()
-                    .zip(record.iter())
-                    .map(|(key, value)| (key.clone(), Value::String(value.trim().to_owned())))
-                    .collect();
+                let line = record.position().map_or(0, csv::Position::line);
+                let mut object = serde_json::Map::new();
+                for (index, (name, value)) in names.iter().zip(record.iter()).enumerate() {
+                    let value = value.trim();
+                    match name {
+                        Some(name) => {
+                            object.insert(name.clone(), Value::String(value.to_owned()));
+                        }
+                        None if value.is_empty() => {}
+                        None => {
+                            return Err(error(
+                                format!("line {line}"),
+                                format!(
+                                    "column {} has a value but no name in the header row; name the column",
+                                    index + 1
+                                ),
+                            ));
+                        }
+                    }
+                }
                 rows.push(Value::Object(object));
             }
             Ok(rows)
@@ -171,26 +186,25 @@ pub fn parse_records(
     }
 }
 
-/// The header row's names, trimmed; a blank or repeated name is an error,
-/// since one column would silently overwrite or hide another.
-fn header_names(headers: &csv::StringRecord) -> Result<Vec<String>, String> {
-    let mut names: Vec<String> = Vec::with_capacity(headers.len());
+/// The header row's names, trimmed. A repeated name is an error, since one column would
+/// silently overwrite the other. A blank one is `None`: spreadsheet exports end rows with a
+/// stray comma, and such a column may stay, as long as it stays empty.
+fn header_names(headers: &csv::StringRecord) -> Result<Vec<Option<String>>, String> {
+    let mut names: Vec<Option<String>> = Vec::with_capacity(headers.len());
     for (index, name) in headers.iter().enumerate() {
         let name = name.trim();
         if name.is_empty() {
-            return Err(format!(
-                "column {} has no name in the header row; name it or remove the column",
-                index + 1
-            ));
+            names.push(None);
+            continue;
         }
-        if let Some(first) = names.iter().position(|seen| seen == name) {
+        if let Some(first) = names.iter().position(|seen| seen.as_deref() == Some(name)) {
             return Err(format!(
                 "the header `{name}` names columns {} and {}; each column needs its own name",
                 first + 1,
                 index + 1
             ));
         }
-        names.push(name.to_owned());
+        names.push(Some(name.to_owned()));
     }
     Ok(names)
 }
@@ -251,10 +265,14 @@ mod tests {
             twice.to_string(),
             "`r.csv` line 1: the header `Status` names columns 1 and 3; each column needs its own name"
         );
-        let blank = parse_records(FileFormat::Csv, None, "r.csv", b"a,,b\n1,2,3\n").unwrap_err();
-        assert!(
-            blank.to_string().contains("line 1: column 2 has no name"),
-            "{blank}"
+        // Excel's trailing comma: an unnamed column is fine while it is empty.
+        let trailing = parse_records(FileFormat::Csv, None, "r.csv", b"a,b,\n1,2,\n").unwrap();
+        assert_eq!(trailing, vec![serde_json::json!({"a": "1", "b": "2"})]);
+        let blank =
+            parse_records(FileFormat::Csv, None, "r.csv", b"a,,b\n1,,3\n4,5,6\n").unwrap_err();
+        assert_eq!(
+            blank.to_string(),
+            "`r.csv` line 3: column 2 has a value but no name in the header row; name the column"
         );
         let bytes = parse_records(FileFormat::Csv, None, "r.csv", b"a\n\xff\xfe\n").unwrap_err();
         assert!(

@@ -40,14 +40,19 @@ pub struct OutgoingMail {
 impl OutgoingMail {
     /// Everyone it goes to, `to` then `cc`, each address once (ignoring case).
     pub fn recipients(&self) -> Vec<String> {
-        let mut all: Vec<String> = Vec::new();
-        for address in self.to.iter().chain(&self.cc) {
-            if !all.iter().any(|seen| seen.eq_ignore_ascii_case(address)) {
-                all.push(address.clone());
-            }
-        }
-        all
+        recipients(&self.to, &self.cc)
     }
+}
+
+/// `to` then `cc`, each address once (ignoring case).
+pub fn recipients(to: &[String], cc: &[String]) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    for address in to.iter().chain(cc) {
+        if !all.iter().any(|seen| seen.eq_ignore_ascii_case(address)) {
+            all.push(address.clone());
+        }
+    }
+    all
 }
 
 /// A duty's latest verdict.

@@ -458,7 +458,12 @@ fn event_clock(rule: &EventClock, latest: &Snapshot, now: Timestamp) -> Verdict 
             show(worst.due)
         ),
     };
-    verdict(worst.state.clone(), reason + &notes, vec![latest.id])
+    // Nothing due yet is good news only when every clock could be read.
+    let state = match &worst.state {
+        State::Met { .. } if !unknown.is_empty() => State::NoEvidence,
+        state => state.clone(),
+    };
+    verdict(state, reason + &notes, vec![latest.id])
 }
 
 /// A time field of one record, told apart the three ways that matter.

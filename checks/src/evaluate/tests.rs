@@ -571,6 +571,16 @@ fn an_unreadable_start_time_is_never_met() {
         "{}",
         verdict.reason
     );
+
+    // A clock that runs but is not due soon yet does not vouch for the unknown one.
+    let mut relaxed = incident_clock();
+    if let Rule::EventClock(rule) = &mut relaxed.rule {
+        rule.steps[0].warn_before = period("1h");
+        rule.steps[1].warn_before = period("1h");
+    }
+    let verdict = run(&relaxed, ok(), &snapshots, "2026-11-23T01:00:00Z");
+    assert_eq!(verdict.state, State::NoEvidence, "{}", verdict.reason);
+    assert!(verdict.reason.contains("is running"), "{}", verdict.reason);
 }
 
 #[test]
