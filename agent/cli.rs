@@ -102,6 +102,9 @@ pub enum Command {
     /// Evidence tools.
     #[command(subcommand)]
     Evidence(EvidenceCommand),
+    /// Escalation mail tools.
+    #[command(subcommand)]
+    Mail(MailCommand),
     /// Copy the database to FILE while the daemon keeps running (SQLite's
     /// online backup: one consistent snapshot). Restore by stopping the
     /// daemon and putting the copy in place of the database.
@@ -138,6 +141,22 @@ pub enum CrmCommand {
         packages: Option<Vec<String>>,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Give up on an escalation mail the relay keeps refusing (a mailbox gone for good).
+    /// `status` lists waiting mail with its id; the mail is kept, with the reason, and never
+    /// retried.
+    Cancel {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The mail's id, as `status` shows it (`#12`).
+        id: i64,
+        /// Why, for the record (an assessor may ask).
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -251,6 +270,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::FAILURE)
                 }
             }
+        }
+        Command::Mail(MailCommand::Cancel { config, id, reason }) => {
+            let reason = reason.trim();
+            if reason.is_empty() {
+                bail!("say why with --reason: the cancellation is kept for the record");
+            }
+            let config = load(&config.config, Secrets::Skip)?;
+            let mut store = Store::open(&config.database)
+                .with_context(|| format!("opening the database `{}`", config.database.display()))?;
+            store.cancel_mail(id, SystemClock.now(), reason)?;
+            println!("mail #{id} cancelled: it will not be retried ({reason})");
+            Ok(ExitCode::SUCCESS)
         }
         Command::Backup { config, file } => {
             let config = load(&config.config, Secrets::Skip)?;

@@ -183,7 +183,8 @@ pub fn undelivered_table(mails: &[UndeliveredMail], zone: &TimeZone) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{} escalation mail(s) not delivered yet:",
+        "\n{} escalation mail(s) not delivered yet (retried until the relay takes them; \
+         `dutywatch mail cancel ID --reason …` gives one up):",
         mails.len()
     );
     for mail in mails {
@@ -203,7 +204,8 @@ pub fn undelivered_table(mails: &[UndeliveredMail], zone: &TimeZone) -> String {
         };
         let _ = writeln!(
             out,
-            "  {}/{}  \"{}\" to {}{delivered}  queued {}, next attempt {}; {attempts}",
+            "  #{} {}/{}  \"{}\" to {}{delivered}  queued {}, next attempt {}; {attempts}",
+            mail.id,
             mail.client,
             mail.duty,
             mail.subject,

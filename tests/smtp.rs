@@ -261,8 +261,8 @@ fn a_permanent_rejection_says_so_and_the_mail_stays_in_the_outbox() {
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stderr}");
     assert!(
-        stdout.contains("1 escalation mail(s) not delivered yet:")
-            && stdout.contains("acme/training  \"[dutywatch] NO EVIDENCE: Annual training (Acme Machining)\" to it@acme.example")
+        stdout.contains("1 escalation mail(s) not delivered yet (retried until")
+            && stdout.contains("#1 acme/training  \"[dutywatch] NO EVIDENCE: Annual training (Acme Machining)\" to it@acme.example")
             && stdout.contains("1 failed attempt(s), last: smtp relay 127.0.0.1:"),
         "{stdout}"
     );
@@ -278,6 +278,59 @@ fn a_permanent_rejection_says_so_and_the_mail_stays_in_the_outbox() {
             .contains("550"),
         "{stuck}"
     );
+
+    // The mailbox is gone for good: an operator gives the mail up, with a reason.
+    let cancel = |id: &str, reason: &str| {
+        fixture.run(&[
+            "mail",
+            "cancel",
+            "--config",
+            "dutywatch.toml",
+            id,
+            "--reason",
+            reason,
+        ])
+    };
+    let output = cancel(
+        "1",
+        "it@acme.example was retired; training now reports to hr@",
+    );
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("mail #1 cancelled"), "{stdout}");
+    assert_eq!(pending(&fixture), 0, "never retried");
+    let output = fixture.run(&["status", "--config", "dutywatch.toml"]);
+    assert!(
+        !text(&output).0.contains("not delivered yet"),
+        "{}",
+        text(&output).0
+    );
+    // Kept for the record, with its reason.
+    let conn = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("open");
+    let reason: String = conn
+        .query_row("SELECT cancel_reason FROM outbox WHERE id = 1", [], |row| {
+            row.get(0)
+        })
+        .expect("the row is kept");
+    assert!(
+        reason.starts_with("it@acme.example was retired"),
+        "{reason}"
+    );
+
+    for (id, reason, expected) in [
+        (
+            "1",
+            "again",
+            "outbox mail 1 is not waiting: it was already cancelled at",
+        ),
+        ("99", "no such", "no outbox mail with id 99"),
+        ("1", "  ", "say why with --reason"),
+    ] {
+        let output = cancel(id, reason);
+        let (_, stderr) = text(&output);
+        assert!(!output.status.success(), "{id}");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
 }
 
 /// Runs `dutywatch once` at `now` with `credentials` as `$CREDENTIALS_DIRECTORY`, logging

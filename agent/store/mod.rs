@@ -103,6 +103,8 @@ pub enum StoreError {
     },
     #[error("no outbox mail with id {id} in {}", path.display())]
     NoSuchMail { id: i64, path: PathBuf },
+    #[error("outbox mail {id} is not waiting: {why}")]
+    MailNotPending { id: i64, why: String },
     #[error("refusing to back up database {} onto itself", path.display())]
     BackupOntoSelf { path: PathBuf },
     #[error("cannot back up database to {}", path.display())]

@@ -10,7 +10,7 @@
 //! full) or the process dies, the mail goes out again once, when the claim runs out.
 
 use jiff::Timestamp;
-use rusqlite::params;
+use rusqlite::{OptionalExtension as _, params};
 
 use super::{OutgoingMail, Store, StoreError, bad_column, ts_text};
 
@@ -73,7 +73,8 @@ impl Store {
                 "SELECT o.id, e.client, e.duty, o.subject, o.mail_to, o.mail_cc, o.created_at,
                         o.attempts, o.next_attempt_at, o.last_error, o.delivered_to
                  FROM outbox AS o JOIN escalations AS e ON e.id = o.escalation_id
-                 WHERE o.sent_at IS NULL AND (?1 IS NULL OR e.client = ?1)
+                 WHERE o.sent_at IS NULL AND o.cancelled_at IS NULL
+                   AND (?1 IS NULL OR e.client = ?1)
                  ORDER BY o.id",
             )?;
             let rows = stmt.query_map(params![client], |row| {
@@ -107,7 +108,8 @@ impl Store {
         let on_err = self.sql_error("reading the mail outbox".to_owned());
         self.conn
             .query_row(
-                "SELECT MIN(next_attempt_at) FROM outbox WHERE sent_at IS NULL",
+                "SELECT MIN(next_attempt_at) FROM outbox
+                 WHERE sent_at IS NULL AND cancelled_at IS NULL",
                 [],
                 |row| row.get::<_, Option<Timestamp>>(0),
             )
@@ -127,7 +129,7 @@ impl Store {
                 "SELECT o.id, o.mail_to, o.mail_cc, o.subject, o.body, o.attempts,
                         e.client, e.duty, o.message_token, o.delivered_to
                  FROM outbox AS o JOIN escalations AS e ON e.id = o.escalation_id
-                 WHERE o.sent_at IS NULL AND o.next_attempt_at <= ?1
+                 WHERE o.sent_at IS NULL AND o.cancelled_at IS NULL AND o.next_attempt_at <= ?1
                  ORDER BY o.id
                  LIMIT ?2",
             )?;
@@ -172,7 +174,8 @@ impl Store {
             let tx = self.write_tx()?;
             let changed = tx.execute(
                 "UPDATE outbox SET next_attempt_at = ?3, last_attempt_at = ?2
-                 WHERE id = ?1 AND sent_at IS NULL AND next_attempt_at <= ?2",
+                 WHERE id = ?1 AND sent_at IS NULL AND cancelled_at IS NULL
+                   AND next_attempt_at <= ?2",
                 params![id, now, retry_at],
             )?;
             tx.commit()?;
@@ -193,6 +196,46 @@ impl Store {
             )
         })
         .map_err(on_err)?
+    }
+
+    /// Gives up on an undelivered mail for good: it is kept, with when and why, and never
+    /// retried. Refused for a mail already delivered or cancelled, or an unknown id.
+    pub fn cancel_mail(&mut self, id: i64, at: Timestamp, reason: &str) -> Result<(), StoreError> {
+        let on_err = self.sql_error(format!("cancelling outbox mail {id}"));
+        let path = self.path.clone();
+        let mut cancel = || -> rusqlite::Result<Option<(Option<String>, Option<String>)>> {
+            let tx = self.write_tx()?;
+            let changed = tx.execute(
+                "UPDATE outbox SET cancelled_at = ?2, cancel_reason = ?3
+                 WHERE id = ?1 AND sent_at IS NULL AND cancelled_at IS NULL",
+                params![id, ts_text(at), reason],
+            )?;
+            let state = if changed == 1 {
+                None
+            } else {
+                tx.query_row(
+                    "SELECT sent_at, cancelled_at FROM outbox WHERE id = ?1",
+                    [id],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?
+                .or(Some((None, None)))
+            };
+            tx.commit()?;
+            Ok(state)
+        };
+        match cancel().map_err(on_err)? {
+            None => Ok(()),
+            Some((Some(sent_at), _)) => Err(StoreError::MailNotPending {
+                id,
+                why: format!("it was delivered at {sent_at}"),
+            }),
+            Some((None, Some(cancelled_at))) => Err(StoreError::MailNotPending {
+                id,
+                why: format!("it was already cancelled at {cancelled_at}"),
+            }),
+            Some((None, None)) => Err(StoreError::NoSuchMail { id, path }),
+        }
     }
 
     /// Marks a mail delivered. Marking an already delivered mail again keeps the first
@@ -482,6 +525,52 @@ mod tests {
             t.store.mark_delivered_to(999, "x@example.net"),
             Err(StoreError::NoSuchMail { id: 999, .. })
         ));
+    }
+
+    #[test]
+    fn a_cancelled_mail_is_kept_but_never_due_and_a_delivered_one_cannot_be_cancelled() {
+        let mut t = temp_store();
+        queue_access_review_mail(&mut t.store);
+        let now = ts("2026-11-23T10:00:00Z");
+        let id = t.store.pending_mail(now, 10).unwrap()[0].id;
+        t.store.cancel_mail(id, now, "mailbox gone").unwrap();
+        assert!(
+            t.store
+                .pending_mail(ts("2100-01-01T00:00:00Z"), 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            t.store.next_mail_attempt().unwrap(),
+            None,
+            "nothing to wake for"
+        );
+        assert!(t.store.undelivered_mail(None).unwrap().is_empty());
+        assert!(
+            !t.store
+                .claim_mail(id, ts("2100-01-01T00:00:00Z"), now)
+                .unwrap()
+        );
+
+        let mut seen = Vec::new();
+        t.store
+            .record_verdict(
+                "acme",
+                "backup_test",
+                now,
+                &verdict(State::NoEvidence, "no backup report"),
+                &mut mail_on_change(&mut seen),
+            )
+            .unwrap();
+        let other = t.store.pending_mail(now, 10).unwrap()[0].id;
+        t.store.mark_sent(other, now).unwrap();
+        let error = t.store.cancel_mail(other, now, "late").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("it was delivered at 2026-11-23T10:00:00Z"),
+            "{error}"
+        );
     }
 
     #[test]
