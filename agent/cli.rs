@@ -395,6 +395,17 @@ pub fn once(config_path: &Path, at: Option<Timestamp>, json: bool) -> anyhow::Re
             );
         }
     }
+    cycle_and_report(config, store, now, json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One cycle at `now` on `store`, then the status of every duty.
+fn cycle_and_report(
+    config: Config,
+    store: Store,
+    now: Timestamp,
+    json: bool,
+) -> anyhow::Result<()> {
     let mut engine = Engine::new(Arc::new(config), store);
     let summary = engine.cycle(now)?;
     tracing::info!(%summary, "CycleFinished");
@@ -403,8 +414,7 @@ pub fn once(config_path: &Path, at: Option<Timestamp>, json: bool) -> anyhow::Re
         engine.store(),
         &status::Filter::default(),
         json,
-    )?;
-    Ok(ExitCode::SUCCESS)
+    )
 }
 
 /// `once --dry-run`: the same cycle on a scratch copy of the database, with the mail written
@@ -429,15 +439,7 @@ fn what_if(config_path: &Path, now: Timestamp, json: bool) -> anyhow::Result<Exi
         dir: outbox.clone(),
     };
     let store = Store::open(&config.database)?;
-    let mut engine = Engine::new(Arc::new(config), store);
-    let summary = engine.cycle(now)?;
-    tracing::info!(%summary, "CycleFinished");
-    print_status(
-        engine.config(),
-        engine.store(),
-        &status::Filter::default(),
-        json,
-    )?;
+    cycle_and_report(config, store, now, json)?;
     let mails = std::fs::read_dir(&outbox).map_or(0, Iterator::count);
     // On stderr, so `--json` output stays one JSON document.
     eprintln!(

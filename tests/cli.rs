@@ -53,20 +53,24 @@ fn check_config_names_file_line_and_key_for_every_problem() {
     );
 }
 
-#[test]
-fn hand_added_evidence_feeds_only_recurring_duties() {
+/// `check-config` on the standard fixture's config with `from` replaced by
+/// `to` (which must occur): its exit code and stderr.
+fn check_config_with(from: &str, to: &str) -> (Option<i32>, String) {
     let fixture = util::standard(at("2026-11-23T15:00:00Z"));
     let good = std::fs::read_to_string(fixture.config_path()).expect("read");
-    fixture.write(
-        "dutywatch.toml",
-        &good.replace(
-            "source = \"manual\"\nrule = \"recurring\"\nevery = \"365d\"",
-            "source = \"manual\"\nrule = \"continuous\"\ncheck = \"done == true\"\ntolerance = \"1d\"",
-        ),
-    );
+    assert!(good.contains(from), "the fixture has no `{from}`");
+    fixture.write("dutywatch.toml", &good.replacen(from, to, 1));
     let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    (output.status.code(), text(&output).1)
+}
+
+#[test]
+fn hand_added_evidence_feeds_only_recurring_duties() {
+    let (code, stderr) = check_config_with(
+        "source = \"manual\"\nrule = \"recurring\"\nevery = \"365d\"",
+        "source = \"manual\"\nrule = \"continuous\"\ncheck = \"done == true\"\ntolerance = \"1d\"",
+    );
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("contractor[acme].duty[training].rule: hand-added evidence (`source = \"manual\"`) records when a piece of work was done, which only rule = \"recurring\" reads"),
         "{stderr}"
@@ -95,15 +99,8 @@ fn check_config_notes_a_source_that_matches_no_file_yet() {
 fn a_condition_on_an_export_of_any_age_is_refused() {
     // Without `max_age`, an MFA export nobody refreshes would say "all
     // registered" forever.
-    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
-    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
-    fixture.write(
-        "dutywatch.toml",
-        &good.replacen("max_age = \"2d\"\n", "", 1),
-    );
-    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
-    let (_, stderr) = text(&output);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = check_config_with("max_age = \"2d\"\n", "");
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("contractor[acme].duty[mfa-registered].max_age: how old may source `mfa`'s evidence be and still count as current? set `max_age` on the source"),
         "{stderr}"
@@ -176,25 +173,15 @@ fn toml_syntax_errors_and_unknown_keys_are_located() {
 
 #[test]
 fn a_duty_on_an_objective_nobody_owns_is_refused_with_its_reason() {
-    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
-    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
-    fixture.write(
-        "dutywatch.toml",
-        &good.replace("objectives = [\"3.2.1\"]", "objectives = [\"3.9.1\"]"),
-    );
-    let (_, stderr) = text(&fixture.run(&["check-config", "--config", "dutywatch.toml"]));
+    let (_, stderr) = check_config_with("objectives = [\"3.2.1\"]", "objectives = [\"3.9.1\"]");
     assert!(
         stderr.contains("duty[training].objectives: 3.9.1[a] has no owner in the CRM"),
         "{stderr}"
     );
-    fixture.write(
-        "dutywatch.toml",
-        &good.replace(
-            "party = \"contractor\"\nsource = \"reviews\"",
-            "source = \"reviews\"",
-        ),
+    let (_, stderr) = check_config_with(
+        "party = \"contractor\"\nsource = \"reviews\"",
+        "source = \"reviews\"",
     );
-    let (_, stderr) = text(&fixture.run(&["check-config", "--config", "dutywatch.toml"]));
     assert!(stderr.contains("3.1.1[a] is shared per"), "{stderr}");
     assert!(stderr.contains("crm.csv:2"), "{stderr}");
 }
