@@ -277,6 +277,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bail!("say why with --reason: the cancellation is kept for the record");
             }
             let config = load(&config.config, Secrets::Skip)?;
+            // Never create a database here: a wrong --config would leave an empty one behind.
+            if !config
+                .database
+                .try_exists()
+                .with_context(|| format!("looking for `{}`", config.database.display()))?
+            {
+                bail!(
+                    "no database at `{}`: is this the service's config?",
+                    config.database.display()
+                );
+            }
             let mut store = Store::open(&config.database)
                 .with_context(|| format!("opening the database `{}`", config.database.display()))?;
             store.cancel_mail(id, SystemClock.now(), reason)?;
@@ -417,6 +428,25 @@ fn cycle_and_report(
     )
 }
 
+/// The first folder on the way to `pattern`'s files that this account cannot open.
+fn closed_folder(pattern: &Path) -> Option<(PathBuf, std::io::Error)> {
+    let literal: PathBuf = pattern
+        .components()
+        .take_while(|part| !part.as_os_str().to_string_lossy().contains(['*', '?', '[']))
+        .collect();
+    literal
+        .ancestors()
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .find_map(|dir| match std::fs::read_dir(dir) {
+            Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+                Some((dir.to_owned(), error))
+            }
+            _ => None,
+        })
+}
+
 /// `once --dry-run`: the same cycle on a scratch copy of the database, with the mail written
 /// to a scratch folder that is then deleted. The real database and the relay are not touched,
 /// and the SMTP password is not read.
@@ -428,7 +458,13 @@ fn what_if(config_path: &Path, now: Timestamp, json: bool) -> anyhow::Result<Exi
         .tempdir()
         .context("creating a scratch directory for the dry run")?;
     let copy = scratch.path().join("what-if.db");
-    if config.database.exists() {
+    // Only a database that is not there yet starts the what-if from nothing; one this
+    // account cannot see is an error, not an empty history.
+    let exists = config
+        .database
+        .try_exists()
+        .with_context(|| format!("looking for `{}`", config.database.display()))?;
+    if exists {
         Store::open_read_only(&config.database)?
             .backup_to(&copy)
             .with_context(|| format!("copying `{}`", config.database.display()))?;
@@ -526,6 +562,11 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
                 }
             }
             let at = format!("note: contractor[{}].source[{}]", contractor.id, source.id);
+            // glob reports only a folder it could list but not read; one it cannot even
+            // enter on the way there looks like "no match".
+            let unreadable = unreadable.map(|e| e.to_string()).or_else(|| {
+                closed_folder(pattern).map(|(dir, e)| format!("{}: {e}", dir.display()))
+            });
             match (matched, unreadable) {
                 (true, _) => {}
                 // From an administrator's shell the service's folders may be closed.

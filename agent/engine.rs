@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context as _;
 use dutywatch_checks::duty::{Duty, EvidenceWindow};
@@ -112,6 +113,7 @@ impl Engine {
         scope: &Scope,
         now: Timestamp,
     ) -> anyhow::Result<Summary> {
+        let started = Instant::now();
         let mut summary = Summary::default();
         for (contractor, source) in sources {
             if self.collect(contractor, source, now)? {
@@ -123,7 +125,7 @@ impl Engine {
         let (evaluated, changed) = self.evaluate(scope, now)?;
         summary.evaluated = evaluated;
         summary.changed = changed;
-        let (sent, failed) = self.deliver(now)?;
+        let (sent, failed) = self.deliver_since(now, started)?;
         summary.mails_sent = sent;
         summary.mail_failures = failed;
         Ok(summary)
@@ -338,14 +340,30 @@ impl Engine {
     /// They are marked failed with that reason and retried on their own
     /// schedule, like the mail that hit the failure.
     pub fn deliver(&mut self, now: Timestamp) -> anyhow::Result<(usize, usize)> {
+        self.deliver_since(now, Instant::now())
+    }
+
+    /// [`deliver`](Engine::deliver) in a pass that began at `started`, `now` being the
+    /// instant it runs as.
+    fn deliver_since(
+        &mut self,
+        now: Timestamp,
+        started: Instant,
+    ) -> anyhow::Result<(usize, usize)> {
         let pending = self.store.pending_mail(now, DELIVERY_BATCH)?;
         let mut sent = 0;
         let mut failed = 0;
         let mut relay_down: Option<String> = None;
         let mut deferred = 0;
-        let claimed_until = now.checked_add(CLAIM_HOLD).unwrap_or(now);
         for item in pending {
             let retry_at = now.checked_add(retry_delay(item.attempts)).unwrap_or(now);
+            // `now` is when the pass began (and may be a what-if's instant): the hold also
+            // covers the time the pass has taken since, so it never runs out before the
+            // mail is sent.
+            let hold = SignedDuration::try_from(started.elapsed())
+                .unwrap_or(SignedDuration::MAX)
+                .saturating_add(CLAIM_HOLD);
+            let claimed_until = now.checked_add(hold).unwrap_or(Timestamp::MAX);
             if !self.store.claim_mail(item.id, now, claimed_until)? {
                 // Another sender on this database took it since it was read.
                 continue;

@@ -423,6 +423,24 @@ fn a_what_if_run_cannot_rewrite_the_databases_past() {
 }
 
 #[test]
+fn mail_cancel_never_creates_a_database() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    let output = fixture.run(&[
+        "mail",
+        "cancel",
+        "--config",
+        "dutywatch.toml",
+        "1",
+        "--reason",
+        "gone",
+    ]);
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(stderr.contains("no database at `"), "{stderr}");
+    assert!(!fixture.path("state/dutywatch.db").exists());
+}
+
+#[test]
 fn a_dry_run_answers_what_if_without_storing_or_sending() {
     let fixture = util::standard(at("2026-11-23T15:00:00Z"));
     let output = fixture.run(&[

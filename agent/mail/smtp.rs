@@ -72,9 +72,10 @@ pub enum SmtpFailure {
     TlsSetup { detail: String },
 }
 
-/// Replies a relay gives to one RCPT TO: that recipient's mailbox, not the message, is the
-/// problem (RFC 5321 4.2.2: unavailable, not local, name not allowed).
-const RECIPIENT_CODES: [u16; 4] = [450, 550, 551, 553];
+/// Replies a relay gives to one RCPT TO: that recipient, not the message, is the problem
+/// (RFC 5321 4.2.2: mailbox unavailable, not local, name not allowed; and 452, too many
+/// recipients, 4.5.3.1.10), so the others may still be sent to one by one.
+const RECIPIENT_CODES: [u16; 5] = [450, 452, 550, 551, 553];
 
 impl SmtpFailure {
     /// Whether the relay refused a recipient rather than the message: worth trying the other

@@ -33,6 +33,7 @@ pub use verdicts::{CurrentVerdict, OutgoingMail, Transition, recipients};
 const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0001_init.sql")),
     M::up(include_str!("migrations/0002_outbox_delivery.sql")),
+    M::up(include_str!("migrations/0003_outbox_cancel.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 
@@ -434,7 +435,7 @@ mod tests {
                 err,
                 StoreError::SchemaVersion {
                     found: 0,
-                    expected: 2,
+                    expected: 3,
                     ..
                 }
             ),

@@ -173,7 +173,7 @@ impl Store {
         let mut claim = || -> rusqlite::Result<bool> {
             let tx = self.write_tx()?;
             let changed = tx.execute(
-                "UPDATE outbox SET next_attempt_at = ?3, last_attempt_at = ?2
+                "UPDATE outbox SET next_attempt_at = ?3, claimed_until = ?3, last_attempt_at = ?2
                  WHERE id = ?1 AND sent_at IS NULL AND cancelled_at IS NULL
                    AND next_attempt_at <= ?2",
                 params![id, now, retry_at],
@@ -203,38 +203,49 @@ impl Store {
     pub fn cancel_mail(&mut self, id: i64, at: Timestamp, reason: &str) -> Result<(), StoreError> {
         let on_err = self.sql_error(format!("cancelling outbox mail {id}"));
         let path = self.path.clone();
-        let mut cancel = || -> rusqlite::Result<Option<(Option<String>, Option<String>)>> {
+        // When nothing changed: the row's (sent_at, cancelled_at, claimed_until).
+        type Unchanged = (Option<String>, Option<String>, Option<String>);
+        let mut cancel = || -> rusqlite::Result<Option<Unchanged>> {
             let tx = self.write_tx()?;
+            let at = ts_text(at);
             let changed = tx.execute(
                 "UPDATE outbox SET cancelled_at = ?2, cancel_reason = ?3
-                 WHERE id = ?1 AND sent_at IS NULL AND cancelled_at IS NULL",
-                params![id, ts_text(at), reason],
+                 WHERE id = ?1 AND sent_at IS NULL AND cancelled_at IS NULL
+                   AND (claimed_until IS NULL OR claimed_until <= ?2)",
+                params![id, at, reason],
             )?;
             let state = if changed == 1 {
                 None
             } else {
                 tx.query_row(
-                    "SELECT sent_at, cancelled_at FROM outbox WHERE id = ?1",
+                    "SELECT sent_at, cancelled_at, claimed_until FROM outbox WHERE id = ?1",
                     [id],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
                 )
                 .optional()?
-                .or(Some((None, None)))
+                // No row at all: an unknown id.
+                .or(Some((None, None, None)))
             };
             tx.commit()?;
             Ok(state)
         };
         match cancel().map_err(on_err)? {
             None => Ok(()),
-            Some((Some(sent_at), _)) => Err(StoreError::MailNotPending {
+            Some((Some(sent_at), _, _)) => Err(StoreError::MailNotPending {
                 id,
                 why: format!("it was delivered at {sent_at}"),
             }),
-            Some((None, Some(cancelled_at))) => Err(StoreError::MailNotPending {
+            Some((None, Some(cancelled_at), _)) => Err(StoreError::MailNotPending {
                 id,
                 why: format!("it was already cancelled at {cancelled_at}"),
             }),
-            Some((None, None)) => Err(StoreError::NoSuchMail { id, path }),
+            Some((None, None, Some(claimed_until))) => Err(StoreError::MailNotPending {
+                id,
+                why: format!(
+                    "it is being sent right now (held until {claimed_until}); try again once that attempt is over"
+                ),
+            }),
+            Some((None, None, None)) => Err(StoreError::NoSuchMail { id, path }),
         }
     }
 
@@ -245,7 +256,8 @@ impl Store {
         let at = ts_text(at);
         self.update_unsent(id, |tx| {
             tx.execute(
-                "UPDATE outbox SET sent_at = ?2, last_attempt_at = ?2, last_error = NULL
+                "UPDATE outbox SET sent_at = ?2, last_attempt_at = ?2, last_error = NULL,
+                                   claimed_until = NULL
                  WHERE id = ?1 AND sent_at IS NULL",
                 params![id, at],
             )
@@ -267,7 +279,7 @@ impl Store {
         self.update_unsent(id, |tx| {
             tx.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_attempt_at = ?2,
-                                   last_error = ?3, next_attempt_at = ?4
+                                   last_error = ?3, next_attempt_at = ?4, claimed_until = NULL
                  WHERE id = ?1 AND sent_at IS NULL",
                 params![id, at, error, retry_at],
             )
@@ -533,6 +545,20 @@ mod tests {
         queue_access_review_mail(&mut t.store);
         let now = ts("2026-11-23T10:00:00Z");
         let id = t.store.pending_mail(now, 10).unwrap()[0].id;
+        // While a sender holds it, the relay may be taking it: no cancelling then.
+        assert!(
+            t.store
+                .claim_mail(id, now, ts("2026-11-23T10:30:00Z"))
+                .unwrap()
+        );
+        let error = t.store.cancel_mail(id, now, "mailbox gone").unwrap_err();
+        assert!(
+            error.to_string().contains("being sent right now"),
+            "{error}"
+        );
+        t.store
+            .mark_failed(id, now, "550 no such mailbox", ts("2026-11-23T10:01:00Z"))
+            .unwrap();
         t.store.cancel_mail(id, now, "mailbox gone").unwrap();
         assert!(
             t.store

@@ -9,8 +9,3 @@ UPDATE outbox SET message_token = lower(hex(randomblob(8)));
 -- (a departed employee on the copy list) must not keep the mail from the others, nor make
 -- them receive it again when it is retried for that address.
 ALTER TABLE outbox ADD COLUMN delivered_to TEXT NOT NULL DEFAULT '[]';
-
--- A mail an operator gave up on (`dutywatch mail cancel`): the mailbox is gone for good. Kept,
--- with when and why, rather than deleted; never retried again.
-ALTER TABLE outbox ADD COLUMN cancelled_at TEXT;
-ALTER TABLE outbox ADD COLUMN cancel_reason TEXT;
