@@ -93,6 +93,9 @@ pub enum Command {
         party: Option<Party>,
         #[arg(long)]
         json: bool,
+        /// Exit 1 when a duty shown is not met or a mail is waiting (for monitoring).
+        #[arg(long)]
+        exit_code: bool,
     },
     /// Validate the configuration, its CRMs, sources and duties.
     CheckConfig(ConfigArg),
@@ -221,6 +224,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             client,
             party,
             json,
+            exit_code,
         } => {
             let config = load(&config.config, Secrets::Skip)?;
             let store = Store::open_read_only(&config.database)?;
@@ -235,8 +239,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             {
                 bail!("no contractor `{id}` in {}", config.path.display());
             }
-            print_status(&config, &store, &filter, json)?;
-            Ok(ExitCode::SUCCESS)
+            let report = print_status(&config, &store, &filter, json)?;
+            Ok(if exit_code && report.needs_attention() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::CheckConfig(args) => check_config(&args.config),
         Command::Crm(CrmCommand::Lint {
@@ -425,7 +433,8 @@ fn cycle_and_report(
         engine.store(),
         &status::Filter::default(),
         json,
-    )
+    )?;
+    Ok(())
 }
 
 /// The first folder on the way to `pattern`'s files that this account cannot open.
@@ -489,7 +498,7 @@ fn print_status(
     store: &Store,
     filter: &status::Filter,
     json: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<status::Report> {
     let report = status::report(config, store, filter)?;
     let mut stdout = std::io::stdout().lock();
     if json {
@@ -507,7 +516,7 @@ fn print_status(
             status::undelivered_table(&report.undelivered_mail, &config.timezone)
         )?;
     }
-    Ok(())
+    Ok(report)
 }
 
 fn check_config(path: &Path) -> anyhow::Result<ExitCode> {

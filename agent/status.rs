@@ -217,7 +217,11 @@ pub fn undelivered_table(mails: &[UndeliveredMail], zone: &TimeZone) -> String {
     out
 }
 
-/// True when any row needs someone's attention (for exit codes).
-pub fn needs_attention(rows: &[StatusRow]) -> bool {
-    rows.iter().any(|row| row.state.needs_attention())
+impl Report {
+    /// Whether anything in it needs someone: a duty not met, or mail still waiting
+    /// (`status --exit-code`).
+    pub fn needs_attention(&self) -> bool {
+        self.duties.iter().any(|row| row.state.needs_attention())
+            || !self.undelivered_mail.is_empty()
+    }
 }

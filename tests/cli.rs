@@ -223,6 +223,23 @@ fn once_at_an_instant_prints_the_status_and_status_filters_it() {
     assert_eq!(rows[0]["accountable"], "contractor");
     assert_eq!(rows[0]["state"], "met");
 
+    // For monitoring: the MSP's duties are all met, the contractor's training is not.
+    let exit = |party: &str| {
+        fixture
+            .run(&[
+                "status",
+                "--config",
+                "dutywatch.toml",
+                "--party",
+                party,
+                "--exit-code",
+            ])
+            .status
+            .code()
+    };
+    assert_eq!(exit("msp"), Some(0));
+    assert_eq!(exit("contractor"), Some(1));
+
     let output = fixture.run(&["status", "--config", "dutywatch.toml", "--client", "nobody"]);
     assert!(!output.status.success());
     assert!(text(&output).1.contains("no contractor `nobody`"));
