@@ -66,7 +66,7 @@ pub struct ConfigArg {
 pub enum Command {
     /// Run the daemon: collect on schedule, evaluate, escalate.
     Run(ConfigArg),
-    /// Run one full cycle as of an instant and exit (what-if runs, tests).
+    /// Run one full cycle now (or --at an instant) and exit; --dry-run for a what-if.
     Once {
         #[command(flatten)]
         config: ConfigArg,
@@ -155,7 +155,8 @@ pub enum MailCommand {
     Cancel {
         #[command(flatten)]
         config: ConfigArg,
-        /// The mail's id, as `status` shows it (`#12`).
+        /// The mail's id, as `status` shows it (`12` or `#12`).
+        #[arg(value_parser = mail_id)]
         id: i64,
         /// Why, for the record (an assessor may ask).
         #[arg(long)]
@@ -435,6 +436,14 @@ fn cycle_and_report(
         json,
     )?;
     Ok(())
+}
+
+/// A mail id as typed or as copied from `status` (`#12`).
+fn mail_id(text: &str) -> Result<i64, String> {
+    text.trim()
+        .trim_start_matches('#')
+        .parse()
+        .map_err(|_| format!("`{text}` is not a mail id; `status` shows them as #12"))
 }
 
 /// The first folder on the way to `pattern`'s files that this account cannot open.

@@ -292,7 +292,7 @@ fn a_permanent_rejection_says_so_and_the_mail_stays_in_the_outbox() {
         ])
     };
     let output = cancel(
-        "1",
+        "#1",
         "it@acme.example was retired; training now reports to hr@",
     );
     let (stdout, stderr) = text(&output);
