@@ -47,25 +47,26 @@ impl MailError {
     /// Whether the relay refused one of the recipients (so the others may still get it), not
     /// the message itself.
     pub fn refuses_a_recipient(&self) -> bool {
-        match self {
-            MailError::Smtp { failure, .. } => failure.refuses_a_recipient(),
-            MailError::Address { .. }
-            | MailError::Build(_)
-            | MailError::File { .. }
-            | MailError::Refused { .. } => false,
-        }
+        self.smtp_failure()
+            .is_some_and(SmtpFailure::refuses_a_recipient)
     }
 
     /// Whether every other mail would fail the same way right now (relay
     /// unreachable, login refused), so a delivery pass should stop instead of
     /// waiting out one timeout per mail.
     pub fn affects_every_mail(&self) -> bool {
+        self.smtp_failure()
+            .is_some_and(SmtpFailure::affects_every_mail)
+    }
+
+    /// What the relay said, when it was the relay.
+    fn smtp_failure(&self) -> Option<&SmtpFailure> {
         match self {
-            MailError::Smtp { failure, .. } => failure.affects_every_mail(),
+            MailError::Smtp { failure, .. } => Some(failure),
             MailError::Address { .. }
             | MailError::Build(_)
             | MailError::File { .. }
-            | MailError::Refused { .. } => false,
+            | MailError::Refused { .. } => None,
         }
     }
 }
@@ -87,49 +88,42 @@ pub fn mailer(config: &MailConfig) -> Box<dyn Mailer> {
     }
 }
 
-/// Builds the RFC 5322 message for `mail`.
-pub fn message(
+/// What goes on the wire for `mail`: the envelope (`from` as the sender, `recipients` as
+/// RCPT TO) and the RFC 5322 message, whose headers name all of its `To` and `Cc`.
+pub fn wire(
     from: &Mailbox,
     mail: &OutgoingMail,
     message_id: &str,
-) -> Result<Message, MailError> {
+    recipients: &[String],
+) -> Result<(Envelope, Vec<u8>), MailError> {
     let mut builder = Message::builder()
         .from(from.clone())
         .subject(mail.subject.clone())
         .message_id(Some(message_id.to_owned()))
         .header(ContentType::TEXT_PLAIN);
-    let mailbox = |address: &String| {
-        address.parse::<Mailbox>().map_err(|e| MailError::Address {
-            address: address.clone(),
-            reason: e.to_string(),
-        })
-    };
     for address in &mail.to {
         builder = builder.to(mailbox(address)?);
     }
     for address in &mail.cc {
         builder = builder.cc(mailbox(address)?);
     }
-    builder
+    let message = builder
         .body(mail.body.clone())
-        .map_err(|e| MailError::Build(e.to_string()))
-}
-
-/// The SMTP envelope: `from` as the sender, `recipients` as the RCPT TO list.
-pub fn envelope(from: &Mailbox, recipients: &[String]) -> Result<Envelope, MailError> {
+        .map_err(|e| MailError::Build(e.to_string()))?;
     let addresses = recipients
         .iter()
-        .map(|address| {
-            address
-                .parse::<Mailbox>()
-                .map(|mailbox| mailbox.email)
-                .map_err(|e| MailError::Address {
-                    address: address.clone(),
-                    reason: e.to_string(),
-                })
-        })
+        .map(|address| mailbox(address).map(|mailbox| mailbox.email))
         .collect::<Result<Vec<Address>, MailError>>()?;
-    Envelope::new(Some(from.email.clone()), addresses).map_err(|e| MailError::Build(e.to_string()))
+    let envelope = Envelope::new(Some(from.email.clone()), addresses)
+        .map_err(|e| MailError::Build(e.to_string()))?;
+    Ok((envelope, message.formatted()))
+}
+
+fn mailbox(address: &str) -> Result<Mailbox, MailError> {
+    address.parse::<Mailbox>().map_err(|e| MailError::Address {
+        address: address.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 impl Mailer for FileMailer {
@@ -144,10 +138,9 @@ impl Mailer for FileMailer {
             reason,
         };
         std::fs::create_dir_all(&self.dir).map_err(|e| file_error(e.to_string()))?;
-        let message = message(&self.from, mail, message_id)?;
-        let envelope = envelope(&self.from, recipients)?;
+        let (envelope, message) = wire(&self.from, mail, message_id, recipients)?;
         FileTransport::new(&self.dir)
-            .send_raw(&envelope, &message.formatted())
+            .send_raw(&envelope, &message)
             .map(|_| ())
             .map_err(|e| file_error(e.to_string()))
     }

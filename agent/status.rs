@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::config::Config;
-use crate::store::{Store, UndeliveredMail, recipients};
+use crate::store::{Store, UndeliveredMail};
 
 /// One line of the status report.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -193,10 +193,7 @@ pub fn undelivered_table(mails: &[UndeliveredMail], zone: &TimeZone) -> String {
             (n, Some(error)) => format!("{n} failed attempt(s), last: {error}"),
             (n, None) => format!("{n} failed attempt(s)"),
         };
-        let waiting: Vec<String> = recipients(&mail.to, &mail.cc)
-            .into_iter()
-            .filter(|address| !mail.delivered_to.contains(address))
-            .collect();
+        let waiting = mail.remaining();
         let delivered = if mail.delivered_to.is_empty() {
             String::new()
         } else {

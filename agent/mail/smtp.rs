@@ -15,7 +15,7 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::response::{Category, Code, Severity};
 use lettre::{SmtpTransport, Transport as _};
 
-use super::{MailError, Mailer, envelope, message};
+use super::{MailError, Mailer, wire};
 use crate::config::{SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls};
 use crate::secret::Secret;
 use crate::store::OutgoingMail;
@@ -166,14 +166,13 @@ impl Mailer for SmtpMailer {
         message_id: &str,
         recipients: &[String],
     ) -> Result<(), MailError> {
-        let message = message(&self.from, mail, message_id)?;
-        let envelope = envelope(&self.from, recipients)?;
+        let (envelope, message) = wire(&self.from, mail, message_id, recipients)?;
         let transport = self
             .transport
             .as_ref()
             .map_err(|failure| self.error(failure.clone()))?;
         transport
-            .send_raw(&envelope, &message.formatted())
+            .send_raw(&envelope, &message)
             .map(|_| ())
             .map_err(|error| self.error(classify(&error, &self.config)))
     }

@@ -26,7 +26,7 @@ use rusqlite_migration::{M, Migrations};
 
 pub use evidence::{ChainReport, NewEvidence, StoredEvidence};
 pub use outbox::{PendingMail, UndeliveredMail};
-pub use verdicts::{CurrentVerdict, OutgoingMail, Transition, recipients};
+pub use verdicts::{CurrentVerdict, OutgoingMail, Transition};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
 /// Never edit a released migration: add the next one.

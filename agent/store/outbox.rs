@@ -34,12 +34,23 @@ pub struct PendingMail {
 impl PendingMail {
     /// The recipients still waiting for it.
     pub fn remaining(&self) -> Vec<String> {
-        self.mail
-            .recipients()
-            .into_iter()
-            .filter(|address| !self.delivered_to.contains(address))
-            .collect()
+        waiting(&self.mail.to, &self.mail.cc, &self.delivered_to)
     }
+}
+
+/// Who still waits for a mail: `to` then `cc`, each address once (ignoring case), less those
+/// the relay already took it for.
+fn waiting(to: &[String], cc: &[String], delivered_to: &[String]) -> Vec<String> {
+    let mut all: Vec<&String> = Vec::new();
+    for address in to.iter().chain(cc) {
+        if !all.iter().any(|seen| seen.eq_ignore_ascii_case(address)) {
+            all.push(address);
+        }
+    }
+    all.into_iter()
+        .filter(|address| !delivered_to.contains(address))
+        .cloned()
+        .collect()
 }
 
 /// A mail not delivered yet, as `dutywatch status` reports it.
@@ -60,6 +71,18 @@ pub struct UndeliveredMail {
     pub delivered_to: Vec<String>,
 }
 
+impl UndeliveredMail {
+    /// The recipients still waiting for it.
+    pub fn remaining(&self) -> Vec<String> {
+        waiting(&self.to, &self.cc, &self.delivered_to)
+    }
+}
+
+/// An address list column (a JSON array).
+fn addresses(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<Vec<String>> {
+    serde_json::from_str(row.get_ref(idx)?.as_str()?).map_err(|e| bad_column(idx, e))
+}
+
 impl Store {
     /// Every unsent mail of one client or all, oldest first: a relay that refuses mail must
     /// show where people look, not only in the log.
@@ -78,10 +101,7 @@ impl Store {
                  ORDER BY o.id",
             )?;
             let rows = stmt.query_map(params![client], |row| {
-                let addresses = |idx: usize| -> rusqlite::Result<Vec<String>> {
-                    serde_json::from_str(row.get_ref(idx)?.as_str()?)
-                        .map_err(|e| bad_column(idx, e))
-                };
+                let addresses = |idx| addresses(row, idx);
                 let attempts: i64 = row.get(7)?;
                 Ok(UndeliveredMail {
                     id: row.get(0)?,
@@ -134,10 +154,7 @@ impl Store {
                  LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![ts_text(now), limit], |row| {
-                let addresses = |idx: usize| -> rusqlite::Result<Vec<String>> {
-                    serde_json::from_str(row.get_ref(idx)?.as_str()?)
-                        .map_err(|e| bad_column(idx, e))
-                };
+                let addresses = |idx| addresses(row, idx);
                 let attempts: i64 = row.get(5)?;
                 Ok(PendingMail {
                     id: row.get(0)?,

@@ -37,24 +37,6 @@ pub struct OutgoingMail {
     pub body: String,
 }
 
-impl OutgoingMail {
-    /// Everyone it goes to, `to` then `cc`, each address once (ignoring case).
-    pub fn recipients(&self) -> Vec<String> {
-        recipients(&self.to, &self.cc)
-    }
-}
-
-/// `to` then `cc`, each address once (ignoring case).
-pub fn recipients(to: &[String], cc: &[String]) -> Vec<String> {
-    let mut all: Vec<String> = Vec::new();
-    for address in to.iter().chain(cc) {
-        if !all.iter().any(|seen| seen.eq_ignore_ascii_case(address)) {
-            all.push(address.clone());
-        }
-    }
-    all
-}
-
 /// A duty's latest verdict.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CurrentVerdict {
