@@ -19,6 +19,7 @@ use crate::config::{
 };
 use crate::daemon::{self, Command as DaemonCommand};
 use crate::engine::{Engine, evidence_source};
+use crate::sources::{self, CollectError, closed_folder};
 use crate::status;
 use crate::store::{NewEvidence, Store};
 use crate::systemd::ServiceManager;
@@ -446,25 +447,6 @@ fn mail_id(text: &str) -> Result<i64, String> {
         .map_err(|_| format!("`{text}` is not a mail id; `status` shows them as #12"))
 }
 
-/// The first folder on the way to `pattern`'s files that this account cannot open.
-fn closed_folder(pattern: &Path) -> Option<(PathBuf, std::io::Error)> {
-    let literal: PathBuf = pattern
-        .components()
-        .take_while(|part| !part.as_os_str().to_string_lossy().contains(['*', '?', '[']))
-        .collect();
-    literal
-        .ancestors()
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .find_map(|dir| match std::fs::read_dir(dir) {
-            Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
-                Some((dir.to_owned(), error))
-            }
-            _ => None,
-        })
-}
-
 /// `once --dry-run`: the same cycle on a scratch copy of the database, with the mail written
 /// to a scratch folder that is then deleted. The real database and the relay are not touched,
 /// and the SMTP password is not read.
@@ -571,28 +553,21 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
         // duties reading it will be source_error until it is, so say it now.
         for source in &contractor.sources {
             let SourceKind::File { pattern, .. } = &source.kind;
-            let mut matched = false;
-            let mut unreadable = None;
-            for path in glob::glob(&pattern.to_string_lossy()).into_iter().flatten() {
-                match path {
-                    Ok(path) => matched |= path.is_file(),
-                    Err(error) => unreadable = Some(error),
-                }
-            }
             let at = format!("note: contractor[{}].source[{}]", contractor.id, source.id);
-            // glob reports only a folder it could list but not read; one it cannot even
-            // enter on the way there looks like "no match".
-            let unreadable = unreadable.map(|e| e.to_string()).or_else(|| {
-                closed_folder(pattern).map(|(dir, e)| format!("{}: {e}", dir.display()))
-            });
-            match (matched, unreadable) {
-                (true, _) => {}
+            let unreadable = match sources::newest_match(pattern) {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(CollectError::NoMatch { .. }) => {
+                    closed_folder(pattern).map(|(dir, e)| format!("{}: {e}", dir.display()))
+                }
+                Err(error) => Some(error.to_string()),
+            };
+            match unreadable {
                 // From an administrator's shell the service's folders may be closed.
-                (false, Some(error)) => println!(
+                Some(error) => println!(
                     "{at}: cannot look for `{}`: {error}; this account may not see what the service sees",
                     pattern.display()
                 ),
-                (false, None) => println!(
+                None => println!(
                     "{at}: no file matches `{}` yet; its duties are source_error until one does",
                     pattern.display()
                 ),

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use dutywatch_checks::catalog::{ControlRef, ObjectiveId};
+use dutywatch_checks::catalog::{self, ControlRef, ObjectiveId};
 use dutywatch_checks::crm::{Crm, CrmLoad, Location, RawCrmRow};
 use dutywatch_checks::duty::{AssignError, Duty, Rule};
 use dutywatch_checks::lint::Severity;
@@ -146,9 +146,7 @@ impl Context<'_> {
                 }
                 Err(error) => {
                     let why = match &error {
-                        AssignError::Unowned { objective } => {
-                            set_aside(crm, *objective, &raw.packages)
-                        }
+                        AssignError::Unowned { objective } => set_aside(crm, *objective),
                         _ => String::new(),
                     };
                     self.error(
@@ -245,10 +243,9 @@ impl Context<'_> {
 /// set aside, with their errors (which `crm_problems` would only show once the config loads),
 /// rows in packages the client does not hold, or a CRM with no usable row at all. Empty when
 /// the CRM simply has no row for it.
-fn set_aside(crm: &CrmLoad, objective: ObjectiveId, packages: &[String]) -> String {
-    let covers = |control: ControlRef| match control {
-        ControlRef::Requirement(requirement) => requirement == objective.requirement(),
-        ControlRef::Objective(other) => other == objective,
+fn set_aside(crm: &CrmLoad, objective: ObjectiveId) -> String {
+    let covers = |control: ControlRef| {
+        catalog::resolve(control).is_ok_and(|objectives| objectives.contains(&objective))
     };
     // The errors at `location`, or all of them.
     let errors_at = |location: Option<&Location>| -> Vec<String> {
@@ -271,19 +268,15 @@ fn set_aside(crm: &CrmLoad, objective: ObjectiveId, packages: &[String]) -> Stri
         .flat_map(|row| errors_at(Some(&row.location)))
         .map(|reason| format!("set aside, {reason}"))
         .collect();
-    reasons.extend(
-        crm.crm
-            .rows()
-            .iter()
-            .filter(|row| covers(row.control) && !row.applies_to(Some(packages)))
-            .map(|row| {
-                format!(
-                    "{} is in package `{}`, which this client does not hold",
-                    row.location,
-                    row.package.as_deref().unwrap_or_default()
-                )
-            }),
-    );
+    // The row that would decide it if every package applied, as `crm lint` finds it: with
+    // the client's packages nothing decides it, so that row is in one it does not hold.
+    if let Some(row) = crm.crm.ownership(None).row(objective) {
+        reasons.push(format!(
+            "{} is in package `{}`, which this client does not hold",
+            row.location,
+            row.package.as_deref().unwrap_or_default()
+        ));
+    }
     if reasons.is_empty() && crm.crm.rows().is_empty() {
         reasons.extend(
             errors_at(None)

@@ -4,6 +4,8 @@
 
 mod file;
 
+pub(crate) use file::{closed_folder, newest_match};
+
 use jiff::Timestamp;
 use serde_json::Value;
 
