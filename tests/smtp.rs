@@ -408,9 +408,7 @@ fn the_password_comes_from_the_credential_and_never_leaks() {
         login: Some((USER, PASSWORD)),
         ..Options::default()
     });
-    let login = format!("username = \"{USER}\"\npassword = {{ credential = \"smtp-password\" }}");
-    let fixture = fixture(&server, &login, now);
-    let credentials = tempfile::tempdir().expect("a credentials dir");
+    let (fixture, credentials) = credential_fixture(&server, now);
     let credential = credentials.path().join("smtp-password");
 
     // A wrong password: the relay refuses the login, the mail stays queued.
@@ -473,9 +471,7 @@ fn the_password_comes_from_the_credential_and_never_leaks() {
 #[test]
 fn a_missing_credential_fails_check_config_naming_it_not_its_value() {
     let server = SmtpServer::start(Options::default());
-    let login = format!("username = \"{USER}\"\npassword = {{ credential = \"smtp-password\" }}");
-    let fixture = fixture(&server, &login, at("2026-11-23T15:00:00Z"));
-    let credentials = tempfile::tempdir().expect("a credentials dir");
+    let (fixture, credentials) = credential_fixture(&server, at("2026-11-23T15:00:00Z"));
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"))
         .args(["check-config", "--config", "dutywatch.toml"])
         .current_dir(fixture.dir.path())
@@ -497,9 +493,7 @@ fn commands_that_send_no_mail_run_from_a_shell_without_the_services_credential()
         login: Some((USER, PASSWORD)),
         ..Options::default()
     });
-    let login = format!("username = \"{USER}\"\npassword = {{ credential = \"smtp-password\" }}");
-    let fixture = fixture(&server, &login, now);
-    let credentials = tempfile::tempdir().expect("a credentials dir");
+    let (fixture, credentials) = credential_fixture(&server, now);
     std::fs::write(credentials.path().join("smtp-password"), PASSWORD).expect("credential");
     // The service ran once.
     let output = once(&fixture, Some(credentials.path()), now);
@@ -652,11 +646,23 @@ fn a_reload_with_a_missing_credential_keeps_the_old_login() {
     );
 }
 
+/// `[mail]` keys logging in as [`USER`] with the `smtp-password` systemd credential.
+fn credential_login() -> String {
+    format!("username = \"{USER}\"\npassword = {{ credential = \"smtp-password\" }}")
+}
+
+/// The standard fixture mailing through `server` with [`credential_login`], and an empty
+/// directory to hand the binary as `$CREDENTIALS_DIRECTORY`.
+fn credential_fixture(server: &SmtpServer, now: Timestamp) -> (util::Fixture, tempfile::TempDir) {
+    let fixture = fixture(server, &credential_login(), now);
+    (fixture, tempfile::tempdir().expect("a credentials dir"))
+}
+
 /// A fixture mailing `localhost:port` over `tls`, logging in with the credential.
 fn tls_fixture(port: u16, tls: &str, now: Timestamp) -> (util::Fixture, tempfile::TempDir) {
     let mail = format!(
-        "transport = \"smtp\"\nhost = \"localhost\"\nport = {port}\ntls = \"{tls}\"\ntimeout = \"5s\"\n\
-         username = \"{USER}\"\npassword = {{ credential = \"smtp-password\" }}"
+        "transport = \"smtp\"\nhost = \"localhost\"\nport = {port}\ntls = \"{tls}\"\ntimeout = \"5s\"\n{}",
+        credential_login()
     );
     let fixture = util::standard(now);
     fixture.write(
