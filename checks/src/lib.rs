@@ -1,5 +1,6 @@
 pub mod catalog;
 pub mod crm;
+pub mod decode;
 pub mod duty;
 pub mod evaluate;
 pub mod evidence;
