@@ -8,4 +8,5 @@ pub mod lint;
 pub mod party;
 pub mod period;
 pub mod predicate;
+pub mod time;
 pub mod verdict;
