@@ -189,8 +189,19 @@ pub enum EvidenceCommand {
         #[arg(long)]
         done_at: Option<Timestamp>,
     },
-    /// Recompute every evidence hash and chain link; report tampering.
-    Verify(ConfigArg),
+    /// Recompute every evidence hash and chain link; report tampering, and print the chain's
+    /// head (newest row and its chain value) to keep outside the database. Exit 1 when broken.
+    Verify {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// A head an earlier `evidence verify` printed: exit 1 unless that chain value is
+        /// still in the chain (rows up to it removed or rewritten, newest rows deleted).
+        #[arg(long, value_name = "HEX", value_parser = chain_value)]
+        expect_head: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn default_config() -> PathBuf {
@@ -264,23 +275,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             by,
             done_at,
         }) => evidence_add(&config.config, client, &duty, &file, note, by, done_at),
-        Command::Evidence(EvidenceCommand::Verify(args)) => {
-            let config = load(&args.config, Secrets::Skip)?;
-            let report = Store::open_read_only(&config.database)?.verify_chain()?;
-            match report.broken {
-                None => {
-                    println!("evidence chain intact: {} row(s) verified", report.rows);
-                    Ok(ExitCode::SUCCESS)
-                }
-                Some((id, what)) => {
-                    println!(
-                        "evidence chain BROKEN at {id}: {what} ({} row(s) checked)",
-                        report.rows
-                    );
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        }
+        Command::Evidence(EvidenceCommand::Verify {
+            config,
+            expect_head,
+            json,
+        }) => evidence_verify(&config.config, expect_head.as_deref(), json),
         Command::Mail(MailCommand::Cancel { config, id, reason }) => {
             let reason = reason.trim();
             if reason.is_empty() {
@@ -440,6 +439,86 @@ fn cycle_and_report(
 }
 
 /// A mail id as typed or as copied from `status` (`#12`).
+/// `evidence verify`: the whole chain, its head, and optionally whether a head recorded
+/// earlier is still in it. Exit 0 intact (and the expected head found), 1 otherwise.
+fn evidence_verify(
+    config_path: &Path,
+    expect_head: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = load(config_path, Secrets::Skip)?;
+    let store = Store::open_read_only(&config.database)?;
+    let report = store.verify_chain()?;
+    // Only meaningful on an intact chain: then every row up to the one found checks out.
+    let expected = match (expect_head, &report.broken) {
+        (Some(head), None) => Some((head, store.chain_contains(head)?)),
+        _ => None,
+    };
+    let code = if report.broken.is_none() && expected.is_none_or(|(_, found)| found.is_some()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    };
+    if json {
+        let value = serde_json::json!({
+            "rows": report.rows,
+            "head": report.head.as_ref().map(|head| &head.chain),
+            "head_id": report.head.as_ref().map(|head| head.id.0),
+            "broken": report.broken.as_ref().map(|(id, reason)| {
+                serde_json::json!({"id": id.0, "reason": reason})
+            }),
+            "expect_head": expect_head.map(|head| serde_json::json!({
+                "head": head,
+                "found_id": expected.and_then(|(_, found)| found).map(|id| id.0),
+            })),
+        });
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut stdout, &value)?;
+        writeln!(stdout)?;
+        return Ok(code);
+    }
+    match (&report.broken, &report.head) {
+        (Some((id, what)), _) => println!(
+            "evidence chain BROKEN at {id}: {what} ({} row(s) checked)",
+            report.rows
+        ),
+        (None, Some(head)) => {
+            println!("evidence chain intact: {} row(s) verified", report.rows);
+            println!("head: {} {}", head.id, head.chain);
+            println!(
+                "keep the head outside the database (ticket, log); `--expect-head {}` later \
+                 shows rows removed or rewritten since",
+                head.chain
+            );
+        }
+        (None, None) => println!("evidence chain intact: 0 row(s) verified (no evidence yet)"),
+    }
+    match (expect_head, expected) {
+        (Some(_), Some((_, Some(id)))) => {
+            println!("expected head found: {id}; the chain up to it is intact");
+        }
+        (Some(head), Some((_, None))) => println!(
+            "expected head {head} is NOT in the chain: the rows up to it were removed or \
+             rewritten"
+        ),
+        (Some(_), None) => println!("expected head not checked: the chain is broken"),
+        (None, _) => {}
+    }
+    Ok(code)
+}
+
+/// A chain value as `evidence verify` prints it: 64 hex digits, any case.
+fn chain_value(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.len() == 64 && text.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "`{text}` is not a chain head; `evidence verify` prints it as 64 hex digits"
+        ))
+    }
+}
+
 fn mail_id(text: &str) -> Result<i64, String> {
     text.trim()
         .trim_start_matches('#')

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use dutywatch_checks::evidence::EvidenceId;
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::config::{self, Config};
 use crate::engine::{Engine, Scope, Summary};
-use crate::store::Store;
+use crate::store::{ChainPosition, Store};
 use crate::systemd::ServiceManager;
 
 /// The longest the loop sleeps before looking at the clock again.
@@ -47,6 +48,58 @@ pub struct Daemon {
     next_evaluate: Timestamp,
     /// When the outbox next has a mail to (re)try.
     next_mail: Option<Timestamp>,
+    chain: ChainWatch,
+}
+
+/// The daemon's incremental check of the evidence chain: the first check (in the first
+/// step) verifies every row, each later one only the last verified row and the rows added
+/// since, so its cost per pass follows the new rows, not the database. The position lives in
+/// memory only: a restart verifies from the beginning once.
+#[derive(Debug, Default)]
+struct ChainWatch {
+    /// The newest row verified intact, and its chain value.
+    verified: Option<ChainPosition>,
+    /// The break the last check found. While it lasts, each check starts again from
+    /// `verified` (the last good row) and finds it again; it is logged when first found.
+    broken: Option<(EvidenceId, String)>,
+    checked: bool,
+}
+
+impl ChainWatch {
+    /// Verifies from the last verified row on and logs `EvidenceChainBroken` for a break not
+    /// logged before (one line per distinct break, not one per pass).
+    fn check(&mut self, store: &Store) {
+        let report = match store.verify_chain_from(self.verified.as_ref()) {
+            Ok(report) => report,
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "EvidenceChainVerifyError");
+                return;
+            }
+        };
+        self.checked = true;
+        match report.broken {
+            Some(broken) => {
+                if self.broken.as_ref() != Some(&broken) {
+                    let (id, reason) = &broken;
+                    tracing::error!(
+                        evidence = %id,
+                        %reason,
+                        verified_up_to = %self.verified.as_ref().map_or("none".to_owned(), |p| p.id.to_string()),
+                        "EvidenceChainBroken"
+                    );
+                }
+                self.broken = Some(broken);
+            }
+            None => {
+                if let Some((id, reason)) = self.broken.take() {
+                    tracing::warn!(was = %id, %reason, "EvidenceChainIntactAgain");
+                }
+                if report.head.is_some() {
+                    self.verified = report.head;
+                }
+            }
+        }
+    }
 }
 
 impl Daemon {
@@ -64,6 +117,7 @@ impl Daemon {
             // Evaluate everything on start: time has passed while we were down.
             next_evaluate: now,
             next_mail: None,
+            chain: ChainWatch::default(),
         };
         daemon.next_collect = plan(daemon.engine.store(), &config, now)?;
         Ok(daemon)
@@ -75,6 +129,17 @@ impl Daemon {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The first broken evidence row and what is wrong with it, as the last chain check found;
+    /// `None` while the chain verifies (or before the first step).
+    pub fn chain_break(&self) -> Option<&(EvidenceId, String)> {
+        self.chain.broken.as_ref()
+    }
+
+    /// The evidence row the chain is verified up to, and its chain value.
+    pub fn chain_verified(&self) -> Option<&ChainPosition> {
+        self.chain.verified.as_ref()
     }
 
     /// When the next job is due.
@@ -125,7 +190,14 @@ impl Daemon {
         if self.next_mail.is_some_and(|at| at <= now) {
             self.next_mail = now.checked_add(OUTBOX_ERROR_BACKOFF).ok();
         }
-        let summary = self.engine.pass(&due, &scope, now)?;
+        if !self.chain.checked {
+            // At start: the whole chain, once.
+            self.chain.check(self.engine.store());
+        }
+        let outcome = self.engine.pass(&due, &scope, now);
+        // Also after a failed pass: it may have stored rows before failing.
+        self.chain.check(self.engine.store());
+        let summary = outcome?;
         self.next_mail = self.engine.store().next_mail_attempt()?;
         let worked = summary.collected
             + summary.collection_failures
@@ -193,6 +265,19 @@ pub(crate) fn log_crm_problems(config: &Config) {
     }
 }
 
+/// The service manager's status line: a broken evidence chain first, where
+/// `systemctl status` shows it even when the cycles run fine.
+fn status_line(chain_break: Option<&(EvidenceId, String)>, status: &str) -> String {
+    match chain_break {
+        Some((id, reason)) => {
+            format!(
+                "EVIDENCE CHAIN BROKEN at {id}: {reason} (run `dutywatch evidence verify`); {status}"
+            )
+        }
+        None => status.to_owned(),
+    }
+}
+
 /// Runs the daemon until `commands` says stop (or closes).
 pub async fn run(
     config_path: PathBuf,
@@ -239,18 +324,21 @@ pub async fn run(
                 }
             };
             daemon = returned;
-            match outcome {
+            let status = match outcome {
                 Ok(Some(summary)) => {
                     tracing::info!(%summary, "CycleFinished");
-                    service.status(&format!("last cycle {now}: {summary}"));
+                    Some(format!("last cycle {now}: {summary}"))
                 }
-                Ok(None) => {}
+                Ok(None) => None,
                 Err(error) => {
                     // A store failure is logged and retried at the next
                     // wake rather than killing the watch for everyone.
                     tracing::error!(error = format!("{error:#}"), "CycleError");
-                    service.status(&format!("last cycle {now} failed: {error}"));
+                    Some(format!("last cycle {now} failed: {error}"))
                 }
+            };
+            if let Some(status) = status {
+                service.status(&status_line(daemon.chain_break(), &status));
             }
             continue;
         }
@@ -279,4 +367,23 @@ pub async fn run(
     service.stopping();
     tracing::info!("DaemonStopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_chain_leads_the_status_line() {
+        assert_eq!(status_line(None, "last cycle x: ok"), "last cycle x: ok");
+        let broken = (
+            EvidenceId(42),
+            "payload does not match its recorded sha256".to_owned(),
+        );
+        assert_eq!(
+            status_line(Some(&broken), "last cycle x: ok"),
+            "EVIDENCE CHAIN BROKEN at E42: payload does not match its recorded sha256 \
+             (run `dutywatch evidence verify`); last cycle x: ok"
+        );
+    }
 }

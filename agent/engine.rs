@@ -17,7 +17,7 @@ use crate::config::{Config, Contractor, MANUAL_SOURCE, SourceKind};
 use crate::escalation;
 use crate::mail::{self, MailError, Mailer};
 use crate::sources::{self, Collected};
-use crate::store::{NewEvidence, PendingMail, Store, StoredEvidence};
+use crate::store::{CheckedEvidence, NewEvidence, PendingMail, Store, StoredEvidence, Tampered};
 
 /// At most this many mails are sent per delivery pass, so one pass stays
 /// short even after a long mail outage.
@@ -261,11 +261,16 @@ impl Engine {
         // run at an earlier instant is concerned; in a live run it means a
         // clock ahead (a file share's), which the reason must say, or the
         // verdict would rest on older evidence without a word.
-        let (ahead, mut stored): (Vec<StoredEvidence>, Vec<StoredEvidence>) = self
-            .store
-            .snapshots(&contractor.id, &source_key, since)?
-            .into_iter()
-            .partition(|row| row.effective_at > now);
+        let rows = match intact_or_verdict(
+            duty,
+            self.store.snapshots(&contractor.id, &source_key, since)?,
+            now,
+        ) {
+            Ok(rows) => rows,
+            Err(verdict) => return Ok(verdict),
+        };
+        let (ahead, mut stored): (Vec<StoredEvidence>, Vec<StoredEvidence>) =
+            rows.into_iter().partition(|row| row.effective_at > now);
         if duty.evidence_window(now, manual) == EvidenceWindow::Latest && stored.len() > 1 {
             stored.drain(..stored.len() - 1);
         }
@@ -450,6 +455,34 @@ impl Engine {
             Err(MailError::Refused { refused })
         })
     }
+}
+
+/// The rows of a duty's evidence window if every one is intact; else the verdict
+/// `source_error`, naming the first row the store found altered (logged as
+/// `EvidenceTampered`). A tampered row is never evaluated, and neither is an older intact row
+/// in its place: the newest is what the duty would use, an older one a verdict on stale data.
+fn intact_or_verdict(
+    duty: &Duty,
+    rows: Vec<CheckedEvidence>,
+    now: Timestamp,
+) -> Result<Vec<StoredEvidence>, Verdict> {
+    let tampered = match rows.into_iter().collect::<Result<Vec<_>, Tampered>>() {
+        Ok(rows) => return Ok(rows),
+        Err(tampered) => tampered,
+    };
+    tracing::error!(client = %tampered.client, source = %tampered.source, evidence = %tampered.id, problem = %tampered.problem, duty = %duty.id, "EvidenceTampered");
+    let collection = Collection::Failed {
+        since: now,
+        error: tampered.to_string(),
+    };
+    let view = EvidenceView {
+        source: &duty.source,
+        collection: &collection,
+        snapshots: &[],
+    };
+    let mut verdict = evaluate(duty, view, now);
+    verdict.evidence.push(tampered.id);
+    Err(verdict)
 }
 
 /// The store's source key for a duty's evidence: hand-added evidence is

@@ -508,3 +508,174 @@ fn a_dry_run_answers_what_if_without_storing_or_sending() {
         "the database is untouched"
     );
 }
+
+/// The `duties` row of `duty` in `once --json` / `status --json` output.
+fn duty_json(output: &std::process::Output, duty: &str) -> serde_json::Value {
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("json ({e}): {:?}", text(output)));
+    report["duties"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["duty"] == duty)
+        .unwrap_or_else(|| panic!("no {duty}"))
+        .clone()
+}
+
+#[test]
+fn a_payload_edited_in_the_database_is_a_source_error_never_met() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    // b@ has no MFA yet: inside the 24 h tolerance, the duty is due soon.
+    fixture.write_dated("evidence/mfa.json", util::MFA_BAD, now);
+    let once =
+        |at: &str| fixture.run(&["once", "--config", "dutywatch.toml", "--at", at, "--json"]);
+    let mfa = duty_json(&once("2026-11-23T15:00:00Z"), "mfa-registered");
+    assert_eq!(mfa["state"], "due_soon", "{mfa}");
+
+    // Someone with write access to the database makes the export say "all registered".
+    let conn = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("open");
+    let id: i64 = conn
+        .query_row(
+            "SELECT MAX(id) FROM evidence WHERE source = 'mfa'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("the mfa row");
+    conn.execute_batch("DROP TRIGGER evidence_no_update")
+        .expect("drop trigger");
+    conn.execute(
+        "UPDATE evidence SET payload = CAST(?1 AS BLOB) WHERE id = ?2",
+        rusqlite::params![util::MFA_OK, id],
+    )
+    .expect("tamper");
+    drop(conn);
+
+    // The export on disk is unchanged, so the next cycle stores nothing new and would
+    // evaluate the edited row.
+    let output = once("2026-11-23T15:30:00Z");
+    let (_, stderr) = text(&output);
+    let mfa = duty_json(&output, "mfa-registered");
+    assert_eq!(mfa["state"], "source_error", "{mfa}");
+    let reason = mfa["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains(&format!(
+            "evidence E{id} (`evidence/mfa.json`) does not match its recorded hash: it was \
+             altered in the database; it is not used. Run `dutywatch evidence verify`"
+        )),
+        "{reason}"
+    );
+    assert_eq!(mfa["evidence"], serde_json::json!([id]), "{mfa}");
+    assert!(stderr.contains("EvidenceTampered"), "{stderr}");
+    assert!(stderr.contains(&format!("E{id}")), "{stderr}");
+    assert!(
+        !stderr.contains("isMfaRegistered"),
+        "the payload is never logged: {stderr}"
+    );
+    // The other duties, on intact evidence, are evaluated as before.
+    let review = duty_json(&output, "access-review");
+    assert_eq!(review["state"], "met", "{review}");
+}
+
+#[test]
+fn evidence_verify_prints_the_head_and_expect_head_shows_removed_newest_rows() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    let once = fixture.run(&[
+        "once",
+        "--config",
+        "dutywatch.toml",
+        "--at",
+        "2026-11-23T15:00:00Z",
+    ]);
+    assert!(once.status.success(), "{:?}", text(&once));
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["evidence", "verify", "--config", "dutywatch.toml"];
+        args.extend_from_slice(extra);
+        fixture.run(&args)
+    };
+    let conn = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("open");
+    let (head_id, head): (i64, String) = conn
+        .query_row(
+            "SELECT id, chain FROM evidence ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("head");
+    let first: String = conn
+        .query_row("SELECT chain FROM evidence ORDER BY id LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .expect("first");
+
+    let output = verify(&[]);
+    let (stdout, _) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "evidence chain intact: 2 row(s) verified\nhead: E{head_id} {head}\n"
+        )),
+        "{stdout}"
+    );
+    let output = verify(&["--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "rows": 2,
+            "head": head,
+            "head_id": head_id,
+            "broken": null,
+            "expect_head": null,
+        })
+    );
+    let output = verify(&["--expect-head", &head.to_ascii_uppercase()]);
+    assert_eq!(output.status.code(), Some(0), "{:?}", text(&output));
+    assert!(
+        text(&output).0.contains(&format!(
+            "expected head found: E{head_id}; the chain up to it is intact"
+        )),
+        "{:?}",
+        text(&output)
+    );
+    let output = verify(&["--expect-head", "abc"]);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "clap refuses it: {:?}",
+        text(&output)
+    );
+
+    // The newest row is deleted: the rest of the chain is intact, only the head shows it.
+    conn.execute_batch("DROP TRIGGER evidence_no_delete")
+        .expect("drop trigger");
+    conn.execute_batch(&format!(
+        "DELETE FROM source_runs WHERE evidence_id = {head_id};
+         DELETE FROM evidence WHERE id = {head_id};"
+    ))
+    .expect("delete");
+    drop(conn);
+    assert_eq!(
+        verify(&[]).status.code(),
+        Some(0),
+        "undetectable without a head"
+    );
+    let output = verify(&["--expect-head", &head]);
+    let (stdout, _) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "expected head {head} is NOT in the chain: the rows up to it were removed or \
+             rewritten"
+        )),
+        "{stdout}"
+    );
+    let output = verify(&["--expect-head", &head, "--json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(json["rows"], 1);
+    assert_eq!(json["head"], first);
+    assert_eq!(
+        json["expect_head"],
+        serde_json::json!({"head": head, "found_id": null})
+    );
+}

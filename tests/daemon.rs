@@ -278,3 +278,95 @@ fn a_run_recorded_ahead_of_now_does_not_hold_collection_back() {
     let summary = daemon.step(now).expect("step").expect("work");
     assert_eq!(summary.collected, 2, "both sources run now, not in a week");
 }
+
+/// Log lines written while `f` runs on this thread, as text.
+fn logs_of<T>(f: impl FnOnce() -> T) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let value = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8(buffer.0.lock().expect("lock").clone()).expect("utf-8");
+    (value, text)
+}
+
+#[test]
+fn a_chain_break_between_cycles_is_found_and_logged_once() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    let mut daemon = start(&fixture, now);
+    let (_, logs) = logs_of(|| daemon.step(now).expect("step"));
+    assert_eq!(daemon.chain_break(), None, "{logs}");
+    let verified = daemon.chain_verified().expect("verified").clone();
+    assert_eq!(verified.id.0, 2, "both collected rows are verified");
+
+    // Between two cycles, the newest row is backdated in the database.
+    let conn = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("open");
+    conn.execute_batch(
+        "DROP TRIGGER evidence_no_update;
+         UPDATE evidence SET effective_at = '2026-11-22T15:00:00Z' WHERE id = 2;",
+    )
+    .expect("tamper");
+    drop(conn);
+
+    let broken = Some((
+        verified.id,
+        "chain does not match the row's recorded fields".to_owned(),
+    ));
+    let (_, logs) = logs_of(|| {
+        daemon.step(at("2026-11-23T15:15:00Z")).expect("step");
+        assert_eq!(daemon.chain_break(), broken.as_ref());
+        // The next cycles find the same break and say nothing new.
+        daemon.step(at("2026-11-23T15:30:00Z")).expect("step");
+        daemon.step(at("2026-11-23T15:45:00Z")).expect("step");
+    });
+    assert_eq!(daemon.chain_break(), broken.as_ref());
+    assert_eq!(logs.matches("EvidenceChainBroken").count(), 1, "{logs}");
+    let line = logs
+        .lines()
+        .find(|l| l.contains("EvidenceChainBroken"))
+        .expect("logged");
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(line.contains("evidence=E2"), "{line}");
+    assert!(
+        line.contains("chain does not match the row's recorded fields"),
+        "{line}"
+    );
+    // The duty that reads that row (sources are collected in id order: `mfa`, then
+    // `reviews`) is not evaluated on it (logged each evaluation).
+    assert!(logs.contains("EvidenceTampered"), "{logs}");
+    let review = daemon
+        .engine()
+        .store()
+        .current_verdicts(None)
+        .expect("verdicts")
+        .into_iter()
+        .find(|v| v.duty == "access-review")
+        .expect("access-review");
+    assert_eq!(review.verdict.state.kind(), StateKind::SourceError);
+    assert!(
+        review.verdict.reason.contains("evidence E2 (`"),
+        "{}",
+        review.verdict.reason
+    );
+
+    // A restart verifies the whole chain once, and finds it again.
+    let mut restarted = start(&fixture, at("2026-11-23T16:00:00Z"));
+    let (_, logs) = logs_of(|| restarted.step(at("2026-11-23T16:00:00Z")).expect("step"));
+    assert_eq!(restarted.chain_break(), broken.as_ref());
+    assert_eq!(logs.matches("EvidenceChainBroken").count(), 1, "{logs}");
+}

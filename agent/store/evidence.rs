@@ -13,6 +13,10 @@
 //! assessor can recompute the chain with any SHA-256 tool, and no two different rows hash the
 //! same. The chain shows rewritten, removed and reordered rows; removing the newest rows only
 //! shows against a head recorded elsewhere ([`ChainReport::head`]).
+//!
+//! Reading evidence for evaluation ([`Store::snapshots`]) checks each row it returns the same
+//! way (payload hash, chain value, link to the row before it): a row edited in the database
+//! comes back as [`Tampered`], never as evidence.
 
 use dutywatch_checks::evidence::EvidenceId;
 use jiff::Timestamp;
@@ -54,22 +58,108 @@ pub struct StoredEvidence {
     pub payload: Vec<u8>,
 }
 
-/// The outcome of [`Store::verify_chain`].
+/// A verified point of the chain: a row and its `chain` value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainPosition {
+    pub id: EvidenceId,
+    /// Lowercase hex, 64 digits.
+    pub chain: String,
+}
+
+/// The outcome of [`Store::verify_chain`] and [`Store::verify_chain_from`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainReport {
-    /// Evidence rows in the database.
+    /// Evidence rows looked at: all of them for [`Store::verify_chain`], the rows from the
+    /// starting position on (itself included) for [`Store::verify_chain_from`].
     pub rows: u64,
     /// The first row (in id order) whose payload hash or chain link does not check out, and
     /// what is wrong with it. Rows after it are not checked: they chain onto a broken row.
     pub broken: Option<(EvidenceId, String)>,
-    /// The newest row's `chain` when nothing is broken. Recording it outside the database
-    /// (ticket, log, assessor's notes) lets a later check also show removed newest rows.
-    pub head: Option<String>,
+    /// The newest row and its `chain` when nothing is broken. Recording the chain value
+    /// outside the database (ticket, log, assessor's notes) lets a later check also show
+    /// removed newest rows ([`Store::chain_contains`]).
+    pub head: Option<ChainPosition>,
 }
 
-/// Columns of [`StoredEvidence`], in the order [`stored_from_row`] reads them.
-const STORED_COLUMNS: &str =
-    "id, client, source, fetched_at, effective_at, media_type, origin, sha256, payload";
+/// What does not check out about a stored evidence row (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tamper {
+    /// The payload's SHA-256 is not the row's recorded `sha256`: the bytes were edited.
+    PayloadHash,
+    /// The row's `prev_chain` is not the `chain` of the row before it (in id order), or the
+    /// row after it does not link to its `chain`: rows were removed, inserted or rewritten.
+    ChainLink,
+    /// The row's `chain` is not the hash of its `prev_chain` and fields: a field (a date, the
+    /// origin, the recorded hash) was edited.
+    ChainValue,
+}
+
+impl std::fmt::Display for Tamper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Tamper::PayloadHash => "payload hash",
+            Tamper::ChainLink => "chain link",
+            Tamper::ChainValue => "chain value",
+        })
+    }
+}
+
+/// An evidence row that failed the check on read. It carries what names the row, never the
+/// payload: there is nothing in it a caller could evaluate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tampered {
+    pub id: EvidenceId,
+    pub client: String,
+    pub source: String,
+    pub origin: String,
+    pub problem: Tamper,
+}
+
+impl std::fmt::Display for Tampered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.problem {
+            Tamper::PayloadHash => {
+                "does not match its recorded hash: it was altered in the database"
+            }
+            Tamper::ChainLink => {
+                "does not match its chain links to the rows before and after it: rows were \
+                 removed, inserted or rewritten in the database"
+            }
+            Tamper::ChainValue => {
+                "does not match its recorded chain value: its dates, origin or hash were \
+                 altered in the database"
+            }
+        };
+        write!(
+            f,
+            "evidence {} (`{}`) {what}; it is not used. Run `dutywatch evidence verify`",
+            self.id, self.origin
+        )
+    }
+}
+
+impl std::error::Error for Tampered {}
+
+/// A row as read for evaluation: intact, or why not.
+///
+/// A plain `Result` rather than a wrapper with a checked accessor: the payload only exists
+/// inside `Ok`, the compiler makes every caller decide what an `Err` means, and `Tampered`
+/// holds nothing that could be evaluated, so a bad row's bytes cannot reach a check by
+/// accident (no `unwrap_unchecked`-style escape hatch to police in review).
+pub type CheckedEvidence = Result<StoredEvidence, Tampered>;
+
+/// Every column of a row, in the order [`raw_row`] reads them; the first nine are the
+/// columns of [`StoredEvidence`], in the order [`stored_from_row`] reads them.
+const RAW_COLUMNS: &str = "id, client, source, fetched_at, effective_at, media_type, origin, \
+                           sha256, payload, prev_chain, chain";
+
+/// [`RAW_COLUMNS`] of `evidence e`, the `chain` of the row before it (by id; NULL for the
+/// first row) and the `prev_chain` of the row after it (NULL for the newest): what
+/// [`checked_from_row`] reads. Both neighbours are primary-key lookups.
+const CHECKED_COLUMNS: &str = "e.id, e.client, e.source, e.fetched_at, e.effective_at, \
+     e.media_type, e.origin, e.sha256, e.payload, e.prev_chain, e.chain, \
+     (SELECT p.chain FROM evidence p WHERE p.id < e.id ORDER BY p.id DESC LIMIT 1), \
+     (SELECT n.prev_chain FROM evidence n WHERE n.id > e.id ORDER BY n.id LIMIT 1)";
 
 impl Store {
     /// A collector run that succeeded. In ONE transaction: if `evidence` has the same sha256
@@ -148,40 +238,46 @@ impl Store {
     /// Evidence of (client, source), oldest (by effective_at) first: every row with
     /// `effective_at >= since`, plus the newest row before `since`, so a rule always sees the
     /// state at the window start; all rows when `since` is `None`.
+    ///
+    /// Every row is checked as it is read: its payload against its recorded SHA-256, its
+    /// `chain` against its fields, its `prev_chain` against the `chain` of the row before it
+    /// in id order and its `chain` against the `prev_chain` of the row after it (it is where
+    /// the chain says). A row that fails comes back as [`Tampered`], in its place, and
+    /// without its payload.
     pub fn snapshots(
         &self,
         client: &str,
         source: &str,
         since: Option<Timestamp>,
-    ) -> Result<Vec<StoredEvidence>, StoreError> {
+    ) -> Result<Vec<CheckedEvidence>, StoreError> {
         let on_err = self.sql_error(format!("reading evidence of {client}/{source}"));
         let sql = format!(
-            "SELECT {STORED_COLUMNS} FROM evidence
-             WHERE client = ?1 AND source = ?2
+            "SELECT {CHECKED_COLUMNS} FROM evidence e
+             WHERE e.client = ?1 AND e.source = ?2
                AND (?3 IS NULL
-                    OR effective_at >= ?3
-                    OR id = (SELECT id FROM evidence
-                             WHERE client = ?1 AND source = ?2 AND effective_at < ?3
-                             ORDER BY effective_at DESC, id DESC LIMIT 1))
-             ORDER BY effective_at, id"
+                    OR e.effective_at >= ?3
+                    OR e.id = (SELECT id FROM evidence
+                               WHERE client = ?1 AND source = ?2 AND effective_at < ?3
+                               ORDER BY effective_at DESC, id DESC LIMIT 1))
+             ORDER BY e.effective_at, e.id"
         );
         let since = since.map(ts_text);
-        let read = || -> rusqlite::Result<Vec<StoredEvidence>> {
+        let read = || -> rusqlite::Result<Vec<CheckedEvidence>> {
             let mut stmt = self.conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params![client, source, since], stored_from_row)?;
+            let rows = stmt.query_map(params![client, source, since], checked_from_row)?;
             rows.collect()
         };
         read().map_err(on_err)
     }
 
-    /// One evidence row by id.
-    pub fn evidence(&self, id: EvidenceId) -> Result<Option<StoredEvidence>, StoreError> {
+    /// One evidence row by id, checked as [`snapshots`](Store::snapshots) checks them.
+    pub fn evidence(&self, id: EvidenceId) -> Result<Option<CheckedEvidence>, StoreError> {
         let on_err = self.sql_error(format!("reading evidence {id}"));
         self.conn
             .query_row(
-                &format!("SELECT {STORED_COLUMNS} FROM evidence WHERE id = ?1"),
+                &format!("SELECT {CHECKED_COLUMNS} FROM evidence e WHERE e.id = ?1"),
                 [id.0],
-                stored_from_row,
+                checked_from_row,
             )
             .optional()
             .map_err(on_err)
@@ -190,17 +286,41 @@ impl Store {
     /// Recomputes every payload hash and chain link in id order and reports the first broken
     /// row, so tampering with the evidence (with the triggers dropped) shows.
     pub fn verify_chain(&self) -> Result<ChainReport, StoreError> {
-        let on_err = self.sql_error("verifying the evidence chain".to_owned());
-        self.verify_chain_inner().map_err(on_err)
+        self.verify_chain_from(None)
     }
 
-    fn verify_chain_inner(&self) -> rusqlite::Result<ChainReport> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, client, source, fetched_at, effective_at, media_type, origin, sha256,
-                    payload, prev_chain, chain
-             FROM evidence ORDER BY id",
-        )?;
-        let mut rows = stmt.query([])?;
+    /// [`verify_chain`](Store::verify_chain) from `from` on: `from` (a position an earlier
+    /// report's `head` gave) must still be there with the same chain value and its fields
+    /// must still hash to it; the rows after it are checked as `verify_chain` checks them.
+    /// The cost is the number of rows since `from`, so the daemon can run it after every
+    /// pass. Rows before `from` are not looked at: a payload edited there shows on read
+    /// ([`snapshots`](Store::snapshots)) and in a full `verify_chain`.
+    pub fn verify_chain_from(
+        &self,
+        from: Option<&ChainPosition>,
+    ) -> Result<ChainReport, StoreError> {
+        let on_err = self.sql_error("verifying the evidence chain".to_owned());
+        self.verify_chain_inner(from).map_err(on_err)
+    }
+
+    /// The row whose `chain` is `chain`, if any. Meaningful after a `verify_chain` without a
+    /// break: then every row up to the one found is intact and in place, so a head recorded
+    /// earlier that is not found means rows up to it were removed or rewritten.
+    pub fn chain_contains(&self, chain: &str) -> Result<Option<EvidenceId>, StoreError> {
+        let on_err = self.sql_error("looking up a chain value".to_owned());
+        self.conn
+            .query_row("SELECT id FROM evidence WHERE chain = ?1", [chain], |row| {
+                row.get(0).map(EvidenceId)
+            })
+            .optional()
+            .map_err(on_err)
+    }
+
+    fn verify_chain_inner(&self, from: Option<&ChainPosition>) -> rusqlite::Result<ChainReport> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {RAW_COLUMNS} FROM evidence WHERE id >= ?1 ORDER BY id"
+        ))?;
+        let mut rows = stmt.query([from.map_or(i64::MIN, |position| position.id.0)])?;
         let mut report = ChainReport {
             rows: 0,
             broken: None,
@@ -209,53 +329,135 @@ impl Store {
         // The chain value the next row must link to, and the row it came from.
         let mut expected_prev = GENESIS.to_owned();
         let mut prev_id: Option<i64> = None;
+        // The position verified last time, until its row is read.
+        let mut anchor = from;
         while let Some(row) = rows.next()? {
             report.rows += 1;
             if report.broken.is_some() {
                 continue;
             }
             let id: i64 = row.get(0)?;
-            let fields = ChainFields {
-                client: row.get_ref(1)?.as_str()?,
-                source: row.get_ref(2)?.as_str()?,
-                fetched_at: row.get_ref(3)?.as_str()?,
-                effective_at: row.get_ref(4)?.as_str()?,
-                media_type: row.get_ref(5)?.as_str()?,
-                origin: row.get_ref(6)?.as_str()?,
-                sha256: row.get_ref(7)?.as_str()?,
-            };
-            let payload = row.get_ref(8)?.as_blob()?;
-            let prev_chain = row.get_ref(9)?.as_str()?;
-            let chain = row.get_ref(10)?.as_str()?;
-
-            let problem = if sha256_hex(payload) != fields.sha256 {
-                Some("payload does not match its recorded sha256".to_owned())
-            } else if prev_chain != expected_prev {
-                Some(match prev_id {
-                    None => "first row does not start the chain from 64 zeros".to_owned(),
-                    Some(prev) => format!(
-                        "prev_chain does not link to the chain of row {} \
-                         (a row was removed, inserted or reordered)",
-                        EvidenceId(prev)
-                    ),
-                })
-            } else if chain_link(prev_chain, &fields) != chain {
-                Some("chain does not match the row's recorded fields".to_owned())
-            } else {
-                None
+            let raw = raw_row(row)?;
+            let problem = match anchor.take() {
+                Some(position) if position.id.0 != id => Some((position.id, gone(position.id))),
+                Some(position) if raw.chain != position.chain => Some((
+                    position.id,
+                    "chain is not the value verified earlier (the row was rewritten)".to_owned(),
+                )),
+                // Its link was verified with the rows before it; its fields must still hash
+                // to the chain value verified then.
+                Some(_) => check_row(&raw, raw.prev_chain)
+                    .map(|problem| (EvidenceId(id), describe(problem, prev_id))),
+                None => check_row(&raw, &expected_prev)
+                    .map(|problem| (EvidenceId(id), describe(problem, prev_id))),
             };
             match problem {
-                Some(what) => report.broken = Some((EvidenceId(id), what)),
+                Some(broken) => report.broken = Some(broken),
                 None => {
-                    expected_prev = chain.to_owned();
+                    expected_prev = raw.chain.to_owned();
                     prev_id = Some(id);
                 }
             }
         }
-        if report.broken.is_none() && prev_id.is_some() {
-            report.head = Some(expected_prev);
+        if let Some(position) = anchor {
+            // No row at or after the verified one: it was removed, with all after it.
+            report.broken = Some((position.id, gone(position.id)));
+        }
+        if report.broken.is_none()
+            && let Some(id) = prev_id
+        {
+            report.head = Some(ChainPosition {
+                id: EvidenceId(id),
+                chain: expected_prev,
+            });
         }
         Ok(report)
+    }
+}
+
+fn gone(id: EvidenceId) -> String {
+    format!("row {id}, verified earlier, is gone (removed from the database)")
+}
+
+/// What [`ChainReport::broken`] says about `problem`, `prev` being the row before (by id).
+fn describe(problem: Tamper, prev: Option<i64>) -> String {
+    match (problem, prev) {
+        (Tamper::PayloadHash, _) => "payload does not match its recorded sha256".to_owned(),
+        (Tamper::ChainLink, None) => "first row does not start the chain from 64 zeros".to_owned(),
+        (Tamper::ChainLink, Some(prev)) => format!(
+            "prev_chain does not link to the chain of row {} \
+             (a row was removed, inserted or reordered)",
+            EvidenceId(prev)
+        ),
+        (Tamper::ChainValue, _) => "chain does not match the row's recorded fields".to_owned(),
+    }
+}
+
+/// One row's checked columns, as stored, borrowed from the result row.
+struct RawRow<'a> {
+    fields: ChainFields<'a>,
+    payload: &'a [u8],
+    prev_chain: &'a str,
+    chain: &'a str,
+}
+
+/// The first thing wrong with `row` when the row before it has chain `expected_prev`
+/// (64 zeros for the first row), in the order [`Store::verify_chain`] reports them.
+fn check_row(row: &RawRow<'_>, expected_prev: &str) -> Option<Tamper> {
+    if sha256_hex(row.payload) != row.fields.sha256 {
+        Some(Tamper::PayloadHash)
+    } else if row.prev_chain != expected_prev {
+        Some(Tamper::ChainLink)
+    } else if chain_link(row.prev_chain, &row.fields) != row.chain {
+        Some(Tamper::ChainValue)
+    } else {
+        None
+    }
+}
+
+/// Reads columns 1..=10 of [`RAW_COLUMNS`] (column 0 is the id).
+fn raw_row<'a>(row: &'a Row<'_>) -> rusqlite::Result<RawRow<'a>> {
+    Ok(RawRow {
+        fields: ChainFields {
+            client: row.get_ref(1)?.as_str()?,
+            source: row.get_ref(2)?.as_str()?,
+            fetched_at: row.get_ref(3)?.as_str()?,
+            effective_at: row.get_ref(4)?.as_str()?,
+            media_type: row.get_ref(5)?.as_str()?,
+            origin: row.get_ref(6)?.as_str()?,
+            sha256: row.get_ref(7)?.as_str()?,
+        },
+        payload: row.get_ref(8)?.as_blob()?,
+        prev_chain: row.get_ref(9)?.as_str()?,
+        chain: row.get_ref(10)?.as_str()?,
+    })
+}
+
+/// A row of [`CHECKED_COLUMNS`]: the row if it checks out, else what names it. The
+/// timestamps and payload of a tampered row are never decoded.
+///
+/// Besides [`check_row`], the next row must link to this one: a row rewritten together with
+/// its own `sha256` and `chain` hashes consistently, but the row after it still links to the
+/// old chain value. (The newest row has no successor; the daemon's incremental check and a
+/// head recorded outside the database cover it.)
+fn checked_from_row(row: &Row<'_>) -> rusqlite::Result<CheckedEvidence> {
+    let raw = raw_row(row)?;
+    let expected_prev = row.get_ref(11)?.as_str_or_null()?.unwrap_or(GENESIS);
+    let next_prev = row.get_ref(12)?.as_str_or_null()?;
+    let problem = check_row(&raw, expected_prev).or_else(|| {
+        next_prev
+            .is_some_and(|next_prev| next_prev != raw.chain)
+            .then_some(Tamper::ChainLink)
+    });
+    match problem {
+        None => stored_from_row(row).map(Ok),
+        Some(problem) => Ok(Err(Tampered {
+            id: EvidenceId(row.get(0)?),
+            client: raw.fields.client.to_owned(),
+            source: raw.fields.source.to_owned(),
+            origin: raw.fields.origin.to_owned(),
+            problem,
+        })),
     }
 }
 
@@ -433,7 +635,7 @@ mod tests {
         let mut e = new(b"\x00\xffbytes", "2026-11-20T00:00:00.75Z");
         e.origin = "manual upload by alice: quarterly review";
         let id = t.store.add_evidence(&e).unwrap();
-        let stored = t.store.evidence(id).unwrap().unwrap();
+        let stored = t.store.evidence(id).unwrap().unwrap().unwrap();
         assert_eq!(stored.id, id);
         assert_eq!(stored.client, "acme");
         assert_eq!(stored.source, "mfa_export");
@@ -479,7 +681,10 @@ mod tests {
             .execute("DELETE FROM evidence WHERE id = ?1", [id.0])
             .unwrap_err();
         assert!(delete.to_string().contains("immutable"), "{delete}");
-        assert_eq!(t.store.evidence(id).unwrap().unwrap().payload, b"x");
+        assert_eq!(
+            t.store.evidence(id).unwrap().unwrap().unwrap().payload,
+            b"x"
+        );
     }
 
     #[test]
@@ -503,7 +708,8 @@ mod tests {
         assert_eq!(clean.rows, 3);
         assert_eq!(clean.broken, None);
         let head = clean.head.unwrap();
-        assert_eq!(head.len(), 64);
+        assert_eq!(head.chain.len(), 64);
+        assert_eq!(head.id, ids[2]);
 
         t.store
             .conn
@@ -534,6 +740,249 @@ mod tests {
         let (id, what) = t.store.verify_chain().unwrap().broken.unwrap();
         assert_eq!(id, ids[1]);
         assert!(what.contains("chain does not match"), "{what}");
+    }
+
+    /// Three rows of acme/mfa_export dated a day apart, the update trigger dropped.
+    fn three_rows_unprotected(t: &mut super::super::test_util::TempStore) -> Vec<EvidenceId> {
+        let ids = ["one", "two", "six"]
+            .iter()
+            .enumerate()
+            .map(|(i, payload)| {
+                let eff = format!("2026-11-2{i}T00:00:00Z");
+                t.store
+                    .add_evidence(&new(payload.as_bytes(), &eff))
+                    .unwrap()
+            })
+            .collect();
+        t.store
+            .conn
+            .execute_batch("DROP TRIGGER evidence_no_update; DROP TRIGGER evidence_no_delete")
+            .unwrap();
+        ids
+    }
+
+    /// What `snapshots` of acme/mfa_export returns: the id of each intact row, the
+    /// `Tampered` of each other one.
+    fn read_all(store: &Store) -> Vec<Result<EvidenceId, Tampered>> {
+        store
+            .snapshots("acme", "mfa_export", None)
+            .unwrap()
+            .into_iter()
+            .map(|row| row.map(|row| row.id))
+            .collect()
+    }
+
+    fn tampered(id: EvidenceId, problem: Tamper) -> Tampered {
+        Tampered {
+            id,
+            client: "acme".to_owned(),
+            source: "mfa_export".to_owned(),
+            origin: "/srv/exports/mfa.csv".to_owned(),
+            problem,
+        }
+    }
+
+    #[test]
+    fn a_payload_edited_in_the_database_is_refused_on_read() {
+        let mut t = temp_store();
+        let ids = three_rows_unprotected(&mut t);
+        t.store
+            .conn
+            .execute(
+                "UPDATE evidence SET payload = CAST('TWO' AS BLOB) WHERE id = ?1",
+                [ids[1].0],
+            )
+            .unwrap();
+        let bad = tampered(ids[1], Tamper::PayloadHash);
+        assert_eq!(
+            read_all(&t.store),
+            vec![Ok(ids[0]), Err(bad.clone()), Ok(ids[2])]
+        );
+        assert_eq!(
+            bad.to_string(),
+            format!(
+                "evidence {} (`/srv/exports/mfa.csv`) does not match its recorded hash: it was \
+                 altered in the database; it is not used. Run `dutywatch evidence verify`",
+                ids[1]
+            )
+        );
+        assert_eq!(t.store.evidence(ids[1]).unwrap(), Some(Err(bad)));
+        assert!(t.store.evidence(ids[0]).unwrap().unwrap().is_ok());
+    }
+
+    #[test]
+    fn a_chain_field_edited_in_the_database_is_refused_on_read() {
+        let mut t = temp_store();
+        let ids = three_rows_unprotected(&mut t);
+        // Made to look fresher: the payload still matches its hash, the chain does not.
+        t.store
+            .conn
+            .execute(
+                "UPDATE evidence SET effective_at = '2026-11-22T12:00:00Z' WHERE id = ?1",
+                [ids[1].0],
+            )
+            .unwrap();
+        let bad = tampered(ids[1], Tamper::ChainValue);
+        assert_eq!(
+            read_all(&t.store),
+            vec![Ok(ids[0]), Ok(ids[2]), Err(bad.clone())],
+            "in its (edited) place by effective_at"
+        );
+        assert_eq!(
+            bad.to_string(),
+            format!(
+                "evidence {} (`/srv/exports/mfa.csv`) does not match its recorded chain value: \
+                 its dates, origin or hash were altered in the database; it is not used. Run \
+                 `dutywatch evidence verify`",
+                ids[1]
+            )
+        );
+    }
+
+    #[test]
+    fn a_row_rewritten_with_its_hash_and_chain_is_refused_on_read() {
+        let mut t = temp_store();
+        let ids = three_rows_unprotected(&mut t);
+        let prev: String = t
+            .store
+            .conn
+            .query_row(
+                "SELECT prev_chain FROM evidence WHERE id = ?1",
+                [ids[1].0],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let sha = sha256_hex(b"TWO");
+        let chain = chain_link(
+            &prev,
+            &ChainFields {
+                client: "acme",
+                source: "mfa_export",
+                fetched_at: "2026-11-23T10:00:00Z",
+                effective_at: "2026-11-21T00:00:00Z",
+                media_type: "text/csv",
+                origin: "/srv/exports/mfa.csv",
+                sha256: &sha,
+            },
+        );
+        t.store
+            .conn
+            .execute(
+                "UPDATE evidence SET payload = CAST('TWO' AS BLOB), sha256 = ?1, chain = ?2
+                 WHERE id = ?3",
+                params![sha, chain, ids[1].0],
+            )
+            .unwrap();
+        // Consistent in itself, but the next row still links to the old chain value.
+        assert_eq!(
+            read_all(&t.store),
+            vec![
+                Ok(ids[0]),
+                Err(tampered(ids[1], Tamper::ChainLink)),
+                Err(tampered(ids[2], Tamper::ChainLink))
+            ]
+        );
+    }
+
+    #[test]
+    fn the_rows_around_a_removed_row_are_refused_on_read() {
+        let mut t = temp_store();
+        let ids = three_rows_unprotected(&mut t);
+        t.store
+            .conn
+            .execute("DELETE FROM evidence WHERE id = ?1", [ids[1].0])
+            .unwrap();
+        let text = tampered(ids[2], Tamper::ChainLink).to_string();
+        assert!(
+            text.contains("does not match its chain links to the rows before and after it"),
+            "{text}"
+        );
+        assert_eq!(
+            read_all(&t.store),
+            vec![
+                Err(tampered(ids[0], Tamper::ChainLink)),
+                Err(tampered(ids[2], Tamper::ChainLink))
+            ]
+        );
+    }
+
+    #[test]
+    fn incremental_verification_checks_the_verified_row_and_what_came_after() {
+        let mut t = temp_store();
+        let ids = three_rows_unprotected(&mut t);
+        let full = t.store.verify_chain().unwrap();
+        let head = full.head.clone().unwrap();
+        assert_eq!(head.id, ids[2]);
+        // Nothing new: only the verified row is looked at again.
+        assert_eq!(
+            t.store.verify_chain_from(Some(&head)).unwrap(),
+            ChainReport { rows: 1, ..full }
+        );
+        let four = t
+            .store
+            .add_evidence(&new(b"ten", "2026-11-23T00:00:00Z"))
+            .unwrap();
+        let next = t.store.verify_chain_from(Some(&head)).unwrap();
+        assert_eq!((next.rows, next.broken.clone()), (2, None));
+        assert_eq!(next.head.as_ref().unwrap().id, four);
+        assert_eq!(next, {
+            let mut full = t.store.verify_chain().unwrap();
+            full.rows = 2;
+            full
+        });
+
+        // An edit of the verified row itself shows.
+        t.store
+            .conn
+            .execute(
+                "UPDATE evidence SET effective_at = '2026-11-25T00:00:00Z' WHERE id = ?1",
+                [four.0],
+            )
+            .unwrap();
+        let head = next.head.unwrap();
+        let report = t.store.verify_chain_from(Some(&head)).unwrap();
+        assert_eq!(
+            report.broken,
+            Some((
+                four,
+                "chain does not match the row's recorded fields".to_owned()
+            ))
+        );
+        assert_eq!(report.head, None);
+        // So does a different chain value in its place, and its removal.
+        let rewritten = ChainPosition {
+            id: four,
+            chain: GENESIS.to_owned(),
+        };
+        assert_eq!(
+            t.store.verify_chain_from(Some(&rewritten)).unwrap().broken,
+            Some((
+                four,
+                "chain is not the value verified earlier (the row was rewritten)".to_owned()
+            ))
+        );
+        t.store
+            .conn
+            .execute("DELETE FROM evidence WHERE id = ?1", [four.0])
+            .unwrap();
+        assert_eq!(
+            t.store.verify_chain_from(Some(&head)).unwrap().broken,
+            Some((
+                four,
+                format!("row {four}, verified earlier, is gone (removed from the database)")
+            ))
+        );
+        // The full check cannot see the removed newest row; a recorded head can.
+        assert_eq!(t.store.verify_chain().unwrap().broken, None);
+        assert_eq!(t.store.chain_contains(&head.chain).unwrap(), None);
+        assert_eq!(
+            t.store.chain_contains(&full_head(&t.store)).unwrap(),
+            Some(ids[2])
+        );
+    }
+
+    fn full_head(store: &Store) -> String {
+        store.verify_chain().unwrap().head.unwrap().chain
     }
 
     #[test]
@@ -616,7 +1065,7 @@ mod tests {
                 .snapshots("acme", "mfa_export", since.map(ts))
                 .unwrap()
                 .into_iter()
-                .map(|s| s.id)
+                .map(|s| s.unwrap().id)
                 .collect()
         };
         assert_eq!(ids(None), vec![jan, feb, feb2, mar]);

@@ -24,7 +24,9 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
 
-pub use evidence::{ChainReport, NewEvidence, StoredEvidence};
+pub use evidence::{
+    ChainPosition, ChainReport, CheckedEvidence, NewEvidence, StoredEvidence, Tamper, Tampered,
+};
 pub use outbox::{PendingMail, UndeliveredMail};
 pub use verdicts::{CurrentVerdict, OutgoingMail, Transition};
 
