@@ -94,6 +94,10 @@ pub enum Command {
         party: Option<Party>,
         #[arg(long)]
         json: bool,
+        /// Under each duty, list its subjects (users, devices, patches, incidents) that are
+        /// not met; `--json` always lists them.
+        #[arg(long)]
+        subjects: bool,
         /// Exit 1 when a duty shown is not met or a mail is waiting (for monitoring).
         #[arg(long)]
         exit_code: bool,
@@ -237,6 +241,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             client,
             party,
             json,
+            subjects,
             exit_code,
         } => {
             let config = load(&config.config, Secrets::Skip)?;
@@ -252,7 +257,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             {
                 bail!("no contractor `{id}` in {}", config.path.display());
             }
-            let report = print_status(&config, &store, &filter, json)?;
+            let report = print_status(&config, &store, &filter, json, subjects)?;
             Ok(if exit_code && report.needs_attention() {
                 ExitCode::FAILURE
             } else {
@@ -434,6 +439,7 @@ fn cycle_and_report(
         engine.store(),
         &status::Filter::default(),
         json,
+        false,
     )?;
     Ok(())
 }
@@ -568,6 +574,7 @@ fn print_status(
     store: &Store,
     filter: &status::Filter,
     json: bool,
+    subjects: bool,
 ) -> anyhow::Result<status::Report> {
     let report = status::report(config, store, filter)?;
     let mut stdout = std::io::stdout().lock();
@@ -578,7 +585,7 @@ fn print_status(
         write!(
             stdout,
             "{}",
-            status::table(&report.duties, &config.timezone)
+            status::table(&report.duties, &config.timezone, subjects)
         )?;
         write!(
             stdout,

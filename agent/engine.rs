@@ -7,13 +7,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use dutywatch_checks::duty::{Duty, EvidenceWindow};
+use dutywatch_checks::duty::{Duty, EvidenceWindow, Rule};
 use dutywatch_checks::evaluate::evaluate;
 use dutywatch_checks::evidence::{Collection, EvidenceView, Snapshot};
-use dutywatch_checks::verdict::{StateKind, Verdict};
+use dutywatch_checks::kind;
+use dutywatch_checks::read::{self, Parsed, ReadError};
+use dutywatch_checks::record::{Mapping, Position, Record, RecordReader};
+use dutywatch_checks::time::TimeReader;
+use dutywatch_checks::verdict::{State, StateKind, Verdict};
 use jiff::{SignedDuration, Timestamp};
 
-use crate::config::{Config, Contractor, MANUAL_SOURCE, SourceKind};
+use crate::config::{Config, Contractor, FileFormat, MANUAL_SOURCE, Source};
 use crate::escalation;
 use crate::mail::{self, MailError, Mailer};
 use crate::sources::{self, Collected};
@@ -209,29 +213,25 @@ impl Engine {
                     continue;
                 }
                 let verdict = self.verdict(contractor, duty, now)?;
-                let from_store = self
+                let recorded = self
                     .store
                     .record_verdict(
                         &contractor.id,
                         duty.id.as_str(),
                         now,
                         &verdict,
-                        &mut |transition| {
-                            escalation::decide(
-                                contractor,
-                                duty,
-                                transition.verdict,
-                                transition.from,
-                            )
-                        },
+                        &mut |transition| escalation::decide(contractor, duty, transition),
                     )
                     .with_context(|| {
                         format!("recording the verdict of {}/{}", contractor.id, duty.id)
                     })?;
                 evaluated += 1;
-                if let Some(kind) = from_store {
+                if let Some(kind) = recorded.state {
                     changed += 1;
                     log_change(&contractor.id, duty, kind, &verdict);
+                }
+                if recorded.subjects > 0 {
+                    tracing::info!(contractor = %contractor.id, duty = %duty.id, subjects = recorded.subjects, "DutySubjectsChanged");
                 }
             }
         }
@@ -274,16 +274,22 @@ impl Engine {
         if duty.evidence_window(now, manual) == EvidenceWindow::Latest && stored.len() > 1 {
             stored.drain(..stored.len() - 1);
         }
+        let duty_reader = match self.reader(contractor, duty) {
+            Ok(reader) => reader,
+            Err(error) => return Ok(untrusted(now, error)),
+        };
+        let reader = duty_reader.get();
         let mut snapshots = Vec::with_capacity(stored.len());
         for row in &stored {
-            match self.records(contractor, duty, row) {
-                Ok(records) => snapshots.push(Snapshot {
+            match self.records(&duty_reader, row) {
+                Ok(parsed) => snapshots.push(Snapshot {
                     id: row.id,
                     effective_at: row.effective_at,
-                    records,
+                    records: parsed.records,
+                    findings: parsed.findings,
                 }),
                 Err(error) => {
-                    // Stored evidence that no longer parses (the config's
+                    // Stored evidence that no longer reads (the config's kind or
                     // format changed under it) cannot vouch for anything.
                     collection = Collection::Failed {
                         since: row.fetched_at,
@@ -292,10 +298,17 @@ impl Engine {
                 }
             }
         }
+        let kept = match duty.rule {
+            Rule::EventClock(_) => self.kept(contractor, duty, reader)?,
+            _ => Vec::new(),
+        };
         let view = EvidenceView {
             source: &duty.source,
+            kind: reader.kind,
+            zone: &reader.time.zone,
             collection: &collection,
             snapshots: &snapshots,
+            kept: &kept,
         };
         let mut verdict = evaluate(duty, view, now);
         if let Some(newest) = ahead.last() {
@@ -310,31 +323,84 @@ impl Engine {
         Ok(verdict)
     }
 
+    /// How the duty's evidence is read: its source's kind, mapping and zone, or for
+    /// hand-added evidence the manual-completion kind in the contractor's zone.
+    fn reader<'a>(
+        &self,
+        contractor: &'a Contractor,
+        duty: &Duty,
+    ) -> Result<DutyReader<'a>, String> {
+        if duty.source == MANUAL_SOURCE {
+            return Ok(DutyReader::Manual(TimeReader::new(duty.zone.clone())));
+        }
+        contractor
+            .source(&duty.source)
+            .map(DutyReader::Source)
+            .ok_or_else(|| format!("source `{}` is no longer configured", duty.source))
+    }
+
     fn records(
+        &self,
+        reader: &DutyReader<'_>,
+        row: &StoredEvidence,
+    ) -> Result<Parsed, ReadError> {
+        match reader {
+            DutyReader::Source(source) => sources::read_evidence(source, &row.origin, &row.payload),
+            DutyReader::Manual(_) => {
+                let record = sources::manual_record(row.effective_at, &row.origin, &row.sha256);
+                let payload = record.to_string();
+                read::read(
+                    FileFormat::Json,
+                    None,
+                    &row.origin,
+                    payload.as_bytes(),
+                    reader.get(),
+                )
+            }
+        }
+    }
+
+    /// The events of an event-clock duty still open when last evaluated, read back with the
+    /// kind's own field names. One that no longer reads (its kind changed) is logged and
+    /// left out: it can no longer be judged, and the duty's other events still can.
+    fn kept(
         &self,
         contractor: &Contractor,
         duty: &Duty,
-        row: &StoredEvidence,
-    ) -> Result<Vec<serde_json::Value>, sources::ParseError> {
-        if duty.source == MANUAL_SOURCE {
-            return Ok(vec![sources::manual_record(
-                row.effective_at,
-                &row.origin,
-                &row.sha256,
-            )]);
-        }
-        let Some(source) = contractor.source(&duty.source) else {
-            return Err(sources::ParseError {
-                origin: row.origin.clone(),
-                location: String::new(),
-                message: format!("source `{}` is no longer configured", duty.source),
-            });
+        reader: RecordReader<'_>,
+    ) -> anyhow::Result<Vec<Record>> {
+        let identity = Mapping::identity(reader.kind);
+        let reader = RecordReader {
+            mapping: &identity,
+            ..reader
         };
-        match &source.kind {
-            SourceKind::File {
-                format, records, ..
-            } => sources::parse_records(*format, records.as_ref(), &row.origin, &row.payload),
+        let mut kept = Vec::new();
+        for (index, value) in self
+            .store
+            .kept_events(&contractor.id, duty.id.as_str())?
+            .into_iter()
+            .enumerate()
+        {
+            let read = match &value {
+                serde_json::Value::Object(object) => reader
+                    .read(object, Position::Record(index + 1))
+                    .map_err(|findings| {
+                        findings
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    }),
+                _ => Err("not an object".to_owned()),
+            };
+            match read {
+                Ok(record) => kept.push(record),
+                Err(error) => {
+                    tracing::warn!(contractor = %contractor.id, duty = %duty.id, %error, "KeptEventUnreadable");
+                }
+            }
         }
+        Ok(kept)
     }
 
     /// Sends what the outbox holds; returns (sent, failed).
@@ -471,18 +537,44 @@ fn intact_or_verdict(
         Err(tampered) => tampered,
     };
     tracing::error!(client = %tampered.client, source = %tampered.source, evidence = %tampered.id, problem = %tampered.problem, duty = %duty.id, "EvidenceTampered");
-    let collection = Collection::Failed {
-        since: now,
-        error: tampered.to_string(),
-    };
-    let view = EvidenceView {
-        source: &duty.source,
-        collection: &collection,
-        snapshots: &[],
-    };
-    let mut verdict = evaluate(duty, view, now);
+    let mut verdict = untrusted(now, tampered.to_string());
     verdict.evidence.push(tampered.id);
     Err(verdict)
+}
+
+/// `source_error` for evidence that cannot be trusted or read at all (altered in the
+/// database, its source gone from the config): the reason is the error itself, not a
+/// collector's failure.
+fn untrusted(now: Timestamp, error: String) -> Verdict {
+    Verdict {
+        state: State::SourceError {
+            since: now,
+            error: error.clone(),
+        },
+        reason: error,
+        evidence: Vec::new(),
+        subjects: None,
+    }
+}
+
+/// How one duty's evidence is read; owns the time reader of hand-added evidence.
+enum DutyReader<'a> {
+    Source(&'a Source),
+    Manual(TimeReader),
+}
+
+impl DutyReader<'_> {
+    fn get(&self) -> RecordReader<'_> {
+        static NO_MAPPING: std::sync::LazyLock<Mapping> = std::sync::LazyLock::new(Mapping::default);
+        match self {
+            DutyReader::Source(source) => source.reader(),
+            DutyReader::Manual(time) => RecordReader {
+                kind: kind::manual_completion(),
+                mapping: &NO_MAPPING,
+                time,
+            },
+        }
+    }
 }
 
 /// The store's source key for a duty's evidence: hand-added evidence is

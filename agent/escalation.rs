@@ -1,33 +1,44 @@
-//! What to tell whom when a duty changes state.
+//! What to tell whom when a duty or one of its subjects changes state.
 //!
-//! Decided inside the store's transaction that records the state change
-//! (see `Store::record_verdict`), so an escalation exists exactly when its
-//! state change does: never lost, never doubled by a restart.
+//! Decided inside the store's transaction that records the change (see
+//! `Store::record_verdict`), so an escalation exists exactly when its
+//! change does: never lost, never doubled by a restart. One mail per duty
+//! and evaluation groups every subject that newly needs attention ("2 users
+//! newly due soon: …"), so a second incident or a second failing device is
+//! told even while the duty as a whole was already due soon or lapsed.
 
 use dutywatch_checks::duty::Duty;
 use dutywatch_checks::party::Party;
-use dutywatch_checks::verdict::{State, StateKind, Verdict};
+use dutywatch_checks::verdict::{State, StateKind};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use lettre::Address;
 
 use crate::config::Contractor;
-use crate::store::OutgoingMail;
+use crate::store::{OutgoingMail, SubjectChange, Transition};
 
-/// The mail for a duty entering `verdict`'s state, or `None` when the new
-/// state needs nobody's attention.
-pub fn decide(
-    contractor: &Contractor,
-    duty: &Duty,
-    verdict: &Verdict,
-    from: Option<StateKind>,
-) -> Option<OutgoingMail> {
-    let kind = verdict.state.kind();
-    if !kind.needs_attention() {
+/// How many subjects a mail lists before it counts the rest.
+const LISTED: usize = 25;
+
+/// The mail for a change, or `None` when nothing in it needs anyone's
+/// attention (a recovery, a subject that left the evidence).
+pub fn decide(contractor: &Contractor, duty: &Duty, change: &Transition<'_>) -> Option<OutgoingMail> {
+    let duty_news = change.duty_changed() && change.to.needs_attention();
+    let news: Vec<&SubjectChange<'_>> = change.subjects.iter().filter(|s| s.needs_attention()).collect();
+    if !duty_news && news.is_empty() {
         return None;
     }
+    // The headline is the worst thing that is new in this mail.
+    let headline_kind = news
+        .iter()
+        .filter_map(|s| s.to.map(|v| v.state.kind()))
+        .chain(duty_news.then_some(change.to))
+        .max_by_key(|kind| kind.severity())
+        .unwrap_or(change.to);
     let to = addresses(contractor.contacts_of(duty.responsible));
     // A lapse is the accountable party's problem too: copy the contractor
     // when someone else was responsible.
-    let cc = if kind == StateKind::Lapsed && duty.responsible != duty.accountable() {
+    let cc = if headline_kind == StateKind::Lapsed && duty.responsible != duty.accountable() {
         addresses(contractor.contacts_of(duty.accountable()))
     } else {
         Vec::new()
@@ -39,17 +50,54 @@ pub fn decide(
     } else {
         (to, cc)
     };
+    let what = if duty_news || news.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", count_line(&news))
+    };
     Some(OutgoingMail {
         to,
         cc,
         subject: format!(
-            "[dutywatch] {}: {} ({})",
-            headline(kind),
+            "[dutywatch] {}: {}{what} ({})",
+            headline(headline_kind),
             duty.title,
             contractor.name
         ),
-        body: body(contractor, duty, verdict, from),
+        body: body(contractor, duty, change, &news),
     })
+}
+
+/// "2 subject(s) newly lapsed, 1 newly due soon".
+fn count_line(news: &[&SubjectChange<'_>]) -> String {
+    let mut counts: Vec<(StateKind, usize)> = Vec::new();
+    for change in news {
+        let Some(kind) = change.to.map(|v| v.state.kind()) else {
+            continue;
+        };
+        match counts.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((kind, 1)),
+        }
+    }
+    counts.sort_by_key(|(kind, _)| std::cmp::Reverse(kind.severity()));
+    counts
+        .iter()
+        .map(|(kind, n)| format!("{n} newly {}", words(*kind)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn words(kind: StateKind) -> &'static str {
+    match kind {
+        StateKind::Met => "met",
+        StateKind::Open => "open",
+        StateKind::DueSoon => "due soon",
+        StateKind::Lapsed => "lapsed",
+        StateKind::NoEvidence => "without evidence",
+        StateKind::StaleEvidence => "on stale evidence",
+        StateKind::SourceError => "unverifiable",
+    }
 }
 
 fn addresses(list: &[Address]) -> Vec<String> {
@@ -59,6 +107,7 @@ fn addresses(list: &[Address]) -> Vec<String> {
 fn headline(kind: StateKind) -> &'static str {
     match kind {
         StateKind::Met => "MET",
+        StateKind::Open => "OPEN",
         StateKind::DueSoon => "DUE SOON",
         StateKind::Lapsed => "LAPSED",
         StateKind::NoEvidence => "NO EVIDENCE",
@@ -69,6 +118,10 @@ fn headline(kind: StateKind) -> &'static str {
 
 fn what_to_do(duty: &Duty, state: &State) -> String {
     match state {
+        State::Open { .. } => format!(
+            "A clock is running: complete the open step before it is due and record it in source `{}`.",
+            duty.source
+        ),
         State::DueSoon { .. } => format!(
             "Complete this duty before it is due and make sure the evidence reaches source `{}`.",
             duty.source
@@ -96,21 +149,63 @@ fn what_to_do(duty: &Duty, state: &State) -> String {
 fn body(
     contractor: &Contractor,
     duty: &Duty,
-    verdict: &Verdict,
-    from: Option<StateKind>,
+    change: &Transition<'_>,
+    news: &[&SubjectChange<'_>],
 ) -> String {
+    let verdict = change.verdict;
+    let zone = &duty.zone;
     let objectives: Vec<String> = duty.objectives.iter().map(ToString::to_string).collect();
     let evidence: Vec<String> = verdict.evidence.iter().map(ToString::to_string).collect();
     let responsible = match duty.responsible {
         Party::Contractor => contractor.name.clone(),
         Party::Msp => "the MSP".to_owned(),
     };
-    let previously = from.map_or("first check".to_owned(), |k| k.to_string());
+    let previously = change.from.map_or("first check".to_owned(), |k| k.to_string());
     let due = verdict
         .state
         .due()
-        .map(|due| format!("Due:          {due}\n"))
+        .map(|due| format!("Due:          {}\n", local(due, zone)))
         .unwrap_or_default();
+    let mut subjects = String::new();
+    if !news.is_empty() {
+        subjects += &format!("\nNewly needing attention ({}):\n", count_line(news));
+        for change in news.iter().take(LISTED) {
+            if let Some(verdict) = change.to {
+                let due = verdict
+                    .state
+                    .due()
+                    .map(|due| format!(", due {}", local(due, zone)))
+                    .unwrap_or_default();
+                subjects += &format!(
+                    "  - {} [{}{due}]: {}\n",
+                    change.subject,
+                    verdict.state.kind(),
+                    verdict.reason
+                );
+            }
+        }
+        if news.len() > LISTED {
+            subjects += &format!("  … and {} more (dutywatch status --subjects)\n", news.len() - LISTED);
+        }
+    }
+    let recovered: Vec<String> = change
+        .subjects
+        .iter()
+        .filter(|s| s.to.is_some_and(|v| v.state.kind() == StateKind::Met))
+        .map(|s| s.subject.to_string())
+        .collect();
+    if !recovered.is_empty() {
+        subjects += &format!("\nBack to met: {}\n", capped(&recovered));
+    }
+    let gone: Vec<String> = change
+        .subjects
+        .iter()
+        .filter(|s| s.to.is_none())
+        .map(|s| s.subject.to_string())
+        .collect();
+    if !gone.is_empty() {
+        subjects += &format!("\nNo longer in the evidence: {}\n", capped(&gone));
+    }
     format!(
         "Duty:         {title} ({id})\n\
          Contractor:   {name} ({client})\n\
@@ -121,11 +216,12 @@ fn body(
          Objectives:   {objectives}\n\
          \n\
          Why: {reason}\n\
+         {subjects}\
          \n\
          What to do: {todo}\n\
          \n\
          Evidence used: {evidence}\n\
-         See all duties: dutywatch status --client {client}\n",
+         See all duties: dutywatch status --client {client} --subjects\n",
         title = duty.title,
         id = duty.id,
         name = contractor.name,
@@ -141,4 +237,21 @@ fn body(
             evidence.join(", ")
         },
     )
+}
+
+fn capped(names: &[String]) -> String {
+    let shown = names.iter().take(LISTED).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > LISTED {
+        format!("{shown} and {} more", names.len() - LISTED)
+    } else {
+        shown
+    }
+}
+
+/// An instant in the contractor's zone, with its offset: people read mail
+/// where they are.
+fn local(at: Timestamp, zone: &TimeZone) -> String {
+    at.to_zoned(zone.clone())
+        .strftime("%Y-%m-%d %H:%M %Z (%:z)")
+        .to_string()
 }

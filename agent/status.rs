@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::config::Config;
-use crate::store::{Store, UndeliveredMail};
+use crate::store::{CurrentSubject, Store, UndeliveredMail};
 
 /// One line of the status report.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -26,6 +26,9 @@ pub struct StatusRow {
     pub evaluated_at: Option<Timestamp>,
     pub reason: String,
     pub evidence: Vec<i64>,
+    /// Where each subject (user, device, patch, incident) stands, worst first; empty for
+    /// duties judged as a whole.
+    pub subjects: Vec<CurrentSubject>,
 }
 
 /// What `status --json` prints.
@@ -91,7 +94,13 @@ pub fn rows(config: &Config, store: &Store, filter: &Filter) -> anyhow::Result<V
                     None,
                 ),
             };
+            let subjects = if stored.is_some() {
+                store.subjects(&contractor.id, duty.id.as_str())?
+            } else {
+                Vec::new()
+            };
             rows.push(StatusRow {
+                subjects,
                 contractor: contractor.id.clone(),
                 duty: duty.id.to_string(),
                 title: duty.title.clone(),
@@ -110,8 +119,9 @@ pub fn rows(config: &Config, store: &Store, filter: &Filter) -> anyhow::Result<V
     Ok(rows)
 }
 
-/// A fixed-width table; times in the configured zone.
-pub fn table(rows: &[StatusRow], zone: &TimeZone) -> String {
+/// A fixed-width table; times in the configured zone. With `subjects`, each duty is followed
+/// by its subjects that are not met (and those that left the evidence).
+pub fn table(rows: &[StatusRow], zone: &TimeZone, subjects: bool) -> String {
     let show = |at: Option<Timestamp>| {
         at.map(|t| {
             t.to_zoned(zone.clone())
@@ -148,7 +158,7 @@ pub fn table(rows: &[StatusRow], zone: &TimeZone) -> String {
         }
     }
     let mut out = String::new();
-    let mut line = |cells: [&str; 6]| {
+    let line = |out: &mut String, cells: [&str; 6]| {
         for (i, cell) in cells.iter().enumerate() {
             if i < 5 {
                 let _ = write!(out, "{cell:<width$}  ", width = widths[i]);
@@ -157,9 +167,12 @@ pub fn table(rows: &[StatusRow], zone: &TimeZone) -> String {
             }
         }
     };
-    line(header);
-    for row in &cells {
-        line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]]);
+    line(&mut out, header);
+    for (row, cells) in rows.iter().zip(&cells) {
+        line(&mut out, [&cells[0], &cells[1], &cells[2], &cells[3], &cells[4], &cells[5]]);
+        if subjects {
+            subject_lines(&mut out, &row.subjects, &show);
+        }
     }
     let mut counts = std::collections::BTreeMap::new();
     for row in rows {
@@ -168,6 +181,32 @@ pub fn table(rows: &[StatusRow], zone: &TimeZone) -> String {
     let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
     let _ = writeln!(out, "\n{} duties: {}", rows.len(), summary.join(", "));
     out
+}
+
+fn subject_lines(out: &mut String, subjects: &[CurrentSubject], show: &dyn Fn(Option<Timestamp>) -> String) {
+    let met = subjects
+        .iter()
+        .filter(|s| s.state == StateKind::Met && s.gone_at.is_none())
+        .count();
+    for subject in subjects {
+        if subject.state == StateKind::Met && subject.gone_at.is_none() {
+            continue;
+        }
+        let state = match subject.gone_at {
+            Some(at) => format!("gone since {}", show(Some(at))),
+            None => subject.state.to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "    {}  {state}  due {}  {}",
+            subject.subject,
+            show(subject.due),
+            subject.reason
+        );
+    }
+    if met > 0 {
+        let _ = writeln!(out, "    ({met} subject(s) met)");
+    }
 }
 
 /// The undelivered mail as text: nothing when all was delivered.

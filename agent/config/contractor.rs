@@ -1,10 +1,12 @@
 //! `[[contractor]]`: contacts, the CRM, and the sources and duties checked against it.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use dutywatch_checks::catalog::{self, ControlRef, ObjectiveId};
 use dutywatch_checks::crm::{Crm, CrmLoad, Location, RawCrmRow};
 use dutywatch_checks::duty::{AssignError, Duty, Rule};
+use dutywatch_checks::kind::EvidenceKind;
 use dutywatch_checks::lint::Severity;
 use dutywatch_checks::party::Party;
 use jiff::tz::TimeZone;
@@ -92,18 +94,26 @@ impl Context<'_> {
         }
 
         // Duties may name a source whose own definition is broken: that is
-        // one problem, reported at the source, not one more per duty.
-        let declared_sources: Vec<String> = raw
+        // one problem, reported at the source, not one more per duty (and
+        // its fields cannot be checked without its kind).
+        let declared_sources: Vec<(String, Option<Arc<EvidenceKind>>)> = raw
             .source
             .iter()
-            .map(|s| s.get_ref().id.get_ref().clone())
+            .map(|s| {
+                let id = s.get_ref().id.get_ref().clone();
+                let kind = sources
+                    .iter()
+                    .find(|source| source.id == id)
+                    .map(|source| Arc::clone(&source.evidence));
+                (id, kind)
+            })
             .collect();
         let ownership = crm
             .as_ref()
             .map(|crm| crm.crm.ownership(Some(&raw.packages)));
         let mut duties: Vec<Duty> = Vec::new();
         for raw_duty in shared_duties.iter().chain(&raw.duty) {
-            let Some(spec) = self.duty_spec(raw_duty, &key, &declared_sources) else {
+            let Some(spec) = self.duty_spec(raw_duty, &key, &declared_sources, zone) else {
                 continue;
             };
             let (Some(crm), Some(ownership)) = (&crm, &ownership) else {

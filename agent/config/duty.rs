@@ -2,12 +2,17 @@
 //! to a party from the contractor's CRM.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use dutywatch_checks::catalog::ControlRef;
 use dutywatch_checks::duty::{
     Continuous, DutyId, DutySpec, EventClock, Quantifier, Recurring, Rule, Step,
 };
+use dutywatch_checks::kind::{EvidenceKind, MANUAL_COMPLETION};
 use dutywatch_checks::period::Period;
+use dutywatch_checks::predicate::{FieldPath, Predicate};
+use dutywatch_checks::time::Cadence;
+use jiff::tz::TimeZone;
 use toml::Spanned;
 
 use super::raw::{RawDuty, RawRuleKind};
@@ -18,7 +23,8 @@ impl Context<'_> {
         &mut self,
         raw: &Spanned<RawDuty>,
         contractor: &str,
-        sources: &[String],
+        sources: &[(String, Option<Arc<EvidenceKind>>)],
+        zone: &TimeZone,
     ) -> Option<DutySpec> {
         let start = self.errors.len();
         let offset = raw.span().start;
@@ -51,8 +57,9 @@ impl Context<'_> {
                 format!("`max_age` limits how old an export may be; hand-added evidence (`source = \"{MANUAL_SOURCE}\"`) is dated by when the work was done, and `every` already says when it is due again, so remove it"),
             );
         }
-        if !manual && !sources.contains(source) {
-            let known: Vec<&str> = sources.iter().map(String::as_str).collect();
+        let declared = sources.iter().find(|(id, _)| id == source);
+        if !manual && declared.is_none() {
+            let known: Vec<&str> = sources.iter().map(|(id, _)| id.as_str()).collect();
             self.error(
                 raw.source.span().start,
                 &format!("{key}.source"),
@@ -74,7 +81,6 @@ impl Context<'_> {
             ("check", raw.check.is_some()),
             ("min_records", raw.min_records.is_some()),
             ("tolerance", raw.tolerance.is_some()),
-            ("event_id", raw.event_id.is_some()),
             ("step", !raw.step.is_empty()),
         ]);
         let (name, allowed): (&str, &[&str]) = match raw.rule {
@@ -86,7 +92,7 @@ impl Context<'_> {
                 "continuous",
                 &["expect", "check", "min_records", "tolerance", "where"],
             ),
-            RawRuleKind::EventClock => ("event_clock", &["event_id", "step", "where"]),
+            RawRuleKind::EventClock => ("event_clock", &["step", "where"]),
         };
         let present = present
             .into_iter()
@@ -143,11 +149,9 @@ impl Context<'_> {
                 }
             }
             RawRuleKind::EventClock => {
-                required("event_id", raw.event_id.is_some());
                 required("step", !raw.step.is_empty());
-                raw.event_id.clone().map(|event_id| {
+                (!raw.step.is_empty()).then(|| {
                     Rule::EventClock(EventClock {
-                        event_id,
                         filter: raw.filter.clone(),
                         steps: raw
                             .step
@@ -157,14 +161,28 @@ impl Context<'_> {
                                 starts: step.starts.clone(),
                                 done: step.done.clone(),
                                 within: step.within,
-                                // An open incident clock is urgent from its first minute.
-                                warn_before: step.warn_before.unwrap_or(step.within),
+                                // A running clock is `open` until the last third of its
+                                // time, then due soon: 72 h warns 24 h ahead.
+                                warn_before: step
+                                    .warn_before
+                                    .unwrap_or_else(|| Period::from_secs(step.within.as_secs() / 3)),
                             })
                             .collect(),
                     })
                 })
             }
         };
+        // Every field the duty reads must be a field of its source's kind,
+        // of a type the use needs: a typo here would otherwise compare false
+        // on every record, and `none` or `!=` would read that as a pass.
+        let kind = if manual {
+            self.kinds.get(MANUAL_COMPLETION).cloned()
+        } else {
+            declared.and_then(|(_, kind)| kind.clone())
+        };
+        if let (Some(kind), Some(rule)) = (&kind, &rule) {
+            self.bind(rule, kind, &key, offset);
+        }
         if self.errors.len() > start {
             return None;
         }
@@ -175,13 +193,69 @@ impl Context<'_> {
             party: raw.party,
             source: source.clone(),
             max_age: raw.max_age,
-            label: raw.label.clone(),
+            zone: zone.clone(),
             rule: rule?,
         })
     }
+
+    /// Checks the fields `rule` reads against `kind`; errors at the duty.
+    fn bind(&mut self, rule: &Rule, kind: &EvidenceKind, key: &str, offset: usize) {
+        let predicate = |cx: &mut Self, name: &str, predicate: Option<&Predicate>| {
+            if let Some(Err(message)) = predicate.map(|p| p.check_against(kind)) {
+                cx.error(offset, &format!("{key}.{name}"), message);
+            }
+        };
+        let time_field = |cx: &mut Self, name: &str, path: &FieldPath| {
+            let text = path.to_string();
+            match path.as_name().and_then(|n| kind.field(n)) {
+                None => cx.error(
+                    offset,
+                    &format!("{key}.{name}"),
+                    format!(
+                        "`{text}` is not a field of `{}` evidence; {}",
+                        kind.name,
+                        kind.unknown_field_hint(&text)
+                    ),
+                ),
+                Some(field) if !field.ty.is_time() => cx.error(
+                    offset,
+                    &format!("{key}.{name}"),
+                    format!(
+                        "`{text}` is a {} field; `{name}` needs a timestamp or date field",
+                        field.ty.name()
+                    ),
+                ),
+                Some(_) => {}
+            }
+        };
+        match rule {
+            Rule::Recurring(rule) => {
+                predicate(self, "where", rule.filter.as_ref());
+                time_field(self, "completed_at", &rule.completed_at);
+            }
+            Rule::Continuous(rule) => {
+                predicate(self, "where", rule.filter.as_ref());
+                predicate(self, "check", Some(&rule.check));
+            }
+            Rule::EventClock(rule) => {
+                predicate(self, "where", rule.filter.as_ref());
+                if kind.subject.is_empty() {
+                    self.error(
+                        offset,
+                        &format!("{key}.source"),
+                        format!("`{}` evidence names no subject, so it cannot hold events; use a kind with a subject such as `incident`", kind.name),
+                    );
+                }
+                for step in &rule.steps {
+                    time_field(self, "step.starts", &step.starts);
+                    time_field(self, "step.done", &step.done);
+                }
+            }
+        }
+    }
 }
 
-/// A sixth of the period, at most 30 days: 90d warns 15d ahead, 24h warns 4h.
-fn default_warning(every: Period) -> Period {
-    Period::from_secs((every.as_secs() / 6).min(30 * 86_400))
+/// A sixth of the period, at most 30 days: 90d warns 15d ahead, weekly 28h.
+fn default_warning(every: Cadence) -> Period {
+    Period::from_secs((every.approx_secs() / 6).min(30 * 86_400))
 }

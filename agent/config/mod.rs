@@ -14,7 +14,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use dutywatch_checks::duty::{Duty, validate_id};
+use dutywatch_checks::kind::{Empty, EvidenceKind, Field, FieldType, Kinds};
 use dutywatch_checks::party::Party;
+use dutywatch_checks::predicate::FieldPath;
 use jiff::tz::TimeZone;
 use lettre::Address;
 use serde::Deserialize;
@@ -36,7 +38,7 @@ pub use contractor::{Contractor, crm_problems};
 pub use mail::{MailConfig, SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls, Transport};
 pub use source::{FileFormat, Source, SourceKind};
 
-use raw::RawConfig;
+use raw::{RawConfig, RawEmpty, RawKind};
 
 /// The source id a duty names to take hand-added evidence
 /// (`dutywatch evidence add`) instead of a collector's.
@@ -197,6 +199,7 @@ pub fn parse_with(
         text,
         errors: Vec::new(),
         secrets,
+        kinds: Kinds::default(),
     };
     let raw: RawConfig = match toml::from_str(text) {
         Ok(raw) => raw,
@@ -247,6 +250,9 @@ pub fn parse_with(
         None => Schedule::parse(DEFAULT_EVALUATE, zone.clone()).ok(),
     };
 
+    for raw_kind in &raw.kind {
+        cx.kind(raw_kind);
+    }
     let mail = cx.mail(&raw.mail, &base, env);
     let msp = MspInfo {
         name: raw.msp.name.clone(),
@@ -365,6 +371,8 @@ struct Context<'a> {
     text: &'a str,
     errors: Vec<ConfigError>,
     secrets: Secrets,
+    /// The built-in evidence kinds and the config's own `[[kind]]`s.
+    kinds: Kinds,
 }
 
 impl Context<'_> {
@@ -453,6 +461,53 @@ impl Context<'_> {
                 }
             })
             .collect()
+    }
+
+    /// A `[[kind]]` of the config's own: registered when valid, else errors.
+    fn kind(&mut self, raw: &Spanned<RawKind>) {
+        let offset = raw.span().start;
+        let raw = raw.get_ref();
+        let key = format!("kind[{}]", raw.name.get_ref());
+        let mut fields = Vec::new();
+        for field in &raw.field {
+            match FieldType::parse(&field.ty, field.values.clone()) {
+                Ok(ty) => {
+                    let from: Vec<String> = if field.from.is_empty() {
+                        vec![field.name.clone()]
+                    } else {
+                        field.from.clone()
+                    };
+                    fields.push(Field {
+                        name: field.name.clone(),
+                        ty,
+                        required: field.required,
+                        from: from
+                            .iter()
+                            .map(|path| {
+                                path.parse::<FieldPath>()
+                                    .unwrap_or_else(|_| FieldPath::single(path.trim()))
+                            })
+                            .collect(),
+                    });
+                }
+                Err(message) => {
+                    self.error(offset, &format!("{key}.field[{}].type", field.name), message);
+                }
+            }
+        }
+        let kind = EvidenceKind {
+            name: raw.name.get_ref().clone(),
+            fields,
+            subject: raw.subject.clone(),
+            empty: match raw.empty {
+                Some(RawEmpty::Plausible) => Empty::Plausible,
+                // Saying nothing is the safe reading: an empty export proves nothing.
+                Some(RawEmpty::NoEvidence) | None => Empty::NoEvidence,
+            },
+        };
+        if let Err(message) = self.kinds.add(kind) {
+            self.error(raw.name.span().start, &key, message);
+        }
     }
 
     fn id(&mut self, id: &Spanned<String>, key: &str) -> bool {

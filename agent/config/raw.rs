@@ -1,10 +1,13 @@
 //! The serde shape of `dutywatch.toml`, before validation. Values keep their
 //! spans where an error may need to name a line.
 
+use std::collections::BTreeMap;
+
 use dutywatch_checks::duty::Quantifier;
 use dutywatch_checks::party::Party;
 use dutywatch_checks::period::Period;
 use dutywatch_checks::predicate::{FieldPath, Predicate};
+use dutywatch_checks::time::Cadence;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -20,6 +23,9 @@ pub(super) struct RawConfig {
     pub(super) evaluate: Option<Spanned<String>>,
     pub(super) mail: RawMail,
     pub(super) msp: RawMsp,
+    /// Evidence kinds of the config's own, beside the built-in ones.
+    #[serde(default)]
+    pub(super) kind: Vec<Spanned<RawKind>>,
     #[serde(default)]
     pub(super) duty: Vec<Spanned<RawDuty>>,
     #[serde(default)]
@@ -91,9 +97,49 @@ pub(super) struct RawInlineCrmRow {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(super) struct RawKind {
+    pub(super) name: Spanned<String>,
+    #[serde(default)]
+    pub(super) subject: Vec<String>,
+    pub(super) empty: Option<RawEmpty>,
+    #[serde(default)]
+    pub(super) field: Vec<RawField>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum RawEmpty {
+    Plausible,
+    NoEvidence,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawField {
+    pub(super) name: String,
+    #[serde(rename = "type")]
+    pub(super) ty: String,
+    #[serde(default)]
+    pub(super) required: bool,
+    #[serde(default)]
+    pub(super) from: Vec<String>,
+    #[serde(default)]
+    pub(super) values: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct RawSource {
     pub(super) id: Spanned<String>,
     pub(super) kind: RawSourceKind,
+    /// The evidence kind its records are.
+    pub(super) evidence: Spanned<String>,
+    /// Kind field → column or JSON path, where the export does not use
+    /// the kind's default names.
+    #[serde(default)]
+    pub(super) fields: BTreeMap<String, Spanned<String>>,
+    pub(super) timezone: Option<Spanned<String>>,
+    pub(super) date_format: Option<Spanned<String>>,
     pub(super) path: Option<Spanned<String>>,
     pub(super) format: Option<FileFormat>,
     pub(super) records: Option<FieldPath>,
@@ -116,10 +162,9 @@ pub(super) struct RawDuty {
     pub(super) party: Option<Party>,
     pub(super) source: Spanned<String>,
     pub(super) max_age: Option<Period>,
-    pub(super) label: Option<FieldPath>,
     pub(super) rule: RawRuleKind,
     // recurring
-    pub(super) every: Option<Period>,
+    pub(super) every: Option<Cadence>,
     pub(super) warn_before: Option<Period>,
     pub(super) completed_at: Option<FieldPath>,
     #[serde(rename = "where")]
@@ -130,7 +175,6 @@ pub(super) struct RawDuty {
     pub(super) min_records: Option<usize>,
     pub(super) tolerance: Option<Period>,
     // event clock
-    pub(super) event_id: Option<FieldPath>,
     #[serde(default)]
     pub(super) step: Vec<RawStep>,
 }

@@ -1,11 +1,15 @@
 //! `[[contractor.source]]`: evidence collectors.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use dutywatch_checks::kind::EvidenceKind;
 use dutywatch_checks::period::Period;
 use dutywatch_checks::predicate::FieldPath;
+use dutywatch_checks::record::{Mapping, RecordReader};
+use dutywatch_checks::time::{DateFormat, TimeReader};
 use jiff::tz::TimeZone;
-use serde::Deserialize;
 use toml::Spanned;
 
 use super::raw::{RawSource, RawSourceKind};
@@ -17,8 +21,24 @@ use crate::schedule::Schedule;
 pub struct Source {
     pub id: String,
     pub kind: SourceKind,
+    /// The kind of record it produces.
+    pub evidence: Arc<EvidenceKind>,
+    /// Where the kind's fields sit in this source's exports.
+    pub mapping: Mapping,
+    /// How its local times and dates are read.
+    pub time: TimeReader,
     pub schedule: Schedule,
     pub max_age: Option<Period>,
+}
+
+impl Source {
+    pub fn reader(&self) -> RecordReader<'_> {
+        RecordReader {
+            kind: &self.evidence,
+            mapping: &self.mapping,
+            time: &self.time,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,21 +51,7 @@ pub enum SourceKind {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FileFormat {
-    Csv,
-    Json,
-}
-
-impl FileFormat {
-    pub fn media_type(self) -> &'static str {
-        match self {
-            FileFormat::Csv => "text/csv",
-            FileFormat::Json => "application/json",
-        }
-    }
-}
+pub use dutywatch_checks::read::Format as FileFormat;
 
 impl Context<'_> {
     pub(super) fn source(
@@ -69,6 +75,48 @@ impl Context<'_> {
             );
         }
         let schedule = self.schedule(&raw.schedule, &format!("{key}.schedule"), zone);
+        let evidence = self.kinds.get(raw.evidence.get_ref()).cloned();
+        if evidence.is_none() {
+            self.error(
+                raw.evidence.span().start,
+                &format!("{key}.evidence"),
+                format!(
+                    "`{}` is not an evidence kind; {}",
+                    raw.evidence.get_ref(),
+                    self.kinds.unknown_hint(raw.evidence.get_ref())
+                ),
+            );
+        }
+        let mapping = evidence
+            .as_deref()
+            .map(|kind| self.mapping(kind, &raw.fields, &key));
+        let zone = match &raw.timezone {
+            None => Some(zone.clone()),
+            Some(name) => match TimeZone::get(name.get_ref()) {
+                Ok(zone) => Some(zone),
+                Err(_) => {
+                    self.error(
+                        name.span().start,
+                        &format!("{key}.timezone"),
+                        format!(
+                            "`{}` is not an IANA time zone; write e.g. `America/Chicago`, or leave it out to read this source's local times in the contractor's zone",
+                            name.get_ref()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let date_format = match &raw.date_format {
+            None => None,
+            Some(text) => match text.get_ref().parse::<DateFormat>() {
+                Ok(format) => Some(format),
+                Err(error) => {
+                    self.error(text.span().start, &format!("{key}.date_format"), error.to_string());
+                    None
+                }
+            },
+        };
         let kind = match raw.kind {
             RawSourceKind::File => {
                 let Some(path) = &raw.path else {
@@ -124,8 +172,55 @@ impl Context<'_> {
         Some(Source {
             id,
             kind,
+            evidence: evidence?,
+            mapping: mapping?,
+            time: TimeReader {
+                zone: zone?,
+                format: date_format,
+            },
             schedule: schedule?,
             max_age: raw.max_age,
         })
+    }
+
+    /// A source's `fields`: each key a field of its kind, each value a
+    /// column name or a JSON path.
+    fn mapping(
+        &mut self,
+        kind: &EvidenceKind,
+        fields: &BTreeMap<String, Spanned<String>>,
+        key: &str,
+    ) -> Mapping {
+        let mut overrides = BTreeMap::new();
+        for (name, path) in fields {
+            if kind.field(name).is_none() {
+                self.error(
+                    path.span().start,
+                    &format!("{key}.fields.{name}"),
+                    format!(
+                        "`{name}` is not a field of `{}` evidence; {}",
+                        kind.name,
+                        kind.unknown_field_hint(name)
+                    ),
+                );
+                continue;
+            }
+            let text = path.get_ref().trim();
+            if text.is_empty() {
+                self.error(
+                    path.span().start,
+                    &format!("{key}.fields.{name}"),
+                    "the column or JSON path is empty".to_owned(),
+                );
+                continue;
+            }
+            // `a.b` walks JSON objects; anything else (a header with spaces)
+            // is one column name as written.
+            let path = text
+                .parse::<FieldPath>()
+                .unwrap_or_else(|_| FieldPath::single(text));
+            overrides.insert(name.clone(), path);
+        }
+        Mapping::new(overrides)
     }
 }

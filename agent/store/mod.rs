@@ -28,7 +28,7 @@ pub use evidence::{
     ChainPosition, ChainReport, CheckedEvidence, NewEvidence, StoredEvidence, Tamper, Tampered,
 };
 pub use outbox::{PendingMail, UndeliveredMail};
-pub use verdicts::{CurrentVerdict, OutgoingMail, Transition};
+pub use verdicts::{CurrentSubject, CurrentVerdict, OutgoingMail, Recorded, SubjectChange, Transition};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
 /// Never edit a released migration: add the next one.
@@ -36,6 +36,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0001_init.sql")),
     M::up(include_str!("migrations/0002_outbox_delivery.sql")),
     M::up(include_str!("migrations/0003_outbox_cancel.sql")),
+    M::up(include_str!("migrations/0004_subjects.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 

@@ -1,19 +1,40 @@
-//! Verdicts: each duty's current state, the history of its state changes, and the
-//! escalations decided on those changes.
+//! Verdicts: each duty's current state and each of its subjects', the history of their
+//! changes, and the escalations decided on those changes.
 //!
-//! Escalation is decided in the transaction that records the state change, keyed on the
-//! history row, so a state change produces at most one mail — also across restarts and
-//! crashes — and a decided mail is never lost.
+//! Escalation is decided in the transaction that records the change, keyed on the history
+//! row, so a change produces at most one mail — also across restarts and crashes — and a
+//! decided mail is never lost. A subject that newly needs attention is a change even while the
+//! duty's own state stays the same, so a second incident or a second failing user is told.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use dutywatch_checks::verdict::{StateKind, Verdict};
+use dutywatch_checks::record::Subject;
+use dutywatch_checks::verdict::{StateKind, SubjectVerdict, Verdict};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::{Store, StoreError, bad_column, ts_text, whole_seconds};
 
-/// A change of a duty's state kind, handed to the escalation policy.
+/// A change of one subject's state, handed to the escalation policy.
+#[derive(Clone, Debug)]
+pub struct SubjectChange<'a> {
+    pub subject: Subject,
+    /// `None` when the subject had no recorded state (new, or back after it was gone).
+    pub from: Option<StateKind>,
+    /// `None` when the subject left the evidence.
+    pub to: Option<&'a SubjectVerdict>,
+}
+
+impl SubjectChange<'_> {
+    /// Whether the subject newly needs someone's attention.
+    pub fn needs_attention(&self) -> bool {
+        self.to
+            .is_some_and(|verdict| verdict.state.kind().needs_attention())
+    }
+}
+
+/// A change of a duty's state kind or of its subjects', handed to the escalation policy.
 #[derive(Clone, Copy, Debug)]
 pub struct Transition<'a> {
     pub client: &'a str,
@@ -22,10 +43,19 @@ pub struct Transition<'a> {
     pub from: Option<StateKind>,
     pub to: StateKind,
     pub verdict: &'a Verdict,
+    /// The subjects whose state changed in this evaluation.
+    pub subjects: &'a [SubjectChange<'a>],
     /// The `verdict_history` row of this change.
     pub history_id: i64,
     /// The evaluation instant, whole seconds.
     pub at: Timestamp,
+}
+
+impl Transition<'_> {
+    /// Whether the duty's own state kind changed (not only a subject's).
+    pub fn duty_changed(&self) -> bool {
+        self.from != Some(self.to)
+    }
 }
 
 /// A mail the escalation policy wants sent.
@@ -35,6 +65,15 @@ pub struct OutgoingMail {
     pub cc: Vec<String>,
     pub subject: String,
     pub body: String,
+}
+
+/// What recording an evaluation changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// The duty's new state kind, if it changed.
+    pub state: Option<StateKind>,
+    /// How many subjects changed state (appeared needing attention, recovered, left).
+    pub subjects: usize,
 }
 
 /// A duty's latest verdict.
@@ -48,15 +87,29 @@ pub struct CurrentVerdict {
     pub evaluated_at: Timestamp,
 }
 
+/// A subject's latest state.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CurrentSubject {
+    pub subject: String,
+    pub state: StateKind,
+    pub since: Timestamp,
+    pub due: Option<Timestamp>,
+    pub reason: String,
+    /// When it left the evidence, if it did.
+    pub gone_at: Option<Timestamp>,
+}
+
 impl Store {
-    /// Records an evaluation of one duty. In ONE immediate transaction: upserts `duty_state`;
-    /// if the state kind differs from the previous one (or there is none), inserts a
-    /// `verdict_history` row and calls `decide`; if that returns a mail, inserts an
+    /// Records an evaluation of one duty. In ONE immediate transaction: upserts `duty_state`
+    /// and, when the verdict judges subjects, `subject_state`; if the duty's state kind
+    /// differs from the previous one (or there is none), or any subject's does (a subject
+    /// that first appears `met` is no change), inserts a `verdict_history` row and its
+    /// `subject_history` rows and calls `decide`; if that returns a mail, inserts an
     /// `escalations` row and an `outbox` row due at `at`.
     ///
-    /// Returns the new state kind if it changed. A same-kind re-evaluation only refreshes the
-    /// verdict (reason, evidence) and `evaluated_at`, so the same state never mails twice.
-    /// If anything fails, nothing is recorded — including the decided mail.
+    /// A same-state re-evaluation only refreshes reasons, evidence and `evaluated_at`, so the
+    /// same state never mails twice. If anything fails, nothing is recorded — including the
+    /// decided mail.
     pub fn record_verdict(
         &mut self,
         client: &str,
@@ -64,7 +117,7 @@ impl Store {
         at: Timestamp,
         verdict: &Verdict,
         decide: &mut dyn FnMut(&Transition<'_>) -> Option<OutgoingMail>,
-    ) -> Result<Option<StateKind>, StoreError> {
+    ) -> Result<Recorded, StoreError> {
         let on_err = self.sql_error(format!("recording verdict of {client}/{duty}"));
         let mut inner = |store: &mut Store| {
             let tx = store.write_tx()?;
@@ -75,7 +128,8 @@ impl Store {
         inner(self).map_err(on_err)
     }
 
-    /// Current verdicts, of one client or all, ordered by client and duty.
+    /// Current verdicts, of one client or all, ordered by client and duty. Their `subjects`
+    /// are `None`: [`Store::subjects`] has them.
     pub fn current_verdicts(
         &self,
         client: Option<&str>,
@@ -95,6 +149,51 @@ impl Store {
                     state_since: row.get(3)?,
                     evaluated_at: row.get(4)?,
                 })
+            })?;
+            rows.collect()
+        };
+        read().map_err(on_err)
+    }
+
+    /// The subjects of one duty, worst first, then by name; gone ones last.
+    pub fn subjects(&self, client: &str, duty: &str) -> Result<Vec<CurrentSubject>, StoreError> {
+        let on_err = self.sql_error(format!("reading the subjects of {client}/{duty}"));
+        let read = || -> rusqlite::Result<Vec<CurrentSubject>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT subject, state, state_since, due, reason, gone_at FROM subject_state
+                 WHERE client = ?1 AND duty = ?2 ORDER BY subject",
+            )?;
+            let rows = stmt.query_map(params![client, duty], |row| {
+                Ok(CurrentSubject {
+                    subject: row.get(0)?,
+                    state: kind_column(row, 1)?,
+                    since: row.get(2)?,
+                    due: row.get(3)?,
+                    reason: row.get(4)?,
+                    gone_at: row.get(5)?,
+                })
+            })?;
+            let mut subjects = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            subjects.sort_by_key(|s| (s.gone_at.is_some(), std::cmp::Reverse(s.state.severity())));
+            Ok(subjects)
+        };
+        read().map_err(on_err)
+    }
+
+    /// The event records kept for a duty's subjects whose clocks were open when last
+    /// evaluated and that are still tracked: the evaluation carries them on when they leave
+    /// the export.
+    pub fn kept_events(&self, client: &str, duty: &str) -> Result<Vec<serde_json::Value>, StoreError> {
+        let on_err = self.sql_error(format!("reading the open events of {client}/{duty}"));
+        let read = || -> rusqlite::Result<Vec<serde_json::Value>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT record FROM subject_state
+                 WHERE client = ?1 AND duty = ?2 AND record IS NOT NULL AND gone_at IS NULL
+                 ORDER BY subject",
+            )?;
+            let rows = stmt.query_map(params![client, duty], |row| {
+                let text = row.get_ref(0)?.as_str()?;
+                serde_json::from_str(text).map_err(|e| bad_column(0, e))
             })?;
             rows.collect()
         };
@@ -121,8 +220,31 @@ impl Store {
         read().map_err(on_err)
     }
 
+    /// The state changes of one subject, oldest first: (at, from, to), `to` being a state
+    /// name or `gone`.
+    pub fn subject_history(
+        &self,
+        client: &str,
+        duty: &str,
+        subject: &str,
+    ) -> Result<Vec<(Timestamp, Option<String>, String)>, StoreError> {
+        let on_err = self.sql_error(format!("reading the history of {client}/{duty}/{subject}"));
+        let read = || -> rusqlite::Result<Vec<(Timestamp, Option<String>, String)>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT at, from_state, state FROM subject_history
+                 WHERE client = ?1 AND duty = ?2 AND subject = ?3 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![client, duty, subject], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?;
+            rows.collect()
+        };
+        read().map_err(on_err)
+    }
+
     /// Forgets duties of `client` that are no longer configured: deletes their `duty_state`
-    /// rows only; history, escalations and the outbox stay as the record of what happened.
+    /// and `subject_state` rows only; history, escalations and the outbox stay as the record
+    /// of what happened.
     pub fn retain_duties(&mut self, client: &str, keep: &[&str]) -> Result<(), StoreError> {
         let on_err = self.sql_error(format!("forgetting unconfigured duties of {client}"));
         let inner = |store: &mut Store| {
@@ -130,15 +252,25 @@ impl Store {
             let keep = serde_json::to_string(keep)
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             let tx = store.write_tx()?;
-            tx.execute(
-                "DELETE FROM duty_state
-                 WHERE client = ?1 AND duty NOT IN (SELECT value FROM json_each(?2))",
-                params![client, keep],
-            )?;
+            for table in ["duty_state", "subject_state"] {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {table}
+                         WHERE client = ?1 AND duty NOT IN (SELECT value FROM json_each(?2))"
+                    ),
+                    params![client, keep],
+                )?;
+            }
             tx.commit()
         };
         inner(self).map_err(on_err)
     }
+}
+
+/// A subject's state as stored: its kind, and whether it has left the evidence.
+struct StoredSubject {
+    kind: StateKind,
+    gone: bool,
 }
 
 fn record_verdict_tx(
@@ -148,10 +280,15 @@ fn record_verdict_tx(
     at: Timestamp,
     verdict: &Verdict,
     decide: &mut dyn FnMut(&Transition<'_>) -> Option<OutgoingMail>,
-) -> rusqlite::Result<Option<StateKind>> {
+) -> rusqlite::Result<Recorded> {
     let at = whole_seconds(at);
     let at_text = ts_text(at);
-    let json = serde_json::to_string(verdict)
+    // Subjects live in their own table; the duty's row keeps the duty's verdict.
+    let duty_verdict = Verdict {
+        subjects: None,
+        ..verdict.clone()
+    };
+    let json = serde_json::to_string(&duty_verdict)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let to = verdict.state.kind();
     let from = tx
@@ -162,13 +299,18 @@ fn record_verdict_tx(
         )
         .optional()?;
 
-    if from == Some(to) {
+    let changes = match &verdict.subjects {
+        Some(subjects) => write_subjects(tx, client, duty, &at_text, subjects)?,
+        None => Vec::new(),
+    };
+
+    if from == Some(to) && changes.is_empty() {
         tx.execute(
             "UPDATE duty_state SET verdict = ?3, evaluated_at = ?4
              WHERE client = ?1 AND duty = ?2",
             params![client, duty, json, at_text],
         )?;
-        return Ok(None);
+        return Ok(Recorded::default());
     }
 
     tx.execute(
@@ -176,7 +318,8 @@ fn record_verdict_tx(
          VALUES (?1, ?2, ?3, ?4, ?5, ?4)
          ON CONFLICT (client, duty) DO UPDATE SET
              state = excluded.state,
-             state_since = excluded.state_since,
+             state_since = CASE WHEN state = excluded.state THEN state_since
+                                ELSE excluded.state_since END,
              verdict = excluded.verdict,
              evaluated_at = excluded.evaluated_at",
         params![client, duty, to.as_str(), at_text, json],
@@ -187,12 +330,33 @@ fn record_verdict_tx(
         params![client, duty, to.as_str(), at_text, json],
     )?;
     let history_id = tx.last_insert_rowid();
+    for change in &changes {
+        let (state, reason) = match change.to {
+            Some(verdict) => (verdict.state.kind().as_str(), verdict.reason.as_str()),
+            None => ("gone", "no longer in the evidence"),
+        };
+        tx.execute(
+            "INSERT INTO subject_history (history_id, client, duty, subject, from_state, state, at, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                history_id,
+                client,
+                duty,
+                change.subject.as_str(),
+                change.from.map(StateKind::as_str),
+                state,
+                at_text,
+                reason
+            ],
+        )?;
+    }
     let transition = Transition {
         client,
         duty,
         from,
         to,
         verdict,
+        subjects: &changes,
         history_id,
         at,
     };
@@ -221,7 +385,109 @@ fn record_verdict_tx(
             ],
         )?;
     }
-    Ok(Some(to))
+    Ok(Recorded {
+        state: (from != Some(to)).then_some(to),
+        subjects: changes.len(),
+    })
+}
+
+/// Writes the subjects' states and returns what changed: a subject whose state kind differs
+/// from its stored one, a new or returning subject that is not `met`, and a stored subject
+/// that is no longer judged (gone from the evidence).
+fn write_subjects<'a>(
+    tx: &Transaction<'_>,
+    client: &str,
+    duty: &str,
+    at_text: &str,
+    subjects: &'a [SubjectVerdict],
+) -> rusqlite::Result<Vec<SubjectChange<'a>>> {
+    let mut stored: BTreeMap<String, StoredSubject> = BTreeMap::new();
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT subject, state, gone_at IS NOT NULL FROM subject_state
+             WHERE client = ?1 AND duty = ?2",
+        )?;
+        let rows = stmt.query_map(params![client, duty], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                StoredSubject {
+                    kind: kind_column(row, 1)?,
+                    gone: row.get(2)?,
+                },
+            ))
+        })?;
+        for row in rows {
+            let (subject, state) = row?;
+            stored.insert(subject, state);
+        }
+    }
+    let mut changes = Vec::new();
+    for subject in subjects {
+        let kind = subject.state.kind();
+        let before = stored
+            .remove(subject.subject.as_str())
+            .filter(|s| !s.gone)
+            .map(|s| s.kind);
+        let changed = match before {
+            Some(before) => before != kind,
+            None => kind != StateKind::Met,
+        };
+        let keep = subject
+            .keep
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        let due = subject.state.due().map(ts_text);
+        tx.execute(
+            "INSERT INTO subject_state (client, duty, subject, state, state_since, due, reason,
+                                        evaluated_at, record, gone_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5, ?8, NULL)
+             ON CONFLICT (client, duty, subject) DO UPDATE SET
+                 state_since = CASE WHEN state = excluded.state AND gone_at IS NULL
+                                    THEN state_since ELSE excluded.state_since END,
+                 state = excluded.state,
+                 due = excluded.due,
+                 reason = excluded.reason,
+                 evaluated_at = excluded.evaluated_at,
+                 record = excluded.record,
+                 gone_at = NULL",
+            params![
+                client,
+                duty,
+                subject.subject.as_str(),
+                kind.as_str(),
+                at_text,
+                due,
+                subject.reason,
+                keep
+            ],
+        )?;
+        if changed {
+            changes.push(SubjectChange {
+                subject: subject.subject.clone(),
+                from: before,
+                to: Some(subject),
+            });
+        }
+    }
+    // What is left was stored but is not judged any more: it left the evidence.
+    for (name, state) in stored {
+        if state.gone {
+            continue;
+        }
+        tx.execute(
+            "UPDATE subject_state SET gone_at = ?4, record = NULL, evaluated_at = ?4
+             WHERE client = ?1 AND duty = ?2 AND subject = ?3",
+            params![client, duty, name, at_text],
+        )?;
+        changes.push(SubjectChange {
+            subject: Subject::new(name),
+            from: Some(state.kind),
+            to: None,
+        });
+    }
+    Ok(changes)
 }
 
 /// Reads a stored verdict; a row this binary cannot parse is an error naming the column,

@@ -8,6 +8,7 @@ use crate::crm::{Assignment, Location, Ownership};
 use crate::party::Party;
 use crate::period::Period;
 use crate::predicate::{FieldPath, Predicate};
+use crate::time::Cadence;
 
 /// A duty's name in configs, history and mails: lowercase letters, digits,
 /// `-`, `_` and `.`, so it is safe in file names and mail headers.
@@ -80,8 +81,8 @@ pub struct Duty {
     pub source: String,
     /// Evidence older than this says nothing about today.
     pub max_age: Option<Period>,
-    /// Names a record in reasons (e.g. `userPrincipalName`).
-    pub label: Option<FieldPath>,
+    /// The contractor's zone: calendar cadences count days in it.
+    pub zone: jiff::tz::TimeZone,
     pub rule: Rule,
 }
 
@@ -112,7 +113,9 @@ impl Rule {
 /// Done at least once every `every`, e.g. an access review each 90 days.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Recurring {
-    pub every: Period,
+    /// Calendar days, weeks, months in the duty's zone: weekly work done
+    /// Mondays 09:00 is due the next Monday 09:00 across a DST change.
+    pub every: Cadence,
     /// How long before the due time `due_soon` starts.
     pub warn_before: Period,
     /// The field holding when a record's work was completed.
@@ -144,12 +147,11 @@ pub enum Quantifier {
     None,
 }
 
-/// Each event record opens a clock with ordered steps, e.g. an incident:
-/// hand-off within 24 h of detection, report within 72 h of discovery.
+/// Each event record (a subject of the source's kind) opens a clock with
+/// ordered steps, e.g. an incident: hand-off within 24 h of detection,
+/// report within 72 h of discovery.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventClock {
-    /// The field that names an event.
-    pub event_id: FieldPath,
     /// Which records are events; all records when absent.
     pub filter: Option<Predicate>,
     pub steps: Vec<Step>,
@@ -164,6 +166,7 @@ pub struct Step {
     pub starts: FieldPath,
     /// The field whose time records the step done.
     pub done: FieldPath,
+    /// Elapsed hours, as DFARS counts them: weekends and DST do not pause.
     pub within: Period,
     pub warn_before: Period,
 }
@@ -178,7 +181,7 @@ pub struct DutySpec {
     pub party: Option<Party>,
     pub source: String,
     pub max_age: Option<Period>,
-    pub label: Option<FieldPath>,
+    pub zone: jiff::tz::TimeZone,
     pub rule: Rule,
 }
 
@@ -300,7 +303,7 @@ impl DutySpec {
             responsible,
             source: self.source,
             max_age: self.max_age,
-            label: self.label,
+            zone: self.zone,
             rule: self.rule,
         })
     }

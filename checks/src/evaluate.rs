@@ -2,36 +2,45 @@
 //! verdict comes from.
 //!
 //! The order of the checks is the product's first principle: absence of
-//! evidence is never compliance. A failed collector, no evidence at all, and
-//! stale evidence are each decided before any rule gets to say "met".
+//! evidence is never compliance. A failed collector, no evidence at all,
+//! stale evidence and an implausibly empty export are each decided before
+//! any rule gets to say "met"; inside a rule, a record that could not be
+//! read or a condition that cannot be decided on it keeps its subject, and
+//! so the duty, from `met`.
+
+use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use serde_json::Value;
+use jiff::tz::TimeZone;
 
-use crate::duty::{Continuous, Duty, EventClock, Quantifier, Recurring, Rule};
+use crate::duty::{Continuous, Duty, EventClock, Quantifier, Recurring, Rule, Step};
 use crate::evidence::{Collection, EvidenceId, EvidenceView, Snapshot};
+use crate::kind::Empty;
 use crate::period::Period;
-use crate::predicate::{FieldPath, Predicate, value_as_timestamp};
-use crate::verdict::{State, Verdict};
+use crate::predicate::{Context, FieldPath, Predicate, Truth};
+use crate::record::{FieldValue, Finding, Record, Subject};
+use crate::time::When;
+use crate::verdict::{State, StateKind, SubjectVerdict, Verdict};
 
-/// How many offending records a reason names before it summarises.
-const NAMED_RECORDS: usize = 5;
+/// How many subjects a reason names before it summarises.
+const NAMED: usize = 5;
 
 /// Decides where `duty` stands at `now`, from `evidence` alone.
 pub fn evaluate(duty: &Duty, evidence: EvidenceView<'_>, now: Timestamp) -> Verdict {
+    let zone = evidence.zone;
     if let Collection::Failed { since, error } = evidence.collection {
-        return Verdict {
-            state: State::SourceError {
+        return verdict(
+            State::SourceError {
                 since: *since,
                 error: error.clone(),
             },
-            reason: format!(
+            format!(
                 "the collector for source `{}` has failed since {}: {error}",
                 evidence.source,
-                show(*since)
+                show(*since, zone)
             ),
-            evidence: Vec::new(),
-        };
+            Vec::new(),
+        );
     }
     let Some(latest) = evidence.latest() else {
         let reason = match evidence.collection {
@@ -58,85 +67,120 @@ pub fn evaluate(duty: &Duty, evidence: EvidenceView<'_>, now: Timestamp) -> Verd
                 format!(
                     "the newest evidence from `{}` is as of {} ({age} old); it may be at most {max_age} old",
                     evidence.source,
-                    show(latest.effective_at)
+                    show(latest.effective_at, zone)
                 ),
                 vec![latest.id],
             );
         }
     }
+    if latest.records.is_empty()
+        && latest.findings.is_empty()
+        && evidence.kind.empty == Empty::NoEvidence
+    {
+        return verdict(
+            State::NoEvidence,
+            format!(
+                "the evidence from `{}` as of {} holds no records; an empty `{}` export is not plausible, so it proves nothing",
+                evidence.source,
+                show(latest.effective_at, zone),
+                evidence.kind.name
+            ),
+            vec![latest.id],
+        );
+    }
+    let context = Context { now, zone };
     match &duty.rule {
-        Rule::Recurring(rule) => recurring(rule, evidence, now),
-        Rule::Continuous(rule) => continuous(duty, rule, evidence, now),
-        Rule::EventClock(rule) => event_clock(rule, latest, now),
+        Rule::Recurring(rule) => recurring(duty, rule, evidence, context),
+        Rule::Continuous(rule) if rule.expect == Quantifier::Any => any(rule, evidence, context),
+        Rule::Continuous(rule) => per_subject(rule, evidence, context),
+        Rule::EventClock(rule) => event_clock(rule, evidence, latest, context),
     }
 }
 
-fn recurring(rule: &Recurring, evidence: EvidenceView<'_>, now: Timestamp) -> Verdict {
-    let mut last: Option<(Timestamp, EvidenceId)> = None;
-    let mut unreadable = 0;
-    let mut future = 0;
+// ---- recurring -------------------------------------------------------------
+
+fn recurring(
+    duty: &Duty,
+    rule: &Recurring,
+    evidence: EvidenceView<'_>,
+    context: Context<'_>,
+) -> Verdict {
+    let zone = context.zone;
+    // The completion that pushes the due date furthest out, with its due date.
+    let mut best: Option<(Timestamp, When, EvidenceId)> = None;
+    let mut notes = Notes::default();
     for snapshot in evidence.snapshots {
-        for record in selected(&snapshot.records, rule.filter.as_ref(), now) {
-            match rule.completed_at.timestamp(record) {
-                None => unreadable += 1,
-                // A completion dated after `now` is a typo or clock skew,
-                // not work done: it must not push the due date out.
-                Some(at) if at > now => future += 1,
-                Some(at) => {
-                    if last.is_none_or(|(best, _)| at >= best) {
-                        last = Some((at, snapshot.id));
-                    }
+        notes.unreadable(&snapshot.findings);
+        for record in &snapshot.records {
+            match selected(rule.filter.as_ref(), record, context) {
+                Truth::False => continue,
+                Truth::Unknown => {
+                    notes.undecided_filter(record);
+                    continue;
                 }
+                Truth::True => {}
+            }
+            let Some(done) = time_of(record, &rule.completed_at) else {
+                notes.add(format!(
+                    "{} has no `{}`, so it is not a completion",
+                    record.name(),
+                    rule.completed_at
+                ));
+                continue;
+            };
+            // A completion dated after `now` is a typo or clock skew, not
+            // work done: it must not push the due date out.
+            if done.start(zone) > context.now {
+                notes.add(format!(
+                    "{}: `{}` {} is in the future, so it is not counted",
+                    record.name(),
+                    rule.completed_at,
+                    show_when(done, zone)
+                ));
+                continue;
+            }
+            let due = rule.every.due(done, &duty.zone);
+            if best.is_none_or(|(best_due, ..)| due > best_due) {
+                best = Some((due, done, snapshot.id));
             }
         }
     }
-    let mut notes = String::new();
-    if unreadable > 0 {
-        notes += &format!(
-            "; {unreadable} record(s) ignored: `{}` is missing or not a date",
-            rule.completed_at
-        );
-    }
-    if future > 0 {
-        notes += &format!(
-            "; {future} record(s) ignored: `{}` is in the future",
-            rule.completed_at
-        );
-    }
-    let Some((done_at, id)) = last else {
+    let Some((due, done, id)) = best else {
         let ids = evidence.snapshots.iter().map(|s| s.id).collect();
         return verdict(
             State::NoEvidence,
             format!(
-                "no completion found in source `{}`{}{notes}",
+                "no completion found in source `{}`{}{}",
                 evidence.source,
-                filter_note(rule.filter.as_ref())
+                filter_note(rule.filter.as_ref()),
+                notes
             ),
             ids,
         );
     };
-    let due = add(done_at, rule.every);
-    let state = deadline_state(due, rule.warn_before, now);
+    let now = context.now;
+    let state = deadline_state(due, rule.warn_before, now, State::Met {
+        next_due: Some(due),
+    });
+    let done = show_when(done, zone);
     let reason = match &state {
         State::Lapsed { overdue, .. } => format!(
-            "last done {}; due every {}, so it was due {} and is {overdue} overdue",
-            show(done_at),
+            "last done {done}; due every {}, so it was due {} and is {overdue} overdue",
             rule.every,
-            show(due)
+            show(due, zone)
         ),
         State::DueSoon { .. } => format!(
-            "last done {}; due again by {} (in {})",
-            show(done_at),
-            show(due),
+            "last done {done}; due again by {} (in {})",
+            show(due, zone),
             Period::between(now, due)
         ),
-        _ => format!("last done {}; next due {}", show(done_at), show(due)),
+        _ => format!("last done {done}; next due {}", show(due, zone)),
     };
-    verdict(state, reason + &notes, vec![id])
+    verdict(state, format!("{reason}{notes}"), vec![id])
 }
 
-/// Met before the warning window, due soon inside it, lapsed after `due`.
-fn deadline_state(due: Timestamp, warn_before: Period, now: Timestamp) -> State {
+/// Before the warning window `early`, inside it due soon, lapsed after `due`.
+fn deadline_state(due: Timestamp, warn_before: Period, now: Timestamp, early: State) -> State {
     if now > due {
         State::Lapsed {
             since: due,
@@ -145,378 +189,697 @@ fn deadline_state(due: Timestamp, warn_before: Period, now: Timestamp) -> State 
     } else if now >= sub(due, warn_before) {
         State::DueSoon { due }
     } else {
-        State::Met {
-            next_due: Some(due),
-        }
+        early
     }
 }
 
-/// How one snapshot fares against a continuous condition.
+// ---- continuous ------------------------------------------------------------
+
+/// How one record fares against a continuous condition.
+#[derive(Clone, Debug, PartialEq)]
 enum Outcome {
-    Holds {
-        matched: usize,
-    },
-    Fails {
-        failing: Vec<String>,
-        matched: usize,
-    },
-    TooFew {
-        matched: usize,
-    },
+    Passes,
+    Fails,
+    /// Neither: a value the condition needs is absent, or the record could
+    /// not be read at all.
+    Undecided(String),
 }
 
-fn continuous(
-    duty: &Duty,
+/// The outcome of every subject of one snapshot that the condition is
+/// about; a subject twice in one export takes its worst outcome.
+fn outcomes(
     rule: &Continuous,
-    evidence: EvidenceView<'_>,
-    now: Timestamp,
-) -> Verdict {
-    let outcome = |snapshot: &Snapshot| -> Outcome {
-        let records: Vec<&Value> = selected(
-            &snapshot.records,
-            rule.filter.as_ref(),
-            snapshot.effective_at,
-        )
-        .collect();
-        let matched = records.len();
-        if matched < rule.min_records {
-            return Outcome::TooFew { matched };
-        }
-        let passing = |record: &&Value| rule.check.matches(record, snapshot.effective_at);
-        let holds = match rule.expect {
-            Quantifier::All => records.iter().all(passing),
-            Quantifier::Any => records.iter().any(passing),
-            Quantifier::None => !records.iter().any(passing),
-        };
-        if holds {
-            return Outcome::Holds { matched };
-        }
-        // Name the records that break the condition so the owner can act.
-        let failing = match rule.expect {
-            Quantifier::All => records
-                .iter()
-                .filter(|r| !passing(r))
-                .map(|r| label(duty, r))
-                .collect(),
-            Quantifier::None => records
-                .iter()
-                .filter(|r| passing(r))
-                .map(|r| label(duty, r))
-                .collect(),
-            Quantifier::Any => Vec::new(),
-        };
-        Outcome::Fails { failing, matched }
+    snapshot: &Snapshot,
+    context: Context<'_>,
+) -> BTreeMap<Subject, Outcome> {
+    // Conditions read `now` as the instant the snapshot speaks for, so an
+    // old snapshot is judged as it stood then.
+    let context = Context {
+        now: snapshot.effective_at,
+        zone: context.zone,
     };
+    let mut out: BTreeMap<Subject, Outcome> = BTreeMap::new();
+    let mut put = |subject: Subject, outcome: Outcome| {
+        let rank = |o: &Outcome| match o {
+            Outcome::Passes => 0,
+            Outcome::Undecided(_) => 1,
+            Outcome::Fails => 2,
+        };
+        match out.get(&subject) {
+            Some(seen) if rank(seen) >= rank(&outcome) => {}
+            _ => {
+                out.insert(subject, outcome);
+            }
+        }
+    };
+    for finding in &snapshot.findings {
+        put(
+            finding_subject(finding),
+            Outcome::Undecided(format!(
+                "its record could not be read: {finding}"
+            )),
+        );
+    }
+    for record in &snapshot.records {
+        let subject = record_subject(record);
+        match selected(rule.filter.as_ref(), record, context) {
+            Truth::False => continue,
+            Truth::Unknown => {
+                put(
+                    subject,
+                    Outcome::Undecided(format!(
+                        "whether `{}` applies cannot be told: it reads a field the record does not have",
+                        filter_text(rule.filter.as_ref())
+                    )),
+                );
+                continue;
+            }
+            Truth::True => {}
+        }
+        let truth = rule.check.eval(record, context);
+        let outcome = match truth {
+            Truth::Unknown => Outcome::Undecided(format!(
+                "`{}` cannot be decided: {}",
+                rule.check,
+                absent_fields(&rule.check, record)
+            )),
+            // `none`: matching the condition is the failure.
+            Truth::True if rule.expect == Quantifier::None => Outcome::Fails,
+            Truth::False if rule.expect != Quantifier::None => Outcome::Fails,
+            Truth::True | Truth::False => Outcome::Passes,
+        };
+        put(subject, outcome);
+    }
+    out
+}
 
-    let Some(latest) = evidence.latest() else {
-        return verdict(State::NoEvidence, "no evidence".to_owned(), Vec::new());
-    };
-    let expectation = match rule.expect {
+fn expectation(rule: &Continuous) -> String {
+    match rule.expect {
         Quantifier::All => format!("every record must satisfy `{}`", rule.check),
         Quantifier::Any => format!("at least one record must satisfy `{}`", rule.check),
         Quantifier::None => format!("no record may satisfy `{}`", rule.check),
-    };
-    let failure = match outcome(latest) {
-        Outcome::Holds { matched } => {
-            return verdict(
-                State::Met { next_due: None },
-                format!(
-                    "holds as of {}: {expectation}, checked over {matched} record(s){}",
-                    show(latest.effective_at),
-                    filter_note(rule.filter.as_ref())
-                ),
-                vec![latest.id],
-            );
-        }
-        Outcome::TooFew { matched } => {
-            return verdict(
-                State::NoEvidence,
-                format!(
-                    "the evidence as of {} has {matched} matching record(s){}; at least {} are needed to judge it",
-                    show(latest.effective_at),
-                    filter_note(rule.filter.as_ref()),
-                    rule.min_records
-                ),
-                vec![latest.id],
-            );
-        }
-        Outcome::Fails { failing, matched } => {
-            let named = if failing.is_empty() {
-                String::new()
-            } else {
-                let shown: Vec<&str> = failing
-                    .iter()
-                    .take(NAMED_RECORDS)
-                    .map(String::as_str)
-                    .collect();
-                let more = failing.len().saturating_sub(NAMED_RECORDS);
-                let tail = if more > 0 {
-                    format!(" and {more} more")
-                } else {
-                    String::new()
-                };
-                format!(
-                    "; {} of {matched} record(s) break it: {}{tail}",
-                    failing.len(),
-                    shown.join(", ")
-                )
-            };
-            format!("{expectation}{named}")
-        }
-    };
-
-    // The condition fails now. It has been failing since the oldest
-    // snapshot of the unbroken run of failures that ends at the latest one.
-    let mut failing_since = latest;
-    let mut ever_held = false;
-    for snapshot in evidence.snapshots.iter().rev().skip(1) {
-        if matches!(outcome(snapshot), Outcome::Holds { .. }) {
-            ever_held = true;
-            break;
-        }
-        failing_since = snapshot;
     }
-    let since_text = if ever_held {
-        format!("failing since {}", show(failing_since.effective_at))
-    } else {
+}
+
+/// `expect = "all"` or `"none"`: each subject on its own.
+fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'_>) -> Verdict {
+    let zone = context.zone;
+    let now = context.now;
+    let snapshots = evidence.snapshots;
+    let Some((latest, older)) = snapshots.split_last() else {
+        return verdict(State::NoEvidence, "no evidence".to_owned(), Vec::new());
+    };
+    let current = outcomes(rule, latest, context);
+    if current.len() < rule.min_records {
+        return verdict(
+            State::NoEvidence,
+            format!(
+                "the evidence as of {} has {} matching record(s){}; at least {} are needed to judge it",
+                show(latest.effective_at, zone),
+                current.len(),
+                filter_note(rule.filter.as_ref()),
+                rule.min_records
+            ),
+            vec![latest.id],
+        );
+    }
+    // Older snapshots' outcomes, newest first, only if someone fails now.
+    let history: Vec<(&Snapshot, BTreeMap<Subject, Outcome>)> =
+        if current.values().any(|o| *o == Outcome::Fails) {
+            older
+                .iter()
+                .rev()
+                .map(|s| (s, outcomes(rule, s, context)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+    let mut subjects = Vec::with_capacity(current.len());
+    let mut evidence_ids = vec![latest.id];
+    for (subject, outcome) in current {
+        let (state, reason) = match outcome {
+            Outcome::Passes => (State::Met { next_due: None }, String::new()),
+            Outcome::Undecided(why) => (State::NoEvidence, why),
+            Outcome::Fails => {
+                // Failing since the oldest snapshot of the unbroken run of
+                // failures that ends now.
+                let mut since = latest;
+                let mut ever_held = false;
+                for (snapshot, outcomes) in &history {
+                    match outcomes.get(&subject) {
+                        Some(Outcome::Fails) => since = snapshot,
+                        Some(Outcome::Passes) => {
+                            ever_held = true;
+                            break;
+                        }
+                        _ => break,
+                    }
+                }
+                if !evidence_ids.contains(&since.id) {
+                    evidence_ids.push(since.id);
+                }
+                let deadline = add(since.effective_at, rule.tolerance);
+                let at_least = if ever_held { "" } else { "at least " };
+                if now > deadline {
+                    (
+                        State::Lapsed {
+                            since: deadline,
+                            overdue: Period::between(deadline, now),
+                        },
+                        format!(
+                            "failing since {at_least}{}; lapsed at {} (tolerance {})",
+                            show(since.effective_at, zone),
+                            show(deadline, zone),
+                            rule.tolerance
+                        ),
+                    )
+                } else {
+                    (
+                        State::DueSoon { due: deadline },
+                        format!(
+                            "failing since {at_least}{}; must hold again by {} (tolerance {})",
+                            show(since.effective_at, zone),
+                            show(deadline, zone),
+                            rule.tolerance
+                        ),
+                    )
+                }
+            }
+        };
+        subjects.push(SubjectVerdict {
+            subject,
+            state,
+            reason,
+            keep: None,
+        });
+    }
+    evidence_ids.sort();
+    let total = subjects.len();
+    let state = worst(&subjects).unwrap_or(State::Met { next_due: None });
+    let reason = if state.kind() == StateKind::Met {
         format!(
-            "failing since at least {}",
-            show(failing_since.effective_at)
+            "holds as of {}: {}, checked over {total} record(s){}",
+            show(latest.effective_at, zone),
+            expectation(rule),
+            filter_note(rule.filter.as_ref())
         )
-    };
-    let deadline = add(failing_since.effective_at, rule.tolerance);
-    let state = if now > deadline {
-        State::Lapsed {
-            since: deadline,
-            overdue: Period::between(deadline, now),
-        }
     } else {
-        State::DueSoon { due: deadline }
+        let failing = names(&subjects, "break it", |s| {
+            matches!(s.kind(), StateKind::DueSoon | StateKind::Lapsed)
+        });
+        let undecided = names(&subjects, "cannot be decided", |s| {
+            s.kind() == StateKind::NoEvidence
+        });
+        let mut reason = expectation(rule);
+        for part in [failing, undecided].into_iter().flatten() {
+            reason += &format!("; {part}");
+        }
+        if let Some(worst) = subjects
+            .iter()
+            .filter(|s| s.state == state)
+            .min_by_key(|s| s.state.due())
+        {
+            reason += &format!("; most urgent {}: {}", worst.subject, worst.reason);
+        }
+        reason
     };
-    let consequence = match &state {
-        State::Lapsed { .. } => format!(
-            "lapsed at {} (tolerance {})",
-            show(deadline),
-            rule.tolerance
-        ),
-        _ => format!(
-            "must hold again by {} (tolerance {})",
-            show(deadline),
-            rule.tolerance
-        ),
-    };
-    let mut ids = vec![failing_since.id, latest.id];
-    ids.dedup();
-    verdict(
+    Verdict {
         state,
-        format!("{failure}; {since_text}, {consequence}"),
-        ids,
-    )
+        reason,
+        evidence: evidence_ids,
+        subjects: Some(subjects),
+    }
+}
+
+/// `expect = "any"`: one passing record holds the duty, so the duty as a
+/// whole is judged.
+fn any(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'_>) -> Verdict {
+    let zone = context.zone;
+    let Some(latest) = evidence.latest() else {
+        return verdict(State::NoEvidence, "no evidence".to_owned(), Vec::new());
+    };
+    let fares = |snapshot: &Snapshot| -> (usize, Option<Outcome>) {
+        let outcomes = outcomes(rule, snapshot, context);
+        let overall = if outcomes.values().any(|o| *o == Outcome::Passes) {
+            Some(Outcome::Passes)
+        } else if outcomes.values().any(|o| matches!(o, Outcome::Undecided(_))) {
+            outcomes.values().find(|o| matches!(o, Outcome::Undecided(_))).cloned()
+        } else if outcomes.len() < rule.min_records {
+            None
+        } else {
+            Some(Outcome::Fails)
+        };
+        (outcomes.len(), overall)
+    };
+    let (matched, overall) = fares(latest);
+    match overall {
+        None => verdict(
+            State::NoEvidence,
+            format!(
+                "the evidence as of {} has {matched} matching record(s){}; at least {} are needed to judge it",
+                show(latest.effective_at, zone),
+                filter_note(rule.filter.as_ref()),
+                rule.min_records
+            ),
+            vec![latest.id],
+        ),
+        Some(Outcome::Passes) => verdict(
+            State::Met { next_due: None },
+            format!(
+                "holds as of {}: {}, checked over {matched} record(s){}",
+                show(latest.effective_at, zone),
+                expectation(rule),
+                filter_note(rule.filter.as_ref())
+            ),
+            vec![latest.id],
+        ),
+        Some(Outcome::Undecided(why)) => verdict(
+            State::NoEvidence,
+            format!(
+                "{}: no record is known to satisfy it, and for some it cannot be decided ({why})",
+                expectation(rule)
+            ),
+            vec![latest.id],
+        ),
+        Some(Outcome::Fails) => {
+            let mut since = latest;
+            let mut ever_held = false;
+            for snapshot in evidence.snapshots.iter().rev().skip(1) {
+                match fares(snapshot).1 {
+                    Some(Outcome::Fails) => since = snapshot,
+                    Some(Outcome::Passes) => {
+                        ever_held = true;
+                        break;
+                    }
+                    _ => break,
+                }
+            }
+            let deadline = add(since.effective_at, rule.tolerance);
+            let at_least = if ever_held { "" } else { "at least " };
+            let failing = format!(
+                "{}; none of {matched} record(s) does, failing since {at_least}{}",
+                expectation(rule),
+                show(since.effective_at, zone)
+            );
+            let mut ids = vec![since.id, latest.id];
+            ids.dedup();
+            if context.now > deadline {
+                verdict(
+                    State::Lapsed {
+                        since: deadline,
+                        overdue: Period::between(deadline, context.now),
+                    },
+                    format!(
+                        "{failing}; lapsed at {} (tolerance {})",
+                        show(deadline, zone),
+                        rule.tolerance
+                    ),
+                    ids,
+                )
+            } else {
+                verdict(
+                    State::DueSoon { due: deadline },
+                    format!(
+                        "{failing}; must hold again by {} (tolerance {})",
+                        show(deadline, zone),
+                        rule.tolerance
+                    ),
+                    ids,
+                )
+            }
+        }
+    }
+}
+
+// ---- event clocks ----------------------------------------------------------
+
+fn event_clock(
+    rule: &EventClock,
+    evidence: EvidenceView<'_>,
+    latest: &Snapshot,
+    context: Context<'_>,
+) -> Verdict {
+    let mut subjects: BTreeMap<Subject, SubjectVerdict> = BTreeMap::new();
+    for finding in &latest.findings {
+        let subject = finding_subject(finding);
+        subjects.entry(subject.clone()).or_insert(SubjectVerdict {
+            subject,
+            state: State::NoEvidence,
+            reason: format!("its record could not be read, so its clocks cannot be checked: {finding}"),
+            keep: None,
+        });
+    }
+    let mut in_export: Vec<Subject> = Vec::new();
+    for record in &latest.records {
+        let subject = record_subject(record);
+        in_export.push(subject.clone());
+        let judged = match selected(rule.filter.as_ref(), record, context) {
+            Truth::False => continue,
+            Truth::Unknown => SubjectVerdict {
+                subject: subject.clone(),
+                state: State::NoEvidence,
+                reason: format!(
+                    "whether `{}` applies cannot be told: it reads a field the record does not have",
+                    filter_text(rule.filter.as_ref())
+                ),
+                keep: Some(record.to_json()),
+            },
+            Truth::True => event(rule, record, context, None),
+        };
+        keep_worst(&mut subjects, judged);
+    }
+    // Events seen before, still open, and gone from the export now.
+    for record in evidence.kept {
+        let subject = record_subject(record);
+        if in_export.contains(&subject) {
+            continue;
+        }
+        if selected(rule.filter.as_ref(), record, context) == Truth::False {
+            continue;
+        }
+        let judged = event(
+            rule,
+            record,
+            context,
+            Some(format!(
+                "no longer in the export as of {}, kept open as last seen",
+                show(latest.effective_at, context.zone)
+            )),
+        );
+        keep_worst(&mut subjects, judged);
+    }
+    let subjects: Vec<SubjectVerdict> = subjects.into_values().collect();
+    let total = subjects.len();
+    let state = worst(&subjects).unwrap_or(State::Met { next_due: None });
+    let reason = if state.kind() == StateKind::Met {
+        format!(
+            "no open step in {total} event(s) as of {}",
+            show(latest.effective_at, context.zone)
+        )
+    } else {
+        let open = subjects
+            .iter()
+            .filter(|s| s.state.kind() != StateKind::Met)
+            .count();
+        let worst = subjects
+            .iter()
+            .filter(|s| s.state == state)
+            .min_by_key(|s| s.state.due())
+            .map(|s| format!("event {}: {}", s.subject, s.reason))
+            .unwrap_or_default();
+        if open > 1 {
+            format!("{worst} ({} more event(s) need attention)", open - 1)
+        } else {
+            worst
+        }
+    };
+    Verdict {
+        state,
+        reason,
+        evidence: vec![latest.id],
+        subjects: Some(subjects),
+    }
 }
 
 /// Where one step of one event stands.
-struct OpenStep {
-    event: String,
-    step: String,
+struct StepState {
+    name: String,
     due: Timestamp,
     state: State,
 }
 
-fn event_clock(rule: &EventClock, latest: &Snapshot, now: Timestamp) -> Verdict {
-    let mut open: Vec<OpenStep> = Vec::new();
-    let mut late: Vec<String> = Vec::new();
-    // Start times that are there but cannot be read: whether those clocks
-    // run is unknown, so they can never add up to "met".
-    let mut unknown: Vec<String> = Vec::new();
-    let mut unreadable_done: Vec<String> = Vec::new();
-    let mut events = 0;
-    let mut unnamed = 0;
-    for (index, record) in latest.records.iter().enumerate() {
-        if rule
-            .filter
-            .as_ref()
-            .is_some_and(|filter| !filter.matches(record, now))
-        {
+/// One event's verdict: its most urgent open step, or met when every
+/// started step is done.
+fn event(
+    rule: &EventClock,
+    record: &Record,
+    context: Context<'_>,
+    gone: Option<String>,
+) -> SubjectVerdict {
+    let zone = context.zone;
+    let now = context.now;
+    let mut open: Vec<StepState> = Vec::new();
+    let mut notes = Notes::default();
+    for step in &rule.steps {
+        let Some(started) = time_of(record, &step.starts) else {
             continue;
-        }
-        events += 1;
-        // An event without its id still runs its clock; it is named by its
-        // place in the export so someone can find it.
-        let event = rule
-            .event_id
-            .lookup(record)
-            .map(scalar_text)
-            .unwrap_or_else(|| {
-                unnamed += 1;
-                format!("record {}", index + 1)
-            });
-        for step in &rule.steps {
-            let started = match reading(&step.starts, record) {
-                Reading::Absent => continue,
-                Reading::Unreadable => {
-                    unknown.push(format!("{event} `{}`", step.starts));
-                    continue;
+        };
+        let started = started.start(zone);
+        let due = add(started, step.within);
+        match done_of(step, record, started, zone, now) {
+            Ok(Some(done)) => {
+                if done > due {
+                    notes.add(format!(
+                        "{} done {} late",
+                        step.name,
+                        Period::between(due, done)
+                    ));
                 }
-                Reading::At(at) => at,
-            };
-            let due = add(started, step.within);
-            match reading(&step.done, record) {
-                Reading::At(done) => {
-                    if done > due {
-                        late.push(format!(
-                            "{event}: {} done {} late",
-                            step.name,
-                            Period::between(due, done)
-                        ));
-                    }
-                }
-                // An unreadable completion is not a completion: the clock
-                // keeps running, and the reason says why.
-                done @ (Reading::Absent | Reading::Unreadable) => {
-                    if matches!(done, Reading::Unreadable) {
-                        unreadable_done.push(format!("{event} `{}`", step.done));
-                    }
-                    open.push(OpenStep {
-                        event: event.clone(),
-                        step: step.name.clone(),
-                        due,
-                        state: deadline_state(due, step.warn_before, now),
-                    });
-                }
+            }
+            Ok(None) => open.push(StepState {
+                name: step.name.clone(),
+                due,
+                state: deadline_state(due, step.warn_before, now, State::Open { due }),
+            }),
+            Err(why) => {
+                notes.add(why);
+                open.push(StepState {
+                    name: step.name.clone(),
+                    due,
+                    state: deadline_state(due, step.warn_before, now, State::Open { due }),
+                });
             }
         }
     }
-    let mut notes = String::new();
-    if !late.is_empty() {
-        notes += &format!("; completed late: {}", late.join(", "));
+    if let Some(gone) = gone {
+        notes.add(gone);
     }
-    if unnamed > 0 {
-        notes += &format!(
-            "; {unnamed} event(s) without `{}`, named by their record number",
-            rule.event_id
-        );
-    }
-    if !unreadable_done.is_empty() {
-        notes += &format!(
-            "; not a date, so not counted as done: {}",
-            unreadable_done.join(", ")
-        );
-    }
-    if !unknown.is_empty() {
-        notes += &format!(
-            "; not a date, so whether the clock runs is unknown: {}",
-            unknown.join(", ")
-        );
-    }
-    // The most urgent open step decides: lapsed before due soon, then the
-    // earliest deadline.
-    open.sort_by_key(|step| (severity(&step.state), step.due));
-    let Some(worst) = open.first() else {
-        if !unknown.is_empty() {
-            return verdict(
-                State::NoEvidence,
-                format!(
-                    "no open step can be ruled out in {events} event(s) as of {}{notes}",
-                    show(latest.effective_at)
-                ),
-                vec![latest.id],
-            );
-        }
-        return verdict(
-            State::Met { next_due: None },
-            format!(
-                "no open step in {events} event(s) as of {}{notes}",
-                show(latest.effective_at)
-            ),
-            vec![latest.id],
-        );
+    open.sort_by_key(|step| (std::cmp::Reverse(step.state.kind().severity()), step.due));
+    let subject = record_subject(record);
+    let Some(first) = open.first() else {
+        return SubjectVerdict {
+            subject,
+            state: State::Met { next_due: None },
+            reason: format!("every step is done{notes}"),
+            keep: None,
+        };
     };
-    let others = open.len() - 1;
-    let also = if others > 0 {
-        format!(" ({others} more open step(s))")
+    let others = if open.len() > 1 {
+        format!(" ({} more open step(s))", open.len() - 1)
     } else {
         String::new()
     };
-    let reason = match &worst.state {
+    let reason = match &first.state {
         State::Lapsed { overdue, .. } => format!(
-            "event {}: {} was due {} and is {overdue} overdue{also}",
-            worst.event,
-            worst.step,
-            show(worst.due)
-        ),
-        State::DueSoon { .. } => format!(
-            "event {}: {} is due by {} (in {}){also}",
-            worst.event,
-            worst.step,
-            show(worst.due),
-            Period::between(now, worst.due)
+            "{} was due {} and is {overdue} overdue{others}",
+            first.name,
+            show(first.due, zone)
         ),
         _ => format!(
-            "event {}: {} is running, due {}{also}",
-            worst.event,
-            worst.step,
-            show(worst.due)
+            "{} is due by {} (in {}){others}",
+            first.name,
+            show(first.due, zone),
+            Period::between(now, first.due)
         ),
     };
-    // Nothing due yet is good news only when every clock could be read.
-    let state = match &worst.state {
-        State::Met { .. } if !unknown.is_empty() => State::NoEvidence,
-        state => state.clone(),
-    };
-    verdict(state, reason + &notes, vec![latest.id])
-}
-
-/// A time field of one record, told apart the three ways that matter.
-enum Reading {
-    /// Not there, null or empty: the step has not started, or is not done.
-    Absent,
-    /// There but not a time.
-    Unreadable,
-    At(Timestamp),
-}
-
-fn reading(path: &FieldPath, record: &Value) -> Reading {
-    match path.lookup(record) {
-        None => Reading::Absent,
-        Some(Value::String(text)) if text.trim().is_empty() => Reading::Absent,
-        Some(value) => value_as_timestamp(value).map_or(Reading::Unreadable, Reading::At),
+    SubjectVerdict {
+        subject,
+        state: first.state.clone(),
+        reason: format!("{reason}{notes}"),
+        keep: Some(record.to_json()),
     }
 }
 
-fn severity(state: &State) -> u8 {
-    match state {
-        State::Lapsed { .. } => 0,
-        State::DueSoon { .. } => 1,
-        _ => 2,
-    }
-}
-
-fn selected<'a>(
-    records: &'a [Value],
-    filter: Option<&'a Predicate>,
+/// When the step was done: `Ok(None)` when not done; `Err` when the record
+/// says done at a time that cannot be (in the future, or before the step
+/// started), which counts as not done and is said.
+fn done_of(
+    step: &Step,
+    record: &Record,
+    started: Timestamp,
+    zone: &TimeZone,
     now: Timestamp,
-) -> impl Iterator<Item = &'a Value> + 'a {
-    records
+) -> Result<Option<Timestamp>, String> {
+    let Some(done) = time_of(record, &step.done) else {
+        return Ok(None);
+    };
+    let at = done.start(zone);
+    if at > now {
+        return Err(format!(
+            "`{}` {} is in the future, so {} is not counted as done",
+            step.done,
+            show_when(done, zone),
+            step.name
+        ));
+    }
+    if done.end(zone) <= started {
+        return Err(format!(
+            "`{}` {} is before `{}` {}, so {} is not counted as done",
+            step.done,
+            show_when(done, zone),
+            step.starts,
+            show(started, zone),
+            step.name
+        ));
+    }
+    Ok(Some(at.max(started)))
+}
+
+// ---- shared pieces -----------------------------------------------------------
+
+fn keep_worst(subjects: &mut BTreeMap<Subject, SubjectVerdict>, judged: SubjectVerdict) {
+    match subjects.get(&judged.subject) {
+        Some(seen) if seen.state.kind().severity() >= judged.state.kind().severity() => {}
+        _ => {
+            subjects.insert(judged.subject.clone(), judged);
+        }
+    }
+}
+
+/// The worst state among subjects; the earliest due time breaks ties.
+fn worst(subjects: &[SubjectVerdict]) -> Option<State> {
+    subjects
         .iter()
-        .filter(move |record| filter.is_none_or(|f| f.matches(record, now)))
+        .max_by(|a, b| {
+            let rank = |s: &SubjectVerdict| s.state.kind().severity();
+            rank(a)
+                .cmp(&rank(b))
+                .then_with(|| b.state.due().cmp(&a.state.due()))
+        })
+        .map(|s| s.state.clone())
+}
+
+/// "2 of 5 break it: a, b" for the subjects whose state passes `which`.
+fn names(
+    subjects: &[SubjectVerdict],
+    verb: &str,
+    which: impl Fn(&State) -> bool,
+) -> Option<String> {
+    let chosen: Vec<&str> = subjects
+        .iter()
+        .filter(|s| which(&s.state))
+        .map(|s| s.subject.as_str())
+        .collect();
+    if chosen.is_empty() {
+        return None;
+    }
+    let shown = chosen.iter().take(NAMED).copied().collect::<Vec<_>>().join(", ");
+    let more = chosen.len().saturating_sub(NAMED);
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "{} of {} {verb}: {shown}{tail}",
+        chosen.len(),
+        subjects.len()
+    ))
+}
+
+fn record_subject(record: &Record) -> Subject {
+    record
+        .subject
+        .clone()
+        .unwrap_or_else(|| Subject::new(record.position.to_string()))
+}
+
+fn finding_subject(finding: &Finding) -> Subject {
+    finding
+        .subject
+        .clone()
+        .unwrap_or_else(|| Subject::new(finding.position.to_string()))
+}
+
+fn selected(filter: Option<&Predicate>, record: &Record, context: Context<'_>) -> Truth {
+    filter.map_or(Truth::True, |f| f.eval(record, context))
+}
+
+fn time_of(record: &Record, field: &FieldPath) -> Option<When> {
+    match field.as_name().and_then(|name| record.get(name)) {
+        Some(FieldValue::Time(when)) => Some(*when),
+        _ => None,
+    }
+}
+
+/// Names the fields of `predicate` that `record` lacks.
+fn absent_fields(predicate: &Predicate, record: &Record) -> String {
+    let mut absent: Vec<String> = predicate
+        .fields()
+        .into_iter()
+        .filter(|f| f.as_name().is_none_or(|name| record.get(name).is_none()))
+        .map(|f| format!("`{f}`"))
+        .collect();
+    absent.dedup();
+    if absent.is_empty() {
+        "a value cannot be compared".to_owned()
+    } else {
+        format!("{} absent", absent.join(", "))
+    }
+}
+
+fn filter_text(filter: Option<&Predicate>) -> &str {
+    filter.map_or("", Predicate::as_str)
 }
 
 fn filter_note(filter: Option<&Predicate>) -> String {
     filter.map(|f| format!(" where `{f}`")).unwrap_or_default()
 }
 
-fn label(duty: &Duty, record: &Value) -> String {
-    duty.label
-        .as_ref()
-        .and_then(|path| path.lookup(record))
-        .map(scalar_text)
-        .unwrap_or_else(|| "(unnamed record)".to_owned())
+/// Side remarks a reason carries: "; …", capped.
+#[derive(Default)]
+struct Notes {
+    items: Vec<String>,
+    more: usize,
+    unreadable: usize,
+    first_unreadable: Option<String>,
+    undecided: usize,
 }
 
-fn scalar_text(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
+impl Notes {
+    fn add(&mut self, note: String) {
+        if self.items.len() < NAMED {
+            self.items.push(note);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn unreadable(&mut self, findings: &[Finding]) {
+        if let Some(first) = findings.first() {
+            self.first_unreadable.get_or_insert_with(|| first.to_string());
+        }
+        self.unreadable += findings.len();
+    }
+
+    fn undecided_filter(&mut self, _record: &Record) {
+        self.undecided += 1;
+    }
+}
+
+impl std::fmt::Display for Notes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for item in &self.items {
+            write!(f, "; {item}")?;
+        }
+        if self.more > 0 {
+            write!(f, "; and {} more note(s)", self.more)?;
+        }
+        if let Some(first) = &self.first_unreadable {
+            write!(
+                f,
+                "; {} problem(s) in unreadable records, not counted (first: {first})",
+                self.unreadable
+            )?;
+        }
+        if self.undecided > 0 {
+            write!(
+                f,
+                "; {} record(s) not counted: whether the filter applies cannot be told",
+                self.undecided
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -525,6 +888,7 @@ fn verdict(state: State, reason: String, evidence: Vec<EvidenceId>) -> Verdict {
         state,
         reason,
         evidence,
+        subjects: None,
     }
 }
 
@@ -538,9 +902,19 @@ fn sub(at: Timestamp, period: Period) -> Timestamp {
         .unwrap_or(Timestamp::MIN)
 }
 
-/// Instants in reasons: UTC to the minute, the same for every reader.
-fn show(at: Timestamp) -> String {
-    at.strftime("%Y-%m-%d %H:%M UTC").to_string()
+/// Instants in reasons: local time where the contractor is, to the minute,
+/// with the zone's abbreviation.
+fn show(at: Timestamp, zone: &TimeZone) -> String {
+    at.to_zoned(zone.clone())
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+fn show_when(when: When, zone: &TimeZone) -> String {
+    match when {
+        When::At(at) => show(at, zone),
+        When::Day(day) => day.to_string(),
+    }
 }
 
 #[cfg(test)]

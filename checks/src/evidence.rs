@@ -5,7 +5,10 @@
 //! [`EvidenceView`] per duty.
 
 use jiff::Timestamp;
-use serde_json::Value;
+use jiff::tz::TimeZone;
+
+use crate::kind::EvidenceKind;
+use crate::record::{Finding, Record};
 
 /// The store's id of one immutable evidence row.
 #[derive(
@@ -29,8 +32,10 @@ pub struct Snapshot {
     /// Freshness is judged on this, not on when dutywatch read it, so a
     /// file nobody re-exports goes stale even though it is read every hour.
     pub effective_at: Timestamp,
-    /// Each record is a JSON object (CSV rows become objects of strings).
-    pub records: Vec<Value>,
+    /// The records that read as the source's kind.
+    pub records: Vec<Record>,
+    /// Why the other records did not: never evidence, always reported.
+    pub findings: Vec<Finding>,
 }
 
 /// The health of the collector behind a source.
@@ -52,8 +57,14 @@ pub enum Collection {
 #[derive(Clone, Copy, Debug)]
 pub struct EvidenceView<'a> {
     pub source: &'a str,
+    pub kind: &'a EvidenceKind,
+    /// The zone the source's local dates are days in.
+    pub zone: &'a TimeZone,
     pub collection: &'a Collection,
     pub snapshots: &'a [Snapshot],
+    /// Events seen earlier whose clocks were still open, as last seen:
+    /// an incident that leaves the export is not thereby closed.
+    pub kept: &'a [Record],
 }
 
 impl EvidenceView<'_> {

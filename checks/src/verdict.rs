@@ -6,14 +6,47 @@ use jiff::Timestamp;
 
 use crate::evidence::EvidenceId;
 use crate::period::Period;
+use crate::record::Subject;
 
-/// A duty's verdict: its state, a sentence a person can act on, and the
-/// evidence the sentence rests on.
+/// A duty's verdict: its state, a sentence a person can act on, the
+/// evidence the sentence rests on, and where each subject stands.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Verdict {
+    /// The worst of the subjects' states, or a state of the duty as a
+    /// whole (a failed collector, stale or missing evidence).
     pub state: State,
     pub reason: String,
     pub evidence: Vec<EvidenceId>,
+    /// One verdict per subject (user, device, patch, incident) where the
+    /// rule judges subjects; `None` where it judges the duty as a whole or
+    /// could not look at the subjects at all (a failed collector says
+    /// nothing about who is compliant, so their states stay as they were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subjects: Option<Vec<SubjectVerdict>>,
+}
+
+/// Where one subject of a duty stands.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SubjectVerdict {
+    pub subject: Subject,
+    pub state: State,
+    pub reason: String,
+    /// The event record to keep while the subject's clock is open, so an
+    /// incident that leaves the export is not forgotten (the kind's field
+    /// names; see `Record::to_json`). The store keeps it beside the
+    /// subject's state, not in the verdict.
+    #[serde(skip)]
+    pub keep: Option<serde_json::Value>,
+}
+
+impl Verdict {
+    /// The subjects whose state needs someone's attention.
+    pub fn attention(&self) -> impl Iterator<Item = &SubjectVerdict> {
+        self.subjects
+            .iter()
+            .flatten()
+            .filter(|s| s.state.kind().needs_attention())
+    }
 }
 
 /// Where a duty stands. Only `Met` is good news, and only real, fresh
@@ -23,6 +56,9 @@ pub struct Verdict {
 pub enum State {
     /// Done; `next_due` is when it must be done again, if it recurs.
     Met { next_due: Option<Timestamp> },
+    /// A clock is running and its deadline `due` is still ahead, before
+    /// the warning window: not done, so not met, but not late either.
+    Open { due: Timestamp },
     /// Not done yet and due at `due`, inside the warning window.
     DueSoon { due: Timestamp },
     /// Was due at `since` and is still not done.
@@ -47,6 +83,7 @@ pub enum State {
 #[serde(rename_all = "snake_case")]
 pub enum StateKind {
     Met,
+    Open,
     DueSoon,
     Lapsed,
     NoEvidence,
@@ -58,6 +95,7 @@ impl State {
     pub fn kind(&self) -> StateKind {
         match self {
             State::Met { .. } => StateKind::Met,
+            State::Open { .. } => StateKind::Open,
             State::DueSoon { .. } => StateKind::DueSoon,
             State::Lapsed { .. } => StateKind::Lapsed,
             State::NoEvidence => StateKind::NoEvidence,
@@ -70,7 +108,7 @@ impl State {
     pub fn due(&self) -> Option<Timestamp> {
         match self {
             State::Met { next_due } => *next_due,
-            State::DueSoon { due } => Some(*due),
+            State::Open { due } | State::DueSoon { due } => Some(*due),
             State::Lapsed { since, .. } => Some(*since),
             _ => None,
         }
@@ -78,8 +116,9 @@ impl State {
 }
 
 impl StateKind {
-    pub const ALL: [StateKind; 6] = [
+    pub const ALL: [StateKind; 7] = [
         StateKind::Met,
+        StateKind::Open,
         StateKind::DueSoon,
         StateKind::Lapsed,
         StateKind::NoEvidence,
@@ -90,6 +129,7 @@ impl StateKind {
     pub fn as_str(self) -> &'static str {
         match self {
             StateKind::Met => "met",
+            StateKind::Open => "open",
             StateKind::DueSoon => "due_soon",
             StateKind::Lapsed => "lapsed",
             StateKind::NoEvidence => "no_evidence",
@@ -98,9 +138,25 @@ impl StateKind {
         }
     }
 
-    /// Whether entering this state calls for telling someone.
+    /// Whether entering this state calls for telling someone. An open
+    /// clock does: someone has a deadline running.
     pub fn needs_attention(self) -> bool {
         self != StateKind::Met
+    }
+
+    /// How bad the state is, for "the duty's state is its worst
+    /// subject's": a lapse outranks not knowing, not knowing outranks a
+    /// deadline still ahead, and only `met` is good.
+    pub fn severity(self) -> u8 {
+        match self {
+            StateKind::Met => 0,
+            StateKind::Open => 1,
+            StateKind::DueSoon => 2,
+            StateKind::StaleEvidence => 3,
+            StateKind::NoEvidence => 4,
+            StateKind::SourceError => 5,
+            StateKind::Lapsed => 6,
+        }
     }
 }
 
@@ -118,7 +174,7 @@ impl std::str::FromStr for StateKind {
             .into_iter()
             .find(|kind| kind.as_str() == text)
             .ok_or_else(|| {
-                format!("`{text}` is not a verdict state (met, due_soon, lapsed, no_evidence, stale_evidence, source_error)")
+                format!("`{text}` is not a verdict state (met, open, due_soon, lapsed, no_evidence, stale_evidence, source_error)")
             })
     }
 }

@@ -1,0 +1,535 @@
+//! Reading stored or collected evidence bytes into typed records.
+//!
+//! The same function reads evidence when it is collected (a file that does
+//! not read is a failed collection) and when it is evaluated from the store,
+//! so what was accepted is exactly what is judged.
+
+use serde_json::Value;
+
+use crate::decode;
+use crate::predicate::FieldPath;
+use crate::record::{Finding, Position, Record, RecordReader, json_kind};
+
+/// How the bytes are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+impl Format {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv",
+            Format::Json => "application/json",
+        }
+    }
+}
+
+/// The readable records of one piece of evidence, and why the others are not.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Parsed {
+    pub records: Vec<Record>,
+    /// One or more per unreadable record, in record order.
+    pub findings: Vec<Finding>,
+    /// Records in the document, readable or not.
+    pub total: usize,
+}
+
+impl Parsed {
+    /// Records that could not be read.
+    pub fn unreadable(&self) -> usize {
+        self.total - self.records.len()
+    }
+}
+
+/// Why bytes are not evidence at all. The text lands in verdicts and
+/// mails, so it names the file and the place in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{origin}`{}: {message}", location.as_deref().map(|l| format!(" {l}")).unwrap_or_default())]
+pub struct ReadError {
+    pub origin: String,
+    pub location: Option<String>,
+    pub message: String,
+}
+
+/// Reads `payload` into records of `reader`'s kind.
+pub fn read(
+    format: Format,
+    records_at: Option<&FieldPath>,
+    origin: &str,
+    payload: &[u8],
+    reader: RecordReader<'_>,
+) -> Result<Parsed, ReadError> {
+    let error = |location: Option<String>, message: String| ReadError {
+        origin: origin.to_owned(),
+        location,
+        message,
+    };
+    let (text, _) = decode::text(payload).map_err(|e| error(None, e.to_string()))?;
+    if text.trim().is_empty() {
+        return Err(error(
+            None,
+            "is empty: an export with nothing in it proves nothing".to_owned(),
+        ));
+    }
+    let raw = match format {
+        Format::Csv => csv_rows(&text).map_err(|(location, message)| error(location, message))?,
+        Format::Json => json_records(&text, records_at)
+            .map_err(|(location, message)| error(location, message))?,
+    };
+    let total = raw.len();
+    let mut records = Vec::with_capacity(total);
+    let mut findings = Vec::new();
+    for (position, object) in &raw {
+        match reader.read(object, *position) {
+            Ok(record) => records.push(record),
+            Err(problems) => findings.extend(problems),
+        }
+    }
+    if total > 0 && records.is_empty() {
+        let first = findings
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        return Err(error(
+            None,
+            format!(
+                "none of its {total} record(s) is a readable `{}` record; the first problem: {first}",
+                reader.kind.name
+            ),
+        ));
+    }
+    Ok(Parsed {
+        records,
+        findings,
+        total,
+    })
+}
+
+type Raw = Vec<(Position, serde_json::Map<String, Value>)>;
+type Problem = (Option<String>, String);
+
+fn csv_rows(text: &str) -> Result<Raw, Problem> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let line_one = || Some("line 1".to_owned());
+    let headers = reader
+        .headers()
+        .map_err(|e| (line_one(), format!("the header row is unreadable: {e}")))?
+        .clone();
+    let names = header_names(&headers).map_err(|message| (line_one(), message))?;
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            let message = match e.kind() {
+                csv::ErrorKind::UnequalLengths {
+                    expected_len, len, ..
+                } => format!("has {len} fields where the header has {expected_len}"),
+                _ => e.to_string(),
+            };
+            (Some(format!("line {line}")), message)
+        })?;
+        let line = record.position().map_or(0, csv::Position::line);
+        let mut object = serde_json::Map::new();
+        for (index, (name, value)) in names.iter().zip(record.iter()).enumerate() {
+            match name {
+                Some(name) => {
+                    object.insert(name.clone(), Value::String(value.trim().to_owned()));
+                }
+                None if value.trim().is_empty() => {}
+                None => {
+                    return Err((
+                        Some(format!("line {line}")),
+                        format!(
+                            "column {} has a value but no name in the header row; name the column",
+                            index + 1
+                        ),
+                    ));
+                }
+            }
+        }
+        rows.push((Position::Line(line), object));
+    }
+    if rows.is_empty() {
+        return Err((
+            None,
+            "has a header row but no records; an export with no rows proves nothing".to_owned(),
+        ));
+    }
+    Ok(rows)
+}
+
+/// The header row's names, trimmed. A repeated name is an error, since one
+/// column would silently overwrite the other. A blank one is `None`:
+/// spreadsheet exports end rows with a stray comma, and such a column may
+/// stay, as long as it stays empty.
+fn header_names(headers: &csv::StringRecord) -> Result<Vec<Option<String>>, String> {
+    let mut names: Vec<Option<String>> = Vec::with_capacity(headers.len());
+    for (index, name) in headers.iter().enumerate() {
+        let name = name.trim();
+        if name.is_empty() {
+            names.push(None);
+            continue;
+        }
+        if let Some(first) = names.iter().position(|seen| seen.as_deref() == Some(name)) {
+            return Err(format!(
+                "the header `{name}` names columns {} and {}; each column needs its own name",
+                first + 1,
+                index + 1
+            ));
+        }
+        names.push(Some(name.to_owned()));
+    }
+    Ok(names)
+}
+
+fn json_records(text: &str, records_at: Option<&FieldPath>) -> Result<Raw, Problem> {
+    let value = decode::json(text).map_err(|e| (None, e.to_string()))?;
+    let list = match records_at {
+        Some(path) => path.lookup(&value).cloned().ok_or_else(|| {
+            (
+                None,
+                format!("has no `{path}` field holding the records; check the source's `records`"),
+            )
+        })?,
+        // A bare array, Microsoft's `{"value": [...]}` envelope, or a single
+        // object (e.g. the security-defaults policy).
+        None => match value {
+            Value::Object(mut map) if map.get("value").is_some_and(Value::is_array) => {
+                map.remove("value").unwrap_or(Value::Null)
+            }
+            other => other,
+        },
+    };
+    match list {
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| match item {
+                Value::Object(object) => Ok((Position::Record(index + 1), object)),
+                other => Err((
+                    Some(format!("record {}", index + 1)),
+                    format!(
+                        "is {}, not an object with fields; point `records` at the list of objects",
+                        json_kind(&other)
+                    ),
+                )),
+            })
+            .collect(),
+        Value::Object(object) => Ok(vec![(Position::Record(1), object)]),
+        other => Err((
+            None,
+            format!(
+                "holds {} where records were expected (an array of objects, or one object)",
+                json_kind(&other)
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind::Kinds;
+    use crate::record::{FieldValue, Mapping, Subject};
+    use crate::time::TimeReader;
+
+    fn run(
+        kind_name: &str,
+        format: Format,
+        records_at: Option<&str>,
+        payload: &[u8],
+    ) -> Result<Parsed, ReadError> {
+        let kinds = Kinds::default();
+        let kind = kinds.get(kind_name).unwrap();
+        let mapping = Mapping::default();
+        let time = TimeReader::new(jiff::tz::TimeZone::get("America/New_York").unwrap());
+        let records_at: Option<FieldPath> = records_at.map(|p| p.parse().unwrap());
+        read(
+            format,
+            records_at.as_ref(),
+            "exports/evidence.dat",
+            payload,
+            RecordReader {
+                kind,
+                mapping: &mapping,
+                time: &time,
+            },
+        )
+    }
+
+    fn json(kind: &str, payload: &str) -> Result<Parsed, ReadError> {
+        run(kind, Format::Json, None, payload.as_bytes())
+    }
+
+    fn csv(kind: &str, payload: &str) -> Result<Parsed, ReadError> {
+        run(kind, Format::Csv, None, payload.as_bytes())
+    }
+
+    fn error(result: Result<Parsed, ReadError>) -> String {
+        match result {
+            Ok(parsed) => panic!("read, but should not have: {parsed:?}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    const USERS: &str = r#"{"value": [
+        {"userPrincipalName": "alice@x", "userType": "member", "isMfaRegistered": true},
+        {"userPrincipalName": "bob@x", "userType": "member", "isMfaRegistered": false}
+    ]}"#;
+
+    fn utf16le_with_bom(text: &str) -> Vec<u8> {
+        let mut bytes = vec![0xFF, 0xFE];
+        for unit in text.encode_utf16() {
+            bytes.extend(unit.to_le_bytes());
+        }
+        bytes
+    }
+
+    #[test]
+    fn an_empty_file_is_an_error_not_an_empty_answer() {
+        for payload in [&b""[..], b"  \r\n\t", b"\xEF\xBB\xBF", b"\xFF\xFE"] {
+            for format in [Format::Csv, Format::Json] {
+                let message = error(run("patch", format, None, payload));
+                assert!(
+                    message.starts_with("`exports/evidence.dat`: is empty"),
+                    "{payload:?}: {message}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_lone_header_or_a_lone_line_is_an_error() {
+        let message = error(csv("incident", "incident_id,detected_at,reported_at\r\n"));
+        assert!(message.contains("has a header row but no records"), "{message}");
+        let message = error(csv("incident", "garbage\n"));
+        assert!(message.contains("has a header row but no records"), "{message}");
+        let message = error(csv(
+            "incident",
+            "incident_id,detected_at,reported_at\nINC-1,2026-11-20T08:00:00Z,\n%%garbage%%\n",
+        ));
+        assert!(
+            message.contains("line 3: has 1 fields where the header has 3"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn csv_headers_must_name_each_column_once() {
+        let message = error(csv("patch", "deviceId,name,name\nd1,KB1,KB2\n"));
+        assert!(
+            message.contains("line 1: the header `name` names columns 2 and 3"),
+            "{message}"
+        );
+        // A trailing stray comma may stay as long as its column is empty.
+        let parsed = csv(
+            "firewall_rule",
+            "name,action,source,destination,\nr1,deny,any,any,\n",
+        )
+        .unwrap();
+        assert_eq!(parsed.records.len(), 1);
+        let message = error(csv(
+            "firewall_rule",
+            "name,action,source,destination,\nr1,deny,any,any,oops\n",
+        ));
+        assert!(
+            message.contains("line 2: column 5 has a value but no name"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn csv_records_are_named_by_line_and_cells_are_trimmed() {
+        let parsed = csv(
+            "firewall_rule",
+            "name , action,source,destination\n r1 , Deny ,any,any\nr2,permit,any,any\n\"r3\nwrapped\",allow,10.0.0.1,any\n",
+        )
+        .unwrap();
+        assert_eq!(parsed.total, 3);
+        assert_eq!(parsed.unreadable(), 1);
+        assert_eq!(parsed.records[0].position, Position::Line(2));
+        assert_eq!(parsed.records[0].subject, Some(Subject::new("r1")));
+        assert_eq!(
+            parsed.records[0].get("action"),
+            Some(&FieldValue::Text("deny".to_owned()))
+        );
+        assert_eq!(parsed.findings.len(), 1);
+        assert_eq!(parsed.findings[0].position, Position::Line(3));
+        assert!(
+            parsed.findings[0].to_string().starts_with(
+                "line 3 (r2): `action` is `permit`, not one of allow, deny, drop, reject"
+            ),
+            "{}",
+            parsed.findings[0]
+        );
+        assert_eq!(parsed.records[1].position, Position::Line(4));
+    }
+
+    #[test]
+    fn json_records_sit_in_an_array_a_value_envelope_one_object_or_a_named_path() {
+        let parsed = json("mfa_registration", USERS).unwrap();
+        assert_eq!(parsed.total, 2);
+        assert_eq!(parsed.records[1].subject, Some(Subject::new("bob@x")));
+        assert_eq!(parsed.records[1].position, Position::Record(2));
+        let bare = json(
+            "mfa_registration",
+            r#"[{"userPrincipalName": "a", "isMfaRegistered": true}]"#,
+        )
+        .unwrap();
+        assert_eq!(bare.total, 1);
+        let single = json(
+            "mfa_registration",
+            r#"{"userPrincipalName": "a", "isMfaRegistered": true}"#,
+        )
+        .unwrap();
+        assert_eq!(single.records[0].position, Position::Record(1));
+        let nested = run(
+            "patch",
+            Format::Json,
+            Some("data.results"),
+            br#"{"data": {"results": [{"deviceId": "d", "name": "KB", "severity": "LOW",
+                "status": "PENDING", "timestamp": 1760000000}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(nested.records.len(), 1);
+    }
+
+    #[test]
+    fn zero_records_read_as_an_empty_set_for_the_rules_to_judge() {
+        for payload in ["[]", r#"{"value": []}"#, " [ ] "] {
+            let parsed = json("mfa_registration", payload).unwrap();
+            assert_eq!((parsed.total, parsed.records.len()), (0, 0), "{payload}");
+        }
+        let parsed = run("patch", Format::Json, Some("results"), br#"{"results": []}"#).unwrap();
+        assert_eq!(parsed.total, 0);
+    }
+
+    #[test]
+    fn records_that_are_not_where_the_source_says_are_an_error() {
+        let message = error(run(
+            "patch",
+            Format::Json,
+            Some("results"),
+            br#"{"value": []}"#,
+        ));
+        assert!(
+            message.contains("has no `results` field holding the records"),
+            "{message}"
+        );
+        let message = error(run(
+            "patch",
+            Format::Json,
+            Some("results"),
+            br#"{"results": "none"}"#,
+        ));
+        assert!(message.contains("holds text where records were expected"), "{message}");
+        let message = error(json("patch", "42"));
+        assert!(message.contains("holds a number"), "{message}");
+        let message = error(json("patch", r#"[{"deviceId": "d"}, "x"]"#));
+        assert!(
+            message.contains("`exports/evidence.dat` record 2: is text, not an object"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_file_with_no_readable_record_is_an_error_naming_the_first_problem() {
+        for payload in ["{}", "[{}]", r#"{"value": [{}, {}]}"#] {
+            let message = error(json("firewall_rule", payload));
+            assert!(
+                message.contains("is a readable `firewall_rule` record; the first problem: record 1: `name` is missing"),
+                "{payload}: {message}"
+            );
+        }
+        let message = error(json(
+            "patch",
+            r#"[{"deviceId": "d", "name": "KB", "severityLevel": "CRITICAL", "status": "PENDING", "ts": 1}]"#,
+        ));
+        assert!(
+            message.contains("none of its 1 record(s) is a readable `patch` record"),
+            "{message}"
+        );
+        assert!(message.contains("`severity` is missing"), "{message}");
+    }
+
+    #[test]
+    fn some_unreadable_records_are_findings_beside_the_readable_ones() {
+        let parsed = json(
+            "mfa_registration",
+            r#"[{"userPrincipalName": "a", "isMfaRegistered": true},
+                {"userPrincipalName": "b"},
+                {"userPrincipalName": "c", "isMfaRegistered": "perhaps", "isAdmin": "sometimes"}]"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.total, 3);
+        assert_eq!(parsed.records.len(), 1);
+        assert_eq!(parsed.unreadable(), 2);
+        // One finding per problem, in record order.
+        let places: Vec<String> = parsed
+            .findings
+            .iter()
+            .map(|f| format!("{} {}", f.position, f.field))
+            .collect();
+        assert_eq!(
+            places,
+            ["record 2 mfa_registered", "record 3 is_admin", "record 3 mfa_registered"]
+        );
+    }
+
+    #[test]
+    fn a_duplicate_json_key_makes_the_whole_file_unreadable() {
+        let message = error(json(
+            "mfa_registration",
+            r#"{"value": [{"userPrincipalName": "bob@x", "isMfaRegistered": false, "isMfaRegistered": true}]}"#,
+        ));
+        assert!(message.contains("the key `isMfaRegistered` appears twice"), "{message}");
+        assert!(message.contains("value[0]"), "{message}");
+        let message = error(json("mfa_registration", "[{\"a\": 1,}]"));
+        assert!(message.contains("not valid JSON"), "{message}");
+    }
+
+    #[test]
+    fn bom_and_utf16_files_read_the_same_records_as_plain_utf8() {
+        let plain = json("mfa_registration", USERS).unwrap();
+        let mut bom = b"\xEF\xBB\xBF".to_vec();
+        bom.extend(USERS.as_bytes());
+        assert_eq!(run("mfa_registration", Format::Json, None, &bom).unwrap(), plain);
+        let powershell = utf16le_with_bom(&USERS.replace('\n', "\r\n"));
+        assert_eq!(
+            run("mfa_registration", Format::Json, None, &powershell).unwrap(),
+            plain
+        );
+        let table = "userPrincipalName,userType,isMfaRegistered\r\nalice@x,member,true\r\nbob@x,member,false\r\n";
+        let plain_csv = csv("mfa_registration", table).unwrap();
+        let mut bom_csv = b"\xEF\xBB\xBF".to_vec();
+        bom_csv.extend(table.as_bytes());
+        let read_bom = run("mfa_registration", Format::Csv, None, &bom_csv).unwrap();
+        assert_eq!(read_bom, plain_csv);
+        // Without stripping, the BOM would sit in the first header name and
+        // `userPrincipalName` would be missing from every row.
+        assert_eq!(read_bom.records.len(), 2);
+        let utf16_csv = run("mfa_registration", Format::Csv, None, &utf16le_with_bom(table)).unwrap();
+        assert_eq!(utf16_csv, plain_csv);
+        // CSV and JSON agree on the records apart from where they sit.
+        let subjects = |p: &Parsed| p.records.iter().map(|r| r.subject.clone()).collect::<Vec<_>>();
+        assert_eq!(subjects(&plain_csv), subjects(&plain));
+    }
+
+    #[test]
+    fn bytes_that_are_not_text_are_an_error_with_their_place() {
+        let message = error(run("patch", Format::Csv, None, b"deviceId,name\nd1,K\xFFB\n"));
+        assert!(message.contains("line 2 (byte 17)"), "{message}");
+        assert!(message.contains("not valid UTF-8"), "{message}");
+    }
+
+    #[test]
+    fn media_types() {
+        assert_eq!(Format::Csv.media_type(), "text/csv");
+        assert_eq!(Format::Json.media_type(), "application/json");
+    }
+}

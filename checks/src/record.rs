@@ -1,0 +1,861 @@
+//! Typed evidence records: a raw export row or JSON object read against its
+//! [`EvidenceKind`], once, when evidence is read.
+//!
+//! Reading is where absence is told from presence. A required field that is
+//! missing, or a value of the wrong type, makes the record unreadable (a
+//! [`Finding`] naming the line or record number and the field), never a
+//! record whose comparisons quietly come out false.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::kind::{EvidenceKind, Field, FieldType};
+use crate::period::Period;
+use crate::predicate::FieldPath;
+use crate::time::{TimeReader, When};
+
+/// One value of a record, converted to its field's type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FieldValue {
+    /// Text, and enum words as the kind spells them.
+    Text(String),
+    Bool(bool),
+    Integer(i64),
+    Number(f64),
+    Time(When),
+    Duration(Period),
+    List(Vec<String>),
+}
+
+/// Where a record sits in what it was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Position {
+    /// A CSV line, 1-based, the header being line 1.
+    Line(u64),
+    /// A JSON record, 1-based, in the list of records.
+    Record(usize),
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Position::Line(line) => write!(f, "line {line}"),
+            Position::Record(index) => write!(f, "record {index}"),
+        }
+    }
+}
+
+/// What a record is about: a user, a device, a patch on a device, a table,
+/// a policy, an incident. Verdicts, history and mail are kept per subject.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Subject(String);
+
+impl Subject {
+    pub fn new(text: impl Into<String>) -> Subject {
+        Subject(text.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A readable record of a kind.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// `None` for kinds without subject fields (a hand-added completion).
+    pub subject: Option<Subject>,
+    pub position: Position,
+    /// Present values only: an absent optional field is not here.
+    fields: BTreeMap<String, FieldValue>,
+}
+
+impl Record {
+    pub fn new(
+        subject: Option<Subject>,
+        position: Position,
+        fields: BTreeMap<String, FieldValue>,
+    ) -> Record {
+        Record {
+            subject,
+            position,
+            fields,
+        }
+    }
+
+    pub fn get(&self, field: &str) -> Option<&FieldValue> {
+        self.fields.get(field)
+    }
+
+    /// The subject, or the record's position for kinds without one.
+    pub fn name(&self) -> String {
+        self.subject
+            .as_ref()
+            .map_or_else(|| self.position.to_string(), ToString::to_string)
+    }
+
+    /// The record as JSON with the kind's own field names, times as text:
+    /// what the store keeps of an event until it is closed. Reading it back
+    /// with [`Mapping::identity`] gives the same record.
+    pub fn to_json(&self) -> Value {
+        let object = self
+            .fields
+            .iter()
+            .map(|(name, value)| {
+                let json = match value {
+                    FieldValue::Text(text) => Value::String(text.clone()),
+                    FieldValue::Bool(flag) => Value::Bool(*flag),
+                    FieldValue::Integer(n) => Value::from(*n),
+                    FieldValue::Number(n) => Value::from(*n),
+                    FieldValue::Time(When::At(at)) => Value::String(at.to_string()),
+                    FieldValue::Time(When::Day(day)) => Value::String(day.to_string()),
+                    FieldValue::Duration(period) => Value::String(period.to_string()),
+                    FieldValue::List(items) => {
+                        Value::Array(items.iter().cloned().map(Value::String).collect())
+                    }
+                };
+                (name.clone(), json)
+            })
+            .collect();
+        Value::Object(object)
+    }
+}
+
+/// Why one record is not evidence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub position: Position,
+    /// The record's subject, when its subject fields could be read.
+    pub subject: Option<Subject>,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.position)?;
+        if let Some(subject) = &self.subject {
+            write!(f, " ({subject})")?;
+        }
+        write!(f, ": `{}` {}", self.field, self.message)
+    }
+}
+
+/// Where each field of a kind is read from in one source: the kind's own
+/// `from` paths, or the source's `fields` mapping for that field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mapping(BTreeMap<String, FieldPath>);
+
+impl Mapping {
+    /// A source's overrides; names are checked against the kind by the caller.
+    pub fn new(overrides: BTreeMap<String, FieldPath>) -> Mapping {
+        Mapping(overrides)
+    }
+
+    /// Every field read from its own name: how kept records are read back.
+    pub fn identity(kind: &EvidenceKind) -> Mapping {
+        Mapping(
+            kind.fields
+                .iter()
+                .map(|field| (field.name.clone(), FieldPath::single(&field.name)))
+                .collect(),
+        )
+    }
+
+    fn paths<'a>(&'a self, field: &'a Field) -> &'a [FieldPath] {
+        self.0
+            .get(&field.name)
+            .map_or(field.from.as_slice(), std::slice::from_ref)
+    }
+}
+
+/// Reads raw objects into records of one kind.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordReader<'a> {
+    pub kind: &'a EvidenceKind,
+    pub mapping: &'a Mapping,
+    pub time: &'a TimeReader,
+}
+
+impl RecordReader<'_> {
+    /// Reads one raw object. `Err` lists every problem of the record.
+    pub fn read(
+        &self,
+        raw: &serde_json::Map<String, Value>,
+        position: Position,
+    ) -> Result<Record, Vec<Finding>> {
+        let mut fields = BTreeMap::new();
+        let mut problems: Vec<(String, String)> = Vec::new();
+        for field in &self.kind.fields {
+            let paths = self.mapping.paths(field);
+            match find(raw, paths) {
+                Lookup::Absent => {
+                    if field.required {
+                        problems.push((field.name.clone(), missing(paths)));
+                    }
+                }
+                Lookup::Ambiguous(key) => problems.push((
+                    field.name.clone(),
+                    format!("is ambiguous: the record has `{key}` in more than one spelling of case"),
+                )),
+                Lookup::Found(raw_value) => match convert(&field.ty, raw_value, self.time) {
+                    Ok(Some(value)) => {
+                        fields.insert(field.name.clone(), value);
+                    }
+                    Ok(None) => {
+                        if field.required {
+                            problems.push((field.name.clone(), "is empty".to_owned()));
+                        }
+                    }
+                    Err(message) => problems.push((field.name.clone(), message)),
+                },
+            }
+        }
+        let subject = if self.kind.subject.is_empty() {
+            None
+        } else {
+            let parts: Option<Vec<String>> = self
+                .kind
+                .subject
+                .iter()
+                .map(|name| fields.get(name).map(subject_text))
+                .collect();
+            parts.map(|parts| Subject(parts.join(" / ")))
+        };
+        if problems.is_empty() {
+            Ok(Record {
+                subject,
+                position,
+                fields,
+            })
+        } else {
+            Err(problems
+                .into_iter()
+                .map(|(field, message)| Finding {
+                    position,
+                    subject: subject.clone(),
+                    field,
+                    message,
+                })
+                .collect())
+        }
+    }
+}
+
+enum Lookup<'a> {
+    Absent,
+    Found(&'a Value),
+    Ambiguous(String),
+}
+
+/// The first of `paths` present in `raw`. A key is matched exactly, else by
+/// a single case-insensitive match (`Action` for `action`): exports differ
+/// in case, and reading the value beats calling the record unreadable. Two
+/// keys that differ only in case are ambiguous.
+fn find<'a>(raw: &'a serde_json::Map<String, Value>, paths: &[FieldPath]) -> Lookup<'a> {
+    for path in paths {
+        match walk(raw, path) {
+            Lookup::Absent => continue,
+            found => return found,
+        }
+    }
+    Lookup::Absent
+}
+
+fn walk<'a>(raw: &'a serde_json::Map<String, Value>, path: &FieldPath) -> Lookup<'a> {
+    // A CSV header may itself contain dots (`properties.plan`): try the
+    // whole path as one key first.
+    let whole = path.to_string();
+    if path.segments().len() > 1
+        && let Some(value) = raw.get(&whole)
+    {
+        return present(value);
+    }
+    let mut object = raw;
+    let segments = path.segments();
+    for (index, segment) in segments.iter().enumerate() {
+        let value = match object.get(segment.as_str()) {
+            Some(value) => value,
+            None => {
+                let mut matches = object
+                    .iter()
+                    .filter(|(key, _)| key.eq_ignore_ascii_case(segment));
+                match (matches.next(), matches.next()) {
+                    (Some((_, value)), None) => value,
+                    (Some((key, _)), Some(_)) => return Lookup::Ambiguous(key.clone()),
+                    (None, _) => return Lookup::Absent,
+                }
+            }
+        };
+        if index + 1 == segments.len() {
+            return present(value);
+        }
+        match value {
+            Value::Object(inner) => object = inner,
+            _ => return Lookup::Absent,
+        }
+    }
+    Lookup::Absent
+}
+
+fn present(value: &Value) -> Lookup<'_> {
+    if value.is_null() {
+        Lookup::Absent
+    } else {
+        Lookup::Found(value)
+    }
+}
+
+fn missing(paths: &[FieldPath]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| format!("`{p}`")).collect();
+    if names.len() == 1 {
+        format!("is missing (looked for {})", names[0])
+    } else {
+        format!("is missing (looked for {})", names.join(", "))
+    }
+}
+
+fn subject_text(value: &FieldValue) -> String {
+    match value {
+        FieldValue::Text(text) => text.clone(),
+        FieldValue::Bool(flag) => flag.to_string(),
+        FieldValue::Integer(n) => n.to_string(),
+        FieldValue::Number(n) => n.to_string(),
+        FieldValue::Time(When::At(at)) => at.to_string(),
+        FieldValue::Time(When::Day(day)) => day.to_string(),
+        FieldValue::Duration(period) => period.to_string(),
+        FieldValue::List(items) => items.join(", "),
+    }
+}
+
+/// At most this many characters of a bad value are quoted in a finding.
+const QUOTED: usize = 40;
+
+fn quote(value: &Value) -> String {
+    let text = match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(QUOTED).collect();
+    if chars.next().is_some() {
+        format!("`{head}…`")
+    } else {
+        format!("`{head}`")
+    }
+}
+
+/// Converts one present raw value. `Ok(None)`: an empty cell or text,
+/// which counts as absent.
+fn convert(ty: &FieldType, raw: &Value, time: &TimeReader) -> Result<Option<FieldValue>, String> {
+    if let Value::String(text) = raw
+        && text.trim().is_empty()
+    {
+        return Ok(None);
+    }
+    let wrong = |what: &str| format!("is {}, not {what}", quote(raw));
+    let value = match ty {
+        FieldType::Text => match raw {
+            Value::String(text) => FieldValue::Text(text.trim().to_owned()),
+            Value::Number(n) => FieldValue::Text(n.to_string()),
+            Value::Bool(flag) => FieldValue::Text(flag.to_string()),
+            _ => return Err(format!("is {}, not text", json_kind(raw))),
+        },
+        FieldType::Enum(values) => {
+            let Value::String(text) = raw else {
+                return Err(format!("is {}, not one of {}", json_kind(raw), values.join(", ")));
+            };
+            let text = text.trim();
+            match values.iter().find(|v| v.eq_ignore_ascii_case(text)) {
+                Some(word) => FieldValue::Text(word.clone()),
+                None => {
+                    return Err(format!(
+                        "is {}, not one of {}",
+                        quote(raw),
+                        values.join(", ")
+                    ));
+                }
+            }
+        }
+        FieldType::Bool => match raw {
+            Value::Bool(flag) => FieldValue::Bool(*flag),
+            Value::String(text) => match text.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "y" | "1" => FieldValue::Bool(true),
+                "false" | "no" | "n" | "0" => FieldValue::Bool(false),
+                _ => return Err(wrong("true or false (yes/no)")),
+            },
+            Value::Number(n) if n.as_f64() == Some(1.0) => FieldValue::Bool(true),
+            Value::Number(n) if n.as_f64() == Some(0.0) => FieldValue::Bool(false),
+            _ => return Err(wrong("true or false")),
+        },
+        FieldType::Integer => match raw {
+            Value::Number(n) => match n.as_i64() {
+                Some(n) => FieldValue::Integer(n),
+                None => match n.as_f64() {
+                    Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => FieldValue::Integer(f as i64),
+                    _ => return Err(wrong("a whole number")),
+                },
+            },
+            Value::String(text) => match text.trim().parse::<i64>() {
+                Ok(n) => FieldValue::Integer(n),
+                Err(_) => return Err(wrong("a whole number")),
+            },
+            _ => return Err(wrong("a whole number")),
+        },
+        FieldType::Number => match raw {
+            Value::Number(n) => match n.as_f64() {
+                Some(f) if f.is_finite() => FieldValue::Number(f),
+                _ => return Err(wrong("a number")),
+            },
+            Value::String(text) => match text.trim().parse::<f64>() {
+                Ok(f) if f.is_finite() => FieldValue::Number(f),
+                _ => return Err(wrong("a number")),
+            },
+            _ => return Err(wrong("a number")),
+        },
+        FieldType::Timestamp => match time.read_json(raw) {
+            Ok(when) => FieldValue::Time(when),
+            Err(error) => return Err(format!("is not a time: {error}")),
+        },
+        FieldType::Date => match time.read_json(raw) {
+            Ok(When::Day(day)) => FieldValue::Time(When::Day(day)),
+            Ok(When::At(at)) => FieldValue::Time(When::Day(at.to_zoned(time.zone.clone()).date())),
+            Err(error) => return Err(format!("is not a date: {error}")),
+        },
+        FieldType::Duration => match raw {
+            Value::Number(n) => match n.as_f64() {
+                Some(f) if (0.0..3.2e9).contains(&f) => {
+                    FieldValue::Duration(Period::from_secs(f as i64))
+                }
+                _ => return Err(wrong("a length of time")),
+            },
+            Value::String(text) => match text.parse::<Period>() {
+                Ok(period) => FieldValue::Duration(period),
+                Err(_) => return Err(wrong("a length of time such as `30d`")),
+            },
+            _ => return Err(wrong("a length of time")),
+        },
+        FieldType::List => match raw {
+            Value::Array(items) => {
+                let mut list = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Value::String(text) => list.push(text.clone()),
+                        Value::Number(n) => list.push(n.to_string()),
+                        Value::Bool(flag) => list.push(flag.to_string()),
+                        Value::Null => {}
+                        _ => return Err("holds a list or object inside the list".to_owned()),
+                    }
+                }
+                FieldValue::List(list)
+            }
+            // A spreadsheet cell: `fido2; push`.
+            Value::String(text) => FieldValue::List(
+                text.split(';')
+                    .map(str::trim)
+                    .filter(|part| !part.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            _ => return Err(format!("is {}, not a list", json_kind(raw))),
+        },
+    };
+    Ok(Some(value))
+}
+
+pub(crate) fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "true or false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::kind::{Empty, Kinds, builtin};
+
+    fn ny() -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get("America/New_York").unwrap()
+    }
+
+    fn object(value: Value) -> serde_json::Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    fn read_as(
+        kind: &EvidenceKind,
+        mapping: &Mapping,
+        raw: Value,
+    ) -> Result<Record, Vec<Finding>> {
+        let time = TimeReader::new(ny());
+        RecordReader {
+            kind,
+            mapping,
+            time: &time,
+        }
+        .read(&object(raw), Position::Record(1))
+    }
+
+    fn read(kind_name: &str, raw: Value) -> Result<Record, Vec<Finding>> {
+        let kinds = Kinds::default();
+        read_as(kinds.get(kind_name).unwrap(), &Mapping::default(), raw)
+    }
+
+    /// One vendor-shaped record per built-in kind, every field filled.
+    fn samples() -> Vec<(&'static str, Value)> {
+        vec![
+            (
+                "mfa_registration",
+                json!({"userPrincipalName": "bob@contoso.com", "userDisplayName": "Bob",
+                       "userType": "member", "isAdmin": false, "isMfaRegistered": true,
+                       "isMfaCapable": true, "methodsRegistered": ["microsoftAuthenticatorPush", "fido2"],
+                       "lastUpdatedDateTime": "2026-11-20T08:15:30.25Z"}),
+            ),
+            (
+                "conditional_access_policy",
+                json!({"displayName": "Require MFA", "id": "p1", "state": "ENABLED",
+                       "conditions": {"users": {"includeUsers": ["All"], "excludeUsers": ["breakglass"]},
+                                      "applications": {"includeApplications": ["All"]}},
+                       "grantControls": {"builtInControls": ["mfa"],
+                                         "authenticationStrength": {"requirementsSatisfied": "mfa"}},
+                       "modifiedDateTime": "2026-10-01T12:00:00Z"}),
+            ),
+            (
+                "managed_device",
+                json!({"deviceName": "LT-042", "id": "d1", "userPrincipalName": "bob@contoso.com",
+                       "operatingSystem": "Windows", "osVersion": "10.0.26100", "complianceState": "noncompliant",
+                       "isEncrypted": true, "lastSyncDateTime": "2026-11-22T03:00:00Z",
+                       "enrolledDateTime": "2025-01-05T10:00:00Z"}),
+            ),
+            (
+                "patch",
+                json!({"deviceId": 42, "name": "KB5044284", "kbNumber": "5044284", "id": "p-1",
+                       "severity": "CRITICAL", "status": "PENDING", "type": "SECURITY",
+                       "timestamp": 1_760_000_000.5, "installedAt": "2026-11-01 09:00"}),
+            ),
+            (
+                "log_table",
+                json!({"name": "SigninLogs", "workspace": "ws1",
+                       "properties": {"retentionInDays": 90, "totalRetentionInDays": 365.0,
+                                      "retentionInDaysAsDefault": "false",
+                                      "totalRetentionInDaysAsDefault": false, "plan": "Analytics"}}),
+            ),
+            (
+                "access_review",
+                json!({"review_id": "Q4-2026", "account_id": "bob@contoso.com", "account_name": "Bob",
+                       "system": "M365", "role_or_group": "Global Admin", "privileged": "yes",
+                       "reviewer": "Alice", "decision": "keep", "action_date": "11/02/2026",
+                       "period_start": "2026-08-01", "period_end": "2026-10-31T23:00:00-04:00",
+                       "signed_off_by": "Carol", "signed_off_at": "2026-11-02"}),
+            ),
+            (
+                "training_completion",
+                json!({"email": "bob@contoso.com", "employee": "Bob", "status": "complete",
+                       "course": "CUI 101", "completed_on": "2026-09-30"}),
+            ),
+            (
+                "incident",
+                json!({"incident_id": "INC-7", "title": "Phish", "classification": "truePositive",
+                       "severity": "high", "status": "active", "source_system": "Sentinel",
+                       "detected_at": "2026-11-20T08:00:00Z", "discovered_at": "2026-11-20 07:00",
+                       "handed_off_at": "2026-11-20T10:00:00Z", "acknowledged_at": "11/20/2026 9:05 AM",
+                       "reported_at": "2026-11-21T12:00:00Z", "dibnet_report_number": "R-1"}),
+            ),
+            (
+                "firewall_rule",
+                json!({"name": "any-any", "action": "Allow", "source": "any", "destination": "any",
+                       "service": "any", "enabled": 1}),
+            ),
+            (
+                "restore_test",
+                json!({"test_id": "RT-1", "system": "files", "restored_at": "2026-10-10T10:00:00Z",
+                       "result": "SUCCESS", "verified_by": "Alice"}),
+            ),
+            (
+                "scan_report",
+                json!({"scan_id": "S-1", "scope": "10.0.0.0/24", "scan_finished_at": "2026-11-01T02:00:00Z",
+                       "critical": "0", "high": 3, "score": "7.25"}),
+            ),
+            (
+                "log_review",
+                json!({"summary_id": "W44", "reviewer": "Alice", "reviewed_at": "2026-10-26 09:00",
+                       "findings": "none"}),
+            ),
+            (
+                "manual_completion",
+                json!({"completed_at": "2026-11-02T15:00:00Z", "origin": "upload.pdf", "sha256": "ab12"}),
+            ),
+        ]
+    }
+
+    #[test]
+    fn to_json_read_back_with_the_identity_mapping_is_the_same_record() {
+        let kinds = Kinds::default();
+        let samples = samples();
+        for kind in builtin() {
+            let (_, raw) = samples
+                .iter()
+                .find(|(name, _)| *name == kind.name)
+                .unwrap_or_else(|| panic!("no sample record for the kind `{}`", kind.name));
+            let kind = kinds.get(&kind.name).unwrap();
+            let record = read_as(kind, &Mapping::default(), raw.clone())
+                .unwrap_or_else(|e| panic!("{}: {e:?}", kind.name));
+            // The sample fills every field, so the round trip covers them all.
+            for field in &kind.fields {
+                assert!(record.get(&field.name).is_some(), "{}: {}", kind.name, field.name);
+            }
+            let stored = record.to_json();
+            // What the store keeps is plain JSON text.
+            let stored: Value = serde_json::from_str(&stored.to_string()).unwrap();
+            let back = read_as(kind, &Mapping::identity(kind), stored)
+                .unwrap_or_else(|e| panic!("{}: {e:?}", kind.name));
+            assert_eq!(back, record, "{}", kind.name);
+            assert_eq!(back.to_json(), record.to_json(), "{}", kind.name);
+        }
+    }
+
+    #[test]
+    fn durations_numbers_dates_and_enums_survive_the_round_trip() {
+        let field = |name: &str, ty: FieldType| Field {
+            name: name.to_owned(),
+            ty,
+            required: true,
+            from: vec![FieldPath::single(name)],
+        };
+        let kind = EvidenceKind {
+            name: "custom".to_owned(),
+            fields: vec![
+                field("key", FieldType::Text),
+                field("grace", FieldType::Duration),
+                field("seconds", FieldType::Duration),
+                field("ratio", FieldType::Number),
+                field("on", FieldType::Date),
+                field("level", FieldType::Enum(vec!["Low".to_owned(), "High".to_owned()])),
+                field("tags", FieldType::List),
+            ],
+            subject: vec!["key".to_owned()],
+            empty: Empty::NoEvidence,
+        };
+        let record = read_as(
+            &kind,
+            &Mapping::default(),
+            json!({"key": " k1 ", "grace": "1d 12h", "seconds": 90, "ratio": 0.1,
+                   "on": "2026-11-02T03:00:00Z", "level": "high", "tags": "a; b;; c"}),
+        )
+        .unwrap();
+        assert_eq!(record.get("key"), Some(&FieldValue::Text("k1".to_owned())));
+        assert_eq!(
+            record.get("grace"),
+            Some(&FieldValue::Duration(Period::from_secs(129_600)))
+        );
+        assert_eq!(
+            record.get("seconds"),
+            Some(&FieldValue::Duration(Period::from_secs(90)))
+        );
+        // 03:00 UTC on 11-02 is 11-01 in New York.
+        assert_eq!(
+            record.get("on"),
+            Some(&FieldValue::Time(When::Day("2026-11-01".parse().unwrap())))
+        );
+        assert_eq!(record.get("level"), Some(&FieldValue::Text("High".to_owned())));
+        assert_eq!(
+            record.get("tags"),
+            Some(&FieldValue::List(vec!["a".to_owned(), "b".to_owned(), "c".to_owned()]))
+        );
+        let back = read_as(&kind, &Mapping::identity(&kind), record.to_json()).unwrap();
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn a_missing_required_field_is_a_finding_naming_where_it_was_looked_for() {
+        let findings = read(
+            "patch",
+            json!({"deviceId": "d1", "name": "KB1", "severityLevel": "CRITICAL", "status": "PENDING",
+                   "ts": 1_760_000_000}),
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = findings.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["severity", "pending_since"]);
+        assert_eq!(
+            findings[1].to_string(),
+            "record 1 (d1 / KB1): `pending_since` is missing (looked for `timestamp`, `pending_since`)"
+        );
+        assert_eq!(findings[0].subject, Some(Subject::new("d1 / KB1")));
+        // Without the subject fields the finding names only the position.
+        let findings = read("firewall_rule", json!({"action": "allow"})).unwrap_err();
+        assert_eq!(findings[0].subject, None);
+        assert!(findings[0].to_string().starts_with("record 1: `name` is missing"));
+    }
+
+    #[test]
+    fn null_and_empty_text_are_absent_not_values() {
+        let base = json!({"userPrincipalName": "bob", "isMfaRegistered": true});
+        let record = read("mfa_registration", base.clone()).unwrap();
+        assert_eq!(record.get("user_type"), None);
+        let mut with_null = base.clone();
+        with_null["userType"] = Value::Null;
+        with_null["methodsRegistered"] = json!("  ");
+        let record = read("mfa_registration", with_null).unwrap();
+        assert_eq!(record.get("user_type"), None);
+        assert_eq!(record.get("methods"), None);
+        let mut empty = base.clone();
+        empty["isMfaRegistered"] = json!("");
+        let findings = read("mfa_registration", empty).unwrap_err();
+        assert_eq!(findings[0].field, "mfa_registered");
+        assert_eq!(findings[0].message, "is empty");
+        let mut null = base;
+        null["isMfaRegistered"] = Value::Null;
+        let findings = read("mfa_registration", null).unwrap_err();
+        assert!(findings[0].message.starts_with("is missing"), "{:?}", findings);
+    }
+
+    #[test]
+    fn wrong_types_are_findings_quoting_the_value() {
+        let findings = read(
+            "mfa_registration",
+            json!({"userPrincipalName": {"a": 1}, "isMfaRegistered": "maybe", "isAdmin": 2,
+                   "methodsRegistered": [["x"]], "lastUpdatedDateTime": "yesterday"}),
+        )
+        .unwrap_err();
+        let messages: Vec<String> = findings
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect();
+        assert!(messages[0].starts_with("user: is an object, not text"), "{messages:?}");
+        assert!(messages.iter().any(|m| m.starts_with("is_admin: is `2`, not true or false")), "{messages:?}");
+        assert!(
+            messages.iter().any(|m| m.starts_with("mfa_registered: is `maybe`, not true or false")),
+            "{messages:?}"
+        );
+        assert!(messages.iter().any(|m| m.starts_with("methods: holds a list")), "{messages:?}");
+        assert!(
+            messages.iter().any(|m| m.starts_with("updated_at: is not a time: `yesterday`")),
+            "{messages:?}"
+        );
+        let long = "x".repeat(100);
+        let findings = read(
+            "firewall_rule",
+            json!({"name": "r", "action": long, "source": "a", "destination": "b"}),
+        )
+        .unwrap_err();
+        assert!(
+            findings[0].message.starts_with(&format!("is `{}…`, not one of allow", "x".repeat(40))),
+            "{}",
+            findings[0].message
+        );
+        let findings = read(
+            "log_table",
+            json!({"name": "t", "retention_days": 1.5, "total_retention_days": "a year"}),
+        )
+        .unwrap_err();
+        assert_eq!(findings.len(), 2);
+        assert!(findings.iter().all(|f| f.message.contains("not a whole number")));
+    }
+
+    #[test]
+    fn keys_match_ignoring_case_unless_two_spellings_clash() {
+        let record = read(
+            "firewall_rule",
+            json!({"Name": "r1", "ACTION": "ALLOW", "Source": "any", "destination": "any"}),
+        )
+        .unwrap();
+        assert_eq!(record.get("action"), Some(&FieldValue::Text("allow".to_owned())));
+        assert_eq!(record.subject, Some(Subject::new("r1")));
+        let findings = read(
+            "firewall_rule",
+            json!({"name": "r1", "Action": "allow", "ACTION": "deny", "source": "any", "destination": "any"}),
+        )
+        .unwrap_err();
+        assert_eq!(findings[0].field, "action");
+        assert!(findings[0].message.contains("is ambiguous"), "{}", findings[0].message);
+        // An exact match wins over case variants.
+        let record = read(
+            "firewall_rule",
+            json!({"name": "r1", "action": "deny", "Action": "allow", "ACTION": "allow",
+                   "source": "any", "destination": "any"}),
+        )
+        .unwrap();
+        assert_eq!(record.get("action"), Some(&FieldValue::Text("deny".to_owned())));
+    }
+
+    #[test]
+    fn spreadsheet_spellings_convert() {
+        let record = read(
+            "access_review",
+            json!({"review": "Q4", "account": "bob", "decision": "keep", "privileged": "Y",
+                   "signed_off_at": "11/2/2026 9:05 AM", "action_date": "2026-11-02 23:30"}),
+        )
+        .unwrap();
+        assert_eq!(record.get("privileged"), Some(&FieldValue::Bool(true)));
+        assert_eq!(
+            record.get("signed_off_at"),
+            Some(&FieldValue::Time(When::At("2026-11-02T14:05:00Z".parse().unwrap())))
+        );
+        // A Date field holding an instant keeps its local day.
+        assert_eq!(
+            record.get("action_date"),
+            Some(&FieldValue::Time(When::Day("2026-11-02".parse().unwrap())))
+        );
+        assert_eq!(record.subject, Some(Subject::new("Q4 / bob")));
+        for (cell, value) in [("no", false), ("0", false), ("TRUE", true), ("n", false)] {
+            let record = read(
+                "mfa_registration",
+                json!({"user": "bob", "mfa_registered": cell}),
+            )
+            .unwrap();
+            assert_eq!(record.get("mfa_registered"), Some(&FieldValue::Bool(value)), "{cell}");
+        }
+        // A CSV header may hold the dotted path as one column name.
+        let record = read(
+            "log_table",
+            json!({"name": "t", "properties.retentionInDays": "90",
+                   "properties.totalRetentionInDays": "365"}),
+        )
+        .unwrap();
+        assert_eq!(record.get("total_retention_days"), Some(&FieldValue::Integer(365)));
+    }
+
+    #[test]
+    fn a_source_mapping_replaces_the_kinds_paths() {
+        let kinds = Kinds::default();
+        let kind = kinds.get("patch").unwrap();
+        let mapping = Mapping::new(
+            [("severity".to_owned(), "severityLevel".parse().unwrap())]
+                .into_iter()
+                .collect(),
+        );
+        let raw = json!({"deviceId": "d1", "name": "KB1", "severityLevel": "CRITICAL",
+                         "severity": "LOW", "status": "PENDING", "timestamp": "2026-11-01"});
+        let record = read_as(kind, &mapping, raw.clone()).unwrap();
+        assert_eq!(record.get("severity"), Some(&FieldValue::Text("CRITICAL".to_owned())));
+        let record = read_as(kind, &Mapping::default(), raw).unwrap();
+        assert_eq!(record.get("severity"), Some(&FieldValue::Text("LOW".to_owned())));
+    }
+
+    #[test]
+    fn name_is_the_subject_or_the_position() {
+        let record = read("manual_completion", json!({"completed_at": "2026-11-02"})).unwrap();
+        assert_eq!(record.subject, None);
+        assert_eq!(record.name(), "record 1");
+        assert_eq!(Position::Line(3).to_string(), "line 3");
+    }
+}
