@@ -339,11 +339,7 @@ impl Engine {
             .ok_or_else(|| format!("source `{}` is no longer configured", duty.source))
     }
 
-    fn records(
-        &self,
-        reader: &DutyReader<'_>,
-        row: &StoredEvidence,
-    ) -> Result<Parsed, ReadError> {
+    fn records(&self, reader: &DutyReader<'_>, row: &StoredEvidence) -> Result<Parsed, ReadError> {
         match reader {
             DutyReader::Source(source) => sources::read_evidence(source, &row.origin, &row.payload),
             DutyReader::Manual(_) => {
@@ -565,7 +561,8 @@ enum DutyReader<'a> {
 
 impl DutyReader<'_> {
     fn get(&self) -> RecordReader<'_> {
-        static NO_MAPPING: std::sync::LazyLock<Mapping> = std::sync::LazyLock::new(Mapping::default);
+        static NO_MAPPING: std::sync::LazyLock<Mapping> =
+            std::sync::LazyLock::new(Mapping::default);
         match self {
             DutyReader::Source(source) => source.reader(),
             DutyReader::Manual(time) => RecordReader {

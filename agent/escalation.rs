@@ -22,9 +22,17 @@ const LISTED: usize = 25;
 
 /// The mail for a change, or `None` when nothing in it needs anyone's
 /// attention (a recovery, a subject that left the evidence).
-pub fn decide(contractor: &Contractor, duty: &Duty, change: &Transition<'_>) -> Option<OutgoingMail> {
+pub fn decide(
+    contractor: &Contractor,
+    duty: &Duty,
+    change: &Transition<'_>,
+) -> Option<OutgoingMail> {
     let duty_news = change.duty_changed() && change.to.needs_attention();
-    let news: Vec<&SubjectChange<'_>> = change.subjects.iter().filter(|s| s.needs_attention()).collect();
+    let news: Vec<&SubjectChange<'_>> = change
+        .subjects
+        .iter()
+        .filter(|s| s.needs_attention())
+        .collect();
     if !duty_news && news.is_empty() {
         return None;
     }
@@ -160,7 +168,9 @@ fn body(
         Party::Contractor => contractor.name.clone(),
         Party::Msp => "the MSP".to_owned(),
     };
-    let previously = change.from.map_or("first check".to_owned(), |k| k.to_string());
+    let previously = change
+        .from
+        .map_or("first check".to_owned(), |k| k.to_string());
     let due = verdict
         .state
         .due()
@@ -185,7 +195,10 @@ fn body(
             }
         }
         if news.len() > LISTED {
-            subjects += &format!("  … and {} more (dutywatch status --subjects)\n", news.len() - LISTED);
+            subjects += &format!(
+                "  … and {} more (dutywatch status --subjects)\n",
+                news.len() - LISTED
+            );
         }
     }
     let recovered: Vec<String> = change
@@ -240,7 +253,12 @@ fn body(
 }
 
 fn capped(names: &[String]) -> String {
-    let shown = names.iter().take(LISTED).cloned().collect::<Vec<_>>().join(", ");
+    let shown = names
+        .iter()
+        .take(LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if names.len() > LISTED {
         format!("{shown} and {} more", names.len() - LISTED)
     } else {

@@ -169,7 +169,12 @@ pub fn table(rows: &[StatusRow], zone: &TimeZone, subjects: bool) -> String {
     };
     line(&mut out, header);
     for (row, cells) in rows.iter().zip(&cells) {
-        line(&mut out, [&cells[0], &cells[1], &cells[2], &cells[3], &cells[4], &cells[5]]);
+        line(
+            &mut out,
+            [
+                &cells[0], &cells[1], &cells[2], &cells[3], &cells[4], &cells[5],
+            ],
+        );
         if subjects {
             subject_lines(&mut out, &row.subjects, &show);
         }
@@ -183,7 +188,11 @@ pub fn table(rows: &[StatusRow], zone: &TimeZone, subjects: bool) -> String {
     out
 }
 
-fn subject_lines(out: &mut String, subjects: &[CurrentSubject], show: &dyn Fn(Option<Timestamp>) -> String) {
+fn subject_lines(
+    out: &mut String,
+    subjects: &[CurrentSubject],
+    show: &dyn Fn(Option<Timestamp>) -> String,
+) {
     let met = subjects
         .iter()
         .filter(|s| s.state == StateKind::Met && s.gone_at.is_none())

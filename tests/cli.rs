@@ -8,7 +8,7 @@ fn check_config_names_file_line_and_key_for_every_problem() {
     let good = std::fs::read_to_string(fixture.config_path()).expect("read");
     let broken = good
         .replace("schedule = \"0 6 * * *\"", "schedule = \"0 6 * *\"")
-        .replace("source = \"mfa\"\nlabel", "source = \"mfaa\"\nlabel")
+        .replace("source = \"mfa\"\nrule", "source = \"mfaa\"\nrule")
         .replace(
             "timezone = \"America/New_York\"",
             "timezone = \"Mars/Olympus\"",
@@ -283,7 +283,8 @@ fn hand_added_evidence_meets_a_manual_duty() {
         training["reason"]
             .as_str()
             .expect("reason")
-            .contains("last done 2026-11-01 12:00 UTC")
+            .contains("last done 2026-11-01 07:00 EST"),
+        "times in reasons are the contractor's local time: {training}"
     );
 
     // Only manual duties take hand-added evidence.

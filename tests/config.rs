@@ -78,6 +78,7 @@ contractor_does = "Trains staff"
 [[contractor.source]]
 id = "mfa"
 kind = "file"
+evidence = "mfa_registration"
 path = "mfa.json"
 schedule = "0 * * * *"
 max_age = "2d"
@@ -88,7 +89,7 @@ title = "MFA registered"
 objectives = ["3.5.3"]
 source = "mfa"
 rule = "continuous"
-check = "isMfaRegistered == true"
+check = "mfa_registered == true"
 tolerance = "24h"
 "#;
 
@@ -190,7 +191,7 @@ fn an_unreadable_crm_does_not_hide_the_other_problems() {
         "dutywatch.toml",
         &good
             .replace("crm_file = \"crm.csv\"", "crm_file = \"nope.csv\"")
-            .replace("source = \"mfa\"\nlabel", "source = \"mfaa\"\nlabel"),
+            .replace("source = \"mfa\"\nrule", "source = \"mfaa\"\nrule"),
     );
     let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
     let (_, stderr) = text(&output);

@@ -147,8 +147,12 @@ fn unreadable_evidence_is_a_named_source_error_not_a_pass() {
     assert_eq!(summary.collection_failures, 1);
     let mfa = verdict_of(&engine, "mfa-registered");
     assert_eq!(mfa.state.kind(), StateKind::SourceError);
-    assert!(mfa.reason.contains("mfa.json` line 1"), "{}", mfa.reason);
-    assert!(mfa.reason.contains("is not valid JSON"), "{}", mfa.reason);
+    assert!(
+        mfa.reason.contains("mfa.json`: line 1, column 11"),
+        "{}",
+        mfa.reason
+    );
+    assert!(mfa.reason.contains("not valid JSON"), "{}", mfa.reason);
 
     // Deleting the export is just as visible.
     std::fs::remove_file(fixture.path("evidence/mfa.json")).expect("rm");

@@ -103,7 +103,7 @@ fn a_reload_with_a_broken_config_keeps_the_old_one_running() {
     let text = errors.to_string();
     assert!(text.contains("dutywatch.toml:"), "names the file: {text}");
     assert!(
-        text.contains("`ninety days` is not a duration"),
+        text.contains("`ninety days` is not a cadence"),
         "says what is wrong: {text}"
     );
     assert_eq!(

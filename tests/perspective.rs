@@ -23,6 +23,7 @@ crm_file = "{id}/crm.csv"
 [[contractor.source]]
 id = "mfa"
 kind = "file"
+evidence = "mfa_registration"
 path = "{id}/mfa.json"
 schedule = "0 * * * *"
 max_age = "2d"
@@ -30,6 +31,7 @@ max_age = "2d"
 [[contractor.source]]
 id = "reviews"
 kind = "file"
+evidence = "access_review"
 path = "{id}/reviews.csv"
 schedule = "0 6 * * *"
 "#
@@ -42,9 +44,8 @@ id = "mfa-registered"
 title = "MFA registered"
 objectives = ["3.5.3"]
 source = "mfa"
-label = "userPrincipalName"
 rule = "continuous"
-check = "isMfaRegistered == true"
+check = "mfa_registered == true"
 tolerance = "24h"
 
 [[duty]]
@@ -94,7 +95,7 @@ contacts = ["soc@keystone.example"]
         fixture.write_dated(&format!("{id}/mfa.json"), mfa, now);
         fixture.write_dated(
             &format!("{id}/reviews.csv"),
-            "signed_off_at\n2026-06-01T00:00:00Z\n",
+            "review_id,account_id,decision,signed_off_at\nQ2,alice,keep,2026-06-01T00:00:00Z\n",
             now,
         );
     }

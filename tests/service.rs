@@ -141,7 +141,7 @@ fn the_daemon_notifies_ready_feeds_the_watchdog_survives_a_bad_reload_and_stops_
         stderr.contains("ConfigReloadRejected"),
         "the rejected reload is logged: {stderr}"
     );
-    assert!(stderr.contains("`soon` is not a duration"), "{stderr}");
+    assert!(stderr.contains("`soon` is not a cadence"), "{stderr}");
     assert!(
         stderr.contains("CrmProblem") && stderr.contains("3.99.1"),
         "the reloaded CRM's problem is logged: {stderr}"

@@ -163,9 +163,9 @@ impl Context<'_> {
                                 within: step.within,
                                 // A running clock is `open` until the last third of its
                                 // time, then due soon: 72 h warns 24 h ahead.
-                                warn_before: step
-                                    .warn_before
-                                    .unwrap_or_else(|| Period::from_secs(step.within.as_secs() / 3)),
+                                warn_before: step.warn_before.unwrap_or_else(|| {
+                                    Period::from_secs(step.within.as_secs() / 3)
+                                }),
                             })
                             .collect(),
                     })

@@ -491,7 +491,11 @@ impl Context<'_> {
                     });
                 }
                 Err(message) => {
-                    self.error(offset, &format!("{key}.field[{}].type", field.name), message);
+                    self.error(
+                        offset,
+                        &format!("{key}.field[{}].type", field.name),
+                        message,
+                    );
                 }
             }
         }

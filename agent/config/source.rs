@@ -112,7 +112,11 @@ impl Context<'_> {
             Some(text) => match text.get_ref().parse::<DateFormat>() {
                 Ok(format) => Some(format),
                 Err(error) => {
-                    self.error(text.span().start, &format!("{key}.date_format"), error.to_string());
+                    self.error(
+                        text.span().start,
+                        &format!("{key}.date_format"),
+                        error.to_string(),
+                    );
                     None
                 }
             },

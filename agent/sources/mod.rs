@@ -41,7 +41,9 @@ pub enum CollectError {
 /// Runs one collection for `source`.
 pub fn collect(source: &Source) -> Result<Collected, CollectError> {
     match &source.kind {
-        SourceKind::File { pattern, format, .. } => {
+        SourceKind::File {
+            pattern, format, ..
+        } => {
             let collected = file::collect(pattern, *format)?;
             // Refuse evidence we could not read later: a half-written, empty
             // or malformed export, or one none of whose records is of the
@@ -69,4 +71,3 @@ pub fn manual_record(completed_at: Timestamp, origin: &str, sha256: &str) -> ser
         "sha256": sha256,
     })
 }
-

@@ -28,7 +28,9 @@ pub use evidence::{
     ChainPosition, ChainReport, CheckedEvidence, NewEvidence, StoredEvidence, Tamper, Tampered,
 };
 pub use outbox::{PendingMail, UndeliveredMail};
-pub use verdicts::{CurrentSubject, CurrentVerdict, OutgoingMail, Recorded, SubjectChange, Transition};
+pub use verdicts::{
+    CurrentSubject, CurrentVerdict, OutgoingMail, Recorded, SubjectChange, Transition,
+};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
 /// Never edit a released migration: add the next one.
@@ -438,7 +440,7 @@ mod tests {
                 err,
                 StoreError::SchemaVersion {
                     found: 0,
-                    expected: 3,
+                    expected: 4,
                     ..
                 }
             ),

@@ -183,7 +183,11 @@ impl Store {
     /// The event records kept for a duty's subjects whose clocks were open when last
     /// evaluated and that are still tracked: the evaluation carries them on when they leave
     /// the export.
-    pub fn kept_events(&self, client: &str, duty: &str) -> Result<Vec<serde_json::Value>, StoreError> {
+    pub fn kept_events(
+        &self,
+        client: &str,
+        duty: &str,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
         let on_err = self.sql_error(format!("reading the open events of {client}/{duty}"));
         let read = || -> rusqlite::Result<Vec<serde_json::Value>> {
             let mut stmt = self.conn.prepare_cached(
@@ -519,6 +523,7 @@ pub(super) mod tests {
             state,
             reason: reason.to_owned(),
             evidence: Vec::new(),
+            subjects: None,
         }
     }
 
@@ -568,7 +573,7 @@ pub(super) mod tests {
                 &mut decide,
             )
             .unwrap();
-        assert_eq!(first, Some(StateKind::DueSoon));
+        assert_eq!(first.state, Some(StateKind::DueSoon));
         let mut later = due_soon();
         later.reason = "access review due in 7 days".to_owned();
         let second = t
@@ -581,7 +586,7 @@ pub(super) mod tests {
                 &mut decide,
             )
             .unwrap();
-        assert_eq!(second, None);
+        assert_eq!(second.state, None);
         drop(decide);
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].0, None);
@@ -623,7 +628,7 @@ pub(super) mod tests {
                 &mut decide,
             )
             .unwrap();
-        assert_eq!(changed, Some(StateKind::Met));
+        assert_eq!(changed.state, Some(StateKind::Met));
         drop(decide);
         assert_eq!(seen.len(), 2);
         assert_eq!(seen[1].0, Some(StateKind::DueSoon));
@@ -657,7 +662,7 @@ pub(super) mod tests {
                 &mut |_| None,
             )
             .unwrap();
-        assert_eq!(changed, Some(StateKind::Met));
+        assert_eq!(changed.state, Some(StateKind::Met));
         assert_eq!(count(&t.store, "verdict_history"), 1);
         assert_eq!(t.store.escalation_count(None).unwrap(), 0);
         assert_eq!(count(&t.store, "outbox"), 0);
@@ -690,7 +695,7 @@ pub(super) mod tests {
                 &mut mail_on_change(&mut seen),
             )
             .unwrap();
-        assert_eq!(changed, None);
+        assert_eq!(changed.state, None);
         assert_eq!(seen.len(), 1);
         assert_eq!(store.escalation_count(Some("acme")).unwrap(), 1);
         assert_eq!(count(&store, "outbox"), 1);

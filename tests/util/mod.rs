@@ -137,12 +137,14 @@ crm_file = "crm.csv"
 [[contractor.source]]
 id = "reviews"
 kind = "file"
+evidence = "access_review"
 path = "evidence/reviews.csv"
 schedule = "0 6 * * *"
 
 [[contractor.source]]
 id = "mfa"
 kind = "file"
+evidence = "mfa_registration"
 path = "evidence/mfa.json"
 schedule = "0 * * * *"
 max_age = "2d"
@@ -163,9 +165,8 @@ id = "mfa-registered"
 title = "MFA registered"
 objectives = ["3.5.3"]
 source = "mfa"
-label = "userPrincipalName"
 rule = "continuous"
-check = "isMfaRegistered == true"
+check = "mfa_registered == true"
 tolerance = "24h"
 
 [[contractor.duty]]
@@ -179,6 +180,10 @@ every = "365d"
     )
 }
 
+/// An access review export: one account reviewed and signed off.
+pub(crate) const REVIEWS: &str =
+    "review_id,account_id,decision,signed_off_at\nQ3,alice,keep,2026-10-01T12:00:00Z\n";
+
 pub(crate) const MFA_OK: &str =
     r#"{"value": [{"userPrincipalName": "a@acme.example", "isMfaRegistered": true}]}"#;
 pub(crate) const MFA_BAD: &str = r#"{"value": [{"userPrincipalName": "a@acme.example", "isMfaRegistered": true}, {"userPrincipalName": "b@acme.example", "isMfaRegistered": false}]}"#;
@@ -188,11 +193,7 @@ pub(crate) fn standard(now: Timestamp) -> Fixture {
     let fixture = Fixture::new();
     fixture.write("dutywatch.toml", &contractor_config(""));
     fixture.write("crm.csv", CRM);
-    fixture.write_dated(
-        "evidence/reviews.csv",
-        "review_id,signed_off_at\nQ3,2026-10-01T12:00:00Z\n",
-        now,
-    );
+    fixture.write_dated("evidence/reviews.csv", REVIEWS, now);
     fixture.write_dated("evidence/mfa.json", MFA_OK, now);
     fixture
 }
