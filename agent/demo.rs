@@ -36,8 +36,7 @@ pub fn run(from: &Path, out: &Path) -> anyhow::Result<ExitCode> {
         "rendered by `dutywatch demo`; replaced on the next run\n",
     )
     .with_context(|| format!("writing `{}`", out.join(MARKER).display()))?;
-    render_tree(from, out, now)?;
-    apply_modified_times(out, now)?;
+    render_into(from, out, now)?;
     println!("demo rendered into {} as of {now}\n", out.display());
     let code = crate::cli::once(&out.join("dutywatch.toml"), Some(now), false)?;
     let mails = out.join("outbox");
@@ -51,6 +50,13 @@ pub fn run(from: &Path, out: &Path) -> anyhow::Result<ExitCode> {
         out.join("dutywatch.toml").display()
     );
     Ok(code)
+}
+
+/// Renders the demo at `from` into `out` as of `now`: evidence dated relative to `now`, and
+/// the modification times `demo.toml` gives. Tests render it at fixed instants.
+pub fn render_into(from: &Path, out: &Path, now: Timestamp) -> anyhow::Result<()> {
+    render_tree(from, out, now)?;
+    apply_modified_times(out, now)
 }
 
 /// Marks a directory as the demo's own, so a later run may replace it.
@@ -99,6 +105,12 @@ fn render_tree(from: &Path, to: &Path, now: Timestamp) -> anyhow::Result<()> {
         };
         std::fs::write(&target, rendered)
             .with_context(|| format!("writing `{}`", target.display()))?;
+        // An export rendered as of `now` speaks for `now` (demo.toml may date it otherwise).
+        std::fs::File::options()
+            .write(true)
+            .open(&target)
+            .and_then(|file| file.set_modified(std::time::SystemTime::from(now)))
+            .with_context(|| format!("dating `{}`", target.display()))?;
     }
     Ok(())
 }

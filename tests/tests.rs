@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod cycle;
 mod daemon;
+mod evidence;
 mod perspective;
 mod service;
 mod smtp;

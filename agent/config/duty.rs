@@ -124,7 +124,7 @@ impl Context<'_> {
                         every,
                         warn_before: raw.warn_before.unwrap_or_else(|| default_warning(every)),
                         completed_at,
-                        filter: raw.filter.clone(),
+                        filter: raw.filter.as_ref().map(|f| f.get_ref().clone()),
                     })),
                     _ => None,
                 }
@@ -136,8 +136,8 @@ impl Context<'_> {
                 match (&raw.check, raw.tolerance) {
                     (Some(check), Some(tolerance)) => Some(Rule::Continuous(Continuous {
                         expect,
-                        filter: raw.filter.clone(),
-                        check: check.clone(),
+                        filter: raw.filter.as_ref().map(|f| f.get_ref().clone()),
+                        check: check.get_ref().clone(),
                         // "none may fail" is satisfied by an empty report; "all must
                         // pass" and "one must pass" need at least one record.
                         min_records: raw
@@ -152,7 +152,7 @@ impl Context<'_> {
                 required("step", !raw.step.is_empty());
                 (!raw.step.is_empty()).then(|| {
                     Rule::EventClock(EventClock {
-                        filter: raw.filter.clone(),
+                        filter: raw.filter.as_ref().map(|f| f.get_ref().clone()),
                         steps: raw
                             .step
                             .iter()
@@ -181,7 +181,13 @@ impl Context<'_> {
             declared.and_then(|(_, kind)| kind.clone())
         };
         if let (Some(kind), Some(rule)) = (&kind, &rule) {
-            self.bind(rule, kind, &key, offset);
+            let at = |value: Option<&Spanned<Predicate>>| value.map_or(offset, |v| v.span().start);
+            let spans = Spans {
+                duty: offset,
+                filter: at(raw.filter.as_ref()),
+                check: at(raw.check.as_ref()),
+            };
+            self.bind(rule, kind, &key, spans);
         }
         if self.errors.len() > start {
             return None;
@@ -199,10 +205,16 @@ impl Context<'_> {
     }
 
     /// Checks the fields `rule` reads against `kind`; errors at the duty.
-    fn bind(&mut self, rule: &Rule, kind: &EvidenceKind, key: &str, offset: usize) {
+    fn bind(&mut self, rule: &Rule, kind: &EvidenceKind, key: &str, spans: Spans) {
+        let offset = spans.duty;
         let predicate = |cx: &mut Self, name: &str, predicate: Option<&Predicate>| {
             if let Some(Err(message)) = predicate.map(|p| p.check_against(kind)) {
-                cx.error(offset, &format!("{key}.{name}"), message);
+                let at = if name == "check" {
+                    spans.check
+                } else {
+                    spans.filter
+                };
+                cx.error(at, &format!("{key}.{name}"), message);
             }
         };
         let time_field = |cx: &mut Self, name: &str, path: &FieldPath| {
@@ -253,6 +265,14 @@ impl Context<'_> {
             }
         }
     }
+}
+
+/// Where a duty's parts start in the file, for errors.
+#[derive(Clone, Copy)]
+struct Spans {
+    duty: usize,
+    filter: usize,
+    check: usize,
 }
 
 /// A sixth of the period, at most 30 days: 90d warns 15d ahead, weekly 28h.

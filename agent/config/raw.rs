@@ -168,10 +168,10 @@ pub(super) struct RawDuty {
     pub(super) warn_before: Option<Period>,
     pub(super) completed_at: Option<FieldPath>,
     #[serde(rename = "where")]
-    pub(super) filter: Option<Predicate>,
+    pub(super) filter: Option<Spanned<Predicate>>,
     // continuous
     pub(super) expect: Option<Quantifier>,
-    pub(super) check: Option<Predicate>,
+    pub(super) check: Option<Spanned<Predicate>>,
     pub(super) min_records: Option<usize>,
     pub(super) tolerance: Option<Period>,
     // event clock

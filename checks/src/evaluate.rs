@@ -159,9 +159,14 @@ fn recurring(
         );
     };
     let now = context.now;
-    let state = deadline_state(due, rule.warn_before, now, State::Met {
-        next_due: Some(due),
-    });
+    let state = deadline_state(
+        due,
+        rule.warn_before,
+        now,
+        State::Met {
+            next_due: Some(due),
+        },
+    );
     let done = show_when(done, zone);
     let reason = match &state {
         State::Lapsed { overdue, .. } => format!(
@@ -235,9 +240,7 @@ fn outcomes(
     for finding in &snapshot.findings {
         put(
             finding_subject(finding),
-            Outcome::Undecided(format!(
-                "its record could not be read: {finding}"
-            )),
+            Outcome::Undecided(format!("its record could not be read: {finding}")),
         );
     }
     for record in &snapshot.records {
@@ -422,8 +425,14 @@ fn any(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'_>) -> V
         let outcomes = outcomes(rule, snapshot, context);
         let overall = if outcomes.values().any(|o| *o == Outcome::Passes) {
             Some(Outcome::Passes)
-        } else if outcomes.values().any(|o| matches!(o, Outcome::Undecided(_))) {
-            outcomes.values().find(|o| matches!(o, Outcome::Undecided(_))).cloned()
+        } else if outcomes
+            .values()
+            .any(|o| matches!(o, Outcome::Undecided(_)))
+        {
+            outcomes
+                .values()
+                .find(|o| matches!(o, Outcome::Undecided(_)))
+                .cloned()
         } else if outcomes.len() < rule.min_records {
             None
         } else {
@@ -525,7 +534,9 @@ fn event_clock(
         subjects.entry(subject.clone()).or_insert(SubjectVerdict {
             subject,
             state: State::NoEvidence,
-            reason: format!("its record could not be read, so its clocks cannot be checked: {finding}"),
+            reason: format!(
+                "its record could not be read, so its clocks cannot be checked: {finding}"
+            ),
             keep: None,
         });
     }
@@ -567,6 +578,16 @@ fn event_clock(
             )),
         );
         keep_worst(&mut subjects, judged);
+    }
+    // A kept event whose row is still in the export but no longer reads
+    // keeps its last readable record, or it is forgotten once the row leaves.
+    for record in evidence.kept {
+        if let Some(judged) = subjects.get_mut(&record_subject(record))
+            && judged.keep.is_none()
+            && judged.state.kind() != StateKind::Met
+        {
+            judged.keep = Some(record.to_json());
+        }
     }
     let subjects: Vec<SubjectVerdict> = subjects.into_values().collect();
     let total = subjects.len();
@@ -763,7 +784,12 @@ fn names(
     if chosen.is_empty() {
         return None;
     }
-    let shown = chosen.iter().take(NAMED).copied().collect::<Vec<_>>().join(", ");
+    let shown = chosen
+        .iter()
+        .take(NAMED)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
     let more = chosen.len().saturating_sub(NAMED);
     let tail = if more > 0 {
         format!(" and {more} more")
@@ -847,7 +873,8 @@ impl Notes {
 
     fn unreadable(&mut self, findings: &[Finding]) {
         if let Some(first) = findings.first() {
-            self.first_unreadable.get_or_insert_with(|| first.to_string());
+            self.first_unreadable
+                .get_or_insert_with(|| first.to_string());
         }
         self.unreadable += findings.len();
     }

@@ -59,7 +59,9 @@ impl FieldType {
     /// Reads a type name as configs write it; `values` only for `enum`.
     pub fn parse(name: &str, values: Vec<String>) -> Result<FieldType, String> {
         if !values.is_empty() && name != "enum" {
-            return Err(format!("`values` belongs to type = \"enum\", not \"{name}\""));
+            return Err(format!(
+                "`values` belongs to type = \"enum\", not \"{name}\""
+            ));
         }
         let ty = match name {
             "text" => FieldType::Text,
@@ -71,7 +73,9 @@ impl FieldType {
             "duration" => FieldType::Duration,
             "list" => FieldType::List,
             "enum" if values.is_empty() => {
-                return Err("an enum field needs `values`, e.g. values = [\"allow\", \"deny\"]".to_owned());
+                return Err(
+                    "an enum field needs `values`, e.g. values = [\"allow\", \"deny\"]".to_owned(),
+                );
             }
             "enum" => FieldType::Enum(values),
             other => {
@@ -345,14 +349,34 @@ pub fn builtin() -> Vec<EvidenceKind> {
             &["user"],
             Empty::NoEvidence,
             vec![
-                FieldDef("user", Text, REQ, &["userPrincipalName", "user", "upn", "email"]),
-                FieldDef("display_name", Text, OPT, &["userDisplayName", "display_name"]),
+                FieldDef(
+                    "user",
+                    Text,
+                    REQ,
+                    &["userPrincipalName", "user", "upn", "email"],
+                ),
+                FieldDef(
+                    "display_name",
+                    Text,
+                    OPT,
+                    &["userDisplayName", "display_name"],
+                ),
                 FieldDef("user_type", Text, OPT, &["userType", "user_type"]),
                 FieldDef("is_admin", Bool, OPT, &["isAdmin", "is_admin"]),
-                FieldDef("mfa_registered", Bool, REQ, &["isMfaRegistered", "mfa_registered"]),
+                FieldDef(
+                    "mfa_registered",
+                    Bool,
+                    REQ,
+                    &["isMfaRegistered", "mfa_registered"],
+                ),
                 FieldDef("mfa_capable", Bool, OPT, &["isMfaCapable", "mfa_capable"]),
                 FieldDef("methods", List, OPT, &["methodsRegistered", "methods"]),
-                FieldDef("updated_at", Timestamp, OPT, &["lastUpdatedDateTime", "updated_at"]),
+                FieldDef(
+                    "updated_at",
+                    Timestamp,
+                    OPT,
+                    &["lastUpdatedDateTime", "updated_at"],
+                ),
             ],
         ),
         // Graph identity/conditionalAccess/policies.
@@ -369,22 +393,48 @@ pub fn builtin() -> Vec<EvidenceKind> {
                     REQ,
                     &["state"],
                 ),
-                FieldDef("include_users", List, OPT, &["conditions.users.includeUsers", "include_users"]),
-                FieldDef("exclude_users", List, OPT, &["conditions.users.excludeUsers", "exclude_users"]),
+                FieldDef(
+                    "include_users",
+                    List,
+                    OPT,
+                    &["conditions.users.includeUsers", "include_users"],
+                ),
+                FieldDef(
+                    "exclude_users",
+                    List,
+                    OPT,
+                    &["conditions.users.excludeUsers", "exclude_users"],
+                ),
                 FieldDef(
                     "include_applications",
                     List,
                     OPT,
-                    &["conditions.applications.includeApplications", "include_applications"],
+                    &[
+                        "conditions.applications.includeApplications",
+                        "include_applications",
+                    ],
                 ),
-                FieldDef("grant_controls", List, OPT, &["grantControls.builtInControls", "grant_controls"]),
+                FieldDef(
+                    "grant_controls",
+                    List,
+                    OPT,
+                    &["grantControls.builtInControls", "grant_controls"],
+                ),
                 FieldDef(
                     "authentication_strength",
                     Text,
                     OPT,
-                    &["grantControls.authenticationStrength.requirementsSatisfied", "authentication_strength"],
+                    &[
+                        "grantControls.authenticationStrength.requirementsSatisfied",
+                        "authentication_strength",
+                    ],
                 ),
-                FieldDef("modified_at", Timestamp, OPT, &["modifiedDateTime", "modified_at"]),
+                FieldDef(
+                    "modified_at",
+                    Timestamp,
+                    OPT,
+                    &["modifiedDateTime", "modified_at"],
+                ),
             ],
         ),
         // Graph deviceManagement/managedDevices (Intune).
@@ -413,8 +463,18 @@ pub fn builtin() -> Vec<EvidenceKind> {
                     &["complianceState", "compliance"],
                 ),
                 FieldDef("encrypted", Bool, OPT, &["isEncrypted", "encrypted"]),
-                FieldDef("last_sync", Timestamp, REQ, &["lastSyncDateTime", "last_sync"]),
-                FieldDef("enrolled_at", Timestamp, OPT, &["enrolledDateTime", "enrolled_at"]),
+                FieldDef(
+                    "last_sync",
+                    Timestamp,
+                    REQ,
+                    &["lastSyncDateTime", "last_sync"],
+                ),
+                FieldDef(
+                    "enrolled_at",
+                    Timestamp,
+                    OPT,
+                    &["enrolledDateTime", "enrolled_at"],
+                ),
             ],
         ),
         // NinjaOne /v2/queries/os-patches and /v2/queries/os-patch-installs.
@@ -430,8 +490,18 @@ pub fn builtin() -> Vec<EvidenceKind> {
                 FieldDef("severity", Text, REQ, &["severity"]),
                 FieldDef("status", Text, REQ, &["status"]),
                 FieldDef("type", Text, OPT, &["type"]),
-                FieldDef("pending_since", Timestamp, REQ, &["timestamp", "pending_since"]),
-                FieldDef("installed_at", Timestamp, OPT, &["installedAt", "installed_at"]),
+                FieldDef(
+                    "pending_since",
+                    Timestamp,
+                    REQ,
+                    &["timestamp", "pending_since"],
+                ),
+                FieldDef(
+                    "installed_at",
+                    Timestamp,
+                    OPT,
+                    &["installedAt", "installed_at"],
+                ),
             ],
         ),
         // ARM Microsoft.OperationalInsights/workspaces/{ws}/tables.
@@ -442,7 +512,12 @@ pub fn builtin() -> Vec<EvidenceKind> {
             vec![
                 FieldDef("table", Text, REQ, &["name", "table"]),
                 FieldDef("workspace", Text, OPT, &["workspace"]),
-                FieldDef("retention_days", Integer, REQ, &["properties.retentionInDays", "retention_days"]),
+                FieldDef(
+                    "retention_days",
+                    Integer,
+                    REQ,
+                    &["properties.retentionInDays", "retention_days"],
+                ),
                 FieldDef(
                     "total_retention_days",
                     Integer,
@@ -459,7 +534,10 @@ pub fn builtin() -> Vec<EvidenceKind> {
                     "total_retention_inherited",
                     Bool,
                     OPT,
-                    &["properties.totalRetentionInDaysAsDefault", "total_retention_inherited"],
+                    &[
+                        "properties.totalRetentionInDaysAsDefault",
+                        "total_retention_inherited",
+                    ],
                 ),
                 FieldDef("plan", Text, OPT, &["properties.plan", "plan"]),
             ],
@@ -471,24 +549,49 @@ pub fn builtin() -> Vec<EvidenceKind> {
             &["review", "account"],
             Empty::NoEvidence,
             vec![
-                FieldDef("review", Text, REQ, &["review_id", "accessReviewId", "review"]),
+                FieldDef(
+                    "review",
+                    Text,
+                    REQ,
+                    &["review_id", "accessReviewId", "review"],
+                ),
                 FieldDef(
                     "account",
                     Text,
                     REQ,
-                    &["account_id", "principal.userPrincipalName", "target.userPrincipalName", "account"],
+                    &[
+                        "account_id",
+                        "principal.userPrincipalName",
+                        "target.userPrincipalName",
+                        "account",
+                    ],
                 ),
                 FieldDef("account_name", Text, OPT, &["account_name"]),
                 FieldDef("system", Text, OPT, &["system"]),
                 FieldDef("role", Text, OPT, &["role_or_group", "role"]),
                 FieldDef("privileged", Bool, OPT, &["privileged"]),
-                FieldDef("reviewer", Text, OPT, &["reviewer", "reviewedBy.displayName"]),
+                FieldDef(
+                    "reviewer",
+                    Text,
+                    OPT,
+                    &["reviewer", "reviewedBy.displayName"],
+                ),
                 FieldDef("decision", Text, REQ, &["decision"]),
-                FieldDef("action_date", Date, OPT, &["action_date", "appliedDateTime"]),
+                FieldDef(
+                    "action_date",
+                    Date,
+                    OPT,
+                    &["action_date", "appliedDateTime"],
+                ),
                 FieldDef("period_start", Date, OPT, &["period_start"]),
                 FieldDef("period_end", Date, OPT, &["period_end"]),
                 FieldDef("signed_off_by", Text, OPT, &["signed_off_by"]),
-                FieldDef("signed_off_at", Timestamp, OPT, &["signed_off_at", "reviewedDateTime"]),
+                FieldDef(
+                    "signed_off_at",
+                    Timestamp,
+                    OPT,
+                    &["signed_off_at", "reviewedDateTime"],
+                ),
             ],
         ),
         // The training platform's completion export, one row per person.
@@ -497,7 +600,12 @@ pub fn builtin() -> Vec<EvidenceKind> {
             &["person"],
             Empty::NoEvidence,
             vec![
-                FieldDef("person", Text, REQ, &["email", "userPrincipalName", "person"]),
+                FieldDef(
+                    "person",
+                    Text,
+                    REQ,
+                    &["email", "userPrincipalName", "person"],
+                ),
                 FieldDef("name", Text, OPT, &["employee", "name"]),
                 FieldDef("status", Text, OPT, &["status"]),
                 FieldDef("course", Text, OPT, &["course"]),
@@ -511,8 +619,18 @@ pub fn builtin() -> Vec<EvidenceKind> {
             Empty::Plausible,
             vec![
                 FieldDef("id", Text, REQ, &["incident_id", "id"]),
-                FieldDef("title", Text, OPT, &["title", "displayName", "properties.title"]),
-                FieldDef("classification", Text, OPT, &["classification", "properties.classification"]),
+                FieldDef(
+                    "title",
+                    Text,
+                    OPT,
+                    &["title", "displayName", "properties.title"],
+                ),
+                FieldDef(
+                    "classification",
+                    Text,
+                    OPT,
+                    &["classification", "properties.classification"],
+                ),
                 FieldDef("severity", Text, OPT, &["severity", "properties.severity"]),
                 FieldDef("status", Text, OPT, &["status", "properties.status"]),
                 FieldDef("source_system", Text, OPT, &["source_system"]),
@@ -520,13 +638,22 @@ pub fn builtin() -> Vec<EvidenceKind> {
                     "detected_at",
                     Timestamp,
                     REQ,
-                    &["detected_at", "createdDateTime", "properties.createdTimeUtc"],
+                    &[
+                        "detected_at",
+                        "createdDateTime",
+                        "properties.createdTimeUtc",
+                    ],
                 ),
                 FieldDef("discovered_at", Timestamp, OPT, &["discovered_at"]),
                 FieldDef("handed_off_at", Timestamp, OPT, &["handed_off_at"]),
                 FieldDef("acknowledged_at", Timestamp, OPT, &["acknowledged_at"]),
                 FieldDef("reported_at", Timestamp, OPT, &["reported_at"]),
-                FieldDef("report_number", Text, OPT, &["dibnet_report_number", "report_number"]),
+                FieldDef(
+                    "report_number",
+                    Text,
+                    OPT,
+                    &["dibnet_report_number", "report_number"],
+                ),
             ],
         ),
         // A rule of a managed firewall's rule base.
@@ -536,7 +663,12 @@ pub fn builtin() -> Vec<EvidenceKind> {
             Empty::NoEvidence,
             vec![
                 FieldDef("name", Text, REQ, &["name", "rule"]),
-                FieldDef("action", words(&["allow", "deny", "drop", "reject"]), REQ, &["action"]),
+                FieldDef(
+                    "action",
+                    words(&["allow", "deny", "drop", "reject"]),
+                    REQ,
+                    &["action"],
+                ),
                 FieldDef("source", Text, REQ, &["source"]),
                 FieldDef("destination", Text, REQ, &["destination"]),
                 FieldDef("service", Text, OPT, &["service"]),
@@ -552,7 +684,12 @@ pub fn builtin() -> Vec<EvidenceKind> {
                 FieldDef("test", Text, REQ, &["test_id", "test"]),
                 FieldDef("system", Text, OPT, &["system"]),
                 FieldDef("restored_at", Timestamp, REQ, &["restored_at"]),
-                FieldDef("result", words(&["success", "partial", "failed"]), REQ, &["result"]),
+                FieldDef(
+                    "result",
+                    words(&["success", "partial", "failed"]),
+                    REQ,
+                    &["result"],
+                ),
                 FieldDef("verified_by", Text, OPT, &["verified_by"]),
             ],
         ),
@@ -564,7 +701,12 @@ pub fn builtin() -> Vec<EvidenceKind> {
             vec![
                 FieldDef("scan", Text, REQ, &["scan_id", "id", "scan"]),
                 FieldDef("scope", Text, OPT, &["scope", "target"]),
-                FieldDef("finished_at", Timestamp, REQ, &["scan_finished_at", "finished_at"]),
+                FieldDef(
+                    "finished_at",
+                    Timestamp,
+                    REQ,
+                    &["scan_finished_at", "finished_at"],
+                ),
                 FieldDef("critical", Integer, OPT, &["critical", "findings.critical"]),
                 FieldDef("high", Integer, OPT, &["high", "findings.high"]),
                 FieldDef("score", Number, OPT, &["score"]),
@@ -604,7 +746,8 @@ mod tests {
     fn every_builtin_kind_is_valid_and_its_paths_parse() {
         let kinds = builtin();
         for kind in &kinds {
-            kind.validate().unwrap_or_else(|e| panic!("{}: {e}", kind.name));
+            kind.validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", kind.name));
         }
         // The fallback in `kind` is never taken.
         for kind in &kinds {
@@ -660,9 +803,19 @@ mod tests {
             subject: vec!["note".to_owned()],
             empty: Empty::NoEvidence,
         };
-        assert!(kinds.add(custom.clone()).unwrap_err().contains("must be required"));
+        assert!(
+            kinds
+                .add(custom.clone())
+                .unwrap_err()
+                .contains("must be required")
+        );
         custom.subject = vec!["bagde".to_owned()];
-        assert!(kinds.add(custom.clone()).unwrap_err().contains("did you mean `badge`"));
+        assert!(
+            kinds
+                .add(custom.clone())
+                .unwrap_err()
+                .contains("did you mean `badge`")
+        );
         custom.subject = vec!["badge".to_owned()];
         kinds.add(custom.clone()).unwrap();
         assert!(kinds.add(custom).unwrap_err().contains("exists already"));
@@ -671,6 +824,10 @@ mod tests {
         assert!(patch.validate().unwrap_err().contains("declared twice"));
         assert!(FieldType::parse("enum", vec![]).is_err());
         assert!(FieldType::parse("text", vec!["a".to_owned()]).is_err());
-        assert!(FieldType::parse("txt", vec![]).unwrap_err().contains("not a field type"));
+        assert!(
+            FieldType::parse("txt", vec![])
+                .unwrap_err()
+                .contains("not a field type")
+        );
     }
 }

@@ -305,7 +305,11 @@ impl Expr {
                         Truth::False => {}
                     }
                 }
-                if unknown { Truth::Unknown } else { Truth::False }
+                if unknown {
+                    Truth::Unknown
+                } else {
+                    Truth::False
+                }
             }
             Expr::And(parts) => {
                 let mut unknown = false;
@@ -402,7 +406,9 @@ fn check_comparison(name: &str, ty: &FieldType, op: Op, literal: &Literal) -> Re
         }
         FieldType::Timestamp | FieldType::Date => {
             if matches!(op, Op::Contains | Op::In) {
-                return refuse(&format!("`{op_text}` does not apply to times; use <, <=, > or >="));
+                return refuse(&format!(
+                    "`{op_text}` does not apply to times; use <, <=, > or >="
+                ));
             }
             match literal {
                 Literal::Now(_) => Ok(()),
@@ -481,12 +487,18 @@ fn equals(value: &FieldValue, literal: &Literal, context: Context<'_>) -> Truth 
         (FieldValue::Bool(flag), Literal::Bool(expected)) => Truth::from_bool(flag == expected),
         (FieldValue::Integer(_) | FieldValue::Number(_), Literal::Number(_))
         | (FieldValue::Time(_) | FieldValue::Duration(_), _) => order(value, literal, context)
-            .map_or(Truth::Unknown, |ordering| Truth::from_bool(ordering.is_eq())),
+            .map_or(Truth::Unknown, |ordering| {
+                Truth::from_bool(ordering.is_eq())
+            }),
         _ => Truth::Unknown,
     }
 }
 
-fn order(value: &FieldValue, literal: &Literal, context: Context<'_>) -> Option<std::cmp::Ordering> {
+fn order(
+    value: &FieldValue,
+    literal: &Literal,
+    context: Context<'_>,
+) -> Option<std::cmp::Ordering> {
     match (value, literal) {
         (FieldValue::Integer(n), Literal::Number(expected)) => (*n as f64).partial_cmp(expected),
         (FieldValue::Number(n), Literal::Number(expected)) => n.partial_cmp(expected),

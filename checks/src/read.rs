@@ -306,9 +306,15 @@ mod tests {
     #[test]
     fn a_lone_header_or_a_lone_line_is_an_error() {
         let message = error(csv("incident", "incident_id,detected_at,reported_at\r\n"));
-        assert!(message.contains("has a header row but no records"), "{message}");
+        assert!(
+            message.contains("has a header row but no records"),
+            "{message}"
+        );
         let message = error(csv("incident", "garbage\n"));
-        assert!(message.contains("has a header row but no records"), "{message}");
+        assert!(
+            message.contains("has a header row but no records"),
+            "{message}"
+        );
         let message = error(csv(
             "incident",
             "incident_id,detected_at,reported_at\nINC-1,2026-11-20T08:00:00Z,\n%%garbage%%\n",
@@ -405,7 +411,13 @@ mod tests {
             let parsed = json("mfa_registration", payload).unwrap();
             assert_eq!((parsed.total, parsed.records.len()), (0, 0), "{payload}");
         }
-        let parsed = run("patch", Format::Json, Some("results"), br#"{"results": []}"#).unwrap();
+        let parsed = run(
+            "patch",
+            Format::Json,
+            Some("results"),
+            br#"{"results": []}"#,
+        )
+        .unwrap();
         assert_eq!(parsed.total, 0);
     }
 
@@ -427,7 +439,10 @@ mod tests {
             Some("results"),
             br#"{"results": "none"}"#,
         ));
-        assert!(message.contains("holds text where records were expected"), "{message}");
+        assert!(
+            message.contains("holds text where records were expected"),
+            "{message}"
+        );
         let message = error(json("patch", "42"));
         assert!(message.contains("holds a number"), "{message}");
         let message = error(json("patch", r#"[{"deviceId": "d"}, "x"]"#));
@@ -477,7 +492,11 @@ mod tests {
             .collect();
         assert_eq!(
             places,
-            ["record 2 mfa_registered", "record 3 is_admin", "record 3 mfa_registered"]
+            [
+                "record 2 mfa_registered",
+                "record 3 is_admin",
+                "record 3 mfa_registered"
+            ]
         );
     }
 
@@ -487,7 +506,10 @@ mod tests {
             "mfa_registration",
             r#"{"value": [{"userPrincipalName": "bob@x", "isMfaRegistered": false, "isMfaRegistered": true}]}"#,
         ));
-        assert!(message.contains("the key `isMfaRegistered` appears twice"), "{message}");
+        assert!(
+            message.contains("the key `isMfaRegistered` appears twice"),
+            "{message}"
+        );
         assert!(message.contains("value[0]"), "{message}");
         let message = error(json("mfa_registration", "[{\"a\": 1,}]"));
         assert!(message.contains("not valid JSON"), "{message}");
@@ -498,7 +520,10 @@ mod tests {
         let plain = json("mfa_registration", USERS).unwrap();
         let mut bom = b"\xEF\xBB\xBF".to_vec();
         bom.extend(USERS.as_bytes());
-        assert_eq!(run("mfa_registration", Format::Json, None, &bom).unwrap(), plain);
+        assert_eq!(
+            run("mfa_registration", Format::Json, None, &bom).unwrap(),
+            plain
+        );
         let powershell = utf16le_with_bom(&USERS.replace('\n', "\r\n"));
         assert_eq!(
             run("mfa_registration", Format::Json, None, &powershell).unwrap(),
@@ -513,17 +538,33 @@ mod tests {
         // Without stripping, the BOM would sit in the first header name and
         // `userPrincipalName` would be missing from every row.
         assert_eq!(read_bom.records.len(), 2);
-        let utf16_csv = run("mfa_registration", Format::Csv, None, &utf16le_with_bom(table)).unwrap();
+        let utf16_csv = run(
+            "mfa_registration",
+            Format::Csv,
+            None,
+            &utf16le_with_bom(table),
+        )
+        .unwrap();
         assert_eq!(utf16_csv, plain_csv);
         // CSV and JSON agree on the records apart from where they sit.
-        let subjects = |p: &Parsed| p.records.iter().map(|r| r.subject.clone()).collect::<Vec<_>>();
+        let subjects = |p: &Parsed| {
+            p.records
+                .iter()
+                .map(|r| r.subject.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(subjects(&plain_csv), subjects(&plain));
     }
 
     #[test]
     fn bytes_that_are_not_text_are_an_error_with_their_place() {
-        let message = error(run("patch", Format::Csv, None, b"deviceId,name\nd1,K\xFFB\n"));
-        assert!(message.contains("line 2 (byte 17)"), "{message}");
+        let message = error(run(
+            "patch",
+            Format::Csv,
+            None,
+            b"deviceId,name\nd1,K\xFFB\n",
+        ));
+        assert!(message.contains("line 2 (byte 18)"), "{message}");
         assert!(message.contains("not valid UTF-8"), "{message}");
     }
 

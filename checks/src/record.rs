@@ -49,7 +49,9 @@ impl fmt::Display for Position {
 
 /// What a record is about: a user, a device, a patch on a device, a table,
 /// a policy, an incident. Verdicts, history and mail are kept per subject.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct Subject(String);
 
@@ -205,7 +207,9 @@ impl RecordReader<'_> {
                 }
                 Lookup::Ambiguous(key) => problems.push((
                     field.name.clone(),
-                    format!("is ambiguous: the record has `{key}` in more than one spelling of case"),
+                    format!(
+                        "is ambiguous: the record has `{key}` in more than one spelling of case"
+                    ),
                 )),
                 Lookup::Found(raw_value) => match convert(&field.ty, raw_value, self.time) {
                     Ok(Some(value)) => {
@@ -257,10 +261,10 @@ enum Lookup<'a> {
     Ambiguous(String),
 }
 
-/// The first of `paths` present in `raw`. A key is matched exactly, else by
-/// a single case-insensitive match (`Action` for `action`): exports differ
-/// in case, and reading the value beats calling the record unreadable. Two
-/// keys that differ only in case are ambiguous.
+/// The first of `paths` present in `raw`. A key is matched ignoring ASCII
+/// case (`Action` for `action`): exports differ in case, and reading the
+/// value beats calling the record unreadable. Two keys that differ only in
+/// case are ambiguous, even when one of them matches exactly.
 fn find<'a>(raw: &'a serde_json::Map<String, Value>, paths: &[FieldPath]) -> Lookup<'a> {
     for path in paths {
         match walk(raw, path) {
@@ -283,18 +287,16 @@ fn walk<'a>(raw: &'a serde_json::Map<String, Value>, path: &FieldPath) -> Lookup
     let mut object = raw;
     let segments = path.segments();
     for (index, segment) in segments.iter().enumerate() {
-        let value = match object.get(segment.as_str()) {
-            Some(value) => value,
-            None => {
-                let mut matches = object
-                    .iter()
-                    .filter(|(key, _)| key.eq_ignore_ascii_case(segment));
-                match (matches.next(), matches.next()) {
-                    (Some((_, value)), None) => value,
-                    (Some((key, _)), Some(_)) => return Lookup::Ambiguous(key.clone()),
-                    (None, _) => return Lookup::Absent,
-                }
-            }
+        // Even beside an exact match, another spelling of case is a second
+        // value for the same field (`isMfaRegistered: true` next to
+        // `ismfaregistered: false`): ambiguous, like a duplicate key.
+        let mut matches = object
+            .iter()
+            .filter(|(key, _)| key.eq_ignore_ascii_case(segment));
+        let value = match (matches.next(), matches.next()) {
+            (Some((_, value)), None) => value,
+            (Some(_), Some(_)) => return Lookup::Ambiguous(segment.clone()),
+            (None, _) => return Lookup::Absent,
         };
         if index + 1 == segments.len() {
             return present(value);
@@ -372,7 +374,11 @@ fn convert(ty: &FieldType, raw: &Value, time: &TimeReader) -> Result<Option<Fiel
         },
         FieldType::Enum(values) => {
             let Value::String(text) = raw else {
-                return Err(format!("is {}, not one of {}", json_kind(raw), values.join(", ")));
+                return Err(format!(
+                    "is {}, not one of {}",
+                    json_kind(raw),
+                    values.join(", ")
+                ));
             };
             let text = text.trim();
             match values.iter().find(|v| v.eq_ignore_ascii_case(text)) {
@@ -501,11 +507,7 @@ mod tests {
         }
     }
 
-    fn read_as(
-        kind: &EvidenceKind,
-        mapping: &Mapping,
-        raw: Value,
-    ) -> Result<Record, Vec<Finding>> {
+    fn read_as(kind: &EvidenceKind, mapping: &Mapping, raw: Value) -> Result<Record, Vec<Finding>> {
         let time = TimeReader::new(ny());
         RecordReader {
             kind,
@@ -621,7 +623,12 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{}: {e:?}", kind.name));
             // The sample fills every field, so the round trip covers them all.
             for field in &kind.fields {
-                assert!(record.get(&field.name).is_some(), "{}: {}", kind.name, field.name);
+                assert!(
+                    record.get(&field.name).is_some(),
+                    "{}: {}",
+                    kind.name,
+                    field.name
+                );
             }
             let stored = record.to_json();
             // What the store keeps is plain JSON text.
@@ -649,7 +656,10 @@ mod tests {
                 field("seconds", FieldType::Duration),
                 field("ratio", FieldType::Number),
                 field("on", FieldType::Date),
-                field("level", FieldType::Enum(vec!["Low".to_owned(), "High".to_owned()])),
+                field(
+                    "level",
+                    FieldType::Enum(vec!["Low".to_owned(), "High".to_owned()]),
+                ),
                 field("tags", FieldType::List),
             ],
             subject: vec!["key".to_owned()],
@@ -676,10 +686,17 @@ mod tests {
             record.get("on"),
             Some(&FieldValue::Time(When::Day("2026-11-01".parse().unwrap())))
         );
-        assert_eq!(record.get("level"), Some(&FieldValue::Text("High".to_owned())));
+        assert_eq!(
+            record.get("level"),
+            Some(&FieldValue::Text("High".to_owned()))
+        );
         assert_eq!(
             record.get("tags"),
-            Some(&FieldValue::List(vec!["a".to_owned(), "b".to_owned(), "c".to_owned()]))
+            Some(&FieldValue::List(vec![
+                "a".to_owned(),
+                "b".to_owned(),
+                "c".to_owned()
+            ]))
         );
         let back = read_as(&kind, &Mapping::identity(&kind), record.to_json()).unwrap();
         assert_eq!(back, record);
@@ -703,7 +720,11 @@ mod tests {
         // Without the subject fields the finding names only the position.
         let findings = read("firewall_rule", json!({"action": "allow"})).unwrap_err();
         assert_eq!(findings[0].subject, None);
-        assert!(findings[0].to_string().starts_with("record 1: `name` is missing"));
+        assert!(
+            findings[0]
+                .to_string()
+                .starts_with("record 1: `name` is missing")
+        );
     }
 
     #[test]
@@ -725,7 +746,11 @@ mod tests {
         let mut null = base;
         null["isMfaRegistered"] = Value::Null;
         let findings = read("mfa_registration", null).unwrap_err();
-        assert!(findings[0].message.starts_with("is missing"), "{:?}", findings);
+        assert!(
+            findings[0].message.starts_with("is missing"),
+            "{:?}",
+            findings
+        );
     }
 
     #[test]
@@ -740,15 +765,32 @@ mod tests {
             .iter()
             .map(|f| format!("{}: {}", f.field, f.message))
             .collect();
-        assert!(messages[0].starts_with("user: is an object, not text"), "{messages:?}");
-        assert!(messages.iter().any(|m| m.starts_with("is_admin: is `2`, not true or false")), "{messages:?}");
         assert!(
-            messages.iter().any(|m| m.starts_with("mfa_registered: is `maybe`, not true or false")),
+            messages[0].starts_with("user: is an object, not text"),
             "{messages:?}"
         );
-        assert!(messages.iter().any(|m| m.starts_with("methods: holds a list")), "{messages:?}");
         assert!(
-            messages.iter().any(|m| m.starts_with("updated_at: is not a time: `yesterday`")),
+            messages
+                .iter()
+                .any(|m| m.starts_with("is_admin: is `2`, not true or false")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("mfa_registered: is `maybe`, not true or false")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("methods: holds a list")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("updated_at: is not a time: `yesterday`")),
             "{messages:?}"
         );
         let long = "x".repeat(100);
@@ -758,7 +800,9 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            findings[0].message.starts_with(&format!("is `{}…`, not one of allow", "x".repeat(40))),
+            findings[0]
+                .message
+                .starts_with(&format!("is `{}…`, not one of allow", "x".repeat(40))),
             "{}",
             findings[0].message
         );
@@ -768,7 +812,11 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(findings.len(), 2);
-        assert!(findings.iter().all(|f| f.message.contains("not a whole number")));
+        assert!(
+            findings
+                .iter()
+                .all(|f| f.message.contains("not a whole number"))
+        );
     }
 
     #[test]
@@ -778,7 +826,10 @@ mod tests {
             json!({"Name": "r1", "ACTION": "ALLOW", "Source": "any", "destination": "any"}),
         )
         .unwrap();
-        assert_eq!(record.get("action"), Some(&FieldValue::Text("allow".to_owned())));
+        assert_eq!(
+            record.get("action"),
+            Some(&FieldValue::Text("allow".to_owned()))
+        );
         assert_eq!(record.subject, Some(Subject::new("r1")));
         let findings = read(
             "firewall_rule",
@@ -786,15 +837,25 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(findings[0].field, "action");
-        assert!(findings[0].message.contains("is ambiguous"), "{}", findings[0].message);
-        // An exact match wins over case variants.
-        let record = read(
-            "firewall_rule",
-            json!({"name": "r1", "action": "deny", "Action": "allow", "ACTION": "allow",
-                   "source": "any", "destination": "any"}),
+        assert!(
+            findings[0].message.contains("is ambiguous"),
+            "{}",
+            findings[0].message
+        );
+        // An exact match does not hide a conflicting spelling of case.
+        let findings = read(
+            "mfa_registration",
+            json!({"userPrincipalName": "bob", "isMfaRegistered": true, "ismfaregistered": false}),
         )
-        .unwrap();
-        assert_eq!(record.get("action"), Some(&FieldValue::Text("deny".to_owned())));
+        .unwrap_err();
+        assert_eq!(findings[0].field, "mfa_registered");
+        assert!(
+            findings[0]
+                .message
+                .contains("`isMfaRegistered` in more than one spelling"),
+            "{}",
+            findings[0].message
+        );
     }
 
     #[test]
@@ -808,7 +869,9 @@ mod tests {
         assert_eq!(record.get("privileged"), Some(&FieldValue::Bool(true)));
         assert_eq!(
             record.get("signed_off_at"),
-            Some(&FieldValue::Time(When::At("2026-11-02T14:05:00Z".parse().unwrap())))
+            Some(&FieldValue::Time(When::At(
+                "2026-11-02T14:05:00Z".parse().unwrap()
+            )))
         );
         // A Date field holding an instant keeps its local day.
         assert_eq!(
@@ -822,7 +885,11 @@ mod tests {
                 json!({"user": "bob", "mfa_registered": cell}),
             )
             .unwrap();
-            assert_eq!(record.get("mfa_registered"), Some(&FieldValue::Bool(value)), "{cell}");
+            assert_eq!(
+                record.get("mfa_registered"),
+                Some(&FieldValue::Bool(value)),
+                "{cell}"
+            );
         }
         // A CSV header may hold the dotted path as one column name.
         let record = read(
@@ -831,7 +898,10 @@ mod tests {
                    "properties.totalRetentionInDays": "365"}),
         )
         .unwrap();
-        assert_eq!(record.get("total_retention_days"), Some(&FieldValue::Integer(365)));
+        assert_eq!(
+            record.get("total_retention_days"),
+            Some(&FieldValue::Integer(365))
+        );
     }
 
     #[test]
@@ -846,9 +916,15 @@ mod tests {
         let raw = json!({"deviceId": "d1", "name": "KB1", "severityLevel": "CRITICAL",
                          "severity": "LOW", "status": "PENDING", "timestamp": "2026-11-01"});
         let record = read_as(kind, &mapping, raw.clone()).unwrap();
-        assert_eq!(record.get("severity"), Some(&FieldValue::Text("CRITICAL".to_owned())));
+        assert_eq!(
+            record.get("severity"),
+            Some(&FieldValue::Text("CRITICAL".to_owned()))
+        );
         let record = read_as(kind, &Mapping::default(), raw).unwrap();
-        assert_eq!(record.get("severity"), Some(&FieldValue::Text("LOW".to_owned())));
+        assert_eq!(
+            record.get("severity"),
+            Some(&FieldValue::Text("LOW".to_owned()))
+        );
     }
 
     #[test]
