@@ -267,7 +267,7 @@ impl Engine {
             now,
         ) {
             Ok(rows) => rows,
-            Err(verdict) => return Ok(verdict),
+            Err(verdict) => return Ok(*verdict),
         };
         let (ahead, mut stored): (Vec<StoredEvidence>, Vec<StoredEvidence>) =
             rows.into_iter().partition(|row| row.effective_at > now);
@@ -378,15 +378,17 @@ impl Engine {
             .enumerate()
         {
             let read = match &value {
-                serde_json::Value::Object(object) => reader
-                    .read(object, Position::Record(index + 1))
-                    .map_err(|findings| {
-                        findings
+                serde_json::Value::Object(object) => {
+                    let reading = reader.read(object, Position::Record(index + 1));
+                    reading.record.ok_or_else(|| {
+                        reading
+                            .findings
                             .iter()
                             .map(ToString::to_string)
                             .collect::<Vec<_>>()
                             .join("; ")
-                    }),
+                    })
+                }
                 _ => Err("not an object".to_owned()),
             };
             match read {
@@ -527,7 +529,7 @@ fn intact_or_verdict(
     duty: &Duty,
     rows: Vec<CheckedEvidence>,
     now: Timestamp,
-) -> Result<Vec<StoredEvidence>, Verdict> {
+) -> Result<Vec<StoredEvidence>, Box<Verdict>> {
     let tampered = match rows.into_iter().collect::<Result<Vec<_>, Tampered>>() {
         Ok(rows) => return Ok(rows),
         Err(tampered) => tampered,
@@ -535,7 +537,7 @@ fn intact_or_verdict(
     tracing::error!(client = %tampered.client, source = %tampered.source, evidence = %tampered.id, problem = %tampered.problem, duty = %duty.id, "EvidenceTampered");
     let mut verdict = untrusted(now, tampered.to_string());
     verdict.evidence.push(tampered.id);
-    Err(verdict)
+    Err(Box::new(verdict))
 }
 
 /// `source_error` for evidence that cannot be trusted or read at all (altered in the

@@ -272,13 +272,12 @@ fn an_incident_removed_from_the_export_stays_open_until_reported() {
     // Someone tidies the register before the report is filed.
     let t1 = t0 + hours(2);
     fixture.write_dated("evidence/incidents.csv", REGISTER_HEADER, t1);
-    // A lone header is no evidence at all, so that alone proves nothing…
+    // The register is down to its header: INC-1 is still open, kept as last seen…
     engine.cycle(t1).expect("cycle");
-    assert_eq!(
-        state_of(&engine, "incident-report").0,
-        StateKind::SourceError
-    );
-    // …and an export that still lists other, closed incidents keeps INC-1 open.
+    let (state, reason) = state_of(&engine, "incident-report");
+    assert_eq!(state, StateKind::Open, "{reason}");
+    assert!(reason.contains("no longer in the export"), "{reason}");
+    // …and so it is when the export lists only other, closed incidents.
     let t2 = t1 + hours(1);
     let other = format!(
         "{REGISTER_HEADER}INC-0,Old one,{},{},{}\n",
@@ -532,10 +531,10 @@ fn keys(text: &str) -> Vec<String> {
         .filter(|w| w[1].trim_start().starts_with(':') && !w[0].is_empty())
         .map(|w| w[0].to_owned())
         .collect();
-    if !text.trim_start().starts_with(['{', '[']) {
-        if let Some(header) = text.lines().next() {
-            keys.extend(header.split(',').map(str::to_owned));
-        }
+    if !text.trim_start().starts_with(['{', '['])
+        && let Some(header) = text.lines().next()
+    {
+        keys.extend(header.split(',').map(str::to_owned));
     }
     keys.retain(|k| !k.is_empty() && k.len() < 40);
     keys

@@ -529,22 +529,21 @@ fn event_clock(
     context: Context<'_>,
 ) -> Verdict {
     let mut subjects: BTreeMap<Subject, SubjectVerdict> = BTreeMap::new();
+    // What is wrong with each event's row: a row read without an optional
+    // field, or not read at all. Either way it is still in the export.
+    let mut problems: BTreeMap<Subject, Vec<&Finding>> = BTreeMap::new();
     for finding in &latest.findings {
-        let subject = finding_subject(finding);
-        subjects.entry(subject.clone()).or_insert(SubjectVerdict {
-            subject,
-            state: State::NoEvidence,
-            reason: format!(
-                "its record could not be read, so its clocks cannot be checked: {finding}"
-            ),
-            keep: None,
-        });
+        problems
+            .entry(finding_subject(finding))
+            .or_default()
+            .push(finding);
     }
-    let mut in_export: Vec<Subject> = Vec::new();
+    let mut in_export: Vec<Subject> = problems.keys().cloned().collect();
     for record in &latest.records {
         let subject = record_subject(record);
         in_export.push(subject.clone());
-        let judged = match selected(rule.filter.as_ref(), record, context) {
+        let found = problems.remove(&subject);
+        let mut judged = match selected(rule.filter.as_ref(), record, context) {
             Truth::False => continue,
             Truth::Unknown => SubjectVerdict {
                 subject: subject.clone(),
@@ -557,7 +556,28 @@ fn event_clock(
             },
             Truth::True => event(rule, record, context, None),
         };
+        if let Some(found) = found {
+            // The clock still runs on what could be read, and can lapse; but
+            // "every step done" cannot be vouched for by a row with a problem.
+            let first = found.first().map(ToString::to_string).unwrap_or_default();
+            if judged.state.kind() == StateKind::Met {
+                judged.state = State::NoEvidence;
+                judged.keep = Some(record.to_json());
+            }
+            judged.reason += &format!("; its row has {} problem(s): {first}", found.len());
+        }
         keep_worst(&mut subjects, judged);
+    }
+    for (subject, found) in problems {
+        let first = found.first().map(ToString::to_string).unwrap_or_default();
+        subjects.entry(subject.clone()).or_insert(SubjectVerdict {
+            subject,
+            state: State::NoEvidence,
+            reason: format!(
+                "its record could not be read, so its clocks cannot be checked: {first}"
+            ),
+            keep: None,
+        });
     }
     // Events seen before, still open, and gone from the export now.
     for record in evidence.kept {
@@ -895,7 +915,7 @@ impl std::fmt::Display for Notes {
         if let Some(first) = &self.first_unreadable {
             write!(
                 f,
-                "; {} problem(s) in unreadable records, not counted (first: {first})",
+                "; {} problem(s) in the records, whose values in question are not counted (first: {first})",
                 self.unreadable
             )?;
         }

@@ -502,7 +502,11 @@ fn order(
     match (value, literal) {
         (FieldValue::Integer(n), Literal::Number(expected)) => (*n as f64).partial_cmp(expected),
         (FieldValue::Number(n), Literal::Number(expected)) => n.partial_cmp(expected),
-        (FieldValue::Text(text), Literal::Text(expected)) => Some(text.as_str().cmp(expected)),
+        // Like equality, ordering ignores ASCII case.
+        (FieldValue::Text(text), Literal::Text(expected)) => Some(
+            text.to_ascii_lowercase()
+                .cmp(&expected.to_ascii_lowercase()),
+        ),
         (FieldValue::Time(when), Literal::Now(offset)) => {
             let instant = context
                 .now

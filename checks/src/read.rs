@@ -75,7 +75,9 @@ pub fn read(
         ));
     }
     let raw = match format {
-        Format::Csv => csv_rows(&text).map_err(|(location, message)| error(location, message))?,
+        Format::Csv => {
+            csv_rows(&text, reader).map_err(|(location, message)| error(location, message))?
+        }
         Format::Json => json_records(&text, records_at)
             .map_err(|(location, message)| error(location, message))?,
     };
@@ -83,10 +85,9 @@ pub fn read(
     let mut records = Vec::with_capacity(total);
     let mut findings = Vec::new();
     for (position, object) in &raw {
-        match reader.read(object, *position) {
-            Ok(record) => records.push(record),
-            Err(problems) => findings.extend(problems),
-        }
+        let reading = reader.read(object, *position);
+        records.extend(reading.record);
+        findings.extend(reading.findings);
     }
     if total > 0 && records.is_empty() {
         let first = findings
@@ -111,7 +112,7 @@ pub fn read(
 type Raw = Vec<(Position, serde_json::Map<String, Value>)>;
 type Problem = (Option<String>, String);
 
-fn csv_rows(text: &str) -> Result<Raw, Problem> {
+fn csv_rows(text: &str, kind: RecordReader<'_>) -> Result<Raw, Problem> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(text.as_bytes());
@@ -121,6 +122,7 @@ fn csv_rows(text: &str) -> Result<Raw, Problem> {
         .map_err(|e| (line_one(), format!("the header row is unreadable: {e}")))?
         .clone();
     let names = header_names(&headers).map_err(|message| (line_one(), message))?;
+    required_columns(&names, kind).map_err(|message| (line_one(), message))?;
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
@@ -154,13 +156,50 @@ fn csv_rows(text: &str) -> Result<Raw, Problem> {
         }
         rows.push((Position::Line(line), object));
     }
-    if rows.is_empty() {
-        return Err((
-            None,
-            "has a header row but no records; an export with no rows proves nothing".to_owned(),
-        ));
-    }
     Ok(rows)
+}
+
+/// Every required field of the kind needs a column: without one, every row would be
+/// unreadable, and a header row alone (a register with nothing in it yet, a garbage line)
+/// could not be told apart. With its columns, a header without rows is zero records, and
+/// the kind says whether that is a real answer.
+fn required_columns(names: &[Option<String>], reader: RecordReader<'_>) -> Result<(), String> {
+    let has = |path: &FieldPath| {
+        let whole = path.to_string();
+        let first = path
+            .segments()
+            .first()
+            .map(String::as_str)
+            .unwrap_or_default();
+        names
+            .iter()
+            .flatten()
+            .any(|name| name.eq_ignore_ascii_case(&whole) || name.eq_ignore_ascii_case(first))
+    };
+    let missing: Vec<String> = reader
+        .kind
+        .fields
+        .iter()
+        .filter(|field| field.required)
+        .filter(|field| !reader.mapping.paths(field).iter().any(has))
+        .map(|field| {
+            let paths: Vec<String> = reader
+                .mapping
+                .paths(field)
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect();
+            format!("`{}` ({})", field.name, paths.join(" or "))
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "the header row has no column for {} required by `{}` records; name the columns so, or map them with the source's `fields`",
+        missing.join(", "),
+        reader.kind.name
+    ))
 }
 
 /// The header row's names, trimmed. A repeated name is an error, since one
@@ -304,15 +343,17 @@ mod tests {
     }
 
     #[test]
-    fn a_lone_header_or_a_lone_line_is_an_error() {
-        let message = error(csv("incident", "incident_id,detected_at,reported_at\r\n"));
-        assert!(
-            message.contains("has a header row but no records"),
-            "{message}"
-        );
+    fn a_lone_header_is_zero_records_and_a_lone_garbage_line_an_error() {
+        // A register with nothing in it yet: zero records; the kind decides
+        // whether that is a real answer.
+        let empty = csv("incident", "incident_id,detected_at,reported_at\r\n").unwrap();
+        assert_eq!((empty.total, empty.records.len()), (0, 0));
+        // A line that names none of the kind's columns is not a header.
         let message = error(csv("incident", "garbage\n"));
         assert!(
-            message.contains("has a header row but no records"),
+            message.contains(
+                "line 1: the header row has no column for `id` (`incident_id` or `id`), `detected_at`"
+            ),
             "{message}"
         );
         let message = error(csv(

@@ -173,7 +173,8 @@ impl Mapping {
         )
     }
 
-    fn paths<'a>(&'a self, field: &'a Field) -> &'a [FieldPath] {
+    /// Where `field` is read from: the source's override, else the kind's paths.
+    pub fn paths<'a>(&'a self, field: &'a Field) -> &'a [FieldPath] {
         self.0
             .get(&field.name)
             .map_or(field.from.as_slice(), std::slice::from_ref)
@@ -189,38 +190,41 @@ pub struct RecordReader<'a> {
 }
 
 impl RecordReader<'_> {
-    /// Reads one raw object. `Err` lists every problem of the record.
-    pub fn read(
-        &self,
-        raw: &serde_json::Map<String, Value>,
-        position: Position,
-    ) -> Result<Record, Vec<Finding>> {
+    /// Reads one raw object: the record, unless a required field is missing or unreadable,
+    /// and every problem found. A bad value in an optional field is a finding and leaves
+    /// that field absent, so the record is still judged — every condition on the field is
+    /// unknown — and a clock whose completion cell is garbled keeps running and can lapse.
+    pub fn read(&self, raw: &serde_json::Map<String, Value>, position: Position) -> Reading {
         let mut fields = BTreeMap::new();
         let mut problems: Vec<(String, String)> = Vec::new();
+        let mut required_problem = false;
         for field in &self.kind.fields {
             let paths = self.mapping.paths(field);
             match find(raw, paths) {
                 Lookup::Absent => {
                     if field.required {
+                        required_problem = true;
                         problems.push((field.name.clone(), missing(paths)));
                     }
                 }
-                Lookup::Ambiguous(key) => problems.push((
-                    field.name.clone(),
-                    format!(
-                        "is ambiguous: the record has `{key}` in more than one spelling of case"
-                    ),
-                )),
+                Lookup::Ambiguous(why) => {
+                    required_problem |= field.required;
+                    problems.push((field.name.clone(), format!("is ambiguous: {why}")));
+                }
                 Lookup::Found(raw_value) => match convert(&field.ty, raw_value, self.time) {
                     Ok(Some(value)) => {
                         fields.insert(field.name.clone(), value);
                     }
                     Ok(None) => {
                         if field.required {
+                            required_problem = true;
                             problems.push((field.name.clone(), "is empty".to_owned()));
                         }
                     }
-                    Err(message) => problems.push((field.name.clone(), message)),
+                    Err(message) => {
+                        required_problem |= field.required;
+                        problems.push((field.name.clone(), message));
+                    }
                 },
             }
         }
@@ -235,22 +239,41 @@ impl RecordReader<'_> {
                 .collect();
             parts.map(|parts| Subject(parts.join(" / ")))
         };
-        if problems.is_empty() {
-            Ok(Record {
+        let findings = problems
+            .into_iter()
+            .map(|(field, message)| Finding {
+                position,
+                subject: subject.clone(),
+                field,
+                message,
+            })
+            .collect();
+        Reading {
+            record: (!required_problem).then_some(Record {
                 subject,
                 position,
                 fields,
-            })
-        } else {
-            Err(problems
-                .into_iter()
-                .map(|(field, message)| Finding {
-                    position,
-                    subject: subject.clone(),
-                    field,
-                    message,
-                })
-                .collect())
+            }),
+            findings,
+        }
+    }
+}
+
+/// What reading one raw object gave.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reading {
+    /// `None` when a required field is missing, empty, ambiguous or unreadable.
+    pub record: Option<Record>,
+    /// Every problem of the object, also those of a record that was read.
+    pub findings: Vec<Finding>,
+}
+
+impl Reading {
+    /// The record when the object had no problem at all.
+    pub fn clean(self) -> Result<Record, Vec<Finding>> {
+        match self.record {
+            Some(record) if self.findings.is_empty() => Ok(record),
+            _ => Err(self.findings),
         }
     }
 }
@@ -265,14 +288,32 @@ enum Lookup<'a> {
 /// case (`Action` for `action`): exports differ in case, and reading the
 /// value beats calling the record unreadable. Two keys that differ only in
 /// case are ambiguous, even when one of them matches exactly.
+///
+/// Two of the field's paths present with different values (`isMfaRegistered`
+/// and `mfa_registered`) are ambiguous too: which one the export meant
+/// cannot be told, and taking the first would be a guess.
 fn find<'a>(raw: &'a serde_json::Map<String, Value>, paths: &[FieldPath]) -> Lookup<'a> {
+    let mut found: Option<(&FieldPath, &'a Value)> = None;
     for path in paths {
         match walk(raw, path) {
             Lookup::Absent => continue,
-            found => return found,
+            Lookup::Ambiguous(key) => {
+                return Lookup::Ambiguous(format!(
+                    "the record has `{key}` in more than one spelling of case"
+                ));
+            }
+            Lookup::Found(value) => match found {
+                None => found = Some((path, value)),
+                Some((first, seen)) if seen != value => {
+                    return Lookup::Ambiguous(format!(
+                        "the record has both `{first}` and `{path}`, with different values"
+                    ));
+                }
+                Some(_) => {}
+            },
         }
     }
-    Lookup::Absent
+    found.map_or(Lookup::Absent, |(_, value)| Lookup::Found(value))
 }
 
 fn walk<'a>(raw: &'a serde_json::Map<String, Value>, path: &FieldPath) -> Lookup<'a> {
@@ -515,6 +556,7 @@ mod tests {
             time: &time,
         }
         .read(&object(raw), Position::Record(1))
+        .clean()
     }
 
     fn read(kind_name: &str, raw: Value) -> Result<Record, Vec<Finding>> {
@@ -933,5 +975,46 @@ mod tests {
         assert_eq!(record.subject, None);
         assert_eq!(record.name(), "record 1");
         assert_eq!(Position::Line(3).to_string(), "line 3");
+    }
+
+    #[test]
+    fn two_aliases_with_different_values_are_ambiguous() {
+        let problems = read(
+            "mfa_registration",
+            json!({"userPrincipalName": "a@x", "isMfaRegistered": true, "mfa_registered": false}),
+        )
+        .unwrap_err();
+        assert!(
+            problems[0]
+                .message
+                .contains("has both `isMfaRegistered` and `mfa_registered`, with different values"),
+            "{problems:?}"
+        );
+        // The same value under both names is no contradiction.
+        let record = read(
+            "mfa_registration",
+            json!({"userPrincipalName": "a@x", "isMfaRegistered": true, "mfa_registered": true}),
+        )
+        .unwrap();
+        assert_eq!(record.get("mfa_registered"), Some(&FieldValue::Bool(true)));
+    }
+
+    #[test]
+    fn a_bad_optional_value_leaves_the_field_absent_and_is_a_finding() {
+        let time = TimeReader::new(ny());
+        let kinds = Kinds::default();
+        let reading = RecordReader {
+            kind: kinds.get("mfa_registration").unwrap(),
+            mapping: &Mapping::default(),
+            time: &time,
+        }
+        .read(
+            &object(json!({"userPrincipalName": "a@x", "isMfaRegistered": true, "lastUpdatedDateTime": "soon"})),
+            Position::Record(1),
+        );
+        let record = reading.record.expect("required fields are fine");
+        assert_eq!(record.get("updated_at"), None);
+        assert_eq!(reading.findings.len(), 1);
+        assert_eq!(reading.findings[0].field, "updated_at");
     }
 }

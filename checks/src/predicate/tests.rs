@@ -171,10 +171,16 @@ fn lists_in_and_contains() {
         ("severity", text("critical")),
     ]);
     assert_eq!(
-        eval("state == 'enabled' and grant_controls contains 'MFA'", &policy),
+        eval(
+            "state == 'enabled' and grant_controls contains 'MFA'",
+            &policy
+        ),
         Truth::True
     );
-    assert_eq!(eval("grant_controls contains 'block'", &policy), Truth::False);
+    assert_eq!(
+        eval("grant_controls contains 'block'", &policy),
+        Truth::False
+    );
     assert_eq!(eval("title contains 'cumulative'", &policy), Truth::True);
     assert_eq!(
         eval("severity in ['CRITICAL', 'IMPORTANT']", &policy),
@@ -334,7 +340,10 @@ fn fields_lists_what_the_expression_reads() {
 #[test]
 fn a_misspelt_field_is_refused_with_did_you_mean() {
     let error = bind("severty == 'CRITICAL'", "patch").unwrap_err();
-    assert!(error.contains("`severty` is not a field of `patch`"), "{error}");
+    assert!(
+        error.contains("`severty` is not a field of `patch`"),
+        "{error}"
+    );
     assert!(error.contains("did you mean `severity`?"), "{error}");
     // The vendor's spelling is not the kind's.
     let error = bind("isMfaRegistered == true", "mfa_registration").unwrap_err();
@@ -343,27 +352,62 @@ fn a_misspelt_field_is_refused_with_did_you_mean() {
     let error = bind("zzzzzzzz == 1", "log_table").unwrap_err();
     assert!(error.contains("`total_retention_days`"), "{error}");
     // A dotted vendor path is not a field either.
-    assert!(bind("grantControls.builtInControls contains 'mfa'", "conditional_access_policy").is_err());
+    assert!(
+        bind(
+            "grantControls.builtInControls contains 'mfa'",
+            "conditional_access_policy"
+        )
+        .is_err()
+    );
 }
 
 #[test]
 fn a_comparison_the_field_type_cannot_make_is_refused() {
     let error = bind("mfa_registered == 'x'", "mfa_registration").unwrap_err();
-    assert!(error.contains("`mfa_registered` is a bool field"), "{error}");
+    assert!(
+        error.contains("`mfa_registered` is a bool field"),
+        "{error}"
+    );
     let error = bind("state == 'enabld'", "conditional_access_policy").unwrap_err();
-    assert!(error.contains("`enabld` is not one of its words"), "{error}");
-    assert!(error.contains("enabledForReportingButNotEnforced"), "{error}");
+    assert!(
+        error.contains("`enabld` is not one of its words"),
+        "{error}"
+    );
+    assert!(
+        error.contains("enabledForReportingButNotEnforced"),
+        "{error}"
+    );
     let error = bind("state in ['enabled', 'on']", "conditional_access_policy").unwrap_err();
     assert!(error.contains("`on` is not one of its words"), "{error}");
     for (expression, kind, expected) in [
         ("action < 'allow'", "firewall_rule", "no order"),
-        ("total_retention_days >= '365'", "log_table", "with a number"),
-        ("total_retention_days contains '3'", "log_table", "`contains` is for"),
-        ("pending_since contains '2026'", "patch", "does not apply to times"),
-        ("pending_since < 'last week'", "patch", "compare it with now"),
+        (
+            "total_retention_days >= '365'",
+            "log_table",
+            "with a number",
+        ),
+        (
+            "total_retention_days contains '3'",
+            "log_table",
+            "`contains` is for",
+        ),
+        (
+            "pending_since contains '2026'",
+            "patch",
+            "does not apply to times",
+        ),
+        (
+            "pending_since < 'last week'",
+            "patch",
+            "compare it with now",
+        ),
         ("pending_since < 14", "patch", "compare it with now"),
         ("methods == 'fido2'", "mfa_registration", "contains 'x'"),
-        ("mfa_registered < true", "mfa_registration", "== true or == false"),
+        (
+            "mfa_registered < true",
+            "mfa_registration",
+            "== true or == false",
+        ),
         ("severity < null", "patch", "with null using == or != only"),
         ("severity == 3", "patch", "quoted text"),
     ] {
@@ -377,13 +421,31 @@ fn well_typed_conditions_are_accepted() {
     for (expression, kind) in [
         ("total_retention_days >= 365", "log_table"),
         ("retention_days in [90, 180]", "log_table"),
-        ("severity == 'CRITICAL' and pending_since < now-14d", "patch"),
+        (
+            "severity == 'CRITICAL' and pending_since < now-14d",
+            "patch",
+        ),
         ("installed_at == null", "patch"),
-        ("state == 'ENABLED' and grant_controls contains 'mfa'", "conditional_access_policy"),
-        ("mfa_registered == true and user_type == 'member'", "mfa_registration"),
-        ("methods contains 'fido2' or methods == null", "mfa_registration"),
-        ("signed_off_at <= now and decision in ['keep', 'modify', 'revoke']", "access_review"),
-        ("action == 'allow' and source == 'any' and destination == 'any'", "firewall_rule"),
+        (
+            "state == 'ENABLED' and grant_controls contains 'mfa'",
+            "conditional_access_policy",
+        ),
+        (
+            "mfa_registered == true and user_type == 'member'",
+            "mfa_registration",
+        ),
+        (
+            "methods contains 'fido2' or methods == null",
+            "mfa_registration",
+        ),
+        (
+            "signed_off_at <= now and decision in ['keep', 'modify', 'revoke']",
+            "access_review",
+        ),
+        (
+            "action == 'allow' and source == 'any' and destination == 'any'",
+            "firewall_rule",
+        ),
         ("period_end >= '2026-01-01'", "access_review"),
         ("reported_at > '2026-01-01T00:00:00Z'", "incident"),
     ] {
