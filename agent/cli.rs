@@ -82,6 +82,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the evidence kinds a source can declare: their fields, types, which are required,
+    /// the subject, and where each field is read from in vendor exports.
+    Kinds {
+        /// Also the config's own `[[kind]]`s.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show every watched duty's verdict, due time and reason.
     Status {
         #[command(flatten)]
@@ -236,6 +245,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             at.unwrap_or_else(|| SystemClock.now()),
             json,
         ),
+        Command::Kinds { config, json } => {
+            let kinds = match config {
+                Some(path) => load(&path, Secrets::Skip)?.kinds,
+                None => dutywatch_checks::kind::Kinds::default(),
+            };
+            let mut stdout = std::io::stdout().lock();
+            if json {
+                serde_json::to_writer_pretty(&mut stdout, &kinds_json(&kinds))?;
+                writeln!(stdout)?;
+            } else {
+                write!(stdout, "{}", kinds_text(&kinds))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status {
             config,
             client,
@@ -810,4 +833,66 @@ fn evidence_add(
     );
     println!("the daemon re-evaluates it at its next cycle; `dutywatch once` does it now");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `dutywatch kinds` as text: one block per kind.
+fn kinds_text(kinds: &dutywatch_checks::kind::Kinds) -> String {
+    use dutywatch_checks::kind::Empty;
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for name in kinds.names() {
+        let Some(kind) = kinds.get(name) else {
+            continue;
+        };
+        let subject = if kind.subject.is_empty() {
+            "the duty as a whole".to_owned()
+        } else {
+            kind.subject.join(" / ")
+        };
+        let empty = match kind.empty {
+            Empty::Plausible => "an empty export is a real answer",
+            Empty::NoEvidence => "an empty export is no evidence",
+        };
+        let _ = writeln!(out, "{name}  (subject: {subject}; {empty})");
+        let width = kind.fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
+        for field in &kind.fields {
+            let from: Vec<String> = field.from.iter().map(ToString::to_string).collect();
+            let _ = writeln!(
+                out,
+                "  {:<width$}  {:<9}  {:<8}  from {}",
+                field.name,
+                field.ty.name(),
+                if field.required { "required" } else { "" },
+                from.join(", "),
+            );
+            if let dutywatch_checks::kind::FieldType::Enum(values) = &field.ty {
+                let _ = writeln!(out, "  {:<width$}  one of {}", "", values.join(", "));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `dutywatch kinds --json`.
+fn kinds_json(kinds: &dutywatch_checks::kind::Kinds) -> serde_json::Value {
+    use dutywatch_checks::kind::{Empty, FieldType};
+    kinds
+        .names()
+        .filter_map(|name| kinds.get(name))
+        .map(|kind| {
+            serde_json::json!({
+                "name": kind.name,
+                "subject": kind.subject,
+                "empty_is_real_answer": kind.empty == Empty::Plausible,
+                "fields": kind.fields.iter().map(|field| serde_json::json!({
+                    "name": field.name,
+                    "type": field.ty.name(),
+                    "values": match &field.ty { FieldType::Enum(values) => values.clone(), _ => Vec::new() },
+                    "required": field.required,
+                    "from": field.from.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
 }

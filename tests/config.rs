@@ -200,3 +200,34 @@ fn an_unreadable_crm_does_not_hide_the_other_problems() {
     assert!(stderr.contains("crm_file: cannot read the CRM"), "{stderr}");
     assert!(stderr.contains("no source `mfaa`"), "{stderr}");
 }
+
+/// The README's list of built-in kinds is the binary's: every kind, every
+/// field with its type, whether it is required, and every name it is read
+/// from, on the kind's own line.
+#[test]
+fn the_readme_documents_every_built_in_kind_and_field() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    for kind in dutywatch_checks::kind::builtin() {
+        let line = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("- **`{}`**", kind.name)))
+            .unwrap_or_else(|| panic!("README lists no kind `{}`", kind.name));
+        for field in &kind.fields {
+            let required = if field.required { " (required)" } else { "" };
+            let from: Vec<String> = field.from.iter().map(|p| format!("`{p}`")).collect();
+            let ty = match &field.ty {
+                dutywatch_checks::kind::FieldType::Enum(values) => {
+                    format!("enum: {}", values.join(" / "))
+                }
+                other => other.name().to_owned(),
+            };
+            let expected = format!("`{}` {ty}{required} ← {}", field.name, from.join(", "));
+            assert!(
+                line.contains(&expected),
+                "README's `{}` line lacks {expected}",
+                kind.name
+            );
+        }
+    }
+}

@@ -62,6 +62,8 @@ pub struct Config {
     pub mail: MailConfig,
     pub msp: MspInfo,
     pub contractors: Vec<Contractor>,
+    /// The evidence kinds sources may declare: built in, and the config's own.
+    pub kinds: Kinds,
 }
 
 /// Whose duties this instance watches.
@@ -322,6 +324,7 @@ pub fn parse_with(
         mail,
         msp,
         contractors,
+        kinds: cx.kinds,
     })
 }
 
