@@ -5,17 +5,6 @@ use dutywatch_checks::verdict::StateKind;
 
 use crate::util::{self, MFA_BAD, at};
 
-fn verdict_of(engine: &Engine, duty: &str) -> dutywatch_checks::verdict::Verdict {
-    engine
-        .store()
-        .current_verdicts(None)
-        .expect("verdicts")
-        .into_iter()
-        .find(|v| v.duty == duty)
-        .unwrap_or_else(|| panic!("no verdict for {duty}"))
-        .verdict
-}
-
 fn states(engine: &Engine) -> Vec<(String, StateKind)> {
     engine
         .store()
@@ -145,7 +134,7 @@ fn unreadable_evidence_is_a_named_source_error_not_a_pass() {
     let mut engine = util::engine(&fixture);
     let summary = engine.cycle(now).expect("cycle");
     assert_eq!(summary.collection_failures, 1);
-    let mfa = verdict_of(&engine, "mfa-registered");
+    let mfa = util::verdict_of(&engine, "mfa-registered");
     assert_eq!(mfa.state.kind(), StateKind::SourceError);
     assert!(
         mfa.reason.contains("mfa.json`: line 1, column 11"),
@@ -157,7 +146,7 @@ fn unreadable_evidence_is_a_named_source_error_not_a_pass() {
     // Deleting the export is just as visible.
     std::fs::remove_file(fixture.path("evidence/mfa.json")).expect("rm");
     engine.cycle(at("2026-11-23T16:00:00Z")).expect("cycle");
-    let mfa = verdict_of(&engine, "mfa-registered");
+    let mfa = util::verdict_of(&engine, "mfa-registered");
     assert_eq!(mfa.state.kind(), StateKind::SourceError);
     assert!(mfa.reason.contains("no file matches"), "{}", mfa.reason);
 }
@@ -173,7 +162,7 @@ fn an_export_nobody_refreshes_goes_stale() {
     );
     let mut engine = util::engine(&fixture);
     engine.cycle(now).expect("cycle");
-    let mfa = verdict_of(&engine, "mfa-registered");
+    let mfa = util::verdict_of(&engine, "mfa-registered");
     assert_eq!(mfa.state.kind(), StateKind::StaleEvidence);
     assert!(
         mfa.reason.contains("(3d old); it may be at most 2d old"),
@@ -194,7 +183,7 @@ fn an_export_dated_ahead_of_now_is_named_not_silently_passed_over() {
     );
     let mut engine = util::engine(&fixture);
     engine.cycle(now).expect("cycle");
-    let mfa = verdict_of(&engine, "mfa-registered");
+    let mfa = util::verdict_of(&engine, "mfa-registered");
     assert_eq!(mfa.state.kind(), StateKind::NoEvidence, "{}", mfa.reason);
     assert!(
         mfa.reason
@@ -210,7 +199,7 @@ fn an_export_dated_ahead_of_now_is_named_not_silently_passed_over() {
 
     // Once the wall clock passes it, the same export counts.
     engine.cycle(at("2026-11-23T16:00:00Z")).expect("cycle");
-    let mfa = verdict_of(&engine, "mfa-registered");
+    let mfa = util::verdict_of(&engine, "mfa-registered");
     assert_eq!(mfa.state.kind(), StateKind::Met, "{}", mfa.reason);
 }
 

@@ -39,6 +39,28 @@ done = "reported_at"
 within = "72h"
 "#;
 
+/// A NinjaOne pending-patches source and its 14-day critical-patch duty.
+const PATCHES: &str = r#"
+[[contractor.source]]
+id = "patches"
+kind = "file"
+evidence = "patch"
+path = "evidence/patches.json"
+records = "results"
+schedule = "0 6 * * *"
+max_age = "3d"
+
+[[contractor.duty]]
+id = "critical-patches"
+title = "No critical patch pending more than 14 days"
+objectives = ["3.14.1"]
+source = "patches"
+rule = "continuous"
+expect = "none"
+check = "severity == 'CRITICAL' and pending_since < now-14d"
+tolerance = "2d"
+"#;
+
 const REGISTER_HEADER: &str = "incident_id,title,detected_at,discovered_at,reported_at\n";
 
 fn incident_fixture(now: Timestamp) -> Fixture {
@@ -62,14 +84,7 @@ fn outbox(fixture: &Fixture) -> Vec<(String, String)> {
 }
 
 fn state_of(engine: &Engine, duty: &str) -> (StateKind, String) {
-    let verdict = engine
-        .store()
-        .current_verdicts(None)
-        .expect("verdicts")
-        .into_iter()
-        .find(|v| v.duty == duty)
-        .unwrap_or_else(|| panic!("no verdict for {duty}"))
-        .verdict;
+    let verdict = util::verdict_of(engine, duty);
     (verdict.state.kind(), verdict.reason)
 }
 
@@ -81,26 +96,7 @@ fn hours(n: i64) -> SignedDuration {
 fn a_typo_in_a_check_is_refused_with_a_did_you_mean() {
     let now = at("2026-11-23T15:00:00Z");
     let fixture = util::standard(now);
-    let extra = r#"
-[[contractor.source]]
-id = "patches"
-kind = "file"
-evidence = "patch"
-path = "evidence/patches.json"
-records = "results"
-schedule = "0 6 * * *"
-max_age = "3d"
-
-[[contractor.duty]]
-id = "critical-patches"
-title = "No critical patch pending more than 14 days"
-objectives = ["3.14.1"]
-source = "patches"
-rule = "continuous"
-expect = "none"
-check = "severty == 'CRITICAL' and pending_since < now-14d"
-tolerance = "2d"
-"#;
+    let extra = &PATCHES.replace("check = \"severity", "check = \"severty");
     let config = util::contractor_config(extra);
     fixture.write("dutywatch.toml", &config);
     let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
@@ -135,26 +131,7 @@ tolerance = "2d"
 fn a_renamed_vendor_field_is_a_source_error_and_a_fields_mapping_reads_it() {
     let now = at("2026-11-23T15:00:00Z");
     let fixture = util::standard(now);
-    let extra = r#"
-[[contractor.source]]
-id = "patches"
-kind = "file"
-evidence = "patch"
-path = "evidence/patches.json"
-records = "results"
-schedule = "0 6 * * *"
-max_age = "3d"
-
-[[contractor.duty]]
-id = "critical-patches"
-title = "No critical patch pending more than 14 days"
-objectives = ["3.14.1"]
-source = "patches"
-rule = "continuous"
-expect = "none"
-check = "severity == 'CRITICAL' and pending_since < now-14d"
-tolerance = "2d"
-"#;
+    let extra = PATCHES;
     fixture.write("dutywatch.toml", &util::contractor_config(extra));
     // NinjaOne's `severity` arrives as `severityLevel`: a 20-day-old critical patch.
     let old = now - SignedDuration::from_hours(20 * 24);

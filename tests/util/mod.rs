@@ -228,3 +228,18 @@ pub(crate) fn assert_retried_once_a_minute_after(
         "delivered twice"
     );
 }
+
+/// The stored verdict of `duty` (of any contractor).
+pub(crate) fn verdict_of(
+    engine: &dutywatch::engine::Engine,
+    duty: &str,
+) -> dutywatch_checks::verdict::Verdict {
+    engine
+        .store()
+        .current_verdicts(None)
+        .expect("verdicts")
+        .into_iter()
+        .find(|v| v.duty == duty)
+        .unwrap_or_else(|| panic!("no verdict for {duty}"))
+        .verdict
+}
