@@ -664,7 +664,10 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
             let SourceKind::File { pattern, .. } = &source.kind;
             let at = format!("note: contractor[{}].source[{}]", contractor.id, source.id);
             let unreadable = match sources::newest_match(pattern) {
-                Ok(Some(_)) => continue,
+                Ok(Some(_)) => {
+                    report_current_export(source, &at);
+                    continue;
+                }
                 Ok(None) | Err(CollectError::NoMatch { .. }) => {
                     closed_folder(pattern).map(|(dir, e)| format!("{}: {e}", dir.display()))
                 }
@@ -689,6 +692,39 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
     }
     println!("configuration OK: {}", path.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the source's current export holds as its kind: how many records read, and the first
+/// problems (file, line, field), so a wrong export or mapping shows before a duty goes
+/// `source_error` or `no_evidence` over it.
+fn report_current_export(source: &config::Source, at: &str) {
+    const SHOWN: usize = 5;
+    let kind = &source.evidence.name;
+    let collected = match sources::collect(source) {
+        Ok(collected) => collected,
+        Err(error) => {
+            println!("{at}: the current export does not read as `{kind}` evidence: {error}");
+            return;
+        }
+    };
+    let Ok(parsed) = sources::read_evidence(source, &collected.origin, &collected.payload) else {
+        return;
+    };
+    println!(
+        "{at}: `{}` holds {} readable `{kind}` record(s) of {}",
+        collected.origin,
+        parsed.records.len(),
+        parsed.total
+    );
+    for finding in parsed.findings.iter().take(SHOWN) {
+        println!("{at}: {finding}");
+    }
+    if parsed.findings.len() > SHOWN {
+        println!(
+            "{at}: … and {} more problem(s)",
+            parsed.findings.len() - SHOWN
+        );
+    }
 }
 
 fn crm_lint(

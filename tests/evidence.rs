@@ -661,3 +661,34 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+#[test]
+fn check_config_reads_each_current_export_as_its_kind() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    fixture.write_dated(
+        "evidence/reviews.csv",
+        "review_id,account_id,decision,signed_off_at\nQ3,alice,keep,2026-10-01\nQ3,bob,keep,soon\n",
+        now,
+    );
+    fixture.write_dated("evidence/mfa.json", r#"{"value": [{"upn": 1}]}"#, now);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    // (The fixture's small CRM leaves objectives unowned, so the exit code is
+    // the CRM's business; what matters here is what it says of the exports.)
+    let (stdout, _) = text(&output);
+    assert!(
+        stdout.contains("source[reviews]: `")
+            && stdout.contains("holds 2 readable `access_review` record(s) of 2"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("source[reviews]: line 3 (Q3 / bob): `signed_off_at` is not a time"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "source[mfa]: the current export does not read as `mfa_registration` evidence"
+        ) && stdout.contains("`mfa_registered` is missing"),
+        "{stdout}"
+    );
+}
