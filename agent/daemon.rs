@@ -393,14 +393,21 @@ pub async fn run(
     Ok(())
 }
 
-/// The daemon's exclusive lock on `database`: `<database>.daemon-lock`, 0600, locked with
-/// `flock` for as long as the file stays open; the kernel lets go of it when the process dies,
-/// however it dies. `None`, with a warning, when another daemon holds it: that one is alive,
-/// so its claims must run out on their own.
+/// The daemon's exclusive lock on `database`; see [`sender_lock`].
 pub fn daemon_lock(database: &Path) -> Option<std::fs::File> {
+    sender_lock(database, DAEMON_SENDER)
+}
+
+/// An exclusive lock for the sender `name` on `database`: `<database>.<name>-lock`, 0600,
+/// locked with `flock` for as long as the file stays open; the kernel lets go of it when the
+/// process dies, however it dies, so whoever holds it knows the previous holder is gone and
+/// may take over its outbox claims. `None`, with a warning, when another live process holds
+/// it: its claims must run out on their own.
+pub fn sender_lock(database: &Path, name: &str) -> Option<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    let mut name = database.as_os_str().to_owned();
-    name.push(".daemon-lock");
+    let mut lock_name = database.as_os_str().to_owned();
+    lock_name.push(format!(".{name}-lock"));
+    let name = lock_name;
     let path = PathBuf::from(name);
     let file = match std::fs::OpenOptions::new()
         .write(true)
@@ -411,14 +418,14 @@ pub fn daemon_lock(database: &Path) -> Option<std::fs::File> {
     {
         Ok(file) => file,
         Err(error) => {
-            tracing::warn!(lock = %path.display(), %error, "DaemonLockError");
+            tracing::warn!(lock = %path.display(), %error, "SenderLockError");
             return None;
         }
     };
     match file.try_lock() {
         Ok(()) => Some(file),
         Err(error) => {
-            tracing::warn!(lock = %path.display(), %error, "DaemonLockHeld");
+            tracing::warn!(lock = %path.display(), %error, "SenderLockHeld");
             None
         }
     }
