@@ -447,6 +447,9 @@ pub fn once(config_path: &Path, at: Option<Timestamp>, json: bool) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
+/// The sender name `once` registers under.
+const ONCE_SENDER: &str = "once";
+
 /// One cycle at `now` on `store`, then the status of every duty.
 fn cycle_and_report(
     config: Config,
@@ -454,7 +457,13 @@ fn cycle_and_report(
     now: Timestamp,
     json: bool,
 ) -> anyhow::Result<()> {
+    // One `once` at a time takes over the claims a killed `once` left (see `sender_lock`);
+    // a second one beside it waits for their leases like anyone else.
+    let lock = daemon::sender_lock(&config.database, ONCE_SENDER);
     let mut engine = Engine::new(Arc::new(config), store);
+    if lock.is_some() {
+        engine.take_over_claims(ONCE_SENDER)?;
+    }
     let summary = engine.cycle(now)?;
     tracing::info!(%summary, "CycleFinished");
     print_status(

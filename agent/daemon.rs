@@ -6,7 +6,7 @@
 //! it. A job that missed several occurrences runs once, not once per miss.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,9 +15,9 @@ use dutywatch_checks::evidence::EvidenceId;
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
-use crate::engine::{Engine, Scope, Summary};
+use crate::engine::{DAEMON_SENDER, Engine, Scope, Summary};
 use crate::store::{ChainPosition, Store};
 use crate::systemd::ServiceManager;
 
@@ -49,6 +49,9 @@ pub struct Daemon {
     /// When the outbox next has a mail to (re)try.
     next_mail: Option<Timestamp>,
     chain: ChainWatch,
+    /// The daemon's lock on its database, held while it runs; `None` when another daemon
+    /// holds it (or it could not be taken).
+    _lock: Option<std::fs::File>,
 }
 
 /// The daemon's incremental check of the evidence chain: the first check (in the first
@@ -107,17 +110,37 @@ impl Daemon {
     /// that has never run, or whose last run is older than its schedule's
     /// previous occurrence, runs at once.
     pub fn start(config_path: PathBuf, config: Config, now: Timestamp) -> anyhow::Result<Daemon> {
+        Daemon::start_with_clock(config_path, config, now, Arc::new(SystemClock))
+    }
+
+    /// [`start`](Daemon::start) with outbox leases on `clock`. Once the daemon holds its lock
+    /// on the database, the previous daemon on it is known to be gone (killed mid-send, say),
+    /// and the mails it had claimed are taken over at once rather than after their lease.
+    pub fn start_with_clock(
+        config_path: PathBuf,
+        config: Config,
+        now: Timestamp,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Daemon> {
         let store = Store::open(&config.database)
             .with_context(|| format!("opening the database `{}`", config.database.display()))?;
+        let lock = daemon_lock(&config.database);
         let config = Arc::new(config);
+        let mut engine = Engine::with_clock(Arc::clone(&config), store, clock);
+        if lock.is_some() {
+            engine
+                .take_over_claims(DAEMON_SENDER)
+                .context("taking over the previous daemon's outbox claims")?;
+        }
         let mut daemon = Daemon {
             config_path,
-            engine: Engine::new(Arc::clone(&config), store),
+            engine,
             next_collect: BTreeMap::new(),
             // Evaluate everything on start: time has passed while we were down.
             next_evaluate: now,
             next_mail: None,
             chain: ChainWatch::default(),
+            _lock: lock,
         };
         daemon.next_collect = plan(daemon.engine.store(), &config, now)?;
         Ok(daemon)
@@ -287,7 +310,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let config = config::load(&config_path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     log_crm_problems(&config);
-    let mut daemon = Daemon::start(config_path, config, clock.now())?;
+    let mut daemon =
+        Daemon::start_with_clock(config_path, config, clock.now(), Arc::clone(&clock))?;
     service.ready();
     tracing::info!(next = %daemon.next_wake(), "DaemonStarted");
     let watchdog = service.watchdog_interval();
@@ -367,6 +391,44 @@ pub async fn run(
     service.stopping();
     tracing::info!("DaemonStopped");
     Ok(())
+}
+
+/// The daemon's exclusive lock on `database`; see [`sender_lock`].
+pub fn daemon_lock(database: &Path) -> Option<std::fs::File> {
+    sender_lock(database, DAEMON_SENDER)
+}
+
+/// An exclusive lock for the sender `name` on `database`: `<database>.<name>-lock`, 0600,
+/// locked with `flock` for as long as the file stays open; the kernel lets go of it when the
+/// process dies, however it dies, so whoever holds it knows the previous holder is gone and
+/// may take over its outbox claims. `None`, with a warning, when another live process holds
+/// it: its claims must run out on their own.
+pub fn sender_lock(database: &Path, name: &str) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut lock_name = database.as_os_str().to_owned();
+    lock_name.push(format!(".{name}-lock"));
+    let name = lock_name;
+    let path = PathBuf::from(name);
+    let file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+    {
+        Ok(file) => file,
+        Err(error) => {
+            tracing::warn!(lock = %path.display(), %error, "SenderLockError");
+            return None;
+        }
+    };
+    match file.try_lock() {
+        Ok(()) => Some(file),
+        Err(error) => {
+            tracing::warn!(lock = %path.display(), %error, "SenderLockHeld");
+            None
+        }
+    }
 }
 
 #[cfg(test)]

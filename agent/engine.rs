@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::Context as _;
 use dutywatch_checks::duty::{Duty, EvidenceWindow, Rule};
@@ -17,21 +16,28 @@ use dutywatch_checks::time::TimeReader;
 use dutywatch_checks::verdict::{State, StateKind, Verdict};
 use jiff::{SignedDuration, Timestamp};
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Contractor, FileFormat, MANUAL_SOURCE, Source};
 use crate::escalation;
 use crate::mail::{self, MailError, Mailer};
 use crate::sources::{self, Collected};
-use crate::store::{CheckedEvidence, NewEvidence, PendingMail, Store, StoredEvidence, Tampered};
+use crate::store::{
+    CheckedEvidence, Lease, NewEvidence, PendingMail, Store, StoredEvidence, Tampered,
+};
 
 /// At most this many mails are sent per delivery pass, so one pass stays
 /// short even after a long mail outage.
 const DELIVERY_BATCH: usize = 200;
 
-/// How long a claimed mail stays with the sender that claimed it. Longer than any pass can
-/// run (the daemon's watchdog restarts one stuck for 10 minutes), so a second sender never
-/// takes a mail that is still being sent; if the claimant dies or cannot record the outcome,
-/// the mail goes out again after this, once.
+/// How long a claimed mail stays with the sender that claimed it, on the wall clock from the
+/// claim. Longer than one send can take (connect, TLS, AUTH and DATA, each within
+/// `[mail] timeout`) by far, so a second sender never takes a mail that is still being sent;
+/// if the claimant dies or cannot record the outcome, the mail goes out again after this,
+/// once, or at once when the daemon restarts (see [`Engine::take_over_claims`]).
 const CLAIM_HOLD: SignedDuration = SignedDuration::from_mins(30);
+
+/// The sender name the daemon registers under; see [`Engine::take_over_claims`].
+pub const DAEMON_SENDER: &str = "daemon";
 
 /// The engine owns the store's one writing connection.
 #[derive(Debug)]
@@ -39,6 +45,18 @@ pub struct Engine {
     config: Arc<Config>,
     store: Store,
     mailer: Box<dyn Mailer>,
+    /// Where outbox leases take their time from: the wall clock, even in a pass run as of
+    /// another instant (`once --at`), since they guard against other live processes.
+    clock: Arc<dyn Clock>,
+    /// This engine's owner token on the leases it takes: random, drawn when it is created.
+    ///
+    /// It is not persisted or derived from anything stable on purpose: a token that came back
+    /// after a restart (one derived from the host and unit, say) would let any second process
+    /// with the same identity (a `once` beside the daemon, a second daemon started by hand)
+    /// take over claims that are live. Instead the daemon records its token under a name
+    /// (`outbox_senders`), and its next instance, once it holds the daemon's lock on the
+    /// database and so knows the previous one is dead, releases that token's claims.
+    token: String,
 }
 
 /// What a pass did, for logs and the service manager's status line.
@@ -76,13 +94,45 @@ pub enum Scope {
 }
 
 impl Engine {
+    /// An engine whose outbox leases run on the host's clock.
     pub fn new(config: Arc<Config>, store: Store) -> Engine {
+        Engine::with_clock(config, store, Arc::new(SystemClock))
+    }
+
+    /// An engine whose outbox leases run on `clock`.
+    pub fn with_clock(config: Arc<Config>, store: Store, clock: Arc<dyn Clock>) -> Engine {
         let mailer = mail::mailer(&config.mail);
+        // SQLite's randomblob; should it fail, a token from the clock and the pid is still
+        // this process's own.
+        let token = store
+            .new_owner_token()
+            .unwrap_or_else(|_| format!("{}-{}", std::process::id(), clock.now().as_nanosecond()));
         Engine {
             config,
             store,
             mailer,
+            clock,
+            token,
         }
+    }
+
+    /// The owner token on this engine's outbox leases.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Registers this engine as the sender `name` and releases the claims its previous
+    /// instance left behind (it was killed mid-send), so those mails go out in this pass
+    /// instead of when their leases run out; returns how many. The caller must know that
+    /// instance is gone: the daemon calls it only while it holds its lock on the database.
+    pub fn take_over_claims(&mut self, name: &str) -> anyhow::Result<usize> {
+        let released = self
+            .store
+            .take_over_claims(name, &self.token, self.clock.now())?;
+        if released > 0 {
+            tracing::warn!(released, sender = name, "OutboxClaimsTakenOver");
+        }
+        Ok(released)
     }
 
     pub fn config(&self) -> &Arc<Config> {
@@ -117,7 +167,6 @@ impl Engine {
         scope: &Scope,
         now: Timestamp,
     ) -> anyhow::Result<Summary> {
-        let started = Instant::now();
         let mut summary = Summary::default();
         for (contractor, source) in sources {
             if self.collect(contractor, source, now)? {
@@ -129,7 +178,7 @@ impl Engine {
         let (evaluated, changed) = self.evaluate(scope, now)?;
         summary.evaluated = evaluated;
         summary.changed = changed;
-        let (sent, failed) = self.deliver_since(now, started)?;
+        let (sent, failed) = self.deliver_since(now)?;
         summary.mails_sent = sent;
         summary.mail_failures = failed;
         Ok(summary)
@@ -406,46 +455,50 @@ impl Engine {
     /// After a failure every other mail would share (relay unreachable,
     /// login refused) the rest of the batch is not tried: each would wait out
     /// its own timeout while the scheduler loop cannot feed the watchdog.
-    /// They are marked failed with that reason and retried on their own
-    /// schedule, like the mail that hit the failure.
+    /// They are deferred with that reason, without counting an attempt (an outage must not
+    /// push them up the back-off), and retried on their own schedule; the mail that hit the
+    /// failure counts one.
     pub fn deliver(&mut self, now: Timestamp) -> anyhow::Result<(usize, usize)> {
-        self.deliver_since(now, Instant::now())
+        self.deliver_since(now)
     }
 
-    /// [`deliver`](Engine::deliver) in a pass that began at `started`, `now` being the
-    /// instant it runs as.
-    fn deliver_since(
-        &mut self,
-        now: Timestamp,
-        started: Instant,
-    ) -> anyhow::Result<(usize, usize)> {
-        let pending = self.store.pending_mail(now, DELIVERY_BATCH)?;
+    /// [`deliver`](Engine::deliver) in a pass, `now` being the instant it runs as: due
+    /// times are on it, leases on the wall clock (so the time the pass has taken so far
+    /// cannot eat into them).
+    fn deliver_since(&mut self, now: Timestamp) -> anyhow::Result<(usize, usize)> {
+        let pending = self.store.due_mail(now, self.clock.now(), DELIVERY_BATCH)?;
         let mut sent = 0;
         let mut failed = 0;
         let mut relay_down: Option<String> = None;
         let mut deferred = 0;
         for item in pending {
-            let retry_at = now.checked_add(retry_delay(item.attempts)).unwrap_or(now);
-            // `now` is when the pass began (and may be a what-if's instant): the hold also
-            // covers the time the pass has taken since, so it never runs out before the
-            // mail is sent.
-            let hold = SignedDuration::try_from(started.elapsed())
-                .unwrap_or(SignedDuration::MAX)
-                .saturating_add(CLAIM_HOLD);
-            let claimed_until = now.checked_add(hold).unwrap_or(Timestamp::MAX);
-            if !self.store.claim_mail(item.id, now, claimed_until)? {
-                // Another sender on this database took it since it was read.
-                continue;
-            }
             if let Some(reason) = &relay_down {
-                self.store.mark_failed(
+                // Its own next attempt as if this pass had not happened: no attempt counted.
+                let retry_at = now
+                    .checked_add(retry_delay(
+                        item.attempts,
+                        backoff_ceiling(&item.state, true),
+                    ))
+                    .unwrap_or(now);
+                if self.store.defer_mail(
                     item.id,
-                    now,
+                    self.clock.now(),
                     &format!("not attempted: {reason}"),
                     retry_at,
-                )?;
-                failed += 1;
-                deferred += 1;
+                )? {
+                    failed += 1;
+                    deferred += 1;
+                }
+                continue;
+            }
+            let clock = self.clock.now();
+            let lease = Lease {
+                owner: &self.token,
+                at: clock,
+                until: clock.checked_add(CLAIM_HOLD).unwrap_or(Timestamp::MAX),
+            };
+            if !self.store.claim_mail(item.id, now, &lease)? {
+                // Another sender on this database took it since it was read.
                 continue;
             }
             let message_id = format!(
@@ -455,12 +508,14 @@ impl Engine {
                 item.client,
                 self.config.mail.from.email.domain()
             );
-            match self.send(&item, &message_id)? {
-                Ok(()) => {
-                    self.store.mark_sent(item.id, now)?;
-                    sent += 1;
-                }
+            // A delivery is recorded inside `send`, before the session's QUIT.
+            match self.send(&item, &message_id, now)? {
+                Ok(()) => sent += 1,
                 Err(error) => {
+                    let ceiling = backoff_ceiling(&item.state, error.is_transient());
+                    let retry_at = now
+                        .checked_add(retry_delay(item.attempts, ceiling))
+                        .unwrap_or(now);
                     tracing::warn!(outbox = item.id, duty = %item.duty, %error, %retry_at, "MailSendError");
                     self.store
                         .mark_failed(item.id, now, &error.to_string(), retry_at)?;
@@ -478,23 +533,31 @@ impl Engine {
         Ok((sent, failed))
     }
 
-    /// Sends `item` to the recipients still waiting for it. When the relay
+    /// Sends `item` to the recipients still waiting for it and records the delivery as soon
+    /// as the relay has accepted it, before the session's QUIT: a crash after the relay's
+    /// reply and before that record is the only way left to send a mail twice. When the relay
     /// refuses one of the recipients, they are tried one by one, so a single bad address
-    /// cannot keep the mail from the others; each that takes it is recorded,
-    /// so a retry goes only to the rest. `Err` is the store's, the inner
-    /// error the mail's.
+    /// cannot keep the mail from the others; each that takes it is recorded the same way, so
+    /// a retry goes only to the rest. `Err` is the store's, the inner error the mail's.
     fn send(
         &mut self,
         item: &PendingMail,
         message_id: &str,
+        now: Timestamp,
     ) -> anyhow::Result<Result<(), MailError>> {
         let remaining = item.remaining();
         if remaining.is_empty() {
             // Everyone has it; only recording that failed last time.
+            self.store.mark_sent(item.id, now)?;
             return Ok(Ok(()));
         }
         let error = match self.mailer.send(&item.mail, message_id, &remaining) {
-            Ok(()) => return Ok(Ok(())),
+            Ok(accepted) => {
+                // Should this fail, dropping `accepted` still ends the session.
+                self.store.mark_sent(item.id, now)?;
+                accepted.close();
+                return Ok(Ok(()));
+            }
             Err(error) => error,
         };
         // A message the relay refuses as such (too large, content) would be refused for each
@@ -508,16 +571,20 @@ impl Engine {
                 .mailer
                 .send(&item.mail, message_id, std::slice::from_ref(address))
             {
-                Ok(()) => self.store.mark_delivered_to(item.id, address)?,
+                Ok(accepted) => {
+                    self.store.mark_delivered_to(item.id, address)?;
+                    accepted.close();
+                }
                 Err(error) if error.affects_every_mail() => return Ok(Err(error)),
                 Err(error) => refused.push(format!("{address}: {error}")),
             }
         }
-        Ok(if refused.is_empty() {
-            Ok(())
+        if refused.is_empty() {
+            self.store.mark_sent(item.id, now)?;
+            Ok(Ok(()))
         } else {
-            Err(MailError::Refused { refused })
-        })
+            Ok(Err(MailError::Refused { refused }))
+        }
     }
 }
 
@@ -586,11 +653,39 @@ pub fn evidence_source(duty: &Duty) -> String {
     }
 }
 
-/// 1 min, 5 min, 25 min, … capped at 6 h: patient with a relay that is
-/// down for maintenance, quick after a blip.
-fn retry_delay(attempts: u32) -> SignedDuration {
-    let minutes = 5_i64.saturating_pow(attempts.min(6)).min(360);
-    SignedDuration::from_mins(minutes)
+/// 1 min, 5 min, 25 min, … capped at `ceiling`: quick after a blip, patient with a relay that
+/// refuses the mail for good.
+fn retry_delay(attempts: u32, ceiling: SignedDuration) -> SignedDuration {
+    let minutes = 5_i64.saturating_pow(attempts.min(6));
+    SignedDuration::from_mins(minutes).min(ceiling)
+}
+
+/// The longest wait between two attempts at a mail, by the state its duty entered (the
+/// escalation's) and whether the failure may pass by itself.
+///
+/// - A transient failure (4xx, no answer, relay unreachable) of a mail about a clock (an
+///   open incident's reporting clock, `due_soon`, `lapsed`, or a subject's change inside a
+///   duty): 5 minutes. Whoever must act has hours at most; one connection every few minutes
+///   costs a relay nothing.
+/// - A transient failure of a mail about the evidence itself (`no_evidence`,
+///   `stale_evidence`, `source_error`): 30 minutes; that mail says a collector needs looking
+///   at, which has no deadline by the minute.
+/// - A permanent refusal (5xx, a refused login, a protocol or TLS problem): 6 hours. Only a
+///   change at the relay or in `[mail]` lets it through, as its message says.
+fn backoff_ceiling(state: &str, transient: bool) -> SignedDuration {
+    if !transient {
+        return SignedDuration::from_hours(6);
+    }
+    let about_evidence = [
+        StateKind::NoEvidence,
+        StateKind::StaleEvidence,
+        StateKind::SourceError,
+    ];
+    if about_evidence.iter().any(|kind| kind.as_str() == state) {
+        SignedDuration::from_mins(30)
+    } else {
+        SignedDuration::from_mins(5)
+    }
 }
 
 fn log_change(contractor: &str, duty: &Duty, kind: StateKind, verdict: &Verdict) {
@@ -605,9 +700,30 @@ fn log_change(contractor: &str, duty: &Duty, kind: StateKind, verdict: &Verdict)
 mod tests {
     use super::*;
 
+    fn minutes(state: &str, transient: bool) -> Vec<i64> {
+        (0..8)
+            .map(|a| retry_delay(a, backoff_ceiling(state, transient)).as_mins())
+            .collect()
+    }
+
     #[test]
-    fn retry_backs_off_and_caps() {
-        let minutes: Vec<i64> = (0..8).map(|a| retry_delay(a).as_mins()).collect();
-        assert_eq!(minutes, [1, 5, 25, 125, 360, 360, 360, 360]);
+    fn retry_backs_off_up_to_a_ceiling_that_suits_the_mail() {
+        for state in ["lapsed", "open", "due_soon", "met"] {
+            assert_eq!(minutes(state, true), [1, 5, 5, 5, 5, 5, 5, 5], "{state}");
+        }
+        for state in ["no_evidence", "stale_evidence", "source_error"] {
+            assert_eq!(
+                minutes(state, true),
+                [1, 5, 25, 30, 30, 30, 30, 30],
+                "{state}"
+            );
+        }
+        for state in ["lapsed", "source_error"] {
+            assert_eq!(
+                minutes(state, false),
+                [1, 5, 25, 125, 360, 360, 360, 360],
+                "{state}"
+            );
+        }
     }
 }

@@ -19,12 +19,37 @@ pub use smtp::{SmtpFailure, SmtpMailer};
 /// outbox row so a receiving system can drop a re-delivery after a crash
 /// mid-send.
 pub trait Mailer: Send + std::fmt::Debug {
+    /// `Ok` as soon as the relay has accepted the message (its reply to the end of DATA),
+    /// with the session still open: the caller records the delivery first and then
+    /// [`close`](Accepted::close)s it, so a crash during QUIT and the teardown cannot make
+    /// the mail go out again.
     fn send(
         &self,
         mail: &OutgoingMail,
         message_id: &str,
         recipients: &[String],
-    ) -> Result<(), MailError>;
+    ) -> Result<Accepted, MailError>;
+}
+
+/// A message the relay (or the folder) has taken, and what is left of the session: for SMTP
+/// the QUIT and the connection teardown, done by [`close`](Accepted::close) or on drop. Its
+/// reply to QUIT changes nothing: the mail is the relay's from its reply to DATA on.
+#[must_use = "record the delivery, then close the session"]
+#[derive(Debug)]
+pub struct Accepted {
+    session: Option<smtp::Session>,
+}
+
+impl Accepted {
+    /// Nothing left to close (the file transport).
+    fn done() -> Accepted {
+        Accepted { session: None }
+    }
+
+    /// Ends the session: QUIT, then the connection is shut down.
+    pub fn close(mut self) {
+        drop(self.session.take());
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +82,18 @@ impl MailError {
     pub fn affects_every_mail(&self) -> bool {
         self.smtp_failure()
             .is_some_and(SmtpFailure::affects_every_mail)
+    }
+
+    /// Whether the failure may pass by itself (a 4xx, no answer, the relay unreachable, a
+    /// folder that could not be written), as opposed to a refusal only a change at the relay
+    /// or in the config ends. A partial refusal counts as permanent: its transient part is
+    /// retried with it.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            MailError::Smtp { failure, .. } => failure.is_transient(),
+            MailError::File { .. } => true,
+            MailError::Address { .. } | MailError::Build(_) | MailError::Refused { .. } => false,
+        }
     }
 
     /// What the relay said, when it was the relay.
@@ -132,7 +169,7 @@ impl Mailer for FileMailer {
         mail: &OutgoingMail,
         message_id: &str,
         recipients: &[String],
-    ) -> Result<(), MailError> {
+    ) -> Result<Accepted, MailError> {
         let file_error = |reason: String| MailError::File {
             dir: self.dir.clone(),
             reason,
@@ -141,7 +178,7 @@ impl Mailer for FileMailer {
         let (envelope, message) = wire(&self.from, mail, message_id, recipients)?;
         FileTransport::new(&self.dir)
             .send_raw(&envelope, &message)
-            .map(|_| ())
+            .map(|_| Accepted::done())
             .map_err(|e| file_error(e.to_string()))
     }
 }

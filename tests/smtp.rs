@@ -739,3 +739,137 @@ fn a_relay_certificate_from_an_unknown_ca_is_refused_before_the_login() {
     assert_eq!(pending(&fixture), 1, "the escalation waits for a retry");
     assert_no_password("stderr", &output.stderr);
 }
+
+/// The outbox records the relay's acceptance when its reply to DATA arrives, not after QUIT:
+/// the server here takes 3 s to answer QUIT, and the mail is marked sent well before the
+/// pass ends. (Before, it was marked after QUIT and the teardown, and a kill in between sent
+/// it again.)
+#[test]
+fn the_delivery_is_recorded_before_the_relay_answers_quit() {
+    let now = at("2026-11-23T15:00:00Z");
+    let quit_delay = std::time::Duration::from_secs(3);
+    let server = SmtpServer::start(Options {
+        quit_delay: Some(quit_delay),
+        ..Options::default()
+    });
+    let fixture = fixture(&server, "", now);
+    let database = fixture.load().database;
+    let mut engine = util::engine(&fixture);
+    let started = std::time::Instant::now();
+    let pass = std::thread::spawn(move || engine.cycle(now).expect("cycle"));
+
+    let recorded = loop {
+        assert!(
+            started.elapsed() < quit_delay,
+            "not recorded while the relay was still to answer QUIT"
+        );
+        if let Ok(store) = Store::open_read_only(&database)
+            && store.escalation_count(None).unwrap_or(0) == 1
+            && store.undelivered_mail(None).expect("outbox").is_empty()
+        {
+            break started.elapsed();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert!(!pass.is_finished(), "the pass is still in QUIT");
+    assert_eq!(server.accepted().len(), 1);
+    let summary = pass.join().expect("the pass");
+    assert_eq!((summary.mails_sent, summary.mail_failures), (1, 0));
+    assert!(
+        started.elapsed() >= quit_delay,
+        "QUIT was sent and waited on"
+    );
+    assert!(recorded < quit_delay, "{recorded:?}");
+}
+
+/// A port nothing listens on: the relay is down.
+fn dead_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// A pass that finds the relay down counts one attempt, for the mail that found it; the rest
+/// are deferred "not attempted" and keep their attempts at 0, due again a minute later
+/// however long the outage lasts; the attempted one backs off no further than its ceiling.
+#[test]
+fn an_outage_does_not_push_unattempted_mail_up_the_back_off() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    let mail = format!(
+        "transport = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\ntimeout = \"5s\"\n",
+        dead_port()
+    );
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config_with_mail(&mail, ""),
+    );
+    fixture.write_dated("evidence/mfa.json", MFA_BAD, now);
+    let mut engine = util::engine(&fixture);
+    let summary = engine.cycle(now).expect("cycle");
+    assert_eq!((summary.mails_sent, summary.mail_failures), (0, 2));
+
+    let mut at_pass = now;
+    let mut first_attempts = 1;
+    for pass in 0..12 {
+        let rows = engine.store().undelivered_mail(None).expect("outbox");
+        assert_eq!(rows.len(), 2, "pass {pass}");
+        let (tried, deferred) = (&rows[0], &rows[1]);
+        assert_eq!(tried.attempts, first_attempts, "pass {pass}");
+        assert!(
+            !tried
+                .last_error
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("not attempted"),
+            "{tried:?}"
+        );
+        assert_eq!(deferred.attempts, 0, "pass {pass}: {deferred:?}");
+        assert!(
+            deferred
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("not attempted: smtp relay")),
+            "{deferred:?}"
+        );
+        assert_eq!(
+            deferred.next_attempt_at,
+            at_pass + jiff::SignedDuration::from_mins(1),
+            "pass {pass}"
+        );
+        // The attempted mail: 1, 5, 25 min … up to 5 min for a clock's mail, 30 for one
+        // about missing evidence (a transient failure: nothing listens).
+        let state = engine
+            .store()
+            .pending_mail(at("2100-01-01T00:00:00Z"), 10)
+            .expect("outbox")
+            .into_iter()
+            .find(|m| m.id == tried.id)
+            .expect("pending")
+            .state;
+        let ceiling = if state == "no_evidence" { 30 } else { 5 };
+        let expected = 5_i64.pow(first_attempts - 1).min(ceiling);
+        assert_eq!(
+            tried.next_attempt_at,
+            at_pass + jiff::SignedDuration::from_mins(expected),
+            "pass {pass}, state {state}"
+        );
+        // The next pass, when the deferred mail is due again.
+        at_pass += jiff::SignedDuration::from_mins(1);
+        let due_tried = tried.next_attempt_at <= at_pass;
+        let (sent, failed) = engine.deliver(at_pass).expect("deliver");
+        assert_eq!(sent, 0);
+        if due_tried {
+            first_attempts += 1;
+            assert_eq!(failed, 2);
+        } else {
+            // The deferred mail is the first tried now: it counts its first attempt, so
+            // the roles swap; stop here.
+            assert_eq!(failed, 1);
+            let rows = engine.store().undelivered_mail(None).expect("outbox");
+            assert_eq!(rows[1].attempts, 1, "{rows:?}");
+            assert_eq!(rows[0].attempts, first_attempts, "{rows:?}");
+            return;
+        }
+    }
+    panic!("the attempted mail never backed off");
+}

@@ -11,3 +11,4 @@ mod evidence;
 mod perspective;
 mod service;
 mod smtp;
+mod soak;

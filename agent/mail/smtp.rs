@@ -1,4 +1,6 @@
-//! Delivery through an SMTP relay with lettre's blocking `SmtpTransport`.
+//! Delivery through an SMTP relay with lettre's blocking `SmtpConnection`, driven step by step
+//! as lettre's unpooled `SmtpTransport` would, except that the relay's acceptance is handed
+//! back before QUIT (see [`Accepted`]), so the outbox records it before the session ends.
 //!
 //! The engine sends from blocking code, a few mails at a time, so there is no connection pool
 //! (a pooled connection the relay has dropped fails the next send, lettre #743): every mail
@@ -11,11 +13,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{SmtpConnection, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::{Category, Code, Severity};
-use lettre::{SmtpTransport, Transport as _};
 
-use super::{MailError, Mailer, wire};
+use super::{Accepted, MailError, Mailer, wire};
 use crate::config::{SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls};
 use crate::secret::Secret;
 use crate::store::OutgoingMail;
@@ -89,6 +91,16 @@ impl SmtpFailure {
         }
     }
 
+    /// Whether it may pass by itself: a 4xx, no answer, no connection.
+    pub(super) fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            SmtpFailure::Transient { .. }
+                | SmtpFailure::Timeout { .. }
+                | SmtpFailure::Connection { .. }
+        )
+    }
+
     pub(super) fn affects_every_mail(&self) -> bool {
         match self {
             SmtpFailure::Transient { code, .. } | SmtpFailure::Permanent { code, .. } => {
@@ -110,7 +122,35 @@ pub struct SmtpMailer {
     config: SmtpConfig,
     /// Built once; `Err` when TLS could not be set up (no usable trust store), reported by every
     /// send so the outbox keeps the mail and says why.
-    transport: Result<SmtpTransport, SmtpFailure>,
+    relay: Result<Relay, SmtpFailure>,
+}
+
+/// How to open a session with the relay: the TLS parameters for the configured mode and the
+/// login, if any. Not `Debug`: the credentials are in it.
+struct Relay {
+    /// Implicit TLS from the first byte, or STARTTLS before anything else is said.
+    tls: Option<(SmtpTls, TlsParameters)>,
+    credentials: Option<Credentials>,
+    hello: ClientId,
+}
+
+/// An SMTP session after the relay accepted a message. Dropping it sends QUIT (its reply is
+/// not waited on for longer than the timeout, nor does it matter) and shuts the connection
+/// down, exactly as lettre's unpooled `SmtpTransport` does after each mail.
+pub(super) struct Session(SmtpConnection);
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("encrypted", &self.0.is_encrypted())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl fmt::Debug for SmtpMailer {
@@ -131,12 +171,12 @@ impl fmt::Debug for SmtpMailer {
 
 impl SmtpMailer {
     pub fn new(from: Mailbox, config: &SmtpConfig) -> SmtpMailer {
-        let transport = match config.login.as_ref().map(|login| &login.password) {
+        let relay = match config.login.as_ref().map(|login| &login.password) {
             // Loaded by a command that sends no mail; never log in without the password.
             Some(SmtpPassword::NotRead(origin)) => Err(SmtpFailure::PasswordNotRead {
                 origin: origin.to_string(),
             }),
-            _ => transport(config).map_err(|error| {
+            _ => Relay::new(config).map_err(|error| {
                 let failure = SmtpFailure::TlsSetup {
                     detail: scrub(&error.to_string(), config.login.as_ref()),
                 };
@@ -147,7 +187,7 @@ impl SmtpMailer {
         SmtpMailer {
             from,
             config: config.clone(),
-            transport,
+            relay,
         }
     }
 
@@ -165,42 +205,73 @@ impl Mailer for SmtpMailer {
         mail: &OutgoingMail,
         message_id: &str,
         recipients: &[String],
-    ) -> Result<(), MailError> {
+    ) -> Result<Accepted, MailError> {
         let (envelope, message) = wire(&self.from, mail, message_id, recipients)?;
-        let transport = self
-            .transport
+        let relay = self
+            .relay
             .as_ref()
             .map_err(|failure| self.error(failure.clone()))?;
-        transport
-            .send_raw(&envelope, &message)
-            .map(|_| ())
-            .map_err(|error| self.error(classify(&error, &self.config)))
+        let classified = |error| self.error(classify(&error, &self.config));
+        let mut connection = relay.open(&self.config).map_err(classified)?;
+        // MAIL, RCPT, DATA and the message; on a refusal lettre sends QUIT and closes the
+        // connection itself. `Ok` is the relay's positive reply to the message's final dot.
+        connection.send(&envelope, &message).map_err(classified)?;
+        Ok(Accepted {
+            session: Some(Session(connection)),
+        })
     }
 }
 
-/// The lettre transport for `config`: the TLS mode exactly as configured,
-/// an explicit timeout, PLAIN or LOGIN when there is a login.
-fn transport(config: &SmtpConfig) -> Result<SmtpTransport, lettre::transport::smtp::Error> {
-    let tls = match config.tls {
-        SmtpTls::Starttls => Tls::Required(TlsParameters::new_rustls(config.host.clone())?),
-        SmtpTls::Implicit => Tls::Wrapper(TlsParameters::new_rustls(config.host.clone())?),
-        SmtpTls::None => Tls::None,
-    };
-    let mut builder = SmtpTransport::builder_dangerous(config.host.as_str())
-        .port(config.port)
-        .tls(tls)
-        .timeout(Some(config.timeout));
-    if let Some(login) = &config.login
-        && let Some(password) = login.password.secret()
-    {
-        builder = builder
-            .credentials(Credentials::new(
-                login.username.clone(),
-                password.expose().to_owned(),
-            ))
-            .authentication(vec![Mechanism::Plain, Mechanism::Login]);
+impl Relay {
+    /// The TLS mode exactly as configured, PLAIN or LOGIN when there is a login.
+    fn new(config: &SmtpConfig) -> Result<Relay, lettre::transport::smtp::Error> {
+        let tls = match config.tls {
+            SmtpTls::Starttls | SmtpTls::Implicit => {
+                Some((config.tls, TlsParameters::new_rustls(config.host.clone())?))
+            }
+            SmtpTls::None => None,
+        };
+        let credentials = config
+            .login
+            .as_ref()
+            .and_then(|login| {
+                login
+                    .password
+                    .secret()
+                    .map(|password| (login.username.clone(), password))
+            })
+            .map(|(username, password)| Credentials::new(username, password.expose().to_owned()));
+        Ok(Relay {
+            tls,
+            credentials,
+            hello: ClientId::default(),
+        })
     }
-    Ok(builder.build())
+
+    /// A session ready for MAIL FROM, as lettre's own transport opens one: connect (inside
+    /// TLS for `implicit`) with the timeout on every read and write, EHLO, STARTTLS when
+    /// required (an error when the relay does not offer it), and only over the verified
+    /// connection AUTH. On an error the connection is dropped, which closes it.
+    fn open(&self, config: &SmtpConfig) -> Result<SmtpConnection, lettre::transport::smtp::Error> {
+        let wrapper = match &self.tls {
+            Some((SmtpTls::Implicit, parameters)) => Some(parameters),
+            _ => None,
+        };
+        let mut connection = SmtpConnection::connect(
+            (config.host.as_str(), config.port),
+            Some(config.timeout),
+            &self.hello,
+            wrapper,
+            None,
+        )?;
+        if let Some((SmtpTls::Starttls, parameters)) = &self.tls {
+            connection.starttls(parameters, &self.hello)?;
+        }
+        if let Some(credentials) = &self.credentials {
+            connection.auth(&[Mechanism::Plain, Mechanism::Login], credentials)?;
+        }
+        Ok(connection)
+    }
 }
 
 /// Sorts a lettre error into what an operator can act on.

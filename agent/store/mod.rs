@@ -27,7 +27,7 @@ use rusqlite_migration::{M, Migrations};
 pub use evidence::{
     ChainPosition, ChainReport, CheckedEvidence, NewEvidence, StoredEvidence, Tamper, Tampered,
 };
-pub use outbox::{PendingMail, UndeliveredMail};
+pub use outbox::{Lease, PendingMail, UndeliveredMail};
 pub use verdicts::{
     CurrentSubject, CurrentVerdict, OutgoingMail, Recorded, SubjectChange, Transition,
 };
@@ -39,6 +39,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0002_outbox_delivery.sql")),
     M::up(include_str!("migrations/0003_outbox_cancel.sql")),
     M::up(include_str!("migrations/0004_subjects.sql")),
+    M::up(include_str!("migrations/0006_outbox_lease.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 
@@ -440,7 +441,7 @@ mod tests {
                 err,
                 StoreError::SchemaVersion {
                     found: 0,
-                    expected: 4,
+                    expected: 5,
                     ..
                 }
             ),

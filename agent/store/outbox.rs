@@ -3,11 +3,13 @@
 //! Rows are written together with their escalation (see `verdicts`), so the sender only has
 //! to drain this table: a mail is retried until [`Store::mark_sent`] (at-least-once).
 //!
-//! A sender first [claims](Store::claim_mail) a row, which moves its next attempt past the
-//! longest a pass can run, in the same write; the outcome then sets the real next attempt. A
-//! second process on the same database (`dutywatch once` beside the daemon) cannot pick up a
-//! row the first is sending, and if the relay takes the mail and `mark_sent` then fails (disk
-//! full) or the process dies, the mail goes out again once, when the claim runs out.
+//! A sender first [claims](Store::claim_mail) a row: a [`Lease`] on the wall clock, held by
+//! the sender's owner token, taken in one write before the relay sees the mail; the outcome
+//! clears it. A second process on the same database (`dutywatch once` beside the daemon, even
+//! one running `--at` an earlier instant) cannot pick up a row whose lease has not run out by
+//! its own clock. If the relay takes the mail and `mark_sent` then fails (disk full) or the
+//! process dies, the mail goes out again once: when the lease runs out, or at once when the
+//! dead process was the daemon and the next daemon [takes over](Store::take_over_claims).
 
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension as _, params};
@@ -27,8 +29,21 @@ pub struct PendingMail {
     pub message_token: String,
     pub client: String,
     pub duty: String,
+    /// The state the duty entered when the mail was decided (`lapsed`, `open`, …).
+    pub state: String,
     /// Recipients the relay already took it for.
     pub delivered_to: Vec<String>,
+}
+
+/// A claim on an outbox row: who holds it (a random token per sending process) and until
+/// when, both instants read from the sender's wall clock, never from a pass's logical `now`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lease<'a> {
+    pub owner: &'a str,
+    /// The wall clock as the claim is taken: an older lease of someone else's that ran out by
+    /// then may be taken over.
+    pub at: Timestamp,
+    pub until: Timestamp,
 }
 
 impl PendingMail {
@@ -122,24 +137,38 @@ impl Store {
         read().map_err(on_err)
     }
 
-    /// When the earliest unsent mail is next due; `None` when the outbox is empty. The
-    /// daemon wakes for it, so a retry is not held back until some other job runs.
+    /// When the earliest unsent mail is next due, or its lease runs out if that is later;
+    /// `None` when the outbox is empty. The daemon wakes for it, so a retry is not held back
+    /// until some other job runs.
     pub fn next_mail_attempt(&self) -> Result<Option<Timestamp>, StoreError> {
         let on_err = self.sql_error("reading the mail outbox".to_owned());
         self.conn
             .query_row(
-                "SELECT MIN(next_attempt_at) FROM outbox
-                 WHERE sent_at IS NULL AND cancelled_at IS NULL",
+                "SELECT MIN(max(next_attempt_at, COALESCE(claimed_until, next_attempt_at)))
+                 FROM outbox WHERE sent_at IS NULL AND cancelled_at IS NULL",
                 [],
                 |row| row.get::<_, Option<Timestamp>>(0),
             )
             .map_err(on_err)
     }
 
-    /// Unsent mail whose next attempt is due at `now`, oldest first, at most `limit`.
+    /// Unsent mail whose next attempt is due at `now`, oldest first, at most `limit`, less
+    /// those under a lease at `now`.
     pub fn pending_mail(
         &self,
         now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<PendingMail>, StoreError> {
+        self.due_mail(now, now, limit)
+    }
+
+    /// Unsent mail whose next attempt is due at `now` (a pass's instant, maybe a what-if's),
+    /// oldest first, at most `limit`, less those under a lease that has not run out at
+    /// `clock` (the wall clock).
+    pub fn due_mail(
+        &self,
+        now: Timestamp,
+        clock: Timestamp,
         limit: usize,
     ) -> Result<Vec<PendingMail>, StoreError> {
         let on_err = self.sql_error("reading the mail outbox".to_owned());
@@ -147,13 +176,14 @@ impl Store {
         let read = || -> rusqlite::Result<Vec<PendingMail>> {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT o.id, o.mail_to, o.mail_cc, o.subject, o.body, o.attempts,
-                        e.client, e.duty, o.message_token, o.delivered_to
+                        e.client, e.duty, o.message_token, o.delivered_to, e.state
                  FROM outbox AS o JOIN escalations AS e ON e.id = o.escalation_id
                  WHERE o.sent_at IS NULL AND o.cancelled_at IS NULL AND o.next_attempt_at <= ?1
+                   AND (o.claimed_until IS NULL OR o.claimed_until <= ?3)
                  ORDER BY o.id
                  LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![ts_text(now), limit], |row| {
+            let rows = stmt.query_map(params![ts_text(now), limit, ts_text(clock)], |row| {
                 let addresses = |idx| addresses(row, idx);
                 let attempts: i64 = row.get(5)?;
                 Ok(PendingMail {
@@ -169,6 +199,7 @@ impl Store {
                     duty: row.get(7)?,
                     message_token: row.get(8)?,
                     delivered_to: addresses(9)?,
+                    state: row.get(10)?,
                 })
             })?;
             rows.collect()
@@ -176,29 +207,108 @@ impl Store {
         read().map_err(on_err)
     }
 
-    /// Takes a due mail for one delivery attempt: its next attempt moves to `until` at once,
-    /// and [`mark_sent`](Store::mark_sent) or [`mark_failed`](Store::mark_failed) settle it.
-    /// `false` when it is not due any more (another sender claimed it) or was sent.
+    /// Takes a mail due at `now` for one delivery attempt under `lease`, unless another
+    /// sender's lease on it has not run out at `lease.at`; [`mark_sent`](Store::mark_sent) or
+    /// [`mark_failed`](Store::mark_failed) settle it. `false` when it is not due, is held, or
+    /// was sent or cancelled.
     pub fn claim_mail(
         &mut self,
         id: i64,
         now: Timestamp,
-        until: Timestamp,
+        lease: &Lease<'_>,
     ) -> Result<bool, StoreError> {
         let on_err = self.sql_error(format!("claiming outbox mail {id}"));
-        let (now, retry_at) = (ts_text(now), ts_text(until));
+        let (now, at, until) = (ts_text(now), ts_text(lease.at), ts_text(lease.until));
+        let owner = lease.owner;
         let mut claim = || -> rusqlite::Result<bool> {
             let tx = self.write_tx()?;
             let changed = tx.execute(
-                "UPDATE outbox SET next_attempt_at = ?3, claimed_until = ?3, last_attempt_at = ?2
+                "UPDATE outbox SET claimed_until = ?4, claimed_by = ?5, last_attempt_at = ?2
                  WHERE id = ?1 AND sent_at IS NULL AND cancelled_at IS NULL
-                   AND next_attempt_at <= ?2",
-                params![id, now, retry_at],
+                   AND next_attempt_at <= ?2
+                   AND (claimed_until IS NULL OR claimed_until <= ?3)",
+                params![id, now, at, until, owner],
             )?;
             tx.commit()?;
             Ok(changed == 1)
         };
         claim().map_err(on_err)
+    }
+
+    /// Puts off a mail that was not attempted (the relay was found down earlier in the pass)
+    /// until `retry_at`, saying why, without counting an attempt: an outage must not push a
+    /// mail up the back-off. Leaves alone a mail another sender holds under a lease that has
+    /// not run out at `clock`; `false` then, or when it was sent or cancelled meanwhile.
+    pub fn defer_mail(
+        &mut self,
+        id: i64,
+        clock: Timestamp,
+        reason: &str,
+        retry_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let on_err = self.sql_error(format!("deferring outbox mail {id}"));
+        let (clock, retry_at) = (ts_text(clock), ts_text(retry_at));
+        let mut defer = || -> rusqlite::Result<bool> {
+            let tx = self.write_tx()?;
+            let changed = tx.execute(
+                "UPDATE outbox SET last_error = ?3, next_attempt_at = ?4
+                 WHERE id = ?1 AND sent_at IS NULL AND cancelled_at IS NULL
+                   AND (claimed_until IS NULL OR claimed_until <= ?2)",
+                params![id, clock, reason, retry_at],
+            )?;
+            tx.commit()?;
+            Ok(changed == 1)
+        };
+        defer().map_err(on_err)
+    }
+
+    /// Makes `token` the sender called `name` (the daemon) and releases every claim its
+    /// previous token still holds, so those mails are due again at once instead of when
+    /// their leases run out; returns how many. Only for a caller that knows the previous
+    /// holder of `name` is gone (the daemon holds a lock on the database for its lifetime):
+    /// releasing the claims of a live sender would let a mail it is sending go out twice.
+    pub fn take_over_claims(
+        &mut self,
+        name: &str,
+        token: &str,
+        clock: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let on_err = self.sql_error(format!("taking over the outbox claims of `{name}`"));
+        let clock = ts_text(clock);
+        let mut take_over = || -> rusqlite::Result<usize> {
+            let tx = self.write_tx()?;
+            let previous: Option<String> = tx
+                .query_row(
+                    "SELECT token FROM outbox_senders WHERE name = ?1",
+                    [name],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let released = match previous {
+                Some(previous) if previous != token => tx.execute(
+                    "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL
+                     WHERE claimed_by = ?1 AND sent_at IS NULL",
+                    [&previous],
+                )?,
+                _ => 0,
+            };
+            tx.execute(
+                "INSERT INTO outbox_senders (name, token, started_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET token = ?2, started_at = ?3",
+                params![name, token, clock],
+            )?;
+            tx.commit()?;
+            Ok(released)
+        };
+        take_over().map_err(on_err)
+    }
+
+    /// A fresh random owner token (128 bits, hex) for a sending process.
+    pub fn new_owner_token(&self) -> Result<String, StoreError> {
+        let on_err = self.sql_error("drawing an owner token".to_owned());
+        self.conn
+            .query_row("SELECT lower(hex(randomblob(16)))", [], |row| row.get(0))
+            .map_err(on_err)
     }
 
     /// Records that the relay took the mail for `address`, while others are still due.
@@ -274,7 +384,7 @@ impl Store {
         self.update_unsent(id, |tx| {
             tx.execute(
                 "UPDATE outbox SET sent_at = ?2, last_attempt_at = ?2, last_error = NULL,
-                                   claimed_until = NULL
+                                   claimed_until = NULL, claimed_by = NULL
                  WHERE id = ?1 AND sent_at IS NULL",
                 params![id, at],
             )
@@ -296,7 +406,8 @@ impl Store {
         self.update_unsent(id, |tx| {
             tx.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_attempt_at = ?2,
-                                   last_error = ?3, next_attempt_at = ?4, claimed_until = NULL
+                                   last_error = ?3, next_attempt_at = ?4, claimed_until = NULL,
+                                   claimed_by = NULL
                  WHERE id = ?1 AND sent_at IS NULL",
                 params![id, at, error, retry_at],
             )
@@ -491,45 +602,213 @@ mod tests {
             .unwrap();
     }
 
+    fn lease<'a>(owner: &'a str, at: &str, until: &str) -> Lease<'a> {
+        Lease {
+            owner,
+            at: ts(at),
+            until: ts(until),
+        }
+    }
+
+    fn claim(store: &mut Store, id: i64, now: &str, lease: Lease<'_>) -> bool {
+        store.claim_mail(id, ts(now), &lease).unwrap()
+    }
+
     #[test]
-    fn a_claim_is_taken_once_and_lapses_at_its_retry_time() {
+    fn a_claim_is_taken_once_and_lapses_at_its_lease_end() {
         let mut t = temp_store();
         queue_access_review_mail(&mut t.store);
         // A second process on the same database: `dutywatch once` beside the daemon.
         let mut other = Store::open(&t.path).unwrap();
-        let now = ts("2026-11-23T10:00:00Z");
-        let retry_at = ts("2026-11-23T10:01:00Z");
-        let id = t.store.pending_mail(now, 10).unwrap()[0].id;
+        let now = "2026-11-23T10:00:00Z";
+        let id = t.store.pending_mail(ts(now), 10).unwrap()[0].id;
         assert_eq!(
-            other.pending_mail(now, 10).unwrap()[0].id,
+            other.pending_mail(ts(now), 10).unwrap()[0].id,
             id,
             "both see it due"
         );
 
-        assert!(t.store.claim_mail(id, now, retry_at).unwrap());
-        assert!(
-            !other.claim_mail(id, now, retry_at).unwrap(),
-            "claimed once"
+        let held = lease("daemon-token", now, "2026-11-23T10:30:00Z");
+        assert!(claim(&mut t.store, id, now, held));
+        let rival = lease("once-token", now, "2026-11-23T10:30:00Z");
+        assert!(!claim(&mut other, id, now, rival), "claimed once");
+        assert!(other.pending_mail(ts(now), 10).unwrap().is_empty());
+        assert_eq!(
+            t.store.next_mail_attempt().unwrap(),
+            Some(ts("2026-11-23T10:30:00Z")),
+            "the daemon wakes when the lease runs out, not in a busy loop"
         );
-        assert!(other.pending_mail(now, 10).unwrap().is_empty());
 
         // The claimant never recorded the outcome (it died, or mark_sent failed): the mail
-        // is due again at the retry time, not before.
-        assert!(
-            !other
-                .claim_mail(id, ts("2026-11-23T10:00:59Z"), retry_at)
-                .unwrap()
+        // can be claimed again when the lease runs out on the wall clock, not before.
+        let early = lease("once-token", "2026-11-23T10:29:59Z", "2026-11-23T11:00:00Z");
+        assert!(!claim(&mut other, id, now, early));
+        let late = lease("once-token", "2026-11-23T10:30:00Z", "2026-11-23T11:00:00Z");
+        assert!(claim(&mut other, id, now, late));
+        other.mark_sent(id, ts("2026-11-23T10:30:00Z")).unwrap();
+        let much_later = lease(
+            "daemon-token",
+            "2026-12-01T00:00:00Z",
+            "2026-12-01T00:30:00Z",
         );
+        assert!(!claim(&mut t.store, id, "2026-12-01T00:00:00Z", much_later));
+    }
+
+    /// The issue's race: the daemon claims a mail on the wall clock; `once --at` an earlier
+    /// instant beside it must not claim it, although by its own `now` the old hold (then on
+    /// the pass's logical time) would have run out long ago.
+    #[test]
+    fn a_pass_as_of_another_instant_cannot_take_a_live_lease() {
+        let mut t = temp_store();
+        queue_access_review_mail(&mut t.store);
+        let mut other = Store::open(&t.path).unwrap();
+        let wall = "2026-11-23T12:00:00Z";
+        let id = t.store.pending_mail(ts(wall), 10).unwrap()[0].id;
+        assert!(claim(
+            &mut t.store,
+            id,
+            wall,
+            lease("daemon-token", wall, "2026-11-23T12:30:00Z")
+        ));
+        // `once --at 2026-11-23T10:00:00Z`, on the same wall clock: the mail is due by its
+        // instant, but the lease is live by the clock.
+        let what_if = "2026-11-23T10:00:00Z";
         assert!(
             other
-                .claim_mail(id, retry_at, ts("2026-11-23T10:06:00Z"))
+                .due_mail(ts(what_if), ts("2026-11-23T12:00:05Z"), 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(!claim(
+            &mut other,
+            id,
+            what_if,
+            lease("once-token", "2026-11-23T12:00:05Z", "2026-11-23T12:30:05Z")
+        ));
+        // Nor can a pass ahead of the clock.
+        assert!(!claim(
+            &mut other,
+            id,
+            "2026-11-23T13:00:00Z",
+            lease("once-token", "2026-11-23T12:00:05Z", "2026-11-23T12:30:05Z")
+        ));
+    }
+
+    #[test]
+    fn a_restarted_daemon_takes_over_its_predecessors_claims_and_no_one_elses() {
+        let mut t = temp_store();
+        queue_access_review_mail(&mut t.store);
+        let mut seen = Vec::new();
+        t.store
+            .record_verdict(
+                "acme",
+                "backup_test",
+                ts("2026-11-23T09:00:00Z"),
+                &verdict(State::NoEvidence, "no backup report"),
+                &mut mail_on_change(&mut seen),
+            )
+            .unwrap();
+        let now = "2026-11-23T10:00:00Z";
+        let ids: Vec<i64> = t
+            .store
+            .pending_mail(ts(now), 10)
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(ids.len(), 2);
+        let until = "2026-11-23T10:30:00Z";
+        assert_eq!(
+            t.store
+                .take_over_claims("daemon", "first", ts(now))
+                .unwrap(),
+            0
+        );
+        // The first daemon claims one mail and is killed; a `once` holds the other.
+        assert!(claim(&mut t.store, ids[0], now, lease("first", now, until)));
+        assert!(claim(&mut t.store, ids[1], now, lease("once", now, until)));
+
+        let restart = "2026-11-23T10:00:02Z";
+        assert_eq!(
+            t.store
+                .take_over_claims("daemon", "second", ts(restart))
+                .unwrap(),
+            1,
+            "only the dead daemon's claim"
+        );
+        let due: Vec<i64> = t
+            .store
+            .due_mail(ts(restart), ts(restart), 10)
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(due, [ids[0]], "due at once, the `once`'s still held");
+        assert!(claim(
+            &mut t.store,
+            ids[0],
+            restart,
+            lease("second", restart, until)
+        ));
+        // Registering again with the same token releases nothing of its own.
+        assert_eq!(
+            t.store
+                .take_over_claims("daemon", "second", ts(restart))
+                .unwrap(),
+            0
+        );
+        let token: String = t
+            .store
+            .conn
+            .query_row(
+                "SELECT token FROM outbox_senders WHERE name = 'daemon'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(token, "second");
+    }
+
+    #[test]
+    fn a_deferred_mail_keeps_its_attempts_and_spares_a_held_one() {
+        let mut t = temp_store();
+        queue_access_review_mail(&mut t.store);
+        let now = ts("2026-11-23T10:00:00Z");
+        let id = t.store.pending_mail(now, 10).unwrap()[0].id;
+        assert!(
+            t.store
+                .defer_mail(
+                    id,
+                    now,
+                    "not attempted: relay down",
+                    ts("2026-11-23T10:01:00Z")
+                )
                 .unwrap()
         );
-        other.mark_sent(id, retry_at).unwrap();
+        let mail = &t.store.undelivered_mail(None).unwrap()[0];
+        assert_eq!(mail.attempts, 0, "an outage is not an attempt");
+        assert_eq!(mail.next_attempt_at, ts("2026-11-23T10:01:00Z"));
+        assert_eq!(
+            mail.last_error.as_deref(),
+            Some("not attempted: relay down")
+        );
+
+        let later = "2026-11-23T10:01:00Z";
+        assert!(claim(
+            &mut t.store,
+            id,
+            later,
+            lease("other", later, "2026-11-23T10:31:00Z")
+        ));
         assert!(
             !t.store
-                .claim_mail(id, ts("2026-12-01T00:00:00Z"), ts("2026-12-01T00:01:00Z"))
-                .unwrap()
+                .defer_mail(id, ts(later), "not attempted", ts("2026-11-23T10:02:00Z"))
+                .unwrap(),
+            "another sender holds it"
+        );
+        assert_eq!(
+            t.store.undelivered_mail(None).unwrap()[0].next_attempt_at,
+            ts(later)
         );
     }
 
@@ -563,11 +842,12 @@ mod tests {
         let now = ts("2026-11-23T10:00:00Z");
         let id = t.store.pending_mail(now, 10).unwrap()[0].id;
         // While a sender holds it, the relay may be taking it: no cancelling then.
-        assert!(
-            t.store
-                .claim_mail(id, now, ts("2026-11-23T10:30:00Z"))
-                .unwrap()
-        );
+        assert!(claim(
+            &mut t.store,
+            id,
+            "2026-11-23T10:00:00Z",
+            lease("daemon", "2026-11-23T10:00:00Z", "2026-11-23T10:30:00Z")
+        ));
         let error = t.store.cancel_mail(id, now, "mailbox gone").unwrap_err();
         assert!(
             error.to_string().contains("being sent right now"),
@@ -589,11 +869,12 @@ mod tests {
             "nothing to wake for"
         );
         assert!(t.store.undelivered_mail(None).unwrap().is_empty());
-        assert!(
-            !t.store
-                .claim_mail(id, ts("2100-01-01T00:00:00Z"), now)
-                .unwrap()
-        );
+        assert!(!claim(
+            &mut t.store,
+            id,
+            "2100-01-01T00:00:00Z",
+            lease("daemon", "2100-01-01T00:00:00Z", "2100-01-01T00:30:00Z")
+        ));
 
         let mut seen = Vec::new();
         t.store

@@ -13,6 +13,8 @@ Options:
 
   --reject-rcpt ADDRESS:N
                  answer RCPT TO for ADDRESS with 550 the first N times (a departed mailbox)
+  --quit-delay S wait S seconds (a float) before answering QUIT: a slow teardown, the window in
+                 which a client killed after the relay's 250 must already have recorded it
   --tls MODE     `starttls` (offered and required before MAIL and AUTH) or `implicit` (TLS from
                  the first byte); needs --cert and --key, PEM files. Without it, TLS is not
                  offered and AUTH is allowed in the clear (loopback tests need no certificates).
@@ -56,8 +58,9 @@ def parse_reject_rcpt(text):
 
 
 class Handler:
-    def __init__(self, maildir, reject_code, reject_count, reject_rcpt):
+    def __init__(self, maildir, reject_code, reject_count, reject_rcpt, quit_delay=0.0):
         self.maildir = maildir
+        self.quit_delay = quit_delay
         self.reject_code = reject_code
         self.reject_count = reject_count
         self.received = 0
@@ -70,6 +73,11 @@ class Handler:
             return f"550 5.1.1 <{address}>: mailbox unavailable"
         envelope.rcpt_tos.append(address)
         return "250 OK"
+
+    async def handle_QUIT(self, server, session, envelope):
+        if self.quit_delay > 0:
+            await asyncio.sleep(self.quit_delay)
+        return "221 Bye"
 
     async def handle_DATA(self, server, session, envelope):
         self.received += 1
@@ -124,7 +132,7 @@ def exit_on_stdin_eof():
 async def serve(args):
     reject_code, reject_count = args.reject
     os.makedirs(args.maildir, exist_ok=True)
-    handler = Handler(args.maildir, reject_code, reject_count, args.reject_rcpt)
+    handler = Handler(args.maildir, reject_code, reject_count, args.reject_rcpt, args.quit_delay)
     user = os.environ.get("SMTP_TEST_USER")
     password = os.environ.get("SMTP_TEST_PASSWORD")
     options = {"hostname": "localhost", "auth_require_tls": False}
@@ -160,6 +168,7 @@ def main():
     parser.add_argument("--maildir", required=True)
     parser.add_argument("--reject", type=parse_reject, default=(None, 0))
     parser.add_argument("--reject-rcpt", type=parse_reject_rcpt, action="append", default=[])
+    parser.add_argument("--quit-delay", type=float, default=0.0)
     parser.add_argument("--tls", choices=["starttls", "implicit"])
     parser.add_argument("--cert")
     parser.add_argument("--key")

@@ -28,6 +28,8 @@ pub(crate) struct Options<'a> {
     pub(crate) reject_recipient: Option<(&'a str, usize)>,
     /// Speak TLS with this PKI's `localhost` certificate.
     pub(crate) tls: Option<(ServerTls, &'a TestPki)>,
+    /// Wait this long before answering QUIT.
+    pub(crate) quit_delay: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +133,11 @@ impl SmtpServer {
                 .arg("--reject-rcpt")
                 .arg(format!("{address}:{count}"));
         }
+        if let Some(delay) = options.quit_delay {
+            command
+                .arg("--quit-delay")
+                .arg(format!("{}", delay.as_secs_f64()));
+        }
         if let Some((mode, pki)) = options.tls {
             let mode = match mode {
                 ServerTls::Starttls => "starttls",
@@ -216,7 +223,7 @@ impl SmtpServer {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
-    fn maildir(&self) -> PathBuf {
+    pub(crate) fn maildir(&self) -> PathBuf {
         self.dir.path().join("mail")
     }
 }
