@@ -226,7 +226,19 @@ fn the_daemon_wakes_to_retry_a_failed_mail_on_time() {
 fn a_pass_that_cannot_record_a_delivery_backs_off_instead_of_resending() {
     let now = at("2026-11-23T15:00:00Z");
     let fixture = util::standard(now);
-    let mut daemon = start(&fixture, now);
+    // Outbox leases run on the wall clock; this one is moved with the steps.
+    let clock = std::sync::Arc::new(dutywatch::clock::ManualClock::new(now));
+    let mut daemon = Daemon::start_with_clock(
+        fixture.config_path(),
+        fixture.load(),
+        now,
+        std::sync::Arc::clone(&clock) as std::sync::Arc<dyn dutywatch::clock::Clock>,
+    )
+    .expect("daemon starts");
+    let step = |daemon: &mut Daemon, at: jiff::Timestamp| {
+        clock.set(at);
+        daemon.step(at)
+    };
     // The store refuses to record deliveries (as a full disk would), after the
     // mailer has already handed the mail over.
     let conn = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("open");
@@ -236,7 +248,7 @@ fn a_pass_that_cannot_record_a_delivery_backs_off_instead_of_resending() {
     )
     .expect("trigger");
 
-    let error = daemon.step(now).expect_err("the pass fails");
+    let error = step(&mut daemon, now).expect_err("the pass fails");
     assert!(format!("{error:#}").contains("disk is full"), "{error:#}");
     assert_eq!(fixture.mails().len(), 1, "the mail went out once");
     assert!(
@@ -244,8 +256,7 @@ fn a_pass_that_cannot_record_a_delivery_backs_off_instead_of_resending() {
         "the failed pass is not retried at the same instant"
     );
     assert!(
-        daemon
-            .step(at("2026-11-23T15:00:30Z"))
+        step(&mut daemon, at("2026-11-23T15:00:30Z"))
             .expect("nothing due")
             .is_none(),
         "nothing is due within the back-off"
@@ -256,12 +267,12 @@ fn a_pass_that_cannot_record_a_delivery_backs_off_instead_of_resending() {
     // most, then done.
     conn.execute_batch("DROP TRIGGER refuse_sent")
         .expect("drop trigger");
-    daemon.step(at("2026-11-23T15:29:00Z")).expect("step");
+    step(&mut daemon, at("2026-11-23T15:29:00Z")).expect("step");
     assert_eq!(fixture.mails().len(), 1, "still claimed by the failed pass");
-    daemon.step(at("2026-11-23T15:30:00Z")).expect("step");
+    step(&mut daemon, at("2026-11-23T15:30:00Z")).expect("step");
     assert_eq!(fixture.mails().len(), 2, "at most one duplicate");
-    daemon.step(at("2026-11-23T15:45:00Z")).expect("step");
-    daemon.step(at("2026-11-23T16:30:00Z")).expect("step");
+    step(&mut daemon, at("2026-11-23T15:45:00Z")).expect("step");
+    step(&mut daemon, at("2026-11-23T16:30:00Z")).expect("step");
     assert_eq!(fixture.mails().len(), 2);
 }
 

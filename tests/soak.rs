@@ -1,6 +1,7 @@
 //! The kill -9 soak: `dutywatch once` against the real test SMTP server, killed with SIGKILL
 //! at random moments and right after the relay accepted a mail, then run again; at the end,
-//! every mail decided must have reached the server exactly once (counted by Message-ID).
+//! every mail decided must have reached the server (counted by Message-ID), and duplicates
+//! only come from kills inside the moment between the relay's acceptance and its record.
 //!
 //! Off unless `DUTYWATCH_SOAK_KILLS` is set (20: the short run `.ci/run` makes, under two
 //! minutes; 200: the long one):
@@ -82,7 +83,7 @@ fn once(fixture: &util::Fixture) -> std::process::Child {
 }
 
 #[test]
-fn kill9_loses_and_duplicates_no_mail() {
+fn kill9_loses_no_mail_and_duplicates_only_inside_the_acceptance_window() {
     let Some(kills) = std::env::var("DUTYWATCH_SOAK_KILLS")
         .ok()
         .and_then(|n| n.parse::<usize>().ok())
@@ -205,6 +206,14 @@ fn kill9_loses_and_duplicates_no_mail() {
         "too few mails decided to mean anything"
     );
     assert_eq!(lost, 0, "lost mail; still queued {undelivered}");
-    assert_eq!(duplicated, 0, "duplicated: {duplicates:?}");
     assert_eq!(delivered, decided);
+    // A kill between the relay storing a mail and the store recording its 250 duplicates it:
+    // that window cannot be closed, only kept short. The relay here answers QUIT 200 ms late,
+    // so recording the outcome after QUIT (as before) would duplicate every mail killed right
+    // after its acceptance; recording it at the 250 must duplicate strictly fewer. A kill at
+    // a random moment lands in the window rarely; the figures go in the issue note.
+    assert!(
+        duplicated < after_accept.max(1),
+        "{duplicated} duplicate(s) for {after_accept} kill(s) right after an acceptance: {duplicates:?}"
+    );
 }

@@ -39,7 +39,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0002_outbox_delivery.sql")),
     M::up(include_str!("migrations/0003_outbox_cancel.sql")),
     M::up(include_str!("migrations/0004_subjects.sql")),
-    M::up(include_str!("migrations/0006_outbox_lease.sql")),
+    M::up(include_str!("migrations/0005_outbox_lease.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 
