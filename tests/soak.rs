@@ -3,11 +3,11 @@
 //! every mail decided must have reached the server (counted by Message-ID), and duplicates
 //! only come from kills inside the moment between the relay's acceptance and its record.
 //!
-//! Off unless `DUTYWATCH_SOAK_KILLS` is set (20: the short run `.ci/run` makes, under two
-//! minutes; 200: the long one):
+//! Ignored by a plain `cargo test`; `.ci/run` runs it on its own with 20 kills (seconds);
+//! `DUTYWATCH_SOAK_KILLS=200` is the long run:
 //!
 //! ```sh
-//! DUTYWATCH_SOAK_KILLS=20 cargo test --locked --test integration soak:: -- --nocapture
+//! DUTYWATCH_SOAK_KILLS=200 cargo test --locked --test integration soak:: -- --ignored --nocapture
 //! ```
 //!
 //! The server waits 200 ms before answering QUIT, so a kill "right after the relay accepted"
@@ -83,14 +83,12 @@ fn once(fixture: &util::Fixture) -> std::process::Child {
 }
 
 #[test]
+#[ignore = "the kill -9 soak takes its own step in .ci/run (cargo test -- --ignored soak::)"]
 fn kill9_loses_no_mail_and_duplicates_only_inside_the_acceptance_window() {
-    let Some(kills) = std::env::var("DUTYWATCH_SOAK_KILLS")
+    let kills = std::env::var("DUTYWATCH_SOAK_KILLS")
         .ok()
         .and_then(|n| n.parse::<usize>().ok())
-    else {
-        eprintln!("soak skipped: set DUTYWATCH_SOAK_KILLS (20 short, 200 long)");
-        return;
-    };
+        .unwrap_or(20);
     let seed = std::env::var("DUTYWATCH_SOAK_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
