@@ -250,11 +250,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 contractor: client,
                 party,
             };
-            if let Some(id) = filter
-                .contractor
-                .as_ref()
-                .filter(|id| !config.contractors.iter().any(|c| &c.id == *id))
-            {
+            if let Some(id) = filter.contractor.as_ref().filter(|id| {
+                !config.contractors.iter().any(|c| &c.id == *id) && config.quarantined(id).is_none()
+            }) {
                 bail!("no contractor `{id}` in {}", config.path.display());
             }
             let report = print_status(&config, &store, &filter, json, subjects)?;
@@ -604,6 +602,11 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    // Every error of a quarantined client, as for a config that fails whole: CI of configs
+    // must catch them. The clients that load are still checked below.
+    if !config.quarantined.is_empty() {
+        eprint!("{}", config.quarantine_errors());
+    }
     if let Transport::Smtp(smtp) = &config.mail.transport
         && let Some(SmtpLogin {
             password: SmtpPassword::NotRead(origin),
@@ -660,8 +663,28 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    for client in &config.quarantined {
+        eprintln!(
+            "contractor {} ({}): QUARANTINED, {} problem(s): the daemon would not watch it (a running daemon keeps its last good config) and would mail the MSP's contacts once",
+            client.id,
+            client.name,
+            client.errors.len()
+        );
+    }
+    if !config.quarantined.is_empty() {
+        let ids: Vec<&str> = config.quarantined.iter().map(|q| q.id.as_str()).collect();
+        eprintln!(
+            "{} client(s) quarantined ({}); the other {} client(s) would run",
+            ids.len(),
+            ids.join(", "),
+            config.contractors.len()
+        );
+    }
     if crm_errors > 0 {
         eprintln!("{crm_errors} CRM error(s); see `dutywatch crm lint` for the coverage table");
+        return Ok(ExitCode::FAILURE);
+    }
+    if !config.quarantined.is_empty() {
         return Ok(ExitCode::FAILURE);
     }
     println!("configuration OK: {}", path.display());
@@ -690,6 +713,14 @@ fn crm_lint(
         }
         None => {
             let config = load(config_path, Secrets::Skip)?;
+            for client in &config.quarantined {
+                eprintln!(
+                    "contractor {} ({}) is quarantined and not linted here: {}",
+                    client.id,
+                    client.name,
+                    client.summary()
+                );
+            }
             config
                 .contractors
                 .iter()
@@ -739,14 +770,25 @@ fn evidence_add(
     done_at: Option<Timestamp>,
 ) -> anyhow::Result<ExitCode> {
     let config = load(config_path, Secrets::Skip)?;
+    if let Some(quarantined) = client.as_deref().and_then(|id| config.quarantined(id)) {
+        bail!(
+            "contractor `{}` is quarantined: {}",
+            quarantined.id,
+            quarantined.summary()
+        );
+    }
     let contractor = match (&client, config.contractors.as_slice()) {
         (Some(id), all) => all
             .iter()
             .find(|c| &c.id == id)
             .with_context(|| format!("no contractor `{id}` in {}", config.path.display()))?,
-        (None, [only]) => only,
+        (None, [only]) if config.quarantined.is_empty() => only,
         (None, all) => {
-            let ids: Vec<&str> = all.iter().map(|c| c.id.as_str()).collect();
+            let ids: Vec<&str> = all
+                .iter()
+                .map(|c| c.id.as_str())
+                .chain(config.quarantined.iter().map(|q| q.id.as_str()))
+                .collect();
             bail!(
                 "several contractors are configured; say which with --client ({})",
                 ids.join(", ")
