@@ -13,7 +13,7 @@ use dutywatch_checks::party::Party;
 use jiff::Timestamp;
 use sha2::Digest as _;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::config::{
     self, Config, MANUAL_SOURCE, Secrets, SmtpLogin, SmtpPassword, SourceKind, Transport,
 };
@@ -39,8 +39,23 @@ pub struct Cli {
         env = "DUTYWATCH_LOG_FORMAT"
     )]
     pub log_format: LogFormat,
+    /// Take the wall clock to read this instant (RFC 3339) in a one-shot command: what `once`
+    /// runs as by default, what `--at` may not run ahead of, when `evidence add` and
+    /// `mail cancel` record. For tests and reproducible runs; `run` refuses it.
+    #[arg(long, global = true, hide = true, value_name = "RFC3339")]
+    pub clock: Option<Timestamp>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The wall clock one-shot commands read: `--clock`, else the host's.
+    fn clock(&self) -> Box<dyn Clock> {
+        match self.clock {
+            Some(at) => Box::new(FixedClock(at)),
+            None => Box::new(SystemClock),
+        }
+    }
 }
 
 impl Cli {
@@ -218,24 +233,25 @@ fn default_config() -> PathBuf {
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let clock = cli.clock();
+    let clock = clock.as_ref();
     match cli.command {
+        Command::Run(_) if cli.clock.is_some() => {
+            bail!("--clock is for one-shot commands; the daemon runs on the host's clock")
+        }
         Command::Run(args) => run_daemon(args.config),
         Command::Once {
             config,
             at,
             dry_run: false,
             json,
-        } => once(&config.config, at, json),
+        } => once(&config.config, at, json, clock),
         Command::Once {
             config,
             at,
             dry_run: true,
             json,
-        } => what_if(
-            &config.config,
-            at.unwrap_or_else(|| SystemClock.now()),
-            json,
-        ),
+        } => what_if(&config.config, at.unwrap_or_else(|| clock.now()), json),
         Command::Status {
             config,
             client,
@@ -277,7 +293,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             note,
             by,
             done_at,
-        }) => evidence_add(&config.config, client, &duty, &file, note, by, done_at),
+        }) => evidence_add(
+            &config.config,
+            client,
+            &duty,
+            &file,
+            note,
+            by,
+            done_at,
+            clock,
+        ),
         Command::Evidence(EvidenceCommand::Verify {
             config,
             expect_head,
@@ -302,7 +327,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let mut store = Store::open(&config.database)
                 .with_context(|| format!("opening the database `{}`", config.database.display()))?;
-            store.cancel_mail(id, SystemClock.now(), reason)?;
+            store.cancel_mail(id, clock.now(), reason)?;
             println!("mail #{id} cancelled: it will not be retried ({reason})");
             Ok(ExitCode::SUCCESS)
         }
@@ -333,7 +358,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { from, out } => crate::demo::run(&from, &out),
+        Command::Demo { from, out } => crate::demo::run(&from, &out, clock.now()),
     }
 }
 
@@ -393,8 +418,13 @@ const AT_AHEAD_TOLERANCE: jiff::SignedDuration = jiff::SignedDuration::from_mins
 
 /// One cycle as of `at`, or of the wall clock, then the status. It stores and mails for
 /// real, so `--at` must lie between what the database holds and the clock.
-pub fn once(config_path: &Path, at: Option<Timestamp>, json: bool) -> anyhow::Result<ExitCode> {
-    let now = at.unwrap_or_else(|| SystemClock.now());
+pub fn once(
+    config_path: &Path,
+    at: Option<Timestamp>,
+    json: bool,
+    clock: &dyn Clock,
+) -> anyhow::Result<ExitCode> {
+    let now = at.unwrap_or_else(|| clock.now());
     let config = load(config_path, Secrets::Read)?;
     daemon::log_crm_problems(&config);
     let store = Store::open(&config.database)
@@ -411,7 +441,7 @@ pub fn once(config_path: &Path, at: Option<Timestamp>, json: bool) -> anyhow::Re
                 config.database.display()
             );
         }
-        let clock = SystemClock.now();
+        let clock = clock.now();
         if now > clock.checked_add(AT_AHEAD_TOLERANCE).unwrap_or(clock) {
             bail!(
                 "--at {now} is ahead of the clock ({clock}): the cycle would store history and send mail dated in the future. For a what-if, add --dry-run"
@@ -760,6 +790,10 @@ fn crm_lint(
     })
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one per `evidence add` option, and the clock"
+)]
 fn evidence_add(
     config_path: &Path,
     client: Option<String>,
@@ -768,6 +802,7 @@ fn evidence_add(
     note: Option<String>,
     by: Option<String>,
     done_at: Option<Timestamp>,
+    clock: &dyn Clock,
 ) -> anyhow::Result<ExitCode> {
     let config = load(config_path, Secrets::Skip)?;
     if let Some(quarantined) = client.as_deref().and_then(|id| config.quarantined(id)) {
@@ -805,7 +840,7 @@ fn evidence_add(
         );
     }
     let payload = std::fs::read(file).with_context(|| format!("reading `{}`", file.display()))?;
-    let now = SystemClock.now();
+    let now = clock.now();
     let done_at = done_at.unwrap_or(now);
     if done_at > now {
         bail!("--done-at {done_at} is in the future; evidence records work already done");

@@ -17,3 +17,14 @@ impl Clock for SystemClock {
         Timestamp::now()
     }
 }
+
+/// A clock that always reads one instant: `--clock` for tests and reproducible one-shot
+/// runs, so no result depends on the day it is run.
+#[derive(Clone, Copy, Debug)]
+pub struct FixedClock(pub Timestamp);
+
+impl Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        self.0
+    }
+}
