@@ -46,9 +46,6 @@ pub struct Report {
 pub struct QuarantinedClient {
     pub contractor: String,
     pub name: String,
-    /// Whether its last good config keeps running (the daemon's, after a reload); as the
-    /// config file alone shows it, always `false`.
-    pub last_good: bool,
     pub errors: Vec<String>,
 }
 
@@ -65,7 +62,6 @@ pub fn report(config: &Config, store: &Store, filter: &Filter) -> anyhow::Result
             .map(|q| QuarantinedClient {
                 contractor: q.id.clone(),
                 name: q.name.clone(),
-                last_good: q.last_good,
                 errors: q.errors.iter().map(ToString::to_string).collect(),
             })
             .collect(),
@@ -108,7 +104,12 @@ pub fn rows(config: &Config, store: &Store, filter: &Filter) -> anyhow::Result<V
             due: None,
             state_since: stored.map(|v| v.state_since),
             evaluated_at: stored.map(|v| v.evaluated_at),
-            reason: format!("QUARANTINED: {}", client.summary()),
+            // The daemon's words when it recorded the quarantine: only it knows whether the
+            // client's last good config keeps running.
+            reason: format!(
+                "QUARANTINED: {}",
+                stored.map_or_else(|| client.summary(), |v| v.verdict.reason.clone())
+            ),
             evidence: Vec::new(),
             subjects: Vec::new(),
         });

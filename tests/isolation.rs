@@ -299,8 +299,35 @@ fn check_config_and_status_name_the_quarantined_client() {
         "{json}"
     );
     assert_eq!(json["duties"][0]["duty"], CLIENT_CONFIG_DUTY);
+    assert!(
+        json["duties"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("none of its duties is watched")),
+        "{json}"
+    );
     assert_eq!(json["duties"][0]["state"], "source_error");
     assert!(json["duties"][0]["state_since"].is_string(), "{json}");
+
+    // Hand-added evidence for a quarantined client is refused, saying why.
+    fixture.write("roster.pdf", "%PDF-1.4 roster");
+    let output = fixture.run(&[
+        "evidence",
+        "add",
+        "--config",
+        "dutywatch.toml",
+        "--client",
+        "acme",
+        "--duty",
+        "training",
+        "--file",
+        "roster.pdf",
+    ]);
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("contractor `acme` is quarantined"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -358,6 +385,21 @@ fn a_reload_keeps_a_broken_clients_last_good_config_and_a_fix_lifts_the_quaranti
         quarantine[0].contains("last good configuration keeps running"),
         "{}",
         quarantine[0]
+    );
+    // `status` from the file alone says what the daemon recorded: acme still runs.
+    let rows = status::rows(
+        &fixture.load(),
+        &Store::open_read_only(&fixture.path("state/msp.db")).expect("store"),
+        &Filter::default(),
+    )
+    .expect("rows");
+    let acme_row = rows.iter().find(|r| r.contractor == "acme").expect("acme");
+    assert!(
+        acme_row
+            .reason
+            .contains("its last good config keeps running"),
+        "{}",
+        acme_row.reason
     );
     // A second broken reload does not mail again.
     daemon.reload(at("2026-11-23T15:10:00Z")).expect("reload");
