@@ -13,7 +13,7 @@ use dutywatch_checks::party::Party;
 use jiff::Timestamp;
 use sha2::Digest as _;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::config::{
     self, Config, MANUAL_SOURCE, Secrets, SmtpLogin, SmtpPassword, SourceKind, Transport,
 };
@@ -39,8 +39,23 @@ pub struct Cli {
         env = "DUTYWATCH_LOG_FORMAT"
     )]
     pub log_format: LogFormat,
+    /// Take the wall clock to read this instant (RFC 3339) in a one-shot command: what `once`
+    /// runs as by default, what `--at` may not run ahead of, when `evidence add` and
+    /// `mail cancel` record. For tests and reproducible runs; `run` refuses it.
+    #[arg(long, global = true, hide = true, value_name = "RFC3339")]
+    pub clock: Option<Timestamp>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The wall clock one-shot commands read: `--clock`, else the host's.
+    fn clock(&self) -> Box<dyn Clock> {
+        match self.clock {
+            Some(at) => Box::new(FixedClock(at)),
+            None => Box::new(SystemClock),
+        }
+    }
 }
 
 impl Cli {
@@ -227,24 +242,25 @@ fn default_config() -> PathBuf {
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let clock = cli.clock();
+    let clock = clock.as_ref();
     match cli.command {
+        Command::Run(_) if cli.clock.is_some() => {
+            bail!("--clock is for one-shot commands; the daemon runs on the host's clock")
+        }
         Command::Run(args) => run_daemon(args.config),
         Command::Once {
             config,
             at,
             dry_run: false,
             json,
-        } => once(&config.config, at, json),
+        } => once(&config.config, at, json, clock),
         Command::Once {
             config,
             at,
             dry_run: true,
             json,
-        } => what_if(
-            &config.config,
-            at.unwrap_or_else(|| SystemClock.now()),
-            json,
-        ),
+        } => what_if(&config.config, at.unwrap_or_else(|| clock.now()), json),
         Command::Kinds { config, json } => {
             let kinds = match config {
                 Some(path) => load(&path, Secrets::Skip)?.kinds,
@@ -273,11 +289,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 contractor: client,
                 party,
             };
-            if let Some(id) = filter
-                .contractor
-                .as_ref()
-                .filter(|id| !config.contractors.iter().any(|c| &c.id == *id))
-            {
+            if let Some(id) = filter.contractor.as_ref().filter(|id| {
+                !config.contractors.iter().any(|c| &c.id == *id) && config.quarantined(id).is_none()
+            }) {
                 bail!("no contractor `{id}` in {}", config.path.display());
             }
             let report = print_status(&config, &store, &filter, json, subjects)?;
@@ -302,7 +316,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             note,
             by,
             done_at,
-        }) => evidence_add(&config.config, client, &duty, &file, note, by, done_at),
+        }) => evidence_add(
+            &config.config,
+            client,
+            &duty,
+            &file,
+            note,
+            by,
+            done_at,
+            clock,
+        ),
         Command::Evidence(EvidenceCommand::Verify {
             config,
             expect_head,
@@ -327,7 +350,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let mut store = Store::open(&config.database)
                 .with_context(|| format!("opening the database `{}`", config.database.display()))?;
-            store.cancel_mail(id, SystemClock.now(), reason)?;
+            store.cancel_mail(id, clock.now(), reason)?;
             println!("mail #{id} cancelled: it will not be retried ({reason})");
             Ok(ExitCode::SUCCESS)
         }
@@ -358,7 +381,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { from, out } => crate::demo::run(&from, &out),
+        Command::Demo { from, out } => crate::demo::run(&from, &out, clock.now()),
     }
 }
 
@@ -418,8 +441,13 @@ const AT_AHEAD_TOLERANCE: jiff::SignedDuration = jiff::SignedDuration::from_mins
 
 /// One cycle as of `at`, or of the wall clock, then the status. It stores and mails for
 /// real, so `--at` must lie between what the database holds and the clock.
-pub fn once(config_path: &Path, at: Option<Timestamp>, json: bool) -> anyhow::Result<ExitCode> {
-    let now = at.unwrap_or_else(|| SystemClock.now());
+pub fn once(
+    config_path: &Path,
+    at: Option<Timestamp>,
+    json: bool,
+    clock: &dyn Clock,
+) -> anyhow::Result<ExitCode> {
+    let now = at.unwrap_or_else(|| clock.now());
     let config = load(config_path, Secrets::Read)?;
     daemon::log_crm_problems(&config);
     let store = Store::open(&config.database)
@@ -436,7 +464,7 @@ pub fn once(config_path: &Path, at: Option<Timestamp>, json: bool) -> anyhow::Re
                 config.database.display()
             );
         }
-        let clock = SystemClock.now();
+        let clock = clock.now();
         if now > clock.checked_add(AT_AHEAD_TOLERANCE).unwrap_or(clock) {
             bail!(
                 "--at {now} is ahead of the clock ({clock}): the cycle would store history and send mail dated in the future. For a what-if, add --dry-run"
@@ -636,6 +664,11 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    // Every error of a quarantined client, as for a config that fails whole: CI of configs
+    // must catch them. The clients that load are still checked below.
+    if !config.quarantined.is_empty() {
+        eprint!("{}", config.quarantine_errors());
+    }
     if let Transport::Smtp(smtp) = &config.mail.transport
         && let Some(SmtpLogin {
             password: SmtpPassword::NotRead(origin),
@@ -695,8 +728,28 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    for client in &config.quarantined {
+        eprintln!(
+            "contractor {} ({}): QUARANTINED, {} problem(s): the daemon would not watch it (a running daemon keeps its last good config) and would mail the MSP's contacts once",
+            client.id,
+            client.name,
+            client.errors.len()
+        );
+    }
+    if !config.quarantined.is_empty() {
+        let ids: Vec<&str> = config.quarantined.iter().map(|q| q.id.as_str()).collect();
+        eprintln!(
+            "{} client(s) quarantined ({}); the other {} client(s) would run",
+            ids.len(),
+            ids.join(", "),
+            config.contractors.len()
+        );
+    }
     if crm_errors > 0 {
         eprintln!("{crm_errors} CRM error(s); see `dutywatch crm lint` for the coverage table");
+        return Ok(ExitCode::FAILURE);
+    }
+    if !config.quarantined.is_empty() {
         return Ok(ExitCode::FAILURE);
     }
     println!("configuration OK: {}", path.display());
@@ -758,6 +811,14 @@ fn crm_lint(
         }
         None => {
             let config = load(config_path, Secrets::Skip)?;
+            for client in &config.quarantined {
+                eprintln!(
+                    "contractor {} ({}) is quarantined and not linted here: {}",
+                    client.id,
+                    client.name,
+                    client.summary()
+                );
+            }
             config
                 .contractors
                 .iter()
@@ -797,6 +858,10 @@ fn crm_lint(
     })
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one per `evidence add` option, and the clock"
+)]
 fn evidence_add(
     config_path: &Path,
     client: Option<String>,
@@ -805,16 +870,28 @@ fn evidence_add(
     note: Option<String>,
     by: Option<String>,
     done_at: Option<Timestamp>,
+    clock: &dyn Clock,
 ) -> anyhow::Result<ExitCode> {
     let config = load(config_path, Secrets::Skip)?;
+    if let Some(quarantined) = client.as_deref().and_then(|id| config.quarantined(id)) {
+        bail!(
+            "contractor `{}` is quarantined: {}",
+            quarantined.id,
+            quarantined.summary()
+        );
+    }
     let contractor = match (&client, config.contractors.as_slice()) {
         (Some(id), all) => all
             .iter()
             .find(|c| &c.id == id)
             .with_context(|| format!("no contractor `{id}` in {}", config.path.display()))?,
-        (None, [only]) => only,
+        (None, [only]) if config.quarantined.is_empty() => only,
         (None, all) => {
-            let ids: Vec<&str> = all.iter().map(|c| c.id.as_str()).collect();
+            let ids: Vec<&str> = all
+                .iter()
+                .map(|c| c.id.as_str())
+                .chain(config.quarantined.iter().map(|q| q.id.as_str()))
+                .collect();
             bail!(
                 "several contractors are configured; say which with --client ({})",
                 ids.join(", ")
@@ -831,7 +908,7 @@ fn evidence_add(
         );
     }
     let payload = std::fs::read(file).with_context(|| format!("reading `{}`", file.display()))?;
-    let now = SystemClock.now();
+    let now = clock.now();
     let done_at = done_at.unwrap_or(now);
     if done_at > now {
         bail!("--done-at {done_at} is in the future; evidence records work already done");

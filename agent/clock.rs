@@ -44,3 +44,14 @@ impl Clock for ManualClock {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+/// A clock that always reads one instant: `--clock` for tests and reproducible one-shot
+/// runs, so no result depends on the day it is run.
+#[derive(Clone, Copy, Debug)]
+pub struct FixedClock(pub Timestamp);
+
+impl Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        self.0
+    }
+}

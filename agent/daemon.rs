@@ -230,11 +230,21 @@ impl Daemon {
         Ok((worked > 0).then_some(summary))
     }
 
-    /// Re-reads the config file. On any problem (the config's, or the
+    /// Re-reads the config file. On any problem outside the clients (or the
     /// store's while planning it) the running config stays and the problem
     /// is returned; on success every duty is re-evaluated at the next step.
+    ///
+    /// In MSP mode a reload applies per client: a client quarantined by the new file keeps
+    /// its last good config while the others take the new one, and a client fixed by it
+    /// leaves quarantine.
     pub fn reload(&mut self, now: Timestamp) -> anyhow::Result<()> {
-        let config = config::load(&self.config_path)?;
+        let config = keep_last_good(config::load(&self.config_path)?, self.engine.config());
+        for client in &self.engine.config().quarantined {
+            if config.quarantined(&client.id).is_none() {
+                tracing::info!(contractor = %client.id, "ClientQuarantineLifted");
+            }
+        }
+        log_quarantined(&config);
         let next_collect = plan(self.engine.store(), &config, now)
             .context("planning the new config's collections")?;
         log_crm_problems(&config);
@@ -278,6 +288,30 @@ fn plan(
     Ok(next)
 }
 
+/// `new` with each client it quarantines that `running` watches kept on the running version
+/// (itself perhaps a last good one), marked `last_good`.
+fn keep_last_good(mut new: Config, running: &Config) -> Config {
+    for client in &mut new.quarantined {
+        if let Some(good) = running.contractors.iter().find(|c| c.id == client.id) {
+            client.last_good = true;
+            new.contractors.push(good.clone());
+        }
+    }
+    new
+}
+
+/// Every quarantined client, as an error each time a config is (re)loaded.
+pub(crate) fn log_quarantined(config: &Config) {
+    for client in &config.quarantined {
+        tracing::error!(
+            contractor = %client.id,
+            last_good = client.last_good,
+            errors = %config::ConfigErrors(client.errors.clone()),
+            "ClientQuarantined"
+        );
+    }
+}
+
 /// CRM rows the loader set aside run without their duties; every (re)load
 /// says which, so an edit that breaks a row is never silent.
 pub(crate) fn log_crm_problems(config: &Config) {
@@ -310,6 +344,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let config = config::load(&config_path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     log_crm_problems(&config);
+    log_quarantined(&config);
     let mut daemon =
         Daemon::start_with_clock(config_path, config, clock.now(), Arc::clone(&clock))?;
     service.ready();

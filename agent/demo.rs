@@ -16,10 +16,9 @@ use anyhow::{Context as _, bail};
 use dutywatch_checks::period::Period;
 use jiff::{SignedDuration, Timestamp};
 
-use crate::clock::{Clock as _, SystemClock};
-
-/// Renders `from` into `out` (replacing it) and runs one cycle there.
-pub fn run(from: &Path, out: &Path) -> anyhow::Result<ExitCode> {
+/// Renders `from` into `out` (replacing it), evidence dated relative to `now`, and runs one
+/// cycle there as of `now`.
+pub fn run(from: &Path, out: &Path, now: Timestamp) -> anyhow::Result<ExitCode> {
     let config = from.join("dutywatch.toml");
     if !config.is_file() {
         bail!(
@@ -27,7 +26,7 @@ pub fn run(from: &Path, out: &Path) -> anyhow::Result<ExitCode> {
             from.display()
         );
     }
-    let now = Timestamp::from_second(SystemClock.now().as_second())?;
+    let now = Timestamp::from_second(now.as_second())?;
     clear_previous(out)?;
     // Marked before anything else lands, so even a half-rendered demo can be replaced.
     std::fs::create_dir_all(out).with_context(|| format!("creating `{}`", out.display()))?;
@@ -38,7 +37,12 @@ pub fn run(from: &Path, out: &Path) -> anyhow::Result<ExitCode> {
     .with_context(|| format!("writing `{}`", out.join(MARKER).display()))?;
     render_into(from, out, now)?;
     println!("demo rendered into {} as of {now}\n", out.display());
-    let code = crate::cli::once(&out.join("dutywatch.toml"), Some(now), false)?;
+    let code = crate::cli::once(
+        &out.join("dutywatch.toml"),
+        Some(now),
+        false,
+        &crate::clock::FixedClock(now),
+    )?;
     let mails = out.join("outbox");
     let count = std::fs::read_dir(&mails).map(|d| d.count()).unwrap_or(0);
     println!(

@@ -17,7 +17,7 @@ use dutywatch_checks::verdict::{State, StateKind, Verdict};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Contractor, FileFormat, MANUAL_SOURCE, Source};
+use crate::config::{CLIENT_CONFIG_DUTY, Config, Contractor, FileFormat, MANUAL_SOURCE, Source};
 use crate::escalation;
 use crate::mail::{self, MailError, Mailer};
 use crate::sources::{self, Collected};
@@ -241,13 +241,46 @@ impl Engine {
         let config = Arc::clone(&self.config);
         let mut evaluated = 0;
         let mut changed = 0;
+        // A quarantined client's state is recorded as its `client-config` duty, through the
+        // same transaction as any escalation: the MSP hears of a quarantine once.
+        for client in &config.quarantined {
+            let verdict = Verdict {
+                state: State::SourceError {
+                    since: now,
+                    error: format!("{} problem(s) in its config", client.errors.len()),
+                },
+                reason: client.summary(),
+                evidence: Vec::new(),
+                subjects: None,
+            };
+            let recorded = self
+                .store
+                .record_verdict(
+                    &client.id,
+                    CLIENT_CONFIG_DUTY,
+                    now,
+                    &verdict,
+                    &mut |transition| escalation::quarantine(&config, client, transition),
+                )
+                .with_context(|| format!("recording the quarantine of {}", client.id))?;
+            if recorded.state.is_some() {
+                changed += 1;
+                tracing::error!(contractor = %client.id, errors = client.errors.len(), last_good = client.last_good, "ClientQuarantineRecorded");
+            }
+        }
         for contractor in &config.contractors {
             let watched: Vec<&Duty> = contractor
                 .duties
                 .iter()
                 .filter(|duty| config.perspective.watches(duty))
                 .collect();
-            let keep: Vec<&str> = watched.iter().map(|d| d.id.as_str()).collect();
+            let mut keep: Vec<&str> = watched.iter().map(|d| d.id.as_str()).collect();
+            // Running on its last good config while the file's version is quarantined: the
+            // quarantine stays recorded. Otherwise it is forgotten, so a client fixed on
+            // reload leaves quarantine (and a later break is told again).
+            if config.quarantined(&contractor.id).is_some() {
+                keep.push(CLIENT_CONFIG_DUTY);
+            }
             self.store
                 .retain_duties(&contractor.id, &keep)
                 .context("forgetting duties no longer configured")?;

@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use lettre::Address;
 
-use crate::config::Contractor;
+use crate::config::{Config, Contractor, Quarantined};
 use crate::store::{OutgoingMail, SubjectChange, Transition};
 
 /// How many subjects a mail lists before it counts the rest.
@@ -272,4 +272,58 @@ fn local(at: Timestamp, zone: &TimeZone) -> String {
     at.to_zoned(zone.clone())
         .strftime("%Y-%m-%d %H:%M %Z (%:z)")
         .to_string()
+}
+
+/// The mail to the MSP's contacts when a client enters quarantine (its `client-config` state
+/// turns `source_error`); `None` for any other change, so a quarantine is told once however
+/// often the broken config is loaded, and again only after the client was fixed and broke anew.
+pub fn quarantine(
+    config: &Config,
+    client: &Quarantined,
+    change: &Transition<'_>,
+) -> Option<OutgoingMail> {
+    if !change.duty_changed() || change.to != StateKind::SourceError {
+        return None;
+    }
+    let errors: String = client
+        .errors
+        .iter()
+        .take(LISTED)
+        .map(|error| format!("  - {error}\n"))
+        .collect();
+    let more = if client.errors.len() > LISTED {
+        format!("  … and {} more\n", client.errors.len() - LISTED)
+    } else {
+        String::new()
+    };
+    let running = if client.last_good {
+        "Its last good configuration keeps running; the edit is not applied to it until the problems are fixed."
+    } else {
+        "None of its duties is watched until the problems are fixed: nothing is collected, evaluated or mailed for it."
+    };
+    Some(OutgoingMail {
+        to: addresses(&config.msp.contacts),
+        cc: Vec::new(),
+        subject: format!(
+            "[dutywatch] CLIENT QUARANTINED: its configuration does not load ({})",
+            client.name
+        ),
+        body: format!(
+            "Contractor:   {name} ({id})\n\
+             State:        quarantined (client configuration does not load)\n\
+             Config:       {path}\n\
+             \n\
+             {running} Every other client keeps running.\n\
+             \n\
+             Problems ({count}):\n\
+             {errors}{more}\
+             \n\
+             What to do: fix them, check with `dutywatch check-config`, then reload the service \
+             (`systemctl reload dutywatch`).\n",
+            name = client.name,
+            id = client.id,
+            path = config.path.display(),
+            count = client.errors.len(),
+        ),
+    })
 }

@@ -8,7 +8,7 @@ use dutywatch_checks::verdict::StateKind;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::config::Config;
+use crate::config::{CLIENT_CONFIG_DUTY, Config};
 use crate::store::{CurrentSubject, Store, UndeliveredMail};
 
 /// One line of the status report.
@@ -36,6 +36,17 @@ pub struct StatusRow {
 pub struct Report {
     pub duties: Vec<StatusRow>,
     pub undelivered_mail: Vec<UndeliveredMail>,
+    /// MSP clients whose configuration does not load (each also has a `client-config` row in
+    /// `duties`, state `source_error`).
+    pub quarantined: Vec<QuarantinedClient>,
+}
+
+/// A quarantined client in `status --json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QuarantinedClient {
+    pub contractor: String,
+    pub name: String,
+    pub errors: Vec<String>,
 }
 
 /// The report for `filter`: its duties, and the undelivered mail of its
@@ -44,6 +55,16 @@ pub fn report(config: &Config, store: &Store, filter: &Filter) -> anyhow::Result
     Ok(Report {
         duties: rows(config, store, filter)?,
         undelivered_mail: store.undelivered_mail(filter.contractor.as_deref())?,
+        quarantined: config
+            .quarantined
+            .iter()
+            .filter(|q| filter.contractor.as_ref().is_none_or(|id| *id == q.id))
+            .map(|q| QuarantinedClient {
+                contractor: q.id.clone(),
+                name: q.name.clone(),
+                errors: q.errors.iter().map(ToString::to_string).collect(),
+            })
+            .collect(),
     })
 }
 
@@ -59,6 +80,40 @@ pub struct Filter {
 pub fn rows(config: &Config, store: &Store, filter: &Filter) -> anyhow::Result<Vec<StatusRow>> {
     let current = store.current_verdicts(filter.contractor.as_deref())?;
     let mut rows = Vec::new();
+    // A quarantined client first: whatever else is known of it rests on no loadable config.
+    // Shown for either party, since neither side's duties are watched.
+    for client in &config.quarantined {
+        if filter
+            .contractor
+            .as_ref()
+            .is_some_and(|id| *id != client.id)
+        {
+            continue;
+        }
+        let stored = current
+            .iter()
+            .find(|v| v.client == client.id && v.duty == CLIENT_CONFIG_DUTY);
+        rows.push(StatusRow {
+            contractor: client.id.clone(),
+            duty: CLIENT_CONFIG_DUTY.to_owned(),
+            title: format!("configuration of {}", client.name),
+            responsible: Party::Msp,
+            accountable: Party::Contractor,
+            objectives: Vec::new(),
+            state: StateKind::SourceError,
+            due: None,
+            state_since: stored.map(|v| v.state_since),
+            evaluated_at: stored.map(|v| v.evaluated_at),
+            // The daemon's words when it recorded the quarantine: only it knows whether the
+            // client's last good config keeps running.
+            reason: format!(
+                "QUARANTINED: {}",
+                stored.map_or_else(|| client.summary(), |v| v.verdict.reason.clone())
+            ),
+            evidence: Vec::new(),
+            subjects: Vec::new(),
+        });
+    }
     for contractor in &config.contractors {
         if filter
             .contractor
@@ -263,10 +318,12 @@ pub fn undelivered_table(mails: &[UndeliveredMail], zone: &TimeZone) -> String {
 }
 
 impl Report {
-    /// Whether anything in it needs someone: a duty not met, or mail still waiting
+    /// Whether anything in it needs someone: a duty not met, mail still waiting, or a
+    /// quarantined client
     /// (`status --exit-code`).
     pub fn needs_attention(&self) -> bool {
         self.duties.iter().any(|row| row.state.needs_attention())
             || !self.undelivered_mail.is_empty()
+            || !self.quarantined.is_empty()
     }
 }

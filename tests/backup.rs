@@ -1,12 +1,16 @@
 //! Online backup while cycles run, and restore.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 
 use dutywatch::engine::Engine;
 use dutywatch::store::{CurrentVerdict, Store};
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 
 use crate::util::{self, MFA_BAD, MFA_OK, at, text};
+
+/// The writer's limit, far more than the backups need; reaching it fails the test.
+const MAX_CYCLES: i64 = 20_000;
 
 fn integrity(path: &std::path::Path) -> String {
     let conn = rusqlite::Connection::open(path).expect("open the copy");
@@ -23,49 +27,82 @@ fn backups_taken_while_cycles_run_restore_intact_and_consistent() {
     let mut engine = Engine::new(Arc::new(config), Store::open(&database).expect("store"));
     engine.cycle(start).expect("first cycle");
 
-    // The writer runs cycles, flipping the MFA export each time, and
-    // reports the verdicts after every cycle.
+    // The writer runs cycles, flipping the MFA export each time, and reports the verdicts
+    // after every cycle, until the backups are done: every backup runs while it writes.
     let (sender, receiver) = mpsc::channel::<Vec<CurrentVerdict>>();
     let first = engine.store().current_verdicts(None).expect("verdicts");
     sender.send(first).expect("send");
     let mfa = fixture.path("evidence/mfa.json");
-    let writer = std::thread::spawn(move || {
-        for i in 1..=40_i64 {
-            let now = start + SignedDuration::from_mins(15 * i);
-            std::fs::write(&mfa, if i % 2 == 0 { MFA_OK } else { MFA_BAD }).expect("write");
-            let file = std::fs::File::options()
-                .write(true)
-                .open(&mfa)
-                .expect("open");
-            file.set_modified(std::time::SystemTime::from(now))
-                .expect("mtime");
-            engine.cycle(now).expect("cycle");
-            sender
-                .send(engine.store().current_verdicts(None).expect("verdicts"))
-                .expect("send");
-        }
-    });
+    let stop = Arc::new(AtomicBool::new(false));
+    // Cycles committed so far: read before and after each backup, it shows writes that
+    // happened while that backup ran.
+    let committed = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let (stop, committed) = (Arc::clone(&stop), Arc::clone(&committed));
+        std::thread::spawn(move || {
+            let mut i = 1_i64;
+            while !stop.load(Ordering::SeqCst) && i <= MAX_CYCLES {
+                let now = start + SignedDuration::from_mins(15 * i);
+                std::fs::write(&mfa, if i % 2 == 0 { MFA_OK } else { MFA_BAD }).expect("write");
+                let file = std::fs::File::options()
+                    .write(true)
+                    .open(&mfa)
+                    .expect("open");
+                file.set_modified(std::time::SystemTime::from(now))
+                    .expect("mtime");
+                engine.cycle(now).expect("cycle");
+                committed.fetch_add(1, Ordering::SeqCst);
+                sender
+                    .send(engine.store().current_verdicts(None).expect("verdicts"))
+                    .expect("send");
+                i += 1;
+            }
+        })
+    };
+    while committed.load(Ordering::SeqCst) == 0 {
+        std::thread::yield_now();
+    }
 
+    // At least 8 backups, and more until 3 of them provably overlapped a whole cycle: two
+    // increments during one backup mean the cycle between them began and committed while
+    // the backup ran.
     let mut copies = Vec::new();
-    for n in 0..8 {
-        let copy = fixture.path(&format!("backups/copy-{n}.db"));
+    let mut overlapped = 0;
+    while copies.len() < 8 || (overlapped < 3 && copies.len() < 60) {
+        let copy = fixture.path(&format!("backups/copy-{}.db", copies.len()));
+        let before = committed.load(Ordering::SeqCst);
         let output = fixture.run(&[
             "backup",
             "--config",
             "dutywatch.toml",
             copy.to_str().expect("utf-8"),
         ]);
+        let during = committed.load(Ordering::SeqCst) - before;
         assert!(output.status.success(), "{:?}", text(&output));
         assert!(
             text(&output).0.contains("chain intact"),
             "{:?}",
             text(&output)
         );
+        if during >= 2 {
+            overlapped += 1;
+        }
         copies.push(copy);
     }
+    let writer_still_ran = !writer.is_finished();
+    stop.store(true, Ordering::SeqCst);
     writer.join().expect("the writer finishes");
+    assert!(
+        writer_still_ran,
+        "the writer ran out of cycles before the last backup"
+    );
+    assert!(
+        overlapped >= 3,
+        "only {overlapped} of {} backups overlapped a whole cycle of writes",
+        copies.len()
+    );
     let snapshots: Vec<Vec<CurrentVerdict>> = receiver.iter().collect();
-    assert_eq!(snapshots.len(), 41);
+    assert_eq!(snapshots.len(), committed.load(Ordering::SeqCst) + 1);
 
     // Taken at rest, a copy holds exactly the final verdicts.
     let last = fixture.path("backups/at-rest.db");
@@ -104,8 +141,8 @@ fn backups_taken_while_cycles_run_restore_intact_and_consistent() {
 
 #[test]
 fn a_restored_backup_serves_status_with_the_same_verdicts() {
-    let now = Timestamp::now();
-    let fixture = util::standard(now);
+    // Evidence as fresh as the clock `once` runs on.
+    let fixture = util::standard(at(util::CLOCK));
     let output = fixture.run(&["once", "--config", "dutywatch.toml", "--json"]);
     assert!(output.status.success(), "{:?}", text(&output));
     let before: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
@@ -133,7 +170,7 @@ fn a_restored_backup_serves_status_with_the_same_verdicts() {
 
 #[test]
 fn tampered_evidence_fails_verify_and_backup() {
-    let fixture = util::standard(Timestamp::now());
+    let fixture = util::standard(at(util::CLOCK));
     let output = fixture.run(&["once", "--config", "dutywatch.toml"]);
     assert!(output.status.success(), "{:?}", text(&output));
     let output = fixture.run(&["backup", "--config", "dutywatch.toml", "good.db"]);

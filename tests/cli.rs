@@ -432,8 +432,8 @@ fn a_what_if_run_cannot_rewrite_the_databases_past() {
         "the same instant again is fine"
     );
 
-    // Nor date it ahead of the clock.
-    let output = run("2099-01-01T00:00:00Z");
+    // Nor date it ahead of the clock (the tests' `--clock`, `util::CLOCK`, plus 5 minutes).
+    let output = run("2026-12-01T00:05:01Z");
     let (_, stderr) = text(&output);
     assert!(!output.status.success());
     assert!(stderr.contains("is ahead of the clock"), "{stderr}");
@@ -678,5 +678,32 @@ fn evidence_verify_prints_the_head_and_expect_head_shows_removed_newest_rows() {
     assert_eq!(
         json["expect_head"],
         serde_json::json!({"head": head, "found_id": null})
+    );
+}
+
+#[test]
+fn one_shot_commands_read_the_injected_clock_and_the_daemon_refuses_it() {
+    let fixture = util::standard(at(util::CLOCK));
+    // `dutywatch_command` passes `--clock util::CLOCK`: `once` without `--at` runs as of it.
+    let output = fixture.run(&["once", "--config", "dutywatch.toml", "--json"]);
+    let review = duty_json(&output, "access-review");
+    assert_eq!(review["evaluated_at"], util::CLOCK, "{review}");
+    assert_eq!(duty_json(&output, "mfa-registered")["state"], "met");
+    // `--at` up to 5 minutes ahead of that clock is skew, not a what-if.
+    let output = fixture.run(&[
+        "once",
+        "--config",
+        "dutywatch.toml",
+        "--at",
+        "2026-12-01T00:05:00Z",
+    ]);
+    assert!(output.status.success(), "{:?}", text(&output));
+
+    let output = fixture.run(&["run", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("--clock is for one-shot commands"),
+        "{stderr}"
     );
 }

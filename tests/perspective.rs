@@ -10,7 +10,7 @@ use dutywatch_checks::party::Party;
 
 use crate::util::{CRM, Fixture, MFA_BAD, MFA_OK, at};
 
-fn client(id: &str, name: &str) -> String {
+pub(crate) fn client(id: &str, name: &str) -> String {
     format!(
         r#"
 [[contractor]]
@@ -69,7 +69,7 @@ completed_at = "signed_off_at"
 every = "31d"
 "#;
 
-fn msp_fixture() -> Fixture {
+pub(crate) fn msp_fixture() -> Fixture {
     let now = at("2026-11-23T15:00:00Z");
     let fixture = Fixture::new();
     let config = format!(

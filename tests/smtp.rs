@@ -354,6 +354,8 @@ fn once_with(
             "dutywatch.toml",
             "--at",
             &now.to_string(),
+            "--clock",
+            util::CLOCK,
         ])
         .current_dir(fixture.dir.path())
         .env_remove("DUTYWATCH_CONFIG")
@@ -503,7 +505,7 @@ fn commands_that_send_no_mail_run_from_a_shell_without_the_services_credential()
     let shell = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"))
             .args(args)
-            .args(["--config", "dutywatch.toml"])
+            .args(["--config", "dutywatch.toml", "--clock", util::CLOCK])
             .current_dir(fixture.dir.path())
             .env_remove("CREDENTIALS_DIRECTORY")
             .env_remove("DUTYWATCH_CONFIG")

@@ -17,7 +17,7 @@ use super::raw::{RawContractor, RawDuty};
 use super::{Context, MspInfo, Source, resolve};
 
 /// One contractor: the MSP's client, or the organisation itself.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Contractor {
     pub id: String,
     pub name: String,

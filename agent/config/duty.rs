@@ -16,7 +16,7 @@ use jiff::tz::TimeZone;
 use toml::Spanned;
 
 use super::raw::{RawDuty, RawRuleKind};
-use super::{Context, MANUAL_SOURCE};
+use super::{CLIENT_CONFIG_DUTY, Context, MANUAL_SOURCE};
 
 impl Context<'_> {
     pub(super) fn duty_spec(
@@ -31,6 +31,13 @@ impl Context<'_> {
         let raw = raw.get_ref();
         let key = format!("{contractor}.duty[{}]", raw.id.get_ref());
         let id = self.parsed(&raw.id, &format!("{key}.id"), str::parse::<DutyId>);
+        if raw.id.get_ref() == CLIENT_CONFIG_DUTY {
+            self.error(
+                raw.id.span().start,
+                &format!("{key}.id"),
+                format!("`{CLIENT_CONFIG_DUTY}` is reserved: it records a client whose configuration does not load; name the duty differently"),
+            );
+        }
         let controls: Vec<ControlRef> = raw
             .objectives
             .iter()

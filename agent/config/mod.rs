@@ -1,9 +1,14 @@
 //! `dutywatch.toml`: parsed into types that cannot hold a bad state.
 //!
-//! Loading is all-or-nothing: either every contractor, source and duty is
-//! valid, or the caller gets every problem at once, each naming the file,
-//! line and key, what is wrong and what is allowed. The daemon relies on
-//! that: a reload with a broken file keeps the old config running.
+//! Every problem is reported at once, each naming the file, line and key,
+//! what is wrong and what is allowed. With `perspective = "contractor"`
+//! loading is all-or-nothing. With `perspective = "msp"` a client whose own
+//! part (CRM, sources, duties, contacts) fails is *quarantined* with its
+//! errors and every other client loads ([`Config::quarantined`]); a problem
+//! outside any client (top-level syntax, timezone, mail, `[msp]`, kinds, a
+//! client id given twice) still fails the whole config. The daemon relies
+//! on that: a reload with a broken file keeps the old config running, and a
+//! client that breaks on reload keeps its last good config.
 //!
 //! This module holds the top-level types, the entry points and `Context`,
 //! which collects located errors; each part of the file is validated in its
@@ -64,6 +69,66 @@ pub struct Config {
     pub contractors: Vec<Contractor>,
     /// The evidence kinds sources may declare: built in, and the config's own.
     pub kinds: Kinds,
+    /// MSP clients whose part of the config does not load, with their errors. Always empty
+    /// for `perspective = "contractor"`, where any error fails the whole config.
+    pub quarantined: Vec<Quarantined>,
+}
+
+/// The duty id under which a quarantined client's state is recorded (`source_error`), so its
+/// escalation to the MSP goes through the usual history and outbox: decided once.
+pub const CLIENT_CONFIG_DUTY: &str = "client-config";
+
+/// An MSP client left out because its part of the config does not load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    pub id: String,
+    pub name: String,
+    pub errors: Vec<ConfigError>,
+    /// Whether an earlier, good config of this client keeps running (the daemon sets it when
+    /// a reload breaks a client it was already watching); `false` from the loader.
+    pub last_good: bool,
+}
+
+impl Quarantined {
+    /// One line for logs, status and mail: how many problems and the first few.
+    pub fn summary(&self) -> String {
+        const SHOWN: usize = 3;
+        let mut shown: Vec<String> = self
+            .errors
+            .iter()
+            .take(SHOWN)
+            .map(ToString::to_string)
+            .collect();
+        if self.errors.len() > SHOWN {
+            shown.push(format!("and {} more", self.errors.len() - SHOWN));
+        }
+        let running = if self.last_good {
+            "its last good config keeps running"
+        } else {
+            "none of its duties is watched"
+        };
+        format!(
+            "client config does not load, {running} until it is fixed; {} problem(s): {} (run `dutywatch check-config`)",
+            self.errors.len(),
+            shown.join("; ")
+        )
+    }
+}
+
+impl Config {
+    pub fn quarantined(&self, id: &str) -> Option<&Quarantined> {
+        self.quarantined.iter().find(|q| q.id == id)
+    }
+
+    /// Every error of the quarantined clients, in their order.
+    pub fn quarantine_errors(&self) -> ConfigErrors {
+        ConfigErrors(
+            self.quarantined
+                .iter()
+                .flat_map(|q| q.errors.iter().cloned())
+                .collect(),
+        )
+    }
 }
 
 /// Whose duties this instance watches.
@@ -286,8 +351,10 @@ pub fn parse_with(
     }
 
     let mut contractors = Vec::new();
+    // Each client's errors: the range of `cx.errors` it pushed, by index of `raw.contractor`.
+    let mut client_errors: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
     let mut seen_ids = BTreeSet::new();
-    for raw_contractor in &raw.contractor {
+    for (index, raw_contractor) in raw.contractor.iter().enumerate() {
         let id = raw_contractor.get_ref().id.get_ref().clone();
         if !seen_ids.insert(id.clone()) {
             cx.error(
@@ -297,11 +364,32 @@ pub fn parse_with(
             );
             continue;
         }
+        let start = cx.errors.len();
         if let Some(contractor) = cx.contractor(raw_contractor, &raw.duty, &base, &zone, &msp) {
             contractors.push(contractor);
         }
+        if cx.errors.len() > start {
+            client_errors.push((index, start..cx.errors.len()));
+        }
     }
 
+    // A client's own errors quarantine it in MSP mode, as long as everything outside the
+    // clients is sound; otherwise every error fails the whole config.
+    let client_error_count: usize = client_errors.iter().map(|(_, r)| r.len()).sum();
+    let top_level_ok = cx.errors.len() == client_error_count;
+    let mut quarantined = Vec::new();
+    if raw.perspective == Perspective::Msp && top_level_ok {
+        for (index, range) in client_errors.iter().rev() {
+            let raw_contractor = raw.contractor[*index].get_ref();
+            quarantined.push(Quarantined {
+                id: raw_contractor.id.get_ref().clone(),
+                name: raw_contractor.name.clone(),
+                errors: cx.errors.drain(range.clone()).collect(),
+                last_good: false,
+            });
+        }
+        quarantined.reverse();
+    }
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
     }
@@ -325,6 +413,7 @@ pub fn parse_with(
         msp,
         contractors,
         kinds: cx.kinds,
+        quarantined,
     })
 }
 

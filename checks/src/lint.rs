@@ -44,6 +44,7 @@ pub mod code {
     pub const MISSING_EVIDENCE_PRODUCER: &str = "missing-evidence-producer";
     pub const MISSING_VERIFICATION: &str = "missing-verification";
     pub const PACKAGE_NOT_HELD: &str = "package-not-held";
+    pub const OVERRIDDEN_OWNER: &str = "overridden-owner";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -181,6 +182,7 @@ pub fn lint(load: &CrmLoad, packages: Option<&[String]>) -> LintReport {
         check_row(row, packages, &mut findings);
     }
     check_conflicts(crm.rows(), packages, &mut findings);
+    check_overrides(crm.rows(), packages, &mut findings);
     check_unowned(load, &ownership, packages, &mut findings);
     // Stable, so findings on one line keep the order above; whole-CRM findings go last.
     findings.sort_by(|a, b| {
@@ -306,27 +308,124 @@ fn check_conflicts(rows: &[CrmRow], packages: Option<&[String]>, findings: &mut 
     }
 }
 
+/// An objective row that gives its objective another owner than the requirement row does
+/// (`3.13.11` msp, then `3.13.11[a]` contractor): the objective row decides, which is how a
+/// split is written, but a split by accident is a likely mistake, so it is a warning naming
+/// both lines. Only the deciding rows are compared (duplicates are reported on their own).
+fn check_overrides(rows: &[CrmRow], packages: Option<&[String]>, findings: &mut Vec<Finding>) {
+    let applicable = || {
+        rows.iter()
+            .filter(|row| row.applies_to(packages) && catalog::resolve(row.control).is_ok())
+    };
+    let mut requirement_rows = BTreeMap::new();
+    let mut objective_rows = BTreeMap::new();
+    for row in applicable() {
+        match row.control {
+            ControlRef::Requirement(id) => {
+                requirement_rows.entry(id).or_insert(row);
+            }
+            ControlRef::Objective(id) => {
+                objective_rows.entry(id).or_insert(row);
+            }
+        }
+    }
+    for (objective, row) in objective_rows {
+        let Some(parent) = requirement_rows.get(&objective.requirement()) else {
+            continue;
+        };
+        let (owner, parent_owner) = (
+            row.assignment.responsible(),
+            parent.assignment.responsible(),
+        );
+        if owner == parent_owner {
+            continue;
+        }
+        let requirement = objective.requirement();
+        findings.push(Finding::warning(
+            Some(row.location.clone()),
+            code::OVERRIDDEN_OWNER,
+            format!(
+                "{objective} is given to {owner} here, but {} gives its requirement {requirement} to {parent_owner}; this row decides {objective}",
+                parent.location
+            ),
+            format!(
+                "if the split is meant, keep it (or make {requirement} shared); otherwise correct the owner on {} or {}",
+                parent.location, row.location
+            ),
+        ));
+    }
+}
+
+/// Rejected rows that would have owned an objective nothing else owns: their own error says
+/// so, instead of a second `unowned-objective` finding for the same row.
+fn note_rejected(load: &CrmLoad, ownership: &Ownership<'_>, findings: &mut [Finding]) {
+    for rejected in &load.rejected {
+        let Some(Ok(objectives)) = rejected.control.map(catalog::resolve) else {
+            continue;
+        };
+        let unowned: Vec<ObjectiveId> = objectives
+            .iter()
+            .copied()
+            .filter(|o| ownership.row(*o).is_none())
+            .collect();
+        let Some(first) = unowned.first() else {
+            continue;
+        };
+        let requirement = catalog::requirement(first.requirement());
+        let (what, many) = match requirement {
+            Some(r) if unowned.len() > 1 && unowned.len() == usize::from(r.objective_count) => {
+                (format!("{} (objectives {})", r.id, letter_range(r)), true)
+            }
+            _ => (
+                unowned
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                unowned.len() > 1,
+            ),
+        };
+        let Some(finding) = findings
+            .iter_mut()
+            .find(|f| f.is_error() && f.location.as_ref() == Some(&rejected.location))
+        else {
+            continue;
+        };
+        let verb = if many { "have" } else { "has" };
+        finding.message.push_str(&format!(
+            "; the row is rejected, so {what} {verb} no owner until it is fixed"
+        ));
+    }
+}
+
+/// Whether a rejected row with a readable id covers `objective`.
+fn rejected_covers(load: &CrmLoad, objective: ObjectiveId) -> bool {
+    load.rejected.iter().any(|row| {
+        row.control.is_some_and(|c| {
+            catalog::resolve(c).is_ok_and(|objectives| objectives.contains(&objective))
+        })
+    })
+}
+
 /// One finding per requirement with unowned objectives, saying why when a row was meant to
-/// cover them (rejected, or in a package the client lacks).
+/// cover them (in a package the client lacks). Objectives a rejected row would cover are
+/// left to that row's own finding ([`note_rejected`]): one row, one finding.
 fn check_unowned(
     load: &CrmLoad,
     ownership: &Ownership<'_>,
     packages: Option<&[String]>,
     findings: &mut Vec<Finding>,
 ) {
+    note_rejected(load, ownership, findings);
     let all_packages = load.crm.ownership(None);
     for requirement in catalog::requirements() {
         let unowned: Vec<ObjectiveId> = requirement
             .objectives()
-            .filter(|o| ownership.row(*o).is_none())
+            .filter(|o| ownership.row(*o).is_none() && !rejected_covers(load, *o))
             .collect();
         if unowned.is_empty() {
             continue;
         }
-        let covers = |control: ControlRef| {
-            catalog::resolve(control)
-                .is_ok_and(|objectives| objectives.iter().any(|o| unowned.contains(o)))
-        };
 
         let id = requirement.id;
         let mut message = if unowned.len() == usize::from(requirement.objective_count) {
@@ -343,25 +442,6 @@ fn check_unowned(
         };
         let them = if unowned.len() == 1 { "it" } else { "them" };
         let mut help = Vec::new();
-
-        let rejected: Vec<String> = load
-            .rejected
-            .iter()
-            .filter(|r| r.control.is_some_and(covers))
-            .map(|r| r.location.to_string())
-            .collect();
-        if !rejected.is_empty() {
-            let (were, row) = if rejected.len() == 1 {
-                ("was", "that row")
-            } else {
-                ("were", "those rows")
-            };
-            message.push_str(&format!(
-                "; {} would cover {them} but {were} rejected",
-                rejected.join(", ")
-            ));
-            help.push(format!("fix the errors reported on {row}"));
-        }
 
         if packages.is_some() {
             let mut unheld: Vec<String> = Vec::new();

@@ -85,9 +85,15 @@ impl Fixture {
     }
 }
 
+/// The wall clock every one-shot command the tests run reads (`--clock`): after every fixed
+/// date the fixtures use, so no test depends on the day it runs. The daemon tests in
+/// `service` run on the host's clock with evidence dated from it.
+pub(crate) const CLOCK: &str = "2026-12-01T00:00:00Z";
+
 pub(crate) fn dutywatch_command(dir: &Path, args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"))
         .args(args)
+        .args(["--clock", CLOCK])
         .current_dir(dir)
         .env_remove("DUTYWATCH_CONFIG")
         .env_remove("STATE_DIRECTORY")

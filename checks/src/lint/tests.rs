@@ -176,23 +176,111 @@ fn unowned_objectives_are_grouped_per_requirement() {
 }
 
 #[test]
-fn unowned_says_when_the_row_was_rejected() {
+fn a_rejected_row_is_one_finding_that_says_what_it_leaves_unowned() {
     let report = lint_csv(&crm_csv("3.1.1,shared,x,,,,,\n", &["3.1.1"]), None);
     assert_eq!(
         codes(&report),
-        [
-            (Some(2), Error, "shared-missing-side"),
-            (None, Error, "unowned-objective")
-        ]
+        [(Some(2), Error, "shared-missing-side")],
+        "no second, unowned-objective finding for the same row: {report}"
     );
     assert_eq!(
-        report.findings[1].message,
-        "3.1.1 has no owner (objectives [a] to [f]); crm.csv:2 would cover them but was rejected"
+        report.findings[0].message,
+        "3.1.1 is shared but msp_does is empty; the row is rejected, so 3.1.1 (objectives [a] to [f]) have no owner until it is fixed"
+    );
+    // A rejected objective row covers only its objective: the rest of the requirement is
+    // still reported as unowned, once.
+    let report = lint_csv(&crm_csv("3.1.1[b],owner-typo,x,,,,,\n", &["3.1.1"]), None);
+    assert_eq!(
+        codes(&report),
+        [
+            (Some(2), Error, "invalid-owner"),
+            (None, Error, "unowned-objective")
+        ],
+        "{report}"
+    );
+    assert!(
+        report.findings[0]
+            .message
+            .ends_with("the row is rejected, so 3.1.1[b] has no owner until it is fixed"),
+        "{}",
+        report.findings[0].message
     );
     assert!(
         report.findings[1]
-            .help
-            .starts_with("fix the errors reported on that row; ")
+            .message
+            .starts_with("3.1.1[a], 3.1.1[c], 3.1.1[d], 3.1.1[e], 3.1.1[f] have no owner"),
+        "{}",
+        report.findings[1].message
+    );
+    // Every rejected row of a whole CSV: still one finding each.
+    let report = lint_csv(
+        &crm_csv(
+            "3.1.1,vendor,x,,,,,\n3.1.2,shared,,y,msp,z,,\n3.1.3,,x,,,,,\n",
+            &["3.1.1", "3.1.2", "3.1.3"],
+        ),
+        None,
+    );
+    assert_eq!(
+        codes(&report),
+        [
+            (Some(2), Error, "invalid-owner"),
+            (Some(3), Error, "shared-missing-side"),
+            (Some(4), Error, "missing-owner"),
+        ],
+        "{report}"
+    );
+}
+
+#[test]
+fn an_objective_row_that_changes_its_requirements_owner_warns_naming_both_lines() {
+    let report = lint_csv(
+        &crm_csv(
+            "3.13.11,msp,,Runs FIPS crypto,msp,Quarterly config review,,\n\
+             3.13.11[a],contractor,Checks the module list,,,,,\n",
+            &["3.13.11"],
+        ),
+        None,
+    );
+    assert_eq!(
+        codes(&report),
+        [(Some(3), Warning, "overridden-owner")],
+        "{report}"
+    );
+    assert!(!report.has_errors());
+    let finding = &report.findings[0];
+    assert_eq!(
+        finding.message,
+        "3.13.11[a] is given to contractor here, but crm.csv:2 gives its requirement 3.13.11 to msp; this row decides 3.13.11[a]"
+    );
+    assert!(
+        finding.help.contains("crm.csv:2 or crm.csv:3"),
+        "{}",
+        finding.help
+    );
+    // The objective row first, the requirement row later: the same warning.
+    let report = lint_csv(
+        &crm_csv(
+            "3.13.11[a],contractor,Checks the module list,,,,,\n\
+             3.13.11,msp,,Runs FIPS crypto,msp,Quarterly config review,,\n",
+            &["3.13.11"],
+        ),
+        None,
+    );
+    assert_eq!(codes(&report), [(Some(2), Warning, "overridden-owner")]);
+    // The same owner is no override; a row in a package the client lacks is not compared.
+    let report = lint_csv(
+        &crm_csv(
+            "3.1.1,msp,,Runs IAM,msp,Monthly access review,,\n\
+             3.1.1[a],msp,,Keeps the account list,msp,Reviewed monthly,,\n\
+             3.1.1[b],contractor,x,,,,extra,\n",
+            &["3.1.1"],
+        ),
+        Some(&[]),
+    );
+    assert_eq!(
+        codes(&report),
+        [(Some(4), Warning, "package-not-held")],
+        "{report}"
     );
 }
 
@@ -214,6 +302,8 @@ fn conflicting_and_duplicate_rows() {
         [
             (Some(3), Error, "conflicting-owner"),
             (Some(4), Warning, "duplicate-row"),
+            // The clean 3.1.2 row further down gives the requirement to the MSP.
+            (Some(5), Warning, "overridden-owner"),
             (Some(6), Error, "conflicting-owner"),
         ]
     );
@@ -226,7 +316,7 @@ fn conflicting_and_duplicate_rows() {
         "3.1.1 is assigned again to contractor (first at crm.csv:2); this row is ignored"
     );
     assert_eq!(
-        report.findings[2].message,
+        report.findings[3].message,
         "3.1.2[a] is assigned twice: crm.csv:5 says contractor, crm.csv:6 says not_applicable"
     );
 }
@@ -241,7 +331,8 @@ fn objective_rows_override_requirement_rows_without_conflict() {
         ),
         None,
     );
-    assert_eq!(codes(&report), []);
+    // No error: the objective row decides; a warning that it changes the owner.
+    assert_eq!(codes(&report), [(Some(3), Warning, "overridden-owner")]);
     let crm = Crm::from_csv(
         "crm.csv",
         crm_csv(
@@ -272,7 +363,8 @@ fn shared_rows_need_both_sides() {
     assert_eq!(codes(&report)[0], (Some(2), Error, "shared-missing-side"));
     assert_eq!(
         report.findings[0].to_string(),
-        "crm.csv:2: error[shared-missing-side]: 3.1.1 is shared but contractor_does is empty\n  \
+        "crm.csv:2: error[shared-missing-side]: 3.1.1 is shared but contractor_does is empty; the row is \
+         rejected, so 3.1.1 (objectives [a] to [f]) have no owner until it is fixed\n  \
          help: a shared row needs both sides written out: what the contractor does \
          (contractor_does) and what the MSP does (msp_does); if only one party does the work, \
          make it the owner"
@@ -388,10 +480,9 @@ fn parse_problems_are_included_and_everything_is_sorted_by_location() {
             (Some(2), Error, "missing-evidence-producer"),
             (Some(3), Error, "invalid-owner"),
             (Some(4), Warning, "ignored-field"),
-            (None, Error, "unowned-objective"),
         ]
     );
-    assert_eq!(report.error_count(), 3);
+    assert_eq!(report.error_count(), 2);
     assert_eq!(report.warning_count(), 1);
 }
 
