@@ -680,3 +680,33 @@ fn evidence_verify_prints_the_head_and_expect_head_shows_removed_newest_rows() {
         serde_json::json!({"head": head, "found_id": null})
     );
 }
+
+/// 100,000 `[` in a `check` overflowed the stack (SIGABRT) before lists
+/// shared the parser's depth limit; the message quotes a short excerpt.
+pub(crate) fn deeply_nested_check() -> String {
+    format!(
+        "check = \"mfa_registered in {}'x'{}\"",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    )
+}
+
+#[test]
+fn deep_nesting_in_a_check_or_in_toml_is_refused_with_a_short_message() {
+    let (code, stderr) =
+        check_config_with("check = \"mfa_registered == true\"", &deeply_nested_check());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("lists cannot be nested"), "{stderr}");
+    assert!(stderr.contains('…'), "the excerpt is marked: {stderr}");
+    assert!(stderr.len() < 1_000, "{} bytes: {stderr}", stderr.len());
+
+    // The TOML parser's own nesting (arrays, inline tables) is bounded too.
+    for deep in [
+        format!("x = {}{}", "[".repeat(100_000), "]".repeat(100_000)),
+        format!("x = {}1{}", "{a = ".repeat(100_000), "}".repeat(100_000)),
+    ] {
+        let (code, stderr) = check_config_with("timezone =", &format!("{deep}\ntimezone ="));
+        assert_eq!(code, Some(1), "{}", &stderr[..stderr.len().min(2_000)]);
+        assert!(stderr.len() < 1_000, "{} bytes", stderr.len());
+    }
+}

@@ -610,6 +610,22 @@ mod tests {
     }
 
     #[test]
+    fn deeply_nested_json_evidence_is_an_error_not_a_stack_overflow() {
+        // serde_json's 128-level limit holds through `read`, closed or not,
+        // in arrays, objects and under a `records` path.
+        let deep = 100_000;
+        let arrays = format!("{}{}", "[".repeat(deep), "]".repeat(deep));
+        let objects = format!("{}1{}", "{\"a\":".repeat(deep), "}".repeat(deep));
+        for payload in [&arrays, &objects] {
+            let message = error(json("patch", payload));
+            assert!(message.contains("nested more than 128 levels"), "{message}");
+            assert!(message.len() < 300, "{message}");
+            let message = error(run("patch", Format::Json, Some("a"), payload.as_bytes()));
+            assert!(message.contains("nested more than 128 levels"), "{message}");
+        }
+    }
+
+    #[test]
     fn media_types() {
         assert_eq!(Format::Csv.media_type(), "text/csv");
         assert_eq!(Format::Json.media_type(), "application/json");
