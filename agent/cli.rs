@@ -762,7 +762,13 @@ fn evidence_add(
             duty.source
         );
     }
-    let payload = std::fs::read(file).with_context(|| format!("reading `{}`", file.display()))?;
+    // A FIFO would block the read forever, a device never end, and a huge
+    // file would be stored whole: refused before anything is read.
+    let payload = sources::read_bounded(
+        file,
+        config::DEFAULT_MAX_BYTES,
+        "hand-added evidence is limited to 64 MiB; add a summary or an excerpt of the evidence instead",
+    )?;
     let now = SystemClock.now();
     let done_at = done_at.unwrap_or(now);
     if done_at > now {

@@ -710,3 +710,79 @@ fn deep_nesting_in_a_check_or_in_toml_is_refused_with_a_short_message() {
         assert!(stderr.len() < 1_000, "{} bytes", stderr.len());
     }
 }
+
+#[test]
+fn max_bytes_takes_sizes_and_refuses_zero_and_absurd_limits() {
+    let mfa = "path = \"evidence/mfa.json\"\n";
+    for ok in ["\"64MiB\"", "\"500KB\"", "\"1.5 GiB\"", "1048576"] {
+        // The fixture's CRM has problems of its own; none is about the limit.
+        let (_, stderr) = check_config_with(mfa, &format!("{mfa}max_bytes = {ok}\n"));
+        assert!(!stderr.contains("max_bytes"), "{ok}: {stderr}");
+    }
+    for (bad, expected) in [
+        ("0", "at least one byte"),
+        ("\"0MiB\"", "at least one byte"),
+        ("-5", "at least one byte"),
+        ("\"5GiB\"", "more than the 4 GiB"),
+        ("5000000000", "more than the 4 GiB"),
+        ("\"lots\"", "is not a size"),
+        ("\"64 MiBs\"", "is not a size"),
+        ("true", "is not a size"),
+    ] {
+        let (code, stderr) = check_config_with(mfa, &format!("{mfa}max_bytes = {bad}\n"));
+        assert_eq!(code, Some(1), "{bad}: {stderr}");
+        assert!(stderr.contains("source[mfa].max_bytes"), "{bad}: {stderr}");
+        assert!(stderr.contains(expected), "{bad}: {stderr}");
+    }
+}
+
+#[test]
+fn evidence_add_refuses_fifos_devices_and_files_over_the_limit() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    let add = |file: &str| {
+        let output = fixture.run(&[
+            "evidence",
+            "add",
+            "--config",
+            "dutywatch.toml",
+            "--duty",
+            "training",
+            "--file",
+            file,
+        ]);
+        (output.status.code(), text(&output).1)
+    };
+    let fifo = fixture.path("pipe.pdf");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success());
+    // Blocked forever before: opening a FIFO waits for a writer.
+    let (code, stderr) = add("pipe.pdf");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is a FIFO (named pipe), not a regular file"),
+        "{stderr}"
+    );
+    let (code, stderr) = add("/dev/zero");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is a device, not a regular file"),
+        "{stderr}"
+    );
+
+    // One byte over 64 MiB, sparse so it costs no disk.
+    let big = std::fs::File::create(fixture.path("big.pdf")).expect("create");
+    big.set_len(64 * 1024 * 1024 + 1).expect("set_len");
+    let (code, stderr) = add("big.pdf");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is 64.0 MiB (67108865 bytes), over the limit of 64 MiB (67108864 bytes)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hand-added evidence is limited to 64 MiB"),
+        "{stderr}"
+    );
+}
