@@ -786,3 +786,36 @@ fn evidence_add_refuses_fifos_devices_and_files_over_the_limit() {
         "{stderr}"
     );
 }
+
+#[test]
+fn at_refuses_an_offset_out_of_range_and_says_when_an_instant_is_out_of_range() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    for (at, expected) in [
+        (
+            "2026-03-08T02:30:00+25:00",
+            "has the offset +25:00, which is out of range",
+        ),
+        (
+            "9999-12-31T23:59:59Z",
+            "is out of range: an instant must lie within 50 years",
+        ),
+        // In jiff's range, but past what a cycle can keep.
+        (
+            "9999-06-01T00:00:00Z",
+            "is out of range: an instant must lie within 50 years",
+        ),
+    ] {
+        for dry_run in [true, false] {
+            let mut args = vec!["once", "--config", "dutywatch.toml", "--at", at];
+            if dry_run {
+                args.push("--dry-run");
+            }
+            let output = fixture.run(&args);
+            let (_, stderr) = text(&output);
+            assert!(!output.status.success(), "{at}: {stderr}");
+            assert!(stderr.contains(expected), "{at}: {stderr}");
+            assert!(!stderr.contains("overflow"), "{at}: {stderr}");
+        }
+    }
+    assert!(!fixture.path("state/dutywatch.db").exists(), "nothing ran");
+}
