@@ -34,14 +34,20 @@ fn main() {
         bytes / 1_000_000,
         started.elapsed().as_secs_f64()
     );
-    let raised = format!("{}MiB", (bytes >> 20) + 100);
-    for (mode, limit) in [
-        ("read", ""),
-        ("collect", raised.as_str()),
-        ("collect", "64MiB"),
-    ] {
+    // Raised above the size (600MiB for the 500 MB run), the default, and
+    // below the size when the default is not.
+    let raised = format!("{}MiB", ((bytes >> 20) + 100).max(600));
+    let mut runs = vec![
+        ("read", String::new()),
+        ("collect", raised),
+        ("collect", "64MiB".to_owned()),
+    ];
+    if bytes <= 64 << 20 {
+        runs.push(("collect", format!("{}MiB", (bytes >> 21).max(1))));
+    }
+    for (mode, limit) in &runs {
         let output = Command::new(std::env::current_exe().expect("own path"))
-            .args(["--child", mode, limit])
+            .args(["--child", mode, limit.as_str()])
             .arg(dir.path())
             .output()
             .expect("the child runs");
@@ -103,6 +109,10 @@ database = "state/dutywatch.db"
 from = "dutywatch@acme.example"
 transport = "file"
 dir = "outbox"
+
+[msp]
+name = "Keystone IT"
+contacts = ["soc@keystone.example"]
 
 [[contractor]]
 id = "acme"

@@ -61,9 +61,8 @@ pub fn collect(source: &Source) -> Result<Collected, CollectError> {
             pattern, format, ..
         } => {
             let raise = format!(
-                "if exports this large are expected, raise `max_bytes` on source `{}` (e.g. max_bytes = \"{}MiB\")",
-                source.id,
-                (source.max_bytes.div_ceil(1 << 20) * 2).max(1)
+                "if exports this large are expected, raise `max_bytes` on source `{}` above the file's size (reading takes about ten times it in memory)",
+                source.id
             );
             let collected = file::collect(pattern, *format, source.max_bytes, &raise)?;
             // Refuse evidence we could not read later: a half-written, empty
