@@ -287,8 +287,11 @@ fn within_window(at: Timestamp, clock: Timestamp) -> anyhow::Result<Timestamp> {
         .checked_add(span)
         .map_or(Timestamp::MAX, |z| z.timestamp());
     if at < earliest || at > latest {
+        let day = |t: Timestamp| t.to_zoned(jiff::tz::TimeZone::UTC).date();
         bail!(
-            "--at {at} is out of range: an instant must lie within {AT_WINDOW_YEARS} years of now ({earliest} to {latest})"
+            "--at {at} is out of range: an instant must lie within {AT_WINDOW_YEARS} years of now ({} to {})",
+            day(earliest),
+            day(latest)
         );
     }
     Ok(at)
@@ -312,8 +315,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dry_run: false,
             json,
         } => {
+            // Ahead of the clock, `once` refuses it itself, saying so.
+            let clock = SystemClock.now();
             let at = at
-                .map(|at| within_window(at, SystemClock.now()))
+                .map(|at| {
+                    if at > clock {
+                        Ok(at)
+                    } else {
+                        within_window(at, clock)
+                    }
+                })
                 .transpose()?;
             once(&config.config, at, json)
         }

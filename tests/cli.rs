@@ -799,13 +799,21 @@ fn at_refuses_an_offset_out_of_range_and_says_when_an_instant_is_out_of_range() 
             "9999-12-31T23:59:59Z",
             "is out of range: an instant must lie within 50 years",
         ),
-        // In jiff's range, but past what a cycle can keep.
+        // In jiff's range, but past what a cycle can keep (without --dry-run
+        // it is refused as ahead of the clock).
         (
             "9999-06-01T00:00:00Z",
             "is out of range: an instant must lie within 50 years",
         ),
+        (
+            "1900-01-01T00:00:00Z",
+            "is out of range: an instant must lie within 50 years",
+        ),
     ] {
         for dry_run in [true, false] {
+            if at.starts_with("9999-06") && !dry_run {
+                continue;
+            }
             let mut args = vec!["once", "--config", "dutywatch.toml", "--at", at];
             if dry_run {
                 args.push("--dry-run");
