@@ -87,7 +87,7 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArg,
         /// The instant to run as (RFC 3339); default now.
-        #[arg(long)]
+        #[arg(long, value_parser = instant)]
         at: Option<Timestamp>,
         /// A what-if: run on a scratch copy of the database and write the mail to a scratch
         /// folder; nothing is stored and nothing is sent. Any --at, past or future.
@@ -214,7 +214,7 @@ pub enum EvidenceCommand {
         #[arg(long)]
         by: Option<String>,
         /// When the work was done (RFC 3339); default now.
-        #[arg(long)]
+        #[arg(long, value_parser = instant)]
         done_at: Option<Timestamp>,
     },
     /// Recompute every evidence hash and chain link; report tampering, and print the chain's
@@ -230,6 +230,95 @@ pub enum EvidenceCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// How far from the clock `--at` may lie, either way: a cycle's verdicts
+/// carry ages and overdue times, which are kept only up to 100 years, and
+/// the calendar ends in 9999.
+const AT_WINDOW_YEARS: i16 = 50;
+
+/// An RFC 3339 instant, strictly: `2026-11-23T15:00:00Z`,
+/// `2026-11-23T10:00:00.5-05:00` (`T`, `t` or a space between date and
+/// time; `Z`, `z` or an offset of at most ±23:59). Anything jiff reads
+/// beyond that (`+25:00`, no seconds, a bracketed zone) is refused, and an
+/// instant past the calendar is said to be out of range, not an overflow.
+pub fn instant(text: &str) -> Result<Timestamp, String> {
+    let example = "write e.g. 2026-11-23T15:00:00Z or 2026-11-23T10:00:00-05:00";
+    let not_rfc3339 = || format!("`{text}` is not an RFC 3339 instant; {example}");
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        b.get(range.clone())
+            .is_some_and(|part| part.len() == range.len() && part.iter().all(u8::is_ascii_digit))
+    };
+    let shape = digits(0..4)
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10)
+        && matches!(b.get(10), Some(b'T' | b't' | b' '))
+        && digits(11..13)
+        && b.get(13) == Some(&b':')
+        && digits(14..16)
+        && b.get(16) == Some(&b':')
+        && digits(17..19);
+    if !shape {
+        return Err(not_rfc3339());
+    }
+    let mut rest = &text[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let len = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if len == 0 {
+            return Err(not_rfc3339());
+        }
+        rest = &fraction[len..];
+    }
+    match rest.as_bytes() {
+        [b'Z' | b'z'] => {}
+        [b'+' | b'-', h1, h2, b':', m1, m2]
+            if [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit()) =>
+        {
+            let hours = (h1 - b'0') * 10 + (h2 - b'0');
+            let minutes = (m1 - b'0') * 10 + (m2 - b'0');
+            if hours > 23 || minutes > 59 {
+                return Err(format!(
+                    "`{text}` has the offset {rest}, which is out of range: an RFC 3339 offset is at most ±23:59"
+                ));
+            }
+        }
+        _ => return Err(not_rfc3339()),
+    }
+    text.parse::<Timestamp>().map_err(|error| {
+        let error = error.to_string();
+        if error.contains("overflow") {
+            format!(
+                "`{text}` is out of range: an instant must lie within {AT_WINDOW_YEARS} years of now"
+            )
+        } else {
+            // A well-formed but impossible date or time, e.g. 2026-02-30.
+            format!("`{text}` is not a valid instant: {error}")
+        }
+    })
+}
+
+/// Refuses an `--at` more than [`AT_WINDOW_YEARS`] from `clock`.
+fn within_window(at: Timestamp, clock: Timestamp) -> anyhow::Result<Timestamp> {
+    let zoned = clock.to_zoned(jiff::tz::TimeZone::UTC);
+    let span = jiff::Span::new().years(AT_WINDOW_YEARS);
+    let earliest = zoned
+        .checked_sub(span)
+        .map_or(Timestamp::MIN, |z| z.timestamp());
+    let latest = zoned
+        .checked_add(span)
+        .map_or(Timestamp::MAX, |z| z.timestamp());
+    if at < earliest || at > latest {
+        let day = |t: Timestamp| t.to_zoned(jiff::tz::TimeZone::UTC).date();
+        bail!(
+            "--at {at} is out of range: an instant must lie within {AT_WINDOW_YEARS} years of now ({} to {})",
+            day(earliest),
+            day(latest)
+        );
+    }
+    Ok(at)
 }
 
 fn default_config() -> PathBuf {
@@ -254,13 +343,30 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             at,
             dry_run: false,
             json,
-        } => once(&config.config, at, json, clock),
+        } => {
+            // Ahead of the clock, `once` refuses it itself, saying so.
+            let now = clock.now();
+            let at = at
+                .map(|at| {
+                    if at > now {
+                        Ok(at)
+                    } else {
+                        within_window(at, now)
+                    }
+                })
+                .transpose()?;
+            once(&config.config, at, json, clock)
+        }
         Command::Once {
             config,
             at,
             dry_run: true,
             json,
-        } => what_if(&config.config, at.unwrap_or_else(|| clock.now()), json),
+        } => {
+            let now = clock.now();
+            let at = within_window(at.unwrap_or(now), now)?;
+            what_if(&config.config, at, json)
+        }
         Command::Kinds { config, json } => {
             let kinds = match config {
                 Some(path) => load(&path, Secrets::Skip)?.kinds,
@@ -471,20 +577,34 @@ pub fn once(
             );
         }
     }
-    cycle_and_report(config, store, now, json)?;
-    Ok(ExitCode::SUCCESS)
+    let (undelivered, reasons) = cycle_and_report(config, store, now, json)?;
+    if undelivered == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // On stderr, so `--json` output stays one JSON document. The mail stays
+    // in the outbox and is retried, but whoever ran `once` (a cron job, a
+    // script) must learn that it was not delivered.
+    eprintln!(
+        "{undelivered} escalation mail(s) could not be delivered; they stay in the outbox and are retried (`dutywatch status` lists them):"
+    );
+    for reason in &reasons {
+        eprintln!("  {reason}");
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 /// The sender name `once` registers under.
 const ONCE_SENDER: &str = "once";
 
-/// One cycle at `now` on `store`, then the status of every duty.
+/// One cycle at `now` on `store`, then the status of every duty. Returns how many mails
+/// this cycle failed to deliver (or did not attempt, the relay being down) and why, each
+/// reason once.
 fn cycle_and_report(
     config: Config,
     store: Store,
     now: Timestamp,
     json: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(usize, Vec<String>)> {
     // One `once` at a time takes over the claims a killed `once` left (see `sender_lock`);
     // a second one beside it waits for their leases like anyone else.
     let lock = daemon::sender_lock(&config.database, ONCE_SENDER);
@@ -494,14 +614,25 @@ fn cycle_and_report(
     }
     let summary = engine.cycle(now)?;
     tracing::info!(%summary, "CycleFinished");
-    print_status(
+    let report = print_status(
         engine.config(),
         engine.store(),
         &status::Filter::default(),
         json,
         false,
     )?;
-    Ok(())
+    // The pass marked each mail it failed with its error and a retry after `now`.
+    let mut reasons: Vec<String> = Vec::new();
+    if summary.mail_failures > 0 {
+        for mail in report.undelivered_mail {
+            if let Some(error) = mail.last_error.filter(|_| mail.next_attempt_at > now)
+                && !reasons.contains(&error)
+            {
+                reasons.push(error);
+            }
+        }
+    }
+    Ok((summary.mail_failures, reasons))
 }
 
 /// A mail id as typed or as copied from `status` (`#12`).
@@ -907,7 +1038,13 @@ fn evidence_add(
             duty.source
         );
     }
-    let payload = std::fs::read(file).with_context(|| format!("reading `{}`", file.display()))?;
+    // A FIFO would block the read forever, a device never end, and a huge
+    // file would be stored whole: refused before anything is read.
+    let payload = sources::read_bounded(
+        file,
+        config::DEFAULT_MAX_BYTES,
+        "hand-added evidence is limited to 64 MiB; add a summary or an excerpt of the evidence instead",
+    )?;
     let now = clock.now();
     let done_at = done_at.unwrap_or(now);
     if done_at > now {
@@ -1017,4 +1154,76 @@ fn kinds_json(kinds: &dutywatch_checks::kind::Kinds) -> serde_json::Value {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_takes_only_rfc3339_instants() {
+        for (text, expected) in [
+            ("2026-11-23T15:00:00Z", "2026-11-23T15:00:00Z"),
+            ("2026-11-23t15:00:00z", "2026-11-23T15:00:00Z"),
+            ("2026-11-23 10:00:00-05:00", "2026-11-23T15:00:00Z"),
+            ("2026-11-23T10:00:00.25-05:00", "2026-11-23T15:00:00.25Z"),
+            ("2026-11-24T14:59:00+23:59", "2026-11-23T15:00:00Z"),
+        ] {
+            assert_eq!(
+                instant(text).map(|t| t.to_string()),
+                Ok(expected.to_owned()),
+                "{text}"
+            );
+        }
+        for (text, expected) in [
+            (
+                "2026-03-08T02:30:00+25:00",
+                "offset +25:00, which is out of range",
+            ),
+            ("2026-03-08T02:30:00+24:00", "out of range"),
+            ("2026-03-08T02:30:00+05:60", "out of range"),
+            ("2026-03-08T02:30:00", "not an RFC 3339 instant"),
+            ("2026-03-08T02:30Z", "not an RFC 3339 instant"),
+            ("2026-03-08T02:30:00+0500", "not an RFC 3339 instant"),
+            ("2026-03-08T02:30:00+05", "not an RFC 3339 instant"),
+            ("2026-03-08T02:30:00.Z", "not an RFC 3339 instant"),
+            (
+                "2026-03-08T02:30:00Z[America/New_York]",
+                "not an RFC 3339 instant",
+            ),
+            ("20260308T023000Z", "not an RFC 3339 instant"),
+            ("2026-02-30T00:00:00Z", "not a valid instant"),
+            ("9999-12-31T23:59:59Z", "is out of range"),
+            ("", "not an RFC 3339 instant"),
+            ("2026-03-08T02:30:00Zé", "not an RFC 3339 instant"),
+        ] {
+            let error = instant(text).unwrap_err();
+            assert!(error.contains(expected), "{text}: {error}");
+            assert!(!error.contains("overflow"), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn at_must_lie_within_fifty_years_of_the_clock() {
+        let clock: Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
+        for ok in [
+            "2076-12-01T00:00:00Z",
+            "1976-12-01T00:00:00Z",
+            "2026-01-01T00:00:00Z",
+        ] {
+            let at: Timestamp = ok.parse().unwrap();
+            assert_eq!(within_window(at, clock).unwrap(), at);
+        }
+        for far in [
+            "2076-12-01T00:00:01Z",
+            "1976-11-30T23:59:59Z",
+            "9999-12-30T00:00:00Z",
+        ] {
+            let error = within_window(far.parse().unwrap(), clock)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("out of range"), "{far}: {error}");
+            assert!(error.contains("within 50 years of now"), "{error}");
+        }
+    }
 }

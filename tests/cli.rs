@@ -707,3 +707,150 @@ fn one_shot_commands_read_the_injected_clock_and_the_daemon_refuses_it() {
         "{stderr}"
     );
 }
+
+/// 100,000 `[` in a `check` overflowed the stack (SIGABRT) before lists
+/// shared the parser's depth limit; the message quotes a short excerpt.
+pub(crate) fn deeply_nested_check() -> String {
+    format!(
+        "check = \"mfa_registered in {}'x'{}\"",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    )
+}
+
+#[test]
+fn deep_nesting_in_a_check_or_in_toml_is_refused_with_a_short_message() {
+    let (code, stderr) =
+        check_config_with("check = \"mfa_registered == true\"", &deeply_nested_check());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("lists cannot be nested"), "{stderr}");
+    assert!(stderr.contains('…'), "the excerpt is marked: {stderr}");
+    assert!(stderr.len() < 1_000, "{} bytes: {stderr}", stderr.len());
+
+    // The TOML parser's own nesting (arrays, inline tables) is bounded too.
+    for deep in [
+        format!("x = {}{}", "[".repeat(100_000), "]".repeat(100_000)),
+        format!("x = {}1{}", "{a = ".repeat(100_000), "}".repeat(100_000)),
+    ] {
+        let (code, stderr) = check_config_with("timezone =", &format!("{deep}\ntimezone ="));
+        assert_eq!(code, Some(1), "{}", &stderr[..stderr.len().min(2_000)]);
+        assert!(stderr.len() < 1_000, "{} bytes", stderr.len());
+    }
+}
+
+#[test]
+fn max_bytes_takes_sizes_and_refuses_zero_and_absurd_limits() {
+    let mfa = "path = \"evidence/mfa.json\"\n";
+    for ok in ["\"64MiB\"", "\"500KB\"", "\"1.5 GiB\"", "1048576"] {
+        // The fixture's CRM has problems of its own; none is about the limit.
+        let (_, stderr) = check_config_with(mfa, &format!("{mfa}max_bytes = {ok}\n"));
+        assert!(!stderr.contains("max_bytes"), "{ok}: {stderr}");
+    }
+    for (bad, expected) in [
+        ("0", "at least one byte"),
+        ("\"0MiB\"", "at least one byte"),
+        ("-5", "at least one byte"),
+        ("\"5GiB\"", "more than the 4 GiB"),
+        ("5000000000", "more than the 4 GiB"),
+        ("\"lots\"", "is not a size"),
+        ("\"64 MiBs\"", "is not a size"),
+        ("true", "is not a size"),
+    ] {
+        let (code, stderr) = check_config_with(mfa, &format!("{mfa}max_bytes = {bad}\n"));
+        assert_eq!(code, Some(1), "{bad}: {stderr}");
+        assert!(stderr.contains("source[mfa].max_bytes"), "{bad}: {stderr}");
+        assert!(stderr.contains(expected), "{bad}: {stderr}");
+    }
+}
+
+#[test]
+fn evidence_add_refuses_fifos_devices_and_files_over_the_limit() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    let add = |file: &str| {
+        let output = fixture.run(&[
+            "evidence",
+            "add",
+            "--config",
+            "dutywatch.toml",
+            "--duty",
+            "training",
+            "--file",
+            file,
+        ]);
+        (output.status.code(), text(&output).1)
+    };
+    let fifo = fixture.path("pipe.pdf");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success());
+    // Blocked forever before: opening a FIFO waits for a writer.
+    let (code, stderr) = add("pipe.pdf");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is a FIFO (named pipe), not a regular file"),
+        "{stderr}"
+    );
+    let (code, stderr) = add("/dev/zero");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is a device, not a regular file"),
+        "{stderr}"
+    );
+
+    // One byte over 64 MiB, sparse so it costs no disk.
+    let big = std::fs::File::create(fixture.path("big.pdf")).expect("create");
+    big.set_len(64 * 1024 * 1024 + 1).expect("set_len");
+    let (code, stderr) = add("big.pdf");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is 64.0 MiB (67108865 bytes), over the limit of 64 MiB (67108864 bytes)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hand-added evidence is limited to 64 MiB"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn at_refuses_an_offset_out_of_range_and_says_when_an_instant_is_out_of_range() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    for (at, expected) in [
+        (
+            "2026-03-08T02:30:00+25:00",
+            "has the offset +25:00, which is out of range",
+        ),
+        (
+            "9999-12-31T23:59:59Z",
+            "is out of range: an instant must lie within 50 years",
+        ),
+        // In jiff's range, but past what a cycle can keep (without --dry-run
+        // it is refused as ahead of the clock).
+        (
+            "9999-06-01T00:00:00Z",
+            "is out of range: an instant must lie within 50 years",
+        ),
+        (
+            "1900-01-01T00:00:00Z",
+            "is out of range: an instant must lie within 50 years",
+        ),
+    ] {
+        for dry_run in [true, false] {
+            if at.starts_with("9999-06") && !dry_run {
+                continue;
+            }
+            let mut args = vec!["once", "--config", "dutywatch.toml", "--at", at];
+            if dry_run {
+                args.push("--dry-run");
+            }
+            let output = fixture.run(&args);
+            let (_, stderr) = text(&output);
+            assert!(!output.status.success(), "{at}: {stderr}");
+            assert!(stderr.contains(expected), "{at}: {stderr}");
+            assert!(!stderr.contains("overflow"), "{at}: {stderr}");
+        }
+    }
+    assert!(!fixture.path("state/dutywatch.db").exists(), "nothing ran");
+}

@@ -256,3 +256,70 @@ fn a_mail_every_recipient_already_has_is_closed_without_sending_it_again() {
             .is_empty()
     );
 }
+
+/// The standard fixture with `max_bytes = {limit}` on the `mfa` source.
+fn with_mfa_limit(fixture: &util::Fixture, limit: &str) {
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    let mfa = "path = \"evidence/mfa.json\"\n";
+    assert!(good.contains(mfa));
+    fixture.write(
+        "dutywatch.toml",
+        &good.replacen(mfa, &format!("{mfa}max_bytes = {limit}\n"), 1),
+    );
+}
+
+#[test]
+fn an_export_over_max_bytes_is_a_source_error_naming_its_size_and_the_limit() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    let size = std::fs::metadata(fixture.path("evidence/mfa.json"))
+        .expect("the export")
+        .len();
+    with_mfa_limit(&fixture, "10");
+    let mut engine = util::engine(&fixture);
+    let summary = engine.cycle(now).expect("cycle");
+    assert_eq!(summary.collection_failures, 1);
+    let mfa = util::verdict_of(&engine, "mfa-registered");
+    assert_eq!(mfa.state.kind(), StateKind::SourceError);
+    for expected in [
+        format!("mfa.json` is {size} bytes"),
+        "over the limit of 10 bytes".to_owned(),
+        "raise `max_bytes` on source `mfa`".to_owned(),
+    ] {
+        assert!(mfa.reason.contains(&expected), "{expected}: {}", mfa.reason);
+    }
+
+    // At the limit exactly, it is read.
+    let fixture = util::standard(now);
+    with_mfa_limit(&fixture, &size.to_string());
+    let mut engine = util::engine(&fixture);
+    assert_eq!(engine.cycle(now).expect("cycle").collection_failures, 0);
+    let fixture = util::standard(now);
+    with_mfa_limit(&fixture, &(size - 1).to_string());
+    let mut engine = util::engine(&fixture);
+    assert_eq!(engine.cycle(now).expect("cycle").collection_failures, 1);
+}
+
+#[test]
+fn a_fifo_as_the_export_is_refused_without_blocking() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    std::fs::remove_file(fixture.path("evidence/mfa.json")).expect("rm");
+    let status = std::process::Command::new("mkfifo")
+        .arg(fixture.path("evidence/mfa.json"))
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success());
+    let mut engine = util::engine(&fixture);
+    // Opening the FIFO would block this test forever.
+    let summary = engine.cycle(now).expect("cycle");
+    assert_eq!(summary.collection_failures, 1);
+    let mfa = util::verdict_of(&engine, "mfa-registered");
+    assert_eq!(mfa.state.kind(), StateKind::SourceError);
+    assert!(
+        mfa.reason
+            .contains("mfa.json` is a FIFO (named pipe), not a regular file"),
+        "{}",
+        mfa.reason
+    );
+}

@@ -136,6 +136,33 @@ fn a_reload_with_a_broken_config_keeps_the_old_one_running() {
 }
 
 #[test]
+fn a_reload_with_a_deeply_nested_check_is_refused_and_the_old_config_keeps_running() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    let mut daemon = start(&fixture, now);
+    daemon.step(now).expect("step");
+
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    fixture.write(
+        "dutywatch.toml",
+        &good.replace(
+            "check = \"mfa_registered == true\"",
+            &crate::cli::deeply_nested_check(),
+        ),
+    );
+    let errors = daemon
+        .reload(at("2026-11-23T15:05:00Z"))
+        .expect_err("the deep config is rejected, not a stack overflow");
+    let text = errors.to_string();
+    assert!(text.contains("lists cannot be nested"), "{text}");
+    assert!(text.len() < 1_000, "a short excerpt, not 200 KB: {text}");
+    assert_eq!(daemon.config().contractors[0].duties.len(), 3);
+    daemon
+        .step(at("2026-11-23T15:15:00Z"))
+        .expect("the daemon keeps working on the old config");
+}
+
+#[test]
 fn a_reload_the_store_cannot_plan_is_rejected_whole() {
     let now = at("2026-11-23T15:00:00Z");
     let fixture = util::standard(now);

@@ -111,6 +111,35 @@ fn the_daemon_notifies_ready_feeds_the_watchdog_survives_a_bad_reload_and_stops_
         "a bad reload must not stop the daemon"
     );
 
+    // SIGHUP with 100,000 nested `[` in a check (once a stack overflow that
+    // killed the daemon): refused, and the daemon keeps running.
+    fixture.write(
+        "dutywatch.toml",
+        &good.replace(
+            "check = \"mfa_registered == true\"",
+            &crate::cli::deeply_nested_check(),
+        ),
+    );
+    let deep = seen.len();
+    signal(&child, "-HUP");
+    wait_for(&socket, &mut seen, |m| {
+        m[deep..].iter().any(|s| s.contains("RELOADING=1"))
+    });
+    wait_for(&socket, &mut seen, |m| {
+        let Some(reloading) = m[deep..].iter().position(|s| s.contains("RELOADING=1")) else {
+            return false;
+        };
+        m[deep + reloading..]
+            .iter()
+            .filter(|s| s.contains("WATCHDOG=1") || s.contains("READY=1"))
+            .count()
+            >= 3
+    });
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "a deeply nested config must not kill the daemon"
+    );
+
     // A good config whose CRM gained a row it must set aside: the reload
     // takes it and says which row, as start-up does.
     fixture.write("dutywatch.toml", &good);
@@ -142,6 +171,11 @@ fn the_daemon_notifies_ready_feeds_the_watchdog_survives_a_bad_reload_and_stops_
         "the rejected reload is logged: {stderr}"
     );
     assert!(stderr.contains("`soon` is not a cadence"), "{stderr}");
+    assert!(stderr.contains("lists cannot be nested"), "{stderr}");
+    assert!(
+        !stderr.contains(&"[".repeat(100)),
+        "the log quotes a short excerpt, not the whole expression"
+    );
     assert!(
         stderr.contains("CrmProblem") && stderr.contains("3.99.1"),
         "the reloaded CRM's problem is logged: {stderr}"

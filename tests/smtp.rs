@@ -246,7 +246,11 @@ fn a_permanent_rejection_says_so_and_the_mail_stays_in_the_outbox() {
     let fixture = fixture(&server, "", now);
     let output = once(&fixture, None, now);
     let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stdout}{stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "undelivered: {stdout}{stderr}"
+    );
     assert!(
         stderr.contains(&format!(
             "smtp relay 127.0.0.1:{}: rejected with 550 (mail system)",
@@ -417,7 +421,9 @@ fn the_password_comes_from_the_credential_and_never_leaks() {
     std::fs::write(&credential, format!("{WRONG_PASSWORD}\n")).expect("write credential");
     let refused = once(&fixture, Some(credentials.path()), now);
     let (stdout, stderr) = text(&refused);
-    assert!(refused.status.success(), "{stdout}{stderr}");
+    // `once` decided a mail and could not deliver it: it says so and fails,
+    // so a cron job or script running it learns of it.
+    assert_eq!(refused.status.code(), Some(1), "{stdout}{stderr}");
     assert!(server.received().is_empty(), "{:#?}", server.received());
     assert!(
         stderr.contains(&format!(
@@ -425,6 +431,17 @@ fn the_password_comes_from_the_credential_and_never_leaks() {
             server.port
         )),
         "{stderr}"
+    );
+    let summary = stderr
+        .lines()
+        .position(|line| line.starts_with("1 escalation mail(s) could not be delivered"))
+        .unwrap_or_else(|| panic!("says how many: {stderr}"));
+    assert!(
+        stderr
+            .lines()
+            .nth(summary + 1)
+            .is_some_and(|line| line.contains("535")),
+        "and why: {stderr}"
     );
     assert_eq!(pending(&fixture), 1);
 
@@ -555,7 +572,11 @@ fn implicit_tls_to_a_plain_port_names_the_tls_setting() {
     );
     let output = once(&fixture, None, now);
     let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stdout}{stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "undelivered: {stdout}{stderr}"
+    );
     assert!(
         stderr.contains(&format!(
             "smtp relay 127.0.0.1:{}: tls = \"implicit\" failed: ",
@@ -727,7 +748,11 @@ fn a_relay_certificate_from_an_unknown_ca_is_refused_before_the_login() {
         &[("SSL_CERT_FILE", &trusted.ca())],
     );
     let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stdout}{stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "undelivered: {stdout}{stderr}"
+    );
     assert!(
         server.auth_attempts().is_empty(),
         "the password went to an unverified relay"

@@ -41,7 +41,9 @@ mod tests;
 
 pub use contractor::{Contractor, crm_problems};
 pub use mail::{MailConfig, SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls, Transport};
-pub use source::{FileFormat, Source, SourceKind};
+pub use source::{
+    DEFAULT_MAX_BYTES, FileFormat, MAX_MAX_BYTES, Source, SourceKind, describe_size, parse_size,
+};
 
 use raw::{RawConfig, RawEmpty, RawKind};
 

@@ -145,6 +145,8 @@ pub(super) struct RawSource {
     pub(super) records: Option<FieldPath>,
     pub(super) schedule: Spanned<String>,
     pub(super) max_age: Option<Period>,
+    /// The largest export read, as `"64MiB"`, `"500KB"` or a number of bytes.
+    pub(super) max_bytes: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]

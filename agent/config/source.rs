@@ -29,6 +29,89 @@ pub struct Source {
     pub time: TimeReader,
     pub schedule: Schedule,
     pub max_age: Option<Period>,
+    /// The largest export it reads, in bytes (`max_bytes`, default
+    /// [`DEFAULT_MAX_BYTES`]); a larger one is a failed collection.
+    pub max_bytes: u64,
+}
+
+/// The evidence size limit when a source sets no `max_bytes`, and the limit
+/// of `dutywatch evidence add`: 64 MiB. Reading holds the file and its
+/// records in memory (about ten times the file for short CSV rows, measured
+/// by `benches/evidence_read.rs`), so the limit bounds a collection's memory.
+pub const DEFAULT_MAX_BYTES: u64 = 64 * MIB;
+
+/// The largest `max_bytes` accepted: 4 GiB. A cycle holds several times the
+/// file in memory; past this an export is a mistake, not evidence.
+pub const MAX_MAX_BYTES: u64 = 4 * GIB;
+
+const KIB: u64 = 1 << 10;
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+
+/// Reads a size: a number of bytes, or a number with a unit: `B`, `KB`,
+/// `MB`, `GB` (powers of 1000) or `KiB`, `MiB`, `GiB` (powers of 1024),
+/// case-insensitive, e.g. `"64MiB"`, `"500KB"`, `"1.5 GiB"`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit_size = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "kib" => KIB,
+        "mib" => MIB,
+        "gib" => GIB,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a size; write e.g. \"64MiB\", \"500KB\" or a number of bytes"
+            ));
+        }
+    };
+    let number: f64 = number.parse().map_err(|_| {
+        format!("`{text}` is not a size; write e.g. \"64MiB\", \"500KB\" or a number of bytes")
+    })?;
+    // Exact for whole numbers below 2^53; a fraction rounds to a byte.
+    let bytes = (number * unit_size as f64).round();
+    check_size(bytes, text)
+}
+
+fn check_size(bytes: f64, text: &str) -> Result<u64, String> {
+    if bytes < 1.0 {
+        return Err(format!(
+            "`{text}` would refuse every export; the limit must be at least one byte"
+        ));
+    }
+    if bytes > MAX_MAX_BYTES as f64 {
+        return Err(format!(
+            "`{text}` is more than the 4 GiB dutywatch reads in one go (reading takes several times the file in memory); export less per file"
+        ));
+    }
+    Ok(bytes as u64)
+}
+
+/// A size for people: `64 MiB (67108864 bytes)`.
+pub fn describe_size(bytes: u64) -> String {
+    let (unit_size, unit) = if bytes >= GIB {
+        (GIB, "GiB")
+    } else if bytes >= MIB {
+        (MIB, "MiB")
+    } else if bytes >= KIB {
+        (KIB, "KiB")
+    } else {
+        return format!("{bytes} bytes");
+    };
+    // Whole units only when exact, so a file one byte over a limit never
+    // reads as the limit itself.
+    let value = if bytes.is_multiple_of(unit_size) {
+        (bytes / unit_size).to_string()
+    } else {
+        format!("{:.1}", bytes as f64 / unit_size as f64)
+    };
+    format!("{value} {unit} ({bytes} bytes)")
 }
 
 impl Source {
@@ -170,6 +253,25 @@ impl Context<'_> {
                 }
             }
         };
+        let max_bytes = match &raw.max_bytes {
+            None => Some(DEFAULT_MAX_BYTES),
+            Some(value) => {
+                let parsed = match value.get_ref() {
+                    toml::Value::Integer(n) => check_size(*n as f64, &n.to_string()),
+                    toml::Value::String(text) => parse_size(text),
+                    other => Err(format!(
+                        "`{other}` is not a size; write e.g. \"64MiB\", \"500KB\" or a number of bytes"
+                    )),
+                };
+                match parsed {
+                    Ok(bytes) => Some(bytes),
+                    Err(message) => {
+                        self.error(value.span().start, &format!("{key}.max_bytes"), message);
+                        None
+                    }
+                }
+            }
+        };
         if self.errors.len() > start {
             return None;
         }
@@ -184,6 +286,7 @@ impl Context<'_> {
             },
             schedule: schedule?,
             max_age: raw.max_age,
+            max_bytes: max_bytes?,
         })
     }
 
@@ -226,5 +329,33 @@ impl Context<'_> {
             overrides.insert(name.clone(), path);
         }
         Mapping::new(overrides)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_with_decimal_and_binary_units() {
+        for (text, bytes) in [
+            ("64MiB", 64 << 20),
+            ("64 mib", 64 << 20),
+            ("500KB", 500_000),
+            ("1.5GiB", 3 << 29),
+            ("12", 12),
+            ("12B", 12),
+            ("4GiB", 4 << 30),
+        ] {
+            assert_eq!(parse_size(text), Ok(bytes), "{text}");
+        }
+        for text in [
+            "", "MiB", "0", "0.1", "4.01GiB", "1e9", "-1KB", "64 MiBs", "1..2MB",
+        ] {
+            assert!(parse_size(text).is_err(), "{text}");
+        }
+        assert_eq!(describe_size(64 << 20), "64 MiB (67108864 bytes)");
+        assert_eq!(describe_size(1536), "1.5 KiB (1536 bytes)");
+        assert_eq!(describe_size(100), "100 bytes");
     }
 }

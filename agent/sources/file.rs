@@ -1,6 +1,9 @@
 //! The `file` source: the newest file matching a path or glob, e.g. the
 //! latest `access-review-*.csv` export in a shared folder.
 
+use std::fs::{File, FileType};
+use std::io::Read as _;
+use std::os::unix::fs::FileTypeExt as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -9,14 +12,16 @@ use jiff::Timestamp;
 use super::{CollectError, Collected};
 use crate::config::FileFormat;
 
-pub(super) fn collect(pattern: &Path, format: FileFormat) -> Result<Collected, CollectError> {
+pub(super) fn collect(
+    pattern: &Path,
+    format: FileFormat,
+    max_bytes: u64,
+    raise: &str,
+) -> Result<Collected, CollectError> {
     let (modified, path) = newest_match(pattern)?.ok_or_else(|| CollectError::NoMatch {
         pattern: pattern.to_string_lossy().into_owned(),
     })?;
-    let payload = std::fs::read(&path).map_err(|source| CollectError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let payload = read_bounded(&path, max_bytes, raise)?;
     // The export speaks for the moment it was written, not the moment we
     // read it: a file nobody refreshes must go stale.
     // Whole seconds: what the store keeps, so an unchanged file compares
@@ -32,8 +37,69 @@ pub(super) fn collect(pattern: &Path, format: FileFormat) -> Result<Collected, C
     })
 }
 
+/// Reads the regular file at `path`, refusing one larger than `limit`
+/// bytes. A FIFO, device or socket is refused from its metadata, before it
+/// is opened (opening a FIFO blocks until a writer comes); a file over the
+/// limit by its metadata is refused unread, and the read itself stops one
+/// byte past the limit, so a file that grows meanwhile cannot exceed it
+/// either. `raise` says how to raise the limit, for the message.
+pub fn read_bounded(path: &Path, limit: u64, raise: &str) -> Result<Vec<u8>, CollectError> {
+    let read_error = |source| CollectError::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    let too_large = |size: Option<u64>| CollectError::TooLarge {
+        path: path.display().to_string(),
+        size,
+        limit,
+        raise: raise.to_owned(),
+    };
+    let metadata = std::fs::metadata(path).map_err(read_error)?;
+    if !metadata.is_file() {
+        return Err(CollectError::NotAFile {
+            path: path.display().to_string(),
+            what: what_is(metadata.file_type()),
+        });
+    }
+    if metadata.len() > limit {
+        return Err(too_large(Some(metadata.len())));
+    }
+    let file = File::open(path).map_err(read_error)?;
+    // The path may have been swapped since: judge what was opened.
+    let opened = file.metadata().map_err(read_error)?;
+    if !opened.is_file() {
+        return Err(CollectError::NotAFile {
+            path: path.display().to_string(),
+            what: what_is(opened.file_type()),
+        });
+    }
+    let expected = usize::try_from(opened.len().min(limit)).unwrap_or(0);
+    let mut payload = Vec::with_capacity(expected.saturating_add(1));
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut payload)
+        .map_err(read_error)?;
+    if payload.len() as u64 > limit {
+        return Err(too_large(None));
+    }
+    Ok(payload)
+}
+
+fn what_is(file_type: FileType) -> &'static str {
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
+}
+
 /// The newest file matching `pattern` and its modification time; `None` when no file
-/// matches (yet).
+/// matches (yet). A FIFO, device or socket that matches is an error, never opened.
 pub(crate) fn newest_match(pattern: &Path) -> Result<Option<(SystemTime, PathBuf)>, CollectError> {
     let pattern_text = pattern.to_string_lossy().into_owned();
     let entries = glob::glob(&pattern_text).map_err(|_| CollectError::NoMatch {
@@ -45,15 +111,23 @@ pub(crate) fn newest_match(pattern: &Path) -> Result<Option<(SystemTime, PathBuf
             path: e.path().display().to_string(),
             source: std::io::Error::new(e.error().kind(), e.error().to_string()),
         })?;
-        if !path.is_file() {
+        let metadata = std::fs::metadata(&path).map_err(|source| CollectError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        if metadata.is_dir() {
             continue;
         }
-        let modified = std::fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .map_err(|source| CollectError::Read {
+        if !metadata.is_file() {
+            return Err(CollectError::NotAFile {
                 path: path.display().to_string(),
-                source,
-            })?;
+                what: what_is(metadata.file_type()),
+            });
+        }
+        let modified = metadata.modified().map_err(|source| CollectError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         // Newest by modification time; the name breaks ties so the choice
         // does not depend on directory order.
         if newest
@@ -85,4 +159,41 @@ pub(crate) fn closed_folder(pattern: &Path) -> Option<(PathBuf, std::io::Error)>
             }
             _ => None,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_reads_longer_than_its_metadata_says_is_cut_at_the_limit() {
+        // /proc files report a length of 0 and read more: the same as a file
+        // growing after its size was checked.
+        let path = Path::new("/proc/self/status");
+        let error = read_bounded(path, 100, "raise it").unwrap_err();
+        assert!(
+            matches!(
+                error,
+                CollectError::TooLarge {
+                    size: None,
+                    limit: 100,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().contains("grew while being read"),
+            "{error}"
+        );
+        assert!(read_bounded(path, 1 << 20, "raise it").is_ok());
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        for (path, what) in [("/dev/null", "a device"), ("/tmp", "a directory")] {
+            let error = read_bounded(Path::new(path), 100, "").unwrap_err();
+            assert!(error.to_string().contains(what), "{error}");
+        }
+    }
 }

@@ -4,6 +4,7 @@
 
 mod file;
 
+pub use file::read_bounded;
 pub(crate) use file::{closed_folder, newest_match};
 
 use dutywatch_checks::read::{self, Parsed};
@@ -11,7 +12,7 @@ use jiff::Timestamp;
 
 pub use dutywatch_checks::read::ReadError;
 
-use crate::config::{Source, SourceKind};
+use crate::config::{Source, SourceKind, describe_size};
 
 /// What one successful collection produced, before it is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,21 @@ pub enum CollectError {
         path: String,
         source: std::io::Error,
     },
+    #[error("`{path}` is {what}, not a regular file; evidence is read only from regular files")]
+    NotAFile { path: String, what: &'static str },
+    #[error(
+        "`{path}` is {}, over the limit of {}; {raise}",
+        size.map_or_else(|| "larger than that (it grew while being read)".to_owned(), describe_size),
+        describe_size(*limit)
+    )]
+    TooLarge {
+        path: String,
+        /// From its metadata; `None` when it grew past the limit while read.
+        size: Option<u64>,
+        limit: u64,
+        /// How to raise the limit.
+        raise: String,
+    },
     #[error(transparent)]
     Unreadable(#[from] ReadError),
 }
@@ -44,7 +60,11 @@ pub fn collect(source: &Source) -> Result<Collected, CollectError> {
         SourceKind::File {
             pattern, format, ..
         } => {
-            let collected = file::collect(pattern, *format)?;
+            let raise = format!(
+                "if exports this large are expected, raise `max_bytes` on source `{}` above the file's size (reading takes about ten times it in memory)",
+                source.id
+            );
+            let collected = file::collect(pattern, *format, source.max_bytes, &raise)?;
             // Refuse evidence we could not read later: a half-written, empty
             // or malformed export, or one none of whose records is of the
             // source's kind, is a failed collection, not evidence.

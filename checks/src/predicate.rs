@@ -126,12 +126,39 @@ pub struct Context<'a> {
 }
 
 /// Why an expression does not parse; `position` is a character offset.
+/// Its message quotes only a short excerpt around `position` (see
+/// [`excerpt`]), never a whole expression that may be kilobytes long.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("in `{source_text}` at character {position}: {message}")]
+#[error("in `{}` at character {position}: {message}", excerpt(source_text, *position))]
 pub struct ParsePredicateError {
     source_text: String,
     position: usize,
     message: String,
+}
+
+/// How many characters of the input an error message quotes on each side
+/// of the position it points at.
+const EXCERPT_RADIUS: usize = 20;
+
+/// The part of `source` an error message quotes: all of it when short,
+/// else [`EXCERPT_RADIUS`] characters either side of `position`, with `…`
+/// marking each cut.
+fn excerpt(source: &str, position: usize) -> String {
+    let count = source.chars().count();
+    if count <= 2 * EXCERPT_RADIUS {
+        return source.to_owned();
+    }
+    let start = position.saturating_sub(EXCERPT_RADIUS).min(count);
+    let end = (position + EXCERPT_RADIUS).min(count);
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    out.extend(source.chars().skip(start).take(end - start));
+    if end < count {
+        out.push('…');
+    }
+    out
 }
 
 impl Predicate {
@@ -700,7 +727,9 @@ fn tokenize(source: &str) -> Result<Vec<Token>, ParsePredicateError> {
 /// How deeply `(` and `not` may nest. Parsing, matching and dropping an
 /// expression all recurse once per level, so an unbounded depth would let
 /// one config line overflow the stack; real conditions nest two or three
-/// levels.
+/// levels. The only other nesting form, a `[` list, is one level by
+/// grammar: a `[` inside a list is refused before anything recurses, so
+/// this one limit bounds every recursion of the parser.
 const MAX_NESTING: usize = 32;
 
 struct Parser<'a> {
@@ -879,10 +908,15 @@ impl Parser<'_> {
                         self.next += 1;
                         break;
                     }
-                    let item = self.literal()?;
-                    if matches!(item, Literal::List(_)) {
-                        return Err(self.error_at(token.position, "lists cannot be nested"));
+                    // Refused before recursing: `literal` never goes more
+                    // than one list deep, however many `[` follow.
+                    if let Some(inner) = self
+                        .peek()
+                        .filter(|t| matches!(t.kind, TokenKind::OpenBracket))
+                    {
+                        return Err(self.error_at(inner.position, "lists cannot be nested"));
                     }
+                    let item = self.literal()?;
                     items.push(item);
                     match self.peek().map(|t| t.kind.clone()) {
                         Some(TokenKind::Comma) => self.next += 1,

@@ -74,21 +74,24 @@ pub fn read(
             "is empty: an export with nothing in it proves nothing".to_owned(),
         ));
     }
-    let raw = match format {
-        Format::Csv => {
-            csv_rows(&text, reader).map_err(|(location, message)| error(location, message))?
-        }
-        Format::Json => json_records(&text, records_at)
-            .map_err(|(location, message)| error(location, message))?,
-    };
-    let total = raw.len();
-    let mut records = Vec::with_capacity(total);
+    // Each raw row becomes a record as soon as it is read (CSV) or taken out
+    // of the document (JSON), and is dropped then: memory holds the bytes,
+    // their text and the records, never every row twice.
+    let mut total = 0;
+    let mut records = Vec::new();
     let mut findings = Vec::new();
-    for (position, object) in &raw {
-        let reading = reader.read(object, *position);
+    let mut take = |position: Position, object: serde_json::Map<String, Value>| {
+        total += 1;
+        let reading = reader.read(&object, position);
         records.extend(reading.record);
         findings.extend(reading.findings);
+    };
+    match format {
+        Format::Csv => csv_rows(&text, reader, &mut take),
+        Format::Json => json_records(&text, records_at, &mut take),
     }
+    .map_err(|(location, message)| error(location, message))?;
+    records.shrink_to_fit();
     if total > 0 && records.is_empty() {
         let first = findings
             .first()
@@ -109,10 +112,14 @@ pub fn read(
     })
 }
 
-type Raw = Vec<(Position, serde_json::Map<String, Value>)>;
 type Problem = (Option<String>, String);
 
-fn csv_rows(text: &str, kind: RecordReader<'_>) -> Result<Raw, Problem> {
+/// Hands each row, as a JSON object of its cells, to `take`.
+fn csv_rows(
+    text: &str,
+    kind: RecordReader<'_>,
+    take: &mut dyn FnMut(Position, serde_json::Map<String, Value>),
+) -> Result<(), Problem> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(text.as_bytes());
@@ -123,7 +130,6 @@ fn csv_rows(text: &str, kind: RecordReader<'_>) -> Result<Raw, Problem> {
         .clone();
     let names = header_names(&headers).map_err(|message| (line_one(), message))?;
     required_columns(&names, kind).map_err(|message| (line_one(), message))?;
-    let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
             let line = e.position().map_or(0, |p| p.line());
@@ -154,9 +160,9 @@ fn csv_rows(text: &str, kind: RecordReader<'_>) -> Result<Raw, Problem> {
                 }
             }
         }
-        rows.push((Position::Line(line), object));
+        take(Position::Line(line), object);
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// Every required field of the kind needs a column: without one, every row would be
@@ -226,15 +232,29 @@ fn header_names(headers: &csv::StringRecord) -> Result<Vec<Option<String>>, Stri
     Ok(names)
 }
 
-fn json_records(text: &str, records_at: Option<&FieldPath>) -> Result<Raw, Problem> {
-    let value = decode::json(text).map_err(|e| (None, e.to_string()))?;
+/// Hands each record of the document, in order, to `take`; the records are
+/// moved out of the parsed document, not copied.
+fn json_records(
+    text: &str,
+    records_at: Option<&FieldPath>,
+    take: &mut dyn FnMut(Position, serde_json::Map<String, Value>),
+) -> Result<(), Problem> {
+    let mut value = decode::json(text).map_err(|e| (None, e.to_string()))?;
     let list = match records_at {
-        Some(path) => path.lookup(&value).cloned().ok_or_else(|| {
-            (
-                None,
-                format!("has no `{path}` field holding the records; check the source's `records`"),
-            )
-        })?,
+        Some(path) => path
+            .segments()
+            .iter()
+            .try_fold(&mut value, |value, key| value.as_object_mut()?.get_mut(key))
+            .filter(|value| !value.is_null())
+            .map(Value::take)
+            .ok_or_else(|| {
+                (
+                    None,
+                    format!(
+                        "has no `{path}` field holding the records; check the source's `records`"
+                    ),
+                )
+            })?,
         // A bare array, Microsoft's `{"value": [...]}` envelope, or a single
         // object (e.g. the security-defaults policy).
         None => match value {
@@ -245,21 +265,31 @@ fn json_records(text: &str, records_at: Option<&FieldPath>) -> Result<Raw, Probl
         },
     };
     match list {
-        Value::Array(items) => items
-            .into_iter()
-            .enumerate()
-            .map(|(index, item)| match item {
-                Value::Object(object) => Ok((Position::Record(index + 1), object)),
-                other => Err((
+        Value::Array(items) => {
+            // Every item is checked before any is taken, so a document with
+            // a stray non-object is refused whole, as before.
+            if let Some((index, other)) =
+                items.iter().enumerate().find(|(_, item)| !item.is_object())
+            {
+                return Err((
                     Some(format!("record {}", index + 1)),
                     format!(
                         "is {}, not an object with fields; point `records` at the list of objects",
-                        json_kind(&other)
+                        json_kind(other)
                     ),
-                )),
-            })
-            .collect(),
-        Value::Object(object) => Ok(vec![(Position::Record(1), object)]),
+                ));
+            }
+            for (index, item) in items.into_iter().enumerate() {
+                if let Value::Object(object) = item {
+                    take(Position::Record(index + 1), object);
+                }
+            }
+            Ok(())
+        }
+        Value::Object(object) => {
+            take(Position::Record(1), object);
+            Ok(())
+        }
         other => Err((
             None,
             format!(
@@ -607,6 +637,22 @@ mod tests {
         ));
         assert!(message.contains("line 2 (byte 18)"), "{message}");
         assert!(message.contains("not valid UTF-8"), "{message}");
+    }
+
+    #[test]
+    fn deeply_nested_json_evidence_is_an_error_not_a_stack_overflow() {
+        // serde_json's 128-level limit holds through `read`, closed or not,
+        // in arrays, objects and under a `records` path.
+        let deep = 100_000;
+        let arrays = format!("{}{}", "[".repeat(deep), "]".repeat(deep));
+        let objects = format!("{}1{}", "{\"a\":".repeat(deep), "}".repeat(deep));
+        for payload in [&arrays, &objects] {
+            let message = error(json("patch", payload));
+            assert!(message.contains("nested more than 128 levels"), "{message}");
+            assert!(message.len() < 300, "{message}");
+            let message = error(run("patch", Format::Json, Some("a"), payload.as_bytes()));
+            assert!(message.contains("nested more than 128 levels"), "{message}");
+        }
     }
 
     #[test]

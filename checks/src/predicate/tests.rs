@@ -452,3 +452,57 @@ fn well_typed_conditions_are_accepted() {
         bind(expression, kind).unwrap_or_else(|e| panic!("{expression}: {e}"));
     }
 }
+
+#[test]
+fn deeply_nested_lists_are_refused_without_recursing() {
+    // 100,000 `[` overflowed the stack before lists shared the limit.
+    let expression = format!("a in {}'x'{}", "[".repeat(100_000), "]".repeat(100_000));
+    let error = expression.parse::<Predicate>().unwrap_err();
+    assert!(error.to_string().contains("cannot be nested"), "{error}");
+    assert_eq!(error.position, 6, "points at the second `[`");
+    // Unclosed too.
+    assert!(
+        format!("a in {}", "[".repeat(100_000))
+            .parse::<Predicate>()
+            .is_err()
+    );
+    // A mixture of every nesting form.
+    let mixed = format!("{}a in [{}", "(not ".repeat(50_000), "[".repeat(50_000));
+    assert!(
+        mixed
+            .parse::<Predicate>()
+            .unwrap_err()
+            .to_string()
+            .contains("simplify")
+    );
+}
+
+#[test]
+fn an_error_quotes_a_short_marked_excerpt_not_the_whole_expression() {
+    let expression = format!("a in {}'x'{}", "[".repeat(100_000), "]".repeat(100_000));
+    let message = expression.parse::<Predicate>().unwrap_err().to_string();
+    assert!(message.len() < 200, "{} bytes: {message}", message.len());
+    let quoted = format!("in `a in {}…` at character 6", "[".repeat(21));
+    assert!(message.starts_with(&quoted), "{message}");
+    // In the middle: marked on both sides.
+    let long = format!(
+        "{} and b = 1 and {}",
+        "a == 1 and ".repeat(20),
+        "a == 1 and ".repeat(20)
+    );
+    let error = long.parse::<Predicate>().unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("`…") && message.contains("…`"),
+        "{message}"
+    );
+    assert!(message.contains("b = 1"), "{message}");
+    assert!(message.len() < 200, "{message}");
+    // Short expressions are quoted whole, as before.
+    let message = "status = 'x'".parse::<Predicate>().unwrap_err().to_string();
+    assert!(
+        message.starts_with("in `status = 'x'` at character 7"),
+        "{message}"
+    );
+    assert_eq!(excerpt("ab", 99), "ab");
+}
