@@ -57,6 +57,8 @@ pub struct Engine {
     /// (`outbox_senders`), and its next instance, once it holds the daemon's lock on the
     /// database and so knows the previous one is dead, releases that token's claims.
     token: String,
+    /// The HTTP client and OAuth token cache the API sources share.
+    http: sources::Http,
 }
 
 /// What a pass did, for logs and the service manager's status line.
@@ -113,7 +115,14 @@ impl Engine {
             mailer,
             clock,
             token,
+            http: sources::Http::default(),
         }
+    }
+
+    /// Replaces the bounds of the API sources' HTTP requests (timeouts, retries, back-off),
+    /// dropping the client and cached tokens.
+    pub fn set_http_policy(&mut self, policy: sources::HttpPolicy) {
+        self.http = sources::Http::new(policy);
     }
 
     /// The owner token on this engine's outbox leases.
@@ -201,7 +210,7 @@ impl Engine {
         else {
             anyhow::bail!("no source `{source_id}` for contractor `{contractor_id}`");
         };
-        match sources::collect(source) {
+        match sources::collect(source, &self.http, now) {
             Ok(Collected {
                 effective_at,
                 media_type,

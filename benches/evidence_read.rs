@@ -168,7 +168,11 @@ fn child(args: &[String]) {
         _ => {
             let config = config(dir, limit);
             let source = &config.contractors[0].sources[0];
-            let outcome = match dutywatch::sources::collect(source) {
+            let outcome = match dutywatch::sources::collect(
+                source,
+                &dutywatch::sources::Http::default(),
+                jiff::Timestamp::now(),
+            ) {
                 Ok(collected) => format!("collected {} bytes", collected.payload.len()),
                 Err(error) => format!("refused: {error}"),
             };

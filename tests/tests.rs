@@ -8,6 +8,7 @@ mod config;
 mod cycle;
 mod daemon;
 mod evidence;
+mod graph;
 mod isolation;
 mod perspective;
 mod service;

@@ -42,7 +42,8 @@ mod tests;
 pub use contractor::{Contractor, crm_problems};
 pub use mail::{MailConfig, SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls, Transport};
 pub use source::{
-    DEFAULT_MAX_BYTES, FileFormat, MAX_MAX_BYTES, Source, SourceKind, describe_size, parse_size,
+    ClientSecret, Cloud, DEFAULT_MAX_BYTES, FileFormat, GraphSource, MAX_MAX_BYTES, Source,
+    SourceKind, describe_size, parse_size,
 };
 
 use raw::{RawConfig, RawEmpty, RawKind};
@@ -268,6 +269,7 @@ pub fn parse_with(
         text,
         errors: Vec::new(),
         secrets,
+        env,
         kinds: Kinds::default(),
     };
     let raw: RawConfig = match toml::from_str(text) {
@@ -465,6 +467,8 @@ struct Context<'a> {
     text: &'a str,
     errors: Vec<ConfigError>,
     secrets: Secrets,
+    /// Where `env` secret references are looked up.
+    env: &'a dyn Fn(&str) -> Option<String>,
     /// The built-in evidence kinds and the config's own `[[kind]]`s.
     kinds: Kinds,
 }

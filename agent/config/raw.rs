@@ -147,12 +147,21 @@ pub(super) struct RawSource {
     pub(super) max_age: Option<Period>,
     /// The largest export read, as `"64MiB"`, `"500KB"` or a number of bytes.
     pub(super) max_bytes: Option<Spanned<toml::Value>>,
+    // graph
+    pub(super) tenant: Option<Spanned<String>>,
+    pub(super) client_id: Option<Spanned<String>>,
+    pub(super) client_secret: Option<Spanned<SecretRef>>,
+    pub(super) cloud: Option<super::source::Cloud>,
+    pub(super) graph_url: Option<Spanned<String>>,
+    pub(super) token_url: Option<Spanned<String>>,
+    pub(super) resource: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
 pub(super) enum RawSourceKind {
     File,
+    Graph,
 }
 
 #[derive(Deserialize)]

@@ -13,8 +13,10 @@ use jiff::tz::TimeZone;
 use toml::Spanned;
 
 use super::raw::{RawSource, RawSourceKind};
-use super::{Context, MANUAL_SOURCE, resolve};
+use super::{Context, MANUAL_SOURCE, Secrets, resolve};
 use crate::schedule::Schedule;
+use crate::secret::{Secret, SecretError, SecretRef};
+use crate::sources::http::https_or_loopback;
 
 /// An evidence collector.
 #[derive(Debug, Clone)]
@@ -132,9 +134,101 @@ pub enum SourceKind {
         format: FileFormat,
         records: Option<FieldPath>,
     },
+    /// A Microsoft Graph list (`{"value": [...]}` pages), read with an app's client
+    /// credentials.
+    Graph(Box<GraphSource>),
 }
 
 pub use dutywatch_checks::read::Format as FileFormat;
+
+/// A `kind = "graph"` source, as validated: every URL absolute, HTTPS unless to loopback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphSource {
+    pub tenant: String,
+    pub client_id: String,
+    pub client_secret: ClientSecret,
+    /// The first page: the Graph base URL and the resource's path.
+    pub url: reqwest::Url,
+    /// The OAuth 2 token endpoint (`https://{login host}/{tenant}/oauth2/v2.0/token`).
+    pub token_url: reqwest::Url,
+    /// `{graph host of the cloud}/.default`.
+    pub scope: String,
+    /// The application permission the resource needs, for error messages.
+    pub permission: Option<&'static str>,
+}
+
+/// The client secret of an API source: read when the config was loaded by what collects
+/// (`run`, `once`), otherwise only where it is, and read when a collection needs it (see
+/// [`Secrets`]). Compared by where it is, never by value.
+#[derive(Debug, Clone)]
+pub struct ClientSecret {
+    pub reference: SecretRef,
+    /// Shared, not copied: [`Secret`] is deliberately not `Clone`.
+    pub read: Option<Arc<Secret>>,
+}
+
+impl PartialEq for ClientSecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.reference == other.reference
+    }
+}
+
+impl Eq for ClientSecret {}
+
+impl ClientSecret {
+    /// The secret: as read at load, or read now from the process environment.
+    pub fn get(&self) -> Result<Arc<Secret>, SecretError> {
+        match &self.read {
+            Some(secret) => Ok(Arc::clone(secret)),
+            None => self.reference.resolve().map(Arc::new),
+        }
+    }
+}
+
+/// Which Microsoft cloud a tenant lives in: its Graph and login hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cloud {
+    /// Commercial (and Microsoft 365 GCC, which uses the commercial endpoints).
+    #[default]
+    Commercial,
+    Gcc,
+    /// US Government L4.
+    GccHigh,
+    /// US Government L5 (DoD).
+    Dod,
+}
+
+impl Cloud {
+    pub fn graph_url(self) -> &'static str {
+        match self {
+            Cloud::Commercial | Cloud::Gcc => "https://graph.microsoft.com",
+            Cloud::GccHigh => "https://graph.microsoft.us",
+            Cloud::Dod => "https://dod-graph.microsoft.us",
+        }
+    }
+
+    pub fn login_url(self) -> &'static str {
+        match self {
+            Cloud::Commercial | Cloud::Gcc => "https://login.microsoftonline.com",
+            Cloud::GccHigh | Cloud::Dod => "https://login.microsoftonline.us",
+        }
+    }
+}
+
+/// The Graph resources a source can name by `resource`: (name, path, permission).
+pub(crate) const GRAPH_RESOURCES: &[(&str, &str, &str)] = &[
+    (
+        "userRegistrationDetails",
+        "/v1.0/reports/authenticationMethods/userRegistrationDetails",
+        "AuditLog.Read.All",
+    ),
+    (
+        "conditionalAccessPolicies",
+        "/v1.0/identity/conditionalAccess/policies",
+        "Policy.Read.All",
+    ),
+];
 
 impl Context<'_> {
     pub(super) fn source(
@@ -246,12 +340,30 @@ impl Context<'_> {
                         format!("`{}` is not a valid glob", path.get_ref()),
                     );
                 }
+                for (name, set) in [
+                    ("tenant", raw.tenant.is_some()),
+                    ("client_id", raw.client_id.is_some()),
+                    ("client_secret", raw.client_secret.is_some()),
+                    ("cloud", raw.cloud.is_some()),
+                    ("graph_url", raw.graph_url.is_some()),
+                    ("token_url", raw.token_url.is_some()),
+                    ("resource", raw.resource.is_some()),
+                ] {
+                    if set {
+                        self.error(
+                            offset,
+                            &format!("{key}.{name}"),
+                            format!("`{name}` is for kind = \"graph\" sources; a file source reads `path`"),
+                        );
+                    }
+                }
                 SourceKind::File {
                     pattern,
                     format,
                     records: raw.records.clone(),
                 }
             }
+            RawSourceKind::Graph => SourceKind::Graph(Box::new(self.graph(raw, offset, &key)?)),
         };
         let max_bytes = match &raw.max_bytes {
             None => Some(DEFAULT_MAX_BYTES),
@@ -287,6 +399,214 @@ impl Context<'_> {
             schedule: schedule?,
             max_age: raw.max_age,
             max_bytes: max_bytes?,
+        })
+    }
+
+    /// The keys of a `kind = "graph"` source.
+    fn graph(&mut self, raw: &RawSource, offset: usize, key: &str) -> Option<GraphSource> {
+        let start = self.errors.len();
+        for (name, set) in [
+            ("format", raw.format.is_some()),
+            ("records", raw.records.is_some()),
+        ] {
+            if set {
+                self.error(
+                    offset,
+                    &format!("{key}.{name}"),
+                    format!("`{name}` is for file sources; a graph source reads Graph's JSON `value` list"),
+                );
+            }
+        }
+        let mut required = |name: &str, value: &Option<Spanned<String>>, example: &str| match value
+        {
+            Some(value) if !value.get_ref().trim().is_empty() => {
+                Some(value.get_ref().trim().to_owned())
+            }
+            Some(value) => {
+                self.error(
+                    value.span().start,
+                    &format!("{key}.{name}"),
+                    format!("`{name}` is empty; {example}"),
+                );
+                None
+            }
+            None => {
+                self.error(
+                    offset,
+                    &format!("{key}.{name}"),
+                    format!("a graph source needs `{name}`; {example}"),
+                );
+                None
+            }
+        };
+        let tenant = required(
+            "tenant",
+            &raw.tenant,
+            "write the tenant id (a GUID) or its domain, e.g. tenant = \"contoso.onmicrosoft.com\"",
+        );
+        let client_id = required(
+            "client_id",
+            &raw.client_id,
+            "write the application (client) id of the app registration",
+        );
+        if let (Some(tenant), Some(span)) = (&tenant, &raw.tenant)
+            && !tenant
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            self.error(
+                span.span().start,
+                &format!("{key}.tenant"),
+                format!(
+                    "`{tenant}` is not a tenant id or domain (letters, digits, `-` and `.` only)"
+                ),
+            );
+        }
+        let cloud = raw.cloud.unwrap_or_default();
+        let path = match (&raw.resource, &raw.path) {
+            (Some(resource), None) => {
+                match GRAPH_RESOURCES
+                    .iter()
+                    .find(|(name, ..)| name == resource.get_ref())
+                {
+                    Some((_, path, permission)) => Some(((*path).to_owned(), Some(*permission))),
+                    None => {
+                        let known: Vec<_> = GRAPH_RESOURCES
+                            .iter()
+                            .map(|(name, ..)| format!("`{name}`"))
+                            .collect();
+                        self.error(
+                            resource.span().start,
+                            &format!("{key}.resource"),
+                            format!("`{}` is not a Graph resource dutywatch knows; write one of {}, or a `path` such as \"/v1.0/identity/conditionalAccess/policies\"", resource.get_ref(), known.join(", ")),
+                        );
+                        None
+                    }
+                }
+            }
+            (None, Some(path)) => {
+                let text = path.get_ref().trim();
+                if text.starts_with('/') && !text.starts_with("//") {
+                    Some((text.to_owned(), None))
+                } else {
+                    self.error(
+                        path.span().start,
+                        &format!("{key}.path"),
+                        format!("`{text}` is not a Graph path; write the part after the host, starting with `/`, e.g. \"/v1.0/identity/conditionalAccess/policies\""),
+                    );
+                    None
+                }
+            }
+            (Some(_), Some(path)) => {
+                self.error(
+                    path.span().start,
+                    &format!("{key}.path"),
+                    "set either `resource` or `path`, not both".to_owned(),
+                );
+                None
+            }
+            (None, None) => {
+                self.error(offset, &format!("{key}.resource"), "a graph source needs `resource` (\"userRegistrationDetails\" or \"conditionalAccessPolicies\") or a `path`".to_owned());
+                None
+            }
+        };
+        let mut url = |name: &str,
+                       value: Option<&Spanned<String>>,
+                       default: String|
+         -> Option<reqwest::Url> {
+            let (text, at) = match value {
+                Some(value) => (value.get_ref().trim().to_owned(), value.span().start),
+                None => (default, offset),
+            };
+            let checked = reqwest::Url::parse(&text)
+                .map_err(|error| format!("`{text}` is not an absolute URL: {error}"))
+                .and_then(|url| https_or_loopback(&url).map(|()| url));
+            match checked {
+                Ok(url) => Some(url),
+                Err(message) => {
+                    self.error(at, &format!("{key}.{name}"), message);
+                    None
+                }
+            }
+        };
+        let graph_base = url(
+            "graph_url",
+            raw.graph_url.as_ref(),
+            cloud.graph_url().to_owned(),
+        );
+        let token_url = url(
+            "token_url",
+            raw.token_url.as_ref(),
+            format!(
+                "{}/{}/oauth2/v2.0/token",
+                cloud.login_url(),
+                tenant.as_deref().unwrap_or("tenant")
+            ),
+        );
+        let first = match (&graph_base, &path) {
+            (Some(base), Some((path, _))) => {
+                let text = format!("{}{path}", base.as_str().trim_end_matches('/'));
+                match reqwest::Url::parse(&text) {
+                    Ok(url) => Some(url),
+                    Err(error) => {
+                        self.error(
+                            offset,
+                            &format!("{key}.path"),
+                            format!("`{text}` is not a URL: {error}"),
+                        );
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let client_secret = match &raw.client_secret {
+            None => {
+                self.error(offset, &format!("{key}.client_secret"), "a graph source needs `client_secret`, e.g. client_secret = { credential = \"graph-client-secret\" }".to_owned());
+                None
+            }
+            Some(reference) => {
+                let read = match self.secrets {
+                    Secrets::Skip => Ok(None),
+                    Secrets::Read | Secrets::ReadWhereReadable => {
+                        match reference.get_ref().resolve_with(self.env) {
+                            Ok(secret) => Ok(Some(Arc::new(secret))),
+                            Err(SecretError::NoCredentialsDirectory { .. })
+                                if self.secrets == Secrets::ReadWhereReadable =>
+                            {
+                                Ok(None)
+                            }
+                            Err(error) => Err(error),
+                        }
+                    }
+                };
+                match read {
+                    Ok(read) => Some(ClientSecret {
+                        reference: reference.get_ref().clone(),
+                        read,
+                    }),
+                    Err(error) => {
+                        self.error(
+                            reference.span().start,
+                            &format!("{key}.client_secret"),
+                            format!("cannot resolve the client secret: {error}"),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        if self.errors.len() > start {
+            return None;
+        }
+        Some(GraphSource {
+            tenant: tenant?,
+            client_id: client_id?,
+            client_secret: client_secret?,
+            url: first?,
+            token_url: token_url?,
+            scope: format!("{}/.default", cloud.graph_url()),
+            permission: path?.1,
         })
     }
 

@@ -3,6 +3,8 @@
 //! kept separate so stored evidence can be re-read exactly as received.
 
 mod file;
+mod graph;
+pub mod http;
 
 pub use file::read_bounded;
 pub(crate) use file::{closed_folder, newest_match};
@@ -12,7 +14,8 @@ use jiff::Timestamp;
 
 pub use dutywatch_checks::read::ReadError;
 
-use crate::config::{Source, SourceKind, describe_size};
+use crate::config::{FileFormat, Source, SourceKind, describe_size};
+pub use http::{Http, HttpPolicy};
 
 /// What one successful collection produced, before it is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,13 +53,22 @@ pub enum CollectError {
         /// How to raise the limit.
         raise: String,
     },
+    /// An API source failed: the request, the page and what the server said, never a
+    /// secret or a token.
+    #[error("{message}")]
+    Api { message: String },
     #[error(transparent)]
     Unreadable(#[from] ReadError),
 }
 
-/// Runs one collection for `source`.
-pub fn collect(source: &Source) -> Result<Collected, CollectError> {
+/// Runs one collection for `source` as of `now`, API sources through `http`.
+pub fn collect(source: &Source, http: &Http, now: Timestamp) -> Result<Collected, CollectError> {
     match &source.kind {
+        SourceKind::Graph(graph) => {
+            let collected = graph::collect(source, graph, http, now)?;
+            read_evidence(source, &collected.origin, &collected.payload)?;
+            Ok(collected)
+        }
         SourceKind::File {
             pattern, format, ..
         } => {
@@ -80,6 +92,9 @@ pub fn read_evidence(source: &Source, origin: &str, payload: &[u8]) -> Result<Pa
         SourceKind::File {
             format, records, ..
         } => read::read(*format, records.as_ref(), origin, payload, source.reader()),
+        SourceKind::Graph(_) => {
+            read::read(FileFormat::Json, None, origin, payload, source.reader())
+        }
     }
 }
 

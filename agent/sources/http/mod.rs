@@ -1,0 +1,379 @@
+//! The one HTTP layer every API source goes through: one shared client (connect and request
+//! timeouts, no redirects, rustls), HTTPS unless to loopback, throttling honoured within
+//! bounds, and a cap on what a collection reads. One module per job: `retry` (Retry-After,
+//! back-off), `oauth` (client credentials, the token cache), `paging` (Graph's
+//! `@odata.nextLink`).
+//!
+//! Blocking on purpose: a collection runs inside the synchronous engine pass, which the daemon
+//! runs on a `spawn_blocking` thread, so an async client would need a runtime handed in for
+//! nothing; `reqwest::blocking` keeps one small runtime of its own.
+
+mod oauth;
+mod paging;
+mod retry;
+
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use reqwest::Url;
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::header::{CONTENT_LENGTH, RETRY_AFTER};
+
+use crate::secret::Secret;
+
+pub use oauth::ClientCredentials;
+pub(crate) use paging::collect_odata;
+
+/// The bounds of every HTTP collection. The defaults suit the daemon; tests shorten the
+/// back-off so they take milliseconds.
+#[derive(Debug, Clone)]
+pub struct HttpPolicy {
+    pub connect_timeout: Duration,
+    /// One request, body included.
+    pub request_timeout: Duration,
+    /// Pages of one collection; more is a failed collection.
+    pub max_pages: usize,
+    /// Retries of one request after 429 or 503.
+    pub max_retries: u32,
+    /// One collection, retries and waits included.
+    pub max_total: Duration,
+    /// The first back-off when a 429 or 503 gives no `Retry-After`; it doubles per retry,
+    /// up to `backoff_cap`, jittered to between half and all of it.
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// The longest `Retry-After` honoured; a server asking for more fails the collection.
+    pub max_retry_after: Duration,
+    /// A cached token is renewed this long before it expires (at most half its lifetime).
+    pub refresh_before_expiry: Duration,
+}
+
+impl Default for HttpPolicy {
+    fn default() -> Self {
+        HttpPolicy {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            max_pages: 1_000,
+            max_retries: 6,
+            max_total: Duration::from_secs(300),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(60),
+            max_retry_after: Duration::from_secs(120),
+            refresh_before_expiry: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The shared client and token cache. Cheap to create: the client is built on first use.
+#[derive(Debug, Default)]
+pub struct Http {
+    policy: HttpPolicy,
+    client: Mutex<Option<Client>>,
+    tokens: Mutex<HashMap<oauth::TokenKey, oauth::Token>>,
+}
+
+/// One collection in progress: its deadline and the instant it speaks for.
+#[derive(Debug)]
+pub(crate) struct Run {
+    started: Instant,
+    deadline: Instant,
+    /// The engine's `now` when the collection started; HTTP dates are read against it.
+    now: Timestamp,
+}
+
+impl Run {
+    fn now(&self) -> Timestamp {
+        let elapsed = jiff::SignedDuration::try_from(self.started.elapsed()).unwrap_or_default();
+        self.now.checked_add(elapsed).unwrap_or(self.now)
+    }
+}
+
+impl Http {
+    pub fn new(policy: HttpPolicy) -> Http {
+        Http {
+            policy,
+            ..Http::default()
+        }
+    }
+
+    pub fn policy(&self) -> &HttpPolicy {
+        &self.policy
+    }
+
+    pub(crate) fn start(&self, now: Timestamp) -> Run {
+        let started = Instant::now();
+        Run {
+            started,
+            deadline: started + self.policy.max_total,
+            now,
+        }
+    }
+
+    fn client(&self) -> Result<Client, String> {
+        let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = &*client {
+            return Ok(client.clone());
+        }
+        let built = Client::builder()
+            .connect_timeout(self.policy.connect_timeout)
+            .timeout(self.policy.request_timeout)
+            // A redirect could carry the bearer token (or, from the token endpoint, the
+            // form) somewhere else; every URL dutywatch calls is configured or a nextLink.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("dutywatch/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| format!("cannot set up the HTTP client: {}", chain(&error)))?;
+        *client = Some(built.clone());
+        Ok(built)
+    }
+
+    /// Sends the request `build` makes, again after a 429 or 503 as long as the bounds allow:
+    /// the wait its `Retry-After` asks (seconds or an HTTP date), else a jittered exponential
+    /// back-off. Any other answer is returned as it is.
+    pub(crate) fn send(
+        &self,
+        run: &Run,
+        what: &str,
+        build: &dyn Fn(&Client) -> RequestBuilder,
+    ) -> Result<Response, String> {
+        let client = self.client()?;
+        let mut retries = 0;
+        loop {
+            let remaining = run.deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(format!(
+                    "{what}: gave up after {} s, the most one collection may take",
+                    self.policy.max_total.as_secs()
+                ));
+            }
+            let timeout = self.policy.request_timeout.min(remaining);
+            let response = build(&client)
+                .timeout(timeout)
+                .send()
+                .map_err(|error| describe_send_error(what, &error, timeout))?;
+            let status = response.status();
+            if status != reqwest::StatusCode::TOO_MANY_REQUESTS
+                && status != reqwest::StatusCode::SERVICE_UNAVAILABLE
+            {
+                return Ok(response);
+            }
+            if retries >= self.policy.max_retries {
+                return Err(format!(
+                    "{what}: still HTTP {} after {retries} retries",
+                    status.as_u16()
+                ));
+            }
+            let asked = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| retry::retry_after(value, run.now()));
+            let wait = match asked {
+                Some(wait) if wait > self.policy.max_retry_after => {
+                    return Err(format!(
+                        "{what}: HTTP {} asks to retry after {} s, longer than the {} s dutywatch waits; the next scheduled collection tries again",
+                        status.as_u16(),
+                        wait.as_secs(),
+                        self.policy.max_retry_after.as_secs()
+                    ));
+                }
+                Some(wait) => wait,
+                None => retry::backoff(&self.policy, retries),
+            };
+            if Instant::now() + wait >= run.deadline {
+                return Err(format!(
+                    "{what}: HTTP {}, and waiting {} ms more would pass the {} s one collection may take",
+                    status.as_u16(),
+                    wait.as_millis(),
+                    self.policy.max_total.as_secs()
+                ));
+            }
+            tracing::info!(
+                status = status.as_u16(),
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                retry_after = asked.is_some(),
+                retry = retries + 1,
+                "HttpThrottledRetrying"
+            );
+            drop(response);
+            std::thread::sleep(wait);
+            retries += 1;
+        }
+    }
+
+    fn forget_token(&self, key: &oauth::TokenKey) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+}
+
+/// Reads `response`'s body, refusing one over `limit` bytes (by its `Content-Length`, then
+/// while reading).
+pub(crate) fn read_capped(response: Response, limit: u64, what: &str) -> Result<Vec<u8>, String> {
+    let too_large = || {
+        format!(
+            "{what}: the response passes the source's `max_bytes` of {}",
+            crate::config::describe_size(limit.max(1))
+        )
+    };
+    let declared = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    let mut body =
+        Vec::with_capacity(usize::try_from(declared.unwrap_or(0).min(limit)).unwrap_or(0));
+    response
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut body)
+        .map_err(|error| format!("{what}: the response broke off: {error}"))?;
+    if body.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(body)
+}
+
+/// HTTPS, or plain HTTP to this host only (a test server, a local proxy): a token or client
+/// secret must never cross a network in clear text.
+pub fn https_or_loopback(url: &Url) -> Result<(), String> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        "http" => Err(format!(
+            "`{url}` is plain HTTP: the bearer token and client secret would cross the network in clear text; use https:// (plain http:// only to localhost, 127.0.0.1 or ::1)"
+        )),
+        other => Err(format!("`{url}` is a `{other}` URL; use https://")),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Scheme, host and port equal: where a nextLink may lead.
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+fn describe_send_error(what: &str, error: &reqwest::Error, timeout: Duration) -> String {
+    if error.is_timeout() {
+        format!(
+            "{what}: no complete answer within {} s",
+            timeout.as_secs_f64()
+        )
+    } else if error.is_connect() {
+        format!("{what}: cannot connect: {}", chain(error))
+    } else {
+        format!("{what}: {}", chain(error))
+    }
+}
+
+/// An error and its causes, `a: b: c`.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = std::error::Error::source(source.expect("is some"));
+    }
+    text
+}
+
+/// A server's text as quoted in an error: the secret taken out should the server echo it,
+/// cut to a readable length.
+fn quote(text: &str, secret: Option<&Secret>) -> String {
+    let mut text = text.trim().to_owned();
+    if let Some(secret) = secret
+        && !secret.expose().is_empty()
+    {
+        text = text.replace(secret.expose(), "[redacted]");
+    }
+    const MAX: usize = 300;
+    if text.len() > MAX {
+        let mut end = MAX;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        for ok in [
+            "https://graph.microsoft.us/v1.0",
+            "http://127.0.0.1:8080/x",
+            "http://localhost/x",
+            "http://[::1]:9/x",
+        ] {
+            assert_eq!(https_or_loopback(&Url::parse(ok).unwrap()), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://graph.microsoft.com/v1.0",
+            "http://10.0.0.1/",
+            "ftp://localhost/",
+        ] {
+            assert!(
+                https_or_loopback(&Url::parse(bad).unwrap()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_next_link_stays_on_the_first_pages_origin() {
+        let first = Url::parse("https://graph.microsoft.com/v1.0/a").unwrap();
+        assert!(same_origin(
+            &first,
+            &Url::parse("https://GRAPH.microsoft.com:443/v1.0/a?$skiptoken=x").unwrap()
+        ));
+        assert!(!same_origin(
+            &first,
+            &Url::parse("https://evil.example/v1.0/a").unwrap()
+        ));
+        assert!(!same_origin(
+            &first,
+            &Url::parse("http://graph.microsoft.com/v1.0/a").unwrap()
+        ));
+        assert!(!same_origin(
+            &first,
+            &Url::parse("https://graph.microsoft.com:8443/v1.0/a").unwrap()
+        ));
+    }
+
+    #[test]
+    fn quoted_server_text_never_holds_the_secret() {
+        let secret = Secret::new("s3cr3t-value".to_owned());
+        assert_eq!(
+            quote("bad secret s3cr3t-value given", Some(&secret)),
+            "bad secret [redacted] given"
+        );
+        assert_eq!(quote(&"x".repeat(400), None).chars().count(), 301);
+    }
+}

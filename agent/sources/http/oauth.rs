@@ -1,0 +1,131 @@
+//! OAuth 2 client credentials (RFC 6749 §4.4), hand-written: one form POST, one JSON answer.
+//! Tokens are cached per token endpoint, client and scope, renewed before they expire and
+//! once when a resource server answers 401. The client secret goes only to the token
+//! endpoint, and nothing here logs or quotes it.
+
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+
+use reqwest::Url;
+use reqwest::header::ACCEPT;
+
+use super::{Http, Run, quote, read_capped};
+use crate::secret::Secret;
+
+/// What the token request needs.
+#[derive(Debug)]
+pub struct ClientCredentials<'a> {
+    pub token_url: &'a Url,
+    pub client_id: &'a str,
+    pub secret: &'a Secret,
+    pub scope: &'a str,
+}
+
+impl ClientCredentials<'_> {
+    pub(super) fn key(&self) -> TokenKey {
+        TokenKey {
+            token_url: self.token_url.to_string(),
+            client_id: self.client_id.to_owned(),
+            scope: self.scope.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct TokenKey {
+    token_url: String,
+    client_id: String,
+    scope: String,
+}
+
+#[derive(Debug)]
+pub(super) struct Token {
+    access: Arc<Secret>,
+    /// When it is renewed: before its expiry by the policy's margin, or half its lifetime.
+    renew_at: Instant,
+}
+
+/// The largest token response read.
+const MAX_TOKEN_RESPONSE: u64 = 64 * 1024;
+
+impl Http {
+    /// A bearer token for `credentials`: the cached one while it is fresh, else a new one.
+    pub(super) fn token(
+        &self,
+        run: &Run,
+        credentials: &ClientCredentials<'_>,
+    ) -> Result<Arc<Secret>, String> {
+        let key = credentials.key();
+        {
+            let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(token) = tokens.get(&key)
+                && Instant::now() < token.renew_at
+            {
+                return Ok(Arc::clone(&token.access));
+            }
+        }
+        let requested = Instant::now();
+        let what = format!("token request to {}", credentials.token_url);
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", credentials.client_id),
+            ("client_secret", credentials.secret.expose()),
+            ("scope", credentials.scope),
+        ];
+        let response = self.send(run, &what, &|client| {
+            client
+                .post(credentials.token_url.clone())
+                .header(ACCEPT, "application/json")
+                .form(&form)
+        })?;
+        let status = response.status();
+        let body = read_capped(response, MAX_TOKEN_RESPONSE, &what)?;
+        let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+        if !status.is_success() {
+            let field = |name: &str| {
+                json.as_ref()
+                    .and_then(|json| json.get(name))
+                    .and_then(|value| value.as_str())
+                    .map(str::to_owned)
+            };
+            let detail = match (field("error"), field("error_description")) {
+                (Some(code), Some(description)) => format!("{code}: {description}"),
+                (Some(code), None) => code,
+                _ => String::from_utf8_lossy(&body).into_owned(),
+            };
+            return Err(format!(
+                "{what}: HTTP {} {}; check the tenant, client_id and client_secret of the app registration",
+                status.as_u16(),
+                quote(&detail, Some(credentials.secret))
+            ));
+        }
+        let json = json.ok_or_else(|| format!("{what}: the answer is not JSON"))?;
+        let access = json
+            .get("access_token")
+            .and_then(|token| token.as_str())
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| format!("{what}: the answer holds no `access_token`"))?;
+        // A number in v2.0, a string in the older v1.0 endpoint.
+        let lifetime = match json.get("expires_in") {
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(serde_json::Value::String(s)) => s.parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| format!("{what}: the answer holds no `expires_in`"))?;
+        let lifetime = Duration::from_secs(lifetime);
+        let margin = self.policy.refresh_before_expiry.min(lifetime / 2);
+        let access = Arc::new(Secret::new(access.to_owned()));
+        self.tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                key,
+                Token {
+                    access: Arc::clone(&access),
+                    renew_at: requested + (lifetime - margin),
+                },
+            );
+        tracing::debug!(token_url = %credentials.token_url, lifetime_s = lifetime.as_secs(), "HttpTokenIssued");
+        Ok(access)
+    }
+}

@@ -1,0 +1,553 @@
+//! The `graph` source against the fake Graph in `util::graph_server`: paging, throttling,
+//! token refresh, whole-or-failed collections, the client secret kept out of everything.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::time::Duration;
+
+use dutywatch::config::{self, Secrets, SourceKind};
+use dutywatch::engine::Engine;
+use dutywatch::sources::HttpPolicy;
+use dutywatch_checks::verdict::StateKind;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::util::graph_server::{CLIENT_ID, Fault, GraphServer, POLICIES, TENANT, USERS, user};
+use crate::util::{self, Fixture, at};
+
+const SECRET: &str = "Qx8~graph-client-secret-7dB2.vR";
+
+/// The contractor config of `util` with its `mfa` source read from `server` instead of a file.
+fn graph_config(server: &GraphServer, extra_source_keys: &str) -> String {
+    let file_source =
+        "kind = \"file\"\nevidence = \"mfa_registration\"\npath = \"evidence/mfa.json\"";
+    let config = util::contractor_config("");
+    assert!(config.contains(file_source));
+    config.replace(
+        file_source,
+        &format!(
+            r#"kind = "graph"
+evidence = "mfa_registration"
+tenant = "{TENANT}"
+client_id = "{CLIENT_ID}"
+client_secret = {{ file = "graph-secret" }}
+resource = "userRegistrationDetails"
+graph_url = "{}"
+token_url = "{}"
+{extra_source_keys}"#,
+            server.base,
+            server.token_url()
+        ),
+    )
+}
+
+fn fixture(server: &GraphServer, now: Timestamp) -> Fixture {
+    let fixture = Fixture::new();
+    fixture.write(
+        "dutywatch.toml",
+        &in_fixture(&fixture, &graph_config(server, "")),
+    );
+    fixture.write("crm.csv", util::CRM);
+    fixture.write_dated("evidence/reviews.csv", util::REVIEWS, now);
+    let secret = fixture.write("graph-secret", &format!("{SECRET}\n"));
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    fixture
+}
+
+/// `config` with the secret file's absolute path (secret paths are taken as written, as the
+/// SMTP password's are).
+fn in_fixture(fixture: &Fixture, config: &str) -> String {
+    config.replace(
+        "{ file = \"graph-secret\" }",
+        &format!(
+            "{{ file = \"{}\" }}",
+            fixture.path("graph-secret").display()
+        ),
+    )
+}
+
+/// Back-off in milliseconds, so the tests do not wait on it.
+fn fast() -> HttpPolicy {
+    HttpPolicy {
+        backoff_base: Duration::from_millis(5),
+        backoff_cap: Duration::from_millis(20),
+        request_timeout: Duration::from_secs(10),
+        ..HttpPolicy::default()
+    }
+}
+
+fn engine(fixture: &Fixture) -> Engine {
+    let mut engine = util::engine(fixture);
+    engine.set_http_policy(fast());
+    engine
+}
+
+fn two_pages(server: &GraphServer) {
+    server.set_pages(
+        USERS,
+        vec![
+            vec![user("a@acme.example", true)],
+            vec![user("b@acme.example", false)],
+        ],
+    );
+}
+
+/// (origin, payload) of every stored `mfa` snapshot.
+fn snapshots(fixture: &Fixture) -> Vec<(String, serde_json::Value)> {
+    let db = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("db");
+    let mut statement = db
+        .prepare("SELECT origin, payload FROM evidence WHERE source = 'mfa' ORDER BY id")
+        .expect("query");
+    statement
+        .query_map([], |row| {
+            let payload: Vec<u8> = row.get(1)?;
+            Ok((
+                row.get(0)?,
+                serde_json::from_slice(&payload).expect("stored JSON"),
+            ))
+        })
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+fn state_of(engine: &Engine, duty: &str) -> (StateKind, String) {
+    let verdict = util::verdict_of(engine, duty);
+    (verdict.state.kind(), verdict.reason)
+}
+
+fn graph_gets(server: &GraphServer) -> Vec<String> {
+    server
+        .seen()
+        .into_iter()
+        .filter(|seen| seen.method == "GET")
+        .map(|seen| seen.target)
+        .collect()
+}
+
+#[test]
+fn two_pages_are_one_snapshot_and_the_unregistered_user_is_due_soon() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    let fixture = fixture(&server, now);
+    let mut engine = engine(&fixture);
+    let summary = engine.cycle(now).expect("cycle");
+    assert_eq!(summary.collection_failures, 0, "{summary:?}");
+
+    assert_eq!(state_of(&engine, "mfa-registered").0, StateKind::DueSoon);
+    let history = |who: &str| {
+        engine
+            .store()
+            .subject_history("acme", "mfa-registered", who)
+            .expect("history")
+            .into_iter()
+            .map(|(_, from, to)| (from, to))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(history("b@acme.example"), [(None, "due_soon".to_owned())]);
+    assert_eq!(
+        history("a@acme.example"),
+        [],
+        "a subject first met is no change"
+    );
+    let stored = snapshots(&fixture);
+    assert_eq!(stored.len(), 1, "one snapshot for both pages");
+    let (origin, payload) = &stored[0];
+    assert_eq!(origin, &format!("{}{USERS}", server.base));
+    assert_eq!(
+        payload,
+        &serde_json::json!({"value": [user("a@acme.example", true), user("b@acme.example", false)]})
+    );
+
+    // One token, both pages with it; the second by its nextLink as given.
+    assert_eq!(server.token_requests(), 1);
+    assert_eq!(
+        graph_gets(&server),
+        [USERS.to_owned(), format!("{USERS}?$skiptoken=page1")]
+    );
+    let token = server
+        .seen()
+        .into_iter()
+        .find(|s| s.method == "POST")
+        .expect("token request");
+    for field in [
+        "grant_type=client_credentials",
+        &format!("client_id={CLIENT_ID}"),
+        "scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+    ] {
+        assert!(token.body.contains(field), "{}", token.body);
+    }
+    assert!(
+        server
+            .seen()
+            .iter()
+            .filter(|s| s.method == "GET")
+            .all(|s| s.authorization.as_deref() == Some("Bearer eyJ0.fake-token-1"))
+    );
+
+    // The cached token serves the next collection.
+    engine
+        .cycle(now + SignedDuration::from_hours(1))
+        .expect("cycle");
+    assert_eq!(server.token_requests(), 1);
+}
+
+#[test]
+fn throttling_is_waited_out_with_and_without_retry_after() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    server.fault(USERS, 0, Fault::Throttle(Some("1".to_owned())));
+    // Conditional Access style: no Retry-After, so the (test-short) back-off.
+    server.fault(USERS, 1, Fault::Throttle(None));
+    server.fault(USERS, 1, Fault::Throttle(None));
+    // An HTTP date, read against the pass's `now`: the date just past, so at once.
+    let date = now.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    server.fault(USERS, 1, Fault::Unavailable(Some(date)));
+    let fixture = fixture(&server, now);
+    let mut engine = engine(&fixture);
+    let started = std::time::Instant::now();
+    let summary = engine.cycle(now).expect("cycle");
+    let took = started.elapsed();
+    assert_eq!(summary.collection_failures, 0, "{summary:?}");
+    assert!(
+        took >= Duration::from_secs(1),
+        "Retry-After: 1 honoured: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "no long waits: {took:?}");
+    assert_eq!(graph_gets(&server).len(), 6, "{:?}", graph_gets(&server));
+    assert_eq!(snapshots(&fixture).len(), 1);
+    assert_eq!(state_of(&engine, "mfa-registered").0, StateKind::DueSoon);
+}
+
+#[test]
+fn throttling_past_the_bounds_is_a_source_error() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    for _ in 0..10 {
+        server.fault(USERS, 0, Fault::Throttle(None));
+    }
+    let fixture = fixture(&server, now);
+    let mut engine = engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("still HTTP 429 after 6 retries"),
+        "{reason}"
+    );
+    assert_eq!(graph_gets(&server).len(), 7);
+
+    // A Retry-After longer than dutywatch waits is not slept through.
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    server.fault(USERS, 0, Fault::Throttle(Some("3600".to_owned())));
+    let fixture = self::fixture(&server, now);
+    let mut engine = self::engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("asks to retry after 3600 s, longer than the 120 s dutywatch waits"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn an_expired_token_is_refreshed_once() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    server.fault(USERS, 1, Fault::ExpireTokens);
+    let fixture = fixture(&server, now);
+    let mut engine = engine(&fixture);
+    let summary = engine.cycle(now).expect("cycle");
+    assert_eq!(summary.collection_failures, 0, "{summary:?}");
+    assert_eq!(server.token_requests(), 2);
+    let auth: Vec<_> = server
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "GET")
+        .map(|s| (s.target, s.authorization.unwrap_or_default()))
+        .collect();
+    let page2 = format!("{USERS}?$skiptoken=page1");
+    assert_eq!(
+        auth,
+        [
+            (USERS.to_owned(), "Bearer eyJ0.fake-token-1".to_owned()),
+            (page2.clone(), "Bearer eyJ0.fake-token-1".to_owned()),
+            (page2, "Bearer eyJ0.fake-token-2".to_owned()),
+        ]
+    );
+    assert_eq!(snapshots(&fixture).len(), 1);
+
+    // A 401 that a fresh token does not cure is refreshed for once, then a source error.
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    for _ in 0..3 {
+        server.fault(
+            USERS,
+            0,
+            Fault::Error(
+                401,
+                "InvalidAuthenticationToken",
+                "Access token validation failure.",
+            ),
+        );
+    }
+    let fixture = self::fixture(&server, now);
+    let mut engine = self::engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(reason.contains("HTTP 401 InvalidAuthenticationToken: Access token validation failure.; refused even with a new token"), "{reason}");
+    assert_eq!(server.token_requests(), 2);
+    assert_eq!(graph_gets(&server).len(), 2);
+    assert!(snapshots(&fixture).is_empty());
+}
+
+#[test]
+fn a_failure_on_page_two_is_a_source_error_and_stores_no_partial_snapshot() {
+    let t0 = at("2026-11-23T15:00:00Z");
+    let server = GraphServer::start(SECRET);
+    server.set_pages(
+        USERS,
+        vec![
+            vec![user("a@acme.example", true)],
+            vec![user("b@acme.example", true)],
+        ],
+    );
+    let fixture = fixture(&server, t0);
+    let mut engine = engine(&fixture);
+    engine.cycle(t0).expect("cycle");
+    assert_eq!(state_of(&engine, "mfa-registered").0, StateKind::Met);
+    assert_eq!(snapshots(&fixture).len(), 1);
+
+    // Page 1 of the next collection would drop b; page 2 fails.
+    server.set_pages(USERS, vec![vec![user("a@acme.example", true)], vec![]]);
+    server.fault(
+        USERS,
+        1,
+        Fault::Error(500, "generalException", "An unexpected error occurred."),
+    );
+    let t1 = t0 + SignedDuration::from_hours(1);
+    let summary = engine.cycle(t1).expect("cycle");
+    assert_eq!(summary.collection_failures, 1, "{summary:?}");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains(&format!("page 2 ({}{USERS}?$skiptoken=page1): HTTP 500 generalException: An unexpected error occurred.", server.base)),
+        "{reason}"
+    );
+    assert_eq!(
+        snapshots(&fixture).len(),
+        1,
+        "nothing of the failed run is stored"
+    );
+
+    // A permission Graph says is missing is named.
+    server.fault(
+        USERS,
+        0,
+        Fault::Error(
+            403,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        ),
+    );
+    engine
+        .cycle(t1 + SignedDuration::from_hours(1))
+        .expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("grant the app registration the application permission AuditLog.Read.All"),
+        "{reason}"
+    );
+    assert_eq!(snapshots(&fixture).len(), 1);
+}
+
+/// Every byte `once` leaves: its output and log (at debug), the database, the mail.
+fn everything_written(fixture: &Fixture, output: &std::process::Output) -> String {
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    for dir in ["state", "outbox"] {
+        for entry in std::fs::read_dir(fixture.path(dir)).into_iter().flatten() {
+            let bytes = std::fs::read(entry.expect("entry").path()).expect("read");
+            text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    text
+}
+
+fn once(fixture: &Fixture) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"))
+        .args(["once", "--config", "dutywatch.toml", "--clock", util::CLOCK])
+        .current_dir(fixture.dir.path())
+        .env_remove("DUTYWATCH_CONFIG")
+        .env_remove("STATE_DIRECTORY")
+        .env("DUTYWATCH_LOG", "debug")
+        .output()
+        .expect("the dutywatch binary runs")
+}
+
+#[test]
+fn the_client_secret_never_reaches_logs_errors_mail_or_the_database() {
+    let now = at(util::CLOCK);
+    // A good run: the secret goes to the token endpoint and nowhere else.
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    let fixture = fixture(&server, now);
+    let output = once(&fixture);
+    let written = everything_written(&fixture, &output);
+    assert!(written.contains("SourceCollected"), "{written}");
+    assert!(
+        written.contains("b@acme.example"),
+        "the mail and database hold the evidence"
+    );
+    assert!(!written.contains(SECRET), "{written}");
+    let posts: Vec<_> = server
+        .seen()
+        .into_iter()
+        .filter(|s| s.body.contains("client_secret"))
+        .collect();
+    assert_eq!(posts.len(), 1);
+    assert!(posts[0].target.ends_with("/oauth2/v2.0/token"));
+    assert!(server.seen().iter().all(|s| !s.target.contains("Qx8")
+        && !s.authorization.clone().unwrap_or_default().contains("Qx8")));
+
+    // A token endpoint that refuses it and echoes it back: refused, named, not repeated.
+    let server = GraphServer::start("the-right-secret");
+    two_pages(&server);
+    let fixture = self::fixture(&server, now);
+    let output = once(&fixture);
+    let written = everything_written(&fixture, &output);
+    assert!(
+        written.contains(
+            "invalid_client: AADSTS7000215: Invalid client secret provided: '[redacted]'"
+        ),
+        "{written}"
+    );
+    assert!(!written.contains(SECRET), "{written}");
+}
+
+#[test]
+fn plain_http_is_refused_except_to_loopback() {
+    let server = GraphServer::start(SECRET);
+    let fixture = fixture(&server, at(util::CLOCK));
+    let path = fixture.config_path();
+    for (key, url) in [
+        ("graph_url", "http://graph.microsoft.com"),
+        (
+            "token_url",
+            "http://login.microsoftonline.com/contoso/oauth2/v2.0/token",
+        ),
+    ] {
+        let text = graph_config(&server, "").replace(
+            &format!(
+                "{key} = \"{}\"",
+                if key == "graph_url" {
+                    server.base.clone()
+                } else {
+                    server.token_url()
+                }
+            ),
+            &format!("{key} = \"{url}\""),
+        );
+        let errors = config::parse_with(&path, &text, &|_| None, Secrets::Skip)
+            .expect_err("plain http to another host")
+            .to_string();
+        assert!(errors.contains(&format!("{key}: `{url}")), "{errors}");
+        assert!(errors.contains("is plain HTTP: the bearer token and client secret would cross the network in clear text"), "{errors}");
+    }
+}
+
+#[test]
+fn clouds_preset_the_graph_and_login_hosts() {
+    let server = GraphServer::start(SECRET);
+    let fixture = fixture(&server, at(util::CLOCK));
+    let without_overrides = graph_config(&server, "")
+        .replace(&format!("graph_url = \"{}\"\n", server.base), "")
+        .replace(&format!("token_url = \"{}\"\n", server.token_url()), "");
+    for (cloud, graph, login) in [
+        (
+            "",
+            "https://graph.microsoft.com",
+            "https://login.microsoftonline.com",
+        ),
+        (
+            "cloud = \"gcc\"",
+            "https://graph.microsoft.com",
+            "https://login.microsoftonline.com",
+        ),
+        (
+            "cloud = \"gcc_high\"",
+            "https://graph.microsoft.us",
+            "https://login.microsoftonline.us",
+        ),
+        (
+            "cloud = \"dod\"",
+            "https://dod-graph.microsoft.us",
+            "https://login.microsoftonline.us",
+        ),
+    ] {
+        let text = without_overrides.replace(
+            "resource = \"userRegistrationDetails\"",
+            &format!("resource = \"conditionalAccessPolicies\"\n{cloud}"),
+        );
+        let config = config::parse_with(&fixture.config_path(), &text, &|_| None, Secrets::Skip)
+            .unwrap_or_else(|e| panic!("{cloud}: {e}"));
+        let source = config.contractors[0].source("mfa").expect("source");
+        let SourceKind::Graph(graph_source) = &source.kind else {
+            panic!("a graph source");
+        };
+        assert_eq!(graph_source.url.as_str(), format!("{graph}{POLICIES}"));
+        assert_eq!(
+            graph_source.token_url.as_str(),
+            format!("{login}/{TENANT}/oauth2/v2.0/token")
+        );
+        assert_eq!(graph_source.scope, format!("{graph}/.default"));
+        assert_eq!(graph_source.permission, Some("Policy.Read.All"));
+    }
+}
+
+#[test]
+fn check_config_from_an_admin_shell_leaves_a_credential_unread() {
+    let server = GraphServer::start(SECRET);
+    let fixture = fixture(&server, at(util::CLOCK));
+    fixture.write(
+        "dutywatch.toml",
+        &graph_config(&server, "").replace(
+            "client_secret = { file = \"graph-secret\" }",
+            "client_secret = { credential = \"graph-client-secret\" }",
+        ),
+    );
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = util::text(&output);
+    // (It exits 1 over the small CRM's unowned requirements, not over the source.)
+    assert!(!stderr.contains("client_secret"), "{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "source[mfa]: collected from {}{USERS} (not called by check-config)",
+            server.base
+        )),
+        "{stdout}"
+    );
+    assert!(server.seen().is_empty(), "check-config calls no API");
+
+    // A missing secret file is a config error for what collects.
+    std::fs::remove_file(fixture.path("graph-secret")).expect("rm");
+    fixture.write(
+        "dutywatch.toml",
+        &in_fixture(&fixture, &graph_config(&server, "")),
+    );
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = util::text(&output);
+    assert!(!output.status.success());
+    assert!(!stdout.contains("configuration OK"), "{stdout}");
+    assert!(
+        format!("{stdout}{stderr}")
+            .contains("cannot resolve the client secret: cannot read secret file"),
+        "{stdout}{stderr}"
+    );
+}

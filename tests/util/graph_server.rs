@@ -1,0 +1,380 @@
+//! A fake Microsoft Graph and Entra token endpoint on loopback, for the `graph` source tests:
+//! the documented paths, field names and envelopes (`{"value": [...], "@odata.nextLink"}`
+//! pages, the token endpoint's form and JSON, the Graph error envelope), and faults scripted
+//! per page. Plain HTTP/1.1 over `std::net`, one connection per request (`Connection: close`).
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+pub(crate) const TENANT: &str = "contoso.onmicrosoft.com";
+pub(crate) const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
+pub(crate) const USERS: &str = "/v1.0/reports/authenticationMethods/userRegistrationDetails";
+pub(crate) const POLICIES: &str = "/v1.0/identity/conditionalAccess/policies";
+
+/// What the server does instead of serving a page, once.
+#[derive(Debug, Clone)]
+pub(crate) enum Fault {
+    /// 429 with the Graph envelope, `Retry-After` as given (seconds or an HTTP date) or none.
+    Throttle(Option<String>),
+    /// 503 with `Retry-After` as given.
+    Unavailable(Option<String>),
+    /// Every token issued so far expires now; the request gets 401 `InvalidAuthenticationToken`.
+    ExpireTokens,
+    /// A Graph error envelope with this status and code.
+    Error(u16, &'static str, &'static str),
+}
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    pub(crate) method: String,
+    /// Path and query, as sent.
+    pub(crate) target: String,
+    pub(crate) authorization: Option<String>,
+    pub(crate) body: String,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    secret: String,
+    expires_in: u64,
+    issued: usize,
+    valid_tokens: Vec<String>,
+    /// Path → its pages.
+    pages: HashMap<String, Vec<serde_json::Value>>,
+    /// (path, page index) → faults, first first.
+    faults: HashMap<(String, usize), VecDeque<Fault>>,
+    seen: Vec<Seen>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct GraphServer {
+    pub(crate) base: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl GraphServer {
+    /// Starts the server; it accepts `secret` as the client secret and issues tokens valid for
+    /// `expires_in` seconds (in what it says; validity is ended by [`Fault::ExpireTokens`]).
+    pub(crate) fn start(secret: &str) -> GraphServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = Arc::new(Mutex::new(State {
+            secret: secret.to_owned(),
+            expires_in: 3599,
+            ..State::default()
+        }));
+        let server = GraphServer { base, state };
+        let handler = server.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let handler = handler.clone();
+                std::thread::spawn(move || handler.handle(stream));
+            }
+        });
+        server
+    }
+
+    pub(crate) fn token_url(&self) -> String {
+        format!("{}/{TENANT}/oauth2/v2.0/token", self.base)
+    }
+
+    /// `path` serves `pages`, each a list of items, linked by `@odata.nextLink`.
+    pub(crate) fn set_pages(&self, path: &str, pages: Vec<Vec<serde_json::Value>>) {
+        let count = pages.len();
+        let documents = pages
+            .into_iter()
+            .enumerate()
+            .map(|(index, items)| {
+                let mut page = serde_json::json!({
+                    "@odata.context": format!("{}/v1.0/$metadata#Collection", self.base),
+                    "value": items,
+                });
+                if index == 0 {
+                    page["@odata.count"] = serde_json::json!(count);
+                }
+                if index + 1 < count {
+                    page["@odata.nextLink"] = serde_json::json!(format!(
+                        "{}{path}?$skiptoken=page{}",
+                        self.base,
+                        index + 1
+                    ));
+                }
+                page
+            })
+            .collect();
+        self.state
+            .lock()
+            .expect("state")
+            .pages
+            .insert(path.to_owned(), documents);
+    }
+
+    /// The next request for page `page` (0 for the first) of `path` meets `fault`.
+    pub(crate) fn fault(&self, path: &str, page: usize, fault: Fault) {
+        self.state
+            .lock()
+            .expect("state")
+            .faults
+            .entry((path.to_owned(), page))
+            .or_default()
+            .push_back(fault);
+    }
+
+    pub(crate) fn seen(&self) -> Vec<Seen> {
+        self.state.lock().expect("state").seen.clone()
+    }
+
+    pub(crate) fn token_requests(&self) -> usize {
+        self.seen()
+            .iter()
+            .filter(|seen| seen.target.ends_with("/oauth2/v2.0/token"))
+            .count()
+    }
+
+    fn handle(&self, stream: TcpStream) {
+        let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).is_err() {
+            return;
+        }
+        let mut parts = request_line.split_whitespace();
+        let method = parts.next().unwrap_or_default().to_owned();
+        let target = parts.next().unwrap_or_default().to_owned();
+        let mut headers = HashMap::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
+            }
+        }
+        let length = headers
+            .get("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let body = String::from_utf8_lossy(&body).into_owned();
+        let seen = Seen {
+            method,
+            target,
+            authorization: headers.get("authorization").cloned(),
+            body,
+        };
+        let (status, extra, response) = self.respond(&seen);
+        self.state.lock().expect("state").seen.push(seen);
+        let reason = match status {
+            200 => "OK",
+            400 => "Bad Request",
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "Not Found",
+            429 => "Too Many Requests",
+            503 => "Service Unavailable",
+            _ => "Error",
+        };
+        let mut head = format!(
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+            response.len()
+        );
+        for (name, value) in extra {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut stream = stream;
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(response.as_bytes());
+        let _ = stream.flush();
+    }
+
+    fn respond(&self, seen: &Seen) -> (u16, Vec<(String, String)>, String) {
+        let mut state = self.state.lock().expect("state");
+        if seen.method == "POST" && seen.target == format!("/{TENANT}/oauth2/v2.0/token") {
+            let form: HashMap<String, String> = seen
+                .body
+                .split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(k, v)| (decode(k), decode(v)))
+                .collect();
+            let get = |key: &str| form.get(key).map(String::as_str);
+            if get("grant_type") != Some("client_credentials")
+                || get("scope") != Some("https://graph.microsoft.com/.default")
+            {
+                return (
+                    400,
+                    vec![],
+                    token_error(
+                        "invalid_scope",
+                        "AADSTS70011: The provided value for the input parameter 'scope' is not valid.",
+                    ),
+                );
+            }
+            if get("client_id") != Some(CLIENT_ID)
+                || get("client_secret") != Some(state.secret.as_str())
+            {
+                // Echoes what it was sent, as a careless server might: dutywatch must not repeat it.
+                let description = format!(
+                    "AADSTS7000215: Invalid client secret provided: '{}'.",
+                    get("client_secret").unwrap_or_default()
+                );
+                return (401, vec![], token_error("invalid_client", &description));
+            }
+            state.issued += 1;
+            let token = format!("eyJ0.fake-token-{}", state.issued);
+            state.valid_tokens.push(token.clone());
+            let body = serde_json::json!({
+                "token_type": "Bearer",
+                "expires_in": state.expires_in,
+                "ext_expires_in": state.expires_in,
+                "access_token": token,
+            });
+            return (200, vec![], body.to_string());
+        }
+        let (path, query) = seen
+            .target
+            .split_once('?')
+            .unwrap_or((seen.target.as_str(), ""));
+        let page = query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("$skiptoken=page"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0);
+        let fault = state
+            .faults
+            .get_mut(&(path.to_owned(), page))
+            .and_then(VecDeque::pop_front);
+        match fault {
+            Some(Fault::Throttle(retry_after)) => {
+                let headers = retry_after
+                    .map(|v| ("Retry-After".to_owned(), v))
+                    .into_iter()
+                    .collect();
+                return (
+                    429,
+                    headers,
+                    graph_error("TooManyRequests", "Too many requests."),
+                );
+            }
+            Some(Fault::Unavailable(retry_after)) => {
+                let headers = retry_after
+                    .map(|v| ("Retry-After".to_owned(), v))
+                    .into_iter()
+                    .collect();
+                return (
+                    503,
+                    headers,
+                    graph_error(
+                        "serviceNotAvailable",
+                        "The service is temporarily unavailable.",
+                    ),
+                );
+            }
+            Some(Fault::ExpireTokens) => state.valid_tokens.clear(),
+            Some(Fault::Error(status, code, message)) => {
+                return (status, vec![], graph_error(code, message));
+            }
+            None => {}
+        }
+        let token = seen
+            .authorization
+            .as_deref()
+            .and_then(|value| value.strip_prefix("Bearer "));
+        if !token.is_some_and(|token| state.valid_tokens.iter().any(|t| t == token)) {
+            return (
+                401,
+                vec![],
+                graph_error(
+                    "InvalidAuthenticationToken",
+                    "Access token has expired or is not yet valid.",
+                ),
+            );
+        }
+        match state.pages.get(path).and_then(|pages| pages.get(page)) {
+            Some(document) => (200, vec![], document.to_string()),
+            None => (
+                404,
+                vec![],
+                graph_error(
+                    "Request_ResourceNotFound",
+                    "Resource not found for the segment.",
+                ),
+            ),
+        }
+    }
+}
+
+fn graph_error(code: &str, message: &str) -> String {
+    serde_json::json!({
+        "error": {
+            "code": code,
+            "message": message,
+            "innerError": {
+                "date": "2026-11-23T15:00:00",
+                "request-id": "0d7c2b07-a3f9-4c22-8d39-5e4d8b8a3c10",
+                "client-request-id": "0d7c2b07-a3f9-4c22-8d39-5e4d8b8a3c10"
+            }
+        }
+    })
+    .to_string()
+}
+
+fn token_error(code: &str, description: &str) -> String {
+    serde_json::json!({
+        "error": code,
+        "error_description": description,
+        "error_codes": [7000215],
+        "timestamp": "2026-11-23 15:00:00Z",
+        "trace_id": "255d1aef-8c98-452f-ac51-23d051240864",
+        "correlation_id": "fb3d2015-bc17-4bb9-bb85-30c5cf1aaaa7"
+    })
+    .to_string()
+}
+
+/// `application/x-www-form-urlencoded` decoding.
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                i += 2;
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A userRegistrationDetails item, as in the vendor example.
+pub(crate) fn user(upn: &str, registered: bool) -> serde_json::Value {
+    serde_json::json!({
+        "id": format!("id-{upn}"),
+        "userPrincipalName": upn,
+        "userDisplayName": upn.split('@').next().unwrap_or(upn),
+        "userType": "member",
+        "isAdmin": false,
+        "isMfaRegistered": registered,
+        "isMfaCapable": registered,
+        "isPasswordlessCapable": false,
+        "methodsRegistered": if registered { serde_json::json!(["microsoftAuthenticatorPush"]) } else { serde_json::json!([]) },
+        "userPreferredMethodForSecondaryAuthentication": if registered { "push" } else { "" },
+        "lastUpdatedDateTime": "2026-11-20T19:15:41.6195833Z"
+    })
+}
