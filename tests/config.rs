@@ -5,11 +5,13 @@ use dutywatch::config;
 use crate::util::{self, Fixture, at, text};
 
 /// Every config shipped in `config/` must load, so examples cannot rot.
-/// Examples name the SMTP password as a systemd credential; one is provided.
+/// Examples name the SMTP password and the Graph client secret as systemd credentials; they
+/// are provided.
 #[test]
 fn every_shipped_config_loads() {
     let credentials = Fixture::new();
     credentials.write("smtp-password", "example-password\n");
+    credentials.write("graph-client-secret", "example-client-secret\n");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let mut checked = 0;
     let mut pending = vec![root];
