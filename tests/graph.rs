@@ -551,3 +551,71 @@ fn check_config_from_an_admin_shell_leaves_a_credential_unread() {
         "{stdout}{stderr}"
     );
 }
+
+#[test]
+fn a_next_link_to_another_host_a_response_over_max_bytes_and_a_hang_are_source_errors() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    server.fault(
+        USERS,
+        0,
+        Fault::NextLink("https://graph.evil.example/v1.0/users?$skiptoken=x".to_owned()),
+    );
+    let fixture = fixture(&server, now);
+    let mut engine = engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains(&format!(
+            "`@odata.nextLink` leads to `https://graph.evil.example`, away from `{}`; refused",
+            server.base
+        )),
+        "{reason}"
+    );
+    assert_eq!(
+        graph_gets(&server).len(),
+        1,
+        "the foreign link is not called"
+    );
+    assert!(snapshots(&fixture).is_empty());
+
+    // Both pages together pass max_bytes.
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    let fixture = self::fixture(&server, now);
+    fixture.write(
+        "dutywatch.toml",
+        &in_fixture(&fixture, &graph_config(&server, "max_bytes = 900")),
+    );
+    let mut engine = self::engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("page 2 (")
+            && reason.contains("the pages pass the source's `max_bytes` of 900 bytes"),
+        "{reason}"
+    );
+    assert!(snapshots(&fixture).is_empty());
+
+    // A page that does not come within the request timeout.
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    server.fault(USERS, 1, Fault::Hang(Duration::from_secs(1)));
+    let fixture = self::fixture(&server, now);
+    let mut engine = util::engine(&fixture);
+    engine.set_http_policy(HttpPolicy {
+        request_timeout: Duration::from_millis(300),
+        ..fast()
+    });
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("page 2 (") && reason.contains("no complete answer within 0.3 s"),
+        "{reason}"
+    );
+    assert!(snapshots(&fixture).is_empty());
+}

@@ -24,6 +24,10 @@ pub(crate) enum Fault {
     ExpireTokens,
     /// A Graph error envelope with this status and code.
     Error(u16, &'static str, &'static str),
+    /// The page as usual, its `@odata.nextLink` pointing at this URL instead.
+    NextLink(String),
+    /// No answer for this long, then the page.
+    Hang(std::time::Duration),
 }
 
 /// One request as the server saw it.
@@ -282,6 +286,21 @@ impl GraphServer {
                 );
             }
             Some(Fault::ExpireTokens) => state.valid_tokens.clear(),
+            Some(Fault::NextLink(link)) => {
+                let mut page = state
+                    .pages
+                    .get(path)
+                    .and_then(|p| p.get(page))
+                    .cloned()
+                    .unwrap_or_default();
+                page["@odata.nextLink"] = serde_json::json!(link);
+                return (200, vec![], page.to_string());
+            }
+            Some(Fault::Hang(duration)) => {
+                drop(state);
+                std::thread::sleep(duration);
+                state = self.state.lock().expect("state");
+            }
             Some(Fault::Error(status, code, message)) => {
                 return (status, vec![], graph_error(code, message));
             }

@@ -212,12 +212,17 @@ impl Http {
 }
 
 /// Reads `response`'s body, refusing one over `limit` bytes (by its `Content-Length`, then
-/// while reading).
-pub(crate) fn read_capped(response: Response, limit: u64, what: &str) -> Result<Vec<u8>, String> {
+/// while reading); `cap` is the whole collection's limit, which the message names.
+pub(crate) fn read_capped(
+    response: Response,
+    limit: u64,
+    cap: u64,
+    what: &str,
+) -> Result<Vec<u8>, String> {
     let too_large = || {
         format!(
-            "{what}: the response passes the source's `max_bytes` of {}",
-            crate::config::describe_size(limit.max(1))
+            "{what}: the pages pass the source's `max_bytes` of {}",
+            crate::config::describe_size(cap.max(1))
         )
     };
     let declared = response

@@ -79,7 +79,7 @@ impl Http {
                 .form(&form)
         })?;
         let status = response.status();
-        let body = read_capped(response, MAX_TOKEN_RESPONSE, &what)?;
+        let body = read_capped(response, MAX_TOKEN_RESPONSE, MAX_TOKEN_RESPONSE, &what)?;
         let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
         if !status.is_success() {
             let field = |name: &str| {

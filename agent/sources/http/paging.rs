@@ -47,7 +47,7 @@ pub(crate) fn collect_odata(
             tracing::info!(page, "HttpTokenRefreshedAfter401");
             continue;
         }
-        let body = read_capped(response, limit - read, &what)?;
+        let body = read_capped(response, limit - read, limit, &what)?;
         read += body.len() as u64;
         if !status.is_success() {
             return Err(format!(
