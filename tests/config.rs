@@ -348,3 +348,87 @@ fn provider_crm_problems_point_at_file_line_and_key() {
         assert!(stderr.contains(&expected), "{expected}\n{stderr}");
     }
 }
+
+/// [`PROVIDER_CRM`] as the CRM sheet of a workbook, after an instructions sheet.
+fn provider_workbook() -> Vec<u8> {
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let notes = workbook.add_worksheet();
+    notes.set_name("Read me").expect("name");
+    notes
+        .write_string(0, 0, "Keystone IT CRM workbook")
+        .expect("write");
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("CRM").expect("name");
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(PROVIDER_CRM.as_bytes());
+    for (row, record) in reader.records().enumerate() {
+        for (col, cell) in record.expect("csv").iter().enumerate() {
+            if !cell.is_empty() {
+                let (row, col) = (
+                    u32::try_from(row).expect("row"),
+                    u16::try_from(col).expect("col"),
+                );
+                sheet.write_string(row, col, cell).expect("write");
+            }
+        }
+    }
+    workbook.save_to_buffer().expect("workbook")
+}
+
+#[test]
+fn an_xlsx_crm_file_loads_from_its_named_sheet_and_lints_with_sheet_and_row() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    std::fs::write(fixture.dir.path().join("crm.xlsx"), provider_workbook()).expect("write");
+    let config = provider_config("[\"premium\"]").replace(
+        "crm_file = \"crm.csv\"",
+        "crm_file = \"crm.xlsx\"\ncrm_sheet = \"crm\"",
+    );
+    fixture.write("dutywatch.toml", &config);
+    let loaded = config::load(&fixture.config_path()).expect("loads");
+    let rows: Vec<String> = loaded.contractors[0]
+        .crm
+        .crm
+        .rows()
+        .iter()
+        .map(|r| format!("{} {}", r.control, r.assignment.responsible()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "3.1.1 shared",
+            "3.5.3 msp",
+            "3.14.1 msp",
+            "3.2.1 contractor"
+        ]
+    );
+    let location = loaded.contractors[0].crm.crm.rows()[1].location.to_string();
+    assert!(location.ends_with("crm.xlsx#CRM:5"), "{location}");
+
+    // `crm lint FILE` reads the workbook by its content; without the config's column mapping
+    // `Who Does It` is no owner column, said at the sheet and row of the header.
+    let output = fixture.run(&["crm", "lint", "crm.xlsx", "--sheet", "CRM"]);
+    let (stdout, _) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "crm.xlsx#CRM:3: error[missing-column]: the header has no owner column, so no row can be read"
+        ),
+        "{stdout}"
+    );
+
+    // A sheet the workbook lacks.
+    fixture.write(
+        "dutywatch.toml",
+        &config.replace("crm_sheet = \"crm\"", "crm_sheet = \"CRM High\""),
+    );
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = text(&output);
+    assert!(
+        format!("{stdout}{stderr}").contains(
+            "crm.xlsx:1: the workbook has no sheet `CRM High`; its sheets are `Read me`, `CRM`"
+        ),
+        "{stdout}{stderr}"
+    );
+}

@@ -301,13 +301,21 @@ impl Context<'_> {
                 "crm_columns maps the headers of a crm_file; inline [[contractor.crm]] rows use dutywatch's own keys".to_owned(),
             );
         }
+        if let (Some(sheet), None) = (&raw.crm_sheet, &raw.crm_file) {
+            self.error(
+                sheet.span().start,
+                &format!("{key}.crm_sheet"),
+                "crm_sheet names the sheet of an XLSX crm_file; there is no crm_file".to_owned(),
+            );
+        }
         match (&raw.crm_file, raw.crm.is_empty()) {
             (Some(file), true) => {
                 let path = resolve(base, file.get_ref());
                 match std::fs::read(&path) {
-                    Ok(bytes) => Some(Crm::from_csv_with(
+                    Ok(bytes) => Some(Crm::from_file_with(
                         &path.display().to_string(),
                         &bytes,
+                        raw.crm_sheet.as_ref().map(|s| s.get_ref().as_str()),
                         &import,
                     )),
                     Err(error) => {

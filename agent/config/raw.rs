@@ -85,6 +85,8 @@ pub(super) struct RawContractor {
     #[serde(default)]
     pub(super) packages: Vec<String>,
     pub(super) crm_file: Option<Spanned<String>>,
+    /// The CRM sheet of an XLSX crm_file.
+    pub(super) crm_sheet: Option<Spanned<String>>,
     /// Our CRM column → the file's header.
     pub(super) crm_columns: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
     /// Owner word → contractor, msp, shared or not_applicable.

@@ -11,6 +11,7 @@ mod ownership;
 mod packages;
 mod row;
 mod vocabulary;
+mod xlsx_input;
 
 use std::fmt;
 
@@ -293,6 +294,37 @@ impl Crm {
     /// first row naming an id and an owner column, so a title or guidance may come above it.
     pub fn from_csv_with(file: &str, bytes: &[u8], import: &CrmImport) -> CrmLoad {
         let read = csv_input::read(file, bytes, &import.columns);
+        Self::finish(read, import)
+    }
+
+    /// Parses an XLSX workbook's CRM sheet: `sheet` by name (case-insensitive), or the first
+    /// sheet with a header row. Locations are `file#sheet:row`.
+    pub fn from_xlsx_with(
+        file: &str,
+        bytes: &[u8],
+        sheet: Option<&str>,
+        import: &CrmImport,
+    ) -> CrmLoad {
+        let read = xlsx_input::read(file, bytes, sheet, &import.columns);
+        Self::finish(read, import)
+    }
+
+    /// A CRM file as it comes: an XLSX workbook (by its content, whatever its name) or CSV.
+    /// `sheet` applies to a workbook only.
+    pub fn from_file_with(
+        file: &str,
+        bytes: &[u8],
+        sheet: Option<&str>,
+        import: &CrmImport,
+    ) -> CrmLoad {
+        if xlsx_input::is_workbook(bytes) {
+            Self::from_xlsx_with(file, bytes, sheet, import)
+        } else {
+            Self::from_csv_with(file, bytes, import)
+        }
+    }
+
+    fn finish(read: csv_input::CsvRead, import: &CrmImport) -> CrmLoad {
         let words = OwnerWords {
             extra: import.owner_words.clone(),
             inheritance_column: read.inheritance_column,
@@ -369,3 +401,6 @@ mod tests;
 
 #[cfg(test)]
 mod import_tests;
+
+#[cfg(test)]
+mod xlsx_tests;

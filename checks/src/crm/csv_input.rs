@@ -19,36 +19,36 @@ pub(super) struct CsvRead {
     pub(super) inheritance_column: bool,
 }
 
-const COLUMN_LIST: &str =
+pub(super) const COLUMN_LIST: &str =
     "id, owner, contractor_does, msp_does, evidence_producer, verification, package, justification";
 
 /// Which column each field position holds (`None` for columns that are not ours).
-struct Header {
-    columns: Vec<Option<Column>>,
+pub(super) struct Header {
+    pub(super) columns: Vec<Option<Column>>,
 }
 
 impl Header {
-    fn position(&self, column: Column) -> Option<usize> {
+    pub(super) fn position(&self, column: Column) -> Option<usize> {
         self.columns.iter().position(|c| *c == Some(column))
     }
 }
 
 /// A record's cells read as a header: what each cell means, and what is odd about it.
-struct Candidate {
-    header: Header,
+pub(super) struct Candidate {
+    pub(super) header: Header,
     /// Cells that are not ours, as shown in messages.
     extra: Vec<String>,
     duplicate: Vec<String>,
     /// The owner column's header.
-    owner_header: Option<String>,
+    pub(super) owner_header: Option<String>,
 }
 
 impl Candidate {
-    fn recognised(&self) -> usize {
+    pub(super) fn recognised(&self) -> usize {
         self.header.columns.iter().flatten().count()
     }
 
-    fn is_header(&self) -> bool {
+    pub(super) fn is_header(&self) -> bool {
         self.header.position(Column::Id).is_some() && self.header.position(Column::Owner).is_some()
     }
 }
@@ -147,7 +147,7 @@ pub(super) fn read(file: &str, bytes: &[u8], mapping: &[(Column, String)]) -> Cs
 }
 
 /// The finding for a file in which no row names both an id and an owner column.
-fn no_header(
+pub(super) fn no_header(
     file: &str,
     closest: Option<(Location, Candidate)>,
     mapping: &[(Column, String)],
@@ -245,10 +245,7 @@ fn read_candidate(
     mapping: &[(Column, String)],
     problems: &mut Vec<Finding>,
 ) -> Option<Candidate> {
-    let mut columns = Vec::with_capacity(record.len());
-    let mut extra = Vec::new();
-    let mut duplicate = Vec::new();
-    let mut owner_header = None;
+    let mut names = Vec::with_capacity(record.len());
     for (index, raw) in record.iter().enumerate() {
         let Ok(name) = std::str::from_utf8(raw) else {
             problems.push(Finding::error(
@@ -259,15 +256,31 @@ fn read_candidate(
             ));
             return None;
         };
-        let key = header_key(name);
-        // The config's mapping decides the columns it names; their aliases no longer count.
-        let column = mapping
-            .iter()
-            .find(|(_, header)| !key.is_empty() && header_key(header) == key)
-            .map(|(column, _)| *column)
-            .or_else(|| {
-                builtin_column(name).filter(|column| !mapping.iter().any(|(m, _)| m == column))
-            });
+        names.push(name);
+    }
+    Some(classify(&names, mapping))
+}
+
+/// The column a header cell names: by the config's mapping, else by our name or an alias
+/// of a column the mapping leaves alone.
+pub(super) fn column_of(name: &str, mapping: &[(Column, String)]) -> Option<Column> {
+    let key = header_key(name);
+    mapping
+        .iter()
+        .find(|(_, header)| !key.is_empty() && header_key(header) == key)
+        .map(|(column, _)| *column)
+        .or_else(|| builtin_column(name).filter(|column| !mapping.iter().any(|(m, _)| m == column)))
+}
+
+/// Header cells read as columns.
+pub(super) fn classify<S: AsRef<str>>(names: &[S], mapping: &[(Column, String)]) -> Candidate {
+    let mut columns = Vec::with_capacity(names.len());
+    let mut extra = Vec::new();
+    let mut duplicate = Vec::new();
+    let mut owner_header = None;
+    for (index, name) in names.iter().enumerate() {
+        let name = name.as_ref();
+        let column = column_of(name, mapping);
         match column {
             None if name.trim().is_empty() => extra.push(format!("column {} (no name)", index + 1)),
             None => extra.push(format!("`{}`", name.trim())),
@@ -281,16 +294,16 @@ fn read_candidate(
         }
         columns.push(column);
     }
-    Some(Candidate {
+    Candidate {
         header: Header { columns },
         extra,
         duplicate,
         owner_header,
-    })
+    }
 }
 
 /// Reports what is worth knowing about the header row that was found.
-fn accept_header(
+pub(super) fn accept_header(
     candidate: &Candidate,
     location: &Location,
     skipped: &[u32],
