@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
-use dutywatch_checks::crm::Crm;
+use dutywatch_checks::crm::{Crm, CrmImport};
 use dutywatch_checks::lint::{LintReport, lint};
 use dutywatch_checks::party::Party;
 use jiff::Timestamp;
@@ -163,8 +163,12 @@ pub enum CrmCommand {
     /// Check a CRM: unowned or doubly assigned objectives, unknown ids,
     /// missing responsibilities, evidence producers and verification.
     Lint {
-        /// A CRM CSV file; without it, every contractor's CRM in the config.
+        /// A CRM file (CSV, or an XLSX workbook); without it, every contractor's CRM in the
+        /// config.
         file: Option<PathBuf>,
+        /// The workbook's CRM sheet (default: the first sheet with a header row).
+        #[arg(long, requires = "file")]
+        sheet: Option<String>,
         #[command(flatten)]
         config: ConfigArg,
         /// Service packages the client holds (comma-separated; empty for none); with a FILE,
@@ -410,10 +414,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig(args) => check_config(&args.config),
         Command::Crm(CrmCommand::Lint {
             file,
+            sheet,
             config,
             packages,
             json,
-        }) => crm_lint(file.as_deref(), &config.config, packages, json),
+        }) => crm_lint(
+            file.as_deref(),
+            sheet.as_deref(),
+            &config.config,
+            packages,
+            json,
+        ),
         Command::Evidence(EvidenceCommand::Add {
             config,
             client,
@@ -933,6 +944,7 @@ fn report_current_export(source: &config::Source, at: &str) {
 
 fn crm_lint(
     file: Option<&Path>,
+    sheet: Option<&str>,
     config_path: &Path,
     packages: Option<Vec<String>>,
     json: bool,
@@ -948,7 +960,12 @@ fn crm_lint(
         Some(file) => {
             let bytes = std::fs::read(file)
                 .with_context(|| format!("reading the CRM `{}`", file.display()))?;
-            let load = Crm::from_csv(&file.display().to_string(), &bytes);
+            let load = Crm::from_file_with(
+                &file.display().to_string(),
+                &bytes,
+                sheet,
+                &CrmImport::default(),
+            );
             vec![(file.display().to_string(), lint(&load, packages.as_deref()))]
         }
         None => {

@@ -233,3 +233,204 @@ fn the_readme_documents_every_built_in_kind_and_field() {
         }
     }
 }
+
+/// The standard config's CRM as a provider hands it over: a title and guidance above the
+/// header, renamed headers, an internal column, provider words, ids in CMMC form, a tier.
+const PROVIDER_CRM: &str = "\
+Keystone IT - Customer Responsibility Matrix,,,,,,,
+\"Guidance: Who Does It says whether Keystone (Managed), both of us (Partial) or you (Customer) do the work.\",,,,,,,
+Control ID,Who Does It,Customer Responsibility,Keystone Responsibility,Evidence By,Contractor Verification,Tier,Internal notes
+AC.L2-3.1.1,Partial,Approves access,Administers accounts,both,Monthly account report,Basic,
+IA.L2-3.5.3,Managed,,Enforces MFA,msp,Monthly MFA export,basic,renew in May
+3.14.1,Inherited,,Patches systems,msp,Weekly patch report,Premium,
+AT.L2-3.2.1,Customer,Trains staff,,contractor,,BASIC,
+";
+
+fn provider_config(packages: &str) -> String {
+    util::contractor_config("\n[[package]]\nname = \"Premium\"\nincludes = [\"basic\"]\n").replace(
+        "crm_file = \"crm.csv\"",
+        &format!(
+            "crm_file = \"crm.csv\"\npackages = {packages}\n\
+             crm_columns = {{ owner = \"who does it\", msp_does = \"Keystone Responsibility\" }}\n\
+             crm_owner_words = {{ \"Managed\" = \"msp\" }}"
+        ),
+    )
+}
+
+#[test]
+fn a_provider_crm_loads_through_crm_columns_owner_words_and_nested_packages() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    fixture.write("crm.csv", PROVIDER_CRM);
+    fixture.write("dutywatch.toml", &provider_config("[\"PREMIUM\"]"));
+    let loaded = config::load(&fixture.config_path()).expect("loads");
+    let contractor = &loaded.contractors[0];
+    assert_eq!(contractor.packages, ["PREMIUM", "basic"]);
+    let owners: Vec<String> = contractor
+        .crm
+        .crm
+        .rows()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r.location,
+                r.control,
+                r.assignment.responsible()
+            )
+        })
+        .collect();
+    let crm = fixture.dir.path().join("crm.csv").display().to_string();
+    assert_eq!(
+        owners,
+        [
+            format!("{crm}:4 3.1.1 shared"),
+            format!("{crm}:5 3.5.3 msp"),
+            format!("{crm}:6 3.14.1 msp"),
+            format!("{crm}:7 3.2.1 contractor"),
+        ]
+    );
+    let mfa = contractor.duty("mfa-registered").expect("duty");
+    assert_eq!(mfa.responsible, dutywatch_checks::party::Party::Msp);
+    // check-config reads it as loading does: four rows and no import finding beyond the
+    // warnings (the rest of the catalog is unowned, as in the standard fixture).
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = text(&output);
+    let all = format!("{stdout}{stderr}");
+    assert!(all.contains("4 CRM row(s)"), "{all}");
+    assert!(
+        !all.contains("error[invalid-") && !all.contains("error[missing-"),
+        "{all}"
+    );
+}
+
+#[test]
+fn provider_crm_problems_point_at_file_line_and_key() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    // An owner word nobody mapped, on line 6 of the file.
+    fixture.write(
+        "crm.csv",
+        &PROVIDER_CRM.replace("3.14.1,Inherited", "3.14.1,Vendor Run"),
+    );
+    fixture.write("dutywatch.toml", &provider_config("[\"premium\"]"));
+    let output = fixture.run(&["crm", "lint", "--config", "dutywatch.toml"]);
+    let (stdout, _) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "crm.csv:6: error[invalid-owner]: owner `Vendor Run` of 3.14.1 is not an owner word"
+        ),
+        "{stdout}"
+    );
+
+    // An unknown package, a column key that is not ours, an owner word mapped to nothing.
+    fixture.write("crm.csv", PROVIDER_CRM);
+    let config = provider_config("[\"Premum\"]")
+        .replace(
+            "owner = \"who does it\"",
+            "owner = \"who does it\", verifies = \"x\"",
+        )
+        .replace("\"Managed\" = \"msp\"", "\"Managed\" = \"provider\"");
+    fixture.write("dutywatch.toml", &config);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let line_of = |needle: &str| config.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    for expected in [
+        format!(
+            "dutywatch.toml:{}: contractor[acme].crm_columns.verifies: `verifies` is not a CRM column",
+            line_of("crm_columns")
+        ),
+        format!(
+            "dutywatch.toml:{}: contractor[acme].crm_owner_words.Managed: owner word `Managed` maps to `provider`; it must map to contractor, msp, shared or not_applicable",
+            line_of("crm_owner_words")
+        ),
+        "contractor[acme].packages: package `Premum` is unknown; known packages: Basic, Premium"
+            .to_owned(),
+    ] {
+        assert!(stderr.contains(&expected), "{expected}\n{stderr}");
+    }
+}
+
+/// [`PROVIDER_CRM`] as the CRM sheet of a workbook, after an instructions sheet.
+fn provider_workbook() -> Vec<u8> {
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let notes = workbook.add_worksheet();
+    notes.set_name("Read me").expect("name");
+    notes
+        .write_string(0, 0, "Keystone IT CRM workbook")
+        .expect("write");
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("CRM").expect("name");
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(PROVIDER_CRM.as_bytes());
+    for (row, record) in reader.records().enumerate() {
+        for (col, cell) in record.expect("csv").iter().enumerate() {
+            if !cell.is_empty() {
+                let (row, col) = (
+                    u32::try_from(row).expect("row"),
+                    u16::try_from(col).expect("col"),
+                );
+                sheet.write_string(row, col, cell).expect("write");
+            }
+        }
+    }
+    workbook.save_to_buffer().expect("workbook")
+}
+
+#[test]
+fn an_xlsx_crm_file_loads_from_its_named_sheet_and_lints_with_sheet_and_row() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    std::fs::write(fixture.dir.path().join("crm.xlsx"), provider_workbook()).expect("write");
+    let config = provider_config("[\"premium\"]").replace(
+        "crm_file = \"crm.csv\"",
+        "crm_file = \"crm.xlsx\"\ncrm_sheet = \"crm\"",
+    );
+    fixture.write("dutywatch.toml", &config);
+    let loaded = config::load(&fixture.config_path()).expect("loads");
+    let rows: Vec<String> = loaded.contractors[0]
+        .crm
+        .crm
+        .rows()
+        .iter()
+        .map(|r| format!("{} {}", r.control, r.assignment.responsible()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "3.1.1 shared",
+            "3.5.3 msp",
+            "3.14.1 msp",
+            "3.2.1 contractor"
+        ]
+    );
+    let location = loaded.contractors[0].crm.crm.rows()[1].location.to_string();
+    assert!(location.ends_with("crm.xlsx#CRM:5"), "{location}");
+
+    // `crm lint FILE` reads the workbook by its content; without the config's column mapping
+    // `Who Does It` is no owner column, said at the sheet and row of the header.
+    let output = fixture.run(&["crm", "lint", "crm.xlsx", "--sheet", "CRM"]);
+    let (stdout, _) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "crm.xlsx#CRM:3: error[missing-column]: the header has no owner column, so no row can be read"
+        ),
+        "{stdout}"
+    );
+
+    // A sheet the workbook lacks.
+    fixture.write(
+        "dutywatch.toml",
+        &config.replace("crm_sheet = \"crm\"", "crm_sheet = \"CRM High\""),
+    );
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = text(&output);
+    assert!(
+        format!("{stdout}{stderr}").contains(
+            "crm.xlsx:1: the workbook has no sheet `CRM High`; its sheets are `Read me`, `CRM`"
+        ),
+        "{stdout}{stderr}"
+    );
+}

@@ -4,7 +4,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dutywatch_checks::catalog::{self, ControlRef, ObjectiveId};
-use dutywatch_checks::crm::{Crm, CrmLoad, Location, RawCrmRow};
+use dutywatch_checks::crm::{
+    Crm, CrmColumn, CrmImport, CrmLoad, Location, OwnerWords, PackageDef, RawCrmRow,
+    Responsibility, expand_packages,
+};
 use dutywatch_checks::duty::{AssignError, Duty, Rule};
 use dutywatch_checks::kind::EvidenceKind;
 use dutywatch_checks::lint::Severity;
@@ -13,7 +16,7 @@ use jiff::tz::TimeZone;
 use lettre::Address;
 use toml::Spanned;
 
-use super::raw::{RawContractor, RawDuty};
+use super::raw::{RawContractor, RawDuty, RawPackage};
 use super::{Context, MspInfo, Source, resolve};
 
 /// One contractor: the MSP's client, or the organisation itself.
@@ -24,6 +27,7 @@ pub struct Contractor {
     pub contacts: Vec<Address>,
     /// Who at the MSP answers for this client's duties.
     pub msp_contacts: Vec<Address>,
+    /// The packages held, with every package they include (`[[package]] includes`).
     pub packages: Vec<String>,
     pub crm: CrmLoad,
     pub sources: Vec<Source>,
@@ -55,6 +59,7 @@ impl Context<'_> {
         base: &Path,
         zone: &TimeZone,
         msp: &MspInfo,
+        package_defs: &[PackageDef],
     ) -> Option<Contractor> {
         let start = self.errors.len();
         let raw = raw.get_ref();
@@ -77,6 +82,7 @@ impl Context<'_> {
         // A CRM that cannot be read still leaves the sources and duties to
         // check, so one run shows every problem.
         let crm = self.crm(raw, base, &key);
+        let packages = self.held_packages(raw, package_defs, crm.as_ref(), &key);
 
         let mut sources = Vec::new();
         for raw_source in &raw.source {
@@ -108,9 +114,7 @@ impl Context<'_> {
                 (id, kind)
             })
             .collect();
-        let ownership = crm
-            .as_ref()
-            .map(|crm| crm.crm.ownership(Some(&raw.packages)));
+        let ownership = crm.as_ref().map(|crm| crm.crm.ownership(Some(&packages)));
         let mut duties: Vec<Duty> = Vec::new();
         for raw_duty in shared_duties.iter().chain(&raw.duty) {
             let Some(spec) = self.duty_spec(raw_duty, &key, &declared_sources, zone) else {
@@ -181,19 +185,139 @@ impl Context<'_> {
             name: raw.name.clone(),
             contacts,
             msp_contacts,
-            packages: raw.packages.clone(),
+            packages,
             crm,
             sources,
             duties,
         })
     }
 
+    /// `[[package]]` tables; a repeated name is an error.
+    pub(super) fn packages(&mut self, raw: &[Spanned<RawPackage>]) -> Vec<PackageDef> {
+        let mut defs: Vec<PackageDef> = Vec::new();
+        for package in raw {
+            let package = package.get_ref();
+            let name = package.name.get_ref().trim().to_owned();
+            if name.is_empty() || defs.iter().any(|d| d.name.eq_ignore_ascii_case(&name)) {
+                self.error(
+                    package.name.span().start,
+                    "package.name",
+                    format!(
+                        "package `{name}` is empty or defined twice (names compare without case)"
+                    ),
+                );
+                continue;
+            }
+            defs.push(PackageDef {
+                name,
+                includes: package.includes.clone(),
+            });
+        }
+        defs
+    }
+
+    /// The packages a contractor holds, with the ones they include. Once `[[package]]` tables
+    /// exist, a name that is neither defined nor used by a CRM row is an error.
+    fn held_packages(
+        &mut self,
+        raw: &RawContractor,
+        defs: &[PackageDef],
+        crm: Option<&CrmLoad>,
+        key: &str,
+    ) -> Vec<String> {
+        let known: Vec<String> = if defs.is_empty() {
+            Vec::new()
+        } else {
+            crm.into_iter()
+                .flat_map(|crm| crm.crm.rows())
+                .filter_map(|row| row.package.clone())
+                .collect()
+        };
+        match expand_packages(&raw.packages, defs, &known) {
+            Ok(held) => held,
+            Err(errors) => {
+                for error in errors {
+                    self.error(
+                        raw.id.span().start,
+                        &format!("{key}.packages"),
+                        error.to_string(),
+                    );
+                }
+                raw.packages.clone()
+            }
+        }
+    }
+
+    /// `crm_columns` and `crm_owner_words`, checked.
+    fn crm_import(&mut self, raw: &RawContractor, key: &str) -> CrmImport {
+        let mut import = CrmImport::default();
+        for (column, header) in raw.crm_columns.iter().flat_map(|m| m.get_ref()) {
+            match CrmColumn::from_name(column) {
+                Some(column) => import.columns.push((column, header.get_ref().clone())),
+                None => {
+                    let known: Vec<&str> = CrmColumn::ALL.iter().map(|c| c.name()).collect();
+                    self.error(
+                        header.span().start,
+                        &format!("{key}.crm_columns.{column}"),
+                        format!(
+                            "`{column}` is not a CRM column; map one of {} to the file's header",
+                            known.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        for (word, owner) in raw.crm_owner_words.iter().flat_map(|m| m.get_ref()) {
+            let parsed = match owner.get_ref().trim().to_ascii_lowercase().as_str() {
+                "contractor" => Some(Responsibility::Contractor),
+                "msp" => Some(Responsibility::Msp),
+                "shared" => Some(Responsibility::Shared),
+                "not_applicable" => Some(Responsibility::NotApplicable),
+                _ => None,
+            };
+            match parsed {
+                Some(owner) => import.owner_words.push((word.clone(), owner)),
+                None => self.error(
+                    owner.span().start,
+                    &format!("{key}.crm_owner_words.{word}"),
+                    format!(
+                        "owner word `{word}` maps to `{}`; it must map to contractor, msp, shared or not_applicable",
+                        owner.get_ref()
+                    ),
+                ),
+            }
+        }
+        import
+    }
+
     fn crm(&mut self, raw: &RawContractor, base: &Path, key: &str) -> Option<CrmLoad> {
+        let import = self.crm_import(raw, key);
+        if !import.columns.is_empty() && raw.crm_file.is_none() {
+            self.error(
+                raw.crm_columns
+                    .as_ref()
+                    .map_or(raw.id.span().start, |m| m.span().start),
+                &format!("{key}.crm_columns"),
+                "crm_columns maps the headers of a crm_file; inline [[contractor.crm]] rows use dutywatch's own keys".to_owned(),
+            );
+        }
+        if let (Some(sheet), None) = (&raw.crm_sheet, &raw.crm_file) {
+            self.error(
+                sheet.span().start,
+                &format!("{key}.crm_sheet"),
+                "crm_sheet names the sheet of an XLSX crm_file; there is no crm_file".to_owned(),
+            );
+        }
         match (&raw.crm_file, raw.crm.is_empty()) {
             (Some(file), true) => {
                 let path = resolve(base, file.get_ref());
                 match std::fs::read(&path) {
-                    Ok(bytes) => Some(Crm::from_csv(&path.display().to_string(), &bytes)),
+                    Ok(bytes) => Some(Crm::from_file_with(
+                        &path.display().to_string(),
+                        &bytes,
+                        raw.crm_sheet.as_ref().map(|s| s.get_ref().as_str()),
+                        &import,
+                    )),
                     Err(error) => {
                         self.error(
                             file.span().start,
@@ -227,7 +351,11 @@ impl Context<'_> {
                         }
                     })
                     .collect();
-                Some(Crm::from_raw(rows))
+                let words = OwnerWords {
+                    extra: import.owner_words,
+                    inheritance_column: false,
+                };
+                Some(Crm::from_raw_with(rows, &words))
             }
             (Some(file), false) => {
                 self.error(

@@ -358,6 +358,7 @@ pub fn parse_with(
     // Each client's errors: the range of `cx.errors` it pushed, by index of `raw.contractor`.
     let mut client_errors: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
     let mut seen_ids = BTreeSet::new();
+    let package_defs = cx.packages(&raw.package);
     for (index, raw_contractor) in raw.contractor.iter().enumerate() {
         let id = raw_contractor.get_ref().id.get_ref().clone();
         if !seen_ids.insert(id.clone()) {
@@ -369,7 +370,9 @@ pub fn parse_with(
             continue;
         }
         let start = cx.errors.len();
-        if let Some(contractor) = cx.contractor(raw_contractor, &raw.duty, &base, &zone, &msp) {
+        if let Some(contractor) =
+            cx.contractor(raw_contractor, &raw.duty, &base, &zone, &msp, &package_defs)
+        {
             contractors.push(contractor);
         }
         if cx.errors.len() > start {

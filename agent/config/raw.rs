@@ -30,6 +30,17 @@ pub(super) struct RawConfig {
     pub(super) duty: Vec<Spanned<RawDuty>>,
     #[serde(default)]
     pub(super) contractor: Vec<Spanned<RawContractor>>,
+    /// Service packages and the ones they include (Premium includes Basic).
+    #[serde(default)]
+    pub(super) package: Vec<Spanned<RawPackage>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPackage {
+    pub(super) name: Spanned<String>,
+    #[serde(default)]
+    pub(super) includes: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +85,12 @@ pub(super) struct RawContractor {
     #[serde(default)]
     pub(super) packages: Vec<String>,
     pub(super) crm_file: Option<Spanned<String>>,
+    /// The CRM sheet of an XLSX crm_file.
+    pub(super) crm_sheet: Option<Spanned<String>>,
+    /// Our CRM column → the file's header.
+    pub(super) crm_columns: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    /// Owner word → contractor, msp, shared or not_applicable.
+    pub(super) crm_owner_words: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
     #[serde(default)]
     pub(super) crm: Vec<Spanned<RawInlineCrmRow>>,
     #[serde(default)]

@@ -207,6 +207,88 @@ impl FromStr for ControlRef {
     }
 }
 
+impl ControlRef {
+    /// Reads the id forms real CRMs use, as well as the canonical ones: `3.1.1[a]`, `3.1.1a`,
+    /// `3.1.1.a`, `3.1.1(a)`, `3.1.1 (a)`, and the CMMC practice forms `AC.L2-3.1.1` and
+    /// `AC.L2-3.1.1[a]` (whose domain must be the requirement's family). Anything else is
+    /// the strict parse's error.
+    pub fn parse_lenient(input: &str) -> Result<Self, ParseControlError> {
+        let text = input.trim();
+        let (domain, rest) = match text.split_once('-') {
+            Some((prefix, rest)) => match cmmc_prefix(prefix) {
+                Some(domain) => (Some(domain), rest.trim()),
+                None => return parse_control(input, Expected::Control),
+            },
+            None => (None, text),
+        };
+        // `3.F.N`: the longest run of digits and dots that has exactly three parts.
+        let numeric_end = rest
+            .char_indices()
+            .find(|(_, c)| !(c.is_ascii_digit() || *c == '.'))
+            .map_or(rest.len(), |(i, _)| i);
+        let mut number = &rest[..numeric_end];
+        let mut suffix = rest[numeric_end..].trim();
+        // `3.1.1.a`: the dot belongs to the letter, not the number.
+        if let Some(stripped) = number.strip_suffix('.') {
+            number = stripped;
+        }
+        if number.matches('.').count() != 2 {
+            return parse_control(input, Expected::Control);
+        }
+        let letter = if suffix.is_empty() {
+            None
+        } else {
+            for (open, close) in [('[', ']'), ('(', ')')] {
+                if let Some(inner) = suffix
+                    .strip_prefix(open)
+                    .and_then(|s| s.strip_suffix(close))
+                {
+                    suffix = inner.trim();
+                }
+            }
+            let mut chars = suffix.chars();
+            match (chars.next(), chars.next()) {
+                (Some(letter), None) if letter.is_ascii_alphabetic() => Some(letter),
+                _ => return parse_control(input, Expected::Control),
+            }
+        };
+        let canonical = match letter {
+            Some(letter) => format!("{number}[{}]", letter.to_ascii_lowercase()),
+            None => number.to_owned(),
+        };
+        let control =
+            parse_control(&canonical, Expected::Control).map_err(|err| ParseControlError {
+                input: text.to_owned(),
+                ..err
+            })?;
+        if let Some(domain) = domain {
+            let family = family(control.requirement().family);
+            if family.is_some_and(|f| !f.abbrev.eq_ignore_ascii_case(domain)) {
+                return Err(ParseControlError::new(
+                    input,
+                    Problem::WrongDomain {
+                        domain: domain.to_owned(),
+                        family: control.requirement().family,
+                    },
+                    Expected::Control,
+                ));
+            }
+        }
+        Ok(control)
+    }
+}
+
+/// The domain of a CMMC practice prefix such as `AC.L2`.
+fn cmmc_prefix(prefix: &str) -> Option<&str> {
+    let (domain, level) = prefix.trim().split_once('.')?;
+    let is_cmmc = domain.len() == 2
+        && domain.bytes().all(|b| b.is_ascii_alphabetic())
+        && level.len() == 2
+        && level.starts_with(['L', 'l'])
+        && level.as_bytes()[1].is_ascii_digit();
+    is_cmmc.then_some(domain)
+}
+
 /// Ids travel as their display strings ("3.1.1", "3.1.1[a]") in JSON and TOML.
 macro_rules! serde_as_string {
     ($($ty:ty),*) => {$(
@@ -293,6 +375,11 @@ enum Problem {
         family: u8,
     },
     BadLetter(String),
+    /// A CMMC practice whose domain is not the requirement's family (`AC.L2-3.3.1`).
+    WrongDomain {
+        domain: String,
+        family: u8,
+    },
     UnexpectedObjective,
     MissingObjective,
 }
@@ -317,6 +404,14 @@ impl fmt::Display for Problem {
             Self::BadLetter(letter) => {
                 write!(f, "objective `[{letter}]` is not a single letter a to z")
             }
+            Self::WrongDomain {
+                domain,
+                family: number,
+            } => write!(
+                f,
+                "domain {domain} is not family 3.{number}'s ({})",
+                family(*number).map_or("?", |f| f.abbrev)
+            ),
             Self::UnexpectedObjective => f.write_str("this names an objective, not a requirement"),
             Self::MissingObjective => f.write_str("the objective letter is missing"),
         }

@@ -8,7 +8,10 @@
 
 mod csv_input;
 mod ownership;
+mod packages;
 mod row;
+mod vocabulary;
+mod xlsx_input;
 
 use std::fmt;
 
@@ -19,6 +22,18 @@ use crate::lint::{Finding, Severity};
 use crate::party::Party;
 
 pub use ownership::Ownership;
+pub use packages::{PackageDef, PackageError, expand_packages};
+pub use vocabulary::{CrmColumn, OwnerWords, header_key, word_key};
+
+/// How to read a CRM file beyond the built-in aliases and words: the config's
+/// `[contractor.crm_columns]` and `[contractor.crm_owner_words]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CrmImport {
+    /// Our column → the file's header; overrides the built-in aliases of that column.
+    pub columns: Vec<(CrmColumn, String)>,
+    /// Owner word → owner; wins over the built-in words.
+    pub owner_words: Vec<(String, Responsibility)>,
+}
 
 /// Where a row came from, for messages: `crm.csv:12`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -272,8 +287,49 @@ impl Crm {
     /// Parses CSV bytes. `file` is the name shown in locations; a record's line is the physical
     /// line it starts on, the header being line 1. Never fails: problems come back as findings.
     pub fn from_csv(file: &str, bytes: &[u8]) -> CrmLoad {
-        let read = csv_input::read(file, bytes);
-        let mut load = Self::from_raw(read.rows);
+        Self::from_csv_with(file, bytes, &CrmImport::default())
+    }
+
+    /// [`Crm::from_csv`] with the config's column mapping and owner words. The header is the
+    /// first row naming an id and an owner column, so a title or guidance may come above it.
+    pub fn from_csv_with(file: &str, bytes: &[u8], import: &CrmImport) -> CrmLoad {
+        let read = csv_input::read(file, bytes, &import.columns);
+        Self::finish(read, import)
+    }
+
+    /// Parses an XLSX workbook's CRM sheet: `sheet` by name (case-insensitive), or the first
+    /// sheet with a header row. Locations are `file#sheet:row`.
+    pub fn from_xlsx_with(
+        file: &str,
+        bytes: &[u8],
+        sheet: Option<&str>,
+        import: &CrmImport,
+    ) -> CrmLoad {
+        let read = xlsx_input::read(file, bytes, sheet, &import.columns);
+        Self::finish(read, import)
+    }
+
+    /// A CRM file as it comes: an XLSX workbook (by its content, whatever its name) or CSV.
+    /// `sheet` applies to a workbook only.
+    pub fn from_file_with(
+        file: &str,
+        bytes: &[u8],
+        sheet: Option<&str>,
+        import: &CrmImport,
+    ) -> CrmLoad {
+        if xlsx_input::is_workbook(bytes) {
+            Self::from_xlsx_with(file, bytes, sheet, import)
+        } else {
+            Self::from_csv_with(file, bytes, import)
+        }
+    }
+
+    fn finish(read: csv_input::CsvRead, import: &CrmImport) -> CrmLoad {
+        let words = OwnerWords {
+            extra: import.owner_words.clone(),
+            inheritance_column: read.inheritance_column,
+        };
+        let mut load = Self::from_raw_with(read.rows, &words);
         load.problems.extend(read.problems);
         load.rejected.extend(read.rejected);
         load.problems.sort_by(|a, b| a.location.cmp(&b.location));
@@ -283,9 +339,14 @@ impl Crm {
 
     /// Parses rows that are already split into cells (e.g. inline rows from the config).
     pub fn from_raw(rows: Vec<RawCrmRow>) -> CrmLoad {
+        Self::from_raw_with(rows, &OwnerWords::default())
+    }
+
+    /// [`Crm::from_raw`] with the owner words a source accepts.
+    pub fn from_raw_with(rows: Vec<RawCrmRow>, words: &OwnerWords) -> CrmLoad {
         let mut load = CrmLoad::default();
         for raw in rows {
-            let parsed = row::parse(raw);
+            let parsed = row::parse(raw, words);
             load.problems.extend(parsed.problems);
             match parsed.outcome {
                 Ok(row) => load.crm.rows.push(row),
@@ -337,3 +398,9 @@ impl CrmLoad {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod import_tests;
+
+#[cfg(test)]
+mod xlsx_tests;

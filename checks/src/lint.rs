@@ -26,6 +26,9 @@ pub mod code {
     pub const UNKNOWN_COLUMN: &str = "unknown-column";
     pub const DUPLICATE_COLUMN: &str = "duplicate-column";
     pub const MULTI_LINE_ROW: &str = "multi-line-row";
+    pub const ROWS_ABOVE_HEADER: &str = "rows-above-header";
+    pub const INVALID_WORKBOOK: &str = "invalid-workbook";
+    pub const MISSING_SHEET: &str = "missing-sheet";
     // Row problems found while parsing (the row is rejected, except `ignored-field`).
     pub const MISSING_ID: &str = "missing-id";
     pub const INVALID_ID: &str = "invalid-id";

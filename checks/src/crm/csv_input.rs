@@ -6,7 +6,8 @@
 
 use csv::{ByteRecord, ReaderBuilder};
 
-use super::{Location, RawCrmRow, RejectedRow};
+use super::vocabulary::{builtin_column, header_key, is_inheritance_header};
+use super::{CrmColumn as Column, Location, RawCrmRow, RejectedRow};
 use crate::catalog::ControlRef;
 use crate::lint::{Finding, code};
 
@@ -14,52 +15,57 @@ pub(super) struct CsvRead {
     pub(super) rows: Vec<RawCrmRow>,
     pub(super) problems: Vec<Finding>,
     pub(super) rejected: Vec<RejectedRow>,
+    /// Whether the owner column is a "can be inherited" one (`Yes`/`No`).
+    pub(super) inheritance_column: bool,
 }
 
-/// The columns a CRM may have; `id` and `owner` are required.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Column {
-    Id,
-    Owner,
-    ContractorDoes,
-    MspDoes,
-    EvidenceProducer,
-    Verification,
-    Package,
-    Justification,
-}
-
-const COLUMNS: [(&str, Column); 8] = [
-    ("id", Column::Id),
-    ("owner", Column::Owner),
-    ("contractor_does", Column::ContractorDoes),
-    ("msp_does", Column::MspDoes),
-    ("evidence_producer", Column::EvidenceProducer),
-    ("verification", Column::Verification),
-    ("package", Column::Package),
-    ("justification", Column::Justification),
-];
-
-const COLUMN_LIST: &str =
+pub(super) const COLUMN_LIST: &str =
     "id, owner, contractor_does, msp_does, evidence_producer, verification, package, justification";
 
 /// Which column each field position holds (`None` for columns that are not ours).
-struct Header {
-    columns: Vec<Option<Column>>,
+pub(super) struct Header {
+    pub(super) columns: Vec<Option<Column>>,
 }
 
 impl Header {
-    fn position(&self, column: Column) -> Option<usize> {
+    pub(super) fn position(&self, column: Column) -> Option<usize> {
         self.columns.iter().position(|c| *c == Some(column))
     }
 }
 
-pub(super) fn read(file: &str, bytes: &[u8]) -> CsvRead {
+/// A record's cells read as a header: what each cell means, and what is odd about it.
+pub(super) struct Candidate {
+    pub(super) header: Header,
+    /// Cells that are not ours, as shown in messages.
+    extra: Vec<String>,
+    duplicate: Vec<String>,
+    /// The owner column's header.
+    pub(super) owner_header: Option<String>,
+}
+
+impl Candidate {
+    pub(super) fn recognised(&self) -> usize {
+        self.header.columns.iter().flatten().count()
+    }
+
+    pub(super) fn is_header(&self) -> bool {
+        self.header.position(Column::Id).is_some() && self.header.position(Column::Owner).is_some()
+    }
+}
+
+/// Reads the CRM; `mapping` is the config's column → header, which overrides the built-in
+/// aliases of the columns it names. The header is the first row naming an id and an owner
+/// column; the rows above it (a title, a guidance paragraph) are not read.
+pub(super) fn read(file: &str, bytes: &[u8], mapping: &[(Column, String)]) -> CsvRead {
     let mut out = CsvRead {
         rows: Vec::new(),
         problems: Vec::new(),
         rejected: Vec::new(),
+        inheritance_column: false,
     };
+    // Rows before the header: how many had content, and the one that came closest to a header.
+    let mut skipped: Vec<u32> = Vec::new();
+    let mut closest: Option<(Location, Candidate)> = None;
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = ReaderBuilder::new()
         .has_headers(false)
@@ -105,22 +111,90 @@ pub(super) fn read(file: &str, bytes: &[u8]) -> CsvRead {
             ));
         }
         match &header {
-            None => match read_header(&record, &location, &mut out.problems) {
-                Some(read) => header = Some(read),
-                None => return out,
-            },
+            None => {
+                if record.iter().all(|cell| cell.trim_ascii().is_empty()) {
+                    continue;
+                }
+                let Some(candidate) =
+                    read_candidate(&record, &location, mapping, &mut out.problems)
+                else {
+                    return out;
+                };
+                if candidate.is_header() {
+                    accept_header(&candidate, &location, &skipped, mapping, &mut out.problems);
+                    out.inheritance_column = candidate
+                        .owner_header
+                        .as_deref()
+                        .is_some_and(is_inheritance_header);
+                    header = Some(candidate.header);
+                } else {
+                    skipped.push(location.line);
+                    let closer = closest
+                        .as_ref()
+                        .is_none_or(|(_, best)| candidate.recognised() > best.recognised());
+                    if closer {
+                        closest = Some((location, candidate));
+                    }
+                }
+            }
             Some(header) => read_record(header, &record, location, &mut out),
         }
     }
     if header.is_none() {
-        out.problems.push(Finding::error(
+        out.problems.push(no_header(file, closest, mapping));
+    }
+    out
+}
+
+/// The finding for a file in which no row names both an id and an owner column.
+pub(super) fn no_header(
+    file: &str,
+    closest: Option<(Location, Candidate)>,
+    mapping: &[(Column, String)],
+) -> Finding {
+    let mapped = if mapping.is_empty() {
+        String::new()
+    } else {
+        let pairs: Vec<String> = mapping
+            .iter()
+            .map(|(column, header)| format!("{column} = \"{header}\""))
+            .collect();
+        format!(" (crm_columns maps {})", pairs.join(", "))
+    };
+    let help = format!(
+        "the header row must name at least an id column (id, ref, Control ID, Requirement, …) and an owner column (owner, Responsibility, Control Responsibility, Can Be Inherited from CSP, …); CRM columns are {COLUMN_LIST}; map other headers with [contractor.crm_columns]"
+    );
+    match closest {
+        Some((location, candidate)) if candidate.recognised() > 0 => {
+            let missing: Vec<&str> = [Column::Id, Column::Owner]
+                .into_iter()
+                .filter(|column| candidate.header.position(*column).is_none())
+                .map(Column::name)
+                .collect();
+            let (noun, _) = plural(missing.len(), "column", "");
+            Finding::error(
+                Some(location),
+                code::MISSING_COLUMN,
+                format!(
+                    "the header has no {} {noun}, so no row can be read{mapped}",
+                    missing.join(" or ")
+                ),
+                help,
+            )
+        }
+        Some((location, _)) => Finding::error(
+            Some(location),
+            code::MISSING_HEADER,
+            format!("no row names an id and an owner column, so no row can be read{mapped}"),
+            help,
+        ),
+        None => Finding::error(
             Some(Location::new(file, 1)),
             code::MISSING_HEADER,
             "the CRM file is empty: it has no header row".to_owned(),
             format!("start the file with a header row naming the columns: {COLUMN_LIST}"),
-        ));
+        ),
     }
-    out
 }
 
 /// Physical line numbers from byte offsets.
@@ -164,15 +238,14 @@ impl<'a> LineIndex<'a> {
     }
 }
 
-/// Reads the header row; `None` when the file cannot be read without `id` and `owner`.
-fn read_header(
+/// Reads a record as a header; `None` when a cell is not UTF-8 (reported).
+fn read_candidate(
     record: &ByteRecord,
     location: &Location,
+    mapping: &[(Column, String)],
     problems: &mut Vec<Finding>,
-) -> Option<Header> {
-    let mut columns = Vec::with_capacity(record.len());
-    let mut unknown = Vec::new();
-    let mut duplicate = Vec::new();
+) -> Option<Candidate> {
+    let mut names = Vec::with_capacity(record.len());
     for (index, raw) in record.iter().enumerate() {
         let Ok(name) = std::str::from_utf8(raw) else {
             problems.push(Finding::error(
@@ -183,68 +256,121 @@ fn read_header(
             ));
             return None;
         };
-        let normalized = name.trim().to_ascii_lowercase().replace([' ', '-'], "_");
-        let column = COLUMNS
-            .iter()
-            .find(|(known, _)| *known == normalized)
-            .map(|(_, column)| *column);
+        names.push(name);
+    }
+    Some(classify(&names, mapping))
+}
+
+/// The column a header cell names: by the config's mapping, else by our name or an alias
+/// of a column the mapping leaves alone.
+pub(super) fn column_of(name: &str, mapping: &[(Column, String)]) -> Option<Column> {
+    let key = header_key(name);
+    mapping
+        .iter()
+        .find(|(_, header)| !key.is_empty() && header_key(header) == key)
+        .map(|(column, _)| *column)
+        .or_else(|| builtin_column(name).filter(|column| !mapping.iter().any(|(m, _)| m == column)))
+}
+
+/// Header cells read as columns.
+pub(super) fn classify<S: AsRef<str>>(names: &[S], mapping: &[(Column, String)]) -> Candidate {
+    let mut columns = Vec::with_capacity(names.len());
+    let mut extra = Vec::new();
+    let mut duplicate = Vec::new();
+    let mut owner_header = None;
+    for (index, name) in names.iter().enumerate() {
+        let name = name.as_ref();
+        let column = column_of(name, mapping);
         match column {
-            None if name.trim().is_empty() => {
-                unknown.push(format!("column {} (no name)", index + 1))
-            }
-            None => unknown.push(format!("`{}`", name.trim())),
+            None if name.trim().is_empty() => extra.push(format!("column {} (no name)", index + 1)),
+            None => extra.push(format!("`{}`", name.trim())),
             Some(column) if columns.contains(&Some(column)) => {
-                duplicate.push(format!("`{normalized}`"));
+                duplicate.push(format!("`{}` ({column})", name.trim()));
                 columns.push(None);
                 continue;
             }
+            Some(Column::Owner) => owner_header = Some(name.trim().to_owned()),
             Some(_) => {}
         }
         columns.push(column);
     }
-    if !unknown.is_empty() {
-        let (noun, verb) = plural(unknown.len(), "column", "is");
-        problems.push(Finding::error(
+    Candidate {
+        header: Header { columns },
+        extra,
+        duplicate,
+        owner_header,
+    }
+}
+
+/// Reports what is worth knowing about the header row that was found.
+pub(super) fn accept_header(
+    candidate: &Candidate,
+    location: &Location,
+    skipped: &[u32],
+    mapping: &[(Column, String)],
+    problems: &mut Vec<Finding>,
+) {
+    if let (Some(first), Some(last)) = (skipped.first(), skipped.last()) {
+        let lines = if first == last {
+            format!("line {first}")
+        } else {
+            format!("lines {first} to {last}")
+        };
+        problems.push(Finding::warning(
+            Some(location.clone()),
+            code::ROWS_ABOVE_HEADER,
+            format!(
+                "the header is line {}; {lines} above it (a title or guidance) are not read",
+                location.line
+            ),
+            "nothing to do if those lines are not CRM rows".to_owned(),
+        ));
+    }
+    if !candidate.extra.is_empty() {
+        let what = if candidate.extra.len() == 1 {
+            "column {} is not a CRM column and is ignored"
+        } else {
+            "columns {} are not CRM columns and are ignored"
+        };
+        problems.push(Finding::warning(
             Some(location.clone()),
             code::UNKNOWN_COLUMN,
-            format!("{noun} {} {verb} not part of a CRM", unknown.join(", ")),
+            what.replace("{}", &candidate.extra.join(", ")),
             format!(
-                "rename or remove the {noun} (their cells are not read); CRM columns are {COLUMN_LIST}"
+                "if one holds a CRM field, map it in [contractor.crm_columns] (e.g. contractor_does = \"Customer Tasks\"); CRM columns are {COLUMN_LIST}"
             ),
         ));
     }
-    if !duplicate.is_empty() {
-        let (noun, verb) = plural(duplicate.len(), "column", "appears");
+    if !candidate.duplicate.is_empty() {
+        let (noun, verb) = plural(candidate.duplicate.len(), "column", "repeats");
         problems.push(Finding::error(
             Some(location.clone()),
             code::DUPLICATE_COLUMN,
             format!(
-                "{noun} {} {verb} more than once; only the first is read",
-                duplicate.join(", ")
+                "{noun} {} {verb} an earlier column's field; only the first is read",
+                candidate.duplicate.join(", ")
             ),
-            "keep one column of each name".to_owned(),
+            "keep one column of each field, or say which one is meant in [contractor.crm_columns]"
+                .to_owned(),
         ));
     }
-    let header = Header { columns };
-    let missing: Vec<&str> = [("id", Column::Id), ("owner", Column::Owner)]
-        .into_iter()
-        .filter(|(_, column)| header.position(*column).is_none())
-        .map(|(name, _)| name)
+    let unmatched: Vec<String> = mapping
+        .iter()
+        .filter(|(column, _)| candidate.header.position(*column).is_none())
+        .map(|(column, header)| format!("{column} = \"{header}\""))
         .collect();
-    if missing.is_empty() {
-        return Some(header);
+    if !unmatched.is_empty() {
+        problems.push(Finding::error(
+            Some(location.clone()),
+            code::MISSING_COLUMN,
+            format!(
+                "crm_columns maps {}, but the header has no such column",
+                unmatched.join(", ")
+            ),
+            "write the file's header exactly (case, spaces and punctuation do not matter)"
+                .to_owned(),
+        ));
     }
-    let (noun, _) = plural(missing.len(), "column", "");
-    problems.push(Finding::error(
-        Some(location.clone()),
-        code::MISSING_COLUMN,
-        format!(
-            "the header has no {} {noun}, so no row can be read",
-            missing.join(" or ")
-        ),
-        format!("the first line must name the columns, at least id and owner: {COLUMN_LIST}"),
-    ));
-    None
 }
 
 fn read_record(header: &Header, record: &ByteRecord, location: Location, out: &mut CsvRead) {
@@ -257,7 +383,7 @@ fn read_record(header: &Header, record: &ByteRecord, location: Location, out: &m
             .position(Column::Id)
             .and_then(|i| record.get(i))
             .and_then(|cell| std::str::from_utf8(cell).ok())
-            .and_then(|text| text.parse::<ControlRef>().ok());
+            .and_then(|text| ControlRef::parse_lenient(text).ok());
         out.problems.push(Finding::error(
             Some(location.clone()),
             code::INVALID_CSV,

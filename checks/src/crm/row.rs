@@ -2,6 +2,7 @@
 //!
 //! Every problem in a row is reported, not just the first, so one edit pass fixes the row.
 
+use super::vocabulary::OwnerWords;
 use super::{Assignment, CrmRow, EvidenceProducer, RawCrmRow, RejectedRow, Responsibility};
 use crate::catalog::ControlRef;
 use crate::lint::{Finding, code};
@@ -13,7 +14,7 @@ pub(super) struct Parsed {
     pub(super) problems: Vec<Finding>,
 }
 
-pub(super) fn parse(raw: RawCrmRow) -> Parsed {
+pub(super) fn parse(raw: RawCrmRow, words: &OwnerWords) -> Parsed {
     let location = raw.location;
     let cell = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let id = cell(raw.id);
@@ -40,13 +41,13 @@ pub(super) fn parse(raw: RawCrmRow) -> Parsed {
             );
             None
         }
-        Some(text) => match text.parse::<ControlRef>() {
+        Some(text) => match ControlRef::parse_lenient(text) {
             Ok(control) => Some(control),
             Err(err) => {
                 error(
                     code::INVALID_ID,
                     err.to_string(),
-                    "write a NIST SP 800-171 rev2 number such as 3.1.1, or 3.1.1[a] for one objective"
+                    "write a NIST SP 800-171 rev2 number such as 3.1.1 or AC.L2-3.1.1, or 3.1.1[a] (3.1.1a, 3.1.1.a, 3.1.1(a)) for one objective"
                         .to_owned(),
                 );
                 None
@@ -70,12 +71,20 @@ pub(super) fn parse(raw: RawCrmRow) -> Parsed {
             None
         }
         Some(text) => {
-            let parsed = parse_owner(text);
+            let parsed = words.lookup(text);
             if parsed.is_none() {
+                let why = if words.only_in_inheritance_column(text) {
+                    " here: Yes and No are owner words only in a \"Can Be Inherited\" column"
+                } else {
+                    ""
+                };
                 error(
                     code::INVALID_OWNER,
-                    format!("owner `{text}` of {subject} is not one of {OWNER_VALUES}"),
-                    OWNER_HELP.to_owned(),
+                    format!("owner `{text}` of {subject} is not an owner word{why}"),
+                    format!(
+                        "accepted words (case, spaces and punctuation do not matter) are {}; map another word in [contractor.crm_owner_words] (e.g. \"{text}\" = \"shared\")",
+                        words.accepted()
+                    ),
                 );
             }
             parsed
@@ -227,19 +236,7 @@ pub(super) fn parse(raw: RawCrmRow) -> Parsed {
     Parsed { outcome, problems }
 }
 
-const OWNER_VALUES: &str = "contractor, msp, shared, not_applicable";
-const OWNER_HELP: &str =
-    "set owner to contractor, msp, shared or not_applicable (n/a and na also work)";
-
-fn parse_owner(text: &str) -> Option<Responsibility> {
-    match text.to_ascii_lowercase().as_str() {
-        "contractor" => Some(Responsibility::Contractor),
-        "msp" => Some(Responsibility::Msp),
-        "shared" => Some(Responsibility::Shared),
-        "not_applicable" | "n/a" | "na" => Some(Responsibility::NotApplicable),
-        _ => None,
-    }
-}
+const OWNER_HELP: &str = "set owner to contractor, msp, shared or not_applicable (or a word such as customer, provider, inherited, partial, N/A)";
 
 fn parse_evidence_producer(text: &str) -> Option<EvidenceProducer> {
     match text.to_ascii_lowercase().as_str() {
