@@ -156,6 +156,38 @@ pub enum Command {
         #[arg(long, default_value = "target/demo")]
         out: PathBuf,
     },
+    /// Every assessment objective: its owner per the CRM, the duties watching it with their
+    /// state, and the newest evidence behind them; a summary per family and overall.
+    Coverage {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this contractor (client id).
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the assessor's package into DIR: objectives, evidence, artifact hashes and the
+    /// evidence chain head. Exit 1 when the evidence chain is broken (it still exports).
+    Export {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this contractor (client id).
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormat,
+        /// The directory to write (new, empty or an earlier export; replaced).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// CSV files, a chain head and a README.
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -499,7 +531,57 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { from, out } => crate::demo::run(&from, &out, clock.now()),
+        Command::Coverage {
+            config,
+            client,
+            json,
+        } => coverage(&config.config, client.as_deref(), json),
+        Command::Export {
+            config,
+            client,
+            format: ExportFormat::Csv,
+            out,
+        } => export(&config.config, client.as_deref(), &out, clock.now()),
     }
+}
+
+/// `dutywatch coverage`.
+fn coverage(config_path: &Path, client: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let config = load(config_path, Secrets::Skip)?;
+    let store = Store::open_read_only(&config.database)?;
+    let report = crate::coverage::coverage(&config, &store, client)?;
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut stdout, &report)?;
+        writeln!(stdout)?;
+    } else {
+        write!(
+            stdout,
+            "{}",
+            crate::coverage::text(&report, &config.timezone)
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dutywatch export`.
+fn export(
+    config_path: &Path,
+    client: Option<&str>,
+    out: &Path,
+    now: Timestamp,
+) -> anyhow::Result<ExitCode> {
+    let config = load(config_path, Secrets::Skip)?;
+    let store = Store::open_read_only(&config.database)?;
+    let exported = crate::export::export(&config, &store, client, out, now)?;
+    println!("export written to {} as of {now}", out.display());
+    if let Some((id, what)) = &exported.chain.broken {
+        eprintln!(
+            "error: the evidence chain is broken at {id}: {what}; the export says so in chain.txt"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load(path: &Path, secrets: Secrets) -> anyhow::Result<Config> {

@@ -4,10 +4,12 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod coverage;
 pub mod daemon;
 pub mod demo;
 pub mod engine;
 pub mod escalation;
+pub mod export;
 pub mod mail;
 pub mod schedule;
 pub mod secret;

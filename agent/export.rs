@@ -1,0 +1,365 @@
+//! `dutywatch export --format csv --out DIR`: the assessor's package.
+//!
+//! Written from the same [`coverage`](crate::coverage) report `dutywatch coverage` prints:
+//! `objectives.csv` (one row per objective and duty), `evidence.csv` (every evidence row the
+//! current verdicts rest on), `artifacts.csv` (each evidence file's name and SHA-256, as the
+//! DoD artifact hashing procedure lists them), `chain.txt` (the evidence chain head and whether
+//! the chain is intact) and `README.txt`. Times are RFC 3339 UTC, with a column in the
+//! configured zone next to those people read.
+
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::coverage::{self, ClientCoverage, Coverage, EvidenceRow, local};
+use crate::store::{ChainReport, Store};
+
+/// Marks a directory as an export's own, so a later export may replace it.
+pub const MARKER: &str = ".dutywatch-export";
+
+/// The files an export writes.
+pub const FILES: [&str; 5] = [
+    "README.txt",
+    "objectives.csv",
+    "evidence.csv",
+    "artifacts.csv",
+    "chain.txt",
+];
+
+/// What [`export`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exported {
+    pub coverage: Coverage,
+    pub chain: ChainReport,
+}
+
+impl Exported {
+    pub fn chain_intact(&self) -> bool {
+        self.chain.broken.is_none()
+    }
+}
+
+/// The header of `objectives.csv`.
+pub const OBJECTIVE_COLUMNS: [&str; 14] = [
+    "client",
+    "objective",
+    "requirement",
+    "family",
+    "owner",
+    "contractor_responsibility",
+    "msp_responsibility",
+    "duty",
+    "responsible",
+    "state",
+    "due",
+    "due_local",
+    "reason",
+    "evidence",
+];
+
+/// Writes the CSV package of `client` (or every contractor) into `out` as of `now`. `out`
+/// must be new, empty or an earlier export. A broken evidence chain still exports (and says
+/// so on top of `chain.txt`): check [`Exported::chain_intact`].
+pub fn export(
+    config: &crate::config::Config,
+    store: &Store,
+    client: Option<&str>,
+    out: &Path,
+    now: Timestamp,
+) -> anyhow::Result<Exported> {
+    let now = Timestamp::from_second(now.as_second())?;
+    let coverage = coverage::coverage(config, store, client)?;
+    let chain = store.verify_chain()?;
+    clear_previous(out, MARKER, "dutywatch export")?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating `{}`", out.display()))?;
+    std::fs::write(
+        out.join(MARKER),
+        "written by `dutywatch export`; replaced by the next export into this directory\n",
+    )
+    .with_context(|| format!("writing `{}`", out.join(MARKER).display()))?;
+    let zone = &config.timezone;
+    write_objectives(&out.join("objectives.csv"), &coverage.clients, zone)?;
+    let evidence: Vec<&EvidenceRow> = coverage
+        .clients
+        .iter()
+        .flat_map(|c| c.evidence.iter())
+        .collect();
+    write_evidence(&out.join("evidence.csv"), &evidence, zone)?;
+    write_artifacts(&out.join("artifacts.csv"), &evidence)?;
+    write(&out.join("chain.txt"), &chain_text(&chain, now))?;
+    write(
+        &out.join("README.txt"),
+        &readme(&coverage, &chain, now, zone),
+    )?;
+    Ok(Exported { coverage, chain })
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing `{}`", path.display()))
+}
+
+fn csv_writer(path: &Path) -> anyhow::Result<csv::Writer<std::fs::File>> {
+    csv::Writer::from_path(path).with_context(|| format!("creating `{}`", path.display()))
+}
+
+fn utc(at: Option<Timestamp>) -> String {
+    at.map(|t| t.to_string()).unwrap_or_default()
+}
+
+fn write_objectives(
+    path: &Path,
+    clients: &[ClientCoverage],
+    zone: &TimeZone,
+) -> anyhow::Result<()> {
+    let mut csv = csv_writer(path)?;
+    csv.write_record(OBJECTIVE_COLUMNS)?;
+    for client in clients {
+        for objective in &client.objectives {
+            let lead = [
+                client.contractor.clone(),
+                objective.objective.clone(),
+                objective.requirement.clone(),
+                objective.family.clone(),
+                objective.owner.to_string(),
+                objective.contractor_does.clone(),
+                objective.msp_does.clone(),
+            ];
+            if objective.duties.is_empty() {
+                let mut record = lead.to_vec();
+                record.extend(std::iter::repeat_n(String::new(), 7));
+                csv.write_record(&record)?;
+            }
+            for duty in &objective.duties {
+                let mut record = lead.to_vec();
+                record.extend([
+                    duty.duty.clone(),
+                    duty.responsible.to_string(),
+                    duty.state.to_string(),
+                    utc(duty.due),
+                    local(duty.due, zone),
+                    duty.reason.clone(),
+                    duty.evidence
+                        .iter()
+                        .map(|id| format!("E{id}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ]);
+                csv.write_record(&record)?;
+            }
+        }
+    }
+    csv.flush()
+        .with_context(|| format!("writing `{}`", path.display()))
+}
+
+fn write_evidence(path: &Path, evidence: &[&EvidenceRow], zone: &TimeZone) -> anyhow::Result<()> {
+    let mut csv = csv_writer(path)?;
+    csv.write_record([
+        "id",
+        "client",
+        "source",
+        "origin",
+        "fetched_at",
+        "effective_at",
+        "effective_at_local",
+        "media_type",
+        "sha256",
+        "integrity",
+    ])?;
+    for row in evidence {
+        csv.write_record([
+            format!("E{}", row.id),
+            row.client.clone(),
+            row.source.clone(),
+            row.origin.clone(),
+            utc(row.fetched_at),
+            utc(row.effective_at),
+            local(row.effective_at, zone),
+            row.media_type.clone(),
+            row.sha256.clone().unwrap_or_default(),
+            row.problem
+                .as_ref()
+                .map_or_else(|| "ok".to_owned(), |p| format!("TAMPERED: {p}")),
+        ])?;
+    }
+    csv.flush()
+        .with_context(|| format!("writing `{}`", path.display()))
+}
+
+/// `artifacts.csv`: the file name and SHA-256 of each evidence file, once per distinct pair
+/// (the same export collected twice is one artifact), with the evidence rows it stands for.
+fn write_artifacts(path: &Path, evidence: &[&EvidenceRow]) -> anyhow::Result<()> {
+    let mut artifacts: Vec<(String, String, Vec<String>)> = Vec::new();
+    for row in evidence {
+        let name = artifact_name(&row.origin);
+        let hash = row
+            .sha256
+            .clone()
+            .unwrap_or_else(|| "TAMPERED: not hashed".to_owned());
+        let id = format!("E{}", row.id);
+        match artifacts
+            .iter_mut()
+            .find(|(n, h, _)| *n == name && *h == hash)
+        {
+            Some((_, _, ids)) => ids.push(id),
+            None => artifacts.push((name, hash, vec![id])),
+        }
+    }
+    let mut csv = csv_writer(path)?;
+    csv.write_record(["file_name", "sha256", "evidence"])?;
+    for (name, hash, ids) in artifacts {
+        csv.write_record([name, hash, ids.join(" ")])?;
+    }
+    csv.flush()
+        .with_context(|| format!("writing `{}`", path.display()))
+}
+
+/// The file name of an evidence origin: a path's or URL's last segment, or the file name a
+/// manual upload records (`manual: roster.pdf added by alice`).
+pub fn artifact_name(origin: &str) -> String {
+    if let Some(rest) = origin.strip_prefix("manual: ") {
+        let name = rest.split(" added by ").next().unwrap_or(rest);
+        return name.to_owned();
+    }
+    if let Some((_, rest)) = origin.split_once("://") {
+        let path = rest.split(['?', '#']).next().unwrap_or(rest);
+        return path
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or(path)
+            .to_owned();
+    }
+    Path::new(origin)
+        .file_name()
+        .map_or_else(|| origin.to_owned(), |n| n.to_string_lossy().into_owned())
+}
+
+/// `chain.txt`: a broken chain says so on its first line.
+pub fn chain_text(chain: &ChainReport, now: Timestamp) -> String {
+    let mut out = String::new();
+    if let Some((id, reason)) = &chain.broken {
+        out.push_str(&format!(
+            "EVIDENCE CHAIN BROKEN at {id}: {reason}\n\
+             The rows from {id} on do not check out; the verdicts and hashes in this export \
+             that rest on them cannot be trusted.\n\n"
+        ));
+    } else {
+        out.push_str("evidence chain intact\n\n");
+    }
+    out.push_str(&format!("verified_at: {now}\nrows: {}\n", chain.rows));
+    match &chain.head {
+        Some(head) => out.push_str(&format!("head_id: {}\nhead: {}\n", head.id, head.chain)),
+        None if chain.broken.is_some() => out.push_str("head: none (the chain is broken)\n"),
+        None => out.push_str("head: none (no evidence stored)\n"),
+    }
+    out
+}
+
+fn readme(coverage: &Coverage, chain: &ChainReport, now: Timestamp, zone: &TimeZone) -> String {
+    let clients: Vec<String> = coverage
+        .clients
+        .iter()
+        .map(|c| format!("{} ({})", c.name, c.contractor))
+        .collect();
+    let mut out = format!(
+        "dutywatch export\n\
+         ================\n\n\
+         Exported at {now} ({})\n\
+         Contractor(s): {}\n\
+         Evidence chain: {}\n\n\
+         Times are RFC 3339 in UTC; columns ending in _local give the same instant in {}.\n\n\
+         objectives.csv  every assessment objective (all 320, catalog order) per contractor: its\n\
+         \x20               requirement, family, owner per the CRM (contractor, msp, shared,\n\
+         \x20               not_applicable, unowned), each side's responsibility text from the\n\
+         \x20               CRM row, and each duty watching it with its state, due time, reason\n\
+         \x20               and evidence ids; one row per objective and duty, or one row with an\n\
+         \x20               empty duty for an objective no duty watches\n\
+         evidence.csv    every stored evidence row the current verdicts rest on: id, client,\n\
+         \x20               source, origin, collection (fetched_at) and effective time, media\n\
+         \x20               type, SHA-256 of the bytes as received, and whether the row checks out\n\
+         artifacts.csv   the artifact list of the DoD artifact hashing procedure: each evidence\n\
+         \x20               file's name and its SHA-256, with the evidence rows it stands for\n\
+         chain.txt       the evidence hash chain: whether it is intact, the row count and its head\n\
+         \x20               (newest row id and chain value; keep it outside this system)\n",
+        local(Some(now), zone),
+        clients.join(", "),
+        if chain.broken.is_some() {
+            "BROKEN (see chain.txt)"
+        } else {
+            "intact"
+        },
+        zone.iana_name().unwrap_or("the configured zone"),
+    );
+    if !coverage.quarantined.is_empty() {
+        out.push_str(&format!(
+            "\nQuarantined (configuration does not load, not exported): {}\n",
+            coverage.quarantined.join(", ")
+        ));
+    }
+    out
+}
+
+/// Removes an earlier output of `command` (marked by `marker`) from `out`. Anything else
+/// there is left alone: a mistyped `--out ~` must not delete a home directory.
+pub(crate) fn clear_previous(out: &Path, marker: &str, command: &str) -> anyhow::Result<()> {
+    let mut entries = match std::fs::read_dir(out) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => {
+            return Err(error).with_context(|| format!("reading `{}`", out.display()));
+        }
+    };
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    if !out.join(marker).is_file() {
+        bail!(
+            "`{}` is not empty and was not made by `{command}` (it has no {marker}); \
+             pass an empty or new directory as --out",
+            out.display()
+        );
+    }
+    std::fs::remove_dir_all(out).with_context(|| format!("clearing `{}`", out.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_names_come_from_the_origin() {
+        assert_eq!(artifact_name("/srv/evidence/mfa.json"), "mfa.json");
+        assert_eq!(
+            artifact_name("manual: roster.pdf added by alice: Q3"),
+            "roster.pdf"
+        );
+        assert_eq!(
+            artifact_name(
+                "https://graph.microsoft.us/v1.0/reports/credentialUserRegistrationDetails?$top=5"
+            ),
+            "credentialUserRegistrationDetails"
+        );
+    }
+
+    #[test]
+    fn refuses_a_directory_it_did_not_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("notes.txt"), "mine").unwrap();
+        let error = clear_previous(&out, MARKER, "dutywatch export")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("was not made by `dutywatch export`"),
+            "{error}"
+        );
+        assert!(out.join("notes.txt").exists());
+        std::fs::write(out.join(MARKER), "").unwrap();
+        clear_previous(&out, MARKER, "dutywatch export").unwrap();
+        assert!(!out.exists());
+    }
+}
