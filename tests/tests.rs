@@ -8,6 +8,7 @@ mod config;
 mod cycle;
 mod daemon;
 mod evidence;
+mod export;
 mod graph;
 mod isolation;
 mod perspective;
