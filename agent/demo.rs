@@ -27,7 +27,7 @@ pub fn run(from: &Path, out: &Path, now: Timestamp) -> anyhow::Result<ExitCode> 
         );
     }
     let now = Timestamp::from_second(now.as_second())?;
-    clear_previous(out)?;
+    crate::out_dir::clear_previous(out, MARKER, "dutywatch demo")?;
     // Marked before anything else lands, so even a half-rendered demo can be replaced.
     std::fs::create_dir_all(out).with_context(|| format!("creating `{}`", out.display()))?;
     std::fs::write(
@@ -65,29 +65,6 @@ pub fn render_into(from: &Path, out: &Path, now: Timestamp) -> anyhow::Result<()
 
 /// Marks a directory as the demo's own, so a later run may replace it.
 const MARKER: &str = ".dutywatch-demo";
-
-/// Removes an earlier demo from `out`. Anything else there is left alone:
-/// a mistyped `--out ~` must not delete a home directory.
-fn clear_previous(out: &Path) -> anyhow::Result<()> {
-    let mut entries = match std::fs::read_dir(out) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(error) => {
-            return Err(error).with_context(|| format!("reading `{}`", out.display()));
-        }
-    };
-    if entries.next().is_none() {
-        return Ok(());
-    }
-    if !out.join(MARKER).is_file() {
-        bail!(
-            "`{}` is not empty and was not made by `dutywatch demo` (it has no {MARKER}); \
-             pass an empty or new directory as --out",
-            out.display()
-        );
-    }
-    std::fs::remove_dir_all(out).with_context(|| format!("clearing `{}`", out.display()))
-}
 
 fn render_tree(from: &Path, to: &Path, now: Timestamp) -> anyhow::Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("creating `{}`", to.display()))?;
@@ -218,11 +195,13 @@ mod tests {
     fn replaces_only_a_directory_it_made() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        clear_previous(&out).unwrap();
+        crate::out_dir::clear_previous(&out, MARKER, "dutywatch demo").unwrap();
 
         std::fs::create_dir(&out).unwrap();
         std::fs::write(out.join("thesis.tex"), "years of work").unwrap();
-        let error = clear_previous(&out).unwrap_err().to_string();
+        let error = crate::out_dir::clear_previous(&out, MARKER, "dutywatch demo")
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("was not made by `dutywatch demo`"),
             "{error}"
@@ -230,7 +209,7 @@ mod tests {
         assert!(out.join("thesis.tex").exists());
 
         std::fs::write(out.join(MARKER), "").unwrap();
-        clear_previous(&out).unwrap();
+        crate::out_dir::clear_previous(&out, MARKER, "dutywatch demo").unwrap();
         assert!(!out.exists());
     }
 }

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
@@ -72,7 +72,7 @@ pub fn export(
     let now = Timestamp::from_second(now.as_second())?;
     let coverage = coverage::coverage(config, store, client)?;
     let chain = store.verify_chain()?;
-    clear_previous(out, MARKER, "dutywatch export")?;
+    crate::out_dir::clear_previous(out, MARKER, "dutywatch export")?;
     std::fs::create_dir_all(out).with_context(|| format!("creating `{}`", out.display()))?;
     std::fs::write(
         out.join(MARKER),
@@ -302,29 +302,6 @@ fn readme(coverage: &Coverage, chain: &ChainReport, now: Timestamp, zone: &TimeZ
     out
 }
 
-/// Removes an earlier output of `command` (marked by `marker`) from `out`. Anything else
-/// there is left alone: a mistyped `--out ~` must not delete a home directory.
-pub(crate) fn clear_previous(out: &Path, marker: &str, command: &str) -> anyhow::Result<()> {
-    let mut entries = match std::fs::read_dir(out) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(error) => {
-            return Err(error).with_context(|| format!("reading `{}`", out.display()));
-        }
-    };
-    if entries.next().is_none() {
-        return Ok(());
-    }
-    if !out.join(marker).is_file() {
-        bail!(
-            "`{}` is not empty and was not made by `{command}` (it has no {marker}); \
-             pass an empty or new directory as --out",
-            out.display()
-        );
-    }
-    std::fs::remove_dir_all(out).with_context(|| format!("clearing `{}`", out.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,7 +327,7 @@ mod tests {
         let out = dir.path().join("out");
         std::fs::create_dir(&out).unwrap();
         std::fs::write(out.join("notes.txt"), "mine").unwrap();
-        let error = clear_previous(&out, MARKER, "dutywatch export")
+        let error = crate::out_dir::clear_previous(&out, MARKER, "dutywatch export")
             .unwrap_err()
             .to_string();
         assert!(
@@ -359,7 +336,7 @@ mod tests {
         );
         assert!(out.join("notes.txt").exists());
         std::fs::write(out.join(MARKER), "").unwrap();
-        clear_previous(&out, MARKER, "dutywatch export").unwrap();
+        crate::out_dir::clear_previous(&out, MARKER, "dutywatch export").unwrap();
         assert!(!out.exists());
     }
 }

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod escalation;
 pub mod export;
 pub mod mail;
+mod out_dir;
 pub mod schedule;
 pub mod secret;
 pub mod sources;
