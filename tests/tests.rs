@@ -10,6 +10,7 @@ mod daemon;
 mod evidence;
 mod graph;
 mod isolation;
+mod library;
 mod perspective;
 mod service;
 mod smtp;
