@@ -59,6 +59,14 @@ impl Contractor {
     }
 }
 
+/// What the config's top level gives every contractor.
+pub(super) struct Common<'a> {
+    /// `[[package]]` tables.
+    pub(super) package_defs: &'a [PackageDef],
+    /// `[library]`.
+    pub(super) library: &'a LibraryPart,
+}
+
 impl Context<'_> {
     pub(super) fn contractor(
         &mut self,
@@ -67,9 +75,9 @@ impl Context<'_> {
         base: &Path,
         zone: &TimeZone,
         msp: &MspInfo,
-        package_defs: &[PackageDef],
-        top_library: &LibraryPart,
+        common: &Common<'_>,
     ) -> Option<Contractor> {
+        let (package_defs, top_library) = (common.package_defs, common.library);
         let start = self.errors.len();
         let raw = raw.get_ref();
         let id = raw.id.get_ref().clone();

@@ -378,8 +378,10 @@ pub fn parse_with(
             &base,
             &zone,
             &msp,
-            &package_defs,
-            &library,
+            &contractor::Common {
+                package_defs: &package_defs,
+                library: &library,
+            },
         ) {
             contractors.push(contractor);
         }
