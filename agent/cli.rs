@@ -137,6 +137,9 @@ pub enum Command {
     /// Escalation mail tools.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Duty tools.
+    #[command(subcommand)]
+    Duties(DutiesCommand),
     /// Copy the database to FILE while the daemon keeps running (SQLite's
     /// online backup: one consistent snapshot). Restore by stopping the
     /// daemon and putting the copy in place of the database.
@@ -207,6 +210,22 @@ pub enum CrmCommand {
         /// since a config says each contractor's own.
         #[arg(long, value_delimiter = ',', requires = "file")]
         packages: Option<Vec<String>>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DutiesCommand {
+    /// What the CRM yields per objective: its owner, the duty watching each side (hand-written
+    /// or from the `[library]`, with its cadence and where that comes from), and what is
+    /// unwatched and why.
+    Plan {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this contractor (client id).
+        #[arg(long)]
+        client: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -480,6 +499,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             expect_head,
             json,
         }) => evidence_verify(&config.config, expect_head.as_deref(), json),
+        Command::Duties(DutiesCommand::Plan {
+            config,
+            client,
+            json,
+        }) => duties_plan(&config.config, client.as_deref(), json),
         Command::Mail(MailCommand::Cancel { config, id, reason }) => {
             let reason = reason.trim();
             if reason.is_empty() {
@@ -1201,6 +1225,112 @@ fn evidence_add(
         contractor.id
     );
     println!("the daemon re-evaluates it at its next cycle; `dutywatch once` does it now");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dutywatch duties plan`: per contractor, per objective, who owns it and what watches it.
+fn duties_plan(config_path: &Path, client: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    use dutywatch_checks::library::{Watch, gaps};
+    let config = load(config_path, Secrets::Skip)?;
+    if let Some(quarantined) = client.and_then(|id| config.quarantined(id)) {
+        bail!(
+            "contractor `{}` is quarantined: {}",
+            quarantined.id,
+            quarantined.summary()
+        );
+    }
+    let contractors: Vec<&config::Contractor> = config
+        .contractors
+        .iter()
+        .filter(|c| client.is_none_or(|id| c.id == id))
+        .collect();
+    if let (Some(id), true) = (client, contractors.is_empty()) {
+        bail!("no contractor `{id}` in {}", config.path.display());
+    }
+    let mut stdout = std::io::stdout().lock();
+    let mut out = Vec::new();
+    for contractor in contractors {
+        let owned = contractor
+            .plan
+            .iter()
+            .filter(|row| row.owner.is_some_and(|o| !o.parties().is_empty()))
+            .count();
+        let unwatched = gaps(&contractor.plan).len();
+        let library = contractor
+            .duties
+            .iter()
+            .filter(|d| d.id.as_str().starts_with("lib-"))
+            .count();
+        if json {
+            out.push(serde_json::json!({
+                "contractor": contractor.id,
+                "name": contractor.name,
+                "library": contractor.library_enabled,
+                "objectives": contractor.plan.len(),
+                "owned": owned,
+                "unwatched_owned": unwatched,
+                "library_duties": library,
+                "plan": contractor.plan,
+            }));
+            continue;
+        }
+        writeln!(
+            stdout,
+            "{} ({}): {} objectives, {owned} owned, {unwatched} of them not watched on every side; library {}, {library} library duties",
+            contractor.id,
+            contractor.name,
+            contractor.plan.len(),
+            if contractor.library_enabled {
+                "enabled"
+            } else {
+                "off"
+            },
+        )?;
+        writeln!(
+            stdout,
+            "{:<10} {:<14} {:<10} {:<26} {:<12} {:<10} ORIGIN / WHY",
+            "OBJECTIVE", "OWNER", "PARTY", "DUTY", "BY", "CADENCE"
+        )?;
+        for row in &contractor.plan {
+            let owner = row.owner.map_or("-", |o| o.as_str());
+            if row.sides.is_empty() {
+                writeln!(
+                    stdout,
+                    "{:<10} {:<14} {:<10} {:<26} {:<12} {:<10} {}",
+                    row.objective.to_string(),
+                    owner,
+                    "-",
+                    "-",
+                    "unwatched",
+                    "-",
+                    row.unwatched.as_deref().unwrap_or_default()
+                )?;
+            }
+            for side in &row.sides {
+                let (duty, by, cadence, why) = match &side.watch {
+                    Watch::Duty {
+                        duty,
+                        by,
+                        cadence,
+                        origin,
+                        ..
+                    } => (duty.as_str(), *by, cadence.as_str(), origin.as_str()),
+                    Watch::Unwatched { reason } => ("-", "unwatched", "-", reason.as_str()),
+                };
+                writeln!(
+                    stdout,
+                    "{:<10} {:<14} {:<10} {duty:<26} {by:<12} {cadence:<10} {why}",
+                    row.objective.to_string(),
+                    owner,
+                    side.party.as_str(),
+                )?;
+            }
+        }
+    }
+    if json {
+        serde_json::to_writer_pretty(&mut stdout, &serde_json::json!({ "contractors": out }))?;
+        writeln!(stdout)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -11,6 +11,7 @@ mod evidence;
 mod export;
 mod graph;
 mod isolation;
+mod library;
 mod perspective;
 mod service;
 mod smtp;

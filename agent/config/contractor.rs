@@ -16,6 +16,9 @@ use jiff::tz::TimeZone;
 use lettre::Address;
 use toml::Spanned;
 
+use dutywatch_checks::library::{self, PlanRow};
+
+use super::library::LibraryPart;
 use super::raw::{RawContractor, RawDuty, RawPackage};
 use super::{Context, MspInfo, Source, resolve};
 
@@ -32,6 +35,11 @@ pub struct Contractor {
     pub crm: CrmLoad,
     pub sources: Vec<Source>,
     pub duties: Vec<Duty>,
+    /// Per catalog objective: its owner and the duty watching each side, or why none does
+    /// (`dutywatch duties plan`).
+    pub plan: Vec<PlanRow>,
+    /// Whether `[library]` derived attestation duties for this contractor.
+    pub library_enabled: bool,
 }
 
 impl Contractor {
@@ -51,6 +59,14 @@ impl Contractor {
     }
 }
 
+/// What the config's top level gives every contractor.
+pub(super) struct Common<'a> {
+    /// `[[package]]` tables.
+    pub(super) package_defs: &'a [PackageDef],
+    /// `[library]`.
+    pub(super) library: &'a LibraryPart,
+}
+
 impl Context<'_> {
     pub(super) fn contractor(
         &mut self,
@@ -59,8 +75,9 @@ impl Context<'_> {
         base: &Path,
         zone: &TimeZone,
         msp: &MspInfo,
-        package_defs: &[PackageDef],
+        common: &Common<'_>,
     ) -> Option<Contractor> {
+        let (package_defs, top_library) = (common.package_defs, common.library);
         let start = self.errors.len();
         let raw = raw.get_ref();
         let id = raw.id.get_ref().clone();
@@ -176,6 +193,35 @@ impl Context<'_> {
             }
         }
 
+        let library_settings = self
+            .library_part(raw.library.as_ref(), &format!("{key}.library"))
+            .over(top_library);
+        let mut plan = Vec::new();
+        if let Some(ownership) = &ownership {
+            match library::library() {
+                Ok(lib) => {
+                    let derived = library::derive(lib, ownership, &duties, &library_settings, zone);
+                    for duty in derived.duties {
+                        if duties.iter().any(|d| d.id == duty.id) {
+                            self.error(
+                                raw.id.span().start,
+                                &format!("{key}.duty"),
+                                format!("duty id `{}` is the library's for that requirement and party; name the hand-written duty differently", duty.id),
+                            );
+                        } else {
+                            duties.push(duty);
+                        }
+                    }
+                    plan = derived.plan;
+                }
+                Err(error) => self.error(
+                    raw.id.span().start,
+                    &format!("{key}.library"),
+                    format!("the built-in duty library does not load: {error}"),
+                ),
+            }
+        }
+
         if self.errors.len() > start {
             return None;
         }
@@ -189,6 +235,8 @@ impl Context<'_> {
             crm,
             sources,
             duties,
+            plan,
+            library_enabled: library_settings.enabled,
         })
     }
 

@@ -33,6 +33,7 @@ use crate::secret::Secret;
 
 mod contractor;
 mod duty;
+mod library;
 mod mail;
 mod raw;
 mod source;
@@ -359,6 +360,7 @@ pub fn parse_with(
     let mut client_errors: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
     let mut seen_ids = BTreeSet::new();
     let package_defs = cx.packages(&raw.package);
+    let library = cx.library_part(raw.library.as_ref(), "library");
     for (index, raw_contractor) in raw.contractor.iter().enumerate() {
         let id = raw_contractor.get_ref().id.get_ref().clone();
         if !seen_ids.insert(id.clone()) {
@@ -370,9 +372,17 @@ pub fn parse_with(
             continue;
         }
         let start = cx.errors.len();
-        if let Some(contractor) =
-            cx.contractor(raw_contractor, &raw.duty, &base, &zone, &msp, &package_defs)
-        {
+        if let Some(contractor) = cx.contractor(
+            raw_contractor,
+            &raw.duty,
+            &base,
+            &zone,
+            &msp,
+            &contractor::Common {
+                package_defs: &package_defs,
+                library: &library,
+            },
+        ) {
             contractors.push(contractor);
         }
         if cx.errors.len() > start {

@@ -33,6 +33,28 @@ pub(super) struct RawConfig {
     /// Service packages and the ones they include (Premium includes Basic).
     #[serde(default)]
     pub(super) package: Vec<Spanned<RawPackage>>,
+    /// The standard duty library: attestations derived from the CRM.
+    pub(super) library: Option<Spanned<RawLibrary>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLibrary {
+    pub(super) enabled: Option<bool>,
+    #[serde(default, rename = "override")]
+    pub(super) overrides: Vec<Spanned<RawLibraryOverride>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLibraryOverride {
+    /// A requirement (`3.1.1`) or an objective (`3.1.1[a]`).
+    pub(super) requirement: Option<Spanned<String>>,
+    pub(super) objective: Option<Spanned<String>>,
+    pub(super) every: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) disable: bool,
+    pub(super) reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -97,6 +119,9 @@ pub(super) struct RawContractor {
     pub(super) source: Vec<Spanned<RawSource>>,
     #[serde(default)]
     pub(super) duty: Vec<Spanned<RawDuty>>,
+    /// This contractor's own `[library]`: `enabled` replaces the top level's, and its
+    /// overrides come before the top level's.
+    pub(super) library: Option<Spanned<RawLibrary>>,
 }
 
 #[derive(Deserialize)]

@@ -545,6 +545,25 @@ pub struct ParseCadenceError {
 }
 
 impl Cadence {
+    /// `months` calendar months (12 is a year); at least 1, at most 100 years.
+    pub fn from_months(months: u32) -> Cadence {
+        Cadence {
+            months: months.clamp(1, MAX_MONTHS),
+            days: 0,
+            secs: 0,
+        }
+    }
+
+    /// `days` calendar days; at least 1, at most 100 years.
+    pub fn from_days(days: i64) -> Cadence {
+        let days = u32::try_from(days.clamp(1, MAX_SECS / 86_400)).unwrap_or(1);
+        Cadence {
+            months: 0,
+            days,
+            secs: 0,
+        }
+    }
+
     /// `from` + this cadence in `zone`: calendar units via jiff's Zoned
     /// arithmetic (Monday 09:00 EDT + 7d = Monday 09:00 EST), then elapsed
     /// units. A wall-clock result in a DST gap or fold resolves `Compatible`.

@@ -1,0 +1,317 @@
+//! The standard duty library end to end: derived from the CRM, overridden, refused, satisfied
+//! by hand-added evidence, and shown by `duties plan`.
+
+use dutywatch::config;
+use dutywatch_checks::library::{Watch, gaps};
+use dutywatch_checks::party::Party;
+
+use crate::util::{self, Fixture, text};
+
+/// The demo's config and CRM in a fixture, with `[library] enabled = true`.
+fn demo_with_library() -> Fixture {
+    let fixture = Fixture::new();
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo");
+    let config = std::fs::read_to_string(demo.join("dutywatch.toml")).expect("demo config");
+    fixture.write(
+        "dutywatch.toml",
+        &format!("{config}\n[library]\nenabled = true\n"),
+    );
+    fixture.write(
+        "crm.csv",
+        &std::fs::read_to_string(demo.join("crm.csv")).expect("demo crm"),
+    );
+    fixture
+}
+
+#[test]
+fn the_demo_crm_with_the_library_watches_every_owned_objective() {
+    let fixture = demo_with_library();
+    let config = fixture.load();
+    let contractor = &config.contractors[0];
+    assert!(contractor.library_enabled);
+    assert_eq!(contractor.plan.len(), 320);
+    let owned = contractor
+        .plan
+        .iter()
+        .filter(|row| row.owner.is_some_and(|o| !o.parties().is_empty()))
+        .count();
+    assert_eq!(owned, 316, "four objectives are not applicable");
+    assert_eq!(gaps(&contractor.plan).len(), 0);
+    let hand = contractor
+        .duties
+        .iter()
+        .filter(|d| !d.id.as_str().starts_with("lib-"))
+        .count();
+    let library = contractor.duties.len() - hand;
+    assert_eq!((hand, library), (13, 137));
+    // The hand-written duty keeps its side; the library watches the other one.
+    let row = contractor
+        .plan
+        .iter()
+        .find(|row| row.objective.to_string() == "3.1.1[b]")
+        .expect("3.1.1[b]");
+    let duties: Vec<(Party, &str)> = row
+        .sides
+        .iter()
+        .map(|side| match &side.watch {
+            Watch::Duty { duty, .. } => (side.party, duty.as_str()),
+            Watch::Unwatched { reason } => panic!("unwatched: {reason}"),
+        })
+        .collect();
+    assert_eq!(
+        duties,
+        [
+            (Party::Contractor, "quarterly-access-review"),
+            (Party::Msp, "lib-3.1.1-msp")
+        ]
+    );
+    // The shipped demo leaves the library off.
+    let shipped = config::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo/dutywatch.toml"),
+    )
+    .expect("the demo loads");
+    assert!(!shipped.contractors[0].library_enabled);
+    assert_eq!(shipped.contractors[0].duties.len(), hand);
+}
+
+fn library_fixture(library: &str) -> Fixture {
+    let fixture = Fixture::new();
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config(&format!("\n{library}")),
+    );
+    fixture.write("crm.csv", util::CRM);
+    fixture
+}
+
+fn every(config: &config::Config, duty: &str) -> String {
+    let duty = config.contractors[0].duty(duty).expect("duty");
+    match &duty.rule {
+        dutywatch_checks::duty::Rule::Recurring(rule) => rule.every.to_string(),
+        other => panic!("{} is {}", duty.id, other.kind()),
+    }
+}
+
+#[test]
+fn an_override_changes_a_library_cadence_and_a_disable_names_its_reason() {
+    let fixture = library_fixture(
+        "[library]\nenabled = true\n\n\
+         [[library.override]]\nrequirement = \"3.1.1\"\nevery = \"90d\"\n\n\
+         [[library.override]]\nrequirement = \"3.14.1\"\ndisable = true\nreason = \"patch-compliance connector duty next quarter\"\n",
+    );
+    let config = fixture.load();
+    let ids: Vec<&str> = config.contractors[0]
+        .duties
+        .iter()
+        .map(|d| d.id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "access-review",
+            "mfa-registered",
+            "training",
+            "lib-3.1.1-msp"
+        ]
+    );
+    assert_eq!(every(&config, "lib-3.1.1-msp"), "90d");
+    let row = config.contractors[0]
+        .plan
+        .iter()
+        .find(|row| row.objective.to_string() == "3.14.1[a]")
+        .expect("row");
+    assert_eq!(
+        row.sides[0].watch,
+        Watch::Unwatched {
+            reason:
+                "library duty disabled for 3.14.1: patch-compliance connector duty next quarter"
+                    .to_owned()
+        }
+    );
+
+    // Without the override: the library's quarterly default and weekly for 3.14.1.
+    let fixture = library_fixture("[library]\nenabled = true\n");
+    let config = fixture.load();
+    assert_eq!(every(&config, "lib-3.1.1-msp"), "3 months");
+    assert_eq!(every(&config, "lib-3.14.1-msp"), "7d");
+}
+
+fn refused(fixture: &Fixture) -> String {
+    config::load(&fixture.config_path())
+        .map(|_| ())
+        .expect_err("the config is refused")
+        .to_string()
+}
+
+#[test]
+fn a_cadence_over_a_year_and_a_disable_without_reason_are_refused() {
+    let fixture = library_fixture(
+        "[library]\nenabled = true\n\n[[library.override]]\nrequirement = \"3.1.1\"\nevery = \"13 months\"\n",
+    );
+    let errors = refused(&fixture);
+    assert!(
+        errors.contains("library.override[0].every: `13 months` is longer than a year: 32 CFR 170.4 defines \"periodically\" as at least annually, so a recurring duty's `every` may be at most `1 year`"),
+        "{errors}"
+    );
+
+    let fixture = library_fixture(
+        "[library]\nenabled = true\n\n[[library.override]]\nrequirement = \"3.1.1\"\ndisable = true\n",
+    );
+    let errors = refused(&fixture);
+    assert!(
+        errors.contains("library.override[0].reason: a disabled library duty needs a `reason`"),
+        "{errors}"
+    );
+    // Per contractor, too, and the objective must exist.
+    let fixture = library_fixture(
+        "[contractor.library]\nenabled = true\n\n[[contractor.library.override]]\nobjective = \"3.1.1[z]\"\nevery = \"30d\"\n",
+    );
+    let errors = refused(&fixture);
+    assert!(
+        errors
+            .contains("contractor[acme].library.override[0].requirement: 3.1.1[z] does not exist"),
+        "{errors}"
+    );
+}
+
+fn state_at(fixture: &Fixture, at: &str, duty: &str) -> String {
+    let output = fixture.run(&[
+        "once",
+        "--config",
+        "dutywatch.toml",
+        "--dry-run",
+        "--json",
+        "--at",
+        at,
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&output).1));
+    let row = report["duties"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["duty"] == duty)
+        .unwrap_or_else(|| panic!("no {duty} in {report}"))
+        .clone();
+    row["state"].as_str().expect("state").to_owned()
+}
+
+#[test]
+fn a_library_duty_is_met_by_hand_added_evidence_and_due_soon_on_time() {
+    let fixture = util::standard(util::at("2026-11-23T15:00:00Z"));
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config("\n[library]\nenabled = true\n"),
+    );
+    assert_eq!(
+        state_at(&fixture, "2026-12-01T00:00:00Z", "lib-3.1.1-msp"),
+        "no_evidence"
+    );
+    fixture.write(
+        "account-report.pdf",
+        "%PDF-1.4 monthly account report, signed",
+    );
+    let output = fixture.run(&[
+        "evidence",
+        "add",
+        "--config",
+        "dutywatch.toml",
+        "--duty",
+        "lib-3.1.1-msp",
+        "--file",
+        "account-report.pdf",
+        "--by",
+        "msp-admin",
+        "--done-at",
+        "2026-09-20T12:00:00Z",
+    ]);
+    assert!(output.status.success(), "{}", text(&output).1);
+    // Done 2026-09-20 08:00 EDT; due three calendar months later, 2026-12-20 08:00 EST
+    // (13:00Z); due soon a sixth of ~90 days (15 days) ahead, from 2026-12-05 13:00Z.
+    assert_eq!(
+        state_at(&fixture, "2026-12-05T12:59:59Z", "lib-3.1.1-msp"),
+        "met"
+    );
+    assert_eq!(
+        state_at(&fixture, "2026-12-05T13:00:00Z", "lib-3.1.1-msp"),
+        "due_soon"
+    );
+    assert_eq!(
+        state_at(&fixture, "2026-12-20T13:00:01Z", "lib-3.1.1-msp"),
+        "lapsed"
+    );
+}
+
+#[test]
+fn duties_plan_shows_owner_duty_cadence_origin_and_what_is_unwatched() {
+    let fixture = library_fixture(
+        "[library]\nenabled = true\n\n[[library.override]]\nrequirement = \"3.14.1\"\ndisable = true\nreason = \"connector next quarter\"\n",
+    );
+    let output = fixture.run(&["duties", "plan", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "acme (Acme Machining): 320 objectives, 20 owned, 6 of them not watched on every side; library enabled, 1 library duties"
+    );
+    let find = |prefix: &str| -> Vec<&str> {
+        lines
+            .iter()
+            .filter(|l| l.starts_with(prefix))
+            .copied()
+            .collect()
+    };
+    assert_eq!(
+        find("3.1.1[a] "),
+        [
+            "3.1.1[a]   shared         contractor access-review              hand-written 90d        source `reviews`",
+            "3.1.1[a]   shared         msp        lib-3.1.1-msp              library      3 months   FedRAMP Moderate parameter; library: privileged-account review quarterly; all-user review annually; change-driven updates",
+        ]
+    );
+    assert_eq!(
+        find("3.14.1[a] "),
+        [
+            "3.14.1[a]  msp            msp        -                          unwatched    -          library duty disabled for 3.14.1: connector next quarter"
+        ]
+    );
+    assert_eq!(
+        find("3.1.2[a] "),
+        [
+            "3.1.2[a]   -              -          -                          unwatched    -          no CRM row gives it an owner"
+        ]
+    );
+
+    let output = fixture.run(&["duties", "plan", "--config", "dutywatch.toml", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let acme = &json["contractors"][0];
+    assert_eq!(acme["unwatched_owned"], 6);
+    let row = acme["plan"]
+        .as_array()
+        .expect("plan")
+        .iter()
+        .find(|r| r["objective"] == "3.1.1[a]")
+        .expect("3.1.1[a]");
+    assert_eq!(
+        row["sides"][1],
+        serde_json::json!({
+            "party": "msp",
+            "watch": "duty",
+            "duty": "lib-3.1.1-msp",
+            "by": "library",
+            "rule": "recurring",
+            "cadence": "3 months",
+            "origin": "FedRAMP Moderate parameter; library: privileged-account review quarterly; all-user review annually; change-driven updates"
+        })
+    );
+
+    let output = fixture.run(&[
+        "duties",
+        "plan",
+        "--config",
+        "dutywatch.toml",
+        "--client",
+        "x",
+    ]);
+    assert!(text(&output).1.contains("no contractor `x`"));
+}
