@@ -252,6 +252,23 @@ pub struct RawCrmRow {
 }
 
 impl RawCrmRow {
+    /// Sets the cell of `column`: trimmed, and absent when empty. The one place a column
+    /// meets its field, for every reader (CSV, XLSX).
+    pub fn set(&mut self, column: CrmColumn, text: &str) {
+        let slot = match column {
+            CrmColumn::Id => &mut self.id,
+            CrmColumn::Owner => &mut self.owner,
+            CrmColumn::ContractorDoes => &mut self.contractor_does,
+            CrmColumn::MspDoes => &mut self.msp_does,
+            CrmColumn::EvidenceProducer => &mut self.evidence_producer,
+            CrmColumn::Verification => &mut self.verification,
+            CrmColumn::Package => &mut self.package,
+            CrmColumn::Justification => &mut self.justification,
+        };
+        let text = text.trim();
+        *slot = (!text.is_empty()).then(|| text.to_owned());
+    }
+
     /// A row with every cell empty, to fill in field by field.
     pub fn new(location: Location) -> Self {
         Self {

@@ -418,19 +418,7 @@ fn read_record(header: &Header, record: &ByteRecord, location: Location, out: &m
             );
             return;
         };
-        let text = text.trim();
-        let value = (!text.is_empty()).then(|| text.to_owned());
-        let slot = match column {
-            Column::Id => &mut row.id,
-            Column::Owner => &mut row.owner,
-            Column::ContractorDoes => &mut row.contractor_does,
-            Column::MspDoes => &mut row.msp_does,
-            Column::EvidenceProducer => &mut row.evidence_producer,
-            Column::Verification => &mut row.verification,
-            Column::Package => &mut row.package,
-            Column::Justification => &mut row.justification,
-        };
-        *slot = value;
+        row.set(*column, text);
     }
     out.rows.push(row);
 }

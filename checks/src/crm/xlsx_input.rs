@@ -299,21 +299,10 @@ fn read_rows(at: &str, grid: &Grid, from: usize, header: &Header, out: &mut CsvR
         let mut row = RawCrmRow::new(Location::new(at, grid.line(index)));
         for (position, column) in header.columns.iter().enumerate() {
             let Some(column) = column else { continue };
-            let value = cells
-                .get(position)
-                .map(|text| text.trim().to_owned())
-                .filter(|text| !text.is_empty());
-            let slot = match column {
-                Column::Id => &mut row.id,
-                Column::Owner => &mut row.owner,
-                Column::ContractorDoes => &mut row.contractor_does,
-                Column::MspDoes => &mut row.msp_does,
-                Column::EvidenceProducer => &mut row.evidence_producer,
-                Column::Verification => &mut row.verification,
-                Column::Package => &mut row.package,
-                Column::Justification => &mut row.justification,
-            };
-            *slot = value;
+            row.set(
+                *column,
+                cells.get(position).map_or("", |text| text.as_str()),
+            );
         }
         out.rows.push(row);
     }
