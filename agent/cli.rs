@@ -1020,17 +1020,14 @@ fn report_current_export(source: &config::Source, at: &str) {
     const SHOWN: usize = 5;
     let kind = &source.evidence.name;
     // Only file sources come here, and a file source reads no clock.
-    let collected = match sources::collect(source, &sources::Http::default(), Timestamp::UNIX_EPOCH)
-    {
-        Ok(collected) => collected,
-        Err(error) => {
-            println!("{at}: the current export does not read as `{kind}` evidence: {error}");
-            return;
-        }
-    };
-    let Ok(parsed) = sources::read_evidence(source, &collected.origin, &collected.payload) else {
-        return;
-    };
+    let (collected, parsed) =
+        match sources::collect_parsed(source, &sources::Http::default(), Timestamp::UNIX_EPOCH) {
+            Ok(both) => both,
+            Err(error) => {
+                println!("{at}: the current export does not read as `{kind}` evidence: {error}");
+                return;
+            }
+        };
     println!(
         "{at}: `{}` holds {} readable `{kind}` record(s) of {}",
         collected.origin,

@@ -63,12 +63,17 @@ pub enum CollectError {
 
 /// Runs one collection for `source` as of `now`, API sources through `http`.
 pub fn collect(source: &Source, http: &Http, now: Timestamp) -> Result<Collected, CollectError> {
-    match &source.kind {
-        SourceKind::Graph(graph) => {
-            let collected = graph::collect(source, graph, http, now)?;
-            read_evidence(source, &collected.origin, &collected.payload)?;
-            Ok(collected)
-        }
+    collect_parsed(source, http, now).map(|(collected, _)| collected)
+}
+
+/// [`collect`], also handing back the records the collection was read into.
+pub fn collect_parsed(
+    source: &Source,
+    http: &Http,
+    now: Timestamp,
+) -> Result<(Collected, Parsed), CollectError> {
+    let collected = match &source.kind {
+        SourceKind::Graph(graph) => graph::collect(source, graph, http, now)?,
         SourceKind::File {
             pattern, format, ..
         } => {
@@ -76,14 +81,14 @@ pub fn collect(source: &Source, http: &Http, now: Timestamp) -> Result<Collected
                 "if exports this large are expected, raise `max_bytes` on source `{}` above the file's size (reading takes about ten times it in memory)",
                 source.id
             );
-            let collected = file::collect(pattern, *format, source.max_bytes, &raise)?;
-            // Refuse evidence we could not read later: a half-written, empty
-            // or malformed export, or one none of whose records is of the
-            // source's kind, is a failed collection, not evidence.
-            read_evidence(source, &collected.origin, &collected.payload)?;
-            Ok(collected)
+            file::collect(pattern, *format, source.max_bytes, &raise)?
         }
-    }
+    };
+    // Refuse evidence we could not read later: a half-written, empty or malformed export,
+    // or one none of whose records is of the source's kind, is a failed collection, not
+    // evidence.
+    let parsed = read_evidence(source, &collected.origin, &collected.payload)?;
+    Ok((collected, parsed))
 }
 
 /// Reads stored or collected bytes of `source` into records of its kind.

@@ -115,7 +115,7 @@ fn recurring(
             match selected(rule.filter.as_ref(), record, context) {
                 Truth::False => continue,
                 Truth::Unknown => {
-                    notes.undecided_filter(record);
+                    notes.undecided_filter();
                     continue;
                 }
                 Truth::True => {}
@@ -899,7 +899,7 @@ impl Notes {
         self.unreadable += findings.len();
     }
 
-    fn undecided_filter(&mut self, _record: &Record) {
+    fn undecided_filter(&mut self) {
         self.undecided += 1;
     }
 }
