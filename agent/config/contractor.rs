@@ -30,6 +30,13 @@ pub struct Contractor {
     pub contacts: Vec<Address>,
     /// Who at the MSP answers for this client's duties.
     pub msp_contacts: Vec<Address>,
+    /// Who is told when the first contacts do not act (`backup_contacts`,
+    /// `msp_backup_contacts`), and the senior people told last (`management_contacts`,
+    /// `msp_management_contacts`). See `contacts_at`.
+    pub backup_contacts: Vec<Address>,
+    pub management_contacts: Vec<Address>,
+    pub msp_backup_contacts: Vec<Address>,
+    pub msp_management_contacts: Vec<Address>,
     /// The packages held, with every package they include (`[[package]] includes`).
     pub packages: Vec<String>,
     pub crm: CrmLoad,
@@ -52,11 +59,44 @@ impl Contractor {
     }
 
     pub fn contacts_of(&self, party: Party) -> &[Address] {
-        match party {
-            Party::Contractor => &self.contacts,
-            Party::Msp => &self.msp_contacts,
-        }
+        self.contacts_at(party, ContactRole::Primary)
     }
+
+    /// A party's contacts in a role. A role nobody was named for falls back to the role
+    /// below it (management → backup → primary), so a warning meant for someone senior
+    /// reaches at least the people who work the duty rather than nobody.
+    pub fn contacts_at(&self, party: Party, role: ContactRole) -> &[Address] {
+        let (primary, backup, management) = match party {
+            Party::Contractor => (
+                &self.contacts,
+                &self.backup_contacts,
+                &self.management_contacts,
+            ),
+            Party::Msp => (
+                &self.msp_contacts,
+                &self.msp_backup_contacts,
+                &self.msp_management_contacts,
+            ),
+        };
+        let chain: &[&Vec<Address>] = match role {
+            ContactRole::Primary => &[primary],
+            ContactRole::Backup => &[backup, primary],
+            ContactRole::Management => &[management, backup, primary],
+        };
+        chain
+            .iter()
+            .find(|list| !list.is_empty())
+            .map_or(&[], |list| list.as_slice())
+    }
+}
+
+/// Who at a party is told: the people who work its duties, their backups (or the MSP's
+/// escalation desk), and management.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ContactRole {
+    Primary,
+    Backup,
+    Management,
 }
 
 /// What the config's top level gives every contractor.
@@ -94,6 +134,26 @@ impl Context<'_> {
         let mut msp_contacts = self.addresses(&raw.msp_contacts, &format!("{key}.msp_contacts"));
         if msp_contacts.is_empty() {
             msp_contacts = msp.contacts.clone();
+        }
+        let backup_contacts =
+            self.addresses(&raw.backup_contacts, &format!("{key}.backup_contacts"));
+        let management_contacts = self.addresses(
+            &raw.management_contacts,
+            &format!("{key}.management_contacts"),
+        );
+        let mut msp_backup_contacts = self.addresses(
+            &raw.msp_backup_contacts,
+            &format!("{key}.msp_backup_contacts"),
+        );
+        if msp_backup_contacts.is_empty() {
+            msp_backup_contacts = msp.backup_contacts.clone();
+        }
+        let mut msp_management_contacts = self.addresses(
+            &raw.msp_management_contacts,
+            &format!("{key}.msp_management_contacts"),
+        );
+        if msp_management_contacts.is_empty() {
+            msp_management_contacts = msp.management_contacts.clone();
         }
 
         // A CRM that cannot be read still leaves the sources and duties to
@@ -231,6 +291,10 @@ impl Context<'_> {
             name: raw.name.clone(),
             contacts,
             msp_contacts,
+            backup_contacts,
+            management_contacts,
+            msp_backup_contacts,
+            msp_management_contacts,
             packages,
             crm,
             sources,

@@ -40,7 +40,7 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-pub use contractor::{Contractor, crm_problems};
+pub use contractor::{ContactRole, Contractor, crm_problems};
 pub use mail::{MailConfig, SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls, Transport};
 pub use source::{
     ClientSecret, Cloud, DEFAULT_MAX_BYTES, FileFormat, GraphSource, MAX_MAX_BYTES, Source,
@@ -160,6 +160,9 @@ impl Perspective {
 pub struct MspInfo {
     pub name: String,
     pub contacts: Vec<Address>,
+    /// The defaults of every client's `msp_backup_contacts` and `msp_management_contacts`.
+    pub backup_contacts: Vec<Address>,
+    pub management_contacts: Vec<Address>,
 }
 
 /// One problem in a config, located.
@@ -329,6 +332,8 @@ pub fn parse_with(
     let msp = MspInfo {
         name: raw.msp.name.clone(),
         contacts: cx.addresses(&raw.msp.contacts, "msp.contacts"),
+        backup_contacts: cx.addresses(&raw.msp.backup_contacts, "msp.backup_contacts"),
+        management_contacts: cx.addresses(&raw.msp.management_contacts, "msp.management_contacts"),
     };
 
     match (raw.perspective, raw.contractor.len()) {

@@ -94,6 +94,10 @@ pub(super) struct RawMsp {
     pub(super) name: String,
     #[serde(default)]
     pub(super) contacts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) backup_contacts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) management_contacts: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -103,7 +107,15 @@ pub(super) struct RawContractor {
     pub(super) name: String,
     pub(super) contacts: Vec<Spanned<String>>,
     #[serde(default)]
+    pub(super) backup_contacts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) management_contacts: Vec<Spanned<String>>,
+    #[serde(default)]
     pub(super) msp_contacts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) msp_backup_contacts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) msp_management_contacts: Vec<Spanned<String>>,
     #[serde(default)]
     pub(super) packages: Vec<String>,
     pub(super) crm_file: Option<Spanned<String>>,

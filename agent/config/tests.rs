@@ -278,3 +278,49 @@ fn toml_errors_are_placed_under_their_table_and_key() {
     assert_eq!(toml_key_at(text, at("é") + 1), "contractor.duty");
     assert_eq!(toml_key_at(text, text.len() + 10), "contractor.duty");
 }
+
+#[test]
+fn contact_roles_fall_back_to_the_role_below_and_msp_roles_to_the_msp_table() {
+    let text = text(r#"transport = "file""#)
+        .replace(
+            r#"contacts = ["soc@keystone.example"]"#,
+            "contacts = [\"soc@keystone.example\"]\nmanagement_contacts = [\"ceo@keystone.example\"]",
+        )
+        .replace(
+            r#"contacts = ["it@acme.example"]"#,
+            "contacts = [\"it@acme.example\"]\nbackup_contacts = [\"deputy@acme.example\"]",
+        );
+    let config = match parse_with_env(Path::new("/etc/dutywatch/dutywatch.toml"), &text, &env) {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors}"),
+    };
+    let acme = &config.contractors[0];
+    let at = |party, role| -> Vec<String> {
+        acme.contacts_at(party, role)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        at(Party::Contractor, ContactRole::Primary),
+        ["it@acme.example"]
+    );
+    assert_eq!(
+        at(Party::Contractor, ContactRole::Backup),
+        ["deputy@acme.example"]
+    );
+    // Nobody named for management: the backups hear it.
+    assert_eq!(
+        at(Party::Contractor, ContactRole::Management),
+        ["deputy@acme.example"]
+    );
+    // The MSP side: no backups anywhere, so its primary contacts; management from [msp].
+    assert_eq!(
+        at(Party::Msp, ContactRole::Backup),
+        ["soc@keystone.example"]
+    );
+    assert_eq!(
+        at(Party::Msp, ContactRole::Management),
+        ["ceo@keystone.example"]
+    );
+}
