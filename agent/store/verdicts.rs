@@ -14,6 +14,7 @@ use dutywatch_checks::verdict::{StateKind, SubjectVerdict, Verdict};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
+use super::keyed::{self, About, Decision};
 use super::{Store, StoreError, bad_column, ts_text, whole_seconds};
 
 /// A change of one subject's state, handed to the escalation policy.
@@ -365,29 +366,12 @@ fn record_verdict_tx(
         at,
     };
     if let Some(mail) = decide(&transition) {
-        tx.execute(
-            "INSERT INTO escalations (history_id, client, duty, state, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![history_id, client, duty, to.as_str(), at_text],
-        )?;
-        let escalation_id = tx.last_insert_rowid();
-        let to_json = serde_json::to_string(&mail.to)
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        let cc_json = serde_json::to_string(&mail.cc)
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        tx.execute(
-            "INSERT INTO outbox (escalation_id, mail_to, mail_cc, subject, body, created_at,
-                                 attempts, next_attempt_at, message_token)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?6, lower(hex(randomblob(8))))",
-            params![
-                escalation_id,
-                to_json,
-                cc_json,
-                mail.subject,
-                mail.body,
-                at_text
-            ],
-        )?;
+        let about = About {
+            client,
+            duty,
+            state: to.as_str(),
+        };
+        keyed::queue_in(tx, Decision::Change(history_id), about, &mail, at)?;
     }
     Ok(Recorded {
         state: (from != Some(to)).then_some(to),
