@@ -38,6 +38,16 @@ impl Context<'_> {
                 format!("`{CLIENT_CONFIG_DUTY}` is reserved: it records a client whose configuration does not load; name the duty differently"),
             );
         }
+        if id
+            .as_ref()
+            .is_some_and(dutywatch_checks::library::is_derived)
+        {
+            self.error(
+                raw.id.span().start,
+                &format!("{key}.id"),
+                "ids starting `lib-` or `ver-` are the duty library's (`dutywatch duties plan` lists them); name the duty differently, or change a library duty with `[[library.override]]`".to_owned(),
+            );
+        }
         let controls: Vec<ControlRef> = raw
             .objectives
             .iter()

@@ -9,6 +9,7 @@ pub mod http;
 pub use file::read_bounded;
 pub(crate) use file::{closed_folder, newest_match};
 
+use dutywatch_checks::library::Outcome;
 use dutywatch_checks::read::{self, Parsed};
 use jiff::Timestamp;
 
@@ -103,11 +104,48 @@ pub fn read_evidence(source: &Source, origin: &str, payload: &[u8]) -> Result<Pa
     }
 }
 
-/// The single record a hand-added piece of evidence stands for.
+/// The single record a hand-added piece of evidence stands for. A verification of the MSP
+/// carries its outcome at the end of its origin (`manual_origin`), the one place it is kept.
 pub fn manual_record(completed_at: Timestamp, origin: &str, sha256: &str) -> serde_json::Value {
-    serde_json::json!({
+    let mut record = serde_json::json!({
         "completed_at": completed_at.to_string(),
         "origin": origin,
         "sha256": sha256,
-    })
+    });
+    let outcome = origin
+        .strip_suffix(']')
+        .and_then(|rest| rest.rsplit_once(OUTCOME_MARK))
+        .map(|(_, outcome)| outcome)
+        .filter(|outcome| {
+            [Outcome::Satisfied, Outcome::NotSatisfied]
+                .iter()
+                .any(|known| known.as_str() == *outcome)
+        });
+    if let (Some(outcome), Some(fields)) = (outcome, record.as_object_mut()) {
+        fields.insert("outcome".to_owned(), outcome.into());
+    }
+    record
+}
+
+const OUTCOME_MARK: &str = " [outcome: ";
+
+/// The stored origin of hand-added evidence: the file, who added it, and for a verification
+/// of the MSP what was looked at and what it found, the outcome last.
+pub fn manual_origin(
+    file_name: &str,
+    by: &str,
+    note: Option<&str>,
+    verification: Option<(&str, Outcome)>,
+) -> String {
+    let mut origin = format!("manual: {file_name} added by {by}");
+    if let Some((looked_at, _)) = verification {
+        origin.push_str(&format!(": verified the MSP's part, looked at {looked_at}"));
+    }
+    if let Some(note) = note {
+        origin.push_str(&format!(": {note}"));
+    }
+    if let Some((_, outcome)) = verification {
+        origin.push_str(&format!("{OUTCOME_MARK}{}]", outcome.as_str()));
+    }
+    origin
 }

@@ -733,6 +733,8 @@ pub fn builtin() -> Vec<EvidenceKind> {
                 FieldDef("completed_at", Timestamp, REQ, &["completed_at"]),
                 FieldDef("origin", Text, OPT, &["origin"]),
                 FieldDef("sha256", Text, OPT, &["sha256"]),
+                // A verification of the MSP: `satisfied` or `not_satisfied`.
+                FieldDef("outcome", Text, OPT, &["outcome"]),
             ],
         ),
     ]

@@ -646,7 +646,8 @@ mod tests {
             ),
             (
                 "manual_completion",
-                json!({"completed_at": "2026-11-02T15:00:00Z", "origin": "upload.pdf", "sha256": "ab12"}),
+                json!({"completed_at": "2026-11-02T15:00:00Z", "origin": "upload.pdf", "sha256": "ab12",
+                       "outcome": "satisfied"}),
             ),
         ]
     }
