@@ -48,7 +48,8 @@ fn the_demo_crm_with_the_library_watches_every_owned_objective() {
         .filter(|d| library::is_verification(&d.id))
         .count();
     let library = contractor.duties.len() - hand - verifications;
-    assert_eq!((hand, library, verifications), (13, 139, 83));
+    // 137 attestations, 2 re-confirmations of not-applicable rows, 2 CRM reviews.
+    assert_eq!((hand, library, verifications), (13, 141, 83));
     // The hand-written duty keeps its side; the library watches the other one.
     let row = contractor
         .plan
@@ -120,7 +121,9 @@ fn an_override_changes_a_library_cadence_and_a_disable_names_its_reason() {
             "training",
             "ver-3.1.1",
             "lib-3.1.1-msp",
-            "ver-3.5.3"
+            "ver-3.5.3",
+            "lib-crm-review-contractor",
+            "lib-crm-review-msp"
         ]
     );
     assert_eq!(every(&config, "lib-3.1.1-msp"), "90d");
@@ -271,7 +274,7 @@ fn duties_plan_shows_owner_duty_cadence_origin_and_what_is_unwatched() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines[0],
-        "acme (Acme Machining): 320 objectives, 20 owned, 6 of them not watched on every side; library enabled, 3 library duties"
+        "acme (Acme Machining): 320 objectives, 20 owned, 6 of them not watched on every side; library enabled, 5 library duties"
     );
     let find = |prefix: &str| -> Vec<&str> {
         lines
@@ -429,5 +432,96 @@ fn the_contractors_verification_of_the_msp_is_met_only_by_a_satisfied_verificati
         text(&output).1.contains("is not one"),
         "{}",
         text(&output).1
+    );
+}
+
+#[test]
+fn a_changed_crm_file_makes_each_partys_crm_review_due_again_and_a_touched_one_does_not() {
+    let fixture = util::standard(util::at("2026-11-23T15:00:00Z"));
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config("\n[library]\nenabled = true\n"),
+    );
+    fixture.write_dated("crm.csv", util::CRM, util::at("2026-06-01T00:00:00Z"));
+    let config = fixture.load();
+    let reviews: Vec<&str> = config.contractors[0]
+        .duties
+        .iter()
+        .map(|d| d.id.as_str())
+        .filter(|id| id.starts_with("lib-crm-review-"))
+        .collect();
+    assert_eq!(reviews, ["lib-crm-review-contractor", "lib-crm-review-msp"]);
+
+    let duty = "lib-crm-review-contractor";
+    assert_eq!(
+        state_at(&fixture, "2026-11-24T00:00:00Z", duty),
+        "no_evidence"
+    );
+    fixture.write(
+        "crm-review.pdf",
+        "%PDF-1.4 CRM reviewed and signed by both parties",
+    );
+    let output = fixture.run(&[
+        "evidence",
+        "add",
+        "--config",
+        "dutywatch.toml",
+        "--duty",
+        duty,
+        "--file",
+        "crm-review.pdf",
+        "--by",
+        "it-lead",
+        "--done-at",
+        "2026-11-01T12:00:00Z",
+    ]);
+    assert!(output.status.success(), "{}", text(&output).1);
+    assert_eq!(state_at(&fixture, "2026-11-24T00:00:00Z", duty), "met");
+
+    // The same CRM touched: still the reviewed version.
+    let mut engine = util::engine(&fixture);
+    engine
+        .cycle(util::at("2026-11-24T00:00:00Z"))
+        .expect("cycle");
+    fixture.write_dated("crm.csv", util::CRM, util::at("2026-11-10T00:00:00Z"));
+    let mut engine = util::engine(&fixture);
+    engine
+        .cycle(util::at("2026-11-24T01:00:00Z"))
+        .expect("cycle");
+    assert_eq!(
+        engine
+            .store()
+            .newest_effective_at("acme", dutywatch::engine::CRM_SOURCE)
+            .expect("read"),
+        Some(util::at("2026-06-01T00:00:00Z"))
+    );
+    assert_eq!(util::verdict_of(&engine, duty).state.kind().as_str(), "met");
+
+    // A changed CRM: the review before it no longer counts, for either party.
+    let changed = util::CRM.replacen("Approves", "Approves and re-certifies", 1);
+    assert_ne!(changed, util::CRM, "the fixture CRM has the word to change");
+    fixture.write_dated("crm.csv", &changed, util::at("2026-11-10T00:00:00Z"));
+    let mut engine = util::engine(&fixture);
+    engine
+        .cycle(util::at("2026-11-24T02:00:00Z"))
+        .expect("cycle");
+    let verdict = util::verdict_of(&engine, duty);
+    assert_eq!(
+        verdict.state.kind().as_str(),
+        "no_evidence",
+        "{}",
+        verdict.reason
+    );
+    assert!(
+        verdict.reason.contains("the CRM changed") && verdict.reason.contains("2026-11-09"),
+        "{}",
+        verdict.reason
+    );
+    assert_ne!(
+        util::verdict_of(&engine, "lib-crm-review-msp")
+            .state
+            .kind()
+            .as_str(),
+        "met"
     );
 }

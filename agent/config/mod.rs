@@ -40,7 +40,7 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-pub use contractor::{ContactRole, Contractor, crm_problems};
+pub use contractor::{ContactRole, Contractor, CrmFile, crm_problems};
 pub use mail::{MailConfig, SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls, Transport};
 pub use source::{
     ClientSecret, Cloud, DEFAULT_MAX_BYTES, FileFormat, GraphSource, MAX_MAX_BYTES, Source,

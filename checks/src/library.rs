@@ -643,13 +643,66 @@ pub fn derive(
         }
         plan.push(plan_row);
     }
-    let duties = groups
+    let mut duties: Vec<Duty> = groups
         .into_iter()
         .filter_map(|(key, (every, origin, objectives))| {
             library_duty(library, zone, key, every, origin, objectives)
         })
         .collect();
+    if settings.enabled {
+        let parties: BTreeSet<Party> = plan
+            .iter()
+            .filter_map(|row| row.owner)
+            .flat_map(|owner| owner.parties().iter().copied())
+            .collect();
+        duties.extend(
+            parties
+                .into_iter()
+                .filter_map(|party| crm_review_duty(party, zone)),
+        );
+    }
     Derivation { duties, plan }
+}
+
+/// The requirement a CRM review serves: the SSP describes the system and how each requirement
+/// is met, and the CRM is the part of it that says who meets it.
+const CRM_REVIEW_REQUIREMENT: &str = "3.12.4";
+
+/// Each party with work under the CRM reviews it at least yearly, and again whenever the file
+/// changes: the engine counts only reviews done since the CRM's current version appeared.
+fn crm_review_duty(party: Party, zone: &jiff::tz::TimeZone) -> Option<Duty> {
+    let requirement: RequirementId = CRM_REVIEW_REQUIREMENT.parse().ok()?;
+    let every = one_year();
+    Some(Duty {
+        id: crm_review_id(party).parse().ok()?,
+        title: format!(
+            "The CRM: {party} reviews and re-confirms it every {every} and whenever it changes \
+             (part of the SSP, {requirement}; 32 CFR 170.4 ceiling)"
+        ),
+        objectives: catalog::objectives()
+            .filter(|objective| objective.requirement() == requirement)
+            .collect(),
+        responsible: party,
+        source: MANUAL_SOURCE.to_owned(),
+        max_age: None,
+        zone: zone.clone(),
+        rule: Rule::Recurring(Recurring {
+            every,
+            warn_before: default_warning(every),
+            completed_at: "completed_at".parse().ok()?,
+            filter: None,
+        }),
+    })
+}
+
+/// `lib-crm-review-contractor`, `lib-crm-review-msp`.
+pub fn crm_review_id(party: Party) -> String {
+    format!("lib-crm-review-{party}")
+}
+
+/// Whether `duty` is a review of the CRM, which a change of the CRM file makes due again.
+pub fn is_crm_review(duty: &DutyId) -> bool {
+    duty.as_str().starts_with("lib-crm-review-")
 }
 
 /// One library duty: a requirement's share for one party and role.

@@ -207,6 +207,11 @@ fn every_owned_objective_gets_an_attestation_per_party_unless_a_hand_written_dut
         &jiff::tz::TimeZone::UTC,
     );
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    let crm_review_objectives: Vec<String> = catalog::objectives()
+        .filter(|o| o.requirement() == req("3.12.4"))
+        .map(|o| o.to_string())
+        .collect();
+    assert_eq!(crm_review_objectives.len(), 8, "3.12.4[a]–[h]");
     assert_eq!(
         summary(&derivation),
         [
@@ -258,6 +263,19 @@ fn every_owned_objective_gets_an_attestation_per_party_unless_a_hand_written_dut
                 Party::Msp,
                 "7d".to_owned(),
                 s(&["3.1.12[a]", "3.1.12[b]", "3.1.12[c]", "3.1.12[d]"])
+            ),
+            // Each party with work under the CRM reviews it (part of the SSP, 3.12.4).
+            (
+                "lib-crm-review-contractor".to_owned(),
+                Party::Contractor,
+                "1 year".to_owned(),
+                crm_review_objectives.clone()
+            ),
+            (
+                "lib-crm-review-msp".to_owned(),
+                Party::Msp,
+                "1 year".to_owned(),
+                crm_review_objectives
             ),
         ]
     );
@@ -367,6 +385,12 @@ fn overrides_change_a_cadence_split_an_objective_off_and_disable_with_a_reason()
             ("ver-3.1.2".to_owned(), "1 month".to_owned(), 2),
             ("lib-3.1.2-msp".to_owned(), "3 months".to_owned(), 2),
             ("lib-na-3.1.3".to_owned(), "1 year".to_owned(), 5),
+            (
+                "lib-crm-review-contractor".to_owned(),
+                "1 year".to_owned(),
+                8
+            ),
+            ("lib-crm-review-msp".to_owned(), "1 year".to_owned(), 8),
         ]
     );
     assert!(
