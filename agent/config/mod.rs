@@ -43,7 +43,8 @@ mod tests;
 pub use contractor::{Contractor, crm_problems};
 pub use mail::{MailConfig, SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls, Transport};
 pub use source::{
-    ClientSecret, Cloud, DEFAULT_MAX_BYTES, FileFormat, GraphSource, MAX_MAX_BYTES, Source,
+    ARM_RESOURCES, ArmResource, ArmSource, ClientSecret, Cloud, DEFAULT_MAX_BYTES, FileFormat,
+    GRAPH_RESOURCES, GraphResource, GraphShape, GraphSource, MAX_MAX_BYTES, Source,
     SourceKind, describe_size, parse_size,
 };
 
