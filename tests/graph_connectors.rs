@@ -302,11 +302,17 @@ fn access_review_instances_are_listed_per_definition_and_a_missing_permission_is
     assert_eq!(instances.len(), 3);
     assert_eq!(instances[0]["definitionId"], "def-1");
     assert_eq!(instances[0]["definitionName"], "Admins quarterly");
-    assert_eq!(instances[0]["status"], "Completed", "kept as Graph spells it");
+    assert_eq!(
+        instances[0]["status"], "Completed",
+        "kept as Graph spells it"
+    );
 
     // The app lacks AccessReview.Read.All for the instances of the second definition.
     let server = GraphServer::start(SECRET);
-    server.set_pages(REVIEW_DEFINITIONS, vec![vec![definition("def-1", "Admins")]]);
+    server.set_pages(
+        REVIEW_DEFINITIONS,
+        vec![vec![definition("def-1", "Admins")]],
+    );
     server.fault(
         &format!("{REVIEW_DEFINITIONS}/def-1/instances"),
         0,
@@ -432,7 +438,11 @@ fn defender_throttling_a_503_and_an_expired_token_are_waited_out_and_a_hang_is_a
     let mut engine = engine(&fixture);
     let (state, reason) = cycle(&mut engine, now, "no-high-incident-waiting");
     assert_eq!(state, StateKind::Met, "{reason}");
-    assert_eq!(gets(&server, INCIDENTS).len(), 8, "3 pages, 4 retries, 1 refresh");
+    assert_eq!(
+        gets(&server, INCIDENTS).len(),
+        8,
+        "3 pages, 4 retries, 1 refresh"
+    );
     assert_eq!(server.token_requests(), 2);
     assert_eq!(payloads(&fixture, "defender").len(), 1);
 

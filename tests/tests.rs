@@ -2,6 +2,7 @@
 
 mod util;
 
+mod arm;
 mod backup;
 mod cli;
 mod config;
@@ -9,7 +10,6 @@ mod cycle;
 mod daemon;
 mod evidence;
 mod export;
-mod arm;
 mod graph;
 mod graph_connectors;
 mod isolation;

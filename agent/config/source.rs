@@ -558,7 +558,18 @@ impl Context<'_> {
                 None
             }
             (None, None) => {
-                self.error(offset, &format!("{key}.resource"), format!("a graph source needs `resource` (one of {}) or a `path`", GRAPH_RESOURCES.iter().map(|known| format!("\"{}\"", known.name)).collect::<Vec<_>>().join(", ")));
+                self.error(
+                    offset,
+                    &format!("{key}.resource"),
+                    format!(
+                        "a graph source needs `resource` (one of {}) or a `path`",
+                        GRAPH_RESOURCES
+                            .iter()
+                            .map(|known| format!("\"{}\"", known.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
                 None
             }
         };

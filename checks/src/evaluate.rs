@@ -328,19 +328,18 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
         );
     }
     // Older snapshots' outcomes, newest first, only if someone fails now.
-    let history: Vec<(&Snapshot, BTreeMap<Subject, Outcome>)> =
-        if current
-            .values()
-            .any(|o| matches!(o, Outcome::Fails | Outcome::Absent))
-        {
-            older
-                .iter()
-                .rev()
-                .map(|s| (s, outcomes(rule, s, context)))
-                .collect()
-        } else {
-            Vec::new()
-        };
+    let history: Vec<(&Snapshot, BTreeMap<Subject, Outcome>)> = if current
+        .values()
+        .any(|o| matches!(o, Outcome::Fails | Outcome::Absent))
+    {
+        older
+            .iter()
+            .rev()
+            .map(|s| (s, outcomes(rule, s, context)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut subjects = Vec::with_capacity(current.len());
     let mut evidence_ids = vec![latest.id];
     for (subject, outcome) in current {

@@ -512,27 +512,19 @@ pub fn builtin() -> Vec<EvidenceKind> {
             vec![
                 FieldDef("table", Text, REQ, &["name", "table"]),
                 FieldDef("workspace", Text, OPT, &["workspace"]),
-                // `effective.*`: what the ARM connector's reading computes from the table
-                // and its workspace (a table without its own retention has the workspace's).
+                // Read with its workspace, a table's values are the effective ones (see the
+                // agent's `sources/arm/retention.rs`).
                 FieldDef(
                     "retention_days",
                     Integer,
                     REQ,
-                    &[
-                        "effective.retentionInDays",
-                        "properties.retentionInDays",
-                        "retention_days",
-                    ],
+                    &["properties.retentionInDays", "retention_days"],
                 ),
                 FieldDef(
                     "total_retention_days",
                     Integer,
                     REQ,
-                    &[
-                        "effective.totalRetentionInDays",
-                        "properties.totalRetentionInDays",
-                        "total_retention_days",
-                    ],
+                    &["properties.totalRetentionInDays", "total_retention_days"],
                 ),
                 FieldDef(
                     "retention_inherited",
@@ -583,7 +575,10 @@ pub fn builtin() -> Vec<EvidenceKind> {
                     "recurrence_interval",
                     Integer,
                     OPT,
-                    &["settings.recurrence.pattern.interval", "recurrence_interval"],
+                    &[
+                        "settings.recurrence.pattern.interval",
+                        "recurrence_interval",
+                    ],
                 ),
                 FieldDef(
                     "created_at",
@@ -609,12 +604,7 @@ pub fn builtin() -> Vec<EvidenceKind> {
                     &["definitionName", "definition_name"],
                 ),
                 FieldDef("status", Text, REQ, &["status"]),
-                FieldDef(
-                    "start_at",
-                    Timestamp,
-                    OPT,
-                    &["startDateTime", "start_at"],
-                ),
+                FieldDef("start_at", Timestamp, OPT, &["startDateTime", "start_at"]),
                 FieldDef("end_at", Timestamp, REQ, &["endDateTime", "end_at"]),
             ],
         ),
@@ -694,7 +684,7 @@ pub fn builtin() -> Vec<EvidenceKind> {
             &["id"],
             Empty::Plausible,
             vec![
-                FieldDef("id", Text, REQ, &["incident_id", "id", "name"]),
+                FieldDef("id", Text, REQ, &["incident_id", "id"]),
                 FieldDef(
                     "title",
                     Text,

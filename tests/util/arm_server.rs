@@ -74,8 +74,14 @@ pub(crate) fn table(name: &str, own: Option<(i64, i64)>, workspace_days: i64) ->
 }
 
 /// A Sentinel incident as in the vendor's GetIncidents example.
-pub(crate) fn incident(name: &str, status: &str, severity: &str, created: &str) -> serde_json::Value {
+pub(crate) fn incident(
+    name: &str,
+    status: &str,
+    severity: &str,
+    created: &str,
+) -> serde_json::Value {
     serde_json::json!({
+        "id": format!("{}/providers/Microsoft.SecurityInsights/Incidents/{name}", workspace_path()),
         "name": name,
         "etag": "\"0300bf09-0000-0000-0000-5c37296e0000\"",
         "type": "Microsoft.SecurityInsights/Incidents",

@@ -15,7 +15,8 @@ pub(crate) const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
 pub(crate) const USERS: &str = "/v1.0/reports/authenticationMethods/userRegistrationDetails";
 pub(crate) const POLICIES: &str = "/v1.0/identity/conditionalAccess/policies";
 pub(crate) const DEVICES: &str = "/v1.0/deviceManagement/managedDevices";
-pub(crate) const SECURITY_DEFAULTS: &str = "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy";
+pub(crate) const SECURITY_DEFAULTS: &str =
+    "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy";
 pub(crate) const REVIEW_DEFINITIONS: &str = "/v1.0/identityGovernance/accessReviews/definitions";
 pub(crate) const INCIDENTS: &str = "/v1.0/security/incidents";
 
@@ -256,7 +257,10 @@ impl GraphServer {
         let mut head = format!(
             "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n",
         );
-        let extra: Vec<_> = extra.into_iter().filter(|(name, _)| name != TRUNCATE).collect();
+        let extra: Vec<_> = extra
+            .into_iter()
+            .filter(|(name, _)| name != TRUNCATE)
+            .collect();
         for (name, value) in extra {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -383,11 +387,19 @@ impl GraphServer {
                     .and_then(|p| p.get(page))
                     .cloned()
                     .unwrap_or_default();
-                return (200, vec![(TRUNCATE.to_owned(), String::new())], page.to_string());
+                return (
+                    200,
+                    vec![(TRUNCATE.to_owned(), String::new())],
+                    page.to_string(),
+                );
             }
             None => {}
         }
-        if flavor == Flavor::Arm && !query.split('&').any(|pair| pair.starts_with("api-version=")) {
+        if flavor == Flavor::Arm
+            && !query
+                .split('&')
+                .any(|pair| pair.starts_with("api-version="))
+        {
             return (
                 400,
                 vec![],

@@ -25,7 +25,11 @@ pub(crate) fn api_source(
     evidence: &str,
     keys: &str,
 ) -> String {
-    let base_key = if kind == "arm" { "arm_url" } else { "graph_url" };
+    let base_key = if kind == "arm" {
+        "arm_url"
+    } else {
+        "graph_url"
+    };
     format!(
         r#"
 [[contractor.source]]
@@ -51,8 +55,8 @@ pub(crate) fn fixture(now: Timestamp, extra: &str) -> Fixture {
     let fixture = Fixture::new();
     let secret = fixture.write("ms-secret", &format!("{SECRET}\n"));
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let config = super::contractor_config(extra)
-        .replace("SECRET_FILE", &secret.display().to_string());
+    let config =
+        super::contractor_config(extra).replace("SECRET_FILE", &secret.display().to_string());
     fixture.write("dutywatch.toml", &config);
     fixture.write(
         "crm.csv",

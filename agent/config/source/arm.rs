@@ -111,7 +111,10 @@ impl Context<'_> {
                 self.error(
                     offset,
                     &format!("{key}.resource"),
-                    format!("an arm source needs `resource`, one of {}", resource_names()),
+                    format!(
+                        "an arm source needs `resource`, one of {}",
+                        resource_names()
+                    ),
                 );
                 None
             }

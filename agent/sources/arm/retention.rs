@@ -4,8 +4,10 @@
 //! only for its interactive retention (no archive). Only the two documents together say how
 //! long a table's logs are kept, so the reading of a `log_table` export that holds both
 //! (`{"workspace": {...}, "value": [tables]}`, as the `arm` source stores it and as an MSP can
-//! save it by hand) adds `effective.retentionInDays`, `effective.totalRetentionInDays` and
-//! `workspace` to each table; the kind reads those first.
+//! save it by hand) puts the effective values in each table's `properties.retentionInDays`
+//! and `properties.totalRetentionInDays`, where the kind reads them, keeps what ARM reported
+//! as `properties.reportedRetentionInDays` and `properties.reportedTotalRetentionInDays`, and
+//! names the `workspace`. The stored bytes stay as ARM sent them.
 
 use serde_json::{Map, Value};
 
@@ -31,7 +33,17 @@ pub(crate) fn with_effective_retention(payload: &[u8]) -> Option<Vec<u8>> {
             continue;
         };
         let effective = effective(table, workspace_days);
-        table.insert("effective".to_owned(), Value::Object(effective));
+        let properties = table
+            .entry("properties")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(properties) = properties.as_object_mut() {
+            for (name, value) in effective {
+                let reported = format!("reported{}{}", name[..1].to_ascii_uppercase(), &name[1..]);
+                if let Some(old) = properties.insert(name, value) {
+                    properties.insert(reported, old);
+                }
+            }
+        }
         if let Some(name) = &workspace_name {
             table.entry("workspace").or_insert_with(|| name.clone());
         }
@@ -79,7 +91,9 @@ fn effective(table: &Map<String, Value>, workspace_days: Option<i64>) -> Map<Str
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|window| window == needle)
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
 }
 
 #[cfg(test)]
@@ -108,18 +122,22 @@ mod tests {
         }));
         let days = |index: usize| {
             (
-                tables[index]["effective"]["retentionInDays"].clone(),
-                tables[index]["effective"]["totalRetentionInDays"].clone(),
+                tables[index]["properties"]["retentionInDays"].clone(),
+                tables[index]["properties"]["totalRetentionInDays"].clone(),
             )
         };
         assert_eq!(days(0), (90.into(), 90.into()));
         assert_eq!(days(1), (30.into(), 400.into()));
         assert_eq!(days(2), (90.into(), 90.into()), "-1 is the workspace's");
-        assert_eq!(days(3), (90.into(), 90.into()), "never less than interactive");
+        assert_eq!(
+            days(3),
+            (90.into(), 90.into()),
+            "never less than interactive"
+        );
         assert_eq!(tables[0]["workspace"], "soc-ws");
         assert_eq!(
-            tables[0]["properties"]["retentionInDays"], 90,
-            "the vendor's own values are kept"
+            tables[2]["properties"]["reportedRetentionInDays"], -1,
+            "what ARM reported is kept"
         );
     }
 
@@ -130,7 +148,7 @@ mod tests {
             "value": [{"name": "SigninLogs", "properties": {"retentionInDaysAsDefault": true}}]
         }));
         assert!(
-            tables[0]["effective"]["retentionInDays"]
+            tables[0]["properties"]["retentionInDays"]
                 .as_str()
                 .unwrap()
                 .starts_with("unknown")

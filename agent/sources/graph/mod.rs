@@ -40,7 +40,7 @@ pub(super) fn collect(
     let items = match graph.shape {
         GraphShape::List => client.list(http, &run, &graph.url),
         GraphShape::Object => client
-            .object(http, &run, &graph.url, &graph.url.to_string())
+            .object(http, &run, &graph.url, graph.url.as_str())
             .map(|object| vec![serde_json::Value::Object(object)]),
         GraphShape::InstancesOfEach => instances_of_each(&mut client, http, &run, &graph.url),
     }

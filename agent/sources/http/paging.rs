@@ -159,7 +159,8 @@ impl<'a> Api<'a> {
 
 /// The bytes of a document dutywatch put together from pages.
 pub(crate) fn to_document(origin: &Url, document: serde_json::Value) -> Result<Vec<u8>, String> {
-    serde_json::to_vec(&document).map_err(|error| format!("{origin}: cannot merge the pages: {error}"))
+    serde_json::to_vec(&document)
+        .map_err(|error| format!("{origin}: cannot merge the pages: {error}"))
 }
 
 /// The codes of an error envelope `{"error": {"code", "message", "innerError"}}`, outer first

@@ -2270,7 +2270,11 @@ fn a_device_not_synced_for_a_week_is_unknown_not_compliant() {
     assert_eq!(subject(&verdict, "FRESH").state.kind(), StateKind::Met);
     let stale = subject(&verdict, "STALE");
     assert_eq!(stale.state.kind(), StateKind::NoEvidence, "{stale:?}");
-    assert!(stale.reason.contains("last_sync < now-7d"), "{}", stale.reason);
+    assert!(
+        stale.reason.contains("last_sync < now-7d"),
+        "{}",
+        stale.reason
+    );
     assert_eq!(subject(&verdict, "BROKEN").state.kind(), StateKind::DueSoon);
     // Without the stale device the duty would be judged on the others only; with it the
     // duty is never met while the stale device is unknown.
@@ -2280,7 +2284,12 @@ fn a_device_not_synced_for_a_week_is_unknown_not_compliant() {
     let verdict = run(
         &duty,
         "managed_device",
-        &[json(1, "2026-11-23T00:00:00Z", "managed_device", only_stale)],
+        &[json(
+            1,
+            "2026-11-23T00:00:00Z",
+            "managed_device",
+            only_stale,
+        )],
         "2026-11-23T01:00:00Z",
     );
     assert_eq!(verdict.state.kind(), StateKind::NoEvidence, "{verdict:?}");
