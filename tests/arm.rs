@@ -407,6 +407,21 @@ fn clouds_preset_the_arm_and_login_hosts() {
         );
         assert_eq!(arm_source.role, "Log Analytics Reader");
     }
+    // A newer api-version, as configured.
+    let config = tables_config(&server).replace(
+        "resource = \"logAnalyticsTables\"",
+        "resource = \"logAnalyticsTables\"\napi_version = \"2025-02-01\"",
+    );
+    let loaded = fixture(now, &config).load();
+    let source = loaded.contractors[0]
+        .sources
+        .iter()
+        .find(|source| source.id == "la_tables")
+        .expect("source");
+    assert_eq!(
+        source.kind.api_url().map(|url| url.query()),
+        Some(Some("api-version=2025-02-01"))
+    );
 }
 
 #[test]

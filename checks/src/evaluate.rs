@@ -261,16 +261,23 @@ fn outcomes(
             }
             Truth::True => {}
         }
-        if let Some(unknown_when) = &rule.unknown_when
-            && unknown_when.eval(record, context) != Truth::False
-        {
+        if let Some(unknown_when) = &rule.unknown_when {
             // True: the record says nothing about today (a stale device). Unknown: whether
             // it does cannot be told. Neither may pass or fail.
-            put(
-                subject,
-                Outcome::Undecided(format!("`{unknown_when}`, so it is not judged")),
-            );
-            continue;
+            let why = match unknown_when.eval(record, context) {
+                Truth::False => None,
+                Truth::True => Some(format!(
+                    "`{unknown_when}` holds, so its record says nothing about now and is not judged"
+                )),
+                Truth::Unknown => Some(format!(
+                    "whether `{unknown_when}` holds cannot be told ({}), so it is not judged",
+                    absent_fields(unknown_when, record)
+                )),
+            };
+            if let Some(why) = why {
+                put(subject, Outcome::Undecided(why));
+                continue;
+            }
         }
         let truth = rule.check.eval(record, context);
         let outcome = match truth {
