@@ -984,11 +984,8 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
             let at = format!("note: contractor[{}].source[{}]", contractor.id, source.id);
             let SourceKind::File { pattern, .. } = &source.kind else {
                 // Not called here: check-config reads files, it does not call APIs.
-                if let SourceKind::Graph(graph) = &source.kind {
-                    println!(
-                        "{at}: collected from {} (not called by check-config)",
-                        graph.url
-                    );
+                if let Some(url) = source.kind.api_url() {
+                    println!("{at}: collected from {url} (not called by check-config)");
                 }
                 continue;
             };

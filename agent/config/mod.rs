@@ -43,8 +43,9 @@ mod tests;
 pub use contractor::{ContactRole, Contractor, CrmFile, crm_problems};
 pub use mail::{MailConfig, SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls, Transport};
 pub use source::{
-    ClientSecret, Cloud, DEFAULT_MAX_BYTES, FileFormat, GraphSource, MAX_MAX_BYTES, Source,
-    SourceKind, describe_size, parse_size,
+    ARM_RESOURCES, ArmResource, ArmSource, ClientSecret, Cloud, DEFAULT_MAX_BYTES, FileFormat,
+    GRAPH_RESOURCES, GraphResource, GraphShape, GraphSource, MAX_MAX_BYTES, Source, SourceKind,
+    describe_size, parse_size,
 };
 
 use raw::{RawConfig, RawEmpty, RawKind};

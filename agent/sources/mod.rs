@@ -2,6 +2,7 @@
 //! plus the instant they speak for; parsing those bytes into records is
 //! kept separate so stored evidence can be re-read exactly as received.
 
+mod arm;
 mod file;
 mod graph;
 pub mod http;
@@ -75,6 +76,7 @@ pub fn collect_parsed(
 ) -> Result<(Collected, Parsed), CollectError> {
     let collected = match &source.kind {
         SourceKind::Graph(graph) => graph::collect(source, graph, http, now)?,
+        SourceKind::Arm(arm) => arm::collect(source, arm, http, now)?,
         SourceKind::File {
             pattern, format, ..
         } => {
@@ -94,14 +96,22 @@ pub fn collect_parsed(
 
 /// Reads stored or collected bytes of `source` into records of its kind.
 pub fn read_evidence(source: &Source, origin: &str, payload: &[u8]) -> Result<Parsed, ReadError> {
-    match &source.kind {
+    let (format, records) = match &source.kind {
         SourceKind::File {
             format, records, ..
-        } => read::read(*format, records.as_ref(), origin, payload, source.reader()),
-        SourceKind::Graph(_) => {
-            read::read(FileFormat::Json, None, origin, payload, source.reader())
-        }
+        } => (*format, records.as_ref()),
+        SourceKind::Graph(_) | SourceKind::Arm(_) => (FileFormat::Json, None),
+    };
+    // Log Analytics tables saved with their workspace (the `arm` source's document, or the
+    // same two answers saved by hand): the effective retention needs both.
+    if source.evidence.name == "log_table"
+        && format == FileFormat::Json
+        && records.is_none()
+        && let Some(effective) = arm::retention::with_effective_retention(payload)
+    {
+        return read::read(format, None, origin, &effective, source.reader());
     }
+    read::read(format, records, origin, payload, source.reader())
 }
 
 /// The single record a hand-added piece of evidence stands for. A verification of the MSP

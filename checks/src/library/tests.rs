@@ -167,6 +167,8 @@ fn hand_duty(id: &str, objectives: &[&str], party: Party) -> Duty {
             check: "enabled == true".parse().unwrap(),
             min_records: 1,
             tolerance: Period::from_secs(86_400),
+            unknown_when: None,
+            required_subjects: Vec::new(),
         }),
     }
 }
