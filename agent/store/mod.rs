@@ -11,6 +11,7 @@
 //! duty that is due on a day, so values read back are truncated to the second.
 
 mod backup;
+mod digests;
 mod evidence;
 mod files;
 mod outbox;
@@ -24,6 +25,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
 
+pub use digests::{NewWeek, WeekRecord};
 pub use evidence::{
     ChainPosition, ChainReport, CheckedEvidence, NewEvidence, StoredEvidence, Tamper, Tampered,
 };
@@ -40,6 +42,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0003_outbox_cancel.sql")),
     M::up(include_str!("migrations/0004_subjects.sql")),
     M::up(include_str!("migrations/0005_outbox_lease.sql")),
+    M::up(include_str!("migrations/0009_digest_weeks.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 

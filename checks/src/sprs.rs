@@ -245,10 +245,7 @@ mod tests {
     }
 
     /// Every objective met except those of `unmet` (NotProven) and `lapsed`.
-    fn statuses(
-        unmet: &[&str],
-        lapsed: &[&str],
-    ) -> BTreeMap<ObjectiveId, ObjectiveStatus> {
+    fn statuses(unmet: &[&str], lapsed: &[&str]) -> BTreeMap<ObjectiveId, ObjectiveStatus> {
         let mut map: BTreeMap<ObjectiveId, ObjectiveStatus> = catalog::objectives()
             .map(|o| (o, ObjectiveStatus::Met))
             .collect();

@@ -6,6 +6,7 @@ use std::process::Output;
 use dutywatch::config::{self, Config};
 use jiff::Timestamp;
 
+pub(crate) mod chromium;
 pub(crate) mod graph_server;
 pub(crate) mod smtp_server;
 pub(crate) mod test_pki;
