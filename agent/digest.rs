@@ -209,14 +209,15 @@ impl Digest {
 
     /// The mail's subject line.
     pub fn subject(&self) -> String {
-        let attention = self.totals.lapsed + self.totals.source_error + self.totals.no_evidence;
+        let evidence =
+            self.totals.no_evidence + self.totals.stale_evidence + self.totals.source_error;
         format!(
             "Weekly compliance digest for {} ({}): {} lapsed, {} due soon, {} need evidence",
             self.contractor_name,
             self.party_name,
             self.totals.lapsed,
             self.totals.due_soon,
-            attention - self.totals.lapsed
+            evidence
         )
     }
 
@@ -496,22 +497,28 @@ pub fn contractor<'a>(config: &'a Config, id: Option<&str>) -> anyhow::Result<&'
 }
 
 /// The scheduled instant of the newest digest that is due by `now`: the last occurrence of
-/// the schedule at or before `now`, looked for within the last 8 days (a weekly schedule
-/// fires within any 7). `None` when the schedule has not fired in that time.
+/// the schedule at or before `now` within the last 8 days (a weekly schedule fires within any
+/// 7). `None` when the schedule has not fired in that time.
 pub fn due(schedule: &crate::schedule::Schedule, now: Timestamp) -> Option<Timestamp> {
-    let mut at = now.checked_sub(SignedDuration::from_hours(8 * 24)).ok()?;
-    let mut last = None;
-    // A weekly line fires once in 8 days; a denser one (tests, hourly) is bounded here.
-    for _ in 0..10_000 {
-        match schedule.next_after(at) {
-            Some(next) if next <= now => {
-                last = Some(next);
-                at = next;
-            }
-            _ => break,
+    // Widening windows keep the walk short for any schedule: a dense one (every minute, in a
+    // test) has an occurrence within the first, a weekly one within the last.
+    for window in [
+        SignedDuration::from_mins(1),
+        SignedDuration::from_hours(1),
+        SignedDuration::from_hours(24),
+        SignedDuration::from_hours(8 * 24),
+    ] {
+        let mut at = now.checked_sub(window).ok()?;
+        let mut last = None;
+        while let Some(next) = schedule.next_after(at).filter(|next| *next <= now) {
+            last = Some(next);
+            at = next;
+        }
+        if last.is_some() {
+            return last;
         }
     }
-    last
+    None
 }
 
 /// Makes and records the digests of `week` for every contractor and party this instance
@@ -568,5 +575,64 @@ pub fn parties_served(config: &Config) -> Vec<Party> {
     match config.perspective {
         crate::config::Perspective::Contractor => vec![Party::Contractor, Party::Msp],
         crate::config::Perspective::Msp => vec![Party::Msp],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::tz::TimeZone;
+
+    use super::*;
+    use crate::schedule::Schedule;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_due_week_is_the_last_occurrence_at_or_before_now() {
+        let zone = TimeZone::get("America/New_York").unwrap();
+        let monday = Schedule::parse("0 8 * * MON", zone.clone()).unwrap();
+        // Monday 2026-11-30 08:00 EST is 13:00 UTC.
+        assert_eq!(
+            due(&monday, at("2026-11-30T12:59:59Z")),
+            Some(at("2026-11-23T13:00:00Z"))
+        );
+        assert_eq!(
+            due(&monday, at("2026-11-30T13:00:00Z")),
+            Some(at("2026-11-30T13:00:00Z"))
+        );
+        assert_eq!(
+            due(&monday, at("2026-12-06T23:00:00Z")),
+            Some(at("2026-11-30T13:00:00Z"))
+        );
+        // A dense schedule still yields the newest occurrence, not one a week old.
+        let minutely = Schedule::parse("* * * * *", zone.clone()).unwrap();
+        assert_eq!(
+            due(&minutely, at("2026-11-30T13:00:30Z")),
+            Some(at("2026-11-30T13:00:00Z"))
+        );
+        // A yearly line that has not fired in the last 8 days: nothing is due.
+        let yearly = Schedule::parse("0 8 1 6 *", zone).unwrap();
+        assert_eq!(due(&yearly, at("2026-11-30T13:00:00Z")), None);
+    }
+
+    #[test]
+    fn counts_name_every_state_once() {
+        let mut counts = Counts::default();
+        for state in [
+            StateKind::Met,
+            StateKind::Met,
+            StateKind::Lapsed,
+            StateKind::SourceError,
+            StateKind::StaleEvidence,
+        ] {
+            counts.add(state);
+        }
+        assert_eq!(counts.total(), 5);
+        let named = counts.named();
+        assert_eq!(named[0], (StateKind::Met, 2));
+        assert_eq!(named[3], (StateKind::Lapsed, 1));
+        assert_eq!(named.iter().map(|(_, n)| n).sum::<u32>(), 5);
     }
 }

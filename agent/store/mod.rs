@@ -444,9 +444,9 @@ mod tests {
                 err,
                 StoreError::SchemaVersion {
                     found: 0,
-                    expected: 5,
+                    expected,
                     ..
-                }
+                } if expected == super::MIGRATION_LIST.len()
             ),
             "{err}"
         );
