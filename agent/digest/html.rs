@@ -450,7 +450,7 @@ fn changes(digest: &Digest) -> Html {
     for c in &digest.changes {
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"when\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&digest.local(c.at)),
             escape(&c.title),
             c.from.map_or_else(|| "first evaluated".to_owned(), state),
@@ -472,7 +472,7 @@ fn deadlines(digest: &Digest) -> Html {
     for d in &digest.deadlines {
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"when\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&digest.local(d.due)),
             escape(&d.title),
             escape(d.subject.as_deref().unwrap_or("the duty as a whole")),

@@ -27,6 +27,8 @@ pub const MAX_SCORE: i32 = 110;
 /// 32 CFR 170.21(a)(2)(i): the score divided by 110 at least 0.8, that is at least 88.
 pub const CONDITIONAL_MINIMUM: i32 = 88;
 
+// The ids below are built in const context: a wrong one fails the build, never a run.
+
 /// The requirement whose absence leaves no score (the System Security Plan).
 pub const SSP: RequirementId = match RequirementId::new(12, 4) {
     Some(id) => id,
