@@ -185,6 +185,37 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// The SPRS score projection: the score on what is proven and with the known lapses
+    /// alone, Conditional status (88), and per NOT MET requirement whether it may sit on a
+    /// POA&M (32 CFR 170.21).
+    Sprs {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this contractor (client id).
+        #[arg(long, alias = "client")]
+        contractor: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The weekly digest of one party. The daemon makes it on `[digest] schedule`;
+    /// `--preview` renders it now without recording or sending anything: as text, or as the
+    /// self-contained HTML page with `--html FILE`.
+    Digest {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Render now, record and send nothing (required: digests are sent by the daemon).
+        #[arg(long)]
+        preview: bool,
+        /// Whose digest: the contractor's (with the SPRS projection) or the MSP's.
+        #[arg(long, default_value = "contractor")]
+        party: Party,
+        /// The contractor (client id); optional with one contractor.
+        #[arg(long, alias = "client")]
+        contractor: Option<String>,
+        /// Write the HTML page to FILE (and print where) instead of the text to stdout.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
 }
 
 /// What `export` writes.
@@ -596,7 +627,76 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format: ExportFormat::Csv,
             out,
         } => export(&config.config, client.as_deref(), &out, clock.now()),
+        Command::Sprs {
+            config,
+            contractor,
+            json,
+        } => sprs(&config.config, contractor.as_deref(), json),
+        Command::Digest {
+            config,
+            preview,
+            party,
+            contractor,
+            html,
+        } => {
+            if !preview {
+                bail!(
+                    "the daemon makes and sends the weekly digest on `[digest] schedule`; \
+                     add --preview to render it now without sending"
+                );
+            }
+            digest_preview(
+                &config.config,
+                party,
+                contractor.as_deref(),
+                html.as_deref(),
+                clock.now(),
+            )
+        }
     }
+}
+
+/// `dutywatch digest --preview`.
+fn digest_preview(
+    config_path: &Path,
+    party: Party,
+    contractor: Option<&str>,
+    html: Option<&Path>,
+    now: Timestamp,
+) -> anyhow::Result<ExitCode> {
+    let config = load(config_path, Secrets::Skip)?;
+    let store = Store::open_read_only(&config.database)?;
+    let contractor = crate::digest::contractor(&config, contractor)?;
+    let digest = crate::digest::build(&config, &store, contractor, party, now)?;
+    match html {
+        Some(path) => {
+            std::fs::write(path, crate::digest::render_html(&digest))
+                .with_context(|| format!("writing the digest to `{}`", path.display()))?;
+            println!(
+                "digest of {} for {} written to {}",
+                digest.contractor,
+                digest.party,
+                path.display()
+            );
+        }
+        None => print!("{}", crate::digest::render_text(&digest)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dutywatch sprs`.
+fn sprs(config_path: &Path, contractor: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let config = load(config_path, Secrets::Skip)?;
+    let store = Store::open_read_only(&config.database)?;
+    let report = crate::sprs::report(&config, &store, contractor)?;
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut stdout, &report)?;
+        writeln!(stdout)?;
+    } else {
+        write!(stdout, "{}", crate::sprs::text(&report))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `dutywatch coverage`.

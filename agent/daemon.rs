@@ -221,6 +221,9 @@ impl Daemon {
         // Also after a failed pass: it may have stored rows before failing.
         self.chain.check(self.engine.store());
         let summary = outcome?;
+        if evaluate_all {
+            self.make_digests(&config, now);
+        }
         self.next_mail = self.engine.store().next_mail_attempt()?;
         let worked = summary.collected
             + summary.collection_failures
@@ -228,6 +231,24 @@ impl Daemon {
             + summary.mails_sent
             + summary.mail_failures;
         Ok((worked > 0).then_some(summary))
+    }
+
+    /// Makes this week's digests once the `[digest]` schedule has fired, after an evaluation
+    /// of every duty so they show fresh states. A failure is logged, never fatal: the next
+    /// evaluation tries again, and the week's UNIQUE record keeps it to one digest.
+    fn make_digests(&mut self, config: &Config, now: Timestamp) {
+        let Some(week) = config
+            .digest
+            .as_ref()
+            .and_then(|d| crate::digest::due(&d.schedule, now))
+        else {
+            return;
+        };
+        match crate::digest::record_due(config, self.engine.store_mut(), week, now) {
+            Ok(0) => {}
+            Ok(made) => tracing::info!(made, %week, "WeeklyDigestMade"),
+            Err(error) => tracing::error!(error = format!("{error:#}"), %week, "WeeklyDigestError"),
+        }
     }
 
     /// Re-reads the config file. On any problem outside the clients (or the

@@ -9,10 +9,11 @@
 //! a float, as NinjaOne sends them). A file listed in `demo.toml` under
 //! `[modified]` gets that modification time, to show stale evidence.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use dutywatch_checks::party::Party;
 use dutywatch_checks::period::Period;
 use jiff::{SignedDuration, Timestamp};
 
@@ -53,7 +54,31 @@ pub fn run(from: &Path, out: &Path, now: Timestamp) -> anyhow::Result<ExitCode> 
         "re-run `dutywatch once --config {}` to see that no mail is sent twice",
         out.join("dutywatch.toml").display()
     );
+    for page in write_digest_previews(out, now)? {
+        println!("weekly digest preview: file://{}", page.display());
+    }
     Ok(code)
+}
+
+/// The demo's weekly digest of each party as an HTML page in `out` (what
+/// `dutywatch digest --preview --html` writes); returns the pages written.
+pub fn write_digest_previews(out: &Path, now: Timestamp) -> anyhow::Result<Vec<PathBuf>> {
+    let config =
+        crate::config::load_with(&out.join("dutywatch.toml"), crate::config::Secrets::Skip)
+            .map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let store = crate::store::Store::open_read_only(&config.database)?;
+    let out = std::path::absolute(out).with_context(|| format!("resolving `{}`", out.display()))?;
+    let mut pages = Vec::new();
+    for contractor in &config.contractors {
+        for party in [Party::Contractor, Party::Msp] {
+            let digest = crate::digest::build(&config, &store, contractor, party, now)?;
+            let page = out.join(format!("digest-{party}.html"));
+            std::fs::write(&page, crate::digest::render_html(&digest))
+                .with_context(|| format!("writing `{}`", page.display()))?;
+            pages.push(page);
+        }
+    }
+    Ok(pages)
 }
 
 /// Renders the demo at `from` into `out` as of `now`: evidence dated relative to `now`, and

@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod cycle;
 mod daemon;
+mod digest;
 mod evidence;
 mod export;
 mod graph;

@@ -32,6 +32,7 @@ use crate::schedule::Schedule;
 use crate::secret::Secret;
 
 mod contractor;
+mod digest;
 mod duty;
 mod library;
 mod mail;
@@ -41,6 +42,7 @@ mod source;
 mod tests;
 
 pub use contractor::{ContactRole, Contractor, CrmFile, crm_problems};
+pub use digest::{DigestConfig, SprsConfig};
 pub use mail::{MailConfig, SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls, Transport};
 pub use source::{
     ARM_RESOURCES, ArmResource, ArmSource, ClientSecret, Cloud, DEFAULT_MAX_BYTES, FileFormat,
@@ -77,6 +79,10 @@ pub struct Config {
     /// MSP clients whose part of the config does not load, with their errors. Always empty
     /// for `perspective = "contractor"`, where any error fails the whole config.
     pub quarantined: Vec<Quarantined>,
+    /// `[digest]`: when the weekly digest is made; `None` makes none.
+    pub digest: Option<DigestConfig>,
+    /// `[sprs]`: the duties that show the partial-credit facts.
+    pub sprs: SprsConfig,
 }
 
 /// The duty id under which a quarantined client's state is recorded (`source_error`), so its
@@ -396,6 +402,16 @@ pub fn parse_with(
         }
     }
 
+    let digest = cx.digest(raw.digest.as_ref(), &zone);
+    let sprs = match raw.perspective {
+        Perspective::Contractor => cx.sprs(raw.sprs.as_ref(), &|id| {
+            contractors
+                .iter()
+                .any(|c: &Contractor| c.duty(id).is_some())
+        }),
+        Perspective::Msp => cx.sprs(raw.sprs.as_ref(), &|_| true),
+    };
+
     // A client's own errors quarantine it in MSP mode, as long as everything outside the
     // clients is sound; otherwise every error fails the whole config.
     let client_error_count: usize = client_errors.iter().map(|(_, r)| r.len()).sum();
@@ -437,6 +453,8 @@ pub fn parse_with(
         contractors,
         kinds: cx.kinds,
         quarantined,
+        digest,
+        sprs,
     })
 }
 

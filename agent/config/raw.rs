@@ -35,6 +35,24 @@ pub(super) struct RawConfig {
     pub(super) package: Vec<Spanned<RawPackage>>,
     /// The standard duty library: attestations derived from the CRM.
     pub(super) library: Option<Spanned<RawLibrary>>,
+    /// The weekly digest per party.
+    pub(super) digest: Option<Spanned<RawDigest>>,
+    /// Partial-credit facts of the SPRS projection.
+    pub(super) sprs: Option<Spanned<RawSprs>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDigest {
+    pub(super) schedule: Spanned<String>,
+    pub(super) base_url: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSprs {
+    pub(super) mfa_remote_and_privileged_duty: Option<Spanned<String>>,
+    pub(super) encryption_not_fips_validated_duty: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -11,6 +11,7 @@
 //! duty that is due on a day, so values read back are truncated to the second.
 
 mod backup;
+mod digests;
 mod evidence;
 mod files;
 mod keyed;
@@ -25,6 +26,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
 
+pub use digests::{DIGEST_DUTY, NewWeek, WeekRecord};
 pub use evidence::{
     ChainPosition, ChainReport, CheckedEvidence, NewEvidence, StoredEvidence, Tamper, Tampered,
 };
@@ -43,6 +45,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0004_subjects.sql")),
     M::up(include_str!("migrations/0005_outbox_lease.sql")),
     M::up(include_str!("migrations/0006_keyed_escalations.sql")).foreign_key_check(),
+    M::up(include_str!("migrations/0009_digest_weeks.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 

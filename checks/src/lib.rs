@@ -12,5 +12,6 @@ pub mod period;
 pub mod predicate;
 pub mod read;
 pub mod record;
+pub mod sprs;
 pub mod time;
 pub mod verdict;

@@ -7,6 +7,7 @@ use dutywatch::config::{self, Config};
 use jiff::Timestamp;
 
 pub(crate) mod arm_server;
+pub(crate) mod chromium;
 pub(crate) mod graph_server;
 pub(crate) mod ms_fixture;
 pub(crate) mod smtp_server;

@@ -1,0 +1,194 @@
+//! `dutywatch sprs`: the SPRS projection of each contractor, from the coverage report's
+//! per-objective states (see [`dutywatch_checks::sprs`] for the arithmetic).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use dutywatch_checks::catalog::ObjectiveId;
+use dutywatch_checks::sprs::{self, ObjectiveStatus, PartialFacts, Projection};
+use dutywatch_checks::verdict::StateKind;
+
+use crate::config::{Config, Perspective};
+use crate::coverage::{self, ClientCoverage};
+use crate::store::Store;
+
+/// One contractor's projection, as `sprs --json` prints it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ContractorProjection {
+    pub contractor: String,
+    pub name: String,
+    pub projection: Projection,
+    /// What the figures rest on, when this instance cannot see all of it (the MSP
+    /// perspective watches only the MSP's duties).
+    pub caveat: Option<String>,
+}
+
+/// What `sprs --json` prints.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Report {
+    pub contractors: Vec<ContractorProjection>,
+    /// MSP clients whose configuration does not load: no projection for them.
+    pub quarantined: Vec<String>,
+}
+
+/// The projection of every contractor, or of `contractor` alone.
+pub fn report(config: &Config, store: &Store, contractor: Option<&str>) -> anyhow::Result<Report> {
+    let coverage = coverage::coverage(config, store, contractor)?;
+    Ok(Report {
+        contractors: coverage
+            .clients
+            .iter()
+            .map(|client| project_client(config, client))
+            .collect(),
+        quarantined: coverage.quarantined,
+    })
+}
+
+/// The projection from one contractor's coverage.
+pub fn project_client(config: &Config, client: &ClientCoverage) -> ContractorProjection {
+    let partial = partial_facts(config, client);
+    ContractorProjection {
+        contractor: client.contractor.clone(),
+        name: client.name.clone(),
+        projection: sprs::project(&objective_statuses(client), partial),
+        caveat: (config.perspective == Perspective::Msp).then(|| {
+            "this instance watches only the MSP's duties: the contractor's own objectives count as not proven here".to_owned()
+        }),
+    }
+}
+
+/// Per objective what its duties prove: the coverage report's `met`, else lapsed when a
+/// watching duty has lapsed, else not proven.
+pub fn objective_statuses(client: &ClientCoverage) -> BTreeMap<ObjectiveId, ObjectiveStatus> {
+    client
+        .objectives
+        .iter()
+        .filter_map(|o| {
+            let id: ObjectiveId = o.objective.parse().ok()?;
+            let status = if o.met {
+                ObjectiveStatus::Met
+            } else if o.duties.iter().any(|d| d.state == StateKind::Lapsed) {
+                ObjectiveStatus::Lapsed
+            } else {
+                ObjectiveStatus::NotProven
+            };
+            Some((id, status))
+        })
+        .collect()
+}
+
+/// A partial-credit fact holds when the duty `[sprs]` names for it is met (or still within
+/// its period) for this contractor.
+fn partial_facts(config: &Config, client: &ClientCoverage) -> PartialFacts {
+    let shown = |duty: &Option<String>| {
+        duty.as_deref().is_some_and(|id| {
+            client
+                .objectives
+                .iter()
+                .flat_map(|o| o.duties.iter())
+                .any(|d| d.duty == id && matches!(d.state, StateKind::Met | StateKind::DueSoon))
+        })
+    };
+    PartialFacts {
+        mfa_remote_and_privileged: shown(&config.sprs.mfa_remote_and_privileged_duty),
+        encryption_not_fips_validated: shown(&config.sprs.encryption_not_fips_validated_duty),
+    }
+}
+
+/// A score as people read it: `103`, or that there is none.
+pub fn score_text(score: Option<i32>) -> String {
+    score.map_or_else(|| "no score (no SSP, 3.12.4)".to_owned(), |s| s.to_string())
+}
+
+/// The report as text: both figures, Conditional status, then one line per NOT MET
+/// requirement.
+pub fn text(report: &Report) -> String {
+    let mut out = String::new();
+    for c in &report.contractors {
+        let p = &c.projection;
+        let _ = writeln!(out, "{} ({})", c.name, c.contractor);
+        if let Some(caveat) = &c.caveat {
+            let _ = writeln!(out, "  note: {caveat}");
+        }
+        let _ = writeln!(
+            out,
+            "  SPRS score on what is proven:     {:>4}  ({} points not proven)",
+            score_text(p.proven.score),
+            p.proven.deducted
+        );
+        let _ = writeln!(
+            out,
+            "  SPRS score with known lapses only: {:>4}  ({} points lost to lapses)",
+            score_text(p.lapses.score),
+            p.lapses.deducted
+        );
+        let _ = writeln!(
+            out,
+            "  Conditional Level 2 (score >= {}): {}",
+            sprs::CONDITIONAL_MINIMUM,
+            conditional_text(p)
+        );
+        if p.not_met.is_empty() {
+            let _ = writeln!(out, "  every requirement is proven met");
+        } else {
+            let _ = writeln!(
+                out,
+                "\n  {:<8} {:<14} {:>6}  {:<7} {:<6} OBJECTIVES NOT PROVEN / POA&M",
+                "REQ", "CMMC", "POINTS", "LAPSED", "POA&M"
+            );
+            for n in &p.not_met {
+                let objectives: Vec<String> =
+                    n.objectives.iter().map(ToString::to_string).collect();
+                let points = if n.partial {
+                    format!("{}*", n.deduction)
+                } else {
+                    n.deduction.to_string()
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:<8} {:<14} {:>6}  {:<7} {:<6} {} / {}",
+                    n.requirement.to_string(),
+                    n.cmmc_id,
+                    points,
+                    if n.lapsed { "yes" } else { "no" },
+                    if n.poam.allowed { "yes" } else { "no" },
+                    objectives.join(" "),
+                    n.poam.why
+                );
+            }
+            if p.not_met.iter().any(|n| n.partial) {
+                let _ = writeln!(out, "  * partial credit");
+            }
+        }
+        let _ = writeln!(out);
+    }
+    for id in &report.quarantined {
+        let _ = writeln!(
+            out,
+            "client {id} is QUARANTINED: its configuration does not load, so no projection"
+        );
+    }
+    out
+}
+
+/// Whether Conditional status is within reach, and if not why.
+pub fn conditional_text(p: &Projection) -> String {
+    let blocked: Vec<String> = p
+        .not_met
+        .iter()
+        .filter(|n| !n.poam.allowed)
+        .map(|n| n.requirement.to_string())
+        .collect();
+    match (p.proven.score, p.conditional_possible) {
+        (None, _) => "no: without an SSP there is no score".to_owned(),
+        (Some(_), true) => "within reach: every NOT MET requirement may sit on a POA&M".to_owned(),
+        (Some(score), false) if score < sprs::CONDITIONAL_MINIMUM => {
+            format!("no: {score} is below {}", sprs::CONDITIONAL_MINIMUM)
+        }
+        (Some(_), false) => format!(
+            "no: the score reaches {}, but {} may not sit on a POA&M",
+            sprs::CONDITIONAL_MINIMUM,
+            blocked.join(", ")
+        ),
+    }
+}

@@ -1,0 +1,369 @@
+//! The weekly digest and the SPRS projection end to end: `dutywatch sprs`, the digest preview
+//! as text and HTML (rendered in headless Chromium), the `[digest]` and `[sprs]` config, and
+//! the daemon's weekly record, once per party and week.
+
+use dutywatch::daemon::Daemon;
+use dutywatch_checks::party::Party;
+
+use crate::util::{self, Fixture, at, chromium, text};
+
+/// The demo rendered and run as of the tests' clock, in a fixture.
+fn demo() -> (Fixture, std::path::PathBuf, String) {
+    let fixture = Fixture::new();
+    let from = concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo");
+    let out = fixture.path("demo");
+    let output = fixture.run(&[
+        "demo",
+        "--from",
+        from,
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    (fixture, out, stdout)
+}
+
+#[test]
+fn the_demo_digest_renders_in_chromium_with_the_sprs_figure_and_both_charts() {
+    let (fixture, out, stdout) = demo();
+    let page = out.join("digest-contractor.html");
+    assert!(
+        stdout.contains(&format!("weekly digest preview: file://{}", page.display())),
+        "{stdout}"
+    );
+    // The figure the page must show is the one `sprs` computes on the same database.
+    let config = out.join("dutywatch.toml");
+    let output = fixture.run(&[
+        "sprs",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    let (json, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&json).expect("sprs --json");
+    let proven = report["contractors"][0]["projection"]["proven"]["score"]
+        .as_i64()
+        .expect("the demo has an SSP, so a score");
+    let lapses = report["contractors"][0]["projection"]["lapses"]["score"]
+        .as_i64()
+        .expect("a score with lapses alone");
+
+    let dom = chromium::dump_dom(&page);
+    assert!(
+        dom.contains(&format!(
+            "id=\"sprs-proven\" data-score=\"{proven}\">{proven}</div>"
+        )),
+        "no SPRS figure {proven} on the rendered page"
+    );
+    assert!(dom.contains(&format!(
+        "id=\"sprs-lapses\" data-score=\"{lapses}\">{lapses}</div>"
+    )));
+    // The SPRS chart, with this week's two points.
+    let chart = section(&dom, "<svg id=\"sprs-chart\"", "</svg>");
+    assert!(
+        chart.contains(&format!(
+            "data-series=\"proven\" data-week=\"2026-11-30\" data-value=\"{proven}\""
+        )),
+        "{chart}"
+    );
+    assert!(chart.contains(&format!(
+        "data-series=\"lapses\" data-week=\"2026-11-30\" data-value=\"{lapses}\""
+    )));
+    // The state chart: its bars add up to the duties counted in the table.
+    let states = section(&dom, "<svg id=\"states-chart\"", "</svg>");
+    let bars: u32 = states
+        .split("data-count=\"")
+        .skip(1)
+        .map(|rest| {
+            rest.split('"')
+                .next()
+                .expect("a count")
+                .parse::<u32>()
+                .expect("a number")
+        })
+        .sum();
+    let duties = util::text(&fixture.run(&[
+        "status",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--json",
+    ]))
+    .0;
+    let status: serde_json::Value = serde_json::from_str(&duties).expect("status --json");
+    let duty_count = status["duties"].as_array().expect("duties").len();
+    assert_eq!(bars as usize, duty_count, "{states}");
+    assert!(states.contains("data-state=\"lapsed\""));
+    // Self-contained: nothing for the browser to fetch.
+    assert!(!dom.contains(" src=\"http"), "an external resource");
+    assert!(!dom.contains("<link"), "an external stylesheet");
+
+    // The MSP's digest has no SPRS section: the score is the contractor's.
+    let msp = std::fs::read_to_string(out.join("digest-msp.html")).expect("the MSP's page");
+    assert!(!msp.contains("id=\"sprs\""));
+    assert!(
+        msp.contains("For Keystone") || msp.contains("(msp)"),
+        "{msp}"
+    );
+}
+
+/// The text between the first `start` and the `end` after it.
+fn section<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let from = text.find(start).unwrap_or_else(|| panic!("no {start}"));
+    let rest = &text[from..];
+    &rest[..rest.find(end).map_or(rest.len(), |i| i + end.len())]
+}
+
+#[test]
+fn sprs_prints_both_figures_and_the_poam_verdicts() {
+    let fixture = util::standard(at("2026-11-30T12:00:00Z"));
+    assert!(
+        fixture
+            .run(&["once", "--config", "dutywatch.toml"])
+            .status
+            .success()
+    );
+    let output = fixture.run(&["sprs", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    // No duty watches 3.12.4 in the standard fixture: no SSP proven, so no score.
+    assert!(stdout.contains("no score (no SSP, 3.12.4)"), "{stdout}");
+    assert!(stdout.contains("3.12.4   CA.L2-3.12.4"), "{stdout}");
+    assert!(stdout.contains("never on a POA&M"), "{stdout}");
+    let output = fixture.run(&[
+        "sprs",
+        "--config",
+        "dutywatch.toml",
+        "--contractor",
+        "nobody",
+    ]);
+    assert!(!output.status.success());
+    assert!(text(&output).1.contains("no contractor `nobody`"));
+}
+
+#[test]
+fn partial_credit_for_mfa_counts_only_while_the_named_duty_is_met() {
+    let now = at("2026-11-30T12:00:00Z");
+    // Admin MFA (3.5.3[b]) is proven; MFA for everyone (3.5.3[d]) has lapsed: b@ has none.
+    let duties = r#"
+[[contractor.duty]]
+id = "mfa-admins"
+title = "Administrators have MFA"
+objectives = ["3.5.3[b]"]
+source = "mfa"
+rule = "continuous"
+where = "user == 'a@acme.example'"
+check = "mfa_registered == true"
+tolerance = "1h"
+
+[[contractor.duty]]
+id = "mfa-everyone"
+title = "Every user has MFA"
+objectives = ["3.5.3[d]"]
+source = "mfa"
+rule = "continuous"
+check = "mfa_registered == true"
+tolerance = "1h"
+"#;
+    let deduction = |sprs: &str, evidence: &str| {
+        let fixture = Fixture::new();
+        fixture.write(
+            "dutywatch.toml",
+            &util::contractor_config(&format!("{duties}{sprs}")),
+        );
+        fixture.write("crm.csv", util::CRM);
+        fixture.write_dated("evidence/reviews.csv", util::REVIEWS, now);
+        fixture.write_dated("evidence/mfa.json", evidence, now);
+        // Failing since the first run; past its hour of tolerance at the second.
+        for when in ["2026-11-30T12:00:00Z", "2026-11-30T14:00:00Z"] {
+            let run = fixture.run(&["once", "--config", "dutywatch.toml", "--at", when]);
+            assert!(run.status.success(), "{}", text(&run).1);
+        }
+        let (json, stderr) = text(&fixture.run(&["sprs", "--config", "dutywatch.toml", "--json"]));
+        let report: serde_json::Value =
+            serde_json::from_str(&json).unwrap_or_else(|_| panic!("{stderr}"));
+        report["contractors"][0]["projection"]["not_met"]
+            .as_array()
+            .expect("not met")
+            .iter()
+            .find(|n| n["requirement"] == "3.5.3")
+            .map(|n| {
+                (
+                    n["deduction"].as_u64(),
+                    n["partial"].as_bool(),
+                    n["lapsed"].as_bool(),
+                )
+            })
+    };
+    let named = "\n[sprs]\nmfa_remote_and_privileged_duty = \"mfa-admins\"\n";
+    assert_eq!(
+        deduction("", util::MFA_BAD),
+        Some((Some(5), Some(false), Some(true))),
+        "no fact named: the full 5"
+    );
+    assert_eq!(
+        deduction(named, util::MFA_BAD),
+        Some((Some(3), Some(true), Some(true))),
+        "admin MFA proven: 3"
+    );
+    // Nobody has MFA: the named duty is not met either, so no partial credit.
+    let nobody =
+        r#"{"value": [{"userPrincipalName": "a@acme.example", "isMfaRegistered": false}]}"#;
+    assert_eq!(
+        deduction(named, nobody),
+        Some((Some(5), Some(false), Some(true)))
+    );
+
+    // A config naming a duty that does not exist is refused, with the key.
+    let broken = Fixture::new();
+    broken.write(
+        "dutywatch.toml",
+        &util::contractor_config("\n[sprs]\nencryption_not_fips_validated_duty = \"bitlocker\"\n\n[digest]\nschedule = \"0 8 * * MON\"\nbase_url = \"compliance.example\"\n"),
+    );
+    broken.write("crm.csv", util::CRM);
+    let output = broken.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = text(&output);
+    assert!(!output.status.success());
+    let said = format!("{stdout}{stderr}");
+    assert!(
+        said.contains("sprs.encryption_not_fips_validated_duty: no duty `bitlocker`"),
+        "{said}"
+    );
+    assert!(
+        said.contains("digest.base_url: `compliance.example` is not a web address"),
+        "{said}"
+    );
+}
+
+#[test]
+fn the_preview_renders_text_and_escaped_html_and_requires_preview() {
+    let now = at("2026-11-30T12:00:00Z");
+    let fixture = Fixture::new();
+    let config = util::contractor_config("").replace(
+        "name = \"Acme Machining\"",
+        "name = \"Acme <script>alert(1)</script> & Sons\"",
+    );
+    fixture.write("dutywatch.toml", &config);
+    fixture.write("crm.csv", util::CRM);
+    fixture.write_dated("evidence/reviews.csv", util::REVIEWS, now);
+    fixture.write_dated("evidence/mfa.json", util::MFA_BAD, now);
+    assert!(
+        fixture
+            .run(&[
+                "once",
+                "--config",
+                "dutywatch.toml",
+                "--at",
+                "2026-11-30T12:00:00Z"
+            ])
+            .status
+            .success()
+    );
+
+    let output = fixture.run(&["digest", "--config", "dutywatch.toml"]);
+    assert!(!output.status.success());
+    assert!(text(&output).1.contains("add --preview"));
+
+    let output = fixture.run(&["digest", "--preview", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("SPRS PROJECTION"), "{stdout}");
+    assert!(
+        stdout.contains("WHERE THE DUTIES STAND (3 duties)"),
+        "{stdout}"
+    );
+    // b@acme.example fails MFA: its deadline is within 14 days, in the configured zone.
+    assert!(stdout.contains("[b@acme.example]"), "{stdout}");
+    assert!(stdout.contains("EST (-05:00)"), "{stdout}");
+
+    let output = fixture.run(&[
+        "digest",
+        "--preview",
+        "--config",
+        "dutywatch.toml",
+        "--party",
+        "msp",
+        "--html",
+        "msp.html",
+    ]);
+    assert!(output.status.success(), "{}", text(&output).1);
+    let page = std::fs::read_to_string(fixture.path("msp.html")).expect("the page");
+    assert!(page.contains("Acme &lt;script&gt;alert(1)&lt;/script&gt; &amp; Sons"));
+    assert!(!page.contains("<script>"));
+    assert!(
+        !page.contains("id=\"sprs\""),
+        "the MSP's digest has no SPRS section"
+    );
+    assert!(page.contains("b@acme.example"));
+}
+
+#[test]
+fn the_daemon_records_each_partys_digest_once_per_week_across_a_restart() {
+    let now = at("2026-11-30T14:00:00Z"); // Monday 09:00 in New York
+    let fixture = Fixture::new();
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config("\n[digest]\nschedule = \"0 8 * * MON\"\n"),
+    );
+    fixture.write("crm.csv", util::CRM);
+    fixture.write_dated("evidence/reviews.csv", util::REVIEWS, now);
+    fixture.write_dated("evidence/mfa.json", util::MFA_OK, now);
+    let weeks = |party| {
+        let config = fixture.load();
+        let store = dutywatch::store::Store::open_read_only(&config.database).expect("store");
+        store.digest_weeks("acme", party).expect("weeks")
+    };
+    {
+        let mut daemon = Daemon::start(fixture.config_path(), fixture.load(), now).expect("start");
+        daemon.step(now).expect("step");
+        // Later the same week: nothing new.
+        daemon.step(at("2026-12-02T14:00:00Z")).expect("step");
+    }
+    let mut daemon = Daemon::start(
+        fixture.config_path(),
+        fixture.load(),
+        at("2026-12-03T14:00:00Z"),
+    )
+    .expect("restart");
+    daemon.step(at("2026-12-03T14:00:00Z")).expect("step");
+    let contractor = weeks(Party::Contractor);
+    assert_eq!(
+        contractor.len(),
+        1,
+        "one digest for the week, restart or not"
+    );
+    assert_eq!(
+        contractor[0].week,
+        at("2026-11-30T13:00:00Z"),
+        "Monday 08:00 EST"
+    );
+    assert_eq!(contractor[0].to, ["it@acme.example"]);
+    assert!(contractor[0].subject.contains("Acme Machining"));
+    assert!(contractor[0].body.contains("SPRS PROJECTION"));
+    assert_eq!(contractor[0].sprs_proven, None, "no SSP in this fixture");
+    assert_eq!(weeks(Party::Msp).len(), 1);
+    assert_eq!(weeks(Party::Msp)[0].to, ["soc@keystone.example"]);
+
+    // The next Monday: the second week, and the chart shows both.
+    let next = at("2026-12-07T14:00:00Z");
+    daemon.step(next).expect("step");
+    let contractor = weeks(Party::Contractor);
+    assert_eq!(contractor.len(), 2);
+    assert_eq!(contractor[1].week, at("2026-12-07T13:00:00Z"));
+    let output = fixture.run(&[
+        "digest",
+        "--preview",
+        "--config",
+        "dutywatch.toml",
+        "--html",
+        "d.html",
+    ]);
+    assert!(output.status.success(), "{}", text(&output).1);
+    let page = std::fs::read_to_string(fixture.path("d.html")).expect("page");
+    let bars = page.matches("class=\"bar\"").count();
+    assert!(
+        bars >= 3,
+        "three weeks of bars (two recorded, the preview's): {bars}"
+    );
+}
