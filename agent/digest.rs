@@ -439,7 +439,7 @@ pub fn build(
         incidents,
         going_stale,
         undelivered: store.undelivered_mail(Some(&contractor.id))?,
-        crm_next_review: None,
+        crm_next_review: crm_next_review(&rows, party, &config.timezone),
         sprs,
         history: Vec::new(),
         base_url: config.digest.as_ref().and_then(|d| d.base_url.clone()),
@@ -567,6 +567,24 @@ pub fn record_week(
         subject: &digest.subject(),
         body: &render_text(digest),
     })?)
+}
+
+/// When the party next reviews the CRM, from its library duty (`lib-crm-review-…`): the due
+/// time, or what stands in the way (never reviewed, the file changed since).
+fn crm_next_review(rows: &[StatusRow], party: Party, zone: &TimeZone) -> Option<String> {
+    let id = dutywatch_checks::library::crm_review_id(party);
+    let row = rows.iter().find(|row| row.duty == id)?;
+    let shown = |at: Timestamp| {
+        at.to_zoned(zone.clone())
+            .strftime("%Y-%m-%d %H:%M %Z")
+            .to_string()
+    };
+    Some(match (row.state, row.due) {
+        (StateKind::Met | StateKind::DueSoon | StateKind::Open, Some(due)) => {
+            format!("due {} ({})", shown(due), row.state.as_str())
+        }
+        (state, _) => format!("{}: {}", state.as_str(), row.reason),
+    })
 }
 
 /// The parties whose digest this instance makes: both for the contractor's own instance, the

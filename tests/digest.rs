@@ -367,3 +367,61 @@ fn the_daemon_records_each_partys_digest_once_per_week_across_a_restart() {
         "three weeks of bars (two recorded, the preview's): {bars}"
     );
 }
+
+#[test]
+fn the_digest_names_each_partys_next_crm_review_from_its_library_duty() {
+    let now = at("2026-11-30T12:00:00Z");
+    let fixture = util::standard(now);
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config("\n[library]\nenabled = true\n"),
+    );
+    // The CRM as signed in February; reviewed in March.
+    fixture.write_dated("crm.csv", util::CRM, at("2026-02-01T00:00:00Z"));
+    fixture.write("review.pdf", "%PDF-1.4 CRM reviewed");
+    let output = fixture.run(&[
+        "evidence",
+        "add",
+        "--config",
+        "dutywatch.toml",
+        "--duty",
+        "lib-crm-review-contractor",
+        "--file",
+        "review.pdf",
+        "--by",
+        "it-lead",
+        "--done-at",
+        "2026-03-02T15:00:00Z",
+    ]);
+    assert!(output.status.success(), "{}", text(&output).1);
+    let once = fixture.run(&[
+        "once",
+        "--config",
+        "dutywatch.toml",
+        "--at",
+        "2026-11-30T12:00:00Z",
+    ]);
+    assert!(once.status.success(), "{}", text(&once).1);
+    let preview = |party: &str| {
+        let output = fixture.run(&[
+            "digest",
+            "--preview",
+            "--party",
+            party,
+            "--config",
+            "dutywatch.toml",
+        ]);
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{stderr}");
+        stdout
+    };
+    // Reviewed 2026-03-02 10:00 EST: due a year later, in the configured zone.
+    let contractor = preview("contractor");
+    assert!(
+        contractor.contains("Next review: due 2027-03-02 10:00 EST (met)"),
+        "{contractor}"
+    );
+    // The MSP has never reviewed it.
+    let msp = preview("msp");
+    assert!(msp.contains("Next review: no_evidence"), "{msp}");
+}
