@@ -6,8 +6,8 @@
 
 use csv::{ByteRecord, ReaderBuilder};
 
-use super::vocabulary::{builtin_column, header_key, is_inheritance_header};
-use super::{CrmColumn as Column, Location, RawCrmRow, RejectedRow};
+use super::vocabulary::{OwnerWords, builtin_column, header_key, is_inheritance_header, word_key};
+use super::{CrmColumn as Column, Location, RawCrmRow, RejectedRow, Responsibility};
 use crate::catalog::ControlRef;
 use crate::lint::{Finding, code};
 
@@ -25,12 +25,72 @@ pub(super) const COLUMN_LIST: &str =
 /// Which column each field position holds (`None` for columns that are not ours).
 pub(super) struct Header {
     pub(super) columns: Vec<Option<Column>>,
+    /// Without an owner column, the columns whose X marks say who owns a row (a CIS sheet's
+    /// "Control Origination" group: `Service Provider Corporate`, `Provided by Customer`, …,
+    /// and its `N/A` status): each position with the owner its mark means.
+    pub(super) marks: Vec<(usize, Responsibility, String)>,
 }
 
 impl Header {
     pub(super) fn position(&self, column: Column) -> Option<usize> {
         self.columns.iter().position(|c| *c == Some(column))
     }
+
+    /// The owner a row's X marks give, as an owner word; `None` for a header without mark
+    /// columns. Several marks on one row combine: the contractor's and the provider's make
+    /// it shared. Not applicable beside anything else is contradictory and comes back as the
+    /// marks' names, which the owner check then refuses at the row.
+    pub(super) fn marked_owner<'a>(
+        &self,
+        cell: impl Fn(usize) -> Option<&'a str>,
+    ) -> Option<String> {
+        if self.marks.is_empty() {
+            return None;
+        }
+        let marked: Vec<&(usize, Responsibility, String)> = self
+            .marks
+            .iter()
+            .filter(|(position, _, _)| cell(*position).is_some_and(is_mark))
+            .collect();
+        let has = |owner: Responsibility| marked.iter().any(|(_, r, _)| *r == owner);
+        let word = match (
+            has(Responsibility::NotApplicable),
+            has(Responsibility::Contractor),
+            has(Responsibility::Msp),
+            has(Responsibility::Shared),
+        ) {
+            (false, false, false, false) => String::new(),
+            (true, false, false, false) => Responsibility::NotApplicable.as_str().to_owned(),
+            (false, true, false, false) => Responsibility::Contractor.as_str().to_owned(),
+            (false, false, true, false) => Responsibility::Msp.as_str().to_owned(),
+            (false, _, _, _) => Responsibility::Shared.as_str().to_owned(),
+            (true, _, _, _) => marked
+                .iter()
+                .map(|(_, _, name)| name.as_str())
+                .collect::<Vec<_>>()
+                .join(" + "),
+        };
+        Some(word)
+    }
+}
+
+/// Whether a cell marks its column: `X`, a check mark, `yes`.
+fn is_mark(cell: &str) -> bool {
+    matches!(
+        cell.trim().to_lowercase().as_str(),
+        "x" | "✓" | "✔" | "☑" | "yes" | "y" | "true"
+    )
+}
+
+/// A header cell that is an owner word (`Service Provider Hybrid`, `Configured by Customer`,
+/// `N/A`) names a mark column.
+pub(super) fn mark_owner(name: &str) -> Option<Responsibility> {
+    if name.trim().is_empty() {
+        return None;
+    }
+    OwnerWords::default()
+        .lookup(name)
+        .or_else(|| (word_key(name) == "not applicable").then_some(Responsibility::NotApplicable))
 }
 
 /// A record's cells read as a header: what each cell means, and what is odd about it.
@@ -45,11 +105,19 @@ pub(super) struct Candidate {
 
 impl Candidate {
     pub(super) fn recognised(&self) -> usize {
-        self.header.columns.iter().flatten().count()
+        // Owner words are common in data rows ("3.1.1,contractor,…"): they count as mark
+        // columns only beside an id column.
+        let marks = if self.header.position(Column::Id).is_some() {
+            self.header.marks.len()
+        } else {
+            0
+        };
+        self.header.columns.iter().flatten().count() + marks
     }
 
     pub(super) fn is_header(&self) -> bool {
-        self.header.position(Column::Id).is_some() && self.header.position(Column::Owner).is_some()
+        self.header.position(Column::Id).is_some()
+            && (self.header.position(Column::Owner).is_some() || !self.header.marks.is_empty())
     }
 }
 
@@ -274,14 +342,32 @@ pub(super) fn column_of(name: &str, mapping: &[(Column, String)]) -> Option<Colu
 
 /// Header cells read as columns.
 pub(super) fn classify<S: AsRef<str>>(names: &[S], mapping: &[(Column, String)]) -> Candidate {
+    let named: Vec<Option<Column>> = names
+        .iter()
+        .map(|name| column_of(name.as_ref(), mapping))
+        .collect();
+    // X-mark columns stand in for an owner column, never beside one.
+    let marks: Vec<(usize, Responsibility, String)> = if named.contains(&Some(Column::Owner)) {
+        Vec::new()
+    } else {
+        names
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| named[*index].is_none())
+            .filter_map(|(index, name)| {
+                let name = name.as_ref().trim();
+                mark_owner(name).map(|owner| (index, owner, name.to_owned()))
+            })
+            .collect()
+    };
     let mut columns = Vec::with_capacity(names.len());
     let mut extra = Vec::new();
     let mut duplicate = Vec::new();
     let mut owner_header = None;
-    for (index, name) in names.iter().enumerate() {
+    for (index, (name, column)) in names.iter().zip(named).enumerate() {
         let name = name.as_ref();
-        let column = column_of(name, mapping);
         match column {
+            None if marks.iter().any(|(position, _, _)| *position == index) => {}
             None if name.trim().is_empty() => extra.push(format!("column {} (no name)", index + 1)),
             None => extra.push(format!("`{}`", name.trim())),
             Some(column) if columns.contains(&Some(column)) => {
@@ -295,7 +381,7 @@ pub(super) fn classify<S: AsRef<str>>(names: &[S], mapping: &[(Column, String)])
         columns.push(column);
     }
     Candidate {
-        header: Header { columns },
+        header: Header { columns, marks },
         extra,
         duplicate,
         owner_header,
@@ -419,6 +505,13 @@ fn read_record(header: &Header, record: &ByteRecord, location: Location, out: &m
             return;
         };
         row.set(*column, text);
+    }
+    if let Some(owner) = header.marked_owner(|position| {
+        record
+            .get(position)
+            .and_then(|cell| std::str::from_utf8(cell).ok())
+    }) {
+        row.set(Column::Owner, &owner);
     }
     out.rows.push(row);
 }

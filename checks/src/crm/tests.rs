@@ -483,3 +483,39 @@ fn a_row_running_over_several_lines_is_pointed_out() {
     );
     assert!(load.problems[0].help.contains("is not closed"));
 }
+
+#[test]
+fn x_mark_columns_in_a_csv_stand_in_for_the_owner_column() {
+    let load = Crm::from_csv(
+        "crm.csv",
+        "Control ID,Customer,Provider,Customer Responsibility,Provider Responsibility\n\
+         3.1.1,X,,Reviews accounts,\n\
+         3.1.2,x,x,Approves roles,Enforces roles\n\
+         3.1.3,,yes,,Runs the gateway\n\
+         3.1.4,,,,\n"
+            .as_bytes(),
+    );
+    let owners: Vec<String> = load
+        .crm
+        .rows()
+        .iter()
+        .map(|row| format!("{} {}", row.control, row.assignment.responsible()))
+        .collect();
+    assert_eq!(owners, ["3.1.1 contractor", "3.1.2 shared", "3.1.3 msp"]);
+    let errors: Vec<String> = load
+        .problems
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| {
+            format!(
+                "{}: {}",
+                f.location
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                f.message
+            )
+        })
+        .collect();
+    assert_eq!(errors, ["crm.csv:5: 3.1.4 has no owner"]);
+}

@@ -9,7 +9,8 @@ use std::io::Cursor;
 use calamine::{Data, Reader, Xlsx};
 
 use super::csv_input::{
-    COLUMN_LIST, Candidate, CsvRead, Header, accept_header, classify, column_of, no_header,
+    COLUMN_LIST, Candidate, CsvRead, Header, accept_header, classify, column_of, mark_owner,
+    no_header,
 };
 use super::vocabulary::is_inheritance_header;
 use super::{CrmColumn as Column, Location, RawCrmRow};
@@ -282,6 +283,11 @@ fn two_row(upper: &[String], lower: &[String], mapping: &[(Column, String)]) -> 
         .map(|i| {
             let (upper, lower) = (get(upper, i), get(lower, i));
             let joined = format!("{upper} {lower}").trim().to_owned();
+            // An owner word under a group title ("Control Origination" over "Service Provider
+            // Corporate") is an X-mark column of its own.
+            if mark_owner(&lower).is_some() && column_of(&lower, mapping).is_none() {
+                return lower;
+            }
             [lower.clone(), upper.clone(), joined.clone()]
                 .into_iter()
                 .find(|name| !name.is_empty() && column_of(name, mapping).is_some())
@@ -303,6 +309,10 @@ fn read_rows(at: &str, grid: &Grid, from: usize, header: &Header, out: &mut CsvR
                 *column,
                 cells.get(position).map_or("", |text| text.as_str()),
             );
+        }
+        if let Some(owner) = header.marked_owner(|position| cells.get(position).map(String::as_str))
+        {
+            row.set(Column::Owner, &owner);
         }
         out.rows.push(row);
     }

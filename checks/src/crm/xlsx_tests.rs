@@ -313,3 +313,215 @@ fn workbooks_are_recognised_by_content_and_broken_ones_reported() {
         load.problems[0].message
     );
 }
+
+/// A CIS worksheet: `Control ID` merged down over two header rows, `Implementation Status`
+/// and `Control Origination` merged across their columns, one X-mark column per status and
+/// origination below them.
+#[test]
+fn a_cis_sheet_reads_its_origination_x_marks_as_the_owner() {
+    let mut workbook = Workbook::new();
+    let merged = Format::new();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("CIS").unwrap();
+    sheet
+        .merge_range(0, 0, 1, 0, "Control ID", &merged)
+        .unwrap();
+    sheet
+        .merge_range(0, 1, 0, 3, "Implementation Status", &merged)
+        .unwrap();
+    sheet
+        .merge_range(0, 4, 0, 8, "Control Origination", &merged)
+        .unwrap();
+    sheet
+        .merge_range(0, 9, 1, 9, "Customer Responsibility", &merged)
+        .unwrap();
+    sheet
+        .merge_range(0, 10, 1, 10, "Provider Responsibility", &merged)
+        .unwrap();
+    sheet
+        .merge_range(0, 11, 1, 11, "Justification", &merged)
+        .unwrap();
+    write_rows(
+        sheet,
+        1,
+        &[
+            &[
+                "",
+                "Implemented",
+                "Planned",
+                "N/A",
+                "Service Provider Corporate",
+                "Service Provider Hybrid",
+                "Configured by Customer",
+                "Provided by Customer",
+                "Shared (Service Provider and Customer Responsibility)",
+                "",
+                "",
+                "",
+            ],
+            // One provider mark.
+            &[
+                "3.1.1[a]",
+                "X",
+                "",
+                "",
+                "X",
+                "",
+                "",
+                "",
+                "",
+                "Reviews",
+                "Administers",
+                "No wireless in scope",
+            ],
+            // Two provider marks stay the provider's: Hybrid is not shared.
+            &[
+                "3.1.1[b]",
+                "X",
+                "",
+                "",
+                "X",
+                "x",
+                "",
+                "",
+                "",
+                "Reviews",
+                "Administers",
+                "No wireless in scope",
+            ],
+            // A customer and a provider mark: shared.
+            &[
+                "3.1.1[c]",
+                "X",
+                "",
+                "",
+                "",
+                "X",
+                "X",
+                "",
+                "",
+                "Reviews",
+                "Administers",
+                "No wireless in scope",
+            ],
+            &[
+                "3.1.1[d]",
+                "X",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "✓",
+                "",
+                "Reviews",
+                "Administers",
+                "No wireless in scope",
+            ],
+            &[
+                "3.1.1[e]",
+                "X",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "X",
+                "Reviews",
+                "Administers",
+                "No wireless in scope",
+            ],
+            &[
+                "3.1.2",
+                "",
+                "",
+                "X",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "Reviews",
+                "Administers",
+                "No wireless in scope",
+            ],
+            // No mark at all, and N/A beside an origination: both refused at their row.
+            &[
+                "3.1.3",
+                "X",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "Reviews",
+                "Administers",
+                "No wireless in scope",
+            ],
+            &[
+                "3.1.4",
+                "",
+                "",
+                "X",
+                "X",
+                "",
+                "",
+                "",
+                "",
+                "Reviews",
+                "Administers",
+                "No wireless in scope",
+            ],
+        ],
+    );
+    let bytes = workbook.save_to_buffer().unwrap();
+    let load = Crm::from_xlsx_with("cis.xlsx", &bytes, None, &CrmImport::default());
+    assert_eq!(
+        owners(&load),
+        [
+            "cis.xlsx#CIS:3 3.1.1[a] msp",
+            "cis.xlsx#CIS:4 3.1.1[b] msp",
+            "cis.xlsx#CIS:5 3.1.1[c] shared",
+            "cis.xlsx#CIS:6 3.1.1[d] contractor",
+            "cis.xlsx#CIS:7 3.1.1[e] shared",
+            "cis.xlsx#CIS:8 3.1.2 not_applicable",
+        ]
+    );
+    let errors: Vec<(String, &str)> = load
+        .problems
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| {
+            let at = f
+                .location
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            (at, f.message.as_str())
+        })
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0].0, "cis.xlsx#CIS:9");
+    assert_eq!(errors[1].0, "cis.xlsx#CIS:10");
+    assert!(
+        errors[1].1.contains("N/A + Service Provider Corporate"),
+        "{}",
+        errors[1].1
+    );
+    // The status columns that are not owners are ignored, and said to be.
+    let ignored: Vec<&str> = load
+        .problems
+        .iter()
+        .filter(|f| f.code == code::UNKNOWN_COLUMN)
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(
+        ignored,
+        [
+            "columns `Implementation Status Implemented`, `Implementation Status Planned` are not CRM columns and are ignored"
+        ]
+    );
+}
