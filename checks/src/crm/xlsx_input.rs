@@ -12,7 +12,7 @@ use super::csv_input::{
     COLUMN_LIST, Candidate, CsvRead, Header, accept_header, classify, column_of, mark_owner,
     no_header,
 };
-use super::vocabulary::is_inheritance_header;
+use super::vocabulary::{header_key, is_inheritance_header};
 use super::{CrmColumn as Column, Location, RawCrmRow};
 use crate::lint::{Finding, code};
 
@@ -285,7 +285,10 @@ fn two_row(upper: &[String], lower: &[String], mapping: &[(Column, String)]) -> 
             let joined = format!("{upper} {lower}").trim().to_owned();
             // An owner word under a group title ("Control Origination" over "Service Provider
             // Corporate") is an X-mark column of its own.
-            if mark_owner(&lower).is_some() && column_of(&lower, mapping).is_none() {
+            // Only under such a title: a data row's "Partial" below a header is no column.
+            let group = column_of(&upper, mapping) == Some(Column::Owner)
+                || header_key(&upper) == "implementationstatus";
+            if group && mark_owner(&lower).is_some() && column_of(&lower, mapping).is_none() {
                 return lower;
             }
             [lower.clone(), upper.clone(), joined.clone()]
