@@ -13,6 +13,7 @@
 mod backup;
 mod evidence;
 mod files;
+mod incidents;
 mod keyed;
 mod outbox;
 mod runs;
@@ -28,6 +29,7 @@ use rusqlite_migration::{M, Migrations};
 pub use evidence::{
     ChainPosition, ChainReport, CheckedEvidence, NewEvidence, StoredEvidence, Tamper, Tampered,
 };
+pub use incidents::{IncidentChange, IncidentMail, IncidentRefusal, IncidentUpdate, StoredIncident};
 pub use keyed::KeyedMail;
 pub use outbox::{Lease, PendingMail, UndeliveredMail};
 pub use verdicts::{
@@ -43,6 +45,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0004_subjects.sql")),
     M::up(include_str!("migrations/0005_outbox_lease.sql")),
     M::up(include_str!("migrations/0006_keyed_escalations.sql")).foreign_key_check(),
+    M::up(include_str!("migrations/0007_incidents.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 
