@@ -46,6 +46,8 @@ pub struct Daemon {
     /// Next run per (contractor, source).
     next_collect: BTreeMap<(String, String), Timestamp>,
     next_evaluate: Timestamp,
+    /// When the incident clocks are checked next (`[incidents] check`, every few minutes).
+    next_incidents: Timestamp,
     /// When the outbox next has a mail to (re)try.
     next_mail: Option<Timestamp>,
     chain: ChainWatch,
@@ -138,6 +140,7 @@ impl Daemon {
             next_collect: BTreeMap::new(),
             // Evaluate everything on start: time has passed while we were down.
             next_evaluate: now,
+            next_incidents: now,
             next_mail: None,
             chain: ChainWatch::default(),
             _lock: lock,
@@ -170,7 +173,7 @@ impl Daemon {
         self.next_collect
             .values()
             .copied()
-            .chain([self.next_evaluate])
+            .chain([self.next_evaluate, self.next_incidents])
             .chain(self.next_mail)
             .min()
             .unwrap_or(self.next_evaluate)
@@ -217,10 +220,27 @@ impl Daemon {
             // At start: the whole chain, once.
             self.chain.check(self.engine.store());
         }
+        let check_incidents = self.next_incidents <= now;
+        if check_incidents {
+            self.next_incidents = config
+                .incidents
+                .check
+                .next_after(now)
+                .unwrap_or(Timestamp::MAX);
+        }
         let outcome = self.engine.pass(&due, &scope, now);
         // Also after a failed pass: it may have stored rows before failing.
         self.chain.check(self.engine.store());
-        let summary = outcome?;
+        let mut summary = outcome?;
+        // After the pass, so an incident source collected just now is merged at once.
+        if check_incidents {
+            let incidents = crate::incident::tick(self.engine.store_mut(), &config, now)?;
+            if incidents.queued > 0 {
+                let (sent, failed) = self.engine.deliver(now)?;
+                summary.mails_sent += sent;
+                summary.mail_failures += failed;
+            }
+        }
         self.next_mail = self.engine.store().next_mail_attempt()?;
         let worked = summary.collected
             + summary.collection_failures
@@ -258,6 +278,7 @@ impl Daemon {
         self.engine.set_config(Arc::new(config));
         self.next_collect = next_collect;
         self.next_evaluate = now;
+        self.next_incidents = now;
         Ok(())
     }
 }

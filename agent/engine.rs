@@ -152,6 +152,11 @@ impl Engine {
         &self.store
     }
 
+    /// The store, for the incident clocks' own transactions (`incident::tick`).
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
     /// Swaps in a new, already validated config.
     pub fn set_config(&mut self, config: Arc<Config>) {
         self.mailer = mail::mailer(&config.mail);

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod engine;
 pub mod escalation;
 pub mod export;
+pub mod incident;
 pub mod mail;
 mod out_dir;
 pub mod schedule;

@@ -33,6 +33,7 @@ use crate::secret::Secret;
 
 mod contractor;
 mod duty;
+mod incidents;
 mod library;
 mod mail;
 mod raw;
@@ -41,6 +42,7 @@ mod source;
 mod tests;
 
 pub use contractor::{ContactRole, Contractor, crm_problems};
+pub use incidents::{DEFAULT_INCIDENT_CHECK, IncidentConfig};
 pub use mail::{MailConfig, SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls, Transport};
 pub use source::{
     ClientSecret, Cloud, DEFAULT_MAX_BYTES, FileFormat, GraphSource, MAX_MAX_BYTES, Source,
@@ -76,6 +78,8 @@ pub struct Config {
     /// MSP clients whose part of the config does not load, with their errors. Always empty
     /// for `perspective = "contractor"`, where any error fails the whole config.
     pub quarantined: Vec<Quarantined>,
+    /// `[incidents]`: the incident clocks' schedule and policy.
+    pub incidents: IncidentConfig,
 }
 
 /// The duty id under which a quarantined client's state is recorded (`source_error`), so its
@@ -325,6 +329,7 @@ pub fn parse_with(
         None => Schedule::parse(DEFAULT_EVALUATE, zone.clone()).ok(),
     };
 
+    let incidents = cx.incidents(raw.incidents.as_ref(), &zone);
     for raw_kind in &raw.kind {
         cx.kind(raw_kind);
     }
@@ -415,7 +420,9 @@ pub fn parse_with(
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
     }
-    let (Some(timezone), Some(evaluate), Some(mail)) = (timezone, evaluate, mail) else {
+    let (Some(timezone), Some(evaluate), Some(mail), Some(incidents)) =
+        (timezone, evaluate, mail, incidents)
+    else {
         // Each of these pushed an error when it failed.
         return Err(ConfigErrors(cx.errors));
     };
@@ -436,6 +443,7 @@ pub fn parse_with(
         contractors,
         kinds: cx.kinds,
         quarantined,
+        incidents,
     })
 }
 

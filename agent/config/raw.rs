@@ -35,6 +35,8 @@ pub(super) struct RawConfig {
     pub(super) package: Vec<Spanned<RawPackage>>,
     /// The standard duty library: attestations derived from the CRM.
     pub(super) library: Option<Spanned<RawLibrary>>,
+    /// The incident clocks (`config/incidents.rs`).
+    pub(super) incidents: Option<super::incidents::RawIncidents>,
 }
 
 #[derive(Deserialize, Default)]

@@ -654,13 +654,22 @@ fn report_missing(incident: &Incident, basis: Option<Basis>) -> Vec<Step> {
     missing
 }
 
-/// A duration as people say it: `48 hours`, `47 hours 55 minutes`, `35 minutes`; of a
-/// negative one its size (the caller says "overdue by").
+/// A duration as people say it: `48 hours`, `47 hours 55 minutes`, `35 minutes`, `32 days
+/// 4 hours`; of a negative one its size (the caller says "overdue by").
 pub fn hours_text(duration: SignedDuration) -> String {
     let minutes = duration.as_secs().unsigned_abs() / 60;
     let (hours, minutes) = (minutes / 60, minutes % 60);
     let unit = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     match (hours, minutes) {
+        // Past four days minutes mean nothing and hours are hard to read.
+        (h, _) if h >= 96 => match h % 24 {
+            0 => unit(h / 24, "day", "days"),
+            rest => format!(
+                "{} {}",
+                unit(h / 24, "day", "days"),
+                unit(rest, "hour", "hours")
+            ),
+        },
         (0, m) => unit(m, "minute", "minutes"),
         (h, 0) => unit(h, "hour", "hours"),
         (h, m) => format!(

@@ -257,6 +257,9 @@ fn hours_are_said_exactly() {
         "47 hours 55 minutes"
     );
     assert_eq!(hours_text(SignedDuration::from_mins(-35)), "35 minutes");
+    assert_eq!(hours_text(h(95)), "95 hours");
+    assert_eq!(hours_text(h(96)), "4 days");
+    assert_eq!(hours_text(h(14 * 24 + 5)), "14 days 5 hours");
 }
 
 fn seen(severity: Option<&str>, class: Option<&str>, tags: &[&str], ty: Option<&str>) -> Observation {
