@@ -48,6 +48,10 @@ pub struct Daemon {
     next_evaluate: Timestamp,
     /// When the incident clocks are checked next (`[incidents] check`, every few minutes).
     next_incidents: Timestamp,
+    /// Whether the incident clocks have anything to watch (an incident source, an open
+    /// incident): only then do they wake the daemon between its other jobs. An incident
+    /// opened by hand while none was open is picked up at the next evaluation.
+    incidents_active: bool,
     /// When the outbox next has a mail to (re)try.
     next_mail: Option<Timestamp>,
     chain: ChainWatch,
@@ -141,6 +145,7 @@ impl Daemon {
             // Evaluate everything on start: time has passed while we were down.
             next_evaluate: now,
             next_incidents: now,
+            incidents_active: crate::incident::has_incident_sources(&config),
             next_mail: None,
             chain: ChainWatch::default(),
             _lock: lock,
@@ -173,7 +178,8 @@ impl Daemon {
         self.next_collect
             .values()
             .copied()
-            .chain([self.next_evaluate, self.next_incidents])
+            .chain([self.next_evaluate])
+            .chain(self.incidents_active.then_some(self.next_incidents))
             .chain(self.next_mail)
             .min()
             .unwrap_or(self.next_evaluate)
@@ -235,6 +241,8 @@ impl Daemon {
         // After the pass, so an incident source collected just now is merged at once.
         if check_incidents {
             let incidents = crate::incident::tick(self.engine.store_mut(), &config, now)?;
+            self.incidents_active =
+                incidents.open > 0 || crate::incident::has_incident_sources(&config);
             if incidents.queued > 0 {
                 let (sent, failed) = self.engine.deliver(now)?;
                 summary.mails_sent += sent;

@@ -10,6 +10,7 @@ mod daemon;
 mod evidence;
 mod export;
 mod graph;
+mod incident;
 mod isolation;
 mod library;
 mod perspective;

@@ -113,7 +113,9 @@ pub fn run(command: IncidentCommand, clock: &dyn Clock) -> anyhow::Result<ExitCo
         IncidentCommand::Handoff(a) => (Step::HandedOff, a, None, None, None),
         IncidentCommand::Ack(a) => (Step::Acknowledged, a, None, None, None),
         IncidentCommand::Discover(a) => (Step::Discovered, a, None, None, None),
-        IncidentCommand::Report { step, number } => (Step::Reported, step, None, Some(number), None),
+        IncidentCommand::Report { step, number } => {
+            (Step::Reported, step, None, Some(number), None)
+        }
         IncidentCommand::Malware(a) => (Step::MalwareSubmitted, a, None, None, None),
         IncidentCommand::Prime(a) => (Step::PrimeNotified, a, None, None, None),
         IncidentCommand::Preserve(a) => (Step::Preserved, a, None, None, None),
@@ -137,7 +139,9 @@ fn record(
 ) -> anyhow::Result<ExitCode> {
     let by = args.by.trim();
     if by.is_empty() {
-        bail!("--by is empty: say who did it (e.g. --by \"Chris Vance (IT lead)\"), the timeline names them");
+        bail!(
+            "--by is empty: say who did it (e.g. --by \"Chris Vance (IT lead)\"), the timeline names them"
+        );
     }
     let at = args.at.unwrap_or(now);
     if at > now.checked_add(AT_AHEAD_TOLERANCE).unwrap_or(now) {
@@ -159,7 +163,10 @@ fn record(
         if let Some(blocker) = current.incident.close_blocker(at) {
             let reason = reason.as_deref().map(str::trim).unwrap_or_default();
             if !force {
-                bail!("incident `{}` cannot be closed yet: {blocker}", current.incident.id);
+                bail!(
+                    "incident `{}` cannot be closed yet: {blocker}",
+                    current.incident.id
+                );
             }
             if reason.is_empty() {
                 bail!("--force needs --reason: the early close is kept for the record");
@@ -223,7 +230,9 @@ fn record(
 }
 
 fn unknown(id: &str) -> String {
-    format!("no incident `{id}`: `dutywatch incident list` shows the open ones, `incident open` starts one")
+    format!(
+        "no incident `{id}`: `dutywatch incident list` shows the open ones, `incident open` starts one"
+    )
 }
 
 fn load(path: &Path) -> anyhow::Result<Config> {
@@ -273,10 +282,7 @@ fn clock_line(deadline: &Deadline, config: &Config) -> String {
         Some(Basis::Discovery) => " (from discovery)",
         None => "",
     };
-    format!(
-        "{:<28} due {due}  {state}{basis}",
-        clock_label(deadline)
-    )
+    format!("{:<28} due {due}  {state}{basis}", clock_label(deadline))
 }
 
 fn clock_json(deadline: &Deadline) -> serde_json::Value {
@@ -295,7 +301,12 @@ fn clock_json(deadline: &Deadline) -> serde_json::Value {
     })
 }
 
-fn incident_json(client: &str, stored: &StoredIncident, config: &Config, now: Timestamp) -> serde_json::Value {
+fn incident_json(
+    client: &str,
+    stored: &StoredIncident,
+    config: &Config,
+    now: Timestamp,
+) -> serde_json::Value {
     let inc = &stored.incident;
     json!({
         "client": client,
@@ -403,7 +414,10 @@ fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result
         .with_context(|| unknown(id))?;
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &incident_json(&contractor.id, &stored, &config, now))?;
+        serde_json::to_writer_pretty(
+            &mut out,
+            &incident_json(&contractor.id, &stored, &config, now),
+        )?;
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -413,8 +427,16 @@ fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result
         "incident {} of {} ({})",
         inc.id, contractor.name, contractor.id
     )?;
-    writeln!(out, "title:          {}", inc.title.as_deref().unwrap_or("-"))?;
-    writeln!(out, "severity:       {}", inc.severity.as_deref().unwrap_or("-"))?;
+    writeln!(
+        out,
+        "title:          {}",
+        inc.title.as_deref().unwrap_or("-")
+    )?;
+    writeln!(
+        out,
+        "severity:       {}",
+        inc.severity.as_deref().unwrap_or("-")
+    )?;
     writeln!(
         out,
         "classification: {}",

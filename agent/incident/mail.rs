@@ -24,15 +24,19 @@ pub(super) fn warning(
     let id = &incident.id;
     let left = hours_text(warning.left);
     let subject = match warning.step {
-        WarningStep::HandoffOverdue => format!("[dutywatch] {id}: hand-off to the contractor overdue"),
+        WarningStep::HandoffOverdue => {
+            format!("[dutywatch] {id}: hand-off to the contractor overdue")
+        }
         WarningStep::AckOverdue => format!("[dutywatch] {id}: hand-off not acknowledged"),
         WarningStep::ReportAt(_) => {
             format!("[dutywatch] {id}: {left} left to report to DoD (DFARS 252.204-7012)")
         }
-        WarningStep::ReportLapsed => format!(
-            "[dutywatch] {id}: the 72-hour report to DoD was not filed - the duty lapsed"
-        ),
-        WarningStep::PrimeOverdue => format!("[dutywatch] {id}: the prime has no report number yet"),
+        WarningStep::ReportLapsed => {
+            format!("[dutywatch] {id}: the 72-hour report to DoD was not filed - the duty lapsed")
+        }
+        WarningStep::PrimeOverdue => {
+            format!("[dutywatch] {id}: the prime has no report number yet")
+        }
         WarningStep::PreservationEnding => {
             format!("[dutywatch] {id}: preservation period ends in {left}")
         }
@@ -176,7 +180,11 @@ pub(super) fn warning(
     if to.is_empty() {
         // Nobody named for these roles: the contractor's own contacts (always configured)
         // rather than a mail to nobody.
-        to = contractor.contacts.iter().map(ToString::to_string).collect();
+        to = contractor
+            .contacts
+            .iter()
+            .map(ToString::to_string)
+            .collect();
     }
     IncidentMail {
         key: format!(
@@ -221,7 +229,11 @@ fn people<'a>(
     let chain: &[&Vec<Address>] = match role {
         ContactRole::Primary => &[&msp.contacts],
         ContactRole::Backup => &[&msp.backup_contacts, &msp.contacts],
-        ContactRole::Management => &[&msp.management_contacts, &msp.backup_contacts, &msp.contacts],
+        ContactRole::Management => &[
+            &msp.management_contacts,
+            &msp.backup_contacts,
+            &msp.contacts,
+        ],
     };
     chain
         .iter()

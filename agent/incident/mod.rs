@@ -25,6 +25,18 @@ pub struct TickSummary {
     pub opened: usize,
     pub steps: usize,
     pub queued: usize,
+    /// Incidents not closed, over every contractor.
+    pub open: usize,
+}
+
+/// Whether `config` has a source of incidents: then the clocks are checked on their own
+/// schedule even while no incident is open.
+pub fn has_incident_sources(config: &Config) -> bool {
+    config
+        .contractors
+        .iter()
+        .flat_map(|c| &c.sources)
+        .any(|s| s.evidence.name == INCIDENT_KIND)
 }
 
 /// Merges each incident source's newest evidence and queues the warnings due at `now`.
@@ -42,13 +54,19 @@ pub fn tick(store: &mut Store, config: &Config, now: Timestamp) -> anyhow::Resul
             })
             .collect();
         let update = store
-            .update_incidents(&contractor.id, &changes, now, &mut decide(config, contractor, now))
+            .update_incidents(
+                &contractor.id,
+                &changes,
+                now,
+                &mut decide(config, contractor, now),
+            )
             .with_context(|| format!("updating the incidents of {}", contractor.id))?
             .map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
         log_update(&contractor.id, &update);
         summary.opened += update.opened.len();
         summary.steps += update.steps;
         summary.queued += update.queued.len();
+        summary.open += update.open;
     }
     Ok(summary)
 }

@@ -72,6 +72,8 @@ pub struct IncidentUpdate {
     pub steps: usize,
     /// Warnings queued now (keys decided before are not counted).
     pub queued: Vec<String>,
+    /// Incidents not closed, after the update.
+    pub open: usize,
 }
 
 impl Store {
@@ -99,6 +101,7 @@ impl Store {
                 if stored.incident.is_closed() {
                     continue;
                 }
+                update.open += 1;
                 for mail in decide(&stored.incident) {
                     let about = About {
                         client,
@@ -136,7 +139,11 @@ impl Store {
 }
 
 /// The incident an id or alias names.
-fn resolve(conn: &rusqlite::Connection, client: &str, id: &str) -> rusqlite::Result<Option<String>> {
+fn resolve(
+    conn: &rusqlite::Connection,
+    client: &str,
+    id: &str,
+) -> rusqlite::Result<Option<String>> {
     conn.query_row(
         "SELECT id FROM incidents WHERE client = ?1 AND id = ?2
          UNION ALL
@@ -211,9 +218,10 @@ fn apply(
             for (step, at, who) in &seen.steps {
                 // What a source states is recorded once: each source's detection, every other
                 // step the first time any input states it.
-                let already = current.entries.iter().any(|e| {
-                    e.step == *step && (*step != Step::Detected || e.by.as_str() == *by)
-                });
+                let already = current
+                    .entries
+                    .iter()
+                    .any(|e| e.step == *step && (*step != Step::Detected || e.by.as_str() == *by));
                 if already {
                     continue;
                 }
@@ -368,8 +376,8 @@ fn load(
         stored.incident.entries = steps
             .query_map(params![client, id], |row| {
                 let text = row.get_ref(0)?.as_str()?;
-                let step = Step::parse(text)
-                    .ok_or_else(|| bad_column(0, UnknownStep(text.to_owned())))?;
+                let step =
+                    Step::parse(text).ok_or_else(|| bad_column(0, UnknownStep(text.to_owned())))?;
                 Ok(Entry {
                     step,
                     at: ts_column(row, 1)?,

@@ -29,7 +29,9 @@ use rusqlite_migration::{M, Migrations};
 pub use evidence::{
     ChainPosition, ChainReport, CheckedEvidence, NewEvidence, StoredEvidence, Tamper, Tampered,
 };
-pub use incidents::{IncidentChange, IncidentMail, IncidentRefusal, IncidentUpdate, StoredIncident};
+pub use incidents::{
+    IncidentChange, IncidentMail, IncidentRefusal, IncidentUpdate, StoredIncident,
+};
 pub use keyed::KeyedMail;
 pub use outbox::{Lease, PendingMail, UndeliveredMail};
 pub use verdicts::{

@@ -208,7 +208,12 @@ impl Incident {
         };
         if let Some(needed) = needs {
             match self.at(needed) {
-                None => return Err(StepError::OutOfOrder { step, needs: needed }),
+                None => {
+                    return Err(StepError::OutOfOrder {
+                        step,
+                        needs: needed,
+                    });
+                }
                 Some(done) if at < done => {
                     return Err(StepError::Earlier {
                         step,
@@ -701,7 +706,11 @@ pub struct Observation {
 }
 
 /// Providers whose incidents Sentinel mirrors with the provider's own id.
-const DEFENDER_PROVIDERS: [&str; 3] = ["microsoft365defender", "microsoftdefenderxdr", "microsoftxdr"];
+const DEFENDER_PROVIDERS: [&str; 3] = [
+    "microsoft365defender",
+    "microsoftdefenderxdr",
+    "microsoftxdr",
+];
 
 /// Reads an `incident` record into what it says; `zone` places bare dates.
 pub fn observe(record: &Record, zone: &TimeZone) -> Option<Observation> {

@@ -56,7 +56,12 @@ fn the_same_incident_from_defender_and_sentinel_is_one_incident() {
     ];
     let update = t
         .store
-        .update_incidents("acme", &changes, ts("2026-11-23T09:05:00Z"), &mut warn_once("w"))
+        .update_incidents(
+            "acme",
+            &changes,
+            ts("2026-11-23T09:05:00Z"),
+            &mut warn_once("w"),
+        )
         .unwrap()
         .unwrap();
     assert_eq!(update.opened, ["2972395"]);
@@ -94,21 +99,44 @@ fn a_restart_repeats_nothing_and_an_unreportable_record_opens_nothing() {
     ];
     let first = t
         .store
-        .update_incidents("acme", &changes, ts("2026-11-23T09:05:00Z"), &mut warn_once("w"))
+        .update_incidents(
+            "acme",
+            &changes,
+            ts("2026-11-23T09:05:00Z"),
+            &mut warn_once("w"),
+        )
         .unwrap()
         .unwrap();
     assert_eq!(first.queued, ["incident:acme:INC-8:w"]);
     drop(t.store);
     let mut store = Store::open(&t.path).unwrap();
     let again = store
-        .update_incidents("acme", &changes, ts("2026-11-23T09:10:00Z"), &mut warn_once("w"))
+        .update_incidents(
+            "acme",
+            &changes,
+            ts("2026-11-23T09:10:00Z"),
+            &mut warn_once("w"),
+        )
         .unwrap()
         .unwrap();
-    assert_eq!(again, IncidentUpdate::default(), "nothing doubled");
+    assert_eq!(
+        again,
+        IncidentUpdate {
+            open: 1,
+            ..IncidentUpdate::default()
+        },
+        "nothing doubled"
+    );
     let all = store.incidents("acme").unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].incident.entries.len(), 1);
-    assert_eq!(store.pending_mail(ts("2026-11-24T00:00:00Z"), 10).unwrap().len(), 1);
+    assert_eq!(
+        store
+            .pending_mail(ts("2026-11-24T00:00:00Z"), 10)
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -152,10 +180,19 @@ fn a_refused_step_writes_nothing_and_the_timeline_is_append_only() {
         .store
         .update_incidents("acme", &changes, at, &mut warn_once("w"))
         .unwrap();
-    assert!(matches!(refused, Err(IncidentRefusal::Step { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(IncidentRefusal::Step { .. })),
+        "{refused:?}"
+    );
     let stored = t.store.incident("acme", "INC-9").unwrap().unwrap();
     assert_eq!(stored.incident.entries.len(), 1);
-    assert_eq!(t.store.pending_mail(ts("2026-11-24T00:00:00Z"), 10).unwrap().len(), 0);
+    assert_eq!(
+        t.store
+            .pending_mail(ts("2026-11-24T00:00:00Z"), 10)
+            .unwrap()
+            .len(),
+        0
+    );
     assert!(matches!(
         t.store
             .update_incidents(
@@ -175,5 +212,10 @@ fn a_refused_step_writes_nothing_and_the_timeline_is_append_only() {
         .conn
         .execute("UPDATE incident_steps SET by_whom = 'mallory'", []);
     assert!(rewrite.is_err());
-    assert!(t.store.conn.execute("DELETE FROM incident_steps", []).is_err());
+    assert!(
+        t.store
+            .conn
+            .execute("DELETE FROM incident_steps", [])
+            .is_err()
+    );
 }

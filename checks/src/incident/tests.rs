@@ -44,7 +44,11 @@ fn clock(incident: &Incident, name: ClockName, now: &str) -> Deadline {
 
 #[test]
 fn until_discovery_is_recorded_the_report_clock_runs_from_detection() {
-    let inc = incident(vec![entry(Step::Detected, "2026-11-23T09:00:00Z", "defender")]);
+    let inc = incident(vec![entry(
+        Step::Detected,
+        "2026-11-23T09:00:00Z",
+        "defender",
+    )]);
     let report = clock(&inc, ClockName::Report, "2026-11-23T10:00:00Z");
     assert_eq!(report.basis, Some(Basis::Detection));
     assert_eq!(report.due, ts("2026-11-26T09:00:00Z"));
@@ -118,7 +122,11 @@ fn an_overdue_handoff_warns_the_msp_backup_and_the_contractor() {
         handoff_within: h(4),
         ..Policy::default()
     };
-    let inc = incident(vec![entry(Step::Detected, "2026-11-23T09:00:00Z", "defender")]);
+    let inc = incident(vec![entry(
+        Step::Detected,
+        "2026-11-23T09:00:00Z",
+        "defender",
+    )]);
     assert!(warnings_due(&inc, &policy, ts("2026-11-23T12:59:59Z")).is_empty());
     let w = warnings_due(&inc, &policy, ts("2026-11-23T13:00:00Z"));
     assert_eq!(keys(&w), ["incident:INC-7:handoff-overdue"]);
@@ -210,7 +218,11 @@ fn a_discovery_across_the_spring_dst_change_still_gets_72_wall_clock_hours() {
 
 #[test]
 fn steps_keep_their_order() {
-    let inc = incident(vec![entry(Step::Detected, "2026-11-23T09:00:00Z", "defender")]);
+    let inc = incident(vec![entry(
+        Step::Detected,
+        "2026-11-23T09:00:00Z",
+        "defender",
+    )]);
     let at = ts("2026-11-23T10:00:00Z");
     assert_eq!(
         inc.check_step(Step::Acknowledged, at),
@@ -229,7 +241,8 @@ fn steps_keep_their_order() {
     ));
     assert_eq!(inc.check_step(Step::HandedOff, at), Ok(()));
     let mut done = inc.clone();
-    done.entries.push(entry(Step::HandedOff, "2026-11-23T10:00:00Z", "soc"));
+    done.entries
+        .push(entry(Step::HandedOff, "2026-11-23T10:00:00Z", "soc"));
     assert!(matches!(
         done.check_step(Step::HandedOff, at),
         Err(StepError::Already { .. })
@@ -240,11 +253,9 @@ fn steps_keep_their_order() {
     ));
     // Not reported: a reportable incident does not close without force.
     assert!(done.close_blocker(at).unwrap().contains("not reported"));
-    done.entries.push(entry(Step::Closed, "2026-11-23T11:00:00Z", "chris"));
-    assert_eq!(
-        done.check_step(Step::Reported, at),
-        Err(StepError::Closed)
-    );
+    done.entries
+        .push(entry(Step::Closed, "2026-11-23T11:00:00Z", "chris"));
+    assert_eq!(done.check_step(Step::Reported, at), Err(StepError::Closed));
     assert!(clocks(&done, &Policy::default(), at).is_empty());
 }
 
@@ -262,7 +273,12 @@ fn hours_are_said_exactly() {
     assert_eq!(hours_text(h(14 * 24 + 5)), "14 days 5 hours");
 }
 
-fn seen(severity: Option<&str>, class: Option<&str>, tags: &[&str], ty: Option<&str>) -> Observation {
+fn seen(
+    severity: Option<&str>,
+    class: Option<&str>,
+    tags: &[&str],
+    ty: Option<&str>,
+) -> Observation {
     Observation {
         id: "1".to_owned(),
         aliases: vec!["1".to_owned()],
@@ -286,11 +302,20 @@ fn the_policy_decides_what_opens_a_clock() {
     assert!(policy.opens(&seen(Some("High"), Some("truePositive"), &[], None)));
     assert!(policy.opens(&seen(Some("medium"), None, &[], None)));
     assert!(!policy.opens(&seen(Some("low"), None, &[], None)));
-    assert!(policy.opens(&seen(Some("low"), None, &["cui"], None)), "a tag opens one");
+    assert!(
+        policy.opens(&seen(Some("low"), None, &["cui"], None)),
+        "a tag opens one"
+    );
     assert!(!policy.opens(&seen(Some("High"), Some("FalsePositive"), &[], None)));
     assert!(!policy.opens(&seen(Some("high"), Some("false_positive"), &[], None)));
-    assert!(!policy.opens(&seen(Some("high"), None, &[], Some("Alert"))), "an alert opens nothing");
-    assert!(!policy.opens(&seen(None, None, &[], None)), "no severity: not on the list");
+    assert!(
+        !policy.opens(&seen(Some("high"), None, &[], Some("Alert"))),
+        "an alert opens nothing"
+    );
+    assert!(
+        !policy.opens(&seen(None, None, &[], None)),
+        "no severity: not on the list"
+    );
     assert!(Reportable::default().opens(&seen(None, None, &[], None)));
 }
 
