@@ -105,8 +105,15 @@ fn start(fixture: &Fixture, now: Timestamp) -> Daemon {
     Daemon::start(fixture.config_path(), fixture.load(), now).expect("daemon starts")
 }
 
-/// The incident mails in the outbox: (To, Subject) with folded headers joined.
+/// The incident warnings in the outbox as (To, Subject), folded headers joined, by subject.
 fn incident_mails(fixture: &Fixture) -> Vec<(String, String)> {
+    let warning = [
+        "left to report",
+        "lapsed",
+        "overdue",
+        "not acknowledged",
+        "report number",
+    ];
     let mut out: Vec<(String, String)> = fixture
         .mails()
         .iter()
@@ -118,19 +125,9 @@ fn incident_mails(fixture: &Fixture) -> Vec<(String, String)> {
                     .find_map(|l| l.strip_prefix(name))
                     .map(|v| v.trim().to_owned())
             };
-            let subject = header("Subject:")?;
-            subject
-                .contains("[dutywatch] ")
-                .then_some(())
-                .filter(|()| subject.contains(": ") && !subject.contains("OPEN:"))?;
-            Some((header("To:").unwrap_or_default(), subject))
+            Some((header("To:")?, header("Subject:")?))
         })
-        .filter(|(_, s)| {
-            s.contains("left to report")
-                || s.contains("lapsed")
-                || s.contains("overdue")
-                || s.contains("acknowledged")
-        })
+        .filter(|(_, subject)| warning.iter().any(|w| subject.contains(w)))
         .collect();
     out.sort_by(|a, b| a.1.cmp(&b.1));
     out
@@ -165,7 +162,6 @@ fn every_input_opens_a_clock_and_defender_and_sentinel_are_one_incident() {
         ),
         now,
     );
-    fixture.write("evidence/tickets-tags.txt", "");
     let mut daemon = start(&fixture, now);
     daemon.step(now).expect("step");
     let ids: Vec<String> = open_incidents(&fixture)
@@ -631,5 +627,66 @@ fn the_demo_shows_a_running_72_hour_clock() {
     assert!(
         mail.contains("harborforge-team@bluewater-msp.example"),
         "{mail}"
+    );
+}
+
+#[test]
+fn defender_incidents_through_graph_open_a_clock_checked_every_five_minutes() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use crate::util::graph_server::{CLIENT_ID, GraphServer, TENANT};
+    const SECRET: &str = "Zp3~incident-test-secret";
+    let server = GraphServer::start(SECRET);
+    server.set_pages(
+        "/v1.0/security/incidents",
+        vec![vec![serde_json::json!({
+            "id": "2972395", "displayName": "Multi-stage incident", "status": "active",
+            "severity": "High", "classification": "truePositive",
+            "createdDateTime": "2026-11-23T08:40:00.5533333Z", "customTags": []
+        })]],
+    );
+    let now = at("2026-11-23T09:00:00Z");
+    let fixture = fixture(now);
+    let secret = fixture.write("graph-secret", &format!("{SECRET}\n"));
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let config = std::fs::read_to_string(fixture.config_path()).expect("config");
+    let file_source = "kind = \"file\"\nevidence = \"incident\"\npath = \"evidence/defender.json\"\nrecords = \"value\"";
+    assert!(config.contains(file_source));
+    let config = config
+        .replace(
+            file_source,
+            &format!(
+                "kind = \"graph\"\nevidence = \"incident\"\ntenant = \"{TENANT}\"\nclient_id = \"{CLIENT_ID}\"\n\
+                 client_secret = {{ file = \"{}\" }}\npath = \"/v1.0/security/incidents\"\n\
+                 graph_url = \"{}\"\ntoken_url = \"{}\"",
+                secret.display(),
+                server.base,
+                server.token_url()
+            ),
+        )
+        // Collected daily: the clocks are still checked every five minutes.
+        .replace("schedule = \"*/5 * * * *\"", "schedule = \"0 6 * * *\"");
+    fixture.write("dutywatch.toml", &config);
+    let mut daemon = start(&fixture, now);
+    daemon.step(now).expect("step");
+    let opened = open_incidents(&fixture);
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0].incident.id, "2972395");
+    assert_eq!(opened[0].opened_by, "defender");
+    assert_eq!(
+        daemon.next_wake(),
+        at("2026-11-23T09:05:00Z"),
+        "the incident check, before the 15-minute evaluation"
+    );
+    // 4-hour hand-off from 08:40:00 (the fraction read as the second it is in).
+    daemon.step(at("2026-11-23T12:35:00Z")).expect("step");
+    assert!(incident_mails(&fixture).is_empty());
+    daemon.step(at("2026-11-23T12:40:00Z")).expect("step");
+    assert_eq!(
+        incident_mails(&fixture),
+        [(
+            "escalation@keystone.example, it@acme.example".to_owned(),
+            "[dutywatch] 2972395: hand-off to the contractor overdue".to_owned()
+        )]
     );
 }
