@@ -136,6 +136,8 @@ pub(super) struct RawContractor {
     /// This contractor's own `[library]`: `enabled` replaces the top level's, and its
     /// overrides come before the top level's.
     pub(super) library: Option<Spanned<RawLibrary>>,
+    /// This contractor's incident deadlines where its CRM differs from `[incidents]`.
+    pub(super) incidents: Option<super::incidents::RawIncidentOverrides>,
 }
 
 #[derive(Deserialize)]

@@ -215,7 +215,11 @@ fn record(
         step.describe(),
         when(at, &config.timezone)
     );
-    for deadline in incident::clocks(&stored.incident, &config.incidents.policy, now) {
+    for deadline in incident::clocks(
+        &stored.incident,
+        &config.incidents.policy_for(contractor),
+        now,
+    ) {
         if deadline.done.is_none() {
             println!("  {}", clock_line(&deadline, &config));
         }
@@ -302,14 +306,14 @@ fn clock_json(deadline: &Deadline) -> serde_json::Value {
 }
 
 fn incident_json(
-    client: &str,
+    contractor: &Contractor,
     stored: &StoredIncident,
     config: &Config,
     now: Timestamp,
 ) -> serde_json::Value {
     let inc = &stored.incident;
     json!({
-        "client": client,
+        "client": contractor.id,
         "id": inc.id,
         "aliases": stored.aliases,
         "title": inc.title,
@@ -320,7 +324,7 @@ fn incident_json(
         "report_number": inc.report_number(),
         "opened_at": stored.opened_at.to_string(),
         "opened_by": stored.opened_by,
-        "clocks": incident::clocks(inc, &config.incidents.policy, now)
+        "clocks": incident::clocks(inc, &config.incidents.policy_for(contractor), now)
             .iter()
             .map(clock_json)
             .collect::<Vec<_>>(),
@@ -370,7 +374,7 @@ fn list(common: &Common, json: bool, now: Timestamp) -> anyhow::Result<ExitCode>
     if json {
         let items: Vec<_> = all
             .iter()
-            .map(|(c, s)| incident_json(&c.id, s, &config, now))
+            .map(|(c, s)| incident_json(c, s, &config, now))
             .collect();
         serde_json::to_writer_pretty(&mut out, &items)?;
         writeln!(out)?;
@@ -393,7 +397,7 @@ fn list(common: &Common, json: bool, now: Timestamp) -> anyhow::Result<ExitCode>
                 .map(|n| format!("  [DIBNet {n}]"))
                 .unwrap_or_default()
         )?;
-        let clocks = incident::clocks(inc, &config.incidents.policy, now);
+        let clocks = incident::clocks(inc, &config.incidents.policy_for(contractor), now);
         if clocks.is_empty() {
             writeln!(out, "  no clock runs (not a reportable incident)")?;
         }
@@ -414,10 +418,7 @@ fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result
         .with_context(|| unknown(id))?;
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(
-            &mut out,
-            &incident_json(&contractor.id, &stored, &config, now),
-        )?;
+        serde_json::to_writer_pretty(&mut out, &incident_json(contractor, &stored, &config, now))?;
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -477,7 +478,7 @@ fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result
                 .unwrap_or_default()
         )?;
     }
-    let clocks = incident::clocks(inc, &config.incidents.policy, now);
+    let clocks = incident::clocks(inc, &config.incidents.policy_for(contractor), now);
     if !clocks.is_empty() {
         writeln!(out, "\nclocks as of {}:", when(now, &config.timezone))?;
         for deadline in clocks {

@@ -87,8 +87,9 @@ pub(crate) fn decide<'a>(
     contractor: &'a Contractor,
     now: Timestamp,
 ) -> impl FnMut(&Incident) -> Vec<IncidentMail> + 'a {
+    let policy = config.incidents.policy_for(contractor);
     move |incident| {
-        incident::warnings_due(incident, &config.incidents.policy, now)
+        incident::warnings_due(incident, &policy, now)
             .iter()
             .map(|warning| mail::warning(config, contractor, incident, warning))
             .collect()
