@@ -690,7 +690,8 @@ pub fn hours_text(duration: SignedDuration) -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Observation {
     /// The id the incident is known by here: a Sentinel incident mirrored from Defender
-    /// takes the Defender id, a Sentinel resource path its last segment.
+    /// takes the Defender id, a Defender incident merged into another that one's id, a
+    /// Sentinel resource path its last segment.
     pub id: String,
     /// Every id the input knows it by (the first is `id`); two observations sharing one are
     /// the same incident.
@@ -732,10 +733,13 @@ pub fn observe(record: &Record, zone: &TimeZone) -> Option<Observation> {
     let mirrored = text("provider_incident_id").filter(|_| {
         text("provider_name").is_some_and(|p| DEFENDER_PROVIDERS.contains(&norm(&p).as_str()))
     });
+    // Defender merged it into another incident: that one is the incident.
+    let redirected = text("redirect_incident_id");
     let mut aliases = Vec::new();
-    let id = match &mirrored {
-        Some(defender) => defender.clone(),
-        None => own_id.clone(),
+    let id = match (&redirected, &mirrored) {
+        (Some(target), _) => target.clone(),
+        (None, Some(defender)) => defender.clone(),
+        (None, None) => own_id.clone(),
     };
     for alias in [Some(id.clone()), Some(own_id), Some(raw_id)]
         .into_iter()

@@ -677,6 +677,13 @@ pub fn builtin() -> Vec<EvidenceKind> {
                     OPT,
                     &["provider_incident_id", "properties.providerIncidentId"],
                 ),
+                // Defender XDR: the incident this one was merged into.
+                FieldDef(
+                    "redirect_incident_id",
+                    Text,
+                    OPT,
+                    &["redirect_incident_id", "redirectIncidentId"],
+                ),
                 FieldDef("tags", List, OPT, &["tags", "customTags"]),
                 // A ticket feed's type: an `alert` is not an incident and opens no clock.
                 FieldDef(

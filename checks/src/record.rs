@@ -625,6 +625,7 @@ mod tests {
                        "reported_at": "2026-11-21T12:00:00Z", "dibnet_report_number": "R-1",
                        "discovered_by": "Chris", "incident_number": 3190,
                        "provider_name": "Microsoft 365 Defender", "provider_incident_id": "2972395",
+                       "redirect_incident_id": "2972390",
                        "tags": ["CUI"], "record_type": "incident"}),
             ),
             (

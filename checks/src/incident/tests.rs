@@ -370,3 +370,19 @@ fn a_sentinel_incident_mirrored_from_defender_takes_the_defender_id() {
     assert_eq!(native.id, "73e01a99");
     assert!(!native.aliases.contains(&"3177".to_owned()));
 }
+
+#[test]
+fn a_defender_incident_merged_into_another_is_that_incident() {
+    let at = FieldValue::Time(crate::time::When::At(ts("2026-11-23T09:00:00Z")));
+    let merged = observe(
+        &record(&[
+            ("id", text("2972396")),
+            ("redirect_incident_id", text("2972395")),
+            ("detected_at", at),
+        ]),
+        &TimeZone::UTC,
+    )
+    .unwrap();
+    assert_eq!(merged.id, "2972395");
+    assert_eq!(merged.aliases, ["2972395", "2972396"]);
+}
