@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use dutywatch_checks::crm::{Crm, CrmImport};
+use dutywatch_checks::library::{self, Outcome};
 use dutywatch_checks::lint::{LintReport, lint};
 use dutywatch_checks::party::Party;
 use jiff::Timestamp;
@@ -252,6 +253,22 @@ pub enum MailCommand {
     },
 }
 
+/// `--outcome` of a verification.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OutcomeArg {
+    Satisfied,
+    NotSatisfied,
+}
+
+impl From<OutcomeArg> for Outcome {
+    fn from(arg: OutcomeArg) -> Outcome {
+        match arg {
+            OutcomeArg::Satisfied => Outcome::Satisfied,
+            OutcomeArg::NotSatisfied => Outcome::NotSatisfied,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum EvidenceCommand {
     /// Record hand-made evidence (a signed review, a training roster) for a
@@ -275,6 +292,14 @@ pub enum EvidenceCommand {
         /// When the work was done (RFC 3339); default now.
         #[arg(long, value_parser = instant)]
         done_at: Option<Timestamp>,
+        /// For a verification of the MSP (`ver-…` duties): what it found. Only `satisfied`
+        /// completes the duty; `not-satisfied` is kept as the finding.
+        #[arg(long, value_enum)]
+        outcome: Option<OutcomeArg>,
+        /// For a verification of the MSP: what was looked at (the MSP's patch report for
+        /// October, the Entra sign-in log export).
+        #[arg(long)]
+        looked_at: Option<String>,
     },
     /// Recompute every evidence hash and chain link; report tampering, and print the chain's
     /// head (newest row and its chain value) to keep outside the database. Exit 1 when broken.
@@ -488,14 +513,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             note,
             by,
             done_at,
+            outcome,
+            looked_at,
         }) => evidence_add(
             &config.config,
             client,
             &duty,
             &file,
-            note,
-            by,
-            done_at,
+            ManualNote {
+                note,
+                by,
+                done_at,
+                verification: (looked_at, outcome.map(Outcome::from)),
+            },
             clock,
         ),
         Command::Evidence(EvidenceCommand::Verify {
@@ -967,11 +997,8 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
             let at = format!("note: contractor[{}].source[{}]", contractor.id, source.id);
             let SourceKind::File { pattern, .. } = &source.kind else {
                 // Not called here: check-config reads files, it does not call APIs.
-                if let SourceKind::Graph(graph) = &source.kind {
-                    println!(
-                        "{at}: collected from {} (not called by check-config)",
-                        graph.url
-                    );
+                if let Some(url) = source.kind.api_url() {
+                    println!("{at}: collected from {url} (not called by check-config)");
                 }
                 continue;
             };
@@ -1133,20 +1160,29 @@ fn crm_lint(
     })
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one per `evidence add` option, and the clock"
-)]
+/// What `evidence add` says about the file beyond the file itself.
+struct ManualNote {
+    note: Option<String>,
+    by: Option<String>,
+    done_at: Option<Timestamp>,
+    /// `--looked-at` and `--outcome`, for a verification of the MSP.
+    verification: (Option<String>, Option<Outcome>),
+}
+
 fn evidence_add(
     config_path: &Path,
     client: Option<String>,
     duty_id: &str,
     file: &Path,
-    note: Option<String>,
-    by: Option<String>,
-    done_at: Option<Timestamp>,
+    manual: ManualNote,
     clock: &dyn Clock,
 ) -> anyhow::Result<ExitCode> {
+    let ManualNote {
+        note,
+        by,
+        done_at,
+        verification,
+    } = manual;
     let config = load(config_path, Secrets::Skip)?;
     if let Some(quarantined) = client.as_deref().and_then(|id| config.quarantined(id)) {
         bail!(
@@ -1182,6 +1218,18 @@ fn evidence_add(
             duty.source
         );
     }
+    let verification = match (library::is_verification(&duty.id), verification) {
+        (true, (Some(looked_at), Some(outcome))) if !looked_at.trim().is_empty() => {
+            Some((looked_at, outcome))
+        }
+        (true, _) => bail!(
+            "duty `{duty_id}` is the contractor's verification of the MSP: say what was looked at and what it found, e.g. --looked-at \"the MSP's October patch report\" --outcome satisfied (or not-satisfied, which records the finding and leaves the duty open)"
+        ),
+        (false, (None, None)) => None,
+        (false, _) => bail!(
+            "--looked-at and --outcome record a verification of the MSP; duty `{duty_id}` is not one (verification duties are named `ver-…`, see `dutywatch duties plan`)"
+        ),
+    };
     // A FIFO would block the read forever, a device never end, and a huge
     // file would be stored whole: refused before anything is read.
     let payload = sources::read_bounded(
@@ -1202,10 +1250,14 @@ fn evidence_add(
         || file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let origin = match &note {
-        Some(note) => format!("manual: {name} added by {by}: {note}"),
-        None => format!("manual: {name} added by {by}"),
-    };
+    let origin = sources::manual_origin(
+        &name,
+        &by,
+        note.as_deref(),
+        verification
+            .as_ref()
+            .map(|(looked_at, outcome)| (looked_at.trim(), *outcome)),
+    );
     let media_type = match file
         .extension()
         .and_then(|e| e.to_str())
@@ -1240,7 +1292,7 @@ fn evidence_add(
 
 /// `dutywatch duties plan`: per contractor, per objective, who owns it and what watches it.
 fn duties_plan(config_path: &Path, client: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
-    use dutywatch_checks::library::{Watch, gaps};
+    use dutywatch_checks::library::{Role, Watch, gaps};
     let config = load(config_path, Secrets::Skip)?;
     if let Some(quarantined) = client.and_then(|id| config.quarantined(id)) {
         bail!(
@@ -1269,7 +1321,7 @@ fn duties_plan(config_path: &Path, client: Option<&str>, json: bool) -> anyhow::
         let library = contractor
             .duties
             .iter()
-            .filter(|d| d.id.as_str().starts_with("lib-"))
+            .filter(|d| library::is_derived(&d.id))
             .count();
         if json {
             out.push(serde_json::json!({
@@ -1298,7 +1350,7 @@ fn duties_plan(config_path: &Path, client: Option<&str>, json: bool) -> anyhow::
         )?;
         writeln!(
             stdout,
-            "{:<10} {:<14} {:<10} {:<26} {:<12} {:<10} ORIGIN / WHY",
+            "{:<10} {:<14} {:<21} {:<26} {:<12} {:<10} ORIGIN / WHY",
             "OBJECTIVE", "OWNER", "PARTY", "DUTY", "BY", "CADENCE"
         )?;
         for row in &contractor.plan {
@@ -1306,7 +1358,7 @@ fn duties_plan(config_path: &Path, client: Option<&str>, json: bool) -> anyhow::
             if row.sides.is_empty() {
                 writeln!(
                     stdout,
-                    "{:<10} {:<14} {:<10} {:<26} {:<12} {:<10} {}",
+                    "{:<10} {:<14} {:<21} {:<26} {:<12} {:<10} {}",
                     row.objective.to_string(),
                     owner,
                     "-",
@@ -1327,12 +1379,15 @@ fn duties_plan(config_path: &Path, client: Option<&str>, json: bool) -> anyhow::
                     } => (duty.as_str(), *by, cadence.as_str(), origin.as_str()),
                     Watch::Unwatched { reason } => ("-", "unwatched", "-", reason.as_str()),
                 };
+                let party = match side.role {
+                    Role::Does => side.party.as_str().to_owned(),
+                    role => format!("{} {}", side.party.as_str(), role.as_str()),
+                };
                 writeln!(
                     stdout,
-                    "{:<10} {:<14} {:<10} {duty:<26} {by:<12} {cadence:<10} {why}",
+                    "{:<10} {:<14} {party:<21} {duty:<26} {by:<12} {cadence:<10} {why}",
                     row.objective.to_string(),
                     owner,
-                    side.party.as_str(),
                 )?;
             }
         }

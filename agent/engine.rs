@@ -10,6 +10,7 @@ use dutywatch_checks::duty::{Duty, EvidenceWindow, Rule};
 use dutywatch_checks::evaluate::evaluate;
 use dutywatch_checks::evidence::{Collection, EvidenceView, Snapshot};
 use dutywatch_checks::kind;
+use dutywatch_checks::library;
 use dutywatch_checks::read::{self, Parsed, ReadError};
 use dutywatch_checks::record::{Mapping, Position, Record, RecordReader};
 use dutywatch_checks::time::TimeReader;
@@ -38,6 +39,10 @@ const CLAIM_HOLD: SignedDuration = SignedDuration::from_mins(30);
 
 /// The sender name the daemon registers under; see [`Engine::take_over_claims`].
 pub const DAEMON_SENDER: &str = "daemon";
+
+/// The evidence source under which each version of a contractor's CRM file is kept. A colon
+/// cannot appear in a configured source id, so it never meets one.
+pub const CRM_SOURCE: &str = "crm:file";
 
 /// The engine owns the store's one writing connection.
 #[derive(Debug)]
@@ -298,6 +303,7 @@ impl Engine {
             self.store
                 .retain_duties(&contractor.id, &keep)
                 .context("forgetting duties no longer configured")?;
+            self.record_crm_version(contractor, now)?;
             for duty in watched {
                 let in_scope = match scope {
                     Scope::All => true,
@@ -334,6 +340,49 @@ impl Engine {
         Ok((evaluated, changed))
     }
 
+    /// Keeps each version of the contractor's CRM file in the evidence chain; a new one makes
+    /// the CRM reviews due again (`verdict`).
+    fn record_crm_version(
+        &mut self,
+        contractor: &Contractor,
+        now: Timestamp,
+    ) -> anyhow::Result<()> {
+        // Kept when something reads it: the library's CRM reviews.
+        let reviewed = contractor
+            .duties
+            .iter()
+            .any(|duty| library::is_crm_review(&duty.id));
+        let Some(file) = contractor.crm_file.as_ref().filter(|_| reviewed) else {
+            return Ok(());
+        };
+        let origin = file.path.display().to_string();
+        let effective_at = file
+            .modified
+            .filter(|modified| *modified <= now)
+            .unwrap_or(now);
+        let media_type = if file.bytes.starts_with(b"PK") {
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        } else {
+            "text/csv"
+        };
+        let new = self
+            .store
+            .record_crm_version(&NewEvidence {
+                client: &contractor.id,
+                source: CRM_SOURCE,
+                fetched_at: now,
+                effective_at: Timestamp::from_second(effective_at.as_second())?,
+                media_type,
+                origin: &origin,
+                payload: &file.bytes,
+            })
+            .with_context(|| format!("recording the CRM of {}", contractor.id))?;
+        if new {
+            tracing::info!(contractor = %contractor.id, crm = %origin, "CrmVersionRecorded");
+        }
+        Ok(())
+    }
+
     /// The verdict of one duty at `now`, from stored evidence.
     pub fn verdict(
         &self,
@@ -367,6 +416,18 @@ impl Engine {
         };
         let (ahead, mut stored): (Vec<StoredEvidence>, Vec<StoredEvidence>) =
             rows.into_iter().partition(|row| row.effective_at > now);
+        // A review of the CRM speaks for the version it reviewed: one done before the current
+        // version appeared no longer counts, so a changed CRM is re-confirmed by each party.
+        let mut voided_by_crm_change = None;
+        if library::is_crm_review(&duty.id)
+            && let Some(changed_at) = self.store.newest_effective_at(&contractor.id, CRM_SOURCE)?
+        {
+            let before = stored.len();
+            stored.retain(|row| row.effective_at >= changed_at);
+            if stored.len() < before {
+                voided_by_crm_change = Some(changed_at);
+            }
+        }
         if duty.evidence_window(now, manual) == EvidenceWindow::Latest && stored.len() > 1 {
             stored.drain(..stored.len() - 1);
         }
@@ -407,6 +468,14 @@ impl Engine {
             kept: &kept,
         };
         let mut verdict = evaluate(duty, view, now);
+        if let Some(changed_at) = voided_by_crm_change {
+            verdict.reason += &format!(
+                "; the CRM changed (the version of {}): reviews before it no longer count",
+                changed_at
+                    .to_zoned(duty.zone.clone())
+                    .strftime("%Y-%m-%d %H:%M %Z")
+            );
+        }
         if let Some(newest) = ahead.last() {
             verdict.reason += &format!(
                 "; not used: {} snapshot(s) dated after {now}, the newest `{}` as of {} \

@@ -12,6 +12,7 @@ fn every_shipped_config_loads() {
     let credentials = Fixture::new();
     credentials.write("smtp-password", "example-password\n");
     credentials.write("graph-client-secret", "example-client-secret\n");
+    credentials.write("arm-client-secret", "example-client-secret\n");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let mut checked = 0;
     let mut pending = vec![root];

@@ -690,3 +690,72 @@ fn defender_incidents_through_graph_open_a_clock_checked_every_five_minutes() {
         )]
     );
 }
+
+#[test]
+fn defender_through_graph_and_its_sentinel_mirror_through_arm_are_one_incident() {
+    use crate::util::arm_server::{self, RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE, incidents_path};
+    use crate::util::graph_server::GraphServer;
+    use crate::util::ms_fixture::{self, SECRET, api_source};
+
+    let graph = GraphServer::start(SECRET);
+    graph.set_pages(
+        "/v1.0/security/incidents",
+        vec![vec![serde_json::json!({
+            "id": "2972395", "displayName": "Multi-stage incident", "status": "Active",
+            "severity": "High", "classification": "TruePositive",
+            "createdDateTime": "2026-11-23T08:40:00Z", "redirectIncidentId": null, "customTags": []
+        })]],
+    );
+    let arm = arm_server::start(SECRET);
+    let mut mirrored = arm_server::incident("73e01a99", "New", "High", "2026-11-23T08:38:00Z");
+    mirrored["properties"]["classification"] = "TruePositive".into();
+    mirrored["properties"]["providerName"] = "Microsoft 365 Defender".into();
+    mirrored["properties"]["providerIncidentId"] = "2972395".into();
+    let mut native = arm_server::incident("5b2c", "New", "Medium", "2026-11-23T08:50:00Z");
+    native["properties"]["classification"] = "Undetermined".into();
+    native["properties"]["providerName"] = "Azure Sentinel".into();
+    native["properties"]["providerIncidentId"] = "3177".into();
+    arm.set_pages(&incidents_path(), vec![vec![mirrored], vec![native]]);
+
+    let extra = api_source(
+        &graph,
+        "defender",
+        "graph",
+        "incident",
+        "resource = \"securityIncidents\"",
+    ) + &api_source(
+        &arm,
+        "sentinel",
+        "arm",
+        "incident",
+        &format!(
+            "resource = \"sentinelIncidents\"\nsubscription = \"{SUBSCRIPTION}\"\nresource_group = \"{RESOURCE_GROUP}\"\nworkspace = \"{WORKSPACE}\""
+        ),
+    );
+    let now = at("2026-11-23T09:00:00Z");
+    let fixture = ms_fixture::fixture(now, &extra);
+    let mut engine = ms_fixture::engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let config = fixture.load();
+    let summary = dutywatch::incident::tick(engine.store_mut(), &config, now).expect("tick");
+    assert_eq!(summary.opened, 2, "{summary:?}");
+    let incidents = engine.store().incidents("acme").expect("incidents");
+    let ids: Vec<&str> = incidents.iter().map(|s| s.incident.id.as_str()).collect();
+    assert_eq!(ids, ["2972395", "5b2c"]);
+    let merged = &incidents[0];
+    assert_eq!(
+        merged.incident.detected_at(),
+        Some(at("2026-11-23T08:38:00Z"))
+    );
+    let detected_by: Vec<&str> = merged
+        .incident
+        .entries
+        .iter()
+        .map(|e| e.by.as_str())
+        .collect();
+    assert_eq!(detected_by, ["sentinel", "defender"]);
+    // Again at the next check: nothing new.
+    let again = dutywatch::incident::tick(engine.store_mut(), &config, at("2026-11-23T09:05:00Z"))
+        .expect("tick");
+    assert_eq!((again.opened, again.steps, again.queued), (0, 0, 0));
+}

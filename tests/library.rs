@@ -2,7 +2,7 @@
 //! by hand-added evidence, and shown by `duties plan`.
 
 use dutywatch::config;
-use dutywatch_checks::library::{Watch, gaps};
+use dutywatch_checks::library::{self, Role, Watch, gaps};
 use dutywatch_checks::party::Party;
 
 use crate::util::{self, Fixture, text};
@@ -40,10 +40,16 @@ fn the_demo_crm_with_the_library_watches_every_owned_objective() {
     let hand = contractor
         .duties
         .iter()
-        .filter(|d| !d.id.as_str().starts_with("lib-"))
+        .filter(|d| !library::is_derived(&d.id))
         .count();
-    let library = contractor.duties.len() - hand;
-    assert_eq!((hand, library), (13, 137));
+    let verifications = contractor
+        .duties
+        .iter()
+        .filter(|d| library::is_verification(&d.id))
+        .count();
+    let library = contractor.duties.len() - hand - verifications;
+    // 137 attestations, 2 re-confirmations of not-applicable rows, 2 CRM reviews.
+    assert_eq!((hand, library, verifications), (13, 141, 83));
     // The hand-written duty keeps its side; the library watches the other one.
     let row = contractor
         .plan
@@ -62,9 +68,11 @@ fn the_demo_crm_with_the_library_watches_every_owned_objective() {
         duties,
         [
             (Party::Contractor, "quarterly-access-review"),
-            (Party::Msp, "lib-3.1.1-msp")
+            (Party::Msp, "lib-3.1.1-msp"),
+            (Party::Contractor, "ver-3.1.1")
         ]
     );
+    assert_eq!(row.sides[2].role, Role::Verifies);
     // The shipped demo leaves the library off.
     let shipped = config::load(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo/dutywatch.toml"),
@@ -111,7 +119,11 @@ fn an_override_changes_a_library_cadence_and_a_disable_names_its_reason() {
             "access-review",
             "mfa-registered",
             "training",
-            "lib-3.1.1-msp"
+            "ver-3.1.1",
+            "lib-3.1.1-msp",
+            "ver-3.5.3",
+            "lib-crm-review-contractor",
+            "lib-crm-review-msp"
         ]
     );
     assert_eq!(every(&config, "lib-3.1.1-msp"), "90d");
@@ -160,6 +172,15 @@ fn a_cadence_over_a_year_and_a_disable_without_reason_are_refused() {
     let errors = refused(&fixture);
     assert!(
         errors.contains("library.override[0].reason: a disabled library duty needs a `reason`"),
+        "{errors}"
+    );
+    // The library's ids are its own.
+    let fixture = library_fixture(
+        "[[contractor.duty]]\nid = \"ver-3.1.1\"\ntitle = \"mine\"\nobjectives = [\"3.1.1[a]\"]\nsource = \"manual\"\nrule = \"recurring\"\nevery = \"30d\"\nparty = \"contractor\"\ncompleted_at = \"completed_at\"\n",
+    );
+    let errors = refused(&fixture);
+    assert!(
+        errors.contains("ids starting `lib-` or `ver-` are the duty library's"),
         "{errors}"
     );
     // Per contractor, too, and the objective must exist.
@@ -253,7 +274,7 @@ fn duties_plan_shows_owner_duty_cadence_origin_and_what_is_unwatched() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines[0],
-        "acme (Acme Machining): 320 objectives, 20 owned, 6 of them not watched on every side; library enabled, 1 library duties"
+        "acme (Acme Machining): 320 objectives, 20 owned, 6 of them not watched on every side; library enabled, 5 library duties"
     );
     let find = |prefix: &str| -> Vec<&str> {
         lines
@@ -265,20 +286,22 @@ fn duties_plan_shows_owner_duty_cadence_origin_and_what_is_unwatched() {
     assert_eq!(
         find("3.1.1[a] "),
         [
-            "3.1.1[a]   shared         contractor access-review              hand-written 90d        source `reviews`",
-            "3.1.1[a]   shared         msp        lib-3.1.1-msp              library      3 months   FedRAMP Moderate parameter; library: privileged-account review quarterly; all-user review annually; change-driven updates",
+            "3.1.1[a]   shared         contractor            access-review              hand-written 90d        source `reviews`",
+            "3.1.1[a]   shared         msp                   lib-3.1.1-msp              library      3 months   FedRAMP Moderate parameter; library: privileged-account review quarterly; all-user review annually; change-driven updates",
+            "3.1.1[a]   shared         contractor verifies   ver-3.1.1                  library      1 month    the CRM row's verification text; library: privileged-account review quarterly; all-user review annually; change-driven updates",
         ]
     );
     assert_eq!(
         find("3.14.1[a] "),
         [
-            "3.14.1[a]  msp            msp        -                          unwatched    -          library duty disabled for 3.14.1: connector next quarter"
+            "3.14.1[a]  msp            msp                   -                          unwatched    -          library duty disabled for 3.14.1: connector next quarter",
+            "3.14.1[a]  msp            contractor verifies   -                          unwatched    -          library duty disabled for 3.14.1: connector next quarter",
         ]
     );
     assert_eq!(
         find("3.1.2[a] "),
         [
-            "3.1.2[a]   -              -          -                          unwatched    -          no CRM row gives it an owner"
+            "3.1.2[a]   -              -                     -                          unwatched    -          no CRM row gives it an owner"
         ]
     );
 
@@ -296,6 +319,7 @@ fn duties_plan_shows_owner_duty_cadence_origin_and_what_is_unwatched() {
         row["sides"][1],
         serde_json::json!({
             "party": "msp",
+            "role": "does",
             "watch": "duty",
             "duty": "lib-3.1.1-msp",
             "by": "library",
@@ -314,4 +338,190 @@ fn duties_plan_shows_owner_duty_cadence_origin_and_what_is_unwatched() {
         "x",
     ]);
     assert!(text(&output).1.contains("no contractor `x`"));
+}
+
+#[test]
+fn the_contractors_verification_of_the_msp_is_met_only_by_a_satisfied_verification_record() {
+    let fixture = util::standard(util::at("2026-11-23T15:00:00Z"));
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config("\n[library]\nenabled = true\n"),
+    );
+    fixture.write(
+        "patch-report.pdf",
+        "%PDF-1.4 the MSP's October patch report",
+    );
+    let add = |extra: &[&str]| {
+        let mut args = vec![
+            "evidence",
+            "add",
+            "--config",
+            "dutywatch.toml",
+            "--duty",
+            "ver-3.1.1",
+            "--file",
+            "patch-report.pdf",
+            "--by",
+            "it-lead",
+            "--done-at",
+        ];
+        args.extend_from_slice(extra);
+        fixture.run(&args)
+    };
+    assert_eq!(
+        state_at(&fixture, "2026-11-24T00:00:00Z", "ver-3.1.1"),
+        "no_evidence"
+    );
+    // A verification must say what was looked at and what it found.
+    let output = add(&["2026-11-20T12:00:00Z"]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output)
+            .1
+            .contains("say what was looked at and what it found"),
+        "{}",
+        text(&output).1
+    );
+    // A finding is kept, but the contractor has not verified a done share yet.
+    let output = add(&[
+        "2026-11-20T12:00:00Z",
+        "--looked-at",
+        "the MSP's account report",
+        "--outcome",
+        "not-satisfied",
+    ]);
+    assert!(output.status.success(), "{}", text(&output).1);
+    assert_ne!(
+        state_at(&fixture, "2026-11-24T00:00:00Z", "ver-3.1.1"),
+        "met"
+    );
+    let output = add(&[
+        "2026-11-22T12:00:00Z",
+        "--looked-at",
+        "the MSP's account report, fixed",
+        "--outcome",
+        "satisfied",
+        "--note",
+        "stale accounts removed",
+    ]);
+    assert!(output.status.success(), "{}", text(&output).1);
+    assert_eq!(
+        state_at(&fixture, "2026-11-24T00:00:00Z", "ver-3.1.1"),
+        "met"
+    );
+    // The CRM row says monthly: a month after the satisfied one it has lapsed.
+    assert_eq!(
+        state_at(&fixture, "2026-12-23T00:00:00Z", "ver-3.1.1"),
+        "lapsed"
+    );
+    // --outcome on a duty that is not a verification is refused.
+    let output = fixture.run(&[
+        "evidence",
+        "add",
+        "--config",
+        "dutywatch.toml",
+        "--duty",
+        "lib-3.1.1-msp",
+        "--file",
+        "patch-report.pdf",
+        "--outcome",
+        "satisfied",
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).1.contains("is not one"),
+        "{}",
+        text(&output).1
+    );
+}
+
+#[test]
+fn a_changed_crm_file_makes_each_partys_crm_review_due_again_and_a_touched_one_does_not() {
+    let fixture = util::standard(util::at("2026-11-23T15:00:00Z"));
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config("\n[library]\nenabled = true\n"),
+    );
+    fixture.write_dated("crm.csv", util::CRM, util::at("2026-06-01T00:00:00Z"));
+    let config = fixture.load();
+    let reviews: Vec<&str> = config.contractors[0]
+        .duties
+        .iter()
+        .map(|d| d.id.as_str())
+        .filter(|id| id.starts_with("lib-crm-review-"))
+        .collect();
+    assert_eq!(reviews, ["lib-crm-review-contractor", "lib-crm-review-msp"]);
+
+    let duty = "lib-crm-review-contractor";
+    assert_eq!(
+        state_at(&fixture, "2026-11-24T00:00:00Z", duty),
+        "no_evidence"
+    );
+    fixture.write(
+        "crm-review.pdf",
+        "%PDF-1.4 CRM reviewed and signed by both parties",
+    );
+    let output = fixture.run(&[
+        "evidence",
+        "add",
+        "--config",
+        "dutywatch.toml",
+        "--duty",
+        duty,
+        "--file",
+        "crm-review.pdf",
+        "--by",
+        "it-lead",
+        "--done-at",
+        "2026-11-01T12:00:00Z",
+    ]);
+    assert!(output.status.success(), "{}", text(&output).1);
+    assert_eq!(state_at(&fixture, "2026-11-24T00:00:00Z", duty), "met");
+
+    // The same CRM touched: still the reviewed version.
+    let mut engine = util::engine(&fixture);
+    engine
+        .cycle(util::at("2026-11-24T00:00:00Z"))
+        .expect("cycle");
+    fixture.write_dated("crm.csv", util::CRM, util::at("2026-11-10T00:00:00Z"));
+    let mut engine = util::engine(&fixture);
+    engine
+        .cycle(util::at("2026-11-24T01:00:00Z"))
+        .expect("cycle");
+    assert_eq!(
+        engine
+            .store()
+            .newest_effective_at("acme", dutywatch::engine::CRM_SOURCE)
+            .expect("read"),
+        Some(util::at("2026-06-01T00:00:00Z"))
+    );
+    assert_eq!(util::verdict_of(&engine, duty).state.kind().as_str(), "met");
+
+    // A changed CRM: the review before it no longer counts, for either party.
+    let changed = util::CRM.replacen("Approves", "Approves and re-certifies", 1);
+    assert_ne!(changed, util::CRM, "the fixture CRM has the word to change");
+    fixture.write_dated("crm.csv", &changed, util::at("2026-11-10T00:00:00Z"));
+    let mut engine = util::engine(&fixture);
+    engine
+        .cycle(util::at("2026-11-24T02:00:00Z"))
+        .expect("cycle");
+    let verdict = util::verdict_of(&engine, duty);
+    assert_eq!(
+        verdict.state.kind().as_str(),
+        "no_evidence",
+        "{}",
+        verdict.reason
+    );
+    assert!(
+        verdict.reason.contains("the CRM changed") && verdict.reason.contains("2026-11-09"),
+        "{}",
+        verdict.reason
+    );
+    assert_ne!(
+        util::verdict_of(&engine, "lib-crm-review-msp")
+            .state
+            .kind()
+            .as_str(),
+        "met"
+    );
 }

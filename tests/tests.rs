@@ -2,6 +2,7 @@
 
 mod util;
 
+mod arm;
 mod backup;
 mod cli;
 mod config;
@@ -10,6 +11,7 @@ mod daemon;
 mod evidence;
 mod export;
 mod graph;
+mod graph_connectors;
 mod incident;
 mod isolation;
 mod library;

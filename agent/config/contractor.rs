@@ -1,6 +1,6 @@
 //! `[[contractor]]`: contacts, the CRM, and the sources and duties checked against it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dutywatch_checks::catalog::{self, ControlRef, ObjectiveId};
@@ -40,6 +40,9 @@ pub struct Contractor {
     /// The packages held, with every package they include (`[[package]] includes`).
     pub packages: Vec<String>,
     pub crm: CrmLoad,
+    /// The CRM file as loaded, when the CRM is a file: the engine records each new version,
+    /// and a new version makes the CRM reviews due again.
+    pub crm_file: Option<CrmFile>,
     pub sources: Vec<Source>,
     pub duties: Vec<Duty>,
     /// Per catalog objective: its owner and the duty watching each side, or why none does
@@ -101,6 +104,25 @@ pub enum ContactRole {
     Management,
 }
 
+/// A CRM file's bytes as the config loaded them, and when the file was last modified.
+#[derive(Clone)]
+pub struct CrmFile {
+    pub path: PathBuf,
+    pub bytes: Arc<[u8]>,
+    /// The file's modification time: the instant this version speaks for.
+    pub modified: Option<jiff::Timestamp>,
+}
+
+impl std::fmt::Debug for CrmFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CrmFile")
+            .field("path", &self.path)
+            .field("bytes", &self.bytes.len())
+            .field("modified", &self.modified)
+            .finish()
+    }
+}
+
 /// What the config's top level gives every contractor.
 pub(super) struct Common<'a> {
     /// `[[package]]` tables.
@@ -160,7 +182,10 @@ impl Context<'_> {
 
         // A CRM that cannot be read still leaves the sources and duties to
         // check, so one run shows every problem.
-        let crm = self.crm(raw, base, &key);
+        let (crm, crm_file) = match self.crm(raw, base, &key) {
+            Some((crm, file)) => (Some(crm), file),
+            None => (None, None),
+        };
         let packages = self.held_packages(raw, package_defs, crm.as_ref(), &key);
 
         let mut sources = Vec::new();
@@ -299,6 +324,7 @@ impl Context<'_> {
             msp_management_contacts,
             packages,
             crm,
+            crm_file,
             sources,
             duties,
             plan,
@@ -407,7 +433,12 @@ impl Context<'_> {
         import
     }
 
-    fn crm(&mut self, raw: &RawContractor, base: &Path, key: &str) -> Option<CrmLoad> {
+    fn crm(
+        &mut self,
+        raw: &RawContractor,
+        base: &Path,
+        key: &str,
+    ) -> Option<(CrmLoad, Option<CrmFile>)> {
         let import = self.crm_import(raw, key);
         if !import.columns.is_empty() && raw.crm_file.is_none() {
             self.error(
@@ -429,12 +460,24 @@ impl Context<'_> {
             (Some(file), true) => {
                 let path = resolve(base, file.get_ref());
                 match std::fs::read(&path) {
-                    Ok(bytes) => Some(Crm::from_file_with(
-                        &path.display().to_string(),
-                        &bytes,
-                        raw.crm_sheet.as_ref().map(|s| s.get_ref().as_str()),
-                        &import,
-                    )),
+                    Ok(bytes) => {
+                        let load = Crm::from_file_with(
+                            &path.display().to_string(),
+                            &bytes,
+                            raw.crm_sheet.as_ref().map(|s| s.get_ref().as_str()),
+                            &import,
+                        );
+                        let modified = std::fs::metadata(&path)
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .and_then(|t| jiff::Timestamp::try_from(t).ok());
+                        let file = CrmFile {
+                            path,
+                            bytes: bytes.into(),
+                            modified,
+                        };
+                        Some((load, Some(file)))
+                    }
                     Err(error) => {
                         self.error(
                             file.span().start,
@@ -472,7 +515,8 @@ impl Context<'_> {
                     extra: import.owner_words,
                     inheritance_column: false,
                 };
-                Some(Crm::from_raw_with(rows, &words))
+                // Inline rows change with the config itself, which is reviewed with it.
+                Some((Crm::from_raw_with(rows, &words), None))
             }
             (Some(file), false) => {
                 self.error(

@@ -38,6 +38,16 @@ impl Context<'_> {
                 format!("`{CLIENT_CONFIG_DUTY}` is reserved: it records a client whose configuration does not load; name the duty differently"),
             );
         }
+        if id
+            .as_ref()
+            .is_some_and(dutywatch_checks::library::is_derived)
+        {
+            self.error(
+                raw.id.span().start,
+                &format!("{key}.id"),
+                "ids starting `lib-` or `ver-` are the duty library's (`dutywatch duties plan` lists them); name the duty differently, or change a library duty with `[[library.override]]`".to_owned(),
+            );
+        }
         let controls: Vec<ControlRef> = raw
             .objectives
             .iter()
@@ -88,6 +98,8 @@ impl Context<'_> {
             ("check", raw.check.is_some()),
             ("min_records", raw.min_records.is_some()),
             ("tolerance", raw.tolerance.is_some()),
+            ("unknown_when", raw.unknown_when.is_some()),
+            ("required_subjects", raw.required_subjects.is_some()),
             ("step", !raw.step.is_empty()),
         ]);
         let (name, allowed): (&str, &[&str]) = match raw.rule {
@@ -97,7 +109,15 @@ impl Context<'_> {
             ),
             RawRuleKind::Continuous => (
                 "continuous",
-                &["expect", "check", "min_records", "tolerance", "where"],
+                &[
+                    "expect",
+                    "check",
+                    "min_records",
+                    "tolerance",
+                    "where",
+                    "unknown_when",
+                    "required_subjects",
+                ],
             ),
             RawRuleKind::EventClock => ("event_clock", &["step", "where"]),
         };
@@ -140,6 +160,13 @@ impl Context<'_> {
                 required("check", raw.check.is_some());
                 required("tolerance", raw.tolerance.is_some());
                 let expect = raw.expect.unwrap_or(Quantifier::All);
+                if expect == Quantifier::Any && raw.required_subjects.is_some() {
+                    self.error(
+                        offset,
+                        &format!("{key}.required_subjects"),
+                        "`required_subjects` names subjects each of which must hold; expect = \"any\" judges the records as a whole, so use expect = \"all\" or remove it".to_owned(),
+                    );
+                }
                 match (&raw.check, raw.tolerance) {
                     (Some(check), Some(tolerance)) => Some(Rule::Continuous(Continuous {
                         expect,
@@ -151,6 +178,8 @@ impl Context<'_> {
                             .min_records
                             .unwrap_or(usize::from(expect != Quantifier::None)),
                         tolerance,
+                        unknown_when: raw.unknown_when.as_ref().map(|p| p.get_ref().clone()),
+                        required_subjects: raw.required_subjects.clone().unwrap_or_default(),
                     })),
                     _ => None,
                 }
@@ -193,6 +222,7 @@ impl Context<'_> {
                 duty: offset,
                 filter: at(raw.filter.as_ref()),
                 check: at(raw.check.as_ref()),
+                unknown_when: at(raw.unknown_when.as_ref()),
             };
             self.bind(rule, kind, &key, spans);
         }
@@ -216,10 +246,10 @@ impl Context<'_> {
         let offset = spans.duty;
         let predicate = |cx: &mut Self, name: &str, predicate: Option<&Predicate>| {
             if let Some(Err(message)) = predicate.map(|p| p.check_against(kind)) {
-                let at = if name == "check" {
-                    spans.check
-                } else {
-                    spans.filter
+                let at = match name {
+                    "check" => spans.check,
+                    "unknown_when" => spans.unknown_when,
+                    _ => spans.filter,
                 };
                 cx.error(at, &format!("{key}.{name}"), message);
             }
@@ -255,6 +285,7 @@ impl Context<'_> {
             Rule::Continuous(rule) => {
                 predicate(self, "where", rule.filter.as_ref());
                 predicate(self, "check", Some(&rule.check));
+                predicate(self, "unknown_when", rule.unknown_when.as_ref());
             }
             Rule::EventClock(rule) => {
                 predicate(self, "where", rule.filter.as_ref());
@@ -280,6 +311,7 @@ struct Spans {
     duty: usize,
     filter: usize,
     check: usize,
+    unknown_when: usize,
 }
 
 /// A sixth of the period, at most 30 days: 90d warns 15d ahead, weekly 28h.

@@ -41,12 +41,13 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-pub use contractor::{ContactRole, Contractor, crm_problems};
+pub use contractor::{ContactRole, Contractor, CrmFile, crm_problems};
 pub use incidents::{DEFAULT_INCIDENT_CHECK, IncidentConfig};
 pub use mail::{MailConfig, SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls, Transport};
 pub use source::{
-    ClientSecret, Cloud, DEFAULT_MAX_BYTES, FileFormat, GraphSource, MAX_MAX_BYTES, Source,
-    SourceKind, describe_size, parse_size,
+    ARM_RESOURCES, ArmResource, ArmSource, ClientSecret, Cloud, DEFAULT_MAX_BYTES, FileFormat,
+    GRAPH_RESOURCES, GraphResource, GraphShape, GraphSource, MAX_MAX_BYTES, Source, SourceKind,
+    describe_size, parse_size,
 };
 
 use raw::{RawConfig, RawEmpty, RawKind};

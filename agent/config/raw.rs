@@ -213,6 +213,12 @@ pub(super) struct RawSource {
     pub(super) graph_url: Option<Spanned<String>>,
     pub(super) token_url: Option<Spanned<String>>,
     pub(super) resource: Option<Spanned<String>>,
+    // arm
+    pub(super) subscription: Option<Spanned<String>>,
+    pub(super) resource_group: Option<Spanned<String>>,
+    pub(super) workspace: Option<Spanned<String>>,
+    pub(super) arm_url: Option<Spanned<String>>,
+    pub(super) api_version: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -220,6 +226,7 @@ pub(super) struct RawSource {
 pub(super) enum RawSourceKind {
     File,
     Graph,
+    Arm,
 }
 
 #[derive(Deserialize)]
@@ -243,6 +250,8 @@ pub(super) struct RawDuty {
     pub(super) check: Option<Spanned<Predicate>>,
     pub(super) min_records: Option<usize>,
     pub(super) tolerance: Option<Period>,
+    pub(super) unknown_when: Option<Spanned<Predicate>>,
+    pub(super) required_subjects: Option<Vec<String>>,
     // event clock
     #[serde(default)]
     pub(super) step: Vec<RawStep>,

@@ -137,7 +137,23 @@ pub enum SourceKind {
     /// A Microsoft Graph list (`{"value": [...]}` pages), read with an app's client
     /// credentials.
     Graph(Box<GraphSource>),
+    /// Azure Resource Manager: a Log Analytics workspace's tables, or its Sentinel incidents.
+    Arm(Box<ArmSource>),
 }
+
+impl SourceKind {
+    /// The API a source calls, for `check-config`'s notes; `None` for files.
+    pub fn api_url(&self) -> Option<&reqwest::Url> {
+        match self {
+            SourceKind::File { .. } => None,
+            SourceKind::Graph(graph) => Some(&graph.url),
+            SourceKind::Arm(arm) => Some(&arm.url),
+        }
+    }
+}
+
+mod arm;
+pub use arm::{ARM_RESOURCES, ArmResource, ArmSource};
 
 pub use dutywatch_checks::read::Format as FileFormat;
 
@@ -155,6 +171,33 @@ pub struct GraphSource {
     pub scope: String,
     /// The application permission the resource needs, for error messages.
     pub permission: Option<&'static str>,
+    /// How the resource answers: a list, one object, or a list per access review definition.
+    pub shape: GraphShape,
+    /// Request headers sent with every page (Defender's `Prefer`).
+    pub headers: &'static [(&'static str, &'static str)],
+}
+
+/// How a Graph resource answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphShape {
+    /// `{"value": [...]}` pages.
+    List,
+    /// One object (security defaults), stored as a list of one.
+    Object,
+    /// The `instances` of each item of the list (access review definitions), each instance
+    /// marked with its definition's `definitionId` and `definitionName`.
+    InstancesOfEach,
+}
+
+/// A Graph resource a source can name by `resource`.
+#[derive(Debug, Clone, Copy)]
+pub struct GraphResource {
+    pub name: &'static str,
+    pub path: &'static str,
+    /// The least-privilege application permission.
+    pub permission: &'static str,
+    pub shape: GraphShape,
+    pub headers: &'static [(&'static str, &'static str)],
 }
 
 /// The client secret of an API source: read when the config was loaded by what collects
@@ -208,6 +251,14 @@ impl Cloud {
         }
     }
 
+    /// Azure Resource Manager; GCC tenants use the commercial Azure.
+    pub fn arm_url(self) -> &'static str {
+        match self {
+            Cloud::Commercial | Cloud::Gcc => "https://management.azure.com",
+            Cloud::GccHigh | Cloud::Dod => "https://management.usgovcloudapi.net",
+        }
+    }
+
     pub fn login_url(self) -> &'static str {
         match self {
             Cloud::Commercial | Cloud::Gcc => "https://login.microsoftonline.com",
@@ -216,18 +267,60 @@ impl Cloud {
     }
 }
 
-/// The Graph resources a source can name by `resource`: (name, path, permission).
-pub(crate) const GRAPH_RESOURCES: &[(&str, &str, &str)] = &[
-    (
-        "userRegistrationDetails",
-        "/v1.0/reports/authenticationMethods/userRegistrationDetails",
-        "AuditLog.Read.All",
-    ),
-    (
-        "conditionalAccessPolicies",
-        "/v1.0/identity/conditionalAccess/policies",
-        "Policy.Read.All",
-    ),
+/// The Graph resources a source can name by `resource`.
+pub const GRAPH_RESOURCES: &[GraphResource] = &[
+    GraphResource {
+        name: "userRegistrationDetails",
+        path: "/v1.0/reports/authenticationMethods/userRegistrationDetails",
+        permission: "AuditLog.Read.All",
+        shape: GraphShape::List,
+        headers: &[],
+    },
+    GraphResource {
+        name: "conditionalAccessPolicies",
+        path: "/v1.0/identity/conditionalAccess/policies",
+        permission: "Policy.Read.All",
+        shape: GraphShape::List,
+        headers: &[],
+    },
+    GraphResource {
+        name: "securityDefaults",
+        path: "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy",
+        permission: "Policy.Read.All",
+        shape: GraphShape::Object,
+        headers: &[],
+    },
+    // Pages of 1,000 linked by `@odata.nextLink`; `$skip` does not page this resource.
+    GraphResource {
+        name: "managedDevices",
+        path: "/v1.0/deviceManagement/managedDevices",
+        permission: "DeviceManagementManagedDevices.Read.All",
+        shape: GraphShape::List,
+        headers: &[],
+    },
+    GraphResource {
+        name: "accessReviewDefinitions",
+        path: "/v1.0/identityGovernance/accessReviews/definitions",
+        permission: "AccessReview.Read.All",
+        shape: GraphShape::List,
+        headers: &[],
+    },
+    GraphResource {
+        name: "accessReviewInstances",
+        path: "/v1.0/identityGovernance/accessReviews/definitions",
+        permission: "AccessReview.Read.All",
+        shape: GraphShape::InstancesOfEach,
+        headers: &[],
+    },
+    // Without the header Graph hides newer enum values (`awaitingAction`) behind
+    // `unknownFutureValue`.
+    GraphResource {
+        name: "securityIncidents",
+        path: "/v1.0/security/incidents",
+        permission: "SecurityIncident.Read.All",
+        shape: GraphShape::List,
+        headers: &[("Prefer", "include-unknown-enum-members")],
+    },
 ];
 
 impl Context<'_> {
@@ -357,6 +450,7 @@ impl Context<'_> {
                         );
                     }
                 }
+                self.not_for(raw, offset, &key, "file", arm::ARM_ONLY_KEYS);
                 SourceKind::File {
                     pattern,
                     format,
@@ -364,6 +458,7 @@ impl Context<'_> {
                 }
             }
             RawSourceKind::Graph => SourceKind::Graph(Box::new(self.graph(raw, offset, &key)?)),
+            RawSourceKind::Arm => SourceKind::Arm(Box::new(self.arm(raw, offset, &key)?)),
         };
         let max_bytes = match &raw.max_bytes {
             None => Some(DEFAULT_MAX_BYTES),
@@ -417,63 +512,20 @@ impl Context<'_> {
                 );
             }
         }
-        let mut required = |name: &str, value: &Option<Spanned<String>>, example: &str| match value
-        {
-            Some(value) if !value.get_ref().trim().is_empty() => {
-                Some(value.get_ref().trim().to_owned())
-            }
-            Some(value) => {
-                self.error(
-                    value.span().start,
-                    &format!("{key}.{name}"),
-                    format!("`{name}` is empty; {example}"),
-                );
-                None
-            }
-            None => {
-                self.error(
-                    offset,
-                    &format!("{key}.{name}"),
-                    format!("a graph source needs `{name}`; {example}"),
-                );
-                None
-            }
-        };
-        let tenant = required(
-            "tenant",
-            &raw.tenant,
-            "write the tenant id (a GUID) or its domain, e.g. tenant = \"contoso.onmicrosoft.com\"",
-        );
-        let client_id = required(
-            "client_id",
-            &raw.client_id,
-            "write the application (client) id of the app registration",
-        );
-        if let (Some(tenant), Some(span)) = (&tenant, &raw.tenant)
-            && !tenant
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        {
-            self.error(
-                span.span().start,
-                &format!("{key}.tenant"),
-                format!(
-                    "`{tenant}` is not a tenant id or domain (letters, digits, `-` and `.` only)"
-                ),
-            );
-        }
+        let (tenant, client_id, client_secret) = self.app_registration(raw, offset, key, "graph");
+        self.not_for(raw, offset, key, "graph", arm::ARM_ONLY_KEYS);
         let cloud = raw.cloud.unwrap_or_default();
         let path = match (&raw.resource, &raw.path) {
             (Some(resource), None) => {
                 match GRAPH_RESOURCES
                     .iter()
-                    .find(|(name, ..)| name == resource.get_ref())
+                    .find(|known| known.name == resource.get_ref())
                 {
-                    Some((_, path, permission)) => Some(((*path).to_owned(), Some(*permission))),
+                    Some(known) => Some((known.path.to_owned(), Some(*known))),
                     None => {
                         let known: Vec<_> = GRAPH_RESOURCES
                             .iter()
-                            .map(|(name, ..)| format!("`{name}`"))
+                            .map(|known| format!("`{}`", known.name))
                             .collect();
                         self.error(
                             resource.span().start,
@@ -506,35 +558,31 @@ impl Context<'_> {
                 None
             }
             (None, None) => {
-                self.error(offset, &format!("{key}.resource"), "a graph source needs `resource` (\"userRegistrationDetails\" or \"conditionalAccessPolicies\") or a `path`".to_owned());
+                self.error(
+                    offset,
+                    &format!("{key}.resource"),
+                    format!(
+                        "a graph source needs `resource` (one of {}) or a `path`",
+                        GRAPH_RESOURCES
+                            .iter()
+                            .map(|known| format!("\"{}\"", known.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
                 None
             }
         };
-        let mut url = |name: &str,
-                       value: Option<&Spanned<String>>,
-                       default: String|
-         -> Option<reqwest::Url> {
-            let (text, at) = match value {
-                Some(value) => (value.get_ref().trim().to_owned(), value.span().start),
-                None => (default, offset),
-            };
-            let checked = reqwest::Url::parse(&text)
-                .map_err(|error| format!("`{text}` is not an absolute URL: {error}"))
-                .and_then(|url| https_or_loopback(&url).map(|()| url));
-            match checked {
-                Ok(url) => Some(url),
-                Err(message) => {
-                    self.error(at, &format!("{key}.{name}"), message);
-                    None
-                }
-            }
-        };
-        let graph_base = url(
+        let graph_base = self.api_url(
+            key,
+            offset,
             "graph_url",
             raw.graph_url.as_ref(),
             cloud.graph_url().to_owned(),
         );
-        let token_url = url(
+        let token_url = self.api_url(
+            key,
+            offset,
             "token_url",
             raw.token_url.as_ref(),
             format!(
@@ -560,9 +608,80 @@ impl Context<'_> {
             }
             _ => None,
         };
+        if self.errors.len() > start {
+            return None;
+        }
+        let resource = path.as_ref().and_then(|(_, resource)| *resource);
+        Some(GraphSource {
+            tenant: tenant?,
+            client_id: client_id?,
+            client_secret: client_secret?,
+            url: first?,
+            token_url: token_url?,
+            scope: format!("{}/.default", cloud.graph_url()),
+            permission: resource.map(|known| known.permission),
+            shape: resource.map_or(GraphShape::List, |known| known.shape),
+            headers: resource.map_or(&[], |known| known.headers),
+        })
+    }
+
+    /// The app registration of a Microsoft API source: `tenant`, `client_id` and the
+    /// `client_secret` (read now when the config is loaded by what collects).
+    pub(super) fn app_registration(
+        &mut self,
+        raw: &RawSource,
+        offset: usize,
+        key: &str,
+        kind: &str,
+    ) -> (Option<String>, Option<String>, Option<ClientSecret>) {
+        let mut required = |name: &str, value: &Option<Spanned<String>>, example: &str| match value
+        {
+            Some(value) if !value.get_ref().trim().is_empty() => {
+                Some(value.get_ref().trim().to_owned())
+            }
+            Some(value) => {
+                self.error(
+                    value.span().start,
+                    &format!("{key}.{name}"),
+                    format!("`{name}` is empty; {example}"),
+                );
+                None
+            }
+            None => {
+                self.error(
+                    offset,
+                    &format!("{key}.{name}"),
+                    format!("a {kind} source needs `{name}`; {example}"),
+                );
+                None
+            }
+        };
+        let tenant = required(
+            "tenant",
+            &raw.tenant,
+            "write the tenant id (a GUID) or its domain, e.g. tenant = \"contoso.onmicrosoft.com\"",
+        );
+        let client_id = required(
+            "client_id",
+            &raw.client_id,
+            "write the application (client) id of the app registration",
+        );
+        if let (Some(tenant), Some(span)) = (&tenant, &raw.tenant)
+            && !tenant
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            self.error(
+                span.span().start,
+                &format!("{key}.tenant"),
+                format!(
+                    "`{tenant}` is not a tenant id or domain (letters, digits, `-` and `.` only)"
+                ),
+            );
+        }
         let client_secret = match &raw.client_secret {
             None => {
-                self.error(offset, &format!("{key}.client_secret"), "a graph source needs `client_secret`, e.g. client_secret = { credential = \"graph-client-secret\" }".to_owned());
+                self.error(offset, &format!("{key}.client_secret"), format!("a {kind} source needs `client_secret`, e.g. client_secret = {{ credential = \"{kind}-client-secret\" }}"));
                 None
             }
             Some(reference) => {
@@ -596,18 +715,33 @@ impl Context<'_> {
                 }
             }
         };
-        if self.errors.len() > start {
-            return None;
+        (tenant, client_id, client_secret)
+    }
+
+    /// An API URL as configured (`value`) or preset (`default`): absolute, HTTPS unless to
+    /// loopback.
+    pub(super) fn api_url(
+        &mut self,
+        key: &str,
+        offset: usize,
+        name: &str,
+        value: Option<&Spanned<String>>,
+        default: String,
+    ) -> Option<reqwest::Url> {
+        let (text, at) = match value {
+            Some(value) => (value.get_ref().trim().to_owned(), value.span().start),
+            None => (default, offset),
+        };
+        let checked = reqwest::Url::parse(&text)
+            .map_err(|error| format!("`{text}` is not an absolute URL: {error}"))
+            .and_then(|url| https_or_loopback(&url).map(|()| url));
+        match checked {
+            Ok(url) => Some(url),
+            Err(message) => {
+                self.error(at, &format!("{key}.{name}"), message);
+                None
+            }
         }
-        Some(GraphSource {
-            tenant: tenant?,
-            client_id: client_id?,
-            client_secret: client_secret?,
-            url: first?,
-            token_url: token_url?,
-            scope: format!("{}/.default", cloud.graph_url()),
-            permission: path?.1,
-        })
     }
 
     /// A source's `fields`: each key a field of its kind, each value a

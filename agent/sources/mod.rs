@@ -2,6 +2,7 @@
 //! plus the instant they speak for; parsing those bytes into records is
 //! kept separate so stored evidence can be re-read exactly as received.
 
+mod arm;
 mod file;
 mod graph;
 pub mod http;
@@ -9,6 +10,7 @@ pub mod http;
 pub use file::read_bounded;
 pub(crate) use file::{closed_folder, newest_match};
 
+use dutywatch_checks::library::Outcome;
 use dutywatch_checks::read::{self, Parsed};
 use jiff::Timestamp;
 
@@ -74,6 +76,7 @@ pub fn collect_parsed(
 ) -> Result<(Collected, Parsed), CollectError> {
     let collected = match &source.kind {
         SourceKind::Graph(graph) => graph::collect(source, graph, http, now)?,
+        SourceKind::Arm(arm) => arm::collect(source, arm, http, now)?,
         SourceKind::File {
             pattern, format, ..
         } => {
@@ -93,21 +96,66 @@ pub fn collect_parsed(
 
 /// Reads stored or collected bytes of `source` into records of its kind.
 pub fn read_evidence(source: &Source, origin: &str, payload: &[u8]) -> Result<Parsed, ReadError> {
-    match &source.kind {
+    let (format, records) = match &source.kind {
         SourceKind::File {
             format, records, ..
-        } => read::read(*format, records.as_ref(), origin, payload, source.reader()),
-        SourceKind::Graph(_) => {
-            read::read(FileFormat::Json, None, origin, payload, source.reader())
-        }
+        } => (*format, records.as_ref()),
+        SourceKind::Graph(_) | SourceKind::Arm(_) => (FileFormat::Json, None),
+    };
+    // Log Analytics tables saved with their workspace (the `arm` source's document, or the
+    // same two answers saved by hand): the effective retention needs both.
+    if source.evidence.name == "log_table"
+        && format == FileFormat::Json
+        && records.is_none()
+        && let Some(effective) = arm::retention::with_effective_retention(payload)
+    {
+        return read::read(format, None, origin, &effective, source.reader());
     }
+    read::read(format, records, origin, payload, source.reader())
 }
 
-/// The single record a hand-added piece of evidence stands for.
+/// The single record a hand-added piece of evidence stands for. A verification of the MSP
+/// carries its outcome at the end of its origin (`manual_origin`), the one place it is kept.
 pub fn manual_record(completed_at: Timestamp, origin: &str, sha256: &str) -> serde_json::Value {
-    serde_json::json!({
+    let mut record = serde_json::json!({
         "completed_at": completed_at.to_string(),
         "origin": origin,
         "sha256": sha256,
-    })
+    });
+    let outcome = origin
+        .strip_suffix(']')
+        .and_then(|rest| rest.rsplit_once(OUTCOME_MARK))
+        .map(|(_, outcome)| outcome)
+        .filter(|outcome| {
+            [Outcome::Satisfied, Outcome::NotSatisfied]
+                .iter()
+                .any(|known| known.as_str() == *outcome)
+        });
+    if let (Some(outcome), Some(fields)) = (outcome, record.as_object_mut()) {
+        fields.insert("outcome".to_owned(), outcome.into());
+    }
+    record
+}
+
+const OUTCOME_MARK: &str = " [outcome: ";
+
+/// The stored origin of hand-added evidence: the file, who added it, and for a verification
+/// of the MSP what was looked at and what it found, the outcome last.
+pub fn manual_origin(
+    file_name: &str,
+    by: &str,
+    note: Option<&str>,
+    verification: Option<(&str, Outcome)>,
+) -> String {
+    let mut origin = format!("manual: {file_name} added by {by}");
+    if let Some((looked_at, _)) = verification {
+        origin.push_str(&format!(": verified the MSP's part, looked at {looked_at}"));
+    }
+    if let Some(note) = note {
+        origin.push_str(&format!(": {note}"));
+    }
+    if let Some((_, outcome)) = verification {
+        origin.push_str(&format!("{OUTCOME_MARK}{}]", outcome.as_str()));
+    }
+    origin
 }

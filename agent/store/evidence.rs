@@ -219,6 +219,50 @@ impl Store {
         Ok(id)
     }
 
+    /// A contractor's CRM file as loaded: a new chained row only when its content differs from
+    /// the newest version stored (a touched file is the same CRM), so the chain holds each
+    /// version the duties were derived from and when it appeared. `true` when this is new.
+    pub fn record_crm_version(&mut self, evidence: &NewEvidence<'_>) -> Result<bool, StoreError> {
+        let on_err = self.sql_error(format!("recording the CRM of {}", evidence.client));
+        let inner = |store: &mut Store| -> rusqlite::Result<bool> {
+            let tx = store.write_tx()?;
+            let sha256 = sha256_hex(evidence.payload);
+            let newest: Option<String> = tx
+                .query_row(
+                    "SELECT sha256 FROM evidence
+                     WHERE client = ?1 AND source = ?2 ORDER BY id DESC LIMIT 1",
+                    params![evidence.client, evidence.source],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if newest.as_deref() == Some(sha256.as_str()) {
+                return Ok(false);
+            }
+            insert_evidence(&tx, evidence, &sha256)?;
+            tx.commit()?;
+            Ok(true)
+        };
+        inner(self).map_err(on_err)
+    }
+
+    /// When the newest evidence of (client, source) speaks for, if there is any.
+    pub fn newest_effective_at(
+        &self,
+        client: &str,
+        source: &str,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let on_err = self.sql_error(format!("reading evidence of {client}/{source}"));
+        self.conn
+            .query_row(
+                "SELECT effective_at FROM evidence
+                 WHERE client = ?1 AND source = ?2 ORDER BY id DESC LIMIT 1",
+                params![client, source],
+                |row| row.get::<_, Timestamp>(0),
+            )
+            .optional()
+            .map_err(on_err)
+    }
+
     /// Manual evidence (`dutywatch evidence add`): always a new chained row, no `source_runs`
     /// row (a person is not a collector that can fail).
     pub fn add_evidence(&mut self, evidence: &NewEvidence<'_>) -> Result<EvidenceId, StoreError> {

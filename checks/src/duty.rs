@@ -136,6 +136,14 @@ pub struct Continuous {
     pub min_records: usize,
     /// How long the condition may fail before the duty has lapsed.
     pub tolerance: Period,
+    /// Records for which this holds are not judged but unknown (`no_evidence`): a device
+    /// that has not synced for a week (`last_sync < now-7d`) says nothing about today's
+    /// compliance, so it must neither pass nor fail.
+    pub unknown_when: Option<Predicate>,
+    /// Subjects that must be in the evidence (`expect = "all"` or `"none"`): one absent is a
+    /// failing subject, never silently nothing to judge (a required log table that is gone).
+    /// Compared ignoring ASCII case.
+    pub required_subjects: Vec<String>,
 }
 
 /// How many of the records must pass a continuous condition.

@@ -205,6 +205,8 @@ fn deadline_state(due: Timestamp, warn_before: Period, now: Timestamp, early: St
 enum Outcome {
     Passes,
     Fails,
+    /// A required subject the snapshot does not hold: a failure.
+    Absent,
     /// Neither: a value the condition needs is absent, or the record could
     /// not be read at all.
     Undecided(String),
@@ -228,7 +230,7 @@ fn outcomes(
         let rank = |o: &Outcome| match o {
             Outcome::Passes => 0,
             Outcome::Undecided(_) => 1,
-            Outcome::Fails => 2,
+            Outcome::Fails | Outcome::Absent => 2,
         };
         match out.get(&subject) {
             Some(seen) if rank(seen) >= rank(&outcome) => {}
@@ -259,6 +261,24 @@ fn outcomes(
             }
             Truth::True => {}
         }
+        if let Some(unknown_when) = &rule.unknown_when {
+            // True: the record says nothing about today (a stale device). Unknown: whether
+            // it does cannot be told. Neither may pass or fail.
+            let why = match unknown_when.eval(record, context) {
+                Truth::False => None,
+                Truth::True => Some(format!(
+                    "`{unknown_when}` holds, so its record says nothing about now and is not judged"
+                )),
+                Truth::Unknown => Some(format!(
+                    "whether `{unknown_when}` holds cannot be told ({}), so it is not judged",
+                    absent_fields(unknown_when, record)
+                )),
+            };
+            if let Some(why) = why {
+                put(subject, Outcome::Undecided(why));
+                continue;
+            }
+        }
         let truth = rule.check.eval(record, context);
         let outcome = match truth {
             Truth::Unknown => Outcome::Undecided(format!(
@@ -272,6 +292,14 @@ fn outcomes(
             Truth::True | Truth::False => Outcome::Passes,
         };
         put(subject, outcome);
+    }
+    for required in &rule.required_subjects {
+        let present = out
+            .keys()
+            .any(|subject| subject.as_str().eq_ignore_ascii_case(required));
+        if !present {
+            out.insert(Subject::new(required.clone()), Outcome::Absent);
+        }
     }
     out
 }
@@ -307,30 +335,37 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
         );
     }
     // Older snapshots' outcomes, newest first, only if someone fails now.
-    let history: Vec<(&Snapshot, BTreeMap<Subject, Outcome>)> =
-        if current.values().any(|o| *o == Outcome::Fails) {
-            older
-                .iter()
-                .rev()
-                .map(|s| (s, outcomes(rule, s, context)))
-                .collect()
-        } else {
-            Vec::new()
-        };
+    let history: Vec<(&Snapshot, BTreeMap<Subject, Outcome>)> = if current
+        .values()
+        .any(|o| matches!(o, Outcome::Fails | Outcome::Absent))
+    {
+        older
+            .iter()
+            .rev()
+            .map(|s| (s, outcomes(rule, s, context)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut subjects = Vec::with_capacity(current.len());
     let mut evidence_ids = vec![latest.id];
     for (subject, outcome) in current {
         let (state, reason) = match outcome {
             Outcome::Passes => (State::Met { next_due: None }, String::new()),
             Outcome::Undecided(why) => (State::NoEvidence, why),
-            Outcome::Fails => {
+            outcome @ (Outcome::Fails | Outcome::Absent) => {
+                let absent = if outcome == Outcome::Absent {
+                    "required but absent from the evidence; "
+                } else {
+                    ""
+                };
                 // Failing since the oldest snapshot of the unbroken run of
                 // failures that ends now.
                 let mut since = latest;
                 let mut ever_held = false;
                 for (snapshot, outcomes) in &history {
                     match outcomes.get(&subject) {
-                        Some(Outcome::Fails) => since = snapshot,
+                        Some(Outcome::Fails | Outcome::Absent) => since = snapshot,
                         Some(Outcome::Passes) => {
                             ever_held = true;
                             break;
@@ -350,7 +385,7 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
                             overdue: Period::between(deadline, now),
                         },
                         format!(
-                            "failing since {at_least}{}; lapsed at {} (tolerance {})",
+                            "{absent}failing since {at_least}{}; lapsed at {} (tolerance {})",
                             show(since.effective_at, zone),
                             show(deadline, zone),
                             rule.tolerance
@@ -360,7 +395,7 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
                     (
                         State::DueSoon { due: deadline },
                         format!(
-                            "failing since {at_least}{}; must hold again by {} (tolerance {})",
+                            "{absent}failing since {at_least}{}; must hold again by {} (tolerance {})",
                             show(since.effective_at, zone),
                             show(deadline, zone),
                             rule.tolerance
@@ -470,7 +505,7 @@ fn any(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'_>) -> V
             ),
             vec![latest.id],
         ),
-        Some(Outcome::Fails) => {
+        Some(Outcome::Fails | Outcome::Absent) => {
             let mut since = latest;
             let mut ever_held = false;
             for snapshot in evidence.snapshots.iter().rev().skip(1) {

@@ -725,9 +725,12 @@ pub fn observe(record: &Record, zone: &TimeZone) -> Option<Observation> {
         _ => None,
     };
     let raw_id = text("id")?;
-    // A Sentinel resource id is a path; its last segment is the incident's name.
-    let own_id = match raw_id.rsplit_once("/incidents/") {
-        Some((_, name)) if !name.is_empty() => name.to_owned(),
+    // A Sentinel resource id is a path (`…/Microsoft.SecurityInsights/Incidents/{name}`, in
+    // either case); its last segment is the incident's name.
+    let own_id = match raw_id.to_ascii_lowercase().rfind("/incidents/") {
+        Some(at) if raw_id.len() > at + "/incidents/".len() => {
+            raw_id[at + "/incidents/".len()..].to_owned()
+        }
         _ => raw_id.clone(),
     };
     let mirrored = text("provider_incident_id").filter(|_| {

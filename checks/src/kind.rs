@@ -512,6 +512,8 @@ pub fn builtin() -> Vec<EvidenceKind> {
             vec![
                 FieldDef("table", Text, REQ, &["name", "table"]),
                 FieldDef("workspace", Text, OPT, &["workspace"]),
+                // Read with its workspace, a table's values are the effective ones (see the
+                // agent's `sources/arm/retention.rs`).
                 FieldDef(
                     "retention_days",
                     Integer,
@@ -540,6 +542,70 @@ pub fn builtin() -> Vec<EvidenceKind> {
                     ],
                 ),
                 FieldDef("plan", Text, OPT, &["properties.plan", "plan"]),
+            ],
+        ),
+        // Graph policies/identitySecurityDefaultsEnforcementPolicy (a single object).
+        kind(
+            "security_defaults",
+            &["name"],
+            Empty::NoEvidence,
+            vec![
+                FieldDef("name", Text, REQ, &["displayName", "name"]),
+                FieldDef("id", Text, OPT, &["id"]),
+                FieldDef("enabled", Bool, REQ, &["isEnabled", "enabled"]),
+            ],
+        ),
+        // Graph identityGovernance/accessReviews/definitions.
+        kind(
+            "access_review_definition",
+            &["name"],
+            Empty::NoEvidence,
+            vec![
+                FieldDef("name", Text, REQ, &["displayName", "name"]),
+                FieldDef("id", Text, OPT, &["id"]),
+                FieldDef("status", Text, OPT, &["status"]),
+                FieldDef("scope", Text, OPT, &["scope.query", "review_scope"]),
+                FieldDef(
+                    "recurrence",
+                    Text,
+                    OPT,
+                    &["settings.recurrence.pattern.type", "recurrence"],
+                ),
+                FieldDef(
+                    "recurrence_interval",
+                    Integer,
+                    OPT,
+                    &[
+                        "settings.recurrence.pattern.interval",
+                        "recurrence_interval",
+                    ],
+                ),
+                FieldDef(
+                    "created_at",
+                    Timestamp,
+                    OPT,
+                    &["createdDateTime", "created_at"],
+                ),
+            ],
+        ),
+        // Graph identityGovernance/accessReviews/definitions/{id}/instances; the graph
+        // connector adds `definitionId` and `definitionName` to each.
+        kind(
+            "access_review_instance",
+            &["id"],
+            Empty::NoEvidence,
+            vec![
+                FieldDef("id", Text, REQ, &["id"]),
+                FieldDef("definition", Text, OPT, &["definitionId", "definition"]),
+                FieldDef(
+                    "definition_name",
+                    Text,
+                    OPT,
+                    &["definitionName", "definition_name"],
+                ),
+                FieldDef("status", Text, REQ, &["status"]),
+                FieldDef("start_at", Timestamp, OPT, &["startDateTime", "start_at"]),
+                FieldDef("end_at", Timestamp, REQ, &["endDateTime", "end_at"]),
             ],
         ),
         // A review of accounts: Entra ID Governance decisions, or the
@@ -771,6 +837,8 @@ pub fn builtin() -> Vec<EvidenceKind> {
                 FieldDef("completed_at", Timestamp, REQ, &["completed_at"]),
                 FieldDef("origin", Text, OPT, &["origin"]),
                 FieldDef("sha256", Text, OPT, &["sha256"]),
+                // A verification of the MSP: `satisfied` or `not_satisfied`.
+                FieldDef("outcome", Text, OPT, &["outcome"]),
             ],
         ),
     ]

@@ -87,6 +87,13 @@ pub enum Origin {
     NotGiven,
     /// Set by a `[[library.override]]`.
     Override,
+    /// The CRM row's verification text names it ("Quarterly: review the patch report").
+    CrmVerification,
+    /// The contractor's verification of the MSP where the CRM names no frequency: the
+    /// library's cadence for the requirement, but not more often than quarterly.
+    VerificationDefault,
+    /// A not-applicable row is re-confirmed once a year.
+    NotApplicableReview,
 }
 
 impl Origin {
@@ -97,6 +104,11 @@ impl Origin {
             Origin::CommonPractice => "common practice",
             Origin::NotGiven => "no cadence given: 1 year, the 32 CFR 170.4 ceiling",
             Origin::Override => "config override",
+            Origin::CrmVerification => "the CRM row's verification text",
+            Origin::VerificationDefault => {
+                "no frequency in the CRM's verification text: the library's cadence, at most quarterly"
+            }
+            Origin::NotApplicableReview => "a not-applicable row is re-confirmed at least annually",
         }
     }
 }
@@ -314,7 +326,7 @@ fn parse_kinds(cell: &str) -> Result<Vec<DutyKind>, String> {
 }
 
 /// The frequencies the file's texts use, shortest first, with the words that say them.
-const FREQUENCIES: [(i64, u32, &[&str]); 5] = [
+const FREQUENCIES: [(i64, u32, &[&str]); 6] = [
     (1, 0, &["daily", "every day", "each day", "once a day"]),
     (7, 0, &["weekly", "every week", "each week", "once a week"]),
     (
@@ -326,6 +338,18 @@ const FREQUENCIES: [(i64, u32, &[&str]); 5] = [
         0,
         3,
         &["quarterly", "every quarter", "each quarter", "three months"],
+    ),
+    // Before "annual", which "semi-annual" contains.
+    (
+        0,
+        6,
+        &[
+            "semi-annual",
+            "semiannual",
+            "twice a year",
+            "every six months",
+            "half-yearly",
+        ],
     ),
     (0, 12, &["annual", "yearly", "every year", "each year"]),
 ];
@@ -400,8 +424,33 @@ pub enum Watch {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Side {
     pub party: Party,
+    /// Does the work, verifies the MSP's part, or re-confirms that it does not apply.
+    pub role: Role,
     #[serde(flatten)]
     pub watch: Watch,
+}
+
+/// What a side of an objective owes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The party's share of the work the CRM row describes.
+    Does,
+    /// The contractor checks the MSP's share (the row's `verification`): the contractor stays
+    /// accountable for work it handed over.
+    Verifies,
+    /// The contractor re-confirms that a not-applicable row still does not apply.
+    Reconfirms,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Does => "does",
+            Role::Verifies => "verifies",
+            Role::Reconfirms => "reconfirms",
+        }
+    }
 }
 
 /// One objective of the plan.
@@ -484,9 +533,8 @@ pub fn derive(
                 .map(move |&objective| ((objective, duty.responsible), duty))
         })
         .collect();
-    // (requirement, party, own objective or None) → (cadence, origin, objectives)
-    type Group = (Cadence, Origin, Vec<ObjectiveId>);
-    let mut groups: BTreeMap<(RequirementId, Party, Option<ObjectiveId>), Group> = BTreeMap::new();
+    // (requirement, party, role, own objective or None) → (cadence, origin, objectives)
+    let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
     let mut plan = Vec::new();
     for objective in catalog::objectives() {
         let requirement = objective.requirement();
@@ -505,79 +553,305 @@ pub fn derive(
             plan.push(plan_row);
             continue;
         };
+        let disabled = match settings.override_for(objective) {
+            Some(Override {
+                action: OverrideAction::Disable { reason },
+                control,
+            }) => Some(format!("library duty disabled for {control}: {reason}")),
+            _ => None,
+        };
+        // What the library adds for one side, or why it adds nothing.
+        let mut library_side = |role: Role, party: Party, (cadence, origin): (Cadence, Origin)| {
+            if !settings.enabled {
+                return Watch::Unwatched {
+                    reason: "no duty watches it; `[library] enabled = true` would add a manual attestation".to_owned(),
+                };
+            }
+            if let Some(reason) = &disabled {
+                return Watch::Unwatched {
+                    reason: reason.clone(),
+                };
+            }
+            let own = match role {
+                Role::Does => {
+                    let whole = attestation(library, settings, requirement, None).0;
+                    (cadence != whole).then_some(objective)
+                }
+                Role::Verifies | Role::Reconfirms => None,
+            };
+            let group = groups
+                .entry(GroupKey {
+                    requirement,
+                    party,
+                    role,
+                    own,
+                })
+                .or_insert_with(|| (cadence, origin, Vec::new()));
+            // Rows of one requirement may name different frequencies: the shortest holds.
+            if cadence.approx_secs() < group.0.approx_secs() {
+                (group.0, group.1) = (cadence, origin);
+            }
+            group.2.push(objective);
+            Watch::Duty {
+                duty: duty_id(requirement, party, role, own),
+                by: "library",
+                rule: "recurring",
+                cadence: cadence.to_string(),
+                origin: origin_text(library, requirement, origin),
+            }
+        };
         if let Assignment::NotApplicable { justification } = &row.assignment {
-            plan_row.unwatched = Some(format!("not applicable: {justification}"));
+            let watch = library_side(
+                Role::Reconfirms,
+                Party::Contractor,
+                (one_year(), Origin::NotApplicableReview),
+            );
+            if matches!(watch, Watch::Unwatched { .. }) {
+                plan_row.unwatched = Some(format!("not applicable: {justification}"));
+            } else {
+                plan_row.sides.push(Side {
+                    party: Party::Contractor,
+                    role: Role::Reconfirms,
+                    watch,
+                });
+            }
             plan.push(plan_row);
             continue;
         }
-        let requirement_cadence = attestation(library, settings, requirement, None);
         for &party in row.assignment.responsible().parties() {
             let watch = if let Some(duty) = watched_by_hand.get(&(objective, party)) {
                 hand_watch(duty)
-            } else if !settings.enabled {
-                Watch::Unwatched {
-                    reason: "no duty watches it; `[library] enabled = true` would add a manual attestation".to_owned(),
-                }
-            } else if let Some(Override {
-                action: OverrideAction::Disable { reason },
-                control,
-            }) = settings.override_for(objective)
-            {
-                Watch::Unwatched {
-                    reason: format!("library duty disabled for {control}: {reason}"),
-                }
             } else {
-                let (cadence, origin) =
-                    attestation(library, settings, requirement, Some(objective));
-                let own = (cadence != requirement_cadence.0).then_some(objective);
-                let id = library_duty_id(requirement, party, own);
-                groups
-                    .entry((requirement, party, own))
-                    .or_insert_with(|| (cadence, origin, Vec::new()))
-                    .2
-                    .push(objective);
-                Watch::Duty {
-                    duty: id,
-                    by: "library",
-                    rule: "recurring",
-                    cadence: cadence.to_string(),
-                    origin: origin_text(library, requirement, origin),
-                }
+                let cadence = attestation(library, settings, requirement, Some(objective));
+                library_side(Role::Does, party, cadence)
             };
-            plan_row.sides.push(Side { party, watch });
+            plan_row.sides.push(Side {
+                party,
+                role: Role::Does,
+                watch,
+            });
+        }
+        // The MSP's share is the contractor's to verify: accountability stays with it.
+        if row.assignment.responsible().parties().contains(&Party::Msp) {
+            let cadence = verification_cadence(library, requirement, row.assignment.verification());
+            let watch = library_side(Role::Verifies, Party::Contractor, cadence);
+            plan_row.sides.push(Side {
+                party: Party::Contractor,
+                role: Role::Verifies,
+                watch,
+            });
         }
         plan.push(plan_row);
     }
-    let duties = groups
+    let mut duties: Vec<Duty> = groups
         .into_iter()
-        .filter_map(|((requirement, party, own), (every, origin, objectives))| {
-            let id: DutyId = library_duty_id(requirement, party, own).parse().ok()?;
-            let title = catalog::requirement(requirement).map_or("", |r| r.title);
-            let scope = match own {
-                Some(objective) => objective.to_string(),
-                None => requirement.to_string(),
-            };
-            Some(Duty {
-                id,
-                title: format!(
-                    "{scope} {title}: {party} attests its part every {every} ({})",
-                    origin_text(library, requirement, origin)
-                ),
-                objectives,
-                responsible: party,
-                source: MANUAL_SOURCE.to_owned(),
-                max_age: None,
-                zone: zone.clone(),
-                rule: Rule::Recurring(Recurring {
-                    every,
-                    warn_before: default_warning(every),
-                    completed_at: "completed_at".parse().ok()?,
-                    filter: None,
-                }),
-            })
+        .filter_map(|(key, (every, origin, objectives))| {
+            library_duty(library, zone, key, every, origin, objectives)
         })
         .collect();
+    if settings.enabled {
+        let parties: BTreeSet<Party> = plan
+            .iter()
+            .filter_map(|row| row.owner)
+            .flat_map(|owner| owner.parties().iter().copied())
+            .collect();
+        duties.extend(
+            parties
+                .into_iter()
+                .filter_map(|party| crm_review_duty(party, zone)),
+        );
+    }
     Derivation { duties, plan }
+}
+
+/// The requirement a CRM review serves: the SSP describes the system and how each requirement
+/// is met, and the CRM is the part of it that says who meets it.
+const CRM_REVIEW_REQUIREMENT: &str = "3.12.4";
+
+/// Each party with work under the CRM reviews it at least yearly, and again whenever the file
+/// changes: the engine counts only reviews done since the CRM's current version appeared.
+fn crm_review_duty(party: Party, zone: &jiff::tz::TimeZone) -> Option<Duty> {
+    let requirement: RequirementId = CRM_REVIEW_REQUIREMENT.parse().ok()?;
+    let every = one_year();
+    Some(Duty {
+        id: crm_review_id(party).parse().ok()?,
+        title: format!(
+            "The CRM: {party} reviews and re-confirms it every {every} and whenever it changes \
+             (part of the SSP, {requirement}; 32 CFR 170.4 ceiling)"
+        ),
+        objectives: catalog::objectives()
+            .filter(|objective| objective.requirement() == requirement)
+            .collect(),
+        responsible: party,
+        source: MANUAL_SOURCE.to_owned(),
+        max_age: None,
+        zone: zone.clone(),
+        rule: Rule::Recurring(Recurring {
+            every,
+            warn_before: default_warning(every),
+            completed_at: "completed_at".parse().ok()?,
+            filter: None,
+        }),
+    })
+}
+
+/// `lib-crm-review-contractor`, `lib-crm-review-msp`.
+pub fn crm_review_id(party: Party) -> String {
+    format!("lib-crm-review-{party}")
+}
+
+/// Whether `duty` is a review of the CRM, which a change of the CRM file makes due again.
+pub fn is_crm_review(duty: &DutyId) -> bool {
+    duty.as_str().starts_with("lib-crm-review-")
+}
+
+/// One library duty: a requirement's share for one party and role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct GroupKey {
+    requirement: RequirementId,
+    party: Party,
+    role: Role,
+    /// An objective with a cadence of its own.
+    own: Option<ObjectiveId>,
+}
+
+type Group = (Cadence, Origin, Vec<ObjectiveId>);
+
+fn library_duty(
+    library: &Library,
+    zone: &jiff::tz::TimeZone,
+    key: GroupKey,
+    every: Cadence,
+    origin: Origin,
+    objectives: Vec<ObjectiveId>,
+) -> Option<Duty> {
+    let GroupKey {
+        requirement,
+        party,
+        role,
+        own,
+    } = key;
+    let id: DutyId = duty_id(requirement, party, role, own).parse().ok()?;
+    let title = catalog::requirement(requirement).map_or("", |r| r.title);
+    let scope = match own {
+        Some(objective) => objective.to_string(),
+        None => requirement.to_string(),
+    };
+    let origin = origin_text(library, requirement, origin);
+    let (title, filter) = match role {
+        Role::Does => (
+            format!("{scope} {title}: {party} attests its part every {every} ({origin})"),
+            None,
+        ),
+        // A verification that found the MSP's share undone is kept for the record but
+        // does not complete the duty: the contractor verifies again once the MSP has fixed it.
+        Role::Verifies => (
+            format!(
+                "{scope} {title}: the contractor verifies the MSP's part every {every} ({origin})"
+            ),
+            Some(
+                format!("outcome == '{}'", Outcome::Satisfied.as_str())
+                    .parse()
+                    .ok()?,
+            ),
+        ),
+        Role::Reconfirms => (
+            format!(
+                "{scope} {title}: the contractor re-confirms it does not apply every {every} ({origin})"
+            ),
+            None,
+        ),
+    };
+    Some(Duty {
+        id,
+        title,
+        objectives,
+        responsible: party,
+        source: MANUAL_SOURCE.to_owned(),
+        max_age: None,
+        zone: zone.clone(),
+        rule: Rule::Recurring(Recurring {
+            every,
+            warn_before: default_warning(every),
+            completed_at: "completed_at".parse().ok()?,
+            filter,
+        }),
+    })
+}
+
+/// How often the contractor verifies the MSP's share of `requirement`: the frequency the
+/// CRM's verification text names, else the library's cadence for the requirement but not
+/// more often than quarterly (a provider's reports come monthly or quarterly; checking them
+/// weekly proves nothing more).
+fn verification_cadence(
+    library: &Library,
+    requirement: RequirementId,
+    text: Option<&str>,
+) -> (Cadence, Origin) {
+    if let Some((cadence, _)) = text.and_then(shortest_frequency) {
+        // A person verifies no more often than weekly, as for attestations.
+        let cadence = if cadence.approx_secs() < SHORTEST_ATTESTATION_DAYS * 86_400 {
+            weekly()
+        } else {
+            cadence
+        };
+        return (cadence, Origin::CrmVerification);
+    }
+    let quarterly = Cadence::from_months(3);
+    let cadence = library.default_for(requirement).cadence;
+    if cadence.approx_secs() < quarterly.approx_secs() {
+        (quarterly, Origin::VerificationDefault)
+    } else {
+        (cadence, Origin::VerificationDefault)
+    }
+}
+
+/// What a verification of the MSP found (`dutywatch evidence add --outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The MSP's share is done as the CRM says.
+    Satisfied,
+    /// It is not: the finding is recorded, and the duty stays open.
+    NotSatisfied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Satisfied => "satisfied",
+            Outcome::NotSatisfied => "not_satisfied",
+        }
+    }
+}
+
+/// Whether `duty` is a contractor's verification of the MSP (`ver-3.14.1`), whose evidence
+/// must say what was looked at and what it found.
+pub fn is_verification(duty: &DutyId) -> bool {
+    duty.as_str().starts_with(VERIFICATION_PREFIX)
+}
+
+const VERIFICATION_PREFIX: &str = "ver-";
+
+/// Whether `duty` is one the library derived (`lib-…`, `ver-…`) rather than a hand-written
+/// one. Hand-written ids cannot take these prefixes (`config::duty` refuses them).
+pub fn is_derived(duty: &DutyId) -> bool {
+    duty.as_str().starts_with("lib-") || is_verification(duty)
+}
+
+/// `lib-3.1.1-contractor` (`lib-3.1.1.a-msp` for an objective with a cadence of its own),
+/// `ver-3.1.1` for the contractor's verification of the MSP, `lib-na-3.1.3` for the
+/// re-confirmation of a not-applicable row.
+fn duty_id(
+    requirement: RequirementId,
+    party: Party,
+    role: Role,
+    own: Option<ObjectiveId>,
+) -> String {
+    match role {
+        Role::Does => library_duty_id(requirement, party, own),
+        Role::Verifies => format!("{VERIFICATION_PREFIX}{requirement}"),
+        Role::Reconfirms => format!("lib-na-{requirement}"),
+    }
 }
 
 /// `lib-3.1.1-contractor`, or `lib-3.1.1.a-msp` for an objective with a cadence of its own.

@@ -644,13 +644,32 @@ mod tests {
                        "critical": "0", "high": 3, "score": "7.25"}),
             ),
             (
+                "security_defaults",
+                json!({"displayName": "Security Defaults", "id": "00000000-0000-0000-0000-000000000005",
+                       "isEnabled": true}),
+            ),
+            (
+                "access_review_definition",
+                json!({"displayName": "Admins quarterly", "id": "def-1", "status": "InProgress",
+                       "scope": {"query": "/groups/g1/transitiveMembers"},
+                       "settings": {"recurrence": {"pattern": {"type": "absoluteMonthly", "interval": 3}}},
+                       "createdDateTime": "2026-01-05T10:00:00Z"}),
+            ),
+            (
+                "access_review_instance",
+                json!({"id": "inst-1", "definitionId": "def-1", "definitionName": "Admins quarterly",
+                       "status": "Completed", "startDateTime": "2026-10-01T00:00:00Z",
+                       "endDateTime": "2026-10-15T00:00:00Z"}),
+            ),
+            (
                 "log_review",
                 json!({"summary_id": "W44", "reviewer": "Alice", "reviewed_at": "2026-10-26 09:00",
                        "findings": "none"}),
             ),
             (
                 "manual_completion",
-                json!({"completed_at": "2026-11-02T15:00:00Z", "origin": "upload.pdf", "sha256": "ab12"}),
+                json!({"completed_at": "2026-11-02T15:00:00Z", "origin": "upload.pdf", "sha256": "ab12",
+                       "outcome": "satisfied"}),
             ),
         ]
     }

@@ -1,7 +1,9 @@
 //! A fake Microsoft Graph and Entra token endpoint on loopback, for the `graph` source tests:
 //! the documented paths, field names and envelopes (`{"value": [...], "@odata.nextLink"}`
-//! pages, the token endpoint's form and JSON, the Graph error envelope), and faults scripted
-//! per page. Plain HTTP/1.1 over `std::net`, one connection per request (`Connection: close`).
+//! pages, single objects, the token endpoint's form and JSON, the Graph error envelope), and
+//! faults scripted per page. Plain HTTP/1.1 over `std::net`, one connection per request
+//! (`Connection: close`). The same server speaks ARM for `arm_server` ([`Flavor::Arm`]):
+//! `nextLink`, the ARM error envelope, `api-version` required, the ARM token audience.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -12,6 +14,35 @@ pub(crate) const TENANT: &str = "contoso.onmicrosoft.com";
 pub(crate) const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
 pub(crate) const USERS: &str = "/v1.0/reports/authenticationMethods/userRegistrationDetails";
 pub(crate) const POLICIES: &str = "/v1.0/identity/conditionalAccess/policies";
+pub(crate) const DEVICES: &str = "/v1.0/deviceManagement/managedDevices";
+pub(crate) const SECURITY_DEFAULTS: &str =
+    "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy";
+pub(crate) const REVIEW_DEFINITIONS: &str = "/v1.0/identityGovernance/accessReviews/definitions";
+pub(crate) const INCIDENTS: &str = "/v1.0/security/incidents";
+
+/// Which API the server plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Flavor {
+    #[default]
+    Graph,
+    Arm,
+}
+
+impl Flavor {
+    fn scope(self) -> &'static str {
+        match self {
+            Flavor::Graph => "https://graph.microsoft.com/.default",
+            Flavor::Arm => "https://management.azure.com/.default",
+        }
+    }
+
+    fn next_link(self) -> &'static str {
+        match self {
+            Flavor::Graph => "@odata.nextLink",
+            Flavor::Arm => "nextLink",
+        }
+    }
+}
 
 /// What the server does instead of serving a page, once.
 #[derive(Debug, Clone)]
@@ -28,6 +59,10 @@ pub(crate) enum Fault {
     NextLink(String),
     /// No answer for this long, then the page.
     Hang(std::time::Duration),
+    /// 200 with a body that is not JSON (an HTML error page from a proxy).
+    Malformed,
+    /// 200 whose body breaks off halfway (the connection closes before `Content-Length`).
+    Truncated,
 }
 
 /// One request as the server saw it.
@@ -37,11 +72,13 @@ pub(crate) struct Seen {
     /// Path and query, as sent.
     pub(crate) target: String,
     pub(crate) authorization: Option<String>,
+    pub(crate) prefer: Option<String>,
     pub(crate) body: String,
 }
 
 #[derive(Debug, Default)]
 struct State {
+    flavor: Flavor,
     secret: String,
     expires_in: u64,
     issued: usize,
@@ -63,10 +100,16 @@ impl GraphServer {
     /// Starts the server; it accepts `secret` as the client secret and issues tokens valid for
     /// `expires_in` seconds (in what it says; validity is ended by [`Fault::ExpireTokens`]).
     pub(crate) fn start(secret: &str) -> GraphServer {
+        GraphServer::start_as(secret, Flavor::Graph)
+    }
+
+    /// [`GraphServer::start`] playing `flavor`.
+    pub(crate) fn start_as(secret: &str, flavor: Flavor) -> GraphServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let state = Arc::new(Mutex::new(State {
             secret: secret.to_owned(),
+            flavor,
             expires_in: 3599,
             ..State::default()
         }));
@@ -86,23 +129,39 @@ impl GraphServer {
         format!("{}/{TENANT}/oauth2/v2.0/token", self.base)
     }
 
-    /// `path` serves `pages`, each a list of items, linked by `@odata.nextLink`.
+    /// `path` serves `object` as it is, one document with no paging.
+    pub(crate) fn set_object(&self, path: &str, object: serde_json::Value) {
+        self.state
+            .lock()
+            .expect("state")
+            .pages
+            .insert(path.to_owned(), vec![object]);
+    }
+
+    /// `path` serves `pages`, each a list of items, linked by `@odata.nextLink` (ARM:
+    /// `nextLink`, keeping the `api-version`).
     pub(crate) fn set_pages(&self, path: &str, pages: Vec<Vec<serde_json::Value>>) {
+        let flavor = self.state.lock().expect("state").flavor;
         let count = pages.len();
         let documents = pages
             .into_iter()
             .enumerate()
             .map(|(index, items)| {
-                let mut page = serde_json::json!({
-                    "@odata.context": format!("{}/v1.0/$metadata#Collection", self.base),
-                    "value": items,
-                });
-                if index == 0 {
-                    page["@odata.count"] = serde_json::json!(count);
+                let mut page = serde_json::json!({ "value": items });
+                if flavor == Flavor::Graph {
+                    page["@odata.context"] =
+                        serde_json::json!(format!("{}/v1.0/$metadata#Collection", self.base));
+                    if index == 0 {
+                        page["@odata.count"] = serde_json::json!(count);
+                    }
                 }
                 if index + 1 < count {
-                    page["@odata.nextLink"] = serde_json::json!(format!(
-                        "{}{path}?$skiptoken=page{}",
+                    let query = match flavor {
+                        Flavor::Graph => String::new(),
+                        Flavor::Arm => format!("api-version={ARM_API_VERSION}&"),
+                    };
+                    page[flavor.next_link()] = serde_json::json!(format!(
+                        "{}{path}?{query}$skiptoken=page{}",
                         self.base,
                         index + 1
                     ));
@@ -175,9 +234,10 @@ impl GraphServer {
             method,
             target,
             authorization: headers.get("authorization").cloned(),
+            prefer: headers.get("prefer").cloned(),
             body,
         };
-        let (status, extra, response) = self.respond(&seen);
+        let (status, extra, mut response) = self.respond(&seen);
         self.state.lock().expect("state").seen.push(seen);
         let reason = match status {
             200 => "OK",
@@ -189,10 +249,18 @@ impl GraphServer {
             503 => "Service Unavailable",
             _ => "Error",
         };
+        // A truncated answer promises its whole length and sends half.
+        let length = response.len();
+        if extra.iter().any(|(name, _)| name == TRUNCATE) {
+            response.truncate(length / 2);
+        }
         let mut head = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-            response.len()
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n",
         );
+        let extra: Vec<_> = extra
+            .into_iter()
+            .filter(|(name, _)| name != TRUNCATE)
+            .collect();
         for (name, value) in extra {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -205,6 +273,11 @@ impl GraphServer {
 
     fn respond(&self, seen: &Seen) -> (u16, Vec<(String, String)>, String) {
         let mut state = self.state.lock().expect("state");
+        let flavor = state.flavor;
+        let error = |code: &str, message: &str| match flavor {
+            Flavor::Graph => graph_error(code, message),
+            Flavor::Arm => arm_error(code, message),
+        };
         if seen.method == "POST" && seen.target == format!("/{TENANT}/oauth2/v2.0/token") {
             let form: HashMap<String, String> = seen
                 .body
@@ -214,7 +287,7 @@ impl GraphServer {
                 .collect();
             let get = |key: &str| form.get(key).map(String::as_str);
             if get("grant_type") != Some("client_credentials")
-                || get("scope") != Some("https://graph.microsoft.com/.default")
+                || get("scope") != Some(flavor.scope())
             {
                 return (
                     400,
@@ -265,11 +338,7 @@ impl GraphServer {
                     .map(|v| ("Retry-After".to_owned(), v))
                     .into_iter()
                     .collect();
-                return (
-                    429,
-                    headers,
-                    graph_error("TooManyRequests", "Too many requests."),
-                );
+                return (429, headers, error("TooManyRequests", "Too many requests."));
             }
             Some(Fault::Unavailable(retry_after)) => {
                 let headers = retry_after
@@ -279,7 +348,7 @@ impl GraphServer {
                 return (
                     503,
                     headers,
-                    graph_error(
+                    error(
                         "serviceNotAvailable",
                         "The service is temporarily unavailable.",
                     ),
@@ -293,7 +362,7 @@ impl GraphServer {
                     .and_then(|p| p.get(page))
                     .cloned()
                     .unwrap_or_default();
-                page["@odata.nextLink"] = serde_json::json!(link);
+                page[flavor.next_link()] = serde_json::json!(link);
                 return (200, vec![], page.to_string());
             }
             Some(Fault::Hang(duration)) => {
@@ -302,9 +371,43 @@ impl GraphServer {
                 state = self.state.lock().expect("state");
             }
             Some(Fault::Error(status, code, message)) => {
-                return (status, vec![], graph_error(code, message));
+                return (status, vec![], error(code, message));
+            }
+            Some(Fault::Malformed) => {
+                return (
+                    200,
+                    vec![],
+                    "<html><body>502 Bad Gateway</body></html>".to_owned(),
+                );
+            }
+            Some(Fault::Truncated) => {
+                let page = state
+                    .pages
+                    .get(path)
+                    .and_then(|p| p.get(page))
+                    .cloned()
+                    .unwrap_or_default();
+                return (
+                    200,
+                    vec![(TRUNCATE.to_owned(), String::new())],
+                    page.to_string(),
+                );
             }
             None => {}
+        }
+        if flavor == Flavor::Arm
+            && !query
+                .split('&')
+                .any(|pair| pair.starts_with("api-version="))
+        {
+            return (
+                400,
+                vec![],
+                error(
+                    "MissingApiVersionParameter",
+                    "The api-version query parameter (?api-version=) is required for all requests.",
+                ),
+            );
         }
         let token = seen
             .authorization
@@ -314,7 +417,7 @@ impl GraphServer {
             return (
                 401,
                 vec![],
-                graph_error(
+                error(
                     "InvalidAuthenticationToken",
                     "Access token has expired or is not yet valid.",
                 ),
@@ -325,7 +428,7 @@ impl GraphServer {
             None => (
                 404,
                 vec![],
-                graph_error(
+                error(
                     "Request_ResourceNotFound",
                     "Resource not found for the segment.",
                 ),
@@ -344,6 +447,26 @@ fn graph_error(code: &str, message: &str) -> String {
                 "request-id": "0d7c2b07-a3f9-4c22-8d39-5e4d8b8a3c10",
                 "client-request-id": "0d7c2b07-a3f9-4c22-8d39-5e4d8b8a3c10"
             }
+        }
+    })
+    .to_string()
+}
+
+/// The api-version the fake ARM serves and links with.
+pub(crate) const ARM_API_VERSION: &str = "2022-10-01";
+
+/// A marker header (never sent) telling `handle` to cut the body short.
+const TRUNCATE: &str = "x-fake-truncate";
+
+/// ARM's error envelope, as in the common-types spec.
+fn arm_error(code: &str, message: &str) -> String {
+    serde_json::json!({
+        "error": {
+            "code": code,
+            "message": message,
+            "target": null,
+            "details": [],
+            "additionalInfo": []
         }
     })
     .to_string()

@@ -6,7 +6,9 @@ use std::process::Output;
 use dutywatch::config::{self, Config};
 use jiff::Timestamp;
 
+pub(crate) mod arm_server;
 pub(crate) mod graph_server;
+pub(crate) mod ms_fixture;
 pub(crate) mod smtp_server;
 pub(crate) mod test_pki;
 

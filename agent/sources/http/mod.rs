@@ -1,8 +1,8 @@
 //! The one HTTP layer every API source goes through: one shared client (connect and request
 //! timeouts, no redirects, rustls), HTTPS unless to loopback, throttling honoured within
 //! bounds, and a cap on what a collection reads. One module per job: `retry` (Retry-After,
-//! back-off), `oauth` (client credentials, the token cache), `paging` (Graph's
-//! `@odata.nextLink`).
+//! back-off), `oauth` (client credentials, the token cache), `paging` (Graph's and ARM's
+//! pages and error envelopes, single objects).
 //!
 //! Blocking on purpose: a collection runs inside the synchronous engine pass, which the daemon
 //! runs on a `spawn_blocking` thread, so an async client would need a runtime handed in for
@@ -25,7 +25,7 @@ use reqwest::header::{CONTENT_LENGTH, RETRY_AFTER};
 use crate::secret::Secret;
 
 pub use oauth::ClientCredentials;
-pub(crate) use paging::collect_odata;
+pub(crate) use paging::{Api, Dialect, to_document};
 
 /// The bounds of every HTTP collection. The defaults suit the daemon; tests shorten the
 /// back-off so they take milliseconds.

@@ -199,6 +199,8 @@ fn continuous(
         // As the config defaults it.
         min_records: usize::from(expect != Quantifier::None),
         tolerance: period(tolerance),
+        unknown_when: None,
+        required_subjects: Vec::new(),
     }))
 }
 
@@ -2238,4 +2240,103 @@ fn a_garbled_completion_cell_keeps_the_clock_running_and_it_lapses() {
     )
     .verdict();
     assert_ne!(done.state.kind(), StateKind::Met, "{}", done.reason);
+}
+
+// ---- stale subjects and required subjects ---------------------------------------
+
+#[test]
+fn a_device_not_synced_for_a_week_is_unknown_not_compliant() {
+    let mut duty = continuous(
+        "managed_device",
+        Quantifier::All,
+        None,
+        "compliance == 'compliant'",
+        "24h",
+    );
+    if let Rule::Continuous(rule) = &mut duty.rule {
+        rule.unknown_when = Some(predicate("last_sync < now-7d", "managed_device"));
+    }
+    let devices = r#"{"value": [
+        {"deviceName": "FRESH", "complianceState": "compliant", "lastSyncDateTime": "2026-11-22T08:00:00Z"},
+        {"deviceName": "STALE", "complianceState": "Compliant", "lastSyncDateTime": "2026-11-01T08:00:00Z"},
+        {"deviceName": "BROKEN", "complianceState": "noncompliant", "lastSyncDateTime": "2026-11-22T08:00:00Z"}
+    ]}"#;
+    let verdict = run(
+        &duty,
+        "managed_device",
+        &[json(1, "2026-11-23T00:00:00Z", "managed_device", devices)],
+        "2026-11-23T01:00:00Z",
+    );
+    assert_eq!(subject(&verdict, "FRESH").state.kind(), StateKind::Met);
+    let stale = subject(&verdict, "STALE");
+    assert_eq!(stale.state.kind(), StateKind::NoEvidence, "{stale:?}");
+    assert!(
+        stale.reason.contains("last_sync < now-7d"),
+        "{}",
+        stale.reason
+    );
+    assert_eq!(subject(&verdict, "BROKEN").state.kind(), StateKind::DueSoon);
+    // Without the stale device the duty would be judged on the others only; with it the
+    // duty is never met while the stale device is unknown.
+    let only_stale = r#"{"value": [
+        {"deviceName": "STALE", "complianceState": "compliant", "lastSyncDateTime": "2026-11-01T08:00:00Z"}
+    ]}"#;
+    let verdict = run(
+        &duty,
+        "managed_device",
+        &[json(
+            1,
+            "2026-11-23T00:00:00Z",
+            "managed_device",
+            only_stale,
+        )],
+        "2026-11-23T01:00:00Z",
+    );
+    assert_eq!(verdict.state.kind(), StateKind::NoEvidence, "{verdict:?}");
+}
+
+#[test]
+fn a_required_table_missing_from_the_export_is_a_failing_subject() {
+    let mut duty = continuous(
+        "log_table",
+        Quantifier::All,
+        None,
+        "total_retention_days >= 365",
+        "24h",
+    );
+    if let Rule::Continuous(rule) = &mut duty.rule {
+        rule.required_subjects = vec!["SigninLogs".to_owned(), "auditlogs".to_owned()];
+    }
+    let tables = r#"{"value": [
+        {"name": "AuditLogs", "properties": {"retentionInDays": 90, "totalRetentionInDays": 400}}
+    ]}"#;
+    let verdict = run(
+        &duty,
+        "log_table",
+        &[json(1, "2026-11-23T00:00:00Z", "log_table", tables)],
+        "2026-11-23T01:00:00Z",
+    );
+    assert_eq!(subject(&verdict, "AuditLogs").state.kind(), StateKind::Met);
+    let missing = subject(&verdict, "SigninLogs");
+    assert_eq!(missing.state.kind(), StateKind::DueSoon, "{missing:?}");
+    assert!(
+        missing.reason.contains("required but absent"),
+        "{}",
+        missing.reason
+    );
+    assert_eq!(verdict.state.kind(), StateKind::DueSoon);
+    // Absent in two snapshots a day apart: failing since the first, so lapsed.
+    let verdict = run(
+        &duty,
+        "log_table",
+        &[
+            json(1, "2026-11-21T00:00:00Z", "log_table", tables),
+            json(2, "2026-11-23T00:00:00Z", "log_table", tables),
+        ],
+        "2026-11-23T01:00:00Z",
+    );
+    assert_eq!(
+        subject(&verdict, "SigninLogs").state.kind(),
+        StateKind::Lapsed
+    );
 }

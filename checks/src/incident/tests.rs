@@ -368,6 +368,18 @@ fn a_sentinel_incident_mirrored_from_defender_takes_the_defender_id() {
     )
     .unwrap();
     assert_eq!(native.id, "73e01a99");
+    let capital = observe(
+        &record(&[
+            ("id", text(&path.replace("/incidents/", "/Incidents/"))),
+            (
+                "detected_at",
+                FieldValue::Time(crate::time::When::At(ts("2026-11-23T09:00:00Z"))),
+            ),
+        ]),
+        &TimeZone::UTC,
+    )
+    .unwrap();
+    assert_eq!(capital.id, "73e01a99");
     assert!(!native.aliases.contains(&"3177".to_owned()));
 }
 

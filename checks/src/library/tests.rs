@@ -167,6 +167,8 @@ fn hand_duty(id: &str, objectives: &[&str], party: Party) -> Duty {
             check: "enabled == true".parse().unwrap(),
             min_records: 1,
             tolerance: Period::from_secs(86_400),
+            unknown_when: None,
+            required_subjects: Vec::new(),
         }),
     }
 }
@@ -207,6 +209,11 @@ fn every_owned_objective_gets_an_attestation_per_party_unless_a_hand_written_dut
         &jiff::tz::TimeZone::UTC,
     );
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    let crm_review_objectives: Vec<String> = catalog::objectives()
+        .filter(|o| o.requirement() == req("3.12.4"))
+        .map(|o| o.to_string())
+        .collect();
+    assert_eq!(crm_review_objectives.len(), 8, "3.12.4[a]–[h]");
     assert_eq!(
         summary(&derivation),
         [
@@ -224,6 +231,14 @@ fn every_owned_objective_gets_an_attestation_per_party_unless_a_hand_written_dut
                 "3 months".to_owned(),
                 s(&["3.1.2[a]", "3.1.2[b]"])
             ),
+            // The contractor verifies the MSP's share as often as the CRM's verification
+            // text says ("Monthly export"), whoever watches the MSP's side.
+            (
+                "ver-3.1.2".to_owned(),
+                Party::Contractor,
+                "1 month".to_owned(),
+                s(&["3.1.2[a]", "3.1.2[b]"])
+            ),
             // 3.1.2[a]'s MSP side is the hand-written duty's.
             (
                 "lib-3.1.2-msp".to_owned(),
@@ -231,12 +246,38 @@ fn every_owned_objective_gets_an_attestation_per_party_unless_a_hand_written_dut
                 "3 months".to_owned(),
                 s(&["3.1.2[b]"])
             ),
+            // A not-applicable row is re-confirmed every year.
+            (
+                "lib-na-3.1.3".to_owned(),
+                Party::Contractor,
+                "1 year".to_owned(),
+                s(&["3.1.3[a]", "3.1.3[b]", "3.1.3[c]", "3.1.3[d]", "3.1.3[e]"])
+            ),
+            (
+                "ver-3.1.12".to_owned(),
+                Party::Contractor,
+                "1 month".to_owned(),
+                s(&["3.1.12[a]", "3.1.12[b]", "3.1.12[c]", "3.1.12[d]"])
+            ),
             // A daily log-ingest check, attested weekly until a connector watches it.
             (
                 "lib-3.1.12-msp".to_owned(),
                 Party::Msp,
                 "7d".to_owned(),
                 s(&["3.1.12[a]", "3.1.12[b]", "3.1.12[c]", "3.1.12[d]"])
+            ),
+            // Each party with work under the CRM reviews it (part of the SSP, 3.12.4).
+            (
+                "lib-crm-review-contractor".to_owned(),
+                Party::Contractor,
+                "1 year".to_owned(),
+                crm_review_objectives.clone()
+            ),
+            (
+                "lib-crm-review-msp".to_owned(),
+                Party::Msp,
+                "1 year".to_owned(),
+                crm_review_objectives
             ),
         ]
     );
@@ -247,7 +288,7 @@ fn every_owned_objective_gets_an_attestation_per_party_unless_a_hand_written_dut
             catalog::requirement(req("3.1.1")).unwrap().title
         )
     );
-    assert!(derivation.duties[3].title.ends_with(
+    assert!(derivation.duties[6].title.ends_with(
         "(common practice; library: daily log-ingest check; attested weekly by hand until a connector checks it)"
     ));
     let row = |o: &str| {
@@ -267,9 +308,28 @@ fn every_owned_objective_gets_an_attestation_per_party_unless_a_hand_written_dut
             origin: "source `entra`".to_owned(),
         }
     );
+    assert_eq!(row("3.1.3[a]").sides.len(), 1);
+    assert_eq!(row("3.1.3[a]").sides[0].role, Role::Reconfirms);
+    let verifies = &row("3.1.12[a]").sides[1];
     assert_eq!(
-        row("3.1.3[a]").unwrap_or_default(),
-        "not applicable: No CUI flows outside the enclave"
+        (verifies.party, verifies.role),
+        (Party::Contractor, Role::Verifies)
+    );
+    assert_eq!(
+        derivation.duties[2].title,
+        format!(
+            "3.1.2 {}: the contractor verifies the MSP's part every 1 month (the CRM row's verification text; library: {})",
+            catalog::requirement(req("3.1.2")).unwrap().title,
+            lib().default_for(req("3.1.2")).entry.unwrap().suggested
+        )
+    );
+    // Only a satisfied verification completes it.
+    let Rule::Recurring(rule) = &derivation.duties[2].rule else {
+        panic!("recurring")
+    };
+    assert_eq!(
+        rule.filter.as_ref().map(ToString::to_string).as_deref(),
+        Some("outcome == 'satisfied'")
     );
     assert_eq!(
         row("3.1.4[a]").unwrap_or_default(),
@@ -324,7 +384,15 @@ fn overrides_change_a_cadence_split_an_objective_off_and_disable_with_a_reason()
             ("lib-3.1.1-contractor".to_owned(), "90d".to_owned(), 5),
             ("lib-3.1.1.f-contractor".to_owned(), "1 year".to_owned(), 1),
             ("lib-3.1.2-contractor".to_owned(), "3 months".to_owned(), 2),
+            ("ver-3.1.2".to_owned(), "1 month".to_owned(), 2),
             ("lib-3.1.2-msp".to_owned(), "3 months".to_owned(), 2),
+            ("lib-na-3.1.3".to_owned(), "1 year".to_owned(), 5),
+            (
+                "lib-crm-review-contractor".to_owned(),
+                "1 year".to_owned(),
+                8
+            ),
+            ("lib-crm-review-msp".to_owned(), "1 year".to_owned(), 8),
         ]
     );
     assert!(
@@ -337,12 +405,17 @@ fn overrides_change_a_cadence_split_an_objective_off_and_disable_with_a_reason()
         .iter()
         .find(|r| r.objective == obj("3.1.12[a]"))
         .unwrap();
-    assert_eq!(
-        row.sides[0].watch,
-        Watch::Unwatched {
-            reason: "library duty disabled for 3.1.12: Sentinel connector duty planned".to_owned()
-        }
-    );
+    // Disabled on every side, the verification too.
+    for side in &row.sides {
+        assert_eq!(
+            side.watch,
+            Watch::Unwatched {
+                reason: "library duty disabled for 3.1.12: Sentinel connector duty planned"
+                    .to_owned()
+            }
+        );
+    }
+    assert_eq!(row.sides.len(), 2);
     assert_eq!(
         gaps(&derivation.plan).len(),
         4,
@@ -375,4 +448,40 @@ fn without_the_library_the_plan_names_what_is_unwatched() {
         }
     );
     assert_eq!(derivation.plan.len(), 320);
+}
+
+#[test]
+fn a_verification_cadence_comes_from_the_crm_text_at_most_weekly_else_the_library_at_most_quarterly()
+ {
+    let r = req("3.14.1");
+    let cadence = |text: Option<&str>| verification_cadence(lib(), r, text);
+    assert_eq!(
+        cadence(Some("Quarterly: review the MSP's patch report")),
+        (Cadence::from_months(3), Origin::CrmVerification)
+    );
+    assert_eq!(
+        cadence(Some("Semi-annual review of the SOC report")),
+        (Cadence::from_months(6), Origin::CrmVerification)
+    );
+    assert_eq!(
+        cadence(Some("Daily dashboard glance")),
+        (weekly(), Origin::CrmVerification)
+    );
+    // 3.14.1's library cadence is shorter than a quarter: quarterly.
+    assert_eq!(
+        cadence(Some("Review the patch report")),
+        (Cadence::from_months(3), Origin::VerificationDefault)
+    );
+    // 3.12.1 (assess the controls) is yearly in the library: verified yearly.
+    assert_eq!(
+        verification_cadence(lib(), req("3.12.1"), None),
+        (
+            lib().default_for(req("3.12.1")).cadence,
+            Origin::VerificationDefault
+        )
+    );
+    assert!(
+        lib().default_for(req("3.12.1")).cadence.approx_secs()
+            >= Cadence::from_months(3).approx_secs()
+    );
 }
