@@ -759,3 +759,60 @@ fn defender_through_graph_and_its_sentinel_mirror_through_arm_are_one_incident()
         .expect("tick");
     assert_eq!((again.opened, again.steps, again.queued), (0, 0, 0));
 }
+
+#[test]
+fn an_unacknowledged_handoff_and_the_end_of_preservation_reach_their_people_once() {
+    let detected = at("2026-11-23T09:00:00Z");
+    let fixture = fixture(detected);
+    incident_at(
+        &fixture,
+        "2026-11-23T09:00:00Z",
+        &["open", "INC-2", "--by", "Keystone SOC"],
+    );
+    incident_at(
+        &fixture,
+        "2026-11-23T10:00:00Z",
+        &["handoff", "INC-2", "--by", "Keystone SOC"],
+    );
+    let mut daemon = start(&fixture, at("2026-11-23T11:55:00Z"));
+    daemon.step(at("2026-11-23T11:55:00Z")).expect("step");
+    assert!(
+        incident_mails(&fixture).is_empty(),
+        "the 2-hour acknowledgement runs"
+    );
+    daemon.step(at("2026-11-23T12:00:00Z")).expect("step");
+    assert_eq!(
+        incident_mails(&fixture),
+        [(
+            "ops@acme.example".to_owned(),
+            "[dutywatch] INC-2: hand-off not acknowledged".to_owned()
+        )]
+    );
+    incident_at(
+        &fixture,
+        "2026-11-23T12:10:00Z",
+        &["ack", "INC-2", "--by", "Chris"],
+    );
+    incident_at(
+        &fixture,
+        "2026-11-23T15:00:00Z",
+        &["report", "INC-2", "--by", "Chris", "--number", "DIB-9"],
+    );
+    // Report + 90 days = 2027-02-21T15:00Z; the reminder 14 days before.
+    daemon.step(at("2027-02-07T14:55:00Z")).expect("step");
+    assert_eq!(incident_mails(&fixture).len(), 1);
+    daemon.step(at("2027-02-07T15:00:00Z")).expect("step");
+    daemon.step(at("2027-02-08T15:00:00Z")).expect("step");
+    let mails = fixture.mails();
+    let reminders: Vec<&String> = mails
+        .iter()
+        .filter(|m| m.contains("preservation period ends in"))
+        .collect();
+    assert_eq!(reminders.len(), 1, "once");
+    let reminder = reminders[0].replace("=\r\n", "").replace("=\n", "");
+    assert!(
+        reminder.contains("To: it@acme.example, team@keystone.example"),
+        "{reminder}"
+    );
+    assert!(reminder.contains("ends in 14 days"), "{reminder}");
+}
