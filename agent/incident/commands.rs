@@ -104,39 +104,72 @@ pub enum IncidentCommand {
 /// How far `--at` may run ahead of the clock: skew between hosts, not a plan.
 const AT_AHEAD_TOLERANCE: SignedDuration = SignedDuration::from_mins(5);
 
+/// One step to record, with what only some steps take.
+struct Recording {
+    step: Step,
+    args: StepArgs,
+    /// `open`'s title.
+    title: Option<String>,
+    /// `report`'s DIBNet number.
+    number: Option<String>,
+    /// `close`'s `--force` and `--reason`.
+    close: Option<(bool, Option<String>)>,
+}
+
+impl Recording {
+    fn plain(step: Step, args: StepArgs) -> Recording {
+        Recording {
+            step,
+            args,
+            title: None,
+            number: None,
+            close: None,
+        }
+    }
+}
+
 pub fn run(command: IncidentCommand, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
     let now = clock.now();
-    let (step, args, title, number, close) = match command {
+    let recording = match command {
         IncidentCommand::List { common, json } => return list(&common, json, now),
         IncidentCommand::Show { common, id, json } => return show(&common, &id, json, now),
-        IncidentCommand::Open { step, title } => (Step::Detected, step, title, None, None),
-        IncidentCommand::Handoff(a) => (Step::HandedOff, a, None, None, None),
-        IncidentCommand::Ack(a) => (Step::Acknowledged, a, None, None, None),
-        IncidentCommand::Discover(a) => (Step::Discovered, a, None, None, None),
-        IncidentCommand::Report { step, number } => {
-            (Step::Reported, step, None, Some(number), None)
-        }
-        IncidentCommand::Malware(a) => (Step::MalwareSubmitted, a, None, None, None),
-        IncidentCommand::Prime(a) => (Step::PrimeNotified, a, None, None, None),
-        IncidentCommand::Preserve(a) => (Step::Preserved, a, None, None, None),
-        IncidentCommand::Release(a) => (Step::Released, a, None, None, None),
+        IncidentCommand::Open { step, title } => Recording {
+            title,
+            ..Recording::plain(Step::Detected, step)
+        },
+        IncidentCommand::Handoff(a) => Recording::plain(Step::HandedOff, a),
+        IncidentCommand::Ack(a) => Recording::plain(Step::Acknowledged, a),
+        IncidentCommand::Discover(a) => Recording::plain(Step::Discovered, a),
+        IncidentCommand::Report { step, number } => Recording {
+            number: Some(number),
+            ..Recording::plain(Step::Reported, step)
+        },
+        IncidentCommand::Malware(a) => Recording::plain(Step::MalwareSubmitted, a),
+        IncidentCommand::Prime(a) => Recording::plain(Step::PrimeNotified, a),
+        IncidentCommand::Preserve(a) => Recording::plain(Step::Preserved, a),
+        IncidentCommand::Release(a) => Recording::plain(Step::Released, a),
         IncidentCommand::Close {
             step,
             force,
             reason,
-        } => (Step::Closed, step, None, None, Some((force, reason))),
+        } => Recording {
+            close: Some((force, reason)),
+            ..Recording::plain(Step::Closed, step)
+        },
     };
-    record(step, &args, title, number, close, now)
+    record(recording, now)
 }
 
-fn record(
-    step: Step,
-    args: &StepArgs,
-    title: Option<String>,
-    number: Option<String>,
-    close: Option<(bool, Option<String>)>,
-    now: Timestamp,
-) -> anyhow::Result<ExitCode> {
+/// Records one step as of `now` (its `--at`, default `now`), refusing what is out of order,
+/// and queues the warnings it makes due in the same transaction.
+fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
+    let Recording {
+        step,
+        args,
+        title,
+        number,
+        close,
+    } = recording;
     let by = args.by.trim();
     if by.is_empty() {
         bail!(
