@@ -171,6 +171,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// DFARS 252.204-7012 incidents: record each step (who, when), list the open ones with
+    /// the hours left on each clock, show a timeline.
+    #[command(subcommand)]
+    Incident(crate::incident::commands::IncidentCommand),
     /// Write the assessor's package into DIR: objectives, evidence, artifact hashes and the
     /// evidence chain head. Exit 1 when the evidence chain is broken (it still exports).
     Export {
@@ -615,6 +619,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Incident(command) => crate::incident::commands::run(command, clock),
         Command::Demo { from, out } => crate::demo::run(&from, &out, clock.now()),
         Command::Coverage {
             config,
@@ -859,7 +864,15 @@ fn cycle_and_report(
     if lock.is_some() {
         engine.take_over_claims(ONCE_SENDER)?;
     }
-    let summary = engine.cycle(now)?;
+    let mut summary = engine.cycle(now)?;
+    // The incident clocks, on what this cycle collected; their warnings go out now too.
+    let config = Arc::clone(engine.config());
+    let incidents = crate::incident::tick(engine.store_mut(), &config, now)?;
+    if incidents.queued > 0 {
+        let (sent, failed) = engine.deliver(now)?;
+        summary.mails_sent += sent;
+        summary.mail_failures += failed;
+    }
     tracing::info!(%summary, "CycleFinished");
     let report = print_status(
         engine.config(),

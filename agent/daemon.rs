@@ -46,6 +46,12 @@ pub struct Daemon {
     /// Next run per (contractor, source).
     next_collect: BTreeMap<(String, String), Timestamp>,
     next_evaluate: Timestamp,
+    /// When the incident clocks are checked next (`[incidents] check`, every few minutes).
+    next_incidents: Timestamp,
+    /// Whether the incident clocks have anything to watch (an incident source, an open
+    /// incident): only then do they wake the daemon between its other jobs. An incident
+    /// opened by hand while none was open is picked up at the next evaluation.
+    incidents_active: bool,
     /// When the outbox next has a mail to (re)try.
     next_mail: Option<Timestamp>,
     chain: ChainWatch,
@@ -138,6 +144,8 @@ impl Daemon {
             next_collect: BTreeMap::new(),
             // Evaluate everything on start: time has passed while we were down.
             next_evaluate: now,
+            next_incidents: now,
+            incidents_active: crate::incident::has_incident_sources(&config),
             next_mail: None,
             chain: ChainWatch::default(),
             _lock: lock,
@@ -171,6 +179,7 @@ impl Daemon {
             .values()
             .copied()
             .chain([self.next_evaluate])
+            .chain(self.incidents_active.then_some(self.next_incidents))
             .chain(self.next_mail)
             .min()
             .unwrap_or(self.next_evaluate)
@@ -217,12 +226,33 @@ impl Daemon {
             // At start: the whole chain, once.
             self.chain.check(self.engine.store());
         }
+        let check_incidents = self.next_incidents <= now;
+        if check_incidents {
+            self.next_incidents = config
+                .incidents
+                .check
+                .next_after(now)
+                .unwrap_or(Timestamp::MAX);
+        }
         let outcome = self.engine.pass(&due, &scope, now);
         // Also after a failed pass: it may have stored rows before failing.
         self.chain.check(self.engine.store());
-        let summary = outcome?;
-        if evaluate_all {
-            self.make_digests(&config, now);
+        let mut summary = outcome?;
+        // After the pass, so an incident source collected just now is merged at once.
+        if check_incidents {
+            let incidents = crate::incident::tick(self.engine.store_mut(), &config, now)?;
+            self.incidents_active =
+                incidents.open > 0 || crate::incident::has_incident_sources(&config);
+            if incidents.queued > 0 {
+                let (sent, failed) = self.engine.deliver(now)?;
+                summary.mails_sent += sent;
+                summary.mail_failures += failed;
+            }
+        }
+        if evaluate_all && self.make_digests(&config, now) > 0 {
+            let (sent, failed) = self.engine.deliver(now)?;
+            summary.mails_sent += sent;
+            summary.mail_failures += failed;
         }
         self.next_mail = self.engine.store().next_mail_attempt()?;
         let worked = summary.collected
@@ -236,18 +266,25 @@ impl Daemon {
     /// Makes this week's digests once the `[digest]` schedule has fired, after an evaluation
     /// of every duty so they show fresh states. A failure is logged, never fatal: the next
     /// evaluation tries again, and the week's UNIQUE record keeps it to one digest.
-    fn make_digests(&mut self, config: &Config, now: Timestamp) {
+    /// How many digests it made (and queued).
+    fn make_digests(&mut self, config: &Config, now: Timestamp) -> usize {
         let Some(week) = config
             .digest
             .as_ref()
             .and_then(|d| crate::digest::due(&d.schedule, now))
         else {
-            return;
+            return 0;
         };
         match crate::digest::record_due(config, self.engine.store_mut(), week, now) {
-            Ok(0) => {}
-            Ok(made) => tracing::info!(made, %week, "WeeklyDigestMade"),
-            Err(error) => tracing::error!(error = format!("{error:#}"), %week, "WeeklyDigestError"),
+            Ok(0) => 0,
+            Ok(made) => {
+                tracing::info!(made, %week, "WeeklyDigestMade");
+                made
+            }
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), %week, "WeeklyDigestError");
+                0
+            }
         }
     }
 
@@ -279,6 +316,7 @@ impl Daemon {
         self.engine.set_config(Arc::new(config));
         self.next_collect = next_collect;
         self.next_evaluate = now;
+        self.next_incidents = now;
         Ok(())
     }
 }

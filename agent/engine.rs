@@ -157,7 +157,8 @@ impl Engine {
         &self.store
     }
 
-    /// The store for writes outside a pass (the weekly digest's record).
+    /// The store for writes outside a pass: the weekly digest's record, the incident
+    /// clocks' own transactions (`incident::tick`).
     pub fn store_mut(&mut self) -> &mut Store {
         &mut self.store
     }

@@ -11,6 +11,7 @@ pub mod digest;
 pub mod engine;
 pub mod escalation;
 pub mod export;
+pub mod incident;
 pub mod mail;
 mod out_dir;
 pub mod schedule;

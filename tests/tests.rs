@@ -13,6 +13,7 @@ mod evidence;
 mod export;
 mod graph;
 mod graph_connectors;
+mod incident;
 mod isolation;
 mod library;
 mod perspective;

@@ -50,6 +50,8 @@ pub struct Contractor {
     pub plan: Vec<PlanRow>,
     /// Whether `[library]` derived attestation duties for this contractor.
     pub library_enabled: bool,
+    /// `[contractor.incidents]`: its own hand-off and other incident deadlines.
+    pub incident_overrides: super::incidents::IncidentOverrides,
 }
 
 impl Contractor {
@@ -327,6 +329,9 @@ impl Context<'_> {
             duties,
             plan,
             library_enabled: library_settings.enabled,
+            incident_overrides: super::incidents::IncidentOverrides::from_raw(
+                raw.incidents.as_ref(),
+            ),
         })
     }
 

@@ -34,6 +34,7 @@ use crate::secret::Secret;
 mod contractor;
 mod digest;
 mod duty;
+mod incidents;
 mod library;
 mod mail;
 mod raw;
@@ -43,6 +44,7 @@ mod tests;
 
 pub use contractor::{ContactRole, Contractor, CrmFile, crm_problems};
 pub use digest::{DigestConfig, SprsConfig};
+pub use incidents::{DEFAULT_INCIDENT_CHECK, IncidentConfig};
 pub use mail::{MailConfig, SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls, Transport};
 pub use source::{
     ARM_RESOURCES, ArmResource, ArmSource, ClientSecret, Cloud, DEFAULT_MAX_BYTES, FileFormat,
@@ -83,6 +85,8 @@ pub struct Config {
     pub digest: Option<DigestConfig>,
     /// `[sprs]`: the duties that show the partial-credit facts.
     pub sprs: SprsConfig,
+    /// `[incidents]`: the incident clocks' schedule and policy.
+    pub incidents: IncidentConfig,
 }
 
 /// The duty id under which a quarantined client's state is recorded (`source_error`), so its
@@ -332,6 +336,7 @@ pub fn parse_with(
         None => Schedule::parse(DEFAULT_EVALUATE, zone.clone()).ok(),
     };
 
+    let incidents = cx.incidents(raw.incidents.as_ref(), &zone);
     for raw_kind in &raw.kind {
         cx.kind(raw_kind);
     }
@@ -432,7 +437,9 @@ pub fn parse_with(
     if !cx.errors.is_empty() {
         return Err(ConfigErrors(cx.errors));
     }
-    let (Some(timezone), Some(evaluate), Some(mail)) = (timezone, evaluate, mail) else {
+    let (Some(timezone), Some(evaluate), Some(mail), Some(incidents)) =
+        (timezone, evaluate, mail, incidents)
+    else {
         // Each of these pushed an error when it failed.
         return Err(ConfigErrors(cx.errors));
     };
@@ -455,6 +462,7 @@ pub fn parse_with(
         quarantined,
         digest,
         sprs,
+        incidents,
     })
 }
 

@@ -35,6 +35,8 @@ pub(super) struct RawConfig {
     pub(super) package: Vec<Spanned<RawPackage>>,
     /// The standard duty library: attestations derived from the CRM.
     pub(super) library: Option<Spanned<RawLibrary>>,
+    /// The incident clocks (`config/incidents.rs`).
+    pub(super) incidents: Option<super::incidents::RawIncidents>,
     /// The weekly digest per party.
     pub(super) digest: Option<Spanned<RawDigest>>,
     /// Partial-credit facts of the SPRS projection.
@@ -152,6 +154,8 @@ pub(super) struct RawContractor {
     /// This contractor's own `[library]`: `enabled` replaces the top level's, and its
     /// overrides come before the top level's.
     pub(super) library: Option<Spanned<RawLibrary>>,
+    /// This contractor's incident deadlines where its CRM differs from `[incidents]`.
+    pub(super) incidents: Option<super::incidents::RawIncidentOverrides>,
 }
 
 #[derive(Deserialize)]

@@ -14,6 +14,7 @@ mod backup;
 mod digests;
 mod evidence;
 mod files;
+mod incidents;
 mod keyed;
 mod outbox;
 mod runs;
@@ -30,6 +31,9 @@ pub use digests::{DIGEST_DUTY, NewWeek, WeekRecord};
 pub use evidence::{
     ChainPosition, ChainReport, CheckedEvidence, NewEvidence, StoredEvidence, Tamper, Tampered,
 };
+pub use incidents::{
+    IncidentChange, IncidentMail, IncidentRefusal, IncidentUpdate, StoredIncident,
+};
 pub use keyed::KeyedMail;
 pub use outbox::{Lease, PendingMail, UndeliveredMail};
 pub use verdicts::{
@@ -45,6 +49,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0004_subjects.sql")),
     M::up(include_str!("migrations/0005_outbox_lease.sql")),
     M::up(include_str!("migrations/0006_keyed_escalations.sql")).foreign_key_check(),
+    M::up(include_str!("migrations/0007_incidents.sql")),
     M::up(include_str!("migrations/0009_digest_weeks.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);

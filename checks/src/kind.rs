@@ -720,6 +720,44 @@ pub fn builtin() -> Vec<EvidenceKind> {
                     OPT,
                     &["dibnet_report_number", "report_number"],
                 ),
+                // Who determined it reportable (the register's column).
+                FieldDef("discovered_by", Text, OPT, &["discovered_by"]),
+                // Sentinel: the incident's number, and for an incident mirrored from
+                // Defender XDR the provider and the Defender id (`checks::incident` merges
+                // the two into one incident).
+                FieldDef(
+                    "incident_number",
+                    Integer,
+                    OPT,
+                    &["incident_number", "properties.incidentNumber"],
+                ),
+                FieldDef(
+                    "provider_name",
+                    Text,
+                    OPT,
+                    &["provider_name", "properties.providerName"],
+                ),
+                FieldDef(
+                    "provider_incident_id",
+                    Text,
+                    OPT,
+                    &["provider_incident_id", "properties.providerIncidentId"],
+                ),
+                // Defender XDR: the incident this one was merged into.
+                FieldDef(
+                    "redirect_incident_id",
+                    Text,
+                    OPT,
+                    &["redirect_incident_id", "redirectIncidentId"],
+                ),
+                FieldDef("tags", List, OPT, &["tags", "customTags"]),
+                // A ticket feed's type: an `alert` is not an incident and opens no clock.
+                FieldDef(
+                    "record_type",
+                    Text,
+                    OPT,
+                    &["record_type", "ticket_type", "type"],
+                ),
             ],
         ),
         // A rule of a managed firewall's rule base.

@@ -622,7 +622,11 @@ mod tests {
                        "severity": "high", "status": "active", "source_system": "Sentinel",
                        "detected_at": "2026-11-20T08:00:00Z", "discovered_at": "2026-11-20 07:00",
                        "handed_off_at": "2026-11-20T10:00:00Z", "acknowledged_at": "11/20/2026 9:05 AM",
-                       "reported_at": "2026-11-21T12:00:00Z", "dibnet_report_number": "R-1"}),
+                       "reported_at": "2026-11-21T12:00:00Z", "dibnet_report_number": "R-1",
+                       "discovered_by": "Chris", "incident_number": 3190,
+                       "provider_name": "Microsoft 365 Defender", "provider_incident_id": "2972395",
+                       "redirect_incident_id": "2972390",
+                       "tags": ["CUI"], "record_type": "incident"}),
             ),
             (
                 "firewall_rule",

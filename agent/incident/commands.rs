@@ -1,0 +1,522 @@
+//! `dutywatch incident …`: the people involved record each step (who, when), and read the
+//! open incidents' clocks and an incident's timeline.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use dutywatch_checks::incident::{self, Basis, Deadline, Entry, Step, hours_text};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+
+use super::mail::when;
+use crate::clock::Clock;
+use crate::config::{self, Config, Contractor, Secrets};
+use crate::store::{IncidentChange, IncidentRefusal, Store, StoredIncident};
+
+#[derive(Debug, Args, Clone)]
+pub struct Common {
+    #[command(flatten)]
+    pub config: crate::cli::ConfigArg,
+    /// The contractor (client id); optional with one contractor.
+    #[arg(long)]
+    pub client: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StepArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The incident's id (or any id an input knows it by: a Sentinel name, a Defender id).
+    pub id: String,
+    /// Who did it (name and role, e.g. "Chris Vance (IT lead)"): the timeline names them.
+    #[arg(long)]
+    pub by: String,
+    /// When it was done (RFC 3339); default now.
+    #[arg(long, value_parser = crate::cli::instant)]
+    pub at: Option<Timestamp>,
+    /// A note for the record (on what basis, what was sent, where the media are).
+    #[arg(long)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Open an incident detected now (or --at): its clocks start.
+    Open {
+        #[command(flatten)]
+        step: StepArgs,
+        #[arg(long)]
+        title: Option<String>,
+    },
+    /// The MSP handed the incident to the contractor.
+    Handoff(StepArgs),
+    /// The contractor acknowledged the hand-off.
+    Ack(StepArgs),
+    /// Someone determined it is a reportable cyber incident: the 72 hours run from --at.
+    Discover(StepArgs),
+    /// Reported to DoD through DIBNet, with the report number DoD gave.
+    Report {
+        #[command(flatten)]
+        step: StepArgs,
+        /// The DIBNet incident report number.
+        #[arg(long)]
+        number: String,
+    },
+    /// Isolated malicious software submitted to DC3 (never to the Contracting Officer).
+    Malware(StepArgs),
+    /// The DoD report number given to the prime (subcontractors).
+    Prime(StepArgs),
+    /// Images and packet captures preserved (kept until report + 90 days).
+    Preserve(StepArgs),
+    /// The preserved media released (after the 90 days, or DoD declined interest).
+    Release(StepArgs),
+    /// Close the incident; refused while the preservation period runs unless --force.
+    Close {
+        #[command(flatten)]
+        step: StepArgs,
+        /// Close although a duty is still open (say why with --reason).
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why it is closed early, for the record.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Open incidents with the hours left on each clock.
+    List {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        json: bool,
+    },
+    /// An incident's timeline and clocks, as an assessor asks for them.
+    Show {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How far `--at` may run ahead of the clock: skew between hosts, not a plan.
+const AT_AHEAD_TOLERANCE: SignedDuration = SignedDuration::from_mins(5);
+
+/// One step to record, with what only some steps take.
+struct Recording {
+    step: Step,
+    args: StepArgs,
+    /// `open`'s title.
+    title: Option<String>,
+    /// `report`'s DIBNet number.
+    number: Option<String>,
+    /// `close`'s `--force` and `--reason`.
+    close: Option<(bool, Option<String>)>,
+}
+
+impl Recording {
+    fn plain(step: Step, args: StepArgs) -> Recording {
+        Recording {
+            step,
+            args,
+            title: None,
+            number: None,
+            close: None,
+        }
+    }
+}
+
+pub fn run(command: IncidentCommand, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
+    let now = clock.now();
+    let recording = match command {
+        IncidentCommand::List { common, json } => return list(&common, json, now),
+        IncidentCommand::Show { common, id, json } => return show(&common, &id, json, now),
+        IncidentCommand::Open { step, title } => Recording {
+            title,
+            ..Recording::plain(Step::Detected, step)
+        },
+        IncidentCommand::Handoff(a) => Recording::plain(Step::HandedOff, a),
+        IncidentCommand::Ack(a) => Recording::plain(Step::Acknowledged, a),
+        IncidentCommand::Discover(a) => Recording::plain(Step::Discovered, a),
+        IncidentCommand::Report { step, number } => Recording {
+            number: Some(number),
+            ..Recording::plain(Step::Reported, step)
+        },
+        IncidentCommand::Malware(a) => Recording::plain(Step::MalwareSubmitted, a),
+        IncidentCommand::Prime(a) => Recording::plain(Step::PrimeNotified, a),
+        IncidentCommand::Preserve(a) => Recording::plain(Step::Preserved, a),
+        IncidentCommand::Release(a) => Recording::plain(Step::Released, a),
+        IncidentCommand::Close {
+            step,
+            force,
+            reason,
+        } => Recording {
+            close: Some((force, reason)),
+            ..Recording::plain(Step::Closed, step)
+        },
+    };
+    record(recording, now)
+}
+
+/// Records one step as of `now` (its `--at`, default `now`), refusing what is out of order,
+/// and queues the warnings it makes due in the same transaction.
+fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
+    let Recording {
+        step,
+        args,
+        title,
+        number,
+        close,
+    } = recording;
+    let by = args.by.trim();
+    if by.is_empty() {
+        bail!(
+            "--by is empty: say who did it (e.g. --by \"Chris Vance (IT lead)\"), the timeline names them"
+        );
+    }
+    let at = args.at.unwrap_or(now);
+    if at > now.checked_add(AT_AHEAD_TOLERANCE).unwrap_or(now) {
+        bail!("--at {at} is ahead of the clock ({now}): record a step once it is done");
+    }
+    let number = match number.as_deref().map(str::trim) {
+        Some("") => bail!("--number is empty: give the incident report number DIBNet assigned"),
+        other => other.map(str::to_owned),
+    };
+    let config = load(&args.common.config.config)?;
+    let contractor = pick(&config, args.common.client.as_deref())?;
+    let mut store = Store::open(&config.database)
+        .with_context(|| format!("opening the database `{}`", config.database.display()))?;
+    let mut note = args.note.clone();
+    if let Some((force, reason)) = &close {
+        let current = store
+            .incident(&contractor.id, &args.id)?
+            .with_context(|| unknown(&args.id))?;
+        if let Some(blocker) = current.incident.close_blocker(at) {
+            let reason = reason.as_deref().map(str::trim).unwrap_or_default();
+            if !force {
+                bail!(
+                    "incident `{}` cannot be closed yet: {blocker}",
+                    current.incident.id
+                );
+            }
+            if reason.is_empty() {
+                bail!("--force needs --reason: the early close is kept for the record");
+            }
+            note = Some(match note {
+                Some(n) => format!("closed early ({reason}); {n}"),
+                None => format!("closed early ({reason})"),
+            });
+        }
+    }
+    let entry = Entry {
+        step,
+        at,
+        by: by.to_owned(),
+        note,
+        report_number: number,
+    };
+    let change = match step {
+        Step::Detected => IncidentChange::Open {
+            id: &args.id,
+            title: title.as_deref(),
+            entry,
+        },
+        _ => IncidentChange::Step {
+            id: &args.id,
+            entry,
+        },
+    };
+    let update = store.update_incidents(
+        &contractor.id,
+        &[change],
+        now,
+        &mut super::decide(&config, contractor, now),
+    )?;
+    let update = match update {
+        Ok(update) => update,
+        Err(IncidentRefusal::Unknown(id)) => bail!("{}", unknown(&id)),
+        Err(refusal) => bail!("{refusal}"),
+    };
+    let stored = store
+        .incident(&contractor.id, &args.id)?
+        .with_context(|| unknown(&args.id))?;
+    println!(
+        "{}: {} at {} by {by}",
+        stored.incident.id,
+        step.describe(),
+        when(at, &config.timezone)
+    );
+    for deadline in incident::clocks(
+        &stored.incident,
+        &config.incidents.policy_for(contractor),
+        now,
+    ) {
+        if deadline.done.is_none() {
+            println!("  {}", clock_line(&deadline, &config));
+        }
+    }
+    if !update.queued.is_empty() {
+        println!(
+            "  {} warning(s) queued; the daemon sends them (or `dutywatch once`)",
+            update.queued.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unknown(id: &str) -> String {
+    format!(
+        "no incident `{id}`: `dutywatch incident list` shows the open ones, `incident open` starts one"
+    )
+}
+
+fn load(path: &Path) -> anyhow::Result<Config> {
+    config::load_with(path, Secrets::Skip).map_err(|errors| anyhow::anyhow!("{errors}"))
+}
+
+/// The contractor `--client` names, or the only one.
+fn pick<'a>(config: &'a Config, client: Option<&str>) -> anyhow::Result<&'a Contractor> {
+    match (client, config.contractors.as_slice()) {
+        (Some(id), all) => all
+            .iter()
+            .find(|c| c.id == id)
+            .with_context(|| format!("no contractor `{id}` in {}", config.path.display())),
+        (None, [only]) => Ok(only),
+        (None, all) => {
+            let ids: Vec<&str> = all.iter().map(|c| c.id.as_str()).collect();
+            bail!(
+                "several contractors are configured; say which with --client ({})",
+                ids.join(", ")
+            )
+        }
+    }
+}
+
+fn clock_label(deadline: &Deadline) -> &'static str {
+    match deadline.clock {
+        incident::ClockName::Handoff => "hand-off to the contractor",
+        incident::ClockName::Acknowledge => "acknowledgement",
+        incident::ClockName::Report => "report to DoD (72 h)",
+        incident::ClockName::Prime => "report number to the prime",
+        incident::ClockName::Preservation => "preserve media (90 days)",
+    }
+}
+
+fn clock_line(deadline: &Deadline, config: &Config) -> String {
+    let due = when(deadline.due, &config.timezone);
+    let state = match (deadline.done, deadline.left) {
+        (Some(done), _) => format!("done {}", when(done, &config.timezone)),
+        (None, Some(left)) if left.is_negative() => {
+            format!("OVERDUE by {}", hours_text(left))
+        }
+        (None, Some(left)) => format!("{} left", hours_text(left)),
+        (None, None) => String::new(),
+    };
+    let basis = match deadline.basis {
+        Some(Basis::Detection) => " (from detection: discovery not recorded)",
+        Some(Basis::Discovery) => " (from discovery)",
+        None => "",
+    };
+    format!("{:<28} due {due}  {state}{basis}", clock_label(deadline))
+}
+
+fn clock_json(deadline: &Deadline) -> serde_json::Value {
+    json!({
+        "clock": deadline.clock.as_str(),
+        "starts": deadline.starts.to_string(),
+        "due": deadline.due.to_string(),
+        "done": deadline.done.map(|d| d.to_string()),
+        "seconds_left": deadline.left.map(|l| l.as_secs()),
+        "hours_left": deadline.left.map(|l| (l.as_secs() as f64 / 36.0).floor() / 100.0),
+        "overdue": deadline.overdue(),
+        "basis": deadline.basis.map(|b| match b {
+            Basis::Discovery => "discovery",
+            Basis::Detection => "detection",
+        }),
+    })
+}
+
+fn incident_json(
+    contractor: &Contractor,
+    stored: &StoredIncident,
+    config: &Config,
+    now: Timestamp,
+) -> serde_json::Value {
+    let inc = &stored.incident;
+    json!({
+        "client": contractor.id,
+        "id": inc.id,
+        "aliases": stored.aliases,
+        "title": inc.title,
+        "severity": inc.severity,
+        "classification": inc.classification,
+        "reportable": inc.reportable,
+        "closed": inc.is_closed(),
+        "report_number": inc.report_number(),
+        "opened_at": stored.opened_at.to_string(),
+        "opened_by": stored.opened_by,
+        "clocks": incident::clocks(inc, &config.incidents.policy_for(contractor), now)
+            .iter()
+            .map(clock_json)
+            .collect::<Vec<_>>(),
+        "timeline": inc.entries.iter().map(|e| json!({
+            "step": e.step.as_str(),
+            "at": e.at.to_string(),
+            "by": e.by,
+            "note": e.note,
+            "report_number": e.report_number,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::open_read_only(&config.database).map_err(anyhow::Error::from)
+}
+
+/// The open incidents of the config at `config_path` and their clocks, as `incident list`
+/// prints them (the demo shows them after its cycle).
+pub fn print_open(config_path: &Path, now: Timestamp) -> anyhow::Result<()> {
+    let common = Common {
+        config: crate::cli::ConfigArg {
+            config: config_path.to_owned(),
+        },
+        client: None,
+    };
+    list(&common, false, now).map(|_| ())
+}
+
+/// `incident list`: every open incident and the hours left on each running clock.
+fn list(common: &Common, json: bool, now: Timestamp) -> anyhow::Result<ExitCode> {
+    let config = load(&common.config.config)?;
+    let contractors: Vec<&Contractor> = match &common.client {
+        Some(id) => vec![pick(&config, Some(id))?],
+        None => config.contractors.iter().collect(),
+    };
+    let store = open_store(&config)?;
+    let mut out = std::io::stdout().lock();
+    let mut all = Vec::new();
+    for contractor in contractors {
+        for stored in store.incidents(&contractor.id)? {
+            if !stored.incident.is_closed() {
+                all.push((contractor, stored));
+            }
+        }
+    }
+    if json {
+        let items: Vec<_> = all
+            .iter()
+            .map(|(c, s)| incident_json(c, s, &config, now))
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &items)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if all.is_empty() {
+        writeln!(out, "no open incidents")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "open incidents as of {}", when(now, &config.timezone))?;
+    for (contractor, stored) in &all {
+        let inc = &stored.incident;
+        writeln!(
+            out,
+            "\n{}  {}  {}{}",
+            contractor.id,
+            inc.id,
+            inc.title.as_deref().unwrap_or("(no title)"),
+            inc.report_number()
+                .map(|n| format!("  [DIBNet {n}]"))
+                .unwrap_or_default()
+        )?;
+        let clocks = incident::clocks(inc, &config.incidents.policy_for(contractor), now);
+        if clocks.is_empty() {
+            writeln!(out, "  no clock runs (not a reportable incident)")?;
+        }
+        for deadline in clocks {
+            writeln!(out, "  {}", clock_line(&deadline, &config))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `incident show`: the timeline, who did what when, and the clocks.
+fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result<ExitCode> {
+    let config = load(&common.config.config)?;
+    let contractor = pick(&config, common.client.as_deref())?;
+    let store = open_store(&config)?;
+    let stored = store
+        .incident(&contractor.id, id)?
+        .with_context(|| unknown(id))?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &incident_json(contractor, &stored, &config, now))?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let inc = &stored.incident;
+    writeln!(
+        out,
+        "incident {} of {} ({})",
+        inc.id, contractor.name, contractor.id
+    )?;
+    writeln!(
+        out,
+        "title:          {}",
+        inc.title.as_deref().unwrap_or("-")
+    )?;
+    writeln!(
+        out,
+        "severity:       {}",
+        inc.severity.as_deref().unwrap_or("-")
+    )?;
+    writeln!(
+        out,
+        "classification: {}",
+        inc.classification.as_deref().unwrap_or("-")
+    )?;
+    writeln!(out, "known as:       {}", stored.aliases.join(", "))?;
+    writeln!(
+        out,
+        "opened:         {} by {}",
+        when(stored.opened_at, &config.timezone),
+        stored.opened_by
+    )?;
+    if let Some(number) = inc.report_number() {
+        writeln!(out, "DIBNet report:  {number}")?;
+    }
+    if let Some(until) = inc.preserve_until() {
+        writeln!(
+            out,
+            "preserve until: {} (report + 90 days)",
+            when(until, &config.timezone)
+        )?;
+    }
+    writeln!(out, "\ntimeline:")?;
+    for e in &inc.entries {
+        writeln!(
+            out,
+            "  {}  {:<38} by {}{}{}",
+            when(e.at, &config.timezone),
+            e.step.describe(),
+            e.by,
+            e.report_number
+                .as_deref()
+                .map(|n| format!("  report {n}"))
+                .unwrap_or_default(),
+            e.note
+                .as_deref()
+                .map(|n| format!("  ({n})"))
+                .unwrap_or_default()
+        )?;
+    }
+    let clocks = incident::clocks(inc, &config.incidents.policy_for(contractor), now);
+    if !clocks.is_empty() {
+        writeln!(out, "\nclocks as of {}:", when(now, &config.timezone))?;
+        for deadline in clocks {
+            writeln!(out, "  {}", clock_line(&deadline, &config))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,221 @@
+use dutywatch_checks::incident::{Observation, Step};
+
+use super::super::test_util::{temp_store, ts};
+use super::*;
+
+fn seen(id: &str, aliases: &[&str], detected: &str) -> Observation {
+    Observation {
+        id: id.to_owned(),
+        aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
+        title: Some("Phishing".to_owned()),
+        severity: Some("high".to_owned()),
+        classification: None,
+        tags: Vec::new(),
+        record_type: None,
+        steps: vec![(Step::Detected, ts(detected), None)],
+        report_number: None,
+    }
+}
+
+fn warn_once(key: &str) -> impl FnMut(&Incident) -> Vec<IncidentMail> + '_ {
+    move |incident| {
+        vec![IncidentMail {
+            key: format!("incident:acme:{}:{key}", incident.id),
+            duty: incident.id.clone(),
+            state: "due_soon",
+            mail: OutgoingMail {
+                to: vec!["it@acme.example".to_owned()],
+                cc: Vec::new(),
+                subject: format!("{}: {key}", incident.id),
+                body: "hours left".to_owned(),
+            },
+        }]
+    }
+}
+
+#[test]
+fn the_same_incident_from_defender_and_sentinel_is_one_incident() {
+    let mut t = temp_store();
+    let defender = seen("2972395", &["2972395"], "2026-11-23T09:00:00Z");
+    let sentinel = seen(
+        "2972395",
+        &["2972395", "73e01a99", "/subscriptions/s/incidents/73e01a99"],
+        "2026-11-23T08:59:00Z",
+    );
+    let changes = [
+        IncidentChange::Observe {
+            by: "defender_incidents",
+            seen: &defender,
+            reportable: true,
+        },
+        IncidentChange::Observe {
+            by: "sentinel_incidents",
+            seen: &sentinel,
+            reportable: true,
+        },
+    ];
+    let update = t
+        .store
+        .update_incidents(
+            "acme",
+            &changes,
+            ts("2026-11-23T09:05:00Z"),
+            &mut warn_once("w"),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(update.opened, ["2972395"]);
+    assert_eq!(update.steps, 2, "each source's detection");
+    assert_eq!(update.queued.len(), 1);
+    let all = t.store.incidents("acme").unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        all[0].incident.detected_at(),
+        Some(ts("2026-11-23T08:59:00Z")),
+        "the earliest detection"
+    );
+    let by_alias = t.store.incident("acme", "73e01a99").unwrap().unwrap();
+    assert_eq!(by_alias.incident.id, "2972395");
+    assert_eq!(by_alias.aliases[0], "2972395");
+    assert!(t.store.incident("other", "2972395").unwrap().is_none());
+}
+
+#[test]
+fn a_restart_repeats_nothing_and_an_unreportable_record_opens_nothing() {
+    let mut t = temp_store();
+    let observed = seen("INC-8", &["INC-8"], "2026-11-23T09:00:00Z");
+    let alert = seen("ALERT-1", &["ALERT-1"], "2026-11-23T09:00:00Z");
+    let changes = [
+        IncidentChange::Observe {
+            by: "register",
+            seen: &observed,
+            reportable: true,
+        },
+        IncidentChange::Observe {
+            by: "register",
+            seen: &alert,
+            reportable: false,
+        },
+    ];
+    let first = t
+        .store
+        .update_incidents(
+            "acme",
+            &changes,
+            ts("2026-11-23T09:05:00Z"),
+            &mut warn_once("w"),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.queued, ["incident:acme:INC-8:w"]);
+    drop(t.store);
+    let mut store = Store::open(&t.path).unwrap();
+    let again = store
+        .update_incidents(
+            "acme",
+            &changes,
+            ts("2026-11-23T09:10:00Z"),
+            &mut warn_once("w"),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        again,
+        IncidentUpdate {
+            open: 1,
+            ..IncidentUpdate::default()
+        },
+        "nothing doubled"
+    );
+    let all = store.incidents("acme").unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].incident.entries.len(), 1);
+    assert_eq!(
+        store
+            .pending_mail(ts("2026-11-24T00:00:00Z"), 10)
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_refused_step_writes_nothing_and_the_timeline_is_append_only() {
+    let mut t = temp_store();
+    let at = ts("2026-11-23T09:00:00Z");
+    let entry = |step, at| Entry {
+        step,
+        at,
+        by: "chris".to_owned(),
+        note: None,
+        report_number: None,
+    };
+    let open = [IncidentChange::Open {
+        id: "INC-9",
+        title: Some("Ransomware note"),
+        entry: entry(Step::Detected, at),
+    }];
+    t.store
+        .update_incidents("acme", &open, at, &mut |_| Vec::new())
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        t.store
+            .update_incidents("acme", &open, at, &mut |_| Vec::new())
+            .unwrap(),
+        Err(IncidentRefusal::Exists(_))
+    ));
+    // A hand-off then an acknowledgement out of order: the hand-off is rolled back too.
+    let changes = [
+        IncidentChange::Step {
+            id: "INC-9",
+            entry: entry(Step::HandedOff, ts("2026-11-23T10:00:00Z")),
+        },
+        IncidentChange::Step {
+            id: "INC-9",
+            entry: entry(Step::PrimeNotified, ts("2026-11-23T10:00:00Z")),
+        },
+    ];
+    let refused = t
+        .store
+        .update_incidents("acme", &changes, at, &mut warn_once("w"))
+        .unwrap();
+    assert!(
+        matches!(refused, Err(IncidentRefusal::Step { .. })),
+        "{refused:?}"
+    );
+    let stored = t.store.incident("acme", "INC-9").unwrap().unwrap();
+    assert_eq!(stored.incident.entries.len(), 1);
+    assert_eq!(
+        t.store
+            .pending_mail(ts("2026-11-24T00:00:00Z"), 10)
+            .unwrap()
+            .len(),
+        0
+    );
+    assert!(matches!(
+        t.store
+            .update_incidents(
+                "acme",
+                &[IncidentChange::Step {
+                    id: "INC-404",
+                    entry: entry(Step::HandedOff, at)
+                }],
+                at,
+                &mut |_| Vec::new()
+            )
+            .unwrap(),
+        Err(IncidentRefusal::Unknown(_))
+    ));
+    let rewrite = t
+        .store
+        .conn
+        .execute("UPDATE incident_steps SET by_whom = 'mallory'", []);
+    assert!(rewrite.is_err());
+    assert!(
+        t.store
+            .conn
+            .execute("DELETE FROM incident_steps", [])
+            .is_err()
+    );
+}

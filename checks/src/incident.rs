@@ -1,0 +1,786 @@
+//! The DFARS 252.204-7012 incident clocks: one incident's timeline, the deadlines it runs,
+//! and the warnings due as the hours run out.
+//!
+//! Every deadline is wall-clock hours counted on `Timestamp`s (UTC instants), never calendar
+//! days in a zone: the clause's 72 hours do not stop for weekends, holidays or a DST change,
+//! so neither does anything here. The 72 hours run from discovery; until someone records
+//! discovery they run from the earliest detection, which can only make a deadline earlier
+//! (the safe choice), and every warning says so.
+//!
+//! Pure: the caller gives `now`, the incident and the policy; what to mail and to whom is
+//! answered as data (`Warning`), each with a stable key so it is sent once.
+
+use std::fmt;
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::party::Party;
+use crate::record::{FieldValue, Record};
+
+/// The clause's reporting window: "within 72 hours of discovery".
+pub const REPORT_WITHIN: SignedDuration = SignedDuration::from_hours(72);
+
+/// The preservation period of (e): "at least 90 days from the submission of the report",
+/// counted as 90 × 24 wall-clock hours.
+pub const PRESERVE_FOR: SignedDuration = SignedDuration::from_hours(90 * 24);
+
+/// Hours after the start of the report clock at which an unfiled report is warned about.
+pub const REPORT_WARNINGS: [i64; 4] = [24, 48, 60, 68];
+
+/// One step of an incident's timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Step {
+    /// Seen by a tool or a person (Defender, Sentinel, a ticket, the command line).
+    Detected,
+    /// Determined to be a reportable cyber incident: the 72-hour clock starts here.
+    Discovered,
+    /// The MSP handed it to the contractor.
+    HandedOff,
+    /// The contractor acknowledged the hand-off.
+    Acknowledged,
+    /// Reported to DoD through DIBNet (with the report number).
+    Reported,
+    /// Isolated malicious software submitted to DC3.
+    MalwareSubmitted,
+    /// The DoD report number given to the prime (subcontractors).
+    PrimeNotified,
+    /// Images and packet captures preserved.
+    Preserved,
+    /// The preserved media released (after the period, or DoD declined interest).
+    Released,
+    Closed,
+}
+
+impl Step {
+    pub const ALL: [Step; 10] = [
+        Step::Detected,
+        Step::Discovered,
+        Step::HandedOff,
+        Step::Acknowledged,
+        Step::Reported,
+        Step::MalwareSubmitted,
+        Step::PrimeNotified,
+        Step::Preserved,
+        Step::Released,
+        Step::Closed,
+    ];
+
+    /// The name the store, the commands and the JSON use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Detected => "detected",
+            Step::Discovered => "discovered",
+            Step::HandedOff => "handed_off",
+            Step::Acknowledged => "acknowledged",
+            Step::Reported => "reported",
+            Step::MalwareSubmitted => "malware_submitted",
+            Step::PrimeNotified => "prime_notified",
+            Step::Preserved => "preserved",
+            Step::Released => "released",
+            Step::Closed => "closed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// What an assessor reads in the timeline.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Step::Detected => "detected",
+            Step::Discovered => "discovered (determined reportable)",
+            Step::HandedOff => "handed off to the contractor",
+            Step::Acknowledged => "acknowledged by the contractor",
+            Step::Reported => "reported to DoD (DIBNet)",
+            Step::MalwareSubmitted => "malicious software submitted to DC3",
+            Step::PrimeNotified => "report number given to the prime",
+            Step::Preserved => "images and captures preserved",
+            Step::Released => "preserved media released",
+            Step::Closed => "closed",
+        }
+    }
+
+    /// A step recorded only once; `Detected` may come from each source that saw it.
+    fn once(self) -> bool {
+        self != Step::Detected
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One recorded step: who, when, and what they noted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub step: Step,
+    pub at: Timestamp,
+    pub by: String,
+    pub note: Option<String>,
+    /// The DIBNet report number, on `Reported` (and `PrimeNotified`).
+    pub report_number: Option<String>,
+}
+
+/// An incident and its timeline, oldest entry first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incident {
+    pub id: String,
+    pub title: Option<String>,
+    pub severity: Option<String>,
+    pub classification: Option<String>,
+    /// Whether its records met the reportable policy (an incident opened by hand always is).
+    pub reportable: bool,
+    pub entries: Vec<Entry>,
+}
+
+impl Incident {
+    fn first(&self, step: Step) -> Option<&Entry> {
+        self.entries
+            .iter()
+            .filter(|e| e.step == step)
+            .min_by_key(|e| e.at)
+    }
+
+    pub fn entry(&self, step: Step) -> Option<&Entry> {
+        self.first(step)
+    }
+
+    pub fn at(&self, step: Step) -> Option<Timestamp> {
+        self.first(step).map(|e| e.at)
+    }
+
+    /// The earliest detection by any input.
+    pub fn detected_at(&self) -> Option<Timestamp> {
+        self.at(Step::Detected)
+    }
+
+    /// Where the 72 hours run from: discovery, or until it is recorded the earliest detection.
+    pub fn report_clock_start(&self) -> Option<(Timestamp, Basis)> {
+        match self.at(Step::Discovered) {
+            Some(at) => Some((at, Basis::Discovery)),
+            None => self.detected_at().map(|at| (at, Basis::Detection)),
+        }
+    }
+
+    pub fn report_number(&self) -> Option<&str> {
+        self.first(Step::Reported)
+            .and_then(|e| e.report_number.as_deref())
+    }
+
+    /// The end of the preservation period: report + 90 days.
+    pub fn preserve_until(&self) -> Option<Timestamp> {
+        self.at(Step::Reported)
+            .and_then(|at| at.checked_add(PRESERVE_FOR).ok())
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.at(Step::Closed).is_some()
+    }
+
+    /// Whether `step` may be recorded at `at` now: the order the clause and the hand-off imply.
+    pub fn check_step(&self, step: Step, at: Timestamp) -> Result<(), StepError> {
+        if self.is_closed() {
+            return Err(StepError::Closed);
+        }
+        if step.once()
+            && let Some(done) = self.first(step)
+        {
+            return Err(StepError::Already {
+                step,
+                at: done.at,
+                by: done.by.clone(),
+            });
+        }
+        if let Some(detected) = self.detected_at()
+            && at < detected
+            && step != Step::Detected
+        {
+            return Err(StepError::BeforeDetection { step, detected });
+        }
+        let needs = match step {
+            Step::Acknowledged => Some(Step::HandedOff),
+            Step::PrimeNotified | Step::Released => Some(Step::Reported),
+            _ => None,
+        };
+        if let Some(needed) = needs {
+            match self.at(needed) {
+                None => {
+                    return Err(StepError::OutOfOrder {
+                        step,
+                        needs: needed,
+                    });
+                }
+                Some(done) if at < done => {
+                    return Err(StepError::Earlier {
+                        step,
+                        needs: needed,
+                        done,
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Why `close` at `now` would leave a duty undone; `None` when it may close.
+    pub fn close_blocker(&self, now: Timestamp) -> Option<String> {
+        if let Some(until) = self.preserve_until() {
+            if now < until && self.at(Step::Released).is_none() {
+                return Some(format!(
+                    "images and captures must be kept until {until} (report + 90 days); close it after that, or with --force --reason if DoD declined interest"
+                ));
+            }
+            return None;
+        }
+        if self.reportable {
+            return Some(
+                "it is not reported to DoD; record `incident report`, or close with --force --reason (e.g. determined not a reportable cyber incident)".to_owned(),
+            );
+        }
+        None
+    }
+}
+
+/// Why a step cannot be recorded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    #[error("the incident is closed; nothing more can be recorded")]
+    Closed,
+    #[error("`{step}` was already recorded at {at} by {by}")]
+    Already {
+        step: Step,
+        at: Timestamp,
+        by: String,
+    },
+    #[error("`{step}` cannot come before the detection at {detected}")]
+    BeforeDetection { step: Step, detected: Timestamp },
+    #[error("`{step}` needs `{needs}` first; record that step before this one")]
+    OutOfOrder { step: Step, needs: Step },
+    #[error("`{step}` cannot be earlier than `{needs}` at {done}")]
+    Earlier {
+        step: Step,
+        needs: Step,
+        done: Timestamp,
+    },
+}
+
+/// What the report clock counts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Basis {
+    Discovery,
+    /// Nobody recorded discovery yet: the earliest detection stands in.
+    Detection,
+}
+
+/// What opens a reportable-incident clock, compared ignoring case, `_`, `-` and spaces
+/// (`truePositive` = `true_positive`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reportable {
+    /// Severities that open a clock; empty: any.
+    pub severities: Vec<String>,
+    /// Classifications that open a clock; empty: any not ignored.
+    pub classifications: Vec<String>,
+    /// Classifications that never do (false positives).
+    pub ignore_classifications: Vec<String>,
+    /// Tags that open a clock whatever the severity.
+    pub tags: Vec<String>,
+    /// Record types that are not incidents (an alert in a ticket feed).
+    pub not_incidents: Vec<String>,
+}
+
+impl Default for Reportable {
+    fn default() -> Reportable {
+        Reportable {
+            severities: Vec::new(),
+            classifications: Vec::new(),
+            ignore_classifications: vec![
+                "false_positive".to_owned(),
+                "informational_expected_activity".to_owned(),
+                "benign_positive".to_owned(),
+            ],
+            tags: Vec::new(),
+            not_incidents: vec!["alert".to_owned()],
+        }
+    }
+}
+
+fn norm(text: &str) -> String {
+    text.chars()
+        .filter(|c| !matches!(c, '_' | '-' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+fn within(list: &[String], value: &str) -> bool {
+    let value = norm(value);
+    list.iter().any(|v| norm(v) == value)
+}
+
+impl Reportable {
+    /// Whether an observation opens a clock. An alert opens nothing; a false positive
+    /// nothing; a listed tag opens one whatever the severity.
+    pub fn opens(&self, seen: &Observation) -> bool {
+        if seen
+            .record_type
+            .as_deref()
+            .is_some_and(|t| within(&self.not_incidents, t))
+        {
+            return false;
+        }
+        if let Some(class) = &seen.classification {
+            if within(&self.ignore_classifications, class) {
+                return false;
+            }
+            if !self.classifications.is_empty() && !within(&self.classifications, class) {
+                return false;
+            }
+        } else if !self.classifications.is_empty() {
+            return false;
+        }
+        if seen.tags.iter().any(|t| within(&self.tags, t)) {
+            return true;
+        }
+        self.severities.is_empty()
+            || seen
+                .severity
+                .as_deref()
+                .is_some_and(|s| within(&self.severities, s))
+    }
+}
+
+/// The hours the people involved are held to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Detection → hand-off to the contractor (the CRM's figure: 24 h, 4 h).
+    pub handoff_within: SignedDuration,
+    /// Hand-off → the contractor's acknowledgement.
+    pub ack_within: SignedDuration,
+    /// Whether the contractor is a subcontractor, owing the prime the report number.
+    pub subcontractor: bool,
+    /// Report → the prime has the number.
+    pub prime_within: SignedDuration,
+    /// How long before the preservation period ends its reminder goes out.
+    pub preserve_remind_before: SignedDuration,
+    pub reportable: Reportable,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            handoff_within: SignedDuration::from_hours(24),
+            ack_within: SignedDuration::from_hours(4),
+            subcontractor: false,
+            prime_within: SignedDuration::from_hours(24),
+            preserve_remind_before: SignedDuration::from_hours(14 * 24),
+            reportable: Reportable::default(),
+        }
+    }
+}
+
+/// The deadlines an incident runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ClockName {
+    Handoff,
+    Acknowledge,
+    Report,
+    Prime,
+    Preservation,
+}
+
+impl ClockName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClockName::Handoff => "handoff",
+            ClockName::Acknowledge => "acknowledge",
+            ClockName::Report => "report",
+            ClockName::Prime => "prime",
+            ClockName::Preservation => "preservation",
+        }
+    }
+}
+
+/// One deadline of an incident.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    pub clock: ClockName,
+    pub starts: Timestamp,
+    pub due: Timestamp,
+    /// When the step it waits for was recorded.
+    pub done: Option<Timestamp>,
+    /// `due - now` while it runs (negative when overdue); `None` once done.
+    pub left: Option<SignedDuration>,
+    /// For the report clock: discovery or the detection standing in for it.
+    pub basis: Option<Basis>,
+}
+
+impl Deadline {
+    pub fn overdue(&self) -> bool {
+        self.left.is_some_and(|left| left.is_negative())
+    }
+}
+
+/// Each deadline of `incident` as of `now`. A closed incident runs none.
+pub fn clocks(incident: &Incident, policy: &Policy, now: Timestamp) -> Vec<Deadline> {
+    let mut out = Vec::new();
+    if incident.is_closed() || !incident.reportable {
+        return out;
+    }
+    let mut push = |clock, starts: Timestamp, within: SignedDuration, done, basis| {
+        let due = starts.checked_add(within).unwrap_or(Timestamp::MAX);
+        let left = match done {
+            Some(_) => None,
+            None => Some(now.duration_until(due)),
+        };
+        out.push(Deadline {
+            clock,
+            starts,
+            due,
+            done,
+            left,
+            basis,
+        });
+    };
+    if let Some(detected) = incident.detected_at() {
+        push(
+            ClockName::Handoff,
+            detected,
+            policy.handoff_within,
+            incident.at(Step::HandedOff),
+            None,
+        );
+    }
+    if let Some(handed) = incident.at(Step::HandedOff) {
+        push(
+            ClockName::Acknowledge,
+            handed,
+            policy.ack_within,
+            incident.at(Step::Acknowledged),
+            None,
+        );
+    }
+    if let Some((start, basis)) = incident.report_clock_start() {
+        push(
+            ClockName::Report,
+            start,
+            REPORT_WITHIN,
+            incident.at(Step::Reported),
+            Some(basis),
+        );
+    }
+    if let Some(reported) = incident.at(Step::Reported) {
+        if policy.subcontractor {
+            push(
+                ClockName::Prime,
+                reported,
+                policy.prime_within,
+                incident.at(Step::PrimeNotified),
+                None,
+            );
+        }
+        push(
+            ClockName::Preservation,
+            reported,
+            PRESERVE_FOR,
+            incident.at(Step::Released),
+            None,
+        );
+    }
+    out
+}
+
+/// How senior the people told are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Seniority {
+    Primary,
+    Backup,
+    Management,
+}
+
+/// Which warning it is; with the incident id it names the mail once and for all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WarningStep {
+    HandoffOverdue,
+    AckOverdue,
+    /// The report is not filed this many hours after the clock started.
+    ReportAt(i64),
+    /// 72 hours passed without a report: the duty lapsed.
+    ReportLapsed,
+    PrimeOverdue,
+    PreservationEnding,
+}
+
+impl WarningStep {
+    pub fn key_part(self) -> String {
+        match self {
+            WarningStep::HandoffOverdue => "handoff-overdue".to_owned(),
+            WarningStep::AckOverdue => "ack-overdue".to_owned(),
+            WarningStep::ReportAt(hours) => format!("report-{hours}h"),
+            WarningStep::ReportLapsed => "report-lapsed".to_owned(),
+            WarningStep::PrimeOverdue => "prime-overdue".to_owned(),
+            WarningStep::PreservationEnding => "preservation-ending".to_owned(),
+        }
+    }
+}
+
+/// A warning due now: who is told, how much time is left and what is missing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    pub step: WarningStep,
+    /// `incident:<id>:<step>`; the caller prefixes the client.
+    pub key: String,
+    pub recipients: Vec<(Party, Seniority)>,
+    /// The deadline the warning is about.
+    pub due: Timestamp,
+    /// `due - now`: negative once it passed.
+    pub left: SignedDuration,
+    /// The steps not recorded yet that the deadline waits for.
+    pub missing: Vec<Step>,
+    pub basis: Option<Basis>,
+    /// Whether the duty lapsed (the mail says so plainly).
+    pub lapsed: bool,
+}
+
+/// The warnings due for `incident` at `now`. Of the report ladder only the rung reached last
+/// is due: a daemon that was down at 24 h and comes back at 50 h sends the 48-hour warning,
+/// not both. The caller sends each key once.
+pub fn warnings_due(incident: &Incident, policy: &Policy, now: Timestamp) -> Vec<Warning> {
+    use Party::{Contractor, Msp};
+    use Seniority::{Backup, Management, Primary};
+    let mut out = Vec::new();
+    let warn = |step: WarningStep, deadline: &Deadline, recipients, missing, lapsed| Warning {
+        key: format!("incident:{}:{}", incident.id, step.key_part()),
+        step,
+        recipients,
+        due: deadline.due,
+        left: now.duration_until(deadline.due),
+        missing,
+        basis: deadline.basis,
+        lapsed,
+    };
+    for deadline in clocks(incident, policy, now) {
+        if deadline.done.is_some() {
+            continue;
+        }
+        let elapsed = deadline.starts.duration_until(now);
+        match deadline.clock {
+            ClockName::Handoff if now >= deadline.due => out.push(warn(
+                WarningStep::HandoffOverdue,
+                &deadline,
+                vec![(Msp, Backup), (Contractor, Primary)],
+                vec![Step::HandedOff],
+                false,
+            )),
+            ClockName::Acknowledge if now >= deadline.due => out.push(warn(
+                WarningStep::AckOverdue,
+                &deadline,
+                vec![(Contractor, Backup)],
+                vec![Step::Acknowledged],
+                false,
+            )),
+            ClockName::Report => {
+                let missing = report_missing(incident, deadline.basis);
+                if now >= deadline.due {
+                    out.push(warn(
+                        WarningStep::ReportLapsed,
+                        &deadline,
+                        vec![
+                            (Contractor, Management),
+                            (Contractor, Backup),
+                            (Contractor, Primary),
+                            (Msp, Management),
+                            (Msp, Primary),
+                        ],
+                        missing,
+                        true,
+                    ));
+                } else if let Some(&hours) = REPORT_WARNINGS
+                    .iter()
+                    .rev()
+                    .find(|&&h| elapsed >= SignedDuration::from_hours(h))
+                {
+                    let seniority = match hours {
+                        24 => Primary,
+                        48 => Backup,
+                        _ => Management,
+                    };
+                    out.push(warn(
+                        WarningStep::ReportAt(hours),
+                        &deadline,
+                        vec![(Contractor, seniority), (Msp, seniority)],
+                        missing,
+                        false,
+                    ));
+                }
+            }
+            ClockName::Prime if now >= deadline.due => out.push(warn(
+                WarningStep::PrimeOverdue,
+                &deadline,
+                vec![(Contractor, Primary)],
+                vec![Step::PrimeNotified],
+                false,
+            )),
+            ClockName::Preservation => {
+                let remind_at = deadline
+                    .due
+                    .checked_sub(policy.preserve_remind_before)
+                    .unwrap_or(deadline.due);
+                if now >= remind_at && now < deadline.due {
+                    out.push(warn(
+                        WarningStep::PreservationEnding,
+                        &deadline,
+                        vec![(Contractor, Primary), (Msp, Primary)],
+                        vec![Step::Released],
+                        false,
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// What the report still waits for: discovery when only detection is recorded, and the
+/// report itself.
+fn report_missing(incident: &Incident, basis: Option<Basis>) -> Vec<Step> {
+    let mut missing = Vec::new();
+    if basis == Some(Basis::Detection) {
+        missing.push(Step::Discovered);
+    }
+    if incident.at(Step::HandedOff).is_none() {
+        missing.push(Step::HandedOff);
+    }
+    missing.push(Step::Reported);
+    missing
+}
+
+/// A duration as people say it: `48 hours`, `47 hours 55 minutes`, `35 minutes`, `32 days
+/// 4 hours`; of a negative one its size (the caller says "overdue by").
+pub fn hours_text(duration: SignedDuration) -> String {
+    let minutes = duration.as_secs().unsigned_abs() / 60;
+    let (hours, minutes) = (minutes / 60, minutes % 60);
+    let unit = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    match (hours, minutes) {
+        // Past four days minutes mean nothing and hours are hard to read.
+        (h, _) if h >= 96 => match h % 24 {
+            0 => unit(h / 24, "day", "days"),
+            rest => format!(
+                "{} {}",
+                unit(h / 24, "day", "days"),
+                unit(rest, "hour", "hours")
+            ),
+        },
+        (0, m) => unit(m, "minute", "minutes"),
+        (h, 0) => unit(h, "hour", "hours"),
+        (h, m) => format!(
+            "{} {}",
+            unit(h, "hour", "hours"),
+            unit(m, "minute", "minutes")
+        ),
+    }
+}
+
+/// What one input says about an incident: a record of the `incident` kind from a register,
+/// Defender, Sentinel or a ticket feed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observation {
+    /// The id the incident is known by here: a Sentinel incident mirrored from Defender
+    /// takes the Defender id, a Defender incident merged into another that one's id, a
+    /// Sentinel resource path its last segment.
+    pub id: String,
+    /// Every id the input knows it by (the first is `id`); two observations sharing one are
+    /// the same incident.
+    pub aliases: Vec<String>,
+    pub title: Option<String>,
+    pub severity: Option<String>,
+    pub classification: Option<String>,
+    pub tags: Vec<String>,
+    pub record_type: Option<String>,
+    /// Steps the input states, with who where it says.
+    pub steps: Vec<(Step, Timestamp, Option<String>)>,
+    pub report_number: Option<String>,
+}
+
+/// Providers whose incidents Sentinel mirrors with the provider's own id.
+const DEFENDER_PROVIDERS: [&str; 3] = [
+    "microsoft365defender",
+    "microsoftdefenderxdr",
+    "microsoftxdr",
+];
+
+/// Reads an `incident` record into what it says; `zone` places bare dates.
+pub fn observe(record: &Record, zone: &TimeZone) -> Option<Observation> {
+    let text = |field: &str| match record.get(field) {
+        Some(FieldValue::Text(t)) if !t.trim().is_empty() => Some(t.trim().to_owned()),
+        Some(FieldValue::Integer(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let time = |field: &str| match record.get(field) {
+        Some(FieldValue::Time(when)) => Some(when.start(zone)),
+        _ => None,
+    };
+    let raw_id = text("id")?;
+    // A Sentinel resource id is a path (`…/Microsoft.SecurityInsights/Incidents/{name}`, in
+    // either case); its last segment is the incident's name.
+    let own_id = match raw_id.to_ascii_lowercase().rfind("/incidents/") {
+        Some(at) if raw_id.len() > at + "/incidents/".len() => {
+            raw_id[at + "/incidents/".len()..].to_owned()
+        }
+        _ => raw_id.clone(),
+    };
+    let mirrored = text("provider_incident_id").filter(|_| {
+        text("provider_name").is_some_and(|p| DEFENDER_PROVIDERS.contains(&norm(&p).as_str()))
+    });
+    // Defender merged it into another incident: that one is the incident.
+    let redirected = text("redirect_incident_id");
+    let mut aliases = Vec::new();
+    let id = match (&redirected, &mirrored) {
+        (Some(target), _) => target.clone(),
+        (None, Some(defender)) => defender.clone(),
+        (None, None) => own_id.clone(),
+    };
+    for alias in [Some(id.clone()), Some(own_id), Some(raw_id)]
+        .into_iter()
+        .flatten()
+    {
+        if !aliases.contains(&alias) {
+            aliases.push(alias);
+        }
+    }
+    let mut steps = Vec::new();
+    for (field, step, by) in [
+        ("detected_at", Step::Detected, None),
+        ("discovered_at", Step::Discovered, text("discovered_by")),
+        ("handed_off_at", Step::HandedOff, None),
+        ("acknowledged_at", Step::Acknowledged, None),
+        ("reported_at", Step::Reported, None),
+    ] {
+        if let Some(at) = time(field) {
+            steps.push((step, at, by));
+        }
+    }
+    let tags = match record.get("tags") {
+        Some(FieldValue::List(list)) => list.clone(),
+        Some(FieldValue::Text(t)) => vec![t.clone()],
+        _ => Vec::new(),
+    };
+    Some(Observation {
+        id,
+        aliases,
+        title: text("title"),
+        severity: text("severity"),
+        classification: text("classification"),
+        tags,
+        record_type: text("record_type"),
+        steps,
+        report_number: text("report_number"),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,818 @@
+//! The DFARS 252.204-7012 incident clocks end to end: every input opens a clock, the same
+//! incident from Defender and Sentinel is one, each warning goes out once to the right people
+//! with the right hours left, across a restart; the commands as a user runs them.
+
+use dutywatch::daemon::Daemon;
+use jiff::Timestamp;
+
+use crate::util::{self, Fixture, at, text};
+
+/// A contractor with contacts in every role, Defender and Sentinel exports, a ticket feed
+/// and a 4-hour hand-off.
+fn fixture(now: Timestamp) -> Fixture {
+    let config = util::contractor_config(INCIDENT_SOURCES).replace(
+        "contacts = [\"it@acme.example\"]",
+        "contacts = [\"it@acme.example\"]\n\
+         backup_contacts = [\"ops@acme.example\"]\n\
+         management_contacts = [\"ceo@acme.example\"]\n\
+         msp_contacts = [\"team@keystone.example\"]\n\
+         msp_backup_contacts = [\"escalation@keystone.example\"]\n\
+         msp_management_contacts = [\"director@keystone.example\"]",
+    );
+    let fixture = Fixture::new();
+    fixture.write("dutywatch.toml", &config);
+    fixture.write("crm.csv", util::CRM);
+    fixture.write_dated("evidence/reviews.csv", util::REVIEWS, now);
+    fixture.write_dated("evidence/mfa.json", util::MFA_OK, now);
+    fixture.write_dated("evidence/defender.json", r#"{"value": []}"#, now);
+    fixture.write_dated("evidence/sentinel.json", r#"{"value": []}"#, now);
+    fixture.write_dated("evidence/tickets.csv", TICKETS_HEADER, now);
+    fixture
+}
+
+const INCIDENT_SOURCES: &str = r#"
+[[contractor.source]]
+id = "defender"
+kind = "file"
+evidence = "incident"
+path = "evidence/defender.json"
+records = "value"
+schedule = "*/5 * * * *"
+
+[[contractor.source]]
+id = "sentinel"
+kind = "file"
+evidence = "incident"
+path = "evidence/sentinel.json"
+records = "value"
+schedule = "*/5 * * * *"
+
+[[contractor.source]]
+id = "tickets"
+kind = "file"
+evidence = "incident"
+path = "evidence/tickets.csv"
+schedule = "*/5 * * * *"
+
+[incidents]
+check = "*/5 * * * *"
+handoff_within = "4h"
+ack_within = "2h"
+severities = ["high", "medium"]
+tags = ["CUI"]
+"#;
+
+const TICKETS_HEADER: &str = "id,title,type,severity,detected_at\n";
+
+/// Defender XDR's `security/incidents`, as Graph sends it (PascalCase enum as its example).
+fn defender(id: &str, created: &str) -> String {
+    format!(
+        r#"{{"value": [{{"id": "{id}", "displayName": "Multi-stage incident", "createdDateTime": "{created}",
+            "status": "Active", "severity": "high", "classification": "TruePositive", "customTags": []}}]}}"#
+    )
+}
+
+/// Sentinel's incidents (ARM), the one mirrored from Defender carrying its id.
+fn sentinel(defender_id: &str, created: &str) -> String {
+    format!(
+        r#"{{"value": [
+          {{"id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.OperationalInsights/workspaces/w/providers/Microsoft.SecurityInsights/incidents/73e01a99",
+            "name": "73e01a99", "properties": {{"title": "Multi-stage incident", "severity": "High",
+            "status": "New", "incidentNumber": 3190, "createdTimeUtc": "{created}",
+            "providerName": "Microsoft 365 Defender", "providerIncidentId": "{defender_id}"}}}},
+          {{"id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.OperationalInsights/workspaces/w/providers/Microsoft.SecurityInsights/incidents/5b2c",
+            "name": "5b2c", "properties": {{"title": "Noise", "severity": "Low", "status": "New",
+            "incidentNumber": 3191, "createdTimeUtc": "{created}", "providerName": "Azure Sentinel",
+            "providerIncidentId": "3191"}}}}
+        ]}}"#
+    )
+}
+
+/// `dutywatch incident ARGS` in process with the wall clock at `now`, as the daemon beside it
+/// runs (the binary's tests take `util::CLOCK`, after every instant these tests step through).
+fn incident_at(fixture: &Fixture, now: &str, args: &[&str]) {
+    use clap::Parser as _;
+    let config = fixture.config_path();
+    let mut all = vec!["dutywatch", "--clock", now, "incident"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--config", config.to_str().expect("utf-8")]);
+    let cli = dutywatch::cli::Cli::try_parse_from(&all).expect("arguments parse");
+    let code = dutywatch::cli::run(cli).unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
+    assert_eq!(code, std::process::ExitCode::SUCCESS, "{args:?}");
+}
+
+fn start(fixture: &Fixture, now: Timestamp) -> Daemon {
+    Daemon::start(fixture.config_path(), fixture.load(), now).expect("daemon starts")
+}
+
+/// The incident warnings in the outbox as (To, Subject), folded headers joined, by subject.
+fn incident_mails(fixture: &Fixture) -> Vec<(String, String)> {
+    let warning = [
+        "left to report",
+        "lapsed",
+        "overdue",
+        "not acknowledged",
+        "report number",
+    ];
+    let mut out: Vec<(String, String)> = fixture
+        .mails()
+        .iter()
+        .filter_map(|mail| {
+            let unfolded = mail.replace("\r\n ", " ").replace("\n ", " ");
+            let header = |name: &str| {
+                unfolded
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.trim().to_owned())
+            };
+            Some((header("To:")?, header("Subject:")?))
+        })
+        .filter(|(_, subject)| warning.iter().any(|w| subject.contains(w)))
+        .collect();
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out
+}
+
+fn open_incidents(fixture: &Fixture) -> Vec<dutywatch::store::StoredIncident> {
+    let config = fixture.load();
+    let store = dutywatch::store::Store::open_read_only(&config.database).expect("store");
+    store.incidents("acme").expect("incidents")
+}
+
+#[test]
+fn every_input_opens_a_clock_and_defender_and_sentinel_are_one_incident() {
+    let now = at("2026-11-23T09:00:00Z");
+    let fixture = fixture(now);
+    fixture.write_dated(
+        "evidence/defender.json",
+        &defender("2972395", "2026-11-23T08:40:00Z"),
+        now,
+    );
+    fixture.write_dated(
+        "evidence/sentinel.json",
+        &sentinel("2972395", "2026-11-23T08:38:00Z"),
+        now,
+    );
+    fixture.write_dated(
+        "evidence/tickets.csv",
+        &format!(
+            "{TICKETS_HEADER}T-88412,Possible compromise,incident,medium,2026-11-23T08:50:00Z\n\
+             T-88413,EDR alert,alert,high,2026-11-23T08:55:00Z\n\
+             T-88414,Low but CUI,incident,low,2026-11-23T08:56:00Z\n"
+        ),
+        now,
+    );
+    let mut daemon = start(&fixture, now);
+    daemon.step(now).expect("step");
+    let ids: Vec<String> = open_incidents(&fixture)
+        .into_iter()
+        .map(|s| s.incident.id)
+        .collect();
+    // Defender and its Sentinel mirror are one; Sentinel's low-severity one, the alert and
+    // the low ticket open nothing.
+    assert_eq!(ids, ["2972395", "T-88412"], "{ids:?}");
+    let merged = &open_incidents(&fixture)[0];
+    assert_eq!(
+        merged.incident.detected_at(),
+        Some(at("2026-11-23T08:38:00Z")),
+        "the earliest detection of the two"
+    );
+    assert!(merged.aliases.contains(&"73e01a99".to_owned()));
+
+    // The command line opens the fourth kind of input.
+    incident_at(
+        &fixture,
+        "2026-11-23T09:00:00Z",
+        &[
+            "open",
+            "MAN-1",
+            "--by",
+            "Dana (IT)",
+            "--title",
+            "USB stick found in the lab",
+        ],
+    );
+
+    // Two clocks, their own mails: the hand-off of each is overdue after 4 hours.
+    let later = at("2026-11-23T13:00:00Z");
+    daemon.step(later).expect("step");
+    let mails = incident_mails(&fixture);
+    let subjects: Vec<&str> = mails.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(
+        subjects,
+        [
+            "[dutywatch] 2972395: hand-off to the contractor overdue",
+            "[dutywatch] MAN-1: hand-off to the contractor overdue",
+            "[dutywatch] T-88412: hand-off to the contractor overdue",
+        ]
+    );
+    for (to, _) in &mails {
+        assert_eq!(to, "escalation@keystone.example, it@acme.example");
+    }
+    // Once each, however often the clocks are checked.
+    daemon.step(at("2026-11-23T13:05:00Z")).expect("step");
+    assert_eq!(incident_mails(&fixture).len(), 3);
+}
+
+#[test]
+fn the_report_ladder_goes_out_once_per_rung_to_more_senior_people_across_a_restart() {
+    let detected = at("2026-11-23T09:00:00Z");
+    let fixture = fixture(detected);
+    fixture.write_dated(
+        "evidence/defender.json",
+        &defender("2972395", "2026-11-23T09:00:00Z"),
+        detected,
+    );
+    let mut daemon = start(&fixture, detected);
+    daemon.step(detected).expect("step");
+    incident_at(
+        &fixture,
+        "2026-11-23T10:00:00Z",
+        &["handoff", "2972395", "--by", "Keystone SOC"],
+    );
+    incident_at(
+        &fixture,
+        "2026-11-23T10:30:00Z",
+        &["ack", "2972395", "--by", "Chris (IT lead)"],
+    );
+    incident_at(
+        &fixture,
+        "2026-11-23T12:10:00Z",
+        &[
+            "discover",
+            "2972395",
+            "--by",
+            "Chris (IT lead)",
+            "--at",
+            "2026-11-23T12:00:00Z",
+        ],
+    );
+
+    let step = |daemon: &mut Daemon, when: &str| {
+        daemon.step(at(when)).expect("step");
+        incident_mails(&fixture)
+    };
+    assert!(
+        step(&mut daemon, "2026-11-24T11:55:00Z").is_empty(),
+        "nothing before 24 h"
+    );
+    let mails = step(&mut daemon, "2026-11-24T12:00:00Z");
+    assert_eq!(mails.len(), 1);
+    assert_eq!(
+        mails[0],
+        (
+            "it@acme.example, team@keystone.example".to_owned(),
+            "[dutywatch] 2972395: 48 hours left to report to DoD (DFARS 252.204-7012)".to_owned()
+        )
+    );
+    // A restart: the new daemon decides the same rung again and sends nothing.
+    drop(daemon);
+    let mut daemon = start(&fixture, at("2026-11-24T12:05:00Z"));
+    assert_eq!(
+        step(&mut daemon, "2026-11-24T12:05:00Z").len(),
+        1,
+        "nothing doubled"
+    );
+    let mails = step(&mut daemon, "2026-11-25T12:00:00Z");
+    assert_eq!(mails.len(), 2);
+    assert!(
+        mails.contains(&(
+            "ops@acme.example, escalation@keystone.example".to_owned(),
+            "[dutywatch] 2972395: 24 hours left to report to DoD (DFARS 252.204-7012)".to_owned()
+        )),
+        "{mails:?}"
+    );
+    let mails = step(&mut daemon, "2026-11-26T00:00:00Z");
+    assert!(
+        mails.contains(&(
+            "ceo@acme.example, director@keystone.example".to_owned(),
+            "[dutywatch] 2972395: 12 hours left to report to DoD (DFARS 252.204-7012)".to_owned()
+        )),
+        "{mails:?}"
+    );
+    // The daemon was busy at 68 h: checked at 68 h 3 min, the mail says exactly what is left.
+    let mails = step(&mut daemon, "2026-11-26T08:03:00Z");
+    assert!(mails.iter().any(|(_, s)| s == "[dutywatch] 2972395: 3 hours 57 minutes left to report to DoD (DFARS 252.204-7012)"), "{mails:?}");
+    let mails = step(&mut daemon, "2026-11-26T12:00:00Z");
+    assert_eq!(mails.len(), 5);
+    let (to, subject) = mails
+        .iter()
+        .find(|(_, s)| s.contains("lapsed"))
+        .expect("the lapse");
+    assert_eq!(
+        subject,
+        "[dutywatch] 2972395: the 72-hour report to DoD was not filed - the duty lapsed"
+    );
+    for who in [
+        "ceo@acme.example",
+        "ops@acme.example",
+        "it@acme.example",
+        "director@keystone.example",
+    ] {
+        assert!(to.contains(who), "{to}");
+    }
+    let lapse = fixture
+        .mails()
+        .into_iter()
+        .find(|m| m.contains("has lapsed"))
+        .expect("lapse mail body");
+    assert!(lapse.contains("not met"), "{lapse}");
+    assert_eq!(
+        step(&mut daemon, "2026-11-27T12:00:00Z").len(),
+        5,
+        "each once"
+    );
+
+    // Reported late: the ladder is over; the timeline shows who did what when.
+    incident_at(
+        &fixture,
+        "2026-11-27T13:00:00Z",
+        &[
+            "report",
+            "2972395",
+            "--by",
+            "Chris (IT lead)",
+            "--number",
+            "DIB-2026-000500",
+        ],
+    );
+    let output = fixture.run(&[
+        "incident",
+        "show",
+        "2972395",
+        "--json",
+        "--config",
+        "dutywatch.toml",
+    ]);
+    let (show, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let shown: serde_json::Value = serde_json::from_str(&show).expect("json");
+    let steps: Vec<&str> = shown["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .map(|e| e["step"].as_str().expect("step"))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "detected",
+            "handed_off",
+            "acknowledged",
+            "discovered",
+            "reported"
+        ]
+    );
+    assert_eq!(shown["report_number"], "DIB-2026-000500");
+    assert_eq!(shown["timeline"][4]["by"], "Chris (IT lead)");
+}
+
+#[test]
+fn a_discovery_before_the_fall_dst_change_is_due_72_wall_clock_hours_later() {
+    // 2026-11-01: New York falls back at 02:00 EDT. Discovered 00:30 EDT (04:30Z).
+    let now = at("2026-11-01T04:00:00Z");
+    let fixture = fixture(now);
+    let output = fixture.run(&[
+        "incident",
+        "open",
+        "DST-1",
+        "--config",
+        "dutywatch.toml",
+        "--by",
+        "Dana",
+        "--at",
+        "2026-11-01T04:00:00Z",
+    ]);
+    assert!(output.status.success(), "{}", text(&output).1);
+    let output = fixture.run(&[
+        "incident",
+        "discover",
+        "DST-1",
+        "--config",
+        "dutywatch.toml",
+        "--by",
+        "Dana",
+        "--at",
+        "2026-11-01T00:30:00-04:00",
+    ]);
+    assert!(output.status.success(), "{}", text(&output).1);
+    let output = fixture.run(&["incident", "list", "--config", "dutywatch.toml", "--json"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let list: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let report = list[0]["clocks"]
+        .as_array()
+        .expect("clocks")
+        .iter()
+        .find(|c| c["clock"] == "report")
+        .expect("report clock");
+    // 72 hours, not three calendar days: 23:30 EST on 11-03, not 00:30.
+    assert_eq!(report["due"], "2026-11-04T04:30:00Z");
+    assert_eq!(report["basis"], "discovery");
+    // util::CLOCK is 2026-12-01T00:00Z, long past: overdue by that much, in seconds exactly.
+    let overdue = at(util::CLOCK)
+        .duration_since(at("2026-11-04T04:30:00Z"))
+        .as_secs();
+    assert_eq!(report["seconds_left"], -overdue);
+    let output = fixture.run(&["incident", "list", "--config", "dutywatch.toml"]);
+    assert!(
+        text(&output).0.contains("2026-11-03 23:30 EST"),
+        "{}",
+        text(&output).0
+    );
+}
+
+#[test]
+fn the_commands_record_each_step_and_refuse_what_is_out_of_order() {
+    let fixture = fixture(at("2026-11-20T09:00:00Z"));
+    let run = |args: &[&str]| {
+        let mut all = vec!["incident"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", "dutywatch.toml"]);
+        let output = fixture.run(&all);
+        let (stdout, stderr) = text(&output);
+        (output.status.code(), stdout, stderr)
+    };
+    let ok = |args: &[&str]| {
+        let (code, stdout, stderr) = run(args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        stdout
+    };
+    let refused = |args: &[&str], needle: &str| {
+        let (code, _, stderr) = run(args);
+        assert_ne!(code, Some(0), "{args:?} should be refused");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    };
+    refused(&["handoff", "NOPE", "--by", "x"], "no incident `NOPE`");
+    refused(&["open", "INC-1"], "--by");
+    ok(&[
+        "open",
+        "INC-1",
+        "--by",
+        "Keystone SOC",
+        "--at",
+        "2026-11-20T09:00:00Z",
+        "--title",
+        "Phish",
+    ]);
+    refused(&["open", "INC-1", "--by", "x"], "already exists");
+    refused(
+        &["ack", "INC-1", "--by", "Chris"],
+        "`acknowledged` needs `handed_off` first",
+    );
+    refused(&["handoff", "INC-1", "--by", "  "], "--by is empty");
+    refused(
+        &[
+            "handoff",
+            "INC-1",
+            "--by",
+            "SOC",
+            "--at",
+            "2026-11-20T08:00:00Z",
+        ],
+        "cannot come before the detection",
+    );
+    refused(
+        &[
+            "handoff",
+            "INC-1",
+            "--by",
+            "SOC",
+            "--at",
+            "2026-12-02T00:00:00Z",
+        ],
+        "ahead of the clock",
+    );
+    ok(&[
+        "handoff",
+        "INC-1",
+        "--by",
+        "Keystone SOC",
+        "--at",
+        "2026-11-20T10:00:00Z",
+    ]);
+    refused(&["handoff", "INC-1", "--by", "SOC"], "already recorded");
+    ok(&[
+        "ack",
+        "INC-1",
+        "--by",
+        "Chris",
+        "--at",
+        "2026-11-20T10:15:00Z",
+    ]);
+    ok(&[
+        "discover",
+        "INC-1",
+        "--by",
+        "Chris",
+        "--at",
+        "2026-11-20T11:00:00Z",
+        "--note",
+        "CDI on the laptop",
+    ]);
+    refused(
+        &["prime", "INC-1", "--by", "Chris"],
+        "`prime_notified` needs `reported` first",
+    );
+    refused(
+        &["report", "INC-1", "--by", "Chris", "--number", ""],
+        "--number is empty",
+    );
+    let out = ok(&[
+        "report",
+        "INC-1",
+        "--by",
+        "Chris",
+        "--number",
+        "DIB-7",
+        "--at",
+        "2026-11-21T09:00:00Z",
+    ]);
+    assert!(out.contains("preserve media (90 days)"), "{out}");
+    ok(&[
+        "malware",
+        "INC-1",
+        "--by",
+        "Chris",
+        "--at",
+        "2026-11-21T10:00:00Z",
+    ]);
+    ok(&[
+        "prime",
+        "INC-1",
+        "--by",
+        "Chris",
+        "--at",
+        "2026-11-21T11:00:00Z",
+    ]);
+    ok(&[
+        "preserve",
+        "INC-1",
+        "--by",
+        "Keystone SOC",
+        "--at",
+        "2026-11-21T12:00:00Z",
+        "--note",
+        "images on NAS-2",
+    ]);
+    refused(
+        &["close", "INC-1", "--by", "Chris"],
+        "must be kept until 2027-02-19T09:00:00Z",
+    );
+    refused(&["close", "INC-1", "--by", "Chris", "--force"], "--reason");
+    ok(&[
+        "close",
+        "INC-1",
+        "--by",
+        "Chris",
+        "--force",
+        "--reason",
+        "DoD declined interest",
+    ]);
+    refused(&["malware", "INC-1", "--by", "Chris"], "closed");
+
+    let show = ok(&["show", "INC-1"]);
+    for line in [
+        "detected",
+        "handed off to the contractor",
+        "acknowledged by the contractor",
+        "discovered (determined reportable)",
+        "reported to DoD (DIBNet)",
+        "malicious software submitted to DC3",
+        "report number given to the prime",
+        "images and captures preserved",
+        "closed",
+        "report DIB-7",
+        "closed early (DoD declined interest)",
+        "preserve until: 2027-02-19 04:00 EST",
+    ] {
+        assert!(show.contains(line), "no `{line}` in:\n{show}");
+    }
+    assert!(ok(&["list"]).contains("no open incidents"));
+}
+
+#[test]
+fn the_demo_shows_a_running_72_hour_clock() {
+    let fixture = Fixture::new();
+    let from = concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo");
+    let out = fixture.path("demo");
+    let out = out.to_str().expect("utf-8");
+    let output = fixture.run(&["demo", "--from", from, "--out", out]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("INC-2026-0007"), "{stdout}");
+    let config = format!("{out}/dutywatch.toml");
+    let output = fixture.run(&["incident", "list", "--config", &config]);
+    let (list, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    // Rendered as of util::CLOCK: discovered 26 h before, detected 5 h before.
+    assert!(
+        list.contains("report to DoD (72 h)         due 2026-12-02 17:00 EST (2026-12-02T22:00Z)  46 hours left (from discovery)"),
+        "{list}"
+    );
+    assert!(
+        list.contains("67 hours left (from detection: discovery not recorded)"),
+        "{list}"
+    );
+    assert!(list.contains("19 hours left"), "{list}");
+    assert!(
+        !list.contains("INC-2026-0005"),
+        "a false positive opens no clock:\n{list}"
+    );
+    let mail = std::fs::read_dir(format!("{out}/outbox"))
+        .expect("outbox")
+        .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("mail"))
+        .find(|m| m.contains("INC-2026-0007: 46 hours left"))
+        .expect("the 24-hour warning of INC-2026-0007");
+    assert!(
+        mail.contains("harborforge-team@bluewater-msp.example"),
+        "{mail}"
+    );
+}
+
+#[test]
+fn defender_incidents_through_graph_open_a_clock_checked_every_five_minutes() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use crate::util::graph_server::{CLIENT_ID, GraphServer, TENANT};
+    const SECRET: &str = "Zp3~incident-test-secret";
+    let server = GraphServer::start(SECRET);
+    server.set_pages(
+        "/v1.0/security/incidents",
+        vec![vec![serde_json::json!({
+            "id": "2972395", "displayName": "Multi-stage incident", "status": "active",
+            "severity": "High", "classification": "truePositive",
+            "createdDateTime": "2026-11-23T08:40:00.5533333Z", "customTags": []
+        })]],
+    );
+    let now = at("2026-11-23T09:00:00Z");
+    let fixture = fixture(now);
+    let secret = fixture.write("graph-secret", &format!("{SECRET}\n"));
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let config = std::fs::read_to_string(fixture.config_path()).expect("config");
+    let file_source = "kind = \"file\"\nevidence = \"incident\"\npath = \"evidence/defender.json\"\nrecords = \"value\"";
+    assert!(config.contains(file_source));
+    let config = config
+        .replace(
+            file_source,
+            &format!(
+                "kind = \"graph\"\nevidence = \"incident\"\ntenant = \"{TENANT}\"\nclient_id = \"{CLIENT_ID}\"\n\
+                 client_secret = {{ file = \"{}\" }}\npath = \"/v1.0/security/incidents\"\n\
+                 graph_url = \"{}\"\ntoken_url = \"{}\"",
+                secret.display(),
+                server.base,
+                server.token_url()
+            ),
+        )
+        // Collected daily: the clocks are still checked every five minutes.
+        .replace("schedule = \"*/5 * * * *\"", "schedule = \"0 6 * * *\"");
+    fixture.write("dutywatch.toml", &config);
+    let mut daemon = start(&fixture, now);
+    daemon.step(now).expect("step");
+    let opened = open_incidents(&fixture);
+    assert_eq!(opened.len(), 1);
+    assert_eq!(opened[0].incident.id, "2972395");
+    assert_eq!(opened[0].opened_by, "defender");
+    assert_eq!(
+        daemon.next_wake(),
+        at("2026-11-23T09:05:00Z"),
+        "the incident check, before the 15-minute evaluation"
+    );
+    // 4-hour hand-off from 08:40:00 (the fraction read as the second it is in).
+    daemon.step(at("2026-11-23T12:35:00Z")).expect("step");
+    assert!(incident_mails(&fixture).is_empty());
+    daemon.step(at("2026-11-23T12:40:00Z")).expect("step");
+    assert_eq!(
+        incident_mails(&fixture),
+        [(
+            "escalation@keystone.example, it@acme.example".to_owned(),
+            "[dutywatch] 2972395: hand-off to the contractor overdue".to_owned()
+        )]
+    );
+}
+
+#[test]
+fn defender_through_graph_and_its_sentinel_mirror_through_arm_are_one_incident() {
+    use crate::util::arm_server::{self, RESOURCE_GROUP, SUBSCRIPTION, WORKSPACE, incidents_path};
+    use crate::util::graph_server::GraphServer;
+    use crate::util::ms_fixture::{self, SECRET, api_source};
+
+    let graph = GraphServer::start(SECRET);
+    graph.set_pages(
+        "/v1.0/security/incidents",
+        vec![vec![serde_json::json!({
+            "id": "2972395", "displayName": "Multi-stage incident", "status": "Active",
+            "severity": "High", "classification": "TruePositive",
+            "createdDateTime": "2026-11-23T08:40:00Z", "redirectIncidentId": null, "customTags": []
+        })]],
+    );
+    let arm = arm_server::start(SECRET);
+    let mut mirrored = arm_server::incident("73e01a99", "New", "High", "2026-11-23T08:38:00Z");
+    mirrored["properties"]["classification"] = "TruePositive".into();
+    mirrored["properties"]["providerName"] = "Microsoft 365 Defender".into();
+    mirrored["properties"]["providerIncidentId"] = "2972395".into();
+    let mut native = arm_server::incident("5b2c", "New", "Medium", "2026-11-23T08:50:00Z");
+    native["properties"]["classification"] = "Undetermined".into();
+    native["properties"]["providerName"] = "Azure Sentinel".into();
+    native["properties"]["providerIncidentId"] = "3177".into();
+    arm.set_pages(&incidents_path(), vec![vec![mirrored], vec![native]]);
+
+    let extra = api_source(
+        &graph,
+        "defender",
+        "graph",
+        "incident",
+        "resource = \"securityIncidents\"",
+    ) + &api_source(
+        &arm,
+        "sentinel",
+        "arm",
+        "incident",
+        &format!(
+            "resource = \"sentinelIncidents\"\nsubscription = \"{SUBSCRIPTION}\"\nresource_group = \"{RESOURCE_GROUP}\"\nworkspace = \"{WORKSPACE}\""
+        ),
+    );
+    let now = at("2026-11-23T09:00:00Z");
+    let fixture = ms_fixture::fixture(now, &extra);
+    let mut engine = ms_fixture::engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let config = fixture.load();
+    let summary = dutywatch::incident::tick(engine.store_mut(), &config, now).expect("tick");
+    assert_eq!(summary.opened, 2, "{summary:?}");
+    let incidents = engine.store().incidents("acme").expect("incidents");
+    let ids: Vec<&str> = incidents.iter().map(|s| s.incident.id.as_str()).collect();
+    assert_eq!(ids, ["2972395", "5b2c"]);
+    let merged = &incidents[0];
+    assert_eq!(
+        merged.incident.detected_at(),
+        Some(at("2026-11-23T08:38:00Z"))
+    );
+    let detected_by: Vec<&str> = merged
+        .incident
+        .entries
+        .iter()
+        .map(|e| e.by.as_str())
+        .collect();
+    assert_eq!(detected_by, ["sentinel", "defender"]);
+    // Again at the next check: nothing new.
+    let again = dutywatch::incident::tick(engine.store_mut(), &config, at("2026-11-23T09:05:00Z"))
+        .expect("tick");
+    assert_eq!((again.opened, again.steps, again.queued), (0, 0, 0));
+}
+
+#[test]
+fn an_unacknowledged_handoff_and_the_end_of_preservation_reach_their_people_once() {
+    let detected = at("2026-11-23T09:00:00Z");
+    let fixture = fixture(detected);
+    incident_at(
+        &fixture,
+        "2026-11-23T09:00:00Z",
+        &["open", "INC-2", "--by", "Keystone SOC"],
+    );
+    incident_at(
+        &fixture,
+        "2026-11-23T10:00:00Z",
+        &["handoff", "INC-2", "--by", "Keystone SOC"],
+    );
+    let mut daemon = start(&fixture, at("2026-11-23T11:55:00Z"));
+    daemon.step(at("2026-11-23T11:55:00Z")).expect("step");
+    assert!(
+        incident_mails(&fixture).is_empty(),
+        "the 2-hour acknowledgement runs"
+    );
+    daemon.step(at("2026-11-23T12:00:00Z")).expect("step");
+    assert_eq!(
+        incident_mails(&fixture),
+        [(
+            "ops@acme.example".to_owned(),
+            "[dutywatch] INC-2: hand-off not acknowledged".to_owned()
+        )]
+    );
+    incident_at(
+        &fixture,
+        "2026-11-23T12:10:00Z",
+        &["ack", "INC-2", "--by", "Chris"],
+    );
+    incident_at(
+        &fixture,
+        "2026-11-23T15:00:00Z",
+        &["report", "INC-2", "--by", "Chris", "--number", "DIB-9"],
+    );
+    // Report + 90 days = 2027-02-21T15:00Z; the reminder 14 days before.
+    daemon.step(at("2027-02-07T14:55:00Z")).expect("step");
+    assert_eq!(incident_mails(&fixture).len(), 1);
+    daemon.step(at("2027-02-07T15:00:00Z")).expect("step");
+    daemon.step(at("2027-02-08T15:00:00Z")).expect("step");
+    let mails = fixture.mails();
+    let reminders: Vec<&String> = mails
+        .iter()
+        .filter(|m| m.contains("preservation period ends in"))
+        .collect();
+    assert_eq!(reminders.len(), 1, "once");
+    let reminder = reminders[0].replace("=\r\n", "").replace("=\n", "");
+    assert!(
+        reminder.contains("To: it@acme.example, team@keystone.example"),
+        "{reminder}"
+    );
+    assert!(reminder.contains("ends in 14 days"), "{reminder}");
+}
