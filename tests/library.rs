@@ -526,3 +526,164 @@ fn a_changed_crm_file_makes_each_partys_crm_review_due_again_and_a_touched_one_d
         "met"
     );
 }
+
+/// A provider's CRM as the issue describes it: an XLSX workbook, a title and guidance above
+/// the header, the provider's own headers (`ref`, `contractor_responsibility`, …), owner words
+/// of its own vocabulary, two nested packages, and 209 rows: every requirement, more than 20
+/// of them split per objective.
+fn provider_crm_209() -> (Vec<u8>, usize, usize) {
+    use dutywatch_checks::catalog;
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("CRM").expect("name");
+    let mut rows: Vec<[String; 8]> = Vec::new();
+    let header = [
+        "ref",
+        "Responsibility",
+        "contractor_responsibility",
+        "msp_responsibility",
+        "contractor_verification",
+        "Tier",
+        "N/A Justification",
+        "Internal notes",
+    ];
+    // The duties of `util::contractor_config` fix three owners; everything else rotates.
+    let fixed = |id: &str| match id {
+        "3.1.1" => Some("Both"),
+        "3.5.3" => Some("Provider"),
+        "3.2.1" => Some("Customer"),
+        _ => None,
+    };
+    let words = [
+        "Customer",
+        "Provider",
+        "Both",
+        "Inherited",
+        "Customer",
+        "Not Applicable",
+    ];
+    let mut split = 0;
+    let mut extra = 0; // rows beyond one per requirement
+    for (index, requirement) in catalog::requirements().iter().enumerate() {
+        let id = requirement.id.to_string();
+        let objectives: Vec<String> = requirement.objectives().map(|o| o.to_string()).collect();
+        let split_it =
+            fixed(&id).is_none() && objectives.len() > 1 && extra + objectives.len() - 1 <= 99;
+        let ids = if split_it {
+            split += 1;
+            extra += objectives.len() - 1;
+            objectives
+        } else {
+            vec![id.clone()]
+        };
+        for (n, row_id) in ids.into_iter().enumerate() {
+            let owner = fixed(&id).unwrap_or(words[(index + n) % words.len()]);
+            let (contractor, msp, verification, justification) = match owner {
+                "Customer" => ("Does it in house", "", "", ""),
+                "Provider" | "Inherited" => {
+                    ("", "Runs it", "Quarterly: review the MSP's report", "")
+                }
+                "Both" => ("Approves", "Operates", "Monthly: check the export", ""),
+                _ => ("", "", "", "Not in the enclave's scope"),
+            };
+            let tier = if index % 3 == 0 { "Premium" } else { "Basic" };
+            rows.push([
+                row_id,
+                owner.to_owned(),
+                contractor.to_owned(),
+                msp.to_owned(),
+                verification.to_owned(),
+                tier.to_owned(),
+                justification.to_owned(),
+                "keep".to_owned(),
+            ]);
+        }
+    }
+    sheet
+        .write_string(
+            0,
+            0,
+            "Bluewater IT - Customer Responsibility Matrix (GCC High, Premium)",
+        )
+        .expect("title");
+    sheet
+        .write_string(1, 0, "Guidance: Responsibility says who does the work.")
+        .expect("guidance");
+    for (col, name) in header.iter().enumerate() {
+        sheet
+            .write_string(2, u16::try_from(col).expect("col"), *name)
+            .expect("header");
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            if !cell.is_empty() {
+                sheet
+                    .write_string(
+                        3 + u32::try_from(r).expect("row"),
+                        u16::try_from(c).expect("col"),
+                        cell,
+                    )
+                    .expect("cell");
+            }
+        }
+    }
+    let count = rows.len();
+    (workbook.save_to_buffer().expect("workbook"), count, split)
+}
+
+#[test]
+fn a_209_row_provider_workbook_is_watched_on_every_owned_objective_with_a_few_lines_of_config() {
+    let (workbook, rows, split) = provider_crm_209();
+    assert_eq!(rows, 209);
+    assert!(split >= 20, "{split} requirements split per objective");
+    let fixture = util::standard(util::at("2026-11-23T15:00:00Z"));
+    std::fs::write(fixture.path("crm.xlsx"), workbook).expect("write");
+    // Everything beyond sources and contacts that this CRM needs.
+    let duty_config = "\
+[[package]]
+name = \"Premium\"
+includes = [\"Basic\"]
+
+[library]
+enabled = true
+";
+    let config = util::contractor_config(&format!("\n{duty_config}")).replace(
+        "crm_file = \"crm.csv\"",
+        "crm_file = \"crm.xlsx\"\npackages = [\"premium\"]",
+    );
+    let lines = duty_config.lines().filter(|l| !l.trim().is_empty()).count() + 2;
+    assert!(lines <= 20, "{lines} lines");
+    fixture.write("dutywatch.toml", &config);
+    let loaded = fixture.load();
+    let contractor = &loaded.contractors[0];
+    let owned = contractor
+        .plan
+        .iter()
+        .filter(|row| row.owner.is_some_and(|o| !o.parties().is_empty()))
+        .count();
+    assert!(owned > 250, "{owned} owned objectives");
+    assert_eq!(
+        gaps(&contractor.plan).len(),
+        0,
+        "every owned objective watched"
+    );
+    // Every MSP side has the contractor's verification beside it.
+    let unverified = contractor
+        .plan
+        .iter()
+        .filter(|row| row.owner.is_some_and(|o| o.parties().contains(&Party::Msp)))
+        .filter(|row| !row.sides.iter().any(|s| s.role == Role::Verifies))
+        .count();
+    assert_eq!(unverified, 0);
+
+    let output = fixture.run(&["duties", "plan", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stdout.lines().next().is_some_and(|l| l.contains(&format!(
+            "320 objectives, {owned} owned, 0 of them not watched on every side"
+        ))),
+        "{}",
+        stdout.lines().next().unwrap_or_default()
+    );
+}
