@@ -952,12 +952,20 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
         // duties reading it will be source_error until it is, so say it now.
         for source in &contractor.sources {
             let at = format!("note: contractor[{}].source[{}]", contractor.id, source.id);
-            let SourceKind::File { pattern, .. } = &source.kind else {
+            let Some(pattern) = source.kind.file_pattern() else {
                 // Not called here: check-config reads files, it does not call APIs.
                 if let SourceKind::Graph(graph) = &source.kind {
                     println!(
                         "{at}: collected from {} (not called by check-config)",
                         graph.url
+                    );
+                }
+                if let SourceKind::Connector(connector) = &source.kind
+                    && let config::ConnectorInput::Api(api) = &connector.input
+                {
+                    println!(
+                        "{at}: collected from {} (not called by check-config)",
+                        api.url
                     );
                 }
                 continue;

@@ -5,6 +5,7 @@ mod util;
 mod backup;
 mod cli;
 mod config;
+mod connectors;
 mod cycle;
 mod daemon;
 mod evidence;

@@ -31,6 +31,7 @@ use crate::schedule::Schedule;
 #[cfg(doc)]
 use crate::secret::Secret;
 
+mod connector;
 mod contractor;
 mod duty;
 mod library;
@@ -40,6 +41,9 @@ mod source;
 #[cfg(test)]
 mod tests;
 
+pub use connector::{
+    Api, ApiAuth, Connector, ConnectorInput, NextPage, NinjaQuery, Vendor, pointer_path,
+};
 pub use contractor::{Contractor, crm_problems};
 pub use mail::{MailConfig, SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls, Transport};
 pub use source::{

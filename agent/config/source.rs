@@ -137,6 +137,22 @@ pub enum SourceKind {
     /// A Microsoft Graph list (`{"value": [...]}` pages), read with an app's client
     /// credentials.
     Graph(Box<GraphSource>),
+    /// NinjaOne, Splunk, Elastic or a portal, from its API or a saved answer.
+    Connector(Box<super::connector::Connector>),
+}
+
+impl SourceKind {
+    /// The files it reads: a file source's, or a connector's saved answers.
+    pub fn file_pattern(&self) -> Option<&Path> {
+        match self {
+            SourceKind::File { pattern, .. } => Some(pattern),
+            SourceKind::Connector(connector) => match &connector.input {
+                super::connector::ConnectorInput::File { pattern } => Some(pattern),
+                super::connector::ConnectorInput::Api(_) => None,
+            },
+            SourceKind::Graph(_) => None,
+        }
+    }
 }
 
 pub use dutywatch_checks::read::Format as FileFormat;
@@ -364,7 +380,13 @@ impl Context<'_> {
                 }
             }
             RawSourceKind::Graph => SourceKind::Graph(Box::new(self.graph(raw, offset, &key)?)),
+            connector => SourceKind::Connector(Box::new(
+                self.connector(raw, connector, base, offset, &key)?,
+            )),
         };
+        if matches!(kind, SourceKind::File { .. } | SourceKind::Graph(_)) {
+            self.reject_connector_keys(raw, offset, &key);
+        }
         let max_bytes = match &raw.max_bytes {
             None => Some(DEFAULT_MAX_BYTES),
             Some(value) => {

@@ -2,9 +2,14 @@
 //! plus the instant they speak for; parsing those bytes into records is
 //! kept separate so stored evidence can be re-read exactly as received.
 
+mod connector;
+mod elastic;
 mod file;
 mod graph;
 pub mod http;
+mod http_json;
+mod ninjaone;
+mod splunk;
 
 pub use file::read_bounded;
 pub(crate) use file::{closed_folder, newest_match};
@@ -74,6 +79,7 @@ pub fn collect_parsed(
 ) -> Result<(Collected, Parsed), CollectError> {
     let collected = match &source.kind {
         SourceKind::Graph(graph) => graph::collect(source, graph, http, now)?,
+        SourceKind::Connector(connector) => connector::collect(source, connector, http, now)?,
         SourceKind::File {
             pattern, format, ..
         } => {
@@ -100,6 +106,7 @@ pub fn read_evidence(source: &Source, origin: &str, payload: &[u8]) -> Result<Pa
         SourceKind::Graph(_) => {
             read::read(FileFormat::Json, None, origin, payload, source.reader())
         }
+        SourceKind::Connector(connector) => connector::read(source, connector, origin, payload),
     }
 }
 

@@ -1,12 +1,12 @@
 //! A fake Microsoft Graph and Entra token endpoint on loopback, for the `graph` source tests:
 //! the documented paths, field names and envelopes (`{"value": [...], "@odata.nextLink"}`
 //! pages, the token endpoint's form and JSON, the Graph error envelope), and faults scripted
-//! per page. Plain HTTP/1.1 over `std::net`, one connection per request (`Connection: close`).
+//! per page. The HTTP plumbing is `fake_http`'s.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
+
+use super::fake_http::{self, Reply, Request, decode};
 
 pub(crate) const TENANT: &str = "contoso.onmicrosoft.com";
 pub(crate) const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
@@ -63,23 +63,20 @@ impl GraphServer {
     /// Starts the server; it accepts `secret` as the client secret and issues tokens valid for
     /// `expires_in` seconds (in what it says; validity is ended by [`Fault::ExpireTokens`]).
     pub(crate) fn start(secret: &str) -> GraphServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
         let state = Arc::new(Mutex::new(State {
             secret: secret.to_owned(),
             expires_in: 3599,
             ..State::default()
         }));
-        let server = GraphServer { base, state };
-        let handler = server.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let handler = handler.clone();
-                std::thread::spawn(move || handler.handle(stream));
+        let handler = Arc::clone(&state);
+        let base = fake_http::serve(move |request| {
+            GraphServer {
+                base: String::new(),
+                state: Arc::clone(&handler),
             }
+            .handle(request)
         });
-        server
+        GraphServer { base, state }
     }
 
     pub(crate) fn token_url(&self) -> String {
@@ -139,68 +136,19 @@ impl GraphServer {
             .count()
     }
 
-    fn handle(&self, stream: TcpStream) {
-        let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).is_err() {
-            return;
-        }
-        let mut parts = request_line.split_whitespace();
-        let method = parts.next().unwrap_or_default().to_owned();
-        let target = parts.next().unwrap_or_default().to_owned();
-        let mut headers = HashMap::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                break;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
-            }
-        }
-        let length = headers
-            .get("content-length")
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let body = String::from_utf8_lossy(&body).into_owned();
+    fn handle(&self, request: &Request) -> Reply {
         let seen = Seen {
-            method,
-            target,
-            authorization: headers.get("authorization").cloned(),
-            body,
+            method: request.method.clone(),
+            target: request.target.clone(),
+            authorization: request.header("authorization").map(str::to_owned),
+            body: request.body.clone(),
         };
         let (status, extra, response) = self.respond(&seen);
         self.state.lock().expect("state").seen.push(seen);
-        let reason = match status {
-            200 => "OK",
-            400 => "Bad Request",
-            401 => "Unauthorized",
-            403 => "Forbidden",
-            404 => "Not Found",
-            429 => "Too Many Requests",
-            503 => "Service Unavailable",
-            _ => "Error",
-        };
-        let mut head = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-            response.len()
-        );
-        for (name, value) in extra {
-            head.push_str(&format!("{name}: {value}\r\n"));
+        Reply {
+            headers: extra,
+            ..Reply::json(status, response)
         }
-        head.push_str("\r\n");
-        let mut stream = stream;
-        let _ = stream.write_all(head.as_bytes());
-        let _ = stream.write_all(response.as_bytes());
-        let _ = stream.flush();
     }
 
     fn respond(&self, seen: &Seen) -> (u16, Vec<(String, String)>, String) {
@@ -359,26 +307,6 @@ fn token_error(code: &str, description: &str) -> String {
         "correlation_id": "fb3d2015-bc17-4bb9-bb85-30c5cf1aaaa7"
     })
     .to_string()
-}
-
-/// `application/x-www-form-urlencoded` decoding.
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
-                i += 2;
-            }
-            other => out.push(other),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A userRegistrationDetails item, as in the vendor example.

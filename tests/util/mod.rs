@@ -6,8 +6,13 @@ use std::process::Output;
 use dutywatch::config::{self, Config};
 use jiff::Timestamp;
 
+pub(crate) mod elastic_server;
+pub(crate) mod fake_http;
 pub(crate) mod graph_server;
+pub(crate) mod ninjaone_server;
+pub(crate) mod portal_server;
 pub(crate) mod smtp_server;
+pub(crate) mod splunk_server;
 pub(crate) mod test_pki;
 
 /// A small CRM: one shared, two MSP-owned and one contractor-owned
