@@ -640,3 +640,159 @@ impl Context<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::{SourceKind, parse_with_env};
+
+    /// A config with one connector source of `keys`, the token in `$TOKEN`.
+    fn parse(keys: &str) -> Result<Connector, String> {
+        let text = format!(
+            r#"perspective = "contractor"
+timezone = "UTC"
+database = "state/dutywatch.db"
+
+[mail]
+from = "dutywatch@acme.example"
+transport = "file"
+
+[msp]
+name = "Keystone IT"
+contacts = ["soc@keystone.example"]
+
+[[contractor]]
+id = "acme"
+name = "Acme Machining"
+contacts = ["it@acme.example"]
+
+[[contractor.crm]]
+id = "3.3.1"
+owner = "msp"
+msp_does = "Keeps logs"
+
+[[contractor.source]]
+id = "s"
+schedule = "0 6 * * *"
+{keys}
+"#
+        );
+        let env = |name: &str| (name == "TOKEN").then(|| "tok-value".to_owned());
+        let config = parse_with_env(Path::new("/etc/dutywatch/dutywatch.toml"), &text, &env)
+            .map_err(|errors| errors.to_string())?;
+        match &config.contractors[0].sources[0].kind {
+            SourceKind::Connector(connector) => Ok((**connector).clone()),
+            other => panic!("not a connector: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_vendor_builds_its_first_request_and_credential() {
+        let ninja = parse(
+            "kind = \"ninjaone\"\nevidence = \"patch\"\nresource = \"os-patches\"\nbase_url = \"https://eu.ninjarmm.com/\"\nclient_id = \"c\"\nclient_secret = { env = \"TOKEN\" }\nparams = { df = \"org = 7\" }\nrate_limit = 30",
+        )
+        .unwrap();
+        let ConnectorInput::Api(api) = &ninja.input else {
+            panic!("api")
+        };
+        assert_eq!(
+            api.url.as_str(),
+            "https://eu.ninjarmm.com/v2/queries/os-patches?df=org+%3D+7"
+        );
+        assert_eq!(api.rate_limit, Some(30));
+        let ApiAuth::OAuth {
+            token_url, scope, ..
+        } = &api.auth
+        else {
+            panic!("oauth")
+        };
+        assert_eq!(token_url.as_str(), "https://eu.ninjarmm.com/ws/oauth/token");
+        assert_eq!(scope, "monitoring");
+
+        let splunk = parse("kind = \"splunk\"\nevidence = \"log_retention\"\nbase_url = \"https://splunk:8089\"\ntoken = { env = \"TOKEN\" }").unwrap();
+        let ConnectorInput::Api(api) = &splunk.input else {
+            panic!("api")
+        };
+        assert_eq!(
+            api.url.as_str(),
+            "https://splunk:8089/services/data/indexes?output_mode=json"
+        );
+        assert!(
+            matches!(&api.auth, ApiAuth::Header { name, prefix, .. } if name == "Authorization" && prefix == "Bearer ")
+        );
+
+        let elastic = parse("kind = \"elastic\"\nevidence = \"log_retention\"\nbase_url = \"https://es:9200\"\ntoken = { env = \"TOKEN\" }\nresource = \"audit,win\"").unwrap();
+        let ConnectorInput::Api(api) = &elastic.input else {
+            panic!("api")
+        };
+        assert_eq!(api.url.as_str(), "https://es:9200/_ilm/policy/audit,win");
+        assert!(matches!(&api.auth, ApiAuth::Header { prefix, .. } if prefix == "ApiKey "));
+
+        let portal = parse("kind = \"http_json\"\nevidence = \"patch\"\nurl = \"https://portal.example/api?page=1\"\ntoken = { env = \"TOKEN\" }\nheader = \"X-API-Key\"\nnext = \"link\"\nrecords_pointer = \"/data/items\"").unwrap();
+        assert_eq!(
+            portal.vendor,
+            Vendor::HttpJson {
+                records: "/data/items".to_owned(),
+                next: NextPage::LinkHeader
+            }
+        );
+
+        let saved =
+            parse("kind = \"elastic\"\nevidence = \"log_retention\"\npath = \"/srv/ilm.json\"")
+                .unwrap();
+        assert_eq!(
+            saved.input,
+            ConnectorInput::File {
+                pattern: "/srv/ilm.json".into()
+            }
+        );
+    }
+
+    #[test]
+    fn mistakes_are_named_with_their_key_and_the_fix() {
+        for (keys, expected) in [
+            (
+                "kind = \"ninjaone\"\nevidence = \"patch\"\nresource = \"patches\"\nbase_url = \"https://app.ninjarmm.com\"\nclient_id = \"c\"\nclient_secret = { env = \"TOKEN\" }",
+                "source[s].resource: `patches` is not a NinjaOne list",
+            ),
+            (
+                "kind = \"splunk\"\nevidence = \"log_retention\"\nbase_url = \"http://splunk.example:8089\"\ntoken = { env = \"TOKEN\" }",
+                "is plain HTTP",
+            ),
+            (
+                "kind = \"splunk\"\nevidence = \"log_retention\"\nbase_url = \"https://splunk:8089\"\npath = \"x.json\"\ntoken = { env = \"TOKEN\" }",
+                "set either `path` (a saved answer) or the API's `base_url`, not both",
+            ),
+            (
+                "kind = \"elastic\"\nevidence = \"log_retention\"\nbase_url = \"https://es:9200\"",
+                "source[s].token: this source needs `token`",
+            ),
+            (
+                "kind = \"ninjaone\"\nevidence = \"patch\"\nresource = \"devices\"\nbase_url = \"https://app.ninjarmm.com\"\ntoken = { env = \"TOKEN\" }\nclient_id = \"c\"\nclient_secret = { env = \"TOKEN\" }",
+                "NinjaOne takes OAuth client credentials",
+            ),
+            (
+                "kind = \"http_json\"\nevidence = \"patch\"\nurl = \"https://p.example/a\"\ntoken = { env = \"TOKEN\" }\nnext = \"links.next\"",
+                "source[s].next: `links.next` is no paging dutywatch knows",
+            ),
+            (
+                "kind = \"http_json\"\nevidence = \"patch\"\nurl = \"https://p.example/a\"\ntoken = { env = \"TOKEN\" }\nrecords_pointer = \"data.items\"",
+                "source[s].records_pointer: `data.items` is not a JSON pointer",
+            ),
+            (
+                "kind = \"file\"\nevidence = \"patch\"\npath = \"x.json\"\nrate_limit = 5",
+                "source[s].rate_limit: `rate_limit` is for the ninjaone, splunk, elastic and http_json sources",
+            ),
+            (
+                "kind = \"splunk\"\nevidence = \"log_retention\"\nbase_url = \"https://splunk:8089\"\ntoken = { env = \"MISSING\" }",
+                "source[s].token: cannot resolve the secret",
+            ),
+        ] {
+            let error = parse(keys).unwrap_err();
+            assert!(error.contains(expected), "{keys}\n→ {error}");
+            assert!(!error.contains("tok-value"));
+        }
+    }
+}

@@ -5,7 +5,7 @@
 use dutywatch_checks::read::{Parsed, ReadError};
 use jiff::Timestamp;
 
-use super::http::{Auth, Budget, ClientCredentials, Http, RateLimit};
+use super::http::{Auth, Budget, ClientCredentials, Http, RateLimit, Session};
 use super::{CollectError, Collected, elastic, file, http_json, ninjaone, splunk};
 use crate::config::{ApiAuth, Connector, ConnectorInput, FileFormat, Source, Vendor};
 
@@ -60,13 +60,20 @@ pub(super) fn collect(
         per_minute,
     });
     let run = http.start_paced(now, pace);
-    let mut budget = Budget::new(source.max_bytes);
+    let budget = Budget::new(source.max_bytes);
+    let session = |vendor_error| Session {
+        http,
+        run: &run,
+        auth: &auth,
+        vendor_error,
+        budget,
+    };
     let payload = match &connector.vendor {
-        Vendor::NinjaOne(query) => ninjaone::collect(http, &run, &auth, api, *query, &mut budget),
-        Vendor::Splunk => splunk::collect(http, &run, &auth, api, &mut budget),
-        Vendor::Elastic => elastic::collect(http, &run, &auth, api, &mut budget),
+        Vendor::NinjaOne(query) => ninjaone::collect(&mut session(&ninjaone::error), api, *query),
+        Vendor::Splunk => splunk::collect(&mut session(&splunk::error), api),
+        Vendor::Elastic => elastic::collect(&mut session(&elastic::error), api),
         Vendor::HttpJson { records, next } => {
-            http_json::collect(http, &run, &auth, api, records, next, &mut budget)
+            http_json::collect(&mut session(&http_json::error), api, records, next)
         }
     }
     .map_err(|message| failed(format!("source `{}`: {message}", source.id)))?;

@@ -9,21 +9,15 @@ use dutywatch_checks::read::{Parsed, ReadError};
 use reqwest::StatusCode;
 
 use super::connector::{read_records, text_at, vendor_json};
-use super::http::{Auth, Budget, Http, Run};
+use super::http::Session;
 use crate::config::{Api, Source};
 
 /// What `effective_retention` says for a policy that never deletes: 100 years.
 pub(crate) const FOREVER_SECONDS: i64 = 36_500 * 86_400;
 
-pub(super) fn collect(
-    http: &Http,
-    run: &Run,
-    auth: &Auth<'_>,
-    api: &Api,
-    budget: &mut Budget,
-) -> Result<Vec<u8>, String> {
+pub(super) fn collect(session: &mut Session<'_>, api: &Api) -> Result<Vec<u8>, String> {
     let what = format!("page 1 ({})", api.url);
-    let page = http.fetch_json(run, auth, &api.url, budget, &what, &error)?;
+    let page = session.fetch(&api.url, &what)?;
     if !page.json.is_object() {
         return Err(format!(
             "{what}: the answer is not a JSON object of policies"
@@ -112,7 +106,7 @@ fn elastic_seconds(text: &str) -> Option<i64> {
 
 /// Elastic's `{"error": {"root_cause", "type", "reason"}, "status"}` as one line, with what to
 /// do for an unknown policy, a refused key or a missing privilege.
-fn error(status: StatusCode, body: &[u8]) -> String {
+pub(super) fn error(status: StatusCode, body: &[u8]) -> String {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let kind = text_at(json.as_ref(), &["/error/type", "/error/root_cause/0/type"]);
     let reason = text_at(

@@ -51,6 +51,34 @@ impl Budget {
 /// page: the vendor's own code and text, and what to do about it.
 pub(crate) type VendorError<'a> = &'a dyn Fn(StatusCode, &[u8]) -> String;
 
+/// What every page of one collection is fetched with: the client, the run's bounds, the
+/// credential, the vendor's error reading and the byte budget left.
+pub(crate) struct Session<'a> {
+    pub(crate) http: &'a Http,
+    pub(crate) run: &'a Run,
+    pub(crate) auth: &'a Auth<'a>,
+    pub(crate) vendor_error: VendorError<'a>,
+    pub(crate) budget: Budget,
+}
+
+impl Session<'_> {
+    /// [`Http::fetch_json`] within this session.
+    pub(crate) fn fetch(&mut self, url: &Url, what: &str) -> Result<Page, String> {
+        self.http.fetch_json(
+            self.run,
+            self.auth,
+            url,
+            &mut self.budget,
+            what,
+            self.vendor_error,
+        )
+    }
+
+    pub(crate) fn policy(&self) -> &super::HttpPolicy {
+        &self.http.policy
+    }
+}
+
 /// One page's JSON and the headers it came with (a `Link` header may name the next page).
 #[derive(Debug)]
 pub(crate) struct Page {

@@ -28,7 +28,7 @@ use reqwest::header::{CONTENT_LENGTH, RETRY_AFTER};
 
 use crate::secret::Secret;
 
-pub(crate) use fetch::{Auth, Budget};
+pub(crate) use fetch::{Auth, Budget, Session};
 pub use oauth::ClientCredentials;
 pub use pace::RateLimit;
 pub(crate) use paging::{

@@ -10,7 +10,7 @@
 use reqwest::Url;
 use reqwest::header::ACCEPT;
 
-use super::fetch::{Auth, Budget, VendorError};
+use super::fetch::Session;
 use super::{ClientCredentials, Http, Run, https_or_loopback, quote, read_capped, same_origin};
 use crate::config::NextPage;
 
@@ -153,12 +153,10 @@ fn graph_error(
 }
 
 /// A pager's pages, items merged in order.
-fn check_page_count(http: &Http, page: usize, first: &Url) -> Result<(), String> {
-    if page > http.policy.max_pages {
-        return Err(format!(
-            "{first}: more than {} pages; narrow the query",
-            http.policy.max_pages
-        ));
+fn check_page_count(session: &Session<'_>, page: usize, first: &Url) -> Result<(), String> {
+    let max = session.policy().max_pages;
+    if page > max {
+        return Err(format!("{first}: more than {max} pages; narrow the query"));
     }
     Ok(())
 }
@@ -195,25 +193,21 @@ pub(crate) struct Cursor {
 /// be used is a failed collection: the server would answer from a fresh start, and the pages
 /// together would no longer be one consistent report.
 pub(crate) fn collect_cursor(
-    http: &Http,
-    run: &Run,
-    auth: &Auth<'_>,
+    session: &mut Session<'_>,
     first: &Url,
     page_size: u32,
-    budget: &mut Budget,
-    vendor_error: VendorError<'_>,
 ) -> Result<Vec<serde_json::Value>, String> {
     let mut items = Vec::new();
     let mut cursor: Option<Cursor> = None;
     let mut page = 1;
     loop {
-        check_page_count(http, page, first)?;
+        check_page_count(session, page, first)?;
         let mut url = first.clone();
         url.query_pairs_mut()
             .append_pair("pageSize", &page_size.to_string());
         if let Some(cursor) = &cursor {
             if let Some(expires) = cursor.expires
-                && (run.now().as_millisecond() as f64) / 1000.0 >= expires
+                && (session.run.now().as_millisecond() as f64) / 1000.0 >= expires
             {
                 let at = jiff::Timestamp::from_millisecond((expires * 1000.0) as i64)
                     .map_or_else(|_| expires.to_string(), |t| t.to_string());
@@ -225,9 +219,7 @@ pub(crate) fn collect_cursor(
             url.query_pairs_mut().append_pair("cursor", &cursor.name);
         }
         let what = format!("page {page} ({url})");
-        let mut json = http
-            .fetch_json(run, auth, &url, budget, &what, vendor_error)?
-            .json;
+        let mut json = session.fetch(&url, &what)?.json;
         let results = take_list(&mut json, "results", &what)?;
         let count = results.len();
         items.extend(results);
@@ -254,18 +246,14 @@ pub(crate) fn collect_cursor(
 /// Every page of NinjaOne's `/v2/devices` from `first`: `pageSize` devices a page, each next
 /// page `after` the last device id of the one before, until a short or empty page.
 pub(crate) fn collect_after(
-    http: &Http,
-    run: &Run,
-    auth: &Auth<'_>,
+    session: &mut Session<'_>,
     first: &Url,
     page_size: u32,
-    budget: &mut Budget,
-    vendor_error: VendorError<'_>,
 ) -> Result<Vec<serde_json::Value>, String> {
     let mut items: Vec<serde_json::Value> = Vec::new();
     let mut page = 1;
     loop {
-        check_page_count(http, page, first)?;
+        check_page_count(session, page, first)?;
         let mut url = first.clone();
         url.query_pairs_mut()
             .append_pair("pageSize", &page_size.to_string());
@@ -283,9 +271,7 @@ pub(crate) fn collect_after(
             url.query_pairs_mut().append_pair("after", &id);
         }
         let what = format!("page {page} ({url})");
-        let json = http
-            .fetch_json(run, auth, &url, budget, &what, vendor_error)?
-            .json;
+        let json = session.fetch(&url, &what)?.json;
         let serde_json::Value::Array(devices) = json else {
             return Err(format!("{what}: the answer is not a list of devices"));
         };
@@ -304,26 +290,20 @@ pub(crate) fn collect_after(
 /// `offset`, until `paging.total` entries are read (or an empty page, when the server says no
 /// total).
 pub(crate) fn collect_offset(
-    http: &Http,
-    run: &Run,
-    auth: &Auth<'_>,
+    session: &mut Session<'_>,
     first: &Url,
     page_size: u32,
-    budget: &mut Budget,
-    vendor_error: VendorError<'_>,
 ) -> Result<Vec<serde_json::Value>, String> {
     let mut items = Vec::new();
     let mut page = 1;
     loop {
-        check_page_count(http, page, first)?;
+        check_page_count(session, page, first)?;
         let mut url = first.clone();
         url.query_pairs_mut()
             .append_pair("count", &page_size.to_string())
             .append_pair("offset", &items.len().to_string());
         let what = format!("page {page} ({url})");
-        let mut json = http
-            .fetch_json(run, auth, &url, budget, &what, vendor_error)?
-            .json;
+        let mut json = session.fetch(&url, &what)?.json;
         let entries = take_list(&mut json, "entry", &what)?;
         let count = entries.len();
         items.extend(entries);
@@ -353,22 +333,18 @@ pub(crate) fn collect_offset(
 /// Every page of a portal's list from `first`, the records of each at `records` (a JSON
 /// pointer; `""` for a page that is the list itself). Next links stay on `first`'s origin.
 pub(crate) fn collect_link(
-    http: &Http,
-    run: &Run,
-    auth: &Auth<'_>,
+    session: &mut Session<'_>,
     first: &Url,
     records: &str,
     paging: &NextPage,
-    budget: &mut Budget,
-    vendor_error: VendorError<'_>,
 ) -> Result<Vec<serde_json::Value>, String> {
     let mut items = Vec::new();
     let mut url = first.clone();
     let mut page = 1;
     loop {
-        check_page_count(http, page, first)?;
+        check_page_count(session, page, first)?;
         let what = format!("page {page} ({url})");
-        let fetched = http.fetch_json(run, auth, &url, budget, &what, vendor_error)?;
+        let fetched = session.fetch(&url, &what)?;
         let mut json = fetched.json;
         let next = match paging {
             NextPage::None => None,

@@ -6,19 +6,16 @@
 use dutywatch_checks::read::{Parsed, ReadError};
 use reqwest::StatusCode;
 
-use super::http::{Auth, Budget, Http, Run, collect_link};
+use super::http::{Session, collect_link};
 use crate::config::{Api, FileFormat, NextPage, Source, pointer_path};
 
 pub(super) fn collect(
-    http: &Http,
-    run: &Run,
-    auth: &Auth<'_>,
+    session: &mut Session<'_>,
     api: &Api,
     records: &str,
     next: &NextPage,
-    budget: &mut Budget,
 ) -> Result<Vec<u8>, String> {
-    let items = collect_link(http, run, auth, &api.url, records, next, budget, &error)?;
+    let items = collect_link(session, &api.url, records, next)?;
     serde_json::to_vec(&nest(records, serde_json::Value::Array(items)))
         .map_err(|error| format!("cannot merge the pages: {error}"))
 }
@@ -49,7 +46,7 @@ fn nest(pointer: &str, items: serde_json::Value) -> serde_json::Value {
 }
 
 /// A portal's error: its status and body, and what to do for a refused credential.
-fn error(status: StatusCode, body: &[u8]) -> String {
+pub(super) fn error(status: StatusCode, body: &[u8]) -> String {
     let mut line = format!(
         "HTTP {} {}",
         status.as_u16(),

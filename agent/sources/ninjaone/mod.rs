@@ -10,31 +10,22 @@ use dutywatch_checks::read::{Parsed, ReadError};
 use reqwest::StatusCode;
 
 use super::connector::text_at;
-use super::http::{Auth, Budget, Http, Run, collect_after, collect_cursor};
+use super::http::{Session, collect_after, collect_cursor};
 use crate::config::{Api, FileFormat, NinjaQuery, Source};
 
 pub(super) fn collect(
-    http: &Http,
-    run: &Run,
-    auth: &Auth<'_>,
+    session: &mut Session<'_>,
     api: &Api,
     query: NinjaQuery,
-    budget: &mut Budget,
 ) -> Result<Vec<u8>, String> {
     let merged = match query {
         NinjaQuery::OsPatches | NinjaQuery::OsPatchInstalls => {
-            let results = collect_cursor(http, run, auth, &api.url, api.page_size, budget, &error)?;
+            let results = collect_cursor(session, &api.url, api.page_size)?;
             serde_json::json!({ "results": results })
         }
-        NinjaQuery::Devices => serde_json::Value::Array(collect_after(
-            http,
-            run,
-            auth,
-            &api.url,
-            api.page_size,
-            budget,
-            &error,
-        )?),
+        NinjaQuery::Devices => {
+            serde_json::Value::Array(collect_after(session, &api.url, api.page_size)?)
+        }
     };
     serde_json::to_vec(&merged).map_err(|error| format!("cannot merge the pages: {error}"))
 }
@@ -56,7 +47,7 @@ pub(super) fn read(
 
 /// NinjaOne's error answers: the OAuth form (`error`, `error_description`) or the API's
 /// (`errorMessage`, `resultCode`), with what to do for a refused credential or scope.
-fn error(status: StatusCode, body: &[u8]) -> String {
+pub(super) fn error(status: StatusCode, body: &[u8]) -> String {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let text = text_at(
         json.as_ref(),

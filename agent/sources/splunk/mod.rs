@@ -9,20 +9,14 @@ use dutywatch_checks::read::{Parsed, ReadError};
 use reqwest::StatusCode;
 
 use super::connector::{read_records, vendor_json};
-use super::http::{Auth, Budget, Http, Run, collect_offset};
+use super::http::{Session, collect_offset};
 use crate::config::{Api, Source};
 
 /// An index this close to its size cap is freezing its oldest buckets by size.
 const AT_SIZE_CAP: f64 = 0.9;
 
-pub(super) fn collect(
-    http: &Http,
-    run: &Run,
-    auth: &Auth<'_>,
-    api: &Api,
-    budget: &mut Budget,
-) -> Result<Vec<u8>, String> {
-    let entries = collect_offset(http, run, auth, &api.url, api.page_size, budget, &error)?;
+pub(super) fn collect(session: &mut Session<'_>, api: &Api) -> Result<Vec<u8>, String> {
+    let entries = collect_offset(session, &api.url, api.page_size)?;
     let total = entries.len();
     serde_json::to_vec(&serde_json::json!({
         "entry": entries,
@@ -125,7 +119,7 @@ fn span_held(min_time: &str, max_time: &str) -> Option<f64> {
 
 /// Splunk's `{"messages": [{"type": "ERROR", "text": "…"}]}` as one line, with what to do for
 /// a refused token or a missing capability.
-fn error(status: StatusCode, body: &[u8]) -> String {
+pub(super) fn error(status: StatusCode, body: &[u8]) -> String {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let messages: Vec<String> = json
         .as_ref()
