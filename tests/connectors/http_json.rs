@@ -119,7 +119,9 @@ fn a_refused_key_throttling_and_broken_answers() {
     let (state, reason) = state_of(&engine, "critical-patches");
     assert_eq!(state, StateKind::SourceError, "{reason}");
     assert!(
-        reason.contains("HTTP 401 {\"error\":\"invalid API key\"}; check the source's `token`"),
+        reason.contains(
+            "HTTP 401 {\"error\":\"invalid API key [redacted]\"}; check the source's `token`"
+        ),
         "{reason}"
     );
     assert!(!reason.contains(KEY));

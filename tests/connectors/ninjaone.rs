@@ -320,3 +320,61 @@ tolerance = "24h"
     );
     assert!(server.seen().is_empty(), "a saved answer calls no API");
 }
+
+#[test]
+fn a_rate_limited_source_spaces_its_requests() {
+    let server = NinjaServer::start(SECRET);
+    healthy(&server);
+    // 600 a minute: one request every 100 ms, the token request included.
+    let config =
+        sources(&server).replacen("page_size = 2\n", "page_size = 2\nrate_limit = 600\n", 1);
+    let fixture = super::fixture(&config, SECRET);
+    let mut engine = super::engine(&fixture);
+    let started = std::time::Instant::now();
+    engine.cycle(now()).expect("cycle");
+    assert_eq!(state_of(&engine, "critical-patches").0, StateKind::Met);
+    // Token and three pages: three intervals at least.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn check_config_reads_a_saved_answer_and_calls_no_api() {
+    let server = NinjaServer::start(SECRET);
+    healthy(&server);
+    let config = sources(&server);
+    let fixture = super::fixture(
+        &config.replacen(
+            &format!("base_url = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = {{ file = \"{{dir}}/secret\" }}\nparams = {{ df = \"org = 7\" }}\npage_size = 2", server.base),
+            "path = \"exports/os-patches.json\"",
+            1,
+        ),
+        SECRET,
+    );
+    let page = serde_json::json!({
+        "cursor": {"name": "c-1", "offset": 0, "count": 2, "expires": days_ago(-1.0)},
+        "results": [
+            patch(1042, "KB5051989", "CRITICAL", days_ago(3.0)),
+            {"deviceId": 1043, "name": "no severity", "status": "MANUAL", "timestamp": days_ago(2.0)},
+        ],
+    });
+    fixture.write("exports/os-patches.json", &page.to_string());
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    // (It exits 1 all the same: the test CRM leaves most of the catalog unowned.)
+    let (stdout, _) = crate::util::text(&output);
+    assert!(
+        stdout.contains("holds 1 readable `patch` record(s) of 2"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "source[ninja-devices]: collected from {}/v2/devices (not called by check-config)",
+            server.base
+        )),
+        "{stdout}"
+    );
+    assert!(server.seen().is_empty(), "check-config calls no API");
+}

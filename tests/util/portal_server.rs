@@ -101,7 +101,15 @@ fn respond(
         request.header("x-api-key") == Some(key)
     };
     if !authorized {
-        return Reply::json(401, serde_json::json!({"error": "invalid API key"}));
+        // Echoes what it was sent, as a careless portal might: dutywatch must not repeat it.
+        let given = request
+            .header("x-api-key")
+            .or_else(|| request.header("authorization"))
+            .unwrap_or_default();
+        return Reply::json(
+            401,
+            serde_json::json!({"error": format!("invalid API key {given}")}),
+        );
     }
     let reply = Reply::json(200, body);
     match (links, next) {

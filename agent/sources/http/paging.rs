@@ -226,17 +226,27 @@ pub(crate) fn collect_cursor(
         if count == 0 || count < page_size as usize {
             break;
         }
-        cursor = match json.get("cursor") {
+        let next = match json.get("cursor") {
             Some(serde_json::Value::Object(next)) => match next.get("name") {
-                Some(serde_json::Value::String(name)) if !name.is_empty() => Some(Cursor {
+                Some(serde_json::Value::String(name)) if !name.is_empty() => Cursor {
                     name: name.clone(),
                     expires: next.get("expires").and_then(serde_json::Value::as_f64),
-                }),
+                },
                 _ => break,
             },
             None | Some(serde_json::Value::Null) => break,
             Some(_) => return Err(format!("{what}: `cursor` is not an object")),
         };
+        // A server that hands back the cursor it was given would page forever.
+        if cursor
+            .as_ref()
+            .is_some_and(|before| before.name == next.name)
+        {
+            return Err(format!(
+                "{what}: the page names the cursor it was asked with; the pages do not advance"
+            ));
+        }
+        cursor = Some(next);
         page += 1;
     }
     tracing::debug!(origin = %first, pages = page, items = items.len(), "HttpPagesCollected");
@@ -276,6 +286,12 @@ pub(crate) fn collect_after(
             return Err(format!("{what}: the answer is not a list of devices"));
         };
         let count = devices.len();
+        // A server that ignores `after` would serve the first page forever.
+        if count > 0 && devices.last() == items.last() {
+            return Err(format!(
+                "{what}: the page ends with the device it was asked to page after; the pages do not advance"
+            ));
+        }
         items.extend(devices);
         if count == 0 || count < page_size as usize {
             break;
