@@ -150,7 +150,8 @@ impl Context<'_> {
             RawSourceKind::Splunk => "splunk",
             RawSourceKind::Elastic => "elastic",
             RawSourceKind::HttpJson => "http_json",
-            RawSourceKind::File | RawSourceKind::Graph => return None,
+            // Not a connector: `source` handles it.
+            _ => return None,
         };
         for (name, set) in [
             ("format", raw.format.is_some()),
@@ -201,6 +202,7 @@ impl Context<'_> {
             }
             RawSourceKind::Splunk => Vendor::Splunk,
             RawSourceKind::Elastic => Vendor::Elastic,
+            // http_json: the only connector left.
             _ => {
                 let records = match &raw.records_pointer {
                     None => String::new(),

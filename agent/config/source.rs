@@ -380,7 +380,10 @@ impl Context<'_> {
                 }
             }
             RawSourceKind::Graph => SourceKind::Graph(Box::new(self.graph(raw, offset, &key)?)),
-            connector => SourceKind::Connector(Box::new(
+            connector @ (RawSourceKind::NinjaOne
+            | RawSourceKind::Splunk
+            | RawSourceKind::Elastic
+            | RawSourceKind::HttpJson) => SourceKind::Connector(Box::new(
                 self.connector(raw, connector, base, offset, &key)?,
             )),
         };

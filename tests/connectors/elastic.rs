@@ -198,3 +198,82 @@ tolerance = "24h"
         "{states:?}"
     );
 }
+
+/// The answers saved to files read exactly as the collected ones: the same subjects fail.
+#[test]
+fn saved_splunk_and_elastic_answers_read_through_the_same_normalizers() {
+    let body = r#"
+[[contractor.source]]
+id = "elastic-ilm"
+kind = "elastic"
+evidence = "log_retention"
+path = "exports/ilm-*.json"
+schedule = "0 6 * * *"
+max_age = "2d"
+
+[[contractor.source]]
+id = "splunk-indexes"
+kind = "splunk"
+evidence = "log_retention"
+path = "exports/splunk-indexes.json"
+schedule = "0 6 * * *"
+max_age = "2d"
+
+[[contractor.duty]]
+id = "log-retention-elastic"
+title = "Audit logs kept at least a year"
+objectives = ["3.3.1"]
+source = "elastic-ilm"
+rule = "continuous"
+check = "effective_retention >= '365d'"
+tolerance = "24h"
+
+[[contractor.duty]]
+id = "log-retention-splunk"
+title = "Audit logs kept at least a year"
+objectives = ["3.3.1"]
+source = "splunk-indexes"
+rule = "continuous"
+check = "effective_retention >= '365d'"
+tolerance = "24h"
+"#;
+    let fixture = super::fixture(body, API_KEY);
+    let policies = serde_json::json!({
+        "audit-400d": policy(Some("400d"), &["audit-000001"]),
+        "archive-forever": policy(None, &[]),
+        "metrics": policy(Some("30d"), &["metrics-000002"]),
+    });
+    fixture.write_dated("exports/ilm-2026-11-23.json", &policies.to_string(), now());
+    let splunk = serde_json::json!({
+        "entry": [index("wineventlog", 31_536_000, true), index("o365", 90 * 86_400, false)],
+        "paging": {"total": 2, "perPage": 30, "offset": 0},
+        "messages": [],
+    });
+    fixture.write_dated("exports/splunk-indexes.json", &splunk.to_string(), now());
+    let mut engine = super::engine(&fixture);
+    let summary = engine.cycle(now()).expect("cycle");
+    assert_eq!(summary.collection_failures, 0, "{summary:?}");
+    assert_eq!(
+        failing(&engine, "log-retention-elastic"),
+        [("metrics".to_owned(), "due_soon".to_owned())]
+    );
+    assert_eq!(
+        failing(&engine, "log-retention-splunk"),
+        [("o365".to_owned(), "due_soon".to_owned())]
+    );
+    // A saved Elastic error answer is not evidence.
+    fixture.write_dated(
+        "exports/ilm-2026-11-24.json",
+        r#"{"error": {"type": "security_exception", "reason": "denied"}, "status": 403}"#,
+        now() + jiff::SignedDuration::from_hours(1),
+    );
+    engine
+        .cycle(now() + jiff::SignedDuration::from_hours(2))
+        .expect("cycle");
+    let (state, reason) = state_of(&engine, "log-retention-elastic");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("is an Elastic error answer, not policies"),
+        "{reason}"
+    );
+}
