@@ -113,7 +113,8 @@ fn respond(state: &Mutex<State>, script: &Script, request: &Request) -> Reply {
         .query("pageSize")
         .and_then(|s| s.parse().ok())
         .unwrap_or(1000);
-    let items = state.items.get(&path).cloned().unwrap_or_default();
+    let empty = Vec::new();
+    let items = state.items.get(&path).unwrap_or(&empty);
     // Which page: a cursor names it (`c-<n>`), a device list pages after the last id.
     let (page, start) = if path == DEVICES {
         let after: Option<i64> = request.query("after").and_then(|s| s.parse().ok());
