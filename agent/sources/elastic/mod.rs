@@ -106,7 +106,7 @@ fn elastic_seconds(text: &str) -> Option<i64> {
 
 /// Elastic's `{"error": {"root_cause", "type", "reason"}, "status"}` as one line, with what to
 /// do for an unknown policy, a refused key or a missing privilege.
-pub(super) fn error(status: StatusCode, body: &[u8]) -> String {
+pub(super) fn error(status: StatusCode, body: &[u8]) -> (String, &'static str) {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let kind = text_at(json.as_ref(), &["/error/type", "/error/root_cause/0/type"]);
     let reason = text_at(
@@ -118,20 +118,20 @@ pub(super) fn error(status: StatusCode, body: &[u8]) -> String {
         (None, Some(reason)) => reason.to_owned(),
         _ => String::from_utf8_lossy(body).trim().to_owned(),
     };
-    let mut line = format!("HTTP {} {text}", status.as_u16());
-    match (status, kind) {
-        (StatusCode::NOT_FOUND, Some("resource_not_found_exception")) => line.push_str(
-            "; check the policy names in `resource` (GET /_ilm/policy lists them)",
-        ),
-        (StatusCode::UNAUTHORIZED, _) => line.push_str(
-            "; check the API key in `token` (the base64 `encoded` value Elastic showed when it was created)",
-        ),
-        (StatusCode::FORBIDDEN, _) => line.push_str(
-            "; the API key needs the cluster privilege `read_ilm` (or `manage_ilm`)",
-        ),
-        _ => {}
-    }
-    line
+    let line = format!("HTTP {} {text}", status.as_u16());
+    let hint = match (status, kind) {
+        (StatusCode::NOT_FOUND, Some("resource_not_found_exception")) => {
+            "; check the policy names in `resource` (GET /_ilm/policy lists them)"
+        }
+        (StatusCode::UNAUTHORIZED, _) => {
+            "; check the API key in `token` (the base64 `encoded` value Elastic showed when it was created)"
+        }
+        (StatusCode::FORBIDDEN, _) => {
+            "; the API key needs the cluster privilege `read_ilm` (or `manage_ilm`)"
+        }
+        _ => "",
+    };
+    (line, hint)
 }
 
 #[cfg(test)]

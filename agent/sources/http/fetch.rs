@@ -48,8 +48,9 @@ impl Budget {
 }
 
 /// Turns a vendor's error answer (status and body) into what the message says after the
-/// page: the vendor's own code and text, and what to do about it.
-pub(crate) type VendorError<'a> = &'a dyn Fn(StatusCode, &[u8]) -> String;
+/// page: the vendor's own code and text (quoted: the secret taken out, cut to a readable
+/// length), and what to do about it (kept whole).
+pub(crate) type VendorError<'a> = &'a dyn Fn(StatusCode, &[u8]) -> (String, &'static str);
 
 /// What every page of one collection is fetched with: the client, the run's bounds, the
 /// credential, the vendor's error reading and the byte budget left.
@@ -136,11 +137,16 @@ impl Http {
             let body = read_capped(response, remaining, budget.limit, what)?;
             budget.read += body.len() as u64;
             if !status.is_success() {
-                let mut text = vendor_error(status, &body);
-                if status == StatusCode::UNAUTHORIZED && refreshed {
-                    text.push_str("; refused even with a new token");
-                }
-                return Err(format!("{what}: {}", quote(&text, Some(auth.secret()))));
+                let (text, hint) = vendor_error(status, &body);
+                let again = if status == StatusCode::UNAUTHORIZED && refreshed {
+                    "; refused even with a new token"
+                } else {
+                    ""
+                };
+                return Err(format!(
+                    "{what}: {}{hint}{again}",
+                    quote(&text, Some(auth.secret()))
+                ));
             }
             let json = serde_json::from_slice(&body).map_err(|error| {
                 let cut = if error.is_eof() {

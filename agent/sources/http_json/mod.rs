@@ -46,20 +46,20 @@ fn nest(pointer: &str, items: serde_json::Value) -> serde_json::Value {
 }
 
 /// A portal's error: its status and body, and what to do for a refused credential.
-pub(super) fn error(status: StatusCode, body: &[u8]) -> String {
-    let mut line = format!(
+pub(super) fn error(status: StatusCode, body: &[u8]) -> (String, &'static str) {
+    let line = format!(
         "HTTP {} {}",
         status.as_u16(),
         String::from_utf8_lossy(body).trim()
     );
-    match status {
-        StatusCode::UNAUTHORIZED => line.push_str("; check the source's `token` (and `header`)"),
+    let hint = match status {
+        StatusCode::UNAUTHORIZED => "; check the source's `token` (and `header`)",
         StatusCode::FORBIDDEN => {
-            line.push_str("; the token is valid but may not read this list; ask the portal's administrator for read access")
+            "; the token is valid but may not read this list; ask the portal's administrator for read access"
         }
-        _ => {}
-    }
-    line
+        _ => "",
+    };
+    (line, hint)
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ pub(super) fn read(
 
 /// NinjaOne's error answers: the OAuth form (`error`, `error_description`) or the API's
 /// (`errorMessage`, `resultCode`), with what to do for a refused credential or scope.
-pub(super) fn error(status: StatusCode, body: &[u8]) -> String {
+pub(super) fn error(status: StatusCode, body: &[u8]) -> (String, &'static str) {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let text = text_at(
         json.as_ref(),
@@ -61,15 +61,15 @@ pub(super) fn error(status: StatusCode, body: &[u8]) -> String {
         .filter(|code| *code != text)
         .map(|code| format!("{code}: "))
         .unwrap_or_default();
-    let mut line = format!("HTTP {} {code}{text}", status.as_u16());
-    match status {
-        StatusCode::UNAUTHORIZED => line.push_str(
-            "; check the API client's client_id and client_secret (NinjaOne: Administration → Apps → API)",
-        ),
-        StatusCode::FORBIDDEN => line.push_str(
-            "; the API client needs the `monitoring` scope and the client-credentials grant (Administration → Apps → API)",
-        ),
-        _ => {}
-    }
-    line
+    let line = format!("HTTP {} {code}{text}", status.as_u16());
+    let hint = match status {
+        StatusCode::UNAUTHORIZED => {
+            "; check the API client's client_id and client_secret (NinjaOne: Administration → Apps → API)"
+        }
+        StatusCode::FORBIDDEN => {
+            "; the API client needs the `monitoring` scope and the client-credentials grant (Administration → Apps → API)"
+        }
+        _ => "",
+    };
+    (line, hint)
 }

@@ -119,7 +119,7 @@ fn span_held(min_time: &str, max_time: &str) -> Option<f64> {
 
 /// Splunk's `{"messages": [{"type": "ERROR", "text": "…"}]}` as one line, with what to do for
 /// a refused token or a missing capability.
-pub(super) fn error(status: StatusCode, body: &[u8]) -> String {
+pub(super) fn error(status: StatusCode, body: &[u8]) -> (String, &'static str) {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let messages: Vec<String> = json
         .as_ref()
@@ -148,17 +148,17 @@ pub(super) fn error(status: StatusCode, body: &[u8]) -> String {
     } else {
         messages.join("; ")
     };
-    let mut line = format!("HTTP {} {text}", status.as_u16());
-    match status {
-        StatusCode::UNAUTHORIZED => line.push_str(
-            "; check the authentication token (Settings → Tokens) and that token authentication is enabled",
-        ),
-        StatusCode::FORBIDDEN => line.push_str(
-            "; the token's user needs a role with the `indexes_list_all` capability to list every index",
-        ),
-        _ => {}
-    }
-    line
+    let line = format!("HTTP {} {text}", status.as_u16());
+    let hint = match status {
+        StatusCode::UNAUTHORIZED => {
+            "; check the authentication token (Settings → Tokens) and that token authentication is enabled"
+        }
+        StatusCode::FORBIDDEN => {
+            "; the token's user needs a role with the `indexes_list_all` capability to list every index"
+        }
+        _ => "",
+    };
+    (line, hint)
 }
 
 #[cfg(test)]
