@@ -15,9 +15,7 @@ use jiff::Timestamp;
 use sha2::Digest as _;
 
 use crate::clock::{Clock, FixedClock, SystemClock};
-use crate::config::{
-    self, Config, MANUAL_SOURCE, Secrets, SmtpLogin, SmtpPassword, SourceKind, Transport,
-};
+use crate::config::{self, Config, MANUAL_SOURCE, Secrets, SmtpLogin, SmtpPassword, Transport};
 use crate::daemon::{self, Command as DaemonCommand};
 use crate::engine::{Engine, evidence_source};
 use crate::sources::{self, CollectError, closed_folder};
@@ -1095,7 +1093,7 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
         // duties reading it will be source_error until it is, so say it now.
         for source in &contractor.sources {
             let at = format!("note: contractor[{}].source[{}]", contractor.id, source.id);
-            let SourceKind::File { pattern, .. } = &source.kind else {
+            let Some(pattern) = source.kind.file_pattern() else {
                 // Not called here: check-config reads files, it does not call APIs.
                 if let Some(url) = source.kind.api_url() {
                     println!("{at}: collected from {url} (not called by check-config)");

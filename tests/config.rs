@@ -13,6 +13,14 @@ fn every_shipped_config_loads() {
     credentials.write("smtp-password", "example-password\n");
     credentials.write("graph-client-secret", "example-client-secret\n");
     credentials.write("arm-client-secret", "example-client-secret\n");
+    for connector in [
+        "ninjaone-client-secret",
+        "splunk-token",
+        "elastic-api-key",
+        "portal-token",
+    ] {
+        credentials.write(connector, "example-connector-secret\n");
+    }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let mut checked = 0;
     let mut pending = vec![root];

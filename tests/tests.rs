@@ -6,6 +6,7 @@ mod arm;
 mod backup;
 mod cli;
 mod config;
+mod connectors;
 mod cycle;
 mod daemon;
 mod digest;

@@ -31,6 +31,7 @@ use crate::schedule::Schedule;
 #[cfg(doc)]
 use crate::secret::Secret;
 
+mod connector;
 mod contractor;
 mod digest;
 mod duty;
@@ -42,6 +43,9 @@ mod source;
 #[cfg(test)]
 mod tests;
 
+pub use connector::{
+    Api, ApiAuth, Connector, ConnectorInput, NextPage, NinjaQuery, Vendor, pointer_path,
+};
 pub use contractor::{ContactRole, Contractor, CrmFile, crm_problems};
 pub use digest::{DigestConfig, SprsConfig};
 pub use incidents::{DEFAULT_INCIDENT_CHECK, IncidentConfig};

@@ -237,6 +237,18 @@ pub(super) struct RawSource {
     pub(super) workspace: Option<Spanned<String>>,
     pub(super) arm_url: Option<Spanned<String>>,
     pub(super) api_version: Option<Spanned<String>>,
+    // ninjaone, splunk, elastic, http_json (config/connector.rs)
+    pub(super) base_url: Option<Spanned<String>>,
+    pub(super) url: Option<Spanned<String>>,
+    pub(super) token: Option<Spanned<SecretRef>>,
+    pub(super) header: Option<Spanned<String>>,
+    pub(super) scope: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) params: BTreeMap<String, String>,
+    pub(super) page_size: Option<Spanned<u32>>,
+    pub(super) rate_limit: Option<Spanned<u32>>,
+    pub(super) next: Option<Spanned<String>>,
+    pub(super) records_pointer: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -245,6 +257,11 @@ pub(super) enum RawSourceKind {
     File,
     Graph,
     Arm,
+    #[serde(rename = "ninjaone")]
+    NinjaOne,
+    Splunk,
+    Elastic,
+    HttpJson,
 }
 
 #[derive(Deserialize)]

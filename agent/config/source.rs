@@ -139,6 +139,22 @@ pub enum SourceKind {
     Graph(Box<GraphSource>),
     /// Azure Resource Manager: a Log Analytics workspace's tables, or its Sentinel incidents.
     Arm(Box<ArmSource>),
+    /// NinjaOne, Splunk, Elastic or a portal, from its API or a saved answer.
+    Connector(Box<super::connector::Connector>),
+}
+
+impl SourceKind {
+    /// The files it reads: a file source's, or a connector's saved answers.
+    pub fn file_pattern(&self) -> Option<&Path> {
+        match self {
+            SourceKind::File { pattern, .. } => Some(pattern),
+            SourceKind::Connector(connector) => match &connector.input {
+                super::connector::ConnectorInput::File { pattern } => Some(pattern),
+                super::connector::ConnectorInput::Api(_) => None,
+            },
+            SourceKind::Graph(_) | SourceKind::Arm(_) => None,
+        }
+    }
 }
 
 impl SourceKind {
@@ -148,6 +164,10 @@ impl SourceKind {
             SourceKind::File { .. } => None,
             SourceKind::Graph(graph) => Some(&graph.url),
             SourceKind::Arm(arm) => Some(&arm.url),
+            SourceKind::Connector(connector) => match &connector.input {
+                super::connector::ConnectorInput::Api(api) => Some(&api.url),
+                super::connector::ConnectorInput::File { .. } => None,
+            },
         }
     }
 }
@@ -459,7 +479,16 @@ impl Context<'_> {
             }
             RawSourceKind::Graph => SourceKind::Graph(Box::new(self.graph(raw, offset, &key)?)),
             RawSourceKind::Arm => SourceKind::Arm(Box::new(self.arm(raw, offset, &key)?)),
+            connector @ (RawSourceKind::NinjaOne
+            | RawSourceKind::Splunk
+            | RawSourceKind::Elastic
+            | RawSourceKind::HttpJson) => SourceKind::Connector(Box::new(
+                self.connector(raw, connector, base, offset, &key)?,
+            )),
         };
+        if matches!(kind, SourceKind::File { .. } | SourceKind::Graph(_)) {
+            self.reject_connector_keys(raw, offset, &key);
+        }
         let max_bytes = match &raw.max_bytes {
             None => Some(DEFAULT_MAX_BYTES),
             Some(value) => {

@@ -3,9 +3,14 @@
 //! kept separate so stored evidence can be re-read exactly as received.
 
 mod arm;
+mod connector;
+mod elastic;
 mod file;
 mod graph;
 pub mod http;
+mod http_json;
+mod ninjaone;
+mod splunk;
 
 pub use file::read_bounded;
 pub(crate) use file::{closed_folder, newest_match};
@@ -77,6 +82,7 @@ pub fn collect_parsed(
     let collected = match &source.kind {
         SourceKind::Graph(graph) => graph::collect(source, graph, http, now)?,
         SourceKind::Arm(arm) => arm::collect(source, arm, http, now)?,
+        SourceKind::Connector(connector) => connector::collect(source, connector, http, now)?,
         SourceKind::File {
             pattern, format, ..
         } => {
@@ -101,6 +107,9 @@ pub fn read_evidence(source: &Source, origin: &str, payload: &[u8]) -> Result<Pa
             format, records, ..
         } => (*format, records.as_ref()),
         SourceKind::Graph(_) | SourceKind::Arm(_) => (FileFormat::Json, None),
+        SourceKind::Connector(connector) => {
+            return connector::read(source, connector, origin, payload);
+        }
     };
     // Log Analytics tables saved with their workspace (the `arm` source's document, or the
     // same two answers saved by hand): the effective retention needs both.

@@ -608,6 +608,80 @@ pub fn builtin() -> Vec<EvidenceKind> {
                 FieldDef("end_at", Timestamp, REQ, &["endDateTime", "end_at"]),
             ],
         ),
+        // NinjaOne /v2/devices: what a patch's `deviceId` names (joined to Intune by `device`).
+        kind(
+            "rmm_device",
+            &["id"],
+            Empty::NoEvidence,
+            vec![
+                FieldDef("id", Text, REQ, &["id"]),
+                FieldDef("device", Text, REQ, &["systemName", "device"]),
+                FieldDef("display_name", Text, OPT, &["displayName", "display_name"]),
+                FieldDef(
+                    "organization",
+                    Text,
+                    OPT,
+                    &["organizationId", "organization"],
+                ),
+                FieldDef("node_class", Text, OPT, &["nodeClass", "node_class"]),
+                FieldDef("approval", Text, OPT, &["approvalStatus", "approval"]),
+                FieldDef("offline", Bool, OPT, &["offline"]),
+                FieldDef("os", Text, OPT, &["os.name", "os_name"]),
+                FieldDef(
+                    "last_contact",
+                    Timestamp,
+                    OPT,
+                    &["lastContact", "last_contact"],
+                ),
+                FieldDef(
+                    "last_update",
+                    Timestamp,
+                    OPT,
+                    &["lastUpdate", "last_update"],
+                ),
+            ],
+        ),
+        // A log store's retention: a Splunk index, an Elastic ILM policy (the connectors'
+        // normalizers name the computed fields; see the README).
+        kind(
+            "log_retention",
+            &["name"],
+            Empty::NoEvidence,
+            vec![
+                FieldDef("name", Text, REQ, &["name"]),
+                FieldDef("system", Text, OPT, &["system"]),
+                FieldDef("retention", FieldType::Duration, OPT, &["retention"]),
+                FieldDef("kept_forever", Bool, REQ, &["kept_forever"]),
+                FieldDef(
+                    "effective_retention",
+                    FieldType::Duration,
+                    OPT,
+                    &["effective_retention"],
+                ),
+                FieldDef("size_capped", Bool, OPT, &["size_capped"]),
+                FieldDef(
+                    "size_limit_mb",
+                    Integer,
+                    OPT,
+                    &["content.maxTotalDataSizeMB", "size_limit_mb"],
+                ),
+                FieldDef(
+                    "size_mb",
+                    Number,
+                    OPT,
+                    &["content.currentDBSizeMB", "size_mb"],
+                ),
+                FieldDef(
+                    "oldest_event",
+                    Timestamp,
+                    OPT,
+                    &["content.minTime", "oldest_event"],
+                ),
+                FieldDef("archived", Bool, OPT, &["archived"]),
+                FieldDef("disabled", Bool, OPT, &["content.disabled", "disabled"]),
+                FieldDef("indices", List, OPT, &["in_use_by.indices", "indices"]),
+            ],
+        ),
         // A review of accounts: Entra ID Governance decisions, or the
         // contractor's spreadsheet (one row per account per review).
         kind(
@@ -877,6 +951,8 @@ mod tests {
             "firewall_rule",
             "restore_test",
             "scan_report",
+            "rmm_device",
+            "log_retention",
         ] {
             assert!(names.contains(&wanted), "{wanted}");
         }

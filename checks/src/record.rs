@@ -671,6 +671,22 @@ mod tests {
                 json!({"completed_at": "2026-11-02T15:00:00Z", "origin": "upload.pdf", "sha256": "ab12",
                        "outcome": "satisfied"}),
             ),
+            (
+                "rmm_device",
+                json!({"id": 1042, "systemName": "WS-1042", "displayName": "Front desk",
+                       "organizationId": 7, "nodeClass": "WINDOWS_WORKSTATION",
+                       "approvalStatus": "APPROVED", "offline": false,
+                       "os": {"name": "Windows 11 Pro"}, "lastContact": 1763900000.25,
+                       "lastUpdate": 1763900000.5}),
+            ),
+            (
+                "log_retention",
+                json!({"name": "wineventlog", "system": "splunk", "retention": 31536000,
+                       "kept_forever": false, "effective_retention": "90d", "size_capped": true,
+                       "size_limit_mb": "500000", "size_mb": 81234.5, "archived": false,
+                       "content": {"minTime": "2025-03-01T00:00:02+00:00", "disabled": false},
+                       "in_use_by": {"indices": ["wineventlog"]}}),
+            ),
         ]
     }
 

@@ -8,9 +8,14 @@ use jiff::Timestamp;
 
 pub(crate) mod arm_server;
 pub(crate) mod chromium;
+pub(crate) mod elastic_server;
+pub(crate) mod fake_http;
 pub(crate) mod graph_server;
 pub(crate) mod ms_fixture;
+pub(crate) mod ninjaone_server;
+pub(crate) mod portal_server;
 pub(crate) mod smtp_server;
+pub(crate) mod splunk_server;
 pub(crate) mod test_pki;
 
 /// A small CRM: one shared, two MSP-owned and one contractor-owned

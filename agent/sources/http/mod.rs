@@ -1,14 +1,18 @@
 //! The one HTTP layer every API source goes through: one shared client (connect and request
 //! timeouts, no redirects, rustls), HTTPS unless to loopback, throttling honoured within
-//! bounds, and a cap on what a collection reads. One module per job: `retry` (Retry-After,
-//! back-off), `oauth` (client credentials, the token cache), `paging` (Graph's and ARM's
-//! pages and error envelopes, single objects).
+//! bounds, a per-source request rate, and a cap on what a collection reads. One module per
+//! job: `retry` (Retry-After, back-off), `oauth` (client credentials, the token cache),
+//! `paging` (Graph's and ARM's pages, error envelopes and single objects, NinjaOne cursors,
+//! Splunk `count`/`offset`, a next link by JSON pointer or `Link` header), `fetch` (one
+//! authenticated JSON page), `pace` (the request-rate limit).
 //!
 //! Blocking on purpose: a collection runs inside the synchronous engine pass, which the daemon
 //! runs on a `spawn_blocking` thread, so an async client would need a runtime handed in for
 //! nothing; `reqwest::blocking` keeps one small runtime of its own.
 
+mod fetch;
 mod oauth;
+mod pace;
 mod paging;
 mod retry;
 
@@ -24,8 +28,11 @@ use reqwest::header::{CONTENT_LENGTH, RETRY_AFTER};
 
 use crate::secret::Secret;
 
+pub(crate) use fetch::{Auth, Budget, Session};
 pub use oauth::ClientCredentials;
+pub use pace::RateLimit;
 pub(crate) use paging::{Api, Dialect, to_document};
+pub(crate) use paging::{collect_after, collect_cursor, collect_link, collect_offset};
 
 /// The bounds of every HTTP collection. The defaults suit the daemon; tests shorten the
 /// back-off so they take milliseconds.
@@ -72,6 +79,8 @@ pub struct Http {
     policy: HttpPolicy,
     client: Mutex<Option<Client>>,
     tokens: Mutex<HashMap<oauth::TokenKey, oauth::Token>>,
+    /// Per rate-limited source: the earliest instant its next request may go.
+    paces: Mutex<HashMap<String, Instant>>,
 }
 
 /// One collection in progress: its deadline and the instant it speaks for.
@@ -81,6 +90,8 @@ pub(crate) struct Run {
     deadline: Instant,
     /// The engine's `now` when the collection started; HTTP dates are read against it.
     now: Timestamp,
+    /// The source's request-rate limit, if it has one.
+    pace: Option<RateLimit>,
 }
 
 impl Run {
@@ -108,6 +119,15 @@ impl Http {
             started,
             deadline: started + self.policy.max_total,
             now,
+            pace: None,
+        }
+    }
+
+    /// [`Http::start`] for a source whose requests are spaced by `pace`.
+    pub(crate) fn start_paced(&self, now: Timestamp, pace: Option<RateLimit>) -> Run {
+        Run {
+            pace,
+            ..self.start(now)
         }
     }
 
@@ -148,6 +168,8 @@ impl Http {
                     self.policy.max_total.as_secs()
                 ));
             }
+            self.wait_for_pace(run, what)?;
+            let remaining = run.deadline.saturating_duration_since(Instant::now());
             let timeout = self.policy.request_timeout.min(remaining);
             let response = build(&client)
                 .timeout(timeout)

@@ -1,13 +1,21 @@
-//! JSON lists and objects of the Microsoft APIs: Graph's `{"value": [...], "@odata.nextLink"}`
-//! and ARM's `{"value": [...], "nextLink"}` pages, the link followed as the full URL it is
-//! (never rebuilt from `$skiptoken`), only to the first page's origin; a single object (Graph's
-//! security defaults, an ARM workspace) read the same way. Each API's error envelope is read
-//! by its [`Dialect`].
+//! Paging as each API does it, every page or none: a page that fails fails the collection, so
+//! no partial list is ever stored as complete.
+//! - The Microsoft APIs: Graph's `{"value": [...], "@odata.nextLink"}` and ARM's
+//!   `{"value": [...], "nextLink"}` pages, the link followed as the full URL it is (never
+//!   rebuilt from `$skiptoken`), only to the first page's origin; a single object (Graph's
+//!   security defaults, an ARM workspace) read the same way. Each API's error envelope is
+//!   read by its [`Dialect`].
+//! - NinjaOne `/v2/queries/*`: `{"cursor": {name, offset, count, expires}, "results": [...]}`,
+//!   the cursor's name sent back as `?cursor=` until a short or empty page.
+//! - Splunk: `count`/`offset` query parameters against `paging.total`.
+//! - A portal: the next page's URL at a JSON pointer in the body, or in the `Link` header.
 
 use reqwest::Url;
 use reqwest::header::ACCEPT;
 
+use super::fetch::Session;
 use super::{ClientCredentials, Http, Run, https_or_loopback, quote, read_capped, same_origin};
+use crate::config::NextPage;
 
 /// Which Microsoft API answers: where its next-page link sits and how its errors read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,4 +294,306 @@ fn arm_error(
         text.push_str("; check `subscription`, `resource_group` and `workspace`");
     }
     text
+}
+
+/// A pager's pages, items merged in order.
+fn check_page_count(session: &Session<'_>, page: usize, first: &Url) -> Result<(), String> {
+    let max = session.policy().max_pages;
+    if page > max {
+        return Err(format!("{first}: more than {max} pages; narrow the query"));
+    }
+    Ok(())
+}
+
+/// Takes the array at `key` out of a page that must be a JSON object.
+fn take_list(
+    page: &mut serde_json::Value,
+    key: &str,
+    what: &str,
+) -> Result<Vec<serde_json::Value>, String> {
+    let serde_json::Value::Object(object) = page else {
+        return Err(format!("{what}: the answer is not a JSON object"));
+    };
+    match object.remove(key) {
+        Some(serde_json::Value::Array(items)) => Ok(items),
+        Some(serde_json::Value::Null) | None => {
+            Err(format!("{what}: the answer has no `{key}` list"))
+        }
+        Some(_) => Err(format!("{what}: `{key}` is not a list")),
+    }
+}
+
+/// A NinjaOne cursor as a page describes the next one.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Cursor {
+    pub(crate) name: String,
+    /// When the server forgets it, epoch seconds (a float in NinjaOne's answers).
+    pub(crate) expires: Option<f64>,
+}
+
+/// Every page of a NinjaOne query from `first` (which carries the filters), `page_size` items
+/// a page: the first page without a cursor, each next one with the cursor the page before
+/// named. A short or empty page is the last. A cursor that has expired by the time it would
+/// be used is a failed collection: the server would answer from a fresh start, and the pages
+/// together would no longer be one consistent report.
+pub(crate) fn collect_cursor(
+    session: &mut Session<'_>,
+    first: &Url,
+    page_size: u32,
+) -> Result<Vec<serde_json::Value>, String> {
+    let mut items = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    let mut page = 1;
+    loop {
+        check_page_count(session, page, first)?;
+        let mut url = first.clone();
+        url.query_pairs_mut()
+            .append_pair("pageSize", &page_size.to_string());
+        if let Some(cursor) = &cursor {
+            if let Some(expires) = cursor.expires
+                && (session.run.now().as_millisecond() as f64) / 1000.0 >= expires
+            {
+                let at = jiff::Timestamp::from_millisecond((expires * 1000.0) as i64)
+                    .map_or_else(|_| expires.to_string(), |t| t.to_string());
+                return Err(format!(
+                    "page {page} ({first}): the cursor of page {} expired at {at}, before the next page was fetched; the report is incomplete, so nothing is stored (the next scheduled collection starts over)",
+                    page - 1
+                ));
+            }
+            url.query_pairs_mut().append_pair("cursor", &cursor.name);
+        }
+        let what = format!("page {page} ({url})");
+        let mut json = session.fetch(&url, &what)?.json;
+        let results = take_list(&mut json, "results", &what)?;
+        let count = results.len();
+        items.extend(results);
+        if count == 0 || count < page_size as usize {
+            break;
+        }
+        let next = match json.get("cursor") {
+            Some(serde_json::Value::Object(next)) => match next.get("name") {
+                Some(serde_json::Value::String(name)) if !name.is_empty() => Cursor {
+                    name: name.clone(),
+                    expires: next.get("expires").and_then(serde_json::Value::as_f64),
+                },
+                _ => break,
+            },
+            None | Some(serde_json::Value::Null) => break,
+            Some(_) => return Err(format!("{what}: `cursor` is not an object")),
+        };
+        // A server that hands back the cursor it was given would page forever.
+        if cursor
+            .as_ref()
+            .is_some_and(|before| before.name == next.name)
+        {
+            return Err(format!(
+                "{what}: the page names the cursor it was asked with; the pages do not advance"
+            ));
+        }
+        cursor = Some(next);
+        page += 1;
+    }
+    tracing::debug!(origin = %first, pages = page, items = items.len(), "HttpPagesCollected");
+    Ok(items)
+}
+
+/// Every page of NinjaOne's `/v2/devices` from `first`: `pageSize` devices a page, each next
+/// page `after` the last device id of the one before, until a short or empty page.
+pub(crate) fn collect_after(
+    session: &mut Session<'_>,
+    first: &Url,
+    page_size: u32,
+) -> Result<Vec<serde_json::Value>, String> {
+    let mut items: Vec<serde_json::Value> = Vec::new();
+    let mut page = 1;
+    loop {
+        check_page_count(session, page, first)?;
+        let mut url = first.clone();
+        url.query_pairs_mut()
+            .append_pair("pageSize", &page_size.to_string());
+        if let Some(last) = items.last() {
+            let id = match last.get("id") {
+                Some(serde_json::Value::Number(id)) => id.to_string(),
+                Some(serde_json::Value::String(id)) => id.clone(),
+                _ => {
+                    return Err(format!(
+                        "page {} ({first}): its last device has no `id` to page after",
+                        page - 1
+                    ));
+                }
+            };
+            url.query_pairs_mut().append_pair("after", &id);
+        }
+        let what = format!("page {page} ({url})");
+        let json = session.fetch(&url, &what)?.json;
+        let serde_json::Value::Array(devices) = json else {
+            return Err(format!("{what}: the answer is not a list of devices"));
+        };
+        let count = devices.len();
+        // A server that ignores `after` would serve the first page forever.
+        if count > 0 && devices.last() == items.last() {
+            return Err(format!(
+                "{what}: the page ends with the device it was asked to page after; the pages do not advance"
+            ));
+        }
+        items.extend(devices);
+        if count == 0 || count < page_size as usize {
+            break;
+        }
+        page += 1;
+    }
+    tracing::debug!(origin = %first, pages = page, items = items.len(), "HttpPagesCollected");
+    Ok(items)
+}
+
+/// Every page of a Splunk collection from `first`: `count` entries a page at increasing
+/// `offset`, until `paging.total` entries are read (or an empty page, when the server says no
+/// total).
+pub(crate) fn collect_offset(
+    session: &mut Session<'_>,
+    first: &Url,
+    page_size: u32,
+) -> Result<Vec<serde_json::Value>, String> {
+    let mut items = Vec::new();
+    let mut page = 1;
+    loop {
+        check_page_count(session, page, first)?;
+        let mut url = first.clone();
+        url.query_pairs_mut()
+            .append_pair("count", &page_size.to_string())
+            .append_pair("offset", &items.len().to_string());
+        let what = format!("page {page} ({url})");
+        let mut json = session.fetch(&url, &what)?.json;
+        let entries = take_list(&mut json, "entry", &what)?;
+        let count = entries.len();
+        items.extend(entries);
+        // Splunk writes numbers, and some proxies strings.
+        let total = json.pointer("/paging/total").and_then(|total| match total {
+            serde_json::Value::Number(n) => n.as_u64(),
+            serde_json::Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        });
+        match total {
+            Some(total) if items.len() as u64 >= total => break,
+            Some(total) if count == 0 => {
+                return Err(format!(
+                    "{what}: an empty page after {} of the {total} entries `paging.total` announced; the list changed while it was read",
+                    items.len()
+                ));
+            }
+            None if count == 0 || count < page_size as usize => break,
+            _ => {}
+        }
+        page += 1;
+    }
+    tracing::debug!(origin = %first, pages = page, items = items.len(), "HttpPagesCollected");
+    Ok(items)
+}
+
+/// Every page of a portal's list from `first`, the records of each at `records` (a JSON
+/// pointer; `""` for a page that is the list itself). Next links stay on `first`'s origin.
+pub(crate) fn collect_link(
+    session: &mut Session<'_>,
+    first: &Url,
+    records: &str,
+    paging: &NextPage,
+) -> Result<Vec<serde_json::Value>, String> {
+    let mut items = Vec::new();
+    let mut url = first.clone();
+    let mut page = 1;
+    loop {
+        check_page_count(session, page, first)?;
+        let what = format!("page {page} ({url})");
+        let fetched = session.fetch(&url, &what)?;
+        let mut json = fetched.json;
+        let next = match paging {
+            NextPage::None => None,
+            NextPage::Pointer(pointer) => match json.pointer(pointer) {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::String(next)) if next.is_empty() => None,
+                Some(serde_json::Value::String(next)) => Some(next.clone()),
+                Some(_) => return Err(format!("{what}: `{pointer}` is not a URL string")),
+            },
+            NextPage::LinkHeader => next_from_link_header(&fetched.headers),
+        };
+        match json.pointer_mut(records).map(serde_json::Value::take) {
+            Some(serde_json::Value::Array(records)) => items.extend(records),
+            Some(_) => {
+                return Err(format!("{what}: the records at `{records}` are not a list"));
+            }
+            None => {
+                return Err(format!(
+                    "{what}: the answer has nothing at `{records}`, where the records should be; check `records_pointer`"
+                ));
+            }
+        }
+        let Some(next) = next else { break };
+        let next = url
+            .join(&next)
+            .map_err(|error| format!("{what}: the next link `{next}` is not a URL ({error})"))?;
+        if !same_origin(first, &next) {
+            return Err(format!(
+                "{what}: the next link leads to `{}`, away from `{}`; refused",
+                next.origin().ascii_serialization(),
+                first.origin().ascii_serialization()
+            ));
+        }
+        url = next;
+        page += 1;
+    }
+    tracing::debug!(origin = %first, pages = page, items = items.len(), "HttpPagesCollected");
+    Ok(items)
+}
+
+/// The `rel="next"` target of the `Link` headers, if any.
+fn next_from_link_header(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::LINK)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|link| {
+            let (target, params) = link.trim().split_once(';')?;
+            let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+            params
+                .split(';')
+                .filter_map(|param| param.trim().split_once('='))
+                .any(|(name, value)| {
+                    name.trim().eq_ignore_ascii_case("rel")
+                        && value
+                            .trim()
+                            .trim_matches('"')
+                            .split_whitespace()
+                            .any(|rel| rel.eq_ignore_ascii_case("next"))
+                })
+                .then(|| target.to_owned())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_link_is_found_among_link_headers() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.append(
+            reqwest::header::LINK,
+            "<https://portal.example/api/devices?page=1>; rel=\"prev\", <https://portal.example/api/devices?page=3>; rel=\"next\""
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            next_from_link_header(&headers).as_deref(),
+            Some("https://portal.example/api/devices?page=3")
+        );
+        let mut last = reqwest::header::HeaderMap::new();
+        last.append(
+            reqwest::header::LINK,
+            "<https://portal.example/api/devices?page=1>; rel=first"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(next_from_link_header(&last), None);
+    }
 }

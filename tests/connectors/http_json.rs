@@ -1,0 +1,152 @@
+//! `kind = "http_json"` against `util::portal_server`: a portal's own field names mapped onto
+//! the `patch` kind, pages by a JSON pointer or the `Link` header.
+
+use dutywatch_checks::verdict::StateKind;
+use jiff::Timestamp;
+
+use super::{broken_answers, failing, snapshots, state_of};
+use crate::util::at;
+use crate::util::fake_http::Fault;
+use crate::util::portal_server::{Links, PATCHES, PortalServer};
+
+const KEY: &str = "pk_live_8fJ2mQ0vZx";
+
+fn now() -> Timestamp {
+    at("2026-11-23T15:00:00Z")
+}
+
+fn source(server: &PortalServer, auth_and_paging: &str) -> String {
+    format!(
+        r#"
+[[contractor.source]]
+id = "portal-patches"
+kind = "http_json"
+evidence = "patch"
+url = "{}{PATCHES}?page=1"
+token = {{ file = "{{dir}}/secret" }}
+{auth_and_paging}
+records_pointer = "/data/items"
+fields = {{ device = "host", name = "title", severity = "sev", status = "state", pending_since = "since" }}
+schedule = "0 * * * *"
+max_age = "2d"
+
+[[contractor.duty]]
+id = "critical-patches"
+title = "Critical patches installed within 14 days"
+objectives = ["3.14.1"]
+source = "portal-patches"
+rule = "continuous"
+check = "not (severity == 'critical' and pending_since < now-14d)"
+tolerance = "24h"
+"#,
+        server.base
+    )
+}
+
+fn item(host: &str, kb: &str, sev: &str, days_ago: i64) -> serde_json::Value {
+    let since = now() - jiff::SignedDuration::from_hours(24 * days_ago);
+    serde_json::json!({"host": host, "title": format!("Security update {kb}"), "kb": kb,
+        "sev": sev, "state": "pending", "since": since.to_string()})
+}
+
+fn three_pages(server: &PortalServer, overdue: bool) {
+    server.set_pages(vec![
+        vec![
+            item("WS-1", "KB1", "critical", 2),
+            item("WS-2", "KB1", "low", 60),
+        ],
+        vec![item(
+            "WS-3",
+            "KB2",
+            "critical",
+            if overdue { 30 } else { 3 },
+        )],
+        vec![item("WS-4", "KB3", "important", 5)],
+    ]);
+}
+
+#[test]
+fn pages_by_json_pointer_and_by_link_header_with_mapped_fields() {
+    for (links, bearer, auth) in [
+        (
+            Links::Body,
+            false,
+            "header = \"X-API-Key\"\nnext = \"/links/next\"",
+        ),
+        (Links::Header, true, "next = \"link\""),
+    ] {
+        let server = PortalServer::start(KEY, bearer, links);
+        three_pages(&server, true);
+        let fixture = super::fixture(&source(&server, auth), KEY);
+        let mut engine = super::engine(&fixture);
+        let summary = engine.cycle(now()).expect("cycle");
+        assert_eq!(summary.collection_failures, 0, "{auth}: {summary:?}");
+        assert_eq!(
+            failing(&engine, "critical-patches"),
+            [(
+                "WS-3 / Security update KB2".to_owned(),
+                "due_soon".to_owned()
+            )],
+            "{auth}"
+        );
+        let targets: Vec<String> = server.seen().into_iter().map(|r| r.target).collect();
+        assert_eq!(
+            targets,
+            [
+                "/api/v1/patches?page=1",
+                "/api/v1/patches?page=2",
+                "/api/v1/patches?page=3"
+            ],
+            "{auth}"
+        );
+        let stored = snapshots(&fixture, "portal-patches");
+        assert_eq!(
+            stored[0]["data"]["items"].as_array().map(Vec::len),
+            Some(4),
+            "{auth}"
+        );
+    }
+}
+
+#[test]
+fn a_refused_key_throttling_and_broken_answers() {
+    let server = PortalServer::start("another-key", false, Links::Body);
+    three_pages(&server, false);
+    let auth = "header = \"X-API-Key\"\nnext = \"/links/next\"";
+    let fixture = super::fixture(&source(&server, auth), KEY);
+    let mut engine = super::engine(&fixture);
+    engine.cycle(now()).expect("cycle");
+    let (state, reason) = state_of(&engine, "critical-patches");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains(
+            "HTTP 401 {\"error\":\"invalid API key [redacted]\"}; check the source's `token`"
+        ),
+        "{reason}"
+    );
+    assert!(!reason.contains(KEY));
+
+    let server = PortalServer::start(KEY, false, Links::Body);
+    three_pages(&server, false);
+    server.fault(1, Fault::Throttle(Some("1".to_owned())));
+    server.fault(2, Fault::Unavailable(None));
+    let fixture = super::fixture(&source(&server, auth), KEY);
+    let mut engine = super::engine(&fixture);
+    engine.cycle(now()).expect("cycle");
+    assert_eq!(state_of(&engine, "critical-patches").0, StateKind::Met);
+
+    for (fault, expected) in broken_answers() {
+        let server = PortalServer::start(KEY, false, Links::Body);
+        three_pages(&server, false);
+        server.fault(1, fault.clone());
+        let fixture = super::fixture(&source(&server, auth), KEY);
+        let mut engine = super::engine(&fixture);
+        engine.cycle(now()).expect("cycle");
+        let (state, reason) = state_of(&engine, "critical-patches");
+        assert_eq!(state, StateKind::SourceError, "{fault:?}: {reason}");
+        assert!(
+            reason.contains("page 2 (") && reason.contains(expected),
+            "{fault:?}: {reason}"
+        );
+    }
+}
