@@ -15,6 +15,7 @@ mod graph;
 mod graph_connectors;
 mod isolation;
 mod library;
+mod oscal;
 mod perspective;
 mod service;
 mod smtp;

@@ -10,6 +10,7 @@ pub(crate) mod arm_server;
 pub(crate) mod chromium;
 pub(crate) mod graph_server;
 pub(crate) mod ms_fixture;
+pub(crate) mod python;
 pub(crate) mod smtp_server;
 pub(crate) mod test_pki;
 

@@ -1,0 +1,240 @@
+//! `dutywatch export --format oscal`: the assessor's package as OSCAL, checked against the
+//! OSCAL community's own models (compliance-trestle, pinned, installed into target/ on first
+//! use) and against the coverage report it is written from.
+
+use std::path::Path;
+use std::process::Command;
+
+use sha2::Digest as _;
+
+use crate::util::{self, at, text};
+
+/// The trestle whose models are OSCAL 1.1.x (trestle 4 and later model OSCAL 1.2).
+const TRESTLE: &str = "compliance-trestle==3.12.4";
+
+/// Loads each `(kind, path)` with trestle's models; panics with trestle's complaint when one
+/// is refused. Returns trestle's summary (counts per document).
+pub(crate) fn trestle_accepts(documents: &[(&str, &Path)]) -> serde_json::Value {
+    let path = util::python::pip_package(
+        "compliance-trestle",
+        TRESTLE,
+        "import trestle; assert trestle.__version__ == '3.12.4'",
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/util/oscal_check.py");
+    let mut command = Command::new("python3");
+    command.arg(script);
+    for (kind, file) in documents {
+        command.arg(format!("{kind}={}", file.display()));
+    }
+    if let Some(path) = path {
+        command.env("PYTHONPATH", path);
+    }
+    let output = command.output().expect("python3 runs");
+    let (stdout, stderr) = text(&output);
+    assert!(
+        output.status.success(),
+        "compliance-trestle refused the OSCAL export:\n{stderr}"
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("JSON")
+}
+
+fn finding<'a>(results: &'a serde_json::Value, objective: &str) -> &'a serde_json::Value {
+    results["assessment-results"]["results"][0]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["target"]["title"] == objective)
+        .unwrap_or_else(|| panic!("no finding for {objective}"))
+}
+
+#[test]
+fn the_oscal_export_of_the_standard_fixture_loads_in_trestle_and_says_what_coverage_says() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    let mut engine = util::engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    drop(engine);
+    let output = fixture.run(&[
+        "export",
+        "--config",
+        "dutywatch.toml",
+        "--format",
+        "oscal",
+        "--out",
+        "oscal",
+    ]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    let out = fixture.path("oscal");
+    let results_path = out.join("acme.assessment-results.json");
+    let plan_path = out.join("acme.assessment-plan.json");
+    let component_path = out.join("acme.component-definition.json");
+    let summary = trestle_accepts(&[
+        ("assessment-results", &results_path),
+        ("assessment-plan", &plan_path),
+        ("component-definition", &component_path),
+    ]);
+    assert_eq!(summary["trestle"], "3.12.4");
+    assert_eq!(summary["assessment-results"]["findings"], 320);
+    assert_eq!(summary["assessment-results"]["observations"], 2);
+    assert_eq!(
+        summary["assessment-results"]["import-ap"],
+        "acme.assessment-plan.json"
+    );
+    assert_eq!(summary["component-definition"]["components"], 2);
+
+    let results = read_json(&results_path);
+    let document = &results["assessment-results"];
+    assert_eq!(document["metadata"]["oscal-version"], "1.1.2");
+    assert_eq!(document["metadata"]["last-modified"], util::CLOCK);
+    let result = &document["results"][0];
+    assert_eq!(
+        result["reviewed-controls"]["control-selections"][0]["include-controls"]
+            .as_array()
+            .map(Vec::len),
+        Some(110)
+    );
+
+    // The same verdicts as the coverage report: 3.1.1 (shared, met) and 3.5.3 (MSP, met)
+    // are satisfied and nothing else; satisfied count = coverage's met count.
+    let config = fixture.load();
+    let store = dutywatch::store::Store::open_read_only(&config.database).expect("db");
+    let report = dutywatch::coverage::coverage(&config, &store, None).expect("coverage");
+    let met = report.clients[0].overall.met;
+    assert_eq!(summary["assessment-results"]["satisfied"], met);
+    let access = finding(&results, "3.1.1[a]");
+    assert_eq!(access["target"]["type"], "objective-id");
+    assert_eq!(access["target"]["target-id"], "sp800-171_3.1.1.a");
+    assert_eq!(access["target"]["status"]["state"], "satisfied");
+    assert_eq!(access["target"]["status"]["reason"], "pass");
+    assert_eq!(
+        access["related-observations"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    // Absence of evidence is not satisfied, and says why.
+    let training = finding(&results, "3.2.1[a]");
+    assert_eq!(training["target"]["status"]["state"], "not-satisfied");
+    assert_eq!(training["target"]["status"]["reason"], "other");
+    let remarks = training["target"]["status"]["remarks"]
+        .as_str()
+        .expect("remarks");
+    assert!(remarks.contains("no_evidence"), "{remarks}");
+    assert!(training.get("related-observations").is_none());
+    let unwatched = finding(&results, "3.14.1[a]");
+    assert_eq!(unwatched["target"]["status"]["state"], "not-satisfied");
+    assert!(
+        unwatched["target"]["status"]["remarks"]
+            .as_str()
+            .is_some_and(|r| r.contains("no duty watches it")),
+        "{unwatched}"
+    );
+    let unowned = finding(&results, "3.3.1[a]");
+    assert_eq!(unowned["target"]["status"]["state"], "not-satisfied");
+
+    // Each evidence file with the SHA-256 of its bytes; the chain head as chain.txt has it.
+    let observations = result["observations"].as_array().expect("observations");
+    let sha = |text: &str| hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    for (name, bytes) in [("reviews.csv", util::REVIEWS), ("mfa.json", util::MFA_OK)] {
+        let evidence = observations
+            .iter()
+            .map(|o| &o["relevant-evidence"][0])
+            .find(|e| e["href"] == name)
+            .unwrap_or_else(|| panic!("no observation of {name}"));
+        let props = evidence["props"].as_array().expect("props");
+        assert!(
+            props
+                .iter()
+                .any(|p| p["name"] == "sha256" && p["value"] == sha(bytes).as_str()),
+            "{evidence}"
+        );
+    }
+    let resources = document["back-matter"]["resources"]
+        .as_array()
+        .expect("back-matter");
+    assert!(
+        resources
+            .iter()
+            .any(|r| r["rlinks"][0]["href"] == "reviews.csv"
+                && r["rlinks"][0]["hashes"][0]["value"] == sha(util::REVIEWS).as_str())
+    );
+    let chain = std::fs::read_to_string(out.join("chain.txt")).expect("chain.txt");
+    let head = chain
+        .lines()
+        .find_map(|l| l.strip_prefix("head: "))
+        .expect("a head");
+    let props = result["props"].as_array().expect("props");
+    let prop = |name: &str| {
+        props
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["value"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(prop("evidence-chain-head").as_deref(), Some(head));
+    assert_eq!(prop("evidence-chain").as_deref(), Some("intact"));
+
+    // The same state exports the same documents (UUIDs from content, no randomness).
+    let again = fixture.run(&[
+        "export",
+        "--config",
+        "dutywatch.toml",
+        "--format",
+        "oscal",
+        "--out",
+        "oscal",
+    ]);
+    assert!(again.status.success(), "{:?}", text(&again));
+    assert_eq!(read_json(&results_path), results);
+}
+
+#[test]
+fn the_demo_exports_oscal_that_trestle_accepts() {
+    let now = at("2026-11-23T15:00:00Z");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo");
+    let dir = tempfile::tempdir().expect("tmp");
+    dutywatch::demo::render_into(&demo, dir.path(), now).expect("render");
+    let config = dutywatch::config::load(&dir.path().join("dutywatch.toml")).expect("config");
+    let store = dutywatch::store::Store::open(&config.database).expect("db");
+    let mut engine = dutywatch::engine::Engine::new(std::sync::Arc::new(config), store);
+    engine.cycle(now).expect("cycle");
+    let config = dutywatch::config::load(&dir.path().join("dutywatch.toml")).expect("config");
+    let out = dir.path().join("oscal");
+    let exported =
+        dutywatch::export::oscal::export(&config, engine.store(), None, &out, now).expect("export");
+    let client = &exported.coverage.clients[0];
+    let id = &client.contractor;
+    let summary = trestle_accepts(&[
+        (
+            "assessment-results",
+            &out.join(format!("{id}.assessment-results.json")),
+        ),
+        (
+            "assessment-plan",
+            &out.join(format!("{id}.assessment-plan.json")),
+        ),
+        (
+            "component-definition",
+            &out.join(format!("{id}.component-definition.json")),
+        ),
+    ]);
+    assert_eq!(summary["assessment-results"]["findings"], 320);
+    assert_eq!(
+        summary["assessment-results"]["observations"],
+        client.evidence.len()
+    );
+    assert_eq!(
+        summary["assessment-results"]["satisfied"],
+        client.overall.met
+    );
+    assert!(
+        summary["component-definition"]["statements"]
+            .as_u64()
+            .is_some_and(|n| n >= 320),
+        "every objective the demo CRM owns, once per side it has: {summary}"
+    );
+}
