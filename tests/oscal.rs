@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use dutywatch_checks::crm::{Assignment, Crm, CrmImport};
+use dutywatch_checks::party::Party;
 use sha2::Digest as _;
 
 use crate::util::{self, at, text};
@@ -36,6 +38,42 @@ pub(crate) fn trestle_accepts(documents: &[(&str, &Path)]) -> serde_json::Value 
         "compliance-trestle refused the OSCAL export:\n{stderr}"
     );
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// Every objective's owner and each side's text (or the justification), as a CRM decides them.
+fn owners(crm: &Crm, packages: Option<&[String]>) -> Vec<(String, String, String, String)> {
+    let ownership = crm.ownership(packages);
+    dutywatch_checks::catalog::objectives()
+        .map(|objective| {
+            let row = ownership.row(objective);
+            let owner = row.map_or("unowned", |r| r.assignment.responsible().as_str());
+            let side = |party| {
+                row.and_then(|r| r.assignment.duty_of(party))
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let justification = match row.map(|r| &r.assignment) {
+                Some(Assignment::NotApplicable { justification }) => justification.clone(),
+                _ => String::new(),
+            };
+            (
+                format!("{objective} {owner}"),
+                side(Party::Contractor),
+                side(Party::Msp),
+                justification,
+            )
+        })
+        .collect()
+}
+
+/// The component definition read back as a CRM: every objective with the same owner and
+/// texts, and no problem.
+fn assert_round_trips(component: &Path, crm: &Crm, packages: &[String]) {
+    let bytes = std::fs::read(component).expect("component definition");
+    let name = component.display().to_string();
+    let load = Crm::from_file_with(&name, &bytes, None, &CrmImport::default());
+    assert!(load.problems.is_empty(), "{:?}", load.problems);
+    assert_eq!(owners(&load.crm, None), owners(crm, Some(packages)));
 }
 
 fn read_json(path: &Path) -> serde_json::Value {
@@ -190,6 +228,53 @@ fn the_oscal_export_of_the_standard_fixture_loads_in_trestle_and_says_what_cover
     ]);
     assert!(again.status.success(), "{:?}", text(&again));
     assert_eq!(read_json(&results_path), results);
+
+    // The component definition is the CRM: read back, every objective has the same owner
+    // and texts, and a config naming it as its `crm_file` just works.
+    let acme = &config.contractors[0];
+    assert_round_trips(&component_path, &acme.crm.crm, &acme.packages);
+    let component = read_json(&component_path);
+    let statements = |role: &str| {
+        component["component-definition"]["components"]
+            .as_array()
+            .expect("components")
+            .iter()
+            .find(|c| c["responsible-roles"][0]["role-id"] == role)
+            .map(|c| c["control-implementations"][0]["implemented-requirements"].clone())
+            .expect(role)
+    };
+    let provider = statements("provider");
+    let mfa = provider
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["control-id"] == "sp800-171_3.5.3"))
+        .expect("3.5.3 is the MSP's");
+    assert_eq!(mfa["statements"][0]["description"], "Enforces MFA");
+    let kind = |statement: &serde_json::Value| {
+        statement["props"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["name"] == "responsibility-kind"))
+            .map(|p| p["value"].clone())
+    };
+    assert_eq!(kind(&mfa["statements"][0]), Some("provided".into()));
+    let customer = statements("customer");
+    let inherited = customer
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["control-id"] == "sp800-171_3.5.3"))
+        .expect("the contractor's side of 3.5.3");
+    assert_eq!(kind(&inherited["statements"][0]), Some("inherited".into()));
+    let config_text = std::fs::read_to_string(fixture.path("dutywatch.toml")).expect("config");
+    fixture.write(
+        "dutywatch.toml",
+        &config_text.replace(
+            "crm_file = \"crm.csv\"",
+            "crm_file = \"oscal/acme.component-definition.json\"",
+        ),
+    );
+    let from_oscal = fixture.load();
+    assert_eq!(
+        owners(&from_oscal.contractors[0].crm.crm, None),
+        owners(&acme.crm.crm, Some(&acme.packages))
+    );
 }
 
 #[test]
@@ -230,6 +315,12 @@ fn the_demo_exports_oscal_that_trestle_accepts() {
     assert_eq!(
         summary["assessment-results"]["satisfied"],
         client.overall.met
+    );
+    let contractor = &config.contractors[0];
+    assert_round_trips(
+        &out.join(format!("{id}.component-definition.json")),
+        &contractor.crm.crm,
+        &contractor.packages,
     );
     assert!(
         summary["component-definition"]["statements"]
