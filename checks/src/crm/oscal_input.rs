@@ -327,11 +327,9 @@ impl Reader<'_> {
                             _ if has_statements || description.trim().is_empty() => {}
                             _ => match side_of(item).or(info.side) {
                                 Some(side) => sided.push((side, description)),
-                                None if sided.is_empty() => {
-                                    if !reported {
-                                        reported = true;
-                                        self.problems.push(unknown_party(&info));
-                                    }
+                                None if sided.is_empty() && !reported => {
+                                    reported = true;
+                                    self.problems.push(unknown_party(&info));
                                 }
                                 None => {}
                             },

@@ -325,6 +325,21 @@ fn a_component_definition_with_statement_level_objectives() {
           }
         ]
       }]
+    },
+    {
+      "uuid": "c3000000-0000-4000-8000-000000000004",
+      "type": "software",
+      "title": "Inventory tool",
+      "description": "Nobody said whose.",
+      "control-implementations": [{
+        "uuid": "c3000000-0000-4000-8000-000000000005",
+        "source": "https://doi.org/10.6028/NIST.SP.800-171r2",
+        "description": "800-171",
+        "implemented-requirements": [
+          {"uuid": "c3000000-0000-4000-8000-000000000341", "control-id": "3.4.1",
+           "description": "Keeps the baseline inventory"}
+        ]
+      }]
     }]
   }
 }"#;
@@ -354,13 +369,24 @@ fn a_component_definition_with_statement_level_objectives() {
         ]
     );
     let found = problems(&load);
-    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found.len(), 2, "{found:?}");
     assert_eq!(found[0].2, code::INVALID_ID);
     assert!(
         found[0].0.starts_with(
             "crm.json#/component-definition/components/0/control-implementations/0/implemented-requirements/2:"
         ),
         "{found:?}"
+    );
+    assert_eq!(
+        (found[1].0.as_str(), found[1].2),
+        (
+            format!(
+                "crm.json#/component-definition/components/1:{}",
+                line_of(text, "c3000000-0000-4000-8000-000000000004")
+            )
+            .as_str(),
+            code::COMPONENT_PARTY_UNKNOWN
+        )
     );
 }
 
