@@ -329,3 +329,62 @@ fn the_demo_exports_oscal_that_trestle_accepts() {
         "every objective the demo CRM owns, once per side it has: {summary}"
     );
 }
+
+#[test]
+fn a_broken_chain_exports_oscal_that_says_so_exits_1_and_still_loads() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    let mut engine = util::engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    drop(engine);
+    let conn = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("open");
+    conn.execute_batch(
+        "DROP TRIGGER evidence_no_update;
+         UPDATE evidence SET payload = CAST('{\"value\": []}' AS BLOB)
+          WHERE id = (SELECT MIN(id) FROM evidence);",
+    )
+    .expect("tamper");
+    drop(conn);
+
+    let output = fixture.run(&[
+        "export",
+        "--config",
+        "dutywatch.toml",
+        "--format",
+        "oscal",
+        "--out",
+        "oscal",
+    ]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("evidence chain is broken at E1"),
+        "{stderr}"
+    );
+    let results_path = fixture.path("oscal/acme.assessment-results.json");
+    trestle_accepts(&[("assessment-results", &results_path)]);
+    let results = read_json(&results_path);
+    let result = &results["assessment-results"]["results"][0];
+    let chain = result["props"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "evidence-chain"))
+        .map(|p| p["value"].as_str().unwrap_or_default().to_owned())
+        .expect("evidence-chain prop");
+    assert!(chain.starts_with("BROKEN at E1"), "{chain}");
+    // The tampered row is shown as such, with no hash vouching for it.
+    let tampered = result["observations"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["props"][0]["value"] == "E1"))
+        .expect("an observation of E1");
+    let props = tampered["relevant-evidence"][0]["props"]
+        .as_array()
+        .expect("props");
+    assert!(
+        props.iter().any(|p| p["name"] == "integrity"
+            && p["value"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("TAMPERED"))),
+        "{tampered}"
+    );
+    assert!(!props.iter().any(|p| p["name"] == "sha256"), "{tampered}");
+}
