@@ -200,6 +200,7 @@ impl Reader<'_> {
             .get("control-implementation")
             .and_then(|c| c.get("implemented-requirements"));
         let mut unknown_reported = Vec::new();
+        let provided_here = provided_uuids(requirements);
         for (i, requirement) in array(requirements).iter().enumerate() {
             let at = format!("{base}/{i}");
             let control_id = string(requirement, "control-id");
@@ -225,13 +226,32 @@ impl Reader<'_> {
                     .and_then(|s| s.get("state"))
                     .and_then(Value::as_str)
                     == Some("not-applicable");
+                let responsibility_objects = ["inherited", "satisfied"]
+                    .iter()
+                    .any(|key| !array(by.get(*key)).is_empty())
+                    || by.get("export").is_some_and(|export| {
+                        ["provided", "responsibilities", "responsibility"]
+                            .iter()
+                            .any(|key| !array(export.get(*key)).is_empty())
+                    });
                 let mut sided = Vec::new();
                 if let Some(export) = by.get("export") {
                     sided.extend(texts_of(export.get("provided"), Side::Provider));
                     sided.extend(texts_of(export.get("responsibilities"), Side::Customer));
                     sided.extend(texts_of(export.get("responsibility"), Side::Customer));
                 }
-                sided.extend(texts_of(by.get("inherited"), Side::Provider));
+                // An `inherited` that points at a `provided` of this same document is that
+                // capability once more, seen from the leveraging side: counted once.
+                let inherited: Vec<Value> = array(by.get("inherited"))
+                    .iter()
+                    .filter(|i| {
+                        i.get("provided-uuid")
+                            .and_then(Value::as_str)
+                            .is_none_or(|uuid| !provided_here.iter().any(|p| p == uuid))
+                    })
+                    .cloned()
+                    .collect();
+                sided.extend(texts_of(Some(&Value::Array(inherited)), Side::Provider));
                 sided.extend(texts_of(by.get("satisfied"), Side::Customer));
                 let description = string(by, "description");
                 if not_applicable {
@@ -241,7 +261,7 @@ impl Reader<'_> {
                 // A by-component with provided / responsibilities / inherited / satisfied
                 // says whose each text is there; its description only tells how the
                 // component implements the control.
-                if sided.is_empty() && !description.trim().is_empty() {
+                if !responsibility_objects && !description.trim().is_empty() {
                     match component {
                         Some(Component {
                             side: Some(side), ..
@@ -477,6 +497,23 @@ fn word_side(word: &str) -> Option<Side> {
         | "customerprovided" | "responsibility" | "leveragingsystem" => Some(Side::Customer),
         _ => None,
     }
+}
+
+/// The uuids of every `export.provided` in an SSP's implemented requirements and their
+/// statements.
+fn provided_uuids(requirements: Option<&Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    for requirement in array(requirements) {
+        let statements = array(requirement.get("statements"));
+        let holders = std::iter::once(requirement).chain(statements.iter());
+        for holder in holders {
+            for by in array(holder.get("by-components")) {
+                let provided = by.get("export").and_then(|e| e.get("provided"));
+                out.extend(array(provided).iter().map(|p| string(p, "uuid")));
+            }
+        }
+    }
+    out
 }
 
 /// The texts of a list of responsibility objects (`provided`, `inherited`, …) on `side`.

@@ -131,6 +131,24 @@ fn ssp() -> String {
           }}]
         }},
         {{
+          "uuid": "a1000000-0000-4000-8000-000000003141",
+          "control-id": "3.14.1",
+          "by-components": [
+            {{
+              "component-uuid": "{PROVIDER}",
+              "uuid": "a1000000-0000-4000-8000-200000003141",
+              "description": "Patch management",
+              "export": {{"provided": [{{"uuid": "a1000000-0000-4000-8000-300000003141", "description": "Patches systems weekly"}}]}}
+            }},
+            {{
+              "component-uuid": "{CUSTOMER}",
+              "uuid": "a1000000-0000-4000-8000-210000003141",
+              "description": "Patching comes from the MSP",
+              "inherited": [{{"uuid": "a1000000-0000-4000-8000-500000003141", "provided-uuid": "a1000000-0000-4000-8000-300000003141", "description": "Inherits weekly patching"}}]
+            }}
+          ]
+        }},
+        {{
           "uuid": "a1000000-0000-4000-8000-000000000321",
           "control-id": "3.2.1",
           "by-components": [{{
@@ -210,6 +228,13 @@ fn an_ssps_by_components_become_rows_with_each_sides_text() {
                 s("Assigns roles"),
                 s("Role templates")
             ),
+            // a provided/inherited pair in one document: the provider's, counted once.
+            (
+                "3.14.1".to_owned(),
+                Responsibility::Msp,
+                None,
+                s("Patches systems weekly")
+            ),
             // a customer component's plain description.
             (
                 "3.2.1".to_owned(),
@@ -225,7 +250,7 @@ fn an_ssps_by_components_become_rows_with_each_sides_text() {
             ),
         ]
     );
-    let na = &load.crm.rows()[4];
+    let na = &load.crm.rows()[5];
     assert_eq!(
         na.assignment,
         Assignment::NotApplicable {
@@ -251,7 +276,7 @@ fn an_ssps_by_components_become_rows_with_each_sides_text() {
             .find(|f| f.2 == code::INVALID_ID)
             .map(|f| f.0.clone()),
         Some(format!(
-            "ssp.json#/system-security-plan/control-implementation/implemented-requirements/5/by-components/0:{}",
+            "ssp.json#/system-security-plan/control-implementation/implemented-requirements/6/by-components/0:{}",
             line_of(&text, "a1000000-0000-4000-8000-2000000000a2")
         ))
     );
