@@ -41,7 +41,7 @@ pub(crate) fn trestle_accepts(documents: &[(&str, &Path)]) -> serde_json::Value 
 }
 
 /// Every objective's owner and each side's text (or the justification), as a CRM decides them.
-fn owners(crm: &Crm, packages: Option<&[String]>) -> Vec<(String, String, String, String)> {
+fn owners(crm: &Crm, packages: Option<&[String]>) -> Vec<(String, String, String, String, String)> {
     let ownership = crm.ownership(packages);
     dutywatch_checks::catalog::objectives()
         .map(|objective| {
@@ -56,11 +56,19 @@ fn owners(crm: &Crm, packages: Option<&[String]>) -> Vec<(String, String, String
                 Some(Assignment::NotApplicable { justification }) => justification.clone(),
                 _ => String::new(),
             };
+            let msp_checks = row.map_or_else(String::new, |r| {
+                format!(
+                    "{:?} {:?}",
+                    r.assignment.evidence_producer(),
+                    r.assignment.verification()
+                )
+            });
             (
                 format!("{objective} {owner}"),
                 side(Party::Contractor),
                 side(Party::Msp),
                 justification,
+                msp_checks,
             )
         })
         .collect()
@@ -72,7 +80,16 @@ fn assert_round_trips(component: &Path, crm: &Crm, packages: &[String]) {
     let bytes = std::fs::read(component).expect("component definition");
     let name = component.display().to_string();
     let load = Crm::from_file_with(&name, &bytes, None, &CrmImport::default());
+    // Not even a warning: evidence producer and verification come back too.
     assert!(load.problems.is_empty(), "{:?}", load.problems);
+    let lint = dutywatch_checks::lint::lint(&load, None);
+    let errors: Vec<String> = lint
+        .findings
+        .iter()
+        .filter(|f| f.is_error() && f.code != "unowned-objective")
+        .map(|f| f.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(owners(&load.crm, None), owners(crm, Some(packages)));
 }
 

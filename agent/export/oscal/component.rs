@@ -111,15 +111,26 @@ fn implemented(client: &str, side: Side, ownership: &Ownership<'_>) -> Vec<Value
                 let row = ownership.row(objective)?;
                 let (kind, text) = statement(side, &row.assignment)?;
                 let name = objective.to_string();
+                let mut props = vec![
+                    prop("responsibility-kind", kind),
+                    prop("owner", row.assignment.responsible().as_str()),
+                    json!({ "name": "label", "value": name }),
+                ];
+                // How the MSP's share is shown and checked, on its statement, so the
+                // definition read back as a CRM keeps them.
+                if kind == "provided" {
+                    if let Some(producer) = row.assignment.evidence_producer() {
+                        props.push(prop("evidence-producer", producer.as_str()));
+                    }
+                    if let Some(verification) = row.assignment.verification() {
+                        props.push(prop("verification", verification));
+                    }
+                }
                 Some(json!({
                     "statement-id": objective_id(&name),
                     "uuid": uuid(&["statement", client, role, &name]),
                     "description": text,
-                    "props": [
-                        prop("responsibility-kind", kind),
-                        prop("owner", row.assignment.responsible().as_str()),
-                        { "name": "label", "value": name },
-                    ],
+                    "props": props,
                     "remarks": format!("From the CRM at {}.", row.location),
                 }))
             })

@@ -48,6 +48,9 @@ struct Control {
     provider: Vec<String>,
     customer: Vec<String>,
     not_applicable: Option<String>,
+    /// dutywatch's `evidence-producer` and `verification` props, when the document has them.
+    evidence_producer: Option<String>,
+    verification: Option<String>,
 }
 
 struct Reader<'a> {
@@ -142,6 +145,10 @@ fn row(control: Control) -> Option<RawCrmRow> {
     raw.owner = Some(owner.to_owned());
     raw.msp_does = Some(join(&control.provider)).filter(|t| !t.is_empty());
     raw.contractor_does = Some(join(&control.customer)).filter(|t| !t.is_empty());
+    if owner == "msp" || owner == "shared" {
+        raw.evidence_producer = control.evidence_producer;
+        raw.verification = control.verification;
+    }
     Some(raw)
 }
 
@@ -285,6 +292,7 @@ impl Reader<'_> {
                         )),
                     }
                 }
+                self.msp_props(&id, by, location.clone());
                 for (side, text) in sided {
                     self.add(&id, location.clone(), side, text);
                 }
@@ -354,12 +362,27 @@ impl Reader<'_> {
                                 None => {}
                             },
                         }
+                        self.msp_props(&id, item, location.clone());
                         for (side, text) in sided {
                             self.add(&id, location.clone(), side, text);
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// The `evidence-producer` and `verification` props of an item (dutywatch's own export
+    /// writes them on the MSP's statements), kept for the control's row.
+    fn msp_props(&mut self, id: &str, item: &Value, location: Location) {
+        let producer = prop_value(item, "evidence-producer");
+        let verification = prop_value(item, "verification");
+        if producer.is_none() && verification.is_none() {
+            return;
+        }
+        if let Some(control) = self.entry(id, location) {
+            control.evidence_producer = control.evidence_producer.take().or(producer);
+            control.verification = control.verification.take().or(verification);
         }
     }
 
@@ -392,6 +415,8 @@ impl Reader<'_> {
                     provider: Vec::new(),
                     customer: Vec::new(),
                     not_applicable: None,
+                    evidence_producer: None,
+                    verification: None,
                 });
                 self.controls.len() - 1
             }
