@@ -405,3 +405,97 @@ fn a_broken_chain_exports_oscal_that_says_so_exits_1_and_still_loads() {
     );
     assert!(!props.iter().any(|p| p["name"] == "sha256"), "{tampered}");
 }
+
+#[test]
+fn an_msp_exports_one_set_of_documents_per_client_each_with_only_its_own_evidence() {
+    let fixture = crate::perspective::msp_fixture();
+    let mut engine = util::engine(&fixture);
+    // Acme's unregistered user is first seen at 15:00; past the 24 h tolerance it is lapsed.
+    engine.cycle(at("2026-11-23T15:00:00Z")).expect("cycle");
+    engine.cycle(at("2026-11-24T16:00:00Z")).expect("cycle");
+    drop(engine);
+    let output = fixture.run(&[
+        "export",
+        "--config",
+        "dutywatch.toml",
+        "--format",
+        "oscal",
+        "--out",
+        "oscal",
+    ]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let mut documents = Vec::new();
+    for client in ["acme", "birch"] {
+        for (kind, suffix) in [
+            ("assessment-results", ".assessment-results.json"),
+            ("assessment-plan", ".assessment-plan.json"),
+            ("component-definition", ".component-definition.json"),
+        ] {
+            documents.push((kind, fixture.path(&format!("oscal/{client}{suffix}"))));
+        }
+    }
+    let documents: Vec<(&str, &Path)> = documents.iter().map(|(k, p)| (*k, p.as_path())).collect();
+    trestle_accepts(&documents);
+
+    // Acme's MFA export has an unregistered user; Birch's does not.
+    let acme = read_json(&fixture.path("oscal/acme.assessment-results.json"));
+    let birch = read_json(&fixture.path("oscal/birch.assessment-results.json"));
+    let state = |results: &serde_json::Value, objective: &str| {
+        finding(results, objective)["target"]["status"]["state"].clone()
+    };
+    assert_eq!(state(&acme, "3.5.3[a]"), "not-satisfied");
+    assert_eq!(
+        finding(&acme, "3.5.3[a]")["target"]["status"]["reason"],
+        "fail",
+        "a lapsed duty fails"
+    );
+    assert_eq!(state(&birch, "3.5.3[a]"), "satisfied");
+    let origins = |results: &serde_json::Value| -> Vec<String> {
+        results["assessment-results"]["results"][0]["observations"]
+            .as_array()
+            .expect("observations")
+            .iter()
+            .filter_map(|o| {
+                o["relevant-evidence"][0]["props"]
+                    .as_array()?
+                    .iter()
+                    .find(|p| p["name"] == "origin")
+                    .map(|p| p["value"].as_str().unwrap_or_default().to_owned())
+            })
+            .collect()
+    };
+    let (acme_origins, birch_origins) = (origins(&acme), origins(&birch));
+    assert!(!acme_origins.is_empty() && !birch_origins.is_empty());
+    assert!(
+        acme_origins.iter().all(|o| o.contains("/acme/")),
+        "{acme_origins:?}"
+    );
+    assert!(
+        birch_origins.iter().all(|o| o.contains("/birch/")),
+        "{birch_origins:?}"
+    );
+    assert_ne!(
+        acme["assessment-results"]["uuid"],
+        birch["assessment-results"]["uuid"]
+    );
+
+    // --client writes that client's documents only.
+    let output = fixture.run(&[
+        "export",
+        "--config",
+        "dutywatch.toml",
+        "--format",
+        "oscal",
+        "--out",
+        "oscal",
+        "--client",
+        "birch",
+    ]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert!(
+        fixture
+            .path("oscal/birch.assessment-results.json")
+            .is_file()
+    );
+    assert!(!fixture.path("oscal/acme.assessment-results.json").exists());
+}
