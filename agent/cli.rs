@@ -225,6 +225,9 @@ pub enum Command {
 pub enum ExportFormat {
     /// CSV files, a chain head and a README.
     Csv,
+    /// OSCAL 1.1.2 JSON: assessment results, an assessment-plan stub and the CRM as a
+    /// component definition, per contractor.
+    Oscal,
 }
 
 #[derive(Debug, Subcommand)]
@@ -630,6 +633,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format: ExportFormat::Csv,
             out,
         } => export(&config.config, client.as_deref(), &out, clock.now()),
+        Command::Export {
+            config,
+            client,
+            format: ExportFormat::Oscal,
+            out,
+        } => crate::export::oscal::run(&config.config, client.as_deref(), &out, clock.now()),
         Command::Sprs {
             config,
             contractor,

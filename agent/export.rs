@@ -5,7 +5,10 @@
 //! current verdicts rest on), `artifacts.csv` (each evidence file's name and SHA-256, as the
 //! DoD artifact hashing procedure lists them), `chain.txt` (the evidence chain head and whether
 //! the chain is intact) and `README.txt`. Times are RFC 3339 UTC, with a column in the
-//! configured zone next to those people read.
+//! configured zone next to those people read. `--format oscal` writes the same report as
+//! OSCAL documents instead ([`oscal`]).
+
+pub mod oscal;
 
 use std::path::Path;
 
@@ -69,16 +72,7 @@ pub fn export(
     out: &Path,
     now: Timestamp,
 ) -> anyhow::Result<Exported> {
-    let now = Timestamp::from_second(now.as_second())?;
-    let coverage = coverage::coverage(config, store, client)?;
-    let chain = store.verify_chain()?;
-    crate::out_dir::clear_previous(out, MARKER, "dutywatch export")?;
-    std::fs::create_dir_all(out).with_context(|| format!("creating `{}`", out.display()))?;
-    std::fs::write(
-        out.join(MARKER),
-        "written by `dutywatch export`; replaced by the next export into this directory\n",
-    )
-    .with_context(|| format!("writing `{}`", out.join(MARKER).display()))?;
+    let (now, coverage, chain) = prepare(config, store, client, out, now)?;
     let zone = &config.timezone;
     write_objectives(&out.join("objectives.csv"), &coverage.clients, zone)?;
     let evidence: Vec<&EvidenceRow> = coverage
@@ -94,6 +88,28 @@ pub fn export(
         &readme(&coverage, &chain, now, zone),
     )?;
     Ok(Exported { coverage, chain })
+}
+
+/// What every format starts from: `now` to the second, the coverage report, the chain as
+/// verified now, and `out` cleared of an earlier export and marked as this one's.
+fn prepare(
+    config: &crate::config::Config,
+    store: &Store,
+    client: Option<&str>,
+    out: &Path,
+    now: Timestamp,
+) -> anyhow::Result<(Timestamp, Coverage, ChainReport)> {
+    let now = Timestamp::from_second(now.as_second())?;
+    let coverage = coverage::coverage(config, store, client)?;
+    let chain = store.verify_chain()?;
+    crate::out_dir::clear_previous(out, MARKER, "dutywatch export")?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating `{}`", out.display()))?;
+    std::fs::write(
+        out.join(MARKER),
+        "written by `dutywatch export`; replaced by the next export into this directory\n",
+    )
+    .with_context(|| format!("writing `{}`", out.join(MARKER).display()))?;
+    Ok((now, coverage, chain))
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -191,6 +207,18 @@ fn write_evidence(path: &Path, evidence: &[&EvidenceRow], zone: &TimeZone) -> an
 /// `artifacts.csv`: the file name and SHA-256 of each evidence file, once per distinct pair
 /// (the same export collected twice is one artifact), with the evidence rows it stands for.
 fn write_artifacts(path: &Path, evidence: &[&EvidenceRow]) -> anyhow::Result<()> {
+    let mut csv = csv_writer(path)?;
+    csv.write_record(["file_name", "sha256", "evidence"])?;
+    for (name, hash, ids) in artifacts(evidence) {
+        csv.write_record([name, hash, ids.join(" ")])?;
+    }
+    csv.flush()
+        .with_context(|| format!("writing `{}`", path.display()))
+}
+
+/// The artifact list: (file name, SHA-256 or why there is none, evidence ids), once per
+/// distinct name and hash, in the order the evidence comes.
+fn artifacts(evidence: &[&EvidenceRow]) -> Vec<(String, String, Vec<String>)> {
     let mut artifacts: Vec<(String, String, Vec<String>)> = Vec::new();
     for row in evidence {
         let name = artifact_name(&row.origin);
@@ -207,13 +235,7 @@ fn write_artifacts(path: &Path, evidence: &[&EvidenceRow]) -> anyhow::Result<()>
             None => artifacts.push((name, hash, vec![id])),
         }
     }
-    let mut csv = csv_writer(path)?;
-    csv.write_record(["file_name", "sha256", "evidence"])?;
-    for (name, hash, ids) in artifacts {
-        csv.write_record([name, hash, ids.join(" ")])?;
-    }
-    csv.flush()
-        .with_context(|| format!("writing `{}`", path.display()))
+    artifacts
 }
 
 /// The file name of an evidence origin: a path's or URL's last segment, or the file name a

@@ -17,6 +17,7 @@ mod graph_connectors;
 mod incident;
 mod isolation;
 mod library;
+mod oscal;
 mod perspective;
 mod service;
 mod smtp;

@@ -7,6 +7,7 @@
 //! fails as a whole, because a half-broken CRM still says a lot about who owns what.
 
 mod csv_input;
+mod oscal_input;
 mod ownership;
 mod packages;
 mod row;
@@ -326,8 +327,15 @@ impl Crm {
         Self::finish(read, import)
     }
 
-    /// A CRM file as it comes: an XLSX workbook (by its content, whatever its name) or CSV.
-    /// `sheet` applies to a workbook only.
+    /// Reads an OSCAL SSP's or component definition's responsibility statements (JSON) as
+    /// rows; locations are `file#<JSON pointer>:line`.
+    pub fn from_oscal_with(file: &str, bytes: &[u8], import: &CrmImport) -> CrmLoad {
+        let read = oscal_input::read(file, bytes);
+        Self::finish(read, import)
+    }
+
+    /// A CRM file as it comes: an XLSX workbook or an OSCAL JSON document (by its content,
+    /// whatever its name), or CSV. `sheet` applies to a workbook only.
     pub fn from_file_with(
         file: &str,
         bytes: &[u8],
@@ -336,6 +344,8 @@ impl Crm {
     ) -> CrmLoad {
         if xlsx_input::is_workbook(bytes) {
             Self::from_xlsx_with(file, bytes, sheet, import)
+        } else if oscal_input::is_oscal(bytes) {
+            Self::from_oscal_with(file, bytes, import)
         } else {
             Self::from_csv_with(file, bytes, import)
         }
@@ -421,3 +431,6 @@ mod import_tests;
 
 #[cfg(test)]
 mod xlsx_tests;
+
+#[cfg(test)]
+mod oscal_tests;

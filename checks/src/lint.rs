@@ -29,6 +29,8 @@ pub mod code {
     pub const ROWS_ABOVE_HEADER: &str = "rows-above-header";
     pub const INVALID_WORKBOOK: &str = "invalid-workbook";
     pub const MISSING_SHEET: &str = "missing-sheet";
+    pub const INVALID_OSCAL: &str = "invalid-oscal";
+    pub const COMPONENT_PARTY_UNKNOWN: &str = "component-party-unknown";
     // Row problems found while parsing (the row is rejected, except `ignored-field`).
     pub const MISSING_ID: &str = "missing-id";
     pub const INVALID_ID: &str = "invalid-id";

@@ -14,6 +14,7 @@ pub(crate) mod graph_server;
 pub(crate) mod ms_fixture;
 pub(crate) mod ninjaone_server;
 pub(crate) mod portal_server;
+pub(crate) mod python;
 pub(crate) mod smtp_server;
 pub(crate) mod splunk_server;
 pub(crate) mod test_pki;

@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{OnceLock, mpsc};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use super::test_pki::TestPki;
@@ -59,52 +59,10 @@ pub(crate) struct Received {
     pub(crate) data: String,
 }
 
-/// A fresh machine has python3 but not aiosmtpd: the first SMTP test
-/// installs it (pinned) into the tests' target directory, so `cargo test`
-/// needs nothing installed by hand. An aiosmtpd python3 can already import
-/// is used as it is; `None` means "already importable".
-fn aiosmtpd_path() -> Option<&'static Path> {
-    static PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let importable = Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if importable {
-            return None;
-        }
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-aiosmtpd");
-        // Written last, so an interrupted install is redone, not trusted.
-        let complete = target.join(".installed");
-        if !complete.exists() {
-            let status = Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--upgrade",
-                    "--target",
-                ])
-                .arg(&target)
-                .arg(AIOSMTPD)
-                // Debian's python3 marks itself externally managed; this
-                // installs into a private directory, not the system.
-                .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
-                .env("PIP_ROOT_USER_ACTION", "ignore")
-                .status()
-                .expect("python3 -m pip runs (the SMTP tests need python3 with pip)");
-            assert!(
-                status.success(),
-                "installing {AIOSMTPD} for the SMTP tests failed"
-            );
-            std::fs::write(&complete, AIOSMTPD).expect("mark the install complete");
-        }
-        Some(target)
-    })
-    .as_deref()
+/// A fresh machine has python3 but not aiosmtpd: the first SMTP test installs it (pinned)
+/// into the tests' target directory ([`super::python::pip_package`]).
+fn aiosmtpd_path() -> Option<PathBuf> {
+    super::python::pip_package("aiosmtpd", AIOSMTPD, "import aiosmtpd")
 }
 
 impl SmtpServer {
