@@ -82,9 +82,9 @@ pub fn read(
     let mut findings = Vec::new();
     // Field names and repeated text are kept once for the whole document.
     let mut shared = Shared::new(reader.kind);
-    let mut take = |position: Position, object: serde_json::Map<String, Value>| {
+    let mut take = |position: Position, object: &serde_json::Map<String, Value>| {
         total += 1;
-        let reading = reader.read_shared(&object, position, &mut shared);
+        let reading = reader.read_shared(object, position, &mut shared);
         records.extend(reading.record);
         findings.extend(reading.findings);
     };
@@ -120,7 +120,7 @@ type Problem = (Option<String>, String);
 fn csv_rows(
     text: &str,
     kind: RecordReader<'_>,
-    take: &mut dyn FnMut(Position, serde_json::Map<String, Value>),
+    take: &mut dyn FnMut(Position, &serde_json::Map<String, Value>),
 ) -> Result<(), Problem> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
@@ -132,8 +132,11 @@ fn csv_rows(
         .clone();
     let names = header_names(&headers).map_err(|message| (line_one(), message))?;
     required_columns(&names, kind).map_err(|message| (line_one(), message))?;
-    for record in reader.records() {
-        let record = record.map_err(|e| {
+    let mut object = serde_json::Map::new();
+    // One buffer for every row, like the object above.
+    let mut record = csv::StringRecord::new();
+    loop {
+        let more = reader.read_record(&mut record).map_err(|e| {
             let line = e.position().map_or(0, |p| p.line());
             let message = match e.kind() {
                 csv::ErrorKind::UnequalLengths {
@@ -143,13 +146,23 @@ fn csv_rows(
             };
             (Some(format!("line {line}")), message)
         })?;
+        if !more {
+            break;
+        }
         let line = record.position().map_or(0, csv::Position::line);
-        let mut object = serde_json::Map::new();
         for (index, (name, value)) in names.iter().zip(record.iter()).enumerate() {
             match name {
-                Some(name) => {
-                    object.insert(name.clone(), Value::String(value.trim().to_owned()));
-                }
+                // Every row sets every named column, so the row before's keys and buffers
+                // are reused: no allocation per cell once the first row is read.
+                Some(name) => match object.get_mut(name.as_str()) {
+                    Some(Value::String(cell)) => {
+                        cell.clear();
+                        cell.push_str(value.trim());
+                    }
+                    _ => {
+                        object.insert(name.clone(), Value::String(value.trim().to_owned()));
+                    }
+                },
                 None if value.trim().is_empty() => {}
                 None => {
                     return Err((
@@ -162,7 +175,7 @@ fn csv_rows(
                 }
             }
         }
-        take(Position::Line(line), object);
+        take(Position::Line(line), &object);
     }
     Ok(())
 }
@@ -239,7 +252,7 @@ fn header_names(headers: &csv::StringRecord) -> Result<Vec<Option<String>>, Stri
 fn json_records(
     text: &str,
     records_at: Option<&FieldPath>,
-    take: &mut dyn FnMut(Position, serde_json::Map<String, Value>),
+    take: &mut dyn FnMut(Position, &serde_json::Map<String, Value>),
 ) -> Result<(), Problem> {
     let mut value = decode::json(text).map_err(|e| (None, e.to_string()))?;
     let list = match records_at {
@@ -283,13 +296,13 @@ fn json_records(
             }
             for (index, item) in items.into_iter().enumerate() {
                 if let Value::Object(object) = item {
-                    take(Position::Record(index + 1), object);
+                    take(Position::Record(index + 1), &object);
                 }
             }
             Ok(())
         }
         Value::Object(object) => {
-            take(Position::Record(1), object);
+            take(Position::Record(1), &object);
             Ok(())
         }
         other => Err((

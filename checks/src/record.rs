@@ -97,8 +97,9 @@ pub struct Record {
     /// `None` for kinds without subject fields (a hand-added completion).
     pub subject: Option<Subject>,
     pub position: Position,
-    /// The field names, shared; `values[i]` is the value of `names[i]`.
-    names: Arc<[Box<str>]>,
+    /// The field names, shared (one pointer: records are many); `values[i]` is the value of
+    /// `names[i]`.
+    names: Arc<Names>,
     /// Present values only are `Some`: an absent optional field is `None`.
     values: Box<[Option<FieldValue>]>,
 }
@@ -126,7 +127,7 @@ impl Record {
         Record {
             subject,
             position,
-            names: names.into(),
+            names: Arc::new(names.into_boxed_slice()),
             values: values.into_boxed_slice(),
         }
     }
@@ -254,7 +255,9 @@ impl RecordReader<'_> {
         position: Position,
         shared: &mut Shared,
     ) -> Reading {
-        let mut values: Vec<Option<FieldValue>> = Vec::with_capacity(self.kind.fields.len());
+        // Built in the document's scratch row, then copied out at its exact length.
+        let mut values = std::mem::take(&mut shared.row);
+        values.clear();
         let mut problems: Vec<(String, String)> = Vec::new();
         let mut required_problem = false;
         for field in &self.kind.fields {
@@ -323,43 +326,55 @@ impl RecordReader<'_> {
                 message,
             })
             .collect();
-        Reading {
-            record: (!required_problem).then(|| Record {
-                subject,
-                position,
-                names: Arc::clone(&shared.names),
-                values: values.into_boxed_slice(),
-            }),
-            findings,
-        }
+        // Absent optional fields at the end take no room.
+        let present = values
+            .iter()
+            .rposition(Option::is_some)
+            .map_or(0, |last| last + 1);
+        let record = (!required_problem).then(|| Record {
+            subject,
+            position,
+            names: Arc::clone(&shared.names),
+            values: values.drain(..present).collect(),
+        });
+        values.clear();
+        shared.row = values;
+        Reading { record, findings }
     }
 }
+
+/// A kind's field names, in its order.
+type Names = Box<[Box<str>]>;
 
 /// What the records of one document share: the kind's field names, and one copy of each
 /// text value seen (up to [`SHARED_TEXTS`] distinct ones of at most [`SHARED_TEXT_LEN`]
 /// bytes, so a column of unique ids cannot grow the table without bound).
 #[derive(Debug)]
 pub struct Shared {
-    names: Arc<[Box<str>]>,
+    names: Arc<Names>,
     texts: Texts,
+    /// The values of the record being read.
+    row: Vec<Option<FieldValue>>,
 }
 
 impl Shared {
     pub fn new(kind: &EvidenceKind) -> Shared {
         Shared {
-            names: kind
-                .fields
-                .iter()
-                .map(|field| Box::from(field.name.as_str()))
-                .collect(),
+            names: Arc::new(
+                kind.fields
+                    .iter()
+                    .map(|field| Box::from(field.name.as_str()))
+                    .collect(),
+            ),
             texts: Texts::default(),
+            row: Vec::with_capacity(kind.fields.len()),
         }
     }
 }
 
 /// At most this many distinct text values are kept for sharing per document: the table then
-/// takes some 35 MB, against the hundreds a document with that many records takes anyway.
-const SHARED_TEXTS: usize = 1 << 20;
+/// takes some 17 MB, against the hundreds a document with that many records takes anyway.
+const SHARED_TEXTS: usize = 1 << 19;
 /// Longer text values are not looked up: long free text rarely repeats.
 const SHARED_TEXT_LEN: usize = 256;
 
@@ -443,9 +458,8 @@ fn find<'a>(raw: &'a serde_json::Map<String, Value>, paths: &[FieldPath]) -> Loo
 fn walk<'a>(raw: &'a serde_json::Map<String, Value>, path: &FieldPath) -> Lookup<'a> {
     // A CSV header may itself contain dots (`properties.plan`): try the
     // whole path as one key first.
-    let whole = path.to_string();
     if path.segments().len() > 1
-        && let Some(value) = raw.get(&whole)
+        && let Some(value) = raw.get(&path.to_string())
     {
         return present(value);
     }
