@@ -1018,12 +1018,34 @@ fn what_if(config_path: &Path, now: Timestamp, json: bool) -> anyhow::Result<Exi
         dir: outbox.clone(),
     };
     let store = Store::open(&config.database)?;
-    cycle_and_report(config, store, now, json)?;
+    let queued = store.escalation_count(None)?;
+    let copy = config.database.clone();
+    let (unwritten, reasons) = cycle_and_report(config, store, now, json)?;
+    if unwritten > 0 {
+        // The scratch folder, not the relay: the dry run itself failed.
+        bail!(
+            "the dry run could not write {unwritten} mail(s) to its scratch folder: {}",
+            reasons.join("; ")
+        );
+    }
+    let decided = Store::open_read_only(&copy)?
+        .escalation_count(None)?
+        .saturating_sub(queued);
     let mails = std::fs::read_dir(&outbox).map_or(0, Iterator::count);
+    let waiting = u64::try_from(mails)
+        .unwrap_or(u64::MAX)
+        .saturating_sub(decided);
     // On stderr, so `--json` output stays one JSON document.
     eprintln!(
-        "dry run as of {now}: {mails} escalation mail(s) would be sent; nothing was stored and nothing was sent"
+        "dry run as of {now}: {mails} escalation mail(s) would be sent ({decided} decided by this cycle, {waiting} already waiting in the outbox); nothing was stored and nothing was sent"
     );
+    // A dry run never talks to the relay, so its exit status cannot say whether mail gets
+    // through; say so when mail is stuck, rather than let a 0 read as "delivered".
+    if waiting > 0 {
+        eprintln!(
+            "a dry run does not deliver: its exit status says nothing about the relay; the {waiting} waiting mail(s) are not delivered yet (`dutywatch status` shows why, `dutywatch once` retries them and exits 1 while they fail)"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -381,17 +381,43 @@ pub(crate) fn log_crm_problems(config: &Config) {
     }
 }
 
-/// The service manager's status line: a broken evidence chain first, where
-/// `systemctl status` shows it even when the cycles run fine.
-fn status_line(chain_break: Option<&(EvidenceId, String)>, status: &str) -> String {
-    match chain_break {
-        Some((id, reason)) => {
-            format!(
-                "EVIDENCE CHAIN BROKEN at {id}: {reason} (run `dutywatch evidence verify`); {status}"
-            )
-        }
-        None => status.to_owned(),
+/// The service manager's status line: a broken evidence chain first, then the quarantined
+/// clients, where `systemctl status` shows them even when the cycles run fine.
+fn status_line(
+    chain_break: Option<&(EvidenceId, String)>,
+    quarantined: &[config::Quarantined],
+    status: &str,
+) -> String {
+    let mut line = String::new();
+    if let Some((id, reason)) = chain_break {
+        line.push_str(&format!(
+            "EVIDENCE CHAIN BROKEN at {id}: {reason} (run `dutywatch evidence verify`); "
+        ));
     }
+    if !quarantined.is_empty() {
+        let clients: Vec<String> = quarantined
+            .iter()
+            .map(|client| {
+                let running = if client.last_good {
+                    ", last good config running"
+                } else {
+                    ""
+                };
+                format!(
+                    "{} ({} problem(s){running})",
+                    client.id,
+                    client.errors.len()
+                )
+            })
+            .collect();
+        line.push_str(&format!(
+            "{} client(s) QUARANTINED: {} (run `dutywatch check-config`); ",
+            quarantined.len(),
+            clients.join(", ")
+        ));
+    }
+    line.push_str(status);
+    line
 }
 
 /// Runs the daemon until `commands` says stop (or closes).
@@ -456,7 +482,11 @@ pub async fn run(
                 }
             };
             if let Some(status) = status {
-                service.status(&status_line(daemon.chain_break(), &status));
+                service.status(&status_line(
+                    daemon.chain_break(),
+                    &daemon.config().quarantined,
+                    &status,
+                ));
             }
             continue;
         }
@@ -531,15 +561,53 @@ mod tests {
 
     #[test]
     fn a_broken_chain_leads_the_status_line() {
-        assert_eq!(status_line(None, "last cycle x: ok"), "last cycle x: ok");
+        assert_eq!(
+            status_line(None, &[], "last cycle x: ok"),
+            "last cycle x: ok"
+        );
         let broken = (
             EvidenceId(42),
             "payload does not match its recorded sha256".to_owned(),
         );
         assert_eq!(
-            status_line(Some(&broken), "last cycle x: ok"),
+            status_line(Some(&broken), &[], "last cycle x: ok"),
             "EVIDENCE CHAIN BROKEN at E42: payload does not match its recorded sha256 \
              (run `dutywatch evidence verify`); last cycle x: ok"
+        );
+    }
+
+    #[test]
+    fn quarantined_clients_are_on_the_status_line() {
+        let error = |message: &str| config::ConfigError {
+            file: PathBuf::from("/etc/dutywatch/dutywatch.toml"),
+            line: Some(12),
+            key: "crm_file".to_owned(),
+            message: message.to_owned(),
+        };
+        let quarantined = [
+            config::Quarantined {
+                id: "acme".to_owned(),
+                name: "Acme Machining".to_owned(),
+                errors: vec![error("missing"), error("unreadable")],
+                last_good: true,
+            },
+            config::Quarantined {
+                id: "birch".to_owned(),
+                name: "Birch Avionics".to_owned(),
+                errors: vec![error("missing")],
+                last_good: false,
+            },
+        ];
+        assert_eq!(
+            status_line(None, &quarantined, "last cycle x: ok"),
+            "2 client(s) QUARANTINED: acme (2 problem(s), last good config running), \
+             birch (1 problem(s)) (run `dutywatch check-config`); last cycle x: ok"
+        );
+        let broken = (EvidenceId(7), "gone".to_owned());
+        let line = status_line(Some(&broken), &quarantined[1..], "s");
+        assert!(
+            line.starts_with("EVIDENCE CHAIN BROKEN at E7: gone (run `dutywatch evidence verify`); 1 client(s) QUARANTINED: birch"),
+            "{line}"
         );
     }
 }

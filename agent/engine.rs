@@ -296,10 +296,40 @@ impl Engine {
                 .collect();
             let mut keep: Vec<&str> = watched.iter().map(|d| d.id.as_str()).collect();
             // Running on its last good config while the file's version is quarantined: the
-            // quarantine stays recorded. Otherwise it is forgotten, so a client fixed on
-            // reload leaves quarantine (and a later break is told again).
+            // quarantine stays recorded. Otherwise it is over: recorded as `met` (which mails
+            // the MSP once that the client is back to normal), then forgotten, so a later
+            // break is told again.
             if config.quarantined(&contractor.id).is_some() {
                 keep.push(CLIENT_CONFIG_DUTY);
+            } else if self
+                .store
+                .duty_state(&contractor.id, CLIENT_CONFIG_DUTY)?
+                .is_some()
+            {
+                let verdict = Verdict {
+                    state: State::Met { next_due: None },
+                    reason: "client config loads again".to_owned(),
+                    evidence: Vec::new(),
+                    subjects: None,
+                };
+                let recorded = self
+                    .store
+                    .record_verdict(
+                        &contractor.id,
+                        CLIENT_CONFIG_DUTY,
+                        now,
+                        &verdict,
+                        &mut |transition| {
+                            escalation::quarantine_lifted(&config, contractor, transition)
+                        },
+                    )
+                    .with_context(|| {
+                        format!("recording the end of {}'s quarantine", contractor.id)
+                    })?;
+                if recorded.state.is_some() {
+                    changed += 1;
+                    tracing::info!(contractor = %contractor.id, "ClientQuarantineLiftRecorded");
+                }
             }
             self.store
                 .retain_duties(&contractor.id, &keep)
@@ -634,8 +664,18 @@ impl Engine {
                         .checked_add(retry_delay(item.attempts, ceiling))
                         .unwrap_or(now);
                     tracing::warn!(outbox = item.id, duty = %item.duty, %error, %retry_at, "MailSendError");
-                    self.store
-                        .mark_failed(item.id, now, &error.to_string(), retry_at)?;
+                    let recorded = self.store.mark_failed(
+                        item.id,
+                        &self.token,
+                        now,
+                        &error.to_string(),
+                        retry_at,
+                    )?;
+                    if !recorded {
+                        // The attempt outlived its lease and another sender took the mail
+                        // over (or delivered it): that sender's outcome stands.
+                        tracing::warn!(outbox = item.id, "MailOutcomeSuperseded");
+                    }
                     failed += 1;
                     if error.affects_every_mail() {
                         relay_down = Some(error.to_string());

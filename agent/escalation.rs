@@ -327,3 +327,35 @@ pub fn quarantine(
         ),
     })
 }
+
+/// The one "back to normal" mail to the MSP's contacts when a quarantined client's config
+/// loads again: its `client-config` duty goes from `source_error` to `met`, in the same
+/// transaction as that change, so it is told once per quarantine, like the quarantine itself.
+pub fn quarantine_lifted(
+    config: &Config,
+    contractor: &Contractor,
+    change: &Transition<'_>,
+) -> Option<OutgoingMail> {
+    if change.from != Some(StateKind::SourceError) || change.to != StateKind::Met {
+        return None;
+    }
+    Some(OutgoingMail {
+        to: addresses(&config.msp.contacts),
+        cc: Vec::new(),
+        subject: format!(
+            "[dutywatch] CLIENT BACK TO NORMAL: its configuration loads again ({})",
+            contractor.name
+        ),
+        body: format!(
+            "Contractor:   {name} ({id})\n\
+             State:        back to normal (client configuration loads again)\n\
+             Config:       {path}\n\
+             \n\
+             The quarantine is over: its current configuration is watched from now on, and its \
+             duties are collected, evaluated and mailed as usual. No action needed.\n",
+            name = contractor.name,
+            id = contractor.id,
+            path = config.path.display(),
+        ),
+    })
+}

@@ -1,5 +1,7 @@
 //! The binary as a user runs it.
 
+use dutywatch::store::Store;
+
 use crate::util::{self, Fixture, at, text};
 
 #[test]
@@ -507,6 +509,73 @@ fn a_dry_run_answers_what_if_without_storing_or_sending() {
     assert!(
         std::fs::read(&database).expect("read the database") == before,
         "the database is untouched"
+    );
+}
+
+/// A dry run never talks to the relay: with mail stuck in the real outbox (the relay is down)
+/// it still exits 0, and says that this says nothing about delivery, while `once` exits 1.
+#[test]
+fn a_dry_run_says_it_does_not_deliver_when_mail_is_stuck() {
+    let now = "2026-11-23T15:00:00Z";
+    let fixture = util::standard(at(now));
+    // A loopback port nobody listens on: the relay is down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let mail = format!(
+        "transport = \"smtp\"\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout = \"2s\"\n"
+    );
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config_with_mail(&mail, ""),
+    );
+    fixture.write_dated("evidence/mfa.json", util::MFA_BAD, at(now));
+    let output = fixture.run(&["once", "--config", "dutywatch.toml", "--at", now]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("escalation mail(s) could not be delivered"),
+        "{stderr}"
+    );
+    let database = fixture.path("state/dutywatch.db");
+    let stuck = Store::open_read_only(&database)
+        .expect("store")
+        .undelivered_mail(None)
+        .expect("outbox")
+        .len();
+    assert!(stuck > 0);
+
+    // An hour on, past every retry time: the dry run "sends" the stuck mail to its scratch
+    // folder and says so, exit 0.
+    let output = fixture.run(&[
+        "once",
+        "--config",
+        "dutywatch.toml",
+        "--dry-run",
+        "--at",
+        "2026-11-23T16:00:00Z",
+    ]);
+    let (_, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "0 decided by this cycle, {stuck} already waiting in the outbox"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("a dry run does not deliver: its exit status says nothing about the relay"),
+        "{stderr}"
+    );
+    assert_eq!(
+        Store::open_read_only(&database)
+            .expect("store")
+            .undelivered_mail(None)
+            .expect("outbox")
+            .len(),
+        stuck,
+        "still stuck in the real outbox"
     );
 }
 

@@ -31,6 +31,14 @@ fn quarantine_mails(fixture: &Fixture) -> Vec<String> {
         .collect()
 }
 
+fn back_to_normal_mails(fixture: &Fixture) -> Vec<String> {
+    fixture
+        .mails()
+        .into_iter()
+        .filter(|m| m.contains("CLIENT BACK TO NORMAL"))
+        .collect()
+}
+
 /// Appends a duty to the last client in the fixture's config (birch).
 fn add_birch_duty(fixture: &Fixture, duty: &str) {
     let text = std::fs::read_to_string(fixture.config_path()).expect("read");
@@ -438,6 +446,26 @@ fn a_reload_keeps_a_broken_clients_last_good_config_and_a_fix_lifts_the_quaranti
         rows.iter().all(|v| v.duty != CLIENT_CONFIG_DUTY),
         "the quarantine is over: {rows:?}"
     );
+    // The MSP is told once that acme is back to normal, through the outbox.
+    let back = back_to_normal_mails(&fixture);
+    assert_eq!(back.len(), 1, "{:#?}", fixture.mails());
+    assert!(back[0].contains("To: soc@keystone.example"), "{}", back[0]);
+    assert!(back[0].contains("Acme Machining (acme)"), "{}", back[0]);
+    let history = daemon
+        .engine()
+        .store()
+        .history("acme", CLIENT_CONFIG_DUTY)
+        .expect("history");
+    let kinds: Vec<StateKind> = history.iter().map(|(_, v)| v.state.kind()).collect();
+    assert!(
+        kinds.ends_with(&[StateKind::SourceError, StateKind::Met]),
+        "the lift is in the history: {kinds:?}"
+    );
+    daemon.step(at("2026-11-23T15:25:00Z")).expect("step");
+    daemon.reload(at("2026-11-23T15:30:00Z")).expect("reload");
+    daemon.step(at("2026-11-23T15:30:00Z")).expect("step");
+    assert_eq!(back_to_normal_mails(&fixture).len(), 1, "told once");
+    assert_eq!(quarantine_mails(&fixture).len(), 1);
 }
 
 #[test]
@@ -465,4 +493,63 @@ fn a_client_broken_from_the_start_is_not_watched_until_a_reload_fixes_it() {
         .expect("step")
         .expect("work");
     assert_eq!(summary.evaluated, 4, "acme is watched again");
+    let back = back_to_normal_mails(&fixture);
+    assert_eq!(back.len(), 1, "{:#?}", fixture.mails());
+    assert!(back[0].contains("To: soc@keystone.example"), "{}", back[0]);
+    daemon.step(at("2026-11-23T15:20:00Z")).expect("step");
+    assert_eq!(back_to_normal_mails(&fixture).len(), 1, "told once");
+
+    // Broken anew: a second quarantine mail, and a second "back to normal" after the fix.
+    std::fs::remove_file(fixture.path("acme/crm.csv")).expect("remove");
+    daemon.reload(at("2026-11-23T15:30:00Z")).expect("reload");
+    daemon.step(at("2026-11-23T15:30:00Z")).expect("step");
+    assert_eq!(quarantine_mails(&fixture).len(), 2);
+    fixture.write("acme/crm.csv", &crm);
+    daemon.reload(at("2026-11-23T15:40:00Z")).expect("reload");
+    daemon.step(at("2026-11-23T15:40:00Z")).expect("step");
+    assert_eq!(back_to_normal_mails(&fixture).len(), 2);
+}
+
+/// Under a service manager the quarantined clients are in the `STATUS=` line, where
+/// `systemctl status` shows them.
+#[test]
+fn the_service_status_line_names_the_quarantined_clients() {
+    use std::os::unix::net::UnixDatagram;
+    use std::process::{Command, Stdio};
+
+    let fixture = msp_fixture();
+    std::fs::remove_file(fixture.path("acme/crm.csv")).expect("remove");
+    let socket_path = fixture.path("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("bind the notify socket");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .expect("timeout");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dutywatch"))
+        .args(["run", "--config", "dutywatch.toml"])
+        .current_dir(fixture.dir.path())
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("DUTYWATCH_CONFIG")
+        .env_remove("STATE_DIRECTORY")
+        .env("DUTYWATCH_LOG", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the daemon starts");
+    let mut seen = Vec::new();
+    crate::service::wait_for(&socket, &mut seen, |m| {
+        m.iter().any(|s| s.starts_with("STATUS="))
+    });
+    crate::service::signal(&child, "-TERM");
+    let _ = child.wait();
+    let status = seen
+        .iter()
+        .find(|s| s.starts_with("STATUS="))
+        .expect("a status line");
+    assert!(
+        status.starts_with(
+            "STATUS=1 client(s) QUARANTINED: acme (1 problem(s)) (run `dutywatch check-config`); last cycle"
+        ),
+        "{status}"
+    );
 }

@@ -8,7 +8,11 @@ use crate::util;
 
 /// Reads notify datagrams until one satisfies `want`, or fails after a
 /// generous deadline (a stuck daemon must fail the test, not hang it).
-fn wait_for(socket: &UnixDatagram, seen: &mut Vec<String>, want: impl Fn(&[String]) -> bool) {
+pub(crate) fn wait_for(
+    socket: &UnixDatagram,
+    seen: &mut Vec<String>,
+    want: impl Fn(&[String]) -> bool,
+) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut buffer = [0u8; 4096];
     while !want(seen) {
@@ -22,7 +26,7 @@ fn wait_for(socket: &UnixDatagram, seen: &mut Vec<String>, want: impl Fn(&[Strin
     }
 }
 
-fn signal(child: &std::process::Child, signal: &str) {
+pub(crate) fn signal(child: &std::process::Child, signal: &str) {
     let status = Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()

@@ -38,7 +38,7 @@ pub struct Source {
 
 /// The evidence size limit when a source sets no `max_bytes`, and the limit
 /// of `dutywatch evidence add`: 64 MiB. Reading holds the file and its
-/// records in memory (about ten times the file for short CSV rows, measured
+/// records in memory (about three times the file for short CSV rows, measured
 /// by `benches/evidence_read.rs`), so the limit bounds a collection's memory.
 pub const DEFAULT_MAX_BYTES: u64 = 64 * MIB;
 

@@ -87,7 +87,7 @@ pub fn collect_parsed(
             pattern, format, ..
         } => {
             let raise = format!(
-                "if exports this large are expected, raise `max_bytes` on source `{}` above the file's size (reading takes about ten times it in memory)",
+                "if exports this large are expected, raise `max_bytes` on source `{}` above the file's size (reading takes about three times it in memory)",
                 source.id
             );
             file::collect(pattern, *format, source.max_bytes, &raise)?

@@ -16,6 +16,12 @@ use rusqlite::{OptionalExtension as _, params};
 
 use super::{OutgoingMail, Store, StoreError, bad_column, ts_text};
 
+/// The delivery record, see [`Store::mark_sent`].
+const RECORD_DELIVERY: &str =
+    "UPDATE outbox SET sent_at = ?2, last_attempt_at = ?2, last_error = NULL,
+                       claimed_until = NULL, claimed_by = NULL
+     WHERE id = ?1 AND sent_at IS NULL";
+
 /// An outbox mail due for (another) delivery attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingMail {
@@ -232,7 +238,13 @@ impl Store {
             tx.commit()?;
             Ok(changed == 1)
         };
-        claim().map_err(on_err)
+        let claimed = claim().map_err(on_err)?;
+        if claimed {
+            // Parsed now, so recording the relay's acceptance is one step of a statement
+            // already compiled (see `mark_sent`); a failure here shows there again.
+            let _ = self.conn.prepare_cached(RECORD_DELIVERY);
+        }
+        Ok(claimed)
     }
 
     /// Puts off a mail that was not attempted (the relay was found down earlier in the pass)
@@ -311,18 +323,26 @@ impl Store {
             .map_err(on_err)
     }
 
-    /// Records that the relay took the mail for `address`, while others are still due.
+    /// Records that the relay took the mail for `address`, while others are still due. Like
+    /// [`mark_sent`](Store::mark_sent) one prepared statement run the moment the relay answered,
+    /// and not checked against the lease: it is what the relay did.
     pub fn mark_delivered_to(&mut self, id: i64, address: &str) -> Result<(), StoreError> {
-        let on_err = self.sql_error(format!("recording a delivery of outbox mail {id}"));
-        self.update_unsent(id, |tx| {
-            tx.execute(
+        let changed = self
+            .conn
+            .prepare_cached(
                 "UPDATE outbox SET delivered_to = json_insert(delivered_to, '$[#]', ?2)
                  WHERE id = ?1 AND sent_at IS NULL
                    AND NOT EXISTS (SELECT 1 FROM json_each(delivered_to) WHERE value = ?2)",
-                params![id, address],
             )
-        })
-        .map_err(on_err)?
+            .and_then(|mut statement| statement.execute(params![id, address]));
+        match changed {
+            Ok(1) => Ok(()),
+            Ok(_) => self.mail_exists(id),
+            Err(source) => Err(self
+                .sql_error(format!("recording a delivery of outbox mail {id}"))(
+                source
+            )),
+        }
     }
 
     /// Gives up on an undelivered mail for good: it is kept, with when and why, and never
@@ -378,41 +398,84 @@ impl Store {
 
     /// Marks a mail delivered. Marking an already delivered mail again keeps the first
     /// delivery time; an unknown id is an error.
+    ///
+    /// This is the write that closes the duplicate window: the engine calls it the moment the
+    /// relay has answered the message's final dot, before QUIT, so everything between that
+    /// reply and this write returning is the only time a kill can make the mail go out twice.
+    /// Hence one statement in autocommit, prepared when the mail was claimed
+    /// ([`claim_mail`](Store::claim_mail)), on the engine's own connection (the daemon's only
+    /// writer, so no wait on a lock in a daemon alone): SQLite takes the write lock at the
+    /// statement's start exactly as `BEGIN IMMEDIATE` would and commits when it ends, and
+    /// with WAL and `synchronous = NORMAL` that commit is a few `write()`s into the WAL, no
+    /// fsync. A SIGKILL cannot undo a `write()` that returned (the data is in the kernel's page
+    /// cache); only a power loss before the next checkpoint's fsync can, and then the mail is
+    /// sent once more with the same Message-ID. It does not check the lease: the relay took
+    /// the mail, and that is true whoever holds the row now.
     pub fn mark_sent(&mut self, id: i64, at: Timestamp) -> Result<(), StoreError> {
-        let on_err = self.sql_error(format!("marking outbox mail {id} sent"));
         let at = ts_text(at);
-        self.update_unsent(id, |tx| {
-            tx.execute(
-                "UPDATE outbox SET sent_at = ?2, last_attempt_at = ?2, last_error = NULL,
-                                   claimed_until = NULL, claimed_by = NULL
-                 WHERE id = ?1 AND sent_at IS NULL",
-                params![id, at],
-            )
-        })
-        .map_err(on_err)?
+        let changed = self
+            .conn
+            .prepare_cached(RECORD_DELIVERY)
+            .and_then(|mut statement| statement.execute(params![id, at]));
+        match changed {
+            Ok(1) => Ok(()),
+            // Already delivered (fine), or no such mail.
+            Ok(_) => self.mail_exists(id),
+            Err(source) => Err(self.sql_error(format!("marking outbox mail {id} sent"))(
+                source,
+            )),
+        }
     }
 
-    /// Records a failed delivery attempt (`attempts` + 1) and when to try again. A mail that
-    /// was delivered meanwhile stays delivered; an unknown id is an error.
+    /// `Ok` when outbox mail `id` exists, else [`StoreError::NoSuchMail`].
+    fn mail_exists(&self, id: i64) -> Result<(), StoreError> {
+        let exists = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE id = ?1)",
+                [id],
+                |r| r.get::<_, bool>(0),
+            )
+            .map_err(self.sql_error(format!("looking up outbox mail {id}")))?;
+        if exists {
+            Ok(())
+        } else {
+            Err(StoreError::NoSuchMail {
+                id,
+                path: self.path.clone(),
+            })
+        }
+    }
+
+    /// Records a failed delivery attempt by `owner` (`attempts` + 1) and when to try again;
+    /// `true` when recorded. Only the holder of the row's lease may: a sender whose lease ran
+    /// out and was taken over (by a `once` beside it, or a restarted daemon) must not overwrite
+    /// what the new holder is doing or has done, so it gets `false`, as it does for a mail that
+    /// was delivered meanwhile (which stays delivered). An unknown id is an error.
     pub fn mark_failed(
         &mut self,
         id: i64,
+        owner: &str,
         at: Timestamp,
         error: &str,
         retry_at: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let on_err = self.sql_error(format!("marking outbox mail {id} failed"));
         let (at, retry_at) = (ts_text(at), ts_text(retry_at));
+        let mut changed = false;
         self.update_unsent(id, |tx| {
-            tx.execute(
+            let rows = tx.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_attempt_at = ?2,
                                    last_error = ?3, next_attempt_at = ?4, claimed_until = NULL,
                                    claimed_by = NULL
-                 WHERE id = ?1 AND sent_at IS NULL",
-                params![id, at, error, retry_at],
-            )
+                 WHERE id = ?1 AND sent_at IS NULL AND claimed_by = ?5",
+                params![id, at, error, retry_at, owner],
+            )?;
+            changed = rows == 1;
+            Ok(rows)
         })
-        .map_err(on_err)?
+        .map_err(on_err)??;
+        Ok(changed)
     }
 
     /// Runs `update` (which touches only unsent rows) in a write transaction; if it changed
@@ -520,14 +583,13 @@ mod tests {
         assert_eq!(limited[0].id, first.id);
 
         // A failure postpones the mail until retry_at.
-        t.store
-            .mark_failed(
-                first.id,
-                ts("2026-11-23T10:00:00Z"),
-                "451 try again later",
-                ts("2026-11-23T10:05:00Z"),
-            )
-            .unwrap();
+        assert!(claim_and_fail(
+            &mut t.store,
+            first.id,
+            "2026-11-23T10:00:00Z",
+            "451 try again later",
+            "2026-11-23T10:05:00Z",
+        ));
         let ids = |store: &Store, now: &str| -> Vec<i64> {
             store
                 .pending_mail(ts(now), 10)
@@ -544,14 +606,13 @@ mod tests {
         assert_eq!(retried[0].id, first.id, "still oldest first");
         assert_eq!(retried[0].attempts, 1);
 
-        t.store
-            .mark_failed(
-                first.id,
-                ts("2026-11-23T10:05:00Z"),
-                "451 again",
-                ts("2026-11-23T10:15:00Z"),
-            )
-            .unwrap();
+        assert!(claim_and_fail(
+            &mut t.store,
+            first.id,
+            "2026-11-23T10:05:00Z",
+            "451 again",
+            "2026-11-23T10:15:00Z",
+        ));
         assert_eq!(
             t.store
                 .pending_mail(ts("2026-11-23T10:15:00Z"), 10)
@@ -567,14 +628,17 @@ mod tests {
         t.store
             .mark_sent(first.id, ts("2026-11-23T10:16:00Z"))
             .unwrap();
-        t.store
-            .mark_failed(
-                first.id,
-                ts("2026-11-23T10:16:00Z"),
-                "late",
-                ts("2026-11-23T10:17:00Z"),
-            )
-            .unwrap();
+        assert!(
+            !t.store
+                .mark_failed(
+                    first.id,
+                    "sender",
+                    ts("2026-11-23T10:16:00Z"),
+                    "late",
+                    ts("2026-11-23T10:17:00Z"),
+                )
+                .unwrap()
+        );
         assert_eq!(ids(&t.store, "2026-12-01T00:00:00Z"), vec![pending[1].id]);
         let sent_at: String = t
             .store
@@ -612,6 +676,108 @@ mod tests {
 
     fn claim(store: &mut Store, id: i64, now: &str, lease: Lease<'_>) -> bool {
         store.claim_mail(id, ts(now), &lease).unwrap()
+    }
+
+    /// One failed attempt by the sender `sender` at `at`: claimed, then marked failed.
+    fn claim_and_fail(store: &mut Store, id: i64, at: &str, error: &str, retry_at: &str) -> bool {
+        let until = ts(at)
+            .checked_add(jiff::SignedDuration::from_mins(30))
+            .unwrap();
+        let lease = Lease {
+            owner: "sender",
+            at: ts(at),
+            until,
+        };
+        assert!(store.claim_mail(id, ts(at), &lease).unwrap(), "claimed");
+        store
+            .mark_failed(id, "sender", ts(at), error, ts(retry_at))
+            .unwrap()
+    }
+
+    /// A sender whose lease ran out and was taken over by another must not overwrite the new
+    /// holder's outcome: neither while the new holder is sending nor after it delivered.
+    #[test]
+    fn a_failure_is_recorded_only_by_the_holder_of_the_lease() {
+        let mut t = temp_store();
+        queue_access_review_mail(&mut t.store);
+        let mut other = Store::open(&t.path).unwrap();
+        let start = "2026-11-23T10:00:00Z";
+        let id = t.store.pending_mail(ts(start), 10).unwrap()[0].id;
+        assert!(claim(
+            &mut t.store,
+            id,
+            start,
+            lease("slow", start, "2026-11-23T10:30:00Z")
+        ));
+        // The slow sender's lease runs out; another takes the mail over.
+        let later = "2026-11-23T10:31:00Z";
+        assert!(claim(
+            &mut other,
+            id,
+            later,
+            lease("new", later, "2026-11-23T11:01:00Z")
+        ));
+        // The slow sender's relay finally times out: its failure must not clear the new
+        // holder's lease, count an attempt or push the mail back.
+        assert!(
+            !t.store
+                .mark_failed(id, "slow", ts(later), "timeout", ts("2026-11-23T12:00:00Z"))
+                .unwrap(),
+            "not the holder"
+        );
+        let mail = &other.undelivered_mail(None).unwrap()[0];
+        assert_eq!(mail.attempts, 0);
+        assert_eq!(mail.last_error, None);
+        assert!(
+            other.due_mail(ts(later), ts(later), 10).unwrap().is_empty(),
+            "still held by the new sender"
+        );
+        let held_by: Option<String> = other
+            .conn
+            .query_row("SELECT claimed_by FROM outbox WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(held_by.as_deref(), Some("new"));
+
+        // The new holder's own failure counts; after it, the slow one still cannot write.
+        assert!(
+            other
+                .mark_failed(
+                    id,
+                    "new",
+                    ts(later),
+                    "451 later",
+                    ts("2026-11-23T10:40:00Z")
+                )
+                .unwrap()
+        );
+        assert!(
+            !t.store
+                .mark_failed(id, "slow", ts(later), "late", ts("2026-11-23T13:00:00Z"))
+                .unwrap()
+        );
+        let mail = &other.undelivered_mail(None).unwrap()[0];
+        assert_eq!(mail.attempts, 1);
+        assert_eq!(mail.last_error.as_deref(), Some("451 later"));
+        assert_eq!(mail.next_attempt_at, ts("2026-11-23T10:40:00Z"));
+
+        // A delivery is a fact whoever holds the row: it is kept, and a late failure of the
+        // old holder does not undo it.
+        let retry = "2026-11-23T10:40:00Z";
+        assert!(claim(
+            &mut other,
+            id,
+            retry,
+            lease("new", retry, "2026-11-23T11:10:00Z")
+        ));
+        t.store.mark_sent(id, ts(retry)).unwrap();
+        assert!(
+            !other
+                .mark_failed(id, "new", ts(retry), "late", ts("2026-11-23T13:00:00Z"))
+                .unwrap()
+        );
+        assert!(other.undelivered_mail(None).unwrap().is_empty());
     }
 
     #[test]
@@ -853,9 +1019,17 @@ mod tests {
             error.to_string().contains("being sent right now"),
             "{error}"
         );
-        t.store
-            .mark_failed(id, now, "550 no such mailbox", ts("2026-11-23T10:01:00Z"))
-            .unwrap();
+        assert!(
+            t.store
+                .mark_failed(
+                    id,
+                    "daemon",
+                    now,
+                    "550 no such mailbox",
+                    ts("2026-11-23T10:01:00Z")
+                )
+                .unwrap()
+        );
         t.store.cancel_mail(id, now, "mailbox gone").unwrap();
         assert!(
             t.store
@@ -912,6 +1086,7 @@ mod tests {
             .store
             .mark_failed(
                 42,
+                "daemon",
                 ts("2026-11-23T10:00:00Z"),
                 "x",
                 ts("2026-11-23T10:00:00Z"),

@@ -129,6 +129,20 @@ impl Store {
         inner(self).map_err(on_err)
     }
 
+    /// The recorded state kind of one duty, `None` when it has none (never evaluated, or
+    /// forgotten).
+    pub fn duty_state(&self, client: &str, duty: &str) -> Result<Option<StateKind>, StoreError> {
+        let on_err = self.sql_error(format!("reading the state of {client}/{duty}"));
+        self.conn
+            .prepare_cached("SELECT state FROM duty_state WHERE client = ?1 AND duty = ?2")
+            .and_then(|mut statement| {
+                statement
+                    .query_row(params![client, duty], |row| kind_column(row, 0))
+                    .optional()
+            })
+            .map_err(on_err)
+    }
+
     /// Current verdicts, of one client or all, ordered by client and duty. Their `subjects`
     /// are `None`: [`Store::subjects`] has them.
     pub fn current_verdicts(

@@ -6,8 +6,9 @@
 //! [`Finding`] naming the line or record number and the field), never a
 //! record whose comparisons quietly come out false.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -17,16 +18,20 @@ use crate::predicate::FieldPath;
 use crate::time::{TimeReader, When};
 
 /// One value of a record, converted to its field's type.
+///
+/// Text is shared (`Arc<str>`): a large export repeats the same status, severity or name in
+/// many records, and [`Shared`] keeps one copy of each per document. Every variant fits in
+/// 16 bytes, so a value takes 24.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FieldValue {
     /// Text, and enum words as the kind spells them.
-    Text(String),
+    Text(Arc<str>),
     Bool(bool),
     Integer(i64),
     Number(f64),
     Time(When),
     Duration(Period),
-    List(Vec<String>),
+    List(Box<[String]>),
 }
 
 /// Where a record sits in what it was read from.
@@ -49,15 +54,26 @@ impl fmt::Display for Position {
 
 /// What a record is about: a user, a device, a patch on a device, a table,
 /// a policy, an incident. Verdicts, history and mail are kept per subject.
-#[derive(
-    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(transparent)]
-pub struct Subject(String);
+///
+/// Shared like text values (a subject named by one text field is that field's value).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Subject(Arc<str>);
+
+impl serde::Serialize for Subject {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Subject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Subject, D::Error> {
+        String::deserialize(deserializer).map(Subject::new)
+    }
+}
 
 impl Subject {
     pub fn new(text: impl Into<String>) -> Subject {
-        Subject(text.into())
+        Subject(Arc::from(text.into()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -72,13 +88,30 @@ impl fmt::Display for Subject {
 }
 
 /// A readable record of a kind.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Its values sit in the kind's field order, beside the field names shared by every record
+/// of the document, rather than in a map with a name per value: for a large export the
+/// records are most of the memory a reading takes.
+#[derive(Clone, Debug)]
 pub struct Record {
     /// `None` for kinds without subject fields (a hand-added completion).
     pub subject: Option<Subject>,
     pub position: Position,
-    /// Present values only: an absent optional field is not here.
-    fields: BTreeMap<String, FieldValue>,
+    /// The field names, shared (one pointer: records are many); `values[i]` is the value of
+    /// `names[i]`.
+    names: Arc<Names>,
+    /// Present values only are `Some`: an absent optional field is `None`.
+    values: Box<[Option<FieldValue>]>,
+}
+
+impl PartialEq for Record {
+    /// The same subject, position and present values, however the names are laid out.
+    fn eq(&self, other: &Record) -> bool {
+        self.subject == other.subject
+            && self.position == other.position
+            && self.present().collect::<BTreeMap<_, _>>()
+                == other.present().collect::<BTreeMap<_, _>>()
+    }
 }
 
 impl Record {
@@ -87,15 +120,29 @@ impl Record {
         position: Position,
         fields: BTreeMap<String, FieldValue>,
     ) -> Record {
+        let (names, values): (Vec<Box<str>>, Vec<Option<FieldValue>>) = fields
+            .into_iter()
+            .map(|(name, value)| (name.into_boxed_str(), Some(value)))
+            .unzip();
         Record {
             subject,
             position,
-            fields,
+            names: Arc::new(names.into_boxed_slice()),
+            values: values.into_boxed_slice(),
         }
     }
 
     pub fn get(&self, field: &str) -> Option<&FieldValue> {
-        self.fields.get(field)
+        let index = self.names.iter().position(|name| **name == *field)?;
+        self.values.get(index)?.as_ref()
+    }
+
+    /// Every present value with its field's name, in the kind's order.
+    fn present(&self) -> impl Iterator<Item = (&str, &FieldValue)> {
+        self.names
+            .iter()
+            .zip(self.values.iter())
+            .filter_map(|(name, value)| value.as_ref().map(|value| (&**name, value)))
     }
 
     /// The subject, or the record's position for kinds without one.
@@ -109,12 +156,14 @@ impl Record {
     /// what the store keeps of an event until it is closed. Reading it back
     /// with [`Mapping::identity`] gives the same record.
     pub fn to_json(&self) -> Value {
-        let object = self
-            .fields
-            .iter()
+        let mut present: Vec<(&str, &FieldValue)> = self.present().collect();
+        // By name, as the map these records were once kept in wrote them.
+        present.sort_by_key(|(name, _)| *name);
+        let object = present
+            .into_iter()
             .map(|(name, value)| {
                 let json = match value {
-                    FieldValue::Text(text) => Value::String(text.clone()),
+                    FieldValue::Text(text) => Value::String(text.to_string()),
                     FieldValue::Bool(flag) => Value::Bool(*flag),
                     FieldValue::Integer(n) => Value::from(*n),
                     FieldValue::Number(n) => Value::from(*n),
@@ -125,7 +174,7 @@ impl Record {
                         Value::Array(items.iter().cloned().map(Value::String).collect())
                     }
                 };
-                (name.clone(), json)
+                (name.to_owned(), json)
             })
             .collect();
         Value::Object(object)
@@ -195,11 +244,25 @@ impl RecordReader<'_> {
     /// that field absent, so the record is still judged — every condition on the field is
     /// unknown — and a clock whose completion cell is garbled keeps running and can lapse.
     pub fn read(&self, raw: &serde_json::Map<String, Value>, position: Position) -> Reading {
-        let mut fields = BTreeMap::new();
+        self.read_shared(raw, position, &mut Shared::new(self.kind))
+    }
+
+    /// [`read`](RecordReader::read), sharing field names and repeated text with the other
+    /// records of the document through `shared` (made by [`Shared::new`] for this kind).
+    pub fn read_shared(
+        &self,
+        raw: &serde_json::Map<String, Value>,
+        position: Position,
+        shared: &mut Shared,
+    ) -> Reading {
+        // Built in the document's scratch row, then copied out at its exact length.
+        let mut values = std::mem::take(&mut shared.row);
+        values.clear();
         let mut problems: Vec<(String, String)> = Vec::new();
         let mut required_problem = false;
         for field in &self.kind.fields {
             let paths = self.mapping.paths(field);
+            let mut value = None;
             match find(raw, paths) {
                 Lookup::Absent => {
                     if field.required {
@@ -211,33 +274,48 @@ impl RecordReader<'_> {
                     required_problem |= field.required;
                     problems.push((field.name.clone(), format!("is ambiguous: {why}")));
                 }
-                Lookup::Found(raw_value) => match convert(&field.ty, raw_value, self.time) {
-                    Ok(Some(value)) => {
-                        fields.insert(field.name.clone(), value);
-                    }
-                    Ok(None) => {
-                        if field.required {
-                            required_problem = true;
-                            problems.push((field.name.clone(), "is empty".to_owned()));
+                Lookup::Found(raw_value) => {
+                    match convert(&field.ty, raw_value, self.time, &mut shared.texts) {
+                        Ok(Some(converted)) => value = Some(converted),
+                        Ok(None) => {
+                            if field.required {
+                                required_problem = true;
+                                problems.push((field.name.clone(), "is empty".to_owned()));
+                            }
+                        }
+                        Err(message) => {
+                            required_problem |= field.required;
+                            problems.push((field.name.clone(), message));
                         }
                     }
-                    Err(message) => {
-                        required_problem |= field.required;
-                        problems.push((field.name.clone(), message));
-                    }
-                },
+                }
             }
+            values.push(value);
         }
+        let value_of = |name: &str| {
+            self.kind
+                .fields
+                .iter()
+                .position(|field| field.name == name)
+                .and_then(|index| values[index].as_ref())
+        };
         let subject = if self.kind.subject.is_empty() {
             None
         } else {
-            let parts: Option<Vec<String>> = self
-                .kind
-                .subject
-                .iter()
-                .map(|name| fields.get(name).map(subject_text))
-                .collect();
-            parts.map(|parts| Subject(parts.join(" / ")))
+            match self.kind.subject.as_slice() {
+                // Named by one text field: that value itself, no copy.
+                [name] => match value_of(name) {
+                    Some(FieldValue::Text(text)) => Some(Subject(Arc::clone(text))),
+                    other => other.map(|value| Subject(shared.texts.text(&subject_text(value)))),
+                },
+                names => {
+                    let parts: Option<Vec<String>> = names
+                        .iter()
+                        .map(|name| value_of(name).map(subject_text))
+                        .collect();
+                    parts.map(|parts| Subject(shared.texts.text(&parts.join(" / "))))
+                }
+            }
         };
         let findings = problems
             .into_iter()
@@ -248,14 +326,75 @@ impl RecordReader<'_> {
                 message,
             })
             .collect();
-        Reading {
-            record: (!required_problem).then_some(Record {
-                subject,
-                position,
-                fields,
-            }),
-            findings,
+        // Absent optional fields at the end take no room.
+        let present = values
+            .iter()
+            .rposition(Option::is_some)
+            .map_or(0, |last| last + 1);
+        let record = (!required_problem).then(|| Record {
+            subject,
+            position,
+            names: Arc::clone(&shared.names),
+            values: values.drain(..present).collect(),
+        });
+        values.clear();
+        shared.row = values;
+        Reading { record, findings }
+    }
+}
+
+/// A kind's field names, in its order.
+type Names = Box<[Box<str>]>;
+
+/// What the records of one document share: the kind's field names, and one copy of each
+/// text value seen (up to [`SHARED_TEXTS`] distinct ones of at most [`SHARED_TEXT_LEN`]
+/// bytes, so a column of unique ids cannot grow the table without bound).
+#[derive(Debug)]
+pub struct Shared {
+    names: Arc<Names>,
+    texts: Texts,
+    /// The values of the record being read.
+    row: Vec<Option<FieldValue>>,
+}
+
+impl Shared {
+    pub fn new(kind: &EvidenceKind) -> Shared {
+        Shared {
+            names: Arc::new(
+                kind.fields
+                    .iter()
+                    .map(|field| Box::from(field.name.as_str()))
+                    .collect(),
+            ),
+            texts: Texts::default(),
+            row: Vec::with_capacity(kind.fields.len()),
         }
+    }
+}
+
+/// At most this many distinct text values are kept for sharing per document: the table then
+/// takes some 17 MB, against the hundreds a document with that many records takes anyway.
+const SHARED_TEXTS: usize = 1 << 19;
+/// Longer text values are not looked up: long free text rarely repeats.
+const SHARED_TEXT_LEN: usize = 256;
+
+#[derive(Debug, Default)]
+struct Texts(HashSet<Arc<str>>);
+
+impl Texts {
+    /// `text` as a shared string: the copy seen before, or a new one.
+    fn text(&mut self, text: &str) -> Arc<str> {
+        if text.len() > SHARED_TEXT_LEN {
+            return Arc::from(text);
+        }
+        if let Some(seen) = self.0.get(text) {
+            return Arc::clone(seen);
+        }
+        let new: Arc<str> = Arc::from(text);
+        if self.0.len() < SHARED_TEXTS {
+            self.0.insert(Arc::clone(&new));
+        }
+        new
     }
 }
 
@@ -319,9 +458,8 @@ fn find<'a>(raw: &'a serde_json::Map<String, Value>, paths: &[FieldPath]) -> Loo
 fn walk<'a>(raw: &'a serde_json::Map<String, Value>, path: &FieldPath) -> Lookup<'a> {
     // A CSV header may itself contain dots (`properties.plan`): try the
     // whole path as one key first.
-    let whole = path.to_string();
     if path.segments().len() > 1
-        && let Some(value) = raw.get(&whole)
+        && let Some(value) = raw.get(&path.to_string())
     {
         return present(value);
     }
@@ -369,7 +507,7 @@ fn missing(paths: &[FieldPath]) -> String {
 
 fn subject_text(value: &FieldValue) -> String {
     match value {
-        FieldValue::Text(text) => text.clone(),
+        FieldValue::Text(text) => text.to_string(),
         FieldValue::Bool(flag) => flag.to_string(),
         FieldValue::Integer(n) => n.to_string(),
         FieldValue::Number(n) => n.to_string(),
@@ -399,7 +537,12 @@ fn quote(value: &Value) -> String {
 
 /// Converts one present raw value. `Ok(None)`: an empty cell or text,
 /// which counts as absent.
-fn convert(ty: &FieldType, raw: &Value, time: &TimeReader) -> Result<Option<FieldValue>, String> {
+fn convert(
+    ty: &FieldType,
+    raw: &Value,
+    time: &TimeReader,
+    texts: &mut Texts,
+) -> Result<Option<FieldValue>, String> {
     if let Value::String(text) = raw
         && text.trim().is_empty()
     {
@@ -408,9 +551,9 @@ fn convert(ty: &FieldType, raw: &Value, time: &TimeReader) -> Result<Option<Fiel
     let wrong = |what: &str| format!("is {}, not {what}", quote(raw));
     let value = match ty {
         FieldType::Text => match raw {
-            Value::String(text) => FieldValue::Text(text.trim().to_owned()),
-            Value::Number(n) => FieldValue::Text(n.to_string()),
-            Value::Bool(flag) => FieldValue::Text(flag.to_string()),
+            Value::String(text) => FieldValue::Text(texts.text(text.trim())),
+            Value::Number(n) => FieldValue::Text(texts.text(&n.to_string())),
+            Value::Bool(flag) => FieldValue::Text(texts.text(&flag.to_string())),
             _ => return Err(format!("is {}, not text", json_kind(raw))),
         },
         FieldType::Enum(values) => {
@@ -423,7 +566,7 @@ fn convert(ty: &FieldType, raw: &Value, time: &TimeReader) -> Result<Option<Fiel
             };
             let text = text.trim();
             match values.iter().find(|v| v.eq_ignore_ascii_case(text)) {
-                Some(word) => FieldValue::Text(word.clone()),
+                Some(word) => FieldValue::Text(texts.text(word)),
                 None => {
                     return Err(format!(
                         "is {}, not one of {}",
@@ -503,7 +646,7 @@ fn convert(ty: &FieldType, raw: &Value, time: &TimeReader) -> Result<Option<Fiel
                         _ => return Err("holds a list or object inside the list".to_owned()),
                     }
                 }
-                FieldValue::List(list)
+                FieldValue::List(list.into_boxed_slice())
             }
             // A spreadsheet cell: `fido2; push`.
             Value::String(text) => FieldValue::List(
@@ -753,7 +896,7 @@ mod tests {
                    "on": "2026-11-02T03:00:00Z", "level": "high", "tags": "a; b;; c"}),
         )
         .unwrap();
-        assert_eq!(record.get("key"), Some(&FieldValue::Text("k1".to_owned())));
+        assert_eq!(record.get("key"), Some(&FieldValue::Text("k1".into())));
         assert_eq!(
             record.get("grace"),
             Some(&FieldValue::Duration(Period::from_secs(129_600)))
@@ -767,17 +910,12 @@ mod tests {
             record.get("on"),
             Some(&FieldValue::Time(When::Day("2026-11-01".parse().unwrap())))
         );
-        assert_eq!(
-            record.get("level"),
-            Some(&FieldValue::Text("High".to_owned()))
-        );
+        assert_eq!(record.get("level"), Some(&FieldValue::Text("High".into())));
         assert_eq!(
             record.get("tags"),
-            Some(&FieldValue::List(vec![
-                "a".to_owned(),
-                "b".to_owned(),
-                "c".to_owned()
-            ]))
+            Some(&FieldValue::List(
+                vec!["a".to_owned(), "b".to_owned(), "c".to_owned()].into()
+            ))
         );
         let back = read_as(&kind, &Mapping::identity(&kind), record.to_json()).unwrap();
         assert_eq!(back, record);
@@ -909,7 +1047,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             record.get("action"),
-            Some(&FieldValue::Text("allow".to_owned()))
+            Some(&FieldValue::Text("allow".into()))
         );
         assert_eq!(record.subject, Some(Subject::new("r1")));
         let findings = read(
@@ -999,12 +1137,12 @@ mod tests {
         let record = read_as(kind, &mapping, raw.clone()).unwrap();
         assert_eq!(
             record.get("severity"),
-            Some(&FieldValue::Text("CRITICAL".to_owned()))
+            Some(&FieldValue::Text("CRITICAL".into()))
         );
         let record = read_as(kind, &Mapping::default(), raw).unwrap();
         assert_eq!(
             record.get("severity"),
-            Some(&FieldValue::Text("LOW".to_owned()))
+            Some(&FieldValue::Text("LOW".into()))
         );
     }
 

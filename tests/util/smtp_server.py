@@ -24,6 +24,10 @@ and only that pair is accepted (535 otherwise); each attempt appends `accepted <
 `refused <login>` to auth.log in --maildir (never the password). Each received message records
 whether it came over TLS.
 
+Each connection appends `open` to sessions.log in --maildir when it is made and `closed` when it
+is lost, after which it stores nothing more; a test that killed a client mid-session waits for
+the counts to match before it looks at what the server took.
+
 The server exits when its stdin reaches end of file, so it never outlives a test process that
 died without killing it.
 """
@@ -105,6 +109,25 @@ class Handler:
         return "250 2.0.0 OK"
 
 
+class CountedSMTP(SMTP):
+    """Logs each session's start and end to sessions.log (see the module doc)."""
+
+    def _log_session(self, event):
+        with open(os.path.join(self.event_handler.maildir, "sessions.log"), "a") as out:
+            out.write(f"{event}\n")
+
+    def connection_made(self, transport):
+        # Called again for the TLS transport after STARTTLS: the same session.
+        upgrade = self.transport is not None
+        super().connection_made(transport)
+        if not upgrade:
+            self._log_session("open")
+
+    def connection_lost(self, error):
+        super().connection_lost(error)
+        self._log_session("closed")
+
+
 def authenticator(user, password, maildir):
     def check(server, session, envelope, mechanism, auth_data):
         ok = (
@@ -151,7 +174,7 @@ async def serve(args):
             implicit = context
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: SMTP(handler, loop=loop, **options),
+        lambda: CountedSMTP(handler, loop=loop, **options),
         host="127.0.0.1",
         port=args.port,
         ssl=implicit,

@@ -177,6 +177,14 @@ impl SmtpServer {
             .collect()
     }
 
+    /// Sessions the server has not seen end yet. Once the client is dead and this is 0, the
+    /// server stores nothing more of what it sent.
+    pub(crate) fn open_sessions(&self) -> usize {
+        let log = std::fs::read_to_string(self.maildir().join("sessions.log")).unwrap_or_default();
+        let opened = log.lines().filter(|line| *line == "open").count();
+        opened.saturating_sub(log.lines().filter(|line| *line == "closed").count())
+    }
+
     pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }

@@ -16,7 +16,7 @@ fn now() -> Timestamp {
 }
 
 fn text(value: &str) -> FieldValue {
-    FieldValue::Text(value.to_owned())
+    FieldValue::Text(value.into())
 }
 
 fn at(value: &str) -> FieldValue {
@@ -165,7 +165,7 @@ fn lists_in_and_contains() {
         ("state", text("enabled")),
         (
             "grant_controls",
-            FieldValue::List(vec!["mfa".to_owned(), "compliantDevice".to_owned()]),
+            FieldValue::List(vec!["mfa".to_owned(), "compliantDevice".to_owned()].into()),
         ),
         ("title", text("2025-02 Cumulative Update")),
         ("severity", text("critical")),
