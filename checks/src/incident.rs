@@ -765,8 +765,8 @@ pub fn observe(record: &Record, zone: &TimeZone) -> Option<Observation> {
         }
     }
     let tags = match record.get("tags") {
-        Some(FieldValue::List(list)) => list.clone(),
-        Some(FieldValue::Text(t)) => vec![t.clone()],
+        Some(FieldValue::List(list)) => list.to_vec(),
+        Some(FieldValue::Text(t)) => vec![t.to_string()],
         _ => Vec::new(),
     };
     Some(Observation {

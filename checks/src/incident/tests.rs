@@ -331,7 +331,7 @@ fn record(fields: &[(&str, FieldValue)]) -> Record {
 }
 
 fn text(t: &str) -> FieldValue {
-    FieldValue::Text(t.to_owned())
+    FieldValue::Text(t.into())
 }
 
 #[test]
