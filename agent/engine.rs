@@ -304,15 +304,12 @@ impl Engine {
                     continue;
                 }
                 let verdict = self.verdict(contractor, duty, now)?;
+                // A duty's mail is the ladder's, decided below from what is recorded here.
                 let recorded = self
                     .store
-                    .record_verdict(
-                        &contractor.id,
-                        duty.id.as_str(),
-                        now,
-                        &verdict,
-                        &mut |transition| escalation::decide(contractor, duty, transition),
-                    )
+                    .record_verdict(&contractor.id, duty.id.as_str(), now, &verdict, &mut |_| {
+                        None
+                    })
                     .with_context(|| {
                         format!("recording the verdict of {}/{}", contractor.id, duty.id)
                     })?;
@@ -326,6 +323,8 @@ impl Engine {
                 }
             }
         }
+        escalation::ladder::run(&mut self.store, &config, now)
+            .context("deciding the escalations")?;
         Ok((evaluated, changed))
     }
 
@@ -543,13 +542,16 @@ impl Engine {
                 // Another sender on this database took it since it was read.
                 continue;
             }
-            let message_id = format!(
-                "<escalation-{}.{}.{}@{}>",
-                item.id,
-                item.message_token,
-                item.client,
-                self.config.mail.from.email.domain()
-            );
+            // A thread's first mail carries the thread's root id, decided with it.
+            let message_id = item.mail.thread.message_id.clone().unwrap_or_else(|| {
+                format!(
+                    "<escalation-{}.{}.{}@{}>",
+                    item.id,
+                    item.message_token,
+                    item.client,
+                    self.config.mail.from.email.domain()
+                )
+            });
             // A delivery is recorded inside `send`, before the session's QUIT.
             match self.send(&item, &message_id, now)? {
                 Ok(()) => sent += 1,

@@ -33,6 +33,7 @@ use crate::secret::Secret;
 
 mod contractor;
 mod duty;
+mod escalation;
 mod library;
 mod mail;
 mod raw;
@@ -41,6 +42,7 @@ mod source;
 mod tests;
 
 pub use contractor::{ContactRole, Contractor, crm_problems};
+pub use escalation::{EscalationConfig, PolicyOverride};
 pub use mail::{MailConfig, SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls, Transport};
 pub use source::{
     ClientSecret, Cloud, DEFAULT_MAX_BYTES, FileFormat, GraphSource, MAX_MAX_BYTES, Source,
@@ -76,6 +78,8 @@ pub struct Config {
     /// MSP clients whose part of the config does not load, with their errors. Always empty
     /// for `perspective = "contractor"`, where any error fails the whole config.
     pub quarantined: Vec<Quarantined>,
+    /// `[escalation]`: the ladder, and where reports are linked to.
+    pub escalation: EscalationConfig,
 }
 
 /// The duty id under which a quarantined client's state is recorded (`source_error`), so its
@@ -366,6 +370,7 @@ pub fn parse_with(
     let mut seen_ids = BTreeSet::new();
     let package_defs = cx.packages(&raw.package);
     let library = cx.library_part(raw.library.as_ref(), "library");
+    let escalation = cx.escalation(raw.escalation.as_ref());
     for (index, raw_contractor) in raw.contractor.iter().enumerate() {
         let id = raw_contractor.get_ref().id.get_ref().clone();
         if !seen_ids.insert(id.clone()) {
@@ -436,6 +441,7 @@ pub fn parse_with(
         contractors,
         kinds: cx.kinds,
         quarantined,
+        escalation,
     })
 }
 

@@ -35,6 +35,28 @@ pub(super) struct RawConfig {
     pub(super) package: Vec<Spanned<RawPackage>>,
     /// The standard duty library: attestations derived from the CRM.
     pub(super) library: Option<Spanned<RawLibrary>>,
+    /// The escalation ladder.
+    pub(super) escalation: Option<Spanned<RawEscalation>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEscalation {
+    pub(super) management_after: Option<Period>,
+    pub(super) repeat_every: Option<Period>,
+    pub(super) base_url: Option<Spanned<String>>,
+    #[serde(default, rename = "override")]
+    pub(super) overrides: Vec<Spanned<RawEscalationOverride>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEscalationOverride {
+    pub(super) duty: Option<String>,
+    pub(super) kind: Option<String>,
+    pub(super) party: Option<Party>,
+    pub(super) management_after: Option<Period>,
+    pub(super) repeat_every: Option<Period>,
 }
 
 #[derive(Deserialize, Default)]

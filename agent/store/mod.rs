@@ -14,6 +14,7 @@ mod backup;
 mod evidence;
 mod files;
 mod keyed;
+mod ladder;
 mod outbox;
 mod runs;
 mod verdicts;
@@ -29,9 +30,10 @@ pub use evidence::{
     ChainPosition, ChainReport, CheckedEvidence, NewEvidence, StoredEvidence, Tamper, Tampered,
 };
 pub use keyed::KeyedMail;
+pub use ladder::{Ack, AckKind, ComposedMail, DecidedStep, LadderState, LadderThread, PlannedStep};
 pub use outbox::{Lease, PendingMail, UndeliveredMail};
 pub use verdicts::{
-    CurrentSubject, CurrentVerdict, OutgoingMail, Recorded, SubjectChange, Transition,
+    CurrentSubject, CurrentVerdict, MailThread, OutgoingMail, Recorded, SubjectChange, Transition,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
@@ -43,6 +45,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0004_subjects.sql")),
     M::up(include_str!("migrations/0005_outbox_lease.sql")),
     M::up(include_str!("migrations/0006_keyed_escalations.sql")).foreign_key_check(),
+    M::up(include_str!("migrations/0008_ladder.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 

@@ -5,6 +5,7 @@ pub mod duty;
 pub mod evaluate;
 pub mod evidence;
 pub mod kind;
+pub mod ladder;
 pub mod library;
 pub mod lint;
 pub mod party;
