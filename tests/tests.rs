@@ -11,6 +11,7 @@ mod evidence;
 mod export;
 mod graph;
 mod isolation;
+mod ladder;
 mod library;
 mod perspective;
 mod service;
