@@ -159,6 +159,28 @@ pub fn list(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The acknowledgements and silences in force, as `status` prints them under its table;
+/// nothing when there are none.
+pub fn status_lines(
+    config: &Config,
+    store: &Store,
+    client: Option<&str>,
+    now: Timestamp,
+) -> anyhow::Result<String> {
+    let acks = store.active_acks(client, now)?;
+    if acks.is_empty() {
+        return Ok(String::new());
+    }
+    let mut out = format!(
+        "\n{} acknowledgement(s) and silence(s) in force (the states above are unchanged by them):\n",
+        acks.len()
+    );
+    for ack in &acks {
+        out += &format!("  {}\n", line(ack, config));
+    }
+    Ok(out)
+}
+
 fn line(ack: &Ack, config: &Config) -> String {
     let zone = &config.timezone;
     let what = match &ack.subject {

@@ -508,6 +508,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bail!("no contractor `{id}` in {}", config.path.display());
             }
             let report = print_status(&config, &store, &filter, json, subjects)?;
+            if !json {
+                // The states above stay as they are; who said they are on which is told here.
+                print!(
+                    "{}",
+                    crate::acks::status_lines(
+                        &config,
+                        &store,
+                        filter.contractor.as_deref(),
+                        clock.now()
+                    )?
+                );
+            }
             Ok(if exit_code && report.needs_attention() {
                 ExitCode::FAILURE
             } else {

@@ -180,6 +180,13 @@ fn a_lapse_climbs_once_per_step_repeats_weekly_and_stops_when_acknowledged() {
         dutywatch_checks::verdict::StateKind::NoEvidence,
         "the record is untouched"
     );
+    let output = fixture.run(&["status", "--config", "dutywatch.toml"]);
+    let (out, _) = text(&output);
+    assert!(out.contains("no_evidence"), "{out}");
+    assert!(
+        out.contains("ack     acme/training: by Dana Reyes"),
+        "status shows the state with the acknowledgement: {out}"
+    );
     let output = fixture.run(&["acks", "--json", "--config", "dutywatch.toml"]);
     let (out, err) = text(&output);
     assert!(output.status.success(), "{err}");

@@ -180,10 +180,14 @@ fn kill9_loses_no_mail_and_duplicates_only_inside_the_acceptance_window() {
         let id = message.header("Message-ID").expect("a Message-ID");
         *by_id.entry(id).or_default() += 1;
     }
+    // One Message-ID per outbox row: the row's own (`<escalation-{row}.…>`) or, for the
+    // first mail of a lapse thread, the thread's root (`<dw-thread.{token}.…>`), decided with
+    // the row and never reused.
     let outbox_ids: BTreeSet<String> = by_id
         .keys()
         .filter_map(|id| {
             id.strip_prefix("<escalation-")
+                .or_else(|| id.strip_prefix("<dw-thread."))
                 .and_then(|rest| rest.split('.').next())
                 .map(str::to_owned)
         })

@@ -84,7 +84,11 @@ pub(super) fn mails(
 ) -> Vec<ComposedMail> {
     // Who hears which steps.
     let mut heard: BTreeMap<String, (String, bool, Vec<usize>)> = BTreeMap::new();
-    for (index, step) in decided.iter().enumerate() {
+    for (index, step) in decided
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.step.is_mailed())
+    {
         let Some(item) = items.get(step.item) else {
             continue;
         };
@@ -564,7 +568,7 @@ fn step_words(pass: &Pass<'_>, item: &Item<'_>, step: &DecidedStep) -> String {
             "reminder {n}, every {} until resolved or acknowledged",
             policy_text(policy.repeat_every)
         ),
-        Step::Resolved => "resolved: this closes the thread".to_owned(),
+        Step::Resolved | Step::Closed => "resolved: this closes the thread".to_owned(),
     }
 }
 

@@ -303,7 +303,7 @@ fn record_ladder_tx(
         let (thread, opened) = match open {
             Some(thread) => (thread, false),
             // A resolution without a thread has nobody to tell.
-            None if plan.step == Step::Resolved => continue,
+            None if plan.step.closes() => continue,
             None => {
                 tx.execute(
                     "INSERT INTO ladder_threads (client, duty, subject, token, opened_at, reached,
@@ -342,7 +342,7 @@ fn record_ladder_tx(
             Step::Repeat(n) => n,
             _ => thread.repeats,
         };
-        let closed = (plan.step == Step::Resolved).then_some(at_text.as_str());
+        let closed = plan.step.closes().then_some(at_text.as_str());
         tx.execute(
             "UPDATE ladder_threads SET reached = ?2, management = ?3, repeats = ?4,
                                        last_mail_at = ?5, closed_at = ?6

@@ -78,9 +78,22 @@ pub enum Step {
     Repeat(u32),
     /// Back to met, or gone from the evidence: closes the thread.
     Resolved,
+    /// A warning that got done (due soon, a clock that was running): closes the thread
+    /// without a mail, so the unit's next warning opens a new one.
+    Closed,
 }
 
 impl Step {
+    /// Whether it is told to anyone: a quiet close is not.
+    pub fn is_mailed(self) -> bool {
+        self != Step::Closed
+    }
+
+    /// Whether it ends its thread.
+    pub fn closes(self) -> bool {
+        matches!(self, Step::Resolved | Step::Closed)
+    }
+
     /// The step's name within its thread, which makes it happen once.
     pub fn key(self) -> String {
         match self {
@@ -88,6 +101,7 @@ impl Step {
             Step::Management => "management".to_owned(),
             Step::Repeat(n) => format!("repeat:{n}"),
             Step::Resolved => "resolved".to_owned(),
+            Step::Closed => "closed".to_owned(),
         }
     }
 
@@ -97,7 +111,9 @@ impl Step {
             Step::Notice(kind) if is_problem(kind) => Reach::Accountable,
             Step::Notice(_) => Reach::Responsible,
             Step::Management => Reach::Management,
-            Step::Repeat(_) | Step::Resolved => reached.unwrap_or(Reach::Responsible),
+            Step::Repeat(_) | Step::Resolved | Step::Closed => {
+                reached.unwrap_or(Reach::Responsible)
+            }
         }
     }
 }
@@ -148,7 +164,8 @@ pub fn due(policy: &Policy, unit: &Unit, now: Timestamp) -> Vec<Step> {
         // (a due-soon warning, a running clock) closes quietly: the work simply got done.
         return match unit.thread {
             Some(thread) if thread.reached > Reach::Responsible => vec![Step::Resolved],
-            _ => Vec::new(),
+            Some(_) => vec![Step::Closed],
+            None => Vec::new(),
         };
     };
     if unit.silenced {
@@ -292,7 +309,8 @@ mod tests {
             ..lapsed_since("2026-12-02T09:00:00Z")
         };
         let now = ts("2026-12-02T09:00:00Z");
-        assert!(due(&Policy::default(), &warned, now).is_empty());
+        assert_eq!(due(&Policy::default(), &warned, now), [Step::Closed]);
+        assert!(!Step::Closed.is_mailed());
         let gone = Unit {
             state: None,
             thread: Some(thread(false, 0, "2026-12-01T09:00:00Z")),
