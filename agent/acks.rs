@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use crate::clock::Clock;
 use crate::config::{self, Config, Contractor, Secrets};
 use crate::escalation::local;
-use crate::store::{Ack, AckKind, Store};
+use crate::store::{Ack, AckKind, NewAck, Store};
 
 /// What `ack` or `silence` was asked to record.
 #[derive(Debug)]
@@ -98,16 +98,16 @@ pub fn record(config_path: &Path, said: &Said<'_>, clock: &dyn Clock) -> anyhow:
             );
         }
     }
-    let id = store.add_ack(
-        said.kind,
-        &contractor.id,
-        duty.id.as_str(),
-        said.subject,
-        by.trim(),
+    let id = store.add_ack(&NewAck {
+        kind: said.kind,
+        client: &contractor.id,
+        duty: duty.id.as_str(),
+        subject: said.subject,
+        by: by.trim(),
         reason,
-        now,
-        said.until,
-    )?;
+        at: now,
+        until: said.until,
+    })?;
     let what = said.subject.map_or_else(
         || format!("`{}`", duty.id),
         |s| format!("`{}` / {s}", duty.id),

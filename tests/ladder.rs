@@ -1,7 +1,7 @@
 //! The escalation ladder end to end, at exact instants: each step once per subject, repeats at
 //! their interval, acknowledgements, silences, resolution, restarts, the first run's summary.
 
-use dutywatch::store::{AckKind, Store};
+use dutywatch::store::{AckKind, NewAck, Store};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::util::{self, at, text};
@@ -78,7 +78,7 @@ fn a_lapse_climbs_once_per_step_repeats_weekly_and_stops_when_acknowledged() {
     );
     assert_eq!(header(notice, "To").as_deref(), Some("it@acme.example"));
     assert!(
-        notice.contains("no_evidence since 2026-12-01 09:00 EST (-05:00)"),
+        notice.contains("no evidence since 2026-12-01 09:00 EST (-05:00)"),
         "times in the configured zone with the offset: {notice}"
     );
     assert!(notice.contains("Report: https://reports.acme.example/dutywatch/acme/"));
@@ -243,16 +243,16 @@ fn a_warning_becomes_a_lapse_in_one_thread_a_silence_holds_it_and_the_resolution
     // Planned work: silenced for five days from an hour later.
     let mut store = Store::open(&fixture.path("state/dutywatch.db")).expect("store");
     store
-        .add_ack(
-            AckKind::Silence,
-            "acme",
-            "access-review",
-            None,
-            "ops",
-            "review moved to the January audit week",
-            t1 + SignedDuration::from_hours(1),
-            Some(t1 + days(5)),
-        )
+        .add_ack(&NewAck {
+            kind: AckKind::Silence,
+            client: "acme",
+            duty: "access-review",
+            subject: None,
+            by: "ops",
+            reason: "review moved to the January audit week",
+            at: t1 + SignedDuration::from_hours(1),
+            until: Some(t1 + days(5)),
+        })
         .expect("silence");
     drop(store);
     let about_review = |mails: Vec<String>| -> Vec<String> {

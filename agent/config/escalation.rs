@@ -176,3 +176,119 @@ impl Context<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use dutywatch_checks::ladder::Policy;
+    use dutywatch_checks::party::Party;
+    use dutywatch_checks::period::Period;
+
+    use crate::config::{Config, ConfigErrors, parse_with_env};
+
+    fn parse(escalation: &str) -> Result<Config, ConfigErrors> {
+        let text = format!(
+            r#"perspective = "contractor"
+timezone = "UTC"
+database = "state/dutywatch.db"
+
+[mail]
+from = "dutywatch@acme.example"
+transport = "file"
+
+[msp]
+name = "Keystone IT"
+contacts = ["soc@keystone.example"]
+
+{escalation}
+
+[[contractor]]
+id = "acme"
+name = "Acme Machining"
+contacts = ["it@acme.example"]
+
+[[contractor.crm]]
+id = "3.1.1"
+owner = "contractor"
+contractor_does = "Approves access"
+"#
+        );
+        parse_with_env(Path::new("/etc/dutywatch/dutywatch.toml"), &text, &|_| None)
+    }
+
+    fn days(n: i64) -> Period {
+        Period::from_secs(n * 86_400)
+    }
+
+    #[test]
+    fn defaults_fit_and_an_override_selects_by_kind_party_or_duty() {
+        let config = parse("").expect("loads");
+        assert_eq!(config.escalation.default, Policy::default());
+        assert_eq!(config.escalation.report_link("acme"), None);
+        let config = parse(
+            r#"[escalation]
+management_after = "2d"
+base_url = "https://reports.acme.example/dw/"
+
+[[escalation.override]]
+kind = "restore_test"
+management_after = "1d"
+
+[[escalation.override]]
+party = "msp"
+repeat_every = "3d""#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let e = &config.escalation;
+        assert_eq!(e.default.management_after, days(2));
+        assert_eq!(e.default.repeat_every, days(7));
+        assert_eq!(e.overrides[0].policy.management_after, days(1));
+        assert_eq!(e.overrides[0].kind.as_deref(), Some("restore_test"));
+        assert_eq!(e.overrides[1].party, Some(Party::Msp));
+        assert_eq!(
+            e.overrides[1].policy.management_after,
+            days(2),
+            "from the default"
+        );
+        assert_eq!(e.overrides[1].policy.repeat_every, days(3));
+        assert_eq!(
+            e.report_link("acme").as_deref(),
+            Some("https://reports.acme.example/dw/acme/")
+        );
+    }
+
+    #[test]
+    fn a_bad_ladder_is_refused_naming_the_key() {
+        for (escalation, key, says) in [
+            (
+                "[escalation]\nrepeat_every = \"10m\"",
+                "escalation.repeat_every",
+                "every pass",
+            ),
+            (
+                "[escalation]\nbase_url = \"reports.acme.example\"",
+                "escalation.base_url",
+                "not a web address",
+            ),
+            (
+                "[[escalation.override]]\nrepeat_every = \"3d\"",
+                "escalation.override",
+                "which duties",
+            ),
+            (
+                "[[escalation.override]]\nkind = \"restore_tset\"",
+                "escalation.override.kind",
+                "not an evidence kind",
+            ),
+        ] {
+            let Err(ConfigErrors(errors)) = parse(escalation) else {
+                panic!("{escalation} should fail");
+            };
+            assert_eq!(errors.len(), 1, "{errors:#?}");
+            assert_eq!(errors[0].key, key, "{escalation}");
+            assert!(errors[0].message.contains(says), "{}", errors[0].message);
+            assert!(errors[0].line.is_some(), "{escalation}");
+        }
+    }
+}

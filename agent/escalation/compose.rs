@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use dutywatch_checks::duty::Duty;
-use dutywatch_checks::ladder::{Reach, Step};
+use dutywatch_checks::ladder::{Policy, Reach, Step};
 use dutywatch_checks::party::Party;
 use dutywatch_checks::verdict::StateKind;
 use jiff::Timestamp;
@@ -34,6 +34,8 @@ pub(super) struct Item<'a> {
     pub(super) reason: String,
     /// The acknowledgement in force, shown with the state.
     pub(super) ack: Option<Ack>,
+    /// The duty's ladder, which the mail explains.
+    pub(super) policy: Policy,
 }
 
 impl Item<'_> {
@@ -438,12 +440,12 @@ fn block(pass: &Pass<'_>, entries: &[(&DecidedStep, &Item<'_>)], readers: Reader
     let from = words::evidence_from(c, duty);
     let mut rows: Vec<(&'static str, String)> = Vec::new();
     if let Some((step, item)) = entries.iter().find(|(_, i)| i.subject.is_empty()) {
-        rows.push(("State", state_line(item, step.step, zone)));
+        rows.push(("State", state_line(item, zone)));
         if let Some(due) = item.due.filter(|_| item.kind() != StateKind::Met) {
             rows.push(("Due", local(due, zone)));
         }
         rows.push(("Why", item.reason.clone()));
-        rows.push(("Step", step_words(pass, item, step)));
+        rows.push(("Step", step_words(item, step)));
     }
     rows.push((
         "Responsible",
@@ -497,7 +499,7 @@ fn block(pass: &Pass<'_>, entries: &[(&DecidedStep, &Item<'_>)], readers: Reader
                 "{} [{state}{due}]: {} ({})",
                 item.subject,
                 item.reason,
-                step_words(pass, item, step)
+                step_words(item, step)
             )
         })
         .collect();
@@ -535,32 +537,27 @@ fn block(pass: &Pass<'_>, entries: &[(&DecidedStep, &Item<'_>)], readers: Reader
     }
 }
 
-fn state_line(item: &Item<'_>, step: Step, zone: &jiff::tz::TimeZone) -> String {
-    match (item.state, step) {
-        (None, _) => "no longer in the evidence".to_owned(),
-        (Some(kind), _) => format!("{} since {}", kind, local(item.since, zone)),
+fn state_line(item: &Item<'_>, zone: &jiff::tz::TimeZone) -> String {
+    match item.state {
+        None => "no longer in the evidence".to_owned(),
+        Some(kind) => format!("{} since {}", words::state(kind), local(item.since, zone)),
     }
 }
 
 /// Where on the ladder this mail is, in words.
-fn step_words(pass: &Pass<'_>, item: &Item<'_>, step: &DecidedStep) -> String {
+fn step_words(item: &Item<'_>, step: &DecidedStep) -> String {
     let policy_text = |p: dutywatch_checks::period::Period| p.to_string();
-    let kind = item.duty.source.as_str();
-    let evidence = pass
-        .contractor
-        .source(kind)
-        .map(|s| s.evidence.name.as_str());
-    let policy = pass.config.escalation.policy(item.duty, evidence);
+    let policy = item.policy;
     match step.step {
         Step::Notice(k) if dutywatch_checks::ladder::is_problem(k) => format!(
             "first notice; management is told if it is still {} after {}",
-            k,
+            words::state(k),
             policy_text(policy.management_after)
         ),
         Step::Notice(_) => "first notice".to_owned(),
         Step::Management => format!(
             "escalated to management: still {} after {}; reminders every {} until resolved",
-            item.kind(),
+            words::state(item.kind()),
             policy_text(policy.management_after),
             policy_text(policy.repeat_every)
         ),

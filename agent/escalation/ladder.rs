@@ -56,8 +56,10 @@ fn run_for(
             .max_by_key(|k| k.severity());
         let duty_kind = current.verdict.state.kind();
         // The duty as a whole is told when its state is its own (a failing collector, stale
-        // evidence, no subjects at all), not when it only repeats its worst subject's.
-        let own = worst_live.is_none_or(|worst| worst.severity() < duty_kind.severity());
+        // evidence, no subjects at all), not when it only repeats its worst subject's: a
+        // verdict that judged the subjects is exactly its worst one, one that could not look
+        // at them leaves their states as they were and says its own.
+        let own = worst_live != Some(duty_kind);
         let mut units = vec![Item {
             duty,
             subject: String::new(),
@@ -66,6 +68,7 @@ fn run_for(
             due: current.verdict.state.due(),
             reason: current.verdict.reason.clone(),
             ack: None,
+            policy,
         }];
         for subject in subjects {
             units.push(Item {
@@ -76,6 +79,7 @@ fn run_for(
                 reason: subject.reason,
                 subject: subject.subject,
                 ack: None,
+                policy,
             });
         }
         for mut item in units {
@@ -132,13 +136,11 @@ fn covering<'a>(
     duty: &Duty,
     subject: &str,
 ) -> (Option<&'a Ack>, Option<&'a Ack>) {
-    let mut covering = state
-        .acks
-        .iter()
-        .filter(|ack| ack.covers(duty.id.as_str(), subject));
-    let acks: Vec<&Ack> = covering.by_ref().collect();
-    (
-        acks.iter().find(|a| a.kind == AckKind::Ack).copied(),
-        acks.iter().find(|a| a.kind == AckKind::Silence).copied(),
-    )
+    let of = |kind: AckKind| {
+        state
+            .acks
+            .iter()
+            .find(|ack| ack.kind == kind && ack.covers(duty.id.as_str(), subject))
+    };
+    (of(AckKind::Ack), of(AckKind::Silence))
 }

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use lettre::Address;
 
-use crate::config::{Config, Contractor, SourceKind};
+use crate::config::{Config, Contractor, MANUAL_SOURCE, SourceKind};
 
 pub(super) fn addresses(list: &[Address]) -> Vec<String> {
     list.iter().map(ToString::to_string).collect()
@@ -89,7 +89,24 @@ pub(super) fn evidence_from(contractor: &Contractor, duty: &Duty) -> String {
                 ),
             }
         }
+        None if duty.source == MANUAL_SOURCE => format!(
+            "evidence added by hand (`dutywatch evidence add --duty {}`, a signed record or a roster)",
+            duty.id
+        ),
         None => format!("the source `{}`", duty.source),
+    }
+}
+
+/// A state in a sentence where it stands alone ("no evidence since …").
+pub(super) fn state(kind: StateKind) -> &'static str {
+    match kind {
+        StateKind::Met => "met",
+        StateKind::Open => "open",
+        StateKind::DueSoon => "due soon",
+        StateKind::Lapsed => "lapsed",
+        StateKind::NoEvidence => "no evidence",
+        StateKind::StaleEvidence => "stale evidence",
+        StateKind::SourceError => "collector failing",
     }
 }
 

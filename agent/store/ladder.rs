@@ -57,6 +57,22 @@ impl Ack {
     }
 }
 
+/// An acknowledgement or a silence to record.
+#[derive(Clone, Copy, Debug)]
+pub struct NewAck<'a> {
+    pub kind: AckKind,
+    pub client: &'a str,
+    pub duty: &'a str,
+    /// `None`: the whole duty.
+    pub subject: Option<&'a str>,
+    pub by: &'a str,
+    pub reason: &'a str,
+    /// When it was said.
+    pub at: Timestamp,
+    /// Required for a silence (the table refuses one without).
+    pub until: Option<Timestamp>,
+}
+
 /// An open lapse thread of one duty (subject `""`) or subject.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LadderThread {
@@ -169,22 +185,13 @@ const THREAD_COLUMNS: &str =
     "id, duty, subject, token, opened_at, reached, management, repeats, last_mail_at";
 
 impl Store {
-    /// Records an acknowledgement or a silence said at `at`; its id.
-    #[allow(clippy::too_many_arguments)]
-    pub fn add_ack(
-        &mut self,
-        kind: AckKind,
-        client: &str,
-        duty: &str,
-        subject: Option<&str>,
-        by: &str,
-        reason: &str,
-        at: Timestamp,
-        until: Option<Timestamp>,
-    ) -> Result<i64, StoreError> {
+    /// Records an acknowledgement or a silence; its id.
+    pub fn add_ack(&mut self, ack: &NewAck<'_>) -> Result<i64, StoreError> {
         let on_err = self.sql_error(format!(
-            "recording the {} of {client}/{duty}",
-            kind.as_str()
+            "recording the {} of {}/{}",
+            ack.kind.as_str(),
+            ack.client,
+            ack.duty
         ));
         let mut write = || -> rusqlite::Result<i64> {
             let tx = self.write_tx()?;
@@ -192,14 +199,14 @@ impl Store {
                 "INSERT INTO acks (kind, client, duty, subject, by_name, reason, created_at, until)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
-                    kind.as_str(),
-                    client,
-                    duty,
-                    subject,
-                    by,
-                    reason,
-                    ts_text(at),
-                    until.map(ts_text)
+                    ack.kind.as_str(),
+                    ack.client,
+                    ack.duty,
+                    ack.subject,
+                    ack.by,
+                    ack.reason,
+                    ts_text(ack.at),
+                    ack.until.map(ts_text)
                 ],
             )?;
             let id = tx.last_insert_rowid();
@@ -475,16 +482,16 @@ mod tests {
         assert_eq!(state.threads[0].reached, Reach::Accountable);
 
         t.store
-            .add_ack(
-                AckKind::Ack,
-                "acme",
-                "restore-test",
-                None,
-                "Dana",
-                "restore scheduled",
+            .add_ack(&NewAck {
+                kind: AckKind::Ack,
+                client: "acme",
+                duty: "restore-test",
+                subject: None,
+                by: "Dana",
+                reason: "restore scheduled",
                 at,
-                None,
-            )
+                until: None,
+            })
             .unwrap();
         assert_eq!(t.store.active_acks(Some("acme"), at).unwrap().len(), 1);
 
@@ -527,28 +534,24 @@ mod tests {
     fn a_silence_needs_an_expiry_and_ends_by_itself() {
         let mut t = temp_store();
         let at = ts("2026-12-01T09:00:00Z");
-        let no_expiry = t.store.add_ack(
-            AckKind::Silence,
-            "acme",
-            "patching",
-            None,
-            "ops",
-            "maintenance window",
+        let silence = NewAck {
+            kind: AckKind::Silence,
+            client: "acme",
+            duty: "patching",
+            subject: None,
+            by: "ops",
+            reason: "maintenance window",
             at,
-            None,
-        );
+            until: None,
+        };
+        let no_expiry = t.store.add_ack(&silence);
         assert!(no_expiry.is_err(), "a silence without an expiry is refused");
         t.store
-            .add_ack(
-                AckKind::Silence,
-                "acme",
-                "patching",
-                Some("srv-01"),
-                "ops",
-                "maintenance window",
-                at,
-                Some(ts("2026-12-03T09:00:00Z")),
-            )
+            .add_ack(&NewAck {
+                subject: Some("srv-01"),
+                until: Some(ts("2026-12-03T09:00:00Z")),
+                ..silence
+            })
             .unwrap();
         let active = t
             .store

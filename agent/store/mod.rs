@@ -30,7 +30,9 @@ pub use evidence::{
     ChainPosition, ChainReport, CheckedEvidence, NewEvidence, StoredEvidence, Tamper, Tampered,
 };
 pub use keyed::KeyedMail;
-pub use ladder::{Ack, AckKind, ComposedMail, DecidedStep, LadderState, LadderThread, PlannedStep};
+pub use ladder::{
+    Ack, AckKind, ComposedMail, DecidedStep, LadderState, LadderThread, NewAck, PlannedStep,
+};
 pub use outbox::{Lease, PendingMail, UndeliveredMail};
 pub use verdicts::{
     CurrentSubject, CurrentVerdict, MailThread, OutgoingMail, Recorded, SubjectChange, Transition,
