@@ -245,7 +245,9 @@ impl Engine {
         }
     }
 
-    /// Evaluates the watched duties in `scope`; returns (evaluated, changed).
+    /// Evaluates the watched duties in `scope`, then runs the escalation ladder over every
+    /// watched duty's recorded state (reminders fall due whether or not anything changed);
+    /// returns (evaluated, changed).
     pub fn evaluate(&mut self, scope: &Scope, now: Timestamp) -> anyhow::Result<(usize, usize)> {
         let config = Arc::clone(&self.config);
         let mut evaluated = 0;

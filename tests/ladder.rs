@@ -153,6 +153,9 @@ fn a_lapse_climbs_once_per_step_repeats_weekly_and_stops_when_acknowledged() {
             .expect("review"),
     );
     assert!(training < review, "the worse state first");
+    // It answers the training thread; the review's warning opened a thread in this very mail,
+    // which has no root mail to answer.
+    assert_eq!(header(to_it, "References").as_deref(), Some(root.as_str()));
 
     // Acknowledged through the CLI (its --clock is 2026-12-01): no reminder any more, the
     // state stays as it is.
@@ -395,5 +398,10 @@ fn the_first_run_over_two_hundred_duties_sends_at_most_one_mail_per_recipient() 
     assert!(
         contractor.contains("Content-Type: text/html"),
         "an HTML alternative"
+    );
+    assert_eq!(
+        header(contractor, "References"),
+        None,
+        "a first summary answers nothing"
     );
 }

@@ -78,6 +78,17 @@ pub(super) struct Block {
     pub(super) more: usize,
 }
 
+/// The steps one set of recipients hears of, and the thread roots they belong to.
+struct Group {
+    steps: Vec<usize>,
+    /// Address, and whether it is of the people who do the work (`To`).
+    recipients: Vec<(String, bool)>,
+    /// Each root once, and whether one of the steps opened its thread.
+    roots: Vec<(String, bool)>,
+    /// The root this mail carries as its `Message-ID`.
+    own: Option<String>,
+}
+
 /// The mails of `decided` (the steps recorded just now), indices into `items`.
 pub(super) fn mails(
     pass: &Pass<'_>,
@@ -111,13 +122,33 @@ pub(super) fn mails(
         groups.entry(steps).or_default().push((address, primary));
     }
     let domain = pass.config.mail.from.email.domain().to_owned();
-    let mut roots_taken: Vec<String> = Vec::new();
+    // Which mail carries which thread root, before any mail says what it answers.
+    let mut claimed: Vec<String> = Vec::new();
+    let groups: Vec<Group> = groups
+        .into_iter()
+        .map(|(mut steps, recipients)| {
+            steps.sort_by_key(|i| urgency(items, decided, *i));
+            let roots = roots_of(pass, decided, &steps, &domain);
+            let own = claim(&roots, &mut claimed);
+            Group {
+                steps,
+                recipients,
+                roots,
+                own,
+            }
+        })
+        .collect();
     let mut mails = Vec::new();
-    for (mut steps, recipients) in groups {
-        steps.sort_by_key(|i| urgency(items, decided, *i));
+    for Group {
+        steps,
+        recipients,
+        roots,
+        own,
+    } in groups
+    {
         let readers = readers(pass, &recipients);
         let view = view(pass, items, decided, &steps, readers);
-        let thread = thread_headers(pass, decided, &steps, &domain, &mut roots_taken);
+        let thread = thread_headers(&roots, own, &claimed);
         let (to, cc): (Vec<_>, Vec<_>) = recipients.iter().partition(|(_, primary)| *primary);
         let (to, cc) = if to.is_empty() {
             (cc, Vec::new())
@@ -260,40 +291,61 @@ fn root(pass: &Pass<'_>, step: &DecidedStep, domain: &str) -> String {
     format!("<dw-thread.{}.{client}@{domain}>", step.thread.token)
 }
 
-/// The mail opens its thread (and carries the root id) when it tells of one thread only and
-/// holds the step that opened it; otherwise it answers the threads it tells of.
-fn thread_headers(
+/// How many thread roots a mail's `References` lists at most: a summary of many lapses
+/// answers the first few, not a header of kilobytes.
+const REFERENCED: usize = 10;
+
+/// The roots of the threads a mail tells of, each once, in the mail's order.
+fn roots_of(
     pass: &Pass<'_>,
     decided: &[DecidedStep],
     steps: &[usize],
     domain: &str,
-    roots_taken: &mut Vec<String>,
-) -> MailThread {
-    let mut roots: Vec<String> = Vec::new();
+) -> Vec<(String, bool)> {
+    let mut roots: Vec<(String, bool)> = Vec::new();
     for step in steps.iter().filter_map(|i| decided.get(*i)) {
         let id = root(pass, step, domain);
-        if !roots.contains(&id) {
-            roots.push(id);
+        match roots.iter_mut().find(|(r, _)| *r == id) {
+            Some(entry) => entry.1 |= step.opened,
+            None => roots.push((id, step.opened)),
         }
     }
-    let opens = steps
-        .iter()
-        .filter_map(|i| decided.get(*i))
-        .any(|s| s.opened);
-    if let ([only], true) = (roots.as_slice(), opens)
-        && !roots_taken.contains(only)
-    {
-        roots_taken.push(only.clone());
+    roots
+}
+
+/// The root a mail carries as its own `Message-ID`: when it tells of one thread only and
+/// holds the step that opened it (of several such mails, the first).
+fn claim(roots: &[(String, bool)], claimed: &mut Vec<String>) -> Option<String> {
+    match roots {
+        [(only, true)] if !claimed.contains(only) => {
+            claimed.push(only.clone());
+            Some(only.clone())
+        }
+        _ => None,
+    }
+}
+
+/// A mail answers the roots that exist: those of threads opened before this pass, and those
+/// another mail of this pass carries. A thread opened in a summary has no root mail; its later
+/// mails still share their `References`, which is what clients thread by.
+fn thread_headers(roots: &[(String, bool)], own: Option<String>, claimed: &[String]) -> MailThread {
+    if own.is_some() {
         return MailThread {
-            message_id: Some(only.clone()),
+            message_id: own,
             in_reply_to: None,
             references: Vec::new(),
         };
     }
+    let references: Vec<String> = roots
+        .iter()
+        .filter(|(root, opened)| !opened || claimed.contains(root))
+        .map(|(root, _)| root.clone())
+        .take(REFERENCED)
+        .collect();
     MailThread {
         message_id: None,
-        in_reply_to: roots.first().cloned(),
-        references: roots,
+        in_reply_to: references.first().cloned(),
+        references,
     }
 }
 
