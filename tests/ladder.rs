@@ -405,3 +405,85 @@ fn the_first_run_over_two_hundred_duties_sends_at_most_one_mail_per_recipient() 
         "a first summary answers nothing"
     );
 }
+
+#[test]
+fn ack_and_silence_refuse_what_they_cannot_keep_saying_how_to_fix_it() {
+    let fixture = fixture(at(util::CLOCK));
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--config", "dutywatch.toml"]);
+        let output = fixture.run(&all);
+        let (out, err) = text(&output);
+        (output.status.success(), format!("{out}{err}"))
+    };
+    let (ok, said) = run(&["ack", "training", "--by", "Dana", "--reason", "booked"]);
+    assert!(!ok);
+    assert!(said.contains("no database at"), "{said}");
+    assert!(run(&["once"]).1.contains("training"));
+
+    let (ok, said) = run(&["ack", "traning", "--by", "Dana", "--reason", "booked"]);
+    assert!(!ok);
+    assert!(
+        said.contains("no duty `traning`") && said.contains("training"),
+        "{said}"
+    );
+    let (ok, said) = run(&[
+        "silence",
+        "training",
+        "--reason",
+        " ",
+        "--until",
+        "2026-12-02T00:00:00Z",
+    ]);
+    assert!(!ok);
+    assert!(said.contains("say why with --reason"), "{said}");
+    let (ok, said) = run(&[
+        "ack",
+        "training",
+        "--by",
+        "Dana",
+        "--reason",
+        "booked",
+        "--until",
+        "2026-11-30T00:00:00Z",
+    ]);
+    assert!(!ok);
+    assert!(said.contains("is not in the future"), "{said}");
+    let (ok, said) = run(&[
+        "ack",
+        "mfa-registered",
+        "--subject",
+        "z@acme.example",
+        "--by",
+        "Dana",
+        "--reason",
+        "x",
+    ]);
+    assert!(!ok);
+    assert!(said.contains("has no subject `z@acme.example`"), "{said}");
+    let (ok, said) = run(&["acks"]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("No acknowledgement or silence is in force"),
+        "{said}"
+    );
+
+    let (ok, said) = run(&[
+        "silence",
+        "training",
+        "--reason",
+        "trainer on leave",
+        "--until",
+        "2026-12-08T09:00:00-05:00",
+    ]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("silenced until 2026-12-08 09:00 EST (-05:00)"),
+        "{said}"
+    );
+    let (_, said) = run(&["acks"]);
+    assert!(
+        said.contains("silence acme/training") && said.contains("trainer on leave"),
+        "{said}"
+    );
+}
