@@ -1,7 +1,7 @@
 //! The HTML part of an escalation mail: the template compiled into the binary, filled with
 //! the same [`View`] as the plain text, every value escaped.
 
-use super::compose::{Block, View};
+use super::view::{Block, View};
 
 const TEMPLATE: &str = include_str!("mail.html");
 

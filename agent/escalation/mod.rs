@@ -12,6 +12,7 @@
 mod compose;
 mod html;
 pub mod ladder;
+mod view;
 mod words;
 
 use crate::config::{Config, Quarantined};
