@@ -487,3 +487,42 @@ fn ack_and_silence_refuse_what_they_cannot_keep_saying_how_to_fix_it() {
         "{said}"
     );
 }
+
+#[test]
+fn the_daemon_climbs_the_ladder_on_its_evaluation_schedule_and_a_restart_repeats_nothing() {
+    use dutywatch::daemon::Daemon;
+    let t0 = at("2026-12-01T14:00:00Z");
+    let fixture = fixture(t0);
+    let about_training = |fixture: &util::Fixture| {
+        fixture
+            .mails()
+            .into_iter()
+            .filter(|m| m.contains("Annual training"))
+            .collect::<Vec<_>>()
+    };
+    let mut daemon =
+        Daemon::start(fixture.config_path(), fixture.load(), t0).expect("daemon starts");
+    daemon.step(t0).expect("step");
+    assert_eq!(about_training(&fixture).len(), 1);
+    // Nothing changes, no source is due at 09:15 local: the 15-minute evaluation alone
+    // brings the management step once its time has come.
+    let step = |daemon: &mut Daemon, now: Timestamp| {
+        fixture.write_dated("evidence/mfa.json", util::MFA_OK, now);
+        daemon.step(now).expect("step");
+    };
+    step(&mut daemon, t0 + days(3) - SignedDuration::from_mins(15));
+    assert_eq!(about_training(&fixture).len(), 1);
+    step(&mut daemon, t0 + days(3) + SignedDuration::from_mins(15));
+    let mails = about_training(&fixture);
+    assert_eq!(mails.len(), 2, "{mails:#?}");
+    assert!(mails.iter().any(|m| m.contains("ESCALATED: NO EVIDENCE")));
+    drop(daemon);
+
+    // A restart: the new daemon catches up on its schedule and decides nothing twice.
+    let restart = t0 + days(3) + SignedDuration::from_hours(2);
+    let mut daemon =
+        Daemon::start(fixture.config_path(), fixture.load(), restart).expect("daemon restarts");
+    step(&mut daemon, restart);
+    step(&mut daemon, restart + SignedDuration::from_mins(15));
+    assert_eq!(about_training(&fixture).len(), 2);
+}
