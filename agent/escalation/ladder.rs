@@ -119,10 +119,16 @@ fn run_for(
     if planned.is_empty() {
         return Ok(0);
     }
+    // The first pass after installing: no thread was ever opened and every state was first
+    // recorded just now (a later pass always has some state older than itself).
+    let first_run = !state.ever_ran
+        && verdicts
+            .iter()
+            .all(|v| v.state_since.as_second() >= now.as_second());
     let pass = Pass {
         config,
         contractor,
-        first_run: !state.ever_ran,
+        first_run,
         now,
     };
     store.record_ladder(&contractor.id, now, &planned, &mut |decided| {
