@@ -507,19 +507,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }) {
                 bail!("no contractor `{id}` in {}", config.path.display());
             }
-            let report = print_status(&config, &store, &filter, json, subjects)?;
-            if !json {
-                // The states above stay as they are; who said they are on which is told here.
-                print!(
-                    "{}",
-                    crate::acks::status_lines(
-                        &config,
-                        &store,
-                        filter.contractor.as_deref(),
-                        clock.now()
-                    )?
-                );
-            }
+            let report = print_status(&config, &store, &filter, json, subjects, clock.now())?;
             Ok(if exit_code && report.needs_attention() {
                 ExitCode::FAILURE
             } else {
@@ -848,6 +836,7 @@ fn cycle_and_report(
         &status::Filter::default(),
         json,
         false,
+        now,
     )?;
     // The pass marked each mail it failed with its error and a retry after `now`.
     let mut reasons: Vec<String> = Vec::new();
@@ -994,11 +983,18 @@ fn print_status(
     filter: &status::Filter,
     json: bool,
     subjects: bool,
+    now: Timestamp,
 ) -> anyhow::Result<status::Report> {
     let report = status::report(config, store, filter)?;
+    // The states stay as they are; who said they are on which is told beside them.
+    let acks = store.active_acks(filter.contractor.as_deref(), now)?;
     let mut stdout = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut stdout, &report)?;
+        let mut value = serde_json::to_value(&report)?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("acks".to_owned(), serde_json::to_value(&acks)?);
+        }
+        serde_json::to_writer_pretty(&mut stdout, &value)?;
         writeln!(stdout)?;
     } else {
         write!(
@@ -1011,6 +1007,7 @@ fn print_status(
             "{}",
             status::undelivered_table(&report.undelivered_mail, &config.timezone)
         )?;
+        write!(stdout, "{}", crate::acks::status_lines(config, &acks))?;
     }
     Ok(report)
 }

@@ -190,6 +190,12 @@ fn a_lapse_climbs_once_per_step_repeats_weekly_and_stops_when_acknowledged() {
         out.contains("ack     acme/training: by Dana Reyes"),
         "status shows the state with the acknowledgement: {out}"
     );
+    let output = fixture.run(&["status", "--json", "--config", "dutywatch.toml"]);
+    let status: serde_json::Value = serde_json::from_str(&text(&output).0).expect("json");
+    assert_eq!(
+        status["acks"][0]["reason"],
+        "training vendor booked for Dec 20"
+    );
     let output = fixture.run(&["acks", "--json", "--config", "dutywatch.toml"]);
     let (out, err) = text(&output);
     assert!(output.status.success(), "{err}");
