@@ -20,7 +20,7 @@ use crate::daemon::{self, Command as DaemonCommand};
 use crate::engine::{Engine, evidence_source};
 use crate::sources::{self, CollectError, closed_folder};
 use crate::status;
-use crate::store::{NewEvidence, Store};
+use crate::store::{AckKind, NewEvidence, Store};
 use crate::systemd::ServiceManager;
 use crate::telemetry::LogFormat;
 
@@ -139,6 +139,58 @@ pub enum Command {
     /// Duty tools.
     #[command(subcommand)]
     Duties(DutiesCommand),
+    /// Say that someone is working on a duty's lapse: its reminders and the management step
+    /// stop until --until or until it is resolved. The state and its record stay as they are.
+    Ack {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The duty's id.
+        duty: String,
+        /// One subject of it (a user, a device, an incident); default the whole duty.
+        #[arg(long)]
+        subject: Option<String>,
+        /// The contractor (client id); optional with one contractor.
+        #[arg(long)]
+        client: Option<String>,
+        /// Who is on it.
+        #[arg(long)]
+        by: String,
+        /// What is being done, for the record.
+        #[arg(long)]
+        reason: String,
+        /// When the acknowledgement ends (RFC 3339); default when the lapse is resolved.
+        #[arg(long, value_parser = instant)]
+        until: Option<Timestamp>,
+    },
+    /// Hold a duty's escalation mail for planned work (a maintenance window): no mail but the
+    /// resolution until --until, then the ladder picks up again.
+    Silence {
+        #[command(flatten)]
+        config: ConfigArg,
+        duty: String,
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long)]
+        client: Option<String>,
+        /// Who asks for it; default the login name.
+        #[arg(long)]
+        by: Option<String>,
+        /// The planned work, for the record.
+        #[arg(long)]
+        reason: String,
+        /// When it ends (RFC 3339).
+        #[arg(long, value_parser = instant)]
+        until: Timestamp,
+    },
+    /// List the acknowledgements and silences in force.
+    Acks {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Copy the database to FILE while the daemon keeps running (SQLite's
     /// online backup: one consistent snapshot). Restore by stopping the
     /// daemon and putting the copy in place of the database.
@@ -516,7 +568,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }) {
                 bail!("no contractor `{id}` in {}", config.path.display());
             }
-            let report = print_status(&config, &store, &filter, json, subjects)?;
+            let report = print_status(&config, &store, &filter, json, subjects, clock.now())?;
             Ok(if exit_code && report.needs_attention() {
                 ExitCode::FAILURE
             } else {
@@ -570,6 +622,53 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             client,
             json,
         }) => duties_plan(&config.config, client.as_deref(), json),
+        Command::Ack {
+            config,
+            duty,
+            subject,
+            client,
+            by,
+            reason,
+            until,
+        } => crate::acks::record(
+            &config.config,
+            &crate::acks::Said {
+                kind: AckKind::Ack,
+                client: client.as_deref(),
+                duty: &duty,
+                subject: subject.as_deref(),
+                by: Some(by),
+                reason: &reason,
+                until,
+            },
+            clock,
+        ),
+        Command::Silence {
+            config,
+            duty,
+            subject,
+            client,
+            by,
+            reason,
+            until,
+        } => crate::acks::record(
+            &config.config,
+            &crate::acks::Said {
+                kind: AckKind::Silence,
+                client: client.as_deref(),
+                duty: &duty,
+                subject: subject.as_deref(),
+                by,
+                reason: &reason,
+                until: Some(until),
+            },
+            clock,
+        ),
+        Command::Acks {
+            config,
+            client,
+            json,
+        } => crate::acks::list(&config.config, client.as_deref(), json, clock),
         Command::Mail(MailCommand::Cancel { config, id, reason }) => {
             let reason = reason.trim();
             if reason.is_empty() {
@@ -887,6 +986,7 @@ fn cycle_and_report(
         &status::Filter::default(),
         json,
         false,
+        now,
     )?;
     // The pass marked each mail it failed with its error and a retry after `now`.
     let mut reasons: Vec<String> = Vec::new();
@@ -1055,11 +1155,18 @@ fn print_status(
     filter: &status::Filter,
     json: bool,
     subjects: bool,
+    now: Timestamp,
 ) -> anyhow::Result<status::Report> {
     let report = status::report(config, store, filter)?;
+    // The states stay as they are; who said they are on which is told beside them.
+    let acks = store.active_acks(filter.contractor.as_deref(), now)?;
     let mut stdout = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut stdout, &report)?;
+        let mut value = serde_json::to_value(&report)?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("acks".to_owned(), serde_json::to_value(&acks)?);
+        }
+        serde_json::to_writer_pretty(&mut stdout, &value)?;
         writeln!(stdout)?;
     } else {
         write!(
@@ -1072,6 +1179,7 @@ fn print_status(
             "{}",
             status::undelivered_table(&report.undelivered_mail, &config.timezone)
         )?;
+        write!(stdout, "{}", crate::acks::status_lines(config, &acks))?;
     }
     Ok(report)
 }

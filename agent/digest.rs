@@ -566,6 +566,7 @@ pub fn record_week(
         to: &digest.recipients,
         subject: &digest.subject(),
         body: &render_text(digest),
+        html: Some(&render_html(digest)),
     })?)
 }
 

@@ -256,7 +256,9 @@ impl Engine {
         }
     }
 
-    /// Evaluates the watched duties in `scope`; returns (evaluated, changed).
+    /// Evaluates the watched duties in `scope`, then runs the escalation ladder over every
+    /// watched duty's recorded state (reminders fall due whether or not anything changed);
+    /// returns (evaluated, changed).
     pub fn evaluate(&mut self, scope: &Scope, now: Timestamp) -> anyhow::Result<(usize, usize)> {
         let config = Arc::clone(&self.config);
         let mut evaluated = 0;
@@ -346,15 +348,12 @@ impl Engine {
                     continue;
                 }
                 let verdict = self.verdict(contractor, duty, now)?;
+                // A duty's mail is the ladder's, decided below from what is recorded here.
                 let recorded = self
                     .store
-                    .record_verdict(
-                        &contractor.id,
-                        duty.id.as_str(),
-                        now,
-                        &verdict,
-                        &mut |transition| escalation::decide(contractor, duty, transition),
-                    )
+                    .record_verdict(&contractor.id, duty.id.as_str(), now, &verdict, &mut |_| {
+                        None
+                    })
                     .with_context(|| {
                         format!("recording the verdict of {}/{}", contractor.id, duty.id)
                     })?;
@@ -368,6 +367,8 @@ impl Engine {
                 }
             }
         }
+        escalation::ladder::run(&mut self.store, &config, now)
+            .context("deciding the escalations")?;
         Ok((evaluated, changed))
     }
 
@@ -648,13 +649,16 @@ impl Engine {
                 // Another sender on this database took it since it was read.
                 continue;
             }
-            let message_id = format!(
-                "<escalation-{}.{}.{}@{}>",
-                item.id,
-                item.message_token,
-                item.client,
-                self.config.mail.from.email.domain()
-            );
+            // A thread's first mail carries the thread's root id, decided with it.
+            let message_id = item.mail.thread.message_id.clone().unwrap_or_else(|| {
+                format!(
+                    "<escalation-{}.{}.{}@{}>",
+                    item.id,
+                    item.message_token,
+                    item.client,
+                    self.config.mail.from.email.domain()
+                )
+            });
             // A delivery is recorded inside `send`, before the session's QUIT.
             match self.send(&item, &message_id, now)? {
                 Ok(()) => sent += 1,

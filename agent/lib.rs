@@ -1,6 +1,7 @@
 //! dutywatch: turns a Customer Responsibility Matrix into duties with
 //! deadlines and checks them against evidence. See ARCHITECTURE.md.
 
+pub mod acks;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -6,7 +6,8 @@ mod smtp;
 use std::path::PathBuf;
 
 use lettre::address::Envelope;
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{Address, FileTransport, Message, Transport as _};
 
 use crate::config::{MailConfig, Transport};
@@ -136,17 +137,32 @@ pub fn wire(
     let mut builder = Message::builder()
         .from(from.clone())
         .subject(mail.subject.clone())
-        .message_id(Some(message_id.to_owned()))
-        .header(ContentType::TEXT_PLAIN);
+        .message_id(Some(message_id.to_owned()));
+    if let Some(parent) = &mail.thread.in_reply_to {
+        builder = builder.in_reply_to(parent.clone());
+    }
+    if !mail.thread.references.is_empty() {
+        builder = builder.references(mail.thread.references.join(" "));
+    }
     for address in &mail.to {
         builder = builder.to(mailbox(address)?);
     }
     for address in &mail.cc {
         builder = builder.cc(mailbox(address)?);
     }
-    let message = builder
-        .body(mail.body.clone())
-        .map_err(|e| MailError::Build(e.to_string()))?;
+    let message = match &mail.html {
+        // The plain text first: a client that cannot show HTML shows it, one that can picks
+        // the last alternative it understands.
+        Some(html) => builder.multipart(
+            MultiPart::alternative()
+                .singlepart(text_part(ContentType::TEXT_PLAIN, &mail.body))
+                .singlepart(text_part(ContentType::TEXT_HTML, html)),
+        ),
+        None => builder
+            .header(ContentType::TEXT_PLAIN)
+            .body(mail.body.clone()),
+    }
+    .map_err(|e| MailError::Build(e.to_string()))?;
     let addresses = recipients
         .iter()
         .map(|address| mailbox(address).map(|mailbox| mailbox.email))
@@ -154,6 +170,15 @@ pub fn wire(
     let envelope = Envelope::new(Some(from.email.clone()), addresses)
         .map_err(|e| MailError::Build(e.to_string()))?;
     Ok((envelope, message.formatted()))
+}
+
+/// A text part in quoted-printable: lines stay readable in the raw message whatever their
+/// length or characters, where base64 would hide them.
+fn text_part(content_type: ContentType, text: &str) -> SinglePart {
+    SinglePart::builder()
+        .header(content_type)
+        .header(ContentTransferEncoding::QuotedPrintable)
+        .body(text.to_owned())
 }
 
 fn mailbox(address: &str) -> Result<Mailbox, MailError> {

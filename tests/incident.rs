@@ -127,7 +127,12 @@ fn incident_mails(fixture: &Fixture) -> Vec<(String, String)> {
             };
             Some((header("To:")?, header("Subject:")?))
         })
-        .filter(|(_, subject)| warning.iter().any(|w| subject.contains(w)))
+        // An incident's own warnings say so; the duties' ladder mails (which may say
+        // "lapsed" too) do not.
+        .filter(|(_, subject)| {
+            subject.starts_with("[dutywatch] INCIDENT ")
+                && warning.iter().any(|w| subject.contains(w))
+        })
         .collect();
     out.sort_by(|a, b| a.1.cmp(&b.1));
     out
@@ -201,9 +206,9 @@ fn every_input_opens_a_clock_and_defender_and_sentinel_are_one_incident() {
     assert_eq!(
         subjects,
         [
-            "[dutywatch] 2972395: hand-off to the contractor overdue",
-            "[dutywatch] MAN-1: hand-off to the contractor overdue",
-            "[dutywatch] T-88412: hand-off to the contractor overdue",
+            "[dutywatch] INCIDENT 2972395: hand-off to the contractor overdue",
+            "[dutywatch] INCIDENT MAN-1: hand-off to the contractor overdue",
+            "[dutywatch] INCIDENT T-88412: hand-off to the contractor overdue",
         ]
     );
     for (to, _) in &mails {
@@ -262,7 +267,8 @@ fn the_report_ladder_goes_out_once_per_rung_to_more_senior_people_across_a_resta
         mails[0],
         (
             "it@acme.example, team@keystone.example".to_owned(),
-            "[dutywatch] 2972395: 48 hours left to report to DoD (DFARS 252.204-7012)".to_owned()
+            "[dutywatch] INCIDENT 2972395: 48 hours left to report to DoD (DFARS 252.204-7012)"
+                .to_owned()
         )
     );
     // A restart: the new daemon decides the same rung again and sends nothing.
@@ -278,7 +284,8 @@ fn the_report_ladder_goes_out_once_per_rung_to_more_senior_people_across_a_resta
     assert!(
         mails.contains(&(
             "ops@acme.example, escalation@keystone.example".to_owned(),
-            "[dutywatch] 2972395: 24 hours left to report to DoD (DFARS 252.204-7012)".to_owned()
+            "[dutywatch] INCIDENT 2972395: 24 hours left to report to DoD (DFARS 252.204-7012)"
+                .to_owned()
         )),
         "{mails:?}"
     );
@@ -286,13 +293,14 @@ fn the_report_ladder_goes_out_once_per_rung_to_more_senior_people_across_a_resta
     assert!(
         mails.contains(&(
             "ceo@acme.example, director@keystone.example".to_owned(),
-            "[dutywatch] 2972395: 12 hours left to report to DoD (DFARS 252.204-7012)".to_owned()
+            "[dutywatch] INCIDENT 2972395: 12 hours left to report to DoD (DFARS 252.204-7012)"
+                .to_owned()
         )),
         "{mails:?}"
     );
     // The daemon was busy at 68 h: checked at 68 h 3 min, the mail says exactly what is left.
     let mails = step(&mut daemon, "2026-11-26T08:03:00Z");
-    assert!(mails.iter().any(|(_, s)| s == "[dutywatch] 2972395: 3 hours 57 minutes left to report to DoD (DFARS 252.204-7012)"), "{mails:?}");
+    assert!(mails.iter().any(|(_, s)| s == "[dutywatch] INCIDENT 2972395: 3 hours 57 minutes left to report to DoD (DFARS 252.204-7012)"), "{mails:?}");
     let mails = step(&mut daemon, "2026-11-26T12:00:00Z");
     assert_eq!(mails.len(), 5);
     let (to, subject) = mails
@@ -301,7 +309,7 @@ fn the_report_ladder_goes_out_once_per_rung_to_more_senior_people_across_a_resta
         .expect("the lapse");
     assert_eq!(
         subject,
-        "[dutywatch] 2972395: the 72-hour report to DoD was not filed - the duty lapsed"
+        "[dutywatch] INCIDENT 2972395: the 72-hour report to DoD was not filed - the duty lapsed"
     );
     for who in [
         "ceo@acme.example",
@@ -686,7 +694,7 @@ fn defender_incidents_through_graph_open_a_clock_checked_every_five_minutes() {
         incident_mails(&fixture),
         [(
             "escalation@keystone.example, it@acme.example".to_owned(),
-            "[dutywatch] 2972395: hand-off to the contractor overdue".to_owned()
+            "[dutywatch] INCIDENT 2972395: hand-off to the contractor overdue".to_owned()
         )]
     );
 }
@@ -785,7 +793,7 @@ fn an_unacknowledged_handoff_and_the_end_of_preservation_reach_their_people_once
         incident_mails(&fixture),
         [(
             "ops@acme.example".to_owned(),
-            "[dutywatch] INC-2: hand-off not acknowledged".to_owned()
+            "[dutywatch] INCIDENT INC-2: hand-off not acknowledged".to_owned()
         )]
     );
     incident_at(
@@ -800,7 +808,12 @@ fn an_unacknowledged_handoff_and_the_end_of_preservation_reach_their_people_once
     );
     // Report + 90 days = 2027-02-21T15:00Z; the reminder 14 days before.
     daemon.step(at("2027-02-07T14:55:00Z")).expect("step");
-    assert_eq!(incident_mails(&fixture).len(), 1);
+    assert_eq!(
+        incident_mails(&fixture).len(),
+        1,
+        "{:#?}",
+        incident_mails(&fixture)
+    );
     daemon.step(at("2027-02-07T15:00:00Z")).expect("step");
     daemon.step(at("2027-02-08T15:00:00Z")).expect("step");
     let mails = fixture.mails();

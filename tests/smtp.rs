@@ -70,7 +70,7 @@ fn an_escalation_reaches_the_relay_with_its_envelope_and_headers() {
     let lapse = by_subject(&received, "LAPSED");
     assert_eq!(
         lapse.header("Subject").as_deref(),
-        Some("[dutywatch] LAPSED: MFA registered (Acme Machining)")
+        Some("[dutywatch] LAPSED: MFA registered: 1 newly lapsed (Acme Machining)")
     );
     assert_eq!(lapse.mail_from, "dutywatch@acme.example");
     let mut recipients = lapse.rcpt_tos.clone();
@@ -85,8 +85,9 @@ fn an_escalation_reaches_the_relay_with_its_envelope_and_headers() {
     assert!(lapse.data.contains("b@acme.example"), "{}", lapse.data);
     assert_eq!(lapse.authenticated_as, None);
 
-    // One Message-ID per outbox row, fixed when the mail was decided (a
-    // redelivery repeats it), in the sender's domain.
+    // One Message-ID per mail, fixed when it was decided (a redelivery repeats it), in the
+    // sender's domain. A mail that opens a lapse thread carries the thread's root id; the
+    // later ones of that thread answer it.
     let mut ids: Vec<String> = received
         .iter()
         .map(|m| m.header("Message-ID").expect("a Message-ID"))
@@ -94,16 +95,47 @@ fn an_escalation_reaches_the_relay_with_its_envelope_and_headers() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 3, "{ids:?}");
-    for (n, id) in ids.iter().enumerate() {
+    let token = |id: &str, prefix: &str| {
         let token = id
-            .strip_prefix(&format!("<escalation-{}.", n + 1))
+            .strip_prefix(prefix)
             .and_then(|rest| rest.strip_suffix(".acme@acme.example>"))
             .unwrap_or_else(|| panic!("unexpected Message-ID {id}"));
         assert!(
             token.len() == 16 && token.chars().all(|c| c.is_ascii_hexdigit()),
             "{id}"
         );
+    };
+    let due_soon = by_subject(&received, "DUE SOON: MFA registered");
+    let root = due_soon.header("Message-ID").expect("id");
+    token(&root, "<dw-thread.");
+    token(&training.header("Message-ID").expect("id"), "<dw-thread.");
+    token(&lapse.header("Message-ID").expect("id"), "<escalation-3.");
+    assert_eq!(lapse.header("In-Reply-To").as_deref(), Some(root.as_str()));
+    assert_eq!(lapse.header("References").as_deref(), Some(root.as_str()));
+    assert_eq!(due_soon.header("In-Reply-To"), None);
+
+    // Plain text with an HTML alternative, both readable.
+    for mail in &received {
+        let content_type = mail.header("Content-Type").expect("a Content-Type");
+        assert!(
+            content_type.starts_with("multipart/alternative"),
+            "{content_type}"
+        );
+        let body = util::unquote(&mail.data.replace("\r\n", "\n"));
+        let plain = body.find("Content-Type: text/plain").expect("a text part");
+        let html = body.find("Content-Type: text/html").expect("an HTML part");
+        assert!(
+            plain < html,
+            "the plain text first, HTML as the preferred alternative"
+        );
+        assert!(body.contains("<!DOCTYPE html>"), "{body}");
     }
+    assert!(
+        util::unquote(&lapse.data.replace("\r\n", "\n"))
+            .contains("Responsible:   Keystone IT (the MSP)"),
+        "{}",
+        lapse.data
+    );
     assert!(
         fixture.mails().is_empty(),
         "nothing goes to the file outbox"
@@ -119,6 +151,13 @@ fn a_refused_recipient_does_not_keep_the_mail_from_the_others() {
         ..Options::default()
     });
     let fixture = fixture(&server, "", now);
+    // Without the training duty, so the lapse is all either of them hears of this pass and
+    // both are on one mail.
+    let config = std::fs::read_to_string(fixture.config_path()).expect("config");
+    let cut = config
+        .find("[[contractor.duty]]\nid = \"training\"")
+        .expect("the training duty");
+    fixture.write("dutywatch.toml", &config[..cut]);
     // Failing for 25 hours, past its 24-hour tolerance: lapsed at once.
     fixture.write_dated("evidence/mfa.json", MFA_BAD, at("2026-11-22T14:00:00Z"));
     let mut engine = util::engine(&fixture);
@@ -126,8 +165,8 @@ fn a_refused_recipient_does_not_keep_the_mail_from_the_others() {
     let summary = engine.cycle(lapsed_at).expect("cycle");
     assert_eq!(
         (summary.mails_sent, summary.mail_failures),
-        (1, 1),
-        "the training mail went; the lapse is still owed to the MSP"
+        (0, 1),
+        "the lapse is still owed to the MSP"
     );
 
     let lapses = |server: &SmtpServer| -> Vec<Vec<String>> {

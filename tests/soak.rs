@@ -76,14 +76,18 @@ fn accepted_files(server: &SmtpServer) -> usize {
         .unwrap_or(0)
 }
 
-/// The outbox id in one of dutywatch's Message-IDs, `<escalation-ID.TOKEN.CLIENT@DOMAIN>`.
-fn outbox_id(message_id: &str) -> Option<i64> {
+/// The outbox row one of dutywatch's Message-IDs names: `row:N` for a row's own id
+/// (`<escalation-N.TOKEN.CLIENT@DOMAIN>`), `thread:T` for the root of a lapse thread
+/// (`<dw-thread.T.CLIENT@DOMAIN>`), which only the thread's first mail carries.
+fn outbox_key(message_id: &str) -> Option<String> {
+    if let Some(rest) = message_id.strip_prefix("<escalation-") {
+        return rest.split('.').next().map(|row| format!("row:{row}"));
+    }
     message_id
-        .strip_prefix("<escalation-")?
+        .strip_prefix("<dw-thread.")?
         .split('.')
-        .next()?
-        .parse()
-        .ok()
+        .next()
+        .map(|token| format!("thread:{token}"))
 }
 
 /// Message-ID → how many times the server took it.
@@ -98,20 +102,25 @@ fn accepted_by_id(server: &SmtpServer) -> BTreeMap<String, usize> {
 
 /// Mails the server has taken that the outbox still holds as undelivered: each goes out again
 /// and so is a duplicate. Empty before the daemon first created the database.
-fn unrecorded(server: &SmtpServer, database: &std::path::Path) -> BTreeSet<i64> {
+fn unrecorded(server: &SmtpServer, database: &std::path::Path) -> BTreeSet<String> {
     let Ok(store) = Store::open_read_only(database) else {
         return BTreeSet::new();
     };
-    let waiting: BTreeSet<i64> = store
-        .undelivered_mail(None)
+    // Every unsent row, leased or not (a lease has run out by the end of time).
+    let far = jiff::Timestamp::MAX;
+    let waiting: BTreeSet<String> = store
+        .due_mail(far, far, usize::MAX)
         .expect("outbox")
         .iter()
-        .map(|m| m.id)
+        .map(|m| match &m.mail.thread.message_id {
+            Some(root) => outbox_key(root).unwrap_or_default(),
+            None => format!("row:{}", m.id),
+        })
         .collect();
     accepted_by_id(server)
         .keys()
-        .filter_map(|id| outbox_id(id))
-        .filter(|id| waiting.contains(id))
+        .filter_map(|id| outbox_key(id))
+        .filter(|key| waiting.contains(key))
         .collect()
 }
 
@@ -177,7 +186,7 @@ fn kill9_of_the_daemon_loses_no_mail_and_duplicates_only_inside_the_acceptance_w
     let log = || std::fs::read_to_string(fixture.path("daemon.log")).unwrap_or_default();
 
     let started = Instant::now();
-    let mut in_window: Vec<(i64, Moment)> = Vec::new();
+    let mut in_window: Vec<(String, Moment)> = Vec::new();
     let mut known_unrecorded = BTreeSet::new();
     let (mut round, mut after_accept) = (0, 0);
     let mut last_write = jiff::Timestamp::now();
@@ -240,7 +249,7 @@ fn kill9_of_the_daemon_loses_no_mail_and_duplicates_only_inside_the_acceptance_w
         // A mail the server took whose record this kill prevented: it will be a duplicate.
         let now_unrecorded = unrecorded(&server, &database);
         for id in now_unrecorded.difference(&known_unrecorded) {
-            in_window.push((*id, moment));
+            in_window.push((id.clone(), moment));
         }
         known_unrecorded = now_unrecorded;
     }
@@ -271,7 +280,10 @@ fn kill9_of_the_daemon_loses_no_mail_and_duplicates_only_inside_the_acceptance_w
     let store = Store::open_read_only(&database).expect("the database");
     let decided = usize::try_from(store.escalation_count(None).expect("count")).expect("fits");
     let by_id = accepted_by_id(&server);
-    let outbox_ids: BTreeSet<i64> = by_id.keys().filter_map(|id| outbox_id(id)).collect();
+    // One Message-ID per outbox row: the row's own (`<escalation-{row}.…>`) or, for the
+    // first mail of a lapse thread, the thread's root (`<dw-thread.{token}.…>`), decided with
+    // the row and never reused.
+    let outbox_ids: BTreeSet<String> = by_id.keys().filter_map(|id| outbox_key(id)).collect();
     let delivered = by_id.len();
     let duplicated: usize = by_id.values().map(|n| n - 1).sum();
     let lost = decided.saturating_sub(outbox_ids.len());

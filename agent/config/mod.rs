@@ -35,6 +35,7 @@ mod connector;
 mod contractor;
 mod digest;
 mod duty;
+mod escalation;
 mod incidents;
 mod library;
 mod mail;
@@ -48,6 +49,7 @@ pub use connector::{
 };
 pub use contractor::{ContactRole, Contractor, CrmFile, crm_problems};
 pub use digest::{DigestConfig, SprsConfig};
+pub use escalation::{EscalationConfig, PolicyOverride};
 pub use incidents::{DEFAULT_INCIDENT_CHECK, IncidentConfig};
 pub use mail::{MailConfig, SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls, Transport};
 pub use source::{
@@ -91,6 +93,8 @@ pub struct Config {
     pub sprs: SprsConfig,
     /// `[incidents]`: the incident clocks' schedule and policy.
     pub incidents: IncidentConfig,
+    /// `[escalation]`: the ladder, and where reports are linked to.
+    pub escalation: EscalationConfig,
 }
 
 /// The duty id under which a quarantined client's state is recorded (`source_error`), so its
@@ -382,6 +386,7 @@ pub fn parse_with(
     let mut seen_ids = BTreeSet::new();
     let package_defs = cx.packages(&raw.package);
     let library = cx.library_part(raw.library.as_ref(), "library");
+    let escalation = cx.escalation(raw.escalation.as_ref());
     for (index, raw_contractor) in raw.contractor.iter().enumerate() {
         let id = raw_contractor.get_ref().id.get_ref().clone();
         if !seen_ids.insert(id.clone()) {
@@ -467,6 +472,7 @@ pub fn parse_with(
         digest,
         sprs,
         incidents,
+        escalation,
     })
 }
 

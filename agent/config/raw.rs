@@ -41,6 +41,8 @@ pub(super) struct RawConfig {
     pub(super) digest: Option<Spanned<RawDigest>>,
     /// Partial-credit facts of the SPRS projection.
     pub(super) sprs: Option<Spanned<RawSprs>>,
+    /// The escalation ladder.
+    pub(super) escalation: Option<Spanned<RawEscalation>>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +57,26 @@ pub(super) struct RawDigest {
 pub(super) struct RawSprs {
     pub(super) mfa_remote_and_privileged_duty: Option<Spanned<String>>,
     pub(super) encryption_not_fips_validated_duty: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEscalation {
+    pub(super) management_after: Option<Period>,
+    pub(super) repeat_every: Option<Period>,
+    pub(super) base_url: Option<Spanned<String>>,
+    #[serde(default, rename = "override")]
+    pub(super) overrides: Vec<Spanned<RawEscalationOverride>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEscalationOverride {
+    pub(super) duty: Option<String>,
+    pub(super) kind: Option<String>,
+    pub(super) party: Option<Party>,
+    pub(super) management_after: Option<Period>,
+    pub(super) repeat_every: Option<Period>,
 }
 
 #[derive(Deserialize, Default)]

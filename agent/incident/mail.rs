@@ -25,20 +25,22 @@ pub(super) fn warning(
     let left = hours_text(warning.left);
     let subject = match warning.step {
         WarningStep::HandoffOverdue => {
-            format!("[dutywatch] {id}: hand-off to the contractor overdue")
+            format!("[dutywatch] INCIDENT {id}: hand-off to the contractor overdue")
         }
-        WarningStep::AckOverdue => format!("[dutywatch] {id}: hand-off not acknowledged"),
+        WarningStep::AckOverdue => format!("[dutywatch] INCIDENT {id}: hand-off not acknowledged"),
         WarningStep::ReportAt(_) => {
-            format!("[dutywatch] {id}: {left} left to report to DoD (DFARS 252.204-7012)")
+            format!("[dutywatch] INCIDENT {id}: {left} left to report to DoD (DFARS 252.204-7012)")
         }
         WarningStep::ReportLapsed => {
-            format!("[dutywatch] {id}: the 72-hour report to DoD was not filed - the duty lapsed")
+            format!(
+                "[dutywatch] INCIDENT {id}: the 72-hour report to DoD was not filed - the duty lapsed"
+            )
         }
         WarningStep::PrimeOverdue => {
-            format!("[dutywatch] {id}: the prime has no report number yet")
+            format!("[dutywatch] INCIDENT {id}: the prime has no report number yet")
         }
         WarningStep::PreservationEnding => {
-            format!("[dutywatch] {id}: preservation period ends in {left}")
+            format!("[dutywatch] INCIDENT {id}: preservation period ends in {left}")
         }
     };
     let mut body = String::new();
@@ -204,6 +206,7 @@ pub(super) fn warning(
             cc: Vec::new(),
             subject,
             body,
+            ..OutgoingMail::default()
         },
     }
 }

@@ -27,6 +27,8 @@ pub struct NewWeek<'a> {
     pub to: &'a [String],
     pub subject: &'a str,
     pub body: &'a str,
+    /// The page the mail carries as its HTML alternative.
+    pub html: Option<&'a str>,
 }
 
 /// A recorded week, as the charts read it.
@@ -88,6 +90,8 @@ impl Store {
                     cc: Vec::new(),
                     subject: week.subject.to_owned(),
                     body: week.body.to_owned(),
+                    html: week.html.map(str::to_owned),
+                    ..OutgoingMail::default()
                 };
                 let about = About {
                     client: week.client,
@@ -174,6 +178,7 @@ mod tests {
             to: &[],
             subject: "digest",
             body: "body",
+            html: None,
         }
     }
 
@@ -251,6 +256,7 @@ mod mail_tests {
             to: &to,
             subject: "Weekly compliance digest",
             body: "SPRS 88",
+            html: Some("<p>SPRS 88</p>"),
         };
         assert!(store.record_digest_week(&week).unwrap());
         assert!(
@@ -267,6 +273,7 @@ mod mail_tests {
         assert_eq!(pending.len(), 1, "one mail, for the party with recipients");
         assert_eq!(pending[0].mail.to, to);
         assert_eq!(pending[0].mail.body, "SPRS 88");
+        assert_eq!(pending[0].mail.html.as_deref(), Some("<p>SPRS 88</p>"));
         assert_eq!(pending[0].duty, DIGEST_DUTY);
     }
 }

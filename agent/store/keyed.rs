@@ -85,6 +85,18 @@ pub(super) fn queue_in(
     mail: &OutgoingMail,
     at: Timestamp,
 ) -> rusqlite::Result<bool> {
+    Ok(queue_in_as(tx, decision, about, mail, at)?.is_some())
+}
+
+/// [`queue_in`], answering the new escalation's id (`None`: decided before), for a decision
+/// that records which mail it went out in (a ladder step).
+pub(super) fn queue_in_as(
+    tx: &Transaction<'_>,
+    decision: Decision<'_>,
+    about: About<'_>,
+    mail: &OutgoingMail,
+    at: Timestamp,
+) -> rusqlite::Result<Option<i64>> {
     let at_text = ts_text(whole_seconds(at));
     let (history_id, key) = match decision {
         Decision::Change(history_id) => (Some(history_id), None),
@@ -104,7 +116,7 @@ pub(super) fn queue_in(
         ],
     )?;
     if inserted == 0 {
-        return Ok(false);
+        return Ok(None);
     }
     let escalation_id = tx.last_insert_rowid();
     let json = |addresses: &[String]| {
@@ -113,18 +125,23 @@ pub(super) fn queue_in(
     };
     tx.execute(
         "INSERT INTO outbox (escalation_id, mail_to, mail_cc, subject, body, created_at,
-                             attempts, next_attempt_at, message_token)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?6, lower(hex(randomblob(8))))",
+                             attempts, next_attempt_at, message_token,
+                             html_body, message_id, in_reply_to, mail_references)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?6, lower(hex(randomblob(8))), ?7, ?8, ?9, ?10)",
         params![
             escalation_id,
             json(&mail.to)?,
             json(&mail.cc)?,
             mail.subject,
             mail.body,
-            at_text
+            at_text,
+            mail.html,
+            mail.thread.message_id,
+            mail.thread.in_reply_to,
+            json(&mail.thread.references)?,
         ],
     )?;
-    Ok(true)
+    Ok(Some(escalation_id))
 }
 
 #[cfg(test)]
@@ -138,6 +155,7 @@ mod tests {
             cc: Vec::new(),
             subject: subject.to_owned(),
             body: "24 hours left".to_owned(),
+            ..OutgoingMail::default()
         }
     }
 

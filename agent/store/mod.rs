@@ -16,6 +16,7 @@ mod evidence;
 mod files;
 mod incidents;
 mod keyed;
+mod ladder;
 mod outbox;
 mod runs;
 mod verdicts;
@@ -35,9 +36,12 @@ pub use incidents::{
     IncidentChange, IncidentMail, IncidentRefusal, IncidentUpdate, StoredIncident,
 };
 pub use keyed::KeyedMail;
+pub use ladder::{
+    Ack, AckKind, ComposedMail, DecidedStep, LadderState, LadderThread, NewAck, PlannedStep,
+};
 pub use outbox::{Lease, PendingMail, UndeliveredMail};
 pub use verdicts::{
-    CurrentSubject, CurrentVerdict, OutgoingMail, Recorded, SubjectChange, Transition,
+    CurrentSubject, CurrentVerdict, MailThread, OutgoingMail, Recorded, SubjectChange, Transition,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
@@ -50,6 +54,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0005_outbox_lease.sql")),
     M::up(include_str!("migrations/0006_keyed_escalations.sql")).foreign_key_check(),
     M::up(include_str!("migrations/0007_incidents.sql")),
+    M::up(include_str!("migrations/0008_ladder.sql")),
     M::up(include_str!("migrations/0009_digest_weeks.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);

@@ -14,7 +14,7 @@
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension as _, params};
 
-use super::{OutgoingMail, Store, StoreError, bad_column, ts_text};
+use super::{MailThread, OutgoingMail, Store, StoreError, bad_column, ts_text};
 
 /// The delivery record, see [`Store::mark_sent`].
 const RECORD_DELIVERY: &str =
@@ -182,7 +182,8 @@ impl Store {
         let read = || -> rusqlite::Result<Vec<PendingMail>> {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT o.id, o.mail_to, o.mail_cc, o.subject, o.body, o.attempts,
-                        e.client, e.duty, o.message_token, o.delivered_to, e.state
+                        e.client, e.duty, o.message_token, o.delivered_to, e.state,
+                        o.html_body, o.message_id, o.in_reply_to, o.mail_references
                  FROM outbox AS o JOIN escalations AS e ON e.id = o.escalation_id
                  WHERE o.sent_at IS NULL AND o.cancelled_at IS NULL AND o.next_attempt_at <= ?1
                    AND (o.claimed_until IS NULL OR o.claimed_until <= ?3)
@@ -199,6 +200,12 @@ impl Store {
                         cc: addresses(2)?,
                         subject: row.get(3)?,
                         body: row.get(4)?,
+                        html: row.get(11)?,
+                        thread: MailThread {
+                            message_id: row.get(12)?,
+                            in_reply_to: row.get(13)?,
+                            references: addresses(14)?,
+                        },
                     },
                     attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
                     client: row.get(6)?,
@@ -575,6 +582,7 @@ mod tests {
                 cc: vec!["msp@example.net".to_owned()],
                 subject: "access_review: due_soon".to_owned(),
                 body: "access review due in 8 days".to_owned(),
+                ..OutgoingMail::default()
             }
         );
         assert_eq!(pending[1].client, "globex");

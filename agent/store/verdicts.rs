@@ -59,13 +59,28 @@ impl Transition<'_> {
     }
 }
 
-/// A mail the escalation policy wants sent.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A mail the escalation policy (or the digest) wants sent. `body` is the plain text every
+/// client can read; `html`, when given, goes beside it as the alternative (multipart).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OutgoingMail {
     pub to: Vec<String>,
     pub cc: Vec<String>,
     pub subject: String,
     pub body: String,
+    pub html: Option<String>,
+    pub thread: MailThread,
+}
+
+/// Where a mail sits in a conversation. All empty: a mail of its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MailThread {
+    /// This mail's `Message-ID` (with angle brackets) when it opens a thread: the root the
+    /// later ones answer. `None`: the outbox row's own id.
+    pub message_id: Option<String>,
+    /// The thread root it answers (`In-Reply-To`).
+    pub in_reply_to: Option<String>,
+    /// Every thread root it belongs to (`References`).
+    pub references: Vec<String>,
 }
 
 /// What recording an evaluation changed.
@@ -545,6 +560,7 @@ pub(super) mod tests {
                 cc: vec!["msp@example.net".to_owned()],
                 subject: format!("{}: {}", t.duty, t.to),
                 body: t.verdict.reason.clone(),
+                ..OutgoingMail::default()
             })
         }
     }
@@ -749,6 +765,7 @@ pub(super) mod tests {
                         cc: Vec::new(),
                         subject: "s".to_owned(),
                         body: "b".to_owned(),
+                        ..OutgoingMail::default()
                     })
                 })
                 .unwrap();

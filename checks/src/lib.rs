@@ -6,6 +6,7 @@ pub mod evaluate;
 pub mod evidence;
 pub mod incident;
 pub mod kind;
+pub mod ladder;
 pub mod library;
 pub mod lint;
 pub mod party;

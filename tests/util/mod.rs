@@ -84,7 +84,10 @@ impl Fixture {
             return Vec::new();
         };
         let mut mails: Vec<String> = entries
-            .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("read mail"))
+            .map(|e| {
+                let raw = std::fs::read_to_string(e.expect("entry").path()).expect("read mail");
+                unquote(&raw)
+            })
             .collect();
         mails.sort();
         mails
@@ -99,6 +102,27 @@ impl Fixture {
 /// date the fixtures use, so no test depends on the day it runs. The daemon tests in
 /// `service` run on the host's clock with evidence dated from it.
 pub(crate) const CLOCK: &str = "2026-12-01T00:00:00Z";
+
+/// A message with its quoted-printable parts decoded (soft line breaks joined, `=XX` turned
+/// back into bytes), so a test reads the text as the recipient does. Headers have neither.
+pub(crate) fn unquote(raw: &str) -> String {
+    let joined = raw.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| matches!(b, b'0'..=b'9' | b'A'..=b'F');
+        if bytes[i] == b'=' && i + 2 < bytes.len() && hex(bytes[i + 1]) && hex(bytes[i + 2]) {
+            let text = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("hex");
+            out.push(u8::from_str_radix(text, 16).expect("hex"));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
 
 pub(crate) fn dutywatch_command(dir: &Path, args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"))

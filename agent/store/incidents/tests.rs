@@ -28,6 +28,7 @@ fn warn_once(key: &str) -> impl FnMut(&Incident) -> Vec<IncidentMail> + '_ {
                 cc: Vec::new(),
                 subject: format!("{}: {key}", incident.id),
                 body: "hours left".to_owned(),
+                ..OutgoingMail::default()
             },
         }]
     }

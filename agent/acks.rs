@@ -1,0 +1,220 @@
+//! `dutywatch ack`, `dutywatch silence` and `dutywatch acks`: what people say about a duty's
+//! escalations, recorded with who and when. An acknowledgement stops the ladder's climb
+//! (management and reminders), a silence holds every mail but the resolution until it
+//! expires; neither changes a verdict, and `status` keeps showing the state.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use jiff::Timestamp;
+
+use crate::clock::Clock;
+use crate::config::{self, Config, Contractor, Secrets};
+use crate::escalation::local;
+use crate::store::{Ack, AckKind, NewAck, Store};
+
+/// What `ack` or `silence` was asked to record.
+#[derive(Debug)]
+pub struct Said<'a> {
+    pub kind: AckKind,
+    pub client: Option<&'a str>,
+    pub duty: &'a str,
+    pub subject: Option<&'a str>,
+    pub by: Option<String>,
+    pub reason: &'a str,
+    pub until: Option<Timestamp>,
+}
+
+/// Records an acknowledgement or a silence.
+pub fn record(config_path: &Path, said: &Said<'_>, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
+    let config = load(config_path)?;
+    let contractor = contractor(&config, said.client)?;
+    let duty = contractor.duty(said.duty).with_context(|| {
+        let ids: Vec<&str> = contractor.duties.iter().map(|d| d.id.as_str()).collect();
+        format!(
+            "no duty `{}` for contractor `{}`; its duties: {}",
+            said.duty,
+            contractor.id,
+            ids.join(", ")
+        )
+    })?;
+    let reason = said.reason.trim();
+    if reason.is_empty() {
+        bail!(
+            "say why with --reason: it is kept for the record and shown in every mail and digest"
+        );
+    }
+    let now = clock.now();
+    let word = match said.kind {
+        AckKind::Ack => "ack",
+        AckKind::Silence => "silence",
+    };
+    if said.kind == AckKind::Silence && said.until.is_none() {
+        bail!(
+            "a silence needs --until (RFC 3339, e.g. 2026-12-05T18:00:00-05:00): planned work ends, and the silence with it"
+        );
+    }
+    if let Some(until) = said.until
+        && until <= now
+    {
+        bail!(
+            "--until {until} is not in the future (now is {now}); give the instant the {word} should end"
+        );
+    }
+    let by = said
+        .by
+        .clone()
+        .or_else(|| std::env::var("SUDO_USER").ok())
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".to_owned());
+    if by.trim().is_empty() {
+        bail!("say who with --by NAME: the {word} is recorded with who said it");
+    }
+    if !config
+        .database
+        .try_exists()
+        .with_context(|| format!("looking for `{}`", config.database.display()))?
+    {
+        bail!(
+            "no database at `{}`: is this the service's config? Run `dutywatch once` or start the service first",
+            config.database.display()
+        );
+    }
+    let mut store = Store::open(&config.database)
+        .with_context(|| format!("opening the database `{}`", config.database.display()))?;
+    if let Some(subject) = said.subject {
+        let known = store.subjects(&contractor.id, duty.id.as_str())?;
+        if !known.iter().any(|s| s.subject == subject) {
+            let names: Vec<&str> = known.iter().map(|s| s.subject.as_str()).take(10).collect();
+            bail!(
+                "duty `{}` has no subject `{subject}`{}",
+                duty.id,
+                if names.is_empty() {
+                    " (it judges the duty as a whole: leave out --subject)".to_owned()
+                } else {
+                    format!("; its subjects include: {}", names.join(", "))
+                }
+            );
+        }
+    }
+    let id = store.add_ack(&NewAck {
+        kind: said.kind,
+        client: &contractor.id,
+        duty: duty.id.as_str(),
+        subject: said.subject,
+        by: by.trim(),
+        reason,
+        at: now,
+        until: said.until,
+    })?;
+    let what = said.subject.map_or_else(
+        || format!("`{}`", duty.id),
+        |s| format!("`{}` / {s}", duty.id),
+    );
+    let until = said.until.map_or_else(
+        || " until it is resolved".to_owned(),
+        |u| format!(" until {}", local(u, &config.timezone)),
+    );
+    match said.kind {
+        AckKind::Ack => println!(
+            "#{id}: {what} acknowledged by {}{until}: no more reminders or management escalation; its state stays as it is in `dutywatch status`",
+            by.trim()
+        ),
+        AckKind::Silence => println!(
+            "#{id}: {what} silenced{until}: no mail but a resolution until then; the ladder picks up again afterwards"
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Lists the acknowledgements and silences in force.
+pub fn list(
+    config_path: &Path,
+    client: Option<&str>,
+    json: bool,
+    clock: &dyn Clock,
+) -> anyhow::Result<ExitCode> {
+    let config = load(config_path)?;
+    if let Some(id) = client {
+        contractor(&config, Some(id))?;
+    }
+    let store = Store::open_read_only(&config.database)
+        .with_context(|| format!("opening the database `{}`", config.database.display()))?;
+    let acks = store.active_acks(client, clock.now())?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&acks).context("writing the list as JSON")?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if acks.is_empty() {
+        println!("No acknowledgement or silence is in force.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for ack in &acks {
+        println!("{}", line(ack, &config));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The acknowledgements and silences in force, as `status` prints them under its table;
+/// nothing when there are none.
+pub fn status_lines(config: &Config, acks: &[Ack]) -> String {
+    if acks.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\n{} acknowledgement(s) and silence(s) in force (the states above are unchanged by them):\n",
+        acks.len()
+    );
+    for ack in acks {
+        out += &format!("  {}\n", line(ack, config));
+    }
+    out
+}
+
+fn line(ack: &Ack, config: &Config) -> String {
+    let zone = &config.timezone;
+    let what = match &ack.subject {
+        Some(subject) => format!("{}/{} {subject}", ack.client, ack.duty),
+        None => format!("{}/{}", ack.client, ack.duty),
+    };
+    let kind = match ack.kind {
+        AckKind::Ack => "ack    ",
+        AckKind::Silence => "silence",
+    };
+    let until = ack.until.map_or_else(
+        || "until resolved".to_owned(),
+        |u| format!("until {}", local(u, zone)),
+    );
+    format!(
+        "#{} {kind} {what}: by {} on {}, {until}: {}",
+        ack.id,
+        ack.by,
+        local(ack.created_at, zone),
+        ack.reason
+    )
+}
+
+fn load(path: &Path) -> anyhow::Result<Config> {
+    config::load_with(path, Secrets::Skip).map_err(|errors| anyhow::anyhow!("{errors}"))
+}
+
+fn contractor<'a>(config: &'a Config, client: Option<&str>) -> anyhow::Result<&'a Contractor> {
+    match (client, config.contractors.as_slice()) {
+        (Some(id), all) => all
+            .iter()
+            .find(|c| c.id == id)
+            .with_context(|| format!("no contractor `{id}` in {}", config.path.display())),
+        (None, [only]) => Ok(only),
+        (None, all) => {
+            let ids: Vec<&str> = all.iter().map(|c| c.id.as_str()).collect();
+            bail!(
+                "several contractors are configured; say which with --client ({})",
+                ids.join(", ")
+            )
+        }
+    }
+}

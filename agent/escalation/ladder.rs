@@ -1,0 +1,152 @@
+//! One pass of the escalation ladder over the stored state.
+//!
+//! Runs after every evaluation, and reads only what the store recorded (each duty's and
+//! subject's state and since when, the open threads, acknowledgements and silences) and `now`:
+//! a repeat is due a week after the last mail whether or not anything changed, and a restart
+//! decides exactly what the pass before it would have. The units are the duties without
+//! subjects and each subject of the others; a duty whose state only repeats its worst
+//! subject's is told through its subjects, not twice.
+
+use dutywatch_checks::duty::Duty;
+use dutywatch_checks::ladder::{self, Unit};
+use dutywatch_checks::verdict::StateKind;
+use jiff::Timestamp;
+
+use super::compose::{self, Item, Pass};
+use crate::config::{Config, Contractor};
+use crate::store::{Ack, AckKind, LadderState, PlannedStep, Store, StoreError};
+
+/// Decides and queues the due ladder steps of every watched duty at `now`; how many mails
+/// were queued.
+pub fn run(store: &mut Store, config: &Config, now: Timestamp) -> Result<usize, StoreError> {
+    let mut queued = 0;
+    for contractor in &config.contractors {
+        queued += run_for(store, config, contractor, now)?;
+    }
+    Ok(queued)
+}
+
+fn run_for(
+    store: &mut Store,
+    config: &Config,
+    contractor: &Contractor,
+    now: Timestamp,
+) -> Result<usize, StoreError> {
+    let state = store.ladder_state(&contractor.id, now)?;
+    let verdicts = store.current_verdicts(Some(&contractor.id))?;
+    let mut items: Vec<Item<'_>> = Vec::new();
+    let mut planned: Vec<PlannedStep> = Vec::new();
+    for duty in contractor
+        .duties
+        .iter()
+        .filter(|duty| config.perspective.watches(duty))
+    {
+        let Some(current) = verdicts.iter().find(|v| v.duty == duty.id.as_str()) else {
+            continue;
+        };
+        let kind = contractor
+            .source(&duty.source)
+            .map(|source| source.evidence.name.as_str());
+        let policy = config.escalation.policy(duty, kind);
+        let subjects = store.subjects(&contractor.id, duty.id.as_str())?;
+        let worst_live = subjects
+            .iter()
+            .filter(|s| s.gone_at.is_none())
+            .map(|s| s.state)
+            .max_by_key(|k| k.severity());
+        let duty_kind = current.verdict.state.kind();
+        // The duty as a whole is told when its state is its own (a failing collector, stale
+        // evidence, no subjects at all), not when it only repeats its worst subject's: a
+        // verdict that judged the subjects is exactly its worst one, one that could not look
+        // at them leaves their states as they were and says its own.
+        let own = worst_live != Some(duty_kind);
+        let mut units = vec![Item {
+            duty,
+            subject: String::new(),
+            state: own.then_some(duty_kind).or(Some(StateKind::Met)),
+            since: current.state_since,
+            due: current.verdict.state.due(),
+            reason: current.verdict.reason.clone(),
+            ack: None,
+            policy,
+        }];
+        for subject in subjects {
+            units.push(Item {
+                duty,
+                state: subject.gone_at.is_none().then_some(subject.state),
+                since: subject.since,
+                due: subject.due,
+                reason: subject.reason,
+                subject: subject.subject,
+                ack: None,
+                policy,
+            });
+        }
+        for mut item in units {
+            let thread = state
+                .threads
+                .iter()
+                .find(|t| t.duty == duty.id.as_str() && t.subject == item.subject);
+            let met = item.state.is_none_or(|k| !k.needs_attention());
+            if met && thread.is_none() {
+                continue;
+            }
+            let (acknowledged, silenced) = covering(&state, duty, &item.subject);
+            let unit = Unit {
+                state: item.state,
+                since: item.since,
+                thread: thread.map(|t| t.policy()),
+                acknowledged: acknowledged.is_some(),
+                silenced: silenced.is_some(),
+            };
+            let steps = ladder::due(&policy, &unit, now);
+            if steps.is_empty() {
+                continue;
+            }
+            item.ack = acknowledged.cloned();
+            let index = items.len();
+            for step in steps {
+                planned.push(PlannedStep {
+                    duty: duty.id.as_str().to_owned(),
+                    subject: item.subject.clone(),
+                    step,
+                    item: index,
+                });
+            }
+            items.push(item);
+        }
+    }
+    if planned.is_empty() {
+        return Ok(0);
+    }
+    // The first pass after installing: no thread was ever opened and every state was first
+    // recorded just now (a later pass always has some state older than itself).
+    let first_run = !state.ever_ran
+        && verdicts
+            .iter()
+            .all(|v| v.state_since.as_second() >= now.as_second());
+    let pass = Pass {
+        config,
+        contractor,
+        first_run,
+        now,
+    };
+    store.record_ladder(&contractor.id, now, &planned, &mut |decided| {
+        compose::mails(&pass, &items, decided)
+    })
+}
+
+/// The acknowledgement and the silence in force for a unit, if any.
+fn covering<'a>(
+    state: &'a LadderState,
+    duty: &Duty,
+    subject: &str,
+) -> (Option<&'a Ack>, Option<&'a Ack>) {
+    let of = |kind: AckKind| {
+        state
+            .acks
+            .iter()
+            .find(|ack| ack.kind == kind && ack.covers(duty.id.as_str(), subject))
+    };
+    (of(AckKind::Ack), of(AckKind::Silence))
+}

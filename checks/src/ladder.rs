@@ -1,0 +1,338 @@
+//! The escalation ladder: which step is due for one duty or subject at `now`.
+//!
+//! Pure policy over stored state. The caller hands in what it knows of one "unit" (a duty
+//! without subjects, or one subject of a duty): its state kind and since when, the lapse
+//! thread that is open for it, whether someone acknowledged it or silenced it; the ladder
+//! answers with the steps that are due. Whether a step was already sent is not its concern:
+//! each step has a key (`Step::key`) unique within its thread, and the store records each key
+//! once, so asking again (the next pass, a restart) decides nothing new.
+//!
+//! The rungs: entering a state that needs attention tells the responsible party, and for a
+//! problem (lapsed, no or stale evidence, a failing collector) the accountable contractor too;
+//! a problem still there `management_after` later goes to the management contacts of both;
+//! after that it repeats every `repeat_every` until it is resolved; the resolution closes the
+//! thread with one mail to everyone the thread reached beyond the responsible party.
+
+use jiff::Timestamp;
+
+use crate::period::Period;
+use crate::verdict::StateKind;
+
+/// How the ladder climbs for one duty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// How long a problem stays before management hears of it.
+    pub management_after: Period,
+    /// How often it is told again after that, until resolved or acknowledged.
+    pub repeat_every: Period,
+}
+
+impl Default for Policy {
+    /// Three days before management, then weekly: long enough for the people who work the duty
+    /// to act, short enough that a lapse cannot sit unnoticed through an assessment window.
+    fn default() -> Policy {
+        Policy {
+            management_after: Period::from_secs(3 * 86_400),
+            repeat_every: Period::from_secs(7 * 86_400),
+        }
+    }
+}
+
+/// Who a step is addressed to, as rungs: each includes the ones below it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reach {
+    /// The party that does the work.
+    Responsible,
+    /// The accountable contractor as well (the same people when the contractor is responsible).
+    Accountable,
+    /// The management contacts of both.
+    Management,
+}
+
+impl Reach {
+    pub fn as_i64(self) -> i64 {
+        match self {
+            Reach::Responsible => 0,
+            Reach::Accountable => 1,
+            Reach::Management => 2,
+        }
+    }
+
+    pub fn from_i64(level: i64) -> Reach {
+        match level {
+            i64::MIN..=0 => Reach::Responsible,
+            1 => Reach::Accountable,
+            _ => Reach::Management,
+        }
+    }
+}
+
+/// One rung of the ladder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The unit entered a state that needs attention (first in its thread, or a worse one).
+    Notice(StateKind),
+    /// A problem outlived `management_after`.
+    Management,
+    /// The `n`th reminder after management was told (1, 2, …).
+    Repeat(u32),
+    /// Back to met, or gone from the evidence: closes the thread.
+    Resolved,
+    /// A warning that got done (due soon, a clock that was running): closes the thread
+    /// without a mail, so the unit's next warning opens a new one.
+    Closed,
+}
+
+impl Step {
+    /// Whether it is told to anyone: a quiet close is not.
+    pub fn is_mailed(self) -> bool {
+        self != Step::Closed
+    }
+
+    /// Whether it ends its thread.
+    pub fn closes(self) -> bool {
+        matches!(self, Step::Resolved | Step::Closed)
+    }
+
+    /// The step's name within its thread, which makes it happen once.
+    pub fn key(self) -> String {
+        match self {
+            Step::Notice(kind) => format!("notice:{}", kind.as_str()),
+            Step::Management => "management".to_owned(),
+            Step::Repeat(n) => format!("repeat:{n}"),
+            Step::Resolved => "resolved".to_owned(),
+            Step::Closed => "closed".to_owned(),
+        }
+    }
+
+    /// Who hears of it, given how far the thread has reached before.
+    pub fn reach(self, reached: Option<Reach>) -> Reach {
+        match self {
+            Step::Notice(kind) if is_problem(kind) => Reach::Accountable,
+            Step::Notice(_) => Reach::Responsible,
+            Step::Management => Reach::Management,
+            Step::Repeat(_) | Step::Resolved | Step::Closed => {
+                reached.unwrap_or(Reach::Responsible)
+            }
+        }
+    }
+}
+
+/// Whether a state is a problem that climbs the ladder, not only a warning (due soon, a clock
+/// that is running).
+pub fn is_problem(kind: StateKind) -> bool {
+    matches!(
+        kind,
+        StateKind::Lapsed
+            | StateKind::NoEvidence
+            | StateKind::StaleEvidence
+            | StateKind::SourceError
+    )
+}
+
+/// The lapse thread open for a unit: what it has sent so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thread {
+    /// The widest reach of a mail in it so far.
+    pub reached: Reach,
+    /// Whether management was told.
+    pub management: bool,
+    /// Reminders sent after management.
+    pub repeats: u32,
+    /// When its last mail was decided.
+    pub last_mail_at: Timestamp,
+}
+
+/// What the ladder needs to know of one duty or subject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unit {
+    /// `None` when the subject left the evidence.
+    pub state: Option<StateKind>,
+    /// When it entered its current state.
+    pub since: Timestamp,
+    pub thread: Option<Thread>,
+    /// Someone said they are on it: no management step, no repeats.
+    pub acknowledged: bool,
+    /// Planned work: nothing but a resolution is sent.
+    pub silenced: bool,
+}
+
+/// The steps due for `unit` at `now`, in the order they should be told.
+pub fn due(policy: &Policy, unit: &Unit, now: Timestamp) -> Vec<Step> {
+    let Some(kind) = unit.state.filter(|kind| kind.needs_attention()) else {
+        // Resolved: close the thread. A thread that never went past the responsible party
+        // (a due-soon warning, a running clock) closes quietly: the work simply got done.
+        return match unit.thread {
+            Some(thread) if thread.reached > Reach::Responsible => vec![Step::Resolved],
+            Some(_) => vec![Step::Closed],
+            None => Vec::new(),
+        };
+    };
+    if unit.silenced {
+        return Vec::new();
+    }
+    let mut steps = vec![Step::Notice(kind)];
+    let (Some(thread), true, false) = (unit.thread, is_problem(kind), unit.acknowledged) else {
+        return steps;
+    };
+    if !thread.management {
+        if reached(unit.since, policy.management_after, now) {
+            steps.push(Step::Management);
+        }
+    } else if reached(thread.last_mail_at, policy.repeat_every, now) {
+        steps.push(Step::Repeat(thread.repeats.saturating_add(1)));
+    }
+    steps
+}
+
+/// Whether `after` has passed since `from` at `now`.
+fn reached(from: Timestamp, after: Period, now: Timestamp) -> bool {
+    from.checked_add(after.as_signed_duration())
+        .is_ok_and(|at| now >= at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(text: &str) -> Timestamp {
+        text.parse().expect("timestamp")
+    }
+
+    fn lapsed_since(since: &str) -> Unit {
+        Unit {
+            state: Some(StateKind::Lapsed),
+            since: ts(since),
+            thread: None,
+            acknowledged: false,
+            silenced: false,
+        }
+    }
+
+    fn thread(management: bool, repeats: u32, last: &str) -> Thread {
+        Thread {
+            reached: if management {
+                Reach::Management
+            } else {
+                Reach::Accountable
+            },
+            management,
+            repeats,
+            last_mail_at: ts(last),
+        }
+    }
+
+    #[test]
+    fn a_new_lapse_is_a_notice_to_responsible_and_accountable() {
+        let steps = due(
+            &Policy::default(),
+            &lapsed_since("2026-12-01T09:00:00Z"),
+            ts("2026-12-01T09:00:00Z"),
+        );
+        assert_eq!(steps, [Step::Notice(StateKind::Lapsed)]);
+        assert_eq!(steps[0].reach(None), Reach::Accountable);
+        assert_eq!(
+            Step::Notice(StateKind::DueSoon).reach(None),
+            Reach::Responsible
+        );
+    }
+
+    #[test]
+    fn management_hears_exactly_when_the_delay_has_passed() {
+        let unit = Unit {
+            thread: Some(thread(false, 0, "2026-12-01T09:00:00Z")),
+            ..lapsed_since("2026-12-01T09:00:00Z")
+        };
+        let policy = Policy::default();
+        assert_eq!(
+            due(&policy, &unit, ts("2026-12-04T08:59:59Z")),
+            [Step::Notice(StateKind::Lapsed)]
+        );
+        assert_eq!(
+            due(&policy, &unit, ts("2026-12-04T09:00:00Z")),
+            [Step::Notice(StateKind::Lapsed), Step::Management]
+        );
+    }
+
+    #[test]
+    fn repeats_follow_the_last_mail_at_the_interval_and_number_themselves() {
+        let unit = Unit {
+            thread: Some(thread(true, 1, "2026-12-11T09:00:00Z")),
+            ..lapsed_since("2026-12-01T09:00:00Z")
+        };
+        let policy = Policy::default();
+        assert_eq!(due(&policy, &unit, ts("2026-12-18T08:59:59Z")).len(), 1);
+        assert_eq!(
+            due(&policy, &unit, ts("2026-12-18T09:00:00Z"))[1],
+            Step::Repeat(2)
+        );
+        assert_eq!(Step::Repeat(2).key(), "repeat:2");
+    }
+
+    #[test]
+    fn an_acknowledgement_stops_the_climb_but_not_a_new_state() {
+        let unit = Unit {
+            thread: Some(thread(true, 3, "2026-12-01T09:00:00Z")),
+            acknowledged: true,
+            ..lapsed_since("2026-12-01T09:00:00Z")
+        };
+        assert_eq!(
+            due(&Policy::default(), &unit, ts("2027-01-30T00:00:00Z")),
+            [Step::Notice(StateKind::Lapsed)]
+        );
+    }
+
+    #[test]
+    fn a_silence_sends_nothing_but_a_resolution() {
+        let unit = Unit {
+            thread: Some(thread(true, 0, "2026-12-01T09:00:00Z")),
+            silenced: true,
+            ..lapsed_since("2026-12-01T09:00:00Z")
+        };
+        let now = ts("2026-12-20T00:00:00Z");
+        assert!(due(&Policy::default(), &unit, now).is_empty());
+        let resolved = Unit {
+            state: Some(StateKind::Met),
+            ..unit
+        };
+        assert_eq!(due(&Policy::default(), &resolved, now), [Step::Resolved]);
+    }
+
+    #[test]
+    fn a_warning_that_gets_done_closes_quietly_a_problem_closes_with_a_mail() {
+        let warned = Unit {
+            state: Some(StateKind::Met),
+            thread: Some(Thread {
+                reached: Reach::Responsible,
+                ..thread(false, 0, "2026-12-01T09:00:00Z")
+            }),
+            ..lapsed_since("2026-12-02T09:00:00Z")
+        };
+        let now = ts("2026-12-02T09:00:00Z");
+        assert_eq!(due(&Policy::default(), &warned, now), [Step::Closed]);
+        assert!(!Step::Closed.is_mailed());
+        let gone = Unit {
+            state: None,
+            thread: Some(thread(false, 0, "2026-12-01T09:00:00Z")),
+            ..warned
+        };
+        assert_eq!(due(&Policy::default(), &gone, now), [Step::Resolved]);
+        assert_eq!(
+            Step::Resolved.reach(Some(Reach::Management)),
+            Reach::Management
+        );
+    }
+
+    #[test]
+    fn a_running_clock_or_due_soon_never_climbs() {
+        let unit = Unit {
+            state: Some(StateKind::DueSoon),
+            thread: Some(thread(false, 0, "2026-12-01T09:00:00Z")),
+            ..lapsed_since("2026-12-01T09:00:00Z")
+        };
+        assert_eq!(
+            due(&Policy::default(), &unit, ts("2027-02-01T00:00:00Z")),
+            [Step::Notice(StateKind::DueSoon)]
+        );
+    }
+}

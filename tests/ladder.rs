@@ -1,0 +1,534 @@
+//! The escalation ladder end to end, at exact instants: each step once per subject, repeats at
+//! their interval, acknowledgements, silences, resolution, restarts, the first run's summary.
+
+use dutywatch::store::{AckKind, NewAck, Store};
+use jiff::{SignedDuration, Timestamp};
+
+use crate::util::{self, at, text};
+
+/// The standard config with management contacts on both sides and a report address.
+fn ladder_config(extra: &str) -> String {
+    util::contractor_config(extra)
+        .replace(
+            "contacts = [\"it@acme.example\"]",
+            "contacts = [\"it@acme.example\"]\nmanagement_contacts = [\"ceo@acme.example\"]\nmsp_management_contacts = [\"boss@keystone.example\"]",
+        )
+        .replace(
+            "[[contractor]]",
+            "[escalation]\nbase_url = \"https://reports.acme.example/dutywatch\"\n\n[[contractor]]",
+        )
+}
+
+fn fixture(now: Timestamp) -> util::Fixture {
+    let fixture = util::standard(now);
+    fixture.write("dutywatch.toml", &ladder_config(""));
+    fixture
+}
+
+fn days(n: i64) -> SignedDuration {
+    SignedDuration::from_hours(24 * n)
+}
+
+/// A header of a message (folded lines joined).
+fn header(mail: &str, name: &str) -> Option<String> {
+    let head = mail.split("\n\n").next().unwrap_or_default();
+    let mut value: Option<String> = None;
+    for line in head.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some(v) = value.as_mut() {
+                v.push_str(line);
+            }
+            continue;
+        }
+        if value.is_some() {
+            break;
+        }
+        if let Some((key, rest)) = line.split_once(':')
+            && key.eq_ignore_ascii_case(name)
+        {
+            value = Some(rest.trim().to_owned());
+        }
+    }
+    value
+}
+
+/// The mails written since `before` (the file transport's names sort by nothing useful, so
+/// the test counts them).
+fn new_mails(fixture: &util::Fixture, before: &[String]) -> Vec<String> {
+    fixture
+        .mails()
+        .into_iter()
+        .filter(|m| !before.contains(m))
+        .collect()
+}
+
+#[test]
+fn a_lapse_climbs_once_per_step_repeats_weekly_and_stops_when_acknowledged() {
+    // The manual training duty has no evidence: a problem from the first check on.
+    let t0 = at("2026-12-01T14:00:00Z");
+    let fixture = fixture(t0);
+    let mut engine = util::engine(&fixture);
+    engine.cycle(t0).expect("cycle");
+    let first = fixture.mails();
+    assert_eq!(first.len(), 1, "{first:#?}");
+    let notice = &first[0];
+    assert!(
+        notice.contains("Subject: [dutywatch] NO EVIDENCE: Annual training (Acme Machining)"),
+        "{notice}"
+    );
+    assert_eq!(header(notice, "To").as_deref(), Some("it@acme.example"));
+    assert!(
+        notice.contains("no evidence since 2026-12-01 09:00 EST (-05:00)"),
+        "times in the configured zone with the offset: {notice}"
+    );
+    assert!(notice.contains("Report: https://reports.acme.example/dutywatch/acme/"));
+    let root = header(notice, "Message-ID").expect("a Message-ID");
+    assert!(root.starts_with("<dw-thread."), "{root}");
+
+    let mut seen = fixture.mails();
+    let mut step = |engine: &mut dutywatch::engine::Engine, now: Timestamp| -> Vec<String> {
+        // The MFA export keeps arriving, so only the duty under test changes.
+        fixture.write_dated("evidence/mfa.json", util::MFA_OK, now);
+        engine.cycle(now).expect("cycle");
+        let new = new_mails(&fixture, &seen);
+        seen = fixture.mails();
+        // The access review falls due mid-December: its mails are not this test's.
+        new.into_iter()
+            .filter(|m| m.contains("Annual training"))
+            .collect()
+    };
+    assert!(step(&mut engine, t0 + SignedDuration::from_hours(1)).is_empty());
+    assert!(
+        step(&mut engine, t0 + days(3) - SignedDuration::from_secs(1)).is_empty(),
+        "management waits the full three days"
+    );
+    let management = step(&mut engine, t0 + days(3));
+    assert_eq!(management.len(), 1, "{management:#?}");
+    let m = &management[0];
+    assert!(
+        m.contains("Subject: [dutywatch] ESCALATED: NO EVIDENCE: Annual training"),
+        "{m}"
+    );
+    assert_eq!(header(m, "To").as_deref(), Some("it@acme.example"));
+    assert_eq!(header(m, "Cc").as_deref(), Some("ceo@acme.example"));
+    assert_eq!(header(m, "In-Reply-To").as_deref(), Some(root.as_str()));
+    assert_eq!(header(m, "References").as_deref(), Some(root.as_str()));
+    assert!(m.contains("escalated to management"), "{m}");
+
+    // A restart in between changes nothing.
+    let mut engine = util::engine(&fixture);
+    assert!(step(&mut engine, t0 + days(3) + SignedDuration::from_hours(1)).is_empty());
+    assert!(step(&mut engine, t0 + days(10) - SignedDuration::from_secs(1)).is_empty());
+    let reminder = step(&mut engine, t0 + days(10));
+    assert_eq!(reminder.len(), 1, "a week after management: {reminder:#?}");
+    assert!(
+        reminder[0].contains("Subject: [dutywatch] REMINDER: NO EVIDENCE: Annual training"),
+        "{}",
+        reminder[0]
+    );
+    assert!(reminder[0].contains("reminder 1"), "{}", reminder[0]);
+    assert!(step(&mut engine, t0 + days(10) + SignedDuration::from_hours(6)).is_empty());
+    // The second reminder; the access review fell due meanwhile, and it@ hears of both in
+    // one mail while ceo@ hears of the reminder alone.
+    let second = step(&mut engine, t0 + days(17));
+    assert_eq!(second.len(), 2, "{second:#?}");
+    assert!(
+        second.iter().all(|m| m.contains("reminder 2")),
+        "{second:#?}"
+    );
+    let to_it = second
+        .iter()
+        .find(|m| header(m, "To").as_deref() == Some("it@acme.example"))
+        .expect("it@'s mail");
+    assert!(
+        to_it.contains("Subject: [dutywatch] 2 duties need attention"),
+        "{to_it}"
+    );
+    let (training, review) = (
+        to_it
+            .find("NO EVIDENCE: Annual training")
+            .expect("training"),
+        to_it
+            .find("DUE SOON: Quarterly access review")
+            .expect("review"),
+    );
+    assert!(training < review, "the worse state first");
+    // It answers the training thread; the review's warning opened a thread in this very mail,
+    // which has no root mail to answer.
+    assert_eq!(header(to_it, "References").as_deref(), Some(root.as_str()));
+
+    // Acknowledged through the CLI (its --clock is 2026-12-01): no reminder any more, the
+    // state stays as it is.
+    let output = fixture.run(&[
+        "ack",
+        "training",
+        "--by",
+        "Dana Reyes",
+        "--reason",
+        "training vendor booked for Dec 20",
+        "--config",
+        "dutywatch.toml",
+    ]);
+    let (out, err) = text(&output);
+    assert!(output.status.success(), "{out}{err}");
+    assert!(out.contains("acknowledged by Dana Reyes"), "{out}");
+    let mut engine = util::engine(&fixture);
+    assert!(step(&mut engine, t0 + days(24)).is_empty(), "acknowledged");
+    assert!(
+        step(&mut engine, t0 + days(60)).is_empty(),
+        "still acknowledged"
+    );
+    assert_eq!(
+        util::verdict_of(&engine, "training").state.kind(),
+        dutywatch_checks::verdict::StateKind::NoEvidence,
+        "the record is untouched"
+    );
+    let output = fixture.run(&["status", "--config", "dutywatch.toml"]);
+    let (out, _) = text(&output);
+    assert!(out.contains("no_evidence"), "{out}");
+    assert!(
+        out.contains("ack     acme/training: by Dana Reyes"),
+        "status shows the state with the acknowledgement: {out}"
+    );
+    let output = fixture.run(&["status", "--json", "--config", "dutywatch.toml"]);
+    let status: serde_json::Value = serde_json::from_str(&text(&output).0).expect("json");
+    assert_eq!(
+        status["acks"][0]["reason"],
+        "training vendor booked for Dec 20"
+    );
+    let output = fixture.run(&["acks", "--json", "--config", "dutywatch.toml"]);
+    let (out, err) = text(&output);
+    assert!(output.status.success(), "{err}");
+    let acks: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(acks[0]["by"], "Dana Reyes");
+    assert_eq!(acks[0]["kind"], "ack");
+    assert_eq!(acks[0]["duty"], "training");
+}
+
+#[test]
+fn a_warning_becomes_a_lapse_in_one_thread_a_silence_holds_it_and_the_resolution_closes_it() {
+    // The access review was signed off 2026-10-01, due every 90 days (2026-12-30 12:00 UTC),
+    // due soon 14 days before.
+    let t0 = at("2026-12-20T14:00:00Z");
+    let fixture = fixture(t0);
+    // Without the manual training duty, whose own ladder would share these mails.
+    let config = ladder_config("");
+    let cut = config
+        .find("[[contractor.duty]]\nid = \"training\"")
+        .expect("the training duty");
+    fixture.write("dutywatch.toml", &config[..cut]);
+    let mut engine = util::engine(&fixture);
+    engine.cycle(t0).expect("cycle");
+    let all = fixture.mails();
+    let due_soon = all
+        .iter()
+        .find(|m| m.contains("DUE SOON: Quarterly access review"))
+        .unwrap_or_else(|| panic!("{all:#?}"));
+    assert_eq!(header(due_soon, "To").as_deref(), Some("it@acme.example"));
+    let root = header(due_soon, "Message-ID").expect("id");
+
+    let mut seen = fixture.mails();
+    let mut step = |engine: &mut dutywatch::engine::Engine, now: Timestamp| -> Vec<String> {
+        // The MFA export keeps arriving, so only the duty under test changes.
+        fixture.write_dated("evidence/mfa.json", util::MFA_OK, now);
+        engine.cycle(now).expect("cycle");
+        let new = new_mails(&fixture, &seen);
+        seen = fixture.mails();
+        new
+    };
+    let t1 = at("2026-12-30T14:00:00Z");
+    let lapse = step(&mut engine, t1);
+    let lapse: Vec<&String> = lapse
+        .iter()
+        .filter(|m| m.contains("Quarterly access review"))
+        .collect();
+    assert_eq!(lapse.len(), 1, "{lapse:#?}");
+    assert!(lapse[0].contains("Subject: [dutywatch] LAPSED: Quarterly access review"));
+    assert_eq!(
+        header(lapse[0], "In-Reply-To").as_deref(),
+        Some(root.as_str())
+    );
+
+    // Planned work: silenced for five days from an hour later.
+    let mut store = Store::open(&fixture.path("state/dutywatch.db")).expect("store");
+    store
+        .add_ack(&NewAck {
+            kind: AckKind::Silence,
+            client: "acme",
+            duty: "access-review",
+            subject: None,
+            by: "ops",
+            reason: "review moved to the January audit week",
+            at: t1 + SignedDuration::from_hours(1),
+            until: Some(t1 + days(5)),
+        })
+        .expect("silence");
+    drop(store);
+    let about_review = |mails: Vec<String>| -> Vec<String> {
+        mails
+            .into_iter()
+            .filter(|m| m.contains("Quarterly access review"))
+            .collect()
+    };
+    assert!(
+        about_review(step(&mut engine, t1 + days(3))).is_empty(),
+        "silenced: management is not told yet"
+    );
+    let after = about_review(step(&mut engine, t1 + days(5)));
+    assert_eq!(after.len(), 1, "the silence ended by itself: {after:#?}");
+    assert!(after[0].contains("ESCALATED: LAPSED: Quarterly access review"));
+    assert_eq!(
+        header(&after[0], "In-Reply-To").as_deref(),
+        Some(root.as_str())
+    );
+
+    // Done: the export shows the new sign-off. One resolution mail closes the thread, to
+    // everyone it reached.
+    let done = t1 + days(6);
+    fixture.write_dated(
+        "evidence/reviews.csv",
+        &format!(
+            "{}Q4,alice,keep,{}\n",
+            util::REVIEWS,
+            done - SignedDuration::from_hours(2)
+        ),
+        done,
+    );
+    let resolved = about_review(step(&mut engine, done));
+    assert_eq!(resolved.len(), 1, "{resolved:#?}");
+    let r = &resolved[0];
+    assert!(
+        r.contains("Subject: [dutywatch] RESOLVED: Quarterly access review"),
+        "{r}"
+    );
+    assert_eq!(header(r, "In-Reply-To").as_deref(), Some(root.as_str()));
+    assert_eq!(header(r, "To").as_deref(), Some("it@acme.example"));
+    assert_eq!(header(r, "Cc").as_deref(), Some("ceo@acme.example"));
+    assert!(about_review(step(&mut engine, done + days(14))).is_empty());
+}
+
+#[test]
+fn a_subject_that_lapses_is_its_own_thread_and_told_once() {
+    let t0 = at("2026-12-01T14:00:00Z");
+    let fixture = fixture(t0);
+    fixture.write_dated("evidence/mfa.json", util::MFA_BAD, t0);
+    let mut engine = util::engine(&fixture);
+    engine.cycle(t0).expect("cycle");
+    let count = |fixture: &util::Fixture, needle: &str| {
+        fixture
+            .mails()
+            .iter()
+            .filter(|m| m.contains(needle))
+            .count()
+    };
+    assert_eq!(count(&fixture, "  - b@acme.example [due_soon"), 1);
+    // Past the 24 h tolerance b lapses: told once, to the MSP and the accountable contractor.
+    for hours in [25, 26, 30] {
+        fixture.write_dated(
+            "evidence/mfa.json",
+            util::MFA_BAD,
+            t0 + SignedDuration::from_hours(hours),
+        );
+        engine
+            .cycle(t0 + SignedDuration::from_hours(hours))
+            .expect("cycle");
+    }
+    let lapses: Vec<String> = fixture
+        .mails()
+        .into_iter()
+        .filter(|m| m.contains("  - b@acme.example [lapsed"))
+        .collect();
+    assert_eq!(lapses.len(), 1, "{lapses:#?}");
+    assert_eq!(
+        header(&lapses[0], "To").as_deref(),
+        Some("soc@keystone.example")
+    );
+    assert_eq!(header(&lapses[0], "Cc").as_deref(), Some("it@acme.example"));
+    assert!(
+        lapses[0].contains("Keystone IT (the MSP)"),
+        "the party in words: {}",
+        lapses[0]
+    );
+}
+
+#[test]
+fn the_first_run_over_two_hundred_duties_sends_at_most_one_mail_per_recipient() {
+    let t0 = at("2026-12-01T14:00:00Z");
+    let fixture = util::standard(t0);
+    let mut extra = String::new();
+    for n in 0..210 {
+        let (party, objective) = if n % 3 == 0 {
+            ("msp", "3.5.3")
+        } else {
+            ("contractor", "3.2.1")
+        };
+        extra += &format!(
+            "\n[[contractor.duty]]\nid = \"attest-{n:03}\"\ntitle = \"Attestation {n:03}\"\nobjectives = [\"{objective}\"]\nparty = \"{party}\"\nsource = \"manual\"\nrule = \"recurring\"\nevery = \"365d\"\n"
+        );
+    }
+    fixture.write("dutywatch.toml", &ladder_config(&extra));
+    let mut engine = util::engine(&fixture);
+    let summary = engine.cycle(t0).expect("cycle");
+    assert!(summary.evaluated > 200, "{summary:?}");
+    let mails = fixture.mails();
+    let mut per_recipient: std::collections::BTreeMap<String, usize> = Default::default();
+    for mail in &mails {
+        for name in ["To", "Cc"] {
+            for address in header(mail, name).unwrap_or_default().split(',') {
+                let address = address.trim();
+                if !address.is_empty() {
+                    *per_recipient.entry(address.to_owned()).or_default() += 1;
+                }
+            }
+        }
+    }
+    assert!(!per_recipient.is_empty());
+    assert!(
+        per_recipient.values().all(|n| *n == 1),
+        "{per_recipient:?} over {} mails",
+        mails.len()
+    );
+    let contractor = mails
+        .iter()
+        .find(|m| header(m, "To").as_deref() == Some("it@acme.example"))
+        .expect("the contractor's summary");
+    assert!(
+        contractor.contains("Subject: [dutywatch] First check of Acme Machining:"),
+        "{}",
+        &contractor[..600.min(contractor.len())]
+    );
+    // Lapsed and missing first: the order of urgency.
+    let first_block = contractor.find("NO EVIDENCE: ").expect("a problem block");
+    let due_soon = contractor.find("DUE SOON: ").unwrap_or(usize::MAX);
+    assert!(first_block < due_soon);
+    assert!(
+        contractor.contains("Content-Type: text/html"),
+        "an HTML alternative"
+    );
+    assert_eq!(
+        header(contractor, "References"),
+        None,
+        "a first summary answers nothing"
+    );
+}
+
+#[test]
+fn ack_and_silence_refuse_what_they_cannot_keep_saying_how_to_fix_it() {
+    let fixture = fixture(at(util::CLOCK));
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--config", "dutywatch.toml"]);
+        let output = fixture.run(&all);
+        let (out, err) = text(&output);
+        (output.status.success(), format!("{out}{err}"))
+    };
+    let (ok, said) = run(&["ack", "training", "--by", "Dana", "--reason", "booked"]);
+    assert!(!ok);
+    assert!(said.contains("no database at"), "{said}");
+    assert!(run(&["once"]).1.contains("training"));
+
+    let (ok, said) = run(&["ack", "traning", "--by", "Dana", "--reason", "booked"]);
+    assert!(!ok);
+    assert!(
+        said.contains("no duty `traning`") && said.contains("training"),
+        "{said}"
+    );
+    let (ok, said) = run(&[
+        "silence",
+        "training",
+        "--reason",
+        " ",
+        "--until",
+        "2026-12-02T00:00:00Z",
+    ]);
+    assert!(!ok);
+    assert!(said.contains("say why with --reason"), "{said}");
+    let (ok, said) = run(&[
+        "ack",
+        "training",
+        "--by",
+        "Dana",
+        "--reason",
+        "booked",
+        "--until",
+        "2026-11-30T00:00:00Z",
+    ]);
+    assert!(!ok);
+    assert!(said.contains("is not in the future"), "{said}");
+    let (ok, said) = run(&[
+        "ack",
+        "mfa-registered",
+        "--subject",
+        "z@acme.example",
+        "--by",
+        "Dana",
+        "--reason",
+        "x",
+    ]);
+    assert!(!ok);
+    assert!(said.contains("has no subject `z@acme.example`"), "{said}");
+    let (ok, said) = run(&["acks"]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("No acknowledgement or silence is in force"),
+        "{said}"
+    );
+
+    let (ok, said) = run(&[
+        "silence",
+        "training",
+        "--reason",
+        "trainer on leave",
+        "--until",
+        "2026-12-08T09:00:00-05:00",
+    ]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("silenced until 2026-12-08 09:00 EST (-05:00)"),
+        "{said}"
+    );
+    let (_, said) = run(&["acks"]);
+    assert!(
+        said.contains("silence acme/training") && said.contains("trainer on leave"),
+        "{said}"
+    );
+}
+
+#[test]
+fn the_daemon_climbs_the_ladder_on_its_evaluation_schedule_and_a_restart_repeats_nothing() {
+    use dutywatch::daemon::Daemon;
+    let t0 = at("2026-12-01T14:00:00Z");
+    let fixture = fixture(t0);
+    let about_training = |fixture: &util::Fixture| {
+        fixture
+            .mails()
+            .into_iter()
+            .filter(|m| m.contains("Annual training"))
+            .collect::<Vec<_>>()
+    };
+    let mut daemon =
+        Daemon::start(fixture.config_path(), fixture.load(), t0).expect("daemon starts");
+    daemon.step(t0).expect("step");
+    assert_eq!(about_training(&fixture).len(), 1);
+    // Nothing changes, no source is due at 09:15 local: the 15-minute evaluation alone
+    // brings the management step once its time has come.
+    let step = |daemon: &mut Daemon, now: Timestamp| {
+        fixture.write_dated("evidence/mfa.json", util::MFA_OK, now);
+        daemon.step(now).expect("step");
+    };
+    step(&mut daemon, t0 + days(3) - SignedDuration::from_mins(15));
+    assert_eq!(about_training(&fixture).len(), 1);
+    step(&mut daemon, t0 + days(3) + SignedDuration::from_mins(15));
+    let mails = about_training(&fixture);
+    assert_eq!(mails.len(), 2, "{mails:#?}");
+    assert!(mails.iter().any(|m| m.contains("ESCALATED: NO EVIDENCE")));
+    drop(daemon);
+
+    // A restart: the new daemon catches up on its schedule and decides nothing twice.
+    let restart = t0 + days(3) + SignedDuration::from_hours(2);
+    let mut daemon =
+        Daemon::start(fixture.config_path(), fixture.load(), restart).expect("daemon restarts");
+    step(&mut daemon, restart);
+    step(&mut daemon, restart + SignedDuration::from_mins(15));
+    assert_eq!(about_training(&fixture).len(), 2);
+}
