@@ -181,6 +181,8 @@ pub struct Digest {
     pub incidents: Vec<IncidentClock>,
     pub going_stale: Vec<GoingStale>,
     pub undelivered: Vec<UndeliveredMail>,
+    /// Acknowledgements and silences in force: who holds back which reminders, and why.
+    pub acks: Vec<crate::store::Ack>,
     /// When the CRM is next to be reviewed, when the config knows it.
     pub crm_next_review: Option<String>,
     /// The contractor's SPRS projection; `None` in the MSP's digest.
@@ -439,6 +441,7 @@ pub fn build(
         incidents,
         going_stale,
         undelivered: store.undelivered_mail(Some(&contractor.id))?,
+        acks: store.active_acks(Some(&contractor.id), now)?,
         crm_next_review: crm_next_review(&rows, party, &config.timezone),
         sprs,
         history: Vec::new(),

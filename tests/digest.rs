@@ -424,4 +424,30 @@ fn the_digest_names_each_partys_next_crm_review_from_its_library_duty() {
     // The MSP has never reviewed it.
     let msp = preview("msp");
     assert!(msp.contains("Next review: no_evidence"), "{msp}");
+    assert!(
+        msp.contains("ACKNOWLEDGEMENTS AND SILENCES IN FORCE\n  none"),
+        "{msp}"
+    );
+
+    // An acknowledgement in force is listed in every digest, with who, why and until when.
+    let ack = fixture.run(&[
+        "ack",
+        "--config",
+        "dutywatch.toml",
+        "lib-crm-review-msp",
+        "--by",
+        "Dana Reyes",
+        "--reason",
+        "review booked with the MSP for next week",
+    ]);
+    assert!(ack.status.success(), "{}", text(&ack).1);
+    for party in ["contractor", "msp"] {
+        let digest = preview(party);
+        assert!(
+            digest.contains(
+                "lib-crm-review-msp: acknowledged by Dana Reyes on 2026-11-30 19:00 EST (-05:00) until resolved: review booked with the MSP for next week"
+            ),
+            "{digest}"
+        );
+    }
 }

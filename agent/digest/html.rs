@@ -91,6 +91,7 @@ pub fn render_html(digest: &Digest) -> String {
             ("incidents", incidents(digest)),
             ("going_stale", going_stale(digest)),
             ("undelivered", undelivered(digest)),
+            ("acks", acks(digest)),
             (
                 "crm_next_review",
                 Html::text(
@@ -566,6 +567,22 @@ fn undelivered(digest: &Digest) -> Html {
     Html(out)
 }
 
+fn acks(digest: &Digest) -> Html {
+    if digest.acks.is_empty() {
+        return none("No acknowledgement or silence holds back any reminder.");
+    }
+    let mut out = String::from("<ul>\n");
+    for ack in &digest.acks {
+        let _ = writeln!(
+            out,
+            "<li>{}</li>",
+            escape(&super::text::ack_line(digest, ack))
+        );
+    }
+    out.push_str("</ul>\n");
+    Html(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -610,6 +627,7 @@ mod tests {
             "incidents",
             "going_stale",
             "undelivered",
+            "acks",
             "crm_next_review",
             "footer",
         ];

@@ -164,6 +164,15 @@ pub fn render_text(digest: &Digest) -> String {
         );
     }
 
+    section(
+        &mut out,
+        "ACKNOWLEDGEMENTS AND SILENCES IN FORCE",
+        digest.acks.is_empty(),
+    );
+    for ack in &digest.acks {
+        let _ = writeln!(out, "  {}", ack_line(digest, ack));
+    }
+
     let _ = writeln!(out, "\nCRM");
     let _ = writeln!(
         out,
@@ -201,4 +210,26 @@ fn row(counts: &Counts) -> String {
         .iter()
         .map(|(_, n)| format!("{n:>15}"))
         .collect::<String>()
+}
+
+/// One acknowledgement or silence: what it covers, who, why, until when.
+pub(super) fn ack_line(digest: &Digest, ack: &crate::store::Ack) -> String {
+    let what = match &ack.subject {
+        Some(subject) => format!("{} [{subject}]", ack.duty),
+        None => ack.duty.clone(),
+    };
+    let kind = match ack.kind {
+        crate::store::AckKind::Ack => "acknowledged",
+        crate::store::AckKind::Silence => "silenced",
+    };
+    let until = ack
+        .until
+        .map(|until| format!(" until {}", digest.local(until)))
+        .unwrap_or_else(|| " until resolved".to_owned());
+    format!(
+        "{what}: {kind} by {} on {}{until}: {}",
+        ack.by,
+        digest.local(ack.created_at),
+        ack.reason
+    )
 }
