@@ -280,6 +280,8 @@ pub enum ExportFormat {
     /// OSCAL 1.1.2 JSON: assessment results, an assessment-plan stub and the CRM as a
     /// component definition, per contractor.
     Oscal,
+    /// One self-contained HTML page (`index.html`) that reads in a browser and prints.
+    Html,
 }
 
 #[derive(Debug, Subcommand)]
@@ -738,6 +740,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format: ExportFormat::Oscal,
             out,
         } => crate::export::oscal::run(&config.config, client.as_deref(), &out, clock.now()),
+        Command::Export {
+            config,
+            client,
+            format: ExportFormat::Html,
+            out,
+        } => crate::export::html::run(&config.config, client.as_deref(), &out, clock.now()),
         Command::Sprs {
             config,
             contractor,

@@ -6,8 +6,9 @@
 //! DoD artifact hashing procedure lists them), `chain.txt` (the evidence chain head and whether
 //! the chain is intact) and `README.txt`. Times are RFC 3339 UTC, with a column in the
 //! configured zone next to those people read. `--format oscal` writes the same report as
-//! OSCAL documents instead ([`oscal`]).
+//! OSCAL documents instead ([`oscal`]), `--format html` as one page ([`html`]).
 
+pub mod html;
 pub mod oscal;
 
 use std::path::Path;

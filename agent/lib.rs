@@ -12,6 +12,7 @@ pub mod digest;
 pub mod engine;
 pub mod escalation;
 pub mod export;
+pub mod html;
 pub mod incident;
 pub mod mail;
 mod out_dir;

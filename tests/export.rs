@@ -411,3 +411,64 @@ fn the_demo_export_has_every_objective_and_each_evidence_file_with_its_sha256() 
         .count();
     assert_eq!(files_on_disk, evidence.len(), "every demo origin is a file");
 }
+
+#[test]
+fn the_html_export_is_one_escaped_page_with_every_objective_and_hash_and_renders_in_chromium() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    // A name with markup in it must come out as text.
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config("").replace(
+            "name = \"Acme Machining\"",
+            "name = \"Acme <script>alert(1)</script> & Sons\"",
+        ),
+    );
+    let mut engine = util::engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    drop(engine);
+
+    let output = fixture.run(&[
+        "export",
+        "--config",
+        "dutywatch.toml",
+        "--format",
+        "html",
+        "--out",
+        "package",
+    ]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    let page_path = fixture.path("package/index.html");
+    let page = std::fs::read_to_string(&page_path).expect("index.html");
+    assert!(!page.contains("<script>"), "unescaped markup");
+    assert!(page.contains("Acme &lt;script&gt;alert(1)&lt;/script&gt; &amp; Sons"));
+    // Self-contained: nothing to fetch.
+    assert!(!page.contains(" src=") && !page.contains("<link"));
+    for objective in dutywatch_checks::catalog::objectives() {
+        assert!(
+            page.contains(&format!("<tr id=\"{objective}\">")),
+            "{objective} missing"
+        );
+    }
+    let reviews = hex::encode(sha2::Sha256::digest(util::REVIEWS.as_bytes()));
+    let mfa = hex::encode(sha2::Sha256::digest(util::MFA_OK.as_bytes()));
+    assert!(page.contains(&reviews) && page.contains(&mfa));
+    assert!(fixture.path("package/chain.txt").is_file());
+
+    // What a browser shows: the chain head, an objective's duty with its state, the hashes.
+    let dom = util::chromium::dump_dom(&page_path);
+    assert!(
+        dom.contains("NIST SP 800-171 rev2 assessor's package"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("Evidence chain: intact, 2 row(s), head row E2"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("<code>access-review</code> (contractor)"),
+        "{dom}"
+    );
+    assert!(dom.contains(&reviews));
+}

@@ -2,24 +2,9 @@
 //! the same [`View`] as the plain text, every value escaped.
 
 use super::view::{Block, View};
+pub(crate) use crate::html::escape;
 
 const TEMPLATE: &str = include_str!("mail.html");
-
-/// Escapes text for HTML element content and quoted attribute values.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The colour of a state's badge: red for a lapse, amber for a warning, green when resolved.
 fn colour(block: &Block) -> &'static str {
