@@ -687,3 +687,74 @@ enabled = true
         stdout.lines().next().unwrap_or_default()
     );
 }
+
+#[test]
+fn an_msp_lapse_the_contractors_verification_missed_is_told_to_the_contractor_as_such() {
+    let t0 = util::at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(t0);
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config("\n[library]\nenabled = true\n"),
+    );
+    // b@acme.example is not registered for MFA: the MSP's duty is due soon, then lapses
+    // after its 24-hour tolerance.
+    fixture.write_dated("evidence/mfa.json", util::MFA_BAD, t0);
+    let once = |at: &str| {
+        let output = fixture.run(&["once", "--config", "dutywatch.toml", "--at", at]);
+        assert!(output.status.code().is_some(), "{}", text(&output).1);
+    };
+    once("2026-11-23T15:00:00Z");
+    let before = fixture.mails().len();
+    once("2026-11-24T16:00:00Z");
+    let mails = fixture.mails();
+    let lapse: Vec<&String> = mails
+        .iter()
+        .filter(|m| m.contains("MFA registered") && m.contains("LAPSED"))
+        .collect();
+    assert!(mails.len() > before && !lapse.is_empty(), "{mails:#?}");
+    let told = lapse
+        .iter()
+        .find(|m| m.contains("it@acme.example"))
+        .unwrap_or_else(|| panic!("the contractor hears of the MSP's lapse: {lapse:#?}"));
+    let unfolded = told.replace("\n ", " ");
+    assert!(
+        unfolded.contains("Not noticed:")
+            && unfolded.contains("your own verification of the MSP has not caught this lapse")
+            && unfolded.contains("`ver-3.5.3` never verified"),
+        "{told}"
+    );
+
+    // The contractor checks and records the finding: the next mail of that lapse (management,
+    // three days on) no longer says it went unnoticed.
+    fixture.write("mfa-report.pdf", "%PDF-1.4 MFA registration report");
+    let added = fixture.run(&[
+        "evidence",
+        "add",
+        "--config",
+        "dutywatch.toml",
+        "--duty",
+        "ver-3.5.3",
+        "--file",
+        "mfa-report.pdf",
+        "--by",
+        "it-lead",
+        "--done-at",
+        "2026-11-24T17:00:00Z",
+        "--looked-at",
+        "the MSP's MFA registration report",
+        "--outcome",
+        "not-satisfied",
+    ]);
+    assert!(added.status.success(), "{}", text(&added).1);
+    let seen: std::collections::BTreeSet<String> = fixture.mails().into_iter().collect();
+    once("2026-11-27T17:00:00Z");
+    let later: Vec<String> = fixture
+        .mails()
+        .into_iter()
+        .filter(|m| !seen.contains(m) && m.contains("MFA registered"))
+        .collect();
+    assert!(!later.is_empty(), "the management step went out");
+    for mail in &later {
+        assert!(!mail.contains("Not noticed:"), "{mail}");
+    }
+}

@@ -49,6 +49,10 @@ pub(super) struct Pass<'a> {
     /// No thread was ever opened for this client: the mails are its first summary.
     pub(super) first_run: bool,
     pub(super) now: Timestamp,
+    /// Per contractor verification of the MSP (`ver-3.14.1`): when its newest verification
+    /// record was made, whatever it found; `None` when it never was. A lapse of the MSP's
+    /// that began after it is one the contractor's own checks have not noticed.
+    pub(super) verified: Vec<(String, Option<Timestamp>)>,
 }
 
 /// The steps one set of recipients hears of, and the thread roots they belong to.

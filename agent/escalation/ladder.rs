@@ -125,11 +125,24 @@ fn run_for(
         && verdicts
             .iter()
             .all(|v| v.state_since.as_second() >= now.as_second());
+    let mut verified = Vec::new();
+    for duty in contractor
+        .duties
+        .iter()
+        .filter(|duty| dutywatch_checks::library::is_verification(&duty.id))
+    {
+        let source = crate::engine::evidence_source(duty);
+        verified.push((
+            duty.id.as_str().to_owned(),
+            store.newest_effective_at(&contractor.id, &source)?,
+        ));
+    }
     let pass = Pass {
         config,
         contractor,
         first_run,
         now,
+        verified,
     };
     store.record_ladder(&contractor.id, now, &planned, &mut |decided| {
         compose::mails(&pass, &items, decided)

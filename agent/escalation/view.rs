@@ -4,9 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use dutywatch_checks::duty::Duty;
 use dutywatch_checks::ladder::Step;
 use dutywatch_checks::party::Party;
 use dutywatch_checks::verdict::StateKind;
+use jiff::Timestamp;
 
 use super::LISTED;
 use super::compose::{Item, Pass};
@@ -167,6 +169,41 @@ pub(super) fn view(
     }
 }
 
+/// Whether the contractor's own verification of the MSP missed this lapse: for the
+/// requirements of `duty` that have a verification duty, the ones whose newest verification
+/// record is older than the lapse (or that were never verified). The contractor stays
+/// accountable for what it handed over, so the mail says so plainly.
+fn unnoticed(pass: &Pass<'_>, duty: &Duty, lapsed_since: Timestamp) -> Option<String> {
+    let zone = &pass.config.timezone;
+    let mut requirements: Vec<String> = duty
+        .objectives
+        .iter()
+        .map(|o| o.requirement().to_string())
+        .collect();
+    requirements.dedup();
+    let missed: Vec<String> = requirements
+        .iter()
+        .filter_map(|requirement| {
+            let id = format!("ver-{requirement}");
+            let (_, newest) = pass.verified.iter().find(|(duty, _)| *duty == id)?;
+            match newest {
+                Some(at) if *at >= lapsed_since => None,
+                Some(at) => Some(format!("`{id}` last verified {}", local(*at, zone))),
+                None => Some(format!("`{id}` never verified")),
+            }
+        })
+        .collect();
+    if missed.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "your own verification of the MSP has not caught this lapse ({}); the contractor \
+         stays accountable for the MSP's part: check it now and record what you find with \
+         `dutywatch evidence add --duty ver-… --looked-at … --outcome not-satisfied`",
+        missed.join("; ")
+    ))
+}
+
 fn block(pass: &Pass<'_>, entries: &[(&DecidedStep, &Item<'_>)], readers: Readers) -> Block {
     let c = pass.contractor;
     let zone = &pass.config.timezone;
@@ -197,6 +234,18 @@ fn block(pass: &Pass<'_>, entries: &[(&DecidedStep, &Item<'_>)], readers: Reader
             "Accountable",
             words::party(pass.config, c, duty.accountable(), readers),
         ));
+    }
+    if duty.responsible == Party::Msp && worst == StateKind::Lapsed && readers != Readers::Msp {
+        let lapsed_since = entries
+            .iter()
+            .filter(|(s, i)| s.step != Step::Resolved && i.kind() == StateKind::Lapsed)
+            .map(|(_, i)| i.since)
+            .min();
+        if let Some(since) = lapsed_since
+            && let Some(note) = unnoticed(pass, duty, since)
+        {
+            rows.push(("Not noticed", note));
+        }
     }
     let objectives: Vec<String> = duty.objectives.iter().map(ToString::to_string).collect();
     rows.push(("Objectives", objectives.join(", ")));
