@@ -9,18 +9,19 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use dutywatch_checks::crm::{Crm, CrmImport};
 use dutywatch_checks::library::{self, Outcome};
+
+use crate::manual::ManualNote;
 use dutywatch_checks::lint::{LintReport, lint};
 use dutywatch_checks::party::Party;
 use jiff::Timestamp;
-use sha2::Digest as _;
 
 use crate::clock::{Clock, FixedClock, SystemClock};
-use crate::config::{self, Config, MANUAL_SOURCE, Secrets, SmtpLogin, SmtpPassword, Transport};
+use crate::config::{self, Config, Secrets, SmtpLogin, SmtpPassword, Transport};
 use crate::daemon::{self, Command as DaemonCommand};
-use crate::engine::{Engine, evidence_source};
+use crate::engine::Engine;
 use crate::sources::{self, CollectError, closed_folder};
 use crate::status;
-use crate::store::{AckKind, NewEvidence, Store};
+use crate::store::{AckKind, Store};
 use crate::systemd::ServiceManager;
 use crate::telemetry::LogFormat;
 
@@ -124,6 +125,10 @@ pub enum Command {
         /// Exit 1 when a duty shown is not met or a mail is waiting (for monitoring).
         #[arg(long)]
         exit_code: bool,
+        /// List the duties the library derived from the CRM one by one too (by default they
+        /// are counted per state on one line); `--json` always lists them.
+        #[arg(long)]
+        library: bool,
     },
     /// Validate the configuration, its CRMs, sources and duties.
     CheckConfig(ConfigArg),
@@ -558,6 +563,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             subjects,
             exit_code,
+            library,
         } => {
             let config = load(&config.config, Secrets::Skip)?;
             let store = Store::open_read_only(&config.database)?;
@@ -570,7 +576,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }) {
                 bail!("no contractor `{id}` in {}", config.path.display());
             }
-            let report = print_status(&config, &store, &filter, json, subjects, clock.now())?;
+            let shown = Shown {
+                json,
+                subjects,
+                library,
+            };
+            let report = print_status(&config, &store, &filter, shown, clock.now())?;
             Ok(if exit_code && report.needs_attention() {
                 ExitCode::FAILURE
             } else {
@@ -992,8 +1003,10 @@ fn cycle_and_report(
         engine.config(),
         engine.store(),
         &status::Filter::default(),
-        json,
-        false,
+        Shown {
+            json,
+            ..Shown::default()
+        },
         now,
     )?;
     // The pass marked each mail it failed with its error and a retry after `now`.
@@ -1157,14 +1170,27 @@ fn what_if(config_path: &Path, now: Timestamp, json: bool) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `print_status` shows besides the duties: JSON instead of a table, each duty's
+/// subjects, the library's duties one by one.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shown {
+    json: bool,
+    subjects: bool,
+    library: bool,
+}
+
 fn print_status(
     config: &Config,
     store: &Store,
     filter: &status::Filter,
-    json: bool,
-    subjects: bool,
+    shown: Shown,
     now: Timestamp,
 ) -> anyhow::Result<status::Report> {
+    let Shown {
+        json,
+        subjects,
+        library,
+    } = shown;
     let report = status::report(config, store, filter)?;
     // The states stay as they are; who said they are on which is told beside them.
     let acks = store.active_acks(filter.contractor.as_deref(), now)?;
@@ -1180,7 +1206,7 @@ fn print_status(
         write!(
             stdout,
             "{}",
-            status::table(&report.duties, &config.timezone, subjects)
+            status::table(&report.duties, &config.timezone, subjects, library)
         )?;
         write!(
             stdout,
@@ -1405,15 +1431,6 @@ fn crm_lint(
     })
 }
 
-/// What `evidence add` says about the file beyond the file itself.
-struct ManualNote {
-    note: Option<String>,
-    by: Option<String>,
-    done_at: Option<Timestamp>,
-    /// `--looked-at` and `--outcome`, for a verification of the MSP.
-    verification: (Option<String>, Option<Outcome>),
-}
-
 fn evidence_add(
     config_path: &Path,
     client: Option<String>,
@@ -1454,79 +1471,27 @@ fn evidence_add(
             );
         }
     };
-    let duty = contractor
-        .duty(duty_id)
-        .with_context(|| format!("no duty `{duty_id}` for contractor `{}`", contractor.id))?;
-    if duty.source != MANUAL_SOURCE {
-        bail!(
-            "duty `{duty_id}` reads evidence from source `{}`; only duties with source = \"{MANUAL_SOURCE}\" take hand-added evidence",
-            duty.source
-        );
-    }
-    let verification = match (library::is_verification(&duty.id), verification) {
-        (true, (Some(looked_at), Some(outcome))) if !looked_at.trim().is_empty() => {
-            Some((looked_at, outcome))
-        }
-        (true, _) => bail!(
-            "duty `{duty_id}` is the contractor's verification of the MSP: say what was looked at and what it found, e.g. --looked-at \"the MSP's October patch report\" --outcome satisfied (or not-satisfied, which records the finding and leaves the duty open)"
-        ),
-        (false, (None, None)) => None,
-        (false, _) => bail!(
-            "--looked-at and --outcome record a verification of the MSP; duty `{duty_id}` is not one (verification duties are named `ver-…`, see `dutywatch duties plan`)"
-        ),
-    };
-    // A FIFO would block the read forever, a device never end, and a huge
-    // file would be stored whole: refused before anything is read.
-    let payload = sources::read_bounded(
-        file,
-        config::DEFAULT_MAX_BYTES,
-        "hand-added evidence is limited to 64 MiB; add a summary or an excerpt of the evidence instead",
-    )?;
-    let now = clock.now();
-    let done_at = done_at.unwrap_or(now);
-    if done_at > now {
-        bail!("--done-at {done_at} is in the future; evidence records work already done");
-    }
-    let by = by
-        .or_else(|| std::env::var("SUDO_USER").ok())
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".to_owned());
-    let name = file.file_name().map_or_else(
-        || file.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let origin = sources::manual_origin(
-        &name,
-        &by,
-        note.as_deref(),
-        verification
-            .as_ref()
-            .map(|(looked_at, outcome)| (looked_at.trim(), *outcome)),
-    );
-    let media_type = match file
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("pdf") => "application/pdf",
-        Some("csv") => "text/csv",
-        Some("json") => "application/json",
-        Some("txt") => "text/plain",
-        _ => "application/octet-stream",
-    };
-    let source = evidence_source(duty);
     let mut store = Store::open(&config.database)?;
-    let id = store.add_evidence(&NewEvidence {
-        client: &contractor.id,
-        source: &source,
-        fetched_at: now,
-        effective_at: Timestamp::from_second(done_at.as_second())?,
-        media_type,
-        origin: &origin,
-        payload: &payload,
-    })?;
-    let digest = hex::encode(sha2::Sha256::digest(&payload));
+    let added = crate::manual::add(
+        &mut store,
+        contractor,
+        duty_id,
+        file,
+        ManualNote {
+            note,
+            by,
+            done_at,
+            verification,
+        },
+        clock.now(),
+    )?;
+    let crate::manual::Added {
+        id,
+        name,
+        sha256: digest,
+        done_at,
+        by,
+    } = added;
     println!(
         "stored {id} for duty `{duty_id}` of `{}`: {name}, sha256 {digest}, done {done_at}, by {by}",
         contractor.id

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use dutywatch_checks::library::Outcome;
 use dutywatch_checks::party::Party;
 use dutywatch_checks::period::Period;
 use jiff::{SignedDuration, Timestamp};
@@ -37,7 +38,11 @@ pub fn run(from: &Path, out: &Path, now: Timestamp) -> anyhow::Result<ExitCode> 
     )
     .with_context(|| format!("writing `{}`", out.join(MARKER).display()))?;
     render_into(from, out, now)?;
-    println!("demo rendered into {} as of {now}\n", out.display());
+    let attested = attest(out, now)?;
+    println!(
+        "demo rendered into {} as of {now}, {attested} piece(s) of hand-added evidence recorded\n",
+        out.display()
+    );
     let code = crate::cli::once(
         &out.join("dutywatch.toml"),
         Some(now),
@@ -173,19 +178,89 @@ fn instant_at(text: &str, now: Timestamp) -> anyhow::Result<Timestamp> {
 struct DemoManifest {
     #[serde(default)]
     modified: std::collections::BTreeMap<String, String>,
+    /// Hand-added evidence the demo records before its cycle, as `evidence add` would.
+    #[serde(default)]
+    attestation: Vec<DemoAttestation>,
+}
+
+/// One `[[attestation]]` of `demo.toml`: a file of the demo added to a manual duty.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoAttestation {
+    duty: String,
+    file: String,
+    /// `now-20d`.
+    done: String,
+    by: String,
+    note: Option<String>,
+    /// For a verification of the MSP: what was looked at, and `satisfied` or `not_satisfied`.
+    looked_at: Option<String>,
+    outcome: Option<String>,
+}
+
+fn manifest(out: &Path) -> anyhow::Result<Option<DemoManifest>> {
+    let path = out.join("demo.toml");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error).with_context(|| format!("reading `{}`", path.display())),
+    };
+    toml::from_str(&text)
+        .map(Some)
+        .with_context(|| format!("reading `{}`", path.display()))
+}
+
+/// Records the demo's `[[attestation]]`s in the rendered demo's database, through the same
+/// path as `dutywatch evidence add`, so the library's duties show met and a verification's
+/// finding next to the ones nobody attested yet.
+fn attest(out: &Path, now: Timestamp) -> anyhow::Result<usize> {
+    let Some(manifest) = manifest(out)? else {
+        return Ok(0);
+    };
+    if manifest.attestation.is_empty() {
+        return Ok(0);
+    }
+    let config_path = out.join("dutywatch.toml");
+    let config = crate::config::load_with(&config_path, crate::config::Secrets::Skip)
+        .map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let contractor = config
+        .contractors
+        .first()
+        .context("the demo config has no contractor")?;
+    let mut store = crate::store::Store::open(&config.database)?;
+    for entry in &manifest.attestation {
+        let outcome = match entry.outcome.as_deref() {
+            None => None,
+            Some("satisfied") => Some(Outcome::Satisfied),
+            Some("not_satisfied") => Some(Outcome::NotSatisfied),
+            Some(other) => bail!(
+                "demo.toml: attestation of `{}`: outcome `{other}` is neither `satisfied` nor `not_satisfied`",
+                entry.duty
+            ),
+        };
+        let note = crate::manual::ManualNote {
+            note: entry.note.clone(),
+            by: Some(entry.by.clone()),
+            done_at: Some(instant_at(&entry.done, now)?),
+            verification: (entry.looked_at.clone(), outcome),
+        };
+        crate::manual::add(
+            &mut store,
+            contractor,
+            &entry.duty,
+            &out.join(&entry.file),
+            note,
+            now,
+        )
+        .with_context(|| format!("demo.toml: attestation of `{}`", entry.duty))?;
+    }
+    Ok(manifest.attestation.len())
 }
 
 fn apply_modified_times(out: &Path, now: Timestamp) -> anyhow::Result<()> {
-    let manifest_path = out.join("demo.toml");
-    let text = match std::fs::read_to_string(&manifest_path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(error) => {
-            return Err(error).with_context(|| format!("reading `{}`", manifest_path.display()));
-        }
+    let Some(manifest) = manifest(out)? else {
+        return Ok(());
     };
-    let manifest: DemoManifest =
-        toml::from_str(&text).with_context(|| format!("reading `{}`", manifest_path.display()))?;
     for (file, when) in manifest.modified {
         let at = instant_at(&when, now)?;
         let path = out.join(&file);

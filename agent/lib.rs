@@ -15,6 +15,7 @@ pub mod export;
 pub mod html;
 pub mod incident;
 pub mod mail;
+pub mod manual;
 mod out_dir;
 pub mod schedule;
 pub mod secret;

@@ -176,7 +176,10 @@ pub fn rows(config: &Config, store: &Store, filter: &Filter) -> anyhow::Result<V
 
 /// A fixed-width table; times in the configured zone. With `subjects`, each duty is followed
 /// by its subjects that are not met (and those that left the evidence).
-pub fn table(rows: &[StatusRow], zone: &TimeZone, subjects: bool) -> String {
+/// The status table. Unless `library`, the duties the library derived from the CRM are not
+/// listed one by one but counted per state on one line (the totals still count them): a CRM
+/// yields hundreds, and the hand-written and connector duties are what a reader looks for.
+pub fn table(rows: &[StatusRow], zone: &TimeZone, subjects: bool, library: bool) -> String {
     let show = |at: Option<Timestamp>| {
         at.map(|t| {
             t.to_zoned(zone.clone())
@@ -193,6 +196,11 @@ pub fn table(rows: &[StatusRow], zone: &TimeZone, subjects: bool) -> String {
         "RESPONSIBLE",
         "REASON",
     ];
+    let all = rows;
+    let (listed, folded): (Vec<&StatusRow>, Vec<&StatusRow>) = rows
+        .iter()
+        .partition(|row| library || !dutywatch_checks::library::is_derived_id(&row.duty));
+    let rows = listed;
     let cells: Vec<[String; 6]> = rows
         .iter()
         .map(|row| {
@@ -234,12 +242,28 @@ pub fn table(rows: &[StatusRow], zone: &TimeZone, subjects: bool) -> String {
             subject_lines(&mut out, &row.subjects, &show);
         }
     }
-    let mut counts = std::collections::BTreeMap::new();
-    for row in rows {
-        *counts.entry(row.state).or_insert(0) += 1;
+    let count = |rows: &mut dyn Iterator<Item = &StatusRow>| {
+        let mut counts = std::collections::BTreeMap::new();
+        for row in rows {
+            *counts.entry(row.state).or_insert(0) += 1;
+        }
+        counts
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !folded.is_empty() {
+        let _ = writeln!(
+            out,
+            "+ {} duties from the duty library (CRM attestations, verifications of the MSP, \
+             reviews), not listed: {}; `--library` lists them, `dutywatch duties plan` says \
+             where each comes from",
+            folded.len(),
+            count(&mut folded.iter().copied())
+        );
     }
-    let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    let _ = writeln!(out, "\n{} duties: {}", rows.len(), summary.join(", "));
+    let _ = writeln!(out, "\n{} duties: {}", all.len(), count(&mut all.iter()));
     out
 }
 

@@ -7,15 +7,13 @@ use dutywatch_checks::party::Party;
 
 use crate::util::{self, Fixture, text};
 
-/// The demo's config and CRM in a fixture, with `[library] enabled = true`.
+/// The demo's config (which enables the library) and CRM in a fixture.
 fn demo_with_library() -> Fixture {
     let fixture = Fixture::new();
     let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo");
     let config = std::fs::read_to_string(demo.join("dutywatch.toml")).expect("demo config");
-    fixture.write(
-        "dutywatch.toml",
-        &format!("{config}\n[library]\nenabled = true\n"),
-    );
+    assert!(config.contains("[library]\nenabled = true"));
+    fixture.write("dutywatch.toml", &config);
     fixture.write(
         "crm.csv",
         &std::fs::read_to_string(demo.join("crm.csv")).expect("demo crm"),
@@ -74,13 +72,13 @@ fn the_demo_crm_with_the_library_watches_every_owned_objective() {
         ]
     );
     assert_eq!(row.sides[2].role, Role::Verifies);
-    // The shipped demo leaves the library off.
+    // The shipped demo is this config: the hand-written duties and the library's.
     let shipped = config::load(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo/dutywatch.toml"),
     )
     .expect("the demo loads");
-    assert!(!shipped.contractors[0].library_enabled);
-    assert_eq!(shipped.contractors[0].duties.len(), hand);
+    assert!(shipped.contractors[0].library_enabled);
+    assert_eq!(shipped.contractors[0].duties.len(), contractor.duties.len());
 }
 
 fn library_fixture(library: &str) -> Fixture {

@@ -835,7 +835,12 @@ const VERIFICATION_PREFIX: &str = "ver-";
 /// Whether `duty` is one the library derived (`lib-…`, `ver-…`) rather than a hand-written
 /// one. Hand-written ids cannot take these prefixes (`config::duty` refuses them).
 pub fn is_derived(duty: &DutyId) -> bool {
-    duty.as_str().starts_with("lib-") || is_verification(duty)
+    is_derived_id(duty.as_str())
+}
+
+/// [`is_derived`] of a duty id as stored and shown (`status`, the store's rows).
+pub fn is_derived_id(duty: &str) -> bool {
+    duty.starts_with("lib-") || duty.starts_with(VERIFICATION_PREFIX)
 }
 
 /// `lib-3.1.1-contractor` (`lib-3.1.1.a-msp` for an objective with a cadence of its own),
@@ -896,7 +901,10 @@ fn attestation(
 fn origin_text(library: &Library, requirement: RequirementId, origin: Origin) -> String {
     let default = library.default_for(requirement);
     let mut text = match (origin, default.entry) {
-        (Origin::Override, _) => origin.describe().to_owned(),
+        (Origin::Override | Origin::NotApplicableReview, _)
+        | (Origin::CrmVerification | Origin::VerificationDefault, None) => {
+            origin.describe().to_owned()
+        }
         (_, None) => {
             format!("{requirement} is not in the library: 1 year, the 32 CFR 170.4 ceiling")
         }
@@ -906,7 +914,14 @@ fn origin_text(library: &Library, requirement: RequirementId, origin: Origin) ->
         ),
         (origin, Some(entry)) => format!("{origin}; library: {}", entry.suggested),
     };
-    if origin != Origin::Override && library.attestation_cadence(requirement) != default.cadence {
+    let attested = matches!(
+        origin,
+        Origin::AssessmentGuide
+            | Origin::FedrampModerate
+            | Origin::CommonPractice
+            | Origin::NotGiven
+    );
+    if attested && library.attestation_cadence(requirement) != default.cadence {
         text.push_str("; attested weekly by hand until a connector checks it");
     }
     text
