@@ -5,7 +5,7 @@
 //!
 //! - Microsoft Graph: four users in two pages (one member without MFA), an enabled
 //!   Conditional Access policy requiring MFA for all users, three Intune devices (one not
-//!   synced for 12 days), two Defender incidents (one high and active), one access review
+//!   synced for 12 days), two Defender incidents (one high, active and real, one a resolved false positive), one access review
 //!   whose last completed instance ended 110 days ago;
 //! - Azure Resource Manager: a Log Analytics workspace keeping 90 days, four tables (one,
 //!   `SecurityEvent`, inheriting those 90 days), two closed Sentinel incidents;
@@ -20,11 +20,11 @@ use std::net::TcpListener;
 
 use jiff::{SignedDuration, Timestamp};
 
+use super::arm_server;
 use super::elastic_server::{self, ElasticServer};
 use super::graph_server::{self, GraphServer};
 use super::ninjaone_server::{self, NinjaServer};
 use super::splunk_server::{self, SplunkServer};
-use super::arm_server;
 
 /// The client secret, Splunk token and Elastic API key of the fake tenant; the same text is in
 /// `config/tenant/demo-secret`. A demo value, never a real one.
@@ -211,7 +211,11 @@ fn fill_graph(graph: &GraphServer, ago: &impl Fn(i64) -> Timestamp, day: i64) {
             device("HF-SHOP-03", "sam.patel@harborforge.example", ago(12 * day)),
         ]],
     );
-    let incident = |id: &str, status: &str, severity: &str, created: Timestamp| {
+    let incident = |id: &str,
+                    status: &str,
+                    severity: &str,
+                    classification: &str,
+                    created: Timestamp| {
         serde_json::json!({
             "id": id,
             "incidentWebUrl": format!("https://security.microsoft.com/incidents/{id}?tid=contoso"),
@@ -220,8 +224,8 @@ fn fill_graph(graph: &GraphServer, ago: &impl Fn(i64) -> Timestamp, day: i64) {
             "createdDateTime": text(created),
             "lastUpdateDateTime": text(created + SignedDuration::from_hours(1)),
             "assignedTo": "soc@bluewater-msp.example",
-            "classification": "truePositive",
-            "determination": "compromisedAccount",
+            "classification": classification,
+            "determination": if classification == "truePositive" { "compromisedAccount" } else { "notMalicious" },
             "status": status,
             "severity": severity,
             "customTags": [],
@@ -231,8 +235,16 @@ fn fill_graph(graph: &GraphServer, ago: &impl Fn(i64) -> Timestamp, day: i64) {
     graph.set_pages(
         graph_server::INCIDENTS,
         vec![vec![
-            incident("2972401", "active", "high", ago(6)),
-            incident("2972388", "resolved", "medium", ago(10 * day)),
+            // Real and six hours old: it also opens the DFARS 72-hour clock (hand-off due).
+            incident("2972401", "active", "high", "truePositive", ago(6)),
+            // Resolved as a false positive: no incident clock.
+            incident(
+                "2972388",
+                "resolved",
+                "medium",
+                "falsePositive",
+                ago(10 * day),
+            ),
         ]],
     );
     graph.set_pages(
@@ -261,7 +273,10 @@ fn fill_graph(graph: &GraphServer, ago: &impl Fn(i64) -> Timestamp, day: i64) {
         })
     };
     graph.set_pages(
-        &format!("{}/def-priv-roles/instances", graph_server::REVIEW_DEFINITIONS),
+        &format!(
+            "{}/def-priv-roles/instances",
+            graph_server::REVIEW_DEFINITIONS
+        ),
         vec![vec![
             instance("inst-q1", ago(200 * day)),
             instance("inst-q2", ago(110 * day)),
