@@ -12,6 +12,7 @@ mod daemon;
 mod digest;
 mod evidence;
 mod export;
+mod fake_tenant;
 mod graph;
 mod graph_connectors;
 mod incident;

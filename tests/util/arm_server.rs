@@ -32,6 +32,11 @@ pub(crate) fn start(secret: &str) -> GraphServer {
     GraphServer::start_as(secret, Flavor::Arm)
 }
 
+/// [`start`] on `listener`.
+pub(crate) fn start_on(secret: &str, listener: std::net::TcpListener) -> GraphServer {
+    GraphServer::start_on(secret, Flavor::Arm, listener)
+}
+
 /// The workspace, as in the vendor's WorkspacesGet example (`properties.retentionInDays`).
 pub(crate) fn workspace(retention_days: i64) -> serde_json::Value {
     serde_json::json!({

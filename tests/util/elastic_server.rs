@@ -18,6 +18,11 @@ pub(crate) struct ElasticServer {
 
 impl ElasticServer {
     pub(crate) fn start(api_key: &str) -> ElasticServer {
+        ElasticServer::start_on(api_key, fake_http::any_port())
+    }
+
+    /// [`ElasticServer::start`] on `listener`.
+    pub(crate) fn start_on(api_key: &str, listener: std::net::TcpListener) -> ElasticServer {
         let policies = Arc::new(Mutex::new(serde_json::Map::new()));
         let script = Arc::new(Script::default());
         let (p, f, k) = (
@@ -25,7 +30,7 @@ impl ElasticServer {
             Arc::clone(&script),
             api_key.to_owned(),
         );
-        let base = fake_http::serve(move |request| respond(&p, &f, &k, request));
+        let base = fake_http::serve_on(listener, move |request| respond(&p, &f, &k, request));
         ElasticServer {
             base,
             policies,

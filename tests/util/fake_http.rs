@@ -73,9 +73,22 @@ impl Reply {
     }
 }
 
+/// A fresh loopback port.
+pub(crate) fn any_port() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").expect("bind loopback")
+}
+
 /// Serves `handler` on a fresh loopback port; returns `http://127.0.0.1:PORT`.
 pub(crate) fn serve(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    serve_on(any_port(), handler)
+}
+
+/// Serves `handler` on `listener` (the fake tenant binds its fixed ports first, to say which
+/// one is taken); returns `http://ADDRESS`.
+pub(crate) fn serve_on(
+    listener: TcpListener,
+    handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+) -> String {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let handler = Arc::new(handler);
     std::thread::spawn(move || {

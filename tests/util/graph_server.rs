@@ -106,6 +106,11 @@ impl GraphServer {
     /// [`GraphServer::start`] playing `flavor`.
     pub(crate) fn start_as(secret: &str, flavor: Flavor) -> GraphServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        GraphServer::start_on(secret, flavor, listener)
+    }
+
+    /// [`GraphServer::start_as`] on `listener`.
+    pub(crate) fn start_on(secret: &str, flavor: Flavor, listener: TcpListener) -> GraphServer {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let state = Arc::new(Mutex::new(State {
             secret: secret.to_owned(),

@@ -10,6 +10,7 @@ pub(crate) mod arm_server;
 pub(crate) mod chromium;
 pub(crate) mod elastic_server;
 pub(crate) mod fake_http;
+pub(crate) mod fake_tenant;
 pub(crate) mod graph_server;
 pub(crate) mod ms_fixture;
 pub(crate) mod ninjaone_server;

@@ -32,6 +32,11 @@ pub(crate) struct NinjaServer {
 
 impl NinjaServer {
     pub(crate) fn start(secret: &str) -> NinjaServer {
+        NinjaServer::start_on(secret, fake_http::any_port())
+    }
+
+    /// [`NinjaServer::start`] on `listener`.
+    pub(crate) fn start_on(secret: &str, listener: std::net::TcpListener) -> NinjaServer {
         let state = Arc::new(Mutex::new(State {
             secret: secret.to_owned(),
             cursor_expires: 4_102_444_800.0,
@@ -39,7 +44,7 @@ impl NinjaServer {
         }));
         let script = Arc::new(Script::default());
         let (s, f) = (Arc::clone(&state), Arc::clone(&script));
-        let base = fake_http::serve(move |request| respond(&s, &f, request));
+        let base = fake_http::serve_on(listener, move |request| respond(&s, &f, request));
         NinjaServer {
             base,
             state,

@@ -18,10 +18,15 @@ pub(crate) struct SplunkServer {
 
 impl SplunkServer {
     pub(crate) fn start(token: &str) -> SplunkServer {
+        SplunkServer::start_on(token, fake_http::any_port())
+    }
+
+    /// [`SplunkServer::start`] on `listener`.
+    pub(crate) fn start_on(token: &str, listener: std::net::TcpListener) -> SplunkServer {
         let entries = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Script::default());
         let (e, f, t) = (Arc::clone(&entries), Arc::clone(&script), token.to_owned());
-        let base = fake_http::serve(move |request| respond(&e, &f, &t, request));
+        let base = fake_http::serve_on(listener, move |request| respond(&e, &f, &t, request));
         SplunkServer {
             base,
             entries,
