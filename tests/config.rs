@@ -173,7 +173,7 @@ fn an_unowned_objective_says_why_the_crm_did_not_cover_it() {
     assert!(
         text.contains("duty[mfa-registered].objectives: 3.5.3[a] has no owner in the CRM")
             && text.contains("(set aside, ")
-            && text.contains("crm.csv:3: "),
+            && text.contains("crm.csv:3:D: "),
         "names the row that was set aside and why: {text}"
     );
 
@@ -326,7 +326,7 @@ fn provider_crm_problems_point_at_file_line_and_key() {
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(
         stdout.contains(
-            "crm.csv:6: error[invalid-owner]: owner `Vendor Run` of 3.14.1 is not an owner word"
+            "crm.csv:6:B: error[invalid-owner]: owner `Vendor Run` of 3.14.1 is not an owner word"
         ),
         "{stdout}"
     );

@@ -493,10 +493,10 @@ impl Context<'_> {
                     .crm
                     .iter()
                     .map(|row| {
-                        let location = Location {
-                            file: self.file.display().to_string(),
-                            line: u32::try_from(self.line(row.span().start)).unwrap_or(u32::MAX),
-                        };
+                        let location = Location::new(
+                            self.file.display().to_string(),
+                            u32::try_from(self.line(row.span().start)).unwrap_or(u32::MAX),
+                        );
                         let row = row.get_ref();
                         RawCrmRow {
                             location,
@@ -508,6 +508,7 @@ impl Context<'_> {
                             verification: row.verification.clone(),
                             package: row.package.clone(),
                             justification: row.justification.clone(),
+                            positions: Vec::new(),
                         }
                     })
                     .collect();
@@ -552,7 +553,9 @@ fn set_aside(crm: &CrmLoad, objective: ObjectiveId) -> String {
             .iter()
             .filter(|finding| {
                 finding.severity == Severity::Error
-                    && (location.is_none() || finding.location.as_ref() == location)
+                    && location.is_none_or(|row| {
+                        finding.location.as_ref().is_some_and(|at| at.same_row(row))
+                    })
             })
             .map(|finding| match &finding.location {
                 Some(at) => format!("{at}: {}", finding.message),

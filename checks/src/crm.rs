@@ -36,13 +36,17 @@ pub struct CrmImport {
     pub owner_words: Vec<(String, Responsibility)>,
 }
 
-/// Where a row came from, for messages: `crm.csv:12`.
+/// Where a row came from, for messages: `crm.csv:12`, or with the cell a problem is in,
+/// `crm.xlsx#CRM Moderate:12:C` (the spreadsheet's column letter, also for a CSV file).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Location {
     /// The name to show for the file, not necessarily a path that can be opened.
     pub file: String,
     /// 1-based; in a CSV file the header is line 1.
     pub line: u32,
+    /// The column letter of the cell, when the problem is in one cell of the row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
 }
 
 impl Location {
@@ -50,13 +54,43 @@ impl Location {
         Self {
             file: file.into(),
             line,
+            column: None,
+        }
+    }
+
+    /// Whether `other` is in the same row of the same file, whichever cell.
+    pub fn same_row(&self, other: &Location) -> bool {
+        self.file == other.file && self.line == other.line
+    }
+
+    /// The same row, at the cell in `column` (0-based position).
+    pub fn at_column(&self, position: usize) -> Location {
+        Location {
+            column: Some(column_letter(position)),
+            ..self.clone()
         }
     }
 }
 
+/// A spreadsheet's column letter: 0 is `A`, 25 `Z`, 26 `AA`.
+pub fn column_letter(position: usize) -> String {
+    let mut letters = Vec::new();
+    let mut n = position + 1;
+    while n > 0 {
+        let rem = (n - 1) % 26;
+        letters.push(char::from(b'A' + u8::try_from(rem).unwrap_or(0)));
+        n = (n - 1) / 26;
+    }
+    letters.iter().rev().collect()
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
+        write!(f, "{}:{}", self.file, self.line)?;
+        if let Some(column) = &self.column {
+            write!(f, ":{column}")?;
+        }
+        Ok(())
     }
 }
 
@@ -250,9 +284,29 @@ pub struct RawCrmRow {
     pub verification: Option<String>,
     pub package: Option<String>,
     pub justification: Option<String>,
+    /// Where each field's cell is in the file (0-based column position), for the readers
+    /// that know it (CSV, XLSX): a problem with one field names its cell.
+    pub positions: Vec<(CrmColumn, usize)>,
 }
 
 impl RawCrmRow {
+    /// Records that `column`'s cell is at `position` of the row.
+    pub fn place(&mut self, column: CrmColumn, position: usize) {
+        self.positions.retain(|(c, _)| *c != column);
+        self.positions.push((column, position));
+    }
+
+    /// The row's location at `column`'s cell, or the row's when the cell is not known.
+    pub fn location_of(&self, column: CrmColumn) -> Location {
+        self.positions
+            .iter()
+            .find(|(c, _)| *c == column)
+            .map_or_else(
+                || self.location.clone(),
+                |(_, p)| self.location.at_column(*p),
+            )
+    }
+
     /// Sets the cell of `column`: trimmed, and absent when empty. The one place a column
     /// meets its field, for every reader (CSV, XLSX).
     pub fn set(&mut self, column: CrmColumn, text: &str) {
@@ -282,6 +336,7 @@ impl RawCrmRow {
             verification: None,
             package: None,
             justification: None,
+            positions: Vec::new(),
         }
     }
 }

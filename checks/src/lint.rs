@@ -390,10 +390,12 @@ fn note_rejected(load: &CrmLoad, ownership: &Ownership<'_>, findings: &mut [Find
                 unowned.len() > 1,
             ),
         };
-        let Some(finding) = findings
-            .iter_mut()
-            .find(|f| f.is_error() && f.location.as_ref() == Some(&rejected.location))
-        else {
+        let Some(finding) = findings.iter_mut().find(|f| {
+            f.is_error()
+                && f.location
+                    .as_ref()
+                    .is_some_and(|at| at.same_row(&rejected.location))
+        }) else {
             continue;
         };
         let verb = if many { "have" } else { "has" };

@@ -505,6 +505,7 @@ fn read_record(header: &Header, record: &ByteRecord, location: Location, out: &m
             return;
         };
         row.set(*column, text);
+        row.place(*column, index);
     }
     if let Some(owner) = header.marked_owner(|position| {
         record

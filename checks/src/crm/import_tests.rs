@@ -303,7 +303,7 @@ fn an_unknown_owner_word_names_file_line_value_and_the_accepted_words() {
     let finding = &load.problems[0];
     assert_eq!(
         finding.location.as_ref().unwrap().to_string(),
-        "vendor-crm.csv:3"
+        "vendor-crm.csv:3:B"
     );
     assert_eq!(
         finding.message,

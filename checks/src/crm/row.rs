@@ -3,7 +3,10 @@
 //! Every problem in a row is reported, not just the first, so one edit pass fixes the row.
 
 use super::vocabulary::OwnerWords;
-use super::{Assignment, CrmRow, EvidenceProducer, RawCrmRow, RejectedRow, Responsibility};
+use super::{
+    Assignment, CrmColumn as Column, CrmRow, EvidenceProducer, Location, RawCrmRow, RejectedRow,
+    Responsibility,
+};
 use crate::catalog::ControlRef;
 use crate::lint::{Finding, code};
 
@@ -15,6 +18,11 @@ pub(super) struct Parsed {
 }
 
 pub(super) fn parse(raw: RawCrmRow, words: &OwnerWords) -> Parsed {
+    // A problem in one field names its cell, where the reader knows it.
+    let cells: Vec<(Column, Location)> = Column::ALL
+        .iter()
+        .map(|column| (*column, raw.location_of(*column)))
+        .collect();
     let location = raw.location;
     let cell = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let id = cell(raw.id);
@@ -27,13 +35,17 @@ pub(super) fn parse(raw: RawCrmRow, words: &OwnerWords) -> Parsed {
     let justification = cell(raw.justification);
 
     let mut problems = Vec::new();
-    let mut error = |code, message: String, help: String| {
-        problems.push(Finding::error(Some(location.clone()), code, message, help));
+    let mut error = |at: Option<Column>, code, message: String, help: String| {
+        let location = at
+            .and_then(|column| cells.iter().find(|(c, _)| *c == column))
+            .map_or_else(|| location.clone(), |(_, cell)| cell.clone());
+        problems.push(Finding::error(Some(location), code, message, help));
     };
 
     let control = match &id {
         None => {
             error(
+                Some(Column::Id),
                 code::MISSING_ID,
                 "row has no id".to_owned(),
                 "write the requirement (e.g. 3.1.1) or objective (e.g. 3.1.1[a]) in the id column"
@@ -45,6 +57,7 @@ pub(super) fn parse(raw: RawCrmRow, words: &OwnerWords) -> Parsed {
             Ok(control) => Some(control),
             Err(err) => {
                 error(
+                    Some(Column::Id),
                     code::INVALID_ID,
                     err.to_string(),
                     "write a NIST SP 800-171 rev2 number such as 3.1.1 or AC.L2-3.1.1, or 3.1.1[a] (3.1.1a, 3.1.1.a, 3.1.1(a)) for one objective"
@@ -64,6 +77,7 @@ pub(super) fn parse(raw: RawCrmRow, words: &OwnerWords) -> Parsed {
     let owner = match owner.as_deref() {
         None => {
             error(
+                Some(Column::Owner),
                 code::MISSING_OWNER,
                 format!("{subject} has no owner"),
                 OWNER_HELP.to_owned(),
@@ -79,6 +93,7 @@ pub(super) fn parse(raw: RawCrmRow, words: &OwnerWords) -> Parsed {
                     ""
                 };
                 error(
+                    Some(Column::Owner),
                     code::INVALID_OWNER,
                     format!("owner `{text}` of {subject} is not an owner word{why}"),
                     format!(
@@ -98,6 +113,7 @@ pub(super) fn parse(raw: RawCrmRow, words: &OwnerWords) -> Parsed {
             let parsed = parse_evidence_producer(text);
             if parsed.is_none() {
                 error(
+                    Some(Column::EvidenceProducer),
                     code::INVALID_EVIDENCE_PRODUCER,
                     format!(
                         "evidence_producer `{text}` of {subject} is not one of contractor, msp, both"
@@ -111,8 +127,9 @@ pub(super) fn parse(raw: RawCrmRow, words: &OwnerWords) -> Parsed {
         _ => None,
     };
 
-    let mut missing_duty = |party: &str, column: &str| {
+    let mut missing_duty = |party: &str, column: &str, at: Column| {
         error(
+            Some(at),
             code::MISSING_DUTY,
             format!("{subject} is owned by the {party} but {column} is empty"),
             format!("describe what the {party} does for {subject} in {column}"),
@@ -125,7 +142,7 @@ pub(super) fn parse(raw: RawCrmRow, words: &OwnerWords) -> Parsed {
                 contractor_does: text.clone(),
             }),
             None => {
-                missing_duty("contractor", "contractor_does");
+                missing_duty("contractor", "contractor_does", Column::ContractorDoes);
                 None
             }
         },
@@ -136,7 +153,7 @@ pub(super) fn parse(raw: RawCrmRow, words: &OwnerWords) -> Parsed {
                 verification: verification.clone(),
             }),
             None => {
-                missing_duty("MSP", "msp_does");
+                missing_duty("MSP", "msp_does", Column::MspDoes);
                 None
             }
         },
@@ -156,7 +173,13 @@ pub(super) fn parse(raw: RawCrmRow, words: &OwnerWords) -> Parsed {
                 .flatten()
                 .collect();
                 let verb = if empty.len() == 1 { "is" } else { "are" };
+                let at = match (contractor.is_none(), msp.is_none()) {
+                    (true, false) => Some(Column::ContractorDoes),
+                    (false, true) => Some(Column::MspDoes),
+                    _ => None,
+                };
                 error(
+                    at,
                     code::SHARED_MISSING_SIDE,
                     format!(
                         "{subject} is shared but {} {verb} empty",
@@ -176,6 +199,7 @@ pub(super) fn parse(raw: RawCrmRow, words: &OwnerWords) -> Parsed {
             }),
             None => {
                 error(
+                    Some(Column::Justification),
                     code::NOT_APPLICABLE_WITHOUT_REASON,
                     format!("{subject} is not_applicable but has no justification"),
                     format!(

@@ -312,6 +312,7 @@ fn read_rows(at: &str, grid: &Grid, from: usize, header: &Header, out: &mut CsvR
                 *column,
                 cells.get(position).map_or("", |text| text.as_str()),
             );
+            row.place(*column, position);
         }
         if let Some(owner) = header.marked_owner(|position| cells.get(position).map(String::as_str))
         {

@@ -525,3 +525,41 @@ fn a_cis_sheet_reads_its_origination_x_marks_as_the_owner() {
         ]
     );
 }
+
+#[test]
+fn a_problem_in_one_cell_names_its_sheet_row_and_column() {
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("CRM").unwrap();
+    write_rows(
+        sheet,
+        0,
+        &[
+            &[
+                "Control ID",
+                "Responsibility",
+                "Customer Responsibility",
+                "Provider Responsibility",
+            ],
+            &["3.1.1", "Vendor Run", "Approves", "Operates"],
+            &["3.1.2", "Provider", "", ""],
+            &["3.1.x", "Customer", "Trains", ""],
+        ],
+    );
+    let bytes = workbook.save_to_buffer().unwrap();
+    let load = Crm::from_xlsx_with("crm.xlsx", &bytes, None, &CrmImport::default());
+    let located: Vec<(String, &'static str)> = load
+        .problems
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| (f.location.as_ref().unwrap().to_string(), f.code))
+        .collect();
+    assert_eq!(
+        located,
+        [
+            ("crm.xlsx#CRM:2:B".to_owned(), code::INVALID_OWNER),
+            ("crm.xlsx#CRM:3:D".to_owned(), code::MISSING_DUTY),
+            ("crm.xlsx#CRM:4:A".to_owned(), code::INVALID_ID),
+        ]
+    );
+}

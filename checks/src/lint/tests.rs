@@ -363,7 +363,7 @@ fn shared_rows_need_both_sides() {
     assert_eq!(codes(&report)[0], (Some(2), Error, "shared-missing-side"));
     assert_eq!(
         report.findings[0].to_string(),
-        "crm.csv:2: error[shared-missing-side]: 3.1.1 is shared but contractor_does is empty; the row is \
+        "crm.csv:2:C: error[shared-missing-side]: 3.1.1 is shared but contractor_does is empty; the row is \
          rejected, so 3.1.1 (objectives [a] to [f]) have no owner until it is fixed\n  \
          help: a shared row needs both sides written out: what the contractor does \
          (contractor_does) and what the MSP does (msp_does); if only one party does the work, \
