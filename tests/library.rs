@@ -756,3 +756,64 @@ fn an_msp_lapse_the_contractors_verification_missed_is_told_to_the_contractor_as
         assert!(!mail.contains("Not noticed:"), "{mail}");
     }
 }
+
+#[test]
+fn a_not_applicable_row_and_the_ssp_are_reviewed_yearly_at_exact_instants() {
+    let fixture = util::standard(util::at("2026-11-23T15:00:00Z"));
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config("\n[library]\nenabled = true\n"),
+    );
+    fixture.write(
+        "crm.csv",
+        &format!(
+            "{}3.1.16,not_applicable,,,,,,No wireless access to the enclave\n\
+             3.12.4,contractor,Writes and reviews the SSP,,contractor,,,\n",
+            util::CRM
+        ),
+    );
+    fixture.write("signed.pdf", "%PDF-1.4 signed");
+    for duty in ["lib-na-3.1.16", "lib-3.12.4-contractor"] {
+        assert_eq!(
+            state_at(&fixture, "2026-11-24T00:00:00Z", duty),
+            "no_evidence"
+        );
+        let output = fixture.run(&[
+            "evidence",
+            "add",
+            "--config",
+            "dutywatch.toml",
+            "--duty",
+            duty,
+            "--file",
+            "signed.pdf",
+            "--by",
+            "it-lead",
+            "--done-at",
+            "2026-01-15T17:00:00Z",
+        ]);
+        assert!(output.status.success(), "{}", text(&output).1);
+        // Done 2026-01-15 12:00 EST: due a calendar year later, 2027-01-15 12:00 EST
+        // (17:00Z); due soon from 30 days before (a sixth of a year, capped at 30 days).
+        assert_eq!(
+            state_at(&fixture, "2026-12-16T16:59:59Z", duty),
+            "met",
+            "{duty}"
+        );
+        assert_eq!(
+            state_at(&fixture, "2026-12-16T17:00:00Z", duty),
+            "due_soon",
+            "{duty}"
+        );
+        assert_eq!(
+            state_at(&fixture, "2027-01-15T17:00:00Z", duty),
+            "due_soon",
+            "{duty}"
+        );
+        assert_eq!(
+            state_at(&fixture, "2027-01-15T17:00:01Z", duty),
+            "lapsed",
+            "{duty}"
+        );
+    }
+}
