@@ -67,6 +67,16 @@ pub fn parse_key(text: &str) -> Result<JoinKey, String> {
     Ok(JoinKey { left, right })
 }
 
+/// The candidate a mistyped name most likely meant (`ninja-devcies` → `ninja-devices`).
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|candidate| (crate::kind::edit_distance(name, candidate), candidate))
+        .filter(|(distance, candidate)| *distance <= (candidate.len() / 3).max(2))
+        .min()
+        .map(|(_, candidate)| candidate)
+}
+
 /// Checks one join against the kind joined so far and the joined kind: both key fields
 /// exist (else a did-you-mean) and are text, a word list or an integer, and the alias
 /// is a fresh plain name.
