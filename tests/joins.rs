@@ -242,6 +242,16 @@ fn a_join_that_names_an_unknown_source_or_field_does_not_load() {
             "intune.last_synced < now-7d",
             "`intune.last_synced` is not a field of `patch` evidence; did you mean `intune.last_sync`?",
         ),
+        (
+            "expect = \"none\"",
+            "expect = \"none\"\nmin_share = 0.9",
+            "`min_share` is the share of subjects (0 to 1, e.g. 0.95) that must pass for expect = \"all\" to hold",
+        ),
+        (
+            "on = \"device = id\"",
+            "on = \"device\"",
+            "`device` is not a join key: write on = \"field = joined_field\"",
+        ),
     ] {
         let fixture = fixture(&CONFIG.replacen(from, to, 1));
         let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);

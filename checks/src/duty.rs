@@ -93,6 +93,9 @@ impl Duty {
 }
 
 /// When a duty counts as done, and by when it must be done.
+// A rule exists once per configured duty, so the size of its largest variant costs nothing
+// worth an indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Rule {
     Recurring(Recurring),

@@ -482,14 +482,15 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
     let total = subjects.len();
     let mut state = worst(&subjects).unwrap_or(State::Met { next_due: None });
     // `min_share`: enough subjects pass, so the duty holds; the rest are still listed.
-    let share = rule.min_share.map(|min| {
+    // Over no subjects there is no share to speak of: `min_records` decides that case.
+    let share = rule.min_share.filter(|_| total > 0).map(|min| {
         let passing = subjects
             .iter()
             .filter(|s| s.state.kind() == StateKind::Met)
             .count();
         // Counts of subjects are far below 2^52, so the quotient is exact enough.
         #[allow(clippy::cast_precision_loss)]
-        let part = passing as f64 / total.max(1) as f64;
+        let part = passing as f64 / total as f64;
         let said = format!(
             "{passing} of {total} subject(s) pass ({:.1}%), at least {:.1}% must",
             part * 100.0,
