@@ -263,3 +263,181 @@ fn a_join_that_names_an_unknown_source_or_field_does_not_load() {
         );
     }
 }
+
+/// The built-in MFA checks of the README over saved Graph answers: members by share, admins
+/// each, guests apart, and MFA enforced by an enabled policy or else security defaults.
+const MFA_CONFIG: &str = r#"
+[[contractor.source]]
+id = "entra_mfa"
+kind = "file"
+evidence = "mfa_registration"
+path = "exports/userRegistrationDetails.json"
+schedule = "0 * * * *"
+max_age = "1d"
+
+[[contractor.source]]
+id = "entra_ca"
+kind = "file"
+evidence = "conditional_access_policy"
+path = "exports/policies.json"
+schedule = "0 * * * *"
+max_age = "1d"
+
+[[contractor.source]]
+id = "security_defaults"
+kind = "file"
+evidence = "security_defaults"
+path = "exports/securityDefaults.json"
+schedule = "0 * * * *"
+max_age = "1d"
+
+[[contractor.duty]]
+id = "mfa-members-registered"
+title = "At least 75% of member accounts have MFA registered"
+objectives = ["3.5.3"]
+source = "entra_mfa"
+rule = "continuous"
+where = "user_type == 'member'"
+check = "mfa_registered == true"
+min_share = 0.75
+tolerance = "7d"
+
+[[contractor.duty]]
+id = "mfa-admins-capable"
+title = "Every admin account is MFA capable"
+objectives = ["3.5.3"]
+source = "entra_mfa"
+rule = "continuous"
+where = "is_admin == true"
+check = "mfa_capable == true"
+tolerance = "24h"
+
+[[contractor.duty]]
+id = "mfa-guests-registered"
+title = "At least 80% of guest accounts have MFA registered"
+objectives = ["3.5.3"]
+source = "entra_mfa"
+rule = "continuous"
+where = "user_type == 'guest'"
+check = "mfa_registered == true"
+min_share = 0.80
+min_records = 0
+tolerance = "14d"
+
+[[contractor.duty]]
+id = "mfa-enforced"
+title = "MFA is enforced for all users by Conditional Access or security defaults"
+objectives = ["3.5.3"]
+source = "entra_ca"
+join = [ { source = "security_defaults", as = "defaults" } ]
+rule = "continuous"
+expect = "any"
+check = "(state == 'enabled' and include_users contains 'All' and (grant_controls contains 'mfa' or authentication_strength != null)) or defaults.enabled == true"
+tolerance = "24h"
+"#;
+
+fn user(upn: &str, kind: &str, admin: bool, registered: bool) -> serde_json::Value {
+    serde_json::json!({
+        "userPrincipalName": upn, "userType": kind, "isAdmin": admin,
+        "isMfaRegistered": registered, "isMfaCapable": registered,
+    })
+}
+
+#[test]
+fn the_builtin_mfa_checks_count_members_admins_and_guests_apart() {
+    let config = CONFIG
+        .split("[[contractor.source]]")
+        .next()
+        .expect("the header")
+        .to_owned()
+        + MFA_CONFIG;
+    let fixture = Fixture::new();
+    fixture.write("dutywatch.toml", &config.replace("{mail}", util::FILE_MAIL));
+    fixture.write(
+        "crm.csv",
+        &format!("{CRM}3.5.3,msp,,Enforces MFA,msp,Monthly MFA export,,\n"),
+    );
+    let users = serde_json::json!({ "value": [
+        user("a@acme.example", "member", true, true),
+        user("b@acme.example", "member", false, true),
+        user("c@acme.example", "member", false, true),
+        user("d@acme.example", "member", false, false),
+        // An admin whose capability Graph did not say: unknown, not capable.
+        {"userPrincipalName": "e@acme.example", "userType": "member", "isAdmin": true, "isMfaRegistered": true},
+        user("g1@partner.example", "guest", false, false),
+        user("g2@partner.example", "guest", false, true),
+    ]});
+    fixture.write_dated(
+        "exports/userRegistrationDetails.json",
+        &users.to_string(),
+        now(),
+    );
+    // Enforced only in report-only mode, so security defaults decide.
+    let policies = serde_json::json!({ "value": [{
+        "displayName": "Require MFA for all users",
+        "state": "enabledForReportingButNotEnforced",
+        "conditions": {"users": {"includeUsers": ["All"], "excludeUsers": ["breakglass-id"]}},
+        "grantControls": {"builtInControls": ["mfa"]},
+    }]});
+    fixture.write_dated("exports/policies.json", &policies.to_string(), now());
+    let defaults = |enabled: bool| {
+        serde_json::json!({ "value": [{
+            "id": "00000000-0000-0000-0000-000000000005",
+            "displayName": "Security Defaults",
+            "isEnabled": enabled,
+        }]})
+        .to_string()
+    };
+    fixture.write_dated("exports/securityDefaults.json", &defaults(false), now());
+    let mut engine = util::engine(&fixture);
+    engine.cycle(now()).expect("cycle");
+    let state = |duty: &str| util::verdict_of(&engine, duty);
+
+    // 4 of 5 members registered: 80% against 75%, so met, with the one listed.
+    let members = state("mfa-members-registered");
+    assert_eq!(members.state.kind(), StateKind::Met, "{}", members.reason);
+    assert!(
+        members
+            .reason
+            .contains("4 of 5 subject(s) pass (80.0%), at least 75.0% must")
+            && members.reason.contains("d@acme.example"),
+        "{}",
+        members.reason
+    );
+    let admins = state("mfa-admins-capable");
+    assert_eq!(
+        admins.state.kind(),
+        StateKind::NoEvidence,
+        "{}",
+        admins.reason
+    );
+    assert!(
+        admins.reason.contains("e@acme.example"),
+        "{}",
+        admins.reason
+    );
+    // 1 of 2 guests: below their own 80%.
+    let guests = state("mfa-guests-registered");
+    assert_eq!(guests.state.kind(), StateKind::DueSoon, "{}", guests.reason);
+    assert!(
+        guests.reason.contains("1 of 2 subject(s) pass (50.0%)"),
+        "{}",
+        guests.reason
+    );
+    // Report-only does not count, and security defaults are off.
+    let enforced = state("mfa-enforced");
+    assert_eq!(
+        enforced.state.kind(),
+        StateKind::DueSoon,
+        "{}",
+        enforced.reason
+    );
+    assert_eq!(enforced.evidence.len(), 2, "{:?}", enforced.evidence);
+
+    // Security defaults switched on: enforced.
+    let later = now() + SignedDuration::from_hours(1);
+    fixture.write_dated("exports/securityDefaults.json", &defaults(true), later);
+    engine.cycle(later).expect("cycle");
+    let enforced = util::verdict_of(&engine, "mfa-enforced");
+    assert_eq!(enforced.state.kind(), StateKind::Met, "{}", enforced.reason);
+}
