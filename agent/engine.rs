@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use dutywatch_checks::duty::{Duty, EvidenceWindow, Rule};
-use dutywatch_checks::evaluate::evaluate;
+use dutywatch_checks::evaluate::evaluate_joined;
 use dutywatch_checks::evidence::{Collection, EvidenceView, Snapshot};
 use dutywatch_checks::kind;
 use dutywatch_checks::library;
@@ -16,6 +16,8 @@ use dutywatch_checks::record::{Mapping, Position, Record, RecordReader};
 use dutywatch_checks::time::TimeReader;
 use dutywatch_checks::verdict::{State, StateKind, Verdict};
 use jiff::{SignedDuration, Timestamp};
+
+mod joined;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{CLIENT_CONFIG_DUTY, Config, Contractor, FileFormat, MANUAL_SOURCE, Source};
@@ -499,7 +501,13 @@ impl Engine {
             snapshots: &snapshots,
             kept: &kept,
         };
-        let mut verdict = evaluate(duty, view, now);
+        let joined = match self.joined(contractor, duty, now)? {
+            Ok(joined) => joined,
+            Err(verdict) => return Ok(verdict),
+        };
+        let joined: Vec<EvidenceView<'_>> =
+            joined.iter().map(joined::JoinedEvidence::view).collect();
+        let mut verdict = evaluate_joined(duty, view, &joined, now);
         if let Some(changed_at) = voided_by_crm_change {
             verdict.reason += &format!(
                 "; the CRM changed (the version of {}): reviews before it no longer count",

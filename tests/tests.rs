@@ -17,6 +17,7 @@ mod graph;
 mod graph_connectors;
 mod incident;
 mod isolation;
+mod joins;
 mod ladder;
 mod library;
 mod oscal;

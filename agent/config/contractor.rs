@@ -243,6 +243,29 @@ impl Context<'_> {
             match spec.assign(ownership) {
                 Ok(mut duty) => {
                     duty.max_age = duty.max_age.or(source_max_age);
+                    // A joined source goes stale by its own `max_age` (the join's, else its
+                    // source's), never by the duty's: a weekly Intune export is not a day's.
+                    let mut unlimited = Vec::new();
+                    if let Rule::Continuous(rule) = &mut duty.rule {
+                        for join in &mut rule.joins {
+                            join.max_age = join.max_age.or_else(|| {
+                                sources
+                                    .iter()
+                                    .find(|s| s.id == join.source)
+                                    .and_then(|s| s.max_age)
+                            });
+                            if join.max_age.is_none() {
+                                unlimited.push(join.alias.clone());
+                            }
+                        }
+                    }
+                    for alias in unlimited {
+                        self.error(
+                            raw_duty.span().start,
+                            &format!("{key}.duty[{}].join[{alias}].max_age", duty.id),
+                            "how old may this joined source's evidence be and still count as current? set `max_age` on the source or in the join entry, e.g. { source = \"intune\", on = \"device = device\", as = \"intune\", max_age = \"1d\" }".to_owned(),
+                        );
+                    }
                     // A recurring duty reads dated completions, so an old export can only
                     // make it look late. A condition or an incident list, though, would
                     // keep saying what it said when the export was written: without a

@@ -100,6 +100,8 @@ impl Context<'_> {
             ("tolerance", raw.tolerance.is_some()),
             ("unknown_when", raw.unknown_when.is_some()),
             ("required_subjects", raw.required_subjects.is_some()),
+            ("join", raw.join.is_some()),
+            ("min_share", raw.min_share.is_some()),
             ("step", !raw.step.is_empty()),
         ]);
         let (name, allowed): (&str, &[&str]) = match raw.rule {
@@ -117,6 +119,8 @@ impl Context<'_> {
                     "where",
                     "unknown_when",
                     "required_subjects",
+                    "join",
+                    "min_share",
                 ],
             ),
             RawRuleKind::EventClock => ("event_clock", &["step", "where"]),
@@ -125,6 +129,31 @@ impl Context<'_> {
             .into_iter()
             .map(|(field, is_set)| (field, is_set.then_some(offset)));
         self.keys_not_taken(&key, "rule", name, allowed, present);
+        // The kind the duty's conditions read: its source's, or with joins, the source's
+        // fields and each joined source's as `alias.field`.
+        let kind = if manual {
+            self.kinds.get(MANUAL_COMPLETION).cloned()
+        } else {
+            declared.and_then(|(_, kind)| kind.clone())
+        };
+        let (joins, joined_kind) = match (&raw.join, raw.rule) {
+            (Some(entries), RawRuleKind::Continuous) => {
+                let (joins, combined) = self.joins(entries, &key, kind.as_ref(), sources);
+                (joins, combined.map(Arc::new))
+            }
+            _ => (Vec::new(), None),
+        };
+        if raw
+            .min_share
+            .is_some_and(|share| !(0.0..=1.0).contains(&share))
+            || (raw.min_share.is_some() && raw.expect.is_some_and(|e| e != Quantifier::All))
+        {
+            self.error(
+                offset,
+                &format!("{key}.min_share"),
+                "`min_share` is the share of subjects (0 to 1, e.g. 0.95) that must pass for expect = \"all\" to hold".to_owned(),
+            );
+        }
         let mut required = |field: &str, value: bool| {
             if !value {
                 self.error(
@@ -180,6 +209,8 @@ impl Context<'_> {
                         tolerance,
                         unknown_when: raw.unknown_when.as_ref().map(|p| p.get_ref().clone()),
                         required_subjects: raw.required_subjects.clone().unwrap_or_default(),
+                        joins: joins.clone(),
+                        min_share: raw.min_share,
                     })),
                     _ => None,
                 }
@@ -211,11 +242,7 @@ impl Context<'_> {
         // Every field the duty reads must be a field of its source's kind,
         // of a type the use needs: a typo here would otherwise compare false
         // on every record, and `none` or `!=` would read that as a pass.
-        let kind = if manual {
-            self.kinds.get(MANUAL_COMPLETION).cloned()
-        } else {
-            declared.and_then(|(_, kind)| kind.clone())
-        };
+        let kind = if joins.is_empty() { kind } else { joined_kind };
         if let (Some(kind), Some(rule)) = (&kind, &rule) {
             let at = |value: Option<&Spanned<Predicate>>| value.map_or(offset, |v| v.span().start);
             let spans = Spans {

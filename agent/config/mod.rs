@@ -37,6 +37,7 @@ mod digest;
 mod duty;
 mod escalation;
 mod incidents;
+mod join;
 mod library;
 mod mail;
 mod raw;

@@ -309,9 +309,23 @@ pub(super) struct RawDuty {
     pub(super) tolerance: Option<Period>,
     pub(super) unknown_when: Option<Spanned<Predicate>>,
     pub(super) required_subjects: Option<Vec<String>>,
+    pub(super) join: Option<Vec<Spanned<RawJoin>>>,
+    pub(super) min_share: Option<f64>,
     // event clock
     #[serde(default)]
     pub(super) step: Vec<RawStep>,
+}
+
+/// One `join = [{ source = "…", on = "left = right", as = "alias" }]` entry of a
+/// continuous duty (`checks::join`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawJoin {
+    pub(super) source: Spanned<String>,
+    pub(super) on: Option<Spanned<String>>,
+    #[serde(rename = "as")]
+    pub(super) alias: Spanned<String>,
+    pub(super) max_age: Option<Period>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]

@@ -93,6 +93,9 @@ impl Duty {
 }
 
 /// When a duty counts as done, and by when it must be done.
+// A rule exists once per configured duty, so the size of its largest variant costs nothing
+// worth an indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Rule {
     Recurring(Recurring),
@@ -144,6 +147,42 @@ pub struct Continuous {
     /// failing subject, never silently nothing to judge (a required log table that is gone).
     /// Compared ignoring ASCII case.
     pub required_subjects: Vec<String>,
+    /// Other sources whose records are joined to each of this source's records, in order
+    /// (a patch to its NinjaOne device, that device to its Intune device). A record without
+    /// a partner in any join is not judged: a device one side does not know is unknown.
+    pub joins: Vec<Join>,
+    /// `expect = "all"`: the duty holds while at least this share (0 to 1) of its subjects
+    /// pass; the others are still listed with their own state. Subjects that cannot be
+    /// judged count as not passing. `None`: every subject must pass.
+    pub min_share: Option<f64>,
+}
+
+/// One join of a continuous duty: the records of `source` whose `right` field equals the
+/// value of `left` in the record joined so far. Its fields read as `alias.field`, and
+/// `alias` alone as the partner's subject (null when there is none).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Join {
+    pub source: String,
+    pub alias: String,
+    /// `None`: the joined source holds one record that every record is joined to (a
+    /// tenant's security defaults).
+    pub on: Option<JoinKey>,
+    /// The joined source's evidence older than this says nothing about today.
+    pub max_age: Option<Period>,
+}
+
+/// `on = "left = right"`: `left` a field of the record joined so far (`device`,
+/// `rmm.device`), `right` a field of the joined kind. Text compares ignoring ASCII case.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinKey {
+    pub left: FieldPath,
+    pub right: String,
+}
+
+impl fmt::Display for JoinKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} = {}", self.left, self.right)
+    }
 }
 
 /// How many of the records must pass a continuous condition.

@@ -15,6 +15,7 @@ use jiff::tz::TimeZone;
 
 use crate::duty::{Continuous, Duty, EventClock, Quantifier, Recurring, Rule, Step};
 use crate::evidence::{Collection, EvidenceId, EvidenceView, Snapshot};
+use crate::join;
 use crate::kind::Empty;
 use crate::period::Period;
 use crate::predicate::{Context, FieldPath, Predicate, Truth};
@@ -27,6 +28,17 @@ const NAMED: usize = 5;
 
 /// Decides where `duty` stands at `now`, from `evidence` alone.
 pub fn evaluate(duty: &Duty, evidence: EvidenceView<'_>, now: Timestamp) -> Verdict {
+    evaluate_joined(duty, evidence, &[], now)
+}
+
+/// [`evaluate`] for a duty that joins other sources (`Continuous::joins`): `joined` holds
+/// each joined source's evidence, whose newest snapshot the records are joined with.
+pub fn evaluate_joined(
+    duty: &Duty,
+    evidence: EvidenceView<'_>,
+    joined: &[EvidenceView<'_>],
+    now: Timestamp,
+) -> Verdict {
     let zone = evidence.zone;
     if let Collection::Failed { since, error } = evidence.collection {
         return verdict(
@@ -89,6 +101,11 @@ pub fn evaluate(duty: &Duty, evidence: EvidenceView<'_>, now: Timestamp) -> Verd
         );
     }
     let context = Context { now, zone };
+    if let Rule::Continuous(rule) = &duty.rule
+        && !rule.joins.is_empty()
+    {
+        return continuous_joined(duty, rule, evidence, joined, context);
+    }
     match &duty.rule {
         Rule::Recurring(rule) => recurring(duty, rule, evidence, context),
         Rule::Continuous(rule) if rule.expect == Quantifier::Any => any(rule, evidence, context),
@@ -200,6 +217,52 @@ fn deadline_state(due: Timestamp, warn_before: Period, now: Timestamp, early: St
 
 // ---- continuous ------------------------------------------------------------
 
+/// A continuous duty over its records joined with other sources' (`crate::join`): every
+/// joined source must be usable before any record is judged, and the verdict names the
+/// joined snapshots it rests on too.
+fn continuous_joined(
+    duty: &Duty,
+    rule: &Continuous,
+    evidence: EvidenceView<'_>,
+    joined: &[EvidenceView<'_>],
+    context: Context<'_>,
+) -> Verdict {
+    let zone = context.zone;
+    if let Some((state, reason, ids)) =
+        join::gate(&rule.joins, joined, duty.max_age, context.now, |at| {
+            show(at, zone)
+        })
+    {
+        let mut ids = ids;
+        ids.extend(evidence.latest().map(|s| s.id));
+        ids.sort();
+        ids.dedup();
+        return verdict(state, reason, ids);
+    }
+    let snapshots = join::join_snapshots(&rule.joins, joined, evidence.snapshots);
+    let view = EvidenceView {
+        snapshots: &snapshots,
+        ..evidence
+    };
+    let mut verdict = if rule.expect == Quantifier::Any {
+        any(rule, view, context)
+    } else {
+        per_subject(rule, view, context)
+    };
+    for join in &rule.joins {
+        if let Some(latest) = joined
+            .iter()
+            .find(|v| v.source == join.source)
+            .and_then(EvidenceView::latest)
+        {
+            verdict.evidence.push(latest.id);
+        }
+    }
+    verdict.evidence.sort();
+    verdict.evidence.dedup();
+    verdict
+}
+
 /// How one record fares against a continuous condition.
 #[derive(Clone, Debug, PartialEq)]
 enum Outcome {
@@ -260,6 +323,10 @@ fn outcomes(
                 continue;
             }
             Truth::True => {}
+        }
+        if let Some(why) = join::miss(record) {
+            put(subject, Outcome::Undecided(format!("not judged: {why}")));
+            continue;
         }
         if let Some(unknown_when) = &rule.unknown_when {
             // True: the record says nothing about today (a stale device). Unknown: whether
@@ -413,8 +480,31 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
     }
     evidence_ids.sort();
     let total = subjects.len();
-    let state = worst(&subjects).unwrap_or(State::Met { next_due: None });
-    let reason = if state.kind() == StateKind::Met {
+    let mut state = worst(&subjects).unwrap_or(State::Met { next_due: None });
+    // `min_share`: enough subjects pass, so the duty holds; the rest are still listed.
+    // Over no subjects there is no share to speak of: `min_records` decides that case.
+    let share = rule.min_share.filter(|_| total > 0).map(|min| {
+        let passing = subjects
+            .iter()
+            .filter(|s| s.state.kind() == StateKind::Met)
+            .count();
+        // Counts of subjects are far below 2^52, so the quotient is exact enough.
+        #[allow(clippy::cast_precision_loss)]
+        let part = passing as f64 / total as f64;
+        let said = format!(
+            "{passing} of {total} subject(s) pass ({:.1}%), at least {:.1}% must",
+            part * 100.0,
+            min * 100.0
+        );
+        (part >= min, said)
+    });
+    if let Some((true, _)) = &share {
+        state = State::Met { next_due: None };
+    }
+    let share_note = share
+        .map(|(_, said)| format!("; {said}"))
+        .unwrap_or_default();
+    let reason = if state.kind() == StateKind::Met && share_note.is_empty() {
         format!(
             "holds as of {}: {}, checked over {total} record(s){}",
             show(latest.effective_at, zone),
@@ -428,13 +518,13 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
         let undecided = names(&subjects, "cannot be decided", |s| {
             s.kind() == StateKind::NoEvidence
         });
-        let mut reason = expectation(rule);
+        let mut reason = expectation(rule) + &share_note;
         for part in [failing, undecided].into_iter().flatten() {
             reason += &format!("; {part}");
         }
         if let Some(worst) = subjects
             .iter()
-            .filter(|s| s.state == state)
+            .filter(|s| s.state == state && state.kind() != StateKind::Met)
             .min_by_key(|s| s.state.due())
         {
             reason += &format!("; most urgent {}: {}", worst.subject, worst.reason);
@@ -888,7 +978,7 @@ fn absent_fields(predicate: &Predicate, record: &Record) -> String {
     let mut absent: Vec<String> = predicate
         .fields()
         .into_iter()
-        .filter(|f| f.as_name().is_none_or(|name| record.get(name).is_none()))
+        .filter(|f| record.get_path(f).is_none())
         .map(|f| format!("`{f}`"))
         .collect();
     absent.dedup();

@@ -289,7 +289,7 @@ fn is_field_name(text: &str) -> bool {
 }
 
 /// Levenshtein distance over bytes; names are short ASCII.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b = b.as_bytes();
     let mut previous: Vec<usize> = (0..=b.len()).collect();
     for (i, &ca) in a.as_bytes().iter().enumerate() {

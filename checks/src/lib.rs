@@ -5,6 +5,7 @@ pub mod duty;
 pub mod evaluate;
 pub mod evidence;
 pub mod incident;
+pub mod join;
 pub mod kind;
 pub mod ladder;
 pub mod library;

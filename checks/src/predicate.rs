@@ -351,8 +351,7 @@ impl Expr {
             }
             Expr::Not(inner) => inner.eval(record, context).not(),
             Expr::Compare { field, op, value } => {
-                let actual = field.as_name().and_then(|name| record.get(name));
-                compare(actual, *op, value, context)
+                compare(record.get_path(field), *op, value, context)
             }
         }
     }
@@ -371,7 +370,9 @@ impl Expr {
             Expr::Not(inner) => inner.check(kind),
             Expr::Compare { field, op, value } => {
                 let name = field.to_string();
-                let Some(spec) = field.as_name().and_then(|name| kind.field(name)) else {
+                // A joined duty checks against its combined kind, whose joined fields are
+                // named `alias.field` (see `crate::join`).
+                let Some(spec) = kind.field(&name) else {
                     return Err(format!(
                         "`{name}` is not a field of `{}` evidence; {}",
                         kind.name,

@@ -137,6 +137,54 @@ impl Record {
         self.values.get(index)?.as_ref()
     }
 
+    /// The value at `path`: a kind's field (one segment), or a joined record's field named
+    /// `alias.field` (see [`crate::join`]).
+    pub fn get_path(&self, path: &FieldPath) -> Option<&FieldValue> {
+        if let Some(name) = path.as_name() {
+            return self.get(name);
+        }
+        let segments = path.segments();
+        let index = self.names.iter().position(|name| {
+            let mut rest: &str = name;
+            for (i, segment) in segments.iter().enumerate() {
+                if i > 0 {
+                    let Some(after) = rest.strip_prefix('.') else {
+                        return false;
+                    };
+                    rest = after;
+                }
+                let Some(after) = rest.strip_prefix(segment.as_str()) else {
+                    return false;
+                };
+                rest = after;
+            }
+            rest.is_empty()
+        })?;
+        self.values.get(index)?.as_ref()
+    }
+
+    /// This record with `extra` values after its own (a join's partner fields): the same
+    /// subject and position.
+    pub(crate) fn extended(&self, extra: Vec<(Box<str>, Option<FieldValue>)>) -> Record {
+        // A document's names may outnumber a record's values: pair them up first.
+        let (mut names, mut values): (Vec<Box<str>>, Vec<Option<FieldValue>>) = self
+            .present()
+            .map(|(name, value)| (Box::from(name), Some(value.clone())))
+            .unzip();
+        names.reserve(extra.len());
+        values.reserve(extra.len());
+        for (name, value) in extra {
+            names.push(name);
+            values.push(value);
+        }
+        Record {
+            subject: self.subject.clone(),
+            position: self.position,
+            names: Arc::new(names.into_boxed_slice()),
+            values: values.into_boxed_slice(),
+        }
+    }
+
     /// Every present value with its field's name, in the kind's order.
     fn present(&self) -> impl Iterator<Item = (&str, &FieldValue)> {
         self.names

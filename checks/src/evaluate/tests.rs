@@ -201,6 +201,8 @@ fn continuous(
         tolerance: period(tolerance),
         unknown_when: None,
         required_subjects: Vec::new(),
+        joins: Vec::new(),
+        min_share: None,
     }))
 }
 
@@ -2339,4 +2341,535 @@ fn a_required_table_missing_from_the_export_is_a_failing_subject() {
         subject(&verdict, "SigninLogs").state.kind(),
         StateKind::Lapsed
     );
+}
+
+// ---- joins across sources ------------------------------------------------------
+
+/// One joined source of a test: its id, kind and evidence.
+struct Side {
+    source: &'static str,
+    kind: Arc<EvidenceKind>,
+    collection: Collection,
+    snapshots: Vec<Snapshot>,
+}
+
+fn side(source: &'static str, kind_name: &str, snapshots: Vec<Snapshot>) -> Side {
+    Side {
+        source,
+        kind: kind(kind_name),
+        collection: ok(),
+        snapshots,
+    }
+}
+
+fn run_joined(duty: &Duty, patches: &[Snapshot], sides: &[Side], now: &str) -> Verdict {
+    let primary = kind("patch");
+    let zone = ny();
+    let collection = ok();
+    let view = EvidenceView {
+        source: "ninja-patches",
+        kind: &primary,
+        zone: &zone,
+        collection: &collection,
+        snapshots: patches,
+        kept: &[],
+    };
+    let joined: Vec<EvidenceView<'_>> = sides
+        .iter()
+        .map(|side| EvidenceView {
+            source: side.source,
+            kind: &side.kind,
+            zone: &zone,
+            collection: &side.collection,
+            snapshots: &side.snapshots,
+            kept: &[],
+        })
+        .collect();
+    super::evaluate_joined(duty, view, &joined, at(now))
+}
+
+/// Critical patches within 14 days, important within 30, over NinjaOne devices and
+/// Intune, a device Intune has not seen for a week unknown.
+fn patch_deadlines() -> Duty {
+    use crate::join::{check_join, combined_kind, parse_key};
+    let joins = vec![
+        crate::duty::Join {
+            source: "ninja-devices".to_owned(),
+            alias: "rmm".to_owned(),
+            on: Some(parse_key("device = id").unwrap()),
+            max_age: Some(period("1d")),
+        },
+        crate::duty::Join {
+            source: "intune".to_owned(),
+            alias: "intune".to_owned(),
+            on: Some(parse_key("rmm.device = device").unwrap()),
+            max_age: Some(period("1d")),
+        },
+    ];
+    let patch = kind("patch");
+    let rmm = kind("rmm_device");
+    let intune = kind("managed_device");
+    let after_rmm = combined_kind(&patch, &[("rmm", &rmm)]);
+    check_join(&joins[0], &patch, &rmm).unwrap();
+    check_join(&joins[1], &after_rmm, &intune).unwrap();
+    let all = combined_kind(&patch, &[("rmm", &rmm), ("intune", &intune)]);
+    let bound = |text: &str| {
+        let predicate: Predicate = text.parse().unwrap();
+        predicate
+            .check_against(&all)
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
+        predicate
+    };
+    duty(Rule::Continuous(Continuous {
+        expect: Quantifier::All,
+        filter: None,
+        check: bound(
+            "not ((severity == 'critical' and pending_since < now-14d) or (severity == 'important' and pending_since < now-30d))",
+        ),
+        min_records: 0,
+        tolerance: period("1h"),
+        unknown_when: Some(bound("intune.last_sync < now-7d or intune == null")),
+        required_subjects: Vec::new(),
+        joins,
+        min_share: None,
+    }))
+}
+
+fn ninja_patches() -> serde_json::Value {
+    serde_json::json!([
+        {"deviceId": "101", "name": "KB1", "severity": "CRITICAL", "status": "APPROVED", "timestamp": "2026-11-01T00:00:00Z"},
+        {"deviceId": "101", "name": "KB2", "severity": "IMPORTANT", "status": "APPROVED", "timestamp": "2026-11-10T00:00:00Z"},
+        {"deviceId": "102", "name": "KB1", "severity": "CRITICAL", "status": "APPROVED", "timestamp": "2026-11-01T00:00:00Z"},
+        {"deviceId": "103", "name": "KB1", "severity": "CRITICAL", "status": "APPROVED", "timestamp": "2026-11-01T00:00:00Z"},
+        // Within their deadline: unknown only because Intune saw the device too long ago, or
+        // never, so a mutation can only keep them from met.
+        {"deviceId": "102", "name": "KB2", "severity": "IMPORTANT", "status": "APPROVED", "timestamp": "2026-11-20T00:00:00Z"},
+        {"deviceId": "103", "name": "KB2", "severity": "IMPORTANT", "status": "APPROVED", "timestamp": "2026-11-20T00:00:00Z"}
+    ])
+}
+
+fn ninja_devices() -> serde_json::Value {
+    serde_json::json!([
+        {"id": "101", "systemName": "WS-01"},
+        {"id": "102", "systemName": "WS-02"},
+        {"id": "103", "systemName": "WS-03"}
+    ])
+}
+
+/// WS-01 in use, WS-02 last seen ten days ago, WS-03 unknown to Intune.
+fn intune_devices() -> serde_json::Value {
+    serde_json::json!([
+        {"deviceName": "ws-01", "complianceState": "compliant", "lastSyncDateTime": "2026-11-22T20:00:00Z"},
+        {"deviceName": "WS-02", "complianceState": "compliant", "lastSyncDateTime": "2026-11-13T00:00:00Z"}
+    ])
+}
+
+fn patch_sides() -> Vec<Side> {
+    vec![
+        side(
+            "ninja-devices",
+            "rmm_device",
+            vec![json(2, AS_OF, "rmm_device", &ninja_devices().to_string())],
+        ),
+        side(
+            "intune",
+            "managed_device",
+            vec![json(
+                3,
+                AS_OF,
+                "managed_device",
+                &intune_devices().to_string(),
+            )],
+        ),
+    ]
+}
+
+#[test]
+fn a_joined_patch_duty_judges_in_use_devices_and_leaves_the_rest_unknown() {
+    let patches = [json(1, AS_OF, "patch", &ninja_patches().to_string())];
+    let verdict = run_joined(&patch_deadlines(), &patches, &patch_sides(), NOW);
+    assert_eq!(
+        verdict.state.kind(),
+        StateKind::Lapsed,
+        "{}",
+        verdict.reason
+    );
+    // Every joined snapshot is named.
+    assert_eq!(
+        verdict.evidence,
+        [EvidenceId(1), EvidenceId(2), EvidenceId(3)]
+    );
+    let failing = subject(&verdict, "101 / KB1");
+    assert_eq!(
+        failing.state.kind(),
+        StateKind::Lapsed,
+        "{}",
+        failing.reason
+    );
+    assert_eq!(subject(&verdict, "101 / KB2").state.kind(), StateKind::Met);
+    let stale = subject(&verdict, "102 / KB1");
+    assert_eq!(stale.state.kind(), StateKind::NoEvidence);
+    assert!(
+        stale
+            .reason
+            .contains("`intune.last_sync < now-7d or intune == null` holds"),
+        "{}",
+        stale.reason
+    );
+    let unknown = subject(&verdict, "103 / KB1");
+    assert_eq!(unknown.state.kind(), StateKind::NoEvidence);
+    assert!(
+        unknown.reason.contains(
+            "no record of `intune` (source `intune`) has `device` = 'ws-03' (`rmm.device = device`): it is unknown to that side"
+        ),
+        "{}",
+        unknown.reason
+    );
+}
+
+#[test]
+fn a_record_without_a_partner_is_unknown_even_when_the_check_ignores_the_join() {
+    // No `unknown_when`, a check that reads only the patch: the device NinjaOne knows
+    // and Intune does not is still not judged.
+    let mut duty = patch_deadlines();
+    if let Rule::Continuous(rule) = &mut duty.rule {
+        rule.unknown_when = None;
+        rule.check = predicate("severity != 'critical'", "patch");
+    }
+    let patches = [json(
+        1,
+        AS_OF,
+        "patch",
+        r#"[{"deviceId": "103", "name": "KB9", "severity": "LOW", "status": "APPROVED", "timestamp": "2026-11-20T00:00:00Z"},
+            {"deviceId": "999", "name": "KB9", "severity": "LOW", "status": "APPROVED", "timestamp": "2026-11-20T00:00:00Z"}]"#,
+    )];
+    let verdict = run_joined(&duty, &patches, &patch_sides(), NOW);
+    assert_eq!(
+        verdict.state.kind(),
+        StateKind::NoEvidence,
+        "{}",
+        verdict.reason
+    );
+    assert!(
+        subject(&verdict, "999 / KB9")
+            .reason
+            .contains("no record of `rmm` (source `ninja-devices`) has `id` = '999'"),
+        "{verdict:?}"
+    );
+}
+
+#[test]
+fn a_failed_stale_or_empty_joined_source_is_never_met() {
+    // The patch list alone would be met: nothing critical is pending.
+    let patches = [json(
+        1,
+        AS_OF,
+        "patch",
+        r#"[{"deviceId": "101", "name": "KB2", "severity": "IMPORTANT", "status": "APPROVED", "timestamp": "2026-11-20T00:00:00Z"}]"#,
+    )];
+    let duty = patch_deadlines();
+    assert_eq!(
+        run_joined(&duty, &patches, &patch_sides(), NOW)
+            .state
+            .kind(),
+        StateKind::Met
+    );
+
+    let mut failed = patch_sides();
+    failed[1].collection = Collection::Failed {
+        since: at("2026-11-22T00:00:00Z"),
+        error: "HTTP 403".to_owned(),
+    };
+    let verdict = run_joined(&duty, &patches, &failed, NOW);
+    assert_eq!(verdict.state.kind(), StateKind::SourceError);
+    assert!(
+        verdict
+            .reason
+            .contains("the collector for joined source `intune` (as `intune`) has failed"),
+        "{}",
+        verdict.reason
+    );
+
+    let mut stale = patch_sides();
+    stale[0].snapshots = vec![json(
+        2,
+        "2026-11-20T00:00:00Z",
+        "rmm_device",
+        &ninja_devices().to_string(),
+    )];
+    let verdict = run_joined(&duty, &patches, &stale, NOW);
+    assert_eq!(verdict.state.kind(), StateKind::StaleEvidence);
+    assert_eq!(verdict.evidence, [EvidenceId(1), EvidenceId(2)]);
+    assert!(
+        verdict.reason.contains("joined source `ninja-devices`"),
+        "{}",
+        verdict.reason
+    );
+
+    let mut missing = patch_sides();
+    missing[1].snapshots.clear();
+    missing[1].collection = Collection::NeverRun;
+    let verdict = run_joined(&duty, &patches, &missing, NOW);
+    assert_eq!(verdict.state.kind(), StateKind::NoEvidence);
+    assert!(verdict.reason.contains("has not been collected yet"));
+
+    let mut empty = patch_sides();
+    empty[1].snapshots = vec![json(3, AS_OF, "managed_device", "[]")];
+    let verdict = run_joined(&duty, &patches, &empty, NOW);
+    assert_eq!(verdict.state.kind(), StateKind::NoEvidence);
+    assert!(
+        verdict.reason.contains("holds no records"),
+        "{}",
+        verdict.reason
+    );
+
+    // A joined source the engine did not hand over is not a pass either.
+    let verdict = run_joined(&duty, &patches, &[], NOW);
+    assert_eq!(verdict.state.kind(), StateKind::NoEvidence);
+}
+
+#[test]
+fn two_partners_for_one_key_are_unknown_not_a_guess() {
+    let mut sides = patch_sides();
+    sides[1].snapshots = vec![json(
+        3,
+        AS_OF,
+        "managed_device",
+        r#"[{"deviceName": "WS-01", "complianceState": "compliant", "lastSyncDateTime": "2026-11-22T20:00:00Z"},
+            {"deviceName": "ws-01", "complianceState": "compliant", "lastSyncDateTime": "2026-11-01T00:00:00Z"}]"#,
+    )];
+    let patches = [json(
+        1,
+        AS_OF,
+        "patch",
+        r#"[{"deviceId": "101", "name": "KB2", "severity": "IMPORTANT", "status": "APPROVED", "timestamp": "2026-11-20T00:00:00Z"}]"#,
+    )];
+    let verdict = run_joined(&patch_deadlines(), &patches, &sides, NOW);
+    assert_eq!(verdict.state.kind(), StateKind::NoEvidence);
+    assert!(
+        subject(&verdict, "101 / KB2")
+            .reason
+            .contains("2 records of `intune` (source `intune`) have `device` = 'ws-01'"),
+        "{verdict:?}"
+    );
+}
+
+#[test]
+fn a_join_without_on_reads_the_single_record_of_its_source() {
+    use crate::join::{check_join, combined_kind};
+    let ca = kind("conditional_access_policy");
+    let sd = kind("security_defaults");
+    let join = crate::duty::Join {
+        source: "defaults".to_owned(),
+        alias: "sd".to_owned(),
+        on: None,
+        max_age: None,
+    };
+    check_join(&join, &ca, &sd).unwrap();
+    let all = combined_kind(&ca, &[("sd", &sd)]);
+    let check: Predicate = "(state == 'enabled' and include_users contains 'All' and (grant_controls contains 'mfa' or authentication_strength != null)) or sd.enabled == true".parse().unwrap();
+    check.check_against(&all).unwrap();
+    let duty = duty(Rule::Continuous(Continuous {
+        expect: Quantifier::Any,
+        filter: None,
+        check,
+        min_records: 1,
+        tolerance: period("1h"),
+        unknown_when: None,
+        required_subjects: Vec::new(),
+        joins: vec![join],
+        min_share: None,
+    }));
+    let policies = json(
+        1,
+        AS_OF,
+        "conditional_access_policy",
+        r#"[{"displayName": "MFA all", "state": "enabledForReportingButNotEnforced",
+             "conditions": {"users": {"includeUsers": ["All"]}}, "grantControls": {"builtInControls": ["mfa"]}}]"#,
+    );
+    let judge_with = |enabled: bool| {
+        let kind_ca = kind("conditional_access_policy");
+        let zone = ny();
+        let collection = ok();
+        let defaults = [json(
+            2,
+            AS_OF,
+            "security_defaults",
+            &format!(r#"{{"displayName": "Security Defaults", "isEnabled": {enabled}}}"#),
+        )];
+        let view = EvidenceView {
+            source: "ca",
+            kind: &kind_ca,
+            zone: &zone,
+            collection: &collection,
+            snapshots: std::slice::from_ref(&policies),
+            kept: &[],
+        };
+        let joined = [EvidenceView {
+            source: "defaults",
+            kind: &sd,
+            zone: &zone,
+            collection: &collection,
+            snapshots: &defaults,
+            kept: &[],
+        }];
+        super::evaluate_joined(&duty, view, &joined, at(NOW))
+    };
+    // Report-only does not count; security defaults do.
+    assert_eq!(judge_with(false).state.kind(), StateKind::Lapsed);
+    let met = judge_with(true);
+    assert_eq!(met.state.kind(), StateKind::Met, "{}", met.reason);
+    assert_eq!(met.evidence, [EvidenceId(1), EvidenceId(2)]);
+}
+
+#[test]
+fn min_share_holds_the_duty_while_enough_subjects_pass_and_lists_the_rest() {
+    let mut duty = mfa_all();
+    let Rule::Continuous(rule) = &mut duty.rule else {
+        unreachable!()
+    };
+    rule.filter = None;
+    rule.min_share = Some(0.6);
+    let doc = |registered: [bool; 5]| {
+        let users: Vec<serde_json::Value> = registered
+            .iter()
+            .enumerate()
+            .map(|(i, r)| serde_json::json!({"userPrincipalName": format!("u{i}@x"), "isMfaRegistered": r}))
+            .collect();
+        json(
+            1,
+            AS_OF,
+            "mfa_registration",
+            &serde_json::Value::from(users).to_string(),
+        )
+    };
+    let verdict = run(
+        &duty,
+        "mfa_registration",
+        &[doc([true, true, true, false, false])],
+        NOW,
+    );
+    assert_eq!(verdict.state.kind(), StateKind::Met, "{}", verdict.reason);
+    assert!(
+        verdict
+            .reason
+            .contains("3 of 5 subject(s) pass (60.0%), at least 60.0% must"),
+        "{}",
+        verdict.reason
+    );
+    let failing = |kind: StateKind| matches!(kind, StateKind::DueSoon | StateKind::Lapsed);
+    assert!(failing(subject(&verdict, "u3@x").state.kind()));
+    let verdict = run(
+        &duty,
+        "mfa_registration",
+        &[doc([true, true, false, false, false])],
+        NOW,
+    );
+    assert!(failing(verdict.state.kind()), "{}", verdict.reason);
+    assert!(verdict.reason.contains("2 of 5 subject(s) pass (40.0%)"));
+}
+
+/// Deleting, renaming or blanking fields on either side of a join, or removing a partner
+/// record, never turns a subject that is not met into a met one.
+#[test]
+fn mutated_evidence_of_an_unmet_joined_duty_never_reads_as_met() {
+    let duty = patch_deadlines();
+    let docs = [
+        ("patch", ninja_patches()),
+        ("rmm_device", ninja_devices()),
+        ("managed_device", intune_devices()),
+    ];
+    let judge_docs = |docs: &[(&str, Vec<u8>)]| -> Option<Verdict> {
+        let mut snapshots = Vec::new();
+        for (i, (kind_name, bytes)) in docs.iter().enumerate() {
+            let parsed = parse(kind_name, Format::Json, None, bytes).ok()?;
+            snapshots.push(snapshot_of(i64::try_from(i).unwrap() + 1, AS_OF, parsed));
+        }
+        let rest = snapshots.split_off(1);
+        let mut rest = rest.into_iter();
+        let sides = [
+            side(
+                "ninja-devices",
+                "rmm_device",
+                rest.next().into_iter().collect(),
+            ),
+            side(
+                "intune",
+                "managed_device",
+                rest.next().into_iter().collect(),
+            ),
+        ];
+        Some(run_joined(&duty, &snapshots, &sides, NOW))
+    };
+    let original: Vec<(&str, Vec<u8>)> = docs
+        .iter()
+        .map(|(k, v)| (*k, v.to_string().into_bytes()))
+        .collect();
+    let before = judge_docs(&original).unwrap();
+    let unmet: Vec<Subject> = before
+        .subjects
+        .iter()
+        .flatten()
+        .filter(|s| s.state.kind() != StateKind::Met)
+        .map(|s| s.subject.clone())
+        .collect();
+    assert_eq!(unmet.len(), 5, "{before:?}");
+    let mut rng = Rng(0x5DEE_CE66_D1CE_4E5B);
+    let (mut unreadable, mut judged) = (0, 0);
+    for _ in 0..1500 {
+        let mut mutated = original.clone();
+        // One side or several, one to three mutations each.
+        for (side_index, (kind_name, doc)) in docs.iter().enumerate() {
+            if side_index > 0 && !rng.chance(60) {
+                continue;
+            }
+            let case = Case {
+                name: "joined",
+                duty: duty.clone(),
+                kind: kind_name,
+                records_at: None,
+                doc: Doc::Json(doc.clone(), None),
+                min_records: 0,
+            };
+            let mut changed = case.doc.clone();
+            let mut duplicate = None;
+            for _ in 0..=rng.below(3) {
+                mutate(&mut rng, &case, &mut changed, &mut duplicate);
+            }
+            mutated[side_index].1 = bytes_of(&mut rng, &changed, duplicate.as_deref());
+        }
+        let Some(verdict) = judge_docs(&mutated) else {
+            unreadable += 1;
+            continue;
+        };
+        judged += 1;
+        let texts = || {
+            mutated
+                .iter()
+                .map(|(k, b)| format!("{k}: {}", String::from_utf8_lossy(b)))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let subjects = verdict.subjects.iter().flatten();
+        for s in subjects {
+            assert!(
+                !(unmet.contains(&s.subject) && s.state.kind() == StateKind::Met),
+                "{} turned met:\n{}\n{verdict:?}",
+                s.subject,
+                texts()
+            );
+        }
+        // The duty as a whole is met only once every unmet subject has left the patch list.
+        if verdict.state.kind() == StateKind::Met {
+            let still: Vec<&Subject> = verdict
+                .subjects
+                .iter()
+                .flatten()
+                .map(|s| &s.subject)
+                .filter(|s| unmet.contains(s))
+                .collect();
+            assert!(still.is_empty(), "met with {still:?}:\n{}", texts());
+        }
+    }
+    assert!(unreadable > 100 && judged > 300, "{unreadable} / {judged}");
 }
