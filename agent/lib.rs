@@ -12,6 +12,7 @@ pub mod escalation;
 pub mod export;
 pub mod mail;
 mod out_dir;
+pub mod parse_cache;
 pub mod schedule;
 pub mod secret;
 pub mod sources;

@@ -26,7 +26,8 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
 
 pub use evidence::{
-    ChainPosition, ChainReport, CheckedEvidence, NewEvidence, StoredEvidence, Tamper, Tampered,
+    ChainPosition, ChainReport, CheckedEvidence, CheckedHeader, EvidenceHeader, NewEvidence,
+    StoredEvidence, Tamper, Tampered,
 };
 pub use keyed::KeyedMail;
 pub use outbox::{Lease, PendingMail, UndeliveredMail};
@@ -43,6 +44,8 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0004_subjects.sql")),
     M::up(include_str!("migrations/0005_outbox_lease.sql")),
     M::up(include_str!("migrations/0006_keyed_escalations.sql")).foreign_key_check(),
+    // 0007–0011 are taken by other branches; keep this one last when they land.
+    M::up(include_str!("migrations/0012_payloads.sql")).foreign_key_check(),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 
