@@ -276,7 +276,10 @@ impl Engine {
                 // before is read back from the store (and its hash checked) by the first
                 // duty that needs it.
                 if stored_now && let Some(parsed) = parsed {
-                    self.cache().insert(key, parsed);
+                    let mut cache = self.cache();
+                    cache.insert(key, parsed);
+                    // Content beyond the cap is not held from here until its duties run.
+                    cache.end_client();
                 }
                 tracing::info!(contractor = contractor_id, source = source_id, %origin, "SourceCollected");
                 Ok(true)
@@ -320,6 +323,7 @@ impl Engine {
     /// Evaluates the watched duties in `scope`; returns (evaluated, changed).
     pub fn evaluate(&mut self, scope: &Scope, now: Timestamp) -> anyhow::Result<(usize, usize)> {
         self.check_cache()?;
+        self.cache().next_pass();
         let config = Arc::clone(&self.config);
         let mut evaluated = 0;
         let mut changed = 0;
@@ -399,6 +403,7 @@ impl Engine {
                     tracing::info!(contractor = %contractor.id, duty = %duty.id, subjects = recorded.subjects, "DutySubjectsChanged");
                 }
             }
+            self.cache().end_client();
         }
         Ok((evaluated, changed))
     }

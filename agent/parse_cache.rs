@@ -14,8 +14,16 @@
 //! (`Store::data_version`); the engine then empties the cache, and the next read of each
 //! payload checks it again.
 //!
-//! Memory is bounded by the number of records held ([`ParseCache::with_cap`]): the least
-//! recently used content goes first, and content with more records than the cap is not kept.
+//! Memory is bounded by the number of records held ([`ParseCache::with_cap`]). A pass reads
+//! every source in the same order, so evicting the least recently used content to make room
+//! would evict exactly what the rest of the pass needs next (nothing would ever be found once
+//! the sources hold more records than the cap). Instead, when the cache is full, only content
+//! that no duty read in this pass or the one before is evicted (content that changed, a
+//! source removed), and otherwise the new content is not kept: the cache then serves the
+//! sources it holds on every pass, and reads the others each time. Content that does not fit
+//! is still kept until the engine is done with the client it belongs to
+//! ([`ParseCache::end_client`]), so the duties of one client that read the same source read
+//! it once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,9 +31,10 @@ use std::sync::Arc;
 use dutywatch_checks::read::Parsed;
 use dutywatch_checks::record::{Finding, Record};
 
-/// Records held at most by default: a few hundred megabytes at most with today's records,
-/// enough for the sources of one large client or a hundred small ones.
-pub const DEFAULT_CAP_RECORDS: usize = 300_000;
+/// Records held at most by default across passes: about 35 MB with today's records (some
+/// 700 bytes each, measured by `benches/msp_cycle.rs`), the sources of two clients of 2,500
+/// devices or twenty of 250.
+pub const DEFAULT_CAP_RECORDS: usize = 50_000;
 
 /// What one piece of content read into, shared by every snapshot made from it.
 #[derive(Clone, Debug)]
@@ -55,6 +64,7 @@ pub struct Key {
 #[derive(Debug)]
 struct Entry {
     parsed: SharedParsed,
+    /// The pass it was last used in.
     last_used: u64,
 }
 
@@ -62,11 +72,13 @@ struct Entry {
 #[derive(Debug)]
 pub struct ParseCache {
     entries: HashMap<Key, Entry>,
+    /// Content that did not fit, kept until [`ParseCache::end_client`].
+    overflow: HashMap<Key, SharedParsed>,
     /// Records held by `entries`.
     records: usize,
     cap: usize,
-    /// Counts uses, for least-recently-used eviction.
-    clock: u64,
+    /// The current pass ([`ParseCache::next_pass`]).
+    pass: u64,
     /// The store's data version the entries were read under.
     data_version: Option<i64>,
 }
@@ -82,9 +94,10 @@ impl ParseCache {
     pub fn with_cap(cap: usize) -> ParseCache {
         ParseCache {
             entries: HashMap::new(),
+            overflow: HashMap::new(),
             records: 0,
             cap,
-            clock: 0,
+            pass: 0,
             data_version: None,
         }
     }
@@ -98,48 +111,60 @@ impl ParseCache {
         }
     }
 
+    /// Starts a new pass: content not used in it nor in the one before may make room.
+    pub fn next_pass(&mut self) {
+        self.pass += 1;
+    }
+
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.overflow.clear();
         self.records = 0;
     }
 
+    /// Drops the content kept beyond the cap: the client it was read for is done.
+    pub fn end_client(&mut self) {
+        self.overflow.clear();
+    }
+
     pub fn get(&mut self, key: &Key) -> Option<SharedParsed> {
-        self.clock += 1;
+        if let Some(parsed) = self.overflow.get(key) {
+            return Some(parsed.clone());
+        }
         let entry = self.entries.get_mut(key)?;
-        entry.last_used = self.clock;
+        entry.last_used = self.pass;
         Some(entry.parsed.clone())
     }
 
-    /// Keeps `parsed` under `key` if it fits, evicting the least recently used content to
-    /// make room; returns it shared either way.
+    /// Keeps `parsed` under `key` if it fits, after evicting content unused in this pass and
+    /// the one before if it must; returns it shared either way.
     pub fn insert(&mut self, key: Key, parsed: SharedParsed) -> SharedParsed {
         let size = parsed.records.len().max(1);
-        if size > self.cap {
-            return parsed;
-        }
         if let Some(old) = self.entries.remove(&key) {
             self.records -= old.parsed.records.len().max(1);
         }
-        while self.records + size > self.cap {
-            let Some(oldest) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, entry)| entry.last_used)
-                .map(|(key, _)| key.clone())
-            else {
-                break;
-            };
-            if let Some(evicted) = self.entries.remove(&oldest) {
-                self.records -= evicted.parsed.records.len().max(1);
-            }
+        if self.records + size > self.cap {
+            let pass = self.pass;
+            let mut freed = 0;
+            self.entries.retain(|_, entry| {
+                let live = entry.last_used + 1 >= pass;
+                if !live {
+                    freed += entry.parsed.records.len().max(1);
+                }
+                live
+            });
+            self.records -= freed;
         }
-        self.clock += 1;
+        if self.records + size > self.cap {
+            self.overflow.insert(key, parsed.clone());
+            return parsed;
+        }
         self.records += size;
         self.entries.insert(
             key,
             Entry {
                 parsed: parsed.clone(),
-                last_used: self.clock,
+                last_used: self.pass,
             },
         );
         parsed
@@ -182,13 +207,22 @@ mod tests {
     }
 
     #[test]
-    fn keeps_content_by_key_and_evicts_the_least_recently_used() {
+    fn keeps_what_fits_and_evicts_only_content_no_longer_read() {
         let mut cache = ParseCache::with_cap(10);
         cache.insert(key("a"), parsed(4));
         cache.insert(key("b"), parsed(4));
         assert_eq!(cache.get(&key("a")).unwrap().records.len(), 4);
         assert!(cache.get(&key("c")).is_none());
-        // Room for c only without b, the one used least recently.
+        // Full of content this pass reads: c is kept only until its client is done, and a
+        // and b stay (a pass reading a, b, c in turn finds two of three on every pass).
+        assert_eq!(cache.insert(key("c"), parsed(4)).records.len(), 4);
+        assert!(cache.get(&key("c")).is_some(), "for the client's next duty");
+        cache.end_client();
+        assert!(cache.get(&key("c")).is_none());
+        cache.next_pass();
+        assert!(cache.get(&key("a")).is_some());
+        cache.next_pass();
+        // b was last read two passes ago (its source changed): it makes room for c.
         cache.insert(key("c"), parsed(4));
         assert!(cache.get(&key("b")).is_none());
         assert!(cache.get(&key("a")).is_some());
@@ -203,9 +237,10 @@ mod tests {
     }
 
     #[test]
-    fn content_larger_than_the_cap_is_returned_but_not_kept() {
+    fn content_larger_than_the_cap_is_kept_only_for_its_client() {
         let mut cache = ParseCache::with_cap(3);
         assert_eq!(cache.insert(key("a"), parsed(5)).records.len(), 5);
+        cache.end_client();
         assert!(cache.get(&key("a")).is_none());
         assert_eq!(cache.records(), 0);
     }
