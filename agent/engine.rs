@@ -298,7 +298,8 @@ impl Engine {
     }
 
     /// Collects `source` and makes sure its bytes read as its kind: content this engine has
-    /// read for the source before (by hash) is known to, other content is read now. Also
+    /// read for the source before (by hash, since the config last changed) is known to, other
+    /// content is read now. Also
     /// hands back the cache key of the content and what it read into, when read now.
     fn collect_read(
         &self,
@@ -313,10 +314,12 @@ impl Engine {
             sha256: hex::encode(sha2::Sha256::digest(&collected.payload)),
             origin: collected.origin.clone(),
         };
-        if self.cache().get(&key).is_some() {
+        // Content this source delivered and read before, under this config, reads the same.
+        if self.cache().read_before(&key) {
             return Ok((collected, key, None));
         }
         let parsed = sources::read_evidence(source, &collected.origin, &collected.payload)?;
+        self.cache().mark_read(&key);
         Ok((collected, key, Some(parsed.into())))
     }
 

@@ -24,8 +24,13 @@
 //! is still kept until the engine is done with the client it belongs to
 //! ([`ParseCache::end_client`]), so the duties of one client that read the same source read
 //! it once.
+//!
+//! Apart from records, it remembers which content read without error for which source
+//! ([`ParseCache::read_before`]): only keys, a few hundred bytes each, so a collection of
+//! content the source has delivered before (under the same config) need not be read just to be
+//! refused or accepted again, even when its records did not fit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use dutywatch_checks::read::Parsed;
@@ -35,6 +40,9 @@ use dutywatch_checks::record::{Finding, Record};
 /// 700 bytes each, measured by `benches/msp_cycle.rs`), the sources of two clients of 2,500
 /// devices or twenty of 250.
 pub const DEFAULT_CAP_RECORDS: usize = 50_000;
+
+/// Keys of content read before held at most; beyond, they are forgotten all at once.
+const MAX_READ_BEFORE: usize = 100_000;
 
 /// What one piece of content read into, shared by every snapshot made from it.
 #[derive(Clone, Debug)]
@@ -74,6 +82,8 @@ pub struct ParseCache {
     entries: HashMap<Key, Entry>,
     /// Content that did not fit, kept until [`ParseCache::end_client`].
     overflow: HashMap<Key, SharedParsed>,
+    /// Content that read without error, records kept or not.
+    read_ok: HashSet<Key>,
     /// Records held by `entries`.
     records: usize,
     cap: usize,
@@ -95,6 +105,7 @@ impl ParseCache {
         ParseCache {
             entries: HashMap::new(),
             overflow: HashMap::new(),
+            read_ok: HashSet::new(),
             records: 0,
             cap,
             pass: 0,
@@ -119,7 +130,15 @@ impl ParseCache {
     pub fn clear(&mut self) {
         self.entries.clear();
         self.overflow.clear();
+        self.read_ok.clear();
         self.records = 0;
+    }
+
+    /// Whether the content under `key` read without error since the cache was last emptied
+    /// (so under the current config: reading depends only on the bytes, the source's settings
+    /// and the origin).
+    pub fn read_before(&self, key: &Key) -> bool {
+        self.read_ok.contains(key)
     }
 
     /// Drops the content kept beyond the cap: the client it was read for is done.
@@ -138,7 +157,16 @@ impl ParseCache {
 
     /// Keeps `parsed` under `key` if it fits, after evicting content unused in this pass and
     /// the one before if it must; returns it shared either way.
+    /// Remembers that the content under `key` read without error.
+    pub fn mark_read(&mut self, key: &Key) {
+        if self.read_ok.len() >= MAX_READ_BEFORE {
+            self.read_ok.clear();
+        }
+        self.read_ok.insert(key.clone());
+    }
+
     pub fn insert(&mut self, key: Key, parsed: SharedParsed) -> SharedParsed {
+        self.mark_read(&key);
         let size = parsed.records.len().max(1);
         if let Some(old) = self.entries.remove(&key) {
             self.records -= old.parsed.records.len().max(1);
@@ -243,6 +271,8 @@ mod tests {
         cache.end_client();
         assert!(cache.get(&key("a")).is_none());
         assert_eq!(cache.records(), 0);
+        assert!(cache.read_before(&key("a")), "it did read");
+        assert!(!cache.read_before(&key("b")));
     }
 
     #[test]
@@ -254,6 +284,7 @@ mod tests {
         assert!(cache.get(&key("a")).is_some());
         cache.check_version(8);
         assert!(cache.get(&key("a")).is_none());
+        assert!(!cache.read_before(&key("a")));
         assert_eq!(cache.records(), 0);
     }
 }
