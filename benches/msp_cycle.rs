@@ -15,6 +15,10 @@
 //! (`perspective = "msp"`, one `[[contractor]]` per client) reads them through file sources
 //! with the vendors' field names (records under `value` or `results`).
 //!
+//! A third cycle runs after every export was touched (same bytes, a new modification time, as
+//! an API source's answer has a new `effective_at` on every call): its CPU time and how much
+//! the database grew (`touch +MB`).
+//!
 //! Each size runs in a child process of its own, so the figures are its own: CPU time is user
 //! plus system time from /proc/self/stat (what getrusage reports), peak memory `VmHWM` (reset
 //! through /proc/self/clear_refs before each cycle), resident memory `VmRSS`.
@@ -48,7 +52,7 @@ fn main() {
         sizes = vec![(1, 2500), (10, 2500), (100, 250)];
     }
     println!(
-        "{:<12} {:>9} {:>11} {:>11} {:>9} {:>11} {:>11} {:>9} {:>10}",
+        "{:<12} {:>9} {:>11} {:>11} {:>9} {:>11} {:>11} {:>9} {:>10} {:>11} {:>9} {:>8}",
         "clients x dev",
         "gen MB",
         "1st CPU s",
@@ -57,7 +61,10 @@ fn main() {
         "2nd CPU s",
         "2nd peak MB",
         "2nd/1st",
-        "idle RSS MB"
+        "idle RSS MB",
+        "touch CPU s",
+        "touch +MB",
+        "db MB"
     );
     for (clients, devices) in sizes {
         let dir = tempfile::tempdir().expect("a temp dir");
@@ -539,6 +546,20 @@ fn usage() -> (f64, u64, u64) {
     )
 }
 
+/// The bytes the database's pages hold (as its readers see it, the write-ahead log included),
+/// free pages not counted.
+fn db_bytes(dir: &Path) -> u64 {
+    let db = rusqlite::Connection::open(dir.join("state/dutywatch.db")).expect("the database");
+    db.query_row(
+        "SELECT (page_count - freelist_count) * page_size
+           FROM pragma_page_count, pragma_freelist_count, pragma_page_size",
+        [],
+        |row| row.get::<_, i64>(0),
+    )
+    .map(|bytes| bytes.unsigned_abs())
+    .expect("its size")
+}
+
 /// Resets `VmHWM` to the current resident size, so the next peak is the next cycle's.
 fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -577,8 +598,32 @@ fn child(args: &[String]) {
         )
         .expect("the second cycle");
     let (cpu2, peak2, idle) = usage();
+    let db_before = db_bytes(dir);
+
+    // Same content, new modification times: each collection speaks for a new instant.
+    let touched = std::time::SystemTime::from(
+        now.checked_add(SignedDuration::from_mins(2))
+            .expect("in range"),
+    );
+    for client in std::fs::read_dir(dir.join("clients")).expect("clients") {
+        for file in std::fs::read_dir(client.expect("entry").path()).expect("files") {
+            std::fs::File::options()
+                .write(true)
+                .open(file.expect("entry").path())
+                .and_then(|f| f.set_modified(touched))
+                .expect("touch");
+        }
+    }
+    let third = engine
+        .cycle(
+            now.checked_add(SignedDuration::from_mins(3))
+                .expect("in range"),
+        )
+        .expect("the touched cycle");
+    let (cpu3, _, _) = usage();
+    let grown = db_bytes(dir).saturating_sub(db_before);
     assert_eq!(first.collection_failures, 0, "{first}");
-    eprintln!("  first: {first}\n  second: {second}");
+    eprintln!("  first: {first}\n  second: {second}\n  touched: {third}");
     // What the duties of the first client came to, to see the evidence reads as meant.
     for verdict in engine
         .store()
@@ -601,7 +646,10 @@ fn child(args: &[String]) {
     }
     let (c1, c2) = (cpu1 - cpu0, cpu2 - cpu1);
     println!(
-        "{c1:>11.2} {peak1:>11} {wall1:>8.1}s {c2:>11.2} {peak2:>11} {:>8.1}% {idle:>10}",
-        100.0 * c2 / c1.max(0.01)
+        "{c1:>11.2} {peak1:>11} {wall1:>8.1}s {c2:>11.2} {peak2:>11} {:>8.1}% {idle:>10} {:>11.2} {:>9.1} {:>8.1}",
+        100.0 * c2 / c1.max(0.01),
+        cpu3 - cpu2,
+        grown as f64 / 1e6,
+        db_bytes(dir) as f64 / 1e6,
     );
 }
