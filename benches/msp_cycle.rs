@@ -68,8 +68,10 @@ fn main() {
     );
     for (clients, devices) in sizes {
         let dir = tempfile::tempdir().expect("a temp dir");
+        let dated = Timestamp::now();
+        let bytes = generate(dir.path(), clients, devices, dated);
+        // After the files were written: evidence dated after `now` would not count.
         let now = Timestamp::now();
-        let bytes = generate(dir.path(), clients, devices, now);
         let output = Command::new(std::env::current_exe().expect("own path"))
             .args(["--child", &now.to_string(), &cache])
             .arg(dir.path())
