@@ -11,11 +11,12 @@ use dutywatch_checks::evaluate::evaluate_joined;
 use dutywatch_checks::evidence::{Collection, EvidenceView, Snapshot};
 use dutywatch_checks::kind;
 use dutywatch_checks::library;
-use dutywatch_checks::read::{self, Parsed, ReadError};
+use dutywatch_checks::read::{self, ReadError};
 use dutywatch_checks::record::{Mapping, Position, Record, RecordReader};
 use dutywatch_checks::time::TimeReader;
 use dutywatch_checks::verdict::{State, StateKind, Verdict};
 use jiff::{SignedDuration, Timestamp};
+use sha2::Digest as _;
 
 mod joined;
 
@@ -23,10 +24,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{CLIENT_CONFIG_DUTY, Config, Contractor, FileFormat, MANUAL_SOURCE, Source};
 use crate::escalation;
 use crate::mail::{self, MailError, Mailer};
+use crate::parse_cache::{self, ParseCache, SharedParsed};
 use crate::sources::{self, Collected};
-use crate::store::{
-    CheckedEvidence, Lease, NewEvidence, PendingMail, Store, StoredEvidence, Tampered,
-};
+use crate::store::{EvidenceHeader, Lease, NewEvidence, PendingMail, Store, Tampered};
 
 /// At most this many mails are sent per delivery pass, so one pass stays
 /// short even after a long mail outage.
@@ -66,6 +66,9 @@ pub struct Engine {
     token: String,
     /// The HTTP client and OAuth token cache the API sources share.
     http: sources::Http,
+    /// The records of evidence content read before, so unchanged evidence is not parsed
+    /// again (see `parse_cache`). A mutex because `verdict` reads through `&self`.
+    parsed: std::sync::Mutex<ParseCache>,
 }
 
 /// What a pass did, for logs and the service manager's status line.
@@ -123,7 +126,34 @@ impl Engine {
             clock,
             token,
             http: sources::Http::default(),
+            parsed: std::sync::Mutex::new(ParseCache::default()),
         }
+    }
+
+    /// Bounds the records kept of evidence read before (default
+    /// [`parse_cache::DEFAULT_CAP_RECORDS`]; 0 keeps none), emptying what is kept.
+    pub fn set_parse_cache_cap(&mut self, records: usize) {
+        *self.cache() = ParseCache::with_cap(records);
+    }
+
+    /// Records kept now of evidence read before.
+    pub fn parse_cache_records(&self) -> usize {
+        self.cache().records()
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, ParseCache> {
+        // Nothing in it is left half-changed by a panic elsewhere: a poisoned lock is fine.
+        self.parsed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Empties the parse cache when another connection wrote to the database since it was
+    /// filled, so an edited payload is read, and refused, in the same pass.
+    fn check_cache(&self) -> anyhow::Result<()> {
+        let version = self.store.data_version()?;
+        self.cache().check_version(version);
+        Ok(())
     }
 
     /// Replaces the bounds of the API sources' HTTP requests (timeouts, retries, back-off),
@@ -169,6 +199,8 @@ impl Engine {
     pub fn set_config(&mut self, config: Arc<Config>) {
         self.mailer = mail::mailer(&config.mail);
         self.config = config;
+        // A source's kind, mapping or zone may have changed: content reads anew.
+        self.cache().clear();
     }
 
     /// Collects everything, evaluates every watched duty and delivers mail.
@@ -223,13 +255,18 @@ impl Engine {
         else {
             anyhow::bail!("no source `{source_id}` for contractor `{contractor_id}`");
         };
-        match sources::collect(source, &self.http, now) {
-            Ok(Collected {
-                effective_at,
-                media_type,
-                origin,
-                payload,
-            }) => {
+        self.check_cache()?;
+        match self.collect_read(contractor_id, source, now) {
+            Ok((
+                Collected {
+                    effective_at,
+                    media_type,
+                    origin,
+                    payload,
+                },
+                key,
+                parsed,
+            )) => {
                 let evidence = NewEvidence {
                     client: contractor_id,
                     source: source_id,
@@ -239,9 +276,19 @@ impl Engine {
                     origin: &origin,
                     payload: &payload,
                 };
-                self.store
-                    .record_collection(now, &evidence)
+                let (_, stored_now) = self
+                    .store
+                    .record_collection_hashed(now, &evidence, &key.sha256)
                     .with_context(|| format!("storing evidence of {contractor_id}/{source_id}"))?;
+                // Bytes stored in this very transaction are the stored content; content stored
+                // before is read back from the store (and its hash checked) by the first
+                // duty that needs it.
+                if stored_now && let Some(parsed) = parsed {
+                    let mut cache = self.cache();
+                    cache.insert(key, parsed);
+                    // Content beyond the cap is not held from here until its duties run.
+                    cache.end_client();
+                }
                 tracing::info!(contractor = contractor_id, source = source_id, %origin, "SourceCollected");
                 Ok(true)
             }
@@ -258,10 +305,38 @@ impl Engine {
         }
     }
 
+    /// Collects `source` and makes sure its bytes read as its kind: content this engine has
+    /// read for the source before (by hash, since the config last changed) is known to, other
+    /// content is read now. Also
+    /// hands back the cache key of the content and what it read into, when read now.
+    fn collect_read(
+        &self,
+        contractor_id: &str,
+        source: &Source,
+        now: Timestamp,
+    ) -> Result<(Collected, parse_cache::Key, Option<SharedParsed>), sources::CollectError> {
+        let collected = sources::collect_unparsed(source, &self.http, now)?;
+        let key = parse_cache::Key {
+            client: contractor_id.to_owned(),
+            source: source.id.clone(),
+            sha256: hex::encode(sha2::Sha256::digest(&collected.payload)),
+            origin: collected.origin.clone(),
+        };
+        // Content this source delivered and read before, under this config, reads the same.
+        if self.cache().read_before(&key) {
+            return Ok((collected, key, None));
+        }
+        let parsed = sources::read_evidence(source, &collected.origin, &collected.payload)?;
+        self.cache().mark_read(&key);
+        Ok((collected, key, Some(parsed.into())))
+    }
+
     /// Evaluates the watched duties in `scope`, then runs the escalation ladder over every
     /// watched duty's recorded state (reminders fall due whether or not anything changed);
     /// returns (evaluated, changed).
     pub fn evaluate(&mut self, scope: &Scope, now: Timestamp) -> anyhow::Result<(usize, usize)> {
+        self.check_cache()?;
+        self.cache().next_pass();
         let config = Arc::clone(&self.config);
         let mut evaluated = 0;
         let mut changed = 0;
@@ -368,6 +443,7 @@ impl Engine {
                     tracing::info!(contractor = %contractor.id, duty = %duty.id, subjects = recorded.subjects, "DutySubjectsChanged");
                 }
             }
+            self.cache().end_client();
         }
         escalation::ladder::run(&mut self.store, &config, now)
             .context("deciding the escalations")?;
@@ -440,16 +516,45 @@ impl Engine {
         // run at an earlier instant is concerned; in a live run it means a
         // clock ahead (a file share's), which the reason must say, or the
         // verdict would rest on older evidence without a word.
-        let rows = match intact_or_verdict(
+        let headers = match intact_or_verdict(
             duty,
-            self.store.snapshots(&contractor.id, &source_key, since)?,
+            self.store
+                .snapshot_headers(&contractor.id, &source_key, since)?,
             now,
         ) {
-            Ok(rows) => rows,
+            Ok(headers) => headers,
             Err(verdict) => return Ok(*verdict),
         };
-        let (ahead, mut stored): (Vec<StoredEvidence>, Vec<StoredEvidence>) =
-            rows.into_iter().partition(|row| row.effective_at > now);
+        let duty_reader = match self.reader(contractor, duty) {
+            Ok(reader) => reader,
+            Err(error) => return Ok(untrusted(now, error)),
+        };
+        // Every row of the window is checked, as before any was read from the cache: its
+        // payload, unless its content was read (and checked) before.
+        let mut rows = Vec::with_capacity(headers.len());
+        for header in headers {
+            let key = parse_cache::Key {
+                client: contractor.id.clone(),
+                source: source_key.clone(),
+                sha256: header.sha256.clone(),
+                origin: header.origin.clone(),
+            };
+            let content = match (&duty_reader, self.cache().get(&key)) {
+                (DutyReader::Source(_), Some(parsed)) => Content::Read(parsed),
+                _ => match self.store.payload(&header)? {
+                    Ok(payload) => Content::Bytes(payload),
+                    Err(tampered) => return Ok(tampered_verdict(duty, tampered, now)),
+                },
+            };
+            rows.push(StoredRow {
+                header,
+                key,
+                content,
+            });
+        }
+        let (ahead, mut stored): (Vec<StoredRow>, Vec<StoredRow>) = rows
+            .into_iter()
+            .partition(|row| row.header.effective_at > now);
         // A review of the CRM speaks for the version it reviewed: one done before the current
         // version appeared no longer counts, so a changed CRM is re-confirmed by each party.
         let mut voided_by_crm_change = None;
@@ -457,7 +562,7 @@ impl Engine {
             && let Some(changed_at) = self.store.newest_effective_at(&contractor.id, CRM_SOURCE)?
         {
             let before = stored.len();
-            stored.retain(|row| row.effective_at >= changed_at);
+            stored.retain(|row| row.header.effective_at >= changed_at);
             if stored.len() < before {
                 voided_by_crm_change = Some(changed_at);
             }
@@ -465,17 +570,13 @@ impl Engine {
         if duty.evidence_window(now, manual) == EvidenceWindow::Latest && stored.len() > 1 {
             stored.drain(..stored.len() - 1);
         }
-        let duty_reader = match self.reader(contractor, duty) {
-            Ok(reader) => reader,
-            Err(error) => return Ok(untrusted(now, error)),
-        };
         let reader = duty_reader.get();
         let mut snapshots = Vec::with_capacity(stored.len());
-        for row in &stored {
-            match self.records(&duty_reader, row) {
+        for row in stored {
+            match self.records(&duty_reader, row.content, &row.header, row.key) {
                 Ok(parsed) => snapshots.push(Snapshot {
-                    id: row.id,
-                    effective_at: row.effective_at,
+                    id: row.header.id,
+                    effective_at: row.header.effective_at,
                     records: parsed.records,
                     findings: parsed.findings,
                 }),
@@ -483,7 +584,7 @@ impl Engine {
                     // Stored evidence that no longer reads (the config's kind or
                     // format changed under it) cannot vouch for anything.
                     collection = Collection::Failed {
-                        since: row.fetched_at,
+                        since: row.header.fetched_at,
                         error: error.to_string(),
                     };
                 }
@@ -521,8 +622,8 @@ impl Engine {
                 "; not used: {} snapshot(s) dated after {now}, the newest `{}` as of {} \
                  (a what-if run, or the clock of whatever wrote it is ahead)",
                 ahead.len(),
-                newest.origin,
-                newest.effective_at
+                newest.header.origin,
+                newest.header.effective_at
             );
         }
         Ok(verdict)
@@ -544,10 +645,22 @@ impl Engine {
             .ok_or_else(|| format!("source `{}` is no longer configured", duty.source))
     }
 
-    fn records(&self, reader: &DutyReader<'_>, row: &StoredEvidence) -> Result<Parsed, ReadError> {
-        match reader {
-            DutyReader::Source(source) => sources::read_evidence(source, &row.origin, &row.payload),
-            DutyReader::Manual(_) => {
+    /// The records of one row: those read before, else its (checked) bytes read now and
+    /// kept under `key`.
+    fn records(
+        &self,
+        reader: &DutyReader<'_>,
+        content: Content,
+        row: &EvidenceHeader,
+        key: parse_cache::Key,
+    ) -> Result<SharedParsed, ReadError> {
+        match (reader, content) {
+            (_, Content::Read(parsed)) => Ok(parsed),
+            (DutyReader::Source(source), Content::Bytes(payload)) => {
+                let parsed = sources::read_evidence(source, &row.origin, &payload)?;
+                Ok(self.cache().insert(key, parsed.into()))
+            }
+            (DutyReader::Manual(_), Content::Bytes(_)) => {
                 let record = sources::manual_record(row.effective_at, &row.origin, &row.sha256);
                 let payload = record.to_string();
                 read::read(
@@ -557,6 +670,7 @@ impl Engine {
                     payload.as_bytes(),
                     reader.get(),
                 )
+                .map(SharedParsed::from)
             }
         }
     }
@@ -761,19 +875,36 @@ impl Engine {
 /// `source_error`, naming the first row the store found altered (logged as
 /// `EvidenceTampered`). A tampered row is never evaluated, and neither is an older intact row
 /// in its place: the newest is what the duty would use, an older one a verdict on stale data.
-fn intact_or_verdict(
+fn intact_or_verdict<T>(
     duty: &Duty,
-    rows: Vec<CheckedEvidence>,
+    rows: Vec<Result<T, Tampered>>,
     now: Timestamp,
-) -> Result<Vec<StoredEvidence>, Box<Verdict>> {
-    let tampered = match rows.into_iter().collect::<Result<Vec<_>, Tampered>>() {
-        Ok(rows) => return Ok(rows),
-        Err(tampered) => tampered,
-    };
+) -> Result<Vec<T>, Box<Verdict>> {
+    match rows.into_iter().collect::<Result<Vec<_>, Tampered>>() {
+        Ok(rows) => Ok(rows),
+        Err(tampered) => Err(Box::new(tampered_verdict(duty, tampered, now))),
+    }
+}
+
+/// `source_error` naming a row the store found altered, logged as `EvidenceTampered`.
+fn tampered_verdict(duty: &Duty, tampered: Tampered, now: Timestamp) -> Verdict {
     tracing::error!(client = %tampered.client, source = %tampered.source, evidence = %tampered.id, problem = %tampered.problem, duty = %duty.id, "EvidenceTampered");
     let mut verdict = untrusted(now, tampered.to_string());
     verdict.evidence.push(tampered.id);
-    Err(Box::new(verdict))
+    verdict
+}
+
+/// One row of a duty's evidence window, checked, with what is known of its content.
+struct StoredRow {
+    header: EvidenceHeader,
+    key: parse_cache::Key,
+    content: Content,
+}
+
+/// A row's content: read before (from the cache), or its checked bytes.
+enum Content {
+    Read(SharedParsed),
+    Bytes(Vec<u8>),
 }
 
 /// `source_error` for evidence that cannot be trusted or read at all (altered in the

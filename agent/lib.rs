@@ -17,6 +17,7 @@ pub mod incident;
 pub mod mail;
 pub mod manual;
 mod out_dir;
+pub mod parse_cache;
 pub mod schedule;
 pub mod secret;
 pub mod sources;

@@ -179,9 +179,9 @@ fn tampered_evidence_fails_verify_and_backup() {
     // Someone with write access to the database rewrites an export.
     let conn = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("open");
     conn.execute_batch(
-        "DROP TRIGGER evidence_no_update;
-         UPDATE evidence SET payload = CAST('{\"value\": []}' AS BLOB)
-          WHERE id = (SELECT MIN(id) FROM evidence);",
+        "DROP TRIGGER payloads_no_update;
+         UPDATE payloads SET payload = CAST('{\"value\": []}' AS BLOB)
+          WHERE sha256 = (SELECT sha256 FROM evidence WHERE id = (SELECT MIN(id) FROM evidence));",
     )
     .expect("tamper");
     drop(conn);

@@ -643,10 +643,11 @@ fn a_payload_edited_in_the_database_is_a_source_error_never_met() {
             |r| r.get(0),
         )
         .expect("the mfa row");
-    conn.execute_batch("DROP TRIGGER evidence_no_update")
+    conn.execute_batch("DROP TRIGGER payloads_no_update")
         .expect("drop trigger");
     conn.execute(
-        "UPDATE evidence SET payload = CAST(?1 AS BLOB) WHERE id = ?2",
+        "UPDATE payloads SET payload = CAST(?1 AS BLOB)
+          WHERE sha256 = (SELECT sha256 FROM evidence WHERE id = ?2)",
         rusqlite::params![util::MFA_OK, id],
     )
     .expect("tamper");

@@ -323,3 +323,56 @@ fn a_fifo_as_the_export_is_refused_without_blocking() {
         mfa.reason
     );
 }
+
+/// Payloads stored once by content, and the parse cache of one long-lived engine: unchanged
+/// evidence is read from memory, yet a payload edited in the database between two passes of
+/// the same engine (the daemon) is refused in the next one, never evaluated from memory.
+#[test]
+fn a_payload_edited_under_a_running_engine_is_refused_in_its_next_pass() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    fixture.write_dated("evidence/mfa.json", MFA_BAD, now);
+    let mut engine = util::engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let mfa = util::verdict_of(&engine, "mfa-registered");
+    assert_eq!(mfa.state.kind(), StateKind::DueSoon, "{}", mfa.reason);
+    assert!(engine.parse_cache_records() > 0, "what was read is kept");
+    // The same content at a new instant (an API source's next call) is a row, not a copy.
+    fixture.write_dated("evidence/mfa.json", MFA_BAD, at("2026-11-23T15:10:00Z"));
+    engine.cycle(at("2026-11-23T15:15:00Z")).expect("cycle");
+    let db = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("open");
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).expect(sql) };
+    assert_eq!(
+        count("SELECT count(*) FROM evidence WHERE source = 'mfa'"),
+        2
+    );
+    assert_eq!(
+        count(
+            "SELECT count(DISTINCT p.id) FROM payloads p JOIN evidence e ON e.sha256 = p.sha256
+              WHERE e.source = 'mfa'"
+        ),
+        1,
+        "one copy of the payload"
+    );
+
+    // Edited through another connection while the engine holds the records.
+    db.execute_batch("DROP TRIGGER payloads_no_update")
+        .expect("drop trigger");
+    db.execute(
+        "UPDATE payloads SET payload = CAST(?1 AS BLOB)
+          WHERE sha256 = (SELECT sha256 FROM evidence WHERE source = 'mfa' LIMIT 1)",
+        [util::MFA_OK],
+    )
+    .expect("tamper");
+    drop(db);
+    engine.cycle(at("2026-11-23T15:30:00Z")).expect("cycle");
+    let mfa = util::verdict_of(&engine, "mfa-registered");
+    assert_eq!(mfa.state.kind(), StateKind::SourceError, "{}", mfa.reason);
+    assert!(
+        mfa.reason.contains("does not match its recorded hash"),
+        "{}",
+        mfa.reason
+    );
+    let review = util::verdict_of(&engine, "access-review");
+    assert_eq!(review.state.kind(), StateKind::Met, "{}", review.reason);
+}

@@ -94,7 +94,10 @@ fn two_pages(server: &GraphServer) {
 fn snapshots(fixture: &Fixture) -> Vec<(String, serde_json::Value)> {
     let db = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("db");
     let mut statement = db
-        .prepare("SELECT origin, payload FROM evidence WHERE source = 'mfa' ORDER BY id")
+        .prepare(
+            "SELECT e.origin, p.payload FROM evidence e JOIN payloads p ON p.sha256 = e.sha256
+             WHERE e.source = 'mfa' ORDER BY e.id",
+        )
         .expect("query");
     statement
         .query_map([], |row| {

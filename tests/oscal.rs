@@ -356,9 +356,9 @@ fn a_broken_chain_exports_oscal_that_says_so_exits_1_and_still_loads() {
     drop(engine);
     let conn = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("open");
     conn.execute_batch(
-        "DROP TRIGGER evidence_no_update;
-         UPDATE evidence SET payload = CAST('{\"value\": []}' AS BLOB)
-          WHERE id = (SELECT MIN(id) FROM evidence);",
+        "DROP TRIGGER payloads_no_update;
+         UPDATE payloads SET payload = CAST('{\"value\": []}' AS BLOB)
+          WHERE sha256 = (SELECT sha256 FROM evidence WHERE id = (SELECT MIN(id) FROM evidence));",
     )
     .expect("tamper");
     drop(conn);

@@ -72,8 +72,8 @@ impl Engine {
                     Ok(parsed) => snapshots.push(Snapshot {
                         id: row.id,
                         effective_at: row.effective_at,
-                        records: parsed.records,
-                        findings: parsed.findings,
+                        records: parsed.records.into(),
+                        findings: parsed.findings.into(),
                     }),
                     Err(error) => {
                         collection = Collection::Failed {

@@ -79,7 +79,23 @@ pub fn collect_parsed(
     http: &Http,
     now: Timestamp,
 ) -> Result<(Collected, Parsed), CollectError> {
-    let collected = match &source.kind {
+    let collected = collect_unparsed(source, http, now)?;
+    // Refuse evidence we could not read later: a half-written, empty or malformed export,
+    // or one none of whose records is of the source's kind, is a failed collection, not
+    // evidence.
+    let parsed = read_evidence(source, &collected.origin, &collected.payload)?;
+    Ok((collected, parsed))
+}
+
+/// The bytes of one collection, not yet read: the caller must refuse them unless
+/// [`read_evidence`] reads them (as [`collect_parsed`] does), or it knows it has read the
+/// same bytes for this source before (the engine's parse cache).
+pub fn collect_unparsed(
+    source: &Source,
+    http: &Http,
+    now: Timestamp,
+) -> Result<Collected, CollectError> {
+    Ok(match &source.kind {
         SourceKind::Graph(graph) => graph::collect(source, graph, http, now)?,
         SourceKind::Arm(arm) => arm::collect(source, arm, http, now)?,
         SourceKind::Connector(connector) => connector::collect(source, connector, http, now)?,
@@ -92,12 +108,7 @@ pub fn collect_parsed(
             );
             file::collect(pattern, *format, source.max_bytes, &raise)?
         }
-    };
-    // Refuse evidence we could not read later: a half-written, empty or malformed export,
-    // or one none of whose records is of the source's kind, is a failed collection, not
-    // evidence.
-    let parsed = read_evidence(source, &collected.origin, &collected.payload)?;
-    Ok((collected, parsed))
+    })
 }
 
 /// Reads stored or collected bytes of `source` into records of its kind.

@@ -17,6 +17,14 @@
 //! Reading evidence for evaluation ([`Store::snapshots`]) checks each row it returns the same
 //! way (payload hash, chain value, link to the row before it): a row edited in the database
 //! comes back as [`Tampered`], never as evidence.
+//!
+//! Payloads are stored once by content (`payloads`, keyed by the SHA-256 every row already
+//! records and the chain covers): a collection of unchanged data adds only a row of fields and
+//! chain. Every read of a payload checks its bytes against the hash; [`Store::snapshot_headers`]
+//! checks a row's chain without reading its payload, for a reader that already holds the
+//! records of that content, and [`Store::payload`] reads and checks it when it does not.
+
+use std::collections::HashSet;
 
 use dutywatch_checks::evidence::EvidenceId;
 use jiff::Timestamp;
@@ -148,18 +156,56 @@ impl std::error::Error for Tampered {}
 /// accident (no `unwrap_unchecked`-style escape hatch to police in review).
 pub type CheckedEvidence = Result<StoredEvidence, Tampered>;
 
-/// Every column of a row, in the order [`raw_row`] reads them; the first nine are the
-/// columns of [`StoredEvidence`], in the order [`stored_from_row`] reads them.
-const RAW_COLUMNS: &str = "id, client, source, fetched_at, effective_at, media_type, origin, \
-                           sha256, payload, prev_chain, chain";
+/// An evidence row without its payload, its chain checked ([`Store::snapshot_headers`]).
+/// Timestamps are whole seconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvidenceHeader {
+    pub id: EvidenceId,
+    pub client: String,
+    pub source: String,
+    pub fetched_at: Timestamp,
+    pub effective_at: Timestamp,
+    pub media_type: String,
+    pub origin: String,
+    /// Lowercase hex SHA-256 of the payload: the key it is stored and cached under.
+    pub sha256: String,
+}
 
-/// [`RAW_COLUMNS`] of `evidence e`, the `chain` of the row before it (by id; NULL for the
-/// first row) and the `prev_chain` of the row after it (NULL for the newest): what
-/// [`checked_from_row`] reads. Both neighbours are primary-key lookups.
+/// A header as read for evaluation: chain intact, or why not.
+pub type CheckedHeader = Result<EvidenceHeader, Tampered>;
+
+/// Every column of a row of `evidence e` with its payload `p` (LEFT JOINed: a payload that is
+/// gone reads as NULL), in the order [`raw_row`] reads them; the first nine are the columns of
+/// [`StoredEvidence`], in the order [`stored_from_row`] reads them.
+const RAW_COLUMNS: &str = "e.id, e.client, e.source, e.fetched_at, e.effective_at, \
+     e.media_type, e.origin, e.sha256, p.payload, e.prev_chain, e.chain";
+
+/// The rows and their payloads.
+const WITH_PAYLOAD: &str = "evidence e LEFT JOIN payloads p ON p.sha256 = e.sha256";
+
+/// [`RAW_COLUMNS`], the `chain` of the row before it (by id; NULL for the first row) and the
+/// `prev_chain` of the row after it (NULL for the newest): what [`checked_from_row`] reads.
+/// Both neighbours are primary-key lookups.
 const CHECKED_COLUMNS: &str = "e.id, e.client, e.source, e.fetched_at, e.effective_at, \
-     e.media_type, e.origin, e.sha256, e.payload, e.prev_chain, e.chain, \
-     (SELECT p.chain FROM evidence p WHERE p.id < e.id ORDER BY p.id DESC LIMIT 1), \
+     e.media_type, e.origin, e.sha256, p.payload, e.prev_chain, e.chain, \
+     (SELECT b.chain FROM evidence b WHERE b.id < e.id ORDER BY b.id DESC LIMIT 1), \
      (SELECT n.prev_chain FROM evidence n WHERE n.id > e.id ORDER BY n.id LIMIT 1)";
+
+/// [`CHECKED_COLUMNS`] with NULL in place of the payload, which is not read.
+const HEADER_COLUMNS: &str = "e.id, e.client, e.source, e.fetched_at, e.effective_at, \
+     e.media_type, e.origin, e.sha256, NULL, e.prev_chain, e.chain, \
+     (SELECT b.chain FROM evidence b WHERE b.id < e.id ORDER BY b.id DESC LIMIT 1), \
+     (SELECT n.prev_chain FROM evidence n WHERE n.id > e.id ORDER BY n.id LIMIT 1)";
+
+/// The rows of (client ?1, source ?2) a snapshot window starting at ?3 reads (see
+/// [`Store::snapshots`]), oldest by effective_at first.
+const WINDOW: &str = "WHERE e.client = ?1 AND e.source = ?2
+       AND (?3 IS NULL
+            OR e.effective_at >= ?3
+            OR e.id = (SELECT id FROM evidence
+                       WHERE client = ?1 AND source = ?2 AND effective_at < ?3
+                       ORDER BY effective_at DESC, id DESC LIMIT 1))
+     ORDER BY e.effective_at, e.id";
 
 impl Store {
     /// A collector run that succeeded. In ONE transaction: if `evidence` has the same sha256
@@ -179,7 +225,28 @@ impl Store {
             "recording collection of {}/{}",
             evidence.client, evidence.source
         ));
-        self.record_collection_inner(started_at, evidence)
+        let sha256 = sha256_hex(evidence.payload);
+        self.record_collection_inner(started_at, evidence, &sha256)
+            .map(|(id, _)| id)
+            .map_err(on_err)
+    }
+
+    /// [`record_collection`](Store::record_collection) of a payload whose SHA-256 the caller
+    /// has just computed from `evidence.payload` (the engine hashes it once, to look up what
+    /// it read before). Also says whether the payload was stored now: `false` when no row was
+    /// added or the content was stored before, by this or another row, so its stored bytes
+    /// are not the ones in hand and must be read (and checked) from the store.
+    pub(crate) fn record_collection_hashed(
+        &mut self,
+        started_at: Timestamp,
+        evidence: &NewEvidence<'_>,
+        sha256: &str,
+    ) -> Result<(EvidenceId, bool), StoreError> {
+        let on_err = self.sql_error(format!(
+            "recording collection of {}/{}",
+            evidence.client, evidence.source
+        ));
+        self.record_collection_inner(started_at, evidence, sha256)
             .map_err(on_err)
     }
 
@@ -187,9 +254,9 @@ impl Store {
         &mut self,
         started_at: Timestamp,
         evidence: &NewEvidence<'_>,
-    ) -> rusqlite::Result<EvidenceId> {
+        sha256: &str,
+    ) -> rusqlite::Result<(EvidenceId, bool)> {
         let tx = self.write_tx()?;
-        let sha256 = sha256_hex(evidence.payload);
         let effective_at = ts_text(evidence.effective_at);
         let newest: Option<(i64, String, String)> = tx
             .query_row(
@@ -199,9 +266,9 @@ impl Store {
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .optional()?;
-        let id = match newest {
-            Some((id, sha, eff)) if sha == sha256 && eff == effective_at => EvidenceId(id),
-            _ => insert_evidence(&tx, evidence, &sha256)?,
+        let (id, stored) = match newest {
+            Some((id, sha, eff)) if sha == sha256 && eff == effective_at => (EvidenceId(id), false),
+            _ => insert_evidence(&tx, evidence, sha256)?,
         };
         tx.execute(
             "INSERT INTO source_runs
@@ -216,7 +283,7 @@ impl Store {
             ],
         )?;
         tx.commit()?;
-        Ok(id)
+        Ok((id, stored))
     }
 
     /// A contractor's CRM file as loaded: a new chained row only when its content differs from
@@ -272,7 +339,7 @@ impl Store {
         ));
         let inner = |store: &mut Store| {
             let tx = store.write_tx()?;
-            let id = insert_evidence(&tx, evidence, &sha256_hex(evidence.payload))?;
+            let (id, _) = insert_evidence(&tx, evidence, &sha256_hex(evidence.payload))?;
             tx.commit()?;
             Ok(id)
         };
@@ -295,16 +362,7 @@ impl Store {
         since: Option<Timestamp>,
     ) -> Result<Vec<CheckedEvidence>, StoreError> {
         let on_err = self.sql_error(format!("reading evidence of {client}/{source}"));
-        let sql = format!(
-            "SELECT {CHECKED_COLUMNS} FROM evidence e
-             WHERE e.client = ?1 AND e.source = ?2
-               AND (?3 IS NULL
-                    OR e.effective_at >= ?3
-                    OR e.id = (SELECT id FROM evidence
-                               WHERE client = ?1 AND source = ?2 AND effective_at < ?3
-                               ORDER BY effective_at DESC, id DESC LIMIT 1))
-             ORDER BY e.effective_at, e.id"
-        );
+        let sql = format!("SELECT {CHECKED_COLUMNS} FROM {WITH_PAYLOAD} {WINDOW}");
         let since = since.map(ts_text);
         let read = || -> rusqlite::Result<Vec<CheckedEvidence>> {
             let mut stmt = self.conn.prepare_cached(&sql)?;
@@ -314,12 +372,65 @@ impl Store {
         read().map_err(on_err)
     }
 
+    /// The rows [`snapshots`](Store::snapshots) returns, without their payloads: each row's
+    /// chain value and links are checked as there, its payload is not read (and so not
+    /// checked) until [`payload`](Store::payload) reads it. For a reader that keeps the
+    /// records of content it has read (and checked) before, by hash.
+    pub fn snapshot_headers(
+        &self,
+        client: &str,
+        source: &str,
+        since: Option<Timestamp>,
+    ) -> Result<Vec<CheckedHeader>, StoreError> {
+        let on_err = self.sql_error(format!("reading evidence of {client}/{source}"));
+        let sql = format!("SELECT {HEADER_COLUMNS} FROM evidence e {WINDOW}");
+        let since = since.map(ts_text);
+        let read = || -> rusqlite::Result<Vec<CheckedHeader>> {
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![client, source, since], header_from_row)?;
+            rows.collect()
+        };
+        read().map_err(on_err)
+    }
+
+    /// The payload of `row`, if its bytes still hash to the row's recorded SHA-256; else the
+    /// row as [`Tampered`] (`PayloadHash`: the bytes were edited or removed).
+    pub fn payload(&self, row: &EvidenceHeader) -> Result<Result<Vec<u8>, Tampered>, StoreError> {
+        let on_err = self.sql_error(format!("reading the payload of evidence {}", row.id));
+        let payload: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT payload FROM payloads WHERE sha256 = ?1")
+            .and_then(|mut stmt| stmt.query_row([&row.sha256], |r| r.get(0)).optional())
+            .map_err(on_err)?;
+        Ok(match payload {
+            Some(payload) if sha256_hex(&payload) == row.sha256 => Ok(payload),
+            _ => Err(Tampered {
+                id: row.id,
+                client: row.client.clone(),
+                source: row.source.clone(),
+                origin: row.origin.clone(),
+                problem: Tamper::PayloadHash,
+            }),
+        })
+    }
+
+    /// Changes whenever another connection has committed to the database since this one
+    /// last looked (SQLite's `data_version`); this connection's own writes leave it as it is.
+    /// A reader that keeps what it read from payloads drops it when this changes: evidence is
+    /// written by one process, so anything else writing is a hand-added row or an edit.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        let on_err = self.sql_error("reading the database's data version".to_owned());
+        self.conn
+            .pragma_query_value(None, "data_version", |row| row.get(0))
+            .map_err(on_err)
+    }
+
     /// One evidence row by id, checked as [`snapshots`](Store::snapshots) checks them.
     pub fn evidence(&self, id: EvidenceId) -> Result<Option<CheckedEvidence>, StoreError> {
         let on_err = self.sql_error(format!("reading evidence {id}"));
         self.conn
             .query_row(
-                &format!("SELECT {CHECKED_COLUMNS} FROM evidence e WHERE e.id = ?1"),
+                &format!("SELECT {CHECKED_COLUMNS} FROM {WITH_PAYLOAD} WHERE e.id = ?1"),
                 [id.0],
                 checked_from_row,
             )
@@ -362,7 +473,7 @@ impl Store {
 
     fn verify_chain_inner(&self, from: Option<&ChainPosition>) -> rusqlite::Result<ChainReport> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {RAW_COLUMNS} FROM evidence WHERE id >= ?1 ORDER BY id"
+            "SELECT {RAW_COLUMNS} FROM {WITH_PAYLOAD} WHERE e.id >= ?1 ORDER BY e.id"
         ))?;
         let mut rows = stmt.query([from.map_or(i64::MIN, |position| position.id.0)])?;
         let mut report = ChainReport {
@@ -375,13 +486,19 @@ impl Store {
         let mut prev_id: Option<i64> = None;
         // The position verified last time, until its row is read.
         let mut anchor = from;
+        // Payloads whose bytes were hashed in this run: a payload stored once is checked once,
+        // however many rows name it.
+        let mut hashed: HashSet<String> = HashSet::new();
         while let Some(row) = rows.next()? {
             report.rows += 1;
             if report.broken.is_some() {
                 continue;
             }
             let id: i64 = row.get(0)?;
-            let raw = raw_row(row)?;
+            let mut raw = raw_row(row)?;
+            if hashed.contains(raw.fields.sha256) {
+                raw.payload = Payload::Checked;
+            }
             let problem = match anchor.take() {
                 Some(position) if position.id.0 != id => Some((position.id, gone(position.id))),
                 Some(position) if raw.chain != position.chain => Some((
@@ -398,6 +515,7 @@ impl Store {
             match problem {
                 Some(broken) => report.broken = Some(broken),
                 None => {
+                    hashed.insert(raw.fields.sha256.to_owned());
                     expected_prev = raw.chain.to_owned();
                     prev_id = Some(id);
                 }
@@ -440,15 +558,28 @@ fn describe(problem: Tamper, prev: Option<i64>) -> String {
 /// One row's checked columns, as stored, borrowed from the result row.
 struct RawRow<'a> {
     fields: ChainFields<'a>,
-    payload: &'a [u8],
+    payload: Payload<'a>,
     prev_chain: &'a str,
     chain: &'a str,
+}
+
+/// What is known of a row's payload when its row is checked.
+enum Payload<'a> {
+    /// Its bytes, or `None` when no payload is stored under the row's hash.
+    Read(Option<&'a [u8]>),
+    /// Not read here: checked already, or to be checked when it is read.
+    Checked,
 }
 
 /// The first thing wrong with `row` when the row before it has chain `expected_prev`
 /// (64 zeros for the first row), in the order [`Store::verify_chain`] reports them.
 fn check_row(row: &RawRow<'_>, expected_prev: &str) -> Option<Tamper> {
-    if sha256_hex(row.payload) != row.fields.sha256 {
+    let payload_intact = match row.payload {
+        Payload::Read(Some(bytes)) => sha256_hex(bytes) == row.fields.sha256,
+        Payload::Read(None) => false,
+        Payload::Checked => true,
+    };
+    if !payload_intact {
         Some(Tamper::PayloadHash)
     } else if row.prev_chain != expected_prev {
         Some(Tamper::ChainLink)
@@ -471,7 +602,7 @@ fn raw_row<'a>(row: &'a Row<'_>) -> rusqlite::Result<RawRow<'a>> {
             origin: row.get_ref(6)?.as_str()?,
             sha256: row.get_ref(7)?.as_str()?,
         },
-        payload: row.get_ref(8)?.as_blob()?,
+        payload: Payload::Read(row.get_ref(8)?.as_blob_or_null()?),
         prev_chain: row.get_ref(9)?.as_str()?,
         chain: row.get_ref(10)?.as_str()?,
     })
@@ -485,7 +616,36 @@ fn raw_row<'a>(row: &'a Row<'_>) -> rusqlite::Result<RawRow<'a>> {
 /// old chain value. (The newest row has no successor; the daemon's incremental check and a
 /// head recorded outside the database cover it.)
 fn checked_from_row(row: &Row<'_>) -> rusqlite::Result<CheckedEvidence> {
-    let raw = raw_row(row)?;
+    match chain_problem(row, false)? {
+        None => stored_from_row(row).map(Ok),
+        Some(tampered) => Ok(Err(tampered)),
+    }
+}
+
+/// A row of [`HEADER_COLUMNS`]: [`checked_from_row`] without the payload.
+fn header_from_row(row: &Row<'_>) -> rusqlite::Result<CheckedHeader> {
+    match chain_problem(row, true)? {
+        None => Ok(Ok(EvidenceHeader {
+            id: EvidenceId(row.get(0)?),
+            client: row.get(1)?,
+            source: row.get(2)?,
+            fetched_at: row.get(3)?,
+            effective_at: row.get(4)?,
+            media_type: row.get(5)?,
+            origin: row.get(6)?,
+            sha256: row.get(7)?,
+        })),
+        Some(tampered) => Ok(Err(tampered)),
+    }
+}
+
+/// What is wrong with a row of [`CHECKED_COLUMNS`] (its payload left to its reader when
+/// `without_payload`), as the [`Tampered`] that names it.
+fn chain_problem(row: &Row<'_>, without_payload: bool) -> rusqlite::Result<Option<Tampered>> {
+    let mut raw = raw_row(row)?;
+    if without_payload {
+        raw.payload = Payload::Checked;
+    }
     let expected_prev = row.get_ref(11)?.as_str_or_null()?.unwrap_or(GENESIS);
     let next_prev = row.get_ref(12)?.as_str_or_null()?;
     let problem = check_row(&raw, expected_prev).or_else(|| {
@@ -493,16 +653,16 @@ fn checked_from_row(row: &Row<'_>) -> rusqlite::Result<CheckedEvidence> {
             .is_some_and(|next_prev| next_prev != raw.chain)
             .then_some(Tamper::ChainLink)
     });
-    match problem {
-        None => stored_from_row(row).map(Ok),
-        Some(problem) => Ok(Err(Tampered {
+    Ok(match problem {
+        None => None,
+        Some(problem) => Some(Tampered {
             id: EvidenceId(row.get(0)?),
             client: raw.fields.client.to_owned(),
             source: raw.fields.source.to_owned(),
             origin: raw.fields.origin.to_owned(),
             problem,
-        })),
-    }
+        }),
+    })
 }
 
 /// The fields a chain link covers, as stored.
@@ -543,12 +703,12 @@ fn sha256_hex(payload: &[u8]) -> String {
 
 /// Appends a chained evidence row inside the caller's (immediate) transaction, which holds
 /// the write lock, so no other writer can slip a row in between reading the previous chain
-/// and inserting.
+/// and inserting. Also says whether its payload was stored now (`false`: stored before).
 fn insert_evidence(
     tx: &Transaction<'_>,
     evidence: &NewEvidence<'_>,
     sha256: &str,
-) -> rusqlite::Result<EvidenceId> {
+) -> rusqlite::Result<(EvidenceId, bool)> {
     let prev: String = tx
         .query_row(
             "SELECT chain FROM evidence ORDER BY id DESC LIMIT 1",
@@ -557,6 +717,14 @@ fn insert_evidence(
         )
         .optional()?
         .unwrap_or_else(|| GENESIS.to_owned());
+    // Content stored before (by any row) is not stored again.
+    let stored = tx
+        .prepare_cached(
+            "INSERT INTO payloads (sha256, payload) VALUES (?1, ?2)
+             ON CONFLICT (sha256) DO NOTHING",
+        )?
+        .execute(params![sha256, evidence.payload])?
+        == 1;
     let fetched_at = ts_text(evidence.fetched_at);
     let effective_at = ts_text(evidence.effective_at);
     let chain = chain_link(
@@ -573,8 +741,8 @@ fn insert_evidence(
     );
     tx.execute(
         "INSERT INTO evidence (client, source, fetched_at, effective_at, media_type, origin,
-                               sha256, payload, prev_chain, chain)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                               sha256, prev_chain, chain)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             evidence.client,
             evidence.source,
@@ -583,12 +751,11 @@ fn insert_evidence(
             evidence.media_type,
             evidence.origin,
             sha256,
-            evidence.payload,
             prev,
             chain
         ],
     )?;
-    Ok(EvidenceId(tx.last_insert_rowid()))
+    Ok((EvidenceId(tx.last_insert_rowid()), stored))
 }
 
 fn stored_from_row(row: &Row<'_>) -> rusqlite::Result<StoredEvidence> {
@@ -622,6 +789,18 @@ mod tests {
         }
     }
 
+    /// Replaces the stored bytes of evidence `id` (the payload triggers dropped).
+    fn edit_payload(store: &Store, id: EvidenceId, bytes: &str) {
+        store
+            .conn
+            .execute(
+                "UPDATE payloads SET payload = CAST(?1 AS BLOB)
+                 WHERE sha256 = (SELECT sha256 FROM evidence WHERE id = ?2)",
+                params![bytes, id.0],
+            )
+            .unwrap();
+    }
+
     fn count(store: &Store, table: &str) -> i64 {
         store
             .conn
@@ -644,6 +823,214 @@ mod tests {
         assert_eq!(first, again);
         assert_eq!(count(&t.store, "evidence"), 1);
         assert_eq!(count(&t.store, "source_runs"), 2);
+    }
+
+    #[test]
+    fn unchanged_content_at_a_new_time_adds_a_row_but_not_the_payload() {
+        let mut t = temp_store();
+        let started = ts("2026-11-23T09:59:59Z");
+        let big = vec![b'x'; 100_000];
+        let mut ids = Vec::new();
+        for day in 20..24 {
+            let eff = format!("2026-11-{day}T00:00:00Z");
+            ids.push(
+                t.store
+                    .record_collection(started, &new(&big, &eff))
+                    .unwrap(),
+            );
+        }
+        // Another client with the same bytes shares the payload too.
+        t.store
+            .add_evidence(&NewEvidence {
+                client: "globex",
+                ..new(&big, "2026-11-20T00:00:00Z")
+            })
+            .unwrap();
+        assert_eq!(count(&t.store, "evidence"), 5);
+        assert_eq!(count(&t.store, "payloads"), 1);
+        let stored: i64 = t
+            .store
+            .conn
+            .query_row("SELECT sum(length(payload)) FROM payloads", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(stored, 100_000, "one copy");
+        for id in &ids {
+            assert_eq!(
+                t.store.evidence(*id).unwrap().unwrap().unwrap().payload,
+                big
+            );
+        }
+        let report = t.store.verify_chain().unwrap();
+        assert_eq!((report.rows, report.broken), (5, None));
+    }
+
+    #[test]
+    fn headers_check_the_chain_and_the_payload_is_checked_when_read() {
+        let mut t = temp_store();
+        let ids = three_rows_unprotected(&mut t);
+        let headers = t
+            .store
+            .snapshot_headers("acme", "mfa_export", None)
+            .unwrap();
+        let headers: Vec<EvidenceHeader> = headers.into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            headers.iter().map(|h| h.id).collect::<Vec<_>>(),
+            ids,
+            "the rows snapshots reads"
+        );
+        assert_eq!(headers[1].sha256, sha256_hex(b"two"));
+        assert_eq!(t.store.payload(&headers[1]).unwrap().unwrap(), b"two");
+
+        edit_payload(&t.store, ids[1], "TWO");
+        assert_eq!(
+            t.store.payload(&headers[1]).unwrap(),
+            Err(tampered(ids[1], Tamper::PayloadHash))
+        );
+        // A payload removed is as bad as one edited (the foreign key refuses that too).
+        t.store
+            .conn
+            .pragma_update(None, "foreign_keys", "OFF")
+            .unwrap();
+        t.store
+            .conn
+            .execute(
+                "DELETE FROM payloads WHERE sha256 = ?1",
+                [sha256_hex(b"six")],
+            )
+            .unwrap();
+        assert_eq!(
+            t.store.payload(&headers[2]).unwrap(),
+            Err(tampered(ids[2], Tamper::PayloadHash))
+        );
+        assert_eq!(
+            t.store.evidence(ids[2]).unwrap(),
+            Some(Err(tampered(ids[2], Tamper::PayloadHash)))
+        );
+        assert_eq!(
+            t.store.verify_chain().unwrap().broken,
+            Some((
+                ids[1],
+                "payload does not match its recorded sha256".to_owned()
+            ))
+        );
+
+        // A field edit shows in the headers without any payload being read.
+        t.store
+            .conn
+            .execute(
+                "UPDATE evidence SET origin = 'elsewhere' WHERE id = ?1",
+                [ids[0].0],
+            )
+            .unwrap();
+        let headers = t
+            .store
+            .snapshot_headers("acme", "mfa_export", None)
+            .unwrap();
+        assert!(
+            matches!(&headers[0], Err(bad) if bad.problem == Tamper::ChainValue),
+            "{headers:?}"
+        );
+        assert!(headers[1].is_ok(), "its payload is its reader's to check");
+    }
+
+    #[test]
+    fn data_version_moves_with_other_connections_writes_only() {
+        let mut t = temp_store();
+        let before = t.store.data_version().unwrap();
+        t.store
+            .add_evidence(&new(b"own", "2026-11-20T00:00:00Z"))
+            .unwrap();
+        assert_eq!(t.store.data_version().unwrap(), before, "its own write");
+        let other = rusqlite::Connection::open(&t.path).unwrap();
+        other
+            .execute_batch("CREATE TABLE scratch (x); DROP TABLE scratch;")
+            .unwrap();
+        assert_ne!(t.store.data_version().unwrap(), before, "another's write");
+    }
+
+    #[test]
+    fn migration_moves_payloads_out_keeping_ids_chain_and_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v6.db");
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        rusqlite_migration::Migrations::new(super::super::MIGRATION_LIST[..6].to_vec())
+            .to_latest(&mut conn)
+            .unwrap();
+        // Rows as the schema before 0012 stored them: each with its own copy.
+        let mut prev = GENESIS.to_owned();
+        for (i, payload) in [&b"same"[..], b"other", b"same"].iter().enumerate() {
+            let sha = sha256_hex(payload);
+            let eff = format!("2026-11-2{i}T00:00:00Z");
+            let chain = chain_link(
+                &prev,
+                &ChainFields {
+                    client: "acme",
+                    source: "mfa_export",
+                    fetched_at: "2026-11-23T10:00:00Z",
+                    effective_at: &eff,
+                    media_type: "text/csv",
+                    origin: "/srv/exports/mfa.csv",
+                    sha256: &sha,
+                },
+            );
+            conn.execute(
+                "INSERT INTO evidence (client, source, fetched_at, effective_at, media_type,
+                                       origin, sha256, payload, prev_chain, chain)
+                 VALUES ('acme', 'mfa_export', '2026-11-23T10:00:00Z', ?1, 'text/csv',
+                         '/srv/exports/mfa.csv', ?2, ?3, ?4, ?5)",
+                params![eff, sha, payload, prev, chain],
+            )
+            .unwrap();
+            prev = chain;
+        }
+        conn.execute(
+            "INSERT INTO source_runs (client, source, started_at, finished_at, outcome,
+                                      evidence_id)
+             VALUES ('acme', 'mfa_export', '2026-11-23T10:00:00Z', '2026-11-23T10:00:00Z',
+                     'ok', 3)",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(count(&store, "payloads"), 2);
+        let report = store.verify_chain().unwrap();
+        assert_eq!((report.rows, report.broken.clone()), (3, None));
+        assert_eq!(
+            report.head.as_ref().unwrap().chain,
+            prev,
+            "chain values unchanged"
+        );
+        let read: Vec<(EvidenceId, Vec<u8>)> = store
+            .snapshots("acme", "mfa_export", None)
+            .unwrap()
+            .into_iter()
+            .map(|row| {
+                let row = row.unwrap();
+                (row.id, row.payload)
+            })
+            .collect();
+        assert_eq!(
+            read,
+            vec![
+                (EvidenceId(1), b"same".to_vec()),
+                (EvidenceId(2), b"other".to_vec()),
+                (EvidenceId(3), b"same".to_vec())
+            ]
+        );
+        let next = store
+            .add_evidence(&new(b"fourth", "2026-11-24T00:00:00Z"))
+            .unwrap();
+        assert_eq!(next, EvidenceId(4), "ids continue");
+        assert_eq!(store.verify_chain().unwrap().broken, None);
+        let refused = store
+            .conn
+            .execute("UPDATE payloads SET payload = x'00'", [])
+            .unwrap_err();
+        assert!(refused.to_string().contains("immutable"), "{refused}");
     }
 
     #[test]
@@ -713,18 +1100,19 @@ mod tests {
             .store
             .add_evidence(&new(b"x", "2026-11-20T00:00:00Z"))
             .unwrap();
-        let update = t
-            .store
-            .conn
-            .execute("UPDATE evidence SET payload = x'00' WHERE id = ?1", [id.0])
-            .unwrap_err();
-        assert!(update.to_string().contains("immutable"), "{update}");
-        let delete = t
-            .store
-            .conn
-            .execute("DELETE FROM evidence WHERE id = ?1", [id.0])
-            .unwrap_err();
-        assert!(delete.to_string().contains("immutable"), "{delete}");
+        for sql in [
+            "UPDATE evidence SET origin = 'elsewhere' WHERE id = ?1",
+            "DELETE FROM evidence WHERE id = ?1",
+            "UPDATE payloads SET payload = x'00'
+             WHERE sha256 = (SELECT sha256 FROM evidence WHERE id = ?1)",
+            "DELETE FROM payloads WHERE sha256 = (SELECT sha256 FROM evidence WHERE id = ?1)",
+        ] {
+            let refused = t.store.conn.execute(sql, [id.0]).unwrap_err();
+            assert!(
+                refused.to_string().contains("immutable"),
+                "{sql}: {refused}"
+            );
+        }
         assert_eq!(
             t.store.evidence(id).unwrap().unwrap().unwrap().payload,
             b"x"
@@ -757,15 +1145,9 @@ mod tests {
 
         t.store
             .conn
-            .execute_batch("DROP TRIGGER evidence_no_update")
+            .execute_batch("DROP TRIGGER evidence_no_update; DROP TRIGGER payloads_no_update")
             .unwrap();
-        t.store
-            .conn
-            .execute(
-                "UPDATE evidence SET payload = CAST('TWO' AS BLOB) WHERE id = ?1",
-                [ids[1].0],
-            )
-            .unwrap();
+        edit_payload(&t.store, ids[1], "TWO");
         let report = t.store.verify_chain().unwrap();
         assert_eq!(report.rows, 3);
         assert_eq!(report.head, None);
@@ -774,6 +1156,13 @@ mod tests {
         assert!(what.contains("sha256"), "{what}");
 
         // Re-hashing the payload is not enough: the chain covers the hash.
+        t.store
+            .conn
+            .execute(
+                "INSERT INTO payloads (sha256, payload) VALUES (?1, CAST('TWO' AS BLOB))",
+                [sha256_hex(b"TWO")],
+            )
+            .unwrap();
         t.store
             .conn
             .execute(
@@ -800,7 +1189,10 @@ mod tests {
             .collect();
         t.store
             .conn
-            .execute_batch("DROP TRIGGER evidence_no_update; DROP TRIGGER evidence_no_delete")
+            .execute_batch(
+                "DROP TRIGGER evidence_no_update; DROP TRIGGER evidence_no_delete;
+                 DROP TRIGGER payloads_no_update; DROP TRIGGER payloads_no_delete",
+            )
             .unwrap();
         ids
     }
@@ -830,13 +1222,7 @@ mod tests {
     fn a_payload_edited_in_the_database_is_refused_on_read() {
         let mut t = temp_store();
         let ids = three_rows_unprotected(&mut t);
-        t.store
-            .conn
-            .execute(
-                "UPDATE evidence SET payload = CAST('TWO' AS BLOB) WHERE id = ?1",
-                [ids[1].0],
-            )
-            .unwrap();
+        edit_payload(&t.store, ids[1], "TWO");
         let bad = tampered(ids[1], Tamper::PayloadHash);
         assert_eq!(
             read_all(&t.store),
@@ -912,8 +1298,14 @@ mod tests {
         t.store
             .conn
             .execute(
-                "UPDATE evidence SET payload = CAST('TWO' AS BLOB), sha256 = ?1, chain = ?2
-                 WHERE id = ?3",
+                "INSERT INTO payloads (sha256, payload) VALUES (?1, CAST('TWO' AS BLOB))",
+                [&sha],
+            )
+            .unwrap();
+        t.store
+            .conn
+            .execute(
+                "UPDATE evidence SET sha256 = ?1, chain = ?2 WHERE id = ?3",
                 params![sha, chain, ids[1].0],
             )
             .unwrap();

@@ -30,7 +30,8 @@ use rusqlite_migration::{M, Migrations};
 
 pub use digests::{DIGEST_DUTY, NewWeek, WeekRecord};
 pub use evidence::{
-    ChainPosition, ChainReport, CheckedEvidence, NewEvidence, StoredEvidence, Tamper, Tampered,
+    ChainPosition, ChainReport, CheckedEvidence, CheckedHeader, EvidenceHeader, NewEvidence,
+    StoredEvidence, Tamper, Tampered,
 };
 pub use incidents::{
     IncidentChange, IncidentMail, IncidentRefusal, IncidentUpdate, StoredIncident,
@@ -56,6 +57,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0007_incidents.sql")),
     M::up(include_str!("migrations/0008_ladder.sql")),
     M::up(include_str!("migrations/0009_digest_weeks.sql")),
+    M::up(include_str!("migrations/0012_payloads.sql")).foreign_key_check(),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 

@@ -305,6 +305,11 @@ impl Store {
 struct StoredSubject {
     kind: StateKind,
     gone: bool,
+    /// The columns an evaluation writes, as stored: when they are what it would write again,
+    /// the row is left as it is.
+    due: Option<String>,
+    reason: String,
+    record: Option<String>,
 }
 
 fn record_verdict_tx(
@@ -411,6 +416,11 @@ fn record_verdict_tx(
 /// Writes the subjects' states and returns what changed: a subject whose state kind differs
 /// from its stored one, a new or returning subject that is not `met`, and a stored subject
 /// that is no longer judged (gone from the evidence).
+///
+/// Only rows that differ are written: a subject judged as before (same state, due, reason and
+/// kept record) keeps its row untouched, so an unchanged evaluation of 2,500 devices writes
+/// nothing. A subject row's `evaluated_at` is therefore when it last changed; when the duty
+/// was last evaluated is `duty_state.evaluated_at`.
 fn write_subjects<'a>(
     tx: &Transaction<'_>,
     client: &str,
@@ -421,7 +431,7 @@ fn write_subjects<'a>(
     let mut stored: BTreeMap<String, StoredSubject> = BTreeMap::new();
     {
         let mut stmt = tx.prepare_cached(
-            "SELECT subject, state, gone_at IS NOT NULL FROM subject_state
+            "SELECT subject, state, gone_at IS NOT NULL, due, reason, record FROM subject_state
              WHERE client = ?1 AND duty = ?2",
         )?;
         let rows = stmt.query_map(params![client, duty], |row| {
@@ -430,6 +440,9 @@ fn write_subjects<'a>(
                 StoredSubject {
                     kind: kind_column(row, 1)?,
                     gone: row.get(2)?,
+                    due: row.get(3)?,
+                    reason: row.get(4)?,
+                    record: row.get(5)?,
                 },
             ))
         })?;
@@ -441,10 +454,8 @@ fn write_subjects<'a>(
     let mut changes = Vec::new();
     for subject in subjects {
         let kind = subject.state.kind();
-        let before = stored
-            .remove(subject.subject.as_str())
-            .filter(|s| !s.gone)
-            .map(|s| s.kind);
+        let row = stored.remove(subject.subject.as_str()).filter(|s| !s.gone);
+        let before = row.as_ref().map(|s| s.kind);
         let changed = match before {
             Some(before) => before != kind,
             None => kind != StateKind::Met,
@@ -456,7 +467,13 @@ fn write_subjects<'a>(
             .transpose()
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         let due = subject.state.due().map(ts_text);
-        tx.execute(
+        let same_row = row.is_some_and(|row| {
+            row.kind == kind && row.due == due && row.reason == subject.reason && row.record == keep
+        });
+        if same_row {
+            continue;
+        }
+        tx.prepare_cached(
             "INSERT INTO subject_state (client, duty, subject, state, state_since, due, reason,
                                         evaluated_at, record, gone_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5, ?8, NULL)
@@ -469,17 +486,17 @@ fn write_subjects<'a>(
                  evaluated_at = excluded.evaluated_at,
                  record = excluded.record,
                  gone_at = NULL",
-            params![
-                client,
-                duty,
-                subject.subject.as_str(),
-                kind.as_str(),
-                at_text,
-                due,
-                subject.reason,
-                keep
-            ],
-        )?;
+        )?
+        .execute(params![
+            client,
+            duty,
+            subject.subject.as_str(),
+            kind.as_str(),
+            at_text,
+            due,
+            subject.reason,
+            keep
+        ])?;
         if changed {
             changes.push(SubjectChange {
                 subject: subject.subject.clone(),
@@ -570,6 +587,92 @@ pub(super) mod tests {
             .conn
             .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
+    }
+
+    /// A verdict judging `devices` (name, met?, reason).
+    fn judged(devices: &[(&str, bool, &str)]) -> Verdict {
+        let subjects = devices
+            .iter()
+            .map(|(name, met, reason)| SubjectVerdict {
+                subject: Subject::new(*name),
+                state: if *met {
+                    State::Met { next_due: None }
+                } else {
+                    State::Lapsed {
+                        since: ts("2026-11-20T00:00:00Z"),
+                        overdue: dutywatch_checks::period::Period::from_secs(86_400),
+                    }
+                },
+                reason: (*reason).to_owned(),
+                keep: None,
+            })
+            .collect();
+        Verdict {
+            subjects: Some(subjects),
+            ..verdict(State::Met { next_due: None }, "devices")
+        }
+    }
+
+    /// (subject, evaluated_at) of every subject row of acme/devices.
+    fn written(store: &Store) -> Vec<(String, String)> {
+        let mut stmt = store
+            .conn
+            .prepare("SELECT subject, evaluated_at FROM subject_state ORDER BY subject")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn only_subjects_that_changed_are_written() {
+        let mut t = temp_store();
+        fn record(store: &mut Store, at: &str, verdict: &Verdict) -> Recorded {
+            store
+                .record_verdict("acme", "devices", ts(at), verdict, &mut |_| None)
+                .unwrap()
+        }
+        let first = judged(&[("pc-1", true, "compliant"), ("pc-2", false, "noncompliant")]);
+        record(&mut t.store, "2026-11-23T09:00:00Z", &first);
+        record(&mut t.store, "2026-11-23T10:00:00Z", &first);
+        let rows = written(&t.store);
+        assert_eq!(
+            rows,
+            vec![
+                ("pc-1".to_owned(), "2026-11-23T09:00:00Z".to_owned()),
+                ("pc-2".to_owned(), "2026-11-23T09:00:00Z".to_owned())
+            ],
+            "judged as before: left as they were"
+        );
+        // A new reason is written, though the state is the same; pc-1 still is not.
+        let second = judged(&[
+            ("pc-1", true, "compliant"),
+            ("pc-2", false, "noncompliant, 9 days"),
+        ]);
+        let recorded = record(&mut t.store, "2026-11-23T11:00:00Z", &second);
+        assert_eq!(recorded.subjects, 0, "no state changed");
+        assert_eq!(
+            written(&t.store),
+            vec![
+                ("pc-1".to_owned(), "2026-11-23T09:00:00Z".to_owned()),
+                ("pc-2".to_owned(), "2026-11-23T11:00:00Z".to_owned())
+            ]
+        );
+        let subjects = t.store.subjects("acme", "devices").unwrap();
+        let pc2 = subjects.iter().find(|s| s.subject == "pc-2").unwrap();
+        assert_eq!(pc2.reason, "noncompliant, 9 days");
+        assert_eq!(pc2.since, ts("2026-11-23T09:00:00Z"), "state since kept");
+        // A state change is written and counted.
+        let third = judged(&[
+            ("pc-1", false, "noncompliant"),
+            ("pc-2", false, "noncompliant, 9 days"),
+        ]);
+        assert_eq!(
+            record(&mut t.store, "2026-11-23T12:00:00Z", &third).subjects,
+            1
+        );
+        assert_eq!(written(&t.store)[0].1, "2026-11-23T12:00:00Z");
     }
 
     #[test]

@@ -128,7 +128,7 @@ fn recurring(
     let mut notes = Notes::default();
     for snapshot in evidence.snapshots {
         notes.unreadable(&snapshot.findings);
-        for record in &snapshot.records {
+        for record in snapshot.records.iter() {
             match selected(rule.filter.as_ref(), record, context) {
                 Truth::False => continue,
                 Truth::Unknown => {
@@ -302,13 +302,13 @@ fn outcomes(
             }
         }
     };
-    for finding in &snapshot.findings {
+    for finding in snapshot.findings.iter() {
         put(
             finding_subject(finding),
             Outcome::Undecided(format!("its record could not be read: {finding}")),
         );
     }
-    for record in &snapshot.records {
+    for record in snapshot.records.iter() {
         let subject = record_subject(record);
         match selected(rule.filter.as_ref(), record, context) {
             Truth::False => continue,
@@ -657,14 +657,14 @@ fn event_clock(
     // What is wrong with each event's row: a row read without an optional
     // field, or not read at all. Either way it is still in the export.
     let mut problems: BTreeMap<Subject, Vec<&Finding>> = BTreeMap::new();
-    for finding in &latest.findings {
+    for finding in latest.findings.iter() {
         problems
             .entry(finding_subject(finding))
             .or_default()
             .push(finding);
     }
     let mut in_export: Vec<Subject> = problems.keys().cloned().collect();
-    for record in &latest.records {
+    for record in latest.records.iter() {
         let subject = record_subject(record);
         in_export.push(subject.clone());
         let found = problems.remove(&subject);

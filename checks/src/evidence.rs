@@ -4,6 +4,8 @@
 //! The agent owns fetching and storage; it hands the checks a read-only
 //! [`EvidenceView`] per duty.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
@@ -32,10 +34,11 @@ pub struct Snapshot {
     /// Freshness is judged on this, not on when dutywatch read it, so a
     /// file nobody re-exports goes stale even though it is read every hour.
     pub effective_at: Timestamp,
-    /// The records that read as the source's kind.
-    pub records: Vec<Record>,
+    /// The records that read as the source's kind. Shared: the agent keeps the records of
+    /// content it has read, and one read serves every duty and pass that looks at it.
+    pub records: Arc<[Record]>,
     /// Why the other records did not: never evidence, always reported.
-    pub findings: Vec<Finding>,
+    pub findings: Arc<[Finding]>,
 }
 
 /// The health of the collector behind a source.

@@ -239,7 +239,7 @@ pub(crate) fn join_snapshots(
         let Some(view) = joined.iter().find(|v| v.source == join.source) else {
             continue;
         };
-        let all: &[Record] = view.latest().map_or(&[], |s| s.records.as_slice());
+        let all: &[Record] = view.latest().map_or(&[], |s| &s.records[..]);
         let mut by_key: HashMap<String, Vec<&Record>> = HashMap::new();
         if let Some(key) = &join.on {
             for record in all {

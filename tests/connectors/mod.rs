@@ -109,7 +109,10 @@ fn subjects(engine: &Engine, duty: &str) -> Vec<(String, String)> {
 fn snapshots(fixture: &Fixture, source: &str) -> Vec<serde_json::Value> {
     let db = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("db");
     let mut statement = db
-        .prepare("SELECT payload FROM evidence WHERE source = ?1 ORDER BY id")
+        .prepare(
+            "SELECT p.payload FROM evidence AS e JOIN payloads AS p ON p.sha256 = e.sha256
+             WHERE e.source = ?1 ORDER BY e.id",
+        )
         .expect("query");
     statement
         .query_map([source], |row| {

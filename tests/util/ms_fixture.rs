@@ -104,7 +104,10 @@ pub(crate) fn subject_state(engine: &Engine, duty: &str, subject: &str) -> (Stat
 pub(crate) fn payloads(fixture: &Fixture, source: &str) -> Vec<serde_json::Value> {
     let db = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("db");
     let mut statement = db
-        .prepare("SELECT payload FROM evidence WHERE source = ?1 ORDER BY id")
+        .prepare(
+            "SELECT p.payload FROM evidence e JOIN payloads p ON p.sha256 = e.sha256
+             WHERE e.source = ?1 ORDER BY e.id",
+        )
         .expect("query");
     statement
         .query_map([source], |row| {

@@ -64,8 +64,8 @@ fn snapshot_of(id: i64, effective_at: &str, parsed: Parsed) -> Snapshot {
     Snapshot {
         id: EvidenceId(id),
         effective_at: at(effective_at),
-        records: parsed.records,
-        findings: parsed.findings,
+        records: parsed.records.into(),
+        findings: parsed.findings.into(),
     }
 }
 

@@ -1,0 +1,290 @@
+//! The records of evidence content already read, kept by payload hash so that unchanged
+//! evidence is not parsed again: not by the next duty reading the same source, not by the
+//! next pass while the content stays the same.
+//!
+//! Only what is safe to reuse is kept. A duty's verdict depends on `now` (due soon, lapsed,
+//! staleness), so verdicts are always evaluated again; what is reused is the reading of bytes
+//! into records, which depends only on the bytes (named by their SHA-256), the source's
+//! reading settings (the cache is emptied when the config changes) and the origin the
+//! findings name (part of the key).
+//!
+//! The records came from bytes whose hash was checked when they were read (from the store, or
+//! collected and stored in the same pass), so they are the recorded content. An edit of the
+//! stored bytes is made through another connection, which moves the store's data version
+//! (`Store::data_version`); the engine then empties the cache, and the next read of each
+//! payload checks it again.
+//!
+//! Memory is bounded by the number of records held ([`ParseCache::with_cap`]). A pass reads
+//! every source in the same order, so evicting the least recently used content to make room
+//! would evict exactly what the rest of the pass needs next (nothing would ever be found once
+//! the sources hold more records than the cap). Instead, when the cache is full, only content
+//! that no duty read in this pass or the one before is evicted (content that changed, a
+//! source removed), and otherwise the new content is not kept: the cache then serves the
+//! sources it holds on every pass, and reads the others each time. Content that does not fit
+//! is still kept until the engine is done with the client it belongs to
+//! ([`ParseCache::end_client`]), so the duties of one client that read the same source read
+//! it once.
+//!
+//! Apart from records, it remembers which content read without error for which source
+//! ([`ParseCache::read_before`]): only keys, a few hundred bytes each, so a collection of
+//! content the source has delivered before (under the same config) need not be read just to be
+//! refused or accepted again, even when its records did not fit.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use dutywatch_checks::read::Parsed;
+use dutywatch_checks::record::{Finding, Record};
+
+/// Records held at most by default across passes: about 35 MB with today's records (some
+/// 700 bytes each, measured by `benches/msp_cycle.rs`), the sources of two clients of 2,500
+/// devices or twenty of 250.
+pub const DEFAULT_CAP_RECORDS: usize = 50_000;
+
+/// Keys of content read before held at most; beyond, they are forgotten all at once.
+const MAX_READ_BEFORE: usize = 100_000;
+
+/// What one piece of content read into, shared by every snapshot made from it.
+#[derive(Clone, Debug)]
+pub struct SharedParsed {
+    pub records: Arc<[Record]>,
+    pub findings: Arc<[Finding]>,
+}
+
+impl From<Parsed> for SharedParsed {
+    fn from(parsed: Parsed) -> SharedParsed {
+        SharedParsed {
+            records: parsed.records.into(),
+            findings: parsed.findings.into(),
+        }
+    }
+}
+
+/// What content was read as: (client, source, payload SHA-256, origin).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub client: String,
+    pub source: String,
+    pub sha256: String,
+    pub origin: String,
+}
+
+#[derive(Debug)]
+struct Entry {
+    parsed: SharedParsed,
+    /// The pass it was last used in.
+    last_used: u64,
+}
+
+/// The cache; see the module docs.
+#[derive(Debug)]
+pub struct ParseCache {
+    entries: HashMap<Key, Entry>,
+    /// Content that did not fit, kept until [`ParseCache::end_client`].
+    overflow: HashMap<Key, SharedParsed>,
+    /// Content that read without error, records kept or not.
+    read_ok: HashSet<Key>,
+    /// Records held by `entries`.
+    records: usize,
+    cap: usize,
+    /// The current pass ([`ParseCache::next_pass`]).
+    pass: u64,
+    /// The store's data version the entries were read under.
+    data_version: Option<i64>,
+}
+
+impl Default for ParseCache {
+    fn default() -> ParseCache {
+        ParseCache::with_cap(DEFAULT_CAP_RECORDS)
+    }
+}
+
+impl ParseCache {
+    /// A cache holding at most `cap` records (0: nothing is kept).
+    pub fn with_cap(cap: usize) -> ParseCache {
+        ParseCache {
+            entries: HashMap::new(),
+            overflow: HashMap::new(),
+            read_ok: HashSet::new(),
+            records: 0,
+            cap,
+            pass: 0,
+            data_version: None,
+        }
+    }
+
+    /// Empties the cache when the store's data version is not the one its entries were
+    /// read under (another connection wrote to the database).
+    pub fn check_version(&mut self, version: i64) {
+        if self.data_version != Some(version) {
+            self.clear();
+            self.data_version = Some(version);
+        }
+    }
+
+    /// Starts a new pass: content not used in it nor in the one before may make room.
+    pub fn next_pass(&mut self) {
+        self.pass += 1;
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.overflow.clear();
+        self.read_ok.clear();
+        self.records = 0;
+    }
+
+    /// Whether the content under `key` read without error since the cache was last emptied
+    /// (so under the current config: reading depends only on the bytes, the source's settings
+    /// and the origin).
+    pub fn read_before(&self, key: &Key) -> bool {
+        self.read_ok.contains(key)
+    }
+
+    /// Drops the content kept beyond the cap: the client it was read for is done.
+    pub fn end_client(&mut self) {
+        self.overflow.clear();
+    }
+
+    pub fn get(&mut self, key: &Key) -> Option<SharedParsed> {
+        if let Some(parsed) = self.overflow.get(key) {
+            return Some(parsed.clone());
+        }
+        let entry = self.entries.get_mut(key)?;
+        entry.last_used = self.pass;
+        Some(entry.parsed.clone())
+    }
+
+    /// Keeps `parsed` under `key` if it fits, after evicting content unused in this pass and
+    /// the one before if it must; returns it shared either way.
+    /// Remembers that the content under `key` read without error.
+    pub fn mark_read(&mut self, key: &Key) {
+        if self.read_ok.len() >= MAX_READ_BEFORE {
+            self.read_ok.clear();
+        }
+        self.read_ok.insert(key.clone());
+    }
+
+    pub fn insert(&mut self, key: Key, parsed: SharedParsed) -> SharedParsed {
+        self.mark_read(&key);
+        let size = parsed.records.len().max(1);
+        if let Some(old) = self.entries.remove(&key) {
+            self.records -= old.parsed.records.len().max(1);
+        }
+        if self.records + size > self.cap {
+            let pass = self.pass;
+            let mut freed = 0;
+            self.entries.retain(|_, entry| {
+                let live = entry.last_used + 1 >= pass;
+                if !live {
+                    freed += entry.parsed.records.len().max(1);
+                }
+                live
+            });
+            self.records -= freed;
+        }
+        if self.records + size > self.cap {
+            self.overflow.insert(key, parsed.clone());
+            return parsed;
+        }
+        self.records += size;
+        self.entries.insert(
+            key,
+            Entry {
+                parsed: parsed.clone(),
+                last_used: self.pass,
+            },
+        );
+        parsed
+    }
+
+    /// Records held now.
+    pub fn records(&self) -> usize {
+        self.records
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dutywatch_checks::record::{Position, Subject};
+
+    use super::*;
+
+    fn key(sha: &str) -> Key {
+        Key {
+            client: "acme".to_owned(),
+            source: "intune".to_owned(),
+            sha256: sha.to_owned(),
+            origin: "devices.json".to_owned(),
+        }
+    }
+
+    fn parsed(records: usize) -> SharedParsed {
+        SharedParsed {
+            records: (0..records)
+                .map(|i| {
+                    Record::new(
+                        Some(Subject::new(format!("pc-{i}"))),
+                        Position::Record(i + 1),
+                        Default::default(),
+                    )
+                })
+                .collect(),
+            findings: Arc::new([]),
+        }
+    }
+
+    #[test]
+    fn keeps_what_fits_and_evicts_only_content_no_longer_read() {
+        let mut cache = ParseCache::with_cap(10);
+        cache.insert(key("a"), parsed(4));
+        cache.insert(key("b"), parsed(4));
+        assert_eq!(cache.get(&key("a")).unwrap().records.len(), 4);
+        assert!(cache.get(&key("c")).is_none());
+        // Full of content this pass reads: c is kept only until its client is done, and a
+        // and b stay (a pass reading a, b, c in turn finds two of three on every pass).
+        assert_eq!(cache.insert(key("c"), parsed(4)).records.len(), 4);
+        assert!(cache.get(&key("c")).is_some(), "for the client's next duty");
+        cache.end_client();
+        assert!(cache.get(&key("c")).is_none());
+        cache.next_pass();
+        assert!(cache.get(&key("a")).is_some());
+        cache.next_pass();
+        // b was last read two passes ago (its source changed): it makes room for c.
+        cache.insert(key("c"), parsed(4));
+        assert!(cache.get(&key("b")).is_none());
+        assert!(cache.get(&key("a")).is_some());
+        assert!(cache.get(&key("c")).is_some());
+        assert_eq!(cache.records(), 8);
+        // Another origin is another reading (its findings name it).
+        let other = Key {
+            origin: "elsewhere.json".to_owned(),
+            ..key("a")
+        };
+        assert!(cache.get(&other).is_none());
+    }
+
+    #[test]
+    fn content_larger_than_the_cap_is_kept_only_for_its_client() {
+        let mut cache = ParseCache::with_cap(3);
+        assert_eq!(cache.insert(key("a"), parsed(5)).records.len(), 5);
+        cache.end_client();
+        assert!(cache.get(&key("a")).is_none());
+        assert_eq!(cache.records(), 0);
+        assert!(cache.read_before(&key("a")), "it did read");
+        assert!(!cache.read_before(&key("b")));
+    }
+
+    #[test]
+    fn another_data_version_empties_it() {
+        let mut cache = ParseCache::with_cap(10);
+        cache.check_version(7);
+        cache.insert(key("a"), parsed(1));
+        cache.check_version(7);
+        assert!(cache.get(&key("a")).is_some());
+        cache.check_version(8);
+        assert!(cache.get(&key("a")).is_none());
+        assert!(!cache.read_before(&key("a")));
+        assert_eq!(cache.records(), 0);
+    }
+}
