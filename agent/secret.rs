@@ -211,6 +211,15 @@ fn wipe(mut bytes: Vec<u8>) {
 }
 
 impl SecretRef {
+    /// A relative `{ file = … }` is read from the config's directory (`base`), as every other
+    /// path in the config is, not from wherever the command happens to run.
+    pub fn relative_to(&self, base: &Path) -> SecretRef {
+        match self {
+            SecretRef::File(path) if path.is_relative() => SecretRef::File(base.join(path)),
+            other => other.clone(),
+        }
+    }
+
     /// Resolves against the process environment.
     pub fn resolve(&self) -> Result<Secret, SecretError> {
         self.resolve_with(&|name| std::env::var(name).ok())

@@ -468,9 +468,7 @@ impl Context<'_> {
                 }
             };
             let client_secret = match &raw.client_secret {
-                Some(reference) => {
-                    self.connector_secret(reference, &format!("{key}.client_secret"))
-                }
+                Some(reference) => self.source_secret(reference, &format!("{key}.client_secret")),
                 None => {
                     self.error(offset, &format!("{key}.client_secret"), "a ninjaone source needs `client_secret`, e.g. client_secret = { credential = \"ninjaone-client-secret\" }".to_owned());
                     None
@@ -521,7 +519,7 @@ impl Context<'_> {
                 _ => "the portal's API token, e.g. token = { credential = \"portal-token\" }",
             };
             let secret = match &raw.token {
-                Some(reference) => self.connector_secret(reference, &format!("{key}.token")),
+                Some(reference) => self.source_secret(reference, &format!("{key}.token")),
                 None => {
                     self.error(
                         offset,
@@ -581,37 +579,44 @@ impl Context<'_> {
         }
     }
 
-    /// A connector's secret: read now by what collects, else only where it is (as the Graph
-    /// source's client secret).
-    fn connector_secret(
+    /// A source's secret (a client secret, a token): read now by what collects, else only
+    /// where it is. A relative file path is the config directory's.
+    pub(super) fn source_secret(
         &mut self,
         reference: &Spanned<SecretRef>,
         key: &str,
     ) -> Option<ClientSecret> {
+        let base = self.file.parent().unwrap_or(Path::new(".")).to_owned();
+        let resolved = reference.get_ref().relative_to(&base);
         let read = match self.secrets {
             Secrets::Skip => Ok(None),
-            Secrets::Read | Secrets::ReadWhereReadable => {
-                match reference.get_ref().resolve_with(self.env) {
-                    Ok(secret) => Ok(Some(Arc::new(secret))),
-                    Err(SecretError::NoCredentialsDirectory { .. })
-                        if self.secrets == Secrets::ReadWhereReadable =>
-                    {
-                        Ok(None)
-                    }
-                    Err(error) => Err(error),
+            Secrets::Read | Secrets::ReadWhereReadable => match resolved.resolve_with(self.env) {
+                Ok(secret) => Ok(Some(Arc::new(secret))),
+                Err(SecretError::NoCredentialsDirectory { .. })
+                    if self.secrets == Secrets::ReadWhereReadable =>
+                {
+                    Ok(None)
                 }
-            }
+                Err(error) => Err(error),
+            },
         };
         match read {
             Ok(read) => Some(ClientSecret {
-                reference: reference.get_ref().clone(),
+                reference: resolved,
                 read,
             }),
             Err(error) => {
                 self.error(
                     reference.span().start,
                     key,
-                    format!("cannot resolve the secret: {error}"),
+                    format!(
+                        "cannot resolve the {}: {error}",
+                        if key.ends_with("client_secret") {
+                            "client secret"
+                        } else {
+                            "secret"
+                        }
+                    ),
                 );
                 None
             }

@@ -202,7 +202,7 @@ impl Context<'_> {
                         .map_or("outbox", |dir| dir.get_ref().as_str()),
                 ),
             }),
-            RawTransport::Smtp => self.smtp(raw, offset, env).map(Transport::Smtp),
+            RawTransport::Smtp => self.smtp(raw, offset, base, env).map(Transport::Smtp),
         };
         if self.errors.len() > start {
             return None;
@@ -214,6 +214,7 @@ impl Context<'_> {
         &mut self,
         raw: &RawMail,
         offset: usize,
+        base: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Option<SmtpConfig> {
         let start = self.errors.len();
@@ -311,15 +312,17 @@ impl Context<'_> {
                 }
                 // Resolved now, so `check-config` and a reload catch a
                 // missing credential before an escalation needs it.
+                // A relative file path is the config directory's, as every path here is.
+                let reference = password.get_ref().relative_to(base);
                 let read = match self.secrets {
-                    Secrets::Skip => Ok(SmtpPassword::NotRead(password.get_ref().clone())),
+                    Secrets::Skip => Ok(SmtpPassword::NotRead(reference.clone())),
                     Secrets::Read | Secrets::ReadWhereReadable => {
-                        match password.get_ref().resolve_with(env) {
+                        match reference.resolve_with(env) {
                             Ok(secret) => Ok(SmtpPassword::Read(Arc::new(secret))),
                             Err(SecretError::NoCredentialsDirectory { .. })
                                 if self.secrets == Secrets::ReadWhereReadable =>
                             {
-                                Ok(SmtpPassword::NotRead(password.get_ref().clone()))
+                                Ok(SmtpPassword::NotRead(reference.clone()))
                             }
                             Err(error) => Err(error),
                         }

@@ -13,7 +13,7 @@ use jiff::tz::TimeZone;
 use toml::Spanned;
 
 use super::raw::{RawSource, RawSourceKind};
-use super::{Context, MANUAL_SOURCE, Secrets, resolve};
+use super::{Context, MANUAL_SOURCE, resolve};
 use crate::schedule::Schedule;
 use crate::secret::{Secret, SecretError, SecretRef};
 use crate::sources::http::https_or_loopback;
@@ -713,36 +713,7 @@ impl Context<'_> {
                 self.error(offset, &format!("{key}.client_secret"), format!("a {kind} source needs `client_secret`, e.g. client_secret = {{ credential = \"{kind}-client-secret\" }}"));
                 None
             }
-            Some(reference) => {
-                let read = match self.secrets {
-                    Secrets::Skip => Ok(None),
-                    Secrets::Read | Secrets::ReadWhereReadable => {
-                        match reference.get_ref().resolve_with(self.env) {
-                            Ok(secret) => Ok(Some(Arc::new(secret))),
-                            Err(SecretError::NoCredentialsDirectory { .. })
-                                if self.secrets == Secrets::ReadWhereReadable =>
-                            {
-                                Ok(None)
-                            }
-                            Err(error) => Err(error),
-                        }
-                    }
-                };
-                match read {
-                    Ok(read) => Some(ClientSecret {
-                        reference: reference.get_ref().clone(),
-                        read,
-                    }),
-                    Err(error) => {
-                        self.error(
-                            reference.span().start,
-                            &format!("{key}.client_secret"),
-                            format!("cannot resolve the client secret: {error}"),
-                        );
-                        None
-                    }
-                }
-            }
+            Some(reference) => self.source_secret(reference, &format!("{key}.client_secret")),
         };
         (tenant, client_id, client_secret)
     }

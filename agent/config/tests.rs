@@ -324,3 +324,27 @@ fn contact_roles_fall_back_to_the_role_below_and_msp_roles_to_the_msp_table() {
         ["ceo@keystone.example"]
     );
 }
+
+#[test]
+fn a_relative_secret_file_is_read_from_the_configs_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("smtp-password");
+    std::fs::write(&secret, format!("{PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let text = text(
+        r#"transport = "smtp"
+host = "smtp.example.com"
+tls = "starttls"
+username = "dutywatch@acme.example"
+password = { file = "smtp-password" }"#,
+    );
+    let config = match parse_with_env(&dir.path().join("dutywatch.toml"), &text, &env) {
+        Ok(config) => config,
+        Err(errors) => panic!("{errors}"),
+    };
+    let Transport::Smtp(smtp) = config.mail.transport else {
+        panic!("smtp")
+    };
+    let login = smtp.login.expect("a login");
+    assert_eq!(login.password.secret().expect("read").expose(), PASSWORD);
+}
