@@ -153,23 +153,22 @@ impl Context<'_> {
             // Not a connector: `source` handles it.
             _ => return None,
         };
-        for (name, set) in [
-            ("format", raw.format.is_some()),
-            ("records", raw.records.is_some()),
-            ("tenant", raw.tenant.is_some()),
-            ("cloud", raw.cloud.is_some()),
-            ("graph_url", raw.graph_url.is_some()),
-        ] {
-            if set {
-                self.error(
-                    offset,
-                    &format!("{key}.{name}"),
-                    format!(
-                        "`{name}` is not a key of kind = \"{vendor_name}\" sources; remove it (see the README's section on {vendor_name})"
-                    ),
-                );
-            }
-        }
+        self.refuse_keys(
+            offset,
+            key,
+            &[
+                ("format", raw.format.is_some()),
+                ("records", raw.records.is_some()),
+                ("tenant", raw.tenant.is_some()),
+                ("cloud", raw.cloud.is_some()),
+                ("graph_url", raw.graph_url.is_some()),
+            ],
+            |name| {
+                format!(
+                    "`{name}` is not a key of kind = \"{vendor_name}\" sources; remove it (see the README's section on {vendor_name})"
+                )
+            },
+        );
         let vendor = match kind {
             RawSourceKind::NinjaOne => {
                 let query = match &raw.resource {
@@ -251,20 +250,17 @@ impl Context<'_> {
             );
         }
         if !matches!(vendor, Vendor::HttpJson { .. }) {
-            for (name, set) in [
-                ("url", raw.url.is_some()),
-                ("next", raw.next.is_some()),
-                ("records_pointer", raw.records_pointer.is_some()),
-                ("header", raw.header.is_some()),
-            ] {
-                if set {
-                    self.error(
-                        offset,
-                        &format!("{key}.{name}"),
-                        format!("`{name}` is for kind = \"http_json\" sources; a {vendor_name} source knows its vendor's API"),
-                    );
-                }
-            }
+            self.refuse_keys(
+                offset,
+                key,
+                &[
+                    ("url", raw.url.is_some()),
+                    ("next", raw.next.is_some()),
+                    ("records_pointer", raw.records_pointer.is_some()),
+                    ("header", raw.header.is_some()),
+                ],
+                |name| format!("`{name}` is for kind = \"http_json\" sources; a {vendor_name} source knows its vendor's API"),
+            );
         }
         let input = match (&raw.path, raw.base_url.as_ref().or(raw.url.as_ref())) {
             (Some(path), None) => {
@@ -276,23 +272,20 @@ impl Context<'_> {
                         format!("`{}` is not a valid glob", path.get_ref()),
                     );
                 }
-                for (name, set) in [
-                    ("client_id", raw.client_id.is_some()),
-                    ("client_secret", raw.client_secret.is_some()),
-                    ("token", raw.token.is_some()),
-                    ("token_url", raw.token_url.is_some()),
-                    ("scope", raw.scope.is_some()),
-                    ("rate_limit", raw.rate_limit.is_some()),
-                    ("page_size", raw.page_size.is_some()),
-                ] {
-                    if set {
-                        self.error(
-                            offset,
-                            &format!("{key}.{name}"),
-                            format!("`{name}` is for reading the API; this source reads the saved answer at `path`"),
-                        );
-                    }
-                }
+                self.refuse_keys(
+                    offset,
+                    key,
+                    &[
+                        ("client_id", raw.client_id.is_some()),
+                        ("client_secret", raw.client_secret.is_some()),
+                        ("token", raw.token.is_some()),
+                        ("token_url", raw.token_url.is_some()),
+                        ("scope", raw.scope.is_some()),
+                        ("rate_limit", raw.rate_limit.is_some()),
+                        ("page_size", raw.page_size.is_some()),
+                    ],
+                    |name| format!("`{name}` is for reading the API; this source reads the saved answer at `path`"),
+                );
                 Some(ConnectorInput::File { pattern })
             }
             (None, Some(_)) => self
@@ -451,15 +444,7 @@ impl Context<'_> {
             }
         };
         let auth = if matches!(vendor, Vendor::NinjaOne(_)) {
-            for (name, set) in [("token", raw.token.is_some())] {
-                if set {
-                    self.error(
-                        offset,
-                        &format!("{key}.{name}"),
-                        "NinjaOne takes OAuth client credentials: `client_id` and `client_secret`, not `token`".to_owned(),
-                    );
-                }
-            }
+            self.refuse_keys(offset, key, &[("token", raw.token.is_some())], |_| "NinjaOne takes OAuth client credentials: `client_id` and `client_secret`, not `token`".to_owned());
             let client_id = match &raw.client_id {
                 Some(id) if !id.get_ref().trim().is_empty() => Some(id.get_ref().trim().to_owned()),
                 _ => {
@@ -493,22 +478,21 @@ impl Context<'_> {
                 scope,
             }
         } else {
-            for (name, set) in [
-                ("client_id", raw.client_id.is_some()),
-                ("client_secret", raw.client_secret.is_some()),
-                ("token_url", raw.token_url.is_some()),
-                ("scope", raw.scope.is_some()),
-            ] {
-                if set {
-                    self.error(
-                        offset,
-                        &format!("{key}.{name}"),
-                        format!(
-                            "`{name}` is for OAuth (kind = \"ninjaone\"); this source sends `token`"
-                        ),
-                    );
-                }
-            }
+            self.refuse_keys(
+                offset,
+                key,
+                &[
+                    ("client_id", raw.client_id.is_some()),
+                    ("client_secret", raw.client_secret.is_some()),
+                    ("token_url", raw.token_url.is_some()),
+                    ("scope", raw.scope.is_some()),
+                ],
+                |name| {
+                    format!(
+                        "`{name}` is for OAuth (kind = \"ninjaone\"); this source sends `token`"
+                    )
+                },
+            );
             let example = match vendor {
                 Vendor::Splunk => {
                     "a Splunk authentication token, e.g. token = { credential = \"splunk-token\" }"
@@ -625,26 +609,23 @@ impl Context<'_> {
 
     /// Connector keys on a `file` or `graph` source are mistakes, not options.
     pub(super) fn reject_connector_keys(&mut self, raw: &RawSource, offset: usize, key: &str) {
-        for (name, set) in [
-            ("base_url", raw.base_url.is_some()),
-            ("url", raw.url.is_some()),
-            ("token", raw.token.is_some()),
-            ("header", raw.header.is_some()),
-            ("scope", raw.scope.is_some()),
-            ("params", !raw.params.is_empty()),
-            ("page_size", raw.page_size.is_some()),
-            ("rate_limit", raw.rate_limit.is_some()),
-            ("next", raw.next.is_some()),
-            ("records_pointer", raw.records_pointer.is_some()),
-        ] {
-            if set {
-                self.error(
-                    offset,
-                    &format!("{key}.{name}"),
-                    format!("`{name}` is for the ninjaone, splunk, elastic and http_json sources"),
-                );
-            }
-        }
+        self.refuse_keys(
+            offset,
+            key,
+            &[
+                ("base_url", raw.base_url.is_some()),
+                ("url", raw.url.is_some()),
+                ("token", raw.token.is_some()),
+                ("header", raw.header.is_some()),
+                ("scope", raw.scope.is_some()),
+                ("params", !raw.params.is_empty()),
+                ("page_size", raw.page_size.is_some()),
+                ("rate_limit", raw.rate_limit.is_some()),
+                ("next", raw.next.is_some()),
+                ("records_pointer", raw.records_pointer.is_some()),
+            ],
+            |name| format!("`{name}` is for the ninjaone, splunk, elastic and http_json sources"),
+        );
     }
 }
 

@@ -453,23 +453,24 @@ impl Context<'_> {
                         format!("`{}` is not a valid glob", path.get_ref()),
                     );
                 }
-                for (name, set) in [
-                    ("tenant", raw.tenant.is_some()),
-                    ("client_id", raw.client_id.is_some()),
-                    ("client_secret", raw.client_secret.is_some()),
-                    ("cloud", raw.cloud.is_some()),
-                    ("graph_url", raw.graph_url.is_some()),
-                    ("token_url", raw.token_url.is_some()),
-                    ("resource", raw.resource.is_some()),
-                ] {
-                    if set {
-                        self.error(
-                            offset,
-                            &format!("{key}.{name}"),
-                            format!("`{name}` is for kind = \"graph\" sources; a file source reads `path`"),
-                        );
-                    }
-                }
+                self.refuse_keys(
+                    offset,
+                    &key,
+                    &[
+                        ("tenant", raw.tenant.is_some()),
+                        ("client_id", raw.client_id.is_some()),
+                        ("client_secret", raw.client_secret.is_some()),
+                        ("cloud", raw.cloud.is_some()),
+                        ("graph_url", raw.graph_url.is_some()),
+                        ("token_url", raw.token_url.is_some()),
+                        ("resource", raw.resource.is_some()),
+                    ],
+                    |name| {
+                        format!(
+                            "`{name}` is for kind = \"graph\" sources; a file source reads `path`"
+                        )
+                    },
+                );
                 self.not_for(raw, offset, &key, "file", arm::ARM_ONLY_KEYS);
                 SourceKind::File {
                     pattern,
@@ -526,21 +527,38 @@ impl Context<'_> {
         })
     }
 
+    /// Refuses each key of `keys` that is set (`(name, set)`), `why(name)` saying what it is
+    /// for instead: one error per key, at the source, so every misplaced key shows at once.
+    pub(super) fn refuse_keys(
+        &mut self,
+        offset: usize,
+        key: &str,
+        keys: &[(&str, bool)],
+        why: impl Fn(&str) -> String,
+    ) {
+        for (name, set) in keys {
+            if *set {
+                self.error(offset, &format!("{key}.{name}"), why(name));
+            }
+        }
+    }
+
     /// The keys of a `kind = "graph"` source.
     fn graph(&mut self, raw: &RawSource, offset: usize, key: &str) -> Option<GraphSource> {
         let start = self.errors.len();
-        for (name, set) in [
-            ("format", raw.format.is_some()),
-            ("records", raw.records.is_some()),
-        ] {
-            if set {
-                self.error(
-                    offset,
-                    &format!("{key}.{name}"),
-                    format!("`{name}` is for file sources; a graph source reads Graph's JSON `value` list"),
-                );
-            }
-        }
+        self.refuse_keys(
+            offset,
+            key,
+            &[
+                ("format", raw.format.is_some()),
+                ("records", raw.records.is_some()),
+            ],
+            |name| {
+                format!(
+                    "`{name}` is for file sources; a graph source reads Graph's JSON `value` list"
+                )
+            },
+        );
         let (tenant, client_id, client_secret) = self.app_registration(raw, offset, key, "graph");
         self.not_for(raw, offset, key, "graph", arm::ARM_ONLY_KEYS);
         let cloud = raw.cloud.unwrap_or_default();

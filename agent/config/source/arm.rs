@@ -73,20 +73,17 @@ impl Context<'_> {
     /// The keys of a `kind = "arm"` source.
     pub(super) fn arm(&mut self, raw: &RawSource, offset: usize, key: &str) -> Option<ArmSource> {
         let start = self.errors.len();
-        for (name, set) in [
-            ("format", raw.format.is_some()),
-            ("records", raw.records.is_some()),
-            ("path", raw.path.is_some()),
-            ("graph_url", raw.graph_url.is_some()),
-        ] {
-            if set {
-                self.error(
-                    offset,
-                    &format!("{key}.{name}"),
-                    format!("`{name}` is not a key of an arm source; it reads ARM's JSON `value` list of the `resource`"),
-                );
-            }
-        }
+        self.refuse_keys(
+            offset,
+            key,
+            &[
+                ("format", raw.format.is_some()),
+                ("records", raw.records.is_some()),
+                ("path", raw.path.is_some()),
+                ("graph_url", raw.graph_url.is_some()),
+            ],
+            |name| format!("`{name}` is not a key of an arm source; it reads ARM's JSON `value` list of the `resource`"),
+        );
         let (tenant, client_id, client_secret) = self.app_registration(raw, offset, key, "arm");
         let resource = match &raw.resource {
             Some(name) => match ARM_RESOURCES
@@ -239,23 +236,23 @@ impl Context<'_> {
         kind: &str,
         names: &[&str],
     ) {
-        for name in names {
-            let set = match *name {
-                "subscription" => raw.subscription.is_some(),
-                "resource_group" => raw.resource_group.is_some(),
-                "workspace" => raw.workspace.is_some(),
-                "arm_url" => raw.arm_url.is_some(),
-                "api_version" => raw.api_version.is_some(),
-                _ => false,
-            };
-            if set {
-                self.error(
-                    offset,
-                    &format!("{key}.{name}"),
-                    format!("`{name}` is for kind = \"arm\" sources, not {kind} sources"),
-                );
-            }
-        }
+        let keys: Vec<(&str, bool)> = names
+            .iter()
+            .map(|name| {
+                let set = match *name {
+                    "subscription" => raw.subscription.is_some(),
+                    "resource_group" => raw.resource_group.is_some(),
+                    "workspace" => raw.workspace.is_some(),
+                    "arm_url" => raw.arm_url.is_some(),
+                    "api_version" => raw.api_version.is_some(),
+                    _ => false,
+                };
+                (*name, set)
+            })
+            .collect();
+        self.refuse_keys(offset, key, &keys, |name| {
+            format!("`{name}` is for kind = \"arm\" sources, not {kind} sources")
+        });
     }
 }
 
