@@ -1,14 +1,15 @@
 //! A fake Microsoft Graph and Entra token endpoint on loopback, for the `graph` source tests:
 //! the documented paths, field names and envelopes (`{"value": [...], "@odata.nextLink"}`
 //! pages, single objects, the token endpoint's form and JSON, the Graph error envelope), and
-//! faults scripted per page. Plain HTTP/1.1 over `std::net`, one connection per request
-//! (`Connection: close`). The same server speaks ARM for `arm_server` ([`Flavor::Arm`]):
-//! `nextLink`, the ARM error envelope, `api-version` required, the ARM token audience.
+//! faults scripted per page, on `fake_http`'s plain HTTP/1.1 plumbing. The same server speaks
+//! ARM for `arm_server` ([`Flavor::Arm`]): `nextLink`, the ARM error envelope, `api-version`
+//! required, the ARM token audience.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
+
+use super::fake_http::{self, Reply, Request, decode};
 
 pub(crate) const TENANT: &str = "contoso.onmicrosoft.com";
 pub(crate) const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
@@ -105,8 +106,7 @@ impl GraphServer {
 
     /// [`GraphServer::start`] playing `flavor`.
     pub(crate) fn start_as(secret: &str, flavor: Flavor) -> GraphServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        GraphServer::start_on(secret, flavor, listener)
+        GraphServer::start_on(secret, flavor, fake_http::any_port())
     }
 
     /// [`GraphServer::start_as`] on `listener`.
@@ -120,13 +120,7 @@ impl GraphServer {
         }));
         let server = GraphServer { base, state };
         let handler = server.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let handler = handler.clone();
-                std::thread::spawn(move || handler.handle(stream));
-            }
-        });
+        fake_http::serve_on(listener, move |request| handler.reply(request));
         server
     }
 
@@ -203,77 +197,27 @@ impl GraphServer {
             .count()
     }
 
-    fn handle(&self, stream: TcpStream) {
-        let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).is_err() {
-            return;
-        }
-        let mut parts = request_line.split_whitespace();
-        let method = parts.next().unwrap_or_default().to_owned();
-        let target = parts.next().unwrap_or_default().to_owned();
-        let mut headers = HashMap::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                break;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
-            }
-        }
-        let length = headers
-            .get("content-length")
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let body = String::from_utf8_lossy(&body).into_owned();
+    /// One request, as the plumbing in `fake_http` hands it over.
+    fn reply(&self, request: &Request) -> Reply {
         let seen = Seen {
-            method,
-            target,
-            authorization: headers.get("authorization").cloned(),
-            prefer: headers.get("prefer").cloned(),
-            body,
+            method: request.method.clone(),
+            target: request.target.clone(),
+            authorization: request.header("authorization").map(str::to_owned),
+            prefer: request.header("prefer").map(str::to_owned),
+            body: request.body.clone(),
         };
-        let (status, extra, mut response) = self.respond(&seen);
+        let (status, extra, response) = self.respond(&seen);
         self.state.lock().expect("state").seen.push(seen);
-        let reason = match status {
-            200 => "OK",
-            400 => "Bad Request",
-            401 => "Unauthorized",
-            403 => "Forbidden",
-            404 => "Not Found",
-            429 => "Too Many Requests",
-            503 => "Service Unavailable",
-            _ => "Error",
-        };
         // A truncated answer promises its whole length and sends half.
-        let length = response.len();
-        if extra.iter().any(|(name, _)| name == TRUNCATE) {
-            response.truncate(length / 2);
+        let truncated = extra.iter().any(|(name, _)| name == TRUNCATE);
+        Reply {
+            headers: extra
+                .into_iter()
+                .filter(|(name, _)| name != TRUNCATE)
+                .collect(),
+            cut_after: truncated.then_some(response.len() / 2),
+            ..Reply::json(status, response)
         }
-        let mut head = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n",
-        );
-        let extra: Vec<_> = extra
-            .into_iter()
-            .filter(|(name, _)| name != TRUNCATE)
-            .collect();
-        for (name, value) in extra {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        let mut stream = stream;
-        let _ = stream.write_all(head.as_bytes());
-        let _ = stream.write_all(response.as_bytes());
-        let _ = stream.flush();
     }
 
     fn respond(&self, seen: &Seen) -> (u16, Vec<(String, String)>, String) {
@@ -487,26 +431,6 @@ fn token_error(code: &str, description: &str) -> String {
         "correlation_id": "fb3d2015-bc17-4bb9-bb85-30c5cf1aaaa7"
     })
     .to_string()
-}
-
-/// `application/x-www-form-urlencoded` decoding.
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
-                i += 2;
-            }
-            other => out.push(other),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A userRegistrationDetails item, as in the vendor example.
