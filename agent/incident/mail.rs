@@ -172,7 +172,7 @@ pub(super) fn warning(
 
     let mut to: Vec<String> = Vec::new();
     for (party, seniority) in &warning.recipients {
-        for address in people(config, contractor, *party, *seniority) {
+        for address in people(contractor, *party, *seniority) {
             let address = address.to_string();
             if !to.contains(&address) {
                 to.push(address);
@@ -211,37 +211,15 @@ pub(super) fn warning(
     }
 }
 
-/// A party's people in a role: the contractor's config, and for the MSP the client's
-/// `msp_*contacts`, else the `[msp]` table's.
-fn people<'a>(
-    config: &'a Config,
-    contractor: &'a Contractor,
-    party: Party,
-    seniority: Seniority,
-) -> &'a [Address] {
+/// A party's people in a role. `contacts_at` falls back to the role below, and the MSP's
+/// roles of a client already default to the `[msp]` table's when the config loads.
+fn people(contractor: &Contractor, party: Party, seniority: Seniority) -> &[Address] {
     let role = match seniority {
         Seniority::Primary => ContactRole::Primary,
         Seniority::Backup => ContactRole::Backup,
         Seniority::Management => ContactRole::Management,
     };
-    let named = contractor.contacts_at(party, role);
-    if !named.is_empty() || party == Party::Contractor {
-        return named;
-    }
-    let msp = &config.msp;
-    let chain: &[&Vec<Address>] = match role {
-        ContactRole::Primary => &[&msp.contacts],
-        ContactRole::Backup => &[&msp.backup_contacts, &msp.contacts],
-        ContactRole::Management => &[
-            &msp.management_contacts,
-            &msp.backup_contacts,
-            &msp.contacts,
-        ],
-    };
-    chain
-        .iter()
-        .find(|list| !list.is_empty())
-        .map_or(&[], |list| list.as_slice())
+    contractor.contacts_at(party, role)
 }
 
 /// An instant in the contractor's zone, with UTC beside it.
