@@ -9,6 +9,8 @@
 
 use dutywatch_checks::duty::Duty;
 use dutywatch_checks::ladder::{self, Unit};
+use dutywatch_checks::library;
+use dutywatch_checks::party::Party;
 use dutywatch_checks::verdict::StateKind;
 use jiff::Timestamp;
 
@@ -125,11 +127,19 @@ fn run_for(
         && verdicts
             .iter()
             .all(|v| v.state_since.as_second() >= now.as_second());
+    // Only the verifications a mail of this pass can name: of the requirements an MSP duty
+    // with a lapsed item serves (`view::unnoticed`).
+    let lapsed_msp: std::collections::BTreeSet<String> = items
+        .iter()
+        .filter(|item| item.duty.responsible == Party::Msp && item.kind() == StateKind::Lapsed)
+        .flat_map(|item| item.duty.objectives.iter())
+        .map(|objective| library::verification_id(objective.requirement()))
+        .collect();
     let mut verified = Vec::new();
     for duty in contractor
         .duties
         .iter()
-        .filter(|duty| dutywatch_checks::library::is_verification(&duty.id))
+        .filter(|duty| lapsed_msp.contains(duty.id.as_str()))
     {
         let source = crate::engine::evidence_source(duty);
         verified.push((

@@ -175,16 +175,12 @@ pub(super) fn view(
 /// accountable for what it handed over, so the mail says so plainly.
 fn unnoticed(pass: &Pass<'_>, duty: &Duty, lapsed_since: Timestamp) -> Option<String> {
     let zone = &pass.config.timezone;
-    let mut requirements: Vec<String> = duty
-        .objectives
-        .iter()
-        .map(|o| o.requirement().to_string())
-        .collect();
+    let mut requirements: Vec<_> = duty.objectives.iter().map(|o| o.requirement()).collect();
     requirements.dedup();
     let missed: Vec<String> = requirements
         .iter()
         .filter_map(|requirement| {
-            let id = format!("ver-{requirement}");
+            let id = dutywatch_checks::library::verification_id(*requirement);
             let (_, newest) = pass.verified.iter().find(|(duty, _)| *duty == id)?;
             match newest {
                 Some(at) if *at >= lapsed_since => None,

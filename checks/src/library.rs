@@ -695,14 +695,16 @@ fn crm_review_duty(party: Party, zone: &jiff::tz::TimeZone) -> Option<Duty> {
     })
 }
 
+const CRM_REVIEW_PREFIX: &str = "lib-crm-review-";
+
 /// `lib-crm-review-contractor`, `lib-crm-review-msp`.
 pub fn crm_review_id(party: Party) -> String {
-    format!("lib-crm-review-{party}")
+    format!("{CRM_REVIEW_PREFIX}{party}")
 }
 
 /// Whether `duty` is a review of the CRM, which a change of the CRM file makes due again.
 pub fn is_crm_review(duty: &DutyId) -> bool {
-    duty.as_str().starts_with("lib-crm-review-")
+    duty.as_str().starts_with(CRM_REVIEW_PREFIX)
 }
 
 /// One library duty: a requirement's share for one party and role.
@@ -832,6 +834,11 @@ pub fn is_verification(duty: &DutyId) -> bool {
 
 const VERIFICATION_PREFIX: &str = "ver-";
 
+/// The id of the contractor's verification of the MSP's share of `requirement`: `ver-3.14.1`.
+pub fn verification_id(requirement: RequirementId) -> String {
+    format!("{VERIFICATION_PREFIX}{requirement}")
+}
+
 /// Whether `duty` is one the library derived (`lib-…`, `ver-…`) rather than a hand-written
 /// one. Hand-written ids cannot take these prefixes (`config::duty` refuses them).
 pub fn is_derived(duty: &DutyId) -> bool {
@@ -854,7 +861,7 @@ fn duty_id(
 ) -> String {
     match role {
         Role::Does => library_duty_id(requirement, party, own),
-        Role::Verifies => format!("{VERIFICATION_PREFIX}{requirement}"),
+        Role::Verifies => verification_id(requirement),
         Role::Reconfirms => format!("lib-na-{requirement}"),
     }
 }
