@@ -225,9 +225,7 @@ impl Digest {
 
     /// An instant in the digest's zone with its offset, as people read it.
     pub fn local(&self, at: Timestamp) -> String {
-        at.to_zoned(self.zone.clone())
-            .strftime("%Y-%m-%d %H:%M %Z (%:z)")
-            .to_string()
+        crate::escalation::local(at, &self.zone)
     }
 }
 
