@@ -7,6 +7,8 @@
 //! subjects and each subject of the others; a duty whose state only repeats its worst
 //! subject's is told through its subjects, not twice.
 
+use std::collections::HashMap;
+
 use dutywatch_checks::duty::Duty;
 use dutywatch_checks::ladder::{self, Unit};
 use dutywatch_checks::library;
@@ -16,7 +18,7 @@ use jiff::Timestamp;
 
 use super::compose::{self, Item, Pass};
 use crate::config::{Config, Contractor};
-use crate::store::{Ack, AckKind, LadderState, PlannedStep, Store, StoreError};
+use crate::store::{Ack, AckKind, LadderState, LadderThread, PlannedStep, Store, StoreError};
 
 /// Decides and queues the due ladder steps of every watched duty at `now`; how many mails
 /// were queued.
@@ -36,6 +38,13 @@ fn run_for(
 ) -> Result<usize, StoreError> {
     let state = store.ladder_state(&contractor.id, now)?;
     let verdicts = store.current_verdicts(Some(&contractor.id))?;
+    // Looked up once per unit: a client with thousands of open threads and subjects must not
+    // scan every thread for every subject.
+    let threads: HashMap<(&str, &str), &LadderThread> = state
+        .threads
+        .iter()
+        .map(|t| ((t.duty.as_str(), t.subject.as_str()), t))
+        .collect();
     let mut items: Vec<Item<'_>> = Vec::new();
     let mut planned: Vec<PlannedStep> = Vec::new();
     for duty in contractor
@@ -85,10 +94,7 @@ fn run_for(
             });
         }
         for mut item in units {
-            let thread = state
-                .threads
-                .iter()
-                .find(|t| t.duty == duty.id.as_str() && t.subject == item.subject);
+            let thread = threads.get(&(duty.id.as_str(), item.subject.as_str()));
             let met = item.state.is_none_or(|k| !k.needs_attention());
             if met && thread.is_none() {
                 continue;

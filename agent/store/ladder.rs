@@ -297,47 +297,46 @@ fn record_ladder_tx(
     let mut decided = Vec::new();
     let mut step_rows = Vec::new();
     for plan in planned {
+        // Cached statements: a first pass over a large client plans thousands of steps.
         let open = tx
-            .query_row(
-                &format!(
-                    "SELECT {THREAD_COLUMNS} FROM ladder_threads
-                     WHERE client = ?1 AND duty = ?2 AND subject = ?3 AND closed_at IS NULL"
-                ),
-                params![client, plan.duty, plan.subject],
-                thread_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {THREAD_COLUMNS} FROM ladder_threads
+                 WHERE client = ?1 AND duty = ?2 AND subject = ?3 AND closed_at IS NULL"
+            ))?
+            .query_row(params![client, plan.duty, plan.subject], thread_row)
             .optional()?;
         let (thread, opened) = match open {
             Some(thread) => (thread, false),
             // A resolution without a thread has nobody to tell.
             None if plan.step.closes() => continue,
             None => {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO ladder_threads (client, duty, subject, token, opened_at, reached,
                                                  last_mail_at)
                      VALUES (?1, ?2, ?3, lower(hex(randomblob(8))), ?4, ?5, ?4)",
-                    params![
-                        client,
-                        plan.duty,
-                        plan.subject,
-                        at_text,
-                        plan.step.reach(None).as_i64()
-                    ],
-                )?;
+                )?
+                .execute(params![
+                    client,
+                    plan.duty,
+                    plan.subject,
+                    at_text,
+                    plan.step.reach(None).as_i64()
+                ])?;
                 let id = tx.last_insert_rowid();
-                let thread = tx.query_row(
-                    &format!("SELECT {THREAD_COLUMNS} FROM ladder_threads WHERE id = ?1"),
-                    params![id],
-                    thread_row,
-                )?;
+                let thread = tx
+                    .prepare_cached(&format!(
+                        "SELECT {THREAD_COLUMNS} FROM ladder_threads WHERE id = ?1"
+                    ))?
+                    .query_row(params![id], thread_row)?;
                 (thread, true)
             }
         };
-        let inserted = tx.execute(
-            "INSERT INTO ladder_steps (thread_id, step, at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (thread_id, step) DO NOTHING",
-            params![thread.id, plan.step.key(), at_text],
-        )?;
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO ladder_steps (thread_id, step, at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (thread_id, step) DO NOTHING",
+            )?
+            .execute(params![thread.id, plan.step.key(), at_text])?;
         if inserted == 0 {
             continue;
         }
@@ -350,19 +349,19 @@ fn record_ladder_tx(
             _ => thread.repeats,
         };
         let closed = plan.step.closes().then_some(at_text.as_str());
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE ladder_threads SET reached = ?2, management = ?3, repeats = ?4,
                                        last_mail_at = ?5, closed_at = ?6
              WHERE id = ?1",
-            params![
-                thread.id,
-                reached.as_i64(),
-                management,
-                repeats,
-                at_text,
-                closed
-            ],
-        )?;
+        )?
+        .execute(params![
+            thread.id,
+            reached.as_i64(),
+            management,
+            repeats,
+            at_text,
+            closed
+        ])?;
         if closed.is_some() {
             // An acknowledgement is about the lapse it was said for: the resolution ends it
             // (a whole-duty one once none of the duty's threads is open).

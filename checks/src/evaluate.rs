@@ -15,6 +15,7 @@ use jiff::tz::TimeZone;
 
 use crate::duty::{Continuous, Duty, EventClock, Quantifier, Recurring, Rule, Step};
 use crate::evidence::{Collection, EvidenceId, EvidenceView, Snapshot};
+use crate::horizon::Horizon;
 use crate::join;
 use crate::kind::Empty;
 use crate::period::Period;
@@ -39,6 +40,37 @@ pub fn evaluate_joined(
     joined: &[EvidenceView<'_>],
     now: Timestamp,
 ) -> Verdict {
+    evaluate_holding(duty, evidence, joined, now).0
+}
+
+/// [`evaluate_joined`], and the instant until which its verdict holds on the same evidence
+/// (`crate::horizon`): judged again at any instant before it, the duty and each of its
+/// subjects have the same states.
+pub fn evaluate_holding(
+    duty: &Duty,
+    evidence: EvidenceView<'_>,
+    joined: &[EvidenceView<'_>],
+    now: Timestamp,
+) -> (Verdict, Timestamp) {
+    let horizon = Horizon::new(now);
+    let verdict = judge(duty, evidence, joined, &horizon);
+    // Their reasons count time from `now` (due in, overdue by, old).
+    if matches!(
+        verdict.state.kind(),
+        StateKind::DueSoon | StateKind::Lapsed | StateKind::StaleEvidence
+    ) {
+        horizon.relative_text();
+    }
+    (verdict, horizon.until())
+}
+
+fn judge(
+    duty: &Duty,
+    evidence: EvidenceView<'_>,
+    joined: &[EvidenceView<'_>],
+    horizon: &Horizon,
+) -> Verdict {
+    let now = horizon.now();
     let zone = evidence.zone;
     if let Collection::Failed { since, error } = evidence.collection {
         return verdict(
@@ -68,6 +100,7 @@ pub fn evaluate_joined(
         return verdict(State::NoEvidence, reason, Vec::new());
     };
     if let Some(max_age) = duty.max_age {
+        horizon.flips_at(add(latest.effective_at, max_age));
         let age = Period::between(latest.effective_at, now);
         if age > max_age {
             return verdict(
@@ -100,7 +133,11 @@ pub fn evaluate_joined(
             vec![latest.id],
         );
     }
-    let context = Context { now, zone };
+    let context = Context {
+        now,
+        zone,
+        horizon: Some(horizon),
+    };
     if let Rule::Continuous(rule) = &duty.rule
         && !rule.joins.is_empty()
     {
@@ -147,6 +184,7 @@ fn recurring(
             };
             // A completion dated after `now` is a typo or clock skew, not
             // work done: it must not push the due date out.
+            note_flip(context, done.start(zone));
             if done.start(zone) > context.now {
                 notes.add(format!(
                     "{}: `{}` {} is in the future, so it is not counted",
@@ -179,7 +217,7 @@ fn recurring(
     let state = deadline_state(
         due,
         rule.warn_before,
-        now,
+        context,
         State::Met {
             next_due: Some(due),
         },
@@ -202,7 +240,15 @@ fn recurring(
 }
 
 /// Before the warning window `early`, inside it due soon, lapsed after `due`.
-fn deadline_state(due: Timestamp, warn_before: Period, now: Timestamp, early: State) -> State {
+fn deadline_state(
+    due: Timestamp,
+    warn_before: Period,
+    context: Context<'_>,
+    early: State,
+) -> State {
+    let now = context.now;
+    note_flip(context, due);
+    note_flip(context, sub(due, warn_before));
     if now > due {
         State::Lapsed {
             since: due,
@@ -228,6 +274,18 @@ fn continuous_joined(
     context: Context<'_>,
 ) -> Verdict {
     let zone = context.zone;
+    // Each joined source's newest evidence turns stale at its own instant (`join::gate`).
+    for join in &rule.joins {
+        if let (Some(max_age), Some(latest)) = (
+            join.max_age.or(duty.max_age),
+            joined
+                .iter()
+                .find(|v| v.source == join.source)
+                .and_then(EvidenceView::latest),
+        ) {
+            note_flip(context, add(latest.effective_at, max_age));
+        }
+    }
     if let Some((state, reason, ids)) =
         join::gate(&rule.joins, joined, duty.max_age, context.now, |at| {
             show(at, zone)
@@ -287,6 +345,7 @@ fn outcomes(
     let context = Context {
         now: snapshot.effective_at,
         zone: context.zone,
+        horizon: None,
     };
     let mut out: BTreeMap<Subject, Outcome> = BTreeMap::new();
     let mut put = |subject: Subject, outcome: Outcome| {
@@ -445,6 +504,7 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
                 }
                 let deadline = add(since.effective_at, rule.tolerance);
                 let at_least = if ever_held { "" } else { "at least " };
+                note_flip(context, deadline);
                 if now > deadline {
                     (
                         State::Lapsed {
@@ -617,6 +677,7 @@ fn any(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'_>) -> V
             );
             let mut ids = vec![since.id, latest.id];
             ids.dedup();
+            note_flip(context, deadline);
             if context.now > deadline {
                 verdict(
                     State::Lapsed {
@@ -792,7 +853,7 @@ fn event(
         };
         let started = started.start(zone);
         let due = add(started, step.within);
-        match done_of(step, record, started, zone, now) {
+        match done_of(step, record, started, context) {
             Ok(Some(done)) => {
                 if done > due {
                     notes.add(format!(
@@ -805,14 +866,14 @@ fn event(
             Ok(None) => open.push(StepState {
                 name: step.name.clone(),
                 due,
-                state: deadline_state(due, step.warn_before, now, State::Open { due }),
+                state: deadline_state(due, step.warn_before, context, State::Open { due }),
             }),
             Err(why) => {
                 notes.add(why);
                 open.push(StepState {
                     name: step.name.clone(),
                     due,
-                    state: deadline_state(due, step.warn_before, now, State::Open { due }),
+                    state: deadline_state(due, step.warn_before, context, State::Open { due }),
                 });
             }
         }
@@ -830,6 +891,10 @@ fn event(
             keep: None,
         };
     };
+    // The reason counts time from `now` ("due by … (in 5h)", "overdue").
+    if let Some(horizon) = context.horizon {
+        horizon.relative_text();
+    }
     let others = if open.len() > 1 {
         format!(" ({} more open step(s))", open.len() - 1)
     } else {
@@ -863,14 +928,15 @@ fn done_of(
     step: &Step,
     record: &Record,
     started: Timestamp,
-    zone: &TimeZone,
-    now: Timestamp,
+    context: Context<'_>,
 ) -> Result<Option<Timestamp>, String> {
+    let zone = context.zone;
     let Some(done) = time_of(record, &step.done) else {
         return Ok(None);
     };
     let at = done.start(zone);
-    if at > now {
+    note_flip(context, at);
+    if at > context.now {
         return Err(format!(
             "`{}` {} is in the future, so {} is not counted as done",
             step.done,
@@ -1061,6 +1127,13 @@ fn verdict(state: State, reason: String, evidence: Vec<EvidenceId>) -> Verdict {
         reason,
         evidence,
         subjects: None,
+    }
+}
+
+/// A comparison of the evaluation's `now` with `at` (`crate::horizon`).
+fn note_flip(context: Context<'_>, at: Timestamp) {
+    if let Some(horizon) = context.horizon {
+        horizon.flips_at(at);
     }
 }
 

@@ -4,6 +4,7 @@ pub mod decode;
 pub mod duty;
 pub mod evaluate;
 pub mod evidence;
+pub mod horizon;
 pub mod incident;
 pub mod join;
 pub mod kind;

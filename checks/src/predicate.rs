@@ -24,6 +24,7 @@ use std::str::FromStr;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use crate::horizon::Horizon;
 use crate::kind::{EvidenceKind, FieldType};
 use crate::period::Period;
 use crate::record::{FieldValue, Record};
@@ -118,11 +119,14 @@ impl Truth {
 }
 
 /// What evaluation needs besides the record: the instant `now` stands
-/// for, and the zone a bare date's day starts in.
+/// for, the zone a bare date's day starts in, and where a comparison with
+/// the evaluation's own `now` notes when it may answer differently (`None`
+/// when `now` is a snapshot's instant, which later evaluations read the same).
 #[derive(Clone, Copy, Debug)]
 pub struct Context<'a> {
     pub now: Timestamp,
     pub zone: &'a TimeZone,
+    pub horizon: Option<&'a Horizon>,
 }
 
 /// Why an expression does not parse; `position` is a character offset.
@@ -536,11 +540,14 @@ fn order(
                 .cmp(&expected.to_ascii_lowercase()),
         ),
         (FieldValue::Time(when), Literal::Now(offset)) => {
-            let instant = context
-                .now
-                .checked_add(jiff::SignedDuration::from_secs(*offset))
-                .ok()?;
-            Some(instant_of(*when, context).cmp(&instant))
+            let offset = jiff::SignedDuration::from_secs(*offset);
+            let instant = context.now.checked_add(offset).ok()?;
+            let at = instant_of(*when, context);
+            // `at` against `now + offset` answers differently once `now` passes `at - offset`.
+            if let (Some(horizon), Ok(flip)) = (context.horizon, at.checked_sub(offset)) {
+                horizon.flips_at(flip);
+            }
+            Some(at.cmp(&instant))
         }
         (FieldValue::Time(when), Literal::Text(text)) => {
             Some(instant_of(*when, context).cmp(&literal_time(text, context.zone)?))

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use super::evaluate;
+use super::{evaluate, evaluate_holding};
 use crate::duty::{Continuous, Duty, EventClock, Quantifier, Recurring, Rule, Step};
 use crate::evidence::{Collection, EvidenceId, EvidenceView, Snapshot};
 use crate::kind::{EvidenceKind, Kinds};
@@ -2872,4 +2872,252 @@ fn mutated_evidence_of_an_unmet_joined_duty_never_reads_as_met() {
         }
     }
     assert!(unreadable > 100 && judged > 300, "{unreadable} / {judged}");
+}
+
+// ---- 10. a verdict holds until its horizon ----------------------------------------------------
+
+/// What must not change before a verdict's horizon: the duty's state kind and due instant, and
+/// each subject's.
+fn states_of(
+    verdict: &Verdict,
+) -> (
+    StateKind,
+    Option<Timestamp>,
+    Vec<(String, StateKind, Option<Timestamp>)>,
+) {
+    let subjects = verdict
+        .subjects
+        .iter()
+        .flatten()
+        .map(|s| (s.subject.to_string(), s.state.kind(), s.state.due()))
+        .collect();
+    (verdict.state.kind(), verdict.state.due(), subjects)
+}
+
+fn holding(
+    duty: &Duty,
+    kind_name: &str,
+    snapshots: &[Snapshot],
+    now: Timestamp,
+) -> (Verdict, Timestamp) {
+    let kind = kind(kind_name);
+    let zone = ny();
+    let view = EvidenceView {
+        source: "src",
+        kind: &kind,
+        zone: &zone,
+        collection: &ok(),
+        snapshots,
+        kept: &[],
+    };
+    evaluate_holding(duty, view, &[], now)
+}
+
+/// An instant `seconds` from `base`, as the evidence writes it.
+fn stamp(base: Timestamp, seconds: i64) -> String {
+    base.checked_add(jiff::SignedDuration::from_secs(seconds))
+        .unwrap()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// One random duty with random evidence around `now`: (duty, kind, snapshots).
+fn timed_case(rng: &mut Rng, now: Timestamp) -> (Duty, &'static str, Vec<Snapshot>) {
+    const DAY: i64 = 86_400;
+    let mut within = |back_days: i64, ahead_days: i64| -> i64 {
+        let span = u64::try_from((back_days + ahead_days) * DAY).unwrap();
+        i64::try_from(rng.next() % span).unwrap() - back_days * DAY
+    };
+    let case = within(0, 6) % 6;
+    let max_age = [None, Some("2d"), Some("7d")][usize::try_from(within(0, 3) % 3).unwrap_or(0)];
+    // Snapshots at up to ten days before `now`, oldest first, none after it.
+    let mut times: Vec<i64> = (0..=within(0, 3) % 3)
+        .map(|_| -within(10, 0).abs())
+        .collect();
+    times.sort_unstable();
+    let (mut duty, kind_name, texts): (Duty, &'static str, Vec<String>) = match case {
+        0 => {
+            let texts = times
+                .iter()
+                .map(|_| {
+                    let rows: Vec<String> = (0..4)
+                        .map(|d| {
+                            let severity = if within(0, 2) % 2 == 0 { "CRITICAL" } else { "LOW" };
+                            format!(
+                                r#"{{"deviceId":"d{d}","name":"KB{d}","severity":"{severity}","status":"PENDING","timestamp":"{}"}}"#,
+                                stamp(now, within(30, 0))
+                            )
+                        })
+                        .collect();
+                    format!(r#"{{"results":[{}]}}"#, rows.join(","))
+                })
+                .collect();
+            (patch_none(), "patch", texts)
+        }
+        1 => {
+            let texts = times
+                .iter()
+                .map(|_| {
+                    let rows: Vec<String> = ["a", "b", "c"]
+                        .iter()
+                        .map(|user| format!("{user}@x,member,{}", within(0, 2) % 2 == 0))
+                        .collect();
+                    format!("user,user_type,mfa_registered\n{}\n", rows.join("\n"))
+                })
+                .collect();
+            (mfa_all(), "mfa_registration", texts)
+        }
+        2 | 5 => {
+            let texts = times
+                .iter()
+                .map(|_| {
+                    let rows: Vec<String> = (0..3)
+                        .map(|q| format!("Q{q},bob@x,keep,{}", stamp(now, within(120, 3))))
+                        .collect();
+                    format!(
+                        "review_id,account_id,decision,signed_off_at\n{}\n",
+                        rows.join("\n")
+                    )
+                })
+                .collect();
+            let duty = if case == 2 {
+                access_review()
+            } else {
+                // A filter read at the evaluation's own `now`: completions age out of it.
+                recurring(
+                    "access_review",
+                    "90d",
+                    "14d",
+                    "signed_off_at",
+                    Some("decision == 'keep' and signed_off_at >= now-60d"),
+                )
+            };
+            (duty, "access_review", texts)
+        }
+        3 => {
+            let texts = times
+                .iter()
+                .map(|_| {
+                    format!(
+                        "summary_id,reviewer,reviewed_at\nW1,alice,{}\nW2,bob,{}\n",
+                        stamp(now, within(12, 2)),
+                        stamp(now, within(12, 2))
+                    )
+                })
+                .collect();
+            (log_review(), "log_review", texts)
+        }
+        _ => {
+            let texts = times
+                .iter()
+                .map(|_| {
+                    let rows: Vec<String> = (0..3)
+                        .map(|i| {
+                            let detected = within(5, 0);
+                            let optional = |rng_value: i64, at: i64| {
+                                if rng_value % 2 == 0 {
+                                    stamp(now, at)
+                                } else {
+                                    String::new()
+                                }
+                            };
+                            format!(
+                                "INC-{i},,{},{},{},{}",
+                                stamp(now, detected),
+                                optional(within(0, 2), detected + within(0, 2).abs()),
+                                stamp(now, detected + 3600),
+                                optional(within(0, 2), detected + within(0, 4).abs())
+                            )
+                        })
+                        .collect();
+                    incidents(&rows.join("\n"))
+                })
+                .collect();
+            (incident_clock(), "incident", texts)
+        }
+    };
+    duty.max_age = max_age.map(period);
+    let snapshots = times
+        .iter()
+        .zip(texts)
+        .enumerate()
+        .map(|(i, (offset, text))| {
+            let format = if text.starts_with('{') {
+                Format::Json
+            } else {
+                Format::Csv
+            };
+            let id = i64::try_from(i).unwrap() + 1;
+            let parsed = parse(
+                kind_name,
+                format,
+                (format == Format::Json).then_some("results"),
+                text.as_bytes(),
+            )
+            .unwrap_or_else(|e| panic!("the generated evidence does not read: {e}\n{text}"));
+            snapshot_of(id, &stamp(now, *offset), parsed)
+        })
+        .collect();
+    (duty, kind_name, snapshots)
+}
+
+#[test]
+fn a_verdict_reads_the_same_at_every_instant_before_its_horizon() {
+    let mut rng = Rng(0x0DD_B1A5_E5_C0FFEE);
+    let base = at(NOW);
+    let (mut bounded, mut changed_at_horizon) = (0, 0);
+    for trial in 0..3000 {
+        let now = base
+            .checked_add(jiff::SignedDuration::from_secs(
+                i64::try_from(rng.next() % (30 * 86_400)).unwrap(),
+            ))
+            .unwrap();
+        let (duty, kind_name, snapshots) = timed_case(&mut rng, now);
+        let (verdict, until) = holding(&duty, kind_name, &snapshots, now);
+        assert!(until > now, "trial {trial}: a horizon at or before now");
+        let expected = states_of(&verdict);
+        let last_before = if until == Timestamp::MAX {
+            now.checked_add(jiff::SignedDuration::from_hours(24 * 400))
+                .unwrap()
+        } else {
+            bounded += 1;
+            until
+                .checked_sub(jiff::SignedDuration::from_nanos(1))
+                .unwrap()
+        };
+        let span = last_before.duration_since(now).as_secs().max(1);
+        let middle = now
+            .checked_add(jiff::SignedDuration::from_secs(
+                i64::try_from(rng.next() % u64::try_from(span).unwrap()).unwrap(),
+            ))
+            .unwrap();
+        for later in [middle, last_before] {
+            let (again, _) = holding(&duty, kind_name, &snapshots, later);
+            assert_eq!(
+                states_of(&again),
+                expected,
+                "trial {trial}: `{}` judged at {now} holds until {until}, yet reads differently at {later}:\n{}\n{}",
+                duty.id,
+                verdict.reason,
+                again.reason
+            );
+        }
+        if until != Timestamp::MAX {
+            let (at_horizon, _) = holding(&duty, kind_name, &snapshots, until);
+            let moved = until
+                .checked_add(jiff::SignedDuration::from_secs(1))
+                .unwrap();
+            let (after, _) = holding(&duty, kind_name, &snapshots, moved);
+            if states_of(&at_horizon) != expected || states_of(&after) != expected {
+                changed_at_horizon += 1;
+            }
+        }
+    }
+    // The horizons are not all "now" nor all "never", and many are exactly where the verdict
+    // turns: the test could catch a horizon noted too late.
+    assert!(bounded > 1000, "{bounded} bounded horizons");
+    assert!(
+        changed_at_horizon > 300,
+        "{changed_at_horizon} verdicts changed at their horizon"
+    );
 }

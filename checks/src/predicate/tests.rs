@@ -42,6 +42,7 @@ fn eval(expression: &str, record: &Record) -> Truth {
         Context {
             now: now(),
             zone: &zone,
+            horizon: None,
         },
     )
 }
