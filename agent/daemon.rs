@@ -258,6 +258,7 @@ impl Daemon {
         let worked = summary.collected
             + summary.collection_failures
             + summary.evaluated
+            + summary.held
             + summary.mails_sent
             + summary.mail_failures;
         Ok((worked > 0).then_some(summary))

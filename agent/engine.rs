@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use dutywatch_checks::duty::{Duty, EvidenceWindow, Rule};
-use dutywatch_checks::evaluate::evaluate_joined;
+use dutywatch_checks::evaluate::evaluate_holding;
 use dutywatch_checks::evidence::{Collection, EvidenceView, Snapshot};
 use dutywatch_checks::kind;
 use dutywatch_checks::library;
@@ -18,6 +18,7 @@ use dutywatch_checks::verdict::{State, StateKind, Verdict};
 use jiff::{SignedDuration, Timestamp};
 use sha2::Digest as _;
 
+mod held;
 mod joined;
 
 use crate::clock::{Clock, SystemClock};
@@ -69,6 +70,10 @@ pub struct Engine {
     /// The records of evidence content read before, so unchanged evidence is not parsed
     /// again (see `parse_cache`). A mutex because `verdict` reads through `&self`.
     parsed: std::sync::Mutex<ParseCache>,
+    /// The verdicts that hold on unchanged evidence, so those duties are not judged again
+    /// (see `held`), and the store's data version they were judged under.
+    held: held::Held,
+    held_version: Option<i64>,
 }
 
 /// What a pass did, for logs and the service manager's status line.
@@ -77,6 +82,8 @@ pub struct Summary {
     pub collected: usize,
     pub collection_failures: usize,
     pub evaluated: usize,
+    /// Duties not judged again: their evidence is unchanged and their verdict still holds.
+    pub held: usize,
     pub changed: usize,
     pub mails_sent: usize,
     pub mail_failures: usize,
@@ -86,10 +93,11 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} collected, {} collection failure(s), {} duties evaluated, {} changed state, {} mail(s) sent, {} mail failure(s)",
+            "{} collected, {} collection failure(s), {} duties evaluated, {} held, {} changed state, {} mail(s) sent, {} mail failure(s)",
             self.collected,
             self.collection_failures,
             self.evaluated,
+            self.held,
             self.changed,
             self.mails_sent,
             self.mail_failures
@@ -127,6 +135,8 @@ impl Engine {
             token,
             http: sources::Http::default(),
             parsed: std::sync::Mutex::new(ParseCache::default()),
+            held: held::Held::default(),
+            held_version: None,
         }
     }
 
@@ -199,8 +209,10 @@ impl Engine {
     pub fn set_config(&mut self, config: Arc<Config>) {
         self.mailer = mail::mailer(&config.mail);
         self.config = config;
-        // A source's kind, mapping or zone may have changed: content reads anew.
+        // A source's kind, mapping or zone may have changed: content reads anew, and every
+        // duty is judged again.
         self.cache().clear();
+        self.held.clear();
     }
 
     /// Collects everything, evaluates every watched duty and delivers mail.
@@ -229,7 +241,8 @@ impl Engine {
                 summary.collection_failures += 1;
             }
         }
-        let (evaluated, changed) = self.evaluate(scope, now)?;
+        let (evaluated, held, changed) = self.evaluate(scope, now)?;
+        summary.held = held;
         summary.evaluated = evaluated;
         summary.changed = changed;
         let (sent, failed) = self.deliver_since(now)?;
@@ -331,14 +344,26 @@ impl Engine {
         Ok((collected, key, Some(parsed.into())))
     }
 
-    /// Evaluates the watched duties in `scope`, then runs the escalation ladder over every
-    /// watched duty's recorded state (reminders fall due whether or not anything changed);
-    /// returns (evaluated, changed).
-    pub fn evaluate(&mut self, scope: &Scope, now: Timestamp) -> anyhow::Result<(usize, usize)> {
+    /// Evaluates the watched duties in `scope` (but those whose verdict holds, see `held`),
+    /// then runs the escalation ladder over every watched duty's recorded state (reminders
+    /// fall due whether or not anything changed); returns (evaluated, held, changed).
+    pub fn evaluate(
+        &mut self,
+        scope: &Scope,
+        now: Timestamp,
+    ) -> anyhow::Result<(usize, usize, usize)> {
         self.check_cache()?;
         self.cache().next_pass();
+        // Another process wrote to the store (evidence added by hand, rows altered): what
+        // held may not any more.
+        let version = self.store.data_version()?;
+        if self.held_version != Some(version) {
+            self.held.clear();
+            self.held_version = Some(version);
+        }
         let config = Arc::clone(&self.config);
         let mut evaluated = 0;
+        let mut held = 0;
         let mut changed = 0;
         // A quarantined client's state is recorded as its `client-config` duty, through the
         // same transaction as any escalation: the MSP hears of a quarantine once.
@@ -424,7 +449,16 @@ impl Engine {
                 if !in_scope {
                     continue;
                 }
-                let verdict = self.verdict(contractor, duty, now)?;
+                let inputs = self.inputs(&contractor.id, duty, now)?;
+                if let Some(inputs) = &inputs
+                    && self
+                        .held
+                        .holds(&contractor.id, duty.id.as_str(), inputs, now)
+                {
+                    held += 1;
+                    continue;
+                }
+                let (verdict, until) = self.verdict_holding(contractor, duty, now)?;
                 // A duty's mail is the ladder's, decided below from what is recorded here.
                 let recorded = self
                     .store
@@ -435,6 +469,11 @@ impl Engine {
                         format!("recording the verdict of {}/{}", contractor.id, duty.id)
                     })?;
                 evaluated += 1;
+                self.held.judged(
+                    &contractor.id,
+                    duty.id.as_str(),
+                    inputs.filter(|_| until > now).map(|inputs| (inputs, until)),
+                );
                 if let Some(kind) = recorded.state {
                     changed += 1;
                     log_change(&contractor.id, duty, kind, &verdict);
@@ -447,7 +486,7 @@ impl Engine {
         }
         escalation::ladder::run(&mut self.store, &config, now)
             .context("deciding the escalations")?;
-        Ok((evaluated, changed))
+        Ok((evaluated, held, changed))
     }
 
     /// Keeps each version of the contractor's CRM file in the evidence chain; a new one makes
@@ -500,6 +539,19 @@ impl Engine {
         duty: &Duty,
         now: Timestamp,
     ) -> anyhow::Result<Verdict> {
+        self.verdict_holding(contractor, duty, now)
+            .map(|(verdict, _)| verdict)
+    }
+
+    /// [`verdict`](Engine::verdict), and the instant until which it holds on the same
+    /// inputs (`held`); `now` for a verdict that must be made again next time (evidence that
+    /// cannot be trusted or read).
+    fn verdict_holding(
+        &self,
+        contractor: &Contractor,
+        duty: &Duty,
+        now: Timestamp,
+    ) -> anyhow::Result<(Verdict, Timestamp)> {
         let manual = duty.source == MANUAL_SOURCE;
         let source_key = evidence_source(duty);
         let mut collection = if manual {
@@ -523,11 +575,11 @@ impl Engine {
             now,
         ) {
             Ok(headers) => headers,
-            Err(verdict) => return Ok(*verdict),
+            Err(verdict) => return Ok((*verdict, now)),
         };
         let duty_reader = match self.reader(contractor, duty) {
             Ok(reader) => reader,
-            Err(error) => return Ok(untrusted(now, error)),
+            Err(error) => return Ok((untrusted(now, error), now)),
         };
         // Every row of the window is checked, as before any was read from the cache: its
         // payload, unless its content was read (and checked) before.
@@ -543,7 +595,7 @@ impl Engine {
                 (DutyReader::Source(_), Some(parsed)) => Content::Read(parsed),
                 _ => match self.store.payload(&header)? {
                     Ok(payload) => Content::Bytes(payload),
-                    Err(tampered) => return Ok(tampered_verdict(duty, tampered, now)),
+                    Err(tampered) => return Ok((tampered_verdict(duty, tampered, now), now)),
                 },
             };
             rows.push(StoredRow {
@@ -604,11 +656,15 @@ impl Engine {
         };
         let joined = match self.joined(contractor, duty, now)? {
             Ok(joined) => joined,
-            Err(verdict) => return Ok(verdict),
+            Err(verdict) => return Ok((verdict, now)),
         };
         let joined: Vec<EvidenceView<'_>> =
             joined.iter().map(joined::JoinedEvidence::view).collect();
-        let mut verdict = evaluate_joined(duty, view, &joined, now);
+        let (mut verdict, mut until) = evaluate_holding(duty, view, &joined, now);
+        // Evidence dated after `now` is used from the instant it speaks for.
+        if let Some(first) = ahead.first() {
+            until = until.min(first.header.effective_at);
+        }
         if let Some(changed_at) = voided_by_crm_change {
             verdict.reason += &format!(
                 "; the CRM changed (the version of {}): reviews before it no longer count",
@@ -626,7 +682,7 @@ impl Engine {
                 newest.header.effective_at
             );
         }
-        Ok(verdict)
+        Ok((verdict, until))
     }
 
     /// How the duty's evidence is read: its source's kind, mapping and zone, or for

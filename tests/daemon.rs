@@ -29,7 +29,11 @@ fn sources_never_run_are_collected_at_start_then_on_their_cron_schedule() {
         .step(at("2026-11-23T15:15:00Z"))
         .expect("step")
         .expect("evaluation due");
-    assert_eq!((summary.collected, summary.evaluated), (0, 3));
+    // Nothing changed in between: each duty's verdict still holds, so none is judged again.
+    assert_eq!(
+        (summary.collected, summary.evaluated, summary.held),
+        (0, 0, 3)
+    );
     assert_eq!(daemon.next_wake(), at("2026-11-23T15:30:00Z"));
     // Nothing is due in between.
     assert!(

@@ -15,6 +15,7 @@ mod export;
 mod fake_tenant;
 mod graph;
 mod graph_connectors;
+mod held;
 mod incident;
 mod isolation;
 mod joins;
