@@ -59,12 +59,7 @@ fn run_for(
             .source(&duty.source)
             .map(|source| source.evidence.name.as_str());
         let policy = config.escalation.policy(duty, kind);
-        let subjects = store.subjects(&contractor.id, duty.id.as_str())?;
-        let worst_live = subjects
-            .iter()
-            .filter(|s| s.gone_at.is_none())
-            .map(|s| s.state)
-            .max_by_key(|k| k.severity());
+        let (subjects, worst_live) = store.subjects_to_escalate(&contractor.id, duty.id.as_str())?;
         let duty_kind = current.verdict.state.kind();
         // The duty as a whole is told when its state is its own (a failing collector, stale
         // evidence, no subjects at all), not when it only repeats its worst subject's: a

@@ -210,6 +210,55 @@ impl Store {
         read().map_err(on_err)
     }
 
+    /// What the escalation ladder reads of one duty's subjects: those it may have to tell of
+    /// (live and not met, or with an open thread), ordered as [`Store::subjects`], and the
+    /// worst state of the live ones. A client's thousands of met subjects without a thread
+    /// are not read into memory on every pass.
+    pub fn subjects_to_escalate(
+        &self,
+        client: &str,
+        duty: &str,
+    ) -> Result<(Vec<CurrentSubject>, Option<StateKind>), StoreError> {
+        let on_err = self.sql_error(format!("reading the subjects of {client}/{duty}"));
+        let read = || -> rusqlite::Result<(Vec<CurrentSubject>, Option<StateKind>)> {
+            let mut worst: Option<StateKind> = None;
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT DISTINCT state FROM subject_state
+                 WHERE client = ?1 AND duty = ?2 AND gone_at IS NULL",
+            )?;
+            for kind in stmt.query_map(params![client, duty], |row| kind_column(row, 0))? {
+                let kind = kind?;
+                if worst.is_none_or(|w| kind.severity() > w.severity()) {
+                    worst = Some(kind);
+                }
+            }
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT s.subject, s.state, s.state_since, s.due, s.reason, s.gone_at
+                 FROM subject_state s
+                 WHERE s.client = ?1 AND s.duty = ?2
+                   AND ((s.gone_at IS NULL AND s.state != 'met')
+                        OR EXISTS (SELECT 1 FROM ladder_threads t
+                                   WHERE t.client = s.client AND t.duty = s.duty
+                                     AND t.subject = s.subject AND t.closed_at IS NULL))
+                 ORDER BY s.subject",
+            )?;
+            let rows = stmt.query_map(params![client, duty], |row| {
+                Ok(CurrentSubject {
+                    subject: row.get(0)?,
+                    state: kind_column(row, 1)?,
+                    since: row.get(2)?,
+                    due: row.get(3)?,
+                    reason: row.get(4)?,
+                    gone_at: row.get(5)?,
+                })
+            })?;
+            let mut subjects = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            subjects.sort_by_key(|s| (s.gone_at.is_some(), std::cmp::Reverse(s.state.severity())));
+            Ok((subjects, worst))
+        };
+        read().map_err(on_err)
+    }
+
     /// The event records kept for a duty's subjects whose clocks were open when last
     /// evaluated and that are still tracked: the evaluation carries them on when they leave
     /// the export.
