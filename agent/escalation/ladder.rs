@@ -59,7 +59,8 @@ fn run_for(
             .source(&duty.source)
             .map(|source| source.evidence.name.as_str());
         let policy = config.escalation.policy(duty, kind);
-        let (subjects, worst_live) = store.subjects_to_escalate(&contractor.id, duty.id.as_str())?;
+        let (subjects, worst_live) =
+            store.subjects_to_escalate(&contractor.id, duty.id.as_str())?;
         let duty_kind = current.verdict.state.kind();
         // The duty as a whole is told when its state is its own (a failing collector, stale
         // evidence, no subjects at all), not when it only repeats its worst subject's: a
@@ -102,7 +103,12 @@ fn run_for(
                 acknowledged: acknowledged.is_some(),
                 silenced: silenced.is_some(),
             };
-            let steps = ladder::due(&policy, &unit, now);
+            let mut steps = ladder::due(&policy, &unit, now);
+            // A step the open thread already took is not planned again (the store would
+            // refuse it anyway, after a lookup per unit on every pass).
+            if let Some(thread) = thread {
+                steps.retain(|step| !state.taken.contains(&(thread.id, step.key())));
+            }
             if steps.is_empty() {
                 continue;
             }

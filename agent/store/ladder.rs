@@ -12,6 +12,7 @@
 use dutywatch_checks::ladder::{Reach, Step};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension as _, Row, Transaction, params};
+use std::collections::HashSet;
 
 use super::keyed::{self, About, Decision};
 use super::{OutgoingMail, Store, StoreError, ts_text, whole_seconds};
@@ -109,6 +110,9 @@ pub struct LadderState {
     /// Whether the ladder of this client ever opened a thread: the first pass after installing
     /// sends one summary per recipient.
     pub ever_ran: bool,
+    /// The steps the open threads took, by (thread id, step key): a step is taken once, so
+    /// the pass need not plan it again.
+    pub taken: HashSet<(i64, String)>,
 }
 
 /// A step the policy found due, with the caller's reference to what it is about.
@@ -243,7 +247,7 @@ impl Store {
     pub fn ladder_state(&self, client: &str, now: Timestamp) -> Result<LadderState, StoreError> {
         let acks = self.active_acks(Some(client), now)?;
         let on_err = self.sql_error(format!("reading the escalation threads of {client}"));
-        let read = || -> rusqlite::Result<(Vec<LadderThread>, bool)> {
+        let read = || -> rusqlite::Result<(Vec<LadderThread>, bool, HashSet<(i64, String)>)> {
             let mut stmt = self.conn.prepare_cached(&format!(
                 "SELECT {THREAD_COLUMNS} FROM ladder_threads
                  WHERE client = ?1 AND closed_at IS NULL ORDER BY id"
@@ -256,10 +260,20 @@ impl Store {
                 params![client],
                 |row| row.get(0),
             )?;
-            Ok((threads, ever_ran))
+            let taken = self
+                .conn
+                .prepare_cached(
+                    "SELECT s.thread_id, s.step FROM ladder_steps s
+                     JOIN ladder_threads t ON t.id = s.thread_id
+                     WHERE t.client = ?1 AND t.closed_at IS NULL",
+                )?
+                .query_map(params![client], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<rusqlite::Result<HashSet<_>>>()?;
+            Ok((threads, ever_ran, taken))
         };
-        let (threads, ever_ran) = read().map_err(on_err)?;
+        let (threads, ever_ran, taken) = read().map_err(on_err)?;
         Ok(LadderState {
+            taken,
             threads,
             acks,
             ever_ran,

@@ -221,10 +221,11 @@ impl Store {
     ) -> Result<(Vec<CurrentSubject>, Option<StateKind>), StoreError> {
         let on_err = self.sql_error(format!("reading the subjects of {client}/{duty}"));
         let read = || -> rusqlite::Result<(Vec<CurrentSubject>, Option<StateKind>)> {
+            // Both read the partial index `subject_state_attention`.
             let mut worst: Option<StateKind> = None;
             let mut stmt = self.conn.prepare_cached(
                 "SELECT DISTINCT state FROM subject_state
-                 WHERE client = ?1 AND duty = ?2 AND gone_at IS NULL",
+                 WHERE client = ?1 AND duty = ?2 AND gone_at IS NULL AND state != 'met'",
             )?;
             for kind in stmt.query_map(params![client, duty], |row| kind_column(row, 0))? {
                 let kind = kind?;
@@ -232,15 +233,25 @@ impl Store {
                     worst = Some(kind);
                 }
             }
+            if worst.is_none() {
+                let any_live: bool = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM subject_state
+                                        WHERE client = ?1 AND duty = ?2 AND gone_at IS NULL)",
+                    )?
+                    .query_row(params![client, duty], |row| row.get(0))?;
+                worst = any_live.then_some(StateKind::Met);
+            }
             let mut stmt = self.conn.prepare_cached(
-                "SELECT s.subject, s.state, s.state_since, s.due, s.reason, s.gone_at
-                 FROM subject_state s
-                 WHERE s.client = ?1 AND s.duty = ?2
-                   AND ((s.gone_at IS NULL AND s.state != 'met')
-                        OR EXISTS (SELECT 1 FROM ladder_threads t
-                                   WHERE t.client = s.client AND t.duty = s.duty
-                                     AND t.subject = s.subject AND t.closed_at IS NULL))
-                 ORDER BY s.subject",
+                "SELECT subject, state, state_since, due, reason, gone_at FROM subject_state
+                 WHERE client = ?1 AND duty = ?2 AND gone_at IS NULL AND state != 'met'
+                 UNION
+                 SELECT s.subject, s.state, s.state_since, s.due, s.reason, s.gone_at
+                 FROM ladder_threads t
+                 JOIN subject_state s
+                   ON s.client = t.client AND s.duty = t.duty AND s.subject = t.subject
+                 WHERE t.client = ?1 AND t.duty = ?2 AND t.closed_at IS NULL",
             )?;
             let rows = stmt.query_map(params![client, duty], |row| {
                 Ok(CurrentSubject {
@@ -331,18 +342,28 @@ impl Store {
     pub fn retain_duties(&mut self, client: &str, keep: &[&str]) -> Result<(), StoreError> {
         let on_err = self.sql_error(format!("forgetting unconfigured duties of {client}"));
         let inner = |store: &mut Store| {
-            // The list travels as one JSON parameter: no SQL built from names, any length.
-            let keep = serde_json::to_string(keep)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            // Found through the small `duty_state` (a duty's subjects are written with its
+            // state): a pass that forgets nothing does not walk every subject of the client.
+            let stored: Vec<String> = store
+                .conn
+                .prepare_cached("SELECT duty FROM duty_state WHERE client = ?1")?
+                .query_map(params![client], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let gone: Vec<&String> = stored
+                .iter()
+                .filter(|duty| !keep.contains(&duty.as_str()))
+                .collect();
+            if gone.is_empty() {
+                return Ok(());
+            }
             let tx = store.write_tx()?;
-            for table in ["duty_state", "subject_state"] {
-                tx.execute(
-                    &format!(
-                        "DELETE FROM {table}
-                         WHERE client = ?1 AND duty NOT IN (SELECT value FROM json_each(?2))"
-                    ),
-                    params![client, keep],
-                )?;
+            for duty in gone {
+                for table in ["duty_state", "subject_state"] {
+                    tx.execute(
+                        &format!("DELETE FROM {table} WHERE client = ?1 AND duty = ?2"),
+                        params![client, duty],
+                    )?;
+                }
             }
             tx.commit()
         };
