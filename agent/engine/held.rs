@@ -42,7 +42,7 @@ struct SourceInputs {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Run {
     Manual,
-    NeverRun,
+    Never,
     Ok,
     Failed { since: Timestamp, error: String },
 }
@@ -51,7 +51,7 @@ impl From<Collection> for Run {
     fn from(collection: Collection) -> Run {
         match collection {
             Collection::Manual => Run::Manual,
-            Collection::NeverRun => Run::NeverRun,
+            Collection::NeverRun => Run::Never,
             Collection::Ok { .. } => Run::Ok,
             Collection::Failed { since, error } => Run::Failed { since, error },
         }

@@ -247,7 +247,8 @@ impl Store {
     pub fn ladder_state(&self, client: &str, now: Timestamp) -> Result<LadderState, StoreError> {
         let acks = self.active_acks(Some(client), now)?;
         let on_err = self.sql_error(format!("reading the escalation threads of {client}"));
-        let read = || -> rusqlite::Result<(Vec<LadderThread>, bool, HashSet<(i64, String)>)> {
+        type Read = (Vec<LadderThread>, bool, HashSet<(i64, String)>);
+        let read = || -> rusqlite::Result<Read> {
             let mut stmt = self.conn.prepare_cached(&format!(
                 "SELECT {THREAD_COLUMNS} FROM ladder_threads
                  WHERE client = ?1 AND closed_at IS NULL ORDER BY id"

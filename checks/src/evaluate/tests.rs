@@ -2878,13 +2878,13 @@ fn mutated_evidence_of_an_unmet_joined_duty_never_reads_as_met() {
 
 /// What must not change before a verdict's horizon: the duty's state kind and due instant, and
 /// each subject's.
-fn states_of(
-    verdict: &Verdict,
-) -> (
+type States = (
     StateKind,
     Option<Timestamp>,
     Vec<(String, StateKind, Option<Timestamp>)>,
-) {
+);
+
+fn states_of(verdict: &Verdict) -> States {
     let subjects = verdict
         .subjects
         .iter()
@@ -3063,7 +3063,7 @@ fn timed_case(rng: &mut Rng, now: Timestamp) -> (Duty, &'static str, Vec<Snapsho
 
 #[test]
 fn a_verdict_reads_the_same_at_every_instant_before_its_horizon() {
-    let mut rng = Rng(0x0DD_B1A5_E5_C0FFEE);
+    let mut rng = Rng(0x00DD_B1A5_E5C0_FFEE);
     let base = at(NOW);
     let (mut bounded, mut changed_at_horizon) = (0, 0);
     for trial in 0..3000 {
