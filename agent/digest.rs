@@ -576,14 +576,14 @@ pub fn record_week(
 fn crm_next_review(rows: &[StatusRow], party: Party, zone: &TimeZone) -> Option<String> {
     let id = dutywatch_checks::library::crm_review_id(party);
     let row = rows.iter().find(|row| row.duty == id)?;
-    let shown = |at: Timestamp| {
-        at.to_zoned(zone.clone())
-            .strftime("%Y-%m-%d %H:%M %Z")
-            .to_string()
-    };
     Some(match (row.state, row.due) {
         (StateKind::Met | StateKind::DueSoon | StateKind::Open, Some(due)) => {
-            format!("due {} ({})", shown(due), row.state.as_str())
+            // The digest's one formatter for instants, with the offset like its other times.
+            format!(
+                "due {} ({})",
+                crate::escalation::local(due, zone),
+                row.state.as_str()
+            )
         }
         (state, _) => format!("{}: {}", state.as_str(), row.reason),
     })

@@ -415,10 +415,11 @@ fn the_digest_names_each_partys_next_crm_review_from_its_library_duty() {
         assert!(output.status.success(), "{stderr}");
         stdout
     };
-    // Reviewed 2026-03-02 10:00 EST: due a year later, in the configured zone.
+    // Reviewed 2026-03-02 10:00 EST: due a year later, in the configured zone, with its
+    // offset like every other time of the digest.
     let contractor = preview("contractor");
     assert!(
-        contractor.contains("Next review: due 2027-03-02 10:00 EST (met)"),
+        contractor.contains("Next review: due 2027-03-02 10:00 EST (-05:00) (met)"),
         "{contractor}"
     );
     // The MSP has never reviewed it.
