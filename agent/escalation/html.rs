@@ -142,7 +142,10 @@ mod tests {
             link: Some("https://link-mark.example".to_owned()),
         });
         for name in names {
-            assert!(html.contains(&format!("{name}-mark")), "{{{{{name}}}}} is not filled");
+            assert!(
+                html.contains(&format!("{name}-mark")),
+                "{{{{{name}}}}} is not filled"
+            );
         }
     }
 }
