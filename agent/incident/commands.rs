@@ -345,7 +345,7 @@ fn pick<'a>(config: &'a Config, client: Option<&str>) -> anyhow::Result<&'a Cont
     }
 }
 
-fn clock_label(deadline: &Deadline) -> &'static str {
+pub(super) fn clock_label(deadline: &Deadline) -> &'static str {
     match deadline.clock {
         incident::ClockName::Handoff => "hand-off to the contractor",
         incident::ClockName::Acknowledge => "acknowledgement",
@@ -359,6 +359,16 @@ fn clock_label(deadline: &Deadline) -> &'static str {
 /// left or overdue, and what the report clock runs from.
 pub(super) fn clock_line(deadline: &Deadline, config: &Config) -> String {
     let due = when(deadline.due, &config.timezone);
+    format!(
+        "{:<28} due {due}  {}",
+        clock_label(deadline),
+        clock_state(deadline, config)
+    )
+}
+
+/// Where a clock stands: done when, the time left or overdue, and what the report clock runs
+/// from (`46 hours left (from discovery)`).
+pub(super) fn clock_state(deadline: &Deadline, config: &Config) -> String {
     let state = match (deadline.done, deadline.left) {
         (Some(done), _) => format!("done {}", when(done, &config.timezone)),
         (None, Some(left)) if left.is_negative() => {
@@ -372,7 +382,7 @@ pub(super) fn clock_line(deadline: &Deadline, config: &Config) -> String {
         Some(Basis::Discovery) => " (from discovery)",
         None => "",
     };
-    format!("{:<28} due {due}  {state}{basis}", clock_label(deadline))
+    format!("{state}{basis}")
 }
 
 pub(super) fn clock_json(deadline: &Deadline) -> serde_json::Value {

@@ -9,7 +9,9 @@ use dutywatch_checks::incident::{self, ClockName, Deadline};
 use jiff::Timestamp;
 use serde_json::json;
 
-use super::commands::{NO_CLOCK, clock_json, clock_line, next_step_words, open_incidents};
+use super::commands::{
+    NO_CLOCK, clock_json, clock_label, clock_line, clock_state, next_step_words, open_incidents,
+};
 use super::mail::when;
 use crate::config::{Config, Contractor};
 use crate::store::{Store, StoredIncident};
@@ -25,6 +27,34 @@ pub struct OpenIncident<'a> {
 impl OpenIncident<'_> {
     fn report_clock(&self) -> Option<&Deadline> {
         self.clocks.iter().find(|d| d.clock == ClockName::Report)
+    }
+
+    /// The running clock due first (`None` when none runs).
+    pub fn next(&self) -> Option<&Deadline> {
+        incident::next_deadline(&self.clocks)
+    }
+
+    /// Where it stands in one line, for the weekly digest: the report clock and the next step
+    /// in the words of the status section.
+    pub fn summary(&self, config: &Config) -> String {
+        let mut parts = Vec::new();
+        if let Some(report) = self.report_clock() {
+            parts.push(format!(
+                "{}: {}",
+                clock_label(report),
+                clock_state(report, config)
+            ));
+        }
+        match self.next() {
+            Some(next) => {
+                let due = when(next.due, &config.timezone);
+                let (what, _) = next_step_words(next.stopped_by(), &self.stored.incident.id, &due);
+                parts.push(format!("next: {what}"));
+            }
+            None if self.clocks.is_empty() => parts.push(NO_CLOCK.to_owned()),
+            None => {}
+        }
+        parts.join("; ")
     }
 }
 
@@ -83,7 +113,7 @@ pub fn text(open: &[OpenIncident], config: &Config) -> String {
             }
             None => {}
         }
-        if let Some(next) = incident::next_deadline(&open.clocks) {
+        if let Some(next) = open.next() {
             let due = when(next.due, &config.timezone);
             let (what, command) = next_step_words(next.stopped_by(), &inc.id, &due);
             let _ = writeln!(out, "    next: {what}: {command}");
@@ -98,7 +128,7 @@ pub fn json(open: &[OpenIncident], config: &Config) -> serde_json::Value {
     open.iter()
         .map(|open| {
             let inc = &open.stored.incident;
-            let next = incident::next_deadline(&open.clocks).map(|next| {
+            let next = open.next().map(|next| {
                 let due = when(next.due, &config.timezone);
                 let (what, command) = next_step_words(next.stopped_by(), &inc.id, &due);
                 let mut value = clock_json(next);
