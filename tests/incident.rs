@@ -627,14 +627,41 @@ fn the_demo_shows_a_running_72_hour_clock() {
         !list.contains("INC-2026-0005"),
         "a false positive opens no clock:\n{list}"
     );
-    let mail = std::fs::read_dir(format!("{out}/outbox"))
+    let mails: Vec<String> = std::fs::read_dir(format!("{out}/outbox"))
         .expect("outbox")
         .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("mail"))
+        .collect();
+    let mail = mails
+        .iter()
         .find(|m| m.contains("INC-2026-0007: 46 hours left"))
         .expect("the 24-hour warning of INC-2026-0007");
     assert!(
         mail.contains("harborforge-team@bluewater-msp.example"),
         "{mail}"
+    );
+    // Each incident is announced through its clocks alone: no ladder mail (the first run's
+    // summaries, a lapse) tells of the same incidents again.
+    for mail in &mails {
+        let subject = mail
+            .replace("\r\n ", " ")
+            .lines()
+            .find(|l| l.starts_with("Subject: "))
+            .map(str::to_owned)
+            .unwrap_or_default();
+        if subject.starts_with("Subject: [dutywatch] INCIDENT ") {
+            continue;
+        }
+        for id in ["INC-2026-0003", "INC-2026-0007", "INC-2026-0008"] {
+            assert!(
+                !mail.contains(id),
+                "{id} is told again beside its incident warnings, in {subject}"
+            );
+        }
+    }
+    // The status the demo ends with lists each open incident's 72-hour clock.
+    assert!(
+        stdout.contains("67 hours left (from detection: discovery not recorded)"),
+        "{stdout}"
     );
 }
 
