@@ -1194,11 +1194,19 @@ fn print_status(
     let report = status::report(config, store, filter)?;
     // The states stay as they are; who said they are on which is told beside them.
     let acks = store.active_acks(filter.contractor.as_deref(), now)?;
+    // The open incidents' 72-hour clocks, whichever party's duties are shown: an incident
+    // concerns both.
+    let incidents =
+        crate::incident::status::open(config, store, filter.contractor.as_deref(), now)?;
     let mut stdout = std::io::stdout().lock();
     if json {
         let mut value = serde_json::to_value(&report)?;
         if let Some(object) = value.as_object_mut() {
             object.insert("acks".to_owned(), serde_json::to_value(&acks)?);
+            object.insert(
+                "incidents".to_owned(),
+                crate::incident::status::json(&incidents, config),
+            );
         }
         serde_json::to_writer_pretty(&mut stdout, &value)?;
         writeln!(stdout)?;
@@ -1207,6 +1215,11 @@ fn print_status(
             stdout,
             "{}",
             status::table(&report.duties, &config.timezone, subjects, library)
+        )?;
+        write!(
+            stdout,
+            "{}",
+            crate::incident::status::text(&incidents, config)
         )?;
         write!(
             stdout,

@@ -49,9 +49,7 @@ pub fn run(from: &Path, out: &Path, now: Timestamp) -> anyhow::Result<ExitCode> 
         false,
         &crate::clock::FixedClock(now),
     )?;
-    // The 72-hour clocks of the demo's open incidents (`dutywatch incident list`).
-    println!();
-    crate::incident::commands::print_open(&out.join("dutywatch.toml"), now)?;
+    // The status `once` printed ends with the open incidents' 72-hour clocks.
     let mails = out.join("outbox");
     let count = std::fs::read_dir(&mails).map(|d| d.count()).unwrap_or(0);
     println!(

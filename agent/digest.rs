@@ -334,7 +334,30 @@ pub fn build(
     }
     deadlines.sort_by(|a, b| (a.due, &a.duty, &a.subject).cmp(&(b.due, &b.duty, &b.subject)));
 
+    // The incidents the 72-hour clocks run on (`dutywatch incident …`) first; an
+    // `event_clock` duty's subject with the same id is that incident, listed once.
     let mut incidents = Vec::new();
+    for open in crate::incident::status::open(config, store, Some(&contractor.id), now)? {
+        let id = &open.stored.incident.id;
+        let next = open.next();
+        incidents.push(IncidentClock {
+            duty: format!("incident:{id}"),
+            title: open
+                .stored
+                .incident
+                .title
+                .clone()
+                .unwrap_or_else(|| "(no title)".to_owned()),
+            incident: id.clone(),
+            state: if next.is_some_and(|d| d.overdue()) {
+                StateKind::Lapsed
+            } else {
+                StateKind::Open
+            },
+            due: next.map(|d| d.due),
+            reason: open.summary(config),
+        });
+    }
     for row in &rows {
         let is_clock = contractor
             .duty(&row.duty)
@@ -343,7 +366,10 @@ pub fn build(
             continue;
         }
         for subject in &row.subjects {
-            if subject.gone_at.is_none() && subject.state != StateKind::Met {
+            if subject.gone_at.is_none()
+                && subject.state != StateKind::Met
+                && !incidents.iter().any(|i| i.incident == subject.subject)
+            {
                 incidents.push(IncidentClock {
                     duty: row.duty.clone(),
                     title: row.title.clone(),
@@ -576,14 +602,14 @@ pub fn record_week(
 fn crm_next_review(rows: &[StatusRow], party: Party, zone: &TimeZone) -> Option<String> {
     let id = dutywatch_checks::library::crm_review_id(party);
     let row = rows.iter().find(|row| row.duty == id)?;
-    let shown = |at: Timestamp| {
-        at.to_zoned(zone.clone())
-            .strftime("%Y-%m-%d %H:%M %Z")
-            .to_string()
-    };
     Some(match (row.state, row.due) {
         (StateKind::Met | StateKind::DueSoon | StateKind::Open, Some(due)) => {
-            format!("due {} ({})", shown(due), row.state.as_str())
+            // The digest's one formatter for instants, with the offset like its other times.
+            format!(
+                "due {} ({})",
+                crate::escalation::local(due, zone),
+                row.state.as_str()
+            )
         }
         (state, _) => format!("{}: {}", state.as_str(), row.reason),
     })

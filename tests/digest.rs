@@ -415,10 +415,11 @@ fn the_digest_names_each_partys_next_crm_review_from_its_library_duty() {
         assert!(output.status.success(), "{stderr}");
         stdout
     };
-    // Reviewed 2026-03-02 10:00 EST: due a year later, in the configured zone.
+    // Reviewed 2026-03-02 10:00 EST: due a year later, in the configured zone, with its
+    // offset like every other time of the digest.
     let contractor = preview("contractor");
     assert!(
-        contractor.contains("Next review: due 2027-03-02 10:00 EST (met)"),
+        contractor.contains("Next review: due 2027-03-02 10:00 EST (-05:00) (met)"),
         "{contractor}"
     );
     // The MSP has never reviewed it.
@@ -450,4 +451,53 @@ fn the_digest_names_each_partys_next_crm_review_from_its_library_duty() {
             "{digest}"
         );
     }
+}
+
+#[test]
+fn the_digest_lists_the_open_incidents_with_their_72_hour_clock_and_next_step() {
+    let fixture = util::standard(at("2026-11-30T12:00:00Z"));
+    let output = fixture.run(&["once", "--config", "dutywatch.toml"]);
+    assert!(output.status.success(), "{}", text(&output).1);
+    // Detected 18 h before util::CLOCK, nothing else recorded yet.
+    let output = fixture.run(&[
+        "incident",
+        "open",
+        "INC-9",
+        "--title",
+        "Ransomware note",
+        "--by",
+        "Keystone SOC",
+        "--at",
+        "2026-11-30T06:00:00Z",
+        "--config",
+        "dutywatch.toml",
+    ]);
+    assert!(output.status.success(), "{}", text(&output).1);
+    let output = fixture.run(&["digest", "--preview", "--config", "dutywatch.toml"]);
+    let (digest, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let section = digest
+        .split_once("OPEN INCIDENTS\n")
+        .and_then(|(_, rest)| rest.split("\n\n").next())
+        .unwrap_or_else(|| panic!("no incident section in:\n{digest}"));
+    assert_eq!(
+        section,
+        "  INC-9  Ransomware note  open due 2026-12-01 01:00 EST (-05:00)  (report to DoD (72 h): \
+         54 hours left (from detection: discovery not recorded); next: hand it off to the \
+         contractor by 2026-12-01 01:00 EST (2026-12-01T06:00Z))"
+    );
+    let output = fixture.run(&[
+        "digest",
+        "--preview",
+        "--html",
+        "digest.html",
+        "--config",
+        "dutywatch.toml",
+    ]);
+    assert!(output.status.success(), "{}", text(&output).1);
+    let html = std::fs::read_to_string(fixture.path("digest.html")).expect("the page");
+    assert!(
+        html.contains("<td>INC-9</td><td>Ransomware note</td>"),
+        "{html}"
+    );
 }

@@ -627,14 +627,41 @@ fn the_demo_shows_a_running_72_hour_clock() {
         !list.contains("INC-2026-0005"),
         "a false positive opens no clock:\n{list}"
     );
-    let mail = std::fs::read_dir(format!("{out}/outbox"))
+    let mails: Vec<String> = std::fs::read_dir(format!("{out}/outbox"))
         .expect("outbox")
         .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("mail"))
+        .collect();
+    let mail = mails
+        .iter()
         .find(|m| m.contains("INC-2026-0007: 46 hours left"))
         .expect("the 24-hour warning of INC-2026-0007");
     assert!(
         mail.contains("harborforge-team@bluewater-msp.example"),
         "{mail}"
+    );
+    // Each incident is announced through its clocks alone: no ladder mail (the first run's
+    // summaries, a lapse) tells of the same incidents again.
+    for mail in &mails {
+        let subject = mail
+            .replace("\r\n ", " ")
+            .lines()
+            .find(|l| l.starts_with("Subject: "))
+            .map(str::to_owned)
+            .unwrap_or_default();
+        if subject.starts_with("Subject: [dutywatch] INCIDENT ") {
+            continue;
+        }
+        for id in ["INC-2026-0003", "INC-2026-0007", "INC-2026-0008"] {
+            assert!(
+                !mail.contains(id),
+                "{id} is told again beside its incident warnings, in {subject}"
+            );
+        }
+    }
+    // The status the demo ends with lists each open incident's 72-hour clock.
+    assert!(
+        stdout.contains("67 hours left (from detection: discovery not recorded)"),
+        "{stdout}"
     );
 }
 
@@ -828,4 +855,94 @@ fn an_unacknowledged_handoff_and_the_end_of_preservation_reach_their_people_once
         "{reminder}"
     );
     assert!(reminder.contains("ends in 14 days"), "{reminder}");
+}
+
+#[test]
+fn status_lists_each_open_incidents_72_hour_clock_and_next_step() {
+    let fixture = fixture(at("2026-11-27T00:00:00Z"));
+    let incident = |args: &[&str]| {
+        let mut all = vec!["incident"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", "dutywatch.toml", "--by", "Keystone SOC"]);
+        let output = fixture.run(&all);
+        assert!(output.status.success(), "{args:?}: {}", text(&output).1);
+    };
+    // Detected 24 h before util::CLOCK, nothing else recorded: the 72 hours run from
+    // detection, and the 4-hour hand-off is what is due first (long overdue).
+    incident(&["open", "INC-A", "--at", "2026-11-30T00:00:00Z"]);
+    // Handed off, acknowledged and discovered 90 h before util::CLOCK: the report is 18 h
+    // overdue, counted from discovery.
+    incident(&["open", "INC-B", "--at", "2026-11-27T00:00:00Z"]);
+    incident(&["handoff", "INC-B", "--at", "2026-11-27T01:00:00Z"]);
+    incident(&["ack", "INC-B", "--at", "2026-11-27T02:00:00Z"]);
+    incident(&["discover", "INC-B", "--at", "2026-11-27T06:00:00Z"]);
+    // Closed: not listed.
+    incident(&["open", "INC-C", "--at", "2026-11-27T00:00:00Z"]);
+    incident(&["close", "INC-C", "--force", "--reason", "not reportable"]);
+
+    let output = fixture.run(&["status", "--config", "dutywatch.toml"]);
+    let (status, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let section = status
+        .split_once("2 open incident(s)")
+        .map(|(_, section)| section.split("\n\n").next().unwrap_or(section))
+        .unwrap_or_else(|| panic!("no incident section in:\n{status}"));
+    let a = section.find("acme  INC-A").expect("INC-A");
+    let b = section.find("acme  INC-B").expect("INC-B");
+    let (inc_a, inc_b) = if a < b {
+        (&section[a..b], &section[b..])
+    } else {
+        (&section[a..], &section[b..a])
+    };
+    // The lines `incident list` prints for the report clock.
+    assert!(
+        inc_a.contains(
+            "report to DoD (72 h)         due 2026-12-02 19:00 EST (2026-12-03T00:00Z)  48 hours left (from detection: discovery not recorded)"
+        ),
+        "{inc_a}"
+    );
+    assert!(
+        inc_a.contains(
+            "next: hand it off to the contractor by 2026-11-29 23:00 EST (2026-11-30T04:00Z): dutywatch incident handoff INC-A --by NAME"
+        ),
+        "{inc_a}"
+    );
+    assert!(
+        inc_b.contains("OVERDUE by 18 hours (from discovery)"),
+        "{inc_b}"
+    );
+    assert!(
+        inc_b.contains("next: report it to DoD through DIBNet by 2026-11-30 01:00 EST (2026-11-30T06:00Z): dutywatch incident report INC-B --number DIBNET-NUMBER --by NAME"),
+        "{inc_b}"
+    );
+    assert!(!section.contains("INC-C"), "{section}");
+
+    let output = fixture.run(&["status", "--config", "dutywatch.toml", "--json"]);
+    let (json, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let incidents = json["incidents"].as_array().expect("incidents");
+    assert_eq!(incidents.len(), 2, "{incidents:#?}");
+    let by_id = |id: &str| {
+        incidents
+            .iter()
+            .find(|i| i["id"] == id)
+            .unwrap_or_else(|| panic!("no {id} in {incidents:#?}"))
+    };
+    let a = by_id("INC-A");
+    assert_eq!(a["client"], "acme");
+    assert_eq!(a["report_clock"]["hours_left"], 48.0);
+    assert_eq!(a["report_clock"]["basis"], "detection");
+    assert_eq!(a["report_clock"]["overdue"], false);
+    assert_eq!(a["next_step"]["step"], "handed_off");
+    assert_eq!(a["next_step"]["overdue"], true);
+    let b = by_id("INC-B");
+    assert_eq!(b["report_clock"]["hours_left"], -18.0);
+    assert_eq!(b["report_clock"]["basis"], "discovery");
+    assert_eq!(b["report_clock"]["overdue"], true);
+    assert_eq!(b["next_step"]["step"], "reported");
+    assert_eq!(
+        b["next_step"]["command"],
+        "dutywatch incident report INC-B --number DIBNET-NUMBER --by NAME"
+    );
 }

@@ -939,3 +939,65 @@ fn an_outage_does_not_push_unattempted_mail_up_the_back_off() {
     }
     panic!("the attempted mail never backed off");
 }
+
+#[test]
+fn a_lapse_and_the_management_step_reach_the_responsible_partys_backups() {
+    let t0 = at("2026-11-23T15:00:00Z");
+    let server = SmtpServer::start(Options::default());
+    let fixture = fixture(&server, "", t0);
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config_with_mail(&smtp_mail(&server, ""), "").replace(
+            "contacts = [\"it@acme.example\"]",
+            "contacts = [\"it@acme.example\"]\n\
+             backup_contacts = [\"ops@acme.example\"]\n\
+             management_contacts = [\"ceo@acme.example\"]\n\
+             msp_backup_contacts = [\"desk@keystone.example\"]",
+        ),
+    );
+    let mut engine = util::engine(&fixture);
+    let cycle = |engine: &mut dutywatch::engine::Engine, now: Timestamp| {
+        // The MSP's MFA export keeps arriving (still with its gap), so it never goes stale.
+        fixture.write_dated("evidence/mfa.json", MFA_BAD, now);
+        let summary = engine.cycle(now).expect("cycle");
+        assert_eq!(summary.mail_failures, 0, "{}", server.log());
+    };
+    let recipients = |mail: &Received| {
+        let mut all = mail.rcpt_tos.clone();
+        all.sort();
+        all
+    };
+
+    // Missing evidence of the contractor's training: its primary contacts only, for now.
+    cycle(&mut engine, t0);
+    let received = server.accepted();
+    let training = by_subject(&received, "NO EVIDENCE: Annual training");
+    assert_eq!(training.rcpt_tos, ["it@acme.example"]);
+
+    // The MSP's MFA gap outlives its tolerance: the lapse reaches the MSP's desk at once,
+    // beside the MSP and the accountable contractor (whose backups are not the MSP's).
+    cycle(&mut engine, at("2026-11-24T15:00:01Z"));
+    let received = server.accepted();
+    let lapse = by_subject(&received, "LAPSED: MFA registered");
+    assert_eq!(
+        recipients(lapse),
+        [
+            "desk@keystone.example",
+            "it@acme.example",
+            "soc@keystone.example"
+        ]
+    );
+    assert_eq!(lapse.header("To").as_deref(), Some("soc@keystone.example"));
+
+    // Three days on, the training's management step: the contractor's backups with its
+    // management.
+    cycle(&mut engine, at("2026-11-26T15:00:00Z"));
+    let received = server.accepted();
+    let escalated = by_subject(&received, "ESCALATED: NO EVIDENCE: Annual training");
+    assert_eq!(
+        recipients(escalated),
+        ["ceo@acme.example", "it@acme.example", "ops@acme.example"]
+    );
+    assert_eq!(escalated.header("To").as_deref(), Some("it@acme.example"));
+    assert_eq!(received.len(), 4, "one mail per step: {received:#?}");
+}

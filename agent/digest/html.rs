@@ -11,7 +11,7 @@ use dutywatch_checks::verdict::StateKind;
 use super::{Counts, Digest, WeekFigures};
 use crate::sprs::{conditional_text, score_text};
 
-use crate::html::escape;
+use crate::html::{escape, fill};
 
 const TEMPLATE: &str = include_str!("digest.html");
 
@@ -25,26 +25,10 @@ impl Html {
     }
 }
 
-/// Replaces every `{{name}}` of `template` with its slot's markup; a name without a slot
-/// becomes empty (a test holds every slot of the page filled).
-fn fill(template: &str, slots: &[(&str, Html)]) -> String {
-    let mut out = String::with_capacity(template.len() * 2);
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        let name = after[..end].trim();
-        if let Some((_, html)) = slots.iter().find(|(slot, _)| *slot == name) {
-            out.push_str(&html.0);
-        }
-        rest = &after[end + 2..];
+impl AsRef<str> for Html {
+    fn as_ref(&self) -> &str {
+        &self.0
     }
-    out.push_str(rest);
-    out
 }
 
 /// The digest as a self-contained HTML page.

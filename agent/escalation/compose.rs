@@ -208,6 +208,14 @@ fn recipients(contractor: &Contractor, duty: &Duty, reach: Reach) -> Vec<(String
     if reach >= Reach::Accountable {
         add(addresses(contractor.contacts_of(duty.accountable())), false);
     }
+    // Why a lapse and management reach the responsible party's backups: `Reach::Backup`.
+    // A party without backups falls back to its primary contacts, already told.
+    if reach >= Reach::Backup {
+        add(
+            addresses(contractor.contacts_at(duty.responsible, ContactRole::Backup)),
+            false,
+        );
+    }
     if reach >= Reach::Management {
         add(
             addresses(contractor.contacts_at(duty.responsible, ContactRole::Management)),

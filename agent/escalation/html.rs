@@ -3,6 +3,7 @@
 
 use super::view::{Block, View};
 pub(crate) use crate::html::escape;
+use crate::html::fill;
 
 const TEMPLATE: &str = include_str!("mail.html");
 
@@ -82,37 +83,6 @@ pub(super) fn render(view: &View) -> String {
     )
 }
 
-/// The template with each `{{name}}` replaced by its value, in one pass over the template, so
-/// a value is never scanned for placeholders itself. An unknown name stays as written.
-fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(template.len() * 2);
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        match after.find("}}") {
-            Some(end) => {
-                let name = &after[..end];
-                match values.iter().find(|(n, _)| *n == name) {
-                    Some((_, value)) => out.push_str(value),
-                    None => {
-                        out.push_str("{{");
-                        out.push_str(name);
-                        out.push_str("}}");
-                    }
-                }
-                rest = &after[end + 2..];
-            }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +115,37 @@ mod tests {
             "a value that looks like a placeholder stays text"
         );
         assert!(html.contains("<p style=\"margin:4px 0;\">ack &amp; go</p>"));
+    }
+
+    #[test]
+    fn the_mail_has_a_value_for_every_placeholder() {
+        // `fill` drops a placeholder without a value; this holds that none is forgotten.
+        let names: Vec<&str> = TEMPLATE
+            .split("{{")
+            .skip(1)
+            .filter_map(|part| part.split_once("}}").map(|(name, _)| name.trim()))
+            .collect();
+        assert_eq!(names.len(), 5, "{names:?}");
+        let html = render(&View {
+            subject: "subject-mark".to_owned(),
+            intro: "intro-mark".to_owned(),
+            blocks: vec![Block {
+                badge: "LAPSED".to_owned(),
+                severity: 6,
+                title: "blocks-mark".to_owned(),
+                rows: Vec::new(),
+                subjects_heading: String::new(),
+                subjects: Vec::new(),
+                more: 0,
+            }],
+            footer: vec!["footer-mark".to_owned()],
+            link: Some("https://link-mark.example".to_owned()),
+        });
+        for name in names {
+            assert!(
+                html.contains(&format!("{name}-mark")),
+                "{{{{{name}}}}} is not filled"
+            );
+        }
     }
 }

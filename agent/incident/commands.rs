@@ -266,6 +266,57 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What to do about a running clock that `step` stops, due at `due` (as `when` says it), and
+/// the command that records it done.
+pub(super) fn next_step_words(step: Step, id: &str, due: &str) -> (String, String) {
+    let (what, command) = match step {
+        Step::HandedOff => (
+            format!("hand it off to the contractor by {due}"),
+            format!("dutywatch incident handoff {id} --by NAME"),
+        ),
+        Step::Acknowledged => (
+            format!("acknowledge the hand-off by {due}"),
+            format!("dutywatch incident ack {id} --by NAME"),
+        ),
+        Step::Reported => (
+            format!("report it to DoD through DIBNet by {due}"),
+            format!("dutywatch incident report {id} --number DIBNET-NUMBER --by NAME"),
+        ),
+        Step::PrimeNotified => (
+            format!("give the prime the DoD report number by {due}"),
+            format!("dutywatch incident prime {id} --by NAME"),
+        ),
+        Step::Released => (
+            format!("keep the preserved media until {due}, then record their release"),
+            format!("dutywatch incident release {id} --by NAME"),
+        ),
+        other => (
+            format!("{} by {due}", other.describe()),
+            format!("dutywatch incident show {id}"),
+        ),
+    };
+    (what, command)
+}
+
+/// What `incident list` says of an open incident that runs no clock.
+pub(super) const NO_CLOCK: &str = "no clock runs (not a reportable incident)";
+
+/// The open incidents of `contractors`, in their order.
+pub(super) fn open_incidents<'a>(
+    store: &Store,
+    contractors: impl IntoIterator<Item = &'a Contractor>,
+) -> anyhow::Result<Vec<(&'a Contractor, StoredIncident)>> {
+    let mut all = Vec::new();
+    for contractor in contractors {
+        for stored in store.incidents(&contractor.id)? {
+            if !stored.incident.is_closed() {
+                all.push((contractor, stored));
+            }
+        }
+    }
+    Ok(all)
+}
+
 fn unknown(id: &str) -> String {
     format!(
         "no incident `{id}`: `dutywatch incident list` shows the open ones, `incident open` starts one"
@@ -294,7 +345,7 @@ fn pick<'a>(config: &'a Config, client: Option<&str>) -> anyhow::Result<&'a Cont
     }
 }
 
-fn clock_label(deadline: &Deadline) -> &'static str {
+pub(super) fn clock_label(deadline: &Deadline) -> &'static str {
     match deadline.clock {
         incident::ClockName::Handoff => "hand-off to the contractor",
         incident::ClockName::Acknowledge => "acknowledgement",
@@ -304,8 +355,20 @@ fn clock_label(deadline: &Deadline) -> &'static str {
     }
 }
 
-fn clock_line(deadline: &Deadline, config: &Config) -> String {
+/// One clock as `incident list`, `incident show` and `status` print it: its deadline, the time
+/// left or overdue, and what the report clock runs from.
+pub(super) fn clock_line(deadline: &Deadline, config: &Config) -> String {
     let due = when(deadline.due, &config.timezone);
+    format!(
+        "{:<28} due {due}  {}",
+        clock_label(deadline),
+        clock_state(deadline, config)
+    )
+}
+
+/// Where a clock stands: done when, the time left or overdue, and what the report clock runs
+/// from (`46 hours left (from discovery)`).
+pub(super) fn clock_state(deadline: &Deadline, config: &Config) -> String {
     let state = match (deadline.done, deadline.left) {
         (Some(done), _) => format!("done {}", when(done, &config.timezone)),
         (None, Some(left)) if left.is_negative() => {
@@ -319,10 +382,10 @@ fn clock_line(deadline: &Deadline, config: &Config) -> String {
         Some(Basis::Discovery) => " (from discovery)",
         None => "",
     };
-    format!("{:<28} due {due}  {state}{basis}", clock_label(deadline))
+    format!("{state}{basis}")
 }
 
-fn clock_json(deadline: &Deadline) -> serde_json::Value {
+pub(super) fn clock_json(deadline: &Deadline) -> serde_json::Value {
     json!({
         "clock": deadline.clock.as_str(),
         "starts": deadline.starts.to_string(),
@@ -375,18 +438,6 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
     Store::open_read_only(&config.database).map_err(anyhow::Error::from)
 }
 
-/// The open incidents of the config at `config_path` and their clocks, as `incident list`
-/// prints them (the demo shows them after its cycle).
-pub fn print_open(config_path: &Path, now: Timestamp) -> anyhow::Result<()> {
-    let common = Common {
-        config: crate::cli::ConfigArg {
-            config: config_path.to_owned(),
-        },
-        client: None,
-    };
-    list(&common, false, now).map(|_| ())
-}
-
 /// `incident list`: every open incident and the hours left on each running clock.
 fn list(common: &Common, json: bool, now: Timestamp) -> anyhow::Result<ExitCode> {
     let config = load(&common.config.config)?;
@@ -396,14 +447,7 @@ fn list(common: &Common, json: bool, now: Timestamp) -> anyhow::Result<ExitCode>
     };
     let store = open_store(&config)?;
     let mut out = std::io::stdout().lock();
-    let mut all = Vec::new();
-    for contractor in contractors {
-        for stored in store.incidents(&contractor.id)? {
-            if !stored.incident.is_closed() {
-                all.push((contractor, stored));
-            }
-        }
-    }
+    let all = open_incidents(&store, contractors)?;
     if json {
         let items: Vec<_> = all
             .iter()
@@ -432,7 +476,7 @@ fn list(common: &Common, json: bool, now: Timestamp) -> anyhow::Result<ExitCode>
         )?;
         let clocks = incident::clocks(inc, &config.incidents.policy_for(contractor), now);
         if clocks.is_empty() {
-            writeln!(out, "  no clock runs (not a reportable incident)")?;
+            writeln!(out, "  {NO_CLOCK}")?;
         }
         for deadline in clocks {
             writeln!(out, "  {}", clock_line(&deadline, &config))?;

@@ -2,11 +2,13 @@
 //!
 //! `tick` merges what the incident sources last collected into the store's incidents and
 //! queues the warnings due (once each, through the keyed outbox); `commands` is
-//! `dutywatch incident …`; `mail` words the warnings. The deadlines themselves are the pure
+//! `dutywatch incident …`; `mail` words the warnings; `status` is the open incidents'
+//! section of `dutywatch status`. The deadlines themselves are the pure
 //! core's (`dutywatch_checks::incident`).
 
 pub mod commands;
 mod mail;
+pub mod status;
 
 use anyhow::Context as _;
 use dutywatch_checks::incident::{self, Incident, Observation};

@@ -493,7 +493,7 @@ mod tests {
         let state = t.store.ladder_state("acme", at).unwrap();
         assert!(state.ever_ran);
         assert_eq!(state.threads.len(), 1);
-        assert_eq!(state.threads[0].reached, Reach::Accountable);
+        assert_eq!(state.threads[0].reached, Reach::Backup);
 
         t.store
             .add_ack(&NewAck {

@@ -422,6 +422,26 @@ impl Deadline {
     pub fn overdue(&self) -> bool {
         self.left.is_some_and(|left| left.is_negative())
     }
+
+    /// The step whose record stops this clock.
+    pub fn stopped_by(&self) -> Step {
+        match self.clock {
+            ClockName::Handoff => Step::HandedOff,
+            ClockName::Acknowledge => Step::Acknowledged,
+            ClockName::Report => Step::Reported,
+            ClockName::Prime => Step::PrimeNotified,
+            ClockName::Preservation => Step::Released,
+        }
+    }
+}
+
+/// The deadline to act on next among `deadlines` (of [`clocks`]): the running one due first,
+/// so an overdue one comes before any still inside its hours. `None` when none runs.
+pub fn next_deadline(deadlines: &[Deadline]) -> Option<&Deadline> {
+    deadlines
+        .iter()
+        .filter(|d| d.done.is_none())
+        .min_by_key(|d| (d.due, d.clock))
 }
 
 /// Each deadline of `incident` as of `now`. A closed incident runs none.

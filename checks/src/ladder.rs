@@ -9,7 +9,9 @@
 //!
 //! The rungs: entering a state that needs attention tells the responsible party, and for a
 //! problem (lapsed, no or stale evidence, a failing collector) the accountable contractor too;
-//! a problem still there `management_after` later goes to the management contacts of both;
+//! a lapse also tells the responsible party's backup contacts at once (see [`Reach::Backup`]);
+//! a problem still there `management_after` later goes to those backups and to the management
+//! contacts of both;
 //! after that it repeats every `repeat_every` until it is resolved; the resolution closes the
 //! thread with one mail to everyone the thread reached beyond the responsible party.
 
@@ -45,16 +47,30 @@ pub enum Reach {
     Responsible,
     /// The accountable contractor as well (the same people when the contractor is responsible).
     Accountable,
-    /// The management contacts of both.
+    /// The responsible party's backup contacts as well (`backup_contacts`, an MSP's
+    /// `msp_backup_contacts`: its escalation desk or the deputy of the person who works the
+    /// duty). They are told of a lapse at once, of any other problem with management: a lapse
+    /// is a deadline the primary contacts let pass although they were warned while it was due
+    /// soon, and the likeliest reason is that they are away or swamped, which is what a backup
+    /// covers (an MSP's desk would expect to own a missed deadline before the client's
+    /// management hears of it three days later). Missing or stale evidence and a failing
+    /// collector are mostly a feed the primary contacts fix themselves; should it outlive
+    /// `management_after`, the backups hear of it with management. Only the responsible
+    /// party's backups: the accountable side is told through its primary contacts, as before.
+    Backup,
+    /// The management contacts of both (and the responsible party's backups).
     Management,
 }
 
 impl Reach {
+    /// The stored level. `Backup` came after the others and keeps a number of its own, so a
+    /// thread recorded before it still reads as the reach it had.
     pub fn as_i64(self) -> i64 {
         match self {
             Reach::Responsible => 0,
             Reach::Accountable => 1,
             Reach::Management => 2,
+            Reach::Backup => 3,
         }
     }
 
@@ -62,6 +78,7 @@ impl Reach {
         match level {
             i64::MIN..=0 => Reach::Responsible,
             1 => Reach::Accountable,
+            3 => Reach::Backup,
             _ => Reach::Management,
         }
     }
@@ -108,6 +125,7 @@ impl Step {
     /// Who hears of it, given how far the thread has reached before.
     pub fn reach(self, reached: Option<Reach>) -> Reach {
         match self {
+            Step::Notice(StateKind::Lapsed) => Reach::Backup,
             Step::Notice(kind) if is_problem(kind) => Reach::Accountable,
             Step::Notice(_) => Reach::Responsible,
             Step::Management => Reach::Management,
@@ -223,18 +241,38 @@ mod tests {
     }
 
     #[test]
-    fn a_new_lapse_is_a_notice_to_responsible_and_accountable() {
+    fn a_new_lapse_is_a_notice_to_responsible_accountable_and_the_backups() {
         let steps = due(
             &Policy::default(),
             &lapsed_since("2026-12-01T09:00:00Z"),
             ts("2026-12-01T09:00:00Z"),
         );
         assert_eq!(steps, [Step::Notice(StateKind::Lapsed)]);
-        assert_eq!(steps[0].reach(None), Reach::Accountable);
+        assert_eq!(steps[0].reach(None), Reach::Backup);
+        // Other problems reach the backups only with management.
+        assert_eq!(
+            Step::Notice(StateKind::NoEvidence).reach(None),
+            Reach::Accountable
+        );
+        assert!(Step::Management.reach(Some(Reach::Accountable)) > Reach::Backup);
         assert_eq!(
             Step::Notice(StateKind::DueSoon).reach(None),
             Reach::Responsible
         );
+    }
+
+    #[test]
+    fn every_reach_is_stored_as_a_level_of_its_own() {
+        for reach in [
+            Reach::Responsible,
+            Reach::Accountable,
+            Reach::Backup,
+            Reach::Management,
+        ] {
+            assert_eq!(Reach::from_i64(reach.as_i64()), reach);
+        }
+        // Threads stored before backups were on the ladder keep their reach.
+        assert_eq!(Reach::from_i64(2), Reach::Management);
     }
 
     #[test]

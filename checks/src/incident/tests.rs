@@ -398,3 +398,39 @@ fn a_defender_incident_merged_into_another_is_that_incident() {
     assert_eq!(merged.id, "2972395");
     assert_eq!(merged.aliases, ["2972395", "2972396"]);
 }
+
+#[test]
+fn the_next_step_is_the_running_clock_due_first() {
+    let inc = incident(vec![entry(
+        Step::Detected,
+        "2026-11-23T09:00:00Z",
+        "defender",
+    )]);
+    let p = Policy::default();
+    // Hand-off due at 24 h, the report (from detection) at 72 h: the hand-off is next.
+    let all = clocks(&inc, &p, ts("2026-11-23T10:00:00Z"));
+    let next = next_deadline(&all).unwrap();
+    assert_eq!(next.clock, ClockName::Handoff);
+    assert_eq!(next.stopped_by(), Step::HandedOff);
+
+    // Handed off and acknowledged: the report is what is left, overdue or not.
+    let mut inc = inc;
+    inc.entries
+        .push(entry(Step::HandedOff, "2026-11-23T11:00:00Z", "soc"));
+    inc.entries
+        .push(entry(Step::Acknowledged, "2026-11-23T12:00:00Z", "chris"));
+    let all = clocks(&inc, &p, ts("2026-11-27T09:00:00Z"));
+    let next = next_deadline(&all).unwrap();
+    assert_eq!(next.stopped_by(), Step::Reported);
+    assert!(next.overdue());
+
+    // Reported: preservation runs until its release; the report clock is done.
+    inc.entries
+        .push(entry(Step::Reported, "2026-11-27T10:00:00Z", "chris"));
+    let all = clocks(&inc, &p, ts("2026-11-27T11:00:00Z"));
+    assert_eq!(next_deadline(&all).unwrap().stopped_by(), Step::Released);
+
+    inc.entries
+        .push(entry(Step::Closed, "2026-11-27T12:00:00Z", "chris"));
+    assert!(next_deadline(&clocks(&inc, &p, ts("2026-11-27T13:00:00Z"))).is_none());
+}
