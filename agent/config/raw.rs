@@ -309,6 +309,7 @@ pub(super) struct RawDuty {
     pub(super) tolerance: Option<Period>,
     pub(super) unknown_when: Option<Spanned<Predicate>>,
     pub(super) required_subjects: Option<Vec<String>>,
+    pub(super) required_field: Option<Spanned<FieldPath>>,
     pub(super) join: Option<Vec<Spanned<RawJoin>>>,
     pub(super) min_share: Option<f64>,
     // event clock
