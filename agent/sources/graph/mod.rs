@@ -69,7 +69,12 @@ fn instances_of_each(
 ) -> Result<Vec<serde_json::Value>, String> {
     let mut instances = Vec::new();
     for definition in client.list(http, run, definitions)? {
-        let id = required_id(&definition, definitions, "access review definition", "instances")?;
+        let id = required_id(
+            &definition,
+            definitions,
+            "access review definition",
+            "instances",
+        )?;
         let name = definition.get("displayName").cloned();
         for mut instance in client.list(http, run, &below(definitions, &[&id, "instances"]))? {
             if let Some(object) = instance.as_object_mut() {
@@ -102,7 +107,12 @@ fn decisions_of_each(
 ) -> Result<Vec<serde_json::Value>, String> {
     let mut decisions = Vec::new();
     for instance in instances_of_each(client, http, run, definitions)? {
-        let id = required_id(&instance, definitions, "access review instance", "decisions")?;
+        let id = required_id(
+            &instance,
+            definitions,
+            "access review instance",
+            "decisions",
+        )?;
         let Some(definition) = instance.get("definitionId").and_then(|d| d.as_str()) else {
             continue;
         };
@@ -110,7 +120,10 @@ fn decisions_of_each(
         let marks = [
             ("instanceId", Some(serde_json::json!(id))),
             ("instanceStatus", instance.get("status").cloned()),
-            ("instanceStartDateTime", instance.get("startDateTime").cloned()),
+            (
+                "instanceStartDateTime",
+                instance.get("startDateTime").cloned(),
+            ),
             ("instanceEndDateTime", instance.get("endDateTime").cloned()),
             ("definitionId", instance.get("definitionId").cloned()),
             ("definitionName", instance.get("definitionName").cloned()),

@@ -2945,9 +2945,27 @@ const REVIEWED: (&str, Option<&str>, Option<&str>) =
 fn access_reviews_completed_in_the_quarter_with_every_decision_made_are_met() {
     let auto_applied = ("NotReviewed", None, Some("2026-10-15T01:00:00Z"));
     let snapshot = decisions(&[
-        decision("Guests quarterly", "g-q4", DONE, "guest@fabrikam.com", REVIEWED),
-        decision("Guests quarterly", "g-q4", DONE, "vendor@tailspin.com", auto_applied),
-        decision("Admins quarterly", "a-q4", DONE, "admin@contoso.com", REVIEWED),
+        decision(
+            "Guests quarterly",
+            "g-q4",
+            DONE,
+            "guest@fabrikam.com",
+            REVIEWED,
+        ),
+        decision(
+            "Guests quarterly",
+            "g-q4",
+            DONE,
+            "vendor@tailspin.com",
+            auto_applied,
+        ),
+        decision(
+            "Admins quarterly",
+            "a-q4",
+            DONE,
+            "admin@contoso.com",
+            REVIEWED,
+        ),
         // A review of last year: outside the period, not judged.
         decision(
             "Admins quarterly",
@@ -2966,13 +2984,23 @@ fn access_reviews_completed_in_the_quarter_with_every_decision_made_are_met() {
     );
     assert_eq!(verdict.state.kind(), StateKind::Met, "{verdict:?}");
     let subjects = verdict.subjects.as_ref().unwrap();
-    assert_eq!(subjects.len(), 3, "the old review is not judged: {subjects:?}");
+    assert_eq!(
+        subjects.len(),
+        3,
+        "the old review is not judged: {subjects:?}"
+    );
 }
 
 #[test]
 fn an_undecided_decision_a_review_open_past_its_end_and_a_missing_review_are_each_a_subject() {
     let snapshot = decisions(&[
-        decision("Guests quarterly", "g-q4", DONE, "guest@fabrikam.com", REVIEWED),
+        decision(
+            "Guests quarterly",
+            "g-q4",
+            DONE,
+            "guest@fabrikam.com",
+            REVIEWED,
+        ),
         // Completed, but nobody decided and nothing was applied.
         decision(
             "Guests quarterly",
@@ -3020,7 +3048,9 @@ fn an_undecided_decision_a_review_open_past_its_end_and_a_missing_review_are_eac
         missing
             .reason
             .contains("required, but no record selected by `instance_end >= now-92d")
-            && missing.reason.contains("has `definition_name` = 'Finance app'"),
+            && missing
+                .reason
+                .contains("has `definition_name` = 'Finance app'"),
         "{}",
         missing.reason
     );
