@@ -263,6 +263,9 @@ pub(super) struct RawSource {
     pub(super) base_url: Option<Spanned<String>>,
     pub(super) url: Option<Spanned<String>>,
     pub(super) token: Option<Spanned<SecretRef>>,
+    /// HTTP Basic instead of `token` (splunk, elastic).
+    pub(super) username: Option<Spanned<String>>,
+    pub(super) password: Option<Spanned<SecretRef>>,
     pub(super) header: Option<Spanned<String>>,
     pub(super) scope: Option<Spanned<String>>,
     #[serde(default)]

@@ -498,7 +498,10 @@ impl Context<'_> {
                 self.connector(raw, connector, base, offset, &key)?,
             )),
         };
-        if matches!(kind, SourceKind::File { .. } | SourceKind::Graph(_)) {
+        if matches!(
+            kind,
+            SourceKind::File { .. } | SourceKind::Graph(_) | SourceKind::Arm(_)
+        ) {
             self.reject_connector_keys(raw, offset, &key);
         }
         let max_bytes = match &raw.max_bytes {
