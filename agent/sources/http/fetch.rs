@@ -10,6 +10,8 @@ use super::{ClientCredentials, Http, Run, https_or_loopback, quote, read_capped}
 use crate::secret::Secret;
 
 /// How a request proves who sends it.
+// `OAuth` is the protocol's own name, not `Auth` repeated.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug)]
 pub(crate) enum Auth<'a> {
     /// OAuth 2 client credentials (NinjaOne): a cached bearer token, renewed once when the
