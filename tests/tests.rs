@@ -2,6 +2,7 @@
 
 mod util;
 
+mod access_reviews;
 mod arm;
 mod backup;
 mod cli;

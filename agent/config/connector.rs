@@ -128,6 +128,12 @@ pub enum ApiAuth {
         prefix: String,
         secret: ClientSecret,
     },
+    /// HTTP Basic (`username` and `password`; Splunk and Elastic): the password is read and
+    /// redacted like every secret, and goes only into the `Authorization` header.
+    Basic {
+        username: String,
+        password: ClientSecret,
+    },
 }
 
 /// Items per page when the config says none: NinjaOne's and Splunk's lists are small per
@@ -279,6 +285,8 @@ impl Context<'_> {
                         ("client_id", raw.client_id.is_some()),
                         ("client_secret", raw.client_secret.is_some()),
                         ("token", raw.token.is_some()),
+                        ("username", raw.username.is_some()),
+                        ("password", raw.password.is_some()),
                         ("token_url", raw.token_url.is_some()),
                         ("scope", raw.scope.is_some()),
                         ("rate_limit", raw.rate_limit.is_some()),
@@ -443,7 +451,22 @@ impl Context<'_> {
                 None
             }
         };
-        let auth = if matches!(vendor, Vendor::NinjaOne(_)) {
+        if !matches!(vendor, Vendor::Splunk | Vendor::Elastic) {
+            self.refuse_keys(
+                offset,
+                key,
+                &[
+                    ("username", raw.username.is_some()),
+                    ("password", raw.password.is_some()),
+                ],
+                |name| format!("`{name}` (HTTP Basic) is for kind = \"splunk\" and \"elastic\" sources; a {} source takes {}", vendor.name(), if matches!(vendor, Vendor::NinjaOne(_)) { "`client_id` and `client_secret`" } else { "`token`" }),
+            );
+        }
+        let basic = matches!(vendor, Vendor::Splunk | Vendor::Elastic)
+            && (raw.username.is_some() || raw.password.is_some());
+        let auth = if basic {
+            self.basic_auth(raw, vendor, offset, key)
+        } else if matches!(vendor, Vendor::NinjaOne(_)) {
             self.refuse_keys(offset, key, &[("token", raw.token.is_some())], |_| "NinjaOne takes OAuth client credentials: `client_id` and `client_secret`, not `token`".to_owned());
             let client_id = match &raw.client_id {
                 Some(id) if !id.get_ref().trim().is_empty() => Some(id.get_ref().trim().to_owned()),
@@ -471,11 +494,14 @@ impl Context<'_> {
                 || "monitoring".to_owned(),
                 |s| s.get_ref().trim().to_owned(),
             );
-            ApiAuth::OAuth {
-                token_url: token_url?,
-                client_id: client_id?,
-                client_secret: client_secret?,
-                scope,
+            match (token_url, client_id, client_secret) {
+                (Some(token_url), Some(client_id), Some(client_secret)) => Some(ApiAuth::OAuth {
+                    token_url,
+                    client_id,
+                    client_secret,
+                    scope,
+                }),
+                _ => None,
             }
         } else {
             self.refuse_keys(
@@ -532,20 +558,81 @@ impl Context<'_> {
                 }
                 _ => ("Authorization".to_owned(), "Bearer ".to_owned()),
             };
-            ApiAuth::Header {
+            secret.map(|secret| ApiAuth::Header {
                 name,
                 prefix,
-                secret: secret?,
-            }
+                secret,
+            })
         };
         if self.errors.len() > start {
             return None;
         }
         Some(Api {
             url,
-            auth,
+            auth: auth?,
             page_size,
             rate_limit,
+        })
+    }
+
+    /// `username` and `password` (HTTP Basic) of a Splunk or Elastic source: both, and no
+    /// `token` or OAuth key beside them, since which credential is sent must never be a guess.
+    fn basic_auth(
+        &mut self,
+        raw: &RawSource,
+        vendor: &Vendor,
+        offset: usize,
+        key: &str,
+    ) -> Option<ApiAuth> {
+        let vendor_name = vendor.name();
+        self.refuse_keys(
+            offset,
+            key,
+            &[
+                ("token", raw.token.is_some()),
+                ("client_id", raw.client_id.is_some()),
+                ("client_secret", raw.client_secret.is_some()),
+                ("token_url", raw.token_url.is_some()),
+                ("scope", raw.scope.is_some()),
+            ],
+            |name| format!("`{name}` and `username`/`password` are two ways to sign in; a {vendor_name} source takes either `token` or `username` with `password`, so remove one"),
+        );
+        let username = match &raw.username {
+            Some(name) if !name.get_ref().trim().is_empty() && !name.get_ref().contains(':') => {
+                Some(name.get_ref().trim().to_owned())
+            }
+            Some(name) => {
+                self.error(
+                    name.span().start,
+                    &format!("{key}.username"),
+                    "`username` is empty or holds a `:`, which HTTP Basic cannot send; write the account's name, e.g. username = \"dutywatch\"".to_owned(),
+                );
+                None
+            }
+            None => {
+                self.error(
+                    offset,
+                    &format!("{key}.username"),
+                    "`password` needs the account's `username`, e.g. username = \"dutywatch\""
+                        .to_owned(),
+                );
+                None
+            }
+        };
+        let password = match &raw.password {
+            Some(reference) => self.source_secret(reference, &format!("{key}.password")),
+            None => {
+                self.error(
+                    offset,
+                    &format!("{key}.password"),
+                    format!("`username` needs `password`, a reference such as password = {{ credential = \"{vendor_name}-password\" }}, {{ file = \"/path\" }} or {{ env = \"VAR\" }}"),
+                );
+                None
+            }
+        };
+        Some(ApiAuth::Basic {
+            username: username?,
+            password: password?,
         })
     }
 
@@ -616,6 +703,8 @@ impl Context<'_> {
                 ("base_url", raw.base_url.is_some()),
                 ("url", raw.url.is_some()),
                 ("token", raw.token.is_some()),
+                ("username", raw.username.is_some()),
+                ("password", raw.password.is_some()),
                 ("header", raw.header.is_some()),
                 ("scope", raw.scope.is_some()),
                 ("params", !raw.params.is_empty()),
@@ -624,7 +713,12 @@ impl Context<'_> {
                 ("next", raw.next.is_some()),
                 ("records_pointer", raw.records_pointer.is_some()),
             ],
-            |name| format!("`{name}` is for the ninjaone, splunk, elastic and http_json sources"),
+            |name| match name {
+                "username" | "password" => {
+                    format!("`{name}` (HTTP Basic) is for the splunk and elastic sources")
+                }
+                _ => format!("`{name}` is for the ninjaone, splunk, elastic and http_json sources"),
+            },
         );
     }
 }
@@ -718,6 +812,20 @@ schedule = "0 6 * * *"
         assert_eq!(api.url.as_str(), "https://es:9200/_ilm/policy/audit,win");
         assert!(matches!(&api.auth, ApiAuth::Header { prefix, .. } if prefix == "ApiKey "));
 
+        let basic = parse("kind = \"elastic\"\nevidence = \"log_retention\"\nbase_url = \"https://es:9200\"\nusername = \"svc-dutywatch\"\npassword = { env = \"TOKEN\" }").unwrap();
+        let ConnectorInput::Api(api) = &basic.input else {
+            panic!("api")
+        };
+        let ApiAuth::Basic { username, password } = &api.auth else {
+            panic!("basic: {:?}", api.auth)
+        };
+        assert_eq!(username, "svc-dutywatch");
+        assert_eq!(password.get().unwrap().expose(), "tok-value");
+        assert!(
+            !format!("{basic:?}").contains("tok-value"),
+            "Debug never shows it"
+        );
+
         let portal = parse("kind = \"http_json\"\nevidence = \"patch\"\nurl = \"https://portal.example/api?page=1\"\ntoken = { env = \"TOKEN\" }\nheader = \"X-API-Key\"\nnext = \"link\"\nrecords_pointer = \"/data/items\"").unwrap();
         assert_eq!(
             portal.vendor,
@@ -776,6 +884,38 @@ schedule = "0 6 * * *"
             (
                 "kind = \"splunk\"\nevidence = \"log_retention\"\nbase_url = \"https://splunk:8089\"\ntoken = { env = \"MISSING\" }",
                 "source[s].token: cannot resolve the secret",
+            ),
+            (
+                "kind = \"splunk\"\nevidence = \"log_retention\"\nbase_url = \"https://splunk:8089\"\ntoken = { env = \"TOKEN\" }\nusername = \"svc\"\npassword = { env = \"TOKEN\" }",
+                "source[s].token: `token` and `username`/`password` are two ways to sign in; a splunk source takes either",
+            ),
+            (
+                "kind = \"splunk\"\nevidence = \"log_retention\"\nbase_url = \"https://splunk:8089\"\nusername = \"svc\"",
+                "source[s].password: `username` needs `password`",
+            ),
+            (
+                "kind = \"elastic\"\nevidence = \"log_retention\"\nbase_url = \"https://es:9200\"\npassword = { env = \"TOKEN\" }",
+                "source[s].username: `password` needs the account's `username`",
+            ),
+            (
+                "kind = \"elastic\"\nevidence = \"log_retention\"\nbase_url = \"https://es:9200\"\nusername = \"a:b\"\npassword = { env = \"TOKEN\" }",
+                "source[s].username: `username` is empty or holds a `:`",
+            ),
+            (
+                "kind = \"elastic\"\nevidence = \"log_retention\"\nbase_url = \"https://es:9200\"\nusername = \"svc\"\npassword = { env = \"MISSING\" }",
+                "source[s].password: cannot resolve the secret",
+            ),
+            (
+                "kind = \"http_json\"\nevidence = \"patch\"\nurl = \"https://p.example/a\"\nusername = \"svc\"\npassword = { env = \"TOKEN\" }",
+                "source[s].username: `username` (HTTP Basic) is for kind = \"splunk\" and \"elastic\" sources",
+            ),
+            (
+                "kind = \"splunk\"\nevidence = \"log_retention\"\npath = \"indexes.json\"\nusername = \"svc\"\npassword = { env = \"TOKEN\" }",
+                "source[s].password: `password` is for reading the API",
+            ),
+            (
+                "kind = \"file\"\nevidence = \"patch\"\npath = \"x.json\"\npassword = { env = \"TOKEN\" }",
+                "source[s].password: `password` (HTTP Basic) is for the splunk and elastic sources",
             ),
         ] {
             let error = parse(keys).unwrap_err();

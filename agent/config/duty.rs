@@ -8,7 +8,7 @@ use dutywatch_checks::catalog::ControlRef;
 use dutywatch_checks::duty::{
     Continuous, DutyId, DutySpec, EventClock, Quantifier, Recurring, Rule, Step,
 };
-use dutywatch_checks::kind::{EvidenceKind, MANUAL_COMPLETION};
+use dutywatch_checks::kind::{EvidenceKind, FieldType, MANUAL_COMPLETION};
 use dutywatch_checks::period::Period;
 use dutywatch_checks::predicate::{FieldPath, Predicate};
 use dutywatch_checks::time::Cadence;
@@ -100,6 +100,7 @@ impl Context<'_> {
             ("tolerance", raw.tolerance.is_some()),
             ("unknown_when", raw.unknown_when.is_some()),
             ("required_subjects", raw.required_subjects.is_some()),
+            ("required_field", raw.required_field.is_some()),
             ("join", raw.join.is_some()),
             ("min_share", raw.min_share.is_some()),
             ("step", !raw.step.is_empty()),
@@ -119,6 +120,7 @@ impl Context<'_> {
                     "where",
                     "unknown_when",
                     "required_subjects",
+                    "required_field",
                     "join",
                     "min_share",
                 ],
@@ -196,6 +198,15 @@ impl Context<'_> {
                         "`required_subjects` names subjects each of which must hold; expect = \"any\" judges the records as a whole, so use expect = \"all\" or remove it".to_owned(),
                     );
                 }
+                if let Some(field) = &raw.required_field
+                    && raw.required_subjects.is_none()
+                {
+                    self.error(
+                        field.span().start,
+                        &format!("{key}.required_field"),
+                        "`required_field` says which field the values of `required_subjects` are; add `required_subjects = [...]` or remove it".to_owned(),
+                    );
+                }
                 match (&raw.check, raw.tolerance) {
                     (Some(check), Some(tolerance)) => Some(Rule::Continuous(Continuous {
                         expect,
@@ -209,6 +220,7 @@ impl Context<'_> {
                         tolerance,
                         unknown_when: raw.unknown_when.as_ref().map(|p| p.get_ref().clone()),
                         required_subjects: raw.required_subjects.clone().unwrap_or_default(),
+                        required_field: raw.required_field.as_ref().map(|f| f.get_ref().clone()),
                         joins: joins.clone(),
                         min_share: raw.min_share,
                     })),
@@ -313,6 +325,29 @@ impl Context<'_> {
                 predicate(self, "where", rule.filter.as_ref());
                 predicate(self, "check", Some(&rule.check));
                 predicate(self, "unknown_when", rule.unknown_when.as_ref());
+                if let Some(path) = &rule.required_field {
+                    let text = path.to_string();
+                    match kind.field(&text) {
+                        None => self.error(
+                            offset,
+                            &format!("{key}.required_field"),
+                            format!(
+                                "`{text}` is not a field of `{}` evidence; {}",
+                                kind.name,
+                                kind.unknown_field_hint(&text)
+                            ),
+                        ),
+                        Some(field) if field.ty != FieldType::Text => self.error(
+                            offset,
+                            &format!("{key}.required_field"),
+                            format!(
+                                "`{text}` is a {} field; `required_field` needs a text field whose values `required_subjects` lists",
+                                field.ty.name()
+                            ),
+                        ),
+                        Some(_) => {}
+                    }
+                }
             }
             Rule::EventClock(rule) => {
                 predicate(self, "where", rule.filter.as_ref());

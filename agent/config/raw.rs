@@ -263,6 +263,9 @@ pub(super) struct RawSource {
     pub(super) base_url: Option<Spanned<String>>,
     pub(super) url: Option<Spanned<String>>,
     pub(super) token: Option<Spanned<SecretRef>>,
+    /// HTTP Basic instead of `token` (splunk, elastic).
+    pub(super) username: Option<Spanned<String>>,
+    pub(super) password: Option<Spanned<SecretRef>>,
     pub(super) header: Option<Spanned<String>>,
     pub(super) scope: Option<Spanned<String>>,
     #[serde(default)]
@@ -309,6 +312,7 @@ pub(super) struct RawDuty {
     pub(super) tolerance: Option<Period>,
     pub(super) unknown_when: Option<Spanned<Predicate>>,
     pub(super) required_subjects: Option<Vec<String>>,
+    pub(super) required_field: Option<Spanned<FieldPath>>,
     pub(super) join: Option<Vec<Spanned<RawJoin>>>,
     pub(super) min_share: Option<f64>,
     // event clock

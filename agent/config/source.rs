@@ -207,6 +207,10 @@ pub enum GraphShape {
     /// The `instances` of each item of the list (access review definitions), each instance
     /// marked with its definition's `definitionId` and `definitionName`.
     InstancesOfEach,
+    /// The `decisions` of every instance of every access review definition, each decision
+    /// marked with its instance (`instanceId`, `instanceStatus`, `instanceStartDateTime`,
+    /// `instanceEndDateTime`) and definition (`definitionId`, `definitionName`).
+    DecisionsOfEach,
 }
 
 /// A Graph resource a source can name by `resource`.
@@ -330,6 +334,13 @@ pub const GRAPH_RESOURCES: &[GraphResource] = &[
         path: "/v1.0/identityGovernance/accessReviews/definitions",
         permission: "AccessReview.Read.All",
         shape: GraphShape::InstancesOfEach,
+        headers: &[],
+    },
+    GraphResource {
+        name: "accessReviewDecisions",
+        path: "/v1.0/identityGovernance/accessReviews/definitions",
+        permission: "AccessReview.Read.All",
+        shape: GraphShape::DecisionsOfEach,
         headers: &[],
     },
     // Without the header Graph hides newer enum values (`awaitingAction`) behind
@@ -487,7 +498,10 @@ impl Context<'_> {
                 self.connector(raw, connector, base, offset, &key)?,
             )),
         };
-        if matches!(kind, SourceKind::File { .. } | SourceKind::Graph(_)) {
+        if matches!(
+            kind,
+            SourceKind::File { .. } | SourceKind::Graph(_) | SourceKind::Arm(_)
+        ) {
             self.reject_connector_keys(raw, offset, &key);
         }
         let max_bytes = match &raw.max_bytes {

@@ -29,6 +29,7 @@ pub(super) fn collect(
     let secret = match &api.auth {
         ApiAuth::OAuth { client_secret, .. } => client_secret,
         ApiAuth::Header { secret, .. } => secret,
+        ApiAuth::Basic { password, .. } => password,
     }
     .get()
     .map_err(|error| {
@@ -53,6 +54,10 @@ pub(super) fn collect(
             name,
             prefix,
             secret: &secret,
+        },
+        ApiAuth::Basic { username, .. } => Auth::Basic {
+            username,
+            password: &secret,
         },
     };
     let pace = api.rate_limit.map(|per_minute| RateLimit {

@@ -147,6 +147,11 @@ pub struct Continuous {
     /// failing subject, never silently nothing to judge (a required log table that is gone).
     /// Compared ignoring ASCII case.
     pub required_subjects: Vec<String>,
+    /// The text field whose values `required_subjects` name, when they are not the records'
+    /// subjects: `definition_name` requires each named access review to have a record the
+    /// `where` selects (a decision of a review that ended in the period), and one without is
+    /// a failing subject of that name. `None`: they name subjects.
+    pub required_field: Option<FieldPath>,
     /// Other sources whose records are joined to each of this source's records, in order
     /// (a patch to its NinjaOne device, that device to its Intune device). A record without
     /// a partner in any join is not judged: a device one side does not know is unknown.

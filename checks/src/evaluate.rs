@@ -9,6 +9,7 @@
 //! so the duty, from `met`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -348,6 +349,8 @@ fn outcomes(
         horizon: None,
     };
     let mut out: BTreeMap<Subject, Outcome> = BTreeMap::new();
+    // `required_field`: the values it takes in the records the `where` selects.
+    let mut required_values: Vec<Arc<str>> = Vec::new();
     let mut put = |subject: Subject, outcome: Outcome| {
         let rank = |o: &Outcome| match o {
             Outcome::Passes => 0,
@@ -382,6 +385,11 @@ fn outcomes(
                 continue;
             }
             Truth::True => {}
+        }
+        if let Some(field) = &rule.required_field
+            && let Some(FieldValue::Text(value)) = record.get_path(field)
+        {
+            required_values.push(Arc::clone(value));
         }
         if let Some(why) = join::miss(record) {
             put(subject, Outcome::Undecided(format!("not judged: {why}")));
@@ -420,9 +428,14 @@ fn outcomes(
         put(subject, outcome);
     }
     for required in &rule.required_subjects {
-        let present = out
-            .keys()
-            .any(|subject| subject.as_str().eq_ignore_ascii_case(required));
+        let present = if rule.required_field.is_some() {
+            required_values
+                .iter()
+                .any(|value| value.eq_ignore_ascii_case(required))
+        } else {
+            out.keys()
+                .any(|subject| subject.as_str().eq_ignore_ascii_case(required))
+        };
         if !present {
             out.insert(Subject::new(required.clone()), Outcome::Absent);
         }
@@ -480,10 +493,16 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
             Outcome::Passes => (State::Met { next_due: None }, String::new()),
             Outcome::Undecided(why) => (State::NoEvidence, why),
             outcome @ (Outcome::Fails | Outcome::Absent) => {
-                let absent = if outcome == Outcome::Absent {
-                    "required but absent from the evidence; "
-                } else {
-                    ""
+                let absent = match (&outcome, &rule.required_field) {
+                    (Outcome::Absent, None) => "required but absent from the evidence; ".to_owned(),
+                    (Outcome::Absent, Some(field)) => format!(
+                        "required, but no record{} has `{field}` = '{subject}'; ",
+                        rule.filter
+                            .as_ref()
+                            .map(|f| format!(" selected by `{f}`"))
+                            .unwrap_or_default()
+                    ),
+                    _ => String::new(),
                 };
                 // Failing since the oldest snapshot of the unbroken run of
                 // failures that ends now.

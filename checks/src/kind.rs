@@ -608,6 +608,95 @@ pub fn builtin() -> Vec<EvidenceKind> {
                 FieldDef("end_at", Timestamp, REQ, &["endDateTime", "end_at"]),
             ],
         ),
+        // Graph …/definitions/{id}/instances/{id}/decisions, one record per decision; the
+        // graph connector marks each with its instance (id, status, start, end) and its
+        // definition (id, name), which a decision itself does not name. A principal is
+        // judged within its instance: the same guest is reviewed again next quarter.
+        kind(
+            "access_review_decision",
+            &["instance", "principal"],
+            Empty::NoEvidence,
+            vec![
+                FieldDef(
+                    "instance",
+                    Text,
+                    REQ,
+                    &["instanceId", "accessReviewId", "instance"],
+                ),
+                FieldDef(
+                    "principal",
+                    Text,
+                    REQ,
+                    &[
+                        "principal.userPrincipalName",
+                        "target.userPrincipalName",
+                        // Not `principal`: that is Graph's identity object.
+                        "principal_upn",
+                    ],
+                ),
+                FieldDef(
+                    "principal_name",
+                    Text,
+                    OPT,
+                    &["principal.displayName", "principal_name"],
+                ),
+                FieldDef("id", Text, OPT, &["id"]),
+                FieldDef("definition", Text, OPT, &["definitionId", "definition"]),
+                FieldDef(
+                    "definition_name",
+                    Text,
+                    OPT,
+                    &["definitionName", "definition_name"],
+                ),
+                FieldDef(
+                    "instance_status",
+                    Text,
+                    OPT,
+                    &["instanceStatus", "instance_status"],
+                ),
+                FieldDef(
+                    "instance_start",
+                    Timestamp,
+                    OPT,
+                    &["instanceStartDateTime", "instance_start"],
+                ),
+                FieldDef(
+                    "instance_end",
+                    Timestamp,
+                    OPT,
+                    &["instanceEndDateTime", "instance_end"],
+                ),
+                FieldDef(
+                    "decision",
+                    words(&["Approve", "Deny", "NotReviewed", "DontKnow"]),
+                    REQ,
+                    &["decision"],
+                ),
+                FieldDef("recommendation", Text, OPT, &["recommendation"]),
+                FieldDef("justification", Text, OPT, &["justification"]),
+                FieldDef(
+                    "reviewer",
+                    Text,
+                    OPT,
+                    &["reviewedBy.userPrincipalName", "reviewer"],
+                ),
+                // Graph sends the all-zero GUID for "nobody"; `reviewed_at` is what tells.
+                FieldDef("reviewer_id", Text, OPT, &["reviewedBy.id", "reviewer_id"]),
+                FieldDef(
+                    "reviewed_at",
+                    Timestamp,
+                    OPT,
+                    &["reviewedDateTime", "reviewed_at"],
+                ),
+                FieldDef(
+                    "applied_at",
+                    Timestamp,
+                    OPT,
+                    &["appliedDateTime", "applied_at"],
+                ),
+                FieldDef("apply_result", Text, OPT, &["applyResult", "apply_result"]),
+            ],
+        ),
         // NinjaOne /v2/devices: what a patch's `deviceId` names (joined to Intune by `device`).
         kind(
             "rmm_device",
@@ -953,6 +1042,7 @@ mod tests {
             "scan_report",
             "rmm_device",
             "log_retention",
+            "access_review_decision",
         ] {
             assert!(names.contains(&wanted), "{wanted}");
         }

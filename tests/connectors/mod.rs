@@ -3,6 +3,7 @@
 //! slow answers, each fault a `source_error` with its reason and never `met`, and the same
 //! normalizer over a saved answer.
 
+mod basic_auth;
 mod elastic;
 mod http_json;
 mod ninjaone;

@@ -21,15 +21,22 @@ impl ElasticServer {
         ElasticServer::start_on(api_key, fake_http::any_port())
     }
 
+    /// A server that takes only HTTP Basic with `username` and `password` (a native realm
+    /// user), no API key.
+    pub(crate) fn start_basic(username: &str, password: &str) -> ElasticServer {
+        ElasticServer::start_authorized(fake_http::basic(username, password), fake_http::any_port())
+    }
+
     /// [`ElasticServer::start`] on `listener`.
     pub(crate) fn start_on(api_key: &str, listener: std::net::TcpListener) -> ElasticServer {
+        ElasticServer::start_authorized(format!("ApiKey {api_key}"), listener)
+    }
+
+    /// A server that takes `authorization` as the whole `Authorization` header.
+    fn start_authorized(authorization: String, listener: std::net::TcpListener) -> ElasticServer {
         let policies = Arc::new(Mutex::new(serde_json::Map::new()));
         let script = Arc::new(Script::default());
-        let (p, f, k) = (
-            Arc::clone(&policies),
-            Arc::clone(&script),
-            api_key.to_owned(),
-        );
+        let (p, f, k) = (Arc::clone(&policies), Arc::clone(&script), authorization);
         let base = fake_http::serve_on(listener, move |request| respond(&p, &f, &k, request));
         ElasticServer {
             base,
@@ -57,7 +64,7 @@ impl ElasticServer {
 fn respond(
     policies: &Mutex<serde_json::Map<String, serde_json::Value>>,
     script: &Script,
-    api_key: &str,
+    authorization: &str,
     request: &Request,
 ) -> Reply {
     script.saw(request);
@@ -125,7 +132,7 @@ fn respond(
             }
         }
     }
-    if request.header("authorization") != Some(&format!("ApiKey {api_key}")) {
+    if request.header("authorization") != Some(authorization) {
         return Reply::json(
             401,
             error(

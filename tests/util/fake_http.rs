@@ -170,6 +170,15 @@ fn write_reply(mut stream: TcpStream, reply: &Reply) {
     let _ = stream.flush();
 }
 
+/// The `Authorization` value of HTTP Basic (RFC 7617) for `username` and `password`, as a
+/// server expects it.
+pub(crate) fn basic(username: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    format!("Basic {encoded}")
+}
+
 /// `application/x-www-form-urlencoded` pairs.
 pub(crate) fn form(text: &str) -> HashMap<String, String> {
     text.split('&')

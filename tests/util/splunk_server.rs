@@ -1,7 +1,7 @@
 //! A fake Splunk management port on loopback: `GET /services/data/indexes?output_mode=json`
 //! with `count`/`offset` paging (`count=0`: all), entries `{name, content}` whose numbers are
 //! sometimes strings, `paging {total, perPage, offset}`, the `messages[]` error body, and a
-//! bearer token. Faults are scripted per page.
+//! bearer token or HTTP Basic. Faults are scripted per page.
 
 use std::sync::{Arc, Mutex};
 
@@ -23,9 +23,19 @@ impl SplunkServer {
 
     /// [`SplunkServer::start`] on `listener`.
     pub(crate) fn start_on(token: &str, listener: std::net::TcpListener) -> SplunkServer {
+        SplunkServer::start_authorized(format!("Bearer {token}"), listener)
+    }
+
+    /// A server that takes only HTTP Basic with `username` and `password` (a Splunk user).
+    pub(crate) fn start_basic(username: &str, password: &str) -> SplunkServer {
+        SplunkServer::start_authorized(fake_http::basic(username, password), fake_http::any_port())
+    }
+
+    /// A server that takes `authorization` as the whole `Authorization` header.
+    fn start_authorized(authorization: String, listener: std::net::TcpListener) -> SplunkServer {
         let entries = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Script::default());
-        let (e, f, t) = (Arc::clone(&entries), Arc::clone(&script), token.to_owned());
+        let (e, f, t) = (Arc::clone(&entries), Arc::clone(&script), authorization);
         let base = fake_http::serve_on(listener, move |request| respond(&e, &f, &t, request));
         SplunkServer {
             base,
@@ -51,7 +61,7 @@ impl SplunkServer {
 fn respond(
     entries: &Mutex<Vec<serde_json::Value>>,
     script: &Script,
-    token: &str,
+    authorization: &str,
     request: &Request,
 ) -> Reply {
     script.saw(request);
@@ -105,8 +115,14 @@ fn respond(
             return reply;
         }
     }
-    if request.header("authorization") != Some(&format!("Bearer {token}")) {
-        return Reply::json(401, messages("WARN", "call not properly authenticated"));
+    if request.header("authorization") != Some(authorization) {
+        // Echoes the credential it was sent, as a careless proxy might: dutywatch must not
+        // repeat it.
+        let text = format!(
+            "call not properly authenticated (got Authorization: {})",
+            request.header("authorization").unwrap_or_default()
+        );
+        return Reply::json(401, messages("WARN", &text));
     }
     if request.query("output_mode").as_deref() != Some("json") {
         // Splunk answers Atom XML without it.

@@ -124,10 +124,10 @@ pub(super) fn error(status: StatusCode, body: &[u8]) -> (String, &'static str) {
             "; check the policy names in `resource` (GET /_ilm/policy lists them)"
         }
         (StatusCode::UNAUTHORIZED, _) => {
-            "; check the API key in `token` (the base64 `encoded` value Elastic showed when it was created)"
+            "; check the API key in `token` (the base64 `encoded` value Elastic showed when it was created), or with `username`, the user's password"
         }
         (StatusCode::FORBIDDEN, _) => {
-            "; the API key needs the cluster privilege `read_ilm` (or `manage_ilm`)"
+            "; the API key (or the user's role) needs the cluster privilege `read_ilm` (or `manage_ilm`)"
         }
         _ => "",
     };

@@ -1,7 +1,8 @@
 //! The `graph` source: one Microsoft Graph resource as one `{"value": [...]}` document: a list
 //! and all its pages (userRegistrationDetails, Conditional Access policies, Intune managed
 //! devices, access review definitions, Defender XDR incidents, or any `path`), a single object
-//! as a list of one (security defaults), or the instances of every access review definition.
+//! as a list of one (security defaults), the instances of every access review definition, or
+//! the decisions of every instance.
 
 use jiff::Timestamp;
 use reqwest::Url;
@@ -43,6 +44,7 @@ pub(super) fn collect(
             .object(http, &run, &graph.url, graph.url.as_str())
             .map(|object| vec![serde_json::Value::Object(object)]),
         GraphShape::InstancesOfEach => instances_of_each(&mut client, http, &run, &graph.url),
+        GraphShape::DecisionsOfEach => decisions_of_each(&mut client, http, &run, &graph.url),
     }
     .map_err(api)?;
     let payload = to_document(&graph.url, serde_json::json!({ "value": items })).map_err(api)?;
@@ -67,18 +69,14 @@ fn instances_of_each(
 ) -> Result<Vec<serde_json::Value>, String> {
     let mut instances = Vec::new();
     for definition in client.list(http, run, definitions)? {
-        let Some(id) = definition.get("id").and_then(|id| id.as_str()) else {
-            return Err(format!(
-                "{definitions}: an access review definition has no `id`, so its instances cannot be listed"
-            ));
-        };
+        let id = required_id(
+            &definition,
+            definitions,
+            "access review definition",
+            "instances",
+        )?;
         let name = definition.get("displayName").cloned();
-        let mut url = definitions.clone();
-        url.set_query(None);
-        if let Ok(mut segments) = url.path_segments_mut() {
-            segments.pop_if_empty().extend([id, "instances"]);
-        }
-        for mut instance in client.list(http, run, &url)? {
+        for mut instance in client.list(http, run, &below(definitions, &[&id, "instances"]))? {
             if let Some(object) = instance.as_object_mut() {
                 object.insert("definitionId".to_owned(), serde_json::json!(id));
                 if let Some(name) = &name {
@@ -89,4 +87,83 @@ fn instances_of_each(
         }
     }
     Ok(instances)
+}
+
+/// The `decisions` of every instance of every definition at `definitions` (Graph pages them
+/// 100 at a time), each marked with its instance and definition: a decision names neither,
+/// and a cadence check needs to know which review, ended when, in what state, it belongs to.
+///
+/// Every instance the definitions list, not only the completed ones of some period: which
+/// period counts is the duty's business (its `where`), so a changed cadence or a later
+/// evaluation judges the same stored snapshot, and an instance still `InProgress` past its
+/// end, the very thing a reviewer must hear about, is in the evidence with its open
+/// decisions. Graph keeps the instances of a recurring review, so a long history costs
+/// requests; `max_bytes` bounds what is read.
+fn decisions_of_each(
+    client: &mut Api<'_>,
+    http: &Http,
+    run: &Run,
+    definitions: &Url,
+) -> Result<Vec<serde_json::Value>, String> {
+    let mut decisions = Vec::new();
+    for instance in instances_of_each(client, http, run, definitions)? {
+        let id = required_id(
+            &instance,
+            definitions,
+            "access review instance",
+            "decisions",
+        )?;
+        let Some(definition) = instance.get("definitionId").and_then(|d| d.as_str()) else {
+            continue;
+        };
+        let url = below(definitions, &[definition, "instances", &id, "decisions"]);
+        let marks = [
+            ("instanceId", Some(serde_json::json!(id))),
+            ("instanceStatus", instance.get("status").cloned()),
+            (
+                "instanceStartDateTime",
+                instance.get("startDateTime").cloned(),
+            ),
+            ("instanceEndDateTime", instance.get("endDateTime").cloned()),
+            ("definitionId", instance.get("definitionId").cloned()),
+            ("definitionName", instance.get("definitionName").cloned()),
+        ];
+        for mut decision in client.list(http, run, &url)? {
+            if let Some(object) = decision.as_object_mut() {
+                for (name, value) in &marks {
+                    if let Some(value) = value {
+                        object.insert((*name).to_owned(), value.clone());
+                    }
+                }
+            }
+            decisions.push(decision);
+        }
+    }
+    Ok(decisions)
+}
+
+/// The `id` of an item whose sub-list (`what`) is read next; without one that list cannot
+/// be asked for, so the collection fails rather than silently skipping it.
+fn required_id(
+    item: &serde_json::Value,
+    listed_at: &Url,
+    item_kind: &str,
+    what: &str,
+) -> Result<String, String> {
+    item.get("id")
+        .and_then(|id| id.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            format!("{listed_at}: an {item_kind} has no `id`, so its {what} cannot be listed")
+        })
+}
+
+/// `base` without its query, with `segments` appended to its path.
+fn below(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    url.set_query(None);
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend(segments);
+    }
+    url
 }

@@ -10,6 +10,8 @@ use super::{ClientCredentials, Http, Run, https_or_loopback, quote, read_capped}
 use crate::secret::Secret;
 
 /// How a request proves who sends it.
+// `OAuth` is the protocol's own name, not `Auth` repeated.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug)]
 pub(crate) enum Auth<'a> {
     /// OAuth 2 client credentials (NinjaOne): a cached bearer token, renewed once when the
@@ -23,6 +25,11 @@ pub(crate) enum Auth<'a> {
         prefix: &'a str,
         secret: &'a Secret,
     },
+    /// HTTP Basic (Splunk, Elastic): `Authorization: Basic base64(username:password)`.
+    Basic {
+        username: &'a str,
+        password: &'a Secret,
+    },
 }
 
 impl Auth<'_> {
@@ -30,6 +37,21 @@ impl Auth<'_> {
         match self {
             Auth::OAuth(credentials) => credentials.secret,
             Auth::Header { secret, .. } => secret,
+            Auth::Basic { password, .. } => password,
+        }
+    }
+
+    /// `text` without the Basic credential as it travels (base64 of `username:password`), in
+    /// case a server echoes the header back; the password itself is redacted by `quote`.
+    fn without_encoded(&self, text: &str) -> String {
+        match self {
+            Auth::Basic { username, password } => {
+                use base64::Engine as _;
+                let encoded = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{}", password.expose()));
+                text.replace(&encoded, "[redacted]")
+            }
+            _ => text.to_owned(),
         }
     }
 }
@@ -104,7 +126,7 @@ impl Http {
         loop {
             let token = match auth {
                 Auth::OAuth(credentials) => Some(self.token(run, credentials)?),
-                Auth::Header { .. } => None,
+                Auth::Header { .. } | Auth::Basic { .. } => None,
             };
             let response = self.send(run, what, &|client| {
                 let request = client.get(url.clone()).header(ACCEPT, "application/json");
@@ -117,6 +139,9 @@ impl Http {
                         },
                         _,
                     ) => request.header(*name, format!("{prefix}{}", secret.expose())),
+                    (Auth::Basic { username, password }, _) => {
+                        request.basic_auth(username, Some(password.expose()))
+                    }
                     (Auth::OAuth(_), Some(token)) => request.bearer_auth(token.expose()),
                     (Auth::OAuth(_), None) => request,
                 }
@@ -145,7 +170,7 @@ impl Http {
                 };
                 return Err(format!(
                     "{what}: {}{hint}{again}",
-                    quote(&text, Some(auth.secret()))
+                    quote(&auth.without_encoded(&text), Some(auth.secret()))
                 ));
             }
             let json = serde_json::from_slice(&body).map_err(|error| {

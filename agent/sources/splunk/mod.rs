@@ -151,7 +151,7 @@ pub(super) fn error(status: StatusCode, body: &[u8]) -> (String, &'static str) {
     let line = format!("HTTP {} {text}", status.as_u16());
     let hint = match status {
         StatusCode::UNAUTHORIZED => {
-            "; check the authentication token (Settings → Tokens) and that token authentication is enabled"
+            "; check the authentication token (Settings → Tokens) and that token authentication is enabled, or with `username`, the account's password"
         }
         StatusCode::FORBIDDEN => {
             "; the token's user needs a role with the `indexes_list_all` capability to list every index"

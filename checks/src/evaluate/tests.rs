@@ -201,6 +201,7 @@ fn continuous(
         tolerance: period(tolerance),
         unknown_when: None,
         required_subjects: Vec::new(),
+        required_field: None,
         joins: Vec::new(),
         min_share: None,
     }))
@@ -2343,6 +2344,230 @@ fn a_required_table_missing_from_the_export_is_a_failing_subject() {
     );
 }
 
+// ---- access review cadence ---------------------------------------------------------
+
+/// The README's access review cadence duty: every decision of every review that ended in the
+/// last quarter (92 days) made or auto-applied, in a completed review, and each required
+/// definition with such a decision.
+fn review_cadence(required: &[&str]) -> Duty {
+    let kind_name = "access_review_decision";
+    let mut duty = continuous(
+        kind_name,
+        Quantifier::All,
+        Some("instance_end >= now-92d and (instance_end <= now or instance_status == 'Completed')"),
+        "instance_status == 'Completed' and (reviewed_at != null or (applied_at != null and apply_result in ['AppliedSuccessfully', 'AppliedSuccessfullyButObjectNotFound']))",
+        "7d",
+    );
+    if let Rule::Continuous(rule) = &mut duty.rule {
+        rule.required_subjects = required.iter().map(|r| (*r).to_owned()).collect();
+        rule.required_field = Some("definition_name".parse().unwrap());
+    }
+    duty
+}
+
+/// One decision as the graph connector stores it, marked with its instance and definition.
+fn decision(
+    definition: &str,
+    instance: &str,
+    (status, end): (&str, &str),
+    principal: &str,
+    (decision, reviewed, applied): (&str, Option<&str>, Option<&str>),
+) -> serde_json::Value {
+    let reviewer = if reviewed.is_some() {
+        serde_json::json!({"id": "5a8b7c6d-0000-4000-8000-000000000001", "displayName": "Ann",
+                           "userPrincipalName": "ann@contoso.com"})
+    } else {
+        serde_json::json!({"id": "00000000-0000-0000-0000-000000000000", "displayName": ""})
+    };
+    serde_json::json!({
+        "id": format!("{instance}-{principal}"),
+        "accessReviewId": instance,
+        "decision": decision,
+        "recommendation": "Deny",
+        "justification": "",
+        "reviewedBy": reviewer,
+        "reviewedDateTime": reviewed,
+        "appliedDateTime": applied,
+        "applyResult": if applied.is_some() { "AppliedSuccessfully" } else { "New" },
+        "principal": {"@odata.type": "#microsoft.graph.userIdentity", "userPrincipalName": principal},
+        "instanceId": instance,
+        "instanceStatus": status,
+        "instanceStartDateTime": "2026-10-01T00:00:00Z",
+        "instanceEndDateTime": end,
+        "definitionId": format!("id-{definition}"),
+        "definitionName": definition,
+    })
+}
+
+fn decisions(items: &[serde_json::Value]) -> Snapshot {
+    let text = serde_json::json!({ "value": items }).to_string();
+    json(1, "2026-11-23T00:00:00Z", "access_review_decision", &text)
+}
+
+const DONE: (&str, &str) = ("Completed", "2026-10-15T00:00:00Z");
+const REVIEWED: (&str, Option<&str>, Option<&str>) =
+    ("Approve", Some("2026-10-03T09:00:00Z"), None);
+
+#[test]
+fn access_reviews_completed_in_the_quarter_with_every_decision_made_are_met() {
+    let auto_applied = ("NotReviewed", None, Some("2026-10-15T01:00:00Z"));
+    let snapshot = decisions(&[
+        decision(
+            "Guests quarterly",
+            "g-q4",
+            DONE,
+            "guest@fabrikam.com",
+            REVIEWED,
+        ),
+        decision(
+            "Guests quarterly",
+            "g-q4",
+            DONE,
+            "vendor@tailspin.com",
+            auto_applied,
+        ),
+        decision(
+            "Admins quarterly",
+            "a-q4",
+            DONE,
+            "admin@contoso.com",
+            REVIEWED,
+        ),
+        // A review of last year: outside the period, not judged.
+        decision(
+            "Admins quarterly",
+            "a-2025",
+            ("Completed", "2025-10-15T00:00:00Z"),
+            "old@contoso.com",
+            ("NotReviewed", None, None),
+        ),
+    ]);
+    let duty = review_cadence(&["Guests quarterly", "admins QUARTERLY"]);
+    let verdict = run(
+        &duty,
+        "access_review_decision",
+        &[snapshot],
+        "2026-11-23T01:00:00Z",
+    );
+    assert_eq!(verdict.state.kind(), StateKind::Met, "{verdict:?}");
+    let subjects = verdict.subjects.as_ref().unwrap();
+    assert_eq!(
+        subjects.len(),
+        3,
+        "the old review is not judged: {subjects:?}"
+    );
+}
+
+#[test]
+fn an_undecided_decision_a_review_open_past_its_end_and_a_missing_review_are_each_a_subject() {
+    let snapshot = decisions(&[
+        decision(
+            "Guests quarterly",
+            "g-q4",
+            DONE,
+            "guest@fabrikam.com",
+            REVIEWED,
+        ),
+        // Completed, but nobody decided and nothing was applied.
+        decision(
+            "Guests quarterly",
+            "g-q4",
+            DONE,
+            "contractor@tailspin.com",
+            ("NotReviewed", None, None),
+        ),
+        // Still in progress a week after it should have ended.
+        decision(
+            "Admins quarterly",
+            "a-q4",
+            ("InProgress", "2026-11-16T00:00:00Z"),
+            "admin@contoso.com",
+            REVIEWED,
+        ),
+        // In progress and not yet due: neither passes nor fails.
+        decision(
+            "Finance app",
+            "f-q4",
+            ("InProgress", "2026-12-01T00:00:00Z"),
+            "cfo@contoso.com",
+            ("NotReviewed", None, None),
+        ),
+    ]);
+    let duty = review_cadence(&["Guests quarterly", "Admins quarterly", "Finance app"]);
+    let verdict = run(
+        &duty,
+        "access_review_decision",
+        &[snapshot],
+        "2026-11-23T01:00:00Z",
+    );
+    assert_eq!(verdict.state.kind(), StateKind::DueSoon, "{verdict:?}");
+    assert_eq!(
+        subject(&verdict, "g-q4 / guest@fabrikam.com").state.kind(),
+        StateKind::Met
+    );
+    for failing in ["g-q4 / contractor@tailspin.com", "a-q4 / admin@contoso.com"] {
+        let found = subject(&verdict, failing);
+        assert_eq!(found.state.kind(), StateKind::DueSoon, "{found:?}");
+    }
+    let missing = subject(&verdict, "Finance app");
+    assert_eq!(missing.state.kind(), StateKind::DueSoon, "{missing:?}");
+    assert!(
+        missing
+            .reason
+            .contains("required, but no record selected by `instance_end >= now-92d")
+            && missing
+                .reason
+                .contains("has `definition_name` = 'Finance app'"),
+        "{}",
+        missing.reason
+    );
+    assert_eq!(verdict.subjects.as_ref().unwrap().len(), 4);
+}
+
+#[test]
+fn a_quarter_without_a_completed_review_lapses_after_the_tolerance_and_nothing_is_never_met() {
+    // The last review ended in July: on 23 November it is outside the 92 days.
+    let july = decisions(&[decision(
+        "Guests quarterly",
+        "g-q3",
+        ("Completed", "2026-07-15T00:00:00Z"),
+        "guest@fabrikam.com",
+        REVIEWED,
+    )]);
+    let duty = review_cadence(&["Guests quarterly"]);
+    let older = Snapshot {
+        id: EvidenceId(0),
+        effective_at: at("2026-11-01T00:00:00Z"),
+        ..july.clone()
+    };
+    let verdict = run(
+        &duty,
+        "access_review_decision",
+        &[older, july.clone()],
+        "2026-11-23T01:00:00Z",
+    );
+    let missing = subject(&verdict, "Guests quarterly");
+    assert_eq!(missing.state.kind(), StateKind::Lapsed, "{missing:?}");
+    assert_eq!(verdict.state.kind(), StateKind::Lapsed);
+
+    // No required definitions and nothing in the period: not `met`.
+    let verdict = run(
+        &review_cadence(&[]),
+        "access_review_decision",
+        &[july],
+        "2026-11-23T01:00:00Z",
+    );
+    assert_eq!(verdict.state.kind(), StateKind::NoEvidence, "{verdict:?}");
+    // An empty decision list proves nothing either.
+    let verdict = run(
+        &review_cadence(&["Guests quarterly"]),
+        "access_review_decision",
+        &[decisions(&[])],
+        "2026-11-23T01:00:00Z",
+    );
+    assert_eq!(verdict.state.kind(), StateKind::NoEvidence, "{verdict:?}");
+}
+
 // ---- joins across sources ------------------------------------------------------
 
 /// One joined source of a test: its id, kind and evidence.
@@ -2430,6 +2655,7 @@ fn patch_deadlines() -> Duty {
         tolerance: period("1h"),
         unknown_when: Some(bound("intune.last_sync < now-7d or intune == null")),
         required_subjects: Vec::new(),
+        required_field: None,
         joins,
         min_share: None,
     }))
@@ -2677,6 +2903,7 @@ fn a_join_without_on_reads_the_single_record_of_its_source() {
         tolerance: period("1h"),
         unknown_when: None,
         required_subjects: Vec::new(),
+        required_field: None,
         joins: vec![join],
         min_share: None,
     }));

@@ -169,6 +169,7 @@ fn hand_duty(id: &str, objectives: &[&str], party: Party) -> Duty {
             tolerance: Period::from_secs(86_400),
             unknown_when: None,
             required_subjects: Vec::new(),
+            required_field: None,
             joins: Vec::new(),
             min_share: None,
         }),
