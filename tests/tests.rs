@@ -22,6 +22,7 @@ mod ladder;
 mod library;
 mod oscal;
 mod perspective;
+mod runtime;
 mod service;
 mod smtp;
 mod soak;

@@ -195,6 +195,9 @@ pub struct GraphSource {
     pub shape: GraphShape,
     /// Request headers sent with every page (Defender's `Prefer`).
     pub headers: &'static [(&'static str, &'static str)],
+    /// The contractor's `tenant_rate_limit`: requests a minute that every Graph and ARM source
+    /// of this tenant shares.
+    pub tenant_rate_limit: Option<u32>,
 }
 
 /// How a Graph resource answers.
@@ -669,6 +672,8 @@ impl Context<'_> {
             permission: resource.map(|known| known.permission),
             shape: resource.map_or(GraphShape::List, |known| known.shape),
             headers: resource.map_or(&[], |known| known.headers),
+            // Set by the contractor (`Contractor::tenant_rate_limit`) once its sources load.
+            tenant_rate_limit: None,
         })
     }
 

@@ -56,6 +56,8 @@ pub struct ArmSource {
     pub scope: String,
     /// The Azure role named when ARM refuses.
     pub role: &'static str,
+    /// The contractor's `tenant_rate_limit`, shared with the tenant's Graph sources.
+    pub tenant_rate_limit: Option<u32>,
 }
 
 impl ArmSource {
@@ -224,6 +226,8 @@ impl Context<'_> {
             token_url: token_url?,
             scope: format!("{}/.default", cloud.arm_url()),
             role,
+            // Set by the contractor once its sources load.
+            tenant_rate_limit: None,
         })
     }
 

@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 use reqwest::Url;
 
-use super::http::{Api, ClientCredentials, Dialect, Http, Run, to_document};
+use super::http::{Api, ClientCredentials, Dialect, Http, RateLimit, Run, to_document};
 use super::{CollectError, Collected};
 use crate::config::{GraphShape, GraphSource, Source};
 
@@ -29,7 +29,10 @@ pub(super) fn collect(
         secret: &secret,
         scope: &graph.scope,
     };
-    let run = http.start(now);
+    let tenant = graph
+        .tenant_rate_limit
+        .map(|per_minute| RateLimit::tenant(&graph.tenant, &graph.token_url, per_minute));
+    let run = http.start_paced(now, tenant);
     let mut client = Api::new(
         &credentials,
         Dialect::Graph,
