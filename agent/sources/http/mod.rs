@@ -83,6 +83,8 @@ pub struct Http {
     policy: HttpPolicy,
     client: Mutex<Option<Client>>,
     tokens: Mutex<HashMap<oauth::TokenKey, oauth::Token>>,
+    /// Per credential, held while its token is requested (see `oauth`).
+    issuing: Mutex<HashMap<oauth::TokenKey, std::sync::Arc<Mutex<()>>>>,
     /// Per rate limit (a source's, a tenant's): the earliest instant its next request may go.
     pacer: Mutex<pace::Pacer>,
     /// Raised when the daemon stops: waits end, no further request goes.
@@ -240,13 +242,6 @@ impl Http {
             self.cancel.sleep(wait, what)?;
             retries += 1;
         }
-    }
-
-    fn forget_token(&self, key: &oauth::TokenKey) {
-        self.tokens
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
     }
 }
 
