@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Condvar, Mutex, PoisonError, mpsc};
 
 use anyhow::Context as _;
 use jiff::Timestamp;
@@ -43,8 +43,10 @@ pub(super) enum Outcome {
 }
 
 /// Runs `jobs` on at most `workers` threads and hands each outcome to `record` on the calling
-/// thread, in the order of `jobs`. An error of `record` (the store's) ends the pass: workers
-/// take no further job, and the one under way is dropped when it ends.
+/// thread, in the order of `jobs`. A job starts only while fewer than `2 × workers` jobs
+/// before it are unrecorded, so a slow source holds back few outcomes (and their payloads) in
+/// memory, however many sources the pass has. An error of `record` (the store's) ends the
+/// pass: workers take no further job, and the one under way is dropped when it ends.
 pub(super) fn run(
     jobs: &[Job<'_>],
     workers: usize,
@@ -55,23 +57,32 @@ pub(super) fn run(
 ) -> anyhow::Result<()> {
     let workers = workers.clamp(1, jobs.len().max(1));
     let next = AtomicUsize::new(0);
+    let window = Window {
+        ahead: 2 * workers,
+        state: Mutex::new((0, false)),
+        moved: Condvar::new(),
+    };
     std::thread::scope(|scope| {
         let (sender, outcomes) = mpsc::channel();
         for _ in 0..workers {
-            let (sender, next) = (sender.clone(), &next);
+            let (sender, next, window) = (sender.clone(), &next, &window);
             scope.spawn(move || {
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(index) else { break };
+                    if !window.wait_to_start(index) {
+                        break;
+                    }
                     let outcome = collect(job, http, cache, now);
                     if sender.send((index, outcome)).is_err() {
-                        // The pass thread gave up (a store error): take no further job.
                         break;
                     }
                 }
             });
         }
         drop(sender);
+        // However this ends (a store error included), waiting workers take no further job.
+        let _stop = StopOnDrop(&window);
         // Outcomes arrive as collections end; each is recorded once those before it are.
         let mut arrived = BTreeMap::new();
         let mut due = 0;
@@ -80,10 +91,51 @@ pub(super) fn run(
             while let Some(outcome) = arrived.remove(&due) {
                 record(&jobs[due], outcome)?;
                 due += 1;
+                window.recorded(due);
             }
         }
         Ok(())
     })
+}
+
+/// How far the workers may run ahead of the pass thread's recording.
+struct Window {
+    ahead: usize,
+    /// (jobs recorded, stopped)
+    state: Mutex<(usize, bool)>,
+    moved: Condvar,
+}
+
+impl Window {
+    /// Waits until job `index` may start; `false` when the pass stopped meanwhile.
+    fn wait_to_start(&self, index: usize) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while !state.1 && index >= state.0 + self.ahead {
+            state = self
+                .moved
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        !state.1
+    }
+
+    fn recorded(&self, count: usize) {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).0 = count;
+        self.moved.notify_all();
+    }
+}
+
+struct StopOnDrop<'a>(&'a Window);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .1 = true;
+        self.0.moved.notify_all();
+    }
 }
 
 /// One collection on a worker thread: fetched, then read unless this content read for the
