@@ -96,6 +96,12 @@ mod tests {
     /// A contractor with a Graph source, an ARM source and a file source, plus `top` at the
     /// top of the file and `contractor` keys on the contractor.
     fn parse(top: &str, contractor: &str) -> Result<Config, String> {
+        parse_with(top, contractor, ["", "", ""])
+    }
+
+    /// [`parse`] with `keys` added to the Graph, the ARM and the file source.
+    fn parse_with(top: &str, contractor: &str, keys: [&str; 3]) -> Result<Config, String> {
+        let [graph_keys, arm_keys, file_keys] = keys;
         let text = format!(
             r#"perspective = "contractor"
 timezone = "UTC"
@@ -130,6 +136,7 @@ client_id = "c"
 client_secret = {{ env = "SECRET" }}
 resource = "userRegistrationDetails"
 schedule = "0 * * * *"
+{graph_keys}
 
 [[contractor.source]]
 id = "tables"
@@ -143,6 +150,7 @@ subscription = "00000000-0000-0000-0000-000000000000"
 resource_group = "rg"
 workspace = "ws"
 schedule = "0 * * * *"
+{arm_keys}
 
 [[contractor.source]]
 id = "reviews"
@@ -150,6 +158,7 @@ kind = "file"
 evidence = "access_review"
 path = "reviews.csv"
 schedule = "0 * * * *"
+{file_keys}
 "#
         );
         parse_with_env(Path::new("/etc/dutywatch/dutywatch.toml"), &text, &|name| {
@@ -219,5 +228,38 @@ schedule = "0 * * * *"
             ),
             "{error}"
         );
+    }
+
+    #[test]
+    fn graph_and_arm_sources_take_their_own_rate_limit_and_refuse_connector_keys() {
+        let config = parse_with("", "", ["rate_limit = 30", "rate_limit = 20", ""]).expect("loads");
+        let limits: Vec<Option<u32>> = config.contractors[0]
+            .sources
+            .iter()
+            .map(|source| match &source.kind {
+                SourceKind::Graph(graph) => graph.rate_limit,
+                SourceKind::Arm(arm) => arm.rate_limit,
+                _ => None,
+            })
+            .collect();
+        assert_eq!(limits, [Some(30), Some(20), None]);
+        for (keys, says) in [
+            (
+                ["rate_limit = 0", "", ""],
+                "source[users].rate_limit: a rate limit of 0 requests a minute would never collect",
+            ),
+            (
+                ["", "", "rate_limit = 5"],
+                "source[reviews].rate_limit: `rate_limit` is for the API sources",
+            ),
+            // ARM used to take a connector's keys without a word.
+            (
+                ["", "page_size = 10", ""],
+                "source[tables].page_size: `page_size` is for the ninjaone, splunk, elastic and http_json sources",
+            ),
+        ] {
+            let error = parse_with("", "", keys).expect_err(says);
+            assert!(error.contains(says), "{keys:?}: {error}");
+        }
     }
 }

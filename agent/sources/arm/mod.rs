@@ -34,10 +34,20 @@ pub(super) fn collect(
         secret: &secret,
         scope: &arm.scope,
     };
+    // The source's own limit first, then its tenant's (see `http::pace`).
+    let own = arm.rate_limit.map(|per_minute| RateLimit {
+        key: format!(
+            "source {} of {}@{}",
+            source.id,
+            arm.tenant,
+            arm.url.origin().ascii_serialization()
+        ),
+        per_minute,
+    });
     let tenant = arm
         .tenant_rate_limit
         .map(|per_minute| RateLimit::tenant(&arm.tenant, &arm.token_url, per_minute));
-    let run = http.start_paced(now, tenant);
+    let run = http.start_paced(now, own.into_iter().chain(tenant));
     let mut client = Api::new(&credentials, Dialect::Arm, Some(arm.role), source.max_bytes);
     let (origin, document) = match arm.resource {
         ArmResource::LogAnalyticsTables => {

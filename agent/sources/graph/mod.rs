@@ -29,10 +29,20 @@ pub(super) fn collect(
         secret: &secret,
         scope: &graph.scope,
     };
+    // The source's own limit first, then its tenant's (see `http::pace`).
+    let own = graph.rate_limit.map(|per_minute| RateLimit {
+        key: format!(
+            "source {} of {}@{}",
+            source.id,
+            graph.tenant,
+            graph.url.origin().ascii_serialization()
+        ),
+        per_minute,
+    });
     let tenant = graph
         .tenant_rate_limit
         .map(|per_minute| RateLimit::tenant(&graph.tenant, &graph.token_url, per_minute));
-    let run = http.start_paced(now, tenant);
+    let run = http.start_paced(now, own.into_iter().chain(tenant));
     let mut client = Api::new(
         &credentials,
         Dialect::Graph,
