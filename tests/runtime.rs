@@ -288,13 +288,13 @@ fn a_cancel_wakes_a_collection_waiting_out_an_hour_long_retry_after_and_records_
     let cancel = engine.cancellation();
     let (done, finished) = mpsc::channel();
     std::thread::spawn(move || {
-        let outcome = engine.cycle(now());
-        let _ = done.send((engine, outcome));
+        let (outcome, logs) = crate::daemon::logs_of(|| engine.cycle(now()));
+        let _ = done.send((engine, outcome, logs));
     });
     waits_for(&arrived, &["/api/stuck"]);
     let cancelled = Instant::now();
     cancel.cancel();
-    let (engine, outcome) = finished
+    let (engine, outcome, logs) = finished
         .recv_timeout(Duration::from_secs(20))
         .expect("the pass ends soon after the cancel");
     assert!(
@@ -308,6 +308,12 @@ fn a_cancel_wakes_a_collection_waiting_out_an_hour_long_retry_after_and_records_
     assert_eq!(summary.collection_failures, 0, "{summary:?}");
     assert_eq!(summary.evaluated, 0, "{summary:?}");
     assert_eq!(recorded(&fixture, "stuck"), (0, 0));
+    assert!(
+        logs.lines().any(
+            |line| line.contains("SourceCollectCancelled") && line.contains("source=\"stuck\"")
+        ),
+        "{logs}"
+    );
     assert_eq!(
         recorded(&fixture, "a"),
         (summary.collected as i64, summary.collected as i64)
