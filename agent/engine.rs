@@ -154,7 +154,8 @@ impl Engine {
     }
 
     /// Replaces the bounds of the API sources' HTTP requests (timeouts, retries, back-off),
-    /// dropping the client and cached tokens.
+    /// dropping the client, the cached tokens, the rate limits' slots and the cancellation
+    /// flag (take [`Engine::cancellation`] after this).
     pub fn set_http_policy(&mut self, policy: sources::HttpPolicy) {
         self.http = sources::Http::new(policy);
     }

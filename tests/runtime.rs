@@ -414,3 +414,37 @@ fn two_graph_sources_of_one_tenant_collected_at_once_share_its_request_budget() 
         "{requests} requests of one tenant took {took:?}, less than {spaced:?}"
     );
 }
+
+#[test]
+fn a_slow_first_source_lets_the_workers_run_only_a_few_collections_ahead() {
+    // `/api/a` answers only once released; every other path at once. Each arrival is told.
+    let (sender, arrived) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let (sender, released) = (Mutex::new(sender), Mutex::new(released));
+    let base = fake_http::serve(move |request: &Request| {
+        let path = request.path().to_owned();
+        let _ = sender.lock().expect("sender").send(path.clone());
+        if path == "/api/a" {
+            let _ = released
+                .lock()
+                .expect("released")
+                .recv_timeout(Duration::from_secs(30));
+        }
+        page(path.trim_start_matches("/api/"))
+    });
+    let ids = ["a", "b", "c", "d", "e", "f"];
+    let body: String = ids.iter().map(|id| portal_source(&base, id)).collect();
+    let fixture = fixture(&body, "[runtime]\nmax_concurrent_collections = 2");
+    let mut engine = util::engine(&fixture);
+    let pass = std::thread::spawn(move || engine.cycle(now()).map(|summary| summary.collected));
+    // Two workers may run four jobs ahead of what is recorded: `a` (held) and b, c, d.
+    waits_for(&arrived, &["/api/a", "/api/b", "/api/c", "/api/d"]);
+    assert_eq!(
+        arrived.recv_timeout(Duration::from_millis(300)).ok(),
+        None,
+        "a fifth collection started while the first was not recorded"
+    );
+    release.send(()).expect("release");
+    waits_for(&arrived, &["/api/e", "/api/f"]);
+    assert_eq!(pass.join().expect("pass").expect("cycle"), 6);
+}
