@@ -238,6 +238,10 @@ impl Daemon {
         // Also after a failed pass: it may have stored rows before failing.
         self.chain.check(self.engine.store());
         let mut summary = outcome?;
+        if self.engine.cancellation().is_cancelled() {
+            // Stopping: the rest (incident clocks, digests, mail) is done by the next start.
+            return Ok(Some(summary));
+        }
         // After the pass, so an incident source collected just now is merged at once.
         if check_incidents {
             let incidents = crate::incident::tick(self.engine.store_mut(), &config, now)?;
@@ -443,32 +447,20 @@ pub async fn run(
         service.watchdog();
         let now = clock.now();
         if daemon.next_wake() <= now {
-            // SQLite, files and SMTP block; keep them off the async workers.
-            let mut pass = tokio::task::spawn_blocking(move || {
-                let outcome = daemon.step(now);
-                (daemon, outcome)
-            });
-            let started = std::time::Instant::now();
-            let (returned, outcome) = loop {
-                let Some(interval) = watchdog else {
-                    break (&mut pass).await.context("the scheduler task panicked")?;
-                };
-                tokio::select! {
-                    joined = &mut pass => break joined.context("the scheduler task panicked")?,
-                    () = tokio::time::sleep(interval) => {
-                        // A pass may rightly take a while (a slow relay, a big
-                        // export), so the watchdog is fed while it runs, but only
-                        // for a bounded time: a wedged pass still gets the
-                        // service restarted.
-                        if started.elapsed() < MAX_PASS {
-                            service.watchdog();
-                        } else {
-                            tracing::error!(seconds = started.elapsed().as_secs(), "CyclePassStuck");
-                        }
+            let grace = daemon.config().runtime.shutdown_grace;
+            let (returned, outcome, after) =
+                match run_pass(daemon, now, &service, &mut commands, grace).await? {
+                    Passed::Done {
+                        daemon,
+                        outcome,
+                        after,
+                    } => (daemon, outcome, after),
+                    Passed::Abandoned => {
+                        tracing::warn!(grace_s = grace.as_secs(), "ShutdownPassAbandoned");
+                        break;
                     }
-                }
-            };
-            daemon = returned;
+                };
+            daemon = *returned;
             let status = match outcome {
                 Ok(Some(summary)) => {
                     tracing::info!(%summary, "CycleFinished");
@@ -489,6 +481,11 @@ pub async fn run(
                     &status,
                 ));
             }
+            match after {
+                Some(Command::Shutdown) => break,
+                Some(Command::Reload) => reload(&mut daemon, clock.as_ref(), &service),
+                None => {}
+            }
             continue;
         }
         let until_next = daemon.next_wake().duration_since(now);
@@ -501,14 +498,7 @@ pub async fn run(
         tokio::select! {
             () = tokio::time::sleep(sleep) => {}
             command = commands.recv() => match command {
-                Some(Command::Reload) => {
-                    service.reloading();
-                    match daemon.reload(clock.now()) {
-                        Ok(()) => tracing::info!("ConfigReloaded"),
-                        Err(error) => tracing::error!(errors = format!("{error:#}"), "ConfigReloadRejected"),
-                    }
-                    service.ready();
-                }
+                Some(Command::Reload) => reload(&mut daemon, clock.as_ref(), &service),
                 Some(Command::Shutdown) | None => break,
             }
         }
@@ -516,6 +506,98 @@ pub async fn run(
     service.stopping();
     tracing::info!("DaemonStopped");
     Ok(())
+}
+
+/// How a pass run by [`run`] ended.
+enum Passed {
+    /// It returned: the daemon, its outcome, and a command that came in meanwhile and waits.
+    Done {
+        daemon: Box<Daemon>,
+        outcome: anyhow::Result<Option<Summary>>,
+        after: Option<Command>,
+    },
+    /// A shutdown came and the pass did not end within the grace: it is left to the process's
+    /// exit (a request under way ends within its own timeout; mail mid-send is covered by the
+    /// outbox's lease, as after a kill).
+    Abandoned,
+}
+
+/// Runs `daemon.step(now)` on a thread of its own (SQLite, files, HTTP and SMTP block), feeding
+/// the watchdog meanwhile, but only for a bounded time: a wedged pass still gets the service
+/// restarted. A reload that comes in waits for the pass; a shutdown cancels it (its waits
+/// wake, no further request goes) and waits for it at most `grace`.
+///
+/// A plain thread rather than `spawn_blocking`: an abandoned pass must not hold up the
+/// runtime's shutdown, which waits for its blocking tasks.
+async fn run_pass(
+    mut daemon: Daemon,
+    now: Timestamp,
+    service: &ServiceManager,
+    commands: &mut mpsc::Receiver<Command>,
+    grace: Duration,
+) -> anyhow::Result<Passed> {
+    let cancel = daemon.engine().cancellation();
+    let (done, mut pass) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("dutywatch-pass".to_owned())
+        .spawn(move || {
+            let outcome = daemon.step(now);
+            // The receiver is gone only when the pass was abandoned.
+            let _ = done.send((Box::new(daemon), outcome));
+        })
+        .context("starting the pass thread")?;
+    let watchdog = service.watchdog_interval();
+    let started = std::time::Instant::now();
+    let mut after = None;
+    let (daemon, outcome) = loop {
+        tokio::select! {
+            joined = &mut pass => break joined.context("the pass thread panicked")?,
+            () = tick(watchdog) => {
+                // A pass may rightly take a while (a slow relay, a big export).
+                if started.elapsed() < MAX_PASS {
+                    service.watchdog();
+                } else {
+                    tracing::error!(seconds = started.elapsed().as_secs(), "CyclePassStuck");
+                }
+            }
+            command = commands.recv() => match command {
+                Some(Command::Reload) => after = Some(Command::Reload),
+                Some(Command::Shutdown) | None => {
+                    after = Some(Command::Shutdown);
+                    service.stopping();
+                    tracing::info!(grace_s = grace.as_secs(), "ShutdownCancellingPass");
+                    cancel.cancel();
+                    match tokio::time::timeout(grace, &mut pass).await {
+                        Ok(joined) => break joined.context("the pass thread panicked")?,
+                        Err(_) => return Ok(Passed::Abandoned),
+                    }
+                }
+            }
+        }
+    };
+    Ok(Passed::Done {
+        daemon,
+        outcome,
+        after,
+    })
+}
+
+/// The watchdog's interval, or never.
+async fn tick(interval: Option<Duration>) {
+    match interval {
+        Some(interval) => tokio::time::sleep(interval).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// SIGHUP: the config read again; a broken one leaves the running one in place.
+fn reload(daemon: &mut Daemon, clock: &dyn Clock, service: &ServiceManager) {
+    service.reloading();
+    match daemon.reload(clock.now()) {
+        Ok(()) => tracing::info!("ConfigReloaded"),
+        Err(error) => tracing::error!(errors = format!("{error:#}"), "ConfigReloadRejected"),
+    }
+    service.ready();
 }
 
 /// The daemon's exclusive lock on `database`; see [`sender_lock`].

@@ -16,8 +16,8 @@ use dutywatch_checks::record::{Mapping, Position, Record, RecordReader};
 use dutywatch_checks::time::TimeReader;
 use dutywatch_checks::verdict::{State, StateKind, Verdict};
 use jiff::{SignedDuration, Timestamp};
-use sha2::Digest as _;
 
+mod collect;
 mod held;
 mod joined;
 
@@ -26,7 +26,7 @@ use crate::config::{CLIENT_CONFIG_DUTY, Config, Contractor, FileFormat, MANUAL_S
 use crate::escalation;
 use crate::mail::{self, MailError, Mailer};
 use crate::parse_cache::{self, ParseCache, SharedParsed};
-use crate::sources::{self, Collected};
+use crate::sources;
 use crate::store::{EvidenceHeader, Lease, NewEvidence, PendingMail, Store, Tampered};
 
 /// At most this many mails are sent per delivery pass, so one pass stays
@@ -152,10 +152,7 @@ impl Engine {
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, ParseCache> {
-        // Nothing in it is left half-changed by a panic elsewhere: a poisoned lock is fine.
-        self.parsed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        parse_cache::lock(&self.parsed)
     }
 
     /// Empties the parse cache when another connection wrote to the database since it was
@@ -167,7 +164,8 @@ impl Engine {
     }
 
     /// Replaces the bounds of the API sources' HTTP requests (timeouts, retries, back-off),
-    /// dropping the client and cached tokens.
+    /// dropping the client, the cached tokens, the rate limits' slots and the cancellation
+    /// flag (take [`Engine::cancellation`] after this).
     pub fn set_http_policy(&mut self, policy: sources::HttpPolicy) {
         self.http = sources::Http::new(policy);
     }
@@ -226,7 +224,8 @@ impl Engine {
         self.pass(&pairs, &Scope::All, now)
     }
 
-    /// Collects `sources`, re-evaluates the duties in `scope`, delivers mail.
+    /// Collects `sources`, re-evaluates the duties in `scope`, delivers mail. A pass the
+    /// shutdown cancelled stops after its collections (see [`Engine::cancellation`]).
     pub fn pass(
         &mut self,
         sources: &[(String, String)],
@@ -234,12 +233,12 @@ impl Engine {
         now: Timestamp,
     ) -> anyhow::Result<Summary> {
         let mut summary = Summary::default();
-        for (contractor, source) in sources {
-            if self.collect(contractor, source, now)? {
-                summary.collected += 1;
-            } else {
-                summary.collection_failures += 1;
-            }
+        let (collected, failed) = self.collect_all(sources, now)?;
+        summary.collected = collected;
+        summary.collection_failures = failed;
+        if self.cancelled() {
+            tracing::warn!(%summary, "PassCancelled");
+            return Ok(summary);
         }
         let (evaluated, held, changed) = self.evaluate(scope, now)?;
         summary.held = held;
@@ -252,96 +251,71 @@ impl Engine {
     }
 
     /// Runs one collection and stores its outcome; `Ok(false)` when the
-    /// collector failed (recorded, so verdicts say so).
+    /// collector failed (recorded, so verdicts say so) or was cancelled (nothing recorded).
     pub fn collect(
         &mut self,
         contractor_id: &str,
         source_id: &str,
         now: Timestamp,
     ) -> anyhow::Result<bool> {
-        let config = Arc::clone(&self.config);
-        let Some(source) = config
-            .contractors
-            .iter()
-            .find(|c| c.id == contractor_id)
-            .and_then(|c| c.source(source_id))
-        else {
-            anyhow::bail!("no source `{source_id}` for contractor `{contractor_id}`");
-        };
-        self.check_cache()?;
-        match self.collect_read(contractor_id, source, now) {
-            Ok((
-                Collected {
-                    effective_at,
-                    media_type,
-                    origin,
-                    payload,
-                },
-                key,
-                parsed,
-            )) => {
-                let evidence = NewEvidence {
-                    client: contractor_id,
-                    source: source_id,
-                    fetched_at: now,
-                    effective_at,
-                    media_type,
-                    origin: &origin,
-                    payload: &payload,
-                };
-                let (_, stored_now) = self
-                    .store
-                    .record_collection_hashed(now, &evidence, &key.sha256)
-                    .with_context(|| format!("storing evidence of {contractor_id}/{source_id}"))?;
-                // Bytes stored in this very transaction are the stored content; content stored
-                // before is read back from the store (and its hash checked) by the first
-                // duty that needs it.
-                if stored_now && let Some(parsed) = parsed {
-                    let mut cache = self.cache();
-                    cache.insert(key, parsed);
-                    // Content beyond the cap is not held from here until its duties run.
-                    cache.end_client();
-                }
-                tracing::info!(contractor = contractor_id, source = source_id, %origin, "SourceCollected");
-                Ok(true)
-            }
-            Err(error) => {
-                let error = error.to_string();
-                tracing::warn!(contractor = contractor_id, source = source_id, %error, "SourceCollectError");
-                self.store
-                    .record_collection_failure(contractor_id, source_id, now, now, &error)
-                    .with_context(|| {
-                        format!("recording the failure of {contractor_id}/{source_id}")
-                    })?;
-                Ok(false)
-            }
-        }
+        let pair = [(contractor_id.to_owned(), source_id.to_owned())];
+        Ok(self.collect_all(&pair, now)?.0 == 1)
     }
 
-    /// Collects `source` and makes sure its bytes read as its kind: content this engine has
-    /// read for the source before (by hash, since the config last changed) is known to, other
-    /// content is read now. Also
-    /// hands back the cache key of the content and what it read into, when read now.
-    fn collect_read(
-        &self,
-        contractor_id: &str,
-        source: &Source,
+    /// Collects each (contractor, source) of `sources`, up to `[runtime]
+    /// max_concurrent_collections` at once, and records each outcome in their order (see
+    /// `engine/collect.rs`); returns (collected, failed).
+    fn collect_all(
+        &mut self,
+        sources: &[(String, String)],
         now: Timestamp,
-    ) -> Result<(Collected, parse_cache::Key, Option<SharedParsed>), sources::CollectError> {
-        let collected = sources::collect_unparsed(source, &self.http, now)?;
-        let key = parse_cache::Key {
-            client: contractor_id.to_owned(),
-            source: source.id.clone(),
-            sha256: hex::encode(sha2::Sha256::digest(&collected.payload)),
-            origin: collected.origin.clone(),
-        };
-        // Content this source delivered and read before, under this config, reads the same.
-        if self.cache().read_before(&key) {
-            return Ok((collected, key, None));
+    ) -> anyhow::Result<(usize, usize)> {
+        let config = Arc::clone(&self.config);
+        let mut jobs = Vec::with_capacity(sources.len());
+        for (contractor, source_id) in sources {
+            let Some(source) = config
+                .contractors
+                .iter()
+                .find(|c| &c.id == contractor)
+                .and_then(|c| c.source(source_id))
+            else {
+                anyhow::bail!("no source `{source_id}` for contractor `{contractor}`");
+            };
+            jobs.push(collect::Job { contractor, source });
         }
-        let parsed = sources::read_evidence(source, &collected.origin, &collected.payload)?;
-        self.cache().mark_read(&key);
-        Ok((collected, key, Some(parsed.into())))
+        if jobs.is_empty() {
+            return Ok((0, 0));
+        }
+        self.check_cache()?;
+        let (mut collected, mut failed) = (0, 0);
+        let (store, parsed) = (&mut self.store, &self.parsed);
+        collect::run(
+            &jobs,
+            config.runtime.max_concurrent_collections,
+            &self.http,
+            parsed,
+            now,
+            |job, outcome| {
+                match collect::record(store, parsed, job, outcome, now)? {
+                    Some(true) => collected += 1,
+                    Some(false) => failed += 1,
+                    None => {}
+                }
+                Ok(())
+            },
+        )?;
+        Ok((collected, failed))
+    }
+
+    /// The flag that stops the collections under way (their waits wake, no further request
+    /// goes, and a cancelled collection records nothing) and makes the pass end after them.
+    /// Raised by the daemon on shutdown; once raised it stays raised.
+    pub fn cancellation(&self) -> sources::Cancel {
+        self.http.cancellation().clone()
+    }
+
+    fn cancelled(&self) -> bool {
+        self.http.cancellation().is_cancelled()
     }
 
     /// Evaluates the watched duties in `scope` (but those whose verdict holds, see `held`),
@@ -798,6 +772,11 @@ impl Engine {
         let mut relay_down: Option<String> = None;
         let mut deferred = 0;
         for item in pending {
+            if self.cancelled() {
+                // Stopping: a mail not claimed yet waits for the next start. One being sent
+                // is never cut short here; the outbox's lease covers a kill mid-send.
+                break;
+            }
             if let Some(reason) = &relay_down {
                 // Its own next attempt as if this pass had not happened: no attempt counted.
                 let retry_at = now

@@ -44,6 +44,14 @@ pub const DEFAULT_CAP_RECORDS: usize = 50_000;
 /// Keys of content read before held at most; beyond, they are forgotten all at once.
 const MAX_READ_BEFORE: usize = 100_000;
 
+/// The cache behind its lock (the engine's pass thread and its collection workers share it).
+/// Nothing in it is left half-changed by a panic elsewhere: a poisoned lock is fine.
+pub fn lock(cache: &std::sync::Mutex<ParseCache>) -> std::sync::MutexGuard<'_, ParseCache> {
+    cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// What one piece of content read into, shared by every snapshot made from it.
 #[derive(Clone, Debug)]
 pub struct SharedParsed {

@@ -3,7 +3,8 @@
 //!
 //! `cargo bench --bench msp_cycle` runs 1x2500, 10x2500 and 100x250 (clients x devices);
 //! `cargo bench --bench msp_cycle -- 100x2500 1000x250` runs the sizes given, and
-//! `--cache N` bounds the engine's parse cache to N records (0: none). Not run by CI.
+//! `--cache N` bounds the engine's parse cache to N records (0: none), `--collections N` sets
+//! `[runtime] max_concurrent_collections`. Not run by CI.
 //!
 //! Its own generator writes, per client, the vendor answers the connectors read, as files:
 //! Graph `userRegistrationDetails` (one user per device, a few guests, admins and users
@@ -48,6 +49,12 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .cloned()
         .unwrap_or_else(|| "default".to_owned());
+    // `--collections N`: `[runtime] max_concurrent_collections` (default: the config's).
+    let collections = args
+        .iter()
+        .position(|a| a == "--collections")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse::<usize>().ok());
     if sizes.is_empty() {
         sizes = vec![(1, 2500), (10, 2500), (100, 250)];
     }
@@ -69,7 +76,7 @@ fn main() {
     for (clients, devices) in sizes {
         let dir = tempfile::tempdir().expect("a temp dir");
         let dated = Timestamp::now();
-        let bytes = generate(dir.path(), clients, devices, dated);
+        let bytes = generate(dir.path(), clients, devices, dated, collections);
         // After the files were written: evidence dated after `now` would not count.
         let now = Timestamp::now();
         let output = Command::new(std::env::current_exe().expect("own path"))
@@ -128,9 +135,18 @@ const REQUIRED_TABLES: [&str; 5] = [
 ];
 
 /// Writes every client's exports and the MSP config under `dir`; returns the bytes written.
-fn generate(dir: &Path, clients: usize, devices: usize, now: Timestamp) -> u64 {
+fn generate(
+    dir: &Path,
+    clients: usize,
+    devices: usize,
+    now: Timestamp,
+    collections: Option<usize>,
+) -> u64 {
     let mut written = 0;
     let mut config = String::from(CONFIG_HEAD);
+    if let Some(n) = collections {
+        config.push_str(&format!("\n[runtime]\nmax_concurrent_collections = {n}\n"));
+    }
     for client in 0..clients {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((client as u64 + 1) * 0x1000_0001));
         let base = dir.join(format!("clients/c{client:04}"));

@@ -322,7 +322,7 @@ fn a_run_recorded_ahead_of_now_does_not_hold_collection_back() {
 }
 
 /// Log lines written while `f` runs on this thread, as text.
-fn logs_of<T>(f: impl FnOnce() -> T) -> (T, String) {
+pub(crate) fn logs_of<T>(f: impl FnOnce() -> T) -> (T, String) {
     #[derive(Clone, Default)]
     struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
     impl std::io::Write for Buffer {

@@ -24,6 +24,7 @@ mod ladder;
 mod library;
 mod oscal;
 mod perspective;
+mod runtime;
 mod service;
 mod smtp;
 mod soak;

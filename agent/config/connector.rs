@@ -439,18 +439,7 @@ impl Context<'_> {
                 DEFAULT_PAGE_SIZE
             }
         };
-        let rate_limit = match &raw.rate_limit {
-            None => None,
-            Some(limit) if *limit.get_ref() >= 1 => Some(*limit.get_ref()),
-            Some(limit) => {
-                self.error(
-                    limit.span().start,
-                    &format!("{key}.rate_limit"),
-                    "a rate limit of 0 requests a minute would never collect; write at least 1 (or leave it out)".to_owned(),
-                );
-                None
-            }
-        };
+        let rate_limit = self.rate_limit(raw, key);
         if !matches!(vendor, Vendor::Splunk | Vendor::Elastic) {
             self.refuse_keys(
                 offset,
@@ -695,7 +684,15 @@ impl Context<'_> {
     }
 
     /// Connector keys on a `file` or `graph` source are mistakes, not options.
-    pub(super) fn reject_connector_keys(&mut self, raw: &RawSource, offset: usize, key: &str) {
+    /// The keys only the connectors take, refused on another kind of source; `rate_limit`
+    /// is refused only on a file source (`api`: a Graph or ARM source takes it).
+    pub(super) fn reject_connector_keys(
+        &mut self,
+        raw: &RawSource,
+        offset: usize,
+        key: &str,
+        api: bool,
+    ) {
         self.refuse_keys(
             offset,
             key,
@@ -709,7 +706,6 @@ impl Context<'_> {
                 ("scope", raw.scope.is_some()),
                 ("params", !raw.params.is_empty()),
                 ("page_size", raw.page_size.is_some()),
-                ("rate_limit", raw.rate_limit.is_some()),
                 ("next", raw.next.is_some()),
                 ("records_pointer", raw.records_pointer.is_some()),
             ],
@@ -720,6 +716,30 @@ impl Context<'_> {
                 _ => format!("`{name}` is for the ninjaone, splunk, elastic and http_json sources"),
             },
         );
+        if !api {
+            self.refuse_keys(
+                offset,
+                key,
+                &[("rate_limit", raw.rate_limit.is_some())],
+                |_| "`rate_limit` is for the API sources (graph, arm, ninjaone, splunk, elastic, http_json); a file is read, not requested".to_owned(),
+            );
+        }
+    }
+
+    /// `rate_limit`: at most this many requests a minute for the source, at least 1.
+    pub(super) fn rate_limit(&mut self, raw: &RawSource, key: &str) -> Option<u32> {
+        match &raw.rate_limit {
+            None => None,
+            Some(limit) if *limit.get_ref() >= 1 => Some(*limit.get_ref()),
+            Some(limit) => {
+                self.error(
+                    limit.span().start,
+                    &format!("{key}.rate_limit"),
+                    "a rate limit of 0 requests a minute would never collect; write at least 1 (or leave it out)".to_owned(),
+                );
+                None
+            }
+        }
     }
 }
 
@@ -879,7 +899,7 @@ schedule = "0 6 * * *"
             ),
             (
                 "kind = \"file\"\nevidence = \"patch\"\npath = \"x.json\"\nrate_limit = 5",
-                "source[s].rate_limit: `rate_limit` is for the ninjaone, splunk, elastic and http_json sources",
+                "source[s].rate_limit: `rate_limit` is for the API sources (graph, arm, ninjaone, splunk, elastic, http_json)",
             ),
             (
                 "kind = \"splunk\"\nevidence = \"log_retention\"\nbase_url = \"https://splunk:8089\"\ntoken = { env = \"MISSING\" }",

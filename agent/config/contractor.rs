@@ -20,7 +20,7 @@ use dutywatch_checks::library::{self, PlanRow};
 
 use super::library::LibraryPart;
 use super::raw::{RawContractor, RawDuty, RawPackage};
-use super::{Context, MspInfo, Source, resolve};
+use super::{Context, MspInfo, Source, SourceKind, resolve};
 
 /// One contractor: the MSP's client, or the organisation itself.
 #[derive(Debug, Clone)]
@@ -132,6 +132,31 @@ pub(super) struct Common<'a> {
 }
 
 impl Context<'_> {
+    /// `tenant_rate_limit`: at least one request a minute, given to each Graph and ARM source
+    /// of the contractor; the sources of one tenant (and cloud) share it when they collect.
+    fn tenant_rate_limit(&mut self, raw: &RawContractor, key: &str, sources: &mut [Source]) {
+        let Some(limit) = &raw.tenant_rate_limit else {
+            return;
+        };
+        if *limit.get_ref() == 0 {
+            self.error(
+                limit.span().start,
+                &format!("{key}.tenant_rate_limit"),
+                "a rate limit of 0 requests a minute would never collect; write at least 1 (Graph allows some 2,000 a minute per tenant for most resources), or leave it out".to_owned(),
+            );
+            return;
+        }
+        for source in sources {
+            match &mut source.kind {
+                SourceKind::Graph(graph) => graph.tenant_rate_limit = Some(*limit.get_ref()),
+                SourceKind::Arm(arm) => arm.tenant_rate_limit = Some(*limit.get_ref()),
+                SourceKind::File { .. } | SourceKind::Connector(_) => {}
+            }
+        }
+    }
+}
+
+impl Context<'_> {
     pub(super) fn contractor(
         &mut self,
         raw: &Spanned<RawContractor>,
@@ -202,6 +227,7 @@ impl Context<'_> {
                 }
             }
         }
+        self.tenant_rate_limit(raw, &key, &mut sources);
 
         // Duties may name a source whose own definition is broken: that is
         // one problem, reported at the source, not one more per duty (and

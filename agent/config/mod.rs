@@ -41,6 +41,7 @@ mod join;
 mod library;
 mod mail;
 mod raw;
+mod runtime;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -53,6 +54,7 @@ pub use digest::{DigestConfig, SprsConfig};
 pub use escalation::{EscalationConfig, PolicyOverride};
 pub use incidents::{DEFAULT_INCIDENT_CHECK, IncidentConfig};
 pub use mail::{MailConfig, SmtpConfig, SmtpLogin, SmtpPassword, SmtpTls, Transport};
+pub use runtime::{DEFAULT_MAX_CONCURRENT_COLLECTIONS, DEFAULT_SHUTDOWN_GRACE, RuntimeConfig};
 pub use source::{
     ARM_RESOURCES, ArmResource, ArmSource, ClientSecret, Cloud, DEFAULT_MAX_BYTES, FileFormat,
     GRAPH_RESOURCES, GraphResource, GraphShape, GraphSource, MAX_MAX_BYTES, Source, SourceKind,
@@ -96,6 +98,8 @@ pub struct Config {
     pub incidents: IncidentConfig,
     /// `[escalation]`: the ladder, and where reports are linked to.
     pub escalation: EscalationConfig,
+    /// `[runtime]`: collections at once, the shutdown grace.
+    pub runtime: RuntimeConfig,
 }
 
 /// The duty id under which a quarantined client's state is recorded (`source_error`), so its
@@ -388,6 +392,7 @@ pub fn parse_with(
     let package_defs = cx.packages(&raw.package);
     let library = cx.library_part(raw.library.as_ref(), "library");
     let escalation = cx.escalation(raw.escalation.as_ref());
+    let runtime = cx.runtime(raw.runtime.as_ref());
     for (index, raw_contractor) in raw.contractor.iter().enumerate() {
         let id = raw_contractor.get_ref().id.get_ref().clone();
         if !seen_ids.insert(id.clone()) {
@@ -474,6 +479,7 @@ pub fn parse_with(
         sprs,
         incidents,
         escalation,
+        runtime,
     })
 }
 

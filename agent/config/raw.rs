@@ -43,6 +43,8 @@ pub(super) struct RawConfig {
     pub(super) sprs: Option<Spanned<RawSprs>>,
     /// The escalation ladder.
     pub(super) escalation: Option<Spanned<RawEscalation>>,
+    /// How collections run (`config/runtime.rs`).
+    pub(super) runtime: Option<Spanned<super::runtime::RawRuntime>>,
 }
 
 #[derive(Deserialize)]
@@ -178,6 +180,8 @@ pub(super) struct RawContractor {
     pub(super) library: Option<Spanned<RawLibrary>>,
     /// This contractor's incident deadlines where its CRM differs from `[incidents]`.
     pub(super) incidents: Option<super::incidents::RawIncidentOverrides>,
+    /// Requests a minute shared by all Graph and ARM sources of one Microsoft tenant.
+    pub(super) tenant_rate_limit: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]

@@ -195,6 +195,11 @@ pub struct GraphSource {
     pub shape: GraphShape,
     /// Request headers sent with every page (Defender's `Prefer`).
     pub headers: &'static [(&'static str, &'static str)],
+    /// `rate_limit`: at most this many requests a minute for this source.
+    pub rate_limit: Option<u32>,
+    /// The contractor's `tenant_rate_limit`: requests a minute that every Graph and ARM source
+    /// of this tenant shares.
+    pub tenant_rate_limit: Option<u32>,
 }
 
 /// How a Graph resource answers.
@@ -498,11 +503,9 @@ impl Context<'_> {
                 self.connector(raw, connector, base, offset, &key)?,
             )),
         };
-        if matches!(
-            kind,
-            SourceKind::File { .. } | SourceKind::Graph(_) | SourceKind::Arm(_)
-        ) {
-            self.reject_connector_keys(raw, offset, &key);
+        if !matches!(kind, SourceKind::Connector(_)) {
+            let api = !matches!(kind, SourceKind::File { .. });
+            self.reject_connector_keys(raw, offset, &key, api);
         }
         let max_bytes = match &raw.max_bytes {
             None => Some(DEFAULT_MAX_BYTES),
@@ -669,6 +672,7 @@ impl Context<'_> {
             }
             _ => None,
         };
+        let rate_limit = self.rate_limit(raw, key);
         if self.errors.len() > start {
             return None;
         }
@@ -683,6 +687,9 @@ impl Context<'_> {
             permission: resource.map(|known| known.permission),
             shape: resource.map_or(GraphShape::List, |known| known.shape),
             headers: resource.map_or(&[], |known| known.headers),
+            rate_limit,
+            // Set by the contractor once its sources load.
+            tenant_rate_limit: None,
         })
     }
 

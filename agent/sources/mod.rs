@@ -22,7 +22,7 @@ use jiff::Timestamp;
 pub use dutywatch_checks::read::ReadError;
 
 use crate::config::{FileFormat, Source, SourceKind, describe_size};
-pub use http::{Http, HttpPolicy};
+pub use http::{Cancel, Http, HttpPolicy};
 
 /// What one successful collection produced, before it is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -56,6 +56,10 @@ pub struct ArmSource {
     pub scope: String,
     /// The Azure role named when ARM refuses.
     pub role: &'static str,
+    /// `rate_limit`: at most this many requests a minute for this source.
+    pub rate_limit: Option<u32>,
+    /// The contractor's `tenant_rate_limit`, shared with the tenant's Graph sources.
+    pub tenant_rate_limit: Option<u32>,
 }
 
 impl ArmSource {
@@ -192,6 +196,7 @@ impl Context<'_> {
                 tenant.as_deref().unwrap_or("tenant")
             ),
         );
+        let rate_limit = self.rate_limit(raw, key);
         if self.errors.len() > start {
             return None;
         }
@@ -224,6 +229,9 @@ impl Context<'_> {
             token_url: token_url?,
             scope: format!("{}/.default", cloud.arm_url()),
             role,
+            rate_limit,
+            // Set by the contractor once its sources load.
+            tenant_rate_limit: None,
         })
     }
 

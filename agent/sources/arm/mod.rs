@@ -11,7 +11,7 @@ pub(crate) mod retention;
 
 use jiff::Timestamp;
 
-use super::http::{Api, ClientCredentials, Dialect, Http, to_document};
+use super::http::{Api, ClientCredentials, Dialect, Http, RateLimit, to_document};
 use super::{CollectError, Collected};
 use crate::config::{ArmResource, ArmSource, Source};
 
@@ -34,7 +34,20 @@ pub(super) fn collect(
         secret: &secret,
         scope: &arm.scope,
     };
-    let run = http.start(now);
+    // The source's own limit first, then its tenant's (see `http::pace`).
+    let own = arm.rate_limit.map(|per_minute| RateLimit {
+        key: format!(
+            "source {} of {}@{}",
+            source.id,
+            arm.tenant,
+            arm.url.origin().ascii_serialization()
+        ),
+        per_minute,
+    });
+    let tenant = arm
+        .tenant_rate_limit
+        .map(|per_minute| RateLimit::tenant(&arm.tenant, &arm.token_url, per_minute));
+    let run = http.start_paced(now, own.into_iter().chain(tenant));
     let mut client = Api::new(&credentials, Dialect::Arm, Some(arm.role), source.max_bytes);
     let (origin, document) = match arm.resource {
         ArmResource::LogAnalyticsTables => {

@@ -7,7 +7,7 @@
 use jiff::Timestamp;
 use reqwest::Url;
 
-use super::http::{Api, ClientCredentials, Dialect, Http, Run, to_document};
+use super::http::{Api, ClientCredentials, Dialect, Http, RateLimit, Run, to_document};
 use super::{CollectError, Collected};
 use crate::config::{GraphShape, GraphSource, Source};
 
@@ -30,7 +30,20 @@ pub(super) fn collect(
         secret: &secret,
         scope: &graph.scope,
     };
-    let run = http.start(now);
+    // The source's own limit first, then its tenant's (see `http::pace`).
+    let own = graph.rate_limit.map(|per_minute| RateLimit {
+        key: format!(
+            "source {} of {}@{}",
+            source.id,
+            graph.tenant,
+            graph.url.origin().ascii_serialization()
+        ),
+        per_minute,
+    });
+    let tenant = graph
+        .tenant_rate_limit
+        .map(|per_minute| RateLimit::tenant(&graph.tenant, &graph.token_url, per_minute));
+    let run = http.start_paced(now, own.into_iter().chain(tenant));
     let mut client = Api::new(
         &credentials,
         Dialect::Graph,

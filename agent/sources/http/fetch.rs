@@ -149,11 +149,11 @@ impl Http {
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED
                 && !refreshed
-                && let Auth::OAuth(credentials) = auth
+                && let (Auth::OAuth(credentials), Some(token)) = (auth, &token)
             {
                 // Expired or revoked before we thought: one new token, the same page again.
                 refreshed = true;
-                self.forget_token(&credentials.key());
+                self.forget_token(&credentials.key(), token);
                 tracing::info!(what, "HttpTokenRefreshedAfter401");
                 continue;
             }

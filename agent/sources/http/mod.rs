@@ -1,15 +1,18 @@
 //! The one HTTP layer every API source goes through: one shared client (connect and request
 //! timeouts, no redirects, rustls), HTTPS unless to loopback, throttling honoured within
-//! bounds, a per-source request rate, and a cap on what a collection reads. One module per
-//! job: `retry` (Retry-After, back-off), `oauth` (client credentials, the token cache),
-//! `paging` (Graph's and ARM's pages, error envelopes and single objects, NinjaOne cursors,
-//! Splunk `count`/`offset`, a next link by JSON pointer or `Link` header), `fetch` (one
-//! authenticated JSON page), `pace` (the request-rate limit).
+//! bounds, per-source and per-tenant request rates, a cap on what a collection reads, and
+//! cancellation on shutdown. One module per job: `retry` (Retry-After, back-off), `oauth`
+//! (client credentials, the token cache), `paging` (Graph's and ARM's pages, error envelopes
+//! and single objects, NinjaOne cursors, Splunk `count`/`offset`, a next link by JSON pointer
+//! or `Link` header), `fetch` (one authenticated JSON page), `pace` (the request-rate limits),
+//! `cancel` (the shutdown flag every wait and request checks).
 //!
-//! Blocking on purpose: a collection runs inside the synchronous engine pass, which the daemon
-//! runs on a `spawn_blocking` thread, so an async client would need a runtime handed in for
-//! nothing; `reqwest::blocking` keeps one small runtime of its own.
+//! Blocking on purpose: the engine collects on a few worker threads of its own (`Http` is
+//! shared by them: the client, the token cache and the pacer are behind locks), so an async
+//! client would need a runtime handed in for nothing; `reqwest::blocking` keeps one small
+//! runtime of its own.
 
+mod cancel;
 mod fetch;
 mod oauth;
 mod pace;
@@ -28,6 +31,7 @@ use reqwest::header::{CONTENT_LENGTH, RETRY_AFTER};
 
 use crate::secret::Secret;
 
+pub use cancel::Cancel;
 pub(crate) use fetch::{Auth, Budget, Session};
 pub use oauth::ClientCredentials;
 pub use pace::RateLimit;
@@ -79,8 +83,12 @@ pub struct Http {
     policy: HttpPolicy,
     client: Mutex<Option<Client>>,
     tokens: Mutex<HashMap<oauth::TokenKey, oauth::Token>>,
-    /// Per rate-limited source: the earliest instant its next request may go.
-    paces: Mutex<HashMap<String, Instant>>,
+    /// Per credential, held while its token is requested (see `oauth`).
+    issuing: Mutex<HashMap<oauth::TokenKey, std::sync::Arc<Mutex<()>>>>,
+    /// Per rate limit (a source's, a tenant's): the earliest instant its next request may go.
+    pacer: Mutex<pace::Pacer>,
+    /// Raised when the daemon stops: waits end, no further request goes.
+    cancel: Cancel,
 }
 
 /// One collection in progress: its deadline and the instant it speaks for.
@@ -90,8 +98,8 @@ pub(crate) struct Run {
     deadline: Instant,
     /// The engine's `now` when the collection started; HTTP dates are read against it.
     now: Timestamp,
-    /// The source's request-rate limit, if it has one.
-    pace: Option<RateLimit>,
+    /// The request-rate limits its requests keep: the source's, then its tenant's.
+    paces: Vec<RateLimit>,
 }
 
 impl Run {
@@ -119,16 +127,25 @@ impl Http {
             started,
             deadline: started + self.policy.max_total,
             now,
-            pace: None,
+            paces: Vec::new(),
         }
     }
 
-    /// [`Http::start`] for a source whose requests are spaced by `pace`.
-    pub(crate) fn start_paced(&self, now: Timestamp, pace: Option<RateLimit>) -> Run {
+    /// [`Http::start`] for a source whose requests keep `paces` (its own limit first).
+    pub(crate) fn start_paced(
+        &self,
+        now: Timestamp,
+        paces: impl IntoIterator<Item = RateLimit>,
+    ) -> Run {
         Run {
-            pace,
+            paces: paces.into_iter().collect(),
             ..self.start(now)
         }
+    }
+
+    /// The flag that stops this client's collections (see [`Cancel`]).
+    pub fn cancellation(&self) -> &Cancel {
+        &self.cancel
     }
 
     fn client(&self) -> Result<Client, String> {
@@ -161,6 +178,7 @@ impl Http {
         let client = self.client()?;
         let mut retries = 0;
         loop {
+            self.cancel.check(what)?;
             let remaining = run.deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 return Err(format!(
@@ -169,6 +187,7 @@ impl Http {
                 ));
             }
             self.wait_for_pace(run, what)?;
+            self.cancel.check(what)?;
             let remaining = run.deadline.saturating_duration_since(Instant::now());
             let timeout = self.policy.request_timeout.min(remaining);
             let response = build(&client)
@@ -220,16 +239,9 @@ impl Http {
                 "HttpThrottledRetrying"
             );
             drop(response);
-            std::thread::sleep(wait);
+            self.cancel.sleep(wait, what)?;
             retries += 1;
         }
-    }
-
-    fn forget_token(&self, key: &oauth::TokenKey) {
-        self.tokens
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
     }
 }
 

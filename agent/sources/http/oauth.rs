@@ -56,13 +56,21 @@ impl Http {
         credentials: &ClientCredentials<'_>,
     ) -> Result<Arc<Secret>, String> {
         let key = credentials.key();
-        {
-            let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(token) = tokens.get(&key)
-                && Instant::now() < token.renew_at
-            {
-                return Ok(Arc::clone(&token.access));
-            }
+        if let Some(token) = self.cached_token(&key) {
+            return Ok(token);
+        }
+        // One token request per credential at a time: concurrent collections that share the
+        // credential wait for that one token instead of each asking for their own.
+        let issuing = Arc::clone(
+            self.issuing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(key.clone())
+                .or_default(),
+        );
+        let _issuing = issuing.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(token) = self.cached_token(&key) {
+            return Ok(token);
         }
         let requested = Instant::now();
         let what = format!("token request to {}", credentials.token_url);
@@ -127,5 +135,26 @@ impl Http {
             );
         tracing::debug!(token_url = %credentials.token_url, lifetime_s = lifetime.as_secs(), "HttpTokenIssued");
         Ok(access)
+    }
+
+    /// The cached token for `key` while it is fresh.
+    fn cached_token(&self, key: &TokenKey) -> Option<Arc<Secret>> {
+        let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        tokens
+            .get(key)
+            .filter(|token| Instant::now() < token.renew_at)
+            .map(|token| Arc::clone(&token.access))
+    }
+
+    /// Drops the cached token for `key` if it is still `refused` (a server answered 401 to
+    /// it): one that another collection already renewed stays.
+    pub(super) fn forget_token(&self, key: &TokenKey, refused: &Arc<Secret>) {
+        let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        if tokens
+            .get(key)
+            .is_some_and(|token| Arc::ptr_eq(&token.access, refused))
+        {
+            tokens.remove(key);
+        }
     }
 }

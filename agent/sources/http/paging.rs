@@ -91,7 +91,7 @@ impl<'a> Api<'a> {
             if status == reqwest::StatusCode::UNAUTHORIZED && !self.refreshed {
                 // Expired or revoked before we thought: one new token, the same page again.
                 self.refreshed = true;
-                http.forget_token(&self.credentials.key());
+                http.forget_token(&self.credentials.key(), &token);
                 tracing::info!(what, "HttpTokenRefreshedAfter401");
                 continue;
             }
