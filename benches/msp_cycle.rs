@@ -605,6 +605,16 @@ fn child(args: &[String]) {
     let (cpu0, _, _) = usage();
     let wall = Instant::now();
     let first = engine.cycle(now).expect("the first cycle");
+    // A pass delivers at most one batch; the rest of what the first cycle decided goes out
+    // now and counts as the first cycle's, so the second cycle has nothing left over.
+    let mut drained = 0;
+    loop {
+        let (sent, failed) = engine.deliver(now).expect("delivery");
+        drained += sent;
+        if sent + failed == 0 {
+            break;
+        }
+    }
     let wall1 = wall.elapsed().as_secs_f64();
     let (cpu1, peak1, _) = usage();
 
@@ -641,7 +651,9 @@ fn child(args: &[String]) {
     let (cpu3, _, _) = usage();
     let grown = db_bytes(dir).saturating_sub(db_before);
     assert_eq!(first.collection_failures, 0, "{first}");
-    eprintln!("  first: {first}\n  second: {second}\n  touched: {third}");
+    eprintln!(
+        "  first: {first} (then {drained} more mail(s) delivered)\n  second: {second}\n  touched: {third}"
+    );
     // What the duties of the first client came to, to see the evidence reads as meant.
     for verdict in engine
         .store()
