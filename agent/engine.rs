@@ -74,6 +74,9 @@ pub struct Engine {
     /// (see `held`), and the store's data version they were judged under.
     held: held::Held,
     held_version: Option<i64>,
+    /// The clients whose escalation ladder has nothing to do for a while (`escalation::ladder`),
+    /// under the same data version.
+    ladder_quiet: escalation::ladder::Quiet,
 }
 
 /// What a pass did, for logs and the service manager's status line.
@@ -137,6 +140,7 @@ impl Engine {
             parsed: std::sync::Mutex::new(ParseCache::default()),
             held: held::Held::default(),
             held_version: None,
+            ladder_quiet: escalation::ladder::Quiet::default(),
         }
     }
 
@@ -211,6 +215,7 @@ impl Engine {
         // duty is judged again.
         self.cache().clear();
         self.held.clear();
+        self.ladder_quiet.clear();
     }
 
     /// Collects everything, evaluates every watched duty and delivers mail.
@@ -333,6 +338,7 @@ impl Engine {
         let version = self.store.data_version()?;
         if self.held_version != Some(version) {
             self.held.clear();
+            self.ladder_quiet.clear();
             self.held_version = Some(version);
         }
         let config = Arc::clone(&self.config);
@@ -363,6 +369,7 @@ impl Engine {
                 .with_context(|| format!("recording the quarantine of {}", client.id))?;
             if recorded.state.is_some() {
                 changed += 1;
+                self.ladder_quiet.forget(&client.id);
                 tracing::error!(contractor = %client.id, errors = client.errors.len(), last_good = client.last_good, "ClientQuarantineRecorded");
             }
         }
@@ -406,6 +413,7 @@ impl Engine {
                     })?;
                 if recorded.state.is_some() {
                     changed += 1;
+                    self.ladder_quiet.forget(&contractor.id);
                     tracing::info!(contractor = %contractor.id, "ClientQuarantineLiftRecorded");
                 }
             }
@@ -448,6 +456,10 @@ impl Engine {
                     duty.id.as_str(),
                     inputs.filter(|_| until > now).map(|inputs| (inputs, until)),
                 );
+                if recorded.state.is_some() || recorded.subjects > 0 {
+                    // What the ladder reads changed: it runs for this client.
+                    self.ladder_quiet.forget(&contractor.id);
+                }
                 if let Some(kind) = recorded.state {
                     changed += 1;
                     log_change(&contractor.id, duty, kind, &verdict);
@@ -458,7 +470,7 @@ impl Engine {
             }
             self.cache().end_client();
         }
-        escalation::ladder::run(&mut self.store, &config, now)
+        escalation::ladder::run(&mut self.store, &config, now, &mut self.ladder_quiet)
             .context("deciding the escalations")?;
         Ok((evaluated, held, changed))
     }

@@ -20,23 +20,71 @@ use super::compose::{self, Item, Pass};
 use crate::config::{Config, Contractor};
 use crate::store::{Ack, AckKind, LadderState, LadderThread, PlannedStep, Store, StoreError};
 
-/// Decides and queues the due ladder steps of every watched duty at `now`; how many mails
-/// were queued.
-pub fn run(store: &mut Store, config: &Config, now: Timestamp) -> Result<usize, StoreError> {
+/// The clients whose ladder has nothing to do before an instant: no unit of theirs has a
+/// step waiting for time before it (`ladder::next_due`) and no acknowledgement or silence of
+/// theirs ends before it. Valid while their recorded states, threads and acknowledgements are
+/// as they were; the engine forgets a client whose verdicts changed, and all of them on a
+/// reload or another process's write (an `ack` from the command line).
+#[derive(Debug, Default)]
+pub struct Quiet {
+    until: HashMap<String, Timestamp>,
+}
+
+impl Quiet {
+    /// `client`'s states changed: its ladder runs on the next pass.
+    pub fn forget(&mut self, client: &str) {
+        self.until.remove(client);
+    }
+
+    pub fn clear(&mut self) {
+        self.until.clear();
+    }
+}
+
+/// Decides and queues the due ladder steps of every watched duty at `now`, but for the clients
+/// `quiet` knows have none; how many mails were queued.
+pub fn run(
+    store: &mut Store,
+    config: &Config,
+    now: Timestamp,
+    quiet: &mut Quiet,
+) -> Result<usize, StoreError> {
     let mut queued = 0;
     for contractor in &config.contractors {
-        queued += run_for(store, config, contractor, now)?;
+        if quiet
+            .until
+            .get(&contractor.id)
+            .is_some_and(|until| now < *until)
+        {
+            continue;
+        }
+        let (mails, until) = run_for(store, config, contractor, now)?;
+        queued += mails;
+        match until {
+            Some(until) => quiet.until.insert(contractor.id.clone(), until),
+            None => quiet.until.remove(&contractor.id),
+        };
     }
     Ok(queued)
 }
 
+/// One client's pass: the mails queued, and until when its ladder has nothing to do if nothing
+/// it reads changes (`None` when this pass took steps, which changed its threads).
 fn run_for(
     store: &mut Store,
     config: &Config,
     contractor: &Contractor,
     now: Timestamp,
-) -> Result<usize, StoreError> {
+) -> Result<(usize, Option<Timestamp>), StoreError> {
     let state = store.ladder_state(&contractor.id, now)?;
+    // The earliest instant a step waits for, or an acknowledgement or silence ends.
+    let mut quiet_until = state
+        .acks
+        .iter()
+        .filter_map(|ack| ack.until)
+        .filter(|until| *until > now)
+        .min()
+        .unwrap_or(Timestamp::MAX);
     let verdicts = store.current_verdicts(Some(&contractor.id))?;
     // Looked up once per unit: a client with thousands of open threads and subjects must not
     // scan every thread for every subject.
@@ -110,6 +158,9 @@ fn run_for(
                 steps.retain(|step| !state.taken.contains(&(thread.id, step.key())));
             }
             if steps.is_empty() {
+                if let Some(at) = ladder::next_due(&policy, &unit, now) {
+                    quiet_until = quiet_until.min(at);
+                }
                 continue;
             }
             item.ack = acknowledged.cloned();
@@ -126,7 +177,7 @@ fn run_for(
         }
     }
     if planned.is_empty() {
-        return Ok(0);
+        return Ok((0, Some(quiet_until)));
     }
     // The first pass after installing: no thread was ever opened and every state was first
     // recorded just now (a later pass always has some state older than itself).
@@ -161,9 +212,10 @@ fn run_for(
         now,
         verified,
     };
-    store.record_ladder(&contractor.id, now, &planned, &mut |decided| {
+    let queued = store.record_ladder(&contractor.id, now, &planned, &mut |decided| {
         compose::mails(&pass, &items, decided)
-    })
+    })?;
+    Ok((queued, None))
 }
 
 /// The acknowledgement and the silence in force for a unit, if any.

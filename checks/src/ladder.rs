@@ -203,6 +203,28 @@ pub fn due(policy: &Policy, unit: &Unit, now: Timestamp) -> Vec<Step> {
     steps
 }
 
+/// The first instant after `now` from which [`due`] may answer differently for the same
+/// unit: when a step that waits for time falls due. `None` when only a change of the unit can
+/// change the answer (its state, thread, acknowledgement or silence). So a caller whose units
+/// did not change need not ask again before it.
+pub fn next_due(policy: &Policy, unit: &Unit, now: Timestamp) -> Option<Timestamp> {
+    let kind = unit.state.filter(|kind| kind.needs_attention())?;
+    if unit.silenced {
+        return None;
+    }
+    let (Some(thread), true, false) = (unit.thread, is_problem(kind), unit.acknowledged) else {
+        return None;
+    };
+    let (from, after) = if thread.management {
+        (thread.last_mail_at, policy.repeat_every)
+    } else {
+        (unit.since, policy.management_after)
+    };
+    from.checked_add(after.as_signed_duration())
+        .ok()
+        .filter(|at| *at > now)
+}
+
 /// Whether `after` has passed since `from` at `now`.
 fn reached(from: Timestamp, after: Period, now: Timestamp) -> bool {
     from.checked_add(after.as_signed_duration())
@@ -372,5 +394,70 @@ mod tests {
             due(&Policy::default(), &unit, ts("2027-02-01T00:00:00Z")),
             [Step::Notice(StateKind::DueSoon)]
         );
+    }
+
+    #[test]
+    fn no_step_falls_due_before_next_due_and_one_does_at_it() {
+        // xorshift over units of every shape, instants in the four weeks after `since`.
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let kinds = [
+            None,
+            Some(StateKind::Met),
+            Some(StateKind::Open),
+            Some(StateKind::DueSoon),
+            Some(StateKind::Lapsed),
+            Some(StateKind::NoEvidence),
+            Some(StateKind::StaleEvidence),
+            Some(StateKind::SourceError),
+        ];
+        let since = ts("2026-12-01T09:00:00Z");
+        let later = |seconds: u64| {
+            since
+                .checked_add(jiff::SignedDuration::from_secs(
+                    i64::try_from(seconds % (28 * 86_400)).unwrap(),
+                ))
+                .unwrap()
+        };
+        let policy = Policy::default();
+        let mut timed = 0;
+        for _ in 0..5000 {
+            let thread = (next() % 3 != 0).then(|| Thread {
+                reached: Reach::Accountable,
+                management: next() % 2 == 0,
+                repeats: u32::try_from(next() % 3).unwrap(),
+                last_mail_at: later(next()),
+            });
+            let unit = Unit {
+                state: kinds[usize::try_from(next() % 8).unwrap()],
+                since,
+                thread,
+                acknowledged: next() % 5 == 0,
+                silenced: next() % 7 == 0,
+            };
+            let now = later(next());
+            let steps = due(&policy, &unit, now);
+            match next_due(&policy, &unit, now) {
+                None => {
+                    let far = now
+                        .checked_add(jiff::SignedDuration::from_hours(24 * 400))
+                        .unwrap();
+                    assert_eq!(due(&policy, &unit, far), steps, "{unit:?} at {now}");
+                }
+                Some(at) => {
+                    timed += 1;
+                    assert!(at > now);
+                    let before = at.checked_sub(jiff::SignedDuration::from_secs(1)).unwrap();
+                    assert_eq!(due(&policy, &unit, before), steps, "{unit:?} at {now}");
+                    assert_ne!(due(&policy, &unit, at), steps, "{unit:?} at {now}");
+                }
+            }
+        }
+        assert!(timed > 300, "{timed} units wait for time");
     }
 }
