@@ -290,11 +290,6 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     // the last transactions, and the next evaluation rewrites those.
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(fail("synchronous"))?;
-    // SQLite's default page cache is 2 MiB: an MSP's database of hundreds of MB is then read
-    // back through the kernel page by page on every pass (measured: a sixth of an unchanged
-    // pass's CPU at 200 clients). 16 MiB holds the indexes a pass walks.
-    conn.pragma_update(None, "cache_size", -16_384)
-        .map_err(fail("cache_size"))?;
     Ok(())
 }
 
