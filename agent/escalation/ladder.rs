@@ -95,6 +95,8 @@ fn run_for(
         .collect();
     let mut items: Vec<Item<'_>> = Vec::new();
     let mut planned: Vec<PlannedStep> = Vec::new();
+    // Per item: its unit, policy and how many steps were planned for it.
+    let mut planned_units: Vec<(Unit, ladder::Policy, usize)> = Vec::new();
     for duty in contractor
         .duties
         .iter()
@@ -165,6 +167,7 @@ fn run_for(
             }
             item.ack = acknowledged.cloned();
             let index = items.len();
+            planned_units.push((unit, policy, steps.len()));
             for step in steps {
                 planned.push(PlannedStep {
                     duty: duty.id.as_str().to_owned(),
@@ -212,10 +215,48 @@ fn run_for(
         now,
         verified,
     };
+    let mut decided_threads: Vec<(usize, Option<ladder::Thread>)> = Vec::new();
     let queued = store.record_ladder(&contractor.id, now, &planned, &mut |decided| {
+        decided_threads.extend(
+            decided
+                .iter()
+                .map(|d| (d.item, (!d.step.closes()).then(|| d.thread.policy()))),
+        );
         compose::mails(&pass, &items, decided)
     })?;
-    Ok((queued, None))
+    Ok((
+        queued,
+        quiet_after_steps(&planned_units, &decided_threads, now, quiet_until),
+    ))
+}
+
+/// Until when the ladder has nothing to do after this pass took steps: every unit that had
+/// steps planned got all of them (so its thread is as `decided` left it), and none waits for
+/// time before the instant. `None` when a planned step was not taken (decided elsewhere
+/// meanwhile): its thread is not known here, so the next pass reads it.
+fn quiet_after_steps(
+    planned: &[(Unit, ladder::Policy, usize)],
+    decided: &[(usize, Option<ladder::Thread>)],
+    now: Timestamp,
+    mut until: Timestamp,
+) -> Option<Timestamp> {
+    // Per item: how many of its steps were taken, and its thread after the last one.
+    let mut taken: Vec<(usize, Option<ladder::Thread>)> = vec![(0, None); planned.len()];
+    for (item, thread) in decided {
+        if let Some(slot) = taken.get_mut(*item) {
+            *slot = (slot.0 + 1, *thread);
+        }
+    }
+    for ((unit, policy, steps), (count, thread)) in planned.iter().zip(taken) {
+        if count != *steps {
+            return None;
+        }
+        let after = Unit { thread, ..*unit };
+        if let Some(at) = ladder::next_due(policy, &after, now) {
+            until = until.min(at);
+        }
+    }
+    Some(until)
 }
 
 /// The acknowledgement and the silence in force for a unit, if any.
