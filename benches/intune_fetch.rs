@@ -9,7 +9,7 @@
 //! CI.
 //!
 //! The parent generates the devices (a managedDevice object with the fields of Graph v1.0,
-//! ~1.8 KB of JSON each: a mix of compliance states, 2 % not synced for weeks) and serves them
+//! ~1.9 KB of JSON each: a mix of compliance states, 2 % not synced for weeks) and serves them
 //! from the tests' fake Graph (`tests/util/graph_server.rs`: token endpoint, bearer tokens,
 //! `@odata.nextLink` pages) on loopback. A child process then runs the real thing: a config
 //! with one `kind = "graph"`, `resource = "managedDevices"` source and one duty, an [`Engine`]
@@ -83,7 +83,7 @@ fn main() {
 
     let output = Command::new(std::env::current_exe().expect("own path"))
         .args(["--child", &now.to_string(), &devices.to_string()])
-        .arg(&page_count.to_string())
+        .arg(page_count.to_string())
         .arg(dir.path())
         .output()
         .expect("the child runs");
@@ -143,11 +143,14 @@ fn ago(now: Timestamp, seconds: u64) -> Timestamp {
 /// empty tenant with an empty `value`).
 fn pages(count: usize, page_size: usize, now: Timestamp) -> Vec<Vec<serde_json::Value>> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let devices: Vec<serde_json::Value> = (0..count).map(|i| device(&mut rng, i, now)).collect();
-    let mut pages: Vec<Vec<serde_json::Value>> =
-        devices.chunks(page_size).map(<[_]>::to_vec).collect();
-    if pages.is_empty() {
-        pages.push(Vec::new());
+    let mut pages = vec![Vec::new()];
+    for i in 0..count {
+        if pages.last().is_some_and(|page| page.len() == page_size) {
+            pages.push(Vec::with_capacity(page_size));
+        }
+        if let Some(page) = pages.last_mut() {
+            page.push(device(&mut rng, i, now));
+        }
     }
     pages
 }

@@ -294,31 +294,31 @@ fn fill_graph(graph: &GraphServer, ago: &impl Fn(i64) -> Timestamp, day: i64) {
     };
     // The privileged roles' last completed review ended 110 days ago; the next one was never
     // started. The guests' review of this quarter completed 20 days ago.
-    let reviews: [(&str, &str, Timestamp, &[(&str, bool)]); 3] = [
-        (
-            "def-priv-roles",
-            "inst-q1",
-            ago(200 * day),
-            &[("dana.ortiz@harborforge.example", true)],
-        ),
-        (
-            "def-priv-roles",
-            "inst-q2",
-            ago(110 * day),
-            &[("dana.ortiz@harborforge.example", true)],
-        ),
-        (
-            "def-guests",
-            "inst-guests-q4",
-            ago(20 * day),
-            &[
+    let reviews = [
+        Review {
+            definition: "def-priv-roles",
+            id: "inst-q1",
+            ended: ago(200 * day),
+            decisions: &[("dana.ortiz@harborforge.example", true)],
+        },
+        Review {
+            definition: "def-priv-roles",
+            id: "inst-q2",
+            ended: ago(110 * day),
+            decisions: &[("dana.ortiz@harborforge.example", true)],
+        },
+        Review {
+            definition: "def-guests",
+            id: "inst-guests-q4",
+            ended: ago(20 * day),
+            decisions: &[
                 ("pat.lee_supplier.example#EXT#@harborforge.example", true),
                 ("kim.ng_auditor.example#EXT#@harborforge.example", true),
                 // Nobody decided on this guest before the review closed: `NotReviewed`,
                 // the cadence duty's one failing decision.
                 ("ray.cho_vendor.example#EXT#@harborforge.example", false),
             ],
-        ),
+        },
     ];
     for (definition, _, query) in definitions {
         graph.set_pages(
@@ -329,25 +329,29 @@ fn fill_graph(graph: &GraphServer, ago: &impl Fn(i64) -> Timestamp, day: i64) {
             vec![
                 reviews
                     .iter()
-                    .filter(|(of, ..)| *of == definition)
-                    .map(|(_, id, ended, _)| instance(id, *ended, query))
+                    .filter(|review| review.definition == definition)
+                    .map(|review| instance(review.id, review.ended, query))
                     .collect(),
             ],
         );
     }
-    for (definition, id, ended, decisions) in &reviews {
-        let reviewed_at = text(*ended - SignedDuration::from_hours(2 * day));
+    for review in &reviews {
+        // Decided two days before the review closed.
+        let reviewed_at = text(review.ended - SignedDuration::from_hours(2 * day));
         graph.set_pages(
             &format!(
-                "{}/{definition}/instances/{id}/decisions",
-                graph_server::REVIEW_DEFINITIONS
+                "{}/{}/instances/{}/decisions",
+                graph_server::REVIEW_DEFINITIONS,
+                review.definition,
+                review.id
             ),
             vec![
-                decisions
+                review
+                    .decisions
                     .iter()
                     .map(|(upn, reviewed)| {
                         graph_server::review_decision(
-                            id,
+                            review.id,
                             upn,
                             reviewed.then_some(reviewed_at.as_str()),
                         )
@@ -356,6 +360,15 @@ fn fill_graph(graph: &GraphServer, ago: &impl Fn(i64) -> Timestamp, day: i64) {
             ],
         );
     }
+}
+
+/// One access review instance of the fake tenant and its decisions.
+struct Review {
+    definition: &'static str,
+    id: &'static str,
+    ended: Timestamp,
+    /// (principal's UPN, whether someone decided on it).
+    decisions: &'static [(&'static str, bool)],
 }
 
 fn fill_arm(arm: &GraphServer, ago: &impl Fn(i64) -> Timestamp, day: i64) {
