@@ -8,7 +8,7 @@
 use dutywatch_checks::verdict::StateKind;
 use jiff::Timestamp;
 
-use crate::util::graph_server::{Fault, GraphServer, REVIEW_DEFINITIONS};
+use crate::util::graph_server::{self, Fault, GraphServer, REVIEW_DEFINITIONS};
 use crate::util::ms_fixture::{
     SECRET, api_source, cycle, engine, fixture, gets, payloads, subject_state,
 };
@@ -65,37 +65,9 @@ fn instance(id: &str, status: &str, end: &str) -> serde_json::Value {
     })
 }
 
-/// A decision as Graph v1.0 sends it: a reviewed one names its reviewer and time; one
-/// nobody reviewed has the all-zero GUID and `reviewedDateTime: null`.
+/// A decision of `instance` for `upn`, reviewed on 3 October when `reviewed`.
 fn decision(instance: &str, upn: &str, reviewed: bool) -> serde_json::Value {
-    let (decision, by, when) = if reviewed {
-        (
-            "Approve",
-            serde_json::json!({ "id": "5a8b7c6d-1111-4000-8000-000000000001",
-                                "displayName": "Ann Reviewer", "userPrincipalName": "ann@contoso.com" }),
-            serde_json::json!("2026-10-03T09:00:00Z"),
-        )
-    } else {
-        (
-            "NotReviewed",
-            serde_json::json!({ "id": "00000000-0000-0000-0000-000000000000", "displayName": "" }),
-            serde_json::Value::Null,
-        )
-    };
-    serde_json::json!({
-        "id": format!("dec-{instance}-{upn}"),
-        "accessReviewId": instance,
-        "decision": decision,
-        "recommendation": "Approve",
-        "justification": "",
-        "reviewedBy": by,
-        "reviewedDateTime": when,
-        "applyResult": "New",
-        "appliedDateTime": null,
-        "principal": { "@odata.type": "#microsoft.graph.userIdentity",
-                       "displayName": upn, "userPrincipalName": upn },
-        "target": { "userPrincipalName": upn }
-    })
+    graph_server::review_decision(instance, upn, reviewed.then_some("2026-10-03T09:00:00Z"))
 }
 
 fn decisions_path(definition: &str, instance: &str) -> String {

@@ -85,6 +85,7 @@ fn once_against_the_fake_tenant_pulls_from_every_api_and_gives_each_duty_its_sta
         ("devices-compliant", "no_evidence"),
         ("no-active-high-incident", "due_soon"),
         ("entra-access-review", "lapsed"),
+        ("access-review-cadence", "due_soon"),
         ("log-analytics-retention", "due_soon"),
         ("no-new-high-sentinel-incident", "met"),
         ("critical-patches-14d", "due_soon"),
@@ -112,6 +113,29 @@ fn once_against_the_fake_tenant_pulls_from_every_api_and_gives_each_duty_its_sta
     assert_eq!(failing("devices-compliant"), ["HF-SHOP-03"]);
     assert_eq!(failing("no-active-high-incident"), ["2972401"]);
     assert_eq!(failing("log-analytics-retention"), ["SecurityEvent"]);
+    // The fake tenant's guests review has one decision nobody made (`NotReviewed`, no
+    // `reviewedDateTime`), and the privileged roles' last review ended 110 days ago, before
+    // the quarter: each is a failing subject of the cadence duty, and nothing else is.
+    let mut reviews = failing("access-review-cadence");
+    reviews.sort();
+    assert_eq!(
+        reviews,
+        [
+            "Privileged roles quarterly",
+            "inst-guests-q4 / ray.cho_vendor.example#EXT#@harborforge.example",
+        ],
+    );
+    let cadence = duties
+        .iter()
+        .find(|d| d["duty"] == "access-review-cadence")
+        .expect("the cadence duty");
+    let decided = cadence["subjects"]
+        .as_array()
+        .expect("subjects")
+        .iter()
+        .filter(|s| s["state"] == "met")
+        .count();
+    assert_eq!(decided, 2, "the two guests decided on: {cadence:#}");
     let patches = failing("critical-patches-14d");
     assert!(
         patches.len() == 1 && patches[0].contains("KB5046617"),
@@ -140,6 +164,10 @@ fn once_against_the_fake_tenant_pulls_from_every_api_and_gives_each_duty_its_sta
         ("defender", format!("{graph}{}", graph_server::INCIDENTS)),
         (
             "access_reviews",
+            format!("{graph}{}", graph_server::REVIEW_DEFINITIONS),
+        ),
+        (
+            "entra_review_decisions",
             format!("{graph}{}", graph_server::REVIEW_DEFINITIONS),
         ),
         (
@@ -201,6 +229,12 @@ fn once_against_the_fake_tenant_pulls_from_every_api_and_gives_each_duty_its_sta
         graph_gets
             .iter()
             .any(|t| t.ends_with("/def-priv-roles/instances")),
+        "{graph_gets:?}"
+    );
+    assert!(
+        graph_gets
+            .iter()
+            .any(|t| t.ends_with("/def-guests/instances/inst-guests-q4/decisions")),
         "{graph_gets:?}"
     );
     assert!(

@@ -5,8 +5,9 @@
 //!
 //! - Microsoft Graph: four users in two pages (one member without MFA), an enabled
 //!   Conditional Access policy requiring MFA for all users, three Intune devices (one not
-//!   synced for 12 days), two Defender incidents (one high, active and real, one a resolved false positive), one access review
-//!   whose last completed instance ended 110 days ago;
+//!   synced for 12 days), two Defender incidents (one high, active and real, one a resolved
+//!   false positive), two quarterly access reviews with their decisions: the privileged
+//!   roles' last completed 110 days ago, the guests' 20 days ago with one guest `NotReviewed`;
 //! - Azure Resource Manager: a Log Analytics workspace keeping 90 days, four tables (one,
 //!   `SecurityEvent`, inheriting those 90 days), two closed Sentinel incidents;
 //! - NinjaOne: three devices that checked in today, three pending patches (one critical,
@@ -247,41 +248,127 @@ fn fill_graph(graph: &GraphServer, ago: &impl Fn(i64) -> Timestamp, day: i64) {
             ),
         ]],
     );
-    graph.set_pages(
-        graph_server::REVIEW_DEFINITIONS,
-        vec![vec![serde_json::json!({
-            "id": "def-priv-roles",
-            "displayName": "Privileged roles quarterly",
+    let definition = |id: &str, name: &str, query: &str| {
+        serde_json::json!({
+            "id": id,
+            "displayName": name,
             "status": "InProgress",
             "createdDateTime": text(ago(400 * day)),
             "scope": {"@odata.type": "#microsoft.graph.accessReviewQueryScope",
-                      "query": "/roleManagement/directory/roleAssignmentScheduleInstances", "queryType": "MicrosoftGraph"},
+                      "query": query, "queryType": "MicrosoftGraph"},
             "reviewers": [],
             "settings": {"defaultDecision": "None", "autoApplyDecisionsEnabled": true,
                          "recurrence": {"pattern": {"type": "absoluteMonthly", "interval": 3},
                                         "range": {"type": "noEnd", "startDate": "2025-01-05"}}}
-        })]],
+        })
+    };
+    let definitions = [
+        (
+            "def-priv-roles",
+            "Privileged roles quarterly",
+            "/roleManagement/directory/roleAssignmentScheduleInstances",
+        ),
+        (
+            "def-guests",
+            "Guests quarterly",
+            "/groups/6f1d2c3b-0000-4000-8000-00000000a11c/transitiveMembers",
+        ),
+    ];
+    graph.set_pages(
+        graph_server::REVIEW_DEFINITIONS,
+        vec![
+            definitions
+                .iter()
+                .map(|(id, name, query)| definition(id, name, query))
+                .collect(),
+        ],
     );
-    // The last completed review ended 110 days ago; the next one was never started.
-    let instance = |id: &str, ended: Timestamp| {
+    let instance = |id: &str, ended: Timestamp, query: &str| {
         serde_json::json!({
             "id": id,
             "startDateTime": text(ended - SignedDuration::from_hours(14 * day)),
             "endDateTime": text(ended),
             "status": "Completed",
-            "scope": {"query": "/roleManagement/directory/roleAssignmentScheduleInstances"}
+            "scope": {"query": query}
         })
     };
-    graph.set_pages(
-        &format!(
-            "{}/def-priv-roles/instances",
-            graph_server::REVIEW_DEFINITIONS
-        ),
-        vec![vec![
-            instance("inst-q1", ago(200 * day)),
-            instance("inst-q2", ago(110 * day)),
-        ]],
-    );
+    // The privileged roles' last completed review ended 110 days ago; the next one was never
+    // started. The guests' review of this quarter completed 20 days ago.
+    let reviews = [
+        Review {
+            definition: "def-priv-roles",
+            id: "inst-q1",
+            ended: ago(200 * day),
+            decisions: &[("dana.ortiz@harborforge.example", true)],
+        },
+        Review {
+            definition: "def-priv-roles",
+            id: "inst-q2",
+            ended: ago(110 * day),
+            decisions: &[("dana.ortiz@harborforge.example", true)],
+        },
+        Review {
+            definition: "def-guests",
+            id: "inst-guests-q4",
+            ended: ago(20 * day),
+            decisions: &[
+                ("pat.lee_supplier.example#EXT#@harborforge.example", true),
+                ("kim.ng_auditor.example#EXT#@harborforge.example", true),
+                // Nobody decided on this guest before the review closed: `NotReviewed`,
+                // the cadence duty's one failing decision.
+                ("ray.cho_vendor.example#EXT#@harborforge.example", false),
+            ],
+        },
+    ];
+    for (definition, _, query) in definitions {
+        graph.set_pages(
+            &format!(
+                "{}/{definition}/instances",
+                graph_server::REVIEW_DEFINITIONS
+            ),
+            vec![
+                reviews
+                    .iter()
+                    .filter(|review| review.definition == definition)
+                    .map(|review| instance(review.id, review.ended, query))
+                    .collect(),
+            ],
+        );
+    }
+    for review in &reviews {
+        // Decided two days before the review closed.
+        let reviewed_at = text(review.ended - SignedDuration::from_hours(2 * day));
+        graph.set_pages(
+            &format!(
+                "{}/{}/instances/{}/decisions",
+                graph_server::REVIEW_DEFINITIONS,
+                review.definition,
+                review.id
+            ),
+            vec![
+                review
+                    .decisions
+                    .iter()
+                    .map(|(upn, reviewed)| {
+                        graph_server::review_decision(
+                            review.id,
+                            upn,
+                            reviewed.then_some(reviewed_at.as_str()),
+                        )
+                    })
+                    .collect(),
+            ],
+        );
+    }
+}
+
+/// One access review instance of the fake tenant and its decisions.
+struct Review {
+    definition: &'static str,
+    id: &'static str,
+    ended: Timestamp,
+    /// (principal's UPN, whether someone decided on it).
+    decisions: &'static [(&'static str, bool)],
 }
 
 fn fill_arm(arm: &GraphServer, ago: &impl Fn(i64) -> Timestamp, day: i64) {

@@ -449,3 +449,39 @@ pub(crate) fn user(upn: &str, registered: bool) -> serde_json::Value {
         "lastUpdatedDateTime": "2026-11-20T19:15:41.6195833Z"
     })
 }
+
+/// An access review decision as Graph v1.0 sends it (`…/instances/{id}/decisions`): one
+/// reviewed at `reviewed_at` was approved by a named reviewer; one nobody reviewed
+/// (`None`) is `NotReviewed`, with the all-zero GUID as its reviewer and
+/// `reviewedDateTime: null`.
+pub(crate) fn review_decision(
+    instance: &str,
+    upn: &str,
+    reviewed_at: Option<&str>,
+) -> serde_json::Value {
+    let (decision, by) = match reviewed_at {
+        Some(_) => (
+            "Approve",
+            serde_json::json!({ "id": "5a8b7c6d-1111-4000-8000-000000000001",
+                                "displayName": "Ann Reviewer", "userPrincipalName": "ann@contoso.com" }),
+        ),
+        None => (
+            "NotReviewed",
+            serde_json::json!({ "id": "00000000-0000-0000-0000-000000000000", "displayName": "" }),
+        ),
+    };
+    serde_json::json!({
+        "id": format!("dec-{instance}-{upn}"),
+        "accessReviewId": instance,
+        "decision": decision,
+        "recommendation": "Approve",
+        "justification": "",
+        "reviewedBy": by,
+        "reviewedDateTime": reviewed_at,
+        "applyResult": "New",
+        "appliedDateTime": null,
+        "principal": { "@odata.type": "#microsoft.graph.userIdentity",
+                       "displayName": upn, "userPrincipalName": upn },
+        "target": { "userPrincipalName": upn }
+    })
+}
