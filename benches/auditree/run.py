@@ -10,9 +10,8 @@ What it does, per size:
 1. `cargo bench --bench msp_cycle -- --keep DIR SIZES` (one release run for all sizes)
    generates each size's vendor answers under `DIR/{size}/clients/` and runs dutywatch's
    first cycle, an unchanged second one and one after every export was touched; its table
-   gives their CPU time and peak memory, and its `c0000` lines the subject states of the
-   first client's duties. The CPU time before the first cycle (process start, config, store)
-   is its `setup CPU s` column, added to the first cycle here.
+   gives their CPU time and peak memory. The CPU time before the first cycle (process
+   start, config, store) is its `setup CPU s` column, added to the first cycle here.
 2. Auditree (`auditree-framework==2.0.0` and the dependencies pinned in requirements.txt, in
    a venv at `target/auditree-venv`, made on first use) runs the same six duties
    (msp/checks/test_msp_duties.py) over the same files, through its CLI:
@@ -23,8 +22,9 @@ What it does, per size:
    a third with every evidence `--force`d (fetched again with the same bytes, as dutywatch's
    touched cycle). CPU time is user + system time of the whole process tree (os.wait4: the
    CLI and the git processes it waited for), peak memory the largest resident set in it.
-3. It prints one table of both, and the failing and not-judged subjects per duty of the first
-   client (c0000) on both sides.
+3. It prints one table of both, and per duty the failing and the not-judged subjects of all
+   clients on both sides (dutywatch's from its database, Auditree's from the locker's
+   check_results.json), with the number of subjects the two judged differently.
 
 `--auditree-only` skips step 1 and reuses what an earlier run kept under `--work` (default
 `$CARGO_TARGET_DIR/auditree-work`), with dutywatch's figures from its `msp_cycle.log`. The work directory of the largest
@@ -34,8 +34,8 @@ size takes a few GB (evidence, dutywatch's database, the locker).
 import argparse
 import json
 import os
-import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -79,7 +79,7 @@ def venv():
 
 
 def run_dutywatch(work, sizes):
-    """Runs msp_cycle, keeping its files; returns {size: (figures, c0000 states)}."""
+    """Runs msp_cycle, keeping its files; returns {size: figures}."""
     cmd = ["cargo", "bench", "--bench", "msp_cycle", "--", "--keep", str(work)] + sizes
     print(f"# {' '.join(cmd)}", flush=True)
     out = subprocess.run(
@@ -92,29 +92,21 @@ def run_dutywatch(work, sizes):
 
 
 def parse_msp_cycle(text, sizes):
-    """msp_cycle's rows and c0000 lines: {size: (figures, c0000 states)}."""
-    results, states = {}, {}
+    """msp_cycle's table rows (see its header for the columns): {size: figures}."""
+    results = {}
     for line in text.splitlines():
-        m = re.match(r"\s+c0000 (\S+)\s+\S+\s+subjects (\{.*\})", line)
-        if m:
-            states[m.group(1)] = json.loads(m.group(2))
-            continue
         fields = line.split()
         if fields and fields[0] in sizes and len(fields) == 13:
-            number = lambda f: float(f.rstrip("s%"))  # noqa: E731
-            results[fields[0]] = (
-                {
-                    "setup": number(fields[12]),
-                    "first": number(fields[2]),
-                    "first_peak": number(fields[3]),
-                    "first_wall": number(fields[4]),
-                    "second": number(fields[5]),
-                    "second_peak": number(fields[6]),
-                    "touched": number(fields[9]),
-                },
-                states,
-            )
-            states = {}
+            number = [float(f.rstrip("s%")) for f in fields[1:]]
+            results[fields[0]] = {
+                "first": number[1],
+                "first_peak": number[2],
+                "first_wall": number[3],
+                "second": number[4],
+                "second_peak": number[5],
+                "touched": number[8],
+                "setup": number[11],
+            }
     return results
 
 
@@ -132,7 +124,7 @@ def measured(cmd, cwd, env, log):
 
 
 def run_auditree(cli, size_dir):
-    """Auditree's three runs over one size; returns (figures, c0000 counts)."""
+    """Auditree's three runs over one size: their CPU time, peak memory and wall time."""
     locker = size_dir / "auditree-locker"
     shutil.rmtree(locker, ignore_errors=True)
     config = size_dir / "auditree.json"
@@ -166,16 +158,35 @@ def run_auditree(cli, size_dir):
         figures[run], figures[f"{run}_peak"], figures[f"{run}_wall"] = cpu, peak, wall
         print(f"#   auditree {size_dir.name} {run}: {cpu:.2f} s CPU, {peak:.0f} MB, "
               f"{wall:.1f} s wall", flush=True)
-    results = json.loads((locker / "check_results.json").read_text())
-    counts = {}
+    return figures
+
+
+def compare(size_dir):
+    """Per duty: dutywatch's and Auditree's (failing, not judged) counts over all clients, and
+    how many (client, subject) pairs the two put in a different class."""
+    database = size_dir / "state" / "dutywatch.db"
+    results = json.loads((size_dir / "auditree-locker" / "check_results.json").read_text())
+    db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    out = {}
     for duty, check in DUTIES.items():
+        rows = db.execute(
+            "SELECT client, subject, state FROM subject_state"
+            " WHERE duty = ? AND gone_at IS NULL",
+            (duty,),
+        ).fetchall()
+        dw_fail = {(c, s) for c, s, state in rows if state in FAILING_STATES}
+        dw_unknown = {(c, s) for c, s, state in rows if state == "no_evidence"}
         [entry] = [v for k, v in results.items() if k.endswith(f".{check}")]
         [method] = entry["checks"].values()
-        counts[duty] = (
-            len(method["failures"].get("c0000", [])),
-            len(method["warnings"].get("c0000", [])),
+        au_fail = {(c, s) for c, subjects in method["failures"].items() for s in subjects}
+        au_unknown = {(c, s) for c, subjects in method["warnings"].items() for s in subjects}
+        differ = len(dw_fail ^ au_fail) + len((dw_unknown ^ au_unknown) - (dw_fail ^ au_fail))
+        out[duty] = (
+            (len(dw_fail), len(dw_unknown)),
+            (len(au_fail), len(au_unknown)),
+            differ,
         )
-    return figures, counts
+    return out
 
 
 def main():
@@ -201,9 +212,9 @@ def main():
           "| unchanged 2nd CPU | 2nd peak | touched/forced CPU |")
     print("|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
-        a, _ = auditree[size]
+        a = auditree[size]
         if size in dutywatch:
-            d, _ = dutywatch[size]
+            d = dutywatch[size]
             print(f"| {size} | dutywatch | {d['setup'] + d['first']:.2f} s "
                   f"| {d['first_peak']:.0f} MB | {d['first_wall']:.1f} s "
                   f"| {d['second']:.2f} s | {d['second_peak']:.0f} MB "
@@ -212,25 +223,19 @@ def main():
               f"| {a['first_wall']:.1f} s | {a['second']:.2f} s "
               f"| {a['second_peak']:.0f} MB | {a['touched']:.2f} s |")
         if size in dutywatch:
-            ratio = lambda k: a[k] / max(d[k] + (d["setup"] if k == "first" else 0), 0.01)  # noqa: E731,E501
-            print(f"| {size} | Auditree / dutywatch | {ratio('first'):.1f}x "
-                  f"| | | {ratio('second'):.1f}x | | {ratio('touched'):.1f}x |")
+            first = a["first"] / max(d["setup"] + d["first"], 0.01)
+            second = a["second"] / max(d["second"], 0.01)
+            touched = a["touched"] / max(d["touched"], 0.01)
+            print(f"| {size} | Auditree / dutywatch | {first:.1f}x "
+                  f"| | | {second:.1f}x | | {touched:.1f}x |")
 
-    print("\nFirst client (c0000): failing / not judged subjects per duty")
-    print("| size | duty | dutywatch | Auditree |")
-    print("|---|---|---|---|")
+    print("\nFailing / not judged subjects per duty, all clients (dutywatch: due_soon or lapsed /")
+    print("no_evidence in its database; Auditree: failures / warnings in check_results.json)")
+    print("| size | duty | dutywatch | Auditree | subjects judged differently |")
+    print("|---|---|---|---|---|")
     for size in args.sizes:
-        _, counts = auditree[size]
-        states = dutywatch.get(size, (None, {}))[1]
-        for duty in DUTIES:
-            failing, unknown = counts[duty]
-            if duty in states:
-                s = states[duty]
-                dw = f"{sum(s.get(k, 0) for k in FAILING_STATES)} / {s.get('no_evidence', 0)}"
-            else:
-                dw = "-"
-            mark = "" if dw in ("-", f"{failing} / {unknown}") else " (differs)"
-            print(f"| {size} | {duty} | {dw} | {failing} / {unknown}{mark} |")
+        for duty, (dw, au, differ) in compare(args.work / size).items():
+            print(f"| {size} | {duty} | {dw[0]} / {dw[1]} | {au[0]} / {au[1]} | {differ} |")
 
 
 if __name__ == "__main__":
