@@ -4,7 +4,9 @@
 //! `cargo bench --bench msp_cycle` runs 1x2500, 10x2500 and 100x250 (clients x devices);
 //! `cargo bench --bench msp_cycle -- 100x2500 1000x250` runs the sizes given, and
 //! `--cache N` bounds the engine's parse cache to N records (0: none), `--collections N` sets
-//! `[runtime] max_concurrent_collections`. Not run by CI.
+//! `[runtime] max_concurrent_collections`, and `--keep DIR` writes each size's evidence, config
+//! and database to `DIR/{clients}x{devices}/` (emptied first) and leaves them there, for
+//! `benches/auditree/run.py` to run IBM Auditree on the same files. Not run by CI.
 //!
 //! Its own generator writes, per client, the vendor answers the connectors read, as files:
 //! Graph `userRegistrationDetails` (one user per device, a few guests, admins and users
@@ -55,11 +57,17 @@ fn main() {
         .position(|a| a == "--collections")
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse::<usize>().ok());
+    // `--keep DIR`: generate under DIR and keep what was generated.
+    let keep = args
+        .iter()
+        .position(|a| a == "--keep")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
     if sizes.is_empty() {
         sizes = vec![(1, 2500), (10, 2500), (100, 250)];
     }
     println!(
-        "{:<12} {:>9} {:>11} {:>11} {:>9} {:>11} {:>11} {:>9} {:>10} {:>11} {:>9} {:>8}",
+        "{:<12} {:>9} {:>11} {:>11} {:>9} {:>11} {:>11} {:>9} {:>10} {:>11} {:>9} {:>8} {:>11}",
         "clients x dev",
         "gen MB",
         "1st CPU s",
@@ -71,10 +79,11 @@ fn main() {
         "idle RSS MB",
         "touch CPU s",
         "touch +MB",
-        "db MB"
+        "db MB",
+        "setup CPU s"
     );
     for (clients, devices) in sizes {
-        let dir = tempfile::tempdir().expect("a temp dir");
+        let dir = Workdir::new(keep.as_deref(), clients, devices);
         let dated = Timestamp::now();
         let bytes = generate(dir.path(), clients, devices, dated, collections);
         // After the files were written: evidence dated after `now` would not count.
@@ -97,6 +106,36 @@ fn main() {
             bytes / 1_000_000,
             line.trim_end()
         );
+    }
+}
+
+/// Where one size's files go: a temporary directory, or `DIR/{clients}x{devices}` kept.
+enum Workdir {
+    Temp(tempfile::TempDir),
+    Kept(std::path::PathBuf),
+}
+
+impl Workdir {
+    fn new(keep: Option<&Path>, clients: usize, devices: usize) -> Self {
+        match keep {
+            None => Workdir::Temp(tempfile::tempdir().expect("a temp dir")),
+            Some(root) => {
+                let dir = root.join(format!("{clients}x{devices}"));
+                // A kept directory from an earlier run: its database would hold a first cycle.
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir).expect("empty the kept directory");
+                }
+                std::fs::create_dir_all(&dir).expect("the kept directory");
+                Workdir::Kept(dir)
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Workdir::Temp(dir) => dir.path(),
+            Workdir::Kept(dir) => dir,
+        }
     }
 }
 
@@ -589,6 +628,7 @@ fn child(args: &[String]) {
     };
     let now: Timestamp = now.parse().expect("an instant");
     let dir = Path::new(dir);
+    // What the process spent before the first cycle: start, config, store (`setup CPU s`).
     let path = dir.join("dutywatch.toml");
     let text = std::fs::read_to_string(&path).expect("the config");
     let config = config::parse(&path, &text).unwrap_or_else(|e| panic!("the config: {e}"));
@@ -676,7 +716,7 @@ fn child(args: &[String]) {
     }
     let (c1, c2) = (cpu1 - cpu0, cpu2 - cpu1);
     println!(
-        "{c1:>11.2} {peak1:>11} {wall1:>8.1}s {c2:>11.2} {peak2:>11} {:>8.1}% {idle:>10} {:>11.2} {:>9.1} {:>8.1}",
+        "{c1:>11.2} {peak1:>11} {wall1:>8.1}s {c2:>11.2} {peak2:>11} {:>8.1}% {idle:>10} {:>11.2} {:>9.1} {:>8.1} {cpu0:>11.2}",
         100.0 * c2 / c1.max(0.01),
         cpu3 - cpu2,
         grown as f64 / 1e6,

@@ -1,0 +1,1 @@
+"""Checks: the six duties of msp_cycle's generated MSP config."""

@@ -1,0 +1,1 @@
+"""Fetchers: copy the generated vendor answers into the locker."""
