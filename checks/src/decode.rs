@@ -19,6 +19,10 @@ use std::fmt::{self, Write as _};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
+mod records;
+
+pub use records::{RecordsError, json_records};
+
 /// Which encoding the bytes were in, for the record (an assessor may ask).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encoding {

@@ -6,9 +6,9 @@
 
 use serde_json::Value;
 
-use crate::decode;
+use crate::decode::{self, RecordsError};
 use crate::predicate::FieldPath;
-use crate::record::{Finding, Position, Record, RecordReader, Shared, json_kind};
+use crate::record::{Finding, Position, Record, RecordReader, Shared};
 
 /// How the bytes are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -90,7 +90,7 @@ pub fn read(
     };
     match format {
         Format::Csv => csv_rows(&text, reader, &mut take),
-        Format::Json => json_records(&text, records_at, &mut take),
+        Format::Json => json_records(&text, records_at, reader, &mut take),
     }
     .map_err(|(location, message)| error(location, message))?;
     records.shrink_to_fit();
@@ -252,67 +252,28 @@ fn header_names(headers: &csv::StringRecord) -> Result<Vec<Option<String>>, Stri
 fn json_records(
     text: &str,
     records_at: Option<&FieldPath>,
+    reader: RecordReader<'_>,
     take: &mut dyn FnMut(Position, &serde_json::Map<String, Value>),
 ) -> Result<(), Problem> {
-    let mut value = decode::json(text).map_err(|e| (None, e.to_string()))?;
-    let list = match records_at {
-        Some(path) => path
-            .segments()
-            .iter()
-            .try_fold(&mut value, |value, key| value.as_object_mut()?.get_mut(key))
-            .filter(|value| !value.is_null())
-            .map(Value::take)
-            .ok_or_else(|| {
-                (
-                    None,
-                    format!(
-                        "has no `{path}` field holding the records; check the source's `records`"
-                    ),
-                )
-            })?,
-        // A bare array, Microsoft's `{"value": [...]}` envelope, or a single
-        // object (e.g. the security-defaults policy).
-        None => match value {
-            Value::Object(mut map) if map.get("value").is_some_and(Value::is_array) => {
-                map.remove("value").unwrap_or(Value::Null)
+    // The keys a record of the kind can be read from: the first key of each mapped path, and a
+    // dotted path as one key (as a CSV header may be); case is ignored as the reader ignores
+    // it. The others are parsed but not built (`decode::json_records`).
+    let mut wanted: Vec<String> = Vec::new();
+    for field in &reader.kind.fields {
+        for path in reader.mapping.paths(field) {
+            if let Some(first) = path.segments().first() {
+                wanted.push(first.clone());
             }
-            other => other,
-        },
-    };
-    match list {
-        Value::Array(items) => {
-            // Every item is checked before any is taken, so a document with
-            // a stray non-object is refused whole, as before.
-            if let Some((index, other)) =
-                items.iter().enumerate().find(|(_, item)| !item.is_object())
-            {
-                return Err((
-                    Some(format!("record {}", index + 1)),
-                    format!(
-                        "is {}, not an object with fields; point `records` at the list of objects",
-                        json_kind(other)
-                    ),
-                ));
+            if path.segments().len() > 1 {
+                wanted.push(path.to_string());
             }
-            for (index, item) in items.into_iter().enumerate() {
-                if let Value::Object(object) = item {
-                    take(Position::Record(index + 1), &object);
-                }
-            }
-            Ok(())
         }
-        Value::Object(object) => {
-            take(Position::Record(1), &object);
-            Ok(())
-        }
-        other => Err((
-            None,
-            format!(
-                "holds {} where records were expected (an array of objects, or one object)",
-                json_kind(&other)
-            ),
-        )),
     }
+    let keep = |key: &str| wanted.iter().any(|name| name.eq_ignore_ascii_case(key));
+    decode::json_records(text, records_at, &keep, take).map_err(|error| match error {
+        RecordsError::Json(error) => (None, error.to_string()),
+        RecordsError::Misplaced(location, message) => (location, message),
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,767 @@
+//! The records of a JSON document, read one at a time as the parser meets them.
+//!
+//! [`json`](super::json) builds the whole document as a `Value` tree: for an export of 50,000
+//! Intune devices of 55 fields that is millions of small allocations, and some ten times the
+//! document's size held at once. Here the records' list is streamed instead: each record is
+//! built as an object of only the keys its kind can read (`keep`: the first segment of each
+//! mapped path, or a whole dotted path), handed to `take` and dropped, so memory holds the
+//! text, one record and the records read. The other keys are parsed without being built.
+//!
+//! It reads exactly what [`json`](super::json) followed by the records lookup reads: the same
+//! documents are refused with the same messages (a duplicate key anywhere, however deep, even
+//! among the keys skipped; the nesting limit; trailing content), a syntax error anywhere wins
+//! over a misplaced list, and the records come in the same order with the same positions. The
+//! read module's tests hold both paths to that.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use super::{JsonError, Path, ValueSeed, duplicate_key};
+use crate::predicate::FieldPath;
+use crate::record::{Position, json_kind};
+
+/// Why the records cannot be had: the text is not JSON dutywatch uses, or the records are not
+/// where the source says (a location such as `record 3`, and what is wrong).
+#[derive(Debug)]
+pub enum RecordsError {
+    Json(JsonError),
+    Misplaced(Option<String>, String),
+}
+
+/// Where the records sit: under `path` (exact keys), or (`None`) a bare array, Microsoft's
+/// `{"value": [...]}` envelope or one object.
+pub fn json_records(
+    text: &str,
+    path: Option<&FieldPath>,
+    keep: &dyn Fn(&str) -> bool,
+    take: &mut dyn FnMut(Position, &Map<String, Value>),
+) -> Result<(), RecordsError> {
+    let mut reading = Reading {
+        keep,
+        take,
+        found: false,
+        misplaced: None,
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let seed = Level {
+        reading: &mut reading,
+        rest: path.map(FieldPath::segments),
+        at: &Path::Root,
+    };
+    seed.deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(|err| RecordsError::Json(JsonError::from_serde(&err)))?;
+    if let Some((location, message)) = reading.misplaced {
+        return Err(RecordsError::Misplaced(location, message));
+    }
+    if !reading.found {
+        let message = match path {
+            Some(path) => {
+                format!("has no `{path}` field holding the records; check the source's `records`")
+            }
+            // Unreachable: without a path every document has its records or is misplaced.
+            None => "holds no records".to_owned(),
+        };
+        return Err(RecordsError::Misplaced(None, message));
+    }
+    Ok(())
+}
+
+struct Reading<'k, 't> {
+    keep: &'k dyn Fn(&str) -> bool,
+    take: &'t mut dyn FnMut(Position, &Map<String, Value>),
+    /// The records' place was found (whatever it held).
+    found: bool,
+    /// The first problem with what that place holds; reported once the whole text parsed.
+    misplaced: Option<(Option<String>, String)>,
+}
+
+impl Reading<'_, '_> {
+    fn misplaced(&mut self, location: Option<String>, message: String) {
+        self.misplaced.get_or_insert((location, message));
+    }
+
+    fn holds(&mut self, value: &Value) {
+        self.misplaced(
+            None,
+            format!(
+                "holds {} where records were expected (an array of objects, or one object)",
+                json_kind(value)
+            ),
+        );
+    }
+}
+
+/// One level of the document on the way to the records: `rest` the keys still to follow
+/// (`Some(&[])`: this value holds the records; `None`: the root without a path).
+struct Level<'r, 'k, 't, 'p> {
+    reading: &'r mut Reading<'k, 't>,
+    rest: Option<&'p [String]>,
+    at: &'p Path<'p>,
+}
+
+impl<'de> DeserializeSeed<'de> for Level<'_, '_, '_, '_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl Level<'_, '_, '_, '_> {
+    /// This value holds the records (or is the root without a path).
+    fn is_place(&self) -> bool {
+        self.rest.is_none_or(<[String]>::is_empty)
+    }
+
+    /// A scalar met here: what the records' place holds, or a level with no key to follow
+    /// (so no records field).
+    fn scalar(self, value: &Value) {
+        match self.rest {
+            // `null` where the records should be is no records field at all.
+            Some([]) if value.is_null() => {}
+            Some([]) | None => {
+                self.reading.found = true;
+                self.reading.holds(value);
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Level<'_, '_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<(), E> {
+        self.scalar(&Value::Bool(value));
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<(), E> {
+        self.scalar(&Value::Number(value.into()));
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<(), E> {
+        self.scalar(&Value::Number(value.into()));
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<(), E> {
+        self.scalar(&serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number));
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        self.scalar(&Value::String(String::new()));
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.scalar(&Value::Null);
+        Ok(())
+    }
+
+    fn visit_none<E>(self) -> Result<(), E> {
+        self.scalar(&Value::Null);
+        Ok(())
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        if !self.is_place() {
+            // A list where a key was to be followed: no records field.
+            return Skip(self.at).visit_seq(seq);
+        }
+        self.reading.found = true;
+        stream(self.reading, self.at, seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let reading = self.reading;
+        match self.rest {
+            // The records' place is one object: it is the one record.
+            Some([]) => {
+                reading.found = true;
+                let object = ValueSeed(self.at).visit_map(map)?;
+                if let Value::Object(object) = object {
+                    (reading.take)(Position::Record(1), &object);
+                }
+                Ok(())
+            }
+            Some([next, rest @ ..]) => {
+                let mut seen = Keys::default();
+                while let Some(key) = map.next_key_seed(KeySeed)? {
+                    seen.insert(key.clone(), self.at)?;
+                    let here = Path::Key(self.at, &key);
+                    if key == next.as_str() {
+                        map.next_value_seed(Level {
+                            reading: &mut *reading,
+                            rest: Some(rest),
+                            at: &here,
+                        })?;
+                    } else {
+                        map.next_value_seed(Skip(&here))?;
+                    }
+                }
+                Ok(())
+            }
+            // The root without a path: a `value` list is the records, else the object is one.
+            None => {
+                let mut object = Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if object.contains_key(&key) {
+                        return Err(de::Error::custom(duplicate_key(&key, self.at)));
+                    }
+                    let here = Path::Key(self.at, &key);
+                    if key == "value" && !reading.found {
+                        let list = map.next_value_seed(Envelope {
+                            reading: &mut *reading,
+                            at: &here,
+                        })?;
+                        // Not a list: an ordinary field of the one object.
+                        if let Some(value) = list {
+                            object.insert(key, value);
+                        } else {
+                            object.insert(key, Value::Null);
+                        }
+                    } else {
+                        let value = map.next_value_seed(ValueSeed(&here))?;
+                        object.insert(key, value);
+                    }
+                }
+                if !reading.found {
+                    reading.found = true;
+                    (reading.take)(Position::Record(1), &object);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The `value` of a root object read without a path: a list is streamed as the records (and
+/// yields `None`), anything else is built and handed back as that field's value.
+struct Envelope<'r, 'k, 't, 'p> {
+    reading: &'r mut Reading<'k, 't>,
+    at: &'p Path<'p>,
+}
+
+impl<'de> DeserializeSeed<'de> for Envelope<'_, '_, '_, '_> {
+    type Value = Option<Value>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Option<Value>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Envelope<'_, '_, '_, '_> {
+    type Value = Option<Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Option<Value>, E> {
+        Ok(Some(Value::Bool(value)))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Option<Value>, E> {
+        Ok(Some(Value::Number(value.into())))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Option<Value>, E> {
+        Ok(Some(Value::Number(value.into())))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Option<Value>, E> {
+        Ok(Some(
+            serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number),
+        ))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Option<Value>, E> {
+        Ok(Some(Value::String(value.to_owned())))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Option<Value>, E> {
+        Ok(Some(Value::String(value)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Option<Value>, E> {
+        Ok(Some(Value::Null))
+    }
+
+    fn visit_none<E>(self) -> Result<Option<Value>, E> {
+        Ok(Some(Value::Null))
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Option<Value>, D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<Value>, A::Error> {
+        self.reading.found = true;
+        stream(self.reading, self.at, seq).map(|()| None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<Value>, A::Error> {
+        ValueSeed(self.at).visit_map(map).map(Some)
+    }
+}
+
+/// The records' list: each object read as a record as soon as it is parsed; the first item
+/// that is not an object makes the list misplaced (what follows is still parsed, so a syntax
+/// error later in the text is what is reported).
+fn stream<'de, A: SeqAccess<'de>>(
+    reading: &mut Reading<'_, '_>,
+    at: &Path<'_>,
+    mut seq: A,
+) -> Result<(), A::Error> {
+    let mut index = 0;
+    loop {
+        let here = Path::Index(at, index);
+        let keep = reading.keep;
+        let Some(item) = seq.next_element_seed(RecordSeed { keep, at: &here })? else {
+            return Ok(());
+        };
+        index += 1;
+        match item {
+            Item::Record(object) => {
+                if reading.misplaced.is_none() {
+                    (reading.take)(Position::Record(index), &object);
+                }
+            }
+            Item::Other(kind) => reading.misplaced(
+                Some(format!("record {index}")),
+                format!(
+                    "is {kind}, not an object with fields; point `records` at the list of objects"
+                ),
+            ),
+        }
+    }
+}
+
+enum Item {
+    Record(Map<String, Value>),
+    /// Not an object: what it is (`json_kind`).
+    Other(&'static str),
+}
+
+/// One item of the records' list: an object of the keys `keep` wants, the others parsed and
+/// checked (duplicates) but not built.
+struct RecordSeed<'k, 'p> {
+    keep: &'k dyn Fn(&str) -> bool,
+    at: &'p Path<'p>,
+}
+
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_, '_> {
+    type Value = Item;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Item, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSeed<'_, '_> {
+    type Value = Item;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Item, E> {
+        Ok(Item::Other(json_kind(&Value::Bool(true))))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Item, E> {
+        Ok(Item::Other(json_kind(&Value::Number(0.into()))))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Item, E> {
+        Ok(Item::Other(json_kind(&Value::Number(0.into()))))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Item, E> {
+        // serde_json builds a non-finite number as `null`.
+        let value = serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number);
+        Ok(Item::Other(json_kind(&value)))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Item, E> {
+        Ok(Item::Other(json_kind(&Value::String(String::new()))))
+    }
+
+    fn visit_unit<E>(self) -> Result<Item, E> {
+        Ok(Item::Other(json_kind(&Value::Null)))
+    }
+
+    fn visit_none<E>(self) -> Result<Item, E> {
+        Ok(Item::Other(json_kind(&Value::Null)))
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Item, D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Item, A::Error> {
+        Skip(self.at).visit_seq(seq)?;
+        Ok(Item::Other(json_kind(&Value::Array(Vec::new()))))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {
+        let mut object = Map::new();
+        let mut seen = Keys::default();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            seen.insert(key.clone(), self.at)?;
+            let here = Path::Key(self.at, &key);
+            if (self.keep)(&key) {
+                let value = map.next_value_seed(ValueSeed(&here))?;
+                object.insert(key.into_owned(), value);
+            } else {
+                map.next_value_seed(Skip(&here))?;
+            }
+        }
+        Ok(Item::Record(object))
+    }
+}
+
+/// A key as the text holds it: borrowed unless it had escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Cow<'de, str>, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(value))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(value.to_owned()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(value))
+    }
+}
+
+/// The keys one object has named so far; a second of the same is the duplicate [`json`]
+/// refuses, reported at the repeated key.
+#[derive(Default)]
+struct Keys<'de>(HashSet<Cow<'de, str>>);
+
+impl<'de> Keys<'de> {
+    fn insert<E: de::Error>(&mut self, key: Cow<'de, str>, at: &Path<'_>) -> Result<(), E> {
+        if self.0.contains(&key) {
+            Err(E::custom(duplicate_key(&key, at)))
+        } else {
+            self.0.insert(key);
+            Ok(())
+        }
+    }
+}
+
+/// A value parsed and checked as [`ValueSeed`] would (duplicate keys at any depth, the
+/// nesting limit) without being built.
+struct Skip<'p>(&'p Path<'p>);
+
+impl<'de> DeserializeSeed<'de> for Skip<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0;
+        loop {
+            let here = Path::Index(self.0, index);
+            if seq.next_element_seed(Skip(&here))?.is_none() {
+                return Ok(());
+            }
+            index += 1;
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = Keys::default();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            seen.insert(key.clone(), self.0)?;
+            let here = Path::Key(self.0, &key);
+            map.next_value_seed(Skip(&here))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What reading gave: each record's position and the kept fields, or the error text.
+    type Outcome = Result<Vec<(Position, Map<String, Value>)>, String>;
+
+    fn keep(key: &str) -> bool {
+        ["id", "name", "Name", "a.b"]
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(key))
+    }
+
+    fn filtered(object: &Map<String, Value>) -> Map<String, Value> {
+        object
+            .iter()
+            .filter(|(key, _)| keep(key))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    }
+
+    /// The streaming reader.
+    fn streamed(text: &str, path: Option<&FieldPath>) -> Outcome {
+        let mut records = Vec::new();
+        let mut take = |position: Position, object: &Map<String, Value>| {
+            records.push((position, object.clone()));
+        };
+        match json_records(text, path, &keep, &mut take) {
+            Ok(()) => Ok(records),
+            Err(RecordsError::Json(error)) => Err(error.to_string()),
+            Err(RecordsError::Misplaced(location, message)) => {
+                Err(format!("{location:?} {message}"))
+            }
+        }
+    }
+
+    /// The whole document built first, then the records looked up: what was read before the
+    /// streaming reader, kept here as the reference it must agree with.
+    fn built(text: &str, path: Option<&FieldPath>) -> Outcome {
+        let mut value = super::super::json(text).map_err(|e| e.to_string())?;
+        let misplaced =
+            |location: Option<String>, message: String| Err(format!("{location:?} {message}"));
+        let list = match path {
+            Some(path) => match path
+                .segments()
+                .iter()
+                .try_fold(&mut value, |value, key| value.as_object_mut()?.get_mut(key))
+                .filter(|value| !value.is_null())
+                .map(Value::take)
+            {
+                Some(list) => list,
+                None => {
+                    return misplaced(
+                        None,
+                        format!(
+                            "has no `{path}` field holding the records; check the source's `records`"
+                        ),
+                    );
+                }
+            },
+            None => match value {
+                Value::Object(mut map) if map.get("value").is_some_and(Value::is_array) => {
+                    map.remove("value").unwrap_or(Value::Null)
+                }
+                other => other,
+            },
+        };
+        match list {
+            Value::Array(items) => {
+                if let Some((index, other)) = items.iter().enumerate().find(|(_, i)| !i.is_object())
+                {
+                    return misplaced(
+                        Some(format!("record {}", index + 1)),
+                        format!(
+                            "is {}, not an object with fields; point `records` at the list of objects",
+                            json_kind(other)
+                        ),
+                    );
+                }
+                Ok(items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(index, item)| {
+                        item.as_object()
+                            .map(|o| (Position::Record(index + 1), filtered(o)))
+                    })
+                    .collect())
+            }
+            // One object is read whole: its fields are all there, as before.
+            Value::Object(object) => Ok(vec![(Position::Record(1), object)]),
+            other => misplaced(
+                None,
+                format!(
+                    "holds {} where records were expected (an array of objects, or one object)",
+                    json_kind(&other)
+                ),
+            ),
+        }
+    }
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    const KEYS: [&str; 8] = ["value", "results", "a", "b", "id", "name", "Name", "a.b"];
+
+    fn value(rng: &mut Rng, depth: u32, out: &mut String) {
+        let choice = if depth > 3 {
+            rng.below(5)
+        } else {
+            rng.below(8)
+        };
+        match choice {
+            0 => out.push_str("null"),
+            1 => out.push_str(if rng.below(2) == 0 { "true" } else { "false" }),
+            2 => out.push_str(&format!("{}", rng.below(1000))),
+            3 => out.push_str(&format!("{}.5", rng.below(10))),
+            4 => out.push_str(&format!("\"t{}\\u0041\"", rng.below(10))),
+            5 | 6 => {
+                out.push('{');
+                let n = rng.below(5);
+                for i in 0..n {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let key = KEYS[usize::try_from(rng.below(8)).unwrap()];
+                    // Sometimes escaped: the same key to a JSON reader.
+                    if key == "id" && rng.below(3) == 0 {
+                        out.push_str("\"\\u0069d\":");
+                    } else {
+                        out.push_str(&format!("\"{key}\":"));
+                    }
+                    value(rng, depth + 1, out);
+                }
+                out.push('}');
+            }
+            _ => {
+                out.push('[');
+                let n = rng.below(4);
+                for i in 0..n {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    value(rng, depth + 1, out);
+                }
+                out.push(']');
+            }
+        }
+    }
+
+    #[test]
+    fn streaming_the_records_reads_what_building_the_document_read() {
+        let paths: Vec<Option<FieldPath>> = vec![
+            None,
+            Some("value".parse().unwrap()),
+            Some("results".parse().unwrap()),
+            Some("a.b".parse().unwrap()),
+        ];
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let (mut read, mut refused) = (0, 0);
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            value(&mut rng, 0, &mut text);
+            // Now and then broken: cut short, or trailing content.
+            match rng.below(10) {
+                0 => {
+                    let cut = usize::try_from(rng.below(text.len() as u64 + 1)).unwrap();
+                    text.truncate(text.floor_char_boundary(cut));
+                }
+                1 => text.push_str(" x"),
+                _ => {}
+            }
+            for path in &paths {
+                let expected = built(&text, path.as_ref());
+                assert_eq!(
+                    streamed(&text, path.as_ref()),
+                    expected,
+                    "`{text}` at {path:?}"
+                );
+                match expected {
+                    Ok(records) if !records.is_empty() => read += 1,
+                    Ok(_) => {}
+                    Err(_) => refused += 1,
+                }
+            }
+        }
+        assert!(
+            read > 2_000 && refused > 2_000,
+            "{read} read, {refused} refused"
+        );
+    }
+}
