@@ -479,17 +479,38 @@ impl<'de> Visitor<'de> for KeySeed {
 
 /// The keys one object has named so far; a second of the same is the duplicate [`json`]
 /// refuses, reported at the repeated key.
+///
+/// A record has a few dozen keys: they are compared one by one, which costs less than hashing
+/// each. Past [`SCAN_KEYS`] a hashed set takes over, so an object of hostile size is not
+/// checked in quadratic time.
 #[derive(Default)]
-struct Keys<'de>(HashSet<Cow<'de, str>>);
+struct Keys<'de> {
+    few: Vec<Cow<'de, str>>,
+    many: HashSet<Cow<'de, str>>,
+}
+
+/// How many keys are compared one by one before they are hashed.
+const SCAN_KEYS: usize = 32;
 
 impl<'de> Keys<'de> {
     fn insert<E: de::Error>(&mut self, key: Cow<'de, str>, at: &Path<'_>) -> Result<(), E> {
-        if self.0.contains(&key) {
-            Err(E::custom(duplicate_key(&key, at)))
+        let seen = if self.many.is_empty() {
+            self.few.contains(&key)
         } else {
-            self.0.insert(key);
-            Ok(())
+            self.many.contains(&key)
+        };
+        if seen {
+            return Err(E::custom(duplicate_key(&key, at)));
         }
+        if self.many.is_empty() && self.few.len() < SCAN_KEYS {
+            self.few.push(key);
+        } else {
+            if self.many.is_empty() {
+                self.many.extend(self.few.drain(..));
+            }
+            self.many.insert(key);
+        }
+        Ok(())
     }
 }
 
@@ -721,6 +742,30 @@ mod tests {
                 out.push(']');
             }
         }
+    }
+
+    #[test]
+    fn a_duplicate_among_many_keys_is_found_whichever_keys_it_repeats() {
+        let keys: Vec<String> = (0..80).map(|i| format!("k{i}")).collect();
+        for repeated in [1, 31, 32, 33, 60, 79] {
+            for at in [40, 79] {
+                if at <= repeated {
+                    continue;
+                }
+                let mut names = keys.clone();
+                names.insert(at, keys[repeated].clone());
+                let fields: Vec<String> = names.iter().map(|k| format!("\"{k}\": 1")).collect();
+                let text = format!("[{{{}}}]", fields.join(", "));
+                let error = streamed(&text, None).unwrap_err();
+                assert!(
+                    error.contains(&format!("the key `{}` appears twice", keys[repeated])),
+                    "{repeated} again at {at}: {error}"
+                );
+                assert_eq!(built(&text, None).unwrap_err(), error);
+            }
+        }
+        let distinct: Vec<String> = keys.iter().map(|k| format!("\"{k}\": 1")).collect();
+        assert!(streamed(&format!("[{{{}}}]", distinct.join(", ")), None).is_ok());
     }
 
     #[test]
