@@ -12,7 +12,7 @@ use crate::util::graph_server::{
     DEVICES, Fault, GraphServer, INCIDENTS, REVIEW_DEFINITIONS, SECURITY_DEFAULTS, USERS, user,
 };
 use crate::util::ms_fixture::{
-    SECRET, api_source, cycle, engine, fast, fixture, gets, payloads, subject_state,
+    SECRET, api_source, cycle, engine, fast, fixture, gets, payload_bytes, payloads, subject_state,
 };
 use crate::util::{self, at};
 
@@ -52,35 +52,34 @@ tolerance = "24h"
 "#
 }
 
-/// Three pages of 1,000, 1,000 and 3 devices, as Intune pages them.
-fn three_pages_of_devices(server: &GraphServer) {
+/// Three pages of 1,000, 1,000 and 3 devices, as Intune pages them; the pages it served.
+fn three_pages_of_devices(server: &GraphServer) -> Vec<Vec<serde_json::Value>> {
     let fresh = "2026-11-23T08:41:55Z";
     let page = |prefix: &str| {
         (0..1000)
             .map(|i| device(&format!("{prefix}-{i:04}"), "compliant", fresh))
             .collect::<Vec<_>>()
     };
-    server.set_pages(
-        DEVICES,
+    let pages = vec![
+        page("ENG"),
+        page("OPS"),
         vec![
-            page("ENG"),
-            page("OPS"),
-            vec![
-                device("ENG-LT-014", "compliant", fresh),
-                // Compliant when it last synced, three weeks ago: unknown today.
-                device("SHOP-PC-02", "compliant", "2026-11-02T08:00:00Z"),
-                // Intune's own casing varies: read ignoring case.
-                device("SHOP-PC-07", "NonCompliant", fresh),
-            ],
+            device("ENG-LT-014", "compliant", fresh),
+            // Compliant when it last synced, three weeks ago: unknown today.
+            device("SHOP-PC-02", "compliant", "2026-11-02T08:00:00Z"),
+            // Intune's own casing varies: read ignoring case.
+            device("SHOP-PC-07", "NonCompliant", fresh),
         ],
-    );
+    ];
+    server.set_pages(DEVICES, pages.clone());
+    pages
 }
 
 #[test]
 fn intune_devices_in_pages_of_1000_a_stale_device_is_unknown_never_compliant() {
     let now = at("2026-11-23T15:00:00Z");
     let server = GraphServer::start(SECRET);
-    three_pages_of_devices(&server);
+    let pages = three_pages_of_devices(&server);
     let fixture = fixture(now, &devices_config(&server));
     let mut engine = engine(&fixture);
     let (state, reason) = cycle(&mut engine, now, "devices-compliant");
@@ -96,6 +95,13 @@ fn intune_devices_in_pages_of_1000_a_stale_device_is_unknown_never_compliant() {
     let stored = payloads(&fixture, "intune");
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0]["value"].as_array().map(Vec::len), Some(2003));
+    // Written out page by page, the document is byte for byte the one built from every item
+    // at once (so its hash, and what the store already holds, do not change).
+    let all: Vec<serde_json::Value> = pages.into_iter().flatten().collect();
+    assert_eq!(
+        payload_bytes(&fixture, "intune")[0],
+        serde_json::to_vec(&serde_json::json!({ "value": all })).expect("json")
+    );
 
     assert_eq!(
         subject_state(&engine, "devices-compliant", "ENG-LT-014").0,

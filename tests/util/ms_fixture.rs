@@ -102,6 +102,14 @@ pub(crate) fn subject_state(engine: &Engine, duty: &str, subject: &str) -> (Stat
 
 /// The stored payloads of `source`, oldest first.
 pub(crate) fn payloads(fixture: &Fixture, source: &str) -> Vec<serde_json::Value> {
+    payload_bytes(fixture, source)
+        .iter()
+        .map(|payload| serde_json::from_slice(payload).expect("stored JSON"))
+        .collect()
+}
+
+/// The stored payloads of `source`, as bytes, oldest first.
+pub(crate) fn payload_bytes(fixture: &Fixture, source: &str) -> Vec<Vec<u8>> {
     let db = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("db");
     let mut statement = db
         .prepare(
@@ -110,10 +118,7 @@ pub(crate) fn payloads(fixture: &Fixture, source: &str) -> Vec<serde_json::Value
         )
         .expect("query");
     statement
-        .query_map([source], |row| {
-            let payload: Vec<u8> = row.get(0)?;
-            Ok(serde_json::from_slice(&payload).expect("stored JSON"))
-        })
+        .query_map([source], |row| row.get(0))
         .expect("rows")
         .collect::<Result<_, _>>()
         .expect("rows")

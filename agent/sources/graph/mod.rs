@@ -51,16 +51,23 @@ pub(super) fn collect(
         source.max_bytes,
     );
     client.headers = graph.headers;
-    let items = match graph.shape {
-        GraphShape::List => client.list(http, &run, &graph.url),
+    let document = |items: Vec<serde_json::Value>| {
+        to_document(&graph.url, serde_json::json!({ "value": items }))
+    };
+    let payload = match graph.shape {
+        // The largest lists (devices, users): written out page by page.
+        GraphShape::List => client.list_document(http, &run, &graph.url),
         GraphShape::Object => client
             .object(http, &run, &graph.url, graph.url.as_str())
-            .map(|object| vec![serde_json::Value::Object(object)]),
-        GraphShape::InstancesOfEach => instances_of_each(&mut client, http, &run, &graph.url),
-        GraphShape::DecisionsOfEach => decisions_of_each(&mut client, http, &run, &graph.url),
+            .and_then(|object| document(vec![serde_json::Value::Object(object)])),
+        GraphShape::InstancesOfEach => {
+            instances_of_each(&mut client, http, &run, &graph.url).and_then(document)
+        }
+        GraphShape::DecisionsOfEach => {
+            decisions_of_each(&mut client, http, &run, &graph.url).and_then(document)
+        }
     }
     .map_err(api)?;
-    let payload = to_document(&graph.url, serde_json::json!({ "value": items })).map_err(api)?;
     // The API speaks for the moment it answered; whole seconds, as the store keeps them.
     let effective_at = Timestamp::from_second(now.as_second()).unwrap_or(now);
     Ok(Collected {
