@@ -454,6 +454,7 @@ impl Engine {
                 self.held.judged(
                     &contractor.id,
                     duty.id.as_str(),
+                    now,
                     inputs.filter(|_| until > now).map(|inputs| (inputs, until)),
                 );
                 if recorded.state.is_some() || recorded.subjects > 0 {

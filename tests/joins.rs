@@ -441,3 +441,35 @@ fn the_builtin_mfa_checks_count_members_admins_and_guests_apart() {
     let enforced = util::verdict_of(&engine, "mfa-enforced");
     assert_eq!(enforced.state.kind(), StateKind::Met, "{}", enforced.reason);
 }
+
+#[test]
+fn a_joined_export_dated_ahead_is_used_once_its_instant_comes() {
+    // A file share's clock half an hour ahead: the Intune export is not used at first, and
+    // is from its instant on, although no file changed in between (the verdict is not held).
+    let fixture = fixture(CONFIG);
+    let intune =
+        std::fs::read_to_string(fixture.path("exports/managedDevices.json")).expect("intune");
+    fixture.write_dated(
+        "exports/managedDevices.json",
+        &intune,
+        now() + SignedDuration::from_mins(30),
+    );
+    let mut engine = util::engine(&fixture);
+    engine.cycle(now()).expect("first");
+    assert!(
+        util::verdict_of(&engine, "patch-deadlines")
+            .reason
+            .contains("has produced no evidence"),
+        "not used before its instant"
+    );
+    let summary = engine
+        .cycle(now() + SignedDuration::from_hours(1))
+        .expect("later");
+    assert_eq!(summary.evaluated, 1, "{summary}");
+    let verdict = util::verdict_of(&engine, "patch-deadlines");
+    assert!(
+        verdict.reason.contains("1 of 4 break it"),
+        "{}",
+        verdict.reason
+    );
+}

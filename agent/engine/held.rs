@@ -58,27 +58,53 @@ impl From<Collection> for Run {
     }
 }
 
+/// A verdict judged at `at` from `inputs`, holding until `until`.
+#[derive(Debug)]
+struct Standing {
+    inputs: Inputs,
+    at: Timestamp,
+    until: Timestamp,
+}
+
 /// The verdicts that hold, by (client, duty).
 #[derive(Debug, Default)]
 pub(super) struct Held {
-    verdicts: HashMap<(String, String), (Inputs, Timestamp)>,
+    verdicts: HashMap<(String, String), Standing>,
 }
 
 impl Held {
-    /// Whether the verdict judged from `inputs` still holds at `now`.
+    /// Whether the verdict judged from `inputs` still holds at `now`: only forward from the
+    /// instant it was judged at (a clock set back, a what-if run for an earlier instant, is
+    /// judged anew) and before its horizon.
     pub(super) fn holds(&self, client: &str, duty: &str, inputs: &Inputs, now: Timestamp) -> bool {
         self.verdicts
             .get(&(client.to_owned(), duty.to_owned()))
-            .is_some_and(|(held, until)| held == inputs && now < *until)
+            .is_some_and(|held| held.inputs == *inputs && held.at <= now && now < held.until)
     }
 
-    /// The duty was judged from `inputs`; its verdict holds until `until` (`None`: it was not
-    /// judged from inputs that can be compared, so it is judged again next time).
-    pub(super) fn judged(&mut self, client: &str, duty: &str, held: Option<(Inputs, Timestamp)>) {
+    /// The duty was judged at `at` from `inputs` and its verdict holds until `until` (`None`:
+    /// it was not judged from inputs that can be compared, so it is judged again next time).
+    /// A row of any of its sources dated after `at` was left out then (`verdict_holding`, the
+    /// joined sources) and counts from its instant on: the verdict holds at most until then.
+    pub(super) fn judged(
+        &mut self,
+        client: &str,
+        duty: &str,
+        at: Timestamp,
+        held: Option<(Inputs, Timestamp)>,
+    ) {
         let key = (client.to_owned(), duty.to_owned());
         match held {
-            Some(held) => {
-                self.verdicts.insert(key, held);
+            Some((inputs, until)) => {
+                let ahead = inputs
+                    .sources
+                    .iter()
+                    .flat_map(|source| source.rows.iter())
+                    .map(|(_, _, effective_at)| *effective_at)
+                    .filter(|effective_at| *effective_at > at)
+                    .min();
+                let until = ahead.map_or(until, |ahead| until.min(ahead));
+                self.verdicts.insert(key, Standing { inputs, at, until });
             }
             None => {
                 self.verdicts.remove(&key);

@@ -251,7 +251,8 @@ impl Store {
                  FROM ladder_threads t
                  JOIN subject_state s
                    ON s.client = t.client AND s.duty = t.duty AND s.subject = t.subject
-                 WHERE t.client = ?1 AND t.duty = ?2 AND t.closed_at IS NULL",
+                 WHERE t.client = ?1 AND t.duty = ?2 AND t.closed_at IS NULL
+                 ORDER BY subject",
             )?;
             let rows = stmt.query_map(params![client, duty], |row| {
                 Ok(CurrentSubject {
