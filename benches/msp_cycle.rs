@@ -24,7 +24,9 @@
 //!
 //! Each size runs in a child process of its own, so the figures are its own: CPU time is user
 //! plus system time from /proc/self/stat (what getrusage reports), peak memory `VmHWM` (reset
-//! through /proc/self/clear_refs before each cycle), resident memory `VmRSS`.
+//! through /proc/self/clear_refs before each cycle), resident memory `VmRSS`. The child runs
+//! with `MALLOC_ARENA_MAX=2`, as the shipped systemd units run the daemon, unless the variable
+//! is set already.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -88,11 +90,15 @@ fn main() {
         let bytes = generate(dir.path(), clients, devices, dated, collections);
         // After the files were written: evidence dated after `now` would not count.
         let now = Timestamp::now();
-        let output = Command::new(std::env::current_exe().expect("own path"))
+        let mut child = Command::new(std::env::current_exe().expect("own path"));
+        child
             .args(["--child", &now.to_string(), &cache])
-            .arg(dir.path())
-            .output()
-            .expect("the child runs");
+            .arg(dir.path());
+        // As the shipped systemd units run the daemon, unless the caller says otherwise.
+        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+            child.env("MALLOC_ARENA_MAX", "2");
+        }
+        let output = child.output().expect("the child runs");
         eprint!("{}", String::from_utf8_lossy(&output.stderr));
         assert!(
             output.status.success(),
