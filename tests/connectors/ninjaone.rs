@@ -333,9 +333,10 @@ fn a_rate_limited_source_spaces_its_requests() {
     let started = std::time::Instant::now();
     engine.cycle(now()).expect("cycle");
     assert_eq!(state_of(&engine, "critical-patches").0, StateKind::Met);
-    // Token and three pages: three intervals at least.
+    // Its three pages: two intervals at least. (The token request may be the other source's:
+    // sources collected at once share a credential's token, so it is not counted on.)
     assert!(
-        started.elapsed() >= std::time::Duration::from_millis(300),
+        started.elapsed() >= std::time::Duration::from_millis(200),
         "{:?}",
         started.elapsed()
     );
