@@ -9,6 +9,7 @@
 //! so the duty, from `met`.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -341,12 +342,23 @@ fn outcomes(
     snapshot: &Snapshot,
     context: Context<'_>,
 ) -> BTreeMap<Subject, Outcome> {
+    outcomes_until(rule, snapshot, context, None)
+}
+
+/// [`outcomes`], noting in `horizon` (made at the snapshot's instant) until when the same
+/// records judged at a later instant come out the same.
+fn outcomes_until(
+    rule: &Continuous,
+    snapshot: &Snapshot,
+    context: Context<'_>,
+    horizon: Option<&Horizon>,
+) -> BTreeMap<Subject, Outcome> {
     // Conditions read `now` as the instant the snapshot speaks for, so an
     // old snapshot is judged as it stood then.
     let context = Context {
         now: snapshot.effective_at,
         zone: context.zone,
-        horizon: None,
+        horizon,
     };
     let mut out: BTreeMap<Subject, Outcome> = BTreeMap::new();
     // `required_field`: the values it takes in the records the `where` selects.
@@ -451,6 +463,38 @@ fn expectation(rule: &Continuous) -> String {
     }
 }
 
+/// The outcomes of `older` snapshots, newest first. An API that answers the same bytes at every
+/// call leaves a run of snapshots of the same records (one parse, shared) that differ only in
+/// their instant: judged oldest first, a snapshot's outcomes are reused for the next ones of the
+/// same records while their instant is before the horizon those outcomes noted (a condition
+/// such as `pending_since < now-14d` turning), so a window of a hundred such snapshots is judged
+/// a few times, not a hundred.
+fn history<'s>(
+    rule: &Continuous,
+    older: &'s [Snapshot],
+    context: Context<'_>,
+) -> Vec<(&'s Snapshot, Rc<BTreeMap<Subject, Outcome>>)> {
+    let mut out: Vec<(&Snapshot, Rc<BTreeMap<Subject, Outcome>>)> = Vec::with_capacity(older.len());
+    let mut last: Option<(&Snapshot, Timestamp, Rc<BTreeMap<Subject, Outcome>>)> = None;
+    for snapshot in older {
+        if let Some((judged, until, outcomes)) = &last
+            && Arc::ptr_eq(&judged.records, &snapshot.records)
+            && Arc::ptr_eq(&judged.findings, &snapshot.findings)
+            && judged.effective_at <= snapshot.effective_at
+            && snapshot.effective_at < *until
+        {
+            out.push((snapshot, Rc::clone(outcomes)));
+            continue;
+        }
+        let horizon = Horizon::new(snapshot.effective_at);
+        let outcomes = Rc::new(outcomes_until(rule, snapshot, context, Some(&horizon)));
+        last = Some((snapshot, horizon.until(), Rc::clone(&outcomes)));
+        out.push((snapshot, outcomes));
+    }
+    out.reverse();
+    out
+}
+
 /// `expect = "all"` or `"none"`: each subject on its own.
 fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'_>) -> Verdict {
     let zone = context.zone;
@@ -474,15 +518,11 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
         );
     }
     // Older snapshots' outcomes, newest first, only if someone fails now.
-    let history: Vec<(&Snapshot, BTreeMap<Subject, Outcome>)> = if current
+    let history: Vec<(&Snapshot, Rc<BTreeMap<Subject, Outcome>>)> = if current
         .values()
         .any(|o| matches!(o, Outcome::Fails | Outcome::Absent))
     {
-        older
-            .iter()
-            .rev()
-            .map(|s| (s, outcomes(rule, s, context)))
-            .collect()
+        history(rule, older, context)
     } else {
         Vec::new()
     };

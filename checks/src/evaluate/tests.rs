@@ -3348,3 +3348,74 @@ fn a_verdict_reads_the_same_at_every_instant_before_its_horizon() {
         "{changed_at_horizon} verdicts changed at their horizon"
     );
 }
+
+#[test]
+fn snapshots_of_the_same_records_judge_as_if_each_were_read_on_its_own() {
+    // An API answering the same bytes at every call: one parse shared by many snapshots, whose
+    // outcomes `history` reuses while no condition turns. Each read on its own, nothing is
+    // reused: both must give the same verdict, reasons included.
+    let mut rng = Rng(0x51DE_CA5E_0BAD_F00D);
+    let base = at(NOW);
+    let mut shared_reused = 0;
+    for trial in 0..400 {
+        let rows: Vec<String> = (0..6)
+            .map(|d| {
+                let severity = if rng.chance(60) { "CRITICAL" } else { "LOW" };
+                let age = i64::try_from(rng.next() % (20 * 86_400)).unwrap();
+                format!(
+                    r#"{{"deviceId":"d{d}","name":"KB{d}","severity":"{severity}","status":"PENDING","timestamp":"{}"}}"#,
+                    stamp(base, -age)
+                )
+            })
+            .collect();
+        let text = format!(r#"{{"results":[{}]}}"#, rows.join(","));
+        let read = || parse("patch", Format::Json, Some("results"), text.as_bytes()).unwrap();
+        let count = 2 + rng.below(40);
+        let mut instants: Vec<Timestamp> = (0..count)
+            .map(|_| {
+                base.checked_add(jiff::SignedDuration::from_secs(
+                    i64::try_from(rng.next() % (3 * 86_400)).unwrap(),
+                ))
+                .unwrap()
+            })
+            .collect();
+        instants.sort();
+        let now = *instants.last().unwrap() + jiff::SignedDuration::from_secs(60);
+        let one = read();
+        let (records, findings): (Arc<[Record]>, Arc<[crate::record::Finding]>) =
+            (one.records.into(), one.findings.into());
+        let shared: Vec<Snapshot> = instants
+            .iter()
+            .enumerate()
+            .map(|(i, at)| Snapshot {
+                id: EvidenceId(i64::try_from(i).unwrap() + 1),
+                effective_at: *at,
+                records: Arc::clone(&records),
+                findings: Arc::clone(&findings),
+            })
+            .collect();
+        let apart: Vec<Snapshot> = instants
+            .iter()
+            .enumerate()
+            .map(|(i, at)| {
+                let parsed = read();
+                Snapshot {
+                    id: EvidenceId(i64::try_from(i).unwrap() + 1),
+                    effective_at: *at,
+                    records: parsed.records.into(),
+                    findings: parsed.findings.into(),
+                }
+            })
+            .collect();
+        let duty = patch_none();
+        let a = holding(&duty, "patch", &shared, now);
+        let b = holding(&duty, "patch", &apart, now);
+        assert_eq!(a.0, b.0, "trial {trial}: {text}");
+        assert_eq!(a.1, b.1, "trial {trial}");
+        if a.0.state.kind() != StateKind::Met {
+            shared_reused += 1;
+        }
+    }
+    // Most trials have a failing patch, so the history is walked and reused.
+    assert!(shared_reused > 200, "{shared_reused}");
+}
