@@ -2,7 +2,7 @@
 //! escalation → mail. The daemon decides *when* to call these; the engine
 //! decides nothing about time except through the `now` it is given.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -570,7 +570,7 @@ impl Engine {
         };
         // Every row of the window is checked, as before any was read from the cache: its
         // payload, unless its content was read (and checked) before.
-        let mut rows = Vec::with_capacity(headers.len());
+        let mut rows: Vec<StoredRow> = Vec::with_capacity(headers.len());
         for header in headers {
             let key = parse_cache::Key {
                 client: contractor.id.clone(),
@@ -579,9 +579,14 @@ impl Engine {
                 origin: header.origin.clone(),
             };
             let content = match (&duty_reader, self.cache().get(&key)) {
-                (DutyReader::Source(_), Some(parsed)) => Content::Read(parsed),
+                (DutyReader::Source(_), Some(parsed)) => Gathered::Ready(Content::Read(parsed)),
+                // The same content as an earlier row of the window (an API that answered the
+                // same bytes again): one payload, stored once by its hash, checked once.
+                (DutyReader::Source(_), None) if rows.iter().any(|row| row.key == key) => {
+                    Gathered::Again
+                }
                 _ => match self.store.payload(&header)? {
-                    Ok(payload) => Content::Bytes(payload),
+                    Ok(payload) => Gathered::Ready(Content::Bytes(payload)),
                     Err(tampered) => return Ok((tampered_verdict(duty, tampered, now), now)),
                 },
             };
@@ -611,14 +616,31 @@ impl Engine {
         }
         let reader = duty_reader.get();
         let mut snapshots = Vec::with_capacity(stored.len());
+        // What this window read, so a row of the same content shares its records.
+        let mut read_now: HashMap<parse_cache::Key, SharedParsed> = HashMap::new();
         for row in stored {
-            match self.records(&duty_reader, row.content, &row.header, row.key) {
-                Ok(parsed) => snapshots.push(Snapshot {
-                    id: row.header.id,
-                    effective_at: row.header.effective_at,
-                    records: parsed.records,
-                    findings: parsed.findings,
-                }),
+            let content = match row.content {
+                Gathered::Again => match read_now.get(&row.key) {
+                    Some(parsed) => Content::Read(parsed.clone()),
+                    // Its earlier row was left out (dated ahead, or not the latest).
+                    None => match self.store.payload(&row.header)? {
+                        Ok(payload) => Content::Bytes(payload),
+                        Err(tampered) => return Ok((tampered_verdict(duty, tampered, now), now)),
+                    },
+                },
+                Gathered::Ready(content) => content,
+            };
+            let key = row.key.clone();
+            match self.records(&duty_reader, content, &row.header, row.key) {
+                Ok(parsed) => {
+                    snapshots.push(Snapshot {
+                        id: row.header.id,
+                        effective_at: row.header.effective_at,
+                        records: Arc::clone(&parsed.records),
+                        findings: Arc::clone(&parsed.findings),
+                    });
+                    read_now.insert(key, parsed);
+                }
                 Err(error) => {
                     // Stored evidence that no longer reads (the config's kind or
                     // format changed under it) cannot vouch for anything.
@@ -946,13 +968,19 @@ fn tampered_verdict(duty: &Duty, tampered: Tampered, now: Timestamp) -> Verdict 
 struct StoredRow {
     header: EvidenceHeader,
     key: parse_cache::Key,
-    content: Content,
+    content: Gathered,
 }
 
 /// A row's content: read before (from the cache), or its checked bytes.
 enum Content {
     Read(SharedParsed),
     Bytes(Vec<u8>),
+}
+
+/// A row's content as the window is gathered: at hand, or the same as an earlier row's.
+enum Gathered {
+    Ready(Content),
+    Again,
 }
 
 /// `source_error` for evidence that cannot be trusted or read at all (altered in the

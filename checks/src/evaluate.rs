@@ -323,6 +323,9 @@ fn continuous_joined(
     verdict
 }
 
+/// Each subject's outcome in one snapshot.
+type Outcomes = BTreeMap<Subject, Outcome>;
+
 /// How one record fares against a continuous condition.
 #[derive(Clone, Debug, PartialEq)]
 enum Outcome {
@@ -473,9 +476,10 @@ fn history<'s>(
     rule: &Continuous,
     older: &'s [Snapshot],
     context: Context<'_>,
-) -> Vec<(&'s Snapshot, Rc<BTreeMap<Subject, Outcome>>)> {
-    let mut out: Vec<(&Snapshot, Rc<BTreeMap<Subject, Outcome>>)> = Vec::with_capacity(older.len());
-    let mut last: Option<(&Snapshot, Timestamp, Rc<BTreeMap<Subject, Outcome>>)> = None;
+) -> Vec<(&'s Snapshot, Rc<Outcomes>)> {
+    let mut out: Vec<(&Snapshot, Rc<Outcomes>)> = Vec::with_capacity(older.len());
+    // The last snapshot judged, until when its outcomes hold, and them.
+    let mut last: Option<(&Snapshot, Timestamp, Rc<Outcomes>)> = None;
     for snapshot in older {
         if let Some((judged, until, outcomes)) = &last
             && Arc::ptr_eq(&judged.records, &snapshot.records)
@@ -518,7 +522,7 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
         );
     }
     // Older snapshots' outcomes, newest first, only if someone fails now.
-    let history: Vec<(&Snapshot, Rc<BTreeMap<Subject, Outcome>>)> = if current
+    let history: Vec<(&Snapshot, Rc<Outcomes>)> = if current
         .values()
         .any(|o| matches!(o, Outcome::Fails | Outcome::Absent))
     {
