@@ -1,12 +1,11 @@
-//! The records of evidence content already read, kept by payload hash so that unchanged
-//! evidence is not parsed again: not by the next duty reading the same source, not by the
-//! next pass while the content stays the same.
+//! The records of evidence content already read, kept by payload hash so that the same content
+//! is not parsed again: not by the next duty reading the same source, not by a later pass that
+//! must judge it again (the same bytes collected at a new instant; unchanged evidence whose
+//! verdict still holds is not read at all, see `engine/held.rs`).
 //!
-//! Only what is safe to reuse is kept. A duty's verdict depends on `now` (due soon, lapsed,
-//! staleness), so verdicts are always evaluated again; what is reused is the reading of bytes
-//! into records, which depends only on the bytes (named by their SHA-256), the source's
-//! reading settings (the cache is emptied when the config changes) and the origin the
-//! findings name (part of the key).
+//! Only what is safe to reuse is kept: the reading of bytes into records, which depends only
+//! on the bytes (named by their SHA-256), the source's reading settings (the cache is emptied
+//! when the config changes) and the origin the findings name (part of the key).
 //!
 //! The records came from bytes whose hash was checked when they were read (from the store, or
 //! collected and stored in the same pass), so they are the recorded content. An edit of the
