@@ -40,6 +40,10 @@ use dutywatch::engine::Engine;
 use dutywatch::store::Store;
 use jiff::{SignedDuration, Timestamp};
 
+mod common;
+
+use common::{DAY, HOUR, Rng, ago, db_bytes, reset_peak, usage};
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--child") {
@@ -150,27 +154,6 @@ fn size(arg: &str) -> Option<(usize, usize)> {
     Some((clients.parse().ok()?, devices.parse().ok()?))
 }
 
-/// A deterministic generator (xorshift), so every run sees the same evidence.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// True with probability `percent` / 100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 const REQUIRED_TABLES: [&str; 5] = [
     "SigninLogs",
     "AuditLogs",
@@ -231,14 +214,6 @@ fn write(path: &Path, text: &str) -> u64 {
     file.flush().expect("flush");
     text.len() as u64
 }
-
-fn ago(now: Timestamp, seconds: u64) -> Timestamp {
-    now.checked_sub(SignedDuration::from_secs(seconds as i64))
-        .expect("in range")
-}
-
-const HOUR: u64 = 3600;
-const DAY: u64 = 86_400;
 
 /// Graph `reports/authenticationMethods/userRegistrationDetails`: one user per device.
 fn users(rng: &mut Rng, client: usize, count: usize, now: Timestamp) -> String {
@@ -579,54 +554,6 @@ path = "DIR/la-tables.json"
 schedule = "0 * * * *"
 max_age = "2d"
 "#;
-
-/// (user + system CPU seconds, peak resident MiB, resident MiB) of this process.
-fn usage() -> (f64, u64, u64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command name (which is in parentheses and may hold spaces).
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // utime and stime are fields 14 and 15 of stat(5), 12 and 13 after the name.
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|i| fields.get(*i).and_then(|f| f.parse::<u64>().ok()))
-        .sum();
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = |key: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(key))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    // USER_HZ is 100 on Linux.
-    (
-        ticks as f64 / 100.0,
-        kib("VmHWM:") / 1024,
-        kib("VmRSS:") / 1024,
-    )
-}
-
-/// The bytes the database's pages hold (as its readers see it, the write-ahead log included),
-/// free pages not counted.
-fn db_bytes(dir: &Path) -> u64 {
-    let db = rusqlite::Connection::open(dir.join("state/dutywatch.db")).expect("the database");
-    db.query_row(
-        "SELECT (page_count - freelist_count) * page_size
-           FROM pragma_page_count, pragma_freelist_count, pragma_page_size",
-        [],
-        |row| row.get::<_, i64>(0),
-    )
-    .map(|bytes| bytes.unsigned_abs())
-    .expect("its size")
-}
-
-/// Resets `VmHWM` to the current resident size, so the next peak is the next cycle's.
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
 
 fn child(args: &[String]) {
     let [now, cache, dir] = args else {
