@@ -140,37 +140,42 @@ impl<'de> Visitor<'de> for Level<'_, '_, '_, '_> {
         f.write_str("any valid JSON value")
     }
 
-    fn visit_bool<E>(self, value: bool) -> Result<(), E> {
-        self.scalar(&Value::Bool(value));
+    // A scalar is built as `ValueSeed` builds it, to be named (`json_kind`).
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<(), E> {
+        let value = ValueSeed(self.at).visit_bool(value)?;
+        self.scalar(&value);
         Ok(())
     }
 
-    fn visit_i64<E>(self, value: i64) -> Result<(), E> {
-        self.scalar(&Value::Number(value.into()));
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<(), E> {
+        let value = ValueSeed(self.at).visit_i64(value)?;
+        self.scalar(&value);
         Ok(())
     }
 
-    fn visit_u64<E>(self, value: u64) -> Result<(), E> {
-        self.scalar(&Value::Number(value.into()));
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<(), E> {
+        let value = ValueSeed(self.at).visit_u64(value)?;
+        self.scalar(&value);
         Ok(())
     }
 
-    fn visit_f64<E>(self, value: f64) -> Result<(), E> {
-        self.scalar(&serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number));
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<(), E> {
+        let value = ValueSeed(self.at).visit_f64(value)?;
+        self.scalar(&value);
         Ok(())
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
         self.scalar(&Value::String(String::new()));
         Ok(())
     }
 
-    fn visit_unit<E>(self) -> Result<(), E> {
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         self.scalar(&Value::Null);
         Ok(())
     }
 
-    fn visit_none<E>(self) -> Result<(), E> {
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
         self.scalar(&Value::Null);
         Ok(())
     }
@@ -276,38 +281,37 @@ impl<'de> Visitor<'de> for Envelope<'_, '_, '_, '_> {
         f.write_str("any valid JSON value")
     }
 
-    fn visit_bool<E>(self, value: bool) -> Result<Option<Value>, E> {
-        Ok(Some(Value::Bool(value)))
+    // Anything but a list is built by `ValueSeed`.
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Option<Value>, E> {
+        ValueSeed(self.at).visit_bool(value).map(Some)
     }
 
-    fn visit_i64<E>(self, value: i64) -> Result<Option<Value>, E> {
-        Ok(Some(Value::Number(value.into())))
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Option<Value>, E> {
+        ValueSeed(self.at).visit_i64(value).map(Some)
     }
 
-    fn visit_u64<E>(self, value: u64) -> Result<Option<Value>, E> {
-        Ok(Some(Value::Number(value.into())))
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Option<Value>, E> {
+        ValueSeed(self.at).visit_u64(value).map(Some)
     }
 
-    fn visit_f64<E>(self, value: f64) -> Result<Option<Value>, E> {
-        Ok(Some(
-            serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number),
-        ))
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Option<Value>, E> {
+        ValueSeed(self.at).visit_f64(value).map(Some)
     }
 
-    fn visit_str<E>(self, value: &str) -> Result<Option<Value>, E> {
-        Ok(Some(Value::String(value.to_owned())))
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Option<Value>, E> {
+        ValueSeed(self.at).visit_str(value).map(Some)
     }
 
-    fn visit_string<E>(self, value: String) -> Result<Option<Value>, E> {
-        Ok(Some(Value::String(value)))
+    fn visit_string<E: de::Error>(self, value: String) -> Result<Option<Value>, E> {
+        ValueSeed(self.at).visit_string(value).map(Some)
     }
 
-    fn visit_unit<E>(self) -> Result<Option<Value>, E> {
-        Ok(Some(Value::Null))
+    fn visit_unit<E: de::Error>(self) -> Result<Option<Value>, E> {
+        ValueSeed(self.at).visit_unit().map(Some)
     }
 
-    fn visit_none<E>(self) -> Result<Option<Value>, E> {
-        Ok(Some(Value::Null))
+    fn visit_none<E: de::Error>(self) -> Result<Option<Value>, E> {
+        ValueSeed(self.at).visit_none().map(Some)
     }
 
     fn visit_some<D: de::Deserializer<'de>>(
@@ -387,33 +391,40 @@ impl<'de> Visitor<'de> for RecordSeed<'_, '_> {
         f.write_str("any valid JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Item, E> {
-        Ok(Item::Other(json_kind(&Value::Bool(true))))
+    // Not an object: built as `ValueSeed` builds it, to be named.
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Item, E> {
+        Ok(Item::Other(json_kind(
+            &ValueSeed(self.at).visit_bool(value)?,
+        )))
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<Item, E> {
-        Ok(Item::Other(json_kind(&Value::Number(0.into()))))
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Item, E> {
+        Ok(Item::Other(json_kind(
+            &ValueSeed(self.at).visit_i64(value)?,
+        )))
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<Item, E> {
-        Ok(Item::Other(json_kind(&Value::Number(0.into()))))
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Item, E> {
+        Ok(Item::Other(json_kind(
+            &ValueSeed(self.at).visit_u64(value)?,
+        )))
     }
 
-    fn visit_f64<E>(self, value: f64) -> Result<Item, E> {
-        // serde_json builds a non-finite number as `null`.
-        let value = serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number);
-        Ok(Item::Other(json_kind(&value)))
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Item, E> {
+        Ok(Item::Other(json_kind(
+            &ValueSeed(self.at).visit_f64(value)?,
+        )))
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<Item, E> {
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Item, E> {
         Ok(Item::Other(json_kind(&Value::String(String::new()))))
     }
 
-    fn visit_unit<E>(self) -> Result<Item, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<Item, E> {
         Ok(Item::Other(json_kind(&Value::Null)))
     }
 
-    fn visit_none<E>(self) -> Result<Item, E> {
+    fn visit_none<E: de::Error>(self) -> Result<Item, E> {
         Ok(Item::Other(json_kind(&Value::Null)))
     }
 
@@ -464,15 +475,15 @@ impl<'de> Visitor<'de> for KeySeed {
         f.write_str("a key")
     }
 
-    fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Cow<'de, str>, E> {
+    fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Cow<'de, str>, E> {
         Ok(Cow::Borrowed(value))
     }
 
-    fn visit_str<E>(self, value: &str) -> Result<Cow<'de, str>, E> {
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Cow<'de, str>, E> {
         Ok(Cow::Owned(value.to_owned()))
     }
 
-    fn visit_string<E>(self, value: String) -> Result<Cow<'de, str>, E> {
+    fn visit_string<E: de::Error>(self, value: String) -> Result<Cow<'de, str>, E> {
         Ok(Cow::Owned(value))
     }
 }
@@ -533,31 +544,31 @@ impl<'de> Visitor<'de> for Skip<'_> {
         f.write_str("any valid JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
         Ok(())
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
         Ok(())
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
         Ok(())
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
         Ok(())
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
         Ok(())
     }
 
-    fn visit_unit<E>(self) -> Result<(), E> {
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         Ok(())
     }
 
-    fn visit_none<E>(self) -> Result<(), E> {
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
         Ok(())
     }
 
