@@ -193,19 +193,10 @@ impl Store {
                 "SELECT subject, state, state_since, due, reason, gone_at FROM subject_state
                  WHERE client = ?1 AND duty = ?2 ORDER BY subject",
             )?;
-            let rows = stmt.query_map(params![client, duty], |row| {
-                Ok(CurrentSubject {
-                    subject: row.get(0)?,
-                    state: kind_column(row, 1)?,
-                    since: row.get(2)?,
-                    due: row.get(3)?,
-                    reason: row.get(4)?,
-                    gone_at: row.get(5)?,
-                })
-            })?;
-            let mut subjects = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            subjects.sort_by_key(|s| (s.gone_at.is_some(), std::cmp::Reverse(s.state.severity())));
-            Ok(subjects)
+            let subjects = stmt
+                .query_map(params![client, duty], subject_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(worst_first(subjects))
         };
         read().map_err(on_err)
     }
@@ -254,19 +245,10 @@ impl Store {
                  WHERE t.client = ?1 AND t.duty = ?2 AND t.closed_at IS NULL
                  ORDER BY subject",
             )?;
-            let rows = stmt.query_map(params![client, duty], |row| {
-                Ok(CurrentSubject {
-                    subject: row.get(0)?,
-                    state: kind_column(row, 1)?,
-                    since: row.get(2)?,
-                    due: row.get(3)?,
-                    reason: row.get(4)?,
-                    gone_at: row.get(5)?,
-                })
-            })?;
-            let mut subjects = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            subjects.sort_by_key(|s| (s.gone_at.is_some(), std::cmp::Reverse(s.state.severity())));
-            Ok((subjects, worst))
+            let subjects = stmt
+                .query_map(params![client, duty], subject_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((worst_first(subjects), worst))
         };
         read().map_err(on_err)
     }
@@ -593,6 +575,25 @@ fn write_subjects<'a>(
         });
     }
     Ok(changes)
+}
+
+/// A `subject_state` row read as `SELECT subject, state, state_since, due, reason, gone_at`.
+fn subject_row(row: &Row<'_>) -> rusqlite::Result<CurrentSubject> {
+    Ok(CurrentSubject {
+        subject: row.get(0)?,
+        state: kind_column(row, 1)?,
+        since: row.get(2)?,
+        due: row.get(3)?,
+        reason: row.get(4)?,
+        gone_at: row.get(5)?,
+    })
+}
+
+/// Subjects as [`Store::subjects`] orders them: worst first, gone ones last (the sort is
+/// stable, so the query's order by subject stays within each).
+fn worst_first(mut subjects: Vec<CurrentSubject>) -> Vec<CurrentSubject> {
+    subjects.sort_by_key(|s| (s.gone_at.is_some(), std::cmp::Reverse(s.state.severity())));
+    subjects
 }
 
 /// Reads a stored verdict; a row this binary cannot parse is an error naming the column,
