@@ -26,9 +26,12 @@ pub struct StatusRow {
     pub evaluated_at: Option<Timestamp>,
     pub reason: String,
     pub evidence: Vec<i64>,
-    /// Where each subject (user, device, patch, incident) stands, worst first; empty for
-    /// duties judged as a whole.
+    /// Where each subject (user, device, patch, incident) that was ever not met stands, worst
+    /// first; empty for duties judged as a whole. Subjects met since they were first seen are
+    /// only counted, in `met_subjects`.
     pub subjects: Vec<CurrentSubject>,
+    /// How many subjects the latest judgement found met (`None`: judged as a whole).
+    pub met_subjects: Option<u64>,
 }
 
 /// What `status --json` prints.
@@ -112,6 +115,7 @@ pub fn rows(config: &Config, store: &Store, filter: &Filter) -> anyhow::Result<V
             ),
             evidence: Vec::new(),
             subjects: Vec::new(),
+            met_subjects: None,
         });
     }
     for contractor in &config.contractors {
@@ -131,7 +135,7 @@ pub fn rows(config: &Config, store: &Store, filter: &Filter) -> anyhow::Result<V
             let stored = current
                 .iter()
                 .find(|v| v.client == contractor.id && v.duty == duty.id.as_str());
-            let (state, due, reason, evidence, since, evaluated) = match stored {
+            let (state, due, reason, evidence, since, evaluated, met_subjects) = match stored {
                 Some(v) => (
                     v.verdict.state.kind(),
                     v.verdict.state.due(),
@@ -139,12 +143,14 @@ pub fn rows(config: &Config, store: &Store, filter: &Filter) -> anyhow::Result<V
                     v.verdict.evidence.iter().map(|e| e.0).collect(),
                     Some(v.state_since),
                     Some(v.evaluated_at),
+                    v.met_subjects,
                 ),
                 None => (
                     StateKind::NoEvidence,
                     None,
                     "not evaluated yet: run `dutywatch once` or start the daemon".to_owned(),
                     Vec::new(),
+                    None,
                     None,
                     None,
                 ),
@@ -156,6 +162,7 @@ pub fn rows(config: &Config, store: &Store, filter: &Filter) -> anyhow::Result<V
             };
             rows.push(StatusRow {
                 subjects,
+                met_subjects,
                 contractor: contractor.id.clone(),
                 duty: duty.id.to_string(),
                 title: duty.title.clone(),
@@ -239,7 +246,7 @@ pub fn table(rows: &[StatusRow], zone: &TimeZone, subjects: bool, library: bool)
             ],
         );
         if subjects {
-            subject_lines(&mut out, &row.subjects, &show);
+            subject_lines(&mut out, &row.subjects, row.met_subjects, &show);
         }
     }
     let count = |rows: &mut dyn Iterator<Item = &StatusRow>| {
@@ -270,12 +277,10 @@ pub fn table(rows: &[StatusRow], zone: &TimeZone, subjects: bool, library: bool)
 fn subject_lines(
     out: &mut String,
     subjects: &[CurrentSubject],
+    met: Option<u64>,
     show: &dyn Fn(Option<Timestamp>) -> String,
 ) {
-    let met = subjects
-        .iter()
-        .filter(|s| s.state == StateKind::Met && s.gone_at.is_none())
-        .count();
+    let met = met.unwrap_or(0);
     for subject in subjects {
         if subject.state == StateKind::Met && subject.gone_at.is_none() {
             continue;

@@ -642,9 +642,10 @@ fn child(args: &[String]) {
             *states.entry(subject.state.as_str()).or_insert(0) += 1;
         }
         eprintln!(
-            "  c0000 {:<22} {:<14} subjects {states:?}",
+            "  c0000 {:<22} {:<14} subjects {states:?}, {} met",
             verdict.duty,
-            verdict.verdict.state.kind().as_str()
+            verdict.verdict.state.kind().as_str(),
+            verdict.met_subjects.unwrap_or(0)
         );
     }
     let (c1, c2) = (cpu1 - cpu0, cpu2 - cpu1);

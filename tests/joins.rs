@@ -150,15 +150,17 @@ fn a_patch_is_judged_only_on_a_device_both_sides_know_and_intune_saw_this_week()
     );
     // The verdict rests on all three snapshots.
     assert_eq!(verdict.evidence.len(), 3, "{:?}", verdict.evidence);
-    let subjects = engine
-        .store()
-        .subjects("acme", "patch-deadlines")
-        .expect("subjects");
+    let subjects = util::judged_subjects(&engine, "acme", "patch-deadlines");
     let state = |name: &str| {
         subjects
             .iter()
-            .find(|s| s.subject == name)
-            .map(|s| (s.state, s.reason.clone()))
+            .find(|(subject, _, _)| subject == name)
+            .map(|(_, state, reason)| {
+                (
+                    state.parse::<StateKind>().expect("a state kind"),
+                    reason.clone(),
+                )
+            })
             .unwrap_or_else(|| panic!("no subject {name}: {subjects:?}"))
     };
     // Failing as of this first look; the 1 h tolerance runs.

@@ -59,6 +59,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0009_digest_weeks.sql")),
     M::up(include_str!("migrations/0012_payloads.sql")).foreign_key_check(),
     M::up(include_str!("migrations/0016_attention_index.sql")),
+    M::up(include_str!("migrations/0017_met_subjects.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 

@@ -101,6 +101,9 @@ pub struct CurrentVerdict {
     /// When the duty entered its current state kind.
     pub state_since: Timestamp,
     pub evaluated_at: Timestamp,
+    /// How many subjects the latest judgement of them found met; `None` for a duty judged
+    /// as a whole. Those met since first seen have no [`CurrentSubject`].
+    pub met_subjects: Option<u64>,
 }
 
 /// A subject's latest state.
@@ -167,7 +170,7 @@ impl Store {
         let on_err = self.sql_error("reading current verdicts".to_owned());
         let read = || -> rusqlite::Result<Vec<CurrentVerdict>> {
             let mut stmt = self.conn.prepare_cached(
-                "SELECT client, duty, verdict, state_since, evaluated_at FROM duty_state
+                "SELECT client, duty, verdict, state_since, evaluated_at, met_subjects FROM duty_state
                  WHERE ?1 IS NULL OR client = ?1
                  ORDER BY client, duty",
             )?;
@@ -178,6 +181,9 @@ impl Store {
                     verdict: verdict_column(row, 2)?,
                     state_since: row.get(3)?,
                     evaluated_at: row.get(4)?,
+                    met_subjects: row
+                        .get::<_, Option<i64>>(5)?
+                        .and_then(|n| u64::try_from(n).ok()),
                 })
             })?;
             rows.collect()
@@ -383,6 +389,13 @@ fn record_verdict_tx(
     let json = serde_json::to_string(&duty_verdict)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let to = verdict.state.kind();
+    // A verdict that could not look at the subjects leaves their count as it was.
+    let met = verdict.subjects.as_ref().map(|subjects| {
+        subjects
+            .iter()
+            .filter(|s| s.state.kind() == StateKind::Met)
+            .count() as i64
+    });
     let from = tx
         .query_row(
             "SELECT state FROM duty_state WHERE client = ?1 AND duty = ?2",
@@ -398,23 +411,26 @@ fn record_verdict_tx(
 
     if from == Some(to) && changes.is_empty() {
         tx.execute(
-            "UPDATE duty_state SET verdict = ?3, evaluated_at = ?4
+            "UPDATE duty_state SET verdict = ?3, evaluated_at = ?4,
+                                   met_subjects = COALESCE(?5, met_subjects)
              WHERE client = ?1 AND duty = ?2",
-            params![client, duty, json, at_text],
+            params![client, duty, json, at_text, met],
         )?;
         return Ok(Recorded::default());
     }
 
     tx.execute(
-        "INSERT INTO duty_state (client, duty, state, state_since, verdict, evaluated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?4)
+        "INSERT INTO duty_state (client, duty, state, state_since, verdict, evaluated_at,
+                                 met_subjects)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6)
          ON CONFLICT (client, duty) DO UPDATE SET
              state = excluded.state,
              state_since = CASE WHEN state = excluded.state THEN state_since
                                 ELSE excluded.state_since END,
              verdict = excluded.verdict,
-             evaluated_at = excluded.evaluated_at",
-        params![client, duty, to.as_str(), at_text, json],
+             evaluated_at = excluded.evaluated_at,
+             met_subjects = COALESCE(excluded.met_subjects, met_subjects)",
+        params![client, duty, to.as_str(), at_text, json, met],
     )?;
     tx.execute(
         "INSERT INTO verdict_history (client, duty, state, at, verdict)
@@ -470,6 +486,9 @@ fn record_verdict_tx(
 /// from its stored one, a new or returning subject that is not `met`, and a stored subject
 /// that is no longer judged (gone from the evidence).
 ///
+/// Rows are kept for subjects that were ever not met: a subject that has been met since it
+/// was first seen has none, and leaving the evidence is then no change either.
+///
 /// Only rows that differ are written: a subject judged as before (same state, due, reason and
 /// kept record) keeps its row untouched, so an unchanged evaluation of 2,500 devices writes
 /// nothing. A subject row's `evaluated_at` is therefore when it last changed; when the duty
@@ -507,7 +526,9 @@ fn write_subjects<'a>(
     let mut changes = Vec::new();
     for subject in subjects {
         let kind = subject.state.kind();
-        let row = stored.remove(subject.subject.as_str()).filter(|s| !s.gone);
+        let stored_row = stored.remove(subject.subject.as_str());
+        let known = stored_row.is_some();
+        let row = stored_row.filter(|s| !s.gone);
         let before = row.as_ref().map(|s| s.kind);
         let changed = match before {
             Some(before) => before != kind,
@@ -519,6 +540,12 @@ fn write_subjects<'a>(
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        // A subject met since it was first seen gets no row: its state is the duty's count
+        // of met subjects, and at 1,000 clients such rows were most of what a first cycle
+        // wrote. It gets one the first time it is anything but met (or keeps a record).
+        if !known && kind == StateKind::Met && keep.is_none() {
+            continue;
+        }
         let due = subject.state.due().map(ts_text);
         let same_row = row.is_some_and(|row| {
             row.kind == kind && row.due == due && row.reason == subject.reason && row.record == keep
@@ -711,13 +738,10 @@ pub(super) mod tests {
         let rows = written(&t.store);
         assert_eq!(
             rows,
-            vec![
-                ("pc-1".to_owned(), "2026-11-23T09:00:00Z".to_owned()),
-                ("pc-2".to_owned(), "2026-11-23T09:00:00Z".to_owned())
-            ],
-            "judged as before: left as they were"
+            vec![("pc-2".to_owned(), "2026-11-23T09:00:00Z".to_owned())],
+            "judged as before: left as they were; pc-1, met since it was first seen, has no row"
         );
-        // A new reason is written, though the state is the same; pc-1 still is not.
+        // A new reason is written, though the state is the same.
         let second = judged(&[
             ("pc-1", true, "compliant"),
             ("pc-2", false, "noncompliant, 9 days"),
@@ -726,16 +750,13 @@ pub(super) mod tests {
         assert_eq!(recorded.subjects, 0, "no state changed");
         assert_eq!(
             written(&t.store),
-            vec![
-                ("pc-1".to_owned(), "2026-11-23T09:00:00Z".to_owned()),
-                ("pc-2".to_owned(), "2026-11-23T11:00:00Z".to_owned())
-            ]
+            vec![("pc-2".to_owned(), "2026-11-23T11:00:00Z".to_owned())]
         );
         let subjects = t.store.subjects("acme", "devices").unwrap();
         let pc2 = subjects.iter().find(|s| s.subject == "pc-2").unwrap();
         assert_eq!(pc2.reason, "noncompliant, 9 days");
         assert_eq!(pc2.since, ts("2026-11-23T09:00:00Z"), "state since kept");
-        // A state change is written and counted.
+        // A state change is written and counted: pc-1 fails for the first time.
         let third = judged(&[
             ("pc-1", false, "noncompliant"),
             ("pc-2", false, "noncompliant, 9 days"),
@@ -744,7 +765,57 @@ pub(super) mod tests {
             record(&mut t.store, "2026-11-23T12:00:00Z", &third).subjects,
             1
         );
-        assert_eq!(written(&t.store)[0].1, "2026-11-23T12:00:00Z");
+        assert_eq!(
+            written(&t.store)[0],
+            ("pc-1".to_owned(), "2026-11-23T12:00:00Z".to_owned())
+        );
+        // Once it was not met, its recovery is a change and its row stays, now met.
+        let fourth = judged(&[
+            ("pc-1", true, "compliant"),
+            ("pc-2", false, "noncompliant, 9 days"),
+        ]);
+        assert_eq!(
+            record(&mut t.store, "2026-11-23T13:00:00Z", &fourth).subjects,
+            1
+        );
+        let subjects = t.store.subjects("acme", "devices").unwrap();
+        let pc1 = subjects.iter().find(|s| s.subject == "pc-1").unwrap();
+        assert_eq!(pc1.state, StateKind::Met);
+        assert_eq!(pc1.since, ts("2026-11-23T13:00:00Z"));
+    }
+
+    #[test]
+    fn a_subject_always_met_leaves_no_row_and_no_change() {
+        let mut t = temp_store();
+        let mut record = |at: &str, verdict: &Verdict| {
+            t.store
+                .record_verdict("acme", "devices", ts(at), verdict, &mut |_| None)
+                .unwrap()
+        };
+        record(
+            "2026-11-23T09:00:00Z",
+            &judged(&[("pc-1", true, "compliant"), ("pc-2", false, "noncompliant")]),
+        );
+        // pc-1 leaves the evidence: it was never anything but met, so nothing is told.
+        let gone = record(
+            "2026-11-23T10:00:00Z",
+            &judged(&[("pc-2", false, "noncompliant")]),
+        );
+        assert_eq!(gone.subjects, 0);
+        // pc-2 leaves: it was failing, so that is a change, and its row says gone.
+        let gone = record("2026-11-23T11:00:00Z", &judged(&[("pc-1", true, "compliant")]));
+        assert_eq!(gone.subjects, 1);
+        // pc-2 comes back met: its row is no longer gone.
+        record(
+            "2026-11-23T12:00:00Z",
+            &judged(&[("pc-1", true, "compliant"), ("pc-2", true, "compliant")]),
+        );
+        let subjects = t.store.subjects("acme", "devices").unwrap();
+        let names: Vec<(&str, StateKind, bool)> = subjects
+            .iter()
+            .map(|s| (s.subject.as_str(), s.state, s.gone_at.is_some()))
+            .collect();
+        assert_eq!(names, vec![("pc-2", StateKind::Met, false)]);
     }
 
     #[test]

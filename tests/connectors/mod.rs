@@ -95,14 +95,11 @@ fn failing(engine: &Engine, duty: &str) -> Vec<(String, String)> {
     subjects
 }
 
-/// Every subject of `duty` with its state.
+/// Every subject of `duty` with its state, as its latest judgement saw it.
 fn subjects(engine: &Engine, duty: &str) -> Vec<(String, String)> {
-    engine
-        .store()
-        .subjects("acme", duty)
-        .expect("subjects")
+    util::judged_subjects(engine, "acme", duty)
         .into_iter()
-        .map(|s| (s.subject, s.state.as_str().to_owned()))
+        .map(|(subject, state, _)| (subject, state))
         .collect()
 }
 

@@ -284,3 +284,68 @@ pub(crate) fn verdict_of(
         .unwrap_or_else(|| panic!("no verdict for {duty}"))
         .verdict
 }
+
+/// Every subject of `client`'s `duty` as its latest judgement saw it, by name: the stored rows
+/// (subjects that were ever not met, gone ones with state `gone`) and the subjects met since
+/// first seen, which have no row, from the duty judged again at its last evaluation.
+pub(crate) fn judged_subjects(
+    engine: &dutywatch::engine::Engine,
+    client: &str,
+    duty: &str,
+) -> Vec<(String, String, String)> {
+    let store = engine.store();
+    let mut subjects: Vec<(String, String, String)> = store
+        .subjects(client, duty)
+        .expect("subjects")
+        .into_iter()
+        .map(|s| {
+            let state = if s.gone_at.is_some() {
+                "gone"
+            } else {
+                s.state.as_str()
+            };
+            (s.subject, state.to_owned(), s.reason)
+        })
+        .collect();
+    let current = store
+        .current_verdicts(Some(client))
+        .expect("verdicts")
+        .into_iter()
+        .find(|v| v.duty == duty)
+        .unwrap_or_else(|| panic!("no verdict for {client}/{duty}"));
+    let config = engine.config();
+    let contractor = config
+        .contractors
+        .iter()
+        .find(|c| c.id == client)
+        .unwrap_or_else(|| panic!("no contractor {client}"));
+    let watched = contractor
+        .duties
+        .iter()
+        .find(|d| d.id.as_str() == duty)
+        .unwrap_or_else(|| panic!("no duty {duty}"));
+    let judged = engine
+        .verdict(contractor, watched, current.evaluated_at)
+        .expect("the duty judged again");
+    let met: Vec<_> = judged
+        .subjects
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| s.state.kind() == dutywatch_checks::verdict::StateKind::Met)
+        .filter(|s| !subjects.iter().any(|(name, _, _)| name == s.subject.as_str()))
+        .collect();
+    assert_eq!(
+        current.met_subjects.unwrap_or(0) as usize,
+        met.len()
+            + subjects
+                .iter()
+                .filter(|(_, state, _)| state == "met")
+                .count(),
+        "the stored count of met subjects of {client}/{duty}"
+    );
+    for subject in met {
+        subjects.push((subject.subject.as_str().to_owned(), "met".to_owned(), subject.reason));
+    }
+    subjects.sort();
+    subjects
+}

@@ -90,14 +90,14 @@ pub(crate) fn cycle(engine: &mut Engine, now: Timestamp, duty: &str) -> (StateKi
     (verdict.state.kind(), verdict.reason)
 }
 
-/// The stored state and reason of one subject of `duty`.
+/// The state and reason of one subject of `duty` as its latest judgement saw it.
 pub(crate) fn subject_state(engine: &Engine, duty: &str, subject: &str) -> (StateKind, String) {
-    let subjects = engine.store().subjects("acme", duty).expect("subjects");
-    let found = subjects
+    let subjects = super::judged_subjects(engine, "acme", duty);
+    let (_, state, reason) = subjects
         .iter()
-        .find(|s| s.subject == subject)
+        .find(|(name, _, _)| name == subject)
         .unwrap_or_else(|| panic!("no subject {subject} in {subjects:?}"));
-    (found.state, found.reason.clone())
+    (state.parse().expect("a state kind"), reason.clone())
 }
 
 /// The stored payloads of `source`, oldest first.
