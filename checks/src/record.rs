@@ -308,7 +308,7 @@ impl RecordReader<'_> {
         values.clear();
         let mut problems: Vec<(String, String)> = Vec::new();
         let mut required_problem = false;
-        for field in &self.kind.fields {
+        for (index, field) in self.kind.fields.iter().enumerate() {
             let paths = self.mapping.paths(field);
             let mut value = None;
             match find(raw, paths) {
@@ -323,7 +323,7 @@ impl RecordReader<'_> {
                     problems.push((field.name.clone(), format!("is ambiguous: {why}")));
                 }
                 Lookup::Found(raw_value) => {
-                    match convert(&field.ty, raw_value, self.time, &mut shared.texts) {
+                    match convert(&field.ty, raw_value, self.time, &mut shared.texts, index) {
                         Ok(Some(converted)) => value = Some(converted),
                         Ok(None) => {
                             if field.required {
@@ -347,6 +347,8 @@ impl RecordReader<'_> {
                 .position(|field| field.name == name)
                 .and_then(|index| values[index].as_ref())
         };
+        // The composed subject is a column of its own, after the fields.
+        let subject_column = self.kind.fields.len();
         let subject = if self.kind.subject.is_empty() {
             None
         } else {
@@ -354,14 +356,16 @@ impl RecordReader<'_> {
                 // Named by one text field: that value itself, no copy.
                 [name] => match value_of(name) {
                     Some(FieldValue::Text(text)) => Some(Subject(Arc::clone(text))),
-                    other => other.map(|value| Subject(shared.texts.text(&subject_text(value)))),
+                    other => other.map(|value| {
+                        Subject(shared.texts.text(subject_column, &subject_text(value)))
+                    }),
                 },
                 names => {
                     let parts: Option<Vec<String>> = names
                         .iter()
                         .map(|name| value_of(name).map(subject_text))
                         .collect();
-                    parts.map(|parts| Subject(shared.texts.text(&parts.join(" / "))))
+                    parts.map(|parts| Subject(shared.texts.text(subject_column, &parts.join(" / "))))
                 }
             }
         };
@@ -426,21 +430,47 @@ const SHARED_TEXTS: usize = 1 << 19;
 /// Longer text values are not looked up: long free text rarely repeats.
 const SHARED_TEXT_LEN: usize = 256;
 
+/// The shared text values of one document, and per column (a field, or the composed subject)
+/// whether its values repeat enough to be looked up at all.
 #[derive(Debug, Default)]
-struct Texts(HashSet<Arc<str>>);
+struct Texts {
+    seen: HashSet<Arc<str>, foldhash::fast::RandomState>,
+    columns: Vec<Column>,
+}
+
+/// How a column's first values fared in the table.
+#[derive(Clone, Copy, Debug, Default)]
+struct Column {
+    looked_up: u32,
+    found: u32,
+}
+
+/// Values of a column looked up before it is judged: a column that found fewer than one in
+/// four of them in the table (ids, names, serial numbers) is not looked up again, since each
+/// lookup costs a hash and, below the cap, an insert, and buys no sharing.
+const COLUMN_SAMPLE: u32 = 64;
 
 impl Texts {
-    /// `text` as a shared string: the copy seen before, or a new one.
-    fn text(&mut self, text: &str) -> Arc<str> {
+    /// `text` of `column` as a shared string: the copy seen before, or a new one.
+    fn text(&mut self, column: usize, text: &str) -> Arc<str> {
         if text.len() > SHARED_TEXT_LEN {
             return Arc::from(text);
         }
-        if let Some(seen) = self.0.get(text) {
+        if self.columns.len() <= column {
+            self.columns.resize(column + 1, Column::default());
+        }
+        let stats = &mut self.columns[column];
+        if stats.looked_up >= COLUMN_SAMPLE && stats.found * 4 < stats.looked_up {
+            return Arc::from(text);
+        }
+        stats.looked_up = stats.looked_up.saturating_add(1);
+        if let Some(seen) = self.seen.get(text) {
+            stats.found = stats.found.saturating_add(1);
             return Arc::clone(seen);
         }
         let new: Arc<str> = Arc::from(text);
-        if self.0.len() < SHARED_TEXTS {
-            self.0.insert(Arc::clone(&new));
+        if self.seen.len() < SHARED_TEXTS {
+            self.seen.insert(Arc::clone(&new));
         }
         new
     }
@@ -590,6 +620,7 @@ fn convert(
     raw: &Value,
     time: &TimeReader,
     texts: &mut Texts,
+    column: usize,
 ) -> Result<Option<FieldValue>, String> {
     if let Value::String(text) = raw
         && text.trim().is_empty()
@@ -599,9 +630,9 @@ fn convert(
     let wrong = |what: &str| format!("is {}, not {what}", quote(raw));
     let value = match ty {
         FieldType::Text => match raw {
-            Value::String(text) => FieldValue::Text(texts.text(text.trim())),
-            Value::Number(n) => FieldValue::Text(texts.text(&n.to_string())),
-            Value::Bool(flag) => FieldValue::Text(texts.text(&flag.to_string())),
+            Value::String(text) => FieldValue::Text(texts.text(column, text.trim())),
+            Value::Number(n) => FieldValue::Text(texts.text(column, &n.to_string())),
+            Value::Bool(flag) => FieldValue::Text(texts.text(column, &flag.to_string())),
             _ => return Err(format!("is {}, not text", json_kind(raw))),
         },
         FieldType::Enum(values) => {
@@ -614,7 +645,7 @@ fn convert(
             };
             let text = text.trim();
             match values.iter().find(|v| v.eq_ignore_ascii_case(text)) {
-                Some(word) => FieldValue::Text(texts.text(word)),
+                Some(word) => FieldValue::Text(texts.text(column, word)),
                 None => {
                     return Err(format!(
                         "is {}, not one of {}",
