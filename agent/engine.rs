@@ -66,10 +66,12 @@ pub struct Engine {
     /// database and so knows the previous one is dead, releases that token's claims.
     token: String,
     /// The HTTP client and OAuth token cache the API sources share.
-    http: sources::Http,
+    http: Arc<sources::Http>,
     /// The records of evidence content read before, so unchanged evidence is not parsed
-    /// again (see `parse_cache`). A mutex because `verdict` reads through `&self`.
-    parsed: std::sync::Mutex<ParseCache>,
+    /// again (see `parse_cache`). A mutex because `verdict` reads through `&self` and the
+    /// collection workers read into it; shared so a pass can judge a contractor while its
+    /// workers collect the next ones.
+    parsed: Arc<std::sync::Mutex<ParseCache>>,
     /// The verdicts that hold on unchanged evidence, so those duties are not judged again
     /// (see `held`), and the store's data version they were judged under.
     held: held::Held,
@@ -108,6 +110,37 @@ impl std::fmt::Display for Summary {
     }
 }
 
+/// What the evaluation of a pass counted: duties judged, held and changed.
+#[derive(Debug, Default)]
+struct Tally {
+    evaluated: usize,
+    held: usize,
+    changed: usize,
+}
+
+/// The collections of `sources`, each with the position of its contractor in the config,
+/// grouped by contractor in config order (a pass judges each contractor after its last one).
+fn jobs<'a>(
+    config: &'a Config,
+    sources: &'a [(String, String)],
+) -> anyhow::Result<Vec<(usize, collect::Job<'a>)>> {
+    let mut jobs = Vec::with_capacity(sources.len());
+    for (contractor, source_id) in sources {
+        let Some((position, source)) = config
+            .contractors
+            .iter()
+            .enumerate()
+            .find(|(_, c)| &c.id == contractor)
+            .and_then(|(position, c)| Some((position, c.source(source_id)?)))
+        else {
+            anyhow::bail!("no source `{source_id}` for contractor `{contractor}`");
+        };
+        jobs.push((position, collect::Job { contractor, source }));
+    }
+    jobs.sort_by_key(|(position, _)| *position);
+    Ok(jobs)
+}
+
 /// Which duties a pass re-evaluates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
@@ -136,8 +169,8 @@ impl Engine {
             mailer,
             clock,
             token,
-            http: sources::Http::default(),
-            parsed: std::sync::Mutex::new(ParseCache::default()),
+            http: Arc::new(sources::Http::default()),
+            parsed: Arc::new(std::sync::Mutex::new(ParseCache::default())),
             held: held::Held::default(),
             held_version: None,
             ladder_quiet: escalation::ladder::Quiet::default(),
@@ -171,7 +204,7 @@ impl Engine {
     /// dropping the client, the cached tokens, the rate limits' slots and the cancellation
     /// flag (take [`Engine::cancellation`] after this).
     pub fn set_http_policy(&mut self, policy: sources::HttpPolicy) {
-        self.http = sources::Http::new(policy);
+        self.http = Arc::new(sources::Http::new(policy));
     }
 
     /// The owner token on this engine's outbox leases.
@@ -231,6 +264,11 @@ impl Engine {
 
     /// Collects `sources`, re-evaluates the duties in `scope`, delivers mail. A pass the
     /// shutdown cancelled stops after its collections (see [`Engine::cancellation`]).
+    ///
+    /// Each contractor's duties are judged as soon as its own collections are recorded, while
+    /// the workers collect the next contractors' sources: the records its collections read are
+    /// then still at hand (`parse_cache`), so a first cycle reads each export once, not once to
+    /// collect and again to judge.
     pub fn pass(
         &mut self,
         sources: &[(String, String)],
@@ -238,17 +276,43 @@ impl Engine {
         now: Timestamp,
     ) -> anyhow::Result<Summary> {
         let mut summary = Summary::default();
-        let (collected, failed) = self.collect_all(sources, now)?;
+        let config = Arc::clone(&self.config);
+        let jobs = jobs(&config, sources)?;
+        let mut tally = self.evaluation_begin(now)?;
+        // The contractors judged so far, in config order; `last[i]` is the index of the last
+        // job of contractor `i`, after whose recording it is judged.
+        let mut judged = 0;
+        let mut last: Vec<Option<usize>> = vec![None; config.contractors.len()];
+        for (index, (position, _)) in jobs.iter().enumerate() {
+            last[*position] = Some(index);
+        }
+        let (collected, failed) =
+            self.collect_jobs(&jobs, now, &mut |engine: &mut Engine, index: usize| {
+                let position = jobs[index].0;
+                if last[position] != Some(index) || engine.cancelled() {
+                    return Ok(());
+                }
+                for contractor in &config.contractors[judged..=position] {
+                    engine.evaluate_contractor(contractor, scope, now, &mut tally)?;
+                }
+                judged = position + 1;
+                Ok(())
+            })?;
         summary.collected = collected;
         summary.collection_failures = failed;
+        if !self.cancelled() {
+            for contractor in &config.contractors[judged..] {
+                self.evaluate_contractor(contractor, scope, now, &mut tally)?;
+            }
+        }
+        summary.held = tally.held;
+        summary.evaluated = tally.evaluated;
+        summary.changed = tally.changed;
         if self.cancelled() {
             tracing::warn!(%summary, "PassCancelled");
             return Ok(summary);
         }
-        let (evaluated, held, changed) = self.evaluate(scope, now)?;
-        summary.held = held;
-        summary.evaluated = evaluated;
-        summary.changed = changed;
+        self.evaluation_end(now)?;
         let (sent, failed) = self.deliver_since(now)?;
         summary.mails_sent = sent;
         summary.mail_failures = failed;
@@ -263,52 +327,40 @@ impl Engine {
         source_id: &str,
         now: Timestamp,
     ) -> anyhow::Result<bool> {
+        let config = Arc::clone(&self.config);
         let pair = [(contractor_id.to_owned(), source_id.to_owned())];
-        Ok(self.collect_all(&pair, now)?.0 == 1)
+        let jobs = jobs(&config, &pair)?;
+        let collected = self.collect_jobs(&jobs, now, &mut |_: &mut Engine, _: usize| Ok(()))?;
+        // Nothing judges what it read in this call: the records do not stay beyond the cap.
+        self.cache().end_client(contractor_id);
+        Ok(collected.0 == 1)
     }
 
-    /// Collects each (contractor, source) of `sources`, up to `[runtime]
-    /// max_concurrent_collections` at once, and records each outcome in their order (see
-    /// `engine/collect.rs`); returns (collected, failed).
-    fn collect_all(
+    /// Collects each job, up to `[runtime] max_concurrent_collections` at once, and records
+    /// each outcome in their order (see `engine/collect.rs`), calling `recorded` with the
+    /// job's index after each; returns (collected, failed).
+    fn collect_jobs(
         &mut self,
-        sources: &[(String, String)],
+        jobs: &[(usize, collect::Job<'_>)],
         now: Timestamp,
+        recorded: &mut dyn FnMut(&mut Engine, usize) -> anyhow::Result<()>,
     ) -> anyhow::Result<(usize, usize)> {
-        let config = Arc::clone(&self.config);
-        let mut jobs = Vec::with_capacity(sources.len());
-        for (contractor, source_id) in sources {
-            let Some(source) = config
-                .contractors
-                .iter()
-                .find(|c| &c.id == contractor)
-                .and_then(|c| c.source(source_id))
-            else {
-                anyhow::bail!("no source `{source_id}` for contractor `{contractor}`");
-            };
-            jobs.push(collect::Job { contractor, source });
-        }
         if jobs.is_empty() {
             return Ok((0, 0));
         }
         self.check_cache()?;
         let (mut collected, mut failed) = (0, 0);
-        let (store, parsed) = (&mut self.store, &self.parsed);
-        collect::run(
-            &jobs,
-            config.runtime.max_concurrent_collections,
-            &self.http,
-            parsed,
-            now,
-            |job, outcome| {
-                match collect::record(store, parsed, job, outcome, now)? {
-                    Some(true) => collected += 1,
-                    Some(false) => failed += 1,
-                    None => {}
-                }
-                Ok(())
-            },
-        )?;
+        let (http, parsed) = (Arc::clone(&self.http), Arc::clone(&self.parsed));
+        let workers = self.config.runtime.max_concurrent_collections;
+        let only: Vec<&collect::Job<'_>> = jobs.iter().map(|(_, job)| job).collect();
+        collect::run(&only, workers, &http, &parsed, now, |index, job, outcome| {
+            match collect::record(&mut self.store, &parsed, job, outcome, now)? {
+                Some(true) => collected += 1,
+                Some(false) => failed += 1,
+                None => {}
+            }
+            recorded(self, index)
+        })?;
         Ok((collected, failed))
     }
 
@@ -331,6 +383,18 @@ impl Engine {
         scope: &Scope,
         now: Timestamp,
     ) -> anyhow::Result<(usize, usize, usize)> {
+        let config = Arc::clone(&self.config);
+        let mut tally = self.evaluation_begin(now)?;
+        for contractor in &config.contractors {
+            self.evaluate_contractor(contractor, scope, now, &mut tally)?;
+        }
+        self.evaluation_end(now)?;
+        Ok((tally.evaluated, tally.held, tally.changed))
+    }
+
+    /// What starts the evaluation of a pass: the cache and held verdicts checked against the
+    /// store's data version, and each quarantined client's state recorded.
+    fn evaluation_begin(&mut self, now: Timestamp) -> anyhow::Result<Tally> {
         self.check_cache()?;
         self.cache().next_pass();
         // Another process wrote to the store (evidence added by hand, rows altered): what
@@ -342,8 +406,6 @@ impl Engine {
             self.held_version = Some(version);
         }
         let config = Arc::clone(&self.config);
-        let mut evaluated = 0;
-        let mut held = 0;
         let mut changed = 0;
         // A quarantined client's state is recorded as its `client-config` duty, through the
         // same transaction as any escalation: the MSP hears of a quarantine once.
@@ -373,107 +435,128 @@ impl Engine {
                 tracing::error!(contractor = %client.id, errors = client.errors.len(), last_good = client.last_good, "ClientQuarantineRecorded");
             }
         }
-        for contractor in &config.contractors {
-            let watched: Vec<&Duty> = contractor
-                .duties
-                .iter()
-                .filter(|duty| config.perspective.watches(duty))
-                .collect();
-            let mut keep: Vec<&str> = watched.iter().map(|d| d.id.as_str()).collect();
-            // Running on its last good config while the file's version is quarantined: the
-            // quarantine stays recorded. Otherwise it is over: recorded as `met` (which mails
-            // the MSP once that the client is back to normal), then forgotten, so a later
-            // break is told again.
-            if config.quarantined(&contractor.id).is_some() {
-                keep.push(CLIENT_CONFIG_DUTY);
-            } else if self
+        Ok(Tally {
+            changed,
+            ..Tally::default()
+        })
+    }
+
+    /// Evaluates the watched duties of `contractor` in `scope` (but those whose verdict holds,
+    /// see `held`), counting into `tally`; then the records read for it may go.
+    fn evaluate_contractor(
+        &mut self,
+        contractor: &Contractor,
+        scope: &Scope,
+        now: Timestamp,
+        tally: &mut Tally,
+    ) -> anyhow::Result<()> {
+        let config = Arc::clone(&self.config);
+        let watched: Vec<&Duty> = contractor
+            .duties
+            .iter()
+            .filter(|duty| config.perspective.watches(duty))
+            .collect();
+        let mut keep: Vec<&str> = watched.iter().map(|d| d.id.as_str()).collect();
+        // Running on its last good config while the file's version is quarantined: the
+        // quarantine stays recorded. Otherwise it is over: recorded as `met` (which mails
+        // the MSP once that the client is back to normal), then forgotten, so a later
+        // break is told again.
+        if config.quarantined(&contractor.id).is_some() {
+            keep.push(CLIENT_CONFIG_DUTY);
+        } else if self
+            .store
+            .duty_state(&contractor.id, CLIENT_CONFIG_DUTY)?
+            .is_some()
+        {
+            let verdict = Verdict {
+                state: State::Met { next_due: None },
+                reason: "client config loads again".to_owned(),
+                evidence: Vec::new(),
+                subjects: None,
+            };
+            let recorded = self
                 .store
-                .duty_state(&contractor.id, CLIENT_CONFIG_DUTY)?
-                .is_some()
-            {
-                let verdict = Verdict {
-                    state: State::Met { next_due: None },
-                    reason: "client config loads again".to_owned(),
-                    evidence: Vec::new(),
-                    subjects: None,
-                };
-                let recorded = self
-                    .store
-                    .record_verdict(
-                        &contractor.id,
-                        CLIENT_CONFIG_DUTY,
-                        now,
-                        &verdict,
-                        &mut |transition| {
-                            escalation::quarantine_lifted(&config, contractor, transition)
-                        },
-                    )
-                    .with_context(|| {
-                        format!("recording the end of {}'s quarantine", contractor.id)
-                    })?;
-                if recorded.state.is_some() {
-                    changed += 1;
-                    self.ladder_quiet.forget(&contractor.id);
-                    tracing::info!(contractor = %contractor.id, "ClientQuarantineLiftRecorded");
-                }
-            }
-            self.store
-                .retain_duties(&contractor.id, &keep)
-                .context("forgetting duties no longer configured")?;
-            self.record_crm_version(contractor, now)?;
-            for duty in watched {
-                let in_scope = match scope {
-                    Scope::All => true,
-                    Scope::Sources(pairs) => {
-                        pairs.contains(&(contractor.id.clone(), duty.source.clone()))
-                    }
-                };
-                if !in_scope {
-                    continue;
-                }
-                let inputs = self.inputs(&contractor.id, duty, now)?;
-                if let Some(inputs) = &inputs
-                    && self
-                        .held
-                        .holds(&contractor.id, duty.id.as_str(), inputs, now)
-                {
-                    held += 1;
-                    continue;
-                }
-                let (verdict, until) = self.verdict_holding(contractor, duty, now)?;
-                // A duty's mail is the ladder's, decided below from what is recorded here.
-                let recorded = self
-                    .store
-                    .record_verdict(&contractor.id, duty.id.as_str(), now, &verdict, &mut |_| {
-                        None
-                    })
-                    .with_context(|| {
-                        format!("recording the verdict of {}/{}", contractor.id, duty.id)
-                    })?;
-                evaluated += 1;
-                self.held.judged(
+                .record_verdict(
                     &contractor.id,
-                    duty.id.as_str(),
+                    CLIENT_CONFIG_DUTY,
                     now,
-                    inputs.filter(|_| until > now).map(|inputs| (inputs, until)),
-                );
-                if recorded.state.is_some() || recorded.subjects > 0 {
-                    // What the ladder reads changed: it runs for this client.
-                    self.ladder_quiet.forget(&contractor.id);
-                }
-                if let Some(kind) = recorded.state {
-                    changed += 1;
-                    log_change(&contractor.id, duty, kind, &verdict);
-                }
-                if recorded.subjects > 0 {
-                    tracing::info!(contractor = %contractor.id, duty = %duty.id, subjects = recorded.subjects, "DutySubjectsChanged");
-                }
+                    &verdict,
+                    &mut |transition| {
+                        escalation::quarantine_lifted(&config, contractor, transition)
+                    },
+                )
+                .with_context(|| {
+                    format!("recording the end of {}'s quarantine", contractor.id)
+                })?;
+            if recorded.state.is_some() {
+                tally.changed += 1;
+                self.ladder_quiet.forget(&contractor.id);
+                tracing::info!(contractor = %contractor.id, "ClientQuarantineLiftRecorded");
             }
-            self.cache().end_client();
         }
+        self.store
+            .retain_duties(&contractor.id, &keep)
+            .context("forgetting duties no longer configured")?;
+        self.record_crm_version(contractor, now)?;
+        for duty in watched {
+            let in_scope = match scope {
+                Scope::All => true,
+                Scope::Sources(pairs) => {
+                    pairs.contains(&(contractor.id.clone(), duty.source.clone()))
+                }
+            };
+            if !in_scope {
+                continue;
+            }
+            let inputs = self.inputs(&contractor.id, duty, now)?;
+            if let Some(inputs) = &inputs
+                && self
+                    .held
+                    .holds(&contractor.id, duty.id.as_str(), inputs, now)
+            {
+                tally.held += 1;
+                continue;
+            }
+            let (verdict, until) = self.verdict_holding(contractor, duty, now)?;
+            // A duty's mail is the ladder's, decided below from what is recorded here.
+            let recorded = self
+                .store
+                .record_verdict(&contractor.id, duty.id.as_str(), now, &verdict, &mut |_| {
+                    None
+                })
+                .with_context(|| {
+                    format!("recording the verdict of {}/{}", contractor.id, duty.id)
+                })?;
+            tally.evaluated += 1;
+            self.held.judged(
+                &contractor.id,
+                duty.id.as_str(),
+                now,
+                inputs.filter(|_| until > now).map(|inputs| (inputs, until)),
+            );
+            if recorded.state.is_some() || recorded.subjects > 0 {
+                // What the ladder reads changed: it runs for this client.
+                self.ladder_quiet.forget(&contractor.id);
+            }
+            if let Some(kind) = recorded.state {
+                tally.changed += 1;
+                log_change(&contractor.id, duty, kind, &verdict);
+            }
+            if recorded.subjects > 0 {
+                tracing::info!(contractor = %contractor.id, duty = %duty.id, subjects = recorded.subjects, "DutySubjectsChanged");
+            }
+        }
+        self.cache().end_client(&contractor.id);
+        Ok(())
+    }
+
+    /// What ends the evaluation of a pass: the escalation ladder over every watched duty's
+    /// recorded state (reminders fall due whether or not anything changed).
+    fn evaluation_end(&mut self, now: Timestamp) -> anyhow::Result<()> {
+        let config = Arc::clone(&self.config);
         escalation::ladder::run(&mut self.store, &config, now, &mut self.ladder_quiet)
             .context("deciding the escalations")?;
-        Ok((evaluated, held, changed))
+        Ok(())
     }
 
     /// Keeps each version of the contractor's CRM file in the evidence chain; a new one makes

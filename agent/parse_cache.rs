@@ -22,7 +22,9 @@
 //! sources it holds on every pass, and reads the others each time. Content that does not fit
 //! is still kept until the engine is done with the client it belongs to
 //! ([`ParseCache::end_client`]), so the duties of one client that read the same source read
-//! it once.
+//! it once, and content a collection read is what its contractor's duties judge: a pass
+//! judges each contractor right after its last collection, so what is held beyond the cap is
+//! one contractor's content and the few collections the workers read ahead.
 //!
 //! Apart from records, it remembers which content read without error for which source
 //! ([`ParseCache::read_before`]): only keys, a few hundred bytes each, so a collection of
@@ -152,9 +154,9 @@ impl ParseCache {
         self.read_ok.contains(key)
     }
 
-    /// Drops the content kept beyond the cap: the client it was read for is done.
-    pub fn end_client(&mut self) {
-        self.overflow.clear();
+    /// Drops the content kept beyond the cap for `client`: its duties were judged.
+    pub fn end_client(&mut self, client: &str) {
+        self.overflow.retain(|key, _| key.client != client);
     }
 
     pub fn get(&mut self, key: &Key) -> Option<SharedParsed> {
@@ -256,7 +258,7 @@ mod tests {
         // and b stay (a pass reading a, b, c in turn finds two of three on every pass).
         assert_eq!(cache.insert(key("c"), parsed(4)).records.len(), 4);
         assert!(cache.get(&key("c")).is_some(), "for the client's next duty");
-        cache.end_client();
+        cache.end_client("acme");
         assert!(cache.get(&key("c")).is_none());
         cache.next_pass();
         assert!(cache.get(&key("a")).is_some());
@@ -279,8 +281,17 @@ mod tests {
     fn content_larger_than_the_cap_is_kept_only_for_its_client() {
         let mut cache = ParseCache::with_cap(3);
         assert_eq!(cache.insert(key("a"), parsed(5)).records.len(), 5);
-        cache.end_client();
+        // The next client's, collected while acme's duties are judged.
+        let next = Key {
+            client: "beta".to_owned(),
+            ..key("n")
+        };
+        cache.insert(next.clone(), parsed(5));
+        cache.end_client("acme");
         assert!(cache.get(&key("a")).is_none());
+        assert!(cache.get(&next).is_some(), "beta's duties were not judged yet");
+        cache.end_client("beta");
+        assert!(cache.get(&next).is_none());
         assert_eq!(cache.records(), 0);
         assert!(cache.read_before(&key("a")), "it did read");
         assert!(!cache.read_before(&key("b")));

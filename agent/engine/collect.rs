@@ -43,17 +43,17 @@ pub(super) enum Outcome {
 }
 
 /// Runs `jobs` on at most `workers` threads and hands each outcome to `record` on the calling
-/// thread, in the order of `jobs`. A job starts only while fewer than `2 × workers` jobs
+/// thread, in the order of `jobs`, with its index. A job starts only while fewer than `2 × workers` jobs
 /// before it are unrecorded, so a slow source holds back few outcomes (and their payloads) in
 /// memory, however many sources the pass has. An error of `record` (the store's) ends the
 /// pass: workers take no further job, and the one under way is dropped when it ends.
 pub(super) fn run(
-    jobs: &[Job<'_>],
+    jobs: &[&Job<'_>],
     workers: usize,
     http: &Http,
     cache: &Mutex<ParseCache>,
     now: Timestamp,
-    mut record: impl FnMut(&Job<'_>, Outcome) -> anyhow::Result<()>,
+    mut record: impl FnMut(usize, &Job<'_>, Outcome) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let workers = workers.clamp(1, jobs.len().max(1));
     let next = AtomicUsize::new(0);
@@ -89,7 +89,7 @@ pub(super) fn run(
         for (index, outcome) in outcomes {
             arrived.insert(index, outcome);
             while let Some(outcome) = arrived.remove(&due) {
-                record(&jobs[due], outcome)?;
+                record(due, jobs[due], outcome)?;
                 due += 1;
                 window.recorded(due);
             }
@@ -220,11 +220,11 @@ pub(super) fn record(
             // Bytes stored in this very transaction are the stored content; content stored
             // before is read back from the store (and its hash checked) by the first duty
             // that needs it.
+            // Content beyond the cap is held until its contractor's duties were judged
+            // (`ParseCache::end_client`), which a pass does right after the contractor's
+            // last collection.
             if stored_now && let Some(parsed) = parsed {
-                let mut cache = lock(cache);
-                cache.insert(key, parsed);
-                // Content beyond the cap is not held from here until its duties run.
-                cache.end_client();
+                lock(cache).insert(key, parsed);
             }
             tracing::info!(contractor, source, %origin, "SourceCollected");
             Ok(Some(true))
