@@ -353,14 +353,21 @@ impl Engine {
         let (http, parsed) = (Arc::clone(&self.http), Arc::clone(&self.parsed));
         let workers = self.config.runtime.max_concurrent_collections;
         let only: Vec<&collect::Job<'_>> = jobs.iter().map(|(_, job)| job).collect();
-        collect::run(&only, workers, &http, &parsed, now, |index, job, outcome| {
-            match collect::record(&mut self.store, &parsed, job, outcome, now)? {
-                Some(true) => collected += 1,
-                Some(false) => failed += 1,
-                None => {}
-            }
-            recorded(self, index)
-        })?;
+        collect::run(
+            &only,
+            workers,
+            &http,
+            &parsed,
+            now,
+            |index, job, outcome| {
+                match collect::record(&mut self.store, &parsed, job, outcome, now)? {
+                    Some(true) => collected += 1,
+                    Some(false) => failed += 1,
+                    None => {}
+                }
+                recorded(self, index)
+            },
+        )?;
         Ok((collected, failed))
     }
 
@@ -485,9 +492,7 @@ impl Engine {
                         escalation::quarantine_lifted(&config, contractor, transition)
                     },
                 )
-                .with_context(|| {
-                    format!("recording the end of {}'s quarantine", contractor.id)
-                })?;
+                .with_context(|| format!("recording the end of {}'s quarantine", contractor.id))?;
             if recorded.state.is_some() {
                 tally.changed += 1;
                 self.ladder_quiet.forget(&contractor.id);

@@ -289,7 +289,10 @@ mod tests {
         cache.insert(next.clone(), parsed(5));
         cache.end_client("acme");
         assert!(cache.get(&key("a")).is_none());
-        assert!(cache.get(&next).is_some(), "beta's duties were not judged yet");
+        assert!(
+            cache.get(&next).is_some(),
+            "beta's duties were not judged yet"
+        );
         cache.end_client("beta");
         assert!(cache.get(&next).is_none());
         assert_eq!(cache.records(), 0);

@@ -270,18 +270,18 @@ impl Store {
             Some((id, sha, eff)) if sha == sha256 && eff == effective_at => (EvidenceId(id), false),
             _ => insert_evidence(&tx, evidence, sha256)?,
         };
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO source_runs
                  (client, source, started_at, finished_at, outcome, evidence_id, error)
              VALUES (?1, ?2, ?3, ?4, 'ok', ?5, NULL)",
-            params![
-                evidence.client,
-                evidence.source,
-                ts_text(started_at),
-                ts_text(evidence.fetched_at),
-                id.0
-            ],
-        )?;
+        )?
+        .execute(params![
+            evidence.client,
+            evidence.source,
+            ts_text(started_at),
+            ts_text(evidence.fetched_at),
+            id.0
+        ])?;
         tx.commit()?;
         Ok((id, stored))
     }
@@ -739,22 +739,22 @@ fn insert_evidence(
             sha256,
         },
     );
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO evidence (client, source, fetched_at, effective_at, media_type, origin,
                                sha256, prev_chain, chain)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            evidence.client,
-            evidence.source,
-            fetched_at,
-            effective_at,
-            evidence.media_type,
-            evidence.origin,
-            sha256,
-            prev,
-            chain
-        ],
-    )?;
+    )?
+    .execute(params![
+        evidence.client,
+        evidence.source,
+        fetched_at,
+        effective_at,
+        evidence.media_type,
+        evidence.origin,
+        sha256,
+        prev,
+        chain
+    ])?;
     Ok((EvidenceId(tx.last_insert_rowid()), stored))
 }
 

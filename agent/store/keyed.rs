@@ -102,19 +102,20 @@ pub(super) fn queue_in_as(
         Decision::Change(history_id) => (Some(history_id), None),
         Decision::Key(key) => (None, Some(key)),
     };
-    let inserted = tx.execute(
-        "INSERT INTO escalations (history_id, mail_key, client, duty, state, created_at)
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO escalations (history_id, mail_key, client, duty, state, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (mail_key) DO NOTHING",
-        params![
+        )?
+        .execute(params![
             history_id,
             key,
             about.client,
             about.duty,
             about.state,
             at_text
-        ],
-    )?;
+        ])?;
     if inserted == 0 {
         return Ok(None);
     }
@@ -123,24 +124,24 @@ pub(super) fn queue_in_as(
         serde_json::to_string(addresses)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
     };
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO outbox (escalation_id, mail_to, mail_cc, subject, body, created_at,
                              attempts, next_attempt_at, message_token,
                              html_body, message_id, in_reply_to, mail_references)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?6, lower(hex(randomblob(8))), ?7, ?8, ?9, ?10)",
-        params![
-            escalation_id,
-            json(&mail.to)?,
-            json(&mail.cc)?,
-            mail.subject,
-            mail.body,
-            at_text,
-            mail.html,
-            mail.thread.message_id,
-            mail.thread.in_reply_to,
-            json(&mail.thread.references)?,
-        ],
-    )?;
+    )?
+    .execute(params![
+        escalation_id,
+        json(&mail.to)?,
+        json(&mail.cc)?,
+        mail.subject,
+        mail.body,
+        at_text,
+        mail.html,
+        mail.thread.message_id,
+        mail.thread.in_reply_to,
+        json(&mail.thread.references)?,
+    ])?;
     Ok(Some(escalation_id))
 }
 

@@ -199,20 +199,20 @@ impl Store {
         ));
         let mut write = || -> rusqlite::Result<i64> {
             let tx = self.write_tx()?;
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO acks (kind, client, duty, subject, by_name, reason, created_at, until)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    ack.kind.as_str(),
-                    ack.client,
-                    ack.duty,
-                    ack.subject,
-                    ack.by,
-                    ack.reason,
-                    ts_text(ack.at),
-                    ack.until.map(ts_text)
-                ],
-            )?;
+            )?
+            .execute(params![
+                ack.kind.as_str(),
+                ack.client,
+                ack.duty,
+                ack.subject,
+                ack.by,
+                ack.reason,
+                ts_text(ack.at),
+                ack.until.map(ts_text)
+            ])?;
             let id = tx.last_insert_rowid();
             tx.commit()?;
             Ok(id)
@@ -325,24 +325,23 @@ fn record_ladder_tx(
             // A resolution without a thread has nobody to tell.
             None if plan.step.closes() => continue,
             None => {
-                tx.prepare_cached(
-                    "INSERT INTO ladder_threads (client, duty, subject, token, opened_at, reached,
-                                                 last_mail_at)
-                     VALUES (?1, ?2, ?3, lower(hex(randomblob(8))), ?4, ?5, ?4)",
-                )?
-                .execute(params![
-                    client,
-                    plan.duty,
-                    plan.subject,
-                    at_text,
-                    plan.step.reach(None).as_i64()
-                ])?;
-                let id = tx.last_insert_rowid();
                 let thread = tx
                     .prepare_cached(&format!(
-                        "SELECT {THREAD_COLUMNS} FROM ladder_threads WHERE id = ?1"
+                        "INSERT INTO ladder_threads (client, duty, subject, token, opened_at,
+                                                     reached, last_mail_at)
+                         VALUES (?1, ?2, ?3, lower(hex(randomblob(8))), ?4, ?5, ?4)
+                         RETURNING {THREAD_COLUMNS}"
                     ))?
-                    .query_row(params![id], thread_row)?;
+                    .query_row(
+                        params![
+                            client,
+                            plan.duty,
+                            plan.subject,
+                            at_text,
+                            plan.step.reach(None).as_i64()
+                        ],
+                        thread_row,
+                    )?;
                 (thread, true)
             }
         };
@@ -380,14 +379,14 @@ fn record_ladder_tx(
         if closed.is_some() {
             // An acknowledgement is about the lapse it was said for: the resolution ends it
             // (a whole-duty one once none of the duty's threads is open).
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE acks SET ended_at = ?4
                  WHERE kind = 'ack' AND ended_at IS NULL AND client = ?1 AND duty = ?2
                    AND (subject = ?3 OR (subject IS NULL AND NOT EXISTS (
                         SELECT 1 FROM ladder_threads
                         WHERE client = ?1 AND duty = ?2 AND closed_at IS NULL)))",
-                params![client, plan.duty, plan.subject, at_text],
-            )?;
+            )?
+            .execute(params![client, plan.duty, plan.subject, at_text])?;
         }
         decided.push(DecidedStep {
             item: plan.item,
@@ -431,11 +430,11 @@ fn record_ladder_tx(
         queued += 1;
         for i in &composed.steps {
             if let Some(row) = step_rows.get(*i) {
-                tx.execute(
+                tx.prepare_cached(
                     "UPDATE ladder_steps SET escalation_id = ?2
                      WHERE id = ?1 AND escalation_id IS NULL",
-                    params![row, escalation],
-                )?;
+                )?
+                .execute(params![row, escalation])?;
             }
         }
     }

@@ -410,16 +410,16 @@ fn record_verdict_tx(
     };
 
     if from == Some(to) && changes.is_empty() {
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE duty_state SET verdict = ?3, evaluated_at = ?4,
                                    met_subjects = COALESCE(?5, met_subjects)
              WHERE client = ?1 AND duty = ?2",
-            params![client, duty, json, at_text, met],
-        )?;
+        )?
+        .execute(params![client, duty, json, at_text, met])?;
         return Ok(Recorded::default());
     }
 
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO duty_state (client, duty, state, state_since, verdict, evaluated_at,
                                  met_subjects)
          VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6)
@@ -430,23 +430,21 @@ fn record_verdict_tx(
              verdict = excluded.verdict,
              evaluated_at = excluded.evaluated_at,
              met_subjects = COALESCE(excluded.met_subjects, met_subjects)",
-        params![client, duty, to.as_str(), at_text, json, met],
-    )?;
-    tx.execute(
+    )?
+    .execute(params![client, duty, to.as_str(), at_text, json, met])?;
+    tx.prepare_cached(
         "INSERT INTO verdict_history (client, duty, state, at, verdict)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![client, duty, to.as_str(), at_text, json],
-    )?;
+    )?
+    .execute(params![client, duty, to.as_str(), at_text, json])?;
     let history_id = tx.last_insert_rowid();
     for change in &changes {
         let (state, reason) = match change.to {
             Some(verdict) => (verdict.state.kind().as_str(), verdict.reason.as_str()),
             None => ("gone", "no longer in the evidence"),
         };
-        tx.execute(
-            "INSERT INTO subject_history (history_id, client, duty, subject, from_state, state, at, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
+        tx.prepare_cached("INSERT INTO subject_history (history_id, client, duty, subject, from_state, state, at, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?.execute(params![
                 history_id,
                 client,
                 duty,
@@ -455,8 +453,7 @@ fn record_verdict_tx(
                 state,
                 at_text,
                 reason
-            ],
-        )?;
+            ])?;
     }
     let transition = Transition {
         client,
@@ -590,11 +587,11 @@ fn write_subjects<'a>(
         if state.gone {
             continue;
         }
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE subject_state SET gone_at = ?4, record = NULL, evaluated_at = ?4
              WHERE client = ?1 AND duty = ?2 AND subject = ?3",
-            params![client, duty, name, at_text],
-        )?;
+        )?
+        .execute(params![client, duty, name, at_text])?;
         changes.push(SubjectChange {
             subject: Subject::new(name),
             from: Some(state.kind),
@@ -803,7 +800,10 @@ pub(super) mod tests {
         );
         assert_eq!(gone.subjects, 0);
         // pc-2 leaves: it was failing, so that is a change, and its row says gone.
-        let gone = record("2026-11-23T11:00:00Z", &judged(&[("pc-1", true, "compliant")]));
+        let gone = record(
+            "2026-11-23T11:00:00Z",
+            &judged(&[("pc-1", true, "compliant")]),
+        );
         assert_eq!(gone.subjects, 1);
         // pc-2 comes back met: its row is no longer gone.
         record(

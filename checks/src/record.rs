@@ -365,7 +365,8 @@ impl RecordReader<'_> {
                         .iter()
                         .map(|name| value_of(name).map(subject_text))
                         .collect();
-                    parts.map(|parts| Subject(shared.texts.text(subject_column, &parts.join(" / "))))
+                    parts
+                        .map(|parts| Subject(shared.texts.text(subject_column, &parts.join(" / "))))
                 }
             }
         };

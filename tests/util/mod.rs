@@ -332,7 +332,11 @@ pub(crate) fn judged_subjects(
         .unwrap_or_default()
         .into_iter()
         .filter(|s| s.state.kind() == dutywatch_checks::verdict::StateKind::Met)
-        .filter(|s| !subjects.iter().any(|(name, _, _)| name == s.subject.as_str()))
+        .filter(|s| {
+            !subjects
+                .iter()
+                .any(|(name, _, _)| name == s.subject.as_str())
+        })
         .collect();
     assert_eq!(
         current.met_subjects.unwrap_or(0) as usize,
@@ -344,7 +348,11 @@ pub(crate) fn judged_subjects(
         "the stored count of met subjects of {client}/{duty}"
     );
     for subject in met {
-        subjects.push((subject.subject.as_str().to_owned(), "met".to_owned(), subject.reason));
+        subjects.push((
+            subject.subject.as_str().to_owned(),
+            "met".to_owned(),
+            subject.reason,
+        ));
     }
     subjects.sort();
     subjects
