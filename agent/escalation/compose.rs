@@ -288,11 +288,16 @@ fn roots_of(
     domain: &str,
 ) -> Vec<(String, bool)> {
     let mut roots: Vec<(String, bool)> = Vec::new();
+    // Where each root is in `roots`: a client's first pass can open thousands of threads.
+    let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for step in steps.iter().filter_map(|i| decided.get(*i)) {
         let id = root(pass, step, domain);
-        match roots.iter_mut().find(|(r, _)| *r == id) {
-            Some(entry) => entry.1 |= step.opened,
-            None => roots.push((id, step.opened)),
+        match at.get(&id) {
+            Some(&index) => roots[index].1 |= step.opened,
+            None => {
+                at.insert(id.clone(), roots.len());
+                roots.push((id, step.opened));
+            }
         }
     }
     roots

@@ -372,10 +372,15 @@ fn outcomes_until(
             Outcome::Undecided(_) => 1,
             Outcome::Fails | Outcome::Absent => 2,
         };
-        match out.get(&subject) {
-            Some(seen) if rank(seen) >= rank(&outcome) => {}
-            _ => {
-                out.insert(subject, outcome);
+        // One lookup per record: a snapshot has thousands of subjects.
+        match out.entry(subject) {
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                entry.insert(outcome);
+            }
+            std::collections::btree_map::Entry::Occupied(mut entry) => {
+                if rank(entry.get()) < rank(&outcome) {
+                    entry.insert(outcome);
+                }
             }
         }
     };
