@@ -104,6 +104,9 @@ pub struct ParseCache {
     pass: u64,
     /// The store's data version the entries were read under.
     data_version: Option<i64>,
+    /// The pass that last evicted: once it did, nothing else becomes evictable before the
+    /// next pass, so a full cache is not walked again on every insert.
+    evicted_in: Option<u64>,
 }
 
 impl Default for ParseCache {
@@ -123,6 +126,7 @@ impl ParseCache {
             cap,
             pass: 0,
             data_version: None,
+            evicted_in: None,
         }
     }
 
@@ -184,7 +188,8 @@ impl ParseCache {
         if let Some(old) = self.entries.remove(&key) {
             self.records -= old.parsed.records.len().max(1);
         }
-        if self.records + size > self.cap {
+        if self.records + size > self.cap && self.evicted_in != Some(self.pass) {
+            self.evicted_in = Some(self.pass);
             let pass = self.pass;
             let mut freed = 0;
             self.entries.retain(|_, entry| {

@@ -169,11 +169,15 @@ impl Store {
     ) -> Result<Vec<CurrentVerdict>, StoreError> {
         let on_err = self.sql_error("reading current verdicts".to_owned());
         let read = || -> rusqlite::Result<Vec<CurrentVerdict>> {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT client, duty, verdict, state_since, evaluated_at, met_subjects FROM duty_state
-                 WHERE ?1 IS NULL OR client = ?1
-                 ORDER BY client, duty",
-            )?;
+            // Two statements: `?1 IS NULL OR client = ?1` would read every client's rows
+            // to find one client's.
+            let mut stmt = self.conn.prepare_cached(if client.is_some() {
+                "SELECT client, duty, verdict, state_since, evaluated_at, met_subjects
+                 FROM duty_state WHERE client = ?1 ORDER BY client, duty"
+            } else {
+                "SELECT client, duty, verdict, state_since, evaluated_at, met_subjects
+                 FROM duty_state WHERE ?1 IS NULL ORDER BY client, duty"
+            })?;
             let rows = stmt.query_map([client], |row| {
                 Ok(CurrentVerdict {
                     client: row.get(0)?,
