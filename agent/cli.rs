@@ -1535,12 +1535,12 @@ fn duties_plan(config_path: &Path, client: Option<&str>, json: bool) -> anyhow::
     let mut stdout = std::io::stdout().lock();
     let mut out = Vec::new();
     for contractor in contractors {
-        let owned = contractor
-            .plan
+        let plan = contractor.plan(&config.timezone);
+        let owned = plan
             .iter()
             .filter(|row| row.owner.is_some_and(|o| !o.parties().is_empty()))
             .count();
-        let unwatched = gaps(&contractor.plan).len();
+        let unwatched = gaps(&plan).len();
         let library = contractor
             .duties
             .iter()
@@ -1551,11 +1551,11 @@ fn duties_plan(config_path: &Path, client: Option<&str>, json: bool) -> anyhow::
                 "contractor": contractor.id,
                 "name": contractor.name,
                 "library": contractor.library_enabled,
-                "objectives": contractor.plan.len(),
+                "objectives": plan.len(),
                 "owned": owned,
                 "unwatched_owned": unwatched,
                 "library_duties": library,
-                "plan": contractor.plan,
+                "plan": &plan,
             }));
             continue;
         }
@@ -1564,7 +1564,7 @@ fn duties_plan(config_path: &Path, client: Option<&str>, json: bool) -> anyhow::
             "{} ({}): {} objectives, {owned} owned, {unwatched} of them not watched on every side; library {}, {library} library duties",
             contractor.id,
             contractor.name,
-            contractor.plan.len(),
+            plan.len(),
             if contractor.library_enabled {
                 "enabled"
             } else {
@@ -1576,7 +1576,7 @@ fn duties_plan(config_path: &Path, client: Option<&str>, json: bool) -> anyhow::
             "{:<10} {:<14} {:<21} {:<26} {:<12} {:<10} ORIGIN / WHY",
             "OBJECTIVE", "OWNER", "PARTY", "DUTY", "BY", "CADENCE"
         )?;
-        for row in &contractor.plan {
+        for row in &plan {
             let owner = row.owner.map_or("-", |o| o.as_str());
             if row.sides.is_empty() {
                 writeln!(

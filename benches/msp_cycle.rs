@@ -574,6 +574,7 @@ fn child(args: &[String]) {
         engine.set_parse_cache_cap(records);
     }
 
+    eprintln!("HACK after setup rss {:?}", usage());
     reset_peak();
     let (cpu0, _, _) = usage();
     let wall = Instant::now();

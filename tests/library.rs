@@ -27,14 +27,14 @@ fn the_demo_crm_with_the_library_watches_every_owned_objective() {
     let config = fixture.load();
     let contractor = &config.contractors[0];
     assert!(contractor.library_enabled);
-    assert_eq!(contractor.plan.len(), 320);
-    let owned = contractor
-        .plan
+    let plan = contractor.plan(&config.timezone);
+    assert_eq!(plan.len(), 320);
+    let owned = plan
         .iter()
         .filter(|row| row.owner.is_some_and(|o| !o.parties().is_empty()))
         .count();
     assert_eq!(owned, 316, "four objectives are not applicable");
-    assert_eq!(gaps(&contractor.plan).len(), 0);
+    assert_eq!(gaps(&plan).len(), 0);
     let hand = contractor
         .duties
         .iter()
@@ -51,8 +51,7 @@ fn the_demo_crm_with_the_library_watches_every_owned_objective() {
     // 72-hour clocks are no duty), 2 re-confirmations of not-applicable rows, 2 CRM reviews.
     assert_eq!((hand, library, verifications), (13, 142, 83));
     // The hand-written duty keeps its side; the library watches the other one.
-    let row = contractor
-        .plan
+    let row = plan
         .iter()
         .find(|row| row.objective.to_string() == "3.1.1[b]")
         .expect("3.1.1[b]");
@@ -128,8 +127,8 @@ fn an_override_changes_a_library_cadence_and_a_disable_names_its_reason() {
     );
     assert_eq!(every(&config, "lib-3.1.1-msp"), "90d");
     let row = config.contractors[0]
-        .plan
-        .iter()
+        .plan(&config.timezone)
+        .into_iter()
         .find(|row| row.objective.to_string() == "3.14.1[a]")
         .expect("row");
     assert_eq!(
@@ -655,20 +654,19 @@ enabled = true
     fixture.write("dutywatch.toml", &config);
     let loaded = fixture.load();
     let contractor = &loaded.contractors[0];
-    let owned = contractor
-        .plan
+    let plan = contractor.plan(&loaded.timezone);
+    let owned = plan
         .iter()
         .filter(|row| row.owner.is_some_and(|o| !o.parties().is_empty()))
         .count();
     assert!(owned > 250, "{owned} owned objectives");
     assert_eq!(
-        gaps(&contractor.plan).len(),
+        gaps(&plan).len(),
         0,
         "every owned objective watched"
     );
     // Every MSP side has the contractor's verification beside it.
-    let unverified = contractor
-        .plan
+    let unverified = plan
         .iter()
         .filter(|row| row.owner.is_some_and(|o| o.parties().contains(&Party::Msp)))
         .filter(|row| !row.sides.iter().any(|s| s.role == Role::Verifies))

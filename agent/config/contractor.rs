@@ -45,9 +45,11 @@ pub struct Contractor {
     pub crm_file: Option<CrmFile>,
     pub sources: Vec<Source>,
     pub duties: Vec<Duty>,
-    /// Per catalog objective: its owner and the duty watching each side, or why none does
-    /// (`dutywatch duties plan`).
-    pub plan: Vec<PlanRow>,
+    /// `[library]` as it applies to this contractor: whether it derived attestation duties,
+    /// and its overrides. The plan per objective is derived again when asked for
+    /// ([`Contractor::plan`]): kept, its 320 rows took some 58 KB per client, most of an
+    /// MSP daemon's resident memory at 1,000 clients.
+    pub library: library::Settings,
     /// Whether `[library]` derived attestation duties for this contractor.
     pub library_enabled: bool,
     /// `[contractor.incidents]`: its own hand-off and other incident deadlines.
@@ -55,6 +57,24 @@ pub struct Contractor {
 }
 
 impl Contractor {
+    /// Per catalog objective: its owner and the duty watching each side, or why none does
+    /// (`dutywatch duties plan`), derived from the CRM and the duties as loaded (`zone`: the
+    /// config's). Empty without a CRM.
+    pub fn plan(&self, zone: &TimeZone) -> Vec<PlanRow> {
+        let Ok(lib) = library::library() else {
+            // Loading the config reported it; nothing to plan with.
+            return Vec::new();
+        };
+        let ownership = self.crm.crm.ownership(Some(&self.packages));
+        let hand: Vec<Duty> = self
+            .duties
+            .iter()
+            .filter(|duty| !library::is_derived_id(duty.id.as_str()))
+            .cloned()
+            .collect();
+        library::derive(lib, &ownership, &hand, &self.library, zone).plan
+    }
+
     pub fn source(&self, id: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.id == id)
     }
@@ -332,7 +352,6 @@ impl Context<'_> {
         let library_settings = self
             .library_part(raw.library.as_ref(), &format!("{key}.library"))
             .over(top_library);
-        let mut plan = Vec::new();
         if let Some(ownership) = &ownership {
             match library::library() {
                 Ok(lib) => {
@@ -348,7 +367,6 @@ impl Context<'_> {
                             duties.push(duty);
                         }
                     }
-                    plan = derived.plan;
                 }
                 Err(error) => self.error(
                     raw.id.span().start,
@@ -376,8 +394,8 @@ impl Context<'_> {
             crm_file,
             sources,
             duties,
-            plan,
             library_enabled: library_settings.enabled,
+            library: library_settings,
             incident_overrides: super::incidents::IncidentOverrides::from_raw(
                 raw.incidents.as_ref(),
             ),
