@@ -6,17 +6,18 @@
 //! day and a 01:30 job runs once on fall-back day.
 
 use std::fmt;
+use std::sync::Arc;
 
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-/// A parsed cron line bound to the zone it is read in.
+/// A parsed cron line bound to the zone it is read in. Clones share the parsed line.
 #[derive(Clone)]
 pub struct Schedule {
     expression: String,
-    cron: Cron,
+    cron: Arc<Cron>,
     zone: TimeZone,
 }
 
@@ -47,7 +48,7 @@ impl Schedule {
             .map_err(|e| error(e.to_string()))?;
         Ok(Schedule {
             expression: expression.trim().to_owned(),
-            cron,
+            cron: Arc::new(cron),
             zone,
         })
     }

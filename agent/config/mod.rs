@@ -299,6 +299,7 @@ pub fn parse_with(
         secrets,
         env,
         kinds: Kinds::default(),
+        schedules: std::collections::HashMap::new(),
     };
     let raw: RawConfig = match toml::from_str(text) {
         Ok(raw) => raw,
@@ -533,6 +534,9 @@ struct Context<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
     /// The built-in evidence kinds and the config's own `[[kind]]`s.
     kinds: Kinds,
+    /// Each cron line parsed once, by (line, zone): an MSP's thousand clients write the
+    /// same few, and each parsed line takes some 5 KB.
+    schedules: std::collections::HashMap<(String, String), Schedule>,
 }
 
 impl Context<'_> {
@@ -603,7 +607,20 @@ impl Context<'_> {
     }
 
     fn schedule(&mut self, line: &Spanned<String>, key: &str, zone: &TimeZone) -> Option<Schedule> {
-        self.parsed(line, key, |text| Schedule::parse(text, zone.clone()))
+        let seen = (
+            line.get_ref().clone(),
+            zone.iana_name().unwrap_or_default().to_owned(),
+        );
+        if zone.iana_name().is_some()
+            && let Some(schedule) = self.schedules.get(&seen)
+        {
+            return Some(schedule.clone());
+        }
+        let schedule = self.parsed(line, key, |text| Schedule::parse(text, zone.clone()))?;
+        if zone.iana_name().is_some() {
+            self.schedules.insert(seen, schedule.clone());
+        }
+        Some(schedule)
     }
 
     fn addresses(&mut self, texts: &[Spanned<String>], key: &str) -> Vec<Address> {
