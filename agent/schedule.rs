@@ -66,6 +66,12 @@ impl Schedule {
     pub fn as_str(&self) -> &str {
         &self.expression
     }
+
+    /// Whether `other` is this very parsed line, not another parse of the same text.
+    #[cfg(test)]
+    pub fn shares_parse_with(&self, other: &Schedule) -> bool {
+        Arc::ptr_eq(&self.cron, &other.cron)
+    }
 }
 
 impl fmt::Debug for Schedule {

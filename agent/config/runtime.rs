@@ -180,6 +180,21 @@ schedule = "0 * * * *"
     }
 
     #[test]
+    fn sources_naming_the_same_cron_line_share_one_parse() {
+        let config = parse("", "").expect("parses");
+        let sources = &config.contractors[0].sources;
+        assert_eq!(sources.len(), 3);
+        for source in &sources[1..] {
+            assert_eq!(source.schedule, sources[0].schedule);
+            assert!(source.schedule.shares_parse_with(&sources[0].schedule));
+        }
+        // Another line is parsed on its own.
+        let other = crate::schedule::Schedule::parse("0 * * * *", jiff::tz::TimeZone::UTC)
+            .expect("a line");
+        assert!(!other.shares_parse_with(&sources[0].schedule));
+    }
+
+    #[test]
     fn runtime_defaults_and_bounds() {
         let config = parse("", "").expect("loads");
         assert_eq!(config.runtime, RuntimeConfig::default());
