@@ -157,6 +157,7 @@ impl Engine {
 
     /// An engine whose outbox leases run on `clock`.
     pub fn with_clock(config: Arc<Config>, store: Store, clock: Arc<dyn Clock>) -> Engine {
+        let cache_cap = config.runtime.parse_cache_records;
         let mailer = mail::mailer(&config.mail);
         // SQLite's randomblob; should it fail, a token from the clock and the pid is still
         // this process's own.
@@ -170,7 +171,7 @@ impl Engine {
             clock,
             token,
             http: Arc::new(sources::Http::default()),
-            parsed: Arc::new(std::sync::Mutex::new(ParseCache::default())),
+            parsed: Arc::new(std::sync::Mutex::new(ParseCache::with_cap(cache_cap))),
             held: held::Held::default(),
             held_version: None,
             ladder_quiet: escalation::ladder::Quiet::default(),
@@ -243,10 +244,10 @@ impl Engine {
     /// Swaps in a new, already validated config.
     pub fn set_config(&mut self, config: Arc<Config>) {
         self.mailer = mail::mailer(&config.mail);
-        self.config = config;
         // A source's kind, mapping or zone may have changed: content reads anew, and every
         // duty is judged again.
-        self.cache().clear();
+        *self.cache() = ParseCache::with_cap(config.runtime.parse_cache_records);
+        self.config = config;
         self.held.clear();
         self.ladder_quiet.clear();
     }

@@ -28,7 +28,11 @@ const MAX_SHUTDOWN_GRACE: i64 = 60;
 pub(super) struct RawRuntime {
     max_concurrent_collections: Option<Spanned<i64>>,
     shutdown_grace: Option<Spanned<Period>>,
+    parse_cache_records: Option<Spanned<i64>>,
 }
+
+/// The most records `parse_cache_records` may keep: some 700 MB.
+const MAX_PARSE_CACHE_RECORDS: usize = 1_000_000;
 
 /// `[runtime]`, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +42,8 @@ pub struct RuntimeConfig {
     pub max_concurrent_collections: usize,
     /// How long `run` waits, after SIGTERM, for the pass under way to stop.
     pub shutdown_grace: Duration,
+    /// Records of evidence read before kept across passes (`parse_cache`); 0 keeps none.
+    pub parse_cache_records: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -45,6 +51,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             max_concurrent_collections: DEFAULT_MAX_CONCURRENT_COLLECTIONS,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            parse_cache_records: crate::parse_cache::DEFAULT_CAP_RECORDS,
         }
     }
 }
@@ -64,6 +71,20 @@ impl Context<'_> {
                     format!(
                         "`{}` collections at once is out of range; write 1 (one after the other) to {MAX_CONCURRENT_COLLECTIONS}, or leave it out for {DEFAULT_MAX_CONCURRENT_COLLECTIONS}",
                         count.get_ref()
+                    ),
+                ),
+            }
+        }
+        if let Some(records) = &raw.parse_cache_records {
+            match usize::try_from(*records.get_ref()) {
+                Ok(n @ 0..=MAX_PARSE_CACHE_RECORDS) => runtime.parse_cache_records = n,
+                _ => self.error(
+                    records.span().start,
+                    "runtime.parse_cache_records",
+                    format!(
+                        "`{}` records is out of range; write 0 (keep none) to {MAX_PARSE_CACHE_RECORDS}, or leave it out for {}",
+                        records.get_ref(),
+                        crate::parse_cache::DEFAULT_CAP_RECORDS
                     ),
                 ),
             }
@@ -201,13 +222,15 @@ schedule = "0 * * * *"
         assert_eq!(config.runtime.max_concurrent_collections, 4);
         assert_eq!(tenant_limits(&config), [None, None, None]);
 
+        assert_eq!(config.runtime.parse_cache_records, 20_000);
         let config = parse(
-            "[runtime]\nmax_concurrent_collections = 1\nshutdown_grace = \"3s\"\n",
+            "[runtime]\nmax_concurrent_collections = 1\nshutdown_grace = \"3s\"\nparse_cache_records = 0\n",
             "",
         )
         .expect("loads");
         assert_eq!(config.runtime.max_concurrent_collections, 1);
         assert_eq!(config.runtime.shutdown_grace, Duration::from_secs(3));
+        assert_eq!(config.runtime.parse_cache_records, 0);
 
         for (top, says) in [
             (
@@ -221,6 +244,10 @@ schedule = "0 * * * *"
             (
                 "[runtime]\nshutdown_grace = \"5m\"\n",
                 "runtime.shutdown_grace: a shutdown grace of 300 s is out of range; write 1s to 60s",
+            ),
+            (
+                "[runtime]\nparse_cache_records = -1\n",
+                "runtime.parse_cache_records: `-1` records is out of range; write 0 (keep none) to 1000000",
             ),
             (
                 "[runtime]\nmax_concurrent = 2\n",
