@@ -356,7 +356,10 @@ impl Engine {
         // while the pass thread judges what it read: more readers only held more payloads
         // and records at once (at 100 x 2,500, four readers: 11.2 s CPU and 77 MB resident
         // after the cycle; one: 9.6 s and 49 MB).
-        let workers = if jobs.iter().any(|(_, job)| job.source.kind.api_url().is_some()) {
+        let workers = if jobs
+            .iter()
+            .any(|(_, job)| job.source.kind.api_url().is_some())
+        {
             self.config.runtime.max_concurrent_collections
         } else {
             1

@@ -660,11 +660,7 @@ enabled = true
         .filter(|row| row.owner.is_some_and(|o| !o.parties().is_empty()))
         .count();
     assert!(owned > 250, "{owned} owned objectives");
-    assert_eq!(
-        gaps(&plan).len(),
-        0,
-        "every owned objective watched"
-    );
+    assert_eq!(gaps(&plan).len(), 0, "every owned objective watched");
     // Every MSP side has the contractor's verification beside it.
     let unverified = plan
         .iter()

@@ -210,8 +210,8 @@ schedule = "0 * * * *"
             assert!(source.schedule.shares_parse_with(&sources[0].schedule));
         }
         // Another line is parsed on its own.
-        let other = crate::schedule::Schedule::parse("0 * * * *", jiff::tz::TimeZone::UTC)
-            .expect("a line");
+        let other =
+            crate::schedule::Schedule::parse("0 * * * *", jiff::tz::TimeZone::UTC).expect("a line");
         assert!(!other.shares_parse_with(&sources[0].schedule));
     }
 

@@ -311,25 +311,40 @@ fn record_ladder_tx(
     let at_text = ts_text(at);
     let mut decided = Vec::new();
     let mut step_rows = Vec::new();
+    // A client's first pass opens a thread per failing subject, thousands of them; with no
+    // thread open there is none to look up for each.
+    let any_open: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM ladder_threads WHERE client = ?1 AND closed_at IS NULL)",
+        )?
+        .query_row(params![client], |row| row.get(0))?;
     for plan in planned {
         // Cached statements: a first pass over a large client plans thousands of steps.
-        let open = tx
-            .prepare_cached(&format!(
+        let open = if any_open {
+            tx.prepare_cached(&format!(
                 "SELECT {THREAD_COLUMNS} FROM ladder_threads
                  WHERE client = ?1 AND duty = ?2 AND subject = ?3 AND closed_at IS NULL"
             ))?
             .query_row(params![client, plan.duty, plan.subject], thread_row)
-            .optional()?;
+            .optional()?
+        } else {
+            None
+        };
         let (thread, opened) = match open {
             Some(thread) => (thread, false),
             // A resolution without a thread has nobody to tell.
             None if plan.step.closes() => continue,
             None => {
+                // Opened as its first step leaves it (see the update below).
+                let repeats = match plan.step {
+                    Step::Repeat(n) => n,
+                    _ => 0,
+                };
                 let thread = tx
                     .prepare_cached(&format!(
                         "INSERT INTO ladder_threads (client, duty, subject, token, opened_at,
-                                                     reached, last_mail_at)
-                         VALUES (?1, ?2, ?3, lower(hex(randomblob(8))), ?4, ?5, ?4)
+                                                     reached, management, repeats, last_mail_at)
+                         VALUES (?1, ?2, ?3, lower(hex(randomblob(8))), ?4, ?5, ?6, ?7, ?4)
                          RETURNING {THREAD_COLUMNS}"
                     ))?
                     .query_row(
@@ -338,7 +353,9 @@ fn record_ladder_tx(
                             plan.duty,
                             plan.subject,
                             at_text,
-                            plan.step.reach(None).as_i64()
+                            plan.step.reach(None).as_i64(),
+                            plan.step == Step::Management,
+                            repeats
                         ],
                         thread_row,
                     )?;
@@ -363,19 +380,22 @@ fn record_ladder_tx(
             _ => thread.repeats,
         };
         let closed = plan.step.closes().then_some(at_text.as_str());
-        tx.prepare_cached(
-            "UPDATE ladder_threads SET reached = ?2, management = ?3, repeats = ?4,
+        // A thread opened just now was written as this step leaves it.
+        if !opened {
+            tx.prepare_cached(
+                "UPDATE ladder_threads SET reached = ?2, management = ?3, repeats = ?4,
                                        last_mail_at = ?5, closed_at = ?6
              WHERE id = ?1",
-        )?
-        .execute(params![
-            thread.id,
-            reached.as_i64(),
-            management,
-            repeats,
-            at_text,
-            closed
-        ])?;
+            )?
+            .execute(params![
+                thread.id,
+                reached.as_i64(),
+                management,
+                repeats,
+                at_text,
+                closed
+            ])?;
+        }
         if closed.is_some() {
             // An acknowledgement is about the lapse it was said for: the resolution ends it
             // (a whole-duty one once none of the duty's threads is open).
@@ -428,15 +448,19 @@ fn record_ladder_tx(
             continue;
         };
         queued += 1;
-        for i in &composed.steps {
-            if let Some(row) = step_rows.get(*i) {
-                tx.prepare_cached(
-                    "UPDATE ladder_steps SET escalation_id = ?2
-                     WHERE id = ?1 AND escalation_id IS NULL",
-                )?
-                .execute(params![row, escalation])?;
-            }
-        }
+        // One statement per mail, however many steps it tells of.
+        let rows: Vec<i64> = composed
+            .steps
+            .iter()
+            .filter_map(|i| step_rows.get(*i).copied())
+            .collect();
+        let rows = serde_json::to_string(&rows)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        tx.prepare_cached(
+            "UPDATE ladder_steps SET escalation_id = ?2
+             WHERE id IN (SELECT value FROM json_each(?1)) AND escalation_id IS NULL",
+        )?
+        .execute(params![rows, escalation])?;
     }
     Ok(queued)
 }
