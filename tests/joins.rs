@@ -475,3 +475,50 @@ fn a_joined_export_dated_ahead_is_used_once_its_instant_comes() {
         verdict.reason
     );
 }
+
+#[test]
+fn a_joined_export_altered_in_the_store_is_a_source_error_not_a_join() {
+    let fixture = fixture(CONFIG);
+    let mut engine = util::engine(&fixture);
+    engine.cycle(now()).expect("cycle");
+    // The engine has just read the Intune export (its records are cached); another
+    // connection now edits its stored bytes to say every device synced today.
+    let db = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("db");
+    db.execute_batch("DROP TRIGGER payloads_no_update")
+        .expect("drop trigger");
+    let forged = serde_json::json!({ "value": [
+        intune_device("ws-01", days_ago(0)),
+        intune_device("WS-02", days_ago(0)),
+        intune_device("WS-03", days_ago(0)),
+    ]});
+    db.execute(
+        "UPDATE payloads SET payload = CAST(?1 AS BLOB)
+          WHERE sha256 = (SELECT sha256 FROM evidence WHERE source = 'intune' LIMIT 1)",
+        [forged.to_string()],
+    )
+    .expect("tamper");
+    drop(db);
+    // A later pass judges again (a new patch export) and must not trust the edited partner.
+    let patches =
+        std::fs::read_to_string(fixture.path("exports/os-patches.json")).expect("patches");
+    fixture.write_dated(
+        "exports/os-patches.json",
+        &patches.replace("\"c-1\"", "\"c-2\""),
+        now() + SignedDuration::from_mins(30),
+    );
+    engine
+        .cycle(now() + SignedDuration::from_hours(1))
+        .expect("cycle");
+    let verdict = util::verdict_of(&engine, "patch-deadlines");
+    assert_eq!(
+        verdict.state.kind(),
+        StateKind::SourceError,
+        "{}",
+        verdict.reason
+    );
+    assert!(
+        verdict.reason.contains("does not match its recorded hash"),
+        "{}",
+        verdict.reason
+    );
+}

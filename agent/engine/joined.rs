@@ -1,15 +1,17 @@
 //! The joined sources of a continuous duty (`join = [...]`, `dutywatch_checks::join`):
 //! for each, its collector's health and its newest snapshot as of `now`, read with its own
-//! kind. The gates (failed, stale, empty) are the checks' to apply; this only reads.
+//! kind. The gates (failed, stale, empty) are the checks' to apply; this only reads. The
+//! records come through the parse cache, as the duty's own do: a pass that just collected a
+//! joined source, or judged another duty joining it, does not parse it again.
 
 use dutywatch_checks::duty::{Duty, Rule};
 use dutywatch_checks::evidence::{Collection, EvidenceView, Snapshot};
 use dutywatch_checks::verdict::Verdict;
 use jiff::Timestamp;
 
-use super::{Engine, intact_or_verdict, untrusted};
+use super::{Content, DutyReader, Engine, intact_or_verdict, tampered_verdict, untrusted};
 use crate::config::{Contractor, Source};
-use crate::sources;
+use crate::parse_cache;
 
 /// One joined source's evidence, owned for the length of one evaluation.
 pub(super) struct JoinedEvidence<'a> {
@@ -56,28 +58,43 @@ impl Engine {
                 )));
             };
             let mut collection = self.store.collection(&contractor.id, &join.source)?;
-            let rows = match intact_or_verdict(
+            let headers = match intact_or_verdict(
                 duty,
                 self.store
-                    .snapshots(&contractor.id, &join.source, Some(now))?,
+                    .snapshot_headers(&contractor.id, &join.source, Some(now))?,
                 now,
             ) {
-                Ok(rows) => rows,
+                Ok(headers) => headers,
                 Err(verdict) => return Ok(Err(*verdict)),
             };
             // The newest snapshot not dated after `now`: records are joined with it alone.
             let mut snapshots = Vec::new();
-            if let Some(row) = rows.iter().rev().find(|row| row.effective_at <= now) {
-                match sources::read_evidence(source, &row.origin, &row.payload) {
+            if let Some(header) = headers.iter().rev().find(|h| h.effective_at <= now) {
+                let key = parse_cache::Key {
+                    client: contractor.id.clone(),
+                    source: join.source.clone(),
+                    sha256: header.sha256.clone(),
+                    origin: header.origin.clone(),
+                };
+                let content = match self.cache().get(&key) {
+                    Some(parsed) => Content::Read(parsed),
+                    None => match self.store.payload(header)? {
+                        Ok(payload) => Content::Bytes(payload),
+                        Err(tampered) => {
+                            return Ok(Err(tampered_verdict(duty, tampered, now)));
+                        }
+                    },
+                };
+                match self.records(&DutyReader::Source(source), content, header, key) {
                     Ok(parsed) => snapshots.push(Snapshot {
-                        id: row.id,
-                        effective_at: row.effective_at,
-                        records: parsed.records.into(),
-                        findings: parsed.findings.into(),
+                        id: header.id,
+                        effective_at: header.effective_at,
+                        records: parsed.records,
+                        findings: parsed.findings,
                     }),
                     Err(error) => {
                         collection = Collection::Failed {
-                            since: row.fetched_at,
+                            since: header.fetched_at,
                             error: format!("its stored evidence no longer reads: {error}"),
                         };
                     }
