@@ -85,6 +85,8 @@ pub struct Engine {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub collected: usize,
+    /// Of those collected, files found unwritten since their last collection: not read.
+    pub unchanged: usize,
     pub collection_failures: usize,
     pub evaluated: usize,
     /// Duties not judged again: their evidence is unchanged and their verdict still holds.
@@ -98,8 +100,9 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} collected, {} collection failure(s), {} duties evaluated, {} held, {} changed state, {} mail(s) sent, {} mail failure(s)",
+            "{} collected ({} unchanged file(s) not read), {} collection failure(s), {} duties evaluated, {} held, {} changed state, {} mail(s) sent, {} mail failure(s)",
             self.collected,
+            self.unchanged,
             self.collection_failures,
             self.evaluated,
             self.held,
@@ -287,7 +290,7 @@ impl Engine {
         for (index, (position, _)) in jobs.iter().enumerate() {
             last[*position] = Some(index);
         }
-        let (collected, failed) =
+        let (collected, unchanged, failed) =
             self.collect_jobs(&jobs, now, &mut |engine: &mut Engine, index: usize| {
                 let position = jobs[index].0;
                 if last[position] != Some(index) || engine.cancelled() {
@@ -300,6 +303,7 @@ impl Engine {
                 Ok(())
             })?;
         summary.collected = collected;
+        summary.unchanged = unchanged;
         summary.collection_failures = failed;
         if !self.cancelled() {
             for contractor in &config.contractors[judged..] {
@@ -339,18 +343,18 @@ impl Engine {
 
     /// Collects each job, up to `[runtime] max_concurrent_collections` at once, and records
     /// each outcome in their order (see `engine/collect.rs`), calling `recorded` with the
-    /// job's index after each; returns (collected, failed).
+    /// job's index after each; returns (collected, of those unchanged files, failed).
     fn collect_jobs(
         &mut self,
         jobs: &[(usize, collect::Job<'_>)],
         now: Timestamp,
         recorded: &mut dyn FnMut(&mut Engine, usize) -> anyhow::Result<()>,
-    ) -> anyhow::Result<(usize, usize)> {
+    ) -> anyhow::Result<(usize, usize, usize)> {
         if jobs.is_empty() {
-            return Ok((0, 0));
+            return Ok((0, 0, 0));
         }
         self.check_cache()?;
-        let (mut collected, mut failed) = (0, 0);
+        let (mut collected, mut unchanged, mut failed) = (0, 0, 0);
         let (http, parsed) = (Arc::clone(&self.http), Arc::clone(&self.parsed));
         // Concurrency is for the APIs' latency. Files are read as fast as one thread can,
         // while the pass thread judges what it read: more readers only held more payloads
@@ -372,15 +376,19 @@ impl Engine {
             &parsed,
             now,
             |index, job, outcome| {
-                match collect::record(&mut self.store, &parsed, job, outcome, now)? {
-                    Some(true) => collected += 1,
-                    Some(false) => failed += 1,
-                    None => {}
+                match collect::record(&mut self.store, &parsed, &http, job, outcome, now)? {
+                    collect::Recorded::Collected => collected += 1,
+                    collect::Recorded::Unchanged => {
+                        collected += 1;
+                        unchanged += 1;
+                    }
+                    collect::Recorded::Failed => failed += 1,
+                    collect::Recorded::Cancelled => {}
                 }
                 recorded(self, index)
             },
         )?;
-        Ok((collected, failed))
+        Ok((collected, unchanged, failed))
     }
 
     /// The flag that stops the collections under way (their waits wake, no further request

@@ -26,6 +26,11 @@
 //! judges each contractor right after its last collection, so what is held beyond the cap is
 //! one contractor's content and the few collections the workers read ahead.
 //!
+//! It also remembers, per file source, the file it last collected and stored ([`KnownFile`]):
+//! a pass that finds the newest file with the same stamp (path, size, times) records the
+//! collection without reading or hashing the file again. Emptied with the rest, so after a
+//! reload, a restart or another process's write every file is read once more.
+//!
 //! Apart from records, it remembers which content read without error for which source
 //! ([`ParseCache::read_before`]): only keys, a few hundred bytes each, so a collection of
 //! content the source has delivered before (under the same config) need not be read just to be
@@ -36,6 +41,9 @@ use std::sync::Arc;
 
 use dutywatch_checks::read::Parsed;
 use dutywatch_checks::record::{Finding, Record};
+use jiff::Timestamp;
+
+use crate::sources::file::FileStamp;
 
 /// Records held at most by default across passes: about 14 MB with today's records (some
 /// 700 bytes each, measured by `benches/msp_cycle.rs`), the largest source of a contractor with
@@ -82,6 +90,18 @@ pub struct Key {
     pub origin: String,
 }
 
+/// The file a file source's last collection read and stored, and what it recorded of it.
+#[derive(Clone, Debug)]
+pub struct KnownFile {
+    pub stamp: FileStamp,
+    pub sha256: String,
+    pub effective_at: Timestamp,
+    pub media_type: &'static str,
+    pub origin: String,
+    /// When that collection read it (the pass's instant).
+    pub read_at: Timestamp,
+}
+
 #[derive(Debug)]
 struct Entry {
     parsed: SharedParsed,
@@ -97,6 +117,8 @@ pub struct ParseCache {
     overflow: HashMap<Key, SharedParsed>,
     /// Content that read without error, records kept or not.
     read_ok: HashSet<Key>,
+    /// Per (client, source): the file its last collection stored.
+    files: HashMap<(String, String), KnownFile>,
     /// Records held by `entries`.
     records: usize,
     cap: usize,
@@ -122,6 +144,7 @@ impl ParseCache {
             entries: HashMap::new(),
             overflow: HashMap::new(),
             read_ok: HashSet::new(),
+            files: HashMap::new(),
             records: 0,
             cap,
             pass: 0,
@@ -148,6 +171,7 @@ impl ParseCache {
         self.entries.clear();
         self.overflow.clear();
         self.read_ok.clear();
+        self.files.clear();
         self.records = 0;
     }
 
@@ -156,6 +180,25 @@ impl ParseCache {
     /// and the origin).
     pub fn read_before(&self, key: &Key) -> bool {
         self.read_ok.contains(key)
+    }
+
+    /// The file `source` of `client` last collected and stored, if it is still known.
+    pub fn known_file(&self, client: &str, source: &str) -> Option<&KnownFile> {
+        self.files.get(&(client.to_owned(), source.to_owned()))
+    }
+
+    /// Remembers the file a collection of `source` just stored (`None`: forgets it, as a
+    /// failed collection or one that read something else does).
+    pub fn set_known_file(&mut self, client: &str, source: &str, file: Option<KnownFile>) {
+        let key = (client.to_owned(), source.to_owned());
+        match file {
+            Some(file) => {
+                self.files.insert(key, file);
+            }
+            None => {
+                self.files.remove(&key);
+            }
+        }
     }
 
     /// Drops the content kept beyond the cap for `client`: its duties were judged.

@@ -94,8 +94,10 @@ fn main() {
         let dir = Workdir::new(keep.as_deref(), clients, devices);
         let dated = Timestamp::now();
         let bytes = generate(dir.path(), clients, devices, dated, collections);
-        // After the files were written: evidence dated after `now` would not count.
-        let now = Timestamp::now();
+        // After the files were written: evidence dated after `now` would not count. Three
+        // seconds on, as exports are written a while before the pass that reads them: a file
+        // written less than two seconds before a pass is read again on the next one.
+        let now = Timestamp::now() + SignedDuration::from_secs(3);
         let mut child = Command::new(std::env::current_exe().expect("own path"));
         child
             .args(["--child", &now.to_string(), &cache])

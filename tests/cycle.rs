@@ -376,3 +376,64 @@ fn a_payload_edited_under_a_running_engine_is_refused_in_its_next_pass() {
     let review = util::verdict_of(&engine, "access-review");
     assert_eq!(review.state.kind(), StateKind::Met, "{}", review.reason);
 }
+
+/// When `path` last changed (its inode's change time), by the file system's clock.
+fn changed_at(path: &std::path::Path) -> jiff::Timestamp {
+    use std::os::unix::fs::MetadataExt as _;
+    let metadata = std::fs::metadata(path).expect("metadata");
+    jiff::Timestamp::from_second(metadata.ctime()).expect("a change time")
+}
+
+#[test]
+fn a_file_unwritten_since_its_last_collection_is_not_read_again_but_any_write_is() {
+    let hour = jiff::SignedDuration::from_hours(1);
+    let fixture = util::standard(at(util::CLOCK));
+    // The stamps are the file system's: the passes run an hour after the files were last
+    // written, and the files say they were written then.
+    let base = changed_at(&fixture.path("evidence/mfa.json"));
+    fixture.write_dated("evidence/mfa.json", util::MFA_OK, base);
+    fixture.write_dated("evidence/reviews.csv", util::REVIEWS, base);
+    let now = changed_at(&fixture.path("evidence/mfa.json"))
+        .max(changed_at(&fixture.path("evidence/reviews.csv")))
+        + hour;
+    let mut engine = util::engine(&fixture);
+    let first = engine.cycle(now).expect("first cycle");
+    assert_eq!((first.collected, first.unchanged), (2, 0), "{first}");
+    let runs = |fixture: &util::Fixture| -> (i64, i64) {
+        let db = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("db");
+        let count = |sql: &str| db.query_row(sql, [], |row| row.get(0)).expect(sql);
+        (
+            count("SELECT count(*) FROM evidence"),
+            count("SELECT count(*) FROM source_runs WHERE outcome = 'ok'"),
+        )
+    };
+    assert_eq!(runs(&fixture), (2, 2));
+
+    // Unwritten since: each collection is recorded, neither file is read.
+    let second = engine.cycle(now + hour).expect("second cycle");
+    assert_eq!((second.collected, second.unchanged), (2, 2), "{second}");
+    assert_eq!(runs(&fixture), (2, 4), "a run each, no new evidence");
+    assert_eq!(
+        util::verdict_of(&engine, "mfa-registered").state.kind(),
+        StateKind::Met
+    );
+
+    // Other content of the same size under the same modification time: the write moved the
+    // change time, so the file is read, and the new user without MFA counts.
+    let other = util::MFA_OK.replace(r#""isMfaRegistered": true"#, r#""isMfaRegistered":false"#);
+    assert_eq!(other.len(), util::MFA_OK.len());
+    fixture.write_dated("evidence/mfa.json", &other, base);
+    let third = engine.cycle(now + hour * 2).expect("third cycle");
+    assert_eq!((third.collected, third.unchanged), (2, 1), "{third}");
+    assert_eq!(runs(&fixture), (3, 6));
+    assert_ne!(
+        util::verdict_of(&engine, "mfa-registered").state.kind(),
+        StateKind::Met
+    );
+
+    // A restarted daemon knows no file: it reads each once.
+    let mut restarted = util::engine(&fixture);
+    let fourth = restarted.cycle(now + hour * 3).expect("fourth cycle");
+    assert_eq!((fourth.collected, fourth.unchanged), (2, 0), "{fourth}");
+    assert_eq!(runs(&fixture), (3, 8));
+}

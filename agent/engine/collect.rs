@@ -16,8 +16,9 @@ use anyhow::Context as _;
 use jiff::Timestamp;
 use sha2::Digest as _;
 
-use crate::config::Source;
-use crate::parse_cache::{self, ParseCache, SharedParsed, lock};
+use crate::config::{Source, SourceKind};
+use crate::parse_cache::{self, KnownFile, ParseCache, SharedParsed, lock};
+use crate::sources::file::{self, FileStamp};
 use crate::sources::{self, CollectError, Collected, Http};
 use crate::store::{NewEvidence, Store};
 
@@ -32,11 +33,16 @@ pub(super) struct Job<'a> {
 #[derive(Debug)]
 pub(super) enum Outcome {
     /// Whole and read; `parsed` is `None` when this content was read for the source before.
+    /// `stamp`: a file source's file as found before it was read.
     Collected {
         collected: Collected,
         key: parse_cache::Key,
         parsed: Option<SharedParsed>,
+        stamp: Option<FileStamp>,
     },
+    /// A file source's newest file is the one its last collection stored, unwritten since:
+    /// not read again.
+    Unchanged(KnownFile),
     Failed(CollectError),
     /// Stopped (or never started) because the daemon is stopping.
     Cancelled,
@@ -145,11 +151,24 @@ fn collect(job: &Job<'_>, http: &Http, cache: &Mutex<ParseCache>, now: Timestamp
     if cancel.is_cancelled() {
         return Outcome::Cancelled;
     }
+    // Taken before the file is read: a write during the read makes the next stamp differ.
+    let stamp = match &job.source.kind {
+        SourceKind::File { pattern, .. } => file::stamp(pattern).ok().flatten(),
+        _ => None,
+    };
+    if let Some(stamp) = &stamp
+        && let Some(known) = lock(cache)
+            .known_file(job.contractor, &job.source.id)
+            .filter(|known| stamp.unchanged_since(&known.stamp, known.read_at))
+    {
+        return Outcome::Unchanged(known.clone());
+    }
     match collect_read(job, http, cache, now) {
         Ok((collected, key, parsed)) => Outcome::Collected {
             collected,
             key,
             parsed,
+            stamp,
         },
         // The HTTP layer's errors are text: a failure once the shutdown began may be the
         // shutdown's doing, and recording nothing is always safe (the next start collects).
@@ -183,17 +202,52 @@ fn collect_read(
     Ok((collected, key, Some(parsed.into())))
 }
 
-/// Stores one outcome (on the pass thread); `Some(true)` collected, `Some(false)` failed (and
-/// recorded so, so verdicts say so), `None` cancelled (nothing recorded).
+/// What recording one outcome came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Recorded {
+    Collected,
+    /// Collected without reading: the file is the one stored last time.
+    Unchanged,
+    /// Failed, and recorded so, so verdicts say so.
+    Failed,
+    /// Cancelled: nothing recorded.
+    Cancelled,
+}
+
+/// Stores one outcome (on the pass thread).
 pub(super) fn record(
     store: &mut Store,
     cache: &Mutex<ParseCache>,
+    http: &Http,
     job: &Job<'_>,
     outcome: Outcome,
     now: Timestamp,
-) -> anyhow::Result<Option<bool>> {
+) -> anyhow::Result<Recorded> {
     let (contractor, source) = (job.contractor, job.source.id.as_str());
     match outcome {
+        Outcome::Unchanged(known) => {
+            let evidence = NewEvidence {
+                client: contractor,
+                source,
+                fetched_at: now,
+                effective_at: known.effective_at,
+                media_type: known.media_type,
+                origin: &known.origin,
+                payload: &[],
+            };
+            let recorded = store
+                .record_unchanged_collection(now, &evidence, &known.sha256)
+                .with_context(|| format!("storing evidence of {contractor}/{source}"))?;
+            if recorded {
+                tracing::info!(contractor, source, origin = %known.origin, unchanged = true, "SourceCollected");
+                return Ok(Recorded::Unchanged);
+            }
+            // The store's newest row of the source is not that file's content (it cannot be
+            // while this engine alone writes it): read the file after all.
+            lock(cache).set_known_file(contractor, source, None);
+            let outcome = collect(job, http, cache, now);
+            record(store, cache, http, job, outcome, now)
+        }
         Outcome::Collected {
             collected:
                 Collected {
@@ -204,6 +258,7 @@ pub(super) fn record(
                 },
             key,
             parsed,
+            stamp,
         } => {
             let evidence = NewEvidence {
                 client: contractor,
@@ -223,23 +278,35 @@ pub(super) fn record(
             // Content beyond the cap is held until its contractor's duties were judged
             // (`ParseCache::end_client`), which a pass does right after the contractor's
             // last collection.
+            let known = stamp.map(|stamp| KnownFile {
+                stamp,
+                sha256: key.sha256.clone(),
+                effective_at,
+                media_type,
+                origin: origin.clone(),
+                read_at: now,
+            });
+            let mut cache = lock(cache);
+            cache.set_known_file(contractor, source, known);
             if stored_now && let Some(parsed) = parsed {
-                lock(cache).insert(key, parsed);
+                cache.insert(key, parsed);
             }
+            drop(cache);
             tracing::info!(contractor, source, %origin, "SourceCollected");
-            Ok(Some(true))
+            Ok(Recorded::Collected)
         }
         Outcome::Failed(error) => {
             let error = error.to_string();
             tracing::warn!(contractor, source, %error, "SourceCollectError");
+            lock(cache).set_known_file(contractor, source, None);
             store
                 .record_collection_failure(contractor, source, now, now, &error)
                 .with_context(|| format!("recording the failure of {contractor}/{source}"))?;
-            Ok(Some(false))
+            Ok(Recorded::Failed)
         }
         Outcome::Cancelled => {
             tracing::warn!(contractor, source, "SourceCollectCancelled");
-            Ok(None)
+            Ok(Recorded::Cancelled)
         }
     }
 }

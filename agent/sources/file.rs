@@ -3,7 +3,7 @@
 
 use std::fs::{File, FileType};
 use std::io::Read as _;
-use std::os::unix::fs::FileTypeExt as _;
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -35,6 +35,54 @@ pub(super) fn collect(
         origin: path.display().to_string(),
         payload,
     })
+}
+
+/// What tells one version of a file from another without reading it: which file it is
+/// (device, inode, path), its size, and its modification and change times. Writing a file
+/// moves its change time, which no account can set back (only the clock can), so a file whose
+/// stamp is the same has not been written since.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileStamp {
+    path: PathBuf,
+    device: u64,
+    inode: u64,
+    size: u64,
+    modified_ns: i128,
+    changed_ns: i128,
+}
+
+/// How long after a write its stamp is not trusted: a file system that keeps times in whole
+/// seconds (or two, as FAT does) can give a second write in the same tick the same stamp.
+const STAMP_SETTLE_NS: i128 = 2_000_000_000;
+
+impl FileStamp {
+    /// Whether this is the stamp `known` had when the file was read at `read_at`, and that
+    /// read came late enough after the file's last write for the stamp to tell.
+    pub fn unchanged_since(&self, known: &FileStamp, read_at: Timestamp) -> bool {
+        self == known
+            && self.modified_ns.max(self.changed_ns) + STAMP_SETTLE_NS < read_at.as_nanosecond()
+    }
+}
+
+/// The stamp of the newest file matching `pattern`, the one [`collect`] would read; `None`
+/// when none matches.
+pub(crate) fn stamp(pattern: &Path) -> Result<Option<FileStamp>, CollectError> {
+    let Some((_, path)) = newest_match(pattern)? else {
+        return Ok(None);
+    };
+    let metadata = std::fs::metadata(&path).map_err(|source| CollectError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let ns = |seconds: i64, nanos: i64| i128::from(seconds) * 1_000_000_000 + i128::from(nanos);
+    Ok(Some(FileStamp {
+        device: metadata.dev(),
+        inode: metadata.ino(),
+        size: metadata.size(),
+        modified_ns: ns(metadata.mtime(), metadata.mtime_nsec()),
+        changed_ns: ns(metadata.ctime(), metadata.ctime_nsec()),
+        path,
+    }))
 }
 
 /// Reads the regular file at `path`, refusing one larger than `limit`
@@ -164,6 +212,36 @@ pub(crate) fn closed_folder(pattern: &Path) -> Option<(PathBuf, std::io::Error)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stamp_is_trusted_only_two_seconds_after_the_last_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.json");
+        std::fs::write(&path, "{}").unwrap();
+        let first = super::stamp(&path).unwrap().unwrap();
+        let stamp = first.clone();
+        let written = Timestamp::from_nanosecond(stamp.changed_ns).unwrap();
+        let at = |ms: i64| written + jiff::SignedDuration::from_millis(ms);
+        assert!(
+            !stamp.unchanged_since(&stamp, at(1_000)),
+            "read too soon after"
+        );
+        assert!(stamp.unchanged_since(&stamp, at(2_500)));
+        // Written again, even with the same bytes: another change time.
+        std::fs::write(&path, "{}").unwrap();
+        let again = super::stamp(&path).unwrap().unwrap();
+        assert!(again.changed_ns >= first.changed_ns);
+        let other = FileStamp {
+            changed_ns: stamp.changed_ns + 1,
+            ..stamp.clone()
+        };
+        assert!(!other.unchanged_since(&stamp, at(60_000)));
+        let bigger = FileStamp {
+            size: stamp.size + 1,
+            ..stamp.clone()
+        };
+        assert!(!bigger.unchanged_since(&stamp, at(60_000)));
+    }
 
     #[test]
     fn a_file_that_reads_longer_than_its_metadata_says_is_cut_at_the_limit() {

@@ -5,7 +5,7 @@
 mod arm;
 mod connector;
 mod elastic;
-mod file;
+pub(crate) mod file;
 mod graph;
 pub mod http;
 mod http_json;

@@ -250,6 +250,55 @@ impl Store {
             .map_err(on_err)
     }
 
+    /// Records a collection that found the file it stored last time unchanged (the same
+    /// path, size and times, `sources::file::FileStamp`), without its bytes: a collector run
+    /// tied to the newest row of the source, when that row is this content (`sha256`) for
+    /// this instant. `false`, and nothing written, when it is not: the caller then reads
+    /// the file after all.
+    pub(crate) fn record_unchanged_collection(
+        &mut self,
+        started_at: Timestamp,
+        evidence: &NewEvidence<'_>,
+        sha256: &str,
+    ) -> Result<bool, StoreError> {
+        let on_err = self.sql_error(format!(
+            "recording collection of {}/{}",
+            evidence.client, evidence.source
+        ));
+        let inner = |store: &mut Store| -> rusqlite::Result<bool> {
+            let tx = store.write_tx()?;
+            let newest: Option<(i64, String, String)> = tx
+                .prepare_cached(
+                    "SELECT id, sha256, effective_at FROM evidence
+                     WHERE client = ?1 AND source = ?2 ORDER BY id DESC LIMIT 1",
+                )?
+                .query_row(params![evidence.client, evidence.source], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })
+                .optional()?;
+            let Some((id, _, _)) = newest.filter(|(_, sha, effective_at)| {
+                sha == sha256 && *effective_at == ts_text(evidence.effective_at)
+            }) else {
+                return Ok(false);
+            };
+            tx.prepare_cached(
+                "INSERT INTO source_runs
+                     (client, source, started_at, finished_at, outcome, evidence_id, error)
+                 VALUES (?1, ?2, ?3, ?4, 'ok', ?5, NULL)",
+            )?
+            .execute(params![
+                evidence.client,
+                evidence.source,
+                ts_text(started_at),
+                ts_text(evidence.fetched_at),
+                id
+            ])?;
+            tx.commit()?;
+            Ok(true)
+        };
+        inner(self).map_err(on_err)
+    }
+
     fn record_collection_inner(
         &mut self,
         started_at: Timestamp,
