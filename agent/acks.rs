@@ -88,12 +88,15 @@ pub fn record(config_path: &Path, said: &Said<'_>, clock: &dyn Clock) -> anyhow:
         if !known.iter().any(|s| s.subject == subject) {
             let names: Vec<&str> = known.iter().map(|s| s.subject.as_str()).take(10).collect();
             bail!(
-                "duty `{}` has no subject `{subject}`{}",
+                "duty `{}` has no subject `{subject}` that was ever failing or unknown{}",
                 duty.id,
                 if names.is_empty() {
-                    " (it judges the duty as a whole: leave out --subject)".to_owned()
+                    " (it judges the duty as a whole, or every subject has been met since first seen: leave out --subject)".to_owned()
                 } else {
-                    format!("; its subjects include: {}", names.join(", "))
+                    format!(
+                        " (one met since first seen needs no acknowledgement); its subjects include: {}",
+                        names.join(", ")
+                    )
                 }
             );
         }

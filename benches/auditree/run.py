@@ -96,7 +96,7 @@ def parse_msp_cycle(text, sizes):
     results = {}
     for line in text.splitlines():
         fields = line.split()
-        if fields and fields[0] in sizes and len(fields) == 13:
+        if fields and fields[0] in sizes and len(fields) >= 13:
             number = [float(f.rstrip("s%")) for f in fields[1:]]
             results[fields[0]] = {
                 "first": number[1],
