@@ -365,10 +365,16 @@ fn child(args: &[String]) {
         *states.entry(subject.state.as_str()).or_insert(0) += 1;
     }
     eprintln!(
-        "  {evaluated} duty evaluated: {DUTY} {}, subjects {states:?}; {resident} MB resident before it",
-        verdict.verdict.state.kind().as_str()
+        "  {evaluated} duty evaluated: {DUTY} {}, subjects {states:?}, {} met; {resident} MB resident before it",
+        verdict.verdict.state.kind().as_str(),
+        verdict.met_subjects.unwrap_or(0)
     );
-    assert_eq!(subjects.len(), devices, "a subject per device");
+    // Subjects met since first seen are counted, not stored one by one.
+    assert_eq!(
+        subjects.len() as u64 + verdict.met_subjects.unwrap_or(0),
+        devices as u64,
+        "a subject per device"
+    );
     let mb = |bytes: u64| bytes as f64 / 1e6;
     println!(
         "{:>10.0} {:>8.1} {fetch:>8.2}s {:>8.2} {peak1:>9} {:>9.1} {:>9.2} {peak2:>9} {:>9.1}",
