@@ -45,14 +45,15 @@ use jiff::Timestamp;
 
 use crate::sources::file::FileStamp;
 
-/// Records held at most by default across passes: about 14 MB with today's records (some
+/// Records held at most by default across passes: about 7 MB with today's records (some
 /// 700 bytes each, measured by `benches/msp_cycle.rs`), the largest source of a contractor with
 /// 2,500 devices (its pending patches). Unchanged evidence is not read again anyway (held
-/// verdicts), so what the cache saves is reading touched content (the same bytes at a new
-/// instant, as an API answers every call); at an MSP's scale that fits no cap, and 50,000
-/// records bought nothing there for 30 MB (`msp_cycle` at 100 x 2,500: a touched cycle 12.3 s
-/// with them, 12.5 s with none).
-pub const DEFAULT_CAP_RECORDS: usize = 20_000;
+/// verdicts, files not re-read), so what the cache saves is reading touched content (the same
+/// bytes at a new instant, as an API answers every call); at an MSP's scale that fits no cap:
+/// at 1,000 x 250 a touched cycle costs the same with 20,000 records, 10,000 or none, and
+/// 20,000 kept the idle daemon at 55 MB against 47 MB. A contractor with 2,500 devices keeps
+/// three of its four sources (a touched cycle 0.04 s against 0.02 s with all four).
+pub const DEFAULT_CAP_RECORDS: usize = 10_000;
 
 /// Keys of content read before held at most; beyond, they are forgotten all at once.
 const MAX_READ_BEFORE: usize = 100_000;

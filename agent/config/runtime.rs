@@ -222,7 +222,7 @@ schedule = "0 * * * *"
         assert_eq!(config.runtime.max_concurrent_collections, 4);
         assert_eq!(tenant_limits(&config), [None, None, None]);
 
-        assert_eq!(config.runtime.parse_cache_records, 20_000);
+        assert_eq!(config.runtime.parse_cache_records, 10_000);
         let config = parse(
             "[runtime]\nmax_concurrent_collections = 1\nshutdown_grace = \"3s\"\nparse_cache_records = 0\n",
             "",
