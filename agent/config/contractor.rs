@@ -380,6 +380,9 @@ impl Context<'_> {
             return None;
         }
         let crm = crm?;
+        // Kept for the daemon's life, a thousand times over at an MSP: no spare room.
+        sources.shrink_to_fit();
+        duties.shrink_to_fit();
         Some(Contractor {
             id,
             name: raw.name.clone(),
