@@ -204,6 +204,21 @@ impl Engine {
         Ok(())
     }
 
+    /// Before judging: another process wrote to the store (evidence added by hand, rows
+    /// altered), so neither the records read before nor what held may be trusted any more.
+    /// Asked before each contractor is judged, since a pass that judges as it collects can
+    /// last as long as its slowest APIs.
+    fn check_versions(&mut self) -> anyhow::Result<()> {
+        self.check_cache()?;
+        let version = self.store.data_version()?;
+        if self.held_version != Some(version) {
+            self.held.clear();
+            self.ladder_quiet.clear();
+            self.held_version = Some(version);
+        }
+        Ok(())
+    }
+
     /// Replaces the bounds of the API sources' HTTP requests (timeouts, retries, back-off),
     /// dropping the client, the cached tokens, the rate limits' slots and the cancellation
     /// flag (take [`Engine::cancellation`] after this).
@@ -290,6 +305,16 @@ impl Engine {
         for (index, (position, _)) in jobs.iter().enumerate() {
             last[*position] = Some(index);
         }
+        // A contractor that cannot be judged (a row of its in the store that no longer reads)
+        // stops neither the collections nor the judging of the others: the pass fails with
+        // its error once everything else is done.
+        let mut first_error: Option<anyhow::Error> = None;
+        let mut judge = |engine: &mut Engine, contractor: &Contractor, tally: &mut Tally| {
+            if let Err(error) = engine.evaluate_contractor(contractor, scope, now, tally) {
+                tracing::error!(contractor = %contractor.id, error = %format!("{error:#}"), "ContractorJudgeFailed");
+                first_error.get_or_insert(error);
+            }
+        };
         let (collected, unchanged, failed) =
             self.collect_jobs(&jobs, now, &mut |engine: &mut Engine, index: usize| {
                 let position = jobs[index].0;
@@ -297,7 +322,7 @@ impl Engine {
                     return Ok(());
                 }
                 for contractor in &config.contractors[judged..=position] {
-                    engine.evaluate_contractor(contractor, scope, now, &mut tally)?;
+                    judge(engine, contractor, &mut tally);
                 }
                 judged = position + 1;
                 Ok(())
@@ -307,7 +332,7 @@ impl Engine {
         summary.collection_failures = failed;
         if !self.cancelled() {
             for contractor in &config.contractors[judged..] {
-                self.evaluate_contractor(contractor, scope, now, &mut tally)?;
+                judge(self, contractor, &mut tally);
             }
         }
         summary.held = tally.held;
@@ -315,13 +340,13 @@ impl Engine {
         summary.changed = tally.changed;
         if self.cancelled() {
             tracing::warn!(%summary, "PassCancelled");
-            return Ok(summary);
+            return first_error.map_or(Ok(summary), Err);
         }
         self.evaluation_end(now)?;
         let (sent, failed) = self.deliver_since(now)?;
         summary.mails_sent = sent;
         summary.mail_failures = failed;
-        Ok(summary)
+        first_error.map_or(Ok(summary), Err)
     }
 
     /// Runs one collection and stores its outcome; `Ok(false)` when the
@@ -422,16 +447,8 @@ impl Engine {
     /// What starts the evaluation of a pass: the cache and held verdicts checked against the
     /// store's data version, and each quarantined client's state recorded.
     fn evaluation_begin(&mut self, now: Timestamp) -> anyhow::Result<Tally> {
-        self.check_cache()?;
         self.cache().next_pass();
-        // Another process wrote to the store (evidence added by hand, rows altered): what
-        // held may not any more.
-        let version = self.store.data_version()?;
-        if self.held_version != Some(version) {
-            self.held.clear();
-            self.ladder_quiet.clear();
-            self.held_version = Some(version);
-        }
+        self.check_versions()?;
         let config = Arc::clone(&self.config);
         let mut changed = 0;
         // A quarantined client's state is recorded as its `client-config` duty, through the
@@ -477,6 +494,7 @@ impl Engine {
         now: Timestamp,
         tally: &mut Tally,
     ) -> anyhow::Result<()> {
+        self.check_versions()?;
         let config = Arc::clone(&self.config);
         let watched: Vec<&Duty> = contractor
             .duties

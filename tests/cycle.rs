@@ -431,9 +431,19 @@ fn a_file_unwritten_since_its_last_collection_is_not_read_again_but_any_write_is
         StateKind::Met
     );
 
+    // A day after a file was last read, it is read again however unwritten it looks: the
+    // reviews were read by the first pass, the MFA export by the third.
+    let day_on = engine.cycle(now + hour * 25).expect("a day on");
+    assert_eq!((day_on.collected, day_on.unchanged), (2, 1), "{day_on}");
+    assert_eq!(
+        runs(&fixture),
+        (3, 8),
+        "same bytes, same instant: no new evidence"
+    );
+
     // A restarted daemon knows no file: it reads each once.
     let mut restarted = util::engine(&fixture);
-    let fourth = restarted.cycle(now + hour * 3).expect("fourth cycle");
+    let fourth = restarted.cycle(now + hour * 26).expect("fourth cycle");
     assert_eq!((fourth.collected, fourth.unchanged), (2, 0), "{fourth}");
-    assert_eq!(runs(&fixture), (3, 8));
+    assert_eq!(runs(&fixture), (3, 10));
 }

@@ -553,3 +553,49 @@ fn the_service_status_line_names_the_quarantined_clients() {
         "{status}"
     );
 }
+
+#[test]
+fn a_client_whose_stored_state_no_longer_reads_stops_neither_the_collection_nor_the_judging_of_the_others()
+ {
+    let fixture = msp_fixture();
+    let mut engine = engine(&fixture);
+    engine.cycle(at(NOW)).expect("first cycle");
+    // acme's recorded verdicts are damaged (a newer version's rows, a bad restore).
+    let db = rusqlite::Connection::open(fixture.path("state/msp.db")).expect("db");
+    db.execute_batch("UPDATE duty_state SET state = 'waived' WHERE client = 'acme'")
+        .expect("damage");
+    drop(db);
+    // birch's MFA export now has a user without MFA: new evidence, to be collected and judged.
+    let later = at("2026-11-23T16:00:00Z");
+    fixture.write_dated("birch/mfa.json", util::MFA_BAD, later);
+    let runs = |source: &str| -> i64 {
+        let db = rusqlite::Connection::open(fixture.path("state/msp.db")).expect("db");
+        db.query_row(
+            "SELECT count(*) FROM source_runs WHERE client = 'birch' AND source = ?1",
+            [source],
+            |row| row.get(0),
+        )
+        .expect("runs")
+    };
+    let before = runs("mfa");
+    let error = engine
+        .cycle(later)
+        .expect_err("the pass says it could not judge acme");
+    assert!(format!("{error:#}").contains("acme"), "{error:#}");
+    // acme comes first, yet birch was collected and judged.
+    assert_eq!(runs("mfa"), before + 1);
+    let birch = engine
+        .store()
+        .current_verdicts(Some("birch"))
+        .expect("birch's verdicts")
+        .into_iter()
+        .find(|v| v.duty == "mfa-registered")
+        .expect("birch's MFA duty");
+    assert_eq!(birch.evaluated_at, later);
+    assert_ne!(
+        birch.verdict.state.kind(),
+        StateKind::Met,
+        "{}",
+        birch.verdict.reason
+    );
+}

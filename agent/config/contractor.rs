@@ -50,6 +50,8 @@ pub struct Contractor {
     /// ([`Contractor::plan`]): kept, its 320 rows took some 58 KB per client, most of an
     /// MSP daemon's resident memory at 1,000 clients.
     pub library: library::Settings,
+    /// How many of `duties`, from the first, are not the library's.
+    pub hand_written: usize,
     /// Whether `[library]` derived attestation duties for this contractor.
     pub library_enabled: bool,
     /// `[contractor.incidents]`: its own hand-off and other incident deadlines.
@@ -66,13 +68,8 @@ impl Contractor {
             return Vec::new();
         };
         let ownership = self.crm.crm.ownership(Some(&self.packages));
-        let hand: Vec<Duty> = self
-            .duties
-            .iter()
-            .filter(|duty| !library::is_derived_id(duty.id.as_str()))
-            .cloned()
-            .collect();
-        library::derive(lib, &ownership, &hand, &self.library, zone).plan
+        let hand = &self.duties[..self.hand_written.min(self.duties.len())];
+        library::derive(lib, &ownership, hand, &self.library, zone).plan
     }
 
     pub fn source(&self, id: &str) -> Option<&Source> {
@@ -352,6 +349,8 @@ impl Context<'_> {
         let library_settings = self
             .library_part(raw.library.as_ref(), &format!("{key}.library"))
             .over(top_library);
+        // The duties written by hand (and by connectors) come first; the library's follow.
+        let hand_written = duties.len();
         if let Some(ownership) = &ownership {
             match library::library() {
                 Ok(lib) => {
@@ -397,6 +396,7 @@ impl Context<'_> {
             crm_file,
             sources,
             duties,
+            hand_written,
             library_enabled: library_settings.enabled,
             library: library_settings,
             incident_overrides: super::incidents::IncidentOverrides::from_raw(

@@ -144,6 +144,9 @@ impl Drop for StopOnDrop<'_> {
     }
 }
 
+/// How long a file found unwritten is not read again, at most.
+const REREAD_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
 /// One collection on a worker thread: fetched, then read unless this content read for the
 /// source before.
 fn collect(job: &Job<'_>, http: &Http, cache: &Mutex<ParseCache>, now: Timestamp) -> Outcome {
@@ -156,10 +159,14 @@ fn collect(job: &Job<'_>, http: &Http, cache: &Mutex<ParseCache>, now: Timestamp
         SourceKind::File { pattern, .. } => file::stamp(pattern).ok().flatten(),
         _ => None,
     };
+    // A day at most without reading it: a file system whose change times cannot be trusted
+    // (some FUSE mounts report the modification time, which `cp -p` or `rsync -t` keep) then
+    // hides a rewrite of the same size for a day, not for good.
     if let Some(stamp) = &stamp
         && let Some(known) = lock(cache)
             .known_file(job.contractor, &job.source.id)
             .filter(|known| stamp.unchanged_since(&known.stamp, known.read_at))
+            .filter(|known| now < known.read_at + REREAD_AFTER)
     {
         return Outcome::Unchanged(known.clone());
     }
@@ -278,14 +285,18 @@ pub(super) fn record(
             // Content beyond the cap is held until its contractor's duties were judged
             // (`ParseCache::end_client`), which a pass does right after the contractor's
             // last collection.
-            let known = stamp.map(|stamp| KnownFile {
-                stamp,
-                sha256: key.sha256.clone(),
-                effective_at,
-                media_type,
-                origin: origin.clone(),
-                read_at: now,
-            });
+            // The stamp is of the file that was newest before the read: kept only if that is
+            // the file read (another may have become the newest in between).
+            let known = stamp
+                .filter(|stamp| stamp.path().display().to_string() == origin)
+                .map(|stamp| KnownFile {
+                    stamp,
+                    sha256: key.sha256.clone(),
+                    effective_at,
+                    media_type,
+                    origin: origin.clone(),
+                    read_at: now,
+                });
             let mut cache = lock(cache);
             cache.set_known_file(contractor, source, known);
             if stored_now && let Some(parsed) = parsed {

@@ -56,6 +56,11 @@ pub struct FileStamp {
 const STAMP_SETTLE_NS: i128 = 2_000_000_000;
 
 impl FileStamp {
+    /// The file it is the stamp of.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Whether this is the stamp `known` had when the file was read at `read_at`, and that
     /// read came late enough after the file's last write for the stamp to tell.
     pub fn unchanged_since(&self, known: &FileStamp, read_at: Timestamp) -> bool {
