@@ -246,7 +246,7 @@ pub fn table(rows: &[StatusRow], zone: &TimeZone, subjects: bool, library: bool)
             ],
         );
         if subjects {
-            subject_lines(&mut out, &row.subjects, row.met_subjects, &show);
+            subject_lines(&mut out, row, &show);
         }
     }
     let count = |rows: &mut dyn Iterator<Item = &StatusRow>| {
@@ -274,13 +274,9 @@ pub fn table(rows: &[StatusRow], zone: &TimeZone, subjects: bool, library: bool)
     out
 }
 
-fn subject_lines(
-    out: &mut String,
-    subjects: &[CurrentSubject],
-    met: Option<u64>,
-    show: &dyn Fn(Option<Timestamp>) -> String,
-) {
-    let met = met.unwrap_or(0);
+fn subject_lines(out: &mut String, row: &StatusRow, show: &dyn Fn(Option<Timestamp>) -> String) {
+    let subjects = &row.subjects;
+    let met = row.met_subjects.unwrap_or(0);
     for subject in subjects {
         if subject.state == StateKind::Met && subject.gone_at.is_none() {
             continue;
@@ -298,7 +294,13 @@ fn subject_lines(
         );
     }
     if met > 0 {
-        let _ = writeln!(out, "    ({met} subject(s) met)");
+        // A failed collector or stale evidence leaves the subjects as they were last judged:
+        // their count says nothing of now.
+        let when = match row.state {
+            StateKind::SourceError | StateKind::StaleEvidence => " when last judged",
+            _ => "",
+        };
+        let _ = writeln!(out, "    ({met} subject(s) met{when})");
     }
 }
 
@@ -354,5 +356,41 @@ impl Report {
         self.duties.iter().any(|row| row.state.needs_attention())
             || !self.undelivered_mail.is_empty()
             || !self.quarantined.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(state: StateKind) -> StatusRow {
+        StatusRow {
+            contractor: "acme".to_owned(),
+            duty: "devices-compliant".to_owned(),
+            title: "Every device is compliant".to_owned(),
+            responsible: Party::Msp,
+            accountable: Party::Contractor,
+            objectives: vec!["3.4.1".to_owned()],
+            state,
+            due: None,
+            state_since: None,
+            evaluated_at: None,
+            reason: "why".to_owned(),
+            evidence: Vec::new(),
+            subjects: Vec::new(),
+            met_subjects: Some(3),
+        }
+    }
+
+    #[test]
+    fn met_subjects_under_a_failed_collector_are_said_to_be_as_last_judged() {
+        let table = |state| table(&[row(state)], &TimeZone::UTC, true, false);
+        assert!(table(StateKind::Met).contains("    (3 subject(s) met)\n"));
+        assert!(
+            table(StateKind::SourceError).contains("    (3 subject(s) met when last judged)\n")
+        );
+        assert!(
+            table(StateKind::StaleEvidence).contains("    (3 subject(s) met when last judged)\n")
+        );
     }
 }
