@@ -154,7 +154,9 @@ fn collect(job: &Job<'_>, http: &Http, cache: &Mutex<ParseCache>, now: Timestamp
     if cancel.is_cancelled() {
         return Outcome::Cancelled;
     }
-    // Taken before the file is read: a write during the read makes the next stamp differ.
+    // Taken before the file is read, and the file read is the one stamped: a write during
+    // the read makes the next stamp differ, and a newer file matching meanwhile waits for
+    // the next pass.
     let stamp = match &job.source.kind {
         SourceKind::File { pattern, .. } => file::stamp(pattern).ok().flatten(),
         _ => None,
@@ -170,7 +172,7 @@ fn collect(job: &Job<'_>, http: &Http, cache: &Mutex<ParseCache>, now: Timestamp
     {
         return Outcome::Unchanged(known.clone());
     }
-    match collect_read(job, http, cache, now) {
+    match collect_read(job, http, cache, stamp.as_ref(), now) {
         Ok((collected, key, parsed)) => Outcome::Collected {
             collected,
             key,
@@ -191,9 +193,10 @@ fn collect_read(
     job: &Job<'_>,
     http: &Http,
     cache: &Mutex<ParseCache>,
+    stamp: Option<&FileStamp>,
     now: Timestamp,
 ) -> Result<(Collected, parse_cache::Key, Option<SharedParsed>), CollectError> {
-    let collected = sources::collect_unparsed(job.source, http, now)?;
+    let collected = sources::collect_unparsed(job.source, http, now, stamp)?;
     let key = parse_cache::Key {
         client: job.contractor.to_owned(),
         source: job.source.id.clone(),
@@ -285,18 +288,15 @@ pub(super) fn record(
             // Content beyond the cap is held until its contractor's duties were judged
             // (`ParseCache::end_client`), which a pass does right after the contractor's
             // last collection.
-            // The stamp is of the file that was newest before the read: kept only if that is
-            // the file read (another may have become the newest in between).
-            let known = stamp
-                .filter(|stamp| stamp.path().display().to_string() == origin)
-                .map(|stamp| KnownFile {
-                    stamp,
-                    sha256: key.sha256.clone(),
-                    effective_at,
-                    media_type,
-                    origin: origin.clone(),
-                    read_at: now,
-                });
+            // The stamp is of the very file read, taken before it was read.
+            let known = stamp.map(|stamp| KnownFile {
+                stamp,
+                sha256: key.sha256.clone(),
+                effective_at,
+                media_type,
+                origin: origin.clone(),
+                read_at: now,
+            });
             let mut cache = lock(cache);
             cache.set_known_file(contractor, source, known);
             if stored_now && let Some(parsed) = parsed {

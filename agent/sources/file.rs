@@ -18,21 +18,31 @@ pub(super) fn collect(
     max_bytes: u64,
     raise: &str,
 ) -> Result<Collected, CollectError> {
-    let (modified, path) = newest_match(pattern)?.ok_or_else(|| CollectError::NoMatch {
+    let stamp = stamp(pattern)?.ok_or_else(|| CollectError::NoMatch {
         pattern: pattern.to_string_lossy().into_owned(),
     })?;
-    let payload = read_bounded(&path, max_bytes, raise)?;
+    collect_stamped(&stamp, format, max_bytes, raise)
+}
+
+/// [`collect`] of the file `stamp` was taken of (the newest match when it was taken).
+pub(super) fn collect_stamped(
+    stamp: &FileStamp,
+    format: FileFormat,
+    max_bytes: u64,
+    raise: &str,
+) -> Result<Collected, CollectError> {
+    let payload = read_bounded(&stamp.path, max_bytes, raise)?;
     // The export speaks for the moment it was written, not the moment we
     // read it: a file nobody refreshes must go stale.
     // Whole seconds: what the store keeps, so an unchanged file compares
     // equal to its stored copy.
-    let effective_at = Timestamp::try_from(modified)
+    let effective_at = Timestamp::from_nanosecond(stamp.modified_ns)
         .and_then(|t| Timestamp::from_second(t.as_second()))
         .unwrap_or(Timestamp::UNIX_EPOCH);
     Ok(Collected {
         effective_at,
         media_type: format.media_type(),
-        origin: path.display().to_string(),
+        origin: stamp.path.display().to_string(),
         payload,
     })
 }
@@ -56,11 +66,6 @@ pub struct FileStamp {
 const STAMP_SETTLE_NS: i128 = 2_000_000_000;
 
 impl FileStamp {
-    /// The file it is the stamp of.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Whether this is the stamp `known` had when the file was read at `read_at`, and that
     /// read came late enough after the file's last write for the stamp to tell.
     pub fn unchanged_since(&self, known: &FileStamp, read_at: Timestamp) -> bool {

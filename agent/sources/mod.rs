@@ -79,7 +79,7 @@ pub fn collect_parsed(
     http: &Http,
     now: Timestamp,
 ) -> Result<(Collected, Parsed), CollectError> {
-    let collected = collect_unparsed(source, http, now)?;
+    let collected = collect_unparsed(source, http, now, None)?;
     // Refuse evidence we could not read later: a half-written, empty or malformed export,
     // or one none of whose records is of the source's kind, is a failed collection, not
     // evidence.
@@ -89,11 +89,14 @@ pub fn collect_parsed(
 
 /// The bytes of one collection, not yet read: the caller must refuse them unless
 /// [`read_evidence`] reads them (as [`collect_parsed`] does), or it knows it has read the
-/// same bytes for this source before (the engine's parse cache).
+/// same bytes for this source before (the engine's parse cache). For a file source, `stamp`
+/// names the file to read when the caller took its stamp already (`file::stamp`), so the
+/// stamp it keeps is the stamp of what was read.
 pub fn collect_unparsed(
     source: &Source,
     http: &Http,
     now: Timestamp,
+    stamp: Option<&file::FileStamp>,
 ) -> Result<Collected, CollectError> {
     Ok(match &source.kind {
         SourceKind::Graph(graph) => graph::collect(source, graph, http, now)?,
@@ -106,7 +109,10 @@ pub fn collect_unparsed(
                 "if exports this large are expected, raise `max_bytes` on source `{}` above the file's size (reading takes about three times it in memory)",
                 source.id
             );
-            file::collect(pattern, *format, source.max_bytes, &raise)?
+            match stamp {
+                Some(stamp) => file::collect_stamped(stamp, *format, source.max_bytes, &raise)?,
+                None => file::collect(pattern, *format, source.max_bytes, &raise)?,
+            }
         }
     })
 }
