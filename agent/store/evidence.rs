@@ -267,32 +267,13 @@ impl Store {
         ));
         let inner = |store: &mut Store| -> rusqlite::Result<bool> {
             let tx = store.write_tx()?;
-            let newest: Option<(i64, String, String)> = tx
-                .prepare_cached(
-                    "SELECT id, sha256, effective_at FROM evidence
-                     WHERE client = ?1 AND source = ?2 ORDER BY id DESC LIMIT 1",
-                )?
-                .query_row(params![evidence.client, evidence.source], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                })
-                .optional()?;
-            let Some((id, _, _)) = newest.filter(|(_, sha, effective_at)| {
-                sha == sha256 && *effective_at == ts_text(evidence.effective_at)
-            }) else {
+            let Some(id) = newest_row(&tx, evidence)?
+                .filter(|row| row.is(sha256, evidence.effective_at))
+                .map(|row| row.id)
+            else {
                 return Ok(false);
             };
-            tx.prepare_cached(
-                "INSERT INTO source_runs
-                     (client, source, started_at, finished_at, outcome, evidence_id, error)
-                 VALUES (?1, ?2, ?3, ?4, 'ok', ?5, NULL)",
-            )?
-            .execute(params![
-                evidence.client,
-                evidence.source,
-                ts_text(started_at),
-                ts_text(evidence.fetched_at),
-                id
-            ])?;
+            insert_ok_run(&tx, evidence, started_at, id)?;
             tx.commit()?;
             Ok(true)
         };
@@ -306,31 +287,11 @@ impl Store {
         sha256: &str,
     ) -> rusqlite::Result<(EvidenceId, bool)> {
         let tx = self.write_tx()?;
-        let effective_at = ts_text(evidence.effective_at);
-        let newest: Option<(i64, String, String)> = tx
-            .query_row(
-                "SELECT id, sha256, effective_at FROM evidence
-                 WHERE client = ?1 AND source = ?2 ORDER BY id DESC LIMIT 1",
-                params![evidence.client, evidence.source],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )
-            .optional()?;
-        let (id, stored) = match newest {
-            Some((id, sha, eff)) if sha == sha256 && eff == effective_at => (EvidenceId(id), false),
+        let (id, stored) = match newest_row(&tx, evidence)? {
+            Some(row) if row.is(sha256, evidence.effective_at) => (EvidenceId(row.id), false),
             _ => insert_evidence(&tx, evidence, sha256)?,
         };
-        tx.prepare_cached(
-            "INSERT INTO source_runs
-                 (client, source, started_at, finished_at, outcome, evidence_id, error)
-             VALUES (?1, ?2, ?3, ?4, 'ok', ?5, NULL)",
-        )?
-        .execute(params![
-            evidence.client,
-            evidence.source,
-            ts_text(started_at),
-            ts_text(evidence.fetched_at),
-            id.0
-        ])?;
+        insert_ok_run(&tx, evidence, started_at, id.0)?;
         tx.commit()?;
         Ok((id, stored))
     }
@@ -753,6 +714,60 @@ fn sha256_hex(payload: &[u8]) -> String {
 /// Appends a chained evidence row inside the caller's (immediate) transaction, which holds
 /// the write lock, so no other writer can slip a row in between reading the previous chain
 /// and inserting. Also says whether its payload was stored now (`false`: stored before).
+/// The newest evidence row of a collection's source: what a collection of the same content
+/// for the same instant records its run against, instead of a row of its own.
+struct NewestRow {
+    id: i64,
+    sha256: String,
+    effective_at: String,
+}
+
+impl NewestRow {
+    fn is(&self, sha256: &str, effective_at: Timestamp) -> bool {
+        self.sha256 == sha256 && self.effective_at == ts_text(effective_at)
+    }
+}
+
+fn newest_row(
+    tx: &Transaction<'_>,
+    evidence: &NewEvidence<'_>,
+) -> rusqlite::Result<Option<NewestRow>> {
+    tx.prepare_cached(
+        "SELECT id, sha256, effective_at FROM evidence
+         WHERE client = ?1 AND source = ?2 ORDER BY id DESC LIMIT 1",
+    )?
+    .query_row(params![evidence.client, evidence.source], |row| {
+        Ok(NewestRow {
+            id: row.get(0)?,
+            sha256: row.get(1)?,
+            effective_at: row.get(2)?,
+        })
+    })
+    .optional()
+}
+
+/// A successful collector run of `evidence`'s source, tied to evidence row `id`.
+fn insert_ok_run(
+    tx: &Transaction<'_>,
+    evidence: &NewEvidence<'_>,
+    started_at: Timestamp,
+    id: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO source_runs
+             (client, source, started_at, finished_at, outcome, evidence_id, error)
+         VALUES (?1, ?2, ?3, ?4, 'ok', ?5, NULL)",
+    )?
+    .execute(params![
+        evidence.client,
+        evidence.source,
+        ts_text(started_at),
+        ts_text(evidence.fetched_at),
+        id
+    ])?;
+    Ok(())
+}
+
 fn insert_evidence(
     tx: &Transaction<'_>,
     evidence: &NewEvidence<'_>,
