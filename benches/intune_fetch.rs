@@ -26,13 +26,10 @@ use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dutywatch::config;
-use dutywatch::engine::{Engine, Scope};
+use dutywatch::engine::Scope;
 use dutywatch::sources::HttpPolicy;
-use dutywatch::store::Store;
 use jiff::{SignedDuration, Timestamp};
 
 mod common;
@@ -312,14 +309,7 @@ fn child(args: &[String]) {
     let devices: usize = devices.parse().expect("a count");
     let pages: usize = pages.parse().expect("a count");
     let dir = Path::new(dir);
-    let path = dir.join("dutywatch.toml");
-    let text = std::fs::read_to_string(&path).expect("the config");
-    let config = config::parse(&path, &text).unwrap_or_else(|e| panic!("the config: {e}"));
-    if let Some(client) = config.quarantined.first() {
-        panic!("client {} is quarantined: {}", client.id, client.summary());
-    }
-    let store = Store::open(&dir.join("state/dutywatch.db")).expect("the store");
-    let mut engine = Engine::new(Arc::new(config), store);
+    let mut engine = common::engine_in(dir);
     // The daemon's bounds, but room for as many pages as asked for (the default stops a
     // collection at 1,000 pages) and for a slow fetch of many small pages.
     engine.set_http_policy(HttpPolicy {

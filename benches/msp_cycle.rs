@@ -33,12 +33,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Instant;
 
-use dutywatch::config;
-use dutywatch::engine::Engine;
-use dutywatch::store::Store;
 use jiff::{SignedDuration, Timestamp};
 
 mod common;
@@ -566,14 +562,7 @@ fn child(args: &[String]) {
     let now: Timestamp = now.parse().expect("an instant");
     let dir = Path::new(dir);
     // What the process spent before the first cycle: start, config, store (`setup CPU s`).
-    let path = dir.join("dutywatch.toml");
-    let text = std::fs::read_to_string(&path).expect("the config");
-    let config = config::parse(&path, &text).unwrap_or_else(|e| panic!("the config: {e}"));
-    if let Some(client) = config.quarantined.first() {
-        panic!("client {} is quarantined: {}", client.id, client.summary());
-    }
-    let store = Store::open(&dir.join("state/dutywatch.db")).expect("the store");
-    let mut engine = Engine::new(Arc::new(config), store);
+    let mut engine = common::engine_in(dir);
     if let Ok(records) = cache.parse() {
         engine.set_parse_cache_cap(records);
     }

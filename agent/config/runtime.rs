@@ -62,32 +62,27 @@ impl Context<'_> {
         let Some(raw) = raw.map(Spanned::get_ref) else {
             return runtime;
         };
-        if let Some(count) = &raw.max_concurrent_collections {
-            match usize::try_from(*count.get_ref()) {
-                Ok(n @ 1..=MAX_CONCURRENT_COLLECTIONS) => runtime.max_concurrent_collections = n,
-                _ => self.error(
-                    count.span().start,
-                    "runtime.max_concurrent_collections",
-                    format!(
-                        "`{}` collections at once is out of range; write 1 (one after the other) to {MAX_CONCURRENT_COLLECTIONS}, or leave it out for {DEFAULT_MAX_CONCURRENT_COLLECTIONS}",
-                        count.get_ref()
-                    ),
-                ),
-            }
+        if let Some(count) = &raw.max_concurrent_collections
+            && let Some(n) = self.count_in(
+                count,
+                "runtime.max_concurrent_collections",
+                1..=MAX_CONCURRENT_COLLECTIONS,
+                ("collections at once", "one after the other"),
+                DEFAULT_MAX_CONCURRENT_COLLECTIONS,
+            )
+        {
+            runtime.max_concurrent_collections = n;
         }
-        if let Some(records) = &raw.parse_cache_records {
-            match usize::try_from(*records.get_ref()) {
-                Ok(n @ 0..=MAX_PARSE_CACHE_RECORDS) => runtime.parse_cache_records = n,
-                _ => self.error(
-                    records.span().start,
-                    "runtime.parse_cache_records",
-                    format!(
-                        "`{}` records is out of range; write 0 (keep none) to {MAX_PARSE_CACHE_RECORDS}, or leave it out for {}",
-                        records.get_ref(),
-                        crate::parse_cache::DEFAULT_CAP_RECORDS
-                    ),
-                ),
-            }
+        if let Some(records) = &raw.parse_cache_records
+            && let Some(n) = self.count_in(
+                records,
+                "runtime.parse_cache_records",
+                0..=MAX_PARSE_CACHE_RECORDS,
+                ("records", "keep none"),
+                crate::parse_cache::DEFAULT_CAP_RECORDS,
+            )
+        {
+            runtime.parse_cache_records = n;
         }
         if let Some(grace) = &raw.shutdown_grace {
             let seconds = grace.get_ref().as_secs();
@@ -104,6 +99,34 @@ impl Context<'_> {
             }
         }
         runtime
+    }
+
+    /// `raw` as a count within `range`; outside it, an error at its place that says what to
+    /// write: `(unit, what the lowest count means)`, and the default when it is left out.
+    fn count_in(
+        &mut self,
+        raw: &Spanned<i64>,
+        key: &str,
+        range: std::ops::RangeInclusive<usize>,
+        (unit, lowest): (&str, &str),
+        default: usize,
+    ) -> Option<usize> {
+        match usize::try_from(*raw.get_ref()) {
+            Ok(n) if range.contains(&n) => Some(n),
+            _ => {
+                self.error(
+                    raw.span().start,
+                    key,
+                    format!(
+                        "`{}` {unit} is out of range; write {} ({lowest}) to {}, or leave it out for {default}",
+                        raw.get_ref(),
+                        range.start(),
+                        range.end()
+                    ),
+                );
+                None
+            }
+        }
     }
 }
 

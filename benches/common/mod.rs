@@ -37,6 +37,20 @@ pub(crate) fn ago(now: Timestamp, seconds: u64) -> Timestamp {
         .expect("in range")
 }
 
+/// An engine on the generated `dir/dutywatch.toml` and its store `dir/state/dutywatch.db`, as
+/// the daemon starts one; a config that does not load, or quarantines a client, panics.
+pub(crate) fn engine_in(dir: &Path) -> dutywatch::engine::Engine {
+    let path = dir.join("dutywatch.toml");
+    let text = std::fs::read_to_string(&path).expect("the config");
+    let config =
+        dutywatch::config::parse(&path, &text).unwrap_or_else(|e| panic!("the config: {e}"));
+    if let Some(client) = config.quarantined.first() {
+        panic!("client {} is quarantined: {}", client.id, client.summary());
+    }
+    let store = dutywatch::store::Store::open(&dir.join("state/dutywatch.db")).expect("the store");
+    dutywatch::engine::Engine::new(std::sync::Arc::new(config), store)
+}
+
 /// (user + system CPU seconds, peak resident MiB, resident MiB) of this process.
 pub(crate) fn usage() -> (f64, u64, u64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
