@@ -1550,7 +1550,7 @@ fn duties_plan(config_path: &Path, client: Option<&str>, json: bool) -> anyhow::
             out.push(serde_json::json!({
                 "contractor": contractor.id,
                 "name": contractor.name,
-                "library": contractor.library_enabled,
+                "library": contractor.library.enabled,
                 "objectives": plan.len(),
                 "owned": owned,
                 "unwatched_owned": unwatched,
@@ -1565,7 +1565,7 @@ fn duties_plan(config_path: &Path, client: Option<&str>, json: bool) -> anyhow::
             contractor.id,
             contractor.name,
             plan.len(),
-            if contractor.library_enabled {
+            if contractor.library.enabled {
                 "enabled"
             } else {
                 "off"

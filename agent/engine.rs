@@ -209,8 +209,8 @@ impl Engine {
     /// Asked before each contractor is judged, since a pass that judges as it collects can
     /// last as long as its slowest APIs.
     fn check_versions(&mut self) -> anyhow::Result<()> {
-        self.check_cache()?;
         let version = self.store.data_version()?;
+        self.cache().check_version(version);
         if self.held_version != Some(version) {
             self.held.clear();
             self.ladder_quiet.clear();

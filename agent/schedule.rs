@@ -67,6 +67,14 @@ impl Schedule {
         &self.expression
     }
 
+    /// The same parsed line, read in `zone`.
+    pub fn in_zone(&self, zone: TimeZone) -> Schedule {
+        Schedule {
+            zone,
+            ..self.clone()
+        }
+    }
+
     /// Whether `other` is this very parsed line, not another parse of the same text.
     #[cfg(test)]
     pub fn shares_parse_with(&self, other: &Schedule) -> bool {

@@ -26,7 +26,7 @@ fn the_demo_crm_with_the_library_watches_every_owned_objective() {
     let fixture = demo_with_library();
     let config = fixture.load();
     let contractor = &config.contractors[0];
-    assert!(contractor.library_enabled);
+    assert!(contractor.library.enabled);
     let plan = contractor.plan(&config.timezone);
     assert_eq!(plan.len(), 320);
     let owned = plan
@@ -77,7 +77,7 @@ fn the_demo_crm_with_the_library_watches_every_owned_objective() {
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo/dutywatch.toml"),
     )
     .expect("the demo loads");
-    assert!(shipped.contractors[0].library_enabled);
+    assert!(shipped.contractors[0].library.enabled);
     assert_eq!(shipped.contractors[0].duties.len(), contractor.duties.len());
 }
 

@@ -52,8 +52,6 @@ pub struct Contractor {
     pub library: library::Settings,
     /// How many of `duties`, from the first, are not the library's.
     pub hand_written: usize,
-    /// Whether `[library]` derived attestation duties for this contractor.
-    pub library_enabled: bool,
     /// `[contractor.incidents]`: its own hand-off and other incident deadlines.
     pub incident_overrides: super::incidents::IncidentOverrides,
 }
@@ -397,7 +395,6 @@ impl Context<'_> {
             sources,
             duties,
             hand_written,
-            library_enabled: library_settings.enabled,
             library: library_settings,
             incident_overrides: super::incidents::IncidentOverrides::from_raw(
                 raw.incidents.as_ref(),

@@ -534,9 +534,9 @@ struct Context<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
     /// The built-in evidence kinds and the config's own `[[kind]]`s.
     kinds: Kinds,
-    /// Each cron line parsed once, by (line, zone): an MSP's thousand clients write the
-    /// same few, and each parsed line takes some 5 KB.
-    schedules: std::collections::HashMap<(String, String), Schedule>,
+    /// Each cron line parsed once (the zone is not part of the parse): an MSP's thousand
+    /// clients write the same few, and each parsed line takes some 5 KB.
+    schedules: std::collections::HashMap<String, Schedule>,
 }
 
 impl Context<'_> {
@@ -607,19 +607,12 @@ impl Context<'_> {
     }
 
     fn schedule(&mut self, line: &Spanned<String>, key: &str, zone: &TimeZone) -> Option<Schedule> {
-        let seen = (
-            line.get_ref().clone(),
-            zone.iana_name().unwrap_or_default().to_owned(),
-        );
-        if zone.iana_name().is_some()
-            && let Some(schedule) = self.schedules.get(&seen)
-        {
-            return Some(schedule.clone());
+        if let Some(schedule) = self.schedules.get(line.get_ref()) {
+            return Some(schedule.in_zone(zone.clone()));
         }
         let schedule = self.parsed(line, key, |text| Schedule::parse(text, zone.clone()))?;
-        if zone.iana_name().is_some() {
-            self.schedules.insert(seen, schedule.clone());
-        }
+        self.schedules
+            .insert(line.get_ref().clone(), schedule.clone());
         Some(schedule)
     }
 
