@@ -92,24 +92,15 @@ fn two_pages(server: &GraphServer) {
 
 /// (origin, payload) of every stored `mfa` snapshot.
 fn snapshots(fixture: &Fixture) -> Vec<(String, serde_json::Value)> {
-    let db = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("db");
-    let mut statement = db
-        .prepare(
-            "SELECT e.origin, p.payload FROM evidence e JOIN payloads p ON p.sha256 = e.sha256
-             WHERE e.source = 'mfa' ORDER BY e.id",
-        )
-        .expect("query");
-    statement
-        .query_map([], |row| {
-            let payload: Vec<u8> = row.get(1)?;
-            Ok((
-                row.get(0)?,
+    util::stored_payloads(fixture, "mfa")
+        .into_iter()
+        .map(|(origin, payload)| {
+            (
+                origin,
                 serde_json::from_slice(&payload).expect("stored JSON"),
-            ))
+            )
         })
-        .expect("rows")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+        .collect()
 }
 
 fn state_of(engine: &Engine, duty: &str) -> (StateKind, String) {

@@ -23,7 +23,10 @@
 //! chain. Every read of a payload checks its bytes against the hash; [`Store::snapshot_headers`]
 //! checks a row's chain without reading its payload, for a reader that already holds the
 //! records of that content, and [`Store::payload`] reads and checks it when it does not.
+//! A payload is kept as a zstd frame when that is smaller (`payload.rs`); the hash is of the
+//! bytes as collected, and is checked after decoding.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use dutywatch_checks::evidence::EvidenceId;
@@ -31,7 +34,7 @@ use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use sha2::{Digest, Sha256};
 
-use super::{Store, StoreError, ts_text};
+use super::{Store, StoreError, payload, ts_text};
 
 /// `prev_chain` of the first evidence row.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -175,10 +178,10 @@ pub struct EvidenceHeader {
 pub type CheckedHeader = Result<EvidenceHeader, Tampered>;
 
 /// Every column of a row of `evidence e` with its payload `p` (LEFT JOINed: a payload that is
-/// gone reads as NULL), in the order [`raw_row`] reads them; the first nine are the columns of
-/// [`StoredEvidence`], in the order [`stored_from_row`] reads them.
+/// gone reads as NULL) and the payload's encoding, in the order [`raw_row`] reads them; the
+/// first eight are columns of [`StoredEvidence`], in the order [`stored_from_row`] reads them.
 const RAW_COLUMNS: &str = "e.id, e.client, e.source, e.fetched_at, e.effective_at, \
-     e.media_type, e.origin, e.sha256, p.payload, e.prev_chain, e.chain";
+     e.media_type, e.origin, e.sha256, p.payload, p.encoding, e.prev_chain, e.chain";
 
 /// The rows and their payloads.
 const WITH_PAYLOAD: &str = "evidence e LEFT JOIN payloads p ON p.sha256 = e.sha256";
@@ -187,13 +190,13 @@ const WITH_PAYLOAD: &str = "evidence e LEFT JOIN payloads p ON p.sha256 = e.sha2
 /// `prev_chain` of the row after it (NULL for the newest): what [`checked_from_row`] reads.
 /// Both neighbours are primary-key lookups.
 const CHECKED_COLUMNS: &str = "e.id, e.client, e.source, e.fetched_at, e.effective_at, \
-     e.media_type, e.origin, e.sha256, p.payload, e.prev_chain, e.chain, \
+     e.media_type, e.origin, e.sha256, p.payload, p.encoding, e.prev_chain, e.chain, \
      (SELECT b.chain FROM evidence b WHERE b.id < e.id ORDER BY b.id DESC LIMIT 1), \
      (SELECT n.prev_chain FROM evidence n WHERE n.id > e.id ORDER BY n.id LIMIT 1)";
 
-/// [`CHECKED_COLUMNS`] with NULL in place of the payload, which is not read.
+/// [`CHECKED_COLUMNS`] with NULL in place of the payload and its encoding, which are not read.
 const HEADER_COLUMNS: &str = "e.id, e.client, e.source, e.fetched_at, e.effective_at, \
-     e.media_type, e.origin, e.sha256, NULL, e.prev_chain, e.chain, \
+     e.media_type, e.origin, e.sha256, NULL, NULL, e.prev_chain, e.chain, \
      (SELECT b.chain FROM evidence b WHERE b.id < e.id ORDER BY b.id DESC LIMIT 1), \
      (SELECT n.prev_chain FROM evidence n WHERE n.id > e.id ORDER BY n.id LIMIT 1)";
 
@@ -407,11 +410,17 @@ impl Store {
     /// row as [`Tampered`] (`PayloadHash`: the bytes were edited or removed).
     pub fn payload(&self, row: &EvidenceHeader) -> Result<Result<Vec<u8>, Tampered>, StoreError> {
         let on_err = self.sql_error(format!("reading the payload of evidence {}", row.id));
-        let payload: Option<Vec<u8>> = self
+        let stored: Option<(Vec<u8>, String)> = self
             .conn
-            .prepare_cached("SELECT payload FROM payloads WHERE sha256 = ?1")
-            .and_then(|mut stmt| stmt.query_row([&row.sha256], |r| r.get(0)).optional())
+            .prepare_cached("SELECT payload, encoding FROM payloads WHERE sha256 = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([&row.sha256], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
             .map_err(on_err)?;
+        let payload = stored.and_then(|(bytes, encoding)| {
+            payload::decode(&encoding, &bytes).map(|payload| payload.into_owned())
+        });
         Ok(match payload {
             Some(payload) if sha256_hex(&payload) == row.sha256 => Ok(payload),
             _ => Err(Tampered {
@@ -505,10 +514,7 @@ impl Store {
                 continue;
             }
             let id: i64 = row.get(0)?;
-            let mut raw = raw_row(row)?;
-            if hashed.contains(raw.fields.sha256) {
-                raw.payload = Payload::Checked;
-            }
+            let raw = raw_row(row, !hashed.contains(row.get_ref(7)?.as_str()?))?;
             let problem = match anchor.take() {
                 Some(position) if position.id.0 != id => Some((position.id, gone(position.id))),
                 Some(position) if raw.chain != position.chain => Some((
@@ -575,8 +581,9 @@ struct RawRow<'a> {
 
 /// What is known of a row's payload when its row is checked.
 enum Payload<'a> {
-    /// Its bytes, or `None` when no payload is stored under the row's hash.
-    Read(Option<&'a [u8]>),
+    /// Its bytes as collected, or `None` when no payload is stored under the row's hash or
+    /// its stored bytes do not decode.
+    Read(Option<Cow<'a, [u8]>>),
     /// Not read here: checked already, or to be checked when it is read.
     Checked,
 }
@@ -584,7 +591,7 @@ enum Payload<'a> {
 /// The first thing wrong with `row` when the row before it has chain `expected_prev`
 /// (64 zeros for the first row), in the order [`Store::verify_chain`] reports them.
 fn check_row(row: &RawRow<'_>, expected_prev: &str) -> Option<Tamper> {
-    let payload_intact = match row.payload {
+    let payload_intact = match &row.payload {
         Payload::Read(Some(bytes)) => sha256_hex(bytes) == row.fields.sha256,
         Payload::Read(None) => false,
         Payload::Checked => true,
@@ -600,8 +607,20 @@ fn check_row(row: &RawRow<'_>, expected_prev: &str) -> Option<Tamper> {
     }
 }
 
-/// Reads columns 1..=10 of [`RAW_COLUMNS`] (column 0 is the id).
-fn raw_row<'a>(row: &'a Row<'_>) -> rusqlite::Result<RawRow<'a>> {
+/// Reads columns 1..=11 of [`RAW_COLUMNS`] (column 0 is the id); the payload only
+/// `with_payload` (it is decoded here), else it is left as [`Payload::Checked`].
+fn raw_row<'a>(row: &'a Row<'_>, with_payload: bool) -> rusqlite::Result<RawRow<'a>> {
+    let payload = if with_payload {
+        let stored = row.get_ref(8)?.as_blob_or_null()?;
+        let encoding = row.get_ref(9)?.as_str_or_null()?;
+        Payload::Read(
+            stored
+                .zip(encoding)
+                .and_then(|(bytes, encoding)| payload::decode(encoding, bytes)),
+        )
+    } else {
+        Payload::Checked
+    };
     Ok(RawRow {
         fields: ChainFields {
             client: row.get_ref(1)?.as_str()?,
@@ -612,9 +631,9 @@ fn raw_row<'a>(row: &'a Row<'_>) -> rusqlite::Result<RawRow<'a>> {
             origin: row.get_ref(6)?.as_str()?,
             sha256: row.get_ref(7)?.as_str()?,
         },
-        payload: Payload::Read(row.get_ref(8)?.as_blob_or_null()?),
-        prev_chain: row.get_ref(9)?.as_str()?,
-        chain: row.get_ref(10)?.as_str()?,
+        payload,
+        prev_chain: row.get_ref(10)?.as_str()?,
+        chain: row.get_ref(11)?.as_str()?,
     })
 }
 
@@ -626,15 +645,20 @@ fn raw_row<'a>(row: &'a Row<'_>) -> rusqlite::Result<RawRow<'a>> {
 /// old chain value. (The newest row has no successor; the daemon's incremental check and a
 /// head recorded outside the database cover it.)
 fn checked_from_row(row: &Row<'_>) -> rusqlite::Result<CheckedEvidence> {
-    match chain_problem(row, false)? {
-        None => stored_from_row(row).map(Ok),
-        Some(tampered) => Ok(Err(tampered)),
+    let raw = raw_row(row, true)?;
+    if let Some(tampered) = chain_problem(row, &raw)? {
+        return Ok(Err(tampered));
+    }
+    match raw.payload {
+        Payload::Read(Some(payload)) => stored_from_row(row, payload.into_owned()).map(Ok),
+        // `chain_problem` refuses a row whose payload was not read as intact.
+        Payload::Read(None) | Payload::Checked => tampered(row, &raw, Tamper::PayloadHash).map(Err),
     }
 }
 
 /// A row of [`HEADER_COLUMNS`]: [`checked_from_row`] without the payload.
 fn header_from_row(row: &Row<'_>) -> rusqlite::Result<CheckedHeader> {
-    match chain_problem(row, true)? {
+    match chain_problem(row, &raw_row(row, false)?)? {
         None => Ok(Ok(EvidenceHeader {
             id: EvidenceId(row.get(0)?),
             client: row.get(1)?,
@@ -649,29 +673,29 @@ fn header_from_row(row: &Row<'_>) -> rusqlite::Result<CheckedHeader> {
     }
 }
 
-/// What is wrong with a row of [`CHECKED_COLUMNS`] (its payload left to its reader when
-/// `without_payload`), as the [`Tampered`] that names it.
-fn chain_problem(row: &Row<'_>, without_payload: bool) -> rusqlite::Result<Option<Tampered>> {
-    let mut raw = raw_row(row)?;
-    if without_payload {
-        raw.payload = Payload::Checked;
-    }
-    let expected_prev = row.get_ref(11)?.as_str_or_null()?.unwrap_or(GENESIS);
-    let next_prev = row.get_ref(12)?.as_str_or_null()?;
-    let problem = check_row(&raw, expected_prev).or_else(|| {
+/// What is wrong with `raw`, a row of [`CHECKED_COLUMNS`] (its payload left to its reader
+/// when it was not read), as the [`Tampered`] that names it.
+fn chain_problem(row: &Row<'_>, raw: &RawRow<'_>) -> rusqlite::Result<Option<Tampered>> {
+    let expected_prev = row.get_ref(12)?.as_str_or_null()?.unwrap_or(GENESIS);
+    let next_prev = row.get_ref(13)?.as_str_or_null()?;
+    let problem = check_row(raw, expected_prev).or_else(|| {
         next_prev
             .is_some_and(|next_prev| next_prev != raw.chain)
             .then_some(Tamper::ChainLink)
     });
-    Ok(match problem {
-        None => None,
-        Some(problem) => Some(Tampered {
-            id: EvidenceId(row.get(0)?),
-            client: raw.fields.client.to_owned(),
-            source: raw.fields.source.to_owned(),
-            origin: raw.fields.origin.to_owned(),
-            problem,
-        }),
+    problem
+        .map(|problem| tampered(row, raw, problem))
+        .transpose()
+}
+
+/// `row` (read as `raw`) as tampered with in the way `problem` says.
+fn tampered(row: &Row<'_>, raw: &RawRow<'_>, problem: Tamper) -> rusqlite::Result<Tampered> {
+    Ok(Tampered {
+        id: EvidenceId(row.get(0)?),
+        client: raw.fields.client.to_owned(),
+        source: raw.fields.source.to_owned(),
+        origin: raw.fields.origin.to_owned(),
+        problem,
     })
 }
 
@@ -781,14 +805,17 @@ fn insert_evidence(
         )
         .optional()?
         .unwrap_or_else(|| GENESIS.to_owned());
-    // Content stored before (by any row) is not stored again.
-    let stored = tx
-        .prepare_cached(
-            "INSERT INTO payloads (sha256, payload) VALUES (?1, ?2)
-             ON CONFLICT (sha256) DO NOTHING",
-        )?
-        .execute(params![sha256, evidence.payload])?
-        == 1;
+    // Content stored before (by any row) is not stored again, nor compressed to find that
+    // out: an API source's unchanged answer is the same content at every call.
+    let known = tx
+        .prepare_cached("SELECT 1 FROM payloads WHERE sha256 = ?1")?
+        .exists([sha256])?;
+    if !known {
+        let (encoding, bytes) = payload::encode(evidence.payload);
+        tx.prepare_cached("INSERT INTO payloads (sha256, payload, encoding) VALUES (?1, ?2, ?3)")?
+            .execute(params![sha256, bytes, encoding.as_sql()])?;
+    }
+    let stored = !known;
     let fetched_at = ts_text(evidence.fetched_at);
     let effective_at = ts_text(evidence.effective_at);
     let chain = chain_link(
@@ -822,7 +849,8 @@ fn insert_evidence(
     Ok((EvidenceId(tx.last_insert_rowid()), stored))
 }
 
-fn stored_from_row(row: &Row<'_>) -> rusqlite::Result<StoredEvidence> {
+/// The row's columns with `payload`, its bytes as collected (checked by the caller).
+fn stored_from_row(row: &Row<'_>, payload: Vec<u8>) -> rusqlite::Result<StoredEvidence> {
     Ok(StoredEvidence {
         id: EvidenceId(row.get(0)?),
         client: row.get(1)?,
@@ -832,7 +860,7 @@ fn stored_from_row(row: &Row<'_>) -> rusqlite::Result<StoredEvidence> {
         media_type: row.get(5)?,
         origin: row.get(6)?,
         sha256: row.get(7)?,
-        payload: row.get(8)?,
+        payload,
     })
 }
 
@@ -912,14 +940,17 @@ mod tests {
             .unwrap();
         assert_eq!(count(&t.store, "evidence"), 5);
         assert_eq!(count(&t.store, "payloads"), 1);
-        let stored: i64 = t
+        let (stored, encoding): (i64, String) = t
             .store
             .conn
-            .query_row("SELECT sum(length(payload)) FROM payloads", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT sum(length(payload)), encoding FROM payloads",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap();
-        assert_eq!(stored, 100_000, "one copy");
+        assert!(stored < 1_000, "one copy, compressed: {stored} bytes");
+        assert_eq!(encoding, "zstd");
         for id in &ids {
             assert_eq!(
                 t.store.evidence(*id).unwrap().unwrap().unwrap().payload,
@@ -928,6 +959,81 @@ mod tests {
         }
         let report = t.store.verify_chain().unwrap();
         assert_eq!((report.rows, report.broken), (5, None));
+    }
+
+    #[test]
+    fn a_compressed_payload_reads_as_collected_and_any_edit_of_it_is_tampering() {
+        let mut t = temp_store();
+        let started = ts("2026-11-23T09:59:59Z");
+        let export: Vec<u8> = (0..2_000)
+            .flat_map(|i| format!("{{\"id\":{i},\"isMfaRegistered\":true}},").into_bytes())
+            .collect();
+        let id = t
+            .store
+            .record_collection(started, &new(&export, "2026-11-20T00:00:00Z"))
+            .unwrap();
+        let header = t
+            .store
+            .snapshot_headers("acme", "mfa_export", None)
+            .unwrap()
+            .remove(0)
+            .unwrap();
+        assert_eq!(t.store.payload(&header).unwrap().unwrap(), export);
+        assert_eq!(
+            t.store.evidence(id).unwrap().unwrap().unwrap().payload,
+            export
+        );
+        assert_eq!(t.store.verify_chain().unwrap().broken, None);
+
+        let frame: Vec<u8> = t
+            .store
+            .conn
+            .query_row("SELECT payload FROM payloads", [], |r| r.get(0))
+            .unwrap();
+        t.store
+            .conn
+            .execute_batch("DROP TRIGGER payloads_no_update")
+            .unwrap();
+        let edits: [(&str, &dyn rusqlite::ToSql); 3] = [
+            // The frame replaced by the export itself, still marked as a frame.
+            ("payload", &export),
+            // The frame cut short.
+            ("payload", &frame[..frame.len() / 2].to_vec()),
+            // The frame read as if it were the collected bytes.
+            ("encoding", &"identity"),
+        ];
+        for (column, value) in edits {
+            t.store
+                .conn
+                .execute(
+                    &format!("UPDATE payloads SET {column} = ?1"),
+                    rusqlite::params![value],
+                )
+                .unwrap();
+            assert_eq!(
+                t.store.payload(&header).unwrap(),
+                Err(tampered(id, Tamper::PayloadHash)),
+                "{column}"
+            );
+            assert_eq!(
+                t.store.evidence(id).unwrap().unwrap(),
+                Err(tampered(id, Tamper::PayloadHash)),
+                "{column}"
+            );
+            assert_eq!(
+                t.store.verify_chain().unwrap().broken.map(|(id, _)| id),
+                Some(id),
+                "{column}"
+            );
+            t.store
+                .conn
+                .execute(
+                    "UPDATE payloads SET payload = ?1, encoding = 'zstd'",
+                    rusqlite::params![frame],
+                )
+                .unwrap();
+        }
+        assert_eq!(t.store.verify_chain().unwrap().broken, None, "restored");
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod incidents;
 mod keyed;
 mod ladder;
 mod outbox;
+mod payload;
 mod runs;
 mod verdicts;
 
@@ -60,6 +61,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0012_payloads.sql")).foreign_key_check(),
     M::up(include_str!("migrations/0016_attention_index.sql")),
     M::up(include_str!("migrations/0017_met_subjects.sql")),
+    M::up(include_str!("migrations/0018_payload_encoding.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 

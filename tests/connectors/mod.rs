@@ -103,23 +103,12 @@ fn subjects(engine: &Engine, duty: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// How many snapshots of `source` are stored.
+/// The stored snapshots of `source`, oldest first.
 fn snapshots(fixture: &Fixture, source: &str) -> Vec<serde_json::Value> {
-    let db = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("db");
-    let mut statement = db
-        .prepare(
-            "SELECT p.payload FROM evidence AS e JOIN payloads AS p ON p.sha256 = e.sha256
-             WHERE e.source = ?1 ORDER BY e.id",
-        )
-        .expect("query");
-    statement
-        .query_map([source], |row| {
-            let payload: Vec<u8> = row.get(0)?;
-            Ok(serde_json::from_slice(&payload).expect("stored JSON"))
-        })
-        .expect("rows")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+    util::stored_payloads(fixture, source)
+        .iter()
+        .map(|(_, payload)| serde_json::from_slice(payload).expect("stored JSON"))
+        .collect()
 }
 
 /// The faults every connector must turn into `source_error` with a reason that says what

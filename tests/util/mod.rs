@@ -285,6 +285,31 @@ pub(crate) fn verdict_of(
         .verdict
 }
 
+/// (origin, bytes as collected) of every stored snapshot of `source`, in insertion order:
+/// read through the store, which decodes and checks each payload.
+pub(crate) fn stored_payloads(fixture: &Fixture, source: &str) -> Vec<(String, Vec<u8>)> {
+    let path = fixture.path("state/dutywatch.db");
+    let db = rusqlite::Connection::open(&path).expect("db");
+    let ids: Vec<i64> = db
+        .prepare("SELECT id FROM evidence WHERE source = ?1 ORDER BY id")
+        .expect("query")
+        .query_map([source], |row| row.get(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let store = dutywatch::store::Store::open_read_only(&path).expect("store");
+    ids.into_iter()
+        .map(|id| {
+            let row = store
+                .evidence(dutywatch_checks::evidence::EvidenceId(id))
+                .expect("read")
+                .expect("a row")
+                .expect("intact");
+            (row.origin, row.payload)
+        })
+        .collect()
+}
+
 /// Every subject of `client`'s `duty` as its latest judgement saw it, by name: the stored rows
 /// (subjects that were ever not met, gone ones with state `gone`) and the subjects met since
 /// first seen, which have no row, from the duty judged again at its last evaluation.

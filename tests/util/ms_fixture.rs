@@ -110,18 +110,10 @@ pub(crate) fn payloads(fixture: &Fixture, source: &str) -> Vec<serde_json::Value
 
 /// The stored payloads of `source`, as bytes, oldest first.
 pub(crate) fn payload_bytes(fixture: &Fixture, source: &str) -> Vec<Vec<u8>> {
-    let db = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("db");
-    let mut statement = db
-        .prepare(
-            "SELECT p.payload FROM evidence e JOIN payloads p ON p.sha256 = e.sha256
-             WHERE e.source = ?1 ORDER BY e.id",
-        )
-        .expect("query");
-    statement
-        .query_map([source], |row| row.get(0))
-        .expect("rows")
-        .collect::<Result<_, _>>()
-        .expect("rows")
+    super::stored_payloads(fixture, source)
+        .into_iter()
+        .map(|(_, payload)| payload)
+        .collect()
 }
 
 /// The GET targets the server saw for `path` (any page).
