@@ -318,15 +318,26 @@ fn record_ladder_tx(
             "SELECT EXISTS (SELECT 1 FROM ladder_threads WHERE client = ?1 AND closed_at IS NULL)",
         )?
         .query_row(params![client], |row| row.get(0))?;
+    // Prepared once: a first pass over a large client plans thousands of steps.
+    let mut find_open = tx.prepare_cached(&format!(
+        "SELECT {THREAD_COLUMNS} FROM ladder_threads
+         WHERE client = ?1 AND duty = ?2 AND subject = ?3 AND closed_at IS NULL"
+    ))?;
+    let mut open_thread = tx.prepare_cached(&format!(
+        "INSERT INTO ladder_threads (client, duty, subject, token, opened_at,
+                                     reached, management, repeats, last_mail_at)
+         VALUES (?1, ?2, ?3, lower(hex(randomblob(8))), ?4, ?5, ?6, ?7, ?4)
+         RETURNING {THREAD_COLUMNS}"
+    ))?;
+    let mut take_step = tx.prepare_cached(
+        "INSERT INTO ladder_steps (thread_id, step, at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (thread_id, step) DO NOTHING",
+    )?;
     for plan in planned {
-        // Cached statements: a first pass over a large client plans thousands of steps.
         let open = if any_open {
-            tx.prepare_cached(&format!(
-                "SELECT {THREAD_COLUMNS} FROM ladder_threads
-                 WHERE client = ?1 AND duty = ?2 AND subject = ?3 AND closed_at IS NULL"
-            ))?
-            .query_row(params![client, plan.duty, plan.subject], thread_row)
-            .optional()?
+            find_open
+                .query_row(params![client, plan.duty, plan.subject], thread_row)
+                .optional()?
         } else {
             None
         };
@@ -340,34 +351,22 @@ fn record_ladder_tx(
                     Step::Repeat(n) => n,
                     _ => 0,
                 };
-                let thread = tx
-                    .prepare_cached(&format!(
-                        "INSERT INTO ladder_threads (client, duty, subject, token, opened_at,
-                                                     reached, management, repeats, last_mail_at)
-                         VALUES (?1, ?2, ?3, lower(hex(randomblob(8))), ?4, ?5, ?6, ?7, ?4)
-                         RETURNING {THREAD_COLUMNS}"
-                    ))?
-                    .query_row(
-                        params![
-                            client,
-                            plan.duty,
-                            plan.subject,
-                            at_text,
-                            plan.step.reach(None).as_i64(),
-                            plan.step == Step::Management,
-                            repeats
-                        ],
-                        thread_row,
-                    )?;
+                let thread = open_thread.query_row(
+                    params![
+                        client,
+                        plan.duty,
+                        plan.subject,
+                        at_text,
+                        plan.step.reach(None).as_i64(),
+                        plan.step == Step::Management,
+                        repeats
+                    ],
+                    thread_row,
+                )?;
                 (thread, true)
             }
         };
-        let inserted = tx
-            .prepare_cached(
-                "INSERT INTO ladder_steps (thread_id, step, at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (thread_id, step) DO NOTHING",
-            )?
-            .execute(params![thread.id, plan.step.key(), at_text])?;
+        let inserted = take_step.execute(params![thread.id, plan.step.key(), at_text])?;
         if inserted == 0 {
             continue;
         }

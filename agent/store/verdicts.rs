@@ -442,22 +442,26 @@ fn record_verdict_tx(
     )?
     .execute(params![client, duty, to.as_str(), at_text, json])?;
     let history_id = tx.last_insert_rowid();
+    let mut history = tx.prepare_cached(
+        "INSERT INTO subject_history (history_id, client, duty, subject, from_state, state, at,
+                                      reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
     for change in &changes {
         let (state, reason) = match change.to {
             Some(verdict) => (verdict.state.kind().as_str(), verdict.reason.as_str()),
             None => ("gone", "no longer in the evidence"),
         };
-        tx.prepare_cached("INSERT INTO subject_history (history_id, client, duty, subject, from_state, state, at, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?.execute(params![
-                history_id,
-                client,
-                duty,
-                change.subject.as_str(),
-                change.from.map(StateKind::as_str),
-                state,
-                at_text,
-                reason
-            ])?;
+        history.execute(params![
+            history_id,
+            client,
+            duty,
+            change.subject.as_str(),
+            change.from.map(StateKind::as_str),
+            state,
+            at_text,
+            reason
+        ])?;
     }
     let transition = Transition {
         client,
@@ -524,6 +528,22 @@ fn write_subjects<'a>(
             stored.insert(subject, state);
         }
     }
+    // Prepared once, not looked up in the statement cache per subject: a first cycle writes
+    // thousands per duty.
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO subject_state (client, duty, subject, state, state_since, due, reason,
+                                    evaluated_at, record, gone_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5, ?8, NULL)
+         ON CONFLICT (client, duty, subject) DO UPDATE SET
+             state_since = CASE WHEN state = excluded.state AND gone_at IS NULL
+                                THEN state_since ELSE excluded.state_since END,
+             state = excluded.state,
+             due = excluded.due,
+             reason = excluded.reason,
+             evaluated_at = excluded.evaluated_at,
+             record = excluded.record,
+             gone_at = NULL",
+    )?;
     let mut changes = Vec::new();
     for subject in subjects {
         let kind = subject.state.kind();
@@ -554,21 +574,7 @@ fn write_subjects<'a>(
         if same_row {
             continue;
         }
-        tx.prepare_cached(
-            "INSERT INTO subject_state (client, duty, subject, state, state_since, due, reason,
-                                        evaluated_at, record, gone_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5, ?8, NULL)
-             ON CONFLICT (client, duty, subject) DO UPDATE SET
-                 state_since = CASE WHEN state = excluded.state AND gone_at IS NULL
-                                    THEN state_since ELSE excluded.state_since END,
-                 state = excluded.state,
-                 due = excluded.due,
-                 reason = excluded.reason,
-                 evaluated_at = excluded.evaluated_at,
-                 record = excluded.record,
-                 gone_at = NULL",
-        )?
-        .execute(params![
+        upsert.execute(params![
             client,
             duty,
             subject.subject.as_str(),
@@ -587,15 +593,15 @@ fn write_subjects<'a>(
         }
     }
     // What is left was stored but is not judged any more: it left the evidence.
+    let mut leave = tx.prepare_cached(
+        "UPDATE subject_state SET gone_at = ?4, record = NULL, evaluated_at = ?4
+         WHERE client = ?1 AND duty = ?2 AND subject = ?3",
+    )?;
     for (name, state) in stored {
         if state.gone {
             continue;
         }
-        tx.prepare_cached(
-            "UPDATE subject_state SET gone_at = ?4, record = NULL, evaluated_at = ?4
-             WHERE client = ?1 AND duty = ?2 AND subject = ?3",
-        )?
-        .execute(params![client, duty, name, at_text])?;
+        leave.execute(params![client, duty, name, at_text])?;
         changes.push(SubjectChange {
             subject: Subject::new(name),
             from: Some(state.kind),
