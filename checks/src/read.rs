@@ -6,9 +6,9 @@
 
 use serde_json::Value;
 
-use crate::decode::{self, RecordsError};
+use crate::decode::{self, Fields, RecordsError};
 use crate::predicate::FieldPath;
-use crate::record::{Finding, Position, Record, RecordReader, Shared};
+use crate::record::{Finding, Position, RawRecord, Record, RecordReader, Shared};
 
 /// How the bytes are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -77,22 +77,28 @@ pub fn read(
     // Each raw row becomes a record as soon as it is read (CSV) or taken out
     // of the document (JSON), and is dropped then: memory holds the bytes,
     // their text and the records, never every row twice.
-    let mut total = 0;
-    let mut records = Vec::new();
-    let mut findings = Vec::new();
-    // Field names and repeated text are kept once for the whole document.
-    let mut shared = Shared::new(reader.kind);
-    let mut take = |position: Position, object: &serde_json::Map<String, Value>| {
-        total += 1;
-        let reading = reader.read_shared(object, position, &mut shared);
-        records.extend(reading.record);
-        findings.extend(reading.findings);
+    let mut taken = Taken {
+        reader,
+        total: 0,
+        records: Vec::new(),
+        findings: Vec::new(),
+        shared: Shared::new(reader.kind),
     };
     match format {
-        Format::Csv => csv_rows(&text, reader, &mut take),
-        Format::Json => json_records(&text, records_at, reader, &mut take),
+        Format::Csv => csv_rows(&text, reader, &mut |position, row| {
+            taken.take(position, row);
+        }),
+        Format::Json => json_records(&text, records_at, reader, &mut |position, fields| {
+            taken.take(position, fields);
+        }),
     }
     .map_err(|(location, message)| error(location, message))?;
+    let Taken {
+        total,
+        mut records,
+        findings,
+        ..
+    } = taken;
     records.shrink_to_fit();
     if total > 0 && records.is_empty() {
         let first = findings
@@ -112,6 +118,25 @@ pub fn read(
         findings,
         total,
     })
+}
+
+/// The records read so far, and why the others are not.
+struct Taken<'r> {
+    reader: RecordReader<'r>,
+    total: usize,
+    records: Vec<Record>,
+    findings: Vec<Finding>,
+    /// Field names and repeated text, kept once for the whole document.
+    shared: Shared,
+}
+
+impl Taken<'_> {
+    fn take<R: RawRecord + ?Sized>(&mut self, position: Position, raw: &R) {
+        self.total += 1;
+        let reading = self.reader.read_shared(raw, position, &mut self.shared);
+        self.records.extend(reading.record);
+        self.findings.extend(reading.findings);
+    }
 }
 
 type Problem = (Option<String>, String);
@@ -253,11 +278,11 @@ fn json_records(
     text: &str,
     records_at: Option<&FieldPath>,
     reader: RecordReader<'_>,
-    take: &mut dyn FnMut(Position, &serde_json::Map<String, Value>),
+    take: &mut dyn FnMut(Position, &Fields),
 ) -> Result<(), Problem> {
     // The keys a record of the kind can be read from: the first key of each mapped path, and a
     // dotted path as one key (as a CSV header may be); case is ignored as the reader ignores
-    // it. The others are parsed but not built (`decode::json_records`).
+    // it. The others are parsed but not built (`decode::json_fields`).
     let mut wanted: Vec<String> = Vec::new();
     for field in &reader.kind.fields {
         for path in reader.mapping.paths(field) {
@@ -269,8 +294,25 @@ fn json_records(
             }
         }
     }
-    let keep = |key: &str| wanted.iter().any(|name| name.eq_ignore_ascii_case(key));
-    decode::json_records(text, records_at, &keep, take).map_err(|error| match error {
+    // Each key of every record is asked about: a key is compared only with the names of its
+    // length (a name of another length cannot be it in any spelling of case).
+    let mut by_length: Vec<Vec<String>> = Vec::new();
+    for name in wanted {
+        let length = name.len();
+        if by_length.len() <= length {
+            by_length.resize(length + 1, Vec::new());
+        }
+        let names = &mut by_length[length];
+        if !names.iter().any(|seen| seen.eq_ignore_ascii_case(&name)) {
+            names.push(name);
+        }
+    }
+    let keep = |key: &str| {
+        by_length
+            .get(key.len())
+            .is_some_and(|names| names.iter().any(|name| name.eq_ignore_ascii_case(key)))
+    };
+    decode::json_fields(text, records_at, &keep, take).map_err(|error| match error {
         RecordsError::Json(error) => (None, error.to_string()),
         RecordsError::Misplaced(location, message) => (location, message),
     })

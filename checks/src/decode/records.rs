@@ -12,6 +12,11 @@
 //! among the keys skipped; the nesting limit; trailing content), a syntax error anywhere wins
 //! over a misplaced list, and the records come in the same order with the same positions. The
 //! read module's tests hold both paths to that.
+//!
+//! The records' fields are read into one [`Fields`] buffer kept from record to record: an
+//! export's records have the same keys, so after the first record a key or a text value is
+//! copied into the string the record before left in its place, and reading a record
+//! allocates nothing but what the record keeps.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -22,7 +27,7 @@ use serde_json::{Map, Value};
 
 use super::{JsonError, Path, ValueSeed, duplicate_key};
 use crate::predicate::FieldPath;
-use crate::record::{Position, json_kind};
+use crate::record::{Position, RawRecord, json_kind};
 
 /// Why the records cannot be had: the text is not JSON dutywatch uses, or the records are not
 /// where the source says (a location such as `record 3`, and what is wrong).
@@ -33,16 +38,31 @@ pub enum RecordsError {
 }
 
 /// Where the records sit: under `path` (exact keys), or (`None`) a bare array, Microsoft's
-/// `{"value": [...]}` envelope or one object.
+/// `{"value": [...]}` envelope or one object. Each record is handed to `take` as an object of
+/// the keys `keep` wants (see [`json_fields`], which this builds the objects from).
 pub fn json_records(
     text: &str,
     path: Option<&FieldPath>,
     keep: &dyn Fn(&str) -> bool,
     take: &mut dyn FnMut(Position, &Map<String, Value>),
 ) -> Result<(), RecordsError> {
+    json_fields(text, path, keep, &mut |position, fields| {
+        take(position, &fields.to_map());
+    })
+}
+
+/// [`json_records`], each record handed to `take` in the one [`Fields`] buffer the records
+/// are read into: what the evidence reader uses, since it builds no object per record.
+pub fn json_fields(
+    text: &str,
+    path: Option<&FieldPath>,
+    keep: &dyn Fn(&str) -> bool,
+    take: &mut dyn FnMut(Position, &Fields),
+) -> Result<(), RecordsError> {
     let mut reading = Reading {
         keep,
         take,
+        fields: Fields::default(),
         found: false,
         misplaced: None,
     };
@@ -71,9 +91,73 @@ pub fn json_records(
     Ok(())
 }
 
+/// One record's top-level fields of the kept keys, in the document's order, each key once.
+///
+/// The buffer outlives its record: the next record's fields overwrite it in place, a key or
+/// text in the string already there, so an export whose records share their keys (every
+/// export) is read without allocating for each record.
+#[derive(Debug, Default)]
+pub struct Fields {
+    /// The first `len` are the record's; the rest are left from an earlier, longer record.
+    entries: Vec<(String, Value)>,
+    len: usize,
+}
+
+impl Fields {
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// The place of `key`'s value, holding whatever the record before had there.
+    fn slot(&mut self, key: &str) -> &mut Value {
+        if self.len == self.entries.len() {
+            self.entries.push((String::new(), Value::Null));
+        }
+        self.len += 1;
+        let (name, value) = &mut self.entries[self.len - 1];
+        name.clear();
+        name.push_str(key);
+        value
+    }
+
+    /// One object's fields (a document whose records are one object).
+    fn of(object: Map<String, Value>) -> Fields {
+        let entries: Vec<(String, Value)> = object.into_iter().collect();
+        Fields {
+            len: entries.len(),
+            entries,
+        }
+    }
+
+    /// The fields as a JSON object.
+    pub fn to_map(&self) -> Map<String, Value> {
+        self.fields()
+            .map(|(key, value)| (key.to_owned(), value.clone()))
+            .collect()
+    }
+}
+
+impl RawRecord for Fields {
+    fn fields(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.entries
+            .iter()
+            .take(self.len)
+            .map(|(key, value)| (key.as_str(), value))
+    }
+
+    fn value_at(&self, index: usize) -> Option<&Value> {
+        self.entries
+            .get(..self.len)?
+            .get(index)
+            .map(|(_, value)| value)
+    }
+}
+
 struct Reading<'k, 't> {
     keep: &'k dyn Fn(&str) -> bool,
-    take: &'t mut dyn FnMut(Position, &Map<String, Value>),
+    take: &'t mut dyn FnMut(Position, &Fields),
+    /// The record being read.
+    fields: Fields,
     /// The records' place was found (whatever it held).
     found: bool,
     /// The first problem with what that place holds; reported once the whole text parsed.
@@ -201,7 +285,7 @@ impl<'de> Visitor<'de> for Level<'_, '_, '_, '_> {
                 reading.found = true;
                 let object = ValueSeed(self.at).visit_map(map)?;
                 if let Value::Object(object) = object {
-                    (reading.take)(Position::Record(1), &object);
+                    (reading.take)(Position::Record(1), &Fields::of(object));
                 }
                 Ok(())
             }
@@ -248,7 +332,7 @@ impl<'de> Visitor<'de> for Level<'_, '_, '_, '_> {
                 }
                 if !reading.found {
                     reading.found = true;
-                    (reading.take)(Position::Record(1), &object);
+                    (reading.take)(Position::Record(1), &Fields::of(object));
                 }
                 Ok(())
             }
@@ -340,17 +424,23 @@ fn stream<'de, A: SeqAccess<'de>>(
     mut seq: A,
 ) -> Result<(), A::Error> {
     let mut index = 0;
+    let mut seen = Keys::default();
     loop {
         let here = Path::Index(at, index);
-        let keep = reading.keep;
-        let Some(item) = seq.next_element_seed(RecordSeed { keep, at: &here })? else {
+        let seed = RecordSeed {
+            keep: reading.keep,
+            fields: &mut reading.fields,
+            seen: &mut seen,
+            at: &here,
+        };
+        let Some(item) = seq.next_element_seed(seed)? else {
             return Ok(());
         };
         index += 1;
         match item {
-            Item::Record(object) => {
+            Item::Record => {
                 if reading.misplaced.is_none() {
-                    (reading.take)(Position::Record(index), &object);
+                    (reading.take)(Position::Record(index), &reading.fields);
                 }
             }
             Item::Other(kind) => reading.misplaced(
@@ -364,19 +454,23 @@ fn stream<'de, A: SeqAccess<'de>>(
 }
 
 enum Item {
-    Record(Map<String, Value>),
+    /// An object, its fields read into the seed's [`Fields`].
+    Record,
     /// Not an object: what it is (`json_kind`).
     Other(&'static str),
 }
 
-/// One item of the records' list: an object of the keys `keep` wants, the others parsed and
-/// checked (duplicates) but not built.
-struct RecordSeed<'k, 'p> {
+/// One item of the records' list: an object whose keys `keep` wants are read into `fields`,
+/// the others parsed and checked (duplicates) but not built.
+struct RecordSeed<'k, 'f, 'p, 'de> {
     keep: &'k dyn Fn(&str) -> bool,
+    fields: &'f mut Fields,
+    /// The keys of the list's records, cleared for each.
+    seen: &'f mut Keys<'de>,
     at: &'p Path<'p>,
 }
 
-impl<'de> DeserializeSeed<'de> for RecordSeed<'_, '_> {
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_, '_, '_, 'de> {
     type Value = Item;
 
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Item, D::Error> {
@@ -384,7 +478,7 @@ impl<'de> DeserializeSeed<'de> for RecordSeed<'_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for RecordSeed<'_, '_> {
+impl<'de> Visitor<'de> for RecordSeed<'_, '_, '_, 'de> {
     type Value = Item;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -438,19 +532,123 @@ impl<'de> Visitor<'de> for RecordSeed<'_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {
-        let mut object = Map::new();
-        let mut seen = Keys::default();
+        self.fields.clear();
+        self.seen.clear();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            seen.insert(key.clone(), self.at)?;
+            self.seen.insert(key.clone(), self.at)?;
             let here = Path::Key(self.at, &key);
             if (self.keep)(&key) {
-                let value = map.next_value_seed(ValueSeed(&here))?;
-                object.insert(key.into_owned(), value);
+                map.next_value_seed(Refill {
+                    slot: self.fields.slot(&key),
+                    at: &here,
+                })?;
             } else {
                 map.next_value_seed(Skip(&here))?;
             }
         }
-        Ok(Item::Record(object))
+        Ok(Item::Record)
+    }
+}
+
+/// A value read into `slot` as [`ValueSeed`] builds it, reusing the string or list the slot
+/// held (the same field of the record before) instead of allocating a new one. An object is
+/// built anew: records seldom nest them.
+struct Refill<'v, 'p> {
+    slot: &'v mut Value,
+    at: &'p Path<'p>,
+}
+
+impl<'de> DeserializeSeed<'de> for Refill<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Refill<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<(), E> {
+        *self.slot = ValueSeed(self.at).visit_bool(value)?;
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<(), E> {
+        *self.slot = ValueSeed(self.at).visit_i64(value)?;
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<(), E> {
+        *self.slot = ValueSeed(self.at).visit_u64(value)?;
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<(), E> {
+        *self.slot = ValueSeed(self.at).visit_f64(value)?;
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<(), E> {
+        if let Value::String(text) = self.slot {
+            text.clear();
+            text.push_str(value);
+        } else {
+            *self.slot = ValueSeed(self.at).visit_str(value)?;
+        }
+        Ok(())
+    }
+
+    fn visit_string<E: de::Error>(self, value: String) -> Result<(), E> {
+        *self.slot = ValueSeed(self.at).visit_string(value)?;
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        *self.slot = ValueSeed(self.at).visit_unit()?;
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        *self.slot = ValueSeed(self.at).visit_none()?;
+        Ok(())
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut items = match std::mem::take(self.slot) {
+            Value::Array(items) => items,
+            _ => Vec::new(),
+        };
+        let mut len = 0;
+        loop {
+            if len == items.len() {
+                items.push(Value::Null);
+            }
+            let here = Path::Index(self.at, len);
+            let Some(slot) = items.get_mut(len) else {
+                break;
+            };
+            if seq.next_element_seed(Refill { slot, at: &here })?.is_none() {
+                break;
+            }
+            len += 1;
+        }
+        items.truncate(len);
+        *self.slot = Value::Array(items);
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        *self.slot = ValueSeed(self.at).visit_map(map)?;
+        Ok(())
     }
 }
 
@@ -492,10 +690,14 @@ impl<'de> Visitor<'de> for KeySeed {
 /// refuses, reported at the repeated key.
 ///
 /// A record has a few dozen keys: they are compared one by one, which costs less than hashing
-/// each. Past [`SCAN_KEYS`] a hashed set takes over, so an object of hostile size is not
-/// checked in quadratic time.
+/// each, and each key's [`tag`] first, all of them at once, so that a key is compared only
+/// with the keys it may be. Past [`SCAN_KEYS`] a hashed set takes over, so an object of
+/// hostile size is not checked in quadratic time. The records' list clears one for each
+/// record, so its buffers are allocated once per list, not per record.
 #[derive(Default)]
 struct Keys<'de> {
+    /// `tags[i]` is the tag of `few[i]`.
+    tags: Vec<u64>,
     few: Vec<Cow<'de, str>>,
     many: HashSet<Cow<'de, str>>,
 }
@@ -503,10 +705,43 @@ struct Keys<'de> {
 /// How many keys are compared one by one before they are hashed.
 const SCAN_KEYS: usize = 32;
 
+/// A key's length, first four and last three bytes in one number: keys with different tags
+/// differ, and the keys of an export seldom share one.
+fn tag(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    let head = bytes
+        .iter()
+        .take(4)
+        .fold(0, |tag, &byte| (tag << 8) | u64::from(byte));
+    let tail = bytes
+        .iter()
+        .rev()
+        .take(3)
+        .fold(0, |tag, &byte| (tag << 8) | u64::from(byte));
+    ((bytes.len() as u64) << 56) ^ (tail << 32) ^ head
+}
+
 impl<'de> Keys<'de> {
+    fn clear(&mut self) {
+        self.tags.clear();
+        self.few.clear();
+        self.many.clear();
+    }
+
     fn insert<E: de::Error>(&mut self, key: Cow<'de, str>, at: &Path<'_>) -> Result<(), E> {
         let seen = if self.many.is_empty() {
-            self.few.contains(&key)
+            let tag = tag(&key);
+            // Without a branch per key, so the tags are compared several at a time.
+            let maybe = self
+                .tags
+                .iter()
+                .fold(false, |hit, &seen| hit | (seen == tag));
+            maybe
+                && self
+                    .tags
+                    .iter()
+                    .zip(&self.few)
+                    .any(|(&seen, name)| seen == tag && *name == key)
         } else {
             self.many.contains(&key)
         };
@@ -514,9 +749,11 @@ impl<'de> Keys<'de> {
             return Err(E::custom(duplicate_key(&key, at)));
         }
         if self.many.is_empty() && self.few.len() < SCAN_KEYS {
+            self.tags.push(tag(&key));
             self.few.push(key);
         } else {
             if self.many.is_empty() {
+                self.tags.clear();
                 self.many.extend(self.few.drain(..));
             }
             self.many.insert(key);
