@@ -322,7 +322,7 @@ fn json_records(
 mod tests {
     use super::*;
     use crate::kind::Kinds;
-    use crate::record::{FieldValue, Mapping, Subject};
+    use crate::record::{FieldValue, Mapping, Reading, Subject};
     use crate::time::TimeReader;
 
     fn run(
@@ -719,6 +719,221 @@ mod tests {
             let message = error(run("patch", Format::Json, Some("a"), payload.as_bytes()));
             assert!(message.contains("nested more than 128 levels"), "{message}");
         }
+    }
+
+    /// xorshift64: deterministic, and no crate for it.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+
+        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[self.below(items.len())]
+        }
+    }
+
+    /// A value of any JSON type, often one a field of the kinds below can read.
+    fn any_value(rng: &mut Rng, depth: u32) -> Value {
+        match rng.below(if depth > 1 { 9 } else { 11 }) {
+            0 => Value::Null,
+            1 => Value::Bool(rng.below(2) == 0),
+            2 => Value::from(rng.below(2_000_000_000) as u64),
+            3 => Value::from(rng.below(100) as f64 + 0.5),
+            4 => Value::from(rng.pick(&["", "  ", " x ", "true", "no", "CRITICAL", "90"])),
+            5 => Value::from(rng.pick(&["2026-11-02T14:05:00Z", "2026-11-02", "soon"])),
+            6 | 7 => Value::from(format!("text {}", rng.below(5))),
+            8 => Value::from(rng.pick(&["compliant", "Compliant", "noncompliant", "x"])),
+            9 => Value::Array(
+                (0..rng.below(4))
+                    .map(|_| any_value(rng, depth + 1))
+                    .collect(),
+            ),
+            _ => {
+                let mut object = serde_json::Map::new();
+                for _ in 0..rng.below(4) {
+                    let key = rng.pick(&["retentionInDays", "RetentionInDays", "plan", "name"]);
+                    object.insert(key.to_owned(), any_value(rng, depth + 1));
+                }
+                Value::Object(object)
+            }
+        }
+    }
+
+    /// A value the field read from `key` is likely to read.
+    fn readable_value(rng: &mut Rng, key: &str) -> Value {
+        let lower = key.to_ascii_lowercase();
+        if lower.starts_with("is") || lower.contains("registered") {
+            Value::Bool(rng.below(2) == 0)
+        } else if lower.contains("time") || lower.contains("since") || lower.contains("at") {
+            Value::from(rng.pick(&["2026-11-02T14:05:00Z", "2026-10-01", "1795000000"]))
+        } else if lower.contains("retention") {
+            Value::from(rng.below(800) as u64)
+        } else if lower == "properties" {
+            serde_json::json!({"retentionInDays": 90, "totalRetentionInDays": rng.below(800),
+                               "plan": "Analytics"})
+        } else if lower.contains("compliance") {
+            Value::from(rng.pick(&["compliant", "noncompliant", "inGracePeriod"]))
+        } else if lower == "deviceid" {
+            Value::from(rng.below(5) as u64)
+        } else {
+            Value::from(format!("{key} {}", rng.below(3)))
+        }
+    }
+
+    /// Reading a list of records, whose keys now repeat the record before's and now do not,
+    /// gives each record and finding that reading its whole object alone gives: the buffer
+    /// the records are read into, the keys a record is read from and the paths' starts worked
+    /// out for the record before change nothing.
+    #[test]
+    fn the_records_of_a_list_read_as_each_object_alone_reads() {
+        // Spellings of case, aliases, dotted keys as one key, nested paths, and
+        // keys no field reads. A `?` marks a key in one record of five, the others are in
+        // nine of ten.
+        let keys: &[(&str, &[&str])] = &[
+            (
+                "mfa_registration",
+                &[
+                    "userPrincipalName",
+                    "?USERPRINCIPALNAME",
+                    "?upn",
+                    "?user",
+                    "userType",
+                    "isMfaRegistered",
+                    "?ismfaregistered",
+                    "?mfa_registered",
+                    "isAdmin",
+                    "methodsRegistered",
+                    "lastUpdatedDateTime",
+                    "id",
+                    "other",
+                ],
+            ),
+            (
+                "patch",
+                &[
+                    "deviceId",
+                    "?device",
+                    "name",
+                    "?Name",
+                    "?title",
+                    "severity",
+                    "status",
+                    "timestamp",
+                    "?pending_since",
+                    "kbNumber",
+                    "id",
+                    "installedAt",
+                    "other",
+                ],
+            ),
+            (
+                "log_table",
+                &[
+                    "name",
+                    "workspace",
+                    "properties",
+                    "?Properties",
+                    "?properties.plan",
+                    "?properties.retentionInDays",
+                    "?retention_days",
+                    "?total_retention_days",
+                    "?plan",
+                    "other",
+                ],
+            ),
+            (
+                "managed_device",
+                &[
+                    "deviceName",
+                    "complianceState",
+                    "lastSyncDateTime",
+                    "isEncrypted",
+                    "operatingSystem",
+                    "osVersion",
+                    "id",
+                    "userPrincipalName",
+                    "?DEVICENAME",
+                    "other",
+                ],
+            ),
+        ];
+        let kinds = Kinds::default();
+        let mapping = Mapping::default();
+        let time = TimeReader::new(jiff::tz::TimeZone::get("America/New_York").unwrap());
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let (mut records_read, mut findings_read) = (0, 0);
+        for round in 0..3_000 {
+            let (kind_name, pool) = keys[round % keys.len()];
+            let reader = RecordReader {
+                kind: kinds.get(kind_name).unwrap(),
+                mapping: &mapping,
+                time: &time,
+            };
+            let mut objects: Vec<serde_json::Map<String, Value>> = Vec::new();
+            for _ in 0..1 + rng.below(6) {
+                let mut object = serde_json::Map::new();
+                let previous = objects.last().filter(|_| rng.below(3) > 0);
+                let names: Vec<String> = match previous {
+                    // The same keys as the record before, other values.
+                    Some(previous) => previous.keys().cloned().collect(),
+                    None => pool
+                        .iter()
+                        .filter_map(|name| match name.strip_prefix('?') {
+                            Some(rare) => (rng.below(5) == 0).then_some(rare),
+                            None => (rng.below(10) < 9).then_some(*name),
+                        })
+                        .map(str::to_owned)
+                        .collect(),
+                };
+                for name in names {
+                    let value = if rng.below(4) == 0 {
+                        any_value(&mut rng, 0)
+                    } else {
+                        readable_value(&mut rng, &name)
+                    };
+                    object.insert(name, value);
+                }
+                objects.push(object);
+            }
+            let text = Value::Array(objects.iter().cloned().map(Value::Object).collect());
+            let text = if rng.below(2) == 0 {
+                serde_json::to_string(&text).unwrap()
+            } else {
+                serde_json::to_string_pretty(&text).unwrap()
+            };
+            let alone: Vec<Reading> = objects
+                .iter()
+                .enumerate()
+                .map(|(index, object)| reader.read(object, Position::Record(index + 1)))
+                .collect();
+            let records: Vec<Record> = alone.iter().filter_map(|r| r.record.clone()).collect();
+            let findings: Vec<Finding> = alone.iter().flat_map(|r| r.findings.clone()).collect();
+            match read(Format::Json, None, "list.json", text.as_bytes(), reader) {
+                Ok(parsed) => {
+                    assert_eq!(parsed.records, records, "{text}");
+                    assert_eq!(parsed.findings, findings, "{text}");
+                    assert_eq!(parsed.total, objects.len());
+                    records_read += records.len();
+                    findings_read += findings.len();
+                }
+                Err(error) => {
+                    assert!(records.is_empty(), "{text}: {error}");
+                    assert!(
+                        error.to_string().contains(&findings[0].to_string()),
+                        "{text}: {error}"
+                    );
+                }
+            }
+        }
+        assert!(
+            records_read > 1_000 && findings_read > 2_000,
+            "{records_read} records, {findings_read} findings"
+        );
     }
 
     #[test]

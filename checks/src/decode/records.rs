@@ -1016,6 +1016,53 @@ mod tests {
         assert!(streamed(&format!("[{{{}}}]", distinct.join(", ")), None).is_ok());
     }
 
+    /// Each record is read into the buffer the record before left: texts, lists and lists in
+    /// lists of other lengths and types, keys in another order or missing, leave nothing of it.
+    #[test]
+    fn a_record_read_over_the_one_before_keeps_nothing_of_it() {
+        let text = r#"[{"id": "a longer first text", "name": [1, "two", [3, "x"]], "a.b": {"c": 1}},
+            {"id": "b", "name": [4], "a.b": "t"},
+            {"name": "n", "id": ["x", "y", "z"]},
+            {"id": null, "other": "skipped"},
+            {"Name": "x\u0041", "id": 5.5, "name": [[]]},
+            {"id": ["q"]},
+            {}]"#;
+        let records = streamed(text, None).unwrap();
+        assert_eq!(Ok(records.clone()), built(text, None));
+        let texts: Vec<String> = records
+            .iter()
+            .map(|(_, object)| Value::Object(object.clone()).to_string())
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                r#"{"a.b":{"c":1},"id":"a longer first text","name":[1,"two",[3,"x"]]}"#,
+                r#"{"a.b":"t","id":"b","name":[4]}"#,
+                r#"{"id":["x","y","z"],"name":"n"}"#,
+                r#"{"id":null}"#,
+                r#"{"Name":"xA","id":5.5,"name":[[]]}"#,
+                r#"{"id":["q"]}"#,
+                "{}",
+            ]
+        );
+    }
+
+    /// Keys whose tags agree (the same length, first four and last three bytes) are still
+    /// told apart, and still found to repeat.
+    #[test]
+    fn keys_with_the_same_tag_are_compared_whole() {
+        assert_eq!(tag("abcdXYZefg"), tag("abcdQQQefg"));
+        let text = r#"[{"abcdXYZefg": 1, "abcdQQQefg": 2, "id": 3}]"#;
+        assert_eq!(streamed(text, None).unwrap().len(), 1);
+        let text = r#"[{"abcdXYZefg": 1, "abcdQQQefg": 2, "abcdXYZefg": 3}]"#;
+        let error = streamed(text, None).unwrap_err();
+        assert!(
+            error.contains("the key `abcdXYZefg` appears twice in `[0]`"),
+            "{error}"
+        );
+        assert_eq!(built(text, None).unwrap_err(), error);
+    }
+
     #[test]
     fn streaming_the_records_reads_what_building_the_document_read() {
         let paths: Vec<Option<FieldPath>> = vec![
