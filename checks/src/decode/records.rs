@@ -424,13 +424,13 @@ fn stream<'de, A: SeqAccess<'de>>(
     mut seq: A,
 ) -> Result<(), A::Error> {
     let mut index = 0;
-    let mut seen = Keys::default();
+    let mut keys = RecordKeys::default();
     loop {
         let here = Path::Index(at, index);
         let seed = RecordSeed {
             keep: reading.keep,
             fields: &mut reading.fields,
-            seen: &mut seen,
+            keys: &mut keys,
             at: &here,
         };
         let Some(item) = seq.next_element_seed(seed)? else {
@@ -465,8 +465,8 @@ enum Item {
 struct RecordSeed<'k, 'f, 'p, 'de> {
     keep: &'k dyn Fn(&str) -> bool,
     fields: &'f mut Fields,
-    /// The keys of the list's records, cleared for each.
-    seen: &'f mut Keys<'de>,
+    /// The keys of the list's records.
+    keys: &'f mut RecordKeys<'de>,
     at: &'p Path<'p>,
 }
 
@@ -533,11 +533,11 @@ impl<'de> Visitor<'de> for RecordSeed<'_, '_, '_, 'de> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {
         self.fields.clear();
-        self.seen.clear();
+        self.keys.start();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            self.seen.insert(key.clone(), self.at)?;
+            let kept = self.keys.next(&key, self.keep, self.at)?;
             let here = Path::Key(self.at, &key);
-            if (self.keep)(&key) {
+            if kept {
                 map.next_value_seed(Refill {
                     slot: self.fields.slot(&key),
                     at: &here,
@@ -546,6 +546,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_, '_, '_, 'de> {
                 map.next_value_seed(Skip(&here))?;
             }
         }
+        self.keys.finish();
         Ok(Item::Record)
     }
 }
@@ -690,75 +691,110 @@ impl<'de> Visitor<'de> for KeySeed {
 /// refuses, reported at the repeated key.
 ///
 /// A record has a few dozen keys: they are compared one by one, which costs less than hashing
-/// each, and each key's [`tag`] first, all of them at once, so that a key is compared only
-/// with the keys it may be. Past [`SCAN_KEYS`] a hashed set takes over, so an object of
-/// hostile size is not checked in quadratic time. The records' list clears one for each
-/// record, so its buffers are allocated once per list, not per record.
+/// each. Past [`SCAN_KEYS`] a hashed set takes over, so an object of hostile size is not
+/// checked in quadratic time.
 #[derive(Default)]
 struct Keys<'de> {
-    /// `tags[i]` is the tag of `few[i]`.
-    tags: Vec<u64>,
-    few: Vec<Cow<'de, str>>,
-    many: HashSet<Cow<'de, str>>,
+    /// Every key so far, in the object's order.
+    named: Vec<Cow<'de, str>>,
+    /// Past [`SCAN_KEYS`] keys, the same keys, hashed.
+    hashed: HashSet<Cow<'de, str>>,
 }
 
 /// How many keys are compared one by one before they are hashed.
 const SCAN_KEYS: usize = 32;
 
-/// A key's length, first four and last three bytes in one number: keys with different tags
-/// differ, and the keys of an export seldom share one.
-fn tag(key: &str) -> u64 {
-    let bytes = key.as_bytes();
-    let head = bytes
-        .iter()
-        .take(4)
-        .fold(0, |tag, &byte| (tag << 8) | u64::from(byte));
-    let tail = bytes
-        .iter()
-        .rev()
-        .take(3)
-        .fold(0, |tag, &byte| (tag << 8) | u64::from(byte));
-    ((bytes.len() as u64) << 56) ^ (tail << 32) ^ head
-}
-
 impl<'de> Keys<'de> {
     fn clear(&mut self) {
-        self.tags.clear();
-        self.few.clear();
-        self.many.clear();
+        self.named.clear();
+        self.hashed.clear();
     }
 
     fn insert<E: de::Error>(&mut self, key: Cow<'de, str>, at: &Path<'_>) -> Result<(), E> {
-        let seen = if self.many.is_empty() {
-            let tag = tag(&key);
-            // Without a branch per key, so the tags are compared several at a time.
-            let maybe = self
-                .tags
-                .iter()
-                .fold(false, |hit, &seen| hit | (seen == tag));
-            maybe
-                && self
-                    .tags
-                    .iter()
-                    .zip(&self.few)
-                    .any(|(&seen, name)| seen == tag && *name == key)
+        let seen = if self.hashed.is_empty() {
+            self.named.contains(&key)
         } else {
-            self.many.contains(&key)
+            self.hashed.contains(&key)
         };
         if seen {
             return Err(E::custom(duplicate_key(&key, at)));
         }
-        if self.many.is_empty() && self.few.len() < SCAN_KEYS {
-            self.tags.push(tag(&key));
-            self.few.push(key);
-        } else {
-            if self.many.is_empty() {
-                self.tags.clear();
-                self.many.extend(self.few.drain(..));
+        if !self.hashed.is_empty() || self.named.len() >= SCAN_KEYS {
+            if self.hashed.is_empty() {
+                self.hashed.extend(self.named.iter().cloned());
             }
-            self.many.insert(key);
+            self.hashed.insert(key.clone());
         }
+        self.named.push(key);
         Ok(())
+    }
+}
+
+/// The keys of the records of one list, record by record: duplicates refused as [`Keys`]
+/// refuses them, and whether `keep` keeps each.
+///
+/// A record's keys are nearly always the record before's, in the same order. While they are,
+/// a key is compared with one key only, the record before's in its place: those were
+/// distinct, so keys that repeat them in order repeat none of each other, and what `keep`
+/// said of each is known. From the first key that differs on, the record's keys are checked
+/// as any object's are.
+#[derive(Default)]
+struct RecordKeys<'de> {
+    /// The record before's keys, in order, and whether each was kept.
+    before: Vec<(String, bool)>,
+    /// How many keys of this record were the record before's first ones.
+    matched: usize,
+    /// Every key so far was (so the record has `matched` keys).
+    same: bool,
+    /// From the first key that differed, all of this record's keys so far.
+    rest: Keys<'de>,
+    /// Whether each key of `rest` after the first `matched` was kept.
+    rest_kept: Vec<bool>,
+}
+
+impl<'de> RecordKeys<'de> {
+    /// A new record begins.
+    fn start(&mut self) {
+        self.matched = 0;
+        self.same = true;
+        self.rest.clear();
+        self.rest_kept.clear();
+    }
+
+    /// Refuses `key` if the record named it already; else whether `keep` keeps it.
+    fn next<E: de::Error>(
+        &mut self,
+        key: &Cow<'de, str>,
+        keep: &dyn Fn(&str) -> bool,
+        at: &Path<'_>,
+    ) -> Result<bool, E> {
+        if self.same {
+            if let Some((name, kept)) = self.before.get(self.matched)
+                && name == key
+            {
+                self.matched += 1;
+                return Ok(*kept);
+            }
+            self.same = false;
+            for (name, _) in self.before.iter().take(self.matched) {
+                self.rest.insert::<E>(Cow::Owned(name.clone()), at)?;
+            }
+        }
+        self.rest.insert(key.clone(), at)?;
+        let kept = keep(key);
+        self.rest_kept.push(kept);
+        Ok(kept)
+    }
+
+    /// The record's keys are all read: they are the ones the next record is compared with.
+    fn finish(&mut self) {
+        self.before.truncate(self.matched);
+        if !self.same {
+            let others = self.rest.named.iter().skip(self.matched);
+            for (name, kept) in others.zip(&self.rest_kept) {
+                self.before.push((name.to_string(), *kept));
+            }
+        }
     }
 }
 
@@ -1047,20 +1083,48 @@ mod tests {
         );
     }
 
-    /// Keys whose tags agree (the same length, first four and last three bytes) are still
-    /// told apart, and still found to repeat.
+    /// A record's keys are compared with the record before's, in order, while they are the
+    /// same: a repeat is still found after the records' keys part (a key left out, another
+    /// order, one more), and wherever the repeat sits.
     #[test]
-    fn keys_with_the_same_tag_are_compared_whole() {
-        assert_eq!(tag("abcdXYZefg"), tag("abcdQQQefg"));
-        let text = r#"[{"abcdXYZefg": 1, "abcdQQQefg": 2, "id": 3}]"#;
-        assert_eq!(streamed(text, None).unwrap().len(), 1);
-        let text = r#"[{"abcdXYZefg": 1, "abcdQQQefg": 2, "abcdXYZefg": 3}]"#;
-        let error = streamed(text, None).unwrap_err();
-        assert!(
-            error.contains("the key `abcdXYZefg` appears twice in `[0]`"),
-            "{error}"
+    fn a_duplicate_is_found_in_a_record_with_the_keys_of_the_one_before() {
+        let record = |keys: &[&str]| {
+            let fields: Vec<String> = keys.iter().map(|k| format!("\"{k}\": 1")).collect();
+            format!("{{{}}}", fields.join(", "))
+        };
+        let first = record(&["id", "name", "a", "b"]);
+        for second in [
+            &["id", "name", "a", "b", "id"][..],
+            &["id", "name", "id"],
+            &["id", "id"],
+            &["name", "id", "name"],
+            &["id", "b", "a", "b"],
+            &["id", "name", "a", "b", "c", "a"],
+            &["x", "id", "name", "a", "x"],
+        ] {
+            let repeated = second.last().unwrap();
+            for text in [
+                format!("[{first}, {}]", record(second)),
+                format!("[{first}, {first}, {}, {first}]", record(second)),
+            ] {
+                let error = streamed(&text, None).unwrap_err();
+                assert!(
+                    error.contains(&format!("the key `{repeated}` appears twice")),
+                    "{text}: {error}"
+                );
+                assert_eq!(built(&text, None).unwrap_err(), error);
+            }
+        }
+        // The same keys in another order, fewer or more of them, are no repeat; what is kept
+        // of each record is its own keys'.
+        let text = format!(
+            "[{first}, {}, {}, {}, {first}]",
+            record(&["name", "id", "b", "a"]),
+            record(&["id", "name"]),
+            record(&["id", "name", "a", "b", "Name"]),
         );
-        assert_eq!(built(text, None).unwrap_err(), error);
+        assert_eq!(streamed(&text, None), built(&text, None));
+        assert_eq!(streamed(&text, None).unwrap()[3].1.len(), 3);
     }
 
     #[test]
