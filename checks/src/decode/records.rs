@@ -535,7 +535,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_, '_, '_, 'de> {
         self.fields.clear();
         self.keys.start();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            let kept = self.keys.next(&key, self.keep, self.at)?;
+            let kept = self.keys.next(key.clone(), self.keep, self.at)?;
             let here = Path::Key(self.at, &key);
             if kept {
                 map.next_value_seed(Refill {
@@ -764,13 +764,13 @@ impl<'de> RecordKeys<'de> {
     /// Refuses `key` if the record named it already; else whether `keep` keeps it.
     fn next<E: de::Error>(
         &mut self,
-        key: &Cow<'de, str>,
+        key: Cow<'de, str>,
         keep: &dyn Fn(&str) -> bool,
         at: &Path<'_>,
     ) -> Result<bool, E> {
         if self.same {
             if let Some((name, kept)) = self.before.get(self.matched)
-                && name == key
+                && *name == key
             {
                 self.matched += 1;
                 return Ok(*kept);
@@ -780,8 +780,8 @@ impl<'de> RecordKeys<'de> {
                 self.rest.insert::<E>(Cow::Owned(name.clone()), at)?;
             }
         }
-        self.rest.insert(key.clone(), at)?;
-        let kept = keep(key);
+        let kept = keep(&key);
+        self.rest.insert(key, at)?;
         self.rest_kept.push(kept);
         Ok(kept)
     }
