@@ -874,13 +874,13 @@ mod tests {
                 mapping: &mapping,
                 time: &time,
             };
-            let mut objects: Vec<serde_json::Map<String, Value>> = Vec::new();
+            // Each object's keys in the order written (a map would sort them).
+            let mut objects: Vec<Vec<(String, Value)>> = Vec::new();
             for _ in 0..1 + rng.below(6) {
-                let mut object = serde_json::Map::new();
                 let previous = objects.last().filter(|_| rng.below(3) > 0);
-                let names: Vec<String> = match previous {
-                    // The same keys as the record before, other values.
-                    Some(previous) => previous.keys().cloned().collect(),
+                let mut names: Vec<String> = match previous {
+                    // The same keys as the record before, mostly in the same order.
+                    Some(previous) => previous.iter().map(|(name, _)| name.clone()).collect(),
                     None => pool
                         .iter()
                         .filter_map(|name| match name.strip_prefix('?') {
@@ -890,22 +890,46 @@ mod tests {
                         .map(str::to_owned)
                         .collect(),
                 };
-                for name in names {
-                    let value = if rng.below(4) == 0 {
-                        any_value(&mut rng, 0)
-                    } else {
-                        readable_value(&mut rng, &name)
-                    };
-                    object.insert(name, value);
+                if names.len() > 1 && rng.below(4) == 0 {
+                    let (a, b) = (rng.below(names.len()), rng.below(names.len()));
+                    names.swap(a, b);
                 }
+                let object = names
+                    .into_iter()
+                    .map(|name| {
+                        let value = if rng.below(4) == 0 {
+                            any_value(&mut rng, 0)
+                        } else {
+                            readable_value(&mut rng, &name)
+                        };
+                        (name, value)
+                    })
+                    .collect();
                 objects.push(object);
             }
-            let text = Value::Array(objects.iter().cloned().map(Value::Object).collect());
-            let text = if rng.below(2) == 0 {
-                serde_json::to_string(&text).unwrap()
-            } else {
-                serde_json::to_string_pretty(&text).unwrap()
-            };
+            let pretty = rng.below(2) == 0;
+            let written: Vec<String> = objects
+                .iter()
+                .map(|object| {
+                    let fields: Vec<String> = object
+                        .iter()
+                        .map(|(name, value)| {
+                            let value = if pretty {
+                                serde_json::to_string_pretty(value).unwrap()
+                            } else {
+                                value.to_string()
+                            };
+                            format!("{}: {value}", Value::from(name.as_str()))
+                        })
+                        .collect();
+                    format!("{{{}}}", fields.join(if pretty { ",\n  " } else { "," }))
+                })
+                .collect();
+            let text = format!("[{}]", written.join(",\n"));
+            let objects: Vec<serde_json::Map<String, Value>> = objects
+                .into_iter()
+                .map(|object| object.into_iter().collect())
+                .collect();
             let alone: Vec<Reading> = objects
                 .iter()
                 .enumerate()
