@@ -16,7 +16,7 @@
 //! The records' fields are read into one [`Fields`] buffer kept from record to record: an
 //! export's records have the same keys, so after the first record a key or a text value is
 //! copied into the string the record before left in its place, and reading a record
-//! allocates nothing but what the record keeps.
+//! allocates little beyond what the record keeps (an escaped key, a nested object).
 
 use std::borrow::Cow;
 use std::collections::HashSet;
