@@ -21,7 +21,7 @@ use serde_json::{Map, Number, Value};
 
 mod records;
 
-pub use records::{RecordsError, json_records};
+pub use records::{Fields, RecordsError, json_fields, json_records};
 
 /// Which encoding the bytes were in, for the record (an assessor may ask).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,8 +122,15 @@ fn utf8(body: &[u8], base: usize) -> Result<&str, DecodeError> {
         Err(err) => (err.valid_up_to(), None),
     };
     let valid = body.get(..valid_up_to).unwrap_or_default();
-    // A NUL before the first invalid byte is the more telling complaint.
-    let (at, message) = match (valid.iter().position(|&b| b == 0), text) {
+    // A NUL before the first invalid byte is the more telling complaint. Exports have none,
+    // so the fast `contains` (a word at a time) answers, and only a file with one is
+    // searched again for where.
+    let nul = if valid.contains(&0) {
+        valid.iter().position(|&b| b == 0)
+    } else {
+        None
+    };
+    let (at, message) = match (nul, text) {
         (Some(at), _) => (at, NUL),
         (None, Some(text)) => return Ok(text),
         (None, None) => (valid_up_to, NOT_UTF8),

@@ -6,9 +6,9 @@
 
 use serde_json::Value;
 
-use crate::decode::{self, RecordsError};
+use crate::decode::{self, Fields, RecordsError};
 use crate::predicate::FieldPath;
-use crate::record::{Finding, Position, Record, RecordReader, Shared};
+use crate::record::{Finding, Position, RawRecord, Record, RecordReader, Shared};
 
 /// How the bytes are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -77,22 +77,28 @@ pub fn read(
     // Each raw row becomes a record as soon as it is read (CSV) or taken out
     // of the document (JSON), and is dropped then: memory holds the bytes,
     // their text and the records, never every row twice.
-    let mut total = 0;
-    let mut records = Vec::new();
-    let mut findings = Vec::new();
-    // Field names and repeated text are kept once for the whole document.
-    let mut shared = Shared::new(reader.kind);
-    let mut take = |position: Position, object: &serde_json::Map<String, Value>| {
-        total += 1;
-        let reading = reader.read_shared(object, position, &mut shared);
-        records.extend(reading.record);
-        findings.extend(reading.findings);
+    let mut taken = Taken {
+        reader,
+        total: 0,
+        records: Vec::new(),
+        findings: Vec::new(),
+        shared: Shared::new(reader.kind),
     };
     match format {
-        Format::Csv => csv_rows(&text, reader, &mut take),
-        Format::Json => json_records(&text, records_at, reader, &mut take),
+        Format::Csv => csv_rows(&text, reader, &mut |position, row| {
+            taken.take(position, row);
+        }),
+        Format::Json => json_records(&text, records_at, reader, &mut |position, fields| {
+            taken.take(position, fields);
+        }),
     }
     .map_err(|(location, message)| error(location, message))?;
+    let Taken {
+        total,
+        mut records,
+        findings,
+        ..
+    } = taken;
     records.shrink_to_fit();
     if total > 0 && records.is_empty() {
         let first = findings
@@ -112,6 +118,25 @@ pub fn read(
         findings,
         total,
     })
+}
+
+/// The records read so far, and why the others are not.
+struct Taken<'r> {
+    reader: RecordReader<'r>,
+    total: usize,
+    records: Vec<Record>,
+    findings: Vec<Finding>,
+    /// Field names and repeated text, kept once for the whole document.
+    shared: Shared,
+}
+
+impl Taken<'_> {
+    fn take<R: RawRecord + ?Sized>(&mut self, position: Position, raw: &R) {
+        self.total += 1;
+        let reading = self.reader.read_shared(raw, position, &mut self.shared);
+        self.records.extend(reading.record);
+        self.findings.extend(reading.findings);
+    }
 }
 
 type Problem = (Option<String>, String);
@@ -253,11 +278,11 @@ fn json_records(
     text: &str,
     records_at: Option<&FieldPath>,
     reader: RecordReader<'_>,
-    take: &mut dyn FnMut(Position, &serde_json::Map<String, Value>),
+    take: &mut dyn FnMut(Position, &Fields),
 ) -> Result<(), Problem> {
     // The keys a record of the kind can be read from: the first key of each mapped path, and a
     // dotted path as one key (as a CSV header may be); case is ignored as the reader ignores
-    // it. The others are parsed but not built (`decode::json_records`).
+    // it. The others are parsed but not built (`decode::json_fields`).
     let mut wanted: Vec<String> = Vec::new();
     for field in &reader.kind.fields {
         for path in reader.mapping.paths(field) {
@@ -269,8 +294,25 @@ fn json_records(
             }
         }
     }
-    let keep = |key: &str| wanted.iter().any(|name| name.eq_ignore_ascii_case(key));
-    decode::json_records(text, records_at, &keep, take).map_err(|error| match error {
+    // Each key of every record is asked about: a key is compared only with the names of its
+    // length (a name of another length cannot be it in any spelling of case).
+    let mut by_length: Vec<Vec<String>> = Vec::new();
+    for name in wanted {
+        let length = name.len();
+        if by_length.len() <= length {
+            by_length.resize(length + 1, Vec::new());
+        }
+        let names = &mut by_length[length];
+        if !names.iter().any(|seen| seen.eq_ignore_ascii_case(&name)) {
+            names.push(name);
+        }
+    }
+    let keep = |key: &str| {
+        by_length
+            .get(key.len())
+            .is_some_and(|names| names.iter().any(|name| name.eq_ignore_ascii_case(key)))
+    };
+    decode::json_fields(text, records_at, &keep, take).map_err(|error| match error {
         RecordsError::Json(error) => (None, error.to_string()),
         RecordsError::Misplaced(location, message) => (location, message),
     })
@@ -280,7 +322,7 @@ fn json_records(
 mod tests {
     use super::*;
     use crate::kind::Kinds;
-    use crate::record::{FieldValue, Mapping, Subject};
+    use crate::record::{FieldValue, Mapping, Reading, Subject};
     use crate::time::TimeReader;
 
     fn run(
@@ -677,6 +719,245 @@ mod tests {
             let message = error(run("patch", Format::Json, Some("a"), payload.as_bytes()));
             assert!(message.contains("nested more than 128 levels"), "{message}");
         }
+    }
+
+    /// xorshift64: deterministic, and no crate for it.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+
+        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[self.below(items.len())]
+        }
+    }
+
+    /// A value of any JSON type, often one a field of the kinds below can read.
+    fn any_value(rng: &mut Rng, depth: u32) -> Value {
+        match rng.below(if depth > 1 { 9 } else { 11 }) {
+            0 => Value::Null,
+            1 => Value::Bool(rng.below(2) == 0),
+            2 => Value::from(rng.below(2_000_000_000) as u64),
+            3 => Value::from(rng.below(100) as f64 + 0.5),
+            4 => Value::from(rng.pick(&["", "  ", " x ", "true", "no", "CRITICAL", "90"])),
+            5 => Value::from(rng.pick(&["2026-11-02T14:05:00Z", "2026-11-02", "soon"])),
+            6 | 7 => Value::from(format!("text {}", rng.below(5))),
+            8 => Value::from(rng.pick(&["compliant", "Compliant", "noncompliant", "x"])),
+            9 => Value::Array(
+                (0..rng.below(4))
+                    .map(|_| any_value(rng, depth + 1))
+                    .collect(),
+            ),
+            _ => {
+                let mut object = serde_json::Map::new();
+                for _ in 0..rng.below(4) {
+                    let key = rng.pick(&["retentionInDays", "RetentionInDays", "plan", "name"]);
+                    object.insert(key.to_owned(), any_value(rng, depth + 1));
+                }
+                Value::Object(object)
+            }
+        }
+    }
+
+    /// A value the field read from `key` is likely to read.
+    fn readable_value(rng: &mut Rng, key: &str) -> Value {
+        let lower = key.to_ascii_lowercase();
+        if lower.starts_with("is") || lower.contains("registered") {
+            Value::Bool(rng.below(2) == 0)
+        } else if lower.contains("time") || lower.contains("since") || lower.contains("at") {
+            Value::from(rng.pick(&["2026-11-02T14:05:00Z", "2026-10-01", "1795000000"]))
+        } else if lower.contains("retention") {
+            Value::from(rng.below(800) as u64)
+        } else if lower == "properties" {
+            serde_json::json!({"retentionInDays": 90, "totalRetentionInDays": rng.below(800),
+                               "plan": "Analytics"})
+        } else if lower.contains("compliance") {
+            Value::from(rng.pick(&["compliant", "noncompliant", "inGracePeriod"]))
+        } else if lower == "deviceid" {
+            Value::from(rng.below(5) as u64)
+        } else {
+            Value::from(format!("{key} {}", rng.below(3)))
+        }
+    }
+
+    /// Reading a list of records, whose keys now repeat the record before's and now do not,
+    /// gives each record and finding that reading its whole object alone gives: the buffer
+    /// the records are read into, the keys a record is read from and the paths' starts worked
+    /// out for the record before change nothing.
+    #[test]
+    fn the_records_of_a_list_read_as_each_object_alone_reads() {
+        // Spellings of case, aliases, dotted keys as one key, nested paths, and
+        // keys no field reads. A `?` marks a key in one record of five, the others are in
+        // nine of ten.
+        let keys: &[(&str, &[&str])] = &[
+            (
+                "mfa_registration",
+                &[
+                    "userPrincipalName",
+                    "?USERPRINCIPALNAME",
+                    "?upn",
+                    "?user",
+                    "userType",
+                    "isMfaRegistered",
+                    "?ismfaregistered",
+                    "?mfa_registered",
+                    "isAdmin",
+                    "methodsRegistered",
+                    "lastUpdatedDateTime",
+                    "id",
+                    "other",
+                ],
+            ),
+            (
+                "patch",
+                &[
+                    "deviceId",
+                    "?device",
+                    "name",
+                    "?Name",
+                    "?title",
+                    "severity",
+                    "status",
+                    "timestamp",
+                    "?pending_since",
+                    "kbNumber",
+                    "id",
+                    "installedAt",
+                    "other",
+                ],
+            ),
+            (
+                "log_table",
+                &[
+                    "name",
+                    "workspace",
+                    "properties",
+                    "?Properties",
+                    "?properties.plan",
+                    "?properties.retentionInDays",
+                    "?retention_days",
+                    "?total_retention_days",
+                    "?plan",
+                    "other",
+                ],
+            ),
+            (
+                "managed_device",
+                &[
+                    "deviceName",
+                    "complianceState",
+                    "lastSyncDateTime",
+                    "isEncrypted",
+                    "operatingSystem",
+                    "osVersion",
+                    "id",
+                    "userPrincipalName",
+                    "?DEVICENAME",
+                    "other",
+                ],
+            ),
+        ];
+        let kinds = Kinds::default();
+        let mapping = Mapping::default();
+        let time = TimeReader::new(jiff::tz::TimeZone::get("America/New_York").unwrap());
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let (mut records_read, mut findings_read) = (0, 0);
+        for round in 0..3_000 {
+            let (kind_name, pool) = keys[round % keys.len()];
+            let reader = RecordReader {
+                kind: kinds.get(kind_name).unwrap(),
+                mapping: &mapping,
+                time: &time,
+            };
+            // Each object's keys in the order written (a map would sort them).
+            let mut objects: Vec<Vec<(String, Value)>> = Vec::new();
+            for _ in 0..1 + rng.below(6) {
+                let previous = objects.last().filter(|_| rng.below(3) > 0);
+                let mut names: Vec<String> = match previous {
+                    // The same keys as the record before, mostly in the same order.
+                    Some(previous) => previous.iter().map(|(name, _)| name.clone()).collect(),
+                    None => pool
+                        .iter()
+                        .filter_map(|name| match name.strip_prefix('?') {
+                            Some(rare) => (rng.below(5) == 0).then_some(rare),
+                            None => (rng.below(10) < 9).then_some(*name),
+                        })
+                        .map(str::to_owned)
+                        .collect(),
+                };
+                if names.len() > 1 && rng.below(4) == 0 {
+                    let (a, b) = (rng.below(names.len()), rng.below(names.len()));
+                    names.swap(a, b);
+                }
+                let object = names
+                    .into_iter()
+                    .map(|name| {
+                        let value = if rng.below(4) == 0 {
+                            any_value(&mut rng, 0)
+                        } else {
+                            readable_value(&mut rng, &name)
+                        };
+                        (name, value)
+                    })
+                    .collect();
+                objects.push(object);
+            }
+            let pretty = rng.below(2) == 0;
+            let written: Vec<String> = objects
+                .iter()
+                .map(|object| {
+                    let fields: Vec<String> = object
+                        .iter()
+                        .map(|(name, value)| {
+                            let value = if pretty {
+                                serde_json::to_string_pretty(value).unwrap()
+                            } else {
+                                value.to_string()
+                            };
+                            format!("{}: {value}", Value::from(name.as_str()))
+                        })
+                        .collect();
+                    format!("{{{}}}", fields.join(if pretty { ",\n  " } else { "," }))
+                })
+                .collect();
+            let text = format!("[{}]", written.join(",\n"));
+            let objects: Vec<serde_json::Map<String, Value>> = objects
+                .into_iter()
+                .map(|object| object.into_iter().collect())
+                .collect();
+            let alone: Vec<Reading> = objects
+                .iter()
+                .enumerate()
+                .map(|(index, object)| reader.read(object, Position::Record(index + 1)))
+                .collect();
+            let records: Vec<Record> = alone.iter().filter_map(|r| r.record.clone()).collect();
+            let findings: Vec<Finding> = alone.iter().flat_map(|r| r.findings.clone()).collect();
+            match read(Format::Json, None, "list.json", text.as_bytes(), reader) {
+                Ok(parsed) => {
+                    assert_eq!(parsed.records, records, "{text}");
+                    assert_eq!(parsed.findings, findings, "{text}");
+                    assert_eq!(parsed.total, objects.len());
+                    records_read += records.len();
+                    findings_read += findings.len();
+                }
+                Err(error) => {
+                    assert!(records.is_empty(), "{text}: {error}");
+                    assert!(
+                        error.to_string().contains(&findings[0].to_string()),
+                        "{text}: {error}"
+                    );
+                }
+            }
+        }
+        assert!(
+            records_read > 1_000 && findings_read > 2_000,
+            "{records_read} records, {findings_read} findings"
+        );
     }
 
     #[test]

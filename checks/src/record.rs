@@ -7,7 +7,7 @@
 //! record whose comparisons quietly come out false.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -16,6 +16,10 @@ use crate::kind::{EvidenceKind, Field, FieldType};
 use crate::period::Period;
 use crate::predicate::FieldPath;
 use crate::time::{TimeReader, When};
+
+mod layout;
+
+use layout::{Layout, Start};
 
 /// One value of a record, converted to its field's type.
 ///
@@ -144,22 +148,7 @@ impl Record {
             return self.get(name);
         }
         let segments = path.segments();
-        let index = self.names.iter().position(|name| {
-            let mut rest: &str = name;
-            for (i, segment) in segments.iter().enumerate() {
-                if i > 0 {
-                    let Some(after) = rest.strip_prefix('.') else {
-                        return false;
-                    };
-                    rest = after;
-                }
-                let Some(after) = rest.strip_prefix(segment.as_str()) else {
-                    return false;
-                };
-                rest = after;
-            }
-            rest.is_empty()
-        })?;
+        let index = self.names.iter().position(|name| spells(name, segments))?;
         self.values.get(index)?.as_ref()
     }
 
@@ -295,11 +284,12 @@ impl RecordReader<'_> {
         self.read_shared(raw, position, &mut Shared::new(self.kind))
     }
 
-    /// [`read`](RecordReader::read), sharing field names and repeated text with the other
-    /// records of the document through `shared` (made by [`Shared::new`] for this kind).
-    pub fn read_shared(
+    /// [`read`](RecordReader::read) of any [`RawRecord`], sharing field names and repeated
+    /// text with the other records of the document through `shared` (made by [`Shared::new`]
+    /// for this kind).
+    pub fn read_shared<R: RawRecord + ?Sized>(
         &self,
-        raw: &serde_json::Map<String, Value>,
+        raw: &R,
         position: Position,
         shared: &mut Shared,
     ) -> Reading {
@@ -308,10 +298,11 @@ impl RecordReader<'_> {
         values.clear();
         let mut problems: Vec<(String, String)> = Vec::new();
         let mut required_problem = false;
+        let mut starts = shared.layout.starts(raw, self).iter();
         for (index, field) in self.kind.fields.iter().enumerate() {
             let paths = self.mapping.paths(field);
             let mut value = None;
-            match find(raw, paths) {
+            match find(raw, paths, starts.by_ref().take(paths.len())) {
                 Lookup::Absent => {
                     if field.required {
                         required_problem = true;
@@ -349,26 +340,29 @@ impl RecordReader<'_> {
         };
         // The composed subject is a column of its own, after the fields.
         let subject_column = self.kind.fields.len();
-        let subject = if self.kind.subject.is_empty() {
-            None
-        } else {
-            match self.kind.subject.as_slice() {
-                // Named by one text field: that value itself, no copy.
-                [name] => match value_of(name) {
-                    Some(FieldValue::Text(text)) => Some(Subject(Arc::clone(text))),
-                    other => other.map(|value| {
-                        Subject(shared.texts.text(subject_column, &subject_text(value)))
-                    }),
-                },
-                names => {
-                    let parts: Option<Vec<String>> = names
-                        .iter()
-                        .map(|name| value_of(name).map(subject_text))
-                        .collect();
-                    parts
-                        .map(|parts| Subject(shared.texts.text(subject_column, &parts.join(" / "))))
-                }
+        let subject = match self.kind.subject.as_slice() {
+            [] => None,
+            // Named by one text field: that value itself, no copy.
+            [name] => match value_of(name) {
+                Some(FieldValue::Text(text)) => Some(Subject(Arc::clone(text))),
+                other => other.map(|value| {
+                    Subject(shared.texts.written(subject_column, |out| {
+                        write_subject_text(value, out);
+                    }))
+                }),
+            },
+            // Its parts' texts joined by ` / `, when every part is there.
+            names if names.iter().all(|name| value_of(name).is_some()) => {
+                Some(Subject(shared.texts.written(subject_column, |out| {
+                    for (i, part) in names.iter().filter_map(|name| value_of(name)).enumerate() {
+                        if i > 0 {
+                            out.push_str(" / ");
+                        }
+                        write_subject_text(part, out);
+                    }
+                })))
             }
+            _ => None,
         };
         let findings = problems
             .into_iter()
@@ -402,12 +396,17 @@ type Names = Box<[Box<str>]>;
 /// What the records of one document share: the kind's field names, and one copy of each
 /// text value seen (up to [`SHARED_TEXTS`] distinct ones of at most [`SHARED_TEXT_LEN`]
 /// bytes, so a column of unique ids cannot grow the table without bound).
+///
+/// It serves the records of one document read by one reader (the paths' starts it keeps
+/// are that reader's).
 #[derive(Debug)]
 pub struct Shared {
     names: Arc<Names>,
     texts: Texts,
     /// The values of the record being read.
     row: Vec<Option<FieldValue>>,
+    /// Where the reader's paths start in records with the keys of the record before.
+    layout: Layout,
 }
 
 impl Shared {
@@ -421,6 +420,7 @@ impl Shared {
             ),
             texts: Texts::default(),
             row: Vec::with_capacity(kind.fields.len()),
+            layout: Layout::default(),
         }
     }
 }
@@ -437,6 +437,8 @@ const SHARED_TEXT_LEN: usize = 256;
 struct Texts {
     seen: HashSet<Arc<str>, foldhash::fast::RandomState>,
     columns: Vec<Column>,
+    /// Where a text that is written first (a number, a composed subject) is written.
+    scratch: String,
 }
 
 /// How a column's first values fared in the table.
@@ -452,6 +454,17 @@ struct Column {
 const COLUMN_SAMPLE: u32 = 64;
 
 impl Texts {
+    /// The text `write` writes, of `column`, as [`text`](Texts::text) shares it: written into
+    /// the same buffer each time rather than into a new string.
+    fn written(&mut self, column: usize, write: impl FnOnce(&mut String)) -> Arc<str> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        write(&mut scratch);
+        let text = self.text(column, &scratch);
+        self.scratch = scratch;
+        text
+    }
+
     /// `text` of `column` as a shared string: the copy seen before, or a new one.
     fn text(&mut self, column: usize, text: &str) -> Arc<str> {
         if text.len() > SHARED_TEXT_LEN {
@@ -496,6 +509,27 @@ impl Reading {
     }
 }
 
+/// The top-level fields of one raw record, as a reader needs them: each key once, in any order.
+///
+/// A JSON object parsed whole is a `serde_json::Map`; the records of a large export are read
+/// into a buffer reused from record to record instead (`decode::Fields`), so that reading
+/// them does not build and free a map of strings for each.
+pub trait RawRecord {
+    /// Every key with its value, in the record's order.
+    fn fields(&self) -> impl Iterator<Item = (&str, &Value)>;
+
+    /// The value of the field at `index` in [`fields`](RawRecord::fields)' order.
+    fn value_at(&self, index: usize) -> Option<&Value> {
+        self.fields().nth(index).map(|(_, value)| value)
+    }
+}
+
+impl RawRecord for serde_json::Map<String, Value> {
+    fn fields(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.iter().map(|(key, value)| (key.as_str(), value))
+    }
+}
+
 enum Lookup<'a> {
     Absent,
     Found(&'a Value),
@@ -510,10 +544,16 @@ enum Lookup<'a> {
 /// Two of the field's paths present with different values (`isMfaRegistered`
 /// and `mfa_registered`) are ambiguous too: which one the export meant
 /// cannot be told, and taking the first would be a guess.
-fn find<'a>(raw: &'a serde_json::Map<String, Value>, paths: &[FieldPath]) -> Lookup<'a> {
+///
+/// `starts` are where each of the paths starts among `raw`'s keys ([`Layout`]).
+fn find<'a, 's, R: RawRecord + ?Sized>(
+    raw: &'a R,
+    paths: &[FieldPath],
+    starts: impl Iterator<Item = &'s Start>,
+) -> Lookup<'a> {
     let mut found: Option<(&FieldPath, &'a Value)> = None;
-    for path in paths {
-        match walk(raw, path) {
+    for (path, start) in paths.iter().zip(starts) {
+        match walk(raw, path, *start) {
             Lookup::Absent => continue,
             Lookup::Ambiguous(key) => {
                 return Lookup::Ambiguous(format!(
@@ -534,37 +574,65 @@ fn find<'a>(raw: &'a serde_json::Map<String, Value>, paths: &[FieldPath]) -> Loo
     found.map_or(Lookup::Absent, |(_, value)| Lookup::Found(value))
 }
 
-fn walk<'a>(raw: &'a serde_json::Map<String, Value>, path: &FieldPath) -> Lookup<'a> {
-    // A CSV header may itself contain dots (`properties.plan`): try the
-    // whole path as one key first.
-    if path.segments().len() > 1
-        && let Some(value) = raw.get(&path.to_string())
-    {
-        return present(value);
-    }
-    let mut object = raw;
+/// The value at `path` in `raw`, the path starting at `start`. A CSV header may itself
+/// contain dots (`properties.plan`): the whole path as one key comes first ([`Start::Joined`]).
+fn walk<'a, R: RawRecord + ?Sized>(raw: &'a R, path: &FieldPath, start: Start) -> Lookup<'a> {
     let segments = path.segments();
-    for (index, segment) in segments.iter().enumerate() {
-        // Even beside an exact match, another spelling of case is a second
-        // value for the same field (`isMfaRegistered: true` next to
-        // `ismfaregistered: false`): ambiguous, like a duplicate key.
-        let mut matches = object
-            .iter()
-            .filter(|(key, _)| key.eq_ignore_ascii_case(segment));
-        let value = match (matches.next(), matches.next()) {
-            (Some((_, value)), None) => value,
-            (Some(_), Some(_)) => return Lookup::Ambiguous(segment.clone()),
-            (None, _) => return Lookup::Absent,
+    let mut value = match start {
+        Start::Joined(index) => return raw.value_at(index).map_or(Lookup::Absent, present),
+        Start::At(index) => match raw.value_at(index) {
+            Some(value) => value,
+            None => return Lookup::Absent,
+        },
+        Start::Absent => return Lookup::Absent,
+        Start::Ambiguous => {
+            return Lookup::Ambiguous(segments.first().cloned().unwrap_or_default());
+        }
+    };
+    for segment in segments.iter().skip(1) {
+        let Value::Object(object) = value else {
+            return Lookup::Absent;
         };
-        if index + 1 == segments.len() {
-            return present(value);
-        }
-        match value {
-            Value::Object(inner) => object = inner,
-            _ => return Lookup::Absent,
-        }
+        value = match one_spelling(object.fields(), segment) {
+            Ok(value) => value,
+            Err(lookup) => return lookup,
+        };
     }
-    Lookup::Absent
+    present(value)
+}
+
+/// The value of the one key among `fields` that is `segment` ignoring ASCII case; else what
+/// the lookup found (absent, or ambiguous). Even beside an exact match, another spelling of
+/// case is a second value for the same field (`isMfaRegistered: true` next to
+/// `ismfaregistered: false`): ambiguous, like a duplicate key.
+fn one_spelling<'a>(
+    fields: impl Iterator<Item = (&'a str, &'a Value)>,
+    segment: &str,
+) -> Result<&'a Value, Lookup<'a>> {
+    let mut matches = fields.filter(|(key, _)| key.eq_ignore_ascii_case(segment));
+    match (matches.next(), matches.next()) {
+        (Some((_, value)), None) => Ok(value),
+        (Some(_), Some(_)) => Err(Lookup::Ambiguous(segment.to_owned())),
+        (None, _) => Err(Lookup::Absent),
+    }
+}
+
+/// Whether `name` is `segments` joined by dots, as a path is written (`properties.plan`).
+fn spells(name: &str, segments: &[String]) -> bool {
+    let mut rest = name;
+    for (i, segment) in segments.iter().enumerate() {
+        if i > 0 {
+            let Some(after) = rest.strip_prefix('.') else {
+                return false;
+            };
+            rest = after;
+        }
+        let Some(after) = rest.strip_prefix(segment.as_str()) else {
+            return false;
+        };
+        rest = after;
+    }
+    rest.is_empty()
 }
 
 fn present(value: &Value) -> Lookup<'_> {
@@ -584,17 +652,29 @@ fn missing(paths: &[FieldPath]) -> String {
     }
 }
 
-fn subject_text(value: &FieldValue) -> String {
-    match value {
-        FieldValue::Text(text) => text.to_string(),
-        FieldValue::Bool(flag) => flag.to_string(),
-        FieldValue::Integer(n) => n.to_string(),
-        FieldValue::Number(n) => n.to_string(),
-        FieldValue::Time(When::At(at)) => at.to_string(),
-        FieldValue::Time(When::Day(day)) => day.to_string(),
-        FieldValue::Duration(period) => period.to_string(),
-        FieldValue::List(items) => items.join(", "),
-    }
+/// A value as a subject names it.
+fn write_subject_text(value: &FieldValue, out: &mut String) {
+    let _ = match value {
+        FieldValue::Text(text) => {
+            out.push_str(text);
+            Ok(())
+        }
+        FieldValue::Bool(flag) => write!(out, "{flag}"),
+        FieldValue::Integer(n) => write!(out, "{n}"),
+        FieldValue::Number(n) => write!(out, "{n}"),
+        FieldValue::Time(When::At(at)) => write!(out, "{at}"),
+        FieldValue::Time(When::Day(day)) => write!(out, "{day}"),
+        FieldValue::Duration(period) => write!(out, "{period}"),
+        FieldValue::List(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(item);
+            }
+            Ok(())
+        }
+    };
 }
 
 /// At most this many characters of a bad value are quoted in a finding.
@@ -623,29 +703,35 @@ fn convert(
     texts: &mut Texts,
     column: usize,
 ) -> Result<Option<FieldValue>, String> {
-    if let Value::String(text) = raw
-        && text.trim().is_empty()
-    {
-        return Ok(None);
-    }
+    // Text is trimmed once, here: blank text is absent, and the types read what is left.
+    let trimmed = match raw {
+        Value::String(text) => match text.trim() {
+            "" => return Ok(None),
+            trimmed => trimmed,
+        },
+        _ => "",
+    };
     let wrong = |what: &str| format!("is {}, not {what}", quote(raw));
     let value = match ty {
         FieldType::Text => match raw {
-            Value::String(text) => FieldValue::Text(texts.text(column, text.trim())),
-            Value::Number(n) => FieldValue::Text(texts.text(column, &n.to_string())),
-            Value::Bool(flag) => FieldValue::Text(texts.text(column, &flag.to_string())),
+            Value::String(_) => FieldValue::Text(texts.text(column, trimmed)),
+            Value::Number(n) => FieldValue::Text(texts.written(column, |out| {
+                let _ = write!(out, "{n}");
+            })),
+            Value::Bool(flag) => {
+                FieldValue::Text(texts.text(column, if *flag { "true" } else { "false" }))
+            }
             _ => return Err(format!("is {}, not text", json_kind(raw))),
         },
         FieldType::Enum(values) => {
-            let Value::String(text) = raw else {
+            let Value::String(_) = raw else {
                 return Err(format!(
                     "is {}, not one of {}",
                     json_kind(raw),
                     values.join(", ")
                 ));
             };
-            let text = text.trim();
-            match values.iter().find(|v| v.eq_ignore_ascii_case(text)) {
+            match values.iter().find(|v| v.eq_ignore_ascii_case(trimmed)) {
                 Some(word) => FieldValue::Text(texts.text(column, word)),
                 None => {
                     return Err(format!(
@@ -658,7 +744,7 @@ fn convert(
         }
         FieldType::Bool => match raw {
             Value::Bool(flag) => FieldValue::Bool(*flag),
-            Value::String(text) => match text.trim().to_ascii_lowercase().as_str() {
+            Value::String(_) => match trimmed.to_ascii_lowercase().as_str() {
                 "true" | "yes" | "y" | "1" => FieldValue::Bool(true),
                 "false" | "no" | "n" | "0" => FieldValue::Bool(false),
                 _ => return Err(wrong("true or false (yes/no)")),
@@ -675,7 +761,7 @@ fn convert(
                     _ => return Err(wrong("a whole number")),
                 },
             },
-            Value::String(text) => match text.trim().parse::<i64>() {
+            Value::String(_) => match trimmed.parse::<i64>() {
                 Ok(n) => FieldValue::Integer(n),
                 Err(_) => return Err(wrong("a whole number")),
             },
@@ -686,7 +772,7 @@ fn convert(
                 Some(f) if f.is_finite() => FieldValue::Number(f),
                 _ => return Err(wrong("a number")),
             },
-            Value::String(text) => match text.trim().parse::<f64>() {
+            Value::String(_) => match trimmed.parse::<f64>() {
                 Ok(f) if f.is_finite() => FieldValue::Number(f),
                 _ => return Err(wrong("a number")),
             },

@@ -12,6 +12,11 @@
 //! among the keys skipped; the nesting limit; trailing content), a syntax error anywhere wins
 //! over a misplaced list, and the records come in the same order with the same positions. The
 //! read module's tests hold both paths to that.
+//!
+//! The records' fields are read into one [`Fields`] buffer kept from record to record: an
+//! export's records have the same keys, so after the first record a key or a text value is
+//! copied into the string the record before left in its place, and reading a record
+//! allocates little beyond what the record keeps (an escaped key, a nested object).
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -22,7 +27,7 @@ use serde_json::{Map, Value};
 
 use super::{JsonError, Path, ValueSeed, duplicate_key};
 use crate::predicate::FieldPath;
-use crate::record::{Position, json_kind};
+use crate::record::{Position, RawRecord, json_kind};
 
 /// Why the records cannot be had: the text is not JSON dutywatch uses, or the records are not
 /// where the source says (a location such as `record 3`, and what is wrong).
@@ -33,16 +38,31 @@ pub enum RecordsError {
 }
 
 /// Where the records sit: under `path` (exact keys), or (`None`) a bare array, Microsoft's
-/// `{"value": [...]}` envelope or one object.
+/// `{"value": [...]}` envelope or one object. Each record is handed to `take` as an object of
+/// the keys `keep` wants (see [`json_fields`], which this builds the objects from).
 pub fn json_records(
     text: &str,
     path: Option<&FieldPath>,
     keep: &dyn Fn(&str) -> bool,
     take: &mut dyn FnMut(Position, &Map<String, Value>),
 ) -> Result<(), RecordsError> {
+    json_fields(text, path, keep, &mut |position, fields| {
+        take(position, &fields.to_map());
+    })
+}
+
+/// [`json_records`], each record handed to `take` in the one [`Fields`] buffer the records
+/// are read into: what the evidence reader uses, since it builds no object per record.
+pub fn json_fields(
+    text: &str,
+    path: Option<&FieldPath>,
+    keep: &dyn Fn(&str) -> bool,
+    take: &mut dyn FnMut(Position, &Fields),
+) -> Result<(), RecordsError> {
     let mut reading = Reading {
         keep,
         take,
+        fields: Fields::default(),
         found: false,
         misplaced: None,
     };
@@ -71,9 +91,73 @@ pub fn json_records(
     Ok(())
 }
 
+/// One record's top-level fields of the kept keys, in the document's order, each key once.
+///
+/// The buffer outlives its record: the next record's fields overwrite it in place, a key or
+/// text in the string already there, so an export whose records share their keys (every
+/// export) is read without allocating for each record.
+#[derive(Debug, Default)]
+pub struct Fields {
+    /// The first `len` are the record's; the rest are left from an earlier, longer record.
+    entries: Vec<(String, Value)>,
+    len: usize,
+}
+
+impl Fields {
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// The place of `key`'s value, holding whatever the record before had there.
+    fn slot(&mut self, key: &str) -> &mut Value {
+        if self.len == self.entries.len() {
+            self.entries.push((String::new(), Value::Null));
+        }
+        self.len += 1;
+        let (name, value) = &mut self.entries[self.len - 1];
+        name.clear();
+        name.push_str(key);
+        value
+    }
+
+    /// One object's fields (a document whose records are one object).
+    fn of(object: Map<String, Value>) -> Fields {
+        let entries: Vec<(String, Value)> = object.into_iter().collect();
+        Fields {
+            len: entries.len(),
+            entries,
+        }
+    }
+
+    /// The fields as a JSON object.
+    pub fn to_map(&self) -> Map<String, Value> {
+        self.fields()
+            .map(|(key, value)| (key.to_owned(), value.clone()))
+            .collect()
+    }
+}
+
+impl RawRecord for Fields {
+    fn fields(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.entries
+            .iter()
+            .take(self.len)
+            .map(|(key, value)| (key.as_str(), value))
+    }
+
+    fn value_at(&self, index: usize) -> Option<&Value> {
+        self.entries
+            .get(..self.len)?
+            .get(index)
+            .map(|(_, value)| value)
+    }
+}
+
 struct Reading<'k, 't> {
     keep: &'k dyn Fn(&str) -> bool,
-    take: &'t mut dyn FnMut(Position, &Map<String, Value>),
+    take: &'t mut dyn FnMut(Position, &Fields),
+    /// The record being read.
+    fields: Fields,
     /// The records' place was found (whatever it held).
     found: bool,
     /// The first problem with what that place holds; reported once the whole text parsed.
@@ -201,7 +285,7 @@ impl<'de> Visitor<'de> for Level<'_, '_, '_, '_> {
                 reading.found = true;
                 let object = ValueSeed(self.at).visit_map(map)?;
                 if let Value::Object(object) = object {
-                    (reading.take)(Position::Record(1), &object);
+                    (reading.take)(Position::Record(1), &Fields::of(object));
                 }
                 Ok(())
             }
@@ -248,7 +332,7 @@ impl<'de> Visitor<'de> for Level<'_, '_, '_, '_> {
                 }
                 if !reading.found {
                     reading.found = true;
-                    (reading.take)(Position::Record(1), &object);
+                    (reading.take)(Position::Record(1), &Fields::of(object));
                 }
                 Ok(())
             }
@@ -340,17 +424,23 @@ fn stream<'de, A: SeqAccess<'de>>(
     mut seq: A,
 ) -> Result<(), A::Error> {
     let mut index = 0;
+    let mut keys = RecordKeys::default();
     loop {
         let here = Path::Index(at, index);
-        let keep = reading.keep;
-        let Some(item) = seq.next_element_seed(RecordSeed { keep, at: &here })? else {
+        let seed = RecordSeed {
+            keep: reading.keep,
+            fields: &mut reading.fields,
+            keys: &mut keys,
+            at: &here,
+        };
+        let Some(item) = seq.next_element_seed(seed)? else {
             return Ok(());
         };
         index += 1;
         match item {
-            Item::Record(object) => {
+            Item::Record => {
                 if reading.misplaced.is_none() {
-                    (reading.take)(Position::Record(index), &object);
+                    (reading.take)(Position::Record(index), &reading.fields);
                 }
             }
             Item::Other(kind) => reading.misplaced(
@@ -364,19 +454,23 @@ fn stream<'de, A: SeqAccess<'de>>(
 }
 
 enum Item {
-    Record(Map<String, Value>),
+    /// An object, its fields read into the seed's [`Fields`].
+    Record,
     /// Not an object: what it is (`json_kind`).
     Other(&'static str),
 }
 
-/// One item of the records' list: an object of the keys `keep` wants, the others parsed and
-/// checked (duplicates) but not built.
-struct RecordSeed<'k, 'p> {
+/// One item of the records' list: an object whose keys `keep` wants are read into `fields`,
+/// the others parsed and checked (duplicates) but not built.
+struct RecordSeed<'k, 'f, 'p, 'de> {
     keep: &'k dyn Fn(&str) -> bool,
+    fields: &'f mut Fields,
+    /// The keys of the list's records.
+    keys: &'f mut RecordKeys<'de>,
     at: &'p Path<'p>,
 }
 
-impl<'de> DeserializeSeed<'de> for RecordSeed<'_, '_> {
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_, '_, '_, 'de> {
     type Value = Item;
 
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Item, D::Error> {
@@ -384,7 +478,7 @@ impl<'de> DeserializeSeed<'de> for RecordSeed<'_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for RecordSeed<'_, '_> {
+impl<'de> Visitor<'de> for RecordSeed<'_, '_, '_, 'de> {
     type Value = Item;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -438,19 +532,124 @@ impl<'de> Visitor<'de> for RecordSeed<'_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {
-        let mut object = Map::new();
-        let mut seen = Keys::default();
+        self.fields.clear();
+        self.keys.start();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            seen.insert(key.clone(), self.at)?;
+            let kept = self.keys.next(key.clone(), self.keep, self.at)?;
             let here = Path::Key(self.at, &key);
-            if (self.keep)(&key) {
-                let value = map.next_value_seed(ValueSeed(&here))?;
-                object.insert(key.into_owned(), value);
+            if kept {
+                map.next_value_seed(Refill {
+                    slot: self.fields.slot(&key),
+                    at: &here,
+                })?;
             } else {
                 map.next_value_seed(Skip(&here))?;
             }
         }
-        Ok(Item::Record(object))
+        self.keys.finish();
+        Ok(Item::Record)
+    }
+}
+
+/// A value read into `slot` as [`ValueSeed`] builds it, reusing the string or list the slot
+/// held (the same field of the record before) instead of allocating a new one. An object is
+/// built anew: records seldom nest them.
+struct Refill<'v, 'p> {
+    slot: &'v mut Value,
+    at: &'p Path<'p>,
+}
+
+impl<'de> DeserializeSeed<'de> for Refill<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Refill<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<(), E> {
+        *self.slot = ValueSeed(self.at).visit_bool(value)?;
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<(), E> {
+        *self.slot = ValueSeed(self.at).visit_i64(value)?;
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<(), E> {
+        *self.slot = ValueSeed(self.at).visit_u64(value)?;
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<(), E> {
+        *self.slot = ValueSeed(self.at).visit_f64(value)?;
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<(), E> {
+        if let Value::String(text) = self.slot {
+            text.clear();
+            text.push_str(value);
+        } else {
+            *self.slot = ValueSeed(self.at).visit_str(value)?;
+        }
+        Ok(())
+    }
+
+    fn visit_string<E: de::Error>(self, value: String) -> Result<(), E> {
+        *self.slot = ValueSeed(self.at).visit_string(value)?;
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        *self.slot = ValueSeed(self.at).visit_unit()?;
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        *self.slot = ValueSeed(self.at).visit_none()?;
+        Ok(())
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut items = match std::mem::take(self.slot) {
+            Value::Array(items) => items,
+            _ => Vec::new(),
+        };
+        let mut len = 0;
+        loop {
+            if len == items.len() {
+                items.push(Value::Null);
+            }
+            let here = Path::Index(self.at, len);
+            let Some(slot) = items.get_mut(len) else {
+                break;
+            };
+            if seq.next_element_seed(Refill { slot, at: &here })?.is_none() {
+                break;
+            }
+            len += 1;
+        }
+        items.truncate(len);
+        *self.slot = Value::Array(items);
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        *self.slot = ValueSeed(self.at).visit_map(map)?;
+        Ok(())
     }
 }
 
@@ -496,32 +695,106 @@ impl<'de> Visitor<'de> for KeySeed {
 /// checked in quadratic time.
 #[derive(Default)]
 struct Keys<'de> {
-    few: Vec<Cow<'de, str>>,
-    many: HashSet<Cow<'de, str>>,
+    /// Every key so far, in the object's order.
+    named: Vec<Cow<'de, str>>,
+    /// Past [`SCAN_KEYS`] keys, the same keys, hashed.
+    hashed: HashSet<Cow<'de, str>>,
 }
 
 /// How many keys are compared one by one before they are hashed.
 const SCAN_KEYS: usize = 32;
 
 impl<'de> Keys<'de> {
+    fn clear(&mut self) {
+        self.named.clear();
+        self.hashed.clear();
+    }
+
     fn insert<E: de::Error>(&mut self, key: Cow<'de, str>, at: &Path<'_>) -> Result<(), E> {
-        let seen = if self.many.is_empty() {
-            self.few.contains(&key)
+        let seen = if self.hashed.is_empty() {
+            self.named.contains(&key)
         } else {
-            self.many.contains(&key)
+            self.hashed.contains(&key)
         };
         if seen {
             return Err(E::custom(duplicate_key(&key, at)));
         }
-        if self.many.is_empty() && self.few.len() < SCAN_KEYS {
-            self.few.push(key);
-        } else {
-            if self.many.is_empty() {
-                self.many.extend(self.few.drain(..));
+        if !self.hashed.is_empty() || self.named.len() >= SCAN_KEYS {
+            if self.hashed.is_empty() {
+                self.hashed.extend(self.named.iter().cloned());
             }
-            self.many.insert(key);
+            self.hashed.insert(key.clone());
         }
+        self.named.push(key);
         Ok(())
+    }
+}
+
+/// The keys of the records of one list, record by record: duplicates refused as [`Keys`]
+/// refuses them, and whether `keep` keeps each.
+///
+/// A record's keys are nearly always the record before's, in the same order. While they are,
+/// a key is compared with one key only, the record before's in its place: those were
+/// distinct, so keys that repeat them in order repeat none of each other, and what `keep`
+/// said of each is known. From the first key that differs on, the record's keys are checked
+/// as any object's are.
+#[derive(Default)]
+struct RecordKeys<'de> {
+    /// The record before's keys, in order, and whether each was kept.
+    before: Vec<(String, bool)>,
+    /// How many keys of this record were the record before's first ones.
+    matched: usize,
+    /// Every key so far was (so the record has `matched` keys).
+    same: bool,
+    /// From the first key that differed, all of this record's keys so far.
+    rest: Keys<'de>,
+    /// Whether each key of `rest` after the first `matched` was kept.
+    rest_kept: Vec<bool>,
+}
+
+impl<'de> RecordKeys<'de> {
+    /// A new record begins.
+    fn start(&mut self) {
+        self.matched = 0;
+        self.same = true;
+        self.rest.clear();
+        self.rest_kept.clear();
+    }
+
+    /// Refuses `key` if the record named it already; else whether `keep` keeps it.
+    fn next<E: de::Error>(
+        &mut self,
+        key: Cow<'de, str>,
+        keep: &dyn Fn(&str) -> bool,
+        at: &Path<'_>,
+    ) -> Result<bool, E> {
+        if self.same {
+            if let Some((name, kept)) = self.before.get(self.matched)
+                && *name == key
+            {
+                self.matched += 1;
+                return Ok(*kept);
+            }
+            self.same = false;
+            for (name, _) in self.before.iter().take(self.matched) {
+                self.rest.insert::<E>(Cow::Owned(name.clone()), at)?;
+            }
+        }
+        let kept = keep(&key);
+        self.rest.insert(key, at)?;
+        self.rest_kept.push(kept);
+        Ok(kept)
+    }
+
+    /// The record's keys are all read: they are the ones the next record is compared with.
+    fn finish(&mut self) {
+        self.before.truncate(self.matched);
+        if !self.same {
+            let others = self.rest.named.iter().skip(self.matched);
+            for (name, kept) in others.zip(&self.rest_kept) {
+                self.before.push((name.to_string(), *kept));
+            }
+        }
     }
 }
 
@@ -777,6 +1050,81 @@ mod tests {
         }
         let distinct: Vec<String> = keys.iter().map(|k| format!("\"{k}\": 1")).collect();
         assert!(streamed(&format!("[{{{}}}]", distinct.join(", ")), None).is_ok());
+    }
+
+    /// Each record is read into the buffer the record before left: texts, lists and lists in
+    /// lists of other lengths and types, keys in another order or missing, leave nothing of it.
+    #[test]
+    fn a_record_read_over_the_one_before_keeps_nothing_of_it() {
+        let text = r#"[{"id": "a longer first text", "name": [1, "two", [3, "x"]], "a.b": {"c": 1}},
+            {"id": "b", "name": [4], "a.b": "t"},
+            {"name": "n", "id": ["x", "y", "z"]},
+            {"id": null, "other": "skipped"},
+            {"Name": "x\u0041", "id": 5.5, "name": [[]]},
+            {"id": ["q"]},
+            {}]"#;
+        let records = streamed(text, None).unwrap();
+        assert_eq!(Ok(records.clone()), built(text, None));
+        let texts: Vec<String> = records
+            .iter()
+            .map(|(_, object)| Value::Object(object.clone()).to_string())
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                r#"{"a.b":{"c":1},"id":"a longer first text","name":[1,"two",[3,"x"]]}"#,
+                r#"{"a.b":"t","id":"b","name":[4]}"#,
+                r#"{"id":["x","y","z"],"name":"n"}"#,
+                r#"{"id":null}"#,
+                r#"{"Name":"xA","id":5.5,"name":[[]]}"#,
+                r#"{"id":["q"]}"#,
+                "{}",
+            ]
+        );
+    }
+
+    /// A record's keys are compared with the record before's, in order, while they are the
+    /// same: a repeat is still found after the records' keys part (a key left out, another
+    /// order, one more), and wherever the repeat sits.
+    #[test]
+    fn a_duplicate_is_found_in_a_record_with_the_keys_of_the_one_before() {
+        let record = |keys: &[&str]| {
+            let fields: Vec<String> = keys.iter().map(|k| format!("\"{k}\": 1")).collect();
+            format!("{{{}}}", fields.join(", "))
+        };
+        let first = record(&["id", "name", "a", "b"]);
+        for second in [
+            &["id", "name", "a", "b", "id"][..],
+            &["id", "name", "id"],
+            &["id", "id"],
+            &["name", "id", "name"],
+            &["id", "b", "a", "b"],
+            &["id", "name", "a", "b", "c", "a"],
+            &["x", "id", "name", "a", "x"],
+        ] {
+            let repeated = second.last().unwrap();
+            for text in [
+                format!("[{first}, {}]", record(second)),
+                format!("[{first}, {first}, {}, {first}]", record(second)),
+            ] {
+                let error = streamed(&text, None).unwrap_err();
+                assert!(
+                    error.contains(&format!("the key `{repeated}` appears twice")),
+                    "{text}: {error}"
+                );
+                assert_eq!(built(&text, None).unwrap_err(), error);
+            }
+        }
+        // The same keys in another order, fewer or more of them, are no repeat; what is kept
+        // of each record is its own keys'.
+        let text = format!(
+            "[{first}, {}, {}, {}, {first}]",
+            record(&["name", "id", "b", "a"]),
+            record(&["id", "name"]),
+            record(&["id", "name", "a", "b", "Name"]),
+        );
+        assert_eq!(streamed(&text, None), built(&text, None));
+        assert_eq!(streamed(&text, None).unwrap()[3].1.len(), 3);
     }
 
     #[test]
