@@ -298,11 +298,17 @@ impl RecordReader<'_> {
         values.clear();
         let mut problems: Vec<(String, String)> = Vec::new();
         let mut required_problem = false;
-        let mut starts = shared.layout.starts(raw, self).iter();
+        let starts = shared.layout.starts(raw, self);
+        let mut first_start = 0;
         for (index, field) in self.kind.fields.iter().enumerate() {
             let paths = self.mapping.paths(field);
             let mut value = None;
-            match find(raw, paths, starts.by_ref().take(paths.len())) {
+            // This field's starts, however many of them `find` looks at.
+            let field_starts = starts
+                .get(first_start..first_start + paths.len())
+                .unwrap_or_default();
+            first_start += paths.len();
+            match find(raw, paths, field_starts.iter()) {
                 Lookup::Absent => {
                     if field.required {
                         required_problem = true;
@@ -1372,5 +1378,46 @@ mod tests {
         assert_eq!(record.get("updated_at"), None);
         assert_eq!(reading.findings.len(), 1);
         assert_eq!(reading.findings[0].field, "updated_at");
+    }
+}
+
+#[cfg(test)]
+mod review_tests {
+    use super::*;
+    use crate::kind::Kinds;
+    use serde_json::json;
+
+    /// `find` stops at the first ambiguous path of a field; the next field must still be
+    /// looked up at its own paths' starts, not at the ones the field before left unread.
+    #[test]
+    fn a_field_ambiguous_at_its_first_path_leaves_the_next_fields_their_own_paths() {
+        let kinds = Kinds::default();
+        let time = TimeReader::new(jiff::tz::TimeZone::get("America/New_York").unwrap());
+        let mapping = Mapping::default();
+        let reader = RecordReader {
+            kind: kinds.get("mfa_registration").unwrap(),
+            mapping: &mapping,
+            time: &time,
+        };
+        // No MFA field at all, the display name in two spellings of case, `is_admin` true.
+        let Value::Object(raw) = json!({"userPrincipalName": "bob@x", "userDisplayName": "A",
+                                        "USERDISPLAYNAME": "B", "is_admin": true})
+        else {
+            unreachable!()
+        };
+        let reading = reader.read(&raw, Position::Record(1));
+        assert!(
+            reading.record.is_none(),
+            "read without isMfaRegistered: {:?}",
+            reading.record
+        );
+        assert!(
+            reading
+                .findings
+                .iter()
+                .any(|finding| finding.field == "mfa_registered"),
+            "{:?}",
+            reading.findings
+        );
     }
 }
