@@ -418,9 +418,14 @@ impl Store {
                     .optional()
             })
             .map_err(on_err)?;
-        let payload = stored.and_then(|(bytes, encoding)| {
-            payload::decode(&encoding, &bytes).map(|payload| payload.into_owned())
-        });
+        let payload =
+            stored.and_then(
+                |(bytes, encoding)| match payload::decode(&encoding, &bytes)? {
+                    // Kept as collected: the bytes read are the payload.
+                    Cow::Borrowed(_) => Some(bytes),
+                    Cow::Owned(decoded) => Some(decoded),
+                },
+            );
         Ok(match payload {
             Some(payload) if sha256_hex(&payload) == row.sha256 => Ok(payload),
             _ => Err(Tampered {
@@ -514,7 +519,14 @@ impl Store {
                 continue;
             }
             let id: i64 = row.get(0)?;
-            let raw = raw_row(row, !hashed.contains(row.get_ref(7)?.as_str()?))?;
+            // Hashed as it is decoded, not decoded into memory first: a verification holds
+            // no payload, whatever size a stored frame claims.
+            let mut raw = raw_row(row, false)?;
+            if !hashed.contains(raw.fields.sha256)
+                && stored_sha256(row)?.as_deref() != Some(raw.fields.sha256)
+            {
+                raw.payload = Payload::Read(None);
+            }
             let problem = match anchor.take() {
                 Some(position) if position.id.0 != id => Some((position.id, gone(position.id))),
                 Some(position) if raw.chain != position.chain => Some((
@@ -635,6 +647,16 @@ fn raw_row<'a>(row: &'a Row<'_>, with_payload: bool) -> rusqlite::Result<RawRow<
         prev_chain: row.get_ref(10)?.as_str()?,
         chain: row.get_ref(11)?.as_str()?,
     })
+}
+
+/// The SHA-256 of the collected bytes of the payload in columns 8 and 9 of a row of
+/// [`RAW_COLUMNS`]; `None` when there is none or it does not decode.
+fn stored_sha256(row: &Row<'_>) -> rusqlite::Result<Option<String>> {
+    let stored = row.get_ref(8)?.as_blob_or_null()?;
+    let encoding = row.get_ref(9)?.as_str_or_null()?;
+    Ok(stored
+        .zip(encoding)
+        .and_then(|(bytes, encoding)| payload::sha256_hex(encoding, bytes)))
 }
 
 /// A row of [`CHECKED_COLUMNS`]: the row if it checks out, else what names it. The
@@ -1034,6 +1056,48 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(t.store.verify_chain().unwrap().broken, None, "restored");
+    }
+
+    #[test]
+    fn a_payload_stored_before_compression_reads_verifies_and_is_not_stored_again() {
+        let mut t = temp_store();
+        let started = ts("2026-11-23T09:59:59Z");
+        let export = vec![b'x'; 10_000];
+        let first = t
+            .store
+            .record_collection(started, &new(&export, "2026-11-20T00:00:00Z"))
+            .unwrap();
+        // As migration 0018 leaves a payload stored before it: the bytes as collected.
+        t.store
+            .conn
+            .execute_batch("DROP TRIGGER payloads_no_update")
+            .unwrap();
+        t.store
+            .conn
+            .execute(
+                "UPDATE payloads SET payload = ?1, encoding = 'identity'",
+                [&export],
+            )
+            .unwrap();
+        let again = t
+            .store
+            .record_collection(started, &new(&export, "2026-11-21T00:00:00Z"))
+            .unwrap();
+        for id in [first, again] {
+            assert_eq!(
+                t.store.evidence(id).unwrap().unwrap().unwrap().payload,
+                export
+            );
+        }
+        let (rows, encoding): (i64, String) = t
+            .store
+            .conn
+            .query_row("SELECT count(*), max(encoding) FROM payloads", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((rows, encoding.as_str()), (1, "identity"));
+        assert_eq!(t.store.verify_chain().unwrap().broken, None);
     }
 
     #[test]

@@ -84,6 +84,46 @@ pub(super) fn decode<'a>(encoding: &str, stored: &'a [u8]) -> Option<Cow<'a, [u8
     }
 }
 
+/// The lowercase hex SHA-256 of the collected bytes of a stored payload, hashed as they are
+/// decoded, so checking a payload costs no memory for its bytes (`evidence verify`, and the
+/// daemon's check of the chain, whatever a frame claims to hold); `None` when
+/// [`decode`] would give `None`.
+pub(super) fn sha256_hex(encoding: &str, stored: &[u8]) -> Option<String> {
+    use sha2::Digest as _;
+    use std::io::Read as _;
+    let mut hasher = sha2::Sha256::new();
+    match Encoding::from_sql(encoding)? {
+        Encoding::Identity => hasher.update(stored),
+        Encoding::Zstd => {
+            let size = zstd::zstd_safe::get_frame_content_size(stored).ok()??;
+            if size > LARGEST_PAYLOAD {
+                return None;
+            }
+            let mut decoder = zstd::stream::read::Decoder::with_buffer(stored)
+                .ok()?
+                .single_frame();
+            let mut chunk = vec![0_u8; 64 * 1024];
+            let mut decoded = 0_u64;
+            loop {
+                let read = decoder.read(&mut chunk).ok()?;
+                if read == 0 {
+                    break;
+                }
+                decoded += read as u64;
+                if decoded > size {
+                    return None;
+                }
+                hasher.update(&chunk[..read]);
+            }
+            // Exactly one frame, all of the stored bytes: as `decode` reads them.
+            if decoded != size || !decoder.finish().is_empty() {
+                return None;
+            }
+        }
+    }
+    Some(hex::encode(hasher.finalize()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +158,32 @@ mod tests {
             decode(encoding.as_sql(), &stored).as_deref(),
             Some(&payload[..])
         );
+    }
+
+    #[test]
+    fn hashing_while_decoding_gives_the_hash_of_what_decode_gives() {
+        use sha2::Digest as _;
+        let payload = export(3_000);
+        let (encoding, stored) = encode(&payload);
+        assert_eq!(encoding, Encoding::Zstd);
+        let expected = hex::encode(sha2::Sha256::digest(&payload));
+        assert_eq!(
+            sha256_hex("zstd", &stored).as_deref(),
+            Some(expected.as_str())
+        );
+        assert_eq!(
+            sha256_hex("identity", &payload).as_deref(),
+            Some(expected.as_str())
+        );
+        // What does not decode has no hash.
+        assert_eq!(sha256_hex("zstd", &stored[..stored.len() - 3]), None);
+        assert_eq!(sha256_hex("zstd", &payload), None);
+        assert_eq!(sha256_hex("gzip", &stored), None);
+        // A frame followed by anything is not one payload.
+        let mut longer = stored.to_vec();
+        longer.extend_from_slice(&stored);
+        assert_eq!(decode("zstd", &longer).as_deref().map(<[u8]>::len), None);
+        assert_eq!(sha256_hex("zstd", &longer), None);
     }
 
     #[test]

@@ -802,11 +802,16 @@ mod tests {
                     "?USERPRINCIPALNAME",
                     "?upn",
                     "?user",
+                    // An optional field in two spellings of case, with fields after it.
+                    "userDisplayName",
+                    "?USERDISPLAYNAME",
                     "userType",
                     "isMfaRegistered",
                     "?ismfaregistered",
                     "?mfa_registered",
                     "isAdmin",
+                    "?is_admin",
+                    "?ISADMIN",
                     "methodsRegistered",
                     "lastUpdatedDateTime",
                     "id",
@@ -822,6 +827,7 @@ mod tests {
                     "?Name",
                     "?title",
                     "severity",
+                    "?SEVERITY",
                     "status",
                     "timestamp",
                     "?pending_since",
@@ -851,6 +857,7 @@ mod tests {
                 &[
                     "deviceName",
                     "complianceState",
+                    "?COMPLIANCESTATE",
                     "lastSyncDateTime",
                     "isEncrypted",
                     "operatingSystem",
@@ -935,6 +942,13 @@ mod tests {
                 .enumerate()
                 .map(|(index, object)| reader.read(object, Position::Record(index + 1)))
                 .collect();
+            // And each object alone reads as the reader before key layouts read it, which
+            // walked the whole object for every path of every field.
+            for (index, (object, reading)) in objects.iter().zip(&alone).enumerate() {
+                let reference =
+                    crate::record::oracle::read(&reader, object, Position::Record(index + 1));
+                assert_eq!(reading, &reference, "{object:?}");
+            }
             let records: Vec<Record> = alone.iter().filter_map(|r| r.record.clone()).collect();
             let findings: Vec<Finding> = alone.iter().flat_map(|r| r.findings.clone()).collect();
             match read(Format::Json, None, "list.json", text.as_bytes(), reader) {

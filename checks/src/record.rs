@@ -18,6 +18,8 @@ use crate::predicate::FieldPath;
 use crate::time::{TimeReader, When};
 
 mod layout;
+#[cfg(test)]
+pub(crate) mod oracle;
 
 use layout::{Layout, Start};
 
@@ -1379,13 +1381,6 @@ mod tests {
         assert_eq!(reading.findings.len(), 1);
         assert_eq!(reading.findings[0].field, "updated_at");
     }
-}
-
-#[cfg(test)]
-mod review_tests {
-    use super::*;
-    use crate::kind::Kinds;
-    use serde_json::json;
 
     /// `find` stops at the first ambiguous path of a field; the next field must still be
     /// looked up at its own paths' starts, not at the ones the field before left unread.
