@@ -25,7 +25,9 @@
 //! Each size runs in a child process of its own, so the figures are its own: CPU time is user
 //! plus system time from /proc/self/stat (what getrusage reports), peak memory `VmHWM` (reset
 //! through /proc/self/clear_refs before each cycle), resident memory `VmRSS` (`setup MB`: once
-//! the config is loaded and the store open, before the first cycle). The child runs
+//! the config is loaded and the store open, before the first cycle), and the bytes the first
+//! cycle handed to `write(2)` (`1st wrote MB`, `wchar` of /proc/self/io: the database, its WAL
+//! and checkpoints, and the mail files), which shows what SQLite's commits write again. The child runs
 //! with `MALLOC_ARENA_MAX=2`, as the shipped systemd units run the daemon, unless the variable
 //! is set already.
 
@@ -70,7 +72,7 @@ fn main() {
         sizes = vec![(1, 2500), (10, 2500), (100, 250)];
     }
     println!(
-        "{:<12} {:>9} {:>11} {:>11} {:>9} {:>11} {:>11} {:>9} {:>10} {:>11} {:>9} {:>8} {:>11} {:>8}",
+        "{:<12} {:>9} {:>11} {:>11} {:>9} {:>11} {:>11} {:>9} {:>10} {:>11} {:>9} {:>8} {:>11} {:>8} {:>12}",
         "clients x dev",
         "gen MB",
         "1st CPU s",
@@ -84,7 +86,8 @@ fn main() {
         "touch +MB",
         "db MB",
         "setup CPU s",
-        "setup MB"
+        "setup MB",
+        "1st wrote MB"
     );
     for (clients, devices) in sizes {
         let dir = Workdir::new(keep.as_deref(), clients, devices);
@@ -570,6 +573,7 @@ fn child(args: &[String]) {
     // Resident once the config is loaded and the store open, before any evidence: what a
     // thousand clients' configuration costs.
     let (cpu0, _, setup_rss) = usage();
+    let wrote0 = common::written_bytes();
     reset_peak();
     let wall = Instant::now();
     let first = engine.cycle(now).expect("the first cycle");
@@ -585,6 +589,7 @@ fn child(args: &[String]) {
     }
     let wall1 = wall.elapsed().as_secs_f64();
     let (cpu1, peak1, _) = usage();
+    let wrote1 = common::written_bytes().saturating_sub(wrote0);
 
     reset_peak();
     let second = engine
@@ -645,10 +650,11 @@ fn child(args: &[String]) {
     }
     let (c1, c2) = (cpu1 - cpu0, cpu2 - cpu1);
     println!(
-        "{c1:>11.2} {peak1:>11} {wall1:>8.1}s {c2:>11.2} {peak2:>11} {:>8.1}% {idle:>10} {:>11.2} {:>9.1} {:>8.1} {cpu0:>11.2} {setup_rss:>8}",
+        "{c1:>11.2} {peak1:>11} {wall1:>8.1}s {c2:>11.2} {peak2:>11} {:>8.1}% {idle:>10} {:>11.2} {:>9.1} {:>8.1} {cpu0:>11.2} {setup_rss:>8} {:>12.1}",
         100.0 * c2 / c1.max(0.01),
         cpu3 - cpu2,
         grown as f64 / 1e6,
         db_bytes(dir) as f64 / 1e6,
+        wrote1 as f64 / 1e6,
     );
 }

@@ -81,6 +81,17 @@ pub(crate) fn usage() -> (f64, u64, u64) {
 }
 
 /// Resets `VmHWM` to the current resident size, so the next peak is the next step's.
+/// The bytes this process has handed to `write(2)` and its kin so far (`wchar` of
+/// /proc/self/io), whether or not they reached the disk.
+pub(crate) fn written_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("wchar:"))
+        .and_then(|bytes| bytes.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 pub(crate) fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
