@@ -323,12 +323,14 @@ fn record_ladder_tx(
         "SELECT {THREAD_COLUMNS} FROM ladder_threads
          WHERE client = ?1 AND duty = ?2 AND subject = ?3 AND closed_at IS NULL"
     ))?;
-    let mut open_thread = tx.prepare_cached(&format!(
+    // Only what the database made is read back: the rest of the new thread is what was
+    // written (a first pass opens thousands).
+    let mut open_thread = tx.prepare_cached(
         "INSERT INTO ladder_threads (client, duty, subject, token, opened_at,
                                      reached, management, repeats, last_mail_at)
          VALUES (?1, ?2, ?3, lower(hex(randomblob(8))), ?4, ?5, ?6, ?7, ?4)
-         RETURNING {THREAD_COLUMNS}"
-    ))?;
+         RETURNING id, token",
+    )?;
     let mut take_step = tx.prepare_cached(
         "INSERT INTO ladder_steps (thread_id, step, at) VALUES (?1, ?2, ?3)
          ON CONFLICT (thread_id, step) DO NOTHING",
@@ -351,18 +353,31 @@ fn record_ladder_tx(
                     Step::Repeat(n) => n,
                     _ => 0,
                 };
-                let thread = open_thread.query_row(
+                let reached = plan.step.reach(None);
+                let management = plan.step == Step::Management;
+                let (id, token) = open_thread.query_row(
                     params![
                         client,
                         plan.duty,
                         plan.subject,
                         at_text,
-                        plan.step.reach(None).as_i64(),
-                        plan.step == Step::Management,
+                        reached.as_i64(),
+                        management,
                         repeats
                     ],
-                    thread_row,
+                    |row| Ok((row.get(0)?, row.get(1)?)),
                 )?;
+                let thread = LadderThread {
+                    id,
+                    duty: plan.duty.clone(),
+                    subject: plan.subject.clone(),
+                    token,
+                    opened_at: at,
+                    reached,
+                    management,
+                    repeats,
+                    last_mail_at: at,
+                };
                 (thread, true)
             }
         };
@@ -564,6 +579,36 @@ mod tests {
         let again = t.store.ladder_state("acme", later).unwrap().threads;
         assert_eq!(again.len(), 1);
         assert_ne!(again[0].token, state.threads[0].token);
+    }
+
+    #[test]
+    fn a_thread_opened_by_a_step_is_handed_to_composition_as_it_is_stored() {
+        let mut t = temp_store();
+        let at = ts("2026-12-01T09:00:00Z");
+        let mut steps = vec![
+            plan("restore-test", Step::Notice(StateKind::Lapsed)),
+            plan("mfa", Step::Management),
+            plan("patches", Step::Repeat(3)),
+        ];
+        steps[1].subject = "bob@acme.example".to_owned();
+        let mut handed: Vec<LadderThread> = Vec::new();
+        t.store
+            .record_ladder("acme", at, &steps, &mut |decided| {
+                assert!(
+                    decided
+                        .iter()
+                        .all(|d| d.opened && d.reached_before.is_none())
+                );
+                handed.extend(decided.iter().map(|d| d.thread.clone()));
+                one_mail(decided)
+            })
+            .unwrap();
+        let mut stored = t.store.ladder_state("acme", at).unwrap().threads;
+        stored.sort_by_key(|thread| thread.id);
+        handed.sort_by_key(|thread| thread.id);
+        assert_eq!(handed.len(), 3);
+        assert_eq!(handed, stored);
+        assert!(stored[1].management && stored[2].repeats == 3);
     }
 
     #[test]

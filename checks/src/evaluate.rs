@@ -363,27 +363,14 @@ fn outcomes_until(
         zone: context.zone,
         horizon,
     };
-    let mut out: BTreeMap<Subject, Outcome> = BTreeMap::new();
+    // Each record's outcome as found, merged by subject at the end: sorting a million
+    // subjects (mostly in order already, as exports list them) costs less than inserting
+    // each into a map keyed by its long text.
+    let mut found: Vec<(Subject, Outcome)> =
+        Vec::with_capacity(snapshot.findings.len() + snapshot.records.len());
     // `required_field`: the values it takes in the records the `where` selects.
     let mut required_values: Vec<Arc<str>> = Vec::new();
-    let mut put = |subject: Subject, outcome: Outcome| {
-        let rank = |o: &Outcome| match o {
-            Outcome::Passes => 0,
-            Outcome::Undecided(_) => 1,
-            Outcome::Fails | Outcome::Absent => 2,
-        };
-        // One lookup per record: a snapshot has thousands of subjects.
-        match out.entry(subject) {
-            std::collections::btree_map::Entry::Vacant(entry) => {
-                entry.insert(outcome);
-            }
-            std::collections::btree_map::Entry::Occupied(mut entry) => {
-                if rank(entry.get()) < rank(&outcome) {
-                    entry.insert(outcome);
-                }
-            }
-        }
-    };
+    let mut put = |subject: Subject, outcome: Outcome| found.push((subject, outcome));
     for finding in snapshot.findings.iter() {
         put(
             finding_subject(finding),
@@ -447,6 +434,7 @@ fn outcomes_until(
         };
         put(subject, outcome);
     }
+    let mut out = worst_per_subject(found);
     for required in &rule.required_subjects {
         let present = if rule.required_field.is_some() {
             required_values
@@ -461,6 +449,31 @@ fn outcomes_until(
         }
     }
     out
+}
+
+/// Outcomes by subject: of a subject's several records the worst (failing over undecided over
+/// passing), the first found of equally bad ones.
+fn worst_per_subject(mut found: Vec<(Subject, Outcome)>) -> Outcomes {
+    let rank = |o: &Outcome| match o {
+        Outcome::Passes => 0,
+        Outcome::Undecided(_) => 1,
+        Outcome::Fails | Outcome::Absent => 2,
+    };
+    // Stable: a subject's outcomes stay in the order they were found.
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut merged: Vec<(Subject, Outcome)> = Vec::with_capacity(found.len());
+    for (subject, outcome) in found {
+        match merged.last_mut() {
+            Some((last, kept)) if *last == subject => {
+                if rank(kept) < rank(&outcome) {
+                    *kept = outcome;
+                }
+            }
+            _ => merged.push((subject, outcome)),
+        }
+    }
+    // In key order already: the map is built without a search per subject.
+    merged.into_iter().collect()
 }
 
 fn expectation(rule: &Continuous) -> String {

@@ -3419,3 +3419,39 @@ fn snapshots_of_the_same_records_judge_as_if_each_were_read_on_its_own() {
     // Most trials have a failing patch, so the history is walked and reused.
     assert!(shared_reused > 200, "{shared_reused}");
 }
+
+#[test]
+fn of_a_subjects_several_records_the_worst_outcome_counts_and_the_first_of_equals() {
+    use super::{Outcome, worst_per_subject};
+    let found = |pairs: &[(&str, Outcome)]| -> Vec<(Subject, Outcome)> {
+        pairs
+            .iter()
+            .map(|(subject, outcome)| (Subject::new(*subject), outcome.clone()))
+            .collect()
+    };
+    let undecided = |why: &str| Outcome::Undecided(why.to_owned());
+    let merged = worst_per_subject(found(&[
+        ("b", Outcome::Passes),
+        ("a", undecided("first")),
+        ("b", Outcome::Fails),
+        ("c", Outcome::Passes),
+        ("a", undecided("second")),
+        ("b", Outcome::Passes),
+        ("a", Outcome::Passes),
+        ("d", Outcome::Absent),
+        ("d", Outcome::Fails),
+    ]));
+    let merged: Vec<(String, Outcome)> = merged
+        .into_iter()
+        .map(|(subject, outcome)| (subject.as_str().to_owned(), outcome))
+        .collect();
+    assert_eq!(
+        merged,
+        [
+            ("a".to_owned(), undecided("first")),
+            ("b".to_owned(), Outcome::Fails),
+            ("c".to_owned(), Outcome::Passes),
+            ("d".to_owned(), Outcome::Absent),
+        ]
+    );
+}
