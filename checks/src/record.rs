@@ -298,46 +298,18 @@ impl RecordReader<'_> {
         // Built in the document's scratch row, then copied out at its exact length.
         let mut values = std::mem::take(&mut shared.row);
         values.clear();
-        let mut problems: Vec<(String, String)> = Vec::new();
-        let mut required_problem = false;
+        let mut problems = Problems::default();
         let starts = shared.layout.starts(raw, self);
         let mut first_start = 0;
         for (index, field) in self.kind.fields.iter().enumerate() {
             let paths = self.mapping.paths(field);
-            let mut value = None;
             // This field's starts, however many of them `find` looks at.
             let field_starts = starts
                 .get(first_start..first_start + paths.len())
                 .unwrap_or_default();
             first_start += paths.len();
-            match find(raw, paths, field_starts.iter()) {
-                Lookup::Absent => {
-                    if field.required {
-                        required_problem = true;
-                        problems.push((field.name.clone(), missing(paths)));
-                    }
-                }
-                Lookup::Ambiguous(why) => {
-                    required_problem |= field.required;
-                    problems.push((field.name.clone(), format!("is ambiguous: {why}")));
-                }
-                Lookup::Found(raw_value) => {
-                    match convert(&field.ty, raw_value, self.time, &mut shared.texts, index) {
-                        Ok(Some(converted)) => value = Some(converted),
-                        Ok(None) => {
-                            if field.required {
-                                required_problem = true;
-                                problems.push((field.name.clone(), "is empty".to_owned()));
-                            }
-                        }
-                        Err(message) => {
-                            required_problem |= field.required;
-                            problems.push((field.name.clone(), message));
-                        }
-                    }
-                }
-            }
-            values.push(value);
+            let lookup = find(raw, paths, field_starts.iter());
+            values.push(self.settle(index, paths, lookup, &mut shared.texts, &mut problems));
         }
         let value_of = |name: &str| {
             self.kind
@@ -373,6 +345,7 @@ impl RecordReader<'_> {
             _ => None,
         };
         let findings = problems
+            .found
             .into_iter()
             .map(|(field, message)| Finding {
                 position,
@@ -386,7 +359,7 @@ impl RecordReader<'_> {
             .iter()
             .rposition(Option::is_some)
             .map_or(0, |last| last + 1);
-        let record = (!required_problem).then(|| Record {
+        let record = (!problems.blocking).then(|| Record {
             subject,
             position,
             names: Arc::clone(&shared.names),
@@ -395,6 +368,64 @@ impl RecordReader<'_> {
         values.clear();
         shared.row = values;
         Reading { record, findings }
+    }
+}
+
+impl RecordReader<'_> {
+    /// The value of the kind's field `index`, from what looking it up at `paths` found; a
+    /// missing, ambiguous, empty or unreadable value is a problem instead, which keeps the
+    /// record from being read if the field is required.
+    fn settle(
+        &self,
+        index: usize,
+        paths: &[FieldPath],
+        lookup: Lookup<'_>,
+        texts: &mut Texts,
+        problems: &mut Problems,
+    ) -> Option<FieldValue> {
+        let field = &self.kind.fields[index];
+        match lookup {
+            Lookup::Absent => {
+                if field.required {
+                    problems.add(field, missing(paths));
+                }
+                None
+            }
+            Lookup::Ambiguous(why) => {
+                problems.add(field, format!("is ambiguous: {why}"));
+                None
+            }
+            Lookup::Found(raw_value) => {
+                match convert(&field.ty, raw_value, self.time, texts, index) {
+                    Ok(Some(converted)) => Some(converted),
+                    Ok(None) => {
+                        if field.required {
+                            problems.add(field, "is empty".to_owned());
+                        }
+                        None
+                    }
+                    Err(message) => {
+                        problems.add(field, message);
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The problems of one record's fields, by field name, and whether one of them keeps the
+/// record from being read (a required field's).
+#[derive(Debug, Default)]
+struct Problems {
+    found: Vec<(String, String)>,
+    blocking: bool,
+}
+
+impl Problems {
+    fn add(&mut self, field: &Field, message: String) {
+        self.blocking |= field.required;
+        self.found.push((field.name.clone(), message));
     }
 }
 

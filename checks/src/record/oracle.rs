@@ -1,6 +1,7 @@
 //! The reading of one record as it was before records were read into a reused buffer with
 //! paths' starts worked out per key layout (`layout.rs`): each field looked up on its own,
-//! by walking the whole object for each of its paths. Kept for tests only, as the reference
+//! by walking the whole object for each of its paths. What a lookup found is settled into a
+//! value or a problem by the reader's own `settle`, so the two differ only in the lookup. Kept for tests only, as the reference
 //! the fast reader must agree with: a test that compares the fast reader only with itself
 //! (a list against each object alone) shares its mistakes.
 
@@ -9,8 +10,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{
-    FieldPath, FieldValue, Finding, Position, Reading, Record, RecordReader, Shared, Subject,
-    convert, missing, write_subject_text,
+    FieldPath, FieldValue, Finding, Lookup, Position, Problems, Reading, Record, RecordReader,
+    Shared, Subject, write_subject_text,
 };
 
 /// What [`RecordReader::read`] gives for `raw`, found the old way.
@@ -21,39 +22,16 @@ pub(crate) fn read(
 ) -> Reading {
     let mut shared = Shared::new(reader.kind);
     let mut values: Vec<Option<FieldValue>> = Vec::new();
-    let mut problems: Vec<(String, String)> = Vec::new();
-    let mut required_problem = false;
+    let mut problems = Problems::default();
     for (index, field) in reader.kind.fields.iter().enumerate() {
         let paths = reader.mapping.paths(field);
-        let mut value = None;
-        match find(raw, paths) {
-            Lookup::Absent => {
-                if field.required {
-                    required_problem = true;
-                    problems.push((field.name.clone(), missing(paths)));
-                }
-            }
-            Lookup::Ambiguous(why) => {
-                required_problem |= field.required;
-                problems.push((field.name.clone(), format!("is ambiguous: {why}")));
-            }
-            Lookup::Found(raw_value) => {
-                match convert(&field.ty, raw_value, reader.time, &mut shared.texts, index) {
-                    Ok(Some(converted)) => value = Some(converted),
-                    Ok(None) => {
-                        if field.required {
-                            required_problem = true;
-                            problems.push((field.name.clone(), "is empty".to_owned()));
-                        }
-                    }
-                    Err(message) => {
-                        required_problem |= field.required;
-                        problems.push((field.name.clone(), message));
-                    }
-                }
-            }
-        }
-        values.push(value);
+        values.push(reader.settle(
+            index,
+            paths,
+            find(raw, paths),
+            &mut shared.texts,
+            &mut problems,
+        ));
     }
     let value_of = |name: &str| {
         reader
@@ -77,6 +55,7 @@ pub(crate) fn read(
             .map(|parts| Subject(Arc::from(parts.join(" / ")))),
     };
     let findings = problems
+        .found
         .into_iter()
         .map(|(field, message)| Finding {
             position,
@@ -90,19 +69,13 @@ pub(crate) fn read(
         .rposition(Option::is_some)
         .map_or(0, |last| last + 1);
     values.truncate(present);
-    let record = (!required_problem).then(|| Record {
+    let record = (!problems.blocking).then(|| Record {
         subject,
         position,
         names: Arc::clone(&shared.names),
         values: values.into_boxed_slice(),
     });
     Reading { record, findings }
-}
-
-enum Lookup<'a> {
-    Absent,
-    Found(&'a Value),
-    Ambiguous(String),
 }
 
 /// The first of `paths` present in `raw`, keys matched ignoring ASCII case; two spellings of
