@@ -8,7 +8,7 @@
 //! read or a condition that cannot be decided on it keeps its subject, and
 //! so the duty, from `met`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -324,7 +324,49 @@ fn continuous_joined(
 }
 
 /// Each subject's outcome in one snapshot.
-type Outcomes = BTreeMap<Subject, Outcome>;
+/// Each subject's outcome in one snapshot, in subject order, one entry per subject: sorted
+/// once when judged, then looked up by binary search (an older snapshot's outcomes are asked
+/// for each failing subject's history).
+#[derive(Debug)]
+struct Outcomes(Vec<(Subject, Outcome)>);
+
+impl Outcomes {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn get(&self, subject: &Subject) -> Option<&Outcome> {
+        self.0
+            .binary_search_by(|(held, _)| held.cmp(subject))
+            .ok()
+            .map(|index| &self.0[index].1)
+    }
+
+    fn subjects(&self) -> impl Iterator<Item = &Subject> {
+        self.0.iter().map(|(subject, _)| subject)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Outcome> {
+        self.0.iter().map(|(_, outcome)| outcome)
+    }
+
+    /// Sets `subject`'s outcome, in its place.
+    fn set(&mut self, subject: Subject, outcome: Outcome) {
+        match self.0.binary_search_by(|(held, _)| held.cmp(&subject)) {
+            Ok(index) => self.0[index].1 = outcome,
+            Err(index) => self.0.insert(index, (subject, outcome)),
+        }
+    }
+}
+
+impl IntoIterator for Outcomes {
+    type Item = (Subject, Outcome);
+    type IntoIter = std::vec::IntoIter<(Subject, Outcome)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
 
 /// How one record fares against a continuous condition.
 #[derive(Clone, Debug, PartialEq)]
@@ -340,11 +382,7 @@ enum Outcome {
 
 /// The outcome of every subject of one snapshot that the condition is
 /// about; a subject twice in one export takes its worst outcome.
-fn outcomes(
-    rule: &Continuous,
-    snapshot: &Snapshot,
-    context: Context<'_>,
-) -> BTreeMap<Subject, Outcome> {
+fn outcomes(rule: &Continuous, snapshot: &Snapshot, context: Context<'_>) -> Outcomes {
     outcomes_until(rule, snapshot, context, None)
 }
 
@@ -355,7 +393,7 @@ fn outcomes_until(
     snapshot: &Snapshot,
     context: Context<'_>,
     horizon: Option<&Horizon>,
-) -> BTreeMap<Subject, Outcome> {
+) -> Outcomes {
     // Conditions read `now` as the instant the snapshot speaks for, so an
     // old snapshot is judged as it stood then.
     let context = Context {
@@ -441,11 +479,11 @@ fn outcomes_until(
                 .iter()
                 .any(|value| value.eq_ignore_ascii_case(required))
         } else {
-            out.keys()
+            out.subjects()
                 .any(|subject| subject.as_str().eq_ignore_ascii_case(required))
         };
         if !present {
-            out.insert(Subject::new(required.clone()), Outcome::Absent);
+            out.set(Subject::new(required.clone()), Outcome::Absent);
         }
     }
     out
@@ -472,8 +510,7 @@ fn worst_per_subject(mut found: Vec<(Subject, Outcome)>) -> Outcomes {
             _ => merged.push((subject, outcome)),
         }
     }
-    // In key order already: the map is built without a search per subject.
-    merged.into_iter().collect()
+    Outcomes(merged)
 }
 
 fn expectation(rule: &Continuous) -> String {
@@ -550,6 +587,11 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
     };
     let mut subjects = Vec::with_capacity(current.len());
     let mut evidence_ids = vec![latest.id];
+    // The subjects failing since one snapshot share its instants: each is worded in the
+    // zone once, not once per subject (a first cycle words hundreds of thousands).
+    let mut shown: HashMap<Timestamp, String> = HashMap::new();
+    let mut show_once =
+        |at: Timestamp| -> String { shown.entry(at).or_insert_with(|| show(at, zone)).clone() };
     for (subject, outcome) in current {
         let (state, reason) = match outcome {
             Outcome::Passes => (State::Met { next_due: None }, String::new()),
@@ -594,8 +636,8 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
                         },
                         format!(
                             "{absent}failing since {at_least}{}; lapsed at {} (tolerance {})",
-                            show(since.effective_at, zone),
-                            show(deadline, zone),
+                            show_once(since.effective_at),
+                            show_once(deadline),
                             rule.tolerance
                         ),
                     )
@@ -604,8 +646,8 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
                         State::DueSoon { due: deadline },
                         format!(
                             "{absent}failing since {at_least}{}; must hold again by {} (tolerance {})",
-                            show(since.effective_at, zone),
-                            show(deadline, zone),
+                            show_once(since.effective_at),
+                            show_once(deadline),
                             rule.tolerance
                         ),
                     )

@@ -3455,3 +3455,22 @@ fn of_a_subjects_several_records_the_worst_outcome_counts_and_the_first_of_equal
         ]
     );
 }
+
+#[test]
+fn outcomes_are_found_by_subject_and_a_required_one_is_set_in_its_place() {
+    use super::{Outcome, worst_per_subject};
+    let mut outcomes = worst_per_subject(vec![
+        (Subject::new("m"), Outcome::Passes),
+        (Subject::new("c"), Outcome::Fails),
+    ]);
+    outcomes.set(Subject::new("g"), Outcome::Absent);
+    outcomes.set(Subject::new("c"), Outcome::Passes);
+    assert_eq!(outcomes.get(&Subject::new("g")), Some(&Outcome::Absent));
+    assert_eq!(outcomes.get(&Subject::new("c")), Some(&Outcome::Passes));
+    assert_eq!(outcomes.get(&Subject::new("x")), None);
+    let order: Vec<String> = outcomes
+        .subjects()
+        .map(|subject| subject.as_str().to_owned())
+        .collect();
+    assert_eq!(order, ["c", "g", "m"]);
+}
