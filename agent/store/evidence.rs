@@ -623,12 +623,8 @@ fn check_row(row: &RawRow<'_>, expected_prev: &str) -> Option<Tamper> {
 /// `with_payload` (it is decoded here), else it is left as [`Payload::Checked`].
 fn raw_row<'a>(row: &'a Row<'_>, with_payload: bool) -> rusqlite::Result<RawRow<'a>> {
     let payload = if with_payload {
-        let stored = row.get_ref(8)?.as_blob_or_null()?;
-        let encoding = row.get_ref(9)?.as_str_or_null()?;
         Payload::Read(
-            stored
-                .zip(encoding)
-                .and_then(|(bytes, encoding)| payload::decode(encoding, bytes)),
+            stored_payload(row)?.and_then(|(bytes, encoding)| payload::decode(encoding, bytes)),
         )
     } else {
         Payload::Checked
@@ -649,14 +645,18 @@ fn raw_row<'a>(row: &'a Row<'_>, with_payload: bool) -> rusqlite::Result<RawRow<
     })
 }
 
-/// The SHA-256 of the collected bytes of the payload in columns 8 and 9 of a row of
-/// [`RAW_COLUMNS`]; `None` when there is none or it does not decode.
-fn stored_sha256(row: &Row<'_>) -> rusqlite::Result<Option<String>> {
+/// Columns 8 and 9 of a row of [`RAW_COLUMNS`]: the payload's stored bytes and their
+/// encoding, `None` when no payload is stored under the row's hash.
+fn stored_payload<'a>(row: &'a Row<'_>) -> rusqlite::Result<Option<(&'a [u8], &'a str)>> {
     let stored = row.get_ref(8)?.as_blob_or_null()?;
     let encoding = row.get_ref(9)?.as_str_or_null()?;
-    Ok(stored
-        .zip(encoding)
-        .and_then(|(bytes, encoding)| payload::sha256_hex(encoding, bytes)))
+    Ok(stored.zip(encoding))
+}
+
+/// The SHA-256 of the collected bytes of a row's payload ([`stored_payload`]); `None` when
+/// there is none or it does not decode.
+fn stored_sha256(row: &Row<'_>) -> rusqlite::Result<Option<String>> {
+    Ok(stored_payload(row)?.and_then(|(bytes, encoding)| payload::sha256_hex(encoding, bytes)))
 }
 
 /// A row of [`CHECKED_COLUMNS`]: the row if it checks out, else what names it. The
@@ -757,9 +757,6 @@ fn sha256_hex(payload: &[u8]) -> String {
     hex::encode(Sha256::digest(payload))
 }
 
-/// Appends a chained evidence row inside the caller's (immediate) transaction, which holds
-/// the write lock, so no other writer can slip a row in between reading the previous chain
-/// and inserting. Also says whether its payload was stored now (`false`: stored before).
 /// The newest evidence row of a collection's source: what a collection of the same content
 /// for the same instant records its run against, instead of a row of its own.
 struct NewestRow {
@@ -814,6 +811,9 @@ fn insert_ok_run(
     Ok(())
 }
 
+/// Appends a chained evidence row inside the caller's (immediate) transaction, which holds
+/// the write lock, so no other writer can slip a row in between reading the previous chain
+/// and inserting. Also says whether its payload was stored now (`false`: stored before).
 fn insert_evidence(
     tx: &Transaction<'_>,
     evidence: &NewEvidence<'_>,

@@ -71,17 +71,21 @@ pub(super) fn decode<'a>(encoding: &str, stored: &'a [u8]) -> Option<Cow<'a, [u8
     match Encoding::from_sql(encoding)? {
         Encoding::Identity => Some(Cow::Borrowed(stored)),
         Encoding::Zstd => {
-            // The content size the frame records bounds what is reserved; `encode` always
-            // records it, so a frame without one was not written here.
-            let size = zstd::zstd_safe::get_frame_content_size(stored).ok()??;
-            if size > LARGEST_PAYLOAD {
-                return None;
-            }
-            let capacity = usize::try_from(size).ok()?;
+            let capacity = usize::try_from(frame_size(stored)?).ok()?;
             let bytes = zstd::bulk::decompress(stored, capacity).ok()?;
             (bytes.len() == capacity).then_some(Cow::Owned(bytes))
         }
     }
+}
+
+/// The content size a stored frame records, if it is at most [`LARGEST_PAYLOAD`]. It bounds
+/// what decoding reserves; `encode` always records it, so a frame without one was not
+/// written here.
+fn frame_size(stored: &[u8]) -> Option<u64> {
+    zstd::zstd_safe::get_frame_content_size(stored)
+        .ok()
+        .flatten()
+        .filter(|size| *size <= LARGEST_PAYLOAD)
 }
 
 /// The lowercase hex SHA-256 of the collected bytes of a stored payload, hashed as they are
@@ -95,10 +99,7 @@ pub(super) fn sha256_hex(encoding: &str, stored: &[u8]) -> Option<String> {
     match Encoding::from_sql(encoding)? {
         Encoding::Identity => hasher.update(stored),
         Encoding::Zstd => {
-            let size = zstd::zstd_safe::get_frame_content_size(stored).ok()??;
-            if size > LARGEST_PAYLOAD {
-                return None;
-            }
+            let size = frame_size(stored)?;
             let mut decoder = zstd::stream::read::Decoder::with_buffer(stored)
                 .ok()?
                 .single_frame();
