@@ -196,18 +196,11 @@ impl Engine {
         parse_cache::lock(&self.parsed)
     }
 
-    /// Empties the parse cache when another connection wrote to the database since it was
-    /// filled, so an edited payload is read, and refused, in the same pass.
-    fn check_cache(&self) -> anyhow::Result<()> {
-        let version = self.store.data_version()?;
-        self.cache().check_version(version);
-        Ok(())
-    }
-
-    /// Before judging: another process wrote to the store (evidence added by hand, rows
-    /// altered), so neither the records read before nor what held may be trusted any more.
-    /// Asked before each contractor is judged, since a pass that judges as it collects can
-    /// last as long as its slowest APIs.
+    /// Before collecting and before judging: another process wrote to the store (evidence
+    /// added by hand, rows altered), so neither the records read before nor what held may be
+    /// trusted any more, and an edited payload is read, and refused, in the same pass. Asked
+    /// before each contractor is judged, since a pass that judges as it collects can last as
+    /// long as its slowest APIs.
     fn check_versions(&mut self) -> anyhow::Result<()> {
         let version = self.store.data_version()?;
         self.cache().check_version(version);
@@ -378,7 +371,7 @@ impl Engine {
         if jobs.is_empty() {
             return Ok((0, 0, 0));
         }
-        self.check_cache()?;
+        self.check_versions()?;
         let (mut collected, mut unchanged, mut failed) = (0, 0, 0);
         let (http, parsed) = (Arc::clone(&self.http), Arc::clone(&self.parsed));
         // Concurrency is for the APIs' latency. Files are read as fast as one thread can,
