@@ -282,12 +282,6 @@ pub(super) fn record(
             let (_, stored_now) = store
                 .record_collection_hashed(now, &evidence, &key.sha256)
                 .with_context(|| format!("storing evidence of {contractor}/{source}"))?;
-            // Bytes stored in this very transaction are the stored content; content stored
-            // before is read back from the store (and its hash checked) by the first duty
-            // that needs it.
-            // Content beyond the cap is held until its contractor's duties were judged
-            // (`ParseCache::end_client`), which a pass does right after the contractor's
-            // last collection.
             // The stamp is of the very file read, taken before it was read.
             let known = stamp.map(|stamp| KnownFile {
                 stamp,
@@ -299,6 +293,11 @@ pub(super) fn record(
             });
             let mut cache = lock(cache);
             cache.set_known_file(contractor, source, known);
+            // Bytes stored in this very transaction are the stored content; content stored
+            // before is read back from the store (and its hash checked) by the first duty
+            // that needs it. Content beyond the cap is held until its contractor's duties
+            // were judged (`ParseCache::end_client`), which a pass does right after the
+            // contractor's last collection.
             if stored_now && let Some(parsed) = parsed {
                 cache.insert(key, parsed);
             }

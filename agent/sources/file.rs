@@ -77,13 +77,10 @@ impl FileStamp {
 /// The stamp of the newest file matching `pattern`, the one [`collect`] would read; `None`
 /// when none matches.
 pub(crate) fn stamp(pattern: &Path) -> Result<Option<FileStamp>, CollectError> {
-    let Some((_, path)) = newest_match(pattern)? else {
+    // The metadata the newest was chosen by: the file is not looked at twice.
+    let Some((path, metadata)) = newest_match(pattern)? else {
         return Ok(None);
     };
-    let metadata = std::fs::metadata(&path).map_err(|source| CollectError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
     let ns = |seconds: i64, nanos: i64| i128::from(seconds) * 1_000_000_000 + i128::from(nanos);
     Ok(Some(FileStamp {
         device: metadata.dev(),
@@ -156,14 +153,16 @@ fn what_is(file_type: FileType) -> &'static str {
     }
 }
 
-/// The newest file matching `pattern` and its modification time; `None` when no file
-/// matches (yet). A FIFO, device or socket that matches is an error, never opened.
-pub(crate) fn newest_match(pattern: &Path) -> Result<Option<(SystemTime, PathBuf)>, CollectError> {
+/// The newest file matching `pattern` and its metadata as read to choose it; `None` when no
+/// file matches (yet). A FIFO, device or socket that matches is an error, never opened.
+pub(crate) fn newest_match(
+    pattern: &Path,
+) -> Result<Option<(PathBuf, std::fs::Metadata)>, CollectError> {
     let pattern_text = pattern.to_string_lossy().into_owned();
     let entries = glob::glob(&pattern_text).map_err(|_| CollectError::NoMatch {
         pattern: pattern_text.clone(),
     })?;
-    let mut newest: Option<(SystemTime, PathBuf)> = None;
+    let mut newest: Option<(SystemTime, PathBuf, std::fs::Metadata)> = None;
     for entry in entries {
         let path = entry.map_err(|e| CollectError::Read {
             path: e.path().display().to_string(),
@@ -190,12 +189,12 @@ pub(crate) fn newest_match(pattern: &Path) -> Result<Option<(SystemTime, PathBuf
         // does not depend on directory order.
         if newest
             .as_ref()
-            .is_none_or(|(time, best)| (modified, &path) > (*time, best))
+            .is_none_or(|(time, best, _)| (modified, &path) > (*time, best))
         {
-            newest = Some((modified, path));
+            newest = Some((modified, path, metadata));
         }
     }
-    Ok(newest)
+    Ok(newest.map(|(_, path, metadata)| (path, metadata)))
 }
 
 /// The first folder on the way to `pattern`'s files that this account cannot open. glob
