@@ -177,14 +177,11 @@ fn tampered_evidence_fails_verify_and_backup() {
     assert!(output.status.success(), "{:?}", text(&output));
 
     // Someone with write access to the database rewrites an export.
-    let conn = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("open");
-    conn.execute_batch(
-        "DROP TRIGGER payloads_no_update;
-         UPDATE payloads SET payload = CAST('{\"value\": []}' AS BLOB)
-          WHERE sha256 = (SELECT sha256 FROM evidence WHERE id = (SELECT MIN(id) FROM evidence));",
-    )
-    .expect("tamper");
-    drop(conn);
+    util::tamper_payload(
+        &fixture,
+        "id = (SELECT MIN(id) FROM evidence)",
+        "{\"value\": []}",
+    );
 
     let output = fixture.run(&["evidence", "verify", "--config", "dutywatch.toml"]);
     let (stdout, _) = text(&output);

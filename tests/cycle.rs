@@ -355,16 +355,9 @@ fn a_payload_edited_under_a_running_engine_is_refused_in_its_next_pass() {
         "one copy of the payload"
     );
 
-    // Edited through another connection while the engine holds the records.
-    db.execute_batch("DROP TRIGGER payloads_no_update")
-        .expect("drop trigger");
-    db.execute(
-        "UPDATE payloads SET payload = CAST(?1 AS BLOB)
-          WHERE sha256 = (SELECT sha256 FROM evidence WHERE source = 'mfa' LIMIT 1)",
-        [util::MFA_OK],
-    )
-    .expect("tamper");
     drop(db);
+    // Edited through another connection while the engine holds the records.
+    util::tamper_payload(&fixture, "source = 'mfa'", util::MFA_OK);
     engine.cycle(at("2026-11-23T15:30:00Z")).expect("cycle");
     let mfa = util::verdict_of(&engine, "mfa-registered");
     assert_eq!(mfa.state.kind(), StateKind::SourceError, "{}", mfa.reason);

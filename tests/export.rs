@@ -325,14 +325,11 @@ fn a_broken_chain_still_exports_says_so_and_exits_1() {
     let mut engine = util::engine(&fixture);
     engine.cycle(now).expect("cycle");
     drop(engine);
-    let conn = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("open");
-    conn.execute_batch(
-        "DROP TRIGGER payloads_no_update;
-         UPDATE payloads SET payload = CAST('{\"value\": []}' AS BLOB)
-          WHERE sha256 = (SELECT sha256 FROM evidence WHERE id = (SELECT MIN(id) FROM evidence));",
-    )
-    .expect("tamper");
-    drop(conn);
+    util::tamper_payload(
+        &fixture,
+        "id = (SELECT MIN(id) FROM evidence)",
+        "{\"value\": []}",
+    );
 
     let output = fixture.run(&["export", "--config", "dutywatch.toml", "--out", "package"]);
     let (_, stderr) = text(&output);

@@ -483,21 +483,12 @@ fn a_joined_export_altered_in_the_store_is_a_source_error_not_a_join() {
     engine.cycle(now()).expect("cycle");
     // The engine has just read the Intune export (its records are cached); another
     // connection now edits its stored bytes to say every device synced today.
-    let db = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("db");
-    db.execute_batch("DROP TRIGGER payloads_no_update")
-        .expect("drop trigger");
     let forged = serde_json::json!({ "value": [
         intune_device("ws-01", days_ago(0)),
         intune_device("WS-02", days_ago(0)),
         intune_device("WS-03", days_ago(0)),
     ]});
-    db.execute(
-        "UPDATE payloads SET payload = CAST(?1 AS BLOB)
-          WHERE sha256 = (SELECT sha256 FROM evidence WHERE source = 'intune' LIMIT 1)",
-        [forged.to_string()],
-    )
-    .expect("tamper");
-    drop(db);
+    util::tamper_payload(&fixture, "source = 'intune'", &forged.to_string());
     // A later pass judges again (a new patch export) and must not trust the edited partner.
     let patches =
         std::fs::read_to_string(fixture.path("exports/os-patches.json")).expect("patches");

@@ -285,6 +285,27 @@ pub(crate) fn verdict_of(
         .verdict
 }
 
+/// Rewrites, as someone with write access to the database could, the stored payload of the
+/// first evidence row matching `evidence_where` (an SQL condition on `evidence`) with
+/// `forged`, readable as it is (`encoding = 'identity'`): content that reads, but is not
+/// what the row's hash says.
+pub(crate) fn tamper_payload(fixture: &Fixture, evidence_where: &str, forged: &str) {
+    let db = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("db");
+    db.execute_batch("DROP TRIGGER IF EXISTS payloads_no_update")
+        .expect("drop trigger");
+    let changed = db
+        .execute(
+            &format!(
+                "UPDATE payloads SET payload = CAST(?1 AS BLOB), encoding = 'identity'
+                  WHERE sha256 = (SELECT sha256 FROM evidence WHERE {evidence_where}
+                                  ORDER BY id LIMIT 1)"
+            ),
+            [forged],
+        )
+        .expect("tamper");
+    assert_eq!(changed, 1, "no payload of evidence where {evidence_where}");
+}
+
 /// (origin, bytes as collected) of every stored snapshot of `source`, in insertion order:
 /// read through the store, which decodes and checks each payload.
 pub(crate) fn stored_payloads(fixture: &Fixture, source: &str) -> Vec<(String, Vec<u8>)> {
