@@ -17,5 +17,7 @@ pub mod predicate;
 pub mod read;
 pub mod record;
 pub mod sprs;
+#[cfg(test)]
+mod test_rng;
 pub mod time;
 pub mod verdict;

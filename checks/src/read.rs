@@ -721,21 +721,7 @@ mod tests {
         }
     }
 
-    /// xorshift64: deterministic, and no crate for it.
-    struct Rng(u64);
-
-    impl Rng {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % n as u64) as usize
-        }
-
-        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-            items[self.below(items.len())]
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// A value of any JSON type, often one a field of the kinds below can read.
     fn any_value(rng: &mut Rng, depth: u32) -> Value {

@@ -1409,22 +1409,7 @@ mod tests {
         assert_eq!(cadence("72h").approx_secs(), 72 * 3_600);
     }
 
-    /// A deterministic generator (xorshift), so the loops below need no crate
-    /// and fail the same way every run.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// Whether `at` shows a wall-clock time that `zone` shows twice.
     fn in_fold(at: Timestamp, zone: &TimeZone) -> bool {
@@ -1464,7 +1449,7 @@ mod tests {
         let mut folds = 0;
         for round in 0..6_000 {
             let zone = &zones[round % zones.len()];
-            let c = cadences[rng.below(cadences.len() as u64) as usize];
+            let c = cadences[rng.below(cadences.len())];
             // Half the starts land within three hours of a 2026 DST change
             // (New York's and Europe's, spring and fall).
             let near_change = round % 2 == 1;
@@ -1475,13 +1460,13 @@ mod tests {
                     1_774_746_000,
                     1_792_890_000,
                 ];
-                changes[rng.below(4) as usize] - 3 * 3_600 + rng.below(6 * 3_600) as i64
+                changes[rng.below(4)] - 3 * 3_600 + rng.below(6 * 3_600) as i64
             } else {
-                low + rng.below((high - low) as u64) as i64
+                low + rng.below((high - low) as usize) as i64
             };
             let from = Timestamp::from_second(base).unwrap();
             let steps = [1, 59, 1_800, 3_600, 86_400, 3 * 86_400];
-            let step = steps[rng.below(if near_change { 4 } else { 6 }) as usize];
+            let step = steps[rng.below(if near_change { 4 } else { 6 })];
             let later = Timestamp::from_second(base + rng.below(step) as i64 + 1).unwrap();
             let (first, second) = (c.after(from, zone), c.after(later, zone));
             assert!(first > from, "{c} after {from} in {zone:?} = {first}");
@@ -1520,7 +1505,7 @@ mod tests {
         let mut rng = Rng(42);
         let cadences = ["1d", "12h", "7d", "90d", "1 month", "quarter", "year"].map(cadence);
         for _ in 0..3_000 {
-            let c = cadences[rng.below(cadences.len() as u64) as usize];
+            let c = cadences[rng.below(cadences.len())];
             let from = day("2000-01-01")
                 .checked_add(Span::new().days(rng.below(36_500) as i64))
                 .unwrap();
@@ -1549,9 +1534,9 @@ mod tests {
         ];
         let mut accepted = 0;
         for round in 0..20_000 {
-            let len = rng.below(24) as usize;
+            let len = rng.below(24);
             let text: String = (0..len)
-                .map(|_| char::from(alphabet[rng.below(alphabet.len() as u64) as usize]))
+                .map(|_| char::from(alphabet[rng.below(alphabet.len())]))
                 .collect();
             if readers[round % readers.len()].read(&text).is_ok() {
                 accepted += 1;
