@@ -651,6 +651,8 @@ impl Context<'_> {
                         name: field.name.clone(),
                         ty,
                         required: field.required,
+                        // A declared kind's times may be set ahead (an expiry): not checked.
+                        event: false,
                         from: from
                             .iter()
                             .map(|path| {

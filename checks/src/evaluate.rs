@@ -19,7 +19,7 @@ use crate::duty::{Continuous, Duty, EventClock, Quantifier, Recurring, Rule, Ste
 use crate::evidence::{Collection, EvidenceId, EvidenceView, Snapshot};
 use crate::horizon::Horizon;
 use crate::join;
-use crate::kind::Empty;
+use crate::kind::{Empty, EvidenceKind};
 use crate::period::Period;
 use crate::predicate::{Context, FieldPath, Predicate, Truth};
 use crate::record::{FieldValue, Finding, Record, Subject};
@@ -382,14 +382,20 @@ enum Outcome {
 
 /// The outcome of every subject of one snapshot that the condition is
 /// about; a subject twice in one export takes its worst outcome.
-fn outcomes(rule: &Continuous, snapshot: &Snapshot, context: Context<'_>) -> Outcomes {
-    outcomes_until(rule, snapshot, context, None)
+fn outcomes(
+    rule: &Continuous,
+    kind: &EvidenceKind,
+    snapshot: &Snapshot,
+    context: Context<'_>,
+) -> Outcomes {
+    outcomes_until(rule, kind, snapshot, context, None)
 }
 
 /// [`outcomes`], noting in `horizon` (made at the snapshot's instant) until when the same
 /// records judged at a later instant come out the same.
 fn outcomes_until(
     rule: &Continuous,
+    kind: &EvidenceKind,
     snapshot: &Snapshot,
     context: Context<'_>,
     horizon: Option<&Horizon>,
@@ -438,6 +444,10 @@ fn outcomes_until(
         }
         if let Some(why) = join::miss(record) {
             put(subject, Outcome::Undecided(format!("not judged: {why}")));
+            continue;
+        }
+        if let Some(why) = dated_ahead(kind, record, context) {
+            put(subject, Outcome::Undecided(why));
             continue;
         }
         if let Some(unknown_when) = &rule.unknown_when {
@@ -529,6 +539,7 @@ fn expectation(rule: &Continuous) -> String {
 /// a few times, not a hundred.
 fn history<'s>(
     rule: &Continuous,
+    kind: &EvidenceKind,
     older: &'s [Snapshot],
     context: Context<'_>,
 ) -> Vec<(&'s Snapshot, Rc<Outcomes>)> {
@@ -546,7 +557,13 @@ fn history<'s>(
             continue;
         }
         let horizon = Horizon::new(snapshot.effective_at);
-        let outcomes = Rc::new(outcomes_until(rule, snapshot, context, Some(&horizon)));
+        let outcomes = Rc::new(outcomes_until(
+            rule,
+            kind,
+            snapshot,
+            context,
+            Some(&horizon),
+        ));
         last = Some((snapshot, horizon.until(), Rc::clone(&outcomes)));
         out.push((snapshot, outcomes));
     }
@@ -562,7 +579,7 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
     let Some((latest, older)) = snapshots.split_last() else {
         return verdict(State::NoEvidence, "no evidence".to_owned(), Vec::new());
     };
-    let current = outcomes(rule, latest, context);
+    let current = outcomes(rule, evidence.kind, latest, context);
     if current.len() < rule.min_records {
         return verdict(
             State::NoEvidence,
@@ -581,7 +598,7 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
         .values()
         .any(|o| matches!(o, Outcome::Fails | Outcome::Absent))
     {
-        history(rule, older, context)
+        history(rule, evidence.kind, older, context)
     } else {
         Vec::new()
     };
@@ -730,7 +747,7 @@ fn any(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'_>) -> V
         return verdict(State::NoEvidence, "no evidence".to_owned(), Vec::new());
     };
     let fares = |snapshot: &Snapshot| -> (usize, Option<Outcome>) {
-        let outcomes = outcomes(rule, snapshot, context);
+        let outcomes = outcomes(rule, evidence.kind, snapshot, context);
         let overall = if outcomes.values().any(|o| *o == Outcome::Passes) {
             Some(Outcome::Passes)
         } else if outcomes
@@ -1254,6 +1271,35 @@ fn verdict(state: State, reason: String, evidence: Vec<EvidenceId>) -> Verdict {
 }
 
 /// A comparison of the evaluation's `now` with `at` (`crate::horizon`).
+/// How far after its evidence's instant an event may be dated before it is not evidence: two
+/// systems' clocks (the vendor's, the file server's) differ by seconds, a typo by a year.
+const CLOCK_SKEW_SECS: i64 = 5 * 60;
+
+/// Why `record` is not judged when one of its events (a [`Field::event`] of `kind`) is
+/// dated after the instant the evidence speaks for (`context.now`, the snapshot's): a
+/// completion next year must not count as done this year.
+///
+/// [`Field::event`]: crate::kind::Field::event
+fn dated_ahead(kind: &EvidenceKind, record: &Record, context: Context<'_>) -> Option<String> {
+    let latest = add(context.now, Period::from_secs(CLOCK_SKEW_SECS));
+    kind.fields.iter().filter(|field| field.event).find_map(|field| {
+        let Some(FieldValue::Time(when)) = record.get(&field.name) else {
+            return None;
+        };
+        let at = when.start(context.zone);
+        // Judged again once the evidence's instant passes it.
+        note_flip(context, at);
+        (at > latest).then(|| {
+            format!(
+                "`{}` {} is after the evidence's instant ({}): a typo or a clock ahead, not evidence, so it is not judged",
+                field.name,
+                show_when(*when, context.zone),
+                show(context.now, context.zone)
+            )
+        })
+    })
+}
+
 fn note_flip(context: Context<'_>, at: Timestamp) {
     if let Some(horizon) = context.horizon {
         horizon.flips_at(at);

@@ -38,6 +38,7 @@ pub fn combined_kind(primary: &EvidenceKind, joined: &[(&str, &EvidenceKind)]) -
             ty: FieldType::Text,
             required: false,
             from: vec![FieldPath::single(alias)],
+            event: false,
         });
         for field in &other.fields {
             let name = format!("{alias}.{}", field.name);
@@ -46,6 +47,8 @@ pub fn combined_kind(primary: &EvidenceKind, joined: &[(&str, &EvidenceKind)]) -
                 name,
                 ty: field.ty.clone(),
                 required: false,
+                // The partner's snapshot speaks for its own instant, not the record's.
+                event: false,
             });
         }
     }

@@ -109,6 +109,11 @@ pub struct Field {
     /// NinjaOne, ARM, the usual spreadsheet column), tried in order; a
     /// source's `fields` mapping replaces the list.
     pub from: Vec<FieldPath>,
+    /// An instant something happened (a completion, a sync, an install, a detection): a
+    /// value after the instant its evidence speaks for is a typo or a clock ahead, never
+    /// evidence, so a record holding one is not judged. False for times that are set ahead
+    /// (the end of a review period), and for the fields of kinds a config declares.
+    pub event: bool,
 }
 
 /// What an empty set of records means for a kind.
@@ -307,7 +312,19 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 
 struct FieldDef(&'static str, FieldType, bool, &'static [&'static str]);
 
+/// The built-in time fields that are set ahead rather than recorded when something
+/// happened: a review instance or period may end, or start, after the export was taken.
+const SCHEDULED: [(&str, &str); 6] = [
+    ("access_review_instance", "start_at"),
+    ("access_review_instance", "end_at"),
+    ("access_review_decision", "instance_start"),
+    ("access_review_decision", "instance_end"),
+    ("access_review", "period_start"),
+    ("access_review", "period_end"),
+];
+
 fn kind(name: &str, subject: &[&str], empty: Empty, fields: Vec<FieldDef>) -> EvidenceKind {
+    let kind_name = name;
     EvidenceKind {
         name: name.to_owned(),
         subject: subject.iter().map(|s| (*s).to_owned()).collect(),
@@ -316,6 +333,7 @@ fn kind(name: &str, subject: &[&str], empty: Empty, fields: Vec<FieldDef>) -> Ev
             .into_iter()
             .map(|FieldDef(name, ty, required, from)| Field {
                 name: name.to_owned(),
+                event: ty.is_time() && !SCHEDULED.contains(&(kind_name, name)),
                 ty,
                 required,
                 from: from
@@ -1068,6 +1086,7 @@ mod tests {
             ty: FieldType::Text,
             required,
             from: vec![FieldPath::single(name)],
+            event: false,
         };
         let mut custom = EvidenceKind {
             name: "badge_audit".to_owned(),

@@ -1089,6 +1089,7 @@ mod tests {
             ty,
             required: true,
             from: vec![FieldPath::single(name)],
+            event: false,
         };
         let kind = EvidenceKind {
             name: "custom".to_owned(),

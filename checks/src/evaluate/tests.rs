@@ -3474,3 +3474,76 @@ fn outcomes_are_found_by_subject_and_a_required_one_is_set_in_its_place() {
         .collect();
     assert_eq!(order, ["c", "g", "m"]);
 }
+
+#[test]
+fn an_event_dated_after_its_evidence_is_not_judged_so_next_years_training_is_not_met() {
+    // Every completion typed a year ahead: "completed within the year" holds for each, and
+    // read as dates they are no less recent than today's.
+    let duty = continuous(
+        "training_completion",
+        Quantifier::All,
+        None,
+        "completed_on >= now-365d",
+        "30d",
+    );
+    let roster = "email,completed_on\n\
+                  dana@x,2027-10-22\n\
+                  lee@x,2026-11-23\n\
+                  sam@x,2026-11-30\n";
+    let snapshots = [csv(
+        1,
+        "2026-11-23T17:00:00Z",
+        "training_completion",
+        roster,
+    )];
+    let verdict = run(
+        &duty,
+        "training_completion",
+        &snapshots,
+        "2026-11-24T12:00:00Z",
+    );
+    assert_eq!(verdict.state, State::NoEvidence, "{}", verdict.reason);
+    let dana = subject(&verdict, "dana@x");
+    assert_eq!(dana.state, State::NoEvidence);
+    assert_reason(
+        &dana.reason,
+        &["`completed_on` 2027-10-22 is after the evidence's instant"],
+    );
+    // Today's date is today's, not ahead; a day after the export is ahead.
+    assert_eq!(subject(&verdict, "lee@x").state.kind(), StateKind::Met);
+    assert_eq!(subject(&verdict, "sam@x").state, State::NoEvidence);
+
+    // A patch pending "since" next month hides nothing: it is not judged, so the duty is
+    // not met either.
+    let patches = r#"{"results": [
+        {"deviceId": "7", "name": "KB1", "severity": "CRITICAL", "status": "PENDING",
+         "timestamp": 1830000000}
+    ]}"#;
+    let verdict = judge(
+        &patch_none(),
+        "patch",
+        Format::Json,
+        Some("results"),
+        patches.as_bytes(),
+        "2026-11-23T17:00:00Z",
+        "2026-11-24T12:00:00Z",
+    )
+    .verdict();
+    assert_eq!(verdict.state, State::NoEvidence, "{}", verdict.reason);
+    assert_reason(&verdict.reason, &["after the evidence's instant"]);
+}
+
+#[test]
+fn an_event_a_few_seconds_after_its_evidence_is_a_clock_difference_and_is_judged() {
+    let users = r#"{"value": [
+        {"userPrincipalName": "alice@x", "userType": "member", "isMfaRegistered": true,
+         "lastUpdatedDateTime": "2026-11-23T00:01:00Z"}
+    ]}"#;
+    let verdict = run(
+        &mfa_all(),
+        "mfa_registration",
+        &[json(1, "2026-11-23T00:00:00Z", "mfa_registration", users)],
+        "2026-11-23T12:00:00Z",
+    );
+    assert_eq!(verdict.state.kind(), StateKind::Met, "{}", verdict.reason);
+}
