@@ -27,7 +27,7 @@ use crate::escalation;
 use crate::mail::{self, MailError, Mailer};
 use crate::parse_cache::{self, ParseCache, SharedParsed};
 use crate::sources;
-use crate::store::{EvidenceHeader, Lease, NewEvidence, PendingMail, Store, Tampered};
+use crate::store::{EvidenceHeader, KeptDuty, Lease, NewEvidence, PendingMail, Store, Tampered};
 
 /// At most this many mails are sent per delivery pass, so one pass stays
 /// short even after a long mail outage.
@@ -494,13 +494,22 @@ impl Engine {
             .iter()
             .filter(|duty| config.perspective.watches(duty))
             .collect();
-        let mut keep: Vec<&str> = watched.iter().map(|d| d.id.as_str()).collect();
+        let mut keep: Vec<KeptDuty<'_>> = watched
+            .iter()
+            .map(|d| KeptDuty {
+                id: d.id.as_str(),
+                judges_subjects: d.rule.judges_subjects(),
+            })
+            .collect();
         // Running on its last good config while the file's version is quarantined: the
         // quarantine stays recorded. Otherwise it is over: recorded as `met` (which mails
         // the MSP once that the client is back to normal), then forgotten, so a later
         // break is told again.
         if config.quarantined(&contractor.id).is_some() {
-            keep.push(CLIENT_CONFIG_DUTY);
+            keep.push(KeptDuty {
+                id: CLIENT_CONFIG_DUTY,
+                judges_subjects: false,
+            });
         } else if self
             .store
             .duty_state(&contractor.id, CLIENT_CONFIG_DUTY)?
@@ -531,7 +540,7 @@ impl Engine {
             }
         }
         self.store
-            .retain_duties(&contractor.id, &keep)
+            .retain_duties(&contractor.id, &keep, now)
             .context("forgetting duties no longer configured")?;
         self.record_crm_version(contractor, now)?;
         for duty in watched {

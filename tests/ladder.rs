@@ -532,3 +532,77 @@ fn the_daemon_climbs_the_ladder_on_its_evaluation_schedule_and_a_restart_repeats
     step(&mut daemon, restart + SignedDuration::from_mins(15));
     assert_eq!(about_training(&fixture).len(), 2);
 }
+
+#[test]
+fn subjects_of_a_duty_now_judged_as_a_whole_are_resolved_and_not_told_again() {
+    let t0 = at("2026-12-01T14:00:00Z");
+    let fixture = fixture(t0);
+    let cycle = |engine: &mut dutywatch::engine::Engine, now: Timestamp| {
+        fixture.write_dated("evidence/mfa.json", util::MFA_BAD, now);
+        engine.cycle(now).expect("cycle");
+    };
+    let about_b = |mails: &[String]| -> Vec<String> {
+        mails
+            .iter()
+            .filter(|m| m.contains("b@acme.example"))
+            .cloned()
+            .collect()
+    };
+    let mut engine = util::engine(&fixture);
+    cycle(&mut engine, t0);
+    // Past the 24 h tolerance b lapses, and its thread reaches the accountable contractor.
+    cycle(&mut engine, t0 + SignedDuration::from_hours(25));
+    assert!(
+        fixture
+            .mails()
+            .iter()
+            .any(|m| m.contains("  - b@acme.example [lapsed")),
+        "b lapsed"
+    );
+
+    // The duty is changed to hold while any user is registered: b is no longer judged alone.
+    fixture.write(
+        "dutywatch.toml",
+        &ladder_config("").replace(
+            "check = \"mfa_registered == true\"",
+            "check = \"mfa_registered == true\"\nexpect = \"any\"",
+        ),
+    );
+    let before = fixture.mails();
+    let t1 = t0 + SignedDuration::from_hours(26);
+    let mut engine = util::engine(&fixture);
+    cycle(&mut engine, t1);
+    let resolved = about_b(&new_mails(&fixture, &before));
+    assert_eq!(resolved.len(), 1, "{resolved:#?}");
+    assert!(
+        resolved[0].contains(
+            "  - b@acme.example [gone]: no longer judged one by one: the duty's rule now judges it as a whole"
+        ),
+        "the resolution says why: {}",
+        resolved[0]
+    );
+    let subjects = engine
+        .store()
+        .subjects("acme", "mfa-registered")
+        .expect("subjects");
+    assert_eq!(subjects.len(), 1);
+    assert_eq!(subjects[0].gone_at, Some(t1), "{subjects:?}");
+    assert!(
+        engine
+            .store()
+            .ladder_state("acme", t1)
+            .expect("ladder")
+            .threads
+            .iter()
+            .all(|t| t.subject != "b@acme.example"),
+        "b's thread is closed"
+    );
+
+    // Weeks later nothing about b is told: no management step, no reminders.
+    let before = fixture.mails();
+    for day in [3, 8, 15, 22] {
+        cycle(&mut engine, t1 + days(day));
+    }
+    let later = about_b(&new_mails(&fixture, &before));
+    assert!(later.is_empty(), "{later:#?}");
+}

@@ -43,7 +43,8 @@ pub use ladder::{
 };
 pub use outbox::{Lease, PendingMail, UndeliveredMail};
 pub use verdicts::{
-    CurrentSubject, CurrentVerdict, MailThread, OutgoingMail, Recorded, SubjectChange, Transition,
+    CurrentSubject, CurrentVerdict, KeptDuty, MailThread, OutgoingMail, Recorded, SubjectChange,
+    Transition,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.

@@ -329,24 +329,42 @@ impl Store {
         read().map_err(on_err)
     }
 
-    /// Forgets duties of `client` that are no longer configured: deletes their `duty_state`
-    /// and `subject_state` rows only; history, escalations and the outbox stay as the record
-    /// of what happened.
-    pub fn retain_duties(&mut self, client: &str, keep: &[&str]) -> Result<(), StoreError> {
-        let on_err = self.sql_error(format!("forgetting unconfigured duties of {client}"));
+    /// Brings the stored duties of `client` in line with its configured ones (`kept`):
+    /// - a duty no longer configured loses its `duty_state` and `subject_state` rows only;
+    ///   history, escalations and the outbox stay as the record of what happened;
+    /// - a duty whose rule now judges it as a whole (it judged each subject before) has its
+    ///   live subjects recorded as gone, in one history row, so the ladder resolves their
+    ///   threads instead of reminding of subjects nothing judges any more, and its count of
+    ///   met subjects is cleared.
+    pub fn retain_duties(
+        &mut self,
+        client: &str,
+        kept: &[KeptDuty<'_>],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let on_err = self.sql_error(format!("settling the stored duties of {client}"));
+        let at_text = ts_text(whole_seconds(at));
         let inner = |store: &mut Store| {
             // Found through the small `duty_state` (a duty's subjects are written with its
-            // state): a pass that forgets nothing does not walk every subject of the client.
-            let stored: Vec<String> = store
+            // state, and its count of met subjects with them): a pass that changes nothing
+            // does not walk every subject of the client.
+            let stored: Vec<(String, bool)> = store
                 .conn
-                .prepare_cached("SELECT duty FROM duty_state WHERE client = ?1")?
-                .query_map(params![client], |row| row.get(0))?
+                .prepare_cached(
+                    "SELECT duty, met_subjects IS NOT NULL FROM duty_state WHERE client = ?1",
+                )?
+                .query_map(params![client], |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
-            let gone: Vec<&String> = stored
-                .iter()
-                .filter(|duty| !keep.contains(&duty.as_str()))
-                .collect();
-            if gone.is_empty() {
+            let mut gone = Vec::new();
+            let mut retired = Vec::new();
+            for (duty, had_subjects) in &stored {
+                match kept.iter().find(|k| k.id == duty.as_str()) {
+                    None => gone.push(duty),
+                    Some(k) if *had_subjects && !k.judges_subjects => retired.push(duty),
+                    Some(_) => {}
+                }
+            }
+            if gone.is_empty() && retired.is_empty() {
                 return Ok(());
             }
             let tx = store.write_tx()?;
@@ -358,10 +376,70 @@ impl Store {
                     )?;
                 }
             }
+            for duty in retired {
+                retire_subjects(&tx, client, duty, &at_text)?;
+            }
             tx.commit()
         };
         inner(self).map_err(on_err)
     }
+}
+
+/// A configured duty, as [`Store::retain_duties`] needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct KeptDuty<'a> {
+    pub id: &'a str,
+    /// Whether its rule judges each subject (`Rule::judges_subjects`).
+    pub judges_subjects: bool,
+}
+
+/// Why a subject of a duty now judged as a whole left: not the evidence, the rule.
+const RETIRED: &str = "no longer judged one by one: the duty's rule now judges it as a whole";
+
+/// Records the live subjects of `duty` as gone (one `verdict_history` row repeating the
+/// duty's current state, a `subject_history` row each) and clears its count of met subjects.
+fn retire_subjects(
+    tx: &Transaction<'_>,
+    client: &str,
+    duty: &str,
+    at_text: &str,
+) -> rusqlite::Result<()> {
+    let live: Vec<(String, String)> = tx
+        .prepare(
+            "SELECT subject, state FROM subject_state
+             WHERE client = ?1 AND duty = ?2 AND gone_at IS NULL",
+        )?
+        .query_map(params![client, duty], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if !live.is_empty() {
+        tx.execute(
+            "INSERT INTO verdict_history (client, duty, state, at, verdict)
+             SELECT client, duty, state, ?3, verdict FROM duty_state
+             WHERE client = ?1 AND duty = ?2",
+            params![client, duty, at_text],
+        )?;
+        let history_id = tx.last_insert_rowid();
+        let mut history = tx.prepare(
+            "INSERT INTO subject_history (history_id, client, duty, subject, from_state, state,
+                                          at, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'gone', ?6, ?7)",
+        )?;
+        for (subject, state) in &live {
+            history.execute(params![
+                history_id, client, duty, subject, state, at_text, RETIRED
+            ])?;
+        }
+        tx.execute(
+            "UPDATE subject_state SET gone_at = ?3, record = NULL, evaluated_at = ?3, reason = ?4
+             WHERE client = ?1 AND duty = ?2 AND gone_at IS NULL",
+            params![client, duty, at_text, RETIRED],
+        )?;
+    }
+    tx.execute(
+        "UPDATE duty_state SET met_subjects = NULL WHERE client = ?1 AND duty = ?2",
+        params![client, duty],
+    )?;
+    Ok(())
 }
 
 /// A subject's state as stored: its kind, and whether it has left the evidence.
@@ -1026,8 +1104,16 @@ pub(super) mod tests {
                 })
                 .unwrap();
         }
+        let kept = |ids: &[&'static str]| -> Vec<KeptDuty<'static>> {
+            ids.iter()
+                .map(|id| KeptDuty {
+                    id,
+                    judges_subjects: true,
+                })
+                .collect()
+        };
         t.store
-            .retain_duties("acme", &["keep", "never-seen"])
+            .retain_duties("acme", &kept(&["keep", "never-seen"]), at)
             .unwrap();
         let left: Vec<(String, String)> = t
             .store
@@ -1046,8 +1132,61 @@ pub(super) mod tests {
         assert_eq!(t.store.history("acme", "gone").unwrap().len(), 1);
         assert_eq!(t.store.escalation_count(Some("acme")).unwrap(), 2);
 
-        t.store.retain_duties("acme", &[]).unwrap();
+        t.store.retain_duties("acme", &kept(&[]), at).unwrap();
         assert!(t.store.current_verdicts(Some("acme")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn subjects_of_a_duty_now_judged_as_a_whole_are_retired_once() {
+        let mut t = temp_store();
+        let at = ts("2026-11-23T09:00:00Z");
+        let later = ts("2026-11-24T09:00:00Z");
+        t.store
+            .record_verdict(
+                "acme",
+                "devices",
+                at,
+                &judged(&[("pc1", false, "not compliant"), ("pc2", true, "ok")]),
+                &mut |_| None,
+            )
+            .unwrap();
+        let per_subject = [KeptDuty {
+            id: "devices",
+            judges_subjects: true,
+        }];
+        t.store.retain_duties("acme", &per_subject, later).unwrap();
+        assert_eq!(count(&t.store, "subject_history"), 1, "nothing retired yet");
+        let whole = [KeptDuty {
+            id: "devices",
+            judges_subjects: false,
+        }];
+        t.store.retain_duties("acme", &whole, later).unwrap();
+
+        let subjects = t.store.subjects("acme", "devices").unwrap();
+        assert_eq!(subjects.len(), 1);
+        assert_eq!(subjects[0].subject, "pc1");
+        assert_eq!(subjects[0].gone_at, Some(later));
+        assert_eq!(subjects[0].reason, RETIRED);
+        let history = t.store.subject_history("acme", "devices", "pc1").unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(
+            history.last().unwrap(),
+            &(later, Some("lapsed".to_owned()), "gone".to_owned())
+        );
+        let current = t.store.current_verdicts(Some("acme")).unwrap();
+        assert_eq!(
+            current[0].met_subjects, None,
+            "no count of met subjects is shown"
+        );
+        // The ladder no longer sees it as live, only through a thread it may still have.
+        let (live, worst) = t.store.subjects_to_escalate("acme", "devices").unwrap();
+        assert!(live.is_empty() && worst.is_none(), "{live:?}");
+
+        // Settled: a second pass records nothing more.
+        let histories = count(&t.store, "verdict_history");
+        t.store.retain_duties("acme", &whole, later).unwrap();
+        assert_eq!(count(&t.store, "verdict_history"), histories);
+        assert_eq!(count(&t.store, "subject_history"), 2);
     }
 
     #[test]

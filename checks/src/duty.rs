@@ -111,6 +111,17 @@ impl Rule {
             Rule::EventClock(_) => "event_clock",
         }
     }
+
+    /// Whether the rule judges each subject (`continuous all` or `none`, an event clock) or
+    /// the duty as a whole (`recurring`, `continuous any`). A duty whose rule judges as a whole
+    /// has no subjects: those it had under a rule that judged them are no longer judged.
+    pub fn judges_subjects(&self) -> bool {
+        match self {
+            Rule::Recurring(_) => false,
+            Rule::Continuous(rule) => rule.expect != Quantifier::Any,
+            Rule::EventClock(_) => true,
+        }
+    }
 }
 
 /// Done at least once every `every`, e.g. an access review each 90 days.

@@ -468,6 +468,7 @@ fn broken_incident_registers_never_make_the_duty_met() {
     let empty = judged(INCIDENT_HEADER).verdict();
     assert_eq!(empty.state.kind(), StateKind::Met);
     assert_eq!(empty.subjects, Some(Vec::new()));
+    assert!(duty.rule.judges_subjects());
     assert!(
         judged("%%garbage%%\n")
             .read_error()
@@ -695,6 +696,7 @@ fn two_failing_users_are_two_subjects_with_their_own_reasons() {
             due: at("2026-11-24T00:00:00Z")
         }
     );
+    assert!(mfa_all().rule.judges_subjects() && verdict.subjects.is_some());
     for name in ["alice@x", "bob@x"] {
         let user = subject(&verdict, name);
         assert_eq!(user.state.kind(), StateKind::DueSoon, "{name}");
@@ -924,6 +926,8 @@ fn expect_any_judges_the_duty_as_a_whole() {
     );
     assert_eq!(met.state, State::Met { next_due: None });
     assert_eq!(met.subjects, None);
+    // What the store is told: subjects it kept for this duty under another rule are retired.
+    assert!(!duty.rule.judges_subjects());
     let failing = run(
         &duty,
         "conditional_access_policy",
@@ -1071,6 +1075,7 @@ fn recurring_met_then_due_soon_exactly_at_the_window_then_lapsed() {
         }
     );
     assert_eq!(met.evidence, vec![EvidenceId(7)]);
+    assert!(met.subjects.is_none() && !duty.rule.judges_subjects());
     assert_reason(
         &met.reason,
         &["last done 2026-09-01 09:00 EDT; next due 2026-11-30 09:00 EST"],
