@@ -6,7 +6,10 @@
 //! `--cache N` bounds the engine's parse cache to N records (0: none), `--collections N` sets
 //! `[runtime] max_concurrent_collections`, and `--keep DIR` writes each size's evidence, config
 //! and database to `DIR/{clients}x{devices}/` (emptied first) and leaves them there, for
-//! `benches/auditree/run.py` to run IBM Auditree on the same files. Not run by CI.
+//! `benches/auditree/run.py` to run IBM Auditree on the same files. With
+//! `MSP_CYCLE_FIRST_ONLY=1` in the environment each size stops after its first cycle and
+//! prints only that cycle's CPU time, so a profiler (`perf record`) sees the first cycle alone.
+//! Not run by CI.
 //!
 //! Its own generator writes, per client, the vendor answers the connectors read, as files:
 //! Graph `userRegistrationDetails` (one user per device, a few guests, admins and users
@@ -590,6 +593,11 @@ fn child(args: &[String]) {
     let wall1 = wall.elapsed().as_secs_f64();
     let (cpu1, peak1, _) = usage();
     let wrote1 = common::written_bytes().saturating_sub(wrote0);
+    // For a profiler: the first cycle alone.
+    if std::env::var_os("MSP_CYCLE_FIRST_ONLY").is_some() {
+        eprintln!("  first: {first}, {:.2} s CPU", cpu1 - cpu0);
+        std::process::exit(0);
+    }
 
     reset_peak();
     let second = engine
