@@ -418,14 +418,18 @@ impl Store {
                     .optional()
             })
             .map_err(on_err)?;
-        let payload =
-            stored.and_then(
-                |(bytes, encoding)| match payload::decode(&encoding, &bytes)? {
-                    // Kept as collected: the bytes read are the payload.
-                    Cow::Borrowed(_) => Some(bytes),
-                    Cow::Owned(decoded) => Some(decoded),
-                },
-            );
+        let payload = match stored {
+            None => None,
+            Some((bytes, encoding)) => match payload::decode(&encoding, &bytes)
+                .map_err(no_room)
+                .map_err(self.sql_error(format!("reading the payload of evidence {}", row.id)))?
+            {
+                // Kept as collected: the bytes read are the payload.
+                Some(Cow::Borrowed(_)) => Some(bytes),
+                Some(Cow::Owned(decoded)) => Some(decoded),
+                None => None,
+            },
+        };
         Ok(match payload {
             Some(payload) if sha256_hex(&payload) == row.sha256 => Ok(payload),
             _ => Err(Tampered {
@@ -624,7 +628,11 @@ fn check_row(row: &RawRow<'_>, expected_prev: &str) -> Option<Tamper> {
 fn raw_row<'a>(row: &'a Row<'_>, with_payload: bool) -> rusqlite::Result<RawRow<'a>> {
     let payload = if with_payload {
         Payload::Read(
-            stored_payload(row)?.and_then(|(bytes, encoding)| payload::decode(encoding, bytes)),
+            stored_payload(row)?
+                .map(|(bytes, encoding)| payload::decode(encoding, bytes))
+                .transpose()
+                .map_err(no_room)?
+                .flatten(),
         )
     } else {
         Payload::Checked
@@ -643,6 +651,12 @@ fn raw_row<'a>(row: &'a Row<'_>, with_payload: bool) -> rusqlite::Result<RawRow<
         prev_chain: row.get_ref(10)?.as_str()?,
         chain: row.get_ref(11)?.as_str()?,
     })
+}
+
+/// A payload that could not be decoded for want of memory fails the read, to be tried again:
+/// unlike one that does not decode, it is not known to be edited.
+fn no_room(error: payload::NoRoom) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Blob, Box::new(error))
 }
 
 /// Columns 8 and 9 of a row of [`RAW_COLUMNS`]: the payload's stored bytes and their

@@ -65,15 +65,58 @@ pub(super) fn encode(payload: &[u8]) -> (Encoding, Cow<'_, [u8]>) {
     }
 }
 
-/// The collected bytes of a stored payload; `None` when the encoding is unknown or the frame
-/// does not decode, within [`LARGEST_PAYLOAD`], to exactly one payload.
-pub(super) fn decode<'a>(encoding: &str, stored: &'a [u8]) -> Option<Cow<'a, [u8]>> {
-    match Encoding::from_sql(encoding)? {
-        Encoding::Identity => Some(Cow::Borrowed(stored)),
+/// Memory for a payload's decoded bytes could not be had (a host without overcommit, a
+/// container's limit). Nothing says the payload was edited, so it is not reported as tampered:
+/// reading it fails now and is tried again on the next pass.
+#[derive(Clone, Copy, Debug, thiserror::Error)]
+#[error(
+    "not enough memory to decode a stored payload of {bytes} bytes; it is not known to be \
+     edited and is read again on the next pass (give the service more memory, or lower the \
+     source's `max_bytes`)"
+)]
+pub(super) struct NoRoom {
+    pub(super) bytes: u64,
+}
+
+/// The collected bytes of a stored payload; `Ok(None)` when the encoding is unknown or the
+/// frame does not decode, within [`LARGEST_PAYLOAD`], to exactly one payload.
+pub(super) fn decode<'a>(
+    encoding: &str,
+    stored: &'a [u8],
+) -> Result<Option<Cow<'a, [u8]>>, NoRoom> {
+    decode_with(encoding, stored, |capacity| {
+        let mut buffer = Vec::new();
+        buffer.try_reserve_exact(capacity).map(|()| buffer)
+    })
+}
+
+/// [`decode`] with the decoded bytes' buffer from `reserve`: its reservation may fail
+/// (`Vec::with_capacity` would abort the daemon instead).
+fn decode_with<'a>(
+    encoding: &str,
+    stored: &'a [u8],
+    reserve: impl FnOnce(usize) -> Result<Vec<u8>, std::collections::TryReserveError>,
+) -> Result<Option<Cow<'a, [u8]>>, NoRoom> {
+    let Some(encoding) = Encoding::from_sql(encoding) else {
+        return Ok(None);
+    };
+    match encoding {
+        Encoding::Identity => Ok(Some(Cow::Borrowed(stored))),
         Encoding::Zstd => {
-            let capacity = usize::try_from(frame_size(stored)?).ok()?;
-            let bytes = zstd::bulk::decompress(stored, capacity).ok()?;
-            (bytes.len() == capacity).then_some(Cow::Owned(bytes))
+            let Some(size) = frame_size(stored) else {
+                return Ok(None);
+            };
+            let no_room = NoRoom { bytes: size };
+            let capacity = usize::try_from(size).map_err(|_| no_room)?;
+            let mut buffer = reserve(capacity).map_err(|_| no_room)?;
+            // The decoder's own state is a few hundred kilobytes; without them nothing reads.
+            let mut decompressor = zstd::bulk::Decompressor::new().map_err(|_| no_room)?;
+            Ok(
+                match decompressor.decompress_to_buffer(stored, &mut buffer) {
+                    Ok(decoded) if decoded == capacity => Some(Cow::Owned(buffer)),
+                    _ => None,
+                },
+            )
         }
     }
 }
@@ -156,7 +199,7 @@ mod tests {
             payload.len()
         );
         assert_eq!(
-            decode(encoding.as_sql(), &stored).as_deref(),
+            decode(encoding.as_sql(), &stored).unwrap().as_deref(),
             Some(&payload[..])
         );
     }
@@ -183,7 +226,10 @@ mod tests {
         // A frame followed by anything is not one payload.
         let mut longer = stored.to_vec();
         longer.extend_from_slice(&stored);
-        assert_eq!(decode("zstd", &longer).as_deref().map(<[u8]>::len), None);
+        assert_eq!(
+            decode("zstd", &longer).unwrap().as_deref().map(<[u8]>::len),
+            None
+        );
         assert_eq!(sha256_hex("zstd", &longer), None);
     }
 
@@ -214,16 +260,19 @@ mod tests {
         let payload = export(200);
         let (_, frame) = encode(&payload);
         // Bytes written over a frame (an edit through SQL) are not a frame.
-        assert_eq!(decode("zstd", b"{\"value\": []}"), None);
-        assert_eq!(decode("zstd", &frame[..frame.len() - 4]), None);
-        assert_eq!(decode("zstd", &[]), None);
-        assert_eq!(decode("gzip", &frame), None);
+        assert_eq!(decode("zstd", b"{\"value\": []}").unwrap(), None);
+        assert_eq!(decode("zstd", &frame[..frame.len() - 4]).unwrap(), None);
+        assert_eq!(decode("zstd", &[]).unwrap(), None);
+        assert_eq!(decode("gzip", &frame).unwrap(), None);
         let mut flipped = frame.to_vec();
         let middle = flipped.len() / 2;
         flipped[middle] ^= 0x55;
         // A flipped byte either fails to decode or decodes to other bytes, which the
         // payload's hash then refuses; it never decodes to the payload.
-        assert_ne!(decode("zstd", &flipped).as_deref(), Some(&payload[..]));
+        assert_ne!(
+            decode("zstd", &flipped).unwrap().as_deref(),
+            Some(&payload[..])
+        );
     }
 
     #[test]
@@ -238,7 +287,32 @@ mod tests {
                 .flatten(),
             Some(5 << 30)
         );
-        assert_eq!(decode("zstd", &frame), None);
+        assert_eq!(decode("zstd", &frame).unwrap(), None);
+    }
+
+    #[test]
+    fn memory_that_cannot_be_had_is_an_error_and_not_a_payload_that_does_not_decode() {
+        let payload = export(500);
+        let (_, frame) = encode(&payload);
+        let refused = || {
+            Vec::<u8>::new()
+                .try_reserve_exact(usize::MAX)
+                .map(|()| Vec::new())
+        };
+        let error = decode_with("zstd", &frame, |_| refused()).unwrap_err();
+        assert_eq!(error.bytes, payload.len() as u64);
+        assert!(
+            error.to_string().contains("not known to be edited"),
+            "{error}"
+        );
+        // Bytes kept as they are need no memory, and a frame that is no frame still reads as
+        // one that does not decode (reserving for it is never tried).
+        assert!(
+            decode_with("identity", &payload, |_| refused())
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(decode_with("zstd", &payload, |_| refused()).unwrap(), None);
     }
 
     #[test]
