@@ -1646,11 +1646,16 @@ fn kinds_text(kinds: &dutywatch_checks::kind::Kinds) -> String {
             let from: Vec<String> = field.from.iter().map(ToString::to_string).collect();
             let _ = writeln!(
                 out,
-                "  {:<width$}  {:<9}  {:<8}  from {}",
+                "  {:<width$}  {:<9}  {:<8}  from {}{}",
                 field.name,
                 field.ty.name(),
                 if field.required { "required" } else { "" },
                 from.join(", "),
+                if field.ty.is_time() && !field.event {
+                    "  (set ahead: not checked against the evidence's instant)"
+                } else {
+                    ""
+                },
             );
             if let dutywatch_checks::kind::FieldType::Enum(values) = &field.ty {
                 let _ = writeln!(out, "  {:<width$}  one of {}", "", values.join(", "));
@@ -1677,6 +1682,7 @@ fn kinds_json(kinds: &dutywatch_checks::kind::Kinds) -> serde_json::Value {
                     "type": field.ty.name(),
                     "values": match &field.ty { FieldType::Enum(values) => values.clone(), _ => Vec::new() },
                     "required": field.required,
+                    "ahead": field.ty.is_time() && !field.event,
                     "from": field.from.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             })

@@ -443,3 +443,141 @@ fn an_xlsx_crm_file_loads_from_its_named_sheet_and_lints_with_sheet_and_row() {
         "{stdout}{stderr}"
     );
 }
+
+/// A kind of the config's own, its source and a duty on it, with `{ahead}` on the expiry.
+fn badge_config(ahead: &str) -> String {
+    util::contractor_config(&format!(
+        r#"
+[[contractor.source]]
+id = "badges"
+kind = "file"
+evidence = "badge_review"
+path = "evidence/badges.csv"
+schedule = "0 6 * * *"
+max_age = "8d"
+
+[[contractor.duty]]
+id = "badges-valid"
+title = "Every reviewed badge is still valid"
+objectives = ["3.1.1"]
+party = "contractor"
+source = "badges"
+rule = "continuous"
+check = "expires_on > now"
+tolerance = "1d"
+
+[[kind]]
+name = "badge_review"
+subject = ["badge"]
+
+[[kind.field]]
+name = "badge"
+type = "text"
+required = true
+
+[[kind.field]]
+name = "reviewed_on"
+type = "date"
+required = true
+
+[[kind.field]]
+name = "expires_on"
+type = "date"
+{ahead}
+"#
+    ))
+}
+
+#[test]
+fn a_declared_kinds_times_are_events_unless_a_field_is_set_ahead() {
+    let now = at(util::CLOCK);
+    let fixture = util::standard(now);
+    // Badge 7 was reviewed "next year": a typo, not a review.
+    fixture.write_dated(
+        "evidence/badges.csv",
+        "badge,reviewed_on,expires_on\nB-1,2026-11-20,2027-06-30\nB-7,2027-11-20,2027-06-30\n",
+        now,
+    );
+    // (met subjects, each subject that is not met with its state and reason)
+    let judged = |ahead: &str| -> (u64, Vec<(String, String, String)>) {
+        fixture.write("dutywatch.toml", &badge_config(ahead));
+        let output = fixture.run(&[
+            "once",
+            "--config",
+            "dutywatch.toml",
+            "--dry-run",
+            "--at",
+            util::CLOCK,
+            "--json",
+        ]);
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{stderr}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+        let duty = report["duties"]
+            .as_array()
+            .expect("duties")
+            .iter()
+            .find(|d| d["duty"] == "badges-valid")
+            .expect("badges-valid")
+            .clone();
+        let subjects = duty["subjects"]
+            .as_array()
+            .expect("subjects")
+            .iter()
+            .map(|s| {
+                let field = |name: &str| s[name].as_str().unwrap_or_default().to_owned();
+                (field("subject"), field("state"), field("reason"))
+            })
+            .collect();
+        (duty["met_subjects"].as_u64().expect("a count"), subjects)
+    };
+
+    let (met, failing) = judged("ahead = true");
+    assert_eq!(met, 1, "B-1 is valid: {failing:?}");
+    let [(badge, state, reason)] = &failing[..] else {
+        panic!("only B-7 fails: {failing:?}")
+    };
+    assert_eq!((badge.as_str(), state.as_str()), ("B-7", "no_evidence"));
+    assert!(
+        reason.contains("`reviewed_on` 2027-11-20 is after the evidence's instant")
+            && reason.contains("a typo or a clock ahead, not evidence"),
+        "{reason}"
+    );
+
+    // Without `ahead`, an expiry next year is as unlikely as a review next year: nothing is
+    // judged, and the reason says how to tell them apart.
+    let (met, failing) = judged("");
+    assert_eq!(met, 0, "{failing:?}");
+    let b1 = failing
+        .iter()
+        .find(|(badge, ..)| badge == "B-1")
+        .expect("B-1 is not judged");
+    assert_eq!(b1.1, "no_evidence");
+    assert!(
+        b1.2.contains("`expires_on` 2027-06-30 is after the evidence's instant")
+            && b1
+                .2
+                .contains("declare it with `ahead = true` in kind `badge_review`"),
+        "{}",
+        b1.2
+    );
+}
+
+#[test]
+fn ahead_on_a_field_that_is_not_a_time_is_a_config_error() {
+    let fixture = util::standard(at(util::CLOCK));
+    fixture.write(
+        "dutywatch.toml",
+        &badge_config("ahead = true").replace(
+            "type = \"text\"\nrequired = true",
+            "type = \"text\"\nrequired = true\nahead = true",
+        ),
+    );
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("kind[badge_review].field[badge].ahead: `ahead` is for `timestamp` and `date` fields, and this one is `text`; remove it"),
+        "{stderr}"
+    );
+}

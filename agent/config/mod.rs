@@ -642,6 +642,19 @@ impl Context<'_> {
         for field in &raw.field {
             match FieldType::parse(&field.ty, field.values.clone()) {
                 Ok(ty) => {
+                    if field.ahead && !ty.is_time() {
+                        self.error(
+                            offset,
+                            &format!("{key}.field[{}].ahead", field.name),
+                            format!(
+                                "`ahead` is for `timestamp` and `date` fields, and this one is `{}`; remove it",
+                                ty.name()
+                            ),
+                        );
+                    }
+                    // A time is when something happened unless the config says it is set
+                    // ahead: a completion dated next year is a typo, an expiry is not.
+                    let event = ty.is_time() && !field.ahead;
                     let from: Vec<String> = if field.from.is_empty() {
                         vec![field.name.clone()]
                     } else {
@@ -651,8 +664,7 @@ impl Context<'_> {
                         name: field.name.clone(),
                         ty,
                         required: field.required,
-                        // A declared kind's times may be set ahead (an expiry): not checked.
-                        event: false,
+                        event,
                         from: from
                             .iter()
                             .map(|path| {

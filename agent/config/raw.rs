@@ -227,6 +227,10 @@ pub(super) struct RawField {
     pub(super) from: Vec<String>,
     #[serde(default)]
     pub(super) values: Vec<String>,
+    /// A time set ahead on purpose (an expiry, a due date): not checked against the
+    /// evidence's instant as an event time is.
+    #[serde(default)]
+    pub(super) ahead: bool,
 }
 
 #[derive(Deserialize)]

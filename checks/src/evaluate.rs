@@ -1290,8 +1290,18 @@ fn dated_ahead(kind: &EvidenceKind, record: &Record, context: Context<'_>) -> Op
         // Judged again once the evidence's instant passes it.
         note_flip(context, at);
         (at > latest).then(|| {
+            // A kind of the config's own may have a time that is set ahead on purpose, which
+            // only its `[[kind.field]]` can say.
+            let declared = if crate::kind::is_builtin(&kind.name) {
+                String::new()
+            } else {
+                format!(
+                    "; if `{}` is set ahead on purpose (an expiry, a due date), declare it with `ahead = true` in kind `{}`",
+                    field.name, kind.name
+                )
+            };
             format!(
-                "`{}` {} is after the evidence's instant ({}): a typo or a clock ahead, not evidence, so it is not judged",
+                "`{}` {} is after the evidence's instant ({}): a typo or a clock ahead, not evidence, so it is not judged{declared}",
                 field.name,
                 show_when(*when, context.zone),
                 show(context.now, context.zone)

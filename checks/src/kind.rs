@@ -112,7 +112,7 @@ pub struct Field {
     /// An instant something happened (a completion, a sync, an install, a detection): a
     /// value after the instant its evidence speaks for is a typo or a clock ahead, never
     /// evidence, so a record holding one is not judged. False for times that are set ahead
-    /// (the end of a review period), and for the fields of kinds a config declares.
+    /// (the end of a review period; in a kind a config declares, a field with `ahead = true`).
     pub event: bool,
 }
 
@@ -275,6 +275,13 @@ impl Kinds {
 pub const MANUAL_COMPLETION: &str = "manual_completion";
 
 /// The built-in kind of hand-added evidence.
+/// Whether `name` is a built-in kind (a config's own kinds cannot take a built-in name).
+pub fn is_builtin(name: &str) -> bool {
+    static NAMES: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| builtin().into_iter().map(|kind| kind.name).collect());
+    NAMES.iter().any(|builtin| builtin == name)
+}
+
 pub fn manual_completion() -> &'static EvidenceKind {
     static KIND: std::sync::LazyLock<EvidenceKind> = std::sync::LazyLock::new(|| {
         builtin()
