@@ -6,7 +6,7 @@
 //! decided mail is never lost. A subject that newly needs attention is a change even while the
 //! duty's own state stays the same, so a second incident or a second failing user is told.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use dutywatch_checks::record::Subject;
@@ -355,12 +355,15 @@ impl Store {
                 )?
                 .query_map(params![client], |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
+            // A client with the duty library has hundreds of duties: looked up, not searched.
+            let judges: HashMap<&str, bool> =
+                kept.iter().map(|k| (k.id, k.judges_subjects)).collect();
             let mut gone = Vec::new();
             let mut retired = Vec::new();
             for (duty, had_subjects) in &stored {
-                match kept.iter().find(|k| k.id == duty.as_str()) {
+                match judges.get(duty.as_str()) {
                     None => gone.push(duty),
-                    Some(k) if *had_subjects && !k.judges_subjects => retired.push(duty),
+                    Some(false) if *had_subjects => retired.push(duty),
                     Some(_) => {}
                 }
             }
