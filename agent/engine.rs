@@ -127,14 +127,18 @@ fn jobs<'a>(
     config: &'a Config,
     sources: &'a [(String, String)],
 ) -> anyhow::Result<Vec<(usize, collect::Job<'a>)>> {
+    // Looked up, not searched: an MSP's pass has thousands of sources over a thousand clients.
+    let contractors: HashMap<&str, (usize, &Contractor)> = config
+        .contractors
+        .iter()
+        .enumerate()
+        .map(|(position, c)| (c.id.as_str(), (position, c)))
+        .collect();
     let mut jobs = Vec::with_capacity(sources.len());
     for (contractor, source_id) in sources {
-        let Some((position, source)) = config
-            .contractors
-            .iter()
-            .enumerate()
-            .find(|(_, c)| &c.id == contractor)
-            .and_then(|(position, c)| Some((position, c.source(source_id)?)))
+        let Some((position, source)) = contractors
+            .get(contractor.as_str())
+            .and_then(|&(position, c)| Some((position, c.source(source_id)?)))
         else {
             anyhow::bail!("no source `{source_id}` for contractor `{contractor}`");
         };
