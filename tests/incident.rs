@@ -946,3 +946,61 @@ fn status_lists_each_open_incidents_72_hour_clock_and_next_step() {
         "dutywatch incident report INC-B --number DIBNET-NUMBER --by NAME"
     );
 }
+
+#[test]
+fn steps_a_register_dates_ahead_of_the_clock_are_not_taken_as_done() {
+    let now = at("2026-11-23T09:00:00Z");
+    let fixture = fixture(now);
+    // INC-7: discovered "next year", handed off and reported "next June" (typos); INC-8:
+    // detected "in March".
+    fixture.write_dated(
+        "evidence/tickets.csv",
+        "id,title,type,severity,detected_at,discovered_at,handed_off_at,acknowledged_at,reported_at\n\
+         INC-7,Phish,incident,high,2026-11-23T08:00:00Z,2027-01-01T00:00:00Z,2027-06-20T00:00:00Z,2027-06-21T00:00:00Z,2027-06-25T00:00:00Z\n\
+         INC-8,Malware,incident,high,2027-03-01T00:00:00Z,,,,\n",
+        now,
+    );
+    let mut daemon = start(&fixture, now);
+    daemon.step(now).expect("step");
+    let open = open_incidents(&fixture);
+    let by_id = |id: &str| {
+        open.iter()
+            .find(|s| s.incident.id == id)
+            .unwrap_or_else(|| panic!("{id} is open: {open:#?}"))
+            .incident
+            .clone()
+    };
+    let inc7 = by_id("INC-7");
+    // Nothing after detection is taken: the 72 hours run from detection, and the hand-off is
+    // still due.
+    assert_eq!(
+        inc7.entries.iter().map(|e| e.step).collect::<Vec<_>>(),
+        [dutywatch_checks::incident::Step::Detected],
+        "{inc7:#?}"
+    );
+    assert_eq!(
+        inc7.report_clock_start().map(|(at, _)| at),
+        Some(at("2026-11-23T08:00:00Z"))
+    );
+    // A detection dated ahead starts the clock when it was first seen, and says so.
+    let inc8 = by_id("INC-8");
+    assert_eq!(inc8.detected_at(), Some(now), "{inc8:#?}");
+    let note = inc8.entries[0].note.clone().unwrap_or_default();
+    assert!(
+        note.contains("as 2027-03-01T00:00:00Z, which is ahead of the clock"),
+        "{note}"
+    );
+
+    // Four hours on, both hand-offs are overdue and told.
+    daemon.step(at("2026-11-23T13:05:00Z")).expect("step");
+    let subjects: Vec<String> = incident_mails(&fixture)
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s == "[dutywatch] INCIDENT INC-7: hand-off to the contractor overdue"),
+        "{subjects:?}"
+    );
+}

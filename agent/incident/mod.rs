@@ -73,6 +73,22 @@ pub fn tick(store: &mut Store, config: &Config, now: Timestamp) -> anyhow::Resul
     Ok(summary)
 }
 
+/// A step an incident source dates ahead of the clock is not taken as done (see
+/// `Observation::ahead`): said on every tick until the register is corrected or the time comes.
+fn log_ahead(contractor: &str, source: &str, seen: &Observation) {
+    for (step, at) in &seen.ahead {
+        tracing::warn!(
+            contractor,
+            source,
+            incident = %seen.id,
+            step = step.as_str(),
+            stated = %at,
+            why = "dated after now: a typo or a clock ahead, so not taken as done (a detection is taken as of now); correct the register",
+            "IncidentStepDatedAhead"
+        );
+    }
+}
+
 fn log_update(contractor: &str, update: &IncidentUpdate) {
     for id in &update.opened {
         tracing::warn!(contractor, incident = %id, "IncidentOpened");
@@ -131,7 +147,8 @@ fn observations(
                 parsed
                     .records
                     .iter()
-                    .filter_map(|record| incident::observe(record, &source.time.zone))
+                    .filter_map(|record| incident::observe(record, &source.time.zone, now))
+                    .inspect(|seen| log_ahead(&contractor.id, &source.id, seen))
                     .map(|seen| (source.id.clone(), seen)),
             ),
             Err(error) => {

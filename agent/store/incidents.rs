@@ -225,11 +225,20 @@ fn apply(
                 if already {
                     continue;
                 }
+                // A detection the input dates ahead of the clock is taken as made when first
+                // seen; the timeline says what the input said.
+                let note = match seen.ahead.iter().find(|(s, _)| s == step) {
+                    Some((_, stated)) => format!(
+                        "stated by {by} as {}, which is ahead of the clock: taken as of when first seen",
+                        ts_text(*stated)
+                    ),
+                    None => format!("stated by {by}"),
+                };
                 let entry = Entry {
                     step: *step,
                     at: *at,
                     by: who.clone().unwrap_or_else(|| (*by).to_owned()),
-                    note: Some(format!("stated by {by}")),
+                    note: Some(note),
                     report_number: (*step == Step::Reported)
                         .then(|| seen.report_number.clone())
                         .flatten(),
@@ -252,6 +261,7 @@ fn apply(
                 tags: Vec::new(),
                 record_type: None,
                 steps: Vec::new(),
+                ahead: Vec::new(),
                 report_number: None,
             };
             insert_incident(tx, client, id, &seen, now, &entry.by)?;

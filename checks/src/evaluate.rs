@@ -1273,7 +1273,7 @@ fn verdict(state: State, reason: String, evidence: Vec<EvidenceId>) -> Verdict {
 /// A comparison of the evaluation's `now` with `at` (`crate::horizon`).
 /// How far after its evidence's instant an event may be dated before it is not evidence: two
 /// systems' clocks (the vendor's, the file server's) differ by seconds, a typo by a year.
-const CLOCK_SKEW_SECS: i64 = 5 * 60;
+pub(crate) const CLOCK_SKEW_SECS: i64 = 5 * 60;
 
 /// Why `record` is not judged when one of its events (a [`Field::event`] of `kind`) is
 /// dated after the instant the evidence speaks for (`context.now`, the snapshot's): a

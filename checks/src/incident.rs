@@ -723,6 +723,11 @@ pub struct Observation {
     pub record_type: Option<String>,
     /// Steps the input states, with who where it says.
     pub steps: Vec<(Step, Timestamp, Option<String>)>,
+    /// Steps the input dates after `now` (beyond clocks' differences), as it dates them: a
+    /// typo or a clock ahead. None of them is taken as done, so their deadlines keep running;
+    /// a detection dated ahead is taken as made when first seen (`now`, among `steps`), so the
+    /// 72 hours run at all; a discovery dated ahead is left out, so they run from detection.
+    pub ahead: Vec<(Step, Timestamp)>,
     pub report_number: Option<String>,
 }
 
@@ -733,8 +738,8 @@ const DEFENDER_PROVIDERS: [&str; 3] = [
     "microsoftxdr",
 ];
 
-/// Reads an `incident` record into what it says; `zone` places bare dates.
-pub fn observe(record: &Record, zone: &TimeZone) -> Option<Observation> {
+/// Reads an `incident` record into what it says at `now`; `zone` places bare dates.
+pub fn observe(record: &Record, zone: &TimeZone, now: Timestamp) -> Option<Observation> {
     let text = |field: &str| match record.get(field) {
         Some(FieldValue::Text(t)) if !t.trim().is_empty() => Some(t.trim().to_owned()),
         Some(FieldValue::Integer(n)) => Some(n.to_string()),
@@ -772,7 +777,11 @@ pub fn observe(record: &Record, zone: &TimeZone) -> Option<Observation> {
             aliases.push(alias);
         }
     }
+    let latest = now
+        .checked_add(SignedDuration::from_secs(crate::evaluate::CLOCK_SKEW_SECS))
+        .unwrap_or(Timestamp::MAX);
     let mut steps = Vec::new();
+    let mut ahead = Vec::new();
     for (field, step, by) in [
         ("detected_at", Step::Detected, None),
         ("discovered_at", Step::Discovered, text("discovered_by")),
@@ -780,8 +789,15 @@ pub fn observe(record: &Record, zone: &TimeZone) -> Option<Observation> {
         ("acknowledged_at", Step::Acknowledged, None),
         ("reported_at", Step::Reported, None),
     ] {
-        if let Some(at) = time(field) {
-            steps.push((step, at, by));
+        match time(field) {
+            Some(at) if at > latest => {
+                ahead.push((step, at));
+                if step == Step::Detected {
+                    steps.push((step, now, by));
+                }
+            }
+            Some(at) => steps.push((step, at, by)),
+            None => {}
         }
     }
     let tags = match record.get("tags") {
@@ -798,6 +814,7 @@ pub fn observe(record: &Record, zone: &TimeZone) -> Option<Observation> {
         tags,
         record_type: text("record_type"),
         steps,
+        ahead,
         report_number: text("report_number"),
     })
 }

@@ -13,6 +13,7 @@ fn seen(id: &str, aliases: &[&str], detected: &str) -> Observation {
         tags: Vec::new(),
         record_type: None,
         steps: vec![(Step::Detected, ts(detected), None)],
+        ahead: Vec::new(),
         report_number: None,
     }
 }

@@ -288,6 +288,7 @@ fn seen(
         tags: tags.iter().map(|t| (*t).to_owned()).collect(),
         record_type: ty.map(str::to_owned),
         steps: Vec::new(),
+        ahead: Vec::new(),
         report_number: None,
     }
 }
@@ -340,6 +341,7 @@ fn a_sentinel_incident_mirrored_from_defender_takes_the_defender_id() {
     let defender = observe(
         &record(&[("id", text("2972395")), ("detected_at", at.clone())]),
         &TimeZone::UTC,
+        ts("2026-11-24T00:00:00Z"),
     )
     .unwrap();
     assert_eq!(defender.id, "2972395");
@@ -352,6 +354,7 @@ fn a_sentinel_incident_mirrored_from_defender_takes_the_defender_id() {
             ("detected_at", at.clone()),
         ]),
         &TimeZone::UTC,
+        ts("2026-11-24T00:00:00Z"),
     )
     .unwrap();
     assert_eq!(mirrored.id, "2972395");
@@ -365,6 +368,7 @@ fn a_sentinel_incident_mirrored_from_defender_takes_the_defender_id() {
             ("detected_at", at),
         ]),
         &TimeZone::UTC,
+        ts("2026-11-24T00:00:00Z"),
     )
     .unwrap();
     assert_eq!(native.id, "73e01a99");
@@ -377,6 +381,7 @@ fn a_sentinel_incident_mirrored_from_defender_takes_the_defender_id() {
             ),
         ]),
         &TimeZone::UTC,
+        ts("2026-11-24T00:00:00Z"),
     )
     .unwrap();
     assert_eq!(capital.id, "73e01a99");
@@ -393,6 +398,7 @@ fn a_defender_incident_merged_into_another_is_that_incident() {
             ("detected_at", at),
         ]),
         &TimeZone::UTC,
+        ts("2026-11-24T00:00:00Z"),
     )
     .unwrap();
     assert_eq!(merged.id, "2972395");
@@ -433,4 +439,51 @@ fn the_next_step_is_the_running_clock_due_first() {
     inc.entries
         .push(entry(Step::Closed, "2026-11-27T12:00:00Z", "chris"));
     assert!(next_deadline(&clocks(&inc, &p, ts("2026-11-27T13:00:00Z"))).is_none());
+}
+
+#[test]
+fn steps_dated_ahead_of_now_are_set_apart_and_a_detection_is_taken_as_of_now() {
+    let now = ts("2026-11-24T00:00:00Z");
+    let time = |text: &str| FieldValue::Time(crate::time::When::At(ts(text)));
+    let seen = observe(
+        &record(&[
+            ("id", text("INC-7")),
+            ("detected_at", time("2026-11-23T08:00:00Z")),
+            // Two minutes ahead: two systems' clocks, taken as stated.
+            ("handed_off_at", time("2026-11-24T00:02:00Z")),
+            ("discovered_at", time("2027-01-01T00:00:00Z")),
+            ("reported_at", time("2027-06-25T00:00:00Z")),
+        ]),
+        &TimeZone::UTC,
+        now,
+    )
+    .unwrap();
+    assert_eq!(
+        seen.steps,
+        [
+            (Step::Detected, ts("2026-11-23T08:00:00Z"), None),
+            (Step::HandedOff, ts("2026-11-24T00:02:00Z"), None),
+        ]
+    );
+    assert_eq!(
+        seen.ahead,
+        [
+            (Step::Discovered, ts("2027-01-01T00:00:00Z")),
+            (Step::Reported, ts("2027-06-25T00:00:00Z")),
+        ]
+    );
+    let detected_ahead = observe(
+        &record(&[
+            ("id", text("INC-8")),
+            ("detected_at", time("2027-03-01T00:00:00Z")),
+        ]),
+        &TimeZone::UTC,
+        now,
+    )
+    .unwrap();
+    assert_eq!(detected_ahead.steps, [(Step::Detected, now, None)]);
+    assert_eq!(
+        detected_ahead.ahead,
+        [(Step::Detected, ts("2027-03-01T00:00:00Z"))]
+    );
 }
