@@ -857,6 +857,16 @@ impl Engine {
                 let parsed = sources::read_evidence(source, &row.origin, &payload)?;
                 Ok(self.cache().insert(key, parsed.into()))
             }
+            // Added before `evidence add` refused empty files: still proves nothing.
+            (DutyReader::Manual(_), Content::Bytes(payload))
+                if payload.iter().all(u8::is_ascii_whitespace) =>
+            {
+                Err(ReadError {
+                    origin: row.origin.clone(),
+                    location: None,
+                    message: crate::manual::EMPTY.to_owned(),
+                })
+            }
             (DutyReader::Manual(_), Content::Bytes(_)) => {
                 let record = sources::manual_record(row.effective_at, &row.origin, &row.sha256);
                 let payload = record.to_string();

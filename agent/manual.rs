@@ -38,9 +38,12 @@ pub struct Added {
     pub by: String,
 }
 
+/// Why a file with nothing in it (or only blanks) is not evidence of work done.
+pub const EMPTY: &str = "is empty: a file with nothing in it proves nothing; add the evidence itself (the report, the export, the signed record)";
+
 /// Stores `file` as hand-added evidence of `duty_id` as of `now`, refusing a duty that does
-/// not take it, a verification without what was looked at and found, a FIFO, a device or a
-/// file over the limit, and work dated in the future.
+/// not take it, a verification without what was looked at and found, a FIFO, a device, an
+/// empty file or one over the limit, and work dated in the future.
 pub fn add(
     store: &mut Store,
     contractor: &Contractor,
@@ -83,6 +86,9 @@ pub fn add(
         crate::config::DEFAULT_MAX_BYTES,
         "hand-added evidence is limited to 64 MiB; add a summary or an excerpt of the evidence instead",
     )?;
+    if payload.iter().all(u8::is_ascii_whitespace) {
+        bail!("{} {EMPTY}", file.display());
+    }
     let done_at = done_at.unwrap_or(now);
     if done_at > now {
         bail!("--done-at {done_at} is in the future; evidence records work already done");

@@ -303,6 +303,29 @@ fn hand_added_evidence_meets_a_manual_duty() {
     assert!(!output.status.success());
     assert!(text(&output).1.contains("reads evidence from source `mfa`"));
 
+    // A file with nothing in it is no evidence of work done.
+    for (name, content) in [("empty.pdf", ""), ("blank.txt", " \n\t\r\n")] {
+        fixture.write(name, content);
+        let output = fixture.run(&[
+            "evidence",
+            "add",
+            "--config",
+            "dutywatch.toml",
+            "--duty",
+            "training",
+            "--file",
+            name,
+        ]);
+        let (_, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "{name} is empty: a file with nothing in it proves nothing"
+            )),
+            "{stderr}"
+        );
+    }
+
     let output = fixture.run(&["evidence", "verify", "--config", "dutywatch.toml"]);
     assert!(output.status.success());
     assert!(
@@ -954,4 +977,42 @@ fn at_refuses_an_offset_out_of_range_and_says_when_an_instant_is_out_of_range() 
         }
     }
     assert!(!fixture.path("state/dutywatch.db").exists(), "nothing ran");
+}
+
+#[test]
+fn an_empty_file_stored_as_hand_added_evidence_does_not_meet_its_duty() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    // As `evidence add` stored it before it refused empty files.
+    let config = fixture.load();
+    let mut store = dutywatch::store::Store::open(&config.database).expect("store");
+    store
+        .add_evidence(&dutywatch::store::NewEvidence {
+            client: "acme",
+            source: "manual:training",
+            fetched_at: now,
+            effective_at: at("2026-11-01T12:00:00Z"),
+            media_type: "application/pdf",
+            origin: "manual: roster.pdf added by chris",
+            payload: b"",
+        })
+        .expect("stored");
+    drop(store);
+    let output = fixture.run(&["once", "--config", "dutywatch.toml", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let training = report["duties"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["duty"] == "training")
+        .expect("training")
+        .clone();
+    assert_ne!(training["state"], "met", "{training}");
+    assert!(
+        training["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is empty: a file with nothing in it proves nothing"),
+        "{training}"
+    );
 }
