@@ -590,6 +590,75 @@ mod tests {
     }
 
     #[test]
+    fn one_page_of_a_longer_list_or_an_error_answer_is_not_evidence_whatever_records_it_holds() {
+        let page = r#"{"value": [{"userPrincipalName": "alice@x", "isMfaRegistered": true}],
+                       "@odata.nextLink": "https://graph.microsoft.com/v1.0/reports/authenticationMethods/userRegistrationDetails?$skiptoken=x"}"#;
+        let text = error(json("mfa_registration", page));
+        assert!(
+            text.contains(
+                "is one page of a longer list: its `@odata.nextLink` names the next page"
+            ),
+            "{text}"
+        );
+        // The records' path given, ARM's link is seen too.
+        let arm = r#"{"value": [{"name": "SigninLogs", "properties": {"retentionInDays": 90, "totalRetentionInDays": 90}}], "nextLink": "https://management.azure.com/…&$skiptoken=y"}"#;
+        let text = error(run(
+            "log_retention",
+            Format::Json,
+            Some("value"),
+            arm.as_bytes(),
+        ));
+        assert!(
+            text.contains("its `nextLink` names the next page"),
+            "{text}"
+        );
+        // The last page says no more: read as usual.
+        let last = r#"{"value": [{"userPrincipalName": "alice@x", "isMfaRegistered": true}], "@odata.nextLink": null}"#;
+        assert_eq!(json("mfa_registration", last).unwrap().records.len(), 1);
+
+        // Graph's error envelope beside records; NinjaOne-style text; Splunk's messages.
+        let graph = r#"{"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges"},
+                        "value": [{"userPrincipalName": "alice@x", "isMfaRegistered": true}]}"#;
+        let text = error(json("mfa_registration", graph));
+        assert!(
+            text.contains("is an error answer, not evidence: `error` says `Authorization_RequestDenied`: Insufficient privileges"),
+            "{text}"
+        );
+        let ninja = r#"{"error": "invalid_token", "results": []}"#;
+        let text = error(run(
+            "patch",
+            Format::Json,
+            Some("results"),
+            ninja.as_bytes(),
+        ));
+        assert!(text.contains("`error` says `invalid_token`"), "{text}");
+        let alone = r#"{"error": {"code": "InvalidAuthenticationToken", "message": "Access token has expired."}}"#;
+        let text = error(json("conditional_access_policy", alone));
+        assert!(
+            text.contains("`InvalidAuthenticationToken`: Access token has expired."),
+            "{text}"
+        );
+        let splunk = r#"{"entry": [], "messages": [{"type": "ERROR", "text": "Unauthorized"}]}"#;
+        let text = error(run(
+            "log_retention",
+            Format::Json,
+            Some("entry"),
+            splunk.as_bytes(),
+        ));
+        assert!(text.contains("its `messages` say `Unauthorized`"), "{text}");
+        // No error said: read as usual.
+        let fine =
+            r#"{"error": null, "messages": [{"type": "INFO", "text": "ok"}], "results": []}"#;
+        assert_eq!(
+            run("patch", Format::Json, Some("results"), fine.as_bytes())
+                .unwrap()
+                .records
+                .len(),
+            0
+        );
+    }
+
+    #[test]
     fn a_file_with_no_readable_record_is_an_error_naming_the_first_problem() {
         for payload in ["{}", "[{}]", r#"{"value": [{}, {}]}"#] {
             let message = error(json("firewall_rule", payload));

@@ -65,6 +65,7 @@ pub fn json_fields(
         fields: Fields::default(),
         found: false,
         misplaced: None,
+        refused: None,
     };
     let mut de = serde_json::Deserializer::from_str(text);
     let seed = Level {
@@ -75,6 +76,10 @@ pub fn json_fields(
     seed.deserialize(&mut de)
         .and_then(|()| de.end())
         .map_err(|err| RecordsError::Json(JsonError::from_serde(&err)))?;
+    // What the answer says of itself comes before what its records are.
+    if let Some(message) = reading.refused {
+        return Err(RecordsError::Misplaced(None, message));
+    }
     if let Some((location, message)) = reading.misplaced {
         return Err(RecordsError::Misplaced(location, message));
     }
@@ -162,6 +167,9 @@ struct Reading<'k, 't> {
     found: bool,
     /// The first problem with what that place holds; reported once the whole text parsed.
     misplaced: Option<(Option<String>, String)>,
+    /// What the document's root says of the answer as a whole ([`refusal`]): a page of a
+    /// longer list, or an error. Its records, whatever they are, are then not the evidence.
+    refused: Option<String>,
 }
 
 impl Reading<'_, '_> {
@@ -300,6 +308,11 @@ impl<'de> Visitor<'de> for Level<'_, '_, '_, '_> {
                             rest: Some(rest),
                             at: &here,
                         })?;
+                    } else if matches!(self.at, Path::Root) && SIGNALS.contains(&&*key) {
+                        let value = map.next_value_seed(ValueSeed(&here))?;
+                        if let Some(why) = refusal(&key, &value) {
+                            reading.refused.get_or_insert(why);
+                        }
                     } else {
                         map.next_value_seed(Skip(&here))?;
                     }
@@ -327,6 +340,9 @@ impl<'de> Visitor<'de> for Level<'_, '_, '_, '_> {
                         }
                     } else {
                         let value = map.next_value_seed(ValueSeed(&here))?;
+                        if let Some(why) = refusal(&key, &value) {
+                            reading.refused.get_or_insert(why);
+                        }
                         object.insert(key, value);
                     }
                 }
@@ -337,6 +353,84 @@ impl<'de> Visitor<'de> for Level<'_, '_, '_, '_> {
                 Ok(())
             }
         }
+    }
+}
+
+/// The keys of a document's root that speak of the answer as a whole (see [`refusal`]).
+const SIGNALS: [&str; 5] = [
+    "@odata.nextLink",
+    "odata.nextLink",
+    "nextLink",
+    "error",
+    "messages",
+];
+
+/// Why a document whose root has `key` = `value` is not evidence, whatever records it holds:
+/// - a next-page link (Graph's `@odata.nextLink`, ARM's `nextLink`): the file is one page
+///   of a longer list, as Graph Explorer or a script that stopped early saves it, and the
+///   subjects on the other pages are missing;
+/// - an error envelope (Graph, ARM, Elastic `error`; Splunk `messages` of type `ERROR`):
+///   the vendor refused, and what records sit beside it are not its answer.
+fn refusal(key: &str, value: &Value) -> Option<String> {
+    match (key, value) {
+        ("@odata.nextLink" | "odata.nextLink" | "nextLink", Value::String(link))
+            if !link.trim().is_empty() =>
+        {
+            Some(format!(
+                "is one page of a longer list: its `{key}` names the next page, so the records on the pages after it are missing; export every page into one file (or collect it with the `graph` or `arm` connector, which follows the pages)"
+            ))
+        }
+        ("error", Value::Null | Value::Bool(false)) => None,
+        ("error", error) => Some(format!(
+            "is an error answer, not evidence: `error` says {}; fix what the vendor refused and export again",
+            error_words(error)
+        )),
+        ("messages", Value::Array(messages)) => messages
+            .iter()
+            .find(|m| {
+                m.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.eq_ignore_ascii_case("error") || t.eq_ignore_ascii_case("fatal"))
+            })
+            .map(|message| {
+                format!(
+                    "is an error answer, not evidence: its `messages` say {}; fix what the vendor refused and export again",
+                    error_words(message.get("text").unwrap_or(message))
+                )
+            }),
+        _ => None,
+    }
+}
+
+/// An error's code and message (Graph and ARM `code`/`message`, Elastic `type`/`reason`, an
+/// OAuth `error_description`), or the value itself, cut short.
+fn error_words(error: &Value) -> String {
+    const AT_MOST: usize = 200;
+    let text = match error {
+        Value::String(text) => format!("`{text}`"),
+        Value::Object(fields) => {
+            let word = |names: &[&str]| {
+                names
+                    .iter()
+                    .find_map(|name| fields.get(*name).and_then(Value::as_str))
+            };
+            match (
+                word(&["code", "type"]),
+                word(&["message", "reason", "error_description"]),
+            ) {
+                (Some(code), Some(message)) => format!("`{code}`: {message}"),
+                (Some(code), None) => format!("`{code}`"),
+                (None, Some(message)) => message.to_owned(),
+                (None, None) => error.to_string(),
+            }
+        }
+        other => other.to_string(),
+    };
+    if text.chars().count() > AT_MOST {
+        let cut: String = text.chars().take(AT_MOST).collect();
+        format!("{cut}…")
+    } else {
+        text
     }
 }
 
