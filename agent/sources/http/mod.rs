@@ -83,8 +83,9 @@ pub struct Http {
     policy: HttpPolicy,
     client: Mutex<Option<Client>>,
     tokens: Mutex<HashMap<oauth::TokenKey, oauth::Token>>,
-    /// Per credential, held while its token is requested (see `oauth`).
-    issuing: Mutex<HashMap<oauth::TokenKey, std::sync::Arc<Mutex<()>>>>,
+    /// Per credential, held while its token is requested, with how its last request failed
+    /// (see `oauth`).
+    issuing: Mutex<HashMap<oauth::TokenKey, std::sync::Arc<Mutex<Option<oauth::Failed>>>>>,
     /// Per rate limit (a source's, a tenant's): the earliest instant its next request may go.
     pacer: Mutex<pace::Pacer>,
     /// Raised when the daemon stops: waits end, no further request goes.
@@ -362,6 +363,63 @@ fn quote(text: &str, secret: Option<&Secret>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_request_that_fails_while_others_wait_for_it_answers_them_too() {
+        use std::sync::mpsc;
+        // A token endpoint that accepts connections and never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let token_url = Url::parse(&format!(
+            "http://{}/tenant/oauth2/v2.0/token",
+            listener.local_addr().unwrap()
+        ))
+        .unwrap();
+        let (accepted, connections) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                held.push(stream);
+                if accepted.send(()).is_err() {
+                    return;
+                }
+            }
+        });
+        let http = Http::new(HttpPolicy {
+            request_timeout: Duration::from_millis(500),
+            ..HttpPolicy::default()
+        });
+        let secret = crate::secret::Secret::new("s3cret-value".to_owned());
+        let credentials = ClientCredentials {
+            token_url: &token_url,
+            client_id: "app",
+            secret: &secret,
+            scope: "https://graph.microsoft.com/.default",
+        };
+        let now = Timestamp::from_second(1_790_000_000).unwrap();
+        std::thread::scope(|scope| {
+            let first = scope.spawn(|| http.token(&http.start(now), &credentials));
+            // The second asks while the first's request is out.
+            connections.recv().unwrap();
+            let second = scope.spawn(|| http.token(&http.start(now), &credentials));
+            let first = first.join().unwrap().unwrap_err();
+            let second = second.join().unwrap().unwrap_err();
+            assert!(first.contains("no complete answer within 0.5 s"), "{first}");
+            assert!(
+                second.starts_with(&first)
+                    && second.ends_with(
+                        "(the same token request failed moments ago for another collection)"
+                    ),
+                "{second}"
+            );
+        });
+        assert!(
+            connections.try_recv().is_err(),
+            "the second collection sent no request of its own"
+        );
+        // One that comes later asks again.
+        assert!(http.token(&http.start(now), &credentials).is_err());
+        assert!(connections.try_recv().is_ok(), "asked again");
+    }
 
     #[test]
     fn plain_http_only_to_loopback() {

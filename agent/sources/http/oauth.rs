@@ -45,6 +45,13 @@ pub(super) struct Token {
     renew_at: Instant,
 }
 
+/// A token request that failed: when, and why.
+#[derive(Debug)]
+pub(super) struct Failed {
+    at: Instant,
+    error: String,
+}
+
 /// The largest token response read.
 const MAX_TOKEN_RESPONSE: u64 = 64 * 1024;
 
@@ -59,6 +66,7 @@ impl Http {
         if let Some(token) = self.cached_token(&key) {
             return Ok(token);
         }
+        let arrived = Instant::now();
         // One token request per credential at a time: concurrent collections that share the
         // credential wait for that one token instead of each asking for their own.
         let issuing = Arc::clone(
@@ -68,10 +76,35 @@ impl Http {
                 .entry(key.clone())
                 .or_default(),
         );
-        let _issuing = issuing.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut last_failure = issuing.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(token) = self.cached_token(&key) {
             return Ok(token);
         }
+        // A request that failed while this one waited for it answers this one too: with the
+        // token endpoint hanging, the sources sharing a credential would otherwise each wait
+        // out the request timeout in turn, one after the other (six Graph sources: six
+        // minutes). The next collection that comes after the failure asks again.
+        if let Some(failed) = last_failure.as_ref().filter(|failed| failed.at >= arrived) {
+            return Err(format!(
+                "{} (the same token request failed moments ago for another collection)",
+                failed.error
+            ));
+        }
+        let issued = self.issue(run, credentials, key);
+        *last_failure = issued.as_ref().err().map(|error| Failed {
+            at: Instant::now(),
+            error: error.clone(),
+        });
+        issued
+    }
+
+    /// Asks the token endpoint for a new token for `credentials` and caches it under `key`.
+    fn issue(
+        &self,
+        run: &Run,
+        credentials: &ClientCredentials<'_>,
+        key: TokenKey,
+    ) -> Result<Arc<Secret>, String> {
         let requested = Instant::now();
         let what = format!("token request to {}", credentials.token_url);
         let form = [
