@@ -606,3 +606,47 @@ fn subjects_of_a_duty_now_judged_as_a_whole_are_resolved_and_not_told_again() {
     let later = about_b(&new_mails(&fixture, &before));
     assert!(later.is_empty(), "{later:#?}");
 }
+
+#[test]
+fn a_thread_opened_for_an_old_lapse_reaches_management_on_the_next_pass() {
+    // Only b, who never registers: once the duty is judged as a whole it lapses as a whole,
+    // since b's lapse began days ago.
+    const ONLY_B: &str =
+        r#"{"value": [{"userPrincipalName": "b@acme.example", "isMfaRegistered": false}]}"#;
+    let t0 = at("2026-12-01T14:00:00Z");
+    let fixture = fixture(t0);
+    let cycle = |engine: &mut dutywatch::engine::Engine, now: Timestamp| {
+        fixture.write_dated("evidence/mfa.json", ONLY_B, now);
+        engine.cycle(now).expect("cycle");
+    };
+    let mut engine = util::engine(&fixture);
+    for at in [t0, t0 + SignedDuration::from_hours(25), t0 + days(4)] {
+        cycle(&mut engine, at);
+    }
+    fixture.write(
+        "dutywatch.toml",
+        &ladder_config("").replace(
+            "check = \"mfa_registered == true\"",
+            "check = \"mfa_registered == true\"\nexpect = \"any\"",
+        ),
+    );
+    let t1 = t0 + days(4) + SignedDuration::from_hours(1);
+    let mut engine = util::engine(&fixture);
+    let before = fixture.mails();
+    cycle(&mut engine, t1);
+    let subjects = |mails: &[String]| -> Vec<String> {
+        mails.iter().filter_map(|m| header(m, "Subject")).collect()
+    };
+    assert_eq!(
+        subjects(&new_mails(&fixture, &before)),
+        ["[dutywatch] LAPSED: MFA registered (Acme Machining)"]
+    );
+    // Lapsed for days, past `management_after`: the next pass of the same engine tells
+    // management, without waiting for another change.
+    let before = fixture.mails();
+    cycle(&mut engine, t1 + SignedDuration::from_mins(15));
+    assert_eq!(
+        subjects(&new_mails(&fixture, &before)),
+        ["[dutywatch] ESCALATED: LAPSED: MFA registered (Acme Machining)"]
+    );
+}

@@ -203,10 +203,12 @@ pub fn due(policy: &Policy, unit: &Unit, now: Timestamp) -> Vec<Step> {
     steps
 }
 
-/// The first instant after `now` from which [`due`] may answer differently for the same
-/// unit: when a step that waits for time falls due. `None` when only a change of the unit can
-/// change the answer (its state, thread, acknowledgement or silence). So a caller whose units
-/// did not change need not ask again before it.
+/// The first instant from `now` on at which [`due`] may answer differently for the same
+/// unit: when a step that waits for time falls due, `now` itself when one is due already (a
+/// thread opened just now for a problem older than `management_after`: its management step
+/// comes on the next pass, not when the unit next changes). `None` when only a change of the
+/// unit can change the answer (its state, thread, acknowledgement or silence). So a caller
+/// whose units did not change need not ask again before it.
 pub fn next_due(policy: &Policy, unit: &Unit, now: Timestamp) -> Option<Timestamp> {
     let kind = unit.state.filter(|kind| kind.needs_attention())?;
     if unit.silenced {
@@ -222,7 +224,7 @@ pub fn next_due(policy: &Policy, unit: &Unit, now: Timestamp) -> Option<Timestam
     };
     from.checked_add(after.as_signed_duration())
         .ok()
-        .filter(|at| *at > now)
+        .map(|at| at.max(now))
 }
 
 /// Whether `after` has passed since `from` at `now`.
@@ -449,6 +451,16 @@ mod tests {
                         .unwrap();
                     assert_eq!(due(&policy, &unit, far), steps, "{unit:?} at {now}");
                 }
+                // Due already: a step that waited for time is among the steps due now.
+                Some(at) if at == now => {
+                    timed += 1;
+                    assert!(
+                        steps
+                            .iter()
+                            .any(|s| matches!(s, Step::Management | Step::Repeat(_))),
+                        "{unit:?} at {now}: {steps:?}"
+                    );
+                }
                 Some(at) => {
                     timed += 1;
                     assert!(at > now);
@@ -459,5 +471,27 @@ mod tests {
             }
         }
         assert!(timed > 300, "{timed} units wait for time");
+    }
+
+    #[test]
+    fn a_thread_opened_for_an_old_problem_has_its_management_step_due_at_once() {
+        let policy = Policy::default();
+        let since = ts("2026-11-01T09:00:00Z");
+        let now = ts("2026-12-01T09:00:00Z");
+        // As a notice left it, this pass: opened now, management not told yet.
+        let unit = Unit {
+            state: Some(StateKind::Lapsed),
+            since,
+            thread: Some(Thread {
+                reached: Reach::Backup,
+                management: false,
+                repeats: 0,
+                last_mail_at: now,
+            }),
+            acknowledged: false,
+            silenced: false,
+        };
+        assert_eq!(next_due(&policy, &unit, now), Some(now));
+        assert!(due(&policy, &unit, now).contains(&Step::Management));
     }
 }
