@@ -543,9 +543,14 @@ impl Engine {
                 tracing::info!(contractor = %contractor.id, "ClientQuarantineLiftRecorded");
             }
         }
-        self.store
+        let retired = self
+            .store
             .retain_duties(&contractor.id, &keep, now)
-            .context("forgetting duties no longer configured")?;
+            .context("settling the stored duties with the configured ones")?;
+        if retired > 0 {
+            // Subjects left: their threads are the ladder's to resolve.
+            self.ladder_quiet.forget(&contractor.id);
+        }
         self.record_crm_version(contractor, now)?;
         for duty in watched {
             let in_scope = match scope {

@@ -336,12 +336,14 @@ impl Store {
     ///   live subjects recorded as gone, in one history row, so the ladder resolves their
     ///   threads instead of reminding of subjects nothing judges any more, and its count of
     ///   met subjects is cleared.
+    ///
+    /// Answers how many duties had their subjects retired (what the ladder reads changed).
     pub fn retain_duties(
         &mut self,
         client: &str,
         kept: &[KeptDuty<'_>],
         at: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<usize, StoreError> {
         let on_err = self.sql_error(format!("settling the stored duties of {client}"));
         let at_text = ts_text(whole_seconds(at));
         let inner = |store: &mut Store| {
@@ -368,7 +370,7 @@ impl Store {
                 }
             }
             if gone.is_empty() && retired.is_empty() {
-                return Ok(());
+                return Ok(0);
             }
             let tx = store.write_tx()?;
             for duty in gone {
@@ -379,10 +381,10 @@ impl Store {
                     )?;
                 }
             }
-            for duty in retired {
+            for duty in &retired {
                 retire_subjects(&tx, client, duty, &at_text)?;
             }
-            tx.commit()
+            tx.commit().map(|()| retired.len())
         };
         inner(self).map_err(on_err)
     }
@@ -415,13 +417,14 @@ fn retire_subjects(
         .query_map(params![client, duty], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     if !live.is_empty() {
-        tx.execute(
+        let history_id: i64 = tx.query_row(
             "INSERT INTO verdict_history (client, duty, state, at, verdict)
              SELECT client, duty, state, ?3, verdict FROM duty_state
-             WHERE client = ?1 AND duty = ?2",
+             WHERE client = ?1 AND duty = ?2
+             RETURNING id",
             params![client, duty, at_text],
+            |row| row.get(0),
         )?;
-        let history_id = tx.last_insert_rowid();
         let mut history = tx.prepare(
             "INSERT INTO subject_history (history_id, client, duty, subject, from_state, state,
                                           at, reason)
@@ -1157,13 +1160,16 @@ pub(super) mod tests {
             id: "devices",
             judges_subjects: true,
         }];
-        t.store.retain_duties("acme", &per_subject, later).unwrap();
+        assert_eq!(
+            t.store.retain_duties("acme", &per_subject, later).unwrap(),
+            0
+        );
         assert_eq!(count(&t.store, "subject_history"), 1, "nothing retired yet");
         let whole = [KeptDuty {
             id: "devices",
             judges_subjects: false,
         }];
-        t.store.retain_duties("acme", &whole, later).unwrap();
+        assert_eq!(t.store.retain_duties("acme", &whole, later).unwrap(), 1);
 
         let subjects = t.store.subjects("acme", "devices").unwrap();
         assert_eq!(subjects.len(), 1);
@@ -1187,7 +1193,7 @@ pub(super) mod tests {
 
         // Settled: a second pass records nothing more.
         let histories = count(&t.store, "verdict_history");
-        t.store.retain_duties("acme", &whole, later).unwrap();
+        assert_eq!(t.store.retain_duties("acme", &whole, later).unwrap(), 0);
         assert_eq!(count(&t.store, "verdict_history"), histories);
         assert_eq!(count(&t.store, "subject_history"), 2);
     }
