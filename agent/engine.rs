@@ -27,7 +27,9 @@ use crate::escalation;
 use crate::mail::{self, MailError, Mailer};
 use crate::parse_cache::{self, ParseCache, SharedParsed};
 use crate::sources;
-use crate::store::{EvidenceHeader, KeptDuty, Lease, NewEvidence, PendingMail, Store, Tampered};
+use crate::store::{
+    EvidenceHeader, KeptDuty, Lease, NewEvidence, PendingMail, Store, StoreError, Tampered,
+};
 
 /// At most this many mails are sent per delivery pass, so one pass stays
 /// short even after a long mail outage.
@@ -722,9 +724,9 @@ impl Engine {
                 (DutyReader::Source(_), None) if rows.iter().any(|row| row.key == key) => {
                     Gathered::Again
                 }
-                _ => match self.store.payload(&header)? {
+                _ => match self.payload_of(duty, &header, now)? {
                     Ok(payload) => Gathered::Ready(Content::Bytes(payload)),
-                    Err(tampered) => return Ok((tampered_verdict(duty, tampered, now), now)),
+                    Err(verdict) => return Ok((verdict, now)),
                 },
             };
             rows.push(StoredRow {
@@ -760,9 +762,9 @@ impl Engine {
                 Gathered::Again => match read_now.get(&row.key) {
                     Some(parsed) => Content::Read(parsed.clone()),
                     // Its earlier row was left out (dated ahead, or not the latest).
-                    None => match self.store.payload(&row.header)? {
+                    None => match self.payload_of(duty, &row.header, now)? {
                         Ok(payload) => Content::Bytes(payload),
-                        Err(tampered) => return Ok((tampered_verdict(duty, tampered, now), now)),
+                        Err(verdict) => return Ok((verdict, now)),
                     },
                 },
                 Gathered::Ready(content) => content,
@@ -845,6 +847,26 @@ impl Engine {
             .source(&duty.source)
             .map(DutyReader::Source)
             .ok_or_else(|| format!("source `{}` is no longer configured", duty.source))
+    }
+
+    /// A row's payload, or the verdict it makes instead: `source_error` when it was tampered
+    /// with, or when it is intact but the memory at hand cannot hold it (judged again on the
+    /// next pass; the client's other duties are judged as usual).
+    fn payload_of(
+        &self,
+        duty: &Duty,
+        header: &EvidenceHeader,
+        now: Timestamp,
+    ) -> anyhow::Result<Result<Vec<u8>, Verdict>> {
+        match self.store.payload(header) {
+            Ok(Ok(payload)) => Ok(Ok(payload)),
+            Ok(Err(tampered)) => Ok(Err(tampered_verdict(duty, tampered, now))),
+            Err(error @ StoreError::NoRoom { .. }) => {
+                tracing::error!(duty = %duty.id, error = %error, "EvidenceNoRoom");
+                Ok(Err(untrusted(now, error.to_string())))
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// The records of one row: those read before, else its (checked) bytes read now and

@@ -9,7 +9,7 @@ use dutywatch_checks::evidence::{Collection, EvidenceView, Snapshot};
 use dutywatch_checks::verdict::Verdict;
 use jiff::Timestamp;
 
-use super::{Content, DutyReader, Engine, intact_or_verdict, tampered_verdict, untrusted};
+use super::{Content, DutyReader, Engine, intact_or_verdict, untrusted};
 use crate::config::{Contractor, Source};
 use crate::parse_cache;
 
@@ -78,11 +78,9 @@ impl Engine {
                 };
                 let content = match self.cache().get(&key) {
                     Some(parsed) => Content::Read(parsed),
-                    None => match self.store.payload(header)? {
+                    None => match self.payload_of(duty, header, now)? {
                         Ok(payload) => Content::Bytes(payload),
-                        Err(tampered) => {
-                            return Ok(Err(tampered_verdict(duty, tampered, now)));
-                        }
+                        Err(verdict) => return Ok(Err(verdict)),
                     },
                 };
                 match self.records(&DutyReader::Source(source), content, header, key) {

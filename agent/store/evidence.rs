@@ -420,14 +420,24 @@ impl Store {
             .map_err(on_err)?;
         let payload = match stored {
             None => None,
-            Some((bytes, encoding)) => match payload::decode(&encoding, &bytes)
-                .map_err(no_room)
-                .map_err(self.sql_error(format!("reading the payload of evidence {}", row.id)))?
-            {
+            Some((bytes, encoding)) => match payload::decode(&encoding, &bytes) {
                 // Kept as collected: the bytes read are the payload.
-                Some(Cow::Borrowed(_)) => Some(bytes),
-                Some(Cow::Owned(decoded)) => Some(decoded),
-                None => None,
+                Ok(Some(Cow::Borrowed(_))) => Some(bytes),
+                Ok(Some(Cow::Owned(decoded))) => Some(decoded),
+                Ok(None) => None,
+                // Hashed while decoding instead: an edited frame is still tampering, and only
+                // an intact one that does not fit is a lack of memory.
+                Err(no_room) => match payload::sha256_hex(&encoding, &bytes) {
+                    Some(hash) if hash == row.sha256 => {
+                        return Err(StoreError::NoRoom {
+                            id: row.id,
+                            client: row.client.clone(),
+                            source_id: row.source.clone(),
+                            bytes: no_room.bytes,
+                        });
+                    }
+                    _ => None,
+                },
             },
         };
         Ok(match payload {
@@ -627,13 +637,20 @@ fn check_row(row: &RawRow<'_>, expected_prev: &str) -> Option<Tamper> {
 /// `with_payload` (it is decoded here), else it is left as [`Payload::Checked`].
 fn raw_row<'a>(row: &'a Row<'_>, with_payload: bool) -> rusqlite::Result<RawRow<'a>> {
     let payload = if with_payload {
-        Payload::Read(
-            stored_payload(row)?
-                .map(|(bytes, encoding)| payload::decode(encoding, bytes))
-                .transpose()
-                .map_err(no_room)?
-                .flatten(),
-        )
+        let decoded = match stored_payload(row)? {
+            None => None,
+            Some((bytes, encoding)) => match payload::decode(encoding, bytes) {
+                Ok(decoded) => decoded,
+                // As in `Store::payload`: tampering if it does not hash right, else no room.
+                Err(no_room) => match payload::sha256_hex(encoding, bytes) {
+                    Some(hash) if hash == row.get_ref(7)?.as_str()? => {
+                        return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(no_room)));
+                    }
+                    _ => None,
+                },
+            },
+        };
+        Payload::Read(decoded)
     } else {
         Payload::Checked
     };
@@ -651,12 +668,6 @@ fn raw_row<'a>(row: &'a Row<'_>, with_payload: bool) -> rusqlite::Result<RawRow<
         prev_chain: row.get_ref(10)?.as_str()?,
         chain: row.get_ref(11)?.as_str()?,
     })
-}
-
-/// A payload that could not be decoded for want of memory fails the read, to be tried again:
-/// unlike one that does not decode, it is not known to be edited.
-fn no_room(error: payload::NoRoom) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Blob, Box::new(error))
 }
 
 /// Columns 8 and 9 of a row of [`RAW_COLUMNS`]: the payload's stored bytes and their
@@ -995,6 +1006,78 @@ mod tests {
         }
         let report = t.store.verify_chain().unwrap();
         assert_eq!((report.rows, report.broken), (5, None));
+    }
+
+    #[test]
+    fn an_intact_payload_the_memory_cannot_hold_is_an_error_and_an_edited_one_still_tampered() {
+        let mut t = temp_store();
+        let export: Vec<u8> = (0..2_000)
+            .flat_map(|i| format!("{{\"id\":{i},\"isMfaRegistered\":true}},").into_bytes())
+            .collect();
+        let id = t
+            .store
+            .record_collection(
+                ts("2026-11-23T09:59:59Z"),
+                &new(&export, "2026-11-20T00:00:00Z"),
+            )
+            .unwrap();
+        let header = t
+            .store
+            .snapshot_headers("acme", "mfa_export", None)
+            .unwrap()
+            .remove(0)
+            .unwrap();
+        payload::tests::REFUSE_MEMORY.set(true);
+        let error = t.store.payload(&header).unwrap_err();
+        assert!(
+            matches!(error, StoreError::NoRoom { bytes, .. } if bytes == export.len() as u64),
+            "{error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("it is intact and is read again on the next pass")
+        );
+        // Through the chain's reading of rows: the reason is the error's source.
+        let error = t.store.evidence(id).unwrap_err();
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert!(
+            source
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("not enough memory"),
+            "{error}: {source:?}"
+        );
+
+        // One byte of the frame changed: whatever memory there is, it is tampering.
+        let mut frame: Vec<u8> = t
+            .store
+            .conn
+            .query_row("SELECT payload FROM payloads", [], |r| r.get(0))
+            .unwrap();
+        let last = frame.len() - 8;
+        frame[last] ^= 0x5a;
+        t.store
+            .conn
+            .execute_batch("DROP TRIGGER payloads_no_update")
+            .unwrap();
+        t.store
+            .conn
+            .execute("UPDATE payloads SET payload = ?1", rusqlite::params![frame])
+            .unwrap();
+        assert_eq!(
+            t.store.payload(&header).unwrap(),
+            Err(tampered(id, Tamper::PayloadHash))
+        );
+        assert_eq!(
+            t.store.evidence(id).unwrap().unwrap(),
+            Err(tampered(id, Tamper::PayloadHash))
+        );
+        payload::tests::REFUSE_MEMORY.set(false);
+        assert_eq!(
+            t.store.payload(&header).unwrap(),
+            Err(tampered(id, Tamper::PayloadHash))
+        );
     }
 
     #[test]

@@ -124,6 +124,16 @@ pub enum StoreError {
         found: i64,
         expected: usize,
     },
+    /// A payload, intact, that the memory at hand cannot hold decoded.
+    #[error(
+        "not enough memory to read the payload of evidence {id} ({client}/{source_id}, {bytes} bytes); it is intact and is read again on the next pass: give the service more memory, or lower the source's `max_bytes`"
+    )]
+    NoRoom {
+        id: dutywatch_checks::evidence::EvidenceId,
+        client: String,
+        source_id: String,
+        bytes: u64,
+    },
     #[error("{op} in {}", path.display())]
     Sql {
         op: String,

@@ -57,10 +57,20 @@ pub(super) fn encode(payload: &[u8]) -> (Encoding, Cow<'_, [u8]>) {
     if payload.len() < SMALLEST_COMPRESSED {
         return (Encoding::Identity, Cow::Borrowed(payload));
     }
-    // A compressor that cannot start (out of memory) leaves the bytes as they are: storing
-    // them uncompressed is always correct, only larger.
-    match zstd::bulk::compress(payload, LEVEL) {
-        Ok(frame) if frame.len() < payload.len() => (Encoding::Zstd, Cow::Owned(frame)),
+    // A compressor that cannot start or a frame that cannot be reserved (out of memory)
+    // leaves the bytes as they are: storing them uncompressed is always correct, only larger.
+    // (`zstd::bulk` would abort the daemon instead: its contexts and buffers are infallible.)
+    let frame = || {
+        let mut context = zstd::zstd_safe::CCtx::try_create()?;
+        let mut frame = Vec::new();
+        frame
+            .try_reserve_exact(zstd::zstd_safe::compress_bound(payload.len()))
+            .ok()?;
+        context.compress(&mut frame, payload, LEVEL).ok()?;
+        Some(frame)
+    };
+    match frame() {
+        Some(frame) if frame.len() < payload.len() => (Encoding::Zstd, Cow::Owned(frame)),
         _ => (Encoding::Identity, Cow::Borrowed(payload)),
     }
 }
@@ -85,6 +95,12 @@ pub(super) fn decode<'a>(
     stored: &'a [u8],
 ) -> Result<Option<Cow<'a, [u8]>>, NoRoom> {
     decode_with(encoding, stored, |capacity| {
+        #[cfg(test)]
+        if tests::REFUSE_MEMORY.get() {
+            return Vec::<u8>::new()
+                .try_reserve_exact(usize::MAX)
+                .map(|()| Vec::new());
+        }
         let mut buffer = Vec::new();
         buffer.try_reserve_exact(capacity).map(|()| buffer)
     })
@@ -110,13 +126,13 @@ fn decode_with<'a>(
             let capacity = usize::try_from(size).map_err(|_| no_room)?;
             let mut buffer = reserve(capacity).map_err(|_| no_room)?;
             // The decoder's own state is a few hundred kilobytes; without them nothing reads.
-            let mut decompressor = zstd::bulk::Decompressor::new().map_err(|_| no_room)?;
-            Ok(
-                match decompressor.decompress_to_buffer(stored, &mut buffer) {
-                    Ok(decoded) if decoded == capacity => Some(Cow::Owned(buffer)),
-                    _ => None,
-                },
-            )
+            let mut context = zstd::zstd_safe::DCtx::try_create().ok_or(no_room)?;
+            // Every frame of `stored` is decoded into `buffer`, which holds exactly one
+            // payload: a second frame, or one longer than it claims, does not fit and fails.
+            Ok(match context.decompress(&mut buffer, stored) {
+                Ok(decoded) if decoded == capacity => Some(Cow::Owned(buffer)),
+                _ => None,
+            })
         }
     }
 }
@@ -134,33 +150,45 @@ fn frame_size(stored: &[u8]) -> Option<u64> {
 /// The lowercase hex SHA-256 of the collected bytes of a stored payload, hashed as they are
 /// decoded, so checking a payload costs no memory for its bytes (`evidence verify`, and the
 /// daemon's check of the chain, whatever a frame claims to hold); `None` when
-/// [`decode`] would give `None`.
+/// [`decode`] would give `None` (or, on a host out of memory, when the decoder's own few
+/// hundred kilobytes cannot be had).
 pub(super) fn sha256_hex(encoding: &str, stored: &[u8]) -> Option<String> {
     use sha2::Digest as _;
-    use std::io::Read as _;
+    use zstd::zstd_safe::{DCtx, InBuffer, OutBuffer};
     let mut hasher = sha2::Sha256::new();
     match Encoding::from_sql(encoding)? {
         Encoding::Identity => hasher.update(stored),
         Encoding::Zstd => {
             let size = frame_size(stored)?;
-            let mut decoder = zstd::stream::read::Decoder::with_buffer(stored)
-                .ok()?
-                .single_frame();
-            let mut chunk = vec![0_u8; 64 * 1024];
+            let mut context = DCtx::try_create()?;
+            let mut chunk = [0_u8; 16 * 1024];
+            let mut input = InBuffer::around(stored);
             let mut decoded = 0_u64;
             loop {
-                let read = decoder.read(&mut chunk).ok()?;
-                if read == 0 {
-                    break;
+                let mut output = OutBuffer::around(&mut chunk[..]);
+                let read_before = input.pos();
+                // 0: the frame is complete.
+                let more = context.decompress_stream(&mut output, &mut input).ok()?;
+                let written = output.pos();
+                // Neither read nor wrote: it would never end.
+                if written == 0 && input.pos() == read_before {
+                    return None;
                 }
-                decoded += read as u64;
+                decoded += written as u64;
                 if decoded > size {
                     return None;
                 }
-                hasher.update(&chunk[..read]);
+                hasher.update(&chunk[..written]);
+                if more == 0 {
+                    break;
+                }
+                // Input used up, the frame not complete, nothing more to flush: cut short.
+                if input.pos() == stored.len() && written < chunk.len() {
+                    return None;
+                }
             }
             // Exactly one frame, all of the stored bytes: as `decode` reads them.
-            if decoded != size || !decoder.finish().is_empty() {
+            if decoded != size || input.pos() != stored.len() {
                 return None;
             }
         }
@@ -169,8 +197,15 @@ pub(super) fn sha256_hex(encoding: &str, stored: &[u8]) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    thread_local! {
+        /// Set: [`decode`] is refused the memory for what it decodes, as a host out of memory
+        /// would refuse it.
+        pub(in super::super) static REFUSE_MEMORY: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
+    }
 
     fn export(records: usize) -> Vec<u8> {
         let mut text = String::from("{\"value\":[");
