@@ -226,6 +226,11 @@ fn the_readme_documents_every_built_in_kind_and_field() {
             .unwrap_or_else(|| panic!("README lists no kind `{}`", kind.name));
         for field in &kind.fields {
             let required = if field.required { " (required)" } else { "" };
+            let ahead = if field.ty.is_time() && !field.event {
+                " (set ahead)"
+            } else {
+                ""
+            };
             let from: Vec<String> = field.from.iter().map(|p| format!("`{p}`")).collect();
             let ty = match &field.ty {
                 dutywatch_checks::kind::FieldType::Enum(values) => {
@@ -233,7 +238,11 @@ fn the_readme_documents_every_built_in_kind_and_field() {
                 }
                 other => other.name().to_owned(),
             };
-            let expected = format!("`{}` {ty}{required} ← {}", field.name, from.join(", "));
+            let expected = format!(
+                "`{}` {ty}{required}{ahead} ← {}",
+                field.name,
+                from.join(", ")
+            );
             assert!(
                 line.contains(&expected),
                 "README's `{}` line lacks {expected}",
@@ -540,26 +549,20 @@ fn a_declared_kinds_times_are_events_unless_a_field_is_set_ahead() {
     assert_eq!((badge.as_str(), state.as_str()), ("B-7", "no_evidence"));
     assert!(
         reason.contains("`reviewed_on` 2027-11-20 is after the evidence's instant")
-            && reason.contains("a typo or a clock ahead, not evidence"),
+            && reason.contains("a typo or a clock ahead, not evidence")
+            && reason.contains("if `reviewed_on` is set ahead on purpose (an expiry, a due date), add `ahead = true` to its `[[kind.field]]` in kind `badge_review`"),
         "{reason}"
     );
 
-    // Without `ahead`, an expiry next year is as unlikely as a review next year: nothing is
-    // judged, and the reason says how to tell them apart.
-    let (met, failing) = judged("");
-    assert_eq!(met, 0, "{failing:?}");
-    let b1 = failing
-        .iter()
-        .find(|(badge, ..)| badge == "B-1")
-        .expect("B-1 is not judged");
-    assert_eq!(b1.1, "no_evidence");
+    // Without `ahead`, an expiry is read as when something happened: a condition that needs
+    // it after now could never hold, and the config says so before any record is judged.
+    fixture.write("dutywatch.toml", &badge_config(""));
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        b1.2.contains("`expires_on` 2027-06-30 is after the evidence's instant")
-            && b1
-                .2
-                .contains("declare it with `ahead = true` in kind `badge_review`"),
-        "{}",
-        b1.2
+        stderr.contains("`expires_on` is when something happened, and a record dated after its evidence is not judged, so `expires_on > now…` could never hold; if it is set ahead on purpose (an expiry, a due date), add `ahead = true` to its `[[kind.field]]` in kind `badge_review`"),
+        "{stderr}"
     );
 }
 

@@ -1296,7 +1296,7 @@ fn dated_ahead(kind: &EvidenceKind, record: &Record, context: Context<'_>) -> Op
                 String::new()
             } else {
                 format!(
-                    "; if `{}` is set ahead on purpose (an expiry, a due date), declare it with `ahead = true` in kind `{}`",
+                    "; if `{}` is set ahead on purpose (an expiry, a due date), add `ahead = true` to its `[[kind.field]]` in kind `{}`",
                     field.name, kind.name
                 )
             };

@@ -274,7 +274,6 @@ impl Kinds {
 /// The kind of hand-added evidence (`dutywatch evidence add`).
 pub const MANUAL_COMPLETION: &str = "manual_completion";
 
-/// The built-in kind of hand-added evidence.
 /// Whether `name` is a built-in kind (a config's own kinds cannot take a built-in name).
 pub fn is_builtin(name: &str) -> bool {
     static NAMES: std::sync::LazyLock<Vec<String>> =
@@ -282,6 +281,7 @@ pub fn is_builtin(name: &str) -> bool {
     NAMES.iter().any(|builtin| builtin == name)
 }
 
+/// The built-in kind of hand-added evidence.
 pub fn manual_completion() -> &'static EvidenceKind {
     static KIND: std::sync::LazyLock<EvidenceKind> = std::sync::LazyLock::new(|| {
         builtin()

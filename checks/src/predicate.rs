@@ -383,7 +383,26 @@ impl Expr {
                         kind.unknown_field_hint(&name)
                     ));
                 };
-                check_comparison(&name, &spec.ty, *op, value)
+                check_comparison(&name, &spec.ty, *op, value)?;
+                // An event time after now is not evidence (`kind::Field::event`): a condition
+                // that needs one could never hold, and every subject would be unknown.
+                let needs_future = matches!(op, Op::Gt | Op::Ge)
+                    && matches!(value, Literal::Now(offset) if *offset >= 0);
+                if spec.event && needs_future {
+                    let fix = if crate::kind::is_builtin(&kind.name) {
+                        "compare it with a time before now, such as `now-7d`".to_owned()
+                    } else {
+                        format!(
+                            "if it is set ahead on purpose (an expiry, a due date), add `ahead = true` to its `[[kind.field]]` in kind `{}`",
+                            kind.name
+                        )
+                    };
+                    return Err(format!(
+                        "`{name}` is when something happened, and a record dated after its evidence is not judged, so `{name} {} now…` could never hold; {fix}",
+                        op.as_str()
+                    ));
+                }
+                Ok(())
             }
         }
     }

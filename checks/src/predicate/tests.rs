@@ -507,3 +507,24 @@ fn an_error_quotes_a_short_marked_excerpt_not_the_whole_expression() {
     );
     assert_eq!(excerpt("ab", 99), "ab");
 }
+
+#[test]
+fn an_event_time_compared_with_a_time_after_now_is_refused_as_never_holding() {
+    for never in ["last_sync > now", "last_sync >= now+1d"] {
+        let error = bind(never, "managed_device").unwrap_err();
+        assert!(
+            error.contains("`last_sync` is when something happened")
+                && error.contains("could never hold; compare it with a time before now"),
+            "{never}: {error}"
+        );
+    }
+    // What such a field is for: within a while before now, or before a date.
+    for fine in [
+        "last_sync > now-7d",
+        "last_sync < now",
+        "last_sync <= now+1d",
+        "last_sync > '2026-01-01'",
+    ] {
+        assert_eq!(bind(fine, "managed_device"), Ok(()), "{fine}");
+    }
+}
