@@ -584,3 +584,19 @@ fn ahead_on_a_field_that_is_not_a_time_is_a_config_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_broken_source_is_one_problem_not_one_more_per_duty_on_it() {
+    let fixture = util::standard(at(util::CLOCK));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    // The mfa source (max_age = "2d") with a cron of four fields.
+    let broken = good.replacen("schedule = \"0 * * * *\"", "schedule = \"0 * * *\"", 1);
+    assert_ne!(broken, good);
+    fixture.write("dutywatch.toml", &broken);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("1 problem(s)"), "{stderr}");
+    assert!(stderr.contains("source[mfa].schedule"), "{stderr}");
+    assert!(!stderr.contains("max_age"), "{stderr}");
+}

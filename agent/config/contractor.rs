@@ -295,7 +295,8 @@ impl Context<'_> {
                                     .find(|s| s.id == join.source)
                                     .and_then(|s| s.max_age)
                             });
-                            if join.max_age.is_none() {
+                            let broken = !sources.iter().any(|s| s.id == join.source);
+                            if join.max_age.is_none() && !broken {
                                 unlimited.push(join.alias.clone());
                             }
                         }
@@ -313,7 +314,10 @@ impl Context<'_> {
                     // limit, an export nobody refreshes would count as current forever.
                     let judges_the_present =
                         matches!(duty.rule, Rule::Continuous(_) | Rule::EventClock(_));
-                    if judges_the_present && duty.max_age.is_none() {
+                    // A source whose own definition is broken is reported there: its
+                    // `max_age` is not known, not missing.
+                    let source_broken = !sources.iter().any(|s| s.id == duty.source);
+                    if judges_the_present && duty.max_age.is_none() && !source_broken {
                         self.error(
                             raw_duty.span().start,
                             &format!("{key}.duty[{}].max_age", duty.id),
