@@ -310,20 +310,30 @@ pub fn parse_with(
                 .map(|span| toml_key_at(text, span.start))
                 .unwrap_or_default();
             let message = error.message().trim_end();
+            // The key as written at that place: `every` of `contractor[acme].duty[2].every`.
+            let last = key
+                .rsplit('.')
+                .next()
+                .map(|segment| segment.split('[').next().unwrap_or(segment))
+                .filter(|segment| !segment.is_empty())
+                .unwrap_or("key");
             let hint = if message.contains("expected a string") {
-                "; quote the value, e.g. id = \"3.1.1\""
+                format!("; quote the value, e.g. {last} = \"…\"")
             } else if message.contains("expected a sequence") {
-                "; write a list, e.g. [\"a\", \"b\"]"
+                "; write a list, e.g. [\"a\", \"b\"]".to_owned()
             } else if message.starts_with("duplicate key") {
-                "; keep one of them"
+                "; keep one of them".to_owned()
             } else {
-                ""
+                String::new()
             };
+            // The file is read as a whole: what comes after this problem was not checked.
             return Err(ConfigErrors(vec![ConfigError {
                 file: path.to_owned(),
                 line,
                 key,
-                message: format!("{message}{hint}"),
+                message: format!(
+                    "{message}{hint} (reading stopped here: fix this and run `dutywatch check-config` again to see any other problem)"
+                ),
             }]));
         }
     };
