@@ -369,6 +369,54 @@ fn the_daemon_records_each_partys_digest_once_per_week_across_a_restart() {
 }
 
 #[test]
+fn a_change_of_timezone_makes_no_second_digest_in_the_same_week() {
+    let now = at("2026-11-30T14:00:00Z"); // Monday 09:00 in New York, 15:00 in Berlin
+    let fixture = Fixture::new();
+    let config = util::contractor_config("\n[digest]\nschedule = \"0 8 * * MON\"\n");
+    fixture.write("dutywatch.toml", &config);
+    fixture.write("crm.csv", util::CRM);
+    fixture.write_dated("evidence/reviews.csv", util::REVIEWS, now);
+    fixture.write_dated("evidence/mfa.json", util::MFA_OK, now);
+    let weeks = || {
+        let config = fixture.load();
+        let store = dutywatch::store::Store::open_read_only(&config.database).expect("store");
+        store
+            .digest_weeks("acme", Party::Contractor)
+            .expect("weeks")
+            .into_iter()
+            .map(|w| w.week)
+            .collect::<Vec<_>>()
+    };
+    Daemon::start(fixture.config_path(), fixture.load(), now)
+        .expect("start")
+        .step(now)
+        .expect("step");
+    assert_eq!(weeks(), [at("2026-11-30T13:00:00Z")]);
+
+    // The config moves to Berlin: this week's schedule fired at 07:00Z instead, and this
+    // week's digest is made already.
+    let berlin = config.replace("America/New_York", "Europe/Berlin");
+    assert_ne!(berlin, config);
+    fixture.write("dutywatch.toml", &berlin);
+    let later = at("2026-12-01T14:00:00Z");
+    let mut daemon = Daemon::start(fixture.config_path(), fixture.load(), later).expect("start");
+    daemon.step(later).expect("step");
+    assert_eq!(
+        weeks(),
+        [at("2026-11-30T13:00:00Z")],
+        "one digest this week"
+    );
+
+    // The next Monday, 08:00 in Berlin.
+    let next = at("2026-12-07T07:00:00Z");
+    daemon.step(next).expect("step");
+    assert_eq!(
+        weeks(),
+        [at("2026-11-30T13:00:00Z"), at("2026-12-07T07:00:00Z")]
+    );
+}
+
+#[test]
 fn the_digest_names_each_partys_next_crm_review_from_its_library_duty() {
     let now = at("2026-11-30T12:00:00Z");
     let fixture = util::standard(now);

@@ -20,6 +20,10 @@ pub struct NewWeek<'a> {
     pub party: Party,
     /// The instant the digest schedule fired for this week.
     pub week: Timestamp,
+    /// The calendar week holding `week` in the digest's zone, Monday 00:00 to the next: a
+    /// party gets one digest in it, even when the schedule or the zone changed after this
+    /// week's digest was made (the schedule then fires at another instant of the same week).
+    pub calendar_week: (Timestamp, Timestamp),
     pub made_at: Timestamp,
     pub counts: Counts,
     pub sprs_proven: Option<i32>,
@@ -61,7 +65,10 @@ impl Store {
             let inserted = tx.execute(
                 "INSERT INTO digest_weeks (client, party, week, made_at, counts, sprs_proven,
                                            sprs_lapses, mail_to, subject, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+                 WHERE NOT EXISTS (SELECT 1 FROM digest_weeks
+                                   WHERE client = ?1 AND party = ?2
+                                     AND week >= ?11 AND week < ?12)
                  ON CONFLICT (client, party, week) DO NOTHING",
                 params![
                     week.client,
@@ -73,7 +80,9 @@ impl Store {
                     week.sprs_lapses,
                     to,
                     week.subject,
-                    week.body
+                    week.body,
+                    ts_text(week.calendar_week.0),
+                    ts_text(week.calendar_week.1)
                 ],
             )?;
             // The mail is decided with the week's record: the same transaction, under a key
@@ -106,18 +115,25 @@ impl Store {
         write(self).map_err(on_err)
     }
 
-    /// Whether `week`'s digest of that contractor's party is recorded.
+    /// Whether a digest of that contractor's party is recorded for a week within
+    /// `calendar_week` (see [`NewWeek::calendar_week`]).
     pub fn digest_week_recorded(
         &self,
         client: &str,
         party: Party,
-        week: Timestamp,
+        calendar_week: (Timestamp, Timestamp),
     ) -> Result<bool, StoreError> {
         let on_err = self.sql_error(format!("reading the digests of {client}"));
         self.conn
             .query_row(
-                "SELECT 1 FROM digest_weeks WHERE client = ?1 AND party = ?2 AND week = ?3",
-                params![client, party.as_str(), ts_text(week)],
+                "SELECT 1 FROM digest_weeks WHERE client = ?1 AND party = ?2
+                                              AND week >= ?3 AND week < ?4",
+                params![
+                    client,
+                    party.as_str(),
+                    ts_text(calendar_week.0),
+                    ts_text(calendar_week.1)
+                ],
                 |_| Ok(()),
             )
             .optional()
@@ -162,11 +178,18 @@ mod tests {
         text.parse().unwrap()
     }
 
+    /// The UTC calendar week of a Monday 13:00Z.
+    fn of_monday(when: Timestamp) -> (Timestamp, Timestamp) {
+        let start = when - jiff::SignedDuration::from_hours(13);
+        (start, start + jiff::SignedDuration::from_hours(7 * 24))
+    }
+
     fn week<'a>(client: &'a str, party: Party, when: &str, proven: Option<i32>) -> NewWeek<'a> {
         NewWeek {
             client,
             party,
             week: at(when),
+            calendar_week: of_monday(at(when)),
             made_at: at(when),
             counts: Counts {
                 met: 3,
@@ -215,14 +238,21 @@ mod tests {
         );
         assert!(
             store
-                .digest_week_recorded("acme", Party::Msp, at(monday))
+                .digest_week_recorded("acme", Party::Msp, of_monday(at(monday)))
                 .unwrap()
         );
         assert!(
             !store
-                .digest_week_recorded("other", Party::Msp, at(monday))
+                .digest_week_recorded("other", Party::Msp, of_monday(at(monday)))
                 .unwrap()
         );
+        // The zone changed: the schedule fires at 07:00Z of the same Monday. Still that week.
+        let moved = NewWeek {
+            week: at("2026-11-23T07:00:00Z"),
+            calendar_week: of_monday(at(monday)),
+            ..week("acme", Party::Contractor, monday, Some(1))
+        };
+        assert!(!store.record_digest_week(&moved).unwrap());
         let weeks = store.digest_weeks("acme", Party::Contractor).unwrap();
         let shown: Vec<(Timestamp, Option<i32>)> =
             weeks.iter().map(|w| (w.week, w.sprs_proven)).collect();
@@ -249,6 +279,7 @@ mod mail_tests {
             client: "acme",
             party: Party::Contractor,
             week: monday,
+            calendar_week: (monday, monday + jiff::SignedDuration::from_hours(24)),
             made_at: monday,
             counts: Counts::default(),
             sprs_proven: Some(88),
