@@ -188,6 +188,17 @@ fn an_unowned_objective_says_why_the_crm_did_not_cover_it() {
         "{text}"
     );
 
+    // The row's id mistyped, and its owner word: nothing names 3.5.3, and the row set aside
+    // is shown with the duty's error, not only once that error is fixed.
+    fixture.write("crm.csv", &util::CRM.replace("3.5.3,msp,", "3.5.33,mssp,"));
+    let text = duty_error(&fixture);
+    assert!(
+        text.contains("3.5.3[a] has no owner in the CRM")
+            && text.contains("the CRM set aside a row that may be meant for it: ")
+            && text.contains("crm.csv:3:B: owner `mssp` of 3.5.33 is not an owner word"),
+        "{text}"
+    );
+
     // No usable row at all.
     fixture.write("crm.csv", "");
     let text = duty_error(&fixture);

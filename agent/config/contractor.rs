@@ -650,13 +650,27 @@ fn set_aside(crm: &CrmLoad, objective: ObjectiveId) -> String {
             row.package.as_deref().unwrap_or_default()
         ));
     }
-    if reasons.is_empty() && crm.crm.rows().is_empty() {
+    // Nothing names it, but rows were set aside: one of them may have meant it (an id typed
+    // `3.1.995` for 3.1.5), and their errors are otherwise shown only once the config loads.
+    if reasons.is_empty() {
+        let lead = if crm.crm.rows().is_empty() {
+            "the CRM has no usable row"
+        } else {
+            "the CRM set aside a row that may be meant for it"
+        };
+        let errors = errors_at(None);
+        let more = errors.len().saturating_sub(3);
         reasons.extend(
-            errors_at(None)
+            errors
                 .into_iter()
                 .take(3)
-                .map(|reason| format!("the CRM has no usable row: {reason}")),
+                .map(|reason| format!("{lead}: {reason}")),
         );
+        if more > 0 {
+            reasons.push(format!(
+                "{more} more problem(s): `dutywatch crm lint` lists them"
+            ));
+        }
     }
     if reasons.is_empty() {
         String::new()
