@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use dutywatch_checks::verdict::StateKind;
 use jiff::Timestamp;
 
 use crate::clock::Clock;
@@ -27,6 +28,9 @@ pub struct Said<'a> {
 }
 
 /// Records an acknowledgement or a silence.
+/// The longest a silence may last.
+const MAX_SILENCE: jiff::SignedDuration = jiff::SignedDuration::from_hours(90 * 24);
+
 pub fn record(config_path: &Path, said: &Said<'_>, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
     let config = load(config_path)?;
     let contractor = contractor(&config, said.client)?;
@@ -60,6 +64,17 @@ pub fn record(config_path: &Path, said: &Said<'_>, clock: &dyn Clock) -> anyhow:
     {
         bail!(
             "--until {until} is not in the future (now is {now}); give the instant the {word} should end"
+        );
+    }
+    // A silence is for planned work, which has an end in sight; a longer one would quietly
+    // take the duty off the ladder. It can be said again when the work runs longer.
+    if said.kind == AckKind::Silence
+        && let Some(until) = said.until
+        && until > now.saturating_add(MAX_SILENCE).unwrap_or(Timestamp::MAX)
+    {
+        bail!(
+            "--until {until} is more than {} days away: a silence is for planned work and lasts at most that long; give an earlier end, and silence it again if the work runs longer",
+            MAX_SILENCE.as_hours() / 24
         );
     }
     let by = said
@@ -98,6 +113,29 @@ pub fn record(config_path: &Path, said: &Said<'_>, clock: &dyn Clock) -> anyhow:
                         names.join(", ")
                     )
                 }
+            );
+        }
+    }
+    // An acknowledgement is of a problem in progress, and ends with it; said of a duty or
+    // subject that is met, it would hold back the management step of the next lapse.
+    if said.kind == AckKind::Ack {
+        let state = match said.subject {
+            Some(subject) => store
+                .subjects(&contractor.id, duty.id.as_str())?
+                .into_iter()
+                .find(|s| s.subject == subject)
+                .filter(|s| s.gone_at.is_none())
+                .map(|s| s.state),
+            None => store.duty_state(&contractor.id, duty.id.as_str())?,
+        };
+        if matches!(state, None | Some(StateKind::Met)) {
+            let what = said.subject.map_or_else(
+                || format!("duty `{}`", duty.id),
+                |subject| format!("`{subject}` of duty `{}`", duty.id),
+            );
+            bail!(
+                "{what} needs no acknowledgement: it is {}; an acknowledgement is of a warning or lapse in progress (for planned work ahead, use `dutywatch silence … --until TIME`)",
+                state.map_or("not judged yet", |_| "met")
             );
         }
     }

@@ -467,6 +467,25 @@ fn ack_and_silence_refuse_what_they_cannot_keep_saying_how_to_fix_it() {
     ]);
     assert!(!ok);
     assert!(said.contains("has no subject `z@acme.example`"), "{said}");
+    // Nothing to acknowledge: the access review is met (a met duty's ack would hold back the
+    // management step of its next lapse).
+    let (ok, said) = run(&["ack", "access-review", "--by", "Dana", "--reason", "fine"]);
+    assert!(!ok);
+    assert!(
+        said.contains("duty `access-review` needs no acknowledgement: it is met"),
+        "{said}"
+    );
+    // A silence for planned work has an end in sight.
+    let (ok, said) = run(&[
+        "silence",
+        "training",
+        "--reason",
+        "forever",
+        "--until",
+        "2099-01-01T00:00:00Z",
+    ]);
+    assert!(!ok);
+    assert!(said.contains("is more than 90 days away"), "{said}");
     let (ok, said) = run(&["acks"]);
     assert!(ok, "{said}");
     assert!(
