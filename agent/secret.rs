@@ -318,12 +318,22 @@ fn read_secret(path: &Path, origin: &SecretRef) -> Result<String, ReadError> {
 }
 
 /// A secret file others can read is an access-control finding (NIST SP 800-171 3.1.1) on the
-/// very system that checks them; say so, but keep going.
+/// very system that checks them; say so, but keep going. Said at error level, so one-shot
+/// commands (which log errors only) say it too, and once per file and process: a secret shared
+/// by a dozen sources is one finding.
 fn warn_if_world_readable(path: &Path) {
+    static SAID: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
     if let Ok(meta) = fs::metadata(path)
         && meta.permissions().mode() & 0o004 != 0
     {
-        tracing::warn!(
+        let mut said = SAID
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if said.iter().any(|p| p == path) {
+            return;
+        }
+        said.push(path.to_owned());
+        tracing::error!(
             name: "SecretFileModeWarning",
             path = %path.display(),
             "secret file is world-readable; chmod 0600 it or use a systemd credential"

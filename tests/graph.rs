@@ -11,7 +11,7 @@ use dutywatch_checks::verdict::StateKind;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::util::graph_server::{CLIENT_ID, Fault, GraphServer, POLICIES, TENANT, USERS, user};
-use crate::util::{self, Fixture, at};
+use crate::util::{self, Fixture, at, text};
 
 const SECRET: &str = "Qx8~graph-client-secret-7dB2.vR";
 
@@ -612,4 +612,38 @@ fn a_next_link_to_another_host_a_response_over_max_bytes_and_a_hang_are_source_e
         "{reason}"
     );
     assert!(snapshots(&fixture).is_empty());
+}
+
+#[test]
+fn a_world_readable_secret_file_is_said_once_even_by_a_one_shot_command() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = GraphServer::start(SECRET);
+    let fixture = fixture(&server, now);
+    std::fs::set_permissions(
+        fixture.path("graph-secret"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    // At the one-shot commands' own log level (the tests' `fixture.run` sets `warn`).
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"))
+        .args([
+            "check-config",
+            "--config",
+            "dutywatch.toml",
+            "--clock",
+            util::CLOCK,
+        ])
+        .current_dir(fixture.path(""))
+        .env_remove("DUTYWATCH_LOG")
+        .env_remove("RUST_LOG")
+        .env_remove("DUTYWATCH_CONFIG")
+        .output()
+        .expect("runs");
+    // (It also reports the fixture's small CRM, which leaves most objectives unowned.)
+    let (stdout, stderr) = text(&output);
+    let said = format!("{stdout}{stderr}")
+        .matches("secret file is world-readable; chmod 0600 it or use a systemd credential")
+        .count();
+    assert_eq!(said, 1, "{stdout}{stderr}");
+    assert!(!stderr.contains(SECRET), "the secret itself is never shown");
 }
