@@ -166,7 +166,10 @@ fn csv_rows(
             let message = match e.kind() {
                 csv::ErrorKind::UnequalLengths {
                     expected_len, len, ..
-                } => format!("has {len} fields where the header has {expected_len}"),
+                } => format!(
+                    "has {len} field{} where the header has {expected_len}",
+                    if *len == 1 { "" } else { "s" }
+                ),
                 _ => e.to_string(),
             };
             (Some(format!("line {line}")), message)
@@ -409,7 +412,7 @@ mod tests {
             "incident_id,detected_at,reported_at\nINC-1,2026-11-20T08:00:00Z,\n%%garbage%%\n",
         ));
         assert!(
-            message.contains("line 3: has 1 fields where the header has 3"),
+            message.contains("line 3: has 1 field where the header has 3"),
             "{message}"
         );
     }

@@ -797,6 +797,9 @@ fn convert(
                 Some(n) => FieldValue::Integer(n),
                 None => match n.as_f64() {
                     Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => FieldValue::Integer(f as i64),
+                    Some(f) if f.fract() == 0.0 => {
+                        return Err(wrong("a whole number of a size an export holds"));
+                    }
                     _ => return Err(wrong("a whole number")),
                 },
             },

@@ -477,7 +477,7 @@ fn broken_incident_registers_never_make_the_duty_met() {
     assert!(
         judged(&incidents("%%garbage%%\n"))
             .read_error()
-            .contains("line 2: has 1 fields where the header has 6")
+            .contains("line 2: has 1 field where the header has 6")
     );
 
     // Reported "in the future": a typo, not a report.
