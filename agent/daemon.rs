@@ -28,8 +28,39 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 /// when its next mail is due.
 const OUTBOX_ERROR_BACKOFF: jiff::SignedDuration = jiff::SignedDuration::from_mins(1);
 
-/// How long one pass may run while the watchdog is still fed for it.
-const MAX_PASS: Duration = Duration::from_secs(600);
+/// How long a pass may go without getting anything done (a collection recorded, a contractor
+/// judged, a mail attempted) while the watchdog is still fed for it. Longer than one
+/// collection may take (`HttpPolicy::max_total`, 5 minutes), so only a wedged pass runs out of
+/// it: a long one over a thousand clients, or through a token endpoint that hangs for all of
+/// them, keeps getting things done and is not restarted half-way, again and again.
+const MAX_STALL: Duration = Duration::from_secs(600);
+
+/// Whether a pass is still getting things done: the [`Engine::progress`] count it last showed,
+/// and when that count last moved.
+///
+/// [`Engine::progress`]: crate::engine::Engine::progress
+#[derive(Debug, Clone, Copy)]
+struct Liveness {
+    count: u64,
+    moved_at: std::time::Instant,
+}
+
+impl Liveness {
+    fn new(count: u64, at: std::time::Instant) -> Liveness {
+        Liveness {
+            count,
+            moved_at: at,
+        }
+    }
+
+    /// Takes the count seen at `at`; `false` once it has not moved for [`MAX_STALL`].
+    fn alive(&mut self, count: u64, at: std::time::Instant) -> bool {
+        if count != self.count {
+            *self = Liveness::new(count, at);
+        }
+        at.saturating_duration_since(self.moved_at) < MAX_STALL
+    }
+}
 
 /// What the outside world can ask of a running daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -537,6 +568,11 @@ async fn run_pass(
     grace: Duration,
 ) -> anyhow::Result<Passed> {
     let cancel = daemon.engine().cancellation();
+    let progress = daemon.engine().progress();
+    let mut liveness = Liveness::new(
+        progress.load(std::sync::atomic::Ordering::Relaxed),
+        std::time::Instant::now(),
+    );
     let (done, mut pass) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("dutywatch-pass".to_owned())
@@ -553,11 +589,17 @@ async fn run_pass(
         tokio::select! {
             joined = &mut pass => break joined.context("the pass thread panicked")?,
             () = tick(watchdog) => {
-                // A pass may rightly take a while (a slow relay, a big export).
-                if started.elapsed() < MAX_PASS {
+                // A pass may rightly take a while (a slow relay, a big export, a thousand
+                // clients) as long as it keeps getting things done.
+                let count = progress.load(std::sync::atomic::Ordering::Relaxed);
+                if liveness.alive(count, std::time::Instant::now()) {
                     service.watchdog();
                 } else {
-                    tracing::error!(seconds = started.elapsed().as_secs(), "CyclePassStuck");
+                    tracing::error!(
+                        seconds = started.elapsed().as_secs(),
+                        stalled_s = MAX_STALL.as_secs(),
+                        "CyclePassStuck"
+                    );
                 }
             }
             command = commands.recv() => match command {
@@ -641,6 +683,22 @@ pub fn sender_lock(database: &Path, name: &str) -> Option<std::fs::File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pass_that_keeps_getting_things_done_stays_alive_and_a_stalled_one_does_not() {
+        let start = std::time::Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut liveness = Liveness::new(0, start);
+        // An hour-long pass that records something every few minutes.
+        for (minute, count) in (5..=60).step_by(5).zip(1..) {
+            assert!(liveness.alive(count, at(minute * 60)), "minute {minute}");
+        }
+        // Then nothing for MAX_STALL: wedged.
+        assert!(liveness.alive(12, at(3600 + 599)));
+        assert!(!liveness.alive(12, at(3600 + 600)));
+        // It moves again: alive again.
+        assert!(liveness.alive(13, at(3600 + 700)));
+    }
 
     #[test]
     fn a_broken_chain_leads_the_status_line() {

@@ -81,6 +81,9 @@ pub struct Engine {
     /// The clients whose escalation ladder has nothing to do for a while (`escalation::ladder`),
     /// under the same data version.
     ladder_quiet: escalation::ladder::Quiet,
+    /// Counts what a pass gets done (a collection recorded, a contractor judged, a mail
+    /// handed over), so the daemon can tell a long pass from a wedged one ([`Engine::progress`]).
+    progress: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What a pass did, for logs and the service manager's status line.
@@ -184,6 +187,7 @@ impl Engine {
             held: held::Held::default(),
             held_version: None,
             ladder_quiet: escalation::ladder::Quiet::default(),
+            progress: Arc::default(),
         }
     }
 
@@ -309,6 +313,7 @@ impl Engine {
         // its error once everything else is done.
         let mut first_error: Option<anyhow::Error> = None;
         let mut judge = |engine: &mut Engine, contractor: &Contractor, tally: &mut Tally| {
+            engine.progressed();
             if let Err(error) = engine.evaluate_contractor(contractor, scope, now, tally) {
                 tracing::error!(contractor = %contractor.id, error = %format!("{error:#}"), "ContractorJudgeFailed");
                 first_error.get_or_insert(error);
@@ -316,6 +321,7 @@ impl Engine {
         };
         let (collected, unchanged, failed) =
             self.collect_jobs(&jobs, now, &mut |engine: &mut Engine, index: usize| {
+                engine.progressed();
                 let position = jobs[index].0;
                 if last[position] != Some(index) || engine.cancelled() {
                     return Ok(());
@@ -420,6 +426,17 @@ impl Engine {
     /// Raised by the daemon on shutdown; once raised it stays raised.
     pub fn cancellation(&self) -> sources::Cancel {
         self.http.cancellation().clone()
+    }
+
+    /// A count that grows with every step a pass gets done: a collection recorded, a
+    /// contractor judged, a mail attempted. Read from another thread while the pass runs.
+    pub fn progress(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        Arc::clone(&self.progress)
+    }
+
+    fn progressed(&self) {
+        self.progress
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn cancelled(&self) -> bool {
@@ -976,6 +993,7 @@ impl Engine {
         let mut relay_down: Option<String> = None;
         let mut deferred = 0;
         for item in pending {
+            self.progressed();
             if self.cancelled() {
                 // Stopping: a mail not claimed yet waits for the next start. One being sent
                 // is never cut short here; the outbox's lease covers a kill mid-send.

@@ -440,3 +440,16 @@ fn a_file_unwritten_since_its_last_collection_is_not_read_again_but_any_write_is
     assert_eq!((fourth.collected, fourth.unchanged), (2, 0), "{fourth}");
     assert_eq!(runs(&fixture), (3, 10));
 }
+
+#[test]
+fn a_pass_counts_what_it_gets_done_for_the_watchdog() {
+    let now = util::at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    let mut engine = util::engine(&fixture);
+    let progress = engine.progress();
+    let before = progress.load(std::sync::atomic::Ordering::Relaxed);
+    engine.cycle(now).expect("cycle");
+    // Two collections recorded and one contractor judged, at least.
+    let after = progress.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(after >= before + 3, "{before} -> {after}");
+}
