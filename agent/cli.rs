@@ -1039,7 +1039,11 @@ fn evidence_verify(
         (Some(head), None) => Some((head, store.chain_contains(head)?)),
         _ => None,
     };
-    let code = if report.broken.is_none() && expected.is_none_or(|(_, found)| found.is_some()) {
+    let timeline = store.verify_incident_chain()?;
+    let code = if report.broken.is_none()
+        && timeline.broken.is_none()
+        && expected.is_none_or(|(_, found)| found.is_some())
+    {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -1056,6 +1060,14 @@ fn evidence_verify(
                 "head": head,
                 "found_id": expected.and_then(|(_, found)| found).map(|id| id.0),
             })),
+            "incident_steps": {
+                "steps": timeline.steps,
+                "unchained": timeline.unchained,
+                "head": timeline.head,
+                "broken": timeline.broken.as_ref().map(|(id, reason)| {
+                    serde_json::json!({"id": id, "reason": reason})
+                }),
+            },
         });
         let mut stdout = std::io::stdout().lock();
         serde_json::to_writer_pretty(&mut stdout, &value)?;
@@ -1088,6 +1100,25 @@ fn evidence_verify(
         ),
         (Some(_), None) => println!("expected head not checked: the chain is broken"),
         (None, _) => {}
+    }
+    let before = if timeline.unchained > 0 {
+        format!(
+            " ({} recorded before steps were chained)",
+            timeline.unchained
+        )
+    } else {
+        String::new()
+    };
+    match (&timeline.broken, &timeline.head) {
+        (Some((id, what)), _) => println!(
+            "incident timeline BROKEN at step {id}: {what} ({} step(s) checked)",
+            timeline.steps
+        ),
+        (None, Some(head)) => println!(
+            "incident timeline intact: {} step(s) verified{before}; head: {head}",
+            timeline.steps
+        ),
+        (None, None) => println!("incident timeline: no chained step yet{before}"),
     }
     Ok(code)
 }

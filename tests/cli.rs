@@ -751,6 +751,7 @@ fn evidence_verify_prints_the_head_and_expect_head_shows_removed_newest_rows() {
             "head_id": head_id,
             "broken": null,
             "expect_head": null,
+            "incident_steps": {"steps": 0, "unchained": 0, "head": null, "broken": null},
         })
     );
     let output = verify(&["--expect-head", &head.to_ascii_uppercase()]);

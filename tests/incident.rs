@@ -1004,3 +1004,50 @@ fn steps_a_register_dates_ahead_of_the_clock_are_not_taken_as_done() {
         "{subjects:?}"
     );
 }
+
+#[test]
+fn a_step_written_into_the_database_by_hand_breaks_evidence_verify() {
+    let now = at("2026-11-23T09:00:00Z");
+    let fixture = fixture(now);
+    let mut daemon = start(&fixture, now);
+    daemon.step(now).expect("step");
+    incident_at(
+        &fixture,
+        "2026-11-23T09:00:00Z",
+        &["open", "MAN-1", "--by", "Dana (IT)", "--title", "USB stick"],
+    );
+    incident_at(
+        &fixture,
+        "2026-11-23T10:00:00Z",
+        &["handoff", "MAN-1", "--by", "Keystone SOC"],
+    );
+    let verify = || {
+        let output = fixture.run(&["evidence", "verify", "--config", "dutywatch.toml"]);
+        (output.status.code(), text(&output).0)
+    };
+    let (code, said) = verify();
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains("incident timeline intact: 2 step(s) verified"),
+        "{said}"
+    );
+
+    // A report dutywatch never recorded, written straight into the database.
+    let db = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("db");
+    db.execute(
+        "INSERT INTO incident_steps (client, incident_id, step, at, by_whom, report_number,
+                                     recorded_at)
+         VALUES ('acme', 'MAN-1', 'reported', '2026-11-23T11:00:00Z', 'Dana', 'DIB-FAKE',
+                 '2026-11-23T11:00:00Z')",
+        [],
+    )
+    .expect("insert");
+    let (code, said) = verify();
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(
+            "incident timeline BROKEN at step 3: a step without a chain after chained ones"
+        ),
+        "{said}"
+    );
+}

@@ -37,7 +37,7 @@ use sha2::{Digest, Sha256};
 use super::{Store, StoreError, payload, ts_text};
 
 /// `prev_chain` of the first evidence row.
-const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(super) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Evidence about to be stored, exactly as received.
 #[derive(Clone, Copy, Debug)]
@@ -759,8 +759,7 @@ struct ChainFields<'a> {
 
 /// The chain value of a row whose predecessor has chain `prev` (see the module docs).
 fn chain_link(prev: &str, row: &ChainFields<'_>) -> String {
-    let mut hasher = Sha256::new();
-    for field in [
+    chain_hash(&[
         prev,
         row.client,
         row.source,
@@ -769,7 +768,14 @@ fn chain_link(prev: &str, row: &ChainFields<'_>) -> String {
         row.media_type,
         row.origin,
         row.sha256,
-    ] {
+    ])
+}
+
+/// The lowercase hex SHA-256 of `fields`, each as `ns(field)` (its length, `:`, itself, `,`),
+/// so no two lists of fields hash alike. What every chain in the store links with.
+pub(super) fn chain_hash(fields: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for field in fields {
         hasher.update(field.len().to_string().as_bytes());
         hasher.update(b":");
         hasher.update(field.as_bytes());

@@ -323,19 +323,35 @@ fn insert_step(
     entry: &Entry,
     now: Timestamp,
 ) -> rusqlite::Result<()> {
+    let at = ts_text(entry.at);
+    let recorded_at = ts_text(now);
+    let step = chain::StepFields {
+        client,
+        incident_id: id,
+        step: entry.step.as_str(),
+        at: &at,
+        by_whom: &entry.by,
+        note: entry.note.as_deref(),
+        report_number: entry.report_number.as_deref(),
+        recorded_at: &recorded_at,
+    };
+    let prev = chain::newest(tx)?;
+    let link = chain::link(&prev, &step);
     tx.execute(
         "INSERT INTO incident_steps (client, incident_id, step, at, by_whom, note, report_number,
-                                     recorded_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                     recorded_at, prev_chain, chain)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             client,
             id,
-            entry.step.as_str(),
-            ts_text(entry.at),
+            step.step,
+            at,
             entry.by,
             entry.note,
             entry.report_number,
-            ts_text(now)
+            recorded_at,
+            prev,
+            link
         ],
     )?;
     Ok(())
@@ -411,6 +427,9 @@ fn ts_column(row: &Row<'_>, idx: usize) -> rusqlite::Result<Timestamp> {
 #[derive(Debug, thiserror::Error)]
 #[error("unknown incident step `{0}`")]
 struct UnknownStep(String);
+
+mod chain;
+pub use chain::TimelineReport;
 
 #[cfg(test)]
 mod tests;

@@ -35,7 +35,7 @@ pub use evidence::{
     StoredEvidence, Tamper, Tampered,
 };
 pub use incidents::{
-    IncidentChange, IncidentMail, IncidentRefusal, IncidentUpdate, StoredIncident,
+    IncidentChange, IncidentMail, IncidentRefusal, IncidentUpdate, StoredIncident, TimelineReport,
 };
 pub use keyed::KeyedMail;
 pub use ladder::{
@@ -63,6 +63,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0016_attention_index.sql")),
     M::up(include_str!("migrations/0017_met_subjects.sql")),
     M::up(include_str!("migrations/0018_payload_encoding.sql")),
+    M::up(include_str!("migrations/0019_incident_chain.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 

@@ -221,3 +221,86 @@ fn a_refused_step_writes_nothing_and_the_timeline_is_append_only() {
             .is_err()
     );
 }
+
+#[test]
+fn the_timeline_is_chained_and_an_inserted_edited_or_removed_step_breaks_it() {
+    let mut t = temp_store();
+    let observe = |store: &mut Store, id: &str, detected: &str, by: &str| {
+        let seen = seen(id, &[id], detected);
+        store
+            .update_incidents(
+                "acme",
+                &[IncidentChange::Observe {
+                    by,
+                    seen: &seen,
+                    reportable: true,
+                }],
+                ts("2026-11-23T09:05:00Z"),
+                &mut |_| Vec::new(),
+            )
+            .unwrap()
+            .unwrap();
+    };
+    observe(&mut t.store, "INC-1", "2026-11-23T09:00:00Z", "defender");
+    observe(&mut t.store, "INC-1", "2026-11-23T08:59:00Z", "sentinel");
+    observe(&mut t.store, "INC-2", "2026-11-23T09:01:00Z", "defender");
+    let intact = t.store.verify_incident_chain().unwrap();
+    assert_eq!(
+        (intact.steps, intact.unchained, &intact.broken),
+        (3, 0, &None)
+    );
+    assert!(intact.head.is_some());
+
+    // A report slipped in by hand, as if it had been made.
+    t.store
+        .conn
+        .execute(
+            "INSERT INTO incident_steps (client, incident_id, step, at, by_whom, recorded_at)
+             VALUES ('acme', 'INC-1', 'reported', '2026-11-24T09:00:00Z', 'DIB-FAKE',
+                     '2026-11-24T09:00:00Z')",
+            [],
+        )
+        .unwrap();
+    let broken = t.store.verify_incident_chain().unwrap().broken.unwrap();
+    assert!(broken.1.contains("not recorded by dutywatch"), "{broken:?}");
+    t.store
+        .conn
+        .execute_batch(
+            "DROP TRIGGER incident_steps_no_delete; DROP TRIGGER incident_steps_no_update;
+             DELETE FROM incident_steps WHERE step = 'reported'",
+        )
+        .unwrap();
+    assert_eq!(t.store.verify_incident_chain().unwrap(), intact);
+
+    // A detection moved an hour later.
+    t.store
+        .conn
+        .execute(
+            "UPDATE incident_steps SET at = '2026-11-23T10:00:00Z' WHERE id = 1",
+            [],
+        )
+        .unwrap();
+    let broken = t.store.verify_incident_chain().unwrap().broken.unwrap();
+    assert_eq!(broken.0, 1);
+    assert!(broken.1.contains("the step was edited"), "{broken:?}");
+    t.store
+        .conn
+        .execute(
+            "UPDATE incident_steps SET at = '2026-11-23T09:00:00Z' WHERE id = 1",
+            [],
+        )
+        .unwrap();
+    assert_eq!(t.store.verify_incident_chain().unwrap(), intact);
+
+    // The middle step removed.
+    t.store
+        .conn
+        .execute("DELETE FROM incident_steps WHERE id = 2", [])
+        .unwrap();
+    let broken = t.store.verify_incident_chain().unwrap().broken.unwrap();
+    assert_eq!(broken.0, 3);
+    assert!(
+        broken.1.contains("a step was removed or inserted"),
+        "{broken:?}"
+    );
+}
