@@ -7,7 +7,10 @@
 //! newest step's removal shows only against a head recorded outside the database.
 //!
 //! Steps recorded before the chain (migration 0019) have none; they come first and are
-//! counted as unchained. A step without a chain after a chained one was not written here.
+//! counted as unchained. They are folded into where the chain starts all the same: the first
+//! chained step links to the fold of every step before it, so one slipped in among them (an
+//! id below the first chained step's) breaks that link. A step without a chain after a
+//! chained one was not written here.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -45,16 +48,48 @@ pub(super) fn link(prev: &str, fields: &StepFields<'_>) -> String {
     ])
 }
 
-/// The chain of the newest chained step, which the next one links to.
+/// The chain of the newest chained step, which the next one links to; before the first, the
+/// fold of the steps recorded before the chain (once per database).
 pub(super) fn newest(conn: &Connection) -> rusqlite::Result<String> {
-    Ok(conn
+    let newest = conn
         .query_row(
             "SELECT chain FROM incident_steps WHERE chain IS NOT NULL ORDER BY id DESC LIMIT 1",
             [],
             |row| row.get::<_, String>(0),
         )
-        .optional()?
-        .unwrap_or_else(|| GENESIS.to_owned()))
+        .optional()?;
+    match newest {
+        Some(chain) => Ok(chain),
+        None => {
+            let mut statement = conn.prepare(&format!(
+                "SELECT {STEP_COLUMNS} FROM incident_steps ORDER BY id"
+            ))?;
+            let mut rows = statement.query(params![])?;
+            let mut fold = GENESIS.to_owned();
+            while let Some(row) = rows.next()? {
+                fold = link(&fold, &fields(row)?);
+            }
+            Ok(fold)
+        }
+    }
+}
+
+/// The columns [`fields`] reads, in its order.
+const STEP_COLUMNS: &str =
+    "client, incident_id, step, at, by_whom, note, report_number, recorded_at";
+
+/// A row's fields, its first columns being [`STEP_COLUMNS`].
+fn fields<'r>(row: &'r rusqlite::Row<'_>) -> rusqlite::Result<StepFields<'r>> {
+    Ok(StepFields {
+        client: row.get_ref(0)?.as_str()?,
+        incident_id: row.get_ref(1)?.as_str()?,
+        step: row.get_ref(2)?.as_str()?,
+        at: row.get_ref(3)?.as_str()?,
+        by_whom: row.get_ref(4)?.as_str()?,
+        note: row.get_ref(5)?.as_str_or_null()?,
+        report_number: row.get_ref(6)?.as_str_or_null()?,
+        recorded_at: row.get_ref(7)?.as_str()?,
+    })
 }
 
 /// What a walk of the incident timeline found.
@@ -77,14 +112,12 @@ impl Store {
         let walk = || -> rusqlite::Result<TimelineReport> {
             let mut report = TimelineReport::default();
             let mut expected = GENESIS.to_owned();
-            let mut statement = self.conn.prepare(
-                "SELECT id, client, incident_id, step, at, by_whom, note, report_number,
-                        recorded_at, prev_chain, chain
-                 FROM incident_steps ORDER BY id",
-            )?;
+            let mut statement = self.conn.prepare(&format!(
+                "SELECT {STEP_COLUMNS}, id, prev_chain, chain FROM incident_steps ORDER BY id"
+            ))?;
             let mut rows = statement.query(params![])?;
             while let Some(row) = rows.next()? {
-                let id: i64 = row.get(0)?;
+                let id: i64 = row.get(8)?;
                 let chain: Option<String> = row.get(10)?;
                 let Some(chain) = chain else {
                     if report.head.is_some() {
@@ -94,6 +127,8 @@ impl Store {
                         ));
                         break;
                     }
+                    // Before the chain: folded into where it starts (see the module).
+                    expected = link(&expected, &fields(row)?);
                     report.unchained += 1;
                     continue;
                 };
@@ -105,17 +140,7 @@ impl Store {
                     ));
                     break;
                 }
-                let fields = StepFields {
-                    client: row.get_ref(1)?.as_str()?,
-                    incident_id: row.get_ref(2)?.as_str()?,
-                    step: row.get_ref(3)?.as_str()?,
-                    at: row.get_ref(4)?.as_str()?,
-                    by_whom: row.get_ref(5)?.as_str()?,
-                    note: row.get_ref(6)?.as_str_or_null()?,
-                    report_number: row.get_ref(7)?.as_str_or_null()?,
-                    recorded_at: row.get_ref(8)?.as_str()?,
-                };
-                if link(&expected, &fields) != chain {
+                if link(&expected, &fields(row)?) != chain {
                     report.broken = Some((
                         id,
                         "its fields do not match its chain: the step was edited".to_owned(),

@@ -304,3 +304,100 @@ fn the_timeline_is_chained_and_an_inserted_edited_or_removed_step_breaks_it() {
         "{broken:?}"
     );
 }
+
+#[test]
+fn a_step_inserted_by_hand_before_the_chain_breaks_it() {
+    let mut t = temp_store();
+    let seen = seen("INC-1", &["INC-1"], "2026-11-23T09:00:00Z");
+    t.store
+        .update_incidents(
+            "acme",
+            &[IncidentChange::Observe {
+                by: "defender",
+                seen: &seen,
+                reportable: true,
+            }],
+            ts("2026-11-23T09:05:00Z"),
+            &mut |_| Vec::new(),
+        )
+        .unwrap()
+        .unwrap();
+    let intact = t.store.verify_incident_chain().unwrap();
+    assert_eq!((intact.steps, intact.unchained), (1, 0));
+    // A report typed in by hand with an id below the chain's first step: the tester's attack
+    // with `id` given. AUTOINCREMENT does not stop an explicit id.
+    t.store
+        .conn
+        .execute(
+            "INSERT INTO incident_steps (id, client, incident_id, step, at, by_whom, report_number,
+                                         recorded_at)
+             VALUES (0, 'acme', 'INC-1', 'reported', '2026-11-23T10:00:00Z', 'Dana', 'DIB-FAKE',
+                     '2026-11-23T10:00:00Z')",
+            [],
+        )
+        .unwrap();
+    // The incident now reads as reported...
+    let stored = t.store.incident("acme", "INC-1").unwrap().unwrap();
+    assert!(
+        stored
+            .incident
+            .entries
+            .iter()
+            .any(|e| e.report_number.as_deref() == Some("DIB-FAKE")),
+        "the forged step is read as part of the timeline"
+    );
+    // ...and the timeline must not verify as intact (with the same head as before).
+    let after = t.store.verify_incident_chain().unwrap();
+    assert!(
+        after.broken.is_some(),
+        "forged pre-chain step passes verify: {after:?}"
+    );
+}
+
+#[test]
+fn steps_recorded_before_the_chain_are_folded_into_where_it_starts() {
+    let mut t = temp_store();
+    // As a database from before migration 0019 holds them: no chain.
+    t.store
+        .conn
+        .execute_batch(
+            "INSERT INTO incidents (client, id, title, severity, classification, reportable,
+                                    opened_at, opened_by)
+             VALUES ('acme', 'OLD-1', 'Old', 'high', NULL, 1, '2026-11-01T00:00:00Z', 'cli');
+             INSERT INTO incident_steps (client, incident_id, step, at, by_whom, recorded_at)
+             VALUES ('acme', 'OLD-1', 'detected', '2026-11-01T00:00:00Z', 'cli',
+                     '2026-11-01T00:00:00Z'),
+                    ('acme', 'OLD-1', 'handed_off', '2026-11-01T02:00:00Z', 'cli',
+                     '2026-11-01T02:00:00Z');",
+        )
+        .unwrap();
+    let seen = seen("INC-2", &["INC-2"], "2026-11-23T09:00:00Z");
+    t.store
+        .update_incidents(
+            "acme",
+            &[IncidentChange::Observe {
+                by: "defender",
+                seen: &seen,
+                reportable: true,
+            }],
+            ts("2026-11-23T09:05:00Z"),
+            &mut |_| Vec::new(),
+        )
+        .unwrap()
+        .unwrap();
+    let intact = t.store.verify_incident_chain().unwrap();
+    assert_eq!(
+        (intact.steps, intact.unchained, &intact.broken),
+        (1, 2, &None)
+    );
+    // An old step edited: the first chained step no longer follows what came before it.
+    t.store
+        .conn
+        .execute_batch(
+            "DROP TRIGGER incident_steps_no_update;
+             UPDATE incident_steps SET at = '2026-11-01T05:00:00Z' WHERE step = 'handed_off'",
+        )
+        .unwrap();
+    let broken = t.store.verify_incident_chain().unwrap().broken.unwrap();
+    assert_eq!(broken.0, 3, "{broken:?}");
+}
