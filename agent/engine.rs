@@ -903,7 +903,7 @@ impl Engine {
             }
             // Added before `evidence add` refused empty files: still proves nothing.
             (DutyReader::Manual(_), Content::Bytes(payload))
-                if payload.iter().all(u8::is_ascii_whitespace) =>
+                if dutywatch_checks::decode::is_blank(&payload) =>
             {
                 Err(ReadError {
                     origin: row.origin.clone(),

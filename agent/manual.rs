@@ -86,7 +86,7 @@ pub fn add(
         crate::config::DEFAULT_MAX_BYTES,
         "hand-added evidence is limited to 64 MiB; add a summary or an excerpt of the evidence instead",
     )?;
-    if payload.iter().all(u8::is_ascii_whitespace) {
+    if dutywatch_checks::decode::is_blank(&payload) {
         bail!("{} {EMPTY}", file.display());
     }
     let done_at = done_at.unwrap_or(now);

@@ -1017,3 +1017,32 @@ fn an_empty_file_stored_as_hand_added_evidence_does_not_meet_its_duty() {
         "{training}"
     );
 }
+
+#[test]
+fn a_blank_file_with_a_byte_order_mark_is_refused_too() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    // What Notepad saves for an empty file in "UTF-8 with BOM", and a UTF-16 one with a line.
+    for (name, content) in [
+        ("bom.txt", &b"\xEF\xBB\xBF"[..]),
+        ("bom-blank.txt", &b"\xEF\xBB\xBF \r\n"[..]),
+        ("utf16.txt", &b"\xFF\xFE\r\0\n\0"[..]),
+    ] {
+        std::fs::write(fixture.path(name), content).unwrap();
+        let output = fixture.run(&[
+            "evidence",
+            "add",
+            "--config",
+            "dutywatch.toml",
+            "--duty",
+            "training",
+            "--file",
+            name,
+        ]);
+        let (_, stderr) = text(&output);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{name} was taken as evidence: {stderr}"
+        );
+    }
+}

@@ -107,6 +107,13 @@ pub fn text(bytes: &[u8]) -> Result<(Cow<'_, str>, Encoding), DecodeError> {
     }
 }
 
+/// Whether `bytes` are text with nothing but blanks in it: empty, only a byte-order mark (what
+/// Notepad saves for an empty file), or whitespace in any encoding [`text`] reads. Bytes that
+/// are not text (a PDF) are not blank.
+pub fn is_blank(bytes: &[u8]) -> bool {
+    text(bytes).is_ok_and(|(text, _)| text.trim().is_empty())
+}
+
 fn is_text_ascii(byte: u8) -> bool {
     matches!(byte, b'\t' | b'\n' | b'\r' | 0x20..=0x7E)
 }
