@@ -313,10 +313,9 @@ fn same_origin(a: &Url, b: &Url) -> bool {
 
 fn describe_send_error(what: &str, error: &reqwest::Error, timeout: Duration) -> String {
     if error.is_timeout() {
-        format!(
-            "{what}: no complete answer within {} s",
-            timeout.as_secs_f64()
-        )
+        // Tenths of a second at most: what was left of a collection's budget is no round number.
+        let tenths = (timeout.as_secs_f64() * 10.0).round() / 10.0;
+        format!("{what}: no complete answer within {tenths} s")
     } else if error.is_connect() {
         format!("{what}: cannot connect: {}", chain(error))
     } else {
@@ -363,6 +362,58 @@ fn quote(text: &str, secret: Option<&Secret>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_request_cut_short_by_its_own_collection_deadline_does_not_fail_the_others() {
+        use std::sync::mpsc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let token_url = Url::parse(&format!(
+            "http://{}/tenant/oauth2/v2.0/token",
+            listener.local_addr().unwrap()
+        ))
+        .unwrap();
+        let (accepted, connections) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                held.push(stream);
+                if accepted.send(()).is_err() {
+                    return;
+                }
+            }
+        });
+        let http = Http::new(HttpPolicy {
+            request_timeout: Duration::from_secs(3),
+            ..HttpPolicy::default()
+        });
+        let secret = crate::secret::Secret::new("s3cret-value".to_owned());
+        let credentials = ClientCredentials {
+            token_url: &token_url,
+            client_id: "app",
+            secret: &secret,
+            scope: "https://graph.microsoft.com/.default",
+        };
+        let now = Timestamp::from_second(1_790_000_000).unwrap();
+        std::thread::scope(|scope| {
+            // A collection that has all but used up its own 5 minutes (a 401 renewal after
+            // many slow pages): its token request gets what is left, 300 ms.
+            let first = scope.spawn(|| {
+                let mut run = http.start(now);
+                run.deadline = Instant::now() + Duration::from_millis(300);
+                http.token(&run, &credentials)
+            });
+            connections.recv().unwrap();
+            // A fresh collection with its whole budget waits for that request.
+            let second = scope.spawn(|| http.token(&http.start(now), &credentials));
+            let first = first.join().unwrap().unwrap_err();
+            let second = second.join().unwrap().unwrap_err();
+            assert!(first.contains("no complete answer"), "{first}");
+            assert!(
+                !second.contains("failed moments ago for another collection"),
+                "a failure due to another collection's own deadline was handed on: {second}"
+            );
+        });
+    }
 
     #[test]
     fn a_token_request_that_fails_while_others_wait_for_it_answers_them_too() {

@@ -90,11 +90,18 @@ impl Http {
                 failed.error
             ));
         }
+        // Only what the endpoint did is handed on: a request this collection cut short itself
+        // (its own deadline near, or the daemon stopping) says nothing of the others' chances.
+        let full_budget =
+            run.deadline.saturating_duration_since(Instant::now()) >= self.policy.request_timeout;
         let issued = self.issue(run, credentials, key);
-        *last_failure = issued.as_ref().err().map(|error| Failed {
-            at: Instant::now(),
-            error: error.clone(),
-        });
+        *last_failure = match &issued {
+            Err(error) if full_budget && !self.cancel.is_cancelled() => Some(Failed {
+                at: Instant::now(),
+                error: error.clone(),
+            }),
+            _ => None,
+        };
         issued
     }
 
