@@ -593,6 +593,21 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_error_field_is_no_error() {
+        // Portals that always carry the field: `"error": ""`, `0`, `{}` when all is well.
+        for root in [
+            r#""error": """#,
+            r#""error": 0"#,
+            r#""error": {}"#,
+            r#""error": []"#,
+        ] {
+            let page = format!(r#"{{"success": true, {root}, "results": []}}"#);
+            let read = run("patch", Format::Json, Some("results"), page.as_bytes());
+            assert!(read.is_ok(), "{root}: {:?}", read.err());
+        }
+    }
+
+    #[test]
     fn one_page_of_a_longer_list_or_an_error_answer_is_not_evidence_whatever_records_it_holds() {
         let page = r#"{"value": [{"userPrincipalName": "alice@x", "isMfaRegistered": true}],
                        "@odata.nextLink": "https://graph.microsoft.com/v1.0/reports/authenticationMethods/userRegistrationDetails?$skiptoken=x"}"#;

@@ -380,7 +380,12 @@ fn refusal(key: &str, value: &Value) -> Option<String> {
                 "is one page of a longer list: its `{key}` names the next page, so the records on the pages after it are missing; export every page into one file (or collect it with the `graph` or `arm` connector, which follows the pages)"
             ))
         }
+        // Portals that always carry the field say "no error" as they can.
         ("error", Value::Null | Value::Bool(false)) => None,
+        ("error", Value::String(text)) if text.trim().is_empty() => None,
+        ("error", Value::Number(n)) if n.as_f64() == Some(0.0) => None,
+        ("error", Value::Object(fields)) if fields.is_empty() => None,
+        ("error", Value::Array(items)) if items.is_empty() => None,
         ("error", error) => Some(format!(
             "is an error answer, not evidence: `error` says {}; fix what the vendor refused and export again",
             error_words(error)
