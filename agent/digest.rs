@@ -13,8 +13,6 @@ mod text;
 
 use std::collections::BTreeMap;
 
-use anyhow::Context as _;
-
 use dutywatch_checks::catalog;
 use dutywatch_checks::duty::Rule;
 use dutywatch_checks::party::Party;
@@ -561,10 +559,9 @@ pub fn record_due(
     now: Timestamp,
 ) -> anyhow::Result<usize> {
     let mut made = 0;
-    let calendar_week = calendar_week(week, &config.timezone)?;
     for contractor in &config.contractors {
         for party in parties_served(config) {
-            if store.digest_week_recorded(&contractor.id, party, calendar_week)? {
+            if store.digest_week_recorded(&contractor.id, party, week)? {
                 continue;
             }
             let digest = build(config, store, contractor, party, now)?;
@@ -574,26 +571,6 @@ pub fn record_due(
         }
     }
     Ok(made)
-}
-
-/// The calendar week holding `week` in `zone`: from its Monday 00:00 to the next Monday's.
-fn calendar_week(week: Timestamp, zone: &TimeZone) -> anyhow::Result<(Timestamp, Timestamp)> {
-    let local = week.to_zoned(zone.clone());
-    let days_since_monday = i64::from(local.weekday().to_monday_zero_offset());
-    let monday = local
-        .date()
-        .checked_sub(jiff::Span::new().days(days_since_monday))
-        .context("the digest's week")?;
-    let start = monday
-        .to_zoned(zone.clone())
-        .context("the digest's week")?
-        .timestamp();
-    let end = monday
-        .checked_add(jiff::Span::new().days(7))
-        .and_then(|next| next.to_zoned(zone.clone()))
-        .context("the digest's week")?
-        .timestamp();
-    Ok((start, end))
 }
 
 /// Records the week's figures and the rendered plain-text mail; `false` when this week's
@@ -609,7 +586,6 @@ pub fn record_week(
         client: &digest.contractor,
         party: digest.party,
         week,
-        calendar_week: calendar_week(week, &digest.zone)?,
         made_at: now,
         counts: figures.counts,
         sprs_proven: figures.sprs_proven,

@@ -13,6 +13,19 @@ use super::{OutgoingMail, Store, StoreError, bad_column, ts_text};
 pub const DIGEST_DUTY: &str = "digest";
 use crate::digest::Counts;
 
+/// How near to another week's instant a digest of the same party is not made: less than a
+/// week, so the next week's is, and more than any move of the schedule or the zone within one
+/// week, so a new `timezone` (the schedule then fires at another instant of the same week) or a
+/// new day makes no second digest.
+const WEEK_GAP: jiff::SignedDuration = jiff::SignedDuration::from_hours(6 * 24);
+
+/// The instants within [`WEEK_GAP`] of `week`, both sides open, as stored text.
+fn near(week: Timestamp) -> (String, String) {
+    let from = week.saturating_sub(WEEK_GAP).unwrap_or(Timestamp::MIN);
+    let to = week.saturating_add(WEEK_GAP).unwrap_or(Timestamp::MAX);
+    (ts_text(from), ts_text(to))
+}
+
 /// A week's digest to record.
 #[derive(Debug, Clone, Copy)]
 pub struct NewWeek<'a> {
@@ -20,10 +33,6 @@ pub struct NewWeek<'a> {
     pub party: Party,
     /// The instant the digest schedule fired for this week.
     pub week: Timestamp,
-    /// The calendar week holding `week` in the digest's zone, Monday 00:00 to the next: a
-    /// party gets one digest in it, even when the schedule or the zone changed after this
-    /// week's digest was made (the schedule then fires at another instant of the same week).
-    pub calendar_week: (Timestamp, Timestamp),
     pub made_at: Timestamp,
     pub counts: Counts,
     pub sprs_proven: Option<i32>,
@@ -68,7 +77,7 @@ impl Store {
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
                  WHERE NOT EXISTS (SELECT 1 FROM digest_weeks
                                    WHERE client = ?1 AND party = ?2
-                                     AND week >= ?11 AND week < ?12)
+                                     AND week > ?11 AND week < ?12)
                  ON CONFLICT (client, party, week) DO NOTHING",
                 params![
                     week.client,
@@ -81,8 +90,8 @@ impl Store {
                     to,
                     week.subject,
                     week.body,
-                    ts_text(week.calendar_week.0),
-                    ts_text(week.calendar_week.1)
+                    near(week.week).0,
+                    near(week.week).1
                 ],
             )?;
             // The mail is decided with the week's record: the same transaction, under a key
@@ -115,25 +124,21 @@ impl Store {
         write(self).map_err(on_err)
     }
 
-    /// Whether a digest of that contractor's party is recorded for a week within
-    /// `calendar_week` (see [`NewWeek::calendar_week`]).
+    /// Whether a digest of that contractor's party is recorded for `week`, or for an instant
+    /// less than six days from it ([`WEEK_GAP`]).
     pub fn digest_week_recorded(
         &self,
         client: &str,
         party: Party,
-        calendar_week: (Timestamp, Timestamp),
+        week: Timestamp,
     ) -> Result<bool, StoreError> {
         let on_err = self.sql_error(format!("reading the digests of {client}"));
+        let (from, to) = near(week);
         self.conn
             .query_row(
                 "SELECT 1 FROM digest_weeks WHERE client = ?1 AND party = ?2
-                                              AND week >= ?3 AND week < ?4",
-                params![
-                    client,
-                    party.as_str(),
-                    ts_text(calendar_week.0),
-                    ts_text(calendar_week.1)
-                ],
+                                              AND week > ?3 AND week < ?4",
+                params![client, party.as_str(), from, to],
                 |_| Ok(()),
             )
             .optional()
@@ -178,18 +183,11 @@ mod tests {
         text.parse().unwrap()
     }
 
-    /// The UTC calendar week of a Monday 13:00Z.
-    fn of_monday(when: Timestamp) -> (Timestamp, Timestamp) {
-        let start = when - jiff::SignedDuration::from_hours(13);
-        (start, start + jiff::SignedDuration::from_hours(7 * 24))
-    }
-
     fn week<'a>(client: &'a str, party: Party, when: &str, proven: Option<i32>) -> NewWeek<'a> {
         NewWeek {
             client,
             party,
             week: at(when),
-            calendar_week: of_monday(at(when)),
             made_at: at(when),
             counts: Counts {
                 met: 3,
@@ -238,21 +236,23 @@ mod tests {
         );
         assert!(
             store
-                .digest_week_recorded("acme", Party::Msp, of_monday(at(monday)))
+                .digest_week_recorded("acme", Party::Msp, at(monday))
                 .unwrap()
         );
         assert!(
             !store
-                .digest_week_recorded("other", Party::Msp, of_monday(at(monday)))
+                .digest_week_recorded("other", Party::Msp, at(monday))
                 .unwrap()
         );
-        // The zone changed: the schedule fires at 07:00Z of the same Monday. Still that week.
-        let moved = NewWeek {
-            week: at("2026-11-23T07:00:00Z"),
-            calendar_week: of_monday(at(monday)),
-            ..week("acme", Party::Contractor, monday, Some(1))
-        };
-        assert!(!store.record_digest_week(&moved).unwrap());
+        // The zone changed: the schedule fires at 07:00Z of the same Monday (Berlin), or at
+        // 16:00Z (Los Angeles), which is Monday or Sunday in either zone. Still that week.
+        for moved in ["2026-11-23T07:00:00Z", "2026-11-23T16:00:00Z"] {
+            let moved = NewWeek {
+                week: at(moved),
+                ..week("acme", Party::Contractor, monday, Some(1))
+            };
+            assert!(!store.record_digest_week(&moved).unwrap());
+        }
         let weeks = store.digest_weeks("acme", Party::Contractor).unwrap();
         let shown: Vec<(Timestamp, Option<i32>)> =
             weeks.iter().map(|w| (w.week, w.sprs_proven)).collect();
@@ -279,7 +279,6 @@ mod mail_tests {
             client: "acme",
             party: Party::Contractor,
             week: monday,
-            calendar_week: (monday, monday + jiff::SignedDuration::from_hours(24)),
             made_at: monday,
             counts: Counts::default(),
             sprs_proven: Some(88),
