@@ -991,6 +991,27 @@ fn steps_a_register_dates_ahead_of_the_clock_are_not_taken_as_done() {
         "{note}"
     );
 
+    // The register corrected: INC-8 was detected at 07:00. The earlier detection counts.
+    let corrected = at("2026-11-23T09:10:00Z");
+    fixture.write_dated(
+        "evidence/tickets.csv",
+        "id,title,type,severity,detected_at,discovered_at,handed_off_at,acknowledged_at,reported_at\n\
+         INC-7,Phish,incident,high,2026-11-23T08:00:00Z,2027-01-01T00:00:00Z,2027-06-20T00:00:00Z,2027-06-21T00:00:00Z,2027-06-25T00:00:00Z\n\
+         INC-8,Malware,incident,high,2026-11-23T07:00:00Z,,,,\n",
+        corrected,
+    );
+    daemon.step(corrected).expect("step");
+    let inc8 = open_incidents(&fixture)
+        .into_iter()
+        .find(|s| s.incident.id == "INC-8")
+        .expect("INC-8")
+        .incident;
+    assert_eq!(
+        inc8.detected_at(),
+        Some(at("2026-11-23T07:00:00Z")),
+        "{inc8:#?}"
+    );
+
     // Four hours on, both hand-offs are overdue and told.
     daemon.step(at("2026-11-23T13:05:00Z")).expect("step");
     let subjects: Vec<String> = incident_mails(&fixture)

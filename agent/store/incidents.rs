@@ -217,11 +217,13 @@ fn apply(
             }
             for (step, at, who) in &seen.steps {
                 // What a source states is recorded once: each source's detection, every other
-                // step the first time any input states it.
-                let already = current
-                    .entries
-                    .iter()
-                    .any(|e| e.step == *step && (*step != Step::Detected || e.by.as_str() == *by));
+                // step the first time any input states it. A detection the source now dates
+                // earlier (a register corrected after its date was ahead of the clock, and so
+                // taken as of when first seen) is recorded too: the earliest one counts.
+                let already = current.entries.iter().any(|e| {
+                    e.step == *step
+                        && (*step != Step::Detected || (e.by.as_str() == *by && e.at <= *at))
+                });
                 if already {
                     continue;
                 }
