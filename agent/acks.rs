@@ -27,10 +27,10 @@ pub struct Said<'a> {
     pub until: Option<Timestamp>,
 }
 
-/// Records an acknowledgement or a silence.
 /// The longest a silence may last.
 const MAX_SILENCE: jiff::SignedDuration = jiff::SignedDuration::from_hours(90 * 24);
 
+/// Records an acknowledgement or a silence.
 pub fn record(config_path: &Path, said: &Said<'_>, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
     let config = load(config_path)?;
     let contractor = contractor(&config, said.client)?;
@@ -119,23 +119,31 @@ pub fn record(config_path: &Path, said: &Said<'_>, clock: &dyn Clock) -> anyhow:
     // An acknowledgement is of a problem in progress, and ends with it; said of a duty or
     // subject that is met, it would hold back the management step of the next lapse.
     if said.kind == AckKind::Ack {
-        let state = match said.subject {
-            Some(subject) => store
+        // What it is now, when that needs no acknowledgement.
+        let now_is = match said.subject {
+            Some(subject) => match store
                 .subjects(&contractor.id, duty.id.as_str())?
                 .into_iter()
                 .find(|s| s.subject == subject)
-                .filter(|s| s.gone_at.is_none())
-                .map(|s| s.state),
-            None => store.duty_state(&contractor.id, duty.id.as_str())?,
+            {
+                Some(s) if s.gone_at.is_some() => Some("no longer in the evidence"),
+                Some(s) if s.state == StateKind::Met => Some("met"),
+                Some(_) => None,
+                None => Some("not judged yet"),
+            },
+            None => match store.duty_state(&contractor.id, duty.id.as_str())? {
+                Some(StateKind::Met) => Some("met"),
+                Some(_) => None,
+                None => Some("not judged yet"),
+            },
         };
-        if matches!(state, None | Some(StateKind::Met)) {
+        if let Some(now_is) = now_is {
             let what = said.subject.map_or_else(
                 || format!("duty `{}`", duty.id),
                 |subject| format!("`{subject}` of duty `{}`", duty.id),
             );
             bail!(
-                "{what} needs no acknowledgement: it is {}; an acknowledgement is of a warning or lapse in progress (for planned work ahead, use `dutywatch silence … --until TIME`)",
-                state.map_or("not judged yet", |_| "met")
+                "{what} needs no acknowledgement: it is {now_is}; an acknowledgement is of a warning or lapse in progress (for planned work ahead, use `dutywatch silence … --until TIME`)"
             );
         }
     }
