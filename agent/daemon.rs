@@ -103,12 +103,28 @@ struct ChainWatch {
     /// `verified` (the last good row) and finds it again; it is logged when first found.
     broken: Option<(EvidenceId, String)>,
     checked: bool,
+    /// The incident timeline's first broken step, as the last check found (its chain is
+    /// walked whole each pass: a few steps per incident).
+    timeline: Option<(i64, String)>,
 }
 
 impl ChainWatch {
     /// Verifies from the last verified row on and logs `EvidenceChainBroken` for a break not
     /// logged before (one line per distinct break, not one per pass).
     fn check(&mut self, store: &Store) {
+        match store.verify_incident_chain() {
+            Ok(report) => {
+                if report.broken.is_some() && report.broken != self.timeline {
+                    if let Some((step, reason)) = &report.broken {
+                        tracing::error!(step, %reason, "IncidentTimelineBroken");
+                    }
+                }
+                self.timeline = report.broken;
+            }
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "IncidentTimelineVerifyError");
+            }
+        }
         let report = match store.verify_chain_from(self.verified.as_ref()) {
             Ok(report) => report,
             Err(error) => {
@@ -197,6 +213,11 @@ impl Daemon {
     /// `None` while the chain verifies (or before the first step).
     pub fn chain_break(&self) -> Option<&(EvidenceId, String)> {
         self.chain.broken.as_ref()
+    }
+
+    /// The first broken step of the incident timeline, as the last check found.
+    pub fn timeline_break(&self) -> Option<&(i64, String)> {
+        self.chain.timeline.as_ref()
     }
 
     /// The evidence row the chain is verified up to, and its chain value.
@@ -421,6 +442,7 @@ pub(crate) fn log_crm_problems(config: &Config) {
 /// clients, where `systemctl status` shows them even when the cycles run fine.
 fn status_line(
     chain_break: Option<&(EvidenceId, String)>,
+    timeline_break: Option<&(i64, String)>,
     quarantined: &[config::Quarantined],
     status: &str,
 ) -> String {
@@ -428,6 +450,11 @@ fn status_line(
     if let Some((id, reason)) = chain_break {
         line.push_str(&format!(
             "EVIDENCE CHAIN BROKEN at {id}: {reason} (run `dutywatch evidence verify`); "
+        ));
+    }
+    if let Some((step, reason)) = timeline_break {
+        line.push_str(&format!(
+            "INCIDENT TIMELINE BROKEN at step {step}: {reason} (run `dutywatch evidence verify`); "
         ));
     }
     if !quarantined.is_empty() {
@@ -508,6 +535,7 @@ pub async fn run(
             if let Some(status) = status {
                 service.status(&status_line(
                     daemon.chain_break(),
+                    daemon.timeline_break(),
                     &daemon.config().quarantined,
                     &status,
                 ));
@@ -703,7 +731,7 @@ mod tests {
     #[test]
     fn a_broken_chain_leads_the_status_line() {
         assert_eq!(
-            status_line(None, &[], "last cycle x: ok"),
+            status_line(None, None, &[], "last cycle x: ok"),
             "last cycle x: ok"
         );
         let broken = (
@@ -711,9 +739,22 @@ mod tests {
             "payload does not match its recorded sha256".to_owned(),
         );
         assert_eq!(
-            status_line(Some(&broken), &[], "last cycle x: ok"),
+            status_line(Some(&broken), None, &[], "last cycle x: ok"),
             "EVIDENCE CHAIN BROKEN at E42: payload does not match its recorded sha256 \
              (run `dutywatch evidence verify`); last cycle x: ok"
+        );
+    }
+
+    #[test]
+    fn a_broken_incident_timeline_is_on_the_status_line() {
+        let broken = (
+            7,
+            "its fields do not match its chain: the step was edited".to_owned(),
+        );
+        assert_eq!(
+            status_line(None, Some(&broken), &[], "last cycle x: ok"),
+            "INCIDENT TIMELINE BROKEN at step 7: its fields do not match its chain: the step was \
+             edited (run `dutywatch evidence verify`); last cycle x: ok"
         );
     }
 
@@ -740,12 +781,12 @@ mod tests {
             },
         ];
         assert_eq!(
-            status_line(None, &quarantined, "last cycle x: ok"),
+            status_line(None, None, &quarantined, "last cycle x: ok"),
             "2 client(s) QUARANTINED: acme (2 problem(s), last good config running), \
              birch (1 problem(s)) (run `dutywatch check-config`); last cycle x: ok"
         );
         let broken = (EvidenceId(7), "gone".to_owned());
-        let line = status_line(Some(&broken), &quarantined[1..], "s");
+        let line = status_line(Some(&broken), None, &quarantined[1..], "s");
         assert!(
             line.starts_with("EVIDENCE CHAIN BROKEN at E7: gone (run `dutywatch evidence verify`); 1 client(s) QUARANTINED: birch"),
             "{line}"

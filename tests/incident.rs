@@ -1071,4 +1071,8 @@ fn a_step_written_into_the_database_by_hand_breaks_evidence_verify() {
         ),
         "{said}"
     );
+    // The daemon's own check after its next pass finds it too (and puts it on the status line).
+    daemon.step(at("2026-11-23T11:05:00Z")).expect("step");
+    let (step, reason) = daemon.timeline_break().expect("the daemon sees the break");
+    assert_eq!(*step, 3, "{reason}");
 }
