@@ -114,10 +114,10 @@ impl ChainWatch {
     fn check(&mut self, store: &Store) {
         match store.verify_incident_chain() {
             Ok(report) => {
-                if report.broken.is_some() && report.broken != self.timeline {
-                    if let Some((step, reason)) = &report.broken {
-                        tracing::error!(step, %reason, "IncidentTimelineBroken");
-                    }
+                if report.broken != self.timeline
+                    && let Some((step, reason)) = &report.broken
+                {
+                    tracing::error!(step, %reason, "IncidentTimelineBroken");
                 }
                 self.timeline = report.broken;
             }
