@@ -319,6 +319,40 @@ tolerance = "24h"
         )]
     );
     assert!(server.seen().is_empty(), "a saved answer calls no API");
+
+    // The same page cut short while saved: it says two results and holds one.
+    let short = serde_json::json!({
+        "cursor": {"name": "c-1", "offset": 0, "count": 2, "expires": days_ago(-1.0)},
+        "results": [patch(1042, "KB5051989", "CRITICAL", days_ago(3.0))],
+    });
+    let later = now() + jiff::SignedDuration::from_hours(1);
+    fixture.write_dated("exports/os-patches.json", &short.to_string(), later);
+    engine.cycle(later).expect("cycle");
+    let (state, reason) = state_of(&engine, "critical-patches");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason
+            .contains("holds 1 record(s) where its `cursor.count` says 2: the page is incomplete"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_page_that_holds_fewer_results_than_its_cursor_says_fails_the_collection() {
+    let server = NinjaServer::start(SECRET);
+    healthy(&server);
+    server.fault(PATCHES, 1, Fault::ShortPage);
+    let fixture = super::fixture(&sources(&server), SECRET);
+    let mut engine = super::engine(&fixture);
+    engine.cycle(now()).expect("cycle");
+    let (state, reason) = state_of(&engine, "critical-patches");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("page 2 (")
+            && reason.contains("where its `cursor.count` says")
+            && reason.contains("the report is incomplete, so nothing is stored"),
+        "{reason}"
+    );
 }
 
 #[test]

@@ -227,6 +227,9 @@ pub(crate) enum Fault {
     TruncatedJson,
     /// No answer for this long, then the page.
     Hang(Duration),
+    /// The page with its last item dropped, still saying it holds them all (NinjaOne's
+    /// `cursor.count`); servers without such a count serve the page as usual.
+    ShortPage,
 }
 
 /// Faults scripted per (path, page), first first, and every request seen.
@@ -289,6 +292,6 @@ pub(crate) fn generic(fault: &Fault, throttled: &str, page: &str) -> Option<Repl
             delay: Some(*duration),
             ..Reply::json(200, page)
         }),
-        Fault::Status(_) | Fault::ExpireTokens => None,
+        Fault::Status(_) | Fault::ExpireTokens | Fault::ShortPage => None,
     }
 }

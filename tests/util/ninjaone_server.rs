@@ -138,16 +138,22 @@ fn respond(state: &Mutex<State>, script: &Script, request: &Request) -> Reply {
         (page, page * page_size)
     };
     let chunk: Vec<_> = items.iter().skip(start).take(page_size).cloned().collect();
+    let fault = script.next(&path, page);
+    let count = chunk.len();
+    let mut served = chunk;
+    if matches!(fault, Some(Fault::ShortPage)) {
+        served.pop();
+    }
     let body = if path == DEVICES {
-        serde_json::Value::Array(chunk.clone())
+        serde_json::Value::Array(served)
     } else {
         serde_json::json!({
-            "cursor": {"name": format!("c-{}", page + 1), "offset": start, "count": chunk.len(), "expires": state.cursor_expires},
-            "results": chunk,
+            "cursor": {"name": format!("c-{}", page + 1), "offset": start, "count": count, "expires": state.cursor_expires},
+            "results": served,
         })
     }
     .to_string();
-    match script.next(&path, page) {
+    match fault {
         Some(Fault::ExpireTokens) => state.valid_tokens.clear(),
         Some(Fault::Status(status)) => return Reply::json(status, api_error(status)),
         Some(fault) => {

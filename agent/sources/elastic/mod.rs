@@ -53,9 +53,18 @@ fn normalize(document: serde_json::Value) -> Result<Vec<serde_json::Value>, Stri
         let serde_json::Value::Object(mut record) = entry else {
             return Err(format!("policy `{name}` is not an object"));
         };
-        let delete = record
+        // Kept forever is what the phases say when none deletes: without phases there is no
+        // policy to read that from (a renamed key, another API's answer), so no evidence.
+        let Some(phases) = record
             .get("policy")
-            .and_then(|p| p.pointer("/phases/delete"));
+            .and_then(|p| p.get("phases"))
+            .and_then(serde_json::Value::as_object)
+        else {
+            return Err(format!(
+                "policy `{name}` has no `policy.phases` object: not an `_ilm/policy` answer, so how long it keeps data cannot be told"
+            ));
+        };
+        let delete = phases.get("delete");
         let (retention, kept_forever) = match delete {
             None | Some(serde_json::Value::Null) => (None, true),
             // A delete phase without `min_age` starts at once (Elastic's default `0ms`).
@@ -164,5 +173,20 @@ mod tests {
         assert_eq!(elastic_seconds("1.5d"), Some(129_600));
         assert_eq!(elastic_seconds("0ms"), Some(0));
         assert_eq!(elastic_seconds("30x"), None);
+    }
+
+    #[test]
+    fn an_entry_without_policy_phases_is_not_a_policy_kept_forever() {
+        for document in [
+            serde_json::json!({"acknowledged": {"x": 1}}),
+            serde_json::json!({"logs": {"version": 1, "polcy": {"phases": {}}}}),
+            serde_json::json!({"logs": {"version": 1, "policy": {"name": "logs"}}}),
+        ] {
+            let error = normalize(document.clone()).unwrap_err();
+            assert!(
+                error.contains("has no `policy.phases` object"),
+                "{document}: {error}"
+            );
+        }
     }
 }

@@ -48,6 +48,18 @@ fn normalize(document: serde_json::Value) -> Result<Vec<serde_json::Value>, Stri
             "has no `entry` list, so it is not Splunk's /services/data/indexes answer".to_owned(),
         );
     };
+    // One page of several, saved alone: the indexes on the others are missing.
+    if let Some(total) = document
+        .get("paging")
+        .and_then(|p| p.get("total"))
+        .and_then(serde_json::Value::as_u64)
+        && total > entries.len() as u64
+    {
+        return Err(format!(
+            "holds {} of the {total} indexes its `paging.total` announces: one page of several; save the whole list (`count=0`) or collect it with the `splunk` connector",
+            entries.len()
+        ));
+    }
     Ok(entries
         .into_iter()
         .map(|mut entry| {
@@ -72,8 +84,8 @@ fn normalize(document: serde_json::Value) -> Result<Vec<serde_json::Value>, Stri
                 // At the cap: what it holds, if shorter than the age limit, and unknown when
                 // the span cannot be told.
                 (Some(age), Some(true)) => held.map(|held| held.min(age)),
-                // No size figures: the age limit is all the index says.
-                (Some(age), None) => Some(age),
+                // No size figures: whether the cap cuts the data short cannot be told.
+                (Some(_), None) => None,
                 (None, _) => None,
             };
             let archived =
@@ -190,5 +202,29 @@ mod tests {
             "unknown, not zero"
         );
         assert!(normalize(serde_json::json!({"messages": []})).is_err());
+    }
+
+    #[test]
+    fn an_index_without_its_size_figures_or_one_page_of_several_is_no_evidence() {
+        // The age limit alone: whether the size cap cuts the data short cannot be told.
+        let records = normalize(serde_json::json!({"entry": [
+            {"name": "main", "content": {"frozenTimePeriodInSecs": 31536000}},
+            {"name": "sized", "content": {"frozenTimePeriodInSecs": 31536000,
+             "maxTotalDataSizeMB": 500000}}
+        ]}))
+        .unwrap();
+        for record in &records {
+            assert!(record.get("effective_retention").is_none(), "{record}");
+            assert_eq!(record["retention"], 31536000);
+        }
+        let error = normalize(serde_json::json!({
+            "entry": [{"name": "main", "content": {"frozenTimePeriodInSecs": 31536000}}],
+            "paging": {"total": 10, "perPage": 1, "offset": 0}
+        }))
+        .unwrap_err();
+        assert!(
+            error.contains("holds 1 of the 10 indexes its `paging.total` announces"),
+            "{error}"
+        );
     }
 }

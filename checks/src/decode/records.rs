@@ -66,6 +66,8 @@ pub fn json_fields(
         found: false,
         misplaced: None,
         refused: None,
+        announced: None,
+        listed: 0,
     };
     let mut de = serde_json::Deserializer::from_str(text);
     let seed = Level {
@@ -79,6 +81,17 @@ pub fn json_fields(
     // What the answer says of itself comes before what its records are.
     if let Some(message) = reading.refused {
         return Err(RecordsError::Misplaced(None, message));
+    }
+    if let Some(announced) = reading.announced
+        && announced != reading.listed
+    {
+        return Err(RecordsError::Misplaced(
+            None,
+            format!(
+                "holds {} record(s) where its `cursor.count` says {announced}: the page is incomplete (cut short while saved or sent), so it proves nothing; export it again",
+                reading.listed
+            ),
+        ));
     }
     if let Some((location, message)) = reading.misplaced {
         return Err(RecordsError::Misplaced(location, message));
@@ -170,6 +183,10 @@ struct Reading<'k, 't> {
     /// What the document's root says of the answer as a whole ([`refusal`]): a page of a
     /// longer list, or an error. Its records, whatever they are, are then not the evidence.
     refused: Option<String>,
+    /// How many records the root's `cursor.count` (NinjaOne's queries) says the page holds.
+    announced: Option<u64>,
+    /// How many items the records' list held.
+    listed: u64,
 }
 
 impl Reading<'_, '_> {
@@ -313,6 +330,9 @@ impl<'de> Visitor<'de> for Level<'_, '_, '_, '_> {
                         if let Some(why) = refusal(&key, &value) {
                             reading.refused.get_or_insert(why);
                         }
+                        if key == "cursor" {
+                            reading.announced = value.get("count").and_then(Value::as_u64);
+                        }
                     } else {
                         map.next_value_seed(Skip(&here))?;
                     }
@@ -357,12 +377,13 @@ impl<'de> Visitor<'de> for Level<'_, '_, '_, '_> {
 }
 
 /// The keys of a document's root that speak of the answer as a whole (see [`refusal`]).
-const SIGNALS: [&str; 5] = [
+const SIGNALS: [&str; 6] = [
     "@odata.nextLink",
     "odata.nextLink",
     "nextLink",
     "error",
     "messages",
+    "cursor",
 ];
 
 /// Why a document whose root has `key` = `value` is not evidence, whatever records it holds:
@@ -536,6 +557,7 @@ fn stream<'de, A: SeqAccess<'de>>(
             return Ok(());
         };
         index += 1;
+        reading.listed += 1;
         match item {
             Item::Record => {
                 if reading.misplaced.is_none() {
