@@ -345,7 +345,11 @@ fn quote(text: &str, secret: Option<&Secret>) -> String {
     if let Some(secret) = secret
         && !secret.expose().is_empty()
     {
-        text = text.replace(secret.expose(), "[redacted]");
+        // As sent (a form-encoded body, which a server or proxy may echo: an Entra secret's
+        // `~` travels as `%7E`) as well as it is.
+        for form in encoded_forms(secret.expose()) {
+            text = text.replace(&form, "[redacted]");
+        }
     }
     const MAX: usize = 300;
     if text.len() > MAX {
@@ -357,6 +361,35 @@ fn quote(text: &str, secret: Option<&Secret>) -> String {
         text.push('…');
     }
     text
+}
+
+/// `secret` as it is and as a form body or URL carries it (`application/x-www-form-urlencoded`,
+/// and percent-encoding with `%20`), in upper- and lower-case hex, longest first.
+fn encoded_forms(secret: &str) -> Vec<String> {
+    let encode = |space: &str, hex_upper: bool| {
+        let mut out = String::new();
+        for byte in secret.bytes() {
+            match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                    out.push(char::from(byte));
+                }
+                b' ' => out.push_str(space),
+                _ if hex_upper => out.push_str(&format!("%{byte:02X}")),
+                _ => out.push_str(&format!("%{byte:02x}")),
+            }
+        }
+        out
+    };
+    let mut forms = vec![
+        secret.to_owned(),
+        encode("+", true),
+        encode("+", false),
+        encode("%20", true),
+        encode("%20", false),
+    ];
+    forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
+    forms.dedup();
+    forms
 }
 
 #[cfg(test)]
@@ -523,5 +556,17 @@ mod tests {
             "bad secret [redacted] given"
         );
         assert_eq!(quote(&"x".repeat(400), None).chars().count(), 301);
+        // An Entra secret, echoed back from the form body it went in.
+        let entra = Secret::new("Abc8Q~xYz.1_2-3dEf w/+".to_owned());
+        for echoed in [
+            "client_secret=Abc8Q%7ExYz.1_2-3dEf+w%2F%2B&scope=x",
+            "client_secret=Abc8Q%7exYz.1_2-3dEf+w%2f%2b",
+            "secret Abc8Q%7ExYz.1_2-3dEf%20w%2F%2B given",
+            "Abc8Q~xYz.1_2-3dEf w/+",
+        ] {
+            let quoted = quote(echoed, Some(&entra));
+            assert!(quoted.contains("[redacted]"), "{echoed} -> {quoted}");
+            assert!(!quoted.contains("Abc8Q"), "{echoed} -> {quoted}");
+        }
     }
 }
