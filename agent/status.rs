@@ -55,19 +55,51 @@ pub struct QuarantinedClient {
 /// The report for `filter`: its duties, and the undelivered mail of its
 /// contractors (of every party: a mail stuck at the relay concerns both).
 pub fn report(config: &Config, store: &Store, filter: &Filter) -> anyhow::Result<Report> {
+    let current = store.current_verdicts(filter.contractor.as_deref())?;
+    let recorded = config.contractors.iter().filter_map(|contractor| {
+        recorded_quarantine(config, &current, &contractor.id).map(|stored| QuarantinedClient {
+            contractor: contractor.id.clone(),
+            name: contractor.name.clone(),
+            errors: vec![stored.verdict.reason.clone()],
+        })
+    });
     Ok(Report {
         duties: rows(config, store, filter)?,
         undelivered_mail: store.undelivered_mail(filter.contractor.as_deref())?,
         quarantined: config
             .quarantined
             .iter()
-            .filter(|q| filter.contractor.as_ref().is_none_or(|id| *id == q.id))
             .map(|q| QuarantinedClient {
                 contractor: q.id.clone(),
                 name: q.name.clone(),
                 errors: q.errors.iter().map(ToString::to_string).collect(),
             })
+            .chain(recorded)
+            .filter(|q| {
+                filter
+                    .contractor
+                    .as_ref()
+                    .is_none_or(|id| *id == q.contractor)
+            })
             .collect(),
+    })
+}
+
+/// The client's quarantine as the daemon recorded it, for a client whose config loads here:
+/// the daemon reads what this command may not (the service's secrets).
+fn recorded_quarantine<'a>(
+    config: &Config,
+    current: &'a [crate::store::CurrentVerdict],
+    client: &str,
+) -> Option<&'a crate::store::CurrentVerdict> {
+    if config.quarantined(client).is_some() {
+        // Shown from this load's own errors.
+        return None;
+    }
+    current.iter().find(|v| {
+        v.client == client
+            && v.duty == CLIENT_CONFIG_DUTY
+            && v.verdict.state.kind() != StateKind::Met
     })
 }
 
@@ -125,6 +157,27 @@ pub fn rows(config: &Config, store: &Store, filter: &Filter) -> anyhow::Result<V
             .is_some_and(|id| *id != contractor.id)
         {
             continue;
+        }
+        // Quarantined by the daemon for what this command does not read (a secret only the
+        // service can read): its record says so, and its other rows are of the last good
+        // config, not of now.
+        if let Some(stored) = recorded_quarantine(config, &current, &contractor.id) {
+            rows.push(StatusRow {
+                contractor: contractor.id.clone(),
+                duty: CLIENT_CONFIG_DUTY.to_owned(),
+                title: format!("configuration of {}", contractor.name),
+                responsible: Party::Msp,
+                accountable: Party::Contractor,
+                objectives: Vec::new(),
+                state: stored.verdict.state.kind(),
+                due: None,
+                state_since: Some(stored.state_since),
+                evaluated_at: Some(stored.evaluated_at),
+                reason: format!("QUARANTINED: {}", stored.verdict.reason),
+                evidence: Vec::new(),
+                subjects: Vec::new(),
+                met_subjects: None,
+            });
         }
         for duty in &contractor.duties {
             if !config.perspective.watches(duty)

@@ -599,3 +599,52 @@ fn a_client_whose_stored_state_no_longer_reads_stops_neither_the_collection_nor_
         birch.verdict.reason
     );
 }
+
+#[test]
+fn a_client_quarantined_for_a_secret_only_the_service_reads_shows_so_in_status() {
+    let fixture = msp_fixture();
+    // Birch's Graph source names a secret file that is not there (the service's credential,
+    // say, which the person running `status` cannot read either).
+    add_birch_duty(
+        &fixture,
+        r#"
+[[contractor.source]]
+id = "entra-users"
+kind = "graph"
+evidence = "mfa_registration"
+tenant = "birch.onmicrosoft.com"
+client_id = "11111111-2222-3333-4444-555555555555"
+client_secret = { file = "/nonexistent/graph-secret" }
+resource = "userRegistrationDetails"
+schedule = "0 * * * *"
+max_age = "2d"
+"#,
+    );
+    let config = fixture.load();
+    assert_eq!(
+        config.quarantined.len(),
+        1,
+        "the daemon's load quarantines birch"
+    );
+    engine(&fixture).cycle(at(NOW)).expect("cycle");
+
+    // `status` does not read secrets: birch's config loads there, yet its quarantine shows.
+    let output = fixture.run(&["status", "--config", "dutywatch.toml", "--client", "birch"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("birch") && l.contains("client-config"))
+        .unwrap_or_else(|| panic!("birch's quarantine: {stdout}"));
+    assert!(line.contains("QUARANTINED"), "{line}");
+    let output = fixture.run(&[
+        "status",
+        "--config",
+        "dutywatch.toml",
+        "--json",
+        "--client",
+        "birch",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(json["quarantined"][0]["contractor"], "birch", "{json}");
+}
