@@ -156,7 +156,7 @@ fn toml_syntax_errors_and_unknown_keys_are_located() {
     let (_, stderr) = text(&fixture.run(&["check-config", "--config", "dutywatch.toml"]));
     assert!(
         stderr.contains(
-            "contractor.id: invalid type: floating point `3.1`, expected a string; quote the value, e.g. id = \"…\" (reading stopped here: fix this and run `dutywatch check-config` again to see any other problem)"
+            "contractor.id: invalid type: floating point `3.1`, expected a string; quote the value, e.g. id = \"…\"; the rest of this client's block was not read"
         ),
         "{stderr}"
     );

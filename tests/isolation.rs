@@ -648,3 +648,65 @@ max_age = "2d"
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(json["quarantined"][0]["contractor"], "birch", "{json}");
 }
+
+#[test]
+fn a_typo_in_one_clients_block_quarantines_that_client_alone() {
+    let fixture = msp_fixture();
+    // Birch's block (the last): an unknown key, as `max_agee` for `max_age`.
+    add_birch_duty(
+        &fixture,
+        r#"
+[[contractor.source]]
+id = "extra"
+kind = "file"
+evidence = "mfa_registration"
+path = "birch/mfa.json"
+schedule = "0 * * * *"
+max_agee = "2d"
+"#,
+    );
+    let config = fixture.load();
+    let ids: Vec<&str> = config.contractors.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["acme"], "acme loads");
+    assert_eq!(config.quarantined.len(), 1);
+    let birch = &config.quarantined[0];
+    assert_eq!(
+        (birch.id.as_str(), birch.name.as_str()),
+        ("birch", "Birch Avionics")
+    );
+    let said = birch.errors[0].to_string();
+    assert!(
+        said.contains("contractor.source.max_agee: unknown field `max_agee`, expected one of")
+            && said.contains("the rest of this client's block was not read"),
+        "{said}"
+    );
+    // A wrong type is the same: that client's problem.
+    let text = std::fs::read_to_string(fixture.config_path()).expect("read");
+    fixture.write(
+        "dutywatch.toml",
+        &text.replace("max_agee = \"2d\"", "max_age = 5"),
+    );
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = crate::util::text(&output);
+    assert!(
+        stderr.contains("contractor birch (Birch Avionics): QUARANTINED")
+            && stderr.contains("contractor.source.max_age: invalid type: integer `5`"),
+        "{stdout}{stderr}"
+    );
+    // The other client is judged as usual.
+    engine(&fixture).cycle(at(NOW)).expect("cycle");
+    let rows = status::rows(
+        &fixture.load(),
+        &Store::open(&fixture.path("state/msp.db")).expect("store"),
+        &Filter::default(),
+    )
+    .expect("rows");
+    assert!(
+        rows.iter()
+            .any(|r| r.contractor == "acme" && r.duty != CLIENT_CONFIG_DUTY)
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.contractor == "birch" && r.duty == CLIENT_CONFIG_DUTY)
+    );
+}

@@ -310,22 +310,7 @@ pub fn parse_with(
                 .map(|span| toml_key_at(text, span.start))
                 .unwrap_or_default();
             let message = error.message().trim_end();
-            // The key as written at that place: `every` of `contractor[acme].duty[2].every`.
-            let last = key
-                .rsplit('.')
-                .next()
-                .map(|segment| segment.split('[').next().unwrap_or(segment))
-                .filter(|segment| !segment.is_empty())
-                .unwrap_or("key");
-            let hint = if message.contains("expected a string") {
-                format!("; quote the value, e.g. {last} = \"…\"")
-            } else if message.contains("expected a sequence") {
-                "; write a list, e.g. [\"a\", \"b\"]".to_owned()
-            } else if message.starts_with("duplicate key") {
-                "; keep one of them".to_owned()
-            } else {
-                String::new()
-            };
+            let hint = read_hint(message, &key);
             // The file is read as a whole: what comes after this problem was not checked.
             return Err(ConfigErrors(vec![ConfigError {
                 file: path.to_owned(),
@@ -404,7 +389,49 @@ pub fn parse_with(
     let library = cx.library_part(raw.library.as_ref(), "library");
     let escalation = cx.escalation(raw.escalation.as_ref());
     let runtime = cx.runtime(raw.runtime.as_ref());
-    for (index, raw_contractor) in raw.contractor.iter().enumerate() {
+    // Each client's id and name, as the quarantine names it.
+    let mut names: Vec<(String, String)> = Vec::with_capacity(raw.contractor.len());
+    // Read again only when a client's block did not read, for its id and name.
+    let mut client_names: Option<raw::ClientNames> = None;
+    for (index, entry) in raw.contractor.iter().enumerate() {
+        let raw_contractor = match entry.get_ref() {
+            raw::Lenient::Read(raw_contractor) => raw_contractor,
+            raw::Lenient::Refused(message) => {
+                let named = client_names
+                    .get_or_insert_with(|| toml::from_str(text).unwrap_or_default())
+                    .contractor
+                    .get(index)
+                    .cloned()
+                    .unwrap_or_default();
+                let word =
+                    |value: Option<toml::Value>| value.and_then(|v| v.as_str().map(str::to_owned));
+                let id = word(named.id).unwrap_or_else(|| format!("#{}", index + 1));
+                let name = word(named.name).unwrap_or_else(|| id.clone());
+                // Where in the block, as the document's own parse would say it.
+                let (offset, key, message) = match client_block_error(text, index) {
+                    Some((offset, message)) => (offset, toml_key_at(text, offset), message),
+                    None => (
+                        entry.span().start,
+                        format!("contractor[{id}]"),
+                        message.trim_end().replace('\n', " "),
+                    ),
+                };
+                let hint = read_hint(&message, &key);
+                let start = cx.errors.len();
+                cx.error(
+                    offset,
+                    &key,
+                    format!("{message}{hint}; the rest of this client's block was not read"),
+                );
+                client_errors.push((index, start..cx.errors.len()));
+                names.push((id, name));
+                continue;
+            }
+        };
+        names.push((
+            raw_contractor.get_ref().id.get_ref().clone(),
+            raw_contractor.get_ref().name.clone(),
+        ));
         let id = raw_contractor.get_ref().id.get_ref().clone();
         if !seen_ids.insert(id.clone()) {
             cx.error(
@@ -450,10 +477,10 @@ pub fn parse_with(
     let mut quarantined = Vec::new();
     if raw.perspective == Perspective::Msp && top_level_ok {
         for (index, range) in client_errors.iter().rev() {
-            let raw_contractor = raw.contractor[*index].get_ref();
+            let (id, name) = names.get(*index).cloned().unwrap_or_default();
             quarantined.push(Quarantined {
-                id: raw_contractor.id.get_ref().clone(),
-                name: raw_contractor.name.clone(),
+                id,
+                name,
                 errors: cx.errors.drain(range.clone()).collect(),
                 last_good: false,
             });
@@ -492,6 +519,45 @@ pub fn parse_with(
         escalation,
         runtime,
     })
+}
+
+/// What to do about a value the config's types refuse (`message`, at `key`).
+fn read_hint(message: &str, key: &str) -> String {
+    // The key as written at that place: `every` of `contractor[acme].duty[2].every`.
+    let last = key
+        .rsplit('.')
+        .next()
+        .map(|segment| segment.split('[').next().unwrap_or(segment))
+        .filter(|segment| !segment.is_empty())
+        .unwrap_or("key");
+    if message.contains("expected a string") {
+        format!("; quote the value, e.g. {last} = \"…\"")
+    } else if message.contains("expected a sequence") {
+        "; write a list, e.g. [\"a\", \"b\"]".to_owned()
+    } else if message.starts_with("duplicate key") {
+        "; keep one of them".to_owned()
+    } else {
+        String::new()
+    }
+}
+
+/// Where the block of client `index` fails to read, and why: the block read again on its
+/// own, keeping the place the lenient read (`raw::Lenient`) cannot.
+fn client_block_error(text: &str, index: usize) -> Option<(usize, String)> {
+    use serde::Deserialize as _;
+    let document = toml::de::DeTable::parse(text).ok()?;
+    let (_, clients) = document
+        .get_ref()
+        .iter()
+        .find(|(key, _)| key.get_ref() == "contractor")?;
+    let toml::de::DeValue::Array(clients) = clients.get_ref() else {
+        return None;
+    };
+    let block = clients.get(index)?.clone();
+    let error =
+        toml::Spanned::<raw::RawContractor>::deserialize(toml::de::ValueDeserializer::from(block))
+            .err()?;
+    Some((error.span()?.start, error.message().trim_end().to_owned()))
 }
 
 fn resolve(base: &Path, path: &str) -> PathBuf {

@@ -14,6 +14,38 @@ use toml::Spanned;
 use super::{FileFormat, Perspective, SmtpTls};
 use crate::secret::SecretRef;
 
+/// A part of the config as read, or why it does not read. The document is parsed whole
+/// before it is read into types, so a part that fails leaves the rest to be read.
+pub(super) enum Lenient<T> {
+    Read(T),
+    Refused(String),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match T::deserialize(deserializer) {
+            Ok(read) => Lenient::Read(read),
+            Err(error) => Lenient::Refused(error.to_string()),
+        })
+    }
+}
+
+/// Each client's `id` and `name`, whatever else its block holds: what names a client whose
+/// block does not read.
+#[derive(Deserialize, Default)]
+pub(super) struct ClientNames {
+    #[serde(default)]
+    pub(super) contractor: Vec<ClientName>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub(super) struct ClientName {
+    #[serde(default)]
+    pub(super) id: Option<toml::Value>,
+    #[serde(default)]
+    pub(super) name: Option<toml::Value>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
@@ -28,8 +60,10 @@ pub(super) struct RawConfig {
     pub(super) kind: Vec<Spanned<RawKind>>,
     #[serde(default)]
     pub(super) duty: Vec<Spanned<RawDuty>>,
+    /// Each client's block read on its own: one that does not read (an unknown key, a value
+    /// of the wrong type) is that client's problem, which in MSP mode quarantines it alone.
     #[serde(default)]
-    pub(super) contractor: Vec<Spanned<RawContractor>>,
+    pub(super) contractor: Vec<Spanned<Lenient<Spanned<RawContractor>>>>,
     /// Service packages and the ones they include (Premium includes Basic).
     #[serde(default)]
     pub(super) package: Vec<Spanned<RawPackage>>,
