@@ -575,6 +575,21 @@ fn a_next_link_to_another_host_a_response_over_max_bytes_and_a_hang_are_source_e
     );
     assert!(snapshots(&fixture).is_empty());
 
+    // A link back to the page itself.
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    server.fault(USERS, 0, Fault::NextLink(format!("{}{USERS}", server.base)));
+    let fixture = self::fixture(&server, now);
+    let mut engine = self::engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("names this same page; the pages do not advance"),
+        "{reason}"
+    );
+    assert!(snapshots(&fixture).is_empty());
+
     // Both pages together pass max_bytes.
     let server = GraphServer::start(SECRET);
     two_pages(&server);

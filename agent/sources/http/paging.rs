@@ -193,6 +193,12 @@ impl<'a> Api<'a> {
                             first.origin().ascii_serialization()
                         ));
                     }
+                    // A link back to this page would page until `max_pages`.
+                    if next == url {
+                        return Err(format!(
+                            "{what}: `{next_key}` names this same page; the pages do not advance"
+                        ));
+                    }
                     url = next;
                     page += 1;
                 }
