@@ -608,6 +608,38 @@ mod tests {
     }
 
     #[test]
+    fn a_page_holding_fewer_records_than_its_cursor_count_is_incomplete_and_more_is_not() {
+        let patch = r#"{"id": "p1", "deviceId": 7, "name": "KB1", "severity": "CRITICAL", "status": "PENDING", "timestamp": 1790000000.0}"#;
+        let page = |count: u32, patches: usize| {
+            let results = vec![patch; patches].join(",");
+            format!(
+                r#"{{"cursor": {{"name": "c1", "offset": 0, "count": {count}}}, "results": [{results}]}}"#
+            )
+        };
+        let text = error(run(
+            "patch",
+            Format::Json,
+            Some("results"),
+            page(3, 2).as_bytes(),
+        ));
+        assert!(
+            text.contains(
+                "holds 2 record(s) where its `cursor.count` says 3: the page is incomplete"
+            ),
+            "{text}"
+        );
+        for (count, patches) in [(2, 2), (0, 2)] {
+            let read = run(
+                "patch",
+                Format::Json,
+                Some("results"),
+                page(count, patches).as_bytes(),
+            );
+            assert!(read.is_ok(), "count {count}: {:?}", read.err());
+        }
+    }
+
+    #[test]
     fn one_page_of_a_longer_list_or_an_error_answer_is_not_evidence_whatever_records_it_holds() {
         let page = r#"{"value": [{"userPrincipalName": "alice@x", "isMfaRegistered": true}],
                        "@odata.nextLink": "https://graph.microsoft.com/v1.0/reports/authenticationMethods/userRegistrationDetails?$skiptoken=x"}"#;

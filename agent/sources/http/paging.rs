@@ -418,12 +418,13 @@ pub(crate) fn collect_cursor(
         let mut json = session.fetch(&url, &what)?.json;
         let results = take_list(&mut json, "results", &what)?;
         let count = results.len();
-        // The page says how many results it holds: fewer came (cut short on the way).
+        // The page says how many results it holds: fewer came (cut short on the way). More
+        // is not refused: what `count` means beyond that is not documented.
         if let Some(said) = json
             .get("cursor")
             .and_then(|c| c.get("count"))
             .and_then(serde_json::Value::as_u64)
-            && said != count as u64
+            && said > count as u64
         {
             return Err(format!(
                 "{what}: the page holds {count} result(s) where its `cursor.count` says {said}; the report is incomplete, so nothing is stored"

@@ -82,8 +82,10 @@ pub fn json_fields(
     if let Some(message) = reading.refused {
         return Err(RecordsError::Misplaced(None, message));
     }
+    // Only fewer than said is a loss; what `count` means beyond that is not documented
+    // (values in NinjaOne's examples are illustrative), so more is not refused.
     if let Some(announced) = reading.announced
-        && announced != reading.listed
+        && announced > reading.listed
     {
         return Err(RecordsError::Misplaced(
             None,
