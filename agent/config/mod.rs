@@ -405,7 +405,8 @@ pub fn parse_with(
                     .unwrap_or_default();
                 let word =
                     |value: Option<toml::Value>| value.and_then(|v| v.as_str().map(str::to_owned));
-                let id = word(named.id).unwrap_or_else(|| format!("#{}", index + 1));
+                let read_id = word(named.id);
+                let id = read_id.clone().unwrap_or_else(|| format!("#{}", index + 1));
                 let name = word(named.name).unwrap_or_else(|| id.clone());
                 // Where in the block, as the document's own parse would say it.
                 let (offset, key, message) = match client_block_error(text, index) {
@@ -423,8 +424,25 @@ pub fn parse_with(
                     &key,
                     format!("{message}{hint}; the rest of this client's block was not read"),
                 );
-                client_errors.push((index, start..cx.errors.len()));
-                names.push((id, name));
+                names.push((id.clone(), name));
+                // Only a client told apart by its own id is quarantined alone: one without a
+                // readable id, or with another's, is a problem of the whole file (a reload
+                // keeps the running config).
+                match read_id {
+                    Some(id) if seen_ids.insert(id.clone()) => {
+                        client_errors.push((index, start..cx.errors.len()));
+                    }
+                    Some(id) => cx.error(
+                        entry.span().start,
+                        "contractor.id",
+                        format!("contractor `{id}` is configured twice"),
+                    ),
+                    None => cx.error(
+                        entry.span().start,
+                        "contractor.id",
+                        "this client's block has no readable `id`, so its problem cannot be kept to it; give it its id as text, e.g. id = \"acme\"".to_owned(),
+                    ),
+                }
                 continue;
             }
         };

@@ -348,3 +348,112 @@ password = { file = "smtp-password" }"#,
     let login = smtp.login.expect("a login");
     assert_eq!(login.password.secret().expect("read").expose(), PASSWORD);
 }
+
+/// An MSP config of `clients` (each a `[[contractor]]` block as written).
+fn msp_text(clients: &[&str]) -> String {
+    let mut text = text("transport = \"file\"\ndir = \"outbox\"")
+        .replace("perspective = \"contractor\"", "perspective = \"msp\"");
+    // Drop the one contractor `text` carries: the clients are given.
+    let cut = text.find("[[contractor]]").unwrap();
+    text.truncate(cut);
+    for client in clients {
+        text.push_str(client);
+    }
+    text
+}
+
+fn client(id: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[contractor]]
+id = "{id}"
+name = "Client {id}"
+contacts = ["it@{id}.example"]
+{extra}
+[[contractor.crm]]
+id = "3.1.1"
+owner = "contractor"
+contractor_does = "Approves access"
+"#
+    )
+}
+
+#[test]
+fn two_broken_clients_and_a_broken_one_before_a_good_one_are_each_their_own_problem() {
+    let a = client("acme", "");
+    let b = client("birch", "colour = \"red\"");
+    let c = client("cedar", "contacts_extra = 5");
+    let d = client("dune", "");
+    let e = client("elm", "packages = \"basic\"");
+    let text = msp_text(&[&a, &b, &c, &d]);
+    let config = parse_with_env(Path::new("/etc/dutywatch/dutywatch.toml"), &text, &env)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ids: Vec<&str> = config.contractors.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["acme", "dune"]);
+    let q: Vec<(&str, &str)> = config
+        .quarantined
+        .iter()
+        .map(|q| (q.id.as_str(), q.name.as_str()))
+        .collect();
+    assert_eq!(q, [("birch", "Client birch"), ("cedar", "Client cedar")]);
+    let birch = config.quarantined[0].errors[0].to_string();
+    let cedar = config.quarantined[1].errors[0].to_string();
+    assert!(birch.contains("colour"), "{birch}");
+    assert!(cedar.contains("contacts_extra"), "{cedar}");
+    // Line numbers point into each client's own block.
+    let line_of = |needle: &str| text[..text.find(needle).unwrap()].lines().count() + 1;
+    assert_eq!(
+        config.quarantined[0].errors[0].line,
+        Some(line_of("colour")),
+        "{birch}"
+    );
+    assert_eq!(
+        config.quarantined[1].errors[0].line,
+        Some(line_of("contacts_extra")),
+        "{cedar}"
+    );
+    // A wrong type (a duplicate key) in one, then a good one.
+    let text = msp_text(&[&a, &e, &d]);
+    let result = parse_with_env(Path::new("/etc/dutywatch/dutywatch.toml"), &text, &env);
+    match result {
+        Ok(config) => {
+            let ids: Vec<&str> = config.contractors.iter().map(|c| c.id.as_str()).collect();
+            assert_eq!(ids, ["acme", "dune"]);
+            assert_eq!(config.quarantined.len(), 1);
+            assert_eq!(config.quarantined[0].id, "elm");
+        }
+        Err(e) => panic!("whole config failed: {e}"),
+    }
+}
+
+/// A refused block with the id of a client that loads: before, `configured twice` failed the
+/// file; now `acme` both loads and is quarantined (and `keep_last_good` adds a second `acme`).
+#[test]
+fn a_refused_block_with_a_loaded_clients_id_is_a_duplicate() {
+    let a = client("acme", "");
+    let dup = client("acme", "colour = 1");
+    let text = msp_text(&[&a, &dup]);
+    match parse_with_env(Path::new("/etc/dutywatch/dutywatch.toml"), &text, &env) {
+        Ok(config) => {
+            let ids: Vec<&str> = config.contractors.iter().map(|c| c.id.as_str()).collect();
+            let q: Vec<&str> = config.quarantined.iter().map(|q| q.id.as_str()).collect();
+            panic!("contractors {ids:?} quarantined {q:?}: the duplicate id is not told");
+        }
+        Err(e) => assert!(e.to_string().contains("configured twice"), "{e}"),
+    }
+}
+
+#[test]
+fn a_refused_block_without_a_readable_id_fails_the_whole_config() {
+    let a = client("acme", "");
+    let broken = client("birch", "colour = 1").replace("id = \"birch\"", "id = 7");
+    let text = msp_text(&[&a, &broken]);
+    let errors = match parse_with_env(Path::new("/etc/dutywatch/dutywatch.toml"), &text, &env) {
+        Ok(config) => panic!("loaded, quarantining {:?}", config.quarantined.len()),
+        Err(errors) => errors.to_string(),
+    };
+    assert!(
+        errors.contains("this client's block has no readable `id`"),
+        "{errors}"
+    );
+}
