@@ -141,7 +141,7 @@ fn respond(state: &Mutex<State>, script: &Script, request: &Request) -> Reply {
     let fault = script.next(&path, page);
     let count = chunk.len();
     let mut served = chunk;
-    if matches!(fault, Some(Fault::ShortPage)) {
+    if matches!(fault, Some(Fault::ShortPage)) && path != DEVICES {
         served.pop();
     }
     let body = if path == DEVICES {

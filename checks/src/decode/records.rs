@@ -85,6 +85,7 @@ pub fn json_fields(
     // Only fewer than said is a loss; what `count` means beyond that is not documented
     // (values in NinjaOne's examples are illustrative), so more is not refused.
     if let Some(announced) = reading.announced
+        && reading.found
         && announced > reading.listed
     {
         return Err(RecordsError::Misplaced(
@@ -312,6 +313,7 @@ impl<'de> Visitor<'de> for Level<'_, '_, '_, '_> {
                 reading.found = true;
                 let object = ValueSeed(self.at).visit_map(map)?;
                 if let Value::Object(object) = object {
+                    reading.listed = 1;
                     (reading.take)(Position::Record(1), &Fields::of(object));
                 }
                 Ok(())
@@ -1280,6 +1282,18 @@ mod tests {
         assert!(
             read > 2_000 && refused > 2_000,
             "{read} read, {refused} refused"
+        );
+    }
+
+    #[test]
+    fn cursor_count_against_the_results() {
+        let path: FieldPath = "results".parse().unwrap();
+        // One object where the list is: one record, which the count rule reads as none.
+        let one = r#"{"cursor": {"name": "c", "offset": 0, "count": 1}, "results": {"id": 1}}"#;
+        assert_eq!(
+            streamed(one, Some(&path)).map(|r| r.len()),
+            Ok(1),
+            "one object"
         );
     }
 }
