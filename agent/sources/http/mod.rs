@@ -366,13 +366,13 @@ fn quote(text: &str, secret: Option<&Secret>) -> String {
 /// `secret` as it is and as a form body or URL carries it (`application/x-www-form-urlencoded`,
 /// and percent-encoding with `%20`), in upper- and lower-case hex, longest first.
 fn encoded_forms(secret: &str) -> Vec<String> {
-    let encode = |space: &str, hex_upper: bool| {
+    // `keep`: the bytes left as they are besides letters and digits.
+    let encode = |keep: &[u8], space: &str, hex_upper: bool| {
         let mut out = String::new();
         for byte in secret.bytes() {
             match byte {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
-                    out.push(char::from(byte));
-                }
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => out.push(char::from(byte)),
+                _ if keep.contains(&byte) => out.push(char::from(byte)),
                 b' ' => out.push_str(space),
                 _ if hex_upper => out.push_str(&format!("%{byte:02X}")),
                 _ => out.push_str(&format!("%{byte:02x}")),
@@ -380,13 +380,17 @@ fn encoded_forms(secret: &str) -> Vec<String> {
         }
         out
     };
-    let mut forms = vec![
-        secret.to_owned(),
-        encode("+", true),
-        encode("+", false),
-        encode("%20", true),
-        encode("%20", false),
-    ];
+    // A form body (WHATWG), and RFC 3986's unreserved set (JavaScript's encodeURIComponent,
+    // Python's quote): `~` as it is, `*` encoded.
+    const FORM: &[u8] = b"*-._";
+    const URI: &[u8] = b"-._~";
+    let mut forms = vec![secret.to_owned(), secret.replace('/', "\\/")];
+    for hex_upper in [true, false] {
+        forms.push(encode(FORM, "+", hex_upper));
+        forms.push(encode(FORM, "%20", hex_upper));
+        forms.push(encode(URI, "%20", hex_upper));
+        forms.push(encode(URI, "+", hex_upper));
+    }
     forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
     forms.dedup();
     forms
@@ -568,5 +572,14 @@ mod tests {
             assert!(quoted.contains("[redacted]"), "{echoed} -> {quoted}");
             assert!(!quoted.contains("Abc8Q"), "{echoed} -> {quoted}");
         }
+    }
+
+    #[test]
+    fn an_rfc3986_echo_is_redacted() {
+        // `~` is unreserved in RFC 3986 (encodeURIComponent, Go's url.PathEscape, Python's
+        // quote): a proxy that echoes the secret so keeps it and writes a space as %20.
+        let entra = Secret::new("Abc8Q~xYz w/".to_owned());
+        let quoted = quote("client_secret=Abc8Q~xYz%20w%2F given", Some(&entra));
+        assert!(!quoted.contains("Abc8Q"), "{quoted}");
     }
 }
