@@ -1306,6 +1306,24 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
             eprintln!("{problem}");
             crm_errors += 1;
         }
+        // Not an error: a device's last report may be all there is. But a device silent for
+        // weeks is then judged as it was, so say how to make it unknown instead.
+        for duty in contractor
+            .duties
+            .iter()
+            .filter(|d| config.perspective.watches(d))
+        {
+            let Some(kind) = contractor.source(&duty.source).map(|s| &s.evidence) else {
+                continue;
+            };
+            let joined = |source: &str| contractor.source(source).map(|s| Arc::clone(&s.evidence));
+            for field in duty.rule.unread_freshness(kind, &joined) {
+                println!(
+                    "note: contractor[{}].duty[{}]: a record is judged as it last reported however long ago, since nothing reads `{field}`; add unknown_when = \"{field} < now-7d\" (your number of days) so a device silent that long is unknown, not compliant",
+                    contractor.id, duty.id
+                );
+            }
+        }
         // Not an error: an export may not have been written yet. But the
         // duties reading it will be source_error until it is, so say it now.
         for source in &contractor.sources {

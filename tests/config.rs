@@ -611,3 +611,45 @@ fn a_broken_source_is_one_problem_not_one_more_per_duty_on_it() {
     assert!(stderr.contains("source[mfa].schedule"), "{stderr}");
     assert!(!stderr.contains("max_age"), "{stderr}");
 }
+
+#[test]
+fn check_config_notes_a_device_duty_that_never_asks_when_a_device_last_synced() {
+    let fixture = util::standard(at(util::CLOCK));
+    let devices = |unknown_when: &str| {
+        util::contractor_config(&format!(
+            r#"
+[[contractor.source]]
+id = "intune"
+kind = "file"
+evidence = "managed_device"
+path = "evidence/devices.json"
+schedule = "0 * * * *"
+max_age = "2d"
+
+[[contractor.duty]]
+id = "devices-compliant"
+title = "Managed devices are compliant"
+objectives = ["3.14.1"]
+source = "intune"
+rule = "continuous"
+check = "compliance == 'compliant'"
+tolerance = "1d"
+{unknown_when}
+"#
+        ))
+    };
+    fixture.write("dutywatch.toml", &devices(""));
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = text(&output);
+    assert!(
+        stdout.contains("note: contractor[acme].duty[devices-compliant]: a record is judged as it last reported however long ago, since nothing reads `last_sync`; add unknown_when = \"last_sync < now-7d\""),
+        "{stdout}{stderr}"
+    );
+    fixture.write(
+        "dutywatch.toml",
+        &devices("unknown_when = \"last_sync < now-7d\""),
+    );
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = text(&output);
+    assert!(!stdout.contains("since nothing reads"), "{stdout}{stderr}");
+}

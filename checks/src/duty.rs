@@ -112,6 +112,45 @@ impl Rule {
         }
     }
 
+    /// For a condition judged per subject over `kind` (and the kinds its joins read, by
+    /// source: `joined`), the fields that say when a record last reported (a device's last
+    /// sync or contact, `alias.field` for a joined one) that the rule reads nowhere (`where`,
+    /// `check`, `unknown_when`): each such record is judged as it last reported, however long
+    /// ago that was.
+    pub fn unread_freshness(
+        &self,
+        kind: &crate::kind::EvidenceKind,
+        joined: &dyn Fn(&str) -> Option<std::sync::Arc<crate::kind::EvidenceKind>>,
+    ) -> Vec<String> {
+        let Rule::Continuous(rule) = self else {
+            return Vec::new();
+        };
+        if rule.expect == Quantifier::Any {
+            return Vec::new();
+        }
+        let mut fields: Vec<String> = kind
+            .freshness_field()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        for join in &rule.joins {
+            if let Some(field) = joined(&join.source).and_then(|k| k.freshness_field()) {
+                fields.push(format!("{}.{field}", join.alias));
+            }
+        }
+        let read: Vec<String> = [
+            rule.filter.as_ref(),
+            Some(&rule.check),
+            rule.unknown_when.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p.fields().into_iter().map(ToString::to_string))
+        .collect();
+        fields.retain(|field| !read.contains(field));
+        fields
+    }
+
     /// Whether the rule judges each subject (`continuous all` or `none`, an event clock) or
     /// the duty as a whole (`recurring`, `continuous any`). A duty whose rule judges as a whole
     /// has no subjects: those it had under a rule that judged them are no longer judged.

@@ -139,6 +139,16 @@ pub struct EvidenceKind {
 }
 
 impl EvidenceKind {
+    /// The built-in field that says when a subject last reported, for the kinds whose records
+    /// are a device's latest state (Intune's last sync, an RMM agent's last contact).
+    pub fn freshness_field(&self) -> Option<&'static str> {
+        match self.name.as_str() {
+            "managed_device" => Some("last_sync"),
+            "rmm_device" => Some("last_contact"),
+            _ => None,
+        }
+    }
+
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|field| field.name == name)
     }

@@ -104,3 +104,39 @@ fn conditions_address_joined_fields_as_alias_dot_field() {
     let wrong: crate::predicate::Predicate = "intune.last_sync == 'x'".parse().unwrap();
     assert!(wrong.check_against(&all).is_err());
 }
+
+#[test]
+fn a_joined_device_list_whose_last_sync_nothing_reads_is_named() {
+    use crate::duty::{Continuous, Quantifier, Rule};
+    use crate::period::Period;
+    let rule = |unknown_when: Option<&str>| {
+        Rule::Continuous(Continuous {
+            expect: Quantifier::None,
+            filter: None,
+            check: "severity == 'CRITICAL'".parse().unwrap(),
+            min_records: 0,
+            tolerance: Period::from_secs(86_400),
+            unknown_when: unknown_when.map(|p| p.parse().unwrap()),
+            required_subjects: Vec::new(),
+            required_field: None,
+            joins: vec![join("intune", "intune", "device = device")],
+            min_share: None,
+        })
+    };
+    let joined = |source: &str| (source == "intune").then(|| kind("managed_device"));
+    assert_eq!(
+        rule(None).unread_freshness(&kind("patch"), &joined),
+        ["intune.last_sync"]
+    );
+    assert!(
+        rule(Some("intune.last_sync < now-7d"))
+            .unread_freshness(&kind("patch"), &joined)
+            .is_empty()
+    );
+    // Judged as a whole, or a kind without such a field: nothing to say.
+    assert!(
+        rule(None)
+            .unread_freshness(&kind("patch"), &|_| None)
+            .is_empty()
+    );
+}
