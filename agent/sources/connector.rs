@@ -81,7 +81,8 @@ pub(super) fn collect(
             http_json::collect(&mut session(&http_json::error), api, records, next)
         }
     }
-    .map_err(|message| failed(format!("source `{}`: {message}", source.id)))?;
+    // The collector's failure is told with its source's id already.
+    .map_err(failed)?;
     // The API speaks for the moment it answered; whole seconds, as the store keeps them.
     let effective_at = Timestamp::from_second(now.as_second()).unwrap_or(now);
     Ok(Collected {

@@ -353,6 +353,11 @@ fn a_page_that_holds_fewer_results_than_its_cursor_says_fails_the_collection() {
             && reason.contains("the report is incomplete, so nothing is stored"),
         "{reason}"
     );
+    assert_eq!(
+        reason.matches("`ninja-patches`").count(),
+        1,
+        "the source named once: {reason}"
+    );
 }
 
 #[test]
