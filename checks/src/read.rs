@@ -674,6 +674,17 @@ mod tests {
             text.contains("is an error answer, not evidence: `error` says `Authorization_RequestDenied`: Insufficient privileges"),
             "{text}"
         );
+        let saved = r#"{"resultCode": "FAILURE", "errorMessage": "Access denied"}"#;
+        let text = error(run(
+            "patch",
+            Format::Json,
+            Some("results"),
+            saved.as_bytes(),
+        ));
+        assert!(
+            text.contains("`errorMessage` says `Access denied`"),
+            "{text}"
+        );
         let ninja = r#"{"error": "invalid_token", "results": []}"#;
         let text = error(run(
             "patch",

@@ -43,6 +43,25 @@ fn normalize(document: serde_json::Value) -> Result<Vec<serde_json::Value>, Stri
     let serde_json::Value::Object(mut document) = document else {
         return Err("is not a Splunk answer (a JSON object with `entry`)".to_owned());
     };
+    // A saved error answer: quoted, as the API's own errors are.
+    let errors: Vec<&str> = document
+        .get("messages")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m.get("type")
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case("error") || t.eq_ignore_ascii_case("fatal"))
+        })
+        .filter_map(|m| m.get("text").and_then(serde_json::Value::as_str))
+        .collect();
+    if !errors.is_empty() {
+        return Err(format!(
+            "is a Splunk error answer, not indexes: {}",
+            errors.join("; ")
+        ));
+    }
     let Some(serde_json::Value::Array(entries)) = document.remove("entry") else {
         return Err(
             "has no `entry` list, so it is not Splunk's /services/data/indexes answer".to_owned(),
@@ -202,6 +221,14 @@ mod tests {
             "unknown, not zero"
         );
         assert!(normalize(serde_json::json!({"messages": []})).is_err());
+        let error = normalize(serde_json::json!({"messages": [
+            {"type": "ERROR", "text": "Unauthorized"}
+        ]}))
+        .unwrap_err();
+        assert!(
+            error.contains("is a Splunk error answer, not indexes: Unauthorized"),
+            "{error}"
+        );
     }
 
     #[test]

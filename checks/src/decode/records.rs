@@ -381,11 +381,12 @@ impl<'de> Visitor<'de> for Level<'_, '_, '_, '_> {
 }
 
 /// The keys of a document's root that speak of the answer as a whole (see [`refusal`]).
-const SIGNALS: [&str; 6] = [
+const SIGNALS: [&str; 7] = [
     "@odata.nextLink",
     "odata.nextLink",
     "nextLink",
     "error",
+    "errorMessage",
     "messages",
     "cursor",
 ];
@@ -414,6 +415,11 @@ fn refusal(key: &str, value: &Value) -> Option<String> {
         ("error", error) => Some(format!(
             "is an error answer, not evidence: `error` says {}; fix what the vendor refused and export again",
             error_words(error)
+        )),
+        // NinjaOne's error answers.
+        ("errorMessage", Value::String(text)) if !text.trim().is_empty() => Some(format!(
+            "is an error answer, not evidence: `errorMessage` says {}; fix what the vendor refused and export again",
+            error_words(value)
         )),
         ("messages", Value::Array(messages)) => messages
             .iter()
