@@ -513,3 +513,29 @@ fn a_joined_export_altered_in_the_store_is_a_source_error_not_a_join() {
         verdict.reason
     );
 }
+
+#[test]
+fn a_partner_whose_record_does_not_read_is_said_to_be_maybe_among_the_unreadable() {
+    let fixture = fixture(CONFIG);
+    // WS-03's Intune record lacks its (required) last sync: it is not a record at all.
+    let intune = serde_json::json!({ "value": [
+        intune_device("ws-01", days_ago(1)),
+        intune_device("WS-02", days_ago(10)),
+        {"id": "705c034c-WS-03", "deviceName": "WS-03", "operatingSystem": "Windows",
+         "complianceState": "compliant"},
+    ]});
+    fixture.write_dated("exports/managedDevices.json", &intune.to_string(), now());
+    let mut engine = util::engine(&fixture);
+    engine.cycle(now()).expect("cycle");
+    let subjects = util::judged_subjects(&engine, "acme", "patch-deadlines");
+    let (_, state, why) = subjects
+        .iter()
+        .find(|(subject, _, _)| *subject == kb(1044, "KB5051989"))
+        .expect("WS-03's patch");
+    assert_eq!(state, "no_evidence", "{why}");
+    assert!(
+        why.contains("no readable record of `intune` (source `intune`) has `device` = 'ws-03'")
+            && why.contains("1 of its record(s) could not be read: it may be one of them"),
+        "{why}"
+    );
+}

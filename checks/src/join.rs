@@ -219,6 +219,9 @@ struct Index<'a> {
     /// Every record of the joined snapshot, for a join without `on`.
     all: &'a [Record],
     by_key: HashMap<String, Vec<&'a Record>>,
+    /// Records of the joined snapshot that could not be read (its findings): a partner that
+    /// is missing may be one of them.
+    unreadable: usize,
 }
 
 /// A join key's value as compared: text ignoring ASCII case, integers as written.
@@ -243,6 +246,7 @@ pub(crate) fn join_snapshots(
             continue;
         };
         let all: &[Record] = view.latest().map_or(&[], |s| &s.records[..]);
+        let unreadable = view.latest().map_or(0, |s| s.findings.len());
         let mut by_key: HashMap<String, Vec<&Record>> = HashMap::new();
         if let Some(key) = &join.on {
             for record in all {
@@ -256,6 +260,7 @@ pub(crate) fn join_snapshots(
             kind: view.kind,
             all,
             by_key,
+            unreadable,
         });
     }
     // The same names, in the same order, for every joined record.
@@ -345,6 +350,10 @@ fn partner<'a>(
             "{} records of {named} have `{}` = '{wanted}', so which one is its partner cannot be told",
             many.len(),
             key.right
+        )),
+        None if index.unreadable > 0 => Err(format!(
+            "no readable record of {named} has `{}` = '{wanted}' (`{key}`), and {} of its record(s) could not be read: it may be one of them, or unknown to that side",
+            key.right, index.unreadable
         )),
         None => Err(format!(
             "no record of {named} has `{}` = '{wanted}' (`{key}`): it is unknown to that side",
