@@ -518,8 +518,11 @@ fn a_joined_export_altered_in_the_store_is_a_source_error_not_a_join() {
 fn a_partner_whose_record_does_not_read_is_said_to_be_maybe_among_the_unreadable() {
     let fixture = fixture(CONFIG);
     // WS-03's Intune record lacks its (required) last sync: it is not a record at all.
+    // WS-01's reads, with a finding for an optional value that does not (counted apart).
+    let mut ws01 = intune_device("ws-01", days_ago(1));
+    ws01["isEncrypted"] = serde_json::json!("maybe");
     let intune = serde_json::json!({ "value": [
-        intune_device("ws-01", days_ago(1)),
+        ws01,
         intune_device("WS-02", days_ago(10)),
         {"id": "705c034c-WS-03", "deviceName": "WS-03", "operatingSystem": "Windows",
          "complianceState": "compliant"},

@@ -20,7 +20,7 @@ use crate::evidence::{Collection, EvidenceView, Snapshot};
 use crate::kind::{Empty, EvidenceKind, Field, FieldType};
 use crate::period::Period;
 use crate::predicate::FieldPath;
-use crate::record::{FieldValue, Record};
+use crate::record::{FieldValue, Finding, Record};
 use crate::verdict::State;
 
 /// The name under which a joined record carries why a join found no partner. A space
@@ -219,9 +219,30 @@ struct Index<'a> {
     /// Every record of the joined snapshot, for a join without `on`.
     all: &'a [Record],
     by_key: HashMap<String, Vec<&'a Record>>,
-    /// Records of the joined snapshot that could not be read (its findings): a partner that
-    /// is missing may be one of them.
-    unreadable: usize,
+    /// The findings of the joined snapshot, whose records that could not be read may hold a
+    /// partner that is missing.
+    findings: &'a [Finding],
+    /// How many of its records could not be read (positions with findings and no record),
+    /// counted at the first miss.
+    unreadable: std::cell::OnceCell<usize>,
+}
+
+impl Index<'_> {
+    fn unreadable(&self) -> usize {
+        *self.unreadable.get_or_init(|| {
+            let read: std::collections::BTreeSet<_> =
+                self.all.iter().map(|record| record.position).collect();
+            let mut unread: Vec<_> = self
+                .findings
+                .iter()
+                .map(|finding| finding.position)
+                .filter(|position| !read.contains(position))
+                .collect();
+            unread.sort_unstable();
+            unread.dedup();
+            unread.len()
+        })
+    }
 }
 
 /// A join key's value as compared: text ignoring ASCII case, integers as written.
@@ -246,7 +267,7 @@ pub(crate) fn join_snapshots(
             continue;
         };
         let all: &[Record] = view.latest().map_or(&[], |s| &s.records[..]);
-        let unreadable = view.latest().map_or(0, |s| s.findings.len());
+        let findings: &[Finding] = view.latest().map_or(&[], |s| &s.findings[..]);
         let mut by_key: HashMap<String, Vec<&Record>> = HashMap::new();
         if let Some(key) = &join.on {
             for record in all {
@@ -260,7 +281,8 @@ pub(crate) fn join_snapshots(
             kind: view.kind,
             all,
             by_key,
-            unreadable,
+            findings,
+            unreadable: std::cell::OnceCell::new(),
         });
     }
     // The same names, in the same order, for every joined record.
@@ -351,9 +373,10 @@ fn partner<'a>(
             many.len(),
             key.right
         )),
-        None if index.unreadable > 0 => Err(format!(
+        None if index.unreadable() > 0 => Err(format!(
             "no readable record of {named} has `{}` = '{wanted}' (`{key}`), and {} of its record(s) could not be read: it may be one of them, or unknown to that side",
-            key.right, index.unreadable
+            key.right,
+            index.unreadable()
         )),
         None => Err(format!(
             "no record of {named} has `{}` = '{wanted}' (`{key}`): it is unknown to that side",
