@@ -149,6 +149,24 @@ fn a_refused_token_and_a_missing_capability_say_so_in_splunks_words() {
 }
 
 #[test]
+fn a_page_that_says_an_error_beside_its_entries_fails_the_collection() {
+    let server = SplunkServer::start(TOKEN);
+    healthy(&server);
+    server.fault(1, Fault::ErrorBeside);
+    let fixture = super::fixture(&sources(&server), TOKEN);
+    let mut engine = super::engine(&fixture);
+    engine.cycle(now()).expect("cycle");
+    let (state, reason) = state_of(&engine, "log-retention");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("page 2 (")
+            && reason.contains("Splunk says ERROR: Search peer idx-2 is down"),
+        "{reason}"
+    );
+    assert!(snapshots(&fixture, "splunk-indexes").is_empty());
+}
+
+#[test]
 fn broken_and_slow_answers_are_source_errors_and_store_nothing() {
     for (fault, expected) in broken_answers() {
         let server = SplunkServer::start(TOKEN);

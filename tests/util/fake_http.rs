@@ -230,6 +230,9 @@ pub(crate) enum Fault {
     /// The page with its last item dropped, still saying it holds them all (NinjaOne's
     /// `cursor.count`); servers without such a count serve the page as usual.
     ShortPage,
+    /// A 200 page that says an error beside its list (Splunk's `messages`); servers without
+    /// such messages serve the page as usual.
+    ErrorBeside,
 }
 
 /// Faults scripted per (path, page), first first, and every request seen.
@@ -292,6 +295,6 @@ pub(crate) fn generic(fault: &Fault, throttled: &str, page: &str) -> Option<Repl
             delay: Some(*duration),
             ..Reply::json(200, page)
         }),
-        Fault::Status(_) | Fault::ExpireTokens | Fault::ShortPage => None,
+        Fault::Status(_) | Fault::ExpireTokens | Fault::ShortPage | Fault::ErrorBeside => None,
     }
 }

@@ -85,6 +85,12 @@ fn respond(
         .take(page_len)
         .cloned()
         .collect();
+    let fault = script.next(INDEXES, page);
+    let said = if matches!(fault, Some(Fault::ErrorBeside)) {
+        serde_json::json!([{"type": "ERROR", "text": "Search peer idx-2 is down; results may be incomplete"}])
+    } else {
+        serde_json::json!([])
+    };
     let body = serde_json::json!({
         "links": {"create": "/services/data/indexes/_new"},
         "origin": "https://splunk.acme.local:8089/services/data/indexes",
@@ -92,10 +98,10 @@ fn respond(
         "generator": {"build": "d5d9d8a7f1a2", "version": "9.3.1"},
         "entry": chunk,
         "paging": {"total": entries.len(), "perPage": count, "offset": offset},
-        "messages": [],
+        "messages": said,
     })
     .to_string();
-    if let Some(fault) = script.next(INDEXES, page) {
+    if let Some(fault) = fault {
         if let Fault::Status(status) = fault {
             let text = match status {
                 401 => "call not properly authenticated",

@@ -36,7 +36,9 @@ pub(crate) use fetch::{Auth, Budget, Session};
 pub use oauth::ClientCredentials;
 pub use pace::RateLimit;
 pub(crate) use paging::{Api, Dialect, to_document};
-pub(crate) use paging::{collect_after, collect_cursor, collect_link, collect_offset};
+pub(crate) use paging::{
+    collect_after, collect_cursor, collect_link, collect_offset, splunk_messages,
+};
 
 /// The bounds of every HTTP collection. The defaults suit the daemon; tests shorten the
 /// back-off so they take milliseconds.

@@ -513,6 +513,35 @@ pub(crate) fn collect_after(
 /// Every page of a Splunk collection from `first`: `count` entries a page at increasing
 /// `offset`, until `paging.total` entries are read (or an empty page, when the server says no
 /// total).
+/// Splunk's `messages` (`[{"type", "text"}]`) as lines, `TYPE: text` (a message without text
+/// as written); only those of type ERROR or FATAL when `errors_only`.
+pub(crate) fn splunk_messages(json: &serde_json::Value, errors_only: bool) -> Vec<String> {
+    json.get("messages")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|message| {
+            let kind = message
+                .get("type")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("");
+            let error = kind.eq_ignore_ascii_case("error") || kind.eq_ignore_ascii_case("fatal");
+            if errors_only && !error {
+                return None;
+            }
+            let text = message
+                .get("text")
+                .and_then(serde_json::Value::as_str)
+                .map_or_else(|| message.to_string(), str::to_owned);
+            Some(if kind.is_empty() {
+                text
+            } else {
+                format!("{kind}: {text}")
+            })
+        })
+        .collect()
+}
+
 pub(crate) fn collect_offset(
     session: &mut Session<'_>,
     first: &Url,
@@ -528,6 +557,14 @@ pub(crate) fn collect_offset(
             .append_pair("offset", &items.len().to_string());
         let what = format!("page {page} ({url})");
         let mut json = session.fetch(&url, &what)?.json;
+        // An error said beside the entries (a 200 page): the list may be incomplete.
+        let errors = splunk_messages(&json, true);
+        if !errors.is_empty() {
+            return Err(format!(
+                "{what}: Splunk says {}",
+                quote(&errors.join("; "), None)
+            ));
+        }
         let entries = take_list(&mut json, "entry", &what)?;
         let count = entries.len();
         items.extend(entries);

@@ -9,7 +9,7 @@ use dutywatch_checks::read::{Parsed, ReadError};
 use reqwest::StatusCode;
 
 use super::connector::{read_records, vendor_json};
-use super::http::{Session, collect_offset};
+use super::http::{Session, collect_offset, splunk_messages};
 use crate::config::{Api, Source};
 
 /// An index this close to its size cap is freezing its oldest buckets by size.
@@ -43,24 +43,12 @@ fn normalize(document: serde_json::Value) -> Result<Vec<serde_json::Value>, Stri
     let serde_json::Value::Object(mut document) = document else {
         return Err("is not a Splunk answer (a JSON object with `entry`)".to_owned());
     };
-    // A saved error answer: quoted, as the API's own errors are.
-    let errors: Vec<&str> = document
-        .get("messages")
-        .and_then(serde_json::Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|m| {
-            m.get("type")
-                .and_then(serde_json::Value::as_str)
-                .is_some_and(|t| t.eq_ignore_ascii_case("error") || t.eq_ignore_ascii_case("fatal"))
-        })
-        .filter_map(|m| m.get("text").and_then(serde_json::Value::as_str))
-        .collect();
+    // An error said (a saved error answer, or one beside entries): refused as the API's is.
+    let messages = serde_json::json!({ "messages": document.get("messages") });
+    let errors = splunk_messages(&messages, true);
     if !errors.is_empty() {
-        return Err(format!(
-            "is a Splunk error answer, not indexes: {}",
-            errors.join("; ")
-        ));
+        let said: String = errors.join("; ").chars().take(300).collect();
+        return Err(format!("is a Splunk error answer, not indexes: {said}"));
     }
     let Some(serde_json::Value::Array(entries)) = document.remove("entry") else {
         return Err(
@@ -154,25 +142,7 @@ pub(super) fn error(status: StatusCode, body: &[u8]) -> (String, &'static str) {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let messages: Vec<String> = json
         .as_ref()
-        .and_then(|json| json.get("messages"))
-        .and_then(serde_json::Value::as_array)
-        .map(|messages| {
-            messages
-                .iter()
-                .filter_map(|m| {
-                    let text = m.get("text").and_then(serde_json::Value::as_str)?;
-                    let kind = m
-                        .get("type")
-                        .and_then(serde_json::Value::as_str)
-                        .unwrap_or("");
-                    Some(if kind.is_empty() {
-                        text.to_owned()
-                    } else {
-                        format!("{kind}: {text}")
-                    })
-                })
-                .collect()
-        })
+        .map(|json| splunk_messages(json, false))
         .unwrap_or_default();
     let text = if messages.is_empty() {
         String::from_utf8_lossy(body).trim().to_owned()
@@ -226,7 +196,7 @@ mod tests {
         ]}))
         .unwrap_err();
         assert!(
-            error.contains("is a Splunk error answer, not indexes: Unauthorized"),
+            error.contains("is a Splunk error answer, not indexes: ERROR: Unauthorized"),
             "{error}"
         );
     }
