@@ -81,7 +81,8 @@ pub(super) fn collect(
             http_json::collect(&mut session(&http_json::error), api, records, next)
         }
     }
-    // The collector's failure is told with its source's id already.
+    // The verdict that tells of the failure names the collector's source (as its log line
+    // does): the message need not.
     .map_err(failed)?;
     // The API speaks for the moment it answered; whole seconds, as the store keeps them.
     let effective_at = Timestamp::from_second(now.as_second()).unwrap_or(now);

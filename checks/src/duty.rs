@@ -122,12 +122,10 @@ impl Rule {
         kind: &crate::kind::EvidenceKind,
         joined: &dyn Fn(&str) -> Option<std::sync::Arc<crate::kind::EvidenceKind>>,
     ) -> Vec<String> {
+        // `any` too: one stale device that last reported well would make it hold.
         let Rule::Continuous(rule) = self else {
             return Vec::new();
         };
-        if rule.expect == Quantifier::Any {
-            return Vec::new();
-        }
         let mut fields: Vec<String> = kind
             .freshness_field()
             .map(str::to_owned)

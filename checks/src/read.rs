@@ -600,6 +600,7 @@ mod tests {
             r#""error": 0"#,
             r#""error": {}"#,
             r#""error": []"#,
+            r#""errorMessage": "OK""#,
         ] {
             let page = format!(r#"{{"success": true, {root}, "results": []}}"#);
             let read = run("patch", Format::Json, Some("results"), page.as_bytes());

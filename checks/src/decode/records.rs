@@ -364,7 +364,10 @@ impl<'de> Visitor<'de> for Level<'_, '_, '_, '_> {
                         }
                     } else {
                         let value = map.next_value_seed(ValueSeed(&here))?;
-                        if let Some(why) = refusal(&key, &value) {
+                        // The root is the record here: its own `errorMessage` is a field.
+                        if key != "errorMessage"
+                            && let Some(why) = refusal(&key, &value)
+                        {
                             reading.refused.get_or_insert(why);
                         }
                         object.insert(key, value);
@@ -395,7 +398,8 @@ const SIGNALS: [&str; 7] = [
 /// - a next-page link (Graph's `@odata.nextLink`, ARM's `nextLink`): the file is one page
 ///   of a longer list, as Graph Explorer or a script that stopped early saves it, and the
 ///   subjects on the other pages are missing;
-/// - an error envelope (Graph, ARM, Elastic `error`; Splunk `messages` of type `ERROR`):
+/// - an error envelope (Graph, ARM, Elastic `error`; NinjaOne `errorMessage`, beside a
+///   records path only; Splunk `messages` of type `ERROR`):
 ///   the vendor refused, and what records sit beside it are not its answer.
 fn refusal(key: &str, value: &Value) -> Option<String> {
     match (key, value) {
@@ -416,11 +420,16 @@ fn refusal(key: &str, value: &Value) -> Option<String> {
             "is an error answer, not evidence: `error` says {}; fix what the vendor refused and export again",
             error_words(error)
         )),
-        // NinjaOne's error answers.
-        ("errorMessage", Value::String(text)) if !text.trim().is_empty() => Some(format!(
-            "is an error answer, not evidence: `errorMessage` says {}; fix what the vendor refused and export again",
-            error_words(value)
-        )),
+        // NinjaOne's error answers (a portal's "OK" is none).
+        ("errorMessage", Value::String(text))
+            if !["", "ok", "success", "none"]
+                .contains(&text.trim().to_ascii_lowercase().as_str()) =>
+        {
+            Some(format!(
+                "is an error answer, not evidence: `errorMessage` says {}; fix what the vendor refused and export again",
+                error_words(value)
+            ))
+        }
         ("messages", Value::Array(messages)) => messages
             .iter()
             .find(|m| {

@@ -133,7 +133,7 @@ fn a_joined_device_list_whose_last_sync_nothing_reads_is_named() {
             .unread_freshness(&kind("patch"), &joined)
             .is_empty()
     );
-    // Judged as a whole, or a kind without such a field: nothing to say.
+    // A kind without such a field: nothing to say.
     assert!(
         rule(None)
             .unread_freshness(&kind("patch"), &|_| None)
