@@ -402,16 +402,16 @@ fn encoded_forms(secret: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_token_request_cut_short_by_its_own_collection_deadline_does_not_fail_the_others() {
-        use std::sync::mpsc;
+    /// A token endpoint that accepts connections and never answers, and a channel that
+    /// hears of each connection it accepts.
+    fn silent_token_endpoint() -> (Url, std::sync::mpsc::Receiver<()>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let token_url = Url::parse(&format!(
             "http://{}/tenant/oauth2/v2.0/token",
             listener.local_addr().unwrap()
         ))
         .unwrap();
-        let (accepted, connections) = mpsc::channel();
+        let (accepted, connections) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut held = Vec::new();
             for stream in listener.incoming() {
@@ -421,6 +421,12 @@ mod tests {
                 }
             }
         });
+        (token_url, connections)
+    }
+
+    #[test]
+    fn a_token_request_cut_short_by_its_own_collection_deadline_does_not_fail_the_others() {
+        let (token_url, connections) = silent_token_endpoint();
         let http = Http::new(HttpPolicy {
             request_timeout: Duration::from_secs(3),
             ..HttpPolicy::default()
@@ -456,24 +462,7 @@ mod tests {
 
     #[test]
     fn a_token_request_that_fails_while_others_wait_for_it_answers_them_too() {
-        use std::sync::mpsc;
-        // A token endpoint that accepts connections and never answers.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let token_url = Url::parse(&format!(
-            "http://{}/tenant/oauth2/v2.0/token",
-            listener.local_addr().unwrap()
-        ))
-        .unwrap();
-        let (accepted, connections) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for stream in listener.incoming() {
-                held.push(stream);
-                if accepted.send(()).is_err() {
-                    return;
-                }
-            }
-        });
+        let (token_url, connections) = silent_token_endpoint();
         let http = Http::new(HttpPolicy {
             request_timeout: Duration::from_millis(500),
             ..HttpPolicy::default()
