@@ -18,6 +18,24 @@ fn seen(id: &str, aliases: &[&str], detected: &str) -> Observation {
     }
 }
 
+/// `by` states incident `id` detected at `detected`, as a source's newest evidence would.
+fn observe(store: &mut Store, id: &str, detected: &str, by: &str) {
+    let seen = seen(id, &[id], detected);
+    store
+        .update_incidents(
+            "acme",
+            &[IncidentChange::Observe {
+                by,
+                seen: &seen,
+                reportable: true,
+            }],
+            ts("2026-11-23T09:05:00Z"),
+            &mut |_| Vec::new(),
+        )
+        .unwrap()
+        .unwrap();
+}
+
 fn warn_once(key: &str) -> impl FnMut(&Incident) -> Vec<IncidentMail> + '_ {
     move |incident| {
         vec![IncidentMail {
@@ -225,22 +243,6 @@ fn a_refused_step_writes_nothing_and_the_timeline_is_append_only() {
 #[test]
 fn the_timeline_is_chained_and_an_inserted_edited_or_removed_step_breaks_it() {
     let mut t = temp_store();
-    let observe = |store: &mut Store, id: &str, detected: &str, by: &str| {
-        let seen = seen(id, &[id], detected);
-        store
-            .update_incidents(
-                "acme",
-                &[IncidentChange::Observe {
-                    by,
-                    seen: &seen,
-                    reportable: true,
-                }],
-                ts("2026-11-23T09:05:00Z"),
-                &mut |_| Vec::new(),
-            )
-            .unwrap()
-            .unwrap();
-    };
     observe(&mut t.store, "INC-1", "2026-11-23T09:00:00Z", "defender");
     observe(&mut t.store, "INC-1", "2026-11-23T08:59:00Z", "sentinel");
     observe(&mut t.store, "INC-2", "2026-11-23T09:01:00Z", "defender");
@@ -308,20 +310,7 @@ fn the_timeline_is_chained_and_an_inserted_edited_or_removed_step_breaks_it() {
 #[test]
 fn a_step_inserted_by_hand_before_the_chain_breaks_it() {
     let mut t = temp_store();
-    let seen = seen("INC-1", &["INC-1"], "2026-11-23T09:00:00Z");
-    t.store
-        .update_incidents(
-            "acme",
-            &[IncidentChange::Observe {
-                by: "defender",
-                seen: &seen,
-                reportable: true,
-            }],
-            ts("2026-11-23T09:05:00Z"),
-            &mut |_| Vec::new(),
-        )
-        .unwrap()
-        .unwrap();
+    observe(&mut t.store, "INC-1", "2026-11-23T09:00:00Z", "defender");
     let intact = t.store.verify_incident_chain().unwrap();
     assert_eq!((intact.steps, intact.unchained), (1, 0));
     // A report typed in by hand with an id below the chain's first step: the tester's attack
@@ -371,20 +360,7 @@ fn steps_recorded_before_the_chain_are_folded_into_where_it_starts() {
                      '2026-11-01T02:00:00Z');",
         )
         .unwrap();
-    let seen = seen("INC-2", &["INC-2"], "2026-11-23T09:00:00Z");
-    t.store
-        .update_incidents(
-            "acme",
-            &[IncidentChange::Observe {
-                by: "defender",
-                seen: &seen,
-                reportable: true,
-            }],
-            ts("2026-11-23T09:05:00Z"),
-            &mut |_| Vec::new(),
-        )
-        .unwrap()
-        .unwrap();
+    observe(&mut t.store, "INC-2", "2026-11-23T09:00:00Z", "defender");
     let intact = t.store.verify_incident_chain().unwrap();
     assert_eq!(
         (intact.steps, intact.unchained, &intact.broken),
