@@ -530,16 +530,8 @@ fn a_declared_kinds_times_are_events_unless_a_field_is_set_ahead() {
             util::CLOCK,
             "--json",
         ]);
-        let (stdout, stderr) = text(&output);
-        assert!(output.status.success(), "{stderr}");
-        let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
-        let duty = report["duties"]
-            .as_array()
-            .expect("duties")
-            .iter()
-            .find(|d| d["duty"] == "badges-valid")
-            .expect("badges-valid")
-            .clone();
+        assert!(output.status.success(), "{}", text(&output).1);
+        let duty = util::duty_json(&output, "badges-valid");
         let subjects = duty["subjects"]
             .as_array()
             .expect("subjects")

@@ -137,6 +137,19 @@ pub(crate) fn dutywatch_command(dir: &Path, args: &[&str]) -> Output {
         .expect("the dutywatch binary runs")
 }
 
+/// The `duties` row of `duty` in `once --json` / `status --json` output.
+pub(crate) fn duty_json(output: &Output, duty: &str) -> serde_json::Value {
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("json ({e}): {:?}", text(output)));
+    report["duties"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["duty"] == duty)
+        .unwrap_or_else(|| panic!("no {duty}"))
+        .clone()
+}
+
 pub(crate) fn text(output: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&output.stdout).into_owned(),
