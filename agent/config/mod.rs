@@ -391,25 +391,25 @@ pub fn parse_with(
     let runtime = cx.runtime(raw.runtime.as_ref());
     // Each client's id and name, as the quarantine names it.
     let mut names: Vec<(String, String)> = Vec::with_capacity(raw.contractor.len());
-    // Read again only when a client's block did not read, for its id and name.
-    let mut client_names: Option<raw::ClientNames> = None;
+    // Parsed again (once) only when a client's block did not read: for its id, name and
+    // where it fails.
+    let mut document: Option<Option<toml::Spanned<toml::de::DeTable<'_>>>> = None;
     for (index, entry) in raw.contractor.iter().enumerate() {
         let raw_contractor = match entry.get_ref() {
             raw::Lenient::Read(raw_contractor) => raw_contractor,
             raw::Lenient::Refused(message) => {
-                let named = client_names
-                    .get_or_insert_with(|| toml::from_str(text).unwrap_or_default())
-                    .contractor
-                    .get(index)
-                    .cloned()
-                    .unwrap_or_default();
-                let word =
-                    |value: Option<toml::Value>| value.and_then(|v| v.as_str().map(str::to_owned));
-                let read_id = word(named.id);
+                let block = document
+                    .get_or_insert_with(|| toml::de::DeTable::parse(text).ok())
+                    .as_ref()
+                    .and_then(|document| RefusedBlock::of(document, index));
+                let read_id = block.as_ref().and_then(|b| b.word("id"));
                 let id = read_id.clone().unwrap_or_else(|| format!("#{}", index + 1));
-                let name = word(named.name).unwrap_or_else(|| id.clone());
+                let name = block
+                    .as_ref()
+                    .and_then(|b| b.word("name"))
+                    .unwrap_or_else(|| id.clone());
                 // Where in the block, as the document's own parse would say it.
-                let (offset, key, message) = match client_block_error(text, index) {
+                let (offset, key, message) = match block.and_then(RefusedBlock::error) {
                     Some((offset, message)) => (offset, toml_key_at(text, offset), message),
                     None => (
                         entry.span().start,
@@ -559,23 +559,43 @@ fn read_hint(message: &str, key: &str) -> String {
     }
 }
 
-/// Where the block of client `index` fails to read, and why: the block read again on its
-/// own, keeping the place the lenient read (`raw::Lenient`) cannot.
-fn client_block_error(text: &str, index: usize) -> Option<(usize, String)> {
-    use serde::Deserialize as _;
-    let document = toml::de::DeTable::parse(text).ok()?;
-    let (_, clients) = document
-        .get_ref()
-        .iter()
-        .find(|(key, _)| key.get_ref() == "contractor")?;
-    let toml::de::DeValue::Array(clients) = clients.get_ref() else {
-        return None;
-    };
-    let block = clients.get(index)?.clone();
-    let error =
-        toml::Spanned::<raw::RawContractor>::deserialize(toml::de::ValueDeserializer::from(block))
-            .err()?;
-    Some((error.span()?.start, error.message().trim_end().to_owned()))
+/// A client's block that did not read (`raw::Lenient`), as the parsed document holds it.
+struct RefusedBlock<'i>(toml::Spanned<toml::de::DeValue<'i>>);
+
+impl<'i> RefusedBlock<'i> {
+    /// Block `index` of the document's `[[contractor]]`s.
+    fn of(document: &toml::Spanned<toml::de::DeTable<'i>>, index: usize) -> Option<Self> {
+        let (_, clients) = document
+            .get_ref()
+            .iter()
+            .find(|(key, _)| key.get_ref() == "contractor")?;
+        let toml::de::DeValue::Array(clients) = clients.get_ref() else {
+            return None;
+        };
+        clients.get(index).cloned().map(RefusedBlock)
+    }
+
+    /// The block's `key` when it is text (its `id`, its `name`).
+    fn word(&self, key: &str) -> Option<String> {
+        let toml::de::DeValue::Table(table) = self.0.get_ref() else {
+            return None;
+        };
+        table.iter().find_map(|(k, v)| match v.get_ref() {
+            toml::de::DeValue::String(text) if k.get_ref() == key => Some(text.to_string()),
+            _ => None,
+        })
+    }
+
+    /// Where the block fails to read, and why: read again on its own, keeping the place the
+    /// lenient read cannot.
+    fn error(self) -> Option<(usize, String)> {
+        use serde::Deserialize as _;
+        let error = toml::Spanned::<raw::RawContractor>::deserialize(
+            toml::de::ValueDeserializer::from(self.0),
+        )
+        .err()?;
+        Some((error.span()?.start, error.message().trim_end().to_owned()))
+    }
 }
 
 fn resolve(base: &Path, path: &str) -> PathBuf {

@@ -30,22 +30,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
     }
 }
 
-/// Each client's `id` and `name`, whatever else its block holds: what names a client whose
-/// block does not read.
-#[derive(Deserialize, Default)]
-pub(super) struct ClientNames {
-    #[serde(default)]
-    pub(super) contractor: Vec<ClientName>,
-}
-
-#[derive(Deserialize, Default, Clone)]
-pub(super) struct ClientName {
-    #[serde(default)]
-    pub(super) id: Option<toml::Value>,
-    #[serde(default)]
-    pub(super) name: Option<toml::Value>,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
