@@ -64,7 +64,7 @@ pub fn report(config: &Config, store: &Store, filter: &Filter) -> anyhow::Result
         })
     });
     Ok(Report {
-        duties: rows(config, store, filter)?,
+        duties: rows_of(config, store, &current, filter)?,
         undelivered_mail: store.undelivered_mail(filter.contractor.as_deref())?,
         quarantined: config
             .quarantined
@@ -114,6 +114,16 @@ pub struct Filter {
 /// never evaluated shows as `no_evidence`, never as missing from the list.
 pub fn rows(config: &Config, store: &Store, filter: &Filter) -> anyhow::Result<Vec<StatusRow>> {
     let current = store.current_verdicts(filter.contractor.as_deref())?;
+    rows_of(config, store, &current, filter)
+}
+
+/// [`rows`] over `current`, the stored verdicts `filter` selects, read once by the caller.
+fn rows_of(
+    config: &Config,
+    store: &Store,
+    current: &[crate::store::CurrentVerdict],
+    filter: &Filter,
+) -> anyhow::Result<Vec<StatusRow>> {
     let mut rows = Vec::new();
     // A quarantined client first: whatever else is known of it rests on no loadable config.
     // Shown for either party, since neither side's duties are watched.
@@ -161,7 +171,7 @@ pub fn rows(config: &Config, store: &Store, filter: &Filter) -> anyhow::Result<V
         // Quarantined by the daemon for what this command does not read (a secret only the
         // service can read): its record says so, and its other rows are of the last good
         // config, not of now.
-        if let Some(stored) = recorded_quarantine(config, &current, &contractor.id) {
+        if let Some(stored) = recorded_quarantine(config, current, &contractor.id) {
             rows.push(StatusRow {
                 contractor: contractor.id.clone(),
                 duty: CLIENT_CONFIG_DUTY.to_owned(),
