@@ -66,6 +66,7 @@ impl Store {
             week.party, week.client, week.week
         ));
         let write = |store: &mut Store| -> rusqlite::Result<bool> {
+            let (near_from, near_to) = near(week.week);
             let counts = serde_json::to_string(&week.counts)
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             let to = serde_json::to_string(week.to)
@@ -90,8 +91,8 @@ impl Store {
                     to,
                     week.subject,
                     week.body,
-                    near(week.week).0,
-                    near(week.week).1
+                    near_from,
+                    near_to
                 ],
             )?;
             // The mail is decided with the week's record: the same transaction, under a key
