@@ -64,6 +64,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0017_met_subjects.sql")),
     M::up(include_str!("migrations/0018_payload_encoding.sql")),
     M::up(include_str!("migrations/0019_incident_chain.sql")),
+    M::up(include_str!("migrations/0020_met_subjects_backfill.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 

@@ -1143,6 +1143,63 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn subjects_stored_before_the_count_of_met_subjects_are_retired_too() {
+        // A database from before 0017: every subject of a per-subject duty has a row, met
+        // ones too, and the duty has no count of met subjects.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v16.db");
+        let before_0017 = super::super::MIGRATION_LIST
+            .iter()
+            .position(|m| format!("{m:?}").contains("met_subjects"))
+            .unwrap();
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        rusqlite_migration::Migrations::new(super::super::MIGRATION_LIST[..before_0017].to_vec())
+            .to_latest(&mut conn)
+            .unwrap();
+        let verdict = serde_json::to_string(&judged(&[
+            ("pc1", false, "not compliant"),
+            ("pc2", true, "ok"),
+        ]))
+        .unwrap();
+        let at = "2026-11-23T09:00:00Z";
+        conn.execute(
+            "INSERT INTO duty_state (client, duty, state, state_since, verdict, evaluated_at)
+             VALUES ('acme', 'devices', 'lapsed', ?1, ?2, ?1)",
+            params![at, verdict],
+        )
+        .unwrap();
+        for (subject, state) in [("pc1", "lapsed"), ("pc2", "met")] {
+            conn.execute(
+                "INSERT INTO subject_state (client, duty, subject, state, state_since, reason,
+                                            evaluated_at)
+                 VALUES ('acme', 'devices', ?1, ?2, ?3, 'as judged then', ?3)",
+                params![subject, state, at],
+            )
+            .unwrap();
+        }
+        drop(conn);
+
+        let mut store = Store::open(&path).unwrap();
+        let current = store.current_verdicts(Some("acme")).unwrap();
+        assert_eq!(current[0].met_subjects, Some(1), "counted from its rows");
+        let whole = [KeptDuty {
+            id: "devices",
+            judges_subjects: false,
+        }];
+        let later = ts("2026-11-24T09:00:00Z");
+        assert_eq!(store.retain_duties("acme", &whole, later).unwrap(), 1);
+        let subjects = store.subjects("acme", "devices").unwrap();
+        assert!(
+            subjects
+                .iter()
+                .all(|s| s.gone_at == Some(later) && s.reason == RETIRED),
+            "{subjects:?}"
+        );
+        let (live, worst) = store.subjects_to_escalate("acme", "devices").unwrap();
+        assert!(live.is_empty() && worst.is_none(), "{live:?}");
+    }
+
+    #[test]
     fn subjects_of_a_duty_now_judged_as_a_whole_are_retired_once() {
         let mut t = temp_store();
         let at = ts("2026-11-23T09:00:00Z");
