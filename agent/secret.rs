@@ -317,16 +317,19 @@ fn read_secret(path: &Path, origin: &SecretRef) -> Result<String, ReadError> {
     })
 }
 
+/// The secret files said to be world-readable since the config was last loaded.
+static SAID_WORLD_READABLE: std::sync::Mutex<Vec<std::path::PathBuf>> =
+    std::sync::Mutex::new(Vec::new());
+
 /// A secret file others can read is an access-control finding (NIST SP 800-171 3.1.1) on the
 /// very system that checks them; say so, but keep going. Said at error level, so one-shot
-/// commands (which log errors only) say it too, and once per file and process: a secret shared
-/// by a dozen sources is one finding.
+/// commands (which log errors only) say it too, and once per file per load of the config: a
+/// secret shared by a dozen sources is one finding, and a reload says it again.
 fn warn_if_world_readable(path: &Path) {
-    static SAID: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
     if let Ok(meta) = fs::metadata(path)
         && meta.permissions().mode() & 0o004 != 0
     {
-        let mut said = SAID
+        let mut said = SAID_WORLD_READABLE
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if said.iter().any(|p| p == path) {
@@ -339,6 +342,16 @@ fn warn_if_world_readable(path: &Path) {
             "secret file is world-readable; chmod 0600 it or use a systemd credential"
         );
     }
+}
+
+/// Forgets which secret files were said to be world-readable, so reading them again says it
+/// again: a reload is when an operator reads what the new config brought, and a file still
+/// open to everyone is still a finding.
+pub fn say_world_readable_again() {
+    SAID_WORLD_READABLE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
 }
 
 #[cfg(test)]

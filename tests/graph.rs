@@ -662,3 +662,28 @@ fn a_world_readable_secret_file_is_said_once_even_by_a_one_shot_command() {
     assert_eq!(said, 1, "{stdout}{stderr}");
     assert!(!stderr.contains(SECRET), "the secret itself is never shown");
 }
+
+#[test]
+fn a_reload_says_again_that_a_secret_file_is_world_readable() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = GraphServer::start(SECRET);
+    let fixture = fixture(&server, now);
+    std::fs::set_permissions(
+        fixture.path("graph-secret"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    let ((), logs) = crate::daemon::logs_of(|| {
+        let mut daemon =
+            dutywatch::daemon::Daemon::start(fixture.config_path(), fixture.load(), now)
+                .expect("starts");
+        daemon
+            .reload(now + SignedDuration::from_mins(5))
+            .expect("the same config reloads");
+    });
+    let said = logs
+        .matches("secret file is world-readable; chmod 0600 it or use a systemd credential")
+        .count();
+    assert_eq!(said, 2, "once at start, once at the reload: {logs}");
+    assert!(!logs.contains(SECRET), "the secret itself is never shown");
+}
