@@ -605,6 +605,90 @@ fn a_broken_source_is_one_problem_not_one_more_per_duty_on_it() {
 }
 
 #[test]
+fn a_mistake_in_one_source_or_duty_does_not_hide_the_next_ones() {
+    let fixture = util::standard(at(util::CLOCK));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    // Three tables that do not read: a source with a misspelt key, a duty with an unknown
+    // rule, another with a number where a period is written. The mfa duty's source is the
+    // broken one: that is its source's problem, not one more.
+    let broken = good
+        .replacen("max_age = \"2d\"", "max_agee = \"2d\"", 1)
+        .replacen("rule = \"recurring\"", "rule = \"recuring\"", 1)
+        .replacen("every = \"365d\"", "every = 365", 1);
+    fixture.write("dutywatch.toml", &broken);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("3 problem(s)"), "{stderr}");
+    let line_of = |needle: &str| broken.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    for (line, said) in [
+        (
+            line_of("max_agee"),
+            "contractor.source.max_agee: unknown field `max_agee`",
+        ),
+        (
+            line_of("recuring"),
+            "contractor.duty.rule: unknown variant `recuring`",
+        ),
+        (
+            line_of("every = 365"),
+            "contractor.duty.every: invalid type: integer `365`, expected a string; quote the value, e.g. every = \"…\"",
+        ),
+    ] {
+        assert!(
+            stderr.contains(&format!("dutywatch.toml:{line}: {said}")),
+            "line {line}: {said}\n{stderr}"
+        );
+    }
+    assert_eq!(
+        stderr.matches("this source was not read").count(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("this duty was not read").count(),
+        2,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_shared_duty_that_does_not_read_is_said_once_not_once_per_client() {
+    let fixture = util::standard(at(util::CLOCK));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    // A top-level duty every client's package would get, and a second client with a mistake
+    // of its own.
+    let second = good
+        .split("[[contractor]]")
+        .nth(1)
+        .expect("a contractor block")
+        .replace("id = \"acme\"", "id = \"birch\"")
+        .replace("every = \"90d\"", "every = 90");
+    let config = good.replacen(
+        "[[contractor]]",
+        "[[duty]]\nid = \"shared\"\nrule = \"weekly\"\n\n[[contractor]]",
+        1,
+    ) + "\n[[contractor]]"
+        + &second;
+    fixture.write("dutywatch.toml", &config);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("duty.rule: unknown variant `weekly`")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    // And what follows it is still read: the second client's own mistake.
+    assert!(
+        stderr.contains("contractor.duty.every: invalid type: integer `90`"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn check_config_notes_a_device_duty_that_never_asks_when_a_device_last_synced() {
     let fixture = util::standard(at(util::CLOCK));
     let devices = |unknown_when: &str| {

@@ -677,7 +677,7 @@ max_agee = "2d"
     let said = birch.errors[0].to_string();
     assert!(
         said.contains("contractor.source.max_agee: unknown field `max_agee`, expected one of")
-            && said.contains("the rest of this client's block was not read"),
+            && said.contains("this source was not read"),
         "{said}"
     );
     // A wrong type is the same: that client's problem.

@@ -19,7 +19,7 @@ use toml::Spanned;
 use dutywatch_checks::library::{self, PlanRow};
 
 use super::library::LibraryPart;
-use super::raw::{RawContractor, RawDuty, RawPackage};
+use super::raw::{Lenient, RawContractor, RawDuty, RawPackage, RawSource};
 use super::{Context, MspInfo, Source, SourceKind, resolve};
 
 /// One contractor: the MSP's client, or the organisation itself.
@@ -144,6 +144,8 @@ pub(super) struct Common<'a> {
     pub(super) package_defs: &'a [PackageDef],
     /// `[library]`.
     pub(super) library: &'a LibraryPart,
+    /// The top-level `[[duty]]`s that read, which a client's packages may give it.
+    pub(super) shared_duties: &'a [&'a Spanned<RawDuty>],
 }
 
 impl Context<'_> {
@@ -172,16 +174,18 @@ impl Context<'_> {
 }
 
 impl Context<'_> {
+    /// The `index`th `[[contractor]]` block, `raw`.
     pub(super) fn contractor(
         &mut self,
+        index: usize,
         raw: &Spanned<RawContractor>,
-        shared_duties: &[Spanned<RawDuty>],
         base: &Path,
         zone: &TimeZone,
         msp: &MspInfo,
         common: &Common<'_>,
     ) -> Option<Contractor> {
-        let (package_defs, top_library) = (common.package_defs, common.library);
+        let (package_defs, top_library, shared_duties) =
+            (common.package_defs, common.library, common.shared_duties);
         let start = self.errors.len();
         let raw = raw.get_ref();
         let id = raw.id.get_ref().clone();
@@ -229,7 +233,24 @@ impl Context<'_> {
         let packages = self.held_packages(raw, package_defs, crm.as_ref(), &key);
 
         let mut sources = Vec::new();
-        for raw_source in &raw.source {
+        // The ids of the sources that did not read, as far as they say one.
+        let mut refused_sources = Vec::new();
+        for (n, entry) in raw.source.iter().enumerate() {
+            let raw_source = match entry.get_ref() {
+                Lenient::Read(raw_source) => raw_source,
+                Lenient::Refused(message) => {
+                    let table = self.refused_table(&[("contractor", index), ("source", n)]);
+                    refused_sources.extend(table.as_ref().and_then(|t| t.word("id")));
+                    self.refused::<RawSource>(
+                        table.as_ref(),
+                        entry.span().start,
+                        &format!("{key}.source"),
+                        message,
+                        "this source was not read",
+                    );
+                    continue;
+                }
+            };
             if let Some(source) = self.source(raw_source, base, zone, &key) {
                 if sources.iter().any(|s: &Source| s.id == source.id) {
                     self.error(
@@ -250,18 +271,38 @@ impl Context<'_> {
         let declared_sources: Vec<(String, Option<Arc<EvidenceKind>>)> = raw
             .source
             .iter()
-            .map(|s| {
-                let id = s.get_ref().id.get_ref().clone();
+            .filter_map(|entry| match entry.get_ref() {
+                Lenient::Read(s) => Some(s.get_ref().id.get_ref().clone()),
+                Lenient::Refused(_) => None,
+            })
+            .map(|id| {
                 let kind = sources
                     .iter()
                     .find(|source| source.id == id)
                     .map(|source| Arc::clone(&source.evidence));
                 (id, kind)
             })
+            .chain(refused_sources.into_iter().map(|id| (id, None)))
             .collect();
+        let mut own_duties = Vec::with_capacity(raw.duty.len());
+        for (n, entry) in raw.duty.iter().enumerate() {
+            match entry.get_ref() {
+                Lenient::Read(raw_duty) => own_duties.push(raw_duty),
+                Lenient::Refused(message) => {
+                    let table = self.refused_table(&[("contractor", index), ("duty", n)]);
+                    self.refused::<RawDuty>(
+                        table.as_ref(),
+                        entry.span().start,
+                        &format!("{key}.duty"),
+                        message,
+                        "this duty was not read",
+                    );
+                }
+            }
+        }
         let ownership = crm.as_ref().map(|crm| crm.crm.ownership(Some(&packages)));
         let mut duties: Vec<Duty> = Vec::new();
-        for raw_duty in shared_duties.iter().chain(&raw.duty) {
+        for raw_duty in shared_duties.iter().chain(&own_duties).copied() {
             let Some(spec) = self.duty_spec(raw_duty, &key, &declared_sources, zone) else {
                 continue;
             };

@@ -41,6 +41,7 @@ mod join;
 mod library;
 mod mail;
 mod raw;
+mod refused;
 mod runtime;
 mod source;
 #[cfg(test)]
@@ -300,6 +301,7 @@ pub fn parse_with(
         env,
         kinds: Kinds::default(),
         schedules: std::collections::HashMap::new(),
+        document: std::cell::OnceCell::new(),
     };
     let raw: RawConfig = match toml::from_str(text) {
         Ok(raw) => raw,
@@ -389,40 +391,44 @@ pub fn parse_with(
     let library = cx.library_part(raw.library.as_ref(), "library");
     let escalation = cx.escalation(raw.escalation.as_ref());
     let runtime = cx.runtime(raw.runtime.as_ref());
+    // The duties shared by every client's package (`[[duty]]`) that read. One that does not
+    // is a problem of the whole file, said once rather than once per client.
+    let mut shared_duties = Vec::with_capacity(raw.duty.len());
+    for (index, entry) in raw.duty.iter().enumerate() {
+        match entry.get_ref() {
+            raw::Lenient::Read(duty) => shared_duties.push(duty),
+            raw::Lenient::Refused(message) => {
+                let table = cx.refused_table(&[("duty", index)]);
+                cx.refused::<raw::RawDuty>(
+                    table.as_ref(),
+                    entry.span().start,
+                    "duty",
+                    message,
+                    "this duty was not read",
+                );
+            }
+        }
+    }
     // Each client's id and name, as the quarantine names it.
     let mut names: Vec<(String, String)> = Vec::with_capacity(raw.contractor.len());
-    // Parsed again (once) only when a client's block did not read: for its id, name and
-    // where it fails.
-    let mut document: Option<Option<toml::Spanned<toml::de::DeTable<'_>>>> = None;
     for (index, entry) in raw.contractor.iter().enumerate() {
         let raw_contractor = match entry.get_ref() {
             raw::Lenient::Read(raw_contractor) => raw_contractor,
             raw::Lenient::Refused(message) => {
-                let block = document
-                    .get_or_insert_with(|| toml::de::DeTable::parse(text).ok())
-                    .as_ref()
-                    .and_then(|document| RefusedBlock::of(document, index));
+                let block = cx.refused_table(&[("contractor", index)]);
                 let read_id = block.as_ref().and_then(|b| b.word("id"));
                 let id = read_id.clone().unwrap_or_else(|| format!("#{}", index + 1));
                 let name = block
                     .as_ref()
                     .and_then(|b| b.word("name"))
                     .unwrap_or_else(|| id.clone());
-                // Where in the block, as the document's own parse would say it.
-                let (offset, key, message) = match block.and_then(RefusedBlock::error) {
-                    Some((offset, message)) => (offset, toml_key_at(text, offset), message),
-                    None => (
-                        entry.span().start,
-                        format!("contractor[{id}]"),
-                        message.trim_end().replace('\n', " "),
-                    ),
-                };
-                let hint = read_hint(&message, &key);
                 let start = cx.errors.len();
-                cx.error(
-                    offset,
-                    &key,
-                    format!("{message}{hint}; the rest of this client's block was not read"),
+                cx.refused::<raw::RawContractor>(
+                    block.as_ref(),
+                    entry.span().start,
+                    &format!("contractor[{id}]"),
+                    message,
+                    "the rest of this client's block was not read",
                 );
                 names.push((id.clone(), name));
                 // Only a client told apart by its own id is quarantined alone: one without a
@@ -461,14 +467,15 @@ pub fn parse_with(
         }
         let start = cx.errors.len();
         if let Some(contractor) = cx.contractor(
+            index,
             raw_contractor,
-            &raw.duty,
             &base,
             &zone,
             &msp,
             &contractor::Common {
                 package_defs: &package_defs,
                 library: &library,
+                shared_duties: &shared_duties,
             },
         ) {
             contractors.push(contractor);
@@ -559,45 +566,6 @@ fn read_hint(message: &str, key: &str) -> String {
     }
 }
 
-/// A client's block that did not read (`raw::Lenient`), as the parsed document holds it.
-struct RefusedBlock<'i>(toml::Spanned<toml::de::DeValue<'i>>);
-
-impl<'i> RefusedBlock<'i> {
-    /// Block `index` of the document's `[[contractor]]`s.
-    fn of(document: &toml::Spanned<toml::de::DeTable<'i>>, index: usize) -> Option<Self> {
-        let (_, clients) = document
-            .get_ref()
-            .iter()
-            .find(|(key, _)| key.get_ref() == "contractor")?;
-        let toml::de::DeValue::Array(clients) = clients.get_ref() else {
-            return None;
-        };
-        clients.get(index).cloned().map(RefusedBlock)
-    }
-
-    /// The block's `key` when it is text (its `id`, its `name`).
-    fn word(&self, key: &str) -> Option<String> {
-        let toml::de::DeValue::Table(table) = self.0.get_ref() else {
-            return None;
-        };
-        table.iter().find_map(|(k, v)| match v.get_ref() {
-            toml::de::DeValue::String(text) if k.get_ref() == key => Some(text.to_string()),
-            _ => None,
-        })
-    }
-
-    /// Where the block fails to read, and why: read again on its own, keeping the place the
-    /// lenient read cannot.
-    fn error(self) -> Option<(usize, String)> {
-        use serde::Deserialize as _;
-        let error = toml::Spanned::<raw::RawContractor>::deserialize(
-            toml::de::ValueDeserializer::from(self.0),
-        )
-        .err()?;
-        Some((error.span()?.start, error.message().trim_end().to_owned()))
-    }
-}
-
 fn resolve(base: &Path, path: &str) -> PathBuf {
     let path = Path::new(path);
     if path.is_absolute() {
@@ -651,6 +619,8 @@ struct Context<'a> {
     /// Each cron line parsed once (the zone is not part of the parse): an MSP's thousand
     /// clients write the same few, and each parsed line takes some 5 KB.
     schedules: std::collections::HashMap<String, Schedule>,
+    /// The file parsed as a document, for the tables that did not read (`refused.rs`).
+    document: std::cell::OnceCell<Option<toml::Spanned<toml::de::DeTable<'a>>>>,
 }
 
 impl Context<'_> {

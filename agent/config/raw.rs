@@ -42,8 +42,9 @@ pub(super) struct RawConfig {
     /// Evidence kinds of the config's own, beside the built-in ones.
     #[serde(default)]
     pub(super) kind: Vec<Spanned<RawKind>>,
+    /// Each read on its own, as a client's duties are.
     #[serde(default)]
-    pub(super) duty: Vec<Spanned<RawDuty>>,
+    pub(super) duty: Vec<Spanned<Lenient<Spanned<RawDuty>>>>,
     /// Each client's block read on its own: one that does not read (an unknown key, a value
     /// of the wrong type) is that client's problem, which in MSP mode quarantines it alone.
     #[serde(default)]
@@ -189,10 +190,11 @@ pub(super) struct RawContractor {
     pub(super) crm_owner_words: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
     #[serde(default)]
     pub(super) crm: Vec<Spanned<RawInlineCrmRow>>,
+    /// Each source and duty read on its own: a mistake in one does not hide the next one's.
     #[serde(default)]
-    pub(super) source: Vec<Spanned<RawSource>>,
+    pub(super) source: Vec<Spanned<Lenient<Spanned<RawSource>>>>,
     #[serde(default)]
-    pub(super) duty: Vec<Spanned<RawDuty>>,
+    pub(super) duty: Vec<Spanned<Lenient<Spanned<RawDuty>>>>,
     /// This contractor's own `[library]`: `enabled` replaces the top level's, and its
     /// overrides come before the top level's.
     pub(super) library: Option<Spanned<RawLibrary>>,

@@ -1,0 +1,89 @@
+//! `[[…]]` tables that did not read (`raw::Lenient::Refused`): where in them and why.
+//!
+//! A lenient read keeps only the message of what failed, so one mistake does not hide the
+//! next table's. The place is had by reading that one table again, strictly, from the parsed
+//! document, which keeps positions.
+
+use serde::Deserialize as _;
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::{Context, read_hint, toml_key_at};
+
+/// A table of the document that did not read into its type.
+pub(super) struct RefusedTable<'i>(Spanned<DeValue<'i>>);
+
+impl<'i> RefusedTable<'i> {
+    /// The table at `path`: `[("contractor", 2), ("duty", 0)]` is the first
+    /// `[[contractor.duty]]` of the third `[[contractor]]`.
+    fn at(document: &Spanned<DeTable<'i>>, path: &[(&str, usize)]) -> Option<Self> {
+        let mut table = document.get_ref();
+        let mut found = None;
+        for (key, index) in path {
+            let (_, items) = table.iter().find(|(k, _)| k.get_ref() == *key)?;
+            let DeValue::Array(items) = items.get_ref() else {
+                return None;
+            };
+            let item = items.get(*index)?;
+            if let DeValue::Table(inner) = item.get_ref() {
+                table = inner;
+            }
+            found = Some(item);
+        }
+        found.cloned().map(RefusedTable)
+    }
+
+    /// The table's `key` when it is text (its `id`, its `name`).
+    pub(super) fn word(&self, key: &str) -> Option<String> {
+        let DeValue::Table(table) = self.0.get_ref() else {
+            return None;
+        };
+        table.iter().find_map(|(k, v)| match v.get_ref() {
+            DeValue::String(text) if k.get_ref() == key => Some(text.to_string()),
+            _ => None,
+        })
+    }
+
+    /// Where the table fails to read as a `T`, and why.
+    fn error<T: DeserializeOwned>(&self) -> Option<(usize, String)> {
+        let error =
+            Spanned::<T>::deserialize(toml::de::ValueDeserializer::from(self.0.clone())).err()?;
+        Some((error.span()?.start, error.message().trim_end().to_owned()))
+    }
+}
+
+impl<'a> Context<'a> {
+    /// The table at `path` of the document (see [`RefusedTable::at`]); the document is parsed
+    /// the first time a table is asked for.
+    pub(super) fn refused_table(&self, path: &[(&str, usize)]) -> Option<RefusedTable<'a>> {
+        let text = self.text;
+        self.document
+            .get_or_init(|| DeTable::parse(text).ok())
+            .as_ref()
+            .and_then(|document| RefusedTable::at(document, path))
+    }
+
+    /// Reports `table` (read as a `T`, starting at `start`) as refused with `message`: at the
+    /// key and line its strict read names, else at `start` under `fallback_key`, saying what
+    /// was therefore not read (`rest`).
+    pub(super) fn refused<T: DeserializeOwned>(
+        &mut self,
+        table: Option<&RefusedTable<'_>>,
+        start: usize,
+        fallback_key: &str,
+        message: &str,
+        rest: &str,
+    ) {
+        let (offset, key, message) = match table.and_then(RefusedTable::error::<T>) {
+            Some((offset, message)) => (offset, toml_key_at(self.text, offset), message),
+            None => (
+                start,
+                fallback_key.to_owned(),
+                message.trim_end().replace('\n', " "),
+            ),
+        };
+        let hint = read_hint(&message, &key);
+        self.error(offset, &key, format!("{message}{hint}; {rest}"));
+    }
+}
