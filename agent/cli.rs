@@ -919,8 +919,8 @@ async fn forward_signals(sender: tokio::sync::mpsc::Sender<DaemonCommand>) {
 }
 
 /// How far `--at` may run ahead of the wall clock on the real database: clock skew between
-/// hosts, not a what-if.
-const AT_AHEAD_TOLERANCE: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+/// hosts, not a what-if. (As far as the clock may then read behind the database.)
+const AT_AHEAD_TOLERANCE: jiff::SignedDuration = crate::clock::STEP_BACK_TOLERANCE;
 
 /// One cycle as of `at`, or of the wall clock, then the status. It stores and mails for
 /// real, so `--at` must lie between what the database holds and the clock.
@@ -935,11 +935,12 @@ pub fn once(
     daemon::log_crm_problems(&config);
     let store = Store::open(&config.database)
         .with_context(|| format!("opening the database `{}`", config.database.display()))?;
+    // A cycle writes history, collector runs and mail as of `now`: dated before what the
+    // database holds it would rewrite its past, dated ahead of the clock the daemon would
+    // later write behind it.
+    let latest = store.latest_activity()?;
     if at.is_some() {
-        // A cycle writes history, collector runs and mail as of `now`: dated
-        // before what the database holds it would rewrite its past, dated
-        // ahead of the clock the daemon would later write behind it.
-        if let Some(latest) = store.latest_activity()?
+        if let Some(latest) = latest
             && now < latest
         {
             bail!(
@@ -954,6 +955,8 @@ pub fn once(
             );
         }
     }
+    crate::clock::check_not_behind(now, latest)
+        .with_context(|| format!("the database `{}`", config.database.display()))?;
     let (undelivered, reasons) = cycle_and_report(config, store, now, json)?;
     if undelivered == 0 {
         return Ok(ExitCode::SUCCESS);

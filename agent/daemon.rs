@@ -24,6 +24,9 @@ use crate::systemd::ServiceManager;
 /// The longest the loop sleeps before looking at the clock again.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
+/// How often a daemon whose clock reads behind its database looks at the clock again.
+const CLOCK_RECHECK: jiff::SignedDuration = jiff::SignedDuration::from_mins(1);
+
 /// How long the outbox rests after a pass that failed before it could say
 /// when its next mail is due.
 const OUTBOX_ERROR_BACKOFF: jiff::SignedDuration = jiff::SignedDuration::from_mins(1);
@@ -86,6 +89,11 @@ pub struct Daemon {
     /// When the outbox next has a mail to (re)try.
     next_mail: Option<Timestamp>,
     chain: ChainWatch,
+    /// The latest instant the database has worked at (`Store::latest_activity` at start,
+    /// then each pass's `now`): a clock behind it holds every job (`crate::clock::ClockBehind`).
+    worked_until: Option<Timestamp>,
+    /// While the clock reads behind `worked_until`: when to look at it again.
+    clock_hold: Option<Timestamp>,
     /// The daemon's lock on its database, held while it runs; `None` when another daemon
     /// holds it (or it could not be taken).
     _lock: Option<std::fs::File>,
@@ -178,6 +186,9 @@ impl Daemon {
         let store = Store::open(&config.database)
             .with_context(|| format!("opening the database `{}`", config.database.display()))?;
         let lock = daemon_lock(&config.database);
+        let worked_until = store
+            .latest_activity()
+            .context("reading when the database last worked")?;
         let config = Arc::new(config);
         let mut engine = Engine::with_clock(Arc::clone(&config), store, clock);
         if lock.is_some() {
@@ -195,6 +206,8 @@ impl Daemon {
             incidents_active: crate::incident::has_incident_sources(&config),
             next_mail: None,
             chain: ChainWatch::default(),
+            worked_until,
+            clock_hold: None,
             _lock: lock,
         };
         daemon.next_collect = plan(daemon.engine.store(), &config, now)?;
@@ -227,6 +240,9 @@ impl Daemon {
 
     /// When the next job is due.
     pub fn next_wake(&self) -> Timestamp {
+        if let Some(recheck) = self.clock_hold {
+            return recheck;
+        }
         self.next_collect
             .values()
             .copied()
@@ -238,7 +254,28 @@ impl Daemon {
     }
 
     /// Runs every job due at `now`; returns a summary when anything ran.
+    ///
+    /// A clock that reads behind what the database holds (a host clock stepped back) holds
+    /// every job, collections and mail included, until it has caught up: the first step that
+    /// finds it so fails with why (the log and the service's status line say it), the later
+    /// ones do nothing, and each looks at the clock again a minute on.
     pub fn step(&mut self, now: Timestamp) -> anyhow::Result<Option<Summary>> {
+        if let Err(behind) = crate::clock::check_not_behind(now, self.worked_until) {
+            let first = self.clock_hold.is_none();
+            self.clock_hold = now.checked_add(CLOCK_RECHECK).ok().or(Some(Timestamp::MAX));
+            return if first { Err(behind.into()) } else { Ok(None) };
+        }
+        if self.clock_hold.take().is_some() {
+            tracing::info!(%now, "ClockCaughtUp");
+        }
+        let summary = self.run_due(now);
+        // Also after a failed pass: it may have stored rows before failing.
+        self.worked_until = Some(self.worked_until.map_or(now, |w| w.max(now)));
+        summary
+    }
+
+    /// [`step`](Daemon::step) once the clock is known not to be behind the database.
+    fn run_due(&mut self, now: Timestamp) -> anyhow::Result<Option<Summary>> {
         let due: Vec<(String, String)> = self
             .next_collect
             .iter()

@@ -497,6 +497,46 @@ fn a_what_if_run_cannot_rewrite_the_databases_past() {
 }
 
 #[test]
+fn a_clock_behind_the_database_stores_and_mails_nothing() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    let once_on = |clock: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"))
+            .args(["once", "--config", "dutywatch.toml", "--clock", clock])
+            .current_dir(fixture.path(""))
+            .env_remove("DUTYWATCH_CONFIG")
+            .env_remove("STATE_DIRECTORY")
+            .env("DUTYWATCH_LOG", "warn")
+            .output()
+            .expect("runs")
+    };
+    assert!(once_on(util::CLOCK).status.success());
+    let mails = fixture.mails().len();
+    let status = || {
+        let output = fixture.run(&["status", "--config", "dutywatch.toml", "--json"]);
+        util::duty_json(&output, "training")
+    };
+    let before = status();
+
+    // The host's clock stepped back a year, then by six minutes.
+    for behind in ["2025-12-01T00:00:00Z", "2026-11-30T23:54:00Z"] {
+        let output = once_on(behind);
+        let (stdout, stderr) = text(&output);
+        assert!(!output.status.success(), "{stdout}");
+        assert!(
+            stderr.contains(&format!(
+                "the clock reads {behind}, but the database already holds work done as of {}",
+                util::CLOCK
+            )) && stderr.contains("timedatectl"),
+            "{stderr}"
+        );
+        assert_eq!(fixture.mails().len(), mails, "nothing was mailed");
+        assert_eq!(status(), before, "nothing was stored");
+    }
+    // A clock set right by a few seconds (or minutes) is not a step back.
+    assert!(once_on("2026-11-30T23:58:00Z").status.success());
+}
+
+#[test]
 fn mail_cancel_never_creates_a_database() {
     let fixture = util::standard(at("2026-11-23T15:00:00Z"));
     let output = fixture.run(&[

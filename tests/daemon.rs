@@ -308,17 +308,27 @@ fn a_pass_that_cannot_record_a_delivery_backs_off_instead_of_resending() {
 }
 
 #[test]
-fn a_run_recorded_ahead_of_now_does_not_hold_collection_back() {
+fn work_recorded_ahead_of_the_clock_holds_the_daemon_until_the_clock_passes_it() {
     let now = at("2026-11-23T15:00:00Z");
     let fixture = util::standard(now);
-    // A host whose clock ran a week ahead recorded its collections then.
+    // A host whose clock ran a week ahead recorded its collections and verdicts then; its
+    // clock is now set right. Judging now would write history before what it follows.
+    let ahead = at("2026-11-30T15:00:00Z");
     util::engine(&fixture)
-        .cycle(at("2026-11-30T15:00:00Z"))
+        .cycle(ahead)
         .expect("a cycle a week ahead");
     let mut daemon = start(&fixture, now);
-    assert_eq!(daemon.next_wake(), now);
-    let summary = daemon.step(now).expect("step").expect("work");
-    assert_eq!(summary.collected, 2, "both sources run now, not in a week");
+    let error = daemon.step(now).expect_err("held");
+    assert!(
+        error
+            .to_string()
+            .contains("restore a backup from before it"),
+        "{error}"
+    );
+    // Past that week, the held sources run at once.
+    let past = at("2026-11-30T15:10:00Z");
+    let summary = daemon.step(past).expect("step").expect("work");
+    assert_eq!(summary.collected, 2, "both sources, held until now");
 }
 
 /// Log lines written while `f` runs on this thread, as text.
@@ -411,4 +421,51 @@ fn a_chain_break_between_cycles_is_found_and_logged_once() {
     let (_, logs) = logs_of(|| restarted.step(at("2026-11-23T16:00:00Z")).expect("step"));
     assert_eq!(restarted.chain_break(), broken.as_ref());
     assert_eq!(logs.matches("EvidenceChainBroken").count(), 1, "{logs}");
+}
+
+#[test]
+fn a_clock_stepped_back_holds_every_job_until_it_has_caught_up() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    let mut daemon = start(&fixture, now);
+    daemon.step(now).expect("step").expect("work was due");
+    let mails = fixture.mails().len();
+    let store = || dutywatch::store::Store::open(&fixture.path("state/dutywatch.db")).expect("db");
+    let history = store().history("acme", "training").expect("history");
+
+    // The host's clock steps back a day: the first step says why, and nothing runs.
+    let behind = at("2026-11-22T15:00:00Z");
+    let error = daemon.step(behind).expect_err("held");
+    assert!(
+        error
+            .to_string()
+            .contains("the clock reads 2026-11-22T15:00:00Z, but the database already holds work done as of 2026-11-23T15:00:00Z"),
+        "{error}"
+    );
+    assert_eq!(
+        daemon.next_wake(),
+        at("2026-11-22T15:01:00Z"),
+        "looks again in a minute"
+    );
+    // Held quietly after that, however much work its schedule says is due.
+    assert!(
+        daemon
+            .step(at("2026-11-22T16:00:00Z"))
+            .expect("held")
+            .is_none()
+    );
+    assert_eq!(fixture.mails().len(), mails, "nothing was mailed");
+    assert_eq!(
+        store().history("acme", "training").expect("history"),
+        history
+    );
+
+    // A restart reads the same from the database.
+    let mut restarted = start(&fixture, behind);
+    assert!(restarted.step(behind).is_err());
+
+    // Once the clock reads past the database's latest work, the jobs run again.
+    let caught_up = at("2026-11-23T16:00:00Z");
+    assert!(daemon.step(caught_up).expect("runs").is_some());
+    assert!(daemon.next_wake() > caught_up);
 }
