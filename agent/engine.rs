@@ -81,6 +81,9 @@ pub struct Engine {
     /// The clients whose escalation ladder has nothing to do for a while (`escalation::ladder`),
     /// under the same data version.
     ladder_quiet: escalation::ladder::Quiet,
+    /// Whether the stored clients were brought in line with the configured ones since the
+    /// config was set (`Store::retain_clients`): the clients change only with the config.
+    clients_settled: bool,
     /// Counts what a pass gets done (a collection recorded, a contractor judged, a mail
     /// handed over), so the daemon can tell a long pass from a wedged one ([`Engine::progress`]).
     progress: Arc<std::sync::atomic::AtomicU64>,
@@ -187,6 +190,7 @@ impl Engine {
             held: held::Held::default(),
             held_version: None,
             ladder_quiet: escalation::ladder::Quiet::default(),
+            clients_settled: false,
             progress: Arc::default(),
         }
     }
@@ -271,6 +275,7 @@ impl Engine {
         self.config = config;
         self.held.clear();
         self.ladder_quiet.clear();
+        self.clients_settled = false;
     }
 
     /// Collects everything, evaluates every watched duty and delivers mail.
@@ -466,6 +471,25 @@ impl Engine {
         self.cache().next_pass();
         self.check_versions()?;
         let config = Arc::clone(&self.config);
+        if !self.clients_settled {
+            // A client removed from the config: its threads close, so nobody is reminded of
+            // it again (quarantined clients stay: they are still watched, through their
+            // `client-config` duty).
+            let kept: Vec<&str> = config
+                .contractors
+                .iter()
+                .map(|c| c.id.as_str())
+                .chain(config.quarantined.iter().map(|q| q.id.as_str()))
+                .collect();
+            let gone = self
+                .store
+                .retain_clients(&kept, now)
+                .context("settling the stored clients with the configured ones")?;
+            for client in gone {
+                tracing::info!(contractor = %client, "ClientNoLongerWatched");
+            }
+            self.clients_settled = true;
+        }
         let mut changed = 0;
         // A quarantined client's state is recorded as its `client-config` duty, through the
         // same transaction as any escalation: the MSP hears of a quarantine once.

@@ -710,3 +710,66 @@ max_agee = "2d"
             .any(|r| r.contractor == "birch" && r.duty == CLIENT_CONFIG_DUTY)
     );
 }
+
+#[test]
+fn a_client_removed_from_the_config_is_forgotten_and_its_threads_close() {
+    let fixture = msp_fixture();
+    let now = at(NOW);
+    engine(&fixture).cycle(now).expect("cycle");
+    let store = || Store::open(&fixture.path("state/msp.db")).expect("store");
+    assert!(
+        !store()
+            .current_verdicts(Some("acme"))
+            .expect("rows")
+            .is_empty()
+    );
+    assert!(
+        !store()
+            .ladder_state("acme", now)
+            .expect("ladder")
+            .threads
+            .is_empty()
+    );
+
+    // Acme's block taken out (the MSP no longer serves it).
+    let text = std::fs::read_to_string(fixture.config_path()).expect("read");
+    let acme = text
+        .find("[[contractor]]\nid = \"acme\"")
+        .expect("acme's block");
+    let birch = text
+        .find("[[contractor]]\nid = \"birch\"")
+        .expect("birch's block");
+    fixture.write(
+        "dutywatch.toml",
+        &format!("{}{}", &text[..acme], &text[birch..]),
+    );
+    let later = now + jiff::SignedDuration::from_hours(1);
+    engine(&fixture).cycle(later).expect("cycle");
+    assert!(
+        store()
+            .current_verdicts(Some("acme"))
+            .expect("rows")
+            .is_empty()
+    );
+    assert!(
+        store()
+            .ladder_state("acme", later)
+            .expect("ladder")
+            .threads
+            .is_empty()
+    );
+    assert!(
+        !store()
+            .current_verdicts(Some("birch"))
+            .expect("rows")
+            .is_empty(),
+        "birch stays"
+    );
+    assert!(
+        !store()
+            .history("acme", "mfa-registered")
+            .expect("history")
+            .is_empty(),
+        "history stays"
+    );
+}

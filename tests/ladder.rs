@@ -669,3 +669,70 @@ fn a_thread_opened_for_an_old_lapse_reaches_management_on_the_next_pass() {
         ["[dutywatch] ESCALATED: LAPSED: MFA registered (Acme Machining)"]
     );
 }
+
+#[test]
+fn a_duty_removed_from_the_config_closes_its_thread_and_comes_back_in_a_new_one() {
+    let t0 = at("2026-12-01T14:00:00Z");
+    let fixture = fixture(t0);
+    let training = "[[contractor.duty]]\nid = \"training\"";
+    let full = ladder_config("");
+    assert!(full.contains(training));
+    let without = full
+        .split(training)
+        .next()
+        .expect("before the duty")
+        .to_owned();
+    let cycle = |engine: &mut dutywatch::engine::Engine, now: Timestamp| {
+        fixture.write_dated("evidence/mfa.json", util::MFA_OK, now);
+        engine.cycle(now).expect("cycle");
+    };
+    let mut engine = util::engine(&fixture);
+    cycle(&mut engine, t0);
+    let first = fixture.mails();
+    let notice = first
+        .iter()
+        .find(|m| m.contains("NO EVIDENCE: Annual training"))
+        .expect("the training duty's notice");
+    let root = header(notice, "Message-ID").expect("a Message-ID");
+    let open = |engine: &dutywatch::engine::Engine, now: Timestamp| -> Vec<String> {
+        engine
+            .store()
+            .ladder_state("acme", now)
+            .expect("ladder")
+            .threads
+            .into_iter()
+            .map(|t| t.duty)
+            .collect()
+    };
+    assert!(open(&engine, t0).contains(&"training".to_owned()));
+
+    // Taken out of the config: its thread closes.
+    fixture.write("dutywatch.toml", &without);
+    let t1 = t0 + days(1);
+    let mut engine = util::engine(&fixture);
+    cycle(&mut engine, t1);
+    assert!(
+        !open(&engine, t1).contains(&"training".to_owned()),
+        "closed"
+    );
+
+    // Put back two weeks later: a lapse of its own, told from the start in a new thread, not
+    // as the old thread's next repeat.
+    fixture.write("dutywatch.toml", &full);
+    let before = fixture.mails();
+    let t2 = t0 + days(14);
+    let mut engine = util::engine(&fixture);
+    cycle(&mut engine, t2);
+    let back: Vec<String> = new_mails(&fixture, &before)
+        .into_iter()
+        .filter(|m| m.contains("Annual training"))
+        .collect();
+    assert_eq!(back.len(), 1, "{back:#?}");
+    assert!(
+        back[0].contains("Subject: [dutywatch] NO EVIDENCE: Annual training"),
+        "{}",
+        back[0]
+    );
+    assert_eq!(header(&back[0], "In-Reply-To"), None, "{}", back[0]);
+    assert_ne!(header(&back[0], "Message-ID"), Some(root));
+}

@@ -6,7 +6,7 @@
 //! decided mail is never lost. A subject that newly needs attention is a change even while the
 //! duty's own state stays the same, so a second incident or a second failing user is told.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 
 use dutywatch_checks::record::Subject;
@@ -330,8 +330,9 @@ impl Store {
     }
 
     /// Brings the stored duties of `client` in line with its configured ones (`kept`):
-    /// - a duty no longer configured loses its `duty_state` and `subject_state` rows only;
-    ///   history, escalations and the outbox stay as the record of what happened;
+    /// - a duty no longer configured loses its `duty_state` and `subject_state` rows, and its
+    ///   open escalation threads close (`forget`); history, escalations and the outbox stay
+    ///   as the record of what happened;
     /// - a duty whose rule now judges it as a whole (it judged each subject before) has its
     ///   live subjects recorded as gone, in one history row, so the ladder resolves their
     ///   threads instead of reminding of subjects nothing judges any more, and its count of
@@ -374,12 +375,7 @@ impl Store {
             }
             let tx = store.write_tx()?;
             for duty in gone {
-                for table in ["duty_state", "subject_state"] {
-                    tx.execute(
-                        &format!("DELETE FROM {table} WHERE client = ?1 AND duty = ?2"),
-                        params![client, duty],
-                    )?;
-                }
+                forget(&tx, client, Some(duty), &at_text)?;
             }
             for duty in &retired {
                 retire_subjects(&tx, client, duty, &at_text)?;
@@ -388,6 +384,76 @@ impl Store {
         };
         inner(self).map_err(on_err)
     }
+}
+
+impl Store {
+    /// Forgets the current state of every client `kept` does not name (one removed from the
+    /// config), as [`Store::retain_duties`] does for a removed duty. Answers the clients
+    /// forgotten.
+    pub fn retain_clients(
+        &mut self,
+        kept: &[&str],
+        at: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
+        let on_err =
+            self.sql_error("settling the stored clients with the configured ones".to_owned());
+        let at_text = ts_text(whole_seconds(at));
+        let inner = |store: &mut Store| {
+            let stored: Vec<String> = store
+                .conn
+                .prepare_cached("SELECT DISTINCT client FROM duty_state")?
+                .query_map([], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let kept: HashSet<&str> = kept.iter().copied().collect();
+            let gone: Vec<String> = stored
+                .into_iter()
+                .filter(|client| !kept.contains(client.as_str()))
+                .collect();
+            if gone.is_empty() {
+                return Ok(gone);
+            }
+            let tx = store.write_tx()?;
+            for client in &gone {
+                forget(&tx, client, None, &at_text)?;
+            }
+            tx.commit().map(|()| gone)
+        };
+        inner(self).map_err(on_err)
+    }
+}
+
+/// Why a thread closed without its unit being resolved: nothing watches it any more.
+const UNWATCHED: &str = "unwatched";
+
+/// Forgets the current state of `duty` of `client` (every duty of it when `None`): its duty
+/// and subject states go, and its open escalation threads close with an `unwatched` step, so
+/// no reminder of it goes out again and a duty configured anew starts a thread of its own.
+/// History, evidence and mail stay.
+fn forget(
+    tx: &Transaction<'_>,
+    client: &str,
+    duty: Option<&str>,
+    at_text: &str,
+) -> rusqlite::Result<()> {
+    for table in ["duty_state", "subject_state"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE client = ?1 AND (?2 IS NULL OR duty = ?2)"),
+            params![client, duty],
+        )?;
+    }
+    tx.execute(
+        "INSERT INTO ladder_steps (thread_id, step, at)
+         SELECT id, ?3, ?4 FROM ladder_threads
+          WHERE client = ?1 AND (?2 IS NULL OR duty = ?2) AND closed_at IS NULL
+         ON CONFLICT (thread_id, step) DO NOTHING",
+        params![client, duty, UNWATCHED, at_text],
+    )?;
+    tx.execute(
+        "UPDATE ladder_threads SET closed_at = ?3
+          WHERE client = ?1 AND (?2 IS NULL OR duty = ?2) AND closed_at IS NULL",
+        params![client, duty, at_text],
+    )?;
+    Ok(())
 }
 
 /// A configured duty, as [`Store::retain_duties`] needs it.
@@ -1140,6 +1206,77 @@ pub(super) mod tests {
 
         t.store.retain_duties("acme", &kept(&[]), at).unwrap();
         assert!(t.store.current_verdicts(Some("acme")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_removed_duty_or_client_closes_its_open_threads() {
+        let mut t = temp_store();
+        let at = ts("2026-11-23T09:00:00Z");
+        let later = ts("2026-11-24T09:00:00Z");
+        let units = [("acme", "keep"), ("acme", "gone"), ("globex", "any")];
+        for (client, duty) in units {
+            t.store
+                .record_verdict(client, duty, at, &due_soon(), &mut |_| None)
+                .unwrap();
+            t.store
+                .conn
+                .execute(
+                    "INSERT INTO ladder_threads (client, duty, subject, token, opened_at,
+                                                 reached, last_mail_at)
+                     VALUES (?1, ?2, '', 'tok', ?3, 0, ?3)",
+                    params![client, duty, ts_text(at)],
+                )
+                .unwrap();
+        }
+        let open = |store: &Store| -> Vec<(String, String)> {
+            store
+                .conn
+                .prepare(
+                    "SELECT client, duty FROM ladder_threads WHERE closed_at IS NULL ORDER BY id",
+                )
+                .unwrap()
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        let keep = [KeptDuty {
+            id: "keep",
+            judges_subjects: false,
+        }];
+        t.store.retain_duties("acme", &keep, later).unwrap();
+        assert_eq!(
+            open(&t.store),
+            [
+                ("acme".to_owned(), "keep".to_owned()),
+                ("globex".to_owned(), "any".to_owned())
+            ]
+        );
+
+        assert_eq!(
+            t.store.retain_clients(&["acme"], later).unwrap(),
+            ["globex"]
+        );
+        assert_eq!(open(&t.store), [("acme".to_owned(), "keep".to_owned())]);
+        assert!(t.store.current_verdicts(Some("globex")).unwrap().is_empty());
+        assert_eq!(
+            t.store.history("globex", "any").unwrap().len(),
+            1,
+            "history stays"
+        );
+        // Each closed thread says why, once.
+        assert_eq!(
+            t.store
+                .conn
+                .query_row(
+                    "SELECT count(*) FROM ladder_steps WHERE step = 'unwatched' AND at = ?1",
+                    params![ts_text(later)],
+                    |row| row.get::<_, i64>(0),
+                )
+                .unwrap(),
+            2
+        );
+        assert!(t.store.retain_clients(&["acme"], later).unwrap().is_empty());
     }
 
     #[test]
