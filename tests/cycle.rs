@@ -453,3 +453,62 @@ fn a_pass_counts_what_it_gets_done_for_the_watchdog() {
     let after = progress.load(std::sync::atomic::Ordering::Relaxed);
     assert!(after >= before + 3, "{before} -> {after}");
 }
+
+#[test]
+fn a_recurring_duty_fed_one_file_per_period_keeps_the_last_periods_completion() {
+    // The reviews arrive one file per quarter, as `access-review-*.csv` exports do.
+    let q3 = at("2026-10-01T12:00:00Z");
+    let fixture = util::standard(q3);
+    let text = std::fs::read_to_string(fixture.config_path()).expect("read");
+    fixture.write(
+        "dutywatch.toml",
+        &text.replace(
+            "path = \"evidence/reviews.csv\"",
+            "path = \"evidence/access-review-*.csv\"",
+        ),
+    );
+    std::fs::remove_file(fixture.path("evidence/reviews.csv")).expect("remove");
+    fixture.write_dated("evidence/access-review-2026-q3.csv", util::REVIEWS, q3);
+    let review = |engine: &Engine| {
+        engine
+            .store()
+            .current_verdicts(Some("acme"))
+            .expect("verdicts")
+            .into_iter()
+            .find(|v| v.duty == "access-review")
+            .expect("the access review")
+            .verdict
+    };
+    let now = at("2026-12-01T15:00:00Z");
+    let mut engine = util::engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let before = review(&engine);
+    assert_eq!(before.state.kind(), StateKind::Met, "{before:?}");
+
+    // Q4's file appears, its review still pending: the Q3 sign-off still counts.
+    fixture.write_dated(
+        "evidence/access-review-2026-q4.csv",
+        "review_id,account_id,decision,signed_off_at\nQ4,alice,pending,\n",
+        now,
+    );
+    let later = now + jiff::SignedDuration::from_hours(24);
+    engine.cycle(later).expect("cycle");
+    let after = review(&engine);
+    assert_eq!(after.state, before.state, "{after:?}");
+    assert!(after.reason.contains("2026-10-01"), "{}", after.reason);
+
+    // Two quarters on with no sign-off the duty has lapsed, still on that completion.
+    fixture.write_dated(
+        "evidence/access-review-2027-q1.csv",
+        "review_id,account_id,decision,signed_off_at\nQ1,alice,pending,\n",
+        at("2027-02-01T12:00:00Z"),
+    );
+    let lapsed_at = at("2027-02-01T15:00:00Z");
+    let mut engine = util::engine(&fixture);
+    // (The MFA export is kept fresh; only the review is under test.)
+    fixture.write_dated("evidence/mfa.json", util::MFA_OK, lapsed_at);
+    engine.cycle(lapsed_at).expect("cycle");
+    let lapsed = review(&engine);
+    assert_eq!(lapsed.state.kind(), StateKind::Lapsed, "{lapsed:?}");
+    assert!(lapsed.reason.contains("2026-10-01"), "{}", lapsed.reason);
+}

@@ -412,7 +412,7 @@ impl DutySpec {
 /// Which evidence a duty needs from the store at `now`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EvidenceWindow {
-    /// The newest snapshot is the whole story (exports hold full history).
+    /// The newest snapshot is the whole story (an incident list holds every open incident).
     Latest,
     /// Every snapshot from this instant on, plus the one before it.
     Since(jiff::Timestamp),
@@ -424,7 +424,23 @@ impl Duty {
     pub fn evidence_window(&self, now: jiff::Timestamp, manual: bool) -> EvidenceWindow {
         match &self.rule {
             Rule::Recurring(_) if manual => EvidenceWindow::All,
-            Rule::Recurring(_) | Rule::EventClock(_) => EvidenceWindow::Latest,
+            Rule::Recurring(rule) => {
+                // Two periods back (and the snapshot before): a completion stays counted when
+                // a later export no longer lists it, as the next quarter's file of an
+                // `access-review-*.csv` does not list the last quarter's sign-off; and one a
+                // period overdue is still found, so the duty reads lapsed, not unevidenced.
+                // A week more for calendar months longer than `approx_secs` counts them.
+                let back = rule
+                    .every
+                    .approx_secs()
+                    .saturating_mul(2)
+                    .saturating_add(7 * 86_400);
+                EvidenceWindow::Since(
+                    now.saturating_sub(jiff::SignedDuration::from_secs(back))
+                        .unwrap_or(jiff::Timestamp::MIN),
+                )
+            }
+            Rule::EventClock(_) => EvidenceWindow::Latest,
             Rule::Continuous(rule) => {
                 // Enough history that a failure run longer than the
                 // tolerance is visible as one.
