@@ -710,6 +710,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = Store::open_read_only(&config.database)?;
             store.backup_to(&file)?;
             let copy = Store::open_read_only(&file)?;
+            // Pages are copied as they are: a damaged database gives a damaged copy, which a
+            // backup script must not file away as a good one either.
+            let damage = copy.damage()?;
+            if !damage.is_empty() {
+                eprintln!(
+                    "error: the database file is damaged, and so is the copy at {}: {}; keep the older backups, and restore the latest good one (see Backup and restore in the README)",
+                    file.display(),
+                    damage.join("; ")
+                );
+                return Ok(ExitCode::FAILURE);
+            }
             let report = copy.verify_chain()?;
             println!(
                 "backed up {} to {} ({} evidence row(s), chain {})",
@@ -1036,6 +1047,27 @@ fn evidence_verify(
 ) -> anyhow::Result<ExitCode> {
     let config = load(config_path, Secrets::Skip)?;
     let store = Store::open_read_only(&config.database)?;
+    // The file first: a damaged one can hold an intact chain and still fail the next cycle.
+    let damage = store.damage()?;
+    if !damage.is_empty() {
+        if json {
+            let value = serde_json::json!({ "database": { "damaged": damage } });
+            let mut stdout = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut stdout, &value)?;
+            writeln!(stdout)?;
+        } else {
+            println!(
+                "database file DAMAGED ({}): restore the latest backup (see Backup and restore in \
+                 the README: stop the unit, remove the -wal and -shm files beside the database, \
+                 put the copy in place), then run this again",
+                config.database.display()
+            );
+            for problem in &damage {
+                println!("  {problem}");
+            }
+        }
+        return Ok(ExitCode::FAILURE);
+    }
     let report = store.verify_chain()?;
     // Only meaningful on an intact chain: then every row up to the one found checks out.
     let expected = match (expect_head, &report.broken) {

@@ -237,3 +237,47 @@ fn mail_decided_after_a_restore_never_reuses_a_message_id() {
     ids.dedup();
     assert_eq!(ids.len(), 3, "a Message-ID was used twice: {ids:?}");
 }
+
+#[test]
+fn a_damaged_database_file_fails_verify_and_says_how_to_restore() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    assert!(
+        fixture
+            .run(&["once", "--config", "dutywatch.toml"])
+            .status
+            .success()
+    );
+    // Every page but the first (the header and the schema) overwritten, as a disk that lost
+    // its writes, or a restore onto an old `-wal` file, leaves it.
+    let path = fixture.path("state/dutywatch.db");
+    let mut bytes = std::fs::read(&path).expect("read");
+    assert!(bytes.len() > 4096 * 2, "{}", bytes.len());
+    bytes[4096..].fill(0xab);
+    std::fs::write(&path, &bytes).expect("write");
+
+    let output = fixture.run(&["evidence", "verify", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("database file DAMAGED (")
+            && stdout.contains("remove the -wal and -shm files beside the database"),
+        "{stdout}{stderr}"
+    );
+    assert!(!stdout.contains("intact"), "{stdout}");
+    let output = fixture.run(&["evidence", "verify", "--config", "dutywatch.toml", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert!(
+        json["database"]["damaged"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty()),
+        "{json}"
+    );
+    // Nor is a backup of it taken for a good one.
+    let output = fixture.run(&["backup", "--config", "dutywatch.toml", "copy.db"]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("the database file is damaged, and so is the copy"),
+        "{stderr}"
+    );
+}

@@ -18,7 +18,38 @@ use super::{BUSY_TIMEOUT, Store, StoreError, files};
 /// Pause between attempts while the destination is locked.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
+/// How many of the problems `PRAGMA quick_check` finds are reported: the first few say the
+/// file is damaged and where; a badly damaged one would list thousands.
+const DAMAGE_SHOWN: usize = 10;
+
 impl Store {
+    /// The damage SQLite finds in the database file (`PRAGMA quick_check`: every page and
+    /// record well formed, without cross-checking indexes), at most the first few problems;
+    /// empty when it is sound. A restore that left an old `-wal` file beside the copy, or a
+    /// disk that lost a write, shows here although every evidence row may still verify.
+    pub fn damage(&self) -> Result<Vec<String>, StoreError> {
+        let on_err = self.sql_error("checking the database file for damage".to_owned());
+        let check = || -> rusqlite::Result<Vec<String>> {
+            let mut stmt = self
+                .conn
+                .prepare(&format!("PRAGMA quick_check({DAMAGE_SHOWN})"))?;
+            let found = stmt
+                .query_map([], |row| row.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(if found == ["ok"] { Vec::new() } else { found })
+        };
+        match check() {
+            Ok(found) => Ok(found),
+            // A file damaged enough that the check itself cannot read it.
+            Err(rusqlite::Error::SqliteFailure(error, message))
+                if error.code == rusqlite::ErrorCode::DatabaseCorrupt =>
+            {
+                Ok(vec![message.unwrap_or_else(|| error.to_string())])
+            }
+            Err(error) => Err(on_err(error)),
+        }
+    }
+
     /// Copies the database to `dest` (created 0600, replaced if it exists) while other
     /// connections keep writing. The copy is a normal dutywatch database: `Store::open` it.
     pub fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {

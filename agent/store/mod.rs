@@ -116,11 +116,7 @@ pub enum StoreError {
         #[source]
         source: rusqlite_migration::Error,
     },
-    #[error(
-        "database {} has schema version {found}, this dutywatch expects {expected} — \
-         start the daemon of the matching version to migrate it",
-        path.display()
-    )]
+    #[error("database {} {}", path.display(), schema_advice(*found, *expected))]
     SchemaVersion {
         path: PathBuf,
         found: i64,
@@ -199,6 +195,21 @@ impl Store {
                 setting: "foreign_keys",
                 source,
             })?;
+        // A newer dutywatch's database: said as what it is, not as a failed migration.
+        let found: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|source| StoreError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        let expected = MIGRATION_LIST.len();
+        if usize::try_from(found).is_ok_and(|found| found > expected) {
+            return Err(StoreError::SchemaVersion {
+                path: path.to_owned(),
+                found,
+                expected,
+            });
+        }
         MIGRATIONS
             .to_latest(&mut conn)
             .map_err(|source| StoreError::Migrate {
@@ -307,6 +318,24 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(fail("synchronous"))?;
     Ok(())
+}
+
+/// What to do about a database whose schema version is `found` when this binary's is
+/// `expected`.
+fn schema_advice(found: i64, expected: usize) -> String {
+    if usize::try_from(found).is_ok_and(|found| found > expected) {
+        format!(
+            "was written by a newer dutywatch (schema version {found}; this one knows up to \
+             {expected}): run that newer version, or restore a backup taken before the upgrade"
+        )
+    } else {
+        format!(
+            "was written by an older dutywatch (schema version {found}; this one expects \
+             {expected}): `dutywatch once` or a restart of the daemon (`systemctl restart \
+             dutywatch`) with this version brings it up to date; commands that only read it \
+             never change it"
+        )
+    }
 }
 
 /// The stored form of an instant: UTC, whole seconds, RFC 3339 (`2026-11-23T09:00:00Z`).
@@ -473,6 +502,39 @@ mod tests {
             })
             .unwrap_err();
         assert!(matches!(err, StoreError::Sql { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_database_of_another_version_says_which_and_what_to_do() {
+        let t = temp_store();
+        drop(t.store);
+        let newer = MIGRATION_LIST.len() + 1;
+        Connection::open(&t.path)
+            .unwrap()
+            .pragma_update(None, "user_version", i64::try_from(newer).unwrap())
+            .unwrap();
+        for err in [
+            Store::open(&t.path).unwrap_err(),
+            Store::open_read_only(&t.path).unwrap_err(),
+        ] {
+            let said = err.to_string();
+            assert!(
+                said.contains(&format!(
+                    "was written by a newer dutywatch (schema version {newer};"
+                )) && said.contains("restore a backup taken before the upgrade"),
+                "{said}"
+            );
+        }
+        Connection::open(&t.path)
+            .unwrap()
+            .pragma_update(None, "user_version", 3)
+            .unwrap();
+        let said = Store::open_read_only(&t.path).unwrap_err().to_string();
+        assert!(
+            said.contains("was written by an older dutywatch (schema version 3;")
+                && said.contains("`dutywatch once` or a restart of the daemon"),
+            "{said}"
+        );
     }
 
     #[test]
