@@ -18,14 +18,14 @@ use tokio::sync::mpsc;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
 use crate::engine::{DAEMON_SENDER, Engine, Scope, Summary};
-use crate::store::{ChainPosition, Store};
+use crate::store::{ChainPosition, Store, StoreError};
 use crate::systemd::ServiceManager;
 
 /// The longest the loop sleeps before looking at the clock again.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
-/// How often a daemon whose clock reads behind its database looks at the clock again.
-const CLOCK_RECHECK: jiff::SignedDuration = jiff::SignedDuration::from_mins(1);
+/// How often a daemon held by `Daemon::may_run` looks again.
+const HOLD_RECHECK: jiff::SignedDuration = jiff::SignedDuration::from_mins(1);
 
 /// How long the outbox rests after a pass that failed before it could say
 /// when its next mail is due.
@@ -92,11 +92,21 @@ pub struct Daemon {
     /// The latest instant the database has worked at (`Store::latest_activity` at start,
     /// then each pass's `now`): a clock behind it holds every job (`crate::clock::ClockBehind`).
     worked_until: Option<Timestamp>,
-    /// While the clock reads behind `worked_until`: when to look at it again.
-    clock_hold: Option<Timestamp>,
+    /// While something holds every job (`Daemon::may_run`): when to look again, and which
+    /// reason it was, so each new reason is said once.
+    hold: Option<(Timestamp, std::mem::Discriminant<Hold>)>,
     /// The daemon's lock on its database, held while it runs; `None` when another daemon
     /// holds it (or it could not be taken).
     _lock: Option<std::fs::File>,
+}
+
+/// Why the daemon holds every job (`Daemon::may_run`).
+#[derive(Debug, thiserror::Error)]
+enum Hold {
+    #[error(transparent)]
+    File(StoreError),
+    #[error(transparent)]
+    Clock(crate::clock::ClockBehind),
 }
 
 /// The daemon's incremental check of the evidence chain: the first check (in the first
@@ -207,7 +217,7 @@ impl Daemon {
             next_mail: None,
             chain: ChainWatch::default(),
             worked_until,
-            clock_hold: None,
+            hold: None,
             _lock: lock,
         };
         daemon.next_collect = plan(daemon.engine.store(), &config, now)?;
@@ -240,8 +250,8 @@ impl Daemon {
 
     /// When the next job is due.
     pub fn next_wake(&self) -> Timestamp {
-        if let Some(recheck) = self.clock_hold {
-            return recheck;
+        if let Some((recheck, _)) = &self.hold {
+            return *recheck;
         }
         self.next_collect
             .values()
@@ -255,18 +265,19 @@ impl Daemon {
 
     /// Runs every job due at `now`; returns a summary when anything ran.
     ///
-    /// A clock that reads behind what the database holds (a host clock stepped back) holds
-    /// every job, collections and mail included, until it has caught up: the first step that
-    /// finds it so fails with why (the log and the service's status line say it), the later
-    /// ones do nothing, and each looks at the clock again a minute on.
+    /// What [`may_run`](Daemon::may_run) refuses holds every job, collections and mail
+    /// included: the first step that finds a reason fails with it (the log and the service's
+    /// status line say it), the later ones do nothing, and each looks again a minute on.
     pub fn step(&mut self, now: Timestamp) -> anyhow::Result<Option<Summary>> {
-        if let Err(behind) = crate::clock::check_not_behind(now, self.worked_until) {
-            let first = self.clock_hold.is_none();
-            self.clock_hold = now.checked_add(CLOCK_RECHECK).ok().or(Some(Timestamp::MAX));
-            return if first { Err(behind.into()) } else { Ok(None) };
+        if let Err(why) = self.may_run(now) {
+            let reason = std::mem::discriminant(&why);
+            let first = self.hold.is_none_or(|(_, before)| before != reason);
+            let recheck = now.checked_add(HOLD_RECHECK).unwrap_or(Timestamp::MAX);
+            self.hold = Some((recheck, reason));
+            return if first { Err(why.into()) } else { Ok(None) };
         }
-        if self.clock_hold.take().is_some() {
-            tracing::info!(%now, "ClockCaughtUp");
+        if self.hold.take().is_some() {
+            tracing::info!(%now, "DaemonResumed");
         }
         let summary = self.run_due(now);
         // Also after a failed pass: it may have stored rows before failing.
@@ -274,7 +285,17 @@ impl Daemon {
         summary
     }
 
-    /// [`step`](Daemon::step) once the clock is known not to be behind the database.
+    /// Whether the jobs may run at `now`: not while the database file is no longer the one
+    /// opened (deleted, or another put in its place: writes would be lost), nor while the
+    /// clock reads behind what the database holds (a host clock stepped back: history would
+    /// be written out of order, and lapses told again).
+    fn may_run(&self, now: Timestamp) -> Result<(), Hold> {
+        self.engine.store().check_file().map_err(Hold::File)?;
+        crate::clock::check_not_behind(now, self.worked_until).map_err(Hold::Clock)?;
+        Ok(())
+    }
+
+    /// [`step`](Daemon::step) once [`may_run`](Daemon::may_run) allows it.
     fn run_due(&mut self, now: Timestamp) -> anyhow::Result<Option<Summary>> {
         let due: Vec<(String, String)> = self
             .next_collect

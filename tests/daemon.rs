@@ -469,3 +469,41 @@ fn a_clock_stepped_back_holds_every_job_until_it_has_caught_up() {
     assert!(daemon.step(caught_up).expect("runs").is_some());
     assert!(daemon.next_wake() > caught_up);
 }
+
+#[test]
+fn a_database_removed_or_replaced_under_the_daemon_holds_every_job() {
+    let now = at("2026-11-23T15:00:00Z");
+    for replace in [false, true] {
+        let fixture = util::standard(now);
+        let mut daemon = start(&fixture, now);
+        daemon.step(now).expect("step").expect("work was due");
+        let db = fixture.path("state/dutywatch.db");
+        if replace {
+            // A copy renamed over it, as a restore while the service runs does.
+            let copy = fixture.path("state/copy.db");
+            std::fs::copy(&db, &copy).expect("copy");
+            std::fs::rename(&copy, &db).expect("rename");
+        } else {
+            std::fs::remove_file(&db).expect("remove");
+        }
+        let mails = fixture.mails().len();
+        let next = at("2026-11-24T15:00:00Z");
+        let error = daemon.step(next).expect_err("held");
+        assert!(
+            error
+                .to_string()
+                .contains("was removed or replaced while dutywatch had it open")
+                && error.to_string().contains("stop the service"),
+            "{error}"
+        );
+        assert_eq!(daemon.next_wake(), at("2026-11-24T15:01:00Z"));
+        assert!(
+            daemon
+                .step(at("2026-11-24T15:01:00Z"))
+                .expect("held")
+                .is_none()
+        );
+        assert_eq!(fixture.mails().len(), mails, "nothing was mailed");
+        assert_eq!(db.exists(), replace, "nothing was created in its place");
+    }
+}

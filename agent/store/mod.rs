@@ -122,6 +122,11 @@ pub enum StoreError {
         found: i64,
         expected: usize,
     },
+    #[error(
+        "the database file {} was removed or replaced while dutywatch had it open, so what it writes now would be lost: stop the service, put the right database back (README, Backup and restore) and start it again",
+        path.display()
+    )]
+    Replaced { path: PathBuf },
     /// A payload, intact, that the memory at hand cannot hold decoded.
     #[error(
         "not enough memory to read the payload of evidence {id} ({client}/{source_id}, {bytes} bytes); it is intact and is read again on the next pass: give the service more memory, or lower the source's `max_bytes`"
@@ -164,6 +169,15 @@ pub enum StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The device and inode of the file opened at `path`, to tell when the file there is no
+    /// longer the one written to (`Store::check_file`).
+    file: Option<(u64, u64)>,
+}
+
+/// The device and inode of the file at `path`, if it is there.
+fn file_id(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).map(|meta| (meta.dev(), meta.ino()))
 }
 
 impl Store {
@@ -227,6 +241,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_owned(),
+            file: file_id(path).ok(),
         })
     }
 
@@ -268,6 +283,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_owned(),
+            file: file_id(path).ok(),
         })
     }
 
@@ -278,6 +294,24 @@ impl Store {
 
     /// Wraps a SQLite error with what was being done and the database path.
     /// Captures nothing borrowed, so `self` stays free for the operation itself.
+    /// Whether the file at the store's path is still the one it opened: deleted or replaced
+    /// (another file renamed over it, a restore while the daemon runs), everything written
+    /// would go to a file nobody reads again.
+    pub fn check_file(&self) -> Result<(), StoreError> {
+        let replaced = match (self.file, file_id(&self.path)) {
+            (Some(opened), Ok(now)) => opened != now,
+            (Some(_), Err(error)) => error.kind() == std::io::ErrorKind::NotFound,
+            // Not known when opened (an unreadable directory): nothing to compare with.
+            (None, _) => false,
+        };
+        if replaced {
+            return Err(StoreError::Replaced {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
     fn sql_error(&self, op: String) -> impl FnOnce(rusqlite::Error) -> StoreError + use<> {
         let path = self.path.clone();
         move |source| StoreError::Sql { op, path, source }
