@@ -83,7 +83,7 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot create {}", path.display())]
+    #[error("cannot create {}{}", path.display(), create_hint(path, source))]
     CreateFile {
         path: PathBuf,
         #[source]
@@ -137,7 +137,7 @@ pub enum StoreError {
         source_id: String,
         bytes: u64,
     },
-    #[error("{op} in {}", path.display())]
+    #[error("{op} in {}{}", path.display(), sql_hint(source))]
     Sql {
         op: String,
         path: PathBuf,
@@ -354,6 +354,39 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Why a file that exists could not be opened for writing, when that is the cause.
+fn create_hint(path: &Path, source: &std::io::Error) -> &'static str {
+    if source.kind() == std::io::ErrorKind::PermissionDenied && path.exists() {
+        " (it exists, but this user may not write it: dutywatch writes the database and the \
+         -wal and -shm files beside it, so it needs write access to the file and its \
+         directory; `status` and `evidence verify` only read)"
+    } else {
+        ""
+    }
+}
+
+/// What to do about the SQLite failures an operator can fix: a database it may not write,
+/// a disk that takes no more.
+fn sql_hint(source: &rusqlite::Error) -> &'static str {
+    let rusqlite::Error::SqliteFailure(error, _) = source else {
+        return "";
+    };
+    match error.code {
+        rusqlite::ErrorCode::ReadOnly => {
+            ": this user may not write the database or its directory (SQLite writes the -wal \
+             and -shm files beside it); give the service's user write access to both"
+        }
+        rusqlite::ErrorCode::DiskFull => {
+            ": the disk is full; free some space and the next pass writes what this one could not"
+        }
+        rusqlite::ErrorCode::SystemIoFailure => {
+            ": the system refused a write or read (a full disk, a file size limit, a failing \
+             disk); check the free space (`df`) and the service's limits, and the kernel log"
+        }
+        _ => "",
+    }
+}
+
 /// What to do about a database whose schema version is `found` when this binary's is
 /// `expected`.
 fn schema_advice(found: i64, expected: usize) -> String {
@@ -536,6 +569,35 @@ mod tests {
             })
             .unwrap_err();
         assert!(matches!(err, StoreError::Sql { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_database_this_user_may_not_write_or_a_full_disk_says_what_to_do() {
+        let t = temp_store();
+        let denied = StoreError::CreateFile {
+            path: t.path.clone(),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        assert!(
+            denied
+                .to_string()
+                .contains("it exists, but this user may not write it"),
+            "{denied}"
+        );
+        let sql = |code: i32| StoreError::Sql {
+            op: "recording a verdict".to_owned(),
+            path: t.path.clone(),
+            source: rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None),
+        };
+        let said = sql(rusqlite::ffi::SQLITE_READONLY).to_string();
+        assert!(said.contains("write access to both"), "{said}");
+        let said = sql(rusqlite::ffi::SQLITE_FULL).to_string();
+        assert!(said.contains("the disk is full"), "{said}");
+        // SQLITE_IOERR_WRITE, what a file size limit gives.
+        let said = sql(778).to_string();
+        assert!(said.contains("check the free space (`df`)"), "{said}");
+        let said = sql(rusqlite::ffi::SQLITE_CONSTRAINT).to_string();
+        assert_eq!(said, format!("recording a verdict in {}", t.path.display()));
     }
 
     #[test]
