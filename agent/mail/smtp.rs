@@ -45,9 +45,9 @@ pub enum SmtpFailure {
     },
     /// A 5xx reply.
     #[error(
-        "rejected with {code} ({category}): {reply}; permanent: retried every few hours, \
-         but only a change at the relay (the login, the sender, the recipient's mailbox) \
-         will let it through"
+        "rejected with {code} ({category}): {reply}; permanent: retried at growing intervals \
+         (1, 5, 25 minutes, …) up to every 6 hours, but only a change at the relay (the login, \
+         the sender, the recipient's mailbox) will let it through"
     )]
     Permanent {
         code: u16,
