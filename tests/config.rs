@@ -729,3 +729,35 @@ tolerance = "1d"
     let (stdout, stderr) = text(&output);
     assert!(!stdout.contains("since nothing reads"), "{stdout}{stderr}");
 }
+
+#[test]
+fn a_mistake_in_one_section_does_not_hide_another_sections() {
+    let fixture = util::standard(at(util::CLOCK));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    assert!(good.contains("[mail]") && good.contains("[msp]"), "{good}");
+    // A misspelt key in [mail], a list where [msp] takes a name, and a top-level section
+    // with a number where a period is written.
+    let broken = good
+        .replacen("[mail]\n", "[mail]\ntransprt = \"file\"\n", 1)
+        .replacen("[msp]\nname = ", "[msp]\nname = [", 1)
+        .replacen("\"Keystone IT\"", "\"Keystone IT\"]", 1)
+        .replacen(
+            "[[contractor]]",
+            "[escalation]\nrepeat_every = 7\n\n[[contractor]]",
+            1,
+        );
+    fixture.write("dutywatch.toml", &broken);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("3 problem(s)"), "{stderr}");
+    for said in [
+        "mail.transprt: unknown field `transprt`",
+        "; [mail] was not read",
+        "msp.name: invalid type: sequence, expected a string",
+        "escalation.repeat_every: invalid type: integer `7`",
+        "; [escalation] was not read",
+    ] {
+        assert!(stderr.contains(said), "{said}\n{stderr}");
+    }
+}

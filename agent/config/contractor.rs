@@ -239,7 +239,8 @@ impl Context<'_> {
             let raw_source = match entry.get_ref() {
                 Lenient::Read(raw_source) => raw_source,
                 Lenient::Refused(message) => {
-                    let table = self.refused_table(&[("contractor", index), ("source", n)]);
+                    let table =
+                        self.refused_table(&[("contractor", Some(index)), ("source", Some(n))]);
                     refused_sources.extend(table.as_ref().and_then(|t| t.word("id")));
                     self.refused::<RawSource>(
                         table.as_ref(),
@@ -289,7 +290,8 @@ impl Context<'_> {
             match entry.get_ref() {
                 Lenient::Read(raw_duty) => own_duties.push(raw_duty),
                 Lenient::Refused(message) => {
-                    let table = self.refused_table(&[("contractor", index), ("duty", n)]);
+                    let table =
+                        self.refused_table(&[("contractor", Some(index)), ("duty", Some(n))]);
                     self.refused::<RawDuty>(
                         table.as_ref(),
                         entry.span().start,
@@ -448,7 +450,7 @@ impl Context<'_> {
     }
 
     /// `[[package]]` tables; a repeated name is an error.
-    pub(super) fn packages(&mut self, raw: &[Spanned<RawPackage>]) -> Vec<PackageDef> {
+    pub(super) fn packages(&mut self, raw: &[&Spanned<RawPackage>]) -> Vec<PackageDef> {
         let mut defs: Vec<PackageDef> = Vec::new();
         for package in raw {
             let package = package.get_ref();

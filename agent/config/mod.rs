@@ -347,16 +347,36 @@ pub fn parse_with(
         None => Schedule::parse(DEFAULT_EVALUATE, zone.clone()).ok(),
     };
 
-    let incidents = cx.incidents(raw.incidents.as_ref(), &zone);
-    for raw_kind in &raw.kind {
-        cx.kind(raw_kind);
+    // A section that does not read is reported and taken as absent: the rest is still read,
+    // and the config fails all the same.
+    let raw_incidents = raw
+        .incidents
+        .as_ref()
+        .and_then(|part| cx.section(part, "incidents", None));
+    let incidents = cx.incidents(raw_incidents.map(Spanned::get_ref), &zone);
+    for (index, entry) in raw.kind.iter().enumerate() {
+        if let Some(raw_kind) = cx.section(entry, "kind", Some(index)) {
+            cx.kind(raw_kind);
+        }
     }
-    let mail = cx.mail(&raw.mail, &base, env);
-    let msp = MspInfo {
-        name: raw.msp.name.clone(),
-        contacts: cx.addresses(&raw.msp.contacts, "msp.contacts"),
-        backup_contacts: cx.addresses(&raw.msp.backup_contacts, "msp.backup_contacts"),
-        management_contacts: cx.addresses(&raw.msp.management_contacts, "msp.management_contacts"),
+    let mail = cx
+        .section(&raw.mail, "mail", None)
+        .and_then(|raw_mail| cx.mail(raw_mail.get_ref(), &base, env));
+    let raw_msp = cx.section(&raw.msp, "msp", None).map(Spanned::get_ref);
+    let msp = match raw_msp {
+        Some(raw_msp) => MspInfo {
+            name: raw_msp.name.clone(),
+            contacts: cx.addresses(&raw_msp.contacts, "msp.contacts"),
+            backup_contacts: cx.addresses(&raw_msp.backup_contacts, "msp.backup_contacts"),
+            management_contacts: cx
+                .addresses(&raw_msp.management_contacts, "msp.management_contacts"),
+        },
+        None => MspInfo {
+            name: String::new(),
+            contacts: Vec::new(),
+            backup_contacts: Vec::new(),
+            management_contacts: Vec::new(),
+        },
     };
 
     match (raw.perspective, raw.contractor.len()) {
@@ -374,7 +394,9 @@ pub fn parse_with(
         ),
         _ => {}
     }
-    if raw.perspective == Perspective::Msp && msp.contacts.is_empty() && raw.msp.contacts.is_empty()
+    if raw.perspective == Perspective::Msp
+        && msp.contacts.is_empty()
+        && raw_msp.is_some_and(|raw_msp| raw_msp.contacts.is_empty())
     {
         cx.error_at_line(
             None,
@@ -387,27 +409,30 @@ pub fn parse_with(
     // Each client's errors: the range of `cx.errors` it pushed, by index of `raw.contractor`.
     let mut client_errors: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
     let mut seen_ids = BTreeSet::new();
-    let package_defs = cx.packages(&raw.package);
-    let library = cx.library_part(raw.library.as_ref(), "library");
-    let escalation = cx.escalation(raw.escalation.as_ref());
-    let runtime = cx.runtime(raw.runtime.as_ref());
+    let raw_packages: Vec<_> = (raw.package.iter().enumerate())
+        .filter_map(|(index, entry)| cx.section(entry, "package", Some(index)))
+        .collect();
+    let package_defs = cx.packages(&raw_packages);
+    let raw_library = raw
+        .library
+        .as_ref()
+        .and_then(|part| cx.section(part, "library", None));
+    let library = cx.library_part(raw_library, "library");
+    let raw_escalation = raw
+        .escalation
+        .as_ref()
+        .and_then(|part| cx.section(part, "escalation", None));
+    let escalation = cx.escalation(raw_escalation);
+    let raw_runtime = raw
+        .runtime
+        .as_ref()
+        .and_then(|part| cx.section(part, "runtime", None));
+    let runtime = cx.runtime(raw_runtime);
     // The duties shared by every client's package (`[[duty]]`) that read. One that does not
     // is a problem of the whole file, said once rather than once per client.
     let mut shared_duties = Vec::with_capacity(raw.duty.len());
     for (index, entry) in raw.duty.iter().enumerate() {
-        match entry.get_ref() {
-            raw::Lenient::Read(duty) => shared_duties.push(duty),
-            raw::Lenient::Refused(message) => {
-                let table = cx.refused_table(&[("duty", index)]);
-                cx.refused::<raw::RawDuty>(
-                    table.as_ref(),
-                    entry.span().start,
-                    "duty",
-                    message,
-                    "this duty was not read",
-                );
-            }
-        }
+        shared_duties.extend(cx.section(entry, "duty", Some(index)));
     }
     // Each client's id and name, as the quarantine names it.
     let mut names: Vec<(String, String)> = Vec::with_capacity(raw.contractor.len());
@@ -415,7 +440,7 @@ pub fn parse_with(
         let raw_contractor = match entry.get_ref() {
             raw::Lenient::Read(raw_contractor) => raw_contractor,
             raw::Lenient::Refused(message) => {
-                let block = cx.refused_table(&[("contractor", index)]);
+                let block = cx.refused_table(&[("contractor", Some(index))]);
                 let read_id = block.as_ref().and_then(|b| b.word("id"));
                 let id = read_id.clone().unwrap_or_else(|| format!("#{}", index + 1));
                 let name = block
@@ -485,14 +510,22 @@ pub fn parse_with(
         }
     }
 
-    let digest = cx.digest(raw.digest.as_ref(), &zone);
+    let raw_digest = raw
+        .digest
+        .as_ref()
+        .and_then(|part| cx.section(part, "digest", None));
+    let digest = cx.digest(raw_digest, &zone);
+    let raw_sprs = raw
+        .sprs
+        .as_ref()
+        .and_then(|part| cx.section(part, "sprs", None));
     let sprs = match raw.perspective {
-        Perspective::Contractor => cx.sprs(raw.sprs.as_ref(), &|id| {
+        Perspective::Contractor => cx.sprs(raw_sprs, &|id| {
             contractors
                 .iter()
                 .any(|c: &Contractor| c.duty(id).is_some())
         }),
-        Perspective::Msp => cx.sprs(raw.sprs.as_ref(), &|_| true),
+        Perspective::Msp => cx.sprs(raw_sprs, &|_| true),
     };
 
     // A client's own errors quarantine it in MSP mode, as long as everything outside the

@@ -37,11 +37,13 @@ pub(super) struct RawConfig {
     pub(super) timezone: Spanned<String>,
     pub(super) database: Option<String>,
     pub(super) evaluate: Option<Spanned<String>>,
-    pub(super) mail: RawMail,
-    pub(super) msp: RawMsp,
+    /// Each section below is read on its own (`Lenient`), so a mistake in one does not
+    /// hide the next one's.
+    pub(super) mail: Spanned<Lenient<Spanned<RawMail>>>,
+    pub(super) msp: Spanned<Lenient<Spanned<RawMsp>>>,
     /// Evidence kinds of the config's own, beside the built-in ones.
     #[serde(default)]
-    pub(super) kind: Vec<Spanned<RawKind>>,
+    pub(super) kind: Vec<Spanned<Lenient<Spanned<RawKind>>>>,
     /// Each read on its own, as a client's duties are.
     #[serde(default)]
     pub(super) duty: Vec<Spanned<Lenient<Spanned<RawDuty>>>>,
@@ -51,19 +53,19 @@ pub(super) struct RawConfig {
     pub(super) contractor: Vec<Spanned<Lenient<Spanned<RawContractor>>>>,
     /// Service packages and the ones they include (Premium includes Basic).
     #[serde(default)]
-    pub(super) package: Vec<Spanned<RawPackage>>,
+    pub(super) package: Vec<Spanned<Lenient<Spanned<RawPackage>>>>,
     /// The standard duty library: attestations derived from the CRM.
-    pub(super) library: Option<Spanned<RawLibrary>>,
+    pub(super) library: Option<Spanned<Lenient<Spanned<RawLibrary>>>>,
     /// The incident clocks (`config/incidents.rs`).
-    pub(super) incidents: Option<super::incidents::RawIncidents>,
+    pub(super) incidents: Option<Spanned<Lenient<Spanned<super::incidents::RawIncidents>>>>,
     /// The weekly digest per party.
-    pub(super) digest: Option<Spanned<RawDigest>>,
+    pub(super) digest: Option<Spanned<Lenient<Spanned<RawDigest>>>>,
     /// Partial-credit facts of the SPRS projection.
-    pub(super) sprs: Option<Spanned<RawSprs>>,
+    pub(super) sprs: Option<Spanned<Lenient<Spanned<RawSprs>>>>,
     /// The escalation ladder.
-    pub(super) escalation: Option<Spanned<RawEscalation>>,
+    pub(super) escalation: Option<Spanned<Lenient<Spanned<RawEscalation>>>>,
     /// How collections run (`config/runtime.rs`).
-    pub(super) runtime: Option<Spanned<super::runtime::RawRuntime>>,
+    pub(super) runtime: Option<Spanned<Lenient<Spanned<super::runtime::RawRuntime>>>>,
 }
 
 #[derive(Deserialize)]

@@ -9,23 +9,25 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::raw::Lenient;
 use super::{Context, read_hint, toml_key_at};
 
 /// A table of the document that did not read into its type.
 pub(super) struct RefusedTable<'i>(Spanned<DeValue<'i>>);
 
 impl<'i> RefusedTable<'i> {
-    /// The table at `path`: `[("contractor", 2), ("duty", 0)]` is the first
-    /// `[[contractor.duty]]` of the third `[[contractor]]`.
-    fn at(document: &Spanned<DeTable<'i>>, path: &[(&str, usize)]) -> Option<Self> {
+    /// The table at `path`: `[("contractor", Some(2)), ("duty", Some(0))]` is the first
+    /// `[[contractor.duty]]` of the third `[[contractor]]`, `[("mail", None)]` is `[mail]`.
+    fn at(document: &Spanned<DeTable<'i>>, path: &[(&str, Option<usize>)]) -> Option<Self> {
         let mut table = document.get_ref();
         let mut found = None;
         for (key, index) in path {
-            let (_, items) = table.iter().find(|(k, _)| k.get_ref() == *key)?;
-            let DeValue::Array(items) = items.get_ref() else {
-                return None;
+            let (_, value) = table.iter().find(|(k, _)| k.get_ref() == *key)?;
+            let item = match (value.get_ref(), index) {
+                (DeValue::Array(items), Some(index)) => items.get(*index)?,
+                (_, None) => value,
+                (_, Some(_)) => return None,
             };
-            let item = items.get(*index)?;
             if let DeValue::Table(inner) = item.get_ref() {
                 table = inner;
             }
@@ -56,7 +58,7 @@ impl<'i> RefusedTable<'i> {
 impl<'a> Context<'a> {
     /// The table at `path` of the document (see [`RefusedTable::at`]); the document is parsed
     /// the first time a table is asked for.
-    pub(super) fn refused_table(&self, path: &[(&str, usize)]) -> Option<RefusedTable<'a>> {
+    pub(super) fn refused_table(&self, path: &[(&str, Option<usize>)]) -> Option<RefusedTable<'a>> {
         let text = self.text;
         self.document
             .get_or_init(|| DeTable::parse(text).ok())
@@ -85,5 +87,27 @@ impl<'a> Context<'a> {
         };
         let hint = read_hint(&message, &key);
         self.error(offset, &key, format!("{message}{hint}; {rest}"));
+    }
+
+    /// A top-level section (`[mail]`, `[[kind]]` number `index`, …) as read, or `None` once
+    /// the reason it does not read is reported: the rest of the file is still read.
+    pub(super) fn section<'r, T: DeserializeOwned>(
+        &mut self,
+        part: &'r Spanned<Lenient<Spanned<T>>>,
+        key: &str,
+        index: Option<usize>,
+    ) -> Option<&'r Spanned<T>> {
+        match part.get_ref() {
+            Lenient::Read(read) => Some(read),
+            Lenient::Refused(message) => {
+                let table = self.refused_table(&[(key, index)]);
+                let what = match index {
+                    Some(_) => format!("this [[{key}]] was not read"),
+                    None => format!("[{key}] was not read"),
+                };
+                self.refused::<T>(table.as_ref(), part.span().start, key, message, &what);
+                None
+            }
+        }
     }
 }
