@@ -396,12 +396,14 @@ pub fn undelivered_table(mails: &[UndeliveredMail], zone: &TimeZone) -> String {
         } else {
             format!(" (delivered to {})", mail.delivered_to.join(", "))
         };
+        let about = match mail.duties {
+            1 => format!("{}/{}", mail.client, mail.duty),
+            n => format!("{} ({n} duties)", mail.client),
+        };
         let _ = writeln!(
             out,
-            "  #{} {}/{}  \"{}\" to {}{delivered}  queued {}, next attempt {}; {attempts}",
+            "  #{} {about}  \"{}\" to {}{delivered}  queued {}, next attempt {}; {attempts}",
             mail.id,
-            mail.client,
-            mail.duty,
             mail.subject,
             waiting.join(", "),
             show(mail.queued_at),

@@ -1001,3 +1001,32 @@ fn a_lapse_and_the_management_step_reach_the_responsible_partys_backups() {
     assert_eq!(escalated.header("To").as_deref(), Some("it@acme.example"));
     assert_eq!(received.len(), 4, "one mail per step: {received:#?}");
 }
+
+#[test]
+fn an_undelivered_mail_about_several_duties_is_listed_as_such() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = SmtpServer::start(Options {
+        reject: Some((550, 1)),
+        ..Options::default()
+    });
+    // A second contractor duty without evidence: the first check tells of both in one mail.
+    let fixture = util::standard(now);
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config_with_mail(
+            &smtp_mail(&server, ""),
+            "\n[[contractor.duty]]\nid = \"awareness\"\ntitle = \"Awareness briefing\"\nobjectives = [\"3.2.1\"]\nsource = \"manual\"\nrule = \"recurring\"\nevery = \"365d\"\n",
+        ),
+    );
+    let output = once(&fixture, None, now);
+    assert_eq!(output.status.code(), Some(1), "{:?}", text(&output));
+    let output = fixture.run(&["status", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = text(&output);
+    assert!(
+        stdout.contains("#1 acme (2 duties)  \"[dutywatch] First check of Acme Machining: 2 duties need attention"),
+        "{stdout}{stderr}"
+    );
+    let output = fixture.run(&["status", "--config", "dutywatch.toml", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(report["undelivered_mail"][0]["duties"], 2, "{report}");
+}
