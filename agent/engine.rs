@@ -726,11 +726,7 @@ impl Engine {
         } else {
             self.store.collection(&contractor.id, &source_key)?
         };
-        let since = match duty.evidence_window(now, manual) {
-            EvidenceWindow::Latest => Some(now),
-            EvidenceWindow::Since(at) => Some(at),
-            EvidenceWindow::All => None,
-        };
+        let window = duty.evidence_window(now, manual);
         // Evidence dated after `now` does not exist yet as far as a what-if
         // run at an earlier instant is concerned; in a live run it means a
         // clock ahead (a file share's), which the reason must say, or the
@@ -738,9 +734,12 @@ impl Engine {
         let headers = match intact_or_verdict(
             duty,
             self.store
-                .snapshot_headers(&contractor.id, &source_key, since)?,
+                .snapshot_headers(&contractor.id, &source_key, window.since(now))?,
             now,
         ) {
+            Ok(headers) if matches!(window, EvidenceWindow::NewestPerOrigin(_)) => {
+                newest_per_origin(headers, now)
+            }
             Ok(headers) => headers,
             Err(verdict) => return Ok((*verdict, now)),
         };
@@ -791,7 +790,7 @@ impl Engine {
                 voided_by_crm_change = Some(changed_at);
             }
         }
-        if duty.evidence_window(now, manual) == EvidenceWindow::Latest && stored.len() > 1 {
+        if window == EvidenceWindow::Latest && stored.len() > 1 {
             stored.drain(..stored.len() - 1);
         }
         let reader = duty_reader.get();
@@ -1173,6 +1172,20 @@ fn tampered_verdict(duty: &Duty, tampered: Tampered, now: Timestamp) -> Verdict 
     let mut verdict = untrusted(now, tampered.to_string());
     verdict.evidence.push(tampered.id);
     verdict
+}
+
+/// Of a window's headers (oldest first), the newest of each origin up to `now`, and those
+/// dated ahead of it (for the reason to name): read before any payload is, so a year of daily
+/// snapshots of one file costs one payload.
+fn newest_per_origin(headers: Vec<EvidenceHeader>, now: Timestamp) -> Vec<EvidenceHeader> {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<EvidenceHeader> = headers
+        .into_iter()
+        .rev()
+        .filter(|header| header.effective_at > now || seen.insert(header.origin.clone()))
+        .collect();
+    kept.reverse();
+    kept
 }
 
 /// One row of a duty's evidence window, checked, with what is known of its content.

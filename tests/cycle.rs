@@ -485,11 +485,18 @@ fn a_recurring_duty_fed_one_file_per_period_keeps_the_last_periods_completion() 
     let before = review(&engine);
     assert_eq!(before.state.kind(), StateKind::Met, "{before:?}");
 
-    // Q4's file appears, its review still pending: the Q3 sign-off still counts.
+    // Q4's file appears, with nothing in it yet, then with its review still pending: the Q3
+    // sign-off still counts.
+    let header_only = "review_id,account_id,decision,signed_off_at\n";
+    fixture.write_dated("evidence/access-review-2026-q4.csv", header_only, now);
+    let later = now + jiff::SignedDuration::from_hours(1);
+    engine.cycle(later).expect("cycle");
+    let after = review(&engine);
+    assert_eq!(after.state, before.state, "{after:?}");
     fixture.write_dated(
         "evidence/access-review-2026-q4.csv",
         "review_id,account_id,decision,signed_off_at\nQ4,alice,pending,\n",
-        now,
+        later,
     );
     let later = now + jiff::SignedDuration::from_hours(24);
     engine.cycle(later).expect("cycle");
@@ -511,4 +518,30 @@ fn a_recurring_duty_fed_one_file_per_period_keeps_the_last_periods_completion() 
     let lapsed = review(&engine);
     assert_eq!(lapsed.state.kind(), StateKind::Lapsed, "{lapsed:?}");
     assert!(lapsed.reason.contains("2026-10-01"), "{}", lapsed.reason);
+}
+
+#[test]
+fn a_completion_withdrawn_in_the_same_file_no_longer_counts() {
+    let q3 = at("2026-10-01T12:00:00Z");
+    let fixture = util::standard(q3);
+    let now = at("2026-12-01T15:00:00Z");
+    let mut engine = util::engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let state = |engine: &Engine| {
+        states(engine)
+            .into_iter()
+            .find(|(duty, _)| duty == "access-review")
+            .expect("the access review")
+            .1
+    };
+    assert_eq!(state(&engine), StateKind::Met);
+    // The sign-off was recorded in error: the export is corrected in place.
+    let later = now + jiff::SignedDuration::from_hours(1);
+    fixture.write_dated(
+        "evidence/reviews.csv",
+        "review_id,account_id,decision,signed_off_at\nQ3,alice,pending,\n",
+        later,
+    );
+    engine.cycle(later).expect("cycle");
+    assert_eq!(state(&engine), StateKind::NoEvidence);
 }

@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 
-use dutywatch_checks::duty::{Duty, EvidenceWindow, Rule};
+use dutywatch_checks::duty::{Duty, Rule};
 use dutywatch_checks::evidence::{Collection, EvidenceId};
 use dutywatch_checks::library;
 use jiff::Timestamp;
@@ -130,11 +130,7 @@ impl Engine {
             return Ok(None);
         }
         let manual = duty.source == MANUAL_SOURCE;
-        let since = match duty.evidence_window(now, manual) {
-            EvidenceWindow::Latest => Some(now),
-            EvidenceWindow::Since(at) => Some(at),
-            EvidenceWindow::All => None,
-        };
+        let since = duty.evidence_window(now, manual).since(now);
         let mut sources = Vec::new();
         let Some(own) = self.source_inputs(client, &evidence_source(duty), since, manual)? else {
             return Ok(None);

@@ -416,8 +416,23 @@ pub enum EvidenceWindow {
     Latest,
     /// Every snapshot from this instant on, plus the one before it.
     Since(jiff::Timestamp),
+    /// Of [`Since`](EvidenceWindow::Since)'s snapshots, the newest of each origin (each file
+    /// a glob matched, each URL): a source of one file per period keeps every period's
+    /// file, and a file corrected in place counts only as corrected.
+    NewestPerOrigin(jiff::Timestamp),
     /// Everything: hand-added evidence, one completion per row.
     All,
+}
+
+impl EvidenceWindow {
+    /// From when the store's snapshots are read (the one before it included); `None`: all.
+    pub fn since(self, now: jiff::Timestamp) -> Option<jiff::Timestamp> {
+        match self {
+            EvidenceWindow::Latest => Some(now),
+            EvidenceWindow::Since(at) | EvidenceWindow::NewestPerOrigin(at) => Some(at),
+            EvidenceWindow::All => None,
+        }
+    }
 }
 
 impl Duty {
@@ -425,17 +440,16 @@ impl Duty {
         match &self.rule {
             Rule::Recurring(_) if manual => EvidenceWindow::All,
             Rule::Recurring(rule) => {
-                // Two periods back (and the snapshot before): a completion stays counted when
-                // a later export no longer lists it, as the next quarter's file of an
-                // `access-review-*.csv` does not list the last quarter's sign-off; and one a
-                // period overdue is still found, so the duty reads lapsed, not unevidenced.
-                // A week more for calendar months longer than `approx_secs` counts them.
-                let back = rule
-                    .every
-                    .approx_secs()
+                // Two periods back (and the snapshot before), the newest of each file: the
+                // last quarter's `access-review-*.csv` keeps its sign-off when this quarter's
+                // file arrives still pending, and a completion a period overdue is still
+                // found, so the duty reads lapsed, not unevidenced. A tenth more (a week at
+                // least) for calendar months longer than `approx_secs` counts them.
+                let period = rule.every.approx_secs();
+                let back = period
                     .saturating_mul(2)
-                    .saturating_add(7 * 86_400);
-                EvidenceWindow::Since(
+                    .saturating_add((period / 10).max(7 * 86_400));
+                EvidenceWindow::NewestPerOrigin(
                     now.saturating_sub(jiff::SignedDuration::from_secs(back))
                         .unwrap_or(jiff::Timestamp::MIN),
                 )

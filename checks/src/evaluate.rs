@@ -120,10 +120,15 @@ fn judge(
             );
         }
     }
-    if latest.records.is_empty()
-        && latest.findings.is_empty()
-        && evidence.kind.empty == Empty::NoEvidence
-    {
+    // A recurring duty's window holds each file's newest snapshot: this period's empty file
+    // does not undo the last period's completion, so only a window of nothing but empty
+    // files proves nothing.
+    let empty = |s: &Snapshot| s.records.is_empty() && s.findings.is_empty();
+    let all_empty = match &duty.rule {
+        Rule::Recurring(_) => evidence.snapshots.iter().all(empty),
+        _ => empty(latest),
+    };
+    if all_empty && evidence.kind.empty == Empty::NoEvidence {
         return verdict(
             State::NoEvidence,
             format!(
