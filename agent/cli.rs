@@ -708,19 +708,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup { config, file } => {
             let config = load(&config.config, Secrets::Skip)?;
             let store = Store::open_read_only(&config.database)?;
-            store.backup_to(&file)?;
-            let copy = Store::open_read_only(&file)?;
-            // Pages are copied as they are: a damaged database gives a damaged copy, which a
-            // backup script must not file away as a good one either.
-            let damage = copy.damage()?;
+            // Pages are copied as they are: a damaged database would give a damaged copy, put
+            // in place of the last good backup at `file`. Checked first, so that one stays.
+            let damage = store.damage()?;
             if !damage.is_empty() {
                 eprintln!(
-                    "error: the database file is damaged, and so is the copy at {}: {}; keep the older backups, and restore the latest good one (see Backup and restore in the README)",
+                    "error: the database file {} is damaged ({}), so no backup was written and {} is left as it was; keep the older backups, and restore the latest good one (see Backup and restore in the README)",
+                    config.database.display(),
+                    damage.join("; "),
                     file.display(),
-                    damage.join("; ")
                 );
                 return Ok(ExitCode::FAILURE);
             }
+            store.backup_to(&file)?;
+            let copy = Store::open_read_only(&file)?;
             let report = copy.verify_chain()?;
             println!(
                 "backed up {} to {} ({} evidence row(s), chain {})",

@@ -272,12 +272,15 @@ fn a_damaged_database_file_fails_verify_and_says_how_to_restore() {
             .is_some_and(|d| !d.is_empty()),
         "{json}"
     );
-    // Nor is a backup of it taken for a good one.
+    // Nor does a backup of it replace the last good one.
+    let good = b"the last good backup".to_vec();
+    std::fs::write(fixture.path("copy.db"), &good).expect("write");
     let output = fixture.run(&["backup", "--config", "dutywatch.toml", "copy.db"]);
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
     assert!(
-        stderr.contains("the database file is damaged, and so is the copy"),
+        stderr.contains("is damaged (") && stderr.contains("so no backup was written"),
         "{stderr}"
     );
+    assert_eq!(std::fs::read(fixture.path("copy.db")).expect("read"), good);
 }
