@@ -450,8 +450,8 @@ fn plan(
             let key = (contractor.id.clone(), source.id.clone());
             let at = match store.last_run(&contractor.id, &source.id)? {
                 None => now,
-                // Recorded ahead of now (a clock that was ahead, a what-if run
-                // into the future): it must not hold collection back.
+                // Recorded ahead of now by less than the clock's tolerance (further ahead
+                // holds every job, see `may_run`): due at once, not at its next occurrence.
                 Some(last) if last > now => now,
                 // Missed while down (or never due since): next
                 // occurrence after the last run, which may be past.

@@ -488,6 +488,30 @@ impl Engine {
             for client in gone {
                 tracing::info!(contractor = %client, "ClientNoLongerWatched");
             }
+            // Threads a dutywatch before this one left open for duties it forgot.
+            let watched: HashMap<&str, std::collections::HashSet<&str>> = config
+                .contractors
+                .iter()
+                .map(|c| {
+                    let duties = (c.duties.iter())
+                        .filter(|duty| config.perspective.watches(duty))
+                        .map(|duty| duty.id.as_str())
+                        .collect();
+                    (c.id.as_str(), duties)
+                })
+                .collect();
+            let configured = |client: &str, duty: &str| match watched.get(client) {
+                Some(duties) => duty == CLIENT_CONFIG_DUTY || duties.contains(duty),
+                // Quarantined without a good config to run on: left as it is.
+                None => config.quarantined(client).is_some(),
+            };
+            let closed = self
+                .store
+                .close_unconfigured_threads(&configured, now)
+                .context("closing the threads of duties no longer configured")?;
+            if closed > 0 {
+                tracing::info!(duties = closed, "UnconfiguredThreadsClosed");
+            }
             self.clients_settled = true;
         }
         let mut changed = 0;

@@ -292,8 +292,6 @@ impl Store {
         &self.path
     }
 
-    /// Wraps a SQLite error with what was being done and the database path.
-    /// Captures nothing borrowed, so `self` stays free for the operation itself.
     /// Whether the file at the store's path is still the one it opened: deleted or replaced
     /// (another file renamed over it, a restore while the daemon runs), everything written
     /// would go to a file nobody reads again.
@@ -312,6 +310,8 @@ impl Store {
         Ok(())
     }
 
+    /// Wraps a SQLite error with what was being done and the database path.
+    /// Captures nothing borrowed, so `self` stays free for the operation itself.
     fn sql_error(&self, op: String) -> impl FnOnce(rusqlite::Error) -> StoreError + use<> {
         let path = self.path.clone();
         move |source| StoreError::Sql { op, path, source }

@@ -422,36 +422,113 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Forgets, as [`Store::retain_duties`] does, every duty with an open escalation thread
+    /// that `configured(client, duty)` no longer names, although no state of it is left: a
+    /// dutywatch before this one forgot a removed duty's state but left its threads open, and
+    /// a duty put back would have taken up the old thread. Answers how many duties.
+    pub fn close_unconfigured_threads(
+        &mut self,
+        configured: &dyn Fn(&str, &str) -> bool,
+        at: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let on_err =
+            self.sql_error("closing the threads of duties no longer configured".to_owned());
+        let at_text = ts_text(whole_seconds(at));
+        let inner = |store: &mut Store| {
+            let open: Vec<(String, String)> = store
+                .conn
+                .prepare_cached(
+                    "SELECT DISTINCT client, duty FROM ladder_threads WHERE closed_at IS NULL",
+                )?
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let gone: Vec<&(String, String)> = open
+                .iter()
+                .filter(|(client, duty)| !configured(client, duty))
+                .collect();
+            if gone.is_empty() {
+                return Ok(0);
+            }
+            let tx = store.write_tx()?;
+            for (client, duty) in &gone {
+                forget(&tx, client, Some(duty), &at_text)?;
+            }
+            tx.commit().map(|()| gone.len())
+        };
+        inner(self).map_err(on_err)
+    }
+}
+
 /// Why a thread closed without its unit being resolved: nothing watches it any more.
 const UNWATCHED: &str = "unwatched";
 
 /// Forgets the current state of `duty` of `client` (every duty of it when `None`): its duty
-/// and subject states go, and its open escalation threads close with an `unwatched` step, so
-/// no reminder of it goes out again and a duty configured anew starts a thread of its own.
-/// History, evidence and mail stay.
+/// and subject states go; its open escalation threads close with an `unwatched` step, and its
+/// acknowledgements and silences in force end, so a duty configured anew starts a thread of
+/// its own, unacknowledged; and its ladder mail not sent yet is cancelled, so no reminder of it
+/// goes out (one that also tells of other duties still goes, and so does the mail of a state
+/// change, such as a lifted quarantine's "back to normal"). History, evidence and sent mail
+/// stay.
 fn forget(
     tx: &Transaction<'_>,
     client: &str,
     duty: Option<&str>,
     at_text: &str,
 ) -> rusqlite::Result<()> {
+    // Spelled out per case rather than `(?2 IS NULL OR duty = ?2)`, which SQLite cannot
+    // answer from the (client, duty, …) indexes.
+    let scope_of = |table: &str| match duty {
+        Some(_) => format!("{table}client = ?1 AND {table}duty = ?2"),
+        None => format!("{table}client = ?1 AND ?2 IS NULL"),
+    };
+    let (scope, e_scope, t_scope) = (scope_of(""), scope_of("e."), scope_of("t."));
+    let run = |sql: String, at: bool| -> rusqlite::Result<usize> {
+        if at {
+            tx.execute(&sql, params![client, duty, at_text])
+        } else {
+            tx.execute(&sql, params![client, duty])
+        }
+    };
     for table in ["duty_state", "subject_state"] {
-        tx.execute(
-            &format!("DELETE FROM {table} WHERE client = ?1 AND (?2 IS NULL OR duty = ?2)"),
-            params![client, duty],
-        )?;
+        run(format!("DELETE FROM {table} WHERE {scope}"), false)?;
     }
+    let reason = format!("{UNWATCHED}: its duty or client is no longer in the config");
     tx.execute(
-        "INSERT INTO ladder_steps (thread_id, step, at)
-         SELECT id, ?3, ?4 FROM ladder_threads
-          WHERE client = ?1 AND (?2 IS NULL OR duty = ?2) AND closed_at IS NULL
-         ON CONFLICT (thread_id, step) DO NOTHING",
-        params![client, duty, UNWATCHED, at_text],
+        &format!(
+            "UPDATE outbox SET cancelled_at = ?3, cancel_reason = ?4
+              WHERE sent_at IS NULL AND cancelled_at IS NULL
+                AND escalation_id IN (
+                    SELECT e.id FROM escalations AS e
+                     WHERE {e_scope}
+                       AND EXISTS (SELECT 1 FROM ladder_steps AS s
+                                    WHERE s.escalation_id = e.id)
+                       AND NOT EXISTS (
+                           SELECT 1 FROM ladder_steps AS s
+                             JOIN ladder_threads AS t ON t.id = s.thread_id
+                            WHERE s.escalation_id = e.id AND NOT ({t_scope})))"
+        ),
+        params![client, duty, at_text, reason],
+    )?;
+    run(
+        format!(
+            "UPDATE acks SET ended_at = ?3
+              WHERE {scope} AND ended_at IS NULL"
+        ),
+        true,
     )?;
     tx.execute(
-        "UPDATE ladder_threads SET closed_at = ?3
-          WHERE client = ?1 AND (?2 IS NULL OR duty = ?2) AND closed_at IS NULL",
-        params![client, duty, at_text],
+        &format!(
+            "INSERT INTO ladder_steps (thread_id, step, at)
+             SELECT id, ?3, ?4 FROM ladder_threads
+              WHERE {scope} AND closed_at IS NULL
+             ON CONFLICT (thread_id, step) DO NOTHING"
+        ),
+        params![client, duty, UNWATCHED, at_text],
+    )?;
+    run(
+        format!("UPDATE ladder_threads SET closed_at = ?3 WHERE {scope} AND closed_at IS NULL"),
+        true,
     )?;
     Ok(())
 }
@@ -1215,8 +1292,24 @@ pub(super) mod tests {
         let later = ts("2026-11-24T09:00:00Z");
         let units = [("acme", "keep"), ("acme", "gone"), ("globex", "any")];
         for (client, duty) in units {
+            // Each with a mail the relay has not taken yet and an acknowledgement in force.
             t.store
-                .record_verdict(client, duty, at, &due_soon(), &mut |_| None)
+                .record_verdict(client, duty, at, &due_soon(), &mut |_| {
+                    Some(OutgoingMail {
+                        to: vec!["a@b.example".to_owned()],
+                        subject: format!("about {duty}"),
+                        body: "b".to_owned(),
+                        ..OutgoingMail::default()
+                    })
+                })
+                .unwrap();
+            t.store
+                .conn
+                .execute(
+                    "INSERT INTO acks (kind, client, duty, by_name, reason, created_at)
+                     VALUES ('ack', ?1, ?2, 'it', 'on it', ?3)",
+                    params![client, duty, ts_text(at)],
+                )
                 .unwrap();
             t.store
                 .conn
@@ -1228,6 +1321,17 @@ pub(super) mod tests {
                 )
                 .unwrap();
         }
+        // The mails are the threads' first steps (ladder mail, not a state change's).
+        t.store
+            .conn
+            .execute(
+                "INSERT INTO ladder_steps (thread_id, step, at, escalation_id)
+                 SELECT t.id, 'notice:due_soon', t.opened_at, e.id
+                   FROM ladder_threads AS t
+                   JOIN escalations AS e ON e.client = t.client AND e.duty = t.duty",
+                [],
+            )
+            .unwrap();
         let open = |store: &Store| -> Vec<(String, String)> {
             store
                 .conn
@@ -1277,6 +1381,59 @@ pub(super) mod tests {
             2
         );
         assert!(t.store.retain_clients(&["acme"], later).unwrap().is_empty());
+        // Their reminders waiting for the relay are cancelled, their acknowledgements end.
+        let waiting: Vec<String> = t
+            .store
+            .undelivered_mail(None)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.subject)
+            .collect();
+        assert_eq!(waiting, ["about keep"]);
+        let acked: Vec<String> = t
+            .store
+            .active_acks(None, later)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.duty)
+            .collect();
+        assert_eq!(acked, ["keep"]);
+    }
+
+    #[test]
+    fn threads_left_open_for_a_duty_forgotten_earlier_are_closed() {
+        let mut t = temp_store();
+        let at = ts("2026-11-23T09:00:00Z");
+        // Two open threads and no state: their duties' state was forgotten, not their threads.
+        for duty in ["kept", "removed"] {
+            t.store
+                .conn
+                .execute(
+                    "INSERT INTO ladder_threads (client, duty, subject, token, opened_at,
+                                                 reached, last_mail_at)
+                     VALUES ('acme', ?1, '', 'tok', ?2, 0, ?2)",
+                    params![duty, ts_text(at)],
+                )
+                .unwrap();
+        }
+        let configured = |_: &str, duty: &str| duty == "kept";
+        assert_eq!(
+            t.store.close_unconfigured_threads(&configured, at).unwrap(),
+            1
+        );
+        let open: Vec<String> = t
+            .store
+            .ladder_state("acme", at)
+            .unwrap()
+            .threads
+            .into_iter()
+            .map(|thread| thread.duty)
+            .collect();
+        assert_eq!(open, ["kept"]);
+        assert_eq!(
+            t.store.close_unconfigured_threads(&configured, at).unwrap(),
+            0
+        );
     }
 
     #[test]
