@@ -761,3 +761,25 @@ fn a_mistake_in_one_section_does_not_hide_another_sections() {
         assert!(stderr.contains(said), "{said}\n{stderr}");
     }
 }
+
+#[test]
+fn a_source_that_does_not_read_and_takes_another_ones_id_is_said_twice_over() {
+    let fixture = util::standard(at(util::CLOCK));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    // A second `mfa` source, with a misspelt key of its own.
+    let broken = good.replacen(
+        "[[contractor.duty]]",
+        "[[contractor.source]]\nid = \"mfa\"\nkind = \"file\"\nevidence = \"mfa_registration\"\npath = \"evidence/mfa2.json\"\nschedul = \"0 * * * *\"\n\n[[contractor.duty]]",
+        1,
+    );
+    fixture.write("dutywatch.toml", &broken);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("2 problem(s)"), "{stderr}");
+    assert!(stderr.contains("unknown field `schedul`"), "{stderr}");
+    assert!(
+        stderr.contains("source `mfa` is configured twice"),
+        "{stderr}"
+    );
+}

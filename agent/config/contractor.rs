@@ -241,7 +241,10 @@ impl Context<'_> {
                 Lenient::Refused(message) => {
                     let table =
                         self.refused_table(&[("contractor", Some(index)), ("source", Some(n))]);
-                    refused_sources.extend(table.as_ref().and_then(|t| t.word("id")));
+                    refused_sources.extend(
+                        (table.as_ref().and_then(|t| t.word("id")))
+                            .map(|id| (id, entry.span().start)),
+                    );
                     self.refused::<RawSource>(
                         table.as_ref(),
                         entry.span().start,
@@ -264,6 +267,20 @@ impl Context<'_> {
                 }
             }
         }
+        // A source that did not read still has its id: given twice, that is said now too.
+        for (n, (id, offset)) in refused_sources.iter().enumerate() {
+            let read_twice = raw.source.iter().any(|entry| match entry.get_ref() {
+                Lenient::Read(s) => s.get_ref().id.get_ref() == id,
+                Lenient::Refused(_) => false,
+            });
+            if read_twice || refused_sources[..n].iter().any(|(other, _)| other == id) {
+                self.error(
+                    *offset,
+                    &format!("{key}.source"),
+                    format!("source `{id}` is configured twice"),
+                );
+            }
+        }
         self.tenant_rate_limit(raw, &key, &mut sources);
 
         // Duties may name a source whose own definition is broken: that is
@@ -283,7 +300,7 @@ impl Context<'_> {
                     .map(|source| Arc::clone(&source.evidence));
                 (id, kind)
             })
-            .chain(refused_sources.into_iter().map(|id| (id, None)))
+            .chain(refused_sources.into_iter().map(|(id, _)| (id, None)))
             .collect();
         let mut own_duties = Vec::with_capacity(raw.duty.len());
         for (n, entry) in raw.duty.iter().enumerate() {
