@@ -931,8 +931,8 @@ async fn forward_signals(sender: tokio::sync::mpsc::Sender<DaemonCommand>) {
 }
 
 /// How far `--at` may run ahead of the wall clock on the real database: clock skew between
-/// hosts, not a what-if. (As far as the clock may then read behind the database.)
-const AT_AHEAD_TOLERANCE: jiff::SignedDuration = crate::clock::STEP_BACK_TOLERANCE;
+/// hosts, not a what-if. (The clock then waits for it: see `clock::check_not_behind`.)
+const AT_AHEAD_TOLERANCE: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
 
 /// One cycle as of `at`, or of the wall clock, then the status. It stores and mails for
 /// real, so `--at` must lie between what the database holds and the clock.

@@ -475,6 +475,21 @@ fn record_ladder_tx(
              WHERE id IN (SELECT value FROM json_each(?1)) AND escalation_id IS NULL",
         )?
         .execute(params![rows, escalation])?;
+        // How many duties it tells of, for the outbox listing (a step may be in several
+        // recipients' mails, and keeps only the first one's escalation).
+        let duties: std::collections::BTreeSet<&str> = composed
+            .steps
+            .iter()
+            .filter_map(|i| decided.get(*i))
+            .map(|step| step.thread.duty.as_str())
+            .collect();
+        if duties.len() > 1 {
+            tx.prepare_cached("UPDATE escalations SET duties = ?2 WHERE id = ?1")?
+                .execute(params![
+                    escalation,
+                    i64::try_from(duties.len()).unwrap_or(i64::MAX)
+                ])?;
+        }
     }
     Ok(queued)
 }

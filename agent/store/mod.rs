@@ -65,6 +65,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0018_payload_encoding.sql")),
     M::up(include_str!("migrations/0019_incident_chain.sql")),
     M::up(include_str!("migrations/0020_met_subjects_backfill.sql")),
+    M::up(include_str!("migrations/0021_runs_by_start.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 

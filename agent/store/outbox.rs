@@ -81,7 +81,7 @@ pub struct UndeliveredMail {
     pub client: String,
     pub duty: String,
     /// How many duties the mail is about: a ladder mail (a first run's summary, a
-    /// reminder) tells of several, `duty` being the first of them.
+    /// reminder) may tell of several, `duty` being the first of them (`escalations.duties`).
     pub duties: u32,
     pub subject: String,
     pub to: Vec<String>,
@@ -119,9 +119,7 @@ impl Store {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT o.id, e.client, e.duty, o.subject, o.mail_to, o.mail_cc, o.created_at,
                         o.attempts, o.next_attempt_at, o.last_error, o.delivered_to,
-                        (SELECT count(DISTINCT t.duty) FROM ladder_steps AS s
-                           JOIN ladder_threads AS t ON t.id = s.thread_id
-                          WHERE s.escalation_id = e.id)
+                        COALESCE(e.duties, 1)
                  FROM outbox AS o JOIN escalations AS e ON e.id = o.escalation_id
                  WHERE o.sent_at IS NULL AND o.cancelled_at IS NULL
                    AND (?1 IS NULL OR e.client = ?1)
@@ -134,8 +132,7 @@ impl Store {
                     id: row.get(0)?,
                     client: row.get(1)?,
                     duty: row.get(2)?,
-                    // A mail outside the ladder (a state change, a digest) is about its duty.
-                    duties: row.get::<_, u32>(11)?.max(1),
+                    duties: row.get(11)?,
                     subject: row.get(3)?,
                     to: addresses(4)?,
                     cc: addresses(5)?,

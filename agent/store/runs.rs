@@ -90,17 +90,14 @@ impl Store {
     }
 
     /// The latest instant the database has worked at: a collection or an evaluation. History
-    /// written before it would be out of order. The newest collector run is the last one
-    /// written (runs are written in the order they start: an earlier start is refused), found
-    /// by its id, since `source_runs` grows by every collection and has no index on its time.
+    /// written before it would be out of order. Collector runs are never rewritten, so their
+    /// latest start (`source_runs_by_start`) holds whatever a later evaluation overwrote.
     pub fn latest_activity(&self) -> Result<Option<Timestamp>, StoreError> {
         let on_err = self.sql_error("reading the latest activity".to_owned());
         self.conn
             .query_row(
                 "SELECT MAX(at) FROM (SELECT MAX(evaluated_at) AS at FROM duty_state
-                                      UNION ALL
-                                      SELECT started_at FROM (SELECT started_at FROM source_runs
-                                                              ORDER BY id DESC LIMIT 1))",
+                                      UNION ALL SELECT MAX(started_at) FROM source_runs)",
                 [],
                 |row| row.get(0),
             )
