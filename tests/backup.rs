@@ -272,6 +272,14 @@ fn a_damaged_database_file_fails_verify_and_says_how_to_restore() {
             .is_some_and(|d| !d.is_empty()),
         "{json}"
     );
+    // Commands that only meet the damage on their way say so too, and where to go next.
+    let output = fixture.run(&["status", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = text(&output);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stderr.contains("the database file is damaged; `dutywatch evidence verify` shows where"),
+        "{stderr}"
+    );
     // Nor does a backup of it replace the last good one.
     let good = b"the last good backup".to_vec();
     std::fs::write(fixture.path("copy.db"), &good).expect("write");

@@ -96,13 +96,13 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot open database {}", path.display())]
+    #[error("cannot open database {}{}", path.display(), sql_hint(source))]
     Open {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
     },
-    #[error("cannot configure database {} ({setting})", path.display())]
+    #[error("cannot configure database {} ({setting}){}", path.display(), sql_hint(source))]
     Configure {
         path: PathBuf,
         setting: &'static str,
@@ -377,6 +377,10 @@ fn sql_hint(source: &rusqlite::Error) -> &'static str {
             ": this user may not write the database or its directory (SQLite writes the -wal \
              and -shm files beside it); give the service's user write access to both"
         }
+        rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase => {
+            ": the database file is damaged; `dutywatch evidence verify` shows where, and the \
+             README's Backup and restore says how to put the latest good backup in its place"
+        }
         rusqlite::ErrorCode::DiskFull => {
             ": the disk is full; free some space and the next pass writes what this one could not"
         }
@@ -597,6 +601,11 @@ mod tests {
         // SQLITE_IOERR_WRITE, what a file size limit gives.
         let said = sql(778).to_string();
         assert!(said.contains("check the free space (`df`)"), "{said}");
+        let said = sql(rusqlite::ffi::SQLITE_CORRUPT).to_string();
+        assert!(
+            said.contains("the database file is damaged; `dutywatch evidence verify`"),
+            "{said}"
+        );
         let said = sql(rusqlite::ffi::SQLITE_CONSTRAINT).to_string();
         assert_eq!(said, format!("recording a verdict in {}", t.path.display()));
     }
