@@ -783,3 +783,33 @@ fn a_source_that_does_not_read_and_takes_another_ones_id_is_said_twice_over() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_kind_or_duty_that_does_not_read_adds_no_second_problem_and_misses_no_duplicate() {
+    let fixture = util::standard(at(util::CLOCK));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    // A declared kind with a misspelt key, used by a source; and a second `training` duty
+    // with a misspelt key of its own.
+    let broken = good
+        .replacen(
+            "[[contractor]]",
+            "[[kind]]\nname = \"badge\"\nsubjct = \"badge_id\"\n\n[[contractor]]",
+            1,
+        )
+        .replacen("evidence = \"access_review\"", "evidence = \"badge\"", 1)
+        + "\n[[contractor.duty]]\nid = \"training\"\ntitle = \"Again\"\nobjectives = [\"3.2.1\"]\nsource = \"manual\"\nrule = \"recurring\"\nevry = \"365d\"\n";
+    fixture.write("dutywatch.toml", &broken);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("kind.subjct: unknown field `subjct`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("is not an evidence kind"), "{stderr}");
+    assert!(stderr.contains("unknown field `evry`"), "{stderr}");
+    assert!(
+        stderr.contains("duty `training` is configured twice for this contractor"),
+        "{stderr}"
+    );
+}

@@ -303,6 +303,7 @@ impl Context<'_> {
             .chain(refused_sources.into_iter().map(|(id, _)| (id, None)))
             .collect();
         let mut own_duties = Vec::with_capacity(raw.duty.len());
+        let mut refused_duties = Vec::new();
         for (n, entry) in raw.duty.iter().enumerate() {
             match entry.get_ref() {
                 Lenient::Read(raw_duty) => own_duties.push(raw_duty),
@@ -316,7 +317,25 @@ impl Context<'_> {
                         message,
                         "this duty was not read",
                     );
+                    refused_duties.extend(
+                        (table.as_ref().and_then(|t| t.word("id")))
+                            .map(|id| (id, entry.span().start)),
+                    );
                 }
+            }
+        }
+        // A duty that did not read still has its id: given twice, that is said now too.
+        for (n, (id, offset)) in refused_duties.iter().enumerate() {
+            let read_twice = shared_duties
+                .iter()
+                .chain(&own_duties)
+                .any(|duty| duty.get_ref().id.get_ref() == id);
+            if read_twice || refused_duties[..n].iter().any(|(other, _)| other == id) {
+                self.error(
+                    *offset,
+                    &format!("{key}.duty"),
+                    format!("duty `{id}` is configured twice for this contractor"),
+                );
             }
         }
         let ownership = crm.as_ref().map(|crm| crm.crm.ownership(Some(&packages)));

@@ -302,6 +302,7 @@ pub fn parse_with(
         kinds: Kinds::default(),
         schedules: std::collections::HashMap::new(),
         document: std::cell::OnceCell::new(),
+        refused_kinds: Vec::new(),
     };
     let raw: RawConfig = match toml::from_str(text) {
         Ok(raw) => raw,
@@ -355,8 +356,14 @@ pub fn parse_with(
         .and_then(|part| cx.section(part, "incidents", None));
     let incidents = cx.incidents(raw_incidents.map(Spanned::get_ref), &zone);
     for (index, entry) in raw.kind.iter().enumerate() {
-        if let Some(raw_kind) = cx.section(entry, "kind", Some(index)) {
-            cx.kind(raw_kind);
+        match cx.section(entry, "kind", Some(index)) {
+            Some(raw_kind) => cx.kind(raw_kind),
+            None => {
+                let name = cx
+                    .refused_table(&[("kind", Some(index))])
+                    .and_then(|table| table.word("name"));
+                cx.refused_kinds.extend(name);
+            }
         }
     }
     let mail = cx
@@ -654,6 +661,9 @@ struct Context<'a> {
     schedules: std::collections::HashMap<String, Schedule>,
     /// The file parsed as a document, for the tables that did not read (`refused.rs`).
     document: std::cell::OnceCell<Option<toml::Spanned<toml::de::DeTable<'a>>>>,
+    /// The names of the config's own `[[kind]]`s that did not read: a source of one of them
+    /// is that kind's problem, reported there, not an unknown kind.
+    refused_kinds: Vec<String>,
 }
 
 impl Context<'_> {

@@ -382,7 +382,8 @@ impl Context<'_> {
         }
         let schedule = self.schedule(&raw.schedule, &format!("{key}.schedule"), zone);
         let evidence = self.kinds.get(raw.evidence.get_ref()).cloned();
-        if evidence.is_none() {
+        let refused_kind = self.refused_kinds.contains(raw.evidence.get_ref());
+        if evidence.is_none() && !refused_kind {
             self.error(
                 raw.evidence.span().start,
                 &format!("{key}.evidence"),
