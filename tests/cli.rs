@@ -707,8 +707,9 @@ fn a_payload_edited_in_the_database_is_a_source_error_never_met() {
     let reason = mfa["reason"].as_str().expect("reason");
     assert!(
         reason.contains(&format!(
-            "evidence E{id} (`evidence/mfa.json`) does not match its recorded hash: it was \
-             altered in the database; it is not used. Run `dutywatch evidence verify`"
+            "evidence E{id} (`{}`) does not match its recorded hash: it was \
+             altered in the database; it is not used. Run `dutywatch evidence verify`",
+            fixture.path("evidence/mfa.json").display()
         )),
         "{reason}"
     );
@@ -1030,5 +1031,33 @@ fn an_empty_file_stored_as_hand_added_evidence_does_not_meet_its_duty() {
             .unwrap_or_default()
             .contains("is empty: a file with nothing in it proves nothing"),
         "{training}"
+    );
+}
+
+#[test]
+fn a_file_is_one_origin_however_the_config_was_named() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    let absolute = fixture.config_path();
+    for config in ["dutywatch.toml", absolute.to_str().expect("utf-8")] {
+        let output = fixture.run(&["once", "--config", config]);
+        assert!(output.status.success(), "{:?}", text(&output));
+        // Changed between the runs, so each stores a snapshot with its origin.
+        fixture.write_dated(
+            "evidence/reviews.csv",
+            util::REVIEWS,
+            at("2026-11-23T16:00:00Z"),
+        );
+    }
+    let conn = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("open");
+    let origins: Vec<String> = conn
+        .prepare("SELECT DISTINCT origin FROM evidence WHERE source = 'reviews'")
+        .expect("prepare")
+        .query_map([], |row| row.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(
+        origins,
+        [fixture.path("evidence/reviews.csv").display().to_string()]
     );
 }

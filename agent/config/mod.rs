@@ -325,7 +325,14 @@ pub fn parse_with(
             }]));
         }
     };
+    // Absolute, so a file is one origin however the config was named (`--config
+    // dutywatch.toml` or its full path): a recurring duty keeps the newest snapshot of each.
     let base = path.parent().map(Path::to_owned).unwrap_or_default();
+    let base = match base.as_os_str().is_empty() {
+        true => std::path::absolute("."),
+        false => std::path::absolute(&base),
+    }
+    .unwrap_or(base);
 
     let timezone = match TimeZone::get(raw.timezone.get_ref()) {
         Ok(zone) => Some(zone),
