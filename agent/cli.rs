@@ -707,7 +707,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Backup { config, file } => {
             let config = load(&config.config, Secrets::Skip)?;
-            let store = Store::open_read_only(&config.database)?;
+            // Any schema version: the copy to take before an upgrade migrates the database.
+            let (store, version) = Store::open_read_only_any_version(&config.database)?;
             // Pages are copied as they are: a damaged database would give a damaged copy, put
             // in place of the last good backup at `file`. Checked first, so that one stays.
             let damage = store.damage()?;
@@ -721,6 +722,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
             store.backup_to(&file)?;
+            if usize::try_from(version).ok() != Some(Store::schema_version()) {
+                println!(
+                    "backed up {} to {} as it is, at schema version {version} (this dutywatch writes {}); its evidence chain is checked by `dutywatch evidence verify` once a dutywatch of its version, or this one after migrating it, reads it",
+                    config.database.display(),
+                    file.display(),
+                    Store::schema_version()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             let copy = Store::open_read_only(&file)?;
             let report = copy.verify_chain()?;
             println!(

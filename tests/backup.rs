@@ -292,3 +292,32 @@ fn a_damaged_database_file_fails_verify_and_says_how_to_restore() {
     );
     assert_eq!(std::fs::read(fixture.path("copy.db")).expect("read"), good);
 }
+
+#[test]
+fn a_database_of_an_older_version_can_be_backed_up_before_it_is_migrated() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    assert!(
+        fixture
+            .run(&["once", "--config", "dutywatch.toml"])
+            .status
+            .success()
+    );
+    let db = fixture.path("state/dutywatch.db");
+    rusqlite::Connection::open(&db)
+        .expect("open")
+        .pragma_update(None, "user_version", 10)
+        .expect("an older version");
+    let output = fixture.run(&["backup", "--config", "dutywatch.toml", "before-upgrade.db"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("as it is, at schema version 10"),
+        "{stdout}"
+    );
+    let copy = rusqlite::Connection::open(fixture.path("before-upgrade.db")).expect("copy");
+    let version: i64 = copy
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .expect("version");
+    assert_eq!(version, 10, "copied as it was, not migrated");
+    assert_eq!(integrity(&fixture.path("before-upgrade.db")), "ok");
+}

@@ -249,6 +249,22 @@ impl Store {
     /// Opens an existing database for reading (`dutywatch status`, reports). Never creates,
     /// migrates or chmods anything; fails if the schema is not the one this binary knows.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let (store, found) = Store::open_read_only_any_version(path)?;
+        let expected = MIGRATION_LIST.len();
+        if usize::try_from(found).ok() != Some(expected) {
+            return Err(StoreError::SchemaVersion {
+                path: path.to_owned(),
+                found,
+                expected,
+            });
+        }
+        Ok(store)
+    }
+
+    /// [`open_read_only`](Store::open_read_only) of a database of any schema version, with
+    /// that version: for `backup`, which must copy a database an upgrade is about to migrate.
+    /// Only what does not depend on the schema (`backup_to`, `damage`) may be asked of it.
+    pub fn open_read_only_any_version(path: &Path) -> Result<(Store, i64), StoreError> {
         // A failing stat (e.g. no permission on the directory) is not "missing": SQLite
         // reports the real cause below.
         if matches!(path.try_exists(), Ok(false)) {
@@ -273,19 +289,19 @@ impl Store {
                 path: path.to_owned(),
                 source,
             })?;
-        let expected = MIGRATION_LIST.len();
-        if usize::try_from(found).ok() != Some(expected) {
-            return Err(StoreError::SchemaVersion {
+        Ok((
+            Store {
+                conn,
                 path: path.to_owned(),
-                found,
-                expected,
-            });
-        }
-        Ok(Store {
-            conn,
-            path: path.to_owned(),
-            file: file_id(path).ok(),
-        })
+                file: file_id(path).ok(),
+            },
+            found,
+        ))
+    }
+
+    /// The schema version this binary writes.
+    pub fn schema_version() -> usize {
+        MIGRATION_LIST.len()
     }
 
     /// The database file this store is connected to.
