@@ -735,10 +735,14 @@ fn a_mistake_in_one_section_does_not_hide_another_sections() {
     let fixture = util::standard(at(util::CLOCK));
     let good = std::fs::read_to_string(fixture.config_path()).expect("read");
     assert!(good.contains("[mail]") && good.contains("[msp]"), "{good}");
-    // A misspelt key in [mail], a list where [msp] takes a name, and a top-level section
-    // with a number where a period is written.
+    // A number for [digest]'s cron line, a misspelt key in [mail], a list where [msp] takes
+    // a name, and a section with a number where a period is written.
     let broken = good
-        .replacen("[mail]\n", "[mail]\ntransprt = \"file\"\n", 1)
+        .replacen(
+            "[mail]\n",
+            "[digest]\nschedule = 8\n\n[mail]\ntransprt = \"file\"\n",
+            1,
+        )
         .replacen("[msp]\nname = ", "[msp]\nname = [", 1)
         .replacen("\"Keystone IT\"", "\"Keystone IT\"]", 1)
         .replacen(
@@ -750,8 +754,9 @@ fn a_mistake_in_one_section_does_not_hide_another_sections() {
     let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
     let (_, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("3 problem(s)"), "{stderr}");
+    assert!(stderr.contains("4 problem(s)"), "{stderr}");
     for said in [
+        "digest.schedule: invalid type: integer `8`",
         "mail.transprt: unknown field `transprt`",
         "; [mail] was not read",
         "msp.name: invalid type: sequence, expected a string",
@@ -760,6 +765,14 @@ fn a_mistake_in_one_section_does_not_hide_another_sections() {
     ] {
         assert!(stderr.contains(said), "{said}\n{stderr}");
     }
+    // In the order of the file.
+    let lines: Vec<usize> = stderr
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("dutywatch.toml:"))
+        .filter_map(|rest| rest.split(':').next()?.parse().ok())
+        .collect();
+    assert_eq!(lines.len(), 4, "{stderr}");
+    assert!(lines.is_sorted(), "{lines:?}\n{stderr}");
 }
 
 #[test]

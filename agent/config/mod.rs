@@ -220,7 +220,10 @@ impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = self.0.len();
         writeln!(f, "{count} problem(s) in the configuration:")?;
-        for error in &self.0 {
+        // In the order of the file, as they are fixed, not of the checks that found them.
+        let mut errors: Vec<&ConfigError> = self.0.iter().collect();
+        errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        for error in errors {
             writeln!(f, "  {error}")?;
         }
         Ok(())
