@@ -709,6 +709,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load(&config.config, Secrets::Skip)?;
             // Any schema version: the copy to take before an upgrade migrates the database.
             let (store, version) = Store::open_read_only_any_version(&config.database)?;
+            if version == 0 {
+                bail!(
+                    "{} is not a dutywatch database (schema version 0: empty, or another program's), so no backup was written and {} is left as it was; keep the older backups",
+                    config.database.display(),
+                    file.display()
+                );
+            }
             // Pages are copied as they are: a damaged database would give a damaged copy, put
             // in place of the last good backup at `file`. Checked first, so that one stays.
             let damage = store.damage()?;
@@ -940,10 +947,6 @@ async fn forward_signals(sender: tokio::sync::mpsc::Sender<DaemonCommand>) {
     }
 }
 
-/// How far `--at` may run ahead of the wall clock on the real database: clock skew between
-/// hosts, not a what-if. (The clock then waits for it: see `clock::check_not_behind`.)
-const AT_AHEAD_TOLERANCE: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
-
 /// One cycle as of `at`, or of the wall clock, then the status. It stores and mails for
 /// real, so `--at` must lie between what the database holds and the clock.
 pub fn once(
@@ -971,7 +974,9 @@ pub fn once(
             );
         }
         let clock = clock.now();
-        if now > clock.checked_add(AT_AHEAD_TOLERANCE).unwrap_or(clock) {
+        // Not even a little: the daemon and the next `once` would then read the clock as
+        // behind the database and wait for it (`clock::check_not_behind`).
+        if now > clock {
             bail!(
                 "--at {now} is ahead of the clock ({clock}): the cycle would store history and send mail dated in the future. For a what-if, add --dry-run"
             );

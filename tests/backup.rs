@@ -277,7 +277,7 @@ fn a_damaged_database_file_fails_verify_and_says_how_to_restore() {
     let (stdout, stderr) = text(&output);
     assert!(!output.status.success(), "{stdout}");
     assert!(
-        stderr.contains("the database file is damaged; `dutywatch evidence verify` shows where"),
+        stderr.contains("the database file is damaged: put the latest good backup in its place"),
         "{stderr}"
     );
     // Nor does a backup of it replace the last good one.
@@ -320,4 +320,16 @@ fn a_database_of_an_older_version_can_be_backed_up_before_it_is_migrated() {
         .expect("version");
     assert_eq!(version, 10, "copied as it was, not migrated");
     assert_eq!(integrity(&fixture.path("before-upgrade.db")), "ok");
+
+    // An empty file is no database of any version: the backup there stays.
+    std::fs::write(&db, b"").expect("truncate");
+    let good = std::fs::read(fixture.path("before-upgrade.db")).expect("read");
+    let output = fixture.run(&["backup", "--config", "dutywatch.toml", "before-upgrade.db"]);
+    let (stdout, stderr) = text(&output);
+    assert!(!output.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("is not a dutywatch database"), "{stderr}");
+    assert_eq!(
+        std::fs::read(fixture.path("before-upgrade.db")).expect("read"),
+        good
+    );
 }

@@ -488,8 +488,9 @@ fn a_what_if_run_cannot_rewrite_the_databases_past() {
         "the same instant again is fine"
     );
 
-    // Nor date it ahead of the clock (the tests' `--clock`, `util::CLOCK`, plus 5 minutes).
-    let output = run("2026-12-01T00:05:01Z");
+    // Nor date it ahead of the clock (the tests' `--clock`, `util::CLOCK`), even by a second:
+    // the daemon and the next `once` would read their clock as behind it.
+    let output = run("2026-12-01T00:00:01Z");
     let (_, stderr) = text(&output);
     assert!(!output.status.success());
     assert!(stderr.contains("is ahead of the clock"), "{stderr}");
@@ -837,14 +838,9 @@ fn one_shot_commands_read_the_injected_clock_and_the_daemon_refuses_it() {
     let review = util::duty_json(&output, "access-review");
     assert_eq!(review["evaluated_at"], util::CLOCK, "{review}");
     assert_eq!(util::duty_json(&output, "mfa-registered")["state"], "met");
-    // `--at` up to 5 minutes ahead of that clock is skew, not a what-if.
-    let output = fixture.run(&[
-        "once",
-        "--config",
-        "dutywatch.toml",
-        "--at",
-        "2026-12-01T00:05:00Z",
-    ]);
+    // `--at` ahead of that clock, even by a little, is refused (see
+    // `a_what_if_run_cannot_rewrite_the_databases_past`); at the clock it runs.
+    let output = fixture.run(&["once", "--config", "dutywatch.toml", "--at", util::CLOCK]);
     assert!(output.status.success(), "{:?}", text(&output));
 
     let output = fixture.run(&["run", "--config", "dutywatch.toml"]);
@@ -1038,17 +1034,29 @@ fn an_empty_file_stored_as_hand_added_evidence_does_not_meet_its_duty() {
 fn a_file_is_one_origin_however_the_config_was_named() {
     let fixture = util::standard(at("2026-11-23T15:00:00Z"));
     let absolute = fixture.config_path();
-    for config in ["dutywatch.toml", absolute.to_str().expect("utf-8")] {
+    std::fs::create_dir_all(fixture.path("sub")).expect("mkdir");
+    let roundabout = fixture.path("sub/../dutywatch.toml");
+    let configs = [
+        "dutywatch.toml",
+        absolute.to_str().expect("utf-8"),
+        roundabout.to_str().expect("utf-8"),
+    ];
+    for (hours, config) in (1..).zip(configs) {
         let output = fixture.run(&["once", "--config", config]);
         assert!(output.status.success(), "{:?}", text(&output));
-        // Changed between the runs, so each stores a snapshot with its origin.
-        fixture.write_dated(
-            "evidence/reviews.csv",
-            util::REVIEWS,
-            at("2026-11-23T16:00:00Z"),
-        );
+        // Changed before the next run, so each stores a snapshot with its origin.
+        let touched = at("2026-11-23T15:00:00Z") + jiff::SignedDuration::from_hours(hours);
+        fixture.write_dated("evidence/reviews.csv", util::REVIEWS, touched);
     }
     let conn = rusqlite::Connection::open(fixture.path("state/dutywatch.db")).expect("open");
+    let snapshots: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM evidence WHERE source = 'reviews'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("count");
+    assert_eq!(snapshots, 3, "one per run");
     let origins: Vec<String> = conn
         .prepare("SELECT DISTINCT origin FROM evidence WHERE source = 'reviews'")
         .expect("prepare")

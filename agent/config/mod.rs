@@ -335,6 +335,7 @@ pub fn parse_with(
         true => std::path::absolute("."),
         false => std::path::absolute(&base),
     }
+    .map(|base| without_dot_dot(&base))
     .unwrap_or(base);
 
     let timezone = match TimeZone::get(raw.timezone.get_ref()) {
@@ -614,6 +615,23 @@ fn read_hint(message: &str, key: &str) -> String {
     } else {
         String::new()
     }
+}
+
+/// `path` with its `..` taken away lexically (`/a/sub/../b` is `/a/b`), as
+/// `std::path::absolute` leaves them: one folder, one spelling. Symlinks are left as they are.
+fn without_dot_dot(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn resolve(base: &Path, path: &str) -> PathBuf {

@@ -394,8 +394,9 @@ fn sql_hint(source: &rusqlite::Error) -> &'static str {
              and -shm files beside it); give the service's user write access to both"
         }
         rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase => {
-            ": the database file is damaged; `dutywatch evidence verify` shows where, and the \
-             README's Backup and restore says how to put the latest good backup in its place"
+            ": the database file is damaged: put the latest good backup in its place (README, \
+             Backup and restore); while the file still opens, `dutywatch evidence verify` shows \
+             where"
         }
         rusqlite::ErrorCode::DiskFull => {
             ": the disk is full; free some space and the next pass writes what this one could not"
@@ -619,7 +620,7 @@ mod tests {
         assert!(said.contains("check the free space (`df`)"), "{said}");
         let said = sql(rusqlite::ffi::SQLITE_CORRUPT).to_string();
         assert!(
-            said.contains("the database file is damaged; `dutywatch evidence verify`"),
+            said.contains("the database file is damaged: put the latest good backup"),
             "{said}"
         );
         let said = sql(rusqlite::ffi::SQLITE_CONSTRAINT).to_string();
