@@ -762,7 +762,11 @@ impl Engine {
             now,
         ) {
             Ok(headers) if matches!(window, EvidenceWindow::NewestPerOrigin(_)) => {
-                newest_per_origin(headers, now)
+                let pattern = contractor
+                    .source(&duty.source)
+                    .and_then(|source| source.kind.file_pattern())
+                    .and_then(|pattern| glob::Pattern::new(&pattern.to_string_lossy()).ok());
+                newest_per_origin(headers, now, pattern.as_ref())
             }
             Ok(headers) => headers,
             Err(verdict) => return Ok((*verdict, now)),
@@ -1198,15 +1202,31 @@ fn tampered_verdict(duty: &Duty, tampered: Tampered, now: Timestamp) -> Verdict 
     verdict
 }
 
-/// Of a window's headers (oldest first), the newest of each origin up to `now`, and those
-/// dated ahead of it (for the reason to name): read before any payload is, so a year of daily
-/// snapshots of one file costs one payload.
-fn newest_per_origin(headers: Vec<EvidenceHeader>, now: Timestamp) -> Vec<EvidenceHeader> {
+/// Of a window's headers (oldest first), the newest of each file the source's `pattern` still
+/// matches, up to `now`, and those dated ahead of it (for the reason to name); without a
+/// pattern (an API's answer is the whole story) only the newest. Read before any payload is,
+/// so a year of daily snapshots of one file costs one payload. A file the pattern no longer
+/// matches (a moved export folder, a database copied beside other files) is not this
+/// source's evidence any more, and cannot stand in for what its current files say.
+fn newest_per_origin(
+    headers: Vec<EvidenceHeader>,
+    now: Timestamp,
+    pattern: Option<&glob::Pattern>,
+) -> Vec<EvidenceHeader> {
     let mut seen = std::collections::HashSet::new();
     let mut kept: Vec<EvidenceHeader> = headers
         .into_iter()
         .rev()
-        .filter(|header| header.effective_at > now || seen.insert(header.origin.clone()))
+        .filter(|header| {
+            if header.effective_at > now {
+                return true;
+            }
+            let current = match pattern {
+                Some(pattern) => pattern.matches(&header.origin),
+                None => seen.is_empty(),
+            };
+            current && seen.insert(header.origin.clone())
+        })
         .collect();
     kept.reverse();
     kept

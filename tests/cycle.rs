@@ -545,3 +545,38 @@ fn a_completion_withdrawn_in_the_same_file_no_longer_counts() {
     engine.cycle(later).expect("cycle");
     assert_eq!(state(&engine), StateKind::NoEvidence);
 }
+
+#[test]
+fn a_file_the_source_no_longer_reads_does_not_stand_in_for_the_one_it_reads() {
+    let fixture = util::standard(at("2026-10-01T12:00:00Z"));
+    let now = at("2026-12-01T15:00:00Z");
+    let state = |engine: &Engine| {
+        states(engine)
+            .into_iter()
+            .find(|(duty, _)| duty == "access-review")
+            .expect("the access review")
+            .1
+    };
+    let mut engine = util::engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    assert_eq!(state(&engine), StateKind::Met);
+    // The exports move to another folder, where the review export holds no sign-off yet: the
+    // old folder's sign-off is no longer this source's evidence.
+    let text = std::fs::read_to_string(fixture.config_path()).expect("read");
+    fixture.write(
+        "dutywatch.toml",
+        &text.replace(
+            "path = \"evidence/reviews.csv\"",
+            "path = \"moved/reviews.csv\"",
+        ),
+    );
+    let later = now + jiff::SignedDuration::from_hours(1);
+    fixture.write_dated(
+        "moved/reviews.csv",
+        "review_id,account_id,decision,signed_off_at\nQ4,alice,pending,\n",
+        later,
+    );
+    let mut engine = util::engine(&fixture);
+    engine.cycle(later).expect("cycle");
+    assert_eq!(state(&engine), StateKind::NoEvidence);
+}
