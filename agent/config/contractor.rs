@@ -19,7 +19,7 @@ use toml::Spanned;
 use dutywatch_checks::library::{self, PlanRow};
 
 use super::library::LibraryPart;
-use super::raw::{Lenient, RawContractor, RawDuty, RawPackage, RawSource};
+use super::raw::{Lenient, RawContractor, RawDuty, RawPackage};
 use super::{Context, MspInfo, Source, SourceKind, resolve};
 
 /// One contractor: the MSP's client, or the organisation itself.
@@ -236,22 +236,17 @@ impl Context<'_> {
         // The ids of the sources that did not read, as far as they say one.
         let mut refused_sources = Vec::new();
         for (n, entry) in raw.source.iter().enumerate() {
-            let raw_source = match entry.get_ref() {
-                Lenient::Read(raw_source) => raw_source,
-                Lenient::Refused(message) => {
-                    let table =
-                        self.refused_table(&[("contractor", Some(index)), ("source", Some(n))]);
-                    refused_sources.extend(
-                        (table.as_ref().and_then(|t| t.word("id")))
-                            .map(|id| (id, entry.span().start)),
-                    );
-                    self.refused::<RawSource>(
-                        table.as_ref(),
-                        entry.span().start,
-                        &format!("{key}.source"),
-                        message,
-                        "this source was not read",
-                    );
+            let path = [("contractor", Some(index)), ("source", Some(n))];
+            let raw_source = match self.lenient(
+                entry,
+                &path,
+                &format!("{key}.source"),
+                "this source was not read",
+            ) {
+                Ok(raw_source) => raw_source,
+                Err(table) => {
+                    let id = table.and_then(|t| t.word("id"));
+                    refused_sources.extend(id.map(|id| (id, entry.span().start)));
                     continue;
                 }
             };
@@ -268,19 +263,18 @@ impl Context<'_> {
             }
         }
         // A source that did not read still has its id: given twice, that is said now too.
-        for (n, (id, offset)) in refused_sources.iter().enumerate() {
-            let read_twice = raw.source.iter().any(|entry| match entry.get_ref() {
-                Lenient::Read(s) => s.get_ref().id.get_ref() == id,
-                Lenient::Refused(_) => false,
-            });
-            if read_twice || refused_sources[..n].iter().any(|(other, _)| other == id) {
-                self.error(
-                    *offset,
-                    &format!("{key}.source"),
-                    format!("source `{id}` is configured twice"),
-                );
-            }
-        }
+        let read_ids: Vec<&str> = (raw.source.iter())
+            .filter_map(|entry| match entry.get_ref() {
+                Lenient::Read(s) => Some(s.get_ref().id.get_ref().as_str()),
+                Lenient::Refused(_) => None,
+            })
+            .collect();
+        self.refused_twice(
+            &refused_sources,
+            &|id| read_ids.contains(&id),
+            &format!("{key}.source"),
+            &|id| format!("source `{id}` is configured twice"),
+        );
         self.tenant_rate_limit(raw, &key, &mut sources);
 
         // Duties may name a source whose own definition is broken: that is
@@ -305,39 +299,30 @@ impl Context<'_> {
         let mut own_duties = Vec::with_capacity(raw.duty.len());
         let mut refused_duties = Vec::new();
         for (n, entry) in raw.duty.iter().enumerate() {
-            match entry.get_ref() {
-                Lenient::Read(raw_duty) => own_duties.push(raw_duty),
-                Lenient::Refused(message) => {
-                    let table =
-                        self.refused_table(&[("contractor", Some(index)), ("duty", Some(n))]);
-                    self.refused::<RawDuty>(
-                        table.as_ref(),
-                        entry.span().start,
-                        &format!("{key}.duty"),
-                        message,
-                        "this duty was not read",
-                    );
-                    refused_duties.extend(
-                        (table.as_ref().and_then(|t| t.word("id")))
-                            .map(|id| (id, entry.span().start)),
-                    );
+            let path = [("contractor", Some(index)), ("duty", Some(n))];
+            match self.lenient(
+                entry,
+                &path,
+                &format!("{key}.duty"),
+                "this duty was not read",
+            ) {
+                Ok(raw_duty) => own_duties.push(raw_duty),
+                Err(table) => {
+                    let id = table.and_then(|t| t.word("id"));
+                    refused_duties.extend(id.map(|id| (id, entry.span().start)));
                 }
             }
         }
         // A duty that did not read still has its id: given twice, that is said now too.
-        for (n, (id, offset)) in refused_duties.iter().enumerate() {
-            let read_twice = shared_duties
-                .iter()
-                .chain(&own_duties)
-                .any(|duty| duty.get_ref().id.get_ref() == id);
-            if read_twice || refused_duties[..n].iter().any(|(other, _)| other == id) {
-                self.error(
-                    *offset,
-                    &format!("{key}.duty"),
-                    format!("duty `{id}` is configured twice for this contractor"),
-                );
-            }
-        }
+        self.refused_twice(
+            &refused_duties,
+            &|id| {
+                (shared_duties.iter().chain(&own_duties))
+                    .any(|duty| duty.get_ref().id.get_ref() == id)
+            },
+            &format!("{key}.duty"),
+            &|id| format!("duty `{id}` is configured twice for this contractor"),
+        );
         let ownership = crm.as_ref().map(|crm| crm.crm.ownership(Some(&packages)));
         let mut duties: Vec<Duty> = Vec::new();
         for raw_duty in shared_duties.iter().chain(&own_duties).copied() {

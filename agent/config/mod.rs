@@ -367,14 +367,12 @@ pub fn parse_with(
         .and_then(|part| cx.section(part, "incidents", None));
     let incidents = cx.incidents(raw_incidents.map(Spanned::get_ref), &zone);
     for (index, entry) in raw.kind.iter().enumerate() {
-        match cx.section(entry, "kind", Some(index)) {
-            Some(raw_kind) => cx.kind(raw_kind),
-            None => {
-                let name = cx
-                    .refused_table(&[("kind", Some(index))])
-                    .and_then(|table| table.word("name"));
-                cx.refused_kinds.extend(name);
-            }
+        let path = [("kind", Some(index))];
+        match cx.lenient(entry, &path, "kind", "this [[kind]] was not read") {
+            Ok(raw_kind) => cx.kind(raw_kind),
+            Err(table) => cx
+                .refused_kinds
+                .extend(table.and_then(|table| table.word("name"))),
         }
     }
     let mail = cx

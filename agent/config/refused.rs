@@ -89,24 +89,60 @@ impl<'a> Context<'a> {
         self.error(offset, &key, format!("{message}{hint}; {rest}"));
     }
 
+    /// `part` as read; or, once the reason it does not read is reported (at the key its
+    /// strict read names, else at `fallback_key`, saying `rest` was not read), the table as the
+    /// document holds it, for its id or name. The rest of the file is still read.
+    pub(super) fn lenient<'r, T: DeserializeOwned>(
+        &mut self,
+        part: &'r Spanned<Lenient<Spanned<T>>>,
+        path: &[(&str, Option<usize>)],
+        fallback_key: &str,
+        rest: &str,
+    ) -> Result<&'r Spanned<T>, Option<RefusedTable<'a>>> {
+        match part.get_ref() {
+            Lenient::Read(read) => Ok(read),
+            Lenient::Refused(message) => {
+                let table = self.refused_table(path);
+                self.refused::<T>(
+                    table.as_ref(),
+                    part.span().start,
+                    fallback_key,
+                    message,
+                    rest,
+                );
+                Err(table)
+            }
+        }
+    }
+
     /// A top-level section (`[mail]`, `[[kind]]` number `index`, …) as read, or `None` once
-    /// the reason it does not read is reported: the rest of the file is still read.
+    /// the reason it does not read is reported (see [`Context::lenient`]).
     pub(super) fn section<'r, T: DeserializeOwned>(
         &mut self,
         part: &'r Spanned<Lenient<Spanned<T>>>,
         key: &str,
         index: Option<usize>,
     ) -> Option<&'r Spanned<T>> {
-        match part.get_ref() {
-            Lenient::Read(read) => Some(read),
-            Lenient::Refused(message) => {
-                let table = self.refused_table(&[(key, index)]);
-                let what = match index {
-                    Some(_) => format!("this [[{key}]] was not read"),
-                    None => format!("[{key}] was not read"),
-                };
-                self.refused::<T>(table.as_ref(), part.span().start, key, message, &what);
-                None
+        let rest = match index {
+            Some(_) => format!("this [[{key}]] was not read"),
+            None => format!("[{key}] was not read"),
+        };
+        self.lenient(part, &[(key, index)], key, &rest).ok()
+    }
+
+    /// Says that each of `refused` (the ids of tables that did not read, and where they start)
+    /// is given twice when a table that did read has it (`read`) or an earlier refused one
+    /// does: the duplicate is said in the same run as the table's own problem.
+    pub(super) fn refused_twice(
+        &mut self,
+        refused: &[(String, usize)],
+        read: &dyn Fn(&str) -> bool,
+        key: &str,
+        twice: &dyn Fn(&str) -> String,
+    ) {
+        for (n, (id, offset)) in refused.iter().enumerate() {
+            if read(id) || refused[..n].iter().any(|(other, _)| other == id) {
+                self.error(*offset, key, twice(id));
             }
         }
     }
