@@ -501,14 +501,11 @@ fn a_what_if_run_cannot_rewrite_the_databases_past() {
 fn a_clock_behind_the_database_stores_and_mails_nothing() {
     let fixture = util::standard(at("2026-11-23T15:00:00Z"));
     let once_on = |clock: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"))
-            .args(["once", "--config", "dutywatch.toml", "--clock", clock])
-            .current_dir(fixture.path(""))
-            .env_remove("DUTYWATCH_CONFIG")
-            .env_remove("STATE_DIRECTORY")
-            .env("DUTYWATCH_LOG", "warn")
-            .output()
-            .expect("runs")
+        util::dutywatch_command_at(
+            &fixture.path(""),
+            &["once", "--config", "dutywatch.toml"],
+            clock,
+        )
     };
     assert!(once_on(util::CLOCK).status.success());
     let mails = fixture.mails().len();

@@ -126,9 +126,14 @@ pub(crate) fn unquote(raw: &str) -> String {
 }
 
 pub(crate) fn dutywatch_command(dir: &Path, args: &[&str]) -> Output {
+    dutywatch_command_at(dir, args, CLOCK)
+}
+
+/// [`dutywatch_command`] on a wall clock that reads `clock`.
+pub(crate) fn dutywatch_command_at(dir: &Path, args: &[&str], clock: &str) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"))
         .args(args)
-        .args(["--clock", CLOCK])
+        .args(["--clock", clock])
         .current_dir(dir)
         .env_remove("DUTYWATCH_CONFIG")
         .env_remove("STATE_DIRECTORY")
