@@ -271,7 +271,7 @@ impl Store {
         let inner = |store: &mut Store| -> rusqlite::Result<bool> {
             let tx = store.write_tx()?;
             let Some(id) = newest_row(&tx, evidence)?
-                .filter(|row| row.is(sha256, evidence.effective_at))
+                .filter(|row| row.is(sha256, evidence))
                 .map(|row| row.id)
             else {
                 return Ok(false);
@@ -291,7 +291,7 @@ impl Store {
     ) -> rusqlite::Result<(EvidenceId, bool)> {
         let tx = self.write_tx()?;
         let (id, stored) = match newest_row(&tx, evidence)? {
-            Some(row) if row.is(sha256, evidence.effective_at) => (EvidenceId(row.id), false),
+            Some(row) if row.is(sha256, evidence) => (EvidenceId(row.id), false),
             _ => insert_evidence(&tx, evidence, sha256)?,
         };
         insert_ok_run(&tx, evidence, started_at, id.0)?;
@@ -789,16 +789,21 @@ fn sha256_hex(payload: &[u8]) -> String {
 }
 
 /// The newest evidence row of a collection's source: what a collection of the same content
-/// for the same instant records its run against, instead of a row of its own.
+/// for the same instant from the same origin records its run against, instead of a row of its
+/// own. (The same bytes from another file, or the same file under a new spelling, are a row
+/// of their own: a recurring duty reads each file's newest snapshot.)
 struct NewestRow {
     id: i64,
     sha256: String,
     effective_at: String,
+    origin: String,
 }
 
 impl NewestRow {
-    fn is(&self, sha256: &str, effective_at: Timestamp) -> bool {
-        self.sha256 == sha256 && self.effective_at == ts_text(effective_at)
+    fn is(&self, sha256: &str, evidence: &NewEvidence<'_>) -> bool {
+        self.sha256 == sha256
+            && self.effective_at == ts_text(evidence.effective_at)
+            && self.origin == evidence.origin
     }
 }
 
@@ -807,7 +812,7 @@ fn newest_row(
     evidence: &NewEvidence<'_>,
 ) -> rusqlite::Result<Option<NewestRow>> {
     tx.prepare_cached(
-        "SELECT id, sha256, effective_at FROM evidence
+        "SELECT id, sha256, effective_at, origin FROM evidence
          WHERE client = ?1 AND source = ?2 ORDER BY id DESC LIMIT 1",
     )?
     .query_row(params![evidence.client, evidence.source], |row| {
@@ -815,6 +820,7 @@ fn newest_row(
             id: row.get(0)?,
             sha256: row.get(1)?,
             effective_at: row.get(2)?,
+            origin: row.get(3)?,
         })
     })
     .optional()
@@ -1394,6 +1400,14 @@ mod tests {
             .record_collection(started, &new(b"v1", "2026-11-20T00:00:00Z"))
             .unwrap();
         assert!(d > c);
+        // The same bytes for the same instant from another file (or the same file spelled
+        // anew) are a row of their own; from the same one again, none.
+        let mut moved = new(b"v1", "2026-11-20T00:00:00Z");
+        moved.origin = "/srv/exports/moved/mfa.json";
+        let e = t.store.record_collection(started, &moved).unwrap();
+        assert!(e > d);
+        assert_eq!(t.store.record_collection(started, &moved).unwrap(), e);
+        assert_eq!(count(&t.store, "evidence"), 5);
         assert_eq!(t.store.verify_chain().unwrap().broken, None);
     }
 
