@@ -539,8 +539,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let now = clock.now();
+            let asked = at.is_some();
             let at = within_window(at.unwrap_or(now), now)?;
-            what_if(&config.config, at, json)
+            what_if(&config.config, at, asked, json)
         }
         Command::Kinds { config, json } => {
             let kinds = match config {
@@ -1196,7 +1197,13 @@ fn mail_id(text: &str) -> Result<i64, String> {
 /// `once --dry-run`: the same cycle on a scratch copy of the database, with the mail written
 /// to a scratch folder that is then deleted. The real database and the relay are not touched,
 /// and the SMTP password is not read.
-fn what_if(config_path: &Path, now: Timestamp, json: bool) -> anyhow::Result<ExitCode> {
+/// A what-if as of `now`; `asked` when `now` is the user's `--at`, not the clock.
+fn what_if(
+    config_path: &Path,
+    now: Timestamp,
+    asked: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let mut config = load(config_path, Secrets::Skip)?;
     daemon::log_crm_problems(&config);
     let scratch = tempfile::Builder::new()
@@ -1221,6 +1228,13 @@ fn what_if(config_path: &Path, now: Timestamp, json: bool) -> anyhow::Result<Exi
         dir: outbox.clone(),
     };
     let store = Store::open(&config.database)?;
+    // A what-if of an --at in the past is what was asked; the clock behind the database is
+    // not, and its answer (evidence read as from the future) would mislead without a word.
+    let behind = if asked {
+        None
+    } else {
+        crate::clock::check_not_behind(now, store.latest_activity()?).err()
+    };
     let queued = store.escalation_count(None)?;
     let copy = config.database.clone();
     let (unwritten, reasons) = cycle_and_report(config, store, now, json)?;
@@ -1247,6 +1261,11 @@ fn what_if(config_path: &Path, now: Timestamp, json: bool) -> anyhow::Result<Exi
     if waiting > 0 {
         eprintln!(
             "a dry run does not deliver: its exit status says nothing about the relay; the {waiting} waiting mail(s) are not delivered yet (`dutywatch status` shows why, `dutywatch once` retries them and exits 1 while they fail)"
+        );
+    }
+    if let Some(behind) = behind {
+        eprintln!(
+            "warning: this dry run is not what a real cycle would do now: {behind}. `dutywatch once` and the daemon refuse to run until the clock has caught up"
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -537,6 +537,46 @@ fn a_clock_behind_the_database_stores_and_mails_nothing() {
 }
 
 #[test]
+fn a_dry_run_on_a_clock_behind_the_database_says_its_answer_is_not_what_a_cycle_would_do() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    let run_on = |clock: &str, extra: &[&str]| {
+        let mut args = vec!["once", "--config", "dutywatch.toml", "--dry-run"];
+        args.extend_from_slice(extra);
+        let output = util::dutywatch_command_at(&fixture.path(""), &args, clock);
+        assert!(output.status.success(), "{:?}", text(&output));
+        text(&output).1
+    };
+    let warned = |stderr: &str| stderr.contains("warning: this dry run is not what a real cycle");
+    assert!(
+        !warned(&run_on(util::CLOCK, &[])),
+        "no database yet, nothing to be behind"
+    );
+    let real = util::dutywatch_command_at(
+        &fixture.path(""),
+        &["once", "--config", "dutywatch.toml"],
+        util::CLOCK,
+    );
+    assert!(real.status.success(), "{:?}", text(&real));
+
+    // The clock stepped back a minute: the what-if reads the evidence as from the future.
+    let stderr = run_on("2026-11-30T23:59:00Z", &[]);
+    assert!(
+        warned(&stderr)
+            && stderr.contains(&format!(
+                "the clock reads 2026-11-30T23:59:00Z, but the database already holds work done as of {}",
+                util::CLOCK
+            )),
+        "{stderr}"
+    );
+    // A past instant asked for is the what-if itself, not a clock to warn about.
+    assert!(!warned(&run_on(
+        util::CLOCK,
+        &["--at", "2026-11-30T12:00:00Z"]
+    )));
+    assert!(!warned(&run_on(util::CLOCK, &[])));
+}
+
+#[test]
 fn mail_cancel_never_creates_a_database() {
     let fixture = util::standard(at("2026-11-23T15:00:00Z"));
     let output = fixture.run(&[
