@@ -985,34 +985,74 @@ pub fn once(
     }
     crate::clock::check_not_behind(now, latest)
         .with_context(|| format!("the database `{}`", config.database.display()))?;
-    let (undelivered, reasons) = cycle_and_report(config, store, now, json)?;
-    if undelivered == 0 {
+    let undelivered = cycle_and_report(config, store, now, json)?;
+    if undelivered.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
     // On stderr, so `--json` output stays one JSON document. The mail stays
     // in the outbox and is retried, but whoever ran `once` (a cron job, a
-    // script) must learn that it was not delivered.
-    eprintln!(
-        "{undelivered} escalation mail(s) could not be delivered; they stay in the outbox and are retried (`dutywatch status` lists them):"
-    );
-    for reason in &reasons {
+    // script) must learn that it was not delivered, also on the runs that
+    // only wait for its next attempt.
+    eprintln!("{}", undelivered.headline());
+    for reason in &undelivered.reasons {
         eprintln!("  {reason}");
     }
     Ok(ExitCode::FAILURE)
 }
 
+/// Mail a cycle leaves undelivered: what it failed to deliver now, and what failed on an
+/// earlier run and waits for its next attempt.
+#[derive(Debug, Default)]
+struct Undelivered {
+    /// Failed in this run (or not attempted, the relay being down).
+    now: usize,
+    /// Failed on an earlier run, its next attempt still ahead.
+    earlier: usize,
+    /// The first of those next attempts.
+    next_attempt: Option<Timestamp>,
+    /// Each relay answer once.
+    reasons: Vec<String>,
+}
+
+impl Undelivered {
+    fn is_empty(&self) -> bool {
+        self.now == 0 && self.earlier == 0
+    }
+
+    fn headline(&self) -> String {
+        let mut line = String::new();
+        if self.now > 0 {
+            line = format!("{} escalation mail(s) could not be delivered", self.now);
+        }
+        if self.earlier > 0 {
+            if !line.is_empty() {
+                line.push_str(", and ");
+            }
+            line.push_str(&format!(
+                "{} escalation mail(s) that failed on an earlier run are still undelivered",
+                self.earlier
+            ));
+            if let Some(next) = self.next_attempt {
+                line.push_str(&format!(" (next attempt {next})"));
+            }
+        }
+        line.push_str("; they stay in the outbox and are retried (`dutywatch status` lists them):");
+        line
+    }
+}
+
 /// The sender name `once` registers under.
 const ONCE_SENDER: &str = "once";
 
-/// One cycle at `now` on `store`, then the status of every duty. Returns how many mails
-/// this cycle failed to deliver (or did not attempt, the relay being down) and why, each
-/// reason once.
+/// One cycle at `now` on `store`, then the status of every duty. Returns the mail left
+/// undelivered: what this cycle failed to deliver (or did not attempt, the relay being
+/// down), what failed earlier and waits for its retry, and why.
 fn cycle_and_report(
     config: Config,
     store: Store,
     now: Timestamp,
     json: bool,
-) -> anyhow::Result<(usize, Vec<String>)> {
+) -> anyhow::Result<Undelivered> {
     // One `once` at a time takes over the claims a killed `once` left (see `sender_lock`);
     // a second one beside it waits for their leases like anyone else.
     let lock = daemon::sender_lock(&config.database, ONCE_SENDER);
@@ -1040,18 +1080,25 @@ fn cycle_and_report(
         },
         now,
     )?;
-    // The pass marked each mail it failed with its error and a retry after `now`.
-    let mut reasons: Vec<String> = Vec::new();
-    if summary.mail_failures > 0 {
-        for mail in report.undelivered_mail {
-            if let Some(error) = mail.last_error.filter(|_| mail.next_attempt_at > now)
-                && !reasons.contains(&error)
-            {
-                reasons.push(error);
-            }
+    // The pass marked each mail it failed with its error and a retry after `now`; a mail
+    // that failed before and was not due for another attempt keeps its last error.
+    let mut undelivered = Undelivered {
+        now: summary.mail_failures,
+        ..Undelivered::default()
+    };
+    let failed: Vec<_> = report
+        .undelivered_mail
+        .into_iter()
+        .filter(|mail| mail.last_error.is_some() && mail.next_attempt_at > now)
+        .collect();
+    undelivered.earlier = failed.len().saturating_sub(summary.mail_failures);
+    undelivered.next_attempt = failed.iter().map(|mail| mail.next_attempt_at).min();
+    for error in failed.into_iter().filter_map(|mail| mail.last_error) {
+        if !undelivered.reasons.contains(&error) {
+            undelivered.reasons.push(error);
         }
     }
-    Ok((summary.mail_failures, reasons))
+    Ok(undelivered)
 }
 
 /// A mail id as typed or as copied from `status` (`#12`).
@@ -1237,12 +1284,13 @@ fn what_if(
     };
     let queued = store.escalation_count(None)?;
     let copy = config.database.clone();
-    let (unwritten, reasons) = cycle_and_report(config, store, now, json)?;
-    if unwritten > 0 {
+    let undelivered = cycle_and_report(config, store, now, json)?;
+    if undelivered.now > 0 {
         // The scratch folder, not the relay: the dry run itself failed.
         bail!(
-            "the dry run could not write {unwritten} mail(s) to its scratch folder: {}",
-            reasons.join("; ")
+            "the dry run could not write {} mail(s) to its scratch folder: {}",
+            undelivered.now,
+            undelivered.reasons.join("; ")
         );
     }
     let decided = Store::open_read_only(&copy)?

@@ -484,6 +484,27 @@ fn the_password_comes_from_the_credential_and_never_leaks() {
     );
     assert_eq!(pending(&fixture), 1);
 
+    // A run before the retry time does not try again, but still fails: the mail is not
+    // delivered, and a cron job must not read a 0 as "the relay is fine now".
+    let waiting = once(
+        &fixture,
+        Some(credentials.path()),
+        at("2026-11-23T15:00:30Z"),
+    );
+    let (stdout, stderr) = text(&waiting);
+    assert_eq!(waiting.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            "1 escalation mail(s) that failed on an earlier run are still undelivered (next attempt 2026-11-23T15:01:00Z)"
+        ) && stderr.contains("535"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("could not be delivered"),
+        "nothing failed in this run: {stderr}"
+    );
+    assert!(server.received().is_empty());
+
     // The right password, after the retry time: delivered, once.
     std::fs::write(&credential, format!("{PASSWORD}\n")).expect("write credential");
     let delivered = once(
