@@ -653,6 +653,32 @@ fn a_mistake_in_one_source_or_duty_does_not_hide_the_next_ones() {
 }
 
 #[test]
+fn a_duty_on_a_broken_source_still_has_its_fields_checked_against_the_declared_kind() {
+    let fixture = util::standard(at(util::CLOCK));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    let typo = good.replacen(
+        "check = \"mfa_registered == true\"",
+        "check = \"mfa_registred == true\"",
+        1,
+    );
+    assert_ne!(typo, good);
+    // The mfa source not read at all (a misspelt key), and read but wrong (a cron of four
+    // fields): either way, mending it must not bring the duty's typo to light only then.
+    for broken in [
+        typo.replacen("max_age = \"2d\"", "max_agee = \"2d\"", 1),
+        typo.replacen("schedule = \"0 * * * *\"", "schedule = \"0 * * *\"", 1),
+    ] {
+        assert_ne!(broken, typo);
+        fixture.write("dutywatch.toml", &broken);
+        let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+        let (_, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("2 problem(s)"), "{stderr}");
+        assert!(stderr.contains("mfa_registred"), "{stderr}");
+    }
+}
+
+#[test]
 fn a_shared_duty_that_does_not_read_is_said_once_not_once_per_client() {
     let fixture = util::standard(at(util::CLOCK));
     let good = std::fs::read_to_string(fixture.config_path()).expect("read");

@@ -245,8 +245,12 @@ impl Context<'_> {
             ) {
                 Ok(raw_source) => raw_source,
                 Err(table) => {
-                    let id = table.and_then(|t| t.word("id"));
-                    refused_sources.extend(id.map(|id| (id, entry.span().start)));
+                    if let Some(table) = table
+                        && let Some(id) = table.word("id")
+                    {
+                        let kind = table.word("evidence");
+                        refused_sources.push((id, entry.span().start, kind));
+                    }
                     continue;
                 }
             };
@@ -269,8 +273,11 @@ impl Context<'_> {
                 Lenient::Refused(_) => None,
             })
             .collect();
+        let refused_ids: Vec<(String, usize)> = (refused_sources.iter())
+            .map(|(id, start, _)| (id.clone(), *start))
+            .collect();
         self.refused_twice(
-            &refused_sources,
+            &refused_ids,
             &|id| read_ids.contains(&id),
             &format!("{key}.source"),
             &|id| format!("source `{id}` is configured twice"),
@@ -278,23 +285,31 @@ impl Context<'_> {
         self.tenant_rate_limit(raw, &key, &mut sources);
 
         // Duties may name a source whose own definition is broken: that is
-        // one problem, reported at the source, not one more per duty (and
-        // its fields cannot be checked without its kind).
+        // one problem, reported at the source, not one more per duty. Its
+        // duties' fields are still checked against the kind it declares, so
+        // mending the source does not bring a second round of problems.
+        let declared_kind =
+            |word: Option<&str>| word.and_then(|word| self.kinds.get(word).cloned());
         let declared_sources: Vec<(String, Option<Arc<EvidenceKind>>)> = raw
             .source
             .iter()
             .filter_map(|entry| match entry.get_ref() {
-                Lenient::Read(s) => Some(s.get_ref().id.get_ref().clone()),
+                Lenient::Read(s) => Some(s.get_ref()),
                 Lenient::Refused(_) => None,
             })
-            .map(|id| {
+            .map(|raw_source| {
+                let id = raw_source.id.get_ref().clone();
                 let kind = sources
                     .iter()
                     .find(|source| source.id == id)
-                    .map(|source| Arc::clone(&source.evidence));
+                    .map(|source| Arc::clone(&source.evidence))
+                    .or_else(|| declared_kind(Some(raw_source.evidence.get_ref())));
                 (id, kind)
             })
-            .chain(refused_sources.into_iter().map(|(id, _)| (id, None)))
+            .chain(
+                (refused_sources.iter())
+                    .map(|(id, _, kind)| (id.clone(), declared_kind(kind.as_deref()))),
+            )
             .collect();
         let mut own_duties = Vec::with_capacity(raw.duty.len());
         let mut refused_duties = Vec::new();
