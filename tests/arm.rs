@@ -289,6 +289,33 @@ tolerance = "4h"
 }
 
 #[test]
+fn check_config_names_the_list_each_arm_source_reads() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = arm_server::start(SECRET);
+    let config = incidents_config(&server)
+        + &api_source(
+            &server,
+            "la_tables",
+            "arm",
+            "log_table",
+            &arm_keys("logAnalyticsTables"),
+        );
+    let fixture = fixture(now, &config);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    // (The fixture's CRM has findings of its own; the notes are what is looked at.)
+    let (stdout, _) = util::text(&output);
+    let noted = |source: &str, path: &str| {
+        stdout.lines().any(|line| {
+            line.contains(&format!("source[{source}]: collected from "))
+                && line.contains(&format!("{path}?api-version="))
+        })
+    };
+    assert!(noted("sentinel", &incidents_path()), "{stdout}");
+    assert!(noted("la_tables", &workspace_path()), "{stdout}");
+    assert!(server.seen().is_empty(), "check-config calls no API");
+}
+
+#[test]
 fn sentinel_incidents_over_three_pages_are_incident_records() {
     let now = at("2026-11-23T15:00:00Z");
     let server = arm_server::start(SECRET);
@@ -419,8 +446,11 @@ fn clouds_preset_the_arm_and_login_hosts() {
         .find(|source| source.id == "la_tables")
         .expect("source");
     assert_eq!(
-        source.kind.api_url().map(|url| url.query()),
-        Some(Some("api-version=2025-02-01"))
+        source
+            .kind
+            .api_url()
+            .and_then(|url| url.query().map(str::to_owned)),
+        Some("api-version=2025-02-01".to_owned())
     );
 }
 

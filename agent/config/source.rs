@@ -159,13 +159,13 @@ impl SourceKind {
 
 impl SourceKind {
     /// The API a source calls, for `check-config`'s notes; `None` for files.
-    pub fn api_url(&self) -> Option<&reqwest::Url> {
+    pub fn api_url(&self) -> Option<reqwest::Url> {
         match self {
             SourceKind::File { .. } => None,
-            SourceKind::Graph(graph) => Some(&graph.url),
-            SourceKind::Arm(arm) => Some(&arm.url),
+            SourceKind::Graph(graph) => Some(graph.url.clone()),
+            SourceKind::Arm(arm) => Some(arm.resource_url()),
             SourceKind::Connector(connector) => match &connector.input {
-                super::connector::ConnectorInput::Api(api) => Some(&api.url),
+                super::connector::ConnectorInput::Api(api) => Some(api.url.clone()),
                 super::connector::ConnectorInput::File { .. } => None,
             },
         }

@@ -87,12 +87,15 @@ pub(super) fn evidence_from(contractor: &Contractor, duty: &Duty) -> String {
                     graph.url.host_str().unwrap_or("graph"),
                     graph.url.path()
                 ),
-                SourceKind::Arm(arm) => format!(
-                    "Azure Resource Manager, tenant {} ({}{})",
-                    arm.tenant,
-                    arm.url.host_str().unwrap_or("management"),
-                    arm.url.path()
-                ),
+                SourceKind::Arm(arm) => {
+                    let url = arm.resource_url();
+                    format!(
+                        "Azure Resource Manager, tenant {} ({}{})",
+                        arm.tenant,
+                        url.host_str().unwrap_or("management"),
+                        url.path()
+                    )
+                }
                 SourceKind::Connector(connector) => {
                     let vendor = match connector.vendor.name() {
                         "ninjaone" => "NinjaOne",

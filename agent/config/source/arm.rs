@@ -63,6 +63,17 @@ pub struct ArmSource {
 }
 
 impl ArmSource {
+    /// The list its resource reads: the Sentinel incidents below the workspace, or the
+    /// workspace itself (read first, then its `tables`).
+    pub fn resource_url(&self) -> reqwest::Url {
+        match self.resource {
+            ArmResource::LogAnalyticsTables => self.url.clone(),
+            ArmResource::SentinelIncidents => {
+                self.below(&["providers", "Microsoft.SecurityInsights", "incidents"])
+            }
+        }
+    }
+
     /// `…/workspaces/{ws}/{suffix}?api-version=…`: a list below the workspace.
     pub fn below(&self, suffix: &[&str]) -> reqwest::Url {
         let mut url = self.url.clone();

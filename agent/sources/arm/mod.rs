@@ -62,7 +62,7 @@ pub(super) fn collect(
             )
         }
         ArmResource::SentinelIncidents => {
-            let url = arm.below(&["providers", "Microsoft.SecurityInsights", "incidents"]);
+            let url = arm.resource_url();
             let incidents = client.list(http, &run, &url).map_err(api)?;
             (url, serde_json::json!({ "value": incidents }))
         }
