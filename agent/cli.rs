@@ -1380,11 +1380,37 @@ fn print_status(
     Ok(report)
 }
 
+/// What a config that fails as a whole means for the daemon, and which of its problems made
+/// it fail whole: one outside every client's block (a shared `[[duty]]`, `[mail]`) is every
+/// client's, so no client can be quarantined alone for it.
+fn refused_whole(errors: &config::ConfigErrors) -> String {
+    let outside: Vec<String> = (errors.0.iter())
+        .filter(|error| !error.key.starts_with("contractor"))
+        .map(|error| match error.line {
+            Some(line) => format!("line {line} ({})", error.key),
+            None => error.key.clone(),
+        })
+        .collect();
+    let mut said = "The configuration is refused as a whole: `dutywatch run` does not start on it, and a running daemon keeps the config it has when reloaded.".to_owned();
+    if !outside.is_empty() {
+        let (these, are) = match outside.len() {
+            1 => ("a problem", "is"),
+            _ => ("problems", "are"),
+        };
+        said += &format!(
+            " A problem inside one [[contractor]] block alone would only quarantine that client (perspective = \"msp\"), but {these} outside every client's block {are} every client's: {}.",
+            outside.join(", ")
+        );
+    }
+    said
+}
+
 fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
     let config = match config::load_with(path, Secrets::ReadWhereReadable) {
         Ok(config) => config,
         Err(errors) => {
             eprint!("{errors}");
+            eprintln!("{}", refused_whole(&errors));
             return Ok(ExitCode::FAILURE);
         }
     };

@@ -696,6 +696,8 @@ fn a_shared_duty_that_does_not_read_is_said_once_not_once_per_client() {
         1,
     ) + "\n[[contractor]]"
         + &second;
+    // An MSP's config, where a client's own mistake would only quarantine it.
+    let config = config.replacen("perspective = \"contractor\"", "perspective = \"msp\"", 1);
     fixture.write("dutywatch.toml", &config);
     let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
     let (_, stderr) = text(&output);
@@ -710,6 +712,22 @@ fn a_shared_duty_that_does_not_read_is_said_once_not_once_per_client() {
     // And what follows it is still read: the second client's own mistake.
     assert!(
         stderr.contains("contractor.duty.every: invalid type: integer `90`"),
+        "{stderr}"
+    );
+    // The shared duty is every client's, so the file fails whole, and that is said with the
+    // line that made it so (not the client's own mistake).
+    let line = config
+        .lines()
+        .position(|l| l.contains("rule = \"weekly\""))
+        .unwrap()
+        + 1;
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "The configuration is refused as a whole: `dutywatch run` does not start on it"
+        ) && last.ends_with(&format!(
+            "outside every client's block is every client's: line {line} (duty.rule)."
+        )),
         "{stderr}"
     );
 }
