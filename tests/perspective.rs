@@ -8,7 +8,7 @@ use dutywatch::status::{self, Filter};
 use dutywatch::store::Store;
 use dutywatch_checks::party::Party;
 
-use crate::util::{CRM, Fixture, MFA_BAD, MFA_OK, at};
+use crate::util::{self, CRM, Fixture, MFA_BAD, MFA_OK, at};
 
 pub(crate) fn client(id: &str, name: &str) -> String {
     format!(
@@ -206,4 +206,47 @@ fn contractor_perspective_refuses_several_contractors() {
             .contains("watches one contractor, but 2 are configured"),
         "{errors}"
     );
+}
+
+#[test]
+fn the_ack_and_silence_commands_a_mail_gives_run_as_pasted_in_an_msps_config() {
+    let fixture = msp_fixture();
+    let now = "2026-11-23T15:00:00Z";
+    let run = |args: &[&str]| util::dutywatch_command_at(&fixture.path(""), args, now);
+    let once = run(&["once", "--config", "dutywatch.toml"]);
+    assert!(once.status.success(), "{:?}", util::text(&once));
+    let mails = fixture.mails();
+    let mail = mails
+        .iter()
+        .find(|m| m.contains("MFA registered"))
+        .expect("acme's MFA mail");
+    // The command between the backticks of the footer's line, its placeholders filled in.
+    let command = |verb: &str| -> Vec<String> {
+        let start = mail
+            .find(&format!("`dutywatch {verb} "))
+            .unwrap_or_else(|| panic!("a {verb} command: {mail}"));
+        let text = &mail[start + 1..];
+        let text = &text[..text.find('`').expect("closing backtick")];
+        text.split_whitespace()
+            .skip(1)
+            .map(|word| match word {
+                "NAME" => "Dana".to_owned(),
+                "TEXT" => "on it".to_owned(),
+                "TIME" => "2026-11-24T15:00:00Z".to_owned(),
+                word => word.to_owned(),
+            })
+            .collect()
+    };
+    // Several clients are configured: without `--client` either one is refused.
+    for verb in ["silence", "ack"] {
+        let mut args = command(verb);
+        args.extend(["--config".to_owned(), "dutywatch.toml".to_owned()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = run(&args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {:?}",
+            util::text(&output)
+        );
+    }
 }

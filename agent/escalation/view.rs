@@ -155,10 +155,14 @@ pub(super) fn view(
         blocks,
         footer: vec![
             format!(
-                "Working on it? Tell your dutywatch administrator, who records it with `dutywatch ack {first_duty} --by NAME --reason TEXT`: reminders stop, the record stays."
+                "Working on it? Tell your dutywatch administrator, who records it with `dutywatch ack {first_duty} --client {} --by NAME --reason TEXT`: reminders stop, the record stays.",
+                c.id
             ),
+            // With the client named, as `status` below: an MSP's config has many, and the
+            // command pasted without it is refused.
             format!(
-                "Planned work? `dutywatch silence {first_duty} --reason TEXT --until TIME` holds the mails until then."
+                "Planned work? `dutywatch silence {first_duty} --client {} --reason TEXT --until TIME` holds the mails until then.",
+                c.id
             ),
             format!(
                 "All duties: `dutywatch status --client {} --subjects`.",
