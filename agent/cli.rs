@@ -1728,7 +1728,7 @@ fn duties_plan(config_path: &Path, client: Option<&str>, json: bool) -> anyhow::
     let mut stdout = std::io::stdout().lock();
     let mut out = Vec::new();
     for contractor in contractors {
-        let plan = contractor.plan(&config.timezone);
+        let plan = contractor.plan();
         let owned = plan
             .iter()
             .filter(|row| row.owner.is_some_and(|o| !o.parties().is_empty()))

@@ -166,7 +166,8 @@ pub struct Digest {
     pub contractor_name: String,
     pub msp_name: String,
     pub made_at: Timestamp,
-    /// The zone every time is shown in (the config's `timezone`).
+    /// The zone every time is shown in: the contractor's for its people, the config's for
+    /// the MSP's.
     #[serde(serialize_with = "zone_name")]
     pub zone: TimeZone,
     /// All counted duties, then per responsible party (the contractor's digest has both).
@@ -428,6 +429,12 @@ pub fn build(
     }
     going_stale.sort_by_key(|g| (g.stale_at, g.duty.clone()));
 
+    // Times as its readers live them: the contractor's people in the contractor's zone, the
+    // MSP's in the config's.
+    let zone = match party {
+        Party::Contractor => contractor.timezone.clone(),
+        Party::Msp => config.timezone.clone(),
+    };
     let sprs = match (party, client) {
         (Party::Contractor, Some(client)) => Some(sprs::project_client(config, client)),
         _ => None,
@@ -443,7 +450,7 @@ pub fn build(
         contractor_name: contractor.name.clone(),
         msp_name: config.msp.name.clone(),
         made_at: now,
-        zone: config.timezone.clone(),
+        zone: zone.clone(),
         totals,
         parties: parties
             .into_iter()
@@ -466,7 +473,7 @@ pub fn build(
         going_stale,
         undelivered: store.undelivered_mail(Some(&contractor.id))?,
         acks: store.active_acks(Some(&contractor.id), now)?,
-        crm_next_review: crm_next_review(&rows, party, &config.timezone),
+        crm_next_review: crm_next_review(&rows, party, &zone),
         sprs,
         history: Vec::new(),
         base_url: config.digest.as_ref().and_then(|d| d.base_url.clone()),

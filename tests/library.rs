@@ -27,7 +27,7 @@ fn the_demo_crm_with_the_library_watches_every_owned_objective() {
     let config = fixture.load();
     let contractor = &config.contractors[0];
     assert!(contractor.library.enabled);
-    let plan = contractor.plan(&config.timezone);
+    let plan = contractor.plan();
     assert_eq!(plan.len(), 320);
     let owned = plan
         .iter()
@@ -127,7 +127,7 @@ fn an_override_changes_a_library_cadence_and_a_disable_names_its_reason() {
     );
     assert_eq!(every(&config, "lib-3.1.1-msp"), "90d");
     let row = config.contractors[0]
-        .plan(&config.timezone)
+        .plan()
         .into_iter()
         .find(|row| row.objective.to_string() == "3.14.1[a]")
         .expect("row");
@@ -654,7 +654,7 @@ enabled = true
     fixture.write("dutywatch.toml", &config);
     let loaded = fixture.load();
     let contractor = &loaded.contractors[0];
-    let plan = contractor.plan(&loaded.timezone);
+    let plan = contractor.plan();
     let owned = plan
         .iter()
         .filter(|row| row.owner.is_some_and(|o| !o.parties().is_empty()))

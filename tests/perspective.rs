@@ -250,3 +250,88 @@ fn the_ack_and_silence_commands_a_mail_gives_run_as_pasted_in_an_msps_config() {
         );
     }
 }
+
+#[test]
+fn each_client_is_read_and_told_in_its_own_zone() {
+    let fixture = msp_fixture();
+    let now = at("2026-11-23T15:00:00Z");
+    let text = std::fs::read_to_string(fixture.config_path()).expect("read");
+    let text = text
+        .replacen("timezone = \"UTC\"", "timezone = \"America/New_York\"", 1)
+        .replacen(
+            "name = \"Birch Avionics\"",
+            "name = \"Birch Avionics\"\ntimezone = \"America/Chicago\"",
+            1,
+        );
+    fixture.write("dutywatch.toml", &text);
+    // A sign-off written as a date: midnight where the client is.
+    for id in ["acme", "birch"] {
+        fixture.write_dated(
+            &format!("{id}/reviews.csv"),
+            "review_id,account_id,decision,signed_off_at\nOct,alice,keep,2026-10-25\n",
+            now,
+        );
+    }
+    let config = fixture.load();
+    let mut engine = Engine::new(
+        Arc::new(config),
+        Store::open(&fixture.path("state/msp.db")).expect("store"),
+    );
+    engine.cycle(now).expect("cycle");
+    let rows = status::rows(engine.config(), engine.store(), &Filter::default()).expect("rows");
+    let due = |client: &str| {
+        rows.iter()
+            .find(|r| r.contractor == client && r.duty == "account-admin-report")
+            .and_then(|r| r.due)
+            .unwrap_or_else(|| panic!("{client}'s due time: {rows:#?}"))
+    };
+    // 31 days after the day of 2026-10-25 ended, in New York and in Chicago.
+    assert_eq!(due("acme"), at("2026-11-26T05:00:00Z"));
+    assert_eq!(due("birch"), at("2026-11-26T06:00:00Z"));
+    let mails = fixture.mails();
+    let mail_of = |name: &str| {
+        mails
+            .iter()
+            .find(|m| m.contains(name) && m.contains("Monthly account administration report"))
+            .unwrap_or_else(|| panic!("{name}'s mail: {mails:#?}"))
+    };
+    // The due time, and when the mail was decided.
+    let birch = mail_of("Birch Avionics");
+    assert!(
+        birch.contains("2026-11-26 00:00 CST") && birch.contains("2026-11-23 09:00 CST"),
+        "{birch}"
+    );
+    assert!(
+        mail_of("Acme Machining").contains("2026-11-26 00:00 EST"),
+        "{}",
+        mail_of("Acme Machining")
+    );
+}
+
+#[test]
+fn a_fixed_offset_abbreviation_is_refused_as_a_zone() {
+    let fixture = msp_fixture();
+    let text = std::fs::read_to_string(fixture.config_path()).expect("read");
+    fixture.write(
+        "dutywatch.toml",
+        &text
+            .replacen("timezone = \"UTC\"", "timezone = \"EST\"", 1)
+            .replacen(
+                "name = \"Birch Avionics\"",
+                "name = \"Birch Avionics\"\ntimezone = \"America/Chikago\"",
+                1,
+            ),
+    );
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = util::text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("timezone: `EST` is a fixed offset from UTC without daylight saving time")
+            && stderr.contains("e.g. `America/New_York`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("contractor[birch].timezone: `America/Chikago` is not an IANA time zone"),
+        "{stderr}"
+    );
+}

@@ -54,13 +54,17 @@ pub struct Contractor {
     pub hand_written: usize,
     /// `[contractor.incidents]`: its own hand-off and other incident deadlines.
     pub incident_overrides: super::incidents::IncidentOverrides,
+    /// Where its people are (its `timezone`, else the config's): its local dates and times
+    /// are read there, its calendar cadences fall due there, and its mails say times there.
+    pub timezone: TimeZone,
 }
 
 impl Contractor {
     /// Per catalog objective: its owner and the duty watching each side, or why none does
-    /// (`dutywatch duties plan`), derived from the CRM and the duties as loaded (`zone`: the
-    /// config's). Empty without a CRM.
-    pub fn plan(&self, zone: &TimeZone) -> Vec<PlanRow> {
+    /// (`dutywatch duties plan`), derived from the CRM and the duties as loaded, in the
+    /// contractor's zone as when they were loaded. Empty without a CRM.
+    pub fn plan(&self) -> Vec<PlanRow> {
+        let zone = &self.timezone;
         let Ok(lib) = library::library() else {
             // Loading the config reported it; nothing to plan with.
             return Vec::new();
@@ -191,6 +195,16 @@ impl Context<'_> {
         let id = raw.id.get_ref().clone();
         let key = format!("contractor[{id}]");
         self.id(&raw.id, &format!("{key}.id"));
+        let own_zone = match &raw.timezone {
+            None => Some(zone.clone()),
+            Some(name) => self.time_zone(
+                name,
+                &format!("{key}.timezone"),
+                "write e.g. `America/Chicago`, or leave it out for the config's `timezone`",
+            ),
+        };
+        // A zone that did not read was said; the rest is still checked, in the config's.
+        let zone = own_zone.as_ref().unwrap_or(zone);
         let contacts = self.addresses(&raw.contacts, &format!("{key}.contacts"));
         if raw.contacts.is_empty() {
             self.error(
@@ -482,6 +496,7 @@ impl Context<'_> {
             incident_overrides: super::incidents::IncidentOverrides::from_raw(
                 raw.incidents.as_ref(),
             ),
+            timezone: zone.clone(),
         })
     }
 

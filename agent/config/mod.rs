@@ -46,6 +46,7 @@ mod runtime;
 mod source;
 #[cfg(test)]
 mod tests;
+mod zone;
 
 pub use connector::{
     Api, ApiAuth, Connector, ConnectorInput, NextPage, NinjaQuery, Vendor, pointer_path,
@@ -338,20 +339,11 @@ pub fn parse_with(
     .map(|base| without_dot_dot(&base))
     .unwrap_or(base);
 
-    let timezone = match TimeZone::get(raw.timezone.get_ref()) {
-        Ok(zone) => Some(zone),
-        Err(_) => {
-            cx.error(
-                raw.timezone.span().start,
-                "timezone",
-                format!(
-                    "`{}` is not an IANA time zone; write e.g. `America/New_York` or `UTC`",
-                    raw.timezone.get_ref()
-                ),
-            );
-            None
-        }
-    };
+    let timezone = cx.time_zone(
+        &raw.timezone,
+        "timezone",
+        "write e.g. `America/New_York` or `UTC`",
+    );
     let zone = timezone.clone().unwrap_or(TimeZone::UTC);
 
     let evaluate = match &raw.evaluate {

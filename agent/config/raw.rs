@@ -204,6 +204,8 @@ pub(super) struct RawContractor {
     pub(super) incidents: Option<super::incidents::RawIncidentOverrides>,
     /// Requests a minute shared by all Graph and ARM sources of one Microsoft tenant.
     pub(super) tenant_rate_limit: Option<Spanned<u32>>,
+    /// The contractor's own zone where it is not the config's (an MSP's clients in several).
+    pub(super) timezone: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -399,20 +399,11 @@ impl Context<'_> {
             .map(|kind| self.mapping(kind, &raw.fields, &key));
         let zone = match &raw.timezone {
             None => Some(zone.clone()),
-            Some(name) => match TimeZone::get(name.get_ref()) {
-                Ok(zone) => Some(zone),
-                Err(_) => {
-                    self.error(
-                        name.span().start,
-                        &format!("{key}.timezone"),
-                        format!(
-                            "`{}` is not an IANA time zone; write e.g. `America/Chicago`, or leave it out to read this source's local times in the contractor's zone",
-                            name.get_ref()
-                        ),
-                    );
-                    None
-                }
-            },
+            Some(name) => self.time_zone(
+                name,
+                &format!("{key}.timezone"),
+                "write e.g. `America/Chicago`, or leave it out to read this source's local times in the contractor's zone",
+            ),
         };
         let date_format = match &raw.date_format {
             None => None,

@@ -48,7 +48,7 @@ pub(super) fn view(
     readers: Readers,
 ) -> View {
     let c = pass.contractor;
-    let zone = &pass.config.timezone;
+    let zone = &pass.contractor.timezone;
     // Blocks per duty, in the order of their most urgent step.
     let mut order: Vec<&str> = Vec::new();
     let mut by_duty: BTreeMap<&str, Vec<(&DecidedStep, &Item<'_>)>> = BTreeMap::new();
@@ -178,7 +178,7 @@ pub(super) fn view(
 /// record is older than the lapse (or that were never verified). The contractor stays
 /// accountable for what it handed over, so the mail says so plainly.
 fn unnoticed(pass: &Pass<'_>, duty: &Duty, lapsed_since: Timestamp) -> Option<String> {
-    let zone = &pass.config.timezone;
+    let zone = &pass.contractor.timezone;
     let mut requirements: Vec<_> = duty.objectives.iter().map(|o| o.requirement()).collect();
     requirements.dedup();
     let missed: Vec<String> = requirements
@@ -206,7 +206,7 @@ fn unnoticed(pass: &Pass<'_>, duty: &Duty, lapsed_since: Timestamp) -> Option<St
 
 fn block(pass: &Pass<'_>, entries: &[(&DecidedStep, &Item<'_>)], readers: Readers) -> Block {
     let c = pass.contractor;
-    let zone = &pass.config.timezone;
+    let zone = &pass.contractor.timezone;
     let duty = entries[0].1.duty;
     let all_resolved = entries.iter().all(|(s, _)| s.step == Step::Resolved);
     let worst = entries

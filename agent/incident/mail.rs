@@ -11,16 +11,15 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use lettre::Address;
 
-use crate::config::{Config, ContactRole, Contractor};
+use crate::config::{ContactRole, Contractor};
 use crate::store::{IncidentMail, OutgoingMail};
 
 pub(super) fn warning(
-    config: &Config,
     contractor: &Contractor,
     incident: &Incident,
     warning: &Warning,
 ) -> IncidentMail {
-    let zone = &config.timezone;
+    let zone = &contractor.timezone;
     let id = &incident.id;
     let left = hours_text(warning.left);
     let subject = match warning.step {

@@ -109,7 +109,7 @@ pub(crate) fn decide<'a>(
     move |incident| {
         incident::warnings_due(incident, &policy, now)
             .iter()
-            .map(|warning| mail::warning(config, contractor, incident, warning))
+            .map(|warning| mail::warning(contractor, incident, warning))
             .collect()
     }
 }
