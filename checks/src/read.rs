@@ -82,6 +82,7 @@ pub fn read(
         total: 0,
         records: Vec::new(),
         findings: Vec::new(),
+        dropped: 0,
         shared: Shared::new(reader.kind),
     };
     match format {
@@ -97,19 +98,34 @@ pub fn read(
         total,
         mut records,
         findings,
+        dropped,
         ..
     } = taken;
     records.shrink_to_fit();
-    if total > 0 && records.is_empty() {
-        let first = findings
+    let first = || {
+        findings
             .first()
             .map(ToString::to_string)
-            .unwrap_or_default();
+            .unwrap_or_default()
+    };
+    if total > 0 && records.is_empty() {
         return Err(error(
             None,
             format!(
-                "none of its {total} record(s) is a readable `{}` record; the first problem: {first}",
-                reader.kind.name
+                "none of its {total} record(s) is a readable `{}` record; the first problem: {}",
+                reader.kind.name,
+                first()
+            ),
+        ));
+    }
+    if dropped > 0 {
+        return Err(error(
+            None,
+            format!(
+                "{} of its {total} record(s) are not readable `{}` records, with more than {MAX_FINDINGS} problems in all: an export that broken is not judged record by record. The first problem: {}; mend the export, or map its fields with the source's `fields`",
+                total - records.len(),
+                reader.kind.name,
+                first()
             ),
         ));
     }
@@ -120,12 +136,20 @@ pub fn read(
     })
 }
 
+/// The most findings one document keeps. Each unreadable record is a subject of its own
+/// (`no_evidence`), so each one is kept, but a document of millions of records none of which
+/// reads (`[{}, {}, …]`) would otherwise hold some hundreds of bytes per record: a few MB of
+/// input, a GB of findings. Past this many the document is not judged record by record.
+pub const MAX_FINDINGS: usize = 10_000;
+
 /// The records read so far, and why the others are not.
 struct Taken<'r> {
     reader: RecordReader<'r>,
     total: usize,
     records: Vec<Record>,
     findings: Vec<Finding>,
+    /// Findings past [`MAX_FINDINGS`], counted only.
+    dropped: usize,
     /// Field names and repeated text, kept once for the whole document.
     shared: Shared,
 }
@@ -135,7 +159,11 @@ impl Taken<'_> {
         self.total += 1;
         let reading = self.reader.read_shared(raw, position, &mut self.shared);
         self.records.extend(reading.record);
-        self.findings.extend(reading.findings);
+        let room = MAX_FINDINGS - self.findings.len();
+        let found = reading.findings.len();
+        self.findings
+            .extend(reading.findings.into_iter().take(room));
+        self.dropped += found.saturating_sub(room);
     }
 }
 
@@ -765,6 +793,32 @@ mod tests {
                 "record 3 is_admin",
                 "record 3 mfa_registered"
             ]
+        );
+    }
+
+    #[test]
+    fn a_document_with_more_problems_than_are_kept_is_not_judged_record_by_record() {
+        let records = |unreadable: usize| {
+            let mut text = String::from(r#"[{"userPrincipalName": "a", "isMfaRegistered": true}"#);
+            for n in 0..unreadable {
+                text.push_str(&format!(r#",{{"userPrincipalName": "u{n}"}}"#));
+            }
+            text.push(']');
+            text
+        };
+        // One problem per unreadable record: as many as are kept still read.
+        let parsed = json("mfa_registration", &records(MAX_FINDINGS)).unwrap();
+        assert_eq!(parsed.findings.len(), MAX_FINDINGS);
+        assert_eq!(parsed.records.len(), 1);
+        // One more, and memory would grow with the document: it is refused whole.
+        let message = error(json("mfa_registration", &records(MAX_FINDINGS + 1)));
+        assert!(
+            message.contains(&format!(
+                "{} of its {} record(s) are not readable `mfa_registration` records, with more than {MAX_FINDINGS} problems",
+                MAX_FINDINGS + 1,
+                MAX_FINDINGS + 2
+            )) && message.contains("record 2 (u0)"),
+            "{message}"
         );
     }
 
