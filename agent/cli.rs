@@ -568,6 +568,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let config = load(&config.config, Secrets::Skip)?;
             let store = Store::open_read_only(&config.database)?;
+            // A quarantined client's duties as the daemon runs them, on its last good config.
+            let config = daemon::restore_last_good(config, &store, Secrets::Skip);
             let filter = status::Filter {
                 contractor: client,
                 party,
@@ -959,7 +961,7 @@ pub fn once(
     let now = at.unwrap_or_else(|| clock.now());
     let config = load(config_path, Secrets::Read)?;
     daemon::log_crm_problems(&config);
-    let store = Store::open(&config.database)
+    let mut store = Store::open(&config.database)
         .with_context(|| format!("opening the database `{}`", config.database.display()))?;
     // A cycle writes history, collector runs and mail as of `now`: dated before what the
     // database holds it would rewrite its past, dated ahead of the clock the daemon would
@@ -985,6 +987,9 @@ pub fn once(
     }
     crate::clock::check_not_behind(now, latest)
         .with_context(|| format!("the database `{}`", config.database.display()))?;
+    // A quarantined client runs on its last good config, as under the daemon.
+    let config = daemon::restore_last_good(config, &store, Secrets::Read);
+    daemon::remember_good(&mut store, &config, now);
     let undelivered = cycle_and_report(config, store, now, json)?;
     if undelivered.is_empty() {
         return Ok(ExitCode::SUCCESS);

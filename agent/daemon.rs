@@ -193,12 +193,15 @@ impl Daemon {
         now: Timestamp,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Daemon> {
-        let store = Store::open(&config.database)
+        let mut store = Store::open(&config.database)
             .with_context(|| format!("opening the database `{}`", config.database.display()))?;
         let lock = daemon_lock(&config.database);
         let worked_until = store
             .latest_activity()
             .context("reading when the database last worked")?;
+        let config = restore_last_good(config, &store, config::Secrets::Read);
+        remember_good(&mut store, &config, now);
+        log_quarantined(&config);
         let config = Arc::new(config);
         let mut engine = Engine::with_clock(Arc::clone(&config), store, clock);
         if lock.is_some() {
@@ -413,6 +416,9 @@ impl Daemon {
     pub fn reload(&mut self, now: Timestamp) -> anyhow::Result<()> {
         crate::secret::say_world_readable_again();
         let config = keep_last_good(config::load(&self.config_path)?, self.engine.config());
+        // A client broken since before this daemon started runs on what the database kept.
+        let config = restore_last_good(config, self.engine.store(), config::Secrets::Read);
+        remember_good(self.engine.store_mut(), &config, now);
         for client in &self.engine.config().quarantined {
             if config.quarantined(&client.id).is_none() {
                 tracing::info!(contractor = %client.id, "ClientQuarantineLifted");
@@ -473,6 +479,74 @@ fn keep_last_good(mut new: Config, running: &Config) -> Config {
         }
     }
     new
+}
+
+/// `config` with each client it quarantines and runs on nothing yet given the config text it
+/// last loaded from (`Store::good_config`), marked `last_good`: across a restart, as a reload
+/// keeps the running one (`keep_last_good`). A kept text that no longer gives the client (its
+/// CRM file gone, say) leaves it unwatched, and says why.
+pub(crate) fn restore_last_good(
+    mut config: Config,
+    store: &Store,
+    secrets: config::Secrets,
+) -> Config {
+    // One parse per kept text, however many clients it is the last good one of.
+    let mut parsed: Vec<(String, Option<Config>)> = Vec::new();
+    let mut restored = Vec::new();
+    for client in config.quarantined.iter_mut().filter(|c| !c.last_good) {
+        let good = match store.good_config(&client.id) {
+            Ok(Some(good)) => good,
+            Ok(None) => continue,
+            Err(error) => {
+                tracing::warn!(contractor = %client.id, error = %error, "ClientLastGoodUnread");
+                continue;
+            }
+        };
+        let index = match parsed.iter().position(|(text, _)| *text == good.text) {
+            Some(index) => index,
+            None => {
+                let old = config::parse_with(
+                    &config.path,
+                    &good.text,
+                    &|name| std::env::var(name).ok(),
+                    secrets,
+                );
+                parsed.push((good.text.clone(), old.ok()));
+                parsed.len() - 1
+            }
+        };
+        let contractor = parsed[index]
+            .1
+            .as_ref()
+            .and_then(|old| old.contractors.iter().find(|c| c.id == client.id));
+        match contractor {
+            Some(contractor) => {
+                client.last_good = true;
+                tracing::info!(contractor = %client.id, loaded_at = %good.loaded_at, "ClientLastGoodRestored");
+                restored.push(contractor.clone());
+            }
+            None => tracing::warn!(
+                contractor = %client.id,
+                loaded_at = %good.loaded_at,
+                "ClientLastGoodNoLongerLoads"
+            ),
+        }
+    }
+    config.contractors.extend(restored);
+    config
+}
+
+/// Keeps `config`'s text as its clients' last good one when nothing in it is quarantined.
+/// Not kept otherwise: a block that does not load may hold a secret where its reference
+/// belongs, and the database never holds a secret.
+pub(crate) fn remember_good(store: &mut Store, config: &Config, now: Timestamp) {
+    if config.perspective != config::Perspective::Msp || !config.quarantined.is_empty() {
+        return;
+    }
+    let clients: Vec<&str> = config.contractors.iter().map(|c| c.id.as_str()).collect();
+    if let Err(error) = store.remember_good_config(&config.text, &clients, now) {
+        tracing::warn!(error = %error, "GoodConfigNotKept");
+    }
 }
 
 /// Every quarantined client, as an error each time a config is (re)loaded.
@@ -551,7 +625,6 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let config = config::load(&config_path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     log_crm_problems(&config);
-    log_quarantined(&config);
     let mut daemon =
         Daemon::start_with_clock(config_path, config, clock.now(), Arc::clone(&clock))?;
     service.ready();

@@ -469,6 +469,57 @@ fn a_reload_keeps_a_broken_clients_last_good_config_and_a_fix_lifts_the_quaranti
 }
 
 #[test]
+fn a_broken_client_keeps_its_last_good_config_across_a_restart() {
+    let fixture = msp_fixture();
+    let now = at(NOW);
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    {
+        let mut daemon = Daemon::start(fixture.config_path(), fixture.load(), now).expect("starts");
+        daemon.step(now).expect("step");
+    }
+    // Acme's block breaks (a misspelt key, and a secret written where its reference goes)
+    // while the daemon is down; the restart is a reboot, an upgrade.
+    let broken = good.replacen(
+        "name = \"Acme Machining\"",
+        "name = \"Acme Machining\"\ntenant_rate_limt = \"hunter2-literal\"",
+        1,
+    );
+    assert_ne!(broken, good);
+    fixture.write("dutywatch.toml", &broken);
+    let later = at("2026-11-23T15:05:00Z");
+    let mut daemon = Daemon::start(fixture.config_path(), fixture.load(), later).expect("starts");
+    let config = Arc::clone(daemon.config());
+    let acme = config.quarantined("acme").expect("acme is quarantined");
+    assert!(acme.last_good, "on the config it last loaded from");
+    assert!(config.contractors.iter().any(|c| c.id == "acme"));
+    let summary = daemon.step(later).expect("step").expect("work");
+    assert_eq!(summary.evaluated, 4, "both clients are still evaluated");
+    let quarantine = quarantine_mails(&fixture);
+    assert_eq!(quarantine.len(), 1);
+    assert!(
+        quarantine[0].contains("last good configuration keeps running"),
+        "{}",
+        quarantine[0]
+    );
+    // `status` shows acme's duties as they run, beside the quarantine.
+    let output = fixture.run(&["status", "--config", "dutywatch.toml", "--client", "acme"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("client-config") && stdout.contains("mfa-registered"),
+        "{stdout}"
+    );
+    drop(daemon);
+    // The broken file was not kept: it may hold what must not be stored.
+    let db = std::fs::read(fixture.path("state/msp.db")).expect("db");
+    assert!(
+        !db.windows(b"hunter2-literal".len())
+            .any(|w| w == b"hunter2-literal"),
+        "the broken text is not in the database"
+    );
+}
+
+#[test]
 fn a_client_broken_from_the_start_is_not_watched_until_a_reload_fixes_it() {
     let fixture = msp_fixture();
     let crm = std::fs::read_to_string(fixture.path("acme/crm.csv")).expect("read");

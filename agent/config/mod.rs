@@ -17,6 +17,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use dutywatch_checks::duty::{Duty, validate_id};
 use dutywatch_checks::kind::{Empty, EvidenceKind, Field, FieldType, Kinds};
@@ -80,6 +81,9 @@ const DEFAULT_EVALUATE: &str = "*/15 * * * *";
 #[derive(Debug)]
 pub struct Config {
     pub path: PathBuf,
+    /// The text it was read from: kept as the last good config of its clients when nothing
+    /// in it is quarantined (`Store::remember_good_config`).
+    pub text: Arc<str>,
     pub perspective: Perspective,
     pub timezone: TimeZone,
     pub database: PathBuf,
@@ -115,7 +119,8 @@ pub struct Quarantined {
     pub name: String,
     pub errors: Vec<ConfigError>,
     /// Whether an earlier, good config of this client keeps running (the daemon sets it when
-    /// a reload breaks a client it was already watching); `false` from the loader.
+    /// a reload breaks a client it was already watching, or when the database kept the config
+    /// it last loaded from: `daemon::restore_last_good`); `false` from the loader.
     pub last_good: bool,
 }
 
@@ -570,6 +575,7 @@ pub fn parse_with(
     };
     Ok(Config {
         path: path.to_owned(),
+        text: Arc::from(text),
         perspective: raw.perspective,
         timezone,
         database,

@@ -784,7 +784,7 @@ pub(super) fn chain_hash(fields: &[&str]) -> String {
     hex::encode(hasher.finalize())
 }
 
-fn sha256_hex(payload: &[u8]) -> String {
+pub(super) fn sha256_hex(payload: &[u8]) -> String {
     hex::encode(Sha256::digest(payload))
 }
 

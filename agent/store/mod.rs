@@ -14,6 +14,7 @@ mod backup;
 mod digests;
 mod evidence;
 mod files;
+mod good_configs;
 mod incidents;
 mod keyed;
 mod ladder;
@@ -66,6 +67,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0019_incident_chain.sql")),
     M::up(include_str!("migrations/0020_met_subjects_backfill.sql")),
     M::up(include_str!("migrations/0021_runs_by_start.sql")),
+    M::up(include_str!("migrations/0022_good_configs.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 
