@@ -9,6 +9,7 @@ use csv::{ByteRecord, ReaderBuilder};
 use super::vocabulary::{OwnerWords, builtin_column, header_key, is_inheritance_header, word_key};
 use super::{CrmColumn as Column, Location, RawCrmRow, RejectedRow, Responsibility};
 use crate::catalog::ControlRef;
+use crate::line_index::LineIndex;
 use crate::lint::{Finding, code};
 
 pub(super) struct CsvRead {
@@ -262,47 +263,6 @@ pub(super) fn no_header(
             "the CRM file is empty: it has no header row".to_owned(),
             format!("start the file with a header row naming the columns: {COLUMN_LIST}"),
         ),
-    }
-}
-
-/// Physical line numbers from byte offsets.
-///
-/// `csv::Position::line` skips blank lines and counts `\r\n` oddly, and a record's
-/// `Position::byte` can point into the line breaks before it; so lines are counted here, from
-/// the first byte after those breaks. `\n`, `\r\n` and a lone `\r` each end a line, as in
-/// the csv crate.
-struct LineIndex<'a> {
-    bytes: &'a [u8],
-    /// Byte offset where each line starts; line 1 starts at 0.
-    starts: Vec<usize>,
-}
-
-impl<'a> LineIndex<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        let mut starts = vec![0];
-        for (index, byte) in bytes.iter().enumerate() {
-            let ends_line = match byte {
-                b'\n' => true,
-                b'\r' => bytes.get(index + 1) != Some(&b'\n'),
-                _ => false,
-            };
-            if ends_line {
-                starts.push(index + 1);
-            }
-        }
-        Self { bytes, starts }
-    }
-
-    /// The line of the first byte at or after `offset` that is not a line break.
-    fn line_at(&self, offset: u64) -> u32 {
-        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
-        let start = self
-            .bytes
-            .get(offset..)
-            .and_then(|rest| rest.iter().position(|b| !matches!(b, b'\r' | b'\n')))
-            .map_or(self.bytes.len(), |skip| offset + skip);
-        let line = self.starts.partition_point(|&s| s <= start);
-        u32::try_from(line).unwrap_or(u32::MAX)
     }
 }
 
