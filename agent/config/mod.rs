@@ -328,15 +328,7 @@ pub fn parse_with(
             }]));
         }
     };
-    // Absolute, so a file is one origin however the config was named (`--config
-    // dutywatch.toml` or its full path): a recurring duty keeps the newest snapshot of each.
-    let base = path.parent().map(Path::to_owned).unwrap_or_default();
-    let base = match base.as_os_str().is_empty() {
-        true => std::path::absolute("."),
-        false => std::path::absolute(&base),
-    }
-    .map(|base| without_dot_dot(&base))
-    .unwrap_or(base);
+    let base = config_dir(path);
 
     let timezone = match TimeZone::get(raw.timezone.get_ref()) {
         Ok(zone) => Some(zone),
@@ -613,6 +605,20 @@ fn read_hint(message: &str, key: &str) -> String {
     } else {
         String::new()
     }
+}
+
+/// The folder of the config at `path`, which its relative paths are read from. Absolute, so a
+/// file is one origin however the config was named (`--config dutywatch.toml` or its full
+/// path): a recurring duty keeps the newest snapshot of each, and an error names the file
+/// that was looked for.
+fn config_dir(path: &Path) -> PathBuf {
+    let base = path.parent().map(Path::to_owned).unwrap_or_default();
+    match base.as_os_str().is_empty() {
+        true => std::path::absolute("."),
+        false => std::path::absolute(&base),
+    }
+    .map(|base| without_dot_dot(&base))
+    .unwrap_or(base)
 }
 
 /// `path` with its `..` taken away lexically (`/a/sub/../b` is `/a/b`), as
