@@ -356,19 +356,20 @@ pub(super) fn accept_header(
     mapping: &[(Column, String)],
     problems: &mut Vec<Finding>,
 ) {
-    if let (Some(first), Some(last)) = (skipped.first(), skipped.last()) {
-        let lines = if first == last {
-            format!("line {first}")
+    // Every line above the header is not read, blank ones and the ends of a cell that runs
+    // over several lines included: the range is all of them, not the first to the last
+    // line where a skipped row starts (which left out a blank line just above the header).
+    if !skipped.is_empty() {
+        let last = location.line.saturating_sub(1);
+        let lines = if last <= 1 {
+            "line 1 above it (a title or guidance) is".to_owned()
         } else {
-            format!("lines {first} to {last}")
+            format!("lines 1 to {last} above it (a title or guidance) are")
         };
         problems.push(Finding::warning(
             Some(location.clone()),
             code::ROWS_ABOVE_HEADER,
-            format!(
-                "the header is line {}; {lines} above it (a title or guidance) are not read",
-                location.line
-            ),
+            format!("the header is line {}; {lines} not read", location.line),
             "nothing to do if those lines are not CRM rows".to_owned(),
         ));
     }
