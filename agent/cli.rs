@@ -1365,6 +1365,9 @@ fn print_status(
             "{}",
             status::table(&report.duties, &config.timezone, subjects, library)
         )?;
+        if let Some(note) = status::unwatched_party_note(config, filter) {
+            write!(stdout, "{note}")?;
+        }
         write!(
             stdout,
             "{}",
