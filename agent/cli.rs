@@ -591,7 +591,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        Command::CheckConfig(args) => check_config(&args.config),
+        Command::CheckConfig(args) => check_config(&args.config, clock.now()),
         Command::Crm(CrmCommand::Lint {
             file,
             sheet,
@@ -1370,6 +1370,9 @@ fn print_status(
             "{}",
             status::table(&report.duties, &config.timezone, subjects, library)
         )?;
+        if let Some(note) = status::unwatched_party_note(config, filter) {
+            write!(stdout, "{note}")?;
+        }
         write!(
             stdout,
             "{}",
@@ -1410,7 +1413,8 @@ fn refused_whole(errors: &config::ConfigErrors) -> String {
     said
 }
 
-fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
+/// Checks the config as of `now`, the instant each source's next runs are counted from.
+fn check_config(path: &Path, now: Timestamp) -> anyhow::Result<ExitCode> {
     let config = match config::load_with(path, Secrets::ReadWhereReadable) {
         Ok(config) => config,
         Err(errors) => {
@@ -1477,6 +1481,7 @@ fn check_config(path: &Path) -> anyhow::Result<ExitCode> {
         // duties reading it will be source_error until it is, so say it now.
         for source in &contractor.sources {
             let at = format!("note: contractor[{}].source[{}]", contractor.id, source.id);
+            println!("{at}: {}", source.schedule.next_two_runs(now));
             let Some(pattern) = source.kind.file_pattern() else {
                 // Not called here: check-config reads files, it does not call APIs.
                 if let Some(url) = source.kind.api_url() {

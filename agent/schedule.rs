@@ -38,14 +38,16 @@ impl Schedule {
         };
         let fields = expression.split_whitespace().count();
         if !(5..=6).contains(&fields) {
-            return Err(error(format!("it has {fields} fields")));
+            let plural = if fields == 1 { "" } else { "s" };
+            return Err(error(format!("it has {fields} field{plural}")));
         }
         let cron = CronParser::builder()
             .seconds(Seconds::Optional)
             .year(Year::Disallowed)
             .build()
             .parse(expression)
-            .map_err(|e| error(e.to_string()))?;
+            // croner says only "Number out of bounds": name the field and its range.
+            .map_err(|e| error(out_of_range(expression).unwrap_or_else(|| e.to_string())))?;
         Ok(Schedule {
             expression: expression.trim().to_owned(),
             cron: Arc::new(cron),
@@ -67,6 +69,45 @@ impl Schedule {
         &self.expression
     }
 
+    /// Whether the line has six fields, the first being seconds.
+    pub fn has_seconds(&self) -> bool {
+        self.expression.split_whitespace().count() == 6
+    }
+
+    /// The next two runs after `after`, in the schedule's zone, for `check-config`: a
+    /// line that reads otherwise than meant (a sixth field taken as seconds, a day that
+    /// never comes) shows in when it runs.
+    pub fn next_two_runs(&self, after: Timestamp) -> String {
+        let format = if self.has_seconds() {
+            "%Y-%m-%d %H:%M:%S %Z"
+        } else {
+            "%Y-%m-%d %H:%M %Z"
+        };
+        let show = |at: Timestamp| at.to_zoned(self.zone.clone()).strftime(format).to_string();
+        let reading = if self.has_seconds() {
+            " (6 fields: read as second minute hour day-of-month month day-of-week)"
+        } else {
+            ""
+        };
+        match self.next_after(after) {
+            None => format!(
+                "schedule `{}`{reading} never runs: no date matches it",
+                self.expression
+            ),
+            Some(first) => {
+                let then = self.next_after(first).map_or_else(
+                    || "then never".to_owned(),
+                    |second| format!("then {}", show(second)),
+                );
+                format!(
+                    "schedule `{}`{reading} runs next at {}, {then}",
+                    self.expression,
+                    show(first)
+                )
+            }
+        }
+    }
+
     /// The same parsed line, read in `zone`.
     pub fn in_zone(&self, zone: TimeZone) -> Schedule {
         Schedule {
@@ -80,6 +121,39 @@ impl Schedule {
     pub fn shares_parse_with(&self, other: &Schedule) -> bool {
         Arc::ptr_eq(&self.cron, &other.cron)
     }
+}
+
+/// Each cron field's name and the numbers it takes, seconds first (a 5-field line starts
+/// at minute).
+const FIELDS: [(&str, u32, u32); 6] = [
+    ("second", 0, 59),
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 7),
+];
+
+/// The first number of a 5- or 6-field line outside its field's range, as a reason.
+fn out_of_range(expression: &str) -> Option<String> {
+    let fields: Vec<&str> = expression.split_whitespace().collect();
+    let names = FIELDS.get(FIELDS.len().checked_sub(fields.len())?..)?;
+    for (text, (name, low, high)) in fields.iter().zip(names) {
+        for part in text.split(',') {
+            // `a-b/step`: the step is not a value of the field.
+            let range = part.split('/').next().unwrap_or(part);
+            for number in range.split('-') {
+                if let Ok(value) = number.parse::<u32>()
+                    && !(*low..=*high).contains(&value)
+                {
+                    return Some(format!(
+                        "its {name} field `{text}` is out of range: {name} takes {low} to {high}"
+                    ));
+                }
+            }
+        }
+    }
+    None
 }
 
 impl fmt::Debug for Schedule {
@@ -180,6 +254,44 @@ mod tests {
             .next_after("2026-11-23T12:00:00Z".parse().unwrap())
             .unwrap();
         assert_eq!(next.to_string(), "2026-11-23T17:00:30Z");
+    }
+
+    #[test]
+    fn a_number_out_of_range_names_its_field_and_range() {
+        let error = Schedule::parse("0 25 * * *", new_york())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("its hour field `25` is out of range: hour takes 0 to 23"),
+            "{error}"
+        );
+        let error = Schedule::parse("0 0 6 1 13 *", new_york())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("its month field `13` is out of range: month takes 1 to 12"),
+            "{error}"
+        );
+        let error = Schedule::parse("0", new_york()).unwrap_err().to_string();
+        assert!(error.contains("it has 1 field ("), "{error}");
+    }
+
+    #[test]
+    fn the_next_two_runs_show_how_a_line_is_read() {
+        let after: Timestamp = "2026-12-01T05:00:00Z".parse().unwrap();
+        let five = Schedule::parse("30 6 * * *", new_york()).unwrap();
+        assert_eq!(
+            five.next_two_runs(after),
+            "schedule `30 6 * * *` runs next at 2026-12-01 06:30 EST, then 2026-12-02 06:30 EST"
+        );
+        // The extra `*` makes `30` seconds and `6` minutes: hourly, not daily.
+        let six = Schedule::parse("30 6 * * * *", new_york()).unwrap();
+        assert_eq!(
+            six.next_two_runs(after),
+            "schedule `30 6 * * * *` (6 fields: read as second minute hour day-of-month month day-of-week) runs next at 2026-12-01 00:06:30 EST, then 2026-12-01 01:06:30 EST"
+        );
+        let never = Schedule::parse("0 0 31 2 *", new_york()).unwrap();
+        assert!(never.next_two_runs(after).contains("never runs"));
     }
 
     #[test]

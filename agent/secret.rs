@@ -131,12 +131,10 @@ impl fmt::Display for SecretRef {
 pub enum SecretError {
     #[error("environment variable {name} is not set or not valid utf-8")]
     MissingEnv { name: String },
-    #[error("cannot read secret file {}", path.display())]
-    ReadFile {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    // The OS reason is in the message (not a `#[source]`): the config's errors print
+    // the message alone, and without it a missing file and a closed one read the same.
+    #[error("cannot read secret file `{}`: {reason}", path.display())]
+    ReadFile { path: PathBuf, reason: io::Error },
     #[error(
         "credential {name} needs $CREDENTIALS_DIRECTORY, which is not set; \
          add LoadCredential={name}:<path> to the systemd unit"
@@ -145,14 +143,13 @@ pub enum SecretError {
     #[error("credential name {name:?} must be a plain file name (no '/', not '.' or '..')")]
     InvalidCredentialName { name: String },
     #[error(
-        "cannot read credential {name} from {} (check LoadCredential={name}:<path> in the systemd unit)",
+        "cannot read credential {name} from `{}`: {reason} (check LoadCredential={name}:<path> in the systemd unit)",
         path.display()
     )]
     ReadCredential {
         name: String,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        reason: io::Error,
     },
     #[error("{origin} is larger than {} bytes", MAX_SECRET_BYTES)]
     TooLarge { origin: SecretRef },
@@ -238,9 +235,9 @@ impl SecretRef {
             Self::File(path) => {
                 warn_if_world_readable(path);
                 read_secret(path, self).map_err(|error| match error {
-                    ReadError::Io(source) => SecretError::ReadFile {
+                    ReadError::Io(reason) => SecretError::ReadFile {
                         path: path.clone(),
-                        source,
+                        reason,
                     },
                     ReadError::Secret(error) => error,
                 })?
@@ -254,10 +251,10 @@ impl SecretRef {
                     .ok_or_else(|| SecretError::NoCredentialsDirectory { name: name.clone() })?;
                 let path = Path::new(&dir).join(name);
                 read_secret(&path, self).map_err(|error| match error {
-                    ReadError::Io(source) => SecretError::ReadCredential {
+                    ReadError::Io(reason) => SecretError::ReadCredential {
                         name: name.clone(),
                         path,
-                        source,
+                        reason,
                     },
                     ReadError::Secret(error) => error,
                 })?
@@ -495,11 +492,15 @@ mod tests {
             .resolve_with(&env_of(&[]))
             .unwrap_err();
         assert!(
-            matches!(&error, SecretError::ReadFile { source, .. } if source.kind() == io::ErrorKind::NotFound)
+            matches!(&error, SecretError::ReadFile { reason, .. } if reason.kind() == io::ErrorKind::NotFound)
         );
+        // The path and the OS's reason, as for a CRM file that does not read.
         assert_eq!(
             error.to_string(),
-            format!("cannot read secret file {}", path.display())
+            format!(
+                "cannot read secret file `{}`: No such file or directory (os error 2)",
+                path.display()
+            )
         );
     }
 

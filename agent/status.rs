@@ -8,7 +8,7 @@ use dutywatch_checks::verdict::StateKind;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::config::{CLIENT_CONFIG_DUTY, Config};
+use crate::config::{CLIENT_CONFIG_DUTY, Config, Perspective};
 use crate::store::{CurrentSubject, Store, UndeliveredMail};
 
 /// One line of the status report.
@@ -333,8 +333,29 @@ pub fn table(rows: &[StatusRow], zone: &TimeZone, subjects: bool, library: bool)
             count(&mut folded.iter().copied())
         );
     }
-    let _ = writeln!(out, "\n{} duties: {}", all.len(), count(&mut all.iter()));
+    match all.len() {
+        0 => out.push_str("\n0 duties\n"),
+        n => {
+            let _ = writeln!(out, "\n{n} duties: {}", count(&mut all.iter()));
+        }
+    }
     out
+}
+
+/// Why `--party` shows none of that party's duties however the config is filled: from the MSP
+/// perspective only the MSP's own duties are watched, so `--party contractor` matches none.
+pub fn unwatched_party_note(config: &Config, filter: &Filter) -> Option<String> {
+    match (config.perspective, filter.party) {
+        (Perspective::Msp, Some(Party::Contractor)) => Some(
+            "note: this config has perspective = \"msp\": it watches only the duties the MSP is \
+             responsible for (its side of shared CRM rows included), so no contractor duty is \
+             shown. A contractor's own duties are watched by a config with perspective = \
+             \"contractor\" (the contractor's own dutywatch); `dutywatch duties plan` lists who \
+             does what, and `dutywatch status --party msp` (or no --party) this config's duties.\n"
+                .to_owned(),
+        ),
+        _ => None,
+    }
 }
 
 fn subject_lines(out: &mut String, row: &StatusRow, show: &dyn Fn(Option<Timestamp>) -> String) {

@@ -605,6 +605,55 @@ fn a_broken_source_is_one_problem_not_one_more_per_duty_on_it() {
 }
 
 #[test]
+fn check_config_shows_each_sources_next_runs_so_a_seconds_field_shows() {
+    let fixture = util::standard(at(util::CLOCK));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    // An extra `*` on the mfa source: six fields are read seconds first, so this is
+    // hourly at :06:30, not daily at 06:30.
+    let six = good.replacen("schedule = \"0 * * * *\"", "schedule = \"30 6 * * * *\"", 1);
+    assert_ne!(six, good);
+    fixture.write("dutywatch.toml", &six);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    // The standard CRM leaves objectives unowned, so the exit status is not the point.
+    let (stdout, _) = text(&output);
+    // The clock is 2026-12-01T00:00Z, 19:00 in New York the evening before.
+    assert!(
+        stdout.contains("source[reviews]: schedule `0 6 * * *` runs next at 2026-12-01 06:00 EST, then 2026-12-02 06:00 EST"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("source[mfa]: schedule `30 6 * * * *` (6 fields: read as second minute hour day-of-month month day-of-week) runs next at 2026-11-30 19:06:30 EST, then 2026-11-30 20:06:30 EST"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_cron_number_out_of_range_names_its_field() {
+    let fixture = util::standard(at(util::CLOCK));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    for (line, reason) in [
+        (
+            "0 25 * * *",
+            "its hour field `25` is out of range: hour takes 0 to 23",
+        ),
+        ("0", "it has 1 field ("),
+    ] {
+        let broken = good.replacen(
+            "schedule = \"0 * * * *\"",
+            &format!("schedule = \"{line}\""),
+            1,
+        );
+        fixture.write("dutywatch.toml", &broken);
+        let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+        let (_, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("source[mfa].schedule"), "{stderr}");
+        assert!(stderr.contains(reason), "{line}: {stderr}");
+        assert!(!stderr.contains("Number out of bounds"), "{stderr}");
+    }
+}
+
+#[test]
 fn a_mistake_in_one_source_or_duty_does_not_hide_the_next_ones() {
     let fixture = util::standard(at(util::CLOCK));
     let good = std::fs::read_to_string(fixture.config_path()).expect("read");

@@ -544,6 +544,20 @@ fn check_config_from_an_admin_shell_leaves_a_credential_unread() {
             .contains("cannot resolve the client secret: cannot read secret file"),
         "{stdout}{stderr}"
     );
+
+    // Written relative, it is looked for beside the config: the error names that file and
+    // why the OS would not open it, as a `crm_file` error does.
+    fixture.write("dutywatch.toml", &graph_config(&server, ""));
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = util::text(&output);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "cannot resolve the client secret: cannot read secret file `{}`: No such file or directory (os error 2)",
+            fixture.path("graph-secret").display()
+        )),
+        "{stdout}{stderr}"
+    );
 }
 
 #[test]

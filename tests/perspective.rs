@@ -192,6 +192,35 @@ fn msp_perspective_keeps_clients_apart_in_status_and_mail() {
 }
 
 #[test]
+fn status_party_contractor_from_the_msp_perspective_says_why_it_shows_nothing() {
+    let fixture = msp_fixture();
+    let once = fixture.run(&["once", "--config", "dutywatch.toml"]);
+    assert!(once.status.code().is_some(), "once ran");
+    let output = fixture.run(&[
+        "status",
+        "--config",
+        "dutywatch.toml",
+        "--party",
+        "contractor",
+    ]);
+    let (stdout, stderr) = util::text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    // Not a bare "0 duties: ": the reason there are none, and where the others are.
+    assert!(stdout.contains("\n0 duties\n"), "{stdout}");
+    assert!(!stdout.contains("0 duties: "), "{stdout}");
+    assert!(
+        stdout.contains("this config has perspective = \"msp\": it watches only the duties the MSP is responsible for"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("`dutywatch duties plan`"), "{stdout}");
+    // Its own party's duties are shown as before, without the note.
+    let output = fixture.run(&["status", "--config", "dutywatch.toml", "--party", "msp"]);
+    let (stdout, _) = util::text(&output);
+    assert!(!stdout.contains("perspective = \"msp\""), "{stdout}");
+    assert!(!stdout.contains("\n0 duties"), "{stdout}");
+}
+
+#[test]
 fn contractor_perspective_refuses_several_contractors() {
     let fixture = msp_fixture();
     let text = std::fs::read_to_string(fixture.config_path()).expect("read");

@@ -646,8 +646,9 @@ impl Context<'_> {
         reference: &Spanned<SecretRef>,
         key: &str,
     ) -> Option<ClientSecret> {
-        let base = self.file.parent().unwrap_or(Path::new(".")).to_owned();
-        let resolved = reference.get_ref().relative_to(&base);
+        let resolved = reference
+            .get_ref()
+            .relative_to(&super::config_dir(&self.file));
         let read = match self.secrets {
             Secrets::Skip => Ok(None),
             Secrets::Read | Secrets::ReadWhereReadable => match resolved.resolve_with(self.env) {

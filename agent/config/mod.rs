@@ -14,7 +14,7 @@
 //! which collects located errors; each part of the file is validated in its
 //! own submodule, from the serde shapes in `raw`.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -334,15 +334,7 @@ pub fn parse_with(
             }]));
         }
     };
-    // Absolute, so a file is one origin however the config was named (`--config
-    // dutywatch.toml` or its full path): a recurring duty keeps the newest snapshot of each.
-    let base = path.parent().map(Path::to_owned).unwrap_or_default();
-    let base = match base.as_os_str().is_empty() {
-        true => std::path::absolute("."),
-        false => std::path::absolute(&base),
-    }
-    .map(|base| without_dot_dot(&base))
-    .unwrap_or(base);
+    let base = config_dir(path);
 
     let timezone = cx.time_zone(
         &raw.timezone,
@@ -421,7 +413,9 @@ pub fn parse_with(
     let mut contractors = Vec::new();
     // Each client's errors: the range of `cx.errors` it pushed, by index of `raw.contractor`.
     let mut client_errors: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
-    let mut seen_ids = BTreeSet::new();
+    // Each client id read so far, and the config line its block starts on: a second one
+    // says where the first is.
+    let mut seen_ids: BTreeMap<String, usize> = BTreeMap::new();
     let raw_packages: Vec<_> = (raw.package.iter().enumerate())
         .filter_map(|(index, entry)| cx.section(entry, "package", Some(index)))
         .collect();
@@ -473,14 +467,18 @@ pub fn parse_with(
                 // readable id, or with another's, is a problem of the whole file (a reload
                 // keeps the running config).
                 match read_id {
-                    Some(id) if seen_ids.insert(id.clone()) => {
-                        client_errors.push((index, start..cx.errors.len()));
-                    }
-                    Some(id) => cx.error(
-                        entry.span().start,
-                        "contractor.id",
-                        format!("contractor `{id}` is configured twice"),
-                    ),
+                    Some(id) => match seen_ids.get(&id) {
+                        None => {
+                            let at = block.as_ref().and_then(|b| b.word_offset("id"));
+                            seen_ids.insert(id.clone(), cx.line(at.unwrap_or(entry.span().start)));
+                            client_errors.push((index, start..cx.errors.len()));
+                        }
+                        Some(&first) => cx.error(
+                            entry.span().start,
+                            "contractor.id",
+                            configured_twice(&id, first),
+                        ),
+                    },
                     None => cx.error(
                         entry.span().start,
                         "contractor.id",
@@ -495,14 +493,12 @@ pub fn parse_with(
             raw_contractor.get_ref().name.clone(),
         ));
         let id = raw_contractor.get_ref().id.get_ref().clone();
-        if !seen_ids.insert(id.clone()) {
-            cx.error(
-                raw_contractor.get_ref().id.span().start,
-                "contractor.id",
-                format!("contractor `{id}` is configured twice"),
-            );
+        let at = raw_contractor.get_ref().id.span().start;
+        if let Some(&first) = seen_ids.get(&id) {
+            cx.error(at, "contractor.id", configured_twice(&id, first));
             continue;
         }
+        seen_ids.insert(id.clone(), cx.line(at));
         let start = cx.errors.len();
         if let Some(contractor) = cx.contractor(
             index,
@@ -611,6 +607,27 @@ fn read_hint(message: &str, key: &str) -> String {
     } else {
         String::new()
     }
+}
+
+/// A second client block with `id`, the first being on config line `first`.
+fn configured_twice(id: &str, first: usize) -> String {
+    format!(
+        "contractor `{id}` is configured twice (the first is at line {first}); give each client its own id, or merge the two blocks"
+    )
+}
+
+/// The folder of the config at `path`, which its relative paths are read from. Absolute, so a
+/// file is one origin however the config was named (`--config dutywatch.toml` or its full
+/// path): a recurring duty keeps the newest snapshot of each, and an error names the file
+/// that was looked for.
+fn config_dir(path: &Path) -> PathBuf {
+    let base = path.parent().map(Path::to_owned).unwrap_or_default();
+    match base.as_os_str().is_empty() {
+        true => std::path::absolute("."),
+        false => std::path::absolute(&base),
+    }
+    .map(|base| without_dot_dot(&base))
+    .unwrap_or(base)
 }
 
 /// `path` with its `..` taken away lexically (`/a/sub/../b` is `/a/b`), as

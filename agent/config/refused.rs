@@ -47,6 +47,17 @@ impl<'i> RefusedTable<'i> {
         })
     }
 
+    /// Where the text value of `key` starts in the file, for an error naming that line.
+    pub(super) fn word_offset(&self, key: &str) -> Option<usize> {
+        let DeValue::Table(table) = self.0.get_ref() else {
+            return None;
+        };
+        table.iter().find_map(|(k, v)| match v.get_ref() {
+            DeValue::String(_) if k.get_ref() == key => Some(v.span().start),
+            _ => None,
+        })
+    }
+
     /// Where the table fails to read as a `T`, and why.
     fn error<T: DeserializeOwned>(&self) -> Option<(usize, String)> {
         let error =

@@ -426,6 +426,31 @@ fn two_broken_clients_and_a_broken_one_before_a_good_one_are_each_their_own_prob
     }
 }
 
+/// A second block with a client's id says which line the first one is on, for a file with
+/// hundreds of clients.
+#[test]
+fn a_duplicate_client_id_names_the_line_of_the_first() {
+    let (good, refused) = (client("acme", ""), client("acme", "colour = 1"));
+    for (first, second) in [(&good, &good), (&good, &refused), (&refused, &good)] {
+        let text = msp_text(&[first, &client("birch", ""), second]);
+        let first = text
+            .lines()
+            .position(|line| line == "id = \"acme\"")
+            .unwrap()
+            + 1;
+        let errors = match parse_with_env(Path::new("/etc/dutywatch/dutywatch.toml"), &text, &env) {
+            Ok(_) => panic!("loaded with two clients `acme`"),
+            Err(errors) => errors.to_string(),
+        };
+        assert!(
+            errors.contains(&format!(
+                "contractor `acme` is configured twice (the first is at line {first})"
+            )),
+            "{errors}"
+        );
+    }
+}
+
 /// A refused block with the id of a client that loads: before, `configured twice` failed the
 /// file; now `acme` both loads and is quarantined (and `keep_last_good` adds a second `acme`).
 #[test]

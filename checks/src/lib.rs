@@ -10,6 +10,7 @@ pub mod join;
 pub mod kind;
 pub mod ladder;
 pub mod library;
+mod line_index;
 pub mod lint;
 pub mod party;
 pub mod period;

@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use crate::decode::{self, Fields, RecordsError};
+use crate::line_index::LineIndex;
 use crate::predicate::FieldPath;
 use crate::record::{Finding, Position, RawRecord, Record, RecordReader, Shared};
 
@@ -178,6 +179,9 @@ fn csv_rows(
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(text.as_bytes());
+    // Lines from byte offsets, as the CRM reader counts them: `csv::Position::line` is one
+    // short per row for `\r\n` files.
+    let lines = LineIndex::new(text.as_bytes());
     let line_one = || Some("line 1".to_owned());
     let headers = reader
         .headers()
@@ -190,7 +194,7 @@ fn csv_rows(
     let mut record = csv::StringRecord::new();
     loop {
         let more = reader.read_record(&mut record).map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
+            let line = e.position().map_or(0, |p| lines.line_at(p.byte()));
             let message = match e.kind() {
                 csv::ErrorKind::UnequalLengths {
                     expected_len, len, ..
@@ -205,7 +209,7 @@ fn csv_rows(
         if !more {
             break;
         }
-        let line = record.position().map_or(0, csv::Position::line);
+        let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
         for (index, (name, value)) in names.iter().zip(record.iter()).enumerate() {
             match name {
                 // Every row sets every named column, so the row before's keys and buffers
@@ -231,7 +235,7 @@ fn csv_rows(
                 }
             }
         }
-        take(Position::Line(line), &object);
+        take(Position::Line(u64::from(line)), &object);
     }
     Ok(())
 }
@@ -467,6 +471,40 @@ mod tests {
             message.contains("line 2: column 5 has a value but no name"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn csv_lines_are_the_same_for_crlf_and_lf_files() {
+        // A good row, a row with a bad value, a quoted cell holding a line break, a blank
+        // line, then a bad row again: the lines are those an editor shows, whichever line
+        // ending the file was saved with.
+        let lf = "name,action,source,destination\nr1,deny,any,any\nr2,permit,any,any\n\"r3\nwrapped\",allow,any,any\n\nr4,permit,any,any\n";
+        let crlf = lf.replace('\n', "\r\n");
+        for payload in [lf, crlf.as_str()] {
+            let parsed = csv("firewall_rule", payload).unwrap();
+            let records: Vec<Position> = parsed.records.iter().map(|r| r.position).collect();
+            assert_eq!(
+                records,
+                [Position::Line(2), Position::Line(4)],
+                "{payload:?}"
+            );
+            let findings: Vec<Position> = parsed.findings.iter().map(|f| f.position).collect();
+            assert_eq!(
+                findings,
+                [Position::Line(3), Position::Line(7)],
+                "{payload:?}"
+            );
+        }
+        // A row with too few fields, after a row that runs over two lines.
+        let lf = "name,action,source,destination\n\"r1\nwrapped\",deny,any,any\nr2,deny,any\n";
+        let crlf = lf.replace('\n', "\r\n");
+        for payload in [lf, crlf.as_str()] {
+            let message = error(csv("firewall_rule", payload));
+            assert!(
+                message.contains("line 4: has 3 fields where the header has 4"),
+                "{payload:?}: {message}"
+            );
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use csv::{ByteRecord, ReaderBuilder};
 use super::vocabulary::{OwnerWords, builtin_column, header_key, is_inheritance_header, word_key};
 use super::{CrmColumn as Column, Location, RawCrmRow, RejectedRow, Responsibility};
 use crate::catalog::ControlRef;
+use crate::line_index::LineIndex;
 use crate::lint::{Finding, code};
 
 pub(super) struct CsvRead {
@@ -265,47 +266,6 @@ pub(super) fn no_header(
     }
 }
 
-/// Physical line numbers from byte offsets.
-///
-/// `csv::Position::line` skips blank lines and counts `\r\n` oddly, and a record's
-/// `Position::byte` can point into the line breaks before it; so lines are counted here, from
-/// the first byte after those breaks. `\n`, `\r\n` and a lone `\r` each end a line, as in
-/// the csv crate.
-struct LineIndex<'a> {
-    bytes: &'a [u8],
-    /// Byte offset where each line starts; line 1 starts at 0.
-    starts: Vec<usize>,
-}
-
-impl<'a> LineIndex<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        let mut starts = vec![0];
-        for (index, byte) in bytes.iter().enumerate() {
-            let ends_line = match byte {
-                b'\n' => true,
-                b'\r' => bytes.get(index + 1) != Some(&b'\n'),
-                _ => false,
-            };
-            if ends_line {
-                starts.push(index + 1);
-            }
-        }
-        Self { bytes, starts }
-    }
-
-    /// The line of the first byte at or after `offset` that is not a line break.
-    fn line_at(&self, offset: u64) -> u32 {
-        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
-        let start = self
-            .bytes
-            .get(offset..)
-            .and_then(|rest| rest.iter().position(|b| !matches!(b, b'\r' | b'\n')))
-            .map_or(self.bytes.len(), |skip| offset + skip);
-        let line = self.starts.partition_point(|&s| s <= start);
-        u32::try_from(line).unwrap_or(u32::MAX)
-    }
-}
-
 /// Reads a record as a header; `None` when a cell is not UTF-8 (reported).
 fn read_candidate(
     record: &ByteRecord,
@@ -396,19 +356,20 @@ pub(super) fn accept_header(
     mapping: &[(Column, String)],
     problems: &mut Vec<Finding>,
 ) {
-    if let (Some(first), Some(last)) = (skipped.first(), skipped.last()) {
-        let lines = if first == last {
-            format!("line {first}")
+    // Every line above the header is not read, blank ones and the ends of a cell that runs
+    // over several lines included: the range is all of them, not the first to the last
+    // line where a skipped row starts (which left out a blank line just above the header).
+    if !skipped.is_empty() {
+        let last = location.line.saturating_sub(1);
+        let lines = if last <= 1 {
+            "line 1 above it (a title or guidance) is".to_owned()
         } else {
-            format!("lines {first} to {last}")
+            format!("lines 1 to {last} above it (a title or guidance) are")
         };
         problems.push(Finding::warning(
             Some(location.clone()),
             code::ROWS_ABOVE_HEADER,
-            format!(
-                "the header is line {}; {lines} above it (a title or guidance) are not read",
-                location.line
-            ),
+            format!("the header is line {}; {lines} not read", location.line),
             "nothing to do if those lines are not CRM rows".to_owned(),
         ));
     }

@@ -26,6 +26,31 @@ fn obj(text: &str) -> ObjectiveId {
 }
 
 #[test]
+fn the_lines_above_the_header_run_to_the_line_before_it() {
+    // A title, a revision line and a blank line above the header on line 4, saved by Excel
+    // with `\r\n`: all three lines above it are not read, the blank one too.
+    let csv = "Beta Avionics CRM,,\r\nrev 3,,\r\n\r\nid,owner,contractor_does\r\n3.1.1,contractor,Reviews accounts\r\n";
+    let load = Crm::from_csv("beta-crm.csv", csv.as_bytes());
+    assert_eq!(
+        problems(&load),
+        [(Some(4), Severity::Warning, code::ROWS_ABOVE_HEADER)]
+    );
+    assert_eq!(
+        load.problems[0].message,
+        "the header is line 4; lines 1 to 3 above it (a title or guidance) are not read"
+    );
+    // One line above it is one line.
+    let load = Crm::from_csv(
+        "crm.csv",
+        b"CRM\nid,owner,contractor_does\n3.1.1,contractor,x\n",
+    );
+    assert_eq!(
+        load.problems[0].message,
+        "the header is line 2; line 1 above it (a title or guidance) is not read"
+    );
+}
+
+#[test]
 fn the_header_is_found_below_a_title_and_a_guidance_paragraph() {
     let csv = "Acme Cloud Customer Responsibility Matrix,,\n\
                \"Guidance: for each requirement, the Responsibility column says who does it.\nRead it with the SSP.\",,\n\
@@ -42,7 +67,7 @@ fn the_header_is_found_below_a_title_and_a_guidance_paragraph() {
     );
     assert_eq!(
         load.problems[1].message,
-        "the header is line 5; lines 1 to 2 above it (a title or guidance) are not read"
+        "the header is line 5; lines 1 to 4 above it (a title or guidance) are not read"
     );
     assert_eq!(
         owners(&load),
