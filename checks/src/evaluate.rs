@@ -377,7 +377,9 @@ impl IntoIterator for Outcomes {
 #[derive(Clone, Debug, PartialEq)]
 enum Outcome {
     Passes,
-    Fails,
+    /// With the values the condition read, when asked for (the latest snapshot's, which the
+    /// reasons word): `severity` = 'CRITICAL', so a reader sees why without the export.
+    Fails(Option<Box<str>>),
     /// A required subject the snapshot does not hold: a failure.
     Absent,
     /// Neither: a value the condition needs is absent, or the record could
@@ -392,8 +394,17 @@ fn outcomes(
     kind: &EvidenceKind,
     snapshot: &Snapshot,
     context: Context<'_>,
+    values: Values,
 ) -> Outcomes {
-    outcomes_until(rule, kind, snapshot, context, None)
+    outcomes_until(rule, kind, snapshot, context, None, values)
+}
+
+/// Whether a failing outcome keeps the values its condition read (only the snapshot whose
+/// reasons are worded does: the older ones are only looked at for when a failure began).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Values {
+    Kept,
+    Dropped,
 }
 
 /// [`outcomes`], noting in `horizon` (made at the snapshot's instant) until when the same
@@ -404,6 +415,7 @@ fn outcomes_until(
     snapshot: &Snapshot,
     context: Context<'_>,
     horizon: Option<&Horizon>,
+    values: Values,
 ) -> Outcomes {
     // Conditions read `now` as the instant the snapshot speaks for, so an
     // old snapshot is judged as it stood then.
@@ -481,8 +493,12 @@ fn outcomes_until(
                 absent_fields(&rule.check, record)
             )),
             // `none`: matching the condition is the failure.
-            Truth::True if rule.expect == Quantifier::None => Outcome::Fails,
-            Truth::False if rule.expect != Quantifier::None => Outcome::Fails,
+            Truth::True if rule.expect == Quantifier::None => {
+                Outcome::Fails(read_values(&rule.check, record, context.zone, values))
+            }
+            Truth::False if rule.expect != Quantifier::None => {
+                Outcome::Fails(read_values(&rule.check, record, context.zone, values))
+            }
             Truth::True | Truth::False => Outcome::Passes,
         };
         put(subject, outcome);
@@ -510,7 +526,7 @@ fn worst_per_subject(mut found: Vec<(Subject, Outcome)>) -> Outcomes {
     let rank = |o: &Outcome| match o {
         Outcome::Passes => 0,
         Outcome::Undecided(_) => 1,
-        Outcome::Fails | Outcome::Absent => 2,
+        Outcome::Fails(_) | Outcome::Absent => 2,
     };
     // Stable: a subject's outcomes stay in the order they were found.
     found.sort_by(|a, b| a.0.cmp(&b.0));
@@ -568,6 +584,7 @@ fn history<'s>(
             snapshot,
             context,
             Some(&horizon),
+            Values::Dropped,
         ));
         last = Some((snapshot, horizon.until(), Rc::clone(&outcomes)));
         out.push((snapshot, outcomes));
@@ -584,7 +601,7 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
     let Some((latest, older)) = snapshots.split_last() else {
         return verdict(State::NoEvidence, "no evidence".to_owned(), Vec::new());
     };
-    let current = outcomes(rule, evidence.kind, latest, context);
+    let current = outcomes(rule, evidence.kind, latest, context, Values::Kept);
     if current.len() < rule.min_records {
         return verdict(
             State::NoEvidence,
@@ -601,7 +618,7 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
     // Older snapshots' outcomes, newest first, only if someone fails now.
     let history: Vec<(&Snapshot, Rc<Outcomes>)> = if current
         .values()
-        .any(|o| matches!(o, Outcome::Fails | Outcome::Absent))
+        .any(|o| matches!(o, Outcome::Fails(_) | Outcome::Absent))
     {
         history(rule, evidence.kind, older, context)
     } else {
@@ -618,7 +635,7 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
         let (state, reason) = match outcome {
             Outcome::Passes => (State::Met { next_due: None }, String::new()),
             Outcome::Undecided(why) => (State::NoEvidence, why),
-            outcome @ (Outcome::Fails | Outcome::Absent) => {
+            outcome @ (Outcome::Fails(_) | Outcome::Absent) => {
                 let absent = match (&outcome, &rule.required_field) {
                     (Outcome::Absent, None) => "required but absent from the evidence; ".to_owned(),
                     (Outcome::Absent, Some(field)) => format!(
@@ -628,6 +645,7 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
                             .map(|f| format!(" selected by `{f}`"))
                             .unwrap_or_default()
                     ),
+                    (Outcome::Fails(Some(values)), _) => format!("{values}; "),
                     _ => String::new(),
                 };
                 // Failing since the oldest snapshot of the unbroken run of
@@ -636,7 +654,7 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
                 let mut ever_held = false;
                 for (snapshot, outcomes) in &history {
                     match outcomes.get(&subject) {
-                        Some(Outcome::Fails | Outcome::Absent) => since = snapshot,
+                        Some(Outcome::Fails(_) | Outcome::Absent) => since = snapshot,
                         Some(Outcome::Passes) => {
                             ever_held = true;
                             break;
@@ -752,7 +770,7 @@ fn any(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'_>) -> V
         return verdict(State::NoEvidence, "no evidence".to_owned(), Vec::new());
     };
     let fares = |snapshot: &Snapshot| -> (usize, Option<Outcome>) {
-        let outcomes = outcomes(rule, evidence.kind, snapshot, context);
+        let outcomes = outcomes(rule, evidence.kind, snapshot, context, Values::Dropped);
         let overall = if outcomes.values().any(|o| *o == Outcome::Passes) {
             Some(Outcome::Passes)
         } else if outcomes
@@ -766,7 +784,7 @@ fn any(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'_>) -> V
         } else if outcomes.len() < rule.min_records {
             None
         } else {
-            Some(Outcome::Fails)
+            Some(Outcome::Fails(None))
         };
         (outcomes.len(), overall)
     };
@@ -800,12 +818,12 @@ fn any(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'_>) -> V
             ),
             vec![latest.id],
         ),
-        Some(Outcome::Fails | Outcome::Absent) => {
+        Some(Outcome::Fails(_) | Outcome::Absent) => {
             let mut since = latest;
             let mut ever_held = false;
             for snapshot in evidence.snapshots.iter().rev().skip(1) {
                 match fares(snapshot).1 {
-                    Some(Outcome::Fails) => since = snapshot,
+                    Some(Outcome::Fails(_)) => since = snapshot,
                     Some(Outcome::Passes) => {
                         ever_held = true;
                         break;
@@ -1338,6 +1356,55 @@ fn show(at: Timestamp, zone: &TimeZone) -> String {
         .strftime("%Y-%m-%d %H:%M %Z")
         .to_string()
 }
+
+/// The values `check` read of `record`, as a failing subject's reason gives them:
+/// "`severity` = 'CRITICAL', `pending_since` = 2026-10-01 09:00 EDT"; `None` unless kept.
+fn read_values(
+    check: &Predicate,
+    record: &Record,
+    zone: &TimeZone,
+    values: Values,
+) -> Option<Box<str>> {
+    if values == Values::Dropped {
+        return None;
+    }
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let mut said: Vec<&FieldPath> = Vec::new();
+    for field in check.fields() {
+        if said.contains(&field) {
+            continue;
+        }
+        said.push(field);
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        let _ = match record.get_path(field) {
+            None => write!(out, "`{field}` absent"),
+            Some(FieldValue::Text(text)) => write!(out, "`{field}` = '{}'", quoted(text)),
+            Some(FieldValue::Time(when)) => write!(out, "`{field}` = {}", show_when(*when, zone)),
+            Some(FieldValue::Bool(flag)) => write!(out, "`{field}` = {flag}"),
+            Some(FieldValue::Integer(n)) => write!(out, "`{field}` = {n}"),
+            Some(FieldValue::Number(n)) => write!(out, "`{field}` = {n}"),
+            Some(FieldValue::Duration(period)) => write!(out, "`{field}` = {period}"),
+            Some(FieldValue::List(items)) => {
+                write!(out, "`{field}` = [{}]", quoted(&items.join(", ")))
+            }
+        };
+    }
+    (!out.is_empty()).then(|| out.into_boxed_str())
+}
+
+/// At most [`QUOTED_VALUE`] characters of `text`, an ellipsis for the rest: a reason names a
+/// value, it does not copy a field of free text.
+fn quoted(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(QUOTED_VALUE) {
+        Some((cut, _)) => format!("{}…", &text[..cut]).into(),
+        None => text.into(),
+    }
+}
+
+const QUOTED_VALUE: usize = 60;
 
 fn show_when(when: When, zone: &TimeZone) -> String {
     match when {

@@ -737,7 +737,10 @@ fn each_user_keeps_its_own_failure_start_and_the_duty_takes_the_worst() {
     );
     assert_reason(
         &alice.reason,
-        &["failing since 2026-11-21 19:00 EST; lapsed at 2026-11-22 19:00 EST (tolerance 1d)"],
+        // What the condition read of it, then since when.
+        &[
+            "`mfa_registered` = false; failing since 2026-11-21 19:00 EST; lapsed at 2026-11-22 19:00 EST (tolerance 1d)",
+        ],
     );
     let bob = subject(&verdict, "bob@x");
     assert_eq!(
@@ -754,7 +757,7 @@ fn each_user_keeps_its_own_failure_start_and_the_duty_takes_the_worst() {
     assert_eq!(verdict.evidence, vec![EvidenceId(2), EvidenceId(3)]);
     assert_reason(
         &verdict.reason,
-        &["most urgent alice@x: failing since 2026-11-21 19:00 EST"],
+        &["most urgent alice@x: `mfa_registered` = false; failing since 2026-11-21 19:00 EST"],
     );
 }
 
@@ -3438,13 +3441,13 @@ fn of_a_subjects_several_records_the_worst_outcome_counts_and_the_first_of_equal
     let merged = worst_per_subject(found(&[
         ("b", Outcome::Passes),
         ("a", undecided("first")),
-        ("b", Outcome::Fails),
+        ("b", Outcome::Fails(None)),
         ("c", Outcome::Passes),
         ("a", undecided("second")),
         ("b", Outcome::Passes),
         ("a", Outcome::Passes),
         ("d", Outcome::Absent),
-        ("d", Outcome::Fails),
+        ("d", Outcome::Fails(None)),
     ]));
     let merged: Vec<(String, Outcome)> = merged
         .into_iter()
@@ -3454,7 +3457,7 @@ fn of_a_subjects_several_records_the_worst_outcome_counts_and_the_first_of_equal
         merged,
         [
             ("a".to_owned(), undecided("first")),
-            ("b".to_owned(), Outcome::Fails),
+            ("b".to_owned(), Outcome::Fails(None)),
             ("c".to_owned(), Outcome::Passes),
             ("d".to_owned(), Outcome::Absent),
         ]
@@ -3466,7 +3469,7 @@ fn outcomes_are_found_by_subject_and_a_required_one_is_set_in_its_place() {
     use super::{Outcome, worst_per_subject};
     let mut outcomes = worst_per_subject(vec![
         (Subject::new("m"), Outcome::Passes),
-        (Subject::new("c"), Outcome::Fails),
+        (Subject::new("c"), Outcome::Fails(None)),
     ]);
     outcomes.set(Subject::new("g"), Outcome::Absent);
     outcomes.set(Subject::new("c"), Outcome::Passes);
@@ -3551,4 +3554,27 @@ fn an_event_a_few_seconds_after_its_evidence_is_a_clock_difference_and_is_judged
         "2026-11-23T12:00:00Z",
     );
     assert_eq!(verdict.state.kind(), StateKind::Met, "{}", verdict.reason);
+}
+
+#[test]
+fn a_failing_subject_says_the_values_its_condition_read() {
+    let report = r#"{"results": [
+        {"deviceId": "d1", "name": "KB1", "severity": "CRITICAL", "status": "PENDING", "timestamp": "2026-10-01T13:00:00Z"}
+    ]}"#;
+    let verdict = judge(
+        &patch_none(),
+        "patch",
+        Format::Json,
+        Some("results"),
+        report.as_bytes(),
+        "2026-11-23T00:00:00Z",
+        "2026-11-23T01:00:00Z",
+    )
+    .verdict();
+    let patch = subject(&verdict, "d1 / KB1");
+    // Read back in the duty's zone, as every time in a reason is.
+    assert_reason(
+        &patch.reason,
+        &["`severity` = 'CRITICAL', `pending_since` = 2026-10-01 09:00 EDT; failing since"],
+    );
 }
