@@ -1512,9 +1512,12 @@ fn check_config(path: &Path, now: Timestamp) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    for line in shared_evidence(&config) {
+        println!("{line}");
+    }
     for client in &config.quarantined {
         eprintln!(
-            "contractor {} ({}): QUARANTINED, {} problem(s): the daemon would not watch it (a running daemon keeps its last good config) and would mail the MSP's contacts once",
+            "contractor {} ({}): QUARANTINED, {} problem(s): the daemon runs it on the last config it loaded from, if it has one (else it is not watched), and mails the MSP's contacts once",
             client.id,
             client.name,
             client.errors.len()
@@ -1538,6 +1541,43 @@ fn check_config(path: &Path, now: Timestamp) -> anyhow::Result<ExitCode> {
     }
     println!("configuration OK: {}", path.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// A warning for each source that reads what another client's source reads (the same file or
+/// glob, the same API call of the same tenant): a block copied for a new client and not
+/// edited judges one client's evidence under the other's name, plausibly. Not an error: an MSP
+/// may mean it (one portal answering for two clients).
+fn shared_evidence(config: &Config) -> Vec<String> {
+    let mut seen: Vec<(String, &str, &str)> = Vec::new();
+    let mut lines = Vec::new();
+    for contractor in &config.contractors {
+        for source in &contractor.sources {
+            let reads = match (&source.kind, source.kind.file_pattern()) {
+                (_, Some(pattern)) => format!("the file `{}`", pattern.display()),
+                (config::SourceKind::Graph(graph), None) => {
+                    format!("{} of tenant {}", graph.url, graph.tenant)
+                }
+                (config::SourceKind::Arm(arm), None) => {
+                    format!("{} of tenant {}", arm.resource_url(), arm.tenant)
+                }
+                (kind, None) => match kind.api_url() {
+                    Some(url) => url.to_string(),
+                    None => continue,
+                },
+            };
+            if let Some((_, client, other)) = seen
+                .iter()
+                .find(|(read, client, _)| *read == reads && *client != contractor.id)
+            {
+                lines.push(format!(
+                    "warning: contractor[{}].source[{}] reads what contractor[{client}].source[{other}] reads ({reads}): each client's duties would be judged on the same evidence; give each client its own export or call, unless that is meant",
+                    contractor.id, source.id
+                ));
+            }
+            seen.push((reads, contractor.id.as_str(), source.id.as_str()));
+        }
+    }
+    lines
 }
 
 /// What the source's current export holds as its kind: how many records read, and the first

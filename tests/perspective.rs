@@ -364,3 +364,26 @@ fn a_fixed_offset_abbreviation_is_refused_as_a_zone() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_config_warns_of_two_clients_reading_the_same_export() {
+    let fixture = msp_fixture();
+    let text = std::fs::read_to_string(fixture.config_path()).expect("read");
+    let check = || {
+        let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+        util::text(&output).0
+    };
+    assert!(!check().contains("warning: contractor["), "{}", check());
+    // Birch's block copied from acme's, its MFA export's path left as it was.
+    fixture.write(
+        "dutywatch.toml",
+        &text.replacen("path = \"birch/mfa.json\"", "path = \"acme/mfa.json\"", 1),
+    );
+    let stdout = check();
+    assert!(
+        stdout.lines().any(|line| line.starts_with(
+            "warning: contractor[birch].source[mfa] reads what contractor[acme].source[mfa] reads (the file `"
+        ) && line.contains("acme/mfa.json")),
+        "{stdout}"
+    );
+}
