@@ -41,7 +41,7 @@ fn check_config_names_file_line_and_key_for_every_problem() {
         "{stderr}"
     );
     assert!(stderr.contains(": contractor[acme].source[reviews].schedule: `0 6 * *` is not a cron schedule: it has 4 fields"), "{stderr}");
-    assert!(stderr.contains("contractor[acme].duty[mfa-registered].source: no source `mfaa` is configured for this contractor; known: reviews, mfa"), "{stderr}");
+    assert!(stderr.contains("contractor[acme].duty[mfa-registered].source: no source `mfaa` is configured for this contractor; did you mean `mfa`?"), "{stderr}");
     let line_of = |needle: &str| {
         broken
             .lines()

@@ -919,3 +919,35 @@ fn a_kind_or_duty_that_does_not_read_adds_no_second_problem_and_misses_no_duplic
         "{stderr}"
     );
 }
+
+#[test]
+fn a_duty_repeating_a_shared_duty_says_where_the_first_is_in_the_same_run_as_its_other_problems() {
+    let fixture = util::standard(at(util::CLOCK));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    // The standard MFA duty made shared, while the client keeps its own copy, with a typo.
+    let shared = "[[duty]]\nid = \"mfa-registered\"\ntitle = \"MFA registered\"\nobjectives = [\"3.5.3\"]\nsource = \"mfa\"\nrule = \"continuous\"\ncheck = \"mfa_registered == true\"\ntolerance = \"24h\"\n\n";
+    let config = good
+        .replacen("[[contractor]]", &format!("{shared}[[contractor]]"), 1)
+        .replacen(
+            "check = \"mfa_registered == true\"\ntolerance = \"24h\"\n\n[[contractor.duty]]",
+            "check = \"mfa_registred == true\"\ntolerance = \"24h\"\n\n[[contractor.duty]]",
+            1,
+        );
+    fixture.write("dutywatch.toml", &config);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let line = config
+        .lines()
+        .position(|l| l == "id = \"mfa-registered\"")
+        .unwrap()
+        + 1;
+    assert!(
+        stderr.contains(&format!(
+            "duty `mfa-registered` is configured twice for this contractor (the first is the shared [[duty]] at line {line}, which every client gets)"
+        )),
+        "{stderr}"
+    );
+    // And the copy's own mistake, not only after the duplicate is mended.
+    assert!(stderr.contains("mfa_registred"), "{stderr}");
+}

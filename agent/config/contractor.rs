@@ -354,7 +354,32 @@ impl Context<'_> {
         );
         let ownership = crm.as_ref().map(|crm| crm.crm.ownership(Some(&packages)));
         let mut duties: Vec<Duty> = Vec::new();
-        for raw_duty in shared_duties.iter().chain(&own_duties).copied() {
+        // Each duty id read so far: where, and whether it was a shared `[[duty]]`.
+        let mut ids: Vec<(String, usize, bool)> = Vec::new();
+        for (n, raw_duty) in shared_duties.iter().chain(&own_duties).copied().enumerate() {
+            let shared = n < shared_duties.len();
+            let id = raw_duty.get_ref().id.get_ref();
+            // Said whether or not either copy reads: one run shows it with their other problems.
+            if let Some((_, first, first_shared)) = ids.iter().find(|(seen, _, _)| seen == id) {
+                let (line, first_shared) = (self.line(*first), *first_shared);
+                let first = if first_shared {
+                    format!("the shared [[duty]] at line {line}, which every client gets")
+                } else {
+                    format!("line {line}")
+                };
+                self.error(
+                    raw_duty.get_ref().id.span().start,
+                    &format!("{key}.duty"),
+                    format!(
+                        "duty `{id}` is configured twice for this contractor (the first is {first}); give this one its own id{}",
+                        if first_shared { " (a client cannot change a shared duty: copy it into each client that needs it otherwise)" } else { "" }
+                    ),
+                );
+                // Its own problems too, in the same run; the copy itself is not kept.
+                let _ = self.duty_spec(raw_duty, &key, &declared_sources, zone);
+                continue;
+            }
+            ids.push((id.clone(), raw_duty.get_ref().id.span().start, shared));
             let Some(spec) = self.duty_spec(raw_duty, &key, &declared_sources, zone) else {
                 continue;
             };
@@ -362,14 +387,7 @@ impl Context<'_> {
                 // Reported at crm_file; nobody can be made responsible without it.
                 continue;
             };
-            if duties.iter().any(|d| d.id == spec.id) {
-                self.error(
-                    raw_duty.get_ref().id.span().start,
-                    &format!("{key}.duty"),
-                    format!("duty `{}` is configured twice for this contractor", spec.id),
-                );
-                continue;
-            }
+
             let source_max_age = sources
                 .iter()
                 .find(|s| s.id == spec.source)

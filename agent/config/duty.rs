@@ -76,13 +76,13 @@ impl Context<'_> {
         }
         let declared = sources.iter().find(|(id, _)| id == source);
         if !manual && declared.is_none() {
-            let known: Vec<&str> = sources.iter().map(|(id, _)| id.as_str()).collect();
             self.error(
                 raw.source.span().start,
                 &format!("{key}.source"),
-                format!(
-                    "no source `{source}` is configured for this contractor; known: {}, or `{MANUAL_SOURCE}` for hand-added evidence",
-                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                super::join::unknown_source(
+                    source,
+                    sources,
+                    &format!(", or `{MANUAL_SOURCE}` for hand-added evidence"),
                 ),
             );
         }

@@ -32,22 +32,10 @@ impl Context<'_> {
             let field = format!("{key}.join[{}]", entry.alias.get_ref());
             let source = entry.source.get_ref();
             let Some((_, kind)) = sources.iter().find(|(id, _)| id == source) else {
-                let known = sources.iter().map(|(id, _)| id.as_str());
-                let hint = match closest(source, known) {
-                    Some(best) => format!("did you mean `{best}`?"),
-                    None => format!(
-                        "known: {}",
-                        sources
-                            .iter()
-                            .map(|(id, _)| format!("`{id}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                };
                 self.error(
                     entry.source.span().start,
                     &format!("{field}.source"),
-                    format!("no source `{source}` is configured for this contractor; {hint}"),
+                    unknown_source(source, sources, ""),
                 );
                 so_far = None;
                 continue;
@@ -83,4 +71,29 @@ impl Context<'_> {
         }
         (joins, so_far)
     }
+}
+
+/// Why `source` names no source of the contractor's (`sources`): the nearest id as a
+/// did-you-mean, else every id, each once; `also` ends the list (another choice).
+pub(super) fn unknown_source(
+    source: &str,
+    sources: &[(String, Option<Arc<EvidenceKind>>)],
+    also: &str,
+) -> String {
+    let mut known: Vec<&str> = sources.iter().map(|(id, _)| id.as_str()).collect();
+    known.sort_unstable();
+    known.dedup();
+    let hint = match closest(source, known.iter().copied()) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None if known.is_empty() => format!("known: none{also}"),
+        None => format!(
+            "known: {}{also}",
+            known
+                .iter()
+                .map(|id| format!("`{id}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    format!("no source `{source}` is configured for this contractor; {hint}")
 }
