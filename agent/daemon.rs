@@ -424,6 +424,18 @@ impl Daemon {
                 tracing::info!(contractor = %client.id, "ClientQuarantineLifted");
             }
         }
+        // A client onboarded by this edit is said, as one removed is (`ClientNoLongerWatched`).
+        let running = self.engine.config();
+        for client in &config.contractors {
+            let known = running.contractors.iter().any(|c| c.id == client.id)
+                || running.quarantined(&client.id).is_some();
+            if !known {
+                let watched = (client.duties.iter())
+                    .filter(|duty| config.perspective.watches(duty))
+                    .count();
+                tracing::info!(contractor = %client.id, duties = watched, sources = client.sources.len(), "ClientAdded");
+            }
+        }
         log_quarantined(&config);
         let next_collect = plan(self.engine.store(), &config, now)
             .context("planning the new config's collections")?;
@@ -796,7 +808,14 @@ async fn tick(interval: Option<Duration>) {
 fn reload(daemon: &mut Daemon, clock: &dyn Clock, service: &ServiceManager) {
     service.reloading();
     match daemon.reload(clock.now()) {
-        Ok(()) => tracing::info!("ConfigReloaded"),
+        Ok(()) => {
+            let config = daemon.config();
+            tracing::info!(
+                clients = config.contractors.len(),
+                quarantined = config.quarantined.len(),
+                "ConfigReloaded"
+            );
+        }
         Err(error) => tracing::error!(errors = format!("{error:#}"), "ConfigReloadRejected"),
     }
     service.ready();
