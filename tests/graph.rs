@@ -687,3 +687,49 @@ fn a_reload_says_again_that_a_secret_file_is_world_readable() {
     assert_eq!(said, 2, "once at start, once at the reload: {logs}");
     assert!(!logs.contains(SECRET), "the secret itself is never shown");
 }
+
+#[test]
+fn a_token_lifetime_too_large_is_capped_and_one_that_is_no_number_is_said() {
+    let now = at("2026-11-23T15:00:00Z");
+    // u64::MAX, i64::MAX and the string form: more than an `Instant` can hold, capped.
+    for huge in [
+        serde_json::json!(u64::MAX),
+        serde_json::json!(i64::MAX),
+        serde_json::json!("18446744073709551615"),
+        serde_json::json!("99999999999999999999999"),
+    ] {
+        let server = GraphServer::start(SECRET);
+        two_pages(&server);
+        server.set_expires_in(huge.clone());
+        let fixture = fixture(&server, now);
+        let mut engine = engine(&fixture);
+        let summary = engine.cycle(now).expect("cycle");
+        assert_eq!(summary.collection_failures, 0, "{huge}: {summary:?}");
+        assert_eq!(state_of(&engine, "mfa-registered").0, StateKind::DueSoon);
+        // The capped token is cached: the next collection asks for none.
+        engine
+            .cycle(now + SignedDuration::from_hours(1))
+            .expect("cycle");
+        assert_eq!(server.token_requests(), 1, "{huge}");
+    }
+    for (odd, said) in [
+        (serde_json::json!(-5), "-5"),
+        (serde_json::json!("abc"), "\"abc\""),
+        (serde_json::json!(1e10), "10000000000.0"),
+    ] {
+        let server = GraphServer::start(SECRET);
+        two_pages(&server);
+        server.set_expires_in(odd.clone());
+        let fixture = fixture(&server, now);
+        let mut engine = engine(&fixture);
+        engine.cycle(now).expect("cycle");
+        let (state, reason) = state_of(&engine, "mfa-registered");
+        assert_eq!(state, StateKind::SourceError, "{reason}");
+        assert!(
+            reason.contains(&format!(
+                "the answer's `expires_in` is {said}, not a whole number of seconds"
+            )),
+            "{odd}: {reason}"
+        );
+    }
+}

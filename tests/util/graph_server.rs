@@ -81,7 +81,9 @@ pub(crate) struct Seen {
 struct State {
     flavor: Flavor,
     secret: String,
-    expires_in: u64,
+    /// What the token answers say as `expires_in`: a number of seconds, or whatever a test
+    /// sets.
+    expires_in: serde_json::Value,
     issued: usize,
     valid_tokens: Vec<String>,
     /// Path → its pages.
@@ -115,7 +117,7 @@ impl GraphServer {
         let state = Arc::new(Mutex::new(State {
             secret: secret.to_owned(),
             flavor,
-            expires_in: 3599,
+            expires_in: serde_json::json!(3599),
             ..State::default()
         }));
         let server = GraphServer { base, state };
@@ -126,6 +128,11 @@ impl GraphServer {
 
     pub(crate) fn token_url(&self) -> String {
         format!("{}/{TENANT}/oauth2/v2.0/token", self.base)
+    }
+
+    /// The token answers say `expires_in` as `value` from now on.
+    pub(crate) fn set_expires_in(&self, value: serde_json::Value) {
+        self.state.lock().expect("state").expires_in = value;
     }
 
     /// `path` serves `object` as it is, one document with no paging.

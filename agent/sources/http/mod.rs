@@ -226,7 +226,10 @@ impl Http {
                 Some(wait) => wait,
                 None => retry::backoff(&self.policy, retries),
             };
-            if Instant::now() + wait >= run.deadline {
+            if Instant::now()
+                .checked_add(wait)
+                .is_none_or(|until| until >= run.deadline)
+            {
                 return Err(format!(
                     "{what}: HTTP {}, and waiting {} ms more would pass the {} s one collection may take",
                     status.as_u16(),

@@ -55,6 +55,44 @@ pub(super) struct Failed {
 /// The largest token response read.
 const MAX_TOKEN_RESPONSE: u64 = 64 * 1024;
 
+/// The longest a token is kept, whatever the endpoint says: Entra issues tokens for one to
+/// a few hours; a larger `expires_in` (up to `u64::MAX`, which an `Instant` cannot hold) is
+/// an endpoint's mistake, and a day keeps a revoked credential from living on.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A token answer's `expires_in`: whole seconds, a number (v2.0) or a string of digits (the
+/// older v1.0 endpoint), capped at [`MAX_TOKEN_LIFETIME`]; else what it holds instead.
+fn token_lifetime(expires_in: Option<&serde_json::Value>) -> Result<Duration, String> {
+    let seconds = match expires_in {
+        None | Some(serde_json::Value::Null) => {
+            return Err("the answer holds no `expires_in`".to_owned());
+        }
+        Some(serde_json::Value::Number(n)) => n.as_u64().map(Some),
+        Some(serde_json::Value::String(s)) => {
+            let s = s.trim();
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                // All digits: too many for a u64 is a lifetime past any cap.
+                Some(s.parse::<u64>().ok())
+            } else {
+                None
+            }
+        }
+        Some(_) => None,
+    };
+    match seconds {
+        Some(seconds) => Ok(seconds.map_or(MAX_TOKEN_LIFETIME, |seconds| {
+            Duration::from_secs(seconds).min(MAX_TOKEN_LIFETIME)
+        })),
+        None => Err(format!(
+            "the answer's `expires_in` is {}, not a whole number of seconds",
+            quote(
+                &expires_in.map(ToString::to_string).unwrap_or_default(),
+                None
+            )
+        )),
+    }
+}
+
 impl Http {
     /// A bearer token for `credentials`: the cached one while it is fresh, else a new one.
     pub(super) fn token(
@@ -153,15 +191,14 @@ impl Http {
             .and_then(|token| token.as_str())
             .filter(|token| !token.is_empty())
             .ok_or_else(|| format!("{what}: the answer holds no `access_token`"))?;
-        // A number in v2.0, a string in the older v1.0 endpoint.
-        let lifetime = match json.get("expires_in") {
-            Some(serde_json::Value::Number(n)) => n.as_u64(),
-            Some(serde_json::Value::String(s)) => s.parse().ok(),
-            _ => None,
-        }
-        .ok_or_else(|| format!("{what}: the answer holds no `expires_in`"))?;
-        let lifetime = Duration::from_secs(lifetime);
+        let lifetime =
+            token_lifetime(json.get("expires_in")).map_err(|error| format!("{what}: {error}"))?;
         let margin = self.policy.refresh_before_expiry.min(lifetime / 2);
+        // `lifetime` is capped, so this cannot overflow; should it, the token is used for
+        // this collection only and asked for again by the next.
+        let renew_at = requested
+            .checked_add(lifetime.saturating_sub(margin))
+            .unwrap_or(requested);
         let access = Arc::new(Secret::new(access.to_owned()));
         self.tokens
             .lock()
@@ -170,7 +207,7 @@ impl Http {
                 key,
                 Token {
                     access: Arc::clone(&access),
-                    renew_at: requested + (lifetime - margin),
+                    renew_at,
                 },
             );
         tracing::debug!(token_url = %credentials.token_url, lifetime_s = lifetime.as_secs(), "HttpTokenIssued");
@@ -195,6 +232,55 @@ impl Http {
             .is_some_and(|token| Arc::ptr_eq(&token.access, refused))
         {
             tokens.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_lifetime_is_capped_and_what_is_no_lifetime_is_said() {
+        let json = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+        assert_eq!(
+            token_lifetime(Some(&json("3599"))),
+            Ok(Duration::from_secs(3599))
+        );
+        assert_eq!(
+            token_lifetime(Some(&json("\" 3599\""))),
+            Ok(Duration::from_secs(3599))
+        );
+        for huge in [
+            "18446744073709551615",
+            "9223372036854775807",
+            "\"18446744073709551615\"",
+            "\"123456789012345678901234567890\"",
+        ] {
+            assert_eq!(
+                token_lifetime(Some(&json(huge))),
+                Ok(MAX_TOKEN_LIFETIME),
+                "{huge}"
+            );
+        }
+        assert_eq!(
+            token_lifetime(None),
+            Err("the answer holds no `expires_in`".to_owned())
+        );
+        for (odd, said) in [
+            ("-5", "-5"),
+            ("\"abc\"", "\"abc\""),
+            ("1e10", "10000000000.0"),
+            ("true", "true"),
+            ("\"-5\"", "\"-5\""),
+        ] {
+            assert_eq!(
+                token_lifetime(Some(&json(odd))),
+                Err(format!(
+                    "the answer's `expires_in` is {said}, not a whole number of seconds"
+                )),
+                "{odd}"
+            );
         }
     }
 }
