@@ -733,3 +733,35 @@ fn a_token_lifetime_too_large_is_capped_and_one_that_is_no_number_is_said() {
         );
     }
 }
+
+#[test]
+fn a_bearer_token_a_server_or_proxy_echoes_is_not_repeated() {
+    let now = at("2026-11-23T15:00:00Z");
+    for (status, body) in [
+        // Graph's envelope, its message quoting the header it was sent.
+        (
+            403,
+            r#"{"error":{"code":"Authorization_RequestDenied","message":"The token in {authorization} lacks AuditLog.Read.All"}}"#,
+        ),
+        // A proxy's error page quoting the request.
+        (
+            502,
+            "<html><body><h1>502 Bad Gateway</h1><pre>GET /v1.0/reports HTTP/1.1\nAuthorization: {authorization}</pre></body></html>",
+        ),
+    ] {
+        let server = GraphServer::start(SECRET);
+        two_pages(&server);
+        server.fault(USERS, 1, Fault::Raw(status, body.to_owned()));
+        let fixture = fixture(&server, now);
+        let mut engine = engine(&fixture);
+        engine.cycle(now).expect("cycle");
+        let (state, reason) = state_of(&engine, "mfa-registered");
+        assert_eq!(state, StateKind::SourceError, "{reason}");
+        assert!(
+            reason.contains(&format!("HTTP {status}")) && reason.contains("Bearer [redacted]"),
+            "{reason}"
+        );
+        assert!(!reason.contains("fake-token"), "{reason}");
+        assert!(!reason.contains(SECRET), "{reason}");
+    }
+}

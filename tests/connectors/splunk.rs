@@ -164,6 +164,27 @@ fn a_page_that_says_an_error_beside_its_entries_fails_the_collection() {
         "{reason}"
     );
     assert!(snapshots(&fixture, "splunk-indexes").is_empty());
+
+    // An error beside the entries that quotes the token the page was asked with.
+    let server = SplunkServer::start(TOKEN);
+    healthy(&server);
+    server.fault(
+        1,
+        Fault::Raw(
+            200,
+            r#"{"entry":[],"paging":{"total":5,"offset":2},"messages":[{"type":"ERROR","text":"token {authorization} was refused by idx-2"}]}"#.to_owned(),
+        ),
+    );
+    let fixture = super::fixture(&sources(&server), TOKEN);
+    let mut engine = super::engine(&fixture);
+    engine.cycle(now()).expect("cycle");
+    let (state, reason) = state_of(&engine, "log-retention");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("Splunk says ERROR: token Bearer [redacted] was refused by idx-2"),
+        "{reason}"
+    );
+    assert!(!reason.contains(TOKEN), "{reason}");
 }
 
 #[test]

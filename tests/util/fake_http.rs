@@ -233,6 +233,9 @@ pub(crate) enum Fault {
     /// A 200 page that says an error beside its list (Splunk's `messages`); servers without
     /// such messages serve the page as usual.
     ErrorBeside,
+    /// This status and this body, `{authorization}` in it replaced by the request's
+    /// `Authorization` header, as a careless server or proxy echoes it.
+    Raw(u16, String),
 }
 
 /// Faults scripted per (path, page), first first, and every request seen.
@@ -271,7 +274,12 @@ impl Script {
 
 /// The reply for the faults every vendor answers alike (`throttled` is the vendor's 429 or
 /// 503 body); `None` for the faults the vendor handles itself, and for none.
-pub(crate) fn generic(fault: &Fault, throttled: &str, page: &str) -> Option<Reply> {
+pub(crate) fn generic(
+    fault: &Fault,
+    throttled: &str,
+    page: &str,
+    request: &Request,
+) -> Option<Reply> {
     let with_retry_after = |status, retry_after: &Option<String>| {
         let reply = Reply::json(status, throttled);
         match retry_after {
@@ -295,6 +303,13 @@ pub(crate) fn generic(fault: &Fault, throttled: &str, page: &str) -> Option<Repl
             delay: Some(*duration),
             ..Reply::json(200, page)
         }),
+        Fault::Raw(status, body) => Some(Reply::json(
+            *status,
+            body.replace(
+                "{authorization}",
+                request.header("authorization").unwrap_or_default(),
+            ),
+        )),
         Fault::Status(_) | Fault::ExpireTokens | Fault::ShortPage | Fault::ErrorBeside => None,
     }
 }

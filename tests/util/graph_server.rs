@@ -64,6 +64,9 @@ pub(crate) enum Fault {
     Malformed,
     /// 200 whose body breaks off halfway (the connection closes before `Content-Length`).
     Truncated,
+    /// This status and this body, `{authorization}` in it replaced by the request's
+    /// `Authorization` header, as a careless server or proxy echoes it.
+    Raw(u16, String),
 }
 
 /// One request as the server saw it.
@@ -328,6 +331,14 @@ impl GraphServer {
             }
             Some(Fault::Error(status, code, message)) => {
                 return (status, vec![], error(code, message));
+            }
+            Some(Fault::Raw(status, body)) => {
+                let authorization = seen.authorization.clone().unwrap_or_default();
+                return (
+                    status,
+                    vec![],
+                    body.replace("{authorization}", &authorization),
+                );
             }
             Some(Fault::Malformed) => {
                 return (

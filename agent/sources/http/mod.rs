@@ -17,6 +17,7 @@ mod fetch;
 mod oauth;
 mod pace;
 mod paging;
+mod redact;
 mod retry;
 
 use std::collections::HashMap;
@@ -29,8 +30,6 @@ use reqwest::Url;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{CONTENT_LENGTH, RETRY_AFTER};
 
-use crate::secret::Secret;
-
 pub use cancel::Cancel;
 pub(crate) use fetch::{Auth, Budget, Session};
 pub use oauth::ClientCredentials;
@@ -39,6 +38,7 @@ pub(crate) use paging::{Api, Dialect, to_document};
 pub(crate) use paging::{
     collect_after, collect_cursor, collect_link, collect_offset, splunk_messages,
 };
+use redact::{Secrets, quote};
 
 /// The bounds of every HTTP collection. The defaults suit the daemon; tests shorten the
 /// back-off so they take milliseconds.
@@ -343,64 +343,6 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// A server's text as quoted in an error: the secret taken out should the server echo it,
-/// cut to a readable length.
-fn quote(text: &str, secret: Option<&Secret>) -> String {
-    let mut text = text.trim().to_owned();
-    if let Some(secret) = secret
-        && !secret.expose().is_empty()
-    {
-        // As sent (a form-encoded body, which a server or proxy may echo: an Entra secret's
-        // `~` travels as `%7E`) as well as it is.
-        for form in encoded_forms(secret.expose()) {
-            text = text.replace(&form, "[redacted]");
-        }
-    }
-    const MAX: usize = 300;
-    if text.len() > MAX {
-        let mut end = MAX;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push('…');
-    }
-    text
-}
-
-/// `secret` as it is and as a form body or URL carries it (`application/x-www-form-urlencoded`,
-/// and percent-encoding with `%20`), in upper- and lower-case hex, longest first.
-fn encoded_forms(secret: &str) -> Vec<String> {
-    // `keep`: the bytes left as they are besides letters and digits.
-    let encode = |keep: &[u8], space: &str, hex_upper: bool| {
-        let mut out = String::new();
-        for byte in secret.bytes() {
-            match byte {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => out.push(char::from(byte)),
-                _ if keep.contains(&byte) => out.push(char::from(byte)),
-                b' ' => out.push_str(space),
-                _ if hex_upper => out.push_str(&format!("%{byte:02X}")),
-                _ => out.push_str(&format!("%{byte:02x}")),
-            }
-        }
-        out
-    };
-    // A form body (WHATWG), and RFC 3986's unreserved set (JavaScript's encodeURIComponent,
-    // Python's quote): `~` as it is, `*` encoded.
-    const FORM: &[u8] = b"*-._";
-    const URI: &[u8] = b"-._~";
-    let mut forms = vec![secret.to_owned(), secret.replace('/', "\\/")];
-    for hex_upper in [true, false] {
-        forms.push(encode(FORM, "+", hex_upper));
-        forms.push(encode(FORM, "%20", hex_upper));
-        forms.push(encode(URI, "%20", hex_upper));
-        forms.push(encode(URI, "+", hex_upper));
-    }
-    forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
-    forms.dedup();
-    forms
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,36 +486,5 @@ mod tests {
             &first,
             &Url::parse("https://graph.microsoft.com:8443/v1.0/a").unwrap()
         ));
-    }
-
-    #[test]
-    fn quoted_server_text_never_holds_the_secret() {
-        let secret = Secret::new("s3cr3t-value".to_owned());
-        assert_eq!(
-            quote("bad secret s3cr3t-value given", Some(&secret)),
-            "bad secret [redacted] given"
-        );
-        assert_eq!(quote(&"x".repeat(400), None).chars().count(), 301);
-        // An Entra secret, echoed back from the form body it went in.
-        let entra = Secret::new("Abc8Q~xYz.1_2-3dEf w/+".to_owned());
-        for echoed in [
-            "client_secret=Abc8Q%7ExYz.1_2-3dEf+w%2F%2B&scope=x",
-            "client_secret=Abc8Q%7exYz.1_2-3dEf+w%2f%2b",
-            "secret Abc8Q%7ExYz.1_2-3dEf%20w%2F%2B given",
-            "Abc8Q~xYz.1_2-3dEf w/+",
-        ] {
-            let quoted = quote(echoed, Some(&entra));
-            assert!(quoted.contains("[redacted]"), "{echoed} -> {quoted}");
-            assert!(!quoted.contains("Abc8Q"), "{echoed} -> {quoted}");
-        }
-    }
-
-    #[test]
-    fn an_rfc3986_echo_is_redacted() {
-        // `~` is unreserved in RFC 3986 (encodeURIComponent, Go's url.PathEscape, Python's
-        // quote): a proxy that echoes the secret so keeps it and writes a space as %20.
-        let entra = Secret::new("Abc8Q~xYz w/".to_owned());
-        let quoted = quote("client_secret=Abc8Q~xYz%20w%2F given", Some(&entra));
-        assert!(!quoted.contains("Abc8Q"), "{quoted}");
     }
 }

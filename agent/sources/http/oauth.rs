@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::Url;
 use reqwest::header::ACCEPT;
 
-use super::{Http, Run, quote, read_capped};
+use super::{Http, Run, Secrets, quote, read_capped};
 use crate::secret::Secret;
 
 /// What the token request needs.
@@ -62,7 +62,10 @@ const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A token answer's `expires_in`: whole seconds, a number (v2.0) or a string of digits (the
 /// older v1.0 endpoint), capped at [`MAX_TOKEN_LIFETIME`]; else what it holds instead.
-fn token_lifetime(expires_in: Option<&serde_json::Value>) -> Result<Duration, String> {
+fn token_lifetime(
+    expires_in: Option<&serde_json::Value>,
+    secrets: &Secrets<'_>,
+) -> Result<Duration, String> {
     let seconds = match expires_in {
         None | Some(serde_json::Value::Null) => {
             return Err("the answer holds no `expires_in`".to_owned());
@@ -87,7 +90,7 @@ fn token_lifetime(expires_in: Option<&serde_json::Value>) -> Result<Duration, St
             "the answer's `expires_in` is {}, not a whole number of seconds",
             quote(
                 &expires_in.map(ToString::to_string).unwrap_or_default(),
-                None
+                secrets
             )
         )),
     }
@@ -182,7 +185,7 @@ impl Http {
             return Err(format!(
                 "{what}: HTTP {} {}; check the tenant, client_id and client_secret of the app registration",
                 status.as_u16(),
-                quote(&detail, Some(credentials.secret))
+                quote(&detail, &Secrets::client(credentials, None))
             ));
         }
         let json = json.ok_or_else(|| format!("{what}: the answer is not JSON"))?;
@@ -191,15 +194,18 @@ impl Http {
             .and_then(|token| token.as_str())
             .filter(|token| !token.is_empty())
             .ok_or_else(|| format!("{what}: the answer holds no `access_token`"))?;
-        let lifetime =
-            token_lifetime(json.get("expires_in")).map_err(|error| format!("{what}: {error}"))?;
+        let access = Arc::new(Secret::new(access.to_owned()));
+        let lifetime = token_lifetime(
+            json.get("expires_in"),
+            &Secrets::client(credentials, Some(&access)),
+        )
+        .map_err(|error| format!("{what}: {error}"))?;
         let margin = self.policy.refresh_before_expiry.min(lifetime / 2);
         // `lifetime` is capped, so this cannot overflow; should it, the token is used for
         // this collection only and asked for again by the next.
         let renew_at = requested
             .checked_add(lifetime.saturating_sub(margin))
             .unwrap_or(requested);
-        let access = Arc::new(Secret::new(access.to_owned()));
         self.tokens
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -244,11 +250,11 @@ mod tests {
     fn a_token_lifetime_is_capped_and_what_is_no_lifetime_is_said() {
         let json = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
         assert_eq!(
-            token_lifetime(Some(&json("3599"))),
+            token_lifetime(Some(&json("3599")), &Secrets::none()),
             Ok(Duration::from_secs(3599))
         );
         assert_eq!(
-            token_lifetime(Some(&json("\" 3599\""))),
+            token_lifetime(Some(&json("\" 3599\"")), &Secrets::none()),
             Ok(Duration::from_secs(3599))
         );
         for huge in [
@@ -258,13 +264,13 @@ mod tests {
             "\"123456789012345678901234567890\"",
         ] {
             assert_eq!(
-                token_lifetime(Some(&json(huge))),
+                token_lifetime(Some(&json(huge)), &Secrets::none()),
                 Ok(MAX_TOKEN_LIFETIME),
                 "{huge}"
             );
         }
         assert_eq!(
-            token_lifetime(None),
+            token_lifetime(None, &Secrets::none()),
             Err("the answer holds no `expires_in`".to_owned())
         );
         for (odd, said) in [
@@ -275,7 +281,7 @@ mod tests {
             ("\"-5\"", "\"-5\""),
         ] {
             assert_eq!(
-                token_lifetime(Some(&json(odd))),
+                token_lifetime(Some(&json(odd)), &Secrets::none()),
                 Err(format!(
                     "the answer's `expires_in` is {said}, not a whole number of seconds"
                 )),

@@ -14,7 +14,9 @@ use reqwest::Url;
 use reqwest::header::ACCEPT;
 
 use super::fetch::Session;
-use super::{ClientCredentials, Http, Run, https_or_loopback, quote, read_capped, same_origin};
+use super::{
+    ClientCredentials, Http, Run, Secrets, https_or_loopback, quote, read_capped, same_origin,
+};
 use crate::config::NextPage;
 
 /// Which Microsoft API answers: where its next-page link sits and how its errors read.
@@ -98,7 +100,8 @@ impl<'a> Api<'a> {
             let body = read_capped(response, self.limit - self.read, self.limit, what)?;
             self.read += body.len() as u64;
             if !status.is_success() {
-                return Err(format!("{what}: {}", self.error(status, &body)));
+                let secrets = Secrets::client(self.credentials, Some(&token));
+                return Err(format!("{what}: {}", self.error(status, &body, &secrets)));
             }
             let document: serde_json::Value = serde_json::from_slice(&body)
                 .map_err(|error| format!("{what}: the answer is not JSON ({error})"))?;
@@ -209,10 +212,10 @@ impl<'a> Api<'a> {
         Ok(())
     }
 
-    fn error(&self, status: reqwest::StatusCode, body: &[u8]) -> String {
+    fn error(&self, status: reqwest::StatusCode, body: &[u8], secrets: &Secrets<'_>) -> String {
         match self.dialect {
-            Dialect::Graph => graph_error(status, body, self.permission, self.credentials),
-            Dialect::Arm => arm_error(status, body, self.permission, self.credentials),
+            Dialect::Graph => graph_error(status, body, self.permission, secrets),
+            Dialect::Arm => arm_error(status, body, self.permission, secrets),
         }
     }
 }
@@ -249,18 +252,14 @@ fn envelope<'b>(
     status: reqwest::StatusCode,
     body: &[u8],
     json: &'b Option<serde_json::Value>,
-    credentials: &ClientCredentials<'_>,
+    secrets: &Secrets<'_>,
 ) -> Result<&'b serde_json::Value, String> {
     json.as_ref()
         .and_then(|json| json.get("error"))
         .filter(|error| error.is_object())
         .ok_or_else(|| {
             let text = String::from_utf8_lossy(body);
-            format!(
-                "HTTP {} {}",
-                status.as_u16(),
-                quote(&text, Some(credentials.secret))
-            )
+            format!("HTTP {} {}", status.as_u16(), quote(&text, secrets))
         })
 }
 
@@ -270,10 +269,10 @@ fn graph_error(
     status: reqwest::StatusCode,
     body: &[u8],
     permission: Option<&str>,
-    credentials: &ClientCredentials<'_>,
+    secrets: &Secrets<'_>,
 ) -> String {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    let error = match envelope(status, body, &json, credentials) {
+    let error = match envelope(status, body, &json, secrets) {
         Ok(error) => error,
         Err(text) => return text,
     };
@@ -282,7 +281,7 @@ fn graph_error(
         "HTTP {} {}: {}",
         status.as_u16(),
         codes.join("/"),
-        quote(message, Some(credentials.secret))
+        quote(message, secrets)
     );
     if codes
         .iter()
@@ -307,17 +306,17 @@ fn arm_error(
     status: reqwest::StatusCode,
     body: &[u8],
     role: Option<&str>,
-    credentials: &ClientCredentials<'_>,
+    secrets: &Secrets<'_>,
 ) -> String {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    let error = match envelope(status, body, &json, credentials) {
+    let error = match envelope(status, body, &json, secrets) {
         Ok(error) => error,
         Err(text) => return text,
     };
     let (mut codes, message) = codes_and_message(error);
-    let mut message = quote(message, Some(credentials.secret));
+    let mut message = quote(message, secrets);
     if let Some(target) = error.get("target").and_then(|target| target.as_str()) {
-        message.push_str(&format!(" (target `{}`)", quote(target, None)));
+        message.push_str(&format!(" (target `{}`)", quote(target, secrets)));
     }
     if let Some(detail) = error
         .get("details")
@@ -327,10 +326,7 @@ fn arm_error(
         let (detail_codes, detail_message) = codes_and_message(detail);
         codes.extend(detail_codes);
         if !detail_message.is_empty() {
-            message.push_str(&format!(
-                "; {}",
-                quote(detail_message, Some(credentials.secret))
-            ));
+            message.push_str(&format!("; {}", quote(detail_message, secrets)));
         }
     }
     let mut text = format!("HTTP {} {}: {message}", status.as_u16(), codes.join("/"));
@@ -562,7 +558,7 @@ pub(crate) fn collect_offset(
         if !errors.is_empty() {
             return Err(format!(
                 "{what}: Splunk says {}",
-                quote(&errors.join("; "), None)
+                session.quote(&errors.join("; "))
             ));
         }
         let entries = take_list(&mut json, "entry", &what)?;
