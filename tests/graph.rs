@@ -765,3 +765,43 @@ fn a_bearer_token_a_server_or_proxy_echoes_is_not_repeated() {
         assert!(!reason.contains(SECRET), "{reason}");
     }
 }
+
+#[test]
+fn loopback_requests_never_go_through_the_environments_proxy() {
+    // A proxy that hears every request and answers none of them as asked.
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let proxy = {
+        let heard = std::sync::Arc::clone(&heard);
+        util::fake_http::serve(move |request| {
+            heard
+                .lock()
+                .expect("heard")
+                .push(format!("{} {}", request.method, request.target));
+            util::fake_http::Reply::json(502, "{}")
+        })
+    };
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    let fixture = fixture(&server, at(util::CLOCK));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"))
+        .args(["once", "--config", "dutywatch.toml", "--clock", util::CLOCK])
+        .current_dir(fixture.dir.path())
+        .env_remove("DUTYWATCH_CONFIG")
+        .env_remove("STATE_DIRECTORY")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .env("HTTP_PROXY", &proxy)
+        .env("http_proxy", &proxy)
+        .env("HTTPS_PROXY", &proxy)
+        .env("ALL_PROXY", &proxy)
+        .output()
+        .expect("the dutywatch binary runs");
+    let written = everything_written(&fixture, &output);
+    assert!(
+        heard.lock().expect("heard").is_empty(),
+        "the proxy heard {:?}",
+        heard.lock().expect("heard")
+    );
+    assert!(written.contains("b@acme.example"), "collected: {written}");
+    assert_eq!(server.token_requests(), 1);
+}

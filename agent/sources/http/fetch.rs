@@ -119,7 +119,7 @@ impl Http {
                 Auth::OAuth(credentials) => Some(self.token(run, credentials)?),
                 Auth::Header { .. } | Auth::Basic { .. } => None,
             };
-            let response = self.send(run, what, &|client| {
+            let response = self.send(run, url, what, &|client| {
                 let request = client.get(url.clone()).header(ACCEPT, "application/json");
                 match (auth, &token) {
                     (

@@ -83,7 +83,7 @@ impl Default for HttpPolicy {
 #[derive(Debug, Default)]
 pub struct Http {
     policy: HttpPolicy,
-    client: Mutex<Option<Client>>,
+    client: Mutex<Option<Clients>>,
     tokens: Mutex<HashMap<oauth::TokenKey, oauth::Token>>,
     /// Per credential, held while its token is requested, with how its last request failed
     /// (see `oauth`).
@@ -92,6 +92,13 @@ pub struct Http {
     pacer: Mutex<pace::Pacer>,
     /// Raised when the daemon stops: waits end, no further request goes.
     cancel: Cancel,
+}
+
+/// The shared clients, built on first use: through the environment's proxy, and direct.
+#[derive(Debug)]
+struct Clients {
+    proxied: Client,
+    direct: Client,
 }
 
 /// One collection in progress: its deadline and the instant it speaks for.
@@ -151,22 +158,40 @@ impl Http {
         &self.cancel
     }
 
-    fn client(&self) -> Result<Client, String> {
-        let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(client) = &*client {
-            return Ok(client.clone());
+    /// The client for `url`: one that never goes through a proxy for a loopback URL (its
+    /// plain HTTP, allowed because it stays on this host, would otherwise carry the client
+    /// secret and the bearer token in clear text to whatever `HTTP_PROXY` names), else one
+    /// that honours the environment's `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY`.
+    fn client(&self, url: &Url) -> Result<Client, String> {
+        let mut clients = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        if clients.is_none() {
+            *clients = Some(Clients {
+                proxied: self.build_client(true)?,
+                direct: self.build_client(false)?,
+            });
         }
-        let built = Client::builder()
+        let Some(clients) = &*clients else {
+            return Err("cannot set up the HTTP client".to_owned());
+        };
+        Ok(if is_loopback(url) {
+            clients.direct.clone()
+        } else {
+            clients.proxied.clone()
+        })
+    }
+
+    fn build_client(&self, proxied: bool) -> Result<Client, String> {
+        let builder = Client::builder()
             .connect_timeout(self.policy.connect_timeout)
             .timeout(self.policy.request_timeout)
             // A redirect could carry the bearer token (or, from the token endpoint, the
             // form) somewhere else; every URL dutywatch calls is configured or a nextLink.
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("dutywatch/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("dutywatch/", env!("CARGO_PKG_VERSION")));
+        let builder = if proxied { builder } else { builder.no_proxy() };
+        builder
             .build()
-            .map_err(|error| format!("cannot set up the HTTP client: {}", chain(&error)))?;
-        *client = Some(built.clone());
-        Ok(built)
+            .map_err(|error| format!("cannot set up the HTTP client: {}", chain(&error)))
     }
 
     /// Sends the request `build` makes, again after a 429 or 503 as long as the bounds allow:
@@ -175,10 +200,11 @@ impl Http {
     pub(crate) fn send(
         &self,
         run: &Run,
+        url: &Url,
         what: &str,
         build: &dyn Fn(&Client) -> RequestBuilder,
     ) -> Result<Response, String> {
-        let client = self.client()?;
+        let client = self.client(url)?;
         let mut retries = 0;
         loop {
             self.cancel.check(what)?;

@@ -161,7 +161,7 @@ impl Http {
             ("client_secret", credentials.secret.expose()),
             ("scope", credentials.scope),
         ];
-        let response = self.send(run, &what, &|client| {
+        let response = self.send(run, credentials.token_url, &what, &|client| {
             client
                 .post(credentials.token_url.clone())
                 .header(ACCEPT, "application/json")

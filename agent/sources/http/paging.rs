@@ -79,7 +79,7 @@ impl<'a> Api<'a> {
         https_or_loopback(url)?;
         loop {
             let token = http.token(run, self.credentials)?;
-            let response = http.send(run, what, &|client| {
+            let response = http.send(run, url, what, &|client| {
                 let mut request = client
                     .get(url.clone())
                     .bearer_auth(token.expose())
