@@ -805,3 +805,42 @@ fn loopback_requests_never_go_through_the_environments_proxy() {
     assert!(written.contains("b@acme.example"), "collected: {written}");
     assert_eq!(server.token_requests(), 1);
 }
+
+#[test]
+fn a_key_twice_in_a_page_is_ambiguous_and_a_bom_is_read() {
+    let now = at("2026-11-23T15:00:00Z");
+    // Last-wins would read b as registered.
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    server.fault(
+        USERS,
+        1,
+        Fault::Raw(
+            200,
+            r#"{"value":[{"id":"id-b","userPrincipalName":"b@acme.example","userType":"member","isMfaRegistered":false,"methodsRegistered":[],"isMfaRegistered":true}]}"#
+                .to_owned(),
+        ),
+    );
+    let fixture = fixture(&server, now);
+    let mut engine = engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("page 2 (")
+            && reason.contains("the key `isMfaRegistered` appears twice in `value[0]`"),
+        "{reason}"
+    );
+    assert!(snapshots(&fixture).is_empty());
+
+    // A UTF-8 BOM before the JSON, as a saved file may have it.
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    let page = serde_json::json!({ "value": [user("b@acme.example", false)] });
+    server.fault(USERS, 1, Fault::Raw(200, format!("\u{feff}{page}")));
+    let fixture = self::fixture(&server, now);
+    let mut engine = self::engine(&fixture);
+    let summary = engine.cycle(now).expect("cycle");
+    assert_eq!(summary.collection_failures, 0, "{summary:?}");
+    assert_eq!(state_of(&engine, "mfa-registered").0, StateKind::DueSoon);
+}

@@ -8,7 +8,9 @@ use reqwest::{StatusCode, Url};
 
 use std::sync::Arc;
 
-use super::{ClientCredentials, Http, Run, Secrets, https_or_loopback, quote, read_capped};
+use super::{
+    ClientCredentials, Http, Run, Secrets, answer_json, https_or_loopback, quote, read_capped,
+};
 use crate::secret::Secret;
 
 /// How a request proves who sends it.
@@ -164,14 +166,7 @@ impl Http {
                     quote(&text, &Secrets::of(auth, token.as_ref()))
                 ));
             }
-            let json = serde_json::from_slice(&body).map_err(|error| {
-                let cut = if error.is_eof() {
-                    "; it ends in the middle, as if cut off"
-                } else {
-                    ""
-                };
-                format!("{what}: the answer is not JSON ({error}){cut}")
-            })?;
+            let json = answer_json(&body, what)?;
             return Ok(Page {
                 json,
                 headers,

@@ -311,6 +311,26 @@ pub(crate) fn read_capped(
     Ok(body)
 }
 
+/// An API answer's JSON, read as a saved answer is (`connector::vendor_json`): a UTF-8 BOM
+/// or UTF-16 accepted, and a key twice in one object refused, not resolved last-wins: a user
+/// who is `"isMfaRegistered": false` and then `true` is ambiguous, never `met`.
+pub(crate) fn answer_json(body: &[u8], what: &str) -> Result<serde_json::Value, String> {
+    let (text, _) = dutywatch_checks::decode::text(body)
+        .map_err(|error| format!("{what}: the answer is not JSON ({error})"))?;
+    dutywatch_checks::decode::json(&text).map_err(|error| {
+        if error.message().starts_with("not valid JSON") {
+            let cut = if error.message().contains("EOF while parsing") {
+                "; it ends in the middle, as if cut off"
+            } else {
+                ""
+            };
+            format!("{what}: the answer is not JSON ({error}){cut}")
+        } else {
+            format!("{what}: the answer cannot be used ({error})")
+        }
+    })
+}
+
 /// HTTPS, or plain HTTP to this host only (a test server, a local proxy): a token or client
 /// secret must never cross a network in clear text.
 pub fn https_or_loopback(url: &Url) -> Result<(), String> {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::Url;
 use reqwest::header::ACCEPT;
 
-use super::{Http, Run, Secrets, quote, read_capped};
+use super::{Http, Run, Secrets, answer_json, quote, read_capped};
 use crate::secret::Secret;
 
 /// What the token request needs.
@@ -169,10 +169,12 @@ impl Http {
         })?;
         let status = response.status();
         let body = read_capped(response, MAX_TOKEN_RESPONSE, MAX_TOKEN_RESPONSE, &what)?;
-        let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+        let decoded = answer_json(&body, &what);
         if !status.is_success() {
             let field = |name: &str| {
-                json.as_ref()
+                decoded
+                    .as_ref()
+                    .ok()
                     .and_then(|json| json.get(name))
                     .and_then(|value| value.as_str())
                     .map(str::to_owned)
@@ -188,7 +190,7 @@ impl Http {
                 quote(&detail, &Secrets::client(credentials, None))
             ));
         }
-        let json = json.ok_or_else(|| format!("{what}: the answer is not JSON"))?;
+        let json = decoded?;
         let access = json
             .get("access_token")
             .and_then(|token| token.as_str())

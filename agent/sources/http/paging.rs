@@ -15,7 +15,8 @@ use reqwest::header::ACCEPT;
 
 use super::fetch::Session;
 use super::{
-    ClientCredentials, Http, Run, Secrets, https_or_loopback, quote, read_capped, same_origin,
+    ClientCredentials, Http, Run, Secrets, answer_json, https_or_loopback, quote, read_capped,
+    same_origin,
 };
 use crate::config::NextPage;
 
@@ -103,8 +104,7 @@ impl<'a> Api<'a> {
                 let secrets = Secrets::client(self.credentials, Some(&token));
                 return Err(format!("{what}: {}", self.error(status, &body, &secrets)));
             }
-            let document: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|error| format!("{what}: the answer is not JSON ({error})"))?;
+            let document = answer_json(&body, what)?;
             return match document {
                 serde_json::Value::Object(document) => Ok(document),
                 _ => Err(format!("{what}: the answer is not a JSON object")),
