@@ -844,3 +844,34 @@ fn a_key_twice_in_a_page_is_ambiguous_and_a_bom_is_read() {
     assert_eq!(summary.collection_failures, 0, "{summary:?}");
     assert_eq!(state_of(&engine, "mfa-registered").0, StateKind::DueSoon);
 }
+
+#[test]
+fn next_links_that_go_round_in_a_loop_are_a_source_error() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = GraphServer::start(SECRET);
+    server.set_pages(
+        USERS,
+        vec![
+            vec![user("a@acme.example", true)],
+            vec![user("b@acme.example", true)],
+            vec![user("c@acme.example", true)],
+        ],
+    );
+    // Page 3 links back to page 2: B → C → B.
+    let page_two = format!("{}{USERS}?$skiptoken=page1", server.base);
+    server.fault(USERS, 2, Fault::NextLink(page_two.clone()));
+    let fixture = fixture(&server, now);
+    let mut engine = engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("page 3 (")
+            && reason.contains(&format!(
+                "leads back to a page read before ({page_two}); the pages go round in a loop"
+            )),
+        "{reason}"
+    );
+    assert_eq!(graph_gets(&server).len(), 3, "no page is read twice");
+    assert!(snapshots(&fixture).is_empty());
+}

@@ -167,6 +167,7 @@ impl<'a> Api<'a> {
         let mut page = 1;
         let mut items = 0;
         let next_key = self.dialect.next_link();
+        let mut visited = std::collections::HashSet::from([first.to_string()]);
         loop {
             if page > http.policy.max_pages {
                 return Err(format!(
@@ -196,10 +197,16 @@ impl<'a> Api<'a> {
                             first.origin().ascii_serialization()
                         ));
                     }
-                    // A link back to this page would page until `max_pages`.
+                    // A link back to this page, or to one before (A → B → A), would page
+                    // until `max_pages`.
                     if next == url {
                         return Err(format!(
                             "{what}: `{next_key}` names this same page; the pages do not advance"
+                        ));
+                    }
+                    if !visited.insert(next.to_string()) {
+                        return Err(format!(
+                            "{what}: `{next_key}` leads back to a page read before ({next}); the pages go round in a loop"
                         ));
                     }
                     url = next;
@@ -563,13 +570,23 @@ pub(crate) fn collect_offset(
         }
         let entries = take_list(&mut json, "entry", &what)?;
         let count = entries.len();
+        // A server that ignores `offset` serves the first page again and again, which
+        // would add up to `paging.total` with every entry read twice.
+        let asked = items.len() as u64;
+        if let Some(said) = paging_number(&json, "/paging/offset")
+            && said != asked
+        {
+            return Err(format!(
+                "{what}: the page says `paging.offset` {said} where offset {asked} was asked; the server ignores `offset`, so the pages do not advance"
+            ));
+        }
+        if page > 1 && count > 0 && items.ends_with(&entries) {
+            return Err(format!(
+                "{what}: the page holds the same entries as the page before; the pages do not advance"
+            ));
+        }
         items.extend(entries);
-        // Splunk writes numbers, and some proxies strings.
-        let total = json.pointer("/paging/total").and_then(|total| match total {
-            serde_json::Value::Number(n) => n.as_u64(),
-            serde_json::Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        });
+        let total = paging_number(&json, "/paging/total");
         match total {
             Some(total) if items.len() as u64 >= total => break,
             Some(total) if count == 0 => {
@@ -583,8 +600,30 @@ pub(crate) fn collect_offset(
         }
         page += 1;
     }
+    // Every index once: an entry twice means pages that overlap, and the list is not the
+    // server's.
+    let mut names = std::collections::HashSet::new();
+    if let Some(twice) = items
+        .iter()
+        .filter_map(|entry| entry.get("name").and_then(serde_json::Value::as_str))
+        .find(|name| !names.insert(*name))
+    {
+        return Err(format!(
+            "{first}: the pages hold the entry `{}` twice; they overlap instead of advancing, so the list is incomplete",
+            session.quote(twice)
+        ));
+    }
     tracing::debug!(origin = %first, pages = page, items = items.len(), "HttpPagesCollected");
     Ok(items)
+}
+
+/// A Splunk `paging` number at `pointer`: Splunk writes numbers, some proxies strings.
+fn paging_number(json: &serde_json::Value, pointer: &str) -> Option<u64> {
+    json.pointer(pointer).and_then(|value| match value {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
 }
 
 /// Every page of a portal's list from `first`, the records of each at `records` (a JSON
@@ -598,6 +637,7 @@ pub(crate) fn collect_link(
     let mut items = Vec::new();
     let mut url = first.clone();
     let mut page = 1;
+    let mut visited = std::collections::HashSet::from([first.to_string()]);
     loop {
         check_page_count(session, page, first)?;
         let what = format!("page {page} ({url})");
@@ -633,6 +673,11 @@ pub(crate) fn collect_link(
                 "{what}: the next link leads to `{}`, away from `{}`; refused",
                 next.origin().ascii_serialization(),
                 first.origin().ascii_serialization()
+            ));
+        }
+        if !visited.insert(next.to_string()) {
+            return Err(format!(
+                "{what}: the next link leads back to a page read before ({next}); the pages go round in a loop"
             ));
         }
         url = next;
