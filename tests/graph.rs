@@ -875,3 +875,29 @@ fn next_links_that_go_round_in_a_loop_are_a_source_error() {
     assert_eq!(graph_gets(&server).len(), 3, "no page is read twice");
     assert!(snapshots(&fixture).is_empty());
 }
+
+#[test]
+fn control_characters_in_a_servers_words_are_written_out() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    // An ESC sequence that clears the screen, a CR LF that starts a forged line, a NUL.
+    server.fault(
+        USERS,
+        0,
+        Fault::Raw(
+            403,
+            r#"{"error":{"code":"Denied\u001b[31m","message":"No.\u001b[2J\r\nmfa-registered: met\u0000"}}"#.to_owned(),
+        ),
+    );
+    let fixture = fixture(&server, now);
+    let mut engine = engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains(r"HTTP 403 Denied\u{1b}[31m: No.\u{1b}[2J\r\nmfa-registered: met\u{0}"),
+        "{reason}"
+    );
+    assert!(!reason.chars().any(char::is_control), "{reason:?}");
+}

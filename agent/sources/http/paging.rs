@@ -287,7 +287,7 @@ fn graph_error(
     let mut text = format!(
         "HTTP {} {}: {}",
         status.as_u16(),
-        codes.join("/"),
+        quote(&codes.join("/"), secrets),
         quote(message, secrets)
     );
     if codes
@@ -336,7 +336,11 @@ fn arm_error(
             message.push_str(&format!("; {}", quote(detail_message, secrets)));
         }
     }
-    let mut text = format!("HTTP {} {}: {message}", status.as_u16(), codes.join("/"));
+    let mut text = format!(
+        "HTTP {} {}: {message}",
+        status.as_u16(),
+        quote(&codes.join("/"), secrets)
+    );
     if status == reqwest::StatusCode::FORBIDDEN
         && let Some(role) = role
     {

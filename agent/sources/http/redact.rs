@@ -93,6 +93,7 @@ pub(crate) fn quote(text: &str, secrets: &Secrets<'_>) -> String {
     for form in forms {
         text = text.replace(&form, "[redacted]");
     }
+    let mut text = without_controls(&text);
     const MAX: usize = 300;
     if text.len() > MAX {
         let mut end = MAX;
@@ -103,6 +104,23 @@ pub(crate) fn quote(text: &str, secrets: &Secrets<'_>) -> String {
         text.push('…');
     }
     text
+}
+
+/// `text` with every control character written out as an escape (`\n`, `\u{1b}`): a
+/// server's text goes to a terminal and into mails, where an ESC sequence would rewrite the
+/// screen, a CR or LF forge a status line of its own, a NUL cut the text short, and a
+/// direction override make the line read otherwise than it is.
+fn without_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi || c == '\u{2028}' || c == '\u{2029}' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `secret` as it is and as a form body or URL carries it (`application/x-www-form-urlencoded`,
@@ -172,6 +190,20 @@ mod tests {
             assert!(quoted.contains("[redacted]"), "{echoed} -> {quoted}");
             assert!(!quoted.contains("Abc8Q"), "{echoed} -> {quoted}");
         }
+    }
+
+    #[test]
+    fn control_characters_in_server_text_are_written_out() {
+        assert_eq!(
+            quote(
+                "denied\u{1b}[2J\r\nSTATUS: all met\u{0}\u{202e}x\ty",
+                &Secrets::none()
+            ),
+            "denied\\u{1b}[2J\\r\\nSTATUS: all met\\u{0}\\u{202e}x\\ty"
+        );
+        // The secret is found before its control characters are written out.
+        let odd = Secret::new("ab\ncd-secret".to_owned());
+        assert_eq!(quote("got ab\ncd-secret", &header(&odd)), "got [redacted]");
     }
 
     #[test]
