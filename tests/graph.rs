@@ -901,3 +901,61 @@ fn control_characters_in_a_servers_words_are_written_out() {
     );
     assert!(!reason.chars().any(char::is_control), "{reason:?}");
 }
+
+#[test]
+fn a_stalled_body_an_oversized_token_answer_and_a_redirect_say_what_they_are() {
+    let now = at("2026-11-23T15:00:00Z");
+    // The headers come, the body does not.
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    server.fault(USERS, 1, Fault::Stall(Duration::from_secs(2)));
+    let fixture = fixture(&server, now);
+    let mut engine = util::engine(&fixture);
+    engine.set_http_policy(HttpPolicy {
+        request_timeout: Duration::from_millis(300),
+        ..fast()
+    });
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("page 2 (") && reason.contains("no complete answer within 0.3 s"),
+        "{reason}"
+    );
+
+    // A token answer over its own 64 KiB: not the source's `max_bytes`.
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    server.set_expires_in(serde_json::json!("9".repeat(70_000)));
+    let fixture = self::fixture(&server, now);
+    let mut engine = self::engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains(
+            "the token answer is larger than the 64 KiB (65536 bytes) dutywatch reads of one"
+        ) && !reason.contains("max_bytes"),
+        "{reason}"
+    );
+
+    // A redirect, named by the host it points to.
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    server.fault(
+        USERS,
+        0,
+        Fault::Redirect("https://login.example.net/sso?session=abc".to_owned()),
+    );
+    let fixture = self::fixture(&server, now);
+    let mut engine = self::engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains(
+            "HTTP 302, a redirect to `https://login.example.net`; dutywatch follows no redirects"
+        ) && !reason.contains("session=abc"),
+        "{reason}"
+    );
+}

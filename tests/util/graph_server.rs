@@ -67,6 +67,10 @@ pub(crate) enum Fault {
     /// This status and this body, `{authorization}` in it replaced by the request's
     /// `Authorization` header, as a careless server or proxy echoes it.
     Raw(u16, String),
+    /// 302 to this `Location`.
+    Redirect(String),
+    /// The headers, then nothing more for this long (the body never comes in time).
+    Stall(std::time::Duration),
 }
 
 /// One request as the server saw it.
@@ -220,12 +224,18 @@ impl GraphServer {
         self.state.lock().expect("state").seen.push(seen);
         // A truncated answer promises its whole length and sends half.
         let truncated = extra.iter().any(|(name, _)| name == TRUNCATE);
+        let stall = extra
+            .iter()
+            .find(|(name, _)| name == STALL)
+            .and_then(|(_, millis)| millis.parse().ok())
+            .map(std::time::Duration::from_millis);
         Reply {
             headers: extra
                 .into_iter()
-                .filter(|(name, _)| name != TRUNCATE)
+                .filter(|(name, _)| name != TRUNCATE && name != STALL)
                 .collect(),
             cut_after: truncated.then_some(response.len() / 2),
+            stall,
             ..Reply::json(status, response)
         }
     }
@@ -340,6 +350,22 @@ impl GraphServer {
                     body.replace("{authorization}", &authorization),
                 );
             }
+            Some(Fault::Redirect(location)) => {
+                return (302, vec![("Location".to_owned(), location)], String::new());
+            }
+            Some(Fault::Stall(duration)) => {
+                let page = state
+                    .pages
+                    .get(path)
+                    .and_then(|p| p.get(page))
+                    .cloned()
+                    .unwrap_or_default();
+                return (
+                    200,
+                    vec![(STALL.to_owned(), duration.as_millis().to_string())],
+                    page.to_string(),
+                );
+            }
             Some(Fault::Malformed) => {
                 return (
                     200,
@@ -424,6 +450,10 @@ pub(crate) const ARM_API_VERSION: &str = "2022-10-01";
 
 /// A marker header (never sent) telling `handle` to cut the body short.
 const TRUNCATE: &str = "x-fake-truncate";
+
+/// A marker header (never sent) telling `handle` to stall after the headers, its value in
+/// milliseconds.
+const STALL: &str = "x-fake-stall";
 
 /// ARM's error envelope, as in the common-types spec.
 fn arm_error(code: &str, message: &str) -> String {

@@ -9,7 +9,7 @@ use reqwest::{StatusCode, Url};
 use std::sync::Arc;
 
 use super::{
-    ClientCredentials, Http, Run, Secrets, answer_json, https_or_loopback, quote, read_capped,
+    Cap, ClientCredentials, Http, Run, Secrets, answer_json, https_or_loopback, quote, read_capped,
 };
 use crate::secret::Secret;
 
@@ -139,7 +139,7 @@ impl Http {
                     (Auth::OAuth(_), None) => request,
                 }
             })?;
-            let status = response.status();
+            let status = response.0.status();
             if status == StatusCode::UNAUTHORIZED
                 && !refreshed
                 && let (Auth::OAuth(credentials), Some(token)) = (auth, &token)
@@ -150,9 +150,9 @@ impl Http {
                 tracing::info!(what, "HttpTokenRefreshedAfter401");
                 continue;
             }
-            let headers = response.headers().clone();
+            let headers = response.0.headers().clone();
             let remaining = budget.limit.saturating_sub(budget.read);
-            let body = read_capped(response, remaining, budget.limit, what)?;
+            let body = read_capped(response, remaining, Cap::Source(budget.limit), what)?;
             budget.read += body.len() as u64;
             if !status.is_success() {
                 let (text, hint) = vendor_error(status, &body);

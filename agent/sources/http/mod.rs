@@ -196,14 +196,15 @@ impl Http {
 
     /// Sends the request `build` makes, again after a 429 or 503 as long as the bounds allow:
     /// the wait its `Retry-After` asks (seconds or an HTTP date), else a jittered exponential
-    /// back-off. Any other answer is returned as it is.
+    /// back-off. A redirect is refused, naming the host it points to. Any other answer is
+    /// returned as it is, with the timeout its body is read within.
     pub(crate) fn send(
         &self,
         run: &Run,
         url: &Url,
         what: &str,
         build: &dyn Fn(&Client) -> RequestBuilder,
-    ) -> Result<Response, String> {
+    ) -> Result<(Response, Duration), String> {
         let client = self.client(url)?;
         let mut retries = 0;
         loop {
@@ -224,10 +225,13 @@ impl Http {
                 .send()
                 .map_err(|error| describe_send_error(what, &error, timeout))?;
             let status = response.status();
+            if status.is_redirection() {
+                return Err(redirect_refused(what, url, &response));
+            }
             if status != reqwest::StatusCode::TOO_MANY_REQUESTS
                 && status != reqwest::StatusCode::SERVICE_UNAVAILABLE
             {
-                return Ok(response);
+                return Ok((response, timeout));
             }
             if retries >= self.policy.max_retries {
                 return Err(format!(
@@ -277,19 +281,32 @@ impl Http {
     }
 }
 
+/// Whose limit a body is read within, which the message for one too large names.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Cap {
+    /// The source's `max_bytes`, for all its pages together.
+    Source(u64),
+    /// A token endpoint's answer, which is small; this is dutywatch's own limit on it.
+    TokenAnswer(u64),
+}
+
 /// Reads `response`'s body, refusing one over `limit` bytes (by its `Content-Length`, then
-/// while reading); `cap` is the whole collection's limit, which the message names.
+/// while reading), within `timeout` (what `send` gave the request); `cap` says whose limit.
 pub(crate) fn read_capped(
-    response: Response,
+    (response, timeout): (Response, Duration),
     limit: u64,
-    cap: u64,
+    cap: Cap,
     what: &str,
 ) -> Result<Vec<u8>, String> {
-    let too_large = || {
-        format!(
+    let too_large = || match cap {
+        Cap::Source(cap) => format!(
             "{what}: the pages pass the source's `max_bytes` of {}",
             crate::config::describe_size(cap.max(1))
-        )
+        ),
+        Cap::TokenAnswer(cap) => format!(
+            "{what}: the token answer is larger than the {} dutywatch reads of one; this is no token endpoint's answer (check `token_url`)",
+            crate::config::describe_size(cap.max(1))
+        ),
     };
     let declared = response
         .headers()
@@ -304,11 +321,48 @@ pub(crate) fn read_capped(
     response
         .take(limit.saturating_add(1))
         .read_to_end(&mut body)
-        .map_err(|error| format!("{what}: the response broke off: {error}"))?;
+        .map_err(|error| describe_read_error(what, &error, timeout))?;
     if body.len() as u64 > limit {
         return Err(too_large());
     }
     Ok(body)
+}
+
+/// Why a body stopped coming: the request's timeout (headers came, the rest did not), or
+/// the connection broke.
+fn describe_read_error(what: &str, error: &std::io::Error, timeout: Duration) -> String {
+    let timed_out = error.kind() == std::io::ErrorKind::TimedOut
+        || error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+            .is_some_and(reqwest::Error::is_timeout)
+        || chain(error).contains("timed out");
+    if timed_out {
+        format!("{what}: no complete answer within {}", seconds(timeout))
+    } else {
+        format!("{what}: the response broke off: {}", chain(error))
+    }
+}
+
+/// A redirect's refusal: dutywatch follows none (a bearer token or client secret would go
+/// along), so the message says where it pointed, by host only (its path and query may carry
+/// anything), for the URL to be configured if that is right.
+fn redirect_refused(what: &str, url: &Url, response: &Response) -> String {
+    let status = response.status().as_u16();
+    let target = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|location| url.join(location).ok());
+    match target {
+        Some(target) => format!(
+            "{what}: HTTP {status}, a redirect to `{}`; dutywatch follows no redirects (the credential would go along), so configure the URL it should call",
+            target.origin().ascii_serialization()
+        ),
+        None => format!(
+            "{what}: HTTP {status}, a redirect with no usable `Location`; dutywatch follows no redirects, so configure the URL it should call"
+        ),
+    }
 }
 
 /// An API answer's JSON, read as a saved answer is (`connector::vendor_json`): a UTF-8 BOM
@@ -364,14 +418,19 @@ fn same_origin(a: &Url, b: &Url) -> bool {
 
 fn describe_send_error(what: &str, error: &reqwest::Error, timeout: Duration) -> String {
     if error.is_timeout() {
-        // Tenths of a second at most: what was left of a collection's budget is no round number.
-        let tenths = (timeout.as_secs_f64() * 10.0).round() / 10.0;
-        format!("{what}: no complete answer within {tenths} s")
+        format!("{what}: no complete answer within {}", seconds(timeout))
     } else if error.is_connect() {
         format!("{what}: cannot connect: {}", chain(error))
     } else {
         format!("{what}: {}", chain(error))
     }
+}
+
+/// `timeout` as a message says it, `0.3 s`: tenths of a second at most, as what was left of a
+/// collection's budget is no round number.
+fn seconds(timeout: Duration) -> String {
+    let tenths = (timeout.as_secs_f64() * 10.0).round() / 10.0;
+    format!("{tenths} s")
 }
 
 /// An error and its causes, `a: b: c`.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::Url;
 use reqwest::header::ACCEPT;
 
-use super::{Http, Run, Secrets, answer_json, quote, read_capped};
+use super::{Cap, Http, Run, Secrets, answer_json, quote, read_capped};
 use crate::secret::Secret;
 
 /// What the token request needs.
@@ -167,8 +167,13 @@ impl Http {
                 .header(ACCEPT, "application/json")
                 .form(&form)
         })?;
-        let status = response.status();
-        let body = read_capped(response, MAX_TOKEN_RESPONSE, MAX_TOKEN_RESPONSE, &what)?;
+        let status = response.0.status();
+        let body = read_capped(
+            response,
+            MAX_TOKEN_RESPONSE,
+            Cap::TokenAnswer(MAX_TOKEN_RESPONSE),
+            &what,
+        )?;
         let decoded = answer_json(&body, &what);
         if !status.is_success() {
             let field = |name: &str| {

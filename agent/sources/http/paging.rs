@@ -15,7 +15,7 @@ use reqwest::header::ACCEPT;
 
 use super::fetch::Session;
 use super::{
-    ClientCredentials, Http, Run, Secrets, answer_json, https_or_loopback, quote, read_capped,
+    Cap, ClientCredentials, Http, Run, Secrets, answer_json, https_or_loopback, quote, read_capped,
     same_origin,
 };
 use crate::config::NextPage;
@@ -90,7 +90,7 @@ impl<'a> Api<'a> {
                 }
                 request
             })?;
-            let status = response.status();
+            let status = response.0.status();
             if status == reqwest::StatusCode::UNAUTHORIZED && !self.refreshed {
                 // Expired or revoked before we thought: one new token, the same page again.
                 self.refreshed = true;
@@ -98,7 +98,12 @@ impl<'a> Api<'a> {
                 tracing::info!(what, "HttpTokenRefreshedAfter401");
                 continue;
             }
-            let body = read_capped(response, self.limit - self.read, self.limit, what)?;
+            let body = read_capped(
+                response,
+                self.limit - self.read,
+                Cap::Source(self.limit),
+                what,
+            )?;
             self.read += body.len() as u64;
             if !status.is_success() {
                 let secrets = Secrets::client(self.credentials, Some(&token));
