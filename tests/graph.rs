@@ -959,3 +959,25 @@ fn a_stalled_body_an_oversized_token_answer_and_a_redirect_say_what_they_are() {
         "{reason}"
     );
 }
+
+#[test]
+fn an_access_token_no_header_can_carry_is_refused_at_the_token_answer() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    server.set_access_token("eyJ0.fake\r\nX-Injected: 1");
+    let fixture = fixture(&server, now);
+    let mut engine = engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("token request to ")
+            && reason.contains(
+                "the answer's `access_token` holds a space, a control character or non-ASCII"
+            ),
+        "{reason}"
+    );
+    assert!(!reason.contains("X-Injected"), "{reason}");
+    assert_eq!(graph_gets(&server).len(), 0, "no page is asked with it");
+}

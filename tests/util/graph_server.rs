@@ -92,6 +92,8 @@ struct State {
     /// sets.
     expires_in: serde_json::Value,
     issued: usize,
+    /// The token every answer hands out, instead of a fresh one each.
+    fixed_token: Option<String>,
     valid_tokens: Vec<String>,
     /// Path → its pages.
     pages: HashMap<String, Vec<serde_json::Value>>,
@@ -135,6 +137,11 @@ impl GraphServer {
 
     pub(crate) fn token_url(&self) -> String {
         format!("{}/{TENANT}/oauth2/v2.0/token", self.base)
+    }
+
+    /// The token answers hand out `token` from now on (valid as any other).
+    pub(crate) fn set_access_token(&self, token: &str) {
+        self.state.lock().expect("state").fixed_token = Some(token.to_owned());
     }
 
     /// The token answers say `expires_in` as `value` from now on.
@@ -278,7 +285,10 @@ impl GraphServer {
                 return (401, vec![], token_error("invalid_client", &description));
             }
             state.issued += 1;
-            let token = format!("eyJ0.fake-token-{}", state.issued);
+            let token = state
+                .fixed_token
+                .clone()
+                .unwrap_or_else(|| format!("eyJ0.fake-token-{}", state.issued));
             state.valid_tokens.push(token.clone());
             let body = serde_json::json!({
                 "token_type": "Bearer",

@@ -201,6 +201,14 @@ impl Http {
             .and_then(|token| token.as_str())
             .filter(|token| !token.is_empty())
             .ok_or_else(|| format!("{what}: the answer holds no `access_token`"))?;
+        // It goes into an `Authorization` header, which takes visible ASCII only: a CR, LF or
+        // other control character (a header of its own smuggled in) or non-ASCII is refused
+        // here, with what is wrong, instead of failing every request as "a builder error".
+        if !access.bytes().all(|byte| byte.is_ascii_graphic()) {
+            return Err(format!(
+                "{what}: the answer's `access_token` holds a space, a control character or non-ASCII, which no bearer token does and no HTTP header can carry; this is no token endpoint's answer (check `token_url`)"
+            ));
+        }
         let access = Arc::new(Secret::new(access.to_owned()));
         let lifetime = token_lifetime(
             json.get("expires_in"),
