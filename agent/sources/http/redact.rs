@@ -11,7 +11,7 @@ use crate::secret::Secret;
 
 /// Everything secret one request carried: the client secret, the bearer token, the API key
 /// or header value, a Basic password with `username:password` and its base64.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Secrets<'a> {
     held: Vec<Held<'a>>,
 }
@@ -37,7 +37,7 @@ impl<'a> Secrets<'a> {
     /// For tests of the quoting itself.
     #[cfg(test)]
     pub(crate) fn none() -> Secrets<'static> {
-        Secrets::default()
+        Secrets { held: Vec::new() }
     }
 
     /// An OAuth client's: its client secret and, once one was issued, the bearer `token`.
