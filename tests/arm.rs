@@ -220,6 +220,15 @@ fn arm_refusals_and_broken_answers_are_source_errors_with_their_reason() {
             Fault::Error(404, "ResourceNotFound", "The Resource was not found."),
             "HTTP 404 ResourceNotFound: The Resource was not found.; check `subscription`, `resource_group` and `workspace`",
         ),
+        // The envelope's target and detail quoting the bearer token it was sent.
+        (
+            tables_path(),
+            Fault::Raw(
+                403,
+                r#"{"error":{"code":"InvalidAuthenticationToken","message":"Refused.","target":"{authorization}","details":[{"code":"TokenScope","message":"token {authorization} lacks the scope"}]}}"#.to_owned(),
+            ),
+            "HTTP 403 InvalidAuthenticationToken/TokenScope: Refused. (target `Bearer [redacted]`); token Bearer [redacted] lacks the scope",
+        ),
         (tables_path(), Fault::Malformed, "the answer is not JSON"),
         (tables_path(), Fault::Truncated, "page 2 ("),
     ];

@@ -701,3 +701,297 @@ fn a_reload_says_again_that_a_secret_file_is_world_readable() {
     assert_eq!(said, 2, "once at start, once at the reload: {logs}");
     assert!(!logs.contains(SECRET), "the secret itself is never shown");
 }
+
+#[test]
+fn a_token_lifetime_too_large_is_capped_and_one_that_is_no_number_is_said() {
+    let now = at("2026-11-23T15:00:00Z");
+    // u64::MAX, i64::MAX and the string form: more than an `Instant` can hold, capped.
+    for huge in [
+        serde_json::json!(u64::MAX),
+        serde_json::json!(i64::MAX),
+        serde_json::json!("18446744073709551615"),
+        serde_json::json!("99999999999999999999999"),
+    ] {
+        let server = GraphServer::start(SECRET);
+        two_pages(&server);
+        server.set_expires_in(huge.clone());
+        let fixture = fixture(&server, now);
+        let mut engine = engine(&fixture);
+        let summary = engine.cycle(now).expect("cycle");
+        assert_eq!(summary.collection_failures, 0, "{huge}: {summary:?}");
+        assert_eq!(state_of(&engine, "mfa-registered").0, StateKind::DueSoon);
+        // The capped token is cached: the next collection asks for none.
+        engine
+            .cycle(now + SignedDuration::from_hours(1))
+            .expect("cycle");
+        assert_eq!(server.token_requests(), 1, "{huge}");
+    }
+    for (odd, said) in [
+        (serde_json::json!(-5), "-5"),
+        (serde_json::json!("abc"), "\"abc\""),
+        (serde_json::json!(1e10), "10000000000.0"),
+    ] {
+        let server = GraphServer::start(SECRET);
+        two_pages(&server);
+        server.set_expires_in(odd.clone());
+        let fixture = fixture(&server, now);
+        let mut engine = engine(&fixture);
+        engine.cycle(now).expect("cycle");
+        let (state, reason) = state_of(&engine, "mfa-registered");
+        assert_eq!(state, StateKind::SourceError, "{reason}");
+        assert!(
+            reason.contains(&format!(
+                "the answer's `expires_in` is {said}, not a whole number of seconds"
+            )),
+            "{odd}: {reason}"
+        );
+    }
+}
+
+#[test]
+fn a_bearer_token_a_server_or_proxy_echoes_is_not_repeated() {
+    let now = at("2026-11-23T15:00:00Z");
+    for (status, body) in [
+        // Graph's envelope, its message quoting the header it was sent.
+        (
+            403,
+            r#"{"error":{"code":"Authorization_RequestDenied","message":"The token in {authorization} lacks AuditLog.Read.All"}}"#,
+        ),
+        // A proxy's error page quoting the request.
+        (
+            502,
+            "<html><body><h1>502 Bad Gateway</h1><pre>GET /v1.0/reports HTTP/1.1\nAuthorization: {authorization}</pre></body></html>",
+        ),
+    ] {
+        let server = GraphServer::start(SECRET);
+        two_pages(&server);
+        server.fault(USERS, 1, Fault::Raw(status, body.to_owned()));
+        let fixture = fixture(&server, now);
+        let mut engine = engine(&fixture);
+        engine.cycle(now).expect("cycle");
+        let (state, reason) = state_of(&engine, "mfa-registered");
+        assert_eq!(state, StateKind::SourceError, "{reason}");
+        assert!(
+            reason.contains(&format!("HTTP {status}")) && reason.contains("Bearer [redacted]"),
+            "{reason}"
+        );
+        assert!(!reason.contains("fake-token"), "{reason}");
+        assert!(!reason.contains(SECRET), "{reason}");
+    }
+}
+
+#[test]
+fn loopback_requests_never_go_through_the_environments_proxy() {
+    // A proxy that hears every request and answers none of them as asked.
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let proxy = {
+        let heard = std::sync::Arc::clone(&heard);
+        util::fake_http::serve(move |request| {
+            heard
+                .lock()
+                .expect("heard")
+                .push(format!("{} {}", request.method, request.target));
+            util::fake_http::Reply::json(502, "{}")
+        })
+    };
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    let fixture = fixture(&server, at(util::CLOCK));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"))
+        .args(["once", "--config", "dutywatch.toml", "--clock", util::CLOCK])
+        .current_dir(fixture.dir.path())
+        .env_remove("DUTYWATCH_CONFIG")
+        .env_remove("STATE_DIRECTORY")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .env("HTTP_PROXY", &proxy)
+        .env("http_proxy", &proxy)
+        .env("HTTPS_PROXY", &proxy)
+        .env("ALL_PROXY", &proxy)
+        .output()
+        .expect("the dutywatch binary runs");
+    let written = everything_written(&fixture, &output);
+    assert!(
+        heard.lock().expect("heard").is_empty(),
+        "the proxy heard {:?}",
+        heard.lock().expect("heard")
+    );
+    assert!(written.contains("b@acme.example"), "collected: {written}");
+    assert_eq!(server.token_requests(), 1);
+}
+
+#[test]
+fn a_key_twice_in_a_page_is_ambiguous_and_a_bom_is_read() {
+    let now = at("2026-11-23T15:00:00Z");
+    // Last-wins would read b as registered.
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    server.fault(
+        USERS,
+        1,
+        Fault::Raw(
+            200,
+            r#"{"value":[{"id":"id-b","userPrincipalName":"b@acme.example","userType":"member","isMfaRegistered":false,"methodsRegistered":[],"isMfaRegistered":true}]}"#
+                .to_owned(),
+        ),
+    );
+    let fixture = fixture(&server, now);
+    let mut engine = engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("page 2 (")
+            && reason.contains("the key `isMfaRegistered` appears twice in `value[0]`"),
+        "{reason}"
+    );
+    assert!(snapshots(&fixture).is_empty());
+
+    // A UTF-8 BOM before the JSON, as a saved file may have it.
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    let page = serde_json::json!({ "value": [user("b@acme.example", false)] });
+    server.fault(USERS, 1, Fault::Raw(200, format!("\u{feff}{page}")));
+    let fixture = self::fixture(&server, now);
+    let mut engine = self::engine(&fixture);
+    let summary = engine.cycle(now).expect("cycle");
+    assert_eq!(summary.collection_failures, 0, "{summary:?}");
+    assert_eq!(state_of(&engine, "mfa-registered").0, StateKind::DueSoon);
+}
+
+#[test]
+fn next_links_that_go_round_in_a_loop_are_a_source_error() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = GraphServer::start(SECRET);
+    server.set_pages(
+        USERS,
+        vec![
+            vec![user("a@acme.example", true)],
+            vec![user("b@acme.example", true)],
+            vec![user("c@acme.example", true)],
+        ],
+    );
+    // Page 3 links back to page 2: B → C → B.
+    let page_two = format!("{}{USERS}?$skiptoken=page1", server.base);
+    server.fault(USERS, 2, Fault::NextLink(page_two.clone()));
+    let fixture = fixture(&server, now);
+    let mut engine = engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("page 3 (")
+            && reason.contains(&format!(
+                "leads back to a page read before ({page_two}); the pages go round in a loop"
+            )),
+        "{reason}"
+    );
+    assert_eq!(graph_gets(&server).len(), 3, "no page is read twice");
+    assert!(snapshots(&fixture).is_empty());
+}
+
+#[test]
+fn control_characters_in_a_servers_words_are_written_out() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    // An ESC sequence that clears the screen, a CR LF that starts a forged line, a NUL.
+    server.fault(
+        USERS,
+        0,
+        Fault::Raw(
+            403,
+            r#"{"error":{"code":"Denied\u001b[31m","message":"No.\u001b[2J\r\nmfa-registered: met\u0000"}}"#.to_owned(),
+        ),
+    );
+    let fixture = fixture(&server, now);
+    let mut engine = engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains(r"HTTP 403 Denied\u{1b}[31m: No.\u{1b}[2J\r\nmfa-registered: met\u{0}"),
+        "{reason}"
+    );
+    assert!(!reason.chars().any(char::is_control), "{reason:?}");
+}
+
+#[test]
+fn a_stalled_body_an_oversized_token_answer_and_a_redirect_say_what_they_are() {
+    let now = at("2026-11-23T15:00:00Z");
+    // The headers come, the body does not.
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    server.fault(USERS, 1, Fault::Stall(Duration::from_secs(2)));
+    let fixture = fixture(&server, now);
+    let mut engine = util::engine(&fixture);
+    engine.set_http_policy(HttpPolicy {
+        request_timeout: Duration::from_millis(300),
+        ..fast()
+    });
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("page 2 (") && reason.contains("no complete answer within 0.3 s"),
+        "{reason}"
+    );
+
+    // A token answer over its own 64 KiB: not the source's `max_bytes`.
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    server.set_expires_in(serde_json::json!("9".repeat(70_000)));
+    let fixture = self::fixture(&server, now);
+    let mut engine = self::engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains(
+            "the token answer is larger than the 64 KiB (65536 bytes) dutywatch reads of one"
+        ) && !reason.contains("max_bytes"),
+        "{reason}"
+    );
+
+    // A redirect, named by the host it points to.
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    server.fault(
+        USERS,
+        0,
+        Fault::Redirect("https://login.example.net/sso?session=abc".to_owned()),
+    );
+    let fixture = self::fixture(&server, now);
+    let mut engine = self::engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains(
+            "HTTP 302, a redirect to `https://login.example.net`; dutywatch follows no redirects"
+        ) && !reason.contains("session=abc"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn an_access_token_no_header_can_carry_is_refused_at_the_token_answer() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = GraphServer::start(SECRET);
+    two_pages(&server);
+    server.set_access_token("eyJ0.fake\r\nX-Injected: 1");
+    let fixture = fixture(&server, now);
+    let mut engine = engine(&fixture);
+    engine.cycle(now).expect("cycle");
+    let (state, reason) = state_of(&engine, "mfa-registered");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("token request to ")
+            && reason.contains(
+                "the answer's `access_token` holds a space, a control character or non-ASCII"
+            ),
+        "{reason}"
+    );
+    assert!(!reason.contains("X-Injected"), "{reason}");
+    assert_eq!(graph_gets(&server).len(), 0, "no page is asked with it");
+}

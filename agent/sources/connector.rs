@@ -72,6 +72,7 @@ pub(super) fn collect(
         auth: &auth,
         vendor_error,
         budget,
+        token: None,
     };
     let payload = match &connector.vendor {
         Vendor::NinjaOne(query) => ninjaone::collect(&mut session(&ninjaone::error), api, *query),

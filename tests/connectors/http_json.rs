@@ -150,3 +150,66 @@ fn a_refused_key_throttling_and_broken_answers() {
         );
     }
 }
+
+#[test]
+fn a_key_twice_in_a_record_is_ambiguous_not_resolved_last_wins() {
+    let server = PortalServer::start(KEY, false, Links::Body);
+    three_pages(&server, false);
+    // Overdue, then recent: last-wins would read the critical patch as in time.
+    let since = |days: i64| (now() - jiff::SignedDuration::from_hours(24 * days)).to_string();
+    server.fault(
+        0,
+        Fault::Raw(
+            200,
+            format!(
+                r#"{{"data":{{"items":[{{"host":"WS-1","title":"Security update KB1","sev":"critical","state":"pending","since":"{}","since":"{}"}}],"page":1}},"links":{{"next":null}}}}"#,
+                since(30),
+                since(2)
+            ),
+        ),
+    );
+    let fixture = super::fixture(
+        &source(&server, "header = \"X-API-Key\"\nnext = \"/links/next\""),
+        KEY,
+    );
+    let mut engine = super::engine(&fixture);
+    engine.cycle(now()).expect("cycle");
+    let (state, reason) = state_of(&engine, "critical-patches");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("the key `since` appears twice in `data.items[0]`"),
+        "{reason}"
+    );
+    assert!(snapshots(&fixture, "portal-patches").is_empty());
+}
+
+#[test]
+fn a_next_link_back_to_a_page_read_before_is_a_loop() {
+    let server = PortalServer::start(KEY, false, Links::Body);
+    three_pages(&server, false);
+    // Page 2 names page 1 as its next.
+    server.fault(
+        1,
+        Fault::Raw(
+            200,
+            format!(
+                r#"{{"data":{{"items":[],"page":2}},"links":{{"next":"{}{PATCHES}?page=1"}}}}"#,
+                server.base
+            ),
+        ),
+    );
+    let fixture = super::fixture(
+        &source(&server, "header = \"X-API-Key\"\nnext = \"/links/next\""),
+        KEY,
+    );
+    let mut engine = super::engine(&fixture);
+    engine.cycle(now()).expect("cycle");
+    let (state, reason) = state_of(&engine, "critical-patches");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("page 2 (")
+            && reason.contains("the next link leads back to a page read before"),
+        "{reason}"
+    );
+    assert_eq!(server.seen().len(), 2, "no page is read twice");
+}

@@ -234,6 +234,27 @@ fn refused_credentials_a_missing_scope_and_an_expired_cursor_are_source_errors()
         "{reason}"
     );
 
+    // A refusal that quotes the bearer token it was sent.
+    let server = NinjaServer::start(SECRET);
+    healthy(&server);
+    server.fault(
+        PATCHES,
+        1,
+        Fault::Raw(
+            403,
+            r#"{"resultCode":"FAILURE","errorMessage":"Access denied for {authorization}","incidentId":"f3a9c2d1"}"#.to_owned(),
+        ),
+    );
+    let fixture = super::fixture(&sources(&server), SECRET);
+    let mut engine = super::engine(&fixture);
+    engine.cycle(now()).expect("cycle");
+    let (state, reason) = state_of(&engine, "critical-patches");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("Access denied for Bearer [redacted]") && !reason.contains("nj-access"),
+        "{reason}"
+    );
+
     // Cursors that expire before the next page is asked for.
     let server = NinjaServer::start(SECRET);
     healthy(&server);

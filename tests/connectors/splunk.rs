@@ -164,6 +164,27 @@ fn a_page_that_says_an_error_beside_its_entries_fails_the_collection() {
         "{reason}"
     );
     assert!(snapshots(&fixture, "splunk-indexes").is_empty());
+
+    // An error beside the entries that quotes the token the page was asked with.
+    let server = SplunkServer::start(TOKEN);
+    healthy(&server);
+    server.fault(
+        1,
+        Fault::Raw(
+            200,
+            r#"{"entry":[],"paging":{"total":5,"offset":2},"messages":[{"type":"ERROR","text":"token {authorization} was refused by idx-2"}]}"#.to_owned(),
+        ),
+    );
+    let fixture = super::fixture(&sources(&server), TOKEN);
+    let mut engine = super::engine(&fixture);
+    engine.cycle(now()).expect("cycle");
+    let (state, reason) = state_of(&engine, "log-retention");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("Splunk says ERROR: token Bearer [redacted] was refused by idx-2"),
+        "{reason}"
+    );
+    assert!(!reason.contains(TOKEN), "{reason}");
 }
 
 #[test]
@@ -183,4 +204,63 @@ fn broken_and_slow_answers_are_source_errors_and_store_nothing() {
         );
         assert!(snapshots(&fixture, "splunk-indexes").is_empty());
     }
+}
+
+#[test]
+fn a_server_that_ignores_offset_is_a_source_error_not_the_first_page_twice() {
+    let first_two = || {
+        vec![
+            index("wineventlog", YEAR, false),
+            index("linux_secure", YEAR, false),
+        ]
+    };
+    // The first page again in answer to offset 2, with and without the offset it was asked.
+    for (paging, expected) in [
+        (
+            serde_json::json!({"total": 4, "perPage": 2, "offset": 0}),
+            "the page says `paging.offset` 0 where offset 2 was asked; the server ignores `offset`, so the pages do not advance",
+        ),
+        (
+            serde_json::json!({"total": 4}),
+            "the page holds the same entries as the page before; the pages do not advance",
+        ),
+    ] {
+        let server = SplunkServer::start(TOKEN);
+        let mut entries = first_two();
+        entries.extend([index("firewall", YEAR, false), index("o365", YEAR, false)]);
+        server.set_entries(entries);
+        let body = serde_json::json!({"entry": first_two(), "paging": paging, "messages": []});
+        server.fault(1, Fault::Raw(200, body.to_string()));
+        let fixture = super::fixture(&sources(&server), TOKEN);
+        let mut engine = super::engine(&fixture);
+        engine.cycle(now()).expect("cycle");
+        let (state, reason) = state_of(&engine, "log-retention");
+        assert_eq!(state, StateKind::SourceError, "{reason}");
+        assert!(
+            reason.contains("page 2 (") && reason.contains(expected),
+            "{reason}"
+        );
+        assert!(snapshots(&fixture, "splunk-indexes").is_empty());
+    }
+
+    // Pages that overlap by one entry: an index twice.
+    let server = SplunkServer::start(TOKEN);
+    let mut entries = first_two();
+    entries.extend([index("firewall", YEAR, false), index("o365", YEAR, false)]);
+    server.set_entries(entries);
+    let body = serde_json::json!({
+        "entry": [index("linux_secure", YEAR, false), index("firewall", YEAR, false)],
+        "paging": {"total": 4},
+        "messages": [],
+    });
+    server.fault(1, Fault::Raw(200, body.to_string()));
+    let fixture = super::fixture(&sources(&server), TOKEN);
+    let mut engine = super::engine(&fixture);
+    engine.cycle(now()).expect("cycle");
+    let (state, reason) = state_of(&engine, "log-retention");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains("the pages hold the entry `linux_secure` twice"),
+        "{reason}"
+    );
 }

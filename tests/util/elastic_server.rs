@@ -126,6 +126,7 @@ fn respond(
                     &other,
                     &error(429, "es_rejected_execution_exception", "rejected execution"),
                     &body,
+                    request,
                 ) {
                     return reply;
                 }

@@ -54,6 +54,9 @@ pub(crate) struct Reply {
     pub(crate) delay: Option<Duration>,
     /// Announces the whole body's length but sends only this many bytes, then closes.
     pub(crate) cut_after: Option<usize>,
+    /// Sends the headers and `cut_after` bytes of the body (none without it), then waits
+    /// this long before it closes: an answer that starts and never ends.
+    pub(crate) stall: Option<Duration>,
 }
 
 impl Reply {
@@ -64,6 +67,7 @@ impl Reply {
             body: body.to_string(),
             delay: None,
             cut_after: None,
+            stall: None,
         }
     }
 
@@ -146,6 +150,7 @@ fn write_reply(mut stream: TcpStream, reply: &Reply) {
     }
     let reason = match reply.status {
         200 => "OK",
+        302 => "Found",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
@@ -164,10 +169,17 @@ fn write_reply(mut stream: TcpStream, reply: &Reply) {
     }
     head.push_str("\r\n");
     let body = reply.body.as_bytes();
-    let body = &body[..reply.cut_after.unwrap_or(body.len()).min(body.len())];
+    let sent = match (reply.cut_after, reply.stall) {
+        (Some(cut), _) => cut.min(body.len()),
+        (None, Some(_)) => 0,
+        (None, None) => body.len(),
+    };
     let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(body);
+    let _ = stream.write_all(&body[..sent]);
     let _ = stream.flush();
+    if let Some(stall) = reply.stall {
+        std::thread::sleep(stall);
+    }
 }
 
 /// The `Authorization` value of HTTP Basic (RFC 7617) for `username` and `password`, as a
@@ -233,6 +245,9 @@ pub(crate) enum Fault {
     /// A 200 page that says an error beside its list (Splunk's `messages`); servers without
     /// such messages serve the page as usual.
     ErrorBeside,
+    /// This status and this body, `{authorization}` in it replaced by the request's
+    /// `Authorization` header, as a careless server or proxy echoes it.
+    Raw(u16, String),
 }
 
 /// Faults scripted per (path, page), first first, and every request seen.
@@ -271,7 +286,12 @@ impl Script {
 
 /// The reply for the faults every vendor answers alike (`throttled` is the vendor's 429 or
 /// 503 body); `None` for the faults the vendor handles itself, and for none.
-pub(crate) fn generic(fault: &Fault, throttled: &str, page: &str) -> Option<Reply> {
+pub(crate) fn generic(
+    fault: &Fault,
+    throttled: &str,
+    page: &str,
+    request: &Request,
+) -> Option<Reply> {
     let with_retry_after = |status, retry_after: &Option<String>| {
         let reply = Reply::json(status, throttled);
         match retry_after {
@@ -295,6 +315,13 @@ pub(crate) fn generic(fault: &Fault, throttled: &str, page: &str) -> Option<Repl
             delay: Some(*duration),
             ..Reply::json(200, page)
         }),
+        Fault::Raw(status, body) => Some(Reply::json(
+            *status,
+            body.replace(
+                "{authorization}",
+                request.header("authorization").unwrap_or_default(),
+            ),
+        )),
         Fault::Status(_) | Fault::ExpireTokens | Fault::ShortPage | Fault::ErrorBeside => None,
     }
 }

@@ -64,6 +64,13 @@ pub(crate) enum Fault {
     Malformed,
     /// 200 whose body breaks off halfway (the connection closes before `Content-Length`).
     Truncated,
+    /// This status and this body, `{authorization}` in it replaced by the request's
+    /// `Authorization` header, as a careless server or proxy echoes it.
+    Raw(u16, String),
+    /// 302 to this `Location`.
+    Redirect(String),
+    /// The headers, then nothing more for this long (the body never comes in time).
+    Stall(std::time::Duration),
 }
 
 /// One request as the server saw it.
@@ -81,8 +88,12 @@ pub(crate) struct Seen {
 struct State {
     flavor: Flavor,
     secret: String,
-    expires_in: u64,
+    /// What the token answers say as `expires_in`: a number of seconds, or whatever a test
+    /// sets.
+    expires_in: serde_json::Value,
     issued: usize,
+    /// The token every answer hands out, instead of a fresh one each.
+    fixed_token: Option<String>,
     valid_tokens: Vec<String>,
     /// Path → its pages.
     pages: HashMap<String, Vec<serde_json::Value>>,
@@ -115,7 +126,7 @@ impl GraphServer {
         let state = Arc::new(Mutex::new(State {
             secret: secret.to_owned(),
             flavor,
-            expires_in: 3599,
+            expires_in: serde_json::json!(3599),
             ..State::default()
         }));
         let server = GraphServer { base, state };
@@ -126,6 +137,16 @@ impl GraphServer {
 
     pub(crate) fn token_url(&self) -> String {
         format!("{}/{TENANT}/oauth2/v2.0/token", self.base)
+    }
+
+    /// The token answers hand out `token` from now on (valid as any other).
+    pub(crate) fn set_access_token(&self, token: &str) {
+        self.state.lock().expect("state").fixed_token = Some(token.to_owned());
+    }
+
+    /// The token answers say `expires_in` as `value` from now on.
+    pub(crate) fn set_expires_in(&self, value: serde_json::Value) {
+        self.state.lock().expect("state").expires_in = value;
     }
 
     /// `path` serves `object` as it is, one document with no paging.
@@ -210,12 +231,18 @@ impl GraphServer {
         self.state.lock().expect("state").seen.push(seen);
         // A truncated answer promises its whole length and sends half.
         let truncated = extra.iter().any(|(name, _)| name == TRUNCATE);
+        let stall = extra
+            .iter()
+            .find(|(name, _)| name == STALL)
+            .and_then(|(_, millis)| millis.parse().ok())
+            .map(std::time::Duration::from_millis);
         Reply {
             headers: extra
                 .into_iter()
-                .filter(|(name, _)| name != TRUNCATE)
+                .filter(|(name, _)| name != TRUNCATE && name != STALL)
                 .collect(),
             cut_after: truncated.then_some(response.len() / 2),
+            stall,
             ..Reply::json(status, response)
         }
     }
@@ -258,7 +285,10 @@ impl GraphServer {
                 return (401, vec![], token_error("invalid_client", &description));
             }
             state.issued += 1;
-            let token = format!("eyJ0.fake-token-{}", state.issued);
+            let token = state
+                .fixed_token
+                .clone()
+                .unwrap_or_else(|| format!("eyJ0.fake-token-{}", state.issued));
             state.valid_tokens.push(token.clone());
             let body = serde_json::json!({
                 "token_type": "Bearer",
@@ -321,6 +351,30 @@ impl GraphServer {
             }
             Some(Fault::Error(status, code, message)) => {
                 return (status, vec![], error(code, message));
+            }
+            Some(Fault::Raw(status, body)) => {
+                let authorization = seen.authorization.clone().unwrap_or_default();
+                return (
+                    status,
+                    vec![],
+                    body.replace("{authorization}", &authorization),
+                );
+            }
+            Some(Fault::Redirect(location)) => {
+                return (302, vec![("Location".to_owned(), location)], String::new());
+            }
+            Some(Fault::Stall(duration)) => {
+                let page = state
+                    .pages
+                    .get(path)
+                    .and_then(|p| p.get(page))
+                    .cloned()
+                    .unwrap_or_default();
+                return (
+                    200,
+                    vec![(STALL.to_owned(), duration.as_millis().to_string())],
+                    page.to_string(),
+                );
             }
             Some(Fault::Malformed) => {
                 return (
@@ -406,6 +460,10 @@ pub(crate) const ARM_API_VERSION: &str = "2022-10-01";
 
 /// A marker header (never sent) telling `handle` to cut the body short.
 const TRUNCATE: &str = "x-fake-truncate";
+
+/// A marker header (never sent) telling `handle` to stall after the headers, its value in
+/// milliseconds.
+const STALL: &str = "x-fake-stall";
 
 /// ARM's error envelope, as in the common-types spec.
 fn arm_error(code: &str, message: &str) -> String {

@@ -157,7 +157,7 @@ fn respond(state: &Mutex<State>, script: &Script, request: &Request) -> Reply {
         Some(Fault::ExpireTokens) => state.valid_tokens.clear(),
         Some(Fault::Status(status)) => return Reply::json(status, api_error(status)),
         Some(fault) => {
-            if let Some(reply) = fake_http::generic(&fault, &api_error(429), &body) {
+            if let Some(reply) = fake_http::generic(&fault, &api_error(429), &body, request) {
                 return reply;
             }
         }

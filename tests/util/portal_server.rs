@@ -91,7 +91,9 @@ fn respond(
                 serde_json::json!({"error": "access denied", "status": status}),
             );
         }
-        if let Some(reply) = fake_http::generic(&fault, "{\"error\": \"slow down\"}", &body) {
+        if let Some(reply) =
+            fake_http::generic(&fault, "{\"error\": \"slow down\"}", &body, request)
+        {
             return reply;
         }
     }

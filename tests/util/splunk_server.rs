@@ -117,6 +117,7 @@ fn respond(
             &fault,
             &messages("ERROR", "Too many requests, retry later"),
             &body,
+            request,
         ) {
             return reply;
         }

@@ -35,7 +35,8 @@ impl Cancel {
 
     /// Waits `wait` unless the flag is raised first (or already); then `Err`, naming `what`.
     pub(crate) fn sleep(&self, wait: Duration, what: &str) -> Result<(), String> {
-        let until = Instant::now() + wait;
+        // A wait past what an `Instant` holds is a wait until the flag is raised.
+        let until = Instant::now().checked_add(wait);
         let (raised, woken) = &*self.0;
         let mut cancelled = raised.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
@@ -43,7 +44,9 @@ impl Cancel {
                 drop(cancelled);
                 return self.check(what);
             }
-            let left = until.saturating_duration_since(Instant::now());
+            let left = until.map_or(Duration::MAX, |until| {
+                until.saturating_duration_since(Instant::now())
+            });
             if left.is_zero() {
                 return Ok(());
             }

@@ -6,7 +6,11 @@
 use reqwest::header::{ACCEPT, HeaderMap};
 use reqwest::{StatusCode, Url};
 
-use super::{ClientCredentials, Http, Run, https_or_loopback, quote, read_capped};
+use std::sync::Arc;
+
+use super::{
+    Cap, ClientCredentials, Http, Run, Secrets, answer_json, https_or_loopback, quote, read_capped,
+};
 use crate::secret::Secret;
 
 /// How a request proves who sends it.
@@ -30,30 +34,6 @@ pub(crate) enum Auth<'a> {
         username: &'a str,
         password: &'a Secret,
     },
-}
-
-impl Auth<'_> {
-    fn secret(&self) -> &Secret {
-        match self {
-            Auth::OAuth(credentials) => credentials.secret,
-            Auth::Header { secret, .. } => secret,
-            Auth::Basic { password, .. } => password,
-        }
-    }
-
-    /// `text` without the Basic credential as it travels (base64 of `username:password`), in
-    /// case a server echoes the header back; the password itself is redacted by `quote`.
-    fn without_encoded(&self, text: &str) -> String {
-        match self {
-            Auth::Basic { username, password } => {
-                use base64::Engine as _;
-                let encoded = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{username}:{}", password.expose()));
-                text.replace(&encoded, "[redacted]")
-            }
-            _ => text.to_owned(),
-        }
-    }
 }
 
 /// What one collection may still read: the source's `max_bytes` for all pages together.
@@ -82,19 +62,30 @@ pub(crate) struct Session<'a> {
     pub(crate) auth: &'a Auth<'a>,
     pub(crate) vendor_error: VendorError<'a>,
     pub(crate) budget: Budget,
+    /// The bearer token the last page went with (OAuth), which text quoted from that page
+    /// must not repeat.
+    pub(crate) token: Option<Arc<Secret>>,
 }
 
 impl Session<'_> {
     /// [`Http::fetch_json`] within this session.
     pub(crate) fn fetch(&mut self, url: &Url, what: &str) -> Result<Page, String> {
-        self.http.fetch_json(
+        let page = self.http.fetch_json(
             self.run,
             self.auth,
             url,
             &mut self.budget,
             what,
             self.vendor_error,
-        )
+        )?;
+        self.token = page.token.clone();
+        Ok(page)
+    }
+
+    /// `text` from a page of this session as an error quotes it: without the credential
+    /// and the token the page went with.
+    pub(crate) fn quote(&self, text: &str) -> String {
+        quote(text, &Secrets::of(self.auth, self.token.as_ref()))
     }
 
     pub(crate) fn policy(&self) -> &super::HttpPolicy {
@@ -107,6 +98,8 @@ impl Session<'_> {
 pub(crate) struct Page {
     pub(crate) json: serde_json::Value,
     pub(crate) headers: HeaderMap,
+    /// The bearer token it was fetched with (OAuth).
+    pub(crate) token: Option<Arc<Secret>>,
 }
 
 impl Http {
@@ -128,7 +121,7 @@ impl Http {
                 Auth::OAuth(credentials) => Some(self.token(run, credentials)?),
                 Auth::Header { .. } | Auth::Basic { .. } => None,
             };
-            let response = self.send(run, what, &|client| {
+            let response = self.send(run, url, what, &|client| {
                 let request = client.get(url.clone()).header(ACCEPT, "application/json");
                 match (auth, &token) {
                     (
@@ -146,7 +139,7 @@ impl Http {
                     (Auth::OAuth(_), None) => request,
                 }
             })?;
-            let status = response.status();
+            let status = response.0.status();
             if status == StatusCode::UNAUTHORIZED
                 && !refreshed
                 && let (Auth::OAuth(credentials), Some(token)) = (auth, &token)
@@ -157,9 +150,9 @@ impl Http {
                 tracing::info!(what, "HttpTokenRefreshedAfter401");
                 continue;
             }
-            let headers = response.headers().clone();
+            let headers = response.0.headers().clone();
             let remaining = budget.limit.saturating_sub(budget.read);
-            let body = read_capped(response, remaining, budget.limit, what)?;
+            let body = read_capped(response, remaining, Cap::Source(budget.limit), what)?;
             budget.read += body.len() as u64;
             if !status.is_success() {
                 let (text, hint) = vendor_error(status, &body);
@@ -170,18 +163,15 @@ impl Http {
                 };
                 return Err(format!(
                     "{what}: {}{hint}{again}",
-                    quote(&auth.without_encoded(&text), Some(auth.secret()))
+                    quote(&text, &Secrets::of(auth, token.as_ref()))
                 ));
             }
-            let json = serde_json::from_slice(&body).map_err(|error| {
-                let cut = if error.is_eof() {
-                    "; it ends in the middle, as if cut off"
-                } else {
-                    ""
-                };
-                format!("{what}: the answer is not JSON ({error}){cut}")
-            })?;
-            return Ok(Page { json, headers });
+            let json = answer_json(&body, what)?;
+            return Ok(Page {
+                json,
+                headers,
+                token,
+            });
         }
     }
 }

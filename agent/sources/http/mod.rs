@@ -17,6 +17,7 @@ mod fetch;
 mod oauth;
 mod pace;
 mod paging;
+mod redact;
 mod retry;
 
 use std::collections::HashMap;
@@ -29,8 +30,6 @@ use reqwest::Url;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{CONTENT_LENGTH, RETRY_AFTER};
 
-use crate::secret::Secret;
-
 pub use cancel::Cancel;
 pub(crate) use fetch::{Auth, Budget, Session};
 pub use oauth::ClientCredentials;
@@ -39,6 +38,7 @@ pub(crate) use paging::{Api, Dialect, to_document};
 pub(crate) use paging::{
     collect_after, collect_cursor, collect_link, collect_offset, splunk_messages,
 };
+use redact::{Secrets, quote};
 
 /// The bounds of every HTTP collection. The defaults suit the daemon; tests shorten the
 /// back-off so they take milliseconds.
@@ -83,7 +83,7 @@ impl Default for HttpPolicy {
 #[derive(Debug, Default)]
 pub struct Http {
     policy: HttpPolicy,
-    client: Mutex<Option<Client>>,
+    client: Mutex<Option<Clients>>,
     tokens: Mutex<HashMap<oauth::TokenKey, oauth::Token>>,
     /// Per credential, held while its token is requested, with how its last request failed
     /// (see `oauth`).
@@ -92,6 +92,13 @@ pub struct Http {
     pacer: Mutex<pace::Pacer>,
     /// Raised when the daemon stops: waits end, no further request goes.
     cancel: Cancel,
+}
+
+/// The shared clients, built on first use: through the environment's proxy, and direct.
+#[derive(Debug)]
+struct Clients {
+    proxied: Client,
+    direct: Client,
 }
 
 /// One collection in progress: its deadline and the instant it speaks for.
@@ -151,34 +158,54 @@ impl Http {
         &self.cancel
     }
 
-    fn client(&self) -> Result<Client, String> {
-        let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(client) = &*client {
-            return Ok(client.clone());
+    /// The client for `url`: one that never goes through a proxy for a loopback URL (its
+    /// plain HTTP, allowed because it stays on this host, would otherwise carry the client
+    /// secret and the bearer token in clear text to whatever `HTTP_PROXY` names), else one
+    /// that honours the environment's `HTTPS_PROXY`, `ALL_PROXY` and `NO_PROXY`.
+    fn client(&self, url: &Url) -> Result<Client, String> {
+        let mut clients = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        if clients.is_none() {
+            *clients = Some(Clients {
+                proxied: self.build_client(true)?,
+                direct: self.build_client(false)?,
+            });
         }
-        let built = Client::builder()
+        let Some(clients) = &*clients else {
+            return Err("cannot set up the HTTP client".to_owned());
+        };
+        Ok(if is_loopback(url) {
+            clients.direct.clone()
+        } else {
+            clients.proxied.clone()
+        })
+    }
+
+    fn build_client(&self, proxied: bool) -> Result<Client, String> {
+        let builder = Client::builder()
             .connect_timeout(self.policy.connect_timeout)
             .timeout(self.policy.request_timeout)
             // A redirect could carry the bearer token (or, from the token endpoint, the
             // form) somewhere else; every URL dutywatch calls is configured or a nextLink.
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("dutywatch/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("dutywatch/", env!("CARGO_PKG_VERSION")));
+        let builder = if proxied { builder } else { builder.no_proxy() };
+        builder
             .build()
-            .map_err(|error| format!("cannot set up the HTTP client: {}", chain(&error)))?;
-        *client = Some(built.clone());
-        Ok(built)
+            .map_err(|error| format!("cannot set up the HTTP client: {}", chain(&error)))
     }
 
     /// Sends the request `build` makes, again after a 429 or 503 as long as the bounds allow:
     /// the wait its `Retry-After` asks (seconds or an HTTP date), else a jittered exponential
-    /// back-off. Any other answer is returned as it is.
+    /// back-off. A redirect is refused, naming the host it points to. Any other answer is
+    /// returned as it is, with the timeout its body is read within.
     pub(crate) fn send(
         &self,
         run: &Run,
+        url: &Url,
         what: &str,
         build: &dyn Fn(&Client) -> RequestBuilder,
-    ) -> Result<Response, String> {
-        let client = self.client()?;
+    ) -> Result<(Response, Duration), String> {
+        let client = self.client(url)?;
         let mut retries = 0;
         loop {
             self.cancel.check(what)?;
@@ -198,10 +225,13 @@ impl Http {
                 .send()
                 .map_err(|error| describe_send_error(what, &error, timeout))?;
             let status = response.status();
+            if status.is_redirection() {
+                return Err(redirect_refused(what, url, &response));
+            }
             if status != reqwest::StatusCode::TOO_MANY_REQUESTS
                 && status != reqwest::StatusCode::SERVICE_UNAVAILABLE
             {
-                return Ok(response);
+                return Ok((response, timeout));
             }
             if retries >= self.policy.max_retries {
                 return Err(format!(
@@ -226,7 +256,10 @@ impl Http {
                 Some(wait) => wait,
                 None => retry::backoff(&self.policy, retries),
             };
-            if Instant::now() + wait >= run.deadline {
+            if Instant::now()
+                .checked_add(wait)
+                .is_none_or(|until| until >= run.deadline)
+            {
                 return Err(format!(
                     "{what}: HTTP {}, and waiting {} ms more would pass the {} s one collection may take",
                     status.as_u16(),
@@ -248,19 +281,32 @@ impl Http {
     }
 }
 
+/// Whose limit a body is read within, which the message for one too large names.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Cap {
+    /// The source's `max_bytes`, for all its pages together.
+    Source(u64),
+    /// A token endpoint's answer, which is small; this is dutywatch's own limit on it.
+    TokenAnswer(u64),
+}
+
 /// Reads `response`'s body, refusing one over `limit` bytes (by its `Content-Length`, then
-/// while reading); `cap` is the whole collection's limit, which the message names.
+/// while reading), within `timeout` (what `send` gave the request); `cap` says whose limit.
 pub(crate) fn read_capped(
-    response: Response,
+    (response, timeout): (Response, Duration),
     limit: u64,
-    cap: u64,
+    cap: Cap,
     what: &str,
 ) -> Result<Vec<u8>, String> {
-    let too_large = || {
-        format!(
+    let too_large = || match cap {
+        Cap::Source(cap) => format!(
             "{what}: the pages pass the source's `max_bytes` of {}",
             crate::config::describe_size(cap.max(1))
-        )
+        ),
+        Cap::TokenAnswer(cap) => format!(
+            "{what}: the token answer is larger than the {} dutywatch reads of one; this is no token endpoint's answer (check `token_url`)",
+            crate::config::describe_size(cap.max(1))
+        ),
     };
     let declared = response
         .headers()
@@ -275,11 +321,68 @@ pub(crate) fn read_capped(
     response
         .take(limit.saturating_add(1))
         .read_to_end(&mut body)
-        .map_err(|error| format!("{what}: the response broke off: {error}"))?;
+        .map_err(|error| describe_read_error(what, &error, timeout))?;
     if body.len() as u64 > limit {
         return Err(too_large());
     }
     Ok(body)
+}
+
+/// Why a body stopped coming: the request's timeout (headers came, the rest did not), or
+/// the connection broke.
+fn describe_read_error(what: &str, error: &std::io::Error, timeout: Duration) -> String {
+    let timed_out = error.kind() == std::io::ErrorKind::TimedOut
+        || error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+            .is_some_and(reqwest::Error::is_timeout)
+        || chain(error).contains("timed out");
+    if timed_out {
+        format!("{what}: no complete answer within {}", seconds(timeout))
+    } else {
+        format!("{what}: the response broke off: {}", chain(error))
+    }
+}
+
+/// A redirect's refusal: dutywatch follows none (a bearer token or client secret would go
+/// along), so the message says where it pointed, by host only (its path and query may carry
+/// anything), for the URL to be configured if that is right.
+fn redirect_refused(what: &str, url: &Url, response: &Response) -> String {
+    let status = response.status().as_u16();
+    let target = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|location| url.join(location).ok());
+    match target {
+        Some(target) => format!(
+            "{what}: HTTP {status}, a redirect to `{}`; dutywatch follows no redirects (the credential would go along), so configure the URL it should call",
+            target.origin().ascii_serialization()
+        ),
+        None => format!(
+            "{what}: HTTP {status}, a redirect with no usable `Location`; dutywatch follows no redirects, so configure the URL it should call"
+        ),
+    }
+}
+
+/// An API answer's JSON, read as a saved answer is (`connector::vendor_json`): a UTF-8 BOM
+/// or UTF-16 accepted, and a key twice in one object refused, not resolved last-wins: a user
+/// who is `"isMfaRegistered": false` and then `true` is ambiguous, never `met`.
+pub(crate) fn answer_json(body: &[u8], what: &str) -> Result<serde_json::Value, String> {
+    let (text, _) = dutywatch_checks::decode::text(body)
+        .map_err(|error| format!("{what}: the answer is not JSON ({error})"))?;
+    dutywatch_checks::decode::json(&text).map_err(|error| {
+        if error.message().starts_with("not valid JSON") {
+            let cut = if error.message().contains("EOF while parsing") {
+                "; it ends in the middle, as if cut off"
+            } else {
+                ""
+            };
+            format!("{what}: the answer is not JSON ({error}){cut}")
+        } else {
+            format!("{what}: the answer cannot be used ({error})")
+        }
+    })
 }
 
 /// HTTPS, or plain HTTP to this host only (a test server, a local proxy): a token or client
@@ -315,14 +418,19 @@ fn same_origin(a: &Url, b: &Url) -> bool {
 
 fn describe_send_error(what: &str, error: &reqwest::Error, timeout: Duration) -> String {
     if error.is_timeout() {
-        // Tenths of a second at most: what was left of a collection's budget is no round number.
-        let tenths = (timeout.as_secs_f64() * 10.0).round() / 10.0;
-        format!("{what}: no complete answer within {tenths} s")
+        format!("{what}: no complete answer within {}", seconds(timeout))
     } else if error.is_connect() {
         format!("{what}: cannot connect: {}", chain(error))
     } else {
         format!("{what}: {}", chain(error))
     }
+}
+
+/// `timeout` as a message says it, `0.3 s`: tenths of a second at most, as what was left of a
+/// collection's budget is no round number.
+fn seconds(timeout: Duration) -> String {
+    let tenths = (timeout.as_secs_f64() * 10.0).round() / 10.0;
+    format!("{tenths} s")
 }
 
 /// An error and its causes, `a: b: c`.
@@ -338,64 +446,6 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = std::error::Error::source(source.expect("is some"));
     }
     text
-}
-
-/// A server's text as quoted in an error: the secret taken out should the server echo it,
-/// cut to a readable length.
-fn quote(text: &str, secret: Option<&Secret>) -> String {
-    let mut text = text.trim().to_owned();
-    if let Some(secret) = secret
-        && !secret.expose().is_empty()
-    {
-        // As sent (a form-encoded body, which a server or proxy may echo: an Entra secret's
-        // `~` travels as `%7E`) as well as it is.
-        for form in encoded_forms(secret.expose()) {
-            text = text.replace(&form, "[redacted]");
-        }
-    }
-    const MAX: usize = 300;
-    if text.len() > MAX {
-        let mut end = MAX;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push('…');
-    }
-    text
-}
-
-/// `secret` as it is and as a form body or URL carries it (`application/x-www-form-urlencoded`,
-/// and percent-encoding with `%20`), in upper- and lower-case hex, longest first.
-fn encoded_forms(secret: &str) -> Vec<String> {
-    // `keep`: the bytes left as they are besides letters and digits.
-    let encode = |keep: &[u8], space: &str, hex_upper: bool| {
-        let mut out = String::new();
-        for byte in secret.bytes() {
-            match byte {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => out.push(char::from(byte)),
-                _ if keep.contains(&byte) => out.push(char::from(byte)),
-                b' ' => out.push_str(space),
-                _ if hex_upper => out.push_str(&format!("%{byte:02X}")),
-                _ => out.push_str(&format!("%{byte:02x}")),
-            }
-        }
-        out
-    };
-    // A form body (WHATWG), and RFC 3986's unreserved set (JavaScript's encodeURIComponent,
-    // Python's quote): `~` as it is, `*` encoded.
-    const FORM: &[u8] = b"*-._";
-    const URI: &[u8] = b"-._~";
-    let mut forms = vec![secret.to_owned(), secret.replace('/', "\\/")];
-    for hex_upper in [true, false] {
-        forms.push(encode(FORM, "+", hex_upper));
-        forms.push(encode(FORM, "%20", hex_upper));
-        forms.push(encode(URI, "%20", hex_upper));
-        forms.push(encode(URI, "+", hex_upper));
-    }
-    forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
-    forms.dedup();
-    forms
 }
 
 #[cfg(test)]
@@ -541,36 +591,5 @@ mod tests {
             &first,
             &Url::parse("https://graph.microsoft.com:8443/v1.0/a").unwrap()
         ));
-    }
-
-    #[test]
-    fn quoted_server_text_never_holds_the_secret() {
-        let secret = Secret::new("s3cr3t-value".to_owned());
-        assert_eq!(
-            quote("bad secret s3cr3t-value given", Some(&secret)),
-            "bad secret [redacted] given"
-        );
-        assert_eq!(quote(&"x".repeat(400), None).chars().count(), 301);
-        // An Entra secret, echoed back from the form body it went in.
-        let entra = Secret::new("Abc8Q~xYz.1_2-3dEf w/+".to_owned());
-        for echoed in [
-            "client_secret=Abc8Q%7ExYz.1_2-3dEf+w%2F%2B&scope=x",
-            "client_secret=Abc8Q%7exYz.1_2-3dEf+w%2f%2b",
-            "secret Abc8Q%7ExYz.1_2-3dEf%20w%2F%2B given",
-            "Abc8Q~xYz.1_2-3dEf w/+",
-        ] {
-            let quoted = quote(echoed, Some(&entra));
-            assert!(quoted.contains("[redacted]"), "{echoed} -> {quoted}");
-            assert!(!quoted.contains("Abc8Q"), "{echoed} -> {quoted}");
-        }
-    }
-
-    #[test]
-    fn an_rfc3986_echo_is_redacted() {
-        // `~` is unreserved in RFC 3986 (encodeURIComponent, Go's url.PathEscape, Python's
-        // quote): a proxy that echoes the secret so keeps it and writes a space as %20.
-        let entra = Secret::new("Abc8Q~xYz w/".to_owned());
-        let quoted = quote("client_secret=Abc8Q~xYz%20w%2F given", Some(&entra));
-        assert!(!quoted.contains("Abc8Q"), "{quoted}");
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::Url;
 use reqwest::header::ACCEPT;
 
-use super::{Http, Run, quote, read_capped};
+use super::{Cap, Http, Run, Secrets, answer_json, quote, read_capped};
 use crate::secret::Secret;
 
 /// What the token request needs.
@@ -54,6 +54,47 @@ pub(super) struct Failed {
 
 /// The largest token response read.
 const MAX_TOKEN_RESPONSE: u64 = 64 * 1024;
+
+/// The longest a token is kept, whatever the endpoint says: Entra issues tokens for one to
+/// a few hours; a larger `expires_in` (up to `u64::MAX`, which an `Instant` cannot hold) is
+/// an endpoint's mistake, and a day keeps a revoked credential from living on.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A token answer's `expires_in`: whole seconds, a number (v2.0) or a string of digits (the
+/// older v1.0 endpoint), capped at [`MAX_TOKEN_LIFETIME`]; else what it holds instead.
+fn token_lifetime(
+    expires_in: Option<&serde_json::Value>,
+    secrets: &Secrets<'_>,
+) -> Result<Duration, String> {
+    let seconds = match expires_in {
+        None | Some(serde_json::Value::Null) => {
+            return Err("the answer holds no `expires_in`".to_owned());
+        }
+        Some(serde_json::Value::Number(n)) => n.as_u64().map(Some),
+        Some(serde_json::Value::String(s)) => {
+            let s = s.trim();
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                // All digits: too many for a u64 is a lifetime past any cap.
+                Some(s.parse::<u64>().ok())
+            } else {
+                None
+            }
+        }
+        Some(_) => None,
+    };
+    match seconds {
+        Some(seconds) => Ok(seconds.map_or(MAX_TOKEN_LIFETIME, |seconds| {
+            Duration::from_secs(seconds).min(MAX_TOKEN_LIFETIME)
+        })),
+        None => Err(format!(
+            "the answer's `expires_in` is {}, not a whole number of seconds",
+            quote(
+                &expires_in.map(ToString::to_string).unwrap_or_default(),
+                secrets
+            )
+        )),
+    }
+}
 
 impl Http {
     /// A bearer token for `credentials`: the cached one while it is fresh, else a new one.
@@ -120,18 +161,25 @@ impl Http {
             ("client_secret", credentials.secret.expose()),
             ("scope", credentials.scope),
         ];
-        let response = self.send(run, &what, &|client| {
+        let response = self.send(run, credentials.token_url, &what, &|client| {
             client
                 .post(credentials.token_url.clone())
                 .header(ACCEPT, "application/json")
                 .form(&form)
         })?;
-        let status = response.status();
-        let body = read_capped(response, MAX_TOKEN_RESPONSE, MAX_TOKEN_RESPONSE, &what)?;
-        let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+        let status = response.0.status();
+        let body = read_capped(
+            response,
+            MAX_TOKEN_RESPONSE,
+            Cap::TokenAnswer(MAX_TOKEN_RESPONSE),
+            &what,
+        )?;
+        let decoded = answer_json(&body, &what);
         if !status.is_success() {
             let field = |name: &str| {
-                json.as_ref()
+                decoded
+                    .as_ref()
+                    .ok()
                     .and_then(|json| json.get(name))
                     .and_then(|value| value.as_str())
                     .map(str::to_owned)
@@ -144,25 +192,35 @@ impl Http {
             return Err(format!(
                 "{what}: HTTP {} {}; check the tenant, client_id and client_secret of the app registration",
                 status.as_u16(),
-                quote(&detail, Some(credentials.secret))
+                quote(&detail, &Secrets::client(credentials, None))
             ));
         }
-        let json = json.ok_or_else(|| format!("{what}: the answer is not JSON"))?;
+        let json = decoded?;
         let access = json
             .get("access_token")
             .and_then(|token| token.as_str())
             .filter(|token| !token.is_empty())
             .ok_or_else(|| format!("{what}: the answer holds no `access_token`"))?;
-        // A number in v2.0, a string in the older v1.0 endpoint.
-        let lifetime = match json.get("expires_in") {
-            Some(serde_json::Value::Number(n)) => n.as_u64(),
-            Some(serde_json::Value::String(s)) => s.parse().ok(),
-            _ => None,
+        // It goes into an `Authorization` header, which takes visible ASCII only: a CR, LF or
+        // other control character (a header of its own smuggled in) or non-ASCII is refused
+        // here, with what is wrong, instead of failing every request as "a builder error".
+        if !access.bytes().all(|byte| byte.is_ascii_graphic()) {
+            return Err(format!(
+                "{what}: the answer's `access_token` holds a space, a control character or non-ASCII, which no bearer token does and no HTTP header can carry; this is no token endpoint's answer (check `token_url`)"
+            ));
         }
-        .ok_or_else(|| format!("{what}: the answer holds no `expires_in`"))?;
-        let lifetime = Duration::from_secs(lifetime);
-        let margin = self.policy.refresh_before_expiry.min(lifetime / 2);
         let access = Arc::new(Secret::new(access.to_owned()));
+        let lifetime = token_lifetime(
+            json.get("expires_in"),
+            &Secrets::client(credentials, Some(&access)),
+        )
+        .map_err(|error| format!("{what}: {error}"))?;
+        let margin = self.policy.refresh_before_expiry.min(lifetime / 2);
+        // `lifetime` is capped, so this cannot overflow; should it, the token is used for
+        // this collection only and asked for again by the next.
+        let renew_at = requested
+            .checked_add(lifetime.saturating_sub(margin))
+            .unwrap_or(requested);
         self.tokens
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -170,7 +228,7 @@ impl Http {
                 key,
                 Token {
                     access: Arc::clone(&access),
-                    renew_at: requested + (lifetime - margin),
+                    renew_at,
                 },
             );
         tracing::debug!(token_url = %credentials.token_url, lifetime_s = lifetime.as_secs(), "HttpTokenIssued");
@@ -195,6 +253,55 @@ impl Http {
             .is_some_and(|token| Arc::ptr_eq(&token.access, refused))
         {
             tokens.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_lifetime_is_capped_and_what_is_no_lifetime_is_said() {
+        let json = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+        assert_eq!(
+            token_lifetime(Some(&json("3599")), &Secrets::none()),
+            Ok(Duration::from_secs(3599))
+        );
+        assert_eq!(
+            token_lifetime(Some(&json("\" 3599\"")), &Secrets::none()),
+            Ok(Duration::from_secs(3599))
+        );
+        for huge in [
+            "18446744073709551615",
+            "9223372036854775807",
+            "\"18446744073709551615\"",
+            "\"123456789012345678901234567890\"",
+        ] {
+            assert_eq!(
+                token_lifetime(Some(&json(huge)), &Secrets::none()),
+                Ok(MAX_TOKEN_LIFETIME),
+                "{huge}"
+            );
+        }
+        assert_eq!(
+            token_lifetime(None, &Secrets::none()),
+            Err("the answer holds no `expires_in`".to_owned())
+        );
+        for (odd, said) in [
+            ("-5", "-5"),
+            ("\"abc\"", "\"abc\""),
+            ("1e10", "10000000000.0"),
+            ("true", "true"),
+            ("\"-5\"", "\"-5\""),
+        ] {
+            assert_eq!(
+                token_lifetime(Some(&json(odd)), &Secrets::none()),
+                Err(format!(
+                    "the answer's `expires_in` is {said}, not a whole number of seconds"
+                )),
+                "{odd}"
+            );
         }
     }
 }

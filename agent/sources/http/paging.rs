@@ -14,7 +14,10 @@ use reqwest::Url;
 use reqwest::header::ACCEPT;
 
 use super::fetch::Session;
-use super::{ClientCredentials, Http, Run, https_or_loopback, quote, read_capped, same_origin};
+use super::{
+    Cap, ClientCredentials, Http, Run, Secrets, answer_json, https_or_loopback, quote, read_capped,
+    same_origin,
+};
 use crate::config::NextPage;
 
 /// Which Microsoft API answers: where its next-page link sits and how its errors read.
@@ -77,7 +80,7 @@ impl<'a> Api<'a> {
         https_or_loopback(url)?;
         loop {
             let token = http.token(run, self.credentials)?;
-            let response = http.send(run, what, &|client| {
+            let response = http.send(run, url, what, &|client| {
                 let mut request = client
                     .get(url.clone())
                     .bearer_auth(token.expose())
@@ -87,7 +90,7 @@ impl<'a> Api<'a> {
                 }
                 request
             })?;
-            let status = response.status();
+            let status = response.0.status();
             if status == reqwest::StatusCode::UNAUTHORIZED && !self.refreshed {
                 // Expired or revoked before we thought: one new token, the same page again.
                 self.refreshed = true;
@@ -95,13 +98,18 @@ impl<'a> Api<'a> {
                 tracing::info!(what, "HttpTokenRefreshedAfter401");
                 continue;
             }
-            let body = read_capped(response, self.limit - self.read, self.limit, what)?;
+            let body = read_capped(
+                response,
+                self.limit - self.read,
+                Cap::Source(self.limit),
+                what,
+            )?;
             self.read += body.len() as u64;
             if !status.is_success() {
-                return Err(format!("{what}: {}", self.error(status, &body)));
+                let secrets = Secrets::client(self.credentials, Some(&token));
+                return Err(format!("{what}: {}", self.error(status, &body, &secrets)));
             }
-            let document: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|error| format!("{what}: the answer is not JSON ({error})"))?;
+            let document = answer_json(&body, what)?;
             return match document {
                 serde_json::Value::Object(document) => Ok(document),
                 _ => Err(format!("{what}: the answer is not a JSON object")),
@@ -164,6 +172,7 @@ impl<'a> Api<'a> {
         let mut page = 1;
         let mut items = 0;
         let next_key = self.dialect.next_link();
+        let mut visited = std::collections::HashSet::from([first.to_string()]);
         loop {
             if page > http.policy.max_pages {
                 return Err(format!(
@@ -193,10 +202,16 @@ impl<'a> Api<'a> {
                             first.origin().ascii_serialization()
                         ));
                     }
-                    // A link back to this page would page until `max_pages`.
+                    // A link back to this page, or to one before (A → B → A), would page
+                    // until `max_pages`.
                     if next == url {
                         return Err(format!(
                             "{what}: `{next_key}` names this same page; the pages do not advance"
+                        ));
+                    }
+                    if !visited.insert(next.to_string()) {
+                        return Err(format!(
+                            "{what}: `{next_key}` leads back to a page read before ({next}); the pages go round in a loop"
                         ));
                     }
                     url = next;
@@ -209,10 +224,10 @@ impl<'a> Api<'a> {
         Ok(())
     }
 
-    fn error(&self, status: reqwest::StatusCode, body: &[u8]) -> String {
+    fn error(&self, status: reqwest::StatusCode, body: &[u8], secrets: &Secrets<'_>) -> String {
         match self.dialect {
-            Dialect::Graph => graph_error(status, body, self.permission, self.credentials),
-            Dialect::Arm => arm_error(status, body, self.permission, self.credentials),
+            Dialect::Graph => graph_error(status, body, self.permission, secrets),
+            Dialect::Arm => arm_error(status, body, self.permission, secrets),
         }
     }
 }
@@ -249,18 +264,14 @@ fn envelope<'b>(
     status: reqwest::StatusCode,
     body: &[u8],
     json: &'b Option<serde_json::Value>,
-    credentials: &ClientCredentials<'_>,
+    secrets: &Secrets<'_>,
 ) -> Result<&'b serde_json::Value, String> {
     json.as_ref()
         .and_then(|json| json.get("error"))
         .filter(|error| error.is_object())
         .ok_or_else(|| {
             let text = String::from_utf8_lossy(body);
-            format!(
-                "HTTP {} {}",
-                status.as_u16(),
-                quote(&text, Some(credentials.secret))
-            )
+            format!("HTTP {} {}", status.as_u16(), quote(&text, secrets))
         })
 }
 
@@ -270,10 +281,10 @@ fn graph_error(
     status: reqwest::StatusCode,
     body: &[u8],
     permission: Option<&str>,
-    credentials: &ClientCredentials<'_>,
+    secrets: &Secrets<'_>,
 ) -> String {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    let error = match envelope(status, body, &json, credentials) {
+    let error = match envelope(status, body, &json, secrets) {
         Ok(error) => error,
         Err(text) => return text,
     };
@@ -281,8 +292,8 @@ fn graph_error(
     let mut text = format!(
         "HTTP {} {}: {}",
         status.as_u16(),
-        codes.join("/"),
-        quote(message, Some(credentials.secret))
+        quote(&codes.join("/"), secrets),
+        quote(message, secrets)
     );
     if codes
         .iter()
@@ -307,17 +318,17 @@ fn arm_error(
     status: reqwest::StatusCode,
     body: &[u8],
     role: Option<&str>,
-    credentials: &ClientCredentials<'_>,
+    secrets: &Secrets<'_>,
 ) -> String {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-    let error = match envelope(status, body, &json, credentials) {
+    let error = match envelope(status, body, &json, secrets) {
         Ok(error) => error,
         Err(text) => return text,
     };
     let (mut codes, message) = codes_and_message(error);
-    let mut message = quote(message, Some(credentials.secret));
+    let mut message = quote(message, secrets);
     if let Some(target) = error.get("target").and_then(|target| target.as_str()) {
-        message.push_str(&format!(" (target `{}`)", quote(target, None)));
+        message.push_str(&format!(" (target `{}`)", quote(target, secrets)));
     }
     if let Some(detail) = error
         .get("details")
@@ -327,13 +338,14 @@ fn arm_error(
         let (detail_codes, detail_message) = codes_and_message(detail);
         codes.extend(detail_codes);
         if !detail_message.is_empty() {
-            message.push_str(&format!(
-                "; {}",
-                quote(detail_message, Some(credentials.secret))
-            ));
+            message.push_str(&format!("; {}", quote(detail_message, secrets)));
         }
     }
-    let mut text = format!("HTTP {} {}: {message}", status.as_u16(), codes.join("/"));
+    let mut text = format!(
+        "HTTP {} {}: {message}",
+        status.as_u16(),
+        quote(&codes.join("/"), secrets)
+    );
     if status == reqwest::StatusCode::FORBIDDEN
         && let Some(role) = role
     {
@@ -562,18 +574,28 @@ pub(crate) fn collect_offset(
         if !errors.is_empty() {
             return Err(format!(
                 "{what}: Splunk says {}",
-                quote(&errors.join("; "), None)
+                session.quote(&errors.join("; "))
             ));
         }
         let entries = take_list(&mut json, "entry", &what)?;
         let count = entries.len();
+        // A server that ignores `offset` serves the first page again and again, which
+        // would add up to `paging.total` with every entry read twice.
+        let asked = items.len() as u64;
+        if let Some(said) = paging_number(&json, "/paging/offset")
+            && said != asked
+        {
+            return Err(format!(
+                "{what}: the page says `paging.offset` {said} where offset {asked} was asked; the server ignores `offset`, so the pages do not advance"
+            ));
+        }
+        if page > 1 && count > 0 && items.ends_with(&entries) {
+            return Err(format!(
+                "{what}: the page holds the same entries as the page before; the pages do not advance"
+            ));
+        }
         items.extend(entries);
-        // Splunk writes numbers, and some proxies strings.
-        let total = json.pointer("/paging/total").and_then(|total| match total {
-            serde_json::Value::Number(n) => n.as_u64(),
-            serde_json::Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        });
+        let total = paging_number(&json, "/paging/total");
         match total {
             Some(total) if items.len() as u64 >= total => break,
             Some(total) if count == 0 => {
@@ -587,8 +609,30 @@ pub(crate) fn collect_offset(
         }
         page += 1;
     }
+    // Every index once: an entry twice means pages that overlap, and the list is not the
+    // server's.
+    let mut names = std::collections::HashSet::new();
+    if let Some(twice) = items
+        .iter()
+        .filter_map(|entry| entry.get("name").and_then(serde_json::Value::as_str))
+        .find(|name| !names.insert(*name))
+    {
+        return Err(format!(
+            "{first}: the pages hold the entry `{}` twice; they overlap instead of advancing, so the list is incomplete",
+            session.quote(twice)
+        ));
+    }
     tracing::debug!(origin = %first, pages = page, items = items.len(), "HttpPagesCollected");
     Ok(items)
+}
+
+/// A Splunk `paging` number at `pointer`: Splunk writes numbers, some proxies strings.
+fn paging_number(json: &serde_json::Value, pointer: &str) -> Option<u64> {
+    json.pointer(pointer).and_then(|value| match value {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
 }
 
 /// Every page of a portal's list from `first`, the records of each at `records` (a JSON
@@ -602,6 +646,7 @@ pub(crate) fn collect_link(
     let mut items = Vec::new();
     let mut url = first.clone();
     let mut page = 1;
+    let mut visited = std::collections::HashSet::from([first.to_string()]);
     loop {
         check_page_count(session, page, first)?;
         let what = format!("page {page} ({url})");
@@ -637,6 +682,11 @@ pub(crate) fn collect_link(
                 "{what}: the next link leads to `{}`, away from `{}`; refused",
                 next.origin().ascii_serialization(),
                 first.origin().ascii_serialization()
+            ));
+        }
+        if !visited.insert(next.to_string()) {
+            return Err(format!(
+                "{what}: the next link leads back to a page read before ({next}); the pages go round in a loop"
             ));
         }
         url = next;
