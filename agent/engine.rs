@@ -619,6 +619,8 @@ impl Engine {
             self.ladder_quiet.forget(&contractor.id);
         }
         self.record_crm_version(contractor, now)?;
+        // Judged first, then recorded together: one commit per client, not one per duty.
+        let mut judged = Vec::new();
         for duty in watched {
             let in_scope = match scope {
                 Scope::All => true,
@@ -639,15 +641,18 @@ impl Engine {
                 continue;
             }
             let (verdict, until) = self.verdict_holding(contractor, duty, now)?;
-            // A duty's mail is the ladder's, decided below from what is recorded here.
-            let recorded = self
-                .store
-                .record_verdict(&contractor.id, duty.id.as_str(), now, &verdict, &mut |_| {
-                    None
-                })
-                .with_context(|| {
-                    format!("recording the verdict of {}/{}", contractor.id, duty.id)
-                })?;
+            judged.push((duty, verdict, until, inputs));
+        }
+        // A duty's mail is the ladder's, decided below from what is recorded here.
+        let verdicts: Vec<(&str, &Verdict)> = (judged.iter())
+            .map(|(duty, verdict, _, _)| (duty.id.as_str(), verdict))
+            .collect();
+        let recorded = self
+            .store
+            .record_verdicts(&contractor.id, now, &verdicts)
+            .with_context(|| format!("recording the verdicts of {}", contractor.id))?;
+        drop(verdicts);
+        for ((duty, verdict, until, inputs), recorded) in judged.into_iter().zip(recorded) {
             tally.evaluated += 1;
             self.held.judged(
                 &contractor.id,

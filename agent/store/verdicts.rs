@@ -147,6 +147,39 @@ impl Store {
         inner(self).map_err(on_err)
     }
 
+    /// [`record_verdict`](Store::record_verdict) of each of one client's `verdicts` (duty,
+    /// verdict), deciding no mail (the ladder decides a duty's), in ONE transaction: a
+    /// client's duties share the pages of its rows, written once per commit rather than once
+    /// per duty. All are recorded, or none.
+    pub fn record_verdicts(
+        &mut self,
+        client: &str,
+        at: Timestamp,
+        verdicts: &[(&str, &Verdict)],
+    ) -> Result<Vec<Recorded>, StoreError> {
+        if verdicts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let on_err = self.sql_error(format!("recording the verdicts of {client}"));
+        let inner = |store: &mut Store| {
+            let tx = store.write_tx()?;
+            let mut recorded = Vec::with_capacity(verdicts.len());
+            for (duty, verdict) in verdicts {
+                recorded.push(record_verdict_tx(
+                    &tx,
+                    client,
+                    duty,
+                    at,
+                    verdict,
+                    &mut |_| None,
+                )?);
+            }
+            tx.commit()?;
+            Ok(recorded)
+        };
+        inner(self).map_err(on_err)
+    }
+
     /// The recorded state kind of one duty, `None` when it has none (never evaluated, or
     /// forgotten).
     pub fn duty_state(&self, client: &str, duty: &str) -> Result<Option<StateKind>, StoreError> {
@@ -956,6 +989,50 @@ pub(super) mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
+    }
+
+    #[test]
+    fn a_clients_verdicts_are_recorded_together_and_each_says_what_changed() {
+        let mut t = temp_store();
+        let devices = judged(&[("ws-01", false, "off"), ("ws-02", true, "")]);
+        let review = due_soon();
+        let recorded = t
+            .store
+            .record_verdicts(
+                "acme",
+                ts("2026-11-23T09:00:00Z"),
+                &[("devices", &devices), ("review", &review)],
+            )
+            .unwrap();
+        assert_eq!(recorded.len(), 2);
+        assert_eq!(
+            recorded[0].subjects, 1,
+            "ws-01 is news, ws-02 is only counted"
+        );
+        assert_eq!(recorded[1].state, Some(StateKind::DueSoon));
+        assert_eq!(count(&t.store, "verdict_history"), 2);
+        assert_eq!(
+            count(&t.store, "escalations"),
+            0,
+            "the ladder decides a duty's mail"
+        );
+        // The same again changes nothing, and nothing at all is no transaction.
+        let again = t
+            .store
+            .record_verdicts(
+                "acme",
+                ts("2026-11-23T09:15:00Z"),
+                &[("devices", &devices), ("review", &review)],
+            )
+            .unwrap();
+        assert!(again.iter().all(|r| r.state.is_none() && r.subjects == 0));
+        assert!(
+            t.store
+                .record_verdicts("acme", ts("2026-11-23T09:30:00Z"), &[])
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(count(&t.store, "verdict_history"), 2);
     }
 
     #[test]
