@@ -951,3 +951,45 @@ fn a_duty_repeating_a_shared_duty_says_where_the_first_is_in_the_same_run_as_its
     // And the copy's own mistake, not only after the duplicate is mended.
     assert!(stderr.contains("mfa_registred"), "{stderr}");
 }
+
+#[test]
+fn a_misspelt_key_in_a_clients_block_does_not_hide_its_sources_and_duties_problems() {
+    let fixture = util::standard(at(util::CLOCK));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    let broken = good
+        .replacen("perspective = \"contractor\"", "perspective = \"msp\"", 1)
+        .replacen(
+            "crm_file = \"crm.csv\"",
+            "crm_fille = \"crm.csv\"\ncrm_file = \"crm.csv\"\ncontact = []",
+            1,
+        )
+        .replacen("max_age = \"2d\"", "max_age = \"1 month\"", 1)
+        .replacen(
+            "check = \"mfa_registered == true\"",
+            "check = \"mfa_registred == true\"",
+            1,
+        );
+    fixture.write("dutywatch.toml", &broken);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let line_of = |needle: &str| broken.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    for (line, said) in [
+        (line_of("crm_fille"), "unknown field `crm_fille`"),
+        (line_of("contact = []"), "unknown field `contact`"),
+        (line_of("1 month"), "max_age"),
+        (line_of("mfa_registred"), "mfa_registred"),
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(&format!("dutywatch.toml:{line}:")) && l.contains(said)),
+            "line {line}: {said}\n{stderr}"
+        );
+    }
+    assert!(
+        stderr
+            .contains("the client is quarantined, and the rest of its block is checked without it"),
+        "{stderr}"
+    );
+}

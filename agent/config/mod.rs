@@ -455,13 +455,41 @@ pub fn parse_with(
                     .and_then(|b| b.word("name"))
                     .unwrap_or_else(|| id.clone());
                 let start = cx.errors.len();
+                // Read again without the keys refused, the rest of the block (its sources,
+                // duties, CRM) is still checked: every problem of the client in one run.
+                let rest = block
+                    .as_ref()
+                    .and_then(|b| b.read_without_refused_keys::<raw::RawContractor>());
                 cx.refused::<raw::RawContractor>(
                     block.as_ref(),
                     entry.span().start,
                     &format!("contractor[{id}]"),
                     message,
-                    "the rest of this client's block was not read",
+                    match rest {
+                        Some(_) => "the client is quarantined, and the rest of its block is checked without it",
+                        None => "the rest of this client's block was not read",
+                    },
                 );
+                if let Some((raw_contractor, more)) = &rest {
+                    for (offset, message) in more {
+                        let key = toml_key_at(cx.text, *offset);
+                        let hint = read_hint(message, &key);
+                        cx.error(*offset, &key, format!("{message}{hint}"));
+                    }
+                    // Only for its problems: the client stays quarantined.
+                    let _ = cx.contractor(
+                        index,
+                        raw_contractor,
+                        &base,
+                        &zone,
+                        &msp,
+                        &contractor::Common {
+                            package_defs: &package_defs,
+                            library: &library,
+                            shared_duties: &shared_duties,
+                        },
+                    );
+                }
                 names.push((id.clone(), name));
                 // Only a client told apart by its own id is quarantined alone: one without a
                 // readable id, or with another's, is a problem of the whole file (a reload

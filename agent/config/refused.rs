@@ -12,6 +12,9 @@ use toml::de::{DeTable, DeValue};
 use super::raw::Lenient;
 use super::{Context, read_hint, toml_key_at};
 
+/// Where a table's strict read refuses it (the offset in the document), and why.
+pub(super) type Refusal = (usize, String);
+
 /// A table of the document that did not read into its type.
 pub(super) struct RefusedTable<'i>(Spanned<DeValue<'i>>);
 
@@ -56,6 +59,38 @@ impl<'i> RefusedTable<'i> {
             DeValue::String(_) if k.get_ref() == key => Some(v.span().start),
             _ => None,
         })
+    }
+
+    /// The table read as a `T` once each key a strict read refuses is left out, one at a
+    /// time, with every refusal after the first (where, and why): a client's block that does
+    /// not read for one misspelt key still has its sources and duties checked. `None` when
+    /// leaving keys out does not make it read (a required key missing, say).
+    pub(super) fn read_without_refused_keys<T: DeserializeOwned>(
+        &self,
+    ) -> Option<(Spanned<T>, Vec<Refusal>)> {
+        const ROUNDS: usize = 16;
+        let mut table = self.0.clone();
+        let mut more = Vec::new();
+        for round in 0..ROUNDS {
+            let error =
+                match Spanned::<T>::deserialize(toml::de::ValueDeserializer::from(table.clone())) {
+                    Ok(read) => return Some((read, more)),
+                    Err(error) => error,
+                };
+            let at = error.span()?.start;
+            if round > 0 {
+                more.push((at, error.message().trim_end().to_owned()));
+            }
+            let DeValue::Table(inner) = table.get_mut() else {
+                return None;
+            };
+            let refused = inner
+                .iter()
+                .find(|(key, value)| key.span().contains(&at) || value.span().contains(&at))
+                .map(|(key, _)| key.clone())?;
+            inner.remove(&refused);
+        }
+        None
     }
 
     /// Where the table fails to read as a `T`, and why.
