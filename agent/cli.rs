@@ -1459,6 +1459,9 @@ fn check_config(path: &Path, now: Timestamp) -> anyhow::Result<ExitCode> {
             eprintln!("{problem}");
             crm_errors += 1;
         }
+        for warning in config::crm_warnings(contractor) {
+            println!("{warning}");
+        }
         // Not an error: a device's last report may be all there is. But a device silent for
         // weeks is then judged as it was, so say how to make it unknown instead.
         for duty in contractor

@@ -993,3 +993,22 @@ fn a_misspelt_key_in_a_clients_block_does_not_hide_its_sources_and_duties_proble
         "{stderr}"
     );
 }
+
+#[test]
+fn check_config_says_the_crms_warnings_too() {
+    let fixture = util::standard(at(util::CLOCK));
+    // A workbook's title row above the header: read, and said.
+    fixture.write(
+        "crm.csv",
+        &format!("Customer Responsibility Matrix, Acme\n{}", util::CRM),
+    );
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = text(&output);
+    assert!(
+        stdout
+            .lines()
+            .any(|line| line.starts_with("contractor[acme]: ")
+                && line.contains("warning[rows-above-header]")),
+        "{stdout}{stderr}"
+    );
+}

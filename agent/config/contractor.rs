@@ -793,10 +793,20 @@ fn set_aside(crm: &CrmLoad, objective: ObjectiveId) -> String {
 
 /// CRM findings as config-level messages for `check-config` and start-up.
 pub fn crm_problems(contractor: &Contractor) -> Vec<String> {
+    crm_findings(contractor, Severity::Error)
+}
+
+/// The CRM lint's warnings for the contractor (rows above the header, a shared row without
+/// its split written out, …): nothing is set aside for them, but `check-config` says them.
+pub fn crm_warnings(contractor: &Contractor) -> Vec<String> {
+    crm_findings(contractor, Severity::Warning)
+}
+
+fn crm_findings(contractor: &Contractor, severity: Severity) -> Vec<String> {
     dutywatch_checks::lint::lint(&contractor.crm, Some(&contractor.packages))
         .findings
         .iter()
-        .filter(|f| f.severity == Severity::Error)
+        .filter(|f| f.severity == severity)
         .map(|f| format!("contractor[{}]: {f}", contractor.id))
         .collect()
 }

@@ -52,7 +52,7 @@ mod zone;
 pub use connector::{
     Api, ApiAuth, Connector, ConnectorInput, NextPage, NinjaQuery, Vendor, pointer_path,
 };
-pub use contractor::{ContactRole, Contractor, CrmFile, crm_problems};
+pub use contractor::{ContactRole, Contractor, CrmFile, crm_problems, crm_warnings};
 pub use digest::{DigestConfig, SprsConfig};
 pub use escalation::{EscalationConfig, PolicyOverride};
 pub use incidents::{DEFAULT_INCIDENT_CHECK, IncidentConfig};
