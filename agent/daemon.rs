@@ -548,17 +548,45 @@ pub(crate) fn restore_last_good(
     config
 }
 
-/// Keeps `config`'s text as its clients' last good one when nothing in it is quarantined.
-/// Not kept otherwise: a block that does not load may hold a secret where its reference
-/// belongs, and the database never holds a secret.
+/// Keeps what `config` was read from as the last good config of each client that loaded
+/// from it ([`kept_text`]); a client quarantined keeps the one it had, a client removed has
+/// its own forgotten.
 pub(crate) fn remember_good(store: &mut Store, config: &Config, now: Timestamp) {
-    if config.perspective != config::Perspective::Msp || !config.quarantined.is_empty() {
+    if config.perspective != config::Perspective::Msp {
         return;
     }
-    let clients: Vec<&str> = config.contractors.iter().map(|c| c.id.as_str()).collect();
-    if let Err(error) = store.remember_good_config(&config.text, &clients, now) {
+    let quarantined: Vec<&str> = config.quarantined.iter().map(|q| q.id.as_str()).collect();
+    let Some(text) = kept_text(&config.text, &quarantined) else {
+        tracing::warn!("GoodConfigNotKept");
+        return;
+    };
+    // A client running on a kept config is among the contractors too: not from this text.
+    let clients: Vec<&str> = (config.contractors.iter())
+        .map(|c| c.id.as_str())
+        .filter(|id| !quarantined.contains(id))
+        .collect();
+    let configured: Vec<&str> = clients.iter().chain(&quarantined).copied().collect();
+    if let Err(error) = store.remember_good_config(&text, &clients, &configured, now) {
         tracing::warn!(error = %error, "GoodConfigNotKept");
     }
+}
+
+/// The config `text` as the database may keep it: read as TOML and written out again, which
+/// leaves its comments behind (a secret commented out above its reference), without the
+/// `[[contractor]]` blocks of the `quarantined` clients (one that does not load may hold a
+/// secret where its reference belongs). `None` if it does not read as TOML.
+pub(crate) fn kept_text(text: &str, quarantined: &[&str]) -> Option<String> {
+    let mut table: toml::Table = text.parse().ok()?;
+    if let Some(toml::Value::Array(clients)) = table.get_mut("contractor") {
+        // A block without a readable id is no client's: it is not kept either.
+        clients.retain(|client| {
+            client
+                .get("id")
+                .and_then(toml::Value::as_str)
+                .is_some_and(|id| !quarantined.contains(&id))
+        });
+    }
+    toml::to_string(&table).ok()
 }
 
 /// Every quarantined client, as an error each time a config is (re)loaded.
@@ -862,6 +890,24 @@ pub fn sender_lock(database: &Path, name: &str) -> Option<std::fs::File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kept_text_has_no_comment_and_no_quarantined_block() {
+        let text = "perspective = \"msp\"\n# password = \"hunter2\"\n\n[[contractor]]\nid = \"acme\" # ours\nname = \"Acme\"\n\n[[contractor]]\nid = \"birch\"\nname = \"Birch\"\nkey = \"typo-with-a-secret\"\n\n[[contractor]]\nname = \"no id\"\n";
+        let kept = kept_text(text, &["birch"]).expect("reads");
+        assert!(!kept.contains("hunter2") && !kept.contains('#'), "{kept}");
+        assert!(
+            !kept.contains("birch") && !kept.contains("typo-with-a-secret"),
+            "{kept}"
+        );
+        assert!(
+            !kept.contains("no id"),
+            "a block of no client is no client's: {kept}"
+        );
+        let table: toml::Table = kept.parse().expect("kept text is TOML");
+        assert_eq!(table["contractor"][0]["id"].as_str(), Some("acme"));
+        assert_eq!(kept_text("not = = toml", &[]), None);
+    }
 
     #[test]
     fn a_pass_that_keeps_getting_things_done_stays_alive_and_a_stalled_one_does_not() {

@@ -472,7 +472,15 @@ fn a_reload_keeps_a_broken_clients_last_good_config_and_a_fix_lifts_the_quaranti
 fn a_broken_client_keeps_its_last_good_config_across_a_restart() {
     let fixture = msp_fixture();
     let now = at(NOW);
-    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    // A config that loads may still hold a secret in a comment: what is kept has none.
+    let good = std::fs::read_to_string(fixture.config_path())
+        .expect("read")
+        .replacen(
+            "[[contractor]]",
+            "# client_secret = \"commented-hunter2\"  (the old way, before credentials)\n[[contractor]]",
+            1,
+        );
+    fixture.write("dutywatch.toml", &good);
     {
         let mut daemon = Daemon::start(fixture.config_path(), fixture.load(), now).expect("starts");
         daemon.step(now).expect("step");
@@ -509,14 +517,19 @@ fn a_broken_client_keeps_its_last_good_config_across_a_restart() {
         stdout.contains("client-config") && stdout.contains("mfa-registered"),
         "{stdout}"
     );
+    // The database and its write-ahead log, as the daemon leaves them running.
+    let stored: Vec<u8> = ["state/msp.db", "state/msp.db-wal"]
+        .iter()
+        .filter_map(|file| std::fs::read(fixture.path(file)).ok())
+        .flatten()
+        .collect();
     drop(daemon);
-    // The broken file was not kept: it may hold what must not be stored.
-    let db = std::fs::read(fixture.path("state/msp.db")).expect("db");
-    assert!(
-        !db.windows(b"hunter2-literal".len())
-            .any(|w| w == b"hunter2-literal"),
-        "the broken text is not in the database"
-    );
+    for secret in ["hunter2-literal", "commented-hunter2"] {
+        assert!(
+            !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "`{secret}` is not in the database: neither a broken block nor a comment is kept"
+        );
+    }
 }
 
 #[test]

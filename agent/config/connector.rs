@@ -11,7 +11,6 @@ use super::raw::{RawSource, RawSourceKind};
 use super::source::ClientSecret;
 use super::{Context, Secrets, resolve};
 use crate::secret::{SecretError, SecretRef};
-use crate::sources::http::https_or_loopback;
 
 /// A connector source, as validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -419,9 +418,14 @@ impl Context<'_> {
                     "`params` adds query parameters; Elastic's `_ilm/policy` takes none".to_owned(),
                 );
             }
-            let mut pairs = url.query_pairs_mut();
-            for (name, value) in &raw.params {
-                pairs.append_pair(name, value);
+            {
+                let mut pairs = url.query_pairs_mut();
+                for (name, value) in &raw.params {
+                    pairs.append_pair(name, value);
+                }
+            }
+            if let Err(message) = super::source::credential_free_query(&url) {
+                self.error(offset, &format!("{key}.params"), message);
             }
         }
         let page_size = match &raw.page_size {
@@ -626,11 +630,7 @@ impl Context<'_> {
     }
 
     fn absolute_url(&mut self, value: &Spanned<String>, key: &str) -> Option<reqwest::Url> {
-        let text = value.get_ref().trim();
-        let checked = reqwest::Url::parse(text)
-            .map_err(|error| format!("`{text}` is not an absolute URL: {error}"))
-            .and_then(|url| https_or_loopback(&url).map(|()| url));
-        match checked {
+        match super::source::checked_url(value.get_ref().trim()) {
             Ok(url) => Some(url),
             Err(message) => {
                 self.error(value.span().start, key, message);

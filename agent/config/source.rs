@@ -763,10 +763,7 @@ impl Context<'_> {
             Some(value) => (value.get_ref().trim().to_owned(), value.span().start),
             None => (default, offset),
         };
-        let checked = reqwest::Url::parse(&text)
-            .map_err(|error| format!("`{text}` is not an absolute URL: {error}"))
-            .and_then(|url| https_or_loopback(&url).map(|()| url));
-        match checked {
+        match checked_url(&text) {
             Ok(url) => Some(url),
             Err(message) => {
                 self.error(at, &format!("{key}.{name}"), message);
@@ -814,6 +811,57 @@ impl Context<'_> {
             overrides.insert(name.clone(), path);
         }
         Mapping::new(overrides)
+    }
+}
+
+/// Query parameter names that carry a credential: in a URL it is logged, shown by
+/// `check-config`, stored as the evidence's origin and kept with the config.
+const CREDENTIAL_PARAMS: &[&str] = &[
+    "access_token",
+    "api_key",
+    "apikey",
+    "auth",
+    "authorization",
+    "client_secret",
+    "code",
+    "key",
+    "passwd",
+    "password",
+    "secret",
+    "sig",
+    "signature",
+    "token",
+];
+
+/// An API URL as a source may name it: absolute, HTTPS unless to loopback, and carrying no
+/// credential (no `user:password@`, no `?api_key=`), which would be logged and stored.
+pub(super) fn checked_url(text: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(text).map_err(|error| {
+        // Not echoed when it has a user part: that may be the credential.
+        if text.contains('@') {
+            format!("this is not an absolute URL: {error}")
+        } else {
+            format!("`{text}` is not an absolute URL: {error}")
+        }
+    })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the URL carries a user name or password before its host, which would be logged and stored with the evidence; remove it and give the credential as the source's secret reference (`client_secret`, `token` or `password` = { credential = \"…\" })".to_owned());
+    }
+    credential_free_query(&url)?;
+    https_or_loopback(&url)?;
+    Ok(url)
+}
+
+/// Refuses a query parameter named like a credential (`CREDENTIAL_PARAMS`).
+pub(super) fn credential_free_query(url: &reqwest::Url) -> Result<(), String> {
+    match url
+        .query_pairs()
+        .find(|(name, _)| CREDENTIAL_PARAMS.contains(&name.to_ascii_lowercase().as_str()))
+    {
+        Some((name, _)) => Err(format!(
+            "the query parameter `{name}` carries a credential, which in a URL would be logged and stored with the evidence; give it as the source's secret reference instead (`token`, or `header` with `token` for an API key)"
+        )),
+        None => Ok(()),
     }
 }
 

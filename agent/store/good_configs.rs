@@ -15,13 +15,16 @@ pub struct GoodConfig {
 }
 
 impl Store {
-    /// Records that `clients` loaded from `text` at `at`. Only a text in which nothing is
-    /// quarantined is given: a block that does not load may hold what must not be stored (a
-    /// secret written where its reference belongs). Texts no client loads from any longer go.
+    /// Records that `clients` loaded from `text` at `at`, and forgets the kept config of every
+    /// client not in `configured` (a client removed: its id may come back as another's).
+    /// Texts no client loads from any longer go. The caller gives a text with no comment and
+    /// no block that did not load (`daemon::kept_text`): either may hold what must not be
+    /// stored.
     pub fn remember_good_config(
         &mut self,
         text: &str,
         clients: &[&str],
+        configured: &[&str],
         at: Timestamp,
     ) -> Result<(), StoreError> {
         let on_err = self.sql_error("recording the config the clients loaded from".to_owned());
@@ -44,6 +47,22 @@ impl Store {
                 )?;
                 for client in clients {
                     point.execute(params![client, id])?;
+                }
+            }
+            {
+                let mut stored = tx.prepare_cached("SELECT client FROM client_good_configs")?;
+                let gone: Vec<String> = stored
+                    .query_map([], |row| row.get::<_, String>(0))?
+                    .filter(|client| {
+                        client
+                            .as_ref()
+                            .map_or(true, |client| !configured.contains(&client.as_str()))
+                    })
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut forget =
+                    tx.prepare_cached("DELETE FROM client_good_configs WHERE client = ?1")?;
+                for client in &gone {
+                    forget.execute(params![client])?;
                 }
             }
             tx.execute(
@@ -80,6 +99,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::Store;
     use crate::store::test_util::{temp_store, ts};
 
     #[test]
@@ -87,18 +107,22 @@ mod tests {
         let mut t = temp_store();
         let store = &mut t.store;
         assert_eq!(store.good_config("acme").unwrap(), None);
+        let both = ["acme", "birch"];
         store
-            .remember_good_config("v1", &["acme", "birch"], ts("2026-11-23T09:00:00Z"))
+            .remember_good_config("v1", &both, &both, ts("2026-11-23T09:00:00Z"))
             .unwrap();
+        // Birch quarantined: acme moves on alone.
         store
-            .remember_good_config("v2", &["acme"], ts("2026-11-24T09:00:00Z"))
+            .remember_good_config("v2", &["acme"], &both, ts("2026-11-24T09:00:00Z"))
             .unwrap();
-        let text = |client: &str| store.good_config(client).unwrap().map(|g| g.text);
-        assert_eq!(text("acme").as_deref(), Some("v2"));
-        assert_eq!(text("birch").as_deref(), Some("v1"));
+        fn text(store: &Store, client: &str) -> Option<String> {
+            store.good_config(client).unwrap().map(|g| g.text)
+        }
+        assert_eq!(text(store, "acme").as_deref(), Some("v2"));
+        assert_eq!(text(store, "birch").as_deref(), Some("v1"));
         // Birch moves on too: v1 is nobody's any more and is not kept.
         store
-            .remember_good_config("v2", &["birch"], ts("2026-11-25T09:00:00Z"))
+            .remember_good_config("v2", &["birch"], &both, ts("2026-11-25T09:00:00Z"))
             .unwrap();
         let texts: i64 = store
             .conn
@@ -109,5 +133,11 @@ mod tests {
             store.good_config("birch").unwrap().map(|g| g.loaded_at),
             Some(ts("2026-11-25T09:00:00Z"))
         );
+        // Birch removed from the config: its id, if it comes back, is someone else's.
+        store
+            .remember_good_config("v3", &["acme"], &["acme"], ts("2026-11-26T09:00:00Z"))
+            .unwrap();
+        assert_eq!(store.good_config("birch").unwrap(), None);
+        assert_eq!(text(store, "acme").as_deref(), Some("v3"));
     }
 }

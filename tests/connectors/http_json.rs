@@ -213,3 +213,39 @@ fn a_next_link_back_to_a_page_read_before_is_a_loop() {
     );
     assert_eq!(server.seen().len(), 2, "no page is read twice");
 }
+
+#[test]
+fn a_credential_in_the_url_or_its_params_is_refused_without_being_repeated() {
+    let server = PortalServer::start(KEY, false, Links::Body);
+    let auth = "header = \"X-API-Key\"\nnext = \"/links/next\"";
+    let base = server.base.clone();
+    for (from, to, said) in [
+        (
+            format!("url = \"{base}"),
+            format!("url = \"{}", base.replacen("://", "://ops:Hunter2pw@", 1)),
+            "the URL carries a user name or password before its host",
+        ),
+        (
+            "?page=1\"".to_owned(),
+            "?page=1&api_key=Hunter2pw\"".to_owned(),
+            "the query parameter `api_key` carries a credential",
+        ),
+        (
+            "records_pointer".to_owned(),
+            "params = { token = \"Hunter2pw\" }\nrecords_pointer".to_owned(),
+            "the query parameter `token` carries a credential",
+        ),
+    ] {
+        let config = source(&server, auth).replacen(&from, &to, 1);
+        assert!(config.contains("Hunter2pw"), "{config}");
+        let fixture = super::fixture(&config, KEY);
+        let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+        let (stdout, stderr) = crate::util::text(&output);
+        assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+        assert!(stderr.contains(said), "{stderr}");
+        assert!(
+            !format!("{stdout}{stderr}").contains("Hunter2pw"),
+            "{stdout}{stderr}"
+        );
+    }
+}
