@@ -527,15 +527,15 @@ pub(crate) fn restore_last_good(
                 parsed.len() - 1
             }
         };
-        let contractor = parsed[index]
-            .1
-            .as_ref()
-            .and_then(|old| old.contractors.iter().find(|c| c.id == client.id));
-        match contractor {
-            Some(contractor) => {
+        let found = parsed[index].1.as_ref().and_then(|old| {
+            let contractor = old.contractors.iter().find(|c| c.id == client.id)?;
+            Some((old, contractor))
+        });
+        match found {
+            Some((old, contractor)) => {
                 client.last_good = true;
                 tracing::info!(contractor = %client.id, loaded_at = %good.loaded_at, "ClientLastGoodRestored");
-                restored.push(contractor.clone());
+                restored.push(with_current_msp(contractor.clone(), &old.msp, &config.msp));
             }
             None => tracing::warn!(
                 contractor = %client.id,
@@ -546,6 +546,38 @@ pub(crate) fn restore_last_good(
     }
     config.contractors.extend(restored);
     config
+}
+
+/// A contractor restored from an older config (`old`) with the MSP's contacts it took from
+/// that config's `[msp]` replaced by the current one's: the client's block is what broke, not
+/// the MSP's desk, whose people may have changed since.
+fn with_current_msp(
+    mut contractor: config::Contractor,
+    old: &config::MspInfo,
+    current: &config::MspInfo,
+) -> config::Contractor {
+    for (contacts, was, now) in [
+        (
+            &mut contractor.msp_contacts,
+            &old.contacts,
+            &current.contacts,
+        ),
+        (
+            &mut contractor.msp_backup_contacts,
+            &old.backup_contacts,
+            &current.backup_contacts,
+        ),
+        (
+            &mut contractor.msp_management_contacts,
+            &old.management_contacts,
+            &current.management_contacts,
+        ),
+    ] {
+        if contacts == was {
+            contacts.clone_from(now);
+        }
+    }
+    contractor
 }
 
 /// Keeps what `config` was read from as the last good config of each client that loaded

@@ -479,6 +479,11 @@ fn a_broken_client_keeps_its_last_good_config_across_a_restart() {
             "[[contractor]]",
             "# client_secret = \"commented-hunter2\"  (the old way, before credentials)\n[[contractor]]",
             1,
+        )
+        .replacen(
+            "contacts = [\"soc@keystone.example\"]",
+            "contacts = [\"soc@keystone.example\"]\nbackup_contacts = [\"desk@keystone.example\"]",
+            1,
         );
     fixture.write("dutywatch.toml", &good);
     {
@@ -493,13 +498,27 @@ fn a_broken_client_keeps_its_last_good_config_across_a_restart() {
         1,
     );
     assert_ne!(broken, good);
+    // The MSP's escalation desk changed meanwhile: that is the current file's, not the kept one's.
+    let broken = broken.replacen("desk@keystone.example", "desk2@keystone.example", 1);
     fixture.write("dutywatch.toml", &broken);
     let later = at("2026-11-23T15:05:00Z");
     let mut daemon = Daemon::start(fixture.config_path(), fixture.load(), later).expect("starts");
     let config = Arc::clone(daemon.config());
     let acme = config.quarantined("acme").expect("acme is quarantined");
     assert!(acme.last_good, "on the config it last loaded from");
-    assert!(config.contractors.iter().any(|c| c.id == "acme"));
+    let restored = config
+        .contractors
+        .iter()
+        .find(|c| c.id == "acme")
+        .expect("acme runs");
+    assert_eq!(
+        restored
+            .msp_backup_contacts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["desk2@keystone.example"]
+    );
     let summary = daemon.step(later).expect("step").expect("work");
     assert_eq!(summary.evaluated, 4, "both clients are still evaluated");
     let quarantine = quarantine_mails(&fixture);
