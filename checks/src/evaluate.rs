@@ -1395,13 +1395,10 @@ fn read_values(
     (!out.is_empty()).then(|| out.into_boxed_str())
 }
 
-/// At most [`QUOTED_VALUE`] characters of `text`, an ellipsis for the rest: a reason names a
-/// value, it does not copy a field of free text.
-fn quoted(text: &str) -> std::borrow::Cow<'_, str> {
-    match text.char_indices().nth(QUOTED_VALUE) {
-        Some((cut, _)) => format!("{}…", &text[..cut]).into(),
-        None => text.into(),
-    }
+/// At most [`QUOTED_VALUE`] characters of `text`, printable: a reason names a value, it does
+/// not copy a field of free text.
+fn quoted(text: &str) -> String {
+    crate::printable::excerpt(text, QUOTED_VALUE)
 }
 
 const QUOTED_VALUE: usize = 60;

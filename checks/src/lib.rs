@@ -15,6 +15,7 @@ pub mod lint;
 pub mod party;
 pub mod period;
 pub mod predicate;
+pub mod printable;
 pub mod read;
 pub mod record;
 pub mod sprs;

@@ -694,8 +694,9 @@ fn missing(paths: &[FieldPath]) -> String {
 /// A value as a subject names it.
 fn write_subject_text(value: &FieldValue, out: &mut String) {
     let _ = match value {
+        // A subject is shown wherever its duty is: as it may be shown.
         FieldValue::Text(text) => {
-            out.push_str(text);
+            out.push_str(&crate::printable::printable(text));
             Ok(())
         }
         FieldValue::Bool(flag) => write!(out, "{flag}"),
@@ -724,13 +725,7 @@ fn quote(value: &Value) -> String {
         Value::String(text) => text.clone(),
         other => other.to_string(),
     };
-    let mut chars = text.chars();
-    let head: String = chars.by_ref().take(QUOTED).collect();
-    if chars.next().is_some() {
-        format!("`{head}…`")
-    } else {
-        format!("`{head}`")
-    }
+    format!("`{}`", crate::printable::excerpt(&text, QUOTED))
 }
 
 /// Converts one present raw value. `Ok(None)`: an empty cell or text,

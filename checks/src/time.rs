@@ -222,22 +222,9 @@ const NO_SUCH_DAY: &str = " (there is no such day)";
 const NO_SUCH_TIME: &str = " (there is no such time)";
 const OUT_OF_RANGE: &str = " (it is out of range)";
 
-/// At most 60 characters of `text`, control characters escaped, `…` when cut.
+/// At most 60 characters of `text`, printable, `…` when cut.
 fn quote(text: &str) -> String {
-    const MAX: usize = 60;
-    let mut quoted = String::new();
-    for (count, c) in text.chars().enumerate() {
-        if count == MAX {
-            quoted.push('…');
-            break;
-        }
-        if c.is_control() {
-            quoted.extend(c.escape_default());
-        } else {
-            quoted.push(c);
-        }
-    }
-    quoted
+    crate::printable::excerpt(text, 60)
 }
 
 impl TimeReader {

@@ -93,7 +93,7 @@ pub(crate) fn quote(text: &str, secrets: &Secrets<'_>) -> String {
     for form in forms {
         text = text.replace(&form, "[redacted]");
     }
-    let mut text = without_controls(&text);
+    let mut text = dutywatch_checks::printable::printable(&text).into_owned();
     const MAX: usize = 300;
     if text.len() > MAX {
         let mut end = MAX;
@@ -104,23 +104,6 @@ pub(crate) fn quote(text: &str, secrets: &Secrets<'_>) -> String {
         text.push('…');
     }
     text
-}
-
-/// `text` with every control character written out as an escape (`\n`, `\u{1b}`): a
-/// server's text goes to a terminal and into mails, where an ESC sequence would rewrite the
-/// screen, a CR or LF forge a status line of its own, a NUL cut the text short, and a
-/// direction override make the line read otherwise than it is.
-fn without_controls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-        if c.is_control() || bidi || c == '\u{2028}' || c == '\u{2029}' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// `secret` as it is and as a form body or URL carries it (`application/x-www-form-urlencoded`,

@@ -3578,3 +3578,35 @@ fn a_failing_subject_says_the_values_its_condition_read() {
         &["`severity` = 'CRITICAL', `pending_since` = 2026-10-01 09:00 EDT; failing since"],
     );
 }
+
+#[test]
+fn control_characters_of_the_evidence_never_reach_a_subject_or_a_reason() {
+    let report = r#"{"results": [
+        {"deviceId": "d\u001b]0;pwned\u0007\nFAKE: met\r", "name": "KB\u202e1", "severity": "CRITICAL", "status": "PENDING", "timestamp": "2026-10-01T13:00:00Z"}
+    ]}"#;
+    let verdict = judge(
+        &patch_none(),
+        "patch",
+        Format::Json,
+        Some("results"),
+        report.as_bytes(),
+        "2026-11-23T00:00:00Z",
+        "2026-11-23T01:00:00Z",
+    )
+    .verdict();
+    let subjects = verdict.subjects.as_ref().expect("judged per subject");
+    assert_eq!(subjects.len(), 1);
+    let shown = format!(
+        "{} {} {}",
+        subjects[0].subject, subjects[0].reason, verdict.reason
+    );
+    assert!(
+        !shown.chars().any(|c| c.is_control() || c == '\u{202e}'),
+        "{shown:?}"
+    );
+    assert!(
+        subjects[0].subject.as_str() == "d\\u{1b}]0;pwned\\u{7}\\nFAKE: met / KB\\u{202e}1",
+        "{}",
+        subjects[0].subject
+    );
+}
