@@ -355,8 +355,9 @@ fn a_fixed_offset_abbreviation_is_refused_as_a_zone() {
     let (_, stderr) = util::text(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("timezone: `EST` is a fixed offset from UTC without daylight saving time")
-            && stderr.contains("e.g. `America/New_York`"),
+        stderr.contains(
+            "timezone: `EST` is a fixed offset without daylight saving time, UTC−5 all year"
+        ) && stderr.contains("write `America/New_York`"),
         "{stderr}"
     );
     assert!(

@@ -5,16 +5,19 @@ use toml::Spanned;
 
 use super::Context;
 
-/// Names the time zone database keeps for old systems whose offset never changes: `EST` is
-/// UTC−5 all year, so a New York contractor's summer times would be read an hour off. Each
-/// with the zone that was almost certainly meant.
+/// Names the time zone database keeps for old systems whose offset never changes, and the
+/// places people mean by them: `EST` is UTC−5 all year, so a New York contractor's summer
+/// times would be read an hour off. (`HST` is not among them: Hawaii keeps no daylight saving
+/// time, so it reads Honolulu's times right.)
 const FIXED_OFFSET_ABBREVIATIONS: &[(&str, &str)] = &[
-    ("EST", "America/New_York"),
+    (
+        "EST",
+        "UTC−5 all year, so New York's summer times would be read an hour off; write `America/New_York` (or `Etc/GMT+5` if a fixed offset is really meant)",
+    ),
     (
         "MST",
-        "America/Denver (or America/Phoenix, which keeps no daylight saving time)",
+        "UTC−7 all year: right for Arizona, an hour off in Denver's summer; write `America/Phoenix` or `America/Denver` (or `Etc/GMT+7` if a fixed offset is really meant)",
     ),
-    ("HST", "Pacific/Honolulu"),
 ];
 
 impl Context<'_> {
@@ -31,9 +34,7 @@ impl Context<'_> {
             .iter()
             .find(|(abbreviation, _)| abbreviation.eq_ignore_ascii_case(text.trim()))
         {
-            format!(
-                "`{text}` is a fixed offset from UTC without daylight saving time, so local times in summer would be read an hour off; write the place's zone, e.g. `{meant}` (or `Etc/GMT+5` style if a fixed offset is really meant)"
-            )
+            format!("`{text}` is a fixed offset without daylight saving time, {meant}")
         } else {
             match TimeZone::get(text) {
                 Ok(zone) => return Some(zone),
