@@ -409,9 +409,13 @@ fn is_loopback(url: &Url) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Scheme, host and port equal: where a nextLink may lead.
+/// Scheme, host and port equal, and no user part in `b`: where a nextLink may lead. (A
+/// `user@` in a next link would have the client send Basic credentials of the server's
+/// choosing instead of the bearer token.)
 fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme()
+    b.username().is_empty()
+        && b.password().is_none()
+        && a.scheme() == b.scheme()
         && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
         && a.port_or_known_default() == b.port_or_known_default()
 }
@@ -590,6 +594,10 @@ mod tests {
         assert!(!same_origin(
             &first,
             &Url::parse("https://graph.microsoft.com:8443/v1.0/a").unwrap()
+        ));
+        assert!(!same_origin(
+            &first,
+            &Url::parse("https://evil@graph.microsoft.com/v1.0/a?page=2").unwrap()
         ));
     }
 }
