@@ -1393,7 +1393,8 @@ fn print_status(
 /// client's, so no client can be quarantined alone for it.
 fn refused_whole(errors: &config::ConfigErrors) -> String {
     let outside: Vec<String> = (errors.0.iter())
-        .filter(|error| !error.key.starts_with("contractor"))
+        // A client id given twice, or none readable, cannot be kept to one client either.
+        .filter(|error| !error.key.starts_with("contractor") || error.key == "contractor.id")
         .map(|error| match error.line {
             Some(line) => format!("line {line} ({})", error.key),
             None => error.key.clone(),

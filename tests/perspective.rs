@@ -388,3 +388,20 @@ fn check_config_warns_of_two_clients_reading_the_same_export() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_client_id_given_twice_is_named_as_what_refuses_the_whole_file() {
+    let fixture = msp_fixture();
+    let text = std::fs::read_to_string(fixture.config_path()).expect("read");
+    let twice = text.replacen("id = \"acme\"", "id = \"birch\"", 1);
+    fixture.write("dutywatch.toml", &twice);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = util::text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("The configuration is refused as a whole")
+            && last.contains("(contractor.id)"),
+        "{stderr}"
+    );
+}

@@ -123,9 +123,9 @@ pub fn read(
         return Err(error(
             None,
             format!(
-                "{} of its {total} record(s) are not readable `{}` records, with more than {MAX_FINDINGS} problems in all: an export that broken is not judged record by record. The first problem: {}; mend the export, or map its fields with the source's `fields`",
-                total - records.len(),
+                "its {total} `{}` record(s) have more than {MAX_FINDINGS} problems ({} of them do not read at all): an export that broken is not judged record by record. The first problem: {}; mend the export, or map its fields with the source's `fields`",
                 reader.kind.name,
+                total - records.len(),
                 first()
             ),
         ));
@@ -852,9 +852,9 @@ mod tests {
         let message = error(json("mfa_registration", &records(MAX_FINDINGS + 1)));
         assert!(
             message.contains(&format!(
-                "{} of its {} record(s) are not readable `mfa_registration` records, with more than {MAX_FINDINGS} problems",
-                MAX_FINDINGS + 1,
-                MAX_FINDINGS + 2
+                "its {} `mfa_registration` record(s) have more than {MAX_FINDINGS} problems ({} of them do not read at all)",
+                MAX_FINDINGS + 2,
+                MAX_FINDINGS + 1
             )) && message.contains("record 2 (u0)"),
             "{message}"
         );
