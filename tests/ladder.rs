@@ -144,6 +144,16 @@ fn a_lapse_climbs_once_per_step_repeats_weekly_and_stops_when_acknowledged() {
         to_it.contains("Subject: [dutywatch] 2 duties need attention"),
         "{to_it}"
     );
+    // The counts after it are of duties too, by their worst state.
+    let subject = header(to_it, "Subject").expect("a subject");
+    let counted: u32 = subject
+        .split_once("need attention: ")
+        .map(|(_, counts)| counts.split(" (").next().unwrap_or_default())
+        .unwrap_or_default()
+        .split(", ")
+        .filter_map(|count| count.split(' ').next()?.parse::<u32>().ok())
+        .sum();
+    assert_eq!(counted, 2, "{subject}");
     let (training, review) = (
         to_it
             .find("NO EVIDENCE: Annual training")

@@ -405,3 +405,50 @@ fn a_client_id_given_twice_is_named_as_what_refuses_the_whole_file() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_mails_subject_counts_duties_by_their_worst_state_not_their_subjects() {
+    let fixture = msp_fixture();
+    let now = at("2026-11-23T15:00:00Z");
+    // Three users without MFA at acme: one duty, three subjects.
+    fixture.write_dated(
+        "acme/mfa.json",
+        r#"{"value": [{"userPrincipalName": "b@acme.example", "isMfaRegistered": false}, {"userPrincipalName": "c@acme.example", "isMfaRegistered": false}, {"userPrincipalName": "d@acme.example", "isMfaRegistered": false}]}"#,
+        now,
+    );
+    let mut engine = Engine::new(
+        Arc::new(fixture.load()),
+        Store::open(&fixture.path("state/msp.db")).expect("store"),
+    );
+    engine.cycle(now).expect("cycle");
+    let mails = fixture.mails();
+    // The Subject header, its folded lines joined.
+    let subject_of = |mail: &str| -> Option<String> {
+        let mut lines = mail.lines().skip_while(|l| !l.starts_with("Subject: "));
+        let mut subject = lines.next()?.to_owned();
+        for line in lines.take_while(|l| l.starts_with(' ') || l.starts_with('\t')) {
+            subject.push_str(line);
+        }
+        Some(subject)
+    };
+    let subject = mails
+        .iter()
+        .filter(|m| m.contains("Acme Machining"))
+        .filter_map(|m| subject_of(m))
+        .find(|s| s.contains("duties need attention"))
+        .unwrap_or_else(|| panic!("a mail about several of acme's duties: {mails:#?}"));
+    let duties: u32 = subject
+        .split(": ")
+        .nth(2)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{subject}"));
+    let counted: u32 = subject
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split(')').next())
+        .unwrap_or_default()
+        .split(", ")
+        .filter_map(|count| count.split(' ').next()?.parse::<u32>().ok())
+        .sum();
+    assert_eq!(counted, duties, "{subject}");
+}

@@ -70,14 +70,14 @@ pub(super) fn view(
         blocks.push(block(pass, entries, readers));
     }
     let open: Vec<&Block> = blocks.iter().filter(|b| b.badge != "RESOLVED").collect();
-    let counts = count_line(
-        steps
-            .iter()
-            .filter_map(|i| decided.get(*i))
-            .filter(|s| s.step != Step::Resolved)
-            .filter_map(|s| items.get(s.item))
-            .map(Item::kind),
-    );
+    // Duties by their worst open state, as the subject counts duties ("2 duties need
+    // attention: 1 lapsed, 1 due soon"), not the subjects within them.
+    let counts = count_line(order.iter().filter_map(|id| {
+        (by_duty.get(id)?.iter())
+            .filter(|(s, _)| s.step != Step::Resolved)
+            .map(|(_, i)| i.kind())
+            .max_by_key(|kind| kind.severity())
+    }));
     let subject = match blocks.as_slice() {
         [only] => {
             let entries = by_duty.get(order[0]).map(Vec::as_slice).unwrap_or_default();
