@@ -1557,9 +1557,23 @@ fn shared_evidence(config: &Config) -> Vec<String> {
     for contractor in &config.contractors {
         for source in &contractor.sources {
             let reads = match (&source.kind, source.kind.file_pattern()) {
-                (_, Some(pattern)) => format!("the file `{}`", pattern.display()),
+                (kind, Some(pattern)) => {
+                    // The file itself, however its path is spelt (`./`, `..`, a link).
+                    let file = std::fs::canonicalize(pattern)
+                        .unwrap_or_else(|_| config::without_dot_dot(pattern));
+                    match kind {
+                        config::SourceKind::File {
+                            records: Some(records),
+                            ..
+                        } => format!("the records at `{records}` of `{}`", file.display()),
+                        _ => format!("the file `{}`", file.display()),
+                    }
+                }
                 (config::SourceKind::Graph(graph), None) => {
-                    format!("{} of tenant {}", graph.url, graph.tenant)
+                    format!(
+                        "{} ({:?}) of tenant {}",
+                        graph.url, graph.shape, graph.tenant
+                    )
                 }
                 (config::SourceKind::Arm(arm), None) => {
                     format!("{} of tenant {}", arm.resource_url(), arm.tenant)

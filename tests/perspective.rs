@@ -381,12 +381,40 @@ fn check_config_warns_of_two_clients_reading_the_same_export() {
         &text.replacen("path = \"birch/mfa.json\"", "path = \"acme/mfa.json\"", 1),
     );
     let stdout = check();
-    assert!(
-        stdout.lines().any(|line| line.starts_with(
-            "warning: contractor[birch].source[mfa] reads what contractor[acme].source[mfa] reads (the file `"
-        ) && line.contains("acme/mfa.json")),
-        "{stdout}"
+    let warned = |stdout: &str| {
+        stdout.lines().any(|line| {
+            line.starts_with(
+                "warning: contractor[birch].source[mfa] reads what contractor[acme].source[mfa] reads (",
+            ) && line.contains("acme/mfa.json")
+        })
+    };
+    assert!(warned(&stdout), "{stdout}");
+    // However the path is spelt.
+    fixture.write(
+        "dutywatch.toml",
+        &text.replacen(
+            "path = \"birch/mfa.json\"",
+            "path = \"./birch/../acme/mfa.json\"",
+            1,
+        ),
     );
+    assert!(warned(&check()), "{}", check());
+    // Each client's own part of one document is not the same evidence.
+    fixture.write(
+        "dutywatch.toml",
+        &text
+            .replacen(
+                "path = \"acme/mfa.json\"",
+                "path = \"acme/mfa.json\"\nrecords = \"value\"",
+                1,
+            )
+            .replacen(
+                "path = \"birch/mfa.json\"",
+                "path = \"acme/mfa.json\"\nrecords = \"birch\"",
+                1,
+            ),
+    );
+    assert!(!warned(&check()), "{}", check());
 }
 
 #[test]

@@ -660,7 +660,7 @@ fn config_dir(path: &Path) -> PathBuf {
 
 /// `path` with its `..` taken away lexically (`/a/sub/../b` is `/a/b`), as
 /// `std::path::absolute` leaves them: one folder, one spelling. Symlinks are left as they are.
-fn without_dot_dot(path: &Path) -> PathBuf {
+pub fn without_dot_dot(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for component in path.components() {
