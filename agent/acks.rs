@@ -247,8 +247,19 @@ fn line(ack: &Ack, config: &Config) -> String {
     )
 }
 
+/// The config, a quarantined client on the config it last loaded from as the daemon runs it
+/// (`daemon::restore_last_good`): the mails about it say to ack and silence it.
 fn load(path: &Path) -> anyhow::Result<Config> {
-    config::load_with(path, Secrets::Skip).map_err(|errors| anyhow::anyhow!("{errors}"))
+    let config =
+        config::load_with(path, Secrets::Skip).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    if config.quarantined.is_empty() {
+        return Ok(config);
+    }
+    Ok(match Store::open_read_only(&config.database) {
+        Ok(store) => crate::daemon::restore_last_good(config, &store, Secrets::Skip),
+        // No database yet: nothing kept either.
+        Err(_) => config,
+    })
 }
 
 fn contractor<'a>(config: &'a Config, client: Option<&str>) -> anyhow::Result<&'a Contractor> {

@@ -1280,6 +1280,8 @@ fn what_if(
         dir: outbox.clone(),
     };
     let store = Store::open(&config.database)?;
+    // A quarantined client as the daemon runs it, on the config it last loaded from.
+    let config = daemon::restore_last_good(config, &store, Secrets::Skip);
     // A what-if of an --at in the past is what was asked; the clock behind the database is
     // not, and its answer (evidence read as from the future) would mislead without a word.
     let behind = if asked {

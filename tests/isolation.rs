@@ -536,6 +536,20 @@ fn a_broken_client_keeps_its_last_good_config_across_a_restart() {
         stdout.contains("client-config") && stdout.contains("mfa-registered"),
         "{stdout}"
     );
+    // What its mails say to run works on it too.
+    let ack = fixture.run(&[
+        "ack",
+        "mfa-registered",
+        "--client",
+        "acme",
+        "--by",
+        "Dana",
+        "--reason",
+        "enrolling the last users",
+        "--config",
+        "dutywatch.toml",
+    ]);
+    assert!(ack.status.success(), "{:?}", text(&ack));
     // The database and its write-ahead log, as the daemon leaves them running.
     let stored: Vec<u8> = ["state/msp.db", "state/msp.db-wal"]
         .iter()
