@@ -372,9 +372,9 @@ fn subject_lines(out: &mut String, row: &StatusRow, show: &dyn Fn(Option<Timesta
         let _ = writeln!(
             out,
             "    {}  {state}  due {}  {}",
-            subject.subject,
+            dutywatch_checks::printable::printable(&subject.subject),
             show(subject.due),
-            subject.reason
+            dutywatch_checks::printable::printable(&subject.reason)
         );
     }
     if met > 0 {

@@ -1106,3 +1106,34 @@ fn a_file_is_one_origin_however_the_config_was_named() {
         [fixture.path("evidence/reviews.csv").display().to_string()]
     );
 }
+
+#[test]
+fn control_characters_in_a_subject_never_reach_the_status_table_or_a_mail() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    fixture.write_dated(
+        "evidence/mfa.json",
+        r#"{"value": [{"userPrincipalName": "eve\u001b]0;pwned\u0007\nFAKE: acme mfa-registered met\u202e@acme.example", "isMfaRegistered": false}]}"#,
+        at("2026-11-23T15:00:00Z"),
+    );
+    let once = util::dutywatch_command_at(
+        &fixture.path(""),
+        &["once", "--config", "dutywatch.toml"],
+        "2026-11-23T15:00:00Z",
+    );
+    let (stdout, stderr) = text(&once);
+    assert!(once.status.success(), "{stdout}{stderr}");
+    let status = fixture.run(&["status", "--config", "dutywatch.toml", "--subjects"]);
+    let (table, _) = text(&status);
+    let mails = fixture.mails().join("\n");
+    for (what, shown) in [
+        ("once", &stdout),
+        ("status --subjects", &table),
+        ("mail", &mails),
+    ] {
+        assert!(shown.contains("pwned"), "{what} names the user: {shown}");
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\u{202e}') && !shown.contains("\nFAKE"),
+            "{what}: {shown:?}"
+        );
+    }
+}

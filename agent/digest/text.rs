@@ -100,7 +100,7 @@ pub fn render_text(digest: &Digest) -> String {
         let subject = d
             .subject
             .as_deref()
-            .map(|s| format!(" [{s}]"))
+            .map(|s| format!(" [{}]", dutywatch_checks::printable::printable(s)))
             .unwrap_or_default();
         let _ = writeln!(
             out,

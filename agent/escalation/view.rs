@@ -285,10 +285,11 @@ fn block(pass: &Pass<'_>, entries: &[(&DecidedStep, &Item<'_>)], readers: Reader
                 Some(kind) => format!("{kind} since {}", local(item.since, zone)),
                 None => "gone".to_owned(),
             };
+            // As the evidence has it, a subject may hold control characters: written out.
             format!(
                 "{} [{state}{due}]: {} ({})",
-                item.subject,
-                item.reason,
+                dutywatch_checks::printable::printable(&item.subject),
+                dutywatch_checks::printable::printable(&item.reason),
                 step_words(item, step)
             )
         })

@@ -1150,10 +1150,10 @@ fn names(
     verb: &str,
     which: impl Fn(&State) -> bool,
 ) -> Option<String> {
-    let chosen: Vec<&str> = subjects
+    let chosen: Vec<&Subject> = subjects
         .iter()
         .filter(|s| which(&s.state))
-        .map(|s| s.subject.as_str())
+        .map(|s| &s.subject)
         .collect();
     if chosen.is_empty() {
         return None;
@@ -1161,7 +1161,7 @@ fn names(
     let shown = chosen
         .iter()
         .take(NAMED)
-        .copied()
+        .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ");
     let more = chosen.len().saturating_sub(NAMED);

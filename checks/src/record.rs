@@ -87,9 +87,11 @@ impl Subject {
     }
 }
 
+/// As shown in a reason or a table: control characters written out (`crate::printable`).
+/// Its identity is [`Subject::as_str`], as the evidence has it.
 impl fmt::Display for Subject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&crate::printable::printable(&self.0))
     }
 }
 
@@ -694,9 +696,10 @@ fn missing(paths: &[FieldPath]) -> String {
 /// A value as a subject names it.
 fn write_subject_text(value: &FieldValue, out: &mut String) {
     let _ = match value {
-        // A subject is shown wherever its duty is: as it may be shown.
+        // As the evidence has it: a subject's text is its identity (stored, acknowledged),
+        // and is made printable only where it is shown (its `Display`).
         FieldValue::Text(text) => {
-            out.push_str(&crate::printable::printable(text));
+            out.push_str(text);
             Ok(())
         }
         FieldValue::Bool(flag) => write!(out, "{flag}"),

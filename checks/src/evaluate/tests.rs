@@ -3604,9 +3604,14 @@ fn control_characters_of_the_evidence_never_reach_a_subject_or_a_reason() {
         !shown.chars().any(|c| c.is_control() || c == '\u{202e}'),
         "{shown:?}"
     );
-    assert!(
-        subjects[0].subject.as_str() == "d\\u{1b}]0;pwned\\u{7}\\nFAKE: met / KB\\u{202e}1",
-        "{}",
-        subjects[0].subject
+    // Shown (a reason, a subject's Display) with its controls written out; its identity, what
+    // is stored and acknowledged, is the evidence's own text, so an upgrade splits nothing.
+    assert_eq!(
+        subjects[0].subject.to_string(),
+        "d\\u{1b}]0;pwned\\u{7}\\nFAKE: met / KB\\u{202e}1"
+    );
+    assert_eq!(
+        subjects[0].subject.as_str(),
+        "d\u{1b}]0;pwned\u{7}\nFAKE: met / KB\u{202e}1"
     );
 }
