@@ -484,12 +484,14 @@ fn plan(
 /// `new` with each client it quarantines that `running` watches kept on the running version
 /// (itself perhaps a last good one), marked `last_good`.
 fn keep_last_good(mut new: Config, running: &Config) -> Config {
+    let mut kept = Vec::new();
     for client in &mut new.quarantined {
         if let Some(good) = running.contractors.iter().find(|c| c.id == client.id) {
             client.last_good = true;
-            new.contractors.push(good.clone());
+            kept.push(with_current_msp(good.clone(), &running.msp, &new.msp));
         }
     }
+    new.contractors.extend(kept);
     new
 }
 

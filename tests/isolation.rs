@@ -350,10 +350,17 @@ fn a_reload_keeps_a_broken_clients_last_good_config_and_a_fix_lifts_the_quaranti
     let good = std::fs::read_to_string(fixture.config_path()).expect("read");
     let crm = std::fs::read_to_string(fixture.path("acme/crm.csv")).expect("read");
     std::fs::remove_file(fixture.path("acme/crm.csv")).expect("remove");
-    let edited = good.replace(
-        "title = \"MFA registered\"",
-        "title = \"MFA registered for everyone\"",
-    );
+    let edited = good
+        .replace(
+            "title = \"MFA registered\"",
+            "title = \"MFA registered for everyone\"",
+        )
+        // And the MSP's escalation desk, in the same edit.
+        .replacen(
+            "contacts = [\"soc@keystone.example\"]",
+            "contacts = [\"soc@keystone.example\"]\nbackup_contacts = [\"desk@keystone.example\"]",
+            1,
+        );
     fixture.write("dutywatch.toml", &edited);
     daemon
         .reload(at("2026-11-23T15:05:00Z"))
@@ -370,6 +377,15 @@ fn a_reload_keeps_a_broken_clients_last_good_config_and_a_fix_lifts_the_quaranti
         acme_running.duty("mfa-registered").expect("duty").title,
         "MFA registered",
         "on its last good config, not the edit"
+    );
+    assert_eq!(
+        acme_running
+            .msp_backup_contacts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["desk@keystone.example"],
+        "but with the MSP's desk of the edit: its block broke, not [msp]"
     );
     let birch = config
         .contractors

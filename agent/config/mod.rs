@@ -81,8 +81,9 @@ const DEFAULT_EVALUATE: &str = "*/15 * * * *";
 #[derive(Debug)]
 pub struct Config {
     pub path: PathBuf,
-    /// The text it was read from: kept as the last good config of its clients when nothing
-    /// in it is quarantined (`Store::remember_good_config`).
+    /// The text it was read from: kept, written out again without comments and without the
+    /// quarantined clients' blocks, as the last good config of each client that loaded from
+    /// it (`daemon::remember_good`).
     pub text: Arc<str>,
     pub perspective: Perspective,
     pub timezone: TimeZone,

@@ -1,6 +1,7 @@
--- The config text each MSP client last loaded from without a problem anywhere in the file, so
--- a client whose block breaks keeps running on it across a restart, not only across reloads.
--- A text is kept once however many clients loaded from it, and only while one still does.
+-- The config each MSP client last loaded from (written out again without comments and without
+-- the blocks of clients that did not load), so a client whose block breaks keeps running on it
+-- across a restart, not only across reloads. A text is kept once however many clients loaded
+-- from it, and only while one still does.
 CREATE TABLE good_configs (
     id        INTEGER PRIMARY KEY,
     sha256    TEXT NOT NULL UNIQUE,
