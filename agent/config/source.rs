@@ -651,12 +651,18 @@ impl Context<'_> {
             (Some(base), Some((path, _))) => {
                 let text = format!("{}{path}", base.as_str().trim_end_matches('/'));
                 match reqwest::Url::parse(&text) {
-                    Ok(url) => Some(url),
+                    Ok(url) => match credential_free_query(&url) {
+                        Ok(()) => Some(url),
+                        Err(message) => {
+                            self.error(offset, &format!("{key}.path"), message);
+                            None
+                        }
+                    },
                     Err(error) => {
                         self.error(
                             offset,
                             &format!("{key}.path"),
-                            format!("`{text}` is not a URL: {error}"),
+                            format!("`{path}` does not make a URL: {error}"),
                         );
                         None
                     }
@@ -814,34 +820,62 @@ impl Context<'_> {
     }
 }
 
-/// Query parameter names that carry a credential: in a URL it is logged, shown by
-/// `check-config`, stored as the evidence's origin and kept with the config.
-const CREDENTIAL_PARAMS: &[&str] = &[
-    "access_token",
-    "api_key",
+/// The words of a query parameter's name that say it carries a credential, the name split at
+/// `-`, `_`, `.` and where lower case turns upper (`api_key`, `x-api-key`, `apiToken`,
+/// `X-Amz-Signature`): in a URL it is logged, shown by `check-config`, stored as the
+/// evidence's origin and kept with the config. A name such as `sort_key` is refused too: the
+/// price of catching every spelling.
+const CREDENTIAL_WORDS: &[&str] = &[
     "apikey",
     "auth",
-    "authorization",
-    "client_secret",
     "code",
+    "credential",
+    "hapikey",
+    "jwt",
     "key",
+    "pass",
     "passwd",
     "password",
+    "pwd",
     "secret",
     "sig",
     "signature",
     "token",
 ];
 
-/// An API URL as a source may name it: absolute, HTTPS unless to loopback, and carrying no
-/// credential (no `user:password@`, no `?api_key=`), which would be logged and stored.
+/// Whether a query parameter's `name` reads as carrying a credential ([`CREDENTIAL_WORDS`]).
+fn names_a_credential(name: &str) -> bool {
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut lower_before = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            words.push(std::mem::take(&mut word));
+            lower_before = false;
+            continue;
+        }
+        if c.is_uppercase() && lower_before {
+            words.push(std::mem::take(&mut word));
+        }
+        lower_before = c.is_lowercase() || c.is_ascii_digit();
+        word.extend(c.to_lowercase());
+    }
+    words.push(word);
+    let whole: String = words.concat();
+    words
+        .iter()
+        .chain(std::iter::once(&whole))
+        .any(|word| CREDENTIAL_WORDS.contains(&word.as_str()))
+}
+
 pub(super) fn checked_url(text: &str) -> Result<reqwest::Url, String> {
     let url = reqwest::Url::parse(text).map_err(|error| {
-        // Not echoed when it has a user part: that may be the credential.
-        if text.contains('@') {
+        // Up to its query only: a user part or a query may hold the credential.
+        let shown = text.split(['?', '#']).next().unwrap_or_default();
+        if shown.contains('@') {
             format!("this is not an absolute URL: {error}")
         } else {
-            format!("`{text}` is not an absolute URL: {error}")
+            format!("`{shown}` is not an absolute URL: {error}")
         }
     })?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -852,16 +886,50 @@ pub(super) fn checked_url(text: &str) -> Result<reqwest::Url, String> {
     Ok(url)
 }
 
-/// Refuses a query parameter named like a credential (`CREDENTIAL_PARAMS`).
+/// Refuses a query parameter named like a credential ([`names_a_credential`]).
 pub(super) fn credential_free_query(url: &reqwest::Url) -> Result<(), String> {
-    match url
-        .query_pairs()
-        .find(|(name, _)| CREDENTIAL_PARAMS.contains(&name.to_ascii_lowercase().as_str()))
-    {
+    match url.query_pairs().find(|(name, _)| names_a_credential(name)) {
         Some((name, _)) => Err(format!(
             "the query parameter `{name}` carries a credential, which in a URL would be logged and stored with the evidence; give it as the source's secret reference instead (`token`, or `header` with `token` for an API key)"
         )),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod credential_tests {
+    use super::names_a_credential;
+
+    #[test]
+    fn a_query_parameter_named_like_a_credential_is_known_however_it_is_spelt() {
+        for name in [
+            "api_key",
+            "x-api-key",
+            "apiToken",
+            "ApiKey",
+            "X-Amz-Signature",
+            "access_token",
+            "subscription-key",
+            "private_token",
+            "pwd",
+            "hapikey",
+            "code",
+            "sort_key",
+        ] {
+            assert!(names_a_credential(name), "{name}");
+        }
+        for name in [
+            "page",
+            "df",
+            "output_mode",
+            "pageSize",
+            "$filter",
+            "$top",
+            "after",
+            "cursor",
+        ] {
+            assert!(!names_a_credential(name), "{name}");
+        }
     }
 }
 
