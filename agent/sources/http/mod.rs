@@ -409,13 +409,28 @@ fn is_loopback(url: &Url) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Scheme, host and port equal, and no user part in `b`: where a nextLink may lead. (A
-/// `user@` in a next link would have the client send Basic credentials of the server's
-/// choosing instead of the bearer token.)
+/// Why a next link `next` may not be followed from a collection that began at `first`, if it
+/// may not: it leads to another scheme, host or port, or it carries a user part (the client
+/// would send Basic credentials of the server's choosing instead of the bearer token).
+fn leads_away(first: &Url, next: &Url) -> Option<String> {
+    if !next.username().is_empty() || next.password().is_some() {
+        return Some(
+            "carries a user part (`user@`), which would send credentials of the server's choosing"
+                .to_owned(),
+        );
+    }
+    (!same_origin(first, next)).then(|| {
+        format!(
+            "leads to `{}`, away from `{}`",
+            next.origin().ascii_serialization(),
+            first.origin().ascii_serialization()
+        )
+    })
+}
+
+/// Scheme, host and port equal.
 fn same_origin(a: &Url, b: &Url) -> bool {
-    b.username().is_empty()
-        && b.password().is_none()
-        && a.scheme() == b.scheme()
+    a.scheme() == b.scheme()
         && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
         && a.port_or_known_default() == b.port_or_known_default()
 }
@@ -595,9 +610,16 @@ mod tests {
             &first,
             &Url::parse("https://graph.microsoft.com:8443/v1.0/a").unwrap()
         ));
-        assert!(!same_origin(
-            &first,
-            &Url::parse("https://evil@graph.microsoft.com/v1.0/a?page=2").unwrap()
-        ));
+        let with_user = Url::parse("https://evil@graph.microsoft.com/v1.0/a?page=2").unwrap();
+        assert!(
+            leads_away(&first, &with_user).is_some_and(|why| why.contains("carries a user part"))
+        );
+        assert_eq!(
+            leads_away(
+                &first,
+                &Url::parse("https://graph.microsoft.com/v1.0/a?p=2").unwrap()
+            ),
+            None
+        );
     }
 }

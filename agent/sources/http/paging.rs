@@ -15,8 +15,8 @@ use reqwest::header::ACCEPT;
 
 use super::fetch::Session;
 use super::{
-    Cap, ClientCredentials, Http, Run, Secrets, answer_json, https_or_loopback, quote, read_capped,
-    same_origin,
+    Cap, ClientCredentials, Http, Run, Secrets, answer_json, https_or_loopback, leads_away, quote,
+    read_capped,
 };
 use crate::config::NextPage;
 
@@ -195,12 +195,8 @@ impl<'a> Api<'a> {
                 Some(serde_json::Value::String(next)) => {
                     let next = Url::parse(&next)
                         .map_err(|error| format!("{what}: `{next_key}` is not a URL ({error})"))?;
-                    if !same_origin(first, &next) {
-                        return Err(format!(
-                            "{what}: `{next_key}` leads to `{}`, away from `{}`; refused",
-                            next.origin().ascii_serialization(),
-                            first.origin().ascii_serialization()
-                        ));
+                    if let Some(why) = leads_away(first, &next) {
+                        return Err(format!("{what}: `{next_key}` {why}; refused"));
                     }
                     // A link back to this page, or to one before (A → B → A), would page
                     // until `max_pages`.
@@ -677,12 +673,8 @@ pub(crate) fn collect_link(
         let next = url
             .join(&next)
             .map_err(|error| format!("{what}: the next link `{next}` is not a URL ({error})"))?;
-        if !same_origin(first, &next) {
-            return Err(format!(
-                "{what}: the next link leads to `{}`, away from `{}`; refused",
-                next.origin().ascii_serialization(),
-                first.origin().ascii_serialization()
-            ));
+        if let Some(why) = leads_away(first, &next) {
+            return Err(format!("{what}: the next link {why}; refused"));
         }
         if !visited.insert(next.to_string()) {
             return Err(format!(
