@@ -418,14 +418,16 @@ impl Context<'_> {
                     "`params` adds query parameters; Elastic's `_ilm/policy` takes none".to_owned(),
                 );
             }
-            {
-                let mut pairs = url.query_pairs_mut();
-                for (name, value) in &raw.params {
-                    pairs.append_pair(name, value);
-                }
+            let mut pairs = url.query_pairs_mut();
+            for (name, value) in &raw.params {
+                pairs.append_pair(name, value.get_ref());
             }
-            if let Err(message) = super::source::credential_free_query(&url) {
-                self.error(offset, &format!("{key}.params"), message);
+            drop(pairs);
+            // Said at the parameter, as the URL check would say it at the source.
+            for (name, value) in &raw.params {
+                if let Err(message) = super::source::credential_free_name(name) {
+                    self.error(value.span().start, &format!("{key}.params.{name}"), message);
+                }
             }
         }
         let page_size = match &raw.page_size {

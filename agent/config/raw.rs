@@ -301,7 +301,7 @@ pub(super) struct RawSource {
     pub(super) header: Option<Spanned<String>>,
     pub(super) scope: Option<Spanned<String>>,
     #[serde(default)]
-    pub(super) params: BTreeMap<String, String>,
+    pub(super) params: BTreeMap<String, Spanned<String>>,
     pub(super) page_size: Option<Spanned<u32>>,
     pub(super) rate_limit: Option<Spanned<u32>>,
     pub(super) next: Option<Spanned<String>>,

@@ -888,12 +888,18 @@ pub(super) fn checked_url(text: &str) -> Result<reqwest::Url, String> {
 
 /// Refuses a query parameter named like a credential ([`names_a_credential`]).
 pub(super) fn credential_free_query(url: &reqwest::Url) -> Result<(), String> {
-    match url.query_pairs().find(|(name, _)| names_a_credential(name)) {
-        Some((name, _)) => Err(format!(
+    url.query_pairs()
+        .try_for_each(|(name, _)| credential_free_name(&name))
+}
+
+/// Refuses the query parameter `name` if it is named like a credential.
+pub(super) fn credential_free_name(name: &str) -> Result<(), String> {
+    if names_a_credential(name) {
+        return Err(format!(
             "the query parameter `{name}` carries a credential, which in a URL would be logged and stored with the evidence; give it as the source's secret reference instead (`token`, or `header` with `token` for an API key)"
-        )),
-        None => Ok(()),
+        ));
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -233,7 +233,8 @@ fn a_credential_in_the_url_or_its_params_is_refused_without_being_repeated() {
         (
             "records_pointer".to_owned(),
             "params = { token = \"Hunter2pw\" }\nrecords_pointer".to_owned(),
-            "the query parameter `token` carries a credential",
+            // At the parameter itself.
+            "source[portal-patches].params.token: the query parameter `token` carries a credential",
         ),
     ] {
         let config = source(&server, auth).replacen(&from, &to, 1);
