@@ -1012,3 +1012,20 @@ fn check_config_says_the_crms_warnings_too() {
         "{stdout}{stderr}"
     );
 }
+
+#[test]
+fn a_key_left_out_of_a_refused_block_is_not_said_again_as_missing() {
+    let fixture = util::standard(at(util::CLOCK));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    let broken = good
+        .replacen("perspective = \"contractor\"", "perspective = \"msp\"", 1)
+        .replacen("crm_file = \"crm.csv\"", "crm_file = 5", 1);
+    fixture.write("dutywatch.toml", &broken);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("1 problem(s)") && stderr.contains("crm_file: invalid type: integer `5`"),
+        "one problem, said as it is, not again as a missing CRM: {stderr}"
+    );
+}

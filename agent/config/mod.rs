@@ -471,16 +471,17 @@ pub fn parse_with(
                         None => "the rest of this client's block was not read",
                     },
                 );
-                if let Some((raw_contractor, more)) = &rest {
-                    for (offset, message) in more {
+                if let Some(rest) = &rest {
+                    for (offset, message) in &rest.more {
                         let key = toml_key_at(cx.text, *offset);
                         let hint = read_hint(message, &key);
                         cx.error(*offset, &key, format!("{message}{hint}"));
                     }
                     // Only for its problems: the client stays quarantined.
+                    let checked = cx.errors.len();
                     let _ = cx.contractor(
                         index,
-                        raw_contractor,
+                        &rest.read,
                         &base,
                         &zone,
                         &msp,
@@ -490,6 +491,20 @@ pub fn parse_with(
                             shared_duties: &shared_duties,
                         },
                     );
+                    // Not a second time as its absence: a key left out was said as it is.
+                    let mut n = checked;
+                    while n < cx.errors.len() {
+                        let said = &cx.errors[n];
+                        let absent = rest.left_out.iter().any(|key| {
+                            said.key.ends_with(&format!(".{key}"))
+                                || said.message.contains(&format!("`{key}`"))
+                        });
+                        if absent {
+                            cx.errors.remove(n);
+                        } else {
+                            n += 1;
+                        }
+                    }
                 }
                 names.push((id.clone(), name));
                 // Only a client told apart by its own id is quarantined alone: one without a

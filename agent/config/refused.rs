@@ -15,6 +15,16 @@ use super::{Context, read_hint, toml_key_at};
 /// Where a table's strict read refuses it (the offset in the document), and why.
 pub(super) type Refusal = (usize, String);
 
+/// A table read without the keys its strict read refused
+/// ([`RefusedTable::read_without_refused_keys`]).
+pub(super) struct WithoutRefused<T> {
+    pub(super) read: Spanned<T>,
+    /// Every refusal after the first.
+    pub(super) more: Vec<Refusal>,
+    /// The keys left out, so a problem that is only their absence is not said as well.
+    pub(super) left_out: Vec<String>,
+}
+
 /// A table of the document that did not read into its type.
 pub(super) struct RefusedTable<'i>(Spanned<DeValue<'i>>);
 
@@ -62,19 +72,27 @@ impl<'i> RefusedTable<'i> {
     }
 
     /// The table read as a `T` once each key a strict read refuses is left out, one at a
-    /// time, with every refusal after the first (where, and why): a client's block that does
-    /// not read for one misspelt key still has its sources and duties checked. `None` when
-    /// leaving keys out does not make it read (a required key missing, say).
+    /// time, with every refusal after the first (where, and why) and the keys left out: a
+    /// client's block that does not read for one misspelt key still has its sources and
+    /// duties checked. `None` when leaving keys out does not make it read (a required key
+    /// missing, say).
     pub(super) fn read_without_refused_keys<T: DeserializeOwned>(
         &self,
-    ) -> Option<(Spanned<T>, Vec<Refusal>)> {
+    ) -> Option<WithoutRefused<T>> {
         const ROUNDS: usize = 16;
         let mut table = self.0.clone();
         let mut more = Vec::new();
+        let mut left_out = Vec::new();
         for round in 0..ROUNDS {
             let error =
                 match Spanned::<T>::deserialize(toml::de::ValueDeserializer::from(table.clone())) {
-                    Ok(read) => return Some((read, more)),
+                    Ok(read) => {
+                        return Some(WithoutRefused {
+                            read,
+                            more,
+                            left_out,
+                        });
+                    }
                     Err(error) => error,
                 };
             let at = error.span()?.start;
@@ -88,6 +106,7 @@ impl<'i> RefusedTable<'i> {
                 .iter()
                 .find(|(key, value)| key.span().contains(&at) || value.span().contains(&at))
                 .map(|(key, _)| key.clone())?;
+            left_out.push(refused.get_ref().to_string());
             inner.remove(&refused);
         }
         None
