@@ -480,3 +480,47 @@ fn a_mails_subject_counts_duties_by_their_worst_state_not_their_subjects() {
         .sum();
     assert_eq!(counted, duties, "{subject}");
 }
+
+#[test]
+fn a_shared_duty_every_client_finds_wrong_is_said_once_for_the_whole_file() {
+    let fixture = msp_fixture();
+    let text = std::fs::read_to_string(fixture.config_path()).expect("read");
+    // The shared MFA duty names a source no client has.
+    let broken = text.replacen("source = \"mfa\"", "source = \"mfaa\"", 1);
+    fixture.write("dutywatch.toml", &broken);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = util::text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.matches("no source `mfaa` is configured").count(),
+        1,
+        "once, not once per client: {stderr}"
+    );
+    assert!(
+        stderr.contains("(for every client: a shared [[duty]] is every client's)")
+            && !stderr.contains("QUARANTINED"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .starts_with("The configuration is refused as a whole"),
+        "{stderr}"
+    );
+    // Wrong for one client only, it stays that client's: birch is quarantined, acme runs.
+    let one = broken.replacen(
+        "path = \"acme/reviews.csv\"\nschedule = \"0 6 * * *\"\n",
+        "path = \"acme/reviews.csv\"\nschedule = \"0 6 * * *\"\n\n[[contractor.source]]\nid = \"mfaa\"\nkind = \"file\"\nevidence = \"mfa_registration\"\npath = \"acme/mfa.json\"\nschedule = \"0 * * * *\"\nmax_age = \"2d\"\n",
+        1,
+    );
+    assert_ne!(one, broken);
+    fixture.write("dutywatch.toml", &one);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = util::text(&output);
+    assert!(
+        stderr.contains("contractor birch (Birch Avionics): QUARANTINED"),
+        "{stderr}"
+    );
+}

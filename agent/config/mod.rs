@@ -562,6 +562,9 @@ pub fn parse_with(
             client_errors.push((index, start..cx.errors.len()));
         }
     }
+    if !raw.duty.is_empty() {
+        lift_shared_duty_errors(&mut cx, &mut client_errors, raw.contractor.len());
+    }
 
     let raw_digest = raw
         .digest
@@ -631,6 +634,81 @@ pub fn parse_with(
         escalation,
         runtime,
     })
+}
+
+/// A problem in a shared `[[duty]]` that every client has (its `source` is none of theirs,
+/// say) is the duty's, not each client's: said once, as a problem of the whole file, rather
+/// than quarantining every client with the same words. One that only some clients have stays
+/// theirs. `clients`: how many `[[contractor]]` blocks there are.
+fn lift_shared_duty_errors(
+    cx: &mut Context<'_>,
+    client_errors: &mut Vec<(usize, std::ops::Range<usize>)>,
+    clients: usize,
+) {
+    if clients < 2 {
+        return;
+    }
+    // The lines every client has a problem at: a line inside one client's block is that
+    // client's alone, so a line all of them share is a shared section's.
+    let mut every: Vec<usize> = Vec::new();
+    if client_errors.len() == clients {
+        let first = client_errors[0].1.clone();
+        for error in &cx.errors[first] {
+            let Some(line) = error.line else {
+                continue;
+            };
+            let all = client_errors.iter().all(|(_, range)| {
+                cx.errors[range.clone()]
+                    .iter()
+                    .any(|other| other.line == Some(line))
+            });
+            if all && !every.contains(&line) {
+                every.push(line);
+            }
+        }
+    }
+    if every.is_empty() {
+        return;
+    }
+    // Said once, with the client's part of the key taken off; the per-client copies go.
+    let mut lifted: Vec<ConfigError> = Vec::new();
+    let mut kept: Vec<ConfigError> = Vec::with_capacity(cx.errors.len());
+    let mut ranges = Vec::with_capacity(client_errors.len());
+    let mut at = 0;
+    for (index, range) in client_errors.iter() {
+        kept.extend(cx.errors[at..range.start].iter().cloned());
+        let start = kept.len();
+        for error in &cx.errors[range.clone()] {
+            match error.line {
+                Some(line) if every.contains(&line) => {
+                    if !lifted.iter().any(|said| said.line == Some(line)) {
+                        let key = error
+                            .key
+                            .split_once("].")
+                            .filter(|(client, _)| client.starts_with("contractor["))
+                            .map_or(error.key.clone(), |(_, rest)| rest.to_owned());
+                        lifted.push(ConfigError {
+                            key,
+                            message: format!(
+                                "{} (for every client: a shared [[duty]] is every client's)",
+                                error.message
+                            ),
+                            ..error.clone()
+                        });
+                    }
+                }
+                _ => kept.push(error.clone()),
+            }
+        }
+        if kept.len() > start {
+            ranges.push((*index, start..kept.len()));
+        }
+        at = range.end;
+    }
+    kept.extend(cx.errors[at..].iter().cloned());
+    kept.extend(lifted);
+    cx.errors = kept;
+    *client_errors = ranges;
 }
 
 /// What to do about a value the config's types refuse (`message`, at `key`).
