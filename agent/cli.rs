@@ -1290,6 +1290,8 @@ fn what_if(
         crate::clock::check_not_behind(now, store.latest_activity()?).err()
     };
     let queued = store.escalation_count(None)?;
+    // Mail the outbox held before the cycle, due now or waiting for a later attempt.
+    let held = u64::try_from(store.undelivered_mail(None)?.len()).unwrap_or(u64::MAX);
     let copy = config.database.clone();
     let undelivered = cycle_and_report(config, store, now, json)?;
     if undelivered.now > 0 {
@@ -1307,15 +1309,22 @@ fn what_if(
     let waiting = u64::try_from(mails)
         .unwrap_or(u64::MAX)
         .saturating_sub(decided);
+    // Held before, not sent now: its next attempt is after `now`.
+    let later = held.saturating_sub(waiting);
+    let later_said = if later > 0 {
+        format!(", and {later} more wait in the outbox for a later attempt")
+    } else {
+        String::new()
+    };
     // On stderr, so `--json` output stays one JSON document.
     eprintln!(
-        "dry run as of {now}: {mails} escalation mail(s) would be sent ({decided} decided by this cycle, {waiting} already waiting in the outbox); nothing was stored and nothing was sent"
+        "dry run as of {now}: {mails} escalation mail(s) would be sent ({decided} decided by this cycle, {waiting} already waiting in the outbox){later_said}; nothing was stored and nothing was sent"
     );
     // A dry run never talks to the relay, so its exit status cannot say whether mail gets
     // through; say so when mail is stuck, rather than let a 0 read as "delivered".
-    if waiting > 0 {
+    if held > 0 {
         eprintln!(
-            "a dry run does not deliver: its exit status says nothing about the relay; the {waiting} waiting mail(s) are not delivered yet (`dutywatch status` shows why, `dutywatch once` retries them and exits 1 while they fail)"
+            "a dry run does not deliver: its exit status says nothing about the relay; the {held} waiting mail(s) are not delivered yet (`dutywatch status` shows why, `dutywatch once` retries them and exits 1 while they fail)"
         );
     }
     if let Some(behind) = behind {

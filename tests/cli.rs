@@ -673,6 +673,27 @@ fn a_dry_run_says_it_does_not_deliver_when_mail_is_stuck() {
         .len();
     assert!(stuck > 0);
 
+    // A few seconds on, before any retry is due: nothing is "sent", but the stuck mail is
+    // still said to wait, not counted as none.
+    let output = fixture.run(&[
+        "once",
+        "--config",
+        "dutywatch.toml",
+        "--dry-run",
+        "--at",
+        "2026-11-23T15:00:10Z",
+    ]);
+    let (_, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "and {stuck} more wait in the outbox for a later attempt"
+        )) && stderr.contains(&format!(
+            "the {stuck} waiting mail(s) are not delivered yet"
+        )),
+        "{stderr}"
+    );
+
     // An hour on, past every retry time: the dry run "sends" the stuck mail to its scratch
     // folder and says so, exit 0.
     let output = fixture.run(&[
