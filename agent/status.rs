@@ -280,7 +280,8 @@ pub fn table(rows: &[StatusRow], zone: &TimeZone, subjects: bool, library: bool)
                 row.state.to_string(),
                 show(row.due),
                 row.responsible.to_string(),
-                row.reason.clone(),
+                // Stored by any version, from any evidence: as it may be shown.
+                dutywatch_checks::printable::printable(&row.reason).into_owned(),
             ]
         })
         .collect();

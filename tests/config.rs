@@ -1029,3 +1029,25 @@ fn a_key_left_out_of_a_refused_block_is_not_said_again_as_missing() {
         "one problem, said as it is, not again as a missing CRM: {stderr}"
     );
 }
+
+#[test]
+fn a_config_value_quoted_in_a_problem_has_its_control_characters_written_out() {
+    let fixture = util::standard(at(util::CLOCK));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    fixture.write(
+        "dutywatch.toml",
+        &good.replacen(
+            "timezone = \"America/New_York\"",
+            "timezone = \"Mars\\u001b]0;pwned\\u0007\\nFAKE: configuration OK\"",
+            1,
+        ),
+    );
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is not an IANA time zone"), "{stderr}");
+    assert!(
+        !format!("{stdout}{stderr}").contains('\u{1b}') && !stderr.contains("\nFAKE"),
+        "{stderr:?}"
+    );
+}

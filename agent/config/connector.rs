@@ -546,7 +546,8 @@ impl Context<'_> {
                         self.error(
                             header.span().start,
                             &format!("{key}.header"),
-                            format!("`{name}` is not a header name; write e.g. \"X-API-Key\""),
+                            // Not repeated: `X-API-Key: <the key>` is the likeliest mistake.
+                            "this is not a header name (not repeated here: it may hold the key itself); write the name only, e.g. \"X-API-Key\", and give the key as `token` = { credential = \"…\" }".to_owned(),
                         );
                     }
                     (name.to_owned(), String::new())

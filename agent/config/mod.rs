@@ -215,7 +215,12 @@ impl fmt::Display for ConfigError {
         if !self.key.is_empty() {
             write!(f, ": {}", self.key)?;
         }
-        write!(f, ": {}", self.message)
+        // It may quote what the config holds, control characters included.
+        write!(
+            f,
+            ": {}",
+            dutywatch_checks::printable::printable(&self.message)
+        )
     }
 }
 

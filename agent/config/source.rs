@@ -820,30 +820,30 @@ impl Context<'_> {
     }
 }
 
-/// The words of a query parameter's name that say it carries a credential, the name split at
-/// `-`, `_`, `.` and where lower case turns upper (`api_key`, `x-api-key`, `apiToken`,
-/// `X-Amz-Signature`): in a URL it is logged, shown by `check-config`, stored as the
-/// evidence's origin and kept with the config. A name such as `sort_key` is refused too: the
-/// price of catching every spelling.
-const CREDENTIAL_WORDS: &[&str] = &[
+/// Parts of a query parameter's name that say it carries a credential, looked for in the
+/// name lower-cased with `-`, `_` and `.` taken out (`api_key`, `x-api-key`, `apiToken`,
+/// `X-Amz-Signature`, PRTG's `passhash` and `apitoken`): in a URL it is logged, shown by
+/// `check-config`, stored as the evidence's origin and kept with the config. A name such as
+/// `pageToken` or `authMethod` is refused too: the price of catching every spelling.
+const CREDENTIAL_PARTS: &[&str] = &[
     "apikey",
     "auth",
-    "code",
+    "bearer",
     "credential",
-    "hapikey",
-    "jwt",
-    "key",
     "pass",
-    "passwd",
-    "password",
-    "pwd",
     "secret",
-    "sig",
+    "session",
     "signature",
+    "ticket",
     "token",
 ];
 
-/// Whether a query parameter's `name` reads as carrying a credential ([`CREDENTIAL_WORDS`]).
+/// Names, or words of a name, that carry a credential without a longer word saying so
+/// (`key`, `sort_key`, `accessKey`, `sid`).
+const CREDENTIAL_WORDS: &[&str] = &["code", "jwt", "key", "pwd", "sid", "sig"];
+
+/// Whether a query parameter's `name` reads as carrying a credential ([`CREDENTIAL_PARTS`]
+/// anywhere in it, or one of [`CREDENTIAL_WORDS`] as a word of it).
 fn names_a_credential(name: &str) -> bool {
     let mut words: Vec<String> = Vec::new();
     let mut word = String::new();
@@ -861,11 +861,12 @@ fn names_a_credential(name: &str) -> bool {
         word.extend(c.to_lowercase());
     }
     words.push(word);
-    let whole: String = words.concat();
-    words
-        .iter()
-        .chain(std::iter::once(&whole))
-        .any(|word| CREDENTIAL_WORDS.contains(&word.as_str()))
+    let joined: String = words.concat();
+    CREDENTIAL_PARTS.iter().any(|part| joined.contains(part))
+        || words
+            .iter()
+            .chain(std::iter::once(&joined))
+            .any(|word| CREDENTIAL_WORDS.contains(&word.as_str()))
 }
 
 pub(super) fn checked_url(text: &str) -> Result<reqwest::Url, String> {
@@ -878,6 +879,9 @@ pub(super) fn checked_url(text: &str) -> Result<reqwest::Url, String> {
             format!("`{shown}` is not an absolute URL: {error}")
         }
     })?;
+    if url.fragment().is_some() {
+        return Err("the URL has a `#…` part, which is never sent to the server but would be logged and stored with the evidence (a token after `#` included); remove it".to_owned());
+    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("the URL carries a user name or password before its host, which would be logged and stored with the evidence; remove it and give the credential as the source's secret reference (`client_secret`, `token` or `password` = { credential = \"…\" })".to_owned());
     }
@@ -921,6 +925,19 @@ mod credential_tests {
             "hapikey",
             "code",
             "sort_key",
+            "apitoken",
+            "APITOKEN",
+            "passhash",
+            "accesstoken",
+            "authtoken",
+            "Authorization",
+            "clientsecret",
+            "secretkey",
+            "sessionid",
+            "sid",
+            "passphrase",
+            "ticket",
+            "bearer",
         ] {
             assert!(names_a_credential(name), "{name}");
         }

@@ -29,10 +29,11 @@ impl Context<'_> {
         key: &str,
         otherwise: &str,
     ) -> Option<TimeZone> {
-        let text = name.get_ref();
+        // As written but for surrounding spaces, for every check alike.
+        let text = name.get_ref().trim();
         let message = if let Some((_, meant)) = FIXED_OFFSET_ABBREVIATIONS
             .iter()
-            .find(|(abbreviation, _)| abbreviation.eq_ignore_ascii_case(text.trim()))
+            .find(|(abbreviation, _)| abbreviation.eq_ignore_ascii_case(text))
         {
             format!("`{text}` is a fixed offset without daylight saving time, {meant}")
         } else {

@@ -8,12 +8,25 @@
 
 use std::borrow::Cow;
 
-/// Whether `c` is shown as its escape rather than as itself.
+/// Whether `c` is shown as its escape rather than as itself: control characters, direction
+/// marks and overrides, line and paragraph separators, and characters that show as nothing
+/// (zero-width spaces and joiners, the soft hyphen, a byte-order mark, tags), with which two
+/// different values would look the same.
 fn escaped(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-        || c == '\u{2028}'
-        || c == '\u{2029}'
+        || matches!(
+            c,
+            '\u{00ad}'
+                | '\u{061c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+                | '\u{e0000}'..='\u{e007f}'
+        )
 }
 
 /// `text` with every control character and direction override written out as its escape;
@@ -65,5 +78,9 @@ mod tests {
         assert_eq!(excerpt("abcdef", 3), "abc…");
         assert_eq!(excerpt("a\nb", 3), "a\\nb");
         assert_eq!(excerpt("é€", 5), "é€");
+        assert_eq!(
+            printable("\u{200b}member\u{feff}"),
+            "\\u{200b}member\\u{feff}"
+        );
     }
 }

@@ -231,6 +231,21 @@ fn a_credential_in_the_url_or_its_params_is_refused_without_being_repeated() {
             "the query parameter `api_key` carries a credential",
         ),
         (
+            "?page=1\"".to_owned(),
+            "?page=1&passhash=Hunter2pw\"".to_owned(),
+            "the query parameter `passhash` carries a credential",
+        ),
+        (
+            "?page=1\"".to_owned(),
+            "?page=1#access_token=Hunter2pw\"".to_owned(),
+            "the URL has a `#…` part",
+        ),
+        (
+            "header = \"X-API-Key\"".to_owned(),
+            "header = \"X-API-Key: Hunter2pw\\u001b[2J\"".to_owned(),
+            "this is not a header name (not repeated here",
+        ),
+        (
             "records_pointer".to_owned(),
             "params = { token = \"Hunter2pw\" }\nrecords_pointer".to_owned(),
             // At the parameter itself.
@@ -244,9 +259,10 @@ fn a_credential_in_the_url_or_its_params_is_refused_without_being_repeated() {
         let (stdout, stderr) = crate::util::text(&output);
         assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
         assert!(stderr.contains(said), "{stderr}");
+        let all = format!("{stdout}{stderr}");
         assert!(
-            !format!("{stdout}{stderr}").contains("Hunter2pw"),
-            "{stdout}{stderr}"
+            !all.contains("Hunter2pw") && !all.contains('\u{1b}'),
+            "{all:?}"
         );
     }
 }
