@@ -125,7 +125,7 @@ fn toml_syntax_errors_and_unknown_keys_are_located() {
         + 1;
     assert!(
         stderr.contains(&format!(
-            "dutywatch.toml:{line}: contractor.duty.warn_befor: unknown field `warn_befor`"
+            "dutywatch.toml:{line}: contractor[acme].duty[access-review].warn_befor: unknown field `warn_befor`"
         )),
         "{stderr}"
     );
@@ -156,7 +156,8 @@ fn toml_syntax_errors_and_unknown_keys_are_located() {
     let (_, stderr) = text(&fixture.run(&["check-config", "--config", "dutywatch.toml"]));
     assert!(
         stderr.contains(
-            "contractor.id: invalid type: floating point `3.1`, expected a string; quote the value, e.g. id = \"…\"; the rest of this client's block was not read"
+            // The first block, its id being what does not read.
+            "contractor[#1].id: invalid type: floating point `3.1`, expected a string; quote the value, e.g. id = \"…\"; the rest of this client's block was not read"
         ),
         "{stderr}"
     );

@@ -673,15 +673,15 @@ fn a_mistake_in_one_source_or_duty_does_not_hide_the_next_ones() {
     for (line, said) in [
         (
             line_of("max_agee"),
-            "contractor.source.max_agee: unknown field `max_agee`",
+            "contractor[acme].source[mfa].max_agee: unknown field `max_agee`",
         ),
         (
             line_of("recuring"),
-            "contractor.duty.rule: unknown variant `recuring`",
+            "contractor[acme].duty[access-review].rule: unknown variant `recuring`",
         ),
         (
             line_of("every = 365"),
-            "contractor.duty.every: invalid type: integer `365`, expected a string; quote the value, e.g. every = \"…\"",
+            "contractor[acme].duty[training].every: invalid type: integer `365`, expected a string; quote the value, e.g. every = \"…\"",
         ),
     ] {
         assert!(
@@ -753,14 +753,14 @@ fn a_shared_duty_that_does_not_read_is_said_once_not_once_per_client() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(
         stderr
-            .matches("duty.rule: unknown variant `weekly`")
+            .matches("duty[shared].rule: unknown variant `weekly`")
             .count(),
         1,
         "{stderr}"
     );
     // And what follows it is still read: the second client's own mistake.
     assert!(
-        stderr.contains("contractor.duty.every: invalid type: integer `90`"),
+        stderr.contains("contractor[birch].duty[access-review].every: invalid type: integer `90`"),
         "{stderr}"
     );
     // The shared duty is every client's, so the file fails whole, and that is said with the
@@ -775,7 +775,7 @@ fn a_shared_duty_that_does_not_read_is_said_once_not_once_per_client() {
         last.starts_with(
             "The configuration is refused as a whole: `dutywatch run` does not start on it"
         ) && last.ends_with(&format!(
-            "outside every client's block is every client's: line {line} (duty.rule)."
+            "outside every client's block is every client's: line {line} (duty[shared].rule)."
         )),
         "{stderr}"
     );

@@ -789,8 +789,9 @@ max_agee = "2d"
     );
     let said = birch.errors[0].to_string();
     assert!(
-        said.contains("contractor.source.max_agee: unknown field `max_agee`, expected one of")
-            && said.contains("this source was not read"),
+        said.contains(
+            "contractor[birch].source[extra].max_agee: unknown field `max_agee`, expected one of"
+        ) && said.contains("this source was not read"),
         "{said}"
     );
     // A wrong type is the same: that client's problem.
@@ -803,7 +804,8 @@ max_agee = "2d"
     let (stdout, stderr) = crate::util::text(&output);
     assert!(
         stderr.contains("contractor birch (Birch Avionics): QUARANTINED")
-            && stderr.contains("contractor.source.max_age: invalid type: integer `5`"),
+            && stderr
+                .contains("contractor[birch].source[extra].max_age: invalid type: integer `5`"),
         "{stdout}{stderr}"
     );
     // The other client is judged as usual.

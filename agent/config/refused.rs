@@ -143,7 +143,10 @@ impl<'a> Context<'a> {
         rest: &str,
     ) {
         let (offset, key, message) = match table.and_then(RefusedTable::error::<T>) {
-            Some((offset, message)) => (offset, toml_key_at(self.text, offset), message),
+            Some((offset, message)) => {
+                let key = toml_key_at(self.text, offset);
+                (offset, with_ids(&key, fallback_key, table), message)
+            }
             None => (
                 start,
                 fallback_key.to_owned(),
@@ -211,4 +214,29 @@ impl<'a> Context<'a> {
             }
         }
     }
+}
+
+/// `key` as the text says it (`contractor.source.token`) with the ids of the tables it is in,
+/// as the rest of the config's problems name them (`contractor[acme].source[mfa].token`): in
+/// an MSP's file of hundreds of clients the first says nothing of which. `fallback_key` is
+/// the table's own (`contractor[acme].source`), `table` gives its `id`.
+fn with_ids(key: &str, fallback_key: &str, table: Option<&RefusedTable<'_>>) -> String {
+    let mut path = String::new();
+    let mut in_id = false;
+    for c in fallback_key.chars() {
+        match c {
+            '[' => in_id = true,
+            ']' => in_id = false,
+            c if !in_id => path.push(c),
+            _ => {}
+        }
+    }
+    let Some(rest) = key.strip_prefix(&path) else {
+        return key.to_owned();
+    };
+    let own = match table.and_then(|table| table.word("id")) {
+        Some(id) if !fallback_key.ends_with(']') => format!("{fallback_key}[{id}]"),
+        _ => fallback_key.to_owned(),
+    };
+    format!("{own}{rest}")
 }
