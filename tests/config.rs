@@ -1051,3 +1051,35 @@ fn a_config_value_quoted_in_a_problem_has_its_control_characters_written_out() {
         "{stderr:?}"
     );
 }
+
+#[test]
+fn a_source_or_duty_refused_for_a_misspelt_key_still_has_its_other_problems_said() {
+    let fixture = util::standard(at(util::CLOCK));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    let broken = good
+        // The mfa source: a key it does not have, and an hour of 25.
+        .replacen(
+            "schedule = \"0 * * * *\"",
+            "schedule = \"0 25 * * *\"\ncolour = \"red\"",
+            1,
+        )
+        // The access review: a misspelt key, and a completion field its kind lacks.
+        .replacen(
+            "completed_at = \"signed_off_at\"",
+            "completed_at = \"signed_of_at\"\nwarn_befor = \"14d\"",
+            1,
+        );
+    fixture.write("dutywatch.toml", &broken);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for said in [
+        "source[mfa].colour: unknown field `colour`",
+        "source[mfa].schedule",
+        "duty[access-review].warn_befor: unknown field `warn_befor`",
+        "signed_of_at",
+    ] {
+        assert!(stderr.contains(said), "{said}: {stderr}");
+    }
+    assert!(stderr.contains("4 problem(s)"), "{stderr}");
+}

@@ -259,11 +259,18 @@ impl Context<'_> {
             ) {
                 Ok(raw_source) => raw_source,
                 Err(table) => {
-                    if let Some(table) = table
-                        && let Some(id) = table.word("id")
-                    {
+                    let Some(table) = table else { continue };
+                    let id = table.word("id");
+                    if let Some(id) = &id {
                         let kind = table.word("evidence");
-                        refused_sources.push((id, entry.span().start, kind));
+                        refused_sources.push((id.clone(), entry.span().start, kind));
+                    }
+                    // Its other problems in the same run: read again without what was refused.
+                    if let Some(rest) = table.read_without_refused_keys::<super::raw::RawSource>() {
+                        let own = format!("{key}.source[{}]", id.as_deref().unwrap_or("?"));
+                        self.check_without_refused(&rest, &own, &mut |cx, raw| {
+                            let _ = cx.source(raw, base, zone, &key);
+                        });
                     }
                     continue;
                 }
@@ -337,7 +344,14 @@ impl Context<'_> {
             ) {
                 Ok(raw_duty) => own_duties.push(raw_duty),
                 Err(table) => {
-                    let id = table.and_then(|t| t.word("id"));
+                    let Some(table) = table else { continue };
+                    let id = table.word("id");
+                    if let Some(rest) = table.read_without_refused_keys::<RawDuty>() {
+                        let own = format!("{key}.duty[{}]", id.as_deref().unwrap_or("?"));
+                        self.check_without_refused(&rest, &own, &mut |cx, raw| {
+                            let _ = cx.duty_spec(raw, &key, &declared_sources, zone);
+                        });
+                    }
                     refused_duties.extend(id.map(|id| (id, entry.span().start)));
                 }
             }

@@ -477,39 +477,21 @@ pub fn parse_with(
                     },
                 );
                 if let Some(rest) = &rest {
-                    for (offset, message) in &rest.more {
-                        let key = toml_key_at(cx.text, *offset);
-                        let hint = read_hint(message, &key);
-                        cx.error(*offset, &key, format!("{message}{hint}"));
-                    }
                     // Only for its problems: the client stays quarantined.
-                    let checked = cx.errors.len();
-                    let _ = cx.contractor(
-                        index,
-                        &rest.read,
-                        &base,
-                        &zone,
-                        &msp,
-                        &contractor::Common {
-                            package_defs: &package_defs,
-                            library: &library,
-                            shared_duties: &shared_duties,
-                        },
-                    );
-                    // Not a second time as its absence: a key left out was said as it is.
-                    let mut n = checked;
-                    while n < cx.errors.len() {
-                        let said = &cx.errors[n];
-                        let absent = rest.left_out.iter().any(|key| {
-                            said.key.ends_with(&format!(".{key}"))
-                                || said.message.contains(&format!("`{key}`"))
-                        });
-                        if absent {
-                            cx.errors.remove(n);
-                        } else {
-                            n += 1;
-                        }
-                    }
+                    cx.check_without_refused(rest, &format!("contractor[{id}]"), &mut |cx, raw| {
+                        let _ = cx.contractor(
+                            index,
+                            raw,
+                            &base,
+                            &zone,
+                            &msp,
+                            &contractor::Common {
+                                package_defs: &package_defs,
+                                library: &library,
+                                shared_duties: &shared_duties,
+                            },
+                        );
+                    });
                 }
                 names.push((id.clone(), name));
                 // Only a client told apart by its own id is quarantined alone: one without a

@@ -157,6 +157,36 @@ impl<'a> Context<'a> {
         self.error(offset, &key, format!("{message}{hint}; {rest}"));
     }
 
+    /// The problems of a table read again without its refused keys (`rest`): each refusal
+    /// after the first (named as `own_key`'s), then what `check` finds in what did read,
+    /// but a problem that is only the absence of a key left out, which was said as it is.
+    pub(super) fn check_without_refused<T>(
+        &mut self,
+        rest: &WithoutRefused<T>,
+        own_key: &str,
+        check: &mut dyn FnMut(&mut Self, &Spanned<T>),
+    ) {
+        for (offset, message) in &rest.more {
+            let key = with_ids(&toml_key_at(self.text, *offset), own_key, None);
+            let hint = read_hint(message, &key);
+            self.error(*offset, &key, format!("{message}{hint}"));
+        }
+        let checked = self.errors.len();
+        check(self, &rest.read);
+        let mut n = checked;
+        while n < self.errors.len() {
+            let said = &self.errors[n];
+            let absent = rest.left_out.iter().any(|key| {
+                said.key.ends_with(&format!(".{key}")) || said.message.contains(&format!("`{key}`"))
+            });
+            if absent {
+                self.errors.remove(n);
+            } else {
+                n += 1;
+            }
+        }
+    }
+
     /// `part` as read; or, once the reason it does not read is reported (at the key its
     /// strict read names, else at `fallback_key`, saying `rest` was not read), the table as the
     /// document holds it, for its id or name. The rest of the file is still read.
