@@ -424,9 +424,20 @@ impl Context<'_> {
             }
             drop(pairs);
             // Said at the parameter, as the URL check would say it at the source.
+            let paging: &[&str] = match vendor {
+                Vendor::NinjaOne(_) => &["pageSize", "cursor", "after"],
+                Vendor::Splunk => &["count", "offset", "output_mode"],
+                _ => &[],
+            };
             for (name, value) in &raw.params {
                 if let Err(message) = super::source::credential_free_name(name) {
                     self.error(value.span().start, &format!("{key}.params.{name}"), message);
+                } else if paging.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+                    self.error(
+                        value.span().start,
+                        &format!("{key}.params.{name}"),
+                        format!("`{name}` is set by dutywatch as it pages ({}); remove it, and set the page size with `page_size`", paging.join(", ")),
+                    );
                 }
             }
         }

@@ -264,3 +264,23 @@ fn a_server_that_ignores_offset_is_a_source_error_not_the_first_page_twice() {
         "{reason}"
     );
 }
+
+#[test]
+fn a_paging_parameter_in_params_is_refused_at_its_line() {
+    let server = SplunkServer::start(TOKEN);
+    let config = sources(&server).replacen(
+        "page_size = 2",
+        "page_size = 2\nparams = { count = \"100\", search = \"retention\" }",
+        1,
+    );
+    let fixture = super::fixture(&config, TOKEN);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (stdout, stderr) = crate::util::text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            "source[splunk-indexes].params.count: `count` is set by dutywatch as it pages"
+        ) && !stderr.contains("params.search"),
+        "{stderr}"
+    );
+}
