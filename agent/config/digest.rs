@@ -33,21 +33,16 @@ impl Context<'_> {
     ) -> Option<DigestConfig> {
         let raw = raw?.get_ref();
         let schedule = self.schedule(&raw.schedule, "digest.schedule", zone)?;
-        let base_url = raw.base_url.as_ref().and_then(|url| {
-            let text = url.get_ref().trim();
-            if text.starts_with("https://") || text.starts_with("http://") {
-                Some(text.trim_end_matches('/').to_owned())
-            } else {
-                self.error(
-                    url.span().start,
-                    "digest.base_url",
-                    format!(
-                        "`{text}` is not a web address; write it with its scheme, e.g. `https://compliance.example.com/dutywatch`"
-                    ),
-                );
-                None
-            }
-        });
+        let base_url =
+            raw.base_url
+                .as_ref()
+                .and_then(|url| match super::source::link_url(url.get_ref()) {
+                    Ok(text) => Some(text.trim_end_matches('/').to_owned()),
+                    Err(message) => {
+                        self.error(url.span().start, "digest.base_url", message);
+                        None
+                    }
+                });
         Some(DigestConfig { schedule, base_url })
     }
 

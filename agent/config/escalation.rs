@@ -67,19 +67,16 @@ impl Context<'_> {
             offset,
             "escalation",
         );
-        let base_url = raw.base_url.as_ref().and_then(|url| {
-            let text = url.get_ref().trim();
-            if text.starts_with("https://") || text.starts_with("http://") {
-                Some(text.to_owned())
-            } else {
-                self.error(
-                    url.span().start,
-                    "escalation.base_url",
-                    format!("`{text}` is not a web address; write it as https://host/path, where the reports are published"),
-                );
-                None
-            }
-        });
+        let base_url =
+            raw.base_url
+                .as_ref()
+                .and_then(|url| match super::source::link_url(url.get_ref()) {
+                    Ok(text) => Some(text),
+                    Err(message) => {
+                        self.error(url.span().start, "escalation.base_url", message);
+                        None
+                    }
+                });
         let overrides = raw
             .overrides
             .iter()
@@ -272,6 +269,16 @@ repeat_every = "3d""#,
                 "not a web address",
             ),
             (
+                "[escalation]\nbase_url = \"https://ops:Hunter2pw@reports.acme.example/\"",
+                "escalation.base_url",
+                "carries a user name or password, which every mail would carry",
+            ),
+            (
+                "[escalation]\nbase_url = \"https://reports.acme.example/?sig=Hunter2pw\"",
+                "escalation.base_url",
+                "the query parameter `sig` carries a credential",
+            ),
+            (
                 "[[escalation.override]]\nrepeat_every = \"3d\"",
                 "escalation.override",
                 "which duties",
@@ -288,6 +295,11 @@ repeat_every = "3d""#,
             assert_eq!(errors.len(), 1, "{errors:#?}");
             assert_eq!(errors[0].key, key, "{escalation}");
             assert!(errors[0].message.contains(says), "{}", errors[0].message);
+            assert!(
+                !errors[0].message.contains("Hunter2pw"),
+                "{}",
+                errors[0].message
+            );
             assert!(errors[0].line.is_some(), "{escalation}");
         }
     }

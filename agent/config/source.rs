@@ -890,6 +890,25 @@ pub(super) fn checked_url(text: &str) -> Result<reqwest::Url, String> {
     Ok(url)
 }
 
+/// The web address reports are published at (`[escalation]`, `[digest]` `base_url`), as a
+/// mail links it: http or https, and no credential in it (every mail would carry it), or why
+/// not.
+pub(super) fn link_url(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let url = reqwest::Url::parse(text)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "https" | "http"))
+        .ok_or_else(|| {
+            let shown = text.split(['?', '#', '@']).next().unwrap_or_default();
+            format!("`{shown}` is not a web address; write it with its scheme, e.g. `https://compliance.example.com/dutywatch`, where the reports are published")
+        })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the address carries a user name or password, which every mail would carry; publish the reports behind a sign-in instead".to_owned());
+    }
+    credential_free_query(&url)?;
+    Ok(text.to_owned())
+}
+
 /// Refuses a query parameter named like a credential ([`names_a_credential`]).
 pub(super) fn credential_free_query(url: &reqwest::Url) -> Result<(), String> {
     url.query_pairs()
