@@ -447,6 +447,12 @@ pub fn parse_with(
     for (index, entry) in raw.duty.iter().enumerate() {
         shared_duties.extend(cx.section(entry, "duty", Some(index)));
     }
+    // What every client's block is read with.
+    let common = contractor::Common {
+        package_defs: &package_defs,
+        library: &library,
+        shared_duties: &shared_duties,
+    };
     // Each client's id and name, as the quarantine names it.
     let mut names: Vec<(String, String)> = Vec::with_capacity(raw.contractor.len());
     for (index, entry) in raw.contractor.iter().enumerate() {
@@ -479,18 +485,7 @@ pub fn parse_with(
                 if let Some(rest) = &rest {
                     // Only for its problems: the client stays quarantined.
                     cx.check_without_refused(rest, &format!("contractor[{id}]"), &mut |cx, raw| {
-                        let _ = cx.contractor(
-                            index,
-                            raw,
-                            &base,
-                            &zone,
-                            &msp,
-                            &contractor::Common {
-                                package_defs: &package_defs,
-                                library: &library,
-                                shared_duties: &shared_duties,
-                            },
-                        );
+                        let _ = cx.contractor(index, raw, &base, &zone, &msp, &common);
                     });
                 }
                 names.push((id.clone(), name));
@@ -531,18 +526,8 @@ pub fn parse_with(
         }
         seen_ids.insert(id.clone(), cx.line(at));
         let start = cx.errors.len();
-        if let Some(contractor) = cx.contractor(
-            index,
-            raw_contractor,
-            &base,
-            &zone,
-            &msp,
-            &contractor::Common {
-                package_defs: &package_defs,
-                library: &library,
-                shared_duties: &shared_duties,
-            },
-        ) {
+        if let Some(contractor) = cx.contractor(index, raw_contractor, &base, &zone, &msp, &common)
+        {
             contractors.push(contractor);
         }
         if cx.errors.len() > start {
