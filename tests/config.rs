@@ -1083,3 +1083,26 @@ fn a_source_or_duty_refused_for_a_misspelt_key_still_has_its_other_problems_said
     }
     assert!(stderr.contains("4 problem(s)"), "{stderr}");
 }
+
+#[test]
+fn a_second_problem_in_a_refused_table_is_said_even_when_the_table_cannot_be_read_without_it() {
+    let fixture = util::standard(at(util::CLOCK));
+    let good = std::fs::read_to_string(fixture.config_path()).expect("read");
+    // The mfa source: a misspelt key, and its required schedule of the wrong type.
+    let broken = good.replacen(
+        "schedule = \"0 * * * *\"",
+        "schedule = 5\nmax_agee = \"3d\"",
+        1,
+    );
+    fixture.write("dutywatch.toml", &broken);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("source[mfa].max_agee: unknown field `max_agee`")
+            && stderr.contains("source[mfa].schedule: invalid type: integer `5`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("missing field"), "{stderr}");
+    assert!(stderr.contains("2 problem(s)"), "{stderr}");
+}

@@ -524,3 +524,34 @@ fn a_shared_duty_every_client_finds_wrong_is_said_once_for_the_whole_file() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_shared_duty_wrong_in_different_ways_for_different_clients_is_said_to_each() {
+    let fixture = msp_fixture();
+    let text = std::fs::read_to_string(fixture.config_path()).expect("read");
+    // Birch's mfa source holds other evidence: the shared check is wrong for each client in
+    // its own words.
+    let birch = text
+        .rfind("evidence = \"mfa_registration\"")
+        .expect("birch's mfa source");
+    let mut broken = text.clone();
+    broken.replace_range(
+        birch..birch + "evidence = \"mfa_registration\"".len(),
+        "evidence = \"patch\"",
+    );
+    let broken = broken.replacen(
+        "check = \"mfa_registered == true\"",
+        "check = \"mfa_registered == true and severity == 'x'\"",
+        1,
+    );
+    fixture.write("dutywatch.toml", &broken);
+    let output = fixture.run(&["check-config", "--config", "dutywatch.toml"]);
+    let (_, stderr) = util::text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("for every client"), "{stderr}");
+    assert!(
+        stderr.contains("contractor[acme].duty[mfa-registered].check")
+            && stderr.contains("contractor[birch].duty[mfa-registered].check"),
+        "{stderr}"
+    );
+}

@@ -271,7 +271,7 @@ repeat_every = "3d""#,
             (
                 "[escalation]\nbase_url = \"https://ops:Hunter2pw@reports.acme.example/\"",
                 "escalation.base_url",
-                "carries a user name or password, which every mail would carry",
+                "carries a user name, a password or a `#…` part, which every mail would carry",
             ),
             (
                 "[escalation]\nbase_url = \"https://reports.acme.example/?sig=Hunter2pw\"",

@@ -477,9 +477,9 @@ pub fn parse_with(
                     entry.span().start,
                     &format!("contractor[{id}]"),
                     message,
-                    match rest {
-                        Some(_) => "the client is quarantined, and the rest of its block is checked without it",
-                        None => "the rest of this client's block was not read",
+                    match rest.as_ref().map(|rest| rest.read.is_some()) {
+                        Some(true) => "the client is quarantined, and the rest of its block is checked without it",
+                        _ => "the rest of this client's block was not read",
                     },
                 );
                 if let Some(rest) = &rest {
@@ -622,20 +622,23 @@ fn lift_shared_duty_errors(
     }
     // The lines every client has a problem at: a line inside one client's block is that
     // client's alone, so a line all of them share is a shared section's.
-    let mut every: Vec<usize> = Vec::new();
+    let mut every: Vec<(usize, String)> = Vec::new();
     if client_errors.len() == clients {
         let first = client_errors[0].1.clone();
         for error in &cx.errors[first] {
             let Some(line) = error.line else {
                 continue;
             };
+            // The same words for each: a problem that differs by client (a field one
+            // client's kind has and another's lacks) is each client's own.
             let all = client_errors.iter().all(|(_, range)| {
                 cx.errors[range.clone()]
                     .iter()
-                    .any(|other| other.line == Some(line))
+                    .any(|other| other.line == Some(line) && other.message == error.message)
             });
-            if all && !every.contains(&line) {
-                every.push(line);
+            let said = (line, error.message.clone());
+            if all && !every.contains(&said) {
+                every.push(said);
             }
         }
     }
@@ -651,9 +654,14 @@ fn lift_shared_duty_errors(
         kept.extend(cx.errors[at..range.start].iter().cloned());
         let start = kept.len();
         for error in &cx.errors[range.clone()] {
+            let shared = error
+                .line
+                .is_some_and(|line| every.contains(&(line, error.message.clone())));
             match error.line {
-                Some(line) if every.contains(&line) => {
-                    if !lifted.iter().any(|said| said.line == Some(line)) {
+                Some(line) if shared => {
+                    if !lifted.iter().any(|said| {
+                        said.line == Some(line) && said.message.starts_with(&error.message)
+                    }) {
                         let key = error
                             .key
                             .split_once("].")

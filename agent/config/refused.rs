@@ -18,7 +18,8 @@ pub(super) type Refusal = (usize, String);
 /// A table read without the keys its strict read refused
 /// ([`RefusedTable::read_without_refused_keys`]).
 pub(super) struct WithoutRefused<T> {
-    pub(super) read: Spanned<T>,
+    /// `None` when it still does not read (a required key left out): only `more` is said.
+    pub(super) read: Option<Spanned<T>>,
     /// Every refusal after the first.
     pub(super) more: Vec<Refusal>,
     /// The keys left out, so a problem that is only their absence is not said as well.
@@ -82,34 +83,63 @@ impl<'i> RefusedTable<'i> {
         const ROUNDS: usize = 16;
         let mut table = self.0.clone();
         let mut more = Vec::new();
-        let mut left_out = Vec::new();
+        let mut left_out: Vec<String> = Vec::new();
+        // What was found before the table stopped reading (a required key left out): said
+        // all the same, the table itself not checked further.
+        let stopped = |more: Vec<Refusal>, left_out: Vec<String>| {
+            (!more.is_empty()).then_some(WithoutRefused {
+                read: None,
+                more,
+                left_out,
+            })
+        };
         for round in 0..ROUNDS {
             let error =
                 match Spanned::<T>::deserialize(toml::de::ValueDeserializer::from(table.clone())) {
                     Ok(read) => {
                         return Some(WithoutRefused {
-                            read,
+                            read: Some(read),
                             more,
                             left_out,
                         });
                     }
                     Err(error) => error,
                 };
-            let at = error.span()?.start;
+            let message = error.message().trim_end().to_owned();
+            // A key left out that the type needs, or the one a misspelt key left out meant
+            // (`schedul` for `schedule`): its absence was said as what it was.
+            if let Some(missing) = message
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split('`').next())
+                && (left_out.iter().any(|key| key == missing)
+                    || dutywatch_checks::join::closest(
+                        missing,
+                        left_out.iter().map(String::as_str),
+                    )
+                    .is_some())
+            {
+                return stopped(more, left_out);
+            }
+            let Some(at) = error.span().map(|span| span.start) else {
+                return stopped(more, left_out);
+            };
             if round > 0 {
-                more.push((at, error.message().trim_end().to_owned()));
+                more.push((at, message));
             }
             let DeValue::Table(inner) = table.get_mut() else {
-                return None;
+                return stopped(more, left_out);
             };
-            let refused = inner
+            let Some(refused) = inner
                 .iter()
                 .find(|(key, value)| key.span().contains(&at) || value.span().contains(&at))
-                .map(|(key, _)| key.clone())?;
+                .map(|(key, _)| key.clone())
+            else {
+                return stopped(more, left_out);
+            };
             left_out.push(refused.get_ref().to_string());
             inner.remove(&refused);
         }
-        None
+        stopped(more, left_out)
     }
 
     /// Where the table fails to read as a `T`, and why.
@@ -171,8 +201,11 @@ impl<'a> Context<'a> {
             let hint = read_hint(message, &key);
             self.error(*offset, &key, format!("{message}{hint}"));
         }
+        let Some(read) = &rest.read else {
+            return;
+        };
         let checked = self.errors.len();
-        check(self, &rest.read);
+        check(self, read);
         let mut n = checked;
         while n < self.errors.len() {
             let said = &self.errors[n];

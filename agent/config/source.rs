@@ -820,36 +820,61 @@ impl Context<'_> {
     }
 }
 
-/// Parts of a query parameter's name that say it carries a credential, looked for in the
-/// name lower-cased with `-`, `_` and `.` taken out (`api_key`, `x-api-key`, `apiToken`,
-/// `X-Amz-Signature`, PRTG's `passhash` and `apitoken`): in a URL it is logged, shown by
-/// `check-config`, stored as the evidence's origin and kept with the config. A name such as
-/// `pageToken` or `authMethod` is refused too: the price of catching every spelling.
-const CREDENTIAL_PARTS: &[&str] = &[
-    "apikey",
-    "auth",
+/// Words of a query parameter's name (split at `-`, `_`, `.` and where lower case turns
+/// upper) that say it carries a credential: `apiToken`, `private_token`, `X-Amz-Signature`.
+const CREDENTIAL_WORDS: &[&str] = &[
     "bearer",
     "credential",
-    "pass",
+    "credentials",
+    "jwt",
+    "passhash",
+    "passphrase",
+    "passwd",
+    "password",
+    "pwd",
     "secret",
-    "session",
+    "sig",
     "signature",
     "ticket",
     "token",
 ];
 
-/// Names, or words of a name, that carry a credential without a longer word saying so
-/// (`key`, `sort_key`, `accessKey`, `sid`).
-const CREDENTIAL_WORDS: &[&str] = &["code", "jwt", "key", "pwd", "sid", "sig"];
+/// Whole names, the words run together, that carry a credential: `api_key`, `x-api-key`,
+/// PRTG's `apitoken`, `sessionid`.
+const CREDENTIAL_NAMES: &[&str] = &[
+    "accesskey",
+    "accesstoken",
+    "apikey",
+    "apitoken",
+    "auth",
+    "authkey",
+    "authorization",
+    "authtoken",
+    "clientsecret",
+    "code",
+    "hapikey",
+    "key",
+    "privatekey",
+    "privatetoken",
+    "secretkey",
+    "sessionid",
+    "sessiontoken",
+    "sid",
+    "subscriptionkey",
+    "xapikey",
+];
 
-/// Whether a query parameter's `name` reads as carrying a credential ([`CREDENTIAL_PARTS`]
-/// anywhere in it, or one of [`CREDENTIAL_WORDS`] as a word of it).
+/// Words beside `token` that make it a page's or a type's, not a credential: `pageToken`,
+/// `nextPageToken`, `continuationToken`, `tokenType`.
+const NOT_CREDENTIAL_WORDS: &[&str] = &["continuation", "next", "page", "skip", "type"];
+
+/// Whether a query parameter's `name` reads as carrying a credential.
 fn names_a_credential(name: &str) -> bool {
     let mut words: Vec<String> = Vec::new();
     let mut word = String::new();
     let mut lower_before = false;
     for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
+        if matches!(c, '-' | '_' | '.' | '$') {
             words.push(std::mem::take(&mut word));
             lower_before = false;
             continue;
@@ -861,11 +886,17 @@ fn names_a_credential(name: &str) -> bool {
         word.extend(c.to_lowercase());
     }
     words.push(word);
+    words.retain(|word| !word.is_empty());
     let joined: String = words.concat();
-    CREDENTIAL_PARTS.iter().any(|part| joined.contains(part))
-        || words
+    if CREDENTIAL_NAMES.contains(&joined.as_str()) {
+        return true;
+    }
+    let paging = words
+        .iter()
+        .any(|word| NOT_CREDENTIAL_WORDS.contains(&word.as_str()) || word.ends_with("skiptoken"));
+    !paging
+        && words
             .iter()
-            .chain(std::iter::once(&joined))
             .any(|word| CREDENTIAL_WORDS.contains(&word.as_str()))
 }
 
@@ -902,10 +933,14 @@ pub(super) fn link_url(text: &str) -> Result<String, String> {
             let shown = text.split(['?', '#', '@']).next().unwrap_or_default();
             format!("`{shown}` is not a web address; write it with its scheme, e.g. `https://compliance.example.com/dutywatch`, where the reports are published")
         })?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("the address carries a user name or password, which every mail would carry; publish the reports behind a sign-in instead".to_owned());
+    if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+        return Err("the address carries a user name, a password or a `#…` part, which every mail would carry; publish the reports behind a sign-in instead".to_owned());
     }
-    credential_free_query(&url)?;
+    if let Some((name, _)) = url.query_pairs().find(|(name, _)| names_a_credential(name)) {
+        return Err(format!(
+            "the query parameter `{name}` carries a credential, which every mail would carry; publish the reports behind a sign-in instead"
+        ));
+    }
     Ok(text.to_owned())
 }
 
@@ -937,13 +972,13 @@ mod credential_tests {
             "apiToken",
             "ApiKey",
             "X-Amz-Signature",
+            "X-Amz-Credential",
             "access_token",
             "subscription-key",
             "private_token",
             "pwd",
             "hapikey",
             "code",
-            "sort_key",
             "apitoken",
             "APITOKEN",
             "passhash",
@@ -957,6 +992,7 @@ mod credential_tests {
             "passphrase",
             "ticket",
             "bearer",
+            "accessKey",
         ] {
             assert!(names_a_credential(name), "{name}");
         }
@@ -969,6 +1005,21 @@ mod credential_tests {
             "$top",
             "after",
             "cursor",
+            "author",
+            "authorId",
+            "bypass",
+            "country_code",
+            "statusCode",
+            "sort_key",
+            "sortKey",
+            "partitionKey",
+            "keyId",
+            "sessionCount",
+            "tokenType",
+            "$skiptoken",
+            "pageToken",
+            "nextPageToken",
+            "continuationToken",
         ] {
             assert!(!names_a_credential(name), "{name}");
         }
