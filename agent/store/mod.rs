@@ -68,6 +68,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0020_met_subjects_backfill.sql")),
     M::up(include_str!("migrations/0021_runs_by_start.sql")),
     M::up(include_str!("migrations/0022_good_configs.sql")),
+    M::up(include_str!("migrations/0023_lean_subject_tables.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 

@@ -646,9 +646,12 @@ fn record_verdict_tx(
     let at = whole_seconds(at);
     let at_text = ts_text(at);
     // Subjects live in their own table; the duty's row keeps the duty's verdict.
+    // Built field by field: `..verdict.clone()` copied every subject only to drop them.
     let duty_verdict = Verdict {
+        state: verdict.state.clone(),
+        reason: verdict.reason.clone(),
+        evidence: verdict.evidence.clone(),
         subjects: None,
-        ..verdict.clone()
     };
     let json = serde_json::to_string(&duty_verdict)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
