@@ -652,7 +652,19 @@ impl Engine {
             .record_verdicts(&contractor.id, now, &verdicts)
             .with_context(|| format!("recording the verdicts of {}", contractor.id))?;
         drop(verdicts);
+        // A duty that could not be recorded is judged again next pass (nothing holds it) and
+        // fails this client's judgement once the others are recorded.
+        let mut failed: Option<anyhow::Error> = None;
         for ((duty, verdict, until, inputs), recorded) in judged.into_iter().zip(recorded) {
+            let recorded = match recorded {
+                Ok(recorded) => recorded,
+                Err(error) => {
+                    let error = anyhow::Error::new(error);
+                    tracing::error!(contractor = %contractor.id, duty = %duty.id, error = %format!("{error:#}"), "DutyRecordFailed");
+                    failed.get_or_insert(error);
+                    continue;
+                }
+            };
             tally.evaluated += 1;
             self.held.judged(
                 &contractor.id,
@@ -673,7 +685,10 @@ impl Engine {
             }
         }
         self.cache().end_client(&contractor.id);
-        Ok(())
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
     }
 
     /// What ends the evaluation of a pass: the escalation ladder over every watched duty's

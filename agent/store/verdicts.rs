@@ -150,29 +150,44 @@ impl Store {
     /// [`record_verdict`](Store::record_verdict) of each of one client's `verdicts` (duty,
     /// verdict), deciding no mail (the ladder decides a duty's), in ONE transaction: a
     /// client's duties share the pages of its rows, written once per commit rather than once
-    /// per duty. All are recorded, or none.
+    /// per duty.
+    ///
+    /// Each duty is written in a savepoint of its own and answers for itself: a duty whose
+    /// stored rows no longer read is recorded as nothing and answers its error, and the
+    /// client's other duties are recorded all the same (a per-client all-or-nothing would let
+    /// one damaged row freeze every duty of the client). The outer error is the transaction's
+    /// own (begin or commit), which records nothing.
     pub fn record_verdicts(
         &mut self,
         client: &str,
         at: Timestamp,
         verdicts: &[(&str, &Verdict)],
-    ) -> Result<Vec<Recorded>, StoreError> {
+    ) -> Result<Vec<Result<Recorded, StoreError>>, StoreError> {
         if verdicts.is_empty() {
             return Ok(Vec::new());
         }
+        let path = self.path.clone();
         let on_err = self.sql_error(format!("recording the verdicts of {client}"));
         let inner = |store: &mut Store| {
             let tx = store.write_tx()?;
             let mut recorded = Vec::with_capacity(verdicts.len());
             for (duty, verdict) in verdicts {
-                recorded.push(record_verdict_tx(
-                    &tx,
-                    client,
-                    duty,
-                    at,
-                    verdict,
-                    &mut |_| None,
-                )?);
+                tx.prepare_cached("SAVEPOINT duty")?.execute([])?;
+                match record_verdict_tx(&tx, client, duty, at, verdict, &mut |_| None) {
+                    Ok(one) => {
+                        tx.prepare_cached("RELEASE duty")?.execute([])?;
+                        recorded.push(Ok(one));
+                    }
+                    Err(source) => {
+                        tx.prepare_cached("ROLLBACK TO duty")?.execute([])?;
+                        tx.prepare_cached("RELEASE duty")?.execute([])?;
+                        recorded.push(Err(StoreError::Sql {
+                            op: format!("recording verdict of {client}/{duty}"),
+                            path: path.clone(),
+                            source,
+                        }));
+                    }
+                }
             }
             tx.commit()?;
             Ok(recorded)
@@ -1006,6 +1021,9 @@ pub(super) mod tests {
                 ts("2026-11-23T09:00:00Z"),
                 &[("devices", &devices), ("review", &review)],
             )
+            .unwrap()
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
             .unwrap();
         assert_eq!(recorded.len(), 2);
         assert_eq!(
@@ -1028,7 +1046,10 @@ pub(super) mod tests {
                 &[("devices", &devices), ("review", &review)],
             )
             .unwrap();
-        assert!(again.iter().all(|r| r.state.is_none() && r.subjects == 0));
+        assert!(again.iter().all(|r| {
+            r.as_ref()
+                .is_ok_and(|r| r.state.is_none() && r.subjects == 0)
+        }));
         assert!(
             t.store
                 .record_verdicts("acme", ts("2026-11-23T09:30:00Z"), &[])
@@ -1036,6 +1057,52 @@ pub(super) mod tests {
                 .is_empty()
         );
         assert_eq!(count(&t.store, "verdict_history"), 2);
+    }
+
+    #[test]
+    fn a_duty_whose_rows_no_longer_read_does_not_keep_the_clients_others_unrecorded() {
+        let mut t = temp_store();
+        let at = ts("2026-11-23T09:00:00Z");
+        let devices = judged(&[("ws-01", false, "off")]);
+        for duty in ["devices", "review"] {
+            t.store
+                .record_verdict("acme", duty, at, &due_soon(), &mut |_| None)
+                .unwrap();
+        }
+        // The stored state of `devices` is damaged (no state this version knows).
+        t.store
+            .conn
+            .execute_batch("UPDATE duty_state SET state = 'waived' WHERE duty = 'devices'")
+            .unwrap();
+        let lapsed = verdict(
+            State::Lapsed {
+                since: at,
+                overdue: dutywatch_checks::period::Period::from_secs(3_600),
+            },
+            "no review",
+        );
+        let recorded = t
+            .store
+            .record_verdicts(
+                "acme",
+                ts("2026-11-23T10:00:00Z"),
+                &[("devices", &devices), ("review", &lapsed)],
+            )
+            .unwrap();
+        let err = recorded[0].as_ref().unwrap_err();
+        assert!(err.to_string().contains("acme/devices"), "{err}");
+        assert_eq!(
+            recorded[1].as_ref().unwrap().state,
+            Some(StateKind::Lapsed),
+            "the other duty is recorded"
+        );
+        assert_eq!(
+            t.store.duty_state("acme", "review").unwrap(),
+            Some(StateKind::Lapsed)
+        );
+        // Nothing of the damaged duty's was written: no subject, no history row.
+        assert_eq!(count(&t.store, "subject_state"), 0);
+        assert_eq!(count(&t.store, "verdict_history"), 3);
     }
 
     #[test]
