@@ -97,6 +97,9 @@ pub struct WatchingDuty {
     pub title: String,
     pub responsible: Party,
     pub state: StateKind,
+    /// Whether its state shows the objective implemented now (`Rule::shows_implemented`):
+    /// a continuous condition failing inside its tolerance is `due_soon` and does not.
+    pub shows_implemented: bool,
     pub due: Option<Timestamp>,
     pub reason: String,
     /// Every evidence row the verdict rests on.
@@ -242,6 +245,7 @@ pub fn coverage(config: &Config, store: &Store, client: Option<&str>) -> anyhow:
                     title: row.title.clone(),
                     responsible: row.responsible,
                     state: row.state,
+                    shows_implemented: row.shows_implemented,
                     due: row.due,
                     reason: row.reason.clone(),
                     evidence: row.evidence.clone(),
@@ -257,12 +261,14 @@ pub fn coverage(config: &Config, store: &Store, client: Option<&str>) -> anyhow:
                         }),
                 })
                 .collect();
-            let met = owner == Owner::NotApplicable
-                || (owner.has_work()
-                    && !duties.is_empty()
-                    && duties
-                        .iter()
-                        .all(|d| matches!(d.state, StateKind::Met | StateKind::DueSoon)));
+            // Met: every duty watching it shows it implemented now. A not-applicable
+            // objective counts as met on the CRM's word unless the duty that re-confirms it
+            // (the policy that keeps it not applicable, `lib-na-…`) does not show that.
+            let all_shown = duties.iter().all(|d| d.shows_implemented);
+            let met = match owner {
+                Owner::NotApplicable => all_shown,
+                owner => owner.has_work() && !duties.is_empty() && all_shown,
+            };
             objectives.push(ObjectiveCoverage {
                 objective: name,
                 requirement: requirement.to_string(),

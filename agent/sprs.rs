@@ -86,7 +86,7 @@ fn partial_facts(config: &Config, client: &ClientCoverage) -> PartialFacts {
                 .objectives
                 .iter()
                 .flat_map(|o| o.duties.iter())
-                .any(|d| d.duty == id && matches!(d.state, StateKind::Met | StateKind::DueSoon))
+                .any(|d| d.duty == id && d.shows_implemented)
         })
     };
     PartialFacts {

@@ -32,6 +32,9 @@ pub struct StatusRow {
     pub subjects: Vec<CurrentSubject>,
     /// How many subjects the latest judgement found met (`None`: judged as a whole).
     pub met_subjects: Option<u64>,
+    /// Whether this state shows the duty's objectives implemented now (`Rule::shows_implemented`):
+    /// what coverage, the SPRS score and the export count as met.
+    pub shows_implemented: bool,
 }
 
 /// What `status --json` prints.
@@ -158,6 +161,7 @@ fn rows_of(
             evidence: Vec::new(),
             subjects: Vec::new(),
             met_subjects: None,
+            shows_implemented: false,
         });
     }
     for contractor in &config.contractors {
@@ -187,6 +191,7 @@ fn rows_of(
                 evidence: Vec::new(),
                 subjects: Vec::new(),
                 met_subjects: None,
+                shows_implemented: false,
             });
         }
         for duty in &contractor.duties {
@@ -232,6 +237,7 @@ fn rows_of(
                 responsible: duty.responsible,
                 accountable: duty.accountable(),
                 objectives: duty.objectives.iter().map(ToString::to_string).collect(),
+                shows_implemented: duty.rule.shows_implemented(state),
                 state,
                 due,
                 state_since: since,
@@ -466,6 +472,7 @@ mod tests {
             evidence: Vec::new(),
             subjects: Vec::new(),
             met_subjects: Some(3),
+            shows_implemented: state == StateKind::Met,
         }
     }
 

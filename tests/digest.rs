@@ -237,6 +237,125 @@ tolerance = "1h"
 }
 
 #[test]
+fn a_condition_failing_inside_its_tolerance_is_not_met_for_the_score_or_the_export() {
+    let now = at("2026-11-30T12:00:00Z");
+    let duties = r#"
+[[contractor.duty]]
+id = "mfa-everyone"
+title = "Every user has MFA"
+objectives = ["3.5.3"]
+source = "mfa"
+rule = "continuous"
+check = "mfa_registered == true"
+tolerance = "2d"
+"#;
+    let fixture = Fixture::new();
+    fixture.write("dutywatch.toml", &util::contractor_config(duties));
+    fixture.write("crm.csv", util::CRM);
+    fixture.write_dated("evidence/reviews.csv", util::REVIEWS, now);
+    fixture.write_dated("evidence/mfa.json", util::MFA_BAD, now);
+    let run = fixture.run(&[
+        "once",
+        "--config",
+        "dutywatch.toml",
+        "--at",
+        "2026-11-30T12:00:00Z",
+    ]);
+    assert!(run.status.success(), "{}", text(&run).1);
+    let (status, _) = text(&fixture.run(&["status", "--config", "dutywatch.toml", "--json"]));
+    let status: serde_json::Value = serde_json::from_str(&status).expect("status --json");
+    let row = status["duties"]
+        .as_array()
+        .expect("duties")
+        .iter()
+        .find(|d| d["duty"] == "mfa-everyone")
+        .expect("the duty");
+    // Failing now, inside its two days of tolerance: due soon, and not shown implemented.
+    assert_eq!(row["state"], "due_soon", "{row}");
+    assert_eq!(row["shows_implemented"], false, "{row}");
+
+    let (json, stderr) = text(&fixture.run(&["sprs", "--config", "dutywatch.toml", "--json"]));
+    let report: serde_json::Value =
+        serde_json::from_str(&json).unwrap_or_else(|_| panic!("{stderr}"));
+    let not_met = &report["contractors"][0]["projection"]["not_met"];
+    let mfa = not_met
+        .as_array()
+        .expect("not met")
+        .iter()
+        .find(|n| n["requirement"] == "3.5.3")
+        .unwrap_or_else(|| panic!("3.5.3 fails now, so it is not met: {not_met}"));
+    assert_eq!(mfa["deduction"], 5, "{mfa}");
+    assert_eq!(mfa["lapsed"], false, "not lapsed yet: {mfa}");
+
+    let out = fixture.path("export");
+    let export = fixture.run(&[
+        "export",
+        "--config",
+        "dutywatch.toml",
+        "--format",
+        "oscal",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(export.status.success(), "{}", text(&export).1);
+    let results = std::fs::read_dir(&out)
+        .expect("the export")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.to_string_lossy().contains("assessment-results"))
+        .expect("assessment results");
+    let oscal: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(results).expect("assessment results"))
+            .expect("OSCAL JSON");
+    let status = oscal["assessment-results"]["results"][0]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| &f["target"])
+        .find(|t| t["target-id"] == "sp800-171_3.5.3.a")
+        .map(|t| &t["status"])
+        .expect("a finding on 3.5.3[a]");
+    assert_eq!(status["state"], "not-satisfied", "{status}");
+    assert_eq!(status["reason"], "fail", "it fails now: {status}");
+}
+
+#[test]
+fn a_not_applicable_objective_whose_policy_is_not_on_record_is_deducted() {
+    let (fixture, out, _) = demo();
+    let config = out.join("dutywatch.toml");
+    let config = config.to_str().expect("utf-8");
+    let (status, _) = text(&fixture.run(&["status", "--config", config, "--json"]));
+    let status: serde_json::Value = serde_json::from_str(&status).expect("status --json");
+    let reconfirm = status["duties"]
+        .as_array()
+        .expect("duties")
+        .iter()
+        .find(|d| d["duty"] == "lib-na-3.1.17")
+        .expect("the demo's CRM has 3.1.17 not applicable, re-confirmed by the library");
+    assert_eq!(reconfirm["state"], "no_evidence", "{reconfirm}");
+    let (json, _) = text(&fixture.run(&["sprs", "--config", config, "--json"]));
+    let report: serde_json::Value = serde_json::from_str(&json).expect("sprs --json");
+    let not_met = &report["contractors"][0]["projection"]["not_met"];
+    assert!(
+        not_met
+            .as_array()
+            .expect("not met")
+            .iter()
+            .any(|n| n["requirement"] == "3.1.17" && n["deduction"] == 5),
+        "no policy on record keeps 3.1.17 not applicable, so it is deducted: {not_met}"
+    );
+    let (coverage, _) = text(&fixture.run(&["coverage", "--config", config, "--json"]));
+    let coverage: serde_json::Value = serde_json::from_str(&coverage).expect("coverage --json");
+    let objective = coverage["clients"][0]["objectives"]
+        .as_array()
+        .expect("objectives")
+        .iter()
+        .find(|o| o["objective"] == "3.1.17[a]")
+        .expect("3.1.17[a]");
+    assert_eq!(objective["owner"], "not_applicable", "{objective}");
+    assert_eq!(objective["met"], false, "{objective}");
+}
+
+#[test]
 fn the_preview_renders_text_and_escaped_html_and_requires_preview() {
     let now = at("2026-11-30T12:00:00Z");
     let fixture = Fixture::new();

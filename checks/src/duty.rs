@@ -112,6 +112,25 @@ impl Rule {
         }
     }
 
+    /// Whether a duty of this rule, in state `state`, shows the objectives it serves
+    /// implemented now: what coverage, the SPRS score and the assessor export count as met.
+    ///
+    /// - `met`, always;
+    /// - `due_soon` of a recurring duty: it was done and its period still covers today;
+    /// - `open` and `due_soon` of an event clock: the process is running inside its deadline;
+    /// - never `due_soon` of a continuous condition: it fails now and is only inside the
+    ///   tolerance before it lapses (an assessor scores what fails as not implemented), nor
+    ///   any state that is late or does not know.
+    pub fn shows_implemented(&self, state: crate::verdict::StateKind) -> bool {
+        use crate::verdict::StateKind;
+        matches!(
+            (self, state),
+            (_, StateKind::Met)
+                | (Rule::Recurring(_), StateKind::DueSoon)
+                | (Rule::EventClock(_), StateKind::Open | StateKind::DueSoon)
+        )
+    }
+
     /// For a condition judged per subject over `kind` (and the kinds its joins read, by
     /// source: `joined`), the fields that say when a record last reported (a device's last
     /// sync or contact, `alias.field` for a joined one) that the rule reads nowhere (`where`,

@@ -284,17 +284,23 @@ fn description(objective: &ObjectiveCoverage) -> String {
 fn status(objective: &ObjectiveCoverage) -> (&'static str, &'static str, String) {
     match objective.owner {
         Owner::NotApplicable => {
+            let justification = format!(
+                "Not applicable per the CRM: {}",
+                if objective.justification.is_empty() {
+                    "no justification given"
+                } else {
+                    &objective.justification
+                }
+            );
+            if objective.met {
+                return ("satisfied", "pass", justification);
+            }
+            // Its re-confirmation does not show the policy that keeps it not applicable.
+            let (_, reason, remarks) = watched_status(objective);
             return (
-                "satisfied",
-                "pass",
-                format!(
-                    "Not applicable per the CRM: {}",
-                    if objective.justification.is_empty() {
-                        "no justification given"
-                    } else {
-                        &objective.justification
-                    }
-                ),
+                "not-satisfied",
+                reason,
+                format!("{justification}; but {remarks}"),
             );
         }
         Owner::Unowned => {
@@ -319,6 +325,12 @@ fn status(objective: &ObjectiveCoverage) -> (&'static str, &'static str, String)
             ),
         );
     }
+    watched_status(objective)
+}
+
+/// [`status`] of an objective that duties watch: what each says, `fail` when one has lapsed
+/// or its condition fails now (inside its tolerance, `due_soon` of a continuous duty).
+fn watched_status(objective: &ObjectiveCoverage) -> (&'static str, &'static str, String) {
     let lines: Vec<String> = objective
         .duties
         .iter()
@@ -335,10 +347,9 @@ fn status(objective: &ObjectiveCoverage) -> (&'static str, &'static str, String)
     if objective.met {
         return ("satisfied", "pass", remarks);
     }
-    let lapsed = objective
-        .duties
-        .iter()
-        .any(|d| matches!(d.state, StateKind::Lapsed));
+    let lapsed = objective.duties.iter().any(|d| {
+        d.state == StateKind::Lapsed || (d.state == StateKind::DueSoon && !d.shows_implemented)
+    });
     (
         "not-satisfied",
         if lapsed { "fail" } else { "other" },

@@ -3615,3 +3615,28 @@ fn control_characters_of_the_evidence_never_reach_a_subject_or_a_reason() {
         "d\u{1b}]0;pwned\u{7}\nFAKE: met / KB\u{202e}1"
     );
 }
+
+#[test]
+fn only_states_that_show_the_work_done_now_count_as_implemented() {
+    use StateKind::*;
+    let all = [
+        Met,
+        Open,
+        DueSoon,
+        Lapsed,
+        NoEvidence,
+        StaleEvidence,
+        SourceError,
+    ];
+    let shown = |duty: Duty| -> Vec<StateKind> {
+        all.into_iter()
+            .filter(|&state| duty.rule.shows_implemented(state))
+            .collect()
+    };
+    // Done and its period still covers today.
+    assert_eq!(shown(access_review()), [Met, DueSoon]);
+    // Failing now, however much tolerance is left.
+    assert_eq!(shown(mfa_all()), [Met]);
+    // An incident handled inside its deadline.
+    assert_eq!(shown(incident_clock()), [Met, Open, DueSoon]);
+}
