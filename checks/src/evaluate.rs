@@ -648,18 +648,26 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
                     (Outcome::Fails(Some(values)), _) => format!("{values}; "),
                     _ => String::new(),
                 };
-                // Failing since the oldest snapshot of the unbroken run of
-                // failures that ends now.
+                // Failing since the oldest snapshot of the unbroken run of failures that
+                // ends now. A snapshot that cannot tell (its record of the subject undecided,
+                // or nothing in it to judge: an implausibly empty export, too few records)
+                // neither ends the run nor extends it: evidence missing for a while is no
+                // fix, and would otherwise restart the deadline of a lapse. A usable snapshot
+                // without the subject ends it (an installed patch leaves the pending list).
                 let mut since = latest;
                 let mut ever_held = false;
                 for (snapshot, outcomes) in &history {
+                    if tells_nothing(rule, evidence.kind, snapshot, outcomes.len()) {
+                        continue;
+                    }
                     match outcomes.get(&subject) {
                         Some(Outcome::Fails(_) | Outcome::Absent) => since = snapshot,
                         Some(Outcome::Passes) => {
                             ever_held = true;
                             break;
                         }
-                        _ => break,
+                        Some(Outcome::Undecided(_)) => continue,
+                        None => break,
                     }
                 }
                 if !evidence_ids.contains(&since.id) {
@@ -762,6 +770,18 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
     }
 }
 
+/// Whether an older snapshot says nothing about a condition: empty where the kind's empty
+/// export is not plausible, or with fewer matching records (`judged`) than the rule needs.
+fn tells_nothing(
+    rule: &Continuous,
+    kind: &EvidenceKind,
+    snapshot: &Snapshot,
+    judged: usize,
+) -> bool {
+    let empty = snapshot.records.is_empty() && snapshot.findings.is_empty();
+    (empty && kind.empty == Empty::NoEvidence) || judged < rule.min_records
+}
+
 /// `expect = "any"`: one passing record holds the duty, so the duty as a
 /// whole is judged.
 fn any(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'_>) -> Verdict {
@@ -821,14 +841,20 @@ fn any(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'_>) -> V
         Some(Outcome::Fails(_) | Outcome::Absent) => {
             let mut since = latest;
             let mut ever_held = false;
+            // As per subject: a snapshot that cannot tell (undecided, too few records)
+            // neither ends the run of failures nor extends it.
             for snapshot in evidence.snapshots.iter().rev().skip(1) {
-                match fares(snapshot).1 {
+                let (matched, overall) = fares(snapshot);
+                if tells_nothing(rule, evidence.kind, snapshot, matched) {
+                    continue;
+                }
+                match overall {
                     Some(Outcome::Fails(_)) => since = snapshot,
                     Some(Outcome::Passes) => {
                         ever_held = true;
                         break;
                     }
-                    _ => break,
+                    _ => continue,
                 }
             }
             let deadline = add(since.effective_at, rule.tolerance);

@@ -3640,3 +3640,60 @@ fn only_states_that_show_the_work_done_now_count_as_implemented() {
     // An incident handled inside its deadline.
     assert_eq!(shown(incident_clock()), [Met, Open, DueSoon]);
 }
+
+#[test]
+fn evidence_that_tells_nothing_for_a_while_does_not_restart_a_lapse() {
+    let header = "userPrincipalName,userType,isMfaRegistered\n";
+    // Alice fails on the 21st; on the 22nd her record cannot be decided (no value), or the
+    // export is empty (not plausible for MFA registrations); on the 23rd she fails again.
+    let undecided = csv(
+        2,
+        "2026-11-22T00:00:00Z",
+        "mfa_registration",
+        &format!("{header}alice@x,member,\nbob@x,member,true\ncarol@x,member,true\n"),
+    );
+    let empty = csv(2, "2026-11-22T00:00:00Z", "mfa_registration", header);
+    for between in [undecided, empty] {
+        let snapshots = [
+            users(1, "2026-11-21T00:00:00Z", false, true),
+            between,
+            users(3, "2026-11-23T00:00:00Z", false, true),
+        ];
+        let verdict = run(
+            &mfa_all(),
+            "mfa_registration",
+            &snapshots,
+            "2026-11-23T06:00:00Z",
+        );
+        let alice = subject(&verdict, "alice@x");
+        assert_eq!(
+            alice.state,
+            State::Lapsed {
+                since: at("2026-11-22T00:00:00Z"),
+                overdue: period("30h")
+            },
+            "{}",
+            alice.reason
+        );
+        assert_reason(
+            &alice.reason,
+            &["failing since at least 2026-11-20 19:00 EST"],
+        );
+    }
+    // A snapshot in which she passes still ends the run.
+    let snapshots = [
+        users(1, "2026-11-21T00:00:00Z", false, true),
+        users(2, "2026-11-22T00:00:00Z", true, true),
+        users(3, "2026-11-23T00:00:00Z", false, true),
+    ];
+    let verdict = run(
+        &mfa_all(),
+        "mfa_registration",
+        &snapshots,
+        "2026-11-23T06:00:00Z",
+    );
+    assert_eq!(
+        subject(&verdict, "alice@x").state.kind(),
+        StateKind::DueSoon
+    );
+}
