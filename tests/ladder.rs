@@ -746,3 +746,39 @@ fn a_duty_removed_from_the_config_closes_its_thread_and_comes_back_in_a_new_one(
     assert_eq!(header(&back[0], "In-Reply-To"), None, "{}", back[0]);
     assert_ne!(header(&back[0], "Message-ID"), Some(root));
 }
+
+#[test]
+fn a_collector_that_recovers_onto_failing_subjects_is_not_told_as_met() {
+    let t0 = at("2026-12-01T14:00:00Z");
+    let fixture = fixture(t0);
+    // The export breaks off mid-record: the collector fails, and that is mailed.
+    let truncated = &util::MFA_BAD[..util::MFA_BAD.len() / 2];
+    fixture.write_dated("evidence/mfa.json", truncated, t0);
+    let mut engine = util::engine(&fixture);
+    engine.cycle(t0).expect("cycle");
+    let before = fixture.mails();
+    assert!(
+        before.iter().any(|m| m.contains("COLLECTOR FAILING")),
+        "{before:#?}"
+    );
+    // It reads again, and b@ has no MFA: the duty is due soon, not met.
+    let t1 = t0 + SignedDuration::from_hours(1);
+    fixture.write_dated("evidence/mfa.json", util::MFA_BAD, t1);
+    engine.cycle(t1).expect("cycle");
+    let told: Vec<String> = new_mails(&fixture, &before)
+        .into_iter()
+        .filter(|m| m.contains("own problem is resolved"))
+        .collect();
+    // One to each side: the contractor and the MSP.
+    assert_eq!(told.len(), 2, "{:#?}", new_mails(&fixture, &before));
+    for mail in &told {
+        assert!(!mail.contains("Resolved as of"), "{mail}");
+        assert!(!mail.contains("RESOLVED"), "{mail}");
+        assert!(!mail.contains("State:         met"), "{mail}");
+        assert!(mail.contains("State:         due soon since"), "{mail}");
+        assert!(
+            header(mail, "Subject").is_some_and(|s| s.contains("DUE SOON")),
+            "{mail}"
+        );
+    }
+}

@@ -33,12 +33,28 @@ pub(super) struct Item<'a> {
     pub(super) ack: Option<Ack>,
     /// The duty's ladder, which the mail explains.
     pub(super) policy: Policy,
+    /// The duty itself (`subject` `""`) when its own problem (a failing collector, missing
+    /// or stale evidence) is over while its subjects still need attention: the duty's
+    /// recorded state, its worst subject's. Its thread resolves (`state` is `met` for the
+    /// ladder), but the mail must not say the duty is met or that nothing more is needed.
+    pub(super) still: Option<StateKind>,
 }
 
 impl Item<'_> {
     pub(super) fn kind(&self) -> StateKind {
         self.state.unwrap_or(StateKind::Met)
     }
+
+    /// The state the mail shows for it: [`still`](Item::still) when set.
+    pub(super) fn shown(&self) -> StateKind {
+        self.still.unwrap_or(self.kind())
+    }
+}
+
+/// Whether an entry of a mail still asks for attention: any step but a resolution, and a
+/// resolution of the duty's own problem while its subjects still need attention.
+pub(super) fn asks_attention(step: &DecidedStep, item: &Item<'_>) -> bool {
+    step.step != Step::Resolved || item.still.is_some()
 }
 
 /// What the composition of one client's pass needs besides the steps.
@@ -139,9 +155,9 @@ pub(super) fn mails(
         let worst = steps
             .iter()
             .filter_map(|i| decided.get(*i))
-            .filter(|s| s.step != Step::Resolved)
-            .filter_map(|s| items.get(s.item))
-            .map(Item::kind)
+            .filter_map(|s| Some((s, items.get(s.item)?)))
+            .filter(|(s, i)| asks_attention(s, i))
+            .map(|(_, i)| i.shown())
             .max_by_key(|k| k.severity())
             .unwrap_or(StateKind::Met);
         mails.push(ComposedMail {
@@ -176,8 +192,8 @@ fn urgency(
         return (true, std::cmp::Reverse(0), String::new(), String::new());
     };
     (
-        step.step == Step::Resolved,
-        std::cmp::Reverse(item.kind().severity()),
+        !asks_attention(step, item),
+        std::cmp::Reverse(item.shown().severity()),
         item.duty.title.clone(),
         item.subject.clone(),
     )

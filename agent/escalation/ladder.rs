@@ -126,6 +126,7 @@ fn run_for(
             reason: current.verdict.reason.clone(),
             ack: None,
             policy,
+            still: (!own).then_some(duty_kind).filter(|k| k.needs_attention()),
         }];
         for subject in subjects {
             units.push(Item {
@@ -137,6 +138,7 @@ fn run_for(
                 subject: subject.subject,
                 ack: None,
                 policy,
+                still: None,
             });
         }
         for mut item in units {

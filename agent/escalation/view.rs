@@ -11,7 +11,7 @@ use dutywatch_checks::verdict::StateKind;
 use jiff::Timestamp;
 
 use super::LISTED;
-use super::compose::{Item, Pass};
+use super::compose::{Item, Pass, asks_attention};
 use super::words::{self, Readers, headline, local};
 use crate::store::DecidedStep;
 
@@ -74,8 +74,8 @@ pub(super) fn view(
     // attention: 1 lapsed, 1 due soon"), not the subjects within them.
     let counts = count_line(order.iter().filter_map(|id| {
         (by_duty.get(id)?.iter())
-            .filter(|(s, _)| s.step != Step::Resolved)
-            .map(|(_, i)| i.kind())
+            .filter(|(s, i)| asks_attention(s, i))
+            .map(|(_, i)| i.shown())
             .max_by_key(|kind| kind.severity())
     }));
     let subject = match blocks.as_slice() {
@@ -208,18 +208,18 @@ fn block(pass: &Pass<'_>, entries: &[(&DecidedStep, &Item<'_>)], readers: Reader
     let c = pass.contractor;
     let zone = &pass.contractor.timezone;
     let duty = entries[0].1.duty;
-    let all_resolved = entries.iter().all(|(s, _)| s.step == Step::Resolved);
+    let all_resolved = !entries.iter().any(|(s, i)| asks_attention(s, i));
     let worst = entries
         .iter()
-        .filter(|(s, _)| s.step != Step::Resolved)
-        .map(|(_, i)| i.kind())
+        .filter(|(s, i)| asks_attention(s, i))
+        .map(|(_, i)| i.shown())
         .max_by_key(|k| k.severity())
         .unwrap_or(StateKind::Met);
     let from = words::evidence_from(c, duty);
     let mut rows: Vec<(&'static str, String)> = Vec::new();
     if let Some((step, item)) = entries.iter().find(|(_, i)| i.subject.is_empty()) {
         rows.push(("State", state_line(item, zone)));
-        if let Some(due) = item.due.filter(|_| item.kind() != StateKind::Met) {
+        if let Some(due) = item.due.filter(|_| item.shown() != StateKind::Met) {
             rows.push(("Due", local(due, zone)));
         }
         rows.push(("Why", item.reason.clone()));
@@ -238,7 +238,7 @@ fn block(pass: &Pass<'_>, entries: &[(&DecidedStep, &Item<'_>)], readers: Reader
     if duty.responsible == Party::Msp && worst == StateKind::Lapsed && readers != Readers::Msp {
         let lapsed_since = entries
             .iter()
-            .filter(|(s, i)| s.step != Step::Resolved && i.kind() == StateKind::Lapsed)
+            .filter(|(s, i)| asks_attention(s, i) && i.shown() == StateKind::Lapsed)
             .map(|(_, i)| i.since)
             .min();
         if let Some(since) = lapsed_since
@@ -329,9 +329,16 @@ fn block(pass: &Pass<'_>, entries: &[(&DecidedStep, &Item<'_>)], readers: Reader
 }
 
 fn state_line(item: &Item<'_>, zone: &jiff::tz::TimeZone) -> String {
-    match item.state {
-        None => "no longer in the evidence".to_owned(),
-        Some(kind) => format!("{} since {}", words::state(kind), local(item.since, zone)),
+    match (item.still, item.state) {
+        (Some(kind), _) => format!(
+            "{} since {}, as its worst subject is",
+            words::state(kind),
+            local(item.since, zone)
+        ),
+        (None, None) => "no longer in the evidence".to_owned(),
+        (None, Some(kind)) => {
+            format!("{} since {}", words::state(kind), local(item.since, zone))
+        }
     }
 }
 
@@ -356,7 +363,14 @@ fn step_words(item: &Item<'_>, step: &DecidedStep) -> String {
             "reminder {n}, every {} until resolved or acknowledged",
             policy_text(policy.repeat_every)
         ),
-        Step::Resolved | Step::Closed => "resolved: this closes the thread".to_owned(),
+        Step::Resolved | Step::Closed => match item.still {
+            Some(kind) => format!(
+                "the duty's own problem is resolved, which closes its thread; its subjects \
+                 are still {} and each is told in its own thread",
+                words::state(kind)
+            ),
+            None => "resolved: this closes the thread".to_owned(),
+        },
     }
 }
 
