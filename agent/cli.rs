@@ -963,6 +963,7 @@ pub fn once(
     daemon::log_crm_problems(&config);
     let mut store = Store::open(&config.database)
         .with_context(|| format!("opening the database `{}`", config.database.display()))?;
+    store.ensure_undamaged()?;
     // A cycle writes history, collector runs and mail as of `now`: dated before what the
     // database holds it would rewrite its past, dated ahead of the clock the daemon would
     // later write behind it.

@@ -195,6 +195,7 @@ impl Daemon {
     ) -> anyhow::Result<Daemon> {
         let mut store = Store::open(&config.database)
             .with_context(|| format!("opening the database `{}`", config.database.display()))?;
+        store.ensure_undamaged()?;
         let lock = daemon_lock(&config.database);
         let worked_until = store
             .latest_activity()

@@ -294,6 +294,77 @@ fn a_damaged_database_file_fails_verify_and_says_how_to_restore() {
 }
 
 #[test]
+fn damage_no_cycle_reads_stops_once_and_the_daemon_before_they_write() {
+    let fixture = util::standard(at("2026-11-23T15:00:00Z"));
+    assert!(
+        fixture
+            .run(&[
+                "once",
+                "--config",
+                "dutywatch.toml",
+                "--at",
+                "2026-11-23T15:00:00Z"
+            ])
+            .status
+            .success()
+    );
+    // A table no cycle reads, spread over several pages; one of its leaves is lost, as a
+    // disk that dropped a write leaves it. A cycle would never meet the damage.
+    let path = fixture.path("state/dutywatch.db");
+    let page = {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        conn.execute_batch(
+            "CREATE TABLE spare (x BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 64)
+             INSERT INTO spare SELECT randomblob(1000) FROM n;
+             PRAGMA wal_checkpoint(TRUNCATE);",
+        )
+        .expect("a spare table");
+        let root: i64 = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'spare'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("its root");
+        let size: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .expect("page size");
+        // The page after the root is one of its leaves.
+        (root * size, size)
+    };
+    let mut bytes = std::fs::read(&path).expect("read");
+    let (from, size) = (page.0 as usize, page.1 as usize);
+    bytes[from..from + size].fill(0xab);
+    std::fs::write(&path, &bytes).expect("write");
+
+    let output = fixture.run(&[
+        "once",
+        "--config",
+        "dutywatch.toml",
+        "--at",
+        "2026-11-23T16:00:00Z",
+    ]);
+    let (stdout, stderr) = text(&output);
+    assert!(!output.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("is DAMAGED (") && stderr.contains("restore the latest backup"),
+        "{stderr}"
+    );
+    let daemon = dutywatch::daemon::Daemon::start_with_clock(
+        fixture.config_path(),
+        fixture.load(),
+        at("2026-11-23T16:00:00Z"),
+        std::sync::Arc::new(dutywatch::clock::FixedClock(at("2026-11-23T16:00:00Z"))),
+    );
+    let Err(error) = daemon else {
+        panic!("the daemon refuses to start on a damaged database");
+    };
+    let error = format!("{error:#}");
+    assert!(error.contains("is DAMAGED ("), "{error}");
+}
+
+#[test]
 fn a_database_of_an_older_version_can_be_backed_up_before_it_is_migrated() {
     let fixture = util::standard(at("2026-11-23T15:00:00Z"));
     assert!(

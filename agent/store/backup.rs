@@ -50,6 +50,19 @@ impl Store {
         }
     }
 
+    /// [`damage`](Store::damage) as an error: what a writer checks before its first pass, so
+    /// a damaged mail queue or history is said at once, not when the nightly backup fails.
+    pub fn ensure_undamaged(&self) -> Result<(), StoreError> {
+        let problems = self.damage()?;
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(StoreError::Damaged {
+            path: self.path.clone(),
+            problems,
+        })
+    }
+
     /// Copies the database to `dest` (created 0600, replaced if it exists) while other
     /// connections keep writing. The copy is a normal dutywatch database: `Store::open` it.
     pub fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {

@@ -120,6 +120,15 @@ pub enum StoreError {
         #[source]
         source: rusqlite_migration::Error,
     },
+    #[error(
+        "the database file {} is DAMAGED ({}): restore the latest backup (README, Backup and restore: stop the unit, remove the -wal and -shm files beside the database, put the copy in place) before dutywatch writes to it again",
+        path.display(),
+        problems.join("; ")
+    )]
+    Damaged {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
     #[error("database {} {}", path.display(), schema_advice(*found, *expected))]
     SchemaVersion {
         path: PathBuf,
