@@ -1076,3 +1076,93 @@ fn a_step_written_into_the_database_by_hand_breaks_evidence_verify() {
     let (step, reason) = daemon.timeline_break().expect("the daemon sees the break");
     assert_eq!(*step, 3, "{reason}");
 }
+
+#[test]
+fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hold_ends() {
+    let fixture = fixture(at("2026-11-01T00:00:00Z"));
+    let run = |args: &[&str]| {
+        let mut all = vec!["incident"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", "dutywatch.toml"]);
+        let output = fixture.run(&all);
+        let (stdout, stderr) = text(&output);
+        (output.status.code(), stdout, stderr)
+    };
+    let ok = |args: &[&str]| {
+        let (code, stdout, stderr) = run(args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        stdout
+    };
+    ok(&[
+        "open",
+        "INC-9",
+        "--by",
+        "SOC",
+        "--at",
+        "2026-10-31T03:30:00Z",
+    ]);
+    ok(&[
+        "discover",
+        "INC-9",
+        "--by",
+        "IT",
+        "--at",
+        "2026-10-31T05:30:00Z",
+    ]);
+    // Filed 25 hours after the 72 were up.
+    ok(&[
+        "report",
+        "INC-9",
+        "--by",
+        "IT",
+        "--number",
+        "DIB-9",
+        "--at",
+        "2026-11-04T06:30:00Z",
+    ]);
+    let show = ok(&["show", "INC-9"]);
+    assert!(
+        show.contains(
+            "done 2026-11-04 01:30 EST (2026-11-04T06:30Z), 25 hours LATE (from discovery)"
+        ),
+        "{show}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["show", "INC-9", "--json"])).expect("show --json");
+    let report = json["clocks"]
+        .as_array()
+        .expect("clocks")
+        .iter()
+        .find(|c| c["clock"] == "report")
+        .expect("the report clock");
+    assert_eq!(report["missed_by_seconds"], 25 * 3600, "{report}");
+
+    // The hold runs until report + 90 days (2027-02-02T06:30Z); releasing before needs a
+    // reason on record.
+    let (code, _, stderr) = run(&["release", "INC-9", "--by", "IT"]);
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains(
+            "cannot be released yet: images and captures must be kept until 2027-02-02T06:30:00Z"
+        ),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(&["release", "INC-9", "--by", "IT", "--force"]);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("--reason"), "{stderr}");
+    ok(&[
+        "release",
+        "INC-9",
+        "--by",
+        "IT",
+        "--force",
+        "--reason",
+        "DoD declined interest",
+    ]);
+    let show = ok(&["show", "INC-9"]);
+    assert!(
+        show.contains("released early (DoD declined interest)"),
+        "{show}"
+    );
+    assert!(show.contains("before the hold ended"), "{show}");
+}

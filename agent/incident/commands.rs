@@ -71,8 +71,18 @@ pub enum IncidentCommand {
     Prime(StepArgs),
     /// Images and packet captures preserved (kept until report + 90 days).
     Preserve(StepArgs),
-    /// The preserved media released (after the 90 days, or DoD declined interest).
-    Release(StepArgs),
+    /// The preserved media released (after the 90 days; earlier only with --force, e.g. DoD
+    /// declined interest).
+    Release {
+        #[command(flatten)]
+        step: StepArgs,
+        /// Release before the 90 days are up (say why with --reason).
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why they are released early, for the record.
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Close the incident; refused while the preservation period runs unless --force.
     Close {
         #[command(flatten)]
@@ -112,8 +122,8 @@ struct Recording {
     title: Option<String>,
     /// `report`'s DIBNet number.
     number: Option<String>,
-    /// `close`'s `--force` and `--reason`.
-    close: Option<(bool, Option<String>)>,
+    /// `close`'s and `release`'s `--force` and `--reason`.
+    early: Option<(bool, Option<String>)>,
 }
 
 impl Recording {
@@ -123,7 +133,7 @@ impl Recording {
             args,
             title: None,
             number: None,
-            close: None,
+            early: None,
         }
     }
 }
@@ -147,13 +157,20 @@ pub fn run(command: IncidentCommand, clock: &dyn Clock) -> anyhow::Result<ExitCo
         IncidentCommand::Malware(a) => Recording::plain(Step::MalwareSubmitted, a),
         IncidentCommand::Prime(a) => Recording::plain(Step::PrimeNotified, a),
         IncidentCommand::Preserve(a) => Recording::plain(Step::Preserved, a),
-        IncidentCommand::Release(a) => Recording::plain(Step::Released, a),
+        IncidentCommand::Release {
+            step,
+            force,
+            reason,
+        } => Recording {
+            early: Some((force, reason)),
+            ..Recording::plain(Step::Released, step)
+        },
         IncidentCommand::Close {
             step,
             force,
             reason,
         } => Recording {
-            close: Some((force, reason)),
+            early: Some((force, reason)),
             ..Recording::plain(Step::Closed, step)
         },
     };
@@ -168,7 +185,7 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
         args,
         title,
         number,
-        close,
+        early,
     } = recording;
     let by = args.by.trim();
     if by.is_empty() {
@@ -189,24 +206,28 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(&config.database)
         .with_context(|| format!("opening the database `{}`", config.database.display()))?;
     let mut note = args.note.clone();
-    if let Some((force, reason)) = &close {
+    if let Some((force, reason)) = &early {
         let current = store
             .incident(&contractor.id, &args.id)?
             .with_context(|| unknown(&args.id))?;
-        if let Some(blocker) = current.incident.close_blocker(at) {
+        let (blocker, done, word) = match step {
+            Step::Released => (current.incident.release_blocker(at), "released", "release"),
+            _ => (current.incident.close_blocker(at), "closed", "close"),
+        };
+        if let Some(blocker) = blocker {
             let reason = reason.as_deref().map(str::trim).unwrap_or_default();
             if !force {
                 bail!(
-                    "incident `{}` cannot be closed yet: {blocker}",
+                    "incident `{}` cannot be {done} yet: {blocker}",
                     current.incident.id
                 );
             }
             if reason.is_empty() {
-                bail!("--force needs --reason: the early close is kept for the record");
+                bail!("--force needs --reason: the early {word} is kept for the record");
             }
             note = Some(match note {
-                Some(n) => format!("closed early ({reason}); {n}"),
-                None => format!("closed early ({reason})"),
+                Some(n) => format!("{done} early ({reason}); {n}"),
+                None => format!("{done} early ({reason})"),
             });
         }
     }
@@ -370,7 +391,19 @@ pub(super) fn clock_line(deadline: &Deadline, config: &Config) -> String {
 /// from (`46 hours left (from discovery)`).
 pub(super) fn clock_state(deadline: &Deadline, config: &Config) -> String {
     let state = match (deadline.done, deadline.left) {
-        (Some(done), _) => format!("done {}", when(done, &config.timezone)),
+        (Some(done), _) => match (deadline.missed_by(), deadline.clock) {
+            (Some(missed), incident::ClockName::Preservation) => format!(
+                "released {}, {} before the hold ended",
+                when(done, &config.timezone),
+                hours_text(missed)
+            ),
+            (Some(missed), _) => format!(
+                "done {}, {} LATE",
+                when(done, &config.timezone),
+                hours_text(missed)
+            ),
+            (None, _) => format!("done {}", when(done, &config.timezone)),
+        },
         (None, Some(left)) if left.is_negative() => {
             format!("OVERDUE by {}", hours_text(left))
         }
@@ -394,6 +427,8 @@ pub(super) fn clock_json(deadline: &Deadline) -> serde_json::Value {
         "seconds_left": deadline.left.map(|l| l.as_secs()),
         "hours_left": deadline.left.map(|l| (l.as_secs() as f64 / 36.0).floor() / 100.0),
         "overdue": deadline.overdue(),
+        // Done after its deadline (or media released before the hold ended), by how much.
+        "missed_by_seconds": deadline.missed_by().map(|m| m.as_secs()),
         "basis": deadline.basis.map(|b| match b {
             Basis::Discovery => "discovery",
             Basis::Detection => "detection",

@@ -227,6 +227,17 @@ impl Incident {
         Ok(())
     }
 
+    /// Why releasing the preserved media at `at` would break the hold (report + 90 days);
+    /// `None` when it has ended (or there is no report yet, which recording refuses anyway).
+    pub fn release_blocker(&self, at: Timestamp) -> Option<String> {
+        let until = self.preserve_until()?;
+        (at < until).then(|| {
+            format!(
+                "images and captures must be kept until {until} (report + 90 days); release them earlier only with --force --reason if DoD declined interest"
+            )
+        })
+    }
+
     /// Why `close` at `now` would leave a duty undone; `None` when it may close.
     pub fn close_blocker(&self, now: Timestamp) -> Option<String> {
         if let Some(until) = self.preserve_until() {
@@ -421,6 +432,18 @@ pub struct Deadline {
 impl Deadline {
     pub fn overdue(&self) -> bool {
         self.left.is_some_and(|left| left.is_negative())
+    }
+
+    /// By how much the step that stops this clock missed it: done after `due`, or for the
+    /// preservation hold, the media released before it ended. `None` while the clock runs
+    /// and when the step kept its deadline. A late DoD report is still late once filed.
+    pub fn missed_by(&self) -> Option<SignedDuration> {
+        let done = self.done?;
+        let missed = match self.clock {
+            ClockName::Preservation => self.due.duration_since(done),
+            _ => done.duration_since(self.due),
+        };
+        missed.is_positive().then_some(missed)
     }
 
     /// The step whose record stops this clock.
