@@ -335,6 +335,12 @@ pub fn build(
     }
     deadlines.sort_by(|a, b| (a.due, &a.duty, &a.subject).cmp(&(b.due, &b.duty, &b.subject)));
 
+    // Times as its readers live them: the contractor's people in the contractor's zone, the
+    // MSP's in the config's.
+    let zone = match party {
+        Party::Contractor => contractor.timezone.clone(),
+        Party::Msp => config.timezone.clone(),
+    };
     // The incidents the 72-hour clocks run on (`dutywatch incident …`) first; an
     // `event_clock` duty's subject with the same id is that incident, listed once.
     let mut incidents = Vec::new();
@@ -356,7 +362,7 @@ pub fn build(
                 StateKind::Open
             },
             due: next.map(|d| d.due),
-            reason: open.summary(config),
+            reason: open.summary(&zone),
         });
     }
     for row in &rows {
@@ -429,12 +435,6 @@ pub fn build(
     }
     going_stale.sort_by_key(|g| (g.stale_at, g.duty.clone()));
 
-    // Times as its readers live them: the contractor's people in the contractor's zone, the
-    // MSP's in the config's.
-    let zone = match party {
-        Party::Contractor => contractor.timezone.clone(),
-        Party::Msp => config.timezone.clone(),
-    };
     let sprs = match (party, client) {
         (Party::Contractor, Some(client)) => Some(sprs::project_client(config, client)),
         _ => None,

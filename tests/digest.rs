@@ -356,6 +356,41 @@ fn a_not_applicable_objective_whose_policy_is_not_on_record_is_deducted() {
 }
 
 #[test]
+fn the_contractors_digest_tells_incident_clocks_in_the_contractors_zone() {
+    let (fixture, out, _) = demo();
+    let config = out.join("dutywatch.toml");
+    let text_of = std::fs::read_to_string(&config).expect("the demo config");
+    std::fs::write(
+        &config,
+        text_of.replacen(
+            "[[contractor]]",
+            "[[contractor]]\ntimezone = \"Asia/Kathmandu\"",
+            1,
+        ),
+    )
+    .expect("write");
+    let output = fixture.run(&[
+        "digest",
+        "--preview",
+        "--party",
+        "contractor",
+        "--config",
+        config.to_str().expect("utf-8"),
+    ]);
+    let (digest, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let lines: Vec<&str> = digest.lines().filter(|l| l.contains("DIBNet by")).collect();
+    assert!(
+        !lines.is_empty(),
+        "the demo has an incident to report:\n{digest}"
+    );
+    for line in lines {
+        assert!(line.contains("+0545"), "{line}");
+        assert!(!line.contains(" EST") && !line.contains(" EDT"), "{line}");
+    }
+}
+
+#[test]
 fn the_preview_renders_text_and_escaped_html_and_requires_preview() {
     let now = at("2026-11-30T12:00:00Z");
     let fixture = Fixture::new();

@@ -275,7 +275,7 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
         now,
     ) {
         if deadline.done.is_none() {
-            println!("  {}", clock_line(&deadline, &config));
+            println!("  {}", clock_line(&deadline, &config.timezone));
         }
     }
     if !update.queued.is_empty() {
@@ -378,31 +378,27 @@ pub(super) fn clock_label(deadline: &Deadline) -> &'static str {
 
 /// One clock as `incident list`, `incident show` and `status` print it: its deadline, the time
 /// left or overdue, and what the report clock runs from.
-pub(super) fn clock_line(deadline: &Deadline, config: &Config) -> String {
-    let due = when(deadline.due, &config.timezone);
+pub(super) fn clock_line(deadline: &Deadline, zone: &jiff::tz::TimeZone) -> String {
+    let due = when(deadline.due, zone);
     format!(
         "{:<28} due {due}  {}",
         clock_label(deadline),
-        clock_state(deadline, config)
+        clock_state(deadline, zone)
     )
 }
 
 /// Where a clock stands: done when, the time left or overdue, and what the report clock runs
 /// from (`46 hours left (from discovery)`).
-pub(super) fn clock_state(deadline: &Deadline, config: &Config) -> String {
+pub(super) fn clock_state(deadline: &Deadline, zone: &jiff::tz::TimeZone) -> String {
     let state = match (deadline.done, deadline.left) {
         (Some(done), _) => match (deadline.missed_by(), deadline.clock) {
             (Some(missed), incident::ClockName::Preservation) => format!(
                 "released {}, {} before the hold ended",
-                when(done, &config.timezone),
+                when(done, zone),
                 hours_text(missed)
             ),
-            (Some(missed), _) => format!(
-                "done {}, {} LATE",
-                when(done, &config.timezone),
-                hours_text(missed)
-            ),
-            (None, _) => format!("done {}", when(done, &config.timezone)),
+            (Some(missed), _) => format!("done {}, {} LATE", when(done, zone), hours_text(missed)),
+            (None, _) => format!("done {}", when(done, zone)),
         },
         (None, Some(left)) if left.is_negative() => {
             format!("OVERDUE by {}", hours_text(left))
@@ -514,7 +510,7 @@ fn list(common: &Common, json: bool, now: Timestamp) -> anyhow::Result<ExitCode>
             writeln!(out, "  {NO_CLOCK}")?;
         }
         for deadline in clocks {
-            writeln!(out, "  {}", clock_line(&deadline, &config))?;
+            writeln!(out, "  {}", clock_line(&deadline, &config.timezone))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -594,7 +590,7 @@ fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result
     if !clocks.is_empty() {
         writeln!(out, "\nclocks as of {}:", when(now, &config.timezone))?;
         for deadline in clocks {
-            writeln!(out, "  {}", clock_line(&deadline, &config))?;
+            writeln!(out, "  {}", clock_line(&deadline, &config.timezone))?;
         }
     }
     Ok(ExitCode::SUCCESS)

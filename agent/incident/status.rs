@@ -36,18 +36,19 @@ impl OpenIncident<'_> {
 
     /// Where it stands in one line, for the weekly digest: the report clock and the next step
     /// in the words of the status section.
-    pub fn summary(&self, config: &Config) -> String {
+    /// Times in `zone` (the digest's readers').
+    pub fn summary(&self, zone: &jiff::tz::TimeZone) -> String {
         let mut parts = Vec::new();
         if let Some(report) = self.report_clock() {
             parts.push(format!(
                 "{}: {}",
                 clock_label(report),
-                clock_state(report, config)
+                clock_state(report, zone)
             ));
         }
         match self.next() {
             Some(next) => {
-                let due = when(next.due, &config.timezone);
+                let due = when(next.due, zone);
                 let (what, _) = next_step_words(next.stopped_by(), &self.stored.incident.id, &due);
                 parts.push(format!("next: {what}"));
             }
@@ -106,7 +107,7 @@ pub fn text(open: &[OpenIncident], config: &Config) -> String {
         );
         match open.report_clock() {
             Some(report) => {
-                let _ = writeln!(out, "    {}", clock_line(report, config));
+                let _ = writeln!(out, "    {}", clock_line(report, &config.timezone));
             }
             None if open.clocks.is_empty() => {
                 let _ = writeln!(out, "    {NO_CLOCK}");
