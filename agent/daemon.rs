@@ -224,7 +224,7 @@ impl Daemon {
             hold: None,
             _lock: lock,
         };
-        daemon.next_collect = plan(daemon.engine.store(), &config, now)?;
+        daemon.next_collect = plan(daemon.engine.store(), &config, None, now)?;
         Ok(daemon)
     }
 
@@ -438,8 +438,13 @@ impl Daemon {
             }
         }
         log_quarantined(&config);
-        let next_collect = plan(self.engine.store(), &config, now)
-            .context("planning the new config's collections")?;
+        let next_collect = plan(
+            self.engine.store(),
+            &config,
+            Some(self.engine.config()),
+            now,
+        )
+        .context("planning the new config's collections")?;
         log_crm_problems(&config);
         if config.database != self.engine.config().database {
             tracing::warn!(
@@ -456,17 +461,24 @@ impl Daemon {
     }
 }
 
-/// When each source of `config` runs next: a source that has never run, or
-/// whose last run is older than its schedule's previous occurrence, at once.
+/// When each source of `config` runs next: at once a source that has never run, whose last
+/// run is older than its schedule's previous occurrence, or that reads somewhere else now
+/// (`moved`); else at its next occurrence.
 fn plan(
     store: &Store,
     config: &Config,
+    running: Option<&Config>,
     now: Timestamp,
 ) -> anyhow::Result<BTreeMap<(String, String), Timestamp>> {
     let mut next = BTreeMap::new();
     for contractor in &config.contractors {
         for source in &contractor.sources {
             let key = (contractor.id.clone(), source.id.clone());
+            if moved(store, running, &contractor.id, source)? {
+                tracing::info!(contractor = %contractor.id, source = %source.id, "SourceChangedCollectingNow");
+                next.insert(key, now);
+                continue;
+            }
             let at = match store.last_run(&contractor.id, &source.id)? {
                 None => now,
                 // Recorded ahead of now by less than the clock's tolerance (further ahead
@@ -480,6 +492,35 @@ fn plan(
         }
     }
     Ok(next)
+}
+
+/// Whether `source` reads somewhere its stored evidence did not come from, so until it is
+/// collected again its duties would be judged on evidence it no longer names (a continuous
+/// duty kept `met` on the old file) or on none (a recurring duty's window keeps only files
+/// the current path matches): its definition differs from the running config's (a reload),
+/// or its newest evidence is a file its path no longer matches (a moved export folder or
+/// config directory, across a restart too).
+fn moved(
+    store: &Store,
+    running: Option<&Config>,
+    client: &str,
+    source: &config::Source,
+) -> anyhow::Result<bool> {
+    let before = running
+        .and_then(|running| running.contractors.iter().find(|c| c.id == client))
+        .and_then(|contractor| contractor.source(&source.id));
+    if before.is_some_and(|before| before.kind != source.kind) {
+        return Ok(true);
+    }
+    let Some(pattern) = source.kind.file_pattern() else {
+        return Ok(false);
+    };
+    let Ok(pattern) = glob::Pattern::new(&pattern.to_string_lossy()) else {
+        return Ok(false);
+    };
+    Ok(store
+        .newest_origin(client, &source.id)?
+        .is_some_and(|origin| !pattern.matches(&origin)))
 }
 
 /// `new` with each client it quarantines that `running` watches kept on the running version

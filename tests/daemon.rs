@@ -507,3 +507,73 @@ fn a_database_removed_or_replaced_under_the_daemon_holds_every_job() {
         assert_eq!(db.exists(), replace, "nothing was created in its place");
     }
 }
+
+#[test]
+fn a_source_pointed_elsewhere_is_collected_at_once_on_reload_and_at_start() {
+    let now = at("2026-11-23T15:00:00Z");
+    let fixture = util::standard(now);
+    let mut daemon = start(&fixture, now);
+    daemon.step(now).expect("step");
+    let state = |daemon: &Daemon, duty: &str| {
+        daemon
+            .engine()
+            .store()
+            .duty_state("acme", duty)
+            .expect("state")
+    };
+    assert_eq!(
+        state(&daemon, "access-review"),
+        Some(dutywatch_checks::verdict::StateKind::Met)
+    );
+    let mails = fixture.mails().len();
+
+    // The export moves to a folder of its own, and the config follows it (reviews run at
+    // 06:00 only, so until tomorrow nothing would read the new path).
+    let moved = |fixture: &util::Fixture, from: &str, to: &str, at: jiff::Timestamp| {
+        fixture.write_dated(to, util::REVIEWS, at);
+        std::fs::remove_file(fixture.path(from)).expect("remove");
+        let config = std::fs::read_to_string(fixture.config_path()).expect("read");
+        fixture.write(
+            "dutywatch.toml",
+            &config.replace(&format!("path = \"{from}\""), &format!("path = \"{to}\"")),
+        );
+    };
+    let t1 = at("2026-11-23T15:05:00Z");
+    moved(
+        &fixture,
+        "evidence/reviews.csv",
+        "evidence/iam/reviews.csv",
+        t1,
+    );
+    daemon.reload(t1).expect("reload");
+    daemon.step(t1).expect("step");
+    assert_eq!(
+        state(&daemon, "access-review"),
+        Some(dutywatch_checks::verdict::StateKind::Met),
+        "judged on the file at its new path, not on none"
+    );
+    let origin = daemon
+        .engine()
+        .store()
+        .newest_origin("acme", "reviews")
+        .expect("origin")
+        .expect("evidence");
+    assert!(origin.ends_with("evidence/iam/reviews.csv"), "{origin}");
+    drop(daemon);
+
+    // Across a restart too.
+    let t2 = at("2026-11-23T15:10:00Z");
+    moved(
+        &fixture,
+        "evidence/iam/reviews.csv",
+        "evidence/soc/reviews.csv",
+        t2,
+    );
+    let mut daemon = start(&fixture, t2);
+    daemon.step(t2).expect("step");
+    assert_eq!(
+        state(&daemon, "access-review"),
+        Some(dutywatch_checks::verdict::StateKind::Met)
+    );
+    assert_eq!(fixture.mails().len(), mails, "no mail: nothing changed");
+}

@@ -105,6 +105,22 @@ impl Store {
     }
 
     /// `started_at` of the latest run of any outcome, for the scheduler's catch-up.
+    /// Where the newest evidence of `client`/`source` came from (a file's path, an API's
+    /// address), `None` before any.
+    pub fn newest_origin(&self, client: &str, source: &str) -> Result<Option<String>, StoreError> {
+        let on_err = self.sql_error(format!("reading the newest evidence of {client}/{source}"));
+        self.conn
+            .prepare_cached(
+                "SELECT origin FROM evidence WHERE client = ?1 AND source = ?2
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![client, source], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(on_err)
+    }
+
     pub fn last_run(&self, client: &str, source: &str) -> Result<Option<Timestamp>, StoreError> {
         let on_err = self.sql_error(format!("reading last run of {client}/{source}"));
         self.conn
