@@ -219,7 +219,7 @@ tolerance = "1h"
     let broken = Fixture::new();
     broken.write(
         "dutywatch.toml",
-        &util::contractor_config("\n[sprs]\nencryption_not_fips_validated_duty = \"bitlocker\"\n\n[digest]\nschedule = \"0 8 * * MON\"\nbase_url = \"compliance.example\"\n"),
+        &util::contractor_config("\n[sprs]\nencryption_not_fips_validated_duty = \"bitlocker\"\nmfa_remote_and_privileged_duty = \"access-review\"\n\n[digest]\nschedule = \"0 8 * * MON\"\nbase_url = \"compliance.example\"\n"),
     );
     broken.write("crm.csv", util::CRM);
     let output = broken.run(&["check-config", "--config", "dutywatch.toml"]);
@@ -232,6 +232,13 @@ tolerance = "1h"
     );
     assert!(
         said.contains("digest.base_url: `compliance.example` is not a web address"),
+        "{said}"
+    );
+    // A duty that exists but watches another requirement cannot show MFA's partial credit.
+    assert!(
+        said.contains(
+            "sprs.mfa_remote_and_privileged_duty: duty `access-review` does not watch 3.5.3"
+        ),
         "{said}"
     );
 }

@@ -1,6 +1,7 @@
 //! `[digest]` (the weekly digest's schedule and report link) and `[sprs]` (the duties whose
 //! `met` shows a partial-credit fact of the SPRS projection).
 
+use dutywatch_checks::catalog::RequirementId;
 use toml::Spanned;
 
 use super::Context;
@@ -46,38 +47,42 @@ impl Context<'_> {
         Some(DigestConfig { schedule, base_url })
     }
 
-    /// `[sprs]`; in the contractor perspective each named duty must exist (the MSP's config
-    /// may name a duty some clients lack).
+    /// `[sprs]`; in the contractor perspective each named duty must exist and watch the
+    /// requirement whose partial credit it shows (`watches(duty, requirement)`: `None` when
+    /// no such duty; the MSP's config may name a duty some clients lack).
     pub(super) fn sprs(
         &mut self,
         raw: Option<&Spanned<RawSprs>>,
-        duty_exists: &dyn Fn(&str) -> bool,
+        watches: &dyn Fn(&str, RequirementId) -> Option<bool>,
     ) -> SprsConfig {
         let Some(raw) = raw.map(Spanned::get_ref) else {
             return SprsConfig::default();
         };
-        let mut duty = |value: &Option<Spanned<String>>, key: &str| {
+        let mut duty = |value: &Option<Spanned<String>>, key: &str, requirement: RequirementId| {
             let value = value.as_ref()?;
             let id = value.get_ref().trim();
-            if duty_exists(id) {
-                Some(id.to_owned())
-            } else {
-                self.error(
-                    value.span().start,
-                    key,
-                    format!("no duty `{id}` is configured; name the duty whose `met` shows this"),
-                );
-                None
-            }
+            let problem = match watches(id, requirement) {
+                Some(true) => return Some(id.to_owned()),
+                Some(false) => format!(
+                    "duty `{id}` does not watch {requirement}, so its `met` cannot show this; name a duty whose `objectives` are {requirement}'s"
+                ),
+                None => {
+                    format!("no duty `{id}` is configured; name the duty whose `met` shows this")
+                }
+            };
+            self.error(value.span().start, key, problem);
+            None
         };
         SprsConfig {
             mfa_remote_and_privileged_duty: duty(
                 &raw.mfa_remote_and_privileged_duty,
                 "sprs.mfa_remote_and_privileged_duty",
+                dutywatch_checks::sprs::MFA,
             ),
             encryption_not_fips_validated_duty: duty(
                 &raw.encryption_not_fips_validated_duty,
                 "sprs.encryption_not_fips_validated_duty",
+                dutywatch_checks::sprs::FIPS_CRYPTO,
             ),
         }
     }

@@ -548,12 +548,19 @@ pub fn parse_with(
         .as_ref()
         .and_then(|part| cx.section(part, "sprs", None));
     let sprs = match raw.perspective {
-        Perspective::Contractor => cx.sprs(raw_sprs, &|id| {
-            contractors
+        Perspective::Contractor => cx.sprs(raw_sprs, &|id, requirement| {
+            let mut duties = contractors
                 .iter()
-                .any(|c: &Contractor| c.duty(id).is_some())
+                .filter_map(|c: &Contractor| c.duty(id))
+                .peekable();
+            duties.peek()?;
+            Some(duties.any(|duty| {
+                duty.objectives
+                    .iter()
+                    .any(|o| o.requirement() == requirement)
+            }))
         }),
-        Perspective::Msp => cx.sprs(raw_sprs, &|_| true),
+        Perspective::Msp => cx.sprs(raw_sprs, &|_, _| Some(true)),
     };
 
     // A client's own errors quarantine it in MSP mode, as long as everything outside the

@@ -104,13 +104,13 @@ fn sprs_section(digest: &Digest) -> Html {
          <div class=\"label\">score with the known lapses alone ({} points lost to lapses)</div></div>\
          <div class=\"figure\"><div class=\"value {}\">{}</div>\
          <div class=\"label\">Conditional Level 2 needs {CONDITIONAL_MINIMUM}: {}</div></div></div>",
-        class(p.proven.reaches_conditional),
+        class(p.proven.conditional_possible),
         p.proven
             .score
             .map_or_else(|| "none".to_owned(), |s| s.to_string()),
         escape(&score_text(p.proven.score)),
         p.proven.deducted,
-        class(p.lapses.reaches_conditional),
+        class(p.lapses.conditional_possible),
         p.lapses
             .score
             .map_or_else(|| "none".to_owned(), |s| s.to_string()),

@@ -108,6 +108,11 @@ pub struct Figure {
     pub ssp: bool,
     /// A score of at least 88 (32 CFR 170.21(a)(2)(i)); `false` without a score.
     pub reaches_conditional: bool,
+    /// Conditional Level 2 status is within reach in this view: a score of at least 88 and
+    /// every requirement it counts NOT MET allowed on a POA&M (170.21(a)(2)(ii)–(iii)). A
+    /// lapsed requirement that may never sit on one (3.10.3, a 5-point one) blocks it however
+    /// high the score.
+    pub conditional_possible: bool,
 }
 
 /// The projection of one contractor.
@@ -160,12 +165,12 @@ pub fn project(
                 .iter()
                 .any(|(_, status)| *status == ObjectiveStatus::Lapsed),
             objectives: unproven.into_iter().map(|(o, _)| o).collect(),
-            poam: poam(requirement, partial),
+            poam: poam(requirement, partial, deduction),
         });
     }
     let proven = figure(not_met.iter());
     let lapses = figure(not_met.iter().filter(|n| n.lapsed));
-    let conditional_possible = proven.reaches_conditional && not_met.iter().all(|n| n.poam.allowed);
+    let conditional_possible = proven.conditional_possible;
     Projection {
         proven,
         lapses,
@@ -178,8 +183,10 @@ pub fn project(
 fn figure<'a>(counted: impl Iterator<Item = &'a NotMet>) -> Figure {
     let mut deducted = 0u32;
     let mut ssp = true;
+    let mut all_on_poam = true;
     for item in counted {
         deducted += u32::from(item.deduction);
+        all_on_poam &= item.poam.allowed;
         if item.requirement == SSP {
             ssp = false;
         }
@@ -191,6 +198,7 @@ fn figure<'a>(counted: impl Iterator<Item = &'a NotMet>) -> Figure {
         deducted,
         ssp,
         reaches_conditional: score.is_some_and(|s| s >= CONDITIONAL_MINIMUM),
+        conditional_possible: all_on_poam && score.is_some_and(|s| s >= CONDITIONAL_MINIMUM),
     }
 }
 
@@ -206,7 +214,8 @@ fn deduction(requirement: &Requirement, partial: PartialFacts) -> (u8, bool) {
 }
 
 /// 32 CFR 170.21(a)(2)(ii)–(iii), as the catalog records it per requirement.
-fn poam(requirement: &Requirement, partial: PartialFacts) -> PoamVerdict {
+/// `deduction` is what it costs here: the partial value where that applies.
+fn poam(requirement: &Requirement, partial: PartialFacts, deduction: u8) -> PoamVerdict {
     let (allowed, why) = match requirement.poam {
         PoamEligibility::Eligible => (true, "1-point requirement".to_owned()),
         PoamEligibility::OnlyIfEncryptionNotFipsValidated => {
@@ -229,9 +238,9 @@ fn poam(requirement: &Requirement, partial: PartialFacts) -> PoamVerdict {
                 false,
                 "named in 32 CFR 170.21(a)(2)(iii): never on a POA&M".to_owned(),
             ),
-            Some(points) => (
+            Some(_) => (
                 false,
-                format!("worth {points} points: only 1-point requirements may sit on a POA&M"),
+                format!("worth {deduction} points: only 1-point requirements may sit on a POA&M"),
             ),
         },
     };
@@ -278,6 +287,16 @@ mod tests {
     }
 
     #[test]
+    fn a_lapse_never_allowed_on_a_poam_blocks_conditional_status_with_the_lapses_alone() {
+        // 3.10.3 (escort visitors) is worth 1 point but is one of the six never on a POA&M.
+        let p = project(&statuses(&[], &["3.10.3[a]"]), PartialFacts::default());
+        assert_eq!(p.lapses.score, Some(109));
+        assert!(p.lapses.reaches_conditional);
+        assert!(!p.lapses.conditional_possible);
+        assert!(!p.conditional_possible);
+    }
+
+    #[test]
     fn an_objective_missing_from_the_input_is_not_proven() {
         let mut map = statuses(&[], &[]);
         map.remove(&"3.1.3[b]".parse().unwrap());
@@ -308,6 +327,8 @@ mod tests {
         // 103 reaches 88, but 3.1.1 may not sit on a POA&M.
         assert!(p.proven.reaches_conditional);
         assert!(!p.conditional_possible);
+        // With the lapses alone only 3.1.4 counts, which may.
+        assert!(p.lapses.conditional_possible);
     }
 
     #[test]
@@ -328,8 +349,13 @@ mod tests {
         assert_eq!(partial.proven.score, Some(107));
         assert_eq!(partial.not_met[0].deduction, 3);
         assert!(partial.not_met[0].partial);
-        // 3 points still exceed 1: not on a POA&M.
+        // 3 points still exceed 1: not on a POA&M, and the reason gives what it costs here.
         assert!(!partial.not_met[0].poam.allowed);
+        assert!(
+            partial.not_met[0].poam.why.contains("worth 3 points"),
+            "{}",
+            partial.not_met[0].poam.why
+        );
         // A fact for 3.5.3 changes nothing when 3.5.3 is met.
         let met = project(
             &statuses(&[], &[]),
