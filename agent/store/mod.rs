@@ -388,7 +388,9 @@ fn create_hint(path: &Path, source: &std::io::Error) -> &'static str {
     if source.kind() == std::io::ErrorKind::PermissionDenied && path.exists() {
         " (it exists, but this user may not write it: dutywatch writes the database and the \
          -wal and -shm files beside it, so it needs write access to the file and its \
-         directory; `status` and `evidence verify` only read)"
+         directory; `status` and `evidence verify` only read the database, but SQLite's WAL \
+         mode needs them to write its -shm file beside it too: run them as the service's \
+         user, e.g. `sudo -u dutywatch dutywatch status`)"
     } else {
         ""
     }
