@@ -54,7 +54,12 @@ pub enum SmtpFailure {
         category: &'static str,
         reply: String,
     },
-    #[error("no answer within {secs}s (`[mail] timeout`); transient, will be retried")]
+    #[error(
+        "no answer within {secs}s (`[mail] timeout`); transient, will be retried. A relay this \
+         slow to answer the end of a message may have taken it, and the retry then delivers it \
+         twice (same Message-ID): RFC 5321 gives that answer up to 10 minutes, so raise \
+         `timeout` for a slow relay"
+    )]
     Timeout { secs: u64 },
     #[error("cannot talk to the relay: {detail}; transient, will be retried")]
     Connection { detail: String },
@@ -372,7 +377,7 @@ fn classify(error: &lettre::transport::smtp::Error, config: &SmtpConfig) -> Smtp
         };
     }
     let detail = scrub(&error.to_string(), login);
-    if error.is_timeout() {
+    if error.is_timeout() || is_socket_timeout(error) {
         SmtpFailure::Timeout {
             secs: config.timeout.as_secs(),
         }
@@ -386,6 +391,24 @@ fn classify(error: &lettre::transport::smtp::Error, config: &SmtpConfig) -> Smtp
     } else {
         SmtpFailure::Connection { detail }
     }
+}
+
+/// A read or write that ran past the socket's timeout: lettre files it as a network error,
+/// and Linux reports it as `EAGAIN` ("Resource temporarily unavailable"), not as timed out.
+fn is_socket_timeout(error: &lettre::transport::smtp::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            )
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// A handshake that fails inside rustls surfaces as an I/O error wrapping a `rustls::Error`
@@ -544,6 +567,71 @@ mod tests {
         assert_eq!(category(code("421")), "connection");
         assert_eq!(category(code("535")), "authentication");
         assert_eq!(category(code("501")), "syntax");
+    }
+
+    #[test]
+    fn a_relay_that_never_answers_the_end_of_a_message_is_a_timeout_said_as_such() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Answers everything up to the message's final dot, then says nothing (and keeps the
+        // connection open until the client gives up).
+        let relay = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut out = stream.try_clone().unwrap();
+            let mut lines = BufReader::new(stream);
+            out.write_all(b"220 relay ESMTP\r\n").unwrap();
+            let mut line = String::new();
+            let mut in_data = false;
+            loop {
+                line.clear();
+                if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                if in_data {
+                    if line == ".\r\n" {
+                        // Wait for the client to hang up.
+                        let _ = lines.read_line(&mut line);
+                        return;
+                    }
+                    continue;
+                }
+                let reply: &[u8] = match line.get(..4).map(str::to_ascii_uppercase).as_deref() {
+                    Some("EHLO") => b"250 relay\r\n",
+                    Some("DATA") => {
+                        in_data = true;
+                        b"354 go on\r\n"
+                    }
+                    Some("QUIT") => return,
+                    _ => b"250 ok\r\n",
+                };
+                out.write_all(reply).unwrap();
+            }
+        });
+        let config = SmtpConfig {
+            host: "127.0.0.1".into(),
+            port,
+            tls: SmtpTls::None,
+            login: None,
+            timeout: Duration::from_secs(1),
+        };
+        let mailer = SmtpMailer::new("dutywatch@acme.example".parse().unwrap(), &config);
+        let mail = OutgoingMail {
+            to: vec!["it@acme.example".into()],
+            cc: Vec::new(),
+            subject: "s".into(),
+            body: "b".into(),
+            html: None,
+            thread: crate::store::MailThread::default(),
+        };
+        let error = mailer
+            .send(&mail, "<m@acme.example>", &["it@acme.example".to_owned()])
+            .expect_err("no answer to the final dot");
+        let text = error.to_string();
+        assert!(text.contains("no answer within 1s"), "{text}");
+        assert!(text.contains("may have taken it"), "{text}");
+        assert!(!text.contains("temporarily unavailable"), "{text}");
+        relay.join().unwrap();
     }
 
     #[test]
