@@ -35,12 +35,17 @@ pub fn record(config_path: &Path, said: &Said<'_>, clock: &dyn Clock) -> anyhow:
     let config = load(config_path)?;
     let contractor = contractor(&config, said.client)?;
     let duty = contractor.duty(said.duty).with_context(|| {
-        let ids: Vec<&str> = contractor.duties.iter().map(|d| d.id.as_str()).collect();
+        // A CRM library makes hundreds of duties: the likeliest one, not all of them.
+        let ids = contractor.duties.iter().map(|d| d.id.as_str());
+        let hint = match dutywatch_checks::join::closest(said.duty, ids) {
+            Some(id) => format!("did you mean `{id}`?"),
+            None => "`dutywatch status --library` lists them".to_owned(),
+        };
         format!(
-            "no duty `{}` for contractor `{}`; its duties: {}",
+            "no duty `{}` for contractor `{}` ({} duties); {hint}",
             said.duty,
             contractor.id,
-            ids.join(", ")
+            contractor.duties.len()
         )
     })?;
     let reason = said.reason.trim();

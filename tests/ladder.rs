@@ -440,9 +440,17 @@ fn ack_and_silence_refuse_what_they_cannot_keep_saying_how_to_fix_it() {
     let (ok, said) = run(&["ack", "traning", "--by", "Dana", "--reason", "booked"]);
     assert!(!ok);
     assert!(
-        said.contains("no duty `traning`") && said.contains("training"),
+        said.contains("no duty `traning`") && said.contains("did you mean `training`?"),
         "{said}"
     );
+    // Nothing close: where to find them, not every id of the library.
+    let (ok, said) = run(&["ack", "zzz-none", "--by", "Dana", "--reason", "booked"]);
+    assert!(!ok);
+    assert!(
+        said.contains("`dutywatch status --library` lists them"),
+        "{said}"
+    );
+    assert!(!said.contains("access-review"), "{said}");
     let (ok, said) = run(&[
         "silence",
         "training",
