@@ -352,7 +352,10 @@ impl Engine {
             tracing::warn!(%summary, "PassCancelled");
             return first_error.map_or(Ok(summary), Err);
         }
-        self.evaluation_end(now)?;
+        // Mail already decided is delivered even when a client's ladder failed this pass.
+        if let Err(error) = self.evaluation_end(now) {
+            first_error.get_or_insert(error);
+        }
         let (sent, failed) = self.deliver_since(now)?;
         summary.mails_sent = sent;
         summary.mail_failures = failed;
@@ -785,7 +788,7 @@ impl Engine {
                 let pattern = contractor
                     .source(&duty.source)
                     .and_then(|source| source.kind.file_pattern())
-                    .and_then(|pattern| glob::Pattern::new(&pattern.to_string_lossy()).ok());
+                    .and_then(crate::sources::file::origin_pattern);
                 newest_per_origin(headers, now, pattern.as_ref())
             }
             Ok(headers) => headers,
@@ -1242,7 +1245,7 @@ fn newest_per_origin(
                 return true;
             }
             let current = match pattern {
-                Some(pattern) => pattern.matches(&header.origin),
+                Some(pattern) => crate::sources::file::matches_origin(pattern, &header.origin),
                 None => seen.is_empty(),
             };
             current && seen.insert(header.origin.clone())

@@ -790,3 +790,31 @@ fn a_collector_that_recovers_onto_failing_subjects_is_not_told_as_met() {
         );
     }
 }
+
+#[test]
+fn a_damaged_subject_row_silences_only_its_own_duty() {
+    let t0 = at("2026-12-01T14:00:00Z");
+    let fixture = fixture(t0);
+    fixture.write_dated("evidence/mfa.json", util::MFA_BAD, t0);
+    let mut engine = util::engine(&fixture);
+    engine.cycle(t0).expect("cycle");
+    // b@'s row of mfa-registered no longer reads (a state no version knows).
+    let db = fixture.path("state/dutywatch.db");
+    rusqlite::Connection::open(&db)
+        .expect("open")
+        .execute_batch("UPDATE subject_state SET state = 'waived' WHERE duty = 'mfa-registered'")
+        .expect("damage");
+    let before = fixture.mails();
+    // The access review falls due soon (due 2026-12-30, warned 14 days ahead): its step and
+    // mail still happen, and the pass says what it could not do.
+    let t1 = at("2026-12-17T14:00:00Z");
+    fixture.write_dated("evidence/mfa.json", util::MFA_BAD, t1);
+    let error = engine.cycle(t1).expect_err("the damaged duty is an error");
+    assert!(format!("{error:#}").contains("mfa-registered"), "{error:#}");
+    let new = new_mails(&fixture, &before);
+    assert!(
+        new.iter()
+            .any(|m| m.contains("DUE SOON") && m.contains("Quarterly access review")),
+        "{new:#?}"
+    );
+}

@@ -43,6 +43,10 @@ impl Quiet {
 
 /// Decides and queues the due ladder steps of every watched duty at `now`, but for the clients
 /// `quiet` knows have none; how many mails were queued.
+///
+/// Each client's steps are their own transaction, and a client whose stored state no longer
+/// reads (a damaged row) stops only its own ladder: it is logged, the others' steps are
+/// taken, and its error is answered once they are.
 pub fn run(
     store: &mut Store,
     config: &Config,
@@ -50,6 +54,7 @@ pub fn run(
     quiet: &mut Quiet,
 ) -> Result<usize, StoreError> {
     let mut queued = 0;
+    let mut first_error = None;
     for contractor in &config.contractors {
         if quiet
             .until
@@ -58,23 +63,34 @@ pub fn run(
         {
             continue;
         }
-        let (mails, until) = run_for(store, config, contractor, now)?;
+        let (mails, until) = match run_for(store, config, contractor, now, &mut first_error) {
+            Ok(done) => done,
+            Err(error) => {
+                tracing::error!(contractor = %contractor.id, error = %error, "ClientLadderFailed");
+                first_error.get_or_insert(error);
+                continue;
+            }
+        };
         queued += mails;
         match until {
             Some(until) => quiet.until.insert(contractor.id.clone(), until),
             None => quiet.until.remove(&contractor.id),
         };
     }
-    Ok(queued)
+    first_error.map_or(Ok(queued), Err)
 }
 
 /// One client's pass: the mails queued, and until when its ladder has nothing to do if nothing
 /// it reads changes (`None` when this pass took steps, which changed its threads).
+///
+/// A duty whose stored subjects no longer read is left out of it (logged, and its error kept
+/// in `failed`), so one damaged row does not silence the client's other duties.
 fn run_for(
     store: &mut Store,
     config: &Config,
     contractor: &Contractor,
     now: Timestamp,
+    failed: &mut Option<StoreError>,
 ) -> Result<(usize, Option<Timestamp>), StoreError> {
     let state = store.ladder_state(&contractor.id, now)?;
     // The earliest instant a step waits for, or an acknowledgement or silence ends.
@@ -109,8 +125,16 @@ fn run_for(
             .source(&duty.source)
             .map(|source| source.evidence.name.as_str());
         let policy = config.escalation.policy(duty, kind);
-        let (subjects, worst_live) =
-            store.subjects_to_escalate(&contractor.id, duty.id.as_str())?;
+        let (subjects, worst_live) = match store
+            .subjects_to_escalate(&contractor.id, duty.id.as_str())
+        {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::error!(contractor = %contractor.id, duty = %duty.id, error = %error, "DutyLadderFailed");
+                failed.get_or_insert(error);
+                continue;
+            }
+        };
         let duty_kind = current.verdict.state.kind();
         // The duty as a whole is told when its state is its own (a failing collector, stale
         // evidence, no subjects at all), not when it only repeats its worst subject's: a
@@ -194,7 +218,7 @@ fn run_for(
     // with a lapsed item serves (`view::unnoticed`).
     let lapsed_msp: std::collections::BTreeSet<String> = items
         .iter()
-        .filter(|item| item.duty.responsible == Party::Msp && item.kind() == StateKind::Lapsed)
+        .filter(|item| item.duty.responsible == Party::Msp && item.shown() == StateKind::Lapsed)
         .flat_map(|item| item.duty.objectives.iter())
         .map(|objective| library::verification_id(objective.requirement()))
         .collect();
