@@ -178,6 +178,9 @@ impl Store {
                         tx.prepare_cached("RELEASE duty")?.execute([])?;
                         recorded.push(Ok(one));
                     }
+                    // SQLite itself rolled the whole transaction back (a full disk, an I/O
+                    // error): nothing of the client's is recorded, and that is the error.
+                    Err(source) if tx.is_autocommit() => return Err(source),
                     Err(source) => {
                         tx.prepare_cached("ROLLBACK TO duty")?.execute([])?;
                         tx.prepare_cached("RELEASE duty")?.execute([])?;
@@ -1103,6 +1106,51 @@ pub(super) mod tests {
         // Nothing of the damaged duty's was written: no subject, no history row.
         assert_eq!(count(&t.store, "subject_state"), 0);
         assert_eq!(count(&t.store, "verdict_history"), 3);
+    }
+
+    #[test]
+    fn a_duty_that_fails_half_way_leaves_nothing_of_its_own_and_the_others_recorded() {
+        let mut t = temp_store();
+        let at = ts("2026-11-23T09:00:00Z");
+        for duty in ["devices", "review"] {
+            t.store
+                .record_verdict("acme", duty, at, &due_soon(), &mut |_| None)
+                .unwrap();
+        }
+        // The history row of `review` is refused after its state row was written.
+        t.store
+            .conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER refuse BEFORE INSERT ON verdict_history
+                 WHEN NEW.duty = 'review' BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .unwrap();
+        let lapsed = verdict(
+            State::Lapsed {
+                since: at,
+                overdue: dutywatch_checks::period::Period::from_secs(3_600),
+            },
+            "late",
+        );
+        let recorded = t
+            .store
+            .record_verdicts(
+                "acme",
+                ts("2026-11-23T10:00:00Z"),
+                &[("review", &lapsed), ("devices", &lapsed)],
+            )
+            .unwrap();
+        assert!(recorded[0].is_err());
+        assert!(recorded[1].is_ok());
+        assert_eq!(
+            t.store.duty_state("acme", "review").unwrap(),
+            Some(StateKind::DueSoon),
+            "its state row was rolled back with its history"
+        );
+        assert_eq!(
+            t.store.duty_state("acme", "devices").unwrap(),
+            Some(StateKind::Lapsed)
+        );
     }
 
     #[test]
