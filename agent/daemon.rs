@@ -497,9 +497,10 @@ fn plan(
 /// Whether `source` reads somewhere its stored evidence did not come from, so until it is
 /// collected again its duties would be judged on evidence it no longer names (a continuous
 /// duty kept `met` on the old file) or on none (a recurring duty's window keeps only files
-/// the current path matches): its definition differs from the running config's (a reload),
-/// or its newest evidence is a file its path no longer matches (a moved export folder or
-/// config directory, across a restart too).
+/// the current path matches): its path or address differs from the running config's (a
+/// reload), or its newest evidence is a file its path no longer matches (a moved export
+/// folder or config directory, across a restart too; an API source's new address is only
+/// seen on a reload).
 fn moved(
     store: &Store,
     running: Option<&Config>,
@@ -509,18 +510,23 @@ fn moved(
     let before = running
         .and_then(|running| running.contractors.iter().find(|c| c.id == client))
         .and_then(|contractor| contractor.source(&source.id));
-    if before.is_some_and(|before| before.kind != source.kind) {
+    // Where it reads, not how (a rate limit or a rotated secret moves nothing).
+    if before.is_some_and(|before| {
+        before.kind.file_pattern() != source.kind.file_pattern()
+            || before.kind.api_url() != source.kind.api_url()
+    }) {
         return Ok(true);
     }
-    let Some(pattern) = source.kind.file_pattern() else {
-        return Ok(false);
-    };
-    let Ok(pattern) = glob::Pattern::new(&pattern.to_string_lossy()) else {
+    let Some(pattern) = source
+        .kind
+        .file_pattern()
+        .and_then(crate::sources::file::origin_pattern)
+    else {
         return Ok(false);
     };
     Ok(store
         .newest_origin(client, &source.id)?
-        .is_some_and(|origin| !pattern.matches(&origin)))
+        .is_some_and(|origin| !crate::sources::file::matches_origin(&pattern, &origin)))
 }
 
 /// `new` with each client it quarantines that `running` watches kept on the running version

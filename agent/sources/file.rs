@@ -153,6 +153,24 @@ fn what_is(file_type: FileType) -> &'static str {
     }
 }
 
+/// `pattern` (a source's `path`) as a pattern stored origins are matched against, `None` when
+/// it is no glob pattern at all.
+pub(crate) fn origin_pattern(pattern: &Path) -> Option<glob::Pattern> {
+    glob::Pattern::new(&pattern.to_string_lossy()).ok()
+}
+
+/// Whether a stored evidence row's `origin` is a file the source's pattern still collects:
+/// matched as `glob::glob` walks, one path component at a time (`*` never crosses a `/`), so
+/// a file in a subfolder the pattern no longer reaches is not taken for a current one.
+pub(crate) fn matches_origin(pattern: &glob::Pattern, origin: &str) -> bool {
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    pattern.matches_with(origin, options)
+}
+
 /// The newest file matching `pattern` and its metadata as read to choose it; `None` when no
 /// file matches (yet). A FIFO, device or socket that matches is an error, never opened.
 pub(crate) fn newest_match(
@@ -193,6 +211,17 @@ pub(crate) fn newest_match(
         {
             newest = Some((modified, path, metadata));
         }
+    }
+    // A path that names a folder (not a pattern whose matches include folders): said as
+    // what it is, not as "no file matches".
+    if newest.is_none()
+        && let Ok(metadata) = std::fs::metadata(pattern)
+        && metadata.is_dir()
+    {
+        return Err(CollectError::NotAFile {
+            path: pattern_text,
+            what: what_is(metadata.file_type()),
+        });
     }
     Ok(newest.map(|(_, path, metadata)| (path, metadata)))
 }
@@ -274,6 +303,25 @@ mod tests {
             "{error}"
         );
         assert!(read_bounded(path, 1 << 20, "raise it").is_ok());
+    }
+
+    #[test]
+    fn an_origin_matches_as_the_collector_walks_one_folder_at_a_time() {
+        let pattern = origin_pattern(Path::new("/srv/x/*.csv")).unwrap();
+        assert!(matches_origin(&pattern, "/srv/x/reviews.csv"));
+        assert!(!matches_origin(&pattern, "/srv/x/iam/reviews.csv"));
+        let recursive = origin_pattern(Path::new("/srv/x/**/*.csv")).unwrap();
+        assert!(matches_origin(&recursive, "/srv/x/iam/reviews.csv"));
+    }
+
+    #[test]
+    fn a_path_that_names_a_folder_is_said_to_be_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = newest_match(dir.path()).unwrap_err();
+        assert!(error.to_string().contains("is a directory"), "{error}");
+        // A pattern whose matches include folders still skips them.
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        assert!(newest_match(&dir.path().join("*")).unwrap().is_none());
     }
 
     #[test]
