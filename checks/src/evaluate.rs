@@ -652,8 +652,7 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
                 // ends now. A snapshot that cannot tell (its record of the subject undecided,
                 // or nothing in it to judge: an implausibly empty export, too few records)
                 // neither ends the run nor extends it: evidence missing for a while is no
-                // fix, and would otherwise restart the deadline of a lapse. A usable snapshot
-                // without the subject ends it (an installed patch leaves the pending list).
+                // fix, and would otherwise restart the deadline of a lapse.
                 let mut since = latest;
                 let mut ever_held = false;
                 for (snapshot, outcomes) in &history {
@@ -667,7 +666,12 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
                             break;
                         }
                         Some(Outcome::Undecided(_)) => continue,
-                        None => break,
+                        // Not in a usable snapshot. Under `all` a record is what shows the
+                        // subject passing, so one missing from a pull (paging, a filter)
+                        // shows nothing; under `none` the record is the failure, and its
+                        // absence (an installed patch leaving the pending list) the fix.
+                        None if rule.expect == Quantifier::None => break,
+                        None => continue,
                     }
                 }
                 if !evidence_ids.contains(&since.id) {
@@ -845,15 +849,17 @@ fn any(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'_>) -> V
             // neither ends the run of failures nor extends it.
             for snapshot in evidence.snapshots.iter().rev().skip(1) {
                 let (matched, overall) = fares(snapshot);
+                // A passing record ends the run however few records there were: that is
+                // how the same snapshot was judged when it was the latest.
+                if overall == Some(Outcome::Passes) {
+                    ever_held = true;
+                    break;
+                }
                 if tells_nothing(rule, evidence.kind, snapshot, matched) {
                     continue;
                 }
                 match overall {
                     Some(Outcome::Fails(_)) => since = snapshot,
-                    Some(Outcome::Passes) => {
-                        ever_held = true;
-                        break;
-                    }
                     _ => continue,
                 }
             }

@@ -3697,3 +3697,112 @@ fn evidence_that_tells_nothing_for_a_while_does_not_restart_a_lapse() {
         StateKind::DueSoon
     );
 }
+
+#[test]
+fn a_user_missing_from_one_pull_keeps_their_lapse_and_an_installed_patch_ends_its_own() {
+    let header = "userPrincipalName,userType,isMfaRegistered\n";
+    // Alice fails, is missing from the next pull, and fails again: still failing since the
+    // first (under `all` a record is what would show her passing).
+    let without_alice = csv(
+        2,
+        "2026-11-22T00:00:00Z",
+        "mfa_registration",
+        &format!("{header}bob@x,member,true\ncarol@x,member,true\n"),
+    );
+    let snapshots = [
+        users(1, "2026-11-21T00:00:00Z", false, true),
+        without_alice,
+        users(3, "2026-11-23T00:00:00Z", false, true),
+    ];
+    let verdict = run(
+        &mfa_all(),
+        "mfa_registration",
+        &snapshots,
+        "2026-11-23T06:00:00Z",
+    );
+    assert_eq!(subject(&verdict, "alice@x").state.kind(), StateKind::Lapsed);
+
+    // A critical patch pending, then installed (gone from the pending list), then pending
+    // again: a new failure, from its return.
+    let patches = |id: i64, at: &str, pending: bool| {
+        let rows = if pending {
+            r#"{"deviceId": "d1", "name": "KB1", "severity": "CRITICAL", "status": "PENDING", "timestamp": "2026-10-01 09:00"}"#
+        } else {
+            r#"{"deviceId": "d2", "name": "KB9", "severity": "LOW", "status": "PENDING", "timestamp": "2026-10-01 09:00"}"#
+        };
+        let text = format!(r#"{{"results": [{rows}]}}"#);
+        let parsed = parse("patch", Format::Json, Some("results"), text.as_bytes())
+            .expect("the test evidence reads");
+        snapshot_of(id, at, parsed)
+    };
+    let snapshots = [
+        patches(1, "2026-11-21T00:00:00Z", true),
+        patches(2, "2026-11-22T00:00:00Z", false),
+        patches(3, "2026-11-23T00:00:00Z", true),
+    ];
+    let verdict = run(&patch_none(), "patch", &snapshots, "2026-11-23T06:00:00Z");
+    let kb1 = verdict
+        .subjects
+        .iter()
+        .flatten()
+        .find(|s| s.subject.as_str().contains("KB1"))
+        .expect("KB1");
+    assert_eq!(kb1.state.kind(), StateKind::DueSoon, "{}", kb1.reason);
+}
+
+#[test]
+fn under_any_a_snapshot_that_held_ends_the_run_however_few_its_records() {
+    let mut duty = continuous(
+        "conditional_access_policy",
+        Quantifier::Any,
+        None,
+        "state == 'enabled' and grant_controls contains 'mfa'",
+        "24h",
+    );
+    if let Rule::Continuous(rule) = &mut duty.rule {
+        rule.min_records = 2;
+    }
+    let policies = |mfa: &str, more: bool| {
+        let extra = if more {
+            r#", {"displayName": "Block legacy", "state": "enabled", "grantControls": {"builtInControls": ["block"]}}"#
+        } else {
+            ""
+        };
+        format!(
+            r#"{{"value": [{{"displayName": "MFA", "state": "{mfa}", "grantControls": {{"builtInControls": ["mfa"]}}}}{extra}]}}"#
+        )
+    };
+    let kind = "conditional_access_policy";
+    let snapshots = [
+        json(1, "2026-11-20T00:00:00Z", kind, &policies("disabled", true)),
+        // One record only, fewer than `min_records`, but it holds.
+        json(2, "2026-11-21T00:00:00Z", kind, &policies("enabled", false)),
+        json(3, "2026-11-23T00:00:00Z", kind, &policies("disabled", true)),
+    ];
+    let verdict = run(&duty, kind, &snapshots, "2026-11-23T06:00:00Z");
+    // Failing since the 23rd, not the 20th: due soon, not lapsed.
+    assert_eq!(
+        verdict.state.kind(),
+        StateKind::DueSoon,
+        "{}",
+        verdict.reason
+    );
+    // An undecidable snapshot between two failures neither ends nor restarts the run.
+    let snapshots = [
+        json(1, "2026-11-20T00:00:00Z", kind, &policies("disabled", true)),
+        json(
+            2,
+            "2026-11-21T00:00:00Z",
+            kind,
+            r#"{"value": [{"displayName": "MFA", "state": "enabled"}, {"displayName": "Other", "state": "enabled"}]}"#,
+        ),
+        json(3, "2026-11-23T00:00:00Z", kind, &policies("disabled", true)),
+    ];
+    let verdict = run(&duty, kind, &snapshots, "2026-11-23T06:00:00Z");
+    assert_eq!(
+        verdict.state.kind(),
+        StateKind::Lapsed,
+        "{}",
+        verdict.reason
+    );
+}
