@@ -961,9 +961,8 @@ pub fn once(
     let now = at.unwrap_or_else(|| clock.now());
     let config = load(config_path, Secrets::Read)?;
     daemon::log_crm_problems(&config);
-    let mut store = Store::open(&config.database)
+    let mut store = Store::open_checked(&config.database)
         .with_context(|| format!("opening the database `{}`", config.database.display()))?;
-    store.ensure_undamaged()?;
     // A cycle writes history, collector runs and mail as of `now`: dated before what the
     // database holds it would rewrite its past, dated ahead of the clock the daemon would
     // later write behind it.

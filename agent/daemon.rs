@@ -193,9 +193,8 @@ impl Daemon {
         now: Timestamp,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Daemon> {
-        let mut store = Store::open(&config.database)
+        let mut store = Store::open_checked(&config.database)
             .with_context(|| format!("opening the database `{}`", config.database.display()))?;
-        store.ensure_undamaged()?;
         let lock = daemon_lock(&config.database);
         let worked_until = store
             .latest_activity()

@@ -337,6 +337,8 @@ fn damage_no_cycle_reads_stops_once_and_the_daemon_before_they_write() {
     let (from, size) = (page.0 as usize, page.1 as usize);
     bytes[from..from + size].fill(0xab);
     std::fs::write(&path, &bytes).expect("write");
+    // Nothing else may be written first either: no migration, no checkpoint.
+    let _ = std::fs::remove_file(fixture.path("state/dutywatch.db-wal"));
 
     let output = fixture.run(&[
         "once",
@@ -362,6 +364,10 @@ fn damage_no_cycle_reads_stops_once_and_the_daemon_before_they_write() {
     };
     let error = format!("{error:#}");
     assert!(error.contains("is DAMAGED ("), "{error}");
+    assert!(
+        std::fs::read(&path).expect("read") == bytes,
+        "the damaged file is left exactly as it was"
+    );
 }
 
 #[test]

@@ -22,6 +22,26 @@ const RETRY_PAUSE: Duration = Duration::from_millis(50);
 /// file is damaged and where; a badly damaged one would list thousands.
 const DAMAGE_SHOWN: usize = 10;
 
+/// [`Store::damage`] of a connection (also before migrations, `Store::open_checked`).
+pub(super) fn damage_of(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<String>> {
+    let check = || -> rusqlite::Result<Vec<String>> {
+        let mut stmt = conn.prepare(&format!("PRAGMA quick_check({DAMAGE_SHOWN})"))?;
+        let found = stmt
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(if found == ["ok"] { Vec::new() } else { found })
+    };
+    match check() {
+        // A file damaged enough that the check itself cannot read it.
+        Err(rusqlite::Error::SqliteFailure(error, message))
+            if error.code == rusqlite::ErrorCode::DatabaseCorrupt =>
+        {
+            Ok(vec![message.unwrap_or_else(|| error.to_string())])
+        }
+        other => other,
+    }
+}
+
 impl Store {
     /// The damage SQLite finds in the database file (`PRAGMA quick_check`: every page and
     /// record well formed, without cross-checking indexes), at most the first few problems;
@@ -29,38 +49,7 @@ impl Store {
     /// disk that lost a write, shows here although every evidence row may still verify.
     pub fn damage(&self) -> Result<Vec<String>, StoreError> {
         let on_err = self.sql_error("checking the database file for damage".to_owned());
-        let check = || -> rusqlite::Result<Vec<String>> {
-            let mut stmt = self
-                .conn
-                .prepare(&format!("PRAGMA quick_check({DAMAGE_SHOWN})"))?;
-            let found = stmt
-                .query_map([], |row| row.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(if found == ["ok"] { Vec::new() } else { found })
-        };
-        match check() {
-            Ok(found) => Ok(found),
-            // A file damaged enough that the check itself cannot read it.
-            Err(rusqlite::Error::SqliteFailure(error, message))
-                if error.code == rusqlite::ErrorCode::DatabaseCorrupt =>
-            {
-                Ok(vec![message.unwrap_or_else(|| error.to_string())])
-            }
-            Err(error) => Err(on_err(error)),
-        }
-    }
-
-    /// [`damage`](Store::damage) as an error: what a writer checks before its first pass, so
-    /// a damaged mail queue or history is said at once, not when the nightly backup fails.
-    pub fn ensure_undamaged(&self) -> Result<(), StoreError> {
-        let problems = self.damage()?;
-        if problems.is_empty() {
-            return Ok(());
-        }
-        Err(StoreError::Damaged {
-            path: self.path.clone(),
-            problems,
-        })
+        damage_of(&self.conn).map_err(on_err)
     }
 
     /// Copies the database to `dest` (created 0600, replaced if it exists) while other

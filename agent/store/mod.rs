@@ -200,6 +200,18 @@ impl Store {
     /// file's mode; existing files with group or other bits are tightened, as evidence may
     /// describe a contractor's controlled systems.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, false)
+    }
+
+    /// [`open`](Store::open) for a writer that runs cycles (`once`, the daemon): the file is
+    /// first checked for damage (`Store::damage`), before any migration writes to it, and a
+    /// damaged one is refused ([`StoreError::Damaged`]). It reads every page: about 2 s per
+    /// GB of database on a warm cache.
+    pub fn open_checked(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, true)
+    }
+
+    fn open_with(path: &Path, check_damage: bool) -> Result<Store, StoreError> {
         files::prepare_db_file(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -210,6 +222,19 @@ impl Store {
                 source,
             })?;
         configure(&conn, path)?;
+        if check_damage {
+            let problems = backup::damage_of(&conn).map_err(|source| StoreError::Sql {
+                op: "checking the database file for damage".to_owned(),
+                path: path.to_owned(),
+                source,
+            })?;
+            if !problems.is_empty() {
+                return Err(StoreError::Damaged {
+                    path: path.to_owned(),
+                    problems,
+                });
+            }
+        }
         // WAL must be set before any transaction (SQLite ignores the switch inside one), so
         // it happens above; migrations then take the write lock up front.
         conn.set_transaction_behavior(TransactionBehavior::Immediate);
