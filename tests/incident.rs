@@ -1164,5 +1164,63 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
         show.contains("released early (DoD declined interest)"),
         "{show}"
     );
-    assert!(show.contains("before the hold ended"), "{show}");
+    // Released at the clock (2026-12-01T00:00Z), 63 days 6 hours 30 minutes early.
+    assert!(
+        show.contains("63 days 6 hours before the hold ended"),
+        "{show}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["show", "INC-9", "--json"])).expect("show --json");
+    let hold = json["clocks"]
+        .as_array()
+        .expect("clocks")
+        .iter()
+        .find(|c| c["clock"] == "preservation")
+        .expect("the preservation clock");
+    assert_eq!(hold["missed_by_seconds"], serde_json::Value::Null, "{hold}");
+    assert_eq!(
+        hold["released_early_by_seconds"],
+        (63 * 24 + 6) * 3600 + 30 * 60,
+        "{hold}"
+    );
+}
+
+#[test]
+fn a_contractors_incidents_are_told_in_its_own_zone() {
+    let fixture = fixture(at("2026-11-01T00:00:00Z"));
+    let config = std::fs::read_to_string(fixture.config_path()).expect("config");
+    fixture.write(
+        "dutywatch.toml",
+        &config.replacen(
+            "[[contractor]]",
+            "[[contractor]]\ntimezone = \"Asia/Kathmandu\"",
+            1,
+        ),
+    );
+    let run = |args: &[&str]| {
+        let mut all = vec!["incident"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", "dutywatch.toml"]);
+        let output = fixture.run(&all);
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        stdout
+    };
+    let opened = run(&[
+        "open",
+        "INC-K",
+        "--by",
+        "SOC",
+        "--at",
+        "2026-11-30T03:30:00Z",
+    ]);
+    assert!(opened.contains("2026-11-30 09:15 +0545"), "{opened}");
+    // `list` covers every client, so its heading keeps the config's zone; each incident's
+    // clocks are its contractor's.
+    let list = run(&["list"]);
+    let (_, incident) = list.split_once("acme  INC-K").expect("listed");
+    for output in [run(&["show", "INC-K"]).as_str(), incident] {
+        assert!(output.contains("+0545"), "{output}");
+        assert!(!output.contains(" EST"), "{output}");
+    }
 }

@@ -267,7 +267,7 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
         "{}: {} at {} by {by}",
         stored.incident.id,
         step.describe(),
-        when(at, &config.timezone)
+        when(at, &contractor.timezone)
     );
     for deadline in incident::clocks(
         &stored.incident,
@@ -275,7 +275,7 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
         now,
     ) {
         if deadline.done.is_none() {
-            println!("  {}", clock_line(&deadline, &config.timezone));
+            println!("  {}", clock_line(&deadline, &contractor.timezone));
         }
     }
     if !update.queued.is_empty() {
@@ -423,8 +423,16 @@ pub(super) fn clock_json(deadline: &Deadline) -> serde_json::Value {
         "seconds_left": deadline.left.map(|l| l.as_secs()),
         "hours_left": deadline.left.map(|l| (l.as_secs() as f64 / 36.0).floor() / 100.0),
         "overdue": deadline.overdue(),
-        // Done after its deadline (or media released before the hold ended), by how much.
-        "missed_by_seconds": deadline.missed_by().map(|m| m.as_secs()),
+        // Done after its deadline, by how much; for the preservation hold, the media
+        // released before it ended, by how much.
+        "missed_by_seconds": deadline
+            .missed_by()
+            .filter(|_| deadline.clock != incident::ClockName::Preservation)
+            .map(|m| m.as_secs()),
+        "released_early_by_seconds": deadline
+            .missed_by()
+            .filter(|_| deadline.clock == incident::ClockName::Preservation)
+            .map(|m| m.as_secs()),
         "basis": deadline.basis.map(|b| match b {
             Basis::Discovery => "discovery",
             Basis::Detection => "detection",
@@ -510,7 +518,7 @@ fn list(common: &Common, json: bool, now: Timestamp) -> anyhow::Result<ExitCode>
             writeln!(out, "  {NO_CLOCK}")?;
         }
         for deadline in clocks {
-            writeln!(out, "  {}", clock_line(&deadline, &config.timezone))?;
+            writeln!(out, "  {}", clock_line(&deadline, &contractor.timezone))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -555,7 +563,7 @@ fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result
     writeln!(
         out,
         "opened:         {} by {}",
-        when(stored.opened_at, &config.timezone),
+        when(stored.opened_at, &contractor.timezone),
         stored.opened_by
     )?;
     if let Some(number) = inc.report_number() {
@@ -565,7 +573,7 @@ fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result
         writeln!(
             out,
             "preserve until: {} (report + 90 days)",
-            when(until, &config.timezone)
+            when(until, &contractor.timezone)
         )?;
     }
     writeln!(out, "\ntimeline:")?;
@@ -573,7 +581,7 @@ fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result
         writeln!(
             out,
             "  {}  {:<38} by {}{}{}",
-            when(e.at, &config.timezone),
+            when(e.at, &contractor.timezone),
             e.step.describe(),
             e.by,
             e.report_number
@@ -588,9 +596,9 @@ fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result
     }
     let clocks = incident::clocks(inc, &config.incidents.policy_for(contractor), now);
     if !clocks.is_empty() {
-        writeln!(out, "\nclocks as of {}:", when(now, &config.timezone))?;
+        writeln!(out, "\nclocks as of {}:", when(now, &contractor.timezone))?;
         for deadline in clocks {
-            writeln!(out, "  {}", clock_line(&deadline, &config.timezone))?;
+            writeln!(out, "  {}", clock_line(&deadline, &contractor.timezone))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -231,20 +231,14 @@ impl Incident {
     /// `None` when it has ended (or there is no report yet, which recording refuses anyway).
     pub fn release_blocker(&self, at: Timestamp) -> Option<String> {
         let until = self.preserve_until()?;
-        (at < until).then(|| {
-            format!(
-                "images and captures must be kept until {until} (report + 90 days); release them earlier only with --force --reason if DoD declined interest"
-            )
-        })
+        (at < until && self.at(Step::Released).is_none()).then(|| hold_words(until, "release them"))
     }
 
     /// Why `close` at `now` would leave a duty undone; `None` when it may close.
     pub fn close_blocker(&self, now: Timestamp) -> Option<String> {
         if let Some(until) = self.preserve_until() {
             if now < until && self.at(Step::Released).is_none() {
-                return Some(format!(
-                    "images and captures must be kept until {until} (report + 90 days); close it after that, or with --force --reason if DoD declined interest"
-                ));
+                return Some(hold_words(until, "close it"));
             }
             return None;
         }
@@ -255,6 +249,13 @@ impl Incident {
         }
         None
     }
+}
+
+/// The preservation hold, as `close` and `release` refuse to break it.
+fn hold_words(until: Timestamp, act: &str) -> String {
+    format!(
+        "images and captures must be kept until {until} (report + 90 days); {act} after that, or with --force --reason if DoD declined interest"
+    )
 }
 
 /// Why a step cannot be recorded.
