@@ -124,8 +124,9 @@ pub struct ObjectiveCoverage {
     pub duties: Vec<WatchingDuty>,
     /// Owned (someone has work), but no duty watches it.
     pub unwatched: bool,
-    /// Not applicable, or watched with every duty `met` or `due_soon` (still within its
-    /// period).
+    /// Every duty watching it shows it implemented now (`Rule::shows_implemented`), and it is
+    /// watched at all; a not-applicable one needs no duty, but those that watch it (the
+    /// library's re-confirmation, `lib-na-…`) must show it too.
     pub met: bool,
 }
 
@@ -141,7 +142,8 @@ pub struct Summary {
     pub unowned: usize,
     /// Owned and watched by at least one duty.
     pub watched: usize,
-    /// See [`ObjectiveCoverage::met`]: not-applicable objectives count as met.
+    /// See [`ObjectiveCoverage::met`]: a not-applicable objective counts as met while what
+    /// re-confirms it shows it.
     pub met: usize,
 }
 

@@ -104,7 +104,6 @@ impl Store {
             .map_err(on_err)
     }
 
-    /// `started_at` of the latest run of any outcome, for the scheduler's catch-up.
     /// Where the newest evidence of `client`/`source` came from (a file's path, an API's
     /// address), `None` before any.
     pub fn newest_origin(&self, client: &str, source: &str) -> Result<Option<String>, StoreError> {
@@ -121,6 +120,7 @@ impl Store {
             .map_err(on_err)
     }
 
+    /// `started_at` of the latest run of any outcome, for the scheduler's catch-up.
     pub fn last_run(&self, client: &str, source: &str) -> Result<Option<Timestamp>, StoreError> {
         let on_err = self.sql_error(format!("reading last run of {client}/{source}"));
         self.conn

@@ -359,7 +359,8 @@ impl Store {
     }
 
     /// The state changes of one subject, oldest first: (at, from, to), `to` being a state
-    /// name or `gone`.
+    /// name or `gone`. An audit's question, not a cycle's: it scans `subject_history`, which
+    /// keeps no index (migration 0023: a first cycle writes hundreds of thousands of rows).
     pub fn subject_history(
         &self,
         client: &str,
