@@ -576,4 +576,23 @@ fn a_source_pointed_elsewhere_is_collected_at_once_on_reload_and_at_start() {
         Some(dutywatch_checks::verdict::StateKind::Met)
     );
     assert_eq!(fixture.mails().len(), mails, "no mail: nothing changed");
+    let last = |daemon: &Daemon| {
+        daemon
+            .engine()
+            .store()
+            .last_run("acme", "reviews")
+            .expect("last run")
+    };
+    let collected = last(&daemon);
+    assert_eq!(collected, Some(t2));
+    // Nothing moved: neither a reload nor a restart collects it before its 06:00 run.
+    let t3 = at("2026-11-23T15:15:00Z");
+    daemon.reload(t3).expect("reload");
+    daemon.step(t3).expect("step");
+    assert_eq!(last(&daemon), collected);
+    drop(daemon);
+    let t4 = at("2026-11-23T15:20:00Z");
+    let mut daemon = start(&fixture, t4);
+    daemon.step(t4).expect("step");
+    assert_eq!(last(&daemon), collected);
 }
