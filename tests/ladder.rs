@@ -818,3 +818,32 @@ fn a_damaged_subject_row_silences_only_its_own_duty() {
         "{new:#?}"
     );
 }
+
+#[test]
+fn a_subject_gone_while_others_still_fail_is_not_told_as_nothing_more_needed() {
+    let two = r#"{"value": [{"userPrincipalName": "b@acme.example", "isMfaRegistered": false}, {"userPrincipalName": "c@acme.example", "isMfaRegistered": false}]}"#;
+    let t0 = at("2026-12-01T14:00:00Z");
+    let fixture = fixture(t0);
+    fixture.write_dated("evidence/mfa.json", two, t0);
+    let mut engine = util::engine(&fixture);
+    engine.cycle(t0).expect("cycle");
+    // Past the 24 h tolerance both lapse, and are told so.
+    let t1 = t0 + SignedDuration::from_hours(25);
+    fixture.write_dated("evidence/mfa.json", two, t1);
+    engine.cycle(t1).expect("cycle");
+    let before = fixture.mails();
+    // c@ leaves the export; b@ still has no MFA.
+    let t2 = t0 + SignedDuration::from_hours(26);
+    fixture.write_dated("evidence/mfa.json", util::MFA_BAD, t2);
+    engine.cycle(t2).expect("cycle");
+    let told = new_mails(&fixture, &before);
+    assert!(!told.is_empty(), "c@'s thread is resolved in a mail");
+    for mail in &told {
+        assert!(mail.contains("c@acme.example"), "{mail}");
+        assert!(!mail.contains("nothing more is needed"), "{mail}");
+        assert!(
+            mail.contains("still lapsed for its other subjects"),
+            "{mail}"
+        );
+    }
+}

@@ -151,6 +151,7 @@ fn run_for(
             ack: None,
             policy,
             still: (!own).then_some(duty_kind).filter(|k| k.needs_attention()),
+            duty_now: duty_kind,
         }];
         for subject in subjects {
             units.push(Item {
@@ -163,6 +164,7 @@ fn run_for(
                 ack: None,
                 policy,
                 still: None,
+                duty_now: duty_kind,
             });
         }
         for mut item in units {

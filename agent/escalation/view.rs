@@ -37,6 +37,9 @@ pub(crate) struct Block {
     pub(super) subjects_heading: String,
     pub(super) subjects: Vec<String>,
     pub(super) more: usize,
+    /// Everything in it is resolved, but its duty still needs attention for other subjects
+    /// (told in their own threads): that state.
+    pub(super) duty_still: Option<StateKind>,
 }
 
 /// What the mail of `steps` (indices into `decided`) says, to readers on `readers`' side.
@@ -128,6 +131,11 @@ pub(super) fn view(
         format!(
             "dutywatch checked the duties of {} for the first time on {}. What needs your attention is below, the most urgent first; from now on you hear of each change and of each lapse that is not dealt with.",
             c.name,
+            local(pass.now, zone)
+        )
+    } else if open.is_empty() && blocks.iter().any(|b| b.duty_still.is_some()) {
+        format!(
+            "Resolved as of {}: what is below needs nothing more, but its duty still needs attention for other subjects, each told in its own thread.",
             local(pass.now, zone)
         )
     } else if open.is_empty() {
@@ -253,6 +261,17 @@ fn block(pass: &Pass<'_>, entries: &[(&DecidedStep, &Item<'_>)], readers: Reader
     if !all_resolved {
         rows.push(("What to do", words::next_step(worst, &from)));
     }
+    let duty_now = entries[0].1.duty_now;
+    let duty_still = (all_resolved && duty_now.needs_attention()).then_some(duty_now);
+    if let Some(state) = duty_still {
+        rows.push((
+            "Duty",
+            format!(
+                "still {} for its other subjects, each told in its own thread",
+                words::state(state)
+            ),
+        ));
+    }
     if let Some(ack) = entries.iter().find_map(|(_, i)| i.ack.as_ref()) {
         let until = ack
             .until
@@ -325,6 +344,7 @@ fn block(pass: &Pass<'_>, entries: &[(&DecidedStep, &Item<'_>)], readers: Reader
         subjects_heading,
         subjects,
         more: subject_entries.len().saturating_sub(LISTED),
+        duty_still,
     }
 }
 
