@@ -1139,7 +1139,13 @@ fn done_of(
             step.name
         ));
     }
-    if done.end(zone) <= started {
+    // An instant equal to the start is done as it started (a hand-off logged in the same
+    // second as the detection); a day that ended by the start is before it.
+    let before = match done {
+        When::At(at) => at < started,
+        When::Day(_) => done.end(zone) <= started,
+    };
+    if before {
         return Err(format!(
             "`{}` {} is before `{}` {}, so {} is not counted as done",
             step.done,

@@ -511,6 +511,17 @@ fn broken_incident_registers_never_make_the_duty_met() {
         ],
     );
 
+    // Reported in the very second it was discovered: done then, not before.
+    let same = judged(&incidents(
+        "INC-3,,2026-11-20T08:00:00Z,2026-11-20T10:00:00Z,2026-11-20T12:00:00Z,2026-11-20T12:00:00Z\n",
+    ))
+    .verdict();
+    assert!(
+        !same.reason.contains("not counted as done"),
+        "{}",
+        same.reason
+    );
+
     // Empty time cells: no detection time is no evidence, not a closed event.
     let empty = judged(&incidents(
         "INC-3,,,,,\nINC-4,,2026-11-01T00:00:00Z,2026-11-01T05:00:00Z,,\n",
