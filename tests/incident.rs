@@ -1224,3 +1224,75 @@ fn a_contractors_incidents_are_told_in_its_own_zone() {
         assert!(!output.contains(" EST"), "{output}");
     }
 }
+
+#[test]
+fn warnings_a_later_step_answers_are_cancelled_before_they_go_out() {
+    let fixture = fixture(at("2026-11-20T00:00:00Z"));
+    let incident = |args: &[&str]| {
+        let mut all = vec!["incident"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", "dutywatch.toml"]);
+        let output = fixture.run(&all);
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        stdout
+    };
+    // Recorded after the fact: opened days ago, so its hand-off and report warnings are due
+    // (and queued) the moment it is opened...
+    let opened = incident(&[
+        "open",
+        "INC-T1",
+        "--by",
+        "SOC",
+        "--at",
+        "2026-11-25T10:00:00Z",
+    ]);
+    assert!(opened.contains("queued"), "{opened}");
+    // ...and answered by the steps recorded right after.
+    incident(&[
+        "discover",
+        "INC-T1",
+        "--by",
+        "IT",
+        "--at",
+        "2026-11-25T12:00:00Z",
+    ]);
+    incident(&[
+        "handoff",
+        "INC-T1",
+        "--by",
+        "SOC",
+        "--at",
+        "2026-11-25T11:00:00Z",
+    ]);
+    incident(&[
+        "ack",
+        "INC-T1",
+        "--by",
+        "IT",
+        "--at",
+        "2026-11-25T11:30:00Z",
+    ]);
+    incident(&[
+        "report",
+        "INC-T1",
+        "--by",
+        "IT",
+        "--number",
+        "DIB-1",
+        "--at",
+        "2026-11-27T10:00:00Z",
+    ]);
+    let before = fixture.mails().len();
+    let run = fixture.run(&["once", "--config", "dutywatch.toml"]);
+    assert!(run.status.success(), "{}", text(&run).1);
+    let sent: Vec<(String, String)> = incident_mails(&fixture)
+        .into_iter()
+        .filter(|(_, subject)| subject.contains("INC-T1"))
+        .collect();
+    assert!(
+        sent.is_empty(),
+        "nothing of INC-T1 is overdue any more: {sent:#?} ({} mails before)",
+        before
+    );
+}
