@@ -100,6 +100,10 @@ pub struct WatchingDuty {
     /// Whether its state shows the objective implemented now (`Rule::shows_implemented`):
     /// a continuous condition failing inside its tolerance is `due_soon` and does not.
     pub shows_implemented: bool,
+    /// It has lapsed: its state, or a subject still in the evidence as last judged (an
+    /// export that tells nothing for a while, `no_evidence` or a failing collector, leaves
+    /// its lapsed subjects lapsed, and so does this).
+    pub lapsed: bool,
     pub due: Option<Timestamp>,
     pub reason: String,
     /// Every evidence row the verdict rests on.
@@ -248,6 +252,11 @@ pub fn coverage(config: &Config, store: &Store, client: Option<&str>) -> anyhow:
                     responsible: row.responsible,
                     state: row.state,
                     shows_implemented: row.shows_implemented,
+                    lapsed: row.state == StateKind::Lapsed
+                        || row
+                            .subjects
+                            .iter()
+                            .any(|s| s.gone_at.is_none() && s.state == StateKind::Lapsed),
                     due: row.due,
                     reason: row.reason.clone(),
                     evidence: row.evidence.clone(),

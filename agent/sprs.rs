@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 
 use dutywatch_checks::catalog::ObjectiveId;
 use dutywatch_checks::sprs::{self, ObjectiveStatus, PartialFacts, Projection};
-use dutywatch_checks::verdict::StateKind;
 
 use crate::config::{Config, Perspective};
 use crate::coverage::{self, ClientCoverage};
@@ -67,7 +66,7 @@ pub fn objective_statuses(client: &ClientCoverage) -> BTreeMap<ObjectiveId, Obje
             let id: ObjectiveId = o.objective.parse().ok()?;
             let status = if o.met {
                 ObjectiveStatus::Met
-            } else if o.duties.iter().any(|d| d.state == StateKind::Lapsed) {
+            } else if o.duties.iter().any(|d| d.lapsed) {
                 ObjectiveStatus::Lapsed
             } else {
                 ObjectiveStatus::NotProven

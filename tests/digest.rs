@@ -326,6 +326,45 @@ tolerance = "2d"
 }
 
 #[test]
+fn a_lapse_stays_a_known_lapse_while_an_export_tells_nothing() {
+    let now = at("2026-11-29T12:00:00Z");
+    let fixture = Fixture::new();
+    fixture.write("dutywatch.toml", &util::contractor_config(""));
+    fixture.write("crm.csv", util::CRM);
+    fixture.write_dated("evidence/reviews.csv", util::REVIEWS, now);
+    let lapsed_353 = |fixture: &Fixture| {
+        let (json, stderr) = text(&fixture.run(&["sprs", "--config", "dutywatch.toml", "--json"]));
+        let report: serde_json::Value =
+            serde_json::from_str(&json).unwrap_or_else(|_| panic!("{stderr}"));
+        report["contractors"][0]["projection"]["not_met"]
+            .as_array()
+            .expect("not met")
+            .iter()
+            .find(|n| n["requirement"] == "3.5.3")
+            .and_then(|n| n["lapsed"].as_bool())
+    };
+    // b@ fails, and is past the 24 h tolerance at the second run.
+    for (when, evidence) in [
+        ("2026-11-29T12:00:00Z", util::MFA_BAD),
+        ("2026-11-30T13:00:00Z", util::MFA_BAD),
+        // The export comes back empty: it proves nothing, and b@ stays lapsed as last judged.
+        ("2026-11-30T14:00:00Z", r#"{"value": []}"#),
+    ] {
+        fixture.write_dated("evidence/mfa.json", evidence, at(when));
+        let run = fixture.run(&["once", "--config", "dutywatch.toml", "--at", when]);
+        assert!(run.status.success(), "{}", text(&run).1);
+        if when == "2026-11-30T13:00:00Z" {
+            assert_eq!(lapsed_353(&fixture), Some(true));
+        }
+    }
+    assert_eq!(
+        lapsed_353(&fixture),
+        Some(true),
+        "the known lapse is still counted"
+    );
+}
+
+#[test]
 fn a_not_applicable_objective_whose_policy_is_not_on_record_is_deducted() {
     let (fixture, out, _) = demo();
     let config = out.join("dutywatch.toml");

@@ -347,9 +347,10 @@ fn watched_status(objective: &ObjectiveCoverage) -> (&'static str, &'static str,
     if objective.met {
         return ("satisfied", "pass", remarks);
     }
-    let lapsed = objective.duties.iter().any(|d| {
-        d.state == StateKind::Lapsed || (d.state == StateKind::DueSoon && !d.shows_implemented)
-    });
+    let lapsed = objective
+        .duties
+        .iter()
+        .any(|d| d.lapsed || (d.state == StateKind::DueSoon && !d.shows_implemented));
     (
         "not-satisfied",
         if lapsed { "fail" } else { "other" },
