@@ -123,7 +123,7 @@ pub enum StoreError {
     #[error(
         "the database file {} is DAMAGED ({}): restore the latest backup (README, Backup and restore: stop the unit, remove the -wal and -shm files beside the database, put the copy in place) before dutywatch writes to it again",
         path.display(),
-        problems.join("; ")
+        damage_summary(problems)
     )]
     Damaged {
         path: PathBuf,
@@ -408,6 +408,25 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The first of the problems `quick_check` found, each on one short line: the error says the
+/// file is damaged and where it starts; `evidence verify` lists them all.
+fn damage_summary(problems: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut lines: Vec<String> = problems
+        .iter()
+        .flat_map(|problem| problem.lines())
+        .map(|line| dutywatch_checks::printable::excerpt(line.trim(), 160))
+        .collect();
+    let more = lines.len().saturating_sub(SHOWN);
+    lines.truncate(SHOWN);
+    if more > 0 {
+        lines.push(format!(
+            "{more} more: `dutywatch evidence verify` lists them"
+        ));
+    }
+    lines.join("; ")
+}
+
 /// Why a file that exists could not be opened for writing, when that is the cause.
 fn create_hint(path: &Path, source: &std::io::Error) -> &'static str {
     if source.kind() == std::io::ErrorKind::PermissionDenied && path.exists() {
@@ -515,6 +534,24 @@ mod tests {
 
     use super::test_util::{temp_store, ts};
     use super::*;
+
+    #[test]
+    fn a_damaged_file_is_said_in_a_few_short_lines() {
+        let problems = vec![
+            "*** in database main ***\nPage 359: never used\nPage 360: never used".to_owned(),
+            format!("Tree 17 page 359 cell 1: {}", "x".repeat(500)),
+        ];
+        let said = damage_summary(&problems);
+        assert!(
+            said.starts_with("*** in database main ***; Page 359: never used"),
+            "{said}"
+        );
+        assert!(
+            said.ends_with("; 1 more: `dutywatch evidence verify` lists them"),
+            "{said}"
+        );
+        assert!(said.len() < 400, "{said}");
+    }
 
     fn mode(path: &Path) -> u32 {
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777
