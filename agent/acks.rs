@@ -101,7 +101,7 @@ pub fn record(config_path: &Path, said: &Said<'_>, clock: &dyn Clock) -> anyhow:
             config.database.display()
         );
     }
-    let mut store = Store::open(&config.database)
+    let mut store = Store::open_checked(&config.database)
         .with_context(|| format!("opening the database `{}`", config.database.display()))?;
     if let Some(subject) = said.subject {
         let known = store.subjects(&contractor.id, duty.id.as_str())?;

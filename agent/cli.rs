@@ -702,7 +702,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     config.database.display()
                 );
             }
-            let mut store = Store::open(&config.database)
+            let mut store = Store::open_checked(&config.database)
                 .with_context(|| format!("opening the database `{}`", config.database.display()))?;
             store.cancel_mail(id, clock.now(), reason)?;
             println!("mail #{id} cancelled: it will not be retried ({reason})");
@@ -1756,7 +1756,7 @@ fn evidence_add(
             );
         }
     };
-    let mut store = Store::open(&config.database)?;
+    let mut store = Store::open_checked(&config.database)?;
     let added = crate::manual::add(
         &mut store,
         contractor,

@@ -101,6 +101,8 @@ fn prepare(
     now: Timestamp,
 ) -> anyhow::Result<(Timestamp, Coverage, ChainReport)> {
     let now = Timestamp::from_second(now.as_second())?;
+    // An assessor's package does not rest on a damaged file: restore the backup first.
+    store.ensure_undamaged()?;
     let coverage = coverage::coverage(config, store, client)?;
     let chain = store.verify_chain()?;
     crate::out_dir::clear_previous(out, MARKER, "dutywatch export")?;

@@ -353,6 +353,18 @@ fn damage_no_cycle_reads_stops_once_and_the_daemon_before_they_write() {
         stderr.contains("is DAMAGED (") && stderr.contains("restore the latest backup"),
         "{stderr}"
     );
+    // Nor does anything else write to it, or build an assessor's package on it.
+    for args in [
+        &["ack", "access-review", "--by", "Dana", "--reason", "on it"][..],
+        &["export", "--out", "package"][..],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--config", "dutywatch.toml"]);
+        let output = fixture.run(&all);
+        let (stdout, stderr) = text(&output);
+        assert!(!output.status.success(), "{args:?}: {stdout}");
+        assert!(stderr.contains("is DAMAGED ("), "{args:?}: {stderr}");
+    }
     let daemon = dutywatch::daemon::Daemon::start_with_clock(
         fixture.config_path(),
         fixture.load(),

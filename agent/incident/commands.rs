@@ -203,7 +203,7 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
     };
     let config = load(&args.common.config.config)?;
     let contractor = pick(&config, args.common.client.as_deref())?;
-    let mut store = Store::open(&config.database)
+    let mut store = Store::open_checked(&config.database)
         .with_context(|| format!("opening the database `{}`", config.database.display()))?;
     let mut note = args.note.clone();
     if let Some((force, reason)) = &early {

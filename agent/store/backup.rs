@@ -52,6 +52,19 @@ impl Store {
         damage_of(&self.conn).map_err(on_err)
     }
 
+    /// [`damage`](Store::damage) as an error ([`StoreError::Damaged`]), for what must not
+    /// rest on a damaged file (an assessor's package).
+    pub fn ensure_undamaged(&self) -> Result<(), StoreError> {
+        let problems = self.damage()?;
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(StoreError::Damaged {
+            path: self.path.clone(),
+            problems,
+        })
+    }
+
     /// Copies the database to `dest` (created 0600, replaced if it exists) while other
     /// connections keep writing. The copy is a normal dutywatch database: `Store::open` it.
     pub fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
