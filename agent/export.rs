@@ -46,17 +46,23 @@ impl Exported {
 }
 
 /// The header of `objectives.csv`.
-pub const OBJECTIVE_COLUMNS: [&str; 14] = [
+pub const OBJECTIVE_COLUMNS: [&str; 16] = [
     "client",
     "objective",
     "requirement",
     "family",
     "owner",
+    // `yes` when every duty watching it shows it implemented now (as coverage and the SPRS
+    // projection decide it), else `no`: a duty's `state` alone does not say (`due_soon` is
+    // implemented for a recurring duty inside its period, not for a failing condition).
+    "objective_met",
     "contractor_responsibility",
     "msp_responsibility",
     "duty",
     "responsible",
     "state",
+    // `yes` when this duty's state shows the objective implemented now.
+    "duty_shows_implemented",
     "due",
     "due_local",
     "reason",
@@ -142,12 +148,13 @@ fn write_objectives(
                 objective.requirement.clone(),
                 objective.family.clone(),
                 objective.owner.to_string(),
+                yes_no(objective.met),
                 objective.contractor_does.clone(),
                 objective.msp_does.clone(),
             ];
             if objective.duties.is_empty() {
                 let mut record = lead.to_vec();
-                record.extend(std::iter::repeat_n(String::new(), 7));
+                record.extend(std::iter::repeat_n(String::new(), 8));
                 csv.write_record(&record)?;
             }
             for duty in &objective.duties {
@@ -156,6 +163,7 @@ fn write_objectives(
                     duty.duty.clone(),
                     duty.responsible.to_string(),
                     duty.state.to_string(),
+                    yes_no(duty.shows_implemented),
                     utc(duty.due),
                     local(duty.due, zone),
                     duty.reason.clone(),
@@ -171,6 +179,10 @@ fn write_objectives(
     }
     csv.flush()
         .with_context(|| format!("writing `{}`", path.display()))
+}
+
+fn yes_no(value: bool) -> String {
+    if value { "yes" } else { "no" }.to_owned()
 }
 
 fn write_evidence(path: &Path, evidence: &[&EvidenceRow], zone: &TimeZone) -> anyhow::Result<()> {
@@ -298,7 +310,9 @@ fn readme(coverage: &Coverage, chain: &ChainReport, now: Timestamp, zone: &TimeZ
          Times are RFC 3339 in UTC; columns ending in _local give the same instant in {}.\n\n\
          objectives.csv  every assessment objective (all 320, catalog order) per contractor: its\n\
          \x20               requirement, family, owner per the CRM (contractor, msp, shared,\n\
-         \x20               not_applicable, unowned), each side's responsibility text from the\n\
+         \x20               not_applicable, unowned), whether it is met now (objective_met:\n\
+         \x20               every duty watching it shows it implemented), each side's\n\
+         \x20               responsibility text from the\n\
          \x20               CRM row, and each duty watching it with its state, due time, reason\n\
          \x20               and evidence ids; one row per objective and duty, or one row with an\n\
          \x20               empty duty for an objective no duty watches\n\

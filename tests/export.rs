@@ -173,12 +173,13 @@ fn objectives_csv_round_trips_to_the_coverage_report() {
                 objective.requirement.clone(),
                 objective.family.clone(),
                 objective.owner.to_string(),
+                if objective.met { "yes" } else { "no" }.to_owned(),
                 objective.contractor_does.clone(),
                 objective.msp_does.clone(),
             ];
             if objective.duties.is_empty() {
                 let mut row = lead.clone();
-                row.extend(std::iter::repeat_n(String::new(), 7));
+                row.extend(std::iter::repeat_n(String::new(), 8));
                 expected.push(row);
             }
             for duty in &objective.duties {
@@ -187,6 +188,7 @@ fn objectives_csv_round_trips_to_the_coverage_report() {
                     duty.duty.clone(),
                     duty.responsible.to_string(),
                     duty.state.to_string(),
+                    if duty.shows_implemented { "yes" } else { "no" }.to_owned(),
                     duty.due.map(|d| d.to_string()).unwrap_or_default(),
                     coverage::local(duty.due, &config.timezone),
                     duty.reason.clone(),
@@ -214,6 +216,8 @@ fn objectives_csv_round_trips_to_the_coverage_report() {
     );
     assert_eq!(access[column("due_local")], "2026-12-30 08:00:00 EST");
     assert_eq!(access[column("state")], "met");
+    assert_eq!(access[column("duty_shows_implemented")], "yes");
+    assert_eq!(access[column("objective_met")], "yes");
     let unwatched = rows
         .iter()
         .find(|r| r[column("objective")] == "3.14.1[a]")
@@ -224,6 +228,11 @@ fn objectives_csv_round_trips_to_the_coverage_report() {
             unwatched[column("duty")].as_str()
         ),
         ("msp", "")
+    );
+    assert_eq!(
+        unwatched[column("objective_met")],
+        "no",
+        "nothing watches it"
     );
     let objectives: std::collections::BTreeSet<&str> = rows
         .iter()
