@@ -90,6 +90,11 @@ fn judge(
     }
     let Some(latest) = evidence.latest() else {
         let reason = match evidence.collection {
+            // The contractor's verification of the MSP records what was looked at and found.
+            Collection::Manual if crate::library::is_verification(&duty.id) => format!(
+                "no verification has been recorded; record it with `dutywatch evidence add --duty {} --file <file> --looked-at \"…\" --outcome satisfied|not-satisfied`",
+                duty.id
+            ),
             Collection::Manual => format!(
                 "no evidence has been added; record it with `dutywatch evidence add --duty {} --file <file>`",
                 duty.id

@@ -3817,3 +3817,22 @@ fn under_any_a_snapshot_that_held_ends_the_run_however_few_its_records() {
         verdict.reason
     );
 }
+
+#[test]
+fn a_verification_never_recorded_says_how_to_record_what_was_looked_at() {
+    let mut duty = access_review();
+    duty.id = "ver-3.5.3".parse().expect("an id");
+    let verdict = run_with(
+        &duty,
+        "access_review",
+        &Collection::Manual,
+        &[],
+        &[],
+        "2026-11-23T00:00:00Z",
+    );
+    assert_eq!(verdict.state, State::NoEvidence);
+    assert_reason(
+        &verdict.reason,
+        &["--duty ver-3.5.3 --file <file> --looked-at \"…\" --outcome satisfied|not-satisfied"],
+    );
+}
