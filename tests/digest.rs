@@ -365,6 +365,38 @@ fn a_lapse_stays_a_known_lapse_while_an_export_tells_nothing() {
 }
 
 #[test]
+fn a_verification_that_found_the_msp_failing_is_a_lapse_not_missing_evidence() {
+    let (fixture, out, _) = demo();
+    let config = out.join("dutywatch.toml");
+    let (status, _) = text(&fixture.run(&[
+        "status",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--json",
+    ]));
+    let status: serde_json::Value = serde_json::from_str(&status).expect("status --json");
+    let duty = |id: &str| {
+        status["duties"]
+            .as_array()
+            .expect("duties")
+            .iter()
+            .find(|d| d["duty"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {id}"))
+    };
+    // The demo's contractor looked at the MSP's MFA report and found two members without it.
+    let mfa = duty("ver-3.5.3");
+    assert_eq!(mfa["state"], "lapsed", "{mfa}");
+    let reason = mfa["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("found the MSP's part not satisfied (`outcome` = 'not_satisfied')"),
+        "{reason}"
+    );
+    // A satisfied one is a completion as before.
+    assert_eq!(duty("ver-3.14.1")["state"], "met");
+}
+
+#[test]
 fn a_not_applicable_objective_whose_policy_is_not_on_record_is_deducted() {
     let (fixture, out, _) = demo();
     let config = out.join("dutywatch.toml");

@@ -174,12 +174,35 @@ fn recurring(
     let zone = context.zone;
     // The completion that pushes the due date furthest out, with its due date.
     let mut best: Option<(Timestamp, When, EvidenceId)> = None;
+    // For the contractor's verification of the MSP: the newest record the filter leaves out
+    // (a verification that found the MSP's part not satisfied), with what it says.
+    let verifies = crate::library::is_verification(&duty.id);
+    let mut finding: Option<(Timestamp, String, EvidenceId)> = None;
     let mut notes = Notes::default();
     for snapshot in evidence.snapshots {
         notes.unreadable(&snapshot.findings);
         for record in snapshot.records.iter() {
             match selected(rule.filter.as_ref(), record, context) {
-                Truth::False => continue,
+                Truth::False => {
+                    if verifies
+                        && let (Some(filter), Some(done)) =
+                            (rule.filter.as_ref(), time_of(record, &rule.completed_at))
+                        && done.start(zone) <= context.now
+                        && finding
+                            .as_ref()
+                            .is_none_or(|(at, ..)| done.start(zone) > *at)
+                    {
+                        let said = read_values(filter, record, zone, Values::Kept)
+                            .map(|values| format!(" ({values})"))
+                            .unwrap_or_default();
+                        let words = format!(
+                            "the verification recorded {} found the MSP's part not satisfied{said}",
+                            show_when(done, zone)
+                        );
+                        finding = Some((done.start(zone), words, snapshot.id));
+                    }
+                    continue;
+                }
                 Truth::Unknown => {
                     notes.undecided_filter();
                     continue;
@@ -211,6 +234,20 @@ fn recurring(
                 best = Some((due, done, snapshot.id));
             }
         }
+    }
+    // A verification newer than the last one that was satisfied found the MSP failing: a
+    // finding to act on, not a verification still to be done.
+    if let Some((at, words, id)) = finding
+        && best.is_none_or(|(_, done, _)| at > done.start(zone))
+    {
+        return verdict(
+            State::Lapsed {
+                since: at,
+                overdue: Period::between(at, context.now),
+            },
+            format!("{words}; record a new verification once the MSP has fixed it{notes}"),
+            vec![id],
+        );
     }
     let Some((due, done, id)) = best else {
         let ids = evidence.snapshots.iter().map(|s| s.id).collect();
