@@ -708,12 +708,10 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
                             break;
                         }
                         Some(Outcome::Undecided(_)) => continue,
-                        // Not in a usable snapshot. Under `all` a record is what shows the
-                        // subject passing, so one missing from a pull (paging, a filter)
-                        // shows nothing; under `none` the record is the failure, and its
-                        // absence (an installed patch leaving the pending list) the fix.
-                        None if rule.expect == Quantifier::None => break,
-                        None => continue,
+                        // Not in a usable snapshot: out of the `where`'s scope then, gone, or
+                        // (under `none`) its failure fixed. Which of these cannot be told, so
+                        // the run ends there, as the subject's stored state (gone) says too.
+                        None => break,
                     }
                 }
                 if !evidence_ids.contains(&since.id) {

@@ -3710,10 +3710,10 @@ fn evidence_that_tells_nothing_for_a_while_does_not_restart_a_lapse() {
 }
 
 #[test]
-fn a_user_missing_from_one_pull_keeps_their_lapse_and_an_installed_patch_ends_its_own() {
+fn a_subject_absent_from_a_usable_snapshot_ends_its_run_of_failures() {
     let header = "userPrincipalName,userType,isMfaRegistered\n";
-    // Alice fails, is missing from the next pull, and fails again: still failing since the
-    // first (under `all` a record is what would show her passing).
+    // Alice fails, is absent from the next pull (out of scope, removed, or missing: which
+    // cannot be told, and her stored state says gone), and fails again: a new failure.
     let without_alice = csv(
         2,
         "2026-11-22T00:00:00Z",
@@ -3731,7 +3731,10 @@ fn a_user_missing_from_one_pull_keeps_their_lapse_and_an_installed_patch_ends_it
         &snapshots,
         "2026-11-23T06:00:00Z",
     );
-    assert_eq!(subject(&verdict, "alice@x").state.kind(), StateKind::Lapsed);
+    assert_eq!(
+        subject(&verdict, "alice@x").state.kind(),
+        StateKind::DueSoon
+    );
 
     // A critical patch pending, then installed (gone from the pending list), then pending
     // again: a new failure, from its return.
