@@ -1295,4 +1295,39 @@ fn warnings_a_later_step_answers_are_cancelled_before_they_go_out() {
         "nothing of INC-T1 is overdue any more: {sent:#?} ({} mails before)",
         before
     );
+    // Another incident's waiting warnings are its own, however alike the ids.
+    incident(&[
+        "open",
+        "INC-T2:b",
+        "--by",
+        "SOC",
+        "--at",
+        "2026-11-25T10:00:00Z",
+    ]);
+    incident(&[
+        "open",
+        "inc-t2",
+        "--by",
+        "SOC",
+        "--at",
+        "2026-11-25T10:00:00Z",
+    ]);
+    incident(&[
+        "close",
+        "inc-t2",
+        "--by",
+        "IT",
+        "--force",
+        "--reason",
+        "a duplicate",
+    ]);
+    let run = fixture.run(&["once", "--config", "dutywatch.toml"]);
+    assert!(run.status.success(), "{}", text(&run).1);
+    assert!(
+        incident_mails(&fixture)
+            .iter()
+            .any(|(_, subject)| subject.contains("INC-T2:b")),
+        "{:#?}",
+        incident_mails(&fixture)
+    );
 }

@@ -188,12 +188,7 @@ pub(super) fn warning(
             .collect();
     }
     IncidentMail {
-        key: format!(
-            "incident:{}:{}:{}",
-            contractor.id,
-            incident.id,
-            warning.step.key_part()
-        ),
+        key: dutywatch_checks::incident::warning_key(&contractor.id, &incident.id, warning.step),
         duty: format!("incident:{id}"),
         state: if warning.lapsed || warning.left.is_negative() {
             "lapsed"

@@ -98,38 +98,38 @@ impl Store {
                 }
             }
             for stored in load(&tx, client, None)? {
-                let due = if stored.incident.is_closed() {
-                    Vec::new()
-                } else {
-                    decide(&stored.incident)
-                };
-                // A warning queued earlier that a step recorded since makes untrue (the
+                // A warning still waiting in the outbox whose step was recorded since (the
                 // report filed after the 72-hour warning was decided, a hand-off recorded
-                // late) is cancelled while it waits, not delivered.
-                let keys: Vec<&str> = due.iter().map(|mail| mail.key.as_str()).collect();
-                let keys = serde_json::to_string(&keys)
+                // late), or of an incident now closed, is no longer true: cancelled, not
+                // delivered. One only superseded by a later rung still goes out.
+                let answered: Vec<String> =
+                    dutywatch_checks::incident::answered_warnings(&stored.incident)
+                        .map(|step| {
+                            dutywatch_checks::incident::warning_key(
+                                client,
+                                &stored.incident.id,
+                                step,
+                            )
+                        })
+                        .collect();
+                let answered = serde_json::to_string(&answered)
                     .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                let prefix = format!(
-                    "incident:{}:{}:",
-                    like_escaped(client),
-                    like_escaped(&stored.incident.id)
-                );
                 tx.prepare_cached(
-                    "UPDATE outbox SET cancelled_at = ?4,
+                    "UPDATE outbox SET cancelled_at = ?3,
                         cancel_reason = 'no longer true: a step recorded since answers it'
                      WHERE sent_at IS NULL AND cancelled_at IS NULL
-                       AND (claimed_until IS NULL OR claimed_until <= ?4)
+                       AND (claimed_until IS NULL OR claimed_until <= ?3)
                        AND escalation_id IN (
                            SELECT id FROM escalations
-                            WHERE client = ?1 AND mail_key LIKE ?2 || '%' ESCAPE '\\'
-                              AND mail_key NOT IN (SELECT value FROM json_each(?3)))",
+                            WHERE client = ?1
+                              AND mail_key IN (SELECT value FROM json_each(?2)))",
                 )?
-                .execute(params![client, prefix, keys, ts_text(at)])?;
+                .execute(params![client, answered, ts_text(at)])?;
                 if stored.incident.is_closed() {
                     continue;
                 }
                 update.open += 1;
-                for mail in due {
+                for mail in decide(&stored.incident) {
                     let about = About {
                         client,
                         duty: &mail.duty,
@@ -462,15 +462,3 @@ pub use chain::TimelineReport;
 
 #[cfg(test)]
 mod tests;
-
-/// `text` with LIKE's wildcards (and the escape itself) escaped by `\`.
-fn like_escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}

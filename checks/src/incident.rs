@@ -559,6 +559,29 @@ pub enum WarningStep {
 }
 
 impl WarningStep {
+    /// Every warning an incident can be sent.
+    pub fn all() -> impl Iterator<Item = WarningStep> {
+        [WarningStep::HandoffOverdue, WarningStep::AckOverdue]
+            .into_iter()
+            .chain(REPORT_WARNINGS.into_iter().map(WarningStep::ReportAt))
+            .chain([
+                WarningStep::ReportLapsed,
+                WarningStep::PrimeOverdue,
+                WarningStep::PreservationEnding,
+            ])
+    }
+
+    /// The step whose record makes this warning untrue (what it asks for is done).
+    pub fn answered_by(self) -> Step {
+        match self {
+            WarningStep::HandoffOverdue => Step::HandedOff,
+            WarningStep::AckOverdue => Step::Acknowledged,
+            WarningStep::ReportAt(_) | WarningStep::ReportLapsed => Step::Reported,
+            WarningStep::PrimeOverdue => Step::PrimeNotified,
+            WarningStep::PreservationEnding => Step::Released,
+        }
+    }
+
     pub fn key_part(self) -> String {
         match self {
             WarningStep::HandoffOverdue => "handoff-overdue".to_owned(),
@@ -569,6 +592,19 @@ impl WarningStep {
             WarningStep::PreservationEnding => "preservation-ending".to_owned(),
         }
     }
+}
+
+/// The outbox key of a client's incident warning, decided once over the database's life:
+/// `incident:<client>:<id>:<step>`.
+pub fn warning_key(client: &str, incident: &str, step: WarningStep) -> String {
+    format!("incident:{client}:{incident}:{}", step.key_part())
+}
+
+/// The warnings of `incident` that its recorded steps answer (all of them once it is closed):
+/// one still waiting in the outbox is no longer true and must not go out.
+pub fn answered_warnings(incident: &Incident) -> impl Iterator<Item = WarningStep> + '_ {
+    WarningStep::all()
+        .filter(|step| incident.is_closed() || incident.at(step.answered_by()).is_some())
 }
 
 /// A warning due now: who is told, how much time is left and what is missing.
