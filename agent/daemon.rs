@@ -350,10 +350,16 @@ impl Daemon {
         let outcome = self.engine.pass(&due, &scope, now);
         // Also after a failed pass: it may have stored rows before failing.
         self.chain.check(self.engine.store());
-        let mut summary = outcome?;
+        // A pass that failed for one client (a damaged row it could not judge, its ladder)
+        // still did the others' work; the incident clocks and digests of every client run
+        // all the same, and the failure is answered after them.
+        let (mut summary, failed) = match outcome {
+            Ok(summary) => (summary, None),
+            Err(error) => (crate::engine::Summary::default(), Some(error)),
+        };
         if self.engine.cancellation().is_cancelled() {
             // Stopping: the rest (incident clocks, digests, mail) is done by the next start.
-            return Ok(Some(summary));
+            return failed.map_or(Ok(Some(summary)), Err);
         }
         // After the pass, so an incident source collected just now is merged at once.
         if check_incidents {
@@ -378,6 +384,9 @@ impl Daemon {
             + summary.held
             + summary.mails_sent
             + summary.mail_failures;
+        if let Some(error) = failed {
+            return Err(error);
+        }
         Ok((worked > 0).then_some(summary))
     }
 

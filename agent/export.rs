@@ -52,21 +52,23 @@ pub const OBJECTIVE_COLUMNS: [&str; 16] = [
     "requirement",
     "family",
     "owner",
-    // `yes` when every duty watching it shows it implemented now (as coverage and the SPRS
-    // projection decide it), else `no`: a duty's `state` alone does not say (`due_soon` is
-    // implemented for a recurring duty inside its period, not for a failing condition).
-    "objective_met",
     "contractor_responsibility",
     "msp_responsibility",
     "duty",
     "responsible",
     "state",
-    // `yes` when this duty's state shows the objective implemented now.
-    "duty_shows_implemented",
     "due",
     "due_local",
     "reason",
     "evidence",
+    // Added after the columns above, so readers by position keep working. `yes` when this
+    // duty's state shows the objective implemented now; a `state` alone does not say
+    // (`due_soon` is implemented for a recurring duty inside its period, not for a failing
+    // condition).
+    "duty_shows_implemented",
+    // `yes` when every duty watching the objective shows it implemented now (as coverage and
+    // the SPRS projection decide it), else `no`.
+    "objective_met",
 ];
 
 /// Writes the CSV package of `client` (or every contractor) into `out` as of `now`. `out`
@@ -148,13 +150,13 @@ fn write_objectives(
                 objective.requirement.clone(),
                 objective.family.clone(),
                 objective.owner.to_string(),
-                yes_no(objective.met),
                 objective.contractor_does.clone(),
                 objective.msp_does.clone(),
             ];
             if objective.duties.is_empty() {
                 let mut record = lead.to_vec();
                 record.extend(std::iter::repeat_n(String::new(), 8));
+                record.push(yes_no(objective.met));
                 csv.write_record(&record)?;
             }
             for duty in &objective.duties {
@@ -163,7 +165,6 @@ fn write_objectives(
                     duty.duty.clone(),
                     duty.responsible.to_string(),
                     duty.state.to_string(),
-                    yes_no(duty.shows_implemented),
                     utc(duty.due),
                     local(duty.due, zone),
                     duty.reason.clone(),
@@ -172,6 +173,8 @@ fn write_objectives(
                         .map(|id| format!("E{id}"))
                         .collect::<Vec<_>>()
                         .join(" "),
+                    yes_no(duty.shows_implemented),
+                    yes_no(objective.met),
                 ]);
                 csv.write_record(&record)?;
             }

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use dutywatch_checks::catalog::ObjectiveId;
-use dutywatch_checks::sprs::{self, ObjectiveStatus, PartialFacts, Projection};
+use dutywatch_checks::catalog::{ObjectiveId, RequirementId};
+use dutywatch_checks::sprs::{self, FIPS_CRYPTO, MFA, ObjectiveStatus, PartialFacts, Projection};
 
 use crate::config::{Config, Perspective};
 use crate::coverage::{self, ClientCoverage};
@@ -79,18 +79,29 @@ pub fn objective_statuses(client: &ClientCoverage) -> BTreeMap<ObjectiveId, Obje
 /// A partial-credit fact holds when the duty `[sprs]` names for it is met (or still within
 /// its period) for this contractor.
 fn partial_facts(config: &Config, client: &ClientCoverage) -> PartialFacts {
-    let shown = |duty: &Option<String>| {
+    // Only the duty watching that requirement can show it (an MSP's config names one duty
+    // id for every client; a client whose duty of that id watches something else gets no
+    // partial credit from it).
+    let shown = |duty: &Option<String>, requirement: RequirementId| {
         duty.as_deref().is_some_and(|id| {
             client
                 .objectives
                 .iter()
+                .filter(|o| {
+                    o.objective
+                        .parse::<ObjectiveId>()
+                        .is_ok_and(|o| o.requirement() == requirement)
+                })
                 .flat_map(|o| o.duties.iter())
                 .any(|d| d.duty == id && d.shows_implemented)
         })
     };
     PartialFacts {
-        mfa_remote_and_privileged: shown(&config.sprs.mfa_remote_and_privileged_duty),
-        encryption_not_fips_validated: shown(&config.sprs.encryption_not_fips_validated_duty),
+        mfa_remote_and_privileged: shown(&config.sprs.mfa_remote_and_privileged_duty, MFA),
+        encryption_not_fips_validated: shown(
+            &config.sprs.encryption_not_fips_validated_duty,
+            FIPS_CRYPTO,
+        ),
     }
 }
 

@@ -38,8 +38,9 @@ pub(super) struct Item<'a> {
     /// recorded state, its worst subject's. Its thread resolves (`state` is `met` for the
     /// ladder), but the mail must not say the duty is met or that nothing more is needed.
     pub(super) still: Option<StateKind>,
-    /// The duty's recorded state (its worst subject's when it judges subjects), whichever
-    /// unit this is: a subject's resolution does not resolve a duty whose others still fail.
+    /// The worst state of the duty's subjects still in the evidence (`met` when none or
+    /// when it judges none), whichever unit this is: a subject's resolution does not resolve
+    /// a duty whose other subjects still fail.
     pub(super) duty_now: StateKind,
 }
 

@@ -63,15 +63,25 @@ pub fn run(
         {
             continue;
         }
-        let (mails, until) = match run_for(store, config, contractor, now, &mut first_error) {
+        let mut failed = None;
+        let (mails, until) = match run_for(store, config, contractor, now, &mut failed) {
             Ok(done) => done,
             Err(error) => {
                 tracing::error!(contractor = %contractor.id, error = %error, "ClientLadderFailed");
                 first_error.get_or_insert(error);
+                quiet.until.remove(&contractor.id);
                 continue;
             }
         };
         queued += mails;
+        // A duty left out for a damaged row is tried again next pass, not held quiet.
+        let until = match failed {
+            Some(error) => {
+                first_error.get_or_insert(error);
+                None
+            }
+            None => until,
+        };
         match until {
             Some(until) => quiet.until.insert(contractor.id.clone(), until),
             None => quiet.until.remove(&contractor.id),
@@ -151,7 +161,7 @@ fn run_for(
             ack: None,
             policy,
             still: (!own).then_some(duty_kind).filter(|k| k.needs_attention()),
-            duty_now: duty_kind,
+            duty_now: worst_live.unwrap_or(StateKind::Met),
         }];
         for subject in subjects {
             units.push(Item {
@@ -164,7 +174,7 @@ fn run_for(
                 ack: None,
                 policy,
                 still: None,
-                duty_now: duty_kind,
+                duty_now: worst_live.unwrap_or(StateKind::Met),
             });
         }
         for mut item in units {

@@ -221,8 +221,14 @@ impl Store {
                 path: path.to_owned(),
                 source,
             })?;
-        configure(&conn, path)?;
+        // Checked before `configure`, whose switch to WAL would write to the file.
         if check_damage {
+            conn.busy_timeout(BUSY_TIMEOUT)
+                .map_err(|source| StoreError::Configure {
+                    path: path.to_owned(),
+                    setting: "busy_timeout",
+                    source,
+                })?;
             let problems = backup::damage_of(&conn).map_err(|source| StoreError::Sql {
                 op: "checking the database file for damage".to_owned(),
                 path: path.to_owned(),
@@ -235,6 +241,7 @@ impl Store {
                 });
             }
         }
+        configure(&conn, path)?;
         // WAL must be set before any transaction (SQLite ignores the switch inside one), so
         // it happens above; migrations then take the write lock up front.
         conn.set_transaction_behavior(TransactionBehavior::Immediate);
@@ -421,7 +428,7 @@ fn damage_summary(problems: &[String]) -> String {
     lines.truncate(SHOWN);
     if more > 0 {
         lines.push(format!(
-            "{more} more: `dutywatch evidence verify` lists them"
+            "at least {more} more: `dutywatch evidence verify` lists the first of them"
         ));
     }
     lines.join("; ")
@@ -547,7 +554,9 @@ mod tests {
             "{said}"
         );
         assert!(
-            said.ends_with("; 1 more: `dutywatch evidence verify` lists them"),
+            said.ends_with(
+                "; at least 1 more: `dutywatch evidence verify` lists the first of them"
+            ),
             "{said}"
         );
         assert!(said.len() < 400, "{said}");
