@@ -1331,3 +1331,35 @@ fn warnings_a_later_step_answers_are_cancelled_before_they_go_out() {
         incident_mails(&fixture)
     );
 }
+
+#[test]
+fn a_client_that_cannot_be_judged_does_not_hold_back_the_incident_clocks() {
+    let fixture = fixture(at("2026-11-23T09:00:00Z"));
+    incident_at(
+        &fixture,
+        "2026-11-23T09:00:00Z",
+        &["open", "INC-2", "--by", "Keystone SOC"],
+    );
+    incident_at(
+        &fixture,
+        "2026-11-23T10:00:00Z",
+        &["handoff", "INC-2", "--by", "Keystone SOC"],
+    );
+    let mut daemon = start(&fixture, at("2026-11-23T11:55:00Z"));
+    daemon.step(at("2026-11-23T11:55:00Z")).expect("step");
+    // A row of one of its duties no longer reads: the pass fails for it, every pass.
+    rusqlite::Connection::open(fixture.path("state/dutywatch.db"))
+        .expect("open")
+        .execute_batch("UPDATE duty_state SET state = 'waived' WHERE duty = 'access-review'")
+        .expect("damage");
+    let failed = daemon.step(at("2026-11-23T12:00:00Z"));
+    assert!(failed.is_err(), "the damaged duty is an error");
+    // The 2-hour acknowledgement clock ran out all the same, and its warning went out.
+    assert_eq!(
+        incident_mails(&fixture),
+        [(
+            "ops@acme.example".to_owned(),
+            "[dutywatch] INCIDENT INC-2: hand-off not acknowledged".to_owned()
+        )]
+    );
+}
