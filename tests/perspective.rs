@@ -555,3 +555,52 @@ fn a_shared_duty_wrong_in_different_ways_for_different_clients_is_said_to_each()
         "{stderr}"
     );
 }
+
+#[test]
+fn an_msps_sprs_duty_gives_partial_credit_only_where_it_watches_that_requirement() {
+    let fixture = msp_fixture();
+    // The MSP names its monthly account report (3.1.1) as showing MFA for remote and
+    // privileged users: it is met, but it shows nothing about 3.5.3.
+    let config = std::fs::read_to_string(fixture.config_path()).expect("config");
+    fixture.write(
+        "dutywatch.toml",
+        &config.replacen(
+            "[msp]",
+            "[sprs]\nmfa_remote_and_privileged_duty = \"account-admin-report\"\n\n[msp]",
+            1,
+        ),
+    );
+    let now = at("2026-11-23T15:00:00Z");
+    fixture.write_dated(
+        "acme/reviews.csv",
+        "review_id,account_id,decision,signed_off_at\nQ4,alice,keep,2026-11-10T00:00:00Z\n",
+        now,
+    );
+    let run = fixture.run(&[
+        "once",
+        "--config",
+        "dutywatch.toml",
+        "--at",
+        "2026-11-23T15:00:00Z",
+    ]);
+    assert!(run.status.success(), "{}", util::text(&run).1);
+    let (json, stderr) = util::text(&fixture.run(&[
+        "sprs",
+        "--config",
+        "dutywatch.toml",
+        "--client",
+        "acme",
+        "--json",
+    ]));
+    let report: serde_json::Value =
+        serde_json::from_str(&json).unwrap_or_else(|_| panic!("{json}{stderr}"));
+    let mfa = report["contractors"][0]["projection"]["not_met"]
+        .as_array()
+        .expect("not met")
+        .iter()
+        .find(|n| n["requirement"] == "3.5.3")
+        .cloned()
+        .expect("b@ has no MFA: 3.5.3 is not met");
+    assert_eq!(mfa["deduction"], 5, "{mfa}");
+    assert_eq!(mfa["partial"], false, "{mfa}");
+}
