@@ -817,6 +817,11 @@ fn a_damaged_subject_row_silences_only_its_own_duty() {
             .any(|m| m.contains("DUE SOON") && m.contains("Quarterly access review")),
         "{new:#?}"
     );
+    // Nothing changes after: the damaged duty is tried, and said, again on the next pass, not
+    // held quiet as if it had nothing to tell.
+    let t2 = t1 + SignedDuration::from_mins(5);
+    let again = engine.cycle(t2).expect_err("still damaged");
+    assert!(format!("{again:#}").contains("mfa-registered"), "{again:#}");
 }
 
 #[test]
