@@ -272,6 +272,19 @@ fn fedramp_yes_partial_no_are_read_only_in_a_can_be_inherited_column() {
         load.problems[0].message,
         "owner `Yes` of 3.1.1 is not an owner word here: Yes and No are owner words only in a \"Can Be Inherited\" column"
     );
+    // The example fix maps them as an inheritance column means them, not to "shared".
+    assert!(
+        load.problems[0].help.contains("(e.g. \"Yes\" = \"msp\";"),
+        "{}",
+        load.problems[0].help
+    );
+    assert!(
+        load.problems[1]
+            .help
+            .contains("(e.g. \"No\" = \"contractor\";"),
+        "{}",
+        load.problems[1].help
+    );
     assert!(load.crm.is_empty());
 }
 
@@ -367,7 +380,7 @@ fn an_unknown_owner_word_names_file_line_value_and_the_accepted_words() {
     );
     assert!(
         finding.help.ends_with(
-            "map another word in [contractor.crm_owner_words] (e.g. \"Vendor Managed\" = \"shared\")"
+            "map another word in [contractor.crm_owner_words] to the owner it means here (e.g. \"Vendor Managed\" = \"shared\"; or \"msp\", \"contractor\", \"shared\", \"not_applicable\")"
         ),
         "{}",
         finding.help

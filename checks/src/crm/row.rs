@@ -97,8 +97,9 @@ pub(super) fn parse(raw: RawCrmRow, words: &OwnerWords) -> Parsed {
                     code::INVALID_OWNER,
                     format!("owner `{text}` of {subject} is not an owner word{why}"),
                     format!(
-                        "accepted words (case, spaces and punctuation do not matter) are {}; map another word in [contractor.crm_owner_words] (e.g. \"{text}\" = \"shared\")",
-                        words.accepted()
+                        "accepted words (case, spaces and punctuation do not matter) are {}; map another word in [contractor.crm_owner_words] to the owner it means here (e.g. \"{text}\" = \"{}\"; or \"msp\", \"contractor\", \"shared\", \"not_applicable\")",
+                        words.accepted(),
+                        likely_owner(text)
                     ),
                 );
             }
@@ -291,4 +292,15 @@ fn ignored_columns(owner: Responsibility, filled: [(&'static str, bool); 5]) -> 
         .filter(|(column, is_filled)| *is_filled && !used.contains(column))
         .map(|(column, _)| column)
         .collect()
+}
+
+/// The owner a CRM word most likely stands for, for the example of a fix: in an inheritance
+/// column `Yes` is the provider's and `No` the customer's (crm-formats); anything else is
+/// only an example.
+fn likely_owner(text: &str) -> &'static str {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "yes" | "y" => "msp",
+        "no" | "n" => "contractor",
+        _ => "shared",
+    }
 }
