@@ -396,28 +396,24 @@ fn classify(error: &lettre::transport::smtp::Error, config: &SmtpConfig) -> Smtp
 /// A read or write that ran past the socket's timeout: lettre files it as a network error,
 /// and Linux reports it as `EAGAIN` ("Resource temporarily unavailable"), not as timed out.
 fn is_socket_timeout(error: &lettre::transport::smtp::Error) -> bool {
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>()
-            && matches!(
-                io.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            )
-        {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
+    has_io_error(
+        error,
+        &[std::io::ErrorKind::WouldBlock, std::io::ErrorKind::TimedOut],
+    )
 }
 
 /// A handshake that fails inside rustls surfaces as an I/O error wrapping a `rustls::Error`
 /// (lettre files it under network or connection); find it so the message can point at `tls`.
 fn is_tls_io(error: &lettre::transport::smtp::Error) -> bool {
+    has_io_error(error, &[std::io::ErrorKind::InvalidData])
+}
+
+/// Whether an I/O error of one of `kinds` is among `error`'s causes.
+fn has_io_error(error: &lettre::transport::smtp::Error, kinds: &[std::io::ErrorKind]) -> bool {
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::InvalidData
+            && kinds.contains(&io.kind())
         {
             return true;
         }
