@@ -954,6 +954,17 @@ pub(super) mod tests {
         )
     }
 
+    /// Lapsed at `since`, an hour overdue.
+    pub(in super::super) fn lapsed(since: Timestamp, reason: &str) -> Verdict {
+        verdict(
+            State::Lapsed {
+                since,
+                overdue: dutywatch_checks::period::Period::from_secs(3_600),
+            },
+            reason,
+        )
+    }
+
     /// An escalation policy that mails on every change and remembers what it saw.
     pub(in super::super) fn mail_on_change(
         seen: &mut Vec<(Option<StateKind>, StateKind, i64)>,
@@ -1078,13 +1089,7 @@ pub(super) mod tests {
             .conn
             .execute_batch("UPDATE duty_state SET state = 'waived' WHERE duty = 'devices'")
             .unwrap();
-        let lapsed = verdict(
-            State::Lapsed {
-                since: at,
-                overdue: dutywatch_checks::period::Period::from_secs(3_600),
-            },
-            "no review",
-        );
+        let lapsed = lapsed(at, "no review");
         let recorded = t
             .store
             .record_verdicts(
@@ -1126,13 +1131,7 @@ pub(super) mod tests {
                  WHEN NEW.duty = 'review' BEGIN SELECT RAISE(ABORT, 'refused'); END;",
             )
             .unwrap();
-        let lapsed = verdict(
-            State::Lapsed {
-                since: at,
-                overdue: dutywatch_checks::period::Period::from_secs(3_600),
-            },
-            "late",
-        );
+        let lapsed = lapsed(at, "late");
         let recorded = t
             .store
             .record_verdicts(
