@@ -895,12 +895,10 @@ fn any(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'_>) -> V
                     ever_held = true;
                     break;
                 }
-                if tells_nothing(rule, evidence.kind, snapshot, matched) {
-                    continue;
-                }
-                match overall {
-                    Some(Outcome::Fails(_)) => since = snapshot,
-                    _ => continue,
+                if !tells_nothing(rule, evidence.kind, snapshot, matched)
+                    && matches!(overall, Some(Outcome::Fails(_)))
+                {
+                    since = snapshot;
                 }
             }
             let deadline = add(since.effective_at, rule.tolerance);

@@ -110,8 +110,8 @@ pub struct Figure {
     pub reaches_conditional: bool,
     /// Conditional Level 2 status is within reach in this view: a score of at least 88 and
     /// every requirement it counts NOT MET allowed on a POA&M (170.21(a)(2)(ii)–(iii)). A
-    /// lapsed requirement that may never sit on one (3.10.3, a 5-point one) blocks it however
-    /// high the score.
+    /// lapsed requirement that may never sit on one (3.10.3, or one worth more than a point)
+    /// blocks it however high the score.
     pub conditional_possible: bool,
 }
 
@@ -193,12 +193,13 @@ fn figure<'a>(counted: impl Iterator<Item = &'a NotMet>) -> Figure {
     }
     // At most 313 points can be deducted, so the difference always fits.
     let score = ssp.then(|| MAX_SCORE - i32::try_from(deducted).unwrap_or(i32::MAX / 2));
+    let reaches_conditional = score.is_some_and(|s| s >= CONDITIONAL_MINIMUM);
     Figure {
         score,
         deducted,
         ssp,
-        reaches_conditional: score.is_some_and(|s| s >= CONDITIONAL_MINIMUM),
-        conditional_possible: all_on_poam && score.is_some_and(|s| s >= CONDITIONAL_MINIMUM),
+        reaches_conditional,
+        conditional_possible: reaches_conditional && all_on_poam,
     }
 }
 
