@@ -42,6 +42,23 @@ pub(super) fn damage_of(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<Str
     }
 }
 
+/// [`Store::ensure_undamaged`] of a connection to `path` (also before migrations,
+/// `Store::open_checked`).
+pub(super) fn undamaged(conn: &rusqlite::Connection, path: &Path) -> Result<(), StoreError> {
+    let problems = damage_of(conn).map_err(|source| StoreError::Sql {
+        op: "checking the database file for damage".to_owned(),
+        path: path.to_owned(),
+        source,
+    })?;
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Damaged {
+        path: path.to_owned(),
+        problems,
+    })
+}
+
 impl Store {
     /// The damage SQLite finds in the database file (`PRAGMA quick_check`: every page and
     /// record well formed, without cross-checking indexes), at most the first few problems;
@@ -55,14 +72,7 @@ impl Store {
     /// [`damage`](Store::damage) as an error ([`StoreError::Damaged`]), for what must not
     /// rest on a damaged file (an assessor's package).
     pub fn ensure_undamaged(&self) -> Result<(), StoreError> {
-        let problems = self.damage()?;
-        if problems.is_empty() {
-            return Ok(());
-        }
-        Err(StoreError::Damaged {
-            path: self.path.clone(),
-            problems,
-        })
+        undamaged(&self.conn, &self.path)
     }
 
     /// Copies the database to `dest` (created 0600, replaced if it exists) while other

@@ -229,17 +229,7 @@ impl Store {
                     setting: "busy_timeout",
                     source,
                 })?;
-            let problems = backup::damage_of(&conn).map_err(|source| StoreError::Sql {
-                op: "checking the database file for damage".to_owned(),
-                path: path.to_owned(),
-                source,
-            })?;
-            if !problems.is_empty() {
-                return Err(StoreError::Damaged {
-                    path: path.to_owned(),
-                    problems,
-                });
-            }
+            backup::undamaged(&conn, path)?;
         }
         configure(&conn, path)?;
         // WAL must be set before any transaction (SQLite ignores the switch inside one), so
