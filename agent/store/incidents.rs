@@ -97,34 +97,13 @@ impl Store {
                     return Ok(Err(refusal));
                 }
             }
+            // Only a step recorded now can answer a warning decided before: an update that
+            // records none (most ticks) has nothing to cancel.
+            let answers = update.steps > 0;
             for stored in load(&tx, client, None)? {
-                // A warning still waiting in the outbox whose step was recorded since (the
-                // report filed after the 72-hour warning was decided, a hand-off recorded
-                // late), or of an incident now closed, is no longer true: cancelled, not
-                // delivered. One only superseded by a later rung still goes out.
-                let answered: Vec<String> =
-                    dutywatch_checks::incident::answered_warnings(&stored.incident)
-                        .map(|step| {
-                            dutywatch_checks::incident::warning_key(
-                                client,
-                                &stored.incident.id,
-                                step,
-                            )
-                        })
-                        .collect();
-                let answered = serde_json::to_string(&answered)
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                tx.prepare_cached(
-                    "UPDATE outbox SET cancelled_at = ?3,
-                        cancel_reason = 'no longer true: a step recorded since answers it'
-                     WHERE sent_at IS NULL AND cancelled_at IS NULL
-                       AND (claimed_until IS NULL OR claimed_until <= ?3)
-                       AND escalation_id IN (
-                           SELECT id FROM escalations
-                            WHERE client = ?1
-                              AND mail_key IN (SELECT value FROM json_each(?2)))",
-                )?
-                .execute(params![client, answered, ts_text(at)])?;
+                if answers {
+                    cancel_answered(&tx, client, &stored.incident, at)?;
+                }
                 if stored.incident.is_closed() {
                     continue;
                 }
@@ -462,3 +441,34 @@ pub use chain::TimelineReport;
 
 #[cfg(test)]
 mod tests;
+
+/// Cancels the warnings of `incident` still waiting in the outbox that its recorded steps
+/// answer (the report filed after the 72-hour warning was decided, a hand-off recorded late,
+/// any once it is closed): no longer true, so never delivered. One only superseded by a
+/// later rung still goes out.
+fn cancel_answered(
+    tx: &Transaction<'_>,
+    client: &str,
+    incident: &Incident,
+    at: Timestamp,
+) -> rusqlite::Result<()> {
+    let answered: Vec<String> = dutywatch_checks::incident::answered_warnings(incident)
+        .map(|step| dutywatch_checks::incident::warning_key(client, &incident.id, step))
+        .collect();
+    if answered.is_empty() {
+        return Ok(());
+    }
+    let answered = serde_json::to_string(&answered)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    tx.prepare_cached(
+        "UPDATE outbox SET cancelled_at = ?3,
+                cancel_reason = 'no longer true: a step recorded since answers it'
+          WHERE sent_at IS NULL AND cancelled_at IS NULL
+            AND (claimed_until IS NULL OR claimed_until <= ?3)
+            AND escalation_id IN (
+                SELECT id FROM escalations
+                 WHERE client = ?1 AND mail_key IN (SELECT value FROM json_each(?2)))",
+    )?
+    .execute(params![client, answered, ts_text(at)])?;
+    Ok(())
+}
