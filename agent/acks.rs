@@ -82,14 +82,20 @@ pub fn record(config_path: &Path, said: &Said<'_>, clock: &dyn Clock) -> anyhow:
             MAX_SILENCE.as_hours() / 24
         );
     }
+    // Who said it stays on record: the login that ran the command when --by is not given
+    // (the one behind sudo first), never a placeholder when no login is known (a cron job, a
+    // container, `systemd-run`).
     let by = said
         .by
         .clone()
         .or_else(|| std::env::var("SUDO_USER").ok())
         .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".to_owned());
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_default();
     if by.trim().is_empty() {
-        bail!("say who with --by NAME: the {word} is recorded with who said it");
+        bail!(
+            "say who with --by NAME: the {word} is recorded with who said it, and no login name is known here (SUDO_USER, USER and LOGNAME are unset)"
+        );
     }
     if !config
         .database

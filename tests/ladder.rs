@@ -514,6 +514,8 @@ fn ack_and_silence_refuse_what_they_cannot_keep_saying_how_to_fix_it() {
     let (ok, said) = run(&[
         "silence",
         "training",
+        "--by",
+        "Sam",
         "--reason",
         "trainer on leave",
         "--until",
@@ -529,6 +531,36 @@ fn ack_and_silence_refuse_what_they_cannot_keep_saying_how_to_fix_it() {
         said.contains("silence acme/training") && said.contains("trainer on leave"),
         "{said}"
     );
+    // Run where no login name is known (cron, a container) and without --by: who said it
+    // is asked for, never recorded as a placeholder (`ack` always asks for --by).
+    let anonymous = |by: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"));
+        command
+            .args(["silence", "training", "--reason", "server move", "--until"])
+            .args(["2026-12-04T09:00:00-05:00", "--config", "dutywatch.toml"])
+            .args(["--clock", util::CLOCK])
+            .args(by.map(|by| ["--by", by]).into_iter().flatten())
+            .current_dir(fixture.path("."))
+            .env_remove("SUDO_USER")
+            .env_remove("USER")
+            .env_remove("LOGNAME")
+            .env_remove("DUTYWATCH_CONFIG")
+            .env("DUTYWATCH_LOG", "warn");
+        let output = command.output().expect("dutywatch runs");
+        let (out, err) = text(&output);
+        (output.status.success(), format!("{out}{err}"))
+    };
+    let (ok, said) = anonymous(None);
+    assert!(!ok, "{said}");
+    assert!(said.contains("say who with --by NAME"), "{said}");
+    let (ok, said) = anonymous(Some("Dana"));
+    assert!(ok, "{said}");
+    let (_, said) = run(&["acks"]);
+    assert!(
+        said.contains("server move") && said.contains("Dana"),
+        "{said}"
+    );
+    assert!(!said.contains("unknown"), "{said}");
 }
 
 #[test]
