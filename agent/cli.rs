@@ -793,7 +793,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             contractor,
             json,
-        } => sprs(&config.config, contractor.as_deref(), json),
+        } => sprs(&config.config, contractor.as_deref(), json, clock.now()),
         Command::Digest {
             config,
             preview,
@@ -847,10 +847,15 @@ fn digest_preview(
 }
 
 /// `dutywatch sprs`.
-fn sprs(config_path: &Path, contractor: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+fn sprs(
+    config_path: &Path,
+    contractor: Option<&str>,
+    json: bool,
+    now: Timestamp,
+) -> anyhow::Result<ExitCode> {
     let config = load(config_path, Secrets::Skip)?;
     let store = Store::open_read_only(&config.database)?;
-    let report = crate::sprs::report(&config, &store, contractor)?;
+    let report = crate::sprs::report(&config, &store, contractor, now)?;
     let mut stdout = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut stdout, &report)?;

@@ -91,7 +91,37 @@ pub fn write_digest_previews(out: &Path, now: Timestamp) -> anyhow::Result<Vec<P
 /// the modification times `demo.toml` gives. Tests render it at fixed instants.
 pub fn render_into(from: &Path, out: &Path, now: Timestamp) -> anyhow::Result<()> {
     render_tree(from, out, now)?;
+    add_cmmc_status(out, now)?;
     apply_modified_times(out, now)
+}
+
+/// Adds `demo.toml`'s `[cmmc]` to the rendered config as its contractor's `[contractor.cmmc]`
+/// (the file's last table header names the one contractor, whatever tables follow it).
+fn add_cmmc_status(out: &Path, now: Timestamp) -> anyhow::Result<()> {
+    let Some(DemoManifest {
+        cmmc: Some(cmmc), ..
+    }) = manifest(out)?
+    else {
+        return Ok(());
+    };
+    let date = |relative: &str| token(&format!("date:{relative}"), now);
+    let table = format!(
+        "\n# Added by `dutywatch demo` from demo.toml's [cmmc], dated from the run.\n\
+         [contractor.cmmc]\n\
+         conditional_status_date = \"{}\"\n\
+         last_affirmation_date = \"{}\"\n\
+         affirming_official = {}\n",
+        date(&cmmc.conditional_status_date)?,
+        date(&cmmc.last_affirmation_date)?,
+        toml::Value::String(cmmc.affirming_official.clone()),
+    );
+    let path = out.join("dutywatch.toml");
+    let mut file = std::fs::File::options()
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening `{}`", path.display()))?;
+    std::io::Write::write_all(&mut file, table.as_bytes())
+        .with_context(|| format!("writing `{}`", path.display()))
 }
 
 /// Marks a directory as the demo's own, so a later run may replace it.
@@ -179,6 +209,18 @@ struct DemoManifest {
     /// Hand-added evidence the demo records before its cycle, as `evidence add` would.
     #[serde(default)]
     attestation: Vec<DemoAttestation>,
+    /// The contractor's CMMC status, dated from the run.
+    cmmc: Option<DemoCmmc>,
+}
+
+/// `[cmmc]` of `demo.toml`: the rendered config's `[contractor.cmmc]`, its dates relative to
+/// the run (`now-160d`). Kept out of the demo's `dutywatch.toml`, which loads as shipped.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoCmmc {
+    conditional_status_date: String,
+    last_affirmation_date: String,
+    affirming_official: String,
 }
 
 /// One `[[attestation]]` of `demo.toml`: a file of the demo added to a manual duty.

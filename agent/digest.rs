@@ -436,7 +436,7 @@ pub fn build(
     going_stale.sort_by_key(|g| (g.stale_at, g.duty.clone()));
 
     let sprs = match (party, client) {
-        (Party::Contractor, Some(client)) => Some(sprs::project_client(config, client)),
+        (Party::Contractor, Some(client)) => Some(sprs::project_client(config, client, now)),
         _ => None,
     };
 

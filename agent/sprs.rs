@@ -5,11 +5,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use dutywatch_checks::catalog::{ObjectiveId, RequirementId};
+use dutywatch_checks::cmmc::{self, CloseoutState, DueState, Outlook};
 use dutywatch_checks::sprs::{self, FIPS_CRYPTO, MFA, ObjectiveStatus, PartialFacts, Projection};
 
 use crate::config::{Config, Perspective};
 use crate::coverage::{self, ClientCoverage};
 use crate::store::Store;
+use jiff::Timestamp;
 
 /// One contractor's projection, as `sprs --json` prints it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -20,6 +22,18 @@ pub struct ContractorProjection {
     /// What the figures rest on, when this instance cannot see all of it (the MSP
     /// perspective watches only the MSP's duties).
     pub caveat: Option<String>,
+    /// The POA&M closeout and affirmation calendar, when `[contractor.cmmc]` gives a status.
+    pub cmmc: Option<CmmcView>,
+}
+
+/// A contractor's CMMC calendar on the day a report was made, in its own zone.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CmmcView {
+    /// That day.
+    pub today: jiff::civil::Date,
+    #[serde(flatten)]
+    pub outlook: Outlook,
+    pub affirming_official: Option<String>,
 }
 
 /// What `sprs --json` prints.
@@ -30,22 +44,44 @@ pub struct Report {
     pub quarantined: Vec<String>,
 }
 
-/// The projection of every contractor, or of `contractor` alone.
-pub fn report(config: &Config, store: &Store, contractor: Option<&str>) -> anyhow::Result<Report> {
+/// The projection of every contractor, or of `contractor` alone, at `now`.
+pub fn report(
+    config: &Config,
+    store: &Store,
+    contractor: Option<&str>,
+    now: Timestamp,
+) -> anyhow::Result<Report> {
     let coverage = coverage::coverage(config, store, contractor)?;
     Ok(Report {
         contractors: coverage
             .clients
             .iter()
-            .map(|client| project_client(config, client))
+            .map(|client| project_client(config, client, now))
             .collect(),
         quarantined: coverage.quarantined,
     })
 }
 
-/// The projection from one contractor's coverage.
-pub fn project_client(config: &Config, client: &ClientCoverage) -> ContractorProjection {
+/// The projection from one contractor's coverage, with its CMMC calendar at `now`.
+pub fn project_client(
+    config: &Config,
+    client: &ClientCoverage,
+    now: Timestamp,
+) -> ContractorProjection {
     let partial = partial_facts(config, client);
+    let cmmc = config
+        .contractors
+        .iter()
+        .find(|c| c.id == client.contractor)
+        .and_then(|c| Some((c.cmmc.as_ref()?, &c.timezone)))
+        .map(|(cmmc, zone)| {
+            let today = now.to_zoned(zone.clone()).date();
+            CmmcView {
+                today,
+                outlook: cmmc.dates.outlook(today),
+                affirming_official: cmmc.affirming_official.clone(),
+            }
+        });
     ContractorProjection {
         contractor: client.contractor.clone(),
         name: client.name.clone(),
@@ -53,7 +89,65 @@ pub fn project_client(config: &Config, client: &ClientCoverage) -> ContractorPro
         caveat: (config.perspective == Perspective::Msp).then(|| {
             "this instance watches only the MSP's duties: the contractor's own objectives count as not proven here".to_owned()
         }),
+        cmmc,
     }
+}
+
+/// The CMMC calendar in lines, most pressing first: the closeout, the affirmation, then the
+/// dates further off.
+pub fn cmmc_lines(view: &CmmcView) -> Vec<String> {
+    let o = &view.outlook;
+    let mut lines = Vec::new();
+    if let Some(closeout) = &o.closeout {
+        let due = closeout.due;
+        lines.push(match closeout.state {
+            CloseoutState::Open { days_left } => {
+                format!("POA&M closeout: due by {due}, {days_left} days left")
+            }
+            CloseoutState::DueSoon { days_left } => format!(
+                "POA&M closeout: DUE SOON, by {due} ({days_left} days left): the closeout assessment must confirm every POA&M item closed, or the Conditional status expires (32 CFR 170.21(b))"
+            ),
+            CloseoutState::Expired { days_over } => format!(
+                "POA&M closeout: MISSED, it was due by {due} ({days_over} days ago): the Conditional status has expired (32 CFR 170.21(b)) and a new assessment is needed"
+            ),
+            CloseoutState::Closed { on } => format!("POA&M closeout: done {on} (due by {due})"),
+            CloseoutState::ClosedLate { on, days_late } => format!(
+                "POA&M closeout: done {on}, {days_late} days LATE: the Conditional status had expired after {due}"
+            ),
+        });
+    }
+    let a = &o.affirmation;
+    let who = view
+        .affirming_official
+        .as_deref()
+        .map_or_else(String::new, |name| format!(", by {name}"));
+    let last = a
+        .last
+        .map_or_else(|| "none on record".to_owned(), |d| format!("last {d}"));
+    lines.push(match a.state {
+        DueState::Ahead { days_left } => format!(
+            "affirmation in SPRS: next due {} ({}), {days_left} days left; {last}",
+            a.due, a.occasion
+        ),
+        DueState::DueSoon { days_left } => format!(
+            "affirmation in SPRS: DUE SOON, {} ({}), {days_left} days left{who}; {last}",
+            a.due, a.occasion
+        ),
+        DueState::Overdue { days_over } => format!(
+            "affirmation in SPRS: OVERDUE, due {} ({}), {days_over} days ago{who}; {last}",
+            a.due, a.occasion
+        ),
+    });
+    let status = match o.status {
+        cmmc::Status::Conditional => "Conditional",
+        cmmc::Status::ConditionalExpired => "Conditional, expired",
+        cmmc::Status::Final => "Final",
+    };
+    lines.push(format!(
+        "CMMC status date {} ({status}); reassessment due {}; keep assessment artifacts until {}",
+        o.status_date, o.reassessment_due, o.keep_artifacts_until
+    ));
+    lines
 }
 
 /// Per objective what its duties prove: the coverage report's `met`, else lapsed when a
@@ -138,6 +232,11 @@ pub fn text(report: &Report) -> String {
             sprs::CONDITIONAL_MINIMUM,
             conditional_text(p)
         );
+        if let Some(view) = &c.cmmc {
+            for line in cmmc_lines(view) {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
         if p.not_met.is_empty() {
             let _ = writeln!(out, "  every requirement is proven met");
         } else {

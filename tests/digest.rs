@@ -781,3 +781,64 @@ fn the_digest_lists_the_open_incidents_with_their_72_hour_clock_and_next_step() 
         "{html}"
     );
 }
+
+#[test]
+fn the_demo_counts_down_to_its_poam_closeout_and_next_affirmation_in_its_own_zone() {
+    let (fixture, out, _) = demo();
+    let config = out.join("dutywatch.toml");
+    let config = config.to_str().expect("utf-8");
+    // The demo's Conditional status was dated 160 days before the tests' clock (a UTC
+    // date): the closeout is due 180 days after it. At that clock, midnight UTC, it is still
+    // the evening before in the demo's New York: 21 days left there.
+    let (stdout, stderr) = text(&fixture.run(&["sprs", "--config", config]));
+    assert!(
+        stdout.contains("POA&M closeout: DUE SOON, by 2026-12-21 (21 days left)"),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains("affirmation in SPRS: next due 2027-06-24 (yearly, year 1), 206 days left; last 2026-06-24"),
+        "{stdout}"
+    );
+    let (json, _) = text(&fixture.run(&["sprs", "--config", config, "--json"]));
+    let report: serde_json::Value = serde_json::from_str(&json).expect("sprs --json");
+    let cmmc = &report["contractors"][0]["cmmc"];
+    assert_eq!(cmmc["status"], "conditional", "{cmmc}");
+    assert_eq!(cmmc["closeout"]["state"]["state"], "due_soon", "{cmmc}");
+    assert_eq!(cmmc["closeout"]["state"]["days_left"], 21, "{cmmc}");
+    assert_eq!(cmmc["today"], "2026-11-30", "{cmmc}");
+    assert_eq!(cmmc["affirmation"]["occasion"]["occasion"], "anniversary");
+    // Once it is 1 December in New York, one day less.
+    let output = util::dutywatch_command_at(
+        &out,
+        &["sprs", "--config", config, "--json"],
+        "2026-12-01T12:00:00Z",
+    );
+    let (json, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&json).expect("sprs --json");
+    let cmmc = &report["contractors"][0]["cmmc"];
+    assert_eq!(cmmc["today"], "2026-12-01", "{cmmc}");
+    assert_eq!(cmmc["closeout"]["state"]["days_left"], 20, "{cmmc}");
+
+    // The contractor's weekly digest says the same, as text and on the page.
+    let (digest, stderr) = text(&fixture.run(&[
+        "digest",
+        "--preview",
+        "--config",
+        config,
+        "--party",
+        "contractor",
+    ]));
+    assert!(
+        digest.contains("POA&M closeout: DUE SOON, by 2026-12-21 (21 days left)")
+            && digest
+                .contains("CMMC status date 2026-06-24 (Conditional); reassessment due 2029-06-24"),
+        "{digest}{stderr}"
+    );
+    let page = std::fs::read_to_string(out.join("digest-contractor.html")).expect("the page");
+    let list = section(&page, "<ul id=\"cmmc\"", "</ul>");
+    assert!(
+        list.contains("class=\"bad\"") && list.contains("POA&amp;M closeout: DUE SOON"),
+        "{list}"
+    );
+}

@@ -54,6 +54,8 @@ pub struct Contractor {
     pub hand_written: usize,
     /// `[contractor.incidents]`: its own hand-off and other incident deadlines.
     pub incident_overrides: super::incidents::IncidentOverrides,
+    /// `[contractor.cmmc]`: its CMMC status dates, when it has a status.
+    pub cmmc: Option<super::cmmc::Cmmc>,
     /// Where its people are (its `timezone`, else the config's): its local dates and times
     /// are read there, its calendar cadences fall due there, and its mails say times there.
     pub timezone: TimeZone,
@@ -502,6 +504,7 @@ impl Context<'_> {
             }
         }
 
+        let cmmc = raw.cmmc.as_ref().and_then(|table| self.cmmc(table, &key));
         if self.errors.len() > start {
             return None;
         }
@@ -528,6 +531,7 @@ impl Context<'_> {
             incident_overrides: super::incidents::IncidentOverrides::from_raw(
                 raw.incidents.as_ref(),
             ),
+            cmmc,
             timezone: zone.clone(),
         })
     }

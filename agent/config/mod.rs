@@ -32,6 +32,7 @@ use crate::schedule::Schedule;
 #[cfg(doc)]
 use crate::secret::Secret;
 
+mod cmmc;
 mod connector;
 mod contractor;
 mod digest;
@@ -49,6 +50,7 @@ mod source;
 mod tests;
 mod zone;
 
+pub use cmmc::Cmmc;
 pub use connector::{
     Api, ApiAuth, Connector, ConnectorInput, NextPage, NinjaQuery, Vendor, pointer_path,
 };

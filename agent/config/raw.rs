@@ -202,6 +202,8 @@ pub(super) struct RawContractor {
     pub(super) library: Option<Spanned<RawLibrary>>,
     /// This contractor's incident deadlines where its CRM differs from `[incidents]`.
     pub(super) incidents: Option<super::incidents::RawIncidentOverrides>,
+    /// Its CMMC status dates: the POA&M closeout and affirmation countdowns.
+    pub(super) cmmc: Option<Spanned<super::cmmc::RawCmmc>>,
     /// Requests a minute shared by all Graph and ARM sources of one Microsoft tenant.
     pub(super) tenant_rate_limit: Option<Spanned<u32>>,
     /// The contractor's own zone where it is not the config's (an MSP's clients in several).

@@ -9,7 +9,7 @@ use dutywatch_checks::sprs::{CONDITIONAL_MINIMUM, MAX_SCORE};
 use dutywatch_checks::verdict::StateKind;
 
 use super::{Counts, Digest, WeekFigures};
-use crate::sprs::{conditional_text, score_text};
+use crate::sprs::{cmmc_lines, conditional_text, score_text};
 
 use crate::html::{escape, fill};
 
@@ -127,6 +127,18 @@ fn sprs_section(digest: &Digest) -> Html {
     out.push_str(&sprs_chart(&digest.history, digest).0);
     if let Some(caveat) = &sprs.caveat {
         let _ = writeln!(out, "<p class=\"none\">{}</p>", escape(caveat));
+    }
+    if let Some(view) = &sprs.cmmc {
+        let class = if view.outlook.needs_attention() {
+            "bad"
+        } else {
+            "ok"
+        };
+        let _ = writeln!(out, "<ul id=\"cmmc\" class=\"{class}\">");
+        for line in cmmc_lines(view) {
+            let _ = writeln!(out, "<li>{}</li>", escape(&line));
+        }
+        out.push_str("</ul>\n");
     }
     if p.not_met.is_empty() {
         out.push_str("<p>Every requirement is proven met.</p>\n");

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{Counts, Digest};
-use crate::sprs::{conditional_text, score_text};
+use crate::sprs::{cmmc_lines, conditional_text, score_text};
 
 /// The digest as a plain-text mail body.
 pub fn render_text(digest: &Digest) -> String {
@@ -56,6 +56,11 @@ pub fn render_text(digest: &Digest) -> String {
         );
         if let Some(caveat) = &sprs.caveat {
             let _ = writeln!(out, "  Note: {caveat}");
+        }
+        if let Some(view) = &sprs.cmmc {
+            for line in cmmc_lines(view) {
+                let _ = writeln!(out, "  {line}");
+            }
         }
         let _ = writeln!(out);
     }

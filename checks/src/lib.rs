@@ -1,4 +1,5 @@
 pub mod catalog;
+pub mod cmmc;
 pub mod crm;
 pub mod decode;
 pub mod duty;

@@ -1,0 +1,169 @@
+//! `[contractor.cmmc]`: the contractor's CMMC status dates, from which `sprs` and the weekly
+//! digest count down to the POA&M closeout and the next affirmation.
+
+use dutywatch_checks::cmmc::StatusDates;
+use jiff::civil::Date;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::Context;
+
+/// The contractor's CMMC status as recorded in SPRS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cmmc {
+    pub dates: StatusDates,
+    /// Who affirms (§ 170.22's Affirming Official), named in what asks for an affirmation.
+    pub affirming_official: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCmmc {
+    conditional_status_date: Option<Spanned<toml::Value>>,
+    final_status_date: Option<Spanned<toml::Value>>,
+    poam_closeout_date: Option<Spanned<toml::Value>>,
+    last_affirmation_date: Option<Spanned<toml::Value>>,
+    affirming_official: Option<String>,
+}
+
+impl Context<'_> {
+    /// The status dates of `raw`, every date that does not read and every inconsistency
+    /// reported at its line.
+    pub(super) fn cmmc(&mut self, raw: &Spanned<RawCmmc>, key: &str) -> Option<Cmmc> {
+        let table = raw.get_ref();
+        let start = self.errors.len();
+        let mut date = |value: &Option<Spanned<toml::Value>>, name: &str| {
+            value.as_ref().and_then(|value| {
+                let read = match value.get_ref() {
+                    toml::Value::String(text) => text.trim().parse::<Date>().ok(),
+                    toml::Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => {
+                        dt.to_string().parse::<Date>().ok()
+                    }
+                    _ => None,
+                };
+                if read.is_none() {
+                    self.error(
+                        value.span().start,
+                        &format!("{key}.cmmc.{name}"),
+                        format!(
+                            "{} is not a date: write the day as SPRS shows it, e.g. \"2026-09-15\" (a date in the contractor's zone, no time)",
+                            value.get_ref()
+                        ),
+                    );
+                }
+                read
+            })
+        };
+        let conditional = date(&table.conditional_status_date, "conditional_status_date");
+        let final_status = date(&table.final_status_date, "final_status_date");
+        let closeout = date(&table.poam_closeout_date, "poam_closeout_date");
+        let affirmed = date(&table.last_affirmation_date, "last_affirmation_date");
+        if self.errors.len() > start {
+            return None;
+        }
+        match StatusDates::new(conditional, final_status, closeout, affirmed) {
+            Ok(dates) => Some(Cmmc {
+                dates,
+                affirming_official: table
+                    .affirming_official
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|name| !name.is_empty())
+                    .map(str::to_owned),
+            }),
+            Err(error) => {
+                self.error(raw.span().start, &format!("{key}.cmmc"), error.to_string());
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use dutywatch_checks::cmmc::{CloseoutState, Status};
+
+    fn config(cmmc: &str) -> Result<super::super::Config, String> {
+        let text = format!(
+            r#"perspective = "contractor"
+timezone = "America/Chicago"
+database = "state/dutywatch.db"
+
+[mail]
+from = "dutywatch@acme.example"
+transport = "file"
+dir = "outbox"
+
+[msp]
+name = "Keystone IT"
+contacts = ["soc@keystone.example"]
+
+[[contractor]]
+id = "acme"
+name = "Acme Machining"
+contacts = ["it@acme.example"]
+
+[contractor.cmmc]
+{cmmc}
+[[contractor.crm]]
+id = "3.1.1"
+owner = "contractor"
+contractor_does = "Approves access"
+"#
+        );
+        super::super::parse_with_env(Path::new("/etc/dutywatch/dutywatch.toml"), &text, &|_| None)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn status_dates_read_as_text_or_as_toml_dates() {
+        for written in [
+            "conditional_status_date = \"2026-09-15\"\npoam_closeout_date = 2027-01-05\n",
+            "conditional_status_date = 2026-09-15\npoam_closeout_date = \" 2027-01-05 \"\n",
+        ] {
+            let config = config(written).unwrap();
+            let cmmc = config.contractors[0].cmmc.as_ref().expect("a status");
+            let outlook = cmmc.dates.outlook("2027-02-01".parse().unwrap());
+            assert_eq!(outlook.status, Status::Conditional, "{written}");
+            assert_eq!(
+                outlook.closeout.unwrap().state,
+                CloseoutState::Closed {
+                    on: "2027-01-05".parse().unwrap()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_date_that_does_not_read_or_dates_that_contradict_are_errors_at_their_line() {
+        let error = config("conditional_status_date = \"15/09/2026\"\n").unwrap_err();
+        assert!(
+            error.contains("dutywatch.toml:20")
+                && error.contains("contractor[acme].cmmc.conditional_status_date")
+                && error.contains("\"15/09/2026\" is not a date"),
+            "{error}"
+        );
+        let error = config("final_status_date = 2026-09-15T10:00:00\n").unwrap_err();
+        assert!(
+            error.contains("final_status_date") && error.contains("no time"),
+            "{error}"
+        );
+        let error = config(
+            "conditional_status_date = \"2026-09-15\"\nfinal_status_date = \"2027-01-10\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            error.contains("contractor[acme].cmmc") && error.contains("set `poam_closeout_date`"),
+            "{error}"
+        );
+        let error = config("affirming_official = \"J. Doe\"\n").unwrap_err();
+        assert!(
+            error.contains("neither a Conditional nor a Final"),
+            "{error}"
+        );
+        let error = config("conditional_status = \"2026-09-15\"\n").unwrap_err();
+        assert!(error.contains("conditional_status"), "{error}");
+    }
+}
