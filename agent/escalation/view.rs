@@ -169,7 +169,7 @@ pub(super) fn view(
             // With the client named, as `status` below: an MSP's config has many, and the
             // command pasted without it is refused.
             format!(
-                "Planned work? `dutywatch silence {first_duty} --client {} --reason TEXT --until TIME` holds the mails until then.",
+                "Planned work? `dutywatch silence {first_duty} --client {} --by NAME --reason TEXT --until TIME` holds the mails until then.",
                 c.id
             ),
             format!(
