@@ -93,61 +93,149 @@ pub fn project_client(
     }
 }
 
-/// The CMMC calendar in lines, most pressing first: the closeout, the affirmation, then the
-/// dates further off.
+/// The CMMC calendar in lines, most pressing first: a status that no longer holds, the
+/// closeout, the affirmation, then the dates further off and any recorded ahead of today.
 pub fn cmmc_lines(view: &CmmcView) -> Vec<String> {
     let o = &view.outlook;
     let mut lines = Vec::new();
+    match o.status {
+        cmmc::Status::ConditionalExpired => lines.push(
+            "NO CURRENT CMMC STATUS: the Conditional status expired without a POA&M closeout within 180 days (32 CFR 170.21(b)); a new assessment is needed".to_owned(),
+        ),
+        cmmc::Status::Expired => lines.push(format!(
+            "NO CURRENT CMMC STATUS: the status of {} ran out after three years, on {}; record the new assessment's status date once it is done",
+            o.status_date, o.reassessment.due
+        )),
+        cmmc::Status::Conditional | cmmc::Status::Final => {}
+    }
     if let Some(closeout) = &o.closeout {
         let due = closeout.due;
         lines.push(match closeout.state {
             CloseoutState::Open { days_left } => {
-                format!("POA&M closeout: due by {due}, {days_left} days left")
+                format!("POA&M closeout: due by {due}, {}", left(days_left))
             }
             CloseoutState::DueSoon { days_left } => format!(
-                "POA&M closeout: DUE SOON, by {due} ({days_left} days left): the closeout assessment must confirm every POA&M item closed, or the Conditional status expires (32 CFR 170.21(b))"
+                "POA&M closeout: DUE SOON, by {due} ({}): the closeout assessment must confirm every POA&M item closed, or the Conditional status expires (32 CFR 170.21(b))",
+                left(days_left)
             ),
             CloseoutState::Expired { days_over } => format!(
-                "POA&M closeout: MISSED, it was due by {due} ({days_over} days ago): the Conditional status has expired (32 CFR 170.21(b)) and a new assessment is needed"
+                "POA&M closeout: MISSED, it was due by {due} ({})",
+                ago(days_over)
             ),
             CloseoutState::Closed { on } => format!("POA&M closeout: done {on} (due by {due})"),
             CloseoutState::ClosedLate { on, days_late } => format!(
-                "POA&M closeout: done {on}, {days_late} days LATE: the Conditional status had expired after {due}"
+                "POA&M closeout: done {on}, {} LATE: the Conditional status had expired after {due}",
+                days(days_late)
             ),
         });
     }
-    let a = &o.affirmation;
     let who = view
         .affirming_official
         .as_deref()
         .map_or_else(String::new, |name| format!(", by {name}"));
-    let last = a
-        .last
-        .map_or_else(|| "none on record".to_owned(), |d| format!("last {d}"));
-    lines.push(match a.state {
-        DueState::Ahead { days_left } => format!(
-            "affirmation in SPRS: next due {} ({}), {days_left} days left; {last}",
-            a.due, a.occasion
+    match &o.affirmation {
+        Some(a) => {
+            let last = a
+                .last
+                .map_or_else(|| "none on record".to_owned(), |d| format!("last {d}"));
+            // While the closeout is pending, the affirmation after it is due by its last day.
+            let pending = o.closeout.is_some_and(|c| {
+                matches!(
+                    c.state,
+                    CloseoutState::Open { .. } | CloseoutState::DueSoon { .. }
+                )
+            });
+            let by = if pending && a.occasion == cmmc::Occasion::Closeout {
+                "at the latest "
+            } else {
+                ""
+            };
+            lines.push(match a.state {
+                DueState::Ahead { days_left } => format!(
+                    "affirmation in SPRS: next due {by}{} ({}), {}; {last}",
+                    a.due,
+                    a.occasion,
+                    left(days_left)
+                ),
+                DueState::DueSoon { days_left } => format!(
+                    "affirmation in SPRS: DUE SOON, due {by}{} ({}), {}{who}; {last}",
+                    a.due,
+                    a.occasion,
+                    left(days_left)
+                ),
+                DueState::Overdue { days_over } => format!(
+                    "affirmation in SPRS: OVERDUE, it was due {} ({}), {}{who}; {last}",
+                    a.due,
+                    a.occasion,
+                    ago(days_over)
+                ),
+            });
+        }
+        None if matches!(o.status, cmmc::Status::Final) => lines.push(
+            "affirmation in SPRS: every yearly one is in; the next comes with the reassessment"
+                .to_owned(),
         ),
-        DueState::DueSoon { days_left } => format!(
-            "affirmation in SPRS: DUE SOON, {} ({}), {days_left} days left{who}; {last}",
-            a.due, a.occasion
-        ),
-        DueState::Overdue { days_over } => format!(
-            "affirmation in SPRS: OVERDUE, due {} ({}), {days_over} days ago{who}; {last}",
-            a.due, a.occasion
-        ),
-    });
+        None => {}
+    }
     let status = match o.status {
         cmmc::Status::Conditional => "Conditional",
         cmmc::Status::ConditionalExpired => "Conditional, expired",
         cmmc::Status::Final => "Final",
+        cmmc::Status::Expired => "ran out",
+    };
+    let reassessment = match (o.status, o.reassessment.state) {
+        (cmmc::Status::ConditionalExpired, _) => String::new(),
+        (_, DueState::Ahead { .. }) => format!("; reassessment due {}", o.reassessment.due),
+        (_, DueState::DueSoon { days_left }) => format!(
+            "; reassessment DUE SOON, by {} ({})",
+            o.reassessment.due,
+            left(days_left)
+        ),
+        (_, DueState::Overdue { days_over }) => format!(
+            "; reassessment OVERDUE since {} ({})",
+            o.reassessment.due,
+            ago(days_over)
+        ),
     };
     lines.push(format!(
-        "CMMC status date {} ({status}); reassessment due {}; keep assessment artifacts until {}",
-        o.status_date, o.reassessment_due, o.keep_artifacts_until
+        "CMMC status date {} ({status}){reassessment}; keep assessment artifacts until {}",
+        o.status_date, o.keep_artifacts_until
     ));
+    for ahead in &o.dated_ahead {
+        let counted = if ahead.field == "last_affirmation_date" {
+            "; an affirmation dated ahead is not counted"
+        } else {
+            ""
+        };
+        lines.push(format!(
+            "note: `{}` ({}) is after today ({}): check the date in [contractor.cmmc]{counted}",
+            ahead.field, ahead.date, view.today
+        ));
+    }
     lines
+}
+
+/// `1 day`, `12 days`.
+fn days(n: i32) -> String {
+    if n == 1 {
+        "1 day".to_owned()
+    } else {
+        format!("{n} days")
+    }
+}
+
+/// What is left until a due day: `due today`, `1 day left`.
+fn left(n: i32) -> String {
+    if n == 0 {
+        "due today".to_owned()
+    } else {
+        format!("{} left", days(n))
+    }
+}
+
+/// How long ago a due day passed.
+fn ago(n: i32) -> String {
+    format!("{} ago", days(n))
 }
 
 /// Per objective what its duties prove: the coverage report's `met`, else lapsed when a

@@ -795,18 +795,24 @@ fn the_demo_counts_down_to_its_poam_closeout_and_next_affirmation_in_its_own_zon
         stdout.contains("POA&M closeout: DUE SOON, by 2026-12-21 (21 days left)"),
         "{stdout}{stderr}"
     );
+    // Still Conditional: the next affirmation is the one after the closeout, by its last
+    // day, and the Affirming Official is named.
     assert!(
-        stdout.contains("affirmation in SPRS: next due 2027-06-24 (yearly, year 1), 206 days left; last 2026-06-24"),
+        stdout.contains("affirmation in SPRS: DUE SOON, due at the latest 2026-12-21 (after the POA&M closeout), 21 days left, by M. Alvarez, President; last 2026-06-24"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("CMMC status date 2026-06-24 (Conditional); reassessment due 2029-06-24; keep assessment artifacts until 2032-06-24"),
         "{stdout}"
     );
     let (json, _) = text(&fixture.run(&["sprs", "--config", config, "--json"]));
     let report: serde_json::Value = serde_json::from_str(&json).expect("sprs --json");
     let cmmc = &report["contractors"][0]["cmmc"];
     assert_eq!(cmmc["status"], "conditional", "{cmmc}");
-    assert_eq!(cmmc["closeout"]["state"]["state"], "due_soon", "{cmmc}");
-    assert_eq!(cmmc["closeout"]["state"]["days_left"], 21, "{cmmc}");
+    assert_eq!(cmmc["closeout"]["state"], "due_soon", "{cmmc}");
+    assert_eq!(cmmc["closeout"]["days_left"], 21, "{cmmc}");
     assert_eq!(cmmc["today"], "2026-11-30", "{cmmc}");
-    assert_eq!(cmmc["affirmation"]["occasion"]["occasion"], "anniversary");
+    assert_eq!(cmmc["affirmation"]["occasion"], "closeout", "{cmmc}");
     // Once it is 1 December in New York, one day less.
     let output = util::dutywatch_command_at(
         &out,
@@ -818,7 +824,7 @@ fn the_demo_counts_down_to_its_poam_closeout_and_next_affirmation_in_its_own_zon
     let report: serde_json::Value = serde_json::from_str(&json).expect("sprs --json");
     let cmmc = &report["contractors"][0]["cmmc"];
     assert_eq!(cmmc["today"], "2026-12-01", "{cmmc}");
-    assert_eq!(cmmc["closeout"]["state"]["days_left"], 20, "{cmmc}");
+    assert_eq!(cmmc["closeout"]["days_left"], 20, "{cmmc}");
 
     // The contractor's weekly digest says the same, as text and on the page.
     let (digest, stderr) = text(&fixture.run(&[

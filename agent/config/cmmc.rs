@@ -72,7 +72,20 @@ impl Context<'_> {
                     .map(str::to_owned),
             }),
             Err(error) => {
-                self.error(raw.span().start, &format!("{key}.cmmc"), error.to_string());
+                // At the date that is wrong, where one is.
+                let (offset, at) = match error.field().and_then(|field| {
+                    let value = match field {
+                        "conditional_status_date" => &table.conditional_status_date,
+                        "final_status_date" => &table.final_status_date,
+                        "poam_closeout_date" => &table.poam_closeout_date,
+                        _ => &table.last_affirmation_date,
+                    };
+                    Some((value.as_ref()?.span().start, field))
+                }) {
+                    Some((offset, field)) => (offset, format!("{key}.cmmc.{field}")),
+                    None => (raw.span().start, format!("{key}.cmmc")),
+                };
+                self.error(offset, &at, error.to_string());
                 None
             }
         }
@@ -126,7 +139,7 @@ contractor_does = "Approves access"
             let config = config(written).unwrap();
             let cmmc = config.contractors[0].cmmc.as_ref().expect("a status");
             let outlook = cmmc.dates.outlook("2027-02-01".parse().unwrap());
-            assert_eq!(outlook.status, Status::Conditional, "{written}");
+            assert_eq!(outlook.status, Status::Final, "{written}");
             assert_eq!(
                 outlook.closeout.unwrap().state,
                 CloseoutState::Closed {
@@ -155,7 +168,14 @@ contractor_does = "Approves access"
         )
         .unwrap_err();
         assert!(
-            error.contains("contractor[acme].cmmc") && error.contains("set `poam_closeout_date`"),
+            error.contains("dutywatch.toml:21: contractor[acme].cmmc.final_status_date")
+                && error.contains("set `poam_closeout_date`"),
+            "{error}"
+        );
+        let error = config("final_status_date = \"2021-05-01\"\n").unwrap_err();
+        assert!(
+            error.contains("dutywatch.toml:20: contractor[acme].cmmc.final_status_date")
+                && error.contains("check the year"),
             "{error}"
         );
         let error = config("affirming_official = \"J. Doe\"\n").unwrap_err();

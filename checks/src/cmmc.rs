@@ -1,25 +1,31 @@
 //! The calendar a CMMC status sets (32 CFR 170): the POA&M closeout due 180 days after the
 //! Conditional status date (§ 170.21(b)), the affirmations the Affirming Official submits in
-//! SPRS (§ 170.22: upon Conditional status, upon Final status, after a POA&M closeout, and
-//! annually), the three-year reassessment and the six years assessment artifacts are kept
-//! (§ 170.16(c)(4), § 170.17(c)(4)).
+//! SPRS (§ 170.22: upon Conditional status, after a POA&M closeout, upon Final status, and
+//! annually after it), the three-year reassessment and the six years assessment artifacts are
+//! kept (§ 170.16(c)(4), § 170.17(c)(4)).
 //!
 //! Every date here is a civil date in the contractor's zone: these are days an organisation
 //! counts on its own calendar, not hours a clause counts from an event.
 //!
 //! A Final status that follows a Conditional one keeps the Conditional date as the CMMC
 //! Status Date (§ 170.4: "a new date is not set"); the annual affirmation, the reassessment
-//! and the artifact retention all run from that one date.
+//! and the artifact retention all run from that one date. A status that has expired (no
+//! closeout within the 180 days, or three years gone by) sets no affirmation: only a new
+//! assessment gives a status again.
 
-use jiff::civil::Date;
+use jiff::civil::{Date, date};
 use jiff::{Span, ToSpan as _};
 use serde::Serialize;
 
 /// § 170.21(b): the POA&M closeout assessment within 180 days of the Conditional status date.
 pub const CLOSEOUT_DAYS: i64 = 180;
 
-/// How many days before a date the outlook calls it due soon.
+/// How many days before a closeout or affirmation the outlook calls it due soon.
 pub const DUE_SOON_DAYS: i32 = 30;
+
+/// How many days before the reassessment the outlook calls it due soon: an assessment is
+/// booked months ahead.
+pub const REASSESS_SOON_DAYS: i32 = 90;
 
 /// A Level 2 assessment is repeated (self) or its certificate runs out (C3PAO) after three
 /// years.
@@ -27,6 +33,9 @@ pub const REASSESS_YEARS: i16 = 3;
 
 /// Assessment artifacts are kept six years from the CMMC Status Date.
 pub const KEEP_ARTIFACTS_YEARS: i16 = 6;
+
+/// The day the CMMC program rule (32 CFR 170) took effect: no status is older.
+pub const PROGRAM_START: Date = date(2024, 12, 16);
 
 /// A contractor's CMMC status dates, consistent with one another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,27 +54,55 @@ pub enum DatesError {
     )]
     NoStatus,
     #[error(
+        "{date} is before 2024-12-16, when the CMMC program rule (32 CFR 170) took effect: no CMMC status or affirmation is older; check the year"
+    )]
+    BeforeProgram { field: &'static str, date: Date },
+    #[error(
         "a POA&M closeout ({closeout}) needs the Conditional status date it closes out: set `conditional_status_date`"
     )]
     CloseoutWithoutConditional { closeout: Date },
     #[error(
-        "the POA&M closeout ({closeout}) is dated before the Conditional status date ({conditional}) it closes out"
+        "the POA&M closeout ({closeout}) is dated before the Conditional status date ({conditional}) it closes out: correct one of the two"
     )]
     CloseoutBeforeConditional { closeout: Date, conditional: Date },
     #[error(
-        "the Final status date ({final_status}) is before the Conditional status date ({conditional}); a Final status follows a Conditional one"
+        "the Final status date ({final_status}) is before the Conditional status date ({conditional}): a Final status follows the Conditional one; correct one of the two"
     )]
     FinalBeforeConditional {
         final_status: Date,
         conditional: Date,
     },
     #[error(
-        "a Final status ({final_status}) after a Conditional one ({conditional}) follows a POA&M closeout: set `poam_closeout_date` to the day the closeout assessment confirmed it"
+        "the Final status date ({final_status}) is before the POA&M closeout ({closeout}): the Final status follows the closeout; correct one of the two"
+    )]
+    FinalBeforeCloseout { final_status: Date, closeout: Date },
+    #[error(
+        "a Conditional status ({conditional}) becomes Final only through a POA&M closeout: set `poam_closeout_date` to the day the closeout assessment confirmed it"
     )]
     FinalWithoutCloseout {
         final_status: Date,
         conditional: Date,
     },
+    #[error(
+        "the POA&M closeout ({closeout}) came after the 180 days ended ({due}), when the Conditional status had expired: a Final status after that comes from a new assessment; give its date as `final_status_date` alone, without `conditional_status_date` and `poam_closeout_date`"
+    )]
+    FinalAfterLateCloseout { closeout: Date, due: Date },
+}
+
+impl DatesError {
+    /// The key whose date is wrong, where one is (else the table as a whole).
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            DatesError::NoStatus => None,
+            DatesError::BeforeProgram { field, .. } => Some(field),
+            DatesError::CloseoutWithoutConditional { .. }
+            | DatesError::CloseoutBeforeConditional { .. } => Some("poam_closeout_date"),
+            DatesError::FinalBeforeConditional { .. }
+            | DatesError::FinalBeforeCloseout { .. }
+            | DatesError::FinalWithoutCloseout { .. }
+            | DatesError::FinalAfterLateCloseout { .. } => Some("final_status_date"),
+        }
+    }
 }
 
 impl StatusDates {
@@ -75,6 +112,16 @@ impl StatusDates {
         closeout: Option<Date>,
         affirmed: Option<Date>,
     ) -> Result<StatusDates, DatesError> {
+        for (field, value) in [
+            ("conditional_status_date", conditional),
+            ("final_status_date", final_status),
+            ("poam_closeout_date", closeout),
+            ("last_affirmation_date", affirmed),
+        ] {
+            if let Some(date) = value.filter(|d| *d < PROGRAM_START) {
+                return Err(DatesError::BeforeProgram { field, date });
+            }
+        }
         if conditional.is_none() && final_status.is_none() {
             return Err(DatesError::NoStatus);
         }
@@ -96,11 +143,21 @@ impl StatusDates {
                     conditional,
                 });
             }
-            if closeout.is_none() {
+            let Some(closeout) = closeout else {
                 return Err(DatesError::FinalWithoutCloseout {
                     final_status,
                     conditional,
                 });
+            };
+            if final_status < closeout {
+                return Err(DatesError::FinalBeforeCloseout {
+                    final_status,
+                    closeout,
+                });
+            }
+            let due = closeout_due(conditional);
+            if closeout > due {
+                return Err(DatesError::FinalAfterLateCloseout { closeout, due });
             }
         }
         Ok(StatusDates {
@@ -123,7 +180,7 @@ impl StatusDates {
     pub fn outlook(&self, today: Date) -> Outlook {
         let status_date = self.status_date();
         let closeout = self.conditional.map(|conditional| {
-            let due = add_days(conditional, CLOSEOUT_DAYS);
+            let due = closeout_due(conditional);
             let state = match self.closeout {
                 Some(on) if on <= due => CloseoutState::Closed { on },
                 Some(on) => CloseoutState::ClosedLate {
@@ -144,42 +201,60 @@ impl StatusDates {
             };
             Closeout { due, state }
         });
-        let status = match (&closeout, self.final_status) {
-            (_, Some(_)) => Status::Final,
-            (
-                Some(Closeout {
-                    state: CloseoutState::Expired { .. } | CloseoutState::ClosedLate { .. },
-                    ..
-                }),
-                None,
-            ) => Status::ConditionalExpired,
-            _ => Status::Conditional,
+        let reassessment_due = add_years(status_date, REASSESS_YEARS);
+        let status = match closeout.map(|c| c.state) {
+            Some(CloseoutState::Expired { .. } | CloseoutState::ClosedLate { .. }) => {
+                Status::ConditionalExpired
+            }
+            Some(CloseoutState::Open { .. } | CloseoutState::DueSoon { .. }) => Status::Conditional,
+            // A closeout in time makes the status Final (§ 170.21(b)), dated or not.
+            Some(CloseoutState::Closed { .. }) | None if today > reassessment_due => {
+                Status::Expired
+            }
+            Some(CloseoutState::Closed { .. }) | None => Status::Final,
         };
+        let affirmed = self.affirmed.filter(|d| *d <= today);
+        let dated_ahead = [
+            ("conditional_status_date", self.conditional),
+            ("final_status_date", self.final_status),
+            ("poam_closeout_date", self.closeout),
+            ("last_affirmation_date", self.affirmed),
+        ]
+        .into_iter()
+        .filter_map(|(field, date)| Some(DatedAhead { field, date: date? }))
+        .filter(|ahead| ahead.date > today)
+        .collect();
+        let current = matches!(status, Status::Conditional | Status::Final);
         Outlook {
             status_date,
             status,
             closeout,
-            affirmation: self.affirmation(today),
-            reassessment_due: add_years(status_date, REASSESS_YEARS),
+            affirmation: if current {
+                self.affirmation(today, affirmed, closeout)
+            } else {
+                None
+            },
+            reassessment: Reassessment {
+                due: reassessment_due,
+                state: due_state(today, reassessment_due, REASSESS_SOON_DAYS),
+            },
             keep_artifacts_until: add_years(status_date, KEEP_ARTIFACTS_YEARS),
+            dated_ahead,
         }
     }
 
     /// The first affirmation occasion after the last affirmation (or the first of all, with
-    /// none on record). An affirmation covers every occasion on or before its day: one
-    /// submitted late still makes the contractor current from then on.
-    fn affirmation(&self, today: Date) -> Affirmation {
+    /// none on record), while the status is current. An affirmation covers every occasion on
+    /// or before its day: one submitted late still makes the contractor current from then
+    /// on. `None` once the yearly ones up to the reassessment are all affirmed: the next
+    /// comes with the next assessment.
+    fn affirmation(
+        &self,
+        today: Date,
+        affirmed: Option<Date>,
+        closeout: Option<Closeout>,
+    ) -> Option<Affirmation> {
         let status_date = self.status_date();
-        let mut occasions: Vec<(Date, Occasion)> = Vec::with_capacity(3);
-        if let Some(date) = self.conditional {
-            occasions.push((date, Occasion::ConditionalStatus));
-        }
-        if let Some(date) = self.closeout {
-            occasions.push((date, Occasion::Closeout));
-        }
-        if let Some(date) = self.final_status {
-            occasions.push((date, Occasion::FinalStatus));
-        }
         // An affirmation upon an event comes on or after it; the yearly one counts from the
         // day it is called due soon, so one submitted when this outlook asked for it counts.
         let pending = |date: Date, occasion: Occasion| {
@@ -187,41 +262,36 @@ impl StatusDates {
                 Occasion::Anniversary { .. } => add_days(date, -i64::from(DUE_SOON_DAYS)),
                 _ => date,
             };
-            self.affirmed.is_none_or(|last| last < earliest)
+            affirmed.is_none_or(|last| last < earliest)
         };
+        let mut occasions: Vec<(Date, Occasion)> = Vec::with_capacity(3 + REASSESS_YEARS as usize);
+        if let Some(date) = self.conditional {
+            occasions.push((date, Occasion::ConditionalStatus));
+        }
+        match (self.closeout, closeout) {
+            (Some(date), _) => occasions.push((date, Occasion::Closeout)),
+            // Still Conditional: the next affirmation follows the closeout, at the latest by
+            // its last day; no yearly one before the status is Final.
+            (None, Some(closeout)) => occasions.push((closeout.due, Occasion::Closeout)),
+            (None, None) => {}
+        }
+        if let Some(date) = self.final_status {
+            occasions.push((date, Occasion::FinalStatus));
+        }
+        if self.conditional.is_none() || self.closeout.is_some() {
+            for year in 1..=REASSESS_YEARS {
+                occasions.push((add_years(status_date, year), Occasion::Anniversary { year }));
+            }
+        }
         let (due, occasion) = occasions
             .into_iter()
-            .find(|(date, occasion)| pending(*date, *occasion))
-            .unwrap_or_else(|| {
-                // The anniversaries of the status date, the first not yet affirmed.
-                let mut year = 1;
-                loop {
-                    let date = add_years(status_date, year);
-                    let occasion = Occasion::Anniversary { year };
-                    if pending(date, occasion) || date == Date::MAX {
-                        break (date, occasion);
-                    }
-                    year += 1;
-                }
-            });
-        let state = if due < today {
-            DueState::Overdue {
-                days_over: days_between(due, today),
-            }
-        } else {
-            let days_left = days_between(today, due);
-            if days_left <= DUE_SOON_DAYS {
-                DueState::DueSoon { days_left }
-            } else {
-                DueState::Ahead { days_left }
-            }
-        };
-        Affirmation {
-            last: self.affirmed,
+            .find(|(date, occasion)| pending(*date, *occasion))?;
+        Some(Affirmation {
+            last: affirmed,
             due,
             occasion,
-            state,
-        }
+            state: due_state(today, due, DUE_SOON_DAYS),
+        })
     }
 }
 
@@ -233,22 +303,35 @@ pub struct Outlook {
     pub status: Status,
     /// The POA&M closeout, when the status was Conditional.
     pub closeout: Option<Closeout>,
-    pub affirmation: Affirmation,
-    pub reassessment_due: Date,
+    /// The next affirmation, while the status is current and one is still to come.
+    pub affirmation: Option<Affirmation>,
+    pub reassessment: Reassessment,
     pub keep_artifacts_until: Date,
+    /// Dates recorded as after the day of the outlook: a typo, most likely. A last
+    /// affirmation dated ahead is not counted.
+    pub dated_ahead: Vec<DatedAhead>,
 }
 
 impl Outlook {
-    /// Whether a person must act on the calendar now: a closeout or affirmation due within
-    /// [`DUE_SOON_DAYS`] or missed.
+    /// Whether a person must act on the calendar now: a status expired, a closeout,
+    /// affirmation or reassessment due soon or missed, a date recorded ahead of today.
     pub fn needs_attention(&self) -> bool {
         let closeout = self.closeout.as_ref().is_some_and(|c| {
-            matches!(
+            !matches!(
                 c.state,
-                CloseoutState::DueSoon { .. } | CloseoutState::Expired { .. }
+                CloseoutState::Open { .. } | CloseoutState::Closed { .. }
             )
         });
-        closeout || !matches!(self.affirmation.state, DueState::Ahead { .. })
+        let affirmation = self
+            .affirmation
+            .as_ref()
+            .is_some_and(|a| !matches!(a.state, DueState::Ahead { .. }));
+        let reassessment = !matches!(self.reassessment.state, DueState::Ahead { .. });
+        !matches!(self.status, Status::Conditional | Status::Final)
+            || closeout
+            || affirmation
+            || reassessment
+            || !self.dated_ahead.is_empty()
     }
 }
 
@@ -259,13 +342,17 @@ pub enum Status {
     Conditional,
     /// The 180 days ran out before the closeout: the Conditional status has expired.
     ConditionalExpired,
+    /// Final: given so, or a Conditional one closed out in time.
     Final,
+    /// Three years have gone by since the status date without a new status recorded.
+    Expired,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Closeout {
     /// The last day the closeout assessment may confirm the POA&M closed.
     pub due: Date,
+    #[serde(flatten)]
     pub state: CloseoutState,
 }
 
@@ -281,11 +368,13 @@ pub enum CloseoutState {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Affirmation {
-    /// The last affirmation on record.
+    /// The last affirmation on record (not one dated after the outlook's day).
     pub last: Option<Date>,
     /// The next affirmation is due on this day, for `occasion`.
     pub due: Date,
+    #[serde(flatten)]
     pub occasion: Occasion,
+    #[serde(flatten)]
     pub state: DueState,
 }
 
@@ -294,6 +383,7 @@ pub struct Affirmation {
 #[serde(rename_all = "snake_case", tag = "occasion")]
 pub enum Occasion {
     ConditionalStatus,
+    /// After the POA&M closeout; while it is pending, due by its last day.
     Closeout,
     FinalStatus,
     /// The `year`th anniversary of the CMMC Status Date.
@@ -308,9 +398,27 @@ impl std::fmt::Display for Occasion {
             Occasion::ConditionalStatus => f.write_str("upon the Conditional status"),
             Occasion::Closeout => f.write_str("after the POA&M closeout"),
             Occasion::FinalStatus => f.write_str("upon the Final status"),
-            Occasion::Anniversary { year } => write!(f, "yearly, year {year}"),
+            Occasion::Anniversary { year: 1 } => {
+                f.write_str("annual, 1st anniversary of the status date")
+            }
+            Occasion::Anniversary { year: 2 } => {
+                f.write_str("annual, 2nd anniversary of the status date")
+            }
+            Occasion::Anniversary { year: 3 } => {
+                f.write_str("annual, 3rd anniversary of the status date")
+            }
+            Occasion::Anniversary { year } => {
+                write!(f, "annual, anniversary {year} of the status date")
+            }
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Reassessment {
+    pub due: Date,
+    #[serde(flatten)]
+    pub state: DueState,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -319,6 +427,32 @@ pub enum DueState {
     Ahead { days_left: i32 },
     DueSoon { days_left: i32 },
     Overdue { days_over: i32 },
+}
+
+/// A recorded date after the outlook's day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DatedAhead {
+    pub field: &'static str,
+    pub date: Date,
+}
+
+/// The last day of the closeout of a Conditional status of `conditional`.
+fn closeout_due(conditional: Date) -> Date {
+    add_days(conditional, CLOSEOUT_DAYS)
+}
+
+fn due_state(today: Date, due: Date, soon_days: i32) -> DueState {
+    if due < today {
+        return DueState::Overdue {
+            days_over: days_between(due, today),
+        };
+    }
+    let days_left = days_between(today, due);
+    if days_left <= soon_days {
+        DueState::DueSoon { days_left }
+    } else {
+        DueState::Ahead { days_left }
+    }
 }
 
 fn add_days(date: Date, days: i64) -> Date {
@@ -371,6 +505,11 @@ mod tests {
                 state: CloseoutState::Open { days_left: 102 }
             })
         );
+        assert!(!outlook.needs_attention());
+        // While Conditional, the next affirmation is the one after the closeout, by its last
+        // day: no yearly one comes before a Final status.
+        let a = outlook.affirmation.unwrap();
+        assert_eq!((a.due, a.occasion), (due, Occasion::Closeout));
         // 30 days before: due soon; on the day itself still due soon (the day counts).
         assert_eq!(
             s.outlook(d("2027-02-12")).closeout.unwrap().state,
@@ -381,18 +520,19 @@ mod tests {
             CloseoutState::DueSoon { days_left: 0 }
         );
         assert!(s.outlook(due).needs_attention());
-        // The day after: the Conditional status has expired.
+        // The day after: the Conditional status has expired, and sets nothing more.
         let late = s.outlook(d("2027-03-15"));
         assert_eq!(
             late.closeout.unwrap().state,
             CloseoutState::Expired { days_over: 1 }
         );
         assert_eq!(late.status, Status::ConditionalExpired);
+        assert_eq!(late.affirmation, None);
         assert!(late.needs_attention());
     }
 
     #[test]
-    fn a_closeout_on_or_before_the_last_day_is_closed_and_one_after_is_late() {
+    fn a_closeout_in_time_makes_the_status_final_and_a_late_one_leaves_it_expired() {
         let on_time = dates(Some("2026-09-15"), None, Some("2027-03-14"), None).unwrap();
         let outlook = on_time.outlook(d("2027-06-01"));
         assert_eq!(
@@ -401,7 +541,7 @@ mod tests {
                 on: d("2027-03-14")
             }
         );
-        assert_eq!(outlook.status, Status::Conditional);
+        assert_eq!(outlook.status, Status::Final);
         let late = dates(Some("2026-09-15"), None, Some("2027-03-16"), None).unwrap();
         let outlook = late.outlook(d("2027-06-01"));
         assert_eq!(
@@ -412,6 +552,8 @@ mod tests {
             }
         );
         assert_eq!(outlook.status, Status::ConditionalExpired);
+        assert_eq!(outlook.affirmation, None);
+        assert!(outlook.needs_attention());
     }
 
     #[test]
@@ -426,26 +568,33 @@ mod tests {
         let outlook = s.outlook(d("2027-02-01"));
         assert_eq!(outlook.status, Status::Final);
         assert_eq!(outlook.status_date, d("2026-09-15"));
-        assert_eq!(outlook.reassessment_due, d("2029-09-15"));
+        assert_eq!(outlook.reassessment.due, d("2029-09-15"));
         assert_eq!(outlook.keep_artifacts_until, d("2032-09-15"));
         // Affirmed upon the Final status: the next one is the first anniversary of the
         // Conditional date, not of the Final one.
-        assert_eq!(outlook.affirmation.due, d("2027-09-15"));
+        let a = outlook.affirmation.unwrap();
+        assert_eq!(a.due, d("2027-09-15"));
+        assert_eq!(a.occasion, Occasion::Anniversary { year: 1 });
+        assert_eq!(a.state, DueState::Ahead { days_left: 226 });
+        // As `sprs --json` shows it: each state beside the fields it qualifies.
+        let json = serde_json::to_value(&outlook).unwrap();
         assert_eq!(
-            outlook.affirmation.occasion,
-            Occasion::Anniversary { year: 1 }
+            json["affirmation"],
+            serde_json::json!({"last": "2027-01-10", "due": "2027-09-15",
+                "occasion": "anniversary", "year": 1, "state": "ahead", "days_left": 226})
         );
         assert_eq!(
-            outlook.affirmation.state,
-            DueState::Ahead { days_left: 226 }
+            json["closeout"],
+            serde_json::json!({"due": "2027-03-14", "state": "closed", "on": "2027-01-05"})
         );
+        assert_eq!(json["status"], "final");
     }
 
     #[test]
     fn each_occasion_needs_an_affirmation_on_or_after_it() {
         // Nothing affirmed: the affirmation upon the Conditional status is overdue.
         let none = dates(Some("2026-09-15"), None, None, None).unwrap();
-        let a = none.outlook(d("2026-09-20")).affirmation;
+        let a = none.outlook(d("2026-09-20")).affirmation.unwrap();
         assert_eq!(a.occasion, Occasion::ConditionalStatus);
         assert_eq!(a.state, DueState::Overdue { days_over: 5 });
         // Affirmed at the Conditional status, then closed out: one is due after the
@@ -457,71 +606,141 @@ mod tests {
             Some("2026-09-15"),
         )
         .unwrap();
-        let a = closed.outlook(d("2027-01-05")).affirmation;
+        let a = closed.outlook(d("2027-01-05")).affirmation.unwrap();
         assert_eq!((a.due, a.occasion), (d("2027-01-05"), Occasion::Closeout));
         assert_eq!(a.state, DueState::DueSoon { days_left: 0 });
         assert_eq!(
-            closed.outlook(d("2027-01-08")).affirmation.state,
+            closed.outlook(d("2027-01-08")).affirmation.unwrap().state,
             DueState::Overdue { days_over: 3 }
         );
-        // A Final status with no Conditional before it: affirmed upon it, then yearly.
+        // A Final status with no Conditional before it: affirmed upon it, then yearly; one
+        // submitted while the anniversary is due soon counts for it.
         let final_only = dates(None, Some("2025-03-01"), None, Some("2026-02-20")).unwrap();
-        let a = final_only.outlook(d("2026-12-02")).affirmation;
+        let a = final_only.outlook(d("2026-12-02")).affirmation.unwrap();
         assert_eq!(a.due, d("2027-03-01"));
         assert_eq!(a.occasion, Occasion::Anniversary { year: 2 });
         assert_eq!(a.state, DueState::Ahead { days_left: 89 });
-        // One submitted while the anniversary is due soon counts for it; one earlier does not.
+        // One earlier than that does not count for it.
         let early = dates(None, Some("2025-03-01"), None, Some("2026-01-15")).unwrap();
-        let a = early.outlook(d("2026-03-02")).affirmation;
+        let a = early.outlook(d("2026-03-02")).affirmation.unwrap();
         assert_eq!(a.due, d("2026-03-01"));
         assert_eq!(a.state, DueState::Overdue { days_over: 1 });
         // The anniversary missed: overdue, and one late affirmation makes it current again.
         let missed = dates(None, Some("2025-03-01"), None, Some("2025-03-01")).unwrap();
-        let a = missed.outlook(d("2026-04-01")).affirmation;
+        let a = missed.outlook(d("2026-04-01")).affirmation.unwrap();
         assert_eq!(a.occasion, Occasion::Anniversary { year: 1 });
         assert_eq!(a.state, DueState::Overdue { days_over: 31 });
         let caught_up = dates(None, Some("2025-03-01"), None, Some("2026-04-01")).unwrap();
         assert_eq!(
-            caught_up.outlook(d("2026-04-02")).affirmation.due,
+            caught_up.outlook(d("2026-04-02")).affirmation.unwrap().due,
             d("2027-03-01")
         );
+    }
+
+    #[test]
+    fn three_years_on_the_reassessment_is_due_and_then_the_status_has_run_out() {
+        let s = dates(None, Some("2025-01-10"), None, Some("2028-01-05")).unwrap();
+        // The third yearly affirmation is in: nothing more to affirm before the reassessment.
+        let outlook = s.outlook(d("2028-01-08"));
+        assert_eq!(outlook.status, Status::Final);
+        assert_eq!(outlook.affirmation, None);
+        assert_eq!(
+            outlook.reassessment.state,
+            DueState::DueSoon { days_left: 2 }
+        );
+        assert!(outlook.needs_attention());
+        // 90 days ahead the reassessment is already called due soon: it is booked early.
+        assert_eq!(
+            s.outlook(d("2027-10-12")).reassessment.state,
+            DueState::DueSoon { days_left: 90 }
+        );
+        let after = s.outlook(d("2028-02-01"));
+        assert_eq!(after.status, Status::Expired);
+        assert_eq!(after.affirmation, None);
+        assert_eq!(
+            after.reassessment.state,
+            DueState::Overdue { days_over: 22 }
+        );
+        assert!(after.needs_attention());
     }
 
     #[test]
     fn a_leap_day_status_date_falls_due_on_28_february() {
         let s = dates(None, Some("2028-02-29"), None, Some("2028-02-29")).unwrap();
         let outlook = s.outlook(d("2028-06-01"));
-        assert_eq!(outlook.affirmation.due, d("2029-02-28"));
-        assert_eq!(outlook.reassessment_due, d("2031-02-28"));
-        // The fourth anniversary is a leap day again, counted from the status date itself.
-        let later = dates(None, Some("2028-02-29"), None, Some("2031-03-01")).unwrap();
+        assert_eq!(outlook.affirmation.unwrap().due, d("2029-02-28"));
+        assert_eq!(outlook.reassessment.due, d("2031-02-28"));
+        // Each anniversary counted from the status date itself, not from the one before.
+        let later = dates(None, Some("2028-02-29"), None, Some("2030-03-01")).unwrap();
+        let a = later.outlook(d("2030-06-01")).affirmation.unwrap();
         assert_eq!(
-            later.outlook(d("2031-06-01")).affirmation.due,
-            d("2032-02-29")
+            (a.due, a.occasion),
+            (d("2031-02-28"), Occasion::Anniversary { year: 3 })
         );
     }
 
     #[test]
+    fn a_date_recorded_after_today_is_shown_and_an_affirmation_so_dated_not_counted() {
+        let s = dates(None, Some("2025-03-01"), None, Some("2031-01-29")).unwrap();
+        let outlook = s.outlook(d("2026-04-01"));
+        assert_eq!(
+            outlook.dated_ahead,
+            [DatedAhead {
+                field: "last_affirmation_date",
+                date: d("2031-01-29")
+            }]
+        );
+        let a = outlook.affirmation.unwrap();
+        assert_eq!(a.last, None);
+        assert_eq!(a.occasion, Occasion::FinalStatus);
+        assert_eq!(a.state, DueState::Overdue { days_over: 396 });
+        assert!(outlook.needs_attention());
+    }
+
+    #[test]
     fn dates_that_cannot_be_one_status_are_refused_saying_which() {
-        assert_eq!(dates(None, None, None, None), Err(DatesError::NoStatus));
+        let refused = |error: Result<StatusDates, DatesError>| error.unwrap_err();
+        assert_eq!(refused(dates(None, None, None, None)), DatesError::NoStatus);
+        let error = refused(dates(None, Some("0001-01-01"), None, None));
+        assert_eq!(error.field(), Some("final_status_date"));
+        assert!(error.to_string().contains("2024-12-16"), "{error}");
+        let error = refused(dates(None, Some("2027-01-10"), Some("2027-01-05"), None));
         assert!(matches!(
-            dates(None, Some("2027-01-10"), Some("2027-01-05"), None),
-            Err(DatesError::CloseoutWithoutConditional { .. })
+            error,
+            DatesError::CloseoutWithoutConditional { .. }
         ));
+        assert_eq!(error.field(), Some("poam_closeout_date"));
+        let error = refused(dates(Some("2026-09-15"), None, Some("2026-09-01"), None));
         assert!(matches!(
-            dates(Some("2026-09-15"), None, Some("2026-09-01"), None),
-            Err(DatesError::CloseoutBeforeConditional { .. })
+            error,
+            DatesError::CloseoutBeforeConditional { .. }
         ));
-        assert!(matches!(
-            dates(
-                Some("2026-09-15"),
-                Some("2026-09-01"),
-                Some("2026-09-16"),
-                None
-            ),
-            Err(DatesError::FinalBeforeConditional { .. })
+        assert_eq!(error.field(), Some("poam_closeout_date"));
+        let error = refused(dates(
+            Some("2026-09-15"),
+            Some("2026-09-01"),
+            Some("2026-09-16"),
+            None,
         ));
-        let error = dates(Some("2026-09-15"), Some("2027-01-10"), None, None).unwrap_err();
+        assert!(matches!(error, DatesError::FinalBeforeConditional { .. }));
+        assert_eq!(error.field(), Some("final_status_date"));
+        let error = refused(dates(
+            Some("2026-06-25"),
+            Some("2026-07-01"),
+            Some("2026-12-01"),
+            None,
+        ));
+        assert!(matches!(error, DatesError::FinalBeforeCloseout { .. }));
+        // A closeout after the 180 days cannot have led to a Final status on that date.
+        let error = refused(dates(
+            Some("2026-06-25"),
+            Some("2026-12-30"),
+            Some("2026-12-30"),
+            None,
+        ));
+        assert!(matches!(error, DatesError::FinalAfterLateCloseout { .. }));
+        assert!(error.to_string().contains("alone"), "{error}");
+        let error = refused(dates(Some("2026-09-15"), Some("2027-01-10"), None, None));
         assert!(error.to_string().contains("poam_closeout_date"), "{error}");
     }
 }
