@@ -9,6 +9,7 @@
 //! OSCAL documents instead ([`oscal`]), `--format html` as one page ([`html`]).
 
 pub mod html;
+mod incidents;
 pub mod oscal;
 
 use std::path::Path;
@@ -24,11 +25,13 @@ use crate::store::{ChainReport, Store};
 pub const MARKER: &str = ".dutywatch-export";
 
 /// The files an export writes.
-pub const FILES: [&str; 5] = [
+pub const FILES: [&str; 7] = [
     "README.txt",
     "objectives.csv",
     "evidence.csv",
     "artifacts.csv",
+    incidents::TIMELINE,
+    incidents::DEADLINES,
     "chain.txt",
 ];
 
@@ -91,6 +94,7 @@ pub fn export(
         .collect();
     write_evidence(&out.join("evidence.csv"), &evidence, zone)?;
     write_artifacts(&out.join("artifacts.csv"), &evidence)?;
+    incidents::write(out, config, store, &coverage.clients, zone, now)?;
     write(&out.join("chain.txt"), &chain_text(&chain, now))?;
     write(
         &out.join("README.txt"),
@@ -324,6 +328,18 @@ fn readme(coverage: &Coverage, chain: &ChainReport, now: Timestamp, zone: &TimeZ
          \x20               type, SHA-256 of the bytes as received, and whether the row checks out\n\
          artifacts.csv   the artifact list of the DoD artifact hashing procedure: each evidence\n\
          \x20               file's name and its SHA-256, with the evidence rows it stands for\n\
+         incident_timeline.csv\n\
+         \x20               every incident (open and closed) and each step of it recorded:\n\
+         \x20               detected, discovered, handed off, acknowledged, reported to DoD (with\n\
+         \x20               the DIBNet report number), malware submitted, prime notified, media\n\
+         \x20               preserved and released, closed; when, by whom, with its note\n\
+         incident_deadlines.csv\n\
+         \x20               each deadline of a reportable incident: the hand-off and its\n\
+         \x20               acknowledgement (the CRM's hours), the DoD report 72 hours from\n\
+         \x20               discovery (from detection while no discovery is recorded), the\n\
+         \x20               prime's notice, the 90-day media hold; when its step was recorded and\n\
+         \x20               its outcome: kept, missed (with missed_by_seconds), running, overdue,\n\
+         \x20               holding or hold_ended (the media may be released)\n\
          chain.txt       the evidence hash chain: whether it is intact, the row count and its head\n\
          \x20               (newest row id and chain value; keep it outside this system)\n",
         local(Some(now), zone),

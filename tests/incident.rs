@@ -1183,6 +1183,46 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
         (63 * 24 + 6) * 3600 + 30 * 60,
         "{hold}"
     );
+
+    // Closed, it is still in the assessor's package, the late report and the early release
+    // on record as missed deadlines.
+    ok(&["close", "INC-9", "--by", "IT"]);
+    let output = fixture.run(&["export", "--config", "dutywatch.toml", "--out", "package"]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let deadlines = std::fs::read_to_string(fixture.path("package/incident_deadlines.csv"))
+        .expect("incident_deadlines.csv");
+    let row = |deadline: &str| {
+        deadlines
+            .lines()
+            .find(|l| l.starts_with(&format!("acme,INC-9,{deadline},")))
+            .unwrap_or_else(|| panic!("no {deadline} row: {deadlines}"))
+            .to_owned()
+    };
+    assert_eq!(
+        row("report"),
+        "acme,INC-9,report,2026-10-31T05:30:00Z,discovery,2026-11-03T05:30:00Z,\
+         2026-11-03 00:30:00 EST,2026-11-04T06:30:00Z,2026-11-04 01:30:00 EST,missed,90000"
+    );
+    assert!(
+        row("preservation").ends_with(&format!(",missed,{}", (63 * 24 + 6) * 3600 + 30 * 60)),
+        "{deadlines}"
+    );
+    let timeline = std::fs::read_to_string(fixture.path("package/incident_timeline.csv"))
+        .expect("incident_timeline.csv");
+    let steps: Vec<&str> = timeline
+        .lines()
+        .filter(|l| l.starts_with("acme,INC-9,"))
+        .map(|l| l.split(',').nth(7).expect("the step column"))
+        .collect();
+    assert_eq!(
+        steps,
+        ["detected", "discovered", "reported", "released", "closed"],
+        "{timeline}"
+    );
+    assert!(
+        timeline.contains(",reported,2026-11-04T06:30:00Z,2026-11-04 01:30:00 EST,IT,DIB-9,"),
+        "{timeline}"
+    );
 }
 
 #[test]

@@ -470,8 +470,19 @@ pub fn next_deadline(deadlines: &[Deadline]) -> Option<&Deadline> {
 
 /// Each deadline of `incident` as of `now`. A closed incident runs none.
 pub fn clocks(incident: &Incident, policy: &Policy, now: Timestamp) -> Vec<Deadline> {
+    if incident.is_closed() {
+        return Vec::new();
+    }
+    deadlines_on_record(incident, policy, now)
+}
+
+/// Each deadline `incident` had, closed or not, and when the step that stops it was
+/// recorded: what an assessor checks of an incident long over (was the DoD report filed
+/// within 72 hours of discovery, were the media kept 90 days). A deadline whose step was
+/// never recorded runs on as of `now`. None for an incident that is not reportable.
+pub fn deadlines_on_record(incident: &Incident, policy: &Policy, now: Timestamp) -> Vec<Deadline> {
     let mut out = Vec::new();
-    if incident.is_closed() || !incident.reportable {
+    if !incident.reportable {
         return out;
     }
     let mut push = |clock, starts: Timestamp, within: SignedDuration, done, basis| {
