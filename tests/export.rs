@@ -463,6 +463,31 @@ fn the_html_export_is_one_escaped_page_with_every_objective_and_hash_and_renders
     let mfa = hex::encode(sha2::Sha256::digest(util::MFA_OK.as_bytes()));
     assert!(page.contains(&reviews) && page.contains(&mfa));
     assert!(fixture.path("package/chain.txt").is_file());
+    // Each objective says whether it is met now, as `coverage` decides it.
+    let output = fixture.run(&["coverage", "--config", "dutywatch.toml", "--json"]);
+    let coverage: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let objectives = coverage["clients"][0]["objectives"]
+        .as_array()
+        .expect("objectives");
+    let mut met = 0;
+    for o in objectives {
+        let id = o["objective"].as_str().expect("an id");
+        let yes = o["met"].as_bool().expect("met");
+        met += usize::from(yes);
+        let cell = if yes {
+            "<td class=\"state met objective-met\">yes</td>"
+        } else {
+            "<td class=\"state lapsed objective-met\">no</td>"
+        };
+        assert!(
+            page.contains(&format!("<tr id=\"{id}\"><td>{id}</td>{cell}")),
+            "{id}: met {yes}"
+        );
+    }
+    assert!(
+        met > 0 && met < objectives.len(),
+        "{met} met: both kinds shown"
+    );
 
     // What a browser shows: the chain head, an objective's duty with its state, the hashes.
     let dom = util::chromium::dump_dom(&page_path);

@@ -185,7 +185,7 @@ fn client_section(client: &ClientCoverage, zone: &TimeZone) -> String {
     out.push_str("</tbody></table>\n");
 
     out.push_str(
-        "<h3>Objectives</h3>\n<table><thead><tr><th>Objective</th><th>Owner</th>\
+        "<h3>Objectives</h3>\n<table><thead><tr><th>Objective</th><th>Met now</th><th>Owner</th>\
          <th>Contractor's part</th><th>MSP's part</th><th>Duties: state, due, reason, evidence</th>\
          </tr></thead><tbody>\n",
     );
@@ -239,8 +239,15 @@ fn objective_row(objective: &ObjectiveCoverage, zone: &TimeZone) -> String {
             .collect::<Vec<_>>()
             .join("")
     };
+    // Met as coverage, the CSV's `objective_met` and the SPRS projection decide it: every
+    // watching duty shows the work done now.
+    let met = if objective.met {
+        "<td class=\"state met objective-met\">yes</td>"
+    } else {
+        "<td class=\"state lapsed objective-met\">no</td>"
+    };
     format!(
-        "<tr id=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+        "<tr id=\"{}\"><td>{}</td>{met}<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
         escape(&objective.objective),
         escape(&objective.objective),
         escape(objective.owner.as_str()),
