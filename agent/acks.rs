@@ -85,16 +85,19 @@ pub fn record(config_path: &Path, said: &Said<'_>, clock: &dyn Clock) -> anyhow:
     // Who said it stays on record: the login that ran the command when --by is not given
     // (the one behind sudo first), never a placeholder when no login is known (a cron job, a
     // container, `systemd-run`).
+    // A variable set but empty (`SUDO_USER=` in a wrapper script) names nobody: the next one
+    // is asked.
+    let login = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let by = said
         .by
         .clone()
-        .or_else(|| std::env::var("SUDO_USER").ok())
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
+        .or_else(|| login("SUDO_USER"))
+        .or_else(|| login("USER"))
+        .or_else(|| login("LOGNAME"))
         .unwrap_or_default();
     if by.trim().is_empty() {
         bail!(
-            "say who with --by NAME: the {word} is recorded with who said it, and no login name is known here (SUDO_USER, USER and LOGNAME are unset)"
+            "say who with --by NAME: the {word} is recorded with who said it, and no login name is known here (SUDO_USER, USER and LOGNAME are unset or empty)"
         );
     }
     if !config

@@ -553,11 +553,35 @@ fn ack_and_silence_refuse_what_they_cannot_keep_saying_how_to_fix_it() {
     let (ok, said) = anonymous(None);
     assert!(!ok, "{said}");
     assert!(said.contains("say who with --by NAME"), "{said}");
+    // An empty SUDO_USER (a wrapper that clears it) does not hide the login behind it.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dutywatch"));
+    let output = command
+        .args([
+            "silence",
+            "access-review",
+            "--reason",
+            "audit week",
+            "--until",
+        ])
+        .args(["2026-12-04T09:00:00-05:00", "--config", "dutywatch.toml"])
+        .args(["--clock", util::CLOCK])
+        .current_dir(fixture.path("."))
+        .env("SUDO_USER", "")
+        .env("USER", "alice")
+        .env_remove("DUTYWATCH_CONFIG")
+        .env("DUTYWATCH_LOG", "warn")
+        .output()
+        .expect("dutywatch runs");
+    assert!(output.status.success(), "{:?}", text(&output));
     let (ok, said) = anonymous(Some("Dana"));
     assert!(ok, "{said}");
     let (_, said) = run(&["acks"]);
     assert!(
         said.contains("server move") && said.contains("Dana"),
+        "{said}"
+    );
+    assert!(
+        said.contains("audit week") && said.contains("alice"),
         "{said}"
     );
     assert!(!said.contains("unknown"), "{said}");
