@@ -329,7 +329,8 @@ fn readme(coverage: &Coverage, chain: &ChainReport, now: Timestamp, zone: &TimeZ
          artifacts.csv   the artifact list of the DoD artifact hashing procedure: each evidence\n\
          \x20               file's name and its SHA-256, with the evidence rows it stands for\n\
          incident_timeline.csv\n\
-         \x20               every incident (open and closed) and each step of it recorded:\n\
+         \x20               every incident that opened a reportable clock (open and closed)\n\
+         \x20               and each step of it recorded:\n\
          \x20               detected, discovered, handed off, acknowledged, reported to DoD (with\n\
          \x20               the DIBNet report number), malware submitted, prime notified, media\n\
          \x20               preserved and released, closed; when, by whom, with its note\n\
@@ -337,9 +338,12 @@ fn readme(coverage: &Coverage, chain: &ChainReport, now: Timestamp, zone: &TimeZ
          \x20               each deadline of a reportable incident: the hand-off and its\n\
          \x20               acknowledgement (the CRM's hours), the DoD report 72 hours from\n\
          \x20               discovery (from detection while no discovery is recorded), the\n\
-         \x20               prime's notice, the 90-day media hold; when its step was recorded and\n\
-         \x20               its outcome: kept, missed (with missed_by_seconds), running, overdue,\n\
-         \x20               holding or hold_ended (the media may be released)\n\
+         \x20               prime's notice, the 90-day media hold, in the hours configured now;\n\
+         \x20               when its step was recorded, its note, and its outcome: kept, missed,\n\
+         \x20               released_early (allowed once DoD declines interest), running,\n\
+         \x20               overdue, holding, hold_ended (the media may be released), and for a\n\
+         \x20               closed incident without the step missed_not_done or\n\
+         \x20               closed_before_due; by_seconds says by how much\n\
          chain.txt       the evidence hash chain: whether it is intact, the row count and its head\n\
          \x20               (newest row id and chain value; keep it outside this system)\n",
         local(Some(now), zone),

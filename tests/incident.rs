@@ -1201,12 +1201,50 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
     assert_eq!(
         row("report"),
         "acme,INC-9,report,2026-10-31T05:30:00Z,discovery,2026-11-03T05:30:00Z,\
-         2026-11-03 00:30:00 EST,2026-11-04T06:30:00Z,2026-11-04 01:30:00 EST,missed,90000"
+         2026-11-03 00:30:00 EST,2026-11-04T06:30:00Z,2026-11-04 01:30:00 EST,missed,90000,"
     );
+    // Releasing early is allowed once DoD declines interest: said as such, with the reason.
     assert!(
-        row("preservation").ends_with(&format!(",missed,{}", (63 * 24 + 6) * 3600 + 30 * 60)),
+        row("preservation").ends_with(&format!(
+            ",released_early,{},released early (DoD declined interest)",
+            (63 * 24 + 6) * 3600 + 30 * 60
+        )),
         "{deadlines}"
     );
+    // Closed without a report: before the 72 hours were up (a false alarm), or after them.
+    for (id, closed) in [("INC-10", "2026-11-20T12:00:00Z"), ("INC-11", "2026-11-24T12:00:00Z")] {
+        ok(&["open", id, "--by", "SOC", "--at", "2026-11-20T00:00:00Z"]);
+        ok(&["discover", id, "--by", "IT", "--at", "2026-11-20T06:00:00Z"]);
+        ok(&[
+            "close",
+            id,
+            "--by",
+            "IT",
+            "--at",
+            closed,
+            "--force",
+            "--reason",
+            "not a cyber incident after all",
+        ]);
+    }
+    let output = fixture.run(&["export", "--config", "dutywatch.toml", "--out", "package"]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let deadlines = std::fs::read_to_string(fixture.path("package/incident_deadlines.csv"))
+        .expect("incident_deadlines.csv");
+    let report = |id: &str| {
+        deadlines
+            .lines()
+            .find(|l| l.starts_with(&format!("acme,{id},report,")))
+            .unwrap_or_else(|| panic!("no {id} report row: {deadlines}"))
+            .to_owned()
+    };
+    assert!(report("INC-10").ends_with(",closed_before_due,,"), "{deadlines}");
+    // Due 2026-11-23T06:00Z, closed 30 hours later without a report.
+    assert!(
+        report("INC-11").ends_with(&format!(",missed_not_done,{},", 30 * 3600)),
+        "{deadlines}"
+    );
+    assert!(!deadlines.contains(",overdue,"), "{deadlines}");
     let timeline = std::fs::read_to_string(fixture.path("package/incident_timeline.csv"))
         .expect("incident_timeline.csv");
     let steps: Vec<&str> = timeline

@@ -3,12 +3,14 @@
 //! `incident_deadlines.csv`, each deadline the clause and the CRM set (hand-off,
 //! acknowledgement, the 72-hour DoD report, the prime's notice, the 90-day media hold) with
 //! when its step was recorded and whether it was kept. Closed incidents are included: an
-//! assessor asks for the incidents of the whole period, not only the open ones.
+//! assessor asks for the incidents of the whole period, not only the open ones. Incidents are
+//! those that opened a reportable clock (what the store keeps); the deadlines are counted
+//! with the configured hours as they are now.
 
 use std::path::Path;
 
 use anyhow::Context as _;
-use dutywatch_checks::incident::{self, Basis, ClockName, Deadline};
+use dutywatch_checks::incident::{self, Basis, ClockName, Deadline, Step};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
@@ -97,14 +99,26 @@ pub(super) fn write(
         "done",
         "done_local",
         "outcome",
-        "missed_by_seconds",
+        // How far the deadline was missed, or for media released early how early.
+        "by_seconds",
+        "note",
     ])?;
     for (client, stored, policy) in &incidents {
-        for deadline in incident::deadlines_on_record(&stored.incident, policy, now) {
-            let missed = deadline.missed_by();
+        let i = &stored.incident;
+        // A closed incident's clocks stopped when it was closed: a step it never took is
+        // judged as of then, not as running on for ever.
+        let closed = i.at(Step::Closed);
+        for deadline in incident::deadlines_on_record(i, policy, closed.unwrap_or(now)) {
+            let (outcome, seconds) = outcome(&deadline, closed.is_some());
+            // The note of the step that stopped it: why media were released early, say.
+            let note = deadline
+                .done
+                .and_then(|_| i.entry(deadline.stopped_by()))
+                .and_then(|e| e.note.clone())
+                .unwrap_or_default();
             csv.write_record([
                 (*client).to_owned(),
-                stored.incident.id.clone(),
+                i.id.clone(),
                 deadline.clock.as_str().to_owned(),
                 utc(Some(deadline.starts)),
                 starts_from(&deadline).to_owned(),
@@ -112,8 +126,9 @@ pub(super) fn write(
                 local(Some(deadline.due), zone),
                 utc(deadline.done),
                 local(deadline.done, zone),
-                outcome(&deadline).to_owned(),
-                missed.map_or_else(String::new, |m| m.as_secs().to_string()),
+                outcome.to_owned(),
+                seconds.map_or_else(String::new, |s| s.as_secs().to_string()),
+                note,
             ])?;
         }
     }
@@ -134,19 +149,27 @@ fn starts_from(deadline: &Deadline) -> &'static str {
     }
 }
 
-/// `kept`, `missed` (done late, or media released before the hold ended), `running` or
-/// `overdue` (not done, past due); for the media hold, which asks to keep rather than to
-/// act, `holding` and then `hold_ended` (the media may be released).
-fn outcome(deadline: &Deadline) -> &'static str {
-    let past_due = deadline
-        .left
-        .is_some_and(|left| left < SignedDuration::ZERO);
-    match (deadline.done, deadline.missed_by(), deadline.clock) {
-        (Some(_), Some(_), _) => "missed",
-        (Some(_), None, _) => "kept",
-        (None, _, ClockName::Preservation) if past_due => "hold_ended",
-        (None, _, ClockName::Preservation) => "holding",
-        (None, _, _) if past_due => "overdue",
-        (None, _, _) => "running",
+/// What became of a deadline, and by how much where it was not kept:
+/// - `kept`; `missed` (done late, by how much);
+/// - `released_early`: the media released before the 90 days ended (by how much; DoD may
+///   decline interest, which the release's note says);
+/// - `running`, `overdue` (not done, past due, by how much);
+/// - `holding`, `hold_ended` for the media hold, which asks to keep rather than to act;
+/// - once the incident is closed without the step: `missed_not_done` when it was closed
+///   after the deadline (by how much past it), `closed_before_due` when before.
+fn outcome(deadline: &Deadline, closed: bool) -> (&'static str, Option<SignedDuration>) {
+    let left = deadline.left.unwrap_or(SignedDuration::ZERO);
+    let past_due = left < SignedDuration::ZERO;
+    let hold = deadline.clock == ClockName::Preservation;
+    match (deadline.done, deadline.missed_by()) {
+        (Some(_), Some(by)) if hold => ("released_early", Some(by)),
+        (Some(_), Some(by)) => ("missed", Some(by)),
+        (Some(_), None) => ("kept", None),
+        (None, _) if hold && past_due => ("hold_ended", None),
+        (None, _) if closed && !past_due => ("closed_before_due", None),
+        (None, _) if hold => ("holding", None),
+        (None, _) if closed => ("missed_not_done", Some(-left)),
+        (None, _) if past_due => ("overdue", Some(-left)),
+        (None, _) => ("running", None),
     }
 }
