@@ -131,8 +131,47 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing `{}`", path.display()))
 }
 
-fn csv_writer(path: &Path) -> anyhow::Result<csv::Writer<std::fs::File>> {
-    csv::Writer::from_path(path).with_context(|| format!("creating `{}`", path.display()))
+/// A CSV file of the package. A cell a spreadsheet would take for a formula (one beginning
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return) is written with a leading `'`: the text
+/// of evidence (an incident title from Sentinel, a reason quoting a vendor's value) is not the
+/// export's to run in an assessor's spreadsheet.
+struct PackageCsv {
+    path: std::path::PathBuf,
+    writer: csv::Writer<std::fs::File>,
+}
+
+impl PackageCsv {
+    fn create(path: &Path) -> anyhow::Result<PackageCsv> {
+        Ok(PackageCsv {
+            path: path.to_owned(),
+            writer: csv::Writer::from_path(path)
+                .with_context(|| format!("creating `{}`", path.display()))?,
+        })
+    }
+
+    fn row<S: AsRef<str>>(&mut self, cells: impl IntoIterator<Item = S>) -> anyhow::Result<()> {
+        let cells = cells
+            .into_iter()
+            .map(|cell| as_text(cell.as_ref()).into_owned());
+        self.writer
+            .write_record(cells.collect::<Vec<_>>())
+            .with_context(|| format!("writing `{}`", self.path.display()))
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        self.writer
+            .flush()
+            .with_context(|| format!("writing `{}`", self.path.display()))
+    }
+}
+
+/// `cell` as a spreadsheet shows it as text.
+fn as_text(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
 }
 
 fn utc(at: Option<Timestamp>) -> String {
@@ -144,8 +183,8 @@ fn write_objectives(
     clients: &[ClientCoverage],
     zone: &TimeZone,
 ) -> anyhow::Result<()> {
-    let mut csv = csv_writer(path)?;
-    csv.write_record(OBJECTIVE_COLUMNS)?;
+    let mut csv = PackageCsv::create(path)?;
+    csv.row(OBJECTIVE_COLUMNS)?;
     for client in clients {
         for objective in &client.objectives {
             let lead = [
@@ -161,7 +200,7 @@ fn write_objectives(
                 let mut record = lead.to_vec();
                 record.extend(std::iter::repeat_n(String::new(), 8));
                 record.push(yes_no(objective.met));
-                csv.write_record(&record)?;
+                csv.row(&record)?;
             }
             for duty in &objective.duties {
                 let mut record = lead.to_vec();
@@ -180,12 +219,11 @@ fn write_objectives(
                     yes_no(duty.shows_implemented),
                     yes_no(objective.met),
                 ]);
-                csv.write_record(&record)?;
+                csv.row(&record)?;
             }
         }
     }
-    csv.flush()
-        .with_context(|| format!("writing `{}`", path.display()))
+    csv.finish()
 }
 
 fn yes_no(value: bool) -> String {
@@ -193,8 +231,8 @@ fn yes_no(value: bool) -> String {
 }
 
 fn write_evidence(path: &Path, evidence: &[&EvidenceRow], zone: &TimeZone) -> anyhow::Result<()> {
-    let mut csv = csv_writer(path)?;
-    csv.write_record([
+    let mut csv = PackageCsv::create(path)?;
+    csv.row([
         "id",
         "client",
         "source",
@@ -207,7 +245,7 @@ fn write_evidence(path: &Path, evidence: &[&EvidenceRow], zone: &TimeZone) -> an
         "integrity",
     ])?;
     for row in evidence {
-        csv.write_record([
+        csv.row([
             format!("E{}", row.id),
             row.client.clone(),
             row.source.clone(),
@@ -222,20 +260,18 @@ fn write_evidence(path: &Path, evidence: &[&EvidenceRow], zone: &TimeZone) -> an
                 .map_or_else(|| "ok".to_owned(), |p| format!("TAMPERED: {p}")),
         ])?;
     }
-    csv.flush()
-        .with_context(|| format!("writing `{}`", path.display()))
+    csv.finish()
 }
 
 /// `artifacts.csv`: the file name and SHA-256 of each evidence file, once per distinct pair
 /// (the same export collected twice is one artifact), with the evidence rows it stands for.
 fn write_artifacts(path: &Path, evidence: &[&EvidenceRow]) -> anyhow::Result<()> {
-    let mut csv = csv_writer(path)?;
-    csv.write_record(["file_name", "sha256", "evidence"])?;
+    let mut csv = PackageCsv::create(path)?;
+    csv.row(["file_name", "sha256", "evidence"])?;
     for (name, hash, ids) in artifacts(evidence) {
-        csv.write_record([name, hash, ids.join(" ")])?;
+        csv.row([name, hash, ids.join(" ")])?;
     }
-    csv.flush()
-        .with_context(|| format!("writing `{}`", path.display()))
+    csv.finish()
 }
 
 /// The artifact list: (file name, SHA-256 or why there is none, evidence ids), once per
@@ -345,7 +381,9 @@ fn readme(coverage: &Coverage, chain: &ChainReport, now: Timestamp, zone: &TimeZ
          \x20               closed incident without the step missed_not_done or\n\
          \x20               closed_before_due; by_seconds says by how much\n\
          chain.txt       the evidence hash chain: whether it is intact, the row count and its head\n\
-         \x20               (newest row id and chain value; keep it outside this system)\n",
+         \x20               (newest row id and chain value; keep it outside this system)\n\n\
+         A cell that a spreadsheet would read as a formula (beginning with =, +, -, @, a tab or a\n\
+         carriage return) is written with a leading ' so it shows as the text it is.\n",
         local(Some(now), zone),
         clients.join(", "),
         if chain.broken.is_some() {
@@ -367,6 +405,16 @@ fn readme(coverage: &Coverage, chain: &ChainReport, now: Timestamp, zone: &TimeZ
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cell_a_spreadsheet_would_run_is_written_as_text() {
+        for formula in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(as_text(formula), format!("'{formula}"));
+        }
+        for text in ["a=b", "E1 E2", "", "2026-12-01T00:00:00Z", "'quoted"] {
+            assert_eq!(as_text(text), text);
+        }
+    }
 
     #[test]
     fn artifact_names_come_from_the_origin() {

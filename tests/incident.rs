@@ -1212,8 +1212,22 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
         "{deadlines}"
     );
     // Closed without a report: before the 72 hours were up (a false alarm), or after them.
-    for (id, closed) in [("INC-10", "2026-11-20T12:00:00Z"), ("INC-11", "2026-11-24T12:00:00Z")] {
-        ok(&["open", id, "--by", "SOC", "--at", "2026-11-20T00:00:00Z"]);
+    for (id, closed) in [
+        ("INC-10", "2026-11-20T12:00:00Z"),
+        ("INC-11", "2026-11-24T12:00:00Z"),
+    ] {
+        // A title as a SIEM might carry it, a formula to a spreadsheet.
+        let title = format!("=HYPERLINK(\"http://evil.example/{id}\")");
+        ok(&[
+            "open",
+            id,
+            "--by",
+            "SOC",
+            "--at",
+            "2026-11-20T00:00:00Z",
+            "--title",
+            &title,
+        ]);
         ok(&["discover", id, "--by", "IT", "--at", "2026-11-20T06:00:00Z"]);
         ok(&[
             "close",
@@ -1238,7 +1252,10 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
             .unwrap_or_else(|| panic!("no {id} report row: {deadlines}"))
             .to_owned()
     };
-    assert!(report("INC-10").ends_with(",closed_before_due,,"), "{deadlines}");
+    assert!(
+        report("INC-10").ends_with(",closed_before_due,,"),
+        "{deadlines}"
+    );
     // Due 2026-11-23T06:00Z, closed 30 hours later without a report.
     assert!(
         report("INC-11").ends_with(&format!(",missed_not_done,{},", 30 * 3600)),
@@ -1259,6 +1276,12 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
     );
     assert!(
         timeline.contains(",reported,2026-11-04T06:30:00Z,2026-11-04 01:30:00 EST,IT,DIB-9,"),
+        "{timeline}"
+    );
+    // Shown as text by a spreadsheet, never run as a formula.
+    assert!(
+        timeline.contains(",\"'=HYPERLINK(\"\"http://evil.example/INC-10\"\")\",")
+            && !timeline.contains(",\"=HYPERLINK"),
         "{timeline}"
     );
 }

@@ -9,12 +9,11 @@
 
 use std::path::Path;
 
-use anyhow::Context as _;
 use dutywatch_checks::incident::{self, Basis, ClockName, Deadline, Step};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
-use super::{csv_writer, utc, yes_no};
+use super::{PackageCsv, utc, yes_no};
 use crate::config::Config;
 use crate::coverage::{ClientCoverage, local};
 use crate::store::{Store, StoredIncident};
@@ -47,8 +46,8 @@ pub(super) fn write(
     }
 
     let path = out.join(TIMELINE);
-    let mut csv = csv_writer(&path)?;
-    csv.write_record([
+    let mut csv = PackageCsv::create(&path)?;
+    csv.row([
         "client",
         "incident",
         "aliases",
@@ -66,7 +65,7 @@ pub(super) fn write(
     for (client, stored, _) in &incidents {
         let i = &stored.incident;
         for entry in &i.entries {
-            csv.write_record([
+            csv.row([
                 (*client).to_owned(),
                 i.id.clone(),
                 stored.aliases.join(" "),
@@ -83,12 +82,11 @@ pub(super) fn write(
             ])?;
         }
     }
-    csv.flush()
-        .with_context(|| format!("writing `{}`", path.display()))?;
+    csv.finish()?;
 
     let path = out.join(DEADLINES);
-    let mut csv = csv_writer(&path)?;
-    csv.write_record([
+    let mut csv = PackageCsv::create(&path)?;
+    csv.row([
         "client",
         "incident",
         "deadline",
@@ -116,7 +114,7 @@ pub(super) fn write(
                 .and_then(|_| i.entry(deadline.stopped_by()))
                 .and_then(|e| e.note.clone())
                 .unwrap_or_default();
-            csv.write_record([
+            csv.row([
                 (*client).to_owned(),
                 i.id.clone(),
                 deadline.clock.as_str().to_owned(),
@@ -132,8 +130,7 @@ pub(super) fn write(
             ])?;
         }
     }
-    csv.flush()
-        .with_context(|| format!("writing `{}`", path.display()))?;
+    csv.finish()?;
     Ok(incidents.len())
 }
 
