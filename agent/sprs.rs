@@ -103,8 +103,8 @@ pub fn cmmc_lines(view: &CmmcView) -> Vec<String> {
             "NO CURRENT CMMC STATUS: the Conditional status expired without a POA&M closeout within 180 days (32 CFR 170.21(b)); a new assessment is needed".to_owned(),
         ),
         cmmc::Status::Expired => lines.push(format!(
-            "NO CURRENT CMMC STATUS: the status of {} ran out after three years, on {}; record the new assessment's status date once it is done",
-            o.status_date, o.reassessment.due
+            "NO CURRENT CMMC STATUS: the status of {} ran out after three years; record the new assessment's status date once it is done",
+            o.status_date
         )),
         cmmc::Status::Conditional | cmmc::Status::Final => {}
     }
@@ -183,19 +183,25 @@ pub fn cmmc_lines(view: &CmmcView) -> Vec<String> {
         cmmc::Status::Final => "Final",
         cmmc::Status::Expired => "ran out",
     };
-    let reassessment = match (o.status, o.reassessment.state) {
-        (cmmc::Status::ConditionalExpired, _) => String::new(),
-        (_, DueState::Ahead { .. }) => format!("; reassessment due {}", o.reassessment.due),
-        (_, DueState::DueSoon { days_left }) => format!(
-            "; reassessment DUE SOON, by {} ({})",
-            o.reassessment.due,
-            left(days_left)
-        ),
-        (_, DueState::Overdue { days_over }) => format!(
-            "; reassessment OVERDUE since {} ({})",
-            o.reassessment.due,
-            ago(days_over)
-        ),
+    let reassessment = match o.reassessment {
+        None => String::new(),
+        Some(r) => match r.state {
+            DueState::Ahead { .. } => format!("; reassessment due {}", r.due),
+            DueState::DueSoon { days_left } => {
+                format!(
+                    "; reassessment DUE SOON, by {} ({})",
+                    r.due,
+                    left(days_left)
+                )
+            }
+            DueState::Overdue { days_over } => {
+                format!(
+                    "; reassessment OVERDUE since {} ({})",
+                    r.due,
+                    ago(days_over)
+                )
+            }
+        },
     };
     lines.push(format!(
         "CMMC status date {} ({status}){reassessment}; keep assessment artifacts until {}",

@@ -179,9 +179,11 @@ impl StatusDates {
     /// What the dates mean on `today`.
     pub fn outlook(&self, today: Date) -> Outlook {
         let status_date = self.status_date();
+        // A closeout or affirmation dated after today is not counted (it is noted below).
+        let closed_on = self.closeout.filter(|d| *d <= today);
         let closeout = self.conditional.map(|conditional| {
             let due = closeout_due(conditional);
-            let state = match self.closeout {
+            let state = match closed_on {
                 Some(on) if on <= due => CloseoutState::Closed { on },
                 Some(on) => CloseoutState::ClosedLate {
                     on,
@@ -230,14 +232,15 @@ impl StatusDates {
             status,
             closeout,
             affirmation: if current {
-                self.affirmation(today, affirmed, closeout)
+                self.affirmation(today, affirmed, closed_on, closeout)
             } else {
                 None
             },
-            reassessment: Reassessment {
+            // An expired Conditional status is never reassessed: a new assessment starts over.
+            reassessment: (status != Status::ConditionalExpired).then(|| Reassessment {
                 due: reassessment_due,
                 state: due_state(today, reassessment_due, REASSESS_SOON_DAYS),
-            },
+            }),
             keep_artifacts_until: add_years(status_date, KEEP_ARTIFACTS_YEARS),
             dated_ahead,
         }
@@ -252,6 +255,7 @@ impl StatusDates {
         &self,
         today: Date,
         affirmed: Option<Date>,
+        closed_on: Option<Date>,
         closeout: Option<Closeout>,
     ) -> Option<Affirmation> {
         let status_date = self.status_date();
@@ -268,7 +272,7 @@ impl StatusDates {
         if let Some(date) = self.conditional {
             occasions.push((date, Occasion::ConditionalStatus));
         }
-        match (self.closeout, closeout) {
+        match (closed_on, closeout) {
             (Some(date), _) => occasions.push((date, Occasion::Closeout)),
             // Still Conditional: the next affirmation follows the closeout, at the latest by
             // its last day; no yearly one before the status is Final.
@@ -278,8 +282,9 @@ impl StatusDates {
         if let Some(date) = self.final_status {
             occasions.push((date, Occasion::FinalStatus));
         }
-        if self.conditional.is_none() || self.closeout.is_some() {
-            for year in 1..=REASSESS_YEARS {
+        // The yearly ones up to the reassessment, which comes with an affirmation of its own.
+        if self.conditional.is_none() || closed_on.is_some() {
+            for year in 1..REASSESS_YEARS {
                 occasions.push((add_years(status_date, year), Occasion::Anniversary { year }));
             }
         }
@@ -305,7 +310,8 @@ pub struct Outlook {
     pub closeout: Option<Closeout>,
     /// The next affirmation, while the status is current and one is still to come.
     pub affirmation: Option<Affirmation>,
-    pub reassessment: Reassessment,
+    /// `None` once a Conditional status has expired: only a new assessment gives one.
+    pub reassessment: Option<Reassessment>,
     pub keep_artifacts_until: Date,
     /// Dates recorded as after the day of the outlook: a typo, most likely. A last
     /// affirmation dated ahead is not counted.
@@ -326,7 +332,9 @@ impl Outlook {
             .affirmation
             .as_ref()
             .is_some_and(|a| !matches!(a.state, DueState::Ahead { .. }));
-        let reassessment = !matches!(self.reassessment.state, DueState::Ahead { .. });
+        let reassessment = self
+            .reassessment
+            .is_some_and(|r| !matches!(r.state, DueState::Ahead { .. }));
         !matches!(self.status, Status::Conditional | Status::Final)
             || closeout
             || affirmation
@@ -528,7 +536,17 @@ mod tests {
         );
         assert_eq!(late.status, Status::ConditionalExpired);
         assert_eq!(late.affirmation, None);
+        assert_eq!(late.reassessment, None);
         assert!(late.needs_attention());
+        // A closeout recorded with a date still ahead is not one yet.
+        let ahead = dates(Some("2026-09-15"), None, Some("2027-01-05"), None).unwrap();
+        let outlook = ahead.outlook(d("2026-12-02"));
+        assert_eq!(outlook.status, Status::Conditional);
+        assert_eq!(
+            outlook.closeout.unwrap().state,
+            CloseoutState::Open { days_left: 102 }
+        );
+        assert_eq!(outlook.dated_ahead[0].field, "poam_closeout_date");
     }
 
     #[test]
@@ -568,7 +586,7 @@ mod tests {
         let outlook = s.outlook(d("2027-02-01"));
         assert_eq!(outlook.status, Status::Final);
         assert_eq!(outlook.status_date, d("2026-09-15"));
-        assert_eq!(outlook.reassessment.due, d("2029-09-15"));
+        assert_eq!(outlook.reassessment.unwrap().due, d("2029-09-15"));
         assert_eq!(outlook.keep_artifacts_until, d("2032-09-15"));
         // Affirmed upon the Final status: the next one is the first anniversary of the
         // Conditional date, not of the Final one.
@@ -640,25 +658,29 @@ mod tests {
     #[test]
     fn three_years_on_the_reassessment_is_due_and_then_the_status_has_run_out() {
         let s = dates(None, Some("2025-01-10"), None, Some("2028-01-05")).unwrap();
-        // The third yearly affirmation is in: nothing more to affirm before the reassessment.
+        // The third year brings the reassessment, not a yearly affirmation: the second is the
+        // last one due.
+        let second = dates(None, Some("2025-01-10"), None, Some("2027-01-10")).unwrap();
+        let a = second.outlook(d("2027-10-20")).affirmation;
+        assert_eq!(a, None, "{a:?}");
         let outlook = s.outlook(d("2028-01-08"));
         assert_eq!(outlook.status, Status::Final);
         assert_eq!(outlook.affirmation, None);
         assert_eq!(
-            outlook.reassessment.state,
+            outlook.reassessment.unwrap().state,
             DueState::DueSoon { days_left: 2 }
         );
         assert!(outlook.needs_attention());
         // 90 days ahead the reassessment is already called due soon: it is booked early.
         assert_eq!(
-            s.outlook(d("2027-10-12")).reassessment.state,
+            s.outlook(d("2027-10-12")).reassessment.unwrap().state,
             DueState::DueSoon { days_left: 90 }
         );
         let after = s.outlook(d("2028-02-01"));
         assert_eq!(after.status, Status::Expired);
         assert_eq!(after.affirmation, None);
         assert_eq!(
-            after.reassessment.state,
+            after.reassessment.unwrap().state,
             DueState::Overdue { days_over: 22 }
         );
         assert!(after.needs_attention());
@@ -669,13 +691,13 @@ mod tests {
         let s = dates(None, Some("2028-02-29"), None, Some("2028-02-29")).unwrap();
         let outlook = s.outlook(d("2028-06-01"));
         assert_eq!(outlook.affirmation.unwrap().due, d("2029-02-28"));
-        assert_eq!(outlook.reassessment.due, d("2031-02-28"));
+        assert_eq!(outlook.reassessment.unwrap().due, d("2031-02-28"));
         // Each anniversary counted from the status date itself, not from the one before.
-        let later = dates(None, Some("2028-02-29"), None, Some("2030-03-01")).unwrap();
-        let a = later.outlook(d("2030-06-01")).affirmation.unwrap();
+        let later = dates(None, Some("2028-02-29"), None, Some("2029-03-01")).unwrap();
+        let a = later.outlook(d("2029-06-01")).affirmation.unwrap();
         assert_eq!(
             (a.due, a.occasion),
-            (d("2031-02-28"), Occasion::Anniversary { year: 3 })
+            (d("2030-02-28"), Occasion::Anniversary { year: 2 })
         );
     }
 
