@@ -378,8 +378,9 @@ fn readme(coverage: &Coverage, chain: &ChainReport, now: Timestamp, zone: &TimeZ
          \x20               when its step was recorded, its note, and its outcome: kept, missed,\n\
          \x20               released_early (allowed once DoD declines interest), running,\n\
          \x20               overdue, holding, hold_ended (the media may be released), and for a\n\
-         \x20               closed incident without the step missed_not_done or\n\
-         \x20               closed_before_due; by_seconds says by how much\n\
+         \x20               closed incident without the step missed_not_done,\n\
+         \x20               closed_before_due or closed_during_hold (media); by_seconds says by\n\
+         \x20               how much\n\
          chain.txt       the evidence hash chain: whether it is intact, the row count and its head\n\
          \x20               (newest row id and chain value; keep it outside this system)\n\n\
          A cell that a spreadsheet would read as a formula (beginning with =, +, -, @, a tab or a\n\

@@ -1241,10 +1241,58 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
             "not a cyber incident after all",
         ]);
     }
+    // Reported in time, then closed by force ten days into the media hold.
+    ok(&[
+        "open",
+        "INC-12",
+        "--by",
+        "SOC",
+        "--at",
+        "2026-11-20T00:00:00Z",
+    ]);
+    ok(&[
+        "discover",
+        "INC-12",
+        "--by",
+        "IT",
+        "--at",
+        "2026-11-20T06:00:00Z",
+    ]);
+    ok(&[
+        "report",
+        "INC-12",
+        "--by",
+        "IT",
+        "--number",
+        "DIB-12",
+        "--at",
+        "2026-11-21T00:00:00Z",
+    ]);
+    ok(&[
+        "close",
+        "INC-12",
+        "--by",
+        "IT",
+        "--at",
+        "2026-12-01T00:00:00Z",
+        "--force",
+        "--reason",
+        "customer request",
+    ]);
     let output = fixture.run(&["export", "--config", "dutywatch.toml", "--out", "package"]);
     assert!(output.status.success(), "{:?}", text(&output));
     let deadlines = std::fs::read_to_string(fixture.path("package/incident_deadlines.csv"))
         .expect("incident_deadlines.csv");
+    let hold = deadlines
+        .lines()
+        .find(|l| l.starts_with("acme,INC-12,preservation,"))
+        .unwrap_or_else(|| panic!("no INC-12 hold row: {deadlines}"));
+    // The hold ran to 2027-02-19T00:00Z: broken off 80 days early, with the close's reason.
+    assert!(
+        hold.contains(&format!(",closed_during_hold,{},", 80 * 86_400))
+            && hold.ends_with("(customer request)"),
+        "{hold}"
+    );
     let report = |id: &str| {
         deadlines
             .lines()
@@ -1253,12 +1301,13 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
             .to_owned()
     };
     assert!(
-        report("INC-10").ends_with(",closed_before_due,,"),
+        report("INC-10")
+            .ends_with(",closed_before_due,,closed early (not a cyber incident after all)"),
         "{deadlines}"
     );
     // Due 2026-11-23T06:00Z, closed 30 hours later without a report.
     assert!(
-        report("INC-11").ends_with(&format!(",missed_not_done,{},", 30 * 3600)),
+        report("INC-11").contains(&format!(",missed_not_done,{},", 30 * 3600)),
         "{deadlines}"
     );
     assert!(!deadlines.contains(",overdue,"), "{deadlines}");

@@ -108,10 +108,14 @@ pub(super) fn write(
         let closed = i.at(Step::Closed);
         for deadline in incident::deadlines_on_record(i, policy, closed.unwrap_or(now)) {
             let (outcome, seconds) = outcome(&deadline, closed.is_some());
-            // The note of the step that stopped it: why media were released early, say.
-            let note = deadline
-                .done
-                .and_then(|_| i.entry(deadline.stopped_by()))
+            // The note of the step that stopped it (why media were released early, say), or of
+            // the close that ended it without that step.
+            let stopped = match deadline.done {
+                Some(_) => Some(deadline.stopped_by()),
+                None => closed.map(|_| Step::Closed),
+            };
+            let note = stopped
+                .and_then(|step| i.entry(step))
                 .and_then(|e| e.note.clone())
                 .unwrap_or_default();
             csv.row([
@@ -153,7 +157,8 @@ fn starts_from(deadline: &Deadline) -> &'static str {
 /// - `running`, `overdue` (not done, past due, by how much);
 /// - `holding`, `hold_ended` for the media hold, which asks to keep rather than to act;
 /// - once the incident is closed without the step: `missed_not_done` when it was closed
-///   after the deadline (by how much past it), `closed_before_due` when before.
+///   after the deadline (by how much past it), `closed_before_due` when before, and
+///   `closed_during_hold` for media whose hold a close broke off (by how much early).
 fn outcome(deadline: &Deadline, closed: bool) -> (&'static str, Option<SignedDuration>) {
     let left = deadline.left.unwrap_or(SignedDuration::ZERO);
     let past_due = left < SignedDuration::ZERO;
@@ -163,6 +168,7 @@ fn outcome(deadline: &Deadline, closed: bool) -> (&'static str, Option<SignedDur
         (Some(_), Some(by)) => ("missed", Some(by)),
         (Some(_), None) => ("kept", None),
         (None, _) if hold && past_due => ("hold_ended", None),
+        (None, _) if hold && closed => ("closed_during_hold", Some(left)),
         (None, _) if closed && !past_due => ("closed_before_due", None),
         (None, _) if hold => ("holding", None),
         (None, _) if closed => ("missed_not_done", Some(-left)),
