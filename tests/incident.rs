@@ -1241,6 +1241,42 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
             "not a cyber incident after all",
         ]);
     }
+    // Reported in time four months ago: the hold has ended, which is no deadline missed.
+    ok(&[
+        "open",
+        "INC-13",
+        "--by",
+        "SOC",
+        "--at",
+        "2026-07-30T00:00:00Z",
+    ]);
+    ok(&[
+        "discover",
+        "INC-13",
+        "--by",
+        "IT",
+        "--at",
+        "2026-07-31T00:00:00Z",
+    ]);
+    ok(&[
+        "report",
+        "INC-13",
+        "--by",
+        "IT",
+        "--number",
+        "DIB-13",
+        "--at",
+        "2026-08-01T00:00:00Z",
+    ]);
+    let show = ok(&["show", "INC-13"]);
+    let hold = show
+        .lines()
+        .find(|l| l.trim_start().starts_with("preserve media"))
+        .unwrap_or_else(|| panic!("no hold line: {show}"));
+    assert!(
+        hold.ends_with("hold ended 32 days ago: the media may be released"),
+        "{show}"
+    );
     // Reported in time, then closed by force ten days into the media hold.
     ok(&[
         "open",
@@ -1293,6 +1329,17 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
             && hold.ends_with("(customer request)"),
         "{hold}"
     );
+    assert!(
+        deadlines
+            .contains("acme,INC-13,preservation,2026-08-01T00:00:00Z,report,2026-10-30T00:00:00Z,"),
+        "{deadlines}"
+    );
+    assert!(
+        deadlines
+            .lines()
+            .any(|l| l.starts_with("acme,INC-13,preservation,") && l.ends_with(",hold_ended,,")),
+        "{deadlines}"
+    );
     let report = |id: &str| {
         deadlines
             .lines()
@@ -1310,7 +1357,14 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
         report("INC-11").contains(&format!(",missed_not_done,{},", 30 * 3600)),
         "{deadlines}"
     );
-    assert!(!deadlines.contains(",overdue,"), "{deadlines}");
+    // A closed incident has nothing overdue: its clocks stopped at its close.
+    assert!(
+        !deadlines
+            .lines()
+            .filter(|l| !l.starts_with("acme,INC-13,"))
+            .any(|l| l.contains(",overdue,")),
+        "{deadlines}"
+    );
     let timeline = std::fs::read_to_string(fixture.path("package/incident_timeline.csv"))
         .expect("incident_timeline.csv");
     let steps: Vec<&str> = timeline

@@ -400,6 +400,16 @@ pub(super) fn clock_state(deadline: &Deadline, zone: &jiff::tz::TimeZone) -> Str
             (Some(missed), _) => format!("done {}, {} LATE", when(done, zone), hours_text(missed)),
             (None, _) => format!("done {}", when(done, zone)),
         },
+        // The hold asks to keep the media, not to act by a day: once it has ended, nothing
+        // is late, the media may be released.
+        (None, Some(left))
+            if left.is_negative() && deadline.clock == incident::ClockName::Preservation =>
+        {
+            format!(
+                "hold ended {} ago: the media may be released",
+                hours_text(left)
+            )
+        }
         (None, Some(left)) if left.is_negative() => {
             format!("OVERDUE by {}", hours_text(left))
         }
