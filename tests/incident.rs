@@ -1277,6 +1277,21 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
         hold.ends_with("hold ended 32 days ago: the media may be released"),
         "{show}"
     );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["show", "INC-13", "--json"])).expect("show --json");
+    let clock = |name: &str| {
+        json["clocks"]
+            .as_array()
+            .expect("clocks")
+            .iter()
+            .find(|c| c["clock"] == name)
+            .unwrap_or_else(|| panic!("no {name} clock: {json}"))
+            .clone()
+    };
+    // The same reading in the JSON: the ended hold is not overdue; the hand-off never
+    // recorded is.
+    assert_eq!(clock("preservation")["overdue"], false, "{json}");
+    assert_eq!(clock("handoff")["overdue"], true, "{json}");
     // Reported in time, then closed by force ten days into the media hold.
     ok(&[
         "open",

@@ -161,18 +161,17 @@ fn starts_from(deadline: &Deadline) -> &'static str {
 ///   `closed_during_hold` for media whose hold a close broke off (by how much early).
 fn outcome(deadline: &Deadline, closed: bool) -> (&'static str, Option<SignedDuration>) {
     let left = deadline.left.unwrap_or(SignedDuration::ZERO);
-    let past_due = left < SignedDuration::ZERO;
     let hold = deadline.clock == ClockName::Preservation;
     match (deadline.done, deadline.missed_by()) {
         (Some(_), Some(by)) if hold => ("released_early", Some(by)),
         (Some(_), Some(by)) => ("missed", Some(by)),
         (Some(_), None) => ("kept", None),
-        (None, _) if hold && past_due => ("hold_ended", None),
+        (None, _) if deadline.hold_ended() => ("hold_ended", None),
         (None, _) if hold && closed => ("closed_during_hold", Some(left)),
-        (None, _) if closed && !past_due => ("closed_before_due", None),
         (None, _) if hold => ("holding", None),
-        (None, _) if closed => ("missed_not_done", Some(-left)),
-        (None, _) if past_due => ("overdue", Some(-left)),
+        (None, _) if closed && deadline.overdue() => ("missed_not_done", Some(-left)),
+        (None, _) if closed => ("closed_before_due", None),
+        (None, _) if deadline.overdue() => ("overdue", Some(-left)),
         (None, _) => ("running", None),
     }
 }

@@ -400,17 +400,13 @@ pub(super) fn clock_state(deadline: &Deadline, zone: &jiff::tz::TimeZone) -> Str
             (Some(missed), _) => format!("done {}, {} LATE", when(done, zone), hours_text(missed)),
             (None, _) => format!("done {}", when(done, zone)),
         },
-        // The hold asks to keep the media, not to act by a day: once it has ended, nothing
-        // is late, the media may be released.
-        (None, Some(left))
-            if left.is_negative() && deadline.clock == incident::ClockName::Preservation =>
-        {
+        (None, Some(left)) if deadline.hold_ended() => {
             format!(
                 "hold ended {} ago: the media may be released",
                 hours_text(left)
             )
         }
-        (None, Some(left)) if left.is_negative() => {
+        (None, Some(left)) if deadline.overdue() => {
             format!("OVERDUE by {}", hours_text(left))
         }
         (None, Some(left)) => format!("{} left", hours_text(left)),

@@ -431,7 +431,18 @@ pub struct Deadline {
 }
 
 impl Deadline {
+    /// Past due with its step not done. Never the media hold: its end is the day the media
+    /// may be released, not a deadline anyone misses ([`Deadline::hold_ended`]).
     pub fn overdue(&self) -> bool {
+        self.clock != ClockName::Preservation && self.past_due()
+    }
+
+    /// The media hold is over and no release is recorded: the media may be released.
+    pub fn hold_ended(&self) -> bool {
+        self.clock == ClockName::Preservation && self.past_due()
+    }
+
+    fn past_due(&self) -> bool {
         self.left.is_some_and(|left| left.is_negative())
     }
 
