@@ -94,40 +94,13 @@ impl Context<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use dutywatch_checks::cmmc::{CloseoutState, Status};
 
+    use super::super::tests::contractor_config;
+
+    /// `[contractor.cmmc]` with `cmmc` in it, its first key on line 20 (the tests name lines).
     fn config(cmmc: &str) -> Result<super::super::Config, String> {
-        let text = format!(
-            r#"perspective = "contractor"
-timezone = "America/Chicago"
-database = "state/dutywatch.db"
-
-[mail]
-from = "dutywatch@acme.example"
-transport = "file"
-dir = "outbox"
-
-[msp]
-name = "Keystone IT"
-contacts = ["soc@keystone.example"]
-
-[[contractor]]
-id = "acme"
-name = "Acme Machining"
-contacts = ["it@acme.example"]
-
-[contractor.cmmc]
-{cmmc}
-[[contractor.crm]]
-id = "3.1.1"
-owner = "contractor"
-contractor_does = "Approves access"
-"#
-        );
-        super::super::parse_with_env(Path::new("/etc/dutywatch/dutywatch.toml"), &text, &|_| None)
-            .map_err(|e| e.to_string())
+        contractor_config("", &format!("\n[contractor.cmmc]\n{cmmc}"))
     }
 
     #[test]

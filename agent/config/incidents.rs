@@ -143,39 +143,8 @@ impl Context<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
+    use super::super::tests::contractor_config as config;
     use super::*;
-
-    fn config(extra_top: &str, extra_contractor: &str) -> Result<super::super::Config, String> {
-        let text = format!(
-            r#"perspective = "contractor"
-timezone = "UTC"
-database = "state/dutywatch.db"
-{extra_top}
-[mail]
-from = "dutywatch@acme.example"
-transport = "file"
-dir = "outbox"
-
-[msp]
-name = "Keystone IT"
-contacts = ["soc@keystone.example"]
-
-[[contractor]]
-id = "acme"
-name = "Acme Machining"
-contacts = ["it@acme.example"]
-{extra_contractor}
-[[contractor.crm]]
-id = "3.1.1"
-owner = "contractor"
-contractor_does = "Approves access"
-"#
-        );
-        super::super::parse_with_env(Path::new("/etc/dutywatch/dutywatch.toml"), &text, &|_| None)
-            .map_err(|e| e.to_string())
-    }
 
     #[test]
     fn defaults_then_the_top_level_then_the_contractors_own_deadlines() {

@@ -32,6 +32,38 @@ contractor_does = "Approves access"
     )
 }
 
+/// A minimal contractor config with `extra_top` after its first lines and `extra_contractor`
+/// in its contractor's table, parsed as `/etc/dutywatch/dutywatch.toml`.
+pub(super) fn contractor_config(extra_top: &str, extra_contractor: &str) -> Result<Config, String> {
+    let text = format!(
+        r#"perspective = "contractor"
+timezone = "UTC"
+database = "state/dutywatch.db"
+{extra_top}
+[mail]
+from = "dutywatch@acme.example"
+transport = "file"
+dir = "outbox"
+
+[msp]
+name = "Keystone IT"
+contacts = ["soc@keystone.example"]
+
+[[contractor]]
+id = "acme"
+name = "Acme Machining"
+contacts = ["it@acme.example"]
+{extra_contractor}
+[[contractor.crm]]
+id = "3.1.1"
+owner = "contractor"
+contractor_does = "Approves access"
+"#
+    );
+    parse_with_env(Path::new("/etc/dutywatch/dutywatch.toml"), &text, &|_| None)
+        .map_err(|e| e.to_string())
+}
+
 fn env(name: &str) -> Option<String> {
     match name {
         "SMTP_PASSWORD" => Some(PASSWORD.to_owned()),
