@@ -32,32 +32,15 @@ impl Context<'_> {
     pub(super) fn cmmc(&mut self, raw: &Spanned<RawCmmc>, key: &str) -> Option<Cmmc> {
         let table = raw.get_ref();
         let start = self.errors.len();
-        let mut date = |value: &Option<Spanned<toml::Value>>, name: &str| {
-            value.as_ref().and_then(|value| {
-                let read = match value.get_ref() {
-                    toml::Value::String(text) => text.trim().parse::<Date>().ok(),
-                    toml::Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => {
-                        dt.to_string().parse::<Date>().ok()
-                    }
-                    _ => None,
-                };
-                if read.is_none() {
-                    self.error(
-                        value.span().start,
-                        &format!("{key}.cmmc.{name}"),
-                        format!(
-                            "{} is not a date: write the day as SPRS shows it, e.g. \"2026-09-15\" (a date in the contractor's zone, no time)",
-                            value.get_ref()
-                        ),
-                    );
-                }
-                read
-            })
-        };
-        let conditional = date(&table.conditional_status_date, "conditional_status_date");
-        let final_status = date(&table.final_status_date, "final_status_date");
-        let closeout = date(&table.poam_closeout_date, "poam_closeout_date");
-        let affirmed = date(&table.last_affirmation_date, "last_affirmation_date");
+        // In the order `StatusDates::new` takes them; `DatesError::field` names one of them.
+        let fields = [
+            ("conditional_status_date", &table.conditional_status_date),
+            ("final_status_date", &table.final_status_date),
+            ("poam_closeout_date", &table.poam_closeout_date),
+            ("last_affirmation_date", &table.last_affirmation_date),
+        ];
+        let [conditional, final_status, closeout, affirmed] =
+            fields.map(|(name, value)| self.cmmc_date(value.as_ref()?, key, name));
         if self.errors.len() > start {
             return None;
         }
@@ -73,22 +56,41 @@ impl Context<'_> {
             }),
             Err(error) => {
                 // At the date that is wrong, where one is.
-                let (offset, at) = match error.field().and_then(|field| {
-                    let value = match field {
-                        "conditional_status_date" => &table.conditional_status_date,
-                        "final_status_date" => &table.final_status_date,
-                        "poam_closeout_date" => &table.poam_closeout_date,
-                        _ => &table.last_affirmation_date,
-                    };
-                    Some((value.as_ref()?.span().start, field))
-                }) {
-                    Some((offset, field)) => (offset, format!("{key}.cmmc.{field}")),
+                let wrong = error.field().and_then(|field| {
+                    let (name, value) = fields.iter().find(|(name, _)| *name == field)?;
+                    Some((value.as_ref()?.span().start, *name))
+                });
+                let (offset, at) = match wrong {
+                    Some((offset, name)) => (offset, format!("{key}.cmmc.{name}")),
                     None => (raw.span().start, format!("{key}.cmmc")),
                 };
                 self.error(offset, &at, error.to_string());
                 None
             }
         }
+    }
+
+    /// One date of the table: a `"2026-09-15"` string or a TOML local date; anything else is
+    /// an error at its line.
+    fn cmmc_date(&mut self, value: &Spanned<toml::Value>, key: &str, name: &str) -> Option<Date> {
+        let read = match value.get_ref() {
+            toml::Value::String(text) => text.trim().parse::<Date>().ok(),
+            toml::Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => {
+                dt.to_string().parse::<Date>().ok()
+            }
+            _ => None,
+        };
+        if read.is_none() {
+            self.error(
+                value.span().start,
+                &format!("{key}.cmmc.{name}"),
+                format!(
+                    "{} is not a date: write the day as SPRS shows it, e.g. \"2026-09-15\" (a date in the contractor's zone, no time)",
+                    value.get_ref()
+                ),
+            );
+        }
+        read
     }
 }
 
