@@ -1074,7 +1074,8 @@ fn cycle_and_report(
     // The incident clocks, on what this cycle collected; their warnings go out now too.
     let config = Arc::clone(engine.config());
     let incidents = crate::incident::tick(engine.store_mut(), &config, now)?;
-    if incidents.queued > 0 {
+    let reminders = crate::cmmc::tick(engine.store_mut(), &config, now)?;
+    if incidents.queued + reminders > 0 {
         let (sent, failed) = engine.deliver(now)?;
         summary.mails_sent += sent;
         summary.mail_failures += failed;

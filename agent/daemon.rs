@@ -372,6 +372,13 @@ impl Daemon {
                 summary.mail_failures += failed;
             }
         }
+        // The CMMC calendar counts days: every full evaluation (a quarter hour by default)
+        // looks, and each reminder is decided once.
+        if evaluate_all && self.remind_cmmc(&config, now) > 0 {
+            let (sent, failed) = self.engine.deliver(now)?;
+            summary.mails_sent += sent;
+            summary.mail_failures += failed;
+        }
         if evaluate_all && self.make_digests(&config, now) > 0 {
             let (sent, failed) = self.engine.deliver(now)?;
             summary.mails_sent += sent;
@@ -388,6 +395,15 @@ impl Daemon {
             return Err(error);
         }
         Ok((worked > 0).then_some(summary))
+    }
+
+    /// Queues the CMMC calendar's reminders due at `now`. A failure is logged, never fatal:
+    /// the next evaluation decides them again. How many it queued.
+    fn remind_cmmc(&mut self, config: &Config, now: Timestamp) -> usize {
+        crate::cmmc::tick(self.engine.store_mut(), config, now).unwrap_or_else(|error| {
+            tracing::error!(error = format!("{error:#}"), "CmmcReminderError");
+            0
+        })
     }
 
     /// Makes this week's digests once the `[digest]` schedule has fired, after an evaluation

@@ -439,6 +439,26 @@ pub fn build(
         (Party::Contractor, Some(client)) => Some(sprs::project_client(config, client, now)),
         _ => None,
     };
+    // The CMMC calendar's own deadlines, in the contractor's digest beside its duties'.
+    if let Some(view) = sprs.as_ref().and_then(|p| p.cmmc.as_ref()) {
+        for (due, day) in view.outlook.deadlines_ahead() {
+            // Its last day is the contractor's whole day.
+            let Some(end) = crate::cmmc::end_of_day(day, &contractor.timezone) else {
+                continue;
+            };
+            if within(Some(end)).is_some() {
+                deadlines.push(Deadline {
+                    due: end,
+                    duty: format!("cmmc:{}", due.key()),
+                    title: crate::cmmc::title(due),
+                    responsible: Party::Contractor,
+                    subject: None,
+                    state: StateKind::DueSoon,
+                });
+            }
+        }
+        deadlines.sort_by(|a, b| (a.due, &a.duty, &a.subject).cmp(&(b.due, &b.duty, &b.subject)));
+    }
 
     let mut digest = Digest {
         party,

@@ -4,6 +4,7 @@
 pub mod acks;
 pub mod cli;
 pub mod clock;
+pub mod cmmc;
 pub mod config;
 pub mod coverage;
 pub mod daemon;

@@ -848,3 +848,186 @@ fn the_demo_counts_down_to_its_poam_closeout_and_next_affirmation_in_its_own_zon
         "{list}"
     );
 }
+
+/// The CMMC reminders in the demo's outbox: (subject, recipients), oldest first.
+fn cmmc_mails(out: &std::path::Path) -> Vec<(String, String)> {
+    let mut mails: Vec<(std::time::SystemTime, String, String)> =
+        std::fs::read_dir(out.join("outbox"))
+            .expect("outbox")
+            .map(|entry| {
+                let entry = entry.expect("entry");
+                let modified = entry.metadata().and_then(|m| m.modified()).expect("mtime");
+                // Unfolded, as a mail client reads the headers.
+                let mail = std::fs::read_to_string(entry.path())
+                    .expect("mail")
+                    .replace("\r\n ", " ")
+                    .replace("\n ", " ");
+                let header = |name: &str| {
+                    mail.lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                (modified, header("Subject: "), header("To: "))
+            })
+            .filter(|(_, subject, _)| subject.starts_with("[dutywatch] CMMC "))
+            .collect();
+    mails.sort();
+    mails.into_iter().map(|(_, s, to)| (s, to)).collect()
+}
+
+#[test]
+fn the_cmmc_calendar_mails_each_reminder_once_and_the_digest_lists_the_closeout() {
+    let (_fixture, out, _) = demo();
+    let config = out.join("dutywatch.toml");
+    let config = config.to_str().expect("utf-8");
+    let once = |clock: &str| {
+        let output = util::dutywatch_command_at(&out, &["once", "--config", config], clock);
+        assert!(output.status.success(), "{clock}: {}", text(&output).1);
+    };
+    // The demo's closeout is 21 days off in New York: the 30-day reminder, to the people who
+    // work the duties. The affirmation due by the same day is told in it, not apart.
+    let first = cmmc_mails(&out);
+    assert_eq!(
+        first,
+        vec![(
+            "[dutywatch] CMMC POA&M closeout (32 CFR 170.21): due in 21 days (2026-12-21)"
+                .to_owned(),
+            "it-lead@harborforge.example, compliance@harborforge.example".to_owned()
+        )],
+        "{first:#?}"
+    );
+    let mail = std::fs::read_dir(out.join("outbox"))
+        .expect("outbox")
+        .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("mail"))
+        .find(|m| m.contains("CMMC POA&M closeout"))
+        .expect("the reminder")
+        .replace("=\r\n", "")
+        .replace("=\n", "");
+    assert!(
+        mail.contains("the Conditional status expires")
+            && mail.contains("`poam_closeout_date`")
+            && mail.contains("(M. Alvarez, President) then affirms in SPRS"),
+        "{mail}"
+    );
+    // The same stage again, the next day included: nothing more.
+    once("2026-12-01T00:00:00Z");
+    once("2026-12-02T15:00:00Z");
+    assert_eq!(cmmc_mails(&out).len(), 1, "{:#?}", cmmc_mails(&out));
+
+    // 13 days left on 8 December: the 14-day reminder, and the digest lists the closeout
+    // among the deadlines of the next 14 days.
+    once("2026-12-08T12:00:00Z");
+    let mails = cmmc_mails(&out);
+    assert_eq!(mails.len(), 2, "{mails:#?}");
+    assert_eq!(
+        mails[1].0,
+        "[dutywatch] CMMC POA&M closeout (32 CFR 170.21): due in 13 days (2026-12-21)"
+    );
+    let output = util::dutywatch_command_at(
+        &out,
+        &[
+            "digest",
+            "--preview",
+            "--config",
+            config,
+            "--party",
+            "contractor",
+        ],
+        "2026-12-08T12:00:00Z",
+    );
+    let (digest, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let deadlines = section(&digest, "DEADLINES IN THE NEXT 14 DAYS", "OPEN INCIDENTS");
+    assert!(
+        deadlines.contains("2026-12-21 23:59 EST (-05:00)  CMMC POA&M closeout (32 CFR 170.21)  (due_soon, responsible: contractor)")
+            && !deadlines.contains("CMMC affirmation"),
+        "{deadlines}"
+    );
+    let output = util::dutywatch_command_at(
+        &out,
+        &[
+            "digest",
+            "--preview",
+            "--config",
+            config,
+            "--html",
+            "later.html",
+        ],
+        "2026-12-08T12:00:00Z",
+    );
+    assert!(output.status.success(), "{}", text(&output).1);
+    let page = std::fs::read_to_string(out.join("later.html")).expect("the page");
+    assert!(
+        page.contains("<td>CMMC POA&amp;M closeout (32 CFR 170.21)</td>"),
+        "{page}"
+    );
+
+    // A week off, management hears of it; missed, the backups too, once.
+    once("2026-12-15T12:00:00Z");
+    once("2026-12-22T12:00:00Z");
+    once("2026-12-23T12:00:00Z");
+    let mails = cmmc_mails(&out);
+    assert_eq!(mails.len(), 4, "{mails:#?}");
+    assert_eq!(
+        mails[2],
+        (
+            "[dutywatch] CMMC POA&M closeout (32 CFR 170.21): due in 6 days (2026-12-21)"
+                .to_owned(),
+            "it-lead@harborforge.example, compliance@harborforge.example, ceo@harborforge.example"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        mails[3],
+        (
+            "[dutywatch] CMMC POA&M closeout (32 CFR 170.21): MISSED (2026-12-21)".to_owned(),
+            "it-lead@harborforge.example, compliance@harborforge.example, ops-manager@harborforge.example, ceo@harborforge.example"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn the_daemon_sends_a_cmmc_reminder_once_across_passes_and_a_restart() {
+    let now = at("2026-12-01T14:00:00Z");
+    let fixture = Fixture::new();
+    // The closeout is due 180 days after 2026-06-24: 2026-12-21, 20 days off.
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config(
+            "\n[contractor.cmmc]\nconditional_status_date = \"2026-06-24\"\nlast_affirmation_date = \"2026-06-24\"\n",
+        ),
+    );
+    fixture.write("crm.csv", util::CRM);
+    fixture.write_dated("evidence/reviews.csv", util::REVIEWS, now);
+    fixture.write_dated("evidence/mfa.json", util::MFA_OK, now);
+    let reminders = || {
+        fixture
+            .mails()
+            .into_iter()
+            // Headers unfolded, as a mail client reads them.
+            .map(|m| m.replace("\r\n ", " ").replace("\n ", " "))
+            .filter(|m| m.contains("Subject: [dutywatch] CMMC "))
+            .collect::<Vec<_>>()
+    };
+    {
+        let mut daemon = Daemon::start(fixture.config_path(), fixture.load(), now).expect("start");
+        daemon.step(now).expect("step");
+        assert_eq!(reminders().len(), 1, "{:#?}", fixture.mails());
+        // The next full evaluation, a quarter hour on, and the next day: the same stage.
+        daemon.step(at("2026-12-01T14:15:00Z")).expect("step");
+        daemon.step(at("2026-12-02T14:00:00Z")).expect("step");
+    }
+    let later = at("2026-12-02T15:00:00Z");
+    let mut daemon = Daemon::start(fixture.config_path(), fixture.load(), later).expect("restart");
+    daemon.step(later).expect("step");
+    let sent = reminders();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert!(
+        sent[0].contains("CMMC POA&M closeout (32 CFR 170.21): due in 20 days (2026-12-21)")
+            && sent[0].contains("To: it@acme.example"),
+        "{}",
+        sent[0]
+    );
+}

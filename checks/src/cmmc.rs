@@ -444,6 +444,184 @@ pub struct DatedAhead {
     pub date: Date,
 }
 
+/// Days before a closeout's last day at which a reminder goes out, once each.
+pub const CLOSEOUT_REMINDERS: [i32; 4] = [30, 14, 7, 1];
+
+/// Days before an affirmation is due at which a reminder goes out, once each.
+pub const AFFIRMATION_REMINDERS: [i32; 3] = [30, 7, 1];
+
+/// Days before the reassessment at which a reminder goes out, once each.
+pub const REASSESSMENT_REMINDERS: [i32; 2] = [90, 30];
+
+/// A deadline of the calendar a reminder is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    Closeout,
+    Affirmation(Occasion),
+    Reassessment,
+}
+
+impl Due {
+    /// Its name in a reminder's key.
+    pub fn key(self) -> String {
+        match self {
+            Due::Closeout => "poam-closeout".to_owned(),
+            Due::Affirmation(Occasion::ConditionalStatus) => "affirmation-conditional".to_owned(),
+            Due::Affirmation(Occasion::Closeout) => "affirmation-closeout".to_owned(),
+            Due::Affirmation(Occasion::FinalStatus) => "affirmation-final".to_owned(),
+            Due::Affirmation(Occasion::Anniversary { year }) => format!("affirmation-year-{year}"),
+            Due::Reassessment => "reassessment".to_owned(),
+        }
+    }
+}
+
+/// How near a deadline a reminder tells of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// At most this many days are left (one of the deadline's reminder days).
+    Within(i32),
+    /// The last day has gone by.
+    Missed,
+}
+
+/// A reminder the calendar asks for on one day: the nearest stage its deadline has reached.
+/// Told once per (deadline, due day, stage): a daemon stopped over several reminder days
+/// tells only the stage it finds, not each one it slept through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reminder {
+    pub due: Due,
+    /// The deadline's last day.
+    pub on: Date,
+    pub stage: Stage,
+    /// Days left until `on` (0: today), or gone by since it when missed.
+    pub days: i32,
+}
+
+impl Reminder {
+    /// What decides it, unique over the calendar's life: `poam-closeout:2027-03-14:14d`. A
+    /// corrected date or the next year's affirmation is a new deadline with keys of its own.
+    pub fn key(&self) -> String {
+        let stage = match self.stage {
+            Stage::Within(days) => format!("{days}d"),
+            Stage::Missed => "missed".to_owned(),
+        };
+        format!("{}:{}:{stage}", self.due.key(), self.on)
+    }
+
+    /// Whether management hears of it too: a deadline missed, or a week or less away.
+    pub fn urgent(&self) -> bool {
+        match self.stage {
+            Stage::Missed => true,
+            Stage::Within(days) => days <= 7,
+        }
+    }
+}
+
+impl Outlook {
+    /// The reminders due on the outlook's day, the most pressing first: the closeout, the
+    /// affirmation, the reassessment. A deadline met (a closeout recorded, an affirmation on
+    /// record) or further off than its first reminder day asks for none.
+    pub fn reminders(&self) -> Vec<Reminder> {
+        let mut out = Vec::new();
+        if let Some(closeout) = self.closeout {
+            let stage = match closeout.state {
+                CloseoutState::DueSoon { days_left } | CloseoutState::Open { days_left } => {
+                    within(&CLOSEOUT_REMINDERS, days_left).map(|s| (s, days_left))
+                }
+                CloseoutState::Expired { days_over } => Some((Stage::Missed, days_over)),
+                CloseoutState::Closed { .. } | CloseoutState::ClosedLate { .. } => None,
+            };
+            out.extend(stage.map(|(stage, days)| Reminder {
+                due: Due::Closeout,
+                on: closeout.due,
+                stage,
+                days,
+            }));
+        }
+        if let Some(a) = self.affirmation_apart() {
+            out.extend(
+                due_stage(a.state, &AFFIRMATION_REMINDERS).map(|(stage, days)| Reminder {
+                    due: Due::Affirmation(a.occasion),
+                    on: a.due,
+                    stage,
+                    days,
+                }),
+            );
+        }
+        if let Some(r) = self.reassessment {
+            out.extend(
+                due_stage(r.state, &REASSESSMENT_REMINDERS).map(|(stage, days)| Reminder {
+                    due: Due::Reassessment,
+                    on: r.due,
+                    stage,
+                    days,
+                }),
+            );
+        }
+        out
+    }
+}
+
+impl Outlook {
+    /// The deadlines still ahead (or today), each with its last day: the closeout while it is
+    /// pending, the next affirmation, the reassessment.
+    pub fn deadlines_ahead(&self) -> Vec<(Due, Date)> {
+        let ahead = |state: DueState| !matches!(state, DueState::Overdue { .. });
+        self.pending_closeout()
+            .map(|c| (Due::Closeout, c.due))
+            .into_iter()
+            .chain(
+                self.affirmation_apart()
+                    .filter(|a| ahead(a.state))
+                    .map(|a| (Due::Affirmation(a.occasion), a.due)),
+            )
+            .chain(
+                self.reassessment
+                    .filter(|r| ahead(r.state))
+                    .map(|r| (Due::Reassessment, r.due)),
+            )
+            .collect()
+    }
+}
+
+impl Outlook {
+    /// The closeout while it is still to come.
+    fn pending_closeout(&self) -> Option<Closeout> {
+        self.closeout.filter(|c| {
+            matches!(
+                c.state,
+                CloseoutState::Open { .. } | CloseoutState::DueSoon { .. }
+            )
+        })
+    }
+
+    /// The next affirmation as a deadline of its own. While the closeout is pending, the
+    /// affirmation after it is due by the same day and follows from it: the closeout's
+    /// reminders and deadline tell of both.
+    fn affirmation_apart(&self) -> Option<Affirmation> {
+        let pending = self.pending_closeout().is_some();
+        self.affirmation
+            .filter(|a| !(pending && a.occasion == Occasion::Closeout))
+    }
+}
+
+/// The nearest of `days` (descending) that `days_left` has reached.
+fn within(days: &[i32], days_left: i32) -> Option<Stage> {
+    days.iter()
+        .rev()
+        .find(|d| days_left <= **d)
+        .map(|d| Stage::Within(*d))
+}
+
+fn due_stage(state: DueState, days: &[i32]) -> Option<(Stage, i32)> {
+    match state {
+        DueState::Ahead { days_left } | DueState::DueSoon { days_left } => {
+            within(days, days_left).map(|s| (s, days_left))
+        }
+        DueState::Overdue { days_over } => Some((Stage::Missed, days_over)),
+    }
+}
+
 /// The last day of the closeout of a Conditional status of `conditional`.
 fn closeout_due(conditional: Date) -> Date {
     add_days(conditional, CLOSEOUT_DAYS)
@@ -764,5 +942,116 @@ mod tests {
         assert!(error.to_string().contains("alone"), "{error}");
         let error = refused(dates(Some("2026-09-15"), Some("2027-01-10"), None, None));
         assert!(error.to_string().contains("poam_closeout_date"), "{error}");
+    }
+
+    /// The keys of the reminders due on `today`, as the outbox would decide them.
+    fn reminders_on(s: &StatusDates, today: &str) -> Vec<String> {
+        s.outlook(d(today))
+            .reminders()
+            .iter()
+            .map(Reminder::key)
+            .collect()
+    }
+
+    #[test]
+    fn a_closeout_is_reminded_of_30_14_7_and_1_days_ahead_then_once_missed() {
+        let s = dates(Some("2026-09-15"), None, None, Some("2026-09-15")).unwrap();
+        // The closeout's last day is 2027-03-14; 31 days before it, nothing yet.
+        assert_eq!(reminders_on(&s, "2027-02-11"), Vec::<String>::new());
+        // The affirmation after the closeout is due by the same day: the closeout's reminder
+        // tells of it, not one of its own.
+        let first = vec!["poam-closeout:2027-03-14:30d".to_owned()];
+        assert_eq!(reminders_on(&s, "2027-02-12"), first);
+        // A day later the stage is the same, so the same key: nothing new to tell.
+        assert_eq!(reminders_on(&s, "2027-02-13"), first);
+        assert_eq!(
+            reminders_on(&s, "2027-02-28")[0],
+            "poam-closeout:2027-03-14:14d"
+        );
+        assert_eq!(
+            reminders_on(&s, "2027-03-07")[0],
+            "poam-closeout:2027-03-14:7d"
+        );
+        // The last day and the day before are one stage.
+        for day in ["2027-03-13", "2027-03-14"] {
+            let reminders = s.outlook(d(day)).reminders();
+            assert_eq!(reminders[0].key(), "poam-closeout:2027-03-14:1d", "{day}");
+            assert!(reminders[0].urgent());
+        }
+        assert!(!s.outlook(d("2027-02-28")).reminders()[0].urgent());
+        // Missed: the status expired, so only the closeout is told, and with one key however
+        // long it stays missed.
+        for day in ["2027-03-15", "2027-06-01"] {
+            assert_eq!(
+                reminders_on(&s, day),
+                vec!["poam-closeout:2027-03-14:missed".to_owned()],
+                "{day}"
+            );
+        }
+        let missed = s.outlook(d("2027-03-20")).reminders()[0];
+        assert_eq!((missed.stage, missed.days), (Stage::Missed, 6));
+        // Closed out in time: no closeout reminder, and the affirmation after it is asked for.
+        let closed = dates(
+            Some("2026-09-15"),
+            None,
+            Some("2027-03-01"),
+            Some("2026-09-15"),
+        )
+        .unwrap();
+        assert_eq!(
+            reminders_on(&closed, "2027-03-01"),
+            vec!["affirmation-closeout:2027-03-01:1d".to_owned()]
+        );
+        assert_eq!(
+            reminders_on(&closed, "2027-03-02"),
+            vec!["affirmation-closeout:2027-03-01:missed".to_owned()]
+        );
+        let affirmed = dates(
+            Some("2026-09-15"),
+            None,
+            Some("2027-03-01"),
+            Some("2027-03-01"),
+        )
+        .unwrap();
+        assert_eq!(reminders_on(&affirmed, "2027-03-02"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn yearly_affirmations_and_the_reassessment_have_reminders_keyed_by_their_own_day() {
+        let s = dates(None, Some("2025-01-10"), None, Some("2025-01-10")).unwrap();
+        assert_eq!(reminders_on(&s, "2025-12-10"), Vec::<String>::new());
+        assert_eq!(
+            reminders_on(&s, "2025-12-11"),
+            vec!["affirmation-year-1:2026-01-10:30d".to_owned()]
+        );
+        // Affirmed within the 30 days: the next is a year on, with keys of its own.
+        let next = dates(None, Some("2025-01-10"), None, Some("2025-12-20")).unwrap();
+        assert_eq!(reminders_on(&next, "2026-01-11"), Vec::<String>::new());
+        assert_eq!(
+            reminders_on(&next, "2027-01-09"),
+            vec!["affirmation-year-2:2027-01-10:1d".to_owned()]
+        );
+        // Every yearly one in: the reassessment, 90 and 30 days ahead, then missed once the
+        // status has run out.
+        let all = dates(None, Some("2025-01-10"), None, Some("2027-01-05")).unwrap();
+        assert_eq!(reminders_on(&all, "2027-10-11"), Vec::<String>::new());
+        assert_eq!(
+            reminders_on(&all, "2027-10-12"),
+            vec!["reassessment:2028-01-10:90d".to_owned()]
+        );
+        assert_eq!(
+            reminders_on(&all, "2027-12-11"),
+            vec!["reassessment:2028-01-10:30d".to_owned()]
+        );
+        let gone = all.outlook(d("2028-01-11"));
+        assert_eq!(gone.status, Status::Expired);
+        assert_eq!(
+            gone.reminders()
+                .iter()
+                .map(Reminder::key)
+                .collect::<Vec<_>>(),
+            vec!["reassessment:2028-01-10:missed".to_owned()]
+        );
+        assert!(gone.reminders()[0].urgent());
     }
 }
