@@ -591,7 +591,7 @@ fn the_commands_record_each_step_and_refuse_what_is_out_of_order() {
         "images and captures preserved",
         "closed",
         "report DIB-7",
-        "closed early (DoD declined interest)",
+        "closed during the media hold (DoD declined interest)",
         "preserve until: 2027-02-19 04:00 EST",
     ] {
         assert!(show.contains(line), "no `{line}` in:\n{show}");
@@ -1363,13 +1363,16 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
             .to_owned()
     };
     assert!(
-        report("INC-10")
-            .ends_with(",closed_before_due,,closed early (not a cyber incident after all)"),
+        report("INC-10").ends_with(
+            ",closed_before_due,,closed without a report to DoD (not a cyber incident after all)"
+        ),
         "{deadlines}"
     );
-    // Due 2026-11-23T06:00Z, closed 30 hours later without a report.
+    // Due 2026-11-23T06:00Z, closed 30 hours later without a report: late, not early.
     assert!(
-        report("INC-11").contains(&format!(",missed_not_done,{},", 30 * 3600)),
+        report("INC-11").contains(&format!(",missed_not_done,{},", 30 * 3600))
+            && report("INC-11")
+                .ends_with(",closed without a report to DoD (not a cyber incident after all)"),
         "{deadlines}"
     );
     // A closed incident has nothing overdue: its clocks stopped at its close.

@@ -90,7 +90,7 @@ pub enum IncidentCommand {
         /// Close although a duty is still open (say why with --reason).
         #[arg(long, requires = "reason")]
         force: bool,
-        /// Why it is closed early, for the record.
+        /// Why it is closed before its duties are done, for the record.
         #[arg(long)]
         reason: Option<String>,
     },
@@ -210,24 +210,40 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
         let current = store
             .incident(&contractor.id, &args.id)?
             .with_context(|| unknown(&args.id))?;
+        // What the note says was done by force: a release is always before the hold ends;
+        // a close breaks off the hold, or ends an incident never reported (before its 72
+        // hours were up or long after: not "early" then).
         let (blocker, done, word) = match step {
-            Step::Released => (current.incident.release_blocker(at), "released", "release"),
-            _ => (current.incident.close_blocker(at), "closed", "close"),
+            Step::Released => (
+                current.incident.release_blocker(at),
+                "released early",
+                "release",
+            ),
+            _ if current.incident.preserve_until().is_some() => (
+                current.incident.close_blocker(at),
+                "closed during the media hold",
+                "close",
+            ),
+            _ => (
+                current.incident.close_blocker(at),
+                "closed without a report to DoD",
+                "close",
+            ),
         };
         if let Some(blocker) = blocker {
             let reason = reason.as_deref().map(str::trim).unwrap_or_default();
             if !force {
                 bail!(
-                    "incident `{}` cannot be {done} yet: {blocker}",
+                    "incident `{}` cannot be {word}d yet: {blocker}",
                     current.incident.id
                 );
             }
             if reason.is_empty() {
-                bail!("--force needs --reason: the early {word} is kept for the record");
+                bail!("--force needs --reason: why it is {done} is kept for the record");
             }
             note = Some(match note {
-                Some(n) => format!("{done} early ({reason}); {n}"),
-                None => format!("{done} early ({reason})"),
+                Some(n) => format!("{done} ({reason}); {n}"),
+                None => format!("{done} ({reason})"),
             });
         }
     }
