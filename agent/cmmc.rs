@@ -14,7 +14,7 @@
 use std::fmt::Write as _;
 
 use anyhow::Context as _;
-use dutywatch_checks::cmmc::{Due, Reminder, Stage};
+use dutywatch_checks::cmmc::{CloseoutState, Due, Reminder, Stage};
 use dutywatch_checks::party::Party;
 use jiff::Timestamp;
 
@@ -85,25 +85,55 @@ fn mail(contractor: &Contractor, view: &CmmcView, reminder: &Reminder) -> Outgoi
     let mut body = String::new();
     let _ = writeln!(body, "Contractor: {}\n", contractor.name);
     let missed = reminder.stage == Stage::Missed;
+    let official = official(view);
+    // An affirmation recorded with a date after today is not counted: most likely a typo,
+    // which is the first thing to check before affirming again.
+    if let Some(ahead) =
+        view.outlook.dated_ahead.iter().find(|a| {
+            a.field == "last_affirmation_date" && matches!(reminder.due, Due::Affirmation(_))
+        })
+    {
+        let _ = writeln!(
+            body,
+            "Check the date first: `last_affirmation_date` in [contractor.cmmc] is {}, after today ({}), so it is not counted. If it is a typo for an affirmation already made, correct it and this reminder stops.\n",
+            ahead.date, view.today
+        );
+    }
     let _ = match (reminder.due, missed) {
         (Due::Closeout, false) => writeln!(
             body,
-            "The closeout assessment must confirm every POA&M item closed by {on}, 180 days after the Conditional status date (32 CFR 170.21(b)). If it does not, the Conditional status expires, and with it eligibility for contracts that require CMMC Level 2.\n\nBook or hold the closeout assessment now. Once it is done, record its date as `poam_closeout_date` in [contractor.cmmc]; the Affirming Official{} then affirms in SPRS (32 CFR 170.22), at the latest by the same day, and its date goes in as `last_affirmation_date`.",
-            official(view)
+            "The closeout assessment must confirm every POA&M item closed by {on}, 180 days after the Conditional status date (32 CFR 170.21(b)). If it does not, the Conditional status expires, and with it eligibility for contracts that require CMMC Level 2.\n\nBook or hold the closeout assessment now. Once it is done, record its date as `poam_closeout_date` in [contractor.cmmc]. The Affirming Official{official} then affirms in SPRS (32 CFR 170.22), at the latest by {on}, and its date goes in as `last_affirmation_date`."
         ),
-        (Due::Closeout, true) => writeln!(
-            body,
-            "The POA&M closeout was due by {on} and none is recorded: the Conditional status has expired (32 CFR 170.21(b)). Only a new assessment gives a CMMC status again.\n\nIf the closeout did take place in time, record its date as `poam_closeout_date` in [contractor.cmmc]."
-        ),
-        (Due::Affirmation(_), false) => writeln!(
-            body,
-            "The Affirming Official{} affirms in SPRS that the contractor meets and keeps meeting the CMMC requirements (32 CFR 170.22), due by {on}.\n\nOnce affirmed, record the date as `last_affirmation_date` in [contractor.cmmc].",
-            official(view)
-        ),
+        (Due::Closeout, true) => match view.outlook.closeout.map(|c| c.state) {
+            Some(CloseoutState::ClosedLate {
+                on: closed,
+                days_late,
+            }) => writeln!(
+                body,
+                "The POA&M closeout recorded on {closed} came {} after its last day, {on}: the Conditional status had expired by then (32 CFR 170.21(b)), and a closeout does not revive it. Only a new assessment gives a CMMC status again.\n\nIf the closeout's date is wrong, correct `poam_closeout_date` in [contractor.cmmc].",
+                crate::sprs::days(days_late)
+            ),
+            _ => writeln!(
+                body,
+                "The POA&M closeout was due by {on} and none is recorded: the Conditional status has expired (32 CFR 170.21(b)). Only a new assessment gives a CMMC status again.\n\nIf the closeout did take place in time, record its date as `poam_closeout_date` in [contractor.cmmc]."
+            ),
+        },
+        (Due::Affirmation(_), false) => {
+            // Reminded while an earlier one is still missing: one affirmation covers both.
+            let behind = view
+                .outlook
+                .affirmation
+                .filter(|a| a.due < on)
+                .map(|a| format!(" The one due {} ({}) is still missing too: one affirmation now covers both.", a.due, a.occasion))
+                .unwrap_or_default();
+            writeln!(
+                body,
+                "The Affirming Official{official} affirms in SPRS that the contractor meets and keeps meeting the CMMC requirements (32 CFR 170.22), due by {on}.{behind}\n\nOnce affirmed, record the date as `last_affirmation_date` in [contractor.cmmc]."
+            )
+        }
         (Due::Affirmation(_), true) => writeln!(
             body,
-            "The affirmation in SPRS was due by {on} and none is recorded since. Without a current affirmation the CMMC status does not count for new awards (32 CFR 170.22).\n\nAffirm now{}, then record the date as `last_affirmation_date` in [contractor.cmmc].",
-            official(view)
+            "The affirmation in SPRS was due by {on} and none is recorded since. 32 CFR 170.22 requires it on this occasion; until it is submitted, SPRS does not show the CMMC status as affirmed.\n\nAffirm now{official}, then record the date as `last_affirmation_date` in [contractor.cmmc]."
         ),
         (Due::Reassessment, false) => writeln!(
             body,
@@ -112,7 +142,7 @@ fn mail(contractor: &Contractor, view: &CmmcView, reminder: &Reminder) -> Outgoi
         ),
         (Due::Reassessment, true) => writeln!(
             body,
-            "The CMMC status of {} ran out on {on}, three years on, and no new status is recorded. Only a new assessment gives one.\n\nRecord the new status date in [contractor.cmmc] once it is done.",
+            "The CMMC status of {} ran out after {on}, three years on, and no new status is recorded. Only a new assessment gives one.\n\nRecord the new status date in [contractor.cmmc] once it is done.",
             view.outlook.status_date
         ),
     };

@@ -441,12 +441,18 @@ pub fn build(
     };
     // The CMMC calendar's own deadlines, in the contractor's digest beside its duties'.
     if let Some(view) = sprs.as_ref().and_then(|p| p.cmmc.as_ref()) {
+        // Counted in the contractor's days: a deadline on the 14th day from today is within
+        // the next 14 days, whatever the hour of the digest.
+        let last_day = view
+            .today
+            .checked_add(jiff::Span::new().days(LOOKAHEAD.as_hours() / 24))
+            .unwrap_or(jiff::civil::Date::MAX);
         for (due, day) in view.outlook.deadlines_ahead() {
             // Its last day is the contractor's whole day.
             let Some(end) = crate::cmmc::end_of_day(day, &contractor.timezone) else {
                 continue;
             };
-            if within(Some(end)).is_some() {
+            if end > now && day <= last_day {
                 deadlines.push(Deadline {
                     due: end,
                     duty: format!("cmmc:{}", due.key()),

@@ -170,6 +170,18 @@ pub fn cmmc_lines(view: &CmmcView) -> Vec<String> {
                     ago(days_over)
                 ),
             });
+            if let Some(then) = &o.then_affirmation {
+                lines.push(format!(
+                    "affirmation in SPRS: then due {} ({}), {}: one affirmation covers both",
+                    then.due,
+                    then.occasion,
+                    match then.state {
+                        DueState::Ahead { days_left } | DueState::DueSoon { days_left } =>
+                            left(days_left),
+                        DueState::Overdue { days_over } => ago(days_over),
+                    }
+                ));
+            }
         }
         None if matches!(o.status, cmmc::Status::Final) => lines.push(
             "affirmation in SPRS: every yearly one is in; the next comes with the reassessment"
@@ -222,7 +234,7 @@ pub fn cmmc_lines(view: &CmmcView) -> Vec<String> {
 }
 
 /// `1 day`, `12 days`.
-fn days(n: i32) -> String {
+pub(crate) fn days(n: i32) -> String {
     if n == 1 {
         "1 day".to_owned()
     } else {

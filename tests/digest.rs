@@ -1031,3 +1031,81 @@ fn the_daemon_sends_a_cmmc_reminder_once_across_passes_and_a_restart() {
         sent[0]
     );
 }
+
+#[test]
+fn a_late_closeout_is_told_once_and_an_early_one_leaves_its_affirmation_due_by_the_180th_day() {
+    let fixture = Fixture::new();
+    let write = |cmmc: &str| {
+        fixture.write(
+            "dutywatch.toml",
+            &util::contractor_config(&format!("\n[contractor.cmmc]\n{cmmc}")),
+        );
+    };
+    fixture.write("crm.csv", util::CRM);
+    let reminders = || {
+        fixture
+            .mails()
+            .into_iter()
+            .map(|m| m.replace("\r\n ", " ").replace("\n ", " "))
+            .filter(|m| m.contains("Subject: [dutywatch] CMMC "))
+            .collect::<Vec<_>>()
+    };
+    let once = |clock: &str| {
+        let output = util::dutywatch_command_at(
+            fixture.dir.path(),
+            &["once", "--config", "dutywatch.toml"],
+            clock,
+        );
+        assert!(output.status.success(), "{clock}: {}", text(&output).1);
+    };
+    // Due 2026-12-21 (180 days after 2026-06-24); the closeout was recorded two days late,
+    // before any pass saw the day go by: the expired status is told, once.
+    write(
+        "conditional_status_date = \"2026-06-24\"\npoam_closeout_date = \"2026-12-23\"\nlast_affirmation_date = \"2026-06-24\"\n",
+    );
+    once("2026-12-24T15:00:00Z");
+    once("2026-12-28T15:00:00Z");
+    let sent = reminders();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert!(
+        sent[0].contains("CMMC POA&M closeout (32 CFR 170.21): MISSED (2026-12-21)")
+            && sent[0].contains("recorded on 2026-12-23 came 2 days after its last day"),
+        "{}",
+        sent[0]
+    );
+
+    // Corrected: it was closed out early, on 2026-11-02. The affirmation after it is due by
+    // the 180th day, as the closeout's reminders said, not on the closeout's own day.
+    write(
+        "conditional_status_date = \"2026-06-24\"\npoam_closeout_date = \"2026-11-02\"\nlast_affirmation_date = \"2026-06-24\"\n",
+    );
+    once("2026-12-29T15:00:00Z");
+    let sent = reminders();
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    let affirmation = sent
+        .iter()
+        .find(|m| m.contains("after the POA&M closeout"))
+        .unwrap_or_else(|| panic!("{sent:#?}"));
+    assert!(
+        affirmation
+            .contains("CMMC affirmation in SPRS, after the POA&M closeout: MISSED (2026-12-21)"),
+        "{affirmation}"
+    );
+
+    // The 14-day list counts the contractor's days: a deadline on the 14th day is in it at
+    // the Monday digest's hour. A Final status of 2025-12-21: its first anniversary is
+    // 2026-12-21, 14 days after Monday 2026-12-07.
+    write("final_status_date = \"2025-12-21\"\nlast_affirmation_date = \"2025-12-21\"\n");
+    let output = util::dutywatch_command_at(
+        fixture.dir.path(),
+        &["digest", "--preview", "--config", "dutywatch.toml"],
+        "2026-12-07T13:00:00Z",
+    );
+    let (digest, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let deadlines = section(&digest, "DEADLINES IN THE NEXT 14 DAYS", "OPEN INCIDENTS");
+    assert!(
+        deadlines.contains("2026-12-21 23:59 EST (-05:00)  CMMC affirmation in SPRS, annual, 1st anniversary of the status date"),
+        "{deadlines}"
+    );
+}

@@ -227,15 +227,17 @@ impl StatusDates {
         .filter(|ahead| ahead.date > today)
         .collect();
         let current = matches!(status, Status::Conditional | Status::Final);
+        let (affirmation, then_affirmation) = if current {
+            self.affirmations(today, affirmed, closed_on, closeout)
+        } else {
+            (None, None)
+        };
         Outlook {
             status_date,
             status,
             closeout,
-            affirmation: if current {
-                self.affirmation(today, affirmed, closed_on, closeout)
-            } else {
-                None
-            },
+            affirmation,
+            then_affirmation,
             // An expired Conditional status is never reassessed: a new assessment starts over.
             reassessment: (status != Status::ConditionalExpired).then(|| Reassessment {
                 due: reassessment_due,
@@ -247,56 +249,69 @@ impl StatusDates {
     }
 
     /// The first affirmation occasion after the last affirmation (or the first of all, with
-    /// none on record), while the status is current. An affirmation covers every occasion on
-    /// or before its day: one submitted late still makes the contractor current from then
-    /// on. `None` once the yearly ones up to the reassessment are all affirmed: the next
-    /// comes with the next assessment.
-    fn affirmation(
+    /// none on record), while the status is current, and when that one is overdue, the first
+    /// still ahead (its reminders are due too: one affirmation covers both). An affirmation
+    /// covers every occasion on or before its day: one submitted late still makes the
+    /// contractor current from then on. `None` once the yearly ones up to the reassessment
+    /// are all affirmed: the next comes with the next assessment.
+    fn affirmations(
         &self,
         today: Date,
         affirmed: Option<Date>,
         closed_on: Option<Date>,
         closeout: Option<Closeout>,
-    ) -> Option<Affirmation> {
+    ) -> (Option<Affirmation>, Option<Affirmation>) {
         let status_date = self.status_date();
-        // An affirmation upon an event comes on or after it; the yearly one counts from the
-        // day it is called due soon, so one submitted when this outlook asked for it counts.
-        let pending = |date: Date, occasion: Occasion| {
-            let earliest = match occasion {
-                Occasion::Anniversary { .. } => add_days(date, -i64::from(DUE_SOON_DAYS)),
-                _ => date,
-            };
-            affirmed.is_none_or(|last| last < earliest)
-        };
-        let mut occasions: Vec<(Date, Occasion)> = Vec::with_capacity(3 + REASSESS_YEARS as usize);
+        // (the earliest day an affirmation counts for it, its due day, the occasion)
+        let mut occasions: Vec<(Date, Date, Occasion)> =
+            Vec::with_capacity(3 + REASSESS_YEARS as usize);
         if let Some(date) = self.conditional {
-            occasions.push((date, Occasion::ConditionalStatus));
+            occasions.push((date, date, Occasion::ConditionalStatus));
         }
+        // The affirmation after the closeout is due by the closeout's last day, however early
+        // the closeout came (what the reminders said while it was pending), and counts from
+        // the closeout on. The Final status such a closeout gives is affirmed by the same one.
         match (closed_on, closeout) {
-            (Some(date), _) => occasions.push((date, Occasion::Closeout)),
-            // Still Conditional: the next affirmation follows the closeout, at the latest by
-            // its last day; no yearly one before the status is Final.
-            (None, Some(closeout)) => occasions.push((closeout.due, Occasion::Closeout)),
-            (None, None) => {}
+            (Some(date), Some(closeout)) => {
+                occasions.push((date, closeout.due.max(date), Occasion::Closeout));
+            }
+            (None, Some(closeout)) => {
+                occasions.push((closeout.due, closeout.due, Occasion::Closeout));
+            }
+            (_, None) => {}
         }
-        if let Some(date) = self.final_status {
-            occasions.push((date, Occasion::FinalStatus));
+        if let (Some(date), None) = (self.final_status, self.conditional) {
+            occasions.push((date, date, Occasion::FinalStatus));
         }
         // The yearly ones up to the reassessment, which comes with an affirmation of its own.
+        // One counts from the day it is called due soon, so one submitted when this outlook
+        // asked for it counts.
         if self.conditional.is_none() || closed_on.is_some() {
             for year in 1..REASSESS_YEARS {
-                occasions.push((add_years(status_date, year), Occasion::Anniversary { year }));
+                let due = add_years(status_date, year);
+                let earliest = add_days(due, -i64::from(DUE_SOON_DAYS));
+                occasions.push((earliest, due, Occasion::Anniversary { year }));
             }
         }
-        let (due, occasion) = occasions
+        occasions.sort_by_key(|(_, due, _)| *due);
+        let mut pending = occasions
             .into_iter()
-            .find(|(date, occasion)| pending(*date, *occasion))?;
-        Some(Affirmation {
-            last: affirmed,
-            due,
-            occasion,
-            state: due_state(today, due, DUE_SOON_DAYS),
-        })
+            .filter(|(earliest, _, _)| affirmed.is_none_or(|last| last < *earliest))
+            .map(|(_, due, occasion)| Affirmation {
+                last: affirmed,
+                due,
+                occasion,
+                state: due_state(today, due, DUE_SOON_DAYS),
+            });
+        let first = pending.next();
+        let then = match first {
+            Some(Affirmation {
+                state: DueState::Overdue { .. },
+                ..
+            }) => pending.find(|a| !matches!(a.state, DueState::Overdue { .. })),
+            _ => None,
+        };
+        (first, then)
     }
 }
 
@@ -310,6 +325,10 @@ pub struct Outlook {
     pub closeout: Option<Closeout>,
     /// The next affirmation, while the status is current and one is still to come.
     pub affirmation: Option<Affirmation>,
+    /// While `affirmation` is overdue, the next occasion still ahead: one affirmation covers
+    /// both, and the later one's reminders are due all the same.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub then_affirmation: Option<Affirmation>,
     /// `None` once a Conditional status has expired: only a new assessment gives one.
     pub reassessment: Option<Reassessment>,
     pub keep_artifacts_until: Date,
@@ -529,7 +548,10 @@ impl Outlook {
                     within(&CLOSEOUT_REMINDERS, days_left).map(|s| (s, days_left))
                 }
                 CloseoutState::Expired { days_over } => Some((Stage::Missed, days_over)),
-                CloseoutState::Closed { .. } | CloseoutState::ClosedLate { .. } => None,
+                // Recorded late before a pass saw it missed (or set up afterwards): the
+                // status expired all the same, and is told once under the same key.
+                CloseoutState::ClosedLate { days_late, .. } => Some((Stage::Missed, days_late)),
+                CloseoutState::Closed { .. } => None,
             };
             out.extend(stage.map(|(stage, days)| Reminder {
                 due: Due::Closeout,
@@ -539,6 +561,16 @@ impl Outlook {
             }));
         }
         if let Some(a) = self.affirmation_apart() {
+            out.extend(
+                due_stage(a.state, &AFFIRMATION_REMINDERS).map(|(stage, days)| Reminder {
+                    due: Due::Affirmation(a.occasion),
+                    on: a.due,
+                    stage,
+                    days,
+                }),
+            );
+        }
+        if let Some(a) = self.then_affirmation {
             out.extend(
                 due_stage(a.state, &AFFIRMATION_REMINDERS).map(|(stage, days)| Reminder {
                     due: Due::Affirmation(a.occasion),
@@ -572,6 +604,8 @@ impl Outlook {
             .into_iter()
             .chain(
                 self.affirmation_apart()
+                    .into_iter()
+                    .chain(self.then_affirmation)
                     .filter(|a| ahead(a.state))
                     .map(|a| (Due::Affirmation(a.occasion), a.due)),
             )
@@ -793,21 +827,48 @@ mod tests {
         let a = none.outlook(d("2026-09-20")).affirmation.unwrap();
         assert_eq!(a.occasion, Occasion::ConditionalStatus);
         assert_eq!(a.state, DueState::Overdue { days_over: 5 });
-        // Affirmed at the Conditional status, then closed out: one is due after the
-        // closeout, and overdue from the day after.
+        // Affirmed at the Conditional status, then closed out early: the one after the
+        // closeout is due by the closeout's last day (as it was while pending), not on the
+        // closeout's own day; the Final status the closeout gave needs no other.
         let closed = dates(
             Some("2026-09-15"),
-            None,
+            Some("2027-01-10"),
             Some("2027-01-05"),
             Some("2026-09-15"),
         )
         .unwrap();
-        let a = closed.outlook(d("2027-01-05")).affirmation.unwrap();
-        assert_eq!((a.due, a.occasion), (d("2027-01-05"), Occasion::Closeout));
-        assert_eq!(a.state, DueState::DueSoon { days_left: 0 });
+        let a = closed.outlook(d("2027-01-11")).affirmation.unwrap();
+        assert_eq!((a.due, a.occasion), (d("2027-03-14"), Occasion::Closeout));
+        assert_eq!(a.state, DueState::Ahead { days_left: 62 });
         assert_eq!(
-            closed.outlook(d("2027-01-08")).affirmation.unwrap().state,
+            closed.outlook(d("2027-03-17")).affirmation.unwrap().state,
             DueState::Overdue { days_over: 3 }
+        );
+        // One affirmation after the closeout covers it and the Final status: next, the year.
+        let affirmed = dates(
+            Some("2026-09-15"),
+            Some("2027-01-10"),
+            Some("2027-01-05"),
+            Some("2027-01-06"),
+        )
+        .unwrap();
+        let a = affirmed.outlook(d("2027-01-11")).affirmation.unwrap();
+        assert_eq!(a.occasion, Occasion::Anniversary { year: 1 });
+        // Before the closeout an affirmation does not count for it.
+        let before = dates(
+            Some("2026-09-15"),
+            None,
+            Some("2027-01-05"),
+            Some("2027-01-04"),
+        )
+        .unwrap();
+        assert_eq!(
+            before
+                .outlook(d("2027-01-11"))
+                .affirmation
+                .unwrap()
+                .occasion,
+            Occasion::Closeout
         );
         // A Final status with no Conditional before it: affirmed upon it, then yearly; one
         // submitted while the anniversary is due soon counts for it.
@@ -990,7 +1051,8 @@ mod tests {
         }
         let missed = s.outlook(d("2027-03-20")).reminders()[0];
         assert_eq!((missed.stage, missed.days), (Stage::Missed, 6));
-        // Closed out in time: no closeout reminder, and the affirmation after it is asked for.
+        // Closed out in time: no closeout reminder, and the affirmation after it is asked
+        // for by the closeout's last day: 12 days off, its 30-day stage.
         let closed = dates(
             Some("2026-09-15"),
             None,
@@ -999,12 +1061,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            reminders_on(&closed, "2027-03-01"),
-            vec!["affirmation-closeout:2027-03-01:1d".to_owned()]
+            reminders_on(&closed, "2027-03-02"),
+            vec!["affirmation-closeout:2027-03-14:30d".to_owned()]
         );
         assert_eq!(
-            reminders_on(&closed, "2027-03-02"),
-            vec!["affirmation-closeout:2027-03-01:missed".to_owned()]
+            reminders_on(&closed, "2027-03-15"),
+            vec!["affirmation-closeout:2027-03-14:missed".to_owned()]
         );
         let affirmed = dates(
             Some("2026-09-15"),
@@ -1014,6 +1076,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(reminders_on(&affirmed, "2027-03-02"), Vec::<String>::new());
+        // A closeout recorded late, before any pass saw the day go by: the status expired
+        // all the same, told once under the missed key.
+        let late = dates(
+            Some("2026-09-15"),
+            None,
+            Some("2027-03-16"),
+            Some("2026-09-15"),
+        )
+        .unwrap();
+        for day in ["2027-03-17", "2027-06-17"] {
+            assert_eq!(
+                reminders_on(&late, day),
+                vec!["poam-closeout:2027-03-14:missed".to_owned()],
+                "{day}"
+            );
+        }
     }
 
     #[test]
@@ -1030,6 +1108,30 @@ mod tests {
         assert_eq!(
             reminders_on(&next, "2027-01-09"),
             vec!["affirmation-year-2:2027-01-10:1d".to_owned()]
+        );
+        // The first yearly one missed: told once, and the second is still reminded in its
+        // own right (one affirmation will cover both).
+        let behind = dates(None, Some("2025-01-10"), None, Some("2025-01-10")).unwrap();
+        assert_eq!(
+            reminders_on(&behind, "2026-06-01"),
+            vec!["affirmation-year-1:2026-01-10:missed".to_owned()]
+        );
+        assert_eq!(
+            reminders_on(&behind, "2027-01-05"),
+            vec![
+                "affirmation-year-1:2026-01-10:missed".to_owned(),
+                "affirmation-year-2:2027-01-10:7d".to_owned()
+            ]
+        );
+        assert_eq!(
+            behind.outlook(d("2027-01-05")).deadlines_ahead(),
+            vec![
+                (
+                    Due::Affirmation(Occasion::Anniversary { year: 2 }),
+                    d("2027-01-10")
+                ),
+                (Due::Reassessment, d("2028-01-10"))
+            ]
         );
         // Every yearly one in: the reassessment, 90 and 30 days ahead, then missed once the
         // status has run out.
