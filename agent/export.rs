@@ -94,7 +94,8 @@ pub fn export(
         .collect();
     write_evidence(&out.join("evidence.csv"), &evidence, zone)?;
     write_artifacts(&out.join("artifacts.csv"), &evidence)?;
-    incidents::write(out, config, store, &coverage.clients, zone, now)?;
+    let on_record = incidents::on_record(config, store, &coverage.clients, now)?;
+    incidents::write(out, &on_record, zone)?;
     write(&out.join("chain.txt"), &chain_text(&chain, now))?;
     write(
         &out.join("README.txt"),

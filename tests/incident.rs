@@ -1405,6 +1405,55 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
             && !timeline.contains(",\"=HYPERLINK"),
         "{timeline}"
     );
+
+    // The one-page package says the same of each incident, from the same judgement.
+    let output = fixture.run(&[
+        "export",
+        "--config",
+        "dutywatch.toml",
+        "--format",
+        "html",
+        "--out",
+        "page",
+    ]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let page = std::fs::read_to_string(fixture.path("page/index.html")).expect("index.html");
+    let incident = |id: &str| {
+        let from = page
+            .find(&format!("<p id=\"incident-{id}\">"))
+            .unwrap_or_else(|| panic!("no {id} on the page"));
+        let rest = &page[from..];
+        let end = rest[1..]
+            .find("<p id=\"incident-")
+            .map_or(rest.len(), |i| i + 1);
+        rest[..end].to_owned()
+    };
+    let late = incident("INC-11");
+    assert!(
+        late.contains("<td>report to DoD (72 h)</td><td>discovery</td>")
+            && late.contains(">missed not done</td><td>30 hours</td><td>closed without a report to DoD (not a cyber incident after all)</td>"),
+        "{late}"
+    );
+    let hold = incident("INC-12");
+    assert!(
+        !hold.contains("also known as"),
+        "its own id is no alias: {hold}"
+    );
+    assert!(
+        hold.contains(">closed during hold</td><td>80 days</td><td>closed during the media hold (customer request)</td>"),
+        "{hold}"
+    );
+    assert!(
+        incident("INC-13").contains("class=\"state met\">hold ended</td>"),
+        "{}",
+        incident("INC-13")
+    );
+    // A title from a SIEM is text on the page too.
+    assert!(
+        incident("INC-10").contains("=HYPERLINK(&quot;http://evil.example/INC-10&quot;)"),
+        "{}",
+        incident("INC-10")
+    );
 }
 
 #[test]

@@ -3,8 +3,9 @@
 //! `index.html` shows, from the same [`coverage`](crate::coverage) report the CSV and OSCAL
 //! packages are written from, per contractor: the counts per family, every objective with its
 //! owner, each side's responsibility text and the duties watching it (state, due time, reason,
-//! evidence ids), the evidence behind the verdicts (source, origin, times, SHA-256), the
-//! artifact list, and the evidence chain head. It is self-contained (inline styles, nothing
+//! evidence ids), its incidents (each deadline kept or missed, and the timeline), the
+//! evidence behind the verdicts (source, origin, times, SHA-256), the artifact list, and the
+//! evidence chain head. It is self-contained (inline styles, nothing
 //! fetched), every value is escaped, and it prints: tables repeat their headers and rows do
 //! not split across pages. `chain.txt` is written beside it, as in the other formats.
 
@@ -19,6 +20,7 @@ use crate::html::escape;
 use crate::store::{ChainReport, Store};
 
 use super::Exported;
+use super::incidents::{self, OnRecord};
 
 /// The page's file name.
 pub const PAGE: &str = "index.html";
@@ -59,7 +61,8 @@ pub fn export(
     now: Timestamp,
 ) -> anyhow::Result<Exported> {
     let (now, coverage, chain) = super::prepare(config, store, client, out, now)?;
-    let page = page(&coverage.clients, &chain, now, &config.timezone);
+    let incidents = incidents::on_record(config, store, &coverage.clients, now)?;
+    let page = page(&coverage.clients, &incidents, &chain, now, &config.timezone);
     super::write(&out.join(PAGE), &page)?;
     super::write(&out.join("chain.txt"), &super::chain_text(&chain, now))?;
     Ok(Exported { coverage, chain })
@@ -92,6 +95,7 @@ pub fn run(
 
 fn page(
     clients: &[ClientCoverage],
+    incidents: &[OnRecord],
     chain: &ChainReport,
     now: Timestamp,
     zone: &TimeZone,
@@ -115,7 +119,11 @@ fn page(
     );
     out.push_str(&chain_block(chain));
     for client in clients {
-        out.push_str(&client_section(client, zone));
+        let theirs: Vec<&OnRecord> = incidents
+            .iter()
+            .filter(|i| i.client == client.contractor)
+            .collect();
+        out.push_str(&client_section(client, &theirs, zone));
     }
     out.push_str("</body>\n</html>\n");
     out
@@ -148,7 +156,7 @@ fn chain_block(chain: &ChainReport) -> String {
     out
 }
 
-fn client_section(client: &ClientCoverage, zone: &TimeZone) -> String {
+fn client_section(client: &ClientCoverage, incidents: &[&OnRecord], zone: &TimeZone) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -194,9 +202,93 @@ fn client_section(client: &ClientCoverage, zone: &TimeZone) -> String {
     }
     out.push_str("</tbody></table>\n");
 
+    out.push_str(&incident_block(incidents, zone));
     out.push_str(&evidence_table(&client.evidence, zone));
     out.push_str(&artifact_table(&client.evidence));
     out.push_str("</section>\n");
+    out
+}
+
+/// The client's incidents, closed ones too: each deadline with what became of it, then the
+/// timeline, as `incident_deadlines.csv` and `incident_timeline.csv` have them.
+fn incident_block(incidents: &[&OnRecord], zone: &TimeZone) -> String {
+    let mut out = String::from("<h3>Incidents (3.6.1, 3.6.2; DFARS 252.204-7012)</h3>\n");
+    if incidents.is_empty() {
+        out.push_str("<p class=\"meta\">No incident has opened a reporting clock.</p>\n");
+        return out;
+    }
+    for OnRecord {
+        stored, deadlines, ..
+    } in incidents
+    {
+        let i = &stored.incident;
+        // The store lists the incident's own id among the ids it is known by.
+        let aliases: Vec<&str> = stored
+            .aliases
+            .iter()
+            .map(String::as_str)
+            .filter(|alias| *alias != i.id)
+            .collect();
+        let aliases = if aliases.is_empty() {
+            String::new()
+        } else {
+            format!("; also known as {}", aliases.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "<p id=\"incident-{}\"><strong>{}</strong> {}<br><span class=\"meta\">severity {}; {}{}</span></p>",
+            escape(&i.id),
+            escape(&i.id),
+            escape(i.title.as_deref().unwrap_or("(no title)")),
+            escape(i.severity.as_deref().unwrap_or("not given")),
+            if i.reportable {
+                "reportable"
+            } else {
+                "not determined reportable"
+            },
+            escape(&aliases)
+        );
+        out.push_str(
+            "<table class=\"deadlines\"><thead><tr><th>Deadline</th><th>Counts from</th><th>Due</th>\
+             <th>Done</th><th>Outcome</th><th>By</th><th>Note</th></tr></thead><tbody>\n",
+        );
+        for d in deadlines {
+            let good = matches!(d.outcome, "kept" | "running" | "holding" | "hold_ended");
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"state {}\">{}</td><td>{}</td><td>{}</td></tr>",
+                escape(crate::incident::commands::clock_label(&d.deadline)),
+                escape(d.starts_from),
+                escape(&local(Some(d.deadline.due), zone)),
+                escape(&local(d.deadline.done, zone)),
+                if good { "met" } else { "lapsed" },
+                escape(&d.outcome.replace('_', " ")),
+                escape(
+                    &d.by
+                        .map(dutywatch_checks::incident::hours_text)
+                        .unwrap_or_default()
+                ),
+                escape(&d.note)
+            );
+        }
+        out.push_str("</tbody></table>\n");
+        out.push_str(
+            "<table class=\"timeline\"><thead><tr><th>When</th><th>Step</th><th>By</th>\
+             <th>Report number</th><th>Note</th></tr></thead><tbody>\n",
+        );
+        for entry in &i.entries {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&local(Some(entry.at), zone)),
+                escape(&entry.step.to_string()),
+                escape(&entry.by),
+                escape(entry.report_number.as_deref().unwrap_or_default()),
+                escape(entry.note.as_deref().unwrap_or_default())
+            );
+        }
+        out.push_str("</tbody></table>\n");
+    }
     out
 }
 

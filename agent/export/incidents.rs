@@ -21,16 +21,35 @@ use crate::store::{Store, StoredIncident};
 pub(super) const TIMELINE: &str = "incident_timeline.csv";
 pub(super) const DEADLINES: &str = "incident_deadlines.csv";
 
-/// Writes both files for the exported clients' incidents into `out`; how many incidents.
-pub(super) fn write(
-    out: &Path,
+/// One incident of an exported client with its deadlines as judged for the package.
+pub(super) struct OnRecord {
+    pub(super) client: String,
+    pub(super) stored: StoredIncident,
+    pub(super) deadlines: Vec<DeadlineOnRecord>,
+}
+
+/// A deadline of an incident and what became of it.
+pub(super) struct DeadlineOnRecord {
+    pub(super) deadline: Deadline,
+    pub(super) starts_from: &'static str,
+    /// `kept`, `missed`, … (see [`outcome`]).
+    pub(super) outcome: &'static str,
+    /// How far it was missed, or for media released early how early.
+    pub(super) by: Option<SignedDuration>,
+    /// The note of the step that stopped it, or of the close that ended it without that step.
+    pub(super) note: String,
+}
+
+/// The exported clients' incidents, closed ones included, each deadline judged as of `now`
+/// (a closed incident's as of its close: its clocks stopped then). The CSV files and the
+/// HTML page are both written from this.
+pub(super) fn on_record(
     config: &Config,
     store: &Store,
     clients: &[ClientCoverage],
-    zone: &TimeZone,
     now: Timestamp,
-) -> anyhow::Result<usize> {
-    let mut incidents: Vec<(&str, StoredIncident, incident::Policy)> = Vec::new();
+) -> anyhow::Result<Vec<OnRecord>> {
+    let mut out = Vec::new();
     for client in clients {
         let Some(contractor) = config
             .contractors
@@ -41,10 +60,43 @@ pub(super) fn write(
         };
         let policy = config.incidents.policy_for(contractor);
         for stored in store.incidents(&contractor.id)? {
-            incidents.push((contractor.id.as_str(), stored, policy.clone()));
+            let i = &stored.incident;
+            // A closed incident's clocks stopped when it was closed: a step it never took is
+            // judged as of then, not as running on for ever.
+            let closed = i.at(Step::Closed);
+            let deadlines = incident::deadlines_on_record(i, &policy, closed.unwrap_or(now))
+                .into_iter()
+                .map(|deadline| {
+                    let (outcome, by) = outcome(&deadline, closed.is_some());
+                    let stopped = match deadline.done {
+                        Some(_) => Some(deadline.stopped_by()),
+                        None => closed.map(|_| Step::Closed),
+                    };
+                    let note = stopped
+                        .and_then(|step| i.entry(step))
+                        .and_then(|e| e.note.clone())
+                        .unwrap_or_default();
+                    DeadlineOnRecord {
+                        starts_from: starts_from(&deadline),
+                        deadline,
+                        outcome,
+                        by,
+                        note,
+                    }
+                })
+                .collect();
+            out.push(OnRecord {
+                client: contractor.id.clone(),
+                stored,
+                deadlines,
+            });
         }
     }
+    Ok(out)
+}
 
+/// Writes both files for `incidents` into `out`; how many incidents.
+pub(super) fn write(out: &Path, incidents: &[OnRecord], zone: &TimeZone) -> anyhow::Result<usize> {
     let path = out.join(TIMELINE);
     let mut csv = PackageCsv::create(&path)?;
     csv.row([
@@ -62,11 +114,11 @@ pub(super) fn write(
         "report_number",
         "note",
     ])?;
-    for (client, stored, _) in &incidents {
+    for OnRecord { client, stored, .. } in incidents {
         let i = &stored.incident;
         for entry in &i.entries {
             csv.row([
-                (*client).to_owned(),
+                client.clone(),
                 i.id.clone(),
                 stored.aliases.join(" "),
                 i.title.clone().unwrap_or_default(),
@@ -101,36 +153,27 @@ pub(super) fn write(
         "by_seconds",
         "note",
     ])?;
-    for (client, stored, policy) in &incidents {
-        let i = &stored.incident;
-        // A closed incident's clocks stopped when it was closed: a step it never took is
-        // judged as of then, not as running on for ever.
-        let closed = i.at(Step::Closed);
-        for deadline in incident::deadlines_on_record(i, policy, closed.unwrap_or(now)) {
-            let (outcome, seconds) = outcome(&deadline, closed.is_some());
-            // The note of the step that stopped it (why media were released early, say), or of
-            // the close that ended it without that step.
-            let stopped = match deadline.done {
-                Some(_) => Some(deadline.stopped_by()),
-                None => closed.map(|_| Step::Closed),
-            };
-            let note = stopped
-                .and_then(|step| i.entry(step))
-                .and_then(|e| e.note.clone())
-                .unwrap_or_default();
+    for OnRecord {
+        client,
+        stored,
+        deadlines,
+    } in incidents
+    {
+        for d in deadlines {
+            let deadline = &d.deadline;
             csv.row([
-                (*client).to_owned(),
-                i.id.clone(),
+                client.clone(),
+                stored.incident.id.clone(),
                 deadline.clock.as_str().to_owned(),
                 utc(Some(deadline.starts)),
-                starts_from(&deadline).to_owned(),
+                d.starts_from.to_owned(),
                 utc(Some(deadline.due)),
                 local(Some(deadline.due), zone),
                 utc(deadline.done),
                 local(deadline.done, zone),
-                outcome.to_owned(),
-                seconds.map_or_else(String::new, |s| s.as_secs().to_string()),
-                note,
+                d.outcome.to_owned(),
+                d.by.map_or_else(String::new, |s| s.as_secs().to_string()),
+                d.note.clone(),
             ])?;
         }
     }

@@ -382,7 +382,7 @@ fn pick<'a>(config: &'a Config, client: Option<&str>) -> anyhow::Result<&'a Cont
     }
 }
 
-pub(super) fn clock_label(deadline: &Deadline) -> &'static str {
+pub(crate) fn clock_label(deadline: &Deadline) -> &'static str {
     match deadline.clock {
         incident::ClockName::Handoff => "hand-off to the contractor",
         incident::ClockName::Acknowledge => "acknowledgement",
