@@ -1480,6 +1480,20 @@ fn check_config(path: &Path, now: Timestamp) -> anyhow::Result<ExitCode> {
         for warning in config::crm_warnings(contractor) {
             println!("{warning}");
         }
+        // The CMMC calendar as of today where the contractor is: what `sprs` says, so a date
+        // typed a year ahead is caught before the first reminder goes wrong.
+        if let Some(cmmc) = &contractor.cmmc {
+            let today = now.to_zoned(contractor.timezone.clone()).date();
+            let view = crate::sprs::CmmcView {
+                today,
+                outlook: cmmc.dates.outlook(today),
+                affirming_official: cmmc.affirming_official.clone(),
+            };
+            for line in crate::sprs::cmmc_lines(&view) {
+                let line = line.strip_prefix("note: ").unwrap_or(&line);
+                println!("note: contractor[{}].cmmc: {line}", contractor.id);
+            }
+        }
         // Not an error: a device's last report may be all there is. But a device silent for
         // weeks is then judged as it was, so say how to make it unknown instead.
         for duty in contractor

@@ -805,6 +805,15 @@ fn the_demo_counts_down_to_its_poam_closeout_and_next_affirmation_in_its_own_zon
         stdout.contains("CMMC status date 2026-06-24 (Conditional); reassessment due 2029-06-24; keep assessment artifacts until 2032-06-24"),
         "{stdout}"
     );
+    // check-config says the same as of today, so a date typed wrong shows before a
+    // reminder goes out on it.
+    let (checked, stderr) = text(&fixture.run(&["check-config", "--config", config]));
+    assert!(
+        checked.contains(
+            "note: contractor[harbor-forge].cmmc: POA&M closeout: DUE SOON, by 2026-12-21 (21 days left)"
+        ),
+        "{checked}{stderr}"
+    );
     let (json, _) = text(&fixture.run(&["sprs", "--config", config, "--json"]));
     let report: serde_json::Value = serde_json::from_str(&json).expect("sprs --json");
     let cmmc = &report["contractors"][0]["cmmc"];

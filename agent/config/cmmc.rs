@@ -1,7 +1,7 @@
 //! `[contractor.cmmc]`: the contractor's CMMC status dates, from which `sprs` and the weekly
 //! digest count down to the POA&M closeout and the next affirmation.
 
-use dutywatch_checks::cmmc::StatusDates;
+use dutywatch_checks::cmmc::{DatesError, PROGRAM_START, StatusDates};
 use jiff::civil::Date;
 use serde::Deserialize;
 use toml::Spanned;
@@ -72,7 +72,14 @@ impl Context<'_> {
 
     /// One date of the table: a `"2026-09-15"` string or a TOML local date; anything else is
     /// an error at its line.
-    fn cmmc_date(&mut self, value: &Spanned<toml::Value>, key: &str, name: &str) -> Option<Date> {
+    /// A date before the CMMC rule took effect is an error here too, so that each such date
+    /// is reported, not only the first `StatusDates::new` meets.
+    fn cmmc_date(
+        &mut self,
+        value: &Spanned<toml::Value>,
+        key: &str,
+        name: &'static str,
+    ) -> Option<Date> {
         let read = match value.get_ref() {
             toml::Value::String(text) => text.trim().parse::<Date>().ok(),
             toml::Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => {
@@ -89,6 +96,15 @@ impl Context<'_> {
                     value.get_ref()
                 ),
             );
+        }
+        if let Some(date) = read.filter(|date| *date < PROGRAM_START) {
+            let error = DatesError::BeforeProgram { field: name, date };
+            self.error(
+                value.span().start,
+                &format!("{key}.cmmc.{name}"),
+                error.to_string(),
+            );
+            return None;
         }
         read
     }
@@ -160,5 +176,23 @@ mod tests {
         );
         let error = config("conditional_status = \"2026-09-15\"\n").unwrap_err();
         assert!(error.contains("conditional_status"), "{error}");
+    }
+    #[test]
+    fn every_date_before_the_rule_is_reported_at_its_own_line() {
+        let error = config(
+            "conditional_status_date = \"2023-09-15\"\nlast_affirmation_date = \"2023-09-16\"\n",
+        )
+        .unwrap_err();
+        for (line, field, date) in [
+            (20, "conditional_status_date", "2023-09-15"),
+            (21, "last_affirmation_date", "2023-09-16"),
+        ] {
+            assert!(
+                error.contains(&format!("dutywatch.toml:{line}"))
+                    && error.contains(&format!("contractor[acme].cmmc.{field}"))
+                    && error.contains(&format!("{date} is before 2024-12-16")),
+                "{field}: {error}"
+            );
+        }
     }
 }
