@@ -119,7 +119,9 @@ fn mail(contractor: &Contractor, view: &CmmcView, reminder: &Reminder) -> Outgoi
             ),
         },
         (Due::Affirmation(_), false) => {
-            // Reminded while an earlier one is still missing: one affirmation covers both.
+            // Reminded while an earlier one is still missing. One affirmation covers both once
+            // it counts for this one (30 days before an anniversary), which a reminder's day
+            // always is.
             let behind = view
                 .outlook
                 .affirmation

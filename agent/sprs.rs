@@ -171,16 +171,26 @@ pub fn cmmc_lines(view: &CmmcView) -> Vec<String> {
                 ),
             });
             if let Some(then) = &o.then_affirmation {
-                lines.push(format!(
-                    "affirmation in SPRS: then due {} ({}), {}: one affirmation covers both",
-                    then.due,
-                    then.occasion,
-                    match then.state {
-                        DueState::Ahead { days_left } | DueState::DueSoon { days_left } =>
-                            left(days_left),
-                        DueState::Overdue { days_over } => ago(days_over),
-                    }
-                ));
+                // One affirmation now covers both only once it counts for the later one.
+                let covers = if view.today >= then.counts_from {
+                    "one affirmation now covers both".to_owned()
+                } else {
+                    format!("one made before {} does not count for it", then.counts_from)
+                };
+                lines.push(match then.state {
+                    DueState::Ahead { days_left } | DueState::DueSoon { days_left } => format!(
+                        "affirmation in SPRS: then due {} ({}), {}; {covers}",
+                        then.due,
+                        then.occasion,
+                        left(days_left)
+                    ),
+                    DueState::Overdue { days_over } => format!(
+                        "affirmation in SPRS: also OVERDUE, it was due {} ({}), {}; {covers}",
+                        then.due,
+                        then.occasion,
+                        ago(days_over)
+                    ),
+                });
             }
         }
         None if matches!(o.status, cmmc::Status::Final) => lines.push(

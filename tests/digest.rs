@@ -1117,4 +1117,19 @@ fn a_late_closeout_is_told_once_and_an_early_one_leaves_its_affirmation_due_by_t
         deadlines.contains("2026-12-21 23:59 EST (-05:00)  CMMC affirmation in SPRS, annual, 1st anniversary of the status date"),
         "{deadlines}"
     );
+
+    // That anniversary missed, the next is shown and reminded in its own right, and `sprs`
+    // says when an affirmation starts to count for it.
+    let output = util::dutywatch_command_at(
+        fixture.dir.path(),
+        &["sprs", "--config", "dutywatch.toml"],
+        "2027-01-05T15:00:00Z",
+    );
+    let (sprs, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        sprs.contains("affirmation in SPRS: OVERDUE, it was due 2026-12-21")
+            && sprs.contains("affirmation in SPRS: then due 2027-12-21 (annual, 2nd anniversary of the status date), 350 days left; one made before 2027-11-21 does not count for it"),
+        "{sprs}"
+    );
 }

@@ -297,18 +297,20 @@ impl StatusDates {
         let mut pending = occasions
             .into_iter()
             .filter(|(earliest, _, _)| affirmed.is_none_or(|last| last < *earliest))
-            .map(|(_, due, occasion)| Affirmation {
+            .map(|(counts_from, due, occasion)| Affirmation {
                 last: affirmed,
                 due,
+                counts_from,
                 occasion,
                 state: due_state(today, due, DUE_SOON_DAYS),
             });
         let first = pending.next();
+        // Missed or not yet, the next occasion gets its own reminders and its own MISSED.
         let then = match first {
             Some(Affirmation {
                 state: DueState::Overdue { .. },
                 ..
-            }) => pending.find(|a| !matches!(a.state, DueState::Overdue { .. })),
+            }) => pending.next(),
             _ => None,
         };
         (first, then)
@@ -325,8 +327,9 @@ pub struct Outlook {
     pub closeout: Option<Closeout>,
     /// The next affirmation, while the status is current and one is still to come.
     pub affirmation: Option<Affirmation>,
-    /// While `affirmation` is overdue, the next occasion still ahead: one affirmation covers
-    /// both, and the later one's reminders are due all the same.
+    /// While `affirmation` is overdue, the next occasion after it (ahead, or missed too): its
+    /// reminders are due all the same. One affirmation covers both once it counts for this
+    /// one (`counts_from`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub then_affirmation: Option<Affirmation>,
     /// `None` once a Conditional status has expired: only a new assessment gives one.
@@ -399,6 +402,9 @@ pub struct Affirmation {
     pub last: Option<Date>,
     /// The next affirmation is due on this day, for `occasion`.
     pub due: Date,
+    /// An affirmation counts for this occasion from this day on: the event's own day, or 30
+    /// days before an anniversary.
+    pub counts_from: Date,
     #[serde(flatten)]
     pub occasion: Occasion,
     #[serde(flatten)]
@@ -570,7 +576,7 @@ impl Outlook {
                 }),
             );
         }
-        if let Some(a) = self.then_affirmation {
+        if let Some(a) = self.then_affirmation.filter(|a| self.told_apart(a)) {
             out.extend(
                 due_stage(a.state, &AFFIRMATION_REMINDERS).map(|(stage, days)| Reminder {
                     due: Due::Affirmation(a.occasion),
@@ -605,7 +611,7 @@ impl Outlook {
             .chain(
                 self.affirmation_apart()
                     .into_iter()
-                    .chain(self.then_affirmation)
+                    .chain(self.then_affirmation.filter(|a| self.told_apart(a)))
                     .filter(|a| ahead(a.state))
                     .map(|a| (Due::Affirmation(a.occasion), a.due)),
             )
@@ -633,9 +639,13 @@ impl Outlook {
     /// affirmation after it is due by the same day and follows from it: the closeout's
     /// reminders and deadline tell of both.
     fn affirmation_apart(&self) -> Option<Affirmation> {
-        let pending = self.pending_closeout().is_some();
-        self.affirmation
-            .filter(|a| !(pending && a.occasion == Occasion::Closeout))
+        self.affirmation.filter(|a| self.told_apart(a))
+    }
+
+    /// Whether `a` is a deadline of its own, not the closeout's affirmation while the
+    /// closeout is pending.
+    fn told_apart(&self, a: &Affirmation) -> bool {
+        !(self.pending_closeout().is_some() && a.occasion == Occasion::Closeout)
     }
 }
 
@@ -811,7 +821,8 @@ mod tests {
         assert_eq!(
             json["affirmation"],
             serde_json::json!({"last": "2027-01-10", "due": "2027-09-15",
-                "occasion": "anniversary", "year": 1, "state": "ahead", "days_left": 226})
+                "counts_from": "2027-08-16", "occasion": "anniversary", "year": 1,
+                "state": "ahead", "days_left": 226})
         );
         assert_eq!(
             json["closeout"],
@@ -1023,6 +1034,16 @@ mod tests {
         // tells of it, not one of its own.
         let first = vec!["poam-closeout:2027-03-14:30d".to_owned()];
         assert_eq!(reminders_on(&s, "2027-02-12"), first);
+        // Never affirmed: the one upon the Conditional status is missed, and the one after
+        // the closeout is still told in the closeout's reminder, not apart.
+        let never = dates(Some("2026-09-15"), None, None, None).unwrap();
+        assert_eq!(
+            reminders_on(&never, "2027-02-12"),
+            vec![
+                "poam-closeout:2027-03-14:30d".to_owned(),
+                "affirmation-conditional:2026-09-15:missed".to_owned()
+            ]
+        );
         // A day later the stage is the same, so the same key: nothing new to tell.
         assert_eq!(reminders_on(&s, "2027-02-13"), first);
         assert_eq!(
@@ -1122,6 +1143,20 @@ mod tests {
                 "affirmation-year-1:2026-01-10:missed".to_owned(),
                 "affirmation-year-2:2027-01-10:7d".to_owned()
             ]
+        );
+        // Both missed: the second is told MISSED once too, apart from the first.
+        assert_eq!(
+            reminders_on(&behind, "2027-01-11"),
+            vec![
+                "affirmation-year-1:2026-01-10:missed".to_owned(),
+                "affirmation-year-2:2027-01-10:missed".to_owned()
+            ]
+        );
+        // An affirmation counts for the second only from 30 days before it.
+        let then = behind.outlook(d("2026-06-01")).then_affirmation.unwrap();
+        assert_eq!(
+            (then.due, then.counts_from),
+            (d("2027-01-10"), d("2026-12-11"))
         );
         assert_eq!(
             behind.outlook(d("2027-01-05")).deadlines_ahead(),
