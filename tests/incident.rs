@@ -1431,7 +1431,7 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
     let late = incident("INC-11");
     assert!(
         late.contains("<td>report to DoD (72 h)</td><td>discovery</td>")
-            && late.contains(">missed not done</td><td>30 hours</td><td>closed without a report to DoD (not a cyber incident after all)</td>"),
+            && late.contains("class=\"state lapsed\">missed: never done</td><td>closed 30 hours after it was due</td><td>closed without a report to DoD (not a cyber incident after all)</td>"),
         "{late}"
     );
     let hold = incident("INC-12");
@@ -1440,13 +1440,19 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
         "its own id is no alias: {hold}"
     );
     assert!(
-        hold.contains(">closed during hold</td><td>80 days</td><td>closed during the media hold (customer request)</td>"),
+        hold.contains(">hold broken off by the close</td><td>80 days before the hold ended</td><td>closed during the media hold (customer request)</td>"),
         "{hold}"
     );
     assert!(
-        incident("INC-13").contains("class=\"state met\">hold ended</td>"),
+        incident("INC-13")
+            .contains("class=\"state met\">hold ended: the media may be released</td>"),
         "{}",
         incident("INC-13")
+    );
+    // The timeline in words, as `incident show` says each step.
+    assert!(
+        late.contains("<td>discovered (determined reportable)</td>"),
+        "{late}"
     );
     // A title from a SIEM is text on the page too.
     assert!(

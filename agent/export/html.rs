@@ -250,24 +250,22 @@ fn incident_block(incidents: &[&OnRecord], zone: &TimeZone) -> String {
         );
         out.push_str(
             "<table class=\"deadlines\"><thead><tr><th>Deadline</th><th>Counts from</th><th>Due</th>\
-             <th>Done</th><th>Outcome</th><th>By</th><th>Note</th></tr></thead><tbody>\n",
+             <th>Done</th><th>Outcome</th><th>How far off</th><th>Note</th></tr></thead><tbody>\n",
         );
         for d in deadlines {
-            let good = matches!(d.outcome, "kept" | "running" | "holding" | "hold_ended");
+            let class = d.outcome.class();
+            let off =
+                d.by.map(|by| d.outcome.off(&dutywatch_checks::incident::hours_text(by)))
+                    .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"state {}\">{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"state {class}\">{}</td><td>{}</td><td>{}</td></tr>",
                 escape(crate::incident::commands::clock_label(&d.deadline)),
-                escape(d.starts_from),
+                escape(&d.starts_from.replace("handoff", "hand-off")),
                 escape(&local(Some(d.deadline.due), zone)),
                 escape(&local(d.deadline.done, zone)),
-                if good { "met" } else { "lapsed" },
-                escape(&d.outcome.replace('_', " ")),
-                escape(
-                    &d.by
-                        .map(dutywatch_checks::incident::hours_text)
-                        .unwrap_or_default()
-                ),
+                escape(d.outcome.words()),
+                escape(&off),
                 escape(&d.note)
             );
         }
@@ -281,7 +279,7 @@ fn incident_block(incidents: &[&OnRecord], zone: &TimeZone) -> String {
                 out,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&local(Some(entry.at), zone)),
-                escape(&entry.step.to_string()),
+                escape(entry.step.describe()),
                 escape(&entry.by),
                 escape(entry.report_number.as_deref().unwrap_or_default()),
                 escape(entry.note.as_deref().unwrap_or_default())

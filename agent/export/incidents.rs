@@ -32,8 +32,7 @@ pub(super) struct OnRecord {
 pub(super) struct DeadlineOnRecord {
     pub(super) deadline: Deadline,
     pub(super) starts_from: &'static str,
-    /// `kept`, `missed`, … (see [`outcome`]).
-    pub(super) outcome: &'static str,
+    pub(super) outcome: Outcome,
     /// How far it was missed, or for media released early how early.
     pub(super) by: Option<SignedDuration>,
     /// The note of the step that stopped it, or of the close that ended it without that step.
@@ -171,7 +170,7 @@ pub(super) fn write(out: &Path, incidents: &[OnRecord], zone: &TimeZone) -> anyh
                 local(Some(deadline.due), zone),
                 utc(deadline.done),
                 local(deadline.done, zone),
-                d.outcome.to_owned(),
+                d.outcome.as_str().to_owned(),
                 d.by.map_or_else(String::new, |s| s.as_secs().to_string()),
                 d.note.clone(),
             ])?;
@@ -193,28 +192,112 @@ fn starts_from(deadline: &Deadline) -> &'static str {
     }
 }
 
-/// What became of a deadline, and by how much where it was not kept:
-/// - `kept`; `missed` (done late, by how much);
-/// - `released_early`: the media released before the 90 days ended (by how much; DoD may
-///   decline interest, which the release's note says);
-/// - `running`, `overdue` (not done, past due, by how much);
-/// - `holding`, `hold_ended` for the media hold, which asks to keep rather than to act;
-/// - once the incident is closed without the step: `missed_not_done` when it was closed
-///   after the deadline (by how much past it), `closed_before_due` when before, and
-///   `closed_during_hold` for media whose hold a close broke off (by how much early).
-fn outcome(deadline: &Deadline, closed: bool) -> (&'static str, Option<SignedDuration>) {
+/// What became of a deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// Done in time.
+    Kept,
+    /// Done late (by how much).
+    Missed,
+    /// Media released before the 90 days ended (by how much; DoD may decline interest, which
+    /// the release's note says).
+    ReleasedEarly,
+    /// Not done, not yet due.
+    Running,
+    /// Not done, past due (by how much).
+    Overdue,
+    /// The media hold runs, which asks to keep rather than to act.
+    Holding,
+    /// The media hold ran its course.
+    HoldEnded,
+    /// The incident was closed without the step, after the deadline (by how much past it).
+    MissedNotDone,
+    /// The incident was closed without the step, before the deadline.
+    ClosedBeforeDue,
+    /// A close broke off the media hold (by how much early).
+    ClosedDuringHold,
+}
+
+impl Outcome {
+    /// As `incident_deadlines.csv` writes it.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Kept => "kept",
+            Outcome::Missed => "missed",
+            Outcome::ReleasedEarly => "released_early",
+            Outcome::Running => "running",
+            Outcome::Overdue => "overdue",
+            Outcome::Holding => "holding",
+            Outcome::HoldEnded => "hold_ended",
+            Outcome::MissedNotDone => "missed_not_done",
+            Outcome::ClosedBeforeDue => "closed_before_due",
+            Outcome::ClosedDuringHold => "closed_during_hold",
+        }
+    }
+
+    /// As the HTML page says it.
+    pub(super) fn words(self) -> &'static str {
+        match self {
+            Outcome::Kept => "kept",
+            Outcome::Missed => "missed: done late",
+            Outcome::ReleasedEarly => "media released early",
+            Outcome::Running => "running",
+            Outcome::Overdue => "overdue",
+            Outcome::Holding => "holding the media",
+            Outcome::HoldEnded => "hold ended: the media may be released",
+            Outcome::MissedNotDone => "missed: never done",
+            Outcome::ClosedBeforeDue => "closed before it was due",
+            Outcome::ClosedDuringHold => "hold broken off by the close",
+        }
+    }
+
+    /// Whether it was kept (or ran its course), still runs, or was not kept: the page's
+    /// green, neutral and red.
+    pub(super) fn class(self) -> &'static str {
+        match self {
+            Outcome::Kept | Outcome::HoldEnded => "met",
+            Outcome::Running | Outcome::Holding | Outcome::ClosedBeforeDue => "open",
+            Outcome::Missed
+            | Outcome::Overdue
+            | Outcome::MissedNotDone
+            | Outcome::ReleasedEarly
+            | Outcome::ClosedDuringHold => "lapsed",
+        }
+    }
+
+    /// How far off it was (`by`, already in words): late, early or overdue by how much.
+    pub(super) fn off(self, by: &str) -> String {
+        match self {
+            Outcome::Missed => format!("{by} late"),
+            Outcome::MissedNotDone => format!("closed {by} after it was due"),
+            Outcome::Overdue => format!("{by} overdue"),
+            Outcome::ReleasedEarly | Outcome::ClosedDuringHold => {
+                format!("{by} before the hold ended")
+            }
+            Outcome::Kept
+            | Outcome::Running
+            | Outcome::Holding
+            | Outcome::HoldEnded
+            | Outcome::ClosedBeforeDue => by.to_owned(),
+        }
+    }
+}
+
+/// What became of a deadline, and by how much where it was not kept. A closed incident's
+/// deadline without its step is judged as of the close.
+fn outcome(deadline: &Deadline, closed: bool) -> (Outcome, Option<SignedDuration>) {
     let left = deadline.left.unwrap_or(SignedDuration::ZERO);
     let hold = deadline.clock == ClockName::Preservation;
     match (deadline.done, deadline.missed_by()) {
-        (Some(_), Some(by)) if hold => ("released_early", Some(by)),
-        (Some(_), Some(by)) => ("missed", Some(by)),
-        (Some(_), None) => ("kept", None),
-        (None, _) if deadline.hold_ended() => ("hold_ended", None),
-        (None, _) if hold && closed => ("closed_during_hold", Some(left)),
-        (None, _) if hold => ("holding", None),
-        (None, _) if closed && deadline.overdue() => ("missed_not_done", Some(-left)),
-        (None, _) if closed => ("closed_before_due", None),
-        (None, _) if deadline.overdue() => ("overdue", Some(-left)),
-        (None, _) => ("running", None),
+        (Some(_), Some(by)) if hold => (Outcome::ReleasedEarly, Some(by)),
+        (Some(_), Some(by)) => (Outcome::Missed, Some(by)),
+        (Some(_), None) => (Outcome::Kept, None),
+        (None, _) if deadline.hold_ended() => (Outcome::HoldEnded, None),
+        (None, _) if hold && closed => (Outcome::ClosedDuringHold, Some(left)),
+        (None, _) if hold => (Outcome::Holding, None),
+        (None, _) if closed && deadline.overdue() => (Outcome::MissedNotDone, Some(-left)),
+        (None, _) if closed => (Outcome::ClosedBeforeDue, None),
+        (None, _) if deadline.overdue() => (Outcome::Overdue, Some(-left)),
+        (None, _) => (Outcome::Running, None),
     }
 }
