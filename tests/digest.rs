@@ -858,31 +858,46 @@ fn the_demo_counts_down_to_its_poam_closeout_and_next_affirmation_in_its_own_zon
     );
 }
 
-/// The CMMC reminders in the demo's outbox: (subject, recipients), oldest first.
-fn cmmc_mails(out: &std::path::Path) -> Vec<(String, String)> {
-    let mut mails: Vec<(std::time::SystemTime, String, String)> =
-        std::fs::read_dir(out.join("outbox"))
-            .expect("outbox")
-            .map(|entry| {
-                let entry = entry.expect("entry");
-                let modified = entry.metadata().and_then(|m| m.modified()).expect("mtime");
-                // Unfolded, as a mail client reads the headers.
-                let mail = std::fs::read_to_string(entry.path())
-                    .expect("mail")
-                    .replace("\r\n ", " ")
-                    .replace("\n ", " ");
-                let header = |name: &str| {
-                    mail.lines()
-                        .find_map(|l| l.strip_prefix(name))
-                        .unwrap_or_default()
-                        .to_owned()
-                };
-                (modified, header("Subject: "), header("To: "))
-            })
-            .filter(|(_, subject, _)| subject.starts_with("[dutywatch] CMMC "))
-            .collect();
+/// The CMMC reminders written to `outbox`, oldest first, decoded and with their headers
+/// unfolded, as a mail client reads them.
+fn cmmc_reminders(outbox: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(outbox) else {
+        return Vec::new();
+    };
+    let mut mails: Vec<(std::time::SystemTime, String)> = entries
+        .map(|entry| {
+            let entry = entry.expect("entry");
+            let modified = entry.metadata().and_then(|m| m.modified()).expect("mtime");
+            let raw = std::fs::read_to_string(entry.path()).expect("mail");
+            let mail = util::unquote(&raw)
+                .replace("\r\n ", " ")
+                .replace("\n ", " ");
+            (modified, mail)
+        })
+        .filter(|(_, mail)| mail.contains("Subject: [dutywatch] CMMC "))
+        .collect();
     mails.sort();
-    mails.into_iter().map(|(_, s, to)| (s, to)).collect()
+    mails.into_iter().map(|(_, mail)| mail).collect()
+}
+
+/// A mail's header, as `cmmc_reminders` unfolds it.
+fn header<'a>(mail: &'a str, name: &str) -> &'a str {
+    mail.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .unwrap_or_default()
+}
+
+/// (subject, recipients) of each CMMC reminder in `outbox`, oldest first.
+fn cmmc_mails(out: &std::path::Path) -> Vec<(String, String)> {
+    cmmc_reminders(&out.join("outbox"))
+        .iter()
+        .map(|m| {
+            (
+                header(m, "Subject: ").to_owned(),
+                header(m, "To: ").to_owned(),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -906,13 +921,7 @@ fn the_cmmc_calendar_mails_each_reminder_once_and_the_digest_lists_the_closeout(
         )],
         "{first:#?}"
     );
-    let mail = std::fs::read_dir(out.join("outbox"))
-        .expect("outbox")
-        .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("mail"))
-        .find(|m| m.contains("CMMC POA&M closeout"))
-        .expect("the reminder")
-        .replace("=\r\n", "")
-        .replace("=\n", "");
+    let mail = cmmc_reminders(&out.join("outbox")).remove(0);
     assert!(
         mail.contains("the Conditional status expires")
             && mail.contains("`poam_closeout_date`")
@@ -1011,15 +1020,7 @@ fn the_daemon_sends_a_cmmc_reminder_once_across_passes_and_a_restart() {
     fixture.write("crm.csv", util::CRM);
     fixture.write_dated("evidence/reviews.csv", util::REVIEWS, now);
     fixture.write_dated("evidence/mfa.json", util::MFA_OK, now);
-    let reminders = || {
-        fixture
-            .mails()
-            .into_iter()
-            // Headers unfolded, as a mail client reads them.
-            .map(|m| m.replace("\r\n ", " ").replace("\n ", " "))
-            .filter(|m| m.contains("Subject: [dutywatch] CMMC "))
-            .collect::<Vec<_>>()
-    };
+    let reminders = || cmmc_reminders(&fixture.path("outbox"));
     {
         let mut daemon = Daemon::start(fixture.config_path(), fixture.load(), now).expect("start");
         daemon.step(now).expect("step");
@@ -1051,14 +1052,7 @@ fn a_late_closeout_is_told_once_and_an_early_one_leaves_its_affirmation_due_by_t
         );
     };
     fixture.write("crm.csv", util::CRM);
-    let reminders = || {
-        fixture
-            .mails()
-            .into_iter()
-            .map(|m| m.replace("\r\n ", " ").replace("\n ", " "))
-            .filter(|m| m.contains("Subject: [dutywatch] CMMC "))
-            .collect::<Vec<_>>()
-    };
+    let reminders = || cmmc_reminders(&fixture.path("outbox"));
     let once = |clock: &str| {
         let output = util::dutywatch_command_at(
             fixture.dir.path(),
