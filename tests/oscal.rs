@@ -305,6 +305,9 @@ fn the_demo_exports_oscal_that_trestle_accepts() {
     let mut engine = dutywatch::engine::Engine::new(std::sync::Arc::new(config), store);
     engine.cycle(now).expect("cycle");
     let config = dutywatch::config::load(&dir.path().join("dutywatch.toml")).expect("config");
+    // The demo's incident register opens its incidents, as `once` and the daemon do.
+    let incidents = dutywatch::incident::tick(engine.store_mut(), &config, now).expect("tick");
+    assert!(incidents.opened >= 2, "{incidents:?}");
     let out = dir.path().join("oscal");
     let exported =
         dutywatch::export::oscal::export(&config, engine.store(), None, &out, now).expect("export");
@@ -325,10 +328,34 @@ fn the_demo_exports_oscal_that_trestle_accepts() {
         ),
     ]);
     assert_eq!(summary["assessment-results"]["findings"], 320);
+    // An observation per evidence row and per incident, each incident cited by 3.6.2.
     assert_eq!(
         summary["assessment-results"]["observations"],
-        client.evidence.len()
+        client.evidence.len() + incidents.opened
     );
+    let results = read_json(&out.join(format!("{id}.assessment-results.json")));
+    let observations = results["assessment-results"]["results"][0]["observations"]
+        .as_array()
+        .expect("observations");
+    let incident = observations
+        .iter()
+        .find(|o| o["title"] == "Incident INC-2026-0003")
+        .unwrap_or_else(|| panic!("no incident observation: {observations:#?}"));
+    let description = incident["description"].as_str().expect("text");
+    assert!(
+        description.contains("report to DoD (72 h): due ")
+            && description.contains(": kept.")
+            && description.contains("Timeline: "),
+        "{description}"
+    );
+    let cited = finding(&results, "3.6.2[a]")["related-observations"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter(|o| o["observation-uuid"] == incident["uuid"])
+                .count()
+        });
+    assert_eq!(cited, Some(1), "{:#}", finding(&results, "3.6.2[a]"));
     assert_eq!(
         summary["assessment-results"]["satisfied"],
         client.overall.met

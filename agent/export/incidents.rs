@@ -251,17 +251,25 @@ impl Outcome {
         }
     }
 
+    /// Whether the deadline was not kept: missed, overdue, or its hold broken off.
+    pub(super) fn not_kept(self) -> bool {
+        matches!(
+            self,
+            Outcome::Missed
+                | Outcome::Overdue
+                | Outcome::MissedNotDone
+                | Outcome::ReleasedEarly
+                | Outcome::ClosedDuringHold
+        )
+    }
+
     /// Whether it was kept (or ran its course), still runs, or was not kept: the page's
     /// green, neutral and red.
     pub(super) fn class(self) -> &'static str {
         match self {
+            _ if self.not_kept() => "lapsed",
             Outcome::Kept | Outcome::HoldEnded => "met",
-            Outcome::Running | Outcome::Holding | Outcome::ClosedBeforeDue => "open",
-            Outcome::Missed
-            | Outcome::Overdue
-            | Outcome::MissedNotDone
-            | Outcome::ReleasedEarly
-            | Outcome::ClosedDuringHold => "lapsed",
+            _ => "open",
         }
     }
 

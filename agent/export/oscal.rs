@@ -52,6 +52,7 @@ pub fn export(
     now: Timestamp,
 ) -> anyhow::Result<Exported> {
     let (now, coverage, chain) = super::prepare(config, store, client, out, now)?;
+    let incidents = super::incidents::on_record(config, store, &coverage.clients, now)?;
     let mut written = Vec::new();
     for client in &coverage.clients {
         let Some(contractor) = config
@@ -63,7 +64,12 @@ pub fn export(
         };
         let names = SUFFIXES.map(|suffix| format!("{}{suffix}", client.contractor));
         let [results_name, plan_name, component_name] = &names;
-        let results = assessment::results(client, &chain, &config.msp.name, plan_name, now);
+        let theirs: Vec<&super::incidents::OnRecord> = incidents
+            .iter()
+            .filter(|i| i.client == client.contractor)
+            .collect();
+        let results =
+            assessment::results(client, &theirs, &chain, &config.msp.name, plan_name, now);
         let plan = assessment::plan(client, component_name, now);
         let component = component::definition(
             &client.contractor,

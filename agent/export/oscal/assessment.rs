@@ -6,6 +6,12 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::{control_id, metadata, objective_id, party, prop, uuid};
+use crate::export::incidents::OnRecord;
+use crate::incident::commands::clock_label;
+use dutywatch_checks::incident::hours_text;
+
+/// 3.6.2: track, document and report incidents; its objectives cite the incidents.
+const INCIDENT_REPORTING: &str = "3.6.2";
 use crate::coverage::{ClientCoverage, EvidenceRow, ObjectiveCoverage, Owner};
 use crate::export::artifact_name;
 use crate::store::ChainReport;
@@ -13,6 +19,7 @@ use crate::store::ChainReport;
 /// The `assessment-results` document of one contractor as of `now`.
 pub(super) fn results(
     client: &ClientCoverage,
+    incidents: &[&OnRecord],
     chain: &ChainReport,
     msp_name: &str,
     plan_href: &str,
@@ -24,11 +31,12 @@ pub(super) fn results(
         .evidence
         .iter()
         .map(|row| observation(id, row, now))
+        .chain(incidents.iter().map(|i| incident_observation(id, i, now)))
         .collect();
     let findings: Vec<Value> = client
         .objectives
         .iter()
-        .map(|objective| finding(client, objective))
+        .map(|objective| finding(client, incidents, objective))
         .collect();
     let mut result = json!({
         "uuid": uuid(&["result", id, &at]),
@@ -216,8 +224,77 @@ fn back_matter(client: &str, evidence: &[EvidenceRow]) -> Vec<Value> {
         .collect()
 }
 
-/// One objective's finding: satisfied only when the coverage report calls it met.
-fn finding(client: &ClientCoverage, objective: &ObjectiveCoverage) -> Value {
+/// An incident as an observation: each deadline of DFARS 252.204-7012 and the CRM with what
+/// became of it (as `incident_deadlines.csv` has it), and the timeline. A `finding` too when
+/// a deadline was not kept.
+fn incident_observation(client: &str, on_record: &OnRecord, now: Timestamp) -> Value {
+    let i = &on_record.stored.incident;
+    let mut description = format!(
+        "Incident {} ({}): {}; severity {}.",
+        i.id,
+        if i.reportable {
+            "reportable"
+        } else {
+            "not determined reportable"
+        },
+        i.title.as_deref().unwrap_or("no title"),
+        i.severity.as_deref().unwrap_or("not given"),
+    );
+    let mut props = vec![prop("incident-id", &i.id)];
+    for d in &on_record.deadlines {
+        let done = d
+            .deadline
+            .done
+            .map_or_else(|| "not done".to_owned(), |at| format!("done {at}"));
+        let off =
+            d.by.map(|by| format!(", {}", d.outcome.off(&hours_text(by))))
+                .unwrap_or_default();
+        description.push_str(&format!(
+            " {}: due {}, {done}: {}{off}.",
+            clock_label(&d.deadline),
+            d.deadline.due,
+            d.outcome.words()
+        ));
+        props.push(prop(
+            "deadline",
+            &format!("{}: {}", d.deadline.clock.as_str(), d.outcome.as_str()),
+        ));
+    }
+    let steps: Vec<String> = i
+        .entries
+        .iter()
+        .map(|e| format!("{} {} by {}", e.at, e.step.describe(), e.by))
+        .collect();
+    if !steps.is_empty() {
+        description.push_str(&format!(" Timeline: {}.", steps.join("; ")));
+    }
+    let types: &[&str] = if on_record.deadlines.iter().any(|d| d.outcome.not_kept()) {
+        &["historic", "finding"]
+    } else {
+        &["historic"]
+    };
+    json!({
+        "uuid": incident_uuid(client, &i.id),
+        "title": format!("Incident {}", i.id),
+        "description": description,
+        "props": props,
+        "methods": ["EXAMINE"],
+        "types": types,
+        "collected": i.entries.first().map_or(now, |e| e.at).to_string(),
+    })
+}
+
+fn incident_uuid(client: &str, incident: &str) -> String {
+    uuid(&["incident", client, incident])
+}
+
+/// One objective's finding: satisfied only when the coverage report calls it met. The
+/// incident-reporting objectives (3.6.2) cite every incident's observation.
+fn finding(
+    client: &ClientCoverage,
+    incidents: &[&OnRecord],
+    objective: &ObjectiveCoverage,
+) -> Value {
     let id = client.contractor.as_str();
     let (state, reason, remarks) = status(objective);
     let mut related: Vec<Value> = Vec::new();
@@ -230,6 +307,13 @@ fn finding(client: &ClientCoverage, objective: &ObjectiveCoverage) -> Value {
         {
             related.push(json!({ "observation-uuid": uuid }));
         }
+    }
+    if objective.requirement == INCIDENT_REPORTING {
+        related.extend(
+            incidents
+                .iter()
+                .map(|i| json!({ "observation-uuid": incident_uuid(id, &i.stored.incident.id) })),
+        );
     }
     let mut props = vec![prop("owner", objective.owner.as_str())];
     for duty in &objective.duties {
