@@ -16,7 +16,7 @@ use dutywatch_checks::party::Party;
 use jiff::Timestamp;
 
 use crate::clock::{Clock, FixedClock, SystemClock};
-use crate::config::{self, Config, Secrets, SmtpLogin, SmtpPassword, Transport};
+use crate::config::{self, Config, Perspective, Secrets, SmtpLogin, SmtpPassword, Transport};
 use crate::daemon::{self, Command as DaemonCommand};
 use crate::engine::Engine;
 use crate::sources::{self, CollectError, closed_folder};
@@ -1074,7 +1074,12 @@ fn cycle_and_report(
     // The incident clocks, on what this cycle collected; their warnings go out now too.
     let config = Arc::clone(engine.config());
     let incidents = crate::incident::tick(engine.store_mut(), &config, now)?;
-    let reminders = crate::cmmc::tick(engine.store_mut(), &config, now)?;
+    // Logged, not fatal: the incident warnings just queued still go out, and the next run
+    // decides the reminders again.
+    let reminders = crate::cmmc::tick(engine.store_mut(), &config, now).unwrap_or_else(|error| {
+        tracing::error!(error = format!("{error:#}"), "CmmcReminderError");
+        0
+    });
     if incidents.queued + reminders > 0 {
         let (sent, failed) = engine.deliver(now)?;
         summary.mails_sent += sent;
@@ -1492,6 +1497,12 @@ fn check_config(path: &Path, now: Timestamp) -> anyhow::Result<ExitCode> {
             for line in crate::sprs::cmmc_lines(&view) {
                 let line = line.strip_prefix("note: ").unwrap_or(&line);
                 println!("note: contractor[{}].cmmc: {line}", contractor.id);
+            }
+            if config.perspective == Perspective::Msp {
+                println!(
+                    "note: contractor[{}].cmmc: this MSP instance shows the calendar in `sprs` but mails no reminders of it: the contractor's own instance does (its status is the contractor's)",
+                    contractor.id
+                );
             }
         }
         // Not an error: a device's last report may be all there is. But a device silent for

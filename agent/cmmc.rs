@@ -86,17 +86,23 @@ fn mail(contractor: &Contractor, view: &CmmcView, reminder: &Reminder) -> Outgoi
     let _ = writeln!(body, "Contractor: {}\n", contractor.name);
     let missed = reminder.stage == Stage::Missed;
     let official = official(view);
-    // An affirmation recorded with a date after today is not counted: most likely a typo,
-    // which is the first thing to check before affirming again.
-    if let Some(ahead) =
-        view.outlook.dated_ahead.iter().find(|a| {
-            a.field == "last_affirmation_date" && matches!(reminder.due, Due::Affirmation(_))
-        })
+    // A date recorded after today is not counted: most likely a typo, which is the first
+    // thing to check before acting again. Which recorded date would have met this deadline:
+    let meets: &[&str] = match reminder.due {
+        Due::Closeout => &["poam_closeout_date"],
+        Due::Affirmation(_) => &["last_affirmation_date"],
+        Due::Reassessment => &["conditional_status_date", "final_status_date"],
+    };
+    for ahead in view
+        .outlook
+        .dated_ahead
+        .iter()
+        .filter(|a| meets.contains(&a.field))
     {
         let _ = writeln!(
             body,
-            "Check the date first: `last_affirmation_date` in [contractor.cmmc] is {}, after today ({}), so it is not counted. If it is a typo for an affirmation already made, correct it and this reminder stops.\n",
-            ahead.date, view.today
+            "Check the date first: `{}` in [contractor.cmmc] is {}, after today ({}), so it is not counted. If it is a typo for something already done, correct it and this reminder stops.\n",
+            ahead.field, ahead.date, view.today
         );
     }
     let _ = match (reminder.due, missed) {
@@ -175,11 +181,10 @@ pub fn title(due: Due) -> String {
 
 /// The last second of `day` in `zone`: a day-counted deadline holds through its last day
 /// where the contractor is (and reads `23:59` of that day, not `00:00` of the next).
-pub fn end_of_day(day: jiff::civil::Date, zone: &jiff::tz::TimeZone) -> Option<Timestamp> {
-    let next = day.tomorrow().ok()?.to_zoned(zone.clone()).ok()?;
-    next.timestamp()
-        .checked_sub(jiff::SignedDuration::from_secs(1))
-        .ok()
+pub fn last_second(day: jiff::civil::Date, zone: &jiff::tz::TimeZone) -> Timestamp {
+    let end = dutywatch_checks::time::When::Day(day).end(zone);
+    end.checked_sub(jiff::SignedDuration::from_secs(1))
+        .unwrap_or(end)
 }
 
 fn official(view: &CmmcView) -> String {

@@ -361,6 +361,14 @@ impl Daemon {
             // Stopping: the rest (incident clocks, digests, mail) is done by the next start.
             return failed.map_or(Ok(Some(summary)), Err);
         }
+        // The CMMC calendar counts days: every full evaluation (a quarter hour by default)
+        // looks, and each reminder is decided once. Before the incident clocks, whose store
+        // error ends the step.
+        if evaluate_all && self.remind_cmmc(&config, now) > 0 {
+            let (sent, failed) = self.engine.deliver(now)?;
+            summary.mails_sent += sent;
+            summary.mail_failures += failed;
+        }
         // After the pass, so an incident source collected just now is merged at once.
         if check_incidents {
             let incidents = crate::incident::tick(self.engine.store_mut(), &config, now)?;
@@ -371,13 +379,6 @@ impl Daemon {
                 summary.mails_sent += sent;
                 summary.mail_failures += failed;
             }
-        }
-        // The CMMC calendar counts days: every full evaluation (a quarter hour by default)
-        // looks, and each reminder is decided once.
-        if evaluate_all && self.remind_cmmc(&config, now) > 0 {
-            let (sent, failed) = self.engine.deliver(now)?;
-            summary.mails_sent += sent;
-            summary.mail_failures += failed;
         }
         if evaluate_all && self.make_digests(&config, now) > 0 {
             let (sent, failed) = self.engine.deliver(now)?;

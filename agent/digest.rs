@@ -333,7 +333,6 @@ pub fn build(
             });
         }
     }
-    deadlines.sort_by(|a, b| (a.due, &a.duty, &a.subject).cmp(&(b.due, &b.duty, &b.subject)));
 
     // Times as its readers live them: the contractor's people in the contractor's zone, the
     // MSP's in the config's.
@@ -449,9 +448,7 @@ pub fn build(
             .unwrap_or(jiff::civil::Date::MAX);
         for (due, day) in view.outlook.deadlines_ahead() {
             // Its last day is the contractor's whole day.
-            let Some(end) = crate::cmmc::end_of_day(day, &contractor.timezone) else {
-                continue;
-            };
+            let end = crate::cmmc::last_second(day, &contractor.timezone);
             if end > now && day <= last_day {
                 deadlines.push(Deadline {
                     due: end,
@@ -463,8 +460,9 @@ pub fn build(
                 });
             }
         }
-        deadlines.sort_by(|a, b| (a.due, &a.duty, &a.subject).cmp(&(b.due, &b.duty, &b.subject)));
     }
+    // The duties' deadlines and the calendar's, soonest first.
+    deadlines.sort_by(|a, b| (a.due, &a.duty, &a.subject).cmp(&(b.due, &b.duty, &b.subject)));
 
     let mut digest = Digest {
         party,

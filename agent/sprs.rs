@@ -170,10 +170,10 @@ pub fn cmmc_lines(view: &CmmcView) -> Vec<String> {
                     ago(days_over)
                 ),
             });
-            if let Some(then) = &o.then_affirmation {
+            for then in &o.later_affirmations {
                 // One affirmation now covers both only once it counts for the later one.
                 let covers = if view.today >= then.counts_from {
-                    "one affirmation now covers both".to_owned()
+                    "one affirmation now covers it too".to_owned()
                 } else {
                     format!("one made before {} does not count for it", then.counts_from)
                 };

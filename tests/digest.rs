@@ -864,17 +864,24 @@ fn cmmc_reminders(outbox: &std::path::Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(outbox) else {
         return Vec::new();
     };
-    let mut mails: Vec<(std::time::SystemTime, String)> = entries
-        .map(|entry| {
-            let entry = entry.expect("entry");
-            let modified = entry.metadata().and_then(|m| m.modified()).expect("mtime");
-            let raw = std::fs::read_to_string(entry.path()).expect("mail");
+    // In the order they were queued: the outbox row in `Message-ID: <escalation-{row}.…>`
+    // (file times may tie within a second).
+    let mut mails: Vec<(u64, String)> = entries
+        .filter_map(|entry| {
+            let raw = std::fs::read_to_string(entry.expect("entry").path()).expect("mail");
             let mail = util::unquote(&raw)
                 .replace("\r\n ", " ")
                 .replace("\n ", " ");
-            (modified, mail)
+            if !mail.contains("Subject: [dutywatch] CMMC ") {
+                return None;
+            }
+            let row = header(&mail, "Message-ID: <escalation-")
+                .split('.')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no outbox row in the Message-ID: {mail}"));
+            Some((row, mail))
         })
-        .filter(|(_, mail)| mail.contains("Subject: [dutywatch] CMMC "))
         .collect();
     mails.sort();
     mails.into_iter().map(|(_, mail)| mail).collect()
@@ -1125,5 +1132,56 @@ fn a_late_closeout_is_told_once_and_an_early_one_leaves_its_affirmation_due_by_t
         sprs.contains("affirmation in SPRS: OVERDUE, it was due 2026-12-21")
             && sprs.contains("affirmation in SPRS: then due 2027-12-21 (annual, 2nd anniversary of the status date), 350 days left; one made before 2027-11-21 does not count for it"),
         "{sprs}"
+    );
+}
+
+#[test]
+fn an_msp_instance_mails_no_cmmc_reminder_and_check_config_says_why() {
+    let fixture = Fixture::new();
+    let config = util::contractor_config(
+        "\n[contractor.cmmc]\nconditional_status_date = \"2026-06-24\"\nlast_affirmation_date = \"2026-06-24\"\n",
+    )
+    .replacen("perspective = \"contractor\"", "perspective = \"msp\"", 1);
+    fixture.write("dutywatch.toml", &config);
+    fixture.write("crm.csv", util::CRM);
+    let output = fixture.run(&["once", "--config", "dutywatch.toml"]);
+    assert!(output.status.success(), "{}", text(&output).1);
+    assert_eq!(
+        cmmc_reminders(&fixture.path("outbox")),
+        Vec::<String>::new()
+    );
+    let (checked, stderr) = text(&fixture.run(&["check-config", "--config", "dutywatch.toml"]));
+    assert!(
+        checked.contains("POA&M closeout: DUE SOON, by 2026-12-21")
+            && checked.contains(
+                "this MSP instance shows the calendar in `sprs` but mails no reminders of it"
+            ),
+        "{checked}{stderr}"
+    );
+}
+
+#[test]
+fn a_reminder_whose_deadline_a_date_typed_ahead_would_meet_says_to_check_it_first() {
+    let fixture = Fixture::new();
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config(
+            "\n[contractor.cmmc]\nconditional_status_date = \"2026-06-24\"\npoam_closeout_date = \"2027-06-01\"\nlast_affirmation_date = \"2026-06-24\"\n",
+        ),
+    );
+    fixture.write("crm.csv", util::CRM);
+    let output = util::dutywatch_command_at(
+        fixture.dir.path(),
+        &["once", "--config", "dutywatch.toml"],
+        "2026-12-10T15:00:00Z",
+    );
+    assert!(output.status.success(), "{}", text(&output).1);
+    let sent = cmmc_reminders(&fixture.path("outbox"));
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert!(
+        sent[0].contains("CMMC POA&M closeout (32 CFR 170.21): due in 11 days (2026-12-21)")
+            && sent[0].contains("Check the date first: `poam_closeout_date` in [contractor.cmmc] is 2027-06-01, after today (2026-12-10)"),
+        "{}",
+        sent[0]
     );
 }

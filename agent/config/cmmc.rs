@@ -72,6 +72,7 @@ impl Context<'_> {
 
     /// One date of the table: a `"2026-09-15"` string or a TOML local date; anything else is
     /// an error at its line.
+    ///
     /// A date before the CMMC rule took effect is an error here too, so that each such date
     /// is reported, not only the first `StatusDates::new` meets.
     fn cmmc_date(

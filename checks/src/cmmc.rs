@@ -227,17 +227,17 @@ impl StatusDates {
         .filter(|ahead| ahead.date > today)
         .collect();
         let current = matches!(status, Status::Conditional | Status::Final);
-        let (affirmation, then_affirmation) = if current {
+        let (affirmation, later_affirmations) = if current {
             self.affirmations(today, affirmed, closed_on, closeout)
         } else {
-            (None, None)
+            (None, Vec::new())
         };
         Outlook {
             status_date,
             status,
             closeout,
             affirmation,
-            then_affirmation,
+            later_affirmations,
             // An expired Conditional status is never reassessed: a new assessment starts over.
             reassessment: (status != Status::ConditionalExpired).then(|| Reassessment {
                 due: reassessment_due,
@@ -249,8 +249,8 @@ impl StatusDates {
     }
 
     /// The first affirmation occasion after the last affirmation (or the first of all, with
-    /// none on record), while the status is current, and when that one is overdue, the first
-    /// still ahead (its reminders are due too: one affirmation covers both). An affirmation
+    /// none on record), while the status is current, and when that one is overdue, the later
+    /// occasions up to the first still ahead: each is missed or reminded in its own right. An affirmation
     /// covers every occasion on or before its day: one submitted late still makes the
     /// contractor current from then on. `None` once the yearly ones up to the reassessment
     /// are all affirmed: the next comes with the next assessment.
@@ -260,7 +260,7 @@ impl StatusDates {
         affirmed: Option<Date>,
         closed_on: Option<Date>,
         closeout: Option<Closeout>,
-    ) -> (Option<Affirmation>, Option<Affirmation>) {
+    ) -> (Option<Affirmation>, Vec<Affirmation>) {
         let status_date = self.status_date();
         // (the earliest day an affirmation counts for it, its due day, the occasion)
         let mut occasions: Vec<(Date, Date, Occasion)> =
@@ -272,8 +272,9 @@ impl StatusDates {
         // the closeout came (what the reminders said while it was pending), and counts from
         // the closeout on. The Final status such a closeout gives is affirmed by the same one.
         match (closed_on, closeout) {
+            // Closed in time (a late closeout leaves no status to affirm).
             (Some(date), Some(closeout)) => {
-                occasions.push((date, closeout.due.max(date), Occasion::Closeout));
+                occasions.push((date, closeout.due, Occasion::Closeout));
             }
             (None, Some(closeout)) => {
                 occasions.push((closeout.due, closeout.due, Occasion::Closeout));
@@ -305,15 +306,19 @@ impl StatusDates {
                 state: due_state(today, due, DUE_SOON_DAYS),
             });
         let first = pending.next();
-        // Missed or not yet, the next occasion gets its own reminders and its own MISSED.
-        let then = match first {
-            Some(Affirmation {
-                state: DueState::Overdue { .. },
-                ..
-            }) => pending.next(),
-            _ => None,
-        };
-        (first, then)
+        // While the first is missed, each later occasion is told too: every one missed, and
+        // the first still ahead.
+        let mut later = Vec::new();
+        if first.is_some_and(|a| matches!(a.state, DueState::Overdue { .. })) {
+            for next in pending {
+                let ahead = !matches!(next.state, DueState::Overdue { .. });
+                later.push(next);
+                if ahead {
+                    break;
+                }
+            }
+        }
+        (first, later)
     }
 }
 
@@ -327,11 +332,11 @@ pub struct Outlook {
     pub closeout: Option<Closeout>,
     /// The next affirmation, while the status is current and one is still to come.
     pub affirmation: Option<Affirmation>,
-    /// While `affirmation` is overdue, the next occasion after it (ahead, or missed too): its
-    /// reminders are due all the same. One affirmation covers both once it counts for this
-    /// one (`counts_from`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub then_affirmation: Option<Affirmation>,
+    /// While `affirmation` is overdue, the occasions after it up to the first still ahead
+    /// (each missed one, then that one): their reminders are due all the same. One
+    /// affirmation covers them all once it counts for the last (`counts_from`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub later_affirmations: Vec<Affirmation>,
     /// `None` once a Conditional status has expired: only a new assessment gives one.
     pub reassessment: Option<Reassessment>,
     pub keep_artifacts_until: Date,
@@ -576,7 +581,11 @@ impl Outlook {
                 }),
             );
         }
-        if let Some(a) = self.then_affirmation.filter(|a| self.told_apart(a)) {
+        for a in self
+            .later_affirmations
+            .iter()
+            .filter(|a| self.told_apart(a))
+        {
             out.extend(
                 due_stage(a.state, &AFFIRMATION_REMINDERS).map(|(stage, days)| Reminder {
                     due: Due::Affirmation(a.occasion),
@@ -611,7 +620,12 @@ impl Outlook {
             .chain(
                 self.affirmation_apart()
                     .into_iter()
-                    .chain(self.then_affirmation.filter(|a| self.told_apart(a)))
+                    .chain(
+                        self.later_affirmations
+                            .iter()
+                            .copied()
+                            .filter(|a| self.told_apart(a)),
+                    )
                     .filter(|a| ahead(a.state))
                     .map(|a| (Due::Affirmation(a.occasion), a.due)),
             )
@@ -1152,8 +1166,19 @@ mod tests {
                 "affirmation-year-2:2027-01-10:missed".to_owned()
             ]
         );
+        // Never affirmed at all: the Final status's and the first year's are missed, each told
+        // once, and the second year's is still reminded.
+        let never = dates(None, Some("2025-01-10"), None, None).unwrap();
+        assert_eq!(
+            reminders_on(&never, "2027-01-05"),
+            vec![
+                "affirmation-final:2025-01-10:missed".to_owned(),
+                "affirmation-year-1:2026-01-10:missed".to_owned(),
+                "affirmation-year-2:2027-01-10:7d".to_owned()
+            ]
+        );
         // An affirmation counts for the second only from 30 days before it.
-        let then = behind.outlook(d("2026-06-01")).then_affirmation.unwrap();
+        let then = behind.outlook(d("2026-06-01")).later_affirmations[0];
         assert_eq!(
             (then.due, then.counts_from),
             (d("2027-01-10"), d("2026-12-11"))
