@@ -1406,6 +1406,15 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
         "{timeline}"
     );
 
+    // `incident show` of a closed incident says what became of each deadline, as the
+    // package does.
+    let show = ok(&["show", "INC-11"]);
+    assert!(
+        show.contains("deadlines as closed at ")
+            && show.contains("missed: never done, closed 30 hours after it was due"),
+        "{show}"
+    );
+
     // The one-page package says the same of each incident, from the same judgement.
     let output = fixture.run(&[
         "export",

@@ -21,6 +21,7 @@ use crate::store::{ChainReport, Store};
 
 use super::Exported;
 use super::incidents::{self, OnRecord};
+use dutywatch_checks::incident::Outcome;
 
 /// The page's file name.
 pub const PAGE: &str = "index.html";
@@ -253,7 +254,7 @@ fn incident_block(incidents: &[&OnRecord], zone: &TimeZone) -> String {
              <th>Done</th><th>Outcome</th><th>How far off</th><th>Note</th></tr></thead><tbody>\n",
         );
         for d in deadlines {
-            let class = d.outcome.class();
+            let class = outcome_class(d.outcome);
             let off =
                 d.by.map(|by| d.outcome.off(&dutywatch_checks::incident::hours_text(by)))
                     .unwrap_or_default();
@@ -264,7 +265,7 @@ fn incident_block(incidents: &[&OnRecord], zone: &TimeZone) -> String {
                 escape(&d.starts_from.replace("handoff", "hand-off")),
                 escape(&local(Some(d.deadline.due), zone)),
                 escape(&local(d.deadline.done, zone)),
-                escape(d.outcome.words()),
+                escape(d.outcome.describe()),
                 escape(&off),
                 escape(&d.note)
             );
@@ -288,6 +289,16 @@ fn incident_block(incidents: &[&OnRecord], zone: &TimeZone) -> String {
         out.push_str("</tbody></table>\n");
     }
     out
+}
+
+/// The page's colour of an outcome: kept (or a hold that ran its course) green, still
+/// running or ended before it was due neutral, not kept red.
+fn outcome_class(outcome: Outcome) -> &'static str {
+    match outcome {
+        _ if outcome.not_kept() => "lapsed",
+        Outcome::Kept | Outcome::HoldEnded => "met",
+        _ => "open",
+    }
 }
 
 fn objective_row(objective: &ObjectiveCoverage, zone: &TimeZone) -> String {

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use dutywatch_checks::incident::{self, Basis, ClockName, Deadline, Step};
+use dutywatch_checks::incident::{self, Basis, ClockName, Deadline, Outcome, Step};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
@@ -66,7 +66,7 @@ pub(super) fn on_record(
             let deadlines = incident::deadlines_on_record(i, &policy, closed.unwrap_or(now))
                 .into_iter()
                 .map(|deadline| {
-                    let (outcome, by) = outcome(&deadline, closed.is_some());
+                    let (outcome, by) = deadline.outcome(closed.is_some());
                     let stopped = match deadline.done {
                         Some(_) => Some(deadline.stopped_by()),
                         None => closed.map(|_| Step::Closed),
@@ -189,123 +189,5 @@ fn starts_from(deadline: &Deadline) -> &'static str {
         (ClockName::Handoff, _) => "detection",
         (ClockName::Acknowledge, _) => "handoff",
         (ClockName::Prime | ClockName::Preservation, _) => "report",
-    }
-}
-
-/// What became of a deadline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Outcome {
-    /// Done in time.
-    Kept,
-    /// Done late (by how much).
-    Missed,
-    /// Media released before the 90 days ended (by how much; DoD may decline interest, which
-    /// the release's note says).
-    ReleasedEarly,
-    /// Not done, not yet due.
-    Running,
-    /// Not done, past due (by how much).
-    Overdue,
-    /// The media hold runs, which asks to keep rather than to act.
-    Holding,
-    /// The media hold ran its course.
-    HoldEnded,
-    /// The incident was closed without the step, after the deadline (by how much past it).
-    MissedNotDone,
-    /// The incident was closed without the step, before the deadline.
-    ClosedBeforeDue,
-    /// A close broke off the media hold (by how much early).
-    ClosedDuringHold,
-}
-
-impl Outcome {
-    /// As `incident_deadlines.csv` writes it.
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Kept => "kept",
-            Outcome::Missed => "missed",
-            Outcome::ReleasedEarly => "released_early",
-            Outcome::Running => "running",
-            Outcome::Overdue => "overdue",
-            Outcome::Holding => "holding",
-            Outcome::HoldEnded => "hold_ended",
-            Outcome::MissedNotDone => "missed_not_done",
-            Outcome::ClosedBeforeDue => "closed_before_due",
-            Outcome::ClosedDuringHold => "closed_during_hold",
-        }
-    }
-
-    /// As the HTML page says it.
-    pub(super) fn words(self) -> &'static str {
-        match self {
-            Outcome::Kept => "kept",
-            Outcome::Missed => "missed: done late",
-            Outcome::ReleasedEarly => "media released early",
-            Outcome::Running => "running",
-            Outcome::Overdue => "overdue",
-            Outcome::Holding => "holding the media",
-            Outcome::HoldEnded => "hold ended: the media may be released",
-            Outcome::MissedNotDone => "missed: never done",
-            Outcome::ClosedBeforeDue => "closed before it was due",
-            Outcome::ClosedDuringHold => "hold broken off by the close",
-        }
-    }
-
-    /// Whether the deadline was not kept: missed, overdue, or its hold broken off.
-    pub(super) fn not_kept(self) -> bool {
-        matches!(
-            self,
-            Outcome::Missed
-                | Outcome::Overdue
-                | Outcome::MissedNotDone
-                | Outcome::ReleasedEarly
-                | Outcome::ClosedDuringHold
-        )
-    }
-
-    /// Whether it was kept (or ran its course), still runs, or was not kept: the page's
-    /// green, neutral and red.
-    pub(super) fn class(self) -> &'static str {
-        match self {
-            _ if self.not_kept() => "lapsed",
-            Outcome::Kept | Outcome::HoldEnded => "met",
-            _ => "open",
-        }
-    }
-
-    /// How far off it was (`by`, already in words): late, early or overdue by how much.
-    pub(super) fn off(self, by: &str) -> String {
-        match self {
-            Outcome::Missed => format!("{by} late"),
-            Outcome::MissedNotDone => format!("closed {by} after it was due"),
-            Outcome::Overdue => format!("{by} overdue"),
-            Outcome::ReleasedEarly | Outcome::ClosedDuringHold => {
-                format!("{by} before the hold ended")
-            }
-            Outcome::Kept
-            | Outcome::Running
-            | Outcome::Holding
-            | Outcome::HoldEnded
-            | Outcome::ClosedBeforeDue => by.to_owned(),
-        }
-    }
-}
-
-/// What became of a deadline, and by how much where it was not kept. A closed incident's
-/// deadline without its step is judged as of the close.
-fn outcome(deadline: &Deadline, closed: bool) -> (Outcome, Option<SignedDuration>) {
-    let left = deadline.left.unwrap_or(SignedDuration::ZERO);
-    let hold = deadline.clock == ClockName::Preservation;
-    match (deadline.done, deadline.missed_by()) {
-        (Some(_), Some(by)) if hold => (Outcome::ReleasedEarly, Some(by)),
-        (Some(_), Some(by)) => (Outcome::Missed, Some(by)),
-        (Some(_), None) => (Outcome::Kept, None),
-        (None, _) if deadline.hold_ended() => (Outcome::HoldEnded, None),
-        (None, _) if hold && closed => (Outcome::ClosedDuringHold, Some(left)),
-        (None, _) if hold => (Outcome::Holding, None),
-        (None, _) if closed && deadline.overdue() => (Outcome::MissedNotDone, Some(-left)),
-        (None, _) if closed => (Outcome::ClosedBeforeDue, None),
-        (None, _) if deadline.overdue() => (Outcome::Overdue, Some(-left)),
-        (None, _) => (Outcome::Running, None),
     }
 }

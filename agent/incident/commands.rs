@@ -616,11 +616,34 @@ fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result
                 .unwrap_or_default()
         )?;
     }
-    let clocks = incident::clocks(inc, &config.incidents.policy_for(contractor), now);
+    let policy = config.incidents.policy_for(contractor);
+    let clocks = incident::clocks(inc, &policy, now);
     if !clocks.is_empty() {
         writeln!(out, "\nclocks as of {}:", when(now, &contractor.timezone))?;
         for deadline in clocks {
             writeln!(out, "  {}", clock_line(&deadline, &contractor.timezone))?;
+        }
+    } else if let Some(closed) = inc.at(Step::Closed) {
+        // Its clocks stopped at the close: what became of each, as the export has it.
+        let deadlines = incident::deadlines_on_record(inc, &policy, closed);
+        if !deadlines.is_empty() {
+            writeln!(
+                out,
+                "\ndeadlines as closed at {}:",
+                when(closed, &contractor.timezone)
+            )?;
+        }
+        for deadline in deadlines {
+            let (outcome, by) = deadline.outcome(true);
+            writeln!(
+                out,
+                "  {:<28} due {}  {}{}",
+                clock_label(&deadline),
+                when(deadline.due, &contractor.timezone),
+                outcome.describe(),
+                by.map(|by| format!(", {}", outcome.off(&incident::hours_text(by))))
+                    .unwrap_or_default()
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -470,6 +470,118 @@ impl Deadline {
     }
 }
 
+/// What became of a deadline on record (`incident_deadlines.csv`'s `outcome`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done in time.
+    Kept,
+    /// Done late (by how much).
+    Missed,
+    /// Media released before the 90 days ended (by how much; DoD may decline interest, which
+    /// the release's note says).
+    ReleasedEarly,
+    /// Not done, not yet due.
+    Running,
+    /// Not done, past due (by how much).
+    Overdue,
+    /// The media hold runs, which asks to keep rather than to act.
+    Holding,
+    /// The media hold ran its course.
+    HoldEnded,
+    /// The incident was closed without the step, after the deadline (by how much past it).
+    MissedNotDone,
+    /// The incident was closed without the step, before the deadline.
+    ClosedBeforeDue,
+    /// A close broke off the media hold (by how much early).
+    ClosedDuringHold,
+}
+
+impl Outcome {
+    /// As the export's files write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Kept => "kept",
+            Outcome::Missed => "missed",
+            Outcome::ReleasedEarly => "released_early",
+            Outcome::Running => "running",
+            Outcome::Overdue => "overdue",
+            Outcome::Holding => "holding",
+            Outcome::HoldEnded => "hold_ended",
+            Outcome::MissedNotDone => "missed_not_done",
+            Outcome::ClosedBeforeDue => "closed_before_due",
+            Outcome::ClosedDuringHold => "closed_during_hold",
+        }
+    }
+
+    /// As people read it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Outcome::Kept => "kept",
+            Outcome::Missed => "missed: done late",
+            Outcome::ReleasedEarly => "media released early",
+            Outcome::Running => "running",
+            Outcome::Overdue => "overdue",
+            Outcome::Holding => "holding the media",
+            Outcome::HoldEnded => "hold ended: the media may be released",
+            Outcome::MissedNotDone => "missed: never done",
+            Outcome::ClosedBeforeDue => "closed before it was due",
+            Outcome::ClosedDuringHold => "hold broken off by the close",
+        }
+    }
+
+    /// Whether the deadline was not kept: missed, overdue, or its hold broken off.
+    pub fn not_kept(self) -> bool {
+        matches!(
+            self,
+            Outcome::Missed
+                | Outcome::Overdue
+                | Outcome::MissedNotDone
+                | Outcome::ReleasedEarly
+                | Outcome::ClosedDuringHold
+        )
+    }
+
+    /// How far off it was, `by` already in words: late, early or overdue by how much.
+    pub fn off(self, by: &str) -> String {
+        match self {
+            Outcome::Missed => format!("{by} late"),
+            Outcome::MissedNotDone => format!("closed {by} after it was due"),
+            Outcome::Overdue => format!("{by} overdue"),
+            Outcome::ReleasedEarly | Outcome::ClosedDuringHold => {
+                format!("{by} before the hold ended")
+            }
+            // These carry no amount.
+            Outcome::Kept
+            | Outcome::Running
+            | Outcome::Holding
+            | Outcome::HoldEnded
+            | Outcome::ClosedBeforeDue => by.to_owned(),
+        }
+    }
+}
+
+impl Deadline {
+    /// What became of it, and by how much where it was not kept. `closed`: the incident was
+    /// closed, and a deadline without its step is judged as of the close (the caller
+    /// computes the deadlines as of then, see [`deadlines_on_record`]).
+    pub fn outcome(&self, closed: bool) -> (Outcome, Option<SignedDuration>) {
+        let left = self.left.unwrap_or(SignedDuration::ZERO);
+        let hold = self.clock == ClockName::Preservation;
+        match (self.done, self.missed_by()) {
+            (Some(_), Some(by)) if hold => (Outcome::ReleasedEarly, Some(by)),
+            (Some(_), Some(by)) => (Outcome::Missed, Some(by)),
+            (Some(_), None) => (Outcome::Kept, None),
+            (None, _) if self.hold_ended() => (Outcome::HoldEnded, None),
+            (None, _) if hold && closed => (Outcome::ClosedDuringHold, Some(left)),
+            (None, _) if hold => (Outcome::Holding, None),
+            (None, _) if closed && self.overdue() => (Outcome::MissedNotDone, Some(-left)),
+            (None, _) if closed => (Outcome::ClosedBeforeDue, None),
+            (None, _) if self.overdue() => (Outcome::Overdue, Some(-left)),
+            (None, _) => (Outcome::Running, None),
+        }
+    }
+}
+
 /// The deadline to act on next among `deadlines` (of [`clocks`]): the running one due first,
 /// so an overdue one comes before any still inside its hours. `None` when none runs.
 pub fn next_deadline(deadlines: &[Deadline]) -> Option<&Deadline> {

@@ -253,7 +253,7 @@ fn incident_observation(client: &str, on_record: &OnRecord, now: Timestamp) -> V
             " {}: due {}, {done}: {}{off}.",
             clock_label(&d.deadline),
             d.deadline.due,
-            d.outcome.words()
+            d.outcome.describe()
         ));
         props.push(prop(
             "deadline",
