@@ -210,25 +210,9 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
         let current = store
             .incident(&contractor.id, &args.id)?
             .with_context(|| unknown(&args.id))?;
-        // What the note says was done by force: a release is always before the hold ends;
-        // a close breaks off the hold, or ends an incident never reported (before its 72
-        // hours were up or long after: not "early" then).
-        let (blocker, done, word) = match step {
-            Step::Released => (
-                current.incident.release_blocker(at),
-                "released early",
-                "release",
-            ),
-            _ if current.incident.preserve_until().is_some() => (
-                current.incident.close_blocker(at),
-                "closed during the media hold",
-                "close",
-            ),
-            _ => (
-                current.incident.close_blocker(at),
-                "closed without a report to DoD",
-                "close",
-            ),
+        let (blocker, word) = match step {
+            Step::Released => (current.incident.release_blocker(at), "release"),
+            _ => (current.incident.close_blocker(at), "close"),
         };
         if let Some(blocker) = blocker {
             let reason = reason.as_deref().map(str::trim).unwrap_or_default();
@@ -238,6 +222,7 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
                     current.incident.id
                 );
             }
+            let done = blocker.forced();
             if reason.is_empty() {
                 bail!("--force needs --reason: why it is {done} is kept for the record");
             }

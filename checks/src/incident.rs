@@ -229,33 +229,70 @@ impl Incident {
 
     /// Why releasing the preserved media at `at` would break the hold (report + 90 days);
     /// `None` when it has ended (or there is no report yet, which recording refuses anyway).
-    pub fn release_blocker(&self, at: Timestamp) -> Option<String> {
+    pub fn release_blocker(&self, at: Timestamp) -> Option<Blocker> {
         let until = self.preserve_until()?;
-        (at < until && self.at(Step::Released).is_none()).then(|| hold_words(until, "release them"))
+        (at < until && self.at(Step::Released).is_none()).then_some(Blocker::Hold {
+            until,
+            step: Step::Released,
+        })
     }
 
     /// Why `close` at `now` would leave a duty undone; `None` when it may close.
-    pub fn close_blocker(&self, now: Timestamp) -> Option<String> {
+    pub fn close_blocker(&self, now: Timestamp) -> Option<Blocker> {
         if let Some(until) = self.preserve_until() {
-            if now < until && self.at(Step::Released).is_none() {
-                return Some(hold_words(until, "close it"));
-            }
-            return None;
+            return (now < until && self.at(Step::Released).is_none()).then_some(Blocker::Hold {
+                until,
+                step: Step::Closed,
+            });
         }
-        if self.reportable {
-            return Some(
-                "it is not reported to DoD; record `incident report`, or close with --force --reason (e.g. determined not a reportable cyber incident)".to_owned(),
-            );
-        }
-        None
+        self.reportable.then_some(Blocker::NotReported)
     }
 }
 
-/// The preservation hold, as `close` and `release` refuse to break it.
-fn hold_words(until: Timestamp, act: &str) -> String {
-    format!(
-        "images and captures must be kept until {until} (report + 90 days); {act} after that, or with --force --reason if DoD declined interest"
-    )
+/// What a release or a close would break off, so it needs `--force` and a reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocker {
+    /// The media hold runs until `until` (report + 90 days); `step` would end it.
+    Hold { until: Timestamp, step: Step },
+    /// A reportable incident has no report to DoD.
+    NotReported,
+}
+
+impl Blocker {
+    /// What a forced step did, as its note records it: `released early`, `closed during the
+    /// media hold`, `closed without a report to DoD` (before its 72 hours were up or long
+    /// after: not "early" then).
+    pub fn forced(self) -> &'static str {
+        match self {
+            Blocker::Hold {
+                step: Step::Released,
+                ..
+            } => "released early",
+            Blocker::Hold { .. } => "closed during the media hold",
+            Blocker::NotReported => "closed without a report to DoD",
+        }
+    }
+}
+
+impl fmt::Display for Blocker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Blocker::Hold { until, step } => {
+                let act = if *step == Step::Released {
+                    "release them"
+                } else {
+                    "close it"
+                };
+                write!(
+                    f,
+                    "images and captures must be kept until {until} (report + 90 days); {act} after that, or with --force --reason if DoD declined interest"
+                )
+            }
+            Blocker::NotReported => f.write_str(
+                "it is not reported to DoD; record `incident report`, or close with --force --reason (e.g. determined not a reportable cyber incident)",
+            ),
+        }
+    }
 }
 
 /// Why a step cannot be recorded.

@@ -252,7 +252,9 @@ fn steps_keep_their_order() {
         Err(StepError::Earlier { .. })
     ));
     // Not reported: a reportable incident does not close without force.
-    assert!(done.close_blocker(at).unwrap().contains("not reported"));
+    let blocker = done.close_blocker(at).unwrap();
+    assert_eq!(blocker, Blocker::NotReported);
+    assert!(blocker.to_string().contains("not reported"));
     done.entries
         .push(entry(Step::Closed, "2026-11-23T11:00:00Z", "chris"));
     assert_eq!(done.check_step(Step::Reported, at), Err(StepError::Closed));
