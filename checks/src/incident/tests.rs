@@ -489,3 +489,118 @@ fn steps_dated_ahead_of_now_are_set_apart_and_a_detection_is_taken_as_of_now() {
         [(Step::Detected, ts("2027-03-01T00:00:00Z"))]
     );
 }
+
+#[test]
+fn a_deadline_on_record_says_what_became_of_it_and_by_how_much() {
+    let due = ts("2026-11-23T06:00:00Z");
+    let deadline = |clock, done: Option<&str>, now: &str| Deadline {
+        clock,
+        starts: ts("2026-11-20T06:00:00Z"),
+        due,
+        done: done.map(ts),
+        left: done.is_none().then(|| due.duration_since(ts(now))),
+        basis: None,
+    };
+    let hours = |h: i64| Some(SignedDuration::from_hours(h));
+    let cases = [
+        // (clock, done, as of, closed) → outcome, by how much
+        (
+            ClockName::Report,
+            Some("2026-11-22T06:00:00Z"),
+            "2026-11-24T00:00:00Z",
+            false,
+            Outcome::Kept,
+            None,
+        ),
+        (
+            ClockName::Report,
+            Some("2026-11-24T07:00:00Z"),
+            "2026-11-25T00:00:00Z",
+            false,
+            Outcome::Missed,
+            hours(25),
+        ),
+        (
+            ClockName::Report,
+            None,
+            "2026-11-22T06:00:00Z",
+            false,
+            Outcome::Running,
+            None,
+        ),
+        (
+            ClockName::Report,
+            None,
+            "2026-11-23T16:00:00Z",
+            false,
+            Outcome::Overdue,
+            hours(10),
+        ),
+        (
+            ClockName::Report,
+            None,
+            "2026-11-24T12:00:00Z",
+            true,
+            Outcome::MissedNotDone,
+            hours(30),
+        ),
+        (
+            ClockName::Report,
+            None,
+            "2026-11-21T06:00:00Z",
+            true,
+            Outcome::ClosedBeforeDue,
+            None,
+        ),
+        (
+            ClockName::Preservation,
+            None,
+            "2026-11-22T06:00:00Z",
+            false,
+            Outcome::Holding,
+            None,
+        ),
+        (
+            ClockName::Preservation,
+            None,
+            "2026-11-22T06:00:00Z",
+            true,
+            Outcome::ClosedDuringHold,
+            hours(24),
+        ),
+        (
+            ClockName::Preservation,
+            None,
+            "2026-11-24T06:00:00Z",
+            false,
+            Outcome::HoldEnded,
+            None,
+        ),
+        (
+            ClockName::Preservation,
+            Some("2026-11-21T06:00:00Z"),
+            "2026-11-24T00:00:00Z",
+            false,
+            Outcome::ReleasedEarly,
+            hours(48),
+        ),
+    ];
+    for (clock, done, now, closed, outcome, by) in cases {
+        let d = deadline(clock, done, now);
+        assert_eq!(
+            d.outcome(closed),
+            (outcome, by),
+            "{clock:?} {done:?} {now} closed {closed}"
+        );
+        // Only what was not kept is red on the page and a finding in OSCAL.
+        let not_kept = matches!(
+            outcome,
+            Outcome::Missed
+                | Outcome::Overdue
+                | Outcome::MissedNotDone
+                | Outcome::ClosedDuringHold
+                | Outcome::ReleasedEarly
+        );
+        assert_eq!(outcome.not_kept(), not_kept, "{outcome:?}");
+    }
+}
