@@ -262,7 +262,7 @@ fn incident_block(incidents: &[&OnRecord], zone: &TimeZone) -> String {
                 out,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"state {class}\">{}</td><td>{}</td><td>{}</td></tr>",
                 escape(crate::incident::commands::clock_label(&d.deadline)),
-                escape(&d.starts_from.replace("handoff", "hand-off")),
+                escape(d.starts_from),
                 escape(&local(Some(d.deadline.due), zone)),
                 escape(&local(d.deadline.done, zone)),
                 escape(d.outcome.describe()),

@@ -187,7 +187,7 @@ fn starts_from(deadline: &Deadline) -> &'static str {
         // No discovery recorded: the earliest detection stands in, the stricter reading.
         (ClockName::Report, _) => "detection (no discovery recorded)",
         (ClockName::Handoff, _) => "detection",
-        (ClockName::Acknowledge, _) => "handoff",
+        (ClockName::Acknowledge, _) => "hand-off",
         (ClockName::Prime | ClockName::Preservation, _) => "report",
     }
 }
