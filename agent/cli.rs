@@ -1074,12 +1074,7 @@ fn cycle_and_report(
     // The incident clocks, on what this cycle collected; their warnings go out now too.
     let config = Arc::clone(engine.config());
     let incidents = crate::incident::tick(engine.store_mut(), &config, now)?;
-    // Logged, not fatal: the incident warnings just queued still go out, and the next run
-    // decides the reminders again.
-    let reminders = crate::cmmc::tick(engine.store_mut(), &config, now).unwrap_or_else(|error| {
-        tracing::error!(error = format!("{error:#}"), "CmmcReminderError");
-        0
-    });
+    let reminders = crate::cmmc::remind(engine.store_mut(), &config, now);
     if incidents.queued + reminders > 0 {
         let (sent, failed) = engine.deliver(now)?;
         summary.mails_sent += sent;
@@ -1487,13 +1482,7 @@ fn check_config(path: &Path, now: Timestamp) -> anyhow::Result<ExitCode> {
         }
         // The CMMC calendar as of today where the contractor is: what `sprs` says, so a date
         // typed a year ahead is caught before the first reminder goes wrong.
-        if let Some(cmmc) = &contractor.cmmc {
-            let today = now.to_zoned(contractor.timezone.clone()).date();
-            let view = crate::sprs::CmmcView {
-                today,
-                outlook: cmmc.dates.outlook(today),
-                affirming_official: cmmc.affirming_official.clone(),
-            };
+        if let Some(view) = crate::sprs::CmmcView::of(contractor, now) {
             for line in crate::sprs::cmmc_lines(&view) {
                 let line = line.strip_prefix("note: ").unwrap_or(&line);
                 println!("note: contractor[{}].cmmc: {line}", contractor.id);

@@ -22,6 +22,16 @@ use crate::config::{Config, ContactRole, Contractor, Perspective};
 use crate::sprs::{CmmcView, cmmc_lines};
 use crate::store::{KeyedMail, OutgoingMail, Store};
 
+/// [`tick`], a failure logged and not fatal: the incident warnings and digests of the same
+/// step still go out, and the next evaluation decides the reminders again. How many it
+/// queued.
+pub fn remind(store: &mut Store, config: &Config, now: Timestamp) -> usize {
+    tick(store, config, now).unwrap_or_else(|error| {
+        tracing::error!(error = format!("{error:#}"), "CmmcReminderError");
+        0
+    })
+}
+
 /// Queues the reminders due at `now` for every contractor with `[contractor.cmmc]`; answers
 /// how many were queued now (a reminder decided before queues nothing).
 pub fn tick(store: &mut Store, config: &Config, now: Timestamp) -> anyhow::Result<usize> {
@@ -30,15 +40,8 @@ pub fn tick(store: &mut Store, config: &Config, now: Timestamp) -> anyhow::Resul
     }
     let mut queued = 0;
     for contractor in &config.contractors {
-        let Some(cmmc) = &contractor.cmmc else {
+        let Some(view) = CmmcView::of(contractor, now) else {
             continue;
-        };
-        // The contractor's day: at 00:00 UTC it is still yesterday in New York.
-        let today = now.to_zoned(contractor.timezone.clone()).date();
-        let view = CmmcView {
-            today,
-            outlook: cmmc.dates.outlook(today),
-            affirming_official: cmmc.affirming_official.clone(),
         };
         for reminder in view.outlook.reminders() {
             let key = format!("cmmc:{}:{}", contractor.id, reminder.key());

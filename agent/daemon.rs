@@ -364,7 +364,7 @@ impl Daemon {
         // The CMMC calendar counts days: every full evaluation (a quarter hour by default)
         // looks, and each reminder is decided once. Before the incident clocks, whose store
         // error ends the step.
-        if evaluate_all && self.remind_cmmc(&config, now) > 0 {
+        if evaluate_all && crate::cmmc::remind(self.engine.store_mut(), &config, now) > 0 {
             let (sent, failed) = self.engine.deliver(now)?;
             summary.mails_sent += sent;
             summary.mail_failures += failed;
@@ -396,15 +396,6 @@ impl Daemon {
             return Err(error);
         }
         Ok((worked > 0).then_some(summary))
-    }
-
-    /// Queues the CMMC calendar's reminders due at `now`. A failure is logged, never fatal:
-    /// the next evaluation decides them again. How many it queued.
-    fn remind_cmmc(&mut self, config: &Config, now: Timestamp) -> usize {
-        crate::cmmc::tick(self.engine.store_mut(), config, now).unwrap_or_else(|error| {
-            tracing::error!(error = format!("{error:#}"), "CmmcReminderError");
-            0
-        })
     }
 
     /// Makes this week's digests once the `[digest]` schedule has fired, after an evaluation

@@ -36,6 +36,20 @@ pub struct CmmcView {
     pub affirming_official: Option<String>,
 }
 
+impl CmmcView {
+    /// `contractor`'s calendar on its own day at `now` (at 00:00 UTC it is still yesterday
+    /// in New York); `None` without `[contractor.cmmc]`.
+    pub fn of(contractor: &crate::config::Contractor, now: Timestamp) -> Option<CmmcView> {
+        let cmmc = contractor.cmmc.as_ref()?;
+        let today = now.to_zoned(contractor.timezone.clone()).date();
+        Some(CmmcView {
+            today,
+            outlook: cmmc.dates.outlook(today),
+            affirming_official: cmmc.affirming_official.clone(),
+        })
+    }
+}
+
 /// What `sprs --json` prints.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Report {
@@ -73,15 +87,7 @@ pub fn project_client(
         .contractors
         .iter()
         .find(|c| c.id == client.contractor)
-        .and_then(|c| Some((c.cmmc.as_ref()?, &c.timezone)))
-        .map(|(cmmc, zone)| {
-            let today = now.to_zoned(zone.clone()).date();
-            CmmcView {
-                today,
-                outlook: cmmc.dates.outlook(today),
-                affirming_official: cmmc.affirming_official.clone(),
-            }
-        });
+        .and_then(|c| CmmcView::of(c, now));
     ContractorProjection {
         contractor: client.contractor.clone(),
         name: client.name.clone(),

@@ -549,7 +549,7 @@ impl Reminder {
 
 impl Outlook {
     /// The reminders due on the outlook's day, the most pressing first: the closeout, the
-    /// affirmation, the reassessment. A deadline met (a closeout recorded, an affirmation on
+    /// affirmations, the reassessment. A deadline met (a closeout recorded, an affirmation on
     /// record) or further off than its first reminder day asks for none.
     pub fn reminders(&self) -> Vec<Reminder> {
         let mut out = Vec::new();
@@ -571,61 +571,44 @@ impl Outlook {
                 days,
             }));
         }
-        if let Some(a) = self.affirmation_apart() {
-            out.extend(
-                due_stage(a.state, &AFFIRMATION_REMINDERS).map(|(stage, days)| Reminder {
-                    due: Due::Affirmation(a.occasion),
-                    on: a.due,
-                    stage,
-                    days,
-                }),
-            );
-        }
-        for a in self
-            .later_affirmations
-            .iter()
-            .filter(|a| self.told_apart(a))
-        {
-            out.extend(
-                due_stage(a.state, &AFFIRMATION_REMINDERS).map(|(stage, days)| Reminder {
-                    due: Due::Affirmation(a.occasion),
-                    on: a.due,
-                    stage,
-                    days,
-                }),
-            );
-        }
-        if let Some(r) = self.reassessment {
-            out.extend(
-                due_stage(r.state, &REASSESSMENT_REMINDERS).map(|(stage, days)| Reminder {
-                    due: Due::Reassessment,
-                    on: r.due,
-                    stage,
-                    days,
-                }),
-            );
+        let dated = self
+            .affirmations_apart()
+            .map(|a| {
+                (
+                    Due::Affirmation(a.occasion),
+                    a.due,
+                    a.state,
+                    &AFFIRMATION_REMINDERS[..],
+                )
+            })
+            .chain(self.reassessment.map(|r| {
+                (
+                    Due::Reassessment,
+                    r.due,
+                    r.state,
+                    &REASSESSMENT_REMINDERS[..],
+                )
+            }));
+        for (due, on, state, days) in dated {
+            out.extend(due_stage(state, days).map(|(stage, days)| Reminder {
+                due,
+                on,
+                stage,
+                days,
+            }));
         }
         out
     }
-}
 
-impl Outlook {
     /// The deadlines still ahead (or today), each with its last day: the closeout while it is
-    /// pending, the next affirmation, the reassessment.
+    /// pending, the affirmations, the reassessment.
     pub fn deadlines_ahead(&self) -> Vec<(Due, Date)> {
         let ahead = |state: DueState| !matches!(state, DueState::Overdue { .. });
         self.pending_closeout()
             .map(|c| (Due::Closeout, c.due))
             .into_iter()
             .chain(
-                self.affirmation_apart()
-                    .into_iter()
-                    .chain(
-                        self.later_affirmations
-                            .iter()
-                            .copied()
-                            .filter(|a| self.told_apart(a)),
-                    )
+                self.affirmations_apart()
                     .filter(|a| ahead(a.state))
                     .map(|a| (Due::Affirmation(a.occasion), a.due)),
             )
@@ -636,9 +619,7 @@ impl Outlook {
             )
             .collect()
     }
-}
 
-impl Outlook {
     /// The closeout while it is still to come.
     fn pending_closeout(&self) -> Option<Closeout> {
         self.closeout.filter(|c| {
@@ -649,17 +630,15 @@ impl Outlook {
         })
     }
 
-    /// The next affirmation as a deadline of its own. While the closeout is pending, the
-    /// affirmation after it is due by the same day and follows from it: the closeout's
-    /// reminders and deadline tell of both.
-    fn affirmation_apart(&self) -> Option<Affirmation> {
-        self.affirmation.filter(|a| self.told_apart(a))
-    }
-
-    /// Whether `a` is a deadline of its own, not the closeout's affirmation while the
-    /// closeout is pending.
-    fn told_apart(&self, a: &Affirmation) -> bool {
-        !(self.pending_closeout().is_some() && a.occasion == Occasion::Closeout)
+    /// The affirmations that are deadlines of their own: the next one and the later ones.
+    /// While the closeout is pending, the affirmation after it is due by the same day and
+    /// follows from it: the closeout's reminders and deadline tell of both.
+    fn affirmations_apart(&self) -> impl Iterator<Item = Affirmation> + '_ {
+        let pending = self.pending_closeout().is_some();
+        self.affirmation
+            .into_iter()
+            .chain(self.later_affirmations.iter().copied())
+            .filter(move |a| !(pending && a.occasion == Occasion::Closeout))
     }
 }
 
