@@ -120,10 +120,7 @@ fn page(
     );
     out.push_str(&chain_block(chain));
     for client in clients {
-        let theirs: Vec<&OnRecord> = incidents
-            .iter()
-            .filter(|i| i.client == client.contractor)
-            .collect();
+        let theirs = incidents::of_client(incidents, &client.contractor);
         out.push_str(&client_section(client, &theirs, zone));
     }
     out.push_str("</body>\n</html>\n");
@@ -255,13 +252,11 @@ fn incident_block(incidents: &[&OnRecord], zone: &TimeZone) -> String {
         );
         for d in deadlines {
             let class = outcome_class(d.outcome);
-            let off =
-                d.by.map(|by| d.outcome.off(&dutywatch_checks::incident::hours_text(by)))
-                    .unwrap_or_default();
+            let off = d.by.map(|by| d.outcome.off(by)).unwrap_or_default();
             let _ = writeln!(
                 out,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"state {class}\">{}</td><td>{}</td><td>{}</td></tr>",
-                escape(crate::incident::commands::clock_label(&d.deadline)),
+                escape(d.deadline.clock.describe()),
                 escape(d.starts_from),
                 escape(&local(Some(d.deadline.due), zone)),
                 escape(&local(d.deadline.done, zone)),

@@ -94,6 +94,11 @@ pub(super) fn on_record(
     Ok(out)
 }
 
+/// The incidents of `client` among `incidents`.
+pub(super) fn of_client<'a>(incidents: &'a [OnRecord], client: &str) -> Vec<&'a OnRecord> {
+    incidents.iter().filter(|i| i.client == client).collect()
+}
+
 /// Writes both files for `incidents` into `out`; how many incidents.
 pub(super) fn write(out: &Path, incidents: &[OnRecord], zone: &TimeZone) -> anyhow::Result<usize> {
     let path = out.join(TIMELINE);

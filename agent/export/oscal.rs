@@ -64,10 +64,7 @@ pub fn export(
         };
         let names = SUFFIXES.map(|suffix| format!("{}{suffix}", client.contractor));
         let [results_name, plan_name, component_name] = &names;
-        let theirs: Vec<&super::incidents::OnRecord> = incidents
-            .iter()
-            .filter(|i| i.client == client.contractor)
-            .collect();
+        let theirs = super::incidents::of_client(&incidents, &client.contractor);
         let results =
             assessment::results(client, &theirs, &chain, &config.msp.name, plan_name, now);
         let plan = assessment::plan(client, component_name, now);

@@ -367,23 +367,13 @@ fn pick<'a>(config: &'a Config, client: Option<&str>) -> anyhow::Result<&'a Cont
     }
 }
 
-pub(crate) fn clock_label(deadline: &Deadline) -> &'static str {
-    match deadline.clock {
-        incident::ClockName::Handoff => "hand-off to the contractor",
-        incident::ClockName::Acknowledge => "acknowledgement",
-        incident::ClockName::Report => "report to DoD (72 h)",
-        incident::ClockName::Prime => "report number to the prime",
-        incident::ClockName::Preservation => "preserve media (90 days)",
-    }
-}
-
 /// One clock as `incident list`, `incident show` and `status` print it: its deadline, the time
 /// left or overdue, and what the report clock runs from.
 pub(super) fn clock_line(deadline: &Deadline, zone: &jiff::tz::TimeZone) -> String {
     let due = when(deadline.due, zone);
     format!(
         "{:<28} due {due}  {}",
-        clock_label(deadline),
+        deadline.clock.describe(),
         clock_state(deadline, zone)
     )
 }
@@ -623,10 +613,10 @@ fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result
             writeln!(
                 out,
                 "  {:<28} due {}  {}{}",
-                clock_label(&deadline),
+                deadline.clock.describe(),
                 when(deadline.due, &contractor.timezone),
                 outcome.describe(),
-                by.map(|by| format!(", {}", outcome.off(&incident::hours_text(by))))
+                by.map(|by| format!(", {}", outcome.off(by)))
                     .unwrap_or_default()
             )?;
         }

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use super::commands::{
-    NO_CLOCK, clock_json, clock_label, clock_line, clock_state, next_step_words, open_incidents,
+    NO_CLOCK, clock_json, clock_line, clock_state, next_step_words, open_incidents,
 };
 use super::mail::when;
 use crate::config::{Config, Contractor};
@@ -42,7 +42,7 @@ impl OpenIncident<'_> {
         if let Some(report) = self.report_clock() {
             parts.push(format!(
                 "{}: {}",
-                clock_label(report),
+                report.clock.describe(),
                 clock_state(report, zone)
             ));
         }

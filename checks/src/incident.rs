@@ -442,6 +442,17 @@ pub enum ClockName {
 }
 
 impl ClockName {
+    /// As people read it: `report to DoD (72 h)`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ClockName::Handoff => "hand-off to the contractor",
+            ClockName::Acknowledge => "acknowledgement",
+            ClockName::Report => "report to DoD (72 h)",
+            ClockName::Prime => "report number to the prime",
+            ClockName::Preservation => "preserve media (90 days)",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ClockName::Handoff => "handoff",
@@ -578,8 +589,9 @@ impl Outcome {
         )
     }
 
-    /// How far off it was, `by` already in words: late, early or overdue by how much.
-    pub fn off(self, by: &str) -> String {
+    /// How far off it was, in words: late, early or overdue by `by`.
+    pub fn off(self, by: SignedDuration) -> String {
+        let by = hours_text(by);
         match self {
             Outcome::Missed => format!("{by} late"),
             Outcome::MissedNotDone => format!("closed {by} after it was due"),
@@ -592,7 +604,7 @@ impl Outcome {
             | Outcome::Running
             | Outcome::Holding
             | Outcome::HoldEnded
-            | Outcome::ClosedBeforeDue => by.to_owned(),
+            | Outcome::ClosedBeforeDue => by,
         }
     }
 }

@@ -7,8 +7,6 @@ use serde_json::{Value, json};
 
 use super::{control_id, metadata, objective_id, party, prop, uuid};
 use crate::export::incidents::OnRecord;
-use crate::incident::commands::clock_label;
-use dutywatch_checks::incident::hours_text;
 
 /// 3.6.2: track, document and report incidents; its objectives cite the incidents.
 const INCIDENT_REPORTING: &str = "3.6.2";
@@ -247,11 +245,11 @@ fn incident_observation(client: &str, on_record: &OnRecord, now: Timestamp) -> V
             .done
             .map_or_else(|| "not done".to_owned(), |at| format!("done {at}"));
         let off =
-            d.by.map(|by| format!(", {}", d.outcome.off(&hours_text(by))))
+            d.by.map(|by| format!(", {}", d.outcome.off(by)))
                 .unwrap_or_default();
         description.push_str(&format!(
             " {}: due {}, {done}: {}{off}.",
-            clock_label(&d.deadline),
+            d.deadline.clock.describe(),
             d.deadline.due,
             d.outcome.describe()
         ));
