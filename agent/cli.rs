@@ -161,7 +161,7 @@ pub enum Command {
         #[arg(long)]
         by: String,
         /// What is being done, for the record.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         reason: String,
         /// When the acknowledgement ends (RFC 3339); default when the lapse is resolved.
         #[arg(long, value_parser = instant)]
@@ -181,7 +181,7 @@ pub enum Command {
         #[arg(long)]
         by: Option<String>,
         /// The planned work, for the record.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         reason: String,
         /// When it ends (RFC 3339).
         #[arg(long, value_parser = instant)]
@@ -339,7 +339,7 @@ pub enum MailCommand {
         #[arg(value_parser = mail_id)]
         id: i64,
         /// Why, for the record (an assessor may ask).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         reason: String,
     },
 }
@@ -375,7 +375,7 @@ pub enum EvidenceCommand {
         /// The evidence file; stored as is, with its SHA-256.
         #[arg(long)]
         file: PathBuf,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         note: Option<String>,
         /// Who adds it; default the login name.
         #[arg(long)]

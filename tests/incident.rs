@@ -466,7 +466,7 @@ fn the_commands_record_each_step_and_refuse_what_is_out_of_order() {
     refused(&["open", "INC-1", "--by", "x"], "already exists");
     refused(
         &["ack", "INC-1", "--by", "Chris"],
-        "`acknowledged` needs `handed_off` first",
+        "`incident ack` needs `incident handoff` first (handed off to the contractor)",
     );
     refused(&["handoff", "INC-1", "--by", "  "], "--by is empty");
     refused(
@@ -478,7 +478,7 @@ fn the_commands_record_each_step_and_refuse_what_is_out_of_order() {
             "--at",
             "2026-11-20T08:00:00Z",
         ],
-        "cannot come before the detection",
+        "`incident handoff` cannot be dated before the detection at 2026-11-20 04:00 EST (2026-11-20T09:00Z)",
     );
     refused(
         &[
@@ -499,7 +499,10 @@ fn the_commands_record_each_step_and_refuse_what_is_out_of_order() {
         "--at",
         "2026-11-20T10:00:00Z",
     ]);
-    refused(&["handoff", "INC-1", "--by", "SOC"], "already recorded");
+    refused(
+        &["handoff", "INC-1", "--by", "SOC"],
+        "`incident handoff` (handed off to the contractor) was already recorded at 2026-11-20 05:00 EST (2026-11-20T10:00Z) by Keystone SOC",
+    );
     ok(&[
         "ack",
         "INC-1",
@@ -520,7 +523,7 @@ fn the_commands_record_each_step_and_refuse_what_is_out_of_order() {
     ]);
     refused(
         &["prime", "INC-1", "--by", "Chris"],
-        "`prime_notified` needs `reported` first",
+        "`incident prime` needs `incident report` first (reported to DoD (DIBNet))",
     );
     refused(
         &["report", "INC-1", "--by", "Chris", "--number", ""],
@@ -560,12 +563,13 @@ fn the_commands_record_each_step_and_refuse_what_is_out_of_order() {
         "Keystone SOC",
         "--at",
         "2026-11-21T12:00:00Z",
+        // A note may start with a dash, as a pasted list item does.
         "--note",
-        "images on NAS-2",
+        "-images on NAS-2",
     ]);
     refused(
         &["close", "INC-1", "--by", "Chris"],
-        "must be kept until 2027-02-19T09:00:00Z",
+        "must be kept until 2027-02-19 04:00 EST (2027-02-19T09:00Z)",
     );
     refused(&["close", "INC-1", "--by", "Chris", "--force"], "--reason");
     ok(&[
@@ -593,6 +597,7 @@ fn the_commands_record_each_step_and_refuse_what_is_out_of_order() {
         "report DIB-7",
         "closed during the media hold (DoD declined interest)",
         "preserve until: 2027-02-19 04:00 EST",
+        "-images on NAS-2",
     ] {
         assert!(show.contains(line), "no `{line}` in:\n{show}");
     }
@@ -1143,7 +1148,7 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
     assert_ne!(code, Some(0));
     assert!(
         stderr.contains(
-            "cannot be released yet: images and captures must be kept until 2027-02-02T06:30:00Z"
+            "cannot be released yet: images and captures must be kept until 2027-02-02 01:30 EST (2027-02-02T06:30Z)"
         ),
         "{stderr}"
     );

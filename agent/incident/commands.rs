@@ -38,7 +38,7 @@ pub struct StepArgs {
     #[arg(long, value_parser = crate::cli::instant)]
     pub at: Option<Timestamp>,
     /// A note for the record (on what basis, what was sent, where the media are).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub note: Option<String>,
 }
 
@@ -48,7 +48,7 @@ pub enum IncidentCommand {
     Open {
         #[command(flatten)]
         step: StepArgs,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         title: Option<String>,
     },
     /// The MSP handed the incident to the contractor.
@@ -80,7 +80,7 @@ pub enum IncidentCommand {
         #[arg(long, requires = "reason")]
         force: bool,
         /// Why they are released early, for the record.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         reason: Option<String>,
     },
     /// Close the incident; refused while the preservation period runs unless --force.
@@ -91,7 +91,7 @@ pub enum IncidentCommand {
         #[arg(long, requires = "reason")]
         force: bool,
         /// Why it is closed before its duties are done, for the record.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         reason: Option<String>,
     },
     /// Open incidents with the hours left on each clock.
@@ -206,6 +206,8 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
     let mut store = Store::open_checked(&config.database)
         .with_context(|| format!("opening the database `{}`", config.database.display()))?;
     let mut note = args.note.clone();
+    // Refusals give instants where the people recording the steps are.
+    let show = |at: Timestamp| when(at, &contractor.timezone);
     if let Some((force, reason)) = &early {
         let current = store
             .incident(&contractor.id, &args.id)?
@@ -218,8 +220,9 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
             let reason = reason.as_deref().map(str::trim).unwrap_or_default();
             if !force {
                 bail!(
-                    "incident `{}` cannot be {word}d yet: {blocker}",
-                    current.incident.id
+                    "incident `{}` cannot be {word}d yet: {}",
+                    current.incident.id,
+                    blocker.describe(&show)
                 );
             }
             let done = blocker.forced();
@@ -259,6 +262,9 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
     let update = match update {
         Ok(update) => update,
         Err(IncidentRefusal::Unknown(id)) => bail!("{}", unknown(&id)),
+        Err(IncidentRefusal::Step { id, error }) => {
+            bail!("incident `{id}`: {}", error.describe(&show))
+        }
         Err(refusal) => bail!("{refusal}"),
     };
     let stored = store
@@ -622,4 +628,29 @@ fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    /// Refusals tell people to run `incident <command>`: each must be a subcommand that is
+    /// there.
+    #[test]
+    fn each_step_names_an_incident_subcommand_that_exists() {
+        let cli = Cli::command();
+        let incident = cli
+            .find_subcommand("incident")
+            .expect("the incident command");
+        for step in Step::ALL {
+            assert!(
+                incident.find_subcommand(step.command()).is_some(),
+                "`incident {}` ({step}) is no subcommand",
+                step.command()
+            );
+        }
+    }
 }

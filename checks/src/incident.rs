@@ -102,6 +102,22 @@ impl Step {
         }
     }
 
+    /// The `dutywatch incident` subcommand that records it.
+    pub fn command(self) -> &'static str {
+        match self {
+            Step::Detected => "open",
+            Step::Discovered => "discover",
+            Step::HandedOff => "handoff",
+            Step::Acknowledged => "ack",
+            Step::Reported => "report",
+            Step::MalwareSubmitted => "malware",
+            Step::PrimeNotified => "prime",
+            Step::Preserved => "preserve",
+            Step::Released => "release",
+            Step::Closed => "close",
+        }
+    }
+
     /// A step recorded only once; `Detected` may come from each source that saw it.
     fn once(self) -> bool {
         self != Step::Detected
@@ -272,10 +288,9 @@ impl Blocker {
             Blocker::NotReported => "closed without a report to DoD",
         }
     }
-}
 
-impl fmt::Display for Blocker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// Its words with the hold's end as `show` writes it (the CLI: in the contractor's zone).
+    pub fn describe(&self, show: &dyn Fn(Timestamp) -> String) -> String {
         match self {
             Blocker::Hold { until, step } => {
                 let act = if *step == Step::Released {
@@ -283,40 +298,86 @@ impl fmt::Display for Blocker {
                 } else {
                     "close it"
                 };
-                write!(
-                    f,
-                    "images and captures must be kept until {until} (report + 90 days); {act} after that, or with --force --reason if DoD declined interest"
+                format!(
+                    "images and captures must be kept until {} (report + 90 days); {act} after that, or with --force --reason if DoD declined interest",
+                    show(*until)
                 )
             }
-            Blocker::NotReported => f.write_str(
-                "it is not reported to DoD; record `incident report`, or close with --force --reason (e.g. determined not a reportable cyber incident)",
-            ),
+            Blocker::NotReported => "it is not reported to DoD; record `incident report`, or close with --force --reason (e.g. determined not a reportable cyber incident)".to_owned(),
         }
     }
 }
 
+impl fmt::Display for Blocker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe(&|at| at.to_string()))
+    }
+}
+
 /// Why a step cannot be recorded.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StepError {
-    #[error("the incident is closed; nothing more can be recorded")]
     Closed,
-    #[error("`{step}` was already recorded at {at} by {by}")]
     Already {
         step: Step,
         at: Timestamp,
         by: String,
     },
-    #[error("`{step}` cannot come before the detection at {detected}")]
-    BeforeDetection { step: Step, detected: Timestamp },
-    #[error("`{step}` needs `{needs}` first; record that step before this one")]
-    OutOfOrder { step: Step, needs: Step },
-    #[error("`{step}` cannot be earlier than `{needs}` at {done}")]
+    BeforeDetection {
+        step: Step,
+        detected: Timestamp,
+    },
+    OutOfOrder {
+        step: Step,
+        needs: Step,
+    },
     Earlier {
         step: Step,
         needs: Step,
         done: Timestamp,
     },
 }
+
+impl StepError {
+    /// Its words, naming each step by the command that records it and each instant as
+    /// `show` writes it (the CLI: in the contractor's zone, UTC beside it).
+    pub fn describe(&self, show: &dyn Fn(Timestamp) -> String) -> String {
+        match self {
+            StepError::Closed => "the incident is closed; nothing more can be recorded".to_owned(),
+            StepError::Already { step, at, by } => format!(
+                "`incident {}` ({}) was already recorded at {} by {by}",
+                step.command(),
+                step.describe(),
+                show(*at)
+            ),
+            StepError::BeforeDetection { step, detected } => format!(
+                "`incident {}` cannot be dated before the detection at {}; check --at",
+                step.command(),
+                show(*detected)
+            ),
+            StepError::OutOfOrder { step, needs } => format!(
+                "`incident {}` needs `incident {}` first ({}); record that step, then this one",
+                step.command(),
+                needs.command(),
+                needs.describe()
+            ),
+            StepError::Earlier { step, needs, done } => format!(
+                "`incident {}` cannot be dated before `incident {}`, recorded at {}; check --at",
+                step.command(),
+                needs.command(),
+                show(*done)
+            ),
+        }
+    }
+}
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe(&|at| at.to_string()))
+    }
+}
+
+impl std::error::Error for StepError {}
 
 /// What the report clock counts from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
