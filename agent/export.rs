@@ -15,6 +15,7 @@ pub mod oscal;
 use std::path::Path;
 
 use anyhow::Context as _;
+use dutywatch_checks::incident::Outcome;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
@@ -376,12 +377,8 @@ fn readme(coverage: &Coverage, chain: &ChainReport, now: Timestamp, zone: &TimeZ
          \x20               acknowledgement (the CRM's hours), the DoD report 72 hours from\n\
          \x20               discovery (from detection while no discovery is recorded), the\n\
          \x20               prime's notice, the 90-day media hold, in the hours configured now;\n\
-         \x20               when its step was recorded, its note, and its outcome: kept, missed,\n\
-         \x20               released_early (allowed once DoD declines interest), running,\n\
-         \x20               overdue, holding, hold_ended (the media may be released), and for a\n\
-         \x20               closed incident without the step missed_not_done,\n\
-         \x20               closed_before_due or closed_during_hold (media); by_seconds says by\n\
-         \x20               how much\n\
+         \x20               when its step was recorded, its note, and its outcome (below);\n\
+         \x20               by_seconds says by how much it was late or early\n\
          chain.txt       the evidence hash chain: whether it is intact, the row count and its head\n\
          \x20               (newest row id and chain value; keep it outside this system)\n\n\
          A cell that a spreadsheet would read as a formula (beginning with =, +, -, @, a tab or a\n\
@@ -395,6 +392,18 @@ fn readme(coverage: &Coverage, chain: &ChainReport, now: Timestamp, zone: &TimeZ
         },
         zone.iana_name().unwrap_or("the configured zone"),
     );
+    // From the outcomes themselves, in the words the HTML page uses, so the two cannot part.
+    out.push_str("\nincident_deadlines.csv outcome, and what it means:\n");
+    for outcome in Outcome::ALL {
+        out.push_str(&format!(
+            "  {:<20} {}\n",
+            outcome.as_str(),
+            outcome.describe()
+        ));
+    }
+    out.push_str(
+        "  (released_early is allowed once DoD declines interest: the release's note says so)\n",
+    );
     if !coverage.quarantined.is_empty() {
         out.push_str(&format!(
             "\nQuarantined (configuration does not load, not exported): {}\n",
@@ -407,6 +416,28 @@ fn readme(coverage: &Coverage, chain: &ChainReport, now: Timestamp, zone: &TimeZ
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_readme_says_what_each_outcome_of_a_deadline_means() {
+        let zone = TimeZone::UTC;
+        let readme = readme(
+            &Coverage {
+                clients: Vec::new(),
+                quarantined: Vec::new(),
+            },
+            &ChainReport {
+                rows: 0,
+                broken: None,
+                head: None,
+            },
+            Timestamp::UNIX_EPOCH,
+            &zone,
+        );
+        for outcome in Outcome::ALL {
+            let line = format!("  {:<20} {}", outcome.as_str(), outcome.describe());
+            assert!(readme.contains(&line), "no `{line}` in:\n{readme}");
+        }
+    }
 
     #[test]
     fn a_cell_a_spreadsheet_would_run_is_written_as_text() {

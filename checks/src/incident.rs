@@ -606,6 +606,19 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 10] = [
+        Outcome::Kept,
+        Outcome::Missed,
+        Outcome::ReleasedEarly,
+        Outcome::Running,
+        Outcome::Overdue,
+        Outcome::Holding,
+        Outcome::HoldEnded,
+        Outcome::MissedNotDone,
+        Outcome::ClosedBeforeDue,
+        Outcome::ClosedDuringHold,
+    ];
+
     /// As the export's files write it.
     pub fn as_str(self) -> &'static str {
         match self {
