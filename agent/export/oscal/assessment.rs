@@ -1,6 +1,7 @@
 //! The assessment-results document and the assessment-plan stub it imports.
 
 use dutywatch_checks::catalog;
+use dutywatch_checks::incident::ClockName;
 use dutywatch_checks::verdict::StateKind;
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -286,8 +287,29 @@ fn incident_uuid(client: &str, incident: &str) -> String {
     uuid(&["incident", client, incident])
 }
 
+/// Whether an incident speaks to 3.6.2's `objective` (NIST SP 800-171A): every incident on
+/// record shows incidents tracked ([a]) and documented ([b]); one with a DoD report clock
+/// shows whether the authorities were notified ([e]), one with a hand-off, acknowledgement or
+/// prime's notice whether the organization's officials were ([f]). Who the authorities and
+/// officials are ([c], [d]) is the plan's to say, not an incident's.
+fn shows(objective: &str, incident: &OnRecord) -> bool {
+    let has = |clocks: &[ClockName]| {
+        incident
+            .deadlines
+            .iter()
+            .any(|d| clocks.contains(&d.deadline.clock))
+    };
+    match objective.strip_prefix(INCIDENT_REPORTING) {
+        Some("[a]" | "[b]") => true,
+        Some("[e]") => has(&[ClockName::Report]),
+        Some("[f]") => has(&[ClockName::Handoff, ClockName::Acknowledge, ClockName::Prime]),
+        _ => false,
+    }
+}
+
 /// One objective's finding: satisfied only when the coverage report calls it met. The
-/// incident-reporting objectives (3.6.2) cite every incident's observation.
+/// incident-reporting objectives (3.6.2) cite the observations of the incidents that speak
+/// to them ([`shows`]).
 fn finding(
     client: &ClientCoverage,
     incidents: &[&OnRecord],
@@ -310,6 +332,7 @@ fn finding(
         related.extend(
             incidents
                 .iter()
+                .filter(|i| shows(&objective.objective, i))
                 .map(|i| json!({ "observation-uuid": incident_uuid(id, &i.stored.incident.id) })),
         );
     }
