@@ -540,6 +540,10 @@ fn the_commands_record_each_step_and_refuse_what_is_out_of_order() {
         "2026-11-21T09:00:00Z",
     ]);
     assert!(out.contains("preserve media (90 days)"), "{out}");
+    // The hold runs from the report; nobody has said yet that anything is kept.
+    let unpreserved = "no `incident preserve` recorded";
+    assert!(out.contains(unpreserved), "{out}");
+    assert!(ok(&["list"]).contains(unpreserved));
     ok(&[
         "malware",
         "INC-1",
@@ -567,6 +571,9 @@ fn the_commands_record_each_step_and_refuse_what_is_out_of_order() {
         "--note",
         "-images on NAS-2",
     ]);
+    let list = ok(&["list"]);
+    assert!(list.contains("preserve media (90 days)"), "{list}");
+    assert!(!list.contains(unpreserved), "{list}");
     refused(
         &["close", "INC-1", "--by", "Chris"],
         "must be kept until 2027-02-19 04:00 EST (2027-02-19T09:00Z)",

@@ -282,7 +282,10 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
         now,
     ) {
         if deadline.done.is_none() {
-            println!("  {}", clock_line(&deadline, &contractor.timezone));
+            println!(
+                "  {}",
+                clock_line(&deadline, &stored.incident, &contractor.timezone)
+            );
         }
     }
     if !update.queued.is_empty() {
@@ -375,12 +378,27 @@ fn pick<'a>(config: &'a Config, client: Option<&str>) -> anyhow::Result<&'a Cont
 
 /// One clock as `incident list`, `incident show` and `status` print it: its deadline, the time
 /// left or overdue, and what the report clock runs from.
-pub(super) fn clock_line(deadline: &Deadline, zone: &jiff::tz::TimeZone) -> String {
+pub(super) fn clock_line(
+    deadline: &Deadline,
+    incident: &incident::Incident,
+    zone: &jiff::tz::TimeZone,
+) -> String {
     let due = when(deadline.due, zone);
+    // The 90 days run from the report whether or not anyone preserved anything: a running
+    // hold with no `preserve` step on record may be keeping nothing.
+    let unpreserved = deadline.clock == incident::ClockName::Preservation
+        && deadline.done.is_none()
+        && !deadline.hold_ended()
+        && incident.at(Step::Preserved).is_none();
     format!(
-        "{:<28} due {due}  {}",
+        "{:<28} due {due}  {}{}",
         deadline.clock.describe(),
-        clock_state(deadline, zone)
+        clock_state(deadline, zone),
+        if unpreserved {
+            "; no `incident preserve` recorded: record where the images and captures are kept"
+        } else {
+            ""
+        }
     )
 }
 
@@ -521,7 +539,11 @@ fn list(common: &Common, json: bool, now: Timestamp) -> anyhow::Result<ExitCode>
             writeln!(out, "  {NO_CLOCK}")?;
         }
         for deadline in clocks {
-            writeln!(out, "  {}", clock_line(&deadline, &contractor.timezone))?;
+            writeln!(
+                out,
+                "  {}",
+                clock_line(&deadline, inc, &contractor.timezone)
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -602,7 +624,11 @@ fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result
     if !clocks.is_empty() {
         writeln!(out, "\nclocks as of {}:", when(now, &contractor.timezone))?;
         for deadline in clocks {
-            writeln!(out, "  {}", clock_line(&deadline, &contractor.timezone))?;
+            writeln!(
+                out,
+                "  {}",
+                clock_line(&deadline, inc, &contractor.timezone)
+            )?;
         }
     } else if let Some(closed) = inc.at(Step::Closed) {
         // Its clocks stopped at the close: what became of each, as the export has it.

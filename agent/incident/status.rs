@@ -107,7 +107,7 @@ pub fn text(open: &[OpenIncident], config: &Config) -> String {
         );
         match open.report_clock() {
             Some(report) => {
-                let _ = writeln!(out, "    {}", clock_line(report, &config.timezone));
+                let _ = writeln!(out, "    {}", clock_line(report, inc, &config.timezone));
             }
             None if open.clocks.is_empty() => {
                 let _ = writeln!(out, "    {NO_CLOCK}");
