@@ -300,32 +300,31 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
 /// What to do about a running clock that `step` stops, due at `due` (as `when` says it), and
 /// the command that records it done.
 pub(super) fn next_step_words(step: Step, id: &str, due: &str) -> (String, String) {
-    let (what, command) = match step {
-        Step::HandedOff => (
-            format!("hand it off to the contractor by {due}"),
-            format!("dutywatch incident handoff {id} --by NAME"),
-        ),
-        Step::Acknowledged => (
-            format!("acknowledge the hand-off by {due}"),
-            format!("dutywatch incident ack {id} --by NAME"),
-        ),
-        Step::Reported => (
-            format!("report it to DoD through DIBNet by {due}"),
-            format!("dutywatch incident report {id} --number DIBNET-NUMBER --by NAME"),
-        ),
-        Step::PrimeNotified => (
-            format!("give the prime the DoD report number by {due}"),
-            format!("dutywatch incident prime {id} --by NAME"),
-        ),
-        Step::Released => (
-            format!("keep the preserved media until {due}, then record their release"),
-            format!("dutywatch incident release {id} --by NAME"),
-        ),
-        other => (
-            format!("{} by {due}", other.describe()),
-            format!("dutywatch incident show {id}"),
-        ),
+    let what = match step {
+        Step::HandedOff => format!("hand it off to the contractor by {due}"),
+        Step::Acknowledged => format!("acknowledge the hand-off by {due}"),
+        Step::Reported => format!("report it to DoD through DIBNet by {due}"),
+        Step::PrimeNotified => format!("give the prime the DoD report number by {due}"),
+        Step::Released => {
+            format!("keep the preserved media until {due}, then record their release")
+        }
+        other => {
+            return (
+                format!("{} by {due}", other.describe()),
+                format!("dutywatch incident show {id}"),
+            );
+        }
     };
+    // The report also takes the number DIBNet gave.
+    let number = if step == Step::Reported {
+        " --number DIBNET-NUMBER"
+    } else {
+        ""
+    };
+    let command = format!(
+        "dutywatch incident {} {id}{number} --by NAME",
+        step.command()
+    );
     (what, command)
 }
 
