@@ -255,9 +255,19 @@ pub struct CrmRow {
     pub assignment: Assignment,
     /// The MSP service package this row belongs to; `None` applies to every client.
     pub package: Option<String>,
+    /// Where each field's cell was (`RawCrmRow::positions`), so a finding about one field of
+    /// a parsed row (its owner, its missing verification) names the cell, as one about a
+    /// rejected cell does.
+    positions: Vec<(CrmColumn, usize)>,
 }
 
 impl CrmRow {
+    /// The row's location at `column`'s cell, or the row's when the cell is not known (an
+    /// inline config row, a column the file does not have).
+    pub fn location_of(&self, column: CrmColumn) -> Location {
+        cell_location(&self.location, &self.positions, column)
+    }
+
     /// Whether the row applies to a client holding `packages` (`None` = every package).
     /// Package names compare case-insensitively, since they are typed by hand on both sides.
     pub fn applies_to(&self, packages: Option<&[String]>) -> bool {
@@ -298,13 +308,7 @@ impl RawCrmRow {
 
     /// The row's location at `column`'s cell, or the row's when the cell is not known.
     pub fn location_of(&self, column: CrmColumn) -> Location {
-        self.positions
-            .iter()
-            .find(|(c, _)| *c == column)
-            .map_or_else(
-                || self.location.clone(),
-                |(_, p)| self.location.at_column(*p),
-            )
+        cell_location(&self.location, &self.positions, column)
     }
 
     /// Sets the cell of `column`: trimmed, and absent when empty. The one place a column
@@ -339,6 +343,14 @@ impl RawCrmRow {
             positions: Vec::new(),
         }
     }
+}
+
+/// `row` at `column`'s cell when `positions` knows where it is, else `row` itself.
+fn cell_location(row: &Location, positions: &[(CrmColumn, usize)], column: CrmColumn) -> Location {
+    positions
+        .iter()
+        .find(|(c, _)| *c == column)
+        .map_or_else(|| row.clone(), |(_, p)| row.at_column(*p))
 }
 
 /// A row left out of the [`Crm`] because it had errors; kept so the linter can say an objective

@@ -13,7 +13,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::catalog::{self, ControlRef, ObjectiveId, Requirement};
-use crate::crm::{Assignment, CrmLoad, CrmRow, Location, Ownership};
+use crate::crm::{Assignment, CrmColumn, CrmLoad, CrmRow, Location, Ownership};
 
 pub use coverage::{Coverage, FamilyCoverage};
 
@@ -202,7 +202,8 @@ pub fn lint(load: &CrmLoad, packages: Option<&[String]>) -> LintReport {
 /// Checks that need only the row itself (run on every row, whichever packages apply, since a
 /// defect in the document is a defect for every client).
 fn check_row(row: &CrmRow, packages: Option<&[String]>, findings: &mut Vec<Finding>) {
-    let at = || Some(row.location.clone());
+    // Each finding here is about one field: it names that field's cell.
+    let at = |column| Some(row.location_of(column));
     let control = row.control;
     if let Err(unknown) = catalog::resolve(control) {
         let help = match catalog::requirement(control.requirement()) {
@@ -214,7 +215,7 @@ fn check_row(row: &CrmRow, packages: Option<&[String]>, findings: &mut Vec<Findi
             _ => "use a NIST SP 800-171 rev2 requirement number; check for a typo".to_owned(),
         };
         findings.push(Finding::error(
-            at(),
+            at(CrmColumn::Id),
             code::UNKNOWN_ID,
             unknown.to_string(),
             help,
@@ -230,7 +231,7 @@ fn check_row(row: &CrmRow, packages: Option<&[String]>, findings: &mut Vec<Findi
             held.join(", ")
         };
         findings.push(Finding::warning(
-            at(),
+            at(CrmColumn::Package),
             code::PACKAGE_NOT_HELD,
             format!(
                 "{control} is in package `{package}`, which this client does not hold (it holds: {held}); the row does not apply"
@@ -252,7 +253,7 @@ fn check_row(row: &CrmRow, packages: Option<&[String]>, findings: &mut Vec<Findi
     if row.assignment.evidence_producer().is_none() {
         findings.push(Finding::new(
             severity,
-            at(),
+            at(CrmColumn::EvidenceProducer),
             code::MISSING_EVIDENCE_PRODUCER,
             format!(
                 "{control} {side} but does not say who produces the evidence of the MSP's work"
@@ -263,7 +264,7 @@ fn check_row(row: &CrmRow, packages: Option<&[String]>, findings: &mut Vec<Findi
     if row.assignment.verification().is_none() {
         findings.push(Finding::new(
             severity,
-            at(),
+            at(CrmColumn::Verification),
             code::MISSING_VERIFICATION,
             format!("{control} {side} but does not say how the contractor verifies the MSP's work"),
             "describe in verification how the contractor checks it, e.g. \"monthly review of the MSP's patch report\"",
@@ -287,7 +288,9 @@ fn check_conflicts(rows: &[CrmRow], packages: Option<&[String]>, findings: &mut 
         let first_owner = first.assignment.responsible();
         for row in rest {
             let owner = row.assignment.responsible();
-            let at = Some(row.location.clone());
+            // The owner's cell: it is what contradicts or repeats the first row. The rows
+            // named in the text stay whole rows.
+            let at = Some(row.location_of(CrmColumn::Owner));
             if owner == first_owner {
                 findings.push(Finding::warning(
                     at,
@@ -347,7 +350,7 @@ fn check_overrides(rows: &[CrmRow], packages: Option<&[String]>, findings: &mut 
         }
         let requirement = objective.requirement();
         findings.push(Finding::warning(
-            Some(row.location.clone()),
+            Some(row.location_of(CrmColumn::Owner)),
             code::OVERRIDDEN_OWNER,
             format!(
                 "{objective} is given to {owner} here, but {} gives its requirement {requirement} to {parent_owner}; this row decides {objective}",

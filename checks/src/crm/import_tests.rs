@@ -592,6 +592,7 @@ fn packages_nest_transitively_and_compare_without_case() {
             contractor_does: "x".to_owned(),
         },
         package: Some(package.to_owned()),
+        positions: Vec::new(),
     };
     let held = expand_packages(&["premium".to_owned()], &defs, &[]).unwrap();
     assert!(row("Basic").applies_to(Some(&held)));

@@ -24,6 +24,7 @@ pub(super) fn parse(raw: RawCrmRow, words: &OwnerWords) -> Parsed {
         .map(|column| (*column, raw.location_of(*column)))
         .collect();
     let location = raw.location;
+    let positions = raw.positions;
     let cell = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let id = cell(raw.id);
     let owner = cell(raw.owner);
@@ -255,6 +256,7 @@ pub(super) fn parse(raw: RawCrmRow, words: &OwnerWords) -> Parsed {
             control,
             assignment,
             package,
+            positions,
         }),
         (control, _) => Err(RejectedRow { location, control }),
     };

@@ -494,7 +494,7 @@ fn findings_serialize_for_json_output() {
         json["findings"][0],
         serde_json::json!({
             "severity": "error",
-            "location": { "file": "crm.csv", "line": 2 },
+            "location": { "file": "crm.csv", "line": 2, "column": "A" },
             "code": "unknown-id",
             "message": "3.1.99 is not a NIST SP 800-171 rev2 requirement (family 3.1 has 22)",
             "help": "use a NIST SP 800-171 rev2 requirement number; check for a typo",
@@ -503,7 +503,7 @@ fn findings_serialize_for_json_output() {
     assert_eq!(json["coverage"]["total"]["total"], 320);
     assert_eq!(json["coverage"]["families"][0]["family"], "AC");
     let summary = report.to_string();
-    assert!(summary.starts_with("crm.csv:2: error[unknown-id]: 3.1.99 is not"));
+    assert!(summary.starts_with("crm.csv:2:A: error[unknown-id]: 3.1.99 is not"));
     assert!(summary.ends_with("1 error, 0 warnings\n"), "{summary}");
 }
 
@@ -593,4 +593,46 @@ fn malformed_files_are_findings_not_panics() {
             .collect();
         assert_eq!(located, expected, "{}", String::from_utf8_lossy(input));
     }
+}
+
+/// A finding about one field of a row that parsed names that field's cell, as one about a
+/// cell that did not parse does; the rows its text refers to stay whole rows.
+#[test]
+fn findings_about_one_field_of_a_parsed_row_name_its_cell() {
+    let report = lint_csv(
+        &crm_csv(
+            "3.1.1,contractor,x,,,,,\n\
+             3.1.1,msp,,y,msp,checks,,\n\
+             3.1.1,contractor,again,,,,,\n\
+             3.1.2,msp,,runs it,,,,\n\
+             3.1.3,contractor,x,,,,premium,\n\
+             3.1.99,contractor,x,,,,,\n\
+             3.1.4,msp,,runs it,msp,checks,,\n\
+             3.1.4[a],contractor,x,,,,,\n",
+            &["3.1.1", "3.1.2", "3.1.3", "3.1.4"],
+        ),
+        Some(&["basic".to_owned()]),
+    );
+    let cells: Vec<(String, &str)> = report
+        .findings
+        .iter()
+        .filter_map(|f| Some((f.location.as_ref()?.to_string(), f.code)))
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            ("crm.csv:3:B".to_owned(), code::CONFLICTING_OWNER),
+            ("crm.csv:4:B".to_owned(), code::DUPLICATE_ROW),
+            ("crm.csv:5:E".to_owned(), code::MISSING_EVIDENCE_PRODUCER),
+            ("crm.csv:5:F".to_owned(), code::MISSING_VERIFICATION),
+            ("crm.csv:6:G".to_owned(), code::PACKAGE_NOT_HELD),
+            ("crm.csv:7:A".to_owned(), code::UNKNOWN_ID),
+            ("crm.csv:9:B".to_owned(), code::OVERRIDDEN_OWNER),
+        ],
+        "{report}"
+    );
+    assert_eq!(
+        report.findings[0].message,
+        "3.1.1 is assigned twice: crm.csv:2 says contractor, crm.csv:3 says msp"
+    );
 }
