@@ -28,8 +28,9 @@
 //! Each size runs in a child process of its own, so the figures are its own: CPU time is user
 //! plus system time from /proc/self/stat (what getrusage reports), peak memory `VmHWM` (reset
 //! through /proc/self/clear_refs before each cycle), resident memory `VmRSS` (`setup MB`: once
-//! the config is loaded and the store open, before the first cycle), and the bytes the first
-//! cycle handed to `write(2)` (`1st wrote MB`, `wchar` of /proc/self/io: the database, its WAL
+//! the config is loaded and the store open, before the first cycle; `idle:` on stderr splits
+//! the idle figure into heap and stacks `RssAnon`, mapped files `RssFile` and `RssShmem`),
+//! and the bytes the first cycle handed to `write(2)` (`1st wrote MB`, `wchar` of /proc/self/io: the database, its WAL
 //! and checkpoints, and the mail files), which shows what SQLite's commits write again. The child runs
 //! with `MALLOC_ARENA_MAX=2`, as the shipped systemd units run the daemon, unless the variable
 //! is set already.
@@ -607,6 +608,25 @@ fn child(args: &[String]) {
         )
         .expect("the second cycle");
     let (cpu2, peak2, idle) = usage();
+    // What the idle resident memory is made of: heap and stacks, mapped files (the binary's
+    // code, SQLite's -shm), shared memory.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let idle_parts: Vec<&str> = status
+        .lines()
+        .filter(|line| {
+            ["RssAnon:", "RssFile:", "RssShmem:"]
+                .iter()
+                .any(|k| line.starts_with(k))
+        })
+        .collect();
+    eprintln!(
+        "  idle: {}",
+        idle_parts
+            .join(", ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let db_before = db_bytes(dir);
 
     // Same content, new modification times: each collection speaks for a new instant.
