@@ -376,7 +376,8 @@ fn readme(coverage: &Coverage, chain: &ChainReport, now: Timestamp, zone: &TimeZ
          \x20               each deadline of a reportable incident: the hand-off and its\n\
          \x20               acknowledgement (the CRM's hours), the DoD report 72 hours from\n\
          \x20               discovery (from detection while no discovery is recorded), the\n\
-         \x20               prime's notice, the 90-day media hold, in the hours configured now;\n\
+         \x20               prime's notice, the 90-day media hold, in the hours the incident\n\
+         \x20               opened under (fixed then: a later config edit moves none of them);\n\
          \x20               when its step was recorded, its note, and its outcome (below);\n\
          \x20               by_seconds says by how much it was late or early\n\
          chain.txt       the evidence hash chain: whether it is intact, the row count and its head\n\

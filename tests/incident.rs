@@ -1661,3 +1661,82 @@ fn a_client_that_cannot_be_judged_does_not_hold_back_the_incident_clocks() {
         )]
     );
 }
+
+/// An incident is held to the hours in force when it opened: tightening the hand-off in the
+/// config afterwards neither makes its hand-off late in `incident show` nor in the assessor's
+/// package, and `show` says what the config says now and that new incidents get it.
+#[test]
+fn an_incident_keeps_the_hours_it_opened_under_when_the_config_changes() {
+    let fixture = fixture(at("2026-11-20T09:00:00Z"));
+    let run = |args: &[&str]| {
+        let output = fixture.run(args);
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        stdout
+    };
+    for step in [
+        [
+            "open",
+            "INC-5",
+            "--by",
+            "Keystone SOC",
+            "--at",
+            "2026-11-20T09:00:00Z",
+        ],
+        [
+            "handoff",
+            "INC-5",
+            "--by",
+            "Keystone SOC",
+            "--at",
+            "2026-11-20T12:00:00Z",
+        ],
+    ] {
+        let mut args = vec!["incident"];
+        args.extend(step);
+        args.extend(["--config", "dutywatch.toml"]);
+        run(&args);
+    }
+    // The CRM is renegotiated: a 2-hour hand-off from now on.
+    let config = std::fs::read_to_string(fixture.config_path()).expect("config");
+    fixture.write(
+        "dutywatch.toml",
+        &config.replace("handoff_within = \"4h\"", "handoff_within = \"2h\""),
+    );
+
+    let show = run(&["incident", "show", "INC-5", "--config", "dutywatch.toml"]);
+    assert!(
+        show.contains(
+            "held to:        hand-off within 4 hours, acknowledgement within 2 hours, \
+             no prime to notify (fixed when it opened)"
+        ) && show.contains(
+            "the config now says hand-off within 2 hours, acknowledgement within 2 hours, \
+             no prime to notify: incidents opened from now on are held to that"
+        ),
+        "{show}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&run(&[
+        "incident",
+        "show",
+        "INC-5",
+        "--json",
+        "--config",
+        "dutywatch.toml",
+    ]))
+    .expect("json");
+    assert_eq!(json["terms"]["handoff_within_secs"], 4 * 3600, "{json}");
+    assert_eq!(json["terms"]["fixed_when_opened"], true, "{json}");
+
+    run(&["export", "--config", "dutywatch.toml", "--out", "package"]);
+    let deadlines = std::fs::read_to_string(fixture.path("package/incident_deadlines.csv"))
+        .expect("incident_deadlines.csv");
+    let handoff = deadlines
+        .lines()
+        .find(|l| l.starts_with("acme,INC-5,handoff,"))
+        .unwrap_or_else(|| panic!("no hand-off row: {deadlines}"));
+    // Due 4 hours after detection (13:00Z), done at 12:00Z: kept, not 1 hour late.
+    assert!(
+        handoff.contains(",2026-11-20T13:00:00Z,") && handoff.contains(",kept,"),
+        "{handoff}"
+    );
+}

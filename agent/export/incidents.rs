@@ -5,7 +5,7 @@
 //! when its step was recorded and whether it was kept. Closed incidents are included: an
 //! assessor asks for the incidents of the whole period, not only the open ones. Incidents are
 //! those that opened a reportable clock (what the store keeps); the deadlines are counted
-//! with the configured hours as they are now.
+//! in the hours each incident opened under (`Incident::terms`), not the config's of today.
 
 use std::path::Path;
 

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
-use dutywatch_checks::incident::{self, Basis, Deadline, Entry, Step, hours_text};
+use dutywatch_checks::incident::{
+    self, Basis, Deadline, Entry, Incident, Policy, Step, hours_text,
+};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
@@ -255,6 +257,7 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
     };
     let update = store.update_incidents(
         &contractor.id,
+        &config.incidents.policy_for(contractor).terms(),
         &[change],
         now,
         &mut super::decide(&config, contractor, now),
@@ -479,6 +482,7 @@ fn incident_json(
         "report_number": inc.report_number(),
         "opened_at": stored.opened_at.to_string(),
         "opened_by": stored.opened_by,
+        "terms": terms_json(inc, &config.incidents.policy_for(contractor)),
         "clocks": incident::clocks(inc, &config.incidents.policy_for(contractor), now)
             .iter()
             .map(clock_json)
@@ -490,6 +494,19 @@ fn incident_json(
             "note": e.note,
             "report_number": e.report_number,
         })).collect::<Vec<_>>(),
+    })
+}
+
+/// The hours an incident is held to, in seconds, and whether they were fixed when it opened
+/// (`false`: the config in force, for an incident opened before terms were recorded).
+fn terms_json(incident: &Incident, policy: &Policy) -> serde_json::Value {
+    let terms = incident.terms_under(policy);
+    json!({
+        "handoff_within_secs": terms.handoff_within.as_secs(),
+        "ack_within_secs": terms.ack_within.as_secs(),
+        "subcontractor": terms.subcontractor,
+        "prime_within_secs": terms.prime_within.as_secs(),
+        "fixed_when_opened": incident.terms.is_some(),
     })
 }
 
@@ -548,6 +565,32 @@ fn list(common: &Common, json: bool, now: Timestamp) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
+/// The hours `incident` is held to, and whether the config now says otherwise: the terms
+/// were fixed when it opened, so an edit since applies to the incidents opened after it.
+fn terms_lines(incident: &Incident, policy: &Policy) -> Vec<String> {
+    let now_in_force = policy.terms();
+    match incident.terms {
+        Some(terms) if terms == now_in_force => vec![format!(
+            "held to:        {} (fixed when it opened)",
+            terms.describe()
+        )],
+        Some(terms) => vec![
+            format!(
+                "held to:        {} (fixed when it opened)",
+                terms.describe()
+            ),
+            format!(
+                "                the config now says {}: incidents opened from now on are held to that",
+                now_in_force.describe()
+            ),
+        ],
+        None => vec![format!(
+            "held to:        {} (the config in force: it opened before dutywatch recorded each incident's terms)",
+            now_in_force.describe()
+        )],
+    }
+}
+
 /// `incident show`: the timeline, who did what when, and the clocks.
 fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result<ExitCode> {
     let config = load(&common.config.config)?;
@@ -590,6 +633,10 @@ fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result
         when(stored.opened_at, &contractor.timezone),
         stored.opened_by
     )?;
+    let policy = config.incidents.policy_for(contractor);
+    for line in terms_lines(inc, &policy) {
+        writeln!(out, "{line}")?;
+    }
     if let Some(number) = inc.report_number() {
         writeln!(out, "DIBNet report:  {number}")?;
     }
@@ -618,7 +665,6 @@ fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result
                 .unwrap_or_default()
         )?;
     }
-    let policy = config.incidents.policy_for(contractor);
     let clocks = incident::clocks(inc, &policy, now);
     if !clocks.is_empty() {
         writeln!(out, "\nclocks as of {}:", when(now, &contractor.timezone))?;

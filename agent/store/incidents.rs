@@ -5,7 +5,7 @@
 //! due, and queues those through the keyed outbox: a step and the warnings it causes or
 //! settles are one transaction, so a crash neither loses nor repeats one.
 
-use dutywatch_checks::incident::{Entry, Incident, Observation, Step, StepError};
+use dutywatch_checks::incident::{Entry, Incident, Observation, Step, StepError, Terms};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
@@ -79,10 +79,11 @@ pub struct IncidentUpdate {
 impl Store {
     /// Applies `changes` to `client`'s incidents, then queues the warnings `decide` finds due
     /// on every open incident as it now stands, all in one transaction. A refused change
-    /// writes nothing.
+    /// writes nothing. An incident the changes open is held to `terms` from then on.
     pub fn update_incidents(
         &mut self,
         client: &str,
+        terms: &Terms,
         changes: &[IncidentChange<'_>],
         at: Timestamp,
         decide: &mut dyn FnMut(&Incident) -> Vec<IncidentMail>,
@@ -92,7 +93,7 @@ impl Store {
             let tx = self.write_tx()?;
             let mut update = IncidentUpdate::default();
             for change in changes {
-                if let Err(refusal) = apply(&tx, client, change, at, &mut update)? {
+                if let Err(refusal) = apply(&tx, client, terms, change, at, &mut update)? {
                     // Dropping `tx` rolls back what earlier changes wrote.
                     return Ok(Err(refusal));
                 }
@@ -164,6 +165,7 @@ fn resolve(
 fn apply(
     tx: &Transaction<'_>,
     client: &str,
+    terms: &Terms,
     change: &IncidentChange<'_>,
     now: Timestamp,
     update: &mut IncidentUpdate,
@@ -201,7 +203,7 @@ fn apply(
                     id
                 }
                 None if *reportable => {
-                    insert_incident(tx, client, &seen.id, seen, now, by)?;
+                    insert_incident(tx, client, &seen.id, seen, terms, now, by)?;
                     update.opened.push(seen.id.clone());
                     seen.id.clone()
                 }
@@ -272,7 +274,7 @@ fn apply(
                 ahead: Vec::new(),
                 report_number: None,
             };
-            insert_incident(tx, client, id, &seen, now, &entry.by)?;
+            insert_incident(tx, client, id, &seen, terms, now, &entry.by)?;
             tx.execute(
                 "INSERT INTO incident_aliases (client, alias, incident_id) VALUES (?1, ?2, ?2)",
                 params![client, id],
@@ -304,13 +306,15 @@ fn insert_incident(
     client: &str,
     id: &str,
     seen: &Observation,
+    terms: &Terms,
     now: Timestamp,
     by: &str,
 ) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO incidents (client, id, title, severity, classification, reportable,
-                                opened_at, opened_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7)",
+                                opened_at, opened_by, handoff_within_secs, ack_within_secs,
+                                subcontractor, prime_within_secs)
+         VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             client,
             id,
@@ -318,7 +322,11 @@ fn insert_incident(
             seen.severity,
             seen.classification,
             ts_text(now),
-            by
+            by,
+            terms.handoff_within.as_secs(),
+            terms.ack_within.as_secs(),
+            i64::from(terms.subcontractor),
+            terms.prime_within.as_secs(),
         ],
     )?;
     Ok(())
@@ -365,6 +373,29 @@ fn insert_step(
     Ok(())
 }
 
+/// The terms in columns `first..first + 4`: `None` for an incident opened before they were
+/// recorded (all four NULL).
+fn terms_columns(row: &Row<'_>, first: usize) -> rusqlite::Result<Option<Terms>> {
+    let secs = |i: usize| -> rusqlite::Result<Option<jiff::SignedDuration>> {
+        Ok(row
+            .get::<_, Option<i64>>(first + i)?
+            .map(jiff::SignedDuration::from_secs))
+    };
+    let (handoff, ack, prime) = (secs(0)?, secs(1)?, secs(3)?);
+    let subcontractor: Option<i64> = row.get(first + 2)?;
+    Ok(match (handoff, ack, subcontractor, prime) {
+        (Some(handoff_within), Some(ack_within), Some(subcontractor), Some(prime_within)) => {
+            Some(Terms {
+                handoff_within,
+                ack_within,
+                subcontractor: subcontractor != 0,
+                prime_within,
+            })
+        }
+        _ => None,
+    })
+}
+
 /// Reads incidents (one when `only` names it) with their aliases and timelines.
 fn load(
     conn: &rusqlite::Connection,
@@ -372,7 +403,8 @@ fn load(
     only: Option<&str>,
 ) -> rusqlite::Result<Vec<StoredIncident>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, title, severity, classification, reportable, opened_at, opened_by
+        "SELECT id, title, severity, classification, reportable, opened_at, opened_by,
+                handoff_within_secs, ack_within_secs, subcontractor, prime_within_secs
          FROM incidents WHERE client = ?1 AND (?2 IS NULL OR id = ?2)
          ORDER BY opened_at, id",
     )?;
@@ -385,6 +417,7 @@ fn load(
                     severity: row.get(2)?,
                     classification: row.get(3)?,
                     reportable: row.get::<_, i64>(4)? != 0,
+                    terms: terms_columns(row, 7)?,
                     entries: Vec::new(),
                 },
                 aliases: Vec::new(),

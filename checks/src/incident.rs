@@ -150,10 +150,18 @@ pub struct Incident {
     pub classification: Option<String>,
     /// Whether its records met the reportable policy (an incident opened by hand always is).
     pub reportable: bool,
+    /// The hours it is held to, fixed when it was opened; `None` for one opened before they
+    /// were recorded, which is held to the policy in force.
+    pub terms: Option<Terms>,
     pub entries: Vec<Entry>,
 }
 
 impl Incident {
+    /// The hours this incident is held to: those fixed when it opened, else `policy`'s.
+    pub fn terms_under(&self, policy: &Policy) -> Terms {
+        self.terms.unwrap_or_else(|| policy.terms())
+    }
+
     fn first(&self, step: Step) -> Option<&Entry> {
         self.entries
             .iter()
@@ -479,6 +487,52 @@ pub struct Policy {
     pub reportable: Reportable,
 }
 
+impl Policy {
+    /// The hours an incident opened under this policy is held to.
+    pub fn terms(&self) -> Terms {
+        Terms {
+            handoff_within: self.handoff_within,
+            ack_within: self.ack_within,
+            subcontractor: self.subcontractor,
+            prime_within: self.prime_within,
+        }
+    }
+}
+
+/// The hours one incident is held to, fixed when it is opened. A CRM renegotiated or a config
+/// edited later governs the incidents opened after it: it neither moves the deadlines of an
+/// incident already running nor changes what an export says was kept or missed long ago.
+/// (The 72-hour report and the 90-day hold are the clause's, not terms: they never change.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Terms {
+    pub handoff_within: SignedDuration,
+    pub ack_within: SignedDuration,
+    /// Whether the contractor owes a prime the report number.
+    pub subcontractor: bool,
+    pub prime_within: SignedDuration,
+}
+
+impl Terms {
+    /// As people read them: `hand-off within 24 hours, acknowledgement within 4 hours, report
+    /// number to the prime within 24 hours` (the last only for a subcontractor).
+    pub fn describe(&self) -> String {
+        let mut text = format!(
+            "hand-off within {}, acknowledgement within {}",
+            hours_text(self.handoff_within),
+            hours_text(self.ack_within)
+        );
+        if self.subcontractor {
+            text.push_str(&format!(
+                ", report number to the prime within {}",
+                hours_text(self.prime_within)
+            ));
+        } else {
+            text.push_str(", no prime to notify");
+        }
+        text
+    }
+}
+
 impl Default for Policy {
     fn default() -> Policy {
         Policy {
@@ -731,6 +785,7 @@ pub fn deadlines_on_record(incident: &Incident, policy: &Policy, now: Timestamp)
     if !incident.reportable {
         return out;
     }
+    let terms = incident.terms_under(policy);
     let mut push = |clock, starts: Timestamp, within: SignedDuration, done, basis| {
         let due = starts.checked_add(within).unwrap_or(Timestamp::MAX);
         let left = match done {
@@ -750,7 +805,7 @@ pub fn deadlines_on_record(incident: &Incident, policy: &Policy, now: Timestamp)
         push(
             ClockName::Handoff,
             detected,
-            policy.handoff_within,
+            terms.handoff_within,
             incident.at(Step::HandedOff),
             None,
         );
@@ -759,7 +814,7 @@ pub fn deadlines_on_record(incident: &Incident, policy: &Policy, now: Timestamp)
         push(
             ClockName::Acknowledge,
             handed,
-            policy.ack_within,
+            terms.ack_within,
             incident.at(Step::Acknowledged),
             None,
         );
@@ -774,11 +829,11 @@ pub fn deadlines_on_record(incident: &Incident, policy: &Policy, now: Timestamp)
         );
     }
     if let Some(reported) = incident.at(Step::Reported) {
-        if policy.subcontractor {
+        if terms.subcontractor {
             push(
                 ClockName::Prime,
                 reported,
-                policy.prime_within,
+                terms.prime_within,
                 incident.at(Step::PrimeNotified),
                 None,
             );

@@ -1,7 +1,16 @@
 use dutywatch_checks::incident::{Observation, Step};
+use jiff::SignedDuration;
 
 use super::super::test_util::{temp_store, ts};
 use super::*;
+
+/// The terms the tests open incidents under.
+const TERMS: Terms = Terms {
+    handoff_within: SignedDuration::from_hours(24),
+    ack_within: SignedDuration::from_hours(4),
+    subcontractor: true,
+    prime_within: SignedDuration::from_hours(24),
+};
 
 fn seen(id: &str, aliases: &[&str], detected: &str) -> Observation {
     Observation {
@@ -24,6 +33,7 @@ fn observe(store: &mut Store, id: &str, detected: &str, by: &str) {
     store
         .update_incidents(
             "acme",
+            &TERMS,
             &[IncidentChange::Observe {
                 by,
                 seen: &seen,
@@ -78,6 +88,7 @@ fn the_same_incident_from_defender_and_sentinel_is_one_incident() {
         .store
         .update_incidents(
             "acme",
+            &TERMS,
             &changes,
             ts("2026-11-23T09:05:00Z"),
             &mut warn_once("w"),
@@ -121,6 +132,7 @@ fn a_restart_repeats_nothing_and_an_unreportable_record_opens_nothing() {
         .store
         .update_incidents(
             "acme",
+            &TERMS,
             &changes,
             ts("2026-11-23T09:05:00Z"),
             &mut warn_once("w"),
@@ -133,6 +145,7 @@ fn a_restart_repeats_nothing_and_an_unreportable_record_opens_nothing() {
     let again = store
         .update_incidents(
             "acme",
+            &TERMS,
             &changes,
             ts("2026-11-23T09:10:00Z"),
             &mut warn_once("w"),
@@ -176,12 +189,12 @@ fn a_refused_step_writes_nothing_and_the_timeline_is_append_only() {
         entry: entry(Step::Detected, at),
     }];
     t.store
-        .update_incidents("acme", &open, at, &mut |_| Vec::new())
+        .update_incidents("acme", &TERMS, &open, at, &mut |_| Vec::new())
         .unwrap()
         .unwrap();
     assert!(matches!(
         t.store
-            .update_incidents("acme", &open, at, &mut |_| Vec::new())
+            .update_incidents("acme", &TERMS, &open, at, &mut |_| Vec::new())
             .unwrap(),
         Err(IncidentRefusal::Exists(_))
     ));
@@ -198,7 +211,7 @@ fn a_refused_step_writes_nothing_and_the_timeline_is_append_only() {
     ];
     let refused = t
         .store
-        .update_incidents("acme", &changes, at, &mut warn_once("w"))
+        .update_incidents("acme", &TERMS, &changes, at, &mut warn_once("w"))
         .unwrap();
     assert!(
         matches!(refused, Err(IncidentRefusal::Step { .. })),
@@ -217,6 +230,7 @@ fn a_refused_step_writes_nothing_and_the_timeline_is_append_only() {
         t.store
             .update_incidents(
                 "acme",
+                &TERMS,
                 &[IncidentChange::Step {
                     id: "INC-404",
                     entry: entry(Step::HandedOff, at)
@@ -376,4 +390,58 @@ fn steps_recorded_before_the_chain_are_folded_into_where_it_starts() {
         .unwrap();
     let broken = t.store.verify_incident_chain().unwrap().broken.unwrap();
     assert_eq!(broken.0, 3, "{broken:?}");
+}
+
+/// The terms an update opens an incident under are stored with it and read back with it;
+/// a later update under other terms leaves them, and an incident stored before terms were
+/// recorded reads as having none (it follows the policy in force).
+#[test]
+fn an_incident_keeps_the_terms_it_was_opened_under() {
+    let mut t = temp_store();
+    let at = ts("2026-11-23T09:00:00Z");
+    let open = |id: &'static str| IncidentChange::Open {
+        id,
+        title: None,
+        entry: Entry {
+            step: Step::Detected,
+            at,
+            by: "chris".to_owned(),
+            note: None,
+            report_number: None,
+        },
+    };
+    t.store
+        .update_incidents("acme", &TERMS, &[open("INC-1")], at, &mut |_| Vec::new())
+        .unwrap()
+        .unwrap();
+    let tighter = Terms {
+        handoff_within: SignedDuration::from_hours(4),
+        ack_within: SignedDuration::from_hours(1),
+        subcontractor: false,
+        prime_within: SignedDuration::from_hours(8),
+    };
+    t.store
+        .update_incidents("acme", &tighter, &[open("INC-2")], at, &mut |_| Vec::new())
+        .unwrap()
+        .unwrap();
+    let terms = |id: &str| {
+        t.store
+            .incident("acme", id)
+            .unwrap()
+            .unwrap()
+            .incident
+            .terms
+    };
+    assert_eq!(terms("INC-1"), Some(TERMS));
+    assert_eq!(terms("INC-2"), Some(tighter));
+
+    t.store
+        .conn
+        .execute(
+            "UPDATE incidents SET handoff_within_secs = NULL, ack_within_secs = NULL,
+                    subcontractor = NULL, prime_within_secs = NULL WHERE id = 'INC-1'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(terms("INC-1"), None);
 }

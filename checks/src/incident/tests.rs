@@ -27,6 +27,7 @@ fn incident(entries: Vec<Entry>) -> Incident {
         severity: Some("high".to_owned()),
         classification: Some("truePositive".to_owned()),
         reportable: true,
+        terms: None,
         entries,
     }
 }
@@ -603,4 +604,67 @@ fn a_deadline_on_record_says_what_became_of_it_and_by_how_much() {
         );
         assert_eq!(outcome.not_kept(), not_kept, "{outcome:?}");
     }
+}
+
+/// An incident keeps the hours it opened under: a policy changed since moves none of its
+/// deadlines; one opened before terms were recorded follows the policy.
+#[test]
+fn an_incident_is_held_to_the_terms_it_opened_under_not_the_policy_in_force() {
+    let mut inc = incident(vec![
+        entry(Step::Detected, "2026-11-23T09:00:00Z", "defender"),
+        entry(Step::HandedOff, "2026-11-23T12:00:00Z", "msp soc"),
+        entry(Step::Reported, "2026-11-24T09:00:00Z", "chris"),
+    ]);
+    let opened_under = Policy {
+        handoff_within: h(24),
+        ack_within: h(4),
+        subcontractor: false,
+        ..Policy::default()
+    };
+    inc.terms = Some(opened_under.terms());
+    let now_in_force = Policy {
+        handoff_within: h(2),
+        ack_within: h(1),
+        subcontractor: true,
+        prime_within: h(8),
+        ..Policy::default()
+    };
+    let now = ts("2026-11-24T10:00:00Z");
+    let due = |inc: &Incident, policy: &Policy| -> Vec<(ClockName, Timestamp)> {
+        clocks(inc, policy, now)
+            .into_iter()
+            .map(|d| (d.clock, d.due))
+            .collect()
+    };
+    let held = [
+        (ClockName::Handoff, ts("2026-11-24T09:00:00Z")),
+        (ClockName::Acknowledge, ts("2026-11-23T16:00:00Z")),
+        (ClockName::Report, ts("2026-11-26T09:00:00Z")),
+        (ClockName::Preservation, ts("2027-02-22T09:00:00Z")),
+    ];
+    assert_eq!(due(&inc, &now_in_force), held);
+    assert_eq!(due(&inc, &opened_under), held);
+    // The hand-off 3 hours after detection was inside its 24 hours, not 1 hour late.
+    let handoff = &deadlines_on_record(&inc, &now_in_force, now)[0];
+    assert_eq!(handoff.outcome(false).0, Outcome::Kept);
+
+    inc.terms = None;
+    assert_eq!(
+        due(&inc, &now_in_force),
+        [
+            (ClockName::Handoff, ts("2026-11-23T11:00:00Z")),
+            (ClockName::Acknowledge, ts("2026-11-23T13:00:00Z")),
+            (ClockName::Report, ts("2026-11-26T09:00:00Z")),
+            (ClockName::Prime, ts("2026-11-24T17:00:00Z")),
+            (ClockName::Preservation, ts("2027-02-22T09:00:00Z")),
+        ]
+    );
+    assert_eq!(
+        opened_under.terms().describe(),
+        "hand-off within 24 hours, acknowledgement within 4 hours, no prime to notify"
+    );
+    assert_eq!(
+        now_in_force.terms().describe(),
+        "hand-off within 2 hours, acknowledgement within 1 hour, report number to the prime within 8 hours"
+    );
 }
