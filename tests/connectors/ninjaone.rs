@@ -133,13 +133,15 @@ fn cursor_pages_are_one_snapshot_and_an_overdue_critical_patch_is_its_own_subjec
         failing(&engine, "devices-checking-in"),
         [("1046".to_owned(), "due_soon".to_owned())]
     );
-    // Three pages: the first without a cursor, then the cursor each page named.
+    // The first page without a cursor, then the cursor each page named, until a page comes
+    // back empty: the short third page may be the server's own cap, not the end.
     assert_eq!(
         patch_gets(&server),
         [
             "/v2/queries/os-patches?df=org+%3D+7&pageSize=2",
             "/v2/queries/os-patches?df=org+%3D+7&pageSize=2&cursor=c-1",
             "/v2/queries/os-patches?df=org+%3D+7&pageSize=2&cursor=c-2",
+            "/v2/queries/os-patches?df=org+%3D+7&pageSize=2&cursor=c-3",
         ]
     );
     let devices: Vec<String> = server
@@ -154,6 +156,7 @@ fn cursor_pages_are_one_snapshot_and_an_overdue_critical_patch_is_its_own_subjec
             "/v2/devices?pageSize=2",
             "/v2/devices?pageSize=2&after=1043",
             "/v2/devices?pageSize=2&after=1045",
+            "/v2/devices?pageSize=2&after=1046",
         ]
     );
     let stored = snapshots(&fixture, "ninja-patches");
@@ -186,8 +189,8 @@ fn throttling_and_an_outage_are_waited_out_and_the_run_that_recovers_is_met() {
     assert_eq!(state_of(&engine, "critical-patches").0, StateKind::Met);
     assert_eq!(
         patch_gets(&server).len(),
-        3 + 5,
-        "each throttled request sent again"
+        4 + 5,
+        "four pages (the last empty), each throttled request sent again"
     );
 }
 
@@ -438,4 +441,51 @@ fn check_config_reads_a_saved_answer_and_calls_no_api() {
         "{stdout}"
     );
     assert!(server.seen().is_empty(), "check-config calls no API");
+}
+
+/// A server that holds fewer items a page than `pageSize` asks (its own cap) is paged on to
+/// the empty page: a short page read as the last would store part of the devices and patches
+/// as all of them, and the silent device and the overdue patch past the first page would be
+/// missed.
+#[test]
+fn a_server_that_caps_its_pages_below_the_page_size_is_read_to_the_end() {
+    let server = NinjaServer::start(SECRET);
+    healthy(&server);
+    server.set_items(
+        PATCHES,
+        (0..5)
+            .map(|n| patch(1042 + n, "KB5051989", "CRITICAL", days_ago(1.0)))
+            .chain([patch(1047, "KB5051989", "CRITICAL", days_ago(30.0))])
+            .collect(),
+    );
+    let mut devices: Vec<_> = (1042..1047)
+        .map(|id| device(id, &format!("WS-{id}"), days_ago(0.5)))
+        .collect();
+    devices.push(device(1047, "WS-1047", days_ago(30.0)));
+    server.set_items(DEVICES, devices);
+    server.caps_pages_at(2);
+    let config = sources(&server).replace("page_size = 2\n", "page_size = 500\n");
+    let fixture = super::fixture(&config, SECRET);
+    let mut engine = super::engine(&fixture);
+    let summary = engine.cycle(now()).expect("cycle");
+    assert_eq!(summary.collection_failures, 0, "{summary:?}");
+    assert_eq!(
+        failing(&engine, "critical-patches"),
+        [(
+            "1047 / 2026-11 Cumulative Update for Windows 11 (KB5051989)".to_owned(),
+            "due_soon".to_owned()
+        )]
+    );
+    assert_eq!(
+        failing(&engine, "devices-checking-in"),
+        [("1047".to_owned(), "due_soon".to_owned())]
+    );
+    // Three pages of two, then the empty one.
+    assert_eq!(patch_gets(&server).len(), 4);
+    assert_eq!(
+        snapshots(&fixture, "ninja-patches")[0]["results"]
+            .as_array()
+            .map(Vec::len),
+        Some(6)
+    );
 }

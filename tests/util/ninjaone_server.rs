@@ -21,6 +21,8 @@ struct State {
     items: std::collections::HashMap<String, Vec<serde_json::Value>>,
     /// When the cursors it hands out expire, epoch seconds.
     cursor_expires: f64,
+    /// The most items a page holds, whatever `pageSize` asks (a server's own cap).
+    max_page_size: Option<usize>,
 }
 
 #[derive(Clone)]
@@ -63,6 +65,11 @@ impl NinjaServer {
     /// Cursors handed out from now on expire at `at` (epoch seconds).
     pub(crate) fn cursors_expire_at(&self, at: f64) {
         self.state.lock().expect("state").cursor_expires = at;
+    }
+
+    /// Pages hold at most `items` from now on, however many `pageSize` asks for.
+    pub(crate) fn caps_pages_at(&self, items: usize) {
+        self.state.lock().expect("state").max_page_size = Some(items);
     }
 
     pub(crate) fn fault(&self, path: &str, page: usize, fault: Fault) {
@@ -117,7 +124,8 @@ fn respond(state: &Mutex<State>, script: &Script, request: &Request) -> Reply {
     let page_size: usize = request
         .query("pageSize")
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1000);
+        .unwrap_or(1000)
+        .min(state.max_page_size.unwrap_or(usize::MAX));
     let empty = Vec::new();
     let items = state.items.get(&path).unwrap_or(&empty);
     // Which page: a cursor names it (`c-<n>`), a device list pages after the last id.

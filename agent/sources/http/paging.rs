@@ -393,7 +393,9 @@ pub(crate) struct Cursor {
 
 /// Every page of a NinjaOne query from `first` (which carries the filters), `page_size` items
 /// a page: the first page without a cursor, each next one with the cursor the page before
-/// named. A short or empty page is the last. A cursor that has expired by the time it would
+/// named. An empty page, or one that names no next cursor, is the last; a short page is not,
+/// since a server may hold fewer than asked to its own cap, and stopping there would store
+/// part of the report as all of it. A cursor that has expired by the time it would
 /// be used is a failed collection: the server would answer from a fresh start, and the pages
 /// together would no longer be one consistent report.
 pub(crate) fn collect_cursor(
@@ -439,7 +441,7 @@ pub(crate) fn collect_cursor(
             ));
         }
         items.extend(results);
-        if count == 0 || count < page_size as usize {
+        if count == 0 {
             break;
         }
         let next = match json.get("cursor") {
@@ -470,7 +472,8 @@ pub(crate) fn collect_cursor(
 }
 
 /// Every page of NinjaOne's `/v2/devices` from `first`: `pageSize` devices a page, each next
-/// page `after` the last device id of the one before, until a short or empty page.
+/// page `after` the last device id of the one before, until an empty page (a short one may be
+/// the server's own cap, as in [`collect_cursor`]).
 pub(crate) fn collect_after(
     session: &mut Session<'_>,
     first: &Url,
@@ -509,7 +512,7 @@ pub(crate) fn collect_after(
             ));
         }
         items.extend(devices);
-        if count == 0 || count < page_size as usize {
+        if count == 0 {
             break;
         }
         page += 1;
@@ -600,7 +603,8 @@ pub(crate) fn collect_offset(
                     items.len()
                 ));
             }
-            None if count == 0 || count < page_size as usize => break,
+            // Without a total only an empty page ends the list (a short one may be a cap).
+            None if count == 0 => break,
             _ => {}
         }
         page += 1;
