@@ -527,3 +527,38 @@ max_age = "2d"
         );
     }
 }
+
+/// A 200 that says an error beside its list (`{"value": [], "error": {...}}`: a throttled or
+/// failed part of the answer) is a `source_error` naming the error, never an empty list read
+/// as "no incident awaits action"; the next answer without it is judged as usual.
+#[test]
+fn an_error_beside_the_list_in_a_200_is_a_source_error_not_an_empty_list() {
+    let now = at("2026-11-23T15:00:00Z");
+    let server = GraphServer::start(SECRET);
+    server.set_pages(
+        INCIDENTS,
+        vec![vec![defender_incident("2972395", "Active", "Medium")]],
+    );
+    server.fault(
+        INCIDENTS,
+        0,
+        Fault::Raw(
+            200,
+            r#"{"value": [], "error": {"code": "Throttled", "message": "part of the answer is missing"}}"#
+                .to_owned(),
+        ),
+    );
+    let fixture = fixture(now, &incidents_config(&server));
+    let mut engine = engine(&fixture);
+    let (state, reason) = cycle(&mut engine, now, "no-high-incident-waiting");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(
+        reason.contains(
+            "HTTP 200 with an error beside the data (Throttled: part of the answer is missing)"
+        ),
+        "{reason}"
+    );
+    let later = now + jiff::SignedDuration::from_hours(1);
+    let (state, reason) = cycle(&mut engine, later, "no-high-incident-waiting");
+    assert_eq!(state, StateKind::Met, "{reason}");
+}

@@ -111,6 +111,28 @@ impl<'a> Api<'a> {
             }
             let document = answer_json(&body, what)?;
             return match document {
+                // An error said in a 200 beside the data (Log Analytics' `PartialError`, a
+                // throttled or failed part of a Graph answer): what came may be incomplete.
+                serde_json::Value::Object(document)
+                    if document.get("error").is_some_and(|e| !e.is_null()) =>
+                {
+                    let secrets = Secrets::client(self.credentials, Some(&token));
+                    let error = &document["error"];
+                    let (codes, message) = codes_and_message(error);
+                    let said = if codes.is_empty() && message.is_empty() {
+                        quote(&error.to_string(), &secrets)
+                    } else {
+                        format!(
+                            "{}: {}",
+                            quote(&codes.join("/"), &secrets),
+                            quote(message, &secrets)
+                        )
+                    };
+                    Err(format!(
+                        "{what}: HTTP {} with an error beside the data ({said}); the answer may be incomplete, so none of it is used",
+                        status.as_u16()
+                    ))
+                }
                 serde_json::Value::Object(document) => Ok(document),
                 _ => Err(format!("{what}: the answer is not a JSON object")),
             };
