@@ -200,6 +200,34 @@ max_age = "2d"
         subject_state(&engine, "log-retention", "SecurityEvent").0,
         StateKind::Met
     );
+
+    // Saved with a byte-order mark (Notepad, PowerShell): the same reading, inheritance too.
+    let later = now + jiff::SignedDuration::from_hours(1);
+    fixture.write_dated(
+        "evidence/la-tables.json",
+        &format!("\u{feff}{document}"),
+        later,
+    );
+    let (state, reason) = cycle(&mut engine, later, "log-retention");
+    assert_eq!(state, StateKind::DueSoon, "{reason}");
+    assert_eq!(
+        subject_state(&engine, "log-retention", "SigninLogs").0,
+        StateKind::DueSoon,
+        "still inherits 30 days"
+    );
+
+    // A table's retention given twice: which one holds is ambiguous, so none of it is used.
+    let later = later + jiff::SignedDuration::from_hours(1);
+    let twice = document.to_string().replacen(
+        "\"retentionInDays\":365,",
+        "\"retentionInDays\":365,\"retentionInDays\":30,",
+        1,
+    );
+    assert_ne!(twice, document.to_string(), "the key is given twice");
+    fixture.write_dated("evidence/la-tables.json", &twice, later);
+    let (state, reason) = cycle(&mut engine, later, "log-retention");
+    assert_eq!(state, StateKind::SourceError, "{reason}");
+    assert!(reason.contains("appears twice"), "{reason}");
 }
 
 #[test]

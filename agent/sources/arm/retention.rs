@@ -12,13 +12,18 @@
 use serde_json::{Map, Value};
 
 /// `payload` with each table's effective retention added, or `None` when it is not a
-/// workspace-and-tables document (a plain table list is read as it is).
+/// workspace-and-tables document (a plain table list is read as it is). Read as every
+/// export is (`decode`): a byte-order mark or UTF-16 (an export saved from Notepad or
+/// PowerShell) is still this document, and one that does not read (a key given twice, so
+/// that which retention holds is ambiguous) is left to the plain reading, whose error
+/// says so: never a reading of it that picks one of the two.
 pub(crate) fn with_effective_retention(payload: &[u8]) -> Option<Vec<u8>> {
+    let (text, _) = dutywatch_checks::decode::text(payload).ok()?;
     // Cheap refusal first: most log_table exports are plain lists or CSV.
-    if !contains(payload, b"\"workspace\"") {
+    if !text.contains("\"workspace\"") {
         return None;
     }
-    let mut document: Value = serde_json::from_slice(payload).ok()?;
+    let mut document: Value = dutywatch_checks::decode::json(&text).ok()?;
     let object = document.as_object_mut()?;
     let workspace = object.get("workspace")?.as_object()?.clone();
     let tables = object.get_mut("value")?.as_array_mut()?;
@@ -90,12 +95,6 @@ fn effective(table: &Map<String, Value>, workspace_days: Option<i64>) -> Map<Str
     out
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +152,37 @@ mod tests {
                 .unwrap()
                 .starts_with("unknown")
         );
+    }
+
+    /// The same document with a byte-order mark, or in UTF-16, as Windows tools save it,
+    /// gets the workspace's retention too; one with a key given twice is left to the plain
+    /// reading, which refuses it.
+    #[test]
+    fn the_document_is_read_as_every_export_is() {
+        let document = r#"{"workspace": {"name": "soc-ws", "properties": {"retentionInDays": 90}},
+            "value": [{"name": "SigninLogs", "properties": {"retentionInDays": 400,
+                "totalRetentionInDays": 400, "retentionInDaysAsDefault": true,
+                "totalRetentionInDaysAsDefault": true}}]}"#;
+        let total = |bytes: &[u8]| {
+            let bytes = with_effective_retention(bytes).expect("a workspace document");
+            let document: Value = serde_json::from_slice(&bytes).unwrap();
+            document["value"][0]["properties"]["totalRetentionInDays"].clone()
+        };
+        assert_eq!(total(document.as_bytes()), 90);
+        let bom = [b"\xef\xbb\xbf".as_slice(), document.as_bytes()].concat();
+        assert_eq!(total(&bom), 90, "UTF-8 with a byte-order mark");
+        let utf16: Vec<u8> = [0xfeff_u16]
+            .into_iter()
+            .chain(document.encode_utf16())
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert_eq!(total(&utf16), 90, "UTF-16 LE");
+
+        let twice = document.replace(
+            r#""totalRetentionInDays": 400,"#,
+            r#""totalRetentionInDays": 30, "totalRetentionInDays": 400,"#,
+        );
+        assert_eq!(with_effective_retention(twice.as_bytes()), None);
     }
 
     #[test]
