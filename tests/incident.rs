@@ -1215,10 +1215,11 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
         "acme,INC-9,report,2026-10-31T05:30:00Z,discovery,2026-11-03T05:30:00Z,\
          2026-11-03 00:30:00 EST,2026-11-04T06:30:00Z,2026-11-04 01:30:00 EST,missed,90000,"
     );
-    // Releasing early is allowed once DoD declines interest: said as such, with the reason.
+    // Releasing early is allowed once DoD declines interest: said as such, with the reason,
+    // and that nothing was ever recorded as preserved.
     assert!(
         row("preservation").ends_with(&format!(
-            ",released_early,{},released early (DoD declined interest)",
+            ",released_early,{},no preservation of images or captures recorded; released early (DoD declined interest)",
             (63 * 24 + 6) * 3600 + 30 * 60
         )),
         "{deadlines}"
@@ -1364,7 +1365,8 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
     assert!(
         deadlines
             .lines()
-            .any(|l| l.starts_with("acme,INC-13,preservation,") && l.ends_with(",hold_ended,,")),
+            .any(|l| l.starts_with("acme,INC-13,preservation,")
+                && l.ends_with(",hold_ended,,no preservation of images or captures recorded")),
         "{deadlines}"
     );
     let report = |id: &str| {
@@ -1461,7 +1463,7 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
         "its own id is no alias: {hold}"
     );
     assert!(
-        hold.contains(">hold broken off by the close</td><td>80 days before the hold ended</td><td>closed during the media hold (customer request)</td>"),
+        hold.contains(">hold broken off by the close</td><td>80 days before the hold ended</td><td>no preservation of images or captures recorded; closed during the media hold (customer request)</td>"),
         "{hold}"
     );
     assert!(
@@ -1738,5 +1740,83 @@ fn an_incident_keeps_the_hours_it_opened_under_when_the_config_changes() {
     assert!(
         handoff.contains(",2026-11-20T13:00:00Z,") && handoff.contains(",kept,"),
         "{handoff}"
+    );
+}
+
+/// A media hold with nothing recorded as preserved asks for the preservation first: the next
+/// step `status` gives is `incident preserve`, not the release, and the assessor's package
+/// says no preservation is on record; once it is, the next step is the release.
+#[test]
+fn a_hold_with_nothing_preserved_asks_for_the_preservation_before_the_release() {
+    let fixture = fixture(at("2026-11-20T09:00:00Z"));
+    let run = |args: &[&str]| {
+        let output = fixture.run(args);
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        stdout
+    };
+    let step = |args: &[&str]| {
+        let mut all = vec!["incident"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--by", "Chris", "--config", "dutywatch.toml"]);
+        run(&all);
+    };
+    step(&["open", "INC-3", "--at", "2026-11-20T09:00:00Z"]);
+    step(&["handoff", "INC-3", "--at", "2026-11-20T10:00:00Z"]);
+    step(&["ack", "INC-3", "--at", "2026-11-20T10:30:00Z"]);
+    step(&[
+        "report",
+        "INC-3",
+        "--at",
+        "2026-11-21T09:00:00Z",
+        "--number",
+        "DIB-77",
+    ]);
+    let next = |fixture: &Fixture| {
+        let output = fixture.run(&["status", "--json", "--config", "dutywatch.toml"]);
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        json["incidents"][0]["next_step"].clone()
+    };
+    let first = next(&fixture);
+    assert_eq!(first["step"], "preserved", "{first}");
+    assert_eq!(
+        first["command"], "dutywatch incident preserve INC-3 --by NAME",
+        "{first}"
+    );
+    let status = run(&["status", "--config", "dutywatch.toml"]);
+    assert!(
+        status.contains(
+            "next: record where the images and captures are kept (they must be kept until "
+        ) && status.contains(": dutywatch incident preserve INC-3 --by NAME"),
+        "{status}"
+    );
+    run(&["export", "--config", "dutywatch.toml", "--out", "package"]);
+    let deadlines = std::fs::read_to_string(fixture.path("package/incident_deadlines.csv"))
+        .expect("incident_deadlines.csv");
+    let hold = deadlines
+        .lines()
+        .find(|l| l.starts_with("acme,INC-3,preservation,"))
+        .unwrap_or_else(|| panic!("no preservation row: {deadlines}"));
+    assert!(
+        hold.ends_with(",holding,,no preservation of images or captures recorded"),
+        "{hold}"
+    );
+
+    step(&[
+        "preserve",
+        "INC-3",
+        "--at",
+        "2026-11-21T10:00:00Z",
+        "--note",
+        "NAS-2",
+    ]);
+    let then = next(&fixture);
+    assert_eq!(then["step"], "released", "{then}");
+    run(&["export", "--config", "dutywatch.toml", "--out", "package"]);
+    let deadlines = std::fs::read_to_string(fixture.path("package/incident_deadlines.csv"))
+        .expect("incident_deadlines.csv");
+    assert!(
+        !deadlines.contains("no preservation of images or captures recorded"),
+        "{deadlines}"
     );
 }

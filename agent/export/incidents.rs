@@ -71,10 +71,21 @@ pub(super) fn on_record(
                         Some(_) => Some(deadline.stopped_by()),
                         None => closed.map(|_| Step::Closed),
                     };
-                    let note = stopped
+                    let mut note = stopped
                         .and_then(|step| i.entry(step))
                         .and_then(|e| e.note.clone())
                         .unwrap_or_default();
+                    // A hold that runs, or ran, with nothing recorded as preserved may have kept
+                    // nothing: `holding` alone would read as media held.
+                    if deadline.clock == ClockName::Preservation && i.at(Step::Preserved).is_none()
+                    {
+                        let missing = "no preservation of images or captures recorded";
+                        note = if note.is_empty() {
+                            missing.to_owned()
+                        } else {
+                            format!("{missing}; {note}")
+                        };
+                    }
                     DeadlineOnRecord {
                         starts_from: starts_from(&deadline),
                         deadline,

@@ -308,6 +308,9 @@ pub(super) fn next_step_words(step: Step, id: &str, due: &str) -> (String, Strin
         Step::Acknowledged => format!("acknowledge the hand-off by {due}"),
         Step::Reported => format!("report it to DoD through DIBNet by {due}"),
         Step::PrimeNotified => format!("give the prime the DoD report number by {due}"),
+        Step::Preserved => {
+            format!("record where the images and captures are kept (they must be kept until {due})")
+        }
         Step::Released => {
             format!("keep the preserved media until {due}, then record their release")
         }

@@ -49,7 +49,8 @@ impl OpenIncident<'_> {
         match self.next() {
             Some(next) => {
                 let due = when(next.due, zone);
-                let (what, _) = next_step_words(next.stopped_by(), &self.stored.incident.id, &due);
+                let inc = &self.stored.incident;
+                let (what, _) = next_step_words(next.next_step(inc), &inc.id, &due);
                 parts.push(format!("next: {what}"));
             }
             None if self.clocks.is_empty() => parts.push(NO_CLOCK.to_owned()),
@@ -116,7 +117,7 @@ pub fn text(open: &[OpenIncident], config: &Config) -> String {
         }
         if let Some(next) = open.next() {
             let due = when(next.due, &config.timezone);
-            let (what, command) = next_step_words(next.stopped_by(), &inc.id, &due);
+            let (what, command) = next_step_words(next.next_step(inc), &inc.id, &due);
             let _ = writeln!(out, "    next: {what}: {command}");
         }
     }
@@ -131,10 +132,10 @@ pub fn json(open: &[OpenIncident], config: &Config) -> serde_json::Value {
             let inc = &open.stored.incident;
             let next = open.next().map(|next| {
                 let due = when(next.due, &config.timezone);
-                let (what, command) = next_step_words(next.stopped_by(), &inc.id, &due);
+                let (what, command) = next_step_words(next.next_step(inc), &inc.id, &due);
                 let mut value = clock_json(next);
                 if let Some(object) = value.as_object_mut() {
-                    object.insert("step".to_owned(), json!(next.stopped_by().as_str()));
+                    object.insert("step".to_owned(), json!(next.next_step(inc).as_str()));
                     object.insert("what".to_owned(), json!(what));
                     object.insert("command".to_owned(), json!(command));
                 }

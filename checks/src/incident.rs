@@ -621,6 +621,16 @@ impl Deadline {
         missed.is_positive().then_some(missed)
     }
 
+    /// The step to record next for this clock of `incident`: the one that stops it, except
+    /// that a media hold with nothing recorded as preserved first needs the preservation (a
+    /// release of media no one recorded keeping would close a hold that kept nothing).
+    pub fn next_step(&self, incident: &Incident) -> Step {
+        match self.clock {
+            ClockName::Preservation if incident.at(Step::Preserved).is_none() => Step::Preserved,
+            _ => self.stopped_by(),
+        }
+    }
+
     /// The step whose record stops this clock.
     pub fn stopped_by(&self) -> Step {
         match self.clock {
