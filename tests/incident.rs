@@ -1820,3 +1820,71 @@ fn a_hold_with_nothing_preserved_asks_for_the_preservation_before_the_release() 
         "{deadlines}"
     );
 }
+
+/// A title with ESC sequences, a CR and an LF (a ticket someone wrote, an API's text) cannot
+/// recolour the terminal or forge a line: `once`, `incident list` and the mail show it with
+/// those characters written out, and a `--note` typed with them is kept the same way.
+#[test]
+fn control_characters_in_an_incidents_texts_are_written_out_not_sent_to_the_terminal() {
+    let now = at("2026-11-30T23:00:00Z");
+    let fixture = fixture(now);
+    fixture.write_dated(
+        "evidence/tickets.csv",
+        &format!(
+            "{TICKETS_HEADER}T-1,\"Phish\u{1b}[31mRED\u{1b}[0m\r\n  acme  mfa-registered  met  forged\",incident,high,2026-11-30T17:00:00Z\n"
+        ),
+        now,
+    );
+    let output = fixture.run(&["once", "--config", "dutywatch.toml"]);
+    let (once, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    let list = fixture.run(&["incident", "list", "--config", "dutywatch.toml"]);
+    let (list, _) = text(&list);
+    let output = fixture.run(&[
+        "incident",
+        "handoff",
+        "T-1",
+        "--by",
+        "SOC\u{1b}[2J",
+        "--note",
+        "line one\nacme  mfa-registered  met",
+        "--config",
+        "dutywatch.toml",
+    ]);
+    assert!(output.status.success(), "{:?}", text(&output));
+    let show = fixture.run(&["incident", "show", "T-1", "--config", "dutywatch.toml"]);
+    let (show, _) = text(&show);
+    // The mails as their text reads, quoted-printable soft line breaks joined.
+    let mails: String = fixture
+        .mails()
+        .iter()
+        .filter(|mail| mail.contains("INCIDENT T-1"))
+        .map(|mail| mail.replace("=\r\n", "").replace("=\n", ""))
+        .collect();
+    // The hand-off is 6 hours overdue: the MSP's backup contacts were told, with the title.
+    assert!(mails.contains(r"Phish\u{1b}[31mRED"), "{mails}");
+    assert!(
+        !mails.contains("=1B"),
+        "an ESC in quoted-printable: {mails}"
+    );
+    for (what, out) in [
+        ("once", &once),
+        ("list", &list),
+        ("show", &show),
+        ("mail", &mails),
+    ] {
+        assert!(
+            !out.contains('\u{1b}') && !out.contains("\r\n  acme  mfa-registered  met  forged"),
+            "{what}: {out:?}"
+        );
+    }
+    assert!(
+        list.contains(r"Phish\u{1b}[31mRED\u{1b}[0m\r\n  acme"),
+        "{list}"
+    );
+    assert!(
+        show.contains(r"by SOC\u{1b}[2J")
+            && show.contains(r"(line one\nacme  mfa-registered  met)"),
+        "{show}"
+    );
+}

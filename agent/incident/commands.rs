@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use dutywatch_checks::incident::{
     self, Basis, Deadline, Entry, Incident, Policy, Step, hours_text,
 };
+use dutywatch_checks::printable::printable;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
@@ -189,7 +190,11 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
         number,
         early,
     } = recording;
-    let by = args.by.trim();
+    // What is typed is kept as evidence texts are (`incident::observe`): printable, since the
+    // timeline goes to terminals and mail.
+    let by = printable(args.by.trim());
+    let title = title.as_deref().map(|t| printable(t).into_owned());
+    let number = number.as_deref().map(|n| printable(n).into_owned());
     if by.is_empty() {
         bail!(
             "--by is empty: say who did it (e.g. --by \"Chris Vance (IT lead)\"), the timeline names them"
@@ -207,7 +212,7 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
     let contractor = pick(&config, args.common.client.as_deref())?;
     let mut store = Store::open_checked(&config.database)
         .with_context(|| format!("opening the database `{}`", config.database.display()))?;
-    let mut note = args.note.clone();
+    let mut note = args.note.as_deref().map(|n| printable(n).into_owned());
     // Refusals give instants where the people recording the steps are.
     let show = |at: Timestamp| when(at, &contractor.timezone);
     if let Some((force, reason)) = &early {
@@ -219,7 +224,7 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
             _ => (current.incident.close_blocker(at), "close"),
         };
         if let Some(blocker) = blocker {
-            let reason = reason.as_deref().map(str::trim).unwrap_or_default();
+            let reason = printable(reason.as_deref().map(str::trim).unwrap_or_default());
             if !force {
                 bail!(
                     "incident `{}` cannot be {word}d yet: {}",
@@ -240,7 +245,7 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
     let entry = Entry {
         step,
         at,
-        by: by.to_owned(),
+        by: by.to_string(),
         note,
         report_number: number,
     };

@@ -1122,8 +1122,13 @@ const DEFENDER_PROVIDERS: [&str; 3] = [
 
 /// Reads an `incident` record into what it says at `now`; `zone` places bare dates.
 pub fn observe(record: &Record, zone: &TimeZone, now: Timestamp) -> Option<Observation> {
+    // An incident's texts go to `status`, `incident list` and mail as they are kept, so they
+    // are kept printable: an ESC, CR or LF in a title would redraw a terminal or forge a line
+    // that reads `met`. The evidence itself is stored as collected.
     let text = |field: &str| match record.get(field) {
-        Some(FieldValue::Text(t)) if !t.trim().is_empty() => Some(t.trim().to_owned()),
+        Some(FieldValue::Text(t)) if !t.trim().is_empty() => {
+            Some(crate::printable::printable(t.trim()).into_owned())
+        }
         Some(FieldValue::Integer(n)) => Some(n.to_string()),
         _ => None,
     };

@@ -668,3 +668,33 @@ fn an_incident_is_held_to_the_terms_it_opened_under_not_the_policy_in_force() {
         "hand-off within 2 hours, acknowledgement within 1 hour, report number to the prime within 8 hours"
     );
 }
+
+/// An incident's texts from evidence are kept printable: control characters and direction
+/// overrides are written out as escapes, so a title cannot recolour a terminal or forge a
+/// line of `status` or of a mail.
+#[test]
+fn the_texts_an_incident_takes_from_evidence_are_printable() {
+    let at = FieldValue::Time(crate::time::When::At(ts("2026-11-23T09:00:00Z")));
+    let seen = observe(
+        &record(&[
+            ("id", text("INC-\u{202e}7")),
+            (
+                "title",
+                text("Phish\u{1b}[31mRED\u{1b}[0m\r\n  acme  mfa  met  forged"),
+            ),
+            ("severity", text("high\u{0}")),
+            ("detected_at", at),
+        ]),
+        &TimeZone::UTC,
+        ts("2026-11-24T00:00:00Z"),
+    )
+    .unwrap();
+    let title = seen.title.as_deref().unwrap();
+    assert_eq!(
+        title,
+        "Phish\\u{1b}[31mRED\\u{1b}[0m\\r\\n  acme  mfa  met  forged"
+    );
+    assert!(!title.chars().any(char::is_control), "{title:?}");
+    assert_eq!(seen.id, "INC-\\u{202e}7");
+    assert_eq!(seen.severity.as_deref(), Some("high\\u{0}"));
+}
