@@ -8,11 +8,17 @@ use jiff::Timestamp;
 use super::HttpPolicy;
 
 /// A `Retry-After` value: delay-seconds, or an HTTP date read against `now` (a date already
-/// past means at once). `None` when it is neither.
+/// past means at once). `None` when it is neither. Delay-seconds too many for a `u64` are a
+/// wait past any limit ([`Duration::MAX`]), not an unreadable header: the server asked for
+/// longer than dutywatch waits, so the collection fails at once instead of backing off.
 pub(super) fn retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(
+            value
+                .parse::<u64>()
+                .map_or(Duration::MAX, Duration::from_secs),
+        );
     }
     let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
     Some(Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO))
@@ -60,6 +66,11 @@ mod tests {
             retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
             Some(Duration::ZERO),
             "a date already past"
+        );
+        assert_eq!(
+            retry_after("99999999999999999999", now),
+            Some(Duration::MAX),
+            "longer than any limit, not absent"
         );
         assert_eq!(retry_after("soon", now), None);
         assert_eq!(retry_after("-1", now), None);
