@@ -327,6 +327,22 @@ fn hand_added_evidence_meets_a_manual_duty() {
         );
     }
 
+    // A file that is not there: the OS's words once, after the path.
+    let output = fixture.run(&[
+        "evidence",
+        "add",
+        "--config",
+        "dutywatch.toml",
+        "--duty",
+        "training",
+        "--file",
+        "nope.txt",
+    ]);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot read `nope.txt`: "), "{stderr}");
+    assert_eq!(stderr.matches("(os error 2)").count(), 1, "{stderr}");
+
     let output = fixture.run(&["evidence", "verify", "--config", "dutywatch.toml"]);
     assert!(output.status.success());
     assert!(

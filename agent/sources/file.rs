@@ -99,9 +99,9 @@ pub(crate) fn stamp(pattern: &Path) -> Result<Option<FileStamp>, CollectError> {
 /// byte past the limit, so a file that grows meanwhile cannot exceed it
 /// either. `raise` says how to raise the limit, for the message.
 pub fn read_bounded(path: &Path, limit: u64, raise: &str) -> Result<Vec<u8>, CollectError> {
-    let read_error = |source| CollectError::Read {
+    let read_error = |error| CollectError::Read {
         path: path.display().to_string(),
-        source,
+        error,
     };
     let too_large = |size: Option<u64>| CollectError::TooLarge {
         path: path.display().to_string(),
@@ -184,11 +184,11 @@ pub(crate) fn newest_match(
     for entry in entries {
         let path = entry.map_err(|e| CollectError::Read {
             path: e.path().display().to_string(),
-            source: std::io::Error::new(e.error().kind(), e.error().to_string()),
+            error: std::io::Error::new(e.error().kind(), e.error().to_string()),
         })?;
-        let metadata = std::fs::metadata(&path).map_err(|source| CollectError::Read {
+        let metadata = std::fs::metadata(&path).map_err(|error| CollectError::Read {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         if metadata.is_dir() {
             continue;
@@ -199,9 +199,9 @@ pub(crate) fn newest_match(
                 what: what_is(metadata.file_type()),
             });
         }
-        let modified = metadata.modified().map_err(|source| CollectError::Read {
+        let modified = metadata.modified().map_err(|error| CollectError::Read {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         // Newest by modification time; the name breaks ties so the choice
         // does not depend on directory order.

@@ -40,11 +40,10 @@ pub struct Collected {
 pub enum CollectError {
     #[error("no file matches `{pattern}`")]
     NoMatch { pattern: String },
-    #[error("cannot read `{path}`: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    /// The OS error is part of the text (verdicts and mails show the text alone), so it is
+    /// not also the error's `source`, which a chain of causes would print a second time.
+    #[error("cannot read `{path}`: {error}")]
+    Read { path: String, error: std::io::Error },
     #[error("`{path}` is {what}, not a regular file; evidence is read only from regular files")]
     NotAFile { path: String, what: &'static str },
     #[error(
