@@ -1887,4 +1887,27 @@ fn control_characters_in_an_incidents_texts_are_written_out_not_sent_to_the_term
             && show.contains(r"(line one\nacme  mfa-registered  met)"),
         "{show}"
     );
+
+    // An id typed with them is kept and found the same way; a report number of line ends
+    // alone is still empty.
+    let typed = "EVIL\u{1b}[31mX\nacme  met";
+    let run = |args: &[&str]| {
+        let mut all = vec!["incident"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", "dutywatch.toml"]);
+        fixture.run(&all)
+    };
+    assert!(run(&["open", typed, "--by", "Chris"]).status.success());
+    let (list, _) = text(&run(&["list"]));
+    assert!(
+        !list.contains('\u{1b}') && list.contains(r"EVIL\u{1b}[31mX\nacme  met"),
+        "{list:?}"
+    );
+    assert!(run(&["show", typed]).status.success());
+    let refused = run(&["report", typed, "--by", "Chris", "--number", "\r"]);
+    let (_, stderr) = text(&refused);
+    assert!(
+        !refused.status.success() && stderr.contains("--number is empty"),
+        "{stderr}"
+    );
 }

@@ -192,9 +192,13 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
     } = recording;
     // What is typed is kept as evidence texts are (`incident::observe`): printable, since the
     // timeline goes to terminals and mail.
+    // Trimmed first, so a value of blanks and line ends is still refused as empty.
+    let id = printable(args.id.trim()).into_owned();
     let by = printable(args.by.trim());
-    let title = title.as_deref().map(|t| printable(t).into_owned());
-    let number = number.as_deref().map(|n| printable(n).into_owned());
+    let title = title.as_deref().map(|t| printable(t.trim()).into_owned());
+    if id.is_empty() {
+        bail!("the incident id is empty: give the id the MSP's ticket or Defender uses");
+    }
     if by.is_empty() {
         bail!(
             "--by is empty: say who did it (e.g. --by \"Chris Vance (IT lead)\"), the timeline names them"
@@ -206,19 +210,22 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
     }
     let number = match number.as_deref().map(str::trim) {
         Some("") => bail!("--number is empty: give the incident report number DIBNet assigned"),
-        other => other.map(str::to_owned),
+        other => other.map(|n| printable(n).into_owned()),
     };
     let config = load(&args.common.config.config)?;
     let contractor = pick(&config, args.common.client.as_deref())?;
     let mut store = Store::open_checked(&config.database)
         .with_context(|| format!("opening the database `{}`", config.database.display()))?;
-    let mut note = args.note.as_deref().map(|n| printable(n).into_owned());
+    let mut note = args
+        .note
+        .as_deref()
+        .map(|n| printable(n.trim()).into_owned());
     // Refusals give instants where the people recording the steps are.
     let show = |at: Timestamp| when(at, &contractor.timezone);
     if let Some((force, reason)) = &early {
         let current = store
-            .incident(&contractor.id, &args.id)?
-            .with_context(|| unknown(&args.id))?;
+            .incident(&contractor.id, &id)?
+            .with_context(|| unknown(&id))?;
         let (blocker, word) = match step {
             Step::Released => (current.incident.release_blocker(at), "release"),
             _ => (current.incident.close_blocker(at), "close"),
@@ -251,14 +258,11 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
     };
     let change = match step {
         Step::Detected => IncidentChange::Open {
-            id: &args.id,
+            id: &id,
             title: title.as_deref(),
             entry,
         },
-        _ => IncidentChange::Step {
-            id: &args.id,
-            entry,
-        },
+        _ => IncidentChange::Step { id: &id, entry },
     };
     let update = store.update_incidents(
         &contractor.id,
@@ -276,8 +280,8 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
         Err(refusal) => bail!("{refusal}"),
     };
     let stored = store
-        .incident(&contractor.id, &args.id)?
-        .with_context(|| unknown(&args.id))?;
+        .incident(&contractor.id, &id)?
+        .with_context(|| unknown(&id))?;
     println!(
         "{}: {} at {} by {by}",
         stored.incident.id,
@@ -604,6 +608,8 @@ fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result
     let config = load(&common.config.config)?;
     let contractor = pick(&config, common.client.as_deref())?;
     let store = open_store(&config)?;
+    // Ids are kept printable (`record`), so what was typed is looked up the same way.
+    let id = &printable(id.trim());
     let stored = store
         .incident(&contractor.id, id)?
         .with_context(|| unknown(id))?;
