@@ -867,6 +867,13 @@ fn an_unacknowledged_handoff_and_the_end_of_preservation_reach_their_people_once
         "{reminder}"
     );
     assert!(reminder.contains("ends in 14 days"), "{reminder}");
+    // Nothing was recorded as preserved: the reminder asks for that first.
+    assert!(
+        reminder.contains(
+            "No preservation is on record for this incident: record where the images and captures are kept with dutywatch incident preserve INC-2 --by NAME"
+        ),
+        "{reminder}"
+    );
 }
 
 #[test]

@@ -116,6 +116,13 @@ pub(super) fn warning(
                 body,
                 "Images of the affected systems and the monitoring and packet-capture data must be kept at least 90 days from the report: until {due}, {left} from now."
             );
+            // Nothing recorded as kept: the hold may be keeping nothing; that comes first.
+            if incident.at(Step::Preserved).is_none() {
+                let _ = writeln!(
+                    body,
+                    "No preservation is on record for this incident: record where the images and captures are kept with dutywatch incident preserve {id} --by NAME --note \"WHERE\""
+                );
+            }
             let _ = writeln!(
                 body,
                 "Keep them until then (longer while DoD's request for media or a damage assessment is pending); record the release with dutywatch incident release {id} --by NAME"
