@@ -424,24 +424,50 @@ fn an_incident_keeps_the_terms_it_was_opened_under() {
         .update_incidents("acme", &tighter, &[open("INC-2")], at, &mut |_| Vec::new())
         .unwrap()
         .unwrap();
-    let terms = |id: &str| {
-        t.store
-            .incident("acme", id)
-            .unwrap()
-            .unwrap()
-            .incident
-            .terms
-    };
+    fn terms_of(store: &Store, id: &str) -> Option<Terms> {
+        store.incident("acme", id).unwrap().unwrap().incident.terms
+    }
+    let terms = |id: &str| terms_of(&t.store, id);
     assert_eq!(terms("INC-1"), Some(TERMS));
     assert_eq!(terms("INC-2"), Some(tighter));
 
+    // A later update under other terms, one that sees INC-1 again under an alias, leaves them.
+    let mut seen_again = seen("INC-1", &["INC-1", "SOC-1"], "2026-11-23T09:00:00Z");
+    seen_again.title = Some("Phishing, widened".to_owned());
+    t.store
+        .update_incidents(
+            "acme",
+            &tighter,
+            &[IncidentChange::Observe {
+                by: "tickets",
+                seen: &seen_again,
+                reportable: true,
+            }],
+            at,
+            &mut |_| Vec::new(),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(terms_of(&t.store, "INC-1"), Some(TERMS));
+    // Nor can they be edited afterwards.
+    let edit = t.store.conn.execute(
+        "UPDATE incidents SET handoff_within_secs = 86400 * 30 WHERE id = 'INC-1'",
+        [],
+    );
+    assert!(
+        edit.is_err_and(|e| e.to_string().contains("terms are fixed")),
+        "the terms were edited"
+    );
+    assert_eq!(terms_of(&t.store, "INC-1"), Some(TERMS));
+
+    // An incident stored before terms were recorded has none.
     t.store
         .conn
         .execute(
-            "UPDATE incidents SET handoff_within_secs = NULL, ack_within_secs = NULL,
-                    subcontractor = NULL, prime_within_secs = NULL WHERE id = 'INC-1'",
+            "INSERT INTO incidents (client, id, reportable, opened_at, opened_by)
+             VALUES ('acme', 'INC-OLD', 1, '2026-11-01T00:00:00Z', 'an older dutywatch')",
             [],
         )
         .unwrap();
-    assert_eq!(terms("INC-1"), None);
+    assert_eq!(terms_of(&t.store, "INC-OLD"), None);
 }
