@@ -561,4 +561,21 @@ fn an_error_beside_the_list_in_a_200_is_a_source_error_not_an_empty_list() {
     let later = now + jiff::SignedDuration::from_hours(1);
     let (state, reason) = cycle(&mut engine, later, "no-high-incident-waiting");
     assert_eq!(state, StateKind::Met, "{reason}");
+    // `"error": null` says there is none: the answer is read as usual.
+    server.fault(
+        INCIDENTS,
+        0,
+        Fault::Raw(
+            200,
+            serde_json::json!({
+                "value": [defender_incident("2972395", "Active", "Medium")],
+                "error": null
+            })
+            .to_string(),
+        ),
+    );
+    let later = later + jiff::SignedDuration::from_hours(1);
+    let (state, reason) = cycle(&mut engine, later, "no-high-incident-waiting");
+    assert_eq!(state, StateKind::Met, "{reason}");
+    assert!(!reason.contains("error beside"), "{reason}");
 }

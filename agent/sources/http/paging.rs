@@ -6,7 +6,8 @@
 //!   security defaults, an ARM workspace) read the same way. Each API's error envelope is
 //!   read by its [`Dialect`].
 //! - NinjaOne `/v2/queries/*`: `{"cursor": {name, offset, count, expires}, "results": [...]}`,
-//!   the cursor's name sent back as `?cursor=` until a short or empty page.
+//!   the cursor's name sent back as `?cursor=` until an empty page or one that names no
+//!   cursor (a short page may be the server's own cap); `/v2/devices` `after` the last id.
 //! - Splunk: `count`/`offset` query parameters against `paging.total`.
 //! - A portal: the next page's URL at a JSON pointer in the body, or in the `Link` header.
 
@@ -111,8 +112,9 @@ impl<'a> Api<'a> {
             }
             let document = answer_json(&body, what)?;
             return match document {
-                // An error said in a 200 beside the data (Log Analytics' `PartialError`, a
-                // throttled or failed part of a Graph answer): what came may be incomplete.
+                // An error said in a 200 beside the data (as Log Analytics' query API says a
+                // `PartialError`; a throttled or failed part of an answer): what came may be
+                // incomplete. `"error": null` says there is none.
                 serde_json::Value::Object(document)
                     if document.get("error").is_some_and(|e| !e.is_null()) =>
                 {
