@@ -885,6 +885,12 @@ impl Engine {
             Rule::EventClock(_) => self.kept(contractor, duty, reader)?,
             _ => Vec::new(),
         };
+        // A continuous rule's runs of failures carry their start over from the last
+        // evaluation: the window slides, the start does not.
+        let failing_since = match duty.rule {
+            Rule::Continuous(_) => self.store.failing_since(&contractor.id, duty.id.as_str())?,
+            _ => std::collections::BTreeMap::new(),
+        };
         let view = EvidenceView {
             source: &duty.source,
             kind: reader.kind,
@@ -892,6 +898,7 @@ impl Engine {
             collection: &collection,
             snapshots: &snapshots,
             kept: &kept,
+            failing_since: &failing_since,
         };
         let joined = match self.joined(contractor, duty, now)? {
             Ok(joined) => joined,

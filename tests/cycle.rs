@@ -580,3 +580,39 @@ fn a_file_the_source_no_longer_reads_does_not_stand_in_for_the_one_it_reads() {
     engine.cycle(later).expect("cycle");
     assert_eq!(state(&engine), StateKind::NoEvidence);
 }
+
+/// A subject failing longer than the evidence window keeps the start of its failure: a week
+/// of daily exports of the same failing user reads "failing since" the first of them, and
+/// its deadline and lapse instant stay where they were, in `status` and the stored state.
+#[test]
+fn a_failure_longer_than_the_evidence_window_keeps_its_start_and_its_deadline() {
+    let first = util::at("2026-11-20T06:00:00Z");
+    let fixture = util::standard(first);
+    let mut engine = util::engine(&fixture);
+    let mut dues = Vec::new();
+    for day in 0..9 {
+        let now = first + jiff::SignedDuration::from_hours(24 * day);
+        fixture.write_dated("evidence/mfa.json", util::MFA_BAD, now);
+        engine
+            .cycle(now + jiff::SignedDuration::from_mins(30))
+            .expect("cycle");
+        let subjects = engine
+            .store()
+            .subjects("acme", "mfa-registered")
+            .expect("subjects");
+        let b = subjects
+            .iter()
+            .find(|s| s.subject == "b@acme.example")
+            .expect("the failing user");
+        dues.push((b.due, b.reason.clone()));
+    }
+    // The window is 4 days (twice the tolerance and the source's max_age); day 8 is past it.
+    let due = Some(util::at("2026-11-21T06:00:00Z"));
+    for (day, (got, reason)) in dues.iter().enumerate() {
+        assert_eq!(*got, due, "day {day}: {reason}");
+        assert!(
+            reason.contains("failing since at least 2026-11-20 01:00 EST"),
+            "day {day}: {reason}"
+        );
+    }
+}

@@ -30,6 +30,7 @@ impl JoinedEvidence<'_> {
             collection: &self.collection,
             snapshots: &self.snapshots,
             kept: &[],
+            failing_since: &dutywatch_checks::evidence::NONE_FAILING,
         }
     }
 }

@@ -338,6 +338,31 @@ impl Store {
         read().map_err(on_err)
     }
 
+    /// The subjects of a duty still failing when last evaluated, and since when their run of
+    /// failures began (`SubjectVerdict::failing_since`), for the next evaluation to carry on.
+    pub fn failing_since(
+        &self,
+        client: &str,
+        duty: &str,
+    ) -> Result<BTreeMap<Subject, Timestamp>, StoreError> {
+        let on_err = self.sql_error(format!("reading the failing subjects of {client}/{duty}"));
+        let read = || -> rusqlite::Result<BTreeMap<Subject, Timestamp>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT subject, failing_since FROM subject_state
+                 WHERE client = ?1 AND duty = ?2 AND failing_since IS NOT NULL
+                   AND gone_at IS NULL AND state IN ('due_soon', 'lapsed')",
+            )?;
+            let rows = stmt.query_map(params![client, duty], |row| {
+                Ok((
+                    Subject::new(row.get::<_, String>(0)?),
+                    row.get::<_, Timestamp>(1)?,
+                ))
+            })?;
+            rows.collect()
+        };
+        read().map_err(on_err)
+    }
+
     /// The state changes of one duty, oldest first: when each began and its first verdict.
     pub fn history(
         &self,
@@ -652,6 +677,7 @@ struct StoredSubject {
     due: Option<String>,
     reason: String,
     record: Option<String>,
+    failing_since: Option<String>,
 }
 
 fn record_verdict_tx(
@@ -790,8 +816,8 @@ fn write_subjects<'a>(
     let mut stored: BTreeMap<String, StoredSubject> = BTreeMap::new();
     {
         let mut stmt = tx.prepare_cached(
-            "SELECT subject, state, gone_at IS NOT NULL, due, reason, record FROM subject_state
-             WHERE client = ?1 AND duty = ?2",
+            "SELECT subject, state, gone_at IS NOT NULL, due, reason, record, failing_since
+             FROM subject_state WHERE client = ?1 AND duty = ?2",
         )?;
         let rows = stmt.query_map(params![client, duty], |row| {
             Ok((
@@ -802,6 +828,7 @@ fn write_subjects<'a>(
                     due: row.get(3)?,
                     reason: row.get(4)?,
                     record: row.get(5)?,
+                    failing_since: row.get(6)?,
                 },
             ))
         })?;
@@ -814,8 +841,8 @@ fn write_subjects<'a>(
     // thousands per duty.
     let mut upsert = tx.prepare_cached(
         "INSERT INTO subject_state (client, duty, subject, state, state_since, due, reason,
-                                    evaluated_at, record, gone_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5, ?8, NULL)
+                                    evaluated_at, record, gone_at, failing_since)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5, ?8, NULL, ?9)
          ON CONFLICT (client, duty, subject) DO UPDATE SET
              state_since = CASE WHEN state = excluded.state AND gone_at IS NULL
                                 THEN state_since ELSE excluded.state_since END,
@@ -824,7 +851,8 @@ fn write_subjects<'a>(
              reason = excluded.reason,
              evaluated_at = excluded.evaluated_at,
              record = excluded.record,
-             gone_at = NULL",
+             gone_at = NULL,
+             failing_since = excluded.failing_since",
     )?;
     let mut changes = Vec::new();
     for subject in subjects {
@@ -850,8 +878,13 @@ fn write_subjects<'a>(
             continue;
         }
         let due = subject.state.due().map(ts_text);
+        let failing_since = subject.failing_since.map(ts_text);
         let same_row = row.is_some_and(|row| {
-            row.kind == kind && row.due == due && row.reason == subject.reason && row.record == keep
+            row.kind == kind
+                && row.due == due
+                && row.reason == subject.reason
+                && row.record == keep
+                && row.failing_since == failing_since
         });
         if same_row {
             continue;
@@ -864,7 +897,8 @@ fn write_subjects<'a>(
             at_text,
             due,
             subject.reason,
-            keep
+            keep,
+            failing_since
         ])?;
         if changed {
             changes.push(SubjectChange {
@@ -876,7 +910,8 @@ fn write_subjects<'a>(
     }
     // What is left was stored but is not judged any more: it left the evidence.
     let mut leave = tx.prepare_cached(
-        "UPDATE subject_state SET gone_at = ?4, record = NULL, evaluated_at = ?4
+        "UPDATE subject_state SET gone_at = ?4, record = NULL, failing_since = NULL,
+                                 evaluated_at = ?4
          WHERE client = ?1 AND duty = ?2 AND subject = ?3",
     )?;
     for (name, state) in stored {
@@ -1004,6 +1039,7 @@ pub(super) mod tests {
                 },
                 reason: (*reason).to_owned(),
                 keep: None,
+                failing_since: None,
             })
             .collect();
         Verdict {

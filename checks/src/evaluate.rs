@@ -674,6 +674,7 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
     let mut show_once =
         |at: Timestamp| -> String { shown.entry(at).or_insert_with(|| show(at, zone)).clone() };
     for (subject, outcome) in current {
+        let mut failing_since = None;
         let (state, reason) = match outcome {
             Outcome::Passes => (State::Met { next_due: None }, String::new()),
             Outcome::Undecided(why) => (State::NoEvidence, why),
@@ -697,6 +698,8 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
                 // fix, and would otherwise restart the deadline of a lapse.
                 let mut since = latest;
                 let mut ever_held = false;
+                // Whether the run reaches back past the oldest snapshot read.
+                let mut open_ended = true;
                 for (snapshot, outcomes) in &history {
                     if tells_nothing(rule, evidence.kind, snapshot, outcomes.len()) {
                         continue;
@@ -705,19 +708,30 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
                         Some(Outcome::Fails(_) | Outcome::Absent) => since = snapshot,
                         Some(Outcome::Passes) => {
                             ever_held = true;
+                            open_ended = false;
                             break;
                         }
                         Some(Outcome::Undecided(_)) => continue,
                         // Not in a usable snapshot: out of the `where`'s scope then, gone, or
                         // (under `none`) its failure fixed. Which of these cannot be told, so
                         // the run ends there, as the subject's stored state (gone) says too.
-                        None => break,
+                        None => {
+                            open_ended = false;
+                            break;
+                        }
                     }
                 }
                 if !evidence_ids.contains(&since.id) {
                     evidence_ids.push(since.id);
                 }
-                let deadline = add(since.effective_at, rule.tolerance);
+                // A run that reaches back past the window began when an earlier evaluation
+                // saw it begin: the window slides, the start of the failure does not.
+                let started = match evidence.failing_since.get(&subject) {
+                    Some(&carried) if open_ended && carried < since.effective_at => carried,
+                    _ => since.effective_at,
+                };
+                failing_since = Some(started);
+                let deadline = add(started, rule.tolerance);
                 let at_least = if ever_held { "" } else { "at least " };
                 note_flip(context, deadline);
                 if now > deadline {
@@ -728,7 +742,7 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
                         },
                         format!(
                             "{absent}failing since {at_least}{}; lapsed at {} (tolerance {})",
-                            show_once(since.effective_at),
+                            show_once(started),
                             show_once(deadline),
                             rule.tolerance
                         ),
@@ -738,7 +752,7 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
                         State::DueSoon { due: deadline },
                         format!(
                             "{absent}failing since {at_least}{}; must hold again by {} (tolerance {})",
-                            show_once(since.effective_at),
+                            show_once(started),
                             show_once(deadline),
                             rule.tolerance
                         ),
@@ -751,6 +765,7 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
             state,
             reason,
             keep: None,
+            failing_since,
         });
     }
     evidence_ids.sort();
@@ -972,6 +987,7 @@ fn event_clock(
                     filter_text(rule.filter.as_ref())
                 ),
                 keep: Some(record.to_json()),
+                failing_since: None,
             },
             Truth::True => event(rule, record, context, None),
         };
@@ -996,6 +1012,7 @@ fn event_clock(
                 "its record could not be read, so its clocks cannot be checked: {first}"
             ),
             keep: None,
+            failing_since: None,
         });
     }
     // Events seen before, still open, and gone from the export now.
@@ -1122,6 +1139,7 @@ fn event(
             state: State::Met { next_due: None },
             reason: format!("every step is done{notes}"),
             keep: None,
+            failing_since: None,
         };
     };
     // The reason counts time from `now` ("due by … (in 5h)", "overdue").
@@ -1151,6 +1169,7 @@ fn event(
         state: first.state.clone(),
         reason: format!("{reason}{notes}"),
         keep: Some(record.to_json()),
+        failing_since: None,
     }
 }
 

@@ -4,13 +4,14 @@
 //! The agent owns fetching and storage; it hands the checks a read-only
 //! [`EvidenceView`] per duty.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::kind::EvidenceKind;
-use crate::record::{Finding, Record};
+use crate::record::{Finding, Record, Subject};
 
 /// The store's id of one immutable evidence row.
 #[derive(
@@ -68,7 +69,15 @@ pub struct EvidenceView<'a> {
     /// Events seen earlier whose clocks were still open, as last seen:
     /// an incident that leaves the export is not thereby closed.
     pub kept: &'a [Record],
+    /// Subjects of a continuous rule that earlier evaluations found failing, and since when
+    /// ([`SubjectVerdict::failing_since`](crate::verdict::SubjectVerdict)): a run of failures
+    /// that reaches back past the window's oldest snapshot began then, not at that snapshot.
+    pub failing_since: &'a BTreeMap<Subject, Timestamp>,
 }
+
+/// No subject known failing before: a first evaluation, a joined source (its subjects are
+/// judged through the duty's own source).
+pub static NONE_FAILING: BTreeMap<Subject, Timestamp> = BTreeMap::new();
 
 impl EvidenceView<'_> {
     pub fn latest(&self) -> Option<&Snapshot> {

@@ -37,6 +37,12 @@ pub struct SubjectVerdict {
     /// subject's state, not in the verdict.
     #[serde(skip)]
     pub keep: Option<serde_json::Value>,
+    /// When the run of failures a continuous rule's `due_soon` or `lapsed` rests on began.
+    /// The store keeps it beside the subject's state and hands it back to the next
+    /// evaluation ([`EvidenceView::failing_since`](crate::evidence::EvidenceView)), so a run
+    /// longer than the evidence window keeps its start, its deadline and its lapse instant.
+    #[serde(skip)]
+    pub failing_since: Option<jiff::Timestamp>,
 }
 
 impl Verdict {

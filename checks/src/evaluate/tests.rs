@@ -1,6 +1,7 @@
 //! Data-driven cases: a duty, evidence bytes read through the real reading
 //! path, an exact `now`, and the verdict that must come out.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -107,6 +108,7 @@ fn run_with(
         collection,
         snapshots,
         kept,
+        failing_since: &crate::evidence::NONE_FAILING,
     };
     evaluate(duty, view, at(now))
 }
@@ -2617,6 +2619,7 @@ fn run_joined(duty: &Duty, patches: &[Snapshot], sides: &[Side], now: &str) -> V
         collection: &collection,
         snapshots: patches,
         kept: &[],
+        failing_since: &crate::evidence::NONE_FAILING,
     };
     let joined: Vec<EvidenceView<'_>> = sides
         .iter()
@@ -2627,6 +2630,7 @@ fn run_joined(duty: &Duty, patches: &[Snapshot], sides: &[Side], now: &str) -> V
             collection: &side.collection,
             snapshots: &side.snapshots,
             kept: &[],
+            failing_since: &crate::evidence::NONE_FAILING,
         })
         .collect();
     super::evaluate_joined(duty, view, &joined, at(now))
@@ -2950,6 +2954,7 @@ fn a_join_without_on_reads_the_single_record_of_its_source() {
             collection: &collection,
             snapshots: std::slice::from_ref(&policies),
             kept: &[],
+            failing_since: &crate::evidence::NONE_FAILING,
         };
         let joined = [EvidenceView {
             source: "defaults",
@@ -2958,6 +2963,7 @@ fn a_join_without_on_reads_the_single_record_of_its_source() {
             collection: &collection,
             snapshots: &defaults,
             kept: &[],
+            failing_since: &crate::evidence::NONE_FAILING,
         }];
         super::evaluate_joined(&duty, view, &joined, at(NOW))
     };
@@ -3155,6 +3161,7 @@ fn holding(
         collection: &ok(),
         snapshots,
         kept: &[],
+        failing_since: &crate::evidence::NONE_FAILING,
     };
     evaluate_holding(duty, view, &[], now)
 }
@@ -3838,4 +3845,71 @@ fn a_verification_never_recorded_says_how_to_record_what_was_looked_at() {
         &verdict.reason,
         &["--duty ver-3.5.3 --file <file> --looked-at \"…\" --outcome satisfied|not-satisfied"],
     );
+}
+
+/// A run of failures that reaches back past the window's oldest snapshot began when an
+/// earlier evaluation saw it begin (`EvidenceView::failing_since`): its start, deadline and
+/// lapse instant stay where they were as the window slides. A run the window shows beginning
+/// (the snapshot before it passed) starts there, whatever was carried.
+#[test]
+fn a_failure_longer_than_the_window_keeps_its_start() {
+    let duty = mfa_all();
+    let kind = kind("mfa_registration");
+    let zone = ny();
+    let judge = |snapshots: &[Snapshot], carried: &BTreeMap<Subject, Timestamp>| {
+        let view = EvidenceView {
+            source: "src",
+            kind: &kind,
+            zone: &zone,
+            collection: &ok(),
+            snapshots,
+            kept: &[],
+            failing_since: carried,
+        };
+        evaluate(&duty, view, at("2026-11-23T12:00:00Z"))
+    };
+    let failing = [
+        users(1, "2026-11-22T00:00:00Z", false, true),
+        users(2, "2026-11-23T00:00:00Z", false, true),
+    ];
+    let carried: BTreeMap<Subject, Timestamp> =
+        [(Subject::new("alice@x"), at("2026-11-10T05:00:00Z"))].into();
+    let verdict = judge(&failing, &carried);
+    let alice = subject(&verdict, "alice@x");
+    assert_eq!(
+        alice.state,
+        State::Lapsed {
+            since: at("2026-11-11T05:00:00Z"),
+            overdue: Period::between(at("2026-11-11T05:00:00Z"), at("2026-11-23T12:00:00Z")),
+        }
+    );
+    assert_eq!(alice.failing_since, Some(at("2026-11-10T05:00:00Z")));
+    assert_reason(
+        &alice.reason,
+        &["failing since at least 2026-11-10 00:00 EST; lapsed at 2026-11-11 00:00 EST"],
+    );
+    // Without what was carried, the window's oldest snapshot is the start.
+    let alone = judge(&failing, &crate::evidence::NONE_FAILING);
+    assert_eq!(
+        subject(&alone, "alice@x").failing_since,
+        Some(at("2026-11-22T00:00:00Z"))
+    );
+    // A pass inside the window ends the run carried from before: the new run starts after it.
+    let broken = [
+        users(1, "2026-11-22T00:00:00Z", true, true),
+        users(2, "2026-11-23T00:00:00Z", false, true),
+    ];
+    let verdict = judge(&broken, &carried);
+    assert_eq!(
+        subject(&verdict, "alice@x").failing_since,
+        Some(at("2026-11-23T00:00:00Z"))
+    );
+    assert_eq!(
+        subject(&verdict, "alice@x").state,
+        State::DueSoon {
+            due: at("2026-11-24T00:00:00Z")
+        }
+    );
+    // A subject met now carries nothing.
+    assert_eq!(subject(&verdict, "bob@x").failing_since, None);
 }
