@@ -701,7 +701,7 @@ fn subjects_of_a_duty_now_judged_as_a_whole_are_resolved_and_not_told_again() {
 }
 
 #[test]
-fn a_thread_opened_for_an_old_lapse_reaches_management_on_the_next_pass() {
+fn a_thread_opened_for_an_old_lapse_reaches_management_at_once() {
     // Only b, who never registers: once the duty is judged as a whole it lapses as a whole,
     // since b's lapse began days ago.
     const ONLY_B: &str =
@@ -730,18 +730,31 @@ fn a_thread_opened_for_an_old_lapse_reaches_management_on_the_next_pass() {
     let subjects = |mails: &[String]| -> Vec<String> {
         mails.iter().filter_map(|m| header(m, "Subject")).collect()
     };
-    assert_eq!(
-        subjects(&new_mails(&fixture, &before)),
-        ["[dutywatch] LAPSED: MFA registered (Acme Machining)"]
+    // Lapsed for days, past `management_after`: management hears of it with the notice, in
+    // the same pass (the team's mail also carries the close of b's own thread).
+    let mails = new_mails(&fixture, &before);
+    assert!(!mails.is_empty());
+    assert!(
+        subjects(&mails)
+            .iter()
+            .all(|s| s == "[dutywatch] ESCALATED: LAPSED: MFA registered (Acme Machining)"),
+        "{:?}",
+        subjects(&mails)
     );
-    // Lapsed for days, past `management_after`: the next pass of the same engine tells
-    // management, without waiting for another change.
+    assert!(
+        mails.iter().any(|m| header(m, "To").is_some_and(
+            |to| to.contains("ceo@acme.example") && to.contains("boss@keystone.example")
+        )),
+        "{mails:#?}"
+    );
+    assert!(
+        mails.iter().all(|m| !m.contains("first notice")),
+        "{mails:#?}"
+    );
+    // Nothing is left for the next pass.
     let before = fixture.mails();
     cycle(&mut engine, t1 + SignedDuration::from_mins(15));
-    assert_eq!(
-        subjects(&new_mails(&fixture, &before)),
-        ["[dutywatch] ESCALATED: LAPSED: MFA registered (Acme Machining)"]
-    );
+    assert!(new_mails(&fixture, &before).is_empty());
 }
 
 #[test]
@@ -907,4 +920,84 @@ fn a_subject_gone_while_others_still_fail_is_not_told_as_nothing_more_needed() {
             "{mail}"
         );
     }
+}
+
+/// A lapse that a silence held until after `management_after` is told to management at once
+/// when the silence ends, in one mail to everyone (the team, its backups, the contractor and
+/// both managements) that says so: no "first notice" promising a step that is owed already.
+#[test]
+fn a_lapse_first_told_when_its_silence_ends_reaches_management_in_one_mail() {
+    // The access review is due 2026-12-30 12:00 UTC; silenced from before it lapses until a
+    // week after.
+    let t0 = at("2026-12-10T14:00:00Z");
+    let fixture = fixture(t0);
+    let config = ladder_config("");
+    let cut = config
+        .find("[[contractor.duty]]\nid = \"training\"")
+        .expect("the training duty");
+    fixture.write("dutywatch.toml", &config[..cut]);
+    let mut store = Store::open(&fixture.path("state/dutywatch.db")).expect("store");
+    store
+        .add_ack(&NewAck {
+            kind: AckKind::Silence,
+            client: "acme",
+            duty: "access-review",
+            subject: None,
+            by: "ops",
+            reason: "review moved to the January audit week",
+            at: t0,
+            until: Some(at("2027-01-06T12:00:00Z")),
+        })
+        .expect("silence");
+    drop(store);
+    let mut engine = util::engine(&fixture);
+    let mut seen = fixture.mails();
+    let mut step = |engine: &mut dutywatch::engine::Engine, now: Timestamp| -> Vec<String> {
+        fixture.write_dated("evidence/mfa.json", util::MFA_OK, now);
+        engine.cycle(now).expect("cycle");
+        let new: Vec<String> = new_mails(&fixture, &seen)
+            .into_iter()
+            .filter(|m| m.contains("Quarterly access review"))
+            .collect();
+        seen = fixture.mails();
+        new
+    };
+    for now in [t0, at("2026-12-30T14:00:00Z"), at("2027-01-03T14:00:00Z")] {
+        assert!(step(&mut engine, now).is_empty(), "silenced at {now}");
+    }
+    let ended = step(&mut engine, at("2027-01-06T14:00:00Z"));
+    assert_eq!(ended.len(), 1, "one mail: {ended:#?}");
+    let mail = ended[0].replace("=\r\n", "").replace("=\n", "");
+    assert!(
+        mail.contains("Subject: [dutywatch] ESCALATED: LAPSED: Quarterly access review"),
+        "{mail}"
+    );
+    assert!(mail.contains("escalated to management"), "{mail}");
+    assert!(!mail.contains("first notice"), "{mail}");
+    let to_and_cc = format!(
+        "{} {}",
+        header(&mail, "To").unwrap_or_default(),
+        header(&mail, "Cc").unwrap_or_default()
+    );
+    for who in ["it@acme.example", "ceo@acme.example"] {
+        assert!(to_and_cc.contains(who), "{who} in {to_and_cc}");
+    }
+    // It opens the thread: its Message-ID is the root the thread's later mails answer.
+    let id = header(&mail, "Message-ID").expect("Message-ID");
+    assert!(header(&mail, "In-Reply-To").is_none(), "{mail}");
+    // Told once: the next pass sends nothing new; the resolution answers this mail.
+    assert!(step(&mut engine, at("2027-01-06T15:00:00Z")).is_empty());
+    fixture.write_dated(
+        "evidence/reviews.csv",
+        "review_id,account_id,decision,signed_off_at\nQ4,alice,keep,2027-01-07T10:00:00Z\n",
+        at("2027-01-07T10:00:00Z"),
+    );
+    let resolved = step(&mut engine, at("2027-01-07T14:00:00Z"));
+    assert_eq!(resolved.len(), 1, "{resolved:#?}");
+    assert_eq!(
+        header(&resolved[0], "In-Reply-To"),
+        Some(id),
+        "{}",
+        resolved[0]
+    );
 }

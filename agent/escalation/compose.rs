@@ -92,12 +92,21 @@ pub(super) fn mails(
     items: &[Item<'_>],
     decided: &[DecidedStep],
 ) -> Vec<ComposedMail> {
+    // A notice decided with its unit's management step (a problem first told after
+    // `management_after`) is told by that step: everyone the notice reaches hears it too, so
+    // they share one mail that says management was told, not a first notice beside it.
+    let told_by_management = |step: &DecidedStep| {
+        matches!(step.step, Step::Notice(_))
+            && decided
+                .iter()
+                .any(|other| other.item == step.item && other.step == Step::Management)
+    };
     // Who hears which steps.
     let mut heard: BTreeMap<String, (String, bool, Vec<usize>)> = BTreeMap::new();
     for (index, step) in decided
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.step.is_mailed())
+        .filter(|(_, s)| s.step.is_mailed() && !told_by_management(s))
     {
         let Some(item) = items.get(step.item) else {
             continue;
@@ -312,11 +321,17 @@ fn roots_of(
     let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for step in steps.iter().filter_map(|i| decided.get(*i)) {
         let id = root(pass, step, domain);
+        // A step whose thread another step of this pass opened (a notice told by its
+        // management step) carries the root as that step would have.
+        let opened = step.opened
+            || decided
+                .iter()
+                .any(|other| other.item == step.item && other.opened);
         match at.get(&id) {
-            Some(&index) => roots[index].1 |= step.opened,
+            Some(&index) => roots[index].1 |= opened,
             None => {
                 at.insert(id.clone(), roots.len());
-                roots.push((id, step.opened));
+                roots.push((id, opened));
             }
         }
     }

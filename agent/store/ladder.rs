@@ -335,13 +335,19 @@ fn record_ladder_tx(
         "INSERT INTO ladder_steps (thread_id, step, at) VALUES (?1, ?2, ?3)
          ON CONFLICT (thread_id, step) DO NOTHING",
     )?;
+    // The thread the step before left, when it was this unit's: a unit's steps are planned
+    // one after the other (a notice and its management step, for a problem first told late),
+    // and a thread opened in this transaction is not looked up when none was open before.
+    let mut previous: Option<LadderThread> = None;
     for plan in planned {
-        let open = if any_open {
-            find_open
+        let open = match previous.take() {
+            Some(thread) if thread.duty == plan.duty && thread.subject == plan.subject => {
+                Some(thread)
+            }
+            _ if any_open => find_open
                 .query_row(params![client, plan.duty, plan.subject], thread_row)
-                .optional()?
-        } else {
-            None
+                .optional()?,
+            _ => None,
         };
         let (thread, opened) = match open {
             Some(thread) => (thread, false),
@@ -422,16 +428,20 @@ fn record_ladder_tx(
             )?
             .execute(params![client, plan.duty, plan.subject, at_text])?;
         }
+        let thread = LadderThread {
+            reached,
+            management,
+            repeats,
+            last_mail_at: at,
+            ..thread
+        };
+        if closed.is_none() {
+            previous = Some(thread.clone());
+        }
         decided.push(DecidedStep {
             item: plan.item,
             step: plan.step,
-            thread: LadderThread {
-                reached,
-                management,
-                repeats,
-                last_mail_at: at,
-                ..thread
-            },
+            thread,
             opened,
             reached_before,
         });

@@ -190,7 +190,16 @@ pub fn due(policy: &Policy, unit: &Unit, now: Timestamp) -> Vec<Step> {
         return Vec::new();
     }
     let mut steps = vec![Step::Notice(kind)];
-    let (Some(thread), true, false) = (unit.thread, is_problem(kind), unit.acknowledged) else {
+    if !is_problem(kind) || unit.acknowledged {
+        return steps;
+    }
+    let Some(thread) = unit.thread else {
+        // A problem first told after `management_after` (a silence that ended, a daemon that
+        // was down) is told to management at once, with its notice: one mail, not a first
+        // notice that promises management a step it is owed already.
+        if reached(unit.since, policy.management_after, now) {
+            steps.push(Step::Management);
+        }
         return steps;
     };
     if !thread.management {
@@ -204,9 +213,7 @@ pub fn due(policy: &Policy, unit: &Unit, now: Timestamp) -> Vec<Step> {
 }
 
 /// The first instant from `now` on at which [`due`] may answer differently for the same
-/// unit: when a step that waits for time falls due, `now` itself when one is due already (a
-/// thread opened just now for a problem older than `management_after`: its management step
-/// comes on the next pass, not when the unit next changes). `None` when only a change of the
+/// unit: when a step that waits for time falls due, `now` itself when one is due already. `None` when only a change of the
 /// unit can change the answer (its state, thread, acknowledgement or silence). So a caller
 /// whose units did not change need not ask again before it.
 pub fn next_due(policy: &Policy, unit: &Unit, now: Timestamp) -> Option<Timestamp> {
@@ -214,13 +221,13 @@ pub fn next_due(policy: &Policy, unit: &Unit, now: Timestamp) -> Option<Timestam
     if unit.silenced {
         return None;
     }
-    let (Some(thread), true, false) = (unit.thread, is_problem(kind), unit.acknowledged) else {
+    if !is_problem(kind) || unit.acknowledged {
         return None;
-    };
-    let (from, after) = if thread.management {
-        (thread.last_mail_at, policy.repeat_every)
-    } else {
-        (unit.since, policy.management_after)
+    }
+    let (from, after) = match unit.thread {
+        Some(thread) if thread.management => (thread.last_mail_at, policy.repeat_every),
+        // No thread yet: its notice is due now, and with it management once that is due.
+        _ => (unit.since, policy.management_after),
     };
     from.checked_add(after.as_signed_duration())
         .ok()
@@ -314,6 +321,33 @@ mod tests {
             due(&policy, &unit, ts("2026-12-04T09:00:00Z")),
             [Step::Notice(StateKind::Lapsed), Step::Management]
         );
+    }
+
+    /// A problem first told after `management_after` (its silence ended, the daemon was
+    /// down) is told to management with its notice, in the same pass.
+    #[test]
+    fn a_problem_first_told_late_reaches_management_at_once() {
+        let policy = Policy::default();
+        let unit = lapsed_since("2026-12-01T09:00:00Z");
+        assert_eq!(
+            due(&policy, &unit, ts("2026-12-04T08:59:59Z")),
+            [Step::Notice(StateKind::Lapsed)]
+        );
+        assert_eq!(
+            due(&policy, &unit, ts("2026-12-08T09:00:00Z")),
+            [Step::Notice(StateKind::Lapsed), Step::Management]
+        );
+        // Acknowledged, or only a warning: no management step.
+        let acked = Unit {
+            acknowledged: true,
+            ..unit
+        };
+        assert_eq!(due(&policy, &acked, ts("2026-12-08T09:00:00Z")).len(), 1);
+        let warning = Unit {
+            state: Some(StateKind::DueSoon),
+            ..unit
+        };
+        assert_eq!(due(&policy, &warning, ts("2026-12-08T09:00:00Z")).len(), 1);
     }
 
     #[test]
