@@ -338,8 +338,9 @@ impl Store {
         read().map_err(on_err)
     }
 
-    /// The subjects of a duty still failing when last evaluated, and since when their run of
-    /// failures began (`SubjectVerdict::failing_since`), for the next evaluation to carry on.
+    /// The subjects of a duty still failing when last evaluated (or undecided since, which
+    /// neither ends nor extends a run), and since when their run of failures began
+    /// (`SubjectVerdict::failing_since`), for the next evaluation to carry on.
     pub fn failing_since(
         &self,
         client: &str,
@@ -350,7 +351,7 @@ impl Store {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT subject, failing_since FROM subject_state
                  WHERE client = ?1 AND duty = ?2 AND failing_since IS NOT NULL
-                   AND gone_at IS NULL AND state IN ('due_soon', 'lapsed')",
+                   AND gone_at IS NULL AND state IN ('due_soon', 'lapsed', 'no_evidence')",
             )?;
             let rows = stmt.query_map(params![client, duty], |row| {
                 Ok((

@@ -677,7 +677,12 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
         let mut failing_since = None;
         let (state, reason) = match outcome {
             Outcome::Passes => (State::Met { next_due: None }, String::new()),
-            Outcome::Undecided(why) => (State::NoEvidence, why),
+            Outcome::Undecided(why) => {
+                // Undecided neither ends a run of failures nor extends it (as in the history
+                // below): a start carried in is carried on, for when it fails again.
+                failing_since = evidence.failing_since.get(&subject).copied();
+                (State::NoEvidence, why)
+            }
             outcome @ (Outcome::Fails(_) | Outcome::Absent) => {
                 let absent = match (&outcome, &rule.required_field) {
                     (Outcome::Absent, None) => "required but absent from the evidence; ".to_owned(),

@@ -3912,4 +3912,21 @@ fn a_failure_longer_than_the_window_keeps_its_start() {
     );
     // A subject met now carries nothing.
     assert_eq!(subject(&verdict, "bob@x").failing_since, None);
+    // One undecided between (a record that cannot be read): the start is carried on, so the
+    // next failure is still the same run.
+    let undecided = [csv(
+        3,
+        "2026-11-23T00:00:00Z",
+        "mfa_registration",
+        "userPrincipalName,userType,isMfaRegistered\nalice@x,member,maybe\nbob@x,member,true\n",
+    )];
+    let verdict = judge(&undecided, &carried);
+    let alice = subject(&verdict, "alice@x");
+    assert_eq!(
+        alice.state.kind(),
+        StateKind::NoEvidence,
+        "{}",
+        alice.reason
+    );
+    assert_eq!(alice.failing_since, Some(at("2026-11-10T05:00:00Z")));
 }
