@@ -887,8 +887,11 @@ impl Engine {
         };
         // A continuous rule's runs of failures carry their start over from the last
         // evaluation: the window slides, the start does not.
-        let failing_since = match duty.rule {
-            Rule::Continuous(_) => self.store.failing_since(&contractor.id, duty.id.as_str())?,
+        let failing_since = match (&duty.rule, snapshots.first()) {
+            (Rule::Continuous(_), Some(oldest)) => {
+                self.store
+                    .failing_since(&contractor.id, duty.id.as_str(), oldest.effective_at)?
+            }
             _ => std::collections::BTreeMap::new(),
         };
         let view = EvidenceView {

@@ -341,19 +341,26 @@ impl Store {
     /// The subjects of a duty still failing when last evaluated (or undecided since, which
     /// neither ends nor extends a run), and since when their run of failures began
     /// (`SubjectVerdict::failing_since`), for the next evaluation to carry on.
+    ///
+    /// Only while the duty's subjects were last judged at or after `window_start` (the
+    /// oldest evidence the next evaluation reads): evidence older than that window and newer
+    /// than that judging was never looked at, and a pass in it would end the run.
     pub fn failing_since(
         &self,
         client: &str,
         duty: &str,
+        window_start: Timestamp,
     ) -> Result<BTreeMap<Subject, Timestamp>, StoreError> {
         let on_err = self.sql_error(format!("reading the failing subjects of {client}/{duty}"));
         let read = || -> rusqlite::Result<BTreeMap<Subject, Timestamp>> {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT subject, failing_since FROM subject_state
                  WHERE client = ?1 AND duty = ?2 AND failing_since IS NOT NULL
-                   AND gone_at IS NULL AND state IN ('due_soon', 'lapsed', 'no_evidence')",
+                   AND gone_at IS NULL AND state IN ('due_soon', 'lapsed', 'no_evidence')
+                   AND EXISTS (SELECT 1 FROM duty_state
+                               WHERE client = ?1 AND duty = ?2 AND subjects_judged_at >= ?3)",
             )?;
-            let rows = stmt.query_map(params![client, duty], |row| {
+            let rows = stmt.query_map(params![client, duty, ts_text(window_start)], |row| {
                 Ok((
                     Subject::new(row.get::<_, String>(0)?),
                     row.get::<_, Timestamp>(1)?,
@@ -709,6 +716,8 @@ fn record_verdict_tx(
             .filter(|s| s.state.kind() == StateKind::Met)
             .count() as i64
     });
+    // When the subjects were judged, for `Store::failing_since`.
+    let judged_at = verdict.subjects.as_ref().map(|_| at_text.as_str());
     let from = tx
         .query_row(
             "SELECT state FROM duty_state WHERE client = ?1 AND duty = ?2",
@@ -725,26 +734,36 @@ fn record_verdict_tx(
     if from == Some(to) && changes.is_empty() {
         tx.prepare_cached(
             "UPDATE duty_state SET verdict = ?3, evaluated_at = ?4,
-                                   met_subjects = COALESCE(?5, met_subjects)
+                                   met_subjects = COALESCE(?5, met_subjects),
+                                   subjects_judged_at = COALESCE(?6, subjects_judged_at)
              WHERE client = ?1 AND duty = ?2",
         )?
-        .execute(params![client, duty, json, at_text, met])?;
+        .execute(params![client, duty, json, at_text, met, judged_at])?;
         return Ok(Recorded::default());
     }
 
     tx.prepare_cached(
         "INSERT INTO duty_state (client, duty, state, state_since, verdict, evaluated_at,
-                                 met_subjects)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6)
+                                 met_subjects, subjects_judged_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6, ?7)
          ON CONFLICT (client, duty) DO UPDATE SET
              state = excluded.state,
              state_since = CASE WHEN state = excluded.state THEN state_since
                                 ELSE excluded.state_since END,
              verdict = excluded.verdict,
              evaluated_at = excluded.evaluated_at,
-             met_subjects = COALESCE(excluded.met_subjects, met_subjects)",
+             met_subjects = COALESCE(excluded.met_subjects, met_subjects),
+             subjects_judged_at = COALESCE(excluded.subjects_judged_at, subjects_judged_at)",
     )?
-    .execute(params![client, duty, to.as_str(), at_text, json, met])?;
+    .execute(params![
+        client,
+        duty,
+        to.as_str(),
+        at_text,
+        json,
+        met,
+        judged_at
+    ])?;
     tx.prepare_cached(
         "INSERT INTO verdict_history (client, duty, state, at, verdict)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1248,6 +1267,58 @@ pub(super) mod tests {
         let pc1 = subjects.iter().find(|s| s.subject == "pc-1").unwrap();
         assert_eq!(pc1.state, StateKind::Met);
         assert_eq!(pc1.since, ts("2026-11-23T13:00:00Z"));
+    }
+
+    /// A failing subject's start is handed back while the duty's subjects were judged within
+    /// the window the next evaluation reads; a verdict that could not judge them (a failed
+    /// collector) leaves the judging time, so a window that starts after it gets none.
+    #[test]
+    fn a_failing_start_is_carried_only_while_the_subjects_were_judged_within_the_window() {
+        let mut t = temp_store();
+        let mut failing = judged(&[("pc-1", true, "compliant"), ("pc-2", false, "noncompliant")]);
+        if let Some(subjects) = failing.subjects.as_mut() {
+            subjects[1].failing_since = Some(ts("2026-11-18T00:00:00Z"));
+        }
+        t.store
+            .record_verdict(
+                "acme",
+                "devices",
+                ts("2026-11-23T09:00:00Z"),
+                &failing,
+                &mut |_| None,
+            )
+            .unwrap();
+        let carried = |store: &Store, window_start: &str| {
+            store
+                .failing_since("acme", "devices", ts(window_start))
+                .unwrap()
+                .into_iter()
+                .map(|(s, at)| (s.as_str().to_owned(), at))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            carried(&t.store, "2026-11-20T00:00:00Z"),
+            [("pc-2".to_owned(), ts("2026-11-18T00:00:00Z"))]
+        );
+        // A failed collector for a week: the subjects are not judged.
+        let failed = verdict(
+            State::SourceError {
+                since: ts("2026-11-24T00:00:00Z"),
+                error: "timed out".to_owned(),
+            },
+            "the collector failed",
+        );
+        t.store
+            .record_verdict(
+                "acme",
+                "devices",
+                ts("2026-11-30T09:00:00Z"),
+                &failed,
+                &mut |_| None,
+            )
+            .unwrap();
+        assert!(carried(&t.store, "2026-11-27T00:00:00Z").is_empty());
+        assert_eq!(carried(&t.store, "2026-11-23T09:00:00Z").len(), 1);
     }
 
     #[test]
