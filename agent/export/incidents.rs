@@ -66,7 +66,7 @@ pub(super) fn on_record(
             let deadlines = incident::deadlines_on_record(i, &policy, closed.unwrap_or(now))
                 .into_iter()
                 .map(|deadline| {
-                    let (outcome, by) = deadline.outcome(closed.is_some());
+                    let (outcome, by) = deadline.outcome(i, closed.is_some());
                     let stopped = match deadline.done {
                         Some(_) => Some(deadline.stopped_by()),
                         None => closed.map(|_| Step::Closed),
@@ -75,9 +75,12 @@ pub(super) fn on_record(
                         .and_then(|step| i.entry(step))
                         .and_then(|e| e.note.clone())
                         .unwrap_or_default();
-                    // A hold that runs, or ran, with nothing recorded as preserved may have kept
-                    // nothing: `holding` alone would read as media held.
-                    if deadline.clock == ClockName::Preservation && i.at(Step::Preserved).is_none()
+                    // Media released, or a hold closed, that nobody recorded preserving: the
+                    // outcome says what became of the hold (`not_preserved` when neither
+                    // happened), the note says what is missing.
+                    if deadline.clock == ClockName::Preservation
+                        && (deadline.done.is_some() || closed.is_some())
+                        && i.at(Step::Preserved).is_none()
                     {
                         let missing = "no preservation of images or captures recorded";
                         note = if note.is_empty() {

@@ -700,7 +700,7 @@ fn show(common: &Common, id: &str, json: bool, now: Timestamp) -> anyhow::Result
             )?;
         }
         for deadline in deadlines {
-            let (outcome, by) = deadline.outcome(true);
+            let (outcome, by) = deadline.outcome(inc, true);
             writeln!(
                 out,
                 "  {:<28} due {}  {}{}",

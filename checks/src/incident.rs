@@ -667,10 +667,13 @@ pub enum Outcome {
     ClosedBeforeDue,
     /// A close broke off the media hold (by how much early).
     ClosedDuringHold,
+    /// The media hold, neither released nor closed, has nothing on record as preserved (no
+    /// `incident preserve`): whatever its dates say, nobody said the media were kept.
+    NotPreserved,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Kept,
         Outcome::Missed,
         Outcome::ReleasedEarly,
@@ -681,6 +684,7 @@ impl Outcome {
         Outcome::MissedNotDone,
         Outcome::ClosedBeforeDue,
         Outcome::ClosedDuringHold,
+        Outcome::NotPreserved,
     ];
 
     /// As the export's files write it.
@@ -696,6 +700,7 @@ impl Outcome {
             Outcome::MissedNotDone => "missed_not_done",
             Outcome::ClosedBeforeDue => "closed_before_due",
             Outcome::ClosedDuringHold => "closed_during_hold",
+            Outcome::NotPreserved => "not_preserved",
         }
     }
 
@@ -712,6 +717,7 @@ impl Outcome {
             Outcome::MissedNotDone => "missed: never done",
             Outcome::ClosedBeforeDue => "closed before it was due",
             Outcome::ClosedDuringHold => "hold broken off by the close",
+            Outcome::NotPreserved => "no preservation of the media on record",
         }
     }
 
@@ -724,6 +730,7 @@ impl Outcome {
                 | Outcome::MissedNotDone
                 | Outcome::ReleasedEarly
                 | Outcome::ClosedDuringHold
+                | Outcome::NotPreserved
         )
     }
 
@@ -742,7 +749,8 @@ impl Outcome {
             | Outcome::Running
             | Outcome::Holding
             | Outcome::HoldEnded
-            | Outcome::ClosedBeforeDue => by,
+            | Outcome::ClosedBeforeDue
+            | Outcome::NotPreserved => by,
         }
     }
 }
@@ -750,10 +758,17 @@ impl Outcome {
 impl Deadline {
     /// What became of it, and by how much where it was not kept. `closed`: the incident was
     /// closed, and a deadline without its step is judged as of the close (the caller
-    /// computes the deadlines as of then, see [`deadlines_on_record`]).
-    pub fn outcome(&self, closed: bool) -> (Outcome, Option<SignedDuration>) {
+    /// computes the deadlines as of then, see [`deadlines_on_record`]). `incident` is the one
+    /// it is a deadline of: its media hold with nothing preserved is [`Outcome::NotPreserved`].
+    pub fn outcome(&self, incident: &Incident, closed: bool) -> (Outcome, Option<SignedDuration>) {
         let left = self.left.unwrap_or(SignedDuration::ZERO);
         let hold = self.clock == ClockName::Preservation;
+        // A release or a close on record says what became of the hold (kept to the end,
+        // released early, broken off); without either, a hold with nothing preserved is only
+        // that.
+        if hold && self.done.is_none() && !closed && incident.at(Step::Preserved).is_none() {
+            return (Outcome::NotPreserved, None);
+        }
         match (self.done, self.missed_by()) {
             (Some(_), Some(by)) if hold => (Outcome::ReleasedEarly, Some(by)),
             (Some(_), Some(by)) => (Outcome::Missed, Some(by)),

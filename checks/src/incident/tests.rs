@@ -586,10 +586,12 @@ fn a_deadline_on_record_says_what_became_of_it_and_by_how_much() {
             hours(48),
         ),
     ];
+    // Each case's media were preserved; without that the hold is `not_preserved` (below).
+    let preserved = incident(vec![entry(Step::Preserved, "2026-11-21T07:00:00Z", "it")]);
     for (clock, done, now, closed, outcome, by) in cases {
         let d = deadline(clock, done, now);
         assert_eq!(
-            d.outcome(closed),
+            d.outcome(&preserved, closed),
             (outcome, by),
             "{clock:?} {done:?} {now} closed {closed}"
         );
@@ -604,6 +606,25 @@ fn a_deadline_on_record_says_what_became_of_it_and_by_how_much() {
         );
         assert_eq!(outcome.not_kept(), not_kept, "{outcome:?}");
     }
+    // Nothing preserved: a hold neither released nor closed says so whatever its dates,
+    // running or ended, and it is not kept; a release or a close on record keeps its
+    // outcome (the export's note says what is missing); the other clocks are as before.
+    let nothing = incident(Vec::new());
+    for now in ["2026-11-22T06:00:00Z", "2026-11-24T06:00:00Z"] {
+        let hold = deadline(ClockName::Preservation, None, now);
+        assert_eq!(hold.outcome(&nothing, false), (Outcome::NotPreserved, None));
+    }
+    let closed = deadline(ClockName::Preservation, None, "2026-11-22T06:00:00Z");
+    assert_eq!(closed.outcome(&nothing, true).0, Outcome::ClosedDuringHold);
+    let released = deadline(
+        ClockName::Preservation,
+        Some("2026-11-21T06:00:00Z"),
+        "2026-11-24T00:00:00Z",
+    );
+    assert_eq!(released.outcome(&nothing, false).0, Outcome::ReleasedEarly);
+    assert!(Outcome::NotPreserved.not_kept());
+    let report = deadline(ClockName::Report, None, "2026-11-22T06:00:00Z");
+    assert_eq!(report.outcome(&nothing, false).0, Outcome::Running);
 }
 
 /// An incident keeps the hours it opened under: a policy changed since moves none of its
@@ -646,7 +667,7 @@ fn an_incident_is_held_to_the_terms_it_opened_under_not_the_policy_in_force() {
     assert_eq!(due(&inc, &opened_under), held);
     // The hand-off 3 hours after detection was inside its 24 hours, not 1 hour late.
     let handoff = &deadlines_on_record(&inc, &now_in_force, now)[0];
-    assert_eq!(handoff.outcome(false).0, Outcome::Kept);
+    assert_eq!(handoff.outcome(&inc, false).0, Outcome::Kept);
 
     inc.terms = None;
     assert_eq!(
