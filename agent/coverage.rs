@@ -178,7 +178,8 @@ pub struct ClientCoverage {
     /// One per family, in catalog order.
     pub families: Vec<Summary>,
     pub overall: Summary,
-    /// Every evidence row the current verdicts rest on, by id.
+    /// Every evidence row the current verdicts rest on, and the CRM's current version and
+    /// each incident source's newest answer (what the owners and the incidents rest on), by id.
     pub evidence: Vec<EvidenceRow>,
 }
 
@@ -215,13 +216,26 @@ pub fn coverage(config: &Config, store: &Store, client: Option<&str>) -> anyhow:
             .into_iter()
             .filter(|row| row.contractor == contractor.id)
             .collect();
+        // Beside what the verdicts rest on, what the package's other files rest on: the CRM
+        // that says who owns each objective, and the newest answer of each incident source,
+        // which the incident timeline's "stated by" steps come from.
+        let others = std::iter::once(crate::engine::CRM_SOURCE)
+            .chain(
+                (contractor.sources.iter())
+                    .filter(|source| source.evidence.name == "incident")
+                    .map(|source| source.id.as_str()),
+            )
+            .map(|source| store.newest_evidence_id(&contractor.id, source))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut evidence = BTreeMap::new();
-        for id in rows.iter().flat_map(|row| row.evidence.iter()) {
-            if evidence.contains_key(id) {
+        for id in (rows.iter().flat_map(|row| row.evidence.iter().copied()))
+            .chain(others.into_iter().flatten().map(|id| id.0))
+        {
+            if evidence.contains_key(&id) {
                 continue;
             }
-            if let Some(row) = evidence_row(store, *id)? {
-                evidence.insert(*id, row);
+            if let Some(row) = evidence_row(store, id)? {
+                evidence.insert(id, row);
             }
         }
         let ownership = contractor.crm.crm.ownership(Some(&contractor.packages));

@@ -361,7 +361,8 @@ fn readme(coverage: &Coverage, chain: &ChainReport, now: Timestamp, zone: &TimeZ
          \x20               CRM row, and each duty watching it with its state, due time, reason\n\
          \x20               and evidence ids; one row per objective and duty, or one row with an\n\
          \x20               empty duty for an objective no duty watches\n\
-         evidence.csv    every stored evidence row the current verdicts rest on: id, client,\n\
+         evidence.csv    every stored evidence row the current verdicts rest on, with the\n\
+         \x20               CRM's current version and each incident source's newest answer: id, client,\n\
          \x20               source, origin, collection (fetched_at) and effective time, media\n\
          \x20               type, SHA-256 of the bytes as received, and whether the row checks out\n\
          artifacts.csv   the artifact list of the DoD artifact hashing procedure: each evidence\n\

@@ -418,6 +418,21 @@ fn the_demo_export_has_every_objective_and_each_evidence_file_with_its_sha256() 
         .filter(|r| std::path::Path::new(&r[3]).is_file())
         .count();
     assert_eq!(files_on_disk, evidence.len(), "every demo origin is a file");
+    // What the package's other files rest on is listed too: the CRM that says who owns each
+    // objective, and the incident register the timeline's steps were stated by.
+    for (source, file) in [
+        ("crm:file", "crm.csv"),
+        ("incident_register", "register.csv"),
+    ] {
+        assert!(
+            evidence.iter().any(|r| r[2] == source),
+            "no {source} row in {evidence:?}"
+        );
+        assert!(
+            artifacts.iter().any(|a| a[0] == file),
+            "{file} not in {artifacts:?}"
+        );
+    }
 }
 
 #[test]

@@ -1372,8 +1372,7 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
     assert!(
         deadlines
             .lines()
-            .any(|l| l.starts_with("acme,INC-13,preservation,")
-                && l.ends_with(",not_preserved,,")),
+            .any(|l| l.starts_with("acme,INC-13,preservation,") && l.ends_with(",not_preserved,,")),
         "{deadlines}"
     );
     let report = |id: &str| {
@@ -1804,10 +1803,7 @@ fn a_hold_with_nothing_preserved_asks_for_the_preservation_before_the_release() 
         .lines()
         .find(|l| l.starts_with("acme,INC-3,preservation,"))
         .unwrap_or_else(|| panic!("no preservation row: {deadlines}"));
-    assert!(
-        hold.ends_with(",not_preserved,,"),
-        "{hold}"
-    );
+    assert!(hold.ends_with(",not_preserved,,"), "{hold}");
 
     step(&[
         "preserve",

@@ -3,7 +3,7 @@
 //! "Latest" means last recorded (highest id), not highest timestamp, so a wall clock stepped
 //! backwards cannot make an old run look current.
 
-use dutywatch_checks::evidence::Collection;
+use dutywatch_checks::evidence::{Collection, EvidenceId};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
@@ -115,6 +115,25 @@ impl Store {
             )
             .and_then(|mut stmt| {
                 stmt.query_row(params![client, source], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(on_err)
+    }
+
+    /// The newest evidence row of `client`/`source`, `None` before any.
+    pub fn newest_evidence_id(
+        &self,
+        client: &str,
+        source: &str,
+    ) -> Result<Option<EvidenceId>, StoreError> {
+        let on_err = self.sql_error(format!("reading the newest evidence of {client}/{source}"));
+        self.conn
+            .prepare_cached(
+                "SELECT id FROM evidence WHERE client = ?1 AND source = ?2
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![client, source], |row| row.get(0).map(EvidenceId))
                     .optional()
             })
             .map_err(on_err)
