@@ -1358,6 +1358,13 @@ fn a_late_report_stays_late_once_filed_and_media_are_not_released_before_the_hol
         .lines()
         .find(|l| l.starts_with("acme,INC-12,preservation,"))
         .unwrap_or_else(|| panic!("no INC-12 hold row: {deadlines}"));
+    // The close's words about the hold are the hold's: the hand-off row it also ended does
+    // not carry them.
+    let handoff = deadlines
+        .lines()
+        .find(|l| l.starts_with("acme,INC-12,handoff,"))
+        .unwrap_or_else(|| panic!("no INC-12 hand-off row: {deadlines}"));
+    assert!(!handoff.contains("media hold"), "{handoff}");
     // The hold ran to 2027-02-19T00:00Z: broken off 80 days early, with the close's reason.
     assert!(
         hold.contains(&format!(",closed_during_hold,{},", 80 * 86_400))

@@ -75,6 +75,9 @@ pub(super) fn on_record(
                         .and_then(|step| i.entry(step))
                         .and_then(|e| e.note.clone())
                         .unwrap_or_default();
+                    if stopped == Some(Step::Closed) && deadline.clock != ClockName::Preservation {
+                        note = without_hold_clause(&note).to_owned();
+                    }
                     // Media released, or a hold closed, that nobody recorded preserving: the
                     // outcome says what became of the hold (`not_preserved` when neither
                     // happened), the note says what is missing.
@@ -106,6 +109,19 @@ pub(super) fn on_record(
         }
     }
     Ok(out)
+}
+
+/// A close's note as the deadlines other than the media hold read it: without the words a
+/// close forced during the hold begins with (`closed during the media hold (reason)`), which
+/// speak of the hold; what the closer added after them stays.
+fn without_hold_clause(note: &str) -> &str {
+    let Some(rest) = note.strip_prefix(incident::CLOSED_DURING_HOLD) else {
+        return note;
+    };
+    match rest.find("); ") {
+        Some(at) => &rest[at + "); ".len()..],
+        None => "",
+    }
 }
 
 /// The incidents of `client` among `incidents`.
@@ -208,5 +224,26 @@ fn starts_from(deadline: &Deadline) -> &'static str {
         (ClockName::Handoff, _) => "detection",
         (ClockName::Acknowledge, _) => "hand-off",
         (ClockName::Prime | ClockName::Preservation, _) => "report",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hold_clause_of_a_close_is_left_to_the_hold() {
+        assert_eq!(
+            without_hold_clause("closed during the media hold (customer request); see ticket 7"),
+            "see ticket 7"
+        );
+        assert_eq!(
+            without_hold_clause("closed during the media hold (customer request)"),
+            ""
+        );
+        assert_eq!(
+            without_hold_clause("closed without a report to DoD (false alarm)"),
+            "closed without a report to DoD (false alarm)"
+        );
     }
 }

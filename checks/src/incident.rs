@@ -273,6 +273,10 @@ impl Incident {
     }
 }
 
+/// What a close forced during the media hold records as its note's first words (followed by
+/// the reason in brackets): it speaks of the hold, not of the incident's other deadlines.
+pub const CLOSED_DURING_HOLD: &str = "closed during the media hold";
+
 /// What a release or a close would break off, so it needs `--force` and a reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Blocker {
@@ -292,7 +296,7 @@ impl Blocker {
                 step: Step::Released,
                 ..
             } => "released early",
-            Blocker::Hold { .. } => "closed during the media hold",
+            Blocker::Hold { .. } => CLOSED_DURING_HOLD,
             Blocker::NotReported => "closed without a report to DoD",
         }
     }
