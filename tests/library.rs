@@ -523,6 +523,23 @@ fn a_changed_crm_file_makes_each_partys_crm_review_due_again_and_a_touched_one_d
             .as_str(),
         "met"
     );
+
+    // The edit reverted to the reviewed bytes (with a new file time): the version both parties
+    // reviewed is current again, and so is its review. The revert is a row of its own.
+    fixture.write_dated("crm.csv", util::CRM, util::at("2026-11-24T02:30:00Z"));
+    let mut engine = util::engine(&fixture);
+    engine
+        .cycle(util::at("2026-11-24T03:00:00Z"))
+        .expect("cycle");
+    assert_eq!(
+        engine
+            .store()
+            .newest_effective_at("acme", dutywatch::engine::CRM_SOURCE)
+            .expect("read"),
+        Some(util::at("2026-06-01T00:00:00Z"))
+    );
+    let verdict = util::verdict_of(&engine, duty);
+    assert_eq!(verdict.state.kind().as_str(), "met", "{}", verdict.reason);
 }
 
 /// A provider's CRM as the issue describes it: an XLSX workbook, a title and guidance above

@@ -318,7 +318,24 @@ impl Store {
             if newest.as_deref() == Some(sha256.as_str()) {
                 return Ok(false);
             }
-            insert_evidence(&tx, evidence, &sha256)?;
+            // Content that was a version before (an edit reverted to the signed bytes) speaks
+            // for when that version was first recorded, not for the revert's file time: it
+            // is the version the parties reviewed, and their reviews of it count again. The
+            // revert is still a row of its own in the chain.
+            let before: Option<Timestamp> = tx
+                .query_row(
+                    "SELECT effective_at FROM evidence
+                     WHERE client = ?1 AND source = ?2 AND sha256 = ?3 ORDER BY id LIMIT 1",
+                    params![evidence.client, evidence.source, sha256],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let effective_at = before.unwrap_or(evidence.effective_at);
+            let evidence = NewEvidence {
+                effective_at,
+                ..*evidence
+            };
+            insert_evidence(&tx, &evidence, &sha256)?;
             tx.commit()?;
             Ok(true)
         };
