@@ -959,10 +959,7 @@ pub fn daemon_lock(database: &Path) -> Option<std::fs::File> {
 /// it: its claims must run out on their own.
 pub fn sender_lock(database: &Path, name: &str) -> Option<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    let mut lock_name = database.as_os_str().to_owned();
-    lock_name.push(format!(".{name}-lock"));
-    let name = lock_name;
-    let path = PathBuf::from(name);
+    let path = crate::store::lock_path(database, name);
     let file = match std::fs::OpenOptions::new()
         .write(true)
         .create(true)

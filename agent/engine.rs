@@ -43,7 +43,7 @@ const DELIVERY_BATCH: usize = 200;
 const CLAIM_HOLD: SignedDuration = SignedDuration::from_mins(30);
 
 /// The sender name the daemon registers under; see [`Engine::take_over_claims`].
-pub const DAEMON_SENDER: &str = "daemon";
+pub const DAEMON_SENDER: &str = crate::store::DAEMON_LOCK;
 
 /// The evidence source under which each version of a contractor's CRM file is kept. A colon
 /// cannot appear in a configured source id, so it never meets one.

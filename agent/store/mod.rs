@@ -74,6 +74,26 @@ const MIGRATION_LIST: &[M<'static>] = &[
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 
+/// The name of the daemon's lock beside the database (`lock_path`), and its sender name in
+/// the outbox (`engine::DAEMON_SENDER`).
+pub const DAEMON_LOCK: &str = "daemon";
+
+/// The lock file a sender `name` holds beside `database`: `<database>.<name>-lock`.
+pub fn lock_path(database: &Path, name: &str) -> PathBuf {
+    let mut lock = database.as_os_str().to_owned();
+    lock.push(format!(".{name}-lock"));
+    PathBuf::from(lock)
+}
+
+/// Whether another live process holds the lock at `lock` (none when the file is missing or
+/// cannot be opened: nobody could have locked it).
+fn locked_by_another(lock: &Path) -> bool {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(lock)
+        .is_ok_and(|file| matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
+}
+
 /// How long a statement waits for another connection's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -142,6 +162,19 @@ pub enum StoreError {
         path.display()
     )]
     Replaced { path: PathBuf },
+    /// Migrating would change the tables under a daemon of the version before, which reads
+    /// and writes them as they were.
+    #[error(
+        "database {} is at schema version {found} and this dutywatch needs {expected}, but a dutywatch daemon is running on it ({} is locked) and would go on writing the old tables: stop the daemon (`systemctl stop dutywatch`), then start this version's daemon, which migrates it, or run this command again",
+        path.display(),
+        lock.display()
+    )]
+    DaemonOnOlderSchema {
+        path: PathBuf,
+        lock: PathBuf,
+        found: i64,
+        expected: usize,
+    },
     /// A payload, intact, that the memory at hand cannot hold decoded.
     #[error(
         "not enough memory to read the payload of evidence {id} ({client}/{source_id}, {bytes} bytes); it is intact and is read again on the next pass: give the service more memory, or lower the source's `max_bytes`"
@@ -257,6 +290,21 @@ impl Store {
         if usize::try_from(found).is_ok_and(|found| found > expected) {
             return Err(StoreError::SchemaVersion {
                 path: path.to_owned(),
+                found,
+                expected,
+            });
+        }
+        // An existing database of an older version with its daemon still running (a package
+        // upgrade that replaced the binary, then a command before the restart): migrating it
+        // now would leave that daemon writing tables it no longer knows.
+        let lock = lock_path(path, DAEMON_LOCK);
+        if found > 0
+            && usize::try_from(found).is_ok_and(|found| found < expected)
+            && locked_by_another(&lock)
+        {
+            return Err(StoreError::DaemonOnOlderSchema {
+                path: path.to_owned(),
+                lock,
                 found,
                 expected,
             });
@@ -735,6 +783,35 @@ mod tests {
                 && said.contains("`dutywatch once` or a restart of the daemon"),
             "{said}"
         );
+    }
+
+    /// A database of the version before, with that version's daemon running on it, is not
+    /// migrated under it: the command says to stop the daemon first. Without a daemon (or
+    /// once it stopped), the same open migrates it.
+    #[test]
+    fn an_older_database_is_not_migrated_under_its_running_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dutywatch.db");
+        let older = MIGRATION_LIST.len() - 1;
+        let mut conn = Connection::open(&path).unwrap();
+        MIGRATIONS.to_version(&mut conn, older).unwrap();
+        drop(conn);
+        let lock = std::fs::File::create(lock_path(&path, DAEMON_LOCK)).unwrap();
+        lock.lock().unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(
+            matches!(err, StoreError::DaemonOnOlderSchema { found, expected, .. }
+                if usize::try_from(found).unwrap() == older && expected == MIGRATION_LIST.len()),
+            "{err}"
+        );
+        assert!(err.to_string().contains("stop the daemon"), "{err}");
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(usize::try_from(version).unwrap(), older, "nothing migrated");
+        drop(lock);
+        Store::open(&path).expect("migrates once the daemon is gone");
     }
 
     #[test]
