@@ -1829,6 +1829,15 @@ fn a_hold_with_nothing_preserved_asks_for_the_preservation_before_the_release() 
         !deadlines.contains("no preservation of images or captures recorded"),
         "{deadlines}"
     );
+    // The hold's row says when the media were preserved, by whom and where.
+    let hold = deadlines
+        .lines()
+        .find(|l| l.starts_with("acme,INC-3,preservation,"))
+        .unwrap_or_else(|| panic!("no preservation row: {deadlines}"));
+    assert!(
+        hold.ends_with(",holding,,preserved 2026-11-21T10:00:00Z by Chris (NAS-2)"),
+        "{hold}"
+    );
 }
 
 /// A title with ESC sequences, a CR and an LF (a ticket someone wrote, an API's text) cannot

@@ -78,18 +78,35 @@ pub(super) fn on_record(
                     if stopped == Some(Step::Closed) && deadline.clock != ClockName::Preservation {
                         note = without_hold_clause(&note).to_owned();
                     }
-                    // Media released, or a hold closed, that nobody recorded preserving: the
-                    // outcome says what became of the hold (`not_preserved` when neither
-                    // happened), the note says what is missing.
-                    if deadline.clock == ClockName::Preservation
-                        && (deadline.done.is_some() || closed.is_some())
-                        && i.at(Step::Preserved).is_none()
-                    {
-                        let missing = "no preservation of images or captures recorded";
+                    // The hold's note says when the media were preserved, or, for media
+                    // released or a hold closed that nobody recorded preserving, that nothing
+                    // was (without either, the outcome is `not_preserved`).
+                    let preserved = i.entry(Step::Preserved);
+                    let said = match preserved {
+                        // The hold's `done` is its release; when the media were preserved,
+                        // by whom and where is what an assessor asks next.
+                        Some(entry) if deadline.clock == ClockName::Preservation => Some(format!(
+                            "preserved {} by {}{}",
+                            entry.at,
+                            entry.by,
+                            entry
+                                .note
+                                .as_deref()
+                                .map(|n| format!(" ({n})"))
+                                .unwrap_or_default()
+                        )),
+                        None if deadline.clock == ClockName::Preservation
+                            && (deadline.done.is_some() || closed.is_some()) =>
+                        {
+                            Some("no preservation of images or captures recorded".to_owned())
+                        }
+                        _ => None,
+                    };
+                    if let Some(said) = said {
                         note = if note.is_empty() {
-                            missing.to_owned()
+                            said
                         } else {
-                            format!("{missing}; {note}")
+                            format!("{said}; {note}")
                         };
                     }
                     DeadlineOnRecord {
