@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use dutywatch_checks::duty::{Duty, EvidenceWindow, Quantifier, Rule};
+use dutywatch_checks::duty::{Duty, EvidenceWindow, Rule};
 use dutywatch_checks::evaluate::evaluate_holding;
 use dutywatch_checks::evidence::{Collection, EvidenceView, Snapshot};
 use dutywatch_checks::kind;
@@ -894,17 +894,6 @@ impl Engine {
             }
             _ => std::collections::BTreeMap::new(),
         };
-        let duty_failing_since = match (&duty.rule, snapshots.first()) {
-            (Rule::Continuous(rule), Some(oldest)) if rule.expect == Quantifier::Any => {
-                self.store.duty_failing_since(
-                    &contractor.id,
-                    duty.id.as_str(),
-                    rule.tolerance.as_signed_duration(),
-                    oldest.effective_at,
-                )?
-            }
-            _ => None,
-        };
         let view = EvidenceView {
             source: &duty.source,
             kind: reader.kind,
@@ -913,7 +902,6 @@ impl Engine {
             snapshots: &snapshots,
             kept: &kept,
             failing_since: &failing_since,
-            duty_failing_since,
         };
         let joined = match self.joined(contractor, duty, now)? {
             Ok(joined) => joined,

@@ -31,7 +31,6 @@ impl JoinedEvidence<'_> {
             snapshots: &self.snapshots,
             kept: &[],
             failing_since: &dutywatch_checks::evidence::NONE_FAILING,
-            duty_failing_since: None,
         }
     }
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 
 use dutywatch_checks::record::Subject;
-use dutywatch_checks::verdict::{State, StateKind, SubjectVerdict, Verdict};
+use dutywatch_checks::verdict::{StateKind, SubjectVerdict, Verdict};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
@@ -369,39 +369,6 @@ impl Store {
             rows.collect()
         };
         read().map_err(on_err)
-    }
-
-    /// When the run of failures of a duty judged as a whole (`expect = "any"`) began, as its
-    /// last verdict found it (its deadline less `tolerance`), while that verdict is `due_soon`
-    /// or `lapsed` and was reached at or after `window_start`: see [`Store::failing_since`].
-    pub fn duty_failing_since(
-        &self,
-        client: &str,
-        duty: &str,
-        tolerance: jiff::SignedDuration,
-        window_start: Timestamp,
-    ) -> Result<Option<Timestamp>, StoreError> {
-        let on_err = self.sql_error(format!("reading the state of {client}/{duty}"));
-        let read = || -> rusqlite::Result<Option<Verdict>> {
-            self.conn
-                .prepare_cached(
-                    "SELECT verdict FROM duty_state
-                     WHERE client = ?1 AND duty = ?2 AND state IN ('due_soon', 'lapsed')
-                       AND evaluated_at >= ?3",
-                )?
-                .query_row(params![client, duty, ts_text(window_start)], |row| {
-                    verdict_column(row, 0)
-                })
-                .optional()
-        };
-        let verdict = read().map_err(on_err)?;
-        Ok(verdict
-            .and_then(|verdict| match verdict.state {
-                State::DueSoon { due } => Some(due),
-                State::Lapsed { since, .. } => Some(since),
-                _ => None,
-            })
-            .and_then(|deadline| deadline.checked_sub(tolerance).ok()))
     }
 
     /// The state changes of one duty, oldest first: when each began and its first verdict.

@@ -921,18 +921,12 @@ fn any(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'_>) -> V
                     since = snapshot;
                 }
             }
-            // As per subject: a run that reaches back past the window began when an earlier
-            // evaluation saw it begin.
-            let started = match evidence.duty_failing_since {
-                Some(carried) if !ever_held && carried < since.effective_at => carried,
-                _ => since.effective_at,
-            };
-            let deadline = add(started, rule.tolerance);
+            let deadline = add(since.effective_at, rule.tolerance);
             let at_least = if ever_held { "" } else { "at least " };
             let failing = format!(
                 "{}; none of {matched} record(s) does, failing since {at_least}{}",
                 expectation(rule),
-                show(started, zone)
+                show(since.effective_at, zone)
             );
             let mut ids = vec![since.id, latest.id];
             ids.dedup();

@@ -109,7 +109,6 @@ fn run_with(
         snapshots,
         kept,
         failing_since: &crate::evidence::NONE_FAILING,
-        duty_failing_since: None,
     };
     evaluate(duty, view, at(now))
 }
@@ -2621,7 +2620,6 @@ fn run_joined(duty: &Duty, patches: &[Snapshot], sides: &[Side], now: &str) -> V
         snapshots: patches,
         kept: &[],
         failing_since: &crate::evidence::NONE_FAILING,
-        duty_failing_since: None,
     };
     let joined: Vec<EvidenceView<'_>> = sides
         .iter()
@@ -2633,7 +2631,6 @@ fn run_joined(duty: &Duty, patches: &[Snapshot], sides: &[Side], now: &str) -> V
             snapshots: &side.snapshots,
             kept: &[],
             failing_since: &crate::evidence::NONE_FAILING,
-            duty_failing_since: None,
         })
         .collect();
     super::evaluate_joined(duty, view, &joined, at(now))
@@ -2958,7 +2955,6 @@ fn a_join_without_on_reads_the_single_record_of_its_source() {
             snapshots: std::slice::from_ref(&policies),
             kept: &[],
             failing_since: &crate::evidence::NONE_FAILING,
-            duty_failing_since: None,
         };
         let joined = [EvidenceView {
             source: "defaults",
@@ -2968,7 +2964,6 @@ fn a_join_without_on_reads_the_single_record_of_its_source() {
             snapshots: &defaults,
             kept: &[],
             failing_since: &crate::evidence::NONE_FAILING,
-            duty_failing_since: None,
         }];
         super::evaluate_joined(&duty, view, &joined, at(NOW))
     };
@@ -3167,7 +3162,6 @@ fn holding(
         snapshots,
         kept: &[],
         failing_since: &crate::evidence::NONE_FAILING,
-        duty_failing_since: None,
     };
     evaluate_holding(duty, view, &[], now)
 }
@@ -3871,7 +3865,6 @@ fn a_failure_longer_than_the_window_keeps_its_start() {
             snapshots,
             kept: &[],
             failing_since: carried,
-            duty_failing_since: None,
         };
         evaluate(&duty, view, at("2026-11-23T12:00:00Z"))
     };
