@@ -88,8 +88,10 @@ pub fn lock_path(database: &Path, name: &str) -> PathBuf {
 /// Whether another live process holds the lock at `lock` (none when the file is missing or
 /// cannot be opened: nobody could have locked it).
 fn locked_by_another(lock: &Path) -> bool {
+    // Read-only is enough for `flock`, and works for a user who may not write the daemon's
+    // 0600 lock file.
     std::fs::OpenOptions::new()
-        .write(true)
+        .read(true)
         .open(lock)
         .is_ok_and(|file| matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
 }
