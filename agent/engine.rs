@@ -829,14 +829,23 @@ impl Engine {
         let (ahead, mut stored): (Vec<StoredRow>, Vec<StoredRow>) = rows
             .into_iter()
             .partition(|row| row.header.effective_at > now);
-        // A review of the CRM speaks for the version it reviewed: one done before the current
-        // version appeared no longer counts, so a changed CRM is re-confirmed by each party.
+        // A review of the CRM speaks for the version it reviewed: one done while other content
+        // was the current CRM no longer counts, so a changed CRM is re-confirmed by each party
+        // (and one reverted to a version reviewed before is that version, with its reviews).
         let mut voided_by_crm_change = None;
         if library::is_crm_review(&duty.id)
             && let Some(changed_at) = self.store.newest_effective_at(&contractor.id, CRM_SOURCE)?
         {
+            let spans = self
+                .store
+                .spans_of_newest_content(&contractor.id, CRM_SOURCE)?;
             let before = stored.len();
-            stored.retain(|row| row.header.effective_at >= changed_at);
+            stored.retain(|row| {
+                let at = row.header.effective_at;
+                spans
+                    .iter()
+                    .any(|(from, until)| at >= *from && until.is_none_or(|until| at < until))
+            });
             if stored.len() < before {
                 voided_by_crm_change = Some(changed_at);
             }

@@ -524,8 +524,25 @@ fn a_changed_crm_file_makes_each_partys_crm_review_due_again_and_a_touched_one_d
         "met"
     );
 
-    // The edit reverted to the reviewed bytes (with a new file time): the version both parties
-    // reviewed is current again, and so is its review. The revert is a row of its own.
+    // The MSP reviews the changed version; then the edit is reverted to the bytes the
+    // contractor reviewed (with a new file time, a row of its own). That version is current
+    // again with its review; the MSP's review was of the other one and does not count for it.
+    fixture.write("msp-review.pdf", "%PDF-1.4 CRM v2 reviewed by the MSP");
+    let output = fixture.run(&[
+        "evidence",
+        "add",
+        "--config",
+        "dutywatch.toml",
+        "--duty",
+        "lib-crm-review-msp",
+        "--file",
+        "msp-review.pdf",
+        "--by",
+        "msp-lead",
+        "--done-at",
+        "2026-11-20T12:00:00Z",
+    ]);
+    assert!(output.status.success(), "{}", text(&output).1);
     fixture.write_dated("crm.csv", util::CRM, util::at("2026-11-24T02:30:00Z"));
     let mut engine = util::engine(&fixture);
     engine
@@ -536,10 +553,12 @@ fn a_changed_crm_file_makes_each_partys_crm_review_due_again_and_a_touched_one_d
             .store()
             .newest_effective_at("acme", dutywatch::engine::CRM_SOURCE)
             .expect("read"),
-        Some(util::at("2026-06-01T00:00:00Z"))
+        Some(util::at("2026-11-24T02:30:00Z"))
     );
     let verdict = util::verdict_of(&engine, duty);
     assert_eq!(verdict.state.kind().as_str(), "met", "{}", verdict.reason);
+    let msp = util::verdict_of(&engine, "lib-crm-review-msp");
+    assert_ne!(msp.state.kind().as_str(), "met", "{}", msp.reason);
 }
 
 /// A provider's CRM as the issue describes it: an XLSX workbook, a title and guidance above

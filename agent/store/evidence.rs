@@ -318,28 +318,43 @@ impl Store {
             if newest.as_deref() == Some(sha256.as_str()) {
                 return Ok(false);
             }
-            // Content that was a version before (an edit reverted to the signed bytes) speaks
-            // for when that version was first recorded, not for the revert's file time: it
-            // is the version the parties reviewed, and their reviews of it count again. The
-            // revert is still a row of its own in the chain.
-            let before: Option<Timestamp> = tx
-                .query_row(
-                    "SELECT effective_at FROM evidence
-                     WHERE client = ?1 AND source = ?2 AND sha256 = ?3 ORDER BY id LIMIT 1",
-                    params![evidence.client, evidence.source, sha256],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            let effective_at = before.unwrap_or(evidence.effective_at);
-            let evidence = NewEvidence {
-                effective_at,
-                ..*evidence
-            };
-            insert_evidence(&tx, &evidence, &sha256)?;
+            insert_evidence(&tx, evidence, &sha256)?;
             tx.commit()?;
             Ok(true)
         };
         inner(self).map_err(on_err)
+    }
+
+    /// When the content of the newest evidence of (client, source) was the newest: each span
+    /// from a row of that content to the row after it (`None`: still the newest). A CRM edit
+    /// reverted to the bytes of an earlier version is that version again, and a review done
+    /// while it was current counts for it; one done while other content was current does not.
+    pub fn spans_of_newest_content(
+        &self,
+        client: &str,
+        source: &str,
+    ) -> Result<Vec<(Timestamp, Option<Timestamp>)>, StoreError> {
+        let on_err = self.sql_error(format!("reading evidence of {client}/{source}"));
+        let read = || -> rusqlite::Result<Vec<(String, Timestamp)>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT sha256, effective_at FROM evidence
+                 WHERE client = ?1 AND source = ?2 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![client, source], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?;
+            rows.collect()
+        };
+        let rows = read().map_err(on_err)?;
+        let Some((newest, _)) = rows.last() else {
+            return Ok(Vec::new());
+        };
+        Ok(rows
+            .iter()
+            .enumerate()
+            .filter(|(_, (sha, _))| sha == newest)
+            .map(|(i, (_, from))| (*from, rows.get(i + 1).map(|(_, next)| *next)))
+            .collect())
     }
 
     /// When the newest evidence of (client, source) speaks for, if there is any.
