@@ -225,11 +225,11 @@ pub fn coverage(config: &Config, store: &Store, client: Option<&str>) -> anyhow:
                     .filter(|source| source.evidence.name == "incident")
                     .map(|source| source.id.as_str()),
             )
-            .map(|source| store.newest_evidence_id(&contractor.id, source))
+            .map(|source| store.newest_evidence(&contractor.id, source))
             .collect::<Result<Vec<_>, _>>()?;
         let mut evidence = BTreeMap::new();
         for id in (rows.iter().flat_map(|row| row.evidence.iter().copied()))
-            .chain(others.into_iter().flatten().map(|id| id.0))
+            .chain(others.into_iter().flatten().map(|(id, _)| id.0))
         {
             if evidence.contains_key(&id) {
                 continue;

@@ -541,8 +541,8 @@ fn moved(
         return Ok(false);
     };
     Ok(store
-        .newest_origin(client, &source.id)?
-        .is_some_and(|origin| !crate::sources::file::matches_origin(&pattern, &origin)))
+        .newest_evidence(client, &source.id)?
+        .is_some_and(|(_, origin)| !crate::sources::file::matches_origin(&pattern, &origin)))
 }
 
 /// `new` with each client it quarantines that `running` watches kept on the running version

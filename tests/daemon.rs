@@ -552,10 +552,10 @@ fn a_source_pointed_elsewhere_is_collected_at_once_on_reload_and_at_start() {
         Some(dutywatch_checks::verdict::StateKind::Met),
         "judged on the file at its new path, not on none"
     );
-    let origin = daemon
+    let (_, origin) = daemon
         .engine()
         .store()
-        .newest_origin("acme", "reviews")
+        .newest_evidence("acme", "reviews")
         .expect("origin")
         .expect("evidence");
     assert!(origin.ends_with("evidence/iam/reviews.csv"), "{origin}");

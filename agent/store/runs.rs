@@ -104,37 +104,24 @@ impl Store {
             .map_err(on_err)
     }
 
-    /// Where the newest evidence of `client`/`source` came from (a file's path, an API's
-    /// address), `None` before any.
-    pub fn newest_origin(&self, client: &str, source: &str) -> Result<Option<String>, StoreError> {
-        let on_err = self.sql_error(format!("reading the newest evidence of {client}/{source}"));
-        self.conn
-            .prepare_cached(
-                "SELECT origin FROM evidence WHERE client = ?1 AND source = ?2
-                 ORDER BY id DESC LIMIT 1",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row(params![client, source], |row| row.get(0))
-                    .optional()
-            })
-            .map_err(on_err)
-    }
-
-    /// The newest evidence row of `client`/`source`, `None` before any.
-    pub fn newest_evidence_id(
+    /// The newest evidence row of `client`/`source` and where it came from (a file's path,
+    /// an API's address), `None` before any.
+    pub fn newest_evidence(
         &self,
         client: &str,
         source: &str,
-    ) -> Result<Option<EvidenceId>, StoreError> {
+    ) -> Result<Option<(EvidenceId, String)>, StoreError> {
         let on_err = self.sql_error(format!("reading the newest evidence of {client}/{source}"));
         self.conn
             .prepare_cached(
-                "SELECT id FROM evidence WHERE client = ?1 AND source = ?2
+                "SELECT id, origin FROM evidence WHERE client = ?1 AND source = ?2
                  ORDER BY id DESC LIMIT 1",
             )
             .and_then(|mut stmt| {
-                stmt.query_row(params![client, source], |row| row.get(0).map(EvidenceId))
-                    .optional()
+                stmt.query_row(params![client, source], |row| {
+                    Ok((EvidenceId(row.get(0)?), row.get(1)?))
+                })
+                .optional()
             })
             .map_err(on_err)
     }
