@@ -1,7 +1,7 @@
 //! `[incidents]`: how often the incident clocks are checked, the hand-off and other
 //! deadlines the CRM sets, and which incidents open a reportable-incident clock.
 
-use dutywatch_checks::incident::{Policy, Reportable};
+use dutywatch_checks::incident::{Policy, Reportable, Terms};
 use dutywatch_checks::period::Period;
 use jiff::SignedDuration;
 use jiff::tz::TimeZone;
@@ -49,16 +49,16 @@ impl IncidentConfig {
         let own = &contractor.incident_overrides;
         let mut policy = self.policy.clone();
         if let Some(within) = own.handoff_within {
-            policy.handoff_within = within;
+            policy.terms.handoff_within = within;
         }
         if let Some(within) = own.ack_within {
-            policy.ack_within = within;
+            policy.terms.ack_within = within;
         }
         if let Some(sub) = own.subcontractor {
-            policy.subcontractor = sub;
+            policy.terms.subcontractor = sub;
         }
         if let Some(within) = own.prime_within {
-            policy.prime_within = within;
+            policy.terms.prime_within = within;
         }
         policy
     }
@@ -115,10 +115,12 @@ impl Context<'_> {
         };
         let reportable_defaults = Reportable::default();
         let policy = Policy {
-            handoff_within: hours(raw.handoff_within, defaults.handoff_within),
-            ack_within: hours(raw.ack_within, defaults.ack_within),
-            subcontractor: raw.subcontractor,
-            prime_within: hours(raw.prime_within, defaults.prime_within),
+            terms: Terms {
+                handoff_within: hours(raw.handoff_within, defaults.terms.handoff_within),
+                ack_within: hours(raw.ack_within, defaults.terms.ack_within),
+                subcontractor: raw.subcontractor,
+                prime_within: hours(raw.prime_within, defaults.terms.prime_within),
+            },
             preserve_remind_before: hours(
                 raw.preserve_remind_before,
                 defaults.preserve_remind_before,
@@ -163,8 +165,8 @@ mod tests {
         let own = "[contractor.incidents]\nhandoff_within = \"4h\"\n";
         let both = config(top, own).unwrap();
         let policy = both.incidents.policy_for(&both.contractors[0]);
-        assert_eq!(policy.handoff_within, SignedDuration::from_hours(4));
-        assert!(policy.subcontractor);
+        assert_eq!(policy.terms.handoff_within, SignedDuration::from_hours(4));
+        assert!(policy.terms.subcontractor);
         assert_eq!(policy.reportable.severities, ["high"]);
     }
 

@@ -266,7 +266,7 @@ fn record(recording: Recording, now: Timestamp) -> anyhow::Result<ExitCode> {
     };
     let update = store.update_incidents(
         &contractor.id,
-        &config.incidents.policy_for(contractor).terms(),
+        &config.incidents.policy_for(contractor).terms,
         &[change],
         now,
         &mut super::decide(&config, contractor, now),
@@ -580,7 +580,7 @@ fn list(common: &Common, json: bool, now: Timestamp) -> anyhow::Result<ExitCode>
 /// The hours `incident` is held to, and whether the config now says otherwise: the terms
 /// were fixed when it opened, so an edit since applies to the incidents opened after it.
 fn terms_lines(incident: &Incident, policy: &Policy) -> Vec<String> {
-    let now_in_force = policy.terms();
+    let now_in_force = policy.terms;
     match incident.terms {
         Some(terms) if terms == now_in_force => vec![format!(
             "held to:        {} (fixed when it opened)",

@@ -58,7 +58,7 @@ pub fn tick(store: &mut Store, config: &Config, now: Timestamp) -> anyhow::Resul
         let update = store
             .update_incidents(
                 &contractor.id,
-                &config.incidents.policy_for(contractor).terms(),
+                &config.incidents.policy_for(contractor).terms,
                 &changes,
                 now,
                 &mut decide(config, contractor, now),

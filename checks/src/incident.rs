@@ -159,7 +159,7 @@ pub struct Incident {
 impl Incident {
     /// The hours this incident is held to: those fixed when it opened, else `policy`'s.
     pub fn terms_under(&self, policy: &Policy) -> Terms {
-        self.terms.unwrap_or_else(|| policy.terms())
+        self.terms.unwrap_or(policy.terms)
     }
 
     fn first(&self, step: Step) -> Option<&Entry> {
@@ -478,29 +478,11 @@ impl Reportable {
 /// The hours the people involved are held to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
-    /// Detection → hand-off to the contractor (the CRM's figure: 24 h, 4 h).
-    pub handoff_within: SignedDuration,
-    /// Hand-off → the contractor's acknowledgement.
-    pub ack_within: SignedDuration,
-    /// Whether the contractor is a subcontractor, owing the prime the report number.
-    pub subcontractor: bool,
-    /// Report → the prime has the number.
-    pub prime_within: SignedDuration,
+    /// The hours an incident opened under this policy is held to.
+    pub terms: Terms,
     /// How long before the preservation period ends its reminder goes out.
     pub preserve_remind_before: SignedDuration,
     pub reportable: Reportable,
-}
-
-impl Policy {
-    /// The hours an incident opened under this policy is held to.
-    pub fn terms(&self) -> Terms {
-        Terms {
-            handoff_within: self.handoff_within,
-            ack_within: self.ack_within,
-            subcontractor: self.subcontractor,
-            prime_within: self.prime_within,
-        }
-    }
 }
 
 /// The hours one incident is held to, fixed when it is opened. A CRM renegotiated or a config
@@ -509,11 +491,25 @@ impl Policy {
 /// (The 72-hour report and the 90-day hold are the clause's, not terms: they never change.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Terms {
+    /// Detection → hand-off to the contractor (the CRM's figure: 24 h, 4 h).
     pub handoff_within: SignedDuration,
+    /// Hand-off → the contractor's acknowledgement.
     pub ack_within: SignedDuration,
-    /// Whether the contractor owes a prime the report number.
+    /// Whether the contractor is a subcontractor, owing the prime the report number.
     pub subcontractor: bool,
+    /// Report → the prime has the number.
     pub prime_within: SignedDuration,
+}
+
+impl Default for Terms {
+    fn default() -> Terms {
+        Terms {
+            handoff_within: SignedDuration::from_hours(24),
+            ack_within: SignedDuration::from_hours(4),
+            subcontractor: false,
+            prime_within: SignedDuration::from_hours(24),
+        }
+    }
 }
 
 impl Terms {
@@ -540,10 +536,7 @@ impl Terms {
 impl Default for Policy {
     fn default() -> Policy {
         Policy {
-            handoff_within: SignedDuration::from_hours(24),
-            ack_within: SignedDuration::from_hours(4),
-            subcontractor: false,
-            prime_within: SignedDuration::from_hours(24),
+            terms: Terms::default(),
             preserve_remind_before: SignedDuration::from_hours(14 * 24),
             reportable: Reportable::default(),
         }

@@ -120,7 +120,10 @@ fn a_daemon_back_late_sends_the_rung_reached_last_not_every_rung() {
 #[test]
 fn an_overdue_handoff_warns_the_msp_backup_and_the_contractor() {
     let policy = Policy {
-        handoff_within: h(4),
+        terms: Terms {
+            handoff_within: h(4),
+            ..Terms::default()
+        },
         ..Policy::default()
     };
     let inc = incident(vec![entry(
@@ -164,7 +167,10 @@ fn a_report_on_time_stops_the_ladder_and_starts_preservation_and_the_prime() {
         rep,
     ]);
     let policy = Policy {
-        subcontractor: true,
+        terms: Terms {
+            subcontractor: true,
+            ..Terms::default()
+        },
         ..Policy::default()
     };
     assert_eq!(inc.report_number(), Some("DIB-1"));
@@ -637,17 +643,22 @@ fn an_incident_is_held_to_the_terms_it_opened_under_not_the_policy_in_force() {
         entry(Step::Reported, "2026-11-24T09:00:00Z", "chris"),
     ]);
     let opened_under = Policy {
-        handoff_within: h(24),
-        ack_within: h(4),
-        subcontractor: false,
+        terms: Terms {
+            handoff_within: h(24),
+            ack_within: h(4),
+            subcontractor: false,
+            ..Terms::default()
+        },
         ..Policy::default()
     };
-    inc.terms = Some(opened_under.terms());
+    inc.terms = Some(opened_under.terms);
     let now_in_force = Policy {
-        handoff_within: h(2),
-        ack_within: h(1),
-        subcontractor: true,
-        prime_within: h(8),
+        terms: Terms {
+            handoff_within: h(2),
+            ack_within: h(1),
+            subcontractor: true,
+            prime_within: h(8),
+        },
         ..Policy::default()
     };
     let now = ts("2026-11-24T10:00:00Z");
@@ -681,11 +692,11 @@ fn an_incident_is_held_to_the_terms_it_opened_under_not_the_policy_in_force() {
         ]
     );
     assert_eq!(
-        opened_under.terms().describe(),
+        opened_under.terms.describe(),
         "hand-off within 24 hours, acknowledgement within 4 hours, no prime to notify"
     );
     assert_eq!(
-        now_in_force.terms().describe(),
+        now_in_force.terms.describe(),
         "hand-off within 2 hours, acknowledgement within 1 hour, report number to the prime within 8 hours"
     );
 }
