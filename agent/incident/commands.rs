@@ -482,6 +482,7 @@ fn incident_json(
     now: Timestamp,
 ) -> serde_json::Value {
     let inc = &stored.incident;
+    let policy = config.incidents.policy_for(contractor);
     json!({
         "client": contractor.id,
         "id": inc.id,
@@ -494,8 +495,8 @@ fn incident_json(
         "report_number": inc.report_number(),
         "opened_at": stored.opened_at.to_string(),
         "opened_by": stored.opened_by,
-        "terms": terms_json(inc, &config.incidents.policy_for(contractor)),
-        "clocks": incident::clocks(inc, &config.incidents.policy_for(contractor), now)
+        "terms": terms_json(inc, &policy),
+        "clocks": incident::clocks(inc, &policy, now)
             .iter()
             .map(clock_json)
             .collect::<Vec<_>>(),
@@ -581,26 +582,23 @@ fn list(common: &Common, json: bool, now: Timestamp) -> anyhow::Result<ExitCode>
 /// were fixed when it opened, so an edit since applies to the incidents opened after it.
 fn terms_lines(incident: &Incident, policy: &Policy) -> Vec<String> {
     let now_in_force = policy.terms;
-    match incident.terms {
-        Some(terms) if terms == now_in_force => vec![format!(
-            "held to:        {} (fixed when it opened)",
-            terms.describe()
-        )],
-        Some(terms) => vec![
-            format!(
-                "held to:        {} (fixed when it opened)",
-                terms.describe()
-            ),
-            format!(
-                "                the config now says {}: incidents opened from now on are held to that",
-                now_in_force.describe()
-            ),
-        ],
-        None => vec![format!(
+    let Some(terms) = incident.terms else {
+        return vec![format!(
             "held to:        {} (the config in force: it opened before dutywatch recorded each incident's terms)",
             now_in_force.describe()
-        )],
+        )];
+    };
+    let mut lines = vec![format!(
+        "held to:        {} (fixed when it opened)",
+        terms.describe()
+    )];
+    if terms != now_in_force {
+        lines.push(format!(
+            "                the config now says {}: incidents opened from now on are held to that",
+            now_in_force.describe()
+        ));
     }
+    lines
 }
 
 /// `incident show`: the timeline, who did what when, and the clocks.
