@@ -833,12 +833,14 @@ impl Engine {
         // was the current CRM no longer counts, so a changed CRM is re-confirmed by each party
         // (and one reverted to a version reviewed before is that version, with its reviews).
         let mut voided_by_crm_change = None;
-        if library::is_crm_review(&duty.id)
-            && let Some(changed_at) = self.store.newest_effective_at(&contractor.id, CRM_SOURCE)?
-        {
-            let spans = self
-                .store
-                .spans_of_newest_content(&contractor.id, CRM_SOURCE)?;
+        let spans = if library::is_crm_review(&duty.id) {
+            self.store
+                .spans_of_newest_content(&contractor.id, CRM_SOURCE)?
+        } else {
+            Vec::new()
+        };
+        // The newest version's own row starts the last span; no CRM on record voids nothing.
+        if let Some(&(changed_at, _)) = spans.last() {
             let before = stored.len();
             stored.retain(|row| {
                 let at = row.header.effective_at;
