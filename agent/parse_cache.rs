@@ -57,8 +57,9 @@ use crate::sources::file::FileStamp;
 /// verdicts, files not re-read), so what the cache saves is reading touched content (the same
 /// bytes at a new instant, as an API answers every call); at an MSP's scale that fits no cap:
 /// at 1,000 x 250 a touched cycle costs the same with 20,000 records, 10,000 or none (which
-/// is why a pass that outgrows the cap keeps nothing, see the module docs). A contractor with 2,500 devices keeps
-/// three of its four sources (a touched cycle 0.04 s against 0.02 s with all four).
+/// is why a pass that outgrows the cap keeps nothing, see the module docs). A contractor with
+/// 2,500 devices keeps three of its four sources (a touched cycle 0.04 s against 0.02 s with
+/// all four).
 pub const DEFAULT_CAP_RECORDS: usize = 10_000;
 
 /// Keys of content read before held at most; beyond, they are forgotten all at once.

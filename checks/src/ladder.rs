@@ -213,9 +213,10 @@ pub fn due(policy: &Policy, unit: &Unit, now: Timestamp) -> Vec<Step> {
 }
 
 /// The first instant from `now` on at which [`due`] may answer differently for the same
-/// unit: when a step that waits for time falls due, `now` itself when one is due already. `None` when only a change of the
-/// unit can change the answer (its state, thread, acknowledgement or silence). So a caller
-/// whose units did not change need not ask again before it.
+/// unit: when a step that waits for time falls due, `now` itself when one is due already.
+/// `None` when only a change of the unit can change the answer (its state, thread,
+/// acknowledgement or silence). So a caller whose units did not change need not ask again
+/// before it.
 pub fn next_due(policy: &Policy, unit: &Unit, now: Timestamp) -> Option<Timestamp> {
     let kind = unit.state.filter(|kind| kind.needs_attention())?;
     if unit.silenced {
