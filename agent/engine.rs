@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use dutywatch_checks::duty::{Duty, EvidenceWindow, Rule};
+use dutywatch_checks::duty::{Duty, EvidenceWindow, Quantifier, Rule};
 use dutywatch_checks::evaluate::evaluate_holding;
 use dutywatch_checks::evidence::{Collection, EvidenceView, Snapshot};
 use dutywatch_checks::kind;
@@ -14,7 +14,7 @@ use dutywatch_checks::library;
 use dutywatch_checks::read::{self, ReadError};
 use dutywatch_checks::record::{Mapping, Position, Record, RecordReader};
 use dutywatch_checks::time::TimeReader;
-use dutywatch_checks::verdict::{State, StateKind, Verdict};
+use dutywatch_checks::verdict::{State, StateKind, Verdict, WholeRun};
 use jiff::{SignedDuration, Timestamp};
 
 mod collect;
@@ -529,6 +529,7 @@ impl Engine {
                 reason: client.summary(),
                 evidence: Vec::new(),
                 subjects: None,
+                whole_run: WholeRun::NotJudged,
             };
             let recorded = self
                 .store
@@ -594,6 +595,7 @@ impl Engine {
                 reason: "client config loads again".to_owned(),
                 evidence: Vec::new(),
                 subjects: None,
+                whole_run: WholeRun::NotJudged,
             };
             let recorded = self
                 .store
@@ -905,6 +907,12 @@ impl Engine {
             }
             _ => std::collections::BTreeMap::new(),
         };
+        let duty_failing_since = match (&duty.rule, snapshots.first()) {
+            (Rule::Continuous(rule), Some(oldest)) if rule.expect == Quantifier::Any => self
+                .store
+                .duty_failing_since(&contractor.id, duty.id.as_str(), oldest.effective_at)?,
+            _ => None,
+        };
         let view = EvidenceView {
             source: &duty.source,
             kind: reader.kind,
@@ -913,6 +921,7 @@ impl Engine {
             snapshots: &snapshots,
             kept: &kept,
             failing_since: &failing_since,
+            duty_failing_since,
         };
         let joined = match self.joined(contractor, duty, now)? {
             Ok(joined) => joined,
@@ -1307,6 +1316,7 @@ fn untrusted(now: Timestamp, error: String) -> Verdict {
         reason: error,
         evidence: Vec::new(),
         subjects: None,
+        whole_run: WholeRun::NotJudged,
     }
 }
 

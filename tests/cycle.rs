@@ -616,3 +616,46 @@ fn a_failure_longer_than_the_evidence_window_keeps_its_start_and_its_deadline() 
         );
     }
 }
+
+/// The same for a duty judged as a whole (`expect = "any"`): a week with no record passing
+/// keeps the first day as the start of its failure and the deadline that follows from it.
+#[test]
+fn a_whole_duty_failing_longer_than_the_window_keeps_its_start_and_its_deadline() {
+    const ONLY_B: &str =
+        r#"{"value": [{"userPrincipalName": "b@acme.example", "isMfaRegistered": false}]}"#;
+    let first = util::at("2026-11-20T06:00:00Z");
+    let fixture = util::standard(first);
+    fixture.write(
+        "dutywatch.toml",
+        &util::contractor_config("").replace(
+            "check = \"mfa_registered == true\"",
+            "check = \"mfa_registered == true\"\nexpect = \"any\"",
+        ),
+    );
+    let mut engine = util::engine(&fixture);
+    for day in 0..9 {
+        let now = first + jiff::SignedDuration::from_hours(24 * day);
+        fixture.write_dated("evidence/mfa.json", ONLY_B, now);
+        engine
+            .cycle(now + jiff::SignedDuration::from_mins(30))
+            .expect("cycle");
+        let verdict = util::verdict_of(&engine, "mfa-registered");
+        let lapsed_at = util::at("2026-11-21T06:00:00Z");
+        match verdict.state {
+            dutywatch_checks::verdict::State::DueSoon { due } => {
+                assert_eq!(due, lapsed_at, "day {day}: {}", verdict.reason);
+            }
+            dutywatch_checks::verdict::State::Lapsed { since, .. } => {
+                assert_eq!(since, lapsed_at, "day {day}: {}", verdict.reason);
+            }
+            ref other => panic!("day {day}: {other:?}: {}", verdict.reason),
+        }
+        assert!(
+            verdict
+                .reason
+                .contains("failing since at least 2026-11-20 01:00 EST"),
+            "day {day}: {}",
+            verdict.reason
+        );
+    }
+}

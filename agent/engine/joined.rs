@@ -31,6 +31,7 @@ impl JoinedEvidence<'_> {
             snapshots: &self.snapshots,
             kept: &[],
             failing_since: &dutywatch_checks::evidence::NONE_FAILING,
+            duty_failing_since: None,
         }
     }
 }

@@ -71,6 +71,7 @@ const MIGRATION_LIST: &[M<'static>] = &[
     M::up(include_str!("migrations/0023_lean_subject_tables.sql")),
     M::up(include_str!("migrations/0024_incident_terms.sql")),
     M::up(include_str!("migrations/0025_subject_failing_since.sql")),
+    M::up(include_str!("migrations/0026_duty_failing_since.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);
 

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 
 use dutywatch_checks::record::Subject;
-use dutywatch_checks::verdict::{StateKind, SubjectVerdict, Verdict};
+use dutywatch_checks::verdict::{StateKind, SubjectVerdict, Verdict, WholeRun};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
@@ -371,6 +371,31 @@ impl Store {
         read().map_err(on_err)
     }
 
+    /// When the run of failures of a duty judged as a whole (`expect = "any"`) began, as its
+    /// last judging evaluation stored it (`Verdict::whole_run`), while that evaluation was at
+    /// or after `window_start`: see [`Store::failing_since`].
+    pub fn duty_failing_since(
+        &self,
+        client: &str,
+        duty: &str,
+        window_start: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let on_err = self.sql_error(format!("reading the state of {client}/{duty}"));
+        let read = || -> rusqlite::Result<Option<Timestamp>> {
+            self.conn
+                .prepare_cached(
+                    "SELECT failing_since FROM duty_state
+                     WHERE client = ?1 AND duty = ?2 AND failing_since IS NOT NULL
+                       AND subjects_judged_at >= ?3",
+                )?
+                .query_row(params![client, duty, ts_text(window_start)], |row| {
+                    row.get(0)
+                })
+                .optional()
+        };
+        read().map_err(on_err)
+    }
+
     /// The state changes of one duty, oldest first: when each began and its first verdict.
     pub fn history(
         &self,
@@ -705,6 +730,7 @@ fn record_verdict_tx(
         reason: verdict.reason.clone(),
         evidence: verdict.evidence.clone(),
         subjects: None,
+        whole_run: WholeRun::NotJudged,
     };
     let json = serde_json::to_string(&duty_verdict)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
@@ -716,8 +742,14 @@ fn record_verdict_tx(
             .filter(|s| s.state.kind() == StateKind::Met)
             .count() as i64
     });
-    // When the subjects were judged, for `Store::failing_since`.
-    let judged_at = verdict.subjects.as_ref().map(|_| at_text.as_str());
+    // When the subjects (or the duty as a whole) were judged, for `Store::failing_since` and
+    // `Store::duty_failing_since`; and the whole duty's start, written only when judged.
+    let (judged_whole, whole_start) = match verdict.whole_run {
+        WholeRun::NotJudged => (false, None),
+        WholeRun::NoRun => (true, None),
+        WholeRun::FailingSince(start) => (true, Some(ts_text(start))),
+    };
+    let judged_at = (verdict.subjects.is_some() || judged_whole).then_some(at_text.as_str());
     let from = tx
         .query_row(
             "SELECT state FROM duty_state WHERE client = ?1 AND duty = ?2",
@@ -735,17 +767,27 @@ fn record_verdict_tx(
         tx.prepare_cached(
             "UPDATE duty_state SET verdict = ?3, evaluated_at = ?4,
                                    met_subjects = COALESCE(?5, met_subjects),
-                                   subjects_judged_at = COALESCE(?6, subjects_judged_at)
+                                   subjects_judged_at = COALESCE(?6, subjects_judged_at),
+                                   failing_since = CASE WHEN ?7 THEN ?8 ELSE failing_since END
              WHERE client = ?1 AND duty = ?2",
         )?
-        .execute(params![client, duty, json, at_text, met, judged_at])?;
+        .execute(params![
+            client,
+            duty,
+            json,
+            at_text,
+            met,
+            judged_at,
+            judged_whole,
+            whole_start
+        ])?;
         return Ok(Recorded::default());
     }
 
     tx.prepare_cached(
         "INSERT INTO duty_state (client, duty, state, state_since, verdict, evaluated_at,
-                                 met_subjects, subjects_judged_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6, ?7)
+                                 met_subjects, subjects_judged_at, failing_since)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6, ?7, ?9)
          ON CONFLICT (client, duty) DO UPDATE SET
              state = excluded.state,
              state_since = CASE WHEN state = excluded.state THEN state_since
@@ -753,7 +795,8 @@ fn record_verdict_tx(
              verdict = excluded.verdict,
              evaluated_at = excluded.evaluated_at,
              met_subjects = COALESCE(excluded.met_subjects, met_subjects),
-             subjects_judged_at = COALESCE(excluded.subjects_judged_at, subjects_judged_at)",
+             subjects_judged_at = COALESCE(excluded.subjects_judged_at, subjects_judged_at),
+             failing_since = CASE WHEN ?8 THEN excluded.failing_since ELSE failing_since END",
     )?
     .execute(params![
         client,
@@ -762,7 +805,9 @@ fn record_verdict_tx(
         at_text,
         json,
         met,
-        judged_at
+        judged_at,
+        judged_whole,
+        whole_start
     ])?;
     tx.prepare_cached(
         "INSERT INTO verdict_history (client, duty, state, at, verdict)
@@ -997,6 +1042,7 @@ pub(super) mod tests {
             reason: reason.to_owned(),
             evidence: Vec::new(),
             subjects: None,
+            whole_run: WholeRun::NotJudged,
         }
     }
 
@@ -1064,6 +1110,7 @@ pub(super) mod tests {
             .collect();
         Verdict {
             subjects: Some(subjects),
+            whole_run: WholeRun::NotJudged,
             ..verdict(State::Met { next_due: None }, "devices")
         }
     }

@@ -24,7 +24,7 @@ use crate::period::Period;
 use crate::predicate::{Context, FieldPath, Predicate, Truth};
 use crate::record::{FieldValue, Finding, Record, Subject};
 use crate::time::When;
-use crate::verdict::{State, StateKind, SubjectVerdict, Verdict};
+use crate::verdict::{State, StateKind, SubjectVerdict, Verdict, WholeRun};
 
 /// How many subjects a reason names before it summarises.
 const NAMED: usize = 5;
@@ -831,6 +831,7 @@ fn per_subject(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'
         reason,
         evidence: evidence_ids,
         subjects: Some(subjects),
+        whole_run: WholeRun::NotJudged,
     }
 }
 
@@ -873,34 +874,48 @@ fn any(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'_>) -> V
         (outcomes.len(), overall)
     };
     let (matched, overall) = fares(latest);
-    match overall {
-        None => verdict(
-            State::NoEvidence,
-            format!(
-                "the evidence as of {} has {matched} matching record(s){}; at least {} are needed to judge it",
-                show(latest.effective_at, zone),
-                filter_note(rule.filter.as_ref()),
-                rule.min_records
+    // A snapshot that cannot tell neither ends nor extends a run: the start carried in is
+    // carried on.
+    let carried_on = evidence
+        .duty_failing_since
+        .map_or(WholeRun::NoRun, WholeRun::FailingSince);
+    let (mut judged, run) = match overall {
+        None => (
+            verdict(
+                State::NoEvidence,
+                format!(
+                    "the evidence as of {} has {matched} matching record(s){}; at least {} are needed to judge it",
+                    show(latest.effective_at, zone),
+                    filter_note(rule.filter.as_ref()),
+                    rule.min_records
+                ),
+                vec![latest.id],
             ),
-            vec![latest.id],
+            carried_on,
         ),
-        Some(Outcome::Passes) => verdict(
-            State::Met { next_due: None },
-            format!(
-                "holds as of {}: {}, checked over {matched} record(s){}",
-                show(latest.effective_at, zone),
-                expectation(rule),
-                filter_note(rule.filter.as_ref())
+        Some(Outcome::Passes) => (
+            verdict(
+                State::Met { next_due: None },
+                format!(
+                    "holds as of {}: {}, checked over {matched} record(s){}",
+                    show(latest.effective_at, zone),
+                    expectation(rule),
+                    filter_note(rule.filter.as_ref())
+                ),
+                vec![latest.id],
             ),
-            vec![latest.id],
+            WholeRun::NoRun,
         ),
-        Some(Outcome::Undecided(why)) => verdict(
-            State::NoEvidence,
-            format!(
-                "{}: no record is known to satisfy it, and for some it cannot be decided ({why})",
-                expectation(rule)
+        Some(Outcome::Undecided(why)) => (
+            verdict(
+                State::NoEvidence,
+                format!(
+                    "{}: no record is known to satisfy it, and for some it cannot be decided ({why})",
+                    expectation(rule)
+                ),
+                vec![latest.id],
             ),
-            vec![latest.id],
+            carried_on,
         ),
         Some(Outcome::Fails(_) | Outcome::Absent) => {
             let mut since = latest;
@@ -921,17 +936,23 @@ fn any(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'_>) -> V
                     since = snapshot;
                 }
             }
-            let deadline = add(since.effective_at, rule.tolerance);
+            // As per subject: a run that reaches back past the window began when an earlier
+            // evaluation saw it begin.
+            let started = match evidence.duty_failing_since {
+                Some(carried) if !ever_held && carried < since.effective_at => carried,
+                _ => since.effective_at,
+            };
+            let deadline = add(started, rule.tolerance);
             let at_least = if ever_held { "" } else { "at least " };
             let failing = format!(
                 "{}; none of {matched} record(s) does, failing since {at_least}{}",
                 expectation(rule),
-                show(since.effective_at, zone)
+                show(started, zone)
             );
             let mut ids = vec![since.id, latest.id];
             ids.dedup();
             note_flip(context, deadline);
-            if context.now > deadline {
+            let judged = if context.now > deadline {
                 verdict(
                     State::Lapsed {
                         since: deadline,
@@ -954,9 +975,12 @@ fn any(rule: &Continuous, evidence: EvidenceView<'_>, context: Context<'_>) -> V
                     ),
                     ids,
                 )
-            }
+            };
+            (judged, WholeRun::FailingSince(started))
         }
-    }
+    };
+    judged.whole_run = run;
+    judged
 }
 
 // ---- event clocks ----------------------------------------------------------
@@ -1080,6 +1104,7 @@ fn event_clock(
         reason,
         evidence: vec![latest.id],
         subjects: Some(subjects),
+        whole_run: WholeRun::NotJudged,
     }
 }
 
@@ -1390,6 +1415,7 @@ fn verdict(state: State, reason: String, evidence: Vec<EvidenceId>) -> Verdict {
         reason,
         evidence,
         subjects: None,
+        whole_run: WholeRun::NotJudged,
     }
 }
 

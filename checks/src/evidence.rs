@@ -73,6 +73,9 @@ pub struct EvidenceView<'a> {
     /// ([`SubjectVerdict::failing_since`](crate::verdict::SubjectVerdict)): a run of failures
     /// that reaches back past the window's oldest snapshot began then, not at that snapshot.
     pub failing_since: &'a BTreeMap<Subject, Timestamp>,
+    /// The same for a duty judged as a whole (`expect = "any"`): when its run of failures
+    /// began, as the last evaluation found it.
+    pub duty_failing_since: Option<Timestamp>,
 }
 
 /// No subject known failing before: a first evaluation, a joined source (its subjects are

@@ -23,6 +23,27 @@ pub struct Verdict {
     /// nothing about who is compliant, so their states stay as they were).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subjects: Option<Vec<SubjectVerdict>>,
+    /// For a duty judged as a whole (`expect = "any"`): whether this verdict judged its
+    /// evidence and when the run of failures it rests on began. The store keeps the start
+    /// beside the duty's state and hands it back to the next evaluation
+    /// ([`EvidenceView::duty_failing_since`](crate::evidence::EvidenceView)), as it does a
+    /// subject's [`SubjectVerdict::failing_since`].
+    #[serde(skip)]
+    pub whole_run: WholeRun,
+}
+
+/// What a verdict says of the run of failures of a duty judged as a whole.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WholeRun {
+    /// The verdict did not judge the duty as a whole: a rule that judges subjects, or one
+    /// that could not look at the evidence (a failed collector). What was stored stays.
+    #[default]
+    NotJudged,
+    /// Judged, and no run of failures is open: the duty holds, or nothing ever failed.
+    NoRun,
+    /// Judged: failing since this instant (or undecided now after failing since then, which
+    /// neither ends nor extends the run).
+    FailingSince(Timestamp),
 }
 
 /// Where one subject of a duty stands.

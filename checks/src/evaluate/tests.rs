@@ -109,6 +109,7 @@ fn run_with(
         snapshots,
         kept,
         failing_since: &crate::evidence::NONE_FAILING,
+        duty_failing_since: None,
     };
     evaluate(duty, view, at(now))
 }
@@ -2620,6 +2621,7 @@ fn run_joined(duty: &Duty, patches: &[Snapshot], sides: &[Side], now: &str) -> V
         snapshots: patches,
         kept: &[],
         failing_since: &crate::evidence::NONE_FAILING,
+        duty_failing_since: None,
     };
     let joined: Vec<EvidenceView<'_>> = sides
         .iter()
@@ -2631,6 +2633,7 @@ fn run_joined(duty: &Duty, patches: &[Snapshot], sides: &[Side], now: &str) -> V
             snapshots: &side.snapshots,
             kept: &[],
             failing_since: &crate::evidence::NONE_FAILING,
+            duty_failing_since: None,
         })
         .collect();
     super::evaluate_joined(duty, view, &joined, at(now))
@@ -2955,6 +2958,7 @@ fn a_join_without_on_reads_the_single_record_of_its_source() {
             snapshots: std::slice::from_ref(&policies),
             kept: &[],
             failing_since: &crate::evidence::NONE_FAILING,
+            duty_failing_since: None,
         };
         let joined = [EvidenceView {
             source: "defaults",
@@ -2964,6 +2968,7 @@ fn a_join_without_on_reads_the_single_record_of_its_source() {
             snapshots: &defaults,
             kept: &[],
             failing_since: &crate::evidence::NONE_FAILING,
+            duty_failing_since: None,
         }];
         super::evaluate_joined(&duty, view, &joined, at(NOW))
     };
@@ -3162,6 +3167,7 @@ fn holding(
         snapshots,
         kept: &[],
         failing_since: &crate::evidence::NONE_FAILING,
+        duty_failing_since: None,
     };
     evaluate_holding(duty, view, &[], now)
 }
@@ -3865,6 +3871,7 @@ fn a_failure_longer_than_the_window_keeps_its_start() {
             snapshots,
             kept: &[],
             failing_since: carried,
+            duty_failing_since: None,
         };
         evaluate(&duty, view, at("2026-11-23T12:00:00Z"))
     };
