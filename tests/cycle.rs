@@ -659,3 +659,53 @@ fn a_whole_duty_failing_longer_than_the_window_keeps_its_start_and_its_deadline(
         );
     }
 }
+
+/// The start is stored, not worked back from the deadline: a tolerance lowered while a duty
+/// judged as a whole is failing counts from the day the failure began, not from the old
+/// deadline less the new tolerance, nor from the oldest snapshot of the narrower window.
+#[test]
+fn a_whole_duty_whose_tolerance_is_edited_while_failing_keeps_its_start() {
+    const ONLY_B: &str =
+        r#"{"value": [{"userPrincipalName": "b@acme.example", "isMfaRegistered": false}]}"#;
+    let first = util::at("2026-11-20T06:00:00Z");
+    let fixture = util::standard(first);
+    let config = |tolerance: &str| {
+        util::contractor_config("").replace(
+            "check = \"mfa_registered == true\"\ntolerance = \"24h\"",
+            &format!(
+                "check = \"mfa_registered == true\"\nexpect = \"any\"\ntolerance = \"{tolerance}\""
+            ),
+        )
+    };
+    let day = |n: i64| first + jiff::SignedDuration::from_hours(24 * n);
+    fixture.write("dutywatch.toml", &config("5d"));
+    let mut engine = util::engine(&fixture);
+    for n in 0..12 {
+        fixture.write_dated("evidence/mfa.json", ONLY_B, day(n));
+        engine
+            .cycle(day(n) + jiff::SignedDuration::from_mins(30))
+            .expect("cycle");
+    }
+    fixture.write("dutywatch.toml", &config("24h"));
+    let mut engine = util::engine(&fixture);
+    for n in 12..14 {
+        fixture.write_dated("evidence/mfa.json", ONLY_B, day(n));
+        engine
+            .cycle(day(n) + jiff::SignedDuration::from_mins(30))
+            .expect("cycle");
+        let verdict = util::verdict_of(&engine, "mfa-registered");
+        match verdict.state {
+            dutywatch_checks::verdict::State::Lapsed { since, .. } => {
+                assert_eq!(since, day(1), "day {n}: {}", verdict.reason);
+            }
+            ref other => panic!("day {n}: {other:?}: {}", verdict.reason),
+        }
+        assert!(
+            verdict
+                .reason
+                .contains("failing since at least 2026-11-20 01:00 EST"),
+            "day {n}: {}",
+            verdict.reason
+        );
+    }
+}
