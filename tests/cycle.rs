@@ -617,29 +617,45 @@ fn a_failure_longer_than_the_evidence_window_keeps_its_start_and_its_deadline() 
     }
 }
 
+/// The export of one user without MFA: no record satisfies `expect = "any"`.
+const ONLY_B: &str =
+    r#"{"value": [{"userPrincipalName": "b@acme.example", "isMfaRegistered": false}]}"#;
+
+/// The standard config with `mfa-registered` judged as a whole, at `tolerance`.
+fn whole_duty_config(tolerance: &str) -> String {
+    util::contractor_config("").replace(
+        "check = \"mfa_registered == true\"\ntolerance = \"24h\"",
+        &format!(
+            "check = \"mfa_registered == true\"\nexpect = \"any\"\ntolerance = \"{tolerance}\""
+        ),
+    )
+}
+
+/// Writes the failing export dated `at`, runs a cycle half an hour later and gives the
+/// whole duty's verdict.
+fn whole_duty_fails_at(
+    fixture: &util::Fixture,
+    engine: &mut dutywatch::engine::Engine,
+    at: jiff::Timestamp,
+) -> dutywatch_checks::verdict::Verdict {
+    fixture.write_dated("evidence/mfa.json", ONLY_B, at);
+    engine
+        .cycle(at + jiff::SignedDuration::from_mins(30))
+        .expect("cycle");
+    util::verdict_of(engine, "mfa-registered")
+}
+
 /// The same for a duty judged as a whole (`expect = "any"`): a week with no record passing
 /// keeps the first day as the start of its failure and the deadline that follows from it.
 #[test]
 fn a_whole_duty_failing_longer_than_the_window_keeps_its_start_and_its_deadline() {
-    const ONLY_B: &str =
-        r#"{"value": [{"userPrincipalName": "b@acme.example", "isMfaRegistered": false}]}"#;
     let first = util::at("2026-11-20T06:00:00Z");
     let fixture = util::standard(first);
-    fixture.write(
-        "dutywatch.toml",
-        &util::contractor_config("").replace(
-            "check = \"mfa_registered == true\"",
-            "check = \"mfa_registered == true\"\nexpect = \"any\"",
-        ),
-    );
+    fixture.write("dutywatch.toml", &whole_duty_config("24h"));
     let mut engine = util::engine(&fixture);
     for day in 0..9 {
         let now = first + jiff::SignedDuration::from_hours(24 * day);
-        fixture.write_dated("evidence/mfa.json", ONLY_B, now);
-        engine
-            .cycle(now + jiff::SignedDuration::from_mins(30))
-            .expect("cycle");
-        let verdict = util::verdict_of(&engine, "mfa-registered");
+        let verdict = whole_duty_fails_at(&fixture, &mut engine, now);
         let lapsed_at = util::at("2026-11-21T06:00:00Z");
         match verdict.state {
             dutywatch_checks::verdict::State::DueSoon { due } => {
@@ -665,35 +681,18 @@ fn a_whole_duty_failing_longer_than_the_window_keeps_its_start_and_its_deadline(
 /// deadline less the new tolerance, nor from the oldest snapshot of the narrower window.
 #[test]
 fn a_whole_duty_whose_tolerance_is_edited_while_failing_keeps_its_start() {
-    const ONLY_B: &str =
-        r#"{"value": [{"userPrincipalName": "b@acme.example", "isMfaRegistered": false}]}"#;
     let first = util::at("2026-11-20T06:00:00Z");
     let fixture = util::standard(first);
-    let config = |tolerance: &str| {
-        util::contractor_config("").replace(
-            "check = \"mfa_registered == true\"\ntolerance = \"24h\"",
-            &format!(
-                "check = \"mfa_registered == true\"\nexpect = \"any\"\ntolerance = \"{tolerance}\""
-            ),
-        )
-    };
     let day = |n: i64| first + jiff::SignedDuration::from_hours(24 * n);
-    fixture.write("dutywatch.toml", &config("5d"));
+    fixture.write("dutywatch.toml", &whole_duty_config("5d"));
     let mut engine = util::engine(&fixture);
     for n in 0..12 {
-        fixture.write_dated("evidence/mfa.json", ONLY_B, day(n));
-        engine
-            .cycle(day(n) + jiff::SignedDuration::from_mins(30))
-            .expect("cycle");
+        whole_duty_fails_at(&fixture, &mut engine, day(n));
     }
-    fixture.write("dutywatch.toml", &config("24h"));
+    fixture.write("dutywatch.toml", &whole_duty_config("24h"));
     let mut engine = util::engine(&fixture);
     for n in 12..14 {
-        fixture.write_dated("evidence/mfa.json", ONLY_B, day(n));
-        engine
-            .cycle(day(n) + jiff::SignedDuration::from_mins(30))
-            .expect("cycle");
-        let verdict = util::verdict_of(&engine, "mfa-registered");
+        let verdict = whole_duty_fails_at(&fixture, &mut engine, day(n));
         match verdict.state {
             dutywatch_checks::verdict::State::Lapsed { since, .. } => {
                 assert_eq!(since, day(1), "day {n}: {}", verdict.reason);
