@@ -5,7 +5,7 @@
 //! responsible and the accountable party see each other on a lapse). What a mail says is
 //! `view.rs`; this module decides who gets which mail and where it sits in its threads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use dutywatch_checks::duty::Duty;
 use dutywatch_checks::ladder::{Policy, Reach, Step};
@@ -95,12 +95,20 @@ pub(super) fn mails(
     // A notice decided with its unit's management step (a problem first told after
     // `management_after`) is told by that step: everyone the notice reaches hears it too, so
     // they share one mail that says management was told, not a first notice beside it.
-    let told_by_management = |step: &DecidedStep| {
-        matches!(step.step, Step::Notice(_))
-            && decided
-                .iter()
-                .any(|other| other.item == step.item && other.step == Step::Management)
-    };
+    // Looked up by item, not by scanning the steps for each: a client's first pass decides
+    // a step per failing subject, thousands of them.
+    let managed: HashSet<usize> = decided
+        .iter()
+        .filter(|step| step.step == Step::Management)
+        .map(|step| step.item)
+        .collect();
+    let opened: HashSet<usize> = decided
+        .iter()
+        .filter(|step| step.opened)
+        .map(|step| step.item)
+        .collect();
+    let told_by_management =
+        |step: &DecidedStep| matches!(step.step, Step::Notice(_)) && managed.contains(&step.item);
     // Who hears which steps.
     let mut heard: BTreeMap<String, (String, bool, Vec<usize>)> = BTreeMap::new();
     for (index, step) in decided
@@ -117,7 +125,8 @@ pub(super) fn mails(
                 .entry(address.to_ascii_lowercase())
                 .or_insert_with(|| (address.clone(), false, Vec::new()));
             entry.1 |= primary;
-            if !entry.2.contains(&index) {
+            // Steps come in order, so a repeat can only be the last one pushed.
+            if entry.2.last() != Some(&index) {
                 entry.2.push(index);
             }
         }
@@ -134,7 +143,7 @@ pub(super) fn mails(
         .into_iter()
         .map(|(mut steps, recipients)| {
             steps.sort_by_key(|i| urgency(items, decided, *i));
-            let roots = roots_of(pass, decided, &steps, &domain);
+            let roots = roots_of(pass, decided, &opened, &steps, &domain);
             let own = claim(&roots, &mut claimed);
             Group {
                 steps,
@@ -309,10 +318,12 @@ fn root(pass: &Pass<'_>, step: &DecidedStep, domain: &str) -> String {
 /// answers the first few, not a header of kilobytes.
 const REFERENCED: usize = 10;
 
-/// The roots of the threads a mail tells of, each once, in the mail's order.
+/// The roots of the threads a mail tells of, each once, in the mail's order; `opened`: the
+/// items a step of this pass opened a thread for.
 fn roots_of(
     pass: &Pass<'_>,
     decided: &[DecidedStep],
+    opened: &HashSet<usize>,
     steps: &[usize],
     domain: &str,
 ) -> Vec<(String, bool)> {
@@ -323,10 +334,7 @@ fn roots_of(
         let id = root(pass, step, domain);
         // A step whose thread another step of this pass opened (a notice told by its
         // management step) carries the root as that step would have.
-        let opened = step.opened
-            || decided
-                .iter()
-                .any(|other| other.item == step.item && other.opened);
+        let opened = step.opened || opened.contains(&step.item);
         match at.get(&id) {
             Some(&index) => roots[index].1 |= opened,
             None => {
