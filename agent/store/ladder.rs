@@ -323,14 +323,14 @@ fn record_ladder_tx(
         "SELECT {THREAD_COLUMNS} FROM ladder_threads
          WHERE client = ?1 AND duty = ?2 AND subject = ?3 AND closed_at IS NULL"
     ))?;
-    // Only what the database made is read back: the rest of the new thread is what was
-    // written (a first pass opens thousands).
+    // Nothing is read back: the new thread is what was written, and its id the row id (a
+    // first pass opens thousands, and `RETURNING` costs each insert a statement journal).
     let mut open_thread = tx.prepare_cached(
         "INSERT INTO ladder_threads (client, duty, subject, token, opened_at,
                                      reached, management, repeats, last_mail_at)
-         VALUES (?1, ?2, ?3, lower(hex(randomblob(8))), ?4, ?5, ?6, ?7, ?4)
-         RETURNING id, token",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?5)",
     )?;
+    let mut tokens = Tokens::default();
     let mut take_step = tx.prepare_cached(
         "INSERT INTO ladder_steps (thread_id, step, at) VALUES (?1, ?2, ?3)
          ON CONFLICT (thread_id, step) DO NOTHING",
@@ -339,7 +339,7 @@ fn record_ladder_tx(
     // one after the other (a notice and its management step, for a problem first told late),
     // and a thread opened in this transaction is not looked up when none was open before.
     let mut previous: Option<LadderThread> = None;
-    for plan in planned {
+    for (index, plan) in planned.iter().enumerate() {
         let open = match previous.take() {
             Some(thread) if thread.duty == plan.duty && thread.subject == plan.subject => {
                 Some(thread)
@@ -361,18 +361,18 @@ fn record_ladder_tx(
                 };
                 let reached = plan.step.reach(None);
                 let management = plan.step == Step::Management;
-                let (id, token) = open_thread.query_row(
-                    params![
-                        client,
-                        plan.duty,
-                        plan.subject,
-                        at_text,
-                        reached.as_i64(),
-                        management,
-                        repeats
-                    ],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )?;
+                let token = tokens.next(tx, planned.len() - index)?;
+                open_thread.execute(params![
+                    client,
+                    plan.duty,
+                    plan.subject,
+                    token,
+                    at_text,
+                    reached.as_i64(),
+                    management,
+                    repeats
+                ])?;
+                let id = tx.last_insert_rowid();
                 let thread = LadderThread {
                     id,
                     duty: plan.duty.clone(),
@@ -502,6 +502,31 @@ fn record_ladder_tx(
         }
     }
     Ok(queued)
+}
+
+/// The random tokens of the threads one pass opens, drawn from SQLite's generator once for
+/// all of them rather than once per thread.
+#[derive(Default)]
+struct Tokens {
+    random: Vec<u8>,
+}
+
+impl Tokens {
+    /// Bytes of randomness in a token (16 hex digits).
+    const BYTES: usize = 8;
+
+    /// The next token; `at_most` is how many more a pass can take (one per remaining step).
+    fn next(&mut self, tx: &Transaction<'_>, at_most: usize) -> rusqlite::Result<String> {
+        if self.random.len() < Self::BYTES {
+            let wanted = i64::try_from(Self::BYTES * at_most.max(1)).unwrap_or(i64::MAX);
+            self.random =
+                tx.query_row("SELECT randomblob(?1)", params![wanted], |row| row.get(0))?;
+        }
+        let token = self
+            .random
+            .split_off(self.random.len().saturating_sub(Self::BYTES));
+        Ok(hex::encode(token))
+    }
 }
 
 #[cfg(test)]
@@ -634,6 +659,15 @@ mod tests {
         assert_eq!(handed.len(), 3);
         assert_eq!(handed, stored);
         assert!(stored[1].management && stored[2].repeats == 3);
+        // One draw of randomness serves the pass: each thread still has its own token.
+        let tokens: HashSet<&str> = stored.iter().map(|t| t.token.as_str()).collect();
+        assert_eq!(tokens.len(), 3);
+        assert!(stored.iter().all(|t| {
+            t.token.len() == 16
+                && t.token
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        }));
     }
 
     #[test]
