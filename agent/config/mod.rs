@@ -319,6 +319,7 @@ pub fn parse_with(
         kinds: Kinds::default(),
         schedules: std::collections::HashMap::new(),
         document: std::cell::OnceCell::new(),
+        newlines: std::cell::OnceCell::new(),
         refused_kinds: Vec::new(),
     };
     let raw: RawConfig = match toml::from_str(text) {
@@ -816,16 +817,22 @@ struct Context<'a> {
     /// The names of the config's own `[[kind]]`s that did not read: a source of one of them
     /// is that kind's problem, reported there, not an unknown kind.
     refused_kinds: Vec<String>,
+    /// Where each `\n` of `text` is, found once: every inline CRM row and every client's id
+    /// takes a line number, and counting from the top each time made an MSP's
+    /// thousand-client file quadratic to read.
+    newlines: std::cell::OnceCell<Vec<usize>>,
 }
 
 impl Context<'_> {
+    /// The line `offset` is on: one more than the `\n`s before it (TOML ends lines with `\n`
+    /// or `\r\n`, so that counts both).
     fn line(&self, offset: usize) -> usize {
-        let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        let newlines = self.newlines.get_or_init(|| {
+            (self.text.bytes().enumerate())
+                .filter_map(|(at, byte)| (byte == b'\n').then_some(at))
+                .collect()
+        });
+        newlines.partition_point(|&at| at < offset) + 1
     }
 
     fn error(&mut self, offset: usize, key: &str, message: String) {

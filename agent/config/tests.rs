@@ -459,12 +459,18 @@ fn two_broken_clients_and_a_broken_one_before_a_good_one_are_each_their_own_prob
 }
 
 /// A second block with a client's id says which line the first one is on, for a file with
-/// hundreds of clients.
+/// hundreds of clients, saved with either line ending.
 #[test]
 fn a_duplicate_client_id_names_the_line_of_the_first() {
     let (good, refused) = (client("acme", ""), client("acme", "colour = 1"));
-    for (first, second) in [(&good, &good), (&good, &refused), (&refused, &good)] {
+    let pairs = [(&good, &good), (&good, &refused), (&refused, &good)];
+    for ((first, second), crlf) in pairs.into_iter().flat_map(|p| [(p, false), (p, true)]) {
         let text = msp_text(&[first, &client("birch", ""), second]);
+        let text = if crlf {
+            text.replace('\n', "\r\n")
+        } else {
+            text
+        };
         let first = text
             .lines()
             .position(|line| line == "id = \"acme\"")
